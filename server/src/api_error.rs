@@ -1,0 +1,138 @@
+//! Domain errors and the one place they map to gRPC statuses (with
+//! `google.rpc` details) and to HTTP responses.
+
+use std::collections::HashMap;
+
+use tonic::{Code, Status};
+use tonic_types::{ErrorDetails, StatusExt};
+
+/// The `ErrorInfo.domain` of every tradeplane error.
+pub const ERROR_DOMAIN: &str = "tradeplane";
+
+/// One bad field of a request.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FieldError {
+    pub field: String,
+    pub description: String,
+}
+
+/// An error any handler can return.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum ApiError {
+    /// Bad input. `reason` is UPPER_SNAKE_CASE (AIP-193).
+    #[error("{message}")]
+    InvalidArgument { reason: String, message: String, fields: Vec<FieldError> },
+    #[error("{what} `{id}` not found")]
+    NotFound { what: &'static str, id: String },
+    #[error("{message}")]
+    Unavailable { reason: &'static str, message: String },
+    /// An RPC of the contract that a later release implements.
+    #[error("{rpc} is not implemented yet")]
+    Unimplemented { rpc: &'static str },
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl ApiError {
+    /// A single-field INVALID_ARGUMENT.
+    pub fn invalid_field(reason: &str, field: &str, description: impl Into<String>) -> Self {
+        let description = description.into();
+        ApiError::InvalidArgument {
+            reason: reason.to_string(),
+            message: format!("{field}: {description}"),
+            fields: vec![FieldError { field: field.to_string(), description }],
+        }
+    }
+
+    /// The gRPC code.
+    pub fn code(&self) -> Code {
+        match self {
+            ApiError::InvalidArgument { .. } => Code::InvalidArgument,
+            ApiError::NotFound { .. } => Code::NotFound,
+            ApiError::Unavailable { .. } => Code::Unavailable,
+            ApiError::Unimplemented { .. } => Code::Unimplemented,
+            ApiError::Internal(_) => Code::Internal,
+        }
+    }
+
+    /// The HTTP status.
+    pub fn http_status(&self) -> http::StatusCode {
+        match self {
+            ApiError::InvalidArgument { .. } => http::StatusCode::BAD_REQUEST,
+            ApiError::NotFound { .. } => http::StatusCode::NOT_FOUND,
+            ApiError::Unavailable { .. } => http::StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Unimplemented { .. } => http::StatusCode::NOT_IMPLEMENTED,
+            ApiError::Internal(_) => http::StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// The `ErrorInfo.reason`.
+    pub fn reason(&self) -> String {
+        match self {
+            ApiError::InvalidArgument { reason, .. } => reason.clone(),
+            ApiError::NotFound { .. } => "NOT_FOUND".into(),
+            ApiError::Unavailable { reason, .. } => (*reason).into(),
+            ApiError::Unimplemented { .. } => "NOT_IMPLEMENTED".into(),
+            ApiError::Internal(_) => "INTERNAL".into(),
+        }
+    }
+
+    fn metadata(&self) -> HashMap<String, String> {
+        match self {
+            ApiError::InvalidArgument { fields, .. } => fields
+                .first()
+                .map(|f| HashMap::from([("field".to_string(), f.field.clone())]))
+                .unwrap_or_default(),
+            ApiError::NotFound { what, id } => {
+                HashMap::from([("resource".to_string(), (*what).to_string()), ("id".to_string(), id.clone())])
+            }
+            ApiError::Unimplemented { rpc } => HashMap::from([("rpc".to_string(), (*rpc).to_string())]),
+            _ => HashMap::new(),
+        }
+    }
+}
+
+impl From<ApiError> for Status {
+    fn from(err: ApiError) -> Self {
+        let mut details = ErrorDetails::with_error_info(err.reason(), ERROR_DOMAIN, err.metadata());
+        if let ApiError::InvalidArgument { fields, .. } = &err {
+            for field in fields {
+                details.add_bad_request_violation(field.field.clone(), field.description.clone());
+            }
+        }
+        Status::with_error_details(err.code(), err.to_string(), details)
+    }
+}
+
+impl From<crate::store::StoreError> for ApiError {
+    fn from(err: crate::store::StoreError) -> Self {
+        match err {
+            crate::store::StoreError::Unavailable(message) => {
+                ApiError::Unavailable { reason: "STORE_UNAVAILABLE", message }
+            }
+            crate::store::StoreError::Corrupt(message) => ApiError::Internal(message),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn invalid_argument_carries_error_info_and_field_violations() {
+        let status = Status::from(ApiError::invalid_field("BAD_SYMBOL", "symbol", "cannot tell base from quote"));
+        assert_eq!(status.code(), Code::InvalidArgument);
+        let info = status.get_details_error_info().unwrap();
+        assert_eq!((info.reason.as_str(), info.domain.as_str()), ("BAD_SYMBOL", ERROR_DOMAIN));
+        let bad = status.get_details_bad_request().unwrap();
+        assert_eq!(bad.field_violations[0].field, "symbol");
+    }
+
+    #[test]
+    fn unimplemented_names_the_rpc() {
+        let status = Status::from(ApiError::Unimplemented { rpc: "OrderService/PlaceOrder" });
+        assert_eq!(status.code(), Code::Unimplemented);
+        assert_eq!(status.get_details_error_info().unwrap().metadata["rpc"], "OrderService/PlaceOrder");
+    }
+}

@@ -1,0 +1,263 @@
+//! Wiring: opens the store, builds every domain, and serves gRPC and HTTP on
+//! real sockets until asked to stop. Tests start it in-process on port 0;
+//! `tradeplane serve` starts it from `main`.
+
+use std::{
+    net::SocketAddr,
+    path::Path,
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    },
+    time::Duration,
+};
+
+use axum::{
+    Router,
+    extract::State,
+    http::{StatusCode, header},
+    response::IntoResponse,
+    routing::{get, post},
+};
+use tokio::{net::TcpListener, sync::watch, task::JoinHandle};
+use tokio_stream::wrappers::TcpListenerStream;
+use tonic_health::{ServingStatus, server::HealthReporter};
+use tradeplane_api::{
+    order_service_server::OrderServiceServer, pipeline_service_server::PipelineServiceServer,
+    security_admin_service_server::SecurityAdminServiceServer, signal_service_server::SignalServiceServer,
+};
+
+use crate::{
+    config::Config,
+    orders::OrderGrpc,
+    pipelines::PipelineGrpc,
+    security::SecurityAdminGrpc,
+    signals::{SignalGrpc, SignalIntake},
+    store::{SqliteStore, Store},
+    telemetry::{Telemetry, TelemetryLayer},
+    webhook::{self, WebhookState, auth::WebhookAuth},
+};
+
+/// The health-check service name orchestrators use for readiness.
+pub const READINESS_SERVICE: &str = "readiness";
+/// How often expired idempotency keys are purged.
+const PURGE_INTERVAL: Duration = Duration::from_secs(60);
+
+/// A running server. Drop does not stop it: call [`RunningServer::shutdown`].
+pub struct RunningServer {
+    /// Bound gRPC address.
+    pub grpc_addr: SocketAddr,
+    /// Bound HTTP address.
+    pub http_addr: SocketAddr,
+    stop: watch::Sender<bool>,
+    tasks: Vec<JoinHandle<()>>,
+    health: HealthReporter,
+    ready: Arc<AtomicBool>,
+    store: Arc<dyn Store>,
+    telemetry: Arc<Telemetry>,
+    drain_timeout: Duration,
+}
+
+struct HttpState {
+    telemetry: Arc<Telemetry>,
+    store: Arc<dyn Store>,
+    ready: Arc<AtomicBool>,
+}
+
+/// Starts serving with `config`; returns once both ports are bound and the
+/// store is open.
+pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
+    std::fs::create_dir_all(&config.data_dir)
+        .map_err(|e| anyhow::anyhow!("cannot create data_dir {}: {e}", config.data_dir.display()))?;
+    let telemetry = Arc::new(Telemetry::new()?);
+    let meter = telemetry.meter().clone();
+    let store: Arc<dyn Store> = Arc::new(
+        SqliteStore::open(&config.sqlite_url(), config.store.max_batch, config.store.read_connections, &meter)
+            .await?,
+    );
+
+    let passphrase = if config.webhook.passphrase.is_empty() {
+        load_or_create_secret(&config.data_dir.join("webhook.secret"))?
+    } else {
+        config.webhook.passphrase.clone()
+    };
+    let intake = Arc::new(
+        SignalIntake::new(config.signals.clone(), store.clone(), &meter)
+            .map_err(|e| anyhow::anyhow!("invalid configuration key `signals.symbol_map`: {e}"))?,
+    );
+    let webhook_auth = WebhookAuth::new(
+        &passphrase,
+        &config.webhook.hmac_secret,
+        webhook::auth::allowlist(&config.webhook.allowlist, config.webhook.tradingview_preset),
+        config.webhook.trust_forwarded_for,
+    );
+    let webhook_state = Arc::new(WebhookState::new(intake.clone(), webhook_auth, config.webhook.body_limit_bytes, &meter));
+
+    let (health, health_service) = tonic_health::server::health_reporter();
+    health.set_serving::<SignalServiceServer<SignalGrpc>>().await;
+    health.set_serving::<OrderServiceServer<OrderGrpc>>().await;
+    health.set_serving::<PipelineServiceServer<PipelineGrpc>>().await;
+    health.set_serving::<SecurityAdminServiceServer<SecurityAdminGrpc>>().await;
+    store.ping().await?;
+    health.set_service_status(READINESS_SERVICE, ServingStatus::Serving).await;
+    let ready = Arc::new(AtomicBool::new(true));
+
+    let grpc_listener = TcpListener::bind(config.grpc_listen)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot listen on grpc_listen {}: {e}", config.grpc_listen))?;
+    let http_listener = TcpListener::bind(config.http_listen)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot listen on http_listen {}: {e}", config.http_listen))?;
+    let grpc_addr = grpc_listener.local_addr()?;
+    let http_addr = http_listener.local_addr()?;
+    let (stop, stopped) = watch::channel(false);
+
+    let reflection = config.reflection.then(|| {
+        let v1 = tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(tradeplane_api::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+            .build_v1();
+        let v1alpha = tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(tradeplane_api::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+            .build_v1alpha();
+        (v1, v1alpha)
+    });
+    let (reflection_v1, reflection_v1alpha) = match reflection {
+        Some((v1, v1alpha)) => (Some(v1?), Some(v1alpha?)),
+        None => (None, None),
+    };
+    let grpc = tonic::transport::Server::builder()
+        .layer(TelemetryLayer::grpc(&meter))
+        .add_service(health_service)
+        .add_optional_service(reflection_v1)
+        .add_optional_service(reflection_v1alpha)
+        .add_service(SignalServiceServer::new(SignalGrpc::new(intake.clone())))
+        .add_service(OrderServiceServer::new(OrderGrpc))
+        .add_service(PipelineServiceServer::new(PipelineGrpc))
+        .add_service(SecurityAdminServiceServer::new(SecurityAdminGrpc))
+        .serve_with_incoming_shutdown(TcpListenerStream::new(grpc_listener), wait_for_stop(stopped.clone()));
+
+    let http_state = Arc::new(HttpState { telemetry: telemetry.clone(), store: store.clone(), ready: ready.clone() });
+    let router = Router::new()
+        .route("/webhooks/tradingview", post(webhook::tradingview))
+        .with_state(webhook_state)
+        .merge(
+            Router::new()
+                .route("/metrics", get(metrics))
+                .route("/healthz", get(|| async { "ok\n" }))
+                .route("/readyz", get(readyz))
+                .with_state(http_state),
+        )
+        .layer(TelemetryLayer::http(&meter));
+    let http = axum::serve(http_listener, router.into_make_service_with_connect_info::<SocketAddr>())
+        .with_graceful_shutdown(wait_for_stop(stopped.clone()));
+
+    let mut tasks = Vec::new();
+    tasks.push(tokio::spawn(async move {
+        if let Err(err) = grpc.await {
+            tracing::error!(error = %err, "gRPC server failed");
+        }
+    }));
+    tasks.push(tokio::spawn(async move {
+        if let Err(err) = http.await {
+            tracing::error!(error = %err, "HTTP server failed");
+        }
+    }));
+    tasks.push(tokio::spawn(purge_expired_keys(store.clone(), stopped)));
+
+    Ok(RunningServer {
+        grpc_addr,
+        http_addr,
+        stop,
+        tasks,
+        health,
+        ready,
+        store,
+        telemetry,
+        drain_timeout: config.shutdown_timeout,
+    })
+}
+
+impl RunningServer {
+    /// Graceful shutdown: readiness goes NOT_SERVING, the listeners close,
+    /// in-flight calls drain (up to the configured timeout), queued writes
+    /// commit, and metrics flush.
+    pub async fn shutdown(mut self) {
+        self.ready.store(false, Ordering::SeqCst);
+        self.health.set_service_status(READINESS_SERVICE, ServingStatus::NotServing).await;
+        let _ = self.stop.send(true);
+        let drain = futures::future::join_all(self.tasks.iter_mut());
+        if tokio::time::timeout(self.drain_timeout, drain).await.is_err() {
+            tracing::warn!("in-flight calls did not finish within the shutdown timeout; closing them");
+            for task in &self.tasks {
+                task.abort();
+            }
+        }
+        self.store.close().await;
+        self.telemetry.shutdown();
+    }
+}
+
+async fn wait_for_stop(mut stopped: watch::Receiver<bool>) {
+    let _ = stopped.wait_for(|stop| *stop).await;
+}
+
+async fn purge_expired_keys(store: Arc<dyn Store>, mut stopped: watch::Receiver<bool>) {
+    let mut ticker = tokio::time::interval(PURGE_INTERVAL);
+    loop {
+        tokio::select! {
+            _ = ticker.tick() => {
+                if let Err(err) = store.purge_expired_keys(chrono::Utc::now().timestamp_millis()).await {
+                    tracing::warn!(error = %err, "purging idempotency keys failed");
+                }
+            }
+            _ = stopped.changed() => return,
+        }
+    }
+}
+
+async fn metrics(State(state): State<Arc<HttpState>>) -> impl IntoResponse {
+    match state.telemetry.render() {
+        Ok(text) => (StatusCode::OK, [(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text),
+        Err(err) => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            [(header::CONTENT_TYPE, "text/plain")],
+            format!("metrics encoding failed: {err}\n"),
+        ),
+    }
+}
+
+async fn readyz(State(state): State<Arc<HttpState>>) -> impl IntoResponse {
+    if !state.ready.load(Ordering::SeqCst) {
+        return (StatusCode::SERVICE_UNAVAILABLE, "shutting down\n");
+    }
+    match state.store.ping().await {
+        Ok(()) => (StatusCode::OK, "ready\n"),
+        Err(_) => (StatusCode::SERVICE_UNAVAILABLE, "store unavailable\n"),
+    }
+}
+
+/// Reads a secret file, or creates it with a random value and mode 0600.
+pub fn load_or_create_secret(path: &Path) -> anyhow::Result<String> {
+    match std::fs::read_to_string(path) {
+        Ok(secret) if !secret.trim().is_empty() => return Ok(secret.trim().to_string()),
+        Ok(_) => anyhow::bail!("secret file {} is empty", path.display()),
+        Err(err) if err.kind() != std::io::ErrorKind::NotFound => {
+            anyhow::bail!("cannot read secret file {}: {err}", path.display())
+        }
+        Err(_) => {}
+    }
+    let secret = hex::encode(rand::random::<[u8; 32]>());
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options
+        .open(path)
+        .map_err(|e| anyhow::anyhow!("cannot create secret file {}: {e}", path.display()))?;
+    std::io::Write::write_all(&mut file, format!("{secret}\n").as_bytes())?;
+    file.sync_all()?;
+    tracing::info!(path = %path.display(), "generated a secret");
+    Ok(secret)
+}

@@ -1,0 +1,17 @@
+//! tradeplane, the control plane for automated trading: signals in from
+//! TradingView webhooks and gRPC, checked, normalized and stored durably;
+//! orders out to exchanges. This crate is the server; `main.rs` is the
+//! `tradeplane` binary.
+
+pub mod api_error;
+pub mod app;
+pub mod config;
+pub mod orders;
+pub mod pipelines;
+pub mod proto_time;
+pub mod security;
+pub mod signals;
+pub mod store;
+pub mod telemetry;
+mod unimplemented;
+pub mod webhook;

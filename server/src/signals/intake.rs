@@ -1,0 +1,229 @@
+//! The signal intake: the single code path behind `SubmitSignal`,
+//! `SubmitSignals` and the TradingView webhook.
+
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex},
+    time::Instant,
+};
+
+use chrono::Utc;
+use opentelemetry::metrics::Meter;
+use rust_decimal::Decimal;
+use sha2::{Digest, Sha256};
+use tokio::sync::broadcast;
+use tradeplane_api::{FieldViolation, Signal, SignalOutcome};
+use uuid::Uuid;
+
+use super::{
+    metrics::{self, SignalMetrics},
+    symbol::SymbolNormalizer,
+    validate::{RawSignal, RawTime, RejectReason, ValidSignal, Violation, validate},
+};
+use crate::{
+    config::SignalsConfig,
+    proto_time::to_timestamp,
+    store::{DedupeKey, SignalQuery, SignalWrite, SignalWriteResult, Store, StoreError},
+};
+
+/// How many recorded signals a watcher may fall behind before it skips.
+const WATCH_BUFFER: usize = 4096;
+
+/// A signal that was accepted now, or earlier (a duplicate).
+#[derive(Debug, Clone)]
+pub struct Submission {
+    pub signal: Signal,
+    /// `Accepted` or `Duplicate`.
+    pub outcome: SignalOutcome,
+}
+
+/// Why a submission did not go through.
+#[derive(Debug)]
+pub enum SubmitError {
+    /// Bad input; the rejected signal was recorded as `signal`.
+    Rejected { signal: Box<Signal>, violations: Vec<Violation> },
+    /// The store could not make the signal durable; nothing was accepted.
+    Store(StoreError),
+}
+
+/// Validates, deduplicates, records and announces signals.
+pub struct SignalIntake {
+    config: SignalsConfig,
+    normalizer: SymbolNormalizer,
+    store: Arc<dyn Store>,
+    metrics: SignalMetrics,
+    recorded: broadcast::Sender<Arc<Signal>>,
+    last_prices: Mutex<HashMap<String, Decimal>>,
+}
+
+impl SignalIntake {
+    /// Builds the intake; fails when the symbol map is invalid.
+    pub fn new(config: SignalsConfig, store: Arc<dyn Store>, meter: &Meter) -> Result<Self, String> {
+        let normalizer = SymbolNormalizer::new(&config.symbol_map)?;
+        let metrics = SignalMetrics::new(meter, &config.metric_sources);
+        let (recorded, _) = broadcast::channel(WATCH_BUFFER);
+        Ok(Self { config, normalizer, store, metrics, recorded, last_prices: Mutex::new(HashMap::new()) })
+    }
+
+    /// The normalizer, for filters that name a symbol.
+    pub fn normalizer(&self) -> &SymbolNormalizer {
+        &self.normalizer
+    }
+
+    /// Validates and durably records `raw`. Returns only after the signal
+    /// (or the rejection) is committed.
+    pub async fn submit(&self, raw: RawSignal, trace_id: &str) -> Result<Submission, SubmitError> {
+        let started = Instant::now();
+        let now = Utc::now();
+        let checked = validate(&raw, &self.normalizer, &self.config, now, |symbol| self.last_price(symbol));
+        let mut signal = Signal {
+            id: Uuid::now_v7().to_string(),
+            source: raw.source.clone(),
+            strategy: raw.strategy.clone(),
+            raw_symbol: raw.symbol.clone(),
+            strategy_order_id: raw.order_id.clone(),
+            comment: raw.comment.clone(),
+            interval: raw.interval.clone(),
+            receive_time: Some(to_timestamp(now)),
+            tags: raw.tags.clone().into_iter().collect(),
+            trace_id: trace_id.to_string(),
+            ..Default::default()
+        };
+        match checked {
+            Ok(valid) => {
+                if let Some(event_time) = valid.event_time {
+                    let age = now.signed_duration_since(event_time);
+                    self.metrics.age(&raw.source, age.num_milliseconds() as f64 / 1000.0);
+                }
+                let dedupe = self.dedupe_key(&raw, now.timestamp_millis());
+                signal.idempotency_key = dedupe.key.clone();
+                fill_valid(&mut signal, &valid);
+                let write = SignalWrite { signal: signal.clone(), dedupe: Some(dedupe) };
+                let result = self.store.record_signal(write).await;
+                let seconds = started.elapsed().as_secs_f64();
+                match result.map_err(SubmitError::Store)? {
+                    SignalWriteResult::Inserted => {
+                        self.metrics.record(&raw.source, metrics::ACCEPTED, seconds);
+                        if let Some(price) = valid.price {
+                            self.remember_price(&signal, price);
+                        }
+                        let signal = Arc::new(signal);
+                        let _ = self.recorded.send(signal.clone());
+                        Ok(Submission { signal: Arc::unwrap_or_clone(signal), outcome: SignalOutcome::Accepted })
+                    }
+                    SignalWriteResult::Duplicate(first) => {
+                        self.metrics.record(&raw.source, metrics::DUPLICATE, seconds);
+                        Ok(Submission { signal: first, outcome: SignalOutcome::Duplicate })
+                    }
+                }
+            }
+            Err(violations) => {
+                signal.outcome = SignalOutcome::Rejected as i32;
+                signal.reject_reason = violations.first().map(|v| v.reason.as_str()).unwrap_or_default().to_string();
+                signal.field_violations = violations
+                    .iter()
+                    .map(|v| FieldViolation {
+                        field: v.field.grpc_name().to_string(),
+                        description: v.description.clone(),
+                        reason: v.reason.as_str().to_string(),
+                    })
+                    .collect();
+                // The rejection is recorded for operators, but the caller's
+                // answer does not depend on it: bad input stays a 400.
+                if let Err(err) = self.store.record_signal(SignalWrite { signal: signal.clone(), dedupe: None }).await {
+                    tracing::warn!(error = %err, "could not record a rejected signal");
+                } else {
+                    let _ = self.recorded.send(Arc::new(signal.clone()));
+                }
+                self.metrics.record(&raw.source, metrics::REJECTED, started.elapsed().as_secs_f64());
+                self.metrics.rejected(&raw.source, violations.iter().map(|v| v.reason));
+                Err(SubmitError::Rejected { signal: Box::new(signal), violations })
+            }
+        }
+    }
+
+    /// Counts a body that could not even be read as a signal (bad JSON).
+    pub fn count_unreadable(&self, source: &str) {
+        self.metrics.record(source, metrics::REJECTED, 0.0);
+        self.metrics.rejected(source, [RejectReason::InvalidJson]);
+    }
+
+    /// Live feed of recorded signals; a lagging receiver skips ahead.
+    pub fn subscribe(&self) -> broadcast::Receiver<Arc<Signal>> {
+        self.recorded.subscribe()
+    }
+
+    /// One recorded signal.
+    pub async fn get(&self, id: &str) -> Result<Option<Signal>, StoreError> {
+        self.store.get_signal(id).await
+    }
+
+    /// Recorded signals, newest first.
+    pub async fn list(&self, query: &SignalQuery) -> Result<Vec<Signal>, StoreError> {
+        self.store.list_signals(query).await
+    }
+
+    fn last_price(&self, symbol: &str) -> Option<Decimal> {
+        self.last_prices.lock().ok()?.get(symbol).copied()
+    }
+
+    fn remember_price(&self, signal: &Signal, price: Decimal) {
+        if let (Some(instrument), Ok(mut prices)) = (&signal.instrument, self.last_prices.lock()) {
+            prices.insert(instrument.symbol.clone(), price);
+        }
+    }
+
+    /// The idempotency key: the request id when given; else a hash of the
+    /// source, strategy order id, event time and content. A key without an
+    /// event time or order id only catches quick redeliveries.
+    fn dedupe_key(&self, raw: &RawSignal, now_ms: i64) -> DedupeKey {
+        let retention = |d: std::time::Duration| now_ms.saturating_add(d.as_millis() as i64);
+        let mut hasher = Sha256::new();
+        let mut part = |text: &str| {
+            hasher.update(text.as_bytes());
+            hasher.update([0x1f]);
+        };
+        part(&raw.source);
+        if !raw.request_id.is_empty() {
+            part(&raw.request_id);
+            return DedupeKey {
+                key: format!("r:{}", hex::encode(hasher.finalize())),
+                expires_ms: retention(self.config.dedupe_retention),
+            };
+        }
+        let event_time = match &raw.event_time {
+            RawTime::Absent => String::new(),
+            RawTime::At(at) => at.to_rfc3339(),
+            RawTime::Text(text) => text.trim().to_string(),
+        };
+        for text in [
+            &raw.strategy, &raw.order_id, &event_time, &raw.symbol, &raw.exchange, &raw.action, &raw.quantity,
+            &raw.price, &raw.confidence, &raw.market_position, &raw.position_size, &raw.comment, &raw.interval,
+        ] {
+            part(text);
+        }
+        for (key, value) in &raw.tags {
+            part(key);
+            part(value);
+        }
+        let timeless = event_time.is_empty() && raw.order_id.is_empty();
+        let (prefix, window) = if timeless {
+            ("c", self.config.content_dedupe_window)
+        } else {
+            ("e", self.config.dedupe_retention)
+        };
+        DedupeKey { key: format!("{prefix}:{}", hex::encode(hasher.finalize())), expires_ms: retention(window) }
+    }
+}
+
+fn fill_valid(signal: &mut Signal, valid: &ValidSignal) {
+    let text = |d: Option<Decimal>| d.map(|d| d.normalize().to_string()).unwrap_or_default();
+    signal.outcome = SignalOutcome::Accepted as i32;
+    signal.instrument = Some(valid.instrument.clone());
+    signal.action = valid.action as i32;
+    signal.quantity = text(valid.quantity);
+    signal.price = text(valid.price);
+    signal.confidence = text(valid.confidence);
+    signal.target_position = text(valid.target_position);
+    signal.event_time = valid.event_time.map(to_timestamp);
+}

@@ -1,0 +1,261 @@
+//! `tradeplane.v1.SignalService` over the [`SignalIntake`].
+
+use std::{pin::Pin, sync::Arc};
+
+use futures::{Stream, StreamExt};
+use tokio_stream::wrappers::{BroadcastStream, errors::BroadcastStreamRecvError};
+use tonic::{Request, Response, Status, Streaming};
+use tradeplane_api::{
+    GetSignalRequest, GetSignalResponse, ListSignalsRequest, ListSignalsResponse, Signal, SignalFilter,
+    SignalOutcome, SignalRejection, SubmitSignalRequest, SubmitSignalResponse, SubmitSignalsRequest,
+    SubmitSignalsResponse, WatchSignalsRequest, WatchSignalsResponse, signal_service_server::SignalService,
+    submit_signals_response,
+};
+
+use super::{
+    SignalIntake, SubmitError,
+    validate::{Field, RawSignal, RawTime, Violation},
+};
+use crate::{
+    api_error::{ApiError, FieldError},
+    proto_time::{from_timestamp, timestamp_ms},
+    store::SignalQuery,
+    telemetry::CallTrace,
+};
+
+/// Requests a `SubmitSignals` stream processes concurrently; results still
+/// come back in request order.
+const STREAM_CONCURRENCY: usize = 256;
+const DEFAULT_PAGE_SIZE: u32 = 100;
+const MAX_PAGE_SIZE: u32 = 1000;
+
+type BoxStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send>>;
+
+/// The gRPC face of the signal intake.
+pub struct SignalGrpc {
+    intake: Arc<SignalIntake>,
+}
+
+impl SignalGrpc {
+    /// Serves `intake` over gRPC.
+    pub fn new(intake: Arc<SignalIntake>) -> Self {
+        Self { intake }
+    }
+}
+
+/// The rejection as an API error naming `SubmitSignalRequest` fields.
+pub fn rejection_error(violations: &[Violation], name: fn(Field) -> &'static str) -> ApiError {
+    let reason = violations.first().map(|v| v.reason.as_str()).unwrap_or("invalid_signal").to_uppercase();
+    let fields: Vec<FieldError> = violations
+        .iter()
+        .map(|v| FieldError { field: name(v.field).to_string(), description: v.description.clone() })
+        .collect();
+    let message = fields.iter().map(|f| format!("{}: {}", f.field, f.description)).collect::<Vec<_>>().join("; ");
+    ApiError::InvalidArgument { reason, message, fields }
+}
+
+fn raw_from_request(request: SubmitSignalRequest) -> RawSignal {
+    let source = if request.source.trim().is_empty() { "grpc".to_string() } else { request.source };
+    let event_time = match request.event_time.as_ref() {
+        None => RawTime::Absent,
+        Some(ts) => match from_timestamp(ts) {
+            Some(at) => RawTime::At(at),
+            None => RawTime::Text(format!("{}s{}ns", ts.seconds, ts.nanos)),
+        },
+    };
+    RawSignal {
+        request_id: request.request_id,
+        source,
+        strategy: request.strategy,
+        symbol: request.symbol,
+        exchange: request.exchange,
+        action: request.action,
+        quantity: request.quantity,
+        price: request.price,
+        confidence: request.confidence,
+        market_position: request.market_position,
+        position_size: request.position_size,
+        order_id: request.order_id,
+        comment: request.comment,
+        interval: request.interval,
+        event_time,
+        tags: request.tags.into_iter().collect(),
+    }
+}
+
+fn trace_id<T>(request: &Request<T>) -> String {
+    request.extensions().get::<CallTrace>().map(|t| t.trace_id.clone()).unwrap_or_default()
+}
+
+async fn submit_one(
+    intake: &SignalIntake,
+    request: SubmitSignalRequest,
+    trace_id: &str,
+) -> Result<SubmitSignalResponse, SubmitError> {
+    let submission = intake.submit(raw_from_request(request), trace_id).await?;
+    Ok(SubmitSignalResponse { signal: Some(submission.signal), outcome: submission.outcome as i32 })
+}
+
+/// Whether `signal` passes a List/Watch filter (times only bound Watch when
+/// set; List applies them in the store).
+fn matches(filter: &SignalFilter, symbol: &str, signal: &Signal) -> bool {
+    let instrument_symbol = signal.instrument.as_ref().map(|i| i.symbol.as_str()).unwrap_or_default();
+    (filter.source.is_empty() || filter.source == signal.source)
+        && (symbol.is_empty() || symbol == instrument_symbol)
+        && (filter.strategy.is_empty() || filter.strategy == signal.strategy)
+        && (filter.outcome == 0 || filter.outcome == signal.outcome)
+}
+
+impl SignalGrpc {
+    fn canonical_symbol(&self, filter: &SignalFilter) -> String {
+        if filter.symbol.is_empty() {
+            return String::new();
+        }
+        self.intake
+            .normalizer()
+            .normalize(&filter.symbol, "")
+            .map(|i| i.symbol)
+            .unwrap_or_else(|_| filter.symbol.clone())
+    }
+}
+
+#[tonic::async_trait]
+impl SignalService for SignalGrpc {
+    async fn submit_signal(
+        &self,
+        request: Request<SubmitSignalRequest>,
+    ) -> Result<Response<SubmitSignalResponse>, Status> {
+        let trace_id = trace_id(&request);
+        match submit_one(&self.intake, request.into_inner(), &trace_id).await {
+            Ok(response) => Ok(Response::new(response)),
+            Err(SubmitError::Rejected { violations, .. }) => {
+                Err(rejection_error(&violations, Field::grpc_name).into())
+            }
+            Err(SubmitError::Store(err)) => Err(ApiError::from(err).into()),
+        }
+    }
+
+    type SubmitSignalsStream = BoxStream<SubmitSignalsResponse>;
+
+    async fn submit_signals(
+        &self,
+        request: Request<Streaming<SubmitSignalsRequest>>,
+    ) -> Result<Response<Self::SubmitSignalsStream>, Status> {
+        let trace_id = trace_id(&request);
+        let intake = self.intake.clone();
+        let results = request
+            .into_inner()
+            .enumerate()
+            .map(move |(index, item)| {
+                let intake = intake.clone();
+                let trace_id = trace_id.clone();
+                async move {
+                    let index = index as u64;
+                    let signal = item?.signal.ok_or_else(|| {
+                        Status::from(ApiError::invalid_field("MISSING_FIELD", "signal", "is required"))
+                    })?;
+                    let result = match submit_one(&intake, signal, &trace_id).await {
+                        Ok(submitted) => submit_signals_response::Result::Submitted(submitted),
+                        Err(SubmitError::Rejected { signal, violations }) => {
+                            let error = rejection_error(&violations, Field::grpc_name);
+                            submit_signals_response::Result::Rejected(SignalRejection {
+                                reason: violations.first().map(|v| v.reason.as_str()).unwrap_or_default().into(),
+                                message: error.to_string(),
+                                field_violations: signal.field_violations,
+                                signal_id: signal.id,
+                            })
+                        }
+                        Err(SubmitError::Store(err)) => return Err(Status::from(ApiError::from(err))),
+                    };
+                    Ok(SubmitSignalsResponse { index, result: Some(result) })
+                }
+            })
+            .buffered(STREAM_CONCURRENCY);
+        Ok(Response::new(Box::pin(results)))
+    }
+
+    async fn get_signal(&self, request: Request<GetSignalRequest>) -> Result<Response<GetSignalResponse>, Status> {
+        let id = request.into_inner().id;
+        if uuid::Uuid::parse_str(&id).is_err() {
+            return Err(ApiError::invalid_field("INVALID_ID", "id", "must be a signal id (UUID)").into());
+        }
+        match self.intake.get(&id).await.map_err(ApiError::from)? {
+            Some(signal) => Ok(Response::new(GetSignalResponse { signal: Some(signal) })),
+            None => Err(ApiError::NotFound { what: "signal", id }.into()),
+        }
+    }
+
+    async fn list_signals(
+        &self,
+        request: Request<ListSignalsRequest>,
+    ) -> Result<Response<ListSignalsResponse>, Status> {
+        let request = request.into_inner();
+        let page_size = match request.page_size {
+            0 => DEFAULT_PAGE_SIZE,
+            n if n < 0 => {
+                return Err(ApiError::invalid_field("INVALID_PAGE_SIZE", "page_size", "must not be negative").into());
+            }
+            n => (n as u32).min(MAX_PAGE_SIZE),
+        };
+        let before_id = if request.page_token.is_empty() {
+            None
+        } else {
+            Some(decode_page_token(&request.page_token).ok_or_else(|| {
+                Status::from(ApiError::invalid_field("INVALID_PAGE_TOKEN", "page_token", "is not a token from a previous page"))
+            })?)
+        };
+        let filter = request.filter.unwrap_or_default();
+        let symbol = self.canonical_symbol(&filter);
+        let non_empty = |s: &str| (!s.is_empty()).then(|| s.to_string());
+        let query = SignalQuery {
+            source: non_empty(&filter.source),
+            symbol: non_empty(&symbol),
+            strategy: non_empty(&filter.strategy),
+            outcome: (filter.outcome != SignalOutcome::Unspecified as i32).then_some(filter.outcome),
+            start_ms: filter.start_time.as_ref().map(timestamp_ms),
+            end_ms: filter.end_time.as_ref().map(timestamp_ms),
+            before_id,
+            limit: page_size + 1,
+        };
+        let mut signals = self.intake.list(&query).await.map_err(ApiError::from)?;
+        let next_page_token = if signals.len() > page_size as usize {
+            signals.truncate(page_size as usize);
+            signals.last().map(|s| hex::encode(&s.id)).unwrap_or_default()
+        } else {
+            String::new()
+        };
+        Ok(Response::new(ListSignalsResponse { signals, next_page_token }))
+    }
+
+    type WatchSignalsStream = BoxStream<WatchSignalsResponse>;
+
+    async fn watch_signals(
+        &self,
+        request: Request<WatchSignalsRequest>,
+    ) -> Result<Response<Self::WatchSignalsStream>, Status> {
+        let filter = request.into_inner().filter.unwrap_or_default();
+        let symbol = self.canonical_symbol(&filter);
+        let mut missed = 0u64;
+        let stream = BroadcastStream::new(self.intake.subscribe()).filter_map(move |item| {
+            let event = match item {
+                Ok(signal) if matches(&filter, &symbol, &signal) => {
+                    let response = WatchSignalsResponse { signal: Some((*signal).clone()), missed };
+                    missed = 0;
+                    Some(Ok(response))
+                }
+                Ok(_) => None,
+                Err(BroadcastStreamRecvError::Lagged(skipped)) => {
+                    missed += skipped;
+                    None
+                }
+            };
+            std::future::ready(event)
+        });
+        Ok(Response::new(Box::pin(stream)))
+    }
+}
+
+fn decode_page_token(token: &str) -> Option<String> {
+    let id = String::from_utf8(hex::decode(token).ok()?).ok()?;
+    uuid::Uuid::parse_str(&id).ok().map(|_| id)
+}

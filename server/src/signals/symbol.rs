@@ -1,0 +1,235 @@
+//! Symbol normalization: every common spelling of an instrument
+//! (`BINANCE:BTCUSDT`, `BTCUSDT.P`, `BTC/USDT`, `BTC-USD`, `btcusdt`, `NQ1!`)
+//! becomes one canonical [`Instrument`].
+
+use std::collections::HashMap;
+
+use tradeplane_api::{Instrument, InstrumentKind};
+
+/// Quote assets recognized at the end of a concatenated symbol such as
+/// `BTCUSDT`, longest first so that `USDT` wins over `USD`.
+const KNOWN_QUOTES: &[&str] = &[
+    "FDUSD", "USDT", "USDC", "BUSD", "TUSD", "USDP", "USD", "EUR", "GBP", "JPY", "TRY", "BRL",
+    "AUD", "DAI", "BTC", "ETH", "BNB",
+];
+
+/// Longest accepted raw symbol.
+const MAX_SYMBOL_LEN: usize = 64;
+/// Longest accepted asset code.
+const MAX_ASSET_LEN: usize = 20;
+
+/// Turns raw symbols into canonical instruments, with an operator-supplied
+/// map of extra spellings.
+#[derive(Debug, Clone, Default)]
+pub struct SymbolNormalizer {
+    overrides: HashMap<String, Instrument>,
+}
+
+impl SymbolNormalizer {
+    /// Builds a normalizer; `symbol_map` maps raw spellings (any case) to
+    /// canonical targets such as `"BINANCE:BTC/USDT"` or `"BTC/USDT:PERP"`.
+    pub fn new<'a>(
+        symbol_map: impl IntoIterator<Item = (&'a String, &'a String)>,
+    ) -> Result<Self, String> {
+        let mut overrides = HashMap::new();
+        for (raw, canonical) in symbol_map {
+            overrides.insert(raw.trim().to_uppercase(), parse_canonical(canonical)?);
+        }
+        Ok(Self { overrides })
+    }
+
+    /// Normalizes `raw`; `venue_hint` (TradingView's `{{exchange}}`) is used
+    /// when the symbol carries no `VENUE:` prefix.
+    pub fn normalize(&self, raw: &str, venue_hint: &str) -> Result<Instrument, String> {
+        let raw = raw.trim();
+        if raw.is_empty() {
+            return Err("symbol is empty".into());
+        }
+        if raw.len() > MAX_SYMBOL_LEN {
+            return Err(format!("symbol is longer than {MAX_SYMBOL_LEN} characters"));
+        }
+        if raw.contains("{{") {
+            return Err(format!("`{raw}` is a TradingView placeholder that was not filled in"));
+        }
+        let upper = raw.to_uppercase();
+        let (venue, rest) = match upper.split_once(':') {
+            // `BTC/USDT:USDT` (ccxt perpetual) has its colon after a slash.
+            Some((venue, rest)) if !venue.contains('/') => (venue.trim().to_string(), rest.trim()),
+            _ => (venue_hint.trim().to_uppercase(), upper.as_str()),
+        };
+        if !venue.is_empty() && !venue.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
+            return Err(format!("venue `{venue}` is not a plain code"));
+        }
+        let mut instrument = match self.overrides.get(&upper).or_else(|| self.overrides.get(rest)) {
+            Some(mapped) => mapped.clone(),
+            None => parse_pair(rest)?,
+        };
+        if instrument.venue.is_empty() {
+            instrument.venue = venue;
+        }
+        Ok(instrument)
+    }
+}
+
+/// Parses a canonical target from the symbol map: `[VENUE:]BASE/QUOTE[:PERP]`
+/// or a continuous future such as `NQ1!`.
+pub fn parse_canonical(text: &str) -> Result<Instrument, String> {
+    let upper = text.trim().to_uppercase();
+    let (venue, rest) = match upper.split_once(':') {
+        Some((venue, rest)) if !venue.contains('/') => (venue.to_string(), rest),
+        _ => (String::new(), upper.as_str()),
+    };
+    if !rest.contains('/') && !rest.ends_with('!') {
+        return Err(format!("`{text}` is not canonical: write BASE/QUOTE, e.g. BTC/USDT"));
+    }
+    let mut instrument = parse_pair(rest)?;
+    instrument.venue = venue;
+    Ok(instrument)
+}
+
+fn parse_pair(symbol: &str) -> Result<Instrument, String> {
+    // Continuous futures: NQ1!, ES2!.
+    if let Some(root) = symbol.strip_suffix('!') {
+        let base = root.trim_end_matches(|c: char| c.is_ascii_digit());
+        if base.is_empty() || base.len() == root.len() || !is_code(base) {
+            return Err(format!("`{symbol}` is not a continuous future such as NQ1!"));
+        }
+        return Ok(instrument(base, "", InstrumentKind::Future, symbol.to_string()));
+    }
+
+    let (pair, perpetual) = if let Some(pair) = symbol.strip_suffix(".P") {
+        (pair, true)
+    } else if let Some(pair) = symbol.strip_suffix(":PERP") {
+        (pair, true)
+    } else if let Some((pair, settle)) = symbol.split_once(':') {
+        // ccxt style BTC/USDT:USDT
+        if !is_code(settle) {
+            return Err(format!("`{symbol}` has an unreadable settlement suffix"));
+        }
+        (pair, true)
+    } else if let Some(pair) = symbol.strip_suffix("PERP").filter(|p| !p.is_empty()) {
+        (pair.trim_end_matches(['-', '_']), true)
+    } else {
+        (symbol, false)
+    };
+
+    let (base, quote) = match pair.split_once(['/', '-', '_']) {
+        Some((base, quote)) => (base, quote),
+        None => split_concatenated(pair)
+            .ok_or_else(|| format!("cannot tell base from quote in `{symbol}`; write it as BASE/QUOTE or add it to signals.symbol_map"))?,
+    };
+    for (what, code) in [("base", base), ("quote", quote)] {
+        if code.is_empty() || code.len() > MAX_ASSET_LEN || !is_code(code) {
+            return Err(format!("{what} asset `{code}` in `{symbol}` is not a plain asset code"));
+        }
+    }
+    let kind = if perpetual { InstrumentKind::Perpetual } else { InstrumentKind::Spot };
+    let canonical = if perpetual { format!("{base}/{quote}:PERP") } else { format!("{base}/{quote}") };
+    Ok(instrument(base, quote, kind, canonical))
+}
+
+fn split_concatenated(pair: &str) -> Option<(&str, &str)> {
+    KNOWN_QUOTES.iter().find_map(|quote| {
+        let base = pair.strip_suffix(quote)?;
+        (!base.is_empty()).then_some((base, *quote))
+    })
+}
+
+fn is_code(text: &str) -> bool {
+    !text.is_empty() && text.bytes().all(|b| b.is_ascii_alphanumeric())
+}
+
+fn instrument(base: &str, quote: &str, kind: InstrumentKind, symbol: String) -> Instrument {
+    Instrument {
+        venue: String::new(),
+        base: base.to_string(),
+        quote: quote.to_string(),
+        kind: kind as i32,
+        symbol,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn norm(raw: &str) -> Instrument {
+        SymbolNormalizer::default().normalize(raw, "").unwrap()
+    }
+
+    #[test]
+    fn every_common_spelling_is_one_instrument() {
+        for raw in ["BINANCE:BTCUSDT", "BTC/USDT", "btcusdt", "BTC-USDT", "btc_usdt", " BTCUSDT "] {
+            let i = norm(raw);
+            assert_eq!((i.base.as_str(), i.quote.as_str(), i.symbol.as_str()), ("BTC", "USDT", "BTC/USDT"), "{raw}");
+            assert_eq!(i.kind, InstrumentKind::Spot as i32);
+        }
+        assert_eq!(norm("BINANCE:BTCUSDT").venue, "BINANCE");
+        assert_eq!(norm("BTC-USD").symbol, "BTC/USD");
+    }
+
+    #[test]
+    fn perpetuals_and_futures() {
+        for raw in ["BTCUSDT.P", "BINANCE:BTCUSDT.P", "BTC/USDT:USDT", "BTCUSDTPERP", "BTC-USDT-PERP"] {
+            let i = norm(raw);
+            assert_eq!(i.symbol, "BTC/USDT:PERP", "{raw}");
+            assert_eq!(i.kind, InstrumentKind::Perpetual as i32, "{raw}");
+        }
+        let nq = norm("CME_MINI:NQ1!");
+        assert_eq!((nq.venue.as_str(), nq.base.as_str(), nq.symbol.as_str()), ("CME_MINI", "NQ", "NQ1!"));
+        assert_eq!(nq.kind, InstrumentKind::Future as i32);
+    }
+
+    #[test]
+    fn venue_hint_applies_only_without_prefix() {
+        let n = SymbolNormalizer::default();
+        assert_eq!(n.normalize("BTCUSDT", "binance").unwrap().venue, "BINANCE");
+        assert_eq!(n.normalize("COINBASE:BTCUSD", "binance").unwrap().venue, "COINBASE");
+    }
+
+    #[test]
+    fn symbol_map_overrides() {
+        let map = [("XBTUSD".to_string(), "KRAKEN:BTC/USD".to_string())];
+        let n = SymbolNormalizer::new(map.iter().map(|(a, b)| (a, b))).unwrap();
+        let i = n.normalize("xbtusd", "").unwrap();
+        assert_eq!((i.venue.as_str(), i.symbol.as_str()), ("KRAKEN", "BTC/USD"));
+    }
+
+    #[test]
+    fn garbage_is_refused_with_a_reason() {
+        let n = SymbolNormalizer::default();
+        for raw in ["", "   ", "{{ticker}}", "BTC$USDT", "XYZ", "/USDT", "BTC/", "!", "1!", "BTC/USDT/ETH"] {
+            assert!(n.normalize(raw, "").is_err(), "{raw:?} should be refused");
+        }
+        assert!(parse_canonical("BTCUSDT").is_err());
+    }
+
+    proptest! {
+        #[test]
+        fn never_panics(raw in "\\PC{0,80}", hint in "\\PC{0,10}") {
+            let _ = SymbolNormalizer::default().normalize(&raw, &hint);
+        }
+
+        #[test]
+        fn spellings_agree(base in "[A-Z]{2,6}", quote in prop::sample::select(vec!["USDT", "USDC", "EUR"])) {
+            prop_assume!(!KNOWN_QUOTES.iter().any(|q| base.ends_with(q)));
+            let n = SymbolNormalizer::default();
+            let slash = n.normalize(&format!("{base}/{quote}"), "").unwrap();
+            let glued = n.normalize(&format!("binance:{}{}", base.to_lowercase(), quote), "").unwrap();
+            let dashed = n.normalize(&format!("{base}-{quote}"), "").unwrap();
+            prop_assert_eq!(&slash.symbol, &glued.symbol);
+            prop_assert_eq!(&slash.symbol, &dashed.symbol);
+            prop_assert_eq!(slash.symbol, format!("{base}/{quote}"));
+        }
+
+        #[test]
+        fn canonical_output_round_trips(base in "[A-Z]{2,6}", quote in "[A-Z]{3,5}", perp in any::<bool>()) {
+            let n = SymbolNormalizer::default();
+            let raw = if perp { format!("{base}/{quote}:PERP") } else { format!("{base}/{quote}") };
+            let once = n.normalize(&raw, "").unwrap();
+            let twice = n.normalize(&once.symbol, "").unwrap();
+            prop_assert_eq!(once, twice);
+        }
+    }
+}

@@ -1,0 +1,537 @@
+//! The one signal validator. gRPC requests and TradingView bodies are both
+//! turned into a [`RawSignal`]; this module turns that into a normalized
+//! [`ValidSignal`] or a list of [`Violation`]s from a closed set of reasons.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use rust_decimal::Decimal;
+use tradeplane_api::{Instrument, SignalAction};
+
+use super::{decimal::parse_decimal, symbol::SymbolNormalizer};
+use crate::config::SignalsConfig;
+
+/// A signal as a producer stated it: every value still text.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RawSignal {
+    pub request_id: String,
+    pub source: String,
+    pub strategy: String,
+    pub symbol: String,
+    pub exchange: String,
+    pub action: String,
+    pub quantity: String,
+    pub price: String,
+    pub confidence: String,
+    pub market_position: String,
+    pub position_size: String,
+    pub order_id: String,
+    pub comment: String,
+    pub interval: String,
+    pub event_time: RawTime,
+    pub tags: BTreeMap<String, String>,
+}
+
+/// An event time as it arrived.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub enum RawTime {
+    #[default]
+    Absent,
+    /// Already typed (gRPC `google.protobuf.Timestamp`).
+    At(DateTime<Utc>),
+    /// Text (TradingView `{{timenow}}`, RFC 3339 or Unix seconds/millis).
+    Text(String),
+}
+
+/// Fields a violation can name. Each surface names them in its own words.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Field {
+    RequestId,
+    Source,
+    Strategy,
+    Symbol,
+    Exchange,
+    Action,
+    Quantity,
+    Price,
+    Confidence,
+    MarketPosition,
+    PositionSize,
+    OrderId,
+    Comment,
+    Interval,
+    EventTime,
+    Tags,
+    Body,
+}
+
+impl Field {
+    /// The field's name in `SubmitSignalRequest`.
+    pub fn grpc_name(self) -> &'static str {
+        match self {
+            Field::RequestId => "request_id",
+            Field::Source => "source",
+            Field::Strategy => "strategy",
+            Field::Symbol => "symbol",
+            Field::Exchange => "exchange",
+            Field::Action => "action",
+            Field::Quantity => "quantity",
+            Field::Price => "price",
+            Field::Confidence => "confidence",
+            Field::MarketPosition => "market_position",
+            Field::PositionSize => "position_size",
+            Field::OrderId => "order_id",
+            Field::Comment => "comment",
+            Field::Interval => "interval",
+            Field::EventTime => "event_time",
+            Field::Tags => "tags",
+            Field::Body => "body",
+        }
+    }
+
+    /// The field's name in the TradingView message template.
+    pub fn webhook_name(self) -> &'static str {
+        match self {
+            Field::Symbol => "ticker",
+            Field::Quantity => "contracts",
+            Field::EventTime => "time",
+            other => other.grpc_name(),
+        }
+    }
+}
+
+/// Why a signal was rejected: a closed, low-cardinality set (metric label).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum RejectReason {
+    InvalidJson,
+    MissingField,
+    BadSymbol,
+    UnknownAction,
+    NotANumber,
+    NonPositivePrice,
+    NonPositiveQuantity,
+    QuantityOutOfRange,
+    ConfidenceOutOfRange,
+    LowConfidence,
+    BadPosition,
+    BadTimestamp,
+    Stale,
+    FutureTimestamp,
+    PriceDeviation,
+    FieldTooLong,
+}
+
+impl RejectReason {
+    /// Every reason, for pre-registering metric series.
+    pub const ALL: [RejectReason; 16] = [
+        RejectReason::InvalidJson,
+        RejectReason::MissingField,
+        RejectReason::BadSymbol,
+        RejectReason::UnknownAction,
+        RejectReason::NotANumber,
+        RejectReason::NonPositivePrice,
+        RejectReason::NonPositiveQuantity,
+        RejectReason::QuantityOutOfRange,
+        RejectReason::ConfidenceOutOfRange,
+        RejectReason::LowConfidence,
+        RejectReason::BadPosition,
+        RejectReason::BadTimestamp,
+        RejectReason::Stale,
+        RejectReason::FutureTimestamp,
+        RejectReason::PriceDeviation,
+        RejectReason::FieldTooLong,
+    ];
+
+    /// Lowercase label, as in metrics and stored signals.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RejectReason::InvalidJson => "invalid_json",
+            RejectReason::MissingField => "missing_field",
+            RejectReason::BadSymbol => "bad_symbol",
+            RejectReason::UnknownAction => "unknown_action",
+            RejectReason::NotANumber => "not_a_number",
+            RejectReason::NonPositivePrice => "non_positive_price",
+            RejectReason::NonPositiveQuantity => "non_positive_quantity",
+            RejectReason::QuantityOutOfRange => "quantity_out_of_range",
+            RejectReason::ConfidenceOutOfRange => "confidence_out_of_range",
+            RejectReason::LowConfidence => "low_confidence",
+            RejectReason::BadPosition => "bad_position",
+            RejectReason::BadTimestamp => "bad_timestamp",
+            RejectReason::Stale => "stale",
+            RejectReason::FutureTimestamp => "future_timestamp",
+            RejectReason::PriceDeviation => "price_deviation",
+            RejectReason::FieldTooLong => "field_too_long",
+        }
+    }
+}
+
+/// One thing wrong with a signal.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Violation {
+    pub field: Field,
+    pub reason: RejectReason,
+    pub description: String,
+}
+
+impl Violation {
+    /// Builds a violation.
+    pub fn new(field: Field, reason: RejectReason, description: impl Into<String>) -> Self {
+        Self { field, reason, description: description.into() }
+    }
+}
+
+/// A signal that passed validation, normalized.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ValidSignal {
+    pub instrument: Instrument,
+    pub action: SignalAction,
+    pub quantity: Option<Decimal>,
+    pub price: Option<Decimal>,
+    pub confidence: Option<Decimal>,
+    pub target_position: Option<Decimal>,
+    pub event_time: Option<DateTime<Utc>>,
+}
+
+/// Longest accepted text for free-form fields.
+const MAX_TEXT: usize = 256;
+const MAX_COMMENT: usize = 1024;
+const MAX_TAGS: usize = 32;
+
+/// Validates and normalizes `raw`. `last_price` gives the last accepted
+/// price of an instrument, for the deviation check.
+pub fn validate(
+    raw: &RawSignal,
+    normalizer: &SymbolNormalizer,
+    config: &SignalsConfig,
+    now: DateTime<Utc>,
+    last_price: impl Fn(&str) -> Option<Decimal>,
+) -> Result<ValidSignal, Vec<Violation>> {
+    let mut violations = Vec::new();
+    let mut fail = |field, reason, description: String| {
+        violations.push(Violation::new(field, reason, description));
+    };
+
+    for (field, text, limit) in [
+        (Field::RequestId, &raw.request_id, MAX_TEXT),
+        (Field::Source, &raw.source, 64),
+        (Field::Strategy, &raw.strategy, MAX_TEXT),
+        (Field::Exchange, &raw.exchange, 64),
+        (Field::OrderId, &raw.order_id, MAX_TEXT),
+        (Field::Comment, &raw.comment, MAX_COMMENT),
+        (Field::Interval, &raw.interval, 32),
+    ] {
+        if text.len() > limit {
+            fail(field, RejectReason::FieldTooLong, format!("longer than {limit} bytes"));
+        }
+    }
+    if raw.tags.len() > MAX_TAGS
+        || raw.tags.iter().any(|(k, v)| k.len() > 64 || v.len() > MAX_TEXT)
+    {
+        fail(
+            Field::Tags,
+            RejectReason::FieldTooLong,
+            format!("at most {MAX_TAGS} tags, keys up to 64 and values up to {MAX_TEXT} bytes"),
+        );
+    }
+
+    let instrument = if raw.symbol.trim().is_empty() {
+        fail(Field::Symbol, RejectReason::MissingField, "is required".into());
+        None
+    } else {
+        normalizer
+            .normalize(&raw.symbol, &raw.exchange)
+            .map_err(|why| fail(Field::Symbol, RejectReason::BadSymbol, why))
+            .ok()
+    };
+
+    let action = match raw.action.trim().to_ascii_lowercase().as_str() {
+        "" => {
+            fail(Field::Action, RejectReason::MissingField, "is required: buy, sell, exit or target".into());
+            None
+        }
+        "buy" | "long" => Some(SignalAction::Buy),
+        "sell" | "short" => Some(SignalAction::Sell),
+        "exit" | "flat" | "close" => Some(SignalAction::Exit),
+        "target" => Some(SignalAction::TargetPosition),
+        other => {
+            let shown: String = other.chars().take(32).collect();
+            fail(
+                Field::Action,
+                RejectReason::UnknownAction,
+                format!("`{shown}` is not one of buy, sell, exit, flat, close, target"),
+            );
+            None
+        }
+    };
+
+    let mut number = |field: Field, text: &str| -> Option<Decimal> {
+        if text.trim().is_empty() {
+            return None;
+        }
+        parse_decimal(text)
+            .map_err(|why| fail(field, RejectReason::NotANumber, why))
+            .ok()
+    };
+    let quantity = number(Field::Quantity, &raw.quantity);
+    let price = number(Field::Price, &raw.price);
+    let confidence = number(Field::Confidence, &raw.confidence);
+    let position_size = number(Field::PositionSize, &raw.position_size);
+
+    // An exit may carry 0 contracts ("close everything").
+    let quantity = match (quantity, action) {
+        (Some(q), Some(SignalAction::Exit)) if q.is_zero() => None,
+        (Some(q), _) if q <= Decimal::ZERO => {
+            fail(Field::Quantity, RejectReason::NonPositiveQuantity, format!("must be positive, got {q}"));
+            None
+        }
+        (Some(q), _) if q > config.max_quantity => {
+            fail(
+                Field::Quantity,
+                RejectReason::QuantityOutOfRange,
+                format!("{q} is above the limit of {}", config.max_quantity),
+            );
+            None
+        }
+        (q, _) => q,
+    };
+    if let Some(p) = price {
+        if p <= Decimal::ZERO {
+            fail(Field::Price, RejectReason::NonPositivePrice, format!("must be positive, got {p}"));
+        }
+    }
+    if let Some(c) = confidence {
+        if c < Decimal::ZERO || c > Decimal::ONE {
+            fail(Field::Confidence, RejectReason::ConfidenceOutOfRange, format!("must be between 0 and 1, got {c}"));
+        } else if c < config.min_confidence {
+            fail(
+                Field::Confidence,
+                RejectReason::LowConfidence,
+                format!("{c} is below the minimum of {}", config.min_confidence),
+            );
+        }
+    }
+
+    let target_position = target_position(raw, position_size, &mut fail);
+    if action == Some(SignalAction::TargetPosition) && target_position.is_none() {
+        fail(
+            Field::MarketPosition,
+            RejectReason::MissingField,
+            "a target action needs market_position and position_size".into(),
+        );
+    }
+
+    let event_time = match &raw.event_time {
+        RawTime::Absent => None,
+        RawTime::At(at) => Some(*at),
+        RawTime::Text(text) if text.trim().is_empty() => None,
+        RawTime::Text(text) => parse_time(text)
+            .map_err(|why| fail(Field::EventTime, RejectReason::BadTimestamp, why))
+            .ok(),
+    };
+    if let Some(at) = event_time {
+        let age = now.signed_duration_since(at);
+        let max_age = chrono::Duration::from_std(config.max_age).unwrap_or(chrono::Duration::MAX);
+        let max_skew = chrono::Duration::from_std(config.max_future_skew).unwrap_or(chrono::Duration::MAX);
+        if age > max_age {
+            fail(
+                Field::EventTime,
+                RejectReason::Stale,
+                format!("{}s old; the limit is {}s", age.num_seconds(), max_age.num_seconds()),
+            );
+        } else if -age > max_skew {
+            fail(
+                Field::EventTime,
+                RejectReason::FutureTimestamp,
+                format!("{}s in the future; the limit is {}s", (-age).num_seconds(), max_skew.num_seconds()),
+            );
+        }
+    }
+
+    if let (Some(instrument), Some(p)) = (&instrument, price) {
+        if p > Decimal::ZERO && !config.max_price_deviation_pct.is_zero() {
+            if let Some(last) = last_price(&instrument.symbol) {
+                let deviation = ((p - last) / last).abs() * Decimal::ONE_HUNDRED;
+                if deviation > config.max_price_deviation_pct {
+                    fail(
+                        Field::Price,
+                        RejectReason::PriceDeviation,
+                        format!(
+                            "{p} is {}% away from the last price {last}; the limit is {}%",
+                            deviation.round_dp(2),
+                            config.max_price_deviation_pct
+                        ),
+                    );
+                }
+            }
+        }
+    }
+
+    match (instrument, action) {
+        (Some(instrument), Some(action)) if violations.is_empty() => Ok(ValidSignal {
+            instrument,
+            action,
+            quantity,
+            price,
+            confidence,
+            target_position,
+            event_time,
+        }),
+        _ => Err(violations),
+    }
+}
+
+/// `market_position` + `position_size` → signed target (long > 0, short < 0).
+fn target_position(
+    raw: &RawSignal,
+    size: Option<Decimal>,
+    fail: &mut impl FnMut(Field, RejectReason, String),
+) -> Option<Decimal> {
+    let position = raw.market_position.trim().to_ascii_lowercase();
+    match position.as_str() {
+        "" => None,
+        "flat" => Some(Decimal::ZERO),
+        "long" | "short" => {
+            let Some(size) = size else {
+                if raw.position_size.trim().is_empty() {
+                    fail(Field::PositionSize, RejectReason::MissingField, format!("is required with market_position {position}"));
+                }
+                return None;
+            };
+            let magnitude = size.abs();
+            Some(if position == "long" { magnitude } else { -magnitude })
+        }
+        other => {
+            let shown: String = other.chars().take(32).collect();
+            fail(Field::MarketPosition, RejectReason::BadPosition, format!("`{shown}` is not long, short or flat"));
+            None
+        }
+    }
+}
+
+/// Parses RFC 3339 (`2024-05-01T12:00:00Z`, TradingView's `{{timenow}}`) or
+/// Unix seconds / milliseconds.
+pub fn parse_time(text: &str) -> Result<DateTime<Utc>, String> {
+    let text = text.trim();
+    if text.contains("{{") {
+        return Err(format!("`{text}` is a TradingView placeholder that was not filled in"));
+    }
+    if let Ok(at) = DateTime::parse_from_rfc3339(text) {
+        return Ok(at.with_timezone(&Utc));
+    }
+    if let Ok(number) = text.parse::<i64>() {
+        // Anything past year 2286 in seconds is taken as milliseconds.
+        let at = if number.abs() >= 10_000_000_000 {
+            DateTime::from_timestamp_millis(number)
+        } else {
+            DateTime::from_timestamp(number, 0)
+        };
+        return at.ok_or_else(|| format!("`{text}` is out of range"));
+    }
+    let shown: String = text.chars().take(40).collect();
+    Err(format!("`{shown}` is not an RFC 3339 time or Unix timestamp"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn raw(symbol: &str, action: &str) -> RawSignal {
+        RawSignal { symbol: symbol.into(), action: action.into(), ..Default::default() }
+    }
+
+    fn check(raw: &RawSignal) -> Result<ValidSignal, Vec<Violation>> {
+        validate(raw, &SymbolNormalizer::default(), &SignalsConfig::default(), Utc::now(), |_| None)
+    }
+
+    fn reasons(raw: &RawSignal) -> Vec<(Field, RejectReason)> {
+        check(raw).unwrap_err().into_iter().map(|v| (v.field, v.reason)).collect()
+    }
+
+    #[test]
+    fn a_plain_buy_is_valid() {
+        let mut signal = raw("BINANCE:BTCUSDT", "BUY");
+        signal.quantity = "0.5".into();
+        signal.price = "65000.5".into();
+        let valid = check(&signal).unwrap();
+        assert_eq!(valid.action, SignalAction::Buy);
+        assert_eq!(valid.instrument.symbol, "BTC/USDT");
+        assert_eq!(valid.quantity.unwrap().to_string(), "0.5");
+    }
+
+    #[test]
+    fn every_problem_is_reported_with_its_field() {
+        let mut signal = raw("", "hold");
+        signal.price = "-1".into();
+        signal.quantity = "abc".into();
+        signal.confidence = "1.5".into();
+        let got = reasons(&signal);
+        assert!(got.contains(&(Field::Symbol, RejectReason::MissingField)));
+        assert!(got.contains(&(Field::Action, RejectReason::UnknownAction)));
+        assert!(got.contains(&(Field::Price, RejectReason::NonPositivePrice)));
+        assert!(got.contains(&(Field::Quantity, RejectReason::NotANumber)));
+        assert!(got.contains(&(Field::Confidence, RejectReason::ConfidenceOutOfRange)));
+    }
+
+    #[test]
+    fn quantity_limits() {
+        let mut signal = raw("BTCUSDT", "buy");
+        signal.quantity = "0".into();
+        assert_eq!(reasons(&signal), vec![(Field::Quantity, RejectReason::NonPositiveQuantity)]);
+        signal.quantity = "99999999999".into();
+        assert_eq!(reasons(&signal), vec![(Field::Quantity, RejectReason::QuantityOutOfRange)]);
+        let mut exit = raw("BTCUSDT", "flat");
+        exit.quantity = "0".into();
+        assert_eq!(check(&exit).unwrap().quantity, None);
+    }
+
+    #[test]
+    fn confidence_threshold() {
+        let config = SignalsConfig { min_confidence: Decimal::new(6, 1), ..Default::default() };
+        let mut signal = raw("BTCUSDT", "buy");
+        signal.confidence = "0.5".into();
+        let err = validate(&signal, &SymbolNormalizer::default(), &config, Utc::now(), |_| None).unwrap_err();
+        assert_eq!(err[0].reason, RejectReason::LowConfidence);
+    }
+
+    #[test]
+    fn time_checks() {
+        let now = Utc::now();
+        let mut signal = raw("BTCUSDT", "buy");
+        signal.event_time = RawTime::At(now - chrono::Duration::hours(1));
+        assert_eq!(reasons(&signal), vec![(Field::EventTime, RejectReason::Stale)]);
+        signal.event_time = RawTime::At(now + chrono::Duration::hours(1));
+        assert_eq!(reasons(&signal), vec![(Field::EventTime, RejectReason::FutureTimestamp)]);
+        signal.event_time = RawTime::Text("yesterday".into());
+        assert_eq!(reasons(&signal), vec![(Field::EventTime, RejectReason::BadTimestamp)]);
+        signal.event_time = RawTime::Text(now.to_rfc3339());
+        assert!(check(&signal).is_ok());
+        signal.event_time = RawTime::Text(now.timestamp_millis().to_string());
+        assert!(check(&signal).is_ok());
+    }
+
+    #[test]
+    fn price_deviation_against_the_last_price() {
+        let mut signal = raw("BTCUSDT", "buy");
+        signal.price = "130".into();
+        let last = |_: &str| Some(Decimal::from(100));
+        let err = validate(&signal, &SymbolNormalizer::default(), &SignalsConfig::default(), Utc::now(), last)
+            .unwrap_err();
+        assert_eq!(err[0].reason, RejectReason::PriceDeviation);
+        signal.price = "110".into();
+        assert!(validate(&signal, &SymbolNormalizer::default(), &SignalsConfig::default(), Utc::now(), last).is_ok());
+    }
+
+    #[test]
+    fn target_positions() {
+        let mut signal = raw("BTCUSDT", "sell");
+        signal.market_position = "short".into();
+        signal.position_size = "2".into();
+        assert_eq!(check(&signal).unwrap().target_position, Some(Decimal::from(-2)));
+        signal.market_position = "flat".into();
+        assert_eq!(check(&signal).unwrap().target_position, Some(Decimal::ZERO));
+        signal.market_position = "sideways".into();
+        assert_eq!(reasons(&signal), vec![(Field::MarketPosition, RejectReason::BadPosition)]);
+        let target = raw("BTCUSDT", "target");
+        assert_eq!(reasons(&target), vec![(Field::MarketPosition, RejectReason::MissingField)]);
+    }
+}

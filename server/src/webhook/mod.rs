@@ -1,0 +1,166 @@
+//! `POST /webhooks/tradingview`: a thin adapter that authenticates the call,
+//! turns the TradingView body into a raw signal and hands it to the same
+//! [`SignalIntake`] the gRPC surface uses.
+//!
+//! Status codes: 202 accepted, 200 duplicate, 400 bad payload, 401/403
+//! authentication, 413 too large, 415 wrong content type, 503 only when the
+//! store is down. A payload that was understood never gets a 5xx otherwise.
+
+pub mod auth;
+pub mod tradingview;
+
+use std::{net::SocketAddr, sync::Arc};
+
+use axum::{
+    Json,
+    body::to_bytes,
+    extract::{ConnectInfo, Request, State},
+    http::{HeaderMap, StatusCode, header},
+    response::{IntoResponse, Response},
+};
+use opentelemetry::{KeyValue, metrics::{Counter, Meter}};
+use serde_json::json;
+use tradeplane_api::SignalOutcome;
+
+use crate::{
+    api_error::ApiError,
+    signals::{SignalIntake, SubmitError, validate::Field},
+    telemetry::CallTrace,
+};
+use auth::{AuthFailure, WebhookAuth};
+
+/// Everything the webhook handler needs.
+pub struct WebhookState {
+    intake: Arc<SignalIntake>,
+    auth: WebhookAuth,
+    body_limit: usize,
+    auth_failures: Counter<u64>,
+    allowlist_rejections: Counter<u64>,
+}
+
+impl WebhookState {
+    /// Builds the handler state and its metrics.
+    pub fn new(intake: Arc<SignalIntake>, auth: WebhookAuth, body_limit: usize, meter: &Meter) -> Self {
+        let auth_failures = meter
+            .u64_counter("tradeplane.auth.failures")
+            .with_description("Authentication failures, by surface and reason")
+            .build();
+        for failure in AuthFailure::ALL {
+            auth_failures.add(0, &[KeyValue::new("surface", "webhook"), KeyValue::new("reason", failure.as_str())]);
+        }
+        let allowlist_rejections = meter
+            .u64_counter("tradeplane.allowlist.rejections")
+            .with_description("Calls refused by an IP allowlist, by surface")
+            .build();
+        allowlist_rejections.add(0, &[KeyValue::new("surface", "webhook")]);
+        Self { intake, auth, body_limit, auth_failures, allowlist_rejections }
+    }
+
+    fn refuse(&self, failure: AuthFailure) -> Response {
+        self.auth_failures
+            .add(1, &[KeyValue::new("surface", "webhook"), KeyValue::new("reason", failure.as_str())]);
+        let (status, message) = match failure {
+            AuthFailure::IpNotAllowed => {
+                self.allowlist_rejections.add(1, &[KeyValue::new("surface", "webhook")]);
+                (StatusCode::FORBIDDEN, "client address is not on the webhook allowlist")
+            }
+            AuthFailure::MissingPassphrase => (StatusCode::UNAUTHORIZED, "the body has no `passphrase`"),
+            AuthFailure::BadPassphrase => (StatusCode::UNAUTHORIZED, "the `passphrase` is wrong"),
+            AuthFailure::BadSignature => (StatusCode::UNAUTHORIZED, "the X-Signature does not match the body"),
+        };
+        error_response(status, failure.as_str(), message)
+    }
+}
+
+fn error_response(status: StatusCode, reason: &str, message: &str) -> Response {
+    (status, Json(json!({ "error": { "reason": reason, "message": message } }))).into_response()
+}
+
+fn is_accepted_content_type(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| v.split(';').next().unwrap_or_default().trim().to_ascii_lowercase())
+        .is_some_and(|media| media == "application/json" || media == "text/plain")
+}
+
+/// The TradingView webhook handler.
+pub async fn tradingview(State(state): State<Arc<WebhookState>>, request: Request) -> Response {
+    let (parts, body) = request.into_parts();
+    let peer = parts
+        .extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0)
+        .unwrap_or_else(|| SocketAddr::from(([0, 0, 0, 0], 0)));
+    let trace_id = parts.extensions.get::<CallTrace>().map(|t| t.trace_id.clone()).unwrap_or_default();
+
+    if let Err(failure) = state.auth.check_address(state.auth.client_ip(peer, &parts.headers)) {
+        return state.refuse(failure);
+    }
+    if !is_accepted_content_type(&parts.headers) {
+        return error_response(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            "send Content-Type: application/json (or text/plain, as TradingView does)",
+        );
+    }
+    let Ok(body) = to_bytes(body, state.body_limit).await else {
+        return error_response(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "body_too_large",
+            &format!("the body is larger than {} bytes", state.body_limit),
+        );
+    };
+    let signed = match state.auth.check_signature(&parts.headers, &body) {
+        Ok(signed) => signed,
+        Err(failure) => return state.refuse(failure),
+    };
+    let parsed = match tradingview::parse_body(&body) {
+        Ok(parsed) => parsed,
+        Err(err) => {
+            state.intake.count_unreadable("tradingview");
+            return error_response(StatusCode::BAD_REQUEST, "invalid_json", &err.0);
+        }
+    };
+    if !signed {
+        if let Err(failure) = state.auth.check_passphrase(parsed.passphrase.as_deref()) {
+            return state.refuse(failure);
+        }
+    }
+
+    match state.intake.submit(parsed.signal, &trace_id).await {
+        Ok(submission) => {
+            let (status, outcome) = if submission.outcome == SignalOutcome::Duplicate {
+                (StatusCode::OK, "duplicate")
+            } else {
+                (StatusCode::ACCEPTED, "accepted")
+            };
+            let symbol = submission.signal.instrument.as_ref().map(|i| i.symbol.clone()).unwrap_or_default();
+            (status, Json(json!({ "outcome": outcome, "signal_id": submission.signal.id, "symbol": symbol })))
+                .into_response()
+        }
+        Err(SubmitError::Rejected { signal, violations }) => {
+            let first = violations.first().map(|v| v.reason.as_str()).unwrap_or("invalid_signal");
+            let fields: Vec<_> = violations
+                .iter()
+                .map(|v| json!({ "field": v.field.webhook_name(), "reason": v.reason.as_str(), "description": v.description }))
+                .collect();
+            let message = violations
+                .iter()
+                .map(|v| format!("{}: {}", Field::webhook_name(v.field), v.description))
+                .collect::<Vec<_>>()
+                .join("; ");
+            let body = json!({
+                "outcome": "rejected",
+                "signal_id": signal.id,
+                "error": { "reason": first, "message": message, "field_violations": fields },
+            });
+            (StatusCode::BAD_REQUEST, Json(body)).into_response()
+        }
+        Err(SubmitError::Store(err)) => {
+            let err = ApiError::from(err);
+            tracing::error!(error = %err, "webhook signal not stored");
+            error_response(err.http_status(), "store_unavailable", "the signal store is unavailable; retry")
+        }
+    }
+}
