@@ -1,1 +1,372 @@
-fn main(){}
+//! `tpctl`: the tradeplane command-line client.
+
+use std::{collections::HashMap, path::PathBuf, process::ExitCode, time::Duration};
+
+use clap::{Parser, Subcommand, ValueEnum};
+use futures::StreamExt;
+use serde_json::json;
+use tonic::Status;
+use tradeplane_api::{
+    GetSignalRequest, ListSignalsRequest, SignalFilter, SignalOutcome, SubmitSignalRequest, WatchSignalsRequest,
+};
+use tradeplane_client::{
+    Client,
+    bench::{self, BenchOptions, Target},
+    describe_status,
+    format::{SIGNAL_COLUMNS, signal_json, signal_row, table},
+};
+
+#[derive(Parser)]
+#[command(name = "tpctl", version, about = "Command-line client for tradeplane")]
+struct Cli {
+    /// gRPC server address.
+    #[arg(long, global = true, env = "TRADEPLANE_SERVER")]
+    server: Option<String>,
+    /// API key; else TRADEPLANE_API_KEY, else `api_key` in the config file.
+    #[arg(long, global = true)]
+    api_key: Option<String>,
+    /// tpctl config file (TOML with `server` and `api_key`).
+    #[arg(long, global = true, env = "TPCTL_CONFIG")]
+    config: Option<PathBuf>,
+    /// Output format.
+    #[arg(long, short, global = true, value_enum, default_value_t = Output::Table)]
+    output: Output,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Output {
+    Table,
+    Json,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Checks server health (`""` = process, `readiness`, or a service name).
+    Health {
+        #[arg(long, default_value = "")]
+        service: String,
+    },
+    /// Signals: submit, get, list, watch.
+    #[command(subcommand)]
+    Signal(SignalCommand),
+    /// Load-generates against the running service and prints throughput and
+    /// latency percentiles.
+    Bench(BenchArgs),
+}
+
+#[derive(Subcommand)]
+enum SignalCommand {
+    /// Submits one signal.
+    Submit(SubmitArgs),
+    /// Shows one signal.
+    Get { id: String },
+    /// Lists signals, newest first.
+    List {
+        #[command(flatten)]
+        filter: FilterArgs,
+        /// Most signals to show.
+        #[arg(long, default_value_t = 20)]
+        limit: i32,
+        #[arg(long, default_value = "")]
+        page_token: String,
+    },
+    /// Streams signals as they are recorded, until Ctrl-C.
+    Watch {
+        #[command(flatten)]
+        filter: FilterArgs,
+    },
+}
+
+#[derive(clap::Args)]
+struct SubmitArgs {
+    #[arg(long)]
+    symbol: String,
+    /// buy, sell, exit/flat/close, or target.
+    #[arg(long)]
+    action: String,
+    #[arg(long, default_value = "", allow_hyphen_values = true)]
+    quantity: String,
+    #[arg(long, default_value = "", allow_hyphen_values = true)]
+    price: String,
+    #[arg(long, default_value = "")]
+    strategy: String,
+    #[arg(long, default_value = "")]
+    source: String,
+    #[arg(long, default_value = "")]
+    exchange: String,
+    #[arg(long, default_value = "")]
+    confidence: String,
+    #[arg(long, default_value = "")]
+    market_position: String,
+    #[arg(long, default_value = "", allow_hyphen_values = true)]
+    position_size: String,
+    #[arg(long, default_value = "")]
+    order_id: String,
+    #[arg(long, default_value = "")]
+    comment: String,
+    /// Idempotency key; generated when empty (and reused by retries).
+    #[arg(long, default_value = "")]
+    request_id: String,
+    /// Tag as key=value; repeatable.
+    #[arg(long = "tag")]
+    tags: Vec<String>,
+}
+
+#[derive(clap::Args)]
+struct FilterArgs {
+    #[arg(long, default_value = "")]
+    source: String,
+    #[arg(long, default_value = "")]
+    symbol: String,
+    #[arg(long, default_value = "")]
+    strategy: String,
+    /// accepted or rejected.
+    #[arg(long)]
+    outcome: Option<OutcomeArg>,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum OutcomeArg {
+    Accepted,
+    Rejected,
+}
+
+#[derive(clap::Args)]
+struct BenchArgs {
+    /// What to load; repeat or comma-separate to run several in one go.
+    #[arg(long, value_enum, value_delimiter = ',', default_values_t = [Target::Health, Target::Submit, Target::Webhook])]
+    target: Vec<Target>,
+    /// Requests in flight.
+    #[arg(long, default_value_t = 64)]
+    concurrency: usize,
+    /// gRPC connections shared by the workers.
+    #[arg(long, default_value_t = 4)]
+    connections: usize,
+    /// Measured time per target, e.g. 10s.
+    #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
+    duration: Duration,
+    /// Unmeasured warm-up per target.
+    #[arg(long, default_value = "1s", value_parser = humantime::parse_duration)]
+    warmup: Duration,
+    /// Webhook URL for the webhook target.
+    #[arg(long, default_value = "http://127.0.0.1:8080/webhooks/tradingview")]
+    webhook_url: String,
+    /// Webhook passphrase [env: TRADEPLANE_WEBHOOK_PASSPHRASE].
+    #[arg(long, env = "TRADEPLANE_WEBHOOK_PASSPHRASE", hide_env_values = true)]
+    passphrase: Option<String>,
+    /// File holding the webhook passphrase (e.g. ./data/webhook.secret).
+    #[arg(long)]
+    passphrase_file: Option<PathBuf>,
+    /// No progress bar.
+    #[arg(long)]
+    no_progress: bool,
+}
+
+#[derive(Default, serde::Deserialize)]
+struct FileConfig {
+    server: Option<String>,
+    api_key: Option<String>,
+}
+
+const DEFAULT_SERVER: &str = "http://127.0.0.1:50051";
+
+fn load_file_config(path: Option<&PathBuf>) -> Result<FileConfig, String> {
+    let (path, explicit) = match path {
+        Some(path) => (path.clone(), true),
+        None => match std::env::var_os("HOME") {
+            Some(home) => (PathBuf::from(home).join(".config/tradeplane/tpctl.toml"), false),
+            None => return Ok(FileConfig::default()),
+        },
+    };
+    match std::fs::read_to_string(&path) {
+        Ok(text) => toml::from_str(&text).map_err(|e| format!("config file {}: {e}", path.display())),
+        Err(err) if !explicit && err.kind() == std::io::ErrorKind::NotFound => Ok(FileConfig::default()),
+        Err(err) => Err(format!("config file {}: {err}", path.display())),
+    }
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("error: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> Result<(), String> {
+    let file = load_file_config(cli.config.as_ref())?;
+    let server = cli.server.or(file.server).unwrap_or_else(|| DEFAULT_SERVER.to_string());
+    let api_key = cli.api_key.or_else(|| std::env::var("TRADEPLANE_API_KEY").ok()).or(file.api_key);
+    let output = cli.output;
+    if let Command::Bench(args) = cli.command {
+        return run_bench(args, server, api_key, output).await;
+    }
+    let client = Client::connect(&server, api_key.as_deref()).await.map_err(|e| e.to_string())?;
+    let status_error = |status: Status| describe_status(&status);
+    match cli.command {
+        Command::Health { service } => {
+            let response = client.check(&service).await.map_err(status_error)?;
+            let status = response.status().as_str_name();
+            match output {
+                Output::Json => println!("{}", json!({ "service": service, "status": status })),
+                Output::Table => println!("{status}"),
+            }
+        }
+        Command::Signal(SignalCommand::Submit(args)) => {
+            let tags = parse_tags(&args.tags)?;
+            let request = SubmitSignalRequest {
+                request_id: args.request_id,
+                source: args.source,
+                strategy: args.strategy,
+                symbol: args.symbol,
+                exchange: args.exchange,
+                action: args.action,
+                quantity: args.quantity,
+                price: args.price,
+                confidence: args.confidence,
+                market_position: args.market_position,
+                position_size: args.position_size,
+                order_id: args.order_id,
+                comment: args.comment,
+                tags,
+                ..Default::default()
+            };
+            let response = client.submit_signal(request, 3).await.map_err(status_error)?;
+            let outcome = response.outcome().as_str_name().trim_start_matches("SIGNAL_OUTCOME_").to_lowercase();
+            let signal = response.signal.unwrap_or_default();
+            match output {
+                Output::Json => println!("{}", json!({ "outcome": outcome, "signal": signal_json(&signal) })),
+                Output::Table => println!("{outcome} {}", signal.id),
+            }
+        }
+        Command::Signal(SignalCommand::Get { id }) => {
+            let response = client.signals().get_signal(GetSignalRequest { id }).await.map_err(status_error)?;
+            let signal = response.into_inner().signal.unwrap_or_default();
+            match output {
+                Output::Json => println!("{}", signal_json(&signal)),
+                Output::Table => println!("{}", table(&SIGNAL_COLUMNS, &[signal_row(&signal)])),
+            }
+        }
+        Command::Signal(SignalCommand::List { filter, limit, page_token }) => {
+            let request = ListSignalsRequest { page_size: limit, page_token, filter: Some(filter.into_filter()) };
+            let response = client.signals().list_signals(request).await.map_err(status_error)?.into_inner();
+            match output {
+                Output::Json => {
+                    let signals: Vec<_> = response.signals.iter().map(signal_json).collect();
+                    println!("{}", json!({ "signals": signals, "next_page_token": response.next_page_token }));
+                }
+                Output::Table => {
+                    let rows: Vec<_> = response.signals.iter().map(signal_row).collect();
+                    println!("{}", table(&SIGNAL_COLUMNS, &rows));
+                    if !response.next_page_token.is_empty() {
+                        println!("next page: --page-token {}", response.next_page_token);
+                    }
+                }
+            }
+        }
+        Command::Signal(SignalCommand::Watch { filter }) => {
+            let request = WatchSignalsRequest { filter: Some(filter.into_filter()) };
+            let mut stream = client.signals().watch_signals(request).await.map_err(status_error)?.into_inner();
+            if output == Output::Table {
+                println!("{}", table(&SIGNAL_COLUMNS, &[]));
+            }
+            while let Some(event) = stream.next().await {
+                let event = event.map_err(status_error)?;
+                if event.missed > 0 {
+                    eprintln!("(missed {} signals: this watcher fell behind)", event.missed);
+                }
+                let signal = event.signal.unwrap_or_default();
+                match output {
+                    Output::Json => println!("{}", signal_json(&signal)),
+                    Output::Table => println!("{}", signal_row(&signal).join("  ")),
+                }
+            }
+        }
+        Command::Bench(_) => unreachable!("handled above"),
+    }
+    Ok(())
+}
+
+impl FilterArgs {
+    fn into_filter(self) -> SignalFilter {
+        let outcome = match self.outcome {
+            None => SignalOutcome::Unspecified,
+            Some(OutcomeArg::Accepted) => SignalOutcome::Accepted,
+            Some(OutcomeArg::Rejected) => SignalOutcome::Rejected,
+        };
+        SignalFilter {
+            source: self.source,
+            symbol: self.symbol,
+            strategy: self.strategy,
+            outcome: outcome as i32,
+            ..Default::default()
+        }
+    }
+}
+
+fn parse_tags(tags: &[String]) -> Result<HashMap<String, String>, String> {
+    tags.iter()
+        .map(|tag| {
+            tag.split_once('=')
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .ok_or_else(|| format!("--tag `{tag}` must be key=value"))
+        })
+        .collect()
+}
+
+async fn run_bench(args: BenchArgs, server: String, api_key: Option<String>, output: Output) -> Result<(), String> {
+    let passphrase = match (args.passphrase, args.passphrase_file) {
+        (Some(passphrase), _) => passphrase,
+        (None, Some(path)) => std::fs::read_to_string(&path)
+            .map(|s| s.trim().to_string())
+            .map_err(|e| format!("--passphrase-file {}: {e}", path.display()))?,
+        (None, None) => {
+            std::fs::read_to_string("data/webhook.secret").map(|s| s.trim().to_string()).unwrap_or_default()
+        }
+    };
+    if args.target.contains(&Target::Webhook) && passphrase.is_empty() {
+        return Err("the webhook target needs --passphrase, --passphrase-file or TRADEPLANE_WEBHOOK_PASSPHRASE".into());
+    }
+    let options = BenchOptions {
+        server,
+        api_key,
+        webhook_url: args.webhook_url,
+        passphrase,
+        concurrency: args.concurrency.max(1),
+        connections: args.connections.max(1),
+        duration: args.duration,
+        warmup: args.warmup,
+        progress: !args.no_progress && output == Output::Table,
+    };
+    let mut reports = Vec::new();
+    for target in args.target {
+        let report = bench::run(target, &options).await.map_err(|e| format!("{target:?} bench: {e:#}"))?;
+        if output == Output::Table {
+            println!("{}", report.summary());
+            if let Some(error) = &report.first_error {
+                println!("         first error: {error}");
+            }
+        }
+        reports.push(report);
+    }
+    let throughput = |t: Target| reports.iter().find(|r| r.target == t).map(|r| r.throughput_per_second);
+    let ratio = match (throughput(Target::Submit), throughput(Target::Health)) {
+        (Some(submit), Some(health)) if health > 0.0 => Some(submit / health),
+        _ => None,
+    };
+    match output {
+        Output::Json => println!("{}", json!({ "reports": reports, "submit_to_health_ratio": ratio })),
+        Output::Table => {
+            if let Some(ratio) = ratio {
+                println!("submit/health throughput ratio: {ratio:.2}");
+            }
+        }
+    }
+    Ok(())
+}

@@ -20,6 +20,7 @@ use axum::{
     routing::{get, post},
 };
 use tokio::{net::TcpListener, sync::watch, task::JoinHandle};
+use tokio_util::sync::CancellationToken;
 use tokio_stream::wrappers::TcpListenerStream;
 use tonic_health::{ServingStatus, server::HealthReporter};
 use tradeplane_api::{
@@ -50,6 +51,7 @@ pub struct RunningServer {
     /// Bound HTTP address.
     pub http_addr: SocketAddr,
     stop: watch::Sender<bool>,
+    streams_end: CancellationToken,
     tasks: Vec<JoinHandle<()>>,
     health: HealthReporter,
     ready: Arc<AtomicBool>,
@@ -111,6 +113,7 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
     let grpc_addr = grpc_listener.local_addr()?;
     let http_addr = http_listener.local_addr()?;
     let (stop, stopped) = watch::channel(false);
+    let streams_end = CancellationToken::new();
 
     let reflection = config.reflection.then(|| {
         let v1 = tonic_reflection::server::Builder::configure()
@@ -132,7 +135,7 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
         .add_service(health_service)
         .add_optional_service(reflection_v1)
         .add_optional_service(reflection_v1alpha)
-        .add_service(SignalServiceServer::new(SignalGrpc::new(intake.clone())))
+        .add_service(SignalServiceServer::new(SignalGrpc::new(intake.clone(), streams_end.clone())))
         .add_service(OrderServiceServer::new(OrderGrpc))
         .add_service(PipelineServiceServer::new(PipelineGrpc))
         .add_service(SecurityAdminServiceServer::new(SecurityAdminGrpc))
@@ -170,6 +173,7 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
         grpc_addr,
         http_addr,
         stop,
+        streams_end,
         tasks,
         health,
         ready,
@@ -181,12 +185,13 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
 
 impl RunningServer {
     /// Graceful shutdown: readiness goes NOT_SERVING, the listeners close,
-    /// in-flight calls drain (up to the configured timeout), queued writes
+    /// watch streams end, in-flight calls drain (up to the configured timeout), queued writes
     /// commit, and metrics flush.
     pub async fn shutdown(mut self) {
         self.ready.store(false, Ordering::SeqCst);
         self.health.set_service_status(READINESS_SERVICE, ServingStatus::NotServing).await;
         let _ = self.stop.send(true);
+        self.streams_end.cancel();
         let drain = futures::future::join_all(self.tasks.iter_mut());
         if tokio::time::timeout(self.drain_timeout, drain).await.is_err() {
             tracing::warn!("in-flight calls did not finish within the shutdown timeout; closing them");

@@ -4,6 +4,7 @@ use std::{pin::Pin, sync::Arc};
 
 use futures::{Stream, StreamExt};
 use tokio_stream::wrappers::{BroadcastStream, errors::BroadcastStreamRecvError};
+use tokio_util::sync::CancellationToken;
 use tonic::{Request, Response, Status, Streaming};
 use tradeplane_api::{
     GetSignalRequest, GetSignalResponse, ListSignalsRequest, ListSignalsResponse, Signal, SignalFilter,
@@ -34,12 +35,13 @@ type BoxStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send>>;
 /// The gRPC face of the signal intake.
 pub struct SignalGrpc {
     intake: Arc<SignalIntake>,
+    shutdown: CancellationToken,
 }
 
 impl SignalGrpc {
-    /// Serves `intake` over gRPC.
-    pub fn new(intake: Arc<SignalIntake>) -> Self {
-        Self { intake }
+    /// Serves `intake` over gRPC; watch streams end when `shutdown` fires.
+    pub fn new(intake: Arc<SignalIntake>, shutdown: CancellationToken) -> Self {
+        Self { intake, shutdown }
     }
 }
 
@@ -251,7 +253,7 @@ impl SignalService for SignalGrpc {
             };
             std::future::ready(event)
         });
-        Ok(Response::new(Box::pin(stream)))
+        Ok(Response::new(Box::pin(stream.take_until(self.shutdown.clone().cancelled_owned()))))
     }
 }
 

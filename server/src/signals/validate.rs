@@ -43,8 +43,9 @@ pub enum RawTime {
     Text(String),
 }
 
-/// Fields a violation can name. Each surface names them in its own words.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Fields a violation can name, in request order. Each surface names them
+/// in its own words.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Field {
     RequestId,
     Source,
@@ -376,7 +377,10 @@ pub fn validate(
             target_position,
             event_time,
         }),
-        _ => Err(violations),
+        _ => {
+            violations.sort_by_key(|v| v.field);
+            Err(violations)
+        }
     }
 }
 

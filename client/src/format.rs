@@ -1,0 +1,99 @@
+//! Rendering API objects for people (`table`) and scripts (`json`).
+
+use prost_types::Timestamp;
+use serde_json::{Value, json};
+use tradeplane_api::{InstrumentKind, Signal, SignalAction, SignalOutcome};
+
+/// An RFC 3339 time, or empty.
+pub fn time_text(ts: Option<&Timestamp>) -> String {
+    ts.and_then(|ts| chrono::DateTime::from_timestamp(ts.seconds, u32::try_from(ts.nanos).ok()?))
+        .map(|at| at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
+        .unwrap_or_default()
+}
+
+fn enum_name<E: TryFrom<i32>>(value: i32, name: impl Fn(E) -> &'static str) -> String {
+    E::try_from(value).map(name).unwrap_or("UNKNOWN").to_string()
+}
+
+fn outcome_word(value: i32) -> String {
+    enum_name::<SignalOutcome>(value, |o| o.as_str_name()).trim_start_matches("SIGNAL_OUTCOME_").to_lowercase()
+}
+
+/// A signal in the JSON shape `tpctl --output json` prints.
+pub fn signal_json(signal: &Signal) -> Value {
+    let instrument = signal.instrument.as_ref().map(|i| {
+        json!({
+            "venue": i.venue, "base": i.base, "quote": i.quote, "symbol": i.symbol,
+            "kind": enum_name::<InstrumentKind>(i.kind, |k| k.as_str_name()),
+        })
+    });
+    json!({
+        "id": signal.id,
+        "source": signal.source,
+        "strategy": signal.strategy,
+        "raw_symbol": signal.raw_symbol,
+        "instrument": instrument,
+        "action": enum_name::<SignalAction>(signal.action, |a| a.word()),
+        "quantity": signal.quantity,
+        "price": signal.price,
+        "confidence": signal.confidence,
+        "target_position": signal.target_position,
+        "strategy_order_id": signal.strategy_order_id,
+        "comment": signal.comment,
+        "interval": signal.interval,
+        "event_time": time_text(signal.event_time.as_ref()),
+        "receive_time": time_text(signal.receive_time.as_ref()),
+        "tags": signal.tags,
+        "outcome": outcome_word(signal.outcome),
+        "reject_reason": signal.reject_reason,
+        "field_violations": signal.field_violations.iter()
+            .map(|v| json!({"field": v.field, "reason": v.reason, "description": v.description}))
+            .collect::<Vec<_>>(),
+        "trace_id": signal.trace_id,
+    })
+}
+
+/// Column headers of [`signal_row`].
+pub const SIGNAL_COLUMNS: [&str; 8] = ["ID", "RECEIVED", "SOURCE", "SYMBOL", "ACTION", "QTY", "PRICE", "OUTCOME"];
+
+/// A signal as one table row.
+pub fn signal_row(signal: &Signal) -> Vec<String> {
+    let symbol = signal.instrument.as_ref().map(|i| i.symbol.clone()).unwrap_or_else(|| signal.raw_symbol.clone());
+    let mut outcome = outcome_word(signal.outcome);
+    if !signal.reject_reason.is_empty() {
+        outcome = format!("{outcome} ({})", signal.reject_reason);
+    }
+    vec![
+        signal.id.clone(),
+        time_text(signal.receive_time.as_ref()),
+        signal.source.clone(),
+        symbol,
+        enum_name::<SignalAction>(signal.action, |a| a.word()),
+        signal.quantity.clone(),
+        signal.price.clone(),
+        outcome,
+    ]
+}
+
+/// Left-aligned columns separated by two spaces.
+pub fn table(headers: &[&str], rows: &[Vec<String>]) -> String {
+    let mut widths: Vec<usize> = headers.iter().map(|h| h.len()).collect();
+    for row in rows {
+        for (width, cell) in widths.iter_mut().zip(row) {
+            *width = (*width).max(cell.chars().count());
+        }
+    }
+    let line = |cells: Vec<String>| {
+        cells
+            .iter()
+            .zip(&widths)
+            .map(|(cell, width)| format!("{cell:<width$}"))
+            .collect::<Vec<_>>()
+            .join("  ")
+            .trim_end()
+            .to_string()
+    };
+    let mut out = vec![line(headers.iter().map(|h| h.to_string()).collect())];
+    out.extend(rows.iter().map(|row| line(row.clone())));
+    out.join("\n")
+}

@@ -1,0 +1,173 @@
+//! The real binaries as a user runs them: `tradeplane serve` on port 0,
+//! SIGTERM, configuration errors, and the `tpctl` tour.
+
+use std::{
+    io::{BufRead, BufReader},
+    process::{Child, Command, Stdio},
+    time::{Duration, Instant},
+};
+
+use serde_json::Value;
+use tradeplane_e2e::binary;
+
+struct Served {
+    child: Child,
+    grpc: String,
+    http: String,
+}
+
+fn serve(data_dir: &std::path::Path) -> Served {
+    let mut child = Command::new(binary("tradeplane"))
+        .args(["serve", "--grpc-listen", "127.0.0.1:0", "--http-listen", "127.0.0.1:0", "--data-dir"])
+        .arg(data_dir)
+        .env_remove("TRADEPLANE_WEBHOOK_PASSPHRASE")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("tradeplane starts");
+    let stdout = child.stdout.take().expect("stdout");
+    let mut line = String::new();
+    BufReader::new(stdout).read_line(&mut line).expect("listening line");
+    let field = |name: &str| {
+        line.split_whitespace()
+            .find_map(|part| part.strip_prefix(&format!("{name}=")))
+            .unwrap_or_else(|| panic!("no {name}= in {line:?}"))
+            .to_string()
+    };
+    assert!(line.starts_with("listening "), "{line:?}");
+    Served { grpc: format!("http://{}", field("grpc")), http: format!("http://{}", field("http")), child }
+}
+
+fn tpctl(server: &str, args: &[&str]) -> (bool, String, String) {
+    let out = Command::new(binary("tpctl")).arg("--server").arg(server).args(args).output().expect("tpctl runs");
+    (out.status.success(), String::from_utf8_lossy(&out.stdout).into(), String::from_utf8_lossy(&out.stderr).into())
+}
+
+fn terminate(mut served: Served) {
+    let status = Command::new("kill").args(["-TERM", &served.child.id().to_string()]).status().expect("kill");
+    assert!(status.success());
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        if let Some(exit) = served.child.try_wait().expect("wait") {
+            assert!(exit.success(), "graceful shutdown exits 0, got {exit:?}");
+            return;
+        }
+        assert!(Instant::now() < deadline, "server did not stop after SIGTERM");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn the_five_minute_tour() {
+    let dir = tempfile::tempdir().unwrap();
+    let served = serve(dir.path());
+
+    // The generated webhook secret is private to the owner.
+    let secret_path = dir.path().join("webhook.secret");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&secret_path).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+    let passphrase = std::fs::read_to_string(&secret_path).unwrap().trim().to_string();
+
+    // curl a TradingView payload in.
+    let body = serde_json::json!({
+        "passphrase": passphrase, "ticker": "BINANCE:BTCUSDT", "action": "buy", "contracts": "0.01",
+        "price": "65000", "strategy": "tour", "time": chrono::Utc::now().to_rfc3339(),
+    });
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let status = runtime.block_on(async {
+        reqwest::Client::new()
+            .post(format!("{}/webhooks/tradingview", served.http))
+            .header("content-type", "application/json")
+            .body(body.to_string())
+            .send()
+            .await
+            .unwrap()
+            .status()
+    });
+    assert_eq!(status, 202);
+
+    // tpctl shows it.
+    let (ok, out, err) = tpctl(&served.grpc, &["signal", "list"]);
+    assert!(ok, "{err}");
+    assert!(out.contains("BTC/USDT") && out.contains("tradingview") && out.contains("accepted"), "{out}");
+    let (ok, out, _) = tpctl(&served.grpc, &["signal", "list", "-o", "json"]);
+    assert!(ok);
+    let listed: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(listed["signals"][0]["instrument"]["symbol"], "BTC/USDT");
+
+    // tpctl submits, and explains a rejection.
+    let (ok, out, _) = tpctl(&served.grpc, &["signal", "submit", "--symbol", "ETH-USDT", "--action", "sell", "--quantity", "2"]);
+    assert!(ok && out.starts_with("accepted "), "{out}");
+    let (ok, _, err) = tpctl(&served.grpc, &["signal", "submit", "--symbol", "ETHUSDT", "--action", "sell", "--price", "-5"]);
+    assert!(!ok);
+    assert!(err.contains("InvalidArgument") && err.contains("NON_POSITIVE_PRICE") && err.contains("price"), "{err}");
+    let (ok, out, _) = tpctl(&served.grpc, &["health", "--service", "readiness"]);
+    assert!(ok && out.trim() == "SERVING");
+
+    // /metrics counted it.
+    let metrics = runtime.block_on(async { reqwest::get(format!("{}/metrics", served.http)).await.unwrap().text().await.unwrap() });
+    assert!(metrics.contains(r#"tradeplane_signals_total{outcome="accepted",source="tradingview"} 1"#));
+
+    // A short bench run produces a report with percentiles.
+    let (ok, out, err) = tpctl(
+        &served.grpc,
+        &[
+            "bench", "--target", "health,submit,webhook", "--duration", "300ms", "--warmup", "0s",
+            "--concurrency", "4", "--webhook-url", &format!("{}/webhooks/tradingview", served.http),
+            "--passphrase", &passphrase, "-o", "json",
+        ],
+    );
+    assert!(ok, "{err}");
+    let report: Value = serde_json::from_str(&out).unwrap();
+    for entry in report["reports"].as_array().unwrap() {
+        assert!(entry["requests"].as_u64().unwrap() > 0, "{entry}");
+        assert_eq!(entry["errors"], 0, "{entry}");
+        assert!(entry["p99_ms"].as_f64().unwrap() > 0.0);
+    }
+    assert!(report["submit_to_health_ratio"].as_f64().unwrap() > 0.0);
+
+    terminate(served);
+}
+
+#[test]
+fn a_signal_acknowledged_before_sigterm_is_there_after_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let served = serve(dir.path());
+    let (ok, out, _) = tpctl(&served.grpc, &["signal", "submit", "--symbol", "BTCUSDT", "--action", "buy", "-o", "json"]);
+    assert!(ok);
+    let id = serde_json::from_str::<Value>(&out).unwrap()["signal"]["id"].as_str().unwrap().to_string();
+    terminate(served);
+
+    let served = serve(dir.path());
+    let (ok, out, err) = tpctl(&served.grpc, &["signal", "get", &id, "-o", "json"]);
+    assert!(ok, "{err}");
+    assert_eq!(serde_json::from_str::<Value>(&out).unwrap()["id"], id.as_str());
+    terminate(served);
+}
+
+#[test]
+fn bad_configuration_fails_at_start_naming_the_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(binary("tradeplane"))
+        .args(["serve", "--grpc-listen", "not-an-address", "--data-dir"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("`grpc_listen`") && err.contains("--grpc-listen"), "{err}");
+
+    let out = Command::new(binary("tradeplane"))
+        .args(["serve", "--data-dir"])
+        .arg(dir.path())
+        .env("TRADEPLANE_SIGNALS__MAX_AGE", "whenever")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("`signals.max_age`") && err.contains("TRADEPLANE_SIGNALS__MAX_AGE"), "{err}");
+}

@@ -1,0 +1,143 @@
+//! Helpers for the end-to-end tests: a real server on ephemeral loopback
+//! ports with its own data directory, the real binaries, and the
+//! external-tool rule (skip with a reason, or fail under
+//! `TRADEPLANE_REQUIRE_EXTERNAL=1`).
+
+use std::{
+    net::SocketAddr,
+    path::{Path, PathBuf},
+};
+
+use tempfile::TempDir;
+use tradeplane_client::Client;
+use tradeplane_server::{
+    app::{self, RunningServer},
+    config::Config,
+};
+
+/// The webhook passphrase every test server uses.
+pub const PASSPHRASE: &str = "test-passphrase";
+
+/// A running server and the directory holding its data.
+pub struct TestServer {
+    pub grpc_addr: SocketAddr,
+    pub http_addr: SocketAddr,
+    pub data_dir: TempDir,
+    running: RunningServer,
+}
+
+/// The configuration tests start from: ephemeral ports, the given data
+/// directory, a known passphrase.
+pub fn test_config(data_dir: &Path) -> Config {
+    let mut config = Config::default();
+    config.grpc_listen = "127.0.0.1:0".parse().expect("valid address");
+    config.http_listen = "127.0.0.1:0".parse().expect("valid address");
+    config.data_dir = data_dir.to_path_buf();
+    config.webhook.passphrase = PASSPHRASE.into();
+    config
+}
+
+impl TestServer {
+    /// A server with the test defaults in a fresh directory.
+    pub async fn start() -> Self {
+        Self::start_with(|_| {}).await
+    }
+
+    /// A server with the test defaults adjusted by `adjust`.
+    pub async fn start_with(adjust: impl FnOnce(&mut Config)) -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        Self::start_in(dir, adjust).await
+    }
+
+    /// A server on an existing data directory (for restarts).
+    pub async fn start_in(data_dir: TempDir, adjust: impl FnOnce(&mut Config)) -> Self {
+        let mut config = test_config(data_dir.path());
+        adjust(&mut config);
+        let running = app::start(config).await.expect("server starts");
+        Self { grpc_addr: running.grpc_addr, http_addr: running.http_addr, data_dir, running }
+    }
+
+    /// A client of this server.
+    pub async fn client(&self) -> Client {
+        Client::connect(&self.grpc_url(), None).await.expect("client connects")
+    }
+
+    /// `http://127.0.0.1:PORT` of the gRPC port.
+    pub fn grpc_url(&self) -> String {
+        format!("http://{}", self.grpc_addr)
+    }
+
+    /// A URL on the HTTP port.
+    pub fn http_url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.http_addr)
+    }
+
+    /// The `/metrics` text.
+    pub async fn metrics(&self) -> String {
+        reqwest::get(self.http_url("/metrics")).await.expect("scrape").text().await.expect("metrics text")
+    }
+
+    /// Shuts down gracefully and hands back the data directory.
+    pub async fn stop(self) -> TempDir {
+        self.running.shutdown().await;
+        self.data_dir
+    }
+}
+
+/// A program the test needs from outside the Rust toolchain. `None` means
+/// skip (with the reason printed); under `TRADEPLANE_REQUIRE_EXTERNAL=1` a
+/// missing program fails the test instead.
+pub fn external_tool(name: &str, why: &str) -> Option<PathBuf> {
+    let found = std::env::var_os("PATH")
+        .into_iter()
+        .flat_map(|paths| std::env::split_paths(&paths).collect::<Vec<_>>())
+        .map(|dir| dir.join(name))
+        .find(|path| path.is_file());
+    if found.is_none() {
+        if std::env::var("TRADEPLANE_REQUIRE_EXTERNAL").is_ok_and(|v| v == "1") {
+            panic!("`{name}` is required ({why}) and TRADEPLANE_REQUIRE_EXTERNAL=1, but it is not on PATH");
+        }
+        eprintln!("SKIPPED: `{name}` is not on PATH ({why}); set it up as .ci/run does to run this test");
+    }
+    found
+}
+
+/// A Python module the test needs; same rule as [`external_tool`].
+pub fn python_with_module(module: &str, why: &str) -> Option<PathBuf> {
+    let python = external_tool("python3", why)?;
+    let ok = std::process::Command::new(&python)
+        .args(["-c", &format!("import {module}")])
+        .output()
+        .is_ok_and(|out| out.status.success());
+    if ok {
+        return Some(python);
+    }
+    if std::env::var("TRADEPLANE_REQUIRE_EXTERNAL").is_ok_and(|v| v == "1") {
+        panic!("python module `{module}` is required ({why}) and TRADEPLANE_REQUIRE_EXTERNAL=1, but it is missing");
+    }
+    eprintln!("SKIPPED: python module `{module}` is missing ({why}); pip install it as .ci/run does");
+    None
+}
+
+/// The workspace root (where `proto/` and `target/` live).
+pub fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("tests/ has a parent").to_path_buf()
+}
+
+/// Path of a workspace binary (`tradeplane` or `tpctl`), building it first
+/// if `cargo test` has not.
+pub fn binary(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("test executable path");
+    let profile_dir = exe.parent().and_then(Path::parent).expect("target/<profile>/deps layout");
+    let path = profile_dir.join(name);
+    if !path.is_file() {
+        let package = if name == "tpctl" { "tradeplane-client" } else { "tradeplane-server" };
+        let status = std::process::Command::new(env!("CARGO"))
+            .args(["build", "-p", package, "--bin", name])
+            .current_dir(workspace_root())
+            .status()
+            .expect("cargo build runs");
+        assert!(status.success(), "building {name} failed");
+    }
+    path
+}

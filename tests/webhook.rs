@@ -1,0 +1,201 @@
+//! The TradingView webhook over real HTTP: every status code it promises,
+//! its authentication, and that it shares the gRPC code path.
+
+use hmac::{Hmac, Mac};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use sha2::Sha256;
+use tradeplane_api::{ListSignalsRequest, SignalFilter};
+use tradeplane_e2e::{PASSPHRASE, TestServer};
+
+/// The README's message template, as TradingView fills it in.
+fn template() -> Value {
+    json!({
+        "passphrase": PASSPHRASE,
+        "strategy": "ema-cross",
+        "ticker": "BTCUSDT",
+        "exchange": "BINANCE",
+        "action": "buy",
+        "contracts": "0.0015",
+        "price": "65000.5",
+        "position_size": "0.0015",
+        "market_position": "long",
+        "order_id": "Long Entry",
+        "comment": "",
+        "interval": "15",
+        "time": chrono::Utc::now().to_rfc3339(),
+    })
+}
+
+async fn post(server: &TestServer, content_type: &str, body: impl Into<reqwest::Body>) -> (StatusCode, Value) {
+    let response = reqwest::Client::new()
+        .post(server.http_url("/webhooks/tradingview"))
+        .header("content-type", content_type)
+        .body(body)
+        .send()
+        .await
+        .expect("webhook call");
+    let status = response.status();
+    let body = response.json::<Value>().await.unwrap_or(Value::Null);
+    (status, body)
+}
+
+async fn post_json(server: &TestServer, body: &Value) -> (StatusCode, Value) {
+    post(server, "application/json", body.to_string()).await
+}
+
+#[tokio::test]
+async fn the_template_is_accepted_then_recognized_as_a_duplicate() {
+    let server = TestServer::start().await;
+    let body = template();
+    let (status, accepted) = post_json(&server, &body).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{accepted}");
+    assert_eq!(accepted["outcome"], "accepted");
+    assert_eq!(accepted["symbol"], "BTC/USDT");
+
+    // TradingView redelivers the same body after a timeout.
+    let (status, duplicate) = post(&server, "text/plain; charset=utf-8", body.to_string()).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(duplicate["outcome"], "duplicate");
+    assert_eq!(duplicate["signal_id"], accepted["signal_id"]);
+
+    // Same code path: the gRPC API sees it, with source tradingview.
+    let signals = server
+        .client()
+        .await
+        .signals()
+        .list_signals(ListSignalsRequest {
+            filter: Some(SignalFilter { source: "tradingview".into(), ..Default::default() }),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .signals;
+    assert_eq!(signals.len(), 1);
+    let signal = &signals[0];
+    assert_eq!(signal.id, accepted["signal_id"].as_str().unwrap());
+    assert_eq!((signal.quantity.as_str(), signal.price.as_str()), ("0.0015", "65000.5"));
+    assert_eq!(signal.target_position, "0.0015");
+    assert_eq!(signal.instrument.as_ref().unwrap().venue, "BINANCE");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn bare_numbers_work_like_quoted_ones() {
+    let server = TestServer::start().await;
+    let mut body = template();
+    body["contracts"] = json!(2);
+    body["price"] = serde_json::from_str("65000.25").unwrap();
+    let (status, reply) = post_json(&server, &body).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{reply}");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn bad_payloads_get_a_400_that_names_the_field() {
+    let server = TestServer::start().await;
+
+    let (status, reply) = post(&server, "text/plain", "BTCUSDT buy now").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(reply["error"]["reason"], "invalid_json");
+    assert!(reply["error"]["message"].as_str().unwrap().contains("not valid JSON"));
+
+    let mut body = template();
+    body["ticker"] = json!("{{ticker}}");
+    body["contracts"] = json!("{{strategy.order.contracts}}");
+    body["action"] = json!("hold");
+    let (status, reply) = post_json(&server, &body).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(reply["outcome"], "rejected");
+    let fields: Vec<&str> =
+        reply["error"]["field_violations"].as_array().unwrap().iter().map(|v| v["field"].as_str().unwrap()).collect();
+    assert_eq!(fields, ["ticker", "action", "contracts"], "{reply}");
+    assert!(reply["error"]["message"].as_str().unwrap().contains("placeholder"));
+
+    let mut stale = template();
+    stale["time"] = json!("2020-01-01T00:00:00Z");
+    let (status, reply) = post_json(&server, &stale).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(reply["error"]["reason"], "stale");
+
+    let metrics = server.metrics().await;
+    for reason in ["invalid_json", "bad_symbol", "unknown_action", "not_a_number", "stale"] {
+        let line = format!(r#"tradeplane_signal_rejections_total{{reason="{reason}",source="tradingview"}} 1"#);
+        assert!(metrics.contains(&line), "missing {line}");
+    }
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn authentication_failures_are_401_and_counted() {
+    let server = TestServer::start().await;
+    let mut body = template();
+    body["passphrase"] = json!("guess");
+    assert_eq!(post_json(&server, &body).await.0, StatusCode::UNAUTHORIZED);
+    body.as_object_mut().unwrap().remove("passphrase");
+    let (status, reply) = post_json(&server, &body).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_eq!(reply["error"]["reason"], "missing_passphrase");
+    let metrics = server.metrics().await;
+    assert!(metrics.contains(r#"tradeplane_auth_failures_total{reason="bad_passphrase",surface="webhook"} 1"#));
+    assert!(metrics.contains(r#"tradeplane_auth_failures_total{reason="missing_passphrase",surface="webhook"} 1"#));
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn hmac_signed_bodies_need_no_passphrase() {
+    let server = TestServer::start_with(|c| c.webhook.hmac_secret = "signing-key".into()).await;
+    let mut body = template();
+    body.as_object_mut().unwrap().remove("passphrase");
+    body["source"] = json!("my-bot");
+    let text = body.to_string();
+    let mut mac = Hmac::<Sha256>::new_from_slice(b"signing-key").unwrap();
+    mac.update(text.as_bytes());
+    let signature = format!("sha256={}", hex::encode(mac.finalize().into_bytes()));
+    let send = |signature: String, text: String| {
+        reqwest::Client::new()
+            .post(server.http_url("/webhooks/tradingview"))
+            .header("content-type", "application/json")
+            .header("x-signature", signature)
+            .body(text)
+            .send()
+    };
+    assert_eq!(send(signature.clone(), text.clone()).await.unwrap().status(), StatusCode::ACCEPTED);
+    let tampered = text.replace("0.0015", "15");
+    assert_eq!(send(signature, tampered).await.unwrap().status(), StatusCode::UNAUTHORIZED);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn the_allowlist_refuses_other_addresses_and_ignores_forged_forwarding() {
+    let server = TestServer::start_with(|c| c.webhook.tradingview_preset = true).await;
+    let response = reqwest::Client::new()
+        .post(server.http_url("/webhooks/tradingview"))
+        .header("content-type", "application/json")
+        .header("x-forwarded-for", "52.89.214.238")
+        .body(template().to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::FORBIDDEN, "a forged X-Forwarded-For must not pass");
+    let metrics = server.metrics().await;
+    assert!(metrics.contains(r#"tradeplane_allowlist_rejections_total{surface="webhook"} 1"#));
+    server.stop().await;
+
+    let server = TestServer::start_with(|c| c.webhook.allowlist = vec!["127.0.0.0/8".parse().unwrap()]).await;
+    assert_eq!(post_json(&server, &template()).await.0, StatusCode::ACCEPTED);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn oversized_and_mistyped_bodies() {
+    let server = TestServer::start_with(|c| c.webhook.body_limit_bytes = 1024).await;
+    let mut body = template();
+    body["comment"] = json!("x".repeat(4096));
+    assert_eq!(post_json(&server, &body).await.0, StatusCode::PAYLOAD_TOO_LARGE);
+    let (status, reply) = post(&server, "application/x-www-form-urlencoded", template().to_string()).await;
+    assert_eq!(status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    assert!(reply["error"]["message"].as_str().unwrap().contains("application/json"));
+    server.stop().await;
+}
