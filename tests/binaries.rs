@@ -18,7 +18,14 @@ struct Served {
 
 fn serve(data_dir: &std::path::Path) -> Served {
     let mut child = Command::new(binary("tradeplane"))
-        .args(["serve", "--grpc-listen", "127.0.0.1:0", "--http-listen", "127.0.0.1:0", "--data-dir"])
+        .args([
+            "serve",
+            "--grpc-listen",
+            "127.0.0.1:0",
+            "--http-listen",
+            "127.0.0.1:0",
+            "--data-dir",
+        ])
         .arg(data_dir)
         .env_remove("TRADEPLANE_WEBHOOK_PASSPHRASE")
         .stdout(Stdio::piped())
@@ -27,7 +34,9 @@ fn serve(data_dir: &std::path::Path) -> Served {
         .expect("tradeplane starts");
     let stdout = child.stdout.take().expect("stdout");
     let mut line = String::new();
-    BufReader::new(stdout).read_line(&mut line).expect("listening line");
+    BufReader::new(stdout)
+        .read_line(&mut line)
+        .expect("listening line");
     let field = |name: &str| {
         line.split_whitespace()
             .find_map(|part| part.strip_prefix(&format!("{name}=")))
@@ -35,16 +44,32 @@ fn serve(data_dir: &std::path::Path) -> Served {
             .to_string()
     };
     assert!(line.starts_with("listening "), "{line:?}");
-    Served { grpc: format!("http://{}", field("grpc")), http: format!("http://{}", field("http")), child }
+    Served {
+        grpc: format!("http://{}", field("grpc")),
+        http: format!("http://{}", field("http")),
+        child,
+    }
 }
 
 fn tpctl(server: &str, args: &[&str]) -> (bool, String, String) {
-    let out = Command::new(binary("tpctl")).arg("--server").arg(server).args(args).output().expect("tpctl runs");
-    (out.status.success(), String::from_utf8_lossy(&out.stdout).into(), String::from_utf8_lossy(&out.stderr).into())
+    let out = Command::new(binary("tpctl"))
+        .arg("--server")
+        .arg(server)
+        .args(args)
+        .output()
+        .expect("tpctl runs");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into(),
+        String::from_utf8_lossy(&out.stderr).into(),
+    )
 }
 
 fn terminate(mut served: Served) {
-    let status = Command::new("kill").args(["-TERM", &served.child.id().to_string()]).status().expect("kill");
+    let status = Command::new("kill")
+        .args(["-TERM", &served.child.id().to_string()])
+        .status()
+        .expect("kill");
     assert!(status.success());
     let deadline = Instant::now() + Duration::from_secs(15);
     loop {
@@ -52,7 +77,10 @@ fn terminate(mut served: Served) {
             assert!(exit.success(), "graceful shutdown exits 0, got {exit:?}");
             return;
         }
-        assert!(Instant::now() < deadline, "server did not stop after SIGTERM");
+        assert!(
+            Instant::now() < deadline,
+            "server did not stop after SIGTERM"
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
 }
@@ -67,10 +95,16 @@ fn the_five_minute_tour() {
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        let mode = std::fs::metadata(&secret_path).unwrap().permissions().mode();
+        let mode = std::fs::metadata(&secret_path)
+            .unwrap()
+            .permissions()
+            .mode();
         assert_eq!(mode & 0o777, 0o600);
     }
-    let passphrase = std::fs::read_to_string(&secret_path).unwrap().trim().to_string();
+    let passphrase = std::fs::read_to_string(&secret_path)
+        .unwrap()
+        .trim()
+        .to_string();
 
     // curl a TradingView payload in.
     let body = serde_json::json!({
@@ -93,32 +127,78 @@ fn the_five_minute_tour() {
     // tpctl shows it.
     let (ok, out, err) = tpctl(&served.grpc, &["signal", "list"]);
     assert!(ok, "{err}");
-    assert!(out.contains("BTC/USDT") && out.contains("tradingview") && out.contains("accepted"), "{out}");
+    assert!(
+        out.contains("BTC/USDT") && out.contains("tradingview") && out.contains("accepted"),
+        "{out}"
+    );
     let (ok, out, _) = tpctl(&served.grpc, &["signal", "list", "-o", "json"]);
     assert!(ok);
     let listed: Value = serde_json::from_str(&out).unwrap();
     assert_eq!(listed["signals"][0]["instrument"]["symbol"], "BTC/USDT");
 
     // tpctl submits, and explains a rejection.
-    let (ok, out, _) = tpctl(&served.grpc, &["signal", "submit", "--symbol", "ETH-USDT", "--action", "sell", "--quantity", "2"]);
+    let (ok, out, _) = tpctl(
+        &served.grpc,
+        &[
+            "signal",
+            "submit",
+            "--symbol",
+            "ETH-USDT",
+            "--action",
+            "sell",
+            "--quantity",
+            "2",
+        ],
+    );
     assert!(ok && out.starts_with("accepted "), "{out}");
-    let (ok, _, err) = tpctl(&served.grpc, &["signal", "submit", "--symbol", "ETHUSDT", "--action", "sell", "--price", "-5"]);
+    let (ok, _, err) = tpctl(
+        &served.grpc,
+        &[
+            "signal", "submit", "--symbol", "ETHUSDT", "--action", "sell", "--price", "-5",
+        ],
+    );
     assert!(!ok);
-    assert!(err.contains("InvalidArgument") && err.contains("NON_POSITIVE_PRICE") && err.contains("price"), "{err}");
+    assert!(
+        err.contains("InvalidArgument")
+            && err.contains("NON_POSITIVE_PRICE")
+            && err.contains("price"),
+        "{err}"
+    );
     let (ok, out, _) = tpctl(&served.grpc, &["health", "--service", "readiness"]);
     assert!(ok && out.trim() == "SERVING");
 
     // /metrics counted it.
-    let metrics = runtime.block_on(async { reqwest::get(format!("{}/metrics", served.http)).await.unwrap().text().await.unwrap() });
-    assert!(metrics.contains(r#"tradeplane_signals_total{outcome="accepted",source="tradingview"} 1"#));
+    let metrics = runtime.block_on(async {
+        reqwest::get(format!("{}/metrics", served.http))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    });
+    assert!(
+        metrics.contains(r#"tradeplane_signals_total{outcome="accepted",source="tradingview"} 1"#)
+    );
 
     // A short bench run produces a report with percentiles.
     let (ok, out, err) = tpctl(
         &served.grpc,
         &[
-            "bench", "--target", "health,submit,webhook", "--duration", "300ms", "--warmup", "0s",
-            "--concurrency", "4", "--webhook-url", &format!("{}/webhooks/tradingview", served.http),
-            "--passphrase", &passphrase, "-o", "json",
+            "bench",
+            "--target",
+            "health,submit,webhook",
+            "--duration",
+            "300ms",
+            "--warmup",
+            "0s",
+            "--concurrency",
+            "4",
+            "--webhook-url",
+            &format!("{}/webhooks/tradingview", served.http),
+            "--passphrase",
+            &passphrase,
+            "-o",
+            "json",
         ],
     );
     assert!(ok, "{err}");
@@ -137,15 +217,26 @@ fn the_five_minute_tour() {
 fn a_signal_acknowledged_before_sigterm_is_there_after_restart() {
     let dir = tempfile::tempdir().unwrap();
     let served = serve(dir.path());
-    let (ok, out, _) = tpctl(&served.grpc, &["signal", "submit", "--symbol", "BTCUSDT", "--action", "buy", "-o", "json"]);
+    let (ok, out, _) = tpctl(
+        &served.grpc,
+        &[
+            "signal", "submit", "--symbol", "BTCUSDT", "--action", "buy", "-o", "json",
+        ],
+    );
     assert!(ok);
-    let id = serde_json::from_str::<Value>(&out).unwrap()["signal"]["id"].as_str().unwrap().to_string();
+    let id = serde_json::from_str::<Value>(&out).unwrap()["signal"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
     terminate(served);
 
     let served = serve(dir.path());
     let (ok, out, err) = tpctl(&served.grpc, &["signal", "get", &id, "-o", "json"]);
     assert!(ok, "{err}");
-    assert_eq!(serde_json::from_str::<Value>(&out).unwrap()["id"], id.as_str());
+    assert_eq!(
+        serde_json::from_str::<Value>(&out).unwrap()["id"],
+        id.as_str()
+    );
     terminate(served);
 }
 
@@ -159,7 +250,10 @@ fn bad_configuration_fails_at_start_naming_the_key() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("`grpc_listen`") && err.contains("--grpc-listen"), "{err}");
+    assert!(
+        err.contains("`grpc_listen`") && err.contains("--grpc-listen"),
+        "{err}"
+    );
 
     let out = Command::new(binary("tradeplane"))
         .args(["serve", "--data-dir"])
@@ -169,5 +263,8 @@ fn bad_configuration_fails_at_start_naming_the_key() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("`signals.max_age`") && err.contains("TRADEPLANE_SIGNALS__MAX_AGE"), "{err}");
+    assert!(
+        err.contains("`signals.max_age`") && err.contains("TRADEPLANE_SIGNALS__MAX_AGE"),
+        "{err}"
+    );
 }

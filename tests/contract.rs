@@ -7,8 +7,14 @@ use tradeplane_e2e::{TestServer, external_tool, python_with_module, workspace_ro
 
 #[test]
 fn buf_lint_passes() {
-    let Some(buf) = external_tool("buf", "lints proto/ against buf.yaml") else { return };
-    let out = Command::new(buf).arg("lint").current_dir(workspace_root()).output().expect("buf runs");
+    let Some(buf) = external_tool("buf", "lints proto/ against buf.yaml") else {
+        return;
+    };
+    let out = Command::new(buf)
+        .arg("lint")
+        .current_dir(workspace_root())
+        .output()
+        .expect("buf runs");
     assert!(
         out.status.success(),
         "buf lint failed:\n{}{}",
@@ -40,14 +46,18 @@ print("python-ok", reply.signal.id)
 
 #[tokio::test]
 async fn a_generated_python_client_works() {
-    let Some(python) = python_with_module("grpc_tools", "generates the Python client") else { return };
+    let Some(python) = python_with_module("grpc_tools", "generates the Python client") else {
+        return;
+    };
     let out_dir = tempfile::tempdir().unwrap();
     let proto_dir = workspace_root().join("proto");
     let grpc_tools_include = Command::new(&python)
         .args(["-c", "import grpc_tools, os; print(os.path.join(os.path.dirname(grpc_tools.__file__), '_proto'))"])
         .output()
         .unwrap();
-    let include = String::from_utf8_lossy(&grpc_tools_include.stdout).trim().to_string();
+    let include = String::from_utf8_lossy(&grpc_tools_include.stdout)
+        .trim()
+        .to_string();
     let health_dir = out_dir.path().join("health_src/grpc_health/v1");
     std::fs::create_dir_all(&health_dir).unwrap();
     std::fs::write(health_dir.join("health.proto"), HEALTH_PROTO).unwrap();
@@ -66,13 +76,23 @@ async fn a_generated_python_client_works() {
         protoc.arg(format!("tradeplane/v1/{name}"));
     }
     let out = protoc.output().unwrap();
-    assert!(out.status.success(), "protoc failed: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "protoc failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 
     let server = TestServer::start().await;
     let address = server.grpc_addr.to_string();
     let generated = out_dir.path().to_path_buf();
     let out = tokio::task::spawn_blocking(move || {
-        Command::new(python).arg("-c").arg(PYTHON_CLIENT).arg(address).arg(generated).output().unwrap()
+        Command::new(python)
+            .arg("-c")
+            .arg(PYTHON_CLIENT)
+            .arg(address)
+            .arg(generated)
+            .output()
+            .unwrap()
     })
     .await
     .unwrap();

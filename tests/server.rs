@@ -29,20 +29,38 @@ async fn health_follows_the_kubernetes_convention() {
     let unknown = client.check("no.such.Service").await.unwrap_err();
     assert_eq!(unknown.code(), Code::NotFound);
 
-    assert_eq!(reqwest::get(server.http_url("/healthz")).await.unwrap().status(), 200);
-    assert_eq!(reqwest::get(server.http_url("/readyz")).await.unwrap().status(), 200);
+    assert_eq!(
+        reqwest::get(server.http_url("/healthz"))
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    assert_eq!(
+        reqwest::get(server.http_url("/readyz"))
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
 
     // Readiness goes NOT_SERVING when shutdown begins.
     let mut watch = client
         .health()
-        .watch(HealthCheckRequest { service: "readiness".into() })
+        .watch(HealthCheckRequest {
+            service: "readiness".into(),
+        })
         .await
         .unwrap()
         .into_inner();
     let first = watch.next().await.unwrap().unwrap();
     assert_eq!(first.status(), ServingStatus::Serving);
     let stopping = tokio::spawn(server.stop());
-    let next = tokio::time::timeout(Duration::from_secs(5), watch.next()).await.unwrap().unwrap().unwrap();
+    let next = tokio::time::timeout(Duration::from_secs(5), watch.next())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
     assert_eq!(next.status(), ServingStatus::NotServing);
     drop(watch);
     stopping.await.unwrap();
@@ -51,14 +69,24 @@ async fn health_follows_the_kubernetes_convention() {
 #[tokio::test]
 async fn reflection_lists_every_service_in_both_versions() {
     let server = TestServer::start().await;
-    let channel = tonic::transport::Channel::from_shared(server.grpc_url()).unwrap().connect().await.unwrap();
+    let channel = tonic::transport::Channel::from_shared(server.grpc_url())
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
 
     let request = v1::ServerReflectionRequest {
         host: String::new(),
-        message_request: Some(v1::server_reflection_request::MessageRequest::ListServices(String::new())),
+        message_request: Some(v1::server_reflection_request::MessageRequest::ListServices(
+            String::new(),
+        )),
     };
     let mut client = v1::server_reflection_client::ServerReflectionClient::new(channel.clone());
-    let mut responses = client.server_reflection_info(futures::stream::iter([request])).await.unwrap().into_inner();
+    let mut responses = client
+        .server_reflection_info(futures::stream::iter([request]))
+        .await
+        .unwrap()
+        .into_inner();
     let Some(v1::server_reflection_response::MessageResponse::ListServicesResponse(list)) =
         responses.next().await.unwrap().unwrap().message_response
     else {
@@ -66,18 +94,27 @@ async fn reflection_lists_every_service_in_both_versions() {
     };
     let names: Vec<String> = list.service.into_iter().map(|s| s.name).collect();
     for service in SERVICES.iter().chain(&["grpc.health.v1.Health"]) {
-        assert!(names.iter().any(|n| n == service), "{service} missing from {names:?}");
+        assert!(
+            names.iter().any(|n| n == service),
+            "{service} missing from {names:?}"
+        );
     }
 
     // v1alpha (older grpcurl) can describe a method's file.
     let request = v1alpha::ServerReflectionRequest {
         host: String::new(),
-        message_request: Some(v1alpha::server_reflection_request::MessageRequest::FileContainingSymbol(
-            "tradeplane.v1.SignalService.SubmitSignal".into(),
-        )),
+        message_request: Some(
+            v1alpha::server_reflection_request::MessageRequest::FileContainingSymbol(
+                "tradeplane.v1.SignalService.SubmitSignal".into(),
+            ),
+        ),
     };
     let mut client = v1alpha::server_reflection_client::ServerReflectionClient::new(channel);
-    let mut responses = client.server_reflection_info(futures::stream::iter([request])).await.unwrap().into_inner();
+    let mut responses = client
+        .server_reflection_info(futures::stream::iter([request]))
+        .await
+        .unwrap()
+        .into_inner();
     let response = responses.next().await.unwrap().unwrap();
     assert!(matches!(
         response.message_response,
@@ -89,13 +126,21 @@ async fn reflection_lists_every_service_in_both_versions() {
 #[tokio::test]
 async fn reflection_can_be_turned_off() {
     let server = TestServer::start_with(|c| c.reflection = false).await;
-    let channel = tonic::transport::Channel::from_shared(server.grpc_url()).unwrap().connect().await.unwrap();
+    let channel = tonic::transport::Channel::from_shared(server.grpc_url())
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
     let mut client = v1::server_reflection_client::ServerReflectionClient::new(channel);
     let request = v1::ServerReflectionRequest {
         host: String::new(),
-        message_request: Some(v1::server_reflection_request::MessageRequest::ListServices(String::new())),
+        message_request: Some(v1::server_reflection_request::MessageRequest::ListServices(
+            String::new(),
+        )),
     };
-    let result = client.server_reflection_info(futures::stream::iter([request])).await;
+    let result = client
+        .server_reflection_info(futures::stream::iter([request]))
+        .await;
     assert_eq!(result.unwrap_err().code(), Code::Unimplemented);
     server.stop().await;
 }
@@ -104,12 +149,23 @@ async fn reflection_can_be_turned_off() {
 async fn later_rpcs_answer_unimplemented_with_error_info() {
     let server = TestServer::start().await;
     let client = server.client().await;
-    let status = client.orders().place_order(PlaceOrderRequest::default()).await.unwrap_err();
+    let status = client
+        .orders()
+        .place_order(PlaceOrderRequest::default())
+        .await
+        .unwrap_err();
     assert_eq!(status.code(), Code::Unimplemented);
     let info = status.get_details_error_info().unwrap();
     assert_eq!(info.domain, "tradeplane");
-    assert_eq!(info.metadata["rpc"], "tradeplane.v1.OrderService/PlaceOrder");
-    let status = client.orders().list_exchanges(ListExchangesRequest::default()).await.unwrap_err();
+    assert_eq!(
+        info.metadata["rpc"],
+        "tradeplane.v1.OrderService/PlaceOrder"
+    );
+    let status = client
+        .orders()
+        .list_exchanges(ListExchangesRequest::default())
+        .await
+        .unwrap_err();
     assert_eq!(status.code(), Code::Unimplemented);
     server.stop().await;
 }
@@ -120,15 +176,31 @@ async fn metrics_carry_rpc_http_and_signal_series_with_second_buckets() {
     let client = server.client().await;
     client
         .signals()
-        .submit_signal(SubmitSignalRequest { symbol: "BTCUSDT".into(), action: "buy".into(), ..Default::default() })
+        .submit_signal(SubmitSignalRequest {
+            symbol: "BTCUSDT".into(),
+            action: "buy".into(),
+            ..Default::default()
+        })
         .await
         .unwrap();
-    let _ = client.signals().submit_signal(SubmitSignalRequest::default()).await.unwrap_err();
+    let _ = client
+        .signals()
+        .submit_signal(SubmitSignalRequest::default())
+        .await
+        .unwrap_err();
     client.check("").await.unwrap();
     // A streaming call's status arrives in trailers.
     let stream = futures::stream::iter([tradeplane_api::SubmitSignalsRequest { signal: None }]);
-    let mut responses = client.signals().submit_signals(stream).await.unwrap().into_inner();
-    assert_eq!(responses.next().await.unwrap().unwrap_err().code(), Code::InvalidArgument);
+    let mut responses = client
+        .signals()
+        .submit_signals(stream)
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        responses.next().await.unwrap().unwrap_err().code(),
+        Code::InvalidArgument
+    );
     drop(responses);
     tokio::time::sleep(Duration::from_millis(200)).await;
 
@@ -149,7 +221,11 @@ async fn metrics_carry_rpc_http_and_signal_series_with_second_buckets() {
     }
     assert!(metrics.contains("rpc_server_active_requests"));
     assert!(metrics.contains(r#"tradeplane_signals_total{outcome="accepted",source="grpc"} 1"#));
-    assert!(metrics.contains(r#"tradeplane_signal_rejections_total{reason="missing_field",source="grpc"} 1"#));
+    assert!(
+        metrics.contains(
+            r#"tradeplane_signal_rejections_total{reason="missing_field",source="grpc"} 1"#
+        )
+    );
     assert!(metrics.contains("tradeplane_signal_processing_duration_seconds_bucket"));
     assert!(metrics.contains("tradeplane_store_operation_duration_seconds_bucket"));
     assert!(metrics.contains(r#"tradeplane_build_info{version=""#));

@@ -7,8 +7,8 @@ use futures::StreamExt;
 use tonic::Code;
 use tonic_types::StatusExt;
 use tradeplane_api::{
-    GetSignalRequest, ListSignalsRequest, SignalAction, SignalFilter, SignalOutcome, SubmitSignalRequest,
-    SubmitSignalsRequest, WatchSignalsRequest, submit_signals_response,
+    GetSignalRequest, ListSignalsRequest, SignalAction, SignalFilter, SignalOutcome,
+    SubmitSignalRequest, SubmitSignalsRequest, WatchSignalsRequest, submit_signals_response,
 };
 use tradeplane_e2e::TestServer;
 
@@ -31,26 +31,53 @@ async fn an_accepted_signal_is_normalized_stored_and_readable() {
     let mut request = buy("BINANCE:BTCUSDT.P");
     request.confidence = "0.8".into();
     request.tags.insert("desk".into(), "alpha".into());
-    let response = client.signals().submit_signal(request).await.unwrap().into_inner();
+    let response = client
+        .signals()
+        .submit_signal(request)
+        .await
+        .unwrap()
+        .into_inner();
     assert_eq!(response.outcome(), SignalOutcome::Accepted);
     let signal = response.signal.unwrap();
     let instrument = signal.instrument.clone().unwrap();
-    assert_eq!((instrument.venue.as_str(), instrument.symbol.as_str()), ("BINANCE", "BTC/USDT:PERP"));
+    assert_eq!(
+        (instrument.venue.as_str(), instrument.symbol.as_str()),
+        ("BINANCE", "BTC/USDT:PERP")
+    );
     assert_eq!(signal.action(), SignalAction::Buy);
-    assert_eq!((signal.quantity.as_str(), signal.price.as_str(), signal.confidence.as_str()), ("0.5", "100", "0.8"));
+    assert_eq!(
+        (
+            signal.quantity.as_str(),
+            signal.price.as_str(),
+            signal.confidence.as_str()
+        ),
+        ("0.5", "100", "0.8")
+    );
     assert_eq!(signal.source, "grpc");
     assert!(uuid::Uuid::parse_str(&signal.id).is_ok_and(|id| id.get_version_num() == 7));
 
-    let fetched = client.signals().get_signal(GetSignalRequest { id: signal.id.clone() }).await.unwrap();
+    let fetched = client
+        .signals()
+        .get_signal(GetSignalRequest {
+            id: signal.id.clone(),
+        })
+        .await
+        .unwrap();
     assert_eq!(fetched.into_inner().signal.unwrap(), signal);
 
     let missing = client
         .signals()
-        .get_signal(GetSignalRequest { id: uuid::Uuid::now_v7().to_string() })
+        .get_signal(GetSignalRequest {
+            id: uuid::Uuid::now_v7().to_string(),
+        })
         .await
         .unwrap_err();
     assert_eq!(missing.code(), Code::NotFound);
-    let garbage = client.signals().get_signal(GetSignalRequest { id: "nope".into() }).await.unwrap_err();
+    let garbage = client
+        .signals()
+        .get_signal(GetSignalRequest { id: "nope".into() })
+        .await
+        .unwrap_err();
     assert_eq!(garbage.code(), Code::InvalidArgument);
     server.stop().await;
 }
@@ -71,15 +98,26 @@ async fn bad_input_is_rejected_field_by_field_and_recorded() {
     let info = status.get_details_error_info().expect("ErrorInfo");
     assert_eq!(info.domain, "tradeplane");
     assert_eq!(info.reason, "BAD_SYMBOL");
-    let fields: Vec<String> =
-        status.get_details_bad_request().expect("BadRequest").field_violations.into_iter().map(|v| v.field).collect();
+    let fields: Vec<String> = status
+        .get_details_bad_request()
+        .expect("BadRequest")
+        .field_violations
+        .into_iter()
+        .map(|v| v.field)
+        .collect();
     assert_eq!(fields, ["symbol", "action", "quantity", "price"]);
 
     // Nothing is lost: the rejection is on record with its reasons.
-    let filter = SignalFilter { outcome: SignalOutcome::Rejected as i32, ..Default::default() };
+    let filter = SignalFilter {
+        outcome: SignalOutcome::Rejected as i32,
+        ..Default::default()
+    };
     let listed = client
         .signals()
-        .list_signals(ListSignalsRequest { filter: Some(filter), ..Default::default() })
+        .list_signals(ListSignalsRequest {
+            filter: Some(filter),
+            ..Default::default()
+        })
         .await
         .unwrap()
         .into_inner()
@@ -95,21 +133,55 @@ async fn duplicates_return_the_first_signal() {
     let server = TestServer::start().await;
     let client = server.client().await;
     let request = buy("BTCUSDT");
-    let first = client.signals().submit_signal(request.clone()).await.unwrap().into_inner();
-    let again = client.signals().submit_signal(request.clone()).await.unwrap().into_inner();
+    let first = client
+        .signals()
+        .submit_signal(request.clone())
+        .await
+        .unwrap()
+        .into_inner();
+    let again = client
+        .signals()
+        .submit_signal(request.clone())
+        .await
+        .unwrap()
+        .into_inner();
     assert_eq!(first.outcome(), SignalOutcome::Accepted);
     assert_eq!(again.outcome(), SignalOutcome::Duplicate);
     assert_eq!(again.signal.unwrap().id, first.signal.unwrap().id);
 
     // Without a request id, the strategy order id + event time + body is the key.
-    let at = prost_types::Timestamp { seconds: chrono::Utc::now().timestamp(), nanos: 0 };
-    let keyed = SubmitSignalRequest { request_id: String::new(), order_id: "Long".into(), event_time: Some(at), ..request };
-    let a = client.signals().submit_signal(keyed.clone()).await.unwrap().into_inner();
-    let b = client.signals().submit_signal(keyed).await.unwrap().into_inner();
-    assert_eq!((a.outcome(), b.outcome()), (SignalOutcome::Accepted, SignalOutcome::Duplicate));
+    let at = prost_types::Timestamp {
+        seconds: chrono::Utc::now().timestamp(),
+        nanos: 0,
+    };
+    let keyed = SubmitSignalRequest {
+        request_id: String::new(),
+        order_id: "Long".into(),
+        event_time: Some(at),
+        ..request
+    };
+    let a = client
+        .signals()
+        .submit_signal(keyed.clone())
+        .await
+        .unwrap()
+        .into_inner();
+    let b = client
+        .signals()
+        .submit_signal(keyed)
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        (a.outcome(), b.outcome()),
+        (SignalOutcome::Accepted, SignalOutcome::Duplicate)
+    );
 
     let metrics = server.metrics().await;
-    assert!(metrics.contains(r#"tradeplane_signals_total{outcome="duplicate",source="grpc"} 2"#), "{metrics}");
+    assert!(
+        metrics.contains(r#"tradeplane_signals_total{outcome="duplicate",source="grpc"} 2"#),
+        "{metrics}"
+    );
     assert!(metrics.contains(r#"tradeplane_signals_total{outcome="accepted",source="grpc"} 2"#));
     server.stop().await;
 }
@@ -122,13 +194,25 @@ async fn concurrent_retries_record_one_signal() {
     let attempts = (0..20).map(|_| {
         let client = client.clone();
         let request = request.clone();
-        tokio::spawn(async move { client.signals().submit_signal(request).await.unwrap().into_inner() })
+        tokio::spawn(async move {
+            client
+                .signals()
+                .submit_signal(request)
+                .await
+                .unwrap()
+                .into_inner()
+        })
     });
     let results = futures::future::join_all(attempts).await;
-    let ids: std::collections::HashSet<String> =
-        results.iter().map(|r| r.as_ref().unwrap().signal.clone().unwrap().id).collect();
+    let ids: std::collections::HashSet<String> = results
+        .iter()
+        .map(|r| r.as_ref().unwrap().signal.clone().unwrap().id)
+        .collect();
     assert_eq!(ids.len(), 1, "every retry sees the same signal");
-    let accepted = results.iter().filter(|r| r.as_ref().unwrap().outcome() == SignalOutcome::Accepted).count();
+    let accepted = results
+        .iter()
+        .filter(|r| r.as_ref().unwrap().outcome() == SignalOutcome::Accepted)
+        .count();
     assert_eq!(accepted, 1);
     server.stop().await;
 }
@@ -149,16 +233,36 @@ async fn list_filters_and_pages() {
         async move {
             client
                 .signals()
-                .list_signals(ListSignalsRequest { page_size, page_token, filter: Some(filter) })
+                .list_signals(ListSignalsRequest {
+                    page_size,
+                    page_token,
+                    filter: Some(filter),
+                })
                 .await
                 .unwrap()
                 .into_inner()
         }
     };
     // Any spelling of the symbol filters on the canonical instrument.
-    let btc = list(SignalFilter { symbol: "BINANCE:BTCUSDT".into(), ..Default::default() }, 0, String::new()).await;
+    let btc = list(
+        SignalFilter {
+            symbol: "BINANCE:BTCUSDT".into(),
+            ..Default::default()
+        },
+        0,
+        String::new(),
+    )
+    .await;
     assert_eq!(btc.signals.len(), 4);
-    let bot = list(SignalFilter { source: "bot-7".into(), ..Default::default() }, 0, String::new()).await;
+    let bot = list(
+        SignalFilter {
+            source: "bot-7".into(),
+            ..Default::default()
+        },
+        0,
+        String::new(),
+    )
+    .await;
     assert_eq!(bot.signals.len(), 1);
 
     let mut seen = Vec::new();
@@ -177,13 +281,53 @@ async fn list_filters_and_pages() {
     sorted.sort_by(|a, b| b.cmp(a));
     assert_eq!(seen, sorted, "newest first");
 
-    let future = prost_types::Timestamp { seconds: chrono::Utc::now().timestamp() + 3600, nanos: 0 };
-    let none = list(SignalFilter { start_time: Some(future), ..Default::default() }, 0, String::new()).await;
+    // Time filters: everything was received in the last minute.
+    let minute_ago = prost_types::Timestamp {
+        seconds: chrono::Utc::now().timestamp() - 60,
+        nanos: 0,
+    };
+    let recent = list(
+        SignalFilter {
+            start_time: Some(minute_ago),
+            ..Default::default()
+        },
+        0,
+        String::new(),
+    )
+    .await;
+    assert_eq!(recent.signals.len(), 6);
+    let older = list(
+        SignalFilter {
+            end_time: Some(minute_ago),
+            ..Default::default()
+        },
+        0,
+        String::new(),
+    )
+    .await;
+    assert!(older.signals.is_empty());
+
+    let future = prost_types::Timestamp {
+        seconds: chrono::Utc::now().timestamp() + 3600,
+        nanos: 0,
+    };
+    let none = list(
+        SignalFilter {
+            start_time: Some(future),
+            ..Default::default()
+        },
+        0,
+        String::new(),
+    )
+    .await;
     assert!(none.signals.is_empty());
 
     let bad = client
         .signals()
-        .list_signals(ListSignalsRequest { page_token: "garbage".into(), ..Default::default() })
+        .list_signals(ListSignalsRequest {
+            page_token: "garbage".into(),
+            ..Default::default()
+        })
         .await
         .unwrap_err();
     assert_eq!(bad.code(), Code::InvalidArgument);
@@ -194,17 +338,41 @@ async fn list_filters_and_pages() {
 async fn watch_streams_matching_signals_live() {
     let server = TestServer::start().await;
     let client = server.client().await;
-    let filter = SignalFilter { symbol: "ETH/USDT".into(), ..Default::default() };
+    let filter = SignalFilter {
+        symbol: "ETH/USDT".into(),
+        ..Default::default()
+    };
     let mut stream = client
         .signals()
-        .watch_signals(WatchSignalsRequest { filter: Some(filter) })
+        .watch_signals(WatchSignalsRequest {
+            filter: Some(filter),
+        })
         .await
         .unwrap()
         .into_inner();
-    client.signals().submit_signal(buy("BTCUSDT")).await.unwrap();
-    let eth = client.signals().submit_signal(buy("ETHUSDT")).await.unwrap().into_inner().signal.unwrap();
-    let event = tokio::time::timeout(Duration::from_secs(5), stream.next()).await.unwrap().unwrap().unwrap();
-    assert_eq!(event.signal.unwrap().id, eth.id, "the BTC signal is filtered out");
+    client
+        .signals()
+        .submit_signal(buy("BTCUSDT"))
+        .await
+        .unwrap();
+    let eth = client
+        .signals()
+        .submit_signal(buy("ETHUSDT"))
+        .await
+        .unwrap()
+        .into_inner()
+        .signal
+        .unwrap();
+    let event = tokio::time::timeout(Duration::from_secs(5), stream.next())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        event.signal.unwrap().id,
+        eth.id,
+        "the BTC signal is filtered out"
+    );
     server.stop().await;
 }
 
@@ -214,13 +382,20 @@ async fn a_slow_watcher_never_blocks_submission() {
     let client = server.client().await;
     // A watcher that never reads, on its own connection.
     let watcher = server.client().await;
-    let _stalled = watcher.signals().watch_signals(WatchSignalsRequest::default()).await.unwrap().into_inner();
+    let _stalled = watcher
+        .signals()
+        .watch_signals(WatchSignalsRequest::default())
+        .await
+        .unwrap()
+        .into_inner();
     let started = std::time::Instant::now();
     let submits = (0..300).map(|_| {
         let client = client.clone();
         tokio::spawn(async move { client.signals().submit_signal(buy("BTCUSDT")).await.is_ok() })
     });
-    let results = tokio::time::timeout(Duration::from_secs(60), futures::future::join_all(submits)).await.unwrap();
+    let results = tokio::time::timeout(Duration::from_secs(60), futures::future::join_all(submits))
+        .await
+        .unwrap();
     assert!(results.into_iter().all(|r| r.unwrap()));
     eprintln!("300 submits took {:?}", started.elapsed());
     server.stop().await;
@@ -232,11 +407,16 @@ async fn the_stream_answers_each_request_in_order() {
     let client = server.client().await;
     let duplicate = buy("BTCUSDT");
     let mut requests: Vec<SubmitSignalRequest> = (0..50).map(|_| buy("BTCUSDT")).collect();
-    requests[10] = SubmitSignalRequest { symbol: "???".into(), ..buy("x") };
+    requests[10] = SubmitSignalRequest {
+        symbol: "???".into(),
+        ..buy("x")
+    };
     requests[20] = duplicate.clone();
     requests[21] = duplicate;
     let expected = requests.clone();
-    let outbound = futures::stream::iter(requests.into_iter().map(|signal| SubmitSignalsRequest { signal: Some(signal) }));
+    let outbound = futures::stream::iter(requests.into_iter().map(|signal| SubmitSignalsRequest {
+        signal: Some(signal),
+    }));
     let responses: Vec<_> = client
         .signals()
         .submit_signals(outbound)
@@ -256,7 +436,11 @@ async fn the_stream_answers_each_request_in_order() {
                 assert_eq!(rejection.field_violations[0].field, "symbol");
             }
             submit_signals_response::Result::Submitted(submitted) => {
-                let want = if index == 21 { SignalOutcome::Duplicate } else { SignalOutcome::Accepted };
+                let want = if index == 21 {
+                    SignalOutcome::Duplicate
+                } else {
+                    SignalOutcome::Accepted
+                };
                 assert_eq!(submitted.outcome(), want, "index {index}");
             }
         }
@@ -269,14 +453,32 @@ async fn signals_survive_a_restart_and_so_does_dedupe() {
     let server = TestServer::start().await;
     let client = server.client().await;
     let request = buy("BTCUSDT");
-    let first = client.signals().submit_signal(request.clone()).await.unwrap().into_inner().signal.unwrap();
+    let first = client
+        .signals()
+        .submit_signal(request.clone())
+        .await
+        .unwrap()
+        .into_inner()
+        .signal
+        .unwrap();
     let data_dir = server.stop().await;
 
     let server = TestServer::start_in(data_dir, |_| {}).await;
     let client = server.client().await;
-    let stored = client.signals().get_signal(GetSignalRequest { id: first.id.clone() }).await.unwrap();
+    let stored = client
+        .signals()
+        .get_signal(GetSignalRequest {
+            id: first.id.clone(),
+        })
+        .await
+        .unwrap();
     assert_eq!(stored.into_inner().signal.unwrap(), first);
-    let again = client.signals().submit_signal(request).await.unwrap().into_inner();
+    let again = client
+        .signals()
+        .submit_signal(request)
+        .await
+        .unwrap()
+        .into_inner();
     assert_eq!(again.outcome(), SignalOutcome::Duplicate);
     assert_eq!(again.signal.unwrap().id, first.id);
     server.stop().await;

@@ -27,7 +27,11 @@ fn template() -> Value {
     })
 }
 
-async fn post(server: &TestServer, content_type: &str, body: impl Into<reqwest::Body>) -> (StatusCode, Value) {
+async fn post(
+    server: &TestServer,
+    content_type: &str,
+    body: impl Into<reqwest::Body>,
+) -> (StatusCode, Value) {
     let response = reqwest::Client::new()
         .post(server.http_url("/webhooks/tradingview"))
         .header("content-type", content_type)
@@ -65,7 +69,10 @@ async fn the_template_is_accepted_then_recognized_as_a_duplicate() {
         .await
         .signals()
         .list_signals(ListSignalsRequest {
-            filter: Some(SignalFilter { source: "tradingview".into(), ..Default::default() }),
+            filter: Some(SignalFilter {
+                source: "tradingview".into(),
+                ..Default::default()
+            }),
             ..Default::default()
         })
         .await
@@ -75,7 +82,10 @@ async fn the_template_is_accepted_then_recognized_as_a_duplicate() {
     assert_eq!(signals.len(), 1);
     let signal = &signals[0];
     assert_eq!(signal.id, accepted["signal_id"].as_str().unwrap());
-    assert_eq!((signal.quantity.as_str(), signal.price.as_str()), ("0.0015", "65000.5"));
+    assert_eq!(
+        (signal.quantity.as_str(), signal.price.as_str()),
+        ("0.0015", "65000.5")
+    );
     assert_eq!(signal.target_position, "0.0015");
     assert_eq!(signal.instrument.as_ref().unwrap().venue, "BINANCE");
     server.stop().await;
@@ -99,7 +109,12 @@ async fn bad_payloads_get_a_400_that_names_the_field() {
     let (status, reply) = post(&server, "text/plain", "BTCUSDT buy now").await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert_eq!(reply["error"]["reason"], "invalid_json");
-    assert!(reply["error"]["message"].as_str().unwrap().contains("not valid JSON"));
+    assert!(
+        reply["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("not valid JSON")
+    );
 
     let mut body = template();
     body["ticker"] = json!("{{ticker}}");
@@ -108,10 +123,19 @@ async fn bad_payloads_get_a_400_that_names_the_field() {
     let (status, reply) = post_json(&server, &body).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert_eq!(reply["outcome"], "rejected");
-    let fields: Vec<&str> =
-        reply["error"]["field_violations"].as_array().unwrap().iter().map(|v| v["field"].as_str().unwrap()).collect();
+    let fields: Vec<&str> = reply["error"]["field_violations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["field"].as_str().unwrap())
+        .collect();
     assert_eq!(fields, ["ticker", "action", "contracts"], "{reply}");
-    assert!(reply["error"]["message"].as_str().unwrap().contains("placeholder"));
+    assert!(
+        reply["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("placeholder")
+    );
 
     let mut stale = template();
     stale["time"] = json!("2020-01-01T00:00:00Z");
@@ -120,8 +144,16 @@ async fn bad_payloads_get_a_400_that_names_the_field() {
     assert_eq!(reply["error"]["reason"], "stale");
 
     let metrics = server.metrics().await;
-    for reason in ["invalid_json", "bad_symbol", "unknown_action", "not_a_number", "stale"] {
-        let line = format!(r#"tradeplane_signal_rejections_total{{reason="{reason}",source="tradingview"}} 1"#);
+    for reason in [
+        "invalid_json",
+        "bad_symbol",
+        "unknown_action",
+        "not_a_number",
+        "stale",
+    ] {
+        let line = format!(
+            r#"tradeplane_signal_rejections_total{{reason="{reason}",source="tradingview"}} 1"#
+        );
         assert!(metrics.contains(&line), "missing {line}");
     }
     server.stop().await;
@@ -138,8 +170,12 @@ async fn authentication_failures_are_401_and_counted() {
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     assert_eq!(reply["error"]["reason"], "missing_passphrase");
     let metrics = server.metrics().await;
-    assert!(metrics.contains(r#"tradeplane_auth_failures_total{reason="bad_passphrase",surface="webhook"} 1"#));
-    assert!(metrics.contains(r#"tradeplane_auth_failures_total{reason="missing_passphrase",surface="webhook"} 1"#));
+    assert!(metrics.contains(
+        r#"tradeplane_auth_failures_total{reason="bad_passphrase",surface="webhook"} 1"#
+    ));
+    assert!(metrics.contains(
+        r#"tradeplane_auth_failures_total{reason="missing_passphrase",surface="webhook"} 1"#
+    ));
     server.stop().await;
 }
 
@@ -161,9 +197,18 @@ async fn hmac_signed_bodies_need_no_passphrase() {
             .body(text)
             .send()
     };
-    assert_eq!(send(signature.clone(), text.clone()).await.unwrap().status(), StatusCode::ACCEPTED);
+    assert_eq!(
+        send(signature.clone(), text.clone())
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::ACCEPTED
+    );
     let tampered = text.replace("0.0015", "15");
-    assert_eq!(send(signature, tampered).await.unwrap().status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        send(signature, tampered).await.unwrap().status(),
+        StatusCode::UNAUTHORIZED
+    );
     server.stop().await;
 }
 
@@ -178,13 +223,22 @@ async fn the_allowlist_refuses_other_addresses_and_ignores_forged_forwarding() {
         .send()
         .await
         .unwrap();
-    assert_eq!(response.status(), StatusCode::FORBIDDEN, "a forged X-Forwarded-For must not pass");
+    assert_eq!(
+        response.status(),
+        StatusCode::FORBIDDEN,
+        "a forged X-Forwarded-For must not pass"
+    );
     let metrics = server.metrics().await;
     assert!(metrics.contains(r#"tradeplane_allowlist_rejections_total{surface="webhook"} 1"#));
     server.stop().await;
 
-    let server = TestServer::start_with(|c| c.webhook.allowlist = vec!["127.0.0.0/8".parse().unwrap()]).await;
-    assert_eq!(post_json(&server, &template()).await.0, StatusCode::ACCEPTED);
+    let server =
+        TestServer::start_with(|c| c.webhook.allowlist = vec!["127.0.0.0/8".parse().unwrap()])
+            .await;
+    assert_eq!(
+        post_json(&server, &template()).await.0,
+        StatusCode::ACCEPTED
+    );
     server.stop().await;
 }
 
@@ -193,9 +247,22 @@ async fn oversized_and_mistyped_bodies() {
     let server = TestServer::start_with(|c| c.webhook.body_limit_bytes = 1024).await;
     let mut body = template();
     body["comment"] = json!("x".repeat(4096));
-    assert_eq!(post_json(&server, &body).await.0, StatusCode::PAYLOAD_TOO_LARGE);
-    let (status, reply) = post(&server, "application/x-www-form-urlencoded", template().to_string()).await;
+    assert_eq!(
+        post_json(&server, &body).await.0,
+        StatusCode::PAYLOAD_TOO_LARGE
+    );
+    let (status, reply) = post(
+        &server,
+        "application/x-www-form-urlencoded",
+        template().to_string(),
+    )
+    .await;
     assert_eq!(status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
-    assert!(reply["error"]["message"].as_str().unwrap().contains("application/json"));
+    assert!(
+        reply["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("application/json")
+    );
     server.stop().await;
 }

@@ -108,15 +108,16 @@ pub async fn run(target: Target, options: &BenchOptions) -> anyhow::Result<Bench
         ),
     };
     let driver = Arc::new(driver);
-    let run_id = uuid::Uuid::now_v7().simple().to_string();
 
     if !options.warmup.is_zero() {
         let warmup_counter = Arc::new(AtomicU64::new(0));
-        phase(target, options, &driver, &run_id, "w", options.warmup, warmup_counter).await?;
+        phase(target, options, &driver, options.warmup, warmup_counter).await?;
     }
 
     let counter = Arc::new(AtomicU64::new(0));
-    let bar = options.progress.then(|| progress_bar(target, options.duration));
+    let bar = options
+        .progress
+        .then(|| progress_bar(target, options.duration));
     let ticker = bar.clone().map(|bar| {
         let counter = counter.clone();
         let started = Instant::now();
@@ -126,12 +127,16 @@ pub async fn run(target: Target, options: &BenchOptions) -> anyhow::Result<Bench
                 let elapsed = started.elapsed();
                 bar.set_position(elapsed.as_millis() as u64);
                 let done = counter.load(Ordering::Relaxed);
-                bar.set_message(format!("{done} requests, {:.0} req/s", done as f64 / elapsed.as_secs_f64()));
+                bar.set_message(format!(
+                    "{done} requests, {:.0} req/s",
+                    done as f64 / elapsed.as_secs_f64()
+                ));
             }
         })
     });
     let started = Instant::now();
-    let (histogram, errors, first_error) = phase(target, options, &driver, &run_id, "m", options.duration, counter).await?;
+    let (histogram, errors, first_error) =
+        phase(target, options, &driver, options.duration, counter).await?;
     let seconds = started.elapsed().as_secs_f64();
     if let Some(ticker) = ticker {
         ticker.abort();
@@ -172,8 +177,6 @@ async fn phase(
     target: Target,
     options: &BenchOptions,
     driver: &Arc<Driver>,
-    run_id: &str,
-    phase: &str,
     duration: Duration,
     counter: Arc<AtomicU64>,
 ) -> anyhow::Result<(Histogram<u64>, u64, Option<String>)> {
@@ -182,17 +185,15 @@ async fn phase(
     for worker in 0..options.concurrency {
         let driver = driver.clone();
         let counter = counter.clone();
-        let prefix = format!("bench-{run_id}-{phase}-{worker}");
         let webhook_url = options.webhook_url.clone();
         let passphrase = options.passphrase.clone();
         workers.push(tokio::spawn(async move {
             let mut histogram = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3)?;
             let mut errors = 0u64;
             let mut first_error: Option<String> = None;
-            let mut sequence = 0u64;
             while Instant::now() < deadline {
-                sequence += 1;
-                let request_id = format!("{prefix}-{sequence}");
+                // Like the client library: UUIDv7 request ids, unique per call.
+                let request_id = uuid::Uuid::now_v7().to_string();
                 let started = Instant::now();
                 let outcome: Result<(), String> = match driver.as_ref() {
                     Driver::Grpc(clients) => {

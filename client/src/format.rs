@@ -12,11 +12,16 @@ pub fn time_text(ts: Option<&Timestamp>) -> String {
 }
 
 fn enum_name<E: TryFrom<i32>>(value: i32, name: impl Fn(E) -> &'static str) -> String {
-    E::try_from(value).map(name).unwrap_or("UNKNOWN").to_string()
+    E::try_from(value)
+        .map(name)
+        .unwrap_or("UNKNOWN")
+        .to_string()
 }
 
 fn outcome_word(value: i32) -> String {
-    enum_name::<SignalOutcome>(value, |o| o.as_str_name()).trim_start_matches("SIGNAL_OUTCOME_").to_lowercase()
+    enum_name::<SignalOutcome>(value, |o| o.as_str_name())
+        .trim_start_matches("SIGNAL_OUTCOME_")
+        .to_lowercase()
 }
 
 /// A signal in the JSON shape `tpctl --output json` prints.
@@ -54,11 +59,17 @@ pub fn signal_json(signal: &Signal) -> Value {
 }
 
 /// Column headers of [`signal_row`].
-pub const SIGNAL_COLUMNS: [&str; 8] = ["ID", "RECEIVED", "SOURCE", "SYMBOL", "ACTION", "QTY", "PRICE", "OUTCOME"];
+pub const SIGNAL_COLUMNS: [&str; 8] = [
+    "ID", "RECEIVED", "SOURCE", "SYMBOL", "ACTION", "QTY", "PRICE", "OUTCOME",
+];
 
 /// A signal as one table row.
 pub fn signal_row(signal: &Signal) -> Vec<String> {
-    let symbol = signal.instrument.as_ref().map(|i| i.symbol.clone()).unwrap_or_else(|| signal.raw_symbol.clone());
+    let symbol = signal
+        .instrument
+        .as_ref()
+        .map(|i| i.symbol.clone())
+        .unwrap_or_else(|| signal.raw_symbol.clone());
     let mut outcome = outcome_word(signal.outcome);
     if !signal.reject_reason.is_empty() {
         outcome = format!("{outcome} ({})", signal.reject_reason);

@@ -17,7 +17,8 @@ use tonic_health::pb::{HealthCheckRequest, HealthCheckResponse, health_client::H
 use tonic_types::StatusExt;
 use tradeplane_api::{
     SubmitSignalRequest, SubmitSignalResponse, order_service_client::OrderServiceClient,
-    pipeline_service_client::PipelineServiceClient, security_admin_service_client::SecurityAdminServiceClient,
+    pipeline_service_client::PipelineServiceClient,
+    security_admin_service_client::SecurityAdminServiceClient,
     signal_service_client::SignalServiceClient,
 };
 
@@ -33,7 +34,9 @@ pub struct Auth {
 impl Interceptor for Auth {
     fn call(&mut self, mut request: Request<()>) -> Result<Request<()>, Status> {
         if let Some(header) = &self.header {
-            request.metadata_mut().insert("authorization", header.clone());
+            request
+                .metadata_mut()
+                .insert("authorization", header.clone());
         }
         Ok(request)
     }
@@ -69,10 +72,17 @@ impl Client {
             .await
             .map_err(|e| ConnectError::Connect(server.to_string(), error_chain(&e)))?;
         let header = match api_key {
-            Some(key) => Some(format!("Bearer {key}").parse().map_err(|_| ConnectError::ApiKey)?),
+            Some(key) => Some(
+                format!("Bearer {key}")
+                    .parse()
+                    .map_err(|_| ConnectError::ApiKey)?,
+            ),
             None => None,
         };
-        Ok(Self { channel, auth: Auth { header } })
+        Ok(Self {
+            channel,
+            auth: Auth { header },
+        })
     }
 
     /// `tradeplane.v1.SignalService`.
@@ -103,7 +113,9 @@ impl Client {
     /// Health of `service` (`""` = the process, `"readiness"`, or a full
     /// service name).
     pub async fn check(&self, service: &str) -> Result<HealthCheckResponse, Status> {
-        let request = HealthCheckRequest { service: service.to_string() };
+        let request = HealthCheckRequest {
+            service: service.to_string(),
+        };
         Ok(self.health().check(request).await?.into_inner())
     }
 
@@ -136,7 +148,10 @@ impl Client {
 
 /// Whether a call may succeed if sent again unchanged.
 pub fn is_transient(status: &Status) -> bool {
-    matches!(status.code(), Code::Unavailable | Code::ResourceExhausted | Code::Aborted)
+    matches!(
+        status.code(),
+        Code::Unavailable | Code::ResourceExhausted | Code::Aborted
+    )
 }
 
 fn retry_delay(status: &Status) -> Option<Duration> {
@@ -153,7 +168,10 @@ pub fn describe_status(status: &Status) -> String {
     text.push_str(&format!(": {}", status.message()));
     if let Some(bad) = status.get_details_bad_request() {
         for violation in bad.field_violations {
-            text.push_str(&format!("\n  {}: {}", violation.field, violation.description));
+            text.push_str(&format!(
+                "\n  {}: {}",
+                violation.field, violation.description
+            ));
         }
     }
     if let Some(delay) = retry_delay(status) {

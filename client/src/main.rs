@@ -7,7 +7,8 @@ use futures::StreamExt;
 use serde_json::json;
 use tonic::Status;
 use tradeplane_api::{
-    GetSignalRequest, ListSignalsRequest, SignalFilter, SignalOutcome, SubmitSignalRequest, WatchSignalsRequest,
+    GetSignalRequest, ListSignalsRequest, SignalFilter, SignalOutcome, SubmitSignalRequest,
+    WatchSignalsRequest,
 };
 use tradeplane_client::{
     Client,
@@ -59,7 +60,7 @@ enum Command {
 #[derive(Subcommand)]
 enum SignalCommand {
     /// Submits one signal.
-    Submit(SubmitArgs),
+    Submit(Box<SubmitArgs>),
     /// Shows one signal.
     Get { id: String },
     /// Lists signals, newest first.
@@ -176,13 +177,20 @@ fn load_file_config(path: Option<&PathBuf>) -> Result<FileConfig, String> {
     let (path, explicit) = match path {
         Some(path) => (path.clone(), true),
         None => match std::env::var_os("HOME") {
-            Some(home) => (PathBuf::from(home).join(".config/tradeplane/tpctl.toml"), false),
+            Some(home) => (
+                PathBuf::from(home).join(".config/tradeplane/tpctl.toml"),
+                false,
+            ),
             None => return Ok(FileConfig::default()),
         },
     };
     match std::fs::read_to_string(&path) {
-        Ok(text) => toml::from_str(&text).map_err(|e| format!("config file {}: {e}", path.display())),
-        Err(err) if !explicit && err.kind() == std::io::ErrorKind::NotFound => Ok(FileConfig::default()),
+        Ok(text) => {
+            toml::from_str(&text).map_err(|e| format!("config file {}: {e}", path.display()))
+        }
+        Err(err) if !explicit && err.kind() == std::io::ErrorKind::NotFound => {
+            Ok(FileConfig::default())
+        }
         Err(err) => Err(format!("config file {}: {err}", path.display())),
     }
 }
@@ -201,13 +209,21 @@ async fn main() -> ExitCode {
 
 async fn run(cli: Cli) -> Result<(), String> {
     let file = load_file_config(cli.config.as_ref())?;
-    let server = cli.server.or(file.server).unwrap_or_else(|| DEFAULT_SERVER.to_string());
-    let api_key = cli.api_key.or_else(|| std::env::var("TRADEPLANE_API_KEY").ok()).or(file.api_key);
+    let server = cli
+        .server
+        .or(file.server)
+        .unwrap_or_else(|| DEFAULT_SERVER.to_string());
+    let api_key = cli
+        .api_key
+        .or_else(|| std::env::var("TRADEPLANE_API_KEY").ok())
+        .or(file.api_key);
     let output = cli.output;
     if let Command::Bench(args) = cli.command {
         return run_bench(args, server, api_key, output).await;
     }
-    let client = Client::connect(&server, api_key.as_deref()).await.map_err(|e| e.to_string())?;
+    let client = Client::connect(&server, api_key.as_deref())
+        .await
+        .map_err(|e| e.to_string())?;
     let status_error = |status: Status| describe_status(&status);
     match cli.command {
         Command::Health { service } => {
@@ -237,29 +253,59 @@ async fn run(cli: Cli) -> Result<(), String> {
                 tags,
                 ..Default::default()
             };
-            let response = client.submit_signal(request, 3).await.map_err(status_error)?;
-            let outcome = response.outcome().as_str_name().trim_start_matches("SIGNAL_OUTCOME_").to_lowercase();
+            let response = client
+                .submit_signal(request, 3)
+                .await
+                .map_err(status_error)?;
+            let outcome = response
+                .outcome()
+                .as_str_name()
+                .trim_start_matches("SIGNAL_OUTCOME_")
+                .to_lowercase();
             let signal = response.signal.unwrap_or_default();
             match output {
-                Output::Json => println!("{}", json!({ "outcome": outcome, "signal": signal_json(&signal) })),
+                Output::Json => println!(
+                    "{}",
+                    json!({ "outcome": outcome, "signal": signal_json(&signal) })
+                ),
                 Output::Table => println!("{outcome} {}", signal.id),
             }
         }
         Command::Signal(SignalCommand::Get { id }) => {
-            let response = client.signals().get_signal(GetSignalRequest { id }).await.map_err(status_error)?;
+            let response = client
+                .signals()
+                .get_signal(GetSignalRequest { id })
+                .await
+                .map_err(status_error)?;
             let signal = response.into_inner().signal.unwrap_or_default();
             match output {
                 Output::Json => println!("{}", signal_json(&signal)),
                 Output::Table => println!("{}", table(&SIGNAL_COLUMNS, &[signal_row(&signal)])),
             }
         }
-        Command::Signal(SignalCommand::List { filter, limit, page_token }) => {
-            let request = ListSignalsRequest { page_size: limit, page_token, filter: Some(filter.into_filter()) };
-            let response = client.signals().list_signals(request).await.map_err(status_error)?.into_inner();
+        Command::Signal(SignalCommand::List {
+            filter,
+            limit,
+            page_token,
+        }) => {
+            let request = ListSignalsRequest {
+                page_size: limit,
+                page_token,
+                filter: Some(filter.into_filter()),
+            };
+            let response = client
+                .signals()
+                .list_signals(request)
+                .await
+                .map_err(status_error)?
+                .into_inner();
             match output {
                 Output::Json => {
                     let signals: Vec<_> = response.signals.iter().map(signal_json).collect();
-                    println!("{}", json!({ "signals": signals, "next_page_token": response.next_page_token }));
+                    println!(
+                        "{}",
+                        json!({ "signals": signals, "next_page_token": response.next_page_token })
+                    );
                 }
                 Output::Table => {
                     let rows: Vec<_> = response.signals.iter().map(signal_row).collect();
@@ -271,15 +317,25 @@ async fn run(cli: Cli) -> Result<(), String> {
             }
         }
         Command::Signal(SignalCommand::Watch { filter }) => {
-            let request = WatchSignalsRequest { filter: Some(filter.into_filter()) };
-            let mut stream = client.signals().watch_signals(request).await.map_err(status_error)?.into_inner();
+            let request = WatchSignalsRequest {
+                filter: Some(filter.into_filter()),
+            };
+            let mut stream = client
+                .signals()
+                .watch_signals(request)
+                .await
+                .map_err(status_error)?
+                .into_inner();
             if output == Output::Table {
                 println!("{}", table(&SIGNAL_COLUMNS, &[]));
             }
             while let Some(event) = stream.next().await {
                 let event = event.map_err(status_error)?;
                 if event.missed > 0 {
-                    eprintln!("(missed {} signals: this watcher fell behind)", event.missed);
+                    eprintln!(
+                        "(missed {} signals: this watcher fell behind)",
+                        event.missed
+                    );
                 }
                 let signal = event.signal.unwrap_or_default();
                 match output {
@@ -320,15 +376,20 @@ fn parse_tags(tags: &[String]) -> Result<HashMap<String, String>, String> {
         .collect()
 }
 
-async fn run_bench(args: BenchArgs, server: String, api_key: Option<String>, output: Output) -> Result<(), String> {
+async fn run_bench(
+    args: BenchArgs,
+    server: String,
+    api_key: Option<String>,
+    output: Output,
+) -> Result<(), String> {
     let passphrase = match (args.passphrase, args.passphrase_file) {
         (Some(passphrase), _) => passphrase,
         (None, Some(path)) => std::fs::read_to_string(&path)
             .map(|s| s.trim().to_string())
             .map_err(|e| format!("--passphrase-file {}: {e}", path.display()))?,
-        (None, None) => {
-            std::fs::read_to_string("data/webhook.secret").map(|s| s.trim().to_string()).unwrap_or_default()
-        }
+        (None, None) => std::fs::read_to_string("data/webhook.secret")
+            .map(|s| s.trim().to_string())
+            .unwrap_or_default(),
     };
     if args.target.contains(&Target::Webhook) && passphrase.is_empty() {
         return Err("the webhook target needs --passphrase, --passphrase-file or TRADEPLANE_WEBHOOK_PASSPHRASE".into());
@@ -346,7 +407,9 @@ async fn run_bench(args: BenchArgs, server: String, api_key: Option<String>, out
     };
     let mut reports = Vec::new();
     for target in args.target {
-        let report = bench::run(target, &options).await.map_err(|e| format!("{target:?} bench: {e:#}"))?;
+        let report = bench::run(target, &options)
+            .await
+            .map_err(|e| format!("{target:?} bench: {e:#}"))?;
         if output == Output::Table {
             println!("{}", report.summary());
             if let Some(error) = &report.first_error {
@@ -355,13 +418,21 @@ async fn run_bench(args: BenchArgs, server: String, api_key: Option<String>, out
         }
         reports.push(report);
     }
-    let throughput = |t: Target| reports.iter().find(|r| r.target == t).map(|r| r.throughput_per_second);
+    let throughput = |t: Target| {
+        reports
+            .iter()
+            .find(|r| r.target == t)
+            .map(|r| r.throughput_per_second)
+    };
     let ratio = match (throughput(Target::Submit), throughput(Target::Health)) {
         (Some(submit), Some(health)) if health > 0.0 => Some(submit / health),
         _ => None,
     };
     match output {
-        Output::Json => println!("{}", json!({ "reports": reports, "submit_to_health_ratio": ratio })),
+        Output::Json => println!(
+            "{}",
+            json!({ "reports": reports, "submit_to_health_ratio": ratio })
+        ),
         Output::Table => {
             if let Some(ratio) = ratio {
                 println!("submit/health throughput ratio: {ratio:.2}");

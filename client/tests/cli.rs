@@ -11,5 +11,8 @@ fn an_unreachable_server_is_a_clear_error() {
         .unwrap();
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("cannot connect to http://127.0.0.1:1"), "{err}");
+    assert!(
+        err.contains("cannot connect to http://127.0.0.1:1"),
+        "{err}"
+    );
 }

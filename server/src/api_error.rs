@@ -21,11 +21,18 @@ pub struct FieldError {
 pub enum ApiError {
     /// Bad input. `reason` is UPPER_SNAKE_CASE (AIP-193).
     #[error("{message}")]
-    InvalidArgument { reason: String, message: String, fields: Vec<FieldError> },
+    InvalidArgument {
+        reason: String,
+        message: String,
+        fields: Vec<FieldError>,
+    },
     #[error("{what} `{id}` not found")]
     NotFound { what: &'static str, id: String },
     #[error("{message}")]
-    Unavailable { reason: &'static str, message: String },
+    Unavailable {
+        reason: &'static str,
+        message: String,
+    },
     /// An RPC of the contract that a later release implements.
     #[error("{rpc} is not implemented yet")]
     Unimplemented { rpc: &'static str },
@@ -40,7 +47,10 @@ impl ApiError {
         ApiError::InvalidArgument {
             reason: reason.to_string(),
             message: format!("{field}: {description}"),
-            fields: vec![FieldError { field: field.to_string(), description }],
+            fields: vec![FieldError {
+                field: field.to_string(),
+                description,
+            }],
         }
     }
 
@@ -83,10 +93,13 @@ impl ApiError {
                 .first()
                 .map(|f| HashMap::from([("field".to_string(), f.field.clone())]))
                 .unwrap_or_default(),
-            ApiError::NotFound { what, id } => {
-                HashMap::from([("resource".to_string(), (*what).to_string()), ("id".to_string(), id.clone())])
+            ApiError::NotFound { what, id } => HashMap::from([
+                ("resource".to_string(), (*what).to_string()),
+                ("id".to_string(), id.clone()),
+            ]),
+            ApiError::Unimplemented { rpc } => {
+                HashMap::from([("rpc".to_string(), (*rpc).to_string())])
             }
-            ApiError::Unimplemented { rpc } => HashMap::from([("rpc".to_string(), (*rpc).to_string())]),
             _ => HashMap::new(),
         }
     }
@@ -107,9 +120,10 @@ impl From<ApiError> for Status {
 impl From<crate::store::StoreError> for ApiError {
     fn from(err: crate::store::StoreError) -> Self {
         match err {
-            crate::store::StoreError::Unavailable(message) => {
-                ApiError::Unavailable { reason: "STORE_UNAVAILABLE", message }
-            }
+            crate::store::StoreError::Unavailable(message) => ApiError::Unavailable {
+                reason: "STORE_UNAVAILABLE",
+                message,
+            },
             crate::store::StoreError::Corrupt(message) => ApiError::Internal(message),
         }
     }
@@ -121,18 +135,30 @@ mod tests {
 
     #[test]
     fn invalid_argument_carries_error_info_and_field_violations() {
-        let status = Status::from(ApiError::invalid_field("BAD_SYMBOL", "symbol", "cannot tell base from quote"));
+        let status = Status::from(ApiError::invalid_field(
+            "BAD_SYMBOL",
+            "symbol",
+            "cannot tell base from quote",
+        ));
         assert_eq!(status.code(), Code::InvalidArgument);
         let info = status.get_details_error_info().unwrap();
-        assert_eq!((info.reason.as_str(), info.domain.as_str()), ("BAD_SYMBOL", ERROR_DOMAIN));
+        assert_eq!(
+            (info.reason.as_str(), info.domain.as_str()),
+            ("BAD_SYMBOL", ERROR_DOMAIN)
+        );
         let bad = status.get_details_bad_request().unwrap();
         assert_eq!(bad.field_violations[0].field, "symbol");
     }
 
     #[test]
     fn unimplemented_names_the_rpc() {
-        let status = Status::from(ApiError::Unimplemented { rpc: "OrderService/PlaceOrder" });
+        let status = Status::from(ApiError::Unimplemented {
+            rpc: "OrderService/PlaceOrder",
+        });
         assert_eq!(status.code(), Code::Unimplemented);
-        assert_eq!(status.get_details_error_info().unwrap().metadata["rpc"], "OrderService/PlaceOrder");
+        assert_eq!(
+            status.get_details_error_info().unwrap().metadata["rpc"],
+            "OrderService/PlaceOrder"
+        );
     }
 }

@@ -20,12 +20,13 @@ use axum::{
     routing::{get, post},
 };
 use tokio::{net::TcpListener, sync::watch, task::JoinHandle};
-use tokio_util::sync::CancellationToken;
 use tokio_stream::wrappers::TcpListenerStream;
+use tokio_util::sync::CancellationToken;
 use tonic_health::{ServingStatus, server::HealthReporter};
 use tradeplane_api::{
     order_service_server::OrderServiceServer, pipeline_service_server::PipelineServiceServer,
-    security_admin_service_server::SecurityAdminServiceServer, signal_service_server::SignalServiceServer,
+    security_admin_service_server::SecurityAdminServiceServer,
+    signal_service_server::SignalServiceServer,
 };
 
 use crate::{
@@ -69,13 +70,19 @@ struct HttpState {
 /// Starts serving with `config`; returns once both ports are bound and the
 /// store is open.
 pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
-    std::fs::create_dir_all(&config.data_dir)
-        .map_err(|e| anyhow::anyhow!("cannot create data_dir {}: {e}", config.data_dir.display()))?;
+    std::fs::create_dir_all(&config.data_dir).map_err(|e| {
+        anyhow::anyhow!("cannot create data_dir {}: {e}", config.data_dir.display())
+    })?;
     let telemetry = Arc::new(Telemetry::new()?);
     let meter = telemetry.meter().clone();
     let store: Arc<dyn Store> = Arc::new(
-        SqliteStore::open(&config.sqlite_url(), config.store.max_batch, config.store.read_connections, &meter)
-            .await?,
+        SqliteStore::open(
+            &config.sqlite_url(),
+            config.store.max_batch,
+            config.store.read_connections,
+            &meter,
+        )
+        .await?,
     );
 
     let passphrase = if config.webhook.passphrase.is_empty() {
@@ -93,15 +100,28 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
         webhook::auth::allowlist(&config.webhook.allowlist, config.webhook.tradingview_preset),
         config.webhook.trust_forwarded_for,
     );
-    let webhook_state = Arc::new(WebhookState::new(intake.clone(), webhook_auth, config.webhook.body_limit_bytes, &meter));
+    let webhook_state = Arc::new(WebhookState::new(
+        intake.clone(),
+        webhook_auth,
+        config.webhook.body_limit_bytes,
+        &meter,
+    ));
 
     let (health, health_service) = tonic_health::server::health_reporter();
-    health.set_serving::<SignalServiceServer<SignalGrpc>>().await;
+    health
+        .set_serving::<SignalServiceServer<SignalGrpc>>()
+        .await;
     health.set_serving::<OrderServiceServer<OrderGrpc>>().await;
-    health.set_serving::<PipelineServiceServer<PipelineGrpc>>().await;
-    health.set_serving::<SecurityAdminServiceServer<SecurityAdminGrpc>>().await;
+    health
+        .set_serving::<PipelineServiceServer<PipelineGrpc>>()
+        .await;
+    health
+        .set_serving::<SecurityAdminServiceServer<SecurityAdminGrpc>>()
+        .await;
     store.ping().await?;
-    health.set_service_status(READINESS_SERVICE, ServingStatus::Serving).await;
+    health
+        .set_service_status(READINESS_SERVICE, ServingStatus::Serving)
+        .await;
     let ready = Arc::new(AtomicBool::new(true));
 
     let grpc_listener = TcpListener::bind(config.grpc_listen)
@@ -135,13 +155,23 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
         .add_service(health_service)
         .add_optional_service(reflection_v1)
         .add_optional_service(reflection_v1alpha)
-        .add_service(SignalServiceServer::new(SignalGrpc::new(intake.clone(), streams_end.clone())))
+        .add_service(SignalServiceServer::new(SignalGrpc::new(
+            intake.clone(),
+            streams_end.clone(),
+        )))
         .add_service(OrderServiceServer::new(OrderGrpc))
         .add_service(PipelineServiceServer::new(PipelineGrpc))
         .add_service(SecurityAdminServiceServer::new(SecurityAdminGrpc))
-        .serve_with_incoming_shutdown(TcpListenerStream::new(grpc_listener), wait_for_stop(stopped.clone()));
+        .serve_with_incoming_shutdown(
+            TcpListenerStream::new(grpc_listener),
+            wait_for_stop(stopped.clone()),
+        );
 
-    let http_state = Arc::new(HttpState { telemetry: telemetry.clone(), store: store.clone(), ready: ready.clone() });
+    let http_state = Arc::new(HttpState {
+        telemetry: telemetry.clone(),
+        store: store.clone(),
+        ready: ready.clone(),
+    });
     let router = Router::new()
         .route("/webhooks/tradingview", post(webhook::tradingview))
         .with_state(webhook_state)
@@ -153,8 +183,11 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
                 .with_state(http_state),
         )
         .layer(TelemetryLayer::http(&meter));
-    let http = axum::serve(http_listener, router.into_make_service_with_connect_info::<SocketAddr>())
-        .with_graceful_shutdown(wait_for_stop(stopped.clone()));
+    let http = axum::serve(
+        http_listener,
+        router.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(wait_for_stop(stopped.clone()));
 
     let mut tasks = Vec::new();
     tasks.push(tokio::spawn(async move {
@@ -189,12 +222,19 @@ impl RunningServer {
     /// commit, and metrics flush.
     pub async fn shutdown(mut self) {
         self.ready.store(false, Ordering::SeqCst);
-        self.health.set_service_status(READINESS_SERVICE, ServingStatus::NotServing).await;
+        self.health
+            .set_service_status(READINESS_SERVICE, ServingStatus::NotServing)
+            .await;
         let _ = self.stop.send(true);
         self.streams_end.cancel();
         let drain = futures::future::join_all(self.tasks.iter_mut());
-        if tokio::time::timeout(self.drain_timeout, drain).await.is_err() {
-            tracing::warn!("in-flight calls did not finish within the shutdown timeout; closing them");
+        if tokio::time::timeout(self.drain_timeout, drain)
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                "in-flight calls did not finish within the shutdown timeout; closing them"
+            );
             for task in &self.tasks {
                 task.abort();
             }
@@ -224,7 +264,11 @@ async fn purge_expired_keys(store: Arc<dyn Store>, mut stopped: watch::Receiver<
 
 async fn metrics(State(state): State<Arc<HttpState>>) -> impl IntoResponse {
     match state.telemetry.render() {
-        Ok(text) => (StatusCode::OK, [(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text),
+        Ok(text) => (
+            StatusCode::OK,
+            [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+            text,
+        ),
         Err(err) => (
             StatusCode::INTERNAL_SERVER_ERROR,
             [(header::CONTENT_TYPE, "text/plain")],

@@ -133,7 +133,10 @@ impl Default for Config {
 
 impl Default for LogConfig {
     fn default() -> Self {
-        Self { format: LogFormat::Pretty, level: "info".into() }
+        Self {
+            format: LogFormat::Pretty,
+            level: "info".into(),
+        }
     }
 }
 
@@ -168,7 +171,10 @@ impl Default for SignalsConfig {
 
 impl Default for StoreConfig {
     fn default() -> Self {
-        Self { max_batch: 512, read_connections: 4 }
+        Self {
+            max_batch: 512,
+            read_connections: 4,
+        }
     }
 }
 
@@ -188,11 +194,18 @@ pub struct FlagOverrides {
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("cannot read config file {path}: {source}")]
-    Read { path: PathBuf, source: std::io::Error },
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("config file {path} is not valid TOML: {message}")]
     Syntax { path: PathBuf, message: String },
     #[error("invalid configuration key `{key}` (from {origin}): {message}")]
-    Invalid { key: String, origin: String, message: String },
+    Invalid {
+        key: String,
+        origin: String,
+        message: String,
+    },
 }
 
 /// Environment variables with a short name; any other key is reachable as
@@ -211,13 +224,13 @@ const ENV_ALIASES: &[(&str, &str)] = &[
 impl Config {
     /// Builds the configuration from every layer. `env` is the process
     /// environment (passed in so tests can use their own).
-    pub fn load(
-        flags: &FlagOverrides,
-        env: &HashMap<String, String>,
-    ) -> Result<Self, ConfigError> {
-        let mut table = toml::Table::try_from(Config::default()).map_err(|e| {
-            ConfigError::Invalid { key: "(defaults)".into(), origin: "defaults".into(), message: e.to_string() }
-        })?;
+    pub fn load(flags: &FlagOverrides, env: &HashMap<String, String>) -> Result<Self, ConfigError> {
+        let mut table =
+            toml::Table::try_from(Config::default()).map_err(|e| ConfigError::Invalid {
+                key: "(defaults)".into(),
+                origin: "defaults".into(),
+                message: e.to_string(),
+            })?;
         let mut origins: HashMap<String, String> = HashMap::new();
 
         let config_path = flags
@@ -237,7 +250,8 @@ impl Config {
                 .map(|(_, key)| (*key).to_string())
                 .or_else(|| {
                     let rest = name.strip_prefix("TRADEPLANE_")?;
-                    rest.contains("__").then(|| rest.to_lowercase().replace("__", "."))
+                    rest.contains("__")
+                        .then(|| rest.to_lowercase().replace("__", "."))
                 });
             if let Some(key) = key {
                 set_key(&mut table, &key, scalar(value));
@@ -260,11 +274,15 @@ impl Config {
             }
         }
 
-        let config: Config = serde_path_to_error::deserialize(toml::Value::Table(table))
-            .map_err(|err| {
+        let config: Config =
+            serde_path_to_error::deserialize(toml::Value::Table(table)).map_err(|err| {
                 let key = err.path().to_string();
                 let origin = origin_of(&origins, &key);
-                ConfigError::Invalid { key, origin, message: err.into_inner().to_string() }
+                ConfigError::Invalid {
+                    key,
+                    origin,
+                    message: err.into_inner().to_string(),
+                }
             })?;
         config.validate(&origins)?;
         Ok(config)
@@ -280,15 +298,24 @@ impl Config {
             return Err(invalid("store.max_batch", "must be at least 1".into()));
         }
         if self.store.read_connections == 0 {
-            return Err(invalid("store.read_connections", "must be at least 1".into()));
+            return Err(invalid(
+                "store.read_connections",
+                "must be at least 1".into(),
+            ));
         }
         if self.webhook.body_limit_bytes < 256 {
-            return Err(invalid("webhook.body_limit_bytes", "must be at least 256".into()));
+            return Err(invalid(
+                "webhook.body_limit_bytes",
+                "must be at least 256".into(),
+            ));
         }
         if self.signals.min_confidence > rust_decimal::Decimal::ONE
             || self.signals.min_confidence.is_sign_negative()
         {
-            return Err(invalid("signals.min_confidence", "must be between 0 and 1".into()));
+            return Err(invalid(
+                "signals.min_confidence",
+                "must be between 0 and 1".into(),
+            ));
         }
         if !self.database_url.is_empty() && !self.database_url.starts_with("sqlite:") {
             return Err(invalid(
@@ -316,10 +343,15 @@ impl Config {
 }
 
 fn read_file_layer(path: &Path) -> Result<toml::Table, ConfigError> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|source| ConfigError::Read { path: path.to_path_buf(), source })?;
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
     text.parse::<toml::Table>()
-        .map_err(|e| ConfigError::Syntax { path: path.to_path_buf(), message: e.to_string() })
+        .map_err(|e| ConfigError::Syntax {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        })
 }
 
 /// Interprets an environment value as a TOML scalar when it is one
@@ -343,7 +375,9 @@ fn set_key(table: &mut toml::Table, dotted: &str, value: toml::Value) {
         if !entry.is_table() {
             *entry = toml::Value::Table(toml::Table::new());
         }
-        let toml::Value::Table(next) = entry else { return };
+        let toml::Value::Table(next) = entry else {
+            return;
+        };
         current = next;
     }
     current.insert(last.to_string(), value);
@@ -357,7 +391,11 @@ fn merge_table(
     origins: &mut HashMap<String, String>,
 ) {
     for (key, value) in overlay {
-        let path = if prefix.is_empty() { key.clone() } else { format!("{prefix}.{key}") };
+        let path = if prefix.is_empty() {
+            key.clone()
+        } else {
+            format!("{prefix}.{key}")
+        };
         match (base.get_mut(&key), value) {
             // symbol_map is data, not structure: replace it whole.
             (Some(toml::Value::Table(inner)), toml::Value::Table(over))
@@ -391,7 +429,10 @@ mod tests {
     use super::*;
 
     fn env(pairs: &[(&str, &str)]) -> HashMap<String, String> {
-        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     }
 
     #[test]
@@ -418,19 +459,29 @@ mod tests {
         };
         let config = Config::load(
             &flags,
-            &env(&[("TRADEPLANE_HTTP_LISTEN", "127.0.0.1:4"), ("TRADEPLANE_GRPC_LISTEN", "127.0.0.1:5")]),
+            &env(&[
+                ("TRADEPLANE_HTTP_LISTEN", "127.0.0.1:4"),
+                ("TRADEPLANE_GRPC_LISTEN", "127.0.0.1:5"),
+            ]),
         )
         .unwrap();
         assert_eq!(config.grpc_listen.port(), 3, "flag beats env and file");
         assert_eq!(config.http_listen.port(), 4, "env beats file");
-        assert_eq!(config.signals.max_age, Duration::from_secs(600), "file beats defaults");
+        assert_eq!(
+            config.signals.max_age,
+            Duration::from_secs(600),
+            "file beats defaults"
+        );
     }
 
     #[test]
     fn nested_env_keys_use_double_underscore() {
         let config = Config::load(
             &FlagOverrides::default(),
-            &env(&[("TRADEPLANE_SIGNALS__MAX_QUANTITY", "5"), ("TRADEPLANE_REQUIRE_EXTERNAL", "1")]),
+            &env(&[
+                ("TRADEPLANE_SIGNALS__MAX_QUANTITY", "5"),
+                ("TRADEPLANE_REQUIRE_EXTERNAL", "1"),
+            ]),
         )
         .unwrap();
         assert_eq!(config.signals.max_quantity, rust_decimal::Decimal::from(5));
@@ -439,12 +490,18 @@ mod tests {
     #[test]
     fn bad_values_name_the_key_and_origin() {
         let err = Config::load(
-            &FlagOverrides { grpc_listen: Some("nonsense".into()), ..Default::default() },
+            &FlagOverrides {
+                grpc_listen: Some("nonsense".into()),
+                ..Default::default()
+            },
             &HashMap::new(),
         )
         .unwrap_err()
         .to_string();
-        assert!(err.contains("`grpc_listen`") && err.contains("--grpc-listen"), "{err}");
+        assert!(
+            err.contains("`grpc_listen`") && err.contains("--grpc-listen"),
+            "{err}"
+        );
 
         let err = Config::load(
             &FlagOverrides::default(),
@@ -452,7 +509,10 @@ mod tests {
         )
         .unwrap_err()
         .to_string();
-        assert!(err.contains("`signals.max_age`") && err.contains("TRADEPLANE_SIGNALS__MAX_AGE"), "{err}");
+        assert!(
+            err.contains("`signals.max_age`") && err.contains("TRADEPLANE_SIGNALS__MAX_AGE"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -460,17 +520,29 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("tp.toml");
         std::fs::write(&path, "[webhook]\npassfrase = \"x\"\n").unwrap();
-        let err = Config::load(&FlagOverrides { config: Some(path), ..Default::default() }, &HashMap::new())
-            .unwrap_err()
-            .to_string();
-        assert!(err.contains("webhook") && err.contains("passfrase"), "{err}");
+        let err = Config::load(
+            &FlagOverrides {
+                config: Some(path),
+                ..Default::default()
+            },
+            &HashMap::new(),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("webhook") && err.contains("passfrase"),
+            "{err}"
+        );
     }
 
     #[test]
     fn a_bad_symbol_map_target_is_named() {
         let err = Config::load(
             &FlagOverrides::default(),
-            &env(&[("TRADEPLANE_SIGNALS__SYMBOL_MAP", "{ \"NQ1!\" = \"nonsense\" }")]),
+            &env(&[(
+                "TRADEPLANE_SIGNALS__SYMBOL_MAP",
+                "{ \"NQ1!\" = \"nonsense\" }",
+            )]),
         )
         .unwrap_err()
         .to_string();

@@ -10,7 +10,11 @@ use tradeplane_server::{
 };
 
 #[derive(Parser)]
-#[command(name = "tradeplane", version, about = "The control plane for automated trading")]
+#[command(
+    name = "tradeplane",
+    version,
+    about = "The control plane for automated trading"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -109,7 +113,10 @@ fn main() -> ExitCode {
 async fn serve(config: Config) -> anyhow::Result<()> {
     let tracing_guard = telemetry::init_tracing(&config.log)?;
     let server = app::start(config).await?;
-    println!("listening grpc={} http={}", server.grpc_addr, server.http_addr);
+    println!(
+        "listening grpc={} http={}",
+        server.grpc_addr, server.http_addr
+    );
     std::io::stdout().flush()?;
     tracing::info!(grpc = %server.grpc_addr, http = %server.http_addr, "tradeplane serving");
 

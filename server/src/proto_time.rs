@@ -5,7 +5,10 @@ use prost_types::Timestamp;
 
 /// A protobuf timestamp for `at`.
 pub fn to_timestamp(at: DateTime<Utc>) -> Timestamp {
-    Timestamp { seconds: at.timestamp(), nanos: at.timestamp_subsec_nanos() as i32 }
+    Timestamp {
+        seconds: at.timestamp(),
+        nanos: at.timestamp_subsec_nanos() as i32,
+    }
 }
 
 /// The time a protobuf timestamp names, if it is in range.
@@ -15,5 +18,7 @@ pub fn from_timestamp(ts: &Timestamp) -> Option<DateTime<Utc>> {
 
 /// Milliseconds since the Unix epoch.
 pub fn timestamp_ms(ts: &Timestamp) -> i64 {
-    ts.seconds.saturating_mul(1000).saturating_add(i64::from(ts.nanos / 1_000_000))
+    ts.seconds
+        .saturating_mul(1000)
+        .saturating_add(i64::from(ts.nanos / 1_000_000))
 }

@@ -29,10 +29,12 @@ pub struct TestServer {
 /// The configuration tests start from: ephemeral ports, the given data
 /// directory, a known passphrase.
 pub fn test_config(data_dir: &Path) -> Config {
-    let mut config = Config::default();
-    config.grpc_listen = "127.0.0.1:0".parse().expect("valid address");
-    config.http_listen = "127.0.0.1:0".parse().expect("valid address");
-    config.data_dir = data_dir.to_path_buf();
+    let mut config = Config {
+        grpc_listen: "127.0.0.1:0".parse().expect("valid address"),
+        http_listen: "127.0.0.1:0".parse().expect("valid address"),
+        data_dir: data_dir.to_path_buf(),
+        ..Default::default()
+    };
     config.webhook.passphrase = PASSPHRASE.into();
     config
 }
@@ -54,12 +56,19 @@ impl TestServer {
         let mut config = test_config(data_dir.path());
         adjust(&mut config);
         let running = app::start(config).await.expect("server starts");
-        Self { grpc_addr: running.grpc_addr, http_addr: running.http_addr, data_dir, running }
+        Self {
+            grpc_addr: running.grpc_addr,
+            http_addr: running.http_addr,
+            data_dir,
+            running,
+        }
     }
 
     /// A client of this server.
     pub async fn client(&self) -> Client {
-        Client::connect(&self.grpc_url(), None).await.expect("client connects")
+        Client::connect(&self.grpc_url(), None)
+            .await
+            .expect("client connects")
     }
 
     /// `http://127.0.0.1:PORT` of the gRPC port.
@@ -74,7 +83,12 @@ impl TestServer {
 
     /// The `/metrics` text.
     pub async fn metrics(&self) -> String {
-        reqwest::get(self.http_url("/metrics")).await.expect("scrape").text().await.expect("metrics text")
+        reqwest::get(self.http_url("/metrics"))
+            .await
+            .expect("scrape")
+            .text()
+            .await
+            .expect("metrics text")
     }
 
     /// Shuts down gracefully and hands back the data directory.
@@ -95,9 +109,13 @@ pub fn external_tool(name: &str, why: &str) -> Option<PathBuf> {
         .find(|path| path.is_file());
     if found.is_none() {
         if std::env::var("TRADEPLANE_REQUIRE_EXTERNAL").is_ok_and(|v| v == "1") {
-            panic!("`{name}` is required ({why}) and TRADEPLANE_REQUIRE_EXTERNAL=1, but it is not on PATH");
+            panic!(
+                "`{name}` is required ({why}) and TRADEPLANE_REQUIRE_EXTERNAL=1, but it is not on PATH"
+            );
         }
-        eprintln!("SKIPPED: `{name}` is not on PATH ({why}); set it up as .ci/run does to run this test");
+        eprintln!(
+            "SKIPPED: `{name}` is not on PATH ({why}); set it up as .ci/run does to run this test"
+        );
     }
     found
 }
@@ -113,25 +131,39 @@ pub fn python_with_module(module: &str, why: &str) -> Option<PathBuf> {
         return Some(python);
     }
     if std::env::var("TRADEPLANE_REQUIRE_EXTERNAL").is_ok_and(|v| v == "1") {
-        panic!("python module `{module}` is required ({why}) and TRADEPLANE_REQUIRE_EXTERNAL=1, but it is missing");
+        panic!(
+            "python module `{module}` is required ({why}) and TRADEPLANE_REQUIRE_EXTERNAL=1, but it is missing"
+        );
     }
-    eprintln!("SKIPPED: python module `{module}` is missing ({why}); pip install it as .ci/run does");
+    eprintln!(
+        "SKIPPED: python module `{module}` is missing ({why}); pip install it as .ci/run does"
+    );
     None
 }
 
 /// The workspace root (where `proto/` and `target/` live).
 pub fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("tests/ has a parent").to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("tests/ has a parent")
+        .to_path_buf()
 }
 
 /// Path of a workspace binary (`tradeplane` or `tpctl`), building it first
 /// if `cargo test` has not.
 pub fn binary(name: &str) -> PathBuf {
     let exe = std::env::current_exe().expect("test executable path");
-    let profile_dir = exe.parent().and_then(Path::parent).expect("target/<profile>/deps layout");
+    let profile_dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("target/<profile>/deps layout");
     let path = profile_dir.join(name);
     if !path.is_file() {
-        let package = if name == "tpctl" { "tradeplane-client" } else { "tradeplane-server" };
+        let package = if name == "tpctl" {
+            "tradeplane-client"
+        } else {
+            "tradeplane-server"
+        };
         let status = std::process::Command::new(env!("CARGO"))
             .args(["build", "-p", package, "--bin", name])
             .current_dir(workspace_root())

@@ -14,20 +14,22 @@ pub fn parse_decimal(text: &str) -> Result<Decimal, String> {
         return Err("is empty".into());
     }
     if trimmed.contains("{{") {
-        return Err(format!("`{trimmed}` is a TradingView placeholder that was not filled in"));
+        return Err(format!(
+            "`{trimmed}` is a TradingView placeholder that was not filled in"
+        ));
     }
     let unsigned = trimmed.strip_prefix(['-', '+']).unwrap_or(trimmed);
     let (whole, fraction) = unsigned.split_once('.').unwrap_or((unsigned, ""));
     let digits_only = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
-    if whole.is_empty() && fraction.is_empty()
-        || !digits_only(whole)
-        || !digits_only(fraction)
-    {
+    if whole.is_empty() && fraction.is_empty() || !digits_only(whole) || !digits_only(fraction) {
         return Err(format!("`{}` is not a decimal number", shorten(trimmed)));
     }
     let significant = whole.trim_start_matches('0').len() + fraction.len();
     if significant > MAX_DIGITS {
-        return Err(format!("`{}` has more than {MAX_DIGITS} digits", shorten(trimmed)));
+        return Err(format!(
+            "`{}` has more than {MAX_DIGITS} digits",
+            shorten(trimmed)
+        ));
     }
     let normalized = match (whole.is_empty(), fraction.is_empty()) {
         (true, _) => format!("0.{fraction}"),
@@ -37,7 +39,11 @@ pub fn parse_decimal(text: &str) -> Result<Decimal, String> {
     let value: Decimal = normalized
         .parse()
         .map_err(|_| format!("`{}` is out of range", shorten(trimmed)))?;
-    Ok(if trimmed.starts_with('-') { -value } else { value })
+    Ok(if trimmed.starts_with('-') {
+        -value
+    } else {
+        value
+    })
 }
 
 fn shorten(text: &str) -> String {
@@ -61,7 +67,22 @@ mod tests {
 
     #[test]
     fn refuses_what_is_not_exact() {
-        for bad in ["", "NaN", "nan", "inf", "-Infinity", "1e5", "1,5", "0x10", "1.2.3", ".", "-", "--1", "{{close}}", "1 000"] {
+        for bad in [
+            "",
+            "NaN",
+            "nan",
+            "inf",
+            "-Infinity",
+            "1e5",
+            "1,5",
+            "0x10",
+            "1.2.3",
+            ".",
+            "-",
+            "--1",
+            "{{close}}",
+            "1 000",
+        ] {
             assert!(parse_decimal(bad).is_err(), "{bad:?} should be refused");
         }
         assert!(parse_decimal("12345678901234567890123456789").is_err());

@@ -7,7 +7,7 @@ use std::{
     time::Instant,
 };
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use opentelemetry::metrics::Meter;
 use rust_decimal::Decimal;
 use sha2::{Digest, Sha256};
@@ -41,7 +41,10 @@ pub struct Submission {
 #[derive(Debug)]
 pub enum SubmitError {
     /// Bad input; the rejected signal was recorded as `signal`.
-    Rejected { signal: Box<Signal>, violations: Vec<Violation> },
+    Rejected {
+        signal: Box<Signal>,
+        violations: Vec<Violation>,
+    },
     /// The store could not make the signal durable; nothing was accepted.
     Store(StoreError),
 }
@@ -58,11 +61,22 @@ pub struct SignalIntake {
 
 impl SignalIntake {
     /// Builds the intake; fails when the symbol map is invalid.
-    pub fn new(config: SignalsConfig, store: Arc<dyn Store>, meter: &Meter) -> Result<Self, String> {
+    pub fn new(
+        config: SignalsConfig,
+        store: Arc<dyn Store>,
+        meter: &Meter,
+    ) -> Result<Self, String> {
         let normalizer = SymbolNormalizer::new(&config.symbol_map)?;
         let metrics = SignalMetrics::new(meter, &config.metric_sources);
         let (recorded, _) = broadcast::channel(WATCH_BUFFER);
-        Ok(Self { config, normalizer, store, metrics, recorded, last_prices: Mutex::new(HashMap::new()) })
+        Ok(Self {
+            config,
+            normalizer,
+            store,
+            metrics,
+            recorded,
+            last_prices: Mutex::new(HashMap::new()),
+        })
     }
 
     /// The normalizer, for filters that name a symbol.
@@ -74,10 +88,21 @@ impl SignalIntake {
     /// (or the rejection) is committed.
     pub async fn submit(&self, raw: RawSignal, trace_id: &str) -> Result<Submission, SubmitError> {
         let started = Instant::now();
-        let now = Utc::now();
-        let checked = validate(&raw, &self.normalizer, &self.config, now, |symbol| self.last_price(symbol));
+        // The id's UUIDv7 timestamp is the receive time (to the
+        // millisecond), so stores can range-scan ids by time.
+        let id = Uuid::now_v7();
+        let now = id
+            .get_timestamp()
+            .and_then(|ts| {
+                let (seconds, nanos) = ts.to_unix();
+                chrono::DateTime::from_timestamp(seconds as i64, nanos)
+            })
+            .unwrap_or_else(Utc::now);
+        let checked = validate(&raw, &self.normalizer, &self.config, now, |symbol| {
+            self.last_price(symbol)
+        });
         let mut signal = Signal {
-            id: Uuid::now_v7().to_string(),
+            id: id.to_string(),
             source: raw.source.clone(),
             strategy: raw.strategy.clone(),
             raw_symbol: raw.symbol.clone(),
@@ -93,12 +118,16 @@ impl SignalIntake {
             Ok(valid) => {
                 if let Some(event_time) = valid.event_time {
                     let age = now.signed_duration_since(event_time);
-                    self.metrics.age(&raw.source, age.num_milliseconds() as f64 / 1000.0);
+                    self.metrics
+                        .age(&raw.source, age.num_milliseconds() as f64 / 1000.0);
                 }
-                let dedupe = self.dedupe_key(&raw, now.timestamp_millis());
+                let dedupe = self.dedupe_key(&raw, valid.event_time, now.timestamp_millis());
                 signal.idempotency_key = dedupe.key.clone();
                 fill_valid(&mut signal, &valid);
-                let write = SignalWrite { signal: signal.clone(), dedupe: Some(dedupe) };
+                let write = SignalWrite {
+                    signal: signal.clone(),
+                    dedupe: Some(dedupe),
+                };
                 let result = self.store.record_signal(write).await;
                 let seconds = started.elapsed().as_secs_f64();
                 match result.map_err(SubmitError::Store)? {
@@ -109,17 +138,28 @@ impl SignalIntake {
                         }
                         let signal = Arc::new(signal);
                         let _ = self.recorded.send(signal.clone());
-                        Ok(Submission { signal: Arc::unwrap_or_clone(signal), outcome: SignalOutcome::Accepted })
+                        Ok(Submission {
+                            signal: Arc::unwrap_or_clone(signal),
+                            outcome: SignalOutcome::Accepted,
+                        })
                     }
                     SignalWriteResult::Duplicate(first) => {
-                        self.metrics.record(&raw.source, metrics::DUPLICATE, seconds);
-                        Ok(Submission { signal: first, outcome: SignalOutcome::Duplicate })
+                        self.metrics
+                            .record(&raw.source, metrics::DUPLICATE, seconds);
+                        Ok(Submission {
+                            signal: *first,
+                            outcome: SignalOutcome::Duplicate,
+                        })
                     }
                 }
             }
             Err(violations) => {
                 signal.outcome = SignalOutcome::Rejected as i32;
-                signal.reject_reason = violations.first().map(|v| v.reason.as_str()).unwrap_or_default().to_string();
+                signal.reject_reason = violations
+                    .first()
+                    .map(|v| v.reason.as_str())
+                    .unwrap_or_default()
+                    .to_string();
                 signal.field_violations = violations
                     .iter()
                     .map(|v| FieldViolation {
@@ -130,14 +170,29 @@ impl SignalIntake {
                     .collect();
                 // The rejection is recorded for operators, but the caller's
                 // answer does not depend on it: bad input stays a 400.
-                if let Err(err) = self.store.record_signal(SignalWrite { signal: signal.clone(), dedupe: None }).await {
+                if let Err(err) = self
+                    .store
+                    .record_signal(SignalWrite {
+                        signal: signal.clone(),
+                        dedupe: None,
+                    })
+                    .await
+                {
                     tracing::warn!(error = %err, "could not record a rejected signal");
                 } else {
                     let _ = self.recorded.send(Arc::new(signal.clone()));
                 }
-                self.metrics.record(&raw.source, metrics::REJECTED, started.elapsed().as_secs_f64());
-                self.metrics.rejected(&raw.source, violations.iter().map(|v| v.reason));
-                Err(SubmitError::Rejected { signal: Box::new(signal), violations })
+                self.metrics.record(
+                    &raw.source,
+                    metrics::REJECTED,
+                    started.elapsed().as_secs_f64(),
+                );
+                self.metrics
+                    .rejected(&raw.source, violations.iter().map(|v| v.reason));
+                Err(SubmitError::Rejected {
+                    signal: Box::new(signal),
+                    violations,
+                })
             }
         }
     }
@@ -176,29 +231,49 @@ impl SignalIntake {
     /// The idempotency key: the request id when given; else a hash of the
     /// source, strategy order id, event time and content. A key without an
     /// event time or order id only catches quick redeliveries.
-    fn dedupe_key(&self, raw: &RawSignal, now_ms: i64) -> DedupeKey {
+    ///
+    /// Keys are laid out so that new keys sort after old ones where the
+    /// meaning allows (request ids are kept as sent, and UUIDv7 request ids
+    /// are time-ordered; event-time keys lead with the event time): then the
+    /// store appends instead of dirtying a random page per signal.
+    fn dedupe_key(
+        &self,
+        raw: &RawSignal,
+        parsed_event_time: Option<DateTime<Utc>>,
+        now_ms: i64,
+    ) -> DedupeKey {
         let retention = |d: std::time::Duration| now_ms.saturating_add(d.as_millis() as i64);
+        if !raw.request_id.is_empty() {
+            return DedupeKey {
+                key: format!("r:{}\u{1f}{}", raw.request_id, raw.source),
+                expires_ms: retention(self.config.dedupe_retention),
+            };
+        }
         let mut hasher = Sha256::new();
         let mut part = |text: &str| {
             hasher.update(text.as_bytes());
             hasher.update([0x1f]);
         };
         part(&raw.source);
-        if !raw.request_id.is_empty() {
-            part(&raw.request_id);
-            return DedupeKey {
-                key: format!("r:{}", hex::encode(hasher.finalize())),
-                expires_ms: retention(self.config.dedupe_retention),
-            };
-        }
         let event_time = match &raw.event_time {
             RawTime::Absent => String::new(),
             RawTime::At(at) => at.to_rfc3339(),
             RawTime::Text(text) => text.trim().to_string(),
         };
         for text in [
-            &raw.strategy, &raw.order_id, &event_time, &raw.symbol, &raw.exchange, &raw.action, &raw.quantity,
-            &raw.price, &raw.confidence, &raw.market_position, &raw.position_size, &raw.comment, &raw.interval,
+            &raw.strategy,
+            &raw.order_id,
+            &event_time,
+            &raw.symbol,
+            &raw.exchange,
+            &raw.action,
+            &raw.quantity,
+            &raw.price,
+            &raw.confidence,
+            &raw.market_position,
+            &raw.position_size,
+            &raw.comment,
+            &raw.interval,
         ] {
             part(text);
         }
@@ -206,13 +281,18 @@ impl SignalIntake {
             part(key);
             part(value);
         }
-        let timeless = event_time.is_empty() && raw.order_id.is_empty();
-        let (prefix, window) = if timeless {
-            ("c", self.config.content_dedupe_window)
-        } else {
-            ("e", self.config.dedupe_retention)
-        };
-        DedupeKey { key: format!("{prefix}:{}", hex::encode(hasher.finalize())), expires_ms: retention(window) }
+        let digest = hex::encode(hasher.finalize());
+        if event_time.is_empty() && raw.order_id.is_empty() {
+            return DedupeKey {
+                key: format!("c:{digest}"),
+                expires_ms: retention(self.config.content_dedupe_window),
+            };
+        }
+        let event_ms = parsed_event_time.map_or(0, |at| at.timestamp_millis().max(0));
+        DedupeKey {
+            key: format!("e:{event_ms:015}:{digest}"),
+            expires_ms: retention(self.config.dedupe_retention),
+        }
     }
 }
 

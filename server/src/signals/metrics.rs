@@ -41,7 +41,9 @@ impl SignalMetrics {
                 .f64_histogram("tradeplane.signal.age")
                 .with_unit("s")
                 .with_description("Time from the signal's event time to its receipt")
-                .with_boundaries(vec![0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 900.0])
+                .with_boundaries(vec![
+                    0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 900.0,
+                ])
                 .build(),
             duration: meter
                 .f64_histogram("tradeplane.signal.processing.duration")
@@ -52,17 +54,33 @@ impl SignalMetrics {
         };
         for source in known_sources.iter().map(String::as_str).chain(["other"]) {
             for outcome in [ACCEPTED, DUPLICATE, REJECTED] {
-                metrics.signals.add(0, &[KeyValue::new("source", source.to_string()), KeyValue::new("outcome", outcome)]);
+                metrics.signals.add(
+                    0,
+                    &[
+                        KeyValue::new("source", source.to_string()),
+                        KeyValue::new("outcome", outcome),
+                    ],
+                );
             }
             for reason in RejectReason::ALL {
-                metrics.rejections.add(0, &[KeyValue::new("source", source.to_string()), KeyValue::new("reason", reason.as_str())]);
+                metrics.rejections.add(
+                    0,
+                    &[
+                        KeyValue::new("source", source.to_string()),
+                        KeyValue::new("reason", reason.as_str()),
+                    ],
+                );
             }
         }
         metrics
     }
 
     fn source_label(&self, source: &str) -> KeyValue {
-        let bounded = if self.known_sources.iter().any(|s| s == source) { source.to_string() } else { "other".into() };
+        let bounded = if self.known_sources.iter().any(|s| s == source) {
+            source.to_string()
+        } else {
+            "other".into()
+        };
         KeyValue::new("source", bounded)
     }
 
@@ -80,13 +98,17 @@ impl SignalMetrics {
         for reason in reasons {
             if !seen.contains(&reason) {
                 seen.push(reason);
-                self.rejections.add(1, &[source.clone(), KeyValue::new("reason", reason.as_str())]);
+                self.rejections.add(
+                    1,
+                    &[source.clone(), KeyValue::new("reason", reason.as_str())],
+                );
             }
         }
     }
 
     /// Records how old a signal was on arrival.
     pub fn age(&self, source: &str, seconds: f64) {
-        self.age.record(seconds.max(0.0), &[self.source_label(source)]);
+        self.age
+            .record(seconds.max(0.0), &[self.source_label(source)]);
     }
 }

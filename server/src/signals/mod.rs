@@ -8,5 +8,5 @@ mod service;
 pub mod symbol;
 pub mod validate;
 
-pub use intake::{SignalIntake, SubmitError, Submission};
+pub use intake::{SignalIntake, Submission, SubmitError};
 pub use service::SignalGrpc;

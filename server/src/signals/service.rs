@@ -7,10 +7,10 @@ use tokio_stream::wrappers::{BroadcastStream, errors::BroadcastStreamRecvError};
 use tokio_util::sync::CancellationToken;
 use tonic::{Request, Response, Status, Streaming};
 use tradeplane_api::{
-    GetSignalRequest, GetSignalResponse, ListSignalsRequest, ListSignalsResponse, Signal, SignalFilter,
-    SignalOutcome, SignalRejection, SubmitSignalRequest, SubmitSignalResponse, SubmitSignalsRequest,
-    SubmitSignalsResponse, WatchSignalsRequest, WatchSignalsResponse, signal_service_server::SignalService,
-    submit_signals_response,
+    GetSignalRequest, GetSignalResponse, ListSignalsRequest, ListSignalsResponse, Signal,
+    SignalFilter, SignalOutcome, SignalRejection, SubmitSignalRequest, SubmitSignalResponse,
+    SubmitSignalsRequest, SubmitSignalsResponse, WatchSignalsRequest, WatchSignalsResponse,
+    signal_service_server::SignalService, submit_signals_response,
 };
 
 use super::{
@@ -47,17 +47,36 @@ impl SignalGrpc {
 
 /// The rejection as an API error naming `SubmitSignalRequest` fields.
 pub fn rejection_error(violations: &[Violation], name: fn(Field) -> &'static str) -> ApiError {
-    let reason = violations.first().map(|v| v.reason.as_str()).unwrap_or("invalid_signal").to_uppercase();
+    let reason = violations
+        .first()
+        .map(|v| v.reason.as_str())
+        .unwrap_or("invalid_signal")
+        .to_uppercase();
     let fields: Vec<FieldError> = violations
         .iter()
-        .map(|v| FieldError { field: name(v.field).to_string(), description: v.description.clone() })
+        .map(|v| FieldError {
+            field: name(v.field).to_string(),
+            description: v.description.clone(),
+        })
         .collect();
-    let message = fields.iter().map(|f| format!("{}: {}", f.field, f.description)).collect::<Vec<_>>().join("; ");
-    ApiError::InvalidArgument { reason, message, fields }
+    let message = fields
+        .iter()
+        .map(|f| format!("{}: {}", f.field, f.description))
+        .collect::<Vec<_>>()
+        .join("; ");
+    ApiError::InvalidArgument {
+        reason,
+        message,
+        fields,
+    }
 }
 
 fn raw_from_request(request: SubmitSignalRequest) -> RawSignal {
-    let source = if request.source.trim().is_empty() { "grpc".to_string() } else { request.source };
+    let source = if request.source.trim().is_empty() {
+        "grpc".to_string()
+    } else {
+        request.source
+    };
     let event_time = match request.event_time.as_ref() {
         None => RawTime::Absent,
         Some(ts) => match from_timestamp(ts) {
@@ -86,7 +105,11 @@ fn raw_from_request(request: SubmitSignalRequest) -> RawSignal {
 }
 
 fn trace_id<T>(request: &Request<T>) -> String {
-    request.extensions().get::<CallTrace>().map(|t| t.trace_id.clone()).unwrap_or_default()
+    request
+        .extensions()
+        .get::<CallTrace>()
+        .map(|t| t.trace_id.clone())
+        .unwrap_or_default()
 }
 
 async fn submit_one(
@@ -95,13 +118,20 @@ async fn submit_one(
     trace_id: &str,
 ) -> Result<SubmitSignalResponse, SubmitError> {
     let submission = intake.submit(raw_from_request(request), trace_id).await?;
-    Ok(SubmitSignalResponse { signal: Some(submission.signal), outcome: submission.outcome as i32 })
+    Ok(SubmitSignalResponse {
+        signal: Some(submission.signal),
+        outcome: submission.outcome as i32,
+    })
 }
 
 /// Whether `signal` passes a List/Watch filter (times only bound Watch when
 /// set; List applies them in the store).
 fn matches(filter: &SignalFilter, symbol: &str, signal: &Signal) -> bool {
-    let instrument_symbol = signal.instrument.as_ref().map(|i| i.symbol.as_str()).unwrap_or_default();
+    let instrument_symbol = signal
+        .instrument
+        .as_ref()
+        .map(|i| i.symbol.as_str())
+        .unwrap_or_default();
     (filter.source.is_empty() || filter.source == signal.source)
         && (symbol.is_empty() || symbol == instrument_symbol)
         && (filter.strategy.is_empty() || filter.strategy == signal.strategy)
@@ -154,35 +184,55 @@ impl SignalService for SignalGrpc {
                 async move {
                     let index = index as u64;
                     let signal = item?.signal.ok_or_else(|| {
-                        Status::from(ApiError::invalid_field("MISSING_FIELD", "signal", "is required"))
+                        Status::from(ApiError::invalid_field(
+                            "MISSING_FIELD",
+                            "signal",
+                            "is required",
+                        ))
                     })?;
                     let result = match submit_one(&intake, signal, &trace_id).await {
                         Ok(submitted) => submit_signals_response::Result::Submitted(submitted),
                         Err(SubmitError::Rejected { signal, violations }) => {
                             let error = rejection_error(&violations, Field::grpc_name);
                             submit_signals_response::Result::Rejected(SignalRejection {
-                                reason: violations.first().map(|v| v.reason.as_str()).unwrap_or_default().into(),
+                                reason: violations
+                                    .first()
+                                    .map(|v| v.reason.as_str())
+                                    .unwrap_or_default()
+                                    .into(),
                                 message: error.to_string(),
                                 field_violations: signal.field_violations,
                                 signal_id: signal.id,
                             })
                         }
-                        Err(SubmitError::Store(err)) => return Err(Status::from(ApiError::from(err))),
+                        Err(SubmitError::Store(err)) => {
+                            return Err(Status::from(ApiError::from(err)));
+                        }
                     };
-                    Ok(SubmitSignalsResponse { index, result: Some(result) })
+                    Ok(SubmitSignalsResponse {
+                        index,
+                        result: Some(result),
+                    })
                 }
             })
             .buffered(STREAM_CONCURRENCY);
         Ok(Response::new(Box::pin(results)))
     }
 
-    async fn get_signal(&self, request: Request<GetSignalRequest>) -> Result<Response<GetSignalResponse>, Status> {
+    async fn get_signal(
+        &self,
+        request: Request<GetSignalRequest>,
+    ) -> Result<Response<GetSignalResponse>, Status> {
         let id = request.into_inner().id;
         if uuid::Uuid::parse_str(&id).is_err() {
-            return Err(ApiError::invalid_field("INVALID_ID", "id", "must be a signal id (UUID)").into());
+            return Err(
+                ApiError::invalid_field("INVALID_ID", "id", "must be a signal id (UUID)").into(),
+            );
         }
         match self.intake.get(&id).await.map_err(ApiError::from)? {
-            Some(signal) => Ok(Response::new(GetSignalResponse { signal: Some(signal) })),
+            Some(signal) => Ok(Response::new(GetSignalResponse {
+                signal: Some(signal),
+            })),
             None => Err(ApiError::NotFound { what: "signal", id }.into()),
         }
     }
@@ -195,7 +245,12 @@ impl SignalService for SignalGrpc {
         let page_size = match request.page_size {
             0 => DEFAULT_PAGE_SIZE,
             n if n < 0 => {
-                return Err(ApiError::invalid_field("INVALID_PAGE_SIZE", "page_size", "must not be negative").into());
+                return Err(ApiError::invalid_field(
+                    "INVALID_PAGE_SIZE",
+                    "page_size",
+                    "must not be negative",
+                )
+                .into());
             }
             n => (n as u32).min(MAX_PAGE_SIZE),
         };
@@ -203,7 +258,11 @@ impl SignalService for SignalGrpc {
             None
         } else {
             Some(decode_page_token(&request.page_token).ok_or_else(|| {
-                Status::from(ApiError::invalid_field("INVALID_PAGE_TOKEN", "page_token", "is not a token from a previous page"))
+                Status::from(ApiError::invalid_field(
+                    "INVALID_PAGE_TOKEN",
+                    "page_token",
+                    "is not a token from a previous page",
+                ))
             })?)
         };
         let filter = request.filter.unwrap_or_default();
@@ -213,7 +272,8 @@ impl SignalService for SignalGrpc {
             source: non_empty(&filter.source),
             symbol: non_empty(&symbol),
             strategy: non_empty(&filter.strategy),
-            outcome: (filter.outcome != SignalOutcome::Unspecified as i32).then_some(filter.outcome),
+            outcome: (filter.outcome != SignalOutcome::Unspecified as i32)
+                .then_some(filter.outcome),
             start_ms: filter.start_time.as_ref().map(timestamp_ms),
             end_ms: filter.end_time.as_ref().map(timestamp_ms),
             before_id,
@@ -222,11 +282,17 @@ impl SignalService for SignalGrpc {
         let mut signals = self.intake.list(&query).await.map_err(ApiError::from)?;
         let next_page_token = if signals.len() > page_size as usize {
             signals.truncate(page_size as usize);
-            signals.last().map(|s| hex::encode(&s.id)).unwrap_or_default()
+            signals
+                .last()
+                .map(|s| hex::encode(&s.id))
+                .unwrap_or_default()
         } else {
             String::new()
         };
-        Ok(Response::new(ListSignalsResponse { signals, next_page_token }))
+        Ok(Response::new(ListSignalsResponse {
+            signals,
+            next_page_token,
+        }))
     }
 
     type WatchSignalsStream = BoxStream<WatchSignalsResponse>;
@@ -241,7 +307,10 @@ impl SignalService for SignalGrpc {
         let stream = BroadcastStream::new(self.intake.subscribe()).filter_map(move |item| {
             let event = match item {
                 Ok(signal) if matches(&filter, &symbol, &signal) => {
-                    let response = WatchSignalsResponse { signal: Some((*signal).clone()), missed };
+                    let response = WatchSignalsResponse {
+                        signal: Some((*signal).clone()),
+                        missed,
+                    };
                     missed = 0;
                     Some(Ok(response))
                 }
@@ -253,7 +322,9 @@ impl SignalService for SignalGrpc {
             };
             std::future::ready(event)
         });
-        Ok(Response::new(Box::pin(stream.take_until(self.shutdown.clone().cancelled_owned()))))
+        Ok(Response::new(Box::pin(
+            stream.take_until(self.shutdown.clone().cancelled_owned()),
+        )))
     }
 }
 

@@ -49,7 +49,9 @@ impl SymbolNormalizer {
             return Err(format!("symbol is longer than {MAX_SYMBOL_LEN} characters"));
         }
         if raw.contains("{{") {
-            return Err(format!("`{raw}` is a TradingView placeholder that was not filled in"));
+            return Err(format!(
+                "`{raw}` is a TradingView placeholder that was not filled in"
+            ));
         }
         let upper = raw.to_uppercase();
         let (venue, rest) = match upper.split_once(':') {
@@ -57,10 +59,18 @@ impl SymbolNormalizer {
             Some((venue, rest)) if !venue.contains('/') => (venue.trim().to_string(), rest.trim()),
             _ => (venue_hint.trim().to_uppercase(), upper.as_str()),
         };
-        if !venue.is_empty() && !venue.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
+        if !venue.is_empty()
+            && !venue
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_')
+        {
             return Err(format!("venue `{venue}` is not a plain code"));
         }
-        let mut instrument = match self.overrides.get(&upper).or_else(|| self.overrides.get(rest)) {
+        let mut instrument = match self
+            .overrides
+            .get(&upper)
+            .or_else(|| self.overrides.get(rest))
+        {
             Some(mapped) => mapped.clone(),
             None => parse_pair(rest)?,
         };
@@ -80,7 +90,9 @@ pub fn parse_canonical(text: &str) -> Result<Instrument, String> {
         _ => (String::new(), upper.as_str()),
     };
     if !rest.contains('/') && !rest.ends_with('!') {
-        return Err(format!("`{text}` is not canonical: write BASE/QUOTE, e.g. BTC/USDT"));
+        return Err(format!(
+            "`{text}` is not canonical: write BASE/QUOTE, e.g. BTC/USDT"
+        ));
     }
     let mut instrument = parse_pair(rest)?;
     instrument.venue = venue;
@@ -92,9 +104,16 @@ fn parse_pair(symbol: &str) -> Result<Instrument, String> {
     if let Some(root) = symbol.strip_suffix('!') {
         let base = root.trim_end_matches(|c: char| c.is_ascii_digit());
         if base.is_empty() || base.len() == root.len() || !is_code(base) {
-            return Err(format!("`{symbol}` is not a continuous future such as NQ1!"));
+            return Err(format!(
+                "`{symbol}` is not a continuous future such as NQ1!"
+            ));
         }
-        return Ok(instrument(base, "", InstrumentKind::Future, symbol.to_string()));
+        return Ok(instrument(
+            base,
+            "",
+            InstrumentKind::Future,
+            symbol.to_string(),
+        ));
     }
 
     let (pair, perpetual) = if let Some(pair) = symbol.strip_suffix(".P") {
@@ -120,11 +139,21 @@ fn parse_pair(symbol: &str) -> Result<Instrument, String> {
     };
     for (what, code) in [("base", base), ("quote", quote)] {
         if code.is_empty() || code.len() > MAX_ASSET_LEN || !is_code(code) {
-            return Err(format!("{what} asset `{code}` in `{symbol}` is not a plain asset code"));
+            return Err(format!(
+                "{what} asset `{code}` in `{symbol}` is not a plain asset code"
+            ));
         }
     }
-    let kind = if perpetual { InstrumentKind::Perpetual } else { InstrumentKind::Spot };
-    let canonical = if perpetual { format!("{base}/{quote}:PERP") } else { format!("{base}/{quote}") };
+    let kind = if perpetual {
+        InstrumentKind::Perpetual
+    } else {
+        InstrumentKind::Spot
+    };
+    let canonical = if perpetual {
+        format!("{base}/{quote}:PERP")
+    } else {
+        format!("{base}/{quote}")
+    };
     Ok(instrument(base, quote, kind, canonical))
 }
 
@@ -160,9 +189,20 @@ mod tests {
 
     #[test]
     fn every_common_spelling_is_one_instrument() {
-        for raw in ["BINANCE:BTCUSDT", "BTC/USDT", "btcusdt", "BTC-USDT", "btc_usdt", " BTCUSDT "] {
+        for raw in [
+            "BINANCE:BTCUSDT",
+            "BTC/USDT",
+            "btcusdt",
+            "BTC-USDT",
+            "btc_usdt",
+            " BTCUSDT ",
+        ] {
             let i = norm(raw);
-            assert_eq!((i.base.as_str(), i.quote.as_str(), i.symbol.as_str()), ("BTC", "USDT", "BTC/USDT"), "{raw}");
+            assert_eq!(
+                (i.base.as_str(), i.quote.as_str(), i.symbol.as_str()),
+                ("BTC", "USDT", "BTC/USDT"),
+                "{raw}"
+            );
             assert_eq!(i.kind, InstrumentKind::Spot as i32);
         }
         assert_eq!(norm("BINANCE:BTCUSDT").venue, "BINANCE");
@@ -171,13 +211,22 @@ mod tests {
 
     #[test]
     fn perpetuals_and_futures() {
-        for raw in ["BTCUSDT.P", "BINANCE:BTCUSDT.P", "BTC/USDT:USDT", "BTCUSDTPERP", "BTC-USDT-PERP"] {
+        for raw in [
+            "BTCUSDT.P",
+            "BINANCE:BTCUSDT.P",
+            "BTC/USDT:USDT",
+            "BTCUSDTPERP",
+            "BTC-USDT-PERP",
+        ] {
             let i = norm(raw);
             assert_eq!(i.symbol, "BTC/USDT:PERP", "{raw}");
             assert_eq!(i.kind, InstrumentKind::Perpetual as i32, "{raw}");
         }
         let nq = norm("CME_MINI:NQ1!");
-        assert_eq!((nq.venue.as_str(), nq.base.as_str(), nq.symbol.as_str()), ("CME_MINI", "NQ", "NQ1!"));
+        assert_eq!(
+            (nq.venue.as_str(), nq.base.as_str(), nq.symbol.as_str()),
+            ("CME_MINI", "NQ", "NQ1!")
+        );
         assert_eq!(nq.kind, InstrumentKind::Future as i32);
     }
 
@@ -185,7 +234,10 @@ mod tests {
     fn venue_hint_applies_only_without_prefix() {
         let n = SymbolNormalizer::default();
         assert_eq!(n.normalize("BTCUSDT", "binance").unwrap().venue, "BINANCE");
-        assert_eq!(n.normalize("COINBASE:BTCUSD", "binance").unwrap().venue, "COINBASE");
+        assert_eq!(
+            n.normalize("COINBASE:BTCUSD", "binance").unwrap().venue,
+            "COINBASE"
+        );
     }
 
     #[test]
@@ -199,7 +251,18 @@ mod tests {
     #[test]
     fn garbage_is_refused_with_a_reason() {
         let n = SymbolNormalizer::default();
-        for raw in ["", "   ", "{{ticker}}", "BTC$USDT", "XYZ", "/USDT", "BTC/", "!", "1!", "BTC/USDT/ETH"] {
+        for raw in [
+            "",
+            "   ",
+            "{{ticker}}",
+            "BTC$USDT",
+            "XYZ",
+            "/USDT",
+            "BTC/",
+            "!",
+            "1!",
+            "BTC/USDT/ETH",
+        ] {
             assert!(n.normalize(raw, "").is_err(), "{raw:?} should be refused");
         }
         assert!(parse_canonical("BTCUSDT").is_err());

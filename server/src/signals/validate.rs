@@ -177,7 +177,11 @@ pub struct Violation {
 impl Violation {
     /// Builds a violation.
     pub fn new(field: Field, reason: RejectReason, description: impl Into<String>) -> Self {
-        Self { field, reason, description: description.into() }
+        Self {
+            field,
+            reason,
+            description: description.into(),
+        }
     }
 }
 
@@ -222,11 +226,18 @@ pub fn validate(
         (Field::Interval, &raw.interval, 32),
     ] {
         if text.len() > limit {
-            fail(field, RejectReason::FieldTooLong, format!("longer than {limit} bytes"));
+            fail(
+                field,
+                RejectReason::FieldTooLong,
+                format!("longer than {limit} bytes"),
+            );
         }
     }
     if raw.tags.len() > MAX_TAGS
-        || raw.tags.iter().any(|(k, v)| k.len() > 64 || v.len() > MAX_TEXT)
+        || raw
+            .tags
+            .iter()
+            .any(|(k, v)| k.len() > 64 || v.len() > MAX_TEXT)
     {
         fail(
             Field::Tags,
@@ -236,7 +247,11 @@ pub fn validate(
     }
 
     let instrument = if raw.symbol.trim().is_empty() {
-        fail(Field::Symbol, RejectReason::MissingField, "is required".into());
+        fail(
+            Field::Symbol,
+            RejectReason::MissingField,
+            "is required".into(),
+        );
         None
     } else {
         normalizer
@@ -247,7 +262,11 @@ pub fn validate(
 
     let action = match raw.action.trim().to_ascii_lowercase().as_str() {
         "" => {
-            fail(Field::Action, RejectReason::MissingField, "is required: buy, sell, exit or target".into());
+            fail(
+                Field::Action,
+                RejectReason::MissingField,
+                "is required: buy, sell, exit or target".into(),
+            );
             None
         }
         "buy" | "long" => Some(SignalAction::Buy),
@@ -282,7 +301,11 @@ pub fn validate(
     let quantity = match (quantity, action) {
         (Some(q), Some(SignalAction::Exit)) if q.is_zero() => None,
         (Some(q), _) if q <= Decimal::ZERO => {
-            fail(Field::Quantity, RejectReason::NonPositiveQuantity, format!("must be positive, got {q}"));
+            fail(
+                Field::Quantity,
+                RejectReason::NonPositiveQuantity,
+                format!("must be positive, got {q}"),
+            );
             None
         }
         (Some(q), _) if q > config.max_quantity => {
@@ -295,14 +318,22 @@ pub fn validate(
         }
         (q, _) => q,
     };
-    if let Some(p) = price {
-        if p <= Decimal::ZERO {
-            fail(Field::Price, RejectReason::NonPositivePrice, format!("must be positive, got {p}"));
-        }
+    if let Some(p) = price
+        && p <= Decimal::ZERO
+    {
+        fail(
+            Field::Price,
+            RejectReason::NonPositivePrice,
+            format!("must be positive, got {p}"),
+        );
     }
     if let Some(c) = confidence {
         if c < Decimal::ZERO || c > Decimal::ONE {
-            fail(Field::Confidence, RejectReason::ConfidenceOutOfRange, format!("must be between 0 and 1, got {c}"));
+            fail(
+                Field::Confidence,
+                RejectReason::ConfidenceOutOfRange,
+                format!("must be between 0 and 1, got {c}"),
+            );
         } else if c < config.min_confidence {
             fail(
                 Field::Confidence,
@@ -332,38 +363,48 @@ pub fn validate(
     if let Some(at) = event_time {
         let age = now.signed_duration_since(at);
         let max_age = chrono::Duration::from_std(config.max_age).unwrap_or(chrono::Duration::MAX);
-        let max_skew = chrono::Duration::from_std(config.max_future_skew).unwrap_or(chrono::Duration::MAX);
+        let max_skew =
+            chrono::Duration::from_std(config.max_future_skew).unwrap_or(chrono::Duration::MAX);
         if age > max_age {
             fail(
                 Field::EventTime,
                 RejectReason::Stale,
-                format!("{}s old; the limit is {}s", age.num_seconds(), max_age.num_seconds()),
+                format!(
+                    "{}s old; the limit is {}s",
+                    age.num_seconds(),
+                    max_age.num_seconds()
+                ),
             );
         } else if -age > max_skew {
             fail(
                 Field::EventTime,
                 RejectReason::FutureTimestamp,
-                format!("{}s in the future; the limit is {}s", (-age).num_seconds(), max_skew.num_seconds()),
+                format!(
+                    "{}s in the future; the limit is {}s",
+                    (-age).num_seconds(),
+                    max_skew.num_seconds()
+                ),
             );
         }
     }
 
-    if let (Some(instrument), Some(p)) = (&instrument, price) {
-        if p > Decimal::ZERO && !config.max_price_deviation_pct.is_zero() {
-            if let Some(last) = last_price(&instrument.symbol) {
-                let deviation = ((p - last) / last).abs() * Decimal::ONE_HUNDRED;
-                if deviation > config.max_price_deviation_pct {
-                    fail(
-                        Field::Price,
-                        RejectReason::PriceDeviation,
-                        format!(
-                            "{p} is {}% away from the last price {last}; the limit is {}%",
-                            deviation.round_dp(2),
-                            config.max_price_deviation_pct
-                        ),
-                    );
-                }
-            }
+    if let (Some(instrument), Some(p)) = (&instrument, price)
+        && p > Decimal::ZERO
+        && !config.max_price_deviation_pct.is_zero()
+        && let Some(last) = last_price(&instrument.symbol)
+        && !last.is_zero()
+    {
+        let deviation = ((p - last) / last).abs() * Decimal::ONE_HUNDRED;
+        if deviation > config.max_price_deviation_pct {
+            fail(
+                Field::Price,
+                RejectReason::PriceDeviation,
+                format!(
+                    "{p} is {}% away from the last price {last}; the limit is {}%",
+                    deviation.round_dp(2),
+                    config.max_price_deviation_pct
+                ),
+            );
         }
     }
 
@@ -397,16 +438,28 @@ fn target_position(
         "long" | "short" => {
             let Some(size) = size else {
                 if raw.position_size.trim().is_empty() {
-                    fail(Field::PositionSize, RejectReason::MissingField, format!("is required with market_position {position}"));
+                    fail(
+                        Field::PositionSize,
+                        RejectReason::MissingField,
+                        format!("is required with market_position {position}"),
+                    );
                 }
                 return None;
             };
             let magnitude = size.abs();
-            Some(if position == "long" { magnitude } else { -magnitude })
+            Some(if position == "long" {
+                magnitude
+            } else {
+                -magnitude
+            })
         }
         other => {
             let shown: String = other.chars().take(32).collect();
-            fail(Field::MarketPosition, RejectReason::BadPosition, format!("`{shown}` is not long, short or flat"));
+            fail(
+                Field::MarketPosition,
+                RejectReason::BadPosition,
+                format!("`{shown}` is not long, short or flat"),
+            );
             None
         }
     }
@@ -417,7 +470,9 @@ fn target_position(
 pub fn parse_time(text: &str) -> Result<DateTime<Utc>, String> {
     let text = text.trim();
     if text.contains("{{") {
-        return Err(format!("`{text}` is a TradingView placeholder that was not filled in"));
+        return Err(format!(
+            "`{text}` is a TradingView placeholder that was not filled in"
+        ));
     }
     if let Ok(at) = DateTime::parse_from_rfc3339(text) {
         return Ok(at.with_timezone(&Utc));
@@ -432,7 +487,9 @@ pub fn parse_time(text: &str) -> Result<DateTime<Utc>, String> {
         return at.ok_or_else(|| format!("`{text}` is out of range"));
     }
     let shown: String = text.chars().take(40).collect();
-    Err(format!("`{shown}` is not an RFC 3339 time or Unix timestamp"))
+    Err(format!(
+        "`{shown}` is not an RFC 3339 time or Unix timestamp"
+    ))
 }
 
 #[cfg(test)]
@@ -440,15 +497,29 @@ mod tests {
     use super::*;
 
     fn raw(symbol: &str, action: &str) -> RawSignal {
-        RawSignal { symbol: symbol.into(), action: action.into(), ..Default::default() }
+        RawSignal {
+            symbol: symbol.into(),
+            action: action.into(),
+            ..Default::default()
+        }
     }
 
     fn check(raw: &RawSignal) -> Result<ValidSignal, Vec<Violation>> {
-        validate(raw, &SymbolNormalizer::default(), &SignalsConfig::default(), Utc::now(), |_| None)
+        validate(
+            raw,
+            &SymbolNormalizer::default(),
+            &SignalsConfig::default(),
+            Utc::now(),
+            |_| None,
+        )
     }
 
     fn reasons(raw: &RawSignal) -> Vec<(Field, RejectReason)> {
-        check(raw).unwrap_err().into_iter().map(|v| (v.field, v.reason)).collect()
+        check(raw)
+            .unwrap_err()
+            .into_iter()
+            .map(|v| (v.field, v.reason))
+            .collect()
     }
 
     #[test]
@@ -480,9 +551,15 @@ mod tests {
     fn quantity_limits() {
         let mut signal = raw("BTCUSDT", "buy");
         signal.quantity = "0".into();
-        assert_eq!(reasons(&signal), vec![(Field::Quantity, RejectReason::NonPositiveQuantity)]);
+        assert_eq!(
+            reasons(&signal),
+            vec![(Field::Quantity, RejectReason::NonPositiveQuantity)]
+        );
         signal.quantity = "99999999999".into();
-        assert_eq!(reasons(&signal), vec![(Field::Quantity, RejectReason::QuantityOutOfRange)]);
+        assert_eq!(
+            reasons(&signal),
+            vec![(Field::Quantity, RejectReason::QuantityOutOfRange)]
+        );
         let mut exit = raw("BTCUSDT", "flat");
         exit.quantity = "0".into();
         assert_eq!(check(&exit).unwrap().quantity, None);
@@ -490,10 +567,20 @@ mod tests {
 
     #[test]
     fn confidence_threshold() {
-        let config = SignalsConfig { min_confidence: Decimal::new(6, 1), ..Default::default() };
+        let config = SignalsConfig {
+            min_confidence: Decimal::new(6, 1),
+            ..Default::default()
+        };
         let mut signal = raw("BTCUSDT", "buy");
         signal.confidence = "0.5".into();
-        let err = validate(&signal, &SymbolNormalizer::default(), &config, Utc::now(), |_| None).unwrap_err();
+        let err = validate(
+            &signal,
+            &SymbolNormalizer::default(),
+            &config,
+            Utc::now(),
+            |_| None,
+        )
+        .unwrap_err();
         assert_eq!(err[0].reason, RejectReason::LowConfidence);
     }
 
@@ -502,11 +589,20 @@ mod tests {
         let now = Utc::now();
         let mut signal = raw("BTCUSDT", "buy");
         signal.event_time = RawTime::At(now - chrono::Duration::hours(1));
-        assert_eq!(reasons(&signal), vec![(Field::EventTime, RejectReason::Stale)]);
+        assert_eq!(
+            reasons(&signal),
+            vec![(Field::EventTime, RejectReason::Stale)]
+        );
         signal.event_time = RawTime::At(now + chrono::Duration::hours(1));
-        assert_eq!(reasons(&signal), vec![(Field::EventTime, RejectReason::FutureTimestamp)]);
+        assert_eq!(
+            reasons(&signal),
+            vec![(Field::EventTime, RejectReason::FutureTimestamp)]
+        );
         signal.event_time = RawTime::Text("yesterday".into());
-        assert_eq!(reasons(&signal), vec![(Field::EventTime, RejectReason::BadTimestamp)]);
+        assert_eq!(
+            reasons(&signal),
+            vec![(Field::EventTime, RejectReason::BadTimestamp)]
+        );
         signal.event_time = RawTime::Text(now.to_rfc3339());
         assert!(check(&signal).is_ok());
         signal.event_time = RawTime::Text(now.timestamp_millis().to_string());
@@ -518,11 +614,26 @@ mod tests {
         let mut signal = raw("BTCUSDT", "buy");
         signal.price = "130".into();
         let last = |_: &str| Some(Decimal::from(100));
-        let err = validate(&signal, &SymbolNormalizer::default(), &SignalsConfig::default(), Utc::now(), last)
-            .unwrap_err();
+        let err = validate(
+            &signal,
+            &SymbolNormalizer::default(),
+            &SignalsConfig::default(),
+            Utc::now(),
+            last,
+        )
+        .unwrap_err();
         assert_eq!(err[0].reason, RejectReason::PriceDeviation);
         signal.price = "110".into();
-        assert!(validate(&signal, &SymbolNormalizer::default(), &SignalsConfig::default(), Utc::now(), last).is_ok());
+        assert!(
+            validate(
+                &signal,
+                &SymbolNormalizer::default(),
+                &SignalsConfig::default(),
+                Utc::now(),
+                last
+            )
+            .is_ok()
+        );
     }
 
     #[test]
@@ -530,12 +641,21 @@ mod tests {
         let mut signal = raw("BTCUSDT", "sell");
         signal.market_position = "short".into();
         signal.position_size = "2".into();
-        assert_eq!(check(&signal).unwrap().target_position, Some(Decimal::from(-2)));
+        assert_eq!(
+            check(&signal).unwrap().target_position,
+            Some(Decimal::from(-2))
+        );
         signal.market_position = "flat".into();
         assert_eq!(check(&signal).unwrap().target_position, Some(Decimal::ZERO));
         signal.market_position = "sideways".into();
-        assert_eq!(reasons(&signal), vec![(Field::MarketPosition, RejectReason::BadPosition)]);
+        assert_eq!(
+            reasons(&signal),
+            vec![(Field::MarketPosition, RejectReason::BadPosition)]
+        );
         let target = raw("BTCUSDT", "target");
-        assert_eq!(reasons(&target), vec![(Field::MarketPosition, RejectReason::MissingField)]);
+        assert_eq!(
+            reasons(&target),
+            vec![(Field::MarketPosition, RejectReason::MissingField)]
+        );
     }
 }

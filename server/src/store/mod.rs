@@ -44,7 +44,7 @@ pub enum SignalWriteResult {
     /// Stored and durable.
     Inserted,
     /// The key was seen before: here is the first signal.
-    Duplicate(Signal),
+    Duplicate(Box<Signal>),
 }
 
 /// Filter and page for listing signals, newest first.

@@ -1,9 +1,16 @@
 //! The embedded SQLite backend: WAL mode, `synchronous = FULL`, and one
-//! writer task that commits every queued write in a single transaction
+//! writer thread that commits every queued write in a single transaction
 //! (group commit), so that each fsync is shared by a whole batch of callers
-//! and nobody is answered before their write is durable.
+//! and nobody is answered before their write is durable. Reads go through an
+//! async sqlx pool, which also applies the migrations.
 
-use std::{collections::HashMap, str::FromStr, time::Duration, time::Instant};
+use std::{
+    path::{Path, PathBuf},
+    str::FromStr,
+    time::{Duration, Instant},
+};
+
+use rusqlite::OptionalExtension;
 
 use async_trait::async_trait;
 use opentelemetry::{
@@ -13,7 +20,9 @@ use opentelemetry::{
 use prost::Message;
 use sqlx::{
     Connection, QueryBuilder, Row, Sqlite, SqliteConnection,
-    sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous},
+    sqlite::{
+        SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+    },
 };
 use tokio::sync::{mpsc, oneshot};
 use tradeplane_api::Signal;
@@ -21,14 +30,10 @@ use tradeplane_api::Signal;
 use super::{SignalQuery, SignalWrite, SignalWriteResult, Store, StoreError};
 use crate::telemetry::SECONDS_BUCKETS;
 
-/// Rows per multi-row statement (7 bound values each, far below SQLite's
-/// variable limit).
-const ROWS_PER_STATEMENT: usize = 500;
-
 type Reply<T> = oneshot::Sender<Result<T, StoreError>>;
 
 enum WriteJob {
-    Signal(SignalWrite, Reply<SignalWriteResult>),
+    Signal(Box<SignalWrite>, Reply<SignalWriteResult>),
     Purge(i64, Reply<u64>),
     Close(oneshot::Sender<()>),
 }
@@ -58,14 +63,18 @@ impl StoreMetrics {
             batch_size: meter
                 .u64_histogram("tradeplane.store.commit.batch_size")
                 .with_description("Writes committed together in one group-commit transaction")
-                .with_boundaries(vec![1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 512.0])
+                .with_boundaries(vec![
+                    1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 512.0,
+                ])
                 .build(),
         }
     }
 
     fn observe(&self, operation: &'static str, started: Instant) {
-        self.duration
-            .record(started.elapsed().as_secs_f64(), &[KeyValue::new("operation", operation)]);
+        self.duration.record(
+            started.elapsed().as_secs_f64(),
+            &[KeyValue::new("operation", operation)],
+        );
     }
 }
 
@@ -83,20 +92,26 @@ impl SqliteStore {
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Full)
             .busy_timeout(Duration::from_secs(5));
-        let mut writer_conn = SqliteConnection::connect_with(&options).await?;
+        let mut migrator = SqliteConnection::connect_with(&options).await?;
         sqlx::migrate!("./migrations/sqlite")
-            .run(&mut writer_conn)
+            .run(&mut migrator)
             .await
             .map_err(|e| StoreError::Unavailable(format!("migration failed: {e}")))?;
+        migrator.close().await?;
         let readers = SqlitePoolOptions::new()
             .max_connections(read_connections)
-            .connect_with(options.read_only(true))
+            .connect_with(options.clone().read_only(true))
             .await?;
 
         let metrics = StoreMetrics::new(meter);
         let (writer, jobs) = mpsc::channel(max_batch * 4);
-        tokio::spawn(run_writer(writer_conn, jobs, max_batch, metrics.clone()));
-        Ok(Self { writer, readers, metrics })
+        let path = options.get_filename().to_path_buf();
+        spawn_writer(path, jobs, max_batch, metrics.clone()).await?;
+        Ok(Self {
+            writer,
+            readers,
+            metrics,
+        })
     }
 
     async fn submit<T>(&self, job: impl FnOnce(Reply<T>) -> WriteJob) -> Result<T, StoreError> {
@@ -114,7 +129,8 @@ impl SqliteStore {
 #[async_trait]
 impl Store for SqliteStore {
     async fn record_signal(&self, write: SignalWrite) -> Result<SignalWriteResult, StoreError> {
-        self.submit(|reply| WriteJob::Signal(write, reply)).await
+        self.submit(|reply| WriteJob::Signal(Box::new(write), reply))
+            .await
     }
 
     async fn get_signal(&self, id: &str) -> Result<Option<Signal>, StoreError> {
@@ -124,7 +140,8 @@ impl Store for SqliteStore {
             .fetch_optional(&self.readers)
             .await?;
         self.metrics.observe("get_signal", started);
-        row.map(|row| decode_signal(row.try_get("body")?)).transpose()
+        row.map(|row| decode_signal(row.try_get("body")?))
+            .transpose()
     }
 
     async fn list_signals(&self, query: &SignalQuery) -> Result<Vec<Signal>, StoreError> {
@@ -143,18 +160,21 @@ impl Store for SqliteStore {
             sql.push(" AND outcome = ").push_bind(outcome);
         }
         if let Some(start) = query.start_ms {
-            sql.push(" AND receive_ms >= ").push_bind(start);
+            sql.push(" AND id >= ").push_bind(uuid_v7_floor(start));
         }
         if let Some(end) = query.end_ms {
-            sql.push(" AND receive_ms < ").push_bind(end);
+            sql.push(" AND id < ").push_bind(uuid_v7_floor(end));
         }
         if let Some(before) = &query.before_id {
             sql.push(" AND id < ").push_bind(before.clone());
         }
-        sql.push(" ORDER BY id DESC LIMIT ").push_bind(i64::from(query.limit));
+        sql.push(" ORDER BY id DESC LIMIT ")
+            .push_bind(i64::from(query.limit));
         let rows = sql.build().fetch_all(&self.readers).await?;
         self.metrics.observe("list_signals", started);
-        rows.into_iter().map(|row| decode_signal(row.try_get("body")?)).collect()
+        rows.into_iter()
+            .map(|row| decode_signal(row.try_get("body")?))
+            .collect()
     }
 
     async fn purge_expired_keys(&self, now_ms: i64) -> Result<u64, StoreError> {
@@ -179,36 +199,120 @@ fn decode_signal(body: Vec<u8>) -> Result<Signal, StoreError> {
     Signal::decode(body.as_slice()).map_err(|e| StoreError::Corrupt(format!("signal body: {e}")))
 }
 
-async fn run_writer(
-    mut conn: SqliteConnection,
+/// Starts the writer on a thread of its own that calls SQLite directly
+/// (rusqlite, sharing sqlx's bundled SQLite). Under load, an async writer
+/// spent most of each batch waiting for the scheduler between statements;
+/// one synchronous thread has no such waits.
+async fn spawn_writer(
+    path: PathBuf,
+    jobs: mpsc::Receiver<WriteJob>,
+    max_batch: usize,
+    metrics: StoreMetrics,
+) -> Result<(), StoreError> {
+    let (opened, open_result) = oneshot::channel();
+    std::thread::Builder::new()
+        .name("store-writer".into())
+        .spawn(move || match open_writer(&path) {
+            Ok(conn) => {
+                let _ = opened.send(Ok(()));
+                let (stop_checkpoints, stop) = std::sync::mpsc::channel();
+                let checkpointer = std::thread::Builder::new()
+                    .name("store-checkpoint".into())
+                    .spawn(move || run_checkpointer(path, stop));
+                let closed = run_writer(conn, jobs, max_batch, metrics);
+                drop(stop_checkpoints);
+                if let Ok(checkpointer) = checkpointer {
+                    let _ = checkpointer.join();
+                }
+                if let Some(closed) = closed {
+                    let _ = closed.send(());
+                }
+            }
+            Err(err) => {
+                let _ = opened.send(Err(err));
+            }
+        })
+        .map_err(|e| StoreError::Unavailable(format!("cannot start the store writer: {e}")))?;
+    open_result
+        .await
+        .map_err(|_| StoreError::Unavailable("the store writer stopped".into()))?
+}
+
+fn open_writer(path: &Path) -> Result<rusqlite::Connection, StoreError> {
+    let conn = rusqlite::Connection::open(path)?;
+    conn.busy_timeout(Duration::from_secs(5))?;
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    conn.pragma_update(None, "synchronous", "FULL")?;
+    // Most checkpoint work runs on its own thread (see `run_checkpointer`);
+    // the writer's own automatic checkpoint then only copies the remainder,
+    // and, being the only writer, completes it so that the WAL is reset.
+    conn.set_prepared_statement_cache_capacity(16);
+    Ok(conn)
+}
+
+/// How often the WAL is copied back into the database file.
+const CHECKPOINT_INTERVAL: Duration = Duration::from_millis(500);
+
+/// Copies committed WAL frames into the database file every
+/// [`CHECKPOINT_INTERVAL`] with PASSIVE checkpoints, which never block the
+/// writer, until `stop` fires or is dropped.
+fn run_checkpointer(path: PathBuf, stop: std::sync::mpsc::Receiver<()>) {
+    let conn = match rusqlite::Connection::open(&path) {
+        Ok(conn) => conn,
+        Err(err) => {
+            tracing::error!(error = %err, "checkpointer cannot open the database; the WAL will grow");
+            return;
+        }
+    };
+    while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) =
+        stop.recv_timeout(CHECKPOINT_INTERVAL)
+    {
+        if let Err(err) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
+            tracing::warn!(error = %err, "WAL checkpoint failed");
+        }
+    }
+    let _ = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()));
+}
+
+impl From<rusqlite::Error> for StoreError {
+    fn from(err: rusqlite::Error) -> Self {
+        StoreError::Unavailable(err.to_string())
+    }
+}
+
+/// Serves write jobs until the channel closes or a `Close` job arrives;
+/// returns the `Close` job's reply, to be sent once everything has stopped.
+fn run_writer(
+    mut conn: rusqlite::Connection,
     mut jobs: mpsc::Receiver<WriteJob>,
     max_batch: usize,
     metrics: StoreMetrics,
-) {
-    let mut batch = Vec::with_capacity(max_batch);
-    while jobs.recv_many(&mut batch, max_batch).await > 0 {
-        let mut signals = Vec::new();
+) -> Option<oneshot::Sender<()>> {
+    let mut signals = Vec::with_capacity(max_batch);
+    while let Some(first) = jobs.blocking_recv() {
+        let mut next = Some(first);
         let mut closing = None;
-        for job in batch.drain(..) {
+        while let Some(job) = next.take() {
             match job {
-                WriteJob::Signal(write, reply) => signals.push((write, reply)),
+                WriteJob::Signal(write, reply) => signals.push((*write, reply)),
                 WriteJob::Purge(now_ms, reply) => {
-                    let result = sqlx::query("DELETE FROM signal_dedupe WHERE expires_ms <= ?")
-                        .bind(now_ms)
-                        .execute(&mut conn)
-                        .await
-                        .map(|done| done.rows_affected())
+                    let result = conn
+                        .execute("DELETE FROM signal_dedupe WHERE expires_ms <= ?1", [now_ms])
+                        .map(|deleted| deleted as u64)
                         .map_err(StoreError::from);
                     let _ = reply.send(result);
                 }
                 WriteJob::Close(done) => closing = Some(done),
             }
+            if signals.len() < max_batch && closing.is_none() {
+                next = jobs.try_recv().ok();
+            }
         }
         if !signals.is_empty() {
             let started = Instant::now();
-            let (writes, replies): (Vec<_>, Vec<_>) = signals.into_iter().unzip();
+            let (writes, replies): (Vec<_>, Vec<_>) = signals.drain(..).unzip();
             metrics.batch_size.record(writes.len() as u64, &[]);
-            match write_signals(&mut conn, &writes).await {
+            match write_signals(&mut conn, &writes) {
                 Ok(results) => {
                     for (reply, result) in replies.into_iter().zip(results) {
                         let _ = reply.send(Ok(result));
@@ -223,136 +327,83 @@ async fn run_writer(
             }
             metrics.observe("record_signals", started);
         }
-        if let Some(done) = closing {
-            let _ = conn.close().await;
-            let _ = done.send(());
-            return;
+        if closing.is_some() {
+            return closing;
         }
     }
+    None
 }
 
-/// What one write of a batch turns out to be.
-enum Decision {
-    Insert,
-    DuplicateOfStored(String),
-    DuplicateOfBatch(usize),
-}
-
-async fn write_signals(
-    conn: &mut SqliteConnection,
+/// Writes a batch in one transaction. Keys are checked in order inside the
+/// transaction, so a duplicate within the batch finds the first write.
+fn write_signals(
+    conn: &mut rusqlite::Connection,
     writes: &[SignalWrite],
 ) -> Result<Vec<SignalWriteResult>, StoreError> {
     let now_ms = chrono::Utc::now().timestamp_millis();
-    let mut tx = conn.begin().await?;
-
-    let keys: Vec<&str> = writes.iter().filter_map(|w| w.dedupe.as_ref()).map(|d| d.key.as_str()).collect();
-    let mut stored: HashMap<String, String> = HashMap::new();
-    for chunk in keys.chunks(ROWS_PER_STATEMENT) {
-        let mut sql = QueryBuilder::<Sqlite>::new("SELECT key, signal_id FROM signal_dedupe WHERE expires_ms > ");
-        sql.push_bind(now_ms).push(" AND key IN (");
-        let mut list = sql.separated(", ");
-        for key in chunk {
-            list.push_bind(*key);
-        }
-        sql.push(")");
-        for row in sql.build().fetch_all(&mut *tx).await? {
-            stored.insert(row.try_get("key")?, row.try_get("signal_id")?);
-        }
-    }
-
-    let mut first_in_batch: HashMap<&str, usize> = HashMap::new();
-    let decisions: Vec<Decision> = writes
-        .iter()
-        .enumerate()
-        .map(|(index, write)| match &write.dedupe {
-            None => Decision::Insert,
-            Some(dedupe) => {
-                if let Some(id) = stored.get(&dedupe.key) {
-                    Decision::DuplicateOfStored(id.clone())
-                } else if let Some(first) = first_in_batch.get(dedupe.key.as_str()) {
-                    Decision::DuplicateOfBatch(*first)
-                } else {
-                    first_in_batch.insert(&dedupe.key, index);
-                    Decision::Insert
+    let tx = conn.transaction()?;
+    let mut results = Vec::with_capacity(writes.len());
+    {
+        let mut find_key = tx.prepare_cached(
+            "SELECT signal_id FROM signal_dedupe WHERE key = ?1 AND expires_ms > ?2",
+        )?;
+        let mut find_signal = tx.prepare_cached("SELECT body FROM signals WHERE id = ?1")?;
+        let mut insert_signal = tx.prepare_cached(
+            "INSERT INTO signals (id, source, strategy, symbol, outcome, body) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        )?;
+        let mut remember_key = tx.prepare_cached(
+            "INSERT INTO signal_dedupe (key, signal_id, expires_ms) VALUES (?1, ?2, ?3) \
+             ON CONFLICT (key) DO UPDATE SET signal_id = excluded.signal_id, expires_ms = excluded.expires_ms",
+        )?;
+        for write in writes {
+            if let Some(dedupe) = &write.dedupe {
+                let first: Option<String> = find_key
+                    .query_row(rusqlite::params![dedupe.key, now_ms], |row| row.get(0))
+                    .optional()?;
+                if let Some(first) = first {
+                    let body: Vec<u8> = find_signal
+                        .query_row([&first], |row| row.get(0))
+                        .optional()?
+                        .ok_or_else(|| {
+                            StoreError::Corrupt(format!(
+                                "dedupe key points at missing signal {first}"
+                            ))
+                        })?;
+                    results.push(SignalWriteResult::Duplicate(Box::new(decode_signal(body)?)));
+                    continue;
                 }
             }
-        })
-        .collect();
-
-    let inserts: Vec<&SignalWrite> = writes
-        .iter()
-        .zip(&decisions)
-        .filter(|(_, d)| matches!(d, Decision::Insert))
-        .map(|(w, _)| w)
-        .collect();
-    for chunk in inserts.chunks(ROWS_PER_STATEMENT) {
-        let mut sql = QueryBuilder::<Sqlite>::new(
-            "INSERT INTO signals (id, receive_ms, source, strategy, symbol, outcome, body) ",
-        );
-        sql.push_values(chunk, |mut row, write| {
             let s = &write.signal;
-            row.push_bind(s.id.clone())
-                .push_bind(s.receive_time.as_ref().map(timestamp_ms).unwrap_or(now_ms))
-                .push_bind(s.source.clone())
-                .push_bind(s.strategy.clone())
-                .push_bind(s.instrument.as_ref().map(|i| i.symbol.clone()).unwrap_or_default())
-                .push_bind(s.outcome)
-                .push_bind(s.encode_to_vec());
-        });
-        sql.build().execute(&mut *tx).await?;
-
-        let keyed: Vec<_> = chunk.iter().filter_map(|w| w.dedupe.as_ref().map(|d| (d, &w.signal.id))).collect();
-        if !keyed.is_empty() {
-            let mut sql = QueryBuilder::<Sqlite>::new("INSERT INTO signal_dedupe (key, signal_id, expires_ms) ");
-            sql.push_values(keyed, |mut row, (dedupe, id)| {
-                row.push_bind(dedupe.key.clone()).push_bind((*id).clone()).push_bind(dedupe.expires_ms);
-            });
-            sql.push(
-                " ON CONFLICT (key) DO UPDATE SET signal_id = excluded.signal_id, expires_ms = excluded.expires_ms",
-            );
-            sql.build().execute(&mut *tx).await?;
+            insert_signal.execute(rusqlite::params![
+                s.id,
+                s.source,
+                s.strategy,
+                s.instrument
+                    .as_ref()
+                    .map(|i| i.symbol.as_str())
+                    .unwrap_or_default(),
+                s.outcome,
+                s.encode_to_vec(),
+            ])?;
+            if let Some(dedupe) = &write.dedupe {
+                remember_key.execute(rusqlite::params![dedupe.key, s.id, dedupe.expires_ms])?;
+            }
+            results.push(SignalWriteResult::Inserted);
         }
     }
-
-    let wanted: Vec<&str> = decisions
-        .iter()
-        .filter_map(|d| match d {
-            Decision::DuplicateOfStored(id) => Some(id.as_str()),
-            _ => None,
-        })
-        .collect();
-    let mut originals: HashMap<String, Signal> = HashMap::new();
-    for chunk in wanted.chunks(ROWS_PER_STATEMENT) {
-        let mut sql = QueryBuilder::<Sqlite>::new("SELECT body FROM signals WHERE id IN (");
-        let mut list = sql.separated(", ");
-        for id in chunk {
-            list.push_bind(*id);
-        }
-        sql.push(")");
-        for row in sql.build().fetch_all(&mut *tx).await? {
-            let signal = decode_signal(row.try_get("body")?)?;
-            originals.insert(signal.id.clone(), signal);
-        }
-    }
-
-    tx.commit().await?;
-
-    decisions
-        .into_iter()
-        .map(|decision| match decision {
-            Decision::Insert => Ok(SignalWriteResult::Inserted),
-            Decision::DuplicateOfBatch(first) => Ok(SignalWriteResult::Duplicate(writes[first].signal.clone())),
-            Decision::DuplicateOfStored(id) => originals
-                .get(&id)
-                .cloned()
-                .map(SignalWriteResult::Duplicate)
-                .ok_or_else(|| StoreError::Corrupt(format!("dedupe key points at missing signal {id}"))),
-        })
-        .collect()
+    tx.commit()?;
+    Ok(results)
 }
 
-fn timestamp_ms(ts: &prost_types::Timestamp) -> i64 {
-    ts.seconds * 1000 + i64::from(ts.nanos / 1_000_000)
+/// The smallest UUIDv7 text of millisecond `ms`: ids compare as text in
+/// time order, so a time bound is an id bound.
+fn uuid_v7_floor(ms: i64) -> String {
+    let ms = ms.clamp(0, (1 << 48) - 1) as u64;
+    format!(
+        "{:08x}-{:04x}-0000-0000-000000000000",
+        ms >> 16,
+        ms & 0xffff
+    )
 }
 
 #[cfg(test)]
@@ -368,8 +419,15 @@ mod tests {
 
     fn write(id: &str, key: Option<&str>) -> SignalWrite {
         SignalWrite {
-            signal: Signal { id: id.into(), source: "grpc".into(), ..Default::default() },
-            dedupe: key.map(|k| DedupeKey { key: k.into(), expires_ms: i64::MAX }),
+            signal: Signal {
+                id: id.into(),
+                source: "grpc".into(),
+                ..Default::default()
+            },
+            dedupe: key.map(|k| DedupeKey {
+                key: k.into(),
+                expires_ms: i64::MAX,
+            }),
         }
     }
 
@@ -381,7 +439,10 @@ mod tests {
         for i in 0..50 {
             let store = store.clone();
             tasks.push(tokio::spawn(async move {
-                store.record_signal(write(&format!("id-{i:03}"), Some("same-key"))).await.unwrap()
+                store
+                    .record_signal(write(&format!("id-{i:03}"), Some("same-key")))
+                    .await
+                    .unwrap()
             }));
         }
         let mut inserted = 0;
@@ -391,7 +452,13 @@ mod tests {
             }
         }
         assert_eq!(inserted, 1, "exactly one write wins the key");
-        let all = store.list_signals(&SignalQuery { limit: 100, ..Default::default() }).await.unwrap();
+        let all = store
+            .list_signals(&SignalQuery {
+                limit: 100,
+                ..Default::default()
+            })
+            .await
+            .unwrap();
         assert_eq!(all.len(), 1);
     }
 
@@ -401,8 +468,14 @@ mod tests {
         let store = open(dir.path()).await;
         let mut first = write("a", Some("k"));
         first.dedupe.as_mut().unwrap().expires_ms = 1;
-        assert_eq!(store.record_signal(first).await.unwrap(), SignalWriteResult::Inserted);
-        assert_eq!(store.record_signal(write("b", Some("k"))).await.unwrap(), SignalWriteResult::Inserted);
+        assert_eq!(
+            store.record_signal(first).await.unwrap(),
+            SignalWriteResult::Inserted
+        );
+        assert_eq!(
+            store.record_signal(write("b", Some("k"))).await.unwrap(),
+            SignalWriteResult::Inserted
+        );
         assert_eq!(store.purge_expired_keys(i64::MAX).await.unwrap(), 1);
     }
 
@@ -412,7 +485,10 @@ mod tests {
         let store = open(dir.path()).await;
         store.record_signal(write("persisted", None)).await.unwrap();
         store.close().await;
-        assert!(store.record_signal(write("late", None)).await.is_err(), "closed store refuses writes");
+        assert!(
+            store.record_signal(write("late", None)).await.is_err(),
+            "closed store refuses writes"
+        );
         let reopened = open(dir.path()).await;
         assert!(reopened.get_signal("persisted").await.unwrap().is_some());
     }

@@ -58,15 +58,30 @@ pub struct TelemetryLayer {
 impl TelemetryLayer {
     /// The layer for tonic services.
     pub fn grpc(meter: &Meter) -> Self {
-        Self::new(meter, Protocol::Grpc, "rpc.server.call.duration", "rpc.server.active_requests")
+        Self::new(
+            meter,
+            Protocol::Grpc,
+            "rpc.server.call.duration",
+            "rpc.server.active_requests",
+        )
     }
 
     /// The layer for the axum HTTP routes.
     pub fn http(meter: &Meter) -> Self {
-        Self::new(meter, Protocol::Http, "http.server.request.duration", "http.server.active_requests")
+        Self::new(
+            meter,
+            Protocol::Http,
+            "http.server.request.duration",
+            "http.server.active_requests",
+        )
     }
 
-    fn new(meter: &Meter, protocol: Protocol, duration: &'static str, active: &'static str) -> Self {
+    fn new(
+        meter: &Meter,
+        protocol: Protocol,
+        duration: &'static str,
+        active: &'static str,
+    ) -> Self {
         let instruments = Instruments {
             protocol,
             duration: meter
@@ -81,7 +96,9 @@ impl TelemetryLayer {
                 .build(),
             propagator: TraceContextPropagator::new(),
         };
-        Self { instruments: Arc::new(instruments) }
+        Self {
+            instruments: Arc::new(instruments),
+        }
     }
 }
 
@@ -89,7 +106,10 @@ impl<S> Layer<S> for TelemetryLayer {
     type Service = TelemetryService<S>;
 
     fn layer(&self, inner: S) -> Self::Service {
-        TelemetryService { inner, instruments: self.instruments.clone() }
+        TelemetryService {
+            inner,
+            instruments: self.instruments.clone(),
+        }
     }
 }
 
@@ -109,7 +129,8 @@ where
 {
     type Response = Response<MeteredBody<ResBody>>;
     type Error = S::Error;
-    type Future = Pin<Box<dyn std::future::Future<Output = Result<Self::Response, Self::Error>> + Send>>;
+    type Future =
+        Pin<Box<dyn std::future::Future<Output = Result<Self::Response, Self::Error>> + Send>>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         self.inner.poll_ready(cx)
@@ -125,7 +146,13 @@ where
                     let (parts, body) = response.into_parts();
                     let mut record = record;
                     record.status_from_headers(&parts.headers, parts.status);
-                    Ok(Response::from_parts(parts, MeteredBody { inner: body, record: Some(record) }))
+                    Ok(Response::from_parts(
+                        parts,
+                        MeteredBody {
+                            inner: body,
+                            record: Some(record),
+                        },
+                    ))
                 }
                 Err(err) => {
                     let mut record = record;
@@ -160,7 +187,9 @@ struct CallRecord {
 
 impl CallRecord {
     fn start<B>(instruments: Arc<Instruments>, request: &mut Request<B>) -> Self {
-        let parent = instruments.propagator.extract(&HeaderExtractor(request.headers()));
+        let parent = instruments
+            .propagator
+            .extract(&HeaderExtractor(request.headers()));
         let (span, attributes) = match instruments.protocol {
             Protocol::Grpc => {
                 let method = request.uri().path().trim_start_matches('/').to_string();
@@ -173,7 +202,13 @@ impl CallRecord {
                     rpc.response.status_code = tracing::field::Empty,
                     trace_id = tracing::field::Empty,
                 );
-                (span, vec![KeyValue::new("rpc.system.name", "grpc"), KeyValue::new("rpc.method", method)])
+                (
+                    span,
+                    vec![
+                        KeyValue::new("rpc.system.name", "grpc"),
+                        KeyValue::new("rpc.method", method),
+                    ],
+                )
             }
             Protocol::Http => {
                 let route = request
@@ -191,14 +226,24 @@ impl CallRecord {
                     http.response.status_code = tracing::field::Empty,
                     trace_id = tracing::field::Empty,
                 );
-                (span, vec![KeyValue::new("http.request.method", method), KeyValue::new("http.route", route)])
+                (
+                    span,
+                    vec![
+                        KeyValue::new("http.request.method", method),
+                        KeyValue::new("http.route", route),
+                    ],
+                )
             }
         };
         let _ = span.set_parent(parent);
         let trace_id = {
             let context = span.context();
             let span_context = context.span().span_context().clone();
-            if span_context.is_valid() { span_context.trace_id().to_string() } else { String::new() }
+            if span_context.is_valid() {
+                span_context.trace_id().to_string()
+            } else {
+                String::new()
+            }
         };
         if !trace_id.is_empty() {
             span.record("trace_id", trace_id.as_str());
@@ -206,7 +251,14 @@ impl CallRecord {
         request.extensions_mut().insert(CallTrace { trace_id });
         let active_attributes = attributes.clone();
         instruments.active.add(1, &active_attributes);
-        Self { instruments, attributes, active_attributes, started: Instant::now(), span, outcome: Outcome::Pending }
+        Self {
+            instruments,
+            attributes,
+            active_attributes,
+            started: Instant::now(),
+            span,
+            outcome: Outcome::Pending,
+        }
     }
 
     fn status_from_headers(&mut self, headers: &HeaderMap, status: http::StatusCode) {
@@ -254,7 +306,9 @@ impl Drop for CallRecord {
             Outcome::Failed(kind) => attributes.push(KeyValue::new("error.type", kind.clone())),
             Outcome::Pending => {}
         }
-        self.instruments.duration.record(self.started.elapsed().as_secs_f64(), &attributes);
+        self.instruments
+            .duration
+            .record(self.started.elapsed().as_secs_f64(), &attributes);
         self.instruments.active.add(-1, &self.active_attributes);
     }
 }
@@ -280,16 +334,17 @@ impl<B: Body> Body for MeteredBody<B> {
         let polled = this.inner.poll_frame(cx);
         match &polled {
             Poll::Ready(Some(Ok(frame))) => {
-                if let (Some(trailers), Some(record)) = (frame.trailers_ref(), this.record.as_mut()) {
+                if let (Some(trailers), Some(record)) = (frame.trailers_ref(), this.record.as_mut())
+                {
                     record.status_from_trailers(trailers);
                     *this.record = None;
                 }
             }
             Poll::Ready(Some(Err(_))) => {
-                if let Some(mut record) = this.record.take() {
-                    if matches!(record.outcome, Outcome::Pending) {
-                        record.outcome = Outcome::Failed("body".into());
-                    }
+                if let Some(mut record) = this.record.take()
+                    && matches!(record.outcome, Outcome::Pending)
+                {
+                    record.outcome = Outcome::Failed("body".into());
                 }
             }
             Poll::Ready(None) => {

@@ -45,9 +45,21 @@ pub fn init_tracing(config: &LogConfig) -> anyhow::Result<TracingGuard> {
     let registry = tracing_subscriber::registry().with(filter).with(otel);
     match config.format {
         LogFormat::Json => registry
-            .with(tracing_subscriber::fmt::layer().json().with_writer(std::io::stderr).with_current_span(true).with_span_list(false))
+            .with(
+                tracing_subscriber::fmt::layer()
+                    .json()
+                    .with_writer(std::io::stderr)
+                    .with_current_span(true)
+                    .with_span_list(false),
+            )
             .try_init()?,
-        LogFormat::Pretty => registry.with(tracing_subscriber::fmt::layer().compact().with_writer(std::io::stderr)).try_init()?,
+        LogFormat::Pretty => registry
+            .with(
+                tracing_subscriber::fmt::layer()
+                    .compact()
+                    .with_writer(std::io::stderr),
+            )
+            .try_init()?,
     }
     Ok(TracingGuard { provider })
 }

@@ -6,7 +6,10 @@
 mod layer;
 mod logging;
 
-use opentelemetry::{KeyValue, metrics::{Meter, MeterProvider}};
+use opentelemetry::{
+    KeyValue,
+    metrics::{Meter, MeterProvider},
+};
 use opentelemetry_sdk::{Resource, metrics::SdkMeterProvider};
 use prometheus::{Encoder, TextEncoder};
 
@@ -33,7 +36,9 @@ impl Telemetry {
     /// `tradeplane_build_info`.
     pub fn new() -> anyhow::Result<Self> {
         let registry = prometheus::Registry::new();
-        registry.register(Box::new(prometheus::process_collector::ProcessCollector::for_self()))?;
+        registry.register(Box::new(
+            prometheus::process_collector::ProcessCollector::for_self(),
+        ))?;
         let exporter = opentelemetry_prometheus::exporter()
             .with_registry(registry.clone())
             .without_target_info()
@@ -49,7 +54,11 @@ impl Telemetry {
             .with_description("Build information; the value is always 1")
             .build()
             .record(1, &[KeyValue::new("version", env!("CARGO_PKG_VERSION"))]);
-        Ok(Self { registry, provider, meter })
+        Ok(Self {
+            registry,
+            provider,
+            meter,
+        })
     }
 
     /// The meter every domain creates its instruments from.

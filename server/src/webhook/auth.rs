@@ -11,7 +11,12 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 /// TradingView's published webhook source addresses.
-pub const TRADINGVIEW_ADDRESSES: [&str; 4] = ["52.89.214.238", "34.212.75.30", "54.218.53.128", "52.32.178.7"];
+pub const TRADINGVIEW_ADDRESSES: [&str; 4] = [
+    "52.89.214.238",
+    "34.212.75.30",
+    "54.218.53.128",
+    "52.32.178.7",
+];
 
 /// Why a webhook call was not authenticated (a metric label).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -24,8 +29,12 @@ pub enum AuthFailure {
 
 impl AuthFailure {
     /// Every failure, for pre-registering metric series.
-    pub const ALL: [AuthFailure; 4] =
-        [AuthFailure::IpNotAllowed, AuthFailure::MissingPassphrase, AuthFailure::BadPassphrase, AuthFailure::BadSignature];
+    pub const ALL: [AuthFailure; 4] = [
+        AuthFailure::IpNotAllowed,
+        AuthFailure::MissingPassphrase,
+        AuthFailure::BadPassphrase,
+        AuthFailure::BadSignature,
+    ];
 
     /// The label value.
     pub fn as_str(self) -> &'static str {
@@ -48,7 +57,12 @@ pub struct WebhookAuth {
 
 impl WebhookAuth {
     /// Builds the policy. An empty allowlist allows every address.
-    pub fn new(passphrase: &str, hmac_secret: &str, allowlist: Vec<IpNet>, trust_forwarded_for: bool) -> Self {
+    pub fn new(
+        passphrase: &str,
+        hmac_secret: &str,
+        allowlist: Vec<IpNet>,
+        trust_forwarded_for: bool,
+    ) -> Self {
         Self {
             passphrase_digest: Sha256::digest(passphrase.as_bytes()).into(),
             hmac_secret: (!hmac_secret.is_empty()).then(|| hmac_secret.as_bytes().to_vec()),
@@ -67,7 +81,7 @@ impl WebhookAuth {
                 .filter_map(|v| v.to_str().ok())
                 .flat_map(|v| v.split(','))
                 .filter_map(|a| a.trim().parse::<IpAddr>().ok())
-                .last();
+                .next_back();
             if let Some(ip) = forwarded {
                 return ip;
             }
@@ -78,7 +92,10 @@ impl WebhookAuth {
     /// Checks the allowlist.
     pub fn check_address(&self, ip: IpAddr) -> Result<(), AuthFailure> {
         let ip = match ip {
-            IpAddr::V6(v6) => v6.to_ipv4_mapped().map(IpAddr::V4).unwrap_or(IpAddr::V6(v6)),
+            IpAddr::V6(v6) => v6
+                .to_ipv4_mapped()
+                .map(IpAddr::V4)
+                .unwrap_or(IpAddr::V6(v6)),
             v4 => v4,
         };
         if self.allowlist.is_empty() || self.allowlist.iter().any(|net| net.contains(&ip)) {
@@ -100,16 +117,25 @@ impl WebhookAuth {
             .and_then(|v| v.trim().strip_prefix("sha256="))
             .and_then(|hex_sig| hex::decode(hex_sig).ok())
             .ok_or(AuthFailure::BadSignature)?;
-        let mut mac = Hmac::<Sha256>::new_from_slice(secret).map_err(|_| AuthFailure::BadSignature)?;
+        let mut mac =
+            Hmac::<Sha256>::new_from_slice(secret).map_err(|_| AuthFailure::BadSignature)?;
         mac.update(body);
-        mac.verify_slice(&signature).map(|_| true).map_err(|_| AuthFailure::BadSignature)
+        mac.verify_slice(&signature)
+            .map(|_| true)
+            .map_err(|_| AuthFailure::BadSignature)
     }
 
     /// Compares the body's passphrase in constant time.
     pub fn check_passphrase(&self, candidate: Option<&str>) -> Result<(), AuthFailure> {
-        let candidate = candidate.filter(|c| !c.is_empty()).ok_or(AuthFailure::MissingPassphrase)?;
+        let candidate = candidate
+            .filter(|c| !c.is_empty())
+            .ok_or(AuthFailure::MissingPassphrase)?;
         let digest: [u8; 32] = Sha256::digest(candidate.as_bytes()).into();
-        if bool::from(digest.ct_eq(&self.passphrase_digest)) { Ok(()) } else { Err(AuthFailure::BadPassphrase) }
+        if bool::from(digest.ct_eq(&self.passphrase_digest)) {
+            Ok(())
+        } else {
+            Err(AuthFailure::BadPassphrase)
+        }
     }
 }
 
@@ -118,7 +144,12 @@ impl WebhookAuth {
 pub fn allowlist(cidrs: &[IpNet], tradingview_preset: bool) -> Vec<IpNet> {
     let mut nets = cidrs.to_vec();
     if tradingview_preset {
-        nets.extend(TRADINGVIEW_ADDRESSES.iter().filter_map(|a| a.parse::<IpAddr>().ok()).map(IpNet::from));
+        nets.extend(
+            TRADINGVIEW_ADDRESSES
+                .iter()
+                .filter_map(|a| a.parse::<IpAddr>().ok())
+                .map(IpNet::from),
+        );
     }
     nets
 }
@@ -135,9 +166,18 @@ mod tests {
     fn passphrases() {
         let a = auth(vec![], false);
         assert_eq!(a.check_passphrase(Some("pass")), Ok(()));
-        assert_eq!(a.check_passphrase(Some("nope")), Err(AuthFailure::BadPassphrase));
-        assert_eq!(a.check_passphrase(None), Err(AuthFailure::MissingPassphrase));
-        assert_eq!(a.check_passphrase(Some("")), Err(AuthFailure::MissingPassphrase));
+        assert_eq!(
+            a.check_passphrase(Some("nope")),
+            Err(AuthFailure::BadPassphrase)
+        );
+        assert_eq!(
+            a.check_passphrase(None),
+            Err(AuthFailure::MissingPassphrase)
+        );
+        assert_eq!(
+            a.check_passphrase(Some("")),
+            Err(AuthFailure::MissingPassphrase)
+        );
     }
 
     #[test]
@@ -151,9 +191,15 @@ mod tests {
         assert_eq!(a.check_signature(&headers, body), Ok(false));
         headers.insert("x-signature", good.parse().unwrap());
         assert_eq!(a.check_signature(&headers, body), Ok(true));
-        assert_eq!(a.check_signature(&headers, b"tampered"), Err(AuthFailure::BadSignature));
+        assert_eq!(
+            a.check_signature(&headers, b"tampered"),
+            Err(AuthFailure::BadSignature)
+        );
         headers.insert("x-signature", "sha256=zz".parse().unwrap());
-        assert_eq!(a.check_signature(&headers, body), Err(AuthFailure::BadSignature));
+        assert_eq!(
+            a.check_signature(&headers, body),
+            Err(AuthFailure::BadSignature)
+        );
     }
 
     #[test]
@@ -165,9 +211,16 @@ mod tests {
         assert_eq!(a.check_address(other.ip()), Err(AuthFailure::IpNotAllowed));
         let mut headers = HeaderMap::new();
         headers.insert("x-forwarded-for", "52.89.214.238".parse().unwrap());
-        assert_eq!(a.client_ip(other, &headers), other.ip(), "forged header ignored unless trusted");
+        assert_eq!(
+            a.client_ip(other, &headers),
+            other.ip(),
+            "forged header ignored unless trusted"
+        );
         let trusting = auth(vec![], true);
         headers.insert("x-forwarded-for", "1.2.3.4, 52.89.214.238".parse().unwrap());
-        assert_eq!(trusting.client_ip(other, &headers), "52.89.214.238".parse::<IpAddr>().unwrap());
+        assert_eq!(
+            trusting.client_ip(other, &headers),
+            "52.89.214.238".parse::<IpAddr>().unwrap()
+        );
     }
 }

@@ -18,7 +18,10 @@ use axum::{
     http::{HeaderMap, StatusCode, header},
     response::{IntoResponse, Response},
 };
-use opentelemetry::{KeyValue, metrics::{Counter, Meter}};
+use opentelemetry::{
+    KeyValue,
+    metrics::{Counter, Meter},
+};
 use serde_json::json;
 use tradeplane_api::SignalOutcome;
 
@@ -40,47 +43,88 @@ pub struct WebhookState {
 
 impl WebhookState {
     /// Builds the handler state and its metrics.
-    pub fn new(intake: Arc<SignalIntake>, auth: WebhookAuth, body_limit: usize, meter: &Meter) -> Self {
+    pub fn new(
+        intake: Arc<SignalIntake>,
+        auth: WebhookAuth,
+        body_limit: usize,
+        meter: &Meter,
+    ) -> Self {
         let auth_failures = meter
             .u64_counter("tradeplane.auth.failures")
             .with_description("Authentication failures, by surface and reason")
             .build();
         for failure in AuthFailure::ALL {
-            auth_failures.add(0, &[KeyValue::new("surface", "webhook"), KeyValue::new("reason", failure.as_str())]);
+            auth_failures.add(
+                0,
+                &[
+                    KeyValue::new("surface", "webhook"),
+                    KeyValue::new("reason", failure.as_str()),
+                ],
+            );
         }
         let allowlist_rejections = meter
             .u64_counter("tradeplane.allowlist.rejections")
             .with_description("Calls refused by an IP allowlist, by surface")
             .build();
         allowlist_rejections.add(0, &[KeyValue::new("surface", "webhook")]);
-        Self { intake, auth, body_limit, auth_failures, allowlist_rejections }
+        Self {
+            intake,
+            auth,
+            body_limit,
+            auth_failures,
+            allowlist_rejections,
+        }
     }
 
     fn refuse(&self, failure: AuthFailure) -> Response {
-        self.auth_failures
-            .add(1, &[KeyValue::new("surface", "webhook"), KeyValue::new("reason", failure.as_str())]);
+        self.auth_failures.add(
+            1,
+            &[
+                KeyValue::new("surface", "webhook"),
+                KeyValue::new("reason", failure.as_str()),
+            ],
+        );
         let (status, message) = match failure {
             AuthFailure::IpNotAllowed => {
-                self.allowlist_rejections.add(1, &[KeyValue::new("surface", "webhook")]);
-                (StatusCode::FORBIDDEN, "client address is not on the webhook allowlist")
+                self.allowlist_rejections
+                    .add(1, &[KeyValue::new("surface", "webhook")]);
+                (
+                    StatusCode::FORBIDDEN,
+                    "client address is not on the webhook allowlist",
+                )
             }
-            AuthFailure::MissingPassphrase => (StatusCode::UNAUTHORIZED, "the body has no `passphrase`"),
+            AuthFailure::MissingPassphrase => {
+                (StatusCode::UNAUTHORIZED, "the body has no `passphrase`")
+            }
             AuthFailure::BadPassphrase => (StatusCode::UNAUTHORIZED, "the `passphrase` is wrong"),
-            AuthFailure::BadSignature => (StatusCode::UNAUTHORIZED, "the X-Signature does not match the body"),
+            AuthFailure::BadSignature => (
+                StatusCode::UNAUTHORIZED,
+                "the X-Signature does not match the body",
+            ),
         };
         error_response(status, failure.as_str(), message)
     }
 }
 
 fn error_response(status: StatusCode, reason: &str, message: &str) -> Response {
-    (status, Json(json!({ "error": { "reason": reason, "message": message } }))).into_response()
+    (
+        status,
+        Json(json!({ "error": { "reason": reason, "message": message } })),
+    )
+        .into_response()
 }
 
 fn is_accepted_content_type(headers: &HeaderMap) -> bool {
     headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .map(|v| v.split(';').next().unwrap_or_default().trim().to_ascii_lowercase())
+        .map(|v| {
+            v.split(';')
+                .next()
+                .unwrap_or_default()
+                .trim()
+                .to_ascii_lowercase()
+        })
         .is_some_and(|media| media == "application/json" || media == "text/plain")
 }
 
@@ -92,9 +136,16 @@ pub async fn tradingview(State(state): State<Arc<WebhookState>>, request: Reques
         .get::<ConnectInfo<SocketAddr>>()
         .map(|c| c.0)
         .unwrap_or_else(|| SocketAddr::from(([0, 0, 0, 0], 0)));
-    let trace_id = parts.extensions.get::<CallTrace>().map(|t| t.trace_id.clone()).unwrap_or_default();
+    let trace_id = parts
+        .extensions
+        .get::<CallTrace>()
+        .map(|t| t.trace_id.clone())
+        .unwrap_or_default();
 
-    if let Err(failure) = state.auth.check_address(state.auth.client_ip(peer, &parts.headers)) {
+    if let Err(failure) = state
+        .auth
+        .check_address(state.auth.client_ip(peer, &parts.headers))
+    {
         return state.refuse(failure);
     }
     if !is_accepted_content_type(&parts.headers) {
@@ -122,10 +173,8 @@ pub async fn tradingview(State(state): State<Arc<WebhookState>>, request: Reques
             return error_response(StatusCode::BAD_REQUEST, "invalid_json", &err.0);
         }
     };
-    if !signed {
-        if let Err(failure) = state.auth.check_passphrase(parsed.passphrase.as_deref()) {
-            return state.refuse(failure);
-        }
+    if !signed && let Err(failure) = state.auth.check_passphrase(parsed.passphrase.as_deref()) {
+        return state.refuse(failure);
     }
 
     match state.intake.submit(parsed.signal, &trace_id).await {
@@ -135,12 +184,20 @@ pub async fn tradingview(State(state): State<Arc<WebhookState>>, request: Reques
             } else {
                 (StatusCode::ACCEPTED, "accepted")
             };
-            let symbol = submission.signal.instrument.as_ref().map(|i| i.symbol.clone()).unwrap_or_default();
+            let symbol = submission
+                .signal
+                .instrument
+                .as_ref()
+                .map(|i| i.symbol.clone())
+                .unwrap_or_default();
             (status, Json(json!({ "outcome": outcome, "signal_id": submission.signal.id, "symbol": symbol })))
                 .into_response()
         }
         Err(SubmitError::Rejected { signal, violations }) => {
-            let first = violations.first().map(|v| v.reason.as_str()).unwrap_or("invalid_signal");
+            let first = violations
+                .first()
+                .map(|v| v.reason.as_str())
+                .unwrap_or("invalid_signal");
             let fields: Vec<_> = violations
                 .iter()
                 .map(|v| json!({ "field": v.field.webhook_name(), "reason": v.reason.as_str(), "description": v.description }))
@@ -160,7 +217,11 @@ pub async fn tradingview(State(state): State<Arc<WebhookState>>, request: Reques
         Err(SubmitError::Store(err)) => {
             let err = ApiError::from(err);
             tracing::error!(error = %err, "webhook signal not stored");
-            error_response(err.http_status(), "store_unavailable", "the signal store is unavailable; retry")
+            error_response(
+                err.http_status(),
+                "store_unavailable",
+                "the signal store is unavailable; retry",
+            )
         }
     }
 }

@@ -48,10 +48,17 @@ pub fn parse_body(body: &[u8]) -> Result<TradingViewBody, BodyError> {
     let time = text(&["time", "timenow"])?;
     let source = text(&["source"])?;
     Ok(TradingViewBody {
-        passphrase: object.get("passphrase").and_then(Value::as_str).map(str::to_string),
+        passphrase: object
+            .get("passphrase")
+            .and_then(Value::as_str)
+            .map(str::to_string),
         signal: RawSignal {
             request_id: text(&["request_id"])?,
-            source: if source.is_empty() { "tradingview".into() } else { source },
+            source: if source.is_empty() {
+                "tradingview".into()
+            } else {
+                source
+            },
             strategy: text(&["strategy", "strategy_name"])?,
             symbol: text(&["ticker", "symbol"])?,
             exchange: text(&["exchange"])?,
@@ -64,7 +71,11 @@ pub fn parse_body(body: &[u8]) -> Result<TradingViewBody, BodyError> {
             order_id: text(&["order_id"])?,
             comment: text(&["comment"])?,
             interval: text(&["interval"])?,
-            event_time: if time.is_empty() { RawTime::Absent } else { RawTime::Text(time) },
+            event_time: if time.is_empty() {
+                RawTime::Absent
+            } else {
+                RawTime::Text(time)
+            },
             tags,
         },
     })
@@ -85,7 +96,9 @@ fn scalar_text(key: &str, value: &Value) -> Result<String, BodyError> {
         Value::String(s) => Ok(s.clone()),
         Value::Number(n) => Ok(n.to_string()),
         Value::Bool(b) => Ok(b.to_string()),
-        Value::Array(_) | Value::Object(_) => Err(BodyError(format!("`{key}` must be a string or a number"))),
+        Value::Array(_) | Value::Object(_) => {
+            Err(BodyError(format!("`{key}` must be a string or a number")))
+        }
     }
 }
 
@@ -105,7 +118,10 @@ mod tests {
         let parsed = parse_body(body).unwrap();
         assert_eq!(parsed.passphrase.as_deref(), Some("s3cret"));
         let s = parsed.signal;
-        assert_eq!((s.symbol.as_str(), s.exchange.as_str(), s.action.as_str()), ("BTCUSDT", "BINANCE", "buy"));
+        assert_eq!(
+            (s.symbol.as_str(), s.exchange.as_str(), s.action.as_str()),
+            ("BTCUSDT", "BINANCE", "buy")
+        );
         assert_eq!(s.quantity, "0.0015", "a bare number keeps its exact text");
         assert_eq!(s.price, "65000.10");
         assert_eq!(s.source, "tradingview");
@@ -114,16 +130,27 @@ mod tests {
 
     #[test]
     fn bare_numbers_are_exact() {
-        let parsed = parse_body(br#"{"ticker":"X","action":"buy","price":0.1000000000000000055511151231257827}"#).unwrap();
+        let parsed = parse_body(
+            br#"{"ticker":"X","action":"buy","price":0.1000000000000000055511151231257827}"#,
+        )
+        .unwrap();
         assert_eq!(parsed.signal.price, "0.1000000000000000055511151231257827");
     }
 
     #[test]
     fn unreadable_bodies_explain_themselves() {
         let err = parse_body(b"BTCUSDT buy 1").unwrap_err();
-        assert!(err.0.contains("not valid JSON") && err.0.contains("text/plain"), "{err}");
+        assert!(
+            err.0.contains("not valid JSON") && err.0.contains("text/plain"),
+            "{err}"
+        );
         assert!(parse_body(b"[1,2]").is_err());
-        assert!(parse_body(br#"{"ticker":{"a":1}}"#).unwrap_err().0.contains("ticker"));
+        assert!(
+            parse_body(br#"{"ticker":{"a":1}}"#)
+                .unwrap_err()
+                .0
+                .contains("ticker")
+        );
     }
 
     proptest! {
