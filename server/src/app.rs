@@ -18,10 +18,11 @@ use axum::{
     http::{StatusCode, header},
     response::IntoResponse,
     routing::{get, post},
+    serve::ListenerExt,
 };
 use tokio::{net::TcpListener, sync::watch, task::JoinHandle};
-use tokio_stream::wrappers::TcpListenerStream;
 use tokio_util::sync::CancellationToken;
+use tonic::transport::server::TcpIncoming;
 use tonic_health::{ServingStatus, server::HealthReporter};
 use tradeplane_api::{
     order_service_server::OrderServiceServer, pipeline_service_server::PipelineServiceServer,
