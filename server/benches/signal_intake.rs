@@ -9,10 +9,7 @@ use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use tradeplane_api::Signal;
 use tradeplane_server::{
     config::SignalsConfig,
-    signals::{
-        symbol::SymbolNormalizer,
-        validate::{RawSignal, validate},
-    },
+    signals::{symbol::SymbolNormalizer, validate::validate},
     store::{DedupeKey, SignalWrite, SqliteStore, Store},
     webhook::tradingview::parse_body,
 };
@@ -84,21 +81,20 @@ fn group_commit(c: &mut Criterion) {
 
 fn write() -> SignalWrite {
     let id = uuid::Uuid::now_v7().to_string();
-    SignalWrite {
-        dedupe: Some(DedupeKey {
-            key: format!("r:{id}"),
-            expires_ms: i64::MAX,
-        }),
-        signal: Signal {
-            id,
-            source: "bench".into(),
-            strategy: "bench".into(),
-            raw_symbol: "BINANCE:BTCUSDT".into(),
-            quantity: "0.0015".into(),
-            price: "65000.1".into(),
-            ..Default::default()
-        },
-    }
+    let dedupe = DedupeKey {
+        key: format!("r:{id}"),
+        expires_ms: i64::MAX,
+    };
+    let signal = Signal {
+        id,
+        source: "bench".into(),
+        strategy: "bench".into(),
+        raw_symbol: "BINANCE:BTCUSDT".into(),
+        quantity: "0.0015".into(),
+        price: "65000.1".into(),
+        ..Default::default()
+    };
+    SignalWrite::new(&signal, Some(dedupe))
 }
 
 criterion_group!(benches, parsing, group_commit);

@@ -164,7 +164,9 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
         .add_service(PipelineServiceServer::new(PipelineGrpc))
         .add_service(SecurityAdminServiceServer::new(SecurityAdminGrpc))
         .serve_with_incoming_shutdown(
-            TcpListenerStream::new(grpc_listener),
+            // Without TCP_NODELAY, Nagle's algorithm and delayed ACKs add
+            // ~40 ms to some responses.
+            TcpIncoming::from(grpc_listener).with_nodelay(Some(true)),
             wait_for_stop(stopped.clone()),
         );
 
@@ -184,6 +186,11 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
                 .with_state(http_state),
         )
         .layer(TelemetryLayer::http(&meter));
+    let http_listener = http_listener.tap_io(|tcp| {
+        if let Err(err) = tcp.set_nodelay(true) {
+            tracing::debug!(error = %err, "cannot set TCP_NODELAY");
+        }
+    });
     let http = axum::serve(
         http_listener,
         router.into_make_service_with_connect_info::<SocketAddr>(),

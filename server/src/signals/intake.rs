@@ -124,10 +124,7 @@ impl SignalIntake {
                 let dedupe = self.dedupe_key(&raw, valid.event_time, now.timestamp_millis());
                 signal.idempotency_key = dedupe.key.clone();
                 fill_valid(&mut signal, &valid);
-                let write = SignalWrite {
-                    signal: signal.clone(),
-                    dedupe: Some(dedupe),
-                };
+                let write = SignalWrite::new(&signal, Some(dedupe));
                 let result = self.store.record_signal(write).await;
                 let seconds = started.elapsed().as_secs_f64();
                 match result.map_err(SubmitError::Store)? {
@@ -172,10 +169,7 @@ impl SignalIntake {
                 // answer does not depend on it: bad input stays a 400.
                 if let Err(err) = self
                     .store
-                    .record_signal(SignalWrite {
-                        signal: signal.clone(),
-                        dedupe: None,
-                    })
+                    .record_signal(SignalWrite::new(&signal, None))
                     .await
                 {
                     tracing::warn!(error = %err, "could not record a rejected signal");

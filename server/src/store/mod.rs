@@ -31,11 +31,38 @@ pub struct DedupeKey {
     pub expires_ms: i64,
 }
 
-/// A signal to record; `dedupe` is absent for rejected signals.
+/// A signal to record, in row form; `dedupe` is absent for rejected signals.
 #[derive(Debug, Clone)]
 pub struct SignalWrite {
-    pub signal: Signal,
+    pub id: String,
+    pub source: String,
+    pub strategy: String,
+    /// Canonical symbol, empty when the signal had none.
+    pub symbol: String,
+    pub outcome: i32,
+    /// The whole signal, protobuf-encoded (by the caller, so that the
+    /// single writer does not spend its time encoding).
+    pub body: Vec<u8>,
     pub dedupe: Option<DedupeKey>,
+}
+
+impl SignalWrite {
+    /// The row for `signal`.
+    pub fn new(signal: &Signal, dedupe: Option<DedupeKey>) -> Self {
+        Self {
+            id: signal.id.clone(),
+            source: signal.source.clone(),
+            strategy: signal.strategy.clone(),
+            symbol: signal
+                .instrument
+                .as_ref()
+                .map(|i| i.symbol.clone())
+                .unwrap_or_default(),
+            outcome: signal.outcome,
+            body: prost::Message::encode_to_vec(signal),
+            dedupe,
+        }
+    }
 }
 
 /// What recording a signal did.
