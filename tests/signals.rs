@@ -10,7 +10,7 @@ use tradeplane_api::{
     GetSignalRequest, ListSignalsRequest, SignalAction, SignalFilter, SignalOutcome,
     SubmitSignalRequest, SubmitSignalsRequest, WatchSignalsRequest, submit_signals_response,
 };
-use tradeplane_e2e::TestServer;
+use tradeplane_e2e::{TestServer, list_signals, submit};
 
 fn buy(symbol: &str) -> SubmitSignalRequest {
     SubmitSignalRequest {
@@ -31,12 +31,7 @@ async fn an_accepted_signal_is_normalized_stored_and_readable() {
     let mut request = buy("BINANCE:BTCUSDT.P");
     request.confidence = "0.8".into();
     request.tags.insert("desk".into(), "alpha".into());
-    let response = client
-        .signals()
-        .submit_signal(request)
-        .await
-        .unwrap()
-        .into_inner();
+    let response = submit(&client, request).await;
     assert_eq!(response.outcome(), SignalOutcome::Accepted);
     let signal = response.signal.unwrap();
     let instrument = signal.instrument.clone().unwrap();
@@ -112,16 +107,7 @@ async fn bad_input_is_rejected_field_by_field_and_recorded() {
         outcome: SignalOutcome::Rejected as i32,
         ..Default::default()
     };
-    let listed = client
-        .signals()
-        .list_signals(ListSignalsRequest {
-            filter: Some(filter),
-            ..Default::default()
-        })
-        .await
-        .unwrap()
-        .into_inner()
-        .signals;
+    let listed = list_signals(&client, filter).await;
     assert_eq!(listed.len(), 1);
     assert_eq!(listed[0].reject_reason, "bad_symbol");
     assert_eq!(listed[0].field_violations.len(), 4);
@@ -133,18 +119,8 @@ async fn duplicates_return_the_first_signal() {
     let server = TestServer::start().await;
     let client = server.client().await;
     let request = buy("BTCUSDT");
-    let first = client
-        .signals()
-        .submit_signal(request.clone())
-        .await
-        .unwrap()
-        .into_inner();
-    let again = client
-        .signals()
-        .submit_signal(request.clone())
-        .await
-        .unwrap()
-        .into_inner();
+    let first = submit(&client, request.clone()).await;
+    let again = submit(&client, request.clone()).await;
     assert_eq!(first.outcome(), SignalOutcome::Accepted);
     assert_eq!(again.outcome(), SignalOutcome::Duplicate);
     assert_eq!(again.signal.unwrap().id, first.signal.unwrap().id);
@@ -160,18 +136,8 @@ async fn duplicates_return_the_first_signal() {
         event_time: Some(at),
         ..request
     };
-    let a = client
-        .signals()
-        .submit_signal(keyed.clone())
-        .await
-        .unwrap()
-        .into_inner();
-    let b = client
-        .signals()
-        .submit_signal(keyed)
-        .await
-        .unwrap()
-        .into_inner();
+    let a = submit(&client, keyed.clone()).await;
+    let b = submit(&client, keyed).await;
     assert_eq!(
         (a.outcome(), b.outcome()),
         (SignalOutcome::Accepted, SignalOutcome::Duplicate)
@@ -194,14 +160,7 @@ async fn concurrent_retries_record_one_signal() {
     let attempts = (0..20).map(|_| {
         let client = client.clone();
         let request = request.clone();
-        tokio::spawn(async move {
-            client
-                .signals()
-                .submit_signal(request)
-                .await
-                .unwrap()
-                .into_inner()
-        })
+        tokio::spawn(async move { submit(&client, request).await })
     });
     let results = futures::future::join_all(attempts).await;
     let ids: std::collections::HashSet<String> = results
@@ -222,11 +181,11 @@ async fn list_filters_and_pages() {
     let server = TestServer::start().await;
     let client = server.client().await;
     for symbol in ["BTCUSDT", "ETHUSDT", "BTC-USDT", "SOLUSDT", "btc/usdt"] {
-        client.signals().submit_signal(buy(symbol)).await.unwrap();
+        submit(&client, buy(symbol)).await;
     }
     let mut from_bot = buy("BTCUSDT");
     from_bot.source = "bot-7".into();
-    client.signals().submit_signal(from_bot).await.unwrap();
+    submit(&client, from_bot).await;
 
     let list = |filter: SignalFilter, page_size: i32, page_token: String| {
         let client = client.clone();
@@ -350,19 +309,8 @@ async fn watch_streams_matching_signals_live() {
         .await
         .unwrap()
         .into_inner();
-    client
-        .signals()
-        .submit_signal(buy("BTCUSDT"))
-        .await
-        .unwrap();
-    let eth = client
-        .signals()
-        .submit_signal(buy("ETHUSDT"))
-        .await
-        .unwrap()
-        .into_inner()
-        .signal
-        .unwrap();
+    submit(&client, buy("BTCUSDT")).await;
+    let eth = submit(&client, buy("ETHUSDT")).await.signal.unwrap();
     let event = tokio::time::timeout(Duration::from_secs(5), stream.next())
         .await
         .unwrap()
@@ -453,14 +401,7 @@ async fn signals_survive_a_restart_and_so_does_dedupe() {
     let server = TestServer::start().await;
     let client = server.client().await;
     let request = buy("BTCUSDT");
-    let first = client
-        .signals()
-        .submit_signal(request.clone())
-        .await
-        .unwrap()
-        .into_inner()
-        .signal
-        .unwrap();
+    let first = submit(&client, request.clone()).await.signal.unwrap();
     let data_dir = server.stop().await;
 
     let server = TestServer::start_in(data_dir, |_| {}).await;
@@ -473,12 +414,7 @@ async fn signals_survive_a_restart_and_so_does_dedupe() {
         .await
         .unwrap();
     assert_eq!(stored.into_inner().signal.unwrap(), first);
-    let again = client
-        .signals()
-        .submit_signal(request)
-        .await
-        .unwrap()
-        .into_inner();
+    let again = submit(&client, request).await;
     assert_eq!(again.outcome(), SignalOutcome::Duplicate);
     assert_eq!(again.signal.unwrap().id, first.id);
     server.stop().await;

@@ -5,8 +5,8 @@ use hmac::{Hmac, Mac};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use sha2::Sha256;
-use tradeplane_api::{ListSignalsRequest, SignalFilter};
-use tradeplane_e2e::{PASSPHRASE, TestServer};
+use tradeplane_api::SignalFilter;
+use tradeplane_e2e::{PASSPHRASE, TestServer, list_signals};
 
 /// The README's message template, as TradingView fills it in.
 fn template() -> Value {
@@ -64,21 +64,12 @@ async fn the_template_is_accepted_then_recognized_as_a_duplicate() {
     assert_eq!(duplicate["signal_id"], accepted["signal_id"]);
 
     // Same code path: the gRPC API sees it, with source tradingview.
-    let signals = server
-        .client()
-        .await
-        .signals()
-        .list_signals(ListSignalsRequest {
-            filter: Some(SignalFilter {
-                source: "tradingview".into(),
-                ..Default::default()
-            }),
-            ..Default::default()
-        })
-        .await
-        .unwrap()
-        .into_inner()
-        .signals;
+    let client = server.client().await;
+    let tradingview = SignalFilter {
+        source: "tradingview".into(),
+        ..Default::default()
+    };
+    let signals = list_signals(&client, tradingview).await;
     assert_eq!(signals.len(), 1);
     let signal = &signals[0];
     assert_eq!(signal.id, accepted["signal_id"].as_str().unwrap());

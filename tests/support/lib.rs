@@ -9,6 +9,9 @@ use std::{
 };
 
 use tempfile::TempDir;
+use tradeplane_api::{
+    ListSignalsRequest, Signal, SignalFilter, SubmitSignalRequest, SubmitSignalResponse,
+};
 use tradeplane_client::Client;
 use tradeplane_server::{
     app::{self, RunningServer},
@@ -172,4 +175,28 @@ pub fn binary(name: &str) -> PathBuf {
         assert!(status.success(), "building {name} failed");
     }
     path
+}
+
+/// Submits a signal that the test expects to go through.
+pub async fn submit(client: &Client, request: SubmitSignalRequest) -> SubmitSignalResponse {
+    client
+        .signals()
+        .submit_signal(request)
+        .await
+        .expect("SubmitSignal succeeds")
+        .into_inner()
+}
+
+/// The first page of signals matching `filter`.
+pub async fn list_signals(client: &Client, filter: SignalFilter) -> Vec<Signal> {
+    client
+        .signals()
+        .list_signals(ListSignalsRequest {
+            filter: Some(filter),
+            ..Default::default()
+        })
+        .await
+        .expect("ListSignals succeeds")
+        .into_inner()
+        .signals
 }
