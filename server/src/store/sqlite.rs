@@ -254,6 +254,9 @@ fn open_writer(path: &Path) -> Result<rusqlite::Connection, StoreError> {
     Ok(conn)
 }
 
+/// Below this many queued signals the writer yields once before committing.
+const SMALL_BATCH: usize = 16;
+
 /// How often the WAL is copied back into the database file.
 const CHECKPOINT_INTERVAL: Duration = Duration::from_millis(500);
 
@@ -296,6 +299,7 @@ fn run_writer(
     while let Some(first) = jobs.blocking_recv() {
         let mut next = Some(first);
         let mut closing = None;
+        let mut yielded = false;
         while let Some(job) = next.take() {
             match job {
                 WriteJob::Signal(write, reply) => signals.push((*write, reply)),
@@ -310,6 +314,13 @@ fn run_writer(
             }
             if signals.len() < max_batch && closing.is_none() {
                 next = jobs.try_recv().ok();
+                // A small batch: let the request threads enqueue what they
+                // are about to, once, so that one fsync serves more callers.
+                if next.is_none() && !yielded && signals.len() < SMALL_BATCH {
+                    yielded = true;
+                    std::thread::yield_now();
+                    next = jobs.try_recv().ok();
+                }
             }
         }
         if !signals.is_empty() {

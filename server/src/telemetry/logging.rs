@@ -4,7 +4,7 @@
 use opentelemetry::trace::TracerProvider as _;
 use opentelemetry_otlp::WithExportConfig;
 use opentelemetry_sdk::{Resource, propagation::TraceContextPropagator, trace::SdkTracerProvider};
-use tracing_subscriber::{EnvFilter, layer::SubscriberExt, util::SubscriberInitExt};
+use tracing_subscriber::{EnvFilter, Layer, layer::SubscriberExt, util::SubscriberInitExt};
 
 use crate::config::{LogConfig, LogFormat};
 
@@ -40,9 +40,12 @@ pub fn init_tracing(config: &LogConfig) -> anyhow::Result<TracingGuard> {
     opentelemetry::global::set_tracer_provider(provider.clone());
     let otel = tracing_opentelemetry::layer().with_tracer(provider.tracer("tradeplane"));
 
-    let filter = EnvFilter::try_new(&config.level)
+    // The log level filters what is printed only: spans (and so trace ids
+    // and OTLP export) do not depend on it.
+    let log_filter = EnvFilter::try_new(&config.level)
         .map_err(|e| anyhow::anyhow!("invalid configuration key `log.level`: {e}"))?;
-    let registry = tracing_subscriber::registry().with(filter).with(otel);
+    let span_filter = EnvFilter::new("info");
+    let registry = tracing_subscriber::registry().with(otel.with_filter(span_filter));
     match config.format {
         LogFormat::Json => registry
             .with(
@@ -50,14 +53,16 @@ pub fn init_tracing(config: &LogConfig) -> anyhow::Result<TracingGuard> {
                     .json()
                     .with_writer(std::io::stderr)
                     .with_current_span(true)
-                    .with_span_list(false),
+                    .with_span_list(false)
+                    .with_filter(log_filter),
             )
             .try_init()?,
         LogFormat::Pretty => registry
             .with(
                 tracing_subscriber::fmt::layer()
                     .compact()
-                    .with_writer(std::io::stderr),
+                    .with_writer(std::io::stderr)
+                    .with_filter(log_filter),
             )
             .try_init()?,
     }
