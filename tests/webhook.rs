@@ -257,3 +257,36 @@ async fn oversized_and_mistyped_bodies() {
     );
     server.stop().await;
 }
+
+#[tokio::test]
+async fn only_a_store_outage_gives_a_503() {
+    let server = TestServer::start().await;
+    assert_eq!(
+        post_json(&server, &template()).await.0,
+        StatusCode::ACCEPTED
+    );
+
+    server.store().close().await;
+
+    let mut body = template();
+    body["order_id"] = json!("after the outage");
+    let (status, reply) = post_json(&server, &body).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{reply}");
+    assert_eq!(reply["error"]["reason"], "store_unavailable");
+    // A payload that is wrong stays a 400: its answer never needs the store.
+    body["action"] = json!("hold");
+    assert_eq!(post_json(&server, &body).await.0, StatusCode::BAD_REQUEST);
+    // gRPC says UNAVAILABLE, and readiness drops.
+    let client = server.client().await;
+    let mut request = tradeplane_api::SubmitSignalRequest {
+        symbol: "BTCUSDT".into(),
+        action: "buy".into(),
+        ..Default::default()
+    };
+    request.request_id = "outage".into();
+    let status = client.signals().submit_signal(request).await.unwrap_err();
+    assert_eq!(status.code(), tonic::Code::Unavailable);
+    let ready = reqwest::get(server.http_url("/readyz")).await.unwrap();
+    assert_eq!(ready.status(), StatusCode::SERVICE_UNAVAILABLE);
+    server.stop().await;
+}

@@ -225,6 +225,11 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
 }
 
 impl RunningServer {
+    /// The store the server writes to.
+    pub fn store(&self) -> Arc<dyn Store> {
+        self.store.clone()
+    }
+
     /// Graceful shutdown: readiness goes NOT_SERVING, the listeners close,
     /// watch streams end, in-flight calls drain (up to the configured timeout), queued writes
     /// commit, and metrics flush.

@@ -94,6 +94,11 @@ impl TestServer {
             .expect("metrics text")
     }
 
+    /// The server's store (closing it simulates a store outage).
+    pub fn store(&self) -> std::sync::Arc<dyn tradeplane_server::store::Store> {
+        self.running.store()
+    }
+
     /// Shuts down gracefully and hands back the data directory.
     pub async fn stop(self) -> TempDir {
         self.running.shutdown().await;
