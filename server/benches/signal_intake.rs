@@ -26,32 +26,35 @@ fn parsing(c: &mut Criterion) {
         b.iter(|| {
             normalizer
                 .normalize(black_box("BINANCE:BTCUSDT.P"), "")
-                .unwrap()
+                .expect("the symbol normalizes")
         })
     });
     group.bench_function("tradingview_body", |b| {
-        b.iter(|| parse_body(black_box(BODY)).unwrap())
+        b.iter(|| parse_body(black_box(BODY)).expect("the template parses"))
     });
-    let raw = parse_body(BODY).unwrap().signal;
+    let raw = parse_body(BODY).expect("the template parses").signal;
     let config = SignalsConfig::default();
     let now = chrono::DateTime::parse_from_rfc3339("2026-05-01T12:00:01Z")
-        .unwrap()
+        .expect("a valid time")
         .to_utc();
     group.bench_function("validate", |b| {
-        b.iter(|| validate(black_box(&raw), &normalizer, &config, now, |_| None).unwrap())
+        b.iter(|| {
+            validate(black_box(&raw), &normalizer, &config, now, |_| None)
+                .expect("the template is valid")
+        })
     });
     group.finish();
 }
 
 fn group_commit(c: &mut Criterion) {
-    let runtime = tokio::runtime::Runtime::new().unwrap();
-    let dir = tempfile::tempdir().unwrap();
+    let runtime = tokio::runtime::Runtime::new().expect("a tokio runtime");
+    let dir = tempfile::tempdir().expect("a temp dir");
     let meter = opentelemetry::global::meter("bench");
     let url = format!("sqlite://{}", dir.path().join("bench.db").display());
     let store: Arc<dyn Store> = Arc::new(
         runtime
             .block_on(SqliteStore::open(&url, 512, 2, &meter))
-            .unwrap(),
+            .expect("the store opens"),
     );
 
     let mut group = c.benchmark_group("store");
@@ -65,10 +68,15 @@ fn group_commit(c: &mut Criterion) {
                     for _ in 0..iterations {
                         let writes = (0..concurrency).map(|_| {
                             let store = store.clone();
-                            tokio::spawn(async move { store.record_signal(write()).await.unwrap() })
+                            tokio::spawn(async move {
+                                store
+                                    .record_signal(write())
+                                    .await
+                                    .expect("the write commits")
+                            })
                         });
                         for write in writes.collect::<Vec<_>>() {
-                            write.await.unwrap();
+                            write.await.expect("the write task finishes");
                         }
                     }
                     started.elapsed()

@@ -137,15 +137,12 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
     let streams_end = CancellationToken::new();
 
     let reflection = config.reflection.then(|| {
-        let v1 = tonic_reflection::server::Builder::configure()
-            .register_encoded_file_descriptor_set(tradeplane_api::FILE_DESCRIPTOR_SET)
-            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
-            .build_v1();
-        let v1alpha = tonic_reflection::server::Builder::configure()
-            .register_encoded_file_descriptor_set(tradeplane_api::FILE_DESCRIPTOR_SET)
-            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
-            .build_v1alpha();
-        (v1, v1alpha)
+        let builder = || {
+            tonic_reflection::server::Builder::configure()
+                .register_encoded_file_descriptor_set(tradeplane_api::FILE_DESCRIPTOR_SET)
+                .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        };
+        (builder().build_v1(), builder().build_v1alpha())
     });
     let (reflection_v1, reflection_v1alpha) = match reflection {
         Some((v1, v1alpha)) => (Some(v1?), Some(v1alpha?)),

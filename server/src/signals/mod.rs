@@ -9,4 +9,4 @@ pub mod symbol;
 pub mod validate;
 
 pub use intake::{SignalIntake, Submission, SubmitError};
-pub use service::SignalGrpc;
+pub use service::{SignalGrpc, rejection_error};

@@ -195,11 +195,7 @@ impl SignalService for SignalGrpc {
                         Err(SubmitError::Rejected { signal, violations }) => {
                             let error = rejection_error(&violations, Field::grpc_name);
                             submit_signals_response::Result::Rejected(SignalRejection {
-                                reason: violations
-                                    .first()
-                                    .map(|v| v.reason.as_str())
-                                    .unwrap_or_default()
-                                    .into(),
+                                reason: signal.reject_reason,
                                 message: error.to_string(),
                                 field_violations: signal.field_violations,
                                 signal_id: signal.id,

@@ -179,7 +179,6 @@ enum Outcome {
 struct CallRecord {
     instruments: Arc<Instruments>,
     attributes: Vec<KeyValue>,
-    active_attributes: Vec<KeyValue>,
     started: Instant,
     span: Span,
     outcome: Outcome,
@@ -249,12 +248,10 @@ impl CallRecord {
             span.record("trace_id", trace_id.as_str());
         }
         request.extensions_mut().insert(CallTrace { trace_id });
-        let active_attributes = attributes.clone();
-        instruments.active.add(1, &active_attributes);
+        instruments.active.add(1, &attributes);
         Self {
             instruments,
             attributes,
-            active_attributes,
             started: Instant::now(),
             span,
             outcome: Outcome::Pending,
@@ -287,6 +284,9 @@ impl Drop for CallRecord {
     fn drop(&mut self) {
         self.ended_early(true);
         let mut attributes = std::mem::take(&mut self.attributes);
+        // The gauge was raised with the call's attributes before any status
+        // was known; lower it with the same ones.
+        self.instruments.active.add(-1, &attributes);
         match &self.outcome {
             Outcome::Grpc(code) => {
                 let name = grpc_code_name(*code);
@@ -309,7 +309,6 @@ impl Drop for CallRecord {
         self.instruments
             .duration
             .record(self.started.elapsed().as_secs_f64(), &attributes);
-        self.instruments.active.add(-1, &self.active_attributes);
     }
 }
 

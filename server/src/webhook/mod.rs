@@ -27,7 +27,7 @@ use tradeplane_api::SignalOutcome;
 
 use crate::{
     api_error::ApiError,
-    signals::{SignalIntake, SubmitError, validate::Field},
+    signals::{SignalIntake, SubmitError, rejection_error, validate::Field},
     telemetry::CallTrace,
 };
 use auth::{AuthFailure, WebhookAuth};
@@ -194,23 +194,15 @@ pub async fn tradingview(State(state): State<Arc<WebhookState>>, request: Reques
                 .into_response()
         }
         Err(SubmitError::Rejected { signal, violations }) => {
-            let first = violations
-                .first()
-                .map(|v| v.reason.as_str())
-                .unwrap_or("invalid_signal");
             let fields: Vec<_> = violations
                 .iter()
                 .map(|v| json!({ "field": v.field.webhook_name(), "reason": v.reason.as_str(), "description": v.description }))
                 .collect();
-            let message = violations
-                .iter()
-                .map(|v| format!("{}: {}", Field::webhook_name(v.field), v.description))
-                .collect::<Vec<_>>()
-                .join("; ");
+            let message = rejection_error(&violations, Field::webhook_name).to_string();
             let body = json!({
                 "outcome": "rejected",
                 "signal_id": signal.id,
-                "error": { "reason": first, "message": message, "field_violations": fields },
+                "error": { "reason": signal.reject_reason, "message": message, "field_violations": fields },
             });
             (StatusCode::BAD_REQUEST, Json(body)).into_response()
         }
