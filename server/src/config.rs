@@ -332,6 +332,21 @@ impl Config {
         Ok(())
     }
 
+    /// A copy safe to print: secrets that are set read `<redacted>`.
+    pub fn redacted(&self) -> Self {
+        let hide = |secret: &str| {
+            if secret.is_empty() {
+                String::new()
+            } else {
+                "<redacted>".into()
+            }
+        };
+        let mut copy = self.clone();
+        copy.webhook.passphrase = hide(&self.webhook.passphrase);
+        copy.webhook.hmac_secret = hide(&self.webhook.hmac_secret);
+        copy
+    }
+
     /// The SQLite URL the store opens.
     pub fn sqlite_url(&self) -> String {
         if self.database_url.is_empty() {

@@ -83,7 +83,7 @@ fn main() -> ExitCode {
         }
     };
     if print_only {
-        return match toml::to_string_pretty(&config) {
+        return match toml::to_string_pretty(&config.redacted()) {
             Ok(text) => {
                 print!("{text}");
                 ExitCode::SUCCESS
