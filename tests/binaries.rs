@@ -14,9 +14,29 @@ struct Served {
     child: Child,
     grpc: String,
     http: String,
+    /// The bootstrap admin key the server wrote on first start.
+    api_key: String,
 }
 
-fn serve(data_dir: &std::path::Path) -> Served {
+/// Rate limits off, for a bench run at full speed (as BENCHMARKS.md does).
+const NO_RATE_LIMITS: [(&str, &str); 2] = [
+    (
+        "TRADEPLANE_SECURITY__RATE_LIMITS__PER_API_KEY__RATE_PER_SECOND",
+        "0",
+    ),
+    (
+        "TRADEPLANE_SECURITY__RATE_LIMITS__PER_CLIENT_IP__RATE_PER_SECOND",
+        "0",
+    ),
+];
+
+/// Starts `tradeplane serve` on port 0; its logs go to `<data_dir>.log`.
+fn serve(data_dir: &std::path::Path, env: &[(&str, &str)]) -> Served {
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(data_dir.with_extension("log"))
+        .expect("log file");
     let mut child = Command::new(binary("tradeplane"))
         .args([
             "serve",
@@ -28,8 +48,10 @@ fn serve(data_dir: &std::path::Path) -> Served {
         ])
         .arg(data_dir)
         .env_remove("TRADEPLANE_WEBHOOK_PASSPHRASE")
+        .env_remove("TRADEPLANE_ADMIN_KEY")
+        .envs(env.iter().copied())
         .stdout(Stdio::piped())
-        .stderr(Stdio::null())
+        .stderr(log)
         .spawn()
         .expect("tradeplane starts");
     let stdout = child.stdout.take().expect("stdout");
@@ -44,17 +66,25 @@ fn serve(data_dir: &std::path::Path) -> Served {
             .to_string()
     };
     assert!(line.starts_with("listening "), "{line:?}");
+    let api_key = std::fs::read_to_string(data_dir.join("admin.key"))
+        .expect("the first start writes admin.key")
+        .trim()
+        .to_string();
     Served {
         grpc: format!("http://{}", field("grpc")),
         http: format!("http://{}", field("http")),
+        api_key,
         child,
     }
 }
 
-fn tpctl(server: &str, args: &[&str]) -> (bool, String, String) {
+/// Runs tpctl against `served` with the admin key from the environment,
+/// as the README's tour does.
+fn tpctl(served: &Served, args: &[&str]) -> (bool, String, String) {
     let out = Command::new(binary("tpctl"))
         .arg("--server")
-        .arg(server)
+        .arg(&served.grpc)
+        .env("TRADEPLANE_API_KEY", &served.api_key)
         .args(args)
         .output()
         .expect("tpctl runs");
@@ -88,19 +118,17 @@ fn terminate(mut served: Served) {
 #[test]
 fn the_five_minute_tour() {
     let dir = tempfile::tempdir().unwrap();
-    let served = serve(dir.path());
+    let served = serve(dir.path(), &NO_RATE_LIMITS);
 
-    // The generated webhook secret is private to the owner.
+    // The generated webhook secret and admin key are private to the owner.
     let secret_path = dir.path().join("webhook.secret");
     #[cfg(unix)]
-    {
+    for path in [&secret_path, &dir.path().join("admin.key")] {
         use std::os::unix::fs::PermissionsExt;
-        let mode = std::fs::metadata(&secret_path)
-            .unwrap()
-            .permissions()
-            .mode();
-        assert_eq!(mode & 0o777, 0o600);
+        let mode = std::fs::metadata(path).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600, "{}", path.display());
     }
+    assert!(served.api_key.starts_with("tpk_") && served.api_key.len() == 68);
     let passphrase = std::fs::read_to_string(&secret_path)
         .unwrap()
         .trim()
@@ -125,20 +153,20 @@ fn the_five_minute_tour() {
     assert_eq!(status, 202);
 
     // tpctl shows it.
-    let (ok, out, err) = tpctl(&served.grpc, &["signal", "list"]);
+    let (ok, out, err) = tpctl(&served, &["signal", "list"]);
     assert!(ok, "{err}");
     assert!(
         out.contains("BTC/USDT") && out.contains("tradingview") && out.contains("accepted"),
         "{out}"
     );
-    let (ok, out, _) = tpctl(&served.grpc, &["signal", "list", "-o", "json"]);
+    let (ok, out, _) = tpctl(&served, &["signal", "list", "-o", "json"]);
     assert!(ok);
     let listed: Value = serde_json::from_str(&out).unwrap();
     assert_eq!(listed["signals"][0]["instrument"]["symbol"], "BTC/USDT");
 
     // tpctl submits, and explains a rejection.
     let (ok, out, _) = tpctl(
-        &served.grpc,
+        &served,
         &[
             "signal",
             "submit",
@@ -152,7 +180,7 @@ fn the_five_minute_tour() {
     );
     assert!(ok && out.starts_with("accepted "), "{out}");
     let (ok, _, err) = tpctl(
-        &served.grpc,
+        &served,
         &[
             "signal", "submit", "--symbol", "ETHUSDT", "--action", "sell", "--price", "-5",
         ],
@@ -164,7 +192,7 @@ fn the_five_minute_tour() {
             && err.contains("price"),
         "{err}"
     );
-    let (ok, out, _) = tpctl(&served.grpc, &["health", "--service", "readiness"]);
+    let (ok, out, _) = tpctl(&served, &["health", "--service", "readiness"]);
     assert!(ok && out.trim() == "SERVING");
 
     // /metrics counted it.
@@ -182,7 +210,7 @@ fn the_five_minute_tour() {
 
     // A short bench run produces a report with percentiles.
     let (ok, out, err) = tpctl(
-        &served.grpc,
+        &served,
         &[
             "bench",
             "--target",
@@ -210,15 +238,35 @@ fn the_five_minute_tour() {
     }
     assert!(report["submit_to_health_ratio"].as_f64().unwrap() > 0.0);
 
+    // Without the key, tpctl is refused and says why.
+    let out = Command::new(binary("tpctl"))
+        .args(["--server", &served.grpc, "signal", "list"])
+        .env_remove("TRADEPLANE_API_KEY")
+        .env("HOME", dir.path())
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && err.contains("MISSING_API_KEY"),
+        "{err}"
+    );
+
+    let api_key = served.api_key.clone();
     terminate(served);
+    let log = std::fs::read_to_string(dir.path().with_extension("log")).unwrap();
+    assert!(log.contains("bootstrap admin key"), "{log}");
+    assert!(
+        !log.contains(&api_key),
+        "the admin key never reaches the log"
+    );
 }
 
 #[test]
 fn a_signal_acknowledged_before_sigterm_is_there_after_restart() {
     let dir = tempfile::tempdir().unwrap();
-    let served = serve(dir.path());
+    let served = serve(dir.path(), &[]);
     let (ok, out, _) = tpctl(
-        &served.grpc,
+        &served,
         &[
             "signal", "submit", "--symbol", "BTCUSDT", "--action", "buy", "-o", "json",
         ],
@@ -230,8 +278,8 @@ fn a_signal_acknowledged_before_sigterm_is_there_after_restart() {
         .to_string();
     terminate(served);
 
-    let served = serve(dir.path());
-    let (ok, out, err) = tpctl(&served.grpc, &["signal", "get", &id, "-o", "json"]);
+    let served = serve(dir.path(), &[]);
+    let (ok, out, err) = tpctl(&served, &["signal", "get", &id, "-o", "json"]);
     assert!(ok, "{err}");
     assert_eq!(
         serde_json::from_str::<Value>(&out).unwrap()["id"],

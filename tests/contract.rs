@@ -3,7 +3,7 @@
 
 use std::process::Command;
 
-use tradeplane_e2e::{TestServer, external_tool, python_with_module, workspace_root};
+use tradeplane_e2e::{ADMIN_KEY, TestServer, external_tool, python_with_module, workspace_root};
 
 #[test]
 fn buf_lint_passes() {
@@ -33,11 +33,17 @@ channel = grpc.insecure_channel(sys.argv[1])
 health = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(service="readiness"))
 assert health.status == health_pb2.HealthCheckResponse.SERVING, health
 stub = rpc.SignalServiceStub(channel)
-reply = stub.SubmitSignal(pb.SubmitSignalRequest(symbol="BINANCE:BTCUSDT", action="buy", quantity="0.25", request_id="py-1"))
+try:
+    stub.SubmitSignal(pb.SubmitSignalRequest(symbol="BTCUSDT", action="buy"))
+    raise SystemExit("a call without a key was accepted")
+except grpc.RpcError as err:
+    assert err.code() == grpc.StatusCode.UNAUTHENTICATED, err
+key = [("authorization", "Bearer " + sys.argv[3])]
+reply = stub.SubmitSignal(pb.SubmitSignalRequest(symbol="BINANCE:BTCUSDT", action="buy", quantity="0.25", request_id="py-1"), metadata=key)
 assert reply.outcome == pb.SIGNAL_OUTCOME_ACCEPTED, reply
 assert reply.signal.instrument.symbol == "BTC/USDT", reply
 try:
-    stub.SubmitSignal(pb.SubmitSignalRequest(symbol="???", action="buy"))
+    stub.SubmitSignal(pb.SubmitSignalRequest(symbol="???", action="buy"), metadata=key)
     raise SystemExit("a bad symbol was accepted")
 except grpc.RpcError as err:
     assert err.code() == grpc.StatusCode.INVALID_ARGUMENT, err
@@ -91,6 +97,7 @@ async fn a_generated_python_client_works() {
             .arg(PYTHON_CLIENT)
             .arg(address)
             .arg(generated)
+            .arg(ADMIN_KEY)
             .output()
             .unwrap()
     })

@@ -11,7 +11,8 @@ pub fn time_text(ts: Option<&Timestamp>) -> String {
         .unwrap_or_default()
 }
 
-fn enum_name<E: TryFrom<i32>>(value: i32, name: impl Fn(E) -> &'static str) -> String {
+/// The name of an enum value, or `UNKNOWN`.
+pub fn enum_name<E: TryFrom<i32>>(value: i32, name: impl Fn(E) -> &'static str) -> String {
     E::try_from(value)
         .map(name)
         .unwrap_or("UNKNOWN")

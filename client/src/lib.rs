@@ -11,7 +11,7 @@ use tonic::{
     Code, Request, Status,
     metadata::MetadataValue,
     service::{Interceptor, interceptor::InterceptedService},
-    transport::{Channel, Endpoint},
+    transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity},
 };
 use tonic_health::pb::{HealthCheckRequest, HealthCheckResponse, health_client::HealthClient};
 use tonic_types::StatusExt;
@@ -49,6 +49,15 @@ pub struct Client {
     auth: Auth,
 }
 
+/// TLS material for `https://` servers, as PEM. Without a CA the public
+/// web roots are trusted.
+#[derive(Debug, Clone, Default)]
+pub struct TlsOptions {
+    pub ca_cert: Option<Vec<u8>>,
+    /// Client certificate and key, for servers that require mTLS.
+    pub identity: Option<(Vec<u8>, Vec<u8>)>,
+}
+
 /// Failure to connect.
 #[derive(Debug, thiserror::Error)]
 pub enum ConnectError {
@@ -63,10 +72,31 @@ pub enum ConnectError {
 impl Client {
     /// Connects to `server` (e.g. `http://127.0.0.1:50051`).
     pub async fn connect(server: &str, api_key: Option<&str>) -> Result<Self, ConnectError> {
-        let endpoint = Endpoint::from_shared(server.to_string())
+        Self::connect_tls(server, api_key, &TlsOptions::default()).await
+    }
+
+    /// Connects with TLS settings (used when `server` is `https://…`).
+    pub async fn connect_tls(
+        server: &str,
+        api_key: Option<&str>,
+        tls: &TlsOptions,
+    ) -> Result<Self, ConnectError> {
+        let mut endpoint = Endpoint::from_shared(server.to_string())
             .map_err(|e| ConnectError::Address(server.to_string(), e.to_string()))?
             .connect_timeout(Duration::from_secs(5))
             .tcp_nodelay(true);
+        if server.starts_with("https://") {
+            let mut config = match &tls.ca_cert {
+                Some(ca) => ClientTlsConfig::new().ca_certificate(Certificate::from_pem(ca)),
+                None => ClientTlsConfig::new().with_webpki_roots(),
+            };
+            if let Some((cert, key)) = &tls.identity {
+                config = config.identity(Identity::from_pem(cert, key));
+            }
+            endpoint = endpoint
+                .tls_config(config)
+                .map_err(|e| ConnectError::Address(server.to_string(), error_chain(&e)))?;
+        }
         let channel = endpoint
             .connect()
             .await

@@ -1,5 +1,7 @@
 //! `tpctl`: the tradeplane command-line client.
 
+mod admin;
+
 use std::{collections::HashMap, path::PathBuf, process::ExitCode, time::Duration};
 
 use clap::{Parser, Subcommand, ValueEnum};
@@ -11,7 +13,7 @@ use tradeplane_api::{
     WatchSignalsRequest,
 };
 use tradeplane_client::{
-    Client,
+    Client, TlsOptions,
     bench::{self, BenchOptions, Target},
     describe_status,
     format::{SIGNAL_COLUMNS, signal_json, signal_row, table},
@@ -26,6 +28,25 @@ struct Cli {
     /// API key; else TRADEPLANE_API_KEY, else `api_key` in the config file.
     #[arg(long, global = true)]
     api_key: Option<String>,
+    /// CA certificate (PEM) that signed the server's, for `https://` servers.
+    #[arg(long, global = true, env = "TRADEPLANE_CA_CERT")]
+    ca_cert: Option<PathBuf>,
+    /// Client certificate (PEM), for servers that require mTLS.
+    #[arg(
+        long,
+        global = true,
+        env = "TRADEPLANE_CLIENT_CERT",
+        requires = "client_key"
+    )]
+    client_cert: Option<PathBuf>,
+    /// Client private key (PEM).
+    #[arg(
+        long,
+        global = true,
+        env = "TRADEPLANE_CLIENT_KEY",
+        requires = "client_cert"
+    )]
+    client_key: Option<PathBuf>,
     /// tpctl config file (TOML with `server` and `api_key`).
     #[arg(long, global = true, env = "TPCTL_CONFIG")]
     config: Option<PathBuf>,
@@ -52,6 +73,10 @@ enum Command {
     /// Signals: submit, get, list, watch.
     #[command(subcommand)]
     Signal(SignalCommand),
+    /// Security administration: keys, limits, allowlists, the webhook
+    /// secret, breakers, the trading halt and the audit log.
+    #[command(subcommand)]
+    Admin(admin::AdminCommand),
     /// Load-generates against the running service and prints throughput and
     /// latency percentiles.
     Bench(BenchArgs),
@@ -221,7 +246,17 @@ async fn run(cli: Cli) -> Result<(), String> {
     if let Command::Bench(args) = cli.command {
         return run_bench(args, server, api_key, output).await;
     }
-    let client = Client::connect(&server, api_key.as_deref())
+    let read = |path: &PathBuf| {
+        std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))
+    };
+    let tls = TlsOptions {
+        ca_cert: cli.ca_cert.as_ref().map(read).transpose()?,
+        identity: match (&cli.client_cert, &cli.client_key) {
+            (Some(cert), Some(key)) => Some((read(cert)?, read(key)?)),
+            _ => None,
+        },
+    };
+    let client = Client::connect_tls(&server, api_key.as_deref(), &tls)
         .await
         .map_err(|e| e.to_string())?;
     let status_error = |status: Status| describe_status(&status);
@@ -344,6 +379,7 @@ async fn run(cli: Cli) -> Result<(), String> {
                 }
             }
         }
+        Command::Admin(command) => admin::run(&client, command, output == Output::Json).await?,
         Command::Bench(_) => unreachable!("handled above"),
     }
     Ok(())

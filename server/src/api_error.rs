@@ -28,6 +28,33 @@ pub enum ApiError {
     },
     #[error("{what} `{id}` not found")]
     NotFound { what: &'static str, id: String },
+    /// No credentials, or credentials that are not valid.
+    #[error("{message}")]
+    Unauthenticated {
+        reason: &'static str,
+        message: String,
+    },
+    /// Valid credentials without the right to do this.
+    #[error("{message}")]
+    PermissionDenied {
+        reason: &'static str,
+        message: String,
+    },
+    /// Too many requests; try again after `retry_after`.
+    #[error("rate limit exceeded for this {scope}; retry in {retry_after:?}")]
+    RateLimited {
+        scope: &'static str,
+        retry_after: std::time::Duration,
+    },
+    /// The request is valid but the system is not in a state to do it.
+    #[error("{message}")]
+    FailedPrecondition {
+        reason: &'static str,
+        message: String,
+    },
+    /// A retried create whose first attempt already succeeded.
+    #[error("{what} `{id}` was already created for this request_id")]
+    AlreadyExists { what: &'static str, id: String },
     #[error("{message}")]
     Unavailable {
         reason: &'static str,
@@ -59,6 +86,11 @@ impl ApiError {
         match self {
             ApiError::InvalidArgument { .. } => Code::InvalidArgument,
             ApiError::NotFound { .. } => Code::NotFound,
+            ApiError::Unauthenticated { .. } => Code::Unauthenticated,
+            ApiError::PermissionDenied { .. } => Code::PermissionDenied,
+            ApiError::RateLimited { .. } => Code::ResourceExhausted,
+            ApiError::FailedPrecondition { .. } => Code::FailedPrecondition,
+            ApiError::AlreadyExists { .. } => Code::AlreadyExists,
             ApiError::Unavailable { .. } => Code::Unavailable,
             ApiError::Unimplemented { .. } => Code::Unimplemented,
             ApiError::Internal(_) => Code::Internal,
@@ -70,6 +102,11 @@ impl ApiError {
         match self {
             ApiError::InvalidArgument { .. } => http::StatusCode::BAD_REQUEST,
             ApiError::NotFound { .. } => http::StatusCode::NOT_FOUND,
+            ApiError::Unauthenticated { .. } => http::StatusCode::UNAUTHORIZED,
+            ApiError::PermissionDenied { .. } => http::StatusCode::FORBIDDEN,
+            ApiError::RateLimited { .. } => http::StatusCode::TOO_MANY_REQUESTS,
+            ApiError::FailedPrecondition { .. } => http::StatusCode::CONFLICT,
+            ApiError::AlreadyExists { .. } => http::StatusCode::CONFLICT,
             ApiError::Unavailable { .. } => http::StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Unimplemented { .. } => http::StatusCode::NOT_IMPLEMENTED,
             ApiError::Internal(_) => http::StatusCode::INTERNAL_SERVER_ERROR,
@@ -81,6 +118,11 @@ impl ApiError {
         match self {
             ApiError::InvalidArgument { reason, .. } => reason.clone(),
             ApiError::NotFound { .. } => "NOT_FOUND".into(),
+            ApiError::Unauthenticated { reason, .. }
+            | ApiError::PermissionDenied { reason, .. }
+            | ApiError::FailedPrecondition { reason, .. } => (*reason).into(),
+            ApiError::RateLimited { .. } => "RATE_LIMITED".into(),
+            ApiError::AlreadyExists { .. } => "ALREADY_EXISTS".into(),
             ApiError::Unavailable { reason, .. } => (*reason).into(),
             ApiError::Unimplemented { .. } => "NOT_IMPLEMENTED".into(),
             ApiError::Internal(_) => "INTERNAL".into(),
@@ -93,16 +135,44 @@ impl ApiError {
                 .first()
                 .map(|f| HashMap::from([("field".to_string(), f.field.clone())]))
                 .unwrap_or_default(),
-            ApiError::NotFound { what, id } => HashMap::from([
-                ("resource".to_string(), (*what).to_string()),
-                ("id".to_string(), id.clone()),
-            ]),
+            ApiError::NotFound { what, id } | ApiError::AlreadyExists { what, id } => {
+                HashMap::from([
+                    ("resource".to_string(), (*what).to_string()),
+                    ("id".to_string(), id.clone()),
+                ])
+            }
+            ApiError::RateLimited { scope, .. } => {
+                HashMap::from([("scope".to_string(), (*scope).to_string())])
+            }
             ApiError::Unimplemented { rpc } => {
                 HashMap::from([("rpc".to_string(), (*rpc).to_string())])
             }
             _ => HashMap::new(),
         }
     }
+}
+
+/// The page size of a List request: `0` means `default`, larger than
+/// `max` means `max`, negative is refused.
+pub fn page_size(requested: i32, default: u32, max: u32) -> Result<u32, ApiError> {
+    match requested {
+        0 => Ok(default),
+        n if n < 0 => Err(ApiError::invalid_field(
+            "INVALID_PAGE_SIZE",
+            "page_size",
+            "must not be negative",
+        )),
+        n => Ok((n as u32).min(max)),
+    }
+}
+
+/// The error for a page token this server did not hand out.
+pub fn invalid_page_token() -> ApiError {
+    ApiError::invalid_field(
+        "INVALID_PAGE_TOKEN",
+        "page_token",
+        "is not a token from a previous page",
+    )
 }
 
 impl From<ApiError> for Status {
@@ -112,6 +182,9 @@ impl From<ApiError> for Status {
             for field in fields {
                 details.add_bad_request_violation(field.field.clone(), field.description.clone());
             }
+        }
+        if let ApiError::RateLimited { retry_after, .. } = &err {
+            details.set_retry_info(Some(*retry_after));
         }
         Status::with_error_details(err.code(), err.to_string(), details)
     }

@@ -4,7 +4,6 @@
 
 use std::{
     net::SocketAddr,
-    path::Path,
     sync::{
         Arc,
         atomic::{AtomicBool, Ordering},
@@ -18,7 +17,6 @@ use axum::{
     http::{StatusCode, header},
     response::IntoResponse,
     routing::{get, post},
-    serve::ListenerExt,
 };
 use tokio::{net::TcpListener, sync::watch, task::JoinHandle};
 use tokio_util::sync::CancellationToken;
@@ -33,10 +31,18 @@ use tradeplane_api::{
 use crate::{
     config::Config,
     orders::OrderGrpc,
+    orders::{
+        EXCHANGES,
+        breakers::{self, CircuitBreakers},
+    },
     pipelines::PipelineGrpc,
     security::SecurityAdminGrpc,
+    security::{
+        AuthLayer, Security, load_setting,
+        tls::{self, HttpListener, PeerAddr},
+    },
     signals::{SignalGrpc, SignalIntake},
-    store::{SqliteStore, Store},
+    store::{SqliteStore, Store, StoreError},
     telemetry::{Telemetry, TelemetryLayer},
     webhook::{self, WebhookState, auth::WebhookAuth},
 };
@@ -58,6 +64,7 @@ pub struct RunningServer {
     health: HealthReporter,
     ready: Arc<AtomicBool>,
     store: Arc<dyn Store>,
+    security: Arc<Security>,
     telemetry: Arc<Telemetry>,
     drain_timeout: Duration,
 }
@@ -86,26 +93,21 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
         .await?,
     );
 
-    let passphrase = if config.webhook.passphrase.is_empty() {
-        load_or_create_secret(&config.data_dir.join("webhook.secret"))?
-    } else {
-        config.webhook.passphrase.clone()
-    };
+    let security = Security::open(&config, store.clone(), &meter).await?;
+    let breakers = Arc::new(open_breakers(&*store, &meter).await?);
     let intake = Arc::new(
         SignalIntake::new(config.signals.clone(), store.clone(), &meter)
             .map_err(|e| anyhow::anyhow!("invalid configuration key `signals.symbol_map`: {e}"))?,
     );
     let webhook_auth = WebhookAuth::new(
-        &passphrase,
         &config.webhook.hmac_secret,
-        webhook::auth::allowlist(&config.webhook.allowlist, config.webhook.tradingview_preset),
         config.webhook.trust_forwarded_for,
     );
     let webhook_state = Arc::new(WebhookState::new(
         intake.clone(),
         webhook_auth,
+        security.clone(),
         config.webhook.body_limit_bytes,
-        &meter,
     ));
 
     let (health, health_service) = tonic_health::server::health_reporter();
@@ -148,8 +150,13 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
         Some((v1, v1alpha)) => (Some(v1?), Some(v1alpha?)),
         None => (None, None),
     };
-    let grpc = tonic::transport::Server::builder()
+    let mut grpc = tonic::transport::Server::builder();
+    if let Some(tls) = tls::grpc_tls(&config.tls)? {
+        grpc = grpc.tls_config(tls)?;
+    }
+    let grpc = grpc
         .layer(TelemetryLayer::grpc(&meter))
+        .layer(AuthLayer::new(security.clone()))
         .add_service(health_service)
         .add_optional_service(reflection_v1)
         .add_optional_service(reflection_v1alpha)
@@ -159,7 +166,11 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
         )))
         .add_service(OrderServiceServer::new(OrderGrpc))
         .add_service(PipelineServiceServer::new(PipelineGrpc))
-        .add_service(SecurityAdminServiceServer::new(SecurityAdminGrpc))
+        .add_service(SecurityAdminServiceServer::new(SecurityAdminGrpc::new(
+            security.clone(),
+            breakers,
+            streams_end.clone(),
+        )))
         .serve_with_incoming_shutdown(
             // Without TCP_NODELAY, Nagle's algorithm and delayed ACKs add
             // ~40 ms to some responses.
@@ -183,14 +194,9 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
                 .with_state(http_state),
         )
         .layer(TelemetryLayer::http(&meter));
-    let http_listener = http_listener.tap_io(|tcp| {
-        if let Err(err) = tcp.set_nodelay(true) {
-            tracing::debug!(error = %err, "cannot set TCP_NODELAY");
-        }
-    });
     let http = axum::serve(
-        http_listener,
-        router.into_make_service_with_connect_info::<SocketAddr>(),
+        HttpListener::new(http_listener, &config.tls)?,
+        router.into_make_service_with_connect_info::<PeerAddr>(),
     )
     .with_graceful_shutdown(wait_for_stop(stopped.clone()));
 
@@ -216,6 +222,7 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
         health,
         ready,
         store,
+        security,
         telemetry,
         drain_timeout: config.shutdown_timeout,
     })
@@ -249,9 +256,23 @@ impl RunningServer {
                 task.abort();
             }
         }
+        self.security.shutdown().await;
         self.store.close().await;
         self.telemetry.shutdown();
     }
+}
+
+/// Every exchange's breaker, as last persisted.
+async fn open_breakers(
+    store: &dyn Store,
+    meter: &opentelemetry::metrics::Meter,
+) -> Result<CircuitBreakers, StoreError> {
+    let mut exchanges = std::collections::BTreeMap::new();
+    for exchange in EXCHANGES {
+        let stored = load_setting(store, &breakers::setting_key(exchange)).await?;
+        exchanges.insert(exchange.to_string(), stored);
+    }
+    Ok(CircuitBreakers::new(exchanges, meter))
 }
 
 async fn wait_for_stop(mut stopped: watch::Receiver<bool>) {
@@ -295,28 +316,4 @@ async fn readyz(State(state): State<Arc<HttpState>>) -> impl IntoResponse {
         Ok(()) => (StatusCode::OK, "ready\n"),
         Err(_) => (StatusCode::SERVICE_UNAVAILABLE, "store unavailable\n"),
     }
-}
-
-/// Reads a secret file, or creates it with a random value and mode 0600.
-pub fn load_or_create_secret(path: &Path) -> anyhow::Result<String> {
-    match std::fs::read_to_string(path) {
-        Ok(secret) if !secret.trim().is_empty() => return Ok(secret.trim().to_string()),
-        Ok(_) => anyhow::bail!("secret file {} is empty", path.display()),
-        Err(err) if err.kind() != std::io::ErrorKind::NotFound => {
-            anyhow::bail!("cannot read secret file {}: {err}", path.display())
-        }
-        Err(_) => {}
-    }
-    let secret = hex::encode(rand::random::<[u8; 32]>());
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    let mut file = options
-        .open(path)
-        .map_err(|e| anyhow::anyhow!("cannot create secret file {}: {e}", path.display()))?;
-    std::io::Write::write_all(&mut file, format!("{secret}\n").as_bytes())?;
-    file.sync_all()?;
-    tracing::info!(path = %path.display(), "generated a secret");
-    Ok(secret)
 }

@@ -33,6 +33,37 @@ pub struct Config {
     pub webhook: WebhookConfig,
     pub signals: SignalsConfig,
     pub store: StoreConfig,
+    pub security: SecurityConfig,
+    pub tls: crate::security::tls::TlsConfig,
+}
+
+/// API keys, rate limits and the gRPC allowlist.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SecurityConfig {
+    /// A bootstrap admin key to adopt instead of generating
+    /// `<data_dir>/admin.key` (at least 32 characters).
+    pub admin_key: String,
+    /// Allowed gRPC client networks; empty allows every address. Health
+    /// checks are always allowed.
+    pub grpc_allowlist: Vec<IpNet>,
+    /// Token buckets; a rate of 0 disables a limit.
+    pub rate_limits: crate::security::rate_limit::Limits,
+    /// Authentication failures are written to the audit log as one event
+    /// per surface and reason each window.
+    #[serde(with = "humantime_serde")]
+    pub auth_failure_audit_window: Duration,
+}
+
+impl Default for SecurityConfig {
+    fn default() -> Self {
+        Self {
+            admin_key: String::new(),
+            grpc_allowlist: Vec::new(),
+            rate_limits: Default::default(),
+            auth_failure_audit_window: Duration::from_secs(10),
+        }
+    }
 }
 
 /// Logging.
@@ -127,6 +158,8 @@ impl Default for Config {
             webhook: WebhookConfig::default(),
             signals: SignalsConfig::default(),
             store: StoreConfig::default(),
+            security: SecurityConfig::default(),
+            tls: Default::default(),
         }
     }
 }
@@ -217,6 +250,7 @@ const ENV_ALIASES: &[(&str, &str)] = &[
     ("TRADEPLANE_DATABASE_URL", "database_url"),
     ("TRADEPLANE_WEBHOOK_PASSPHRASE", "webhook.passphrase"),
     ("TRADEPLANE_WEBHOOK_HMAC_SECRET", "webhook.hmac_secret"),
+    ("TRADEPLANE_ADMIN_KEY", "security.admin_key"),
     ("TRADEPLANE_LOG_FORMAT", "log.format"),
     ("TRADEPLANE_LOG_LEVEL", "log.level"),
 ];
@@ -323,6 +357,27 @@ impl Config {
                 "only sqlite: URLs are supported by this build".into(),
             ));
         }
+        if let Err((key, message)) = self.tls.validate() {
+            return Err(invalid(key, message));
+        }
+        for (key, limit) in [
+            (
+                "security.rate_limits.per_api_key",
+                self.security.rate_limits.per_api_key,
+            ),
+            (
+                "security.rate_limits.per_client_ip",
+                self.security.rate_limits.per_client_ip,
+            ),
+        ] {
+            limit.validate().map_err(|message| invalid(key, message))?;
+        }
+        if self.security.auth_failure_audit_window.is_zero() {
+            return Err(invalid(
+                "security.auth_failure_audit_window",
+                "must be positive".into(),
+            ));
+        }
         for (raw, canonical) in &self.signals.symbol_map {
             if let Err(err) = crate::signals::symbol::parse_canonical(canonical) {
                 let key = format!("signals.symbol_map.{raw}");
@@ -344,6 +399,7 @@ impl Config {
         let mut copy = self.clone();
         copy.webhook.passphrase = hide(&self.webhook.passphrase);
         copy.webhook.hmac_secret = hide(&self.webhook.hmac_secret);
+        copy.security.admin_key = hide(&self.security.admin_key);
         copy
     }
 

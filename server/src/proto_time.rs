@@ -22,3 +22,16 @@ pub fn timestamp_ms(ts: &Timestamp) -> i64 {
         .saturating_mul(1000)
         .saturating_add(i64::from(ts.nanos / 1_000_000))
 }
+
+/// A protobuf timestamp for milliseconds since the Unix epoch.
+pub fn ms_to_timestamp(ms: i64) -> Timestamp {
+    Timestamp {
+        seconds: ms.div_euclid(1000),
+        nanos: (ms.rem_euclid(1000) * 1_000_000) as i32,
+    }
+}
+
+/// Now, in milliseconds since the Unix epoch.
+pub fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}

@@ -10,7 +10,8 @@ use std::{
 
 use tempfile::TempDir;
 use tradeplane_api::{
-    ListSignalsRequest, Signal, SignalFilter, SubmitSignalRequest, SubmitSignalResponse,
+    CreateApiKeyRequest, ListSignalsRequest, Role, Signal, SignalFilter, SubmitSignalRequest,
+    SubmitSignalResponse,
 };
 use tradeplane_client::Client;
 use tradeplane_server::{
@@ -20,6 +21,9 @@ use tradeplane_server::{
 
 /// The webhook passphrase every test server uses.
 pub const PASSPHRASE: &str = "test-passphrase";
+/// The bootstrap admin key every test server adopts
+/// (as `TRADEPLANE_ADMIN_KEY` would set it).
+pub const ADMIN_KEY: &str = "tpk_test0000000000000000000000000000000000000000000000000000000000";
 
 /// A running server and the directory holding its data.
 pub struct TestServer {
@@ -30,7 +34,8 @@ pub struct TestServer {
 }
 
 /// The configuration tests start from: ephemeral ports, the given data
-/// directory, a known passphrase.
+/// directory, a known passphrase and admin key, and no rate limits (the
+/// rate-limit tests set their own).
 pub fn test_config(data_dir: &Path) -> Config {
     let mut config = Config {
         grpc_listen: "127.0.0.1:0".parse().expect("valid address"),
@@ -39,6 +44,9 @@ pub fn test_config(data_dir: &Path) -> Config {
         ..Default::default()
     };
     config.webhook.passphrase = PASSPHRASE.into();
+    config.security.admin_key = ADMIN_KEY.into();
+    config.security.rate_limits.per_api_key.rate_per_second = 0.0;
+    config.security.rate_limits.per_client_ip.rate_per_second = 0.0;
     config
 }
 
@@ -67,11 +75,32 @@ impl TestServer {
         }
     }
 
-    /// A client of this server.
+    /// A client of this server with the admin key.
     pub async fn client(&self) -> Client {
-        Client::connect(&self.grpc_url(), None)
+        self.client_with_key(Some(ADMIN_KEY)).await
+    }
+
+    /// A client with `key` (or none).
+    pub async fn client_with_key(&self, key: Option<&str>) -> Client {
+        Client::connect(&self.grpc_url(), key)
             .await
             .expect("client connects")
+    }
+
+    /// Creates an API key with `role` and returns its token.
+    pub async fn create_key(&self, name: &str, role: Role) -> String {
+        self.client()
+            .await
+            .security()
+            .create_api_key(CreateApiKeyRequest {
+                name: name.into(),
+                role: role as i32,
+                ..Default::default()
+            })
+            .await
+            .expect("CreateApiKey succeeds")
+            .into_inner()
+            .token
     }
 
     /// `http://127.0.0.1:PORT` of the gRPC port.

@@ -1,7 +1,12 @@
 //! Orders and exchanges. The contract is served now; the bodies arrive with
 //! the order-execution work and answer UNIMPLEMENTED until then.
 
+pub mod breakers;
+
 use tradeplane_api::*;
+
+/// The exchanges this build connects to.
+pub const EXCHANGES: &[&str] = &["paper"];
 
 use crate::unimplemented::unimplemented_service;
 

@@ -1,35 +1,350 @@
-//! Security administration. The contract is served now; the bodies arrive
-//! with the security work and answer UNIMPLEMENTED until then.
+//! Security: API keys and roles on every gRPC call, rate limits, IP
+//! allowlists, the webhook secret, the trading halt, the audit log and TLS.
+//!
+//! Access is decided in two places only: the gRPC [`AuthLayer`] (with the
+//! one [`policy`] table) and the webhook handler's checks. Handlers find
+//! the authenticated [`Caller`] in their request's extensions.
 
-use tradeplane_api::*;
+pub mod allowlist;
+pub mod audit;
+pub mod halt;
+pub mod keys;
+mod layer;
+pub mod policy;
+pub mod rate_limit;
+mod service;
+pub mod tls;
+pub mod webhook_secret;
 
-use crate::unimplemented::unimplemented_service;
+use std::{
+    net::IpAddr,
+    path::Path,
+    sync::{Arc, Weak},
+    time::{Duration, Instant},
+};
 
-/// `tradeplane.v1.SecurityAdminService`.
-pub struct SecurityAdminGrpc;
+use opentelemetry::{
+    KeyValue,
+    metrics::{Counter, Meter},
+};
+use serde::{Serialize, de::DeserializeOwned};
+use tradeplane_api::{AuditOutcome, Surface};
 
-unimplemented_service! {
-    SecurityAdminGrpc, security_admin_service_server::SecurityAdminService, "tradeplane.v1.SecurityAdminService",
-    unary {
-        create_api_key(CreateApiKeyRequest) -> CreateApiKeyResponse = "CreateApiKey";
-        list_api_keys(ListApiKeysRequest) -> ListApiKeysResponse = "ListApiKeys";
-        revoke_api_key(RevokeApiKeyRequest) -> RevokeApiKeyResponse = "RevokeApiKey";
-        get_rate_limits(GetRateLimitsRequest) -> GetRateLimitsResponse = "GetRateLimits";
-        update_rate_limits(UpdateRateLimitsRequest) -> UpdateRateLimitsResponse = "UpdateRateLimits";
-        list_rate_limited(ListRateLimitedRequest) -> ListRateLimitedResponse = "ListRateLimited";
-        get_allowlist(GetAllowlistRequest) -> GetAllowlistResponse = "GetAllowlist";
-        update_allowlist(UpdateAllowlistRequest) -> UpdateAllowlistResponse = "UpdateAllowlist";
-        rotate_webhook_secret(RotateWebhookSecretRequest) -> RotateWebhookSecretResponse = "RotateWebhookSecret";
-        list_circuit_breakers(ListCircuitBreakersRequest) -> ListCircuitBreakersResponse = "ListCircuitBreakers";
-        trip_circuit_breaker(TripCircuitBreakerRequest) -> TripCircuitBreakerResponse = "TripCircuitBreaker";
-        reset_circuit_breaker(ResetCircuitBreakerRequest) -> ResetCircuitBreakerResponse = "ResetCircuitBreaker";
-        halt_trading(HaltTradingRequest) -> HaltTradingResponse = "HaltTrading";
-        resume_trading(ResumeTradingRequest) -> ResumeTradingResponse = "ResumeTrading";
-        get_trading_status(GetTradingStatusRequest) -> GetTradingStatusResponse = "GetTradingStatus";
-        list_audit_events(ListAuditEventsRequest) -> ListAuditEventsResponse = "ListAuditEvents";
-        verify_audit_log(VerifyAuditLogRequest) -> VerifyAuditLogResponse = "VerifyAuditLog";
+pub use keys::Caller;
+pub use layer::AuthLayer;
+pub use service::SecurityAdminGrpc;
+
+use crate::{
+    api_error::ApiError,
+    config::Config,
+    proto_time::now_ms,
+    store::{Store, StoreError},
+    telemetry::CallTrace,
+};
+use allowlist::{Allowlists, surface_name};
+use audit::{AuditEntry, AuditLog};
+use halt::TradingHalt;
+use keys::ApiKeys;
+use rate_limit::{Client, RateLimiter};
+use webhook_secret::WebhookSecret;
+
+/// How often last-used times of API keys are written back.
+const KEY_USE_FLUSH_INTERVAL: Duration = Duration::from_secs(10);
+
+/// Settings keys of run-time changes.
+const RATE_LIMITS_SETTING: &str = "rate_limits";
+const WEBHOOK_SECRET_SETTING: &str = "webhook_secret";
+const HALT_SETTING: &str = "trading_halt";
+
+fn allowlist_setting(surface: Surface) -> String {
+    format!("allowlist.{}", surface_name(surface))
+}
+
+/// Everything security-related the server shares.
+pub struct Security {
+    pub keys: ApiKeys,
+    pub limiter: RateLimiter,
+    pub allowlists: Allowlists,
+    pub webhook_secret: WebhookSecret,
+    pub halt: Arc<TradingHalt>,
+    pub audit: Arc<AuditLog>,
+    store: Arc<dyn Store>,
+    auth_failures: Counter<u64>,
+    allowlist_rejections: Counter<u64>,
+    rate_limited: Counter<u64>,
+}
+
+/// Why a webhook caller was refused before its body was read.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum AddressRefusal {
+    NotAllowed,
+    RateLimited(Duration),
+}
+
+impl Security {
+    /// Loads keys and run-time settings, creates the bootstrap admin key
+    /// and the webhook passphrase on first start, and starts the audit log.
+    pub async fn open(
+        config: &Config,
+        store: Arc<dyn Store>,
+        meter: &Meter,
+    ) -> anyhow::Result<Arc<Self>> {
+        let now = now_ms();
+        let keys = ApiKeys::load(store.clone()).await?;
+        keys.bootstrap(
+            &config.security.admin_key,
+            &config.data_dir.join("admin.key"),
+            now,
+        )
+        .await?;
+
+        let limits = load_setting(&*store, RATE_LIMITS_SETTING)
+            .await?
+            .unwrap_or(config.security.rate_limits);
+        let mut webhook_nets = config.webhook.allowlist.clone();
+        if config.webhook.tradingview_preset {
+            webhook_nets.extend(allowlist::tradingview_preset());
+        }
+        let allowlists = Allowlists::new(
+            load_setting(&*store, &allowlist_setting(Surface::Webhook))
+                .await?
+                .unwrap_or(webhook_nets),
+            load_setting(&*store, &allowlist_setting(Surface::Grpc))
+                .await?
+                .unwrap_or_else(|| config.security.grpc_allowlist.clone()),
+        );
+        let passphrase = if config.webhook.passphrase.is_empty() {
+            load_or_create_secret(&config.data_dir.join("webhook.secret"), || {
+                hex::encode(rand::random::<[u8; 32]>())
+            })?
+        } else {
+            config.webhook.passphrase.clone()
+        };
+        let stored_secret = load_setting(&*store, WEBHOOK_SECRET_SETTING).await?;
+        if stored_secret.is_some() {
+            tracing::info!(
+                "the webhook passphrase was rotated through the admin API; the configured one is not used"
+            );
+        }
+        let webhook_secret = WebhookSecret::new(&passphrase, stored_secret);
+        let halt = Arc::new(TradingHalt::new(load_setting(&*store, HALT_SETTING).await?));
+        let audit = AuditLog::start(
+            store.clone(),
+            meter,
+            config.security.auth_failure_audit_window,
+        )
+        .await?;
+
+        let auth_failures = meter
+            .u64_counter("tradeplane.auth.failures")
+            .with_description("Authentication and authorization failures, by surface and reason")
+            .build();
+        let allowlist_rejections = meter
+            .u64_counter("tradeplane.allowlist.rejections")
+            .with_description("Calls refused by an IP allowlist, by surface")
+            .build();
+        let rate_limited = meter
+            .u64_counter("tradeplane.rate_limited")
+            .with_description("Requests refused by a rate limit, by surface and scope")
+            .build();
+        for (surface, scope) in [("grpc", "api_key"), ("webhook", "client_ip")] {
+            rate_limited.add(
+                0,
+                &[
+                    KeyValue::new("surface", surface),
+                    KeyValue::new("scope", scope),
+                ],
+            );
+            allowlist_rejections.add(0, &[KeyValue::new("surface", surface)]);
+        }
+        let observed = halt.clone();
+        meter
+            .u64_observable_gauge("tradeplane.trading.halted")
+            .with_description("1 while trading is halted")
+            .with_callback(move |gauge| gauge.observe(u64::from(observed.is_halted()), &[]))
+            .build();
+
+        let security = Arc::new(Self {
+            keys,
+            limiter: RateLimiter::new(limits),
+            allowlists,
+            webhook_secret,
+            halt,
+            audit,
+            store,
+            auth_failures,
+            allowlist_rejections,
+            rate_limited,
+        });
+        let observed = Arc::downgrade(&security);
+        meter
+            .u64_observable_gauge("tradeplane.rate_limit.buckets")
+            .with_description("Token buckets held in memory (bounded)")
+            .with_callback(move |gauge| {
+                if let Some(security) = observed.upgrade() {
+                    gauge.observe(security.limiter.bucket_count() as u64, &[]);
+                }
+            })
+            .build();
+        tokio::spawn(flush_key_use(Arc::downgrade(&security)));
+        Ok(security)
     }
-    streaming {
-        watch_audit_events, WatchAuditEventsStream(WatchAuditEventsRequest) -> WatchAuditEventsResponse = "WatchAuditEvents";
+
+    /// Counts a refused caller: the failure metric, the allowlist metric
+    /// for `ip_not_allowed`, and an aggregated audit event.
+    pub fn refuse(
+        &self,
+        surface: &'static str,
+        reason: &'static str,
+        actor: &str,
+        ip: Option<IpAddr>,
+    ) {
+        self.auth_failures.add(
+            1,
+            &[
+                KeyValue::new("surface", surface),
+                KeyValue::new("reason", reason),
+            ],
+        );
+        if reason == "ip_not_allowed" {
+            self.allowlist_rejections
+                .add(1, &[KeyValue::new("surface", surface)]);
+        }
+        self.audit.note_auth_failure(surface, reason, actor, ip);
     }
+
+    /// Pre-registers the failure series of a surface.
+    pub fn register_failure_reasons(&self, surface: &'static str, reasons: &[&'static str]) {
+        for reason in reasons {
+            self.auth_failures.add(
+                0,
+                &[
+                    KeyValue::new("surface", surface),
+                    KeyValue::new("reason", *reason),
+                ],
+            );
+        }
+    }
+
+    /// Takes a token from `client`'s bucket; counts a refusal.
+    pub fn take_token(&self, surface: &'static str, client: &Client) -> Result<(), Duration> {
+        self.limiter
+            .check(client, Instant::now(), now_ms())
+            .inspect_err(|_| {
+                self.rate_limited.add(
+                    1,
+                    &[
+                        KeyValue::new("surface", surface),
+                        KeyValue::new("scope", client.scope()),
+                    ],
+                );
+            })
+    }
+
+    /// The webhook's address checks: allowlist, then the per-address limit.
+    pub fn check_webhook_address(&self, ip: IpAddr) -> Result<(), AddressRefusal> {
+        if !self.allowlists.allows(Surface::Webhook, ip) {
+            self.refuse("webhook", "ip_not_allowed", "webhook", Some(ip));
+            return Err(AddressRefusal::NotAllowed);
+        }
+        self.take_token("webhook", &Client::ClientIp(ip))
+            .map_err(AddressRefusal::RateLimited)
+    }
+
+    /// Saves a run-time setting.
+    async fn save_setting<T: Serialize>(&self, key: &str, value: &T) -> Result<(), ApiError> {
+        let json = serde_json::to_string(value).map_err(|e| ApiError::Internal(e.to_string()))?;
+        self.store.put_setting(key, json).await?;
+        Ok(())
+    }
+
+    /// Writes what is buffered (auth-failure counts, key use) before the
+    /// store closes.
+    pub async fn shutdown(&self) {
+        self.audit.flush_auth_failures().await;
+        if let Err(err) = self.keys.flush_usage().await {
+            tracing::warn!(error = %err, "API key last-used times not saved");
+        }
+    }
+}
+
+/// An audit entry for the gRPC call `request` doing `action` on `target`.
+pub fn audit_entry<T>(
+    request: &tonic::Request<T>,
+    action: &'static str,
+    target: impl Into<String>,
+) -> AuditEntry {
+    let caller = request.extensions().get::<Caller>();
+    AuditEntry {
+        actor: caller
+            .map(|c| c.name.clone())
+            .unwrap_or_else(|| "unknown".into()),
+        source_address: caller
+            .and_then(|c| c.address)
+            .map(|a| a.to_string())
+            .unwrap_or_default(),
+        action,
+        target: target.into(),
+        outcome: AuditOutcome::Success,
+        detail: String::new(),
+        trace_id: request
+            .extensions()
+            .get::<CallTrace>()
+            .map(|t| t.trace_id.clone())
+            .unwrap_or_default(),
+    }
+}
+
+/// A run-time setting saved by the admin API, if any.
+pub async fn load_setting<T: DeserializeOwned>(
+    store: &dyn Store,
+    key: &str,
+) -> Result<Option<T>, StoreError> {
+    let Some(json) = store.get_setting(key).await? else {
+        return Ok(None);
+    };
+    serde_json::from_str(&json)
+        .map(Some)
+        .map_err(|e| StoreError::Corrupt(format!("setting `{key}`: {e}")))
+}
+
+async fn flush_key_use(security: Weak<Security>) {
+    let mut ticker = tokio::time::interval(KEY_USE_FLUSH_INTERVAL);
+    ticker.tick().await;
+    loop {
+        ticker.tick().await;
+        let Some(security) = security.upgrade() else {
+            return;
+        };
+        if let Err(err) = security.keys.flush_usage().await {
+            tracing::warn!(error = %err, "API key last-used times not saved");
+        }
+    }
+}
+
+/// Reads a secret file, or creates it with `generate()` and mode 0600.
+pub fn load_or_create_secret(
+    path: &Path,
+    generate: impl FnOnce() -> String,
+) -> anyhow::Result<String> {
+    match std::fs::read_to_string(path) {
+        Ok(secret) if !secret.trim().is_empty() => return Ok(secret.trim().to_string()),
+        Ok(_) => anyhow::bail!("secret file {} is empty", path.display()),
+        Err(err) if err.kind() != std::io::ErrorKind::NotFound => {
+            anyhow::bail!("cannot read secret file {}: {err}", path.display())
+        }
+        Err(_) => {}
+    }
+    let secret = generate();
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options
+        .open(path)
+        .map_err(|e| anyhow::anyhow!("cannot create secret file {}: {e}", path.display()))?;
+    std::io::Write::write_all(&mut file, format!("{secret}\n").as_bytes())?;
+    file.sync_all()?;
+    tracing::info!(path = %path.display(), "generated a secret");
+    Ok(secret)
 }

@@ -18,7 +18,7 @@ use super::{
     validate::{Field, RawSignal, RawTime, Violation},
 };
 use crate::{
-    api_error::{ApiError, FieldError},
+    api_error::{ApiError, FieldError, invalid_page_token, page_size},
     proto_time::{from_timestamp, timestamp_ms},
     store::SignalQuery,
     telemetry::CallTrace,
@@ -238,28 +238,11 @@ impl SignalService for SignalGrpc {
         request: Request<ListSignalsRequest>,
     ) -> Result<Response<ListSignalsResponse>, Status> {
         let request = request.into_inner();
-        let page_size = match request.page_size {
-            0 => DEFAULT_PAGE_SIZE,
-            n if n < 0 => {
-                return Err(ApiError::invalid_field(
-                    "INVALID_PAGE_SIZE",
-                    "page_size",
-                    "must not be negative",
-                )
-                .into());
-            }
-            n => (n as u32).min(MAX_PAGE_SIZE),
-        };
+        let page_size = page_size(request.page_size, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)?;
         let before_id = if request.page_token.is_empty() {
             None
         } else {
-            Some(decode_page_token(&request.page_token).ok_or_else(|| {
-                Status::from(ApiError::invalid_field(
-                    "INVALID_PAGE_TOKEN",
-                    "page_token",
-                    "is not a token from a previous page",
-                ))
-            })?)
+            Some(decode_page_token(&request.page_token).ok_or_else(invalid_page_token)?)
         };
         let filter = request.filter.unwrap_or_default();
         let symbol = self.canonical_symbol(&filter);

@@ -88,6 +88,63 @@ pub struct SignalQuery {
     pub limit: u32,
 }
 
+/// An API key as stored: metadata and the SHA-256 of the token, never the
+/// token itself.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ApiKeyRow {
+    pub id: String,
+    pub name: String,
+    /// `tradeplane.v1.Role` number.
+    pub role: i32,
+    pub prefix: String,
+    pub token_hash: Vec<u8>,
+    pub create_ms: i64,
+    pub expire_ms: Option<i64>,
+    pub last_used_ms: Option<i64>,
+    pub revoked_ms: Option<i64>,
+    /// The CreateApiKey `request_id`, if one was given.
+    pub request_id: Option<String>,
+}
+
+/// What inserting an API key did.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ApiKeyInsert {
+    Inserted,
+    /// A key was already created for this `request_id`: here it is.
+    RequestSeen(Box<ApiKeyRow>),
+}
+
+/// One audit-log event as stored.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct AuditRow {
+    pub sequence: i64,
+    pub time_ms: i64,
+    pub actor: String,
+    pub source_address: String,
+    pub action: String,
+    pub target: String,
+    /// `tradeplane.v1.AuditOutcome` number.
+    pub outcome: i32,
+    pub detail: String,
+    pub trace_id: String,
+    pub previous_hash: String,
+    pub hash: String,
+}
+
+/// Filter and page for listing audit events, newest first.
+#[derive(Debug, Clone, Default)]
+pub struct AuditQuery {
+    pub actor: Option<String>,
+    /// Matches actions starting with this, e.g. `order.`.
+    pub action_prefix: Option<String>,
+    pub outcome: Option<i32>,
+    pub start_ms: Option<i64>,
+    pub end_ms: Option<i64>,
+    /// Only sequences strictly below this one (the page cursor).
+    pub before_sequence: Option<i64>,
+    pub limit: u32,
+}
+
 /// The storage operations the domains use.
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
@@ -97,6 +154,25 @@ pub trait Store: Send + Sync + 'static {
     async fn get_signal(&self, id: &str) -> Result<Option<Signal>, StoreError>;
     /// Signals matching `query`, newest first.
     async fn list_signals(&self, query: &SignalQuery) -> Result<Vec<Signal>, StoreError>;
+    /// A run-time setting (JSON), if one was saved.
+    async fn get_setting(&self, key: &str) -> Result<Option<String>, StoreError>;
+    /// Saves a run-time setting durably.
+    async fn put_setting(&self, key: &str, value: String) -> Result<(), StoreError>;
+    /// Stores a new API key, unless its `request_id` was seen before.
+    async fn insert_api_key(&self, key: ApiKeyRow) -> Result<ApiKeyInsert, StoreError>;
+    /// Every API key, revoked ones included.
+    async fn list_api_keys(&self) -> Result<Vec<ApiKeyRow>, StoreError>;
+    /// Marks a key revoked (once); `None` when there is no such key.
+    async fn revoke_api_key(&self, id: &str, at_ms: i64) -> Result<Option<ApiKeyRow>, StoreError>;
+    /// Saves last-used times: `(key id, time)` pairs.
+    async fn record_key_use(&self, used: Vec<(String, i64)>) -> Result<(), StoreError>;
+    /// Appends already-chained audit events in one transaction.
+    async fn append_audit(&self, events: Vec<AuditRow>) -> Result<(), StoreError>;
+    /// Audit events matching `query`, newest first.
+    async fn list_audit(&self, query: &AuditQuery) -> Result<Vec<AuditRow>, StoreError>;
+    /// Up to `limit` audit events after `sequence`, oldest first (for
+    /// walking the chain).
+    async fn audit_after(&self, sequence: i64, limit: u32) -> Result<Vec<AuditRow>, StoreError>;
     /// Forgets idempotency keys that expired before `now_ms`.
     async fn purge_expired_keys(&self, now_ms: i64) -> Result<u64, StoreError>;
     /// Checks that the store answers.

@@ -27,14 +27,21 @@ use sqlx::{
 use tokio::sync::{mpsc, oneshot};
 use tradeplane_api::Signal;
 
-use super::{SignalQuery, SignalWrite, SignalWriteResult, Store, StoreError};
+use super::{
+    ApiKeyInsert, ApiKeyRow, AuditQuery, AuditRow, SignalQuery, SignalWrite, SignalWriteResult,
+    Store, StoreError,
+};
 use crate::telemetry::SECONDS_BUCKETS;
 
 type Reply<T> = oneshot::Sender<Result<T, StoreError>>;
 
+/// Work for the writer thread that is not a signal: runs on the writer's
+/// connection and answers through its own reply channel.
+type WriteOp = Box<dyn FnOnce(&mut rusqlite::Connection) + Send>;
+
 enum WriteJob {
     Signal(Box<SignalWrite>, Reply<SignalWriteResult>),
-    Purge(i64, Reply<u64>),
+    Run(WriteOp),
     Close(oneshot::Sender<()>),
 }
 
@@ -124,6 +131,23 @@ impl SqliteStore {
             .await
             .map_err(|_| StoreError::Unavailable("the store writer stopped".into()))?
     }
+
+    /// Runs `op` on the writer thread, in order with every other write.
+    async fn run<T: Send + 'static>(
+        &self,
+        operation: &'static str,
+        op: impl FnOnce(&mut rusqlite::Connection) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        let metrics = self.metrics.clone();
+        self.submit(|reply| {
+            WriteJob::Run(Box::new(move |conn| {
+                let started = Instant::now();
+                let _ = reply.send(op(conn));
+                metrics.observe(operation, started);
+            }))
+        })
+        .await
+    }
 }
 
 #[async_trait]
@@ -178,7 +202,185 @@ impl Store for SqliteStore {
     }
 
     async fn purge_expired_keys(&self, now_ms: i64) -> Result<u64, StoreError> {
-        self.submit(|reply| WriteJob::Purge(now_ms, reply)).await
+        self.run("purge_expired_keys", move |conn| {
+            let deleted =
+                conn.execute("DELETE FROM signal_dedupe WHERE expires_ms <= ?1", [now_ms])?;
+            Ok(deleted as u64)
+        })
+        .await
+    }
+
+    async fn get_setting(&self, key: &str) -> Result<Option<String>, StoreError> {
+        let row = sqlx::query("SELECT value FROM settings WHERE key = ?")
+            .bind(key)
+            .fetch_optional(&self.readers)
+            .await?;
+        Ok(row.map(|row| row.try_get("value")).transpose()?)
+    }
+
+    async fn put_setting(&self, key: &str, value: String) -> Result<(), StoreError> {
+        let key = key.to_string();
+        self.run("put_setting", move |conn| {
+            conn.execute(
+                "INSERT INTO settings (key, value) VALUES (?1, ?2) \
+                 ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                rusqlite::params![key, value],
+            )?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn insert_api_key(&self, key: ApiKeyRow) -> Result<ApiKeyInsert, StoreError> {
+        self.run("insert_api_key", move |conn| {
+            let tx = conn.transaction()?;
+            if let Some(request_id) = &key.request_id {
+                let seen = tx
+                    .query_row(
+                        &format!("SELECT {API_KEY_COLUMNS} FROM api_keys WHERE request_id = ?1"),
+                        [request_id],
+                        api_key_from_rusqlite,
+                    )
+                    .optional()?;
+                if let Some(seen) = seen {
+                    return Ok(ApiKeyInsert::RequestSeen(Box::new(seen)));
+                }
+            }
+            tx.execute(
+                &format!("INSERT INTO api_keys ({API_KEY_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"),
+                rusqlite::params![
+                    key.id,
+                    key.name,
+                    key.role,
+                    key.prefix,
+                    key.token_hash,
+                    key.create_ms,
+                    key.expire_ms,
+                    key.last_used_ms,
+                    key.revoked_ms,
+                    key.request_id,
+                ],
+            )?;
+            tx.commit()?;
+            Ok(ApiKeyInsert::Inserted)
+        })
+        .await
+    }
+
+    async fn list_api_keys(&self) -> Result<Vec<ApiKeyRow>, StoreError> {
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {API_KEY_COLUMNS} FROM api_keys ORDER BY id"
+        )))
+        .fetch_all(&self.readers)
+        .await?;
+        rows.iter().map(api_key_from_sqlx).collect()
+    }
+
+    async fn revoke_api_key(&self, id: &str, at_ms: i64) -> Result<Option<ApiKeyRow>, StoreError> {
+        let id = id.to_string();
+        self.run("revoke_api_key", move |conn| {
+            conn.execute(
+                "UPDATE api_keys SET revoked_ms = ?2 WHERE id = ?1 AND revoked_ms IS NULL",
+                rusqlite::params![id, at_ms],
+            )?;
+            Ok(conn
+                .query_row(
+                    &format!("SELECT {API_KEY_COLUMNS} FROM api_keys WHERE id = ?1"),
+                    [&id],
+                    api_key_from_rusqlite,
+                )
+                .optional()?)
+        })
+        .await
+    }
+
+    async fn record_key_use(&self, used: Vec<(String, i64)>) -> Result<(), StoreError> {
+        self.run("record_key_use", move |conn| {
+            let tx = conn.transaction()?;
+            {
+                let mut update =
+                    tx.prepare_cached("UPDATE api_keys SET last_used_ms = ?2 WHERE id = ?1")?;
+                for (id, at_ms) in &used {
+                    update.execute(rusqlite::params![id, at_ms])?;
+                }
+            }
+            tx.commit()?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn append_audit(&self, events: Vec<AuditRow>) -> Result<(), StoreError> {
+        self.run("append_audit", move |conn| {
+            let tx = conn.transaction()?;
+            {
+                let mut insert = tx.prepare_cached(&format!(
+                    "INSERT INTO audit_events ({AUDIT_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"
+                ))?;
+                for e in &events {
+                    insert.execute(rusqlite::params![
+                        e.sequence,
+                        e.time_ms,
+                        e.actor,
+                        e.source_address,
+                        e.action,
+                        e.target,
+                        e.outcome,
+                        e.detail,
+                        e.trace_id,
+                        e.previous_hash,
+                        e.hash,
+                    ])?;
+                }
+            }
+            tx.commit()?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn list_audit(&self, query: &AuditQuery) -> Result<Vec<AuditRow>, StoreError> {
+        let started = Instant::now();
+        let mut sql = QueryBuilder::<Sqlite>::new(format!(
+            "SELECT {AUDIT_COLUMNS} FROM audit_events WHERE 1 = 1"
+        ));
+        if let Some(actor) = &query.actor {
+            sql.push(" AND actor = ").push_bind(actor.clone());
+        }
+        if let Some(prefix) = &query.action_prefix {
+            sql.push(" AND substr(action, 1, length(")
+                .push_bind(prefix.clone())
+                .push(")) = ")
+                .push_bind(prefix.clone());
+        }
+        if let Some(outcome) = query.outcome {
+            sql.push(" AND outcome = ").push_bind(outcome);
+        }
+        if let Some(start) = query.start_ms {
+            sql.push(" AND time_ms >= ").push_bind(start);
+        }
+        if let Some(end) = query.end_ms {
+            sql.push(" AND time_ms < ").push_bind(end);
+        }
+        if let Some(before) = query.before_sequence {
+            sql.push(" AND sequence < ").push_bind(before);
+        }
+        sql.push(" ORDER BY sequence DESC LIMIT ")
+            .push_bind(i64::from(query.limit));
+        let rows = sql.build().fetch_all(&self.readers).await?;
+        self.metrics.observe("list_audit", started);
+        rows.iter().map(audit_from_sqlx).collect()
+    }
+
+    async fn audit_after(&self, sequence: i64, limit: u32) -> Result<Vec<AuditRow>, StoreError> {
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {AUDIT_COLUMNS} FROM audit_events WHERE sequence > ? ORDER BY sequence LIMIT ?"
+        )))
+        .bind(sequence)
+        .bind(i64::from(limit))
+        .fetch_all(&self.readers)
+        .await?;
+        rows.iter().map(audit_from_sqlx).collect()
     }
 
     async fn ping(&self) -> Result<(), StoreError> {
@@ -193,6 +395,58 @@ impl Store for SqliteStore {
         }
         self.readers.close().await;
     }
+}
+
+const API_KEY_COLUMNS: &str = "id, name, role, prefix, token_hash, create_ms, expire_ms, \
+     last_used_ms, revoked_ms, request_id";
+
+const AUDIT_COLUMNS: &str = "sequence, time_ms, actor, source_address, action, target, outcome, \
+     detail, trace_id, previous_hash, hash";
+
+fn api_key_from_rusqlite(row: &rusqlite::Row<'_>) -> rusqlite::Result<ApiKeyRow> {
+    Ok(ApiKeyRow {
+        id: row.get(0)?,
+        name: row.get(1)?,
+        role: row.get(2)?,
+        prefix: row.get(3)?,
+        token_hash: row.get(4)?,
+        create_ms: row.get(5)?,
+        expire_ms: row.get(6)?,
+        last_used_ms: row.get(7)?,
+        revoked_ms: row.get(8)?,
+        request_id: row.get(9)?,
+    })
+}
+
+fn api_key_from_sqlx(row: &sqlx::sqlite::SqliteRow) -> Result<ApiKeyRow, StoreError> {
+    Ok(ApiKeyRow {
+        id: row.try_get(0)?,
+        name: row.try_get(1)?,
+        role: row.try_get(2)?,
+        prefix: row.try_get(3)?,
+        token_hash: row.try_get(4)?,
+        create_ms: row.try_get(5)?,
+        expire_ms: row.try_get(6)?,
+        last_used_ms: row.try_get(7)?,
+        revoked_ms: row.try_get(8)?,
+        request_id: row.try_get(9)?,
+    })
+}
+
+fn audit_from_sqlx(row: &sqlx::sqlite::SqliteRow) -> Result<AuditRow, StoreError> {
+    Ok(AuditRow {
+        sequence: row.try_get(0)?,
+        time_ms: row.try_get(1)?,
+        actor: row.try_get(2)?,
+        source_address: row.try_get(3)?,
+        action: row.try_get(4)?,
+        target: row.try_get(5)?,
+        outcome: row.try_get(6)?,
+        detail: row.try_get(7)?,
+        trace_id: row.try_get(8)?,
+        previous_hash: row.try_get(9)?,
+        hash: row.try_get(10)?,
+    })
 }
 
 fn decode_signal(body: Vec<u8>) -> Result<Signal, StoreError> {
@@ -303,13 +557,7 @@ fn run_writer(
         while let Some(job) = next.take() {
             match job {
                 WriteJob::Signal(write, reply) => signals.push((*write, reply)),
-                WriteJob::Purge(now_ms, reply) => {
-                    let result = conn
-                        .execute("DELETE FROM signal_dedupe WHERE expires_ms <= ?1", [now_ms])
-                        .map(|deleted| deleted as u64)
-                        .map_err(StoreError::from);
-                    let _ = reply.send(result);
-                }
+                WriteJob::Run(op) => op(&mut conn),
                 WriteJob::Close(done) => closing = Some(done),
             }
             if signals.len() < max_batch && closing.is_none() {

@@ -1,22 +1,15 @@
 //! Webhook authentication: a passphrase in the body (TradingView cannot set
-//! headers) or an `X-Signature: sha256=<hex>` HMAC of the body, plus an
-//! optional CIDR allowlist on the client address.
+//! headers; checked by [`crate::security::webhook_secret`]) or an
+//! `X-Signature: sha256=<hex>` HMAC of the body, and the client address
+//! that the allowlist and rate limit see.
 
 use std::net::{IpAddr, SocketAddr};
 
 use hmac::{Hmac, Mac};
 use http::HeaderMap;
-use ipnet::IpNet;
-use sha2::{Digest, Sha256};
-use subtle::ConstantTimeEq;
+use sha2::Sha256;
 
-/// TradingView's published webhook source addresses.
-pub const TRADINGVIEW_ADDRESSES: [&str; 4] = [
-    "52.89.214.238",
-    "34.212.75.30",
-    "54.218.53.128",
-    "52.32.178.7",
-];
+use crate::security::webhook_secret::PassphraseRefusal;
 
 /// Why a webhook call was not authenticated (a metric label).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -47,26 +40,26 @@ impl AuthFailure {
     }
 }
 
-/// The webhook's secrets and network policy.
+impl From<PassphraseRefusal> for AuthFailure {
+    fn from(refusal: PassphraseRefusal) -> Self {
+        match refusal {
+            PassphraseRefusal::Missing => AuthFailure::MissingPassphrase,
+            PassphraseRefusal::Wrong => AuthFailure::BadPassphrase,
+        }
+    }
+}
+
+/// The webhook's signature secret and proxy policy.
 pub struct WebhookAuth {
-    passphrase_digest: [u8; 32],
     hmac_secret: Option<Vec<u8>>,
-    allowlist: Vec<IpNet>,
     trust_forwarded_for: bool,
 }
 
 impl WebhookAuth {
-    /// Builds the policy. An empty allowlist allows every address.
-    pub fn new(
-        passphrase: &str,
-        hmac_secret: &str,
-        allowlist: Vec<IpNet>,
-        trust_forwarded_for: bool,
-    ) -> Self {
+    /// Builds the policy; an empty `hmac_secret` disables signatures.
+    pub fn new(hmac_secret: &str, trust_forwarded_for: bool) -> Self {
         Self {
-            passphrase_digest: Sha256::digest(passphrase.as_bytes()).into(),
             hmac_secret: (!hmac_secret.is_empty()).then(|| hmac_secret.as_bytes().to_vec()),
-            allowlist,
             trust_forwarded_for,
         }
     }
@@ -89,22 +82,6 @@ impl WebhookAuth {
         peer.ip()
     }
 
-    /// Checks the allowlist.
-    pub fn check_address(&self, ip: IpAddr) -> Result<(), AuthFailure> {
-        let ip = match ip {
-            IpAddr::V6(v6) => v6
-                .to_ipv4_mapped()
-                .map(IpAddr::V4)
-                .unwrap_or(IpAddr::V6(v6)),
-            v4 => v4,
-        };
-        if self.allowlist.is_empty() || self.allowlist.iter().any(|net| net.contains(&ip)) {
-            Ok(())
-        } else {
-            Err(AuthFailure::IpNotAllowed)
-        }
-    }
-
     /// Verifies `X-Signature` when present and signatures are configured.
     /// `Ok(true)`: the body is signed correctly and needs no passphrase.
     pub fn check_signature(&self, headers: &HeaderMap, body: &[u8]) -> Result<bool, AuthFailure> {
@@ -124,65 +101,15 @@ impl WebhookAuth {
             .map(|_| true)
             .map_err(|_| AuthFailure::BadSignature)
     }
-
-    /// Compares the body's passphrase in constant time.
-    pub fn check_passphrase(&self, candidate: Option<&str>) -> Result<(), AuthFailure> {
-        let candidate = candidate
-            .filter(|c| !c.is_empty())
-            .ok_or(AuthFailure::MissingPassphrase)?;
-        let digest: [u8; 32] = Sha256::digest(candidate.as_bytes()).into();
-        if bool::from(digest.ct_eq(&self.passphrase_digest)) {
-            Ok(())
-        } else {
-            Err(AuthFailure::BadPassphrase)
-        }
-    }
-}
-
-/// The allowlist for a configuration: its CIDRs plus, when asked, the
-/// TradingView preset.
-pub fn allowlist(cidrs: &[IpNet], tradingview_preset: bool) -> Vec<IpNet> {
-    let mut nets = cidrs.to_vec();
-    if tradingview_preset {
-        nets.extend(
-            TRADINGVIEW_ADDRESSES
-                .iter()
-                .filter_map(|a| a.parse::<IpAddr>().ok())
-                .map(IpNet::from),
-        );
-    }
-    nets
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn auth(allow: Vec<IpNet>, trust: bool) -> WebhookAuth {
-        WebhookAuth::new("pass", "hmac-key", allow, trust)
-    }
-
-    #[test]
-    fn passphrases() {
-        let a = auth(vec![], false);
-        assert_eq!(a.check_passphrase(Some("pass")), Ok(()));
-        assert_eq!(
-            a.check_passphrase(Some("nope")),
-            Err(AuthFailure::BadPassphrase)
-        );
-        assert_eq!(
-            a.check_passphrase(None),
-            Err(AuthFailure::MissingPassphrase)
-        );
-        assert_eq!(
-            a.check_passphrase(Some("")),
-            Err(AuthFailure::MissingPassphrase)
-        );
-    }
-
     #[test]
     fn signatures() {
-        let a = auth(vec![], false);
+        let a = WebhookAuth::new("hmac-key", false);
         let body = b"{\"ticker\":\"BTCUSDT\"}";
         let mut mac = Hmac::<Sha256>::new_from_slice(b"hmac-key").unwrap();
         mac.update(body);
@@ -203,23 +130,18 @@ mod tests {
     }
 
     #[test]
-    fn allowlist_and_forwarded_for() {
-        let a = auth(allowlist(&[], true), false);
-        let tv: SocketAddr = "52.89.214.238:443".parse().unwrap();
+    fn forwarded_for_is_used_only_when_trusted() {
         let other: SocketAddr = "127.0.0.1:9".parse().unwrap();
-        assert_eq!(a.check_address(tv.ip()), Ok(()));
-        assert_eq!(a.check_address(other.ip()), Err(AuthFailure::IpNotAllowed));
         let mut headers = HeaderMap::new();
         headers.insert("x-forwarded-for", "52.89.214.238".parse().unwrap());
         assert_eq!(
-            a.client_ip(other, &headers),
+            WebhookAuth::new("", false).client_ip(other, &headers),
             other.ip(),
             "forged header ignored unless trusted"
         );
-        let trusting = auth(vec![], true);
         headers.insert("x-forwarded-for", "1.2.3.4, 52.89.214.238".parse().unwrap());
         assert_eq!(
-            trusting.client_ip(other, &headers),
+            WebhookAuth::new("", true).client_ip(other, &headers),
             "52.89.214.238".parse::<IpAddr>().unwrap()
         );
     }

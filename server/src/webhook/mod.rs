@@ -2,14 +2,18 @@
 //! turns the TradingView body into a raw signal and hands it to the same
 //! [`SignalIntake`] the gRPC surface uses.
 //!
-//! Status codes: 202 accepted, 200 duplicate, 400 bad payload, 401/403
+//! Status codes: 202 accepted, 200 duplicate, 400 bad payload, 429 rate
+//! limited (with Retry-After), 401/403
 //! authentication, 413 too large, 415 wrong content type, 503 only when the
 //! store is down. A payload that was understood never gets a 5xx otherwise.
 
 pub mod auth;
 pub mod tradingview;
 
-use std::{net::SocketAddr, sync::Arc};
+use std::{
+    net::{IpAddr, SocketAddr},
+    sync::Arc,
+};
 
 use axum::{
     Json,
@@ -18,15 +22,13 @@ use axum::{
     http::{HeaderMap, StatusCode, header},
     response::{IntoResponse, Response},
 };
-use opentelemetry::{
-    KeyValue,
-    metrics::{Counter, Meter},
-};
 use serde_json::json;
 use tradeplane_api::SignalOutcome;
 
 use crate::{
     api_error::ApiError,
+    proto_time::now_ms,
+    security::{AddressRefusal, Security, tls::PeerAddr},
     signals::{SignalIntake, SubmitError, rejection_error, validate::Field},
     telemetry::CallTrace,
 };
@@ -36,63 +38,39 @@ use auth::{AuthFailure, WebhookAuth};
 pub struct WebhookState {
     intake: Arc<SignalIntake>,
     auth: WebhookAuth,
+    security: Arc<Security>,
     body_limit: usize,
-    auth_failures: Counter<u64>,
-    allowlist_rejections: Counter<u64>,
 }
 
 impl WebhookState {
-    /// Builds the handler state and its metrics.
+    /// Builds the handler state.
     pub fn new(
         intake: Arc<SignalIntake>,
         auth: WebhookAuth,
+        security: Arc<Security>,
         body_limit: usize,
-        meter: &Meter,
     ) -> Self {
-        let auth_failures = meter
-            .u64_counter("tradeplane.auth.failures")
-            .with_description("Authentication failures, by surface and reason")
-            .build();
-        for failure in AuthFailure::ALL {
-            auth_failures.add(
-                0,
-                &[
-                    KeyValue::new("surface", "webhook"),
-                    KeyValue::new("reason", failure.as_str()),
-                ],
-            );
-        }
-        let allowlist_rejections = meter
-            .u64_counter("tradeplane.allowlist.rejections")
-            .with_description("Calls refused by an IP allowlist, by surface")
-            .build();
-        allowlist_rejections.add(0, &[KeyValue::new("surface", "webhook")]);
+        security.register_failure_reasons("webhook", &AuthFailure::ALL.map(AuthFailure::as_str));
         Self {
             intake,
             auth,
+            security,
             body_limit,
-            auth_failures,
-            allowlist_rejections,
         }
     }
 
-    fn refuse(&self, failure: AuthFailure) -> Response {
-        self.auth_failures.add(
-            1,
-            &[
-                KeyValue::new("surface", "webhook"),
-                KeyValue::new("reason", failure.as_str()),
-            ],
-        );
+    /// Refuses the call; an address refusal was already counted by the
+    /// security checks, the others are counted here.
+    fn refuse(&self, failure: AuthFailure, ip: IpAddr) -> Response {
+        if failure != AuthFailure::IpNotAllowed {
+            self.security
+                .refuse("webhook", failure.as_str(), "webhook", Some(ip));
+        }
         let (status, message) = match failure {
-            AuthFailure::IpNotAllowed => {
-                self.allowlist_rejections
-                    .add(1, &[KeyValue::new("surface", "webhook")]);
-                (
-                    StatusCode::FORBIDDEN,
-                    "client address is not on the webhook allowlist",
-                )
-            }
+            AuthFailure::IpNotAllowed => (
+                StatusCode::FORBIDDEN,
+                "client address is not on the webhook allowlist",
+            ),
             AuthFailure::MissingPassphrase => {
                 (StatusCode::UNAUTHORIZED, "the body has no `passphrase`")
             }
@@ -133,8 +111,8 @@ pub async fn tradingview(State(state): State<Arc<WebhookState>>, request: Reques
     let (parts, body) = request.into_parts();
     let peer = parts
         .extensions
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|c| c.0)
+        .get::<ConnectInfo<PeerAddr>>()
+        .map(|c| c.0.0)
         .unwrap_or_else(|| SocketAddr::from(([0, 0, 0, 0], 0)));
     let trace_id = parts
         .extensions
@@ -142,11 +120,22 @@ pub async fn tradingview(State(state): State<Arc<WebhookState>>, request: Reques
         .map(|t| t.trace_id.clone())
         .unwrap_or_default();
 
-    if let Err(failure) = state
-        .auth
-        .check_address(state.auth.client_ip(peer, &parts.headers))
-    {
-        return state.refuse(failure);
+    let ip = state.auth.client_ip(peer, &parts.headers);
+    match state.security.check_webhook_address(ip) {
+        Ok(()) => {}
+        Err(AddressRefusal::NotAllowed) => return state.refuse(AuthFailure::IpNotAllowed, ip),
+        Err(AddressRefusal::RateLimited(retry_after)) => {
+            let seconds = retry_after.as_secs_f64().ceil().max(1.0) as u64;
+            let mut response = error_response(
+                StatusCode::TOO_MANY_REQUESTS,
+                "rate_limited",
+                &format!("too many requests from this address; retry in {seconds} s"),
+            );
+            if let Ok(value) = http::HeaderValue::from_str(&seconds.to_string()) {
+                response.headers_mut().insert(header::RETRY_AFTER, value);
+            }
+            return response;
+        }
     }
     if !is_accepted_content_type(&parts.headers) {
         return error_response(
@@ -164,7 +153,7 @@ pub async fn tradingview(State(state): State<Arc<WebhookState>>, request: Reques
     };
     let signed = match state.auth.check_signature(&parts.headers, &body) {
         Ok(signed) => signed,
-        Err(failure) => return state.refuse(failure),
+        Err(failure) => return state.refuse(failure, ip),
     };
     let parsed = match tradingview::parse_body(&body) {
         Ok(parsed) => parsed,
@@ -173,8 +162,13 @@ pub async fn tradingview(State(state): State<Arc<WebhookState>>, request: Reques
             return error_response(StatusCode::BAD_REQUEST, "invalid_json", &err.0);
         }
     };
-    if !signed && let Err(failure) = state.auth.check_passphrase(parsed.passphrase.as_deref()) {
-        return state.refuse(failure);
+    if !signed
+        && let Err(refusal) = state
+            .security
+            .webhook_secret
+            .check(parsed.passphrase.as_deref(), now_ms())
+    {
+        return state.refuse(refusal.into(), ip);
     }
 
     match state.intake.submit(parsed.signal, &trace_id).await {

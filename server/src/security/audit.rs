@@ -1,0 +1,377 @@
+//! The audit log: append-only, and tamper-evident because each event
+//! carries the SHA-256 of the one before it.
+//!
+//! Every domain records through [`AuditLog::record`]. One task assigns
+//! sequence numbers, chains the hashes and appends whatever is queued in
+//! one store transaction, so that concurrent events share a commit.
+//! Authentication failures are counted and written once per window
+//! ([`AuditLog::note_auth_failure`]), so that a flood of bad keys cannot
+//! flood the log.
+
+use std::{
+    collections::{BTreeSet, HashMap},
+    sync::{Arc, Mutex},
+    time::Duration,
+};
+
+use opentelemetry::{
+    KeyValue,
+    metrics::{Counter, Meter},
+};
+use sha2::{Digest, Sha256};
+use tokio::sync::{broadcast, mpsc, oneshot};
+use tradeplane_api::{AuditEvent, AuditOutcome};
+
+use crate::{
+    proto_time::{ms_to_timestamp, now_ms},
+    store::{AuditRow, Store, StoreError},
+};
+
+/// The action names in use (each a bounded metric label).
+pub mod actions {
+    pub const API_KEY_CREATE: &str = "api_key.create";
+    pub const API_KEY_REVOKE: &str = "api_key.revoke";
+    pub const RATE_LIMITS_UPDATE: &str = "rate_limits.update";
+    pub const ALLOWLIST_UPDATE: &str = "allowlist.update";
+    pub const WEBHOOK_SECRET_ROTATE: &str = "webhook_secret.rotate";
+    pub const BREAKER_TRIP: &str = "circuit_breaker.trip";
+    pub const BREAKER_RESET: &str = "circuit_breaker.reset";
+    pub const TRADING_HALT: &str = "trading.halt";
+    pub const TRADING_RESUME: &str = "trading.resume";
+    pub const AUTH_FAILURE: &str = "auth.failure";
+}
+
+/// Most events appended in one transaction.
+const MAX_BATCH: usize = 256;
+/// Addresses named in one aggregated auth-failure event.
+const SAMPLE_ADDRESSES: usize = 5;
+
+/// An event to record; time, sequence and hashes are added by the log.
+#[derive(Debug, Clone, Default)]
+pub struct AuditEntry {
+    /// API key name, `webhook`, or `system`.
+    pub actor: String,
+    pub source_address: String,
+    pub action: &'static str,
+    pub target: String,
+    pub outcome: AuditOutcome,
+    pub detail: String,
+    pub trace_id: String,
+}
+
+type Pending = (AuditEntry, oneshot::Sender<Result<AuditEvent, StoreError>>);
+
+#[derive(Default)]
+struct FailureCount {
+    count: u64,
+    addresses: BTreeSet<String>,
+    more_addresses: bool,
+}
+
+/// The audit log service.
+pub struct AuditLog {
+    store: Arc<dyn Store>,
+    queue: mpsc::Sender<Pending>,
+    events: broadcast::Sender<AuditEvent>,
+    failures: Mutex<HashMap<(&'static str, &'static str, String), FailureCount>>,
+}
+
+/// What [`AuditLog::verify`] found.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Verification {
+    pub events_checked: u64,
+    /// The first event whose link or hash does not match.
+    pub first_broken: Option<(i64, String)>,
+}
+
+impl AuditLog {
+    /// Starts the appender and the auth-failure flusher; both stop when
+    /// the returned log is dropped or [`AuditLog::close`] runs.
+    pub async fn start(
+        store: Arc<dyn Store>,
+        meter: &Meter,
+        failure_window: Duration,
+    ) -> Result<Arc<Self>, StoreError> {
+        let tail = store
+            .list_audit(&crate::store::AuditQuery {
+                limit: 1,
+                ..Default::default()
+            })
+            .await?
+            .pop()
+            .map(|last| (last.sequence, last.hash))
+            .unwrap_or_default();
+        let (queue, pending) = mpsc::channel(4096);
+        let (events, _) = broadcast::channel(1024);
+        let counter = meter
+            .u64_counter("tradeplane.audit.events")
+            .with_description("Audit events recorded, by action and outcome")
+            .build();
+        let log = Arc::new(Self {
+            store: store.clone(),
+            queue,
+            events: events.clone(),
+            failures: Mutex::new(HashMap::new()),
+        });
+        tokio::spawn(append_events(store, pending, tail, events, counter));
+        let flusher = Arc::downgrade(&log);
+        tokio::spawn(async move {
+            let mut ticker = tokio::time::interval(failure_window);
+            ticker.tick().await;
+            loop {
+                ticker.tick().await;
+                let Some(log) = flusher.upgrade() else { return };
+                log.flush_auth_failures().await;
+            }
+        });
+        Ok(log)
+    }
+
+    /// Records `entry` durably and returns the chained event.
+    pub async fn record(&self, entry: AuditEntry) -> Result<AuditEvent, StoreError> {
+        let (reply, answer) = oneshot::channel();
+        self.queue
+            .send((entry, reply))
+            .await
+            .map_err(|_| StoreError::Unavailable("the audit log is closed".into()))?;
+        answer
+            .await
+            .map_err(|_| StoreError::Unavailable("the audit log stopped".into()))?
+    }
+
+    /// Records `entry`, logging instead of failing (for events whose
+    /// cause has already happened and cannot be undone).
+    pub async fn record_or_log(&self, entry: AuditEntry) {
+        let action = entry.action;
+        if let Err(err) = self.record(entry).await {
+            tracing::error!(error = %err, action, "audit event not recorded");
+        }
+    }
+
+    /// Counts an authentication or authorization failure; the counts are
+    /// written as one event per surface, reason and actor each window.
+    pub fn note_auth_failure(
+        &self,
+        surface: &'static str,
+        reason: &'static str,
+        actor: &str,
+        address: Option<std::net::IpAddr>,
+    ) {
+        let Ok(mut failures) = self.failures.lock() else {
+            return;
+        };
+        let count = failures
+            .entry((surface, reason, actor.to_string()))
+            .or_default();
+        count.count += 1;
+        if let Some(address) = address {
+            if count.addresses.len() < SAMPLE_ADDRESSES {
+                count.addresses.insert(address.to_string());
+            } else if !count.addresses.contains(&address.to_string()) {
+                count.more_addresses = true;
+            }
+        }
+    }
+
+    /// Writes the counted auth failures now.
+    pub async fn flush_auth_failures(&self) {
+        let drained: Vec<_> = match self.failures.lock() {
+            Ok(mut failures) => failures.drain().collect(),
+            Err(_) => return,
+        };
+        for ((surface, reason, actor), count) in drained {
+            let addresses: Vec<_> = count.addresses.into_iter().collect();
+            let more = if count.more_addresses { ", …" } else { "" };
+            self.record_or_log(AuditEntry {
+                actor: if actor.is_empty() {
+                    "unknown".into()
+                } else {
+                    actor
+                },
+                source_address: addresses.first().cloned().unwrap_or_default(),
+                action: actions::AUTH_FAILURE,
+                target: surface.to_string(),
+                outcome: AuditOutcome::Denied,
+                detail: format!(
+                    "{} {reason} from {}{more}",
+                    count.count,
+                    addresses.join(", ")
+                ),
+                trace_id: String::new(),
+            })
+            .await;
+        }
+    }
+
+    /// A live feed of recorded events.
+    pub fn subscribe(&self) -> broadcast::Receiver<AuditEvent> {
+        self.events.subscribe()
+    }
+
+    /// Walks the whole chain from the first event.
+    pub async fn verify(&self) -> Result<Verification, StoreError> {
+        let mut checked = 0;
+        let mut previous = (0i64, String::new());
+        loop {
+            let page = self.store.audit_after(previous.0, 1000).await?;
+            if page.is_empty() {
+                return Ok(Verification {
+                    events_checked: checked,
+                    first_broken: None,
+                });
+            }
+            for row in page {
+                checked += 1;
+                let problem = if row.sequence != previous.0 + 1 {
+                    Some(format!(
+                        "sequence {} follows {}: events are missing",
+                        row.sequence, previous.0
+                    ))
+                } else if row.previous_hash != previous.1 {
+                    Some("previous_hash does not match the event before".to_string())
+                } else if row.hash != chain_hash(&row) {
+                    Some("the event's content does not match its hash".to_string())
+                } else {
+                    None
+                };
+                if let Some(problem) = problem {
+                    return Ok(Verification {
+                        events_checked: checked,
+                        first_broken: Some((row.sequence, problem)),
+                    });
+                }
+                previous = (row.sequence, row.hash);
+            }
+        }
+    }
+}
+
+/// The hash of an event: SHA-256 over every field but `hash`, each
+/// length-prefixed so that no two events encode alike.
+pub fn chain_hash(row: &AuditRow) -> String {
+    let mut hasher = Sha256::new();
+    hasher.update(row.sequence.to_be_bytes());
+    hasher.update(row.time_ms.to_be_bytes());
+    hasher.update(row.outcome.to_be_bytes());
+    for field in [
+        &row.actor,
+        &row.source_address,
+        &row.action,
+        &row.target,
+        &row.detail,
+        &row.trace_id,
+        &row.previous_hash,
+    ] {
+        hasher.update((field.len() as u64).to_be_bytes());
+        hasher.update(field.as_bytes());
+    }
+    hex::encode(hasher.finalize())
+}
+
+/// The protobuf form of a stored event.
+pub fn to_proto(row: &AuditRow) -> AuditEvent {
+    AuditEvent {
+        sequence: u64::try_from(row.sequence).unwrap_or_default(),
+        time: Some(ms_to_timestamp(row.time_ms)),
+        actor: row.actor.clone(),
+        source_address: row.source_address.clone(),
+        action: row.action.clone(),
+        target: row.target.clone(),
+        outcome: row.outcome,
+        detail: row.detail.clone(),
+        trace_id: row.trace_id.clone(),
+        previous_hash: row.previous_hash.clone(),
+        hash: row.hash.clone(),
+    }
+}
+
+/// The appender: chains and writes queued events in batches.
+async fn append_events(
+    store: Arc<dyn Store>,
+    mut pending: mpsc::Receiver<Pending>,
+    mut tail: (i64, String),
+    events: broadcast::Sender<AuditEvent>,
+    counter: Counter<u64>,
+) {
+    let mut batch: Vec<Pending> = Vec::with_capacity(MAX_BATCH);
+    while pending.recv_many(&mut batch, MAX_BATCH).await > 0 {
+        let time_ms = now_ms();
+        let mut rows = Vec::with_capacity(batch.len());
+        let (mut sequence, mut previous) = tail.clone();
+        for (entry, _) in &batch {
+            sequence += 1;
+            let mut row = AuditRow {
+                sequence,
+                time_ms,
+                actor: entry.actor.clone(),
+                source_address: entry.source_address.clone(),
+                action: entry.action.to_string(),
+                target: entry.target.clone(),
+                outcome: entry.outcome as i32,
+                detail: entry.detail.clone(),
+                trace_id: entry.trace_id.clone(),
+                previous_hash: previous,
+                hash: String::new(),
+            };
+            row.hash = chain_hash(&row);
+            previous = row.hash.clone();
+            rows.push(row);
+        }
+        match store.append_audit(rows.clone()).await {
+            Ok(()) => {
+                tail = (sequence, previous);
+                for ((entry, reply), row) in batch.drain(..).zip(rows) {
+                    counter.add(
+                        1,
+                        &[
+                            KeyValue::new("action", entry.action),
+                            KeyValue::new("outcome", outcome_label(entry.outcome)),
+                        ],
+                    );
+                    let event = to_proto(&row);
+                    let _ = events.send(event.clone());
+                    let _ = reply.send(Ok(event));
+                }
+            }
+            Err(err) => {
+                for (_, reply) in batch.drain(..) {
+                    let _ = reply.send(Err(StoreError::Unavailable(err.to_string())));
+                }
+            }
+        }
+    }
+}
+
+/// The lowercase outcome (a metric label).
+pub fn outcome_label(outcome: AuditOutcome) -> &'static str {
+    match outcome {
+        AuditOutcome::Success => "success",
+        AuditOutcome::Failure => "failure",
+        AuditOutcome::Denied => "denied",
+        AuditOutcome::Unspecified => "unspecified",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_field_changes_the_hash() {
+        let row = AuditRow {
+            sequence: 1,
+            time_ms: 2,
+            actor: "a".into(),
+            action: "x".into(),
+            ..Default::default()
+        };
+        let base = chain_hash(&row);
+        let mut moved = row.clone();
+        moved.actor = String::new();
+        moved.source_address = "a".into();
+        assert_ne!(chain_hash(&moved), base, "fields cannot trade bytes");
+        let mut later = row.clone();
+        later.time_ms = 3;
+        assert_ne!(chain_hash(&later), base);
+    }
+}

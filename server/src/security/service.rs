@@ -1,0 +1,671 @@
+//! `tradeplane.v1.SecurityAdminService`. Every mutation is persisted
+//! first, then put in force, then written to the audit log.
+
+use std::{net::IpAddr, pin::Pin, sync::Arc, time::Duration};
+
+use futures::{Stream, StreamExt};
+use ipnet::IpNet;
+use tokio_stream::wrappers::{BroadcastStream, errors::BroadcastStreamRecvError};
+use tokio_util::sync::CancellationToken;
+use tonic::{Request, Response, Status};
+use tradeplane_api::{security_admin_service_server::SecurityAdminService, *};
+
+use super::{
+    HALT_SETTING, RATE_LIMITS_SETTING, Security, WEBHOOK_SECRET_SETTING,
+    allowlist::{self, surface_name},
+    allowlist_setting,
+    audit::{self, AuditEntry, actions},
+    audit_entry,
+    halt::HaltState,
+    keys::NewKey,
+    rate_limit::{Limit, Limits},
+};
+use crate::{
+    api_error::{ApiError, FieldError, invalid_page_token, page_size},
+    orders::breakers::{self, CircuitBreakers},
+    proto_time::{now_ms, timestamp_ms},
+    store::AuditQuery,
+};
+
+const DEFAULT_PAGE_SIZE: u32 = 100;
+const MAX_PAGE_SIZE: u32 = 1000;
+/// How long the previous webhook passphrase works when no grace is given.
+const DEFAULT_GRACE: Duration = Duration::from_secs(3600);
+const MAX_GRACE: Duration = Duration::from_secs(7 * 24 * 3600);
+
+type BoxStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send>>;
+
+/// The admin service.
+pub struct SecurityAdminGrpc {
+    security: Arc<Security>,
+    breakers: Arc<CircuitBreakers>,
+    streams_end: CancellationToken,
+}
+
+impl SecurityAdminGrpc {
+    /// The service over `security` and the exchanges' `breakers`.
+    pub fn new(
+        security: Arc<Security>,
+        breakers: Arc<CircuitBreakers>,
+        streams_end: CancellationToken,
+    ) -> Self {
+        Self {
+            security,
+            breakers,
+            streams_end,
+        }
+    }
+
+    async fn audit(&self, entry: AuditEntry) -> Result<(), ApiError> {
+        self.security.audit.record(entry).await?;
+        Ok(())
+    }
+}
+
+fn non_empty(value: &str) -> Option<String> {
+    (!value.is_empty()).then(|| value.to_string())
+}
+
+fn duration_field(value: &prost_types::Duration, field: &str) -> Result<Duration, ApiError> {
+    Duration::try_from(*value)
+        .ok()
+        .filter(|d| !d.is_zero())
+        .ok_or_else(|| ApiError::invalid_field("INVALID_DURATION", field, "must be positive"))
+}
+
+fn limit_from_proto(
+    limit: Option<&RateLimit>,
+    field: &str,
+    current: Limit,
+) -> Result<Limit, ApiError> {
+    let Some(limit) = limit else {
+        return Ok(current);
+    };
+    let limit = Limit {
+        rate_per_second: limit.rate_per_second,
+        burst: limit.burst,
+    };
+    limit
+        .validate()
+        .map_err(|message| ApiError::invalid_field("INVALID_RATE_LIMIT", field, message))?;
+    Ok(limit)
+}
+
+fn limits_to_proto(limits: Limits) -> RateLimits {
+    let proto = |l: Limit| RateLimit {
+        rate_per_second: l.rate_per_second,
+        burst: l.burst,
+    };
+    RateLimits {
+        per_api_key: Some(proto(limits.per_api_key)),
+        per_client_ip: Some(proto(limits.per_client_ip)),
+    }
+}
+
+fn surface_of(value: i32) -> Result<Surface, ApiError> {
+    match Surface::try_from(value) {
+        Ok(surface @ (Surface::Webhook | Surface::Grpc)) => Ok(surface),
+        _ => Err(ApiError::invalid_field(
+            "INVALID_SURFACE",
+            "surface",
+            "choose SURFACE_WEBHOOK or SURFACE_GRPC",
+        )),
+    }
+}
+
+/// Parses CIDRs (a bare address counts as a single-address network).
+fn parse_cidrs(cidrs: &[String], field: &str) -> Result<Vec<IpNet>, ApiError> {
+    let mut nets = Vec::with_capacity(cidrs.len());
+    let mut fields = Vec::new();
+    for (i, cidr) in cidrs.iter().enumerate() {
+        let text = cidr.trim();
+        match text
+            .parse::<IpNet>()
+            .or_else(|_| text.parse::<IpAddr>().map(IpNet::from))
+        {
+            Ok(net) => nets.push(net.trunc()),
+            Err(_) => fields.push(FieldError {
+                field: format!("{field}[{i}]"),
+                description: format!("`{cidr}` is not a CIDR such as 10.0.0.0/8 or an address"),
+            }),
+        }
+    }
+    if fields.is_empty() {
+        nets.sort();
+        nets.dedup();
+        Ok(nets)
+    } else {
+        Err(ApiError::InvalidArgument {
+            reason: "INVALID_CIDR".into(),
+            message: format!("{}: {}", fields[0].field, fields[0].description),
+            fields,
+        })
+    }
+}
+
+fn audit_query(filter: &AuditFilter) -> AuditQuery {
+    AuditQuery {
+        actor: non_empty(&filter.actor),
+        action_prefix: non_empty(&filter.action),
+        outcome: (filter.outcome != AuditOutcome::Unspecified as i32).then_some(filter.outcome),
+        start_ms: filter.start_time.as_ref().map(timestamp_ms),
+        end_ms: filter.end_time.as_ref().map(timestamp_ms),
+        ..Default::default()
+    }
+}
+
+fn audit_matches(filter: &AuditQuery, event: &AuditEvent) -> bool {
+    let time_ms = event.time.as_ref().map(timestamp_ms).unwrap_or_default();
+    filter.actor.as_ref().is_none_or(|a| *a == event.actor)
+        && filter
+            .action_prefix
+            .as_ref()
+            .is_none_or(|p| event.action.starts_with(p.as_str()))
+        && filter.outcome.is_none_or(|o| o == event.outcome)
+        && filter.start_ms.is_none_or(|s| time_ms >= s)
+        && filter.end_ms.is_none_or(|e| time_ms < e)
+}
+
+#[tonic::async_trait]
+impl SecurityAdminService for SecurityAdminGrpc {
+    async fn create_api_key(
+        &self,
+        request: Request<CreateApiKeyRequest>,
+    ) -> Result<Response<CreateApiKeyResponse>, Status> {
+        let body = request.get_ref();
+        let role = Role::try_from(body.role).unwrap_or(Role::Unspecified);
+        let ttl = body
+            .ttl
+            .as_ref()
+            .map(|ttl| duration_field(ttl, "ttl"))
+            .transpose()?;
+        let new = NewKey {
+            name: body.name.clone(),
+            role,
+            ttl,
+            request_id: non_empty(&body.request_id),
+        };
+        let (api_key, token) = self.security.keys.create(new, now_ms()).await?;
+        let mut entry = audit_entry(&request, actions::API_KEY_CREATE, api_key.id.clone());
+        entry.detail = format!(
+            "name={} role={}",
+            api_key.name,
+            super::policy::role_name(role)
+        );
+        self.audit(entry).await?;
+        Ok(Response::new(CreateApiKeyResponse {
+            api_key: Some(api_key),
+            token,
+        }))
+    }
+
+    async fn list_api_keys(
+        &self,
+        request: Request<ListApiKeysRequest>,
+    ) -> Result<Response<ListApiKeysResponse>, Status> {
+        let request = request.into_inner();
+        let page_size = page_size(request.page_size, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)? as usize;
+        let keys = self
+            .security
+            .keys
+            .list(request.include_revoked)
+            .await
+            .map_err(ApiError::from)?;
+        let mut page: Vec<ApiKey> = keys
+            .into_iter()
+            .filter(|k| request.page_token.is_empty() || k.id > request.page_token)
+            .take(page_size + 1)
+            .collect();
+        let next_page_token = if page.len() > page_size {
+            page.truncate(page_size);
+            page.last().map(|k| k.id.clone()).unwrap_or_default()
+        } else {
+            String::new()
+        };
+        Ok(Response::new(ListApiKeysResponse {
+            api_keys: page,
+            next_page_token,
+        }))
+    }
+
+    async fn revoke_api_key(
+        &self,
+        request: Request<RevokeApiKeyRequest>,
+    ) -> Result<Response<RevokeApiKeyResponse>, Status> {
+        let id = request.get_ref().id.clone();
+        if id.is_empty() {
+            return Err(
+                ApiError::invalid_field("MISSING_ID", "id", "name the key to revoke").into(),
+            );
+        }
+        let api_key = self.security.keys.revoke(&id, now_ms()).await?;
+        let mut entry = audit_entry(&request, actions::API_KEY_REVOKE, id);
+        entry.detail = format!("name={}", api_key.name);
+        self.audit(entry).await?;
+        Ok(Response::new(RevokeApiKeyResponse {
+            api_key: Some(api_key),
+        }))
+    }
+
+    async fn get_rate_limits(
+        &self,
+        _request: Request<GetRateLimitsRequest>,
+    ) -> Result<Response<GetRateLimitsResponse>, Status> {
+        Ok(Response::new(GetRateLimitsResponse {
+            limits: Some(limits_to_proto(self.security.limiter.limits())),
+        }))
+    }
+
+    async fn update_rate_limits(
+        &self,
+        request: Request<UpdateRateLimitsRequest>,
+    ) -> Result<Response<UpdateRateLimitsResponse>, Status> {
+        let current = self.security.limiter.limits();
+        let given = request.get_ref().limits.clone().unwrap_or_default();
+        let limits = Limits {
+            per_api_key: limit_from_proto(
+                given.per_api_key.as_ref(),
+                "limits.per_api_key",
+                current.per_api_key,
+            )?,
+            per_client_ip: limit_from_proto(
+                given.per_client_ip.as_ref(),
+                "limits.per_client_ip",
+                current.per_client_ip,
+            )?,
+        };
+        self.security
+            .save_setting(RATE_LIMITS_SETTING, &limits)
+            .await?;
+        self.security.limiter.set_limits(limits);
+        let mut entry = audit_entry(&request, actions::RATE_LIMITS_UPDATE, "rate_limits");
+        entry.detail = serde_json::to_string(&limits).unwrap_or_default();
+        self.audit(entry).await?;
+        Ok(Response::new(UpdateRateLimitsResponse {
+            limits: Some(limits_to_proto(limits)),
+        }))
+    }
+
+    async fn list_rate_limited(
+        &self,
+        request: Request<ListRateLimitedRequest>,
+    ) -> Result<Response<ListRateLimitedResponse>, Status> {
+        let limit = page_size(request.get_ref().limit, 10, 100).map_err(|_| {
+            ApiError::invalid_field("INVALID_LIMIT", "limit", "must not be negative")
+        })?;
+        let clients = self
+            .security
+            .limiter
+            .top_offenders(limit as usize)
+            .into_iter()
+            .map(|o| RateLimitedClient {
+                scope: o.scope.to_string(),
+                client: o.client,
+                rejected: o.rejected,
+                last_time: Some(crate::proto_time::ms_to_timestamp(o.last_ms)),
+            })
+            .collect();
+        Ok(Response::new(ListRateLimitedResponse { clients }))
+    }
+
+    async fn get_allowlist(
+        &self,
+        request: Request<GetAllowlistRequest>,
+    ) -> Result<Response<GetAllowlistResponse>, Status> {
+        let surface = surface_of(request.get_ref().surface)?;
+        let cidrs = self
+            .security
+            .allowlists
+            .get(surface)
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        Ok(Response::new(GetAllowlistResponse {
+            allowlist: Some(Allowlist {
+                surface: surface as i32,
+                cidrs,
+            }),
+        }))
+    }
+
+    async fn update_allowlist(
+        &self,
+        request: Request<UpdateAllowlistRequest>,
+    ) -> Result<Response<UpdateAllowlistResponse>, Status> {
+        let body = request.get_ref();
+        let given = body.allowlist.clone().unwrap_or_default();
+        let surface = surface_of(given.surface).map_err(|_| {
+            ApiError::invalid_field(
+                "INVALID_SURFACE",
+                "allowlist.surface",
+                "choose SURFACE_WEBHOOK or SURFACE_GRPC",
+            )
+        })?;
+        let mut nets = parse_cidrs(&given.cidrs, "allowlist.cidrs")?;
+        if body.include_tradingview_preset {
+            nets.extend(allowlist::tradingview_preset());
+            nets.sort();
+            nets.dedup();
+        }
+        if surface == Surface::Grpc {
+            let caller_ip = request
+                .extensions()
+                .get::<super::Caller>()
+                .and_then(|c| c.address);
+            if let Some(ip) = caller_ip
+                && !nets.is_empty()
+                && !nets.iter().any(|n| n.contains(&ip))
+            {
+                return Err(ApiError::FailedPrecondition {
+                    reason: "WOULD_LOCK_OUT_CALLER",
+                    message: format!(
+                        "the new gRPC allowlist does not include your address {ip}; add it first"
+                    ),
+                }
+                .into());
+            }
+        }
+        self.security
+            .save_setting(&allowlist_setting(surface), &nets)
+            .await?;
+        self.security.allowlists.set(surface, nets.clone());
+        let cidrs: Vec<String> = nets.iter().map(ToString::to_string).collect();
+        let mut entry = audit_entry(&request, actions::ALLOWLIST_UPDATE, surface_name(surface));
+        entry.detail = if cidrs.is_empty() {
+            "every address allowed".into()
+        } else {
+            cidrs.join(",")
+        };
+        self.audit(entry).await?;
+        Ok(Response::new(UpdateAllowlistResponse {
+            allowlist: Some(Allowlist {
+                surface: surface as i32,
+                cidrs,
+            }),
+        }))
+    }
+
+    async fn rotate_webhook_secret(
+        &self,
+        request: Request<RotateWebhookSecretRequest>,
+    ) -> Result<Response<RotateWebhookSecretResponse>, Status> {
+        let body = request.get_ref();
+        let grace = match &body.grace {
+            Some(grace) => duration_field(grace, "grace")?,
+            None => DEFAULT_GRACE,
+        };
+        if grace > MAX_GRACE {
+            return Err(ApiError::invalid_field(
+                "INVALID_DURATION",
+                "grace",
+                "must be at most 7 days",
+            )
+            .into());
+        }
+        let request_id = non_empty(&body.request_id);
+        if let Some(id) = &request_id
+            && self.security.webhook_secret.rotated_by(id)
+        {
+            return Err(ApiError::AlreadyExists {
+                what: "webhook secret rotation",
+                id: id.clone(),
+            }
+            .into());
+        }
+        let grace_ms = i64::try_from(grace.as_millis()).unwrap_or(i64::MAX);
+        let rotation =
+            self.security
+                .webhook_secret
+                .prepare_rotation(grace_ms, request_id, now_ms());
+        self.security
+            .save_setting(WEBHOOK_SECRET_SETTING, &rotation.state)
+            .await?;
+        self.security.webhook_secret.install(rotation.state);
+        let mut entry = audit_entry(&request, actions::WEBHOOK_SECRET_ROTATE, "webhook");
+        entry.detail = format!(
+            "previous secret valid for {}",
+            humantime::format_duration(grace)
+        );
+        self.audit(entry).await?;
+        Ok(Response::new(RotateWebhookSecretResponse {
+            secret: rotation.secret,
+            previous_expire_time: Some(crate::proto_time::ms_to_timestamp(
+                rotation.previous_expire_ms,
+            )),
+        }))
+    }
+
+    async fn list_circuit_breakers(
+        &self,
+        _request: Request<ListCircuitBreakersRequest>,
+    ) -> Result<Response<ListCircuitBreakersResponse>, Status> {
+        Ok(Response::new(ListCircuitBreakersResponse {
+            breakers: self.breakers.list(),
+        }))
+    }
+
+    async fn trip_circuit_breaker(
+        &self,
+        request: Request<TripCircuitBreakerRequest>,
+    ) -> Result<Response<TripCircuitBreakerResponse>, Status> {
+        let body = request.get_ref();
+        let reason = if body.reason.is_empty() {
+            "manual trip".to_string()
+        } else {
+            format!("manual trip: {}", body.reason)
+        };
+        let breaker = self
+            .set_breaker(
+                &request,
+                &body.exchange,
+                CircuitBreakerState::Open,
+                &reason,
+                actions::BREAKER_TRIP,
+            )
+            .await?;
+        Ok(Response::new(TripCircuitBreakerResponse {
+            breaker: Some(breaker),
+        }))
+    }
+
+    async fn reset_circuit_breaker(
+        &self,
+        request: Request<ResetCircuitBreakerRequest>,
+    ) -> Result<Response<ResetCircuitBreakerResponse>, Status> {
+        let exchange = request.get_ref().exchange.clone();
+        let breaker = self
+            .set_breaker(
+                &request,
+                &exchange,
+                CircuitBreakerState::Closed,
+                "manual reset",
+                actions::BREAKER_RESET,
+            )
+            .await?;
+        Ok(Response::new(ResetCircuitBreakerResponse {
+            breaker: Some(breaker),
+        }))
+    }
+
+    async fn halt_trading(
+        &self,
+        request: Request<HaltTradingRequest>,
+    ) -> Result<Response<HaltTradingResponse>, Status> {
+        let reason = request.get_ref().reason.clone();
+        let status = self.set_halt(&request, true, reason).await?;
+        Ok(Response::new(HaltTradingResponse {
+            status: Some(status),
+        }))
+    }
+
+    async fn resume_trading(
+        &self,
+        request: Request<ResumeTradingRequest>,
+    ) -> Result<Response<ResumeTradingResponse>, Status> {
+        let reason = request.get_ref().reason.clone();
+        let status = self.set_halt(&request, false, reason).await?;
+        Ok(Response::new(ResumeTradingResponse {
+            status: Some(status),
+        }))
+    }
+
+    async fn get_trading_status(
+        &self,
+        _request: Request<GetTradingStatusRequest>,
+    ) -> Result<Response<GetTradingStatusResponse>, Status> {
+        Ok(Response::new(GetTradingStatusResponse {
+            status: Some(self.security.halt.state().into()),
+        }))
+    }
+
+    async fn list_audit_events(
+        &self,
+        request: Request<ListAuditEventsRequest>,
+    ) -> Result<Response<ListAuditEventsResponse>, Status> {
+        let request = request.into_inner();
+        let page_size = page_size(request.page_size, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)?;
+        let mut query = audit_query(&request.filter.unwrap_or_default());
+        if !request.page_token.is_empty() {
+            query.before_sequence = Some(
+                request
+                    .page_token
+                    .parse::<i64>()
+                    .ok()
+                    .filter(|s| *s > 0)
+                    .ok_or_else(invalid_page_token)?,
+            );
+        }
+        query.limit = page_size + 1;
+        let mut rows = self
+            .security
+            .store
+            .list_audit(&query)
+            .await
+            .map_err(ApiError::from)?;
+        let next_page_token = if rows.len() > page_size as usize {
+            rows.truncate(page_size as usize);
+            rows.last()
+                .map(|r| r.sequence.to_string())
+                .unwrap_or_default()
+        } else {
+            String::new()
+        };
+        Ok(Response::new(ListAuditEventsResponse {
+            events: rows.iter().map(audit::to_proto).collect(),
+            next_page_token,
+        }))
+    }
+
+    type WatchAuditEventsStream = BoxStream<WatchAuditEventsResponse>;
+
+    async fn watch_audit_events(
+        &self,
+        request: Request<WatchAuditEventsRequest>,
+    ) -> Result<Response<Self::WatchAuditEventsStream>, Status> {
+        let filter = audit_query(&request.into_inner().filter.unwrap_or_default());
+        let mut missed = 0u64;
+        let stream =
+            BroadcastStream::new(self.security.audit.subscribe()).filter_map(move |item| {
+                let event = match item {
+                    Ok(event) if audit_matches(&filter, &event) => {
+                        let response = WatchAuditEventsResponse {
+                            event: Some(event),
+                            missed,
+                        };
+                        missed = 0;
+                        Some(Ok(response))
+                    }
+                    Ok(_) => None,
+                    Err(BroadcastStreamRecvError::Lagged(skipped)) => {
+                        missed += skipped;
+                        None
+                    }
+                };
+                std::future::ready(event)
+            });
+        Ok(Response::new(Box::pin(
+            stream.take_until(self.streams_end.clone().cancelled_owned()),
+        )))
+    }
+
+    async fn verify_audit_log(
+        &self,
+        _request: Request<VerifyAuditLogRequest>,
+    ) -> Result<Response<VerifyAuditLogResponse>, Status> {
+        let verification = self.security.audit.verify().await.map_err(ApiError::from)?;
+        let (first_broken_sequence, detail) = match verification.first_broken {
+            Some((sequence, detail)) => (u64::try_from(sequence).unwrap_or_default(), detail),
+            None => (0, String::new()),
+        };
+        Ok(Response::new(VerifyAuditLogResponse {
+            intact: first_broken_sequence == 0,
+            events_checked: verification.events_checked,
+            first_broken_sequence,
+            detail,
+        }))
+    }
+}
+
+impl SecurityAdminGrpc {
+    async fn set_breaker<T>(
+        &self,
+        request: &Request<T>,
+        exchange: &str,
+        state: CircuitBreakerState,
+        reason: &str,
+        action: &'static str,
+    ) -> Result<CircuitBreaker, ApiError> {
+        if exchange.is_empty() {
+            return Err(ApiError::invalid_field(
+                "MISSING_EXCHANGE",
+                "exchange",
+                "name the exchange, e.g. `paper`",
+            ));
+        }
+        let record = self
+            .breakers
+            .transition(exchange, state, reason, now_ms())?;
+        self.security
+            .save_setting(&breakers::setting_key(exchange), &record)
+            .await?;
+        let breaker = self.breakers.apply(exchange, record);
+        let mut entry = audit_entry(request, action, exchange);
+        entry.detail = reason.to_string();
+        self.audit(entry).await?;
+        Ok(breaker)
+    }
+
+    async fn set_halt<T>(
+        &self,
+        request: &Request<T>,
+        halted: bool,
+        reason: String,
+    ) -> Result<TradingStatus, ApiError> {
+        let current = self.security.halt.state();
+        if current.halted == halted {
+            return Ok(current.into());
+        }
+        let actor = request
+            .extensions()
+            .get::<super::Caller>()
+            .map(|c| c.name.clone())
+            .unwrap_or_default();
+        let state = HaltState {
+            halted,
+            reason: reason.clone(),
+            actor,
+            change_ms: now_ms(),
+        };
+        self.security.save_setting(HALT_SETTING, &state).await?;
+        self.security.halt.apply(state.clone());
+        let action = if halted {
+            actions::TRADING_HALT
+        } else {
+            actions::TRADING_RESUME
+        };
+        let mut entry = audit_entry(request, action, "trading");
+        entry.detail = reason;
+        self.audit(entry).await?;
+        Ok(state.into())
+    }
+}
