@@ -151,6 +151,19 @@ impl ApiKeys {
                 "choose ROLE_VIEWER, ROLE_SUBMITTER, ROLE_TRADER or ROLE_ADMIN",
             ));
         }
+        if let Some(request_id) = &new.request_id
+            && let Some(first) = self
+                .store
+                .list_api_keys()
+                .await?
+                .into_iter()
+                .find(|row| row.request_id.as_ref() == Some(request_id))
+        {
+            return Err(ApiError::AlreadyExists {
+                what: "api key",
+                id: first.id,
+            });
+        }
         if self.is_active_name(&new.name) {
             return Err(ApiError::invalid_field(
                 "DUPLICATE_NAME",

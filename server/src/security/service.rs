@@ -261,7 +261,7 @@ impl SecurityAdminService for SecurityAdminGrpc {
         request: Request<UpdateRateLimitsRequest>,
     ) -> Result<Response<UpdateRateLimitsResponse>, Status> {
         let current = self.security.limiter.limits();
-        let given = request.get_ref().limits.clone().unwrap_or_default();
+        let given = request.get_ref().limits.unwrap_or_default();
         let limits = Limits {
             per_api_key: limit_from_proto(
                 given.per_api_key.as_ref(),
