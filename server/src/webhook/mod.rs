@@ -2,10 +2,10 @@
 //! turns the TradingView body into a raw signal and hands it to the same
 //! [`SignalIntake`] the gRPC surface uses.
 //!
-//! Status codes: 202 accepted, 200 duplicate, 400 bad payload, 429 rate
-//! limited (with Retry-After), 401/403
-//! authentication, 413 too large, 415 wrong content type, 503 only when the
-//! store is down. A payload that was understood never gets a 5xx otherwise.
+//! Status codes: 202 accepted, 200 duplicate, 400 bad payload, 401/403
+//! authentication, 413 too large, 415 wrong content type, 429 rate limited
+//! (with Retry-After), 503 only when the store is down. A payload that was
+//! understood never gets a 5xx otherwise.
 
 pub mod auth;
 pub mod tradingview;
