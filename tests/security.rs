@@ -1194,3 +1194,46 @@ async fn tls_and_mtls_serve_verified_clients_and_refuse_others() {
         .unwrap();
     server.stop().await;
 }
+
+#[tokio::test]
+async fn tpctl_takes_its_key_from_the_flag_then_the_environment_then_its_config_file() {
+    let server = TestServer::start().await;
+    let viewer = server.create_key("reader", Role::Viewer).await;
+    let home = tempfile::tempdir().unwrap();
+    let config = home.path().join("tpctl.toml");
+    std::fs::write(&config, format!("api_key = \"{viewer}\"\n")).unwrap();
+    let run = |flag: Option<&str>, env: Option<&str>| {
+        let mut command = tokio::process::Command::new(binary("tpctl"));
+        command
+            .args(["--server", &server.grpc_url(), "--config"])
+            .arg(&config)
+            .env_remove("TRADEPLANE_API_KEY");
+        if let Some(flag) = flag {
+            command.args(["--api-key", flag]);
+        }
+        if let Some(env) = env {
+            command.env("TRADEPLANE_API_KEY", env);
+        }
+        command.args(["admin", "key", "list"]);
+        async move {
+            let out = command.output().await.unwrap();
+            (
+                out.status.success(),
+                String::from_utf8_lossy(&out.stderr).to_string(),
+            )
+        }
+    };
+    let (ok, err) = run(None, None).await;
+    assert!(
+        !ok && err.contains("ROLE_TOO_LOW"),
+        "the file's viewer key: {err}"
+    );
+    let (ok, err) = run(None, Some(ADMIN_KEY)).await;
+    assert!(ok, "the environment beats the file: {err}");
+    let (ok, err) = run(Some("tpk_wrong"), Some(ADMIN_KEY)).await;
+    assert!(
+        !ok && err.contains("INVALID_API_KEY"),
+        "the flag beats the environment: {err}"
+    );
+    server.stop().await;
+}
