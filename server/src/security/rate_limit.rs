@@ -161,13 +161,16 @@ impl RateLimiter {
         let Ok(mut buckets) = shard.lock() else {
             return Ok(());
         };
-        if !buckets.contains_key(client) && buckets.len() >= SHARD_CAPACITY {
+        if buckets.len() >= SHARD_CAPACITY && !buckets.contains_key(client) {
             make_room(&mut buckets, now, limit);
         }
-        let bucket = buckets.entry(client.clone()).or_insert(Bucket {
-            tokens: burst,
-            updated: now,
-        });
+        let bucket = match buckets.get_mut(client) {
+            Some(bucket) => bucket,
+            None => buckets.entry(client.clone()).or_insert(Bucket {
+                tokens: burst,
+                updated: now,
+            }),
+        };
         let elapsed = now.saturating_duration_since(bucket.updated).as_secs_f64();
         bucket.tokens = (bucket.tokens + elapsed * limit.rate_per_second).min(burst);
         bucket.updated = now;
