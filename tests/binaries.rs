@@ -238,6 +238,36 @@ fn the_five_minute_tour() {
     }
     assert!(report["submit_to_health_ratio"].as_f64().unwrap() > 0.0);
 
+    // A bot gets its own key; the audit log names who created it, from
+    // where, in which trace.
+    let (ok, out, err) = tpctl(
+        &served,
+        &[
+            "admin",
+            "key",
+            "create",
+            "--name",
+            "tv-bot",
+            "--role",
+            "submitter",
+            "-o",
+            "json",
+        ],
+    );
+    assert!(ok, "{err}");
+    let created: Value = serde_json::from_str(&out).unwrap();
+    assert!(created["token"].as_str().unwrap().starts_with("tpk_"));
+    let (ok, out, _) = tpctl(&served, &["admin", "audit", "list", "-o", "json"]);
+    assert!(ok);
+    let events: Value = serde_json::from_str(&out).unwrap();
+    let event = &events["events"][0];
+    assert_eq!(event["action"], "api_key.create");
+    assert_eq!(event["actor"], "admin");
+    assert_eq!(event["source_address"], "127.0.0.1");
+    assert_eq!(event["trace_id"].as_str().unwrap().len(), 32, "{event}");
+    let (ok, out, _) = tpctl(&served, &["admin", "audit", "verify"]);
+    assert!(ok && out.starts_with("intact"), "{out}");
+
     // Without the key, tpctl is refused and says why.
     let out = Command::new(binary("tpctl"))
         .args(["--server", &served.grpc, "signal", "list"])

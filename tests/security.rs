@@ -816,6 +816,22 @@ async fn halt_and_resume_are_persisted_metered_and_audited() {
         ),
         "{metrics}"
     );
+    let by_desk = admin
+        .security()
+        .list_audit_events(ListAuditEventsRequest {
+            filter: Some(AuditFilter {
+                actor: "desk".into(),
+                outcome: AuditOutcome::Success as i32,
+                ..Default::default()
+            }),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .events;
+    assert_eq!(by_desk.len(), 1);
+    assert_eq!(by_desk[0].action, "trading.halt");
     server.stop().await;
 }
 

@@ -21,10 +21,15 @@ fn config_never_prints_secrets() {
         .arg("config")
         .env("TRADEPLANE_WEBHOOK_PASSPHRASE", "hunter2-passphrase")
         .env("TRADEPLANE_WEBHOOK_HMAC_SECRET", "hunter2-hmac")
+        .env(
+            "TRADEPLANE_ADMIN_KEY",
+            "tpk_hunter2hunter2hunter2hunter2hunter2",
+        )
         .output()
         .unwrap();
     assert!(out.status.success());
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(!text.contains("hunter2"), "{text}");
     assert!(text.contains("passphrase = \"<redacted>\""), "{text}");
+    assert!(text.contains("admin_key = \"<redacted>\""), "{text}");
 }
