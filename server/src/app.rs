@@ -34,6 +34,8 @@ use crate::{
     orders::{
         EXCHANGES,
         breakers::{self, CircuitBreakers},
+        desk::OrderDesk,
+        exchanges::paper::PaperExchange,
     },
     pipelines::PipelineGrpc,
     security::SecurityAdminGrpc,
@@ -95,6 +97,19 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
 
     let security = Security::open(&config, store.clone(), &meter).await?;
     let breakers = Arc::new(open_breakers(&*store, &meter).await?);
+    let paper = Arc::new(PaperExchange::new(config.exchanges.paper.clone()));
+    let desk = Arc::new(
+        OrderDesk::open(
+            store.clone(),
+            paper,
+            breakers.clone(),
+            security.halt.clone(),
+            security.audit.clone(),
+            &meter,
+        )
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot open the order desk: {e}"))?,
+    );
     let intake = Arc::new(
         SignalIntake::new(config.signals.clone(), store.clone(), &meter)
             .map_err(|e| anyhow::anyhow!("invalid configuration key `signals.symbol_map`: {e}"))?,
@@ -164,7 +179,11 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
             intake.clone(),
             streams_end.clone(),
         )))
-        .add_service(OrderServiceServer::new(OrderGrpc))
+        .add_service(OrderServiceServer::new(OrderGrpc::new(
+            desk.clone(),
+            breakers.clone(),
+            streams_end.clone(),
+        )))
         .add_service(PipelineServiceServer::new(PipelineGrpc))
         .add_service(SecurityAdminServiceServer::new(SecurityAdminGrpc::new(
             security.clone(),
@@ -211,6 +230,11 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
             tracing::error!(error = %err, "HTTP server failed");
         }
     }));
+    tasks.push(tokio::spawn(feed_signal_prices(
+        intake.subscribe(),
+        desk,
+        stopped.clone(),
+    )));
     tasks.push(tokio::spawn(purge_expired_keys(store.clone(), stopped)));
 
     Ok(RunningServer {
@@ -273,6 +297,31 @@ async fn open_breakers(
         exchanges.insert(exchange.to_string(), stored);
     }
     Ok(CircuitBreakers::new(exchanges, meter))
+}
+
+/// Prices of accepted signals reach the paper exchange, so that resting
+/// paper orders fill when the market crosses them.
+async fn feed_signal_prices(
+    mut signals: tokio::sync::broadcast::Receiver<Arc<tradeplane_api::Signal>>,
+    desk: Arc<OrderDesk>,
+    mut stopped: watch::Receiver<bool>,
+) {
+    loop {
+        let signal = tokio::select! {
+            received = signals.recv() => match received {
+                Ok(signal) => signal,
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
+                Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+            },
+            _ = stopped.changed() => return,
+        };
+        let accepted = signal.outcome == tradeplane_api::SignalOutcome::Accepted as i32;
+        let price = crate::signals::decimal::parse_decimal(&signal.price).ok();
+        if let (true, Some(price), Some(instrument)) = (accepted, price, signal.instrument.as_ref())
+        {
+            desk.observe_price(&instrument.symbol, price).await;
+        }
+    }
 }
 
 async fn wait_for_stop(mut stopped: watch::Receiver<bool>) {

@@ -35,6 +35,15 @@ pub struct Config {
     pub store: StoreConfig,
     pub security: SecurityConfig,
     pub tls: crate::security::tls::TlsConfig,
+    pub exchanges: ExchangesConfig,
+}
+
+/// Exchange connectors.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ExchangesConfig {
+    /// The embedded paper exchange.
+    pub paper: crate::orders::exchanges::paper::PaperConfig,
 }
 
 /// API keys, rate limits and the gRPC allowlist.
@@ -160,6 +169,7 @@ impl Default for Config {
             store: StoreConfig::default(),
             security: SecurityConfig::default(),
             tls: Default::default(),
+            exchanges: Default::default(),
         }
     }
 }
@@ -468,9 +478,9 @@ fn merge_table(
             format!("{prefix}.{key}")
         };
         match (base.get_mut(&key), value) {
-            // symbol_map is data, not structure: replace it whole.
+            // Maps that are data, not structure, are replaced whole.
             (Some(toml::Value::Table(inner)), toml::Value::Table(over))
-                if !path.ends_with("symbol_map") =>
+                if !path.ends_with("symbol_map") && !path.ends_with("balances") =>
             {
                 merge_table(inner, over, &path, origin, origins);
             }

@@ -101,6 +101,16 @@ impl CircuitBreakers {
             .unwrap_or_default()
     }
 
+    /// The state of `exchange`'s breaker (closed when there is none).
+    pub fn state(&self, exchange: &str) -> CircuitBreakerState {
+        self.breakers
+            .read()
+            .ok()
+            .and_then(|b| b.get(exchange).map(|r| r.state))
+            .and_then(|s| CircuitBreakerState::try_from(s).ok())
+            .unwrap_or(CircuitBreakerState::Closed)
+    }
+
     /// The record `exchange` would have after moving to `state`; nothing
     /// changes until [`CircuitBreakers::apply`].
     pub fn transition(

@@ -39,6 +39,9 @@ pub mod actions {
     pub const TRADING_HALT: &str = "trading.halt";
     pub const TRADING_RESUME: &str = "trading.resume";
     pub const AUTH_FAILURE: &str = "auth.failure";
+    pub const ORDER_PLACE: &str = "order.place";
+    pub const ORDER_CANCEL: &str = "order.cancel";
+    pub const ORDER_FAIL: &str = "order.fail";
 }
 
 /// Most events appended in one transaction.

@@ -25,11 +25,11 @@ use sqlx::{
     },
 };
 use tokio::sync::{mpsc, oneshot};
-use tradeplane_api::Signal;
+use tradeplane_api::{Order, Signal};
 
 use super::{
-    ApiKeyInsert, ApiKeyRow, AuditQuery, AuditRow, SignalQuery, SignalWrite, SignalWriteResult,
-    Store, StoreError,
+    ApiKeyInsert, ApiKeyRow, AuditQuery, AuditRow, OrderInsert, OrderQuery, SignalQuery,
+    SignalWrite, SignalWriteResult, Store, StoreError,
 };
 use crate::telemetry::SECONDS_BUCKETS;
 
@@ -208,6 +208,109 @@ impl Store for SqliteStore {
             Ok(deleted as u64)
         })
         .await
+    }
+
+    async fn insert_order(
+        &self,
+        order: &Order,
+        request_id: Option<&str>,
+    ) -> Result<OrderInsert, StoreError> {
+        let row = OrderRow::new(order);
+        let request_id = request_id.map(str::to_string);
+        self.run("insert_order", move |conn| {
+            let tx = conn.transaction()?;
+            let existing: Option<Vec<u8>> = tx
+                .query_row(
+                    "SELECT body FROM orders WHERE client_order_id = ?1 OR (?2 IS NOT NULL AND request_id = ?2)",
+                    rusqlite::params![row.client_order_id, request_id],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            if let Some(body) = existing {
+                return Ok(OrderInsert::Existing(Box::new(decode_order(body)?)));
+            }
+            tx.execute(
+                "INSERT INTO orders (id, client_order_id, request_id, exchange, symbol, side, status, execution_id, body) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                rusqlite::params![
+                    row.id,
+                    row.client_order_id,
+                    request_id,
+                    row.exchange,
+                    row.symbol,
+                    row.side,
+                    row.status,
+                    row.execution_id,
+                    row.body
+                ],
+            )?;
+            tx.commit()?;
+            Ok(OrderInsert::Inserted)
+        })
+        .await
+    }
+
+    async fn update_order(&self, order: &Order) -> Result<(), StoreError> {
+        let row = OrderRow::new(order);
+        self.run("update_order", move |conn| {
+            conn.execute(
+                "UPDATE orders SET status = ?2, body = ?3 WHERE id = ?1",
+                rusqlite::params![row.id, row.status, row.body],
+            )?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn get_order(&self, id: &str) -> Result<Option<Order>, StoreError> {
+        let row = sqlx::query("SELECT body FROM orders WHERE id = ?")
+            .bind(id)
+            .fetch_optional(&self.readers)
+            .await?;
+        row.map(|row| decode_order(row.try_get("body")?))
+            .transpose()
+    }
+
+    async fn list_orders(&self, query: &OrderQuery) -> Result<Vec<Order>, StoreError> {
+        let started = Instant::now();
+        let mut sql = QueryBuilder::<Sqlite>::new("SELECT body FROM orders WHERE 1 = 1");
+        if let Some(exchange) = &query.exchange {
+            sql.push(" AND exchange = ").push_bind(exchange.clone());
+        }
+        if let Some(symbol) = &query.symbol {
+            sql.push(" AND symbol = ").push_bind(symbol.clone());
+        }
+        if !query.statuses.is_empty() {
+            sql.push(" AND status IN (");
+            let mut list = sql.separated(", ");
+            for status in &query.statuses {
+                list.push_bind(*status);
+            }
+            sql.push(")");
+        }
+        if let Some(side) = query.side {
+            sql.push(" AND side = ").push_bind(side);
+        }
+        if let Some(execution_id) = &query.execution_id {
+            sql.push(" AND execution_id = ")
+                .push_bind(execution_id.clone());
+        }
+        if let Some(start) = query.start_ms {
+            sql.push(" AND id >= ").push_bind(uuid_v7_floor(start));
+        }
+        if let Some(end) = query.end_ms {
+            sql.push(" AND id < ").push_bind(uuid_v7_floor(end));
+        }
+        if let Some(before) = &query.before_id {
+            sql.push(" AND id < ").push_bind(before.clone());
+        }
+        sql.push(" ORDER BY id DESC LIMIT ")
+            .push_bind(i64::from(query.limit));
+        let rows = sql.build().fetch_all(&self.readers).await?;
+        self.metrics.observe("list_orders", started);
+        rows.into_iter()
+            .map(|row| decode_order(row.try_get("body")?))
+            .collect()
     }
 
     async fn get_setting(&self, key: &str) -> Result<Option<String>, StoreError> {
@@ -447,6 +550,41 @@ fn audit_from_sqlx(row: &sqlx::sqlite::SqliteRow) -> Result<AuditRow, StoreError
         previous_hash: row.try_get(9)?,
         hash: row.try_get(10)?,
     })
+}
+
+/// An order's columns, computed on the calling thread.
+struct OrderRow {
+    id: String,
+    client_order_id: String,
+    exchange: String,
+    symbol: String,
+    side: i32,
+    status: i32,
+    execution_id: String,
+    body: Vec<u8>,
+}
+
+impl OrderRow {
+    fn new(order: &Order) -> Self {
+        Self {
+            id: order.id.clone(),
+            client_order_id: order.client_order_id.clone(),
+            exchange: order.exchange.clone(),
+            symbol: order
+                .instrument
+                .as_ref()
+                .map(|i| i.symbol.clone())
+                .unwrap_or_default(),
+            side: order.side,
+            status: order.status,
+            execution_id: order.execution_id.clone(),
+            body: order.encode_to_vec(),
+        }
+    }
+}
+
+fn decode_order(body: Vec<u8>) -> Result<Order, StoreError> {
+    Order::decode(body.as_slice()).map_err(|e| StoreError::Corrupt(format!("order body: {e}")))
 }
 
 fn decode_signal(body: Vec<u8>) -> Result<Signal, StoreError> {

@@ -1,0 +1,619 @@
+//! The order desk: the one place every order passes. It checks the halt
+//! and the exchange's breaker, derives the client order id from the
+//! request id (so a retry is the same order), persists every state change
+//! and fill, and tells watchers and the audit log.
+
+use std::{
+    collections::{BTreeMap, HashMap},
+    sync::{Arc, Mutex},
+    time::Instant,
+};
+
+use rust_decimal::Decimal;
+use sha2::{Digest, Sha256};
+use tokio::sync::broadcast;
+use tradeplane_api::{
+    AuditOutcome, CircuitBreakerState, Fill, Order, OrderStatus, OrderTransition, OrderType,
+    PlaceOrderRequest, Side, TimeInForce,
+};
+
+use super::{
+    breakers::CircuitBreakers,
+    exchanges::{
+        Exchange, ExchangeError, ExchangeOrder, OrderTicket, is_open, paper::PaperExchange,
+        round_price, round_quantity,
+    },
+    metrics::OrderMetrics,
+};
+use crate::{
+    api_error::ApiError,
+    proto_time::{ms_to_timestamp, now_ms},
+    security::{
+        audit::{AuditEntry, AuditLog, actions},
+        halt::TradingHalt,
+    },
+    signals::{decimal::parse_decimal, symbol::SymbolNormalizer},
+    store::{OrderInsert, OrderQuery, Store},
+};
+
+/// Buffer of the WatchOrders feed.
+const WATCH_BUFFER: usize = 4096;
+
+/// Everything the desk needs.
+pub struct OrderDesk {
+    store: Arc<dyn Store>,
+    exchanges: BTreeMap<String, Arc<dyn Exchange>>,
+    paper: Arc<PaperExchange>,
+    breakers: Arc<CircuitBreakers>,
+    halt: Arc<TradingHalt>,
+    audit: Arc<AuditLog>,
+    normalizer: SymbolNormalizer,
+    /// Open orders by client order id (what price updates can change).
+    open: Mutex<HashMap<String, Order>>,
+    events: broadcast::Sender<Arc<Order>>,
+    metrics: OrderMetrics,
+}
+
+impl OrderDesk {
+    /// Opens the desk: the paper book is rebuilt from the stored orders,
+    /// and open orders are tracked again.
+    pub async fn open(
+        store: Arc<dyn Store>,
+        paper: Arc<PaperExchange>,
+        breakers: Arc<CircuitBreakers>,
+        halt: Arc<TradingHalt>,
+        audit: Arc<AuditLog>,
+        meter: &opentelemetry::metrics::Meter,
+    ) -> Result<Self, ApiError> {
+        let mut exchanges: BTreeMap<String, Arc<dyn Exchange>> = BTreeMap::new();
+        exchanges.insert(paper.name().to_string(), paper.clone());
+        let mut stored = Vec::new();
+        let mut before_id = None;
+        loop {
+            let page = store
+                .list_orders(&OrderQuery {
+                    before_id: before_id.clone(),
+                    limit: 1000,
+                    ..Default::default()
+                })
+                .await?;
+            let Some(last) = page.last() else { break };
+            before_id = Some(last.id.clone());
+            stored.extend(page);
+        }
+        stored.reverse();
+        // A paper order still NEW never reached the book before the
+        // process stopped: it was not placed.
+        for order in stored
+            .iter_mut()
+            .filter(|o| o.exchange == paper.name() && status_of(o) == OrderStatus::New)
+        {
+            transition(
+                order,
+                OrderStatus::Failed,
+                "the process stopped before the order reached the exchange",
+                now_ms(),
+            );
+            order.status_reason = "not placed: the process stopped first".into();
+            store.update_order(order).await?;
+        }
+        let replay: Vec<_> = stored
+            .iter()
+            .filter(|o| o.exchange == paper.name())
+            .map(|o| (ticket_of(o), exchange_view(o)))
+            .collect();
+        paper.replay(&replay);
+        let open = stored
+            .into_iter()
+            .filter(|o| is_open(status_of(o)))
+            .map(|o| (o.client_order_id.clone(), o))
+            .collect();
+        let (events, _) = broadcast::channel(WATCH_BUFFER);
+        Ok(Self {
+            store,
+            exchanges,
+            paper,
+            breakers,
+            halt,
+            audit,
+            normalizer: SymbolNormalizer::default(),
+            open: Mutex::new(open),
+            events,
+            metrics: OrderMetrics::new(meter),
+        })
+    }
+
+    /// The configured exchanges.
+    pub fn exchanges(&self) -> impl Iterator<Item = &Arc<dyn Exchange>> {
+        self.exchanges.values()
+    }
+
+    /// The exchange named `name`.
+    pub fn exchange(&self, name: &str) -> Result<&Arc<dyn Exchange>, ApiError> {
+        self.exchanges.get(name).ok_or_else(|| ApiError::NotFound {
+            what: "exchange",
+            id: name.to_string(),
+        })
+    }
+
+    /// A live feed of order changes.
+    pub fn subscribe(&self) -> broadcast::Receiver<Arc<Order>> {
+        self.events.subscribe()
+    }
+
+    /// Places an order. The same `request_id` always yields the same
+    /// order: a retry returns it instead of placing a second one.
+    pub async fn place(
+        &self,
+        request: PlaceOrderRequest,
+        audit: AuditEntry,
+    ) -> Result<Order, ApiError> {
+        let started = Instant::now();
+        let exchange_name = if request.exchange.is_empty() {
+            "paper".to_string()
+        } else {
+            request.exchange.clone()
+        };
+        let exchange = self.exchanges.get(&exchange_name).cloned().ok_or_else(|| {
+            ApiError::invalid_field(
+                "UNKNOWN_EXCHANGE",
+                "exchange",
+                format!("no exchange named `{exchange_name}`"),
+            )
+        })?;
+        let mut ticket = self.ticket(&request)?;
+        if self.halt.is_halted() {
+            return Err(ApiError::FailedPrecondition {
+                reason: "TRADING_HALTED",
+                message: "trading is halted; no order leaves the process until an admin resumes it"
+                    .into(),
+            });
+        }
+        if self.breakers.state(&exchange_name) == CircuitBreakerState::Open {
+            return Err(ApiError::Unavailable {
+                reason: "CIRCUIT_OPEN",
+                message: format!(
+                    "the circuit breaker of `{exchange_name}` is open; orders fail fast until it closes"
+                ),
+            });
+        }
+        let rules = exchange
+            .rules(&ticket.symbol)
+            .await
+            .map_err(exchange_error)?;
+        ticket.quantity = round_quantity(ticket.quantity, &rules);
+        if ticket.quantity.is_zero() {
+            return Err(ApiError::invalid_field(
+                "QUANTITY_BELOW_LOT",
+                "quantity",
+                format!("rounds to zero at the lot size {}", rules.lot_size),
+            ));
+        }
+        ticket.price = ticket.price.map(|p| round_price(p, ticket.side, &rules));
+        ticket.stop_price = ticket
+            .stop_price
+            .map(|p| round_price(p, ticket.side, &rules));
+
+        let request_id = if request.request_id.is_empty() {
+            uuid::Uuid::now_v7().to_string()
+        } else {
+            request.request_id.clone()
+        };
+        ticket.client_order_id = client_order_id(&request_id);
+        let now = now_ms();
+        let mut order = new_order(&ticket, &exchange_name, &request, now);
+        if let OrderInsert::Existing(first) =
+            self.store.insert_order(&order, Some(&request_id)).await?
+        {
+            return Ok(*first);
+        }
+
+        if let Some(reference) = ticket.reference_price
+            && exchange_name == self.paper.name()
+        {
+            let changed = self.paper.observe_price(&ticket.symbol, reference, now);
+            self.apply_changes(changed).await;
+        }
+        let result = exchange.place(&ticket).await;
+        self.metrics.ack_latency(&exchange_name, started.elapsed());
+        let mut entry = audit;
+        entry.action = actions::ORDER_PLACE;
+        entry.target = order.id.clone();
+        match result {
+            Ok(view) => {
+                apply(&mut order, &view, now_ms());
+                entry.detail = format!(
+                    "{} {} {} on {}: {}",
+                    side_word(ticket.side),
+                    ticket.quantity,
+                    ticket.symbol,
+                    exchange_name,
+                    status_word(status_of(&order))
+                );
+            }
+            Err(ExchangeError::Unknown(message)) => {
+                transition(&mut order, OrderStatus::Unknown, &message, now_ms());
+                entry.outcome = AuditOutcome::Failure;
+                entry.detail = format!("outcome unknown: {message}");
+            }
+            Err(err) => {
+                let status = if matches!(err, ExchangeError::Rejected(_)) {
+                    OrderStatus::Rejected
+                } else {
+                    OrderStatus::Failed
+                };
+                transition(&mut order, status, &err.to_string(), now_ms());
+                order.status_reason = err.to_string();
+                entry.action = actions::ORDER_FAIL;
+                entry.outcome = AuditOutcome::Failure;
+                entry.detail = err.to_string();
+            }
+        }
+        self.record(&order, Some(started)).await?;
+        self.audit.record_or_log(entry).await;
+        Ok(order)
+    }
+
+    /// Cancels an open order.
+    pub async fn cancel(&self, id: &str, audit: AuditEntry) -> Result<Order, ApiError> {
+        let mut order = self.get(id).await?;
+        if !is_open(status_of(&order)) {
+            return Err(ApiError::FailedPrecondition {
+                reason: "ORDER_NOT_OPEN",
+                message: format!(
+                    "order `{id}` is {} and cannot be canceled",
+                    status_word(status_of(&order))
+                ),
+            });
+        }
+        let exchange = self.exchange(&order.exchange)?.clone();
+        let symbol = order
+            .instrument
+            .as_ref()
+            .map(|i| i.symbol.clone())
+            .unwrap_or_default();
+        let view = exchange
+            .cancel(&order.client_order_id, &symbol)
+            .await
+            .map_err(exchange_error)?;
+        apply(&mut order, &view, now_ms());
+        self.record(&order, None).await?;
+        let mut entry = audit;
+        entry.action = actions::ORDER_CANCEL;
+        entry.target = order.id.clone();
+        self.audit.record_or_log(entry).await;
+        Ok(order)
+    }
+
+    /// One order.
+    pub async fn get(&self, id: &str) -> Result<Order, ApiError> {
+        self.store
+            .get_order(id)
+            .await?
+            .ok_or_else(|| ApiError::NotFound {
+                what: "order",
+                id: id.to_string(),
+            })
+    }
+
+    /// Orders matching `query`.
+    pub async fn list(&self, query: &OrderQuery) -> Result<Vec<Order>, ApiError> {
+        Ok(self.store.list_orders(query).await?)
+    }
+
+    /// Feeds a market price to the paper exchange (from a signal).
+    pub async fn observe_price(&self, symbol: &str, price: Decimal) {
+        let changed = self.paper.observe_price(symbol, price, now_ms());
+        self.apply_changes(changed).await;
+    }
+
+    async fn apply_changes(&self, changed: Vec<(String, ExchangeOrder)>) {
+        for (client_order_id, view) in changed {
+            let order = self
+                .open
+                .lock()
+                .ok()
+                .and_then(|open| open.get(&client_order_id).cloned());
+            let Some(mut order) = order else { continue };
+            apply(&mut order, &view, now_ms());
+            if let Err(err) = self.record(&order, None).await {
+                tracing::error!(error = %err, order = %order.id, "order change not saved");
+            }
+        }
+    }
+
+    /// Persists, tracks, meters and publishes an order's new state.
+    async fn record(&self, order: &Order, placed: Option<Instant>) -> Result<(), ApiError> {
+        self.store.update_order(order).await?;
+        if let Ok(mut open) = self.open.lock() {
+            if is_open(status_of(order)) {
+                open.insert(order.client_order_id.clone(), order.clone());
+            } else {
+                open.remove(&order.client_order_id);
+            }
+        }
+        self.metrics.observe(order, placed);
+        let _ = self.events.send(Arc::new(order.clone()));
+        Ok(())
+    }
+
+    fn ticket(&self, request: &PlaceOrderRequest) -> Result<OrderTicket, ApiError> {
+        let instrument = self
+            .normalizer
+            .normalize(&request.symbol, "")
+            .map_err(|e| ApiError::invalid_field("BAD_SYMBOL", "symbol", e))?;
+        if instrument.quote.is_empty() {
+            return Err(ApiError::invalid_field(
+                "BAD_SYMBOL",
+                "symbol",
+                "spot orders need a quote asset, e.g. BTC/USDT",
+            ));
+        }
+        let side = match Side::try_from(request.side) {
+            Ok(side @ (Side::Buy | Side::Sell)) => side,
+            _ => {
+                return Err(ApiError::invalid_field(
+                    "INVALID_SIDE",
+                    "side",
+                    "choose SIDE_BUY or SIDE_SELL",
+                ));
+            }
+        };
+        let order_type = match OrderType::try_from(request.r#type) {
+            Ok(OrderType::Unspecified) | Err(_) => {
+                return Err(ApiError::invalid_field(
+                    "INVALID_TYPE",
+                    "type",
+                    "choose MARKET, LIMIT, STOP or STOP_LIMIT",
+                ));
+            }
+            Ok(t) => t,
+        };
+        let time_in_force = match TimeInForce::try_from(request.time_in_force) {
+            Ok(TimeInForce::Unspecified) | Err(_) => TimeInForce::Gtc,
+            Ok(t) => t,
+        };
+        let positive = |text: &str, field: &str| -> Result<Option<Decimal>, ApiError> {
+            if text.is_empty() {
+                return Ok(None);
+            }
+            let value = parse_decimal(text)
+                .map_err(|e| ApiError::invalid_field("INVALID_DECIMAL", field, e))?;
+            if value <= Decimal::ZERO {
+                return Err(ApiError::invalid_field(
+                    "NOT_POSITIVE",
+                    field,
+                    "must be greater than zero",
+                ));
+            }
+            Ok(Some(value))
+        };
+        let quantity = positive(&request.quantity, "quantity")?.ok_or_else(|| {
+            ApiError::invalid_field(
+                "MISSING_QUANTITY",
+                "quantity",
+                "give the quantity in the base asset",
+            )
+        })?;
+        let price = positive(&request.price, "price")?;
+        let stop_price = positive(&request.stop_price, "stop_price")?;
+        let reference_price = positive(&request.reference_price, "reference_price")?;
+        if matches!(order_type, OrderType::Limit | OrderType::StopLimit) && price.is_none() {
+            return Err(ApiError::invalid_field(
+                "MISSING_PRICE",
+                "price",
+                "limit orders need a limit price",
+            ));
+        }
+        if matches!(order_type, OrderType::Stop | OrderType::StopLimit) && stop_price.is_none() {
+            return Err(ApiError::invalid_field(
+                "MISSING_STOP_PRICE",
+                "stop_price",
+                "stop orders need a trigger price",
+            ));
+        }
+        Ok(OrderTicket {
+            client_order_id: String::new(),
+            symbol: instrument.symbol,
+            base: instrument.base,
+            quote: instrument.quote,
+            side,
+            order_type,
+            time_in_force,
+            quantity,
+            price,
+            stop_price,
+            reference_price,
+        })
+    }
+}
+
+/// The client order id of a request: `tp-` and 32 hex digits of its hash,
+/// within every venue's 36-character limit, and the same on every retry.
+pub fn client_order_id(request_id: &str) -> String {
+    let digest = Sha256::digest(request_id.as_bytes());
+    format!("tp-{}", &hex::encode(digest)[..32])
+}
+
+fn exchange_error(err: ExchangeError) -> ApiError {
+    match err {
+        ExchangeError::Rejected(message) => ApiError::FailedPrecondition {
+            reason: "EXCHANGE_REJECTED",
+            message,
+        },
+        ExchangeError::NotFound => ApiError::NotFound {
+            what: "exchange order",
+            id: String::new(),
+        },
+        ExchangeError::UnknownSymbol(symbol) => ApiError::invalid_field(
+            "UNKNOWN_SYMBOL",
+            "symbol",
+            format!("`{symbol}` is not traded there"),
+        ),
+        ExchangeError::Unknown(message) | ExchangeError::Unavailable(message) => {
+            ApiError::Unavailable {
+                reason: "EXCHANGE_UNAVAILABLE",
+                message,
+            }
+        }
+    }
+}
+
+fn status_of(order: &Order) -> OrderStatus {
+    OrderStatus::try_from(order.status).unwrap_or(OrderStatus::Unspecified)
+}
+
+fn status_word(status: OrderStatus) -> String {
+    status
+        .as_str_name()
+        .trim_start_matches("ORDER_STATUS_")
+        .to_lowercase()
+}
+
+fn side_word(side: Side) -> &'static str {
+    if side == Side::Buy { "buy" } else { "sell" }
+}
+
+fn decimal_text(value: Option<Decimal>) -> String {
+    value.map(|v| v.normalize().to_string()).unwrap_or_default()
+}
+
+fn new_order(ticket: &OrderTicket, exchange: &str, request: &PlaceOrderRequest, now: i64) -> Order {
+    let instrument = tradeplane_api::Instrument {
+        base: ticket.base.clone(),
+        quote: ticket.quote.clone(),
+        symbol: ticket.symbol.clone(),
+        kind: tradeplane_api::InstrumentKind::Spot as i32,
+        ..Default::default()
+    };
+    let mut order = Order {
+        id: uuid::Uuid::now_v7().to_string(),
+        client_order_id: ticket.client_order_id.clone(),
+        exchange: exchange.to_string(),
+        instrument: Some(instrument),
+        side: ticket.side as i32,
+        r#type: ticket.order_type as i32,
+        time_in_force: ticket.time_in_force as i32,
+        quantity: ticket.quantity.normalize().to_string(),
+        price: decimal_text(ticket.price),
+        stop_price: decimal_text(ticket.stop_price),
+        reference_price: if request.reference_price.is_empty() {
+            String::new()
+        } else {
+            decimal_text(ticket.reference_price)
+        },
+        filled_quantity: "0".into(),
+        create_time: Some(ms_to_timestamp(now)),
+        ..Default::default()
+    };
+    transition(&mut order, OrderStatus::New, "", now);
+    order
+}
+
+/// Records a status change (once per status).
+fn transition(order: &mut Order, status: OrderStatus, note: &str, now: i64) {
+    if order.status == status as i32 && !order.transitions.is_empty() {
+        return;
+    }
+    order.status = status as i32;
+    order.update_time = Some(ms_to_timestamp(now));
+    order.transitions.push(OrderTransition {
+        status: status as i32,
+        time: Some(ms_to_timestamp(now)),
+        note: note.to_string(),
+    });
+}
+
+/// Brings an order up to what the exchange reports.
+fn apply(order: &mut Order, view: &ExchangeOrder, now: i64) {
+    if !view.exchange_order_id.is_empty() {
+        order.exchange_order_id = view.exchange_order_id.clone();
+    }
+    if status_of(order) == OrderStatus::New && view.status != OrderStatus::Rejected {
+        transition(order, OrderStatus::Submitted, "", now);
+    }
+    let known = order.fills.len();
+    for fill in view.fills.iter().skip(known) {
+        order.fills.push(Fill {
+            trade_id: fill.trade_id.clone(),
+            quantity: fill.quantity.normalize().to_string(),
+            price: fill.price.normalize().to_string(),
+            fee: fill.fee.normalize().to_string(),
+            fee_asset: fill.fee_asset.clone(),
+            time: Some(ms_to_timestamp(if fill.time_ms > 0 {
+                fill.time_ms
+            } else {
+                now
+            })),
+        });
+    }
+    let (filled, notional, fees) = view.fills.iter().fold(
+        (Decimal::ZERO, Decimal::ZERO, Decimal::ZERO),
+        |(q, n, f), fill| {
+            (
+                q + fill.quantity,
+                n + fill.quantity * fill.price,
+                f + fill.fee,
+            )
+        },
+    );
+    order.filled_quantity = filled.normalize().to_string();
+    if !filled.is_zero() {
+        order.average_fill_price = (notional / filled).round_dp(12).normalize().to_string();
+        order.fee_total = fees.normalize().to_string();
+        order.fee_asset = view
+            .fills
+            .last()
+            .map(|f| f.fee_asset.clone())
+            .unwrap_or_default();
+    }
+    if !view.reason.is_empty() {
+        order.status_reason = view.reason.clone();
+    }
+    transition(order, view.status, &view.reason, now);
+}
+
+/// The ticket a stored order was sent as.
+fn ticket_of(order: &Order) -> OrderTicket {
+    let decimal = |text: &str| parse_decimal(text).ok();
+    let instrument = order.instrument.clone().unwrap_or_default();
+    OrderTicket {
+        client_order_id: order.client_order_id.clone(),
+        symbol: instrument.symbol,
+        base: instrument.base,
+        quote: instrument.quote,
+        side: Side::try_from(order.side).unwrap_or(Side::Buy),
+        order_type: OrderType::try_from(order.r#type).unwrap_or(OrderType::Market),
+        time_in_force: TimeInForce::try_from(order.time_in_force).unwrap_or(TimeInForce::Gtc),
+        quantity: decimal(&order.quantity).unwrap_or_default(),
+        price: decimal(&order.price),
+        stop_price: decimal(&order.stop_price),
+        reference_price: decimal(&order.reference_price),
+    }
+}
+
+/// A stored order as its exchange reported it.
+fn exchange_view(order: &Order) -> ExchangeOrder {
+    let decimal = |text: &str| parse_decimal(text).unwrap_or_default();
+    ExchangeOrder {
+        exchange_order_id: order.exchange_order_id.clone(),
+        status: status_of(order),
+        fills: order
+            .fills
+            .iter()
+            .map(|f| super::exchanges::ExchangeFill {
+                trade_id: f.trade_id.clone(),
+                quantity: decimal(&f.quantity),
+                price: decimal(&f.price),
+                fee: decimal(&f.fee),
+                fee_asset: f.fee_asset.clone(),
+                time_ms: f
+                    .time
+                    .as_ref()
+                    .map(crate::proto_time::timestamp_ms)
+                    .unwrap_or_default(),
+            })
+            .collect(),
+        reason: order.status_reason.clone(),
+    }
+}

@@ -1,0 +1,171 @@
+//! The exchange layer: one [`Exchange`] trait that every connector
+//! implements, and the types orders cross it with.
+
+pub mod paper;
+
+use async_trait::async_trait;
+use rust_decimal::Decimal;
+use tradeplane_api::{OrderStatus, OrderType, Side, TimeInForce};
+
+/// An order as sent to an exchange.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OrderTicket {
+    /// Our id for the order at the exchange; the same ticket always carries
+    /// the same id, so that the exchange can refuse a duplicate.
+    pub client_order_id: String,
+    /// Canonical symbol, e.g. `BTC/USDT`.
+    pub symbol: String,
+    pub base: String,
+    pub quote: String,
+    pub side: Side,
+    pub order_type: OrderType,
+    pub time_in_force: TimeInForce,
+    pub quantity: Decimal,
+    pub price: Option<Decimal>,
+    pub stop_price: Option<Decimal>,
+    /// The price the order was decided at.
+    pub reference_price: Option<Decimal>,
+}
+
+/// One fill reported by an exchange.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ExchangeFill {
+    pub trade_id: String,
+    pub quantity: Decimal,
+    pub price: Decimal,
+    pub fee: Decimal,
+    pub fee_asset: String,
+    pub time_ms: i64,
+}
+
+/// An order as the exchange sees it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ExchangeOrder {
+    pub exchange_order_id: String,
+    pub status: OrderStatus,
+    /// Every fill so far.
+    pub fills: Vec<ExchangeFill>,
+    /// Why it was rejected or expired, when it was.
+    pub reason: String,
+}
+
+/// Trading rules of an instrument; quantities and prices are rounded to
+/// them before an order is sent.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct InstrumentRules {
+    pub tick_size: Decimal,
+    pub lot_size: Decimal,
+    pub min_quantity: Decimal,
+    pub min_notional: Decimal,
+}
+
+/// What can go wrong at an exchange.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum ExchangeError {
+    /// The exchange refused the order; it does not exist there.
+    #[error("rejected: {0}")]
+    Rejected(String),
+    /// The request may or may not have reached the exchange: look the
+    /// order up before doing anything else.
+    #[error("outcome unknown: {0}")]
+    Unknown(String),
+    /// The request did not reach the exchange.
+    #[error("unavailable: {0}")]
+    Unavailable(String),
+    #[error("no such order")]
+    NotFound,
+    #[error("unknown symbol `{0}`")]
+    UnknownSymbol(String),
+}
+
+/// An exchange connector.
+#[async_trait]
+pub trait Exchange: Send + Sync + 'static {
+    /// The configured name, e.g. `paper`.
+    fn name(&self) -> &str;
+    /// The connector kind: `paper` or `binance`.
+    fn kind(&self) -> &'static str;
+    /// Whether orders move real money.
+    fn live(&self) -> bool;
+    /// Places an order.
+    async fn place(&self, ticket: &OrderTicket) -> Result<ExchangeOrder, ExchangeError>;
+    /// Cancels an open order.
+    async fn cancel(
+        &self,
+        client_order_id: &str,
+        symbol: &str,
+    ) -> Result<ExchangeOrder, ExchangeError>;
+    /// Looks an order up by its client order id.
+    async fn fetch(
+        &self,
+        client_order_id: &str,
+        symbol: &str,
+    ) -> Result<Option<ExchangeOrder>, ExchangeError>;
+    /// Free and locked amount per asset.
+    async fn balances(&self) -> Result<Vec<(String, Decimal, Decimal)>, ExchangeError>;
+    /// The instrument's trading rules.
+    async fn rules(&self, symbol: &str) -> Result<InstrumentRules, ExchangeError>;
+    /// The last traded price, where the venue has one.
+    async fn last_price(&self, symbol: &str) -> Result<Option<Decimal>, ExchangeError>;
+}
+
+/// Whether an order can still change.
+pub fn is_open(status: OrderStatus) -> bool {
+    matches!(
+        status,
+        OrderStatus::New
+            | OrderStatus::Submitted
+            | OrderStatus::PartiallyFilled
+            | OrderStatus::Unknown
+    )
+}
+
+/// Rounds a quantity down to the lot size (never more than asked).
+pub fn round_quantity(quantity: Decimal, rules: &InstrumentRules) -> Decimal {
+    if rules.lot_size.is_zero() {
+        return quantity;
+    }
+    (quantity / rules.lot_size).floor() * rules.lot_size
+}
+
+/// Rounds a price to the tick: down for buys, up for sells, so that the
+/// rounded limit is never worse for us than the one asked.
+pub fn round_price(price: Decimal, side: Side, rules: &InstrumentRules) -> Decimal {
+    if rules.tick_size.is_zero() {
+        return price;
+    }
+    let ticks = price / rules.tick_size;
+    let ticks = if side == Side::Sell {
+        ticks.ceil()
+    } else {
+        ticks.floor()
+    };
+    ticks * rules.tick_size
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rounding_never_overreaches() {
+        let rules = InstrumentRules {
+            tick_size: Decimal::new(1, 2),
+            lot_size: Decimal::new(1, 4),
+            min_quantity: Decimal::ZERO,
+            min_notional: Decimal::ZERO,
+        };
+        assert_eq!(
+            round_quantity(Decimal::new(123456, 5), &rules),
+            Decimal::new(12345, 4)
+        );
+        assert_eq!(
+            round_price(Decimal::new(100005, 3), Side::Buy, &rules),
+            Decimal::new(10000, 2)
+        );
+        assert_eq!(
+            round_price(Decimal::new(100005, 3), Side::Sell, &rules),
+            Decimal::new(10001, 2)
+        );
+    }
+}

@@ -1,0 +1,538 @@
+//! `paper`: an embedded exchange with simulated balances. Market orders
+//! fill at the reference price moved against the taker by a seeded random
+//! slippage of up to `slippage_bps`; limit and stop orders rest until a
+//! later price crosses them; fees are `fee_bps` of the notional, in the
+//! quote asset. The same instrument rules as a real venue apply.
+//!
+//! Its balances are not stored separately: the order store is the record,
+//! and [`PaperExchange::replay`] rebuilds the book from it at start-up.
+
+use std::{
+    collections::{BTreeMap, HashMap},
+    sync::Mutex,
+};
+
+use async_trait::async_trait;
+use rand::{Rng, SeedableRng, rngs::StdRng};
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+use tradeplane_api::{OrderStatus, OrderType, Side, TimeInForce};
+
+use super::{
+    Exchange, ExchangeError, ExchangeFill, ExchangeOrder, InstrumentRules, OrderTicket, is_open,
+};
+
+const BPS: Decimal = Decimal::from_parts(10_000, 0, 0, false, 0);
+
+/// Paper exchange settings.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PaperConfig {
+    /// Starting balances per asset.
+    pub balances: BTreeMap<String, Decimal>,
+    /// Largest slippage of a market fill, in basis points.
+    pub slippage_bps: Decimal,
+    /// Fee per fill, in basis points of the notional.
+    pub fee_bps: Decimal,
+    /// Seed of the slippage draws: the same seed and orders give the same
+    /// fills.
+    pub seed: u64,
+    pub tick_size: Decimal,
+    pub lot_size: Decimal,
+    pub min_quantity: Decimal,
+    pub min_notional: Decimal,
+}
+
+impl Default for PaperConfig {
+    fn default() -> Self {
+        Self {
+            balances: BTreeMap::from([
+                ("USDT".into(), Decimal::from(100_000)),
+                ("BTC".into(), Decimal::ONE),
+            ]),
+            slippage_bps: Decimal::from(5),
+            fee_bps: Decimal::from(10),
+            seed: 42,
+            tick_size: Decimal::new(1, 2),
+            lot_size: Decimal::new(1, 5),
+            min_quantity: Decimal::new(1, 5),
+            min_notional: Decimal::from(5),
+        }
+    }
+}
+
+struct Resting {
+    ticket: OrderTicket,
+    order: ExchangeOrder,
+    /// Funds held for the order: (asset, amount).
+    locked: Option<(String, Decimal)>,
+}
+
+struct Book {
+    free: BTreeMap<String, Decimal>,
+    locked: BTreeMap<String, Decimal>,
+    orders: HashMap<String, Resting>,
+    last_price: HashMap<String, Decimal>,
+    rng: StdRng,
+    trades: u64,
+    clock_ms: i64,
+}
+
+/// The paper exchange.
+pub struct PaperExchange {
+    config: PaperConfig,
+    rules: InstrumentRules,
+    book: Mutex<Book>,
+}
+
+impl PaperExchange {
+    /// A paper exchange with the configured starting balances.
+    pub fn new(config: PaperConfig) -> Self {
+        let rules = InstrumentRules {
+            tick_size: config.tick_size,
+            lot_size: config.lot_size,
+            min_quantity: config.min_quantity,
+            min_notional: config.min_notional,
+        };
+        let book = Book {
+            free: config.balances.clone(),
+            locked: BTreeMap::new(),
+            orders: HashMap::new(),
+            last_price: HashMap::new(),
+            rng: StdRng::seed_from_u64(config.seed),
+            trades: 0,
+            clock_ms: 0,
+        };
+        Self {
+            config,
+            rules,
+            book: Mutex::new(book),
+        }
+    }
+
+    /// Rebuilds the book from stored orders (oldest first): fills move the
+    /// balances, open orders rest again.
+    pub fn replay(&self, orders: &[(OrderTicket, ExchangeOrder)]) {
+        let Ok(mut book) = self.book.lock() else {
+            return;
+        };
+        for (ticket, order) in orders {
+            for fill in &order.fills {
+                book.settle(ticket, fill);
+                book.trades += 1;
+            }
+            if is_open(order.status) {
+                let locked = book.lock_for(ticket, &self.config);
+                book.orders.insert(
+                    ticket.client_order_id.clone(),
+                    Resting {
+                        ticket: ticket.clone(),
+                        order: order.clone(),
+                        locked,
+                    },
+                );
+            } else {
+                book.orders.insert(
+                    ticket.client_order_id.clone(),
+                    Resting {
+                        ticket: ticket.clone(),
+                        order: order.clone(),
+                        locked: None,
+                    },
+                );
+            }
+        }
+    }
+
+    /// Feeds a market price: resting orders of `symbol` that it crosses
+    /// fill. Returns the orders that changed.
+    pub fn observe_price(
+        &self,
+        symbol: &str,
+        price: Decimal,
+        now_ms: i64,
+    ) -> Vec<(String, ExchangeOrder)> {
+        let Ok(mut book) = self.book.lock() else {
+            return Vec::new();
+        };
+        book.clock_ms = now_ms;
+        book.observe(symbol, price, &self.config)
+    }
+}
+
+impl Book {
+    fn balance(&mut self, asset: &str) -> &mut Decimal {
+        self.free.entry(asset.to_string()).or_default()
+    }
+
+    fn next_trade(&mut self) -> String {
+        self.trades += 1;
+        format!("paper-{}", self.trades)
+    }
+
+    /// Funds a resting order holds: quote for buys (at its limit or stop,
+    /// plus the fee), base for sells.
+    fn lock_for(
+        &mut self,
+        ticket: &OrderTicket,
+        config: &PaperConfig,
+    ) -> Option<(String, Decimal)> {
+        let (asset, amount) = match ticket.side {
+            Side::Buy => {
+                let price = ticket.price.or(ticket.stop_price)?;
+                let notional = ticket.quantity * price;
+                (
+                    ticket.quote.clone(),
+                    notional + notional * config.fee_bps / BPS,
+                )
+            }
+            _ => (ticket.base.clone(), ticket.quantity),
+        };
+        *self.balance(&asset) -= amount;
+        *self.locked.entry(asset.clone()).or_default() += amount;
+        Some((asset, amount))
+    }
+
+    fn unlock(&mut self, locked: Option<(String, Decimal)>) {
+        if let Some((asset, amount)) = locked {
+            *self.balance(&asset) += amount;
+            *self.locked.entry(asset).or_default() -= amount;
+        }
+    }
+
+    fn settle(&mut self, ticket: &OrderTicket, fill: &ExchangeFill) {
+        let notional = fill.quantity * fill.price;
+        match ticket.side {
+            Side::Buy => {
+                *self.balance(&ticket.quote) -= notional + fill.fee;
+                *self.balance(&ticket.base) += fill.quantity;
+            }
+            _ => {
+                *self.balance(&ticket.base) -= fill.quantity;
+                *self.balance(&ticket.quote) += notional - fill.fee;
+            }
+        }
+    }
+
+    /// Whether the free balance covers filling `ticket` at `price`.
+    fn affordable(&mut self, ticket: &OrderTicket, price: Decimal, config: &PaperConfig) -> bool {
+        match ticket.side {
+            Side::Buy => {
+                let notional = ticket.quantity * price;
+                *self.balance(&ticket.quote) >= notional + notional * config.fee_bps / BPS
+            }
+            _ => *self.balance(&ticket.base) >= ticket.quantity,
+        }
+    }
+
+    fn fill(&mut self, ticket: &OrderTicket, price: Decimal, config: &PaperConfig) -> ExchangeFill {
+        let fill = ExchangeFill {
+            trade_id: self.next_trade(),
+            quantity: ticket.quantity,
+            price,
+            fee: (ticket.quantity * price * config.fee_bps / BPS).normalize(),
+            fee_asset: ticket.quote.clone(),
+            time_ms: self.clock_ms,
+        };
+        self.settle(ticket, &fill);
+        fill
+    }
+
+    /// A market fill price: the reference moved against the taker.
+    fn market_price(
+        &mut self,
+        side: Side,
+        reference: Decimal,
+        config: &PaperConfig,
+        tick: Decimal,
+    ) -> Decimal {
+        let max = config.slippage_bps.max(Decimal::ZERO);
+        let draw = if max.is_zero() {
+            Decimal::ZERO
+        } else {
+            let hundredths = (max * Decimal::from(100))
+                .trunc()
+                .to_string()
+                .parse::<u64>()
+                .unwrap_or(0);
+            Decimal::new(self.rng.random_range(0..=hundredths) as i64, 2)
+        };
+        let moved = if side == Side::Buy {
+            reference * (BPS + draw) / BPS
+        } else {
+            reference * (BPS - draw) / BPS
+        };
+        if tick.is_zero() {
+            moved
+        } else {
+            ((moved / tick).round() * tick).normalize()
+        }
+    }
+
+    fn observe(
+        &mut self,
+        symbol: &str,
+        price: Decimal,
+        config: &PaperConfig,
+    ) -> Vec<(String, ExchangeOrder)> {
+        self.last_price.insert(symbol.to_string(), price);
+        let crossed: Vec<String> = self
+            .orders
+            .iter()
+            .filter(|(_, r)| {
+                r.ticket.symbol == symbol && is_open(r.order.status) && triggers(&r.ticket, price)
+            })
+            .map(|(id, _)| id.clone())
+            .collect();
+        let mut changed = Vec::new();
+        for id in crossed {
+            let Some(mut resting) = self.orders.remove(&id) else {
+                continue;
+            };
+            self.unlock(resting.locked.take());
+            let fill_price = match resting.ticket.order_type {
+                OrderType::Limit | OrderType::StopLimit => resting.ticket.price.unwrap_or(price),
+                _ => self.market_price(resting.ticket.side, price, config, config.tick_size),
+            };
+            if self.affordable(&resting.ticket, fill_price, config) {
+                let fill = self.fill(&resting.ticket, fill_price, config);
+                resting.order.fills.push(fill);
+                resting.order.status = OrderStatus::Filled;
+            } else {
+                resting.order.status = OrderStatus::Rejected;
+                resting.order.reason = "insufficient balance when triggered".into();
+            }
+            changed.push((id.clone(), resting.order.clone()));
+            self.orders.insert(id, resting);
+        }
+        changed
+    }
+}
+
+/// Whether `price` makes a resting order execute.
+fn triggers(ticket: &OrderTicket, price: Decimal) -> bool {
+    let buy = ticket.side == Side::Buy;
+    match ticket.order_type {
+        OrderType::Limit => ticket
+            .price
+            .is_some_and(|limit| if buy { price <= limit } else { price >= limit }),
+        OrderType::Stop | OrderType::StopLimit => ticket
+            .stop_price
+            .is_some_and(|stop| if buy { price >= stop } else { price <= stop }),
+        _ => false,
+    }
+}
+
+#[async_trait]
+impl Exchange for PaperExchange {
+    fn name(&self) -> &str {
+        "paper"
+    }
+
+    fn kind(&self) -> &'static str {
+        "paper"
+    }
+
+    fn live(&self) -> bool {
+        false
+    }
+
+    async fn place(&self, ticket: &OrderTicket) -> Result<ExchangeOrder, ExchangeError> {
+        let rules = self.rules;
+        let mut book = self
+            .book
+            .lock()
+            .map_err(|_| ExchangeError::Unavailable("paper book poisoned".into()))?;
+        if book.orders.contains_key(&ticket.client_order_id) {
+            return Err(ExchangeError::Rejected("duplicate client order id".into()));
+        }
+        book.clock_ms = chrono::Utc::now().timestamp_millis();
+        if let Some(reference) = ticket.reference_price {
+            book.observe(&ticket.symbol, reference, &self.config);
+        }
+        let last = book.last_price.get(&ticket.symbol).copied();
+        check_rules(ticket, &rules, ticket.price.or(last).or(ticket.stop_price))?;
+        let mut order = ExchangeOrder {
+            exchange_order_id: format!("P{}", book.orders.len() + 1),
+            status: OrderStatus::Submitted,
+            fills: Vec::new(),
+            reason: String::new(),
+        };
+        let marketable_at = match ticket.order_type {
+            OrderType::Market => Some(last.ok_or_else(|| {
+                ExchangeError::Rejected(
+                    "no price yet for this symbol: give a reference_price".into(),
+                )
+            })?),
+            OrderType::Limit => last.filter(|p| triggers(ticket, *p)).map(|p| {
+                let limit = ticket.price.unwrap_or(p);
+                if ticket.side == Side::Buy {
+                    p.min(limit)
+                } else {
+                    p.max(limit)
+                }
+            }),
+            _ => None,
+        };
+        let mut locked = None;
+        match marketable_at {
+            Some(price) => {
+                let price = if ticket.order_type == OrderType::Market {
+                    book.market_price(ticket.side, price, &self.config, rules.tick_size)
+                } else {
+                    price
+                };
+                if !book.affordable(ticket, price, &self.config) {
+                    return Err(ExchangeError::Rejected("insufficient balance".into()));
+                }
+                let fill = book.fill(ticket, price, &self.config);
+                order.fills.push(fill);
+                order.status = OrderStatus::Filled;
+            }
+            None if matches!(ticket.time_in_force, TimeInForce::Ioc | TimeInForce::Fok)
+                && ticket.order_type == OrderType::Limit =>
+            {
+                order.status = OrderStatus::Canceled;
+                order.reason = "not marketable; expired (IOC/FOK)".into();
+            }
+            None => {
+                let price = ticket.price.or(ticket.stop_price).unwrap_or_default();
+                if !book.affordable(ticket, price, &self.config) {
+                    return Err(ExchangeError::Rejected("insufficient balance".into()));
+                }
+                locked = book.lock_for(ticket, &self.config);
+            }
+        }
+        book.orders.insert(
+            ticket.client_order_id.clone(),
+            Resting {
+                ticket: ticket.clone(),
+                order: order.clone(),
+                locked,
+            },
+        );
+        Ok(order)
+    }
+
+    async fn cancel(
+        &self,
+        client_order_id: &str,
+        _symbol: &str,
+    ) -> Result<ExchangeOrder, ExchangeError> {
+        let mut book = self
+            .book
+            .lock()
+            .map_err(|_| ExchangeError::Unavailable("paper book poisoned".into()))?;
+        let Some(mut resting) = book.orders.remove(client_order_id) else {
+            return Err(ExchangeError::NotFound);
+        };
+        if !is_open(resting.order.status) {
+            let order = resting.order.clone();
+            book.orders.insert(client_order_id.to_string(), resting);
+            return Err(ExchangeError::Rejected(format!(
+                "order is already {}",
+                order.status.as_str_name()
+            )));
+        }
+        book.unlock(resting.locked.take());
+        resting.order.status = OrderStatus::Canceled;
+        let order = resting.order.clone();
+        book.orders.insert(client_order_id.to_string(), resting);
+        Ok(order)
+    }
+
+    async fn fetch(
+        &self,
+        client_order_id: &str,
+        _symbol: &str,
+    ) -> Result<Option<ExchangeOrder>, ExchangeError> {
+        let book = self
+            .book
+            .lock()
+            .map_err(|_| ExchangeError::Unavailable("paper book poisoned".into()))?;
+        Ok(book.orders.get(client_order_id).map(|r| r.order.clone()))
+    }
+
+    async fn balances(&self) -> Result<Vec<(String, Decimal, Decimal)>, ExchangeError> {
+        let book = self
+            .book
+            .lock()
+            .map_err(|_| ExchangeError::Unavailable("paper book poisoned".into()))?;
+        let mut assets: Vec<String> = book
+            .free
+            .keys()
+            .chain(book.locked.keys())
+            .cloned()
+            .collect();
+        assets.sort();
+        assets.dedup();
+        Ok(assets
+            .into_iter()
+            .map(|asset| {
+                let free = book
+                    .free
+                    .get(&asset)
+                    .copied()
+                    .unwrap_or_default()
+                    .normalize();
+                let locked = book
+                    .locked
+                    .get(&asset)
+                    .copied()
+                    .unwrap_or_default()
+                    .normalize();
+                (asset, free, locked)
+            })
+            .collect())
+    }
+
+    async fn rules(&self, _symbol: &str) -> Result<InstrumentRules, ExchangeError> {
+        Ok(self.rules)
+    }
+
+    async fn last_price(&self, symbol: &str) -> Result<Option<Decimal>, ExchangeError> {
+        let book = self
+            .book
+            .lock()
+            .map_err(|_| ExchangeError::Unavailable("paper book poisoned".into()))?;
+        Ok(book.last_price.get(symbol).copied())
+    }
+}
+
+/// The venue-side checks: lot and tick multiples, minimum quantity and
+/// notional.
+fn check_rules(
+    ticket: &OrderTicket,
+    rules: &InstrumentRules,
+    price: Option<Decimal>,
+) -> Result<(), ExchangeError> {
+    if ticket.quantity < rules.min_quantity {
+        return Err(ExchangeError::Rejected(format!(
+            "quantity is below the minimum {}",
+            rules.min_quantity
+        )));
+    }
+    if !rules.lot_size.is_zero() && !(ticket.quantity % rules.lot_size).is_zero() {
+        return Err(ExchangeError::Rejected(format!(
+            "quantity is not a multiple of the lot size {}",
+            rules.lot_size
+        )));
+    }
+    for limit in [ticket.price, ticket.stop_price].into_iter().flatten() {
+        if !rules.tick_size.is_zero() && !(limit % rules.tick_size).is_zero() {
+            return Err(ExchangeError::Rejected(format!(
+                "price is not a multiple of the tick size {}",
+                rules.tick_size
+            )));
+        }
+    }
+    if let Some(price) = price
+        && ticket.quantity * price < rules.min_notional
+    {
+        return Err(ExchangeError::Rejected(format!(
+            "notional is below the minimum {}",
+            rules.min_notional
+        )));
+    }
+    Ok(())
+}

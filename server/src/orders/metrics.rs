@@ -1,0 +1,149 @@
+//! Order metrics: orders by exchange, side, type and status; latency from
+//! submit to exchange acknowledgement and to fill; notional, slippage
+//! against the reference price, and fees.
+
+use std::time::{Duration, Instant};
+
+use opentelemetry::{
+    KeyValue,
+    metrics::{Counter, Histogram, Meter},
+};
+use rust_decimal::{Decimal, prelude::ToPrimitive};
+use tradeplane_api::{Order, OrderStatus, OrderType, Side};
+
+use crate::{
+    proto_time::{now_ms, timestamp_ms},
+    signals::decimal::parse_decimal,
+    telemetry::SECONDS_BUCKETS,
+};
+
+/// The order instruments.
+pub struct OrderMetrics {
+    orders: Counter<u64>,
+    ack_latency: Histogram<f64>,
+    fill_latency: Histogram<f64>,
+    notional: Histogram<f64>,
+    slippage: Histogram<f64>,
+    fees: Counter<f64>,
+}
+
+fn word<E: TryFrom<i32>>(value: i32, name: impl Fn(E) -> &'static str, prefix: &str) -> String {
+    E::try_from(value)
+        .map(name)
+        .unwrap_or("UNSPECIFIED")
+        .trim_start_matches(prefix)
+        .to_lowercase()
+}
+
+impl OrderMetrics {
+    /// Registers the instruments.
+    pub fn new(meter: &Meter) -> Self {
+        Self {
+            orders: meter
+                .u64_counter("tradeplane.orders")
+                .with_description("Orders reaching each status, by exchange, side and type")
+                .build(),
+            ack_latency: meter
+                .f64_histogram("tradeplane.order.ack.duration")
+                .with_unit("s")
+                .with_description("From PlaceOrder to the exchange's answer")
+                .with_boundaries(SECONDS_BUCKETS.to_vec())
+                .build(),
+            fill_latency: meter
+                .f64_histogram("tradeplane.order.fill.duration")
+                .with_unit("s")
+                .with_description("From PlaceOrder to the order being filled")
+                .with_boundaries(SECONDS_BUCKETS.to_vec())
+                .build(),
+            notional: meter
+                .f64_histogram("tradeplane.order.notional")
+                .with_description("Filled notional per order, in the quote asset")
+                .with_boundaries(vec![10.0, 100.0, 1e3, 1e4, 1e5, 1e6])
+                .build(),
+            slippage: meter
+                .f64_histogram("tradeplane.order.slippage")
+                .with_description("Average fill price against the reference price, in basis points (positive: worse for us)")
+                .with_boundaries(vec![-50.0, -10.0, -5.0, -1.0, 0.0, 1.0, 5.0, 10.0, 50.0, 100.0])
+                .build(),
+            fees: meter
+                .f64_counter("tradeplane.order.fees")
+                .with_description("Fees paid, by exchange and fee asset")
+                .build(),
+        }
+    }
+
+    /// Time from PlaceOrder to the exchange's answer.
+    pub fn ack_latency(&self, exchange: &str, elapsed: Duration) {
+        self.ack_latency.record(
+            elapsed.as_secs_f64(),
+            &[KeyValue::new("exchange", exchange.to_string())],
+        );
+    }
+
+    /// Counts an order's new status; a fill adds notional, slippage, fees
+    /// and fill latency.
+    pub fn observe(&self, order: &Order, placed: Option<Instant>) {
+        let exchange = KeyValue::new("exchange", order.exchange.clone());
+        self.orders.add(
+            1,
+            &[
+                exchange.clone(),
+                KeyValue::new(
+                    "side",
+                    word::<Side>(order.side, |s| s.as_str_name(), "SIDE_"),
+                ),
+                KeyValue::new(
+                    "type",
+                    word::<OrderType>(order.r#type, |t| t.as_str_name(), "ORDER_TYPE_"),
+                ),
+                KeyValue::new(
+                    "status",
+                    word::<OrderStatus>(order.status, |s| s.as_str_name(), "ORDER_STATUS_"),
+                ),
+            ],
+        );
+        if order.status != OrderStatus::Filled as i32 {
+            return;
+        }
+        let elapsed = match placed {
+            Some(placed) => placed.elapsed().as_secs_f64(),
+            None => {
+                let created = order
+                    .create_time
+                    .as_ref()
+                    .map(timestamp_ms)
+                    .unwrap_or_else(now_ms);
+                (now_ms() - created).max(0) as f64 / 1000.0
+            }
+        };
+        self.fill_latency
+            .record(elapsed, std::slice::from_ref(&exchange));
+        let decimal = |text: &str| parse_decimal(text).ok();
+        let (Some(filled), Some(average)) = (
+            decimal(&order.filled_quantity),
+            decimal(&order.average_fill_price),
+        ) else {
+            return;
+        };
+        if let Some(notional) = (filled * average).to_f64() {
+            self.notional
+                .record(notional, std::slice::from_ref(&exchange));
+        }
+        if let Some(reference) = decimal(&order.reference_price).filter(|r| !r.is_zero()) {
+            let worse = if order.side == Side::Buy as i32 {
+                average - reference
+            } else {
+                reference - average
+            };
+            if let Some(bps) = (worse / reference * Decimal::from(10_000)).to_f64() {
+                self.slippage.record(bps, std::slice::from_ref(&exchange));
+            }
+        }
+        if let Some(fee) = decimal(&order.fee_total).and_then(|f| f.to_f64()) {
+            self.fees.add(
+                fee,
+                &[exchange, KeyValue::new("asset", order.fee_asset.clone())],
+            );
+        }
+    }
+}

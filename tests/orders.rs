@@ -1,0 +1,437 @@
+//! Orders end to end on the paper exchange: fills and balances, idempotent
+//! retries, the halt and the breaker at the one place orders pass, resting
+//! limit orders filled by later signal prices, cancel, and restarts.
+
+use std::{str::FromStr, time::Duration};
+
+use futures::StreamExt;
+use rust_decimal::Decimal;
+use tonic::Code;
+use tonic_types::StatusExt;
+use tradeplane_api::*;
+use tradeplane_client::Client;
+use tradeplane_e2e::TestServer;
+
+fn market_buy(request_id: &str, quantity: &str, reference: &str) -> PlaceOrderRequest {
+    PlaceOrderRequest {
+        request_id: request_id.into(),
+        exchange: "paper".into(),
+        symbol: "BINANCE:BTCUSDT".into(),
+        side: Side::Buy as i32,
+        r#type: OrderType::Market as i32,
+        quantity: quantity.into(),
+        reference_price: reference.into(),
+        ..Default::default()
+    }
+}
+
+fn limit(request_id: &str, side: Side, quantity: &str, price: &str) -> PlaceOrderRequest {
+    PlaceOrderRequest {
+        request_id: request_id.into(),
+        symbol: "BTC/USDT".into(),
+        side: side as i32,
+        r#type: OrderType::Limit as i32,
+        quantity: quantity.into(),
+        price: price.into(),
+        ..Default::default()
+    }
+}
+
+async fn balances(client: &Client) -> std::collections::HashMap<String, (Decimal, Decimal)> {
+    client
+        .orders()
+        .get_balances(GetBalancesRequest::default())
+        .await
+        .unwrap()
+        .into_inner()
+        .balances
+        .into_iter()
+        .map(|b| {
+            (
+                b.asset,
+                (
+                    Decimal::from_str(&b.free).unwrap(),
+                    Decimal::from_str(&b.locked).unwrap(),
+                ),
+            )
+        })
+        .collect()
+}
+
+fn dec(text: &str) -> Decimal {
+    Decimal::from_str(text).unwrap()
+}
+
+fn reason(status: &tonic::Status) -> String {
+    status
+        .get_details_error_info()
+        .map(|i| i.reason)
+        .unwrap_or_default()
+}
+
+async fn trader(server: &TestServer) -> Client {
+    let token = server.create_key("desk", Role::Trader).await;
+    server.client_with_key(Some(&token)).await
+}
+
+#[tokio::test]
+async fn a_market_order_fills_on_paper_with_slippage_fees_and_balances() {
+    let server = TestServer::start().await;
+    let client = trader(&server).await;
+    let before = balances(&client).await;
+    let order = client
+        .orders()
+        .place_order(market_buy("buy-1", "0.01", "65000"))
+        .await
+        .unwrap()
+        .into_inner()
+        .order
+        .unwrap();
+    assert_eq!(order.status, OrderStatus::Filled as i32, "{order:?}");
+    assert_eq!(order.instrument.as_ref().unwrap().symbol, "BTC/USDT");
+    assert!(order.client_order_id.starts_with("tp-") && order.client_order_id.len() <= 36);
+    let statuses: Vec<i32> = order.transitions.iter().map(|t| t.status).collect();
+    assert_eq!(
+        statuses,
+        [
+            OrderStatus::New as i32,
+            OrderStatus::Submitted as i32,
+            OrderStatus::Filled as i32
+        ]
+    );
+    let price = dec(&order.average_fill_price);
+    assert!(
+        price >= dec("65000") && price <= dec("65032.5"),
+        "slippage at most 5 bps: {price}"
+    );
+    let fee = dec(&order.fee_total);
+    assert_eq!(fee, (dec("0.01") * price * dec("0.001")).normalize());
+    assert_eq!(order.fills.len(), 1);
+    assert_eq!(order.fee_asset, "USDT");
+
+    let after = balances(&client).await;
+    assert_eq!(after["BTC"].0, before["BTC"].0 + dec("0.01"));
+    assert_eq!(
+        after["USDT"].0,
+        before["USDT"].0 - dec("0.01") * price - fee
+    );
+
+    let got = client
+        .orders()
+        .get_order(GetOrderRequest {
+            id: order.id.clone(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .order
+        .unwrap();
+    assert_eq!(got, order);
+    let metrics = server.metrics().await;
+    assert!(
+        metrics.contains(r#"tradeplane_orders_total{exchange="paper",side="buy",status="filled",type="market"} 1"#),
+        "{metrics}"
+    );
+    assert!(metrics.contains("tradeplane_order_slippage_count"));
+    let audit = server
+        .client()
+        .await
+        .security()
+        .list_audit_events(ListAuditEventsRequest {
+            filter: Some(AuditFilter {
+                action: "order.".into(),
+                ..Default::default()
+            }),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .events;
+    assert_eq!(audit.len(), 1);
+    assert_eq!(
+        (
+            audit[0].action.as_str(),
+            audit[0].actor.as_str(),
+            audit[0].target.as_str()
+        ),
+        ("order.place", "desk", order.id.as_str())
+    );
+
+    // Bad input names the field; nothing is placed.
+    let bad = client
+        .orders()
+        .place_order(PlaceOrderRequest {
+            side: Side::Buy as i32,
+            r#type: OrderType::Limit as i32,
+            symbol: "BTCUSDT".into(),
+            quantity: "0.01".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(
+        bad.get_details_bad_request().unwrap().field_violations[0].field,
+        "price"
+    );
+    let too_big = client
+        .orders()
+        .place_order(market_buy("buy-huge", "100", "65000"))
+        .await
+        .unwrap()
+        .into_inner()
+        .order
+        .unwrap();
+    assert_eq!(too_big.status, OrderStatus::Rejected as i32);
+    assert_eq!(too_big.status_reason, "rejected: insufficient balance");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_retried_order_is_placed_once() {
+    let server = TestServer::start().await;
+    let client = trader(&server).await;
+    let before = balances(&client).await;
+    let mut tasks = Vec::new();
+    for _ in 0..10 {
+        let client = client.clone();
+        tasks.push(tokio::spawn(async move {
+            client
+                .orders()
+                .place_order(market_buy("same-request", "0.01", "65000"))
+                .await
+                .unwrap()
+                .into_inner()
+                .order
+                .unwrap()
+        }));
+    }
+    let mut ids = Vec::new();
+    for task in tasks {
+        ids.push(task.await.unwrap().id);
+    }
+    ids.dedup();
+    assert_eq!(ids.len(), 1, "every retry returns the one order");
+    let listed = client
+        .orders()
+        .list_orders(ListOrdersRequest::default())
+        .await
+        .unwrap()
+        .into_inner()
+        .orders;
+    assert_eq!(listed.len(), 1);
+    assert_eq!(
+        balances(&client).await["BTC"].0,
+        before["BTC"].0 + dec("0.01"),
+        "bought once"
+    );
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn the_halt_and_an_open_breaker_stop_orders_at_the_door() {
+    let server = TestServer::start().await;
+    let client = trader(&server).await;
+    let admin = server.client().await;
+    client
+        .security()
+        .halt_trading(HaltTradingRequest::default())
+        .await
+        .unwrap();
+    let halted = client
+        .orders()
+        .place_order(market_buy("during-halt", "0.01", "65000"))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        (halted.code(), reason(&halted)),
+        (Code::FailedPrecondition, "TRADING_HALTED".into())
+    );
+    admin
+        .security()
+        .resume_trading(ResumeTradingRequest::default())
+        .await
+        .unwrap();
+
+    client
+        .security()
+        .trip_circuit_breaker(TripCircuitBreakerRequest {
+            exchange: "paper".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let open = client
+        .orders()
+        .place_order(market_buy("breaker-open", "0.01", "65000"))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        (open.code(), reason(&open)),
+        (Code::Unavailable, "CIRCUIT_OPEN".into())
+    );
+    let exchanges = client
+        .orders()
+        .list_exchanges(ListExchangesRequest {})
+        .await
+        .unwrap()
+        .into_inner()
+        .exchanges;
+    assert_eq!(exchanges[0].breaker_state, CircuitBreakerState::Open as i32);
+    assert_eq!(exchanges[0].status, ExchangeStatus::Down as i32);
+    assert!(!exchanges[0].live);
+    admin
+        .security()
+        .reset_circuit_breaker(ResetCircuitBreakerRequest {
+            exchange: "paper".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert!(
+        client
+            .orders()
+            .list_orders(ListOrdersRequest::default())
+            .await
+            .unwrap()
+            .into_inner()
+            .orders
+            .is_empty(),
+        "refused orders leave nothing behind"
+    );
+    let placed = client
+        .orders()
+        .place_order(market_buy("after", "0.01", "65000"))
+        .await
+        .unwrap()
+        .into_inner()
+        .order
+        .unwrap();
+    assert_eq!(placed.status, OrderStatus::Filled as i32);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn resting_limit_orders_fill_when_a_signal_crosses_them_and_survive_restarts() {
+    let server = TestServer::start().await;
+    let client = trader(&server).await;
+    let start = balances(&client).await;
+    // The market is at 65,000 (a reference price); a bid at 60,000 rests.
+    client
+        .orders()
+        .place_order(market_buy("mark", "0.001", "65000"))
+        .await
+        .unwrap();
+    let after_mark = balances(&client).await;
+    let bid = client
+        .orders()
+        .place_order(limit("bid", Side::Buy, "0.01", "60000"))
+        .await
+        .unwrap()
+        .into_inner()
+        .order
+        .unwrap();
+    assert_eq!(bid.status, OrderStatus::Submitted as i32);
+    let other = client
+        .orders()
+        .place_order(limit("bid-2", Side::Buy, "0.01", "50000"))
+        .await
+        .unwrap()
+        .into_inner()
+        .order
+        .unwrap();
+    let locked = balances(&client).await["USDT"].1;
+    assert_eq!(
+        locked,
+        dec("600.6") + dec("500.5"),
+        "the bids hold quote plus fee"
+    );
+
+    let canceled = client
+        .orders()
+        .cancel_order(CancelOrderRequest {
+            id: other.id.clone(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .order
+        .unwrap();
+    assert_eq!(canceled.status, OrderStatus::Canceled as i32);
+    let again = client
+        .orders()
+        .cancel_order(CancelOrderRequest {
+            id: other.id.clone(),
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(reason(&again), "ORDER_NOT_OPEN");
+
+    // The open bid survives a restart, with its funds still held.
+    let dir = server.stop().await;
+    let server = TestServer::start_in(dir, |_| {}).await;
+    let client = trader_again(&server).await;
+    let restored = balances(&client).await;
+    assert_eq!(
+        restored["USDT"],
+        (after_mark["USDT"].0 - dec("600.6"), dec("600.6"))
+    );
+    assert_eq!(restored["BTC"].0, start["BTC"].0 + dec("0.001"));
+
+    let mut watch = client
+        .orders()
+        .watch_orders(WatchOrdersRequest::default())
+        .await
+        .unwrap()
+        .into_inner();
+    client
+        .signals()
+        .submit_signal(SubmitSignalRequest {
+            symbol: "BINANCE:BTCUSDT".into(),
+            action: "sell".into(),
+            price: "59990".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let event = tokio::time::timeout(Duration::from_secs(5), watch.next())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    let filled = event.order.unwrap();
+    assert_eq!(
+        (filled.id.as_str(), filled.status),
+        (bid.id.as_str(), OrderStatus::Filled as i32)
+    );
+    assert_eq!(
+        filled.average_fill_price, "60000",
+        "a resting limit fills at its limit"
+    );
+    let end = balances(&client).await;
+    assert_eq!(end["USDT"], (after_mark["USDT"].0 - dec("600.6"), dec("0")));
+    assert_eq!(end["BTC"].0, start["BTC"].0 + dec("0.011"));
+    let filled_list = client
+        .orders()
+        .list_orders(ListOrdersRequest {
+            filter: Some(OrderFilter {
+                statuses: vec![OrderStatus::Filled as i32],
+                ..Default::default()
+            }),
+            page_size: 1,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(filled_list.orders[0].id, bid.id, "newest first");
+    assert!(!filled_list.next_page_token.is_empty());
+    server.stop().await;
+}
+
+async fn trader_again(server: &TestServer) -> Client {
+    let token = server.create_key("desk-2", Role::Trader).await;
+    server.client_with_key(Some(&token)).await
+}
