@@ -9,7 +9,7 @@ use tonic::Status;
 use tradeplane_api::*;
 use tradeplane_client::{
     Client, describe_status,
-    format::{enum_name, table, time_text},
+    format::{enum_name, object_table, rows, time_text},
 };
 
 /// Admin commands.
@@ -248,28 +248,6 @@ fn audit_json(event: &AuditEvent) -> Value {
         "detail": event.detail, "trace_id": event.trace_id,
         "previous_hash": event.previous_hash, "hash": event.hash,
     })
-}
-
-fn rows(values: &[Value], columns: &[&str]) -> Vec<Vec<String>> {
-    values
-        .iter()
-        .map(|v| {
-            columns
-                .iter()
-                .map(|c| match &v[*c] {
-                    Value::String(s) => s.clone(),
-                    Value::Null => String::new(),
-                    other => other.to_string(),
-                })
-                .collect()
-        })
-        .collect()
-}
-
-fn object_table(values: &[Value], columns: &[&str]) -> String {
-    let headers: Vec<String> = columns.iter().map(|c| c.to_uppercase()).collect();
-    let headers: Vec<&str> = headers.iter().map(String::as_str).collect();
-    table(&headers, &rows(values, columns))
 }
 
 /// Runs one admin command; `Err` is the message to print.

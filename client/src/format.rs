@@ -109,3 +109,27 @@ pub fn table(headers: &[&str], rows: &[Vec<String>]) -> String {
     out.extend(rows.iter().map(|row| line(row.clone())));
     out.join("\n")
 }
+
+/// The `columns` of JSON objects as table cells.
+pub fn rows(values: &[Value], columns: &[&str]) -> Vec<Vec<String>> {
+    values
+        .iter()
+        .map(|v| {
+            columns
+                .iter()
+                .map(|c| match &v[*c] {
+                    Value::String(s) => s.clone(),
+                    Value::Null => String::new(),
+                    other => other.to_string(),
+                })
+                .collect()
+        })
+        .collect()
+}
+
+/// JSON objects as a table whose headers are the upper-cased columns.
+pub fn object_table(values: &[Value], columns: &[&str]) -> String {
+    let headers: Vec<String> = columns.iter().map(|c| c.to_uppercase()).collect();
+    let headers: Vec<&str> = headers.iter().map(String::as_str).collect();
+    table(&headers, &rows(values, columns))
+}

@@ -1,6 +1,7 @@
 //! `tpctl`: the tradeplane command-line client.
 
 mod admin;
+mod orders_cli;
 
 use std::{collections::HashMap, path::PathBuf, process::ExitCode, time::Duration};
 
@@ -73,6 +74,16 @@ enum Command {
     /// Signals: submit, get, list, watch.
     #[command(subcommand)]
     Signal(SignalCommand),
+    /// Orders: place, cancel, get, list, watch.
+    #[command(subcommand)]
+    Order(orders_cli::OrderCommand),
+    /// The configured exchanges and their breakers.
+    Exchanges,
+    /// Balances on an exchange.
+    Balances {
+        #[arg(long, default_value = "paper")]
+        exchange: String,
+    },
     /// Security administration: keys, limits, allowlists, the webhook
     /// secret, breakers, the trading halt and the audit log.
     #[command(subcommand)]
@@ -380,6 +391,13 @@ async fn run(cli: Cli) -> Result<(), String> {
             }
         }
         Command::Admin(command) => admin::run(&client, command, output == Output::Json).await?,
+        Command::Order(command) => {
+            orders_cli::run(&client, command, output == Output::Json).await?
+        }
+        Command::Exchanges => orders_cli::exchanges(&client, output == Output::Json).await?,
+        Command::Balances { exchange } => {
+            orders_cli::balances(&client, exchange, output == Output::Json).await?
+        }
         Command::Bench(_) => unreachable!("handled above"),
     }
     Ok(())

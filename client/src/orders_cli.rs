@@ -1,0 +1,318 @@
+//! `tpctl order …`, `tpctl exchanges` and `tpctl balances`.
+
+use clap::{Args, Subcommand, ValueEnum};
+use futures::StreamExt;
+use serde_json::{Value, json};
+use tradeplane_api::*;
+use tradeplane_client::{
+    Client, describe_status,
+    format::{enum_name, object_table, time_text},
+};
+
+/// Order commands.
+#[derive(Subcommand)]
+pub enum OrderCommand {
+    /// Places an order; `--request-id` makes a retry return the same order.
+    Place(PlaceArgs),
+    /// Cancels an open order.
+    Cancel { id: String },
+    /// One order, with its fills and transitions.
+    Get { id: String },
+    /// Orders, newest first.
+    List {
+        #[arg(long, default_value = "")]
+        exchange: String,
+        #[arg(long, default_value = "")]
+        symbol: String,
+        #[arg(long, default_value_t = 50)]
+        limit: i32,
+        #[arg(long, default_value = "")]
+        page_token: String,
+    },
+    /// Streams order changes as they happen.
+    Watch,
+}
+
+#[derive(Args)]
+pub struct PlaceArgs {
+    #[arg(long)]
+    symbol: String,
+    #[arg(long, value_enum)]
+    side: SideArg,
+    #[arg(long, value_enum, default_value = "market")]
+    r#type: TypeArg,
+    #[arg(long)]
+    quantity: String,
+    #[arg(long, default_value = "")]
+    price: String,
+    #[arg(long, default_value = "")]
+    stop_price: String,
+    /// The current price (the paper exchange fills market orders at it).
+    #[arg(long, default_value = "")]
+    reference_price: String,
+    #[arg(long, default_value = "paper")]
+    exchange: String,
+    /// Idempotency key; generated when absent.
+    #[arg(long, default_value = "")]
+    request_id: String,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+pub enum SideArg {
+    Buy,
+    Sell,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+pub enum TypeArg {
+    Market,
+    Limit,
+    Stop,
+    StopLimit,
+}
+
+fn word<E: TryFrom<i32>>(value: i32, name: impl Fn(E) -> &'static str, prefix: &str) -> String {
+    enum_name::<E>(value, name)
+        .trim_start_matches(prefix)
+        .to_lowercase()
+}
+
+/// An order in the JSON shape `-o json` prints.
+fn order_json(order: &Order) -> Value {
+    json!({
+        "id": order.id, "client_order_id": order.client_order_id, "exchange": order.exchange,
+        "exchange_order_id": order.exchange_order_id,
+        "symbol": order.instrument.as_ref().map(|i| i.symbol.clone()).unwrap_or_default(),
+        "side": word::<Side>(order.side, |s| s.as_str_name(), "SIDE_"),
+        "type": word::<OrderType>(order.r#type, |t| t.as_str_name(), "ORDER_TYPE_"),
+        "quantity": order.quantity, "price": order.price, "stop_price": order.stop_price,
+        "status": word::<OrderStatus>(order.status, |s| s.as_str_name(), "ORDER_STATUS_"),
+        "status_reason": order.status_reason,
+        "filled_quantity": order.filled_quantity, "average_fill_price": order.average_fill_price,
+        "fee_total": order.fee_total, "fee_asset": order.fee_asset,
+        "reference_price": order.reference_price,
+        "create_time": time_text(order.create_time.as_ref()),
+        "update_time": time_text(order.update_time.as_ref()),
+        "fills": order.fills.iter().map(|f| json!({
+            "trade_id": f.trade_id, "quantity": f.quantity, "price": f.price, "fee": f.fee,
+            "fee_asset": f.fee_asset, "time": time_text(f.time.as_ref()),
+        })).collect::<Vec<_>>(),
+        "transitions": order.transitions.iter().map(|t| json!({
+            "status": word::<OrderStatus>(t.status, |s| s.as_str_name(), "ORDER_STATUS_"),
+            "time": time_text(t.time.as_ref()), "note": t.note,
+        })).collect::<Vec<_>>(),
+    })
+}
+
+const ORDER_COLUMNS: [&str; 9] = [
+    "id",
+    "create_time",
+    "exchange",
+    "symbol",
+    "side",
+    "type",
+    "quantity",
+    "status",
+    "average_fill_price",
+];
+
+fn print_orders(json_output: bool, orders: &[Order], next_page_token: Option<&str>) {
+    let values: Vec<Value> = orders.iter().map(order_json).collect();
+    if json_output {
+        println!(
+            "{}",
+            json!({ "orders": values, "next_page_token": next_page_token.unwrap_or_default() })
+        );
+    } else {
+        println!("{}", object_table(&values, &ORDER_COLUMNS));
+    }
+}
+
+/// Runs an order command.
+pub async fn run(client: &Client, command: OrderCommand, json_output: bool) -> Result<(), String> {
+    let mut orders = client.orders();
+    let error = |status: tonic::Status| describe_status(&status);
+    match command {
+        OrderCommand::Place(args) => {
+            let request = PlaceOrderRequest {
+                request_id: if args.request_id.is_empty() {
+                    uuid::Uuid::now_v7().to_string()
+                } else {
+                    args.request_id
+                },
+                exchange: args.exchange,
+                symbol: args.symbol,
+                side: match args.side {
+                    SideArg::Buy => Side::Buy,
+                    SideArg::Sell => Side::Sell,
+                } as i32,
+                r#type: match args.r#type {
+                    TypeArg::Market => OrderType::Market,
+                    TypeArg::Limit => OrderType::Limit,
+                    TypeArg::Stop => OrderType::Stop,
+                    TypeArg::StopLimit => OrderType::StopLimit,
+                } as i32,
+                quantity: args.quantity,
+                price: args.price,
+                stop_price: args.stop_price,
+                reference_price: args.reference_price,
+                ..Default::default()
+            };
+            let order = orders
+                .place_order(request)
+                .await
+                .map_err(error)?
+                .into_inner()
+                .order
+                .unwrap_or_default();
+            print_one(json_output, &order);
+        }
+        OrderCommand::Cancel { id } => {
+            let order = orders
+                .cancel_order(CancelOrderRequest {
+                    id,
+                    ..Default::default()
+                })
+                .await
+                .map_err(error)?
+                .into_inner()
+                .order
+                .unwrap_or_default();
+            print_one(json_output, &order);
+        }
+        OrderCommand::Get { id } => {
+            let order = orders
+                .get_order(GetOrderRequest { id })
+                .await
+                .map_err(error)?
+                .into_inner()
+                .order
+                .unwrap_or_default();
+            print_one(json_output, &order);
+        }
+        OrderCommand::List {
+            exchange,
+            symbol,
+            limit,
+            page_token,
+        } => {
+            let response = orders
+                .list_orders(ListOrdersRequest {
+                    page_size: limit,
+                    page_token,
+                    filter: Some(OrderFilter {
+                        exchange,
+                        symbol,
+                        ..Default::default()
+                    }),
+                })
+                .await
+                .map_err(error)?
+                .into_inner();
+            print_orders(
+                json_output,
+                &response.orders,
+                Some(&response.next_page_token),
+            );
+        }
+        OrderCommand::Watch => {
+            let mut stream = orders
+                .watch_orders(WatchOrdersRequest::default())
+                .await
+                .map_err(error)?
+                .into_inner();
+            while let Some(item) = stream.next().await {
+                let item = item.map_err(error)?;
+                if item.missed > 0 {
+                    eprintln!("({} changes missed: this watcher fell behind)", item.missed);
+                }
+                if let Some(order) = item.order {
+                    print_one(json_output, &order);
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+fn print_one(json_output: bool, order: &Order) {
+    let value = order_json(order);
+    if json_output {
+        println!("{value}");
+    } else {
+        let mut line = format!(
+            "{} {} {} {} {} {}: {}",
+            value["id"].as_str().unwrap_or_default(),
+            value["exchange"].as_str().unwrap_or_default(),
+            value["side"].as_str().unwrap_or_default(),
+            value["quantity"].as_str().unwrap_or_default(),
+            value["symbol"].as_str().unwrap_or_default(),
+            value["type"].as_str().unwrap_or_default(),
+            value["status"].as_str().unwrap_or_default(),
+        );
+        if !order.average_fill_price.is_empty() {
+            line.push_str(&format!(
+                " at {} (fee {} {})",
+                order.average_fill_price, order.fee_total, order.fee_asset
+            ));
+        }
+        if !order.status_reason.is_empty() {
+            line.push_str(&format!(" ({})", order.status_reason));
+        }
+        println!("{line}");
+    }
+}
+
+/// `tpctl exchanges`.
+pub async fn exchanges(client: &Client, json_output: bool) -> Result<(), String> {
+    let exchanges = client
+        .orders()
+        .list_exchanges(ListExchangesRequest {})
+        .await
+        .map_err(|s| describe_status(&s))?
+        .into_inner()
+        .exchanges;
+    let values: Vec<Value> = exchanges
+        .iter()
+        .map(|e| {
+            json!({
+                "name": e.name, "kind": e.kind, "live": e.live,
+                "status": word::<ExchangeStatus>(e.status, |s| s.as_str_name(), "EXCHANGE_STATUS_"),
+                "breaker_state": word::<CircuitBreakerState>(e.breaker_state, |s| s.as_str_name(), "CIRCUIT_BREAKER_STATE_"),
+            })
+        })
+        .collect();
+    if json_output {
+        println!("{}", json!({ "exchanges": values }));
+    } else {
+        println!(
+            "{}",
+            object_table(
+                &values,
+                &["name", "kind", "live", "status", "breaker_state"]
+            )
+        );
+    }
+    Ok(())
+}
+
+/// `tpctl balances`.
+pub async fn balances(client: &Client, exchange: String, json_output: bool) -> Result<(), String> {
+    let balances = client
+        .orders()
+        .get_balances(GetBalancesRequest { exchange })
+        .await
+        .map_err(|s| describe_status(&s))?
+        .into_inner()
+        .balances;
+    let values: Vec<Value> = balances
+        .iter()
+        .map(|b| json!({ "asset": b.asset, "free": b.free, "locked": b.locked }))
+        .collect();
+    if json_output {
+        println!("{}", json!({ "balances": values }));
+    } else {
+        println!("{}", object_table(&values, &["asset", "free", "locked"]));
+    }
+    Ok(())
+}
