@@ -8,7 +8,7 @@ use tonic::Code;
 use tonic_health::pb::{HealthCheckRequest, health_check_response::ServingStatus};
 use tonic_reflection::pb::{v1, v1alpha};
 use tonic_types::StatusExt;
-use tradeplane_api::{ListExchangesRequest, PlaceOrderRequest, SubmitSignalRequest};
+use tradeplane_api::{CreatePipelineRequest, ListPipelinesRequest, SubmitSignalRequest};
 use tradeplane_e2e::TestServer;
 
 const SERVICES: [&str; 4] = [
@@ -150,8 +150,8 @@ async fn later_rpcs_answer_unimplemented_with_error_info() {
     let server = TestServer::start().await;
     let client = server.client().await;
     let status = client
-        .orders()
-        .place_order(PlaceOrderRequest::default())
+        .pipelines()
+        .create_pipeline(CreatePipelineRequest::default())
         .await
         .unwrap_err();
     assert_eq!(status.code(), Code::Unimplemented);
@@ -159,11 +159,11 @@ async fn later_rpcs_answer_unimplemented_with_error_info() {
     assert_eq!(info.domain, "tradeplane");
     assert_eq!(
         info.metadata["rpc"],
-        "tradeplane.v1.OrderService/PlaceOrder"
+        "tradeplane.v1.PipelineService/CreatePipeline"
     );
     let status = client
-        .orders()
-        .list_exchanges(ListExchangesRequest::default())
+        .pipelines()
+        .list_pipelines(ListPipelinesRequest::default())
         .await
         .unwrap_err();
     assert_eq!(status.code(), Code::Unimplemented);
