@@ -71,7 +71,10 @@ struct Resting {
 struct Book {
     free: BTreeMap<String, Decimal>,
     locked: BTreeMap<String, Decimal>,
-    orders: HashMap<String, Resting>,
+    /// Open orders: what a new price can fill.
+    resting: HashMap<String, Resting>,
+    /// Finished orders, for lookups and duplicate ids.
+    done: HashMap<String, ExchangeOrder>,
     last_price: HashMap<String, Decimal>,
     rng: StdRng,
     trades: u64,
@@ -97,7 +100,8 @@ impl PaperExchange {
         let book = Book {
             free: config.balances.clone(),
             locked: BTreeMap::new(),
-            orders: HashMap::new(),
+            resting: HashMap::new(),
+            done: HashMap::new(),
             last_price: HashMap::new(),
             rng: StdRng::seed_from_u64(config.seed),
             trades: 0,
@@ -123,7 +127,7 @@ impl PaperExchange {
             }
             if is_open(order.status) {
                 let locked = book.lock_for(ticket, &self.config);
-                book.orders.insert(
+                book.resting.insert(
                     ticket.client_order_id.clone(),
                     Resting {
                         ticket: ticket.clone(),
@@ -132,14 +136,8 @@ impl PaperExchange {
                     },
                 );
             } else {
-                book.orders.insert(
-                    ticket.client_order_id.clone(),
-                    Resting {
-                        ticket: ticket.clone(),
-                        order: order.clone(),
-                        locked: None,
-                    },
-                );
+                book.done
+                    .insert(ticket.client_order_id.clone(), order.clone());
             }
         }
     }
@@ -277,16 +275,14 @@ impl Book {
     ) -> Vec<(String, ExchangeOrder)> {
         self.last_price.insert(symbol.to_string(), price);
         let crossed: Vec<String> = self
-            .orders
+            .resting
             .iter()
-            .filter(|(_, r)| {
-                r.ticket.symbol == symbol && is_open(r.order.status) && triggers(&r.ticket, price)
-            })
+            .filter(|(_, r)| r.ticket.symbol == symbol && triggers(&r.ticket, price))
             .map(|(id, _)| id.clone())
             .collect();
         let mut changed = Vec::new();
         for id in crossed {
-            let Some(mut resting) = self.orders.remove(&id) else {
+            let Some(mut resting) = self.resting.remove(&id) else {
                 continue;
             };
             self.unlock(resting.locked.take());
@@ -303,7 +299,7 @@ impl Book {
                 resting.order.reason = "insufficient balance when triggered".into();
             }
             changed.push((id.clone(), resting.order.clone()));
-            self.orders.insert(id, resting);
+            self.done.insert(id, resting.order);
         }
         changed
     }
@@ -343,7 +339,9 @@ impl Exchange for PaperExchange {
             .book
             .lock()
             .map_err(|_| ExchangeError::Unavailable("paper book poisoned".into()))?;
-        if book.orders.contains_key(&ticket.client_order_id) {
+        if book.resting.contains_key(&ticket.client_order_id)
+            || book.done.contains_key(&ticket.client_order_id)
+        {
             return Err(ExchangeError::Rejected("duplicate client order id".into()));
         }
         book.clock_ms = chrono::Utc::now().timestamp_millis();
@@ -353,7 +351,7 @@ impl Exchange for PaperExchange {
         let last = book.last_price.get(&ticket.symbol).copied();
         check_rules(ticket, &rules, ticket.price.or(last).or(ticket.stop_price))?;
         let mut order = ExchangeOrder {
-            exchange_order_id: format!("P{}", book.orders.len() + 1),
+            exchange_order_id: format!("P{}", book.resting.len() + book.done.len() + 1),
             status: OrderStatus::Submitted,
             fills: Vec::new(),
             reason: String::new(),
@@ -403,14 +401,19 @@ impl Exchange for PaperExchange {
                 locked = book.lock_for(ticket, &self.config);
             }
         }
-        book.orders.insert(
-            ticket.client_order_id.clone(),
-            Resting {
-                ticket: ticket.clone(),
-                order: order.clone(),
-                locked,
-            },
-        );
+        if is_open(order.status) {
+            book.resting.insert(
+                ticket.client_order_id.clone(),
+                Resting {
+                    ticket: ticket.clone(),
+                    order: order.clone(),
+                    locked,
+                },
+            );
+        } else {
+            book.done
+                .insert(ticket.client_order_id.clone(), order.clone());
+        }
         Ok(order)
     }
 
@@ -423,22 +426,20 @@ impl Exchange for PaperExchange {
             .book
             .lock()
             .map_err(|_| ExchangeError::Unavailable("paper book poisoned".into()))?;
-        let Some(mut resting) = book.orders.remove(client_order_id) else {
-            return Err(ExchangeError::NotFound);
+        let Some(mut resting) = book.resting.remove(client_order_id) else {
+            return Err(match book.done.get(client_order_id) {
+                Some(order) => ExchangeError::Rejected(format!(
+                    "order is already {}",
+                    order.status.as_str_name()
+                )),
+                None => ExchangeError::NotFound,
+            });
         };
-        if !is_open(resting.order.status) {
-            let order = resting.order.clone();
-            book.orders.insert(client_order_id.to_string(), resting);
-            return Err(ExchangeError::Rejected(format!(
-                "order is already {}",
-                order.status.as_str_name()
-            )));
-        }
         book.unlock(resting.locked.take());
         resting.order.status = OrderStatus::Canceled;
-        let order = resting.order.clone();
-        book.orders.insert(client_order_id.to_string(), resting);
-        Ok(order)
+        book.done
+            .insert(client_order_id.to_string(), resting.order.clone());
+        Ok(resting.order)
     }
 
     async fn fetch(
@@ -450,7 +451,11 @@ impl Exchange for PaperExchange {
             .book
             .lock()
             .map_err(|_| ExchangeError::Unavailable("paper book poisoned".into()))?;
-        Ok(book.orders.get(client_order_id).map(|r| r.order.clone()))
+        Ok(book
+            .resting
+            .get(client_order_id)
+            .map(|r| r.order.clone())
+            .or_else(|| book.done.get(client_order_id).cloned()))
     }
 
     async fn balances(&self) -> Result<Vec<(String, Decimal, Decimal)>, ExchangeError> {
