@@ -96,7 +96,7 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
     );
 
     let security = Security::open(&config, store.clone(), &meter).await?;
-    let breakers = Arc::new(open_breakers(&*store, &meter).await?);
+    let breakers = Arc::new(open_breakers(&*store, config.exchanges.breaker, &meter).await?);
     let paper = Arc::new(PaperExchange::new(config.exchanges.paper.clone()));
     let desk = Arc::new(
         OrderDesk::open(
@@ -289,6 +289,7 @@ impl RunningServer {
 /// Every exchange's breaker, as last persisted.
 async fn open_breakers(
     store: &dyn Store,
+    config: breakers::BreakerConfig,
     meter: &opentelemetry::metrics::Meter,
 ) -> Result<CircuitBreakers, StoreError> {
     let mut exchanges = std::collections::BTreeMap::new();
@@ -296,7 +297,7 @@ async fn open_breakers(
         let stored = load_setting(store, &breakers::setting_key(exchange)).await?;
         exchanges.insert(exchange.to_string(), stored);
     }
-    Ok(CircuitBreakers::new(exchanges, meter))
+    Ok(CircuitBreakers::new(exchanges, config, meter))
 }
 
 /// Prices of accepted signals reach the paper exchange, so that resting

@@ -44,6 +44,8 @@ pub struct Config {
 pub struct ExchangesConfig {
     /// The embedded paper exchange.
     pub paper: crate::orders::exchanges::paper::PaperConfig,
+    /// Every exchange's circuit breaker.
+    pub breaker: crate::orders::breakers::BreakerConfig,
 }
 
 /// API keys, rate limits and the gRPC allowlist.
@@ -381,6 +383,19 @@ impl Config {
             ),
         ] {
             limit.validate().map_err(|message| invalid(key, message))?;
+        }
+        let breaker = &self.exchanges.breaker;
+        if breaker.consecutive_failures == 0 {
+            return Err(invalid(
+                "exchanges.breaker.consecutive_failures",
+                "must be at least 1".into(),
+            ));
+        }
+        if !(breaker.failure_ratio > 0.0 && breaker.failure_ratio <= 1.0) {
+            return Err(invalid(
+                "exchanges.breaker.failure_ratio",
+                "must be above 0 and at most 1".into(),
+            ));
         }
         if self.security.auth_failure_audit_window.is_zero() {
             return Err(invalid(

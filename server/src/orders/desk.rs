@@ -18,7 +18,7 @@ use tradeplane_api::{
 };
 
 use super::{
-    breakers::CircuitBreakers,
+    breakers::{Admission, BreakerRecord, CircuitBreakers, setting_key},
     exchanges::{
         Exchange, ExchangeError, ExchangeOrder, OrderTicket, is_open, paper::PaperExchange,
         round_price, round_quantity,
@@ -169,14 +169,6 @@ impl OrderDesk {
                     .into(),
             });
         }
-        if self.breakers.state(&exchange_name) == CircuitBreakerState::Open {
-            return Err(ApiError::Unavailable {
-                reason: "CIRCUIT_OPEN",
-                message: format!(
-                    "the circuit breaker of `{exchange_name}` is open; orders fail fast until it closes"
-                ),
-            });
-        }
         let rules = exchange
             .rules(&ticket.symbol)
             .await
@@ -202,10 +194,28 @@ impl OrderDesk {
         ticket.client_order_id = client_order_id(&request_id);
         let now = now_ms();
         let mut order = new_order(&ticket, &exchange_name, &request, now);
-        if let OrderInsert::Existing(first) =
-            self.store.insert_order(&order, Some(&request_id)).await?
-        {
-            return Ok(*first);
+        match self.breakers.admit(&exchange_name, Instant::now(), now) {
+            Admission::Refused => {
+                return Err(ApiError::Unavailable {
+                    reason: "CIRCUIT_OPEN",
+                    message: format!(
+                        "the circuit breaker of `{exchange_name}` is open; orders fail fast until it closes"
+                    ),
+                });
+            }
+            Admission::Probe(record) => self.breaker_changed(&exchange_name, record).await,
+            Admission::Admitted => {}
+        }
+        match self.store.insert_order(&order, Some(&request_id)).await {
+            Ok(OrderInsert::Inserted) => {}
+            Ok(OrderInsert::Existing(first)) => {
+                self.breakers.abandon(&exchange_name);
+                return Ok(*first);
+            }
+            Err(err) => {
+                self.breakers.abandon(&exchange_name);
+                return Err(err.into());
+            }
         }
 
         if let Some(reference) = ticket.reference_price
@@ -216,6 +226,18 @@ impl OrderDesk {
         }
         let result = exchange.place(&ticket).await;
         self.metrics.ack_latency(&exchange_name, started.elapsed());
+        // A rejection is an answer: only silence and errors count against
+        // the exchange.
+        let answered = !matches!(
+            result,
+            Err(ExchangeError::Unknown(_) | ExchangeError::Unavailable(_))
+        );
+        if let Some(record) =
+            self.breakers
+                .record(&exchange_name, answered, Instant::now(), now_ms())
+        {
+            self.breaker_changed(&exchange_name, record).await;
+        }
         let mut entry = audit;
         entry.action = actions::ORDER_PLACE;
         entry.target = order.id.clone();
@@ -320,6 +342,34 @@ impl OrderDesk {
                 tracing::error!(error = %err, order = %order.id, "order change not saved");
             }
         }
+    }
+
+    /// Persists and audits an automatic breaker transition.
+    async fn breaker_changed(&self, exchange: &str, record: BreakerRecord) {
+        match serde_json::to_string(&record) {
+            Ok(json) => {
+                if let Err(err) = self.store.put_setting(&setting_key(exchange), json).await {
+                    tracing::error!(error = %err, exchange, "breaker state not saved");
+                }
+            }
+            Err(err) => tracing::error!(error = %err, "breaker state not encoded"),
+        }
+        let state = CircuitBreakerState::try_from(record.state)
+            .unwrap_or(CircuitBreakerState::Closed)
+            .as_str_name()
+            .trim_start_matches("CIRCUIT_BREAKER_STATE_")
+            .to_lowercase();
+        tracing::warn!(exchange, state, reason = %record.reason, "circuit breaker changed");
+        self.audit
+            .record_or_log(AuditEntry {
+                actor: "system".into(),
+                action: actions::BREAKER_TRANSITION,
+                target: exchange.to_string(),
+                outcome: AuditOutcome::Success,
+                detail: format!("{state}: {}", record.reason),
+                ..Default::default()
+            })
+            .await;
     }
 
     /// Persists, tracks, meters and publishes an order's new state.

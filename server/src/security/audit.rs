@@ -36,6 +36,7 @@ pub mod actions {
     pub const WEBHOOK_SECRET_ROTATE: &str = "webhook_secret.rotate";
     pub const BREAKER_TRIP: &str = "circuit_breaker.trip";
     pub const BREAKER_RESET: &str = "circuit_breaker.reset";
+    pub const BREAKER_TRANSITION: &str = "circuit_breaker.transition";
     pub const TRADING_HALT: &str = "trading.halt";
     pub const TRADING_RESUME: &str = "trading.resume";
     pub const AUTH_FAILURE: &str = "auth.failure";
