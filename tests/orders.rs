@@ -133,6 +133,13 @@ async fn a_market_order_fills_on_paper_with_slippage_fees_and_balances() {
         "{metrics}"
     );
     assert!(metrics.contains("tradeplane_order_slippage_count"));
+    assert!(
+        metrics.contains(r#"tradeplane_exchange_requests_total{endpoint="place",exchange="paper",outcome="ok"} 1"#),
+        "{metrics}"
+    );
+    assert!(metrics.contains(
+        r#"tradeplane_exchange_request_duration_seconds_count{endpoint="place",exchange="paper"} 1"#
+    ));
     let audit = server
         .client()
         .await

@@ -20,8 +20,8 @@ use tradeplane_api::{
 use super::{
     breakers::{Admission, BreakerRecord, CircuitBreakers, setting_key},
     exchanges::{
-        Exchange, ExchangeError, ExchangeOrder, OrderTicket, is_open, paper::PaperExchange,
-        round_price, round_quantity,
+        Exchange, ExchangeError, ExchangeOrder, OrderTicket, instrumented::Instrumented, is_open,
+        paper::PaperExchange, round_price, round_quantity,
     },
     metrics::OrderMetrics,
 };
@@ -66,7 +66,10 @@ impl OrderDesk {
         meter: &opentelemetry::metrics::Meter,
     ) -> Result<Self, ApiError> {
         let mut exchanges: BTreeMap<String, Arc<dyn Exchange>> = BTreeMap::new();
-        exchanges.insert(paper.name().to_string(), paper.clone());
+        exchanges.insert(
+            paper.name().to_string(),
+            Arc::new(Instrumented::new(paper.clone(), meter)),
+        );
         let mut stored = Vec::new();
         let mut before_id = None;
         loop {

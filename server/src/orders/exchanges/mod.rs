@@ -1,6 +1,7 @@
 //! The exchange layer: one [`Exchange`] trait that every connector
 //! implements, and the types orders cross it with.
 
+pub mod instrumented;
 pub mod paper;
 
 use async_trait::async_trait;

@@ -1,0 +1,129 @@
+//! The one wrapper every connector goes through: requests by exchange,
+//! endpoint and outcome (the error class), and their durations.
+
+use std::{sync::Arc, time::Instant};
+
+use async_trait::async_trait;
+use opentelemetry::{
+    KeyValue,
+    metrics::{Counter, Histogram, Meter},
+};
+use rust_decimal::Decimal;
+
+use super::{Exchange, ExchangeError, ExchangeOrder, InstrumentRules, OrderTicket};
+use crate::telemetry::SECONDS_BUCKETS;
+
+/// A connector with metrics.
+pub struct Instrumented {
+    inner: Arc<dyn Exchange>,
+    requests: Counter<u64>,
+    duration: Histogram<f64>,
+}
+
+impl Instrumented {
+    /// Wraps `inner`.
+    pub fn new(inner: Arc<dyn Exchange>, meter: &Meter) -> Self {
+        Self {
+            inner,
+            requests: meter
+                .u64_counter("tradeplane.exchange.requests")
+                .with_description("Exchange requests, by exchange, endpoint and outcome")
+                .build(),
+            duration: meter
+                .f64_histogram("tradeplane.exchange.request.duration")
+                .with_unit("s")
+                .with_description("Exchange request durations, by exchange and endpoint")
+                .with_boundaries(SECONDS_BUCKETS.to_vec())
+                .build(),
+        }
+    }
+
+    fn observe<T>(
+        &self,
+        endpoint: &'static str,
+        started: Instant,
+        result: &Result<T, ExchangeError>,
+    ) {
+        let outcome = match result {
+            Ok(_) => "ok",
+            Err(ExchangeError::Rejected(_)) => "rejected",
+            Err(ExchangeError::Unknown(_)) => "unknown",
+            Err(ExchangeError::Unavailable(_)) => "unavailable",
+            Err(ExchangeError::NotFound) => "not_found",
+            Err(ExchangeError::UnknownSymbol(_)) => "unknown_symbol",
+        };
+        let exchange = KeyValue::new("exchange", self.inner.name().to_string());
+        let endpoint = KeyValue::new("endpoint", endpoint);
+        self.duration.record(
+            started.elapsed().as_secs_f64(),
+            &[exchange.clone(), endpoint.clone()],
+        );
+        self.requests
+            .add(1, &[exchange, endpoint, KeyValue::new("outcome", outcome)]);
+    }
+}
+
+#[async_trait]
+impl Exchange for Instrumented {
+    fn name(&self) -> &str {
+        self.inner.name()
+    }
+
+    fn kind(&self) -> &'static str {
+        self.inner.kind()
+    }
+
+    fn live(&self) -> bool {
+        self.inner.live()
+    }
+
+    async fn place(&self, ticket: &OrderTicket) -> Result<ExchangeOrder, ExchangeError> {
+        let started = Instant::now();
+        let result = self.inner.place(ticket).await;
+        self.observe("place", started, &result);
+        result
+    }
+
+    async fn cancel(
+        &self,
+        client_order_id: &str,
+        symbol: &str,
+    ) -> Result<ExchangeOrder, ExchangeError> {
+        let started = Instant::now();
+        let result = self.inner.cancel(client_order_id, symbol).await;
+        self.observe("cancel", started, &result);
+        result
+    }
+
+    async fn fetch(
+        &self,
+        client_order_id: &str,
+        symbol: &str,
+    ) -> Result<Option<ExchangeOrder>, ExchangeError> {
+        let started = Instant::now();
+        let result = self.inner.fetch(client_order_id, symbol).await;
+        self.observe("fetch", started, &result);
+        result
+    }
+
+    async fn balances(&self) -> Result<Vec<(String, Decimal, Decimal)>, ExchangeError> {
+        let started = Instant::now();
+        let result = self.inner.balances().await;
+        self.observe("balances", started, &result);
+        result
+    }
+
+    async fn rules(&self, symbol: &str) -> Result<InstrumentRules, ExchangeError> {
+        let started = Instant::now();
+        let result = self.inner.rules(symbol).await;
+        self.observe("rules", started, &result);
+        result
+    }
+
+    async fn last_price(&self, symbol: &str) -> Result<Option<Decimal>, ExchangeError> {
+        let started = Instant::now();
+        let result = self.inner.last_price(symbol).await;
+        self.observe("last_price", started, &result);
+        result
+    }
+}
