@@ -9,7 +9,7 @@ use tonic::Status;
 use tradeplane_api::*;
 use tradeplane_client::{
     Client, describe_status,
-    format::{enum_name, object_table, rows, time_text},
+    format::{enum_name, object_table, print, rows, time_text},
 };
 
 /// Admin commands.
@@ -187,14 +187,6 @@ pub enum AuditCommand {
 
 fn status_error(status: Status) -> String {
     describe_status(&status)
-}
-
-fn print(json_output: bool, value: Value, text: impl FnOnce() -> String) {
-    if json_output {
-        println!("{value}");
-    } else {
-        println!("{}", text());
-    }
 }
 
 fn role_word(role: i32) -> String {

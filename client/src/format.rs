@@ -133,3 +133,12 @@ pub fn object_table(values: &[Value], columns: &[&str]) -> String {
     let headers: Vec<&str> = headers.iter().map(String::as_str).collect();
     table(&headers, &rows(values, columns))
 }
+
+/// Prints `value` as one JSON line, or `text()` for people.
+pub fn print(json_output: bool, value: Value, text: impl FnOnce() -> String) {
+    if json_output {
+        println!("{value}");
+    } else {
+        println!("{}", text());
+    }
+}

@@ -6,7 +6,7 @@ use serde_json::{Value, json};
 use tradeplane_api::*;
 use tradeplane_client::{
     Client, describe_status,
-    format::{enum_name, object_table, time_text},
+    format::{enum_name, object_table, print, time_text},
 };
 
 /// Order commands.
@@ -118,14 +118,8 @@ const ORDER_COLUMNS: [&str; 9] = [
 
 fn print_orders(json_output: bool, orders: &[Order], next_page_token: Option<&str>) {
     let values: Vec<Value> = orders.iter().map(order_json).collect();
-    if json_output {
-        println!(
-            "{}",
-            json!({ "orders": values, "next_page_token": next_page_token.unwrap_or_default() })
-        );
-    } else {
-        println!("{}", object_table(&values, &ORDER_COLUMNS));
-    }
+    let json = json!({ "orders": values, "next_page_token": next_page_token.unwrap_or_default() });
+    print(json_output, json, || object_table(&values, &ORDER_COLUMNS));
 }
 
 /// Runs an order command.
@@ -282,17 +276,12 @@ pub async fn exchanges(client: &Client, json_output: bool) -> Result<(), String>
             })
         })
         .collect();
-    if json_output {
-        println!("{}", json!({ "exchanges": values }));
-    } else {
-        println!(
-            "{}",
-            object_table(
-                &values,
-                &["name", "kind", "live", "status", "breaker_state"]
-            )
-        );
-    }
+    print(json_output, json!({ "exchanges": values }), || {
+        object_table(
+            &values,
+            &["name", "kind", "live", "status", "breaker_state"],
+        )
+    });
     Ok(())
 }
 
@@ -309,10 +298,8 @@ pub async fn balances(client: &Client, exchange: String, json_output: bool) -> R
         .iter()
         .map(|b| json!({ "asset": b.asset, "free": b.free, "locked": b.locked }))
         .collect();
-    if json_output {
-        println!("{}", json!({ "balances": values }));
-    } else {
-        println!("{}", object_table(&values, &["asset", "free", "locked"]));
-    }
+    print(json_output, json!({ "balances": values }), || {
+        object_table(&values, &["asset", "free", "locked"])
+    });
     Ok(())
 }

@@ -152,29 +152,6 @@ impl ApiError {
     }
 }
 
-/// The page size of a List request: `0` means `default`, larger than
-/// `max` means `max`, negative is refused.
-pub fn page_size(requested: i32, default: u32, max: u32) -> Result<u32, ApiError> {
-    match requested {
-        0 => Ok(default),
-        n if n < 0 => Err(ApiError::invalid_field(
-            "INVALID_PAGE_SIZE",
-            "page_size",
-            "must not be negative",
-        )),
-        n => Ok((n as u32).min(max)),
-    }
-}
-
-/// The error for a page token this server did not hand out.
-pub fn invalid_page_token() -> ApiError {
-    ApiError::invalid_field(
-        "INVALID_PAGE_TOKEN",
-        "page_token",
-        "is not a token from a previous page",
-    )
-}
-
 impl From<ApiError> for Status {
     fn from(err: ApiError) -> Self {
         let mut details = ErrorDetails::with_error_info(err.reason(), ERROR_DOMAIN, err.metadata());

@@ -6,6 +6,7 @@
 pub mod api_error;
 pub mod app;
 pub mod config;
+pub mod listing;
 pub mod orders;
 pub mod pipelines;
 pub mod proto_time;

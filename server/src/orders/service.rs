@@ -1,16 +1,15 @@
 //! `tradeplane.v1.OrderService` over the [`OrderDesk`].
 
-use std::{pin::Pin, sync::Arc};
+use std::sync::Arc;
 
-use futures::{Stream, StreamExt};
-use tokio_stream::wrappers::{BroadcastStream, errors::BroadcastStreamRecvError};
 use tokio_util::sync::CancellationToken;
 use tonic::{Request, Response, Status};
 use tradeplane_api::{order_service_server::OrderService, *};
 
 use super::{breakers::CircuitBreakers, desk::OrderDesk};
 use crate::{
-    api_error::{ApiError, invalid_page_token, page_size},
+    api_error::ApiError,
+    listing::{BoxStream, invalid_page_token, next_page, page_size, watch},
     proto_time::timestamp_ms,
     security::audit_entry,
     store::OrderQuery,
@@ -18,8 +17,6 @@ use crate::{
 
 const DEFAULT_PAGE_SIZE: u32 = 100;
 const MAX_PAGE_SIZE: u32 = 1000;
-
-type BoxStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send>>;
 
 /// The gRPC face of the order desk.
 pub struct OrderGrpc {
@@ -121,12 +118,7 @@ impl OrderService for OrderGrpc {
         }
         query.limit = page_size + 1;
         let mut orders = self.desk.list(&query).await?;
-        let next_page_token = if orders.len() > page_size as usize {
-            orders.truncate(page_size as usize);
-            orders.last().map(|o| o.id.clone()).unwrap_or_default()
-        } else {
-            String::new()
-        };
+        let next_page_token = next_page(&mut orders, page_size, |o| o.id.clone());
         Ok(Response::new(ListOrdersResponse {
             orders,
             next_page_token,
@@ -140,27 +132,14 @@ impl OrderService for OrderGrpc {
         request: Request<WatchOrdersRequest>,
     ) -> Result<Response<Self::WatchOrdersStream>, Status> {
         let query = query_of(&request.into_inner().filter.unwrap_or_default());
-        let mut missed = 0u64;
-        let stream = BroadcastStream::new(self.desk.subscribe()).filter_map(move |item| {
-            let event = match item {
-                Ok(order) if matches(&query, &order) => {
-                    let response = WatchOrdersResponse {
-                        order: Some((*order).clone()),
-                        missed,
-                    };
-                    missed = 0;
-                    Some(Ok(response))
-                }
-                Ok(_) => None,
-                Err(BroadcastStreamRecvError::Lagged(skipped)) => {
-                    missed += skipped;
-                    None
-                }
-            };
-            std::future::ready(event)
-        });
-        Ok(Response::new(Box::pin(
-            stream.take_until(self.streams_end.clone().cancelled_owned()),
+        Ok(Response::new(watch(
+            self.desk.subscribe(),
+            move |order| matches(&query, order),
+            |order, missed| WatchOrdersResponse {
+                order: Some((*order).clone()),
+                missed,
+            },
+            self.streams_end.clone(),
         )))
     }
 

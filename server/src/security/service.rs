@@ -1,11 +1,9 @@
 //! `tradeplane.v1.SecurityAdminService`. Every mutation is persisted
 //! first, then put in force, then written to the audit log.
 
-use std::{net::IpAddr, pin::Pin, sync::Arc, time::Duration};
+use std::{net::IpAddr, sync::Arc, time::Duration};
 
-use futures::{Stream, StreamExt};
 use ipnet::IpNet;
-use tokio_stream::wrappers::{BroadcastStream, errors::BroadcastStreamRecvError};
 use tokio_util::sync::CancellationToken;
 use tonic::{Request, Response, Status};
 use tradeplane_api::{security_admin_service_server::SecurityAdminService, *};
@@ -21,7 +19,8 @@ use super::{
     rate_limit::{Limit, Limits},
 };
 use crate::{
-    api_error::{ApiError, FieldError, invalid_page_token, page_size},
+    api_error::{ApiError, FieldError},
+    listing::{BoxStream, invalid_page_token, next_page, page_size, watch},
     orders::breakers::{self, CircuitBreakers},
     proto_time::{now_ms, timestamp_ms},
     store::AuditQuery,
@@ -32,8 +31,6 @@ const MAX_PAGE_SIZE: u32 = 1000;
 /// How long the previous webhook passphrase works when no grace is given.
 const DEFAULT_GRACE: Duration = Duration::from_secs(3600);
 const MAX_GRACE: Duration = Duration::from_secs(7 * 24 * 3600);
-
-type BoxStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send>>;
 
 /// The admin service.
 pub struct SecurityAdminGrpc {
@@ -204,7 +201,7 @@ impl SecurityAdminService for SecurityAdminGrpc {
         request: Request<ListApiKeysRequest>,
     ) -> Result<Response<ListApiKeysResponse>, Status> {
         let request = request.into_inner();
-        let page_size = page_size(request.page_size, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)? as usize;
+        let page_size = page_size(request.page_size, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)?;
         let keys = self
             .security
             .keys
@@ -214,14 +211,9 @@ impl SecurityAdminService for SecurityAdminGrpc {
         let mut page: Vec<ApiKey> = keys
             .into_iter()
             .filter(|k| request.page_token.is_empty() || k.id > request.page_token)
-            .take(page_size + 1)
+            .take(page_size as usize + 1)
             .collect();
-        let next_page_token = if page.len() > page_size {
-            page.truncate(page_size);
-            page.last().map(|k| k.id.clone()).unwrap_or_default()
-        } else {
-            String::new()
-        };
+        let next_page_token = next_page(&mut page, page_size, |k| k.id.clone());
         Ok(Response::new(ListApiKeysResponse {
             api_keys: page,
             next_page_token,
@@ -542,14 +534,7 @@ impl SecurityAdminService for SecurityAdminGrpc {
             .list_audit(&query)
             .await
             .map_err(ApiError::from)?;
-        let next_page_token = if rows.len() > page_size as usize {
-            rows.truncate(page_size as usize);
-            rows.last()
-                .map(|r| r.sequence.to_string())
-                .unwrap_or_default()
-        } else {
-            String::new()
-        };
+        let next_page_token = next_page(&mut rows, page_size, |r| r.sequence.to_string());
         Ok(Response::new(ListAuditEventsResponse {
             events: rows.iter().map(audit::to_proto).collect(),
             next_page_token,
@@ -563,28 +548,14 @@ impl SecurityAdminService for SecurityAdminGrpc {
         request: Request<WatchAuditEventsRequest>,
     ) -> Result<Response<Self::WatchAuditEventsStream>, Status> {
         let filter = audit_query(&request.into_inner().filter.unwrap_or_default());
-        let mut missed = 0u64;
-        let stream =
-            BroadcastStream::new(self.security.audit.subscribe()).filter_map(move |item| {
-                let event = match item {
-                    Ok(event) if audit_matches(&filter, &event) => {
-                        let response = WatchAuditEventsResponse {
-                            event: Some(event),
-                            missed,
-                        };
-                        missed = 0;
-                        Some(Ok(response))
-                    }
-                    Ok(_) => None,
-                    Err(BroadcastStreamRecvError::Lagged(skipped)) => {
-                        missed += skipped;
-                        None
-                    }
-                };
-                std::future::ready(event)
-            });
-        Ok(Response::new(Box::pin(
-            stream.take_until(self.streams_end.clone().cancelled_owned()),
+        Ok(Response::new(watch(
+            self.security.audit.subscribe(),
+            move |event| audit_matches(&filter, event),
+            |event, missed| WatchAuditEventsResponse {
+                event: Some(event),
+                missed,
+            },
+            self.streams_end.clone(),
         )))
     }
 

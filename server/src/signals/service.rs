@@ -1,9 +1,8 @@
 //! `tradeplane.v1.SignalService` over the [`SignalIntake`].
 
-use std::{pin::Pin, sync::Arc};
+use std::sync::Arc;
 
-use futures::{Stream, StreamExt};
-use tokio_stream::wrappers::{BroadcastStream, errors::BroadcastStreamRecvError};
+use futures::StreamExt;
 use tokio_util::sync::CancellationToken;
 use tonic::{Request, Response, Status, Streaming};
 use tradeplane_api::{
@@ -18,7 +17,8 @@ use super::{
     validate::{Field, RawSignal, RawTime, Violation},
 };
 use crate::{
-    api_error::{ApiError, FieldError, invalid_page_token, page_size},
+    api_error::{ApiError, FieldError},
+    listing::{BoxStream, invalid_page_token, next_page, page_size, watch},
     proto_time::{from_timestamp, timestamp_ms},
     store::SignalQuery,
     telemetry::CallTrace,
@@ -29,8 +29,6 @@ use crate::{
 const STREAM_CONCURRENCY: usize = 256;
 const DEFAULT_PAGE_SIZE: u32 = 100;
 const MAX_PAGE_SIZE: u32 = 1000;
-
-type BoxStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send>>;
 
 /// The gRPC face of the signal intake.
 pub struct SignalGrpc {
@@ -259,15 +257,7 @@ impl SignalService for SignalGrpc {
             limit: page_size + 1,
         };
         let mut signals = self.intake.list(&query).await.map_err(ApiError::from)?;
-        let next_page_token = if signals.len() > page_size as usize {
-            signals.truncate(page_size as usize);
-            signals
-                .last()
-                .map(|s| hex::encode(&s.id))
-                .unwrap_or_default()
-        } else {
-            String::new()
-        };
+        let next_page_token = next_page(&mut signals, page_size, |s| hex::encode(&s.id));
         Ok(Response::new(ListSignalsResponse {
             signals,
             next_page_token,
@@ -282,27 +272,14 @@ impl SignalService for SignalGrpc {
     ) -> Result<Response<Self::WatchSignalsStream>, Status> {
         let filter = request.into_inner().filter.unwrap_or_default();
         let symbol = self.canonical_symbol(&filter);
-        let mut missed = 0u64;
-        let stream = BroadcastStream::new(self.intake.subscribe()).filter_map(move |item| {
-            let event = match item {
-                Ok(signal) if matches(&filter, &symbol, &signal) => {
-                    let response = WatchSignalsResponse {
-                        signal: Some((*signal).clone()),
-                        missed,
-                    };
-                    missed = 0;
-                    Some(Ok(response))
-                }
-                Ok(_) => None,
-                Err(BroadcastStreamRecvError::Lagged(skipped)) => {
-                    missed += skipped;
-                    None
-                }
-            };
-            std::future::ready(event)
-        });
-        Ok(Response::new(Box::pin(
-            stream.take_until(self.shutdown.clone().cancelled_owned()),
+        Ok(Response::new(watch(
+            self.intake.subscribe(),
+            move |signal| matches(&filter, &symbol, signal),
+            |signal, missed| WatchSignalsResponse {
+                signal: Some((*signal).clone()),
+                missed,
+            },
+            self.shutdown.clone(),
         )))
     }
 }

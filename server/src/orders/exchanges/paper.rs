@@ -345,10 +345,11 @@ impl Exchange for PaperExchange {
             return Err(ExchangeError::Rejected("duplicate client order id".into()));
         }
         book.clock_ms = chrono::Utc::now().timestamp_millis();
-        if let Some(reference) = ticket.reference_price {
-            book.observe(&ticket.symbol, reference, &self.config);
-        }
-        let last = book.last_price.get(&ticket.symbol).copied();
+        // The order's reference price is the market for this order; the
+        // desk has already fed it to the book (so resting orders saw it).
+        let last = ticket
+            .reference_price
+            .or_else(|| book.last_price.get(&ticket.symbol).copied());
         check_rules(ticket, &rules, ticket.price.or(last).or(ticket.stop_price))?;
         let mut order = ExchangeOrder {
             exchange_order_id: format!("P{}", book.resting.len() + book.done.len() + 1),
