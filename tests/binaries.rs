@@ -2,21 +2,12 @@
 //! SIGTERM, configuration errors, and the `tpctl` tour.
 
 use std::{
-    io::{BufRead, BufReader},
-    process::{Child, Command, Stdio},
+    process::Command,
     time::{Duration, Instant},
 };
 
 use serde_json::Value;
-use tradeplane_e2e::binary;
-
-struct Served {
-    child: Child,
-    grpc: String,
-    http: String,
-    /// The bootstrap admin key the server wrote on first start.
-    api_key: String,
-}
+use tradeplane_e2e::{Served, binary, serve};
 
 /// Rate limits off, for a bench run at full speed (as BENCHMARKS.md does).
 const NO_RATE_LIMITS: [(&str, &str); 2] = [
@@ -29,54 +20,6 @@ const NO_RATE_LIMITS: [(&str, &str); 2] = [
         "0",
     ),
 ];
-
-/// Starts `tradeplane serve` on port 0; its logs go to `<data_dir>.log`.
-fn serve(data_dir: &std::path::Path, env: &[(&str, &str)]) -> Served {
-    let log = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(data_dir.with_extension("log"))
-        .expect("log file");
-    let mut child = Command::new(binary("tradeplane"))
-        .args([
-            "serve",
-            "--grpc-listen",
-            "127.0.0.1:0",
-            "--http-listen",
-            "127.0.0.1:0",
-            "--data-dir",
-        ])
-        .arg(data_dir)
-        .env_remove("TRADEPLANE_WEBHOOK_PASSPHRASE")
-        .env_remove("TRADEPLANE_ADMIN_KEY")
-        .envs(env.iter().copied())
-        .stdout(Stdio::piped())
-        .stderr(log)
-        .spawn()
-        .expect("tradeplane starts");
-    let stdout = child.stdout.take().expect("stdout");
-    let mut line = String::new();
-    BufReader::new(stdout)
-        .read_line(&mut line)
-        .expect("listening line");
-    let field = |name: &str| {
-        line.split_whitespace()
-            .find_map(|part| part.strip_prefix(&format!("{name}=")))
-            .unwrap_or_else(|| panic!("no {name}= in {line:?}"))
-            .to_string()
-    };
-    assert!(line.starts_with("listening "), "{line:?}");
-    let api_key = std::fs::read_to_string(data_dir.join("admin.key"))
-        .expect("the first start writes admin.key")
-        .trim()
-        .to_string();
-    Served {
-        grpc: format!("http://{}", field("grpc")),
-        http: format!("http://{}", field("http")),
-        api_key,
-        child,
-    }
-}
 
 /// Runs tpctl against `served` with the admin key from the environment,
 /// as the README's tour does.

@@ -273,13 +273,14 @@ pub async fn exchanges(client: &Client, json_output: bool) -> Result<(), String>
                 "name": e.name, "kind": e.kind, "live": e.live,
                 "status": word::<ExchangeStatus>(e.status, |s| s.as_str_name(), "EXCHANGE_STATUS_"),
                 "breaker_state": word::<CircuitBreakerState>(e.breaker_state, |s| s.as_str_name(), "CIRCUIT_BREAKER_STATE_"),
+                "weight": if e.weight_limit > 0 { format!("{}/{}", e.used_weight, e.weight_limit) } else { String::new() },
             })
         })
         .collect();
     print(json_output, json!({ "exchanges": values }), || {
         object_table(
             &values,
-            &["name", "kind", "live", "status", "breaker_state"],
+            &["name", "kind", "live", "status", "breaker_state", "weight"],
         )
     });
     Ok(())

@@ -32,10 +32,9 @@ use crate::{
     config::Config,
     orders::OrderGrpc,
     orders::{
-        EXCHANGES,
         breakers::{self, CircuitBreakers},
         desk::OrderDesk,
-        exchanges::paper::PaperExchange,
+        exchanges::{Exchange, binance::BinanceExchange, paper::PaperExchange},
     },
     pipelines::PipelineGrpc,
     security::SecurityAdminGrpc,
@@ -96,12 +95,20 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
     );
 
     let security = Security::open(&config, store.clone(), &meter).await?;
-    let breakers = Arc::new(open_breakers(&*store, config.exchanges.breaker, &meter).await?);
     let paper = Arc::new(PaperExchange::new(config.exchanges.paper.clone()));
+    let mut venues: Vec<Arc<dyn Exchange>> = Vec::new();
+    if config.exchanges.binance.enabled {
+        let binance = BinanceExchange::new(&config.exchanges.binance)
+            .map_err(|e| anyhow::anyhow!("invalid configuration key `exchanges.binance`: {e}"))?;
+        venues.push(Arc::new(binance));
+    }
+    let names = std::iter::once(paper.name()).chain(venues.iter().map(|v| v.name()));
+    let breakers = Arc::new(open_breakers(&*store, names, config.exchanges.breaker, &meter).await?);
     let desk = Arc::new(
         OrderDesk::open(
             store.clone(),
             paper,
+            venues,
             breakers.clone(),
             security.halt.clone(),
             security.audit.clone(),
@@ -230,6 +237,13 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
             tracing::error!(error = %err, "HTTP server failed");
         }
     }));
+    if desk.has_remote_exchanges() {
+        tasks.push(tokio::spawn(sync_orders(
+            desk.clone(),
+            config.exchanges.binance.sync_interval,
+            stopped.clone(),
+        )));
+    }
     tasks.push(tokio::spawn(feed_signal_prices(
         intake.subscribe(),
         desk,
@@ -289,15 +303,30 @@ impl RunningServer {
 /// Every exchange's breaker, as last persisted.
 async fn open_breakers(
     store: &dyn Store,
+    names: impl Iterator<Item = &str>,
     config: breakers::BreakerConfig,
     meter: &opentelemetry::metrics::Meter,
 ) -> Result<CircuitBreakers, StoreError> {
     let mut exchanges = std::collections::BTreeMap::new();
-    for exchange in EXCHANGES {
+    for exchange in names {
         let stored = load_setting(store, &breakers::setting_key(exchange)).await?;
         exchanges.insert(exchange.to_string(), stored);
     }
     Ok(CircuitBreakers::new(exchanges, config, meter))
+}
+
+/// Keeps orders on remote exchanges up to date: fills of resting orders,
+/// and orders whose placement outcome was unknown.
+async fn sync_orders(desk: Arc<OrderDesk>, every: Duration, mut stopped: watch::Receiver<bool>) {
+    let mut ticks = tokio::time::interval(every);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = ticks.tick() => {}
+            _ = stopped.changed() => return,
+        }
+        desk.sync_open_orders().await;
+    }
 }
 
 /// Prices of accepted signals reach the paper exchange, so that resting

@@ -44,6 +44,8 @@ pub struct Config {
 pub struct ExchangesConfig {
     /// The embedded paper exchange.
     pub paper: crate::orders::exchanges::paper::PaperConfig,
+    /// Binance spot (off unless `enabled`).
+    pub binance: crate::orders::exchanges::binance::BinanceConfig,
     /// Every exchange's circuit breaker.
     pub breaker: crate::orders::breakers::BreakerConfig,
 }
@@ -263,6 +265,11 @@ const ENV_ALIASES: &[(&str, &str)] = &[
     ("TRADEPLANE_WEBHOOK_PASSPHRASE", "webhook.passphrase"),
     ("TRADEPLANE_WEBHOOK_HMAC_SECRET", "webhook.hmac_secret"),
     ("TRADEPLANE_ADMIN_KEY", "security.admin_key"),
+    ("TRADEPLANE_BINANCE_API_KEY", "exchanges.binance.api_key"),
+    (
+        "TRADEPLANE_BINANCE_API_SECRET",
+        "exchanges.binance.api_secret",
+    ),
     ("TRADEPLANE_LOG_FORMAT", "log.format"),
     ("TRADEPLANE_LOG_LEVEL", "log.level"),
 ];
@@ -372,6 +379,9 @@ impl Config {
         if let Err((key, message)) = self.tls.validate() {
             return Err(invalid(key, message));
         }
+        if let Err((key, message)) = self.exchanges.binance.validate() {
+            return Err(invalid(key, message));
+        }
         for (key, limit) in [
             (
                 "security.rate_limits.per_api_key",
@@ -425,6 +435,8 @@ impl Config {
         copy.webhook.passphrase = hide(&self.webhook.passphrase);
         copy.webhook.hmac_secret = hide(&self.webhook.hmac_secret);
         copy.security.admin_key = hide(&self.security.admin_key);
+        copy.exchanges.binance.api_key = hide(&self.exchanges.binance.api_key);
+        copy.exchanges.binance.api_secret = hide(&self.exchanges.binance.api_secret);
         copy
     }
 

@@ -3,6 +3,8 @@
 //! external-tool rule (skip with a reason, or fail under
 //! `TRADEPLANE_REQUIRE_EXTERNAL=1`).
 
+pub mod mock_binance;
+
 use std::{
     net::SocketAddr,
     path::{Path, PathBuf},
@@ -10,8 +12,8 @@ use std::{
 
 use tempfile::TempDir;
 use tradeplane_api::{
-    CreateApiKeyRequest, ListSignalsRequest, Role, Signal, SignalFilter, SubmitSignalRequest,
-    SubmitSignalResponse,
+    CreateApiKeyRequest, GetBalancesRequest, ListSignalsRequest, Role, Signal, SignalFilter,
+    SubmitSignalRequest, SubmitSignalResponse,
 };
 use tradeplane_client::Client;
 use tradeplane_server::{
@@ -101,6 +103,14 @@ impl TestServer {
             .expect("CreateApiKey succeeds")
             .into_inner()
             .token
+    }
+
+    /// A client with a fresh trader key.
+    pub async fn trader(&self) -> Client {
+        static KEYS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let n = KEYS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let token = self.create_key(&format!("desk-{n}"), Role::Trader).await;
+        self.client_with_key(Some(&token)).await
     }
 
     /// `http://127.0.0.1:PORT` of the gRPC port.
@@ -211,6 +221,66 @@ pub fn binary(name: &str) -> PathBuf {
     path
 }
 
+/// `tradeplane serve` running as a child process.
+pub struct Served {
+    pub child: std::process::Child,
+    /// `http://` address of its gRPC port.
+    pub grpc: String,
+    /// `http://` address of its HTTP port.
+    pub http: String,
+    /// The bootstrap admin key the server wrote on first start.
+    pub api_key: String,
+}
+
+/// Starts `tradeplane serve` on port 0; its logs go to `<data_dir>.log`.
+pub fn serve(data_dir: &std::path::Path, env: &[(&str, &str)]) -> Served {
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(data_dir.with_extension("log"))
+        .expect("log file");
+    let mut child = std::process::Command::new(binary("tradeplane"))
+        .args([
+            "serve",
+            "--grpc-listen",
+            "127.0.0.1:0",
+            "--http-listen",
+            "127.0.0.1:0",
+            "--data-dir",
+        ])
+        .arg(data_dir)
+        .env_remove("TRADEPLANE_WEBHOOK_PASSPHRASE")
+        .env_remove("TRADEPLANE_ADMIN_KEY")
+        .envs(env.iter().copied())
+        .stdout(std::process::Stdio::piped())
+        .stderr(log)
+        .spawn()
+        .expect("tradeplane starts");
+    let stdout = child.stdout.take().expect("stdout");
+    use std::io::BufRead;
+    let mut line = String::new();
+    std::io::BufReader::new(stdout)
+        .read_line(&mut line)
+        .expect("listening line");
+    let field = |name: &str| {
+        line.split_whitespace()
+            .find_map(|part| part.strip_prefix(&format!("{name}=")))
+            .unwrap_or_else(|| panic!("no {name}= in {line:?}"))
+            .to_string()
+    };
+    assert!(line.starts_with("listening "), "{line:?}");
+    let api_key = std::fs::read_to_string(data_dir.join("admin.key"))
+        .expect("the first start writes admin.key")
+        .trim()
+        .to_string();
+    Served {
+        grpc: format!("http://{}", field("grpc")),
+        http: format!("http://{}", field("http")),
+        api_key,
+        child,
+    }
+}
+
 /// Submits a signal that the test expects to go through.
 pub async fn submit(client: &Client, request: SubmitSignalRequest) -> SubmitSignalResponse {
     client
@@ -233,4 +303,37 @@ pub async fn list_signals(client: &Client, filter: SignalFilter) -> Vec<Signal> 
         .expect("ListSignals succeeds")
         .into_inner()
         .signals
+}
+
+/// A decimal from test text.
+pub fn dec(text: &str) -> rust_decimal::Decimal {
+    text.parse().expect("a decimal")
+}
+
+/// The `ErrorInfo` reason of a refusal.
+pub fn error_reason(status: &tonic::Status) -> String {
+    use tonic_types::StatusExt;
+    status
+        .get_details_error_info()
+        .map(|i| i.reason)
+        .unwrap_or_default()
+}
+
+/// Free and locked amount per asset on `exchange`.
+pub async fn balances(
+    client: &Client,
+    exchange: &str,
+) -> std::collections::HashMap<String, (rust_decimal::Decimal, rust_decimal::Decimal)> {
+    client
+        .orders()
+        .get_balances(GetBalancesRequest {
+            exchange: exchange.into(),
+        })
+        .await
+        .expect("GetBalances succeeds")
+        .into_inner()
+        .balances
+        .into_iter()
+        .map(|b| (b.asset, (dec(&b.free), dec(&b.locked))))
+        .collect()
 }

@@ -391,6 +391,36 @@ impl CircuitBreakers {
         next
     }
 
+    /// Opens `exchange`'s breaker at once (the venue told us to stop, as
+    /// Binance's 418 does); returns the new record unless it was open.
+    pub fn trip(
+        &self,
+        exchange: &str,
+        reason: &str,
+        now: Instant,
+        now_ms: i64,
+    ) -> Option<BreakerRecord> {
+        let record = self.record_of(exchange)?;
+        if record.state == CircuitBreakerState::Open as i32 {
+            self.abandon(exchange);
+            return None;
+        }
+        if let Ok(mut live) = self.live.lock() {
+            let live = live.entry(exchange.to_string()).or_default();
+            live.outcomes.clear();
+            live.probe_in_flight = false;
+            live.opened_at = Some(now);
+        }
+        let open = BreakerRecord {
+            state: CircuitBreakerState::Open as i32,
+            consecutive_failures: record.consecutive_failures + 1,
+            change_ms: now_ms,
+            reason: reason.to_string(),
+        };
+        self.install(exchange, open.clone());
+        Some(open)
+    }
+
     fn record_of(&self, exchange: &str) -> Option<BreakerRecord> {
         self.breakers.read().ok()?.get(exchange).cloned()
     }
@@ -445,6 +475,27 @@ mod tests {
 
     fn state(b: &CircuitBreakers) -> CircuitBreakerState {
         b.state("x")
+    }
+
+    #[test]
+    fn a_trip_opens_at_once_and_cools_down_like_any_opening() {
+        let b = breakers(BreakerConfig {
+            cooldown: Duration::from_secs(10),
+            ..Default::default()
+        });
+        let t0 = Instant::now();
+        assert_eq!(b.admit("x", t0, 0), Admission::Admitted);
+        let opened = b.trip("x", "banned", t0, 0).expect("opens");
+        assert_eq!(opened.state, CircuitBreakerState::Open as i32);
+        assert_eq!(b.trip("x", "banned again", t0, 0), None, "already open");
+        assert_eq!(
+            b.admit("x", t0 + Duration::from_secs(5), 0),
+            Admission::Refused
+        );
+        assert!(matches!(
+            b.admit("x", t0 + Duration::from_secs(11), 0),
+            Admission::Probe(_)
+        ));
     }
 
     #[test]

@@ -20,14 +20,17 @@ use tradeplane_api::{
 use super::{
     breakers::{Admission, BreakerRecord, CircuitBreakers, setting_key},
     exchanges::{
-        Exchange, ExchangeError, ExchangeOrder, OrderTicket, instrumented::Instrumented, is_open,
-        paper::PaperExchange, round_price, round_quantity,
+        Exchange, ExchangeError, ExchangeOrder, OrderTicket,
+        instrumented::{Instrumented, observe_rate_limits},
+        is_open,
+        paper::PaperExchange,
+        round_price, round_quantity,
     },
     metrics::OrderMetrics,
 };
 use crate::{
     api_error::ApiError,
-    proto_time::{ms_to_timestamp, now_ms},
+    proto_time::{ms_to_timestamp, now_ms, timestamp_ms},
     security::{
         audit::{AuditEntry, AuditLog, actions},
         halt::TradingHalt,
@@ -48,28 +51,38 @@ pub struct OrderDesk {
     halt: Arc<TradingHalt>,
     audit: Arc<AuditLog>,
     normalizer: SymbolNormalizer,
-    /// Open orders by client order id (what price updates can change).
+    /// Open orders by client order id (what price updates and syncs can
+    /// change).
     open: Mutex<HashMap<String, Order>>,
+    /// Held while an open order's new state from an exchange is applied
+    /// and saved, so that a sync and a cancel cannot overwrite each other.
+    writes: tokio::sync::Mutex<()>,
     events: broadcast::Sender<Arc<Order>>,
     metrics: OrderMetrics,
 }
 
 impl OrderDesk {
     /// Opens the desk: the paper book is rebuilt from the stored orders,
-    /// and open orders are tracked again.
+    /// and orders that are open or unknown on other exchanges are brought
+    /// up to date there before this returns (so before new orders flow).
     pub async fn open(
         store: Arc<dyn Store>,
         paper: Arc<PaperExchange>,
+        venues: Vec<Arc<dyn Exchange>>,
         breakers: Arc<CircuitBreakers>,
         halt: Arc<TradingHalt>,
         audit: Arc<AuditLog>,
         meter: &opentelemetry::metrics::Meter,
     ) -> Result<Self, ApiError> {
         let mut exchanges: BTreeMap<String, Arc<dyn Exchange>> = BTreeMap::new();
-        exchanges.insert(
-            paper.name().to_string(),
-            Arc::new(Instrumented::new(paper.clone(), meter)),
-        );
+        let paper_venue: Arc<dyn Exchange> = paper.clone();
+        for venue in std::iter::once(paper_venue).chain(venues) {
+            exchanges.insert(
+                venue.name().to_string(),
+                Arc::new(Instrumented::new(venue, meter)),
+            );
+        }
+        observe_rate_limits(exchanges.values().cloned().collect(), meter);
         let mut stored = Vec::new();
         let mut before_id = None;
         loop {
@@ -112,7 +125,7 @@ impl OrderDesk {
             .map(|o| (o.client_order_id.clone(), o))
             .collect();
         let (events, _) = broadcast::channel(WATCH_BUFFER);
-        Ok(Self {
+        let desk = Self {
             store,
             exchanges,
             paper,
@@ -121,9 +134,96 @@ impl OrderDesk {
             audit,
             normalizer: SymbolNormalizer::default(),
             open: Mutex::new(open),
+            writes: tokio::sync::Mutex::new(()),
             events,
             metrics: OrderMetrics::new(meter),
-        })
+        };
+        let changed = desk.sync_open_orders().await;
+        if changed > 0 {
+            tracing::info!(changed, "reconciled orders with their exchanges");
+        }
+        Ok(desk)
+    }
+
+    /// Whether any exchange keeps orders outside this process (and so
+    /// needs [`OrderDesk::sync_open_orders`] now and then).
+    pub fn has_remote_exchanges(&self) -> bool {
+        self.exchanges.keys().any(|name| name != self.paper.name())
+    }
+
+    /// Brings every open or unknown order on a remote exchange up to what
+    /// the exchange says, by client order id. An order the exchange does
+    /// not have, once it can no longer accept it, was never placed: it
+    /// fails. Returns how many orders changed.
+    pub async fn sync_open_orders(&self) -> usize {
+        let pending: Vec<Order> = self
+            .open
+            .lock()
+            .map(|open| {
+                open.values()
+                    .filter(|o| o.exchange != self.paper.name())
+                    .cloned()
+                    .collect()
+            })
+            .unwrap_or_default();
+        let mut changed = 0;
+        for order in pending {
+            let Some(exchange) = self.exchanges.get(&order.exchange).cloned() else {
+                tracing::warn!(order = %order.id, exchange = %order.exchange, "open order on an exchange that is not configured; left as it is");
+                continue;
+            };
+            let symbol = symbol_of(&order);
+            let found = exchange.fetch(&order.client_order_id, &symbol).await;
+            let _writing = self.writes.lock().await;
+            let latest = self
+                .open
+                .lock()
+                .ok()
+                .and_then(|open| open.get(&order.client_order_id).cloned());
+            let Some(mut latest) = latest else { continue };
+            let status = status_of(&latest);
+            let now = now_ms();
+            match found {
+                Ok(Some(view)) if view.fills.len() >= latest.fills.len() => {
+                    let before = (latest.status, latest.fills.len());
+                    apply(&mut latest, &view, now);
+                    if before == (latest.status, latest.fills.len()) {
+                        continue;
+                    }
+                }
+                Ok(Some(_)) => continue,
+                Ok(None) if matches!(status, OrderStatus::New | OrderStatus::Unknown) => {
+                    let since = latest.update_time.as_ref().map(timestamp_ms).unwrap_or(0);
+                    let window =
+                        i64::try_from(exchange.acceptance_window().as_millis()).unwrap_or(i64::MAX);
+                    if now.saturating_sub(since) < window {
+                        continue;
+                    }
+                    transition(
+                        &mut latest,
+                        OrderStatus::Failed,
+                        "the exchange has no such order",
+                        now,
+                    );
+                    latest.status_reason = "not placed: the exchange has no such order".into();
+                }
+                Ok(None) => {
+                    tracing::warn!(order = %latest.id, "the exchange no longer knows an open order");
+                    continue;
+                }
+                Err(err) => {
+                    tracing::warn!(order = %latest.id, error = %err, "cannot bring an order up to date; will try again");
+                    continue;
+                }
+            }
+            match self.record(&latest, None).await {
+                Ok(()) => changed += 1,
+                Err(err) => {
+                    tracing::error!(error = %err, order = %latest.id, "order change not saved")
+                }
+            }
+        }
+        changed
     }
 
     /// The configured exchanges.
@@ -233,12 +333,20 @@ impl OrderDesk {
         // the exchange.
         let answered = !matches!(
             result,
-            Err(ExchangeError::Unknown(_) | ExchangeError::Unavailable(_))
+            Err(ExchangeError::Unknown(_)
+                | ExchangeError::Unavailable(_)
+                | ExchangeError::Banned(_))
         );
-        if let Some(record) =
-            self.breakers
-                .record(&exchange_name, answered, Instant::now(), now_ms())
-        {
+        let changed = match &result {
+            Err(ExchangeError::Banned(why)) => {
+                self.breakers
+                    .trip(&exchange_name, why, Instant::now(), now_ms())
+            }
+            _ => self
+                .breakers
+                .record(&exchange_name, answered, Instant::now(), now_ms()),
+        };
+        if let Some(record) = changed {
             self.breaker_changed(&exchange_name, record).await;
         }
         let mut entry = audit;
@@ -292,17 +400,23 @@ impl OrderDesk {
             });
         }
         let exchange = self.exchange(&order.exchange)?.clone();
-        let symbol = order
-            .instrument
-            .as_ref()
-            .map(|i| i.symbol.clone())
-            .unwrap_or_default();
         let view = exchange
-            .cancel(&order.client_order_id, &symbol)
+            .cancel(&order.client_order_id, &symbol_of(&order))
             .await
             .map_err(exchange_error)?;
-        apply(&mut order, &view, now_ms());
-        self.record(&order, None).await?;
+        {
+            let _writing = self.writes.lock().await;
+            if let Some(latest) = self
+                .open
+                .lock()
+                .ok()
+                .and_then(|open| open.get(&order.client_order_id).cloned())
+            {
+                order = latest;
+            }
+            apply(&mut order, &view, now_ms());
+            self.record(&order, None).await?;
+        }
         let mut entry = audit;
         entry.action = actions::ORDER_CANCEL;
         entry.target = order.id.clone();
@@ -509,7 +623,19 @@ fn exchange_error(err: ExchangeError) -> ApiError {
                 message,
             }
         }
+        ExchangeError::Banned(message) => ApiError::Unavailable {
+            reason: "EXCHANGE_BANNED",
+            message,
+        },
     }
+}
+
+fn symbol_of(order: &Order) -> String {
+    order
+        .instrument
+        .as_ref()
+        .map(|i| i.symbol.clone())
+        .unwrap_or_default()
 }
 
 fn status_of(order: &Order) -> OrderStatus {

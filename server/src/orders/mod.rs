@@ -8,6 +8,3 @@ mod metrics;
 mod service;
 
 pub use service::OrderGrpc;
-
-/// The exchanges this build connects to.
-pub const EXCHANGES: &[&str] = &["paper"];

@@ -152,6 +152,7 @@ impl OrderService for OrderGrpc {
             .exchanges()
             .map(|exchange| {
                 let breaker = self.breakers.state(exchange.name());
+                let (used_weight, weight_limit) = exchange.rate_limit().unwrap_or_default();
                 Exchange {
                     name: exchange.name().to_string(),
                     kind: exchange.kind().to_string(),
@@ -162,7 +163,8 @@ impl OrderService for OrderGrpc {
                     } as i32,
                     breaker_state: breaker as i32,
                     live: exchange.live(),
-                    ..Default::default()
+                    used_weight: i64::try_from(used_weight).unwrap_or(i64::MAX),
+                    weight_limit: i64::try_from(weight_limit).unwrap_or(i64::MAX),
                 }
             })
             .collect();

@@ -1,7 +1,11 @@
 //! The one wrapper every connector goes through: requests by exchange,
-//! endpoint and outcome (the error class), and their durations.
+//! endpoint and outcome (the error class), their durations, and the
+//! venue's rate-limit use.
 
-use std::{sync::Arc, time::Instant};
+use std::{
+    sync::Arc,
+    time::{Duration, Instant},
+};
 
 use async_trait::async_trait;
 use opentelemetry::{
@@ -49,6 +53,7 @@ impl Instrumented {
             Err(ExchangeError::Rejected(_)) => "rejected",
             Err(ExchangeError::Unknown(_)) => "unknown",
             Err(ExchangeError::Unavailable(_)) => "unavailable",
+            Err(ExchangeError::Banned(_)) => "banned",
             Err(ExchangeError::NotFound) => "not_found",
             Err(ExchangeError::UnknownSymbol(_)) => "unknown_symbol",
         };
@@ -126,4 +131,46 @@ impl Exchange for Instrumented {
         self.observe("last_price", started, &result);
         result
     }
+
+    fn rate_limit(&self) -> Option<(u64, u64)> {
+        self.inner.rate_limit()
+    }
+
+    fn acceptance_window(&self) -> Duration {
+        self.inner.acceptance_window()
+    }
+}
+
+/// Gauges of each exchange's request-weight use and cap, read at scrape
+/// time.
+pub fn observe_rate_limits(exchanges: Vec<Arc<dyn Exchange>>, meter: &Meter) {
+    let used = exchanges.clone();
+    meter
+        .u64_observable_gauge("tradeplane.exchange.rate_limit.used")
+        .with_description("Request weight used in the exchange's current window")
+        .with_callback(move |gauge| {
+            for exchange in &used {
+                if let Some((used, _)) = exchange.rate_limit() {
+                    gauge.observe(
+                        used,
+                        &[KeyValue::new("exchange", exchange.name().to_string())],
+                    );
+                }
+            }
+        })
+        .build();
+    meter
+        .u64_observable_gauge("tradeplane.exchange.rate_limit.limit")
+        .with_description("Request weight the exchange allows per window")
+        .with_callback(move |gauge| {
+            for exchange in &exchanges {
+                if let Some((_, limit)) = exchange.rate_limit() {
+                    gauge.observe(
+                        limit,
+                        &[KeyValue::new("exchange", exchange.name().to_string())],
+                    );
+                }
+            }
+        })
+        .build();
 }

@@ -1,6 +1,7 @@
 //! The exchange layer: one [`Exchange`] trait that every connector
 //! implements, and the types orders cross it with.
 
+pub mod binance;
 pub mod instrumented;
 pub mod paper;
 
@@ -73,6 +74,9 @@ pub enum ExchangeError {
     /// The request did not reach the exchange.
     #[error("unavailable: {0}")]
     Unavailable(String),
+    /// The exchange banned us for a while (Binance's 418): stop sending.
+    #[error("banned: {0}")]
+    Banned(String),
     #[error("no such order")]
     NotFound,
     #[error("unknown symbol `{0}`")]
@@ -108,6 +112,15 @@ pub trait Exchange: Send + Sync + 'static {
     async fn rules(&self, symbol: &str) -> Result<InstrumentRules, ExchangeError>;
     /// The last traded price, where the venue has one.
     async fn last_price(&self, symbol: &str) -> Result<Option<Decimal>, ExchangeError>;
+    /// Request weight used in the venue's current window, and its cap.
+    fn rate_limit(&self) -> Option<(u64, u64)> {
+        None
+    }
+    /// How long after it was sent an order request may still be accepted:
+    /// an order not found once this has passed was never placed.
+    fn acceptance_window(&self) -> std::time::Duration {
+        std::time::Duration::ZERO
+    }
 }
 
 /// Whether an order can still change.

@@ -1,0 +1,359 @@
+//! Binance's REST API as a transport: HMAC-SHA256 signatures over the query
+//! string, `timestamp` on the server's clock (the offset is learned from
+//! `/api/v3/time`), the request weight Binance reports, and the back-off a
+//! 429 or 418 asks for. Every answer is classified as a [`Failure`] the
+//! connector can act on: the one thing it must never confuse is "not sent"
+//! with "sent, outcome unknown".
+
+use std::{
+    sync::{
+        Mutex,
+        atomic::{AtomicU64, Ordering},
+    },
+    time::{Duration, Instant},
+};
+
+use bytes::Bytes;
+use hmac::{Hmac, Mac};
+use http::{HeaderValue, Method, Request, StatusCode};
+use http_body_util::{BodyExt, Empty};
+use hyper_rustls::HttpsConnector;
+use hyper_util::{
+    client::legacy::{Client, connect::HttpConnector},
+    rt::TokioExecutor,
+};
+use serde::{Deserialize, de::DeserializeOwned};
+use sha2::Sha256;
+
+use crate::proto_time::now_ms;
+
+/// Sent with every request.
+const USER_AGENT: &str = concat!("tradeplane/", env!("CARGO_PKG_VERSION"));
+/// How long a learned clock offset is trusted.
+const CLOCK_TTL: Duration = Duration::from_secs(600);
+/// The wait a 429 or 418 implies when it carries no `Retry-After`.
+const DEFAULT_RETRY_AFTER: Duration = Duration::from_secs(1);
+/// Binance's default request-weight cap per minute, until `exchangeInfo`
+/// says otherwise.
+pub const DEFAULT_WEIGHT_LIMIT: u64 = 6000;
+
+/// Why a request did not produce an answer we can use.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Failure {
+    /// The request never reached Binance: the connection failed, or we are
+    /// still backing off. Nothing happened there.
+    NotSent(String),
+    /// The request may have reached Binance, but no usable answer came
+    /// back (timeout, dropped connection, 5xx, -1007): the outcome is
+    /// unknown.
+    NoAnswer(String),
+    /// 429: Binance did not process the request; retry after the wait.
+    RateLimited { retry_after: Duration },
+    /// 418: this address is banned for the wait.
+    Banned { retry_after: Duration },
+    /// Binance refused the request with an error code.
+    Refused { code: i64, message: String },
+}
+
+/// Binance's error body.
+#[derive(Deserialize)]
+struct ErrorBody {
+    code: i64,
+    msg: String,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ServerTime {
+    server_time: i64,
+}
+
+struct Clock {
+    offset_ms: i64,
+    synced_at: Option<Instant>,
+}
+
+/// A signed-REST client for one Binance account.
+pub struct Rest {
+    http: Client<HttpsConnector<HttpConnector>, Empty<Bytes>>,
+    timeout: Duration,
+    base_url: String,
+    api_key: HeaderValue,
+    mac: Hmac<Sha256>,
+    recv_window_ms: i64,
+    clock: Mutex<Clock>,
+    used_weight: AtomicU64,
+    weight_limit: AtomicU64,
+    /// No request leaves before this instant (after a 429 or 418).
+    blocked_until: Mutex<Option<Instant>>,
+}
+
+impl Rest {
+    /// A client of `base_url` with the account's key and secret.
+    pub fn new(
+        base_url: &str,
+        api_key: &str,
+        api_secret: &str,
+        recv_window: Duration,
+        timeout: Duration,
+    ) -> Result<Self, String> {
+        let mut connect = HttpConnector::new();
+        connect.enforce_http(false);
+        connect.set_nodelay(true);
+        connect.set_connect_timeout(Some(timeout.min(Duration::from_secs(5))));
+        let https = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_provider_and_webpki_roots(rustls::crypto::ring::default_provider())
+            .map_err(|e| format!("cannot set up TLS: {e}"))?
+            .https_or_http()
+            .enable_http1()
+            .wrap_connector(connect);
+        let http = Client::builder(TokioExecutor::new()).build(https);
+        let mut api_key = HeaderValue::from_str(api_key)
+            .map_err(|_| "the API key has characters a header cannot carry".to_string())?;
+        api_key.set_sensitive(true);
+        let mac = Hmac::<Sha256>::new_from_slice(api_secret.as_bytes())
+            .map_err(|e| format!("unusable API secret: {e}"))?;
+        Ok(Self {
+            http,
+            timeout,
+            base_url: base_url.trim_end_matches('/').to_string(),
+            api_key,
+            mac,
+            recv_window_ms: i64::try_from(recv_window.as_millis()).unwrap_or(60_000),
+            clock: Mutex::new(Clock {
+                offset_ms: 0,
+                synced_at: None,
+            }),
+            used_weight: AtomicU64::new(0),
+            weight_limit: AtomicU64::new(DEFAULT_WEIGHT_LIMIT),
+            blocked_until: Mutex::new(None),
+        })
+    }
+
+    /// The request weight used in the current minute, and its cap.
+    pub fn weight(&self) -> (u64, u64) {
+        (
+            self.used_weight.load(Ordering::Relaxed),
+            self.weight_limit.load(Ordering::Relaxed),
+        )
+    }
+
+    /// Sets the weight cap `exchangeInfo` reported.
+    pub fn set_weight_limit(&self, limit: u64) {
+        self.weight_limit.store(limit, Ordering::Relaxed);
+    }
+
+    /// Now, on Binance's clock as far as we know it.
+    pub fn server_now_ms(&self) -> i64 {
+        now_ms() + self.clock.lock().map(|c| c.offset_ms).unwrap_or(0)
+    }
+
+    /// The `recvWindow` every signed request carries.
+    pub fn recv_window_ms(&self) -> i64 {
+        self.recv_window_ms
+    }
+
+    /// An unsigned GET.
+    pub async fn public<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        params: &[(&str, String)],
+    ) -> Result<T, Failure> {
+        let query = encode(params);
+        let url = if query.is_empty() {
+            format!("{}{path}", self.base_url)
+        } else {
+            format!("{}{path}?{query}", self.base_url)
+        };
+        self.send(Method::GET, url, false).await
+    }
+
+    /// A signed request. Returns the `timestamp` it carried with the
+    /// result: a request Binance may have received can only be accepted
+    /// until that timestamp plus `recvWindow` on its clock.
+    pub async fn signed<T: DeserializeOwned>(
+        &self,
+        method: Method,
+        path: &str,
+        params: &[(&str, String)],
+    ) -> (i64, Result<T, Failure>) {
+        if let Err(failure) = self.ensure_clock().await {
+            return (self.server_now_ms(), Err(failure));
+        }
+        let mut resynced = false;
+        loop {
+            let timestamp = self.server_now_ms();
+            let mut query = encode(params);
+            if !query.is_empty() {
+                query.push('&');
+            }
+            query.push_str(&format!(
+                "timestamp={timestamp}&recvWindow={}",
+                self.recv_window_ms
+            ));
+            let mut mac = self.mac.clone();
+            mac.update(query.as_bytes());
+            let signature = hex::encode(mac.finalize().into_bytes());
+            let url = format!("{}{path}?{query}&signature={signature}", self.base_url);
+            let result = self.send(method.clone(), url, true).await;
+            // -1021: the timestamp fell outside the window. Binance refused
+            // the request unseen, so re-learning the clock and sending it
+            // again cannot duplicate anything.
+            if matches!(result, Err(Failure::Refused { code: -1021, .. })) && !resynced {
+                resynced = true;
+                if self.sync_clock().await.is_ok() {
+                    continue;
+                }
+            }
+            return (timestamp, result);
+        }
+    }
+
+    async fn ensure_clock(&self) -> Result<(), Failure> {
+        let fresh = self
+            .clock
+            .lock()
+            .map(|c| c.synced_at.is_some_and(|at| at.elapsed() < CLOCK_TTL))
+            .unwrap_or(false);
+        if fresh {
+            return Ok(());
+        }
+        self.sync_clock().await
+    }
+
+    /// Learns the offset of Binance's clock from ours, assuming the answer
+    /// was stamped halfway through the round trip.
+    pub async fn sync_clock(&self) -> Result<(), Failure> {
+        let sent = now_ms();
+        let time: ServerTime = self.public("/api/v3/time", &[]).await?;
+        let received = now_ms();
+        let offset_ms = time.server_time - (sent + received) / 2;
+        if let Ok(mut clock) = self.clock.lock() {
+            if clock.synced_at.is_none() || (clock.offset_ms - offset_ms).abs() > 1000 {
+                tracing::info!(offset_ms, "learned Binance's clock offset");
+            }
+            clock.offset_ms = offset_ms;
+            clock.synced_at = Some(Instant::now());
+        }
+        Ok(())
+    }
+
+    async fn send<T: DeserializeOwned>(
+        &self,
+        method: Method,
+        url: String,
+        signed: bool,
+    ) -> Result<T, Failure> {
+        if let Some(wait) = self.backing_off() {
+            return Err(Failure::NotSent(format!(
+                "backing off for another {} as Binance asked",
+                humantime::format_duration(round_up_to_seconds(wait))
+            )));
+        }
+        let mut request = Request::builder()
+            .method(method)
+            .uri(url)
+            .header(http::header::USER_AGENT, USER_AGENT);
+        if signed {
+            request = request.header("X-MBX-APIKEY", self.api_key.clone());
+        }
+        let request = request
+            .body(Empty::new())
+            .map_err(|e| Failure::NotSent(format!("cannot build the request: {e}")))?;
+        let exchange = async {
+            let response = self.http.request(request).await.map_err(|err| {
+                if err.is_connect() {
+                    Failure::NotSent(format!("cannot connect to Binance: {err}"))
+                } else {
+                    Failure::NoAnswer(format!("the connection to Binance failed: {err}"))
+                }
+            })?;
+            let (head, body) = response.into_parts();
+            let body = body.collect().await.map_err(|err| {
+                Failure::NoAnswer(format!("the connection to Binance failed: {err}"))
+            })?;
+            Ok::<_, Failure>((head, body.to_bytes()))
+        };
+        let (head, body) = tokio::time::timeout(self.timeout, exchange)
+            .await
+            .map_err(|_| {
+                Failure::NoAnswer(format!(
+                    "no answer from Binance within {}",
+                    humantime::format_duration(self.timeout)
+                ))
+            })??;
+        let status = head.status;
+        if let Some(used) = head
+            .headers
+            .get("x-mbx-used-weight-1m")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse().ok())
+        {
+            self.used_weight.store(used, Ordering::Relaxed);
+        }
+        let retry_after = head
+            .headers
+            .get(http::header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .map_or(DEFAULT_RETRY_AFTER, Duration::from_secs);
+        if status.is_success() {
+            return serde_json::from_slice(&body)
+                .map_err(|e| Failure::NoAnswer(format!("unreadable answer from Binance: {e}")));
+        }
+        let error: Option<ErrorBody> = serde_json::from_slice(&body).ok();
+        match status {
+            StatusCode::TOO_MANY_REQUESTS => {
+                self.back_off(retry_after);
+                Err(Failure::RateLimited { retry_after })
+            }
+            StatusCode::IM_A_TEAPOT => {
+                self.back_off(retry_after);
+                Err(Failure::Banned { retry_after })
+            }
+            _ => match error {
+                // -1007: the backend timed out; the request may still run.
+                Some(ErrorBody { code: -1007, msg }) => Err(Failure::NoAnswer(msg)),
+                Some(ErrorBody { code, msg }) if status.is_client_error() => {
+                    Err(Failure::Refused { code, message: msg })
+                }
+                Some(ErrorBody { msg, .. }) => {
+                    Err(Failure::NoAnswer(format!("HTTP {status}: {msg}")))
+                }
+                None if status.is_server_error() => {
+                    Err(Failure::NoAnswer(format!("HTTP {status}")))
+                }
+                None => Err(Failure::Refused {
+                    code: 0,
+                    message: format!("HTTP {status}"),
+                }),
+            },
+        }
+    }
+
+    fn backing_off(&self) -> Option<Duration> {
+        let until = (*self.blocked_until.lock().ok()?)?;
+        until.checked_duration_since(Instant::now())
+    }
+
+    fn back_off(&self, wait: Duration) {
+        if let Ok(mut until) = self.blocked_until.lock() {
+            let candidate = Instant::now() + wait;
+            if until.is_none_or(|u| u < candidate) {
+                *until = Some(candidate);
+            }
+        }
+    }
+}
+
+fn round_up_to_seconds(wait: Duration) -> Duration {
+    Duration::from_secs(wait.as_secs() + u64::from(wait.subsec_nanos() > 0))
+}
+
+/// `application/x-www-form-urlencoded` query text, in the given order (the
+/// signature covers the exact text sent).
+fn encode(params: &[(&str, String)]) -> String {
+    url::form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(params.iter().map(|(k, v)| (*k, v.as_str())))
+        .finish()
+}
