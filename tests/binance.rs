@@ -563,4 +563,10 @@ async fn after_a_crash_reconciliation_brings_an_order_to_its_true_state() {
     assert_eq!(mock.orders().len(), 1, "nothing was sent twice");
     restarted.child.kill().expect("SIGKILL");
     let _ = restarted.child.wait();
+    let log = std::fs::read_to_string(dir.path().join("data.log")).expect("server log");
+    assert!(log.contains("binance"), "the log is the server's");
+    assert!(
+        !log.contains(API_KEY) && !log.contains(API_SECRET),
+        "Binance credentials never reach the log"
+    );
 }
