@@ -60,9 +60,6 @@ pub enum ApiError {
         reason: &'static str,
         message: String,
     },
-    /// An RPC of the contract that a later release implements.
-    #[error("{rpc} is not implemented yet")]
-    Unimplemented { rpc: &'static str },
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -92,7 +89,6 @@ impl ApiError {
             ApiError::FailedPrecondition { .. } => Code::FailedPrecondition,
             ApiError::AlreadyExists { .. } => Code::AlreadyExists,
             ApiError::Unavailable { .. } => Code::Unavailable,
-            ApiError::Unimplemented { .. } => Code::Unimplemented,
             ApiError::Internal(_) => Code::Internal,
         }
     }
@@ -108,7 +104,6 @@ impl ApiError {
             ApiError::FailedPrecondition { .. } => http::StatusCode::CONFLICT,
             ApiError::AlreadyExists { .. } => http::StatusCode::CONFLICT,
             ApiError::Unavailable { .. } => http::StatusCode::SERVICE_UNAVAILABLE,
-            ApiError::Unimplemented { .. } => http::StatusCode::NOT_IMPLEMENTED,
             ApiError::Internal(_) => http::StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -124,7 +119,6 @@ impl ApiError {
             ApiError::RateLimited { .. } => "RATE_LIMITED".into(),
             ApiError::AlreadyExists { .. } => "ALREADY_EXISTS".into(),
             ApiError::Unavailable { reason, .. } => (*reason).into(),
-            ApiError::Unimplemented { .. } => "NOT_IMPLEMENTED".into(),
             ApiError::Internal(_) => "INTERNAL".into(),
         }
     }
@@ -143,9 +137,6 @@ impl ApiError {
             }
             ApiError::RateLimited { scope, .. } => {
                 HashMap::from([("scope".to_string(), (*scope).to_string())])
-            }
-            ApiError::Unimplemented { rpc } => {
-                HashMap::from([("rpc".to_string(), (*rpc).to_string())])
             }
             _ => HashMap::new(),
         }
@@ -198,17 +189,5 @@ mod tests {
         );
         let bad = status.get_details_bad_request().unwrap();
         assert_eq!(bad.field_violations[0].field, "symbol");
-    }
-
-    #[test]
-    fn unimplemented_names_the_rpc() {
-        let status = Status::from(ApiError::Unimplemented {
-            rpc: "OrderService/PlaceOrder",
-        });
-        assert_eq!(status.code(), Code::Unimplemented);
-        assert_eq!(
-            status.get_details_error_info().unwrap().metadata["rpc"],
-            "OrderService/PlaceOrder"
-        );
     }
 }

@@ -36,7 +36,7 @@ use crate::{
         desk::OrderDesk,
         exchanges::{Exchange, binance::BinanceExchange, paper::PaperExchange},
     },
-    pipelines::PipelineGrpc,
+    pipelines::{self, PipelineGrpc, Pipelines},
     security::SecurityAdminGrpc,
     security::{
         AuthLayer, Security, load_setting,
@@ -117,9 +117,19 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
         .await
         .map_err(|e| anyhow::anyhow!("cannot open the order desk: {e}"))?,
     );
+    let pipelines = Pipelines::open(
+        store.clone(),
+        desk.clone(),
+        security.audit.clone(),
+        config.pipelines.max_pipelines,
+        &meter,
+    )
+    .await
+    .map_err(|e| anyhow::anyhow!("cannot load the pipelines: {e}"))?;
     let intake = Arc::new(
         SignalIntake::new(config.signals.clone(), store.clone(), &meter)
-            .map_err(|e| anyhow::anyhow!("invalid configuration key `signals.symbol_map`: {e}"))?,
+            .map_err(|e| anyhow::anyhow!("invalid configuration key `signals.symbol_map`: {e}"))?
+            .with_pipelines(pipelines.clone()),
     );
     let webhook_auth = WebhookAuth::new(
         &config.webhook.hmac_secret,
@@ -191,7 +201,10 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
             breakers.clone(),
             streams_end.clone(),
         )))
-        .add_service(PipelineServiceServer::new(PipelineGrpc))
+        .add_service(PipelineServiceServer::new(PipelineGrpc::new(
+            pipelines.clone(),
+            streams_end.clone(),
+        )))
         .add_service(SecurityAdminServiceServer::new(SecurityAdminGrpc::new(
             security.clone(),
             breakers,
@@ -247,6 +260,20 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
     tasks.push(tokio::spawn(feed_signal_prices(
         intake.subscribe(),
         desk,
+        stopped.clone(),
+    )));
+    tasks.extend(
+        pipelines
+            .start_workers(
+                config.pipelines.workers,
+                config.pipelines.lease,
+                stopped.clone(),
+            )
+            .await
+            .map_err(|e| anyhow::anyhow!("cannot start the execution workers: {e}"))?,
+    );
+    tasks.push(tokio::spawn(pipelines::schedule::run_schedules(
+        pipelines,
         stopped.clone(),
     )));
     tasks.push(tokio::spawn(purge_expired_keys(store.clone(), stopped)));

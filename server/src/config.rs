@@ -36,6 +36,32 @@ pub struct Config {
     pub security: SecurityConfig,
     pub tls: crate::security::tls::TlsConfig,
     pub exchanges: ExchangesConfig,
+    pub pipelines: PipelinesConfig,
+}
+
+/// Pipelines and the execution workers.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PipelinesConfig {
+    /// Executions run at once; 0 only queues them (a node that ingests
+    /// while another one trades).
+    pub workers: usize,
+    /// How long a claimed execution is someone's; after that (a crash) it
+    /// is resumed.
+    #[serde(with = "humantime_serde")]
+    pub lease: Duration,
+    /// Most pipelines (the `pipeline` metric label stays bounded).
+    pub max_pipelines: usize,
+}
+
+impl Default for PipelinesConfig {
+    fn default() -> Self {
+        Self {
+            workers: 4,
+            lease: Duration::from_secs(30),
+            max_pipelines: 100,
+        }
+    }
 }
 
 /// Exchange connectors.
@@ -174,6 +200,7 @@ impl Default for Config {
             security: SecurityConfig::default(),
             tls: Default::default(),
             exchanges: Default::default(),
+            pipelines: Default::default(),
         }
     }
 }
@@ -406,6 +433,15 @@ impl Config {
                 "exchanges.breaker.failure_ratio",
                 "must be above 0 and at most 1".into(),
             ));
+        }
+        if self.pipelines.max_pipelines == 0 {
+            return Err(invalid(
+                "pipelines.max_pipelines",
+                "must be at least 1".into(),
+            ));
+        }
+        if self.pipelines.lease < Duration::from_secs(1) {
+            return Err(invalid("pipelines.lease", "must be at least 1s".into()));
         }
         if self.security.auth_failure_audit_window.is_zero() {
             return Err(invalid(

@@ -14,5 +14,4 @@ pub mod security;
 pub mod signals;
 pub mod store;
 pub mod telemetry;
-mod unimplemented;
 pub mod webhook;

@@ -205,7 +205,12 @@ pub fn binary(name: &str) -> PathBuf {
         .and_then(Path::parent)
         .expect("target/<profile>/deps layout");
     let path = profile_dir.join(name);
-    if !path.is_file() {
+    // Built once per test process, so that a binary left from an older
+    // checkout is never the one tested.
+    static BUILT: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+    let mut built = BUILT.lock().unwrap_or_else(|e| e.into_inner());
+    if !built.iter().any(|b| b == name) {
+        built.push(name.to_string());
         let package = if name == "tpctl" {
             "tradeplane-client"
         } else {

@@ -251,6 +251,17 @@ impl OrderDesk {
         request: PlaceOrderRequest,
         audit: AuditEntry,
     ) -> Result<Order, ApiError> {
+        self.place_for(request, None, audit).await
+    }
+
+    /// Places an order for a pipeline execution: `origin` is the
+    /// execution and signal ids the order is linked to.
+    pub async fn place_for(
+        &self,
+        request: PlaceOrderRequest,
+        origin: Option<(&str, &str)>,
+        audit: AuditEntry,
+    ) -> Result<Order, ApiError> {
         let started = Instant::now();
         let exchange_name = if request.exchange.is_empty() {
             "paper".to_string()
@@ -297,6 +308,10 @@ impl OrderDesk {
         ticket.client_order_id = client_order_id(&request_id);
         let now = now_ms();
         let mut order = new_order(&ticket, &exchange_name, &request, now);
+        if let Some((execution_id, signal_id)) = origin {
+            order.execution_id = execution_id.to_string();
+            order.signal_id = signal_id.to_string();
+        }
         match self.breakers.admit(&exchange_name, Instant::now(), now) {
             Admission::Refused => {
                 return Err(ApiError::Unavailable {

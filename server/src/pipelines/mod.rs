@@ -1,28 +1,460 @@
-//! Pipelines and executions. The contract is served now; the bodies arrive
-//! with the pipeline work and answer UNIMPLEMENTED until then.
+//! Pipelines turn signals into orders. A pipeline is matched against each
+//! accepted signal through an in-memory index; its execution is created in
+//! the transaction that stores the signal, so an acknowledged signal never
+//! loses its executions. Workers claim executions from the durable queue
+//! with a lease and run them: risk, sizing, order (see [`executor`]).
 
-use tradeplane_api::*;
+pub mod executor;
+mod metrics;
+pub mod schedule;
+mod service;
+pub mod spec;
 
-use crate::unimplemented::unimplemented_service;
+use std::{
+    collections::BTreeMap,
+    sync::{Arc, RwLock},
+};
 
-/// `tradeplane.v1.PipelineService`.
-pub struct PipelineGrpc;
+use tokio::sync::{Notify, broadcast};
+use tradeplane_api::{
+    AuditOutcome, Execution, ExecutionStatus, ExecutionStep, Instrument, Pipeline, PipelineState,
+    Signal, SignalOutcome,
+};
 
-unimplemented_service! {
-    PipelineGrpc, pipeline_service_server::PipelineService, "tradeplane.v1.PipelineService",
-    unary {
-        create_pipeline(CreatePipelineRequest) -> CreatePipelineResponse = "CreatePipeline";
-        get_pipeline(GetPipelineRequest) -> GetPipelineResponse = "GetPipeline";
-        list_pipelines(ListPipelinesRequest) -> ListPipelinesResponse = "ListPipelines";
-        update_pipeline(UpdatePipelineRequest) -> UpdatePipelineResponse = "UpdatePipeline";
-        delete_pipeline(DeletePipelineRequest) -> DeletePipelineResponse = "DeletePipeline";
-        pause_pipeline(PausePipelineRequest) -> PausePipelineResponse = "PausePipeline";
-        resume_pipeline(ResumePipelineRequest) -> ResumePipelineResponse = "ResumePipeline";
-        run_pipeline(RunPipelineRequest) -> RunPipelineResponse = "RunPipeline";
-        get_execution(GetExecutionRequest) -> GetExecutionResponse = "GetExecution";
-        list_executions(ListExecutionsRequest) -> ListExecutionsResponse = "ListExecutions";
+pub use service::PipelineGrpc;
+use spec::{Compiled, compile};
+
+use crate::{
+    api_error::ApiError,
+    orders::desk::OrderDesk,
+    proto_time::{ms_to_timestamp, now_ms},
+    security::audit::{AuditEntry, AuditLog, actions},
+    signals::{decimal::parse_decimal, symbol::SymbolNormalizer},
+    store::{ExecutionWrite, PipelineInsert, SignalWrite, SignalWriteResult, Store},
+};
+
+/// Buffer of the WatchExecutions feed.
+const WATCH_BUFFER: usize = 4096;
+
+/// The pipelines and their execution queue.
+pub struct Pipelines {
+    store: Arc<dyn Store>,
+    desk: Arc<OrderDesk>,
+    audit: Arc<AuditLog>,
+    max_pipelines: usize,
+    /// Every pipeline by id; replaced whole on each change, so matching
+    /// takes one read lock and never touches the store.
+    index: RwLock<Arc<BTreeMap<String, Arc<Compiled>>>>,
+    /// Wakes the workers when executions are queued.
+    queued: Notify,
+    changes: broadcast::Sender<Arc<Execution>>,
+    metrics: metrics::PipelineMetrics,
+    normalizer: SymbolNormalizer,
+    book: std::sync::Mutex<executor::Book>,
+    queue_depth: std::sync::atomic::AtomicU64,
+}
+
+impl Pipelines {
+    /// Loads every stored pipeline into the index.
+    pub async fn open(
+        store: Arc<dyn Store>,
+        desk: Arc<OrderDesk>,
+        audit: Arc<AuditLog>,
+        max_pipelines: usize,
+        meter: &opentelemetry::metrics::Meter,
+    ) -> Result<Arc<Self>, ApiError> {
+        let mut index = BTreeMap::new();
+        for pipeline in store.list_pipelines().await? {
+            let id = pipeline.id.clone();
+            match compile(pipeline) {
+                Ok(compiled) => {
+                    index.insert(id, Arc::new(compiled));
+                }
+                Err(err) => {
+                    tracing::error!(pipeline = %id, error = %err, "stored pipeline no longer valid; not loaded")
+                }
+            }
+        }
+        let (changes, _) = broadcast::channel(WATCH_BUFFER);
+        let index = RwLock::new(Arc::new(index));
+        let pipelines = Arc::new(Self {
+            metrics: metrics::PipelineMetrics::new(meter),
+            store,
+            desk,
+            audit,
+            max_pipelines,
+            index,
+            queued: Notify::new(),
+            changes,
+            normalizer: SymbolNormalizer::default(),
+            book: Default::default(),
+            queue_depth: Default::default(),
+        });
+        pipelines.metrics.observe_states(Arc::downgrade(&pipelines));
+        Ok(pipelines)
     }
-    streaming {
-        watch_executions, WatchExecutionsStream(WatchExecutionsRequest) -> WatchExecutionsResponse = "WatchExecutions";
+
+    fn snapshot(&self) -> Arc<BTreeMap<String, Arc<Compiled>>> {
+        self.index
+            .read()
+            .map(|index| index.clone())
+            .unwrap_or_default()
+    }
+
+    fn install(&self, compiled: Option<Arc<Compiled>>, remove: Option<&str>) {
+        if let Ok(mut index) = self.index.write() {
+            let mut next = (**index).clone();
+            if let Some(id) = remove {
+                next.remove(id);
+            }
+            if let Some(compiled) = compiled {
+                next.insert(compiled.pipeline.id.clone(), compiled);
+            }
+            *index = Arc::new(next);
+        }
+    }
+
+    /// A pipeline by id or name.
+    pub fn get(&self, id_or_name: &str) -> Result<Arc<Compiled>, ApiError> {
+        let index = self.snapshot();
+        index
+            .get(id_or_name)
+            .or_else(|| index.values().find(|c| c.pipeline.name == id_or_name))
+            .cloned()
+            .ok_or_else(|| ApiError::NotFound {
+                what: "pipeline",
+                id: id_or_name.to_string(),
+            })
+    }
+
+    /// Every pipeline, by name.
+    pub fn list(&self) -> Vec<Arc<Compiled>> {
+        let mut all: Vec<_> = self.snapshot().values().cloned().collect();
+        all.sort_by(|a, b| a.pipeline.name.cmp(&b.pipeline.name));
+        all
+    }
+
+    /// Checks what needs the exchange: that it exists, that the mode
+    /// matches it, and that a fixed size can reach the venue's minimums.
+    async fn check_venue(&self, compiled: &Compiled) -> Result<(), ApiError> {
+        let pipeline = &compiled.pipeline;
+        let exchange = self.desk.exchange(&pipeline.exchange).map_err(|_| {
+            ApiError::invalid_field(
+                "INVALID_PIPELINE",
+                "pipeline.exchange",
+                format!("no exchange named `{}`", pipeline.exchange),
+            )
+        })?;
+        let live = pipeline.mode == tradeplane_api::TradingMode::Live as i32;
+        if live != exchange.live() {
+            return Err(ApiError::invalid_field(
+                "INVALID_PIPELINE",
+                "pipeline.mode",
+                format!(
+                    "`{}` {} real money; choose mode {}",
+                    pipeline.exchange,
+                    if exchange.live() {
+                        "trades"
+                    } else {
+                        "does not trade"
+                    },
+                    if exchange.live() { "LIVE" } else { "PAPER" }
+                ),
+            ));
+        }
+        let symbol = compiled
+            .schedule
+            .as_ref()
+            .map(|s| s.symbol.clone())
+            .or_else(|| {
+                compiled
+                    .matcher
+                    .as_ref()
+                    .filter(|m| !m.symbol_glob.is_empty() && !m.symbol_glob.contains(['*', '?']))
+                    .map(|m| m.symbol_glob.clone())
+            });
+        let Some(symbol) = symbol else { return Ok(()) };
+        let instrument = self
+            .instrument(&symbol)
+            .map_err(|e| ApiError::invalid_field("INVALID_PIPELINE", "pipeline.trigger", e))?;
+        let rules = exchange.rules(&instrument.symbol).await.map_err(|e| {
+            ApiError::invalid_field("INVALID_PIPELINE", "pipeline.trigger", e.to_string())
+        })?;
+        match compiled.sizing {
+            spec::SizingRule::QuoteAmount(amount) if amount < rules.min_notional => {
+                Err(ApiError::invalid_field(
+                    "INVALID_PIPELINE",
+                    "pipeline.sizing.fixed_quote_amount",
+                    format!(
+                        "{amount} is below {}'s minimum notional of {} on {}",
+                        instrument.symbol, rules.min_notional, pipeline.exchange
+                    ),
+                ))
+            }
+            spec::SizingRule::Quantity(quantity) if quantity < rules.min_quantity => {
+                Err(ApiError::invalid_field(
+                    "INVALID_PIPELINE",
+                    "pipeline.sizing.fixed_quantity",
+                    format!(
+                        "{quantity} is below {}'s minimum quantity of {} on {}",
+                        instrument.symbol, rules.min_quantity, pipeline.exchange
+                    ),
+                ))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// A canonical instrument for a symbol as a user writes it.
+    pub fn instrument(&self, symbol: &str) -> Result<Instrument, String> {
+        self.normalizer.normalize(symbol, "")
+    }
+
+    /// Creates a pipeline; a repeated `request_id` returns the first one.
+    pub async fn create(
+        &self,
+        pipeline: Pipeline,
+        request_id: &str,
+        audit: AuditEntry,
+    ) -> Result<Pipeline, ApiError> {
+        let now = now_ms();
+        let mut pipeline = pipeline;
+        pipeline.id = uuid::Uuid::now_v7().to_string();
+        pipeline.create_time = Some(ms_to_timestamp(now));
+        pipeline.update_time = Some(ms_to_timestamp(now));
+        let compiled = compile(pipeline)?;
+        if self.snapshot().len() >= self.max_pipelines {
+            return Err(ApiError::FailedPrecondition {
+                reason: "TOO_MANY_PIPELINES",
+                message: format!(
+                    "at most {} pipelines (pipelines.max_pipelines); delete one first",
+                    self.max_pipelines
+                ),
+            });
+        }
+        self.check_venue(&compiled).await?;
+        let request_id = (!request_id.is_empty()).then_some(request_id);
+        match self
+            .store
+            .insert_pipeline(&compiled.pipeline, request_id)
+            .await?
+        {
+            PipelineInsert::Inserted => {}
+            PipelineInsert::RequestSeen(first) => return Ok(*first),
+            PipelineInsert::NameTaken => return Err(name_taken(&compiled.pipeline.name)),
+        }
+        let pipeline = compiled.pipeline.clone();
+        self.install(Some(Arc::new(compiled)), None);
+        self.audit_change(audit, actions::PIPELINE_CREATE, &pipeline, "created")
+            .await;
+        Ok(pipeline)
+    }
+
+    /// Saves a changed pipeline (already merged by the caller).
+    pub async fn update(
+        &self,
+        pipeline: Pipeline,
+        audit: AuditEntry,
+        action: &'static str,
+        detail: &str,
+    ) -> Result<Pipeline, ApiError> {
+        let mut pipeline = pipeline;
+        pipeline.update_time = Some(ms_to_timestamp(now_ms()));
+        let compiled = compile(pipeline)?;
+        self.check_venue(&compiled).await?;
+        if !self.store.update_pipeline(&compiled.pipeline).await? {
+            return Err(name_taken(&compiled.pipeline.name));
+        }
+        let pipeline = compiled.pipeline.clone();
+        self.install(Some(Arc::new(compiled)), None);
+        self.audit_change(audit, action, &pipeline, detail).await;
+        Ok(pipeline)
+    }
+
+    /// Pauses or resumes.
+    pub async fn set_state(
+        &self,
+        id: &str,
+        state: PipelineState,
+        audit: AuditEntry,
+    ) -> Result<Pipeline, ApiError> {
+        let mut pipeline = self.get(id)?.pipeline.clone();
+        let (action, detail) = if state == PipelineState::Paused {
+            (actions::PIPELINE_PAUSE, "paused")
+        } else {
+            (actions::PIPELINE_RESUME, "resumed")
+        };
+        if pipeline.state == state as i32 {
+            return Ok(pipeline);
+        }
+        pipeline.state = state as i32;
+        self.update(pipeline, audit, action, detail).await
+    }
+
+    /// Deletes a pipeline; its executions stay for the record.
+    pub async fn delete(&self, id: &str, audit: AuditEntry) -> Result<(), ApiError> {
+        let pipeline = self.get(id)?.pipeline.clone();
+        self.store.delete_pipeline(&pipeline.id).await?;
+        self.install(None, Some(&pipeline.id));
+        self.audit_change(audit, actions::PIPELINE_DELETE, &pipeline, "deleted")
+            .await;
+        Ok(())
+    }
+
+    async fn audit_change(
+        &self,
+        mut entry: AuditEntry,
+        action: &'static str,
+        pipeline: &Pipeline,
+        detail: &str,
+    ) {
+        entry.action = action;
+        entry.target = pipeline.id.clone();
+        entry.outcome = AuditOutcome::Success;
+        entry.detail = format!("{} {detail}", pipeline.name);
+        self.audit.record_or_log(entry).await;
+    }
+
+    /// The executions `signal` starts: one per enabled pipeline it
+    /// matches. Called by the intake before the signal is stored, so that
+    /// both commit together.
+    pub fn executions_for(&self, signal: &Signal) -> Vec<ExecutionWrite> {
+        if signal.outcome != SignalOutcome::Accepted as i32 {
+            return Vec::new();
+        }
+        let index = self.snapshot();
+        index
+            .values()
+            .filter(|c| c.enabled() && c.matcher.as_ref().is_some_and(|m| m.matches(signal)))
+            .map(|c| {
+                self.metrics.matched(&c.pipeline.name);
+                new_execution(c, signal, "signal matched", None)
+            })
+            .collect()
+    }
+
+    /// Wakes the workers after executions were queued.
+    pub fn queued(&self) {
+        self.queued.notify_waiters();
+    }
+
+    /// Runs a pipeline by hand (or on its schedule) with a synthetic
+    /// signal, stored like any other so the execution can refer to it.
+    pub async fn trigger(
+        &self,
+        compiled: &Compiled,
+        signal: Signal,
+        why: &str,
+        request_id: Option<String>,
+    ) -> Result<Execution, ApiError> {
+        let mut write = SignalWrite::new(&signal, None);
+        let execution = new_execution(compiled, &signal, why, request_id.clone());
+        if request_id.is_some() {
+            // A retried run must find its first execution, so the signal
+            // and execution are written separately: the execution insert
+            // is what deduplicates.
+            self.store.record_signal(write).await?;
+            let stored = self.store.insert_execution(execution).await?;
+            self.queued();
+            return Ok(stored);
+        }
+        write.executions.push(execution.clone());
+        match self.store.record_signal(write).await? {
+            SignalWriteResult::Inserted | SignalWriteResult::Duplicate(_) => {}
+        }
+        self.queued();
+        Ok(execution.execution)
+    }
+
+    /// A synthetic signal for `compiled` with what the caller gave.
+    pub fn synthetic_signal(
+        &self,
+        source: &str,
+        symbol: &str,
+        action: &str,
+        price: &str,
+        quantity: &str,
+    ) -> Result<Signal, ApiError> {
+        let instrument = self
+            .instrument(symbol)
+            .map_err(|e| ApiError::invalid_field("BAD_SYMBOL", "symbol", e))?;
+        let action = spec::action_named(action).ok_or_else(|| {
+            ApiError::invalid_field(
+                "UNKNOWN_ACTION",
+                "action",
+                format!("`{action}` is not buy, sell, exit or target_position"),
+            )
+        })?;
+        for (field, text) in [("price", price), ("quantity", quantity)] {
+            if !text.is_empty() {
+                parse_decimal(text)
+                    .map_err(|e| ApiError::invalid_field("NOT_A_NUMBER", field, e))?;
+            }
+        }
+        let id = uuid::Uuid::now_v7().to_string();
+        let now = ms_to_timestamp(now_ms());
+        Ok(Signal {
+            id,
+            source: source.to_string(),
+            raw_symbol: symbol.to_string(),
+            instrument: Some(instrument),
+            action: action as i32,
+            price: price.to_string(),
+            quantity: if action == tradeplane_api::SignalAction::TargetPosition {
+                String::new()
+            } else {
+                quantity.to_string()
+            },
+            target_position: if action == tradeplane_api::SignalAction::TargetPosition {
+                quantity.to_string()
+            } else {
+                String::new()
+            },
+            receive_time: Some(now),
+            event_time: Some(now),
+            outcome: SignalOutcome::Accepted as i32,
+            ..Default::default()
+        })
+    }
+
+    /// A live feed of execution changes.
+    pub fn subscribe(&self) -> broadcast::Receiver<Arc<Execution>> {
+        self.changes.subscribe()
+    }
+}
+
+fn name_taken(name: &str) -> ApiError {
+    ApiError::AlreadyExists {
+        what: "pipeline named",
+        id: name.to_string(),
+    }
+}
+
+fn new_execution(
+    compiled: &Compiled,
+    signal: &Signal,
+    why: &str,
+    request_id: Option<String>,
+) -> ExecutionWrite {
+    let now = now_ms();
+    ExecutionWrite {
+        execution: Execution {
+            id: uuid::Uuid::now_v7().to_string(),
+            pipeline_id: compiled.pipeline.id.clone(),
+            pipeline_name: compiled.pipeline.name.clone(),
+            signal_id: signal.id.clone(),
+            status: ExecutionStatus::Pending as i32,
+            steps: vec![ExecutionStep {
+                name: "match".into(),
+                result: "ok".into(),
+                detail: why.to_string(),
+                duration: Some(prost_types::Duration::default()),
+            }],
+            create_time: Some(ms_to_timestamp(now)),
+            ..Default::default()
+        },
+        trace_id: signal.trace_id.clone(),
+        request_id,
+        skip_if_running: compiled.skip_if_running(),
     }
 }

@@ -43,6 +43,12 @@ pub mod actions {
     pub const ORDER_PLACE: &str = "order.place";
     pub const ORDER_CANCEL: &str = "order.cancel";
     pub const ORDER_FAIL: &str = "order.fail";
+    pub const PIPELINE_CREATE: &str = "pipeline.create";
+    pub const PIPELINE_UPDATE: &str = "pipeline.update";
+    pub const PIPELINE_DELETE: &str = "pipeline.delete";
+    pub const PIPELINE_PAUSE: &str = "pipeline.pause";
+    pub const PIPELINE_RESUME: &str = "pipeline.resume";
+    pub const PIPELINE_RUN: &str = "pipeline.run";
 }
 
 /// Most events appended in one transaction.

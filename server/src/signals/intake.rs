@@ -22,6 +22,7 @@ use super::{
 };
 use crate::{
     config::SignalsConfig,
+    pipelines::Pipelines,
     proto_time::to_timestamp,
     store::{DedupeKey, SignalQuery, SignalWrite, SignalWriteResult, Store, StoreError},
 };
@@ -57,6 +58,7 @@ pub struct SignalIntake {
     metrics: SignalMetrics,
     recorded: broadcast::Sender<Arc<Signal>>,
     last_prices: Mutex<HashMap<String, Decimal>>,
+    pipelines: Option<Arc<Pipelines>>,
 }
 
 impl SignalIntake {
@@ -76,7 +78,15 @@ impl SignalIntake {
             metrics,
             recorded,
             last_prices: Mutex::new(HashMap::new()),
+            pipelines: None,
         })
+    }
+
+    /// Accepted signals start the pipelines they match, in the same
+    /// transaction that stores them.
+    pub fn with_pipelines(mut self, pipelines: Arc<Pipelines>) -> Self {
+        self.pipelines = Some(pipelines);
+        self
     }
 
     /// The normalizer, for filters that name a symbol.
@@ -124,11 +134,18 @@ impl SignalIntake {
                 let dedupe = self.dedupe_key(&raw, valid.event_time, now.timestamp_millis());
                 signal.idempotency_key = dedupe.key.clone();
                 fill_valid(&mut signal, &valid);
-                let write = SignalWrite::new(&signal, Some(dedupe));
+                let mut write = SignalWrite::new(&signal, Some(dedupe));
+                if let Some(pipelines) = &self.pipelines {
+                    write.executions = pipelines.executions_for(&signal);
+                }
+                let queued = !write.executions.is_empty();
                 let result = self.store.record_signal(write).await;
                 let seconds = started.elapsed().as_secs_f64();
                 match result.map_err(SubmitError::Store)? {
                     SignalWriteResult::Inserted => {
+                        if let (true, Some(pipelines)) = (queued, &self.pipelines) {
+                            pipelines.queued();
+                        }
                         self.metrics.record(&raw.source, metrics::ACCEPTED, seconds);
                         if let Some(price) = valid.price {
                             self.remember_price(&signal, price);

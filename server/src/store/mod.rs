@@ -2,10 +2,11 @@
 //! and a PostgreSQL backend share semantics. Nothing is acknowledged to a
 //! caller before the write that backs it has committed.
 
+mod executions;
 mod sqlite;
 
 use async_trait::async_trait;
-use tradeplane_api::{Order, Signal};
+use tradeplane_api::{Execution, Order, Pipeline, Signal};
 
 pub use sqlite::SqliteStore;
 
@@ -44,6 +45,9 @@ pub struct SignalWrite {
     /// single writer does not spend its time encoding).
     pub body: Vec<u8>,
     pub dedupe: Option<DedupeKey>,
+    /// Executions of the pipelines it matched, created in the same
+    /// transaction (only if the signal is new).
+    pub executions: Vec<ExecutionWrite>,
 }
 
 impl SignalWrite {
@@ -61,6 +65,7 @@ impl SignalWrite {
             outcome: signal.outcome,
             body: prost::Message::encode_to_vec(signal),
             dedupe,
+            executions: Vec::new(),
         }
     }
 }
@@ -168,6 +173,57 @@ pub struct OrderQuery {
     pub limit: u32,
 }
 
+/// What inserting a pipeline did.
+#[derive(Debug, Clone, PartialEq)]
+pub enum PipelineInsert {
+    Inserted,
+    /// A pipeline was already created for this `request_id`: here it is.
+    RequestSeen(Box<Pipeline>),
+    /// Another pipeline has this name.
+    NameTaken,
+}
+
+/// An execution to create.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ExecutionWrite {
+    /// PENDING, with its match step recorded.
+    pub execution: Execution,
+    /// The trace the execution continues.
+    pub trace_id: String,
+    /// The RunPipeline `request_id`, for manual runs.
+    pub request_id: Option<String>,
+    /// Skip it (`already_running`) rather than queue it behind a running
+    /// execution of the same pipeline.
+    pub skip_if_running: bool,
+}
+
+/// What claiming work from the execution queue found.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Claim {
+    /// Run this (RUNNING now, with a lease); `trace_id` is its signal's.
+    Run {
+        execution: Box<Execution>,
+        trace_id: String,
+    },
+    /// This one was skipped as `already_running` while claiming.
+    Skipped(Box<Execution>),
+    /// Nothing to do.
+    Idle,
+}
+
+/// Filter and page for listing executions, newest first.
+#[derive(Debug, Clone, Default)]
+pub struct ExecutionQuery {
+    pub pipeline_id: Option<String>,
+    pub signal_id: Option<String>,
+    pub statuses: Vec<i32>,
+    pub start_ms: Option<i64>,
+    pub end_ms: Option<i64>,
+    /// Only ids strictly below this one (the page cursor).
+    pub before_id: Option<String>,
+    pub limit: u32,
+}
+
 /// The storage operations the domains use.
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
@@ -209,6 +265,34 @@ pub trait Store: Send + Sync + 'static {
     async fn get_order(&self, id: &str) -> Result<Option<Order>, StoreError>;
     /// Orders matching `query`, newest first.
     async fn list_orders(&self, query: &OrderQuery) -> Result<Vec<Order>, StoreError>;
+    /// Stores a new pipeline, unless its `request_id` was seen or its
+    /// name is taken.
+    async fn insert_pipeline(
+        &self,
+        pipeline: &Pipeline,
+        request_id: Option<&str>,
+    ) -> Result<PipelineInsert, StoreError>;
+    /// Saves a pipeline's new state; false when its name is taken.
+    async fn update_pipeline(&self, pipeline: &Pipeline) -> Result<bool, StoreError>;
+    /// Deletes a pipeline; false when there was none.
+    async fn delete_pipeline(&self, id: &str) -> Result<bool, StoreError>;
+    /// Every pipeline, by name.
+    async fn list_pipelines(&self) -> Result<Vec<Pipeline>, StoreError>;
+    /// Creates executions outside a signal (manual runs, schedules); a
+    /// repeated `request_id` returns the first execution instead.
+    async fn insert_execution(&self, write: ExecutionWrite) -> Result<Execution, StoreError>;
+    /// Claims the oldest runnable execution with a lease until
+    /// `now_ms + lease_ms`: a PENDING one whose pipeline has nothing
+    /// running, or a RUNNING one whose lease expired (a crash).
+    async fn claim_execution(&self, now_ms: i64, lease_ms: i64) -> Result<Claim, StoreError>;
+    /// Saves an execution's new state (a finished one drops its lease).
+    async fn update_execution(&self, execution: &Execution) -> Result<(), StoreError>;
+    /// One execution by id.
+    async fn get_execution(&self, id: &str) -> Result<Option<Execution>, StoreError>;
+    /// Executions matching `query`, newest first.
+    async fn list_executions(&self, query: &ExecutionQuery) -> Result<Vec<Execution>, StoreError>;
+    /// How many executions wait in the queue.
+    async fn pending_executions(&self) -> Result<u64, StoreError>;
     /// Forgets idempotency keys that expired before `now_ms`.
     async fn purge_expired_keys(&self, now_ms: i64) -> Result<u64, StoreError>;
     /// Checks that the store answers.

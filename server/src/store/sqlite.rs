@@ -25,11 +25,13 @@ use sqlx::{
     },
 };
 use tokio::sync::{mpsc, oneshot};
-use tradeplane_api::{Order, Signal};
+use tradeplane_api::{Execution, Order, Pipeline, Signal};
 
 use super::{
-    ApiKeyInsert, ApiKeyRow, AuditQuery, AuditRow, OrderInsert, OrderQuery, SignalQuery,
-    SignalWrite, SignalWriteResult, Store, StoreError,
+    ApiKeyInsert, ApiKeyRow, AuditQuery, AuditRow, Claim, ExecutionQuery, ExecutionWrite,
+    OrderInsert, OrderQuery, PipelineInsert, SignalQuery, SignalWrite, SignalWriteResult, Store,
+    StoreError,
+    executions::{self, decode_execution, decode_pipeline},
 };
 use crate::telemetry::SECONDS_BUCKETS;
 
@@ -311,6 +313,134 @@ impl Store for SqliteStore {
         rows.into_iter()
             .map(|row| decode_order(row.try_get("body")?))
             .collect()
+    }
+
+    async fn insert_pipeline(
+        &self,
+        pipeline: &Pipeline,
+        request_id: Option<&str>,
+    ) -> Result<PipelineInsert, StoreError> {
+        let pipeline = pipeline.clone();
+        let request_id = request_id.map(str::to_string);
+        self.run("insert_pipeline", move |conn| {
+            executions::insert_pipeline(conn, &pipeline, request_id.as_deref())
+        })
+        .await
+    }
+
+    async fn update_pipeline(&self, pipeline: &Pipeline) -> Result<bool, StoreError> {
+        let pipeline = pipeline.clone();
+        self.run("update_pipeline", move |conn| {
+            executions::update_pipeline(conn, &pipeline)
+        })
+        .await
+    }
+
+    async fn delete_pipeline(&self, id: &str) -> Result<bool, StoreError> {
+        let id = id.to_string();
+        self.run("delete_pipeline", move |conn| {
+            Ok(conn.execute("DELETE FROM pipelines WHERE id = ?1", [id])? > 0)
+        })
+        .await
+    }
+
+    async fn list_pipelines(&self) -> Result<Vec<Pipeline>, StoreError> {
+        let rows = sqlx::query("SELECT body FROM pipelines ORDER BY name")
+            .fetch_all(&self.readers)
+            .await?;
+        rows.into_iter()
+            .map(|row| decode_pipeline(&row.try_get::<Vec<u8>, _>("body")?))
+            .collect()
+    }
+
+    async fn insert_execution(&self, write: ExecutionWrite) -> Result<Execution, StoreError> {
+        self.run("insert_execution", move |conn| {
+            let tx = conn.transaction()?;
+            let execution = executions::insert_execution(&tx, &write)?;
+            tx.commit()?;
+            Ok(execution)
+        })
+        .await
+    }
+
+    async fn claim_execution(&self, now_ms: i64, lease_ms: i64) -> Result<Claim, StoreError> {
+        self.run("claim_execution", move |conn| {
+            executions::claim(conn, now_ms, lease_ms)
+        })
+        .await
+    }
+
+    async fn update_execution(&self, execution: &Execution) -> Result<(), StoreError> {
+        let execution = execution.clone();
+        self.run("update_execution", move |conn| {
+            let running = execution.status == tradeplane_api::ExecutionStatus::Running as i32;
+            let lease = if running {
+                conn.query_row(
+                    "SELECT lease_until_ms FROM executions WHERE id = ?1",
+                    [&execution.id],
+                    |r| r.get(0),
+                )
+                .optional()?
+                .unwrap_or(0)
+            } else {
+                0
+            };
+            executions::save(conn, &execution, lease)
+        })
+        .await
+    }
+
+    async fn get_execution(&self, id: &str) -> Result<Option<Execution>, StoreError> {
+        let row = sqlx::query("SELECT body FROM executions WHERE id = ?")
+            .bind(id)
+            .fetch_optional(&self.readers)
+            .await?;
+        row.map(|row| decode_execution(&row.try_get::<Vec<u8>, _>("body")?))
+            .transpose()
+    }
+
+    async fn list_executions(&self, query: &ExecutionQuery) -> Result<Vec<Execution>, StoreError> {
+        let started = Instant::now();
+        let mut sql = QueryBuilder::<Sqlite>::new("SELECT body FROM executions WHERE 1 = 1");
+        if let Some(pipeline_id) = &query.pipeline_id {
+            sql.push(" AND pipeline_id = ")
+                .push_bind(pipeline_id.clone());
+        }
+        if let Some(signal_id) = &query.signal_id {
+            sql.push(" AND signal_id = ").push_bind(signal_id.clone());
+        }
+        if !query.statuses.is_empty() {
+            sql.push(" AND status IN (");
+            let mut list = sql.separated(", ");
+            for status in &query.statuses {
+                list.push_bind(*status);
+            }
+            sql.push(")");
+        }
+        if let Some(start) = query.start_ms {
+            sql.push(" AND id >= ").push_bind(uuid_v7_floor(start));
+        }
+        if let Some(end) = query.end_ms {
+            sql.push(" AND id < ").push_bind(uuid_v7_floor(end));
+        }
+        if let Some(before) = &query.before_id {
+            sql.push(" AND id < ").push_bind(before.clone());
+        }
+        sql.push(" ORDER BY id DESC LIMIT ")
+            .push_bind(i64::from(query.limit));
+        let rows = sql.build().fetch_all(&self.readers).await?;
+        self.metrics.observe("list_executions", started);
+        rows.into_iter()
+            .map(|row| decode_execution(&row.try_get::<Vec<u8>, _>("body")?))
+            .collect()
+    }
+
+    async fn pending_executions(&self) -> Result<u64, StoreError> {
+        let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM executions WHERE status = ?")
+            .bind(tradeplane_api::ExecutionStatus::Pending as i32)
+            .fetch_one(&self.readers)
+            .await?;
+        Ok(u64::try_from(count).unwrap_or(0))
     }
 
     async fn get_setting(&self, key: &str) -> Result<Option<String>, StoreError> {
@@ -785,6 +915,9 @@ fn write_signals(
             if let Some(dedupe) = &write.dedupe {
                 remember_key.execute(rusqlite::params![dedupe.key, write.id, dedupe.expires_ms])?;
             }
+            for execution in &write.executions {
+                executions::insert_execution(&tx, execution)?;
+            }
             results.push(SignalWriteResult::Inserted);
         }
     }
@@ -887,5 +1020,61 @@ mod tests {
         );
         let reopened = open(dir.path()).await;
         assert!(reopened.get_signal("persisted").await.unwrap().is_some());
+    }
+
+    fn queued(id: &str, pipeline: &str, skip_if_running: bool) -> ExecutionWrite {
+        ExecutionWrite {
+            execution: Execution {
+                id: id.into(),
+                pipeline_id: pipeline.into(),
+                status: tradeplane_api::ExecutionStatus::Pending as i32,
+                ..Default::default()
+            },
+            trace_id: String::new(),
+            request_id: None,
+            skip_if_running,
+        }
+    }
+
+    #[tokio::test]
+    async fn claims_skip_or_queue_behind_a_running_execution_and_resume_expired_leases() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = open(dir.path()).await;
+        for write in [
+            queued("e1", "skip", true),
+            queued("e2", "skip", true),
+            queued("e3", "queue", false),
+            queued("e4", "queue", false),
+        ] {
+            store.insert_execution(write).await.unwrap();
+        }
+        let lease = 1_000;
+        let Claim::Run { execution, .. } = store.claim_execution(0, lease).await.unwrap() else {
+            panic!("e1 runs")
+        };
+        assert_eq!((execution.id.as_str(), execution.attempt), ("e1", 1));
+        let Claim::Skipped(skipped) = store.claim_execution(1, lease).await.unwrap() else {
+            panic!("e2 skips: e1 is running")
+        };
+        assert_eq!(
+            (skipped.id.as_str(), skipped.skip_reason.as_str()),
+            ("e2", "already_running")
+        );
+        let Claim::Run { execution, .. } = store.claim_execution(2, lease).await.unwrap() else {
+            panic!("e3 runs")
+        };
+        assert_eq!(execution.id, "e3");
+        assert_eq!(
+            store.claim_execution(3, lease).await.unwrap(),
+            Claim::Idle,
+            "e4 waits behind e3"
+        );
+        assert_eq!(store.pending_executions().await.unwrap(), 1);
+        // e1's worker died: after its lease, it is resumed.
+        let Claim::Run { execution, .. } = store.claim_execution(1_500, lease).await.unwrap()
+        else {
+            panic!("e1 resumes")
+        };
+        assert_eq!((execution.id.as_str(), execution.attempt), ("e1", 2));
     }
 }

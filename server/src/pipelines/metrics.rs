@@ -1,0 +1,183 @@
+//! Pipeline metrics. The `pipeline` label is the pipeline's name, and the
+//! number of pipelines is capped (`pipelines.max_pipelines`), so the label
+//! stays bounded.
+
+use std::{
+    sync::{Arc, Weak},
+    time::Duration,
+};
+
+use opentelemetry::{
+    KeyValue,
+    metrics::{Counter, Histogram, Meter},
+};
+use rust_decimal::prelude::ToPrimitive;
+use tradeplane_api::{Execution, ExecutionStatus, Order};
+
+use super::Pipelines;
+use crate::{signals::decimal::parse_decimal, telemetry::SECONDS_BUCKETS};
+
+/// The pipeline instruments.
+pub struct PipelineMetrics {
+    meter: Meter,
+    matches: Counter<u64>,
+    executions: Counter<u64>,
+    duration: Histogram<f64>,
+    step_duration: Histogram<f64>,
+    skips: Counter<u64>,
+    risk_rejections: Counter<u64>,
+    fees: Counter<f64>,
+}
+
+impl PipelineMetrics {
+    /// Registers the instruments.
+    pub fn new(meter: &Meter) -> Self {
+        Self {
+            meter: meter.clone(),
+            matches: meter
+                .u64_counter("tradeplane.pipeline.matches")
+                .with_description("Signals that matched a pipeline")
+                .build(),
+            executions: meter
+                .u64_counter("tradeplane.executions")
+                .with_description("Finished executions, by pipeline and status")
+                .build(),
+            duration: meter
+                .f64_histogram("tradeplane.execution.duration")
+                .with_unit("s")
+                .with_description("From claim to the end of an execution")
+                .with_boundaries(SECONDS_BUCKETS.to_vec())
+                .build(),
+            step_duration: meter
+                .f64_histogram("tradeplane.execution.step.duration")
+                .with_unit("s")
+                .with_description("Duration of each execution step")
+                .with_boundaries(SECONDS_BUCKETS.to_vec())
+                .build(),
+            skips: meter
+                .u64_counter("tradeplane.execution.skips")
+                .with_description("Skipped executions, by pipeline and reason")
+                .build(),
+            risk_rejections: meter
+                .u64_counter("tradeplane.risk.rejections")
+                .with_description("Orders a risk rule refused, by pipeline and rule")
+                .build(),
+            fees: meter
+                .f64_counter("tradeplane.execution.fees")
+                .with_description("Fees paid by executions, by pipeline and asset")
+                .build(),
+        }
+    }
+
+    /// Gauges read at scrape time: pipelines by state, and queue depth.
+    pub fn observe_states(&self, pipelines: Weak<Pipelines>) {
+        let states = pipelines.clone();
+        self.meter
+            .u64_observable_gauge("tradeplane.pipelines")
+            .with_description("Pipelines by state")
+            .with_callback(move |gauge| {
+                let Some(pipelines) = states.upgrade() else {
+                    return;
+                };
+                let all = pipelines.list();
+                let enabled = all.iter().filter(|c| c.enabled()).count() as u64;
+                gauge.observe(enabled, &[KeyValue::new("state", "enabled")]);
+                gauge.observe(
+                    all.len() as u64 - enabled,
+                    &[KeyValue::new("state", "paused")],
+                );
+            })
+            .build();
+        self.meter
+            .u64_observable_gauge("tradeplane.execution.queue.depth")
+            .with_description("Executions waiting to be claimed")
+            .with_callback(move |gauge| {
+                if let Some(pipelines) = pipelines.upgrade() {
+                    gauge.observe(pipelines.queue_depth(), &[]);
+                }
+            })
+            .build();
+    }
+
+    /// A signal matched `pipeline`.
+    pub fn matched(&self, pipeline: &str) {
+        self.matches
+            .add(1, &[KeyValue::new("pipeline", pipeline.to_string())]);
+    }
+
+    /// An execution ended.
+    pub fn finished(&self, execution: &Execution, took: Duration) {
+        let pipeline = KeyValue::new("pipeline", execution.pipeline_name.clone());
+        let status = ExecutionStatus::try_from(execution.status)
+            .map(|s| {
+                s.as_str_name()
+                    .trim_start_matches("EXECUTION_STATUS_")
+                    .to_lowercase()
+            })
+            .unwrap_or_default();
+        self.executions
+            .add(1, &[pipeline.clone(), KeyValue::new("status", status)]);
+        if execution.status == ExecutionStatus::Skipped as i32 {
+            self.skips.add(
+                1,
+                &[
+                    pipeline.clone(),
+                    KeyValue::new("reason", execution.skip_reason.clone()),
+                ],
+            );
+        }
+        if !took.is_zero() {
+            self.duration.record(took.as_secs_f64(), &[pipeline]);
+        }
+        for step in &execution.steps {
+            if let Some(duration) = step.duration.and_then(|d| Duration::try_from(d).ok()) {
+                self.step_duration.record(
+                    duration.as_secs_f64(),
+                    &[KeyValue::new("step", step.name.clone())],
+                );
+            }
+        }
+    }
+
+    /// A risk rule refused an order.
+    pub fn risk_rejected(&self, pipeline: &str, rule: &'static str) {
+        self.risk_rejections.add(
+            1,
+            &[
+                KeyValue::new("pipeline", pipeline.to_string()),
+                KeyValue::new("rule", rule),
+            ],
+        );
+    }
+
+    /// Fees of an execution's order.
+    pub fn fees(&self, pipeline: &str, order: &Order) {
+        if let Some(fee) = parse_decimal(&order.fee_total)
+            .ok()
+            .and_then(|f| f.to_f64())
+        {
+            self.fees.add(
+                fee,
+                &[
+                    KeyValue::new("pipeline", pipeline.to_string()),
+                    KeyValue::new("asset", order.fee_asset.clone()),
+                ],
+            );
+        }
+    }
+}
+
+impl Pipelines {
+    /// Executions waiting in the queue, as last counted.
+    pub fn queue_depth(&self) -> u64 {
+        self.queue_depth.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Recounts the queue (the workers call this when they go idle).
+    pub async fn count_queue(self: &Arc<Self>) {
+        if let Ok(depth) = self.store.pending_executions().await {
+            self.queue_depth
+                .store(depth, std::sync::atomic::Ordering::Relaxed);
+        }
+    }
+}

@@ -1,0 +1,471 @@
+//! A pipeline checked and compiled: every decimal parsed, every default
+//! filled in, every field that can never work named. The rest of the
+//! domain only sees [`Compiled`] pipelines.
+
+use std::time::Duration;
+
+use rust_decimal::Decimal;
+use tradeplane_api::{
+    ConcurrencyPolicy, OrderType, Pipeline, PipelineState, ProtectiveOrder, Side, Signal,
+    SignalAction, TimeInForce, TradingMode, protective_order, schedule, sizing, trigger,
+};
+
+use crate::{
+    api_error::{ApiError, FieldError},
+    signals::decimal::parse_decimal,
+};
+
+/// Longest pipeline name (it is a metric label).
+const MAX_NAME: usize = 64;
+/// Shortest schedule interval.
+const MIN_INTERVAL: Duration = Duration::from_secs(1);
+
+/// Which signals start a pipeline.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Matcher {
+    pub source: String,
+    pub symbol_glob: String,
+    pub actions: Vec<SignalAction>,
+    pub strategy: String,
+    pub min_confidence: Option<Decimal>,
+}
+
+impl Matcher {
+    /// Whether `signal` triggers the pipeline.
+    pub fn matches(&self, signal: &Signal) -> bool {
+        let symbol = signal
+            .instrument
+            .as_ref()
+            .map(|i| i.symbol.as_str())
+            .unwrap_or_default();
+        (self.source.is_empty() || self.source == signal.source)
+            && (self.strategy.is_empty() || self.strategy == signal.strategy)
+            && (self.actions.is_empty() || self.actions.iter().any(|a| *a as i32 == signal.action))
+            && (self.symbol_glob.is_empty() || glob_match(&self.symbol_glob, symbol))
+            && self.min_confidence.is_none_or(|min| {
+                parse_decimal(&signal.confidence).is_ok_and(|confidence| confidence >= min)
+            })
+    }
+}
+
+/// A time trigger.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TimeTrigger {
+    pub every: Duration,
+    pub symbol: String,
+    pub action: SignalAction,
+}
+
+/// How big an order is.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum SizingRule {
+    Quantity(Decimal),
+    QuoteAmount(Decimal),
+    PercentOfBalance(Decimal),
+    FromSignal,
+}
+
+/// A protective level.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Level {
+    OffsetBps(Decimal),
+    Price(Decimal),
+}
+
+/// Risk limits; `None` is no limit.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RiskLimits {
+    pub max_order_notional: Option<Decimal>,
+    pub max_position: Option<Decimal>,
+    pub max_orders_per_minute: u32,
+    pub cooldown: Duration,
+    pub daily_loss_limit: Option<Decimal>,
+    pub allowed_sides: Vec<Side>,
+}
+
+/// The order a pipeline places.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OrderPlan {
+    pub order_type: OrderType,
+    pub limit_offset_bps: Decimal,
+    pub time_in_force: TimeInForce,
+    pub stop_loss: Option<Level>,
+    pub take_profit: Option<Level>,
+}
+
+/// A valid pipeline, ready to run.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Compiled {
+    pub pipeline: Pipeline,
+    pub matcher: Option<Matcher>,
+    pub schedule: Option<TimeTrigger>,
+    pub sizing: SizingRule,
+    pub risk: RiskLimits,
+    pub order: OrderPlan,
+}
+
+impl Compiled {
+    /// Whether it reacts to triggers.
+    pub fn enabled(&self) -> bool {
+        self.pipeline.state == PipelineState::Enabled as i32
+    }
+
+    /// Whether a second trigger skips while one runs.
+    pub fn skip_if_running(&self) -> bool {
+        self.pipeline.concurrency != ConcurrencyPolicy::Queue as i32
+    }
+}
+
+/// Collects field violations.
+#[derive(Default)]
+struct Violations(Vec<FieldError>);
+
+impl Violations {
+    fn add(&mut self, field: &str, description: impl Into<String>) {
+        self.0.push(FieldError {
+            field: field.to_string(),
+            description: description.into(),
+        });
+    }
+
+    fn decimal(&mut self, field: &str, text: &str, positive: bool) -> Option<Decimal> {
+        if text.is_empty() {
+            return None;
+        }
+        match parse_decimal(text) {
+            Ok(value) if positive && value <= Decimal::ZERO => {
+                self.add(field, "must be greater than zero");
+                None
+            }
+            Ok(value) => Some(value),
+            Err(err) => {
+                self.add(field, err);
+                None
+            }
+        }
+    }
+}
+
+/// Fills defaults into `pipeline` and checks every field; the error lists
+/// each bad field (AIP-193 BadRequest).
+pub fn compile(mut pipeline: Pipeline) -> Result<Compiled, ApiError> {
+    let mut bad = Violations::default();
+    let name_ok = !pipeline.name.is_empty()
+        && pipeline.name.len() <= MAX_NAME
+        && pipeline
+            .name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+    if !name_ok {
+        bad.add(
+            "pipeline.name",
+            format!("1 to {MAX_NAME} characters of a-z, 0-9, '-' and '_'"),
+        );
+    }
+    if pipeline.state == PipelineState::Unspecified as i32 {
+        pipeline.state = PipelineState::Enabled as i32;
+    }
+    if pipeline.mode == TradingMode::Unspecified as i32 {
+        pipeline.mode = TradingMode::Paper as i32;
+    }
+    if pipeline.exchange.is_empty() {
+        pipeline.exchange = "paper".into();
+    }
+    if pipeline.concurrency == ConcurrencyPolicy::Unspecified as i32 {
+        pipeline.concurrency = ConcurrencyPolicy::SkipIfRunning as i32;
+    }
+
+    let (matcher, schedule) = match pipeline.trigger.as_ref().and_then(|t| t.kind.as_ref()) {
+        Some(trigger::Kind::Signal(filter)) => {
+            let actions = filter
+                .actions
+                .iter()
+                .filter_map(|a| {
+                    let action = action_named(a);
+                    if action.is_none() {
+                        bad.add(
+                            "pipeline.trigger.signal.actions",
+                            format!("`{a}` is not buy, sell, exit or target_position"),
+                        );
+                    }
+                    action
+                })
+                .collect();
+            if !filter
+                .symbol_glob
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "/*?._-!".contains(c))
+            {
+                bad.add(
+                    "pipeline.trigger.signal.symbol_glob",
+                    "use a canonical symbol with * and ?, e.g. BTC/*",
+                );
+            }
+            let min_confidence = bad.decimal(
+                "pipeline.trigger.signal.min_confidence",
+                &filter.min_confidence,
+                false,
+            );
+            if min_confidence.is_some_and(|c| c > Decimal::ONE) {
+                bad.add(
+                    "pipeline.trigger.signal.min_confidence",
+                    "must be between 0 and 1",
+                );
+            }
+            let matcher = Matcher {
+                source: filter.source.clone(),
+                symbol_glob: filter.symbol_glob.to_uppercase(),
+                actions,
+                strategy: filter.strategy.clone(),
+                min_confidence,
+            };
+            (Some(matcher), None)
+        }
+        Some(trigger::Kind::Schedule(time)) => {
+            let every = match &time.spec {
+                Some(schedule::Spec::Interval(interval)) => {
+                    let every = Duration::try_from(*interval).unwrap_or_default();
+                    if every < MIN_INTERVAL {
+                        bad.add("pipeline.trigger.schedule.interval", "must be at least 1s");
+                    }
+                    every
+                }
+                Some(schedule::Spec::Cron(_)) => {
+                    bad.add(
+                        "pipeline.trigger.schedule.cron",
+                        "cron schedules are not supported yet; use an interval",
+                    );
+                    Duration::ZERO
+                }
+                None => {
+                    bad.add("pipeline.trigger.schedule", "give an interval");
+                    Duration::ZERO
+                }
+            };
+            if time.symbol.is_empty() {
+                bad.add(
+                    "pipeline.trigger.schedule.symbol",
+                    "a scheduled run needs a symbol",
+                );
+            }
+            let action = action_named(&time.action).unwrap_or_else(|| {
+                bad.add(
+                    "pipeline.trigger.schedule.action",
+                    format!(
+                        "`{}` is not buy, sell, exit or target_position",
+                        time.action
+                    ),
+                );
+                SignalAction::Unspecified
+            });
+            let trigger = TimeTrigger {
+                every,
+                symbol: time.symbol.clone(),
+                action,
+            };
+            (None, Some(trigger))
+        }
+        None => {
+            bad.add("pipeline.trigger", "give a signal filter or a schedule");
+            (None, None)
+        }
+    };
+
+    let sizing = match pipeline.sizing.as_ref().and_then(|s| s.method.as_ref()) {
+        Some(sizing::Method::FixedQuantity(q)) => bad
+            .decimal("pipeline.sizing.fixed_quantity", q, true)
+            .map(SizingRule::Quantity),
+        Some(sizing::Method::FixedQuoteAmount(q)) => bad
+            .decimal("pipeline.sizing.fixed_quote_amount", q, true)
+            .map(SizingRule::QuoteAmount),
+        Some(sizing::Method::PercentOfBalance(p)) => {
+            let percent = bad.decimal("pipeline.sizing.percent_of_balance", p, true);
+            if percent.is_some_and(|p| p > Decimal::ONE_HUNDRED) {
+                bad.add("pipeline.sizing.percent_of_balance", "must be at most 100");
+            }
+            percent.map(SizingRule::PercentOfBalance)
+        }
+        Some(sizing::Method::FromSignal(true)) => Some(SizingRule::FromSignal),
+        _ => {
+            bad.add(
+                "pipeline.sizing",
+                "choose fixed_quantity, fixed_quote_amount, percent_of_balance or from_signal",
+            );
+            None
+        }
+    };
+
+    let rules = pipeline.risk.clone().unwrap_or_default();
+    let allowed_sides = rules
+        .allowed_sides
+        .iter()
+        .filter_map(|s| match Side::try_from(*s) {
+            Ok(side @ (Side::Buy | Side::Sell)) => Some(side),
+            _ => {
+                bad.add("pipeline.risk.allowed_sides", "only SIDE_BUY and SIDE_SELL");
+                None
+            }
+        })
+        .collect();
+    let risk = RiskLimits {
+        max_order_notional: bad.decimal(
+            "pipeline.risk.max_order_notional",
+            &rules.max_order_notional,
+            true,
+        ),
+        max_position: bad.decimal("pipeline.risk.max_position", &rules.max_position, true),
+        max_orders_per_minute: rules.max_orders_per_minute,
+        cooldown: rules
+            .cooldown
+            .and_then(|d| Duration::try_from(d).ok())
+            .unwrap_or_default(),
+        daily_loss_limit: bad.decimal(
+            "pipeline.risk.daily_loss_limit",
+            &rules.daily_loss_limit,
+            true,
+        ),
+        allowed_sides,
+    };
+
+    let settings = pipeline.order.clone().unwrap_or_default();
+    let order_type = match OrderType::try_from(settings.r#type) {
+        Ok(OrderType::Unspecified) | Err(_) => OrderType::Market,
+        Ok(t @ (OrderType::Market | OrderType::Limit)) => t,
+        Ok(_) => {
+            bad.add(
+                "pipeline.order.type",
+                "pipelines place MARKET or LIMIT orders",
+            );
+            OrderType::Market
+        }
+    };
+    let limit_offset_bps = bad
+        .decimal(
+            "pipeline.order.limit_offset_bps",
+            &settings.limit_offset_bps,
+            false,
+        )
+        .unwrap_or_default();
+    let time_in_force = match TimeInForce::try_from(settings.time_in_force) {
+        Ok(TimeInForce::Unspecified) | Err(_) => TimeInForce::Gtc,
+        Ok(t) => t,
+    };
+    let mut level = |field: &str, order: &Option<ProtectiveOrder>| match order
+        .as_ref()
+        .and_then(|o| o.level.as_ref())
+    {
+        Some(protective_order::Level::OffsetBps(bps)) => bad
+            .decimal(&format!("{field}.offset_bps"), bps, true)
+            .map(Level::OffsetBps),
+        Some(protective_order::Level::Price(price)) => bad
+            .decimal(&format!("{field}.price"), price, true)
+            .map(Level::Price),
+        None => None,
+    };
+    let order = OrderPlan {
+        order_type,
+        limit_offset_bps,
+        time_in_force,
+        stop_loss: level("pipeline.order.stop_loss", &settings.stop_loss),
+        take_profit: level("pipeline.order.take_profit", &settings.take_profit),
+    };
+
+    match (bad.0.is_empty(), sizing) {
+        (true, Some(sizing)) => Ok(Compiled {
+            pipeline,
+            matcher,
+            schedule,
+            sizing,
+            risk,
+            order,
+        }),
+        _ => Err(invalid(bad.0)),
+    }
+}
+
+/// An INVALID_ARGUMENT naming every bad field.
+pub fn invalid(fields: Vec<FieldError>) -> ApiError {
+    let message = fields
+        .iter()
+        .map(|f| format!("{}: {}", f.field, f.description))
+        .collect::<Vec<_>>()
+        .join("; ");
+    ApiError::InvalidArgument {
+        reason: "INVALID_PIPELINE".into(),
+        message,
+        fields,
+    }
+}
+
+/// `buy`, `sell`, `exit` (or `flat`, `close`), `target_position`.
+pub fn action_named(name: &str) -> Option<SignalAction> {
+    match name.to_ascii_lowercase().as_str() {
+        "buy" | "long" => Some(SignalAction::Buy),
+        "sell" | "short" => Some(SignalAction::Sell),
+        "exit" | "flat" | "close" => Some(SignalAction::Exit),
+        "target_position" | "target" => Some(SignalAction::TargetPosition),
+        _ => None,
+    }
+}
+
+/// `*` matches any run of characters, `?` any one character.
+pub fn glob_match(pattern: &str, text: &str) -> bool {
+    let (p, t): (Vec<char>, Vec<char>) = (pattern.chars().collect(), text.chars().collect());
+    let (mut pi, mut ti) = (0, 0);
+    let mut star: Option<(usize, usize)> = None;
+    while ti < t.len() {
+        if pi < p.len() && (p[pi] == '?' || p[pi] == t[ti]) {
+            pi += 1;
+            ti += 1;
+        } else if pi < p.len() && p[pi] == '*' {
+            star = Some((pi, ti));
+            pi += 1;
+        } else if let Some((sp, st)) = star {
+            pi = sp + 1;
+            ti = st + 1;
+            star = Some((sp, st + 1));
+        } else {
+            return false;
+        }
+    }
+    p[pi..].iter().all(|c| *c == '*')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn globs_match_canonical_symbols() {
+        assert!(glob_match("BTC/*", "BTC/USDT"));
+        assert!(glob_match("*/USDT", "ETH/USDT"));
+        assert!(glob_match("?TC/USD?", "BTC/USDT"));
+        assert!(!glob_match("BTC/*", "ETH/USDT"));
+        assert!(glob_match("*", "NQ1!"));
+        assert!(!glob_match("BTC", "BTC/USDT"));
+    }
+
+    #[test]
+    fn every_bad_field_is_named() {
+        let err = compile(Pipeline {
+            name: "bad name!".into(),
+            sizing: Some(tradeplane_api::Sizing {
+                method: Some(sizing::Method::PercentOfBalance("150".into())),
+            }),
+            ..Default::default()
+        })
+        .unwrap_err();
+        let ApiError::InvalidArgument { fields, .. } = err else {
+            panic!("not INVALID_ARGUMENT")
+        };
+        let named: Vec<_> = fields.iter().map(|f| f.field.as_str()).collect();
+        assert_eq!(
+            named,
+            [
+                "pipeline.name",
+                "pipeline.trigger",
+                "pipeline.sizing.percent_of_balance"
+            ]
+        );
+    }
+}

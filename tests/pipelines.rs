@@ -1,0 +1,744 @@
+//! Pipelines end to end on the paper exchange: a TradingView alert to a
+//! filled order through a pipeline, risk rules, sizing, intents, schedules,
+//! validation, and executions that survive a crash.
+
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+use serde_json::json;
+use tonic::Code;
+use tradeplane_api::*;
+use tradeplane_client::Client;
+use tradeplane_e2e::{PASSPHRASE, TestServer, dec, serve};
+
+fn pipeline(name: &str, sizing: sizing::Method) -> Pipeline {
+    Pipeline {
+        name: name.into(),
+        trigger: Some(Trigger {
+            kind: Some(trigger::Kind::Signal(SignalMatch {
+                symbol_glob: "BTC/*".into(),
+                ..Default::default()
+            })),
+        }),
+        sizing: Some(Sizing {
+            method: Some(sizing),
+        }),
+        ..Default::default()
+    }
+}
+
+fn quote(amount: &str) -> sizing::Method {
+    sizing::Method::FixedQuoteAmount(amount.into())
+}
+
+async fn create(client: &Client, pipeline: Pipeline) -> Pipeline {
+    client
+        .pipelines()
+        .create_pipeline(CreatePipelineRequest {
+            pipeline: Some(pipeline),
+            ..Default::default()
+        })
+        .await
+        .expect("CreatePipeline answers")
+        .into_inner()
+        .pipeline
+        .expect("a pipeline")
+}
+
+/// Runs `pipeline` by hand and waits for the execution to end.
+async fn run(
+    client: &Client,
+    pipeline: &Pipeline,
+    action: &str,
+    price: &str,
+    quantity: &str,
+) -> Execution {
+    let started = client
+        .pipelines()
+        .run_pipeline(RunPipelineRequest {
+            id: pipeline.id.clone(),
+            symbol: "BTC/USDT".into(),
+            action: action.into(),
+            price: price.into(),
+            quantity: quantity.into(),
+            ..Default::default()
+        })
+        .await
+        .expect("RunPipeline answers")
+        .into_inner()
+        .execution
+        .expect("an execution");
+    finished(client, &started.id).await
+}
+
+async fn finished(client: &Client, id: &str) -> Execution {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let execution = client
+            .pipelines()
+            .get_execution(GetExecutionRequest { id: id.into() })
+            .await
+            .expect("GetExecution answers")
+            .into_inner()
+            .execution
+            .expect("an execution");
+        let open = [
+            ExecutionStatus::Pending as i32,
+            ExecutionStatus::Running as i32,
+        ];
+        if !open.contains(&execution.status) {
+            return execution;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "execution {id} never ended: {execution:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+async fn order(client: &Client, id: &str) -> Order {
+    client
+        .orders()
+        .get_order(GetOrderRequest { id: id.into() })
+        .await
+        .expect("GetOrder answers")
+        .into_inner()
+        .order
+        .expect("an order")
+}
+
+fn status(execution: &Execution) -> ExecutionStatus {
+    ExecutionStatus::try_from(execution.status).expect("a status")
+}
+
+#[tokio::test]
+async fn a_tradingview_alert_becomes_a_filled_paper_order_through_a_pipeline() {
+    let server = TestServer::start().await;
+    let client = server.client().await;
+    let created = create(
+        &client,
+        Pipeline {
+            trigger: Some(Trigger {
+                kind: Some(trigger::Kind::Signal(SignalMatch {
+                    source: "tradingview".into(),
+                    symbol_glob: "BTC/*".into(),
+                    actions: vec!["buy".into()],
+                    ..Default::default()
+                })),
+            }),
+            ..pipeline("ema-cross", quote("1000"))
+        },
+    )
+    .await;
+    assert_eq!(created.state, PipelineState::Enabled as i32);
+    let mut watch = client
+        .pipelines()
+        .watch_executions(WatchExecutionsRequest {
+            filter: Some(ExecutionFilter {
+                pipeline_id: created.id.clone(),
+                ..Default::default()
+            }),
+        })
+        .await
+        .expect("WatchExecutions answers")
+        .into_inner();
+
+    let reply = reqwest::Client::new()
+        .post(server.http_url("/webhooks/tradingview"))
+        .json(&json!({
+            "passphrase": PASSPHRASE,
+            "ticker": "BTCUSDT",
+            "exchange": "BINANCE",
+            "action": "buy",
+            "price": "50000",
+            "time": chrono::Utc::now().to_rfc3339(),
+        }))
+        .send()
+        .await
+        .expect("webhook call");
+    assert_eq!(reply.status(), 202);
+    let accepted: serde_json::Value = reply.json().await.expect("json");
+
+    let watched = tokio::time::timeout(Duration::from_secs(20), watch.next())
+        .await
+        .expect("an execution event in time")
+        .expect("stream open")
+        .expect("event");
+    let execution = watched.execution.expect("an execution");
+    assert_eq!(
+        status(&execution),
+        ExecutionStatus::Succeeded,
+        "{execution:?}"
+    );
+    assert_eq!(
+        execution.signal_id,
+        accepted["signal_id"].as_str().expect("signal id")
+    );
+    let steps: Vec<_> = execution
+        .steps
+        .iter()
+        .map(|s| (s.name.as_str(), s.result.as_str()))
+        .collect();
+    assert_eq!(
+        steps,
+        [
+            ("match", "ok"),
+            ("sizing", "ok"),
+            ("risk", "ok"),
+            ("order", "ok")
+        ]
+    );
+    assert!(execution.steps.iter().all(|s| s.duration.is_some()));
+
+    let fetched = finished(&client, &execution.id).await;
+    assert_eq!(fetched.steps, execution.steps);
+    let placed = order(&client, &execution.order_ids[0]).await;
+    assert_eq!(placed.status, OrderStatus::Filled as i32);
+    assert_eq!(placed.quantity, "0.02", "1000 USDT at 50000");
+    assert_eq!(placed.execution_id, execution.id);
+    assert_eq!(placed.signal_id, execution.signal_id);
+    assert_eq!(execution.fees, placed.fee_total);
+
+    // A sell alert does not match this pipeline's actions.
+    let metrics = server.metrics().await;
+    assert!(metrics.contains("tradeplane_pipeline_matches_total{pipeline=\"ema-cross\""));
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l.starts_with("tradeplane_executions_total")
+                && l.contains("pipeline=\"ema-cross\"")
+                && l.contains("status=\"succeeded\""))
+    );
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn every_risk_rule_rejects_what_it_should_and_passes_the_rest() {
+    let server = TestServer::start().await;
+    let client = server.client().await;
+    let with_risk = |name: &str, sizing: sizing::Method, risk: RiskRules| Pipeline {
+        risk: Some(risk),
+        ..pipeline(name, sizing)
+    };
+    let rejected = |execution: &Execution, rule: &str| {
+        assert_eq!(status(execution), ExecutionStatus::Skipped, "{execution:?}");
+        assert_eq!(execution.skip_reason, "risk_rejected");
+        let risk = execution
+            .steps
+            .iter()
+            .find(|s| s.name == "risk")
+            .expect("risk step");
+        assert_eq!(risk.result, "rejected");
+        assert!(risk.detail.starts_with(rule), "{}", risk.detail);
+    };
+
+    let notional = create(
+        &client,
+        with_risk(
+            "notional",
+            quote("1000"),
+            RiskRules {
+                max_order_notional: "500".into(),
+                ..Default::default()
+            },
+        ),
+    )
+    .await;
+    rejected(
+        &run(&client, &notional, "buy", "50000", "").await,
+        "max_order_notional",
+    );
+    let small = create(
+        &client,
+        with_risk(
+            "notional-ok",
+            quote("400"),
+            RiskRules {
+                max_order_notional: "500".into(),
+                ..Default::default()
+            },
+        ),
+    )
+    .await;
+    assert_eq!(
+        status(&run(&client, &small, "buy", "50000", "").await),
+        ExecutionStatus::Succeeded
+    );
+
+    let sides = create(
+        &client,
+        with_risk(
+            "long-only",
+            quote("100"),
+            RiskRules {
+                allowed_sides: vec![Side::Buy as i32],
+                ..Default::default()
+            },
+        ),
+    )
+    .await;
+    rejected(
+        &run(&client, &sides, "sell", "50000", "").await,
+        "allowed_sides",
+    );
+    assert_eq!(
+        status(&run(&client, &sides, "buy", "50000", "").await),
+        ExecutionStatus::Succeeded
+    );
+
+    let position = create(
+        &client,
+        with_risk(
+            "capped",
+            sizing::Method::FixedQuantity("0.01".into()),
+            RiskRules {
+                max_position: "0.015".into(),
+                ..Default::default()
+            },
+        ),
+    )
+    .await;
+    assert_eq!(
+        status(&run(&client, &position, "buy", "50000", "").await),
+        ExecutionStatus::Succeeded
+    );
+    rejected(
+        &run(&client, &position, "buy", "50000", "").await,
+        "max_position",
+    );
+    assert_eq!(
+        status(&run(&client, &position, "sell", "50000", "").await),
+        ExecutionStatus::Succeeded,
+        "reducing the position is always allowed"
+    );
+
+    let rate = create(
+        &client,
+        with_risk(
+            "one-a-minute",
+            quote("100"),
+            RiskRules {
+                max_orders_per_minute: 1,
+                ..Default::default()
+            },
+        ),
+    )
+    .await;
+    assert_eq!(
+        status(&run(&client, &rate, "buy", "50000", "").await),
+        ExecutionStatus::Succeeded
+    );
+    rejected(
+        &run(&client, &rate, "buy", "50000", "").await,
+        "max_orders_per_minute",
+    );
+
+    let quiet = create(
+        &client,
+        with_risk(
+            "quiet",
+            quote("100"),
+            RiskRules {
+                cooldown: Some(prost_types::Duration {
+                    seconds: 60,
+                    nanos: 0,
+                }),
+                ..Default::default()
+            },
+        ),
+    )
+    .await;
+    assert_eq!(
+        status(&run(&client, &quiet, "buy", "50000", "").await),
+        ExecutionStatus::Succeeded
+    );
+    let cooling = run(&client, &quiet, "buy", "50000", "").await;
+    assert_eq!(
+        (status(&cooling), cooling.skip_reason.as_str()),
+        (ExecutionStatus::Skipped, "cooldown")
+    );
+
+    let losses = create(
+        &client,
+        with_risk(
+            "loser",
+            sizing::Method::FixedQuantity("0.1".into()),
+            RiskRules {
+                daily_loss_limit: "500".into(),
+                ..Default::default()
+            },
+        ),
+    )
+    .await;
+    assert_eq!(
+        status(&run(&client, &losses, "buy", "50000", "").await),
+        ExecutionStatus::Succeeded
+    );
+    // Sold 0.1 about 10% lower: roughly 500 lost, past the limit.
+    assert_eq!(
+        status(&run(&client, &losses, "sell", "44000", "").await),
+        ExecutionStatus::Succeeded
+    );
+    rejected(
+        &run(&client, &losses, "buy", "44000", "").await,
+        "daily_loss_limit",
+    );
+
+    let metrics = server.metrics().await;
+    for rule in [
+        "max_order_notional",
+        "allowed_sides",
+        "max_position",
+        "max_orders_per_minute",
+        "daily_loss_limit",
+    ] {
+        assert!(
+            metrics.contains(&format!("rule=\"{rule}\"")),
+            "{rule} is counted"
+        );
+    }
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn sizing_rounds_to_the_instrument_and_intents_compute_the_difference() {
+    let server = TestServer::start().await;
+    let client = server.client().await;
+    let by_quote = create(&client, pipeline("by-quote", quote("1000"))).await;
+    let odd = run(&client, &by_quote, "buy", "33333", "").await;
+    assert_eq!(
+        order(&client, &odd.order_ids[0]).await.quantity,
+        "0.03",
+        "0.0300003 rounds down to the lot"
+    );
+
+    let by_share = create(
+        &client,
+        pipeline("by-share", sizing::Method::PercentOfBalance("10".into())),
+    )
+    .await;
+    let share = run(&client, &by_share, "buy", "50000", "").await;
+    let share_qty = dec(&order(&client, &share.order_ids[0]).await.quantity);
+    assert!(
+        share_qty > dec("0.19") && share_qty <= dec("0.2"),
+        "10% of the USDT left: {share_qty}"
+    );
+
+    let tiny = create(
+        &client,
+        pipeline("tiny", sizing::Method::FixedQuantity("0.00001".into())),
+    )
+    .await;
+    let below = run(&client, &tiny, "buy", "100", "").await;
+    assert_eq!(
+        (status(&below), below.skip_reason.as_str()),
+        (ExecutionStatus::Skipped, "below_min_notional")
+    );
+
+    let from_signal = create(
+        &client,
+        pipeline("from-signal", sizing::Method::FromSignal(true)),
+    )
+    .await;
+    let sized = run(&client, &from_signal, "buy", "50000", "0.0123456").await;
+    assert_eq!(
+        order(&client, &sized.order_ids[0]).await.quantity,
+        "0.01234"
+    );
+
+    let target = create(&client, pipeline("target", quote("100"))).await;
+    let to_five = run(&client, &target, "target_position", "50000", "0.05").await;
+    let first = order(&client, &to_five.order_ids[0]).await;
+    assert_eq!(
+        (first.side, first.quantity.as_str()),
+        (Side::Buy as i32, "0.05")
+    );
+    let to_two = run(&client, &target, "target_position", "50000", "0.02").await;
+    let second = order(&client, &to_two.order_ids[0]).await;
+    assert_eq!(
+        (second.side, second.quantity.as_str()),
+        (Side::Sell as i32, "0.03")
+    );
+    let same = run(&client, &target, "target_position", "50000", "0.02").await;
+    assert_eq!(same.skip_reason, "at_target");
+    let exit = run(&client, &target, "exit", "50000", "").await;
+    let closing = order(&client, &exit.order_ids[0]).await;
+    assert_eq!(
+        (closing.side, closing.quantity.as_str()),
+        (Side::Sell as i32, "0.02")
+    );
+    let nothing = run(&client, &target, "exit", "50000", "").await;
+    assert_eq!(nothing.skip_reason, "no_position");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn pipelines_are_validated_updated_paused_and_audited() {
+    let server = TestServer::start().await;
+    let client = server.client().await;
+    let bad = client
+        .pipelines()
+        .create_pipeline(CreatePipelineRequest {
+            pipeline: Some(Pipeline {
+                exchange: "nowhere".into(),
+                ..pipeline("bad", quote("100"))
+            }),
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(bad.code(), Code::InvalidArgument);
+    assert!(
+        bad.message().contains("pipeline.exchange"),
+        "{}",
+        bad.message()
+    );
+    let unreachable = client
+        .pipelines()
+        .create_pipeline(CreatePipelineRequest {
+            pipeline: Some(Pipeline {
+                trigger: Some(Trigger {
+                    kind: Some(trigger::Kind::Signal(SignalMatch {
+                        symbol_glob: "BTC/USDT".into(),
+                        ..Default::default()
+                    })),
+                }),
+                ..pipeline("dust", quote("1"))
+            }),
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert!(
+        unreachable.message().contains("minimum notional"),
+        "{}",
+        unreachable.message()
+    );
+
+    let created = create(&client, pipeline("editable", quote("100"))).await;
+    let updated = client
+        .pipelines()
+        .update_pipeline(UpdatePipelineRequest {
+            pipeline: Some(Pipeline {
+                id: created.id.clone(),
+                sizing: Some(Sizing {
+                    method: Some(quote("200")),
+                }),
+                name: "ignored-without-mask".into(),
+                ..Default::default()
+            }),
+            update_mask: Some(prost_types::FieldMask {
+                paths: vec!["sizing".into()],
+            }),
+            ..Default::default()
+        })
+        .await
+        .expect("UpdatePipeline answers")
+        .into_inner()
+        .pipeline
+        .expect("a pipeline");
+    assert_eq!(updated.name, "editable");
+    assert_eq!(
+        updated.sizing,
+        Some(Sizing {
+            method: Some(quote("200"))
+        })
+    );
+
+    client
+        .pipelines()
+        .pause_pipeline(PausePipelineRequest {
+            id: "editable".into(),
+            ..Default::default()
+        })
+        .await
+        .expect("PausePipeline answers");
+    let paused = run(&client, &created, "buy", "50000", "").await;
+    assert_eq!(paused.skip_reason, "paused");
+    let listed = client
+        .pipelines()
+        .list_pipelines(ListPipelinesRequest {
+            state: PipelineState::Paused as i32,
+            ..Default::default()
+        })
+        .await
+        .expect("ListPipelines answers")
+        .into_inner()
+        .pipelines;
+    assert_eq!(listed.len(), 1);
+    client
+        .pipelines()
+        .delete_pipeline(DeletePipelineRequest {
+            id: created.id.clone(),
+            ..Default::default()
+        })
+        .await
+        .expect("DeletePipeline answers");
+    let gone = client
+        .pipelines()
+        .get_pipeline(GetPipelineRequest {
+            id: created.id.clone(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(gone.code(), Code::NotFound);
+
+    let audit = client
+        .security()
+        .list_audit_events(ListAuditEventsRequest {
+            filter: Some(AuditFilter {
+                action: "pipeline.".into(),
+                ..Default::default()
+            }),
+            ..Default::default()
+        })
+        .await
+        .expect("ListAuditEvents answers")
+        .into_inner()
+        .events;
+    let actions: Vec<_> = audit.iter().rev().map(|e| e.action.as_str()).collect();
+    assert_eq!(
+        actions,
+        [
+            "pipeline.create",
+            "pipeline.update",
+            "pipeline.pause",
+            "pipeline.run",
+            "pipeline.delete"
+        ]
+    );
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_scheduled_pipeline_fires_with_the_latest_price() {
+    let server = TestServer::start().await;
+    let client = server.client().await;
+    // The paper exchange learns a price from an order's reference price.
+    client
+        .orders()
+        .place_order(PlaceOrderRequest {
+            symbol: "BTC/USDT".into(),
+            side: Side::Buy as i32,
+            r#type: OrderType::Market as i32,
+            quantity: "0.001".into(),
+            reference_price: "42000".into(),
+            ..Default::default()
+        })
+        .await
+        .expect("PlaceOrder answers");
+    let scheduled = create(
+        &client,
+        Pipeline {
+            trigger: Some(Trigger {
+                kind: Some(trigger::Kind::Schedule(Schedule {
+                    spec: Some(schedule::Spec::Interval(prost_types::Duration {
+                        seconds: 1,
+                        nanos: 0,
+                    })),
+                    symbol: "BTC/USDT".into(),
+                    action: "buy".into(),
+                })),
+            }),
+            ..pipeline("every-second", quote("100"))
+        },
+    )
+    .await;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let execution = loop {
+        let executions = client
+            .pipelines()
+            .list_executions(ListExecutionsRequest {
+                filter: Some(ExecutionFilter {
+                    pipeline_id: scheduled.id.clone(),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            })
+            .await
+            .expect("ListExecutions answers")
+            .into_inner()
+            .executions;
+        if let Some(first) = executions.last() {
+            break finished(&client, &first.id).await;
+        }
+        assert!(Instant::now() < deadline, "the schedule never fired");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(
+        status(&execution),
+        ExecutionStatus::Succeeded,
+        "{execution:?}"
+    );
+    assert_eq!(execution.steps[0].detail, "schedule fired");
+    let placed = order(&client, &execution.order_ids[0]).await;
+    assert_eq!(placed.reference_price, "42000");
+    server.stop().await;
+}
+
+/// The acknowledged signal's execution survives a SIGKILL before any
+/// worker ran it; after a restart it runs once and orders once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_execution_queued_before_a_crash_runs_once_after_it() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let data_dir = dir.path().join("data");
+    let start = |workers: &'static str, data_dir: std::path::PathBuf| {
+        tokio::task::spawn_blocking(move || {
+            serve(
+                &data_dir,
+                &[
+                    ("TRADEPLANE_PIPELINES__WORKERS", workers),
+                    ("TRADEPLANE_WEBHOOK_PASSPHRASE", PASSPHRASE),
+                ],
+            )
+        })
+    };
+    // This node only ingests: executions queue up.
+    let mut ingest = start("0", data_dir.clone()).await.expect("started");
+    let client = Client::connect(&ingest.grpc, Some(&ingest.api_key))
+        .await
+        .expect("client");
+    create(&client, pipeline("after-crash", quote("100"))).await;
+    let reply = reqwest::Client::new()
+        .post(format!("{}/webhooks/tradingview", ingest.http))
+        .json(&json!({"passphrase": PASSPHRASE, "ticker": "BTCUSDT", "action": "buy", "price": "50000"}))
+        .send()
+        .await
+        .expect("webhook call");
+    assert_eq!(reply.status(), 202, "acknowledged");
+    ingest.child.kill().expect("SIGKILL");
+    let _ = ingest.child.wait();
+
+    let mut node = start("2", data_dir).await.expect("restarted");
+    let client = Client::connect(&node.grpc, Some(&node.api_key))
+        .await
+        .expect("client");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let execution = loop {
+        let executions = client
+            .pipelines()
+            .list_executions(ListExecutionsRequest::default())
+            .await
+            .expect("ListExecutions answers")
+            .into_inner()
+            .executions;
+        assert_eq!(executions.len(), 1, "exactly the one execution");
+        if executions[0].status == ExecutionStatus::Succeeded as i32 {
+            break executions[0].clone();
+        }
+        assert!(Instant::now() < deadline, "never ran: {:?}", executions[0]);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let orders = client
+        .orders()
+        .list_orders(ListOrdersRequest::default())
+        .await
+        .expect("ListOrders answers")
+        .into_inner()
+        .orders;
+    assert_eq!(orders.len(), 1, "one order for one execution");
+    assert_eq!(orders[0].execution_id, execution.id);
+    node.child.kill().expect("SIGKILL");
+    let _ = node.child.wait();
+}
