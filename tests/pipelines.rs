@@ -516,6 +516,28 @@ async fn pipelines_are_validated_updated_paused_and_audited() {
         unreachable.message()
     );
 
+    let bad_cron = client
+        .pipelines()
+        .create_pipeline(CreatePipelineRequest {
+            pipeline: Some(Pipeline {
+                trigger: Some(Trigger {
+                    kind: Some(trigger::Kind::Schedule(Schedule {
+                        spec: Some(schedule::Spec::Cron("61 * * * *".into())),
+                        symbol: "BTC/USDT".into(),
+                        action: "buy".into(),
+                    })),
+                }),
+                ..pipeline("bad-cron", quote("100"))
+            }),
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    let violations = tonic_types::StatusExt::get_details_bad_request(&bad_cron)
+        .expect("BadRequest details")
+        .field_violations;
+    assert_eq!(violations[0].field, "pipeline.trigger.schedule.cron");
+
     let created = create(&client, pipeline("editable", quote("100"))).await;
     let updated = client
         .pipelines()

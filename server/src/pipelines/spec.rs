@@ -48,10 +48,18 @@ impl Matcher {
     }
 }
 
+/// When a time trigger fires.
+#[derive(Debug, Clone)]
+pub enum When {
+    Every(Duration),
+    /// Five-field cron, UTC.
+    Cron(croner::Cron),
+}
+
 /// A time trigger.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub struct TimeTrigger {
-    pub every: Duration,
+    pub when: When,
     pub symbol: String,
     pub action: SignalAction,
 }
@@ -94,7 +102,7 @@ pub struct OrderPlan {
 }
 
 /// A valid pipeline, ready to run.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub struct Compiled {
     pub pipeline: Pipeline,
     pub matcher: Option<Matcher>,
@@ -222,24 +230,27 @@ pub fn compile(mut pipeline: Pipeline) -> Result<Compiled, ApiError> {
             (Some(matcher), None)
         }
         Some(trigger::Kind::Schedule(time)) => {
-            let every = match &time.spec {
+            let when = match &time.spec {
                 Some(schedule::Spec::Interval(interval)) => {
                     let every = Duration::try_from(*interval).unwrap_or_default();
                     if every < MIN_INTERVAL {
                         bad.add("pipeline.trigger.schedule.interval", "must be at least 1s");
                     }
-                    every
+                    When::Every(every)
                 }
-                Some(schedule::Spec::Cron(_)) => {
-                    bad.add(
-                        "pipeline.trigger.schedule.cron",
-                        "cron schedules are not supported yet; use an interval",
-                    );
-                    Duration::ZERO
-                }
+                Some(schedule::Spec::Cron(text)) => match parse_cron(text) {
+                    Ok(cron) => When::Cron(cron),
+                    Err(err) => {
+                        bad.add("pipeline.trigger.schedule.cron", err);
+                        When::Every(Duration::ZERO)
+                    }
+                },
                 None => {
-                    bad.add("pipeline.trigger.schedule", "give an interval");
-                    Duration::ZERO
+                    bad.add(
+                        "pipeline.trigger.schedule",
+                        "give an interval or a cron expression",
+                    );
+                    When::Every(Duration::ZERO)
                 }
             };
             if time.symbol.is_empty() {
@@ -259,7 +270,7 @@ pub fn compile(mut pipeline: Pipeline) -> Result<Compiled, ApiError> {
                 SignalAction::Unspecified
             });
             let trigger = TimeTrigger {
-                every,
+                when,
                 symbol: time.symbol.clone(),
                 action,
             };
@@ -397,6 +408,18 @@ pub fn invalid(fields: Vec<FieldError>) -> ApiError {
     }
 }
 
+/// A five-field cron expression (minute hour day-of-month month
+/// day-of-week), evaluated in UTC.
+pub fn parse_cron(text: &str) -> Result<croner::Cron, String> {
+    if text.split_whitespace().count() != 5 {
+        return Err(format!(
+            "`{text}` is not a five-field cron expression (minute hour day month weekday)"
+        ));
+    }
+    text.parse::<croner::Cron>()
+        .map_err(|e| format!("`{text}` is not a valid cron expression: {e}"))
+}
+
 /// `buy`, `sell`, `exit` (or `flat`, `close`), `target_position`.
 pub fn action_named(name: &str) -> Option<SignalAction> {
     match name.to_ascii_lowercase().as_str() {
@@ -443,6 +466,15 @@ mod tests {
         assert!(!glob_match("BTC/*", "ETH/USDT"));
         assert!(glob_match("*", "NQ1!"));
         assert!(!glob_match("BTC", "BTC/USDT"));
+    }
+
+    #[test]
+    fn cron_expressions_are_checked() {
+        assert!(parse_cron("*/5 * * * *").is_ok());
+        assert!(parse_cron("0 9 * * MON-FRI").is_ok());
+        assert!(parse_cron("61 * * * *").is_err());
+        assert!(parse_cron("* * * *").is_err(), "four fields");
+        assert!(parse_cron("every minute").is_err());
     }
 
     #[test]
