@@ -118,7 +118,7 @@ mod tests {
             after(&every, now),
             Some(now + chrono::Duration::seconds(90))
         );
-        let cron = When::Cron(parse_cron("*/5 * * * *").expect("valid"));
+        let cron = When::Cron(Box::new(parse_cron("*/5 * * * *").expect("valid")));
         assert_eq!(
             after(&cron, now),
             Utc.with_ymd_and_hms(2026, 11, 22, 10, 5, 0).single()

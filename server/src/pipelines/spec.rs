@@ -53,7 +53,7 @@ impl Matcher {
 pub enum When {
     Every(Duration),
     /// Five-field cron, UTC.
-    Cron(croner::Cron),
+    Cron(Box<croner::Cron>),
 }
 
 /// A time trigger.
@@ -239,7 +239,7 @@ pub fn compile(mut pipeline: Pipeline) -> Result<Compiled, ApiError> {
                     When::Every(every)
                 }
                 Some(schedule::Spec::Cron(text)) => match parse_cron(text) {
-                    Ok(cron) => When::Cron(cron),
+                    Ok(cron) => When::Cron(Box::new(cron)),
                     Err(err) => {
                         bad.add("pipeline.trigger.schedule.cron", err);
                         When::Every(Duration::ZERO)
