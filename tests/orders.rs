@@ -408,75 +408,57 @@ async fn resting_limit_orders_fill_when_a_signal_crosses_them_and_survive_restar
 #[tokio::test]
 async fn tpctl_places_lists_and_shows_balances() {
     let server = TestServer::start().await;
-    let tpctl = |args: &[&str]| {
-        let mut command = tokio::process::Command::new(tradeplane_e2e::binary("tpctl"));
-        command
-            .args([
-                "--server",
-                &server.grpc_url(),
-                "--api-key",
-                tradeplane_e2e::ADMIN_KEY,
-            ])
-            .args(args);
-        async move {
-            let out = command.output().await.unwrap();
-            assert!(
-                out.status.success(),
-                "{}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-            String::from_utf8_lossy(&out.stdout).to_string()
-        }
-    };
-    let placed = tpctl(&[
-        "order",
-        "place",
-        "--symbol",
-        "ETHUSDT",
-        "--side",
-        "sell",
-        "--quantity",
-        "0.5",
-        "--reference-price",
-        "3000",
-        "--request-id",
-        "cli-1",
-        "-o",
-        "json",
-    ])
-    .await;
+    let placed = server
+        .tpctl(&[
+            "order",
+            "place",
+            "--symbol",
+            "ETHUSDT",
+            "--side",
+            "sell",
+            "--quantity",
+            "0.5",
+            "--reference-price",
+            "3000",
+            "--request-id",
+            "cli-1",
+            "-o",
+            "json",
+        ])
+        .await;
     let placed: serde_json::Value = serde_json::from_str(&placed).unwrap();
     assert_eq!(placed["status"], "rejected", "no ETH to sell: {placed}");
-    let placed = tpctl(&[
-        "order",
-        "place",
-        "--symbol",
-        "BTCUSDT",
-        "--side",
-        "sell",
-        "--quantity",
-        "0.5",
-        "--reference-price",
-        "65000",
-        "--request-id",
-        "cli-2",
-    ])
-    .await;
+    let placed = server
+        .tpctl(&[
+            "order",
+            "place",
+            "--symbol",
+            "BTCUSDT",
+            "--side",
+            "sell",
+            "--quantity",
+            "0.5",
+            "--reference-price",
+            "65000",
+            "--request-id",
+            "cli-2",
+        ])
+        .await;
     assert!(
         placed.contains("sell 0.5 BTC/USDT market: filled at"),
         "{placed}"
     );
-    let listed = tpctl(&["order", "list"]).await;
+    let listed = server.tpctl(&["order", "list"]).await;
     assert!(
         listed.starts_with("ID") && listed.lines().count() == 3,
         "{listed}"
     );
-    let balances = tpctl(&["balances"]).await;
+    let balances = server.tpctl(&["balances"]).await;
     assert!(
         balances.contains("BTC") && balances.contains("0.5"),
         "{balances}"
     );
-    let exchanges = tpctl(&["exchanges", "-o", "json"]).await;
+    let exchanges = server.tpctl(&["exchanges", "-o", "json"]).await;
     assert!(
         exchanges.contains(r#""breaker_state":"closed""#),
         "{exchanges}"

@@ -764,3 +764,87 @@ async fn an_execution_queued_before_a_crash_runs_once_after_it() {
     node.child.kill().expect("SIGKILL");
     let _ = node.child.wait();
 }
+
+#[tokio::test]
+async fn the_examples_load_and_tpctl_drives_a_pipeline() {
+    let server = TestServer::start().await;
+    for example in [
+        "ema-cross.yaml",
+        "dca-weekdays.yaml",
+        "target-position.json",
+    ] {
+        let path = format!("examples/{example}");
+        let created = server
+            .tpctl(&["pipeline", "create", "-f", &path, "-o", "json"])
+            .await;
+        let created: serde_json::Value = serde_json::from_str(&created).expect("json");
+        assert_eq!(created["state"], "enabled", "{example}: {created}");
+    }
+    let listed = server.tpctl(&["pipeline", "list"]).await;
+    assert!(
+        listed.contains("ema-cross") && listed.contains("cron `0 9 * * MON-FRI`"),
+        "{listed}"
+    );
+
+    let reply = reqwest::Client::new()
+        .post(server.http_url("/webhooks/tradingview"))
+        .json(&json!({"passphrase": PASSPHRASE, "ticker": "BTCUSDT", "action": "buy", "price": "50000"}))
+        .send()
+        .await
+        .expect("webhook call");
+    assert_eq!(reply.status(), 202);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let execution = loop {
+        let out = server
+            .tpctl(&["pipeline", "executions", "-o", "json"])
+            .await;
+        let out: serde_json::Value = serde_json::from_str(&out).expect("json");
+        let first = out["executions"][0].clone();
+        if first["status"] == "succeeded" {
+            break first;
+        }
+        assert!(Instant::now() < deadline, "{out}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(execution["pipeline"], "ema-cross");
+    let ids = execution["order_ids"].as_array().expect("orders");
+    assert_eq!(ids.len(), 3, "the entry, its stop-loss and its take-profit");
+    let shown = server
+        .tpctl(&[
+            "pipeline",
+            "execution",
+            execution["id"].as_str().expect("id"),
+        ])
+        .await;
+    assert!(
+        shown.contains("sizing") && shown.contains("risk") && shown.contains("protect"),
+        "{shown}"
+    );
+
+    let paused = server
+        .tpctl(&["pipeline", "pause", "ema-cross", "-o", "json"])
+        .await;
+    assert!(paused.contains("\"state\":\"paused\""), "{paused}");
+    std::fs::write(
+        server.data_dir.path().join("bigger.yaml"),
+        "sizing: { quote_amount: 2000 }\n",
+    )
+    .expect("write");
+    let bigger = server.data_dir.path().join("bigger.yaml");
+    let updated = server
+        .tpctl(&[
+            "pipeline",
+            "update",
+            "ema-cross",
+            "-f",
+            bigger.to_str().expect("path"),
+            "-o",
+            "json",
+        ])
+        .await;
+    assert!(
+        updated.contains("quote 2000") && updated.contains("paused"),
+        "only sizing changed: {updated}"
+    );
+    server.stop().await;
+}

@@ -4,6 +4,7 @@
 
 pub mod bench;
 pub mod format;
+pub mod pipeline_file;
 
 use std::time::Duration;
 

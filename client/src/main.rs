@@ -2,6 +2,7 @@
 
 mod admin;
 mod orders_cli;
+mod pipelines_cli;
 
 use std::{collections::HashMap, path::PathBuf, process::ExitCode, time::Duration};
 
@@ -77,6 +78,9 @@ enum Command {
     /// Orders: place, cancel, get, list, watch.
     #[command(subcommand)]
     Order(orders_cli::OrderCommand),
+    /// Pipelines and their executions.
+    #[command(subcommand)]
+    Pipeline(pipelines_cli::PipelineCommand),
     /// The configured exchanges and their breakers.
     Exchanges,
     /// Balances on an exchange.
@@ -393,6 +397,9 @@ async fn run(cli: Cli) -> Result<(), String> {
         Command::Admin(command) => admin::run(&client, command, output == Output::Json).await?,
         Command::Order(command) => {
             orders_cli::run(&client, command, output == Output::Json).await?
+        }
+        Command::Pipeline(command) => {
+            pipelines_cli::run(&client, command, output == Output::Json).await?
         }
         Command::Exchanges => orders_cli::exchanges(&client, output == Output::Json).await?,
         Command::Balances { exchange } => {

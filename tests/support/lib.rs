@@ -113,6 +113,24 @@ impl TestServer {
         self.client_with_key(Some(&token)).await
     }
 
+    /// Runs `tpctl` with the admin key against this server; returns its
+    /// standard output and fails the test if it fails.
+    pub async fn tpctl(&self, args: &[&str]) -> String {
+        let out = tokio::process::Command::new(binary("tpctl"))
+            .args(["--server", &self.grpc_url(), "--api-key", ADMIN_KEY])
+            .args(args)
+            .current_dir(workspace_root())
+            .output()
+            .await
+            .expect("tpctl runs");
+        assert!(
+            out.status.success(),
+            "tpctl {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).to_string()
+    }
+
     /// `http://127.0.0.1:PORT` of the gRPC port.
     pub fn grpc_url(&self) -> String {
         format!("http://{}", self.grpc_addr)

@@ -1,0 +1,368 @@
+//! `tpctl pipeline …`: create and update from a file, get, list, pause,
+//! resume, delete, run, and the executions (with `--watch`).
+
+use std::path::PathBuf;
+
+use clap::Subcommand;
+use futures::StreamExt;
+use serde_json::{Value, json};
+use tradeplane_api::*;
+use tradeplane_client::{
+    Client, describe_status,
+    format::{enum_name, object_table, print, time_text},
+    pipeline_file::PipelineFile,
+};
+
+/// Pipeline commands.
+#[derive(Subcommand)]
+pub enum PipelineCommand {
+    /// Creates a pipeline from a YAML or JSON file.
+    Create {
+        #[arg(short = 'f', long = "file")]
+        file: PathBuf,
+        /// Idempotency key: a retry returns the first pipeline.
+        #[arg(long, default_value = "")]
+        request_id: String,
+    },
+    /// One pipeline, by id or name.
+    Get { id: String },
+    /// Every pipeline.
+    List,
+    /// Changes the fields the file sets; the others stay.
+    Update {
+        id: String,
+        #[arg(short = 'f', long = "file")]
+        file: PathBuf,
+    },
+    /// Stops reacting to triggers.
+    Pause { id: String },
+    /// Reacts to triggers again.
+    Resume { id: String },
+    /// Deletes a pipeline (its executions stay).
+    Delete { id: String },
+    /// Runs a pipeline now with a synthetic signal.
+    Run {
+        id: String,
+        #[arg(long, default_value = "")]
+        symbol: String,
+        /// buy, sell, exit or target_position.
+        #[arg(long, default_value = "")]
+        action: String,
+        #[arg(long, default_value = "")]
+        price: String,
+        /// The quantity, or the target position for target_position.
+        #[arg(long, default_value = "", allow_hyphen_values = true)]
+        quantity: String,
+    },
+    /// Executions, newest first; `--watch` streams them as they change.
+    Executions {
+        /// Only this pipeline's (id).
+        #[arg(long, default_value = "")]
+        pipeline: String,
+        #[arg(long)]
+        watch: bool,
+        #[arg(long, default_value_t = 50)]
+        limit: i32,
+    },
+    /// One execution with its steps.
+    Execution { id: String },
+}
+
+fn word<E: TryFrom<i32>>(value: i32, name: impl Fn(E) -> &'static str, prefix: &str) -> String {
+    enum_name::<E>(value, name)
+        .trim_start_matches(prefix)
+        .to_lowercase()
+}
+
+fn pipeline_json(p: &Pipeline) -> Value {
+    let trigger = match p.trigger.as_ref().and_then(|t| t.kind.as_ref()) {
+        Some(trigger::Kind::Signal(m)) => format!(
+            "signal {} {} {}",
+            if m.source.is_empty() { "*" } else { &m.source },
+            if m.symbol_glob.is_empty() {
+                "*"
+            } else {
+                &m.symbol_glob
+            },
+            m.actions.join(",")
+        ),
+        Some(trigger::Kind::Schedule(s)) => match &s.spec {
+            Some(schedule::Spec::Cron(cron)) => format!("cron `{cron}` {} {}", s.action, s.symbol),
+            Some(schedule::Spec::Interval(d)) => {
+                format!("every {}s {} {}", d.seconds, s.action, s.symbol)
+            }
+            None => String::new(),
+        },
+        None => String::new(),
+    };
+    let sizing = match p.sizing.as_ref().and_then(|s| s.method.as_ref()) {
+        Some(sizing::Method::FixedQuantity(q)) => format!("quantity {q}"),
+        Some(sizing::Method::FixedQuoteAmount(q)) => format!("quote {q}"),
+        Some(sizing::Method::PercentOfBalance(q)) => format!("{q}% of balance"),
+        Some(sizing::Method::FromSignal(_)) => "from signal".into(),
+        None => String::new(),
+    };
+    json!({
+        "id": p.id, "name": p.name,
+        "state": word::<PipelineState>(p.state, |s| s.as_str_name(), "PIPELINE_STATE_"),
+        "exchange": p.exchange,
+        "mode": word::<TradingMode>(p.mode, |s| s.as_str_name(), "TRADING_MODE_"),
+        "trigger": trigger, "sizing": sizing,
+        "concurrency": word::<ConcurrencyPolicy>(p.concurrency, |s| s.as_str_name(), "CONCURRENCY_POLICY_"),
+        "update_time": time_text(p.update_time.as_ref()),
+    })
+}
+
+fn execution_json(e: &Execution) -> Value {
+    json!({
+        "id": e.id, "pipeline": e.pipeline_name, "pipeline_id": e.pipeline_id, "signal_id": e.signal_id,
+        "status": word::<ExecutionStatus>(e.status, |s| s.as_str_name(), "EXECUTION_STATUS_"),
+        "skip_reason": e.skip_reason, "error": e.error, "attempt": e.attempt,
+        "order_ids": e.order_ids, "fees": e.fees,
+        "create_time": time_text(e.create_time.as_ref()),
+        "end_time": time_text(e.end_time.as_ref()),
+        "steps": e.steps.iter().map(|s| json!({
+            "name": s.name, "result": s.result, "detail": s.detail,
+            "ms": s.duration.map(|d| d.seconds * 1000 + i64::from(d.nanos) / 1_000_000).unwrap_or_default(),
+        })).collect::<Vec<_>>(),
+    })
+}
+
+const PIPELINE_COLUMNS: [&str; 7] = [
+    "name", "state", "exchange", "mode", "trigger", "sizing", "id",
+];
+const EXECUTION_COLUMNS: [&str; 6] = [
+    "id",
+    "create_time",
+    "pipeline",
+    "status",
+    "skip_reason",
+    "error",
+];
+
+fn print_pipeline(json_output: bool, pipeline: &Pipeline) {
+    let value = pipeline_json(pipeline);
+    print(json_output, value.clone(), || {
+        object_table(&[value], &PIPELINE_COLUMNS)
+    });
+}
+
+fn print_execution(json_output: bool, execution: &Execution) {
+    let value = execution_json(execution);
+    print(json_output, value.clone(), || {
+        let steps: Vec<Value> = value["steps"].as_array().cloned().unwrap_or_default();
+        format!(
+            "{}\n{}",
+            object_table(std::slice::from_ref(&value), &EXECUTION_COLUMNS),
+            object_table(&steps, &["name", "result", "ms", "detail"])
+        )
+    });
+}
+
+/// Runs a pipeline command.
+pub async fn run(
+    client: &Client,
+    command: PipelineCommand,
+    json_output: bool,
+) -> Result<(), String> {
+    let mut pipelines = client.pipelines();
+    let error = |status: tonic::Status| describe_status(&status);
+    match command {
+        PipelineCommand::Create { file, request_id } => {
+            let pipeline = PipelineFile::read(&file)?.to_proto()?;
+            let created = pipelines
+                .create_pipeline(CreatePipelineRequest {
+                    request_id,
+                    pipeline: Some(pipeline),
+                })
+                .await
+                .map_err(error)?
+                .into_inner()
+                .pipeline
+                .unwrap_or_default();
+            print_pipeline(json_output, &created);
+        }
+        PipelineCommand::Get { id } => {
+            let pipeline = pipelines
+                .get_pipeline(GetPipelineRequest { id })
+                .await
+                .map_err(error)?
+                .into_inner()
+                .pipeline
+                .unwrap_or_default();
+            print_pipeline(json_output, &pipeline);
+        }
+        PipelineCommand::List => {
+            let mut all = Vec::new();
+            let mut page_token = String::new();
+            loop {
+                let page = pipelines
+                    .list_pipelines(ListPipelinesRequest {
+                        page_size: 1000,
+                        page_token,
+                        ..Default::default()
+                    })
+                    .await
+                    .map_err(error)?
+                    .into_inner();
+                all.extend(page.pipelines.iter().map(pipeline_json));
+                if page.next_page_token.is_empty() {
+                    break;
+                }
+                page_token = page.next_page_token;
+            }
+            print(json_output, json!({ "pipelines": all }), || {
+                object_table(&all, &PIPELINE_COLUMNS)
+            });
+        }
+        PipelineCommand::Update { id, file } => {
+            let file = PipelineFile::read(&file)?;
+            let mut pipeline = file.to_proto()?;
+            pipeline.id = pipelines
+                .get_pipeline(GetPipelineRequest { id })
+                .await
+                .map_err(error)?
+                .into_inner()
+                .pipeline
+                .unwrap_or_default()
+                .id;
+            let paths = file.fields().into_iter().map(str::to_string).collect();
+            let updated = pipelines
+                .update_pipeline(UpdatePipelineRequest {
+                    pipeline: Some(pipeline),
+                    update_mask: Some(prost_types::FieldMask { paths }),
+                    ..Default::default()
+                })
+                .await
+                .map_err(error)?
+                .into_inner()
+                .pipeline
+                .unwrap_or_default();
+            print_pipeline(json_output, &updated);
+        }
+        PipelineCommand::Pause { id } => {
+            let paused = pipelines
+                .pause_pipeline(PausePipelineRequest {
+                    id,
+                    ..Default::default()
+                })
+                .await
+                .map_err(error)?
+                .into_inner()
+                .pipeline
+                .unwrap_or_default();
+            print_pipeline(json_output, &paused);
+        }
+        PipelineCommand::Resume { id } => {
+            let resumed = pipelines
+                .resume_pipeline(ResumePipelineRequest {
+                    id,
+                    ..Default::default()
+                })
+                .await
+                .map_err(error)?
+                .into_inner()
+                .pipeline
+                .unwrap_or_default();
+            print_pipeline(json_output, &resumed);
+        }
+        PipelineCommand::Delete { id } => {
+            pipelines
+                .delete_pipeline(DeletePipelineRequest {
+                    id: id.clone(),
+                    ..Default::default()
+                })
+                .await
+                .map_err(error)?;
+            print(json_output, json!({ "deleted": id }), || {
+                format!("deleted {id}")
+            });
+        }
+        PipelineCommand::Run {
+            id,
+            symbol,
+            action,
+            price,
+            quantity,
+        } => {
+            let execution = pipelines
+                .run_pipeline(RunPipelineRequest {
+                    id,
+                    request_id: uuid::Uuid::now_v7().to_string(),
+                    symbol,
+                    action,
+                    price,
+                    quantity,
+                })
+                .await
+                .map_err(error)?
+                .into_inner()
+                .execution
+                .unwrap_or_default();
+            print_execution(json_output, &execution);
+        }
+        PipelineCommand::Execution { id } => {
+            let execution = pipelines
+                .get_execution(GetExecutionRequest { id })
+                .await
+                .map_err(error)?
+                .into_inner()
+                .execution
+                .unwrap_or_default();
+            print_execution(json_output, &execution);
+        }
+        PipelineCommand::Executions {
+            pipeline,
+            watch,
+            limit,
+        } => {
+            let filter = ExecutionFilter {
+                pipeline_id: pipeline,
+                ..Default::default()
+            };
+            if watch {
+                let mut stream = pipelines
+                    .watch_executions(WatchExecutionsRequest {
+                        filter: Some(filter),
+                    })
+                    .await
+                    .map_err(error)?
+                    .into_inner();
+                while let Some(event) = stream.next().await {
+                    let event = event.map_err(error)?;
+                    let value = execution_json(&event.execution.unwrap_or_default());
+                    if json_output {
+                        println!("{value}");
+                    } else {
+                        let columns: Vec<String> = EXECUTION_COLUMNS
+                            .iter()
+                            .map(|c| {
+                                value[c]
+                                    .as_str()
+                                    .map(str::to_string)
+                                    .unwrap_or_else(|| value[c].to_string())
+                            })
+                            .collect();
+                        println!("{}", columns.join("  "));
+                    }
+                }
+                return Ok(());
+            }
+            let executions = pipelines
+                .list_executions(ListExecutionsRequest {
+                    page_size: limit,
+                    filter: Some(filter),
+                    ..Default::default()
+                })
+                .await
+                .map_err(error)?
+                .into_inner()
+                .executions;
+            let values: Vec<Value> = executions.iter().map(execution_json).collect();
+            print(json_output, json!({ "executions": values }), || {
+                object_table(&values, &EXECUTION_COLUMNS)
+            });
+        }
+    }
+    Ok(())
+}
