@@ -722,8 +722,10 @@ async fn an_execution_queued_before_a_crash_runs_once_after_it() {
         .await
         .expect("client");
     create(&client, pipeline("after-crash", quote("100"))).await;
+    let trace_id = "4bf92f3577b34da6a3ce929d0e0e4736";
     let reply = reqwest::Client::new()
         .post(format!("{}/webhooks/tradingview", ingest.http))
+        .header("traceparent", format!("00-{trace_id}-00f067aa0ba902b7-01"))
         .json(&json!({"passphrase": PASSPHRASE, "ticker": "BTCUSDT", "action": "buy", "price": "50000"}))
         .send()
         .await
@@ -761,6 +763,24 @@ async fn an_execution_queued_before_a_crash_runs_once_after_it() {
         .orders;
     assert_eq!(orders.len(), 1, "one order for one execution");
     assert_eq!(orders[0].execution_id, execution.id);
+    let placed = client
+        .security()
+        .list_audit_events(ListAuditEventsRequest {
+            filter: Some(AuditFilter {
+                action: "order.place".into(),
+                ..Default::default()
+            }),
+            ..Default::default()
+        })
+        .await
+        .expect("ListAuditEvents answers")
+        .into_inner()
+        .events;
+    assert_eq!(
+        (placed[0].actor.as_str(), placed[0].trace_id.as_str()),
+        ("pipeline:after-crash", trace_id),
+        "the execution continued the webhook's trace across the restart"
+    );
     node.child.kill().expect("SIGKILL");
     let _ = node.child.wait();
 }

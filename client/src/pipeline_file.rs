@@ -128,15 +128,15 @@ fn optional_decimal_text<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Strin
 fn decimal_text<'de, D: Deserializer<'de>>(deserializer: D) -> Result<String, D::Error> {
     #[derive(Deserialize)]
     #[serde(untagged)]
-    enum Text {
+    enum NumberOrText {
         Text(String),
         Int(i64),
         Float(f64),
     }
-    Ok(match Text::deserialize(deserializer)? {
-        Text::Text(text) => text,
-        Text::Int(n) => n.to_string(),
-        Text::Float(f) => f.to_string(),
+    Ok(match NumberOrText::deserialize(deserializer)? {
+        NumberOrText::Text(text) => text,
+        NumberOrText::Int(n) => n.to_string(),
+        NumberOrText::Float(f) => f.to_string(),
     })
 }
 

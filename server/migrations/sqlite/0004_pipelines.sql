@@ -18,8 +18,9 @@ CREATE TABLE executions (
     signal_id      TEXT    NOT NULL,
     status         INTEGER NOT NULL,
     lease_until_ms INTEGER NOT NULL DEFAULT 0,
-    -- The signal's trace id, so the execution continues its trace.
-    trace_id       TEXT    NOT NULL DEFAULT '',
+    -- The W3C traceparent of the call that created it: the execution's
+    -- span continues that trace, even after a restart.
+    traceparent    TEXT    NOT NULL DEFAULT '',
     -- The RunPipeline request_id: a retry finds the first execution.
     request_id     TEXT    UNIQUE,
     -- 1: skip rather than queue behind a running execution.

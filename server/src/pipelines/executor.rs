@@ -10,9 +10,12 @@ use std::{
     time::{Duration, Instant},
 };
 
+use opentelemetry::propagation::TextMapPropagator;
+use opentelemetry_sdk::propagation::TraceContextPropagator;
 use rust_decimal::Decimal;
 use tokio::{sync::watch, task::JoinHandle};
 use tracing::Instrument;
+use tracing_opentelemetry::OpenTelemetrySpanExt;
 use tradeplane_api::{
     Execution, ExecutionStatus, ExecutionStep, Order, OrderStatus, OrderType, PlaceOrderRequest,
     Side, Signal, SignalAction,
@@ -229,10 +232,25 @@ impl Pipelines {
             match self.store.claim_execution(now_ms(), lease_ms).await {
                 Ok(Claim::Run {
                     execution,
-                    trace_id,
+                    traceparent,
                 }) => {
-                    let span = tracing::info_span!("execution", execution = %execution.id, pipeline = %execution.pipeline_name, signal_trace_id = %trace_id);
-                    self.run(*execution).instrument(span).await;
+                    let span = tracing::info_span!(
+                        "execution",
+                        otel.name = "execution",
+                        execution = %execution.id,
+                        pipeline = %execution.pipeline_name,
+                    );
+                    // The execution continues the trace of the call that
+                    // queued it, even after a restart.
+                    let carrier = HashMap::from([("traceparent".to_string(), traceparent.clone())]);
+                    let parent = TraceContextPropagator::new().extract(&carrier);
+                    let _ = span.set_parent(parent);
+                    let trace_id = traceparent
+                        .split('-')
+                        .nth(1)
+                        .unwrap_or_default()
+                        .to_string();
+                    self.run(*execution, &trace_id).instrument(span).await;
                     continue;
                 }
                 Ok(Claim::Skipped(execution)) => {
@@ -252,9 +270,9 @@ impl Pipelines {
     }
 
     /// Runs one claimed execution to its end.
-    async fn run(&self, mut execution: Execution) {
+    async fn run(&self, mut execution: Execution, trace_id: &str) {
         let started = Instant::now();
-        let outcome = self.steps(&mut execution).await;
+        let outcome = self.steps(&mut execution, trace_id).await;
         let now = now_ms();
         match outcome {
             Ok(()) => {}
@@ -281,7 +299,7 @@ impl Pipelines {
         let _ = self.changes.send(Arc::new(execution));
     }
 
-    async fn steps(&self, execution: &mut Execution) -> Result<(), Stop> {
+    async fn steps(&self, execution: &mut Execution, trace_id: &str) -> Result<(), Stop> {
         let Some(compiled) = self.snapshot().get(&execution.pipeline_id).cloned() else {
             execution.status = ExecutionStatus::Canceled as i32;
             execution.error = "the pipeline was deleted".into();
@@ -330,7 +348,7 @@ impl Pipelines {
         risk?;
 
         let started = Instant::now();
-        let order = self.order(&compiled, execution, &plan).await;
+        let order = self.order(&compiled, execution, &plan, trace_id).await;
         record(
             execution,
             "order",
@@ -365,7 +383,9 @@ impl Pipelines {
             }
             OrderStatus::Filled => {
                 let started = Instant::now();
-                let protective = self.protect(&compiled, execution, &plan, &order).await;
+                let protective = self
+                    .protect(&compiled, execution, &plan, &order, trace_id)
+                    .await;
                 if let Some(result) = protective {
                     record(
                         execution,
@@ -607,6 +627,7 @@ impl Pipelines {
         compiled: &Compiled,
         execution: &Execution,
         plan: &Plan,
+        trace_id: &str,
     ) -> Result<Order, Stop> {
         let request = PlaceOrderRequest {
             request_id: format!("execution:{}", execution.id),
@@ -627,7 +648,7 @@ impl Pipelines {
             .place_for(
                 request,
                 Some((&execution.id, &execution.signal_id)),
-                pipeline_audit(compiled),
+                pipeline_audit(compiled, trace_id),
             )
             .await
             .map_err(|err| match &err {
@@ -650,6 +671,7 @@ impl Pipelines {
         execution: &Execution,
         plan: &Plan,
         entry: &Order,
+        trace_id: &str,
     ) -> Option<Result<Vec<String>, Stop>> {
         let levels = [
             ("stop_loss", compiled.order.stop_loss),
@@ -711,7 +733,7 @@ impl Pipelines {
                 .place_for(
                     request,
                     Some((&execution.id, &execution.signal_id)),
-                    pipeline_audit(compiled),
+                    pipeline_audit(compiled, trace_id),
                 )
                 .await
             {
@@ -723,9 +745,12 @@ impl Pipelines {
     }
 }
 
-fn pipeline_audit(compiled: &Compiled) -> AuditEntry {
+/// Orders a pipeline places are audited as its own, in the trace of the
+/// call that started the execution.
+fn pipeline_audit(compiled: &Compiled, trace_id: &str) -> AuditEntry {
     AuditEntry {
         actor: format!("pipeline:{}", compiled.pipeline.name),
+        trace_id: trace_id.to_string(),
         ..Default::default()
     }
 }

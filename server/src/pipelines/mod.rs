@@ -318,7 +318,7 @@ impl Pipelines {
     /// The executions `signal` starts: one per enabled pipeline it
     /// matches. Called by the intake before the signal is stored, so that
     /// both commit together.
-    pub fn executions_for(&self, signal: &Signal) -> Vec<ExecutionWrite> {
+    pub fn executions_for(&self, signal: &Signal, traceparent: &str) -> Vec<ExecutionWrite> {
         if signal.outcome != SignalOutcome::Accepted as i32 {
             return Vec::new();
         }
@@ -328,7 +328,7 @@ impl Pipelines {
             .filter(|c| c.enabled() && c.matcher.as_ref().is_some_and(|m| m.matches(signal)))
             .map(|c| {
                 self.metrics.matched(&c.pipeline.name);
-                new_execution(c, signal, "signal matched", None)
+                new_execution(c, signal, traceparent, "signal matched", None)
             })
             .collect()
     }
@@ -344,11 +344,12 @@ impl Pipelines {
         &self,
         compiled: &Compiled,
         signal: Signal,
+        traceparent: &str,
         why: &str,
         request_id: Option<String>,
     ) -> Result<Execution, ApiError> {
         let mut write = SignalWrite::new(&signal, None);
-        let execution = new_execution(compiled, &signal, why, request_id.clone());
+        let execution = new_execution(compiled, &signal, traceparent, why, request_id.clone());
         if request_id.is_some() {
             // A retried run must find its first execution, so the signal
             // and execution are written separately: the execution insert
@@ -433,6 +434,7 @@ fn name_taken(name: &str) -> ApiError {
 fn new_execution(
     compiled: &Compiled,
     signal: &Signal,
+    traceparent: &str,
     why: &str,
     request_id: Option<String>,
 ) -> ExecutionWrite {
@@ -453,7 +455,7 @@ fn new_execution(
             create_time: Some(ms_to_timestamp(now)),
             ..Default::default()
         },
-        trace_id: signal.trace_id.clone(),
+        traceparent: traceparent.to_string(),
         request_id,
         skip_if_running: compiled.skip_if_running(),
     }

@@ -66,7 +66,7 @@ pub async fn run_schedules(pipelines: Arc<Pipelines>, mut stopped: watch::Receiv
                 }
             };
             if let Err(err) = pipelines
-                .trigger(&compiled, signal, "schedule fired", None)
+                .trigger(&compiled, signal, "", "schedule fired", None)
                 .await
             {
                 tracing::warn!(pipeline = %compiled.pipeline.name, error = %err, "scheduled run not queued");

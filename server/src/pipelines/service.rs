@@ -13,6 +13,7 @@ use crate::{
     proto_time::timestamp_ms,
     security::{audit::actions, audit_entry},
     store::ExecutionQuery,
+    telemetry::CallTrace,
 };
 
 const DEFAULT_PAGE_SIZE: u32 = 100;
@@ -253,6 +254,11 @@ impl PipelineService for PipelineGrpc {
         request: Request<RunPipelineRequest>,
     ) -> Result<Response<RunPipelineResponse>, Status> {
         let mut entry = audit_entry(&request, actions::PIPELINE_RUN, "");
+        let traceparent = request
+            .extensions()
+            .get::<CallTrace>()
+            .map(|t| t.traceparent.clone())
+            .unwrap_or_default();
         let request = request.into_inner();
         let compiled = self.pipelines.get(required_id(&request.id)?)?;
         let (symbol, action) = match &compiled.schedule {
@@ -289,7 +295,7 @@ impl PipelineService for PipelineGrpc {
         let request_id = (!request.request_id.is_empty()).then(|| request.request_id.clone());
         let execution = self
             .pipelines
-            .trigger(&compiled, signal, "run by hand", request_id)
+            .trigger(&compiled, signal, &traceparent, "run by hand", request_id)
             .await?;
         entry.target = compiled.pipeline.id.clone();
         entry.detail = format!("{} run: execution {}", compiled.pipeline.name, execution.id);

@@ -95,8 +95,15 @@ impl SignalIntake {
     }
 
     /// Validates and durably records `raw`. Returns only after the signal
-    /// (or the rejection) is committed.
-    pub async fn submit(&self, raw: RawSignal, trace_id: &str) -> Result<Submission, SubmitError> {
+    /// (or the rejection) is committed. `traceparent` is the W3C trace
+    /// context of the call (empty without tracing): the signal keeps its
+    /// trace id, and its executions continue the trace.
+    pub async fn submit(
+        &self,
+        raw: RawSignal,
+        traceparent: &str,
+    ) -> Result<Submission, SubmitError> {
+        let trace_id = traceparent.split('-').nth(1).unwrap_or_default();
         let started = Instant::now();
         // The id's UUIDv7 timestamp is the receive time (to the
         // millisecond), so stores can range-scan ids by time.
@@ -136,7 +143,7 @@ impl SignalIntake {
                 fill_valid(&mut signal, &valid);
                 let mut write = SignalWrite::new(&signal, Some(dedupe));
                 if let Some(pipelines) = &self.pipelines {
-                    write.executions = pipelines.executions_for(&signal);
+                    write.executions = pipelines.executions_for(&signal, traceparent);
                 }
                 let queued = !write.executions.is_empty();
                 let result = self.store.record_signal(write).await;

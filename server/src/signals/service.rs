@@ -102,20 +102,22 @@ fn raw_from_request(request: SubmitSignalRequest) -> RawSignal {
     }
 }
 
-fn trace_id<T>(request: &Request<T>) -> String {
+fn traceparent<T>(request: &Request<T>) -> String {
     request
         .extensions()
         .get::<CallTrace>()
-        .map(|t| t.trace_id.clone())
+        .map(|t| t.traceparent.clone())
         .unwrap_or_default()
 }
 
 async fn submit_one(
     intake: &SignalIntake,
     request: SubmitSignalRequest,
-    trace_id: &str,
+    traceparent: &str,
 ) -> Result<SubmitSignalResponse, SubmitError> {
-    let submission = intake.submit(raw_from_request(request), trace_id).await?;
+    let submission = intake
+        .submit(raw_from_request(request), traceparent)
+        .await?;
     Ok(SubmitSignalResponse {
         signal: Some(submission.signal),
         outcome: submission.outcome as i32,
@@ -155,8 +157,8 @@ impl SignalService for SignalGrpc {
         &self,
         request: Request<SubmitSignalRequest>,
     ) -> Result<Response<SubmitSignalResponse>, Status> {
-        let trace_id = trace_id(&request);
-        match submit_one(&self.intake, request.into_inner(), &trace_id).await {
+        let traceparent = traceparent(&request);
+        match submit_one(&self.intake, request.into_inner(), &traceparent).await {
             Ok(response) => Ok(Response::new(response)),
             Err(SubmitError::Rejected { violations, .. }) => {
                 Err(rejection_error(&violations, Field::grpc_name).into())
@@ -171,14 +173,14 @@ impl SignalService for SignalGrpc {
         &self,
         request: Request<Streaming<SubmitSignalsRequest>>,
     ) -> Result<Response<Self::SubmitSignalsStream>, Status> {
-        let trace_id = trace_id(&request);
+        let traceparent = traceparent(&request);
         let intake = self.intake.clone();
         let results = request
             .into_inner()
             .enumerate()
             .map(move |(index, item)| {
                 let intake = intake.clone();
-                let trace_id = trace_id.clone();
+                let traceparent = traceparent.clone();
                 async move {
                     let index = index as u64;
                     let signal = item?.signal.ok_or_else(|| {
@@ -188,7 +190,7 @@ impl SignalService for SignalGrpc {
                             "is required",
                         ))
                     })?;
-                    let result = match submit_one(&intake, signal, &trace_id).await {
+                    let result = match submit_one(&intake, signal, &traceparent).await {
                         Ok(submitted) => submit_signals_response::Result::Submitted(submitted),
                         Err(SubmitError::Rejected { signal, violations }) => {
                             let error = rejection_error(&violations, Field::grpc_name);

@@ -41,7 +41,7 @@ pub fn insert_execution(
     }
     let execution = &write.execution;
     tx.prepare_cached(
-        "INSERT INTO executions (id, pipeline_id, signal_id, status, trace_id, request_id, skip_if_running, body) \
+        "INSERT INTO executions (id, pipeline_id, signal_id, status, traceparent, request_id, skip_if_running, body) \
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
     )?
     .execute(params![
@@ -49,7 +49,7 @@ pub fn insert_execution(
         execution.pipeline_id,
         execution.signal_id,
         execution.status,
-        write.trace_id,
+        write.traceparent,
         write.request_id,
         write.skip_if_running,
         execution.encode_to_vec(),
@@ -62,7 +62,7 @@ pub fn claim(conn: &mut Connection, now_ms: i64, lease_ms: i64) -> Result<Claim,
     let tx = conn.transaction()?;
     let candidates: Vec<(String, String, i32, bool, String, Vec<u8>)> = {
         let mut select = tx.prepare_cached(
-            "SELECT id, pipeline_id, status, skip_if_running, trace_id, body FROM executions \
+            "SELECT id, pipeline_id, status, skip_if_running, traceparent, body FROM executions \
              WHERE status = ?1 OR (status = ?2 AND lease_until_ms < ?3) ORDER BY id LIMIT ?4",
         )?;
         select
@@ -79,7 +79,7 @@ pub fn claim(conn: &mut Connection, now_ms: i64, lease_ms: i64) -> Result<Claim,
             .collect::<Result<_, _>>()?
     };
     let mut outcome = Claim::Idle;
-    for (id, pipeline_id, status, skip_if_running, trace_id, body) in candidates {
+    for (id, pipeline_id, status, skip_if_running, traceparent, body) in candidates {
         let mut execution = decode_execution(&body)?;
         let busy: bool = status == PENDING
             && tx
@@ -106,7 +106,7 @@ pub fn claim(conn: &mut Connection, now_ms: i64, lease_ms: i64) -> Result<Claim,
             save(&tx, &execution, now_ms + lease_ms)?;
             outcome = Claim::Run {
                 execution: Box::new(execution),
-                trace_id,
+                traceparent,
             };
         }
         break;

@@ -188,8 +188,9 @@ pub enum PipelineInsert {
 pub struct ExecutionWrite {
     /// PENDING, with its match step recorded.
     pub execution: Execution,
-    /// The trace the execution continues.
-    pub trace_id: String,
+    /// The W3C `traceparent` of the call that created it: the execution's
+    /// span continues that trace, even after a restart.
+    pub traceparent: String,
     /// The RunPipeline `request_id`, for manual runs.
     pub request_id: Option<String>,
     /// Skip it (`already_running`) rather than queue it behind a running
@@ -200,10 +201,10 @@ pub struct ExecutionWrite {
 /// What claiming work from the execution queue found.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Claim {
-    /// Run this (RUNNING now, with a lease); `trace_id` is its signal's.
+    /// Run this (RUNNING now, with a lease) as part of `traceparent`.
     Run {
         execution: Box<Execution>,
-        trace_id: String,
+        traceparent: String,
     },
     /// This one was skipped as `already_running` while claiming.
     Skipped(Box<Execution>),

@@ -1030,7 +1030,7 @@ mod tests {
                 status: tradeplane_api::ExecutionStatus::Pending as i32,
                 ..Default::default()
             },
-            trace_id: String::new(),
+            traceparent: String::new(),
             request_id: None,
             skip_if_running,
         }

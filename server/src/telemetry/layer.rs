@@ -34,6 +34,9 @@ use super::SECONDS_BUCKETS;
 pub struct CallTrace {
     /// Lowercase hex W3C trace id; empty when tracing is off.
     pub trace_id: String,
+    /// The call's span as a W3C `traceparent`, for work that continues
+    /// the trace later (an execution); empty when tracing is off.
+    pub traceparent: String,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -235,19 +238,30 @@ impl CallRecord {
             }
         };
         let _ = span.set_parent(parent);
-        let trace_id = {
+        let (trace_id, traceparent) = {
             let context = span.context();
             let span_context = context.span().span_context().clone();
             if span_context.is_valid() {
-                span_context.trace_id().to_string()
+                (
+                    span_context.trace_id().to_string(),
+                    format!(
+                        "00-{}-{}-{:02x}",
+                        span_context.trace_id(),
+                        span_context.span_id(),
+                        span_context.trace_flags().to_u8()
+                    ),
+                )
             } else {
-                String::new()
+                (String::new(), String::new())
             }
         };
         if !trace_id.is_empty() {
             span.record("trace_id", trace_id.as_str());
         }
-        request.extensions_mut().insert(CallTrace { trace_id });
+        request.extensions_mut().insert(CallTrace {
+            trace_id,
+            traceparent,
+        });
         instruments.active.add(1, &attributes);
         Self {
             instruments,

@@ -114,10 +114,10 @@ pub async fn tradingview(State(state): State<Arc<WebhookState>>, request: Reques
         .get::<ConnectInfo<PeerAddr>>()
         .map(|c| c.0.0)
         .unwrap_or_else(|| SocketAddr::from(([0, 0, 0, 0], 0)));
-    let trace_id = parts
+    let traceparent = parts
         .extensions
         .get::<CallTrace>()
-        .map(|t| t.trace_id.clone())
+        .map(|t| t.traceparent.clone())
         .unwrap_or_default();
 
     let ip = state.auth.client_ip(peer, &parts.headers);
@@ -171,7 +171,7 @@ pub async fn tradingview(State(state): State<Arc<WebhookState>>, request: Reques
         return state.refuse(refusal.into(), ip);
     }
 
-    match state.intake.submit(parsed.signal, &trace_id).await {
+    match state.intake.submit(parsed.signal, &traceparent).await {
         Ok(submission) => {
             let (status, outcome) = if submission.outcome == SignalOutcome::Duplicate {
                 (StatusCode::OK, "duplicate")
