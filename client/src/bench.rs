@@ -1,19 +1,27 @@
 //! `tpctl bench`: a closed-loop load generator for the whole service. Each
 //! of `concurrency` workers sends one request at a time for `duration`
-//! (after an unmeasured warm-up); latencies go into an HDR histogram.
+//! (after an unmeasured warm-up); latencies go into an HDR histogram. The
+//! `pipeline` target measures from SubmitSignal to the paper order's fill,
+//! through one of `pipelines` enabled pipelines.
 
 use std::{
+    collections::{HashMap, HashSet},
     sync::{
-        Arc,
+        Arc, Mutex,
         atomic::{AtomicU64, Ordering},
     },
     time::{Duration, Instant},
 };
 
+use futures::StreamExt;
 use hdrhistogram::Histogram;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
-use tradeplane_api::SubmitSignalRequest;
+use tokio::sync::oneshot;
+use tradeplane_api::{
+    ConcurrencyPolicy, CreatePipelineRequest, OrderStatus, Pipeline, SignalMatch, Sizing,
+    SubmitSignalRequest, Trigger, WatchOrdersRequest, sizing, trigger,
+};
 
 use crate::Client;
 
@@ -32,6 +40,9 @@ pub enum Target {
     Submit,
     /// `POST /webhooks/tradingview` with the documented template.
     Webhook,
+    /// SubmitSignal for a signal one of `pipelines` bench pipelines
+    /// matches; measured until its paper order is filled.
+    Pipeline,
 }
 
 /// How to run one bench.
@@ -47,6 +58,8 @@ pub struct BenchOptions {
     pub duration: Duration,
     pub warmup: Duration,
     pub progress: bool,
+    /// Enabled pipelines the `pipeline` target creates (if missing).
+    pub pipelines: usize,
 }
 
 /// The result of one bench.
@@ -88,6 +101,99 @@ impl BenchReport {
 enum Driver {
     Grpc(Vec<Client>),
     Webhook(reqwest::Client),
+    Pipeline(Vec<Client>, Arc<Fills>),
+}
+
+/// Fills seen on the WatchOrders stream, by signal id, and the workers
+/// waiting for them.
+#[derive(Default)]
+struct Fills {
+    state: Mutex<FillState>,
+}
+
+/// Workers waiting by signal id, and fills that came before their waiter.
+type FillState = (HashMap<String, oneshot::Sender<()>>, HashSet<String>);
+
+impl Fills {
+    fn filled(&self, signal_id: String) {
+        if let Ok(mut state) = self.state.lock() {
+            match state.0.remove(&signal_id) {
+                Some(waiter) => {
+                    let _ = waiter.send(());
+                }
+                None => {
+                    state.1.insert(signal_id);
+                }
+            }
+        }
+    }
+
+    /// Resolves when `signal_id`'s order is filled.
+    fn wait(&self, signal_id: String) -> oneshot::Receiver<()> {
+        let (tell, told) = oneshot::channel();
+        if let Ok(mut state) = self.state.lock() {
+            if state.1.remove(&signal_id) {
+                let _ = tell.send(());
+            } else {
+                state.0.insert(signal_id, tell);
+            }
+        }
+        told
+    }
+}
+
+/// Creates the bench pipelines (one per strategy `bench-<i>`) unless they
+/// exist, and starts following fills.
+async fn prepare_pipelines(clients: &[Client], count: usize) -> anyhow::Result<Arc<Fills>> {
+    let client = &clients[0];
+    for i in 0..count {
+        let pipeline = Pipeline {
+            name: format!("bench-{i}"),
+            trigger: Some(Trigger {
+                kind: Some(trigger::Kind::Signal(SignalMatch {
+                    strategy: format!("bench-{i}"),
+                    symbol_glob: "BENCH/*".into(),
+                    ..Default::default()
+                })),
+            }),
+            sizing: Some(Sizing {
+                method: Some(sizing::Method::FixedQuoteAmount("10".into())),
+            }),
+            concurrency: ConcurrencyPolicy::Queue as i32,
+            ..Default::default()
+        };
+        let created = client
+            .pipelines()
+            .create_pipeline(CreatePipelineRequest {
+                request_id: format!("bench-pipeline-{i}"),
+                pipeline: Some(pipeline),
+            })
+            .await;
+        match created {
+            Ok(_) => {}
+            Err(status) if status.code() == tonic::Code::AlreadyExists => {}
+            Err(status) => anyhow::bail!("creating bench-{i}: {}", crate::describe_status(&status)),
+        }
+    }
+    let fills = Arc::new(Fills::default());
+    let mut orders = client
+        .orders()
+        .watch_orders(WatchOrdersRequest::default())
+        .await
+        .map_err(|s| anyhow::anyhow!(crate::describe_status(&s)))?
+        .into_inner();
+    let seen = fills.clone();
+    tokio::spawn(async move {
+        while let Some(Ok(event)) = orders.next().await {
+            if let Some(order) = event.order
+                && order.status == OrderStatus::Filled as i32
+                && !order.signal_id.is_empty()
+            {
+                seen.filled(order.signal_id);
+            }
+        }
+    });
+    Ok(fills)
 }
 
 /// Runs one bench and returns its report.
@@ -99,6 +205,14 @@ pub async fn run(target: Target, options: &BenchOptions) -> anyhow::Result<Bench
                 clients.push(Client::connect(&options.server, options.api_key.as_deref()).await?);
             }
             Driver::Grpc(clients)
+        }
+        Target::Pipeline => {
+            let mut clients = Vec::new();
+            for _ in 0..options.connections.max(1) {
+                clients.push(Client::connect(&options.server, options.api_key.as_deref()).await?);
+            }
+            let fills = prepare_pipelines(&clients, options.pipelines.max(1)).await?;
+            Driver::Pipeline(clients, fills)
         }
         Target::Webhook => Driver::Webhook(
             reqwest::Client::builder()
@@ -182,6 +296,7 @@ async fn phase(
 ) -> anyhow::Result<(Histogram<u64>, u64, Option<String>)> {
     let deadline = Instant::now() + duration;
     let mut workers = Vec::with_capacity(options.concurrency);
+    let pipelines = options.pipelines.max(1);
     for worker in 0..options.concurrency {
         let driver = driver.clone();
         let counter = counter.clone();
@@ -191,7 +306,9 @@ async fn phase(
             let mut histogram = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3)?;
             let mut errors = 0u64;
             let mut first_error: Option<String> = None;
+            let mut sent = 0usize;
             while Instant::now() < deadline {
+                sent += 1;
                 // Like the client library: UUIDv7 request ids, unique per call.
                 let request_id = uuid::Uuid::now_v7().to_string();
                 let started = Instant::now();
@@ -203,6 +320,21 @@ async fn phase(
                             _ => client.signals().submit_signal(bench_signal(request_id)).await.map(|_| ()),
                         }
                         .map_err(|status| crate::describe_status(&status))
+                    }
+                    Driver::Pipeline(clients, fills) => {
+                        let client = &clients[worker % clients.len()];
+                        let mut signal = bench_signal(request_id);
+                        signal.strategy = format!("bench-{}", (worker + sent * 7) % pipelines);
+                        match client.signals().submit_signal(signal).await {
+                            Ok(reply) => {
+                                let id = reply.into_inner().signal.map(|s| s.id).unwrap_or_default();
+                                match tokio::time::timeout(Duration::from_secs(10), fills.wait(id)).await {
+                                    Ok(Ok(())) => Ok(()),
+                                    _ => Err("no fill within 10s".to_string()),
+                                }
+                            }
+                            Err(status) => Err(crate::describe_status(&status)),
+                        }
                     }
                     Driver::Webhook(http) => {
                         let body = serde_json::json!({

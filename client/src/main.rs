@@ -203,6 +203,9 @@ struct BenchArgs {
     /// No progress bar.
     #[arg(long)]
     no_progress: bool,
+    /// Enabled pipelines for the pipeline target (created if missing).
+    #[arg(long, default_value_t = 100)]
+    pipelines: usize,
 }
 
 #[derive(Default, serde::Deserialize)]
@@ -465,6 +468,7 @@ async fn run_bench(
         duration: args.duration,
         warmup: args.warmup,
         progress: !args.no_progress && output == Output::Table,
+        pipelines: args.pipelines,
     };
     let mut reports = Vec::new();
     for target in args.target {
@@ -485,18 +489,26 @@ async fn run_bench(
             .find(|r| r.target == t)
             .map(|r| r.throughput_per_second)
     };
-    let ratio = match (throughput(Target::Submit), throughput(Target::Health)) {
-        (Some(submit), Some(health)) if health > 0.0 => Some(submit / health),
+    let ratio = |numerator: Target, denominator: Target| match (
+        throughput(numerator),
+        throughput(denominator),
+    ) {
+        (Some(n), Some(d)) if d > 0.0 => Some(n / d),
         _ => None,
     };
+    let submit_ratio = ratio(Target::Submit, Target::Health);
+    let pipeline_ratio = ratio(Target::Pipeline, Target::Submit);
     match output {
         Output::Json => println!(
             "{}",
-            json!({ "reports": reports, "submit_to_health_ratio": ratio })
+            json!({ "reports": reports, "submit_to_health_ratio": submit_ratio, "pipeline_to_submit_ratio": pipeline_ratio })
         ),
         Output::Table => {
-            if let Some(ratio) = ratio {
+            if let Some(ratio) = submit_ratio {
                 println!("submit/health throughput ratio: {ratio:.2}");
+            }
+            if let Some(ratio) = pipeline_ratio {
+                println!("signal-to-fill/submit throughput ratio: {ratio:.2}");
             }
         }
     }

@@ -57,7 +57,7 @@ pub struct PipelinesConfig {
 impl Default for PipelinesConfig {
     fn default() -> Self {
         Self {
-            workers: 4,
+            workers: 16,
             lease: Duration::from_secs(30),
             max_pipelines: 100,
         }

@@ -3,7 +3,7 @@
 //! changes. Reads live with the other reads in `sqlite.rs`.
 
 use prost::Message;
-use rusqlite::{Connection, OptionalExtension, Transaction, params};
+use rusqlite::{Connection, OptionalExtension, params};
 use tradeplane_api::{Execution, ExecutionStatus, Pipeline};
 
 use super::{Claim, ExecutionWrite, PipelineInsert, StoreError};
@@ -26,10 +26,7 @@ pub fn decode_pipeline(body: &[u8]) -> Result<Pipeline, StoreError> {
 
 /// Inserts one execution inside `tx`; a repeated `request_id` returns the
 /// first execution instead.
-pub fn insert_execution(
-    tx: &Transaction<'_>,
-    write: &ExecutionWrite,
-) -> Result<Execution, StoreError> {
+pub fn insert_execution(tx: &Connection, write: &ExecutionWrite) -> Result<Execution, StoreError> {
     if let Some(request_id) = &write.request_id {
         let existing: Option<Vec<u8>> = tx
             .prepare_cached("SELECT body FROM executions WHERE request_id = ?1")?
@@ -59,7 +56,7 @@ pub fn insert_execution(
 
 /// Claims the oldest runnable execution (see `Store::claim_execution`).
 pub fn claim(conn: &mut Connection, now_ms: i64, lease_ms: i64) -> Result<Claim, StoreError> {
-    let tx = conn.transaction()?;
+    let tx = conn.savepoint()?;
     let candidates: Vec<(String, String, i32, bool, String, Vec<u8>)> = {
         let mut select = tx.prepare_cached(
             "SELECT id, pipeline_id, status, skip_if_running, traceparent, body FROM executions \
@@ -139,7 +136,7 @@ pub fn insert_pipeline(
     pipeline: &Pipeline,
     request_id: Option<&str>,
 ) -> Result<PipelineInsert, StoreError> {
-    let tx = conn.transaction()?;
+    let tx = conn.savepoint()?;
     if let Some(request_id) = request_id {
         let existing: Option<Vec<u8>> = tx
             .query_row(

@@ -38,8 +38,13 @@ use crate::telemetry::SECONDS_BUCKETS;
 type Reply<T> = oneshot::Sender<Result<T, StoreError>>;
 
 /// Work for the writer thread that is not a signal: runs on the writer's
-/// connection and answers through its own reply channel.
-type WriteOp = Box<dyn FnOnce(&mut rusqlite::Connection) + Send>;
+/// connection inside the batch's transaction, says whether it succeeded,
+/// and hands back how to answer once the batch has committed (or not).
+type WriteOp = Box<dyn FnOnce(&mut rusqlite::Connection) -> (bool, Answer) + Send>;
+
+/// Answers a write once its batch is settled: `None` when it committed,
+/// else why not.
+type Answer = Box<dyn FnOnce(Option<String>) + Send>;
 
 enum WriteJob {
     Signal(Box<SignalWrite>, Reply<SignalWriteResult>),
@@ -144,8 +149,17 @@ impl SqliteStore {
         self.submit(|reply| {
             WriteJob::Run(Box::new(move |conn| {
                 let started = Instant::now();
-                let _ = reply.send(op(conn));
-                metrics.observe(operation, started);
+                let result = op(conn);
+                let succeeded = result.is_ok();
+                let answer: Answer = Box::new(move |commit_error| {
+                    let result = match commit_error {
+                        Some(error) => Err(StoreError::Unavailable(error)),
+                        None => result,
+                    };
+                    let _ = reply.send(result);
+                    metrics.observe(operation, started);
+                });
+                (succeeded, answer)
             }))
         })
         .await
@@ -220,7 +234,7 @@ impl Store for SqliteStore {
         let row = OrderRow::new(order);
         let request_id = request_id.map(str::to_string);
         self.run("insert_order", move |conn| {
-            let tx = conn.transaction()?;
+            let tx = conn.savepoint()?;
             let existing: Option<Vec<u8>> = tx
                 .query_row(
                     "SELECT body FROM orders WHERE client_order_id = ?1 OR (?2 IS NOT NULL AND request_id = ?2)",
@@ -355,7 +369,7 @@ impl Store for SqliteStore {
 
     async fn insert_execution(&self, write: ExecutionWrite) -> Result<Execution, StoreError> {
         self.run("insert_execution", move |conn| {
-            let tx = conn.transaction()?;
+            let tx = conn.savepoint()?;
             let execution = executions::insert_execution(&tx, &write)?;
             tx.commit()?;
             Ok(execution)
@@ -466,7 +480,7 @@ impl Store for SqliteStore {
 
     async fn insert_api_key(&self, key: ApiKeyRow) -> Result<ApiKeyInsert, StoreError> {
         self.run("insert_api_key", move |conn| {
-            let tx = conn.transaction()?;
+            let tx = conn.savepoint()?;
             if let Some(request_id) = &key.request_id {
                 let seen = tx
                     .query_row(
@@ -529,7 +543,7 @@ impl Store for SqliteStore {
 
     async fn record_key_use(&self, used: Vec<(String, i64)>) -> Result<(), StoreError> {
         self.run("record_key_use", move |conn| {
-            let tx = conn.transaction()?;
+            let tx = conn.savepoint()?;
             {
                 let mut update =
                     tx.prepare_cached("UPDATE api_keys SET last_used_ms = ?2 WHERE id = ?1")?;
@@ -545,7 +559,7 @@ impl Store for SqliteStore {
 
     async fn append_audit(&self, events: Vec<AuditRow>) -> Result<(), StoreError> {
         self.run("append_audit", move |conn| {
-            let tx = conn.transaction()?;
+            let tx = conn.savepoint()?;
             {
                 let mut insert = tx.prepare_cached(&format!(
                     "INSERT INTO audit_events ({AUDIT_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"
@@ -818,6 +832,7 @@ fn run_writer(
     metrics: StoreMetrics,
 ) -> Option<oneshot::Sender<()>> {
     let mut signals = Vec::with_capacity(max_batch);
+    let mut ops = Vec::with_capacity(max_batch);
     while let Some(first) = jobs.blocking_recv() {
         let mut next = Some(first);
         let mut closing = None;
@@ -825,19 +840,22 @@ fn run_writer(
         while let Some(job) = next.take() {
             match job {
                 WriteJob::Signal(write, reply) => signals.push((*write, reply)),
-                WriteJob::Run(op) => op(&mut conn),
+                WriteJob::Run(op) => ops.push(op),
                 WriteJob::Close(done) => closing = Some(done),
             }
-            if signals.len() < max_batch && closing.is_none() {
+            if signals.len() + ops.len() < max_batch && closing.is_none() {
                 next = jobs.try_recv().ok();
                 // A small batch: let the request threads enqueue what they
                 // are about to, once, so that one fsync serves more callers.
-                if next.is_none() && !yielded && signals.len() < SMALL_BATCH {
+                if next.is_none() && !yielded && signals.len() + ops.len() < SMALL_BATCH {
                     yielded = true;
                     std::thread::yield_now();
                     next = jobs.try_recv().ok();
                 }
             }
+        }
+        if !ops.is_empty() {
+            run_ops(&mut conn, ops.drain(..));
         }
         if !signals.is_empty() {
             let started = Instant::now();
@@ -863,6 +881,42 @@ fn run_writer(
         }
     }
     None
+}
+
+/// Runs a batch of writes in one transaction (one fsync), each inside a
+/// savepoint of its own so that a failed write leaves no trace, and
+/// answers them after the commit.
+fn run_ops(conn: &mut rusqlite::Connection, ops: impl Iterator<Item = WriteOp>) {
+    // Without the outer transaction each savepoint commits by itself.
+    let batched = conn.execute_batch("BEGIN IMMEDIATE").is_ok();
+    let mut answers = Vec::new();
+    for op in ops {
+        let opened = conn.execute_batch("SAVEPOINT write_op").is_ok();
+        let (succeeded, answer) = op(conn);
+        if opened {
+            let close = if succeeded {
+                "RELEASE write_op"
+            } else {
+                "ROLLBACK TO write_op; RELEASE write_op"
+            };
+            if let Err(err) = conn.execute_batch(close) {
+                tracing::error!(error = %err, "closing a write's savepoint failed");
+            }
+        }
+        answers.push(answer);
+    }
+    let commit_error = if batched {
+        conn.execute_batch("COMMIT").err().map(|err| {
+            tracing::error!(error = %err, "group commit of writes failed");
+            let _ = conn.execute_batch("ROLLBACK");
+            err.to_string()
+        })
+    } else {
+        None
+    };
+    for answer in answers {
+        answer(commit_error.clone());
+    }
 }
 
 /// Writes a batch in one transaction. Keys are checked in order inside the

@@ -1,0 +1,63 @@
+//! Matching one accepted signal against 100 enabled pipelines: what the
+//! intake pays per signal before it stores the signal and its executions.
+//!
+//! Run: `cargo bench -p tradeplane-server --bench pipelines`
+
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use tradeplane_api::{
+    Instrument, Pipeline, Signal, SignalAction, SignalMatch, Sizing, Trigger, sizing, trigger,
+};
+use tradeplane_server::pipelines::spec::{Compiled, compile};
+
+fn pipelines(c: &mut Criterion) {
+    let compiled: Vec<Compiled> = (0..100)
+        .map(|i| {
+            compile(Pipeline {
+                name: format!("p{i}"),
+                trigger: Some(Trigger {
+                    kind: Some(trigger::Kind::Signal(SignalMatch {
+                        source: "tradingview".into(),
+                        symbol_glob: if i % 2 == 0 {
+                            "BTC/*".into()
+                        } else {
+                            "*/USDT".into()
+                        },
+                        actions: vec!["buy".into(), "exit".into()],
+                        strategy: format!("s{}", i % 10),
+                        min_confidence: "0.5".into(),
+                    })),
+                }),
+                sizing: Some(Sizing {
+                    method: Some(sizing::Method::FixedQuoteAmount("100".into())),
+                }),
+                ..Default::default()
+            })
+            .expect("a valid pipeline")
+        })
+        .collect();
+    let signal = Signal {
+        source: "tradingview".into(),
+        strategy: "s3".into(),
+        action: SignalAction::Buy as i32,
+        confidence: "0.7".into(),
+        instrument: Some(Instrument {
+            symbol: "BTC/USDT".into(),
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    let mut group = c.benchmark_group("pipelines");
+    group.throughput(Throughput::Elements(1));
+    group.bench_function("match_100", |b| {
+        b.iter(|| {
+            compiled
+                .iter()
+                .filter(|p| p.matcher.as_ref().is_some_and(|m| m.matches(&signal)))
+                .count()
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, pipelines);
+criterion_main!(benches);
