@@ -9,7 +9,11 @@ use serde_json::json;
 use tonic::Code;
 use tradeplane_api::*;
 use tradeplane_client::Client;
-use tradeplane_e2e::{PASSPHRASE, TestServer, dec, serve};
+use tradeplane_e2e::{
+    PASSPHRASE, TestServer, dec,
+    mock_binance::{API_KEY, API_SECRET, Fault, MockBinance, Route},
+    serve,
+};
 
 fn pipeline(name: &str, sizing: sizing::Method) -> Pipeline {
     Pipeline {
@@ -866,5 +870,167 @@ async fn the_examples_load_and_tpctl_drives_a_pipeline() {
         updated.contains("quote 2000") && updated.contains("paused"),
         "only sizing changed: {updated}"
     );
+    server.stop().await;
+}
+
+/// Starts a manual run and returns its execution without waiting.
+async fn start_run(client: &Client, pipeline: &Pipeline) -> Execution {
+    client
+        .pipelines()
+        .run_pipeline(RunPipelineRequest {
+            id: pipeline.id.clone(),
+            symbol: "BTC/USDT".into(),
+            action: "buy".into(),
+            price: "50000".into(),
+            ..Default::default()
+        })
+        .await
+        .expect("RunPipeline answers")
+        .into_inner()
+        .execution
+        .expect("an execution")
+}
+
+/// A slow exchange keeps the first execution running while a second
+/// trigger arrives: `skip_if_running` skips it, `queue` runs it after.
+#[tokio::test]
+async fn a_trigger_while_running_is_skipped_or_queued_as_the_pipeline_says() {
+    let mock = MockBinance::start().await;
+    let server = TestServer::start_with(|config| {
+        let binance = &mut config.exchanges.binance;
+        binance.enabled = true;
+        binance.base_url = mock.url.clone();
+        binance.api_key = API_KEY.into();
+        binance.api_secret = API_SECRET.into();
+        binance.request_timeout = Duration::from_secs(5);
+    })
+    .await;
+    let client = server.client().await;
+    let on_binance = |name: &str, policy: ConcurrencyPolicy| Pipeline {
+        exchange: "binance".into(),
+        concurrency: policy as i32,
+        ..pipeline(name, sizing::Method::FixedQuantity("0.001".into()))
+    };
+
+    let skipping = create(
+        &client,
+        on_binance("skipping", ConcurrencyPolicy::SkipIfRunning),
+    )
+    .await;
+    mock.fail_next(Route::PlaceOrder, Fault::SlowAnswer(Duration::from_secs(2)));
+    let first = start_run(&client, &skipping).await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while mock.orders().is_empty() {
+        assert!(
+            Instant::now() < deadline,
+            "the first order never reached the exchange"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let second = finished(&client, &start_run(&client, &skipping).await.id).await;
+    assert_eq!(
+        (status(&second), second.skip_reason.as_str()),
+        (ExecutionStatus::Skipped, "already_running")
+    );
+    assert_eq!(
+        status(&finished(&client, &first.id).await),
+        ExecutionStatus::Succeeded
+    );
+
+    let queueing = create(&client, on_binance("queueing", ConcurrencyPolicy::Queue)).await;
+    mock.fail_next(Route::PlaceOrder, Fault::SlowAnswer(Duration::from_secs(2)));
+    let first = start_run(&client, &queueing).await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while mock.orders().len() < 2 {
+        assert!(
+            Instant::now() < deadline,
+            "the first order never reached the exchange"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let second = finished(&client, &start_run(&client, &queueing).await.id).await;
+    let first = finished(&client, &first.id).await;
+    assert_eq!(status(&first), ExecutionStatus::Succeeded);
+    assert_eq!(
+        status(&second),
+        ExecutionStatus::Succeeded,
+        "queued, then run"
+    );
+    let ms = |t: &Option<prost_types::Timestamp>| {
+        t.as_ref()
+            .map(|t| t.seconds * 1000 + i64::from(t.nanos) / 1_000_000)
+            .unwrap_or_default()
+    };
+    assert!(
+        ms(&second.start_time) >= ms(&first.end_time),
+        "the second started only after the first ended"
+    );
+    assert_eq!(mock.orders().len(), 3, "one order per execution that ran");
+    server.stop().await;
+}
+
+/// A worker that dies after placing the order but before saving the
+/// execution leaves it RUNNING with a lease that runs out. Another worker
+/// resumes it, and the order desk hands back the order it already placed.
+#[tokio::test]
+async fn a_resumed_execution_finds_its_order_instead_of_placing_another() {
+    let server = TestServer::start_with(|config| {
+        config.pipelines.lease = Duration::from_secs(1);
+    })
+    .await;
+    let client = server.client().await;
+    // The cooldown would refuse a second order: a resumed execution must
+    // not run its checks again against its own fill.
+    let created = create(
+        &client,
+        Pipeline {
+            risk: Some(RiskRules {
+                cooldown: Some(prost_types::Duration {
+                    seconds: 60,
+                    nanos: 0,
+                }),
+                ..Default::default()
+            }),
+            ..pipeline("resumable", quote("100"))
+        },
+    )
+    .await;
+    let done = run(&client, &created, "buy", "50000", "").await;
+    assert_eq!(status(&done), ExecutionStatus::Succeeded);
+    let order_id = done.order_ids[0].clone();
+
+    // The state a crash right after the order would have left behind.
+    let mut interrupted = done.clone();
+    interrupted.status = ExecutionStatus::Running as i32;
+    interrupted.steps.truncate(1);
+    interrupted.order_ids.clear();
+    interrupted.end_time = None;
+    server
+        .store()
+        .update_execution(&interrupted)
+        .await
+        .expect("saved");
+
+    let resumed = finished(&client, &done.id).await;
+    assert_eq!(status(&resumed), ExecutionStatus::Succeeded, "{resumed:?}");
+    assert_eq!(resumed.attempt, 2, "resumed, not started over");
+    assert_eq!(resumed.order_ids, [order_id], "the same order");
+    let order_step = resumed
+        .steps
+        .iter()
+        .find(|s| s.name == "order")
+        .expect("order step");
+    assert!(
+        order_step.detail.contains("placed before the restart"),
+        "{order_step:?}"
+    );
+    let orders = client
+        .orders()
+        .list_orders(ListOrdersRequest::default())
+        .await
+        .expect("ListOrders answers")
+        .into_inner()
+        .orders;
+    assert_eq!(orders.len(), 1, "never a second order");
     server.stop().await;
 }

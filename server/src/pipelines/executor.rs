@@ -27,7 +27,10 @@ use super::{
 };
 use crate::{
     api_error::ApiError,
-    orders::exchanges::{round_price, round_quantity},
+    orders::{
+        desk::client_order_id,
+        exchanges::{round_price, round_quantity},
+    },
     proto_time::{ms_to_timestamp, now_ms},
     security::audit::AuditEntry,
     signals::decimal::parse_decimal,
@@ -319,8 +322,87 @@ impl Pipelines {
             Err(err) => return Err(Stop::Fail(err.to_string())),
         };
 
+        // A resumed execution may have placed its order before the crash:
+        // then it carries on from that order, booked and counted already.
+        let order = match self.placed_order(execution).await {
+            Some(order) => {
+                let summary = format!(
+                    "order {} {}, placed before the restart",
+                    order.id,
+                    status_word(order.status)
+                );
+                record(execution, "order", &Ok(summary), Instant::now());
+                order
+            }
+            None => {
+                self.size_check_and_place(&compiled, &signal, execution, trace_id)
+                    .await?
+            }
+        };
+        execution.order_ids.push(order.id.clone());
+        execution.fees = order.fee_total.clone();
+        match OrderStatus::try_from(order.status).unwrap_or(OrderStatus::Unspecified) {
+            OrderStatus::Rejected | OrderStatus::Failed => {
+                return Err(Stop::Fail(format!(
+                    "order {}: {}",
+                    status_word(order.status),
+                    order.status_reason
+                )));
+            }
+            OrderStatus::Unknown => {
+                return Err(Stop::Fail(
+                    "the order's outcome is unknown; the order desk is reconciling it".into(),
+                ));
+            }
+            OrderStatus::Filled => {
+                let started = Instant::now();
+                let protective = self.protect(&compiled, execution, &order, trace_id).await;
+                if let Some(result) = protective {
+                    record(
+                        execution,
+                        "protect",
+                        &result
+                            .as_ref()
+                            .map(|ids| format!("orders {}", ids.join(", "))),
+                        started,
+                    );
+                    execution.order_ids.extend(result?);
+                }
+            }
+            _ => {}
+        }
+        execution.status = ExecutionStatus::Succeeded as i32;
+        Ok(())
+    }
+
+    /// The execution's order, if an earlier attempt placed it.
+    async fn placed_order(&self, execution: &Execution) -> Option<Order> {
+        if execution.attempt <= 1 {
+            return None;
+        }
+        let client_order_id = client_order_id(&order_request_id(execution));
+        self.store
+            .list_orders(&OrderQuery {
+                execution_id: Some(execution.id.clone()),
+                limit: 10,
+                ..Default::default()
+            })
+            .await
+            .ok()?
+            .into_iter()
+            .find(|o| o.client_order_id == client_order_id)
+    }
+
+    /// The sizing, risk and order steps of a fresh attempt.
+    async fn size_check_and_place(
+        &self,
+        compiled: &Compiled,
+        signal: &Signal,
+        execution: &mut Execution,
+        trace_id: &str,
+    ) -> Result<Order, Stop> {
         let started = Instant::now();
-        let plan = self.size(&compiled, &signal).await;
+        let plan = self.size(compiled, signal).await;
         record(
             execution,
             "sizing",
@@ -338,7 +420,7 @@ impl Pipelines {
         let plan = plan?;
 
         let started = Instant::now();
-        let risk = self.check_risk(&compiled, &plan);
+        let risk = self.check_risk(compiled, &plan);
         record(
             execution,
             "risk",
@@ -348,7 +430,7 @@ impl Pipelines {
         risk?;
 
         let started = Instant::now();
-        let order = self.order(&compiled, execution, &plan, trace_id).await;
+        let order = self.order(compiled, execution, &plan, trace_id).await;
         record(
             execution,
             "order",
@@ -358,8 +440,6 @@ impl Pipelines {
             started,
         );
         let order = order?;
-        execution.order_ids.push(order.id.clone());
-        execution.fees = order.fee_total.clone();
         self.metrics.fees(&compiled.pipeline.name, &order);
         if let Ok(mut book) = self.book.lock() {
             book.book_order(&compiled.pipeline.id, &order, 0);
@@ -368,40 +448,7 @@ impl Pipelines {
                 .or_default()
                 .push_back(now_ms());
         }
-        match OrderStatus::try_from(order.status).unwrap_or(OrderStatus::Unspecified) {
-            OrderStatus::Rejected | OrderStatus::Failed => {
-                return Err(Stop::Fail(format!(
-                    "order {}: {}",
-                    status_word(order.status),
-                    order.status_reason
-                )));
-            }
-            OrderStatus::Unknown => {
-                return Err(Stop::Fail(
-                    "the order's outcome is unknown; the order desk is reconciling it".into(),
-                ));
-            }
-            OrderStatus::Filled => {
-                let started = Instant::now();
-                let protective = self
-                    .protect(&compiled, execution, &plan, &order, trace_id)
-                    .await;
-                if let Some(result) = protective {
-                    record(
-                        execution,
-                        "protect",
-                        &result
-                            .as_ref()
-                            .map(|ids| format!("orders {}", ids.join(", "))),
-                        started,
-                    );
-                    execution.order_ids.extend(result?);
-                }
-            }
-            _ => {}
-        }
-        execution.status = ExecutionStatus::Succeeded as i32;
-        Ok(())
+        Ok(order)
     }
 
     /// Works out side, quantity and price from the intent and the sizing
@@ -630,7 +677,7 @@ impl Pipelines {
         trace_id: &str,
     ) -> Result<Order, Stop> {
         let request = PlaceOrderRequest {
-            request_id: format!("execution:{}", execution.id),
+            request_id: order_request_id(execution),
             exchange: compiled.pipeline.exchange.clone(),
             symbol: plan.symbol.clone(),
             side: plan.side as i32,
@@ -669,7 +716,6 @@ impl Pipelines {
         &self,
         compiled: &Compiled,
         execution: &Execution,
-        plan: &Plan,
         entry: &Order,
         trace_id: &str,
     ) -> Option<Result<Vec<String>, Stop>> {
@@ -680,8 +726,16 @@ impl Pipelines {
         if levels.iter().all(|(_, l)| l.is_none()) {
             return None;
         }
-        let filled = parse_decimal(&entry.average_fill_price).unwrap_or(plan.price);
-        let exit_side = if plan.side == Side::Buy {
+        let Ok(filled) = parse_decimal(&entry.average_fill_price) else {
+            return Some(Err(Stop::Fail("the entry has no fill price".into())));
+        };
+        let entry_side = Side::try_from(entry.side).unwrap_or(Side::Buy);
+        let symbol = entry
+            .instrument
+            .as_ref()
+            .map(|i| i.symbol.clone())
+            .unwrap_or_default();
+        let exit_side = if entry_side == Side::Buy {
             Side::Sell
         } else {
             Side::Buy
@@ -696,7 +750,7 @@ impl Pipelines {
                 Level::Price(price) => price,
                 Level::OffsetBps(bps) => {
                     let offset = filled * bps / BPS;
-                    let below = (plan.side == Side::Buy) == losing;
+                    let below = (entry_side == Side::Buy) == losing;
                     if below {
                         filled - offset
                     } else {
@@ -718,9 +772,9 @@ impl Pipelines {
                 )
             };
             let request = PlaceOrderRequest {
-                request_id: format!("execution:{}:{name}", execution.id),
+                request_id: format!("{}:{name}", order_request_id(execution)),
                 exchange: compiled.pipeline.exchange.clone(),
-                symbol: plan.symbol.clone(),
+                symbol: symbol.clone(),
                 side: exit_side as i32,
                 r#type: order_type as i32,
                 quantity: entry.filled_quantity.clone(),
@@ -743,6 +797,12 @@ impl Pipelines {
         }
         Some(Ok(ids))
     }
+}
+
+/// The request id of an execution's order: the same on every attempt, so
+/// the order desk places it once.
+fn order_request_id(execution: &Execution) -> String {
+    format!("execution:{}", execution.id)
 }
 
 /// Orders a pipeline places are audited as its own, in the trace of the
