@@ -18,11 +18,8 @@ use tradeplane_server::config::Config;
 
 /// Points `config` at the mock, with short windows so faults settle fast.
 fn use_mock(config: &mut Config, mock: &MockBinance) {
+    mock.configure(config);
     let binance = &mut config.exchanges.binance;
-    binance.enabled = true;
-    binance.base_url = mock.url.clone();
-    binance.api_key = API_KEY.into();
-    binance.api_secret = API_SECRET.into();
     binance.recv_window = Duration::from_secs(1);
     binance.request_timeout = Duration::from_secs(1);
     binance.max_retry_wait = Duration::from_secs(2);

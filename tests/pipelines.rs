@@ -11,7 +11,7 @@ use tradeplane_api::*;
 use tradeplane_client::Client;
 use tradeplane_e2e::{
     PASSPHRASE, TestServer, dec,
-    mock_binance::{API_KEY, API_SECRET, Fault, MockBinance, Route},
+    mock_binance::{Fault, MockBinance, Route},
     serve,
 };
 
@@ -897,12 +897,8 @@ async fn start_run(client: &Client, pipeline: &Pipeline) -> Execution {
 async fn a_trigger_while_running_is_skipped_or_queued_as_the_pipeline_says() {
     let mock = MockBinance::start().await;
     let server = TestServer::start_with(|config| {
-        let binance = &mut config.exchanges.binance;
-        binance.enabled = true;
-        binance.base_url = mock.url.clone();
-        binance.api_key = API_KEY.into();
-        binance.api_secret = API_SECRET.into();
-        binance.request_timeout = Duration::from_secs(5);
+        mock.configure(config);
+        config.exchanges.binance.request_timeout = Duration::from_secs(5);
     })
     .await;
     let client = server.client().await;

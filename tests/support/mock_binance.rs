@@ -183,6 +183,15 @@ impl MockBinance {
         f(&mut self.state.lock().expect("mock state"))
     }
 
+    /// Points a server configuration's `binance` exchange at this mock.
+    pub fn configure(&self, config: &mut tradeplane_server::config::Config) {
+        let binance = &mut config.exchanges.binance;
+        binance.enabled = true;
+        binance.base_url = self.url.clone();
+        binance.api_key = API_KEY.into();
+        binance.api_secret = API_SECRET.into();
+    }
+
     /// Sets how far the mock's clock runs ahead of ours (negative: behind).
     pub fn set_clock_offset(&self, ms: i64) {
         self.with(|s| s.clock_offset_ms = ms);
