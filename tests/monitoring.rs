@@ -1,14 +1,22 @@
 //! The monitoring files are proven, not just shipped: promtool accepts the
 //! Prometheus configuration and rules and runs the alert unit tests; every
-//! alert is documented in the runbook; and every metric a rule names is one
-//! the real server exposes.
+//! alert is documented in the runbook; a real Prometheus scrapes the real
+//! server under traffic and answers every dashboard query with data, and
+//! fires the breaker and halt alerts; and dashboards, rules and the
+//! server's metrics name the same metrics.
 
-use std::{collections::BTreeSet, process::Command, time::Duration};
+use std::{
+    collections::BTreeSet,
+    process::Command,
+    time::{Duration, Instant},
+};
 
 use serde_json::json;
 use tradeplane_api::*;
 use tradeplane_e2e::{
-    PASSPHRASE, TestServer, external_tool, mock_binance::MockBinance, workspace_root,
+    PASSPHRASE, TestServer, external_tool,
+    mock_binance::{Fault, MockBinance, Route},
+    workspace_root,
 };
 
 const RULES: &str = "monitoring/prometheus/rules/tradeplane.yml";
@@ -293,4 +301,438 @@ fn metric_names_are_read_out_of_expressions() {
             "tradeplane_pipelines"
         ]
     );
+}
+
+fn dashboards() -> Vec<(String, serde_json::Value)> {
+    let dir = workspace_root().join("monitoring/grafana/dashboards");
+    let mut all: Vec<_> = std::fs::read_dir(&dir)
+        .expect("dashboards folder")
+        .map(|entry| entry.expect("entry").path())
+        .filter(|path| path.extension().is_some_and(|e| e == "json"))
+        .map(|path| {
+            let text = std::fs::read_to_string(&path).expect("dashboard");
+            let name = path
+                .file_name()
+                .unwrap_or_default()
+                .to_string_lossy()
+                .to_string();
+            (name, serde_json::from_str(&text).expect("dashboard JSON"))
+        })
+        .collect();
+    all.sort_by(|a, b| a.0.cmp(&b.0));
+    assert_eq!(all.len(), 3, "overview, pipeline and security");
+    all
+}
+
+/// Every (dashboard, panel title, expr) of every dashboard.
+fn panel_queries() -> Vec<(String, String, String)> {
+    let mut queries = Vec::new();
+    for (name, dashboard) in dashboards() {
+        for panel in dashboard["panels"].as_array().expect("panels") {
+            for target in panel["targets"].as_array().cloned().unwrap_or_default() {
+                let expr = target["expr"].as_str().expect("expr").to_string();
+                let title = panel["title"].as_str().unwrap_or_default().to_string();
+                queries.push((name.clone(), title, expr));
+            }
+        }
+    }
+    queries
+}
+
+#[test]
+fn every_panel_has_a_unit_and_every_dashboard_its_variables() {
+    for (name, dashboard) in dashboards() {
+        let variables: Vec<&str> = dashboard["templating"]["list"]
+            .as_array()
+            .expect("variables")
+            .iter()
+            .filter_map(|v| v["name"].as_str())
+            .collect();
+        assert!(
+            variables.starts_with(&["datasource", "instance"]),
+            "{name}: {variables:?}"
+        );
+        for panel in dashboard["panels"].as_array().expect("panels") {
+            if panel["type"] == "row" {
+                continue;
+            }
+            let title = panel["title"].as_str().unwrap_or_default();
+            assert!(
+                panel["fieldConfig"]["defaults"]["unit"]
+                    .as_str()
+                    .is_some_and(|u| !u.is_empty()),
+                "{name}: `{title}` has no unit"
+            );
+            assert_eq!(
+                panel["datasource"]["uid"], "${datasource}",
+                "{name}: `{title}`"
+            );
+            for target in panel["targets"].as_array().expect("targets") {
+                let expr = target["expr"].as_str().unwrap_or_default();
+                assert!(
+                    !expr.contains("avg("),
+                    "{name}: `{title}`: percentiles, not averages"
+                );
+                assert!(
+                    expr.contains("$instance"),
+                    "{name}: `{title}` ignores $instance"
+                );
+            }
+        }
+    }
+}
+
+/// Whether a metric family is named by one of `names` (a histogram by its
+/// bucket, count or sum).
+fn covered(family: &str, names: &BTreeSet<String>) -> bool {
+    ["", "_bucket", "_count", "_sum"].iter().any(|suffix| {
+        names.contains(&format!(
+            "{}{suffix}",
+            family
+                .trim_end_matches("_bucket")
+                .trim_end_matches("_count")
+                .trim_end_matches("_sum")
+        ))
+    })
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+/// Prometheus's HTTP API.
+struct Prometheus {
+    base: String,
+    http: reqwest::Client,
+}
+
+impl Prometheus {
+    async fn get(&self, path: &str, params: &[(&str, &str)]) -> serde_json::Value {
+        let url =
+            url::Url::parse_with_params(&format!("{}{path}", self.base), params).expect("a URL");
+        let reply = self.http.get(url).send().await.expect("Prometheus answers");
+        reply.json().await.expect("JSON")
+    }
+
+    async fn query(&self, expr: &str) -> serde_json::Value {
+        self.get("/api/v1/query", &[("query", expr)]).await
+    }
+}
+
+/// Traffic that touches every metric: signals accepted, duplicate and
+/// rejected on both surfaces, a late-dated signal, an authentication
+/// failure, webhook rate limiting, pipelines that fill, skip and are
+/// refused by risk, a Binance ban that opens the breaker, and a halt.
+async fn drive_everything(server: &TestServer, mock: &MockBinance) {
+    exercise(server).await;
+    let client = server.client().await;
+    let submit = |request_id: &str, symbol: &str| SubmitSignalRequest {
+        request_id: request_id.into(),
+        symbol: symbol.into(),
+        action: "buy".into(),
+        price: "50000".into(),
+        ..Default::default()
+    };
+    for request in [submit("dup", "ETHUSDT"), submit("dup", "ETHUSDT")] {
+        client
+            .signals()
+            .submit_signal(request)
+            .await
+            .expect("accepted or duplicate");
+    }
+    assert!(
+        client
+            .signals()
+            .submit_signal(submit("bad", "???"))
+            .await
+            .is_err()
+    );
+    let webhook = reqwest::Client::new();
+    let post = |body: serde_json::Value| {
+        webhook
+            .post(server.http_url("/webhooks/tradingview"))
+            .json(&body)
+            .send()
+    };
+    let late = (chrono::Utc::now() - chrono::Duration::seconds(3)).to_rfc3339();
+    let signal = json!({"passphrase": PASSPHRASE, "ticker": "ETHUSDT", "action": "sell", "price": "3000", "time": late});
+    post(signal.clone()).await.expect("webhook");
+    post(signal).await.expect("duplicate webhook");
+    post(json!({"passphrase": PASSPHRASE, "ticker": "ETHUSDT", "action": "hodl"}))
+        .await
+        .expect("rejected webhook");
+    post(json!({"passphrase": "wrong", "ticker": "ETHUSDT", "action": "buy"}))
+        .await
+        .expect("refused webhook");
+    let mut limited = false;
+    for _ in 0..40 {
+        let reply = post(json!({"passphrase": PASSPHRASE, "ticker": "ETHUSDT", "action": "buy", "price": "3000"})).await.expect("webhook");
+        limited |= reply.status() == 429;
+    }
+    assert!(limited, "the webhook rate limit refused some");
+
+    let refused = client
+        .pipelines()
+        .create_pipeline(CreatePipelineRequest {
+            pipeline: Some(Pipeline {
+                name: "refused".into(),
+                trigger: Some(Trigger {
+                    kind: Some(trigger::Kind::Signal(SignalMatch {
+                        strategy: "never".into(),
+                        ..Default::default()
+                    })),
+                }),
+                sizing: Some(Sizing {
+                    method: Some(sizing::Method::FixedQuoteAmount("100".into())),
+                }),
+                risk: Some(RiskRules {
+                    max_order_notional: "10".into(),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            }),
+            ..Default::default()
+        })
+        .await
+        .expect("CreatePipeline answers")
+        .into_inner()
+        .pipeline
+        .expect("a pipeline");
+    let run = |id: String| RunPipelineRequest {
+        id,
+        symbol: "BTC/USDT".into(),
+        action: "buy".into(),
+        price: "50000".into(),
+        ..Default::default()
+    };
+    client
+        .pipelines()
+        .run_pipeline(run(refused.id.clone()))
+        .await
+        .expect("RunPipeline answers");
+
+    mock.fail_next(
+        Route::PlaceOrder,
+        Fault::Banned {
+            retry_after_secs: 60,
+        },
+    );
+    let order = PlaceOrderRequest {
+        exchange: "binance".into(),
+        symbol: "BTC/USDT".into(),
+        side: Side::Buy as i32,
+        r#type: OrderType::Market as i32,
+        quantity: "0.001".into(),
+        ..Default::default()
+    };
+    client
+        .orders()
+        .place_order(order.clone())
+        .await
+        .expect("a failed order");
+    let open = client.orders().place_order(order).await.unwrap_err();
+    assert_eq!(open.code(), tonic::Code::Unavailable, "the breaker is open");
+
+    client
+        .security()
+        .halt_trading(HaltTradingRequest::default())
+        .await
+        .expect("HaltTrading answers");
+    client
+        .pipelines()
+        .run_pipeline(run(refused.id))
+        .await
+        .expect("RunPipeline answers");
+}
+
+/// Dashboard panels that may rightly have no data after the traffic above.
+const EXPECTED_EMPTY: &[(&str, &str)] = &[];
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_real_prometheus_answers_every_dashboard_query_and_fires_the_alerts() {
+    let Some(binary) = external_tool(
+        "prometheus",
+        "scrapes the real server for the dashboard queries",
+    ) else {
+        return;
+    };
+    let mock = MockBinance::start().await;
+    let server = TestServer::start_with(|config| {
+        mock.configure(config);
+        config.security.rate_limits.per_client_ip.rate_per_second = 0.1;
+        config.security.rate_limits.per_client_ip.burst = 20;
+    })
+    .await;
+
+    let dir = tempfile::tempdir().expect("temp dir");
+    let port = free_port();
+    let rules_path = workspace_root().join(RULES);
+    let config = format!(
+        "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nrule_files:\n  - {}\nscrape_configs:\n  - job_name: tradeplane\n    static_configs:\n      - targets: [\"{}\"]\n",
+        rules_path.display(),
+        server.http_addr
+    );
+    let config_path = dir.path().join("prometheus.yml");
+    std::fs::write(&config_path, config).expect("config");
+    let _prometheus = tokio::process::Command::new(binary)
+        .arg(format!("--config.file={}", config_path.display()))
+        .arg(format!(
+            "--storage.tsdb.path={}",
+            dir.path().join("data").display()
+        ))
+        .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("prometheus starts");
+    let prometheus = Prometheus {
+        base: format!("http://127.0.0.1:{port}"),
+        http: reqwest::Client::new(),
+    };
+
+    drive_everything(&server, &mock).await;
+
+    // Let Prometheus scrape the whole story a few times.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let up = prometheus.query("up{job=\"tradeplane\"} == 1").await;
+        let scraped = prometheus
+            .query("count_over_time(tradeplane_build_info[1m]) >= 5")
+            .await;
+        if up["data"]["result"]
+            .as_array()
+            .is_some_and(|r| !r.is_empty())
+            && scraped["data"]["result"]
+                .as_array()
+                .is_some_and(|r| !r.is_empty())
+        {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "Prometheus never scraped the server"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+
+    let mut empty = Vec::new();
+    for (dashboard, title, expr) in panel_queries() {
+        let expr = expr
+            .replace("$__rate_interval", "1m")
+            .replace("$instance", ".*")
+            .replace("$exchange", ".*")
+            .replace("$pipeline", ".*");
+        let answer = prometheus.query(&expr).await;
+        assert_eq!(
+            answer["status"], "success",
+            "{dashboard}: `{title}`: {expr}: {answer}"
+        );
+        let has_data = answer["data"]["result"]
+            .as_array()
+            .is_some_and(|r| !r.is_empty());
+        let expected_empty = EXPECTED_EMPTY.iter().any(|(t, _)| *t == title);
+        if !has_data && !expected_empty {
+            empty.push(format!("{dashboard}: `{title}`: {expr}"));
+        }
+    }
+    assert!(
+        empty.is_empty(),
+        "panels without data:\n{}",
+        empty.join("\n")
+    );
+
+    for (dashboard, value) in dashboards() {
+        for variable in value["templating"]["list"].as_array().expect("variables") {
+            let Some(query) = variable["definition"].as_str() else {
+                continue;
+            };
+            let inner = query
+                .trim_start_matches("label_values(")
+                .trim_end_matches(')');
+            let (metric, label) = inner.split_once(',').expect("label_values(metric, label)");
+            let values = prometheus
+                .get(
+                    &format!("/api/v1/label/{}/values", label.trim()),
+                    &[("match[]", metric.trim())],
+                )
+                .await;
+            assert!(
+                values["data"].as_array().is_some_and(|v| !v.is_empty()),
+                "{dashboard}: variable `{query}` has no values"
+            );
+        }
+    }
+
+    let rule_groups = prometheus.get("/api/v1/rules", &[]).await;
+    let rule_states: Vec<_> = rule_groups["data"]["groups"]
+        .as_array()
+        .expect("groups")
+        .iter()
+        .flat_map(|g| g["rules"].as_array().cloned().unwrap_or_default())
+        .collect();
+    assert_eq!(
+        rule_states.len(),
+        rule_list(&rules()).len(),
+        "every rule is loaded"
+    );
+    for rule in &rule_states {
+        assert_eq!(
+            rule["health"], "ok",
+            "{}: {}",
+            rule["name"], rule["lastError"]
+        );
+    }
+
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let alerts = prometheus.get("/api/v1/alerts", &[]).await;
+        let firing: BTreeSet<String> = alerts["data"]["alerts"]
+            .as_array()
+            .expect("alerts")
+            .iter()
+            .filter(|a| a["state"] == "firing")
+            .filter_map(|a| a["labels"]["alertname"].as_str().map(str::to_string))
+            .collect();
+        if firing.contains("TradeplaneCircuitBreakerOpen")
+            && firing.contains("TradeplaneTradingHalted")
+        {
+            break;
+        }
+        assert!(Instant::now() < deadline, "firing: {firing:?}");
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+
+    // Dashboards, rules and the server name the same metrics.
+    let exposition = server.metrics().await;
+    let exposed: BTreeSet<String> = exposition
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|l| l.split(['{', ' ']).next())
+        .map(str::to_string)
+        .collect();
+    let mut named: BTreeSet<String> = panel_queries()
+        .iter()
+        .flat_map(|(_, _, e)| metric_names(e))
+        .collect();
+    named.extend(
+        rule_list(&rules())
+            .iter()
+            .filter_map(|r| r["expr"].as_str())
+            .flat_map(metric_names),
+    );
+    let unshown: Vec<_> = exposed.iter().filter(|m| !covered(m, &named)).collect();
+    assert!(
+        unshown.is_empty(),
+        "exposed but in no dashboard or rule: {unshown:?}"
+    );
+    let unknown: Vec<_> = named
+        .iter()
+        .filter(|n| *n != "up" && !exposed.contains(*n))
+        .collect();
+    assert!(unknown.is_empty(), "named but not exposed: {unknown:?}");
+    server.stop().await;
 }
