@@ -41,7 +41,11 @@ fn promtool(args: &[&str]) {
 #[test]
 fn promtool_accepts_the_config_and_the_rules() {
     promtool(&["check", "config", "monitoring/prometheus/prometheus.yml"]);
-    promtool(&["check", "config", "monitoring/prometheus/prometheus.compose.yml"]);
+    promtool(&[
+        "check",
+        "config",
+        "monitoring/prometheus/prometheus.compose.yml",
+    ]);
     promtool(&["check", "rules", RULES]);
 }
 

@@ -12,6 +12,7 @@ use std::{
 use rust_decimal::Decimal;
 use sha2::{Digest, Sha256};
 use tokio::sync::broadcast;
+use tracing::Instrument;
 use tradeplane_api::{
     AuditOutcome, CircuitBreakerState, Fill, Order, OrderStatus, OrderTransition, OrderType,
     PlaceOrderRequest, Side, TimeInForce,
@@ -257,6 +258,22 @@ impl OrderDesk {
     /// Places an order for a pipeline execution: `origin` is the
     /// execution and signal ids the order is linked to.
     pub async fn place_for(
+        &self,
+        request: PlaceOrderRequest,
+        origin: Option<(&str, &str)>,
+        audit: AuditEntry,
+    ) -> Result<Order, ApiError> {
+        let span = tracing::info_span!(
+            "order.place",
+            exchange = %request.exchange,
+            symbol = %request.symbol,
+        );
+        self.place_traced(request, origin, audit)
+            .instrument(span)
+            .await
+    }
+
+    async fn place_traced(
         &self,
         request: PlaceOrderRequest,
         origin: Option<(&str, &str)>,

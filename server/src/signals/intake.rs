@@ -12,6 +12,7 @@ use opentelemetry::metrics::Meter;
 use rust_decimal::Decimal;
 use sha2::{Digest, Sha256};
 use tokio::sync::broadcast;
+use tracing::Instrument;
 use tradeplane_api::{FieldViolation, Signal, SignalOutcome};
 use uuid::Uuid;
 
@@ -99,6 +100,15 @@ impl SignalIntake {
     /// context of the call (empty without tracing): the signal keeps its
     /// trace id, and its executions continue the trace.
     pub async fn submit(
+        &self,
+        raw: RawSignal,
+        traceparent: &str,
+    ) -> Result<Submission, SubmitError> {
+        let span = tracing::info_span!("signal.submit", source = %raw.source);
+        self.submit_traced(raw, traceparent).instrument(span).await
+    }
+
+    async fn submit_traced(
         &self,
         raw: RawSignal,
         traceparent: &str,

@@ -13,6 +13,7 @@ use opentelemetry::{
     metrics::{Counter, Histogram, Meter},
 };
 use rust_decimal::Decimal;
+use tracing::Instrument;
 
 use super::{Exchange, ExchangeError, ExchangeOrder, InstrumentRules, OrderTicket};
 use crate::telemetry::SECONDS_BUCKETS;
@@ -40,6 +41,17 @@ impl Instrumented {
                 .with_boundaries(SECONDS_BUCKETS.to_vec())
                 .build(),
         }
+    }
+
+    /// The span of one request to the exchange.
+    fn span(&self, endpoint: &'static str) -> tracing::Span {
+        tracing::info_span!(
+            "exchange.request",
+            otel.name = %format!("exchange {endpoint}"),
+            otel.kind = "client",
+            exchange = %self.inner.name(),
+            endpoint,
+        )
     }
 
     fn observe<T>(
@@ -84,7 +96,11 @@ impl Exchange for Instrumented {
 
     async fn place(&self, ticket: &OrderTicket) -> Result<ExchangeOrder, ExchangeError> {
         let started = Instant::now();
-        let result = self.inner.place(ticket).await;
+        let result = self
+            .inner
+            .place(ticket)
+            .instrument(self.span("place"))
+            .await;
         self.observe("place", started, &result);
         result
     }
@@ -95,7 +111,11 @@ impl Exchange for Instrumented {
         symbol: &str,
     ) -> Result<ExchangeOrder, ExchangeError> {
         let started = Instant::now();
-        let result = self.inner.cancel(client_order_id, symbol).await;
+        let result = self
+            .inner
+            .cancel(client_order_id, symbol)
+            .instrument(self.span("cancel"))
+            .await;
         self.observe("cancel", started, &result);
         result
     }
@@ -106,28 +126,44 @@ impl Exchange for Instrumented {
         symbol: &str,
     ) -> Result<Option<ExchangeOrder>, ExchangeError> {
         let started = Instant::now();
-        let result = self.inner.fetch(client_order_id, symbol).await;
+        let result = self
+            .inner
+            .fetch(client_order_id, symbol)
+            .instrument(self.span("fetch"))
+            .await;
         self.observe("fetch", started, &result);
         result
     }
 
     async fn balances(&self) -> Result<Vec<(String, Decimal, Decimal)>, ExchangeError> {
         let started = Instant::now();
-        let result = self.inner.balances().await;
+        let result = self
+            .inner
+            .balances()
+            .instrument(self.span("balances"))
+            .await;
         self.observe("balances", started, &result);
         result
     }
 
     async fn rules(&self, symbol: &str) -> Result<InstrumentRules, ExchangeError> {
         let started = Instant::now();
-        let result = self.inner.rules(symbol).await;
+        let result = self
+            .inner
+            .rules(symbol)
+            .instrument(self.span("rules"))
+            .await;
         self.observe("rules", started, &result);
         result
     }
 
     async fn last_price(&self, symbol: &str) -> Result<Option<Decimal>, ExchangeError> {
         let started = Instant::now();
-        let result = self.inner.last_price(symbol).await;
+        let result = self
+            .inner
+            .last_price(symbol)
+            .instrument(self.span("last_price"))
+            .await;
         self.observe("last_price", started, &result);
         result
     }

@@ -1,0 +1,258 @@
+//! OTLP traces end to end: the real binary exports to an OTLP/gRPC
+//! collector served in the test (opentelemetry-proto's TraceService over
+//! tonic). A webhook signal that triggers a pipeline is one trace from the
+//! HTTP span to the exchange call; the trace survives a restart between
+//! the acknowledgement and the execution; and a client's `traceparent`
+//! parents the server span.
+
+use std::{
+    net::SocketAddr,
+    sync::{Arc, Mutex},
+    time::{Duration, Instant},
+};
+
+use opentelemetry_proto::tonic::{
+    collector::trace::v1::{
+        ExportTraceServiceRequest, ExportTraceServiceResponse,
+        trace_service_server::{TraceService, TraceServiceServer},
+    },
+    trace::v1::Span,
+};
+use serde_json::json;
+use tonic::{Request, Response, Status, transport::server::TcpIncoming};
+use tradeplane_api::*;
+use tradeplane_client::Client;
+use tradeplane_e2e::{PASSPHRASE, Served, serve};
+
+/// Spans received, in arrival order.
+#[derive(Clone, Default)]
+struct Collector {
+    spans: Arc<Mutex<Vec<Span>>>,
+}
+
+#[tonic::async_trait]
+impl TraceService for Collector {
+    async fn export(
+        &self,
+        request: Request<ExportTraceServiceRequest>,
+    ) -> Result<Response<ExportTraceServiceResponse>, Status> {
+        let spans = request
+            .into_inner()
+            .resource_spans
+            .into_iter()
+            .flat_map(|r| r.scope_spans)
+            .flat_map(|s| s.spans);
+        self.spans.lock().expect("spans").extend(spans);
+        Ok(Response::new(ExportTraceServiceResponse {
+            partial_success: None,
+        }))
+    }
+}
+
+impl Collector {
+    async fn start() -> (Self, SocketAddr) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("address");
+        let collector = Self::default();
+        let service = TraceServiceServer::new(collector.clone());
+        tokio::spawn(
+            tonic::transport::Server::builder()
+                .add_service(service)
+                .serve_with_incoming(TcpIncoming::from(listener)),
+        );
+        (collector, addr)
+    }
+
+    /// Waits until the trace holds a span of every name in `names`.
+    async fn trace(&self, trace_id: &str, names: &[&str]) -> Vec<Span> {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let spans: Vec<Span> = self
+                .spans
+                .lock()
+                .expect("spans")
+                .iter()
+                .filter(|s| hex::encode(&s.trace_id) == trace_id)
+                .cloned()
+                .collect();
+            if names.iter().all(|n| spans.iter().any(|s| s.name == *n)) {
+                return spans;
+            }
+            let seen: Vec<_> = spans.iter().map(|s| s.name.clone()).collect();
+            assert!(
+                Instant::now() < deadline,
+                "trace {trace_id} has {seen:?}, wants {names:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
+fn named<'a>(spans: &'a [Span], name: &str) -> &'a Span {
+    spans
+        .iter()
+        .find(|s| s.name == name)
+        .unwrap_or_else(|| panic!("no `{name}` span"))
+}
+
+/// Asserts that `child`'s parent is `parent`.
+fn parented(spans: &[Span], child: &str, parent: &str) {
+    assert_eq!(
+        hex::encode(&named(spans, child).parent_span_id),
+        hex::encode(&named(spans, parent).span_id),
+        "`{child}` is a child of `{parent}`"
+    );
+}
+
+async fn start_binary(data_dir: std::path::PathBuf, otlp: SocketAddr, workers: &str) -> Served {
+    let endpoint = format!("http://{otlp}");
+    let workers = workers.to_string();
+    tokio::task::spawn_blocking(move || {
+        serve(
+            &data_dir,
+            &[
+                ("OTEL_EXPORTER_OTLP_ENDPOINT", &endpoint),
+                ("OTEL_BSP_SCHEDULE_DELAY", "100"),
+                ("TRADEPLANE_WEBHOOK_PASSPHRASE", PASSPHRASE),
+                ("TRADEPLANE_PIPELINES__WORKERS", &workers),
+            ],
+        )
+    })
+    .await
+    .expect("started")
+}
+
+async fn create_pipeline(served: &Served) {
+    let client = Client::connect(&served.grpc, Some(&served.api_key))
+        .await
+        .expect("client");
+    client
+        .pipelines()
+        .create_pipeline(CreatePipelineRequest {
+            pipeline: Some(Pipeline {
+                name: "traced".into(),
+                trigger: Some(Trigger {
+                    kind: Some(trigger::Kind::Signal(SignalMatch::default())),
+                }),
+                sizing: Some(Sizing {
+                    method: Some(sizing::Method::FixedQuoteAmount("100".into())),
+                }),
+                ..Default::default()
+            }),
+            ..Default::default()
+        })
+        .await
+        .expect("CreatePipeline answers");
+}
+
+async fn alert(served: &Served, trace_id: &str, parent: &str) {
+    let reply = reqwest::Client::new()
+        .post(format!("{}/webhooks/tradingview", served.http))
+        .header("traceparent", format!("00-{trace_id}-{parent}-01"))
+        .json(&json!({"passphrase": PASSPHRASE, "ticker": "BTCUSDT", "action": "buy", "price": "50000"}))
+        .send()
+        .await
+        .expect("webhook call");
+    assert_eq!(reply.status(), 202);
+}
+
+fn kill(mut served: Served) {
+    served.child.kill().expect("SIGKILL");
+    let _ = served.child.wait();
+}
+
+const HTTP: &str = "POST /webhooks/tradingview";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_webhook_signal_is_one_trace_from_the_http_span_to_the_exchange_call() {
+    let (collector, otlp) = Collector::start().await;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let served = start_binary(dir.path().join("data"), otlp, "2").await;
+    create_pipeline(&served).await;
+    let trace_id = "0af7651916cd43dd8448eb211c80319c";
+    alert(&served, trace_id, "b7ad6b7169203331").await;
+    let spans = collector
+        .trace(
+            trace_id,
+            &[
+                HTTP,
+                "signal.submit",
+                "execution",
+                "order.place",
+                "exchange place",
+            ],
+        )
+        .await;
+    assert_eq!(
+        hex::encode(&named(&spans, HTTP).parent_span_id),
+        "b7ad6b7169203331",
+        "the caller's traceparent parents the HTTP span"
+    );
+    parented(&spans, "signal.submit", HTTP);
+    parented(&spans, "execution", HTTP);
+    parented(&spans, "order.place", "execution");
+    parented(&spans, "exchange place", "order.place");
+    kill(served);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_execution_keeps_the_trace_across_a_restart() {
+    let (collector, otlp) = Collector::start().await;
+    let dir = tempfile::tempdir().expect("temp dir");
+    // This node only ingests: the execution waits in the queue.
+    let ingest = start_binary(dir.path().join("data"), otlp, "0").await;
+    create_pipeline(&ingest).await;
+    let trace_id = "5b8efff798038103d269b633813fc60c";
+    alert(&ingest, trace_id, "eee19b7ec3c1b174").await;
+    let before = collector.trace(trace_id, &[HTTP]).await;
+    kill(ingest);
+
+    let node = start_binary(dir.path().join("data"), otlp, "2").await;
+    let spans = collector
+        .trace(trace_id, &["execution", "order.place"])
+        .await;
+    assert_eq!(
+        hex::encode(&named(&spans, "execution").parent_span_id),
+        hex::encode(&named(&before, HTTP).span_id),
+        "the execution, in another process, continues the webhook's span"
+    );
+    parented(&spans, "order.place", "execution");
+    kill(node);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_grpc_clients_traceparent_parents_the_server_span() {
+    let (collector, otlp) = Collector::start().await;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let served = start_binary(dir.path().join("data"), otlp, "2").await;
+    let client = Client::connect(&served.grpc, Some(&served.api_key))
+        .await
+        .expect("client");
+    let trace_id = "4bf92f3577b34da6a3ce929d0e0e4736";
+    let mut request = Request::new(SubmitSignalRequest {
+        symbol: "BTCUSDT".into(),
+        action: "buy".into(),
+        ..Default::default()
+    });
+    request.metadata_mut().insert(
+        "traceparent",
+        format!("00-{trace_id}-00f067aa0ba902b7-01")
+            .parse()
+            .expect("metadata"),
+    );
+    client
+        .signals()
+        .submit_signal(request)
+        .await
+        .expect("SubmitSignal answers");
+    let name = "tradeplane.v1.SignalService/SubmitSignal";
+    let spans = collector.trace(trace_id, &[name, "signal.submit"]).await;
+    assert_eq!(
+        hex::encode(&named(&spans, name).parent_span_id),
+        "00f067aa0ba902b7"
+    );
+    parented(&spans, "signal.submit", name);
+    kill(served);
+}
