@@ -10,9 +10,9 @@ use tonic::Code;
 use tradeplane_api::*;
 use tradeplane_client::Client;
 use tradeplane_e2e::{
-    TestServer, balances, dec, error_reason,
+    TestServer, balances, dec, error_reason, get_order,
     mock_binance::{API_KEY, API_SECRET, Fault, MockBinance, Route},
-    serve,
+    serve_async,
 };
 use tradeplane_server::config::Config;
 
@@ -62,22 +62,11 @@ async fn place(client: &Client, request: PlaceOrderRequest) -> Order {
         .expect("an order")
 }
 
-async fn get(client: &Client, id: &str) -> Order {
-    client
-        .orders()
-        .get_order(GetOrderRequest { id: id.into() })
-        .await
-        .expect("GetOrder answers")
-        .into_inner()
-        .order
-        .expect("an order")
-}
-
 /// Polls until the order reaches `status`.
 async fn wait_for_status(client: &Client, id: &str, status: OrderStatus) -> Order {
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
-        let order = get(client, id).await;
+        let order = get_order(client, id).await;
         if order.status == status as i32 {
             return order;
         }
@@ -475,32 +464,15 @@ async fn after_a_crash_reconciliation_brings_an_order_to_its_true_state() {
     mock.fail_next(Route::PlaceOrder, Fault::Hang);
     let dir = tempfile::tempdir().expect("temp dir");
     let data_dir = dir.path().join("data");
-    let env: Vec<(String, String)> = vec![
-        (
-            "TRADEPLANE_EXCHANGES__BINANCE__ENABLED".into(),
-            "true".into(),
-        ),
-        (
-            "TRADEPLANE_EXCHANGES__BINANCE__BASE_URL".into(),
-            mock.url.clone(),
-        ),
-        (
-            "TRADEPLANE_EXCHANGES__BINANCE__REQUEST_TIMEOUT".into(),
-            "60s".into(),
-        ),
-        ("TRADEPLANE_BINANCE_API_KEY".into(), API_KEY.into()),
-        ("TRADEPLANE_BINANCE_API_SECRET".into(), API_SECRET.into()),
+    let url = mock.url.clone();
+    let env = [
+        ("TRADEPLANE_EXCHANGES__BINANCE__ENABLED", "true"),
+        ("TRADEPLANE_EXCHANGES__BINANCE__BASE_URL", url.as_str()),
+        ("TRADEPLANE_EXCHANGES__BINANCE__REQUEST_TIMEOUT", "60s"),
+        ("TRADEPLANE_BINANCE_API_KEY", API_KEY),
+        ("TRADEPLANE_BINANCE_API_SECRET", API_SECRET),
     ];
-    let start_binary = |data_dir: std::path::PathBuf, env: Vec<(String, String)>| {
-        tokio::task::spawn_blocking(move || {
-            let env: Vec<(&str, &str)> =
-                env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-            serve(&data_dir, &env)
-        })
-    };
-    let mut served = start_binary(data_dir.clone(), env.clone())
-        .await
-        .expect("started");
+    let served = serve_async(&data_dir, &env).await;
     let client = Client::connect(&served.grpc, Some(&served.api_key))
         .await
         .expect("client connects");
@@ -521,8 +493,7 @@ async fn after_a_crash_reconciliation_brings_an_order_to_its_true_state() {
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    served.child.kill().expect("SIGKILL");
-    let _ = served.child.wait();
+    served.kill();
     assert!(
         in_flight.await.expect("task").is_err(),
         "the caller saw the crash"
@@ -533,7 +504,7 @@ async fn after_a_crash_reconciliation_brings_an_order_to_its_true_state() {
     mock.set_price("BTCUSDT", dec("48000"));
     assert_eq!(mock.orders()[0].status, "FILLED");
 
-    let mut restarted = start_binary(data_dir, env).await.expect("restarted");
+    let restarted = serve_async(&data_dir, &env).await;
     let client = Client::connect(&restarted.grpc, Some(&restarted.api_key))
         .await
         .expect("client connects");
@@ -558,8 +529,7 @@ async fn after_a_crash_reconciliation_brings_an_order_to_its_true_state() {
     assert_eq!(reconciled.fills.len(), 1);
     assert_eq!(reconciled.fills[0].price, "49000");
     assert_eq!(mock.orders().len(), 1, "nothing was sent twice");
-    restarted.child.kill().expect("SIGKILL");
-    let _ = restarted.child.wait();
+    restarted.kill();
     let log = std::fs::read_to_string(dir.path().join("data.log")).expect("server log");
     assert!(log.contains("binance"), "the log is the server's");
     assert!(

@@ -10,9 +10,9 @@ use tonic::Code;
 use tradeplane_api::*;
 use tradeplane_client::Client;
 use tradeplane_e2e::{
-    PASSPHRASE, TestServer, dec,
+    PASSPHRASE, TestServer, dec, get_order,
     mock_binance::{Fault, MockBinance, Route},
-    serve,
+    serve_async,
 };
 
 fn pipeline(name: &str, sizing: sizing::Method) -> Pipeline {
@@ -101,17 +101,6 @@ async fn finished(client: &Client, id: &str) -> Execution {
     }
 }
 
-async fn order(client: &Client, id: &str) -> Order {
-    client
-        .orders()
-        .get_order(GetOrderRequest { id: id.into() })
-        .await
-        .expect("GetOrder answers")
-        .into_inner()
-        .order
-        .expect("an order")
-}
-
 fn status(execution: &Execution) -> ExecutionStatus {
     ExecutionStatus::try_from(execution.status).expect("a status")
 }
@@ -197,7 +186,7 @@ async fn a_tradingview_alert_becomes_a_filled_paper_order_through_a_pipeline() {
 
     let fetched = finished(&client, &execution.id).await;
     assert_eq!(fetched.steps, execution.steps);
-    let placed = order(&client, &execution.order_ids[0]).await;
+    let placed = get_order(&client, &execution.order_ids[0]).await;
     assert_eq!(placed.status, OrderStatus::Filled as i32);
     assert_eq!(placed.quantity, "0.02", "1000 USDT at 50000");
     assert_eq!(placed.execution_id, execution.id);
@@ -412,7 +401,7 @@ async fn sizing_rounds_to_the_instrument_and_intents_compute_the_difference() {
     let by_quote = create(&client, pipeline("by-quote", quote("1000"))).await;
     let odd = run(&client, &by_quote, "buy", "33333", "").await;
     assert_eq!(
-        order(&client, &odd.order_ids[0]).await.quantity,
+        get_order(&client, &odd.order_ids[0]).await.quantity,
         "0.03",
         "0.0300003 rounds down to the lot"
     );
@@ -423,7 +412,7 @@ async fn sizing_rounds_to_the_instrument_and_intents_compute_the_difference() {
     )
     .await;
     let share = run(&client, &by_share, "buy", "50000", "").await;
-    let share_qty = dec(&order(&client, &share.order_ids[0]).await.quantity);
+    let share_qty = dec(&get_order(&client, &share.order_ids[0]).await.quantity);
     assert!(
         share_qty > dec("0.19") && share_qty <= dec("0.2"),
         "10% of the USDT left: {share_qty}"
@@ -447,19 +436,19 @@ async fn sizing_rounds_to_the_instrument_and_intents_compute_the_difference() {
     .await;
     let sized = run(&client, &from_signal, "buy", "50000", "0.0123456").await;
     assert_eq!(
-        order(&client, &sized.order_ids[0]).await.quantity,
+        get_order(&client, &sized.order_ids[0]).await.quantity,
         "0.01234"
     );
 
     let target = create(&client, pipeline("target", quote("100"))).await;
     let to_five = run(&client, &target, "target_position", "50000", "0.05").await;
-    let first = order(&client, &to_five.order_ids[0]).await;
+    let first = get_order(&client, &to_five.order_ids[0]).await;
     assert_eq!(
         (first.side, first.quantity.as_str()),
         (Side::Buy as i32, "0.05")
     );
     let to_two = run(&client, &target, "target_position", "50000", "0.02").await;
-    let second = order(&client, &to_two.order_ids[0]).await;
+    let second = get_order(&client, &to_two.order_ids[0]).await;
     assert_eq!(
         (second.side, second.quantity.as_str()),
         (Side::Sell as i32, "0.03")
@@ -467,7 +456,7 @@ async fn sizing_rounds_to_the_instrument_and_intents_compute_the_difference() {
     let same = run(&client, &target, "target_position", "50000", "0.02").await;
     assert_eq!(same.skip_reason, "at_target");
     let exit = run(&client, &target, "exit", "50000", "").await;
-    let closing = order(&client, &exit.order_ids[0]).await;
+    let closing = get_order(&client, &exit.order_ids[0]).await;
     assert_eq!(
         (closing.side, closing.quantity.as_str()),
         (Side::Sell as i32, "0.02")
@@ -698,7 +687,7 @@ async fn a_scheduled_pipeline_fires_with_the_latest_price() {
         "{execution:?}"
     );
     assert_eq!(execution.steps[0].detail, "schedule fired");
-    let placed = order(&client, &execution.order_ids[0]).await;
+    let placed = get_order(&client, &execution.order_ids[0]).await;
     assert_eq!(placed.reference_price, "42000");
     server.stop().await;
 }
@@ -709,19 +698,18 @@ async fn a_scheduled_pipeline_fires_with_the_latest_price() {
 async fn an_execution_queued_before_a_crash_runs_once_after_it() {
     let dir = tempfile::tempdir().expect("temp dir");
     let data_dir = dir.path().join("data");
-    let start = |workers: &'static str, data_dir: std::path::PathBuf| {
-        tokio::task::spawn_blocking(move || {
-            serve(
-                &data_dir,
-                &[
-                    ("TRADEPLANE_PIPELINES__WORKERS", workers),
-                    ("TRADEPLANE_WEBHOOK_PASSPHRASE", PASSPHRASE),
-                ],
-            )
-        })
+    let start = |workers: &'static str| {
+        let data_dir = data_dir.clone();
+        async move {
+            let env = [
+                ("TRADEPLANE_PIPELINES__WORKERS", workers),
+                ("TRADEPLANE_WEBHOOK_PASSPHRASE", PASSPHRASE),
+            ];
+            serve_async(&data_dir, &env).await
+        }
     };
     // This node only ingests: executions queue up.
-    let mut ingest = start("0", data_dir.clone()).await.expect("started");
+    let ingest = start("0").await;
     let client = Client::connect(&ingest.grpc, Some(&ingest.api_key))
         .await
         .expect("client");
@@ -735,10 +723,9 @@ async fn an_execution_queued_before_a_crash_runs_once_after_it() {
         .await
         .expect("webhook call");
     assert_eq!(reply.status(), 202, "acknowledged");
-    ingest.child.kill().expect("SIGKILL");
-    let _ = ingest.child.wait();
+    ingest.kill();
 
-    let mut node = start("2", data_dir).await.expect("restarted");
+    let node = start("2").await;
     let client = Client::connect(&node.grpc, Some(&node.api_key))
         .await
         .expect("client");
@@ -785,8 +772,7 @@ async fn an_execution_queued_before_a_crash_runs_once_after_it() {
         ("pipeline:after-crash", trace_id),
         "the execution continued the webhook's trace across the restart"
     );
-    node.child.kill().expect("SIGKILL");
-    let _ = node.child.wait();
+    node.kill();
 }
 
 #[tokio::test]

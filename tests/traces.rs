@@ -22,7 +22,7 @@ use serde_json::json;
 use tonic::{Request, Response, Status, transport::server::TcpIncoming};
 use tradeplane_api::*;
 use tradeplane_client::Client;
-use tradeplane_e2e::{PASSPHRASE, Served, serve};
+use tradeplane_e2e::{PASSPHRASE, Served, serve_async};
 
 /// Spans received, in arrival order.
 #[derive(Clone, Default)]
@@ -108,20 +108,13 @@ fn parented(spans: &[Span], child: &str, parent: &str) {
 
 async fn start_binary(data_dir: std::path::PathBuf, otlp: SocketAddr, workers: &str) -> Served {
     let endpoint = format!("http://{otlp}");
-    let workers = workers.to_string();
-    tokio::task::spawn_blocking(move || {
-        serve(
-            &data_dir,
-            &[
-                ("OTEL_EXPORTER_OTLP_ENDPOINT", &endpoint),
-                ("OTEL_BSP_SCHEDULE_DELAY", "100"),
-                ("TRADEPLANE_WEBHOOK_PASSPHRASE", PASSPHRASE),
-                ("TRADEPLANE_PIPELINES__WORKERS", &workers),
-            ],
-        )
-    })
-    .await
-    .expect("started")
+    let env = [
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint.as_str()),
+        ("OTEL_BSP_SCHEDULE_DELAY", "100"),
+        ("TRADEPLANE_WEBHOOK_PASSPHRASE", PASSPHRASE),
+        ("TRADEPLANE_PIPELINES__WORKERS", workers),
+    ];
+    serve_async(&data_dir, &env).await
 }
 
 async fn create_pipeline(served: &Served) {
@@ -158,11 +151,6 @@ async fn alert(served: &Served, trace_id: &str, parent: &str) {
     assert_eq!(reply.status(), 202);
 }
 
-fn kill(mut served: Served) {
-    served.child.kill().expect("SIGKILL");
-    let _ = served.child.wait();
-}
-
 const HTTP: &str = "POST /webhooks/tradingview";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -194,7 +182,7 @@ async fn a_webhook_signal_is_one_trace_from_the_http_span_to_the_exchange_call()
     parented(&spans, "execution", HTTP);
     parented(&spans, "order.place", "execution");
     parented(&spans, "exchange place", "order.place");
-    kill(served);
+    served.kill();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -207,7 +195,7 @@ async fn the_execution_keeps_the_trace_across_a_restart() {
     let trace_id = "5b8efff798038103d269b633813fc60c";
     alert(&ingest, trace_id, "eee19b7ec3c1b174").await;
     let before = collector.trace(trace_id, &[HTTP]).await;
-    kill(ingest);
+    ingest.kill();
 
     let node = start_binary(dir.path().join("data"), otlp, "2").await;
     let spans = collector
@@ -219,7 +207,7 @@ async fn the_execution_keeps_the_trace_across_a_restart() {
         "the execution, in another process, continues the webhook's span"
     );
     parented(&spans, "order.place", "execution");
-    kill(node);
+    node.kill();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -254,5 +242,5 @@ async fn a_grpc_clients_traceparent_parents_the_server_span() {
         "00f067aa0ba902b7"
     );
     parented(&spans, "signal.submit", name);
-    kill(served);
+    served.kill();
 }

@@ -167,10 +167,12 @@ pub async fn run(
 ) -> Result<(), String> {
     let mut pipelines = client.pipelines();
     let error = |status: tonic::Status| describe_status(&status);
-    match command {
+    // Commands that answer with one pipeline yield it; the others print
+    // their own answer and return.
+    let pipeline = match command {
         PipelineCommand::Create { file, request_id } => {
             let pipeline = PipelineFile::read(&file)?.to_proto()?;
-            let created = pipelines
+            pipelines
                 .create_pipeline(CreatePipelineRequest {
                     request_id,
                     pipeline: Some(pipeline),
@@ -179,18 +181,59 @@ pub async fn run(
                 .map_err(error)?
                 .into_inner()
                 .pipeline
-                .unwrap_or_default();
-            print_pipeline(json_output, &created);
         }
         PipelineCommand::Get { id } => {
-            let pipeline = pipelines
+            pipelines
                 .get_pipeline(GetPipelineRequest { id })
                 .await
                 .map_err(error)?
                 .into_inner()
                 .pipeline
-                .unwrap_or_default();
-            print_pipeline(json_output, &pipeline);
+        }
+        PipelineCommand::Update { id, file } => {
+            let file = PipelineFile::read(&file)?;
+            let mut pipeline = file.to_proto()?;
+            pipeline.id = pipelines
+                .get_pipeline(GetPipelineRequest { id })
+                .await
+                .map_err(error)?
+                .into_inner()
+                .pipeline
+                .unwrap_or_default()
+                .id;
+            let paths = file.fields().into_iter().map(str::to_string).collect();
+            pipelines
+                .update_pipeline(UpdatePipelineRequest {
+                    pipeline: Some(pipeline),
+                    update_mask: Some(prost_types::FieldMask { paths }),
+                    ..Default::default()
+                })
+                .await
+                .map_err(error)?
+                .into_inner()
+                .pipeline
+        }
+        PipelineCommand::Pause { id } => {
+            pipelines
+                .pause_pipeline(PausePipelineRequest {
+                    id,
+                    ..Default::default()
+                })
+                .await
+                .map_err(error)?
+                .into_inner()
+                .pipeline
+        }
+        PipelineCommand::Resume { id } => {
+            pipelines
+                .resume_pipeline(ResumePipelineRequest {
+                    id,
+                    ..Default::default()
+                })
+                .await
+                .map_err(error)?
+                .into_inner()
+                .pipeline
         }
         PipelineCommand::List => {
             let mut all = Vec::new();
@@ -214,57 +257,7 @@ pub async fn run(
             print(json_output, json!({ "pipelines": all }), || {
                 object_table(&all, &PIPELINE_COLUMNS)
             });
-        }
-        PipelineCommand::Update { id, file } => {
-            let file = PipelineFile::read(&file)?;
-            let mut pipeline = file.to_proto()?;
-            pipeline.id = pipelines
-                .get_pipeline(GetPipelineRequest { id })
-                .await
-                .map_err(error)?
-                .into_inner()
-                .pipeline
-                .unwrap_or_default()
-                .id;
-            let paths = file.fields().into_iter().map(str::to_string).collect();
-            let updated = pipelines
-                .update_pipeline(UpdatePipelineRequest {
-                    pipeline: Some(pipeline),
-                    update_mask: Some(prost_types::FieldMask { paths }),
-                    ..Default::default()
-                })
-                .await
-                .map_err(error)?
-                .into_inner()
-                .pipeline
-                .unwrap_or_default();
-            print_pipeline(json_output, &updated);
-        }
-        PipelineCommand::Pause { id } => {
-            let paused = pipelines
-                .pause_pipeline(PausePipelineRequest {
-                    id,
-                    ..Default::default()
-                })
-                .await
-                .map_err(error)?
-                .into_inner()
-                .pipeline
-                .unwrap_or_default();
-            print_pipeline(json_output, &paused);
-        }
-        PipelineCommand::Resume { id } => {
-            let resumed = pipelines
-                .resume_pipeline(ResumePipelineRequest {
-                    id,
-                    ..Default::default()
-                })
-                .await
-                .map_err(error)?
-                .into_inner()
-                .pipeline
-                .unwrap_or_default();
-            print_pipeline(json_output, &resumed);
+            return Ok(());
         }
         PipelineCommand::Delete { id } => {
             pipelines
@@ -277,6 +270,7 @@ pub async fn run(
             print(json_output, json!({ "deleted": id }), || {
                 format!("deleted {id}")
             });
+            return Ok(());
         }
         PipelineCommand::Run {
             id,
@@ -300,6 +294,7 @@ pub async fn run(
                 .execution
                 .unwrap_or_default();
             print_execution(json_output, &execution);
+            return Ok(());
         }
         PipelineCommand::Execution { id } => {
             let execution = pipelines
@@ -310,6 +305,7 @@ pub async fn run(
                 .execution
                 .unwrap_or_default();
             print_execution(json_output, &execution);
+            return Ok(());
         }
         PipelineCommand::Executions {
             pipeline,
@@ -362,7 +358,9 @@ pub async fn run(
             print(json_output, json!({ "executions": values }), || {
                 object_table(&values, &EXECUTION_COLUMNS)
             });
+            return Ok(());
         }
-    }
+    };
+    print_pipeline(json_output, &pipeline.unwrap_or_default());
     Ok(())
 }

@@ -304,6 +304,30 @@ pub fn serve(data_dir: &std::path::Path, env: &[(&str, &str)]) -> Served {
     }
 }
 
+/// [`serve`] from async tests: the start-up wait runs off the runtime, so
+/// the test's own servers (a mock exchange, a collector) keep answering.
+pub async fn serve_async(data_dir: &Path, env: &[(&str, &str)]) -> Served {
+    let data_dir = data_dir.to_path_buf();
+    let env: Vec<(String, String)> = env
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    tokio::task::spawn_blocking(move || {
+        let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        serve(&data_dir, &env)
+    })
+    .await
+    .expect("tradeplane started")
+}
+
+impl Served {
+    /// SIGKILL: a crash, with no graceful shutdown.
+    pub fn kill(mut self) {
+        self.child.kill().expect("SIGKILL");
+        let _ = self.child.wait();
+    }
+}
+
 /// Submits a signal that the test expects to go through.
 pub async fn submit(client: &Client, request: SubmitSignalRequest) -> SubmitSignalResponse {
     client
@@ -359,4 +383,16 @@ pub async fn balances(
         .into_iter()
         .map(|b| (b.asset, (dec(&b.free), dec(&b.locked))))
         .collect()
+}
+
+/// One order, which must exist.
+pub async fn get_order(client: &Client, id: &str) -> tradeplane_api::Order {
+    client
+        .orders()
+        .get_order(tradeplane_api::GetOrderRequest { id: id.into() })
+        .await
+        .expect("GetOrder answers")
+        .into_inner()
+        .order
+        .expect("an order")
 }

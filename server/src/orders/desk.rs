@@ -37,7 +37,7 @@ use crate::{
         halt::TradingHalt,
     },
     signals::{decimal::parse_decimal, symbol::SymbolNormalizer},
-    store::{OrderInsert, OrderQuery, Store},
+    store::{OrderInsert, OrderQuery, Store, all_orders},
 };
 
 /// Buffer of the WatchOrders feed.
@@ -84,21 +84,7 @@ impl OrderDesk {
             );
         }
         observe_rate_limits(exchanges.values().cloned().collect(), meter);
-        let mut stored = Vec::new();
-        let mut before_id = None;
-        loop {
-            let page = store
-                .list_orders(&OrderQuery {
-                    before_id: before_id.clone(),
-                    limit: 1000,
-                    ..Default::default()
-                })
-                .await?;
-            let Some(last) = page.last() else { break };
-            before_id = Some(last.id.clone());
-            stored.extend(page);
-        }
-        stored.reverse();
+        let mut stored = all_orders(&*store).await?;
         // A paper order still NEW never reached the book before the
         // process stopped: it was not placed.
         for order in stored
@@ -176,12 +162,9 @@ impl OrderDesk {
             let symbol = symbol_of(&order);
             let found = exchange.fetch(&order.client_order_id, &symbol).await;
             let _writing = self.writes.lock().await;
-            let latest = self
-                .open
-                .lock()
-                .ok()
-                .and_then(|open| open.get(&order.client_order_id).cloned());
-            let Some(mut latest) = latest else { continue };
+            let Some(mut latest) = self.tracked(&order.client_order_id) else {
+                continue;
+            };
             let status = status_of(&latest);
             let now = now_ms();
             match found {
@@ -438,12 +421,7 @@ impl OrderDesk {
             .map_err(exchange_error)?;
         {
             let _writing = self.writes.lock().await;
-            if let Some(latest) = self
-                .open
-                .lock()
-                .ok()
-                .and_then(|open| open.get(&order.client_order_id).cloned())
-            {
+            if let Some(latest) = self.tracked(&order.client_order_id) {
                 order = latest;
             }
             apply(&mut order, &view, now_ms());
@@ -478,14 +456,16 @@ impl OrderDesk {
         self.apply_changes(changed).await;
     }
 
+    /// The latest state of an open order, by client order id.
+    fn tracked(&self, client_order_id: &str) -> Option<Order> {
+        self.open.lock().ok()?.get(client_order_id).cloned()
+    }
+
     async fn apply_changes(&self, changed: Vec<(String, ExchangeOrder)>) {
         for (client_order_id, view) in changed {
-            let order = self
-                .open
-                .lock()
-                .ok()
-                .and_then(|open| open.get(&client_order_id).cloned());
-            let Some(mut order) = order else { continue };
+            let Some(mut order) = self.tracked(&client_order_id) else {
+                continue;
+            };
             apply(&mut order, &view, now_ms());
             if let Err(err) = self.record(&order, None).await {
                 tracing::error!(error = %err, order = %order.id, "order change not saved");

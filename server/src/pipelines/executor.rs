@@ -34,7 +34,7 @@ use crate::{
     proto_time::{ms_to_timestamp, now_ms},
     security::audit::AuditEntry,
     signals::decimal::parse_decimal,
-    store::{Claim, ExecutionQuery, OrderQuery},
+    store::{Claim, OrderQuery, all_executions, all_orders},
 };
 
 const BPS: Decimal = Decimal::from_parts(10_000, 0, 0, false, 0);
@@ -181,40 +181,16 @@ impl Pipelines {
     }
 
     async fn rebuild_book(&self) -> Result<(), ApiError> {
-        let mut owner = HashMap::new();
-        let mut before_id = None;
-        loop {
-            let page = self
-                .store
-                .list_executions(&ExecutionQuery {
-                    before_id: before_id.clone(),
-                    limit: 1000,
-                    ..Default::default()
-                })
-                .await?;
-            let Some(last) = page.last() else { break };
-            before_id = Some(last.id.clone());
-            owner.extend(page.into_iter().map(|e| (e.id, e.pipeline_id)));
-        }
-        let mut orders = Vec::new();
-        let mut before_id = None;
-        loop {
-            let page = self
-                .store
-                .list_orders(&OrderQuery {
-                    before_id: before_id.clone(),
-                    limit: 1000,
-                    ..Default::default()
-                })
-                .await?;
-            let Some(last) = page.last() else { break };
-            before_id = Some(last.id.clone());
-            orders.extend(
-                page.into_iter()
-                    .filter(|o| owner.contains_key(&o.execution_id)),
-            );
-        }
-        orders.reverse();
+        let owner: HashMap<String, String> = all_executions(&*self.store)
+            .await?
+            .into_iter()
+            .map(|e| (e.id, e.pipeline_id))
+            .collect();
+        let orders: Vec<Order> = all_orders(&*self.store)
+            .await?
+            .into_iter()
+            .filter(|o| owner.contains_key(&o.execution_id))
+            .collect();
         if let Ok(mut book) = self.book.lock() {
             for order in &orders {
                 if let Some(pipeline) = owner.get(&order.execution_id) {

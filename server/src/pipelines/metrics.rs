@@ -3,7 +3,7 @@
 //! stays bounded.
 
 use std::{
-    sync::{Arc, Weak},
+    sync::{Weak, atomic::Ordering},
     time::Duration,
 };
 
@@ -16,6 +16,9 @@ use tradeplane_api::{Execution, ExecutionStatus, Order};
 
 use super::Pipelines;
 use crate::{signals::decimal::parse_decimal, telemetry::SECONDS_BUCKETS};
+
+/// The shortest time between two counts of the execution queue.
+const QUEUE_COUNT_EVERY_MS: i64 = 1000;
 
 /// The pipeline instruments.
 pub struct PipelineMetrics {
@@ -170,14 +173,24 @@ impl PipelineMetrics {
 impl Pipelines {
     /// Executions waiting in the queue, as last counted.
     pub fn queue_depth(&self) -> u64 {
-        self.queue_depth.load(std::sync::atomic::Ordering::Relaxed)
+        self.queue_depth.load(Ordering::Relaxed)
     }
 
-    /// Recounts the queue (the workers call this when they go idle).
-    pub async fn count_queue(self: &Arc<Self>) {
+    /// Recounts the queue when idle workers ask, at most once a second
+    /// however many workers are idle.
+    pub async fn count_queue(&self) {
+        let now = crate::proto_time::now_ms();
+        let last = self.queue_counted_ms.load(Ordering::Relaxed);
+        if now - last < QUEUE_COUNT_EVERY_MS
+            || self
+                .queue_counted_ms
+                .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
+                .is_err()
+        {
+            return;
+        }
         if let Ok(depth) = self.store.pending_executions().await {
-            self.queue_depth
-                .store(depth, std::sync::atomic::Ordering::Relaxed);
+            self.queue_depth.store(depth, Ordering::Relaxed);
         }
     }
 }

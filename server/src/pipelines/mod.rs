@@ -52,6 +52,8 @@ pub struct Pipelines {
     normalizer: SymbolNormalizer,
     book: std::sync::Mutex<executor::Book>,
     queue_depth: std::sync::atomic::AtomicU64,
+    /// When the queue was last counted (ms).
+    queue_counted_ms: std::sync::atomic::AtomicI64,
 }
 
 impl Pipelines {
@@ -89,6 +91,7 @@ impl Pipelines {
             normalizer: SymbolNormalizer::default(),
             book: Default::default(),
             queue_depth: Default::default(),
+            queue_counted_ms: Default::default(),
         });
         pipelines.metrics.observe_states(Arc::downgrade(&pipelines));
         Ok(pipelines)

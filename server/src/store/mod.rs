@@ -301,3 +301,46 @@ pub trait Store: Send + Sync + 'static {
     /// Finishes queued writes and closes.
     async fn close(&self);
 }
+
+/// Rows read per page when a whole table is walked.
+const WALK_PAGE: u32 = 1000;
+
+/// Every order, oldest first (for rebuilding state at start-up).
+pub async fn all_orders(store: &dyn Store) -> Result<Vec<Order>, StoreError> {
+    let mut all: Vec<Order> = Vec::new();
+    loop {
+        let page = store
+            .list_orders(&OrderQuery {
+                before_id: all.last().map(|o| o.id.clone()),
+                limit: WALK_PAGE,
+                ..Default::default()
+            })
+            .await?;
+        if page.is_empty() {
+            break;
+        }
+        all.extend(page);
+    }
+    all.reverse();
+    Ok(all)
+}
+
+/// Every execution, oldest first (for rebuilding state at start-up).
+pub async fn all_executions(store: &dyn Store) -> Result<Vec<Execution>, StoreError> {
+    let mut all: Vec<Execution> = Vec::new();
+    loop {
+        let page = store
+            .list_executions(&ExecutionQuery {
+                before_id: all.last().map(|e| e.id.clone()),
+                limit: WALK_PAGE,
+                ..Default::default()
+            })
+            .await?;
+        if page.is_empty() {
+            break;
+        }
+        all.extend(page);
+    }
+    all.reverse();
+    Ok(all)
+}

@@ -199,17 +199,13 @@ impl Store for SqliteStore {
         if let Some(outcome) = query.outcome {
             sql.push(" AND outcome = ").push_bind(outcome);
         }
-        if let Some(start) = query.start_ms {
-            sql.push(" AND id >= ").push_bind(uuid_v7_floor(start));
-        }
-        if let Some(end) = query.end_ms {
-            sql.push(" AND id < ").push_bind(uuid_v7_floor(end));
-        }
-        if let Some(before) = &query.before_id {
-            sql.push(" AND id < ").push_bind(before.clone());
-        }
-        sql.push(" ORDER BY id DESC LIMIT ")
-            .push_bind(i64::from(query.limit));
+        push_page(
+            &mut sql,
+            query.start_ms,
+            query.end_ms,
+            query.before_id.as_deref(),
+            query.limit,
+        );
         let rows = sql.build().fetch_all(&self.readers).await?;
         self.metrics.observe("list_signals", started);
         rows.into_iter()
@@ -296,14 +292,7 @@ impl Store for SqliteStore {
         if let Some(symbol) = &query.symbol {
             sql.push(" AND symbol = ").push_bind(symbol.clone());
         }
-        if !query.statuses.is_empty() {
-            sql.push(" AND status IN (");
-            let mut list = sql.separated(", ");
-            for status in &query.statuses {
-                list.push_bind(*status);
-            }
-            sql.push(")");
-        }
+        push_statuses(&mut sql, &query.statuses);
         if let Some(side) = query.side {
             sql.push(" AND side = ").push_bind(side);
         }
@@ -311,17 +300,13 @@ impl Store for SqliteStore {
             sql.push(" AND execution_id = ")
                 .push_bind(execution_id.clone());
         }
-        if let Some(start) = query.start_ms {
-            sql.push(" AND id >= ").push_bind(uuid_v7_floor(start));
-        }
-        if let Some(end) = query.end_ms {
-            sql.push(" AND id < ").push_bind(uuid_v7_floor(end));
-        }
-        if let Some(before) = &query.before_id {
-            sql.push(" AND id < ").push_bind(before.clone());
-        }
-        sql.push(" ORDER BY id DESC LIMIT ")
-            .push_bind(i64::from(query.limit));
+        push_page(
+            &mut sql,
+            query.start_ms,
+            query.end_ms,
+            query.before_id.as_deref(),
+            query.limit,
+        );
         let rows = sql.build().fetch_all(&self.readers).await?;
         self.metrics.observe("list_orders", started);
         rows.into_iter()
@@ -423,25 +408,14 @@ impl Store for SqliteStore {
         if let Some(signal_id) = &query.signal_id {
             sql.push(" AND signal_id = ").push_bind(signal_id.clone());
         }
-        if !query.statuses.is_empty() {
-            sql.push(" AND status IN (");
-            let mut list = sql.separated(", ");
-            for status in &query.statuses {
-                list.push_bind(*status);
-            }
-            sql.push(")");
-        }
-        if let Some(start) = query.start_ms {
-            sql.push(" AND id >= ").push_bind(uuid_v7_floor(start));
-        }
-        if let Some(end) = query.end_ms {
-            sql.push(" AND id < ").push_bind(uuid_v7_floor(end));
-        }
-        if let Some(before) = &query.before_id {
-            sql.push(" AND id < ").push_bind(before.clone());
-        }
-        sql.push(" ORDER BY id DESC LIMIT ")
-            .push_bind(i64::from(query.limit));
+        push_statuses(&mut sql, &query.statuses);
+        push_page(
+            &mut sql,
+            query.start_ms,
+            query.end_ms,
+            query.before_id.as_deref(),
+            query.limit,
+        );
         let rows = sql.build().fetch_all(&self.readers).await?;
         self.metrics.observe("list_executions", started);
         rows.into_iter()
@@ -977,6 +951,41 @@ fn write_signals(
     }
     tx.commit()?;
     Ok(results)
+}
+
+/// `AND status IN (…)`, unless `statuses` is empty.
+fn push_statuses(sql: &mut QueryBuilder<Sqlite>, statuses: &[i32]) {
+    if statuses.is_empty() {
+        return;
+    }
+    sql.push(" AND status IN (");
+    let mut list = sql.separated(", ");
+    for status in statuses {
+        list.push_bind(*status);
+    }
+    sql.push(")");
+}
+
+/// The time range (ids are UUIDv7, so a time bound is an id bound), the
+/// page cursor, newest first, and the page size.
+fn push_page(
+    sql: &mut QueryBuilder<Sqlite>,
+    start_ms: Option<i64>,
+    end_ms: Option<i64>,
+    before_id: Option<&str>,
+    limit: u32,
+) {
+    if let Some(start) = start_ms {
+        sql.push(" AND id >= ").push_bind(uuid_v7_floor(start));
+    }
+    if let Some(end) = end_ms {
+        sql.push(" AND id < ").push_bind(uuid_v7_floor(end));
+    }
+    if let Some(before) = before_id {
+        sql.push(" AND id < ").push_bind(before.to_string());
+    }
+    sql.push(" ORDER BY id DESC LIMIT ")
+        .push_bind(i64::from(limit));
 }
 
 /// The smallest UUIDv7 text of millisecond `ms`: ids compare as text in
