@@ -30,9 +30,9 @@ use tradeplane_api::{
 
 use crate::{
     config::Config,
+    controls::breakers::{self, CircuitBreakers},
     orders::OrderGrpc,
     orders::{
-        breakers::{self, CircuitBreakers},
         desk::OrderDesk,
         exchanges::{Exchange, binance::BinanceExchange, paper::PaperExchange},
     },
@@ -94,7 +94,14 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
         .await?,
     );
 
-    let security = Security::open(&config, store.clone(), &meter).await?;
+    let security = Security::open(
+        &config.security,
+        &config.webhook,
+        &config.data_dir,
+        store.clone(),
+        &meter,
+    )
+    .await?;
     let paper = Arc::new(PaperExchange::new(config.exchanges.paper.clone()));
     let mut venues: Vec<Arc<dyn Exchange>> = Vec::new();
     if config.exchanges.binance.enabled {
@@ -129,7 +136,7 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
     let intake = Arc::new(
         SignalIntake::new(config.signals.clone(), store.clone(), &meter)
             .map_err(|e| anyhow::anyhow!("invalid configuration key `signals.symbol_map`: {e}"))?
-            .with_pipelines(pipelines.clone()),
+            .with_planner(pipelines.clone()),
     );
     let webhook_auth = WebhookAuth::new(
         &config.webhook.hmac_secret,
@@ -373,7 +380,7 @@ async fn feed_signal_prices(
             _ = stopped.changed() => return,
         };
         let accepted = signal.outcome == tradeplane_api::SignalOutcome::Accepted as i32;
-        let price = crate::signals::decimal::parse_decimal(&signal.price).ok();
+        let price = crate::market::decimal::parse_decimal(&signal.price).ok();
         if let (true, Some(price), Some(instrument)) = (accepted, price, signal.instrument.as_ref())
         {
             desk.observe_price(&instrument.symbol, price).await;

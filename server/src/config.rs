@@ -3,14 +3,22 @@
 //! start with a message naming the key and where it came from.
 
 use std::{
-    collections::{BTreeMap, HashMap},
+    collections::HashMap,
     net::SocketAddr,
     path::{Path, PathBuf},
     time::Duration,
 };
 
-use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
+
+use crate::{
+    orders::config::ExchangesConfig,
+    pipelines::config::PipelinesConfig,
+    security::config::{SecurityConfig, WebhookConfig},
+    signals::config::SignalsConfig,
+    store::config::StoreConfig,
+    telemetry::config::LogConfig,
+};
 
 /// The whole server configuration.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -39,151 +47,6 @@ pub struct Config {
     pub pipelines: PipelinesConfig,
 }
 
-/// Pipelines and the execution workers.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct PipelinesConfig {
-    /// Executions run at once; 0 only queues them (a node that ingests
-    /// while another one trades).
-    pub workers: usize,
-    /// How long a claimed execution is someone's; after that (a crash) it
-    /// is resumed.
-    #[serde(with = "humantime_serde")]
-    pub lease: Duration,
-    /// Most pipelines (the `pipeline` metric label stays bounded).
-    pub max_pipelines: usize,
-}
-
-impl Default for PipelinesConfig {
-    fn default() -> Self {
-        Self {
-            workers: 16,
-            lease: Duration::from_secs(30),
-            max_pipelines: 100,
-        }
-    }
-}
-
-/// Exchange connectors.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct ExchangesConfig {
-    /// The embedded paper exchange.
-    pub paper: crate::orders::exchanges::paper::PaperConfig,
-    /// Binance spot (off unless `enabled`).
-    pub binance: crate::orders::exchanges::binance::BinanceConfig,
-    /// Every exchange's circuit breaker.
-    pub breaker: crate::orders::breakers::BreakerConfig,
-}
-
-/// API keys, rate limits and the gRPC allowlist.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct SecurityConfig {
-    /// A bootstrap admin key to adopt instead of generating
-    /// `<data_dir>/admin.key` (at least 32 characters).
-    pub admin_key: String,
-    /// Allowed gRPC client networks; empty allows every address. Health
-    /// checks are always allowed.
-    pub grpc_allowlist: Vec<IpNet>,
-    /// Token buckets; a rate of 0 disables a limit.
-    pub rate_limits: crate::security::rate_limit::Limits,
-    /// Authentication failures are written to the audit log as one event
-    /// per surface and reason each window.
-    #[serde(with = "humantime_serde")]
-    pub auth_failure_audit_window: Duration,
-}
-
-impl Default for SecurityConfig {
-    fn default() -> Self {
-        Self {
-            admin_key: String::new(),
-            grpc_allowlist: Vec::new(),
-            rate_limits: Default::default(),
-            auth_failure_audit_window: Duration::from_secs(10),
-        }
-    }
-}
-
-/// Logging.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct LogConfig {
-    pub format: LogFormat,
-    /// An `EnvFilter` directive such as `info` or `tradeplane_server=debug`.
-    pub level: String,
-}
-
-/// Log output format.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum LogFormat {
-    Pretty,
-    Json,
-}
-
-/// The TradingView webhook surface.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct WebhookConfig {
-    /// Shared passphrase expected in the body. Empty: read or generate
-    /// `<data_dir>/webhook.secret`.
-    pub passphrase: String,
-    /// Secret for `X-Signature: sha256=<hex>` bodies from other sources;
-    /// empty disables signature authentication.
-    pub hmac_secret: String,
-    /// Allowed client networks; empty allows every address.
-    pub allowlist: Vec<IpNet>,
-    /// Adds TradingView's published webhook addresses to the allowlist.
-    pub tradingview_preset: bool,
-    /// Take the client address from `X-Forwarded-For` (only behind a proxy
-    /// you control).
-    pub trust_forwarded_for: bool,
-    /// Largest accepted body.
-    pub body_limit_bytes: usize,
-}
-
-/// Signal validation and dedupe.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct SignalsConfig {
-    /// Oldest acceptable event time, relative to receipt.
-    #[serde(with = "humantime_serde")]
-    pub max_age: Duration,
-    /// How far in the future an event time may be (clock skew).
-    #[serde(with = "humantime_serde")]
-    pub max_future_skew: Duration,
-    /// Signals with a lower confidence are rejected (`low_confidence`).
-    pub min_confidence: rust_decimal::Decimal,
-    /// Largest acceptable quantity.
-    pub max_quantity: rust_decimal::Decimal,
-    /// Largest move from the last accepted price of the same instrument, in
-    /// percent; 0 disables the check.
-    pub max_price_deviation_pct: rust_decimal::Decimal,
-    /// Extra symbol spellings: raw symbol → canonical (`"NQ1!" = "CME:NQ/USD"`).
-    pub symbol_map: BTreeMap<String, String>,
-    /// Sources that get their own metric label; others count as `other`.
-    pub metric_sources: Vec<String>,
-    /// How long an idempotency key (request id or event time based) is
-    /// remembered.
-    #[serde(with = "humantime_serde")]
-    pub dedupe_retention: Duration,
-    /// How long a content hash without event time is remembered (so that a
-    /// retried delivery is caught but a repeated signal is not).
-    #[serde(with = "humantime_serde")]
-    pub content_dedupe_window: Duration,
-}
-
-/// Storage tuning.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct StoreConfig {
-    /// Most writes committed in one transaction (group commit).
-    pub max_batch: usize,
-    /// Read connections.
-    pub read_connections: u32,
-}
-
 impl Default for Config {
     fn default() -> Self {
         Self {
@@ -201,53 +64,6 @@ impl Default for Config {
             tls: Default::default(),
             exchanges: Default::default(),
             pipelines: Default::default(),
-        }
-    }
-}
-
-impl Default for LogConfig {
-    fn default() -> Self {
-        Self {
-            format: LogFormat::Pretty,
-            level: "info".into(),
-        }
-    }
-}
-
-impl Default for WebhookConfig {
-    fn default() -> Self {
-        Self {
-            passphrase: String::new(),
-            hmac_secret: String::new(),
-            allowlist: Vec::new(),
-            tradingview_preset: false,
-            trust_forwarded_for: false,
-            body_limit_bytes: 16 * 1024,
-        }
-    }
-}
-
-impl Default for SignalsConfig {
-    fn default() -> Self {
-        Self {
-            max_age: Duration::from_secs(300),
-            max_future_skew: Duration::from_secs(60),
-            min_confidence: rust_decimal::Decimal::ZERO,
-            max_quantity: rust_decimal::Decimal::from(1_000_000_000u64),
-            max_price_deviation_pct: rust_decimal::Decimal::from(20u32),
-            symbol_map: BTreeMap::new(),
-            metric_sources: vec!["tradingview".into(), "grpc".into()],
-            dedupe_retention: Duration::from_secs(24 * 3600),
-            content_dedupe_window: Duration::from_secs(60),
-        }
-    }
-}
-
-impl Default for StoreConfig {
-    fn default() -> Self {
-        Self {
-            max_batch: 512,
-            read_connections: 4,
         }
     }
 }
@@ -450,7 +266,7 @@ impl Config {
             ));
         }
         for (raw, canonical) in &self.signals.symbol_map {
-            if let Err(err) = crate::signals::symbol::parse_canonical(canonical) {
+            if let Err(err) = crate::market::symbol::parse_canonical(canonical) {
                 let key = format!("signals.symbol_map.{raw}");
                 return Err(invalid(&key, err));
             }

@@ -5,8 +5,12 @@
 
 pub mod api_error;
 pub mod app;
+pub mod audit;
 pub mod config;
+pub mod controls;
 pub mod listing;
+pub mod market;
+pub mod observe;
 pub mod orders;
 pub mod pipelines;
 pub mod proto_time;

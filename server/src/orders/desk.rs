@@ -19,7 +19,6 @@ use tradeplane_api::{
 };
 
 use super::{
-    breakers::{Admission, BreakerRecord, CircuitBreakers, setting_key},
     exchanges::{
         Exchange, ExchangeError, ExchangeOrder, OrderTicket,
         instrumented::{Instrumented, observe_rate_limits},
@@ -31,12 +30,13 @@ use super::{
 };
 use crate::{
     api_error::ApiError,
-    proto_time::{ms_to_timestamp, now_ms, timestamp_ms},
-    security::{
-        audit::{AuditEntry, AuditLog, actions},
+    audit::{AuditEntry, AuditLog, actions},
+    controls::{
+        breakers::{Admission, BreakerRecord, CircuitBreakers, setting_key},
         halt::TradingHalt,
     },
-    signals::{decimal::parse_decimal, symbol::SymbolNormalizer},
+    market::{decimal::parse_decimal, symbol::SymbolNormalizer},
+    proto_time::{ms_to_timestamp, now_ms, timestamp_ms},
     store::{OrderInsert, OrderQuery, Store, all_orders},
 };
 

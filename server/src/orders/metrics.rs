@@ -12,9 +12,9 @@ use rust_decimal::{Decimal, prelude::ToPrimitive};
 use tradeplane_api::{Order, OrderStatus, OrderType, Side};
 
 use crate::{
+    market::decimal::parse_decimal,
+    observe::SECONDS_BUCKETS,
     proto_time::{now_ms, timestamp_ms},
-    signals::decimal::parse_decimal,
-    telemetry::SECONDS_BUCKETS,
 };
 
 /// The order instruments.

@@ -1,7 +1,7 @@
 //! Orders and exchanges: the exchange connectors, the order desk every
 //! order passes, circuit breakers, and `tradeplane.v1.OrderService`.
 
-pub mod breakers;
+pub mod config;
 pub mod desk;
 pub mod exchanges;
 mod metrics;

@@ -6,7 +6,8 @@ use tokio_util::sync::CancellationToken;
 use tonic::{Request, Response, Status};
 use tradeplane_api::{order_service_server::OrderService, *};
 
-use super::{breakers::CircuitBreakers, desk::OrderDesk};
+use super::desk::OrderDesk;
+use crate::controls::breakers::CircuitBreakers;
 use crate::{
     api_error::ApiError,
     listing::{BoxStream, invalid_page_token, next_page, page_size, watch},

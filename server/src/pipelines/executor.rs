@@ -27,13 +27,13 @@ use super::{
 };
 use crate::{
     api_error::ApiError,
+    audit::AuditEntry,
+    market::decimal::parse_decimal,
     orders::{
         desk::client_order_id,
         exchanges::{round_price, round_quantity},
     },
     proto_time::{ms_to_timestamp, now_ms},
-    security::audit::AuditEntry,
-    signals::decimal::parse_decimal,
     store::{Claim, OrderQuery, all_executions, all_orders},
 };
 

@@ -15,7 +15,7 @@ use rust_decimal::prelude::ToPrimitive;
 use tradeplane_api::{Execution, ExecutionStatus, Order};
 
 use super::Pipelines;
-use crate::{signals::decimal::parse_decimal, telemetry::SECONDS_BUCKETS};
+use crate::{market::decimal::parse_decimal, observe::SECONDS_BUCKETS};
 
 /// The shortest time between two counts of the execution queue.
 const QUEUE_COUNT_EVERY_MS: i64 = 1000;

@@ -4,6 +4,7 @@
 //! loses its executions. Workers claim executions from the durable queue
 //! with a lease and run them: risk, sizing, order (see [`executor`]).
 
+pub mod config;
 pub mod executor;
 mod metrics;
 pub mod schedule;
@@ -26,10 +27,11 @@ use spec::{Compiled, compile};
 
 use crate::{
     api_error::ApiError,
+    audit::{AuditEntry, AuditLog, actions},
+    market::{decimal::parse_decimal, symbol::SymbolNormalizer},
     orders::desk::OrderDesk,
     proto_time::{ms_to_timestamp, now_ms},
-    security::audit::{AuditEntry, AuditLog, actions},
-    signals::{decimal::parse_decimal, symbol::SymbolNormalizer},
+    signals::ExecutionPlanner,
     store::{ExecutionWrite, PipelineInsert, SignalWrite, SignalWriteResult, Store},
 };
 
@@ -318,29 +320,6 @@ impl Pipelines {
         self.audit.record_or_log(entry).await;
     }
 
-    /// The executions `signal` starts: one per enabled pipeline it
-    /// matches. Called by the intake before the signal is stored, so that
-    /// both commit together.
-    pub fn executions_for(&self, signal: &Signal, traceparent: &str) -> Vec<ExecutionWrite> {
-        if signal.outcome != SignalOutcome::Accepted as i32 {
-            return Vec::new();
-        }
-        let index = self.snapshot();
-        index
-            .values()
-            .filter(|c| c.enabled() && c.matcher.as_ref().is_some_and(|m| m.matches(signal)))
-            .map(|c| {
-                self.metrics.matched(&c.pipeline.name);
-                new_execution(c, signal, traceparent, "signal matched", None)
-            })
-            .collect()
-    }
-
-    /// Wakes the workers after executions were queued.
-    pub fn queued(&self) {
-        self.queued.notify_waiters();
-    }
-
     /// Runs a pipeline by hand (or on its schedule) with a synthetic
     /// signal, stored like any other so the execution can refer to it.
     pub async fn trigger(
@@ -461,5 +440,30 @@ fn new_execution(
         traceparent: traceparent.to_string(),
         request_id,
         skip_if_running: compiled.skip_if_running(),
+    }
+}
+
+impl ExecutionPlanner for Pipelines {
+    /// The executions `signal` starts: one per enabled pipeline it
+    /// matches. Called by the intake before the signal is stored, so that
+    /// both commit together.
+    fn executions_for(&self, signal: &Signal, traceparent: &str) -> Vec<ExecutionWrite> {
+        if signal.outcome != SignalOutcome::Accepted as i32 {
+            return Vec::new();
+        }
+        let index = self.snapshot();
+        index
+            .values()
+            .filter(|c| c.enabled() && c.matcher.as_ref().is_some_and(|m| m.matches(signal)))
+            .map(|c| {
+                self.metrics.matched(&c.pipeline.name);
+                new_execution(c, signal, traceparent, "signal matched", None)
+            })
+            .collect()
+    }
+
+    /// Wakes the workers after executions were queued.
+    fn queued(&self) {
+        self.queued.notify_waiters();
     }
 }

@@ -9,11 +9,12 @@ use tradeplane_api::{pipeline_service_server::PipelineService, *};
 use super::Pipelines;
 use crate::{
     api_error::ApiError,
+    audit::actions,
     listing::{BoxStream, invalid_page_token, next_page, page_size, watch},
+    observe::CallTrace,
     proto_time::timestamp_ms,
-    security::{audit::actions, audit_entry},
+    security::audit_entry,
     store::ExecutionQuery,
-    telemetry::CallTrace,
 };
 
 const DEFAULT_PAGE_SIZE: u32 = 100;

@@ -12,7 +12,7 @@ use tradeplane_api::{
 
 use crate::{
     api_error::{ApiError, FieldError},
-    signals::decimal::parse_decimal,
+    market::decimal::parse_decimal,
 };
 
 /// Longest pipeline name (it is a metric label).

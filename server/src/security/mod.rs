@@ -6,8 +6,7 @@
 //! the authenticated [`Caller`] in their request's extensions.
 
 pub mod allowlist;
-pub mod audit;
-pub mod halt;
+pub mod config;
 pub mod keys;
 mod layer;
 pub mod policy;
@@ -36,14 +35,14 @@ pub use service::SecurityAdminGrpc;
 
 use crate::{
     api_error::ApiError,
-    config::Config,
+    audit::{AuditEntry, AuditLog},
+    controls::halt::TradingHalt,
+    observe::CallTrace,
     proto_time::now_ms,
     store::{Store, StoreError},
-    telemetry::CallTrace,
 };
 use allowlist::{Allowlists, surface_name};
-use audit::{AuditEntry, AuditLog};
-use halt::TradingHalt;
+use config::{SecurityConfig, WebhookConfig};
 use keys::ApiKeys;
 use rate_limit::{Client, RateLimiter};
 use webhook_secret::WebhookSecret;
@@ -85,24 +84,22 @@ impl Security {
     /// Loads keys and run-time settings, creates the bootstrap admin key
     /// and the webhook passphrase on first start, and starts the audit log.
     pub async fn open(
-        config: &Config,
+        config: &SecurityConfig,
+        webhook: &WebhookConfig,
+        data_dir: &Path,
         store: Arc<dyn Store>,
         meter: &Meter,
     ) -> anyhow::Result<Arc<Self>> {
         let now = now_ms();
         let keys = ApiKeys::load(store.clone()).await?;
-        keys.bootstrap(
-            &config.security.admin_key,
-            &config.data_dir.join("admin.key"),
-            now,
-        )
-        .await?;
+        keys.bootstrap(&config.admin_key, &data_dir.join("admin.key"), now)
+            .await?;
 
         let limits = load_setting(&*store, RATE_LIMITS_SETTING)
             .await?
-            .unwrap_or(config.security.rate_limits);
-        let mut webhook_nets = config.webhook.allowlist.clone();
-        if config.webhook.tradingview_preset {
+            .unwrap_or(config.rate_limits);
+        let mut webhook_nets = webhook.allowlist.clone();
+        if webhook.tradingview_preset {
             webhook_nets.extend(allowlist::tradingview_preset());
         }
         let allowlists = Allowlists::new(
@@ -111,14 +108,14 @@ impl Security {
                 .unwrap_or(webhook_nets),
             load_setting(&*store, &allowlist_setting(Surface::Grpc))
                 .await?
-                .unwrap_or_else(|| config.security.grpc_allowlist.clone()),
+                .unwrap_or_else(|| config.grpc_allowlist.clone()),
         );
-        let passphrase = if config.webhook.passphrase.is_empty() {
-            load_or_create_secret(&config.data_dir.join("webhook.secret"), || {
+        let passphrase = if webhook.passphrase.is_empty() {
+            load_or_create_secret(&data_dir.join("webhook.secret"), || {
                 hex::encode(rand::random::<[u8; 32]>())
             })?
         } else {
-            config.webhook.passphrase.clone()
+            webhook.passphrase.clone()
         };
         let stored_secret = load_setting(&*store, WEBHOOK_SECRET_SETTING).await?;
         if stored_secret.is_some() {
@@ -128,12 +125,7 @@ impl Security {
         }
         let webhook_secret = WebhookSecret::new(&passphrase, stored_secret);
         let halt = Arc::new(TradingHalt::new(load_setting(&*store, HALT_SETTING).await?));
-        let audit = AuditLog::start(
-            store.clone(),
-            meter,
-            config.security.auth_failure_audit_window,
-        )
-        .await?;
+        let audit = AuditLog::start(store.clone(), meter, config.auth_failure_audit_window).await?;
 
         let auth_failures = meter
             .u64_counter("tradeplane.auth.failures")

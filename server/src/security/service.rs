@@ -11,17 +11,18 @@ use tradeplane_api::{security_admin_service_server::SecurityAdminService, *};
 use super::{
     HALT_SETTING, RATE_LIMITS_SETTING, Security, WEBHOOK_SECRET_SETTING,
     allowlist::{self, surface_name},
-    allowlist_setting,
-    audit::{self, AuditEntry, actions},
-    audit_entry,
-    halt::HaltState,
+    allowlist_setting, audit_entry,
     keys::NewKey,
     rate_limit::{Limit, Limits},
 };
 use crate::{
     api_error::{ApiError, FieldError},
+    audit::{self, AuditEntry, actions},
+    controls::{
+        breakers::{self, CircuitBreakers},
+        halt::HaltState,
+    },
     listing::{BoxStream, invalid_page_token, next_page, page_size, watch},
-    orders::breakers::{self, CircuitBreakers},
     proto_time::{now_ms, timestamp_ms},
     store::AuditQuery,
 };

@@ -17,16 +17,27 @@ use tradeplane_api::{FieldViolation, Signal, SignalOutcome};
 use uuid::Uuid;
 
 use super::{
+    config::SignalsConfig,
     metrics::{self, SignalMetrics},
-    symbol::SymbolNormalizer,
     validate::{RawSignal, RawTime, RejectReason, ValidSignal, Violation, validate},
 };
 use crate::{
-    config::SignalsConfig,
-    pipelines::Pipelines,
+    market::symbol::SymbolNormalizer,
     proto_time::to_timestamp,
-    store::{DedupeKey, SignalQuery, SignalWrite, SignalWriteResult, Store, StoreError},
+    store::{
+        DedupeKey, ExecutionWrite, SignalQuery, SignalWrite, SignalWriteResult, Store, StoreError,
+    },
 };
+
+/// The port through which intake asks the layer above (pipelines) which
+/// executions an accepted signal starts, so that they are written in the
+/// signal's own transaction.
+pub trait ExecutionPlanner: Send + Sync {
+    /// The executions `signal` starts, continuing the trace `traceparent`.
+    fn executions_for(&self, signal: &Signal, traceparent: &str) -> Vec<ExecutionWrite>;
+    /// Called once executions it planned are durable.
+    fn queued(&self);
+}
 
 /// How many recorded signals a watcher may fall behind before it skips.
 const WATCH_BUFFER: usize = 4096;
@@ -59,7 +70,7 @@ pub struct SignalIntake {
     metrics: SignalMetrics,
     recorded: broadcast::Sender<Arc<Signal>>,
     last_prices: Mutex<HashMap<String, Decimal>>,
-    pipelines: Option<Arc<Pipelines>>,
+    planner: Option<Arc<dyn ExecutionPlanner>>,
 }
 
 impl SignalIntake {
@@ -79,14 +90,14 @@ impl SignalIntake {
             metrics,
             recorded,
             last_prices: Mutex::new(HashMap::new()),
-            pipelines: None,
+            planner: None,
         })
     }
 
     /// Accepted signals start the pipelines they match, in the same
     /// transaction that stores them.
-    pub fn with_pipelines(mut self, pipelines: Arc<Pipelines>) -> Self {
-        self.pipelines = Some(pipelines);
+    pub fn with_planner(mut self, planner: Arc<dyn ExecutionPlanner>) -> Self {
+        self.planner = Some(planner);
         self
     }
 
@@ -152,16 +163,16 @@ impl SignalIntake {
                 signal.idempotency_key = dedupe.key.clone();
                 fill_valid(&mut signal, &valid);
                 let mut write = SignalWrite::new(&signal, Some(dedupe));
-                if let Some(pipelines) = &self.pipelines {
-                    write.executions = pipelines.executions_for(&signal, traceparent);
+                if let Some(planner) = &self.planner {
+                    write.executions = planner.executions_for(&signal, traceparent);
                 }
                 let queued = !write.executions.is_empty();
                 let result = self.store.record_signal(write).await;
                 let seconds = started.elapsed().as_secs_f64();
                 match result.map_err(SubmitError::Store)? {
                     SignalWriteResult::Inserted => {
-                        if let (true, Some(pipelines)) = (queued, &self.pipelines) {
-                            pipelines.queued();
+                        if let (true, Some(planner)) = (queued, &self.planner) {
+                            planner.queued();
                         }
                         self.metrics.record(&raw.source, metrics::ACCEPTED, seconds);
                         if let Some(price) = valid.price {

@@ -7,7 +7,7 @@ use opentelemetry::{
 };
 
 use super::validate::RejectReason;
-use crate::telemetry::SECONDS_BUCKETS;
+use crate::observe::SECONDS_BUCKETS;
 
 /// The instruments of the signals domain.
 pub struct SignalMetrics {

@@ -19,9 +19,9 @@ use super::{
 use crate::{
     api_error::{ApiError, FieldError},
     listing::{BoxStream, invalid_page_token, next_page, page_size, watch},
+    observe::CallTrace,
     proto_time::{from_timestamp, timestamp_ms},
     store::SignalQuery,
-    telemetry::CallTrace,
 };
 
 /// Requests a `SubmitSignals` stream processes concurrently; results still

@@ -8,8 +8,8 @@ use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 use tradeplane_api::{Instrument, SignalAction};
 
-use super::{decimal::parse_decimal, symbol::SymbolNormalizer};
-use crate::config::SignalsConfig;
+use super::config::SignalsConfig;
+use crate::market::{decimal::parse_decimal, symbol::SymbolNormalizer};
 
 /// A signal as a producer stated it: every value still text.
 #[derive(Debug, Clone, Default, PartialEq)]

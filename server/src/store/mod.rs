@@ -2,6 +2,7 @@
 //! and a PostgreSQL backend share semantics. Nothing is acknowledged to a
 //! caller before the write that backs it has committed.
 
+pub mod config;
 mod executions;
 mod sqlite;
 

@@ -33,7 +33,7 @@ use super::{
     StoreError,
     executions::{self, decode_execution, decode_pipeline},
 };
-use crate::telemetry::SECONDS_BUCKETS;
+use crate::observe::SECONDS_BUCKETS;
 
 type Reply<T> = oneshot::Sender<Result<T, StoreError>>;
 

@@ -26,18 +26,7 @@ use tower::{Layer, Service};
 use tracing::Span;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
-use super::SECONDS_BUCKETS;
-
-/// The trace id of the current call, put into request extensions so that
-/// handlers can store it with what they create.
-#[derive(Debug, Clone, Default)]
-pub struct CallTrace {
-    /// Lowercase hex W3C trace id; empty when tracing is off.
-    pub trace_id: String,
-    /// The call's span as a W3C `traceparent`, for work that continues
-    /// the trace later (an execution); empty when tracing is off.
-    pub traceparent: String,
-}
+use crate::observe::{CallTrace, SECONDS_BUCKETS};
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Protocol {

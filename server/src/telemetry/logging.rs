@@ -6,7 +6,7 @@ use opentelemetry_otlp::WithExportConfig;
 use opentelemetry_sdk::{Resource, propagation::TraceContextPropagator, trace::SdkTracerProvider};
 use tracing_subscriber::{EnvFilter, Layer, layer::SubscriberExt, util::SubscriberInitExt};
 
-use crate::config::{LogConfig, LogFormat};
+use super::config::{LogConfig, LogFormat};
 
 /// Keeps the tracer provider alive; [`TracingGuard::shutdown`] flushes spans.
 pub struct TracingGuard {

@@ -3,6 +3,7 @@
 //! trace id, OTLP traces when `OTEL_EXPORTER_OTLP_ENDPOINT` is set, and the
 //! one tower layer that meters and traces every call.
 
+pub mod config;
 mod layer;
 mod logging;
 
@@ -13,15 +14,8 @@ use opentelemetry::{
 use opentelemetry_sdk::{Resource, metrics::SdkMeterProvider};
 use prometheus::{Encoder, TextEncoder};
 
-pub use layer::{CallTrace, TelemetryLayer};
+pub use layer::TelemetryLayer;
 pub use logging::{TracingGuard, init_tracing};
-
-/// Histogram buckets in seconds, from 100 µs to 30 s (the SDK defaults are
-/// millisecond-scale and useless for second-valued instruments).
-pub const SECONDS_BUCKETS: [f64; 17] = [
-    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
-    5.0, 10.0, 30.0,
-];
 
 /// The server's metric pipeline: one meter provider per server instance,
 /// exporting into its own registry.

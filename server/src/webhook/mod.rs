@@ -27,10 +27,10 @@ use tradeplane_api::SignalOutcome;
 
 use crate::{
     api_error::ApiError,
+    observe::CallTrace,
     proto_time::now_ms,
     security::{AddressRefusal, Security, tls::PeerAddr},
     signals::{SignalIntake, SubmitError, rejection_error, validate::Field},
-    telemetry::CallTrace,
 };
 use auth::{AuthFailure, WebhookAuth};
 

@@ -16,7 +16,7 @@ use rust_decimal::Decimal;
 use tracing::Instrument;
 
 use super::{Exchange, ExchangeError, ExchangeOrder, InstrumentRules, OrderTicket};
-use crate::telemetry::SECONDS_BUCKETS;
+use crate::observe::SECONDS_BUCKETS;
 
 /// A connector with metrics.
 pub struct Instrumented {

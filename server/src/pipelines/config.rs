@@ -1,0 +1,30 @@
+//! Pipeline and execution worker settings.
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+/// Pipelines and the execution workers.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PipelinesConfig {
+    /// Executions run at once; 0 only queues them (a node that ingests
+    /// while another one trades).
+    pub workers: usize,
+    /// How long a claimed execution is someone's; after that (a crash) it
+    /// is resumed.
+    #[serde(with = "humantime_serde")]
+    pub lease: Duration,
+    /// Most pipelines (the `pipeline` metric label stays bounded).
+    pub max_pipelines: usize,
+}
+
+impl Default for PipelinesConfig {
+    fn default() -> Self {
+        Self {
+            workers: 16,
+            lease: Duration::from_secs(30),
+            max_pipelines: 100,
+        }
+    }
+}
