@@ -4,7 +4,7 @@ use clap::{Subcommand, ValueEnum};
 use serde_json::{Value, json};
 use tradeplane_api::*;
 use tradeplane_client::{
-    Client,
+    AuthChannel, Client,
     format::{object_table, print, time_text},
 };
 
@@ -76,6 +76,19 @@ fn limits_json(limits: &RateLimits) -> Value {
     json!({ "per_api_key": one(&limits.per_api_key), "per_client_ip": one(&limits.per_client_ip) })
 }
 
+/// The rate limits in force.
+async fn current_limits(
+    admin: &mut security_admin_service_client::SecurityAdminServiceClient<AuthChannel>,
+) -> Result<RateLimits, String> {
+    Ok(admin
+        .get_rate_limits(GetRateLimitsRequest {})
+        .await
+        .map_err(status_error)?
+        .into_inner()
+        .limits
+        .unwrap_or_default())
+}
+
 /// Runs one `admin limits` command.
 pub(super) async fn run_limits(
     client: &Client,
@@ -85,14 +98,7 @@ pub(super) async fn run_limits(
     let mut admin = client.security();
     match command {
         LimitsCommand::Get => {
-            let limits = admin
-                .get_rate_limits(GetRateLimitsRequest {})
-                .await
-                .map_err(status_error)?
-                .into_inner()
-                .limits
-                .unwrap_or_default();
-            let value = limits_json(&limits);
+            let value = limits_json(&current_limits(&mut admin).await?);
             print(json_output, value.clone(), || value.to_string());
         }
         LimitsCommand::Set {
@@ -101,13 +107,7 @@ pub(super) async fn run_limits(
             ip_rate,
             ip_burst,
         } => {
-            let current = admin
-                .get_rate_limits(GetRateLimitsRequest {})
-                .await
-                .map_err(status_error)?
-                .into_inner()
-                .limits
-                .unwrap_or_default();
+            let current = current_limits(&mut admin).await?;
             let merge = |limit: Option<RateLimit>, rate: Option<f64>, burst: Option<u32>| {
                 let limit = limit.unwrap_or_default();
                 RateLimit {
@@ -153,48 +153,39 @@ pub(super) async fn run_limits(
     Ok(())
 }
 
-/// Runs one `admin allowlist` command.
+/// Runs one `admin allowlist` command and prints the allowlist.
 pub(super) async fn run_allowlist(
     client: &Client,
     command: AllowlistCommand,
     json_output: bool,
 ) -> Result<(), String> {
     let mut admin = client.security();
-    match command {
-        AllowlistCommand::Get { surface } => {
-            let list = admin
-                .get_allowlist(GetAllowlistRequest {
-                    surface: Surface::from(surface) as i32,
-                })
-                .await
-                .map_err(status_error)?
-                .into_inner()
-                .allowlist
-                .unwrap_or_default();
-            print_allowlist(json_output, &list);
-        }
+    let list = match command {
+        AllowlistCommand::Get { surface } => admin
+            .get_allowlist(GetAllowlistRequest {
+                surface: Surface::from(surface) as i32,
+            })
+            .await
+            .map(|r| r.into_inner().allowlist),
         AllowlistCommand::Set {
             surface,
             cidrs,
             tradingview,
-        } => {
-            let list = admin
-                .update_allowlist(UpdateAllowlistRequest {
-                    allowlist: Some(Allowlist {
-                        surface: Surface::from(surface) as i32,
-                        cidrs,
-                    }),
-                    include_tradingview_preset: tradingview,
-                    ..Default::default()
-                })
-                .await
-                .map_err(status_error)?
-                .into_inner()
-                .allowlist
-                .unwrap_or_default();
-            print_allowlist(json_output, &list);
-        }
+        } => admin
+            .update_allowlist(UpdateAllowlistRequest {
+                allowlist: Some(Allowlist {
+                    surface: Surface::from(surface) as i32,
+                    cidrs,
+                }),
+                include_tradingview_preset: tradingview,
+                ..Default::default()
+            })
+            .await
+            .map(|r| r.into_inner().allowlist),
     }
+    .map_err(status_error)?
+    .unwrap_or_default();
+    print_allowlist(json_output, &list);
     Ok(())
 }
 

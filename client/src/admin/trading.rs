@@ -52,14 +52,10 @@ pub(super) async fn run_breaker(
 ) -> Result<(), String> {
     let mut admin = client.security();
     let breakers = match command {
-        BreakerCommand::List => {
-            admin
-                .list_circuit_breakers(ListCircuitBreakersRequest {})
-                .await
-                .map_err(status_error)?
-                .into_inner()
-                .breakers
-        }
+        BreakerCommand::List => admin
+            .list_circuit_breakers(ListCircuitBreakersRequest {})
+            .await
+            .map(|r| r.into_inner().breakers),
         BreakerCommand::Trip { exchange, reason } => admin
             .trip_circuit_breaker(TripCircuitBreakerRequest {
                 exchange,
@@ -67,23 +63,16 @@ pub(super) async fn run_breaker(
                 ..Default::default()
             })
             .await
-            .map_err(status_error)?
-            .into_inner()
-            .breaker
-            .into_iter()
-            .collect(),
+            .map(|r| r.into_inner().breaker.into_iter().collect()),
         BreakerCommand::Reset { exchange } => admin
             .reset_circuit_breaker(ResetCircuitBreakerRequest {
                 exchange,
                 ..Default::default()
             })
             .await
-            .map_err(status_error)?
-            .into_inner()
-            .breaker
-            .into_iter()
-            .collect(),
-    };
+            .map(|r| r.into_inner().breaker.into_iter().collect()),
+    }
+    .map_err(status_error)?;
     let values: Vec<Value> = breakers.iter().map(breaker_json).collect();
     print(json_output, json!({ "breakers": values }), || {
         object_table(
@@ -124,28 +113,21 @@ pub(super) async fn run_trading(
                 ..Default::default()
             })
             .await
-            .map_err(status_error)?
-            .into_inner()
-            .status
-            .unwrap_or_default(),
+            .map(|r| r.into_inner().status),
         TradingChange::Resume(reason) => admin
             .resume_trading(ResumeTradingRequest {
                 reason,
                 ..Default::default()
             })
             .await
-            .map_err(status_error)?
-            .into_inner()
-            .status
-            .unwrap_or_default(),
+            .map(|r| r.into_inner().status),
         TradingChange::Status => admin
             .get_trading_status(GetTradingStatusRequest {})
             .await
-            .map_err(status_error)?
-            .into_inner()
-            .status
-            .unwrap_or_default(),
-    };
+            .map(|r| r.into_inner().status),
+    }
+    .map_err(status_error)?
+    .unwrap_or_default();
     print_trading(json_output, &status);
     Ok(())
 }
