@@ -10,7 +10,7 @@ use tonic::Code;
 use tradeplane_api::*;
 use tradeplane_client::Client;
 use tradeplane_e2e::{
-    PASSPHRASE, TestServer, audit_events, dec, eventually, get_order,
+    PASSPHRASE, TestServer, audit_events, dec, error_reason, eventually, get_order,
     mock_binance::{Fault, MockBinance, Route},
     post_webhook, serve_async, webhook_accepts,
 };
@@ -981,5 +981,60 @@ async fn a_resumed_execution_finds_its_order_instead_of_placing_another() {
         .into_inner()
         .orders;
     assert_eq!(orders.len(), 1, "never a second order");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_replayed_create_answers_the_first_pipeline_even_at_the_cap() {
+    let server = TestServer::start_with(|c| c.pipelines.max_pipelines = 2).await;
+    let client = server.client().await;
+    let create_with = |request_id: &str, name: &str| {
+        let request = CreatePipelineRequest {
+            request_id: request_id.into(),
+            pipeline: Some(pipeline(name, quote("100"))),
+        };
+        let mut pipelines = client.pipelines();
+        async move { pipelines.create_pipeline(request).await }
+    };
+    let mut created = Vec::new();
+    for n in 0..2 {
+        let first = create_with(&format!("create-{n}"), &format!("capped-{n}"))
+            .await
+            .expect("CreatePipeline answers")
+            .into_inner()
+            .pipeline
+            .expect("a pipeline");
+        created.push(first);
+    }
+
+    let replayed = create_with("create-0", "capped-0")
+        .await
+        .expect("a replay at the cap answers the first pipeline")
+        .into_inner()
+        .pipeline
+        .expect("a pipeline");
+    assert_eq!(replayed, created[0]);
+
+    let refused = create_with("create-2", "capped-2")
+        .await
+        .expect_err("a new pipeline past the cap is refused");
+    assert_eq!(
+        (refused.code(), error_reason(&refused)),
+        (Code::FailedPrecondition, "TOO_MANY_PIPELINES".into())
+    );
+    let listed = client
+        .pipelines()
+        .list_pipelines(ListPipelinesRequest::default())
+        .await
+        .expect("ListPipelines answers")
+        .into_inner()
+        .pipelines;
+    let mut names: Vec<_> = listed.iter().map(|p| p.name.as_str()).collect();
+    names.sort_unstable();
+    assert_eq!(
+        names,
+        ["capped-0", "capped-1"],
+        "the refused one left no trace"
+    );
     server.stop().await;
 }
