@@ -4,7 +4,7 @@
 //!
 //! Run: `cargo bench -p tradeplane-server --bench security`
 
-use std::{hint::black_box, net::IpAddr, sync::Arc, time::Instant};
+use std::{hint::black_box, net::IpAddr, time::Instant};
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use tradeplane_server::{
@@ -13,7 +13,7 @@ use tradeplane_server::{
         policy,
         rate_limit::{Client, Limits, RateLimiter},
     },
-    store::{SqliteStore, Store},
+    store::{self, StoreConfig},
 };
 
 fn auth(c: &mut Criterion) {
@@ -22,11 +22,13 @@ fn auth(c: &mut Criterion) {
     let url = format!("sqlite://{}", dir.path().join("bench.db").display());
     let meter = opentelemetry::global::meter("bench");
     let (keys, token) = runtime.block_on(async {
-        let store: Arc<dyn Store> = Arc::new(
-            SqliteStore::open(&url, 64, 1, &meter)
-                .await
-                .expect("the store opens"),
-        );
+        let config = StoreConfig {
+            max_batch: 64,
+            read_connections: 1,
+        };
+        let store = store::open(&url, &config, &meter)
+            .await
+            .expect("the store opens");
         let keys = ApiKeys::load(store).await.expect("keys load");
         let (_, token) = keys
             .create(

@@ -10,7 +10,7 @@ use tradeplane_api::Signal;
 use tradeplane_server::{
     market::symbol::SymbolNormalizer,
     signals::{config::SignalsConfig, validate::validate},
-    store::{DedupeKey, SignalWrite, SqliteStore, Store},
+    store::{DedupeKey, SignalWrite, SqliteStore, Store, StoreConfig},
     webhook::tradingview::parse_body,
 };
 
@@ -53,7 +53,14 @@ fn group_commit(c: &mut Criterion) {
     let url = format!("sqlite://{}", dir.path().join("bench.db").display());
     let store: Arc<dyn Store> = Arc::new(
         runtime
-            .block_on(SqliteStore::open(&url, 512, 2, &meter))
+            .block_on(SqliteStore::open(
+                &url,
+                &StoreConfig {
+                    max_batch: 512,
+                    read_connections: 2,
+                },
+                &meter,
+            ))
             .expect("the store opens"),
     );
 

@@ -166,6 +166,8 @@ impl From<crate::store::StoreError> for ApiError {
                 message,
             },
             crate::store::StoreError::Corrupt(message) => ApiError::Internal(message),
+            err @ (crate::store::StoreError::UnsupportedScheme(_)
+            | crate::store::StoreError::Unencodable(_)) => ApiError::Internal(err.to_string()),
         }
     }
 }

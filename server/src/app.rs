@@ -39,11 +39,12 @@ use crate::{
     pipelines::{self, PipelineGrpc, Pipelines},
     security::SecurityAdminGrpc,
     security::{
-        AuthLayer, Security, load_setting,
+        AuthLayer, Security,
         tls::{self, HttpListener, PeerAddr},
     },
+    settings::Setting,
     signals::{SignalGrpc, SignalIntake},
-    store::{SqliteStore, Store, StoreError},
+    store::{self, SettingStore, Store, StoreError},
     telemetry::{Telemetry, TelemetryLayer},
     webhook::{self, WebhookState, auth::WebhookAuth},
 };
@@ -84,15 +85,7 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
     })?;
     let telemetry = Arc::new(Telemetry::new(config.telemetry.metrics)?);
     let meter = telemetry.meter().clone();
-    let store: Arc<dyn Store> = Arc::new(
-        SqliteStore::open(
-            &config.sqlite_url(),
-            config.store.max_batch,
-            config.store.read_connections,
-            &meter,
-        )
-        .await?,
-    );
+    let store = store::open(&config.store_url(), &config.store, &meter).await?;
 
     let security = Security::open(
         &config.security,
@@ -336,14 +329,16 @@ impl RunningServer {
 
 /// Every exchange's breaker, as last persisted.
 async fn open_breakers(
-    store: &dyn Store,
+    store: &dyn SettingStore,
     names: impl Iterator<Item = &str>,
     config: breakers::BreakerConfig,
     meter: &opentelemetry::metrics::Meter,
 ) -> Result<CircuitBreakers, StoreError> {
     let mut exchanges = std::collections::BTreeMap::new();
     for exchange in names {
-        let stored = load_setting(store, &breakers::setting_key(exchange)).await?;
+        let stored = Setting::new(breakers::setting_key(exchange))
+            .load(store)
+            .await?;
         exchanges.insert(exchange.to_string(), stored);
     }
     Ok(CircuitBreakers::new(exchanges, config, meter))

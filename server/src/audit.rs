@@ -1,9 +1,11 @@
 //! The audit log: append-only, and tamper-evident because each event
 //! carries the SHA-256 of the one before it.
 //!
-//! Every domain records through [`AuditLog::record`]. One task assigns
-//! sequence numbers, chains the hashes and appends whatever is queued in
-//! one store transaction, so that concurrent events share a commit.
+//! Every domain records through [`AuditLog::record`]. One task appends
+//! whatever is queued in one store transaction, so that concurrent events
+//! share a commit; the store assigns sequence numbers and chains the
+//! hashes inside that transaction. A run-time setting's events are written
+//! with the setting instead and published here.
 //! Authentication failures are counted and written once per window
 //! ([`AuditLog::note_auth_failure`]), so that a flood of bad keys cannot
 //! flood the log.
@@ -18,14 +20,15 @@ use opentelemetry::{
     KeyValue,
     metrics::{Counter, Meter},
 };
-use sha2::{Digest, Sha256};
 use tokio::sync::{broadcast, mpsc, oneshot};
 use tradeplane_api::{AuditEvent, AuditOutcome};
 
 use crate::{
     proto_time::{ms_to_timestamp, now_ms},
-    store::{AuditRow, Store, StoreError},
+    store::{AuditRow, AuditStore, StoreError, verify_chain},
 };
+
+pub use crate::store::{Verification, chain_hash};
 
 /// The action names in use (each a bounded metric label).
 pub mod actions {
@@ -69,7 +72,47 @@ pub struct AuditEntry {
     pub trace_id: String,
 }
 
+impl AuditEntry {
+    /// The event to append at `time_ms`; the store chains it.
+    pub fn row(&self, time_ms: i64) -> AuditRow {
+        AuditRow {
+            time_ms,
+            actor: self.actor.clone(),
+            source_address: self.source_address.clone(),
+            action: self.action.to_string(),
+            target: self.target.clone(),
+            outcome: self.outcome as i32,
+            detail: self.detail.clone(),
+            trace_id: self.trace_id.clone(),
+            ..Default::default()
+        }
+    }
+}
+
 type Pending = (AuditEntry, oneshot::Sender<Result<AuditEvent, StoreError>>);
+
+/// Counts stored events and sends them to the live feed.
+#[derive(Clone)]
+struct Publisher {
+    events: broadcast::Sender<AuditEvent>,
+    counter: Counter<u64>,
+}
+
+impl Publisher {
+    /// Publishes `row`, the stored form of `entry`.
+    fn publish(&self, entry: &AuditEntry, row: &AuditRow) -> AuditEvent {
+        self.counter.add(
+            1,
+            &[
+                KeyValue::new("action", entry.action),
+                KeyValue::new("outcome", outcome_label(entry.outcome)),
+            ],
+        );
+        let event = to_proto(row);
+        let _ = self.events.send(event.clone());
+        event
+    }
+}
 
 #[derive(Default)]
 struct FailureCount {
@@ -80,50 +123,34 @@ struct FailureCount {
 
 /// The audit log service.
 pub struct AuditLog {
-    store: Arc<dyn Store>,
+    store: Arc<dyn AuditStore>,
     queue: mpsc::Sender<Pending>,
-    events: broadcast::Sender<AuditEvent>,
+    publisher: Publisher,
     failures: Mutex<HashMap<(&'static str, &'static str, String), FailureCount>>,
-}
-
-/// What [`AuditLog::verify`] found.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Verification {
-    pub events_checked: u64,
-    /// The first event whose link or hash does not match.
-    pub first_broken: Option<(i64, String)>,
 }
 
 impl AuditLog {
     /// Starts the appender and the auth-failure flusher; both stop when
     /// the returned log is dropped or [`AuditLog::close`] runs.
     pub async fn start(
-        store: Arc<dyn Store>,
+        store: Arc<dyn AuditStore>,
         meter: &Meter,
         failure_window: Duration,
     ) -> Result<Arc<Self>, StoreError> {
-        let tail = store
-            .list_audit(&crate::store::AuditQuery {
-                limit: 1,
-                ..Default::default()
-            })
-            .await?
-            .pop()
-            .map(|last| (last.sequence, last.hash))
-            .unwrap_or_default();
         let (queue, pending) = mpsc::channel(4096);
         let (events, _) = broadcast::channel(1024);
         let counter = meter
             .u64_counter("tradeplane.audit.events")
             .with_description("Audit events recorded, by action and outcome")
             .build();
+        let publisher = Publisher { events, counter };
         let log = Arc::new(Self {
             store: store.clone(),
             queue,
-            events: events.clone(),
+            publisher: publisher.clone(),
             failures: Mutex::new(HashMap::new()),
         });
-        tokio::spawn(append_events(store, pending, tail, events, counter));
+        tokio::spawn(append_events(store, pending, publisher));
         let flusher = Arc::downgrade(&log);
         tokio::spawn(async move {
             let mut ticker = tokio::time::interval(failure_window);
@@ -213,69 +240,25 @@ impl AuditLog {
         }
     }
 
+    /// Counts and feeds `entries`, which were stored as `rows` with
+    /// another write (a setting's change); returns them as recorded.
+    pub fn published(&self, entries: &[AuditEntry], rows: &[AuditRow]) -> Vec<AuditEvent> {
+        entries
+            .iter()
+            .zip(rows)
+            .map(|(entry, row)| self.publisher.publish(entry, row))
+            .collect()
+    }
+
     /// A live feed of recorded events.
     pub fn subscribe(&self) -> broadcast::Receiver<AuditEvent> {
-        self.events.subscribe()
+        self.publisher.events.subscribe()
     }
 
     /// Walks the whole chain from the first event.
     pub async fn verify(&self) -> Result<Verification, StoreError> {
-        let mut checked = 0;
-        let mut previous = (0i64, String::new());
-        loop {
-            let page = self.store.audit_after(previous.0, 1000).await?;
-            if page.is_empty() {
-                return Ok(Verification {
-                    events_checked: checked,
-                    first_broken: None,
-                });
-            }
-            for row in page {
-                checked += 1;
-                let problem = if row.sequence != previous.0 + 1 {
-                    Some(format!(
-                        "sequence {} follows {}: events are missing",
-                        row.sequence, previous.0
-                    ))
-                } else if row.previous_hash != previous.1 {
-                    Some("previous_hash does not match the event before".to_string())
-                } else if row.hash != chain_hash(&row) {
-                    Some("the event's content does not match its hash".to_string())
-                } else {
-                    None
-                };
-                if let Some(problem) = problem {
-                    return Ok(Verification {
-                        events_checked: checked,
-                        first_broken: Some((row.sequence, problem)),
-                    });
-                }
-                previous = (row.sequence, row.hash);
-            }
-        }
+        verify_chain(&*self.store).await
     }
-}
-
-/// The hash of an event: SHA-256 over every field but `hash`, each
-/// length-prefixed so that no two events encode alike.
-pub fn chain_hash(row: &AuditRow) -> String {
-    let mut hasher = Sha256::new();
-    hasher.update(row.sequence.to_be_bytes());
-    hasher.update(row.time_ms.to_be_bytes());
-    hasher.update(row.outcome.to_be_bytes());
-    for field in [
-        &row.actor,
-        &row.source_address,
-        &row.action,
-        &row.target,
-        &row.detail,
-        &row.trace_id,
-        &row.previous_hash,
-    ] {
-        hasher.update((field.len() as u64).to_be_bytes());
-        hasher.update(field.as_bytes());
-    }
-    hex::encode(hasher.finalize())
 }
 
 /// The protobuf form of a stored event.
@@ -295,52 +278,20 @@ pub fn to_proto(row: &AuditRow) -> AuditEvent {
     }
 }
 
-/// The appender: chains and writes queued events in batches.
+/// The appender: writes queued events in batches.
 async fn append_events(
-    store: Arc<dyn Store>,
+    store: Arc<dyn AuditStore>,
     mut pending: mpsc::Receiver<Pending>,
-    mut tail: (i64, String),
-    events: broadcast::Sender<AuditEvent>,
-    counter: Counter<u64>,
+    publisher: Publisher,
 ) {
     let mut batch: Vec<Pending> = Vec::with_capacity(MAX_BATCH);
     while pending.recv_many(&mut batch, MAX_BATCH).await > 0 {
         let time_ms = now_ms();
-        let mut rows = Vec::with_capacity(batch.len());
-        let (mut sequence, mut previous) = tail.clone();
-        for (entry, _) in &batch {
-            sequence += 1;
-            let mut row = AuditRow {
-                sequence,
-                time_ms,
-                actor: entry.actor.clone(),
-                source_address: entry.source_address.clone(),
-                action: entry.action.to_string(),
-                target: entry.target.clone(),
-                outcome: entry.outcome as i32,
-                detail: entry.detail.clone(),
-                trace_id: entry.trace_id.clone(),
-                previous_hash: previous,
-                hash: String::new(),
-            };
-            row.hash = chain_hash(&row);
-            previous = row.hash.clone();
-            rows.push(row);
-        }
-        match store.append_audit(rows.clone()).await {
-            Ok(()) => {
-                tail = (sequence, previous);
-                for ((entry, reply), row) in batch.drain(..).zip(rows) {
-                    counter.add(
-                        1,
-                        &[
-                            KeyValue::new("action", entry.action),
-                            KeyValue::new("outcome", outcome_label(entry.outcome)),
-                        ],
-                    );
-                    let event = to_proto(&row);
-                    let _ = events.send(event.clone());
-                    let _ = reply.send(Ok(event));
+        let rows = batch.iter().map(|(entry, _)| entry.row(time_ms)).collect();
+        match store.append_audit(rows).await {
+            Ok(stored) => {
+                for ((entry, reply), row) in batch.drain(..).zip(stored) {
+                    let _ = reply.send(Ok(publisher.publish(&entry, &row)));
                 }
             }
             Err(err) => {
@@ -359,29 +310,5 @@ pub fn outcome_label(outcome: AuditOutcome) -> &'static str {
         AuditOutcome::Failure => "failure",
         AuditOutcome::Denied => "denied",
         AuditOutcome::Unspecified => "unspecified",
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn every_field_changes_the_hash() {
-        let row = AuditRow {
-            sequence: 1,
-            time_ms: 2,
-            actor: "a".into(),
-            action: "x".into(),
-            ..Default::default()
-        };
-        let base = chain_hash(&row);
-        let mut moved = row.clone();
-        moved.actor = String::new();
-        moved.source_address = "a".into();
-        assert_ne!(chain_hash(&moved), base, "fields cannot trade bytes");
-        let mut later = row.clone();
-        later.time_ms = 3;
-        assert_ne!(chain_hash(&later), base);
     }
 }

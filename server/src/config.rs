@@ -215,11 +215,9 @@ impl Config {
                 "must be between 0 and 1".into(),
             ));
         }
-        if !self.database_url.is_empty() && !self.database_url.starts_with("sqlite:") {
-            return Err(invalid(
-                "database_url",
-                "only sqlite: URLs are supported by this build".into(),
-            ));
+        if !self.database_url.is_empty() {
+            crate::store::Backend::of(&self.database_url)
+                .map_err(|err| invalid("database_url", err.to_string()))?;
         }
         if let Err((key, message)) = self.tls.validate() {
             return Err(invalid(key, message));
@@ -294,8 +292,9 @@ impl Config {
         copy
     }
 
-    /// The SQLite URL the store opens.
-    pub fn sqlite_url(&self) -> String {
+    /// The URL of the database the store opens: `database_url`, or the
+    /// SQLite file in `data_dir` when it is empty.
+    pub fn store_url(&self) -> String {
         if self.database_url.is_empty() {
             format!("sqlite://{}", self.data_dir.join("tradeplane.db").display())
         } else {

@@ -37,6 +37,7 @@ use crate::{
     },
     market::{decimal::parse_decimal, symbol::SymbolNormalizer},
     proto_time::{ms_to_timestamp, now_ms, timestamp_ms},
+    settings::{Setting, Settings},
     store::{OrderInsert, OrderQuery, Store, all_orders},
 };
 
@@ -51,6 +52,8 @@ pub struct OrderDesk {
     breakers: Arc<CircuitBreakers>,
     halt: Arc<TradingHalt>,
     audit: Arc<AuditLog>,
+    /// Saves automatic breaker transitions with their audit events.
+    settings: Settings,
     normalizer: SymbolNormalizer,
     /// Open orders by client order id (what price updates and syncs can
     /// change).
@@ -113,6 +116,7 @@ impl OrderDesk {
             .collect();
         let (events, _) = broadcast::channel(WATCH_BUFFER);
         let desk = Self {
+            settings: Settings::new(store.clone(), audit.clone()),
             store,
             exchanges,
             paper,
@@ -473,32 +477,27 @@ impl OrderDesk {
         }
     }
 
-    /// Persists and audits an automatic breaker transition.
+    /// Persists and audits an automatic breaker transition (already in
+    /// force: the breakers made it).
     async fn breaker_changed(&self, exchange: &str, record: BreakerRecord) {
-        match serde_json::to_string(&record) {
-            Ok(json) => {
-                if let Err(err) = self.store.put_setting(&setting_key(exchange), json).await {
-                    tracing::error!(error = %err, exchange, "breaker state not saved");
-                }
-            }
-            Err(err) => tracing::error!(error = %err, "breaker state not encoded"),
-        }
         let state = CircuitBreakerState::try_from(record.state)
             .unwrap_or(CircuitBreakerState::Closed)
             .as_str_name()
             .trim_start_matches("CIRCUIT_BREAKER_STATE_")
             .to_lowercase();
         tracing::warn!(exchange, state, reason = %record.reason, "circuit breaker changed");
-        self.audit
-            .record_or_log(AuditEntry {
-                actor: "system".into(),
-                action: actions::BREAKER_TRANSITION,
-                target: exchange.to_string(),
-                outcome: AuditOutcome::Success,
-                detail: format!("{state}: {}", record.reason),
-                ..Default::default()
-            })
-            .await;
+        let entry = AuditEntry {
+            actor: "system".into(),
+            action: actions::BREAKER_TRANSITION,
+            target: exchange.to_string(),
+            outcome: AuditOutcome::Success,
+            detail: format!("{state}: {}", record.reason),
+            ..Default::default()
+        };
+        let setting = Setting::new(setting_key(exchange));
+        if let Err(err) = self.settings.change(&setting, record, entry, drop).await {
+            tracing::error!(error = %err, exchange, "breaker state not saved");
+        }
     }
 
     /// Persists, tracks, meters and publishes an order's new state.

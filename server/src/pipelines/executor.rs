@@ -208,7 +208,11 @@ impl Pipelines {
                 return;
             }
             let queued = self.queued.notified();
-            match self.store.claim_execution(now_ms(), lease_ms).await {
+            match self
+                .store
+                .claim_execution(super::claim::rules(now_ms(), lease_ms))
+                .await
+            {
                 Ok(Claim::Run {
                     execution,
                     traceparent,

@@ -4,6 +4,7 @@
 //! loses its executions. Workers claim executions from the durable queue
 //! with a lease and run them: risk, sizing, order (see [`executor`]).
 
+mod claim;
 pub mod config;
 pub mod executor;
 mod metrics;

@@ -19,7 +19,7 @@ use tradeplane_api::{ApiKey, Role};
 use crate::{
     api_error::ApiError,
     proto_time::ms_to_timestamp,
-    store::{ApiKeyInsert, ApiKeyRow, Store, StoreError},
+    store::{ApiKeyInsert, ApiKeyRow, KeyStore, StoreError},
 };
 
 /// Every token starts with this, so a leaked one is easy to recognise.
@@ -69,7 +69,7 @@ struct ActiveKey {
 
 /// The key registry.
 pub struct ApiKeys {
-    store: Arc<dyn Store>,
+    store: Arc<dyn KeyStore>,
     active: RwLock<HashMap<[u8; 32], Arc<ActiveKey>>>,
 }
 
@@ -83,7 +83,7 @@ pub struct NewKey {
 
 impl ApiKeys {
     /// Loads the active keys from the store.
-    pub async fn load(store: Arc<dyn Store>) -> Result<Self, StoreError> {
+    pub async fn load(store: Arc<dyn KeyStore>) -> Result<Self, StoreError> {
         let keys = Self {
             store,
             active: RwLock::new(HashMap::new()),

@@ -7,6 +7,7 @@
 
 pub mod allowlist;
 pub mod config;
+mod convert;
 pub mod keys;
 mod layer;
 pub mod policy;
@@ -22,11 +23,11 @@ use std::{
     time::{Duration, Instant},
 };
 
+use ipnet::IpNet;
 use opentelemetry::{
     KeyValue,
     metrics::{Counter, Meter},
 };
-use serde::{Serialize, de::DeserializeOwned};
 use tradeplane_api::{AuditOutcome, Surface};
 
 pub use keys::Caller;
@@ -34,29 +35,40 @@ pub use layer::AuthLayer;
 pub use service::SecurityAdminGrpc;
 
 use crate::{
-    api_error::ApiError,
     audit::{AuditEntry, AuditLog},
-    controls::halt::TradingHalt,
+    controls::halt::{HaltState, TradingHalt},
     observe::CallTrace,
     proto_time::now_ms,
-    store::{Store, StoreError},
+    settings::{Setting, Settings},
+    store::Store,
 };
 use allowlist::{Allowlists, surface_name};
 use config::{SecurityConfig, WebhookConfig};
 use keys::ApiKeys;
-use rate_limit::{Client, RateLimiter};
-use webhook_secret::WebhookSecret;
+use rate_limit::{Client, Limits, RateLimiter};
+use webhook_secret::{SecretState, WebhookSecret};
 
 /// How often last-used times of API keys are written back.
 const KEY_USE_FLUSH_INTERVAL: Duration = Duration::from_secs(10);
 
-/// Settings keys of run-time changes.
-const RATE_LIMITS_SETTING: &str = "rate_limits";
-const WEBHOOK_SECRET_SETTING: &str = "webhook_secret";
-const HALT_SETTING: &str = "trading_halt";
+/// The rate limits changed through the admin API.
+fn rate_limits_setting() -> Setting<Limits> {
+    Setting::new("rate_limits")
+}
 
-fn allowlist_setting(surface: Surface) -> String {
-    format!("allowlist.{}", surface_name(surface))
+/// The rotated webhook secret.
+fn webhook_secret_setting() -> Setting<SecretState> {
+    Setting::new("webhook_secret")
+}
+
+/// The trading halt.
+fn halt_setting() -> Setting<HaltState> {
+    Setting::new("trading_halt")
+}
+
+/// A surface's IP allowlist.
+fn allowlist_setting(surface: Surface) -> Setting<Vec<IpNet>> {
+    Setting::new(format!("allowlist.{}", surface_name(surface)))
 }
 
 /// Everything security-related the server shares.
@@ -67,6 +79,8 @@ pub struct Security {
     pub webhook_secret: WebhookSecret,
     pub halt: Arc<TradingHalt>,
     pub audit: Arc<AuditLog>,
+    /// Changes of the run-time settings.
+    pub settings: Settings,
     store: Arc<dyn Store>,
     auth_failures: Counter<u64>,
     allowlist_rejections: Counter<u64>,
@@ -95,7 +109,8 @@ impl Security {
         keys.bootstrap(&config.admin_key, &data_dir.join("admin.key"), now)
             .await?;
 
-        let limits = load_setting(&*store, RATE_LIMITS_SETTING)
+        let limits = rate_limits_setting()
+            .load(&*store)
             .await?
             .unwrap_or(config.rate_limits);
         let mut webhook_nets = webhook.allowlist.clone();
@@ -103,10 +118,12 @@ impl Security {
             webhook_nets.extend(allowlist::tradingview_preset());
         }
         let allowlists = Allowlists::new(
-            load_setting(&*store, &allowlist_setting(Surface::Webhook))
+            allowlist_setting(Surface::Webhook)
+                .load(&*store)
                 .await?
                 .unwrap_or(webhook_nets),
-            load_setting(&*store, &allowlist_setting(Surface::Grpc))
+            allowlist_setting(Surface::Grpc)
+                .load(&*store)
                 .await?
                 .unwrap_or_else(|| config.grpc_allowlist.clone()),
         );
@@ -117,15 +134,16 @@ impl Security {
         } else {
             webhook.passphrase.clone()
         };
-        let stored_secret = load_setting(&*store, WEBHOOK_SECRET_SETTING).await?;
+        let stored_secret = webhook_secret_setting().load(&*store).await?;
         if stored_secret.is_some() {
             tracing::info!(
                 "the webhook passphrase was rotated through the admin API; the configured one is not used"
             );
         }
         let webhook_secret = WebhookSecret::new(&passphrase, stored_secret);
-        let halt = Arc::new(TradingHalt::new(load_setting(&*store, HALT_SETTING).await?));
+        let halt = Arc::new(TradingHalt::new(halt_setting().load(&*store).await?));
         let audit = AuditLog::start(store.clone(), meter, config.auth_failure_audit_window).await?;
+        let settings = Settings::new(store.clone(), audit.clone());
 
         let auth_failures = meter
             .u64_counter("tradeplane.auth.failures")
@@ -163,6 +181,7 @@ impl Security {
             webhook_secret,
             halt,
             audit,
+            settings,
             store,
             auth_failures,
             allowlist_rejections,
@@ -243,13 +262,6 @@ impl Security {
             .map_err(AddressRefusal::RateLimited)
     }
 
-    /// Saves a run-time setting.
-    async fn save_setting<T: Serialize>(&self, key: &str, value: &T) -> Result<(), ApiError> {
-        let json = serde_json::to_string(value).map_err(|e| ApiError::Internal(e.to_string()))?;
-        self.store.put_setting(key, json).await?;
-        Ok(())
-    }
-
     /// Writes what is buffered (auth-failure counts, key use) before the
     /// store closes.
     pub async fn shutdown(&self) {
@@ -285,19 +297,6 @@ pub fn audit_entry<T>(
             .map(|t| t.trace_id.clone())
             .unwrap_or_default(),
     }
-}
-
-/// A run-time setting saved by the admin API, if any.
-pub async fn load_setting<T: DeserializeOwned>(
-    store: &dyn Store,
-    key: &str,
-) -> Result<Option<T>, StoreError> {
-    let Some(json) = store.get_setting(key).await? else {
-        return Ok(None);
-    };
-    serde_json::from_str(&json)
-        .map(Some)
-        .map_err(|e| StoreError::Corrupt(format!("setting `{key}`: {e}")))
 }
 
 async fn flush_key_use(security: Weak<Security>) {

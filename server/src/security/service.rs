@@ -1,30 +1,37 @@
-//! `tradeplane.v1.SecurityAdminService`. Every mutation is persisted
-//! first, then put in force, then written to the audit log.
+//! `tradeplane.v1.SecurityAdminService`. A run-time setting's change is
+//! saved with its audit event in one transaction, then put in force
+//! ([`crate::settings::Settings::change`]); a key's creation or revocation
+//! is saved, then audited.
 
-use std::{net::IpAddr, sync::Arc, time::Duration};
+use std::{sync::Arc, time::Duration};
 
-use ipnet::IpNet;
 use tokio_util::sync::CancellationToken;
 use tonic::{Request, Response, Status};
 use tradeplane_api::{security_admin_service_server::SecurityAdminService, *};
 
 use super::{
-    HALT_SETTING, RATE_LIMITS_SETTING, Security, WEBHOOK_SECRET_SETTING,
+    Security,
     allowlist::{self, surface_name},
     allowlist_setting, audit_entry,
+    convert::{
+        audit_matches, audit_query, duration_field, limit_from_proto, limits_to_proto, non_empty,
+        parse_cidrs, surface_of,
+    },
+    halt_setting,
     keys::NewKey,
-    rate_limit::{Limit, Limits},
+    rate_limit::Limits,
+    rate_limits_setting, webhook_secret_setting,
 };
 use crate::{
-    api_error::{ApiError, FieldError},
+    api_error::ApiError,
     audit::{self, AuditEntry, actions},
     controls::{
         breakers::{self, CircuitBreakers},
         halt::HaltState,
     },
     listing::{BoxStream, invalid_page_token, next_page, page_size, watch},
-    proto_time::{now_ms, timestamp_ms},
-    store::AuditQuery,
+    proto_time::now_ms,
+    settings::Setting,
 };
 
 const DEFAULT_PAGE_SIZE: u32 = 100;
@@ -58,110 +65,6 @@ impl SecurityAdminGrpc {
         self.security.audit.record(entry).await?;
         Ok(())
     }
-}
-
-fn non_empty(value: &str) -> Option<String> {
-    (!value.is_empty()).then(|| value.to_string())
-}
-
-fn duration_field(value: &prost_types::Duration, field: &str) -> Result<Duration, ApiError> {
-    Duration::try_from(*value)
-        .ok()
-        .filter(|d| !d.is_zero())
-        .ok_or_else(|| ApiError::invalid_field("INVALID_DURATION", field, "must be positive"))
-}
-
-fn limit_from_proto(
-    limit: Option<&RateLimit>,
-    field: &str,
-    current: Limit,
-) -> Result<Limit, ApiError> {
-    let Some(limit) = limit else {
-        return Ok(current);
-    };
-    let limit = Limit {
-        rate_per_second: limit.rate_per_second,
-        burst: limit.burst,
-    };
-    limit
-        .validate()
-        .map_err(|message| ApiError::invalid_field("INVALID_RATE_LIMIT", field, message))?;
-    Ok(limit)
-}
-
-fn limits_to_proto(limits: Limits) -> RateLimits {
-    let proto = |l: Limit| RateLimit {
-        rate_per_second: l.rate_per_second,
-        burst: l.burst,
-    };
-    RateLimits {
-        per_api_key: Some(proto(limits.per_api_key)),
-        per_client_ip: Some(proto(limits.per_client_ip)),
-    }
-}
-
-fn surface_of(value: i32) -> Result<Surface, ApiError> {
-    match Surface::try_from(value) {
-        Ok(surface @ (Surface::Webhook | Surface::Grpc)) => Ok(surface),
-        _ => Err(ApiError::invalid_field(
-            "INVALID_SURFACE",
-            "surface",
-            "choose SURFACE_WEBHOOK or SURFACE_GRPC",
-        )),
-    }
-}
-
-/// Parses CIDRs (a bare address counts as a single-address network).
-fn parse_cidrs(cidrs: &[String], field: &str) -> Result<Vec<IpNet>, ApiError> {
-    let mut nets = Vec::with_capacity(cidrs.len());
-    let mut fields = Vec::new();
-    for (i, cidr) in cidrs.iter().enumerate() {
-        let text = cidr.trim();
-        match text
-            .parse::<IpNet>()
-            .or_else(|_| text.parse::<IpAddr>().map(IpNet::from))
-        {
-            Ok(net) => nets.push(net.trunc()),
-            Err(_) => fields.push(FieldError {
-                field: format!("{field}[{i}]"),
-                description: format!("`{cidr}` is not a CIDR such as 10.0.0.0/8 or an address"),
-            }),
-        }
-    }
-    if fields.is_empty() {
-        nets.sort();
-        nets.dedup();
-        Ok(nets)
-    } else {
-        Err(ApiError::InvalidArgument {
-            reason: "INVALID_CIDR".into(),
-            message: format!("{}: {}", fields[0].field, fields[0].description),
-            fields,
-        })
-    }
-}
-
-fn audit_query(filter: &AuditFilter) -> AuditQuery {
-    AuditQuery {
-        actor: non_empty(&filter.actor),
-        action_prefix: non_empty(&filter.action),
-        outcome: (filter.outcome != AuditOutcome::Unspecified as i32).then_some(filter.outcome),
-        start_ms: filter.start_time.as_ref().map(timestamp_ms),
-        end_ms: filter.end_time.as_ref().map(timestamp_ms),
-        ..Default::default()
-    }
-}
-
-fn audit_matches(filter: &AuditQuery, event: &AuditEvent) -> bool {
-    let time_ms = event.time.as_ref().map(timestamp_ms).unwrap_or_default();
-    filter.actor.as_ref().is_none_or(|a| *a == event.actor)
-        && filter
-            .action_prefix
-            .as_ref()
-            .is_none_or(|p| event.action.starts_with(p.as_str()))
-        && filter.outcome.is_none_or(|o| o == event.outcome)
-        && filter.start_ms.is_none_or(|s| time_ms >= s)
-        && filter.end_ms.is_none_or(|e| time_ms < e)
 }
 
 #[tonic::async_trait]
@@ -267,13 +170,15 @@ impl SecurityAdminService for SecurityAdminGrpc {
                 current.per_client_ip,
             )?,
         };
-        self.security
-            .save_setting(RATE_LIMITS_SETTING, &limits)
-            .await?;
-        self.security.limiter.set_limits(limits);
         let mut entry = audit_entry(&request, actions::RATE_LIMITS_UPDATE, "rate_limits");
         entry.detail = serde_json::to_string(&limits).unwrap_or_default();
-        self.audit(entry).await?;
+        self.security
+            .settings
+            .change(&rate_limits_setting(), limits, entry, |limits| {
+                self.security.limiter.set_limits(limits)
+            })
+            .await
+            .map_err(ApiError::from)?;
         Ok(Response::new(UpdateRateLimitsResponse {
             limits: Some(limits_to_proto(limits)),
         }))
@@ -358,10 +263,6 @@ impl SecurityAdminService for SecurityAdminGrpc {
                 .into());
             }
         }
-        self.security
-            .save_setting(&allowlist_setting(surface), &nets)
-            .await?;
-        self.security.allowlists.set(surface, nets.clone());
         let cidrs: Vec<String> = nets.iter().map(ToString::to_string).collect();
         let mut entry = audit_entry(&request, actions::ALLOWLIST_UPDATE, surface_name(surface));
         entry.detail = if cidrs.is_empty() {
@@ -369,7 +270,13 @@ impl SecurityAdminService for SecurityAdminGrpc {
         } else {
             cidrs.join(",")
         };
-        self.audit(entry).await?;
+        self.security
+            .settings
+            .change(&allowlist_setting(surface), nets, entry, |nets| {
+                self.security.allowlists.set(surface, nets)
+            })
+            .await
+            .map_err(ApiError::from)?;
         Ok(Response::new(UpdateAllowlistResponse {
             allowlist: Some(Allowlist {
                 surface: surface as i32,
@@ -410,16 +317,18 @@ impl SecurityAdminService for SecurityAdminGrpc {
             self.security
                 .webhook_secret
                 .prepare_rotation(grace_ms, request_id, now_ms());
-        self.security
-            .save_setting(WEBHOOK_SECRET_SETTING, &rotation.state)
-            .await?;
-        self.security.webhook_secret.install(rotation.state);
         let mut entry = audit_entry(&request, actions::WEBHOOK_SECRET_ROTATE, "webhook");
         entry.detail = format!(
             "previous secret valid for {}",
             humantime::format_duration(grace)
         );
-        self.audit(entry).await?;
+        self.security
+            .settings
+            .change(&webhook_secret_setting(), rotation.state, entry, |state| {
+                self.security.webhook_secret.install(state)
+            })
+            .await
+            .map_err(ApiError::from)?;
         Ok(Response::new(RotateWebhookSecretResponse {
             secret: rotation.secret,
             previous_expire_time: Some(crate::proto_time::ms_to_timestamp(
@@ -597,14 +506,16 @@ impl SecurityAdminGrpc {
         let record = self
             .breakers
             .transition(exchange, state, reason, now_ms())?;
-        self.security
-            .save_setting(&breakers::setting_key(exchange), &record)
-            .await?;
-        let breaker = self.breakers.apply(exchange, record);
         let mut entry = audit_entry(request, action, exchange);
         entry.detail = reason.to_string();
-        self.audit(entry).await?;
-        Ok(breaker)
+        let setting = Setting::new(breakers::setting_key(exchange));
+        Ok(self
+            .security
+            .settings
+            .change(&setting, record, entry, |record| {
+                self.breakers.apply(exchange, record)
+            })
+            .await?)
     }
 
     async fn set_halt<T>(
@@ -628,8 +539,6 @@ impl SecurityAdminGrpc {
             actor,
             change_ms: now_ms(),
         };
-        self.security.save_setting(HALT_SETTING, &state).await?;
-        self.security.halt.apply(state.clone());
         let action = if halted {
             actions::TRADING_HALT
         } else {
@@ -637,7 +546,12 @@ impl SecurityAdminGrpc {
         };
         let mut entry = audit_entry(request, action, "trading");
         entry.detail = reason;
-        self.audit(entry).await?;
+        self.security
+            .settings
+            .change(&halt_setting(), state.clone(), entry, |state| {
+                self.security.halt.apply(state)
+            })
+            .await?;
         Ok(state.into())
     }
 }

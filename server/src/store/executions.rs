@@ -1,198 +1,92 @@
-//! Pipeline and execution writes on the writer's SQLite connection: the
-//! execution queue (insert, claim with a lease, update) and pipeline
-//! changes. Reads live with the other reads in `sqlite.rs`.
+//! The execution queue: executions to run, claimed by workers with a
+//! lease. Which execution a claim may take and what claiming does to it
+//! are the pipelines domain's rules ([`ClaimRules`]); a backend only
+//! applies them atomically.
 
-use prost::Message;
-use rusqlite::{Connection, OptionalExtension, params};
-use tradeplane_api::{Execution, ExecutionStatus, Pipeline};
+use async_trait::async_trait;
+use tradeplane_api::Execution;
 
-use super::{Claim, ExecutionWrite, PipelineInsert, StoreError};
-use crate::proto_time::ms_to_timestamp;
+use super::StoreError;
 
-const PENDING: i32 = ExecutionStatus::Pending as i32;
-const RUNNING: i32 = ExecutionStatus::Running as i32;
-/// How many queued executions one claim looks at.
-const CLAIM_WINDOW: i64 = 64;
-
-/// Decodes a stored execution.
-pub fn decode_execution(body: &[u8]) -> Result<Execution, StoreError> {
-    Execution::decode(body).map_err(|e| StoreError::Corrupt(format!("execution body: {e}")))
+/// An execution to create.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ExecutionWrite {
+    /// PENDING, with its match step recorded.
+    pub execution: Execution,
+    /// The W3C `traceparent` of the call that created it: the execution's
+    /// span continues that trace, even after a restart.
+    pub traceparent: String,
+    /// The RunPipeline `request_id`, for manual runs.
+    pub request_id: Option<String>,
+    /// Skip it (see [`ClaimRules::skip`]) rather than queue it behind a
+    /// running execution of the same pipeline.
+    pub skip_if_running: bool,
 }
 
-/// Decodes a stored pipeline.
-pub fn decode_pipeline(body: &[u8]) -> Result<Pipeline, StoreError> {
-    Pipeline::decode(body).map_err(|e| StoreError::Corrupt(format!("pipeline body: {e}")))
+/// What a claim may take and what it does to it. A backend claims, in
+/// one transaction, the oldest execution that is either `queued`, or
+/// `running` with a lease that ended before `now_ms` (its worker died).
+/// A queued one whose pipeline has another execution `running` under a
+/// live lease is passed over, or, if it was written with
+/// `skip_if_running`, given to `skip` and saved without a lease. Any other
+/// is given to `start` and saved with a lease until `now_ms + lease_ms`.
+#[derive(Debug, Clone, Copy)]
+pub struct ClaimRules {
+    /// The claim's clock.
+    pub now_ms: i64,
+    /// How long a started execution's lease lasts.
+    pub lease_ms: i64,
+    /// The status of executions waiting in the queue.
+    pub queued: i32,
+    /// The status of executions that hold a lease.
+    pub running: i32,
+    /// Starts a claimed execution (at `now_ms`); it must leave it `running`.
+    pub start: fn(&mut Execution, i64),
+    /// Ends a queued execution that is not to wait (at `now_ms`).
+    pub skip: fn(&mut Execution, i64),
 }
 
-/// Inserts one execution inside `tx`; a repeated `request_id` returns the
-/// first execution instead.
-pub fn insert_execution(tx: &Connection, write: &ExecutionWrite) -> Result<Execution, StoreError> {
-    if let Some(request_id) = &write.request_id {
-        let existing: Option<Vec<u8>> = tx
-            .prepare_cached("SELECT body FROM executions WHERE request_id = ?1")?
-            .query_row([request_id], |r| r.get(0))
-            .optional()?;
-        if let Some(body) = existing {
-            return decode_execution(&body);
-        }
-    }
-    let execution = &write.execution;
-    tx.prepare_cached(
-        "INSERT INTO executions (id, pipeline_id, signal_id, status, traceparent, request_id, skip_if_running, body) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-    )?
-    .execute(params![
-        execution.id,
-        execution.pipeline_id,
-        execution.signal_id,
-        execution.status,
-        write.traceparent,
-        write.request_id,
-        write.skip_if_running,
-        execution.encode_to_vec(),
-    ])?;
-    Ok(execution.clone())
+/// What claiming work from the execution queue found.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Claim {
+    /// Run this (started now, with a lease) as part of `traceparent`.
+    Run {
+        execution: Box<Execution>,
+        traceparent: String,
+    },
+    /// This one was skipped while claiming.
+    Skipped(Box<Execution>),
+    /// Nothing to do.
+    Idle,
 }
 
-/// Claims the oldest runnable execution (see `Store::claim_execution`).
-pub fn claim(conn: &mut Connection, now_ms: i64, lease_ms: i64) -> Result<Claim, StoreError> {
-    let tx = conn.savepoint()?;
-    let candidates: Vec<(String, String, i32, bool, String, Vec<u8>)> = {
-        let mut select = tx.prepare_cached(
-            "SELECT id, pipeline_id, status, skip_if_running, traceparent, body FROM executions \
-             WHERE status = ?1 OR (status = ?2 AND lease_until_ms < ?3) ORDER BY id LIMIT ?4",
-        )?;
-        select
-            .query_map(params![PENDING, RUNNING, now_ms, CLAIM_WINDOW], |r| {
-                Ok((
-                    r.get(0)?,
-                    r.get(1)?,
-                    r.get(2)?,
-                    r.get(3)?,
-                    r.get(4)?,
-                    r.get(5)?,
-                ))
-            })?
-            .collect::<Result<_, _>>()?
-    };
-    let mut outcome = Claim::Idle;
-    for (id, pipeline_id, status, skip_if_running, traceparent, body) in candidates {
-        let mut execution = decode_execution(&body)?;
-        let busy: bool = status == PENDING
-            && tx
-                .prepare_cached(
-                    "SELECT EXISTS (SELECT 1 FROM executions WHERE pipeline_id = ?1 AND status = ?2 \
-                     AND lease_until_ms >= ?3 AND id != ?4)",
-                )?
-                .query_row(params![pipeline_id, RUNNING, now_ms, id], |r| r.get(0))?;
-        if busy && !skip_if_running {
-            continue;
-        }
-        if busy {
-            execution.status = ExecutionStatus::Skipped as i32;
-            execution.skip_reason = "already_running".into();
-            execution.end_time = Some(ms_to_timestamp(now_ms));
-            save(&tx, &execution, 0)?;
-            outcome = Claim::Skipped(Box::new(execution));
-        } else {
-            execution.status = RUNNING;
-            execution.attempt += 1;
-            if execution.start_time.is_none() {
-                execution.start_time = Some(ms_to_timestamp(now_ms));
-            }
-            save(&tx, &execution, now_ms + lease_ms)?;
-            outcome = Claim::Run {
-                execution: Box::new(execution),
-                traceparent,
-            };
-        }
-        break;
-    }
-    tx.commit()?;
-    Ok(outcome)
+/// Filter and page for listing executions, newest first.
+#[derive(Debug, Clone, Default)]
+pub struct ExecutionQuery {
+    pub pipeline_id: Option<String>,
+    pub signal_id: Option<String>,
+    pub statuses: Vec<i32>,
+    pub start_ms: Option<i64>,
+    pub end_ms: Option<i64>,
+    /// Only ids strictly below this one (the page cursor).
+    pub before_id: Option<String>,
+    pub limit: u32,
 }
 
-/// Saves an execution with its lease.
-pub fn save(
-    conn: &Connection,
-    execution: &Execution,
-    lease_until_ms: i64,
-) -> Result<(), StoreError> {
-    conn.prepare_cached(
-        "UPDATE executions SET status = ?2, lease_until_ms = ?3, body = ?4 WHERE id = ?1",
-    )?
-    .execute(params![
-        execution.id,
-        execution.status,
-        lease_until_ms,
-        execution.encode_to_vec()
-    ])?;
-    Ok(())
-}
-
-/// Inserts a pipeline (see `Store::insert_pipeline`).
-pub fn insert_pipeline(
-    conn: &mut Connection,
-    pipeline: &Pipeline,
-    request_id: Option<&str>,
-) -> Result<PipelineInsert, StoreError> {
-    let tx = conn.savepoint()?;
-    if let Some(request_id) = request_id {
-        let existing: Option<Vec<u8>> = tx
-            .query_row(
-                "SELECT body FROM pipelines WHERE request_id = ?1",
-                [request_id],
-                |r| r.get(0),
-            )
-            .optional()?;
-        if let Some(body) = existing {
-            return Ok(PipelineInsert::RequestSeen(Box::new(decode_pipeline(
-                &body,
-            )?)));
-        }
-    }
-    let taken: bool = tx.query_row(
-        "SELECT EXISTS (SELECT 1 FROM pipelines WHERE name = ?1)",
-        [&pipeline.name],
-        |r| r.get(0),
-    )?;
-    if taken {
-        return Ok(PipelineInsert::NameTaken);
-    }
-    tx.execute(
-        "INSERT INTO pipelines (id, name, state, exchange, request_id, body) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-        params![
-            pipeline.id,
-            pipeline.name,
-            pipeline.state,
-            pipeline.exchange,
-            request_id,
-            pipeline.encode_to_vec()
-        ],
-    )?;
-    tx.commit()?;
-    Ok(PipelineInsert::Inserted)
-}
-
-/// Saves a pipeline; false when another pipeline has its name.
-pub fn update_pipeline(conn: &mut Connection, pipeline: &Pipeline) -> Result<bool, StoreError> {
-    let taken: bool = conn.query_row(
-        "SELECT EXISTS (SELECT 1 FROM pipelines WHERE name = ?1 AND id != ?2)",
-        params![pipeline.name, pipeline.id],
-        |r| r.get(0),
-    )?;
-    if taken {
-        return Ok(false);
-    }
-    conn.execute(
-        "UPDATE pipelines SET name = ?2, state = ?3, exchange = ?4, body = ?5 WHERE id = ?1",
-        params![
-            pipeline.id,
-            pipeline.name,
-            pipeline.state,
-            pipeline.exchange,
-            pipeline.encode_to_vec()
-        ],
-    )?;
-    Ok(true)
+/// Storage of executions and their queue.
+#[async_trait]
+pub trait ExecutionQueue: Send + Sync + 'static {
+    /// Creates executions outside a signal (manual runs, schedules); a
+    /// repeated `request_id` returns the first execution instead.
+    async fn insert_execution(&self, write: ExecutionWrite) -> Result<Execution, StoreError>;
+    /// Claims the oldest runnable execution under `rules`.
+    async fn claim_execution(&self, rules: ClaimRules) -> Result<Claim, StoreError>;
+    /// Saves an execution's new state (a finished one drops its lease).
+    async fn update_execution(&self, execution: &Execution) -> Result<(), StoreError>;
+    /// One execution by id.
+    async fn get_execution(&self, id: &str) -> Result<Option<Execution>, StoreError>;
+    /// Executions matching `query`, newest first.
+    async fn list_executions(&self, query: &ExecutionQuery) -> Result<Vec<Execution>, StoreError>;
+    /// How many executions wait in the queue.
+    async fn pending_executions(&self) -> Result<u64, StoreError>;
 }

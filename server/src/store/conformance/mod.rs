@@ -1,0 +1,81 @@
+//! The conformance suite that every backend passes, written once in the
+//! style of quickwit's metastore test suite: each check is a generic async
+//! function over a [`TestBackend`], and [`conformance_suite!`] instantiates
+//! all of them as tests for one backend. Nothing here may depend on a
+//! particular backend: only the factory does.
+
+mod audit;
+mod executions;
+mod keys;
+mod orders;
+mod pipelines;
+mod signals;
+
+use std::sync::Arc;
+
+pub use audit::*;
+pub use executions::*;
+pub use keys::*;
+pub use orders::*;
+pub use pipelines::*;
+pub use signals::*;
+
+use super::Store;
+
+/// A backend under test: an empty database, and stores opened on it.
+/// (Its futures need not be `Send`: the tests await them in place.)
+pub trait TestBackend: Sized {
+    /// A fresh, empty database.
+    async fn create() -> Self;
+    /// A store on that database; every call opens another handle, as
+    /// another process would.
+    async fn open(&self) -> Arc<dyn Store>;
+}
+
+/// A UUIDv7 text of millisecond `ms` (ids are UUIDv7, so that they sort
+/// in time order); `n` tells apart ids of the same millisecond.
+pub fn id_at(ms: u64, n: u16) -> String {
+    let mut bytes = *uuid::Uuid::new_v7(uuid::Timestamp::from_unix(
+        uuid::NoContext,
+        ms / 1000,
+        (ms % 1000) as u32 * 1_000_000,
+    ))
+    .as_bytes();
+    bytes[8..].fill(0);
+    bytes[14..].copy_from_slice(&n.to_be_bytes());
+    uuid::Uuid::from_bytes(bytes).to_string()
+}
+
+/// Instantiates every check of the suite as a test for `$backend`.
+macro_rules! conformance_suite {
+    ($backend:ty) => {
+        $crate::store::conformance::conformance_suite!(
+            $backend;
+            concurrent_duplicates_resolve_to_the_first,
+            expired_keys_are_forgotten,
+            writes_survive_reopening,
+            signals_page_and_filter,
+            a_signal_creates_its_executions_only_when_new,
+            orders_are_inserted_once,
+            orders_page_and_filter,
+            claims_skip_or_queue_behind_a_running_execution_and_resume_expired_leases,
+            executions_are_inserted_once_and_page,
+            a_finished_execution_drops_its_lease,
+            pipelines_are_unique_by_name_and_request,
+            audit_events_chain_list_and_walk,
+            two_writers_form_one_audit_chain,
+            a_setting_commits_with_its_audit_events,
+            api_keys_insert_replay_revoke_and_use,
+        );
+    };
+    ($backend:ty; $($check:ident),* $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $check() {
+                let backend = <$backend as $crate::store::conformance::TestBackend>::create().await;
+                $crate::store::conformance::$check(&backend).await;
+            }
+        )*
+    };
+}
+pub(crate) use conformance_suite;

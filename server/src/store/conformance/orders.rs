@@ -1,0 +1,114 @@
+//! Orders: inserts idempotent on `request_id` and client order id,
+//! updates, paging and filters, and the whole-table walk.
+
+use tradeplane_api::{Instrument, Order};
+
+use super::{TestBackend, id_at};
+use crate::store::{OrderInsert, OrderQuery, all_orders};
+
+/// An order `id` on `exchange` for `symbol`.
+fn order(id: &str, exchange: &str, symbol: &str) -> Order {
+    Order {
+        id: id.into(),
+        client_order_id: format!("client-{id}"),
+        exchange: exchange.into(),
+        instrument: Some(Instrument {
+            symbol: symbol.into(),
+            ..Default::default()
+        }),
+        side: 1,
+        status: 1,
+        ..Default::default()
+    }
+}
+
+pub async fn orders_are_inserted_once(backend: &impl TestBackend) {
+    let store = backend.open().await;
+    let first = order("o1", "paper", "BTC-USDT");
+    assert_eq!(
+        store.insert_order(&first, Some("req")).await.unwrap(),
+        OrderInsert::Inserted
+    );
+    let retry = order("o2", "paper", "BTC-USDT");
+    assert_eq!(
+        store.insert_order(&retry, Some("req")).await.unwrap(),
+        OrderInsert::Existing(Box::new(first.clone())),
+        "the same request_id finds the first order"
+    );
+    let mut same_client = order("o3", "paper", "BTC-USDT");
+    same_client.client_order_id = first.client_order_id.clone();
+    assert_eq!(
+        store.insert_order(&same_client, None).await.unwrap(),
+        OrderInsert::Existing(Box::new(first.clone())),
+        "the same client order id finds the first order"
+    );
+    let mut filled = first.clone();
+    filled.status = 4;
+    store.update_order(&filled).await.unwrap();
+    assert_eq!(store.get_order("o1").await.unwrap(), Some(filled));
+    assert_eq!(store.get_order("o2").await.unwrap(), None);
+}
+
+pub async fn orders_page_and_filter(backend: &impl TestBackend) {
+    let store = backend.open().await;
+    let mut ids = Vec::new();
+    for i in 0..6u16 {
+        let id = id_at(1_000 * u64::from(i + 1), i);
+        let mut placed = order(
+            &id,
+            if i % 2 == 0 { "paper" } else { "binance" },
+            if i < 3 { "BTC-USDT" } else { "ETH-USDT" },
+        );
+        placed.side = i32::from(i % 2) + 1;
+        placed.status = i32::from(i % 3) + 1;
+        placed.execution_id = format!("e{}", i / 2);
+        store.insert_order(&placed, None).await.unwrap();
+        ids.push(id);
+    }
+    let page = |q: OrderQuery| {
+        let store = store.clone();
+        async move {
+            let found = store.list_orders(&q).await.unwrap();
+            found.into_iter().map(|o| o.id).collect::<Vec<_>>()
+        }
+    };
+    let all = |limit| OrderQuery {
+        limit,
+        ..Default::default()
+    };
+    assert_eq!(page(all(2)).await, [ids[5].as_str(), ids[4].as_str()]);
+    let next = OrderQuery {
+        before_id: Some(ids[4].clone()),
+        ..all(2)
+    };
+    assert_eq!(page(next).await, [ids[3].as_str(), ids[2].as_str()]);
+    let filtered = OrderQuery {
+        exchange: Some("paper".into()),
+        symbol: Some("BTC-USDT".into()),
+        ..all(10)
+    };
+    assert_eq!(page(filtered).await, [ids[2].as_str(), ids[0].as_str()]);
+    let filtered = OrderQuery {
+        statuses: vec![2, 3],
+        side: Some(1),
+        ..all(10)
+    };
+    assert_eq!(page(filtered).await, [ids[4].as_str(), ids[2].as_str()]);
+    let filtered = OrderQuery {
+        execution_id: Some("e1".into()),
+        ..all(10)
+    };
+    assert_eq!(page(filtered).await, [ids[3].as_str(), ids[2].as_str()]);
+    let range = OrderQuery {
+        start_ms: Some(5_000),
+        ..all(10)
+    };
+    assert_eq!(page(range).await, [ids[5].as_str(), ids[4].as_str()]);
+    let walked: Vec<_> = all_orders(&*store)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|o| o.id)
+        .collect();
+    assert_eq!(walked, ids, "the walk returns every order, oldest first");
+}

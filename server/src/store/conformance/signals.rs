@@ -1,0 +1,202 @@
+//! The signal log: deduplication under concurrency, expiry, durability,
+//! paging and filters, and executions created with their signal.
+
+use tradeplane_api::{Execution, ExecutionStatus, Instrument, Signal};
+
+use super::{TestBackend, id_at};
+use crate::store::{
+    DedupeKey, ExecutionQuery, ExecutionWrite, SignalQuery, SignalWrite, SignalWriteResult,
+};
+
+/// A signal row with `id`, deduplicated on `key` if given.
+pub fn signal(id: &str, key: Option<&str>) -> SignalWrite {
+    let signal = Signal {
+        id: id.into(),
+        source: "grpc".into(),
+        ..Default::default()
+    };
+    let dedupe = key.map(|k| DedupeKey {
+        key: k.into(),
+        expires_ms: i64::MAX,
+    });
+    SignalWrite::new(&signal, dedupe)
+}
+
+fn all(limit: u32) -> SignalQuery {
+    SignalQuery {
+        limit,
+        ..Default::default()
+    }
+}
+
+pub async fn concurrent_duplicates_resolve_to_the_first(backend: &impl TestBackend) {
+    let store = backend.open().await;
+    let mut tasks = Vec::new();
+    for i in 0..50 {
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move {
+            store
+                .record_signal(signal(&format!("id-{i:03}"), Some("same-key")))
+                .await
+                .unwrap()
+        }));
+    }
+    let mut inserted = 0;
+    let mut firsts = Vec::new();
+    for task in tasks {
+        match task.await.unwrap() {
+            SignalWriteResult::Inserted => inserted += 1,
+            SignalWriteResult::Duplicate(first) => firsts.push(first.id),
+        }
+    }
+    assert_eq!(inserted, 1, "exactly one write wins the key");
+    let stored = store.list_signals(&all(100)).await.unwrap();
+    assert_eq!(stored.len(), 1);
+    assert!(
+        firsts.iter().all(|id| *id == stored[0].id),
+        "every duplicate is answered with the first signal"
+    );
+}
+
+pub async fn expired_keys_are_forgotten(backend: &impl TestBackend) {
+    let store = backend.open().await;
+    let mut first = signal("a", Some("k"));
+    first.dedupe.as_mut().unwrap().expires_ms = 1;
+    assert_eq!(
+        store.record_signal(first).await.unwrap(),
+        SignalWriteResult::Inserted
+    );
+    assert_eq!(
+        store.record_signal(signal("b", Some("k"))).await.unwrap(),
+        SignalWriteResult::Inserted
+    );
+    assert_eq!(store.purge_expired_keys(i64::MAX).await.unwrap(), 1);
+}
+
+pub async fn writes_survive_reopening(backend: &impl TestBackend) {
+    let store = backend.open().await;
+    store
+        .record_signal(signal("persisted", None))
+        .await
+        .unwrap();
+    store.close().await;
+    assert!(
+        store.record_signal(signal("late", None)).await.is_err(),
+        "closed store refuses writes"
+    );
+    let reopened = backend.open().await;
+    assert!(reopened.get_signal("persisted").await.unwrap().is_some());
+    assert!(reopened.get_signal("late").await.unwrap().is_none());
+}
+
+pub async fn signals_page_and_filter(backend: &impl TestBackend) {
+    let store = backend.open().await;
+    let mut ids = Vec::new();
+    for i in 0..6u16 {
+        let id = id_at(1_000 * u64::from(i + 1), i);
+        let stored = Signal {
+            id: id.clone(),
+            source: if i % 2 == 0 { "grpc" } else { "webhook" }.into(),
+            strategy: format!("s{}", i % 3),
+            outcome: i32::from(i % 2) + 1,
+            instrument: Some(Instrument {
+                symbol: if i < 3 { "BTC-USDT" } else { "ETH-USDT" }.into(),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        store
+            .record_signal(SignalWrite::new(&stored, None))
+            .await
+            .unwrap();
+        ids.push(id);
+    }
+    let page = |q: SignalQuery| {
+        let store = store.clone();
+        async move {
+            let found = store.list_signals(&q).await.unwrap();
+            found.into_iter().map(|s| s.id).collect::<Vec<_>>()
+        }
+    };
+    let newest: Vec<_> = ids.iter().rev().cloned().collect();
+    assert_eq!(page(all(2)).await, newest[..2], "newest first, limited");
+    let next = SignalQuery {
+        before_id: Some(newest[1].clone()),
+        ..all(10)
+    };
+    assert_eq!(page(next).await, newest[2..], "the cursor pages on");
+    let filtered = SignalQuery {
+        source: Some("webhook".into()),
+        ..all(10)
+    };
+    assert_eq!(
+        page(filtered).await,
+        [ids[5].as_str(), ids[3].as_str(), ids[1].as_str()]
+    );
+    let filtered = SignalQuery {
+        symbol: Some("BTC-USDT".into()),
+        strategy: Some("s0".into()),
+        ..all(10)
+    };
+    assert_eq!(page(filtered).await, [ids[0].as_str()]);
+    let filtered = SignalQuery {
+        outcome: Some(2),
+        ..all(10)
+    };
+    assert_eq!(page(filtered).await.len(), 3);
+    let range = SignalQuery {
+        start_ms: Some(2_000),
+        end_ms: Some(4_000),
+        ..all(10)
+    };
+    assert_eq!(
+        page(range).await,
+        [ids[2].as_str(), ids[1].as_str()],
+        "start inclusive, end exclusive"
+    );
+}
+
+/// A queued execution of `pipeline` for `signal_id`.
+pub fn queued(id: &str, pipeline: &str, signal_id: &str) -> ExecutionWrite {
+    ExecutionWrite {
+        execution: Execution {
+            id: id.into(),
+            pipeline_id: pipeline.into(),
+            signal_id: signal_id.into(),
+            status: ExecutionStatus::Pending as i32,
+            ..Default::default()
+        },
+        traceparent: format!("trace-of-{id}"),
+        request_id: None,
+        skip_if_running: false,
+    }
+}
+
+pub async fn a_signal_creates_its_executions_only_when_new(backend: &impl TestBackend) {
+    let store = backend.open().await;
+    let mut first = signal("s1", Some("key"));
+    first.executions = vec![queued("e1", "p", "s1"), queued("e2", "q", "s1")];
+    assert_eq!(
+        store.record_signal(first).await.unwrap(),
+        SignalWriteResult::Inserted
+    );
+    let mut again = signal("s2", Some("key"));
+    again.executions = vec![queued("e3", "p", "s2")];
+    assert!(matches!(
+        store.record_signal(again).await.unwrap(),
+        SignalWriteResult::Duplicate(_)
+    ));
+    let query = ExecutionQuery {
+        limit: 10,
+        ..Default::default()
+    };
+    let created: Vec<_> = store
+        .list_executions(&query)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.id)
+        .collect();
+    assert_eq!(created, ["e2", "e1"], "a duplicate creates none");
+    assert_eq!(store.pending_executions().await.unwrap(), 2);
+}

@@ -1,0 +1,239 @@
+//! A decorator that meters every operation of any [`Store`]: its
+//! duration, labelled by operation and outcome
+//! (`tradeplane.store.operation.duration`).
+
+use std::{future::Future, time::Instant};
+
+use async_trait::async_trait;
+use opentelemetry::{
+    KeyValue,
+    metrics::{Histogram, Meter},
+};
+use tradeplane_api::{Execution, Order, Pipeline, Signal};
+
+use super::{
+    ApiKeyInsert, ApiKeyRow, AuditQuery, AuditRow, AuditStore, Claim, ClaimRules, ExecutionQuery,
+    ExecutionQueue, ExecutionWrite, KeyStore, Lifecycle, OrderInsert, OrderQuery, OrderStore,
+    PipelineInsert, PipelineStore, SettingStore, SignalLog, SignalQuery, SignalWrite,
+    SignalWriteResult, Store, StoreError,
+};
+use crate::observe::SECONDS_BUCKETS;
+
+/// `inner`, with every operation metered.
+pub struct Instrumented<S> {
+    inner: S,
+    duration: Histogram<f64>,
+}
+
+impl<S: Store> Instrumented<S> {
+    /// Meters `inner` on `meter`.
+    pub fn new(inner: S, meter: &Meter) -> Self {
+        Self {
+            inner,
+            duration: meter
+                .f64_histogram("tradeplane.store.operation.duration")
+                .with_unit("s")
+                .with_description("Duration of store operations")
+                .with_boundaries(SECONDS_BUCKETS.to_vec())
+                .build(),
+        }
+    }
+
+    /// Awaits `call`, recording how long it took and whether it failed.
+    async fn timed<T>(
+        &self,
+        operation: &'static str,
+        call: impl Future<Output = Result<T, StoreError>>,
+    ) -> Result<T, StoreError> {
+        let started = Instant::now();
+        let result = call.await;
+        let outcome = if result.is_ok() { "ok" } else { "error" };
+        self.duration.record(
+            started.elapsed().as_secs_f64(),
+            &[
+                KeyValue::new("operation", operation),
+                KeyValue::new("outcome", outcome),
+            ],
+        );
+        result
+    }
+}
+
+#[async_trait]
+impl<S: Store> SignalLog for Instrumented<S> {
+    async fn record_signal(&self, write: SignalWrite) -> Result<SignalWriteResult, StoreError> {
+        self.timed("record_signal", self.inner.record_signal(write))
+            .await
+    }
+
+    async fn get_signal(&self, id: &str) -> Result<Option<Signal>, StoreError> {
+        self.timed("get_signal", self.inner.get_signal(id)).await
+    }
+
+    async fn list_signals(&self, query: &SignalQuery) -> Result<Vec<Signal>, StoreError> {
+        self.timed("list_signals", self.inner.list_signals(query))
+            .await
+    }
+
+    async fn purge_expired_keys(&self, now_ms: i64) -> Result<u64, StoreError> {
+        self.timed("purge_expired_keys", self.inner.purge_expired_keys(now_ms))
+            .await
+    }
+}
+
+#[async_trait]
+impl<S: Store> OrderStore for Instrumented<S> {
+    async fn insert_order(
+        &self,
+        order: &Order,
+        request_id: Option<&str>,
+    ) -> Result<OrderInsert, StoreError> {
+        self.timed("insert_order", self.inner.insert_order(order, request_id))
+            .await
+    }
+
+    async fn update_order(&self, order: &Order) -> Result<(), StoreError> {
+        self.timed("update_order", self.inner.update_order(order))
+            .await
+    }
+
+    async fn get_order(&self, id: &str) -> Result<Option<Order>, StoreError> {
+        self.timed("get_order", self.inner.get_order(id)).await
+    }
+
+    async fn list_orders(&self, query: &OrderQuery) -> Result<Vec<Order>, StoreError> {
+        self.timed("list_orders", self.inner.list_orders(query))
+            .await
+    }
+}
+
+#[async_trait]
+impl<S: Store> ExecutionQueue for Instrumented<S> {
+    async fn insert_execution(&self, write: ExecutionWrite) -> Result<Execution, StoreError> {
+        self.timed("insert_execution", self.inner.insert_execution(write))
+            .await
+    }
+
+    async fn claim_execution(&self, rules: ClaimRules) -> Result<Claim, StoreError> {
+        self.timed("claim_execution", self.inner.claim_execution(rules))
+            .await
+    }
+
+    async fn update_execution(&self, execution: &Execution) -> Result<(), StoreError> {
+        self.timed("update_execution", self.inner.update_execution(execution))
+            .await
+    }
+
+    async fn get_execution(&self, id: &str) -> Result<Option<Execution>, StoreError> {
+        self.timed("get_execution", self.inner.get_execution(id))
+            .await
+    }
+
+    async fn list_executions(&self, query: &ExecutionQuery) -> Result<Vec<Execution>, StoreError> {
+        self.timed("list_executions", self.inner.list_executions(query))
+            .await
+    }
+
+    async fn pending_executions(&self) -> Result<u64, StoreError> {
+        self.timed("pending_executions", self.inner.pending_executions())
+            .await
+    }
+}
+
+#[async_trait]
+impl<S: Store> AuditStore for Instrumented<S> {
+    async fn append_audit(&self, events: Vec<AuditRow>) -> Result<Vec<AuditRow>, StoreError> {
+        self.timed("append_audit", self.inner.append_audit(events))
+            .await
+    }
+
+    async fn list_audit(&self, query: &AuditQuery) -> Result<Vec<AuditRow>, StoreError> {
+        self.timed("list_audit", self.inner.list_audit(query)).await
+    }
+
+    async fn audit_after(&self, sequence: i64, limit: u32) -> Result<Vec<AuditRow>, StoreError> {
+        self.timed("audit_after", self.inner.audit_after(sequence, limit))
+            .await
+    }
+}
+
+#[async_trait]
+impl<S: Store> KeyStore for Instrumented<S> {
+    async fn insert_api_key(&self, key: ApiKeyRow) -> Result<ApiKeyInsert, StoreError> {
+        self.timed("insert_api_key", self.inner.insert_api_key(key))
+            .await
+    }
+
+    async fn list_api_keys(&self) -> Result<Vec<ApiKeyRow>, StoreError> {
+        self.timed("list_api_keys", self.inner.list_api_keys())
+            .await
+    }
+
+    async fn revoke_api_key(&self, id: &str, at_ms: i64) -> Result<Option<ApiKeyRow>, StoreError> {
+        self.timed("revoke_api_key", self.inner.revoke_api_key(id, at_ms))
+            .await
+    }
+
+    async fn record_key_use(&self, used: Vec<(String, i64)>) -> Result<(), StoreError> {
+        self.timed("record_key_use", self.inner.record_key_use(used))
+            .await
+    }
+}
+
+#[async_trait]
+impl<S: Store> SettingStore for Instrumented<S> {
+    async fn get_setting(&self, key: &str) -> Result<Option<String>, StoreError> {
+        self.timed("get_setting", self.inner.get_setting(key)).await
+    }
+
+    async fn put_setting(
+        &self,
+        key: &str,
+        value: String,
+        audit: Vec<AuditRow>,
+    ) -> Result<Vec<AuditRow>, StoreError> {
+        self.timed("put_setting", self.inner.put_setting(key, value, audit))
+            .await
+    }
+}
+
+#[async_trait]
+impl<S: Store> PipelineStore for Instrumented<S> {
+    async fn insert_pipeline(
+        &self,
+        pipeline: &Pipeline,
+        request_id: Option<&str>,
+    ) -> Result<PipelineInsert, StoreError> {
+        self.timed(
+            "insert_pipeline",
+            self.inner.insert_pipeline(pipeline, request_id),
+        )
+        .await
+    }
+
+    async fn update_pipeline(&self, pipeline: &Pipeline) -> Result<bool, StoreError> {
+        self.timed("update_pipeline", self.inner.update_pipeline(pipeline))
+            .await
+    }
+
+    async fn delete_pipeline(&self, id: &str) -> Result<bool, StoreError> {
+        self.timed("delete_pipeline", self.inner.delete_pipeline(id))
+            .await
+    }
+
+    async fn list_pipelines(&self) -> Result<Vec<Pipeline>, StoreError> {
+        self.timed("list_pipelines", self.inner.list_pipelines())
+            .await
+    }
+}
+
+#[async_trait]
+impl<S: Store> Lifecycle for Instrumented<S> {
+    async fn ping(&self) -> Result<(), StoreError> {
+        self.timed("ping", self.inner.ping()).await
+    }
+
+    async fn close(&self) {
+        self.inner.close().await;
+    }
+}

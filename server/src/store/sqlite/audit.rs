@@ -1,0 +1,116 @@
+//! The audit log: appends that extend the chain inside their own
+//! transaction, and reads.
+
+use async_trait::async_trait;
+use rusqlite::OptionalExtension;
+use sqlx::{QueryBuilder, Row, Sqlite};
+
+use super::SqliteStore;
+use crate::store::{AuditQuery, AuditRow, AuditStore, StoreError, chain};
+
+const AUDIT_COLUMNS: &str = "sequence, time_ms, actor, source_address, action, target, outcome, \
+     detail, trace_id, previous_hash, hash";
+
+#[async_trait]
+impl AuditStore for SqliteStore {
+    async fn append_audit(&self, events: Vec<AuditRow>) -> Result<Vec<AuditRow>, StoreError> {
+        self.run(move |conn| {
+            let tx = conn.savepoint()?;
+            let events = append(&tx, events)?;
+            tx.commit()?;
+            Ok(events)
+        })
+        .await
+    }
+
+    async fn list_audit(&self, query: &AuditQuery) -> Result<Vec<AuditRow>, StoreError> {
+        let mut sql = QueryBuilder::<Sqlite>::new(format!(
+            "SELECT {AUDIT_COLUMNS} FROM audit_events WHERE 1 = 1"
+        ));
+        if let Some(actor) = &query.actor {
+            sql.push(" AND actor = ").push_bind(actor.clone());
+        }
+        if let Some(prefix) = &query.action_prefix {
+            sql.push(" AND substr(action, 1, length(")
+                .push_bind(prefix.clone())
+                .push(")) = ")
+                .push_bind(prefix.clone());
+        }
+        if let Some(outcome) = query.outcome {
+            sql.push(" AND outcome = ").push_bind(outcome);
+        }
+        if let Some(start) = query.start_ms {
+            sql.push(" AND time_ms >= ").push_bind(start);
+        }
+        if let Some(end) = query.end_ms {
+            sql.push(" AND time_ms < ").push_bind(end);
+        }
+        if let Some(before) = query.before_sequence {
+            sql.push(" AND sequence < ").push_bind(before);
+        }
+        sql.push(" ORDER BY sequence DESC LIMIT ")
+            .push_bind(i64::from(query.limit));
+        let rows = sql.build().fetch_all(&self.readers).await?;
+        rows.iter().map(audit_from_sqlx).collect()
+    }
+
+    async fn audit_after(&self, sequence: i64, limit: u32) -> Result<Vec<AuditRow>, StoreError> {
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {AUDIT_COLUMNS} FROM audit_events WHERE sequence > ? ORDER BY sequence LIMIT ?"
+        )))
+        .bind(sequence)
+        .bind(i64::from(limit))
+        .fetch_all(&self.readers)
+        .await?;
+        rows.iter().map(audit_from_sqlx).collect()
+    }
+}
+
+/// Chains `events` after the last stored event and inserts them, inside
+/// the caller's transaction (which holds the write lock, so that no other
+/// writer, in this process or another, can take the same place).
+pub fn append(
+    tx: &rusqlite::Connection,
+    mut events: Vec<AuditRow>,
+) -> Result<Vec<AuditRow>, StoreError> {
+    let last: Option<(i64, String)> = tx
+        .prepare_cached("SELECT sequence, hash FROM audit_events ORDER BY sequence DESC LIMIT 1")?
+        .query_row([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?;
+    chain(&mut events, last.unwrap_or_default());
+    let mut insert = tx.prepare_cached(&format!(
+        "INSERT INTO audit_events ({AUDIT_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"
+    ))?;
+    for e in &events {
+        insert.execute(rusqlite::params![
+            e.sequence,
+            e.time_ms,
+            e.actor,
+            e.source_address,
+            e.action,
+            e.target,
+            e.outcome,
+            e.detail,
+            e.trace_id,
+            e.previous_hash,
+            e.hash,
+        ])?;
+    }
+    Ok(events)
+}
+
+fn audit_from_sqlx(row: &sqlx::sqlite::SqliteRow) -> Result<AuditRow, StoreError> {
+    Ok(AuditRow {
+        sequence: row.try_get(0)?,
+        time_ms: row.try_get(1)?,
+        actor: row.try_get(2)?,
+        source_address: row.try_get(3)?,
+        action: row.try_get(4)?,
+        target: row.try_get(5)?,
+        outcome: row.try_get(6)?,
+        detail: row.try_get(7)?,
+        trace_id: row.try_get(8)?,
+        previous_hash: row.try_get(9)?,
+        hash: row.try_get(10)?,
+    })
+}

@@ -1,0 +1,120 @@
+//! Orders: idempotent insert, updates and reads.
+
+use async_trait::async_trait;
+use prost::Message;
+use rusqlite::OptionalExtension;
+use sqlx::{QueryBuilder, Sqlite};
+use tradeplane_api::Order;
+
+use super::{
+    SqliteStore,
+    query::{decode, fetch_bodies, fetch_body, push_equal, push_page, push_statuses},
+};
+use crate::store::{OrderInsert, OrderQuery, OrderStore, StoreError};
+
+/// An order's columns, computed on the calling thread.
+struct OrderRow {
+    id: String,
+    client_order_id: String,
+    exchange: String,
+    symbol: String,
+    side: i32,
+    status: i32,
+    execution_id: String,
+    body: Vec<u8>,
+}
+
+impl OrderRow {
+    fn new(order: &Order) -> Self {
+        Self {
+            id: order.id.clone(),
+            client_order_id: order.client_order_id.clone(),
+            exchange: order.exchange.clone(),
+            symbol: order
+                .instrument
+                .as_ref()
+                .map(|i| i.symbol.clone())
+                .unwrap_or_default(),
+            side: order.side,
+            status: order.status,
+            execution_id: order.execution_id.clone(),
+            body: order.encode_to_vec(),
+        }
+    }
+}
+
+#[async_trait]
+impl OrderStore for SqliteStore {
+    async fn insert_order(
+        &self,
+        order: &Order,
+        request_id: Option<&str>,
+    ) -> Result<OrderInsert, StoreError> {
+        let row = OrderRow::new(order);
+        let request_id = request_id.map(str::to_string);
+        self.run(move |conn| {
+            let tx = conn.savepoint()?;
+            let existing: Option<Vec<u8>> = tx
+                .query_row(
+                    "SELECT body FROM orders WHERE client_order_id = ?1 OR (?2 IS NOT NULL AND request_id = ?2)",
+                    rusqlite::params![row.client_order_id, request_id],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            if let Some(body) = existing {
+                return Ok(OrderInsert::Existing(Box::new(decode("order", &body)?)));
+            }
+            tx.execute(
+                "INSERT INTO orders (id, client_order_id, request_id, exchange, symbol, side, status, execution_id, body) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                rusqlite::params![
+                    row.id,
+                    row.client_order_id,
+                    request_id,
+                    row.exchange,
+                    row.symbol,
+                    row.side,
+                    row.status,
+                    row.execution_id,
+                    row.body
+                ],
+            )?;
+            tx.commit()?;
+            Ok(OrderInsert::Inserted)
+        })
+        .await
+    }
+
+    async fn update_order(&self, order: &Order) -> Result<(), StoreError> {
+        let row = OrderRow::new(order);
+        self.run(move |conn| {
+            conn.execute(
+                "UPDATE orders SET status = ?2, body = ?3 WHERE id = ?1",
+                rusqlite::params![row.id, row.status, row.body],
+            )?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn get_order(&self, id: &str) -> Result<Option<Order>, StoreError> {
+        fetch_body(&self.readers, "orders", id, "order").await
+    }
+
+    async fn list_orders(&self, query: &OrderQuery) -> Result<Vec<Order>, StoreError> {
+        let mut sql = QueryBuilder::<Sqlite>::new("SELECT body FROM orders WHERE 1 = 1");
+        push_equal(&mut sql, "exchange", query.exchange.as_ref());
+        push_equal(&mut sql, "symbol", query.symbol.as_ref());
+        push_statuses(&mut sql, &query.statuses);
+        push_equal(&mut sql, "side", query.side.as_ref());
+        push_equal(&mut sql, "execution_id", query.execution_id.as_ref());
+        push_page(
+            &mut sql,
+            query.start_ms,
+            query.end_ms,
+            query.before_id.as_deref(),
+            query.limit,
+        );
+        fetch_bodies(sql, &self.readers, "order").await
+    }
+}
