@@ -203,10 +203,12 @@ impl<S: Store> PipelineStore for Instrumented<S> {
         &self,
         pipeline: &Pipeline,
         request_id: Option<&str>,
+        max_pipelines: usize,
     ) -> Result<PipelineInsert, StoreError> {
         self.timed(
             "insert_pipeline",
-            self.inner.insert_pipeline(pipeline, request_id),
+            self.inner
+                .insert_pipeline(pipeline, request_id, max_pipelines),
         )
         .await
     }

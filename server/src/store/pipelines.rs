@@ -13,17 +13,21 @@ pub enum PipelineInsert {
     RequestSeen(Box<Pipeline>),
     /// Another pipeline has this name.
     NameTaken,
+    /// There are `max_pipelines` pipelines already.
+    LimitReached,
 }
 
 /// Storage of pipelines.
 #[async_trait]
 pub trait PipelineStore: Send + Sync + 'static {
-    /// Stores a new pipeline, unless its `request_id` was seen or its
-    /// name is taken.
+    /// Stores a new pipeline, unless its `request_id` was seen (checked
+    /// first, so a replay always finds its pipeline), there are
+    /// `max_pipelines` already, or its name is taken.
     async fn insert_pipeline(
         &self,
         pipeline: &Pipeline,
         request_id: Option<&str>,
+        max_pipelines: usize,
     ) -> Result<PipelineInsert, StoreError>;
     /// Saves a pipeline's new state; false when its name is taken.
     async fn update_pipeline(&self, pipeline: &Pipeline) -> Result<bool, StoreError>;

@@ -62,6 +62,7 @@ macro_rules! conformance_suite {
             executions_are_inserted_once_and_page,
             a_finished_execution_drops_its_lease,
             pipelines_are_unique_by_name_and_request,
+            a_replay_is_answered_before_the_pipeline_limit,
             audit_events_chain_list_and_walk,
             two_writers_form_one_audit_chain,
             a_setting_commits_with_its_audit_events,

@@ -18,25 +18,25 @@ pub async fn pipelines_are_unique_by_name_and_request(backend: &impl TestBackend
     let store = backend.open().await;
     let beta = pipeline("p1", "beta");
     assert_eq!(
-        store.insert_pipeline(&beta, Some("req")).await.unwrap(),
+        store.insert_pipeline(&beta, Some("req"), 10).await.unwrap(),
         PipelineInsert::Inserted
     );
     assert_eq!(
         store
-            .insert_pipeline(&pipeline("p2", "other"), Some("req"))
+            .insert_pipeline(&pipeline("p2", "other"), Some("req"), 10)
             .await
             .unwrap(),
         PipelineInsert::RequestSeen(Box::new(beta.clone())),
     );
     assert_eq!(
         store
-            .insert_pipeline(&pipeline("p3", "beta"), None)
+            .insert_pipeline(&pipeline("p3", "beta"), None, 10)
             .await
             .unwrap(),
         PipelineInsert::NameTaken,
     );
     let alpha = pipeline("p4", "alpha");
-    store.insert_pipeline(&alpha, None).await.unwrap();
+    store.insert_pipeline(&alpha, None, 10).await.unwrap();
     let names = |list: Vec<Pipeline>| list.into_iter().map(|p| p.name).collect::<Vec<_>>();
     assert_eq!(
         names(store.list_pipelines().await.unwrap()),
@@ -62,4 +62,25 @@ pub async fn pipelines_are_unique_by_name_and_request(backend: &impl TestBackend
     assert!(store.delete_pipeline("p1").await.unwrap());
     assert!(!store.delete_pipeline("p1").await.unwrap(), "deleted once");
     assert_eq!(names(store.list_pipelines().await.unwrap()), ["gamma"]);
+}
+
+pub async fn a_replay_is_answered_before_the_pipeline_limit(backend: &impl TestBackend) {
+    let store = backend.open().await;
+    let first = pipeline("p1", "first");
+    store.insert_pipeline(&first, Some("req"), 1).await.unwrap();
+    assert_eq!(
+        store
+            .insert_pipeline(&pipeline("p2", "second"), Some("req"), 1)
+            .await
+            .unwrap(),
+        PipelineInsert::RequestSeen(Box::new(first)),
+    );
+    assert_eq!(
+        store
+            .insert_pipeline(&pipeline("p3", "third"), Some("other"), 1)
+            .await
+            .unwrap(),
+        PipelineInsert::LimitReached,
+    );
+    assert_eq!(store.list_pipelines().await.unwrap().len(), 1);
 }

@@ -19,6 +19,7 @@ impl PipelineStore for SqliteStore {
         &self,
         pipeline: &Pipeline,
         request_id: Option<&str>,
+        max_pipelines: usize,
     ) -> Result<PipelineInsert, StoreError> {
         let pipeline = pipeline.clone();
         let request_id = request_id.map(str::to_string);
@@ -37,6 +38,10 @@ impl PipelineStore for SqliteStore {
                         "pipeline", &body,
                     )?)));
                 }
+            }
+            let count: i64 = tx.query_row("SELECT COUNT(*) FROM pipelines", [], |r| r.get(0))?;
+            if usize::try_from(count).unwrap_or(usize::MAX) >= max_pipelines {
+                return Ok(PipelineInsert::LimitReached);
             }
             let taken: bool = tx.query_row(
                 "SELECT EXISTS (SELECT 1 FROM pipelines WHERE name = ?1)",
