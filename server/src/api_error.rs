@@ -158,15 +158,21 @@ impl From<ApiError> for Status {
     }
 }
 
-impl From<crate::store::StoreError> for ApiError {
-    fn from(err: crate::store::StoreError) -> Self {
+impl From<&crate::store::StoreError> for ApiError {
+    fn from(err: &crate::store::StoreError) -> Self {
         match err {
             crate::store::StoreError::Unavailable(message) => ApiError::Unavailable {
                 reason: "STORE_UNAVAILABLE",
-                message,
+                message: message.clone(),
             },
-            crate::store::StoreError::Corrupt(message) => ApiError::Internal(message),
+            crate::store::StoreError::Corrupt(message) => ApiError::Internal(message.clone()),
         }
+    }
+}
+
+impl From<crate::store::StoreError> for ApiError {
+    fn from(err: crate::store::StoreError) -> Self {
+        ApiError::from(&err)
     }
 }
 

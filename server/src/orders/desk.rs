@@ -18,6 +18,7 @@ use tradeplane_api::{
     PlaceOrderRequest, Side, TimeInForce,
 };
 
+use super::error::{InvalidReason, OrderError, PlaceError};
 use super::{
     exchanges::{
         Exchange, ExchangeError, ExchangeOrder, OrderTicket,
@@ -29,7 +30,6 @@ use super::{
     metrics::OrderMetrics,
 };
 use crate::{
-    api_error::ApiError,
     audit::{AuditEntry, AuditLog, actions},
     controls::{
         breakers::{Admission, BreakerRecord, CircuitBreakers, setting_key},
@@ -37,7 +37,7 @@ use crate::{
     },
     market::{decimal::parse_decimal, symbol::SymbolNormalizer},
     proto_time::{ms_to_timestamp, now_ms, timestamp_ms},
-    store::{OrderInsert, OrderQuery, Store, all_orders},
+    store::{OrderInsert, OrderQuery, Store, StoreError, all_orders},
 };
 
 /// Buffer of the WatchOrders feed.
@@ -74,7 +74,7 @@ impl OrderDesk {
         halt: Arc<TradingHalt>,
         audit: Arc<AuditLog>,
         meter: &opentelemetry::metrics::Meter,
-    ) -> Result<Self, ApiError> {
+    ) -> Result<Self, StoreError> {
         let mut exchanges: BTreeMap<String, Arc<dyn Exchange>> = BTreeMap::new();
         let paper_venue: Arc<dyn Exchange> = paper.clone();
         for venue in std::iter::once(paper_venue).chain(venues) {
@@ -216,11 +216,12 @@ impl OrderDesk {
     }
 
     /// The exchange named `name`.
-    pub fn exchange(&self, name: &str) -> Result<&Arc<dyn Exchange>, ApiError> {
-        self.exchanges.get(name).ok_or_else(|| ApiError::NotFound {
-            what: "exchange",
-            id: name.to_string(),
-        })
+    pub fn exchange(&self, name: &str) -> Result<&Arc<dyn Exchange>, OrderError> {
+        self.exchanges
+            .get(name)
+            .ok_or_else(|| OrderError::NoExchange {
+                name: name.to_string(),
+            })
     }
 
     /// A live feed of order changes.
@@ -234,7 +235,7 @@ impl OrderDesk {
         &self,
         request: PlaceOrderRequest,
         audit: AuditEntry,
-    ) -> Result<Order, ApiError> {
+    ) -> Result<Order, PlaceError> {
         self.place_for(request, None, audit).await
     }
 
@@ -245,7 +246,7 @@ impl OrderDesk {
         request: PlaceOrderRequest,
         origin: Option<(&str, &str)>,
         audit: AuditEntry,
-    ) -> Result<Order, ApiError> {
+    ) -> Result<Order, PlaceError> {
         let span = tracing::info_span!(
             "order.place",
             exchange = %request.exchange,
@@ -261,7 +262,7 @@ impl OrderDesk {
         request: PlaceOrderRequest,
         origin: Option<(&str, &str)>,
         audit: AuditEntry,
-    ) -> Result<Order, ApiError> {
+    ) -> Result<Order, PlaceError> {
         let started = Instant::now();
         let exchange_name = if request.exchange.is_empty() {
             "paper".to_string()
@@ -269,28 +270,24 @@ impl OrderDesk {
             request.exchange.clone()
         };
         let exchange = self.exchanges.get(&exchange_name).cloned().ok_or_else(|| {
-            ApiError::invalid_field(
-                "UNKNOWN_EXCHANGE",
+            PlaceError::invalid(
+                InvalidReason::UnknownExchange,
                 "exchange",
                 format!("no exchange named `{exchange_name}`"),
             )
         })?;
         let mut ticket = self.ticket(&request)?;
         if self.halt.is_halted() {
-            return Err(ApiError::FailedPrecondition {
-                reason: "TRADING_HALTED",
-                message: "trading is halted; no order leaves the process until an admin resumes it"
-                    .into(),
-            });
+            return Err(PlaceError::Halted);
         }
         let rules = exchange
             .rules(&ticket.symbol)
             .await
-            .map_err(exchange_error)?;
+            .map_err(PlaceError::Exchange)?;
         ticket.quantity = round_quantity(ticket.quantity, &rules);
         if ticket.quantity.is_zero() {
-            return Err(ApiError::invalid_field(
-                "QUANTITY_BELOW_LOT",
+            return Err(PlaceError::invalid(
+                InvalidReason::QuantityBelowLot,
                 "quantity",
                 format!("rounds to zero at the lot size {}", rules.lot_size),
             ));
@@ -314,11 +311,8 @@ impl OrderDesk {
         }
         match self.breakers.admit(&exchange_name, Instant::now(), now) {
             Admission::Refused => {
-                return Err(ApiError::Unavailable {
-                    reason: "CIRCUIT_OPEN",
-                    message: format!(
-                        "the circuit breaker of `{exchange_name}` is open; orders fail fast until it closes"
-                    ),
+                return Err(PlaceError::CircuitOpen {
+                    exchange: exchange_name,
                 });
             }
             Admission::Probe(record) => self.breaker_changed(&exchange_name, record).await,
@@ -403,22 +397,19 @@ impl OrderDesk {
     }
 
     /// Cancels an open order.
-    pub async fn cancel(&self, id: &str, audit: AuditEntry) -> Result<Order, ApiError> {
+    pub async fn cancel(&self, id: &str, audit: AuditEntry) -> Result<Order, OrderError> {
         let mut order = self.get(id).await?;
         if !is_open(status_of(&order)) {
-            return Err(ApiError::FailedPrecondition {
-                reason: "ORDER_NOT_OPEN",
-                message: format!(
-                    "order `{id}` is {} and cannot be canceled",
-                    status_word(status_of(&order))
-                ),
+            return Err(OrderError::NotOpen {
+                id: id.to_string(),
+                status: status_word(status_of(&order)),
             });
         }
         let exchange = self.exchange(&order.exchange)?.clone();
         let view = exchange
             .cancel(&order.client_order_id, &symbol_of(&order))
             .await
-            .map_err(exchange_error)?;
+            .map_err(OrderError::Exchange)?;
         {
             let _writing = self.writes.lock().await;
             if let Some(latest) = self.tracked(&order.client_order_id) {
@@ -435,18 +426,15 @@ impl OrderDesk {
     }
 
     /// One order.
-    pub async fn get(&self, id: &str) -> Result<Order, ApiError> {
+    pub async fn get(&self, id: &str) -> Result<Order, OrderError> {
         self.store
             .get_order(id)
             .await?
-            .ok_or_else(|| ApiError::NotFound {
-                what: "order",
-                id: id.to_string(),
-            })
+            .ok_or_else(|| OrderError::NotFound { id: id.to_string() })
     }
 
     /// Orders matching `query`.
-    pub async fn list(&self, query: &OrderQuery) -> Result<Vec<Order>, ApiError> {
+    pub async fn list(&self, query: &OrderQuery) -> Result<Vec<Order>, OrderError> {
         Ok(self.store.list_orders(query).await?)
     }
 
@@ -502,7 +490,7 @@ impl OrderDesk {
     }
 
     /// Persists, tracks, meters and publishes an order's new state.
-    async fn record(&self, order: &Order, placed: Option<Instant>) -> Result<(), ApiError> {
+    async fn record(&self, order: &Order, placed: Option<Instant>) -> Result<(), StoreError> {
         self.store.update_order(order).await?;
         if let Ok(mut open) = self.open.lock() {
             if is_open(status_of(order)) {
@@ -516,14 +504,14 @@ impl OrderDesk {
         Ok(())
     }
 
-    fn ticket(&self, request: &PlaceOrderRequest) -> Result<OrderTicket, ApiError> {
+    fn ticket(&self, request: &PlaceOrderRequest) -> Result<OrderTicket, PlaceError> {
         let instrument = self
             .normalizer
             .normalize(&request.symbol, "")
-            .map_err(|e| ApiError::invalid_field("BAD_SYMBOL", "symbol", e))?;
+            .map_err(|e| PlaceError::invalid(InvalidReason::BadSymbol, "symbol", e))?;
         if instrument.quote.is_empty() {
-            return Err(ApiError::invalid_field(
-                "BAD_SYMBOL",
+            return Err(PlaceError::invalid(
+                InvalidReason::BadSymbol,
                 "symbol",
                 "spot orders need a quote asset, e.g. BTC/USDT",
             ));
@@ -531,8 +519,8 @@ impl OrderDesk {
         let side = match Side::try_from(request.side) {
             Ok(side @ (Side::Buy | Side::Sell)) => side,
             _ => {
-                return Err(ApiError::invalid_field(
-                    "INVALID_SIDE",
+                return Err(PlaceError::invalid(
+                    InvalidReason::InvalidSide,
                     "side",
                     "choose SIDE_BUY or SIDE_SELL",
                 ));
@@ -540,8 +528,8 @@ impl OrderDesk {
         };
         let order_type = match OrderType::try_from(request.r#type) {
             Ok(OrderType::Unspecified) | Err(_) => {
-                return Err(ApiError::invalid_field(
-                    "INVALID_TYPE",
+                return Err(PlaceError::invalid(
+                    InvalidReason::InvalidType,
                     "type",
                     "choose MARKET, LIMIT, STOP or STOP_LIMIT",
                 ));
@@ -552,15 +540,15 @@ impl OrderDesk {
             Ok(TimeInForce::Unspecified) | Err(_) => TimeInForce::Gtc,
             Ok(t) => t,
         };
-        let positive = |text: &str, field: &str| -> Result<Option<Decimal>, ApiError> {
+        let positive = |text: &str, field: &'static str| -> Result<Option<Decimal>, PlaceError> {
             if text.is_empty() {
                 return Ok(None);
             }
             let value = parse_decimal(text)
-                .map_err(|e| ApiError::invalid_field("INVALID_DECIMAL", field, e))?;
+                .map_err(|e| PlaceError::invalid(InvalidReason::InvalidDecimal, field, e))?;
             if value <= Decimal::ZERO {
-                return Err(ApiError::invalid_field(
-                    "NOT_POSITIVE",
+                return Err(PlaceError::invalid(
+                    InvalidReason::NotPositive,
                     field,
                     "must be greater than zero",
                 ));
@@ -568,8 +556,8 @@ impl OrderDesk {
             Ok(Some(value))
         };
         let quantity = positive(&request.quantity, "quantity")?.ok_or_else(|| {
-            ApiError::invalid_field(
-                "MISSING_QUANTITY",
+            PlaceError::invalid(
+                InvalidReason::MissingQuantity,
                 "quantity",
                 "give the quantity in the base asset",
             )
@@ -578,15 +566,15 @@ impl OrderDesk {
         let stop_price = positive(&request.stop_price, "stop_price")?;
         let reference_price = positive(&request.reference_price, "reference_price")?;
         if matches!(order_type, OrderType::Limit | OrderType::StopLimit) && price.is_none() {
-            return Err(ApiError::invalid_field(
-                "MISSING_PRICE",
+            return Err(PlaceError::invalid(
+                InvalidReason::MissingPrice,
                 "price",
                 "limit orders need a limit price",
             ));
         }
         if matches!(order_type, OrderType::Stop | OrderType::StopLimit) && stop_price.is_none() {
-            return Err(ApiError::invalid_field(
-                "MISSING_STOP_PRICE",
+            return Err(PlaceError::invalid(
+                InvalidReason::MissingStopPrice,
                 "stop_price",
                 "stop orders need a trigger price",
             ));
@@ -612,34 +600,6 @@ impl OrderDesk {
 pub fn client_order_id(request_id: &str) -> String {
     let digest = Sha256::digest(request_id.as_bytes());
     format!("tp-{}", &hex::encode(digest)[..32])
-}
-
-fn exchange_error(err: ExchangeError) -> ApiError {
-    match err {
-        ExchangeError::Rejected(message) => ApiError::FailedPrecondition {
-            reason: "EXCHANGE_REJECTED",
-            message,
-        },
-        ExchangeError::NotFound => ApiError::NotFound {
-            what: "exchange order",
-            id: String::new(),
-        },
-        ExchangeError::UnknownSymbol(symbol) => ApiError::invalid_field(
-            "UNKNOWN_SYMBOL",
-            "symbol",
-            format!("`{symbol}` is not traded there"),
-        ),
-        ExchangeError::Unknown(message) | ExchangeError::Unavailable(message) => {
-            ApiError::Unavailable {
-                reason: "EXCHANGE_UNAVAILABLE",
-                message,
-            }
-        }
-        ExchangeError::Banned(message) => ApiError::Unavailable {
-            reason: "EXCHANGE_BANNED",
-            message,
-        },
-    }
 }
 
 fn symbol_of(order: &Order) -> String {

@@ -24,6 +24,7 @@ use tradeplane_api::{
 use super::{
     Pipelines,
     spec::{Compiled, Level, SizingRule},
+    stop::{RiskRule, SkipReason, Stop},
 };
 use crate::{
     api_error::ApiError,
@@ -155,12 +156,6 @@ struct Plan {
     position: Position,
 }
 
-/// How a step ended an execution early.
-enum Stop {
-    Skip(&'static str, String),
-    Fail(String),
-}
-
 impl Pipelines {
     /// Rebuilds the book from stored executions and orders, then starts
     /// `workers` workers until `stopped`.
@@ -257,7 +252,7 @@ impl Pipelines {
             Ok(()) => {}
             Err(Stop::Skip(reason, detail)) => {
                 execution.status = ExecutionStatus::Skipped as i32;
-                execution.skip_reason = reason.to_string();
+                execution.skip_reason = reason.as_str().to_string();
                 if !detail.is_empty() {
                     execution.error = detail;
                 }
@@ -285,7 +280,7 @@ impl Pipelines {
             return Ok(());
         };
         if !compiled.enabled() {
-            return Err(Stop::Skip("paused", String::new()));
+            return Err(Stop::Skip(SkipReason::Paused, String::new()));
         }
         let signal = match self.store.get_signal(&execution.signal_id).await {
             Ok(Some(signal)) => signal,
@@ -506,7 +501,7 @@ impl Pipelines {
             SignalAction::Exit => {
                 if position.quantity.is_zero() {
                     return Err(Stop::Skip(
-                        "no_position",
+                        SkipReason::NoPosition,
                         format!("nothing to close in {symbol}"),
                     ));
                 }
@@ -524,7 +519,7 @@ impl Pipelines {
                 let difference = target - position.quantity;
                 if difference.is_zero() {
                     return Err(Stop::Skip(
-                        "at_target",
+                        SkipReason::AtTarget,
                         format!("already at {target} {symbol}"),
                     ));
                 }
@@ -543,7 +538,7 @@ impl Pipelines {
             || quantity * price < rules.min_notional
         {
             return Err(Stop::Skip(
-                "below_min_notional",
+                SkipReason::BelowMinNotional,
                 format!(
                     "{quantity} {symbol} at {price} is below the minimum (quantity {}, notional {})",
                     rules.min_quantity, rules.min_notional
@@ -572,13 +567,16 @@ impl Pipelines {
     fn check_risk(&self, compiled: &Compiled, plan: &Plan) -> Result<(), Stop> {
         let risk = &compiled.risk;
         let pipeline = &compiled.pipeline;
-        let reject = |rule: &'static str, detail: String| {
-            self.metrics.risk_rejected(&pipeline.name, rule);
-            Stop::Skip("risk_rejected", format!("{rule}: {detail}"))
+        let reject = |rule: RiskRule, detail: String| {
+            self.metrics.risk_rejected(&pipeline.name, rule.as_str());
+            Stop::Skip(
+                SkipReason::RiskRejected,
+                format!("{}: {detail}", rule.as_str()),
+            )
         };
         if !risk.allowed_sides.is_empty() && !risk.allowed_sides.contains(&plan.side) {
             return Err(reject(
-                "allowed_sides",
+                RiskRule::AllowedSides,
                 format!("{} orders are not allowed", side_word(plan.side)),
             ));
         }
@@ -587,7 +585,7 @@ impl Pipelines {
             && notional > max
         {
             return Err(reject(
-                "max_order_notional",
+                RiskRule::MaxOrderNotional,
                 format!("{notional} is above {max}"),
             ));
         }
@@ -600,7 +598,7 @@ impl Pipelines {
             let after = plan.position.quantity + signed;
             if after.abs() > max && after.abs() > plan.position.quantity.abs() {
                 return Err(reject(
-                    "max_position",
+                    RiskRule::MaxPosition,
                     format!("the position would be {after}, beyond {max}"),
                 ));
             }
@@ -613,7 +611,7 @@ impl Pipelines {
             let recent = book.orders_in_last_minute(&pipeline.id, now);
             if recent >= risk.max_orders_per_minute as usize {
                 return Err(reject(
-                    "max_orders_per_minute",
+                    RiskRule::MaxOrdersPerMinute,
                     format!("{recent} orders in the last minute"),
                 ));
             }
@@ -628,7 +626,7 @@ impl Pipelines {
                 .sum();
             if realized <= -limit {
                 return Err(reject(
-                    "daily_loss_limit",
+                    RiskRule::DailyLossLimit,
                     format!("realised {realized} today, limit {limit}"),
                 ));
             }
@@ -639,7 +637,10 @@ impl Pipelines {
             let since = now - last;
             let cooldown = i64::try_from(risk.cooldown.as_millis()).unwrap_or(i64::MAX);
             if since < cooldown {
-                return Err(Stop::Skip("cooldown", format!("last fill {since} ms ago")));
+                return Err(Stop::Skip(
+                    SkipReason::Cooldown,
+                    format!("last fill {since} ms ago"),
+                ));
             }
         }
         Ok(())
@@ -674,17 +675,7 @@ impl Pipelines {
                 pipeline_audit(compiled, trace_id),
             )
             .await
-            .map_err(|err| match &err {
-                ApiError::FailedPrecondition {
-                    reason: "TRADING_HALTED",
-                    ..
-                } => Stop::Skip("halted", err.to_string()),
-                ApiError::Unavailable {
-                    reason: "CIRCUIT_OPEN",
-                    ..
-                } => Stop::Skip("circuit_open", err.to_string()),
-                _ => Stop::Fail(err.to_string()),
-            })
+            .map_err(Stop::from)
     }
 
     /// Places the stop-loss and take-profit of a filled entry.
@@ -808,17 +799,6 @@ fn record(
         detail,
         duration: prost_types::Duration::try_from(started.elapsed()).ok(),
     });
-}
-
-impl Stop {
-    /// How a step that stopped the execution reads in it.
-    fn describe(&self) -> (&'static str, String) {
-        match self {
-            Stop::Skip("risk_rejected", detail) => ("rejected", detail.clone()),
-            Stop::Skip(reason, detail) => ("skipped", format!("{reason}: {detail}")),
-            Stop::Fail(error) => ("failed", error.clone()),
-        }
-    }
 }
 
 fn side_word(side: Side) -> &'static str {

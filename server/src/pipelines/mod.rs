@@ -10,6 +10,7 @@ mod metrics;
 pub mod schedule;
 mod service;
 pub mod spec;
+mod stop;
 
 use std::{
     collections::BTreeMap,
