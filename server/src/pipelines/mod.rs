@@ -2,15 +2,20 @@
 //! accepted signal through an in-memory index; its execution is created in
 //! the transaction that stores the signal, so an acknowledged signal never
 //! loses its executions. Workers claim executions from the durable queue
-//! with a lease and run them: risk, sizing, order (see [`executor`]).
+//! with a lease and run them: sizing, risk, order, protect (see
+//! [`worker`]).
 
+mod book;
 pub mod config;
-pub mod executor;
 mod metrics;
+mod protect;
+mod risk;
 pub mod schedule;
 mod service;
+mod sizing;
 pub mod spec;
 mod stop;
+mod worker;
 
 use std::{
     collections::BTreeMap,
@@ -53,7 +58,7 @@ pub struct Pipelines {
     changes: broadcast::Sender<Arc<Execution>>,
     metrics: metrics::PipelineMetrics,
     normalizer: SymbolNormalizer,
-    book: std::sync::Mutex<executor::Book>,
+    book: std::sync::Mutex<book::Book>,
     queue_depth: std::sync::atomic::AtomicU64,
     /// When the queue was last counted (ms).
     queue_counted_ms: std::sync::atomic::AtomicI64,
