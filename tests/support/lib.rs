@@ -396,3 +396,18 @@ pub async fn get_order(client: &Client, id: &str) -> tradeplane_api::Order {
         .order
         .expect("an order")
 }
+
+/// Places an order, which must be accepted.
+pub async fn place_order(
+    client: &Client,
+    request: tradeplane_api::PlaceOrderRequest,
+) -> tradeplane_api::Order {
+    client
+        .orders()
+        .place_order(request)
+        .await
+        .expect("PlaceOrder answers")
+        .into_inner()
+        .order
+        .expect("an order")
+}

@@ -57,7 +57,7 @@ pub struct Pipelines {
     queued: Notify,
     changes: broadcast::Sender<Arc<Execution>>,
     metrics: metrics::PipelineMetrics,
-    normalizer: SymbolNormalizer,
+    normalizer: Arc<SymbolNormalizer>,
     book: std::sync::Mutex<book::Book>,
     queue_depth: std::sync::atomic::AtomicU64,
     /// When the queue was last counted (ms).
@@ -70,6 +70,7 @@ impl Pipelines {
         store: Arc<dyn Store>,
         desk: Arc<OrderDesk>,
         audit: Arc<AuditLog>,
+        normalizer: Arc<SymbolNormalizer>,
         max_pipelines: usize,
         meter: &opentelemetry::metrics::Meter,
     ) -> Result<Arc<Self>, ApiError> {
@@ -96,7 +97,7 @@ impl Pipelines {
             index,
             queued: Notify::new(),
             changes,
-            normalizer: SymbolNormalizer::default(),
+            normalizer,
             book: Default::default(),
             queue_depth: Default::default(),
             queue_counted_ms: Default::default(),

@@ -54,7 +54,7 @@ pub struct OrderDesk {
     breakers: Arc<CircuitBreakers>,
     halt: Arc<TradingHalt>,
     audit: Arc<AuditLog>,
-    normalizer: SymbolNormalizer,
+    normalizer: Arc<SymbolNormalizer>,
     /// Open orders by client order id (what price updates and syncs can
     /// change).
     open: Mutex<HashMap<String, Order>>,
@@ -65,19 +65,36 @@ pub struct OrderDesk {
     metrics: OrderMetrics,
 }
 
+/// What the desk is built from.
+pub struct DeskParts {
+    pub store: Arc<dyn Store>,
+    pub paper: Arc<PaperExchange>,
+    /// The exchanges besides paper.
+    pub venues: Vec<Arc<dyn Exchange>>,
+    pub breakers: Arc<CircuitBreakers>,
+    pub halt: Arc<TradingHalt>,
+    pub audit: Arc<AuditLog>,
+    /// The normalizer built from `signals.symbol_map`.
+    pub normalizer: Arc<SymbolNormalizer>,
+}
+
 impl OrderDesk {
     /// Opens the desk: the paper book is rebuilt from the stored orders,
     /// and orders that are open or unknown on other exchanges are brought
     /// up to date there before this returns (so before new orders flow).
     pub async fn open(
-        store: Arc<dyn Store>,
-        paper: Arc<PaperExchange>,
-        venues: Vec<Arc<dyn Exchange>>,
-        breakers: Arc<CircuitBreakers>,
-        halt: Arc<TradingHalt>,
-        audit: Arc<AuditLog>,
+        parts: DeskParts,
         meter: &opentelemetry::metrics::Meter,
     ) -> Result<Self, StoreError> {
+        let DeskParts {
+            store,
+            paper,
+            venues,
+            breakers,
+            halt,
+            audit,
+            normalizer,
+        } = parts;
         let mut exchanges: BTreeMap<String, Arc<dyn Exchange>> = BTreeMap::new();
         let paper_venue: Arc<dyn Exchange> = paper.clone();
         for venue in std::iter::once(paper_venue).chain(venues) {
@@ -122,7 +139,7 @@ impl OrderDesk {
             breakers,
             halt,
             audit,
-            normalizer: SymbolNormalizer::default(),
+            normalizer,
             open: Mutex::new(open),
             writes: tokio::sync::Mutex::new(()),
             events,
