@@ -8,8 +8,8 @@ use std::{hint::black_box, sync::Arc, time::Instant};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use tradeplane_api::Signal;
 use tradeplane_server::{
-    config::SignalsConfig,
-    signals::{symbol::SymbolNormalizer, validate::validate},
+    market::symbol::SymbolNormalizer,
+    signals::{config::SignalsConfig, validate::validate},
     store::{DedupeKey, SignalWrite, SqliteStore, Store},
     webhook::tradingview::parse_body,
 };
