@@ -4,13 +4,13 @@
 //! the breaker's automatic transitions, and reconciliation after a crash
 //! of the real binary.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use tonic::Code;
 use tradeplane_api::*;
 use tradeplane_client::Client;
 use tradeplane_e2e::{
-    TestServer, balances, dec, error_reason, get_order,
+    TestServer, audit_events, balances, dec, error_reason, eventually, get_order,
     mock_binance::{API_KEY, API_SECRET, Fault, MockBinance, Route},
     place_order as place, serve_async,
 };
@@ -53,18 +53,19 @@ fn order(request_id: &str, side: Side, quantity: &str, price: Option<&str>) -> P
 
 /// Polls until the order reaches `status`.
 async fn wait_for_status(client: &Client, id: &str, status: OrderStatus) -> Order {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let order = get_order(client, id).await;
-        if order.status == status as i32 {
-            return order;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "order {id} never became {status:?}: {order:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    eventually(
+        Duration::from_secs(20),
+        Duration::from_millis(100),
+        || async {
+            let order = get_order(client, id).await;
+            if order.status == status as i32 {
+                Ok(order)
+            } else {
+                Err(format!("order {id} never became {status:?}: {order:?}"))
+            }
+        },
+    )
+    .await
 }
 
 async fn binance_exchange(client: &Client) -> Exchange {
@@ -255,20 +256,8 @@ async fn an_order_no_lookup_can_settle_stays_unknown_until_a_sync_does() {
 }
 
 async fn breaker_audit(client: &Client) -> Vec<String> {
-    client
-        .security()
-        .list_audit_events(ListAuditEventsRequest {
-            page_size: 100,
-            filter: Some(AuditFilter {
-                action: "circuit_breaker.transition".into(),
-                ..Default::default()
-            }),
-            ..Default::default()
-        })
+    audit_events(client, "circuit_breaker.transition")
         .await
-        .expect("ListAuditEvents answers")
-        .into_inner()
-        .events
         .into_iter()
         .rev()
         .map(|e| e.detail.split(':').next().unwrap_or_default().to_string())
@@ -351,16 +340,20 @@ async fn the_breaker_opens_half_opens_and_closes_as_configured() {
         "only the successful probe reached the mock"
     );
 
-    let deadline = Instant::now() + Duration::from_secs(5);
     let expected = ["open", "half_open", "open", "half_open", "closed"];
-    loop {
-        let seen = breaker_audit(&admin).await;
-        if seen == expected {
-            break;
-        }
-        assert!(Instant::now() < deadline, "audit shows {seen:?}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    eventually(
+        Duration::from_secs(5),
+        Duration::from_millis(50),
+        || async {
+            let seen = breaker_audit(&admin).await;
+            if seen == expected {
+                Ok(())
+            } else {
+                Err(format!("audit shows {seen:?}"))
+            }
+        },
+    )
+    .await;
     let metrics = server.metrics().await;
     assert!(
         metrics.lines().any(
@@ -474,14 +467,7 @@ async fn after_a_crash_reconciliation_brings_an_order_to_its_true_state() {
                 .await
         })
     };
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while mock.orders().is_empty() {
-        assert!(
-            Instant::now() < deadline,
-            "the order never reached the mock"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    mock.wait_for_orders(1, Duration::from_secs(20)).await;
     served.kill();
     assert!(
         in_flight.await.expect("task").is_err(),

@@ -7,7 +7,7 @@ use std::{
 };
 
 use serde_json::Value;
-use tradeplane_e2e::{Served, binary, serve};
+use tradeplane_e2e::{Served, binary, serve, webhook_accepts};
 
 /// Rate limits off, for a bench run at full speed (as BENCHMARKS.md does).
 const NO_RATE_LIMITS: [(&str, &str); 2] = [
@@ -83,17 +83,7 @@ fn the_five_minute_tour() {
         "price": "65000", "strategy": "tour", "time": chrono::Utc::now().to_rfc3339(),
     });
     let runtime = tokio::runtime::Runtime::new().unwrap();
-    let status = runtime.block_on(async {
-        reqwest::Client::new()
-            .post(format!("{}/webhooks/tradingview", served.http))
-            .header("content-type", "application/json")
-            .body(body.to_string())
-            .send()
-            .await
-            .unwrap()
-            .status()
-    });
-    assert_eq!(status, 202);
+    runtime.block_on(webhook_accepts(&served.webhook_url(), &body, &[]));
 
     // tpctl shows it.
     let (ok, out, err) = tpctl(&served, &["signal", "list"]);
@@ -165,7 +155,7 @@ fn the_five_minute_tour() {
             "--concurrency",
             "4",
             "--webhook-url",
-            &format!("{}/webhooks/tradingview", served.http),
+            &served.webhook_url(),
             "--passphrase",
             &passphrase,
             "-o",

@@ -5,18 +5,14 @@
 //! fires the breaker and halt alerts; and dashboards, rules and the
 //! server's metrics name the same metrics.
 
-use std::{
-    collections::BTreeSet,
-    process::Command,
-    time::{Duration, Instant},
-};
+use std::{collections::BTreeSet, process::Command, time::Duration};
 
 use serde_json::json;
 use tradeplane_api::*;
 use tradeplane_e2e::{
-    PASSPHRASE, TestServer, external_tool,
+    PASSPHRASE, TestServer, eventually, external_tool,
     mock_binance::{Fault, MockBinance, Route},
-    workspace_root,
+    webhook_accepts, workspace_root,
 };
 
 const RULES: &str = "monitoring/prometheus/rules/tradeplane.yml";
@@ -200,16 +196,15 @@ fn metric_names(expr: &str) -> BTreeSet<String> {
 /// Traffic that makes the server expose every metric the rules use.
 async fn exercise(server: &TestServer) {
     let client = server.client().await;
-    let reply = reqwest::Client::new()
-        .post(server.http_url("/webhooks/tradingview"))
-        .json(&json!({
+    webhook_accepts(
+        &server.webhook_url(),
+        &json!({
             "passphrase": PASSPHRASE, "ticker": "BTCUSDT", "action": "buy", "price": "50000",
             "time": chrono::Utc::now().to_rfc3339(),
-        }))
-        .send()
-        .await
-        .expect("webhook call");
-    assert_eq!(reply.status(), 202);
+        }),
+        &[],
+    )
+    .await;
     client
         .orders()
         .place_order(PlaceOrderRequest {
@@ -253,15 +248,22 @@ async fn exercise(server: &TestServer) {
         })
         .await
         .expect("RunPipeline answers");
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    while !server
-        .metrics()
-        .await
-        .contains("tradeplane_executions_total")
-    {
-        assert!(std::time::Instant::now() < deadline, "no execution ended");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    eventually(
+        Duration::from_secs(10),
+        Duration::from_millis(50),
+        || async {
+            if server
+                .metrics()
+                .await
+                .contains("tradeplane_executions_total")
+            {
+                Ok(())
+            } else {
+                Err("no execution ended".to_string())
+            }
+        },
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -602,27 +604,28 @@ async fn a_real_prometheus_answers_every_dashboard_query_and_fires_the_alerts() 
     drive_everything(&server, &mock).await;
 
     // Let Prometheus scrape the whole story a few times.
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let up = prometheus.query("up{job=\"tradeplane\"} == 1").await;
-        let scraped = prometheus
-            .query("count_over_time(tradeplane_build_info[1m]) >= 5")
-            .await;
-        if up["data"]["result"]
-            .as_array()
-            .is_some_and(|r| !r.is_empty())
-            && scraped["data"]["result"]
+    eventually(
+        Duration::from_secs(30),
+        Duration::from_millis(250),
+        || async {
+            let up = prometheus.query("up{job=\"tradeplane\"} == 1").await;
+            let scraped = prometheus
+                .query("count_over_time(tradeplane_build_info[1m]) >= 5")
+                .await;
+            if up["data"]["result"]
                 .as_array()
                 .is_some_and(|r| !r.is_empty())
-        {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "Prometheus never scraped the server"
-        );
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
+                && scraped["data"]["result"]
+                    .as_array()
+                    .is_some_and(|r| !r.is_empty())
+            {
+                Ok(())
+            } else {
+                Err("Prometheus never scraped the server".to_string())
+            }
+        },
+    )
+    .await;
 
     let mut empty = Vec::new();
     for (dashboard, title, expr) in panel_queries() {
@@ -692,24 +695,28 @@ async fn a_real_prometheus_answers_every_dashboard_query_and_fires_the_alerts() 
         );
     }
 
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let alerts = prometheus.get("/api/v1/alerts", &[]).await;
-        let firing: BTreeSet<String> = alerts["data"]["alerts"]
-            .as_array()
-            .expect("alerts")
-            .iter()
-            .filter(|a| a["state"] == "firing")
-            .filter_map(|a| a["labels"]["alertname"].as_str().map(str::to_string))
-            .collect();
-        if firing.contains("TradeplaneCircuitBreakerOpen")
-            && firing.contains("TradeplaneTradingHalted")
-        {
-            break;
-        }
-        assert!(Instant::now() < deadline, "firing: {firing:?}");
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
+    eventually(
+        Duration::from_secs(30),
+        Duration::from_millis(250),
+        || async {
+            let alerts = prometheus.get("/api/v1/alerts", &[]).await;
+            let firing: BTreeSet<String> = alerts["data"]["alerts"]
+                .as_array()
+                .expect("alerts")
+                .iter()
+                .filter(|a| a["state"] == "firing")
+                .filter_map(|a| a["labels"]["alertname"].as_str().map(str::to_string))
+                .collect();
+            if firing.contains("TradeplaneCircuitBreakerOpen")
+                && firing.contains("TradeplaneTradingHalted")
+            {
+                Ok(())
+            } else {
+                Err(format!("firing: {firing:?}"))
+            }
+        },
+    )
+    .await;
 
     // Dashboards, rules and the server name the same metrics.
     let exposition = server.metrics().await;

@@ -7,11 +7,11 @@ use std::time::Duration;
 use futures::StreamExt;
 use rust_decimal::Decimal;
 use tonic::Code;
-use tonic_types::StatusExt;
 use tradeplane_api::*;
 use tradeplane_client::Client;
 use tradeplane_e2e::{
-    TestServer, balances as exchange_balances, dec, error_reason as reason, place_order,
+    TestServer, audit_events, bad_request_field, balances as exchange_balances, dec,
+    error_reason as reason, place_order,
 };
 
 async fn balances(client: &Client) -> std::collections::HashMap<String, (Decimal, Decimal)> {
@@ -102,21 +102,7 @@ async fn a_market_order_fills_on_paper_with_slippage_fees_and_balances() {
     assert!(metrics.contains(
         r#"tradeplane_exchange_request_duration_seconds_count{endpoint="place",exchange="paper"} 1"#
     ));
-    let audit = server
-        .client()
-        .await
-        .security()
-        .list_audit_events(ListAuditEventsRequest {
-            filter: Some(AuditFilter {
-                action: "order.".into(),
-                ..Default::default()
-            }),
-            ..Default::default()
-        })
-        .await
-        .unwrap()
-        .into_inner()
-        .events;
+    let audit = audit_events(&server.client().await, "order.").await;
     assert_eq!(audit.len(), 1);
     assert_eq!(
         (audit[0].action.as_str(), audit[0].target.as_str()),
@@ -139,10 +125,7 @@ async fn a_market_order_fills_on_paper_with_slippage_fees_and_balances() {
         })
         .await
         .unwrap_err();
-    assert_eq!(
-        bad.get_details_bad_request().unwrap().field_violations[0].field,
-        "price"
-    );
+    assert_eq!(bad_request_field(&bad), "price");
     let too_big = client
         .orders()
         .place_order(market_buy("buy-huge", "100", "65000"))

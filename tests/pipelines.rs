@@ -2,7 +2,7 @@
 //! filled order through a pipeline, risk rules, sizing, intents, schedules,
 //! validation, and executions that survive a crash.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use futures::StreamExt;
 use serde_json::json;
@@ -10,9 +10,9 @@ use tonic::Code;
 use tradeplane_api::*;
 use tradeplane_client::Client;
 use tradeplane_e2e::{
-    PASSPHRASE, TestServer, dec, get_order,
+    PASSPHRASE, TestServer, audit_events, dec, error_reason, eventually, get_order,
     mock_binance::{Fault, MockBinance, Route},
-    serve_async,
+    post_webhook, serve_async, webhook_accepts,
 };
 
 fn pipeline(name: &str, sizing: sizing::Method) -> Pipeline {
@@ -76,29 +76,30 @@ async fn run(
 }
 
 async fn finished(client: &Client, id: &str) -> Execution {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let execution = client
-            .pipelines()
-            .get_execution(GetExecutionRequest { id: id.into() })
-            .await
-            .expect("GetExecution answers")
-            .into_inner()
-            .execution
-            .expect("an execution");
-        let open = [
-            ExecutionStatus::Pending as i32,
-            ExecutionStatus::Running as i32,
-        ];
-        if !open.contains(&execution.status) {
-            return execution;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "execution {id} never ended: {execution:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    eventually(
+        Duration::from_secs(20),
+        Duration::from_millis(20),
+        || async {
+            let execution = client
+                .pipelines()
+                .get_execution(GetExecutionRequest { id: id.into() })
+                .await
+                .expect("GetExecution answers")
+                .into_inner()
+                .execution
+                .expect("an execution");
+            let open = [
+                ExecutionStatus::Pending as i32,
+                ExecutionStatus::Running as i32,
+            ];
+            if open.contains(&execution.status) {
+                Err(format!("execution {id} never ended: {execution:?}"))
+            } else {
+                Ok(execution)
+            }
+        },
+    )
+    .await
 }
 
 fn status(execution: &Execution) -> ExecutionStatus {
@@ -137,19 +138,15 @@ async fn a_tradingview_alert_becomes_a_filled_paper_order_through_a_pipeline() {
         .expect("WatchExecutions answers")
         .into_inner();
 
-    let reply = reqwest::Client::new()
-        .post(server.http_url("/webhooks/tradingview"))
-        .json(&json!({
-            "passphrase": PASSPHRASE,
-            "ticker": "BTCUSDT",
-            "exchange": "BINANCE",
-            "action": "buy",
-            "price": "50000",
-            "time": chrono::Utc::now().to_rfc3339(),
-        }))
-        .send()
-        .await
-        .expect("webhook call");
+    let alert = json!({
+        "passphrase": PASSPHRASE,
+        "ticker": "BTCUSDT",
+        "exchange": "BINANCE",
+        "action": "buy",
+        "price": "50000",
+        "time": chrono::Utc::now().to_rfc3339(),
+    });
+    let reply = post_webhook(&server.webhook_url(), alert.to_string(), &[]).await;
     assert_eq!(reply.status(), 202);
     let accepted: serde_json::Value = reply.json().await.expect("json");
 
@@ -599,19 +596,7 @@ async fn pipelines_are_validated_updated_paused_and_audited() {
         .unwrap_err();
     assert_eq!(gone.code(), Code::NotFound);
 
-    let audit = client
-        .security()
-        .list_audit_events(ListAuditEventsRequest {
-            filter: Some(AuditFilter {
-                action: "pipeline.".into(),
-                ..Default::default()
-            }),
-            ..Default::default()
-        })
-        .await
-        .expect("ListAuditEvents answers")
-        .into_inner()
-        .events;
+    let audit = audit_events(&client, "pipeline.").await;
     let actions: Vec<_> = audit.iter().rev().map(|e| e.action.as_str()).collect();
     assert_eq!(
         actions,
@@ -660,27 +645,29 @@ async fn a_scheduled_pipeline_fires_with_the_latest_price() {
         },
     )
     .await;
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let execution = loop {
-        let executions = client
-            .pipelines()
-            .list_executions(ListExecutionsRequest {
-                filter: Some(ExecutionFilter {
-                    pipeline_id: scheduled.id.clone(),
+    let fired = eventually(
+        Duration::from_secs(20),
+        Duration::from_millis(100),
+        || async {
+            client
+                .pipelines()
+                .list_executions(ListExecutionsRequest {
+                    filter: Some(ExecutionFilter {
+                        pipeline_id: scheduled.id.clone(),
+                        ..Default::default()
+                    }),
                     ..Default::default()
-                }),
-                ..Default::default()
-            })
-            .await
-            .expect("ListExecutions answers")
-            .into_inner()
-            .executions;
-        if let Some(first) = executions.last() {
-            break finished(&client, &first.id).await;
-        }
-        assert!(Instant::now() < deadline, "the schedule never fired");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
+                })
+                .await
+                .expect("ListExecutions answers")
+                .into_inner()
+                .executions
+                .pop()
+                .ok_or_else(|| "the schedule never fired".to_string())
+        },
+    )
+    .await;
+    let execution = finished(&client, &fired.id).await;
     assert_eq!(
         status(&execution),
         ExecutionStatus::Succeeded,
@@ -715,36 +702,39 @@ async fn an_execution_queued_before_a_crash_runs_once_after_it() {
         .expect("client");
     create(&client, pipeline("after-crash", quote("100"))).await;
     let trace_id = "4bf92f3577b34da6a3ce929d0e0e4736";
-    let reply = reqwest::Client::new()
-        .post(format!("{}/webhooks/tradingview", ingest.http))
-        .header("traceparent", format!("00-{trace_id}-00f067aa0ba902b7-01"))
-        .json(&json!({"passphrase": PASSPHRASE, "ticker": "BTCUSDT", "action": "buy", "price": "50000"}))
-        .send()
-        .await
-        .expect("webhook call");
-    assert_eq!(reply.status(), 202, "acknowledged");
+    let traceparent = format!("00-{trace_id}-00f067aa0ba902b7-01");
+    webhook_accepts(
+        &ingest.webhook_url(),
+        &json!({"passphrase": PASSPHRASE, "ticker": "BTCUSDT", "action": "buy", "price": "50000"}),
+        &[("traceparent", &traceparent)],
+    )
+    .await;
     ingest.kill();
 
     let node = start("2").await;
     let client = Client::connect(&node.grpc, Some(&node.api_key))
         .await
         .expect("client");
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let execution = loop {
-        let executions = client
-            .pipelines()
-            .list_executions(ListExecutionsRequest::default())
-            .await
-            .expect("ListExecutions answers")
-            .into_inner()
-            .executions;
-        assert_eq!(executions.len(), 1, "exactly the one execution");
-        if executions[0].status == ExecutionStatus::Succeeded as i32 {
-            break executions[0].clone();
-        }
-        assert!(Instant::now() < deadline, "never ran: {:?}", executions[0]);
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+    let execution = eventually(
+        Duration::from_secs(20),
+        Duration::from_millis(50),
+        || async {
+            let executions = client
+                .pipelines()
+                .list_executions(ListExecutionsRequest::default())
+                .await
+                .expect("ListExecutions answers")
+                .into_inner()
+                .executions;
+            assert_eq!(executions.len(), 1, "exactly the one execution");
+            if executions[0].status == ExecutionStatus::Succeeded as i32 {
+                Ok(executions[0].clone())
+            } else {
+                Err(format!("never ran: {:?}", executions[0]))
+            }
+        },
+    )
+    .await;
     let orders = client
         .orders()
         .list_orders(ListOrdersRequest::default())
@@ -754,19 +744,7 @@ async fn an_execution_queued_before_a_crash_runs_once_after_it() {
         .orders;
     assert_eq!(orders.len(), 1, "one order for one execution");
     assert_eq!(orders[0].execution_id, execution.id);
-    let placed = client
-        .security()
-        .list_audit_events(ListAuditEventsRequest {
-            filter: Some(AuditFilter {
-                action: "order.place".into(),
-                ..Default::default()
-            }),
-            ..Default::default()
-        })
-        .await
-        .expect("ListAuditEvents answers")
-        .into_inner()
-        .events;
+    let placed = audit_events(&client, "order.place").await;
     assert_eq!(
         (placed[0].actor.as_str(), placed[0].trace_id.as_str()),
         ("pipeline:after-crash", trace_id),
@@ -796,26 +774,29 @@ async fn the_examples_load_and_tpctl_drives_a_pipeline() {
         "{listed}"
     );
 
-    let reply = reqwest::Client::new()
-        .post(server.http_url("/webhooks/tradingview"))
-        .json(&json!({"passphrase": PASSPHRASE, "ticker": "BTCUSDT", "action": "buy", "price": "50000"}))
-        .send()
-        .await
-        .expect("webhook call");
-    assert_eq!(reply.status(), 202);
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let execution = loop {
-        let out = server
-            .tpctl(&["pipeline", "executions", "-o", "json"])
-            .await;
-        let out: serde_json::Value = serde_json::from_str(&out).expect("json");
-        let first = out["executions"][0].clone();
-        if first["status"] == "succeeded" {
-            break first;
-        }
-        assert!(Instant::now() < deadline, "{out}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
+    webhook_accepts(
+        &server.webhook_url(),
+        &json!({"passphrase": PASSPHRASE, "ticker": "BTCUSDT", "action": "buy", "price": "50000"}),
+        &[],
+    )
+    .await;
+    let execution = eventually(
+        Duration::from_secs(20),
+        Duration::from_millis(100),
+        || async {
+            let out = server
+                .tpctl(&["pipeline", "executions", "-o", "json"])
+                .await;
+            let out: serde_json::Value = serde_json::from_str(&out).expect("json");
+            let first = out["executions"][0].clone();
+            if first["status"] == "succeeded" {
+                Ok(first)
+            } else {
+                Err(out.to_string())
+            }
+        },
+    )
+    .await;
     assert_eq!(execution["pipeline"], "ema-cross");
     let ids = execution["order_ids"].as_array().expect("orders");
     assert_eq!(ids.len(), 3, "the entry, its stop-loss and its take-profit");
@@ -901,14 +882,7 @@ async fn a_trigger_while_running_is_skipped_or_queued_as_the_pipeline_says() {
     .await;
     mock.fail_next(Route::PlaceOrder, Fault::SlowAnswer(Duration::from_secs(2)));
     let first = start_run(&client, &skipping).await;
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while mock.orders().is_empty() {
-        assert!(
-            Instant::now() < deadline,
-            "the first order never reached the exchange"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    mock.wait_for_orders(1, Duration::from_secs(10)).await;
     let second = finished(&client, &start_run(&client, &skipping).await.id).await;
     assert_eq!(
         (status(&second), second.skip_reason.as_str()),
@@ -922,14 +896,7 @@ async fn a_trigger_while_running_is_skipped_or_queued_as_the_pipeline_says() {
     let queueing = create(&client, on_binance("queueing", ConcurrencyPolicy::Queue)).await;
     mock.fail_next(Route::PlaceOrder, Fault::SlowAnswer(Duration::from_secs(2)));
     let first = start_run(&client, &queueing).await;
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while mock.orders().len() < 2 {
-        assert!(
-            Instant::now() < deadline,
-            "the first order never reached the exchange"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    mock.wait_for_orders(2, Duration::from_secs(10)).await;
     let second = finished(&client, &start_run(&client, &queueing).await.id).await;
     let first = finished(&client, &first.id).await;
     assert_eq!(status(&first), ExecutionStatus::Succeeded);
@@ -1014,5 +981,60 @@ async fn a_resumed_execution_finds_its_order_instead_of_placing_another() {
         .into_inner()
         .orders;
     assert_eq!(orders.len(), 1, "never a second order");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_replayed_create_answers_the_first_pipeline_even_at_the_cap() {
+    let server = TestServer::start_with(|c| c.pipelines.max_pipelines = 2).await;
+    let client = server.client().await;
+    let create_with = |request_id: &str, name: &str| {
+        let request = CreatePipelineRequest {
+            request_id: request_id.into(),
+            pipeline: Some(pipeline(name, quote("100"))),
+        };
+        let mut pipelines = client.pipelines();
+        async move { pipelines.create_pipeline(request).await }
+    };
+    let mut created = Vec::new();
+    for n in 0..2 {
+        let first = create_with(&format!("create-{n}"), &format!("capped-{n}"))
+            .await
+            .expect("CreatePipeline answers")
+            .into_inner()
+            .pipeline
+            .expect("a pipeline");
+        created.push(first);
+    }
+
+    let replayed = create_with("create-0", "capped-0")
+        .await
+        .expect("a replay at the cap answers the first pipeline")
+        .into_inner()
+        .pipeline
+        .expect("a pipeline");
+    assert_eq!(replayed, created[0]);
+
+    let refused = create_with("create-2", "capped-2")
+        .await
+        .expect_err("a new pipeline past the cap is refused");
+    assert_eq!(
+        (refused.code(), error_reason(&refused)),
+        (Code::FailedPrecondition, "TOO_MANY_PIPELINES".into())
+    );
+    let listed = client
+        .pipelines()
+        .list_pipelines(ListPipelinesRequest::default())
+        .await
+        .expect("ListPipelines answers")
+        .into_inner()
+        .pipelines;
+    let mut names: Vec<_> = listed.iter().map(|p| p.name.as_str()).collect();
+    names.sort_unstable();
+    assert_eq!(
+        names,
+        ["capped-0", "capped-1"],
+        "the refused one left no trace"
+    );
     server.stop().await;
 }

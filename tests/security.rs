@@ -10,14 +10,10 @@ use prost_types::FileDescriptorSet;
 use tonic::{Code, Status, codec::Streaming, transport::Channel};
 use tonic_types::StatusExt;
 use tradeplane_api::*;
-use tradeplane_e2e::{ADMIN_KEY, PASSPHRASE, TestServer, binary};
-
-fn reason(status: &Status) -> String {
-    status
-        .get_details_error_info()
-        .map(|info| info.reason)
-        .unwrap_or_default()
-}
+use tradeplane_e2e::{
+    ADMIN_KEY, PASSPHRASE, TestServer, audit_events, bad_request_field, binary,
+    error_reason as reason, post_webhook,
+};
 
 /// Every method of the four tradeplane services: (path, client streaming,
 /// server streaming).
@@ -211,10 +207,7 @@ async fn api_keys_are_shown_once_expire_revoke_and_survive_restarts() {
         })
         .await
         .unwrap_err();
-    assert_eq!(
-        bad.get_details_bad_request().unwrap().field_violations[0].field,
-        "name"
-    );
+    assert_eq!(bad_request_field(&bad), "name");
 
     let bot = server.client_with_key(Some(&token)).await;
     bot.signals()
@@ -324,19 +317,11 @@ fn tradingview_body(passphrase: &str) -> String {
     .to_string()
 }
 
-async fn post_webhook(
-    server: &TestServer,
-    body: String,
-    forwarded_for: Option<&str>,
-) -> reqwest::Response {
-    let mut request = reqwest::Client::new()
-        .post(server.http_url("/webhooks/tradingview"))
-        .header("content-type", "application/json")
-        .body(body);
-    if let Some(address) = forwarded_for {
-        request = request.header("x-forwarded-for", address);
-    }
-    request.send().await.unwrap()
+/// The status of a TradingView post with `passphrase`.
+async fn webhook_status(server: &TestServer, passphrase: &str) -> reqwest::StatusCode {
+    post_webhook(&server.webhook_url(), tradingview_body(passphrase), &[])
+        .await
+        .status()
 }
 
 #[tokio::test]
@@ -384,14 +369,9 @@ async fn rate_limits_refuse_with_retry_hints_on_both_surfaces() {
     );
 
     for _ in 0..3 {
-        assert_eq!(
-            post_webhook(&server, tradingview_body(PASSPHRASE), None)
-                .await
-                .status(),
-            202
-        );
+        assert_eq!(webhook_status(&server, PASSPHRASE).await, 202);
     }
-    let refused = post_webhook(&server, tradingview_body(PASSPHRASE), None).await;
+    let refused = post_webhook(&server.webhook_url(), tradingview_body(PASSPHRASE), &[]).await;
     assert_eq!(refused.status(), 429);
     assert_eq!(refused.headers()["retry-after"], "1");
 
@@ -489,7 +469,12 @@ async fn bucket_memory_stays_bounded_under_100k_distinct_addresses() {
         "{buckets}"
     );
     // One address sending twice is still limited after the flood.
-    let again = post_webhook(&server, tradingview_body(PASSPHRASE), Some("10.0.0.1")).await;
+    let again = post_webhook(
+        &server.webhook_url(),
+        tradingview_body(PASSPHRASE),
+        &[("x-forwarded-for", "10.0.0.1")],
+    )
+    .await;
     assert!(
         matches!(again.status().as_u16(), 429 | 202),
         "{}",
@@ -505,7 +490,12 @@ async fn allowlists_guard_both_surfaces_and_ignore_a_forged_forwarded_for() {
     })
     .await;
     // The peer is 127.0.0.1; a forged header claiming 10.x changes nothing.
-    let forged = post_webhook(&server, tradingview_body(PASSPHRASE), Some("10.1.2.3")).await;
+    let forged = post_webhook(
+        &server.webhook_url(),
+        tradingview_body(PASSPHRASE),
+        &[("x-forwarded-for", "10.1.2.3")],
+    )
+    .await;
     assert_eq!(forged.status(), 403);
     let admin = server.client().await;
     let updated = admin
@@ -527,12 +517,7 @@ async fn allowlists_guard_both_surfaces_and_ignore_a_forged_forwarded_for() {
         updated.cidrs.contains(&"127.0.0.1/32".to_string())
             && updated.cidrs.contains(&"52.89.214.238/32".to_string())
     );
-    assert_eq!(
-        post_webhook(&server, tradingview_body(PASSPHRASE), None)
-            .await
-            .status(),
-        202
-    );
+    assert_eq!(webhook_status(&server, PASSPHRASE).await, 202);
 
     let bad = admin
         .security()
@@ -545,10 +530,7 @@ async fn allowlists_guard_both_surfaces_and_ignore_a_forged_forwarded_for() {
         })
         .await
         .unwrap_err();
-    assert_eq!(
-        bad.get_details_bad_request().unwrap().field_violations[0].field,
-        "allowlist.cidrs[1]"
-    );
+    assert_eq!(bad_request_field(&bad), "allowlist.cidrs[1]");
     let lockout = admin
         .security()
         .update_allowlist(UpdateAllowlistRequest {
@@ -595,18 +577,15 @@ async fn allowlists_guard_both_surfaces_and_ignore_a_forged_forwarded_for() {
         config.webhook.trust_forwarded_for = true;
     })
     .await;
-    assert_eq!(
-        post_webhook(&server, tradingview_body(PASSPHRASE), Some("10.1.2.3"))
-            .await
-            .status(),
-        202
-    );
-    assert_eq!(
-        post_webhook(&server, tradingview_body(PASSPHRASE), Some("192.0.2.1"))
-            .await
-            .status(),
-        403
-    );
+    for (address, status) in [("10.1.2.3", 202), ("192.0.2.1", 403)] {
+        let reply = post_webhook(
+            &server.webhook_url(),
+            tradingview_body(PASSPHRASE),
+            &[("x-forwarded-for", address)],
+        )
+        .await;
+        assert_eq!(reply.status(), status, "forwarded for {address}");
+    }
     server.stop().await;
 }
 
@@ -638,24 +617,15 @@ async fn a_rotated_webhook_secret_keeps_the_old_one_for_the_grace_window() {
         "a retry does not rotate twice"
     );
 
+    assert_eq!(webhook_status(&server, &rotated.secret).await, 202);
     assert_eq!(
-        post_webhook(&server, tradingview_body(&rotated.secret), None)
-            .await
-            .status(),
-        202
-    );
-    assert_eq!(
-        post_webhook(&server, tradingview_body(PASSPHRASE), None)
-            .await
-            .status(),
+        webhook_status(&server, PASSPHRASE).await,
         202,
         "old one in grace"
     );
     tokio::time::sleep(Duration::from_millis(1200)).await;
     assert_eq!(
-        post_webhook(&server, tradingview_body(PASSPHRASE), None)
-            .await
-            .status(),
+        webhook_status(&server, PASSPHRASE).await,
         401,
         "grace is over"
     );
@@ -663,41 +633,12 @@ async fn a_rotated_webhook_secret_keeps_the_old_one_for_the_grace_window() {
     // The new secret outlives a restart, whatever the configuration says.
     let dir = server.stop().await;
     let server = TestServer::start_in(dir, |_| {}).await;
-    assert_eq!(
-        post_webhook(&server, tradingview_body(&rotated.secret), None)
-            .await
-            .status(),
-        202
-    );
-    assert_eq!(
-        post_webhook(&server, tradingview_body(PASSPHRASE), None)
-            .await
-            .status(),
-        401
-    );
-    let events = list_audit(&server, "webhook_secret.").await;
+    assert_eq!(webhook_status(&server, &rotated.secret).await, 202);
+    assert_eq!(webhook_status(&server, PASSPHRASE).await, 401);
+    let events = audit_events(&server.client().await, "webhook_secret.").await;
     assert_eq!(events.len(), 1);
     assert!(!events[0].detail.contains(&rotated.secret));
     server.stop().await;
-}
-
-async fn list_audit(server: &TestServer, action: &str) -> Vec<AuditEvent> {
-    server
-        .client()
-        .await
-        .security()
-        .list_audit_events(ListAuditEventsRequest {
-            page_size: 1000,
-            filter: Some(AuditFilter {
-                action: action.into(),
-                ..Default::default()
-            }),
-            ..Default::default()
-        })
-        .await
-        .unwrap()
-        .into_inner()
-        .events
 }
 
 #[tokio::test]
@@ -793,7 +734,7 @@ async fn halt_and_resume_are_persisted_metered_and_audited() {
             .contains("tradeplane_trading_halted 0")
     );
 
-    let events = list_audit(&server, "trading.").await;
+    let events = audit_events(&server.client().await, "trading.").await;
     let summary: Vec<_> = events
         .iter()
         .map(|e| (e.action.as_str(), e.actor.as_str(), e.outcome))
@@ -899,7 +840,7 @@ async fn breakers_are_tripped_and_reset_through_the_admin_api() {
         })
         .await
         .unwrap();
-    let actions: Vec<_> = list_audit(&server, "circuit_breaker.")
+    let actions: Vec<_> = audit_events(&server.client().await, "circuit_breaker.")
         .await
         .into_iter()
         .map(|e| e.action)
@@ -923,15 +864,10 @@ async fn authentication_failures_are_audited_in_aggregate() {
             .unwrap_err();
     }
     for _ in 0..5 {
-        assert_eq!(
-            post_webhook(&server, tradingview_body("wrong"), None)
-                .await
-                .status(),
-            401
-        );
+        assert_eq!(webhook_status(&server, "wrong").await, 401);
     }
     tokio::time::sleep(Duration::from_millis(600)).await;
-    let events = list_audit(&server, "auth.failure").await;
+    let events = audit_events(&server.client().await, "auth.failure").await;
     let details: Vec<_> = events
         .iter()
         .map(|e| (e.target.as_str(), e.detail.as_str()))

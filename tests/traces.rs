@@ -8,7 +8,7 @@
 use std::{
     net::SocketAddr,
     sync::{Arc, Mutex},
-    time::{Duration, Instant},
+    time::Duration,
 };
 
 use opentelemetry_proto::tonic::{
@@ -22,7 +22,7 @@ use serde_json::json;
 use tonic::{Request, Response, Status, transport::server::TcpIncoming};
 use tradeplane_api::*;
 use tradeplane_client::Client;
-use tradeplane_e2e::{PASSPHRASE, Served, serve_async};
+use tradeplane_e2e::{PASSPHRASE, Served, eventually, serve_async, webhook_accepts};
 
 /// Spans received, in arrival order.
 #[derive(Clone, Default)]
@@ -67,26 +67,26 @@ impl Collector {
 
     /// Waits until the trace holds a span of every name in `names`.
     async fn trace(&self, trace_id: &str, names: &[&str]) -> Vec<Span> {
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            let spans: Vec<Span> = self
-                .spans
-                .lock()
-                .expect("spans")
-                .iter()
-                .filter(|s| hex::encode(&s.trace_id) == trace_id)
-                .cloned()
-                .collect();
-            if names.iter().all(|n| spans.iter().any(|s| s.name == *n)) {
-                return spans;
-            }
-            let seen: Vec<_> = spans.iter().map(|s| s.name.clone()).collect();
-            assert!(
-                Instant::now() < deadline,
-                "trace {trace_id} has {seen:?}, wants {names:?}"
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        eventually(
+            Duration::from_secs(20),
+            Duration::from_millis(50),
+            || async {
+                let spans: Vec<Span> = self
+                    .spans
+                    .lock()
+                    .expect("spans")
+                    .iter()
+                    .filter(|s| hex::encode(&s.trace_id) == trace_id)
+                    .cloned()
+                    .collect();
+                if names.iter().all(|n| spans.iter().any(|s| s.name == *n)) {
+                    return Ok(spans);
+                }
+                let seen: Vec<_> = spans.iter().map(|s| s.name.clone()).collect();
+                Err(format!("trace {trace_id} has {seen:?}, wants {names:?}"))
+            },
+        )
+        .await
     }
 }
 
@@ -141,14 +141,13 @@ async fn create_pipeline(served: &Served) {
 }
 
 async fn alert(served: &Served, trace_id: &str, parent: &str) {
-    let reply = reqwest::Client::new()
-        .post(format!("{}/webhooks/tradingview", served.http))
-        .header("traceparent", format!("00-{trace_id}-{parent}-01"))
-        .json(&json!({"passphrase": PASSPHRASE, "ticker": "BTCUSDT", "action": "buy", "price": "50000"}))
-        .send()
-        .await
-        .expect("webhook call");
-    assert_eq!(reply.status(), 202);
+    let traceparent = format!("00-{trace_id}-{parent}-01");
+    webhook_accepts(
+        &served.webhook_url(),
+        &json!({"passphrase": PASSPHRASE, "ticker": "BTCUSDT", "action": "buy", "price": "50000"}),
+        &[("traceparent", &traceparent)],
+    )
+    .await;
 }
 
 const HTTP: &str = "POST /webhooks/tradingview";

@@ -6,7 +6,7 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 use sha2::Sha256;
 use tradeplane_api::SignalFilter;
-use tradeplane_e2e::{PASSPHRASE, TestServer, list_signals};
+use tradeplane_e2e::{PASSPHRASE, TestServer, list_signals, post_webhook};
 
 /// The README's message template, as TradingView fills it in.
 fn template() -> Value {
@@ -32,13 +32,12 @@ async fn post(
     content_type: &str,
     body: impl Into<reqwest::Body>,
 ) -> (StatusCode, Value) {
-    let response = reqwest::Client::new()
-        .post(server.http_url("/webhooks/tradingview"))
-        .header("content-type", content_type)
-        .body(body)
-        .send()
-        .await
-        .expect("webhook call");
+    let response = post_webhook(
+        &server.webhook_url(),
+        body,
+        &[("content-type", content_type)],
+    )
+    .await;
     let status = response.status();
     let body = response.json::<Value>().await.unwrap_or(Value::Null);
     (status, body)
@@ -180,24 +179,15 @@ async fn hmac_signed_bodies_need_no_passphrase() {
     let mut mac = Hmac::<Sha256>::new_from_slice(b"signing-key").unwrap();
     mac.update(text.as_bytes());
     let signature = format!("sha256={}", hex::encode(mac.finalize().into_bytes()));
-    let send = |signature: String, text: String| {
-        reqwest::Client::new()
-            .post(server.http_url("/webhooks/tradingview"))
-            .header("content-type", "application/json")
-            .header("x-signature", signature)
-            .body(text)
-            .send()
-    };
+    let url = server.webhook_url();
+    let signed = [("x-signature", signature.as_str())];
     assert_eq!(
-        send(signature.clone(), text.clone())
-            .await
-            .unwrap()
-            .status(),
+        post_webhook(&url, text.clone(), &signed).await.status(),
         StatusCode::ACCEPTED
     );
     let tampered = text.replace("0.0015", "15");
     assert_eq!(
-        send(signature, tampered).await.unwrap().status(),
+        post_webhook(&url, tampered, &signed).await.status(),
         StatusCode::UNAUTHORIZED
     );
     server.stop().await;
@@ -206,14 +196,12 @@ async fn hmac_signed_bodies_need_no_passphrase() {
 #[tokio::test]
 async fn the_allowlist_refuses_other_addresses_and_ignores_forged_forwarding() {
     let server = TestServer::start_with(|c| c.webhook.tradingview_preset = true).await;
-    let response = reqwest::Client::new()
-        .post(server.http_url("/webhooks/tradingview"))
-        .header("content-type", "application/json")
-        .header("x-forwarded-for", "52.89.214.238")
-        .body(template().to_string())
-        .send()
-        .await
-        .unwrap();
+    let response = post_webhook(
+        &server.webhook_url(),
+        template().to_string(),
+        &[("x-forwarded-for", "52.89.214.238")],
+    )
+    .await;
     assert_eq!(
         response.status(),
         StatusCode::FORBIDDEN,

@@ -2,8 +2,9 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use tradeplane_server::signals::{
-    decimal::parse_decimal, symbol::SymbolNormalizer, validate::parse_time,
+use tradeplane_server::{
+    market::{decimal::parse_decimal, symbol::SymbolNormalizer},
+    signals::validate::parse_time,
 };
 
 fuzz_target!(|text: &str| {

@@ -4,8 +4,8 @@
 
 use libfuzzer_sys::fuzz_target;
 use tradeplane_server::{
-    config::SignalsConfig,
-    signals::{symbol::SymbolNormalizer, validate::validate},
+    market::symbol::SymbolNormalizer,
+    signals::{config::SignalsConfig, validate::validate},
     webhook::tradingview::parse_body,
 };
 

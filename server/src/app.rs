@@ -83,7 +83,7 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
     std::fs::create_dir_all(&config.data_dir).map_err(|e| {
         anyhow::anyhow!("cannot create data_dir {}: {e}", config.data_dir.display())
     })?;
-    let telemetry = Arc::new(Telemetry::new()?);
+    let telemetry = Arc::new(Telemetry::new(config.telemetry.metrics)?);
     let meter = telemetry.meter().clone();
     let store: Arc<dyn Store> = Arc::new(
         SqliteStore::open(

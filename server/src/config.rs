@@ -17,7 +17,7 @@ use crate::{
     security::config::{SecurityConfig, WebhookConfig},
     signals::config::SignalsConfig,
     store::config::StoreConfig,
-    telemetry::config::LogConfig,
+    telemetry::config::{LogConfig, TelemetryConfig},
 };
 
 /// The whole server configuration.
@@ -38,6 +38,7 @@ pub struct Config {
     #[serde(with = "humantime_serde")]
     pub shutdown_timeout: Duration,
     pub log: LogConfig,
+    pub telemetry: TelemetryConfig,
     pub webhook: WebhookConfig,
     pub signals: SignalsConfig,
     pub store: StoreConfig,
@@ -57,6 +58,7 @@ impl Default for Config {
             reflection: true,
             shutdown_timeout: Duration::from_secs(10),
             log: LogConfig::default(),
+            telemetry: TelemetryConfig::default(),
             webhook: WebhookConfig::default(),
             signals: SignalsConfig::default(),
             store: StoreConfig::default(),

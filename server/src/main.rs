@@ -111,7 +111,7 @@ fn main() -> ExitCode {
 }
 
 async fn serve(config: Config) -> anyhow::Result<()> {
-    let tracing_guard = telemetry::init_tracing(&config.log)?;
+    let tracing_guard = telemetry::init_tracing(&config.log, &config.telemetry)?;
     let server = app::start(config).await?;
     println!(
         "listening grpc={} http={}",

@@ -4,6 +4,18 @@
 //! `TRADEPLANE_REQUIRE_EXTERNAL=1`).
 
 pub mod mock_binance;
+mod rpc;
+mod wait;
+mod webhook;
+
+pub use self::{
+    rpc::{
+        audit_events, bad_request_field, balances, dec, error_reason, get_order, list_signals,
+        place_order, submit,
+    },
+    wait::eventually,
+    webhook::{post_webhook, webhook_accepts},
+};
 
 use std::{
     net::SocketAddr,
@@ -11,10 +23,7 @@ use std::{
 };
 
 use tempfile::TempDir;
-use tradeplane_api::{
-    CreateApiKeyRequest, GetBalancesRequest, ListSignalsRequest, Role, Signal, SignalFilter,
-    SubmitSignalRequest, SubmitSignalResponse,
-};
+use tradeplane_api::{CreateApiKeyRequest, Role};
 use tradeplane_client::Client;
 use tradeplane_server::{
     app::{self, RunningServer},
@@ -139,6 +148,11 @@ impl TestServer {
     /// A URL on the HTTP port.
     pub fn http_url(&self, path: &str) -> String {
         format!("http://{}{path}", self.http_addr)
+    }
+
+    /// The TradingView webhook's URL.
+    pub fn webhook_url(&self) -> String {
+        self.http_url(webhook::WEBHOOK_PATH)
     }
 
     /// The `/metrics` text.
@@ -321,93 +335,14 @@ pub async fn serve_async(data_dir: &Path, env: &[(&str, &str)]) -> Served {
 }
 
 impl Served {
+    /// The TradingView webhook's URL.
+    pub fn webhook_url(&self) -> String {
+        format!("{}{}", self.http, webhook::WEBHOOK_PATH)
+    }
+
     /// SIGKILL: a crash, with no graceful shutdown.
     pub fn kill(mut self) {
         self.child.kill().expect("SIGKILL");
         let _ = self.child.wait();
     }
-}
-
-/// Submits a signal that the test expects to go through.
-pub async fn submit(client: &Client, request: SubmitSignalRequest) -> SubmitSignalResponse {
-    client
-        .signals()
-        .submit_signal(request)
-        .await
-        .expect("SubmitSignal succeeds")
-        .into_inner()
-}
-
-/// The first page of signals matching `filter`.
-pub async fn list_signals(client: &Client, filter: SignalFilter) -> Vec<Signal> {
-    client
-        .signals()
-        .list_signals(ListSignalsRequest {
-            filter: Some(filter),
-            ..Default::default()
-        })
-        .await
-        .expect("ListSignals succeeds")
-        .into_inner()
-        .signals
-}
-
-/// A decimal from test text.
-pub fn dec(text: &str) -> rust_decimal::Decimal {
-    text.parse().expect("a decimal")
-}
-
-/// The `ErrorInfo` reason of a refusal.
-pub fn error_reason(status: &tonic::Status) -> String {
-    use tonic_types::StatusExt;
-    status
-        .get_details_error_info()
-        .map(|i| i.reason)
-        .unwrap_or_default()
-}
-
-/// Free and locked amount per asset on `exchange`.
-pub async fn balances(
-    client: &Client,
-    exchange: &str,
-) -> std::collections::HashMap<String, (rust_decimal::Decimal, rust_decimal::Decimal)> {
-    client
-        .orders()
-        .get_balances(GetBalancesRequest {
-            exchange: exchange.into(),
-        })
-        .await
-        .expect("GetBalances succeeds")
-        .into_inner()
-        .balances
-        .into_iter()
-        .map(|b| (b.asset, (dec(&b.free), dec(&b.locked))))
-        .collect()
-}
-
-/// One order, which must exist.
-pub async fn get_order(client: &Client, id: &str) -> tradeplane_api::Order {
-    client
-        .orders()
-        .get_order(tradeplane_api::GetOrderRequest { id: id.into() })
-        .await
-        .expect("GetOrder answers")
-        .into_inner()
-        .order
-        .expect("an order")
-}
-
-/// Places an order, which must be accepted.
-pub async fn place_order(
-    client: &Client,
-    request: tradeplane_api::PlaceOrderRequest,
-) -> tradeplane_api::Order {
-    client
-        .orders()
-        .place_order(request)
-        .await
-        .expect("PlaceOrder answers")
-        .into_inner()
-        .order
-        .expect("an order")
 }

@@ -226,6 +226,20 @@ impl MockBinance {
         self.with(|s| s.orders.clone())
     }
 
+    /// Waits until at least `count` orders have reached the mock; fails the
+    /// test after `within`.
+    pub async fn wait_for_orders(&self, count: usize, within: Duration) {
+        crate::eventually(within, Duration::from_millis(20), || async {
+            let seen = self.orders().len();
+            if seen >= count {
+                Ok(())
+            } else {
+                Err(format!("{seen} of {count} orders reached the mock"))
+            }
+        })
+        .await;
+    }
+
     /// How many orders carry `client_order_id`.
     pub fn orders_with_client_id(&self, client_order_id: &str) -> usize {
         self.with(|s| {

@@ -222,7 +222,8 @@ impl Pipelines {
         self.normalizer.normalize(symbol, "")
     }
 
-    /// Creates a pipeline; a repeated `request_id` returns the first one.
+    /// Creates a pipeline; a repeated `request_id` returns the first one,
+    /// even when the pipeline cap is reached.
     pub async fn create(
         &self,
         pipeline: Pipeline,
@@ -235,17 +236,14 @@ impl Pipelines {
         pipeline.create_time = Some(ms_to_timestamp(now));
         pipeline.update_time = Some(ms_to_timestamp(now));
         let compiled = compile(pipeline)?;
+        let request_id = (!request_id.is_empty()).then_some(request_id);
         if self.snapshot().len() >= self.max_pipelines {
-            return Err(ApiError::FailedPrecondition {
-                reason: "TOO_MANY_PIPELINES",
-                message: format!(
-                    "at most {} pipelines (pipelines.max_pipelines); delete one first",
-                    self.max_pipelines
-                ),
-            });
+            return match request_id {
+                Some(request_id) => self.replay_at_cap(&compiled, request_id).await,
+                None => Err(self.too_many()),
+            };
         }
         self.check_venue(&compiled).await?;
-        let request_id = (!request_id.is_empty()).then_some(request_id);
         match self
             .store
             .insert_pipeline(&compiled.pipeline, request_id)
@@ -260,6 +258,41 @@ impl Pipelines {
         self.audit_change(audit, actions::PIPELINE_CREATE, &pipeline, "created")
             .await;
         Ok(pipeline)
+    }
+
+    /// A create at the pipeline cap can still be a replay, which must answer
+    /// the first pipeline rather than the cap. The store answers a seen
+    /// `request_id` before it writes anything, so the insert is tried; a
+    /// pipeline it did create after all is deleted again at once (it was
+    /// never installed, so nothing ran it) and the cap is the answer.
+    async fn replay_at_cap(
+        &self,
+        compiled: &Compiled,
+        request_id: &str,
+    ) -> Result<Pipeline, ApiError> {
+        match self
+            .store
+            .insert_pipeline(&compiled.pipeline, Some(request_id))
+            .await?
+        {
+            PipelineInsert::RequestSeen(first) => Ok(*first),
+            PipelineInsert::Inserted => {
+                self.store.delete_pipeline(&compiled.pipeline.id).await?;
+                Err(self.too_many())
+            }
+            PipelineInsert::NameTaken => Err(self.too_many()),
+        }
+    }
+
+    /// The refusal of a create past `pipelines.max_pipelines`.
+    fn too_many(&self) -> ApiError {
+        ApiError::FailedPrecondition {
+            reason: "TOO_MANY_PIPELINES",
+            message: format!(
+                "at most {} pipelines (pipelines.max_pipelines); delete one first",
+                self.max_pipelines
+            ),
+        }
     }
 
     /// Saves a changed pipeline (already merged by the caller).

@@ -4,9 +4,17 @@
 use opentelemetry::trace::TracerProvider as _;
 use opentelemetry_otlp::WithExportConfig;
 use opentelemetry_sdk::{Resource, propagation::TraceContextPropagator, trace::SdkTracerProvider};
-use tracing_subscriber::{EnvFilter, Layer, layer::SubscriberExt, util::SubscriberInitExt};
+use tracing_subscriber::{
+    EnvFilter, Layer,
+    filter::{FilterExt, filter_fn},
+    layer::SubscriberExt,
+    util::SubscriberInitExt,
+};
 
-use super::config::{LogConfig, LogFormat};
+use super::{
+    config::{LogConfig, LogFormat, TelemetryConfig},
+    sampler::sampler_from_env,
+};
 
 /// Keeps the tracer provider alive; [`TracingGuard::shutdown`] flushes spans.
 pub struct TracingGuard {
@@ -22,11 +30,17 @@ impl TracingGuard {
     }
 }
 
-/// Installs the global subscriber. Spans always get OpenTelemetry ids (so
-/// logs and stored signals carry a trace id); they leave the process only
-/// when `OTEL_EXPORTER_OTLP_ENDPOINT` is set.
-pub fn init_tracing(config: &LogConfig) -> anyhow::Result<TracingGuard> {
+/// Installs the global subscriber. With `telemetry.spans` on, spans get
+/// OpenTelemetry ids (so logs and stored signals carry a trace id), are
+/// sampled as `OTEL_TRACES_SAMPLER` says, and leave the process only when
+/// `OTEL_EXPORTER_OTLP_ENDPOINT` is set. With it off, no span is created.
+pub fn init_tracing(
+    config: &LogConfig,
+    telemetry: &TelemetryConfig,
+) -> anyhow::Result<TracingGuard> {
+    let sampler = sampler_from_env(|name| std::env::var(name).ok())?;
     let mut builder = SdkTracerProvider::builder()
+        .with_sampler(sampler)
         .with_resource(Resource::builder().with_service_name("tradeplane").build());
     if let Ok(endpoint) = std::env::var("OTEL_EXPORTER_OTLP_ENDPOINT") {
         let exporter = opentelemetry_otlp::SpanExporter::builder()
@@ -45,7 +59,10 @@ pub fn init_tracing(config: &LogConfig) -> anyhow::Result<TracingGuard> {
     let log_filter = EnvFilter::try_new(&config.level)
         .map_err(|e| anyhow::anyhow!("invalid configuration key `log.level`: {e}"))?;
     let span_filter = EnvFilter::new("info");
-    let registry = tracing_subscriber::registry().with(otel.with_filter(span_filter));
+    let spans = telemetry.spans;
+    let otel = spans.then(|| otel.with_filter(span_filter));
+    let log_filter = log_filter.and(filter_fn(move |meta| spans || meta.is_event()));
+    let registry = tracing_subscriber::registry().with(otel);
     match config.format {
         LogFormat::Json => registry
             .with(

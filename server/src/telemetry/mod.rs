@@ -6,16 +6,18 @@
 pub mod config;
 mod layer;
 mod logging;
+mod sampler;
 
 use opentelemetry::{
     KeyValue,
-    metrics::{Meter, MeterProvider},
+    metrics::{Meter, MeterProvider, noop::NoopMeterProvider},
 };
 use opentelemetry_sdk::{Resource, metrics::SdkMeterProvider};
 use prometheus::{Encoder, TextEncoder};
 
 pub use layer::TelemetryLayer;
 pub use logging::{TracingGuard, init_tracing};
+pub use sampler::sampler_from_env;
 
 /// The server's metric pipeline: one meter provider per server instance,
 /// exporting into its own registry.
@@ -28,7 +30,8 @@ pub struct Telemetry {
 impl Telemetry {
     /// Builds the registry, the exporter and the meter, and records
     /// `tradeplane_build_info`.
-    pub fn new() -> anyhow::Result<Self> {
+    /// With `metrics` off every instrument is a no-op.
+    pub fn new(metrics: bool) -> anyhow::Result<Self> {
         let registry = prometheus::Registry::new();
         registry.register(Box::new(
             prometheus::process_collector::ProcessCollector::for_self(),
@@ -42,7 +45,11 @@ impl Telemetry {
             .with_reader(exporter)
             .with_resource(Resource::builder().with_service_name("tradeplane").build())
             .build();
-        let meter = provider.meter("tradeplane");
+        let meter = if metrics {
+            provider.meter("tradeplane")
+        } else {
+            NoopMeterProvider::new().meter("tradeplane")
+        };
         meter
             .u64_gauge("tradeplane.build.info")
             .with_description("Build information; the value is always 1")

@@ -1,0 +1,200 @@
+//! `tpctl admin limits …` and `allowlist …`: who may call, and how often.
+
+use clap::{Subcommand, ValueEnum};
+use serde_json::{Value, json};
+use tradeplane_api::*;
+use tradeplane_client::{
+    AuthChannel, Client,
+    format::{object_table, print, time_text},
+};
+
+use super::status_error;
+
+/// `tpctl admin limits …`.
+#[derive(Subcommand)]
+pub enum LimitsCommand {
+    /// Shows the limits in force.
+    Get,
+    /// Changes limits; a rate of 0 disables a limit.
+    Set {
+        #[arg(long)]
+        key_rate: Option<f64>,
+        #[arg(long)]
+        key_burst: Option<u32>,
+        #[arg(long)]
+        ip_rate: Option<f64>,
+        #[arg(long)]
+        ip_burst: Option<u32>,
+    },
+    /// The most rate-limited clients.
+    Top {
+        #[arg(long, default_value_t = 10)]
+        limit: i32,
+    },
+}
+
+/// A surface as a command-line word.
+#[derive(Clone, Copy, ValueEnum)]
+pub enum SurfaceArg {
+    Webhook,
+    Grpc,
+}
+
+impl From<SurfaceArg> for Surface {
+    fn from(surface: SurfaceArg) -> Self {
+        match surface {
+            SurfaceArg::Webhook => Surface::Webhook,
+            SurfaceArg::Grpc => Surface::Grpc,
+        }
+    }
+}
+
+/// `tpctl admin allowlist …`.
+#[derive(Subcommand)]
+pub enum AllowlistCommand {
+    /// Shows a surface's allowlist (empty: every address).
+    Get {
+        #[arg(value_enum)]
+        surface: SurfaceArg,
+    },
+    /// Replaces a surface's allowlist; no CIDRs allows every address.
+    Set {
+        #[arg(value_enum)]
+        surface: SurfaceArg,
+        cidrs: Vec<String>,
+        /// Adds TradingView's webhook addresses.
+        #[arg(long)]
+        tradingview: bool,
+    },
+}
+
+fn limits_json(limits: &RateLimits) -> Value {
+    let one = |l: &Option<RateLimit>| {
+        l.as_ref()
+            .map(|l| json!({"rate_per_second": l.rate_per_second, "burst": l.burst}))
+    };
+    json!({ "per_api_key": one(&limits.per_api_key), "per_client_ip": one(&limits.per_client_ip) })
+}
+
+/// The rate limits in force.
+async fn current_limits(
+    admin: &mut security_admin_service_client::SecurityAdminServiceClient<AuthChannel>,
+) -> Result<RateLimits, String> {
+    Ok(admin
+        .get_rate_limits(GetRateLimitsRequest {})
+        .await
+        .map_err(status_error)?
+        .into_inner()
+        .limits
+        .unwrap_or_default())
+}
+
+/// Runs one `admin limits` command.
+pub(super) async fn run_limits(
+    client: &Client,
+    command: LimitsCommand,
+    json_output: bool,
+) -> Result<(), String> {
+    let mut admin = client.security();
+    match command {
+        LimitsCommand::Get => {
+            let value = limits_json(&current_limits(&mut admin).await?);
+            print(json_output, value.clone(), || value.to_string());
+        }
+        LimitsCommand::Set {
+            key_rate,
+            key_burst,
+            ip_rate,
+            ip_burst,
+        } => {
+            let current = current_limits(&mut admin).await?;
+            let merge = |limit: Option<RateLimit>, rate: Option<f64>, burst: Option<u32>| {
+                let limit = limit.unwrap_or_default();
+                RateLimit {
+                    rate_per_second: rate.unwrap_or(limit.rate_per_second),
+                    burst: burst.unwrap_or(limit.burst),
+                }
+            };
+            let limits = RateLimits {
+                per_api_key: Some(merge(current.per_api_key, key_rate, key_burst)),
+                per_client_ip: Some(merge(current.per_client_ip, ip_rate, ip_burst)),
+            };
+            let limits = admin
+                .update_rate_limits(UpdateRateLimitsRequest {
+                    limits: Some(limits),
+                    ..Default::default()
+                })
+                .await
+                .map_err(status_error)?
+                .into_inner()
+                .limits
+                .unwrap_or_default();
+            let value = limits_json(&limits);
+            print(json_output, value.clone(), || value.to_string());
+        }
+        LimitsCommand::Top { limit } => {
+            let clients: Vec<Value> = admin
+                .list_rate_limited(ListRateLimitedRequest { limit })
+                .await
+                .map_err(status_error)?
+                .into_inner()
+                .clients
+                .iter()
+                .map(|c| {
+                    json!({"scope": c.scope, "client": c.client, "rejected": c.rejected,
+                           "last_time": time_text(c.last_time.as_ref())})
+                })
+                .collect();
+            print(json_output, json!({ "clients": clients }), || {
+                object_table(&clients, &["scope", "client", "rejected", "last_time"])
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Runs one `admin allowlist` command and prints the allowlist.
+pub(super) async fn run_allowlist(
+    client: &Client,
+    command: AllowlistCommand,
+    json_output: bool,
+) -> Result<(), String> {
+    let mut admin = client.security();
+    let list = match command {
+        AllowlistCommand::Get { surface } => admin
+            .get_allowlist(GetAllowlistRequest {
+                surface: Surface::from(surface) as i32,
+            })
+            .await
+            .map(|r| r.into_inner().allowlist),
+        AllowlistCommand::Set {
+            surface,
+            cidrs,
+            tradingview,
+        } => admin
+            .update_allowlist(UpdateAllowlistRequest {
+                allowlist: Some(Allowlist {
+                    surface: Surface::from(surface) as i32,
+                    cidrs,
+                }),
+                include_tradingview_preset: tradingview,
+                ..Default::default()
+            })
+            .await
+            .map(|r| r.into_inner().allowlist),
+    }
+    .map_err(status_error)?
+    .unwrap_or_default();
+    print_allowlist(json_output, &list);
+    Ok(())
+}
+
+fn print_allowlist(json_output: bool, list: &Allowlist) {
+    print(json_output, json!({ "cidrs": list.cidrs }), || {
+        if list.cidrs.is_empty() {
+            "(empty: every address is allowed)".into()
+        } else {
+            list.cidrs.join("\n")
+        }
+    });
+}

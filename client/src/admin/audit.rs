@@ -1,0 +1,157 @@
+//! `tpctl admin audit …`: the audit log and its hash chain.
+
+use clap::Subcommand;
+use futures::StreamExt;
+use serde_json::{Value, json};
+use tradeplane_api::*;
+use tradeplane_client::{
+    Client,
+    format::{enum_name, object_table, print, rows, time_text},
+};
+
+use super::status_error;
+
+/// `tpctl admin audit …`.
+#[derive(Subcommand)]
+pub enum AuditCommand {
+    /// Lists events, newest first.
+    List {
+        #[arg(long, default_value = "")]
+        actor: String,
+        /// Action prefix, e.g. `trading.` or `api_key.create`.
+        #[arg(long, default_value = "")]
+        action: String,
+        #[arg(long, default_value_t = 50)]
+        limit: i32,
+    },
+    /// Streams new events as they are recorded.
+    Watch {
+        #[arg(long, default_value = "")]
+        action: String,
+    },
+    /// Walks the hash chain; exits non-zero if it is broken.
+    Verify,
+}
+
+fn audit_json(event: &AuditEvent) -> Value {
+    json!({
+        "sequence": event.sequence, "time": time_text(event.time.as_ref()), "actor": event.actor,
+        "source_address": event.source_address, "action": event.action, "target": event.target,
+        "outcome": enum_name::<AuditOutcome>(event.outcome, |o| o.as_str_name())
+            .trim_start_matches("AUDIT_OUTCOME_").to_lowercase(),
+        "detail": event.detail, "trace_id": event.trace_id,
+        "previous_hash": event.previous_hash, "hash": event.hash,
+    })
+}
+
+/// Runs one `admin audit` command.
+pub(super) async fn run(
+    client: &Client,
+    command: AuditCommand,
+    json_output: bool,
+) -> Result<(), String> {
+    let mut admin = client.security();
+    match command {
+        AuditCommand::List {
+            actor,
+            action,
+            limit,
+        } => {
+            let events: Vec<Value> = admin
+                .list_audit_events(ListAuditEventsRequest {
+                    page_size: limit,
+                    filter: Some(AuditFilter {
+                        actor,
+                        action,
+                        ..Default::default()
+                    }),
+                    ..Default::default()
+                })
+                .await
+                .map_err(status_error)?
+                .into_inner()
+                .events
+                .iter()
+                .map(audit_json)
+                .collect();
+            print(json_output, json!({ "events": events }), || {
+                object_table(
+                    &events,
+                    &[
+                        "sequence",
+                        "time",
+                        "actor",
+                        "source_address",
+                        "action",
+                        "target",
+                        "outcome",
+                        "detail",
+                    ],
+                )
+            });
+        }
+        AuditCommand::Watch { action } => {
+            let mut stream = admin
+                .watch_audit_events(WatchAuditEventsRequest {
+                    filter: Some(AuditFilter {
+                        action,
+                        ..Default::default()
+                    }),
+                })
+                .await
+                .map_err(status_error)?
+                .into_inner();
+            while let Some(item) = stream.next().await {
+                let item = item.map_err(status_error)?;
+                if item.missed > 0 {
+                    eprintln!("({} events missed: this watcher fell behind)", item.missed);
+                }
+                if let Some(event) = item.event {
+                    let value = audit_json(&event);
+                    print(json_output, value.clone(), || {
+                        rows(
+                            &[value],
+                            &[
+                                "sequence", "time", "actor", "action", "target", "outcome",
+                                "detail",
+                            ],
+                        )
+                        .concat()
+                        .join("  ")
+                    });
+                }
+            }
+        }
+        AuditCommand::Verify => {
+            let result = admin
+                .verify_audit_log(VerifyAuditLogRequest {})
+                .await
+                .map_err(status_error)?
+                .into_inner();
+            print(
+                json_output,
+                json!({
+                    "intact": result.intact, "events_checked": result.events_checked,
+                    "first_broken_sequence": result.first_broken_sequence, "detail": result.detail,
+                }),
+                || {
+                    if result.intact {
+                        format!("intact: {} events checked", result.events_checked)
+                    } else {
+                        format!(
+                            "BROKEN at sequence {}: {}",
+                            result.first_broken_sequence, result.detail
+                        )
+                    }
+                },
+            );
+            if !result.intact {
+                return Err(format!(
+                    "the audit log is broken at sequence {}",
+                    result.first_broken_sequence
+                ));
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,189 @@
+//! `tpctl admin key …` and `rotate-webhook-secret`: API keys and the
+//! webhook passphrase.
+
+use std::time::Duration;
+
+use clap::{Subcommand, ValueEnum};
+use serde_json::{Value, json};
+use tradeplane_api::*;
+use tradeplane_client::{
+    Client,
+    format::{enum_name, object_table, print, time_text},
+};
+
+use super::status_error;
+
+/// `tpctl admin key …`.
+#[derive(Subcommand)]
+pub enum KeyCommand {
+    /// Creates a key and prints its token (shown only this once).
+    Create {
+        #[arg(long)]
+        name: String,
+        #[arg(long, value_enum)]
+        role: RoleArg,
+        /// Lifetime, e.g. `90d`; none means no expiry.
+        #[arg(long, value_parser = humantime::parse_duration)]
+        ttl: Option<Duration>,
+        #[arg(long, default_value = "")]
+        request_id: String,
+    },
+    /// Lists keys (never their tokens).
+    List {
+        /// Include revoked keys.
+        #[arg(long)]
+        all: bool,
+    },
+    /// Revokes a key at once.
+    Revoke { id: String },
+}
+
+/// A role as a command-line word.
+#[derive(Clone, Copy, ValueEnum)]
+pub enum RoleArg {
+    Viewer,
+    Submitter,
+    Trader,
+    Admin,
+}
+
+impl From<RoleArg> for Role {
+    fn from(role: RoleArg) -> Self {
+        match role {
+            RoleArg::Viewer => Role::Viewer,
+            RoleArg::Submitter => Role::Submitter,
+            RoleArg::Trader => Role::Trader,
+            RoleArg::Admin => Role::Admin,
+        }
+    }
+}
+
+fn role_word(role: i32) -> String {
+    enum_name::<Role>(role, |r| r.as_str_name())
+        .trim_start_matches("ROLE_")
+        .to_lowercase()
+}
+
+fn key_json(key: &ApiKey) -> Value {
+    json!({
+        "id": key.id, "name": key.name, "role": role_word(key.role), "prefix": key.prefix,
+        "create_time": time_text(key.create_time.as_ref()),
+        "expire_time": time_text(key.expire_time.as_ref()),
+        "last_used_time": time_text(key.last_used_time.as_ref()),
+        "revoked": key.revoked,
+    })
+}
+
+/// Runs one `admin key` command.
+pub(super) async fn run(
+    client: &Client,
+    command: KeyCommand,
+    json_output: bool,
+) -> Result<(), String> {
+    let mut admin = client.security();
+    match command {
+        KeyCommand::Create {
+            name,
+            role,
+            ttl,
+            request_id,
+        } => {
+            let response = admin
+                .create_api_key(CreateApiKeyRequest {
+                    request_id,
+                    name,
+                    role: Role::from(role) as i32,
+                    ttl: ttl.and_then(|t| prost_types::Duration::try_from(t).ok()),
+                })
+                .await
+                .map_err(status_error)?
+                .into_inner();
+            let key = response.api_key.unwrap_or_default();
+            print(
+                json_output,
+                json!({ "api_key": key_json(&key), "token": response.token }),
+                || {
+                    format!(
+                        "{}\n(key {} `{}`; the token is shown only once)",
+                        response.token, key.id, key.name
+                    )
+                },
+            );
+        }
+        KeyCommand::List { all } => {
+            let keys: Vec<Value> = admin
+                .list_api_keys(ListApiKeysRequest {
+                    include_revoked: all,
+                    page_size: 1000,
+                    ..Default::default()
+                })
+                .await
+                .map_err(status_error)?
+                .into_inner()
+                .api_keys
+                .iter()
+                .map(key_json)
+                .collect();
+            print(json_output, json!({ "api_keys": keys }), || {
+                object_table(
+                    &keys,
+                    &[
+                        "id",
+                        "name",
+                        "role",
+                        "prefix",
+                        "last_used_time",
+                        "expire_time",
+                        "revoked",
+                    ],
+                )
+            });
+        }
+        KeyCommand::Revoke { id } => {
+            let key = admin
+                .revoke_api_key(RevokeApiKeyRequest {
+                    id,
+                    ..Default::default()
+                })
+                .await
+                .map_err(status_error)?
+                .into_inner()
+                .api_key
+                .unwrap_or_default();
+            print(json_output, key_json(&key), || {
+                format!("revoked {} `{}`", key.id, key.name)
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Replaces the webhook passphrase; the old one works for `grace`.
+pub(super) async fn rotate_webhook_secret(
+    client: &Client,
+    grace: Duration,
+    request_id: String,
+    json_output: bool,
+) -> Result<(), String> {
+    let mut admin = client.security();
+    let response = admin
+        .rotate_webhook_secret(RotateWebhookSecretRequest {
+            request_id,
+            grace: prost_types::Duration::try_from(grace).ok(),
+        })
+        .await
+        .map_err(status_error)?
+        .into_inner();
+    let until = time_text(response.previous_expire_time.as_ref());
+    print(
+        json_output,
+        json!({ "secret": response.secret, "previous_expire_time": until }),
+        || {
+            format!(
+                "{}\n(the previous passphrase works until {until})",
+                response.secret
+            )
+        },
+    );
+    Ok(())
+}

@@ -1,0 +1,88 @@
+//! `tpctl admin …`: every SecurityAdminService RPC from the command line.
+
+mod access;
+mod audit;
+mod keys;
+mod trading;
+
+use std::time::Duration;
+
+use clap::Subcommand;
+use tonic::Status;
+use tradeplane_client::{Client, describe_status};
+
+use self::trading::TradingChange;
+pub use self::{
+    access::{AllowlistCommand, LimitsCommand},
+    audit::AuditCommand,
+    keys::KeyCommand,
+    trading::BreakerCommand,
+};
+
+/// Admin commands.
+#[derive(Subcommand)]
+pub enum AdminCommand {
+    /// API keys: create, list, revoke.
+    #[command(subcommand)]
+    Key(KeyCommand),
+    /// Rate limits: get, set, and the most-limited clients.
+    #[command(subcommand)]
+    Limits(LimitsCommand),
+    /// IP allowlists of the webhook and gRPC surfaces.
+    #[command(subcommand)]
+    Allowlist(AllowlistCommand),
+    /// Replaces the webhook passphrase; the old one works for `--grace`.
+    RotateWebhookSecret {
+        #[arg(long, value_parser = humantime::parse_duration, default_value = "1h")]
+        grace: Duration,
+        #[arg(long, default_value = "")]
+        request_id: String,
+    },
+    /// Circuit breakers: list, trip, reset.
+    #[command(subcommand)]
+    Breaker(BreakerCommand),
+    /// Halts trading: no order leaves the process until `resume`.
+    Halt {
+        #[arg(long, default_value = "")]
+        reason: String,
+    },
+    /// Resumes trading after a halt.
+    Resume {
+        #[arg(long, default_value = "")]
+        reason: String,
+    },
+    /// Whether trading is halted, since when and by whom.
+    Status,
+    /// The audit log: list, watch, verify.
+    #[command(subcommand)]
+    Audit(AuditCommand),
+}
+
+pub(super) fn status_error(status: Status) -> String {
+    describe_status(&status)
+}
+
+/// Runs one admin command; `Err` is the message to print.
+pub async fn run(client: &Client, command: AdminCommand, json_output: bool) -> Result<(), String> {
+    match command {
+        AdminCommand::Key(command) => keys::run(client, command, json_output).await,
+        AdminCommand::Limits(command) => access::run_limits(client, command, json_output).await,
+        AdminCommand::Allowlist(command) => {
+            access::run_allowlist(client, command, json_output).await
+        }
+        AdminCommand::RotateWebhookSecret { grace, request_id } => {
+            keys::rotate_webhook_secret(client, grace, request_id, json_output).await
+        }
+        AdminCommand::Breaker(command) => trading::run_breaker(client, command, json_output).await,
+        AdminCommand::Halt { reason } => {
+            trading::run_trading(client, TradingChange::Halt(reason), json_output).await
+        }
+        AdminCommand::Resume { reason } => {
+            trading::run_trading(client, TradingChange::Resume(reason), json_output).await
+        }
+        AdminCommand::Status => {
+            trading::run_trading(client, TradingChange::Status, json_output).await
+        }
+        AdminCommand::Audit(command) => audit::run(client, command, json_output).await,
+    }
+}

@@ -1,0 +1,154 @@
+//! `tpctl admin breaker …`, `halt`, `resume` and `status`: whether orders
+//! may leave the process.
+
+use clap::Subcommand;
+use serde_json::{Value, json};
+use tradeplane_api::*;
+use tradeplane_client::{
+    Client,
+    format::{enum_name, object_table, print, time_text},
+};
+
+use super::status_error;
+
+/// `tpctl admin breaker …`.
+#[derive(Subcommand)]
+pub enum BreakerCommand {
+    /// Lists every exchange's breaker.
+    List,
+    /// Opens an exchange's breaker: its orders fail fast.
+    Trip {
+        exchange: String,
+        #[arg(long, default_value = "")]
+        reason: String,
+    },
+    /// Closes an exchange's breaker.
+    Reset { exchange: String },
+}
+
+fn breaker_json(breaker: &CircuitBreaker) -> Value {
+    json!({
+        "exchange": breaker.exchange,
+        "state": enum_name::<CircuitBreakerState>(breaker.state, |s| s.as_str_name())
+            .trim_start_matches("CIRCUIT_BREAKER_STATE_").to_lowercase(),
+        "consecutive_failures": breaker.consecutive_failures,
+        "change_time": time_text(breaker.change_time.as_ref()),
+        "reason": breaker.reason,
+    })
+}
+
+fn trading_json(status: &TradingStatus) -> Value {
+    json!({
+        "halted": status.halted, "reason": status.reason, "actor": status.actor,
+        "change_time": time_text(status.change_time.as_ref()),
+    })
+}
+
+/// Runs one `admin breaker` command.
+pub(super) async fn run_breaker(
+    client: &Client,
+    command: BreakerCommand,
+    json_output: bool,
+) -> Result<(), String> {
+    let mut admin = client.security();
+    let breakers = match command {
+        BreakerCommand::List => admin
+            .list_circuit_breakers(ListCircuitBreakersRequest {})
+            .await
+            .map(|r| r.into_inner().breakers),
+        BreakerCommand::Trip { exchange, reason } => admin
+            .trip_circuit_breaker(TripCircuitBreakerRequest {
+                exchange,
+                reason,
+                ..Default::default()
+            })
+            .await
+            .map(|r| r.into_inner().breaker.into_iter().collect()),
+        BreakerCommand::Reset { exchange } => admin
+            .reset_circuit_breaker(ResetCircuitBreakerRequest {
+                exchange,
+                ..Default::default()
+            })
+            .await
+            .map(|r| r.into_inner().breaker.into_iter().collect()),
+    }
+    .map_err(status_error)?;
+    let values: Vec<Value> = breakers.iter().map(breaker_json).collect();
+    print(json_output, json!({ "breakers": values }), || {
+        object_table(
+            &values,
+            &[
+                "exchange",
+                "state",
+                "consecutive_failures",
+                "change_time",
+                "reason",
+            ],
+        )
+    });
+    Ok(())
+}
+
+/// A change of the trading switch, or none (`Status`).
+pub(super) enum TradingChange {
+    /// Halts trading.
+    Halt(String),
+    /// Resumes trading.
+    Resume(String),
+    /// Reads the switch only.
+    Status,
+}
+
+/// Halts, resumes or reads the trading switch and prints it.
+pub(super) async fn run_trading(
+    client: &Client,
+    change: TradingChange,
+    json_output: bool,
+) -> Result<(), String> {
+    let mut admin = client.security();
+    let status = match change {
+        TradingChange::Halt(reason) => admin
+            .halt_trading(HaltTradingRequest {
+                reason,
+                ..Default::default()
+            })
+            .await
+            .map(|r| r.into_inner().status),
+        TradingChange::Resume(reason) => admin
+            .resume_trading(ResumeTradingRequest {
+                reason,
+                ..Default::default()
+            })
+            .await
+            .map(|r| r.into_inner().status),
+        TradingChange::Status => admin
+            .get_trading_status(GetTradingStatusRequest {})
+            .await
+            .map(|r| r.into_inner().status),
+    }
+    .map_err(status_error)?
+    .unwrap_or_default();
+    print_trading(json_output, &status);
+    Ok(())
+}
+
+fn print_trading(json_output: bool, status: &TradingStatus) {
+    let value = trading_json(status);
+    print(json_output, value, || {
+        let state = if status.halted { "HALTED" } else { "trading" };
+        format!(
+            "{state} (since {} by {}: {})",
+            time_text(status.change_time.as_ref()),
+            if status.actor.is_empty() {
+                "-"
+            } else {
+                &status.actor
+            },
+            if status.reason.is_empty() {
+                "-"
+            } else {
+                &status.reason
+            },
+        )
+    });
+}

@@ -1,0 +1,119 @@
+//! One-call helpers for the gRPC API: calls a test expects to succeed, and
+//! the details of a refusal.
+
+use std::collections::HashMap;
+
+use rust_decimal::Decimal;
+use tonic_types::StatusExt;
+use tradeplane_api::{
+    AuditEvent, AuditFilter, GetBalancesRequest, GetOrderRequest, ListAuditEventsRequest,
+    ListSignalsRequest, Order, PlaceOrderRequest, Signal, SignalFilter, SubmitSignalRequest,
+    SubmitSignalResponse,
+};
+use tradeplane_client::Client;
+
+/// Submits a signal that the test expects to go through.
+pub async fn submit(client: &Client, request: SubmitSignalRequest) -> SubmitSignalResponse {
+    client
+        .signals()
+        .submit_signal(request)
+        .await
+        .expect("SubmitSignal succeeds")
+        .into_inner()
+}
+
+/// The first page of signals matching `filter`.
+pub async fn list_signals(client: &Client, filter: SignalFilter) -> Vec<Signal> {
+    client
+        .signals()
+        .list_signals(ListSignalsRequest {
+            filter: Some(filter),
+            ..Default::default()
+        })
+        .await
+        .expect("ListSignals succeeds")
+        .into_inner()
+        .signals
+}
+
+/// A decimal from test text.
+pub fn dec(text: &str) -> Decimal {
+    text.parse().expect("a decimal")
+}
+
+/// The `ErrorInfo` reason of a refusal.
+pub fn error_reason(status: &tonic::Status) -> String {
+    status
+        .get_details_error_info()
+        .map(|i| i.reason)
+        .unwrap_or_default()
+}
+
+/// Free and locked amount per asset on `exchange`.
+pub async fn balances(client: &Client, exchange: &str) -> HashMap<String, (Decimal, Decimal)> {
+    client
+        .orders()
+        .get_balances(GetBalancesRequest {
+            exchange: exchange.into(),
+        })
+        .await
+        .expect("GetBalances succeeds")
+        .into_inner()
+        .balances
+        .into_iter()
+        .map(|b| (b.asset, (dec(&b.free), dec(&b.locked))))
+        .collect()
+}
+
+/// One order, which must exist.
+pub async fn get_order(client: &Client, id: &str) -> Order {
+    client
+        .orders()
+        .get_order(GetOrderRequest { id: id.into() })
+        .await
+        .expect("GetOrder answers")
+        .into_inner()
+        .order
+        .expect("an order")
+}
+
+/// Places an order, which must be accepted.
+pub async fn place_order(client: &Client, request: PlaceOrderRequest) -> Order {
+    client
+        .orders()
+        .place_order(request)
+        .await
+        .expect("PlaceOrder answers")
+        .into_inner()
+        .order
+        .expect("an order")
+}
+
+/// The field named by the first violation of a `BadRequest` refusal.
+pub fn bad_request_field(status: &tonic::Status) -> String {
+    status
+        .get_details_bad_request()
+        .expect("BadRequest details")
+        .field_violations[0]
+        .field
+        .clone()
+}
+
+/// Audit events whose action starts with `action`, newest first (up to
+/// 1000).
+pub async fn audit_events(client: &Client, action: &str) -> Vec<AuditEvent> {
+    client
+        .security()
+        .list_audit_events(ListAuditEventsRequest {
+            page_size: 1000,
+            filter: Some(AuditFilter {
+                action: action.into(),
+                ..Default::default()
+            }),
+            ..Default::default()
+        })
+        .await
+        .expect("ListAuditEvents answers")
+        .into_inner()
+        .events
+}
