@@ -12,7 +12,7 @@ use tradeplane_client::Client;
 use tradeplane_e2e::{
     TestServer, audit_events, balances, dec, error_reason, eventually, get_order,
     mock_binance::{API_KEY, API_SECRET, Fault, MockBinance, Route},
-    serve_async,
+    place_order as place, serve_async,
 };
 use tradeplane_server::config::Config;
 
@@ -49,17 +49,6 @@ fn order(request_id: &str, side: Side, quantity: &str, price: Option<&str>) -> P
         price: price.unwrap_or_default().into(),
         ..Default::default()
     }
-}
-
-async fn place(client: &Client, request: PlaceOrderRequest) -> Order {
-    client
-        .orders()
-        .place_order(request)
-        .await
-        .expect("PlaceOrder answers")
-        .into_inner()
-        .order
-        .expect("an order")
 }
 
 /// Polls until the order reaches `status`.

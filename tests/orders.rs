@@ -11,7 +11,7 @@ use tradeplane_api::*;
 use tradeplane_client::Client;
 use tradeplane_e2e::{
     TestServer, audit_events, bad_request_field, balances as exchange_balances, dec,
-    error_reason as reason,
+    error_reason as reason, place_order,
 };
 
 async fn balances(client: &Client) -> std::collections::HashMap<String, (Decimal, Decimal)> {
@@ -48,14 +48,7 @@ async fn a_market_order_fills_on_paper_with_slippage_fees_and_balances() {
     let server = TestServer::start().await;
     let client = server.trader().await;
     let before = balances(&client).await;
-    let order = client
-        .orders()
-        .place_order(market_buy("buy-1", "0.01", "65000"))
-        .await
-        .unwrap()
-        .into_inner()
-        .order
-        .unwrap();
+    let order = place_order(&client, market_buy("buy-1", "0.01", "65000")).await;
     assert_eq!(order.status, OrderStatus::Filled as i32, "{order:?}");
     assert_eq!(order.instrument.as_ref().unwrap().symbol, "BTC/USDT");
     assert!(order.client_order_id.starts_with("tp-") && order.client_order_id.len() <= 36);
@@ -448,5 +441,34 @@ async fn tpctl_places_lists_and_shows_balances() {
         exchanges.contains(r#""breaker_state":"closed""#),
         "{exchanges}"
     );
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn place_order_reads_symbols_through_the_configured_symbol_map() {
+    let server = TestServer::start_with(|config| {
+        config
+            .signals
+            .symbol_map
+            .insert("XBTUSD".into(), "BINANCE:BTC/USDT".into());
+    })
+    .await;
+    let client = server.trader().await;
+    let before = balances(&client).await;
+    let mut request = market_buy("mapped-1", "0.01", "65000");
+    request.symbol = "XBTUSD".into();
+    let order = place_order(&client, request).await;
+    assert_eq!(order.status, OrderStatus::Filled as i32, "{order:?}");
+    let instrument = order.instrument.unwrap();
+    assert_eq!(
+        (
+            instrument.symbol.as_str(),
+            instrument.base.as_str(),
+            instrument.quote.as_str()
+        ),
+        ("BTC/USDT", "BTC", "USDT")
+    );
+    let after = balances(&client).await;
+    assert_eq!(after["BTC"].0, before["BTC"].0 + dec("0.01"));
     server.stop().await;
 }

@@ -98,7 +98,7 @@ async fn bad_payloads_get_a_400_that_names_the_field() {
 
     let (status, reply) = post(&server, "text/plain", "BTCUSDT buy now").await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
-    assert_eq!(reply["error"]["reason"], "invalid_json");
+    assert_eq!(reply["error"]["reason"], "INVALID_JSON");
     assert!(
         reply["error"]["message"]
             .as_str()
@@ -131,7 +131,7 @@ async fn bad_payloads_get_a_400_that_names_the_field() {
     stale["time"] = json!("2020-01-01T00:00:00Z");
     let (status, reply) = post_json(&server, &stale).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
-    assert_eq!(reply["error"]["reason"], "stale");
+    assert_eq!(reply["error"]["reason"], "STALE");
 
     let metrics = server.metrics().await;
     for reason in [
@@ -158,7 +158,7 @@ async fn authentication_failures_are_401_and_counted() {
     body.as_object_mut().unwrap().remove("passphrase");
     let (status, reply) = post_json(&server, &body).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
-    assert_eq!(reply["error"]["reason"], "missing_passphrase");
+    assert_eq!(reply["error"]["reason"], "MISSING_PASSPHRASE");
     let metrics = server.metrics().await;
     assert!(metrics.contains(
         r#"tradeplane_auth_failures_total{reason="bad_passphrase",surface="webhook"} 1"#
@@ -260,7 +260,7 @@ async fn only_a_store_outage_gives_a_503() {
     body["order_id"] = json!("after the outage");
     let (status, reply) = post_json(&server, &body).await;
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{reply}");
-    assert_eq!(reply["error"]["reason"], "store_unavailable");
+    assert_eq!(reply["error"]["reason"], "STORE_UNAVAILABLE");
     // A payload that is wrong stays a 400: its answer never needs the store.
     body["action"] = json!("hold");
     assert_eq!(post_json(&server, &body).await.0, StatusCode::BAD_REQUEST);

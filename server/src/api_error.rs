@@ -3,6 +3,10 @@
 
 use std::collections::HashMap;
 
+use axum::{
+    Json,
+    response::{IntoResponse, Response},
+};
 use tonic::{Code, Status};
 use tonic_types::{ErrorDetails, StatusExt};
 
@@ -55,6 +59,12 @@ pub enum ApiError {
     /// A retried create whose first attempt already succeeded.
     #[error("{what} `{id}` was already created for this request_id")]
     AlreadyExists { what: &'static str, id: String },
+    /// A request body over the size limit.
+    #[error("the body is larger than {limit} bytes")]
+    PayloadTooLarge { limit: usize },
+    /// A request body in a format the endpoint does not read.
+    #[error("{message}")]
+    UnsupportedMediaType { message: &'static str },
     #[error("{message}")]
     Unavailable {
         reason: &'static str,
@@ -88,6 +98,8 @@ impl ApiError {
             ApiError::RateLimited { .. } => Code::ResourceExhausted,
             ApiError::FailedPrecondition { .. } => Code::FailedPrecondition,
             ApiError::AlreadyExists { .. } => Code::AlreadyExists,
+            ApiError::PayloadTooLarge { .. } => Code::ResourceExhausted,
+            ApiError::UnsupportedMediaType { .. } => Code::InvalidArgument,
             ApiError::Unavailable { .. } => Code::Unavailable,
             ApiError::Internal(_) => Code::Internal,
         }
@@ -103,6 +115,8 @@ impl ApiError {
             ApiError::RateLimited { .. } => http::StatusCode::TOO_MANY_REQUESTS,
             ApiError::FailedPrecondition { .. } => http::StatusCode::CONFLICT,
             ApiError::AlreadyExists { .. } => http::StatusCode::CONFLICT,
+            ApiError::PayloadTooLarge { .. } => http::StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::UnsupportedMediaType { .. } => http::StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::Unavailable { .. } => http::StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => http::StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -118,6 +132,8 @@ impl ApiError {
             | ApiError::FailedPrecondition { reason, .. } => (*reason).into(),
             ApiError::RateLimited { .. } => "RATE_LIMITED".into(),
             ApiError::AlreadyExists { .. } => "ALREADY_EXISTS".into(),
+            ApiError::PayloadTooLarge { .. } => "BODY_TOO_LARGE".into(),
+            ApiError::UnsupportedMediaType { .. } => "UNSUPPORTED_MEDIA_TYPE".into(),
             ApiError::Unavailable { reason, .. } => (*reason).into(),
             ApiError::Internal(_) => "INTERNAL".into(),
         }
@@ -143,6 +159,46 @@ impl ApiError {
     }
 }
 
+impl ApiError {
+    /// The HTTP answer: [`ApiError::http_status`], a JSON body
+    /// `{"error": {"reason", "message", "field_violations"?}}` with the
+    /// same reason as the gRPC `ErrorInfo` (plus `extra` top-level
+    /// fields), and `Retry-After` when rate limited.
+    pub fn http_response(&self, extra: serde_json::Map<String, serde_json::Value>) -> Response {
+        let mut error = serde_json::Map::new();
+        error.insert("reason".into(), self.reason().into());
+        error.insert("message".into(), self.to_string().into());
+        if let ApiError::InvalidArgument { fields, .. } = self
+            && !fields.is_empty()
+        {
+            let violations = fields
+                .iter()
+                .map(|f| serde_json::json!({ "field": f.field, "description": f.description }))
+                .collect();
+            error.insert(
+                "field_violations".into(),
+                serde_json::Value::Array(violations),
+            );
+        }
+        let mut body = extra;
+        body.insert("error".into(), serde_json::Value::Object(error));
+        let mut response = (self.http_status(), Json(body)).into_response();
+        if let ApiError::RateLimited { retry_after, .. } = self {
+            let seconds = retry_after.as_secs_f64().ceil().max(1.0) as u64;
+            response
+                .headers_mut()
+                .insert(http::header::RETRY_AFTER, http::HeaderValue::from(seconds));
+        }
+        response
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        self.http_response(serde_json::Map::new())
+    }
+}
+
 impl From<ApiError> for Status {
     fn from(err: ApiError) -> Self {
         let mut details = ErrorDetails::with_error_info(err.reason(), ERROR_DOMAIN, err.metadata());
@@ -158,17 +214,23 @@ impl From<ApiError> for Status {
     }
 }
 
-impl From<crate::store::StoreError> for ApiError {
-    fn from(err: crate::store::StoreError) -> Self {
+impl From<&crate::store::StoreError> for ApiError {
+    fn from(err: &crate::store::StoreError) -> Self {
         match err {
             crate::store::StoreError::Unavailable(message) => ApiError::Unavailable {
                 reason: "STORE_UNAVAILABLE",
-                message,
+                message: message.clone(),
             },
-            crate::store::StoreError::Corrupt(message) => ApiError::Internal(message),
+            crate::store::StoreError::Corrupt(message) => ApiError::Internal(message.clone()),
             err @ (crate::store::StoreError::UnsupportedScheme(_)
             | crate::store::StoreError::Unencodable(_)) => ApiError::Internal(err.to_string()),
         }
+    }
+}
+
+impl From<crate::store::StoreError> for ApiError {
+    fn from(err: crate::store::StoreError) -> Self {
+        ApiError::from(&err)
     }
 }
 
@@ -191,5 +253,39 @@ mod tests {
         );
         let bad = status.get_details_bad_request().unwrap();
         assert_eq!(bad.field_violations[0].field, "symbol");
+    }
+
+    async fn body_of(response: Response) -> serde_json::Value {
+        let bytes = axum::body::to_bytes(response.into_body(), 1 << 16)
+            .await
+            .unwrap();
+        serde_json::from_slice(&bytes).unwrap()
+    }
+
+    #[tokio::test]
+    async fn http_answers_carry_the_grpc_reason_and_status() {
+        let err = ApiError::invalid_field("BAD_SYMBOL", "ticker", "cannot tell base from quote");
+        let extra = serde_json::Map::from_iter([("outcome".to_string(), "rejected".into())]);
+        let response = err.http_response(extra);
+        assert_eq!(response.status(), http::StatusCode::BAD_REQUEST);
+        let body = body_of(response).await;
+        assert_eq!(body["outcome"], "rejected");
+        assert_eq!(body["error"]["reason"], "BAD_SYMBOL");
+        assert_eq!(body["error"]["field_violations"][0]["field"], "ticker");
+
+        let limited = ApiError::RateLimited {
+            scope: "address",
+            retry_after: std::time::Duration::from_millis(1200),
+        }
+        .into_response();
+        assert_eq!(limited.status(), http::StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(limited.headers()[http::header::RETRY_AFTER], "2");
+        assert_eq!(body_of(limited).await["error"]["reason"], "RATE_LIMITED");
+
+        let large = ApiError::PayloadTooLarge { limit: 10 }.into_response();
+        assert_eq!(large.status(), http::StatusCode::PAYLOAD_TOO_LARGE);
+        let body = body_of(large).await;
+        assert_eq!(body["error"]["reason"], "BODY_TOO_LARGE");
+        assert!(body["error"].get("field_violations").is_none());
     }
 }

@@ -31,9 +31,10 @@ use tradeplane_api::{
 use crate::{
     config::Config,
     controls::breakers::{self, CircuitBreakers},
+    market::symbol::SymbolNormalizer,
     orders::OrderGrpc,
     orders::{
-        desk::OrderDesk,
+        desk::{DeskParts, OrderDesk},
         exchanges::{Exchange, binance::BinanceExchange, paper::PaperExchange},
     },
     pipelines::{self, PipelineGrpc, Pipelines},
@@ -102,16 +103,25 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
             .map_err(|e| anyhow::anyhow!("invalid configuration key `exchanges.binance`: {e}"))?;
         venues.push(Arc::new(binance));
     }
+    // One normalizer for every surface, so a mapped spelling means the
+    // same instrument in signals, PlaceOrder and RunPipeline.
+    let normalizer = Arc::new(
+        SymbolNormalizer::new(&config.signals.symbol_map)
+            .map_err(|e| anyhow::anyhow!("invalid configuration key `signals.symbol_map`: {e}"))?,
+    );
     let names = std::iter::once(paper.name()).chain(venues.iter().map(|v| v.name()));
     let breakers = Arc::new(open_breakers(&*store, names, config.exchanges.breaker, &meter).await?);
     let desk = Arc::new(
         OrderDesk::open(
-            store.clone(),
-            paper,
-            venues,
-            breakers.clone(),
-            security.halt.clone(),
-            security.audit.clone(),
+            DeskParts {
+                store: store.clone(),
+                paper,
+                venues,
+                breakers: breakers.clone(),
+                halt: security.halt.clone(),
+                audit: security.audit.clone(),
+                normalizer: normalizer.clone(),
+            },
             &meter,
         )
         .await
@@ -121,14 +131,14 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
         store.clone(),
         desk.clone(),
         security.audit.clone(),
+        normalizer.clone(),
         config.pipelines.max_pipelines,
         &meter,
     )
     .await
     .map_err(|e| anyhow::anyhow!("cannot load the pipelines: {e}"))?;
     let intake = Arc::new(
-        SignalIntake::new(config.signals.clone(), store.clone(), &meter)
-            .map_err(|e| anyhow::anyhow!("invalid configuration key `signals.symbol_map`: {e}"))?
+        SignalIntake::new(config.signals.clone(), normalizer, store.clone(), &meter)
             .with_planner(pipelines.clone()),
     );
     let webhook_auth = WebhookAuth::new(

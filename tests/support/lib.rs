@@ -11,7 +11,7 @@ mod webhook;
 pub use self::{
     rpc::{
         audit_events, bad_request_field, balances, dec, error_reason, get_order, list_signals,
-        submit,
+        place_order, submit,
     },
     wait::eventually,
     webhook::{post_webhook, webhook_accepts},

@@ -7,7 +7,8 @@ use rust_decimal::Decimal;
 use tonic_types::StatusExt;
 use tradeplane_api::{
     AuditEvent, AuditFilter, GetBalancesRequest, GetOrderRequest, ListAuditEventsRequest,
-    ListSignalsRequest, Order, Signal, SignalFilter, SubmitSignalRequest, SubmitSignalResponse,
+    ListSignalsRequest, Order, PlaceOrderRequest, Signal, SignalFilter, SubmitSignalRequest,
+    SubmitSignalResponse,
 };
 use tradeplane_client::Client;
 
@@ -71,6 +72,18 @@ pub async fn get_order(client: &Client, id: &str) -> Order {
         .get_order(GetOrderRequest { id: id.into() })
         .await
         .expect("GetOrder answers")
+        .into_inner()
+        .order
+        .expect("an order")
+}
+
+/// Places an order, which must be accepted.
+pub async fn place_order(client: &Client, request: PlaceOrderRequest) -> Order {
+    client
+        .orders()
+        .place_order(request)
+        .await
+        .expect("PlaceOrder answers")
         .into_inner()
         .order
         .expect("an order")

@@ -3,6 +3,7 @@
 
 pub mod config;
 pub mod desk;
+pub mod error;
 pub mod exchanges;
 mod metrics;
 mod service;

@@ -2,15 +2,21 @@
 //! accepted signal through an in-memory index; its execution is created in
 //! the transaction that stores the signal, so an acknowledged signal never
 //! loses its executions. Workers claim executions from the durable queue
-//! with a lease and run them: risk, sizing, order (see [`executor`]).
+//! with a lease and run them: sizing, risk, order, protect (see
+//! [`worker`]).
 
+mod book;
 mod claim;
 pub mod config;
-pub mod executor;
 mod metrics;
+mod protect;
+mod risk;
 pub mod schedule;
 mod service;
+mod sizing;
 pub mod spec;
+mod stop;
+mod worker;
 
 use std::{
     collections::BTreeMap,
@@ -52,8 +58,8 @@ pub struct Pipelines {
     queued: Notify,
     changes: broadcast::Sender<Arc<Execution>>,
     metrics: metrics::PipelineMetrics,
-    normalizer: SymbolNormalizer,
-    book: std::sync::Mutex<executor::Book>,
+    normalizer: Arc<SymbolNormalizer>,
+    book: std::sync::Mutex<book::Book>,
     queue_depth: std::sync::atomic::AtomicU64,
     /// When the queue was last counted (ms).
     queue_counted_ms: std::sync::atomic::AtomicI64,
@@ -65,6 +71,7 @@ impl Pipelines {
         store: Arc<dyn Store>,
         desk: Arc<OrderDesk>,
         audit: Arc<AuditLog>,
+        normalizer: Arc<SymbolNormalizer>,
         max_pipelines: usize,
         meter: &opentelemetry::metrics::Meter,
     ) -> Result<Arc<Self>, ApiError> {
@@ -91,7 +98,7 @@ impl Pipelines {
             index,
             queued: Notify::new(),
             changes,
-            normalizer: SymbolNormalizer::default(),
+            normalizer,
             book: Default::default(),
             queue_depth: Default::default(),
             queue_counted_ms: Default::default(),

@@ -65,7 +65,7 @@ pub enum SubmitError {
 /// Validates, deduplicates, records and announces signals.
 pub struct SignalIntake {
     config: SignalsConfig,
-    normalizer: SymbolNormalizer,
+    normalizer: Arc<SymbolNormalizer>,
     store: Arc<dyn Store>,
     metrics: SignalMetrics,
     recorded: broadcast::Sender<Arc<Signal>>,
@@ -74,16 +74,17 @@ pub struct SignalIntake {
 }
 
 impl SignalIntake {
-    /// Builds the intake; fails when the symbol map is invalid.
+    /// Builds the intake; `normalizer` is the one built from
+    /// `config.symbol_map`.
     pub fn new(
         config: SignalsConfig,
+        normalizer: Arc<SymbolNormalizer>,
         store: Arc<dyn Store>,
         meter: &Meter,
-    ) -> Result<Self, String> {
-        let normalizer = SymbolNormalizer::new(&config.symbol_map)?;
+    ) -> Self {
         let metrics = SignalMetrics::new(meter, &config.metric_sources);
         let (recorded, _) = broadcast::channel(WATCH_BUFFER);
-        Ok(Self {
+        Self {
             config,
             normalizer,
             store,
@@ -91,7 +92,7 @@ impl SignalIntake {
             recorded,
             last_prices: Mutex::new(HashMap::new()),
             planner: None,
-        })
+        }
     }
 
     /// Accepted signals start the pipelines they match, in the same

@@ -9,7 +9,7 @@ use hmac::{Hmac, Mac};
 use http::HeaderMap;
 use sha2::Sha256;
 
-use crate::security::webhook_secret::PassphraseRefusal;
+use crate::{api_error::ApiError, security::webhook_secret::PassphraseRefusal};
 
 /// Why a webhook call was not authenticated (a metric label).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -36,6 +36,32 @@ impl AuthFailure {
             AuthFailure::MissingPassphrase => "missing_passphrase",
             AuthFailure::BadPassphrase => "bad_passphrase",
             AuthFailure::BadSignature => "bad_signature",
+        }
+    }
+}
+
+impl AuthFailure {
+    /// The refusal as the caller sees it: 403 for the address, 401 for
+    /// credentials, with the gRPC surface's UPPER_SNAKE_CASE reasons.
+    pub fn api_error(self) -> ApiError {
+        let unauthenticated = |reason, message: &str| ApiError::Unauthenticated {
+            reason,
+            message: message.into(),
+        };
+        match self {
+            AuthFailure::IpNotAllowed => ApiError::PermissionDenied {
+                reason: "IP_NOT_ALLOWED",
+                message: "client address is not on the webhook allowlist".into(),
+            },
+            AuthFailure::MissingPassphrase => {
+                unauthenticated("MISSING_PASSPHRASE", "the body has no `passphrase`")
+            }
+            AuthFailure::BadPassphrase => {
+                unauthenticated("BAD_PASSPHRASE", "the `passphrase` is wrong")
+            }
+            AuthFailure::BadSignature => {
+                unauthenticated("BAD_SIGNATURE", "the X-Signature does not match the body")
+            }
         }
     }
 }

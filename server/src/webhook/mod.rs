@@ -66,30 +66,8 @@ impl WebhookState {
             self.security
                 .refuse("webhook", failure.as_str(), "webhook", Some(ip));
         }
-        let (status, message) = match failure {
-            AuthFailure::IpNotAllowed => (
-                StatusCode::FORBIDDEN,
-                "client address is not on the webhook allowlist",
-            ),
-            AuthFailure::MissingPassphrase => {
-                (StatusCode::UNAUTHORIZED, "the body has no `passphrase`")
-            }
-            AuthFailure::BadPassphrase => (StatusCode::UNAUTHORIZED, "the `passphrase` is wrong"),
-            AuthFailure::BadSignature => (
-                StatusCode::UNAUTHORIZED,
-                "the X-Signature does not match the body",
-            ),
-        };
-        error_response(status, failure.as_str(), message)
+        failure.api_error().into_response()
     }
-}
-
-fn error_response(status: StatusCode, reason: &str, message: &str) -> Response {
-    (
-        status,
-        Json(json!({ "error": { "reason": reason, "message": message } })),
-    )
-        .into_response()
 }
 
 fn is_accepted_content_type(headers: &HeaderMap) -> bool {
@@ -125,31 +103,24 @@ pub async fn tradingview(State(state): State<Arc<WebhookState>>, request: Reques
         Ok(()) => {}
         Err(AddressRefusal::NotAllowed) => return state.refuse(AuthFailure::IpNotAllowed, ip),
         Err(AddressRefusal::RateLimited(retry_after)) => {
-            let seconds = retry_after.as_secs_f64().ceil().max(1.0) as u64;
-            let mut response = error_response(
-                StatusCode::TOO_MANY_REQUESTS,
-                "rate_limited",
-                &format!("too many requests from this address; retry in {seconds} s"),
-            );
-            if let Ok(value) = http::HeaderValue::from_str(&seconds.to_string()) {
-                response.headers_mut().insert(header::RETRY_AFTER, value);
+            return ApiError::RateLimited {
+                scope: "address",
+                retry_after,
             }
-            return response;
+            .into_response();
         }
     }
     if !is_accepted_content_type(&parts.headers) {
-        return error_response(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "unsupported_media_type",
-            "send Content-Type: application/json (or text/plain, as TradingView does)",
-        );
+        return ApiError::UnsupportedMediaType {
+            message: "send Content-Type: application/json (or text/plain, as TradingView does)",
+        }
+        .into_response();
     }
     let Ok(body) = to_bytes(body, state.body_limit).await else {
-        return error_response(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "body_too_large",
-            &format!("the body is larger than {} bytes", state.body_limit),
-        );
+        return ApiError::PayloadTooLarge {
+            limit: state.body_limit,
+        }
+        .into_response();
     };
     let signed = match state.auth.check_signature(&parts.headers, &body) {
         Ok(signed) => signed,
@@ -159,7 +130,12 @@ pub async fn tradingview(State(state): State<Arc<WebhookState>>, request: Reques
         Ok(parsed) => parsed,
         Err(err) => {
             state.intake.count_unreadable("tradingview");
-            return error_response(StatusCode::BAD_REQUEST, "invalid_json", &err.0);
+            return ApiError::InvalidArgument {
+                reason: "INVALID_JSON".into(),
+                message: err.0,
+                fields: Vec::new(),
+            }
+            .into_response();
         }
     };
     if !signed
@@ -188,26 +164,16 @@ pub async fn tradingview(State(state): State<Arc<WebhookState>>, request: Reques
                 .into_response()
         }
         Err(SubmitError::Rejected { signal, violations }) => {
-            let fields: Vec<_> = violations
-                .iter()
-                .map(|v| json!({ "field": v.field.webhook_name(), "reason": v.reason.as_str(), "description": v.description }))
-                .collect();
-            let message = rejection_error(&violations, Field::webhook_name).to_string();
-            let body = json!({
-                "outcome": "rejected",
-                "signal_id": signal.id,
-                "error": { "reason": signal.reject_reason, "message": message, "field_violations": fields },
-            });
-            (StatusCode::BAD_REQUEST, Json(body)).into_response()
+            let extra = serde_json::Map::from_iter([
+                ("outcome".to_string(), json!("rejected")),
+                ("signal_id".to_string(), json!(signal.id)),
+            ]);
+            rejection_error(&violations, Field::webhook_name).http_response(extra)
         }
         Err(SubmitError::Store(err)) => {
             let err = ApiError::from(err);
             tracing::error!(error = %err, "webhook signal not stored");
-            error_response(
-                err.http_status(),
-                "store_unavailable",
-                "the signal store is unavailable; retry",
-            )
+            err.into_response()
         }
     }
 }

@@ -1,0 +1,228 @@
+//! The order desk: the one place every order passes. It checks the halt
+//! and the exchange's breaker, derives the client order id from the
+//! request id (so a retry is the same order), persists every state change
+//! and fill, and tells watchers and the audit log.
+//!
+//! This file holds the desk and its tracked open orders; placement and
+//! cancellation, request checks, reconciliation with exchanges and the
+//! order life cycle each have their own file.
+
+mod lifecycle;
+mod placement;
+mod sync;
+mod ticket;
+
+use std::{
+    collections::{BTreeMap, HashMap},
+    sync::{Arc, Mutex},
+    time::Instant,
+};
+
+use rust_decimal::Decimal;
+use tokio::sync::broadcast;
+use tradeplane_api::{Order, OrderStatus};
+
+use super::{
+    error::OrderError,
+    exchanges::{
+        Exchange, ExchangeOrder,
+        instrumented::{Instrumented, observe_rate_limits},
+        is_open,
+        paper::PaperExchange,
+    },
+    metrics::OrderMetrics,
+};
+use crate::{
+    audit::AuditLog,
+    controls::{breakers::CircuitBreakers, halt::TradingHalt},
+    market::symbol::SymbolNormalizer,
+    proto_time::now_ms,
+    settings::Settings,
+    store::{OrderQuery, Store, StoreError, all_orders},
+};
+use lifecycle::{apply, exchange_view, status_of, transition};
+pub use placement::client_order_id;
+use ticket::ticket_of;
+
+/// Buffer of the WatchOrders feed.
+const WATCH_BUFFER: usize = 4096;
+
+/// Everything the desk needs.
+pub struct OrderDesk {
+    store: Arc<dyn Store>,
+    exchanges: BTreeMap<String, Arc<dyn Exchange>>,
+    paper: Arc<PaperExchange>,
+    breakers: Arc<CircuitBreakers>,
+    halt: Arc<TradingHalt>,
+    audit: Arc<AuditLog>,
+    /// Saves automatic breaker transitions with their audit events.
+    settings: Settings,
+    normalizer: Arc<SymbolNormalizer>,
+    /// Open orders by client order id (what price updates and syncs can
+    /// change).
+    open: Mutex<HashMap<String, Order>>,
+    /// Held while an open order's new state from an exchange is applied
+    /// and saved, so that a sync and a cancel cannot overwrite each other.
+    writes: tokio::sync::Mutex<()>,
+    events: broadcast::Sender<Arc<Order>>,
+    metrics: OrderMetrics,
+}
+
+/// What the desk is built from.
+pub struct DeskParts {
+    pub store: Arc<dyn Store>,
+    pub paper: Arc<PaperExchange>,
+    /// The exchanges besides paper.
+    pub venues: Vec<Arc<dyn Exchange>>,
+    pub breakers: Arc<CircuitBreakers>,
+    pub halt: Arc<TradingHalt>,
+    pub audit: Arc<AuditLog>,
+    /// The normalizer built from `signals.symbol_map`.
+    pub normalizer: Arc<SymbolNormalizer>,
+}
+
+impl OrderDesk {
+    /// Opens the desk: the paper book is rebuilt from the stored orders,
+    /// and orders that are open or unknown on other exchanges are brought
+    /// up to date there before this returns (so before new orders flow).
+    pub async fn open(
+        parts: DeskParts,
+        meter: &opentelemetry::metrics::Meter,
+    ) -> Result<Self, StoreError> {
+        let DeskParts {
+            store,
+            paper,
+            venues,
+            breakers,
+            halt,
+            audit,
+            normalizer,
+        } = parts;
+        let mut exchanges: BTreeMap<String, Arc<dyn Exchange>> = BTreeMap::new();
+        let paper_venue: Arc<dyn Exchange> = paper.clone();
+        for venue in std::iter::once(paper_venue).chain(venues) {
+            exchanges.insert(
+                venue.name().to_string(),
+                Arc::new(Instrumented::new(venue, meter)),
+            );
+        }
+        observe_rate_limits(exchanges.values().cloned().collect(), meter);
+        let mut stored = all_orders(&*store).await?;
+        // A paper order still NEW never reached the book before the
+        // process stopped: it was not placed.
+        for order in stored
+            .iter_mut()
+            .filter(|o| o.exchange == paper.name() && status_of(o) == OrderStatus::New)
+        {
+            transition(
+                order,
+                OrderStatus::Failed,
+                "the process stopped before the order reached the exchange",
+                now_ms(),
+            );
+            order.status_reason = "not placed: the process stopped first".into();
+            store.update_order(order).await?;
+        }
+        let replay: Vec<_> = stored
+            .iter()
+            .filter(|o| o.exchange == paper.name())
+            .map(|o| (ticket_of(o), exchange_view(o)))
+            .collect();
+        paper.replay(&replay);
+        let open = stored
+            .into_iter()
+            .filter(|o| is_open(status_of(o)))
+            .map(|o| (o.client_order_id.clone(), o))
+            .collect();
+        let (events, _) = broadcast::channel(WATCH_BUFFER);
+        let desk = Self {
+            settings: Settings::new(store.clone(), audit.clone()),
+            store,
+            exchanges,
+            paper,
+            breakers,
+            halt,
+            audit,
+            normalizer,
+            open: Mutex::new(open),
+            writes: tokio::sync::Mutex::new(()),
+            events,
+            metrics: OrderMetrics::new(meter),
+        };
+        let changed = desk.sync_open_orders().await;
+        if changed > 0 {
+            tracing::info!(changed, "reconciled orders with their exchanges");
+        }
+        Ok(desk)
+    }
+
+    /// The configured exchanges.
+    pub fn exchanges(&self) -> impl Iterator<Item = &Arc<dyn Exchange>> {
+        self.exchanges.values()
+    }
+
+    /// The exchange named `name`.
+    pub fn exchange(&self, name: &str) -> Result<&Arc<dyn Exchange>, OrderError> {
+        self.exchanges
+            .get(name)
+            .ok_or_else(|| OrderError::NoExchange {
+                name: name.to_string(),
+            })
+    }
+
+    /// A live feed of order changes.
+    pub fn subscribe(&self) -> broadcast::Receiver<Arc<Order>> {
+        self.events.subscribe()
+    }
+
+    /// One order.
+    pub async fn get(&self, id: &str) -> Result<Order, OrderError> {
+        self.store
+            .get_order(id)
+            .await?
+            .ok_or_else(|| OrderError::NotFound { id: id.to_string() })
+    }
+
+    /// Orders matching `query`.
+    pub async fn list(&self, query: &OrderQuery) -> Result<Vec<Order>, OrderError> {
+        Ok(self.store.list_orders(query).await?)
+    }
+
+    /// Feeds a market price to the paper exchange (from a signal).
+    pub async fn observe_price(&self, symbol: &str, price: Decimal) {
+        let changed = self.paper.observe_price(symbol, price, now_ms());
+        self.apply_changes(changed).await;
+    }
+
+    /// The latest state of an open order, by client order id.
+    fn tracked(&self, client_order_id: &str) -> Option<Order> {
+        self.open.lock().ok()?.get(client_order_id).cloned()
+    }
+
+    async fn apply_changes(&self, changed: Vec<(String, ExchangeOrder)>) {
+        for (client_order_id, view) in changed {
+            let Some(mut order) = self.tracked(&client_order_id) else {
+                continue;
+            };
+            apply(&mut order, &view, now_ms());
+            if let Err(err) = self.record(&order, None).await {
+                tracing::error!(error = %err, order = %order.id, "order change not saved");
+            }
+        }
+    }
+
+    /// Persists, tracks, meters and publishes an order's new state.
+    async fn record(&self, order: &Order, placed: Option<Instant>) -> Result<(), StoreError> {
+        self.store.update_order(order).await?;
+        if let Ok(mut open) = self.open.lock() {
+            if is_open(status_of(order)) {
+                open.insert(order.client_order_id.clone(), order.clone());
+            } else {
+                open.remove(&order.client_order_id);
+            }
+        }
+        self.metrics.observe(order, placed);
+        let _ = self.events.send(Arc::new(order.clone()));
+        Ok(())
+    }
+}

@@ -1,0 +1,253 @@
+//! Placing and canceling orders: the halt and breaker checks, the
+//! idempotent insert, the exchange call and its audit.
+
+use std::time::Instant;
+
+use sha2::{Digest, Sha256};
+use tracing::Instrument;
+use tradeplane_api::{AuditOutcome, CircuitBreakerState, Order, OrderStatus, PlaceOrderRequest};
+
+use super::{
+    OrderDesk,
+    lifecycle::{apply, side_word, status_of, status_word, symbol_of, transition},
+    ticket::new_order,
+};
+use crate::{
+    audit::{AuditEntry, actions},
+    controls::breakers::{Admission, BreakerRecord, setting_key},
+    orders::{
+        error::{InvalidReason, OrderError, PlaceError},
+        exchanges::{Exchange, ExchangeError, is_open, round_price, round_quantity},
+    },
+    proto_time::now_ms,
+    settings::Setting,
+    store::OrderInsert,
+};
+
+impl OrderDesk {
+    /// Places an order. The same `request_id` always yields the same
+    /// order: a retry returns it instead of placing a second one.
+    pub async fn place(
+        &self,
+        request: PlaceOrderRequest,
+        audit: AuditEntry,
+    ) -> Result<Order, PlaceError> {
+        self.place_for(request, None, audit).await
+    }
+
+    /// Places an order for a pipeline execution: `origin` is the
+    /// execution and signal ids the order is linked to.
+    pub async fn place_for(
+        &self,
+        request: PlaceOrderRequest,
+        origin: Option<(&str, &str)>,
+        audit: AuditEntry,
+    ) -> Result<Order, PlaceError> {
+        let span = tracing::info_span!(
+            "order.place",
+            exchange = %request.exchange,
+            symbol = %request.symbol,
+        );
+        self.place_traced(request, origin, audit)
+            .instrument(span)
+            .await
+    }
+
+    async fn place_traced(
+        &self,
+        request: PlaceOrderRequest,
+        origin: Option<(&str, &str)>,
+        audit: AuditEntry,
+    ) -> Result<Order, PlaceError> {
+        let started = Instant::now();
+        let exchange_name = if request.exchange.is_empty() {
+            "paper".to_string()
+        } else {
+            request.exchange.clone()
+        };
+        let exchange = self.exchanges.get(&exchange_name).cloned().ok_or_else(|| {
+            PlaceError::invalid(
+                InvalidReason::UnknownExchange,
+                "exchange",
+                format!("no exchange named `{exchange_name}`"),
+            )
+        })?;
+        let mut ticket = self.ticket(&request)?;
+        if self.halt.is_halted() {
+            return Err(PlaceError::Halted);
+        }
+        let rules = exchange
+            .rules(&ticket.symbol)
+            .await
+            .map_err(PlaceError::Exchange)?;
+        ticket.quantity = round_quantity(ticket.quantity, &rules);
+        if ticket.quantity.is_zero() {
+            return Err(PlaceError::invalid(
+                InvalidReason::QuantityBelowLot,
+                "quantity",
+                format!("rounds to zero at the lot size {}", rules.lot_size),
+            ));
+        }
+        ticket.price = ticket.price.map(|p| round_price(p, ticket.side, &rules));
+        ticket.stop_price = ticket
+            .stop_price
+            .map(|p| round_price(p, ticket.side, &rules));
+
+        let request_id = if request.request_id.is_empty() {
+            uuid::Uuid::now_v7().to_string()
+        } else {
+            request.request_id.clone()
+        };
+        ticket.client_order_id = client_order_id(&request_id);
+        let now = now_ms();
+        let mut order = new_order(&ticket, &exchange_name, &request, now);
+        if let Some((execution_id, signal_id)) = origin {
+            order.execution_id = execution_id.to_string();
+            order.signal_id = signal_id.to_string();
+        }
+        match self.breakers.admit(&exchange_name, Instant::now(), now) {
+            Admission::Refused => {
+                return Err(PlaceError::CircuitOpen {
+                    exchange: exchange_name,
+                });
+            }
+            Admission::Probe(record) => self.breaker_changed(&exchange_name, record).await,
+            Admission::Admitted => {}
+        }
+        match self.store.insert_order(&order, Some(&request_id)).await {
+            Ok(OrderInsert::Inserted) => {}
+            Ok(OrderInsert::Existing(first)) => {
+                self.breakers.abandon(&exchange_name);
+                return Ok(*first);
+            }
+            Err(err) => {
+                self.breakers.abandon(&exchange_name);
+                return Err(err.into());
+            }
+        }
+
+        if let Some(reference) = ticket.reference_price
+            && exchange_name == self.paper.name()
+        {
+            let changed = self.paper.observe_price(&ticket.symbol, reference, now);
+            self.apply_changes(changed).await;
+        }
+        let result = exchange.place(&ticket).await;
+        self.metrics.ack_latency(&exchange_name, started.elapsed());
+        // A rejection is an answer: only silence and errors count against
+        // the exchange.
+        let answered = !matches!(
+            result,
+            Err(ExchangeError::Unknown(_)
+                | ExchangeError::Unavailable(_)
+                | ExchangeError::Banned(_))
+        );
+        let changed = match &result {
+            Err(ExchangeError::Banned(why)) => {
+                self.breakers
+                    .trip(&exchange_name, why, Instant::now(), now_ms())
+            }
+            _ => self
+                .breakers
+                .record(&exchange_name, answered, Instant::now(), now_ms()),
+        };
+        if let Some(record) = changed {
+            self.breaker_changed(&exchange_name, record).await;
+        }
+        let mut entry = audit;
+        entry.action = actions::ORDER_PLACE;
+        entry.target = order.id.clone();
+        match result {
+            Ok(view) => {
+                apply(&mut order, &view, now_ms());
+                entry.detail = format!(
+                    "{} {} {} on {}: {}",
+                    side_word(ticket.side),
+                    ticket.quantity,
+                    ticket.symbol,
+                    exchange_name,
+                    status_word(status_of(&order))
+                );
+            }
+            Err(ExchangeError::Unknown(message)) => {
+                transition(&mut order, OrderStatus::Unknown, &message, now_ms());
+                entry.outcome = AuditOutcome::Failure;
+                entry.detail = format!("outcome unknown: {message}");
+            }
+            Err(err) => {
+                let status = if matches!(err, ExchangeError::Rejected(_)) {
+                    OrderStatus::Rejected
+                } else {
+                    OrderStatus::Failed
+                };
+                transition(&mut order, status, &err.to_string(), now_ms());
+                order.status_reason = err.to_string();
+                entry.action = actions::ORDER_FAIL;
+                entry.outcome = AuditOutcome::Failure;
+                entry.detail = err.to_string();
+            }
+        }
+        self.record(&order, Some(started)).await?;
+        self.audit.record_or_log(entry).await;
+        Ok(order)
+    }
+
+    /// Cancels an open order.
+    pub async fn cancel(&self, id: &str, audit: AuditEntry) -> Result<Order, OrderError> {
+        let mut order = self.get(id).await?;
+        if !is_open(status_of(&order)) {
+            return Err(OrderError::NotOpen {
+                id: id.to_string(),
+                status: status_word(status_of(&order)),
+            });
+        }
+        let exchange = self.exchange(&order.exchange)?.clone();
+        let view = exchange
+            .cancel(&order.client_order_id, &symbol_of(&order))
+            .await
+            .map_err(OrderError::Exchange)?;
+        {
+            let _writing = self.writes.lock().await;
+            if let Some(latest) = self.tracked(&order.client_order_id) {
+                order = latest;
+            }
+            apply(&mut order, &view, now_ms());
+            self.record(&order, None).await?;
+        }
+        let mut entry = audit;
+        entry.action = actions::ORDER_CANCEL;
+        entry.target = order.id.clone();
+        self.audit.record_or_log(entry).await;
+        Ok(order)
+    }
+
+    /// Persists and audits an automatic breaker transition (already in
+    /// force: the breakers made it).
+    async fn breaker_changed(&self, exchange: &str, record: BreakerRecord) {
+        let state = CircuitBreakerState::try_from(record.state)
+            .unwrap_or(CircuitBreakerState::Closed)
+            .as_str_name()
+            .trim_start_matches("CIRCUIT_BREAKER_STATE_")
+            .to_lowercase();
+        tracing::warn!(exchange, state, reason = %record.reason, "circuit breaker changed");
+        let entry = AuditEntry {
+            actor: "system".into(),
+            action: actions::BREAKER_TRANSITION,
+            target: exchange.to_string(),
+            outcome: AuditOutcome::Success,
+            detail: format!("{state}: {}", record.reason),
+            ..Default::default()
+        };
+        let setting = Setting::new(setting_key(exchange));
+        if let Err(err) = self.settings.change(&setting, record, entry, drop).await {
+            tracing::error!(error = %err, exchange, "breaker state not saved");
+        }
+    }
+}
+
+/// The client order id of a request: `tp-` and 32 hex digits of its hash,
+/// within every venue's 36-character limit, and the same on every retry.
+pub fn client_order_id(request_id: &str) -> String {
+    let digest = Sha256::digest(request_id.as_bytes());
+    format!("tp-{}", &hex::encode(digest)[..32])
+}

@@ -1,0 +1,93 @@
+//! Reconciliation: open or unknown orders on remote exchanges brought up
+//! to what the exchange says.
+
+use tradeplane_api::{Order, OrderStatus};
+
+use super::{
+    OrderDesk,
+    lifecycle::{apply, status_of, symbol_of, transition},
+};
+use crate::{
+    orders::exchanges::Exchange,
+    proto_time::{now_ms, timestamp_ms},
+};
+
+impl OrderDesk {
+    /// Whether any exchange keeps orders outside this process (and so
+    /// needs [`OrderDesk::sync_open_orders`] now and then).
+    pub fn has_remote_exchanges(&self) -> bool {
+        self.exchanges.keys().any(|name| name != self.paper.name())
+    }
+
+    /// Brings every open or unknown order on a remote exchange up to what
+    /// the exchange says, by client order id. An order the exchange does
+    /// not have, once it can no longer accept it, was never placed: it
+    /// fails. Returns how many orders changed.
+    pub async fn sync_open_orders(&self) -> usize {
+        let pending: Vec<Order> = self
+            .open
+            .lock()
+            .map(|open| {
+                open.values()
+                    .filter(|o| o.exchange != self.paper.name())
+                    .cloned()
+                    .collect()
+            })
+            .unwrap_or_default();
+        let mut changed = 0;
+        for order in pending {
+            let Some(exchange) = self.exchanges.get(&order.exchange).cloned() else {
+                tracing::warn!(order = %order.id, exchange = %order.exchange, "open order on an exchange that is not configured; left as it is");
+                continue;
+            };
+            let symbol = symbol_of(&order);
+            let found = exchange.fetch(&order.client_order_id, &symbol).await;
+            let _writing = self.writes.lock().await;
+            let Some(mut latest) = self.tracked(&order.client_order_id) else {
+                continue;
+            };
+            let status = status_of(&latest);
+            let now = now_ms();
+            match found {
+                Ok(Some(view)) if view.fills.len() >= latest.fills.len() => {
+                    let before = (latest.status, latest.fills.len());
+                    apply(&mut latest, &view, now);
+                    if before == (latest.status, latest.fills.len()) {
+                        continue;
+                    }
+                }
+                Ok(Some(_)) => continue,
+                Ok(None) if matches!(status, OrderStatus::New | OrderStatus::Unknown) => {
+                    let since = latest.update_time.as_ref().map(timestamp_ms).unwrap_or(0);
+                    let window =
+                        i64::try_from(exchange.acceptance_window().as_millis()).unwrap_or(i64::MAX);
+                    if now.saturating_sub(since) < window {
+                        continue;
+                    }
+                    transition(
+                        &mut latest,
+                        OrderStatus::Failed,
+                        "the exchange has no such order",
+                        now,
+                    );
+                    latest.status_reason = "not placed: the exchange has no such order".into();
+                }
+                Ok(None) => {
+                    tracing::warn!(order = %latest.id, "the exchange no longer knows an open order");
+                    continue;
+                }
+                Err(err) => {
+                    tracing::warn!(order = %latest.id, error = %err, "cannot bring an order up to date; will try again");
+                    continue;
+                }
+            }
+            match self.record(&latest, None).await {
+                Ok(()) => changed += 1,
+                Err(err) => {
+                    tracing::error!(error = %err, order = %latest.id, "order change not saved")
+                }
+            }
+        }
+        changed
+    }
+}

@@ -1,0 +1,374 @@
+//! The sizing step, as a pure function: side, quantity and price from the
+//! signal's intent and the pipeline's sizing rule, rounded to the venue's
+//! lot and tick, and skipped below its minimums.
+
+use rust_decimal::Decimal;
+use tradeplane_api::{OrderType, Side, Signal, SignalAction};
+
+use super::{
+    book::Position,
+    spec::{OrderPlan, SizingRule},
+    stop::{SkipReason, Stop},
+};
+use crate::{
+    market::decimal::parse_decimal,
+    orders::exchanges::{InstrumentRules, round_price, round_quantity},
+};
+
+/// One basis point is 1/10 000.
+pub const BPS: Decimal = Decimal::from_parts(10_000, 0, 0, false, 0);
+
+/// The order an execution decided on.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Plan {
+    pub symbol: String,
+    pub side: Side,
+    pub quantity: Decimal,
+    /// The market price the order was sized at.
+    pub price: Decimal,
+    /// For limit orders: the limit, on the tick.
+    pub limit_price: Option<Decimal>,
+    /// The pipeline's position before the order.
+    pub position: Position,
+}
+
+impl Plan {
+    /// How the sizing step reads in the execution.
+    pub fn describe(&self) -> String {
+        format!(
+            "{} {} {} at {}",
+            side_word(self.side),
+            self.quantity,
+            self.symbol,
+            self.price
+        )
+    }
+}
+
+/// What sizing knows of the market and the pipeline.
+#[derive(Debug, Clone, Copy)]
+pub struct Market<'a> {
+    pub symbol: &'a str,
+    pub price: Decimal,
+    pub rules: &'a InstrumentRules,
+    pub position: Position,
+    /// The exchange's balances (asset, free, locked); read only when
+    /// [`needs_balances`] says so.
+    pub balances: &'a [(String, Decimal, Decimal)],
+}
+
+/// Whether sizing `signal` by `sizing` reads the exchange's balances.
+pub fn needs_balances(sizing: SizingRule, signal: &Signal) -> bool {
+    matches!(sizing, SizingRule::PercentOfBalance(_))
+        && matches!(
+            SignalAction::try_from(signal.action),
+            Ok(SignalAction::Buy | SignalAction::Sell)
+        )
+}
+
+/// Sizes the order for `signal`.
+pub fn plan(
+    sizing: SizingRule,
+    order: &OrderPlan,
+    signal: &Signal,
+    market: Market<'_>,
+) -> Result<Plan, Stop> {
+    let Market {
+        symbol,
+        price,
+        rules,
+        position,
+        balances,
+    } = market;
+    let action = SignalAction::try_from(signal.action).unwrap_or(SignalAction::Unspecified);
+    let (side, quantity) = match action {
+        SignalAction::Buy | SignalAction::Sell => {
+            let side = if action == SignalAction::Buy {
+                Side::Buy
+            } else {
+                Side::Sell
+            };
+            let quantity = match sizing {
+                SizingRule::Quantity(q) => q,
+                SizingRule::QuoteAmount(amount) => amount / price,
+                SizingRule::FromSignal => parse_decimal(&signal.quantity).map_err(|_| {
+                    Stop::Fail("sizing is from_signal, and the signal has no quantity".into())
+                })?,
+                SizingRule::PercentOfBalance(percent) => {
+                    let instrument = signal.instrument.clone().unwrap_or_default();
+                    let asset = if side == Side::Buy {
+                        instrument.quote
+                    } else {
+                        instrument.base
+                    };
+                    let free = balances
+                        .iter()
+                        .find(|(a, _, _)| *a == asset)
+                        .map(|(_, free, _)| *free)
+                        .unwrap_or_default();
+                    let amount = free * percent / Decimal::ONE_HUNDRED;
+                    if side == Side::Buy {
+                        amount / price
+                    } else {
+                        amount
+                    }
+                }
+            };
+            (side, quantity)
+        }
+        SignalAction::Exit => {
+            if position.quantity.is_zero() {
+                return Err(Stop::Skip(
+                    SkipReason::NoPosition,
+                    format!("nothing to close in {symbol}"),
+                ));
+            }
+            let side = if position.quantity > Decimal::ZERO {
+                Side::Sell
+            } else {
+                Side::Buy
+            };
+            (side, position.quantity.abs())
+        }
+        SignalAction::TargetPosition => {
+            let target = parse_decimal(&signal.target_position)
+                .map_err(|_| Stop::Fail("a target_position signal needs target_position".into()))?;
+            let difference = target - position.quantity;
+            if difference.is_zero() {
+                return Err(Stop::Skip(
+                    SkipReason::AtTarget,
+                    format!("already at {target} {symbol}"),
+                ));
+            }
+            let side = if difference > Decimal::ZERO {
+                Side::Buy
+            } else {
+                Side::Sell
+            };
+            (side, difference.abs())
+        }
+        SignalAction::Unspecified => return Err(Stop::Fail("the signal has no action".into())),
+    };
+    let quantity = round_quantity(quantity, rules);
+    if quantity.is_zero() || quantity < rules.min_quantity || quantity * price < rules.min_notional
+    {
+        return Err(Stop::Skip(
+            SkipReason::BelowMinNotional,
+            format!(
+                "{quantity} {symbol} at {price} is below the minimum (quantity {}, notional {})",
+                rules.min_quantity, rules.min_notional
+            ),
+        ));
+    }
+    let limit_price = (order.order_type == OrderType::Limit).then(|| {
+        let offset = price * order.limit_offset_bps / BPS;
+        let raw = if side == Side::Buy {
+            price + offset
+        } else {
+            price - offset
+        };
+        round_price(raw, side, rules)
+    });
+    Ok(Plan {
+        symbol: symbol.to_string(),
+        side,
+        quantity,
+        price,
+        limit_price,
+        position,
+    })
+}
+
+/// The lowercase word of a side.
+pub fn side_word(side: Side) -> &'static str {
+    if side == Side::Sell { "sell" } else { "buy" }
+}
+
+#[cfg(test)]
+mod tests {
+    use tradeplane_api::{Instrument, TimeInForce};
+
+    use super::*;
+
+    fn d(text: &str) -> Decimal {
+        text.parse().unwrap()
+    }
+
+    fn rules() -> InstrumentRules {
+        InstrumentRules {
+            tick_size: d("0.01"),
+            lot_size: d("0.001"),
+            min_quantity: d("0.001"),
+            min_notional: d("10"),
+        }
+    }
+
+    fn market(order: OrderType) -> OrderPlan {
+        OrderPlan {
+            order_type: order,
+            limit_offset_bps: d("10"),
+            time_in_force: TimeInForce::Gtc,
+            stop_loss: None,
+            take_profit: None,
+        }
+    }
+
+    fn signal(action: SignalAction) -> Signal {
+        Signal {
+            action: action as i32,
+            instrument: Some(Instrument {
+                base: "BTC".into(),
+                quote: "USDT".into(),
+                symbol: "BINANCE:BTC/USDT".into(),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }
+    }
+
+    fn size(sizing: SizingRule, signal: &Signal, position: Position) -> Result<Plan, Stop> {
+        let balances = [
+            ("USDT".to_string(), d("1000"), d("0")),
+            ("BTC".to_string(), d("0.5"), d("0")),
+        ];
+        plan(
+            sizing,
+            &market(OrderType::Market),
+            signal,
+            Market {
+                symbol: "BINANCE:BTC/USDT",
+                price: d("50000"),
+                rules: &rules(),
+                position,
+                balances: &balances,
+            },
+        )
+    }
+
+    fn sized(sizing: SizingRule, signal: &Signal) -> (Side, Decimal) {
+        let plan = size(sizing, signal, Position::default()).unwrap();
+        (plan.side, plan.quantity)
+    }
+
+    #[test]
+    fn a_fixed_quantity_stays_and_a_quote_amount_is_divided_by_the_price() {
+        let buy = signal(SignalAction::Buy);
+        assert_eq!(
+            sized(SizingRule::Quantity(d("0.01")), &buy),
+            (Side::Buy, d("0.01"))
+        );
+        // 123 / 50000 = 0.00246, rounded down to the lot.
+        let sell = signal(SignalAction::Sell);
+        assert_eq!(
+            sized(SizingRule::QuoteAmount(d("123")), &sell),
+            (Side::Sell, d("0.002"))
+        );
+    }
+
+    #[test]
+    fn a_percent_of_balance_spends_quote_to_buy_and_base_to_sell() {
+        let percent = SizingRule::PercentOfBalance(d("50"));
+        assert_eq!(
+            sized(percent, &signal(SignalAction::Buy)),
+            (Side::Buy, d("0.01"))
+        );
+        assert_eq!(
+            sized(percent, &signal(SignalAction::Sell)),
+            (Side::Sell, d("0.25"))
+        );
+        assert!(needs_balances(percent, &signal(SignalAction::Buy)));
+        assert!(!needs_balances(percent, &signal(SignalAction::Exit)));
+        assert!(!needs_balances(
+            SizingRule::Quantity(d("1")),
+            &signal(SignalAction::Buy)
+        ));
+    }
+
+    #[test]
+    fn from_signal_takes_the_signal_quantity_or_fails() {
+        let mut buy = signal(SignalAction::Buy);
+        buy.quantity = "0.0456".into();
+        assert_eq!(sized(SizingRule::FromSignal, &buy), (Side::Buy, d("0.045")));
+        buy.quantity.clear();
+        assert!(matches!(
+            size(SizingRule::FromSignal, &buy, Position::default()),
+            Err(Stop::Fail(_))
+        ));
+    }
+
+    #[test]
+    fn exits_and_targets_trade_the_difference_to_the_position() {
+        let long = Position {
+            quantity: d("0.3"),
+            ..Default::default()
+        };
+        let exit = size(SizingRule::FromSignal, &signal(SignalAction::Exit), long).unwrap();
+        assert_eq!((exit.side, exit.quantity), (Side::Sell, d("0.3")));
+        let nothing = size(
+            SizingRule::FromSignal,
+            &signal(SignalAction::Exit),
+            Position::default(),
+        );
+        assert!(matches!(
+            nothing,
+            Err(Stop::Skip(SkipReason::NoPosition, _))
+        ));
+        let mut target = signal(SignalAction::TargetPosition);
+        target.target_position = "0.5".into();
+        let more = size(SizingRule::FromSignal, &target, long).unwrap();
+        assert_eq!((more.side, more.quantity), (Side::Buy, d("0.2")));
+        target.target_position = "0.3".into();
+        assert!(matches!(
+            size(SizingRule::FromSignal, &target, long),
+            Err(Stop::Skip(SkipReason::AtTarget, _))
+        ));
+    }
+
+    #[test]
+    fn below_the_lot_or_the_minimum_notional_is_skipped() {
+        let buy = signal(SignalAction::Buy);
+        let at = |quantity: &str, price: &str| {
+            plan(
+                SizingRule::Quantity(d(quantity)),
+                &market(OrderType::Market),
+                &buy,
+                Market {
+                    symbol: "BINANCE:BTC/USDT",
+                    price: d(price),
+                    rules: &rules(),
+                    position: Position::default(),
+                    balances: &[],
+                },
+            )
+        };
+        for (quantity, price) in [("0.0004", "50000"), ("0.001", "5000")] {
+            assert!(
+                matches!(
+                    at(quantity, price),
+                    Err(Stop::Skip(SkipReason::BelowMinNotional, _))
+                ),
+                "{quantity} at {price}"
+            );
+        }
+        assert_eq!(at("0.002", "5000").unwrap().quantity, d("0.002"));
+    }
+
+    #[test]
+    fn limit_prices_sit_off_the_market_on_the_tick() {
+        let sell = signal(SignalAction::Sell);
+        let plan = plan(
+            SizingRule::Quantity(d("1")),
+            &market(OrderType::Limit),
+            &sell,
+            Market {
+                symbol: "BINANCE:BTC/USDT",
+                price: d("100.055"),
+                rules: &rules(),
+                position: Position::default(),
+                balances: &[],
+            },
+        );
+        // 100.055 - 10 bps = 99.954945, rounded up to the tick for a sell.
+        assert_eq!(plan.unwrap().limit_price, Some(d("99.96")));
+    }
+}

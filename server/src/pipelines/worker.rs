@@ -1,0 +1,457 @@
+//! The workers: claim an execution from the durable queue with a lease,
+//! then run its steps (sizing, risk, order, protect) and record each with
+//! its result and duration. The order's request id is the execution id,
+//! so an execution resumed after a crash finds its order instead of
+//! placing a second one.
+
+use std::{
+    collections::HashMap,
+    sync::Arc,
+    time::{Duration, Instant},
+};
+
+use opentelemetry::propagation::TextMapPropagator;
+use opentelemetry_sdk::propagation::TraceContextPropagator;
+use tokio::{sync::watch, task::JoinHandle};
+use tracing::Instrument;
+use tracing_opentelemetry::OpenTelemetrySpanExt;
+use tradeplane_api::{
+    Execution, ExecutionStatus, ExecutionStep, Order, OrderStatus, PlaceOrderRequest, Signal,
+};
+
+use super::{
+    Pipelines,
+    risk::{self, History, Refusal},
+    sizing::{self, Market, Plan},
+    spec::Compiled,
+    stop::{SkipReason, Stop},
+};
+use crate::{
+    api_error::ApiError,
+    audit::AuditEntry,
+    market::decimal::parse_decimal,
+    orders::desk::client_order_id,
+    proto_time::{ms_to_timestamp, now_ms},
+    store::{Claim, OrderQuery, all_executions, all_orders},
+};
+
+/// How often idle workers look for executions whose lease expired.
+const IDLE_POLL: Duration = Duration::from_millis(250);
+
+impl Pipelines {
+    /// Rebuilds the book from stored executions and orders, then starts
+    /// `workers` workers until `stopped`.
+    pub async fn start_workers(
+        self: &Arc<Self>,
+        workers: usize,
+        lease: Duration,
+        stopped: watch::Receiver<bool>,
+    ) -> Result<Vec<JoinHandle<()>>, ApiError> {
+        self.rebuild_book().await?;
+        Ok((0..workers)
+            .map(|_| {
+                let pipelines = self.clone();
+                let stopped = stopped.clone();
+                tokio::spawn(async move { pipelines.work(lease, stopped).await })
+            })
+            .collect())
+    }
+
+    async fn rebuild_book(&self) -> Result<(), ApiError> {
+        let owner: HashMap<String, String> = all_executions(&*self.store)
+            .await?
+            .into_iter()
+            .map(|e| (e.id, e.pipeline_id))
+            .collect();
+        let orders: Vec<Order> = all_orders(&*self.store)
+            .await?
+            .into_iter()
+            .filter(|o| owner.contains_key(&o.execution_id))
+            .collect();
+        if let Ok(mut book) = self.book.lock() {
+            for order in &orders {
+                if let Some(pipeline) = owner.get(&order.execution_id) {
+                    book.book_order(pipeline, order, 0);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    async fn work(self: Arc<Self>, lease: Duration, mut stopped: watch::Receiver<bool>) {
+        let lease_ms = i64::try_from(lease.as_millis()).unwrap_or(i64::MAX);
+        loop {
+            if *stopped.borrow() {
+                return;
+            }
+            let queued = self.queued.notified();
+            match self
+                .store
+                .claim_execution(super::claim::rules(now_ms(), lease_ms))
+                .await
+            {
+                Ok(Claim::Run {
+                    execution,
+                    traceparent,
+                }) => {
+                    let span = tracing::info_span!(
+                        "execution",
+                        otel.name = "execution",
+                        execution = %execution.id,
+                        pipeline = %execution.pipeline_name,
+                    );
+                    // The execution continues the trace of the call that
+                    // queued it, even after a restart.
+                    let carrier = HashMap::from([("traceparent".to_string(), traceparent.clone())]);
+                    let parent = TraceContextPropagator::new().extract(&carrier);
+                    let _ = span.set_parent(parent);
+                    let trace_id = traceparent
+                        .split('-')
+                        .nth(1)
+                        .unwrap_or_default()
+                        .to_string();
+                    self.run(*execution, &trace_id).instrument(span).await;
+                    continue;
+                }
+                Ok(Claim::Skipped(execution)) => {
+                    self.metrics.finished(&execution, Duration::ZERO);
+                    let _ = self.changes.send(Arc::new(*execution));
+                    continue;
+                }
+                Ok(Claim::Idle) => self.count_queue().await,
+                Err(err) => tracing::warn!(error = %err, "cannot claim executions"),
+            }
+            tokio::select! {
+                _ = queued => {}
+                _ = tokio::time::sleep(IDLE_POLL) => {}
+                _ = stopped.changed() => return,
+            }
+        }
+    }
+
+    /// Runs one claimed execution to its end.
+    async fn run(&self, mut execution: Execution, trace_id: &str) {
+        let started = Instant::now();
+        let outcome = self.steps(&mut execution, trace_id).await;
+        let now = now_ms();
+        match outcome {
+            Ok(()) => {}
+            Err(Stop::Skip(reason, detail)) => {
+                execution.status = ExecutionStatus::Skipped as i32;
+                execution.skip_reason = reason.as_str().to_string();
+                if !detail.is_empty() {
+                    execution.error = detail;
+                }
+            }
+            Err(Stop::Fail(error)) => {
+                execution.status = ExecutionStatus::Failed as i32;
+                execution.error = error;
+            }
+        }
+        execution.end_time = Some(ms_to_timestamp(now));
+        if let Err(err) = self.store.update_execution(&execution).await {
+            // The lease runs out and another worker resumes it; the order
+            // request id keeps that from ordering twice.
+            tracing::error!(error = %err, execution = %execution.id, "execution result not saved");
+            return;
+        }
+        self.metrics.finished(&execution, started.elapsed());
+        let _ = self.changes.send(Arc::new(execution));
+    }
+
+    async fn steps(&self, execution: &mut Execution, trace_id: &str) -> Result<(), Stop> {
+        let Some(compiled) = self.snapshot().get(&execution.pipeline_id).cloned() else {
+            execution.status = ExecutionStatus::Canceled as i32;
+            execution.error = "the pipeline was deleted".into();
+            return Ok(());
+        };
+        if !compiled.enabled() {
+            return Err(Stop::Skip(SkipReason::Paused, String::new()));
+        }
+        let signal = match self.store.get_signal(&execution.signal_id).await {
+            Ok(Some(signal)) => signal,
+            Ok(None) => {
+                return Err(Stop::Fail(format!(
+                    "signal {} is missing",
+                    execution.signal_id
+                )));
+            }
+            Err(err) => return Err(Stop::Fail(err.to_string())),
+        };
+
+        // A resumed execution may have placed its order before the crash:
+        // then it carries on from that order, booked and counted already.
+        let order = match self.placed_order(execution).await {
+            Some(order) => {
+                let summary = format!(
+                    "order {} {}, placed before the restart",
+                    order.id,
+                    status_word(order.status)
+                );
+                record(execution, "order", &Ok(summary), Instant::now());
+                order
+            }
+            None => {
+                self.size_check_and_place(&compiled, &signal, execution, trace_id)
+                    .await?
+            }
+        };
+        execution.order_ids.push(order.id.clone());
+        execution.fees = order.fee_total.clone();
+        match OrderStatus::try_from(order.status).unwrap_or(OrderStatus::Unspecified) {
+            OrderStatus::Rejected | OrderStatus::Failed => {
+                return Err(Stop::Fail(format!(
+                    "order {}: {}",
+                    status_word(order.status),
+                    order.status_reason
+                )));
+            }
+            OrderStatus::Unknown => {
+                return Err(Stop::Fail(
+                    "the order's outcome is unknown; the order desk is reconciling it".into(),
+                ));
+            }
+            OrderStatus::Filled => {
+                let started = Instant::now();
+                let protective = self.protect(&compiled, execution, &order, trace_id).await;
+                if let Some(result) = protective {
+                    record(
+                        execution,
+                        "protect",
+                        &result
+                            .as_ref()
+                            .map(|ids| format!("orders {}", ids.join(", "))),
+                        started,
+                    );
+                    execution.order_ids.extend(result?);
+                }
+            }
+            _ => {}
+        }
+        execution.status = ExecutionStatus::Succeeded as i32;
+        Ok(())
+    }
+
+    /// The execution's order, if an earlier attempt placed it.
+    async fn placed_order(&self, execution: &Execution) -> Option<Order> {
+        if execution.attempt <= 1 {
+            return None;
+        }
+        let client_order_id = client_order_id(&order_request_id(execution));
+        self.store
+            .list_orders(&OrderQuery {
+                execution_id: Some(execution.id.clone()),
+                limit: 10,
+                ..Default::default()
+            })
+            .await
+            .ok()?
+            .into_iter()
+            .find(|o| o.client_order_id == client_order_id)
+    }
+
+    /// The sizing, risk and order steps of a fresh attempt.
+    async fn size_check_and_place(
+        &self,
+        compiled: &Compiled,
+        signal: &Signal,
+        execution: &mut Execution,
+        trace_id: &str,
+    ) -> Result<Order, Stop> {
+        let started = Instant::now();
+        let plan = self.size(compiled, signal).await;
+        record(
+            execution,
+            "sizing",
+            &plan.as_ref().map(Plan::describe),
+            started,
+        );
+        let plan = plan?;
+
+        let started = Instant::now();
+        let risk = self.check_risk(compiled, &plan);
+        record(
+            execution,
+            "risk",
+            &risk.as_ref().map(|()| "within every limit".to_string()),
+            started,
+        );
+        risk?;
+
+        let started = Instant::now();
+        let order = self.order(compiled, execution, &plan, trace_id).await;
+        record(
+            execution,
+            "order",
+            &order
+                .as_ref()
+                .map(|o| format!("order {} {}", o.id, status_word(o.status))),
+            started,
+        );
+        let order = order?;
+        self.metrics.fees(&compiled.pipeline.name, &order);
+        if let Ok(mut book) = self.book.lock() {
+            book.book_order(&compiled.pipeline.id, &order, 0);
+            book.count_order(&compiled.pipeline.id, now_ms());
+        }
+        Ok(order)
+    }
+
+    /// The sizing step: reads the venue's rules, the price and (when the
+    /// rule needs them) the balances, then sizes with [`sizing::plan`].
+    async fn size(&self, compiled: &Compiled, signal: &Signal) -> Result<Plan, Stop> {
+        let pipeline = &compiled.pipeline;
+        let symbol = signal
+            .instrument
+            .as_ref()
+            .map(|i| i.symbol.clone())
+            .unwrap_or_default();
+        let fail = |e: &dyn std::fmt::Display| Stop::Fail(e.to_string());
+        let exchange = self
+            .desk
+            .exchange(&pipeline.exchange)
+            .map_err(|e| fail(&e))?
+            .clone();
+        let rules = exchange.rules(&symbol).await.map_err(|e| fail(&e))?;
+        let price = match parse_decimal(&signal.price) {
+            Ok(price) => price,
+            Err(_) => exchange
+                .last_price(&symbol)
+                .await
+                .ok()
+                .flatten()
+                .ok_or_else(|| {
+                    Stop::Fail(format!(
+                        "no price for {symbol}: the signal has none and {} knows none",
+                        pipeline.exchange
+                    ))
+                })?,
+        };
+        let position = self
+            .book
+            .lock()
+            .map(|b| b.position(&pipeline.id, &symbol))
+            .unwrap_or_default();
+        let balances = if sizing::needs_balances(compiled.sizing, signal) {
+            exchange.balances().await.map_err(|e| fail(&e))?
+        } else {
+            Vec::new()
+        };
+        let market = Market {
+            symbol: &symbol,
+            price,
+            rules: &rules,
+            position,
+            balances: &balances,
+        };
+        sizing::plan(compiled.sizing, &compiled.order, signal, market)
+    }
+
+    /// The risk step: [`risk::check_order`], then
+    /// [`risk::check_history`] against the book.
+    fn check_risk(&self, compiled: &Compiled, plan: &Plan) -> Result<(), Stop> {
+        let pipeline = &compiled.pipeline;
+        let refused = |refusal| match refusal {
+            Refusal::Rule(rule, detail) => {
+                self.metrics.risk_rejected(&pipeline.name, rule.as_str());
+                Stop::Skip(
+                    SkipReason::RiskRejected,
+                    format!("{}: {detail}", rule.as_str()),
+                )
+            }
+            Refusal::Cooldown(detail) => Stop::Skip(SkipReason::Cooldown, detail),
+        };
+        risk::check_order(&compiled.risk, plan).map_err(&refused)?;
+        let now = now_ms();
+        let history = {
+            let Ok(mut book) = self.book.lock() else {
+                return Err(Stop::Fail("risk book unavailable".into()));
+            };
+            History {
+                orders_last_minute: book.orders_in_last_minute(&pipeline.id, now),
+                realized_today: book.realized_today(&pipeline.id, now),
+                since_last_fill_ms: book.last_fill_ms(&pipeline.id).map(|last| now - last),
+            }
+        };
+        risk::check_history(&compiled.risk, &history).map_err(refused)
+    }
+
+    /// The order step: the planned order, placed through the desk.
+    async fn order(
+        &self,
+        compiled: &Compiled,
+        execution: &Execution,
+        plan: &Plan,
+        trace_id: &str,
+    ) -> Result<Order, Stop> {
+        let request = PlaceOrderRequest {
+            request_id: order_request_id(execution),
+            exchange: compiled.pipeline.exchange.clone(),
+            symbol: plan.symbol.clone(),
+            side: plan.side as i32,
+            r#type: compiled.order.order_type as i32,
+            quantity: plan.quantity.normalize().to_string(),
+            price: plan
+                .limit_price
+                .map(|p| p.normalize().to_string())
+                .unwrap_or_default(),
+            time_in_force: compiled.order.time_in_force as i32,
+            reference_price: plan.price.normalize().to_string(),
+            ..Default::default()
+        };
+        self.desk
+            .place_for(
+                request,
+                Some((&execution.id, &execution.signal_id)),
+                pipeline_audit(compiled, trace_id),
+            )
+            .await
+            .map_err(Stop::from)
+    }
+}
+
+/// The request id of an execution's order: the same on every attempt, so
+/// the order desk places it once.
+pub(super) fn order_request_id(execution: &Execution) -> String {
+    format!("execution:{}", execution.id)
+}
+
+/// Orders a pipeline places are audited as its own, in the trace of the
+/// call that started the execution.
+pub(super) fn pipeline_audit(compiled: &Compiled, trace_id: &str) -> AuditEntry {
+    AuditEntry {
+        actor: format!("pipeline:{}", compiled.pipeline.name),
+        trace_id: trace_id.to_string(),
+        ..Default::default()
+    }
+}
+
+/// Appends a step with its outcome and duration.
+fn record(
+    execution: &mut Execution,
+    name: &str,
+    outcome: &Result<String, &Stop>,
+    started: Instant,
+) {
+    let (result, detail) = match outcome {
+        Ok(detail) => ("ok", detail.clone()),
+        Err(stop) => stop.describe(),
+    };
+    execution.steps.push(ExecutionStep {
+        name: name.to_string(),
+        result: result.to_string(),
+        detail,
+        duration: prost_types::Duration::try_from(started.elapsed()).ok(),
+    });
+}
+
+/// An order status as a lowercase word.
+fn status_word(status: i32) -> String {
+    OrderStatus::try_from(status)
+        .map(|s| {
+            s.as_str_name()
+                .trim_start_matches("ORDER_STATUS_")
+                .to_lowercase()
+        })
+        .unwrap_or_default()
+}
