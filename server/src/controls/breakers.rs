@@ -226,17 +226,7 @@ impl CircuitBreakers {
 
     /// Installs a persisted record; returns the protobuf view.
     pub fn apply(&self, exchange: &str, record: BreakerRecord) -> CircuitBreaker {
-        let label = STATES
-            .iter()
-            .find(|(s, _)| *s as i32 == record.state)
-            .map_or("closed", |(_, l)| *l);
-        self.transitions.add(
-            1,
-            &[
-                KeyValue::new("exchange", exchange.to_string()),
-                KeyValue::new("state", label),
-            ],
-        );
+        self.count_transition(exchange, record.state);
         if let Ok(mut live) = self.live.lock() {
             let live = live.entry(exchange.to_string()).or_default();
             live.outcomes.clear();
@@ -425,12 +415,11 @@ impl CircuitBreakers {
         self.breakers.read().ok()?.get(exchange).cloned()
     }
 
-    /// Puts an automatic transition in force (the live state is already
-    /// updated by the caller).
-    fn install(&self, exchange: &str, record: BreakerRecord) {
+    /// Counts a transition of `exchange`'s breaker into `state`.
+    fn count_transition(&self, exchange: &str, state: i32) {
         let label = STATES
             .iter()
-            .find(|(s, _)| *s as i32 == record.state)
+            .find(|(s, _)| *s as i32 == state)
             .map_or("closed", |(_, l)| *l);
         self.transitions.add(
             1,
@@ -439,6 +428,12 @@ impl CircuitBreakers {
                 KeyValue::new("state", label),
             ],
         );
+    }
+
+    /// Puts an automatic transition in force (the live state is already
+    /// updated by the caller).
+    fn install(&self, exchange: &str, record: BreakerRecord) {
+        self.count_transition(exchange, record.state);
         if let Ok(mut breakers) = self.breakers.write() {
             breakers.insert(exchange.to_string(), record);
         }
