@@ -753,6 +753,56 @@ async fn an_execution_queued_before_a_crash_runs_once_after_it() {
     node.kill();
 }
 
+/// Positions and paper balances come back after a SIGKILL from the ledger
+/// saved with each fill (start-up reads only open orders): an exit after
+/// the restart closes exactly what was bought before it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn positions_and_balances_survive_a_crash() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let data_dir = dir.path().join("data");
+    let node = serve_async(&data_dir, &[]).await;
+    let client = Client::connect(&node.grpc, Some(&node.api_key))
+        .await
+        .expect("client");
+    let held = create(&client, pipeline("held", quote("100"))).await;
+    let bought = run(&client, &held, "buy", "50000", "").await;
+    let entry = get_order(&client, &bought.order_ids[0]).await;
+    assert_eq!(entry.pipeline_id, held.id, "the order names its pipeline");
+    let balances = |client: Client| async move {
+        client
+            .orders()
+            .get_balances(GetBalancesRequest {
+                exchange: "paper".into(),
+            })
+            .await
+            .expect("GetBalances answers")
+            .into_inner()
+            .balances
+    };
+    let before = balances(client.clone()).await;
+    node.kill();
+
+    let node = serve_async(&data_dir, &[]).await;
+    let client = Client::connect(&node.grpc, Some(&node.api_key))
+        .await
+        .expect("client");
+    assert_eq!(
+        balances(client.clone()).await,
+        before,
+        "the paper balances after the crash"
+    );
+    let exit = run(&client, &held, "exit", "50000", "").await;
+    let closing = get_order(&client, &exit.order_ids[0]).await;
+    assert_eq!(
+        (closing.side, closing.quantity.as_str()),
+        (Side::Sell as i32, entry.filled_quantity.as_str()),
+        "the exit sells the position bought before the crash"
+    );
+    let nothing = run(&client, &held, "exit", "50000", "").await;
+    assert_eq!(nothing.skip_reason, "no_position");
+    node.kill();
+}
+
 #[tokio::test]
 async fn the_examples_load_and_tpctl_drives_a_pipeline() {
     let server = TestServer::start().await;

@@ -1,6 +1,7 @@
 //! Market vocabulary every domain shares: exact decimals parsed from
-//! strings, and the symbol normalizer that turns the many spellings of an
-//! instrument into one canonical form.
+//! strings, the symbol normalizer that turns the many spellings of an
+//! instrument into one canonical form, and positions built from fills.
 
 pub mod decimal;
+pub mod position;
 pub mod symbol;

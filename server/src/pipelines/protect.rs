@@ -10,7 +10,7 @@ use super::{
     stop::Stop,
     worker::{order_request_id, pipeline_audit},
 };
-use crate::market::decimal::parse_decimal;
+use crate::{market::decimal::parse_decimal, orders::desk::Origin};
 
 impl Pipelines {
     /// Places the stop-loss and take-profit of a filled entry.
@@ -88,7 +88,11 @@ impl Pipelines {
                 .desk
                 .place_for(
                     request,
-                    Some((&execution.id, &execution.signal_id)),
+                    Some(Origin {
+                        pipeline_id: &compiled.pipeline.id,
+                        execution_id: &execution.id,
+                        signal_id: &execution.signal_id,
+                    }),
                     pipeline_audit(compiled, trace_id),
                 )
                 .await

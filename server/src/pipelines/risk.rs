@@ -100,7 +100,7 @@ fn millis(duration: Duration) -> i64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::pipelines::book::Position;
+    use crate::market::position::Position;
 
     fn d(text: &str) -> Decimal {
         text.parse().unwrap()

@@ -6,12 +6,12 @@ use rust_decimal::Decimal;
 use tradeplane_api::{OrderType, Side, Signal, SignalAction};
 
 use super::{
-    book::Position,
     spec::{OrderPlan, SizingRule},
     stop::{SkipReason, Stop},
 };
 use crate::{
     market::decimal::parse_decimal,
+    market::position::Position,
     orders::exchanges::{InstrumentRules, round_price, round_quantity},
 };
 

@@ -21,6 +21,7 @@ use tradeplane_api::{
 
 use super::{
     Pipelines,
+    book::MINUTE_MS,
     risk::{self, History, Refusal},
     sizing::{self, Market, Plan},
     spec::Compiled,
@@ -30,16 +31,16 @@ use crate::{
     api_error::ApiError,
     audit::AuditEntry,
     market::decimal::parse_decimal,
-    orders::desk::client_order_id,
-    proto_time::{ms_to_timestamp, now_ms},
-    store::{Claim, OrderQuery, all_executions, all_orders},
+    orders::desk::{Origin, client_order_id},
+    proto_time::{ms_to_timestamp, now_ms, timestamp_ms},
+    store::{Claim, OrderQuery, walk_orders},
 };
 
 /// How often idle workers look for executions whose lease expired.
 const IDLE_POLL: Duration = Duration::from_millis(250);
 
 impl Pipelines {
-    /// Rebuilds the book from stored executions and orders, then starts
+    /// Rebuilds the book from the last minute of orders, then starts
     /// `workers` workers until `stopped`.
     pub async fn start_workers(
         self: &Arc<Self>,
@@ -58,21 +59,15 @@ impl Pipelines {
     }
 
     async fn rebuild_book(&self) -> Result<(), ApiError> {
-        let owner: HashMap<String, String> = all_executions(&*self.store)
-            .await?
-            .into_iter()
-            .map(|e| (e.id, e.pipeline_id))
-            .collect();
-        let orders: Vec<Order> = all_orders(&*self.store)
-            .await?
-            .into_iter()
-            .filter(|o| owner.contains_key(&o.execution_id))
-            .collect();
+        let recent = OrderQuery {
+            start_ms: Some(now_ms() - MINUTE_MS),
+            ..Default::default()
+        };
+        let orders = walk_orders(&*self.store, recent).await?;
         if let Ok(mut book) = self.book.lock() {
-            for order in &orders {
-                if let Some(pipeline) = owner.get(&order.execution_id) {
-                    book.book_order(pipeline, order, 0);
-                }
+            for order in orders.iter().filter(|o| !o.pipeline_id.is_empty()) {
+                let placed = order.create_time.as_ref().map(timestamp_ms).unwrap_or(0);
+                book.count_order(&order.pipeline_id, placed);
             }
         }
         Ok(())
@@ -291,7 +286,6 @@ impl Pipelines {
         let order = order?;
         self.metrics.fees(&compiled.pipeline.name, &order);
         if let Ok(mut book) = self.book.lock() {
-            book.book_order(&compiled.pipeline.id, &order, 0);
             book.count_order(&compiled.pipeline.id, now_ms());
         }
         Ok(order)
@@ -327,11 +321,7 @@ impl Pipelines {
                     ))
                 })?,
         };
-        let position = self
-            .book
-            .lock()
-            .map(|b| b.position(&pipeline.id, &symbol))
-            .unwrap_or_default();
+        let position = self.desk.position(&pipeline.id, &symbol);
         let balances = if sizing::needs_balances(compiled.sizing, signal) {
             exchange.balances().await.map_err(|e| fail(&e))?
         } else {
@@ -369,8 +359,8 @@ impl Pipelines {
             };
             History {
                 orders_last_minute: book.orders_in_last_minute(&pipeline.id, now),
-                realized_today: book.realized_today(&pipeline.id, now),
-                since_last_fill_ms: book.last_fill_ms(&pipeline.id).map(|last| now - last),
+                realized_today: self.desk.realized_today(&pipeline.id, now),
+                since_last_fill_ms: self.desk.last_fill_ms(&pipeline.id).map(|last| now - last),
             }
         };
         risk::check_history(&compiled.risk, &history).map_err(refused)
@@ -402,7 +392,11 @@ impl Pipelines {
         self.desk
             .place_for(
                 request,
-                Some((&execution.id, &execution.signal_id)),
+                Some(Origin {
+                    pipeline_id: &compiled.pipeline.id,
+                    execution_id: &execution.id,
+                    signal_id: &execution.signal_id,
+                }),
                 pipeline_audit(compiled, trace_id),
             )
             .await

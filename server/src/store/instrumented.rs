@@ -15,7 +15,7 @@ use super::{
     ApiKeyInsert, ApiKeyRow, AuditQuery, AuditRow, AuditStore, Claim, ClaimRules, ExecutionQuery,
     ExecutionQueue, ExecutionWrite, KeyStore, Lifecycle, OrderInsert, OrderQuery, OrderStore,
     PipelineInsert, PipelineStore, SettingStore, SignalLog, SignalQuery, SignalWrite,
-    SignalWriteResult, Store, StoreError,
+    SignalWriteResult, Snapshot, Store, StoreError,
 };
 use crate::observe::SECONDS_BUCKETS;
 
@@ -92,9 +92,18 @@ impl<S: Store> OrderStore for Instrumented<S> {
             .await
     }
 
-    async fn update_order(&self, order: &Order) -> Result<(), StoreError> {
-        self.timed("update_order", self.inner.update_order(order))
+    async fn update_order(&self, order: &Order, snapshots: &[Snapshot]) -> Result<(), StoreError> {
+        self.timed("update_order", self.inner.update_order(order, snapshots))
             .await
+    }
+
+    async fn save_snapshots(&self, snapshots: &[Snapshot]) -> Result<(), StoreError> {
+        self.timed("save_snapshots", self.inner.save_snapshots(snapshots))
+            .await
+    }
+
+    async fn snapshots(&self, scope: &str) -> Result<Vec<Snapshot>, StoreError> {
+        self.timed("snapshots", self.inner.snapshots(scope)).await
     }
 
     async fn get_order(&self, id: &str) -> Result<Option<Order>, StoreError> {

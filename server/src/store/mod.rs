@@ -30,12 +30,12 @@ pub use config::StoreConfig;
 pub use executions::{Claim, ClaimRules, ExecutionQuery, ExecutionQueue, ExecutionWrite};
 pub use instrumented::Instrumented;
 pub use keys::{ApiKeyInsert, ApiKeyRow, KeyStore};
-pub use orders::{OrderInsert, OrderQuery, OrderStore};
+pub use orders::{OrderInsert, OrderQuery, OrderStore, Snapshot};
 pub use pipelines::{PipelineInsert, PipelineStore};
 pub use settings::SettingStore;
 pub use signals::{DedupeKey, SignalLog, SignalQuery, SignalWrite, SignalWriteResult};
 pub use sqlite::SqliteStore;
-pub use walk::{all_executions, all_orders};
+pub use walk::walk_orders;
 
 /// A storage failure. Callers map it to UNAVAILABLE / HTTP 503.
 #[derive(Debug, thiserror::Error)]

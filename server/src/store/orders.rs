@@ -29,6 +29,20 @@ pub struct OrderQuery {
     pub limit: u32,
 }
 
+/// Running state kept beside the orders (a paper balance sheet, a
+/// pipeline's position) and written in the same transaction as the order
+/// change it follows, so that start-up reads it instead of every order.
+/// A snapshot replaces the stored one only when its version is higher:
+/// writes that commit out of order cannot take it back.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Snapshot {
+    pub scope: String,
+    pub key: String,
+    pub version: i64,
+    /// The state, as JSON.
+    pub body: String,
+}
+
 /// Storage of orders.
 #[async_trait]
 pub trait OrderStore: Send + Sync + 'static {
@@ -39,8 +53,13 @@ pub trait OrderStore: Send + Sync + 'static {
         order: &Order,
         request_id: Option<&str>,
     ) -> Result<OrderInsert, StoreError>;
-    /// Saves an order's new state.
-    async fn update_order(&self, order: &Order) -> Result<(), StoreError>;
+    /// Saves an order's new state and, in the same transaction, the
+    /// snapshots that follow from it.
+    async fn update_order(&self, order: &Order, snapshots: &[Snapshot]) -> Result<(), StoreError>;
+    /// Saves snapshots on their own.
+    async fn save_snapshots(&self, snapshots: &[Snapshot]) -> Result<(), StoreError>;
+    /// Every snapshot of `scope`.
+    async fn snapshots(&self, scope: &str) -> Result<Vec<Snapshot>, StoreError>;
     /// One order by id.
     async fn get_order(&self, id: &str) -> Result<Option<Order>, StoreError>;
     /// Orders matching `query`, newest first.

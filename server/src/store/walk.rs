@@ -1,54 +1,27 @@
-//! Whole-table walks for rebuilding state at start-up.
+//! Walks over every order matching a filter, for rebuilding state at
+//! start-up from open and recent orders (never from the whole history).
 
-use tradeplane_api::{Execution, Order};
+use tradeplane_api::Order;
 
-use super::{ExecutionQuery, ExecutionQueue, OrderQuery, OrderStore, StoreError};
+use super::{OrderQuery, OrderStore, StoreError};
 
-/// Rows read per page when a whole table is walked.
+/// Rows read per page.
 const WALK_PAGE: u32 = 1000;
 
-/// Every order, oldest first (for rebuilding state at start-up).
-pub async fn all_orders(store: &dyn OrderStore) -> Result<Vec<Order>, StoreError> {
-    walk(
-        |before_id| async move {
-            let query = OrderQuery {
-                before_id,
-                limit: WALK_PAGE,
-                ..Default::default()
-            };
-            store.list_orders(&query).await
-        },
-        |o| &o.id,
-    )
-    .await
-}
-
-/// Every execution, oldest first (for rebuilding state at start-up).
-pub async fn all_executions(store: &dyn ExecutionQueue) -> Result<Vec<Execution>, StoreError> {
-    walk(
-        |before_id| async move {
-            let query = ExecutionQuery {
-                before_id,
-                limit: WALK_PAGE,
-                ..Default::default()
-            };
-            store.list_executions(&query).await
-        },
-        |e| &e.id,
-    )
-    .await
-}
-
-/// Reads newest-first pages (each before the last id seen) until one is
-/// empty; returns the rows oldest first.
-async fn walk<T, Page, Next>(page: Page, id: fn(&T) -> &String) -> Result<Vec<T>, StoreError>
-where
-    Page: Fn(Option<String>) -> Next,
-    Next: std::future::Future<Output = Result<Vec<T>, StoreError>>,
-{
-    let mut all: Vec<T> = Vec::new();
+/// Every order matching `filter` (its page fields are ignored), oldest
+/// first.
+pub async fn walk_orders(
+    store: &dyn OrderStore,
+    filter: OrderQuery,
+) -> Result<Vec<Order>, StoreError> {
+    let mut all: Vec<Order> = Vec::new();
     loop {
-        let rows = page(all.last().map(|row| id(row).clone())).await?;
+        let query = OrderQuery {
+            before_id: all.last().map(|o| o.id.clone()),
+            limit: WALK_PAGE,
+            ..filter.clone()
+        };
+        let rows = store.list_orders(&query).await?;
         if rows.is_empty() {
             break;
         }

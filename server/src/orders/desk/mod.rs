@@ -7,6 +7,7 @@
 //! cancellation, request checks, reconciliation with exchanges and the
 //! order life cycle each have their own file.
 
+mod ledger;
 mod lifecycle;
 mod placement;
 mod sync;
@@ -35,13 +36,14 @@ use super::{
 use crate::{
     audit::AuditLog,
     controls::{breakers::CircuitBreakers, halt::TradingHalt},
-    market::symbol::SymbolNormalizer,
+    market::{position::Position, symbol::SymbolNormalizer},
     proto_time::now_ms,
     settings::Settings,
-    store::{OrderQuery, Store, StoreError, all_orders},
+    store::{OrderQuery, Store, StoreError, walk_orders},
 };
+use ledger::Ledger;
 use lifecycle::{apply, exchange_view, status_of, transition};
-pub use placement::client_order_id;
+pub use placement::{Origin, client_order_id};
 use ticket::ticket_of;
 
 /// Buffer of the WatchOrders feed.
@@ -61,6 +63,8 @@ pub struct OrderDesk {
     /// Open orders by client order id (what price updates and syncs can
     /// change).
     open: Mutex<HashMap<String, Order>>,
+    /// Paper balances and pipeline positions, from every recorded fill.
+    ledger: Mutex<Ledger>,
     /// Held while an open order's new state from an exchange is applied
     /// and saved, so that a sync and a cancel cannot overwrite each other.
     writes: tokio::sync::Mutex<()>,
@@ -82,9 +86,10 @@ pub struct DeskParts {
 }
 
 impl OrderDesk {
-    /// Opens the desk: the paper book is rebuilt from the stored orders,
-    /// and orders that are open or unknown on other exchanges are brought
-    /// up to date there before this returns (so before new orders flow).
+    /// Opens the desk: the paper book and the positions are rebuilt from
+    /// the ledger and the open orders (never from the whole history), and
+    /// orders that are open or unknown on other exchanges are brought up
+    /// to date there before this returns (so before new orders flow).
     pub async fn open(
         parts: DeskParts,
         meter: &opentelemetry::metrics::Meter,
@@ -107,7 +112,17 @@ impl OrderDesk {
             );
         }
         observe_rate_limits(exchanges.values().cloned().collect(), meter);
-        let mut stored = all_orders(&*store).await?;
+        let open_statuses = [
+            OrderStatus::New,
+            OrderStatus::Submitted,
+            OrderStatus::PartiallyFilled,
+            OrderStatus::Unknown,
+        ];
+        let filter = OrderQuery {
+            statuses: open_statuses.iter().map(|s| *s as i32).collect(),
+            ..Default::default()
+        };
+        let mut stored = walk_orders(&*store, filter).await?;
         // A paper order still NEW never reached the book before the
         // process stopped: it was not placed.
         for order in stored
@@ -121,17 +136,18 @@ impl OrderDesk {
                 now_ms(),
             );
             order.status_reason = "not placed: the process stopped first".into();
-            store.update_order(order).await?;
+            store.update_order(order, &[]).await?;
         }
-        let replay: Vec<_> = stored
+        stored.retain(|o| is_open(status_of(o)));
+        let ledger = Ledger::load(&*store, &stored, paper.name()).await?;
+        let resting: Vec<_> = stored
             .iter()
             .filter(|o| o.exchange == paper.name())
             .map(|o| (ticket_of(o), exchange_view(o)))
             .collect();
-        paper.replay(&replay);
+        paper.restore(ledger.paper_settled(), &resting);
         let open = stored
             .into_iter()
-            .filter(|o| is_open(status_of(o)))
             .map(|o| (o.client_order_id.clone(), o))
             .collect();
         let (events, _) = broadcast::channel(WATCH_BUFFER);
@@ -145,6 +161,7 @@ impl OrderDesk {
             audit,
             normalizer,
             open: Mutex::new(open),
+            ledger: Mutex::new(ledger),
             writes: tokio::sync::Mutex::new(()),
             events,
             metrics: OrderMetrics::new(meter),
@@ -188,6 +205,38 @@ impl OrderDesk {
         Ok(self.store.list_orders(query).await?)
     }
 
+    /// The pipeline's position in `symbol`, from every fill of its orders.
+    pub fn position(&self, pipeline_id: &str, symbol: &str) -> Position {
+        self.ledger
+            .lock()
+            .map(|ledger| ledger.position(pipeline_id, symbol))
+            .unwrap_or_default()
+    }
+
+    /// The pipeline's realised profit (negative: loss) on the day of `now`.
+    pub fn realized_today(&self, pipeline_id: &str, now: i64) -> Decimal {
+        self.ledger
+            .lock()
+            .map(|ledger| {
+                ledger
+                    .positions_of(pipeline_id)
+                    .map(|p| p.realized_on(now))
+                    .sum()
+            })
+            .unwrap_or_default()
+    }
+
+    /// When the pipeline's last fill happened.
+    pub fn last_fill_ms(&self, pipeline_id: &str) -> Option<i64> {
+        self.ledger.lock().ok().and_then(|ledger| {
+            ledger
+                .positions_of(pipeline_id)
+                .map(|p| p.last_fill_ms)
+                .filter(|ms| *ms > 0)
+                .max()
+        })
+    }
+
     /// Feeds a market price to the paper exchange (from a signal).
     pub async fn observe_price(&self, symbol: &str, price: Decimal) {
         let changed = self.paper.observe_price(symbol, price, now_ms());
@@ -211,9 +260,14 @@ impl OrderDesk {
         }
     }
 
-    /// Persists, tracks, meters and publishes an order's new state.
+    /// Persists, tracks, meters and publishes an order's new state, with
+    /// the ledger's snapshots of its new fills in the same write.
     async fn record(&self, order: &Order, placed: Option<Instant>) -> Result<(), StoreError> {
-        self.store.update_order(order).await?;
+        let snapshots = match self.ledger.lock() {
+            Ok(mut ledger) => ledger.book(order, order.exchange == self.paper.name()),
+            Err(_) => return Err(StoreError::Unavailable("the ledger is poisoned".into())),
+        };
+        self.store.update_order(order, &snapshots).await?;
         if let Ok(mut open) = self.open.lock() {
             if is_open(status_of(order)) {
                 open.insert(order.client_order_id.clone(), order.clone());

@@ -24,6 +24,14 @@ use crate::{
     store::OrderInsert,
 };
 
+/// The pipeline execution an order is placed for.
+#[derive(Debug, Clone, Copy)]
+pub struct Origin<'a> {
+    pub pipeline_id: &'a str,
+    pub execution_id: &'a str,
+    pub signal_id: &'a str,
+}
+
 impl OrderDesk {
     /// Places an order. The same `request_id` always yields the same
     /// order: a retry returns it instead of placing a second one.
@@ -36,11 +44,11 @@ impl OrderDesk {
     }
 
     /// Places an order for a pipeline execution: `origin` is the
-    /// execution and signal ids the order is linked to.
+    /// pipeline, execution and signal the order is linked to.
     pub async fn place_for(
         &self,
         request: PlaceOrderRequest,
-        origin: Option<(&str, &str)>,
+        origin: Option<Origin<'_>>,
         audit: AuditEntry,
     ) -> Result<Order, PlaceError> {
         let span = tracing::info_span!(
@@ -56,7 +64,7 @@ impl OrderDesk {
     async fn place_traced(
         &self,
         request: PlaceOrderRequest,
-        origin: Option<(&str, &str)>,
+        origin: Option<Origin<'_>>,
         audit: AuditEntry,
     ) -> Result<Order, PlaceError> {
         let started = Instant::now();
@@ -101,9 +109,10 @@ impl OrderDesk {
         ticket.client_order_id = client_order_id(&request_id);
         let now = now_ms();
         let mut order = new_order(&ticket, &exchange_name, &request, now);
-        if let Some((execution_id, signal_id)) = origin {
-            order.execution_id = execution_id.to_string();
-            order.signal_id = signal_id.to_string();
+        if let Some(origin) = origin {
+            order.pipeline_id = origin.pipeline_id.to_string();
+            order.execution_id = origin.execution_id.to_string();
+            order.signal_id = origin.signal_id.to_string();
         }
         match self.breakers.admit(&exchange_name, Instant::now(), now) {
             Admission::Refused => {

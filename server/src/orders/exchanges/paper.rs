@@ -4,11 +4,13 @@
 //! later price crosses them; fees are `fee_bps` of the notional, in the
 //! quote asset. The same instrument rules as a real venue apply.
 //!
-//! Its balances are not stored separately: the order store is the record,
-//! and [`PaperExchange::replay`] rebuilds the book from it at start-up.
+//! Its balances are not stored here: the order desk keeps what recorded
+//! fills have moved in each asset (see [`settlement`]), and
+//! [`PaperExchange::restore`] rebuilds the book from that and the open
+//! orders at start-up.
 
 use std::{
-    collections::{BTreeMap, HashMap},
+    collections::{BTreeMap, HashMap, VecDeque},
     sync::Mutex,
 };
 
@@ -23,6 +25,8 @@ use super::{
 };
 
 const BPS: Decimal = Decimal::from_parts(10_000, 0, 0, false, 0);
+/// Finished orders remembered for lookups and duplicate ids.
+const REMEMBERED: usize = 10_000;
 
 /// Paper exchange settings.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -73,11 +77,12 @@ struct Book {
     locked: BTreeMap<String, Decimal>,
     /// Open orders: what a new price can fill.
     resting: HashMap<String, Resting>,
-    /// Finished orders, for lookups and duplicate ids.
+    /// Recently finished orders, for lookups and duplicate ids (the
+    /// oldest are forgotten past [`REMEMBERED`]).
     done: HashMap<String, ExchangeOrder>,
+    done_order: VecDeque<String>,
     last_price: HashMap<String, Decimal>,
     rng: StdRng,
-    trades: u64,
     clock_ms: i64,
 }
 
@@ -102,9 +107,9 @@ impl PaperExchange {
             locked: BTreeMap::new(),
             resting: HashMap::new(),
             done: HashMap::new(),
+            done_order: VecDeque::new(),
             last_price: HashMap::new(),
             rng: StdRng::seed_from_u64(config.seed),
-            trades: 0,
             clock_ms: 0,
         };
         Self {
@@ -114,31 +119,30 @@ impl PaperExchange {
         }
     }
 
-    /// Rebuilds the book from stored orders (oldest first): fills move the
-    /// balances, open orders rest again.
-    pub fn replay(&self, orders: &[(OrderTicket, ExchangeOrder)]) {
+    /// Rebuilds the book: `settled` is what recorded fills have moved in
+    /// each asset (added to the configured balances), and the `open`
+    /// orders rest again, holding their funds.
+    pub fn restore(
+        &self,
+        settled: &BTreeMap<String, Decimal>,
+        open: &[(OrderTicket, ExchangeOrder)],
+    ) {
         let Ok(mut book) = self.book.lock() else {
             return;
         };
-        for (ticket, order) in orders {
-            for fill in &order.fills {
-                book.settle(ticket, fill);
-                book.trades += 1;
-            }
-            if is_open(order.status) {
-                let locked = book.lock_for(ticket, &self.config);
-                book.resting.insert(
-                    ticket.client_order_id.clone(),
-                    Resting {
-                        ticket: ticket.clone(),
-                        order: order.clone(),
-                        locked,
-                    },
-                );
-            } else {
-                book.done
-                    .insert(ticket.client_order_id.clone(), order.clone());
-            }
+        for (asset, change) in settled {
+            *book.balance(asset) += change;
+        }
+        for (ticket, order) in open {
+            let locked = book.lock_for(ticket, &self.config);
+            book.resting.insert(
+                ticket.client_order_id.clone(),
+                Resting {
+                    ticket: ticket.clone(),
+                    order: order.clone(),
+                    locked,
+                },
+            );
         }
     }
 
@@ -163,9 +167,15 @@ impl Book {
         self.free.entry(asset.to_string()).or_default()
     }
 
-    fn next_trade(&mut self) -> String {
-        self.trades += 1;
-        format!("paper-{}", self.trades)
+    fn finish(&mut self, client_order_id: String, order: ExchangeOrder) {
+        if self.done.insert(client_order_id.clone(), order).is_none() {
+            self.done_order.push_back(client_order_id);
+        }
+        while self.done_order.len() > REMEMBERED {
+            if let Some(oldest) = self.done_order.pop_front() {
+                self.done.remove(&oldest);
+            }
+        }
     }
 
     /// Funds a resting order holds: quote for buys (at its limit or stop,
@@ -199,16 +209,8 @@ impl Book {
     }
 
     fn settle(&mut self, ticket: &OrderTicket, fill: &ExchangeFill) {
-        let notional = fill.quantity * fill.price;
-        match ticket.side {
-            Side::Buy => {
-                *self.balance(&ticket.quote) -= notional + fill.fee;
-                *self.balance(&ticket.base) += fill.quantity;
-            }
-            _ => {
-                *self.balance(&ticket.base) -= fill.quantity;
-                *self.balance(&ticket.quote) += notional - fill.fee;
-            }
+        for (asset, change) in settlement(ticket.side, &ticket.base, &ticket.quote, fill) {
+            *self.balance(&asset) += change;
         }
     }
 
@@ -225,7 +227,7 @@ impl Book {
 
     fn fill(&mut self, ticket: &OrderTicket, price: Decimal, config: &PaperConfig) -> ExchangeFill {
         let fill = ExchangeFill {
-            trade_id: self.next_trade(),
+            trade_id: format!("paper-{}", uuid::Uuid::now_v7().simple()),
             quantity: ticket.quantity,
             price,
             fee: (ticket.quantity * price * config.fee_bps / BPS).normalize(),
@@ -299,9 +301,31 @@ impl Book {
                 resting.order.reason = "insufficient balance when triggered".into();
             }
             changed.push((id.clone(), resting.order.clone()));
-            self.done.insert(id, resting.order);
+            self.finish(id, resting.order);
         }
         changed
+    }
+}
+
+/// What one fill moves in each asset: a buy pays the quote (and the fee,
+/// in the quote) and receives the base; a sell the other way round.
+pub fn settlement(
+    side: Side,
+    base: &str,
+    quote: &str,
+    fill: &ExchangeFill,
+) -> [(String, Decimal); 2] {
+    let notional = fill.quantity * fill.price;
+    if side == Side::Buy {
+        [
+            (quote.to_string(), -(notional + fill.fee)),
+            (base.to_string(), fill.quantity),
+        ]
+    } else {
+        [
+            (base.to_string(), -fill.quantity),
+            (quote.to_string(), notional - fill.fee),
+        ]
     }
 }
 
@@ -352,7 +376,7 @@ impl Exchange for PaperExchange {
             .or_else(|| book.last_price.get(&ticket.symbol).copied());
         check_rules(ticket, &rules, ticket.price.or(last).or(ticket.stop_price))?;
         let mut order = ExchangeOrder {
-            exchange_order_id: format!("P{}", book.resting.len() + book.done.len() + 1),
+            exchange_order_id: format!("P{}", uuid::Uuid::now_v7().simple()),
             status: OrderStatus::Submitted,
             fills: Vec::new(),
             reason: String::new(),
@@ -412,8 +436,7 @@ impl Exchange for PaperExchange {
                 },
             );
         } else {
-            book.done
-                .insert(ticket.client_order_id.clone(), order.clone());
+            book.finish(ticket.client_order_id.clone(), order.clone());
         }
         Ok(order)
     }
@@ -438,8 +461,7 @@ impl Exchange for PaperExchange {
         };
         book.unlock(resting.locked.take());
         resting.order.status = OrderStatus::Canceled;
-        book.done
-            .insert(client_order_id.to_string(), resting.order.clone());
+        book.finish(client_order_id.to_string(), resting.order.clone());
         Ok(resting.order)
     }
 

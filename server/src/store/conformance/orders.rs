@@ -4,7 +4,7 @@
 use tradeplane_api::{Instrument, Order};
 
 use super::{TestBackend, id_at};
-use crate::store::{OrderInsert, OrderQuery, all_orders};
+use crate::store::{OrderInsert, OrderQuery, Snapshot, walk_orders};
 
 /// An order `id` on `exchange` for `symbol`.
 fn order(id: &str, exchange: &str, symbol: &str) -> Order {
@@ -44,7 +44,7 @@ pub async fn orders_are_inserted_once(backend: &impl TestBackend) {
     );
     let mut filled = first.clone();
     filled.status = 4;
-    store.update_order(&filled).await.unwrap();
+    store.update_order(&filled, &[]).await.unwrap();
     assert_eq!(store.get_order("o1").await.unwrap(), Some(filled));
     assert_eq!(store.get_order("o2").await.unwrap(), None);
 }
@@ -104,11 +104,61 @@ pub async fn orders_page_and_filter(backend: &impl TestBackend) {
         ..all(10)
     };
     assert_eq!(page(range).await, [ids[5].as_str(), ids[4].as_str()]);
-    let walked: Vec<_> = all_orders(&*store)
+    let walked: Vec<_> = walk_orders(&*store, OrderQuery::default())
         .await
         .unwrap()
         .into_iter()
         .map(|o| o.id)
         .collect();
     assert_eq!(walked, ids, "the walk returns every order, oldest first");
+    let binance = OrderQuery {
+        exchange: Some("binance".into()),
+        ..Default::default()
+    };
+    let walked: Vec<_> = walk_orders(&*store, binance)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|o| o.id)
+        .collect();
+    assert_eq!(
+        walked,
+        [ids[1].clone(), ids[3].clone(), ids[5].clone()],
+        "the walk keeps its filter on every page"
+    );
+}
+
+/// Snapshots commit with their order change, and only a higher version
+/// replaces a stored one.
+pub async fn snapshots_commit_with_orders_and_never_go_back(backend: &impl TestBackend) {
+    let store = backend.open().await;
+    let placed = order("o1", "paper", "BTC-USDT");
+    store.insert_order(&placed, None).await.unwrap();
+    let snapshot = |key: &str, version: i64| Snapshot {
+        scope: "position".into(),
+        key: key.into(),
+        version,
+        body: format!("{{\"v\":{version}}}"),
+    };
+    let mut filled = placed.clone();
+    filled.status = 4;
+    store
+        .update_order(&filled, &[snapshot("a", 2), snapshot("b", 1)])
+        .await
+        .unwrap();
+    store
+        .update_order(&filled, &[snapshot("a", 1)])
+        .await
+        .unwrap();
+    let mut stored = store.snapshots("position").await.unwrap();
+    stored.sort_by(|x, y| x.key.cmp(&y.key));
+    assert_eq!(
+        stored,
+        vec![snapshot("a", 2), snapshot("b", 1)],
+        "an older version does not replace a newer one"
+    );
+    assert!(store.snapshots("paper").await.unwrap().is_empty());
+    let reopened = backend.open().await;
+    assert_eq!(reopened.snapshots("position").await.unwrap().len(), 2);
+    assert_eq!(reopened.get_order("o1").await.unwrap(), Some(filled));
 }

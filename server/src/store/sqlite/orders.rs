@@ -10,7 +10,7 @@ use super::{
     SqliteStore,
     query::{decode, fetch_bodies, fetch_body, push_equal, push_page, push_statuses},
 };
-use crate::store::{OrderInsert, OrderQuery, OrderStore, StoreError};
+use crate::store::{OrderInsert, OrderQuery, OrderStore, Snapshot, StoreError};
 
 /// An order's columns, computed on the calling thread.
 struct OrderRow {
@@ -85,16 +85,48 @@ impl OrderStore for SqliteStore {
         .await
     }
 
-    async fn update_order(&self, order: &Order) -> Result<(), StoreError> {
+    async fn update_order(&self, order: &Order, snapshots: &[Snapshot]) -> Result<(), StoreError> {
         let row = OrderRow::new(order);
+        let snapshots = snapshots.to_vec();
         self.run(move |conn| {
-            conn.execute(
+            let tx = conn.savepoint()?;
+            tx.execute(
                 "UPDATE orders SET status = ?2, body = ?3 WHERE id = ?1",
                 rusqlite::params![row.id, row.status, row.body],
             )?;
+            save_snapshots(&tx, &snapshots)?;
+            tx.commit()?;
             Ok(())
         })
         .await
+    }
+
+    async fn save_snapshots(&self, snapshots: &[Snapshot]) -> Result<(), StoreError> {
+        let snapshots = snapshots.to_vec();
+        self.run(move |conn| {
+            let tx = conn.savepoint()?;
+            save_snapshots(&tx, &snapshots)?;
+            tx.commit()?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn snapshots(&self, scope: &str) -> Result<Vec<Snapshot>, StoreError> {
+        let rows: Vec<(String, i64, String)> =
+            sqlx::query_as("SELECT key, version, body FROM snapshots WHERE scope = ?")
+                .bind(scope)
+                .fetch_all(&self.readers)
+                .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(key, version, body)| Snapshot {
+                scope: scope.to_string(),
+                key,
+                version,
+                body,
+            })
+            .collect())
     }
 
     async fn get_order(&self, id: &str) -> Result<Option<Order>, StoreError> {
@@ -117,4 +149,17 @@ impl OrderStore for SqliteStore {
         );
         fetch_bodies(sql, &self.readers, "order").await
     }
+}
+
+/// Upserts snapshots, each only over an older version.
+fn save_snapshots(conn: &rusqlite::Connection, snapshots: &[Snapshot]) -> Result<(), StoreError> {
+    for snapshot in snapshots {
+        conn.execute(
+            "INSERT INTO snapshots (scope, key, version, body) VALUES (?1, ?2, ?3, ?4) \
+             ON CONFLICT (scope, key) DO UPDATE SET version = excluded.version, body = excluded.body \
+             WHERE excluded.version > snapshots.version",
+            rusqlite::params![snapshot.scope, snapshot.key, snapshot.version, snapshot.body],
+        )?;
+    }
+    Ok(())
 }
