@@ -92,9 +92,17 @@ impl<S: Store> OrderStore for Instrumented<S> {
             .await
     }
 
-    async fn update_order(&self, order: &Order, snapshots: &[Snapshot]) -> Result<(), StoreError> {
-        self.timed("update_order", self.inner.update_order(order, snapshots))
-            .await
+    async fn update_order(
+        &self,
+        order: &Order,
+        snapshots: &[Snapshot],
+        audit: Vec<AuditRow>,
+    ) -> Result<Vec<AuditRow>, StoreError> {
+        self.timed(
+            "update_order",
+            self.inner.update_order(order, snapshots, audit),
+        )
+        .await
     }
 
     async fn save_snapshots(&self, snapshots: &[Snapshot]) -> Result<(), StoreError> {

@@ -4,7 +4,7 @@
 use async_trait::async_trait;
 use tradeplane_api::Order;
 
-use super::StoreError;
+use super::{AuditRow, StoreError};
 
 /// What inserting an order did.
 #[derive(Debug, Clone, PartialEq)]
@@ -54,8 +54,14 @@ pub trait OrderStore: Send + Sync + 'static {
         request_id: Option<&str>,
     ) -> Result<OrderInsert, StoreError>;
     /// Saves an order's new state and, in the same transaction, the
-    /// snapshots that follow from it.
-    async fn update_order(&self, order: &Order, snapshots: &[Snapshot]) -> Result<(), StoreError>;
+    /// snapshots that follow from it and the audit events that report it
+    /// (returned chained).
+    async fn update_order(
+        &self,
+        order: &Order,
+        snapshots: &[Snapshot],
+        audit: Vec<AuditRow>,
+    ) -> Result<Vec<AuditRow>, StoreError>;
     /// Saves snapshots on their own.
     async fn save_snapshots(&self, snapshots: &[Snapshot]) -> Result<(), StoreError>;
     /// Every snapshot of `scope`.

@@ -34,7 +34,7 @@ use super::{
     metrics::OrderMetrics,
 };
 use crate::{
-    audit::AuditLog,
+    audit::{AuditEntry, AuditLog},
     controls::{breakers::CircuitBreakers, halt::TradingHalt},
     market::{position::Position, symbol::SymbolNormalizer},
     proto_time::now_ms,
@@ -136,7 +136,7 @@ impl OrderDesk {
                 now_ms(),
             );
             order.status_reason = "not placed: the process stopped first".into();
-            store.update_order(order, &[]).await?;
+            store.update_order(order, &[], Vec::new()).await?;
         }
         stored.retain(|o| is_open(status_of(o)));
         let ledger = Ledger::load(&*store, &stored, paper.name()).await?;
@@ -254,20 +254,30 @@ impl OrderDesk {
                 continue;
             };
             apply(&mut order, &view, now_ms());
-            if let Err(err) = self.record(&order, None).await {
+            if let Err(err) = self.record(&order, None, None).await {
                 tracing::error!(error = %err, order = %order.id, "order change not saved");
             }
         }
     }
 
     /// Persists, tracks, meters and publishes an order's new state, with
-    /// the ledger's snapshots of its new fills in the same write.
-    async fn record(&self, order: &Order, placed: Option<Instant>) -> Result<(), StoreError> {
+    /// the ledger's snapshots of its new fills and the audit event that
+    /// reports it (if any) in the same write.
+    async fn record(
+        &self,
+        order: &Order,
+        placed: Option<Instant>,
+        audit: Option<AuditEntry>,
+    ) -> Result<(), StoreError> {
         let snapshots = match self.ledger.lock() {
             Ok(mut ledger) => ledger.book(order, order.exchange == self.paper.name()),
             Err(_) => return Err(StoreError::Unavailable("the ledger is poisoned".into())),
         };
-        self.store.update_order(order, &snapshots).await?;
+        let rows = audit.iter().map(|entry| entry.row(now_ms())).collect();
+        let rows = self.store.update_order(order, &snapshots, rows).await?;
+        if let Some(entry) = audit {
+            self.audit.published(&[entry], &rows);
+        }
         if let Ok(mut open) = self.open.lock() {
             if is_open(status_of(order)) {
                 open.insert(order.client_order_id.clone(), order.clone());

@@ -196,8 +196,7 @@ impl OrderDesk {
                 entry.detail = err.to_string();
             }
         }
-        self.record(&order, Some(started)).await?;
-        self.audit.record_or_log(entry).await;
+        self.record(&order, Some(started), Some(entry)).await?;
         Ok(order)
     }
 
@@ -221,12 +220,11 @@ impl OrderDesk {
                 order = latest;
             }
             apply(&mut order, &view, now_ms());
-            self.record(&order, None).await?;
+            let mut entry = audit;
+            entry.action = actions::ORDER_CANCEL;
+            entry.target = order.id.clone();
+            self.record(&order, None, Some(entry)).await?;
         }
-        let mut entry = audit;
-        entry.action = actions::ORDER_CANCEL;
-        entry.target = order.id.clone();
-        self.audit.record_or_log(entry).await;
         Ok(order)
     }
 

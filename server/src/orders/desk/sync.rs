@@ -81,7 +81,7 @@ impl OrderDesk {
                     continue;
                 }
             }
-            match self.record(&latest, None).await {
+            match self.record(&latest, None, None).await {
                 Ok(()) => changed += 1,
                 Err(err) => {
                     tracing::error!(error = %err, order = %latest.id, "order change not saved")

@@ -4,7 +4,7 @@
 use tradeplane_api::{Instrument, Order};
 
 use super::{TestBackend, id_at};
-use crate::store::{OrderInsert, OrderQuery, Snapshot, walk_orders};
+use crate::store::{AuditRow, OrderInsert, OrderQuery, Snapshot, verify_chain, walk_orders};
 
 /// An order `id` on `exchange` for `symbol`.
 fn order(id: &str, exchange: &str, symbol: &str) -> Order {
@@ -44,7 +44,7 @@ pub async fn orders_are_inserted_once(backend: &impl TestBackend) {
     );
     let mut filled = first.clone();
     filled.status = 4;
-    store.update_order(&filled, &[]).await.unwrap();
+    store.update_order(&filled, &[], Vec::new()).await.unwrap();
     assert_eq!(store.get_order("o1").await.unwrap(), Some(filled));
     assert_eq!(store.get_order("o2").await.unwrap(), None);
 }
@@ -128,8 +128,8 @@ pub async fn orders_page_and_filter(backend: &impl TestBackend) {
     );
 }
 
-/// Snapshots commit with their order change, and only a higher version
-/// replaces a stored one.
+/// Snapshots and audit events commit with their order change, and only
+/// a higher version replaces a stored snapshot.
 pub async fn snapshots_commit_with_orders_and_never_go_back(backend: &impl TestBackend) {
     let store = backend.open().await;
     let placed = order("o1", "paper", "BTC-USDT");
@@ -142,12 +142,28 @@ pub async fn snapshots_commit_with_orders_and_never_go_back(backend: &impl TestB
     };
     let mut filled = placed.clone();
     filled.status = 4;
-    store
-        .update_order(&filled, &[snapshot("a", 2), snapshot("b", 1)])
+    let placed_event = AuditRow {
+        time_ms: 10,
+        actor: "alice".into(),
+        action: "order.place".into(),
+        target: "o1".into(),
+        outcome: 1,
+        ..Default::default()
+    };
+    let chained = store
+        .update_order(
+            &filled,
+            &[snapshot("a", 2), snapshot("b", 1)],
+            vec![placed_event],
+        )
         .await
         .unwrap();
+    assert_eq!(chained.len(), 1);
+    assert_eq!(chained[0].sequence, 1, "chained in the order's write");
+    let verified = verify_chain(&*store).await.unwrap();
+    assert_eq!((verified.events_checked, verified.first_broken), (1, None));
     store
-        .update_order(&filled, &[snapshot("a", 1)])
+        .update_order(&filled, &[snapshot("a", 1)], Vec::new())
         .await
         .unwrap();
     let mut stored = store.snapshots("position").await.unwrap();

@@ -10,7 +10,7 @@ use super::{
     SqliteStore,
     query::{decode, fetch_bodies, fetch_body, push_equal, push_page, push_statuses},
 };
-use crate::store::{OrderInsert, OrderQuery, OrderStore, Snapshot, StoreError};
+use crate::store::{AuditRow, OrderInsert, OrderQuery, OrderStore, Snapshot, StoreError};
 
 /// An order's columns, computed on the calling thread.
 struct OrderRow {
@@ -85,7 +85,12 @@ impl OrderStore for SqliteStore {
         .await
     }
 
-    async fn update_order(&self, order: &Order, snapshots: &[Snapshot]) -> Result<(), StoreError> {
+    async fn update_order(
+        &self,
+        order: &Order,
+        snapshots: &[Snapshot],
+        audit: Vec<AuditRow>,
+    ) -> Result<Vec<AuditRow>, StoreError> {
         let row = OrderRow::new(order);
         let snapshots = snapshots.to_vec();
         self.run(move |conn| {
@@ -95,8 +100,13 @@ impl OrderStore for SqliteStore {
                 rusqlite::params![row.id, row.status, row.body],
             )?;
             save_snapshots(&tx, &snapshots)?;
+            let audit = if audit.is_empty() {
+                audit
+            } else {
+                super::audit::append(&tx, audit)?
+            };
             tx.commit()?;
-            Ok(())
+            Ok(audit)
         })
         .await
     }
