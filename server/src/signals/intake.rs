@@ -7,10 +7,9 @@ use std::{
     time::Instant,
 };
 
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use opentelemetry::metrics::Meter;
 use rust_decimal::Decimal;
-use sha2::{Digest, Sha256};
 use tokio::sync::broadcast;
 use tracing::Instrument;
 use tradeplane_api::{FieldViolation, Signal, SignalOutcome};
@@ -18,15 +17,14 @@ use uuid::Uuid;
 
 use super::{
     config::SignalsConfig,
+    dedupe::dedupe_key,
     metrics::{self, SignalMetrics},
-    validate::{RawSignal, RawTime, RejectReason, ValidSignal, Violation, validate},
+    validate::{RawSignal, RejectReason, ValidSignal, Violation, validate},
 };
 use crate::{
     market::symbol::SymbolNormalizer,
     proto_time::to_timestamp,
-    store::{
-        DedupeKey, ExecutionWrite, SignalQuery, SignalWrite, SignalWriteResult, Store, StoreError,
-    },
+    store::{ExecutionWrite, SignalQuery, SignalWrite, SignalWriteResult, Store, StoreError},
 };
 
 /// The port through which intake asks the layer above (pipelines) which
@@ -160,7 +158,8 @@ impl SignalIntake {
                     self.metrics
                         .age(&raw.source, age.num_milliseconds() as f64 / 1000.0);
                 }
-                let dedupe = self.dedupe_key(&raw, valid.event_time, now.timestamp_millis());
+                let dedupe =
+                    dedupe_key(&self.config, &raw, valid.event_time, now.timestamp_millis());
                 signal.idempotency_key = dedupe.key.clone();
                 fill_valid(&mut signal, &valid);
                 let mut write = SignalWrite::new(&signal, Some(dedupe));
@@ -265,73 +264,6 @@ impl SignalIntake {
     fn remember_price(&self, signal: &Signal, price: Decimal) {
         if let (Some(instrument), Ok(mut prices)) = (&signal.instrument, self.last_prices.lock()) {
             prices.insert(instrument.symbol.clone(), price);
-        }
-    }
-
-    /// The idempotency key: the request id when given; else a hash of the
-    /// source, strategy order id, event time and content. A key without an
-    /// event time or order id only catches quick redeliveries.
-    ///
-    /// Keys are laid out so that new keys sort after old ones where the
-    /// meaning allows (request ids are kept as sent, and UUIDv7 request ids
-    /// are time-ordered; event-time keys lead with the event time): then the
-    /// store appends instead of dirtying a random page per signal.
-    fn dedupe_key(
-        &self,
-        raw: &RawSignal,
-        parsed_event_time: Option<DateTime<Utc>>,
-        now_ms: i64,
-    ) -> DedupeKey {
-        let retention = |d: std::time::Duration| now_ms.saturating_add(d.as_millis() as i64);
-        if !raw.request_id.is_empty() {
-            return DedupeKey {
-                key: format!("r:{}\u{1f}{}", raw.request_id, raw.source),
-                expires_ms: retention(self.config.dedupe_retention),
-            };
-        }
-        let mut hasher = Sha256::new();
-        let mut part = |text: &str| {
-            hasher.update(text.as_bytes());
-            hasher.update([0x1f]);
-        };
-        part(&raw.source);
-        let event_time = match &raw.event_time {
-            RawTime::Absent => String::new(),
-            RawTime::At(at) => at.to_rfc3339(),
-            RawTime::Text(text) => text.trim().to_string(),
-        };
-        for text in [
-            &raw.strategy,
-            &raw.order_id,
-            &event_time,
-            &raw.symbol,
-            &raw.exchange,
-            &raw.action,
-            &raw.quantity,
-            &raw.price,
-            &raw.confidence,
-            &raw.market_position,
-            &raw.position_size,
-            &raw.comment,
-            &raw.interval,
-        ] {
-            part(text);
-        }
-        for (key, value) in &raw.tags {
-            part(key);
-            part(value);
-        }
-        let digest = hex::encode(hasher.finalize());
-        if event_time.is_empty() && raw.order_id.is_empty() {
-            return DedupeKey {
-                key: format!("c:{digest}"),
-                expires_ms: retention(self.config.content_dedupe_window),
-            };
-        }
-        let event_ms = parsed_event_time.map_or(0, |at| at.timestamp_millis().max(0));
-        DedupeKey {
-            key: format!("e:{event_ms:015}:{digest}"),
-            expires_ms: retention(self.config.dedupe_retention),
         }
     }
 }

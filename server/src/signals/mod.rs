@@ -2,6 +2,7 @@
 //! trading signals from every surface, then announce them to watchers.
 
 pub mod config;
+mod dedupe;
 mod intake;
 mod metrics;
 mod service;

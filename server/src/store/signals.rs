@@ -11,6 +11,10 @@ use super::{ExecutionWrite, StoreError};
 pub struct DedupeKey {
     pub key: String,
     pub expires_ms: i64,
+    /// Another key that, while it lives, also marks a duplicate: the same
+    /// content's key in the previous time bucket (keys that carry their
+    /// arrival bucket stay in time order in the index).
+    pub earlier: Option<String>,
 }
 
 /// A signal to record, in row form; `dedupe` is absent for rejected signals.

@@ -53,6 +53,7 @@ macro_rules! conformance_suite {
             $backend;
             concurrent_duplicates_resolve_to_the_first,
             expired_keys_are_forgotten,
+            an_earlier_bucket_key_marks_a_duplicate_while_it_lives,
             writes_survive_reopening,
             signals_page_and_filter,
             a_signal_creates_its_executions_only_when_new,

@@ -18,6 +18,7 @@ pub fn signal(id: &str, key: Option<&str>) -> SignalWrite {
     let dedupe = key.map(|k| DedupeKey {
         key: k.into(),
         expires_ms: i64::MAX,
+        earlier: None,
     });
     SignalWrite::new(&signal, dedupe)
 }
@@ -71,6 +72,32 @@ pub async fn expired_keys_are_forgotten(backend: &impl TestBackend) {
         SignalWriteResult::Inserted
     );
     assert_eq!(store.purge_expired_keys(i64::MAX).await.unwrap(), 1);
+}
+
+/// A write whose `earlier` key is alive is a duplicate of that key's
+/// signal; an expired earlier key is not.
+pub async fn an_earlier_bucket_key_marks_a_duplicate_while_it_lives(backend: &impl TestBackend) {
+    let store = backend.open().await;
+    store
+        .record_signal(signal("first", Some("bucket-1")))
+        .await
+        .unwrap();
+    let mut retry = signal("retry", Some("bucket-2"));
+    retry.dedupe.as_mut().unwrap().earlier = Some("bucket-1".into());
+    match store.record_signal(retry).await.unwrap() {
+        SignalWriteResult::Duplicate(first) => assert_eq!(first.id, "first"),
+        other => panic!("a retry in the next bucket is a duplicate: {other:?}"),
+    }
+    let mut expired = signal("old", Some("bucket-3"));
+    expired.dedupe.as_mut().unwrap().expires_ms = 1;
+    store.record_signal(expired).await.unwrap();
+    let mut repeat = signal("repeat", Some("bucket-4"));
+    repeat.dedupe.as_mut().unwrap().earlier = Some("bucket-3".into());
+    assert_eq!(
+        store.record_signal(repeat).await.unwrap(),
+        SignalWriteResult::Inserted,
+        "an expired earlier key is forgotten"
+    );
 }
 
 pub async fn writes_survive_reopening(backend: &impl TestBackend) {

@@ -72,9 +72,14 @@ pub fn write_signals(
         )?;
         for write in writes {
             if let Some(dedupe) = &write.dedupe {
-                let first: Option<String> = find_key
-                    .query_row(rusqlite::params![dedupe.key, now_ms], |row| row.get(0))
-                    .optional()?;
+                let mut first: Option<String> = None;
+                for key in std::iter::once(&dedupe.key).chain(&dedupe.earlier) {
+                    if first.is_none() {
+                        first = find_key
+                            .query_row(rusqlite::params![key, now_ms], |row| row.get(0))
+                            .optional()?;
+                    }
+                }
                 if let Some(first) = first {
                     let body: Vec<u8> = find_signal
                         .query_row([&first], |row| row.get(0))
