@@ -73,18 +73,34 @@ impl Pipelines {
         Ok(())
     }
 
+    /// Claims and runs executions until `stopped`. Each result is saved
+    /// with the worker's next claim, in one write.
     async fn work(self: Arc<Self>, lease: Duration, mut stopped: watch::Receiver<bool>) {
         let lease_ms = i64::try_from(lease.as_millis()).unwrap_or(i64::MAX);
+        let mut ended: Option<Ended> = None;
         loop {
             if *stopped.borrow() {
+                self.save_alone(ended).await;
                 return;
             }
             let queued = self.queued.notified();
-            match self
+            let ending = ended.take();
+            let claimed = self
                 .store
-                .claim_execution(super::claim::rules(now_ms(), lease_ms))
-                .await
-            {
+                .claim_execution(
+                    super::claim::rules(now_ms(), lease_ms),
+                    ending.as_ref().map(|e| e.execution.clone()),
+                )
+                .await;
+            match (&claimed, ending) {
+                (Ok(_), Some(saved)) => self.announce(saved),
+                // Tried again with the next claim; should the store stay
+                // down, the lease runs out and another worker resumes it
+                // (the order request id keeps that from ordering twice).
+                (Err(_), unsaved) => ended = unsaved,
+                (Ok(_), None) => {}
+            }
+            match claimed {
                 Ok(Claim::Run {
                     execution,
                     traceparent,
@@ -105,7 +121,7 @@ impl Pipelines {
                         .nth(1)
                         .unwrap_or_default()
                         .to_string();
-                    self.run(*execution, &trace_id).instrument(span).await;
+                    ended = Some(self.run(*execution, &trace_id).instrument(span).await);
                     continue;
                 }
                 Ok(Claim::Skipped(execution)) => {
@@ -119,13 +135,34 @@ impl Pipelines {
             tokio::select! {
                 _ = queued => {}
                 _ = tokio::time::sleep(IDLE_POLL) => {}
-                _ = stopped.changed() => return,
+                _ = stopped.changed() => {
+                    self.save_alone(ended).await;
+                    return;
+                }
             }
         }
     }
 
-    /// Runs one claimed execution to its end.
-    async fn run(&self, mut execution: Execution, trace_id: &str) {
+    /// Saves an ended execution without a claim (the worker is stopping).
+    async fn save_alone(&self, ended: Option<Ended>) {
+        let Some(ended) = ended else { return };
+        match self.store.update_execution(&ended.execution).await {
+            Ok(()) => self.announce(ended),
+            Err(err) => {
+                tracing::error!(error = %err, execution = %ended.execution.id, "execution result not saved")
+            }
+        }
+    }
+
+    /// Meters and publishes a saved result.
+    fn announce(&self, ended: Ended) {
+        self.metrics.finished(&ended.execution, ended.took);
+        let _ = self.changes.send(Arc::new(ended.execution));
+    }
+
+    /// Runs one claimed execution to its end and returns its result, to
+    /// be saved with the next claim.
+    async fn run(&self, mut execution: Execution, trace_id: &str) -> Ended {
         let started = Instant::now();
         let outcome = self.steps(&mut execution, trace_id).await;
         let now = now_ms();
@@ -144,14 +181,10 @@ impl Pipelines {
             }
         }
         execution.end_time = Some(ms_to_timestamp(now));
-        if let Err(err) = self.store.update_execution(&execution).await {
-            // The lease runs out and another worker resumes it; the order
-            // request id keeps that from ordering twice.
-            tracing::error!(error = %err, execution = %execution.id, "execution result not saved");
-            return;
+        Ended {
+            execution,
+            took: started.elapsed(),
         }
-        self.metrics.finished(&execution, started.elapsed());
-        let _ = self.changes.send(Arc::new(execution));
     }
 
     async fn steps(&self, execution: &mut Execution, trace_id: &str) -> Result<(), Stop> {
@@ -402,6 +435,12 @@ impl Pipelines {
             .await
             .map_err(Stop::from)
     }
+}
+
+/// An execution a worker has ended, waiting to be saved.
+struct Ended {
+    execution: Execution,
+    took: Duration,
 }
 
 /// The request id of an execution's order: the same on every attempt, so

@@ -79,8 +79,15 @@ pub trait ExecutionQueue: Send + Sync + 'static {
     /// Creates executions outside a signal (manual runs, schedules); a
     /// repeated `request_id` returns the first execution instead.
     async fn insert_execution(&self, write: ExecutionWrite) -> Result<Execution, StoreError>;
-    /// Claims the oldest runnable execution under `rules`.
-    async fn claim_execution(&self, rules: ClaimRules) -> Result<Claim, StoreError>;
+    /// Saves `finished` (an execution the caller has ended: it drops its
+    /// lease), then claims the oldest runnable execution under `rules`, in
+    /// one transaction: a worker's result and its next claim are one
+    /// durable write.
+    async fn claim_execution(
+        &self,
+        rules: ClaimRules,
+        finished: Option<Execution>,
+    ) -> Result<Claim, StoreError>;
     /// Saves an execution's new state (a finished one drops its lease).
     async fn update_execution(&self, execution: &Execution) -> Result<(), StoreError>;
     /// One execution by id.

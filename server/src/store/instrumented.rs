@@ -131,9 +131,16 @@ impl<S: Store> ExecutionQueue for Instrumented<S> {
             .await
     }
 
-    async fn claim_execution(&self, rules: ClaimRules) -> Result<Claim, StoreError> {
-        self.timed("claim_execution", self.inner.claim_execution(rules))
-            .await
+    async fn claim_execution(
+        &self,
+        rules: ClaimRules,
+        finished: Option<Execution>,
+    ) -> Result<Claim, StoreError> {
+        self.timed(
+            "claim_execution",
+            self.inner.claim_execution(rules, finished),
+        )
+        .await
     }
 
     async fn update_execution(&self, execution: &Execution) -> Result<(), StoreError> {

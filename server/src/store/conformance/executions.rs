@@ -51,31 +51,32 @@ pub async fn claims_skip_or_queue_behind_a_running_execution_and_resume_expired_
     let Claim::Run {
         execution,
         traceparent,
-    } = store.claim_execution(rules(0)).await.unwrap()
+    } = store.claim_execution(rules(0), None).await.unwrap()
     else {
         panic!("e1 runs")
     };
     assert_eq!((execution.id.as_str(), execution.attempt), ("e1", 1));
     assert_eq!(traceparent, "trace-of-e1");
-    let Claim::Skipped(skipped) = store.claim_execution(rules(1)).await.unwrap() else {
+    let Claim::Skipped(skipped) = store.claim_execution(rules(1), None).await.unwrap() else {
         panic!("e2 skips: e1 is running")
     };
     assert_eq!(
         (skipped.id.as_str(), skipped.skip_reason.as_str()),
         ("e2", "already_running")
     );
-    let Claim::Run { execution, .. } = store.claim_execution(rules(2)).await.unwrap() else {
+    let Claim::Run { execution, .. } = store.claim_execution(rules(2), None).await.unwrap() else {
         panic!("e3 runs")
     };
     assert_eq!(execution.id, "e3");
     assert_eq!(
-        store.claim_execution(rules(3)).await.unwrap(),
+        store.claim_execution(rules(3), None).await.unwrap(),
         Claim::Idle,
         "e4 waits behind e3"
     );
     assert_eq!(store.pending_executions().await.unwrap(), 1);
     // e1's worker died: after its lease, it is resumed.
-    let Claim::Run { execution, .. } = store.claim_execution(rules(1_500)).await.unwrap() else {
+    let Claim::Run { execution, .. } = store.claim_execution(rules(1_500), None).await.unwrap()
+    else {
         panic!("e1 resumes")
     };
     assert_eq!((execution.id.as_str(), execution.attempt), ("e1", 2));
@@ -147,21 +148,29 @@ pub async fn a_finished_execution_drops_its_lease(backend: &impl TestBackend) {
     let store = backend.open().await;
     store.insert_execution(queued("a", "p", "")).await.unwrap();
     store.insert_execution(queued("b", "p", "")).await.unwrap();
-    let Claim::Run { execution, .. } = store.claim_execution(rules(0)).await.unwrap() else {
+    let Claim::Run { execution, .. } = store.claim_execution(rules(0), None).await.unwrap() else {
         panic!("a runs")
     };
     let mut progressed: Execution = *execution;
     progressed.steps.push(Default::default());
     store.update_execution(&progressed).await.unwrap();
     assert_eq!(
-        store.claim_execution(rules(10)).await.unwrap(),
+        store.claim_execution(rules(10), None).await.unwrap(),
         Claim::Idle,
         "a running execution keeps its lease when updated"
     );
     progressed.status = ExecutionStatus::Succeeded as i32;
-    store.update_execution(&progressed).await.unwrap();
-    let Claim::Run { execution, .. } = store.claim_execution(rules(20)).await.unwrap() else {
-        panic!("b runs once a has finished")
+    let Claim::Run { execution, .. } = store
+        .claim_execution(rules(20), Some(progressed.clone()))
+        .await
+        .unwrap()
+    else {
+        panic!("b runs once a has finished, saved by the same claim")
     };
     assert_eq!(execution.id, "b");
+    assert_eq!(
+        store.get_execution("a").await.unwrap(),
+        Some(progressed),
+        "the finished execution was saved with the claim"
+    );
 }

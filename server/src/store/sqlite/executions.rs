@@ -28,8 +28,13 @@ impl ExecutionQueue for SqliteStore {
         .await
     }
 
-    async fn claim_execution(&self, rules: ClaimRules) -> Result<Claim, StoreError> {
-        self.run(move |conn| claim(conn, &rules)).await
+    async fn claim_execution(
+        &self,
+        rules: ClaimRules,
+        finished: Option<Execution>,
+    ) -> Result<Claim, StoreError> {
+        self.run(move |conn| claim(conn, &rules, finished.as_ref()))
+            .await
     }
 
     async fn update_execution(&self, execution: &Execution) -> Result<(), StoreError> {
@@ -120,9 +125,17 @@ struct Candidate {
     body: Vec<u8>,
 }
 
-/// Claims the oldest claimable execution under `rules`, in one savepoint.
-fn claim(conn: &mut Connection, rules: &ClaimRules) -> Result<Claim, StoreError> {
+/// Saves `finished` and claims the oldest claimable execution under
+/// `rules`, in one savepoint.
+fn claim(
+    conn: &mut Connection,
+    rules: &ClaimRules,
+    finished: Option<&Execution>,
+) -> Result<Claim, StoreError> {
     let tx = conn.savepoint()?;
+    if let Some(finished) = finished {
+        save(&tx, finished, 0)?;
+    }
     let candidates: Vec<Candidate> = tx
         .prepare_cached(
             "SELECT id, pipeline_id, status, skip_if_running, traceparent, body FROM executions \
