@@ -99,6 +99,7 @@ fn write() -> SignalWrite {
     let dedupe = DedupeKey {
         key: format!("r:{id}"),
         expires_ms: i64::MAX,
+        earlier: None,
     };
     let signal = Signal {
         id,
