@@ -5,7 +5,7 @@
 use std::collections::{HashMap, VecDeque};
 
 use rust_decimal::Decimal;
-use tradeplane_api::{Order, Side};
+use tradeplane_api::{Order, ProtoEnum, Side};
 
 use crate::{market::decimal::parse_decimal, proto_time::now_ms};
 
@@ -88,7 +88,13 @@ impl Book {
             .as_ref()
             .map(|i| i.symbol.clone())
             .unwrap_or_default();
-        let side = Side::try_from(order.side).unwrap_or(Side::Buy);
+        let side = match Side::known(order.side, "side") {
+            Ok(side) => side,
+            Err(err) => {
+                tracing::error!(order = %order.id, error = %err, "order not booked");
+                return;
+            }
+        };
         for fill in order.fills.iter().skip(already) {
             let time = fill
                 .time

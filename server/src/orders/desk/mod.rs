@@ -40,7 +40,7 @@ use crate::{
     settings::Settings,
     store::{OrderQuery, Store, StoreError, all_orders},
 };
-use lifecycle::{apply, exchange_view, status_of, transition};
+use lifecycle::{apply, exchange_view, readable, status_of, transition};
 pub use placement::client_order_id;
 use ticket::ticket_of;
 
@@ -107,12 +107,12 @@ impl OrderDesk {
             );
         }
         observe_rate_limits(exchanges.values().cloned().collect(), meter);
-        let mut stored = all_orders(&*store).await?;
+        let mut stored = readable(all_orders(&*store).await?);
         // A paper order still NEW never reached the book before the
         // process stopped: it was not placed.
         for order in stored
             .iter_mut()
-            .filter(|o| o.exchange == paper.name() && status_of(o) == OrderStatus::New)
+            .filter(|o| o.exchange == paper.name() && status_of(o) == Ok(OrderStatus::New))
         {
             transition(
                 order,
@@ -126,12 +126,12 @@ impl OrderDesk {
         let replay: Vec<_> = stored
             .iter()
             .filter(|o| o.exchange == paper.name())
-            .map(|o| (ticket_of(o), exchange_view(o)))
+            .filter_map(|o| Some((ticket_of(o).ok()?, exchange_view(o).ok()?)))
             .collect();
         paper.replay(&replay);
         let open = stored
             .into_iter()
-            .filter(|o| is_open(status_of(o)))
+            .filter(|o| status_of(o).is_ok_and(is_open))
             .map(|o| (o.client_order_id.clone(), o))
             .collect();
         let (events, _) = broadcast::channel(WATCH_BUFFER);
@@ -215,7 +215,7 @@ impl OrderDesk {
     async fn record(&self, order: &Order, placed: Option<Instant>) -> Result<(), StoreError> {
         self.store.update_order(order).await?;
         if let Ok(mut open) = self.open.lock() {
-            if is_open(status_of(order)) {
+            if status_of(order).is_ok_and(is_open) {
                 open.insert(order.client_order_id.clone(), order.clone());
             } else {
                 open.remove(&order.client_order_id);
