@@ -1,8 +1,8 @@
 //! Compiles `proto/` with protox (no system `protoc`), generates the tonic
-//! services, and writes the encoded descriptor set that server reflection
-//! serves.
+//! services, writes the encoded descriptor set that server reflection
+//! serves, and the lowercase word of every enum value.
 
-use std::{env, fs, io, path::PathBuf};
+use std::{env, fmt::Write, fs, io, path::PathBuf};
 
 fn main() -> io::Result<()> {
     let proto_dir = PathBuf::from("proto/tradeplane/v1");
@@ -27,8 +27,56 @@ fn main() -> io::Result<()> {
         out_dir.join("tradeplane_descriptor.bin"),
         compiler.encode_file_descriptor_set(),
     )?;
+    fs::write(out_dir.join("enum_words.rs"), enum_words(&compiler)?)?;
 
     tonic_prost_build::configure()
         .emit_rerun_if_changed(false)
         .compile_fds(compiler.file_descriptor_set())
+}
+
+/// `impl ProtoEnum` for every top-level enum of `tradeplane.v1`: each value's
+/// name without the enum's prefix (the zero value's name less `UNSPECIFIED`),
+/// in lowercase, so `SIDE_BUY` is `buy`. A match on the number, since the
+/// Rust variant names are prost's to choose.
+fn enum_words(compiler: &protox::Compiler) -> io::Result<String> {
+    let mut code = String::new();
+    for descriptor in compiler.descriptor_pool().all_enums() {
+        if descriptor.package_name() != "tradeplane.v1" || descriptor.parent_message().is_some() {
+            continue;
+        }
+        let zero = descriptor
+            .get_value(0)
+            .ok_or_else(|| io::Error::other(format!("{} has no zero value", descriptor.name())))?;
+        let prefix = zero
+            .name()
+            .strip_suffix("UNSPECIFIED")
+            .ok_or_else(|| io::Error::other(format!("{} must end in UNSPECIFIED", zero.name())))?;
+        let word = |name: &str| {
+            name.strip_prefix(prefix)
+                .map(str::to_lowercase)
+                .ok_or_else(|| io::Error::other(format!("{name} must start with {prefix}")))
+        };
+        let mut arms = String::new();
+        for value in descriptor.values().filter(|v| v.number() != 0) {
+            writeln!(
+                arms,
+                "            {} => {:?},",
+                value.number(),
+                word(value.name())?
+            )
+            .map_err(io::Error::other)?;
+        }
+        writeln!(
+            code,
+            "impl crate::ProtoEnum for {name} {{\n    \
+             fn word(self) -> &'static str {{\n        \
+             match self as i32 {{\n{arms}            \
+             // the zero value: `self` is a variant, so no other number gets here\n            \
+             _ => {zero:?},\n        }}\n    }}\n}}",
+            name = descriptor.name(),
+            zero = word(zero.name())?,
+        )
+        .map_err(io::Error::other)?;
+    }
+    Ok(code)
 }

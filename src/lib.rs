@@ -1,6 +1,6 @@
 //! tradeplane's API contract: the protobuf messages and tonic services
 //! generated from `proto/tradeplane/v1`, plus the encoded descriptor set that
-//! server reflection serves.
+//! server reflection serves, and the enums as lowercase words.
 
 /// Package `tradeplane.v1`.
 pub mod v1 {
@@ -14,15 +14,6 @@ pub const FILE_DESCRIPTOR_SET: &[u8] =
 
 pub use v1::*;
 
-impl SignalAction {
-    /// The lowercase word used on the wire and in metric labels.
-    pub fn word(self) -> &'static str {
-        match self {
-            SignalAction::Unspecified => "unspecified",
-            SignalAction::Buy => "buy",
-            SignalAction::Sell => "sell",
-            SignalAction::Exit => "exit",
-            SignalAction::TargetPosition => "target",
-        }
-    }
-}
+mod enums;
+
+pub use enums::{ProtoEnum, UnknownEnum};

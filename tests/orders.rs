@@ -126,6 +126,38 @@ async fn a_market_order_fills_on_paper_with_slippage_fees_and_balances() {
         .await
         .unwrap_err();
     assert_eq!(bad_request_field(&bad), "price");
+    // An enum number no value has is refused naming its field, never read
+    // as a guessed value.
+    let valid = market_buy("", "0.01", "65000");
+    for (field, request) in [
+        (
+            "side",
+            PlaceOrderRequest {
+                side: 999,
+                ..valid.clone()
+            },
+        ),
+        (
+            "type",
+            PlaceOrderRequest {
+                r#type: 999,
+                ..valid.clone()
+            },
+        ),
+        (
+            "time_in_force",
+            PlaceOrderRequest {
+                time_in_force: 999,
+                ..valid.clone()
+            },
+        ),
+    ] {
+        let refused = client.orders().place_order(request).await.unwrap_err();
+        assert_eq!(
+            (refused.code(), bad_request_field(&refused)),
+            (Code::InvalidArgument, field.to_string())
+        );
+    }
     let too_big = client
         .orders()
         .place_order(market_buy("buy-huge", "100", "65000"))
@@ -260,6 +292,71 @@ async fn the_halt_and_an_open_breaker_stop_orders_at_the_door() {
         .order
         .unwrap();
     assert_eq!(placed.status, OrderStatus::Filled as i32);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_retry_gets_its_order_back_while_the_halt_or_the_breaker_refuses_new_ones() {
+    let server = TestServer::start().await;
+    let client = server.trader().await;
+    let admin = server.client().await;
+    let first = place_order(&client, market_buy("placed-before", "0.01", "65000")).await;
+    assert_eq!(first.status, OrderStatus::Filled as i32);
+    let same = |order: &Order| (order.id.clone(), order.status, order.fills.len());
+
+    client
+        .security()
+        .halt_trading(HaltTradingRequest::default())
+        .await
+        .unwrap();
+    let retried = place_order(&client, market_buy("placed-before", "0.01", "65000")).await;
+    assert_eq!(
+        same(&retried),
+        same(&first),
+        "the halt does not hide the first order"
+    );
+    let fresh = client
+        .orders()
+        .place_order(market_buy("during-halt", "0.01", "65000"))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        (fresh.code(), reason(&fresh)),
+        (Code::FailedPrecondition, "TRADING_HALTED".into())
+    );
+    admin
+        .security()
+        .resume_trading(ResumeTradingRequest::default())
+        .await
+        .unwrap();
+
+    client
+        .security()
+        .trip_circuit_breaker(TripCircuitBreakerRequest {
+            exchange: "paper".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let retried = place_order(&client, market_buy("placed-before", "0.01", "65000")).await;
+    assert_eq!(same(&retried), same(&first), "nor does an open breaker");
+    let fresh = client
+        .orders()
+        .place_order(market_buy("breaker-open", "0.01", "65000"))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        (fresh.code(), reason(&fresh)),
+        (Code::Unavailable, "CIRCUIT_OPEN".into())
+    );
+    let listed = client
+        .orders()
+        .list_orders(ListOrdersRequest::default())
+        .await
+        .unwrap()
+        .into_inner()
+        .orders;
+    assert_eq!(listed.len(), 1, "one order for the one request_id");
     server.stop().await;
 }
 

@@ -208,6 +208,20 @@ async fn api_keys_are_shown_once_expire_revoke_and_survive_restarts() {
         .await
         .unwrap_err();
     assert_eq!(bad_request_field(&bad), "name");
+    let unknown_role = admin
+        .security()
+        .create_api_key(CreateApiKeyRequest {
+            name: "future-bot".into(),
+            role: 999,
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(
+        (unknown_role.code(), bad_request_field(&unknown_role)),
+        (Code::InvalidArgument, "role".into()),
+        "a role number no role has is refused, not read as no role"
+    );
 
     let bot = server.client_with_key(Some(&token)).await;
     bot.signals()

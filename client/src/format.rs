@@ -2,7 +2,7 @@
 
 use prost_types::Timestamp;
 use serde_json::{Value, json};
-use tradeplane_api::{InstrumentKind, Signal, SignalAction, SignalOutcome};
+use tradeplane_api::{InstrumentKind, ProtoEnum, Signal, SignalAction, SignalOutcome};
 
 /// An RFC 3339 time, or empty.
 pub fn time_text(ts: Option<&Timestamp>) -> String {
@@ -19,12 +19,6 @@ pub fn enum_name<E: TryFrom<i32>>(value: i32, name: impl Fn(E) -> &'static str) 
         .to_string()
 }
 
-fn outcome_word(value: i32) -> String {
-    enum_name::<SignalOutcome>(value, |o| o.as_str_name())
-        .trim_start_matches("SIGNAL_OUTCOME_")
-        .to_lowercase()
-}
-
 /// A signal in the JSON shape `tpctl --output json` prints.
 pub fn signal_json(signal: &Signal) -> Value {
     let instrument = signal.instrument.as_ref().map(|i| {
@@ -39,7 +33,7 @@ pub fn signal_json(signal: &Signal) -> Value {
         "strategy": signal.strategy,
         "raw_symbol": signal.raw_symbol,
         "instrument": instrument,
-        "action": enum_name::<SignalAction>(signal.action, |a| a.word()),
+        "action": SignalAction::word_of(signal.action),
         "quantity": signal.quantity,
         "price": signal.price,
         "confidence": signal.confidence,
@@ -50,7 +44,7 @@ pub fn signal_json(signal: &Signal) -> Value {
         "event_time": time_text(signal.event_time.as_ref()),
         "receive_time": time_text(signal.receive_time.as_ref()),
         "tags": signal.tags,
-        "outcome": outcome_word(signal.outcome),
+        "outcome": SignalOutcome::word_of(signal.outcome),
         "reject_reason": signal.reject_reason,
         "field_violations": signal.field_violations.iter()
             .map(|v| json!({"field": v.field, "reason": v.reason, "description": v.description}))
@@ -71,7 +65,7 @@ pub fn signal_row(signal: &Signal) -> Vec<String> {
         .as_ref()
         .map(|i| i.symbol.clone())
         .unwrap_or_else(|| signal.raw_symbol.clone());
-    let mut outcome = outcome_word(signal.outcome);
+    let mut outcome = SignalOutcome::word_of(signal.outcome).to_string();
     if !signal.reject_reason.is_empty() {
         outcome = format!("{outcome} ({})", signal.reject_reason);
     }
@@ -80,7 +74,7 @@ pub fn signal_row(signal: &Signal) -> Vec<String> {
         time_text(signal.receive_time.as_ref()),
         signal.source.clone(),
         symbol,
-        enum_name::<SignalAction>(signal.action, |a| a.word()),
+        SignalAction::word_of(signal.action).to_string(),
         signal.quantity.clone(),
         signal.price.clone(),
         outcome,

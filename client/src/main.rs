@@ -11,8 +11,8 @@ use futures::StreamExt;
 use serde_json::json;
 use tonic::Status;
 use tradeplane_api::{
-    GetSignalRequest, ListSignalsRequest, SignalFilter, SignalOutcome, SubmitSignalRequest,
-    WatchSignalsRequest,
+    GetSignalRequest, ListSignalsRequest, ProtoEnum, SignalFilter, SignalOutcome,
+    SubmitSignalRequest, WatchSignalsRequest,
 };
 use tradeplane_client::{
     Client, TlsOptions,
@@ -310,11 +310,7 @@ async fn run(cli: Cli) -> Result<(), String> {
                 .submit_signal(request, 3)
                 .await
                 .map_err(status_error)?;
-            let outcome = response
-                .outcome()
-                .as_str_name()
-                .trim_start_matches("SIGNAL_OUTCOME_")
-                .to_lowercase();
+            let outcome = SignalOutcome::word_of(response.outcome);
             let signal = response.signal.unwrap_or_default();
             match output {
                 Output::Json => println!(

@@ -6,7 +6,7 @@ use serde_json::{Value, json};
 use tradeplane_api::*;
 use tradeplane_client::{
     Client, describe_status,
-    format::{enum_name, object_table, print, time_text},
+    format::{object_table, print, time_text},
 };
 
 /// Order commands.
@@ -71,22 +71,16 @@ pub enum TypeArg {
     StopLimit,
 }
 
-fn word<E: TryFrom<i32>>(value: i32, name: impl Fn(E) -> &'static str, prefix: &str) -> String {
-    enum_name::<E>(value, name)
-        .trim_start_matches(prefix)
-        .to_lowercase()
-}
-
 /// An order in the JSON shape `-o json` prints.
 fn order_json(order: &Order) -> Value {
     json!({
         "id": order.id, "client_order_id": order.client_order_id, "exchange": order.exchange,
         "exchange_order_id": order.exchange_order_id,
         "symbol": order.instrument.as_ref().map(|i| i.symbol.clone()).unwrap_or_default(),
-        "side": word::<Side>(order.side, |s| s.as_str_name(), "SIDE_"),
-        "type": word::<OrderType>(order.r#type, |t| t.as_str_name(), "ORDER_TYPE_"),
+        "side": Side::word_of(order.side),
+        "type": OrderType::word_of(order.r#type),
         "quantity": order.quantity, "price": order.price, "stop_price": order.stop_price,
-        "status": word::<OrderStatus>(order.status, |s| s.as_str_name(), "ORDER_STATUS_"),
+        "status": OrderStatus::word_of(order.status),
         "status_reason": order.status_reason,
         "filled_quantity": order.filled_quantity, "average_fill_price": order.average_fill_price,
         "fee_total": order.fee_total, "fee_asset": order.fee_asset,
@@ -98,7 +92,7 @@ fn order_json(order: &Order) -> Value {
             "fee_asset": f.fee_asset, "time": time_text(f.time.as_ref()),
         })).collect::<Vec<_>>(),
         "transitions": order.transitions.iter().map(|t| json!({
-            "status": word::<OrderStatus>(t.status, |s| s.as_str_name(), "ORDER_STATUS_"),
+            "status": OrderStatus::word_of(t.status),
             "time": time_text(t.time.as_ref()), "note": t.note,
         })).collect::<Vec<_>>(),
     })
@@ -271,8 +265,8 @@ pub async fn exchanges(client: &Client, json_output: bool) -> Result<(), String>
         .map(|e| {
             json!({
                 "name": e.name, "kind": e.kind, "live": e.live,
-                "status": word::<ExchangeStatus>(e.status, |s| s.as_str_name(), "EXCHANGE_STATUS_"),
-                "breaker_state": word::<CircuitBreakerState>(e.breaker_state, |s| s.as_str_name(), "CIRCUIT_BREAKER_STATE_"),
+                "status": ExchangeStatus::word_of(e.status),
+                "breaker_state": CircuitBreakerState::word_of(e.breaker_state),
                 "weight": if e.weight_limit > 0 { format!("{}/{}", e.used_weight, e.weight_limit) } else { String::new() },
             })
         })

@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 use tradeplane_api::*;
 use tradeplane_client::{
     Client, describe_status,
-    format::{enum_name, object_table, print, time_text},
+    format::{object_table, print, time_text},
     pipeline_file::PipelineFile,
 };
 
@@ -68,12 +68,6 @@ pub enum PipelineCommand {
     Execution { id: String },
 }
 
-fn word<E: TryFrom<i32>>(value: i32, name: impl Fn(E) -> &'static str, prefix: &str) -> String {
-    enum_name::<E>(value, name)
-        .trim_start_matches(prefix)
-        .to_lowercase()
-}
-
 fn pipeline_json(p: &Pipeline) -> Value {
     let trigger = match p.trigger.as_ref().and_then(|t| t.kind.as_ref()) {
         Some(trigger::Kind::Signal(m)) => format!(
@@ -104,11 +98,11 @@ fn pipeline_json(p: &Pipeline) -> Value {
     };
     json!({
         "id": p.id, "name": p.name,
-        "state": word::<PipelineState>(p.state, |s| s.as_str_name(), "PIPELINE_STATE_"),
+        "state": PipelineState::word_of(p.state),
         "exchange": p.exchange,
-        "mode": word::<TradingMode>(p.mode, |s| s.as_str_name(), "TRADING_MODE_"),
+        "mode": TradingMode::word_of(p.mode),
         "trigger": trigger, "sizing": sizing,
-        "concurrency": word::<ConcurrencyPolicy>(p.concurrency, |s| s.as_str_name(), "CONCURRENCY_POLICY_"),
+        "concurrency": ConcurrencyPolicy::word_of(p.concurrency),
         "update_time": time_text(p.update_time.as_ref()),
     })
 }
@@ -116,7 +110,7 @@ fn pipeline_json(p: &Pipeline) -> Value {
 fn execution_json(e: &Execution) -> Value {
     json!({
         "id": e.id, "pipeline": e.pipeline_name, "pipeline_id": e.pipeline_id, "signal_id": e.signal_id,
-        "status": word::<ExecutionStatus>(e.status, |s| s.as_str_name(), "EXECUTION_STATUS_"),
+        "status": ExecutionStatus::word_of(e.status),
         "skip_reason": e.skip_reason, "error": e.error, "attempt": e.attempt,
         "order_ids": e.order_ids, "fees": e.fees,
         "create_time": time_text(e.create_time.as_ref()),

@@ -9,6 +9,7 @@ use axum::{
 };
 use tonic::{Code, Status};
 use tonic_types::{ErrorDetails, StatusExt};
+use tradeplane_api::UnknownEnum;
 
 /// The `ErrorInfo.domain` of every tradeplane error.
 pub const ERROR_DOMAIN: &str = "tradeplane";
@@ -72,6 +73,17 @@ pub enum ApiError {
     },
     #[error("internal error: {0}")]
     Internal(String),
+}
+
+/// A request enum number no value has: INVALID_ARGUMENT naming the field.
+impl From<UnknownEnum> for ApiError {
+    fn from(err: UnknownEnum) -> Self {
+        ApiError::invalid_field(
+            "UNKNOWN_ENUM_VALUE",
+            err.field,
+            format!("no value is numbered {}", err.number),
+        )
+    }
 }
 
 impl ApiError {

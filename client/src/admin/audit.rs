@@ -6,7 +6,7 @@ use serde_json::{Value, json};
 use tradeplane_api::*;
 use tradeplane_client::{
     Client,
-    format::{enum_name, object_table, print, rows, time_text},
+    format::{object_table, print, rows, time_text},
 };
 
 use super::status_error;
@@ -37,8 +37,7 @@ fn audit_json(event: &AuditEvent) -> Value {
     json!({
         "sequence": event.sequence, "time": time_text(event.time.as_ref()), "actor": event.actor,
         "source_address": event.source_address, "action": event.action, "target": event.target,
-        "outcome": enum_name::<AuditOutcome>(event.outcome, |o| o.as_str_name())
-            .trim_start_matches("AUDIT_OUTCOME_").to_lowercase(),
+        "outcome": AuditOutcome::word_of(event.outcome),
         "detail": event.detail, "trace_id": event.trace_id,
         "previous_hash": event.previous_hash, "hash": event.hash,
     })

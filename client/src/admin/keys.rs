@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 use tradeplane_api::*;
 use tradeplane_client::{
     Client,
-    format::{enum_name, object_table, print, time_text},
+    format::{object_table, print, time_text},
 };
 
 use super::status_error;
@@ -58,15 +58,9 @@ impl From<RoleArg> for Role {
     }
 }
 
-fn role_word(role: i32) -> String {
-    enum_name::<Role>(role, |r| r.as_str_name())
-        .trim_start_matches("ROLE_")
-        .to_lowercase()
-}
-
 fn key_json(key: &ApiKey) -> Value {
     json!({
-        "id": key.id, "name": key.name, "role": role_word(key.role), "prefix": key.prefix,
+        "id": key.id, "name": key.name, "role": Role::word_of(key.role), "prefix": key.prefix,
         "create_time": time_text(key.create_time.as_ref()),
         "expire_time": time_text(key.expire_time.as_ref()),
         "last_used_time": time_text(key.last_used_time.as_ref()),

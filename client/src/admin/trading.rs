@@ -6,7 +6,7 @@ use serde_json::{Value, json};
 use tradeplane_api::*;
 use tradeplane_client::{
     Client,
-    format::{enum_name, object_table, print, time_text},
+    format::{object_table, print, time_text},
 };
 
 use super::status_error;
@@ -29,8 +29,7 @@ pub enum BreakerCommand {
 fn breaker_json(breaker: &CircuitBreaker) -> Value {
     json!({
         "exchange": breaker.exchange,
-        "state": enum_name::<CircuitBreakerState>(breaker.state, |s| s.as_str_name())
-            .trim_start_matches("CIRCUIT_BREAKER_STATE_").to_lowercase(),
+        "state": CircuitBreakerState::word_of(breaker.state),
         "consecutive_failures": breaker.consecutive_failures,
         "change_time": time_text(breaker.change_time.as_ref()),
         "reason": breaker.reason,

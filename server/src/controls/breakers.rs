@@ -19,15 +19,16 @@ use opentelemetry::{
     metrics::{Counter, Meter},
 };
 use serde::{Deserialize, Serialize};
-use tradeplane_api::{CircuitBreaker, CircuitBreakerState};
+use tradeplane_api::{CircuitBreaker, CircuitBreakerState, ProtoEnum};
 
 use crate::{api_error::ApiError, proto_time::ms_to_timestamp};
 
 /// A breaker's persisted state.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct BreakerRecord {
-    /// `CircuitBreakerState` number.
-    pub state: i32,
+    /// Stored as its number; a number no state has does not load.
+    #[serde(with = "state_number")]
+    pub state: CircuitBreakerState,
     pub consecutive_failures: u32,
     pub change_ms: i64,
     pub reason: String,
@@ -36,7 +37,7 @@ pub struct BreakerRecord {
 impl Default for BreakerRecord {
     fn default() -> Self {
         Self {
-            state: CircuitBreakerState::Closed as i32,
+            state: CircuitBreakerState::Closed,
             consecutive_failures: 0,
             change_ms: 0,
             reason: String::new(),
@@ -109,10 +110,10 @@ pub struct CircuitBreakers {
 /// Reasons that start like this were set by an operator.
 const MANUAL: &str = "manual";
 
-const STATES: [(CircuitBreakerState, &str); 3] = [
-    (CircuitBreakerState::Closed, "closed"),
-    (CircuitBreakerState::Open, "open"),
-    (CircuitBreakerState::HalfOpen, "half_open"),
+const STATES: [CircuitBreakerState; 3] = [
+    CircuitBreakerState::Closed,
+    CircuitBreakerState::Open,
+    CircuitBreakerState::HalfOpen,
 ];
 
 impl CircuitBreakers {
@@ -136,12 +137,12 @@ impl CircuitBreakers {
                     return;
                 };
                 for (exchange, record) in breakers.iter() {
-                    for (state, label) in STATES {
+                    for state in STATES {
                         gauge.observe(
-                            u64::from(record.state == state as i32),
+                            u64::from(record.state == state),
                             &[
                                 KeyValue::new("exchange", exchange.clone()),
-                                KeyValue::new("state", label),
+                                KeyValue::new("state", state.word()),
                             ],
                         );
                     }
@@ -158,7 +159,7 @@ impl CircuitBreakers {
             .map(|b| {
                 b.iter()
                     .map(|(exchange, record)| {
-                        let open = record.state != CircuitBreakerState::Closed as i32;
+                        let open = record.state != CircuitBreakerState::Closed;
                         let live = Live {
                             // Restored open: the cooldown starts again now.
                             opened_at: open.then_some(now),
@@ -191,7 +192,6 @@ impl CircuitBreakers {
             .read()
             .ok()
             .and_then(|b| b.get(exchange).map(|r| r.state))
-            .and_then(|s| CircuitBreakerState::try_from(s).ok())
             .unwrap_or(CircuitBreakerState::Closed)
     }
 
@@ -213,7 +213,7 @@ impl CircuitBreakers {
             id: exchange.to_string(),
         })?;
         Ok(BreakerRecord {
-            state: state as i32,
+            state,
             consecutive_failures: if state == CircuitBreakerState::Closed {
                 0
             } else {
@@ -231,7 +231,7 @@ impl CircuitBreakers {
             let live = live.entry(exchange.to_string()).or_default();
             live.outcomes.clear();
             live.probe_in_flight = false;
-            live.opened_at = (record.state == CircuitBreakerState::Open as i32).then(Instant::now);
+            live.opened_at = (record.state == CircuitBreakerState::Open).then(Instant::now);
         }
         let view = to_proto(exchange, &record);
         if let Ok(mut breakers) = self.breakers.write() {
@@ -249,7 +249,7 @@ impl CircuitBreakers {
             return Admission::Admitted;
         };
         let live = live.entry(exchange.to_string()).or_default();
-        match CircuitBreakerState::try_from(record.state).unwrap_or(CircuitBreakerState::Closed) {
+        match record.state {
             CircuitBreakerState::Open => {
                 let cooled = live
                     .opened_at
@@ -259,7 +259,7 @@ impl CircuitBreakers {
                 }
                 live.probe_in_flight = true;
                 let half_open = BreakerRecord {
-                    state: CircuitBreakerState::HalfOpen as i32,
+                    state: CircuitBreakerState::HalfOpen,
                     consecutive_failures: record.consecutive_failures,
                     change_ms: now_ms,
                     reason: format!(
@@ -300,9 +300,7 @@ impl CircuitBreakers {
         let mut record = self.record_of(exchange)?;
         let mut all = self.live.lock().ok()?;
         let live = all.entry(exchange.to_string()).or_default();
-        let state =
-            CircuitBreakerState::try_from(record.state).unwrap_or(CircuitBreakerState::Closed);
-        let next = match state {
+        let next = match record.state {
             CircuitBreakerState::HalfOpen => {
                 live.probe_in_flight = false;
                 Some(if success {
@@ -313,7 +311,7 @@ impl CircuitBreakers {
                 } else {
                     live.opened_at = Some(now);
                     BreakerRecord {
-                        state: CircuitBreakerState::Open as i32,
+                        state: CircuitBreakerState::Open,
                         consecutive_failures: record.consecutive_failures + 1,
                         change_ms: now_ms,
                         reason: "probe failed".into(),
@@ -358,7 +356,7 @@ impl CircuitBreakers {
                         live.outcomes.clear();
                         live.opened_at = Some(now);
                         Some(BreakerRecord {
-                            state: CircuitBreakerState::Open as i32,
+                            state: CircuitBreakerState::Open,
                             consecutive_failures: record.consecutive_failures,
                             change_ms: now_ms,
                             reason,
@@ -391,7 +389,7 @@ impl CircuitBreakers {
         now_ms: i64,
     ) -> Option<BreakerRecord> {
         let record = self.record_of(exchange)?;
-        if record.state == CircuitBreakerState::Open as i32 {
+        if record.state == CircuitBreakerState::Open {
             self.abandon(exchange);
             return None;
         }
@@ -402,7 +400,7 @@ impl CircuitBreakers {
             live.opened_at = Some(now);
         }
         let open = BreakerRecord {
-            state: CircuitBreakerState::Open as i32,
+            state: CircuitBreakerState::Open,
             consecutive_failures: record.consecutive_failures + 1,
             change_ms: now_ms,
             reason: reason.to_string(),
@@ -416,16 +414,12 @@ impl CircuitBreakers {
     }
 
     /// Counts a transition of `exchange`'s breaker into `state`.
-    fn count_transition(&self, exchange: &str, state: i32) {
-        let label = STATES
-            .iter()
-            .find(|(s, _)| *s as i32 == state)
-            .map_or("closed", |(_, l)| *l);
+    fn count_transition(&self, exchange: &str, state: CircuitBreakerState) {
         self.transitions.add(
             1,
             &[
                 KeyValue::new("exchange", exchange.to_string()),
-                KeyValue::new("state", label),
+                KeyValue::new("state", state.word()),
             ],
         );
     }
@@ -442,7 +436,7 @@ impl CircuitBreakers {
 
 fn closed(now_ms: i64) -> BreakerRecord {
     BreakerRecord {
-        state: CircuitBreakerState::Closed as i32,
+        state: CircuitBreakerState::Closed,
         consecutive_failures: 0,
         change_ms: now_ms,
         reason: String::new(),
@@ -452,10 +446,24 @@ fn closed(now_ms: i64) -> BreakerRecord {
 fn to_proto(exchange: &str, record: &BreakerRecord) -> CircuitBreaker {
     CircuitBreaker {
         exchange: exchange.to_string(),
-        state: record.state,
+        state: record.state as i32,
         consecutive_failures: record.consecutive_failures,
         change_time: (record.change_ms > 0).then(|| ms_to_timestamp(record.change_ms)),
         reason: record.reason.clone(),
+    }
+}
+
+/// A breaker state as its number in the stored record.
+mod state_number {
+    use serde::{Deserialize, Deserializer, Serializer, de::Error};
+    use tradeplane_api::{CircuitBreakerState, ProtoEnum};
+
+    pub fn serialize<S: Serializer>(state: &CircuitBreakerState, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_i32(*state as i32)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<CircuitBreakerState, D::Error> {
+        CircuitBreakerState::known(i32::deserialize(d)?, "state").map_err(D::Error::custom)
     }
 }
 
@@ -481,7 +489,7 @@ mod tests {
         let t0 = Instant::now();
         assert_eq!(b.admit("x", t0, 0), Admission::Admitted);
         let opened = b.trip("x", "banned", t0, 0).expect("opens");
-        assert_eq!(opened.state, CircuitBreakerState::Open as i32);
+        assert_eq!(opened.state, CircuitBreakerState::Open);
         assert_eq!(b.trip("x", "banned again", t0, 0), None, "already open");
         assert_eq!(
             b.admit("x", t0 + Duration::from_secs(5), 0),
@@ -542,7 +550,7 @@ mod tests {
         assert!(matches!(b.admit("x", again, 0), Admission::Probe(_)));
         assert_eq!(
             b.record("x", true, again, 0).unwrap().state,
-            CircuitBreakerState::Closed as i32
+            CircuitBreakerState::Closed
         );
         assert_eq!(b.admit("x", again, 0), Admission::Admitted);
     }
@@ -581,6 +589,24 @@ mod tests {
         assert_eq!(
             b.admit("x", Instant::now() + Duration::from_secs(3600), 0),
             Admission::Refused
+        );
+    }
+
+    #[test]
+    fn a_stored_state_no_value_has_does_not_load() {
+        let open = r#"{"state":2,"consecutive_failures":1,"change_ms":5,"reason":"manual"}"#;
+        let record: BreakerRecord = serde_json::from_str(open).unwrap();
+        assert_eq!(record.state, CircuitBreakerState::Open);
+        assert_eq!(
+            serde_json::to_string(&record).unwrap(),
+            open,
+            "stored as its number"
+        );
+        let unknown = r#"{"state":999,"consecutive_failures":0,"change_ms":0,"reason":""}"#;
+        let err = serde_json::from_str::<BreakerRecord>(unknown).unwrap_err();
+        assert!(
+            err.to_string().contains("state has no value numbered 999"),
+            "{err}"
         );
     }
 }

@@ -9,7 +9,7 @@ use opentelemetry::{
     metrics::{Counter, Histogram, Meter},
 };
 use rust_decimal::{Decimal, prelude::ToPrimitive};
-use tradeplane_api::{Order, OrderStatus, OrderType, Side};
+use tradeplane_api::{Order, OrderStatus, OrderType, ProtoEnum, Side};
 
 use crate::{
     market::decimal::parse_decimal,
@@ -25,14 +25,6 @@ pub struct OrderMetrics {
     notional: Histogram<f64>,
     slippage: Histogram<f64>,
     fees: Counter<f64>,
-}
-
-fn word<E: TryFrom<i32>>(value: i32, name: impl Fn(E) -> &'static str, prefix: &str) -> String {
-    E::try_from(value)
-        .map(name)
-        .unwrap_or("UNSPECIFIED")
-        .trim_start_matches(prefix)
-        .to_lowercase()
 }
 
 impl OrderMetrics {
@@ -88,18 +80,9 @@ impl OrderMetrics {
             1,
             &[
                 exchange.clone(),
-                KeyValue::new(
-                    "side",
-                    word::<Side>(order.side, |s| s.as_str_name(), "SIDE_"),
-                ),
-                KeyValue::new(
-                    "type",
-                    word::<OrderType>(order.r#type, |t| t.as_str_name(), "ORDER_TYPE_"),
-                ),
-                KeyValue::new(
-                    "status",
-                    word::<OrderStatus>(order.status, |s| s.as_str_name(), "ORDER_STATUS_"),
-                ),
+                KeyValue::new("side", Side::word_of(order.side)),
+                KeyValue::new("type", OrderType::word_of(order.r#type)),
+                KeyValue::new("status", OrderStatus::word_of(order.status)),
             ],
         );
         if order.status != OrderStatus::Filled as i32 {

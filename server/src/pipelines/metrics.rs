@@ -12,7 +12,7 @@ use opentelemetry::{
     metrics::{Counter, Histogram, Meter},
 };
 use rust_decimal::prelude::ToPrimitive;
-use tradeplane_api::{Execution, ExecutionStatus, Order};
+use tradeplane_api::{Execution, ExecutionStatus, Order, ProtoEnum};
 
 use super::Pipelines;
 use crate::{market::decimal::parse_decimal, observe::SECONDS_BUCKETS};
@@ -111,13 +111,7 @@ impl PipelineMetrics {
     /// An execution ended.
     pub fn finished(&self, execution: &Execution, took: Duration) {
         let pipeline = KeyValue::new("pipeline", execution.pipeline_name.clone());
-        let status = ExecutionStatus::try_from(execution.status)
-            .map(|s| {
-                s.as_str_name()
-                    .trim_start_matches("EXECUTION_STATUS_")
-                    .to_lowercase()
-            })
-            .unwrap_or_default();
+        let status = ExecutionStatus::word_of(execution.status);
         self.executions
             .add(1, &[pipeline.clone(), KeyValue::new("status", status)]);
         if execution.status == ExecutionStatus::Skipped as i32 {

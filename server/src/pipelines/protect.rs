@@ -1,7 +1,7 @@
 //! The protect step: the stop-loss and take-profit orders of a filled
 //! entry, at a fixed price or an offset from the fill.
 
-use tradeplane_api::{Execution, Order, OrderType, PlaceOrderRequest, Side};
+use tradeplane_api::{Execution, Order, OrderType, PlaceOrderRequest, ProtoEnum, Side};
 
 use super::{
     Pipelines,
@@ -31,7 +31,10 @@ impl Pipelines {
         let Ok(filled) = parse_decimal(&entry.average_fill_price) else {
             return Some(Err(Stop::Fail("the entry has no fill price".into())));
         };
-        let entry_side = Side::try_from(entry.side).unwrap_or(Side::Buy);
+        let entry_side = match Side::known(entry.side, "side") {
+            Ok(side) => side,
+            Err(err) => return Some(Err(Stop::Fail(format!("entry order {}: {err}", entry.id)))),
+        };
         let symbol = entry
             .instrument
             .as_ref()

@@ -4,13 +4,9 @@
 use std::time::Duration;
 
 use rust_decimal::Decimal;
-use tradeplane_api::Side;
+use tradeplane_api::{ProtoEnum, Side};
 
-use super::{
-    sizing::{Plan, side_word},
-    spec::RiskLimits,
-    stop::RiskRule,
-};
+use super::{sizing::Plan, spec::RiskLimits, stop::RiskRule};
 
 /// What risk knows of the pipeline's recent trading.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
@@ -38,7 +34,7 @@ pub fn check_order(limits: &RiskLimits, plan: &Plan) -> Result<(), Refusal> {
     if !limits.allowed_sides.is_empty() && !limits.allowed_sides.contains(&plan.side) {
         return reject(
             RiskRule::AllowedSides,
-            format!("{} orders are not allowed", side_word(plan.side)),
+            format!("{} orders are not allowed", plan.side.word()),
         );
     }
     let notional = plan.quantity * plan.limit_price.unwrap_or(plan.price);

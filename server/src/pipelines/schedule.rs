@@ -6,6 +6,7 @@ use std::{collections::HashMap, sync::Arc};
 
 use chrono::{DateTime, Utc};
 use tokio::sync::watch;
+use tradeplane_api::ProtoEnum;
 
 use super::{Pipelines, spec::When};
 
@@ -47,15 +48,10 @@ pub async fn run_schedules(pipelines: Arc<Pipelines>, mut stopped: watch::Receiv
             let price = pipelines
                 .latest_price(&compiled.pipeline.exchange, &schedule.symbol)
                 .await;
-            let action = schedule
-                .action
-                .as_str_name()
-                .trim_start_matches("SIGNAL_ACTION_")
-                .to_lowercase();
             let signal = match pipelines.synthetic_signal(
                 "schedule",
                 &schedule.symbol,
-                &action,
+                schedule.action.word(),
                 &price,
                 "",
             ) {

@@ -263,14 +263,9 @@ impl PipelineService for PipelineGrpc {
         let request = request.into_inner();
         let compiled = self.pipelines.get(required_id(&request.id)?)?;
         let (symbol, action) = match &compiled.schedule {
-            Some(schedule) if request.symbol.is_empty() => (
-                schedule.symbol.clone(),
-                schedule
-                    .action
-                    .as_str_name()
-                    .trim_start_matches("SIGNAL_ACTION_")
-                    .to_lowercase(),
-            ),
+            Some(schedule) if request.symbol.is_empty() => {
+                (schedule.symbol.clone(), schedule.action.word().to_string())
+            }
             _ => (request.symbol.clone(), request.action.clone()),
         };
         if symbol.is_empty() {

@@ -3,7 +3,7 @@
 //! lot and tick, and skipped below its minimums.
 
 use rust_decimal::Decimal;
-use tradeplane_api::{OrderType, Side, Signal, SignalAction};
+use tradeplane_api::{OrderType, ProtoEnum, Side, Signal, SignalAction};
 
 use super::{
     spec::{OrderPlan, SizingRule},
@@ -37,7 +37,7 @@ impl Plan {
     pub fn describe(&self) -> String {
         format!(
             "{} {} {} at {}",
-            side_word(self.side),
+            self.side.word(),
             self.quantity,
             self.symbol,
             self.price
@@ -80,7 +80,8 @@ pub fn plan(
         position,
         balances,
     } = market;
-    let action = SignalAction::try_from(signal.action).unwrap_or(SignalAction::Unspecified);
+    let action =
+        SignalAction::known(signal.action, "action").map_err(|e| Stop::Fail(e.to_string()))?;
     let (side, quantity) = match action {
         SignalAction::Buy | SignalAction::Sell => {
             let side = if action == SignalAction::Buy {
@@ -177,11 +178,6 @@ pub fn plan(
         limit_price,
         position,
     })
-}
-
-/// The lowercase word of a side.
-pub fn side_word(side: Side) -> &'static str {
-    if side == Side::Sell { "sell" } else { "buy" }
 }
 
 #[cfg(test)]

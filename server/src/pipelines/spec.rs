@@ -339,10 +339,12 @@ pub fn compile(mut pipeline: Pipeline) -> Result<Compiled, ApiError> {
     };
 
     let settings = pipeline.order.clone().unwrap_or_default();
+    // Unset means MARKET; any other number than MARKET or LIMIT is refused
+    // (the MARKET after `bad.add` is never used: the spec is invalid).
     let order_type = match OrderType::try_from(settings.r#type) {
-        Ok(OrderType::Unspecified) | Err(_) => OrderType::Market,
+        Ok(OrderType::Unspecified) => OrderType::Market,
         Ok(t @ (OrderType::Market | OrderType::Limit)) => t,
-        Ok(_) => {
+        Ok(_) | Err(_) => {
             bad.add(
                 "pipeline.order.type",
                 "pipelines place MARKET or LIMIT orders",
@@ -358,8 +360,15 @@ pub fn compile(mut pipeline: Pipeline) -> Result<Compiled, ApiError> {
         )
         .unwrap_or_default();
     let time_in_force = match TimeInForce::try_from(settings.time_in_force) {
-        Ok(TimeInForce::Unspecified) | Err(_) => TimeInForce::Gtc,
+        Ok(TimeInForce::Unspecified) => TimeInForce::Gtc,
         Ok(t) => t,
+        Err(err) => {
+            bad.add(
+                "pipeline.order.time_in_force",
+                format!("{err}; choose GTC, IOC or FOK, or leave it unset for GTC"),
+            );
+            TimeInForce::Gtc
+        }
     };
     let mut level = |field: &str, order: &Option<ProtectiveOrder>| match order
         .as_ref()
@@ -499,5 +508,25 @@ mod tests {
                 "pipeline.sizing.percent_of_balance"
             ]
         );
+    }
+
+    #[test]
+    fn order_enum_numbers_no_value_has_are_named() {
+        let err = compile(Pipeline {
+            name: "future".into(),
+            order: Some(tradeplane_api::OrderSettings {
+                r#type: 999,
+                time_in_force: 999,
+                ..Default::default()
+            }),
+            ..Default::default()
+        })
+        .unwrap_err();
+        let ApiError::InvalidArgument { fields, .. } = err else {
+            panic!("not INVALID_ARGUMENT")
+        };
+        let named: Vec<_> = fields.iter().map(|f| f.field.as_str()).collect();
+        assert!(named.contains(&"pipeline.order.type"), "{named:?}");
+        assert!(named.contains(&"pipeline.order.time_in_force"), "{named:?}");
     }
 }

@@ -16,7 +16,8 @@ use tokio::{sync::watch, task::JoinHandle};
 use tracing::Instrument;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 use tradeplane_api::{
-    Execution, ExecutionStatus, ExecutionStep, Order, OrderStatus, PlaceOrderRequest, Signal,
+    Execution, ExecutionStatus, ExecutionStep, Order, OrderStatus, PlaceOrderRequest, ProtoEnum,
+    Signal,
 };
 
 use super::{
@@ -214,7 +215,7 @@ impl Pipelines {
                 let summary = format!(
                     "order {} {}, placed before the restart",
                     order.id,
-                    status_word(order.status)
+                    OrderStatus::word_of(order.status)
                 );
                 record(execution, "order", &Ok(summary), Instant::now());
                 order
@@ -226,11 +227,13 @@ impl Pipelines {
         };
         execution.order_ids.push(order.id.clone());
         execution.fees = order.fee_total.clone();
-        match OrderStatus::try_from(order.status).unwrap_or(OrderStatus::Unspecified) {
+        let status = OrderStatus::known(order.status, "status")
+            .map_err(|e| Stop::Fail(format!("order {}: {e}", order.id)))?;
+        match status {
             OrderStatus::Rejected | OrderStatus::Failed => {
                 return Err(Stop::Fail(format!(
                     "order {}: {}",
-                    status_word(order.status),
+                    status.word(),
                     order.status_reason
                 )));
             }
@@ -313,7 +316,7 @@ impl Pipelines {
             "order",
             &order
                 .as_ref()
-                .map(|o| format!("order {} {}", o.id, status_word(o.status))),
+                .map(|o| format!("order {} {}", o.id, OrderStatus::word_of(o.status))),
             started,
         );
         let order = order?;
@@ -476,15 +479,4 @@ fn record(
         detail,
         duration: prost_types::Duration::try_from(started.elapsed()).ok(),
     });
-}
-
-/// An order status as a lowercase word.
-fn status_word(status: i32) -> String {
-    OrderStatus::try_from(status)
-        .map(|s| {
-            s.as_str_name()
-                .trim_start_matches("ORDER_STATUS_")
-                .to_lowercase()
-        })
-        .unwrap_or_default()
 }

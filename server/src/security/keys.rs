@@ -14,7 +14,7 @@ use std::{
 };
 
 use sha2::{Digest, Sha256};
-use tradeplane_api::{ApiKey, Role};
+use tradeplane_api::{ApiKey, ProtoEnum, Role};
 
 use crate::{
     api_error::ApiError,
@@ -102,11 +102,18 @@ impl ApiKeys {
         if row.revoked_ms.is_some() {
             return;
         }
+        let role = match Role::known(row.role, "role") {
+            Ok(role) => role,
+            Err(err) => {
+                tracing::error!(key = %row.id, error = %err, "API key with an unknown role ignored");
+                return;
+            }
+        };
         let last_used = row.last_used_ms.unwrap_or(0);
         let key = ActiveKey {
             id: row.id.clone(),
             name: row.name.clone(),
-            role: Role::try_from(row.role).unwrap_or(Role::Unspecified),
+            role,
             expire_ms: row.expire_ms,
             last_used_ms: AtomicI64::new(last_used),
             saved_last_used_ms: AtomicI64::new(last_used),

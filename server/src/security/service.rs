@@ -74,7 +74,7 @@ impl SecurityAdminService for SecurityAdminGrpc {
         request: Request<CreateApiKeyRequest>,
     ) -> Result<Response<CreateApiKeyResponse>, Status> {
         let body = request.get_ref();
-        let role = Role::try_from(body.role).unwrap_or(Role::Unspecified);
+        let role = Role::known(body.role, "role").map_err(ApiError::from)?;
         let ttl = body
             .ttl
             .as_ref()

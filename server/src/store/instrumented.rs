@@ -118,6 +118,14 @@ impl<S: Store> OrderStore for Instrumented<S> {
         self.timed("get_order", self.inner.get_order(id)).await
     }
 
+    async fn order_for_request(&self, request_id: &str) -> Result<Option<Order>, StoreError> {
+        self.timed(
+            "order_for_request",
+            self.inner.order_for_request(request_id),
+        )
+        .await
+    }
+
     async fn list_orders(&self, query: &OrderQuery) -> Result<Vec<Order>, StoreError> {
         self.timed("list_orders", self.inner.list_orders(query))
             .await

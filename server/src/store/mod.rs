@@ -52,6 +52,13 @@ pub enum StoreError {
     Unencodable(String),
 }
 
+/// An enum number no value has, read from a stored record.
+impl From<tradeplane_api::UnknownEnum> for StoreError {
+    fn from(err: tradeplane_api::UnknownEnum) -> Self {
+        StoreError::Corrupt(err.to_string())
+    }
+}
+
 impl From<sqlx::Error> for StoreError {
     fn from(err: sqlx::Error) -> Self {
         StoreError::Unavailable(err.to_string())

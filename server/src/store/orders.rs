@@ -68,6 +68,8 @@ pub trait OrderStore: Send + Sync + 'static {
     async fn snapshots(&self, scope: &str) -> Result<Vec<Snapshot>, StoreError>;
     /// One order by id.
     async fn get_order(&self, id: &str) -> Result<Option<Order>, StoreError>;
+    /// The order a PlaceOrder `request_id` created, if any.
+    async fn order_for_request(&self, request_id: &str) -> Result<Option<Order>, StoreError>;
     /// Orders matching `query`, newest first.
     async fn list_orders(&self, query: &OrderQuery) -> Result<Vec<Order>, StoreError>;
 }

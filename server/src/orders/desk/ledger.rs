@@ -130,7 +130,7 @@ impl Ledger {
     /// Books the fills of `order` not booked yet and returns the snapshots
     /// to save with it. `paper`: the order is on the paper exchange.
     pub fn book(&mut self, order: &Order, paper: bool) -> Vec<Snapshot> {
-        let booked = if is_open(status_of(order)) {
+        let booked = if status_of(order).is_ok_and(is_open) {
             self.booked
                 .insert(order.client_order_id.clone(), order.fills.len())
         } else {
@@ -144,7 +144,14 @@ impl Ledger {
             tracing::error!(order = %order.id, side = order.side, "fills of an order with an unknown side not booked");
             return Vec::new();
         };
-        let fills = exchange_view(order).fills.split_off(booked);
+        let mut fills = match exchange_view(order) {
+            Ok(view) => view.fills,
+            Err(err) => {
+                tracing::error!(order = %order.id, error = %err, "fills of an unreadable order not booked");
+                return Vec::new();
+            }
+        };
+        let fills = fills.split_off(booked);
         let instrument = order.instrument.clone().unwrap_or_default();
         let mut snapshots = Vec::new();
         if paper {

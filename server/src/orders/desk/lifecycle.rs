@@ -1,9 +1,10 @@
 //! The order life cycle: status transitions, applying what an exchange
-//! reports, and the words orders are described with.
+//! reports, and reading stored orders' statuses.
 
 use rust_decimal::Decimal;
-use tradeplane_api::{Fill, Order, OrderStatus, OrderTransition, Side};
+use tradeplane_api::{Fill, Order, OrderStatus, OrderTransition, ProtoEnum, UnknownEnum};
 
+use super::ticket::ticket_of;
 use crate::{
     market::decimal::parse_decimal,
     orders::exchanges::{ExchangeFill, ExchangeOrder},
@@ -29,7 +30,7 @@ pub(super) fn apply(order: &mut Order, view: &ExchangeOrder, now: i64) {
     if !view.exchange_order_id.is_empty() {
         order.exchange_order_id = view.exchange_order_id.clone();
     }
-    if status_of(order) == OrderStatus::New && view.status != OrderStatus::Rejected {
+    if status_of(order) == Ok(OrderStatus::New) && view.status != OrderStatus::Rejected {
         transition(order, OrderStatus::Submitted, "", now);
     }
     let known = order.fills.len();
@@ -74,11 +75,11 @@ pub(super) fn apply(order: &mut Order, view: &ExchangeOrder, now: i64) {
 }
 
 /// A stored order as its exchange reported it.
-pub(super) fn exchange_view(order: &Order) -> ExchangeOrder {
+pub(super) fn exchange_view(order: &Order) -> Result<ExchangeOrder, UnknownEnum> {
     let decimal = |text: &str| parse_decimal(text).unwrap_or_default();
-    ExchangeOrder {
+    Ok(ExchangeOrder {
         exchange_order_id: order.exchange_order_id.clone(),
-        status: status_of(order),
+        status: status_of(order)?,
         fills: order
             .fills
             .iter()
@@ -96,7 +97,7 @@ pub(super) fn exchange_view(order: &Order) -> ExchangeOrder {
             })
             .collect(),
         reason: order.status_reason.clone(),
-    }
+    })
 }
 
 pub(super) fn symbol_of(order: &Order) -> String {
@@ -107,17 +108,60 @@ pub(super) fn symbol_of(order: &Order) -> String {
         .unwrap_or_default()
 }
 
-pub(super) fn status_of(order: &Order) -> OrderStatus {
-    OrderStatus::try_from(order.status).unwrap_or(OrderStatus::Unspecified)
+/// An order's status; a number no status has is an error, not a guess.
+pub(super) fn status_of(order: &Order) -> Result<OrderStatus, UnknownEnum> {
+    OrderStatus::known(order.status, "status")
 }
 
-pub(super) fn status_word(status: OrderStatus) -> String {
-    status
-        .as_str_name()
-        .trim_start_matches("ORDER_STATUS_")
-        .to_lowercase()
+/// The stored orders the desk can read: one with an enum number no value
+/// has is logged and left out, never read as a guessed value.
+pub(super) fn readable(orders: Vec<Order>) -> Vec<Order> {
+    orders
+        .into_iter()
+        .filter(|order| match ticket_of(order).and(status_of(order)) {
+            Ok(_) => true,
+            Err(err) => {
+                tracing::error!(order = %order.id, error = %err, "stored order is unreadable; left out");
+                false
+            }
+        })
+        .collect()
 }
 
-pub(super) fn side_word(side: Side) -> &'static str {
-    if side == Side::Buy { "buy" } else { "sell" }
+#[cfg(test)]
+mod tests {
+    use tradeplane_api::{OrderType, Side, TimeInForce};
+
+    use super::*;
+
+    fn stored(id: &str) -> Order {
+        Order {
+            id: id.into(),
+            side: Side::Buy as i32,
+            r#type: OrderType::Market as i32,
+            time_in_force: TimeInForce::Gtc as i32,
+            status: OrderStatus::Filled as i32,
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn stored_orders_with_unknown_enum_numbers_are_left_out_not_guessed() {
+        let mut bad_status = stored("status");
+        bad_status.status = 999;
+        let mut bad_side = stored("side");
+        bad_side.side = 999;
+        assert_eq!(
+            status_of(&bad_status),
+            Err(UnknownEnum {
+                field: "status",
+                number: 999
+            })
+        );
+        assert!(ticket_of(&bad_side).is_err());
+        assert!(exchange_view(&bad_status).is_err());
+        let kept = readable(vec![stored("good"), bad_status, bad_side]);
+        let ids: Vec<_> = kept.iter().map(|o| o.id.as_str()).collect();
+        assert_eq!(ids, ["good"]);
+    }
 }

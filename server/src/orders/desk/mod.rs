@@ -42,7 +42,7 @@ use crate::{
     store::{OrderQuery, Store, StoreError, walk_orders},
 };
 use ledger::Ledger;
-use lifecycle::{apply, exchange_view, status_of, transition};
+use lifecycle::{apply, exchange_view, readable, status_of, transition};
 pub use placement::{Origin, client_order_id};
 use ticket::ticket_of;
 
@@ -122,12 +122,12 @@ impl OrderDesk {
             statuses: open_statuses.iter().map(|s| *s as i32).collect(),
             ..Default::default()
         };
-        let mut stored = walk_orders(&*store, filter).await?;
+        let mut stored = readable(walk_orders(&*store, filter).await?);
         // A paper order still NEW never reached the book before the
         // process stopped: it was not placed.
         for order in stored
             .iter_mut()
-            .filter(|o| o.exchange == paper.name() && status_of(o) == OrderStatus::New)
+            .filter(|o| o.exchange == paper.name() && status_of(o) == Ok(OrderStatus::New))
         {
             transition(
                 order,
@@ -138,12 +138,12 @@ impl OrderDesk {
             order.status_reason = "not placed: the process stopped first".into();
             store.update_order(order, &[], Vec::new()).await?;
         }
-        stored.retain(|o| is_open(status_of(o)));
+        stored.retain(|o| status_of(o).is_ok_and(is_open));
         let ledger = Ledger::load(&*store, &stored, paper.name()).await?;
         let resting: Vec<_> = stored
             .iter()
             .filter(|o| o.exchange == paper.name())
-            .map(|o| (ticket_of(o), exchange_view(o)))
+            .filter_map(|o| Some((ticket_of(o).ok()?, exchange_view(o).ok()?)))
             .collect();
         paper.restore(ledger.paper_settled(), &resting);
         let open = stored
@@ -279,7 +279,7 @@ impl OrderDesk {
             self.audit.published(&[entry], &rows);
         }
         if let Ok(mut open) = self.open.lock() {
-            if is_open(status_of(order)) {
+            if status_of(order).is_ok_and(is_open) {
                 open.insert(order.client_order_id.clone(), order.clone());
             } else {
                 open.remove(&order.client_order_id);

@@ -1,15 +1,15 @@
-//! Placing and canceling orders: the halt and breaker checks, the
-//! idempotent insert, the exchange call and its audit.
+//! Placing and canceling orders: the retry's answer, the halt and breaker
+//! checks, the idempotent insert, the exchange call and its audit.
 
 use std::time::Instant;
 
 use sha2::{Digest, Sha256};
 use tracing::Instrument;
-use tradeplane_api::{AuditOutcome, CircuitBreakerState, Order, OrderStatus, PlaceOrderRequest};
+use tradeplane_api::{AuditOutcome, Order, OrderStatus, PlaceOrderRequest, ProtoEnum};
 
 use super::{
     OrderDesk,
-    lifecycle::{apply, side_word, status_of, status_word, symbol_of, transition},
+    lifecycle::{apply, status_of, symbol_of, transition},
     ticket::new_order,
 };
 use crate::{
@@ -21,7 +21,7 @@ use crate::{
     },
     proto_time::now_ms,
     settings::Setting,
-    store::OrderInsert,
+    store::{OrderInsert, StoreError},
 };
 
 /// The pipeline execution an order is placed for.
@@ -67,6 +67,13 @@ impl OrderDesk {
         origin: Option<Origin<'_>>,
         audit: AuditEntry,
     ) -> Result<Order, PlaceError> {
+        // A retry answers with the first order before any check: a halt or
+        // an open breaker since then does not undo what was placed.
+        if !request.request_id.is_empty()
+            && let Some(first) = self.store.order_for_request(&request.request_id).await?
+        {
+            return Ok(first);
+        }
         let started = Instant::now();
         let exchange_name = if request.exchange.is_empty() {
             "paper".to_string()
@@ -171,11 +178,11 @@ impl OrderDesk {
                 apply(&mut order, &view, now_ms());
                 entry.detail = format!(
                     "{} {} {} on {}: {}",
-                    side_word(ticket.side),
+                    ticket.side.word(),
                     ticket.quantity,
                     ticket.symbol,
                     exchange_name,
-                    status_word(status_of(&order))
+                    OrderStatus::word_of(order.status)
                 );
             }
             Err(ExchangeError::Unknown(message)) => {
@@ -203,10 +210,11 @@ impl OrderDesk {
     /// Cancels an open order.
     pub async fn cancel(&self, id: &str, audit: AuditEntry) -> Result<Order, OrderError> {
         let mut order = self.get(id).await?;
-        if !is_open(status_of(&order)) {
+        let status = status_of(&order).map_err(StoreError::from)?;
+        if !is_open(status) {
             return Err(OrderError::NotOpen {
                 id: id.to_string(),
-                status: status_word(status_of(&order)),
+                status: status.word().to_string(),
             });
         }
         let exchange = self.exchange(&order.exchange)?.clone();
@@ -231,11 +239,7 @@ impl OrderDesk {
     /// Persists and audits an automatic breaker transition (already in
     /// force: the breakers made it).
     async fn breaker_changed(&self, exchange: &str, record: BreakerRecord) {
-        let state = CircuitBreakerState::try_from(record.state)
-            .unwrap_or(CircuitBreakerState::Closed)
-            .as_str_name()
-            .trim_start_matches("CIRCUIT_BREAKER_STATE_")
-            .to_lowercase();
+        let state = record.state.word();
         tracing::warn!(exchange, state, reason = %record.reason, "circuit breaker changed");
         let entry = AuditEntry {
             actor: "system".into(),

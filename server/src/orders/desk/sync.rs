@@ -57,7 +57,7 @@ impl OrderDesk {
                     }
                 }
                 Ok(Some(_)) => continue,
-                Ok(None) if matches!(status, OrderStatus::New | OrderStatus::Unknown) => {
+                Ok(None) if matches!(status, Ok(OrderStatus::New | OrderStatus::Unknown)) => {
                     let since = latest.update_time.as_ref().map(timestamp_ms).unwrap_or(0);
                     let window =
                         i64::try_from(exchange.acceptance_window().as_millis()).unwrap_or(i64::MAX);

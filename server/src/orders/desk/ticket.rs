@@ -2,7 +2,9 @@
 //! new order it becomes, and the ticket a stored order was sent as.
 
 use rust_decimal::Decimal;
-use tradeplane_api::{Order, OrderStatus, OrderType, PlaceOrderRequest, Side, TimeInForce};
+use tradeplane_api::{
+    Order, OrderStatus, OrderType, PlaceOrderRequest, ProtoEnum, Side, TimeInForce, UnknownEnum,
+};
 
 use super::{OrderDesk, lifecycle::transition};
 use crate::{
@@ -49,9 +51,17 @@ impl OrderDesk {
             }
             Ok(t) => t,
         };
+        // Unset means good-till-canceled; a number no value has is an error.
         let time_in_force = match TimeInForce::try_from(request.time_in_force) {
-            Ok(TimeInForce::Unspecified) | Err(_) => TimeInForce::Gtc,
+            Ok(TimeInForce::Unspecified) => TimeInForce::Gtc,
             Ok(t) => t,
+            Err(_) => {
+                return Err(PlaceError::invalid(
+                    InvalidReason::InvalidTimeInForce,
+                    "time_in_force",
+                    "choose GTC, IOC or FOK, or leave it unset for GTC",
+                ));
+            }
         };
         let positive = |text: &str, field: &'static str| -> Result<Option<Decimal>, PlaceError> {
             if text.is_empty() {
@@ -149,21 +159,22 @@ pub(super) fn new_order(
     order
 }
 
-/// The ticket a stored order was sent as.
-pub(super) fn ticket_of(order: &Order) -> OrderTicket {
+/// The ticket a stored order was sent as; an enum number no value has is
+/// an error, not a guess.
+pub(super) fn ticket_of(order: &Order) -> Result<OrderTicket, UnknownEnum> {
     let decimal = |text: &str| parse_decimal(text).ok();
     let instrument = order.instrument.clone().unwrap_or_default();
-    OrderTicket {
+    Ok(OrderTicket {
         client_order_id: order.client_order_id.clone(),
         symbol: instrument.symbol,
         base: instrument.base,
         quote: instrument.quote,
-        side: Side::try_from(order.side).unwrap_or(Side::Buy),
-        order_type: OrderType::try_from(order.r#type).unwrap_or(OrderType::Market),
-        time_in_force: TimeInForce::try_from(order.time_in_force).unwrap_or(TimeInForce::Gtc),
+        side: Side::known(order.side, "side")?,
+        order_type: OrderType::known(order.r#type, "type")?,
+        time_in_force: TimeInForce::known(order.time_in_force, "time_in_force")?,
         quantity: decimal(&order.quantity).unwrap_or_default(),
         price: decimal(&order.price),
         stop_price: decimal(&order.stop_price),
         reference_price: decimal(&order.reference_price),
-    }
+    })
 }

@@ -18,7 +18,7 @@ use async_trait::async_trait;
 use rand::{Rng, SeedableRng, rngs::StdRng};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
-use tradeplane_api::{OrderStatus, OrderType, Side, TimeInForce};
+use tradeplane_api::{OrderStatus, OrderType, ProtoEnum, Side, TimeInForce};
 
 use super::{
     Exchange, ExchangeError, ExchangeFill, ExchangeOrder, InstrumentRules, OrderTicket, is_open,
@@ -452,10 +452,9 @@ impl Exchange for PaperExchange {
             .map_err(|_| ExchangeError::Unavailable("paper book poisoned".into()))?;
         let Some(mut resting) = book.resting.remove(client_order_id) else {
             return Err(match book.done.get(client_order_id) {
-                Some(order) => ExchangeError::Rejected(format!(
-                    "order is already {}",
-                    order.status.as_str_name()
-                )),
+                Some(order) => {
+                    ExchangeError::Rejected(format!("order is already {}", order.status.word()))
+                }
                 None => ExchangeError::NotFound,
             });
         };

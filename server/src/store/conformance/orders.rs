@@ -45,8 +45,14 @@ pub async fn orders_are_inserted_once(backend: &impl TestBackend) {
     let mut filled = first.clone();
     filled.status = 4;
     store.update_order(&filled, &[], Vec::new()).await.unwrap();
-    assert_eq!(store.get_order("o1").await.unwrap(), Some(filled));
+    assert_eq!(store.get_order("o1").await.unwrap(), Some(filled.clone()));
     assert_eq!(store.get_order("o2").await.unwrap(), None);
+    assert_eq!(
+        store.order_for_request("req").await.unwrap(),
+        Some(filled),
+        "the request_id finds the order it created"
+    );
+    assert_eq!(store.order_for_request("other").await.unwrap(), None);
 }
 
 pub async fn orders_page_and_filter(backend: &impl TestBackend) {

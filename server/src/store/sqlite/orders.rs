@@ -143,6 +143,15 @@ impl OrderStore for SqliteStore {
         fetch_body(&self.readers, "orders", id, "order").await
     }
 
+    async fn order_for_request(&self, request_id: &str) -> Result<Option<Order>, StoreError> {
+        let body: Option<Vec<u8>> =
+            sqlx::query_scalar("SELECT body FROM orders WHERE request_id = ?")
+                .bind(request_id)
+                .fetch_optional(&self.readers)
+                .await?;
+        body.map(|body| decode("order", &body)).transpose()
+    }
+
     async fn list_orders(&self, query: &OrderQuery) -> Result<Vec<Order>, StoreError> {
         let mut sql = QueryBuilder::<Sqlite>::new("SELECT body FROM orders WHERE 1 = 1");
         push_equal(&mut sql, "exchange", query.exchange.as_ref());
