@@ -1,37 +1,47 @@
 #!/usr/bin/env bash
-# List latency before and after the list indexes (migration 0005), on one
-# seeded store. Usage:
-#   scripts/bench-lists.sh DATA_DIR ROWS BEFORE_BIN AFTER_BIN TPCTL [tpctl bench flags…]
-# BEFORE_BIN is a `tradeplane` built from a commit without migration 0005
-# (main before the indexes), AFTER_BIN one with it. The store is seeded by
-# AFTER_BIN, then taken back to the schema of 0001–0004 for BEFORE_BIN;
-# AFTER_BIN's next start applies 0005 again. Needs python3 (sqlite3).
+# List latency without and with the list indexes of migration 0005, on one
+# seeded store and one `tradeplane` binary. Usage:
+#   scripts/bench-lists.sh DATA_DIR ROWS TRADEPLANE TPCTL [tpctl bench flags…]
+# The store is seeded with ROWS signals, executions and orders; the 0005
+# indexes are then dropped (the schema of migrations 0001–0004, as on main
+# before them) for the "before" run, and created again from the migration
+# file for the "after" run. Needs python3 (its sqlite3 module).
 set -euo pipefail
-dir=$1 rows=$2 before=$3 after=$4 tpctl=$5
-shift 5
+dir=$1 rows=$2 tradeplane=$3 tpctl=$4
+shift 4
 flags=("$@")
+migration=$(dirname "$0")/../server/migrations/sqlite/0005_list_indexes.sql
 
 rm -rf "$dir"
 /usr/bin/time -f "seed: %e s, %M KiB max RSS" \
-    "$after" seed --data-dir "$dir" --orders "$rows" --signals "$rows" --executions "$rows"
+    "$tradeplane" seed --data-dir "$dir" --orders "$rows" --signals "$rows" --executions "$rows"
 
-python3 - "$dir/tradeplane.db" <<'PY'
+schema() {
+    python3 - "$dir/tradeplane.db" "$1" "$migration" <<'PY'
 import sqlite3, sys
 db = sqlite3.connect(sys.argv[1])
-for index in ["signals_by_source", "signals_by_symbol", "signals_by_strategy",
-              "signals_by_outcome", "orders_by_exchange", "orders_by_symbol",
-              "orders_by_side", "orders_by_execution", "executions_by_pipeline_id",
-              "executions_by_signal", "executions_by_pipeline"]:
-    db.execute(f"DROP INDEX {index}")
-db.execute("CREATE INDEX executions_by_pipeline ON executions (pipeline_id, status)")
-db.execute("DELETE FROM _sqlx_migrations WHERE version = 5")
+if sys.argv[2] == "before":
+    for (name,) in db.execute(
+        "SELECT name FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL "
+        "AND name NOT IN ('orders_by_status', 'executions_by_status', 'signal_dedupe_by_expiry')"
+    ).fetchall():
+        db.execute(f"DROP INDEX {name}")
+    db.execute("CREATE INDEX executions_by_pipeline ON executions (pipeline_id, status)")
+else:
+    db.executescript(open(sys.argv[3]).read())
 db.commit()
+print(sys.argv[2], "indexes:", [n for (n,) in db.execute(
+    "SELECT name FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL ORDER BY name")])
 PY
+}
 
 run() {
-    local name=$1 bin=$2
+    local name=$1
     local started=$SECONDS
-    "$bin" serve --data-dir "$dir" --grpc-listen 127.0.0.1:50151 --http-listen 127.0.0.1:18151 \
+    # Rate limits off: one call at a time is still far above 100 calls/s.
+    TRADEPLANE_SECURITY__RATE_LIMITS__PER_API_KEY__RATE_PER_SECOND=0 \
+    TRADEPLANE_SECURITY__RATE_LIMITS__PER_CLIENT_IP__RATE_PER_SECOND=0 \
+    "$tradeplane" serve --data-dir "$dir" --grpc-listen 127.0.0.1:50151 --http-listen 127.0.0.1:18151 \
         --log-level warn > "$dir.$name.out" 2> "$dir.$name.log" &
     local pid=$!
     until grep -q '^listening' "$dir.$name.out" 2>/dev/null; do
@@ -45,5 +55,7 @@ run() {
     wait "$pid" || true
 }
 
-run before "$before" "$@"
-run after "$after" "$@"
+schema before
+run before
+schema after
+run after

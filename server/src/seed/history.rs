@@ -106,7 +106,7 @@ pub fn signal(slot: &Slot) -> Signal {
         strategy: STRATEGIES[(i / 2) % STRATEGIES.len()].into(),
         raw_symbol: format!("{}{}", symbol.0, symbol.1),
         instrument: Some(instrument(symbol, "")),
-        action: if i % 2 == 0 {
+        action: if i.is_multiple_of(2) {
             SignalAction::Buy
         } else {
             SignalAction::Sell
@@ -174,7 +174,7 @@ pub fn order(slot: &Slot, execution_id: &str) -> Order {
         _ => execution_id,
     };
     let symbol = slot.symbol(ORDER_SYMBOLS);
-    let side = if slot.index % 2 == 0 {
+    let side = if slot.index.is_multiple_of(2) {
         Side::Buy
     } else {
         Side::Sell
