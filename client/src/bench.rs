@@ -43,6 +43,9 @@ pub enum Target {
     /// SubmitSignal for a signal one of `pipelines` bench pipelines
     /// matches; measured until its paper order is filled.
     Pipeline,
+    /// The first page of every list filter, one call at a time (see
+    /// [`crate::bench_lists`]).
+    List,
 }
 
 /// How to run one bench.
@@ -214,6 +217,7 @@ pub async fn run(target: Target, options: &BenchOptions) -> anyhow::Result<Bench
             let fills = prepare_pipelines(&clients, options.pipelines.max(1)).await?;
             Driver::Pipeline(clients, fills)
         }
+        Target::List => anyhow::bail!("the list target has a runner of its own: bench_lists::run"),
         Target::Webhook => Driver::Webhook(
             reqwest::Client::builder()
                 .pool_max_idle_per_host(options.concurrency)

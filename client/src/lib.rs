@@ -3,6 +3,7 @@
 //! `request_id`, and readable error descriptions.
 
 pub mod bench;
+pub mod bench_lists;
 pub mod format;
 pub mod pipeline_file;
 

@@ -17,6 +17,7 @@ use tradeplane_api::{
 use tradeplane_client::{
     Client, TlsOptions,
     bench::{self, BenchOptions, Target},
+    bench_lists::{self, ListOptions},
     describe_status,
     format::{SIGNAL_COLUMNS, signal_json, signal_row, table},
 };
@@ -185,7 +186,8 @@ struct BenchArgs {
     /// gRPC connections shared by the workers.
     #[arg(long, default_value_t = 4)]
     connections: usize,
-    /// Measured time per target, e.g. 10s.
+    /// Measured time per target (for the list target: most time per
+    /// case), e.g. 10s.
     #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
     duration: Duration,
     /// Unmeasured warm-up per target.
@@ -206,6 +208,12 @@ struct BenchArgs {
     /// Enabled pipelines for the pipeline target (created if missing).
     #[arg(long, default_value_t = 100)]
     pipelines: usize,
+    /// Calls per case of the list target.
+    #[arg(long, default_value_t = 200)]
+    list_requests: usize,
+    /// Page size the list target asks for.
+    #[arg(long, default_value_t = 50)]
+    page_size: i32,
 }
 
 #[derive(Default, serde::Deserialize)]
@@ -467,7 +475,31 @@ async fn run_bench(
         pipelines: args.pipelines,
     };
     let mut reports = Vec::new();
+    let mut list_reports = Vec::new();
     for target in args.target {
+        if target == Target::List {
+            let list = ListOptions {
+                requests: args.list_requests,
+                budget: args.duration,
+                page_size: args.page_size,
+            };
+            let client = Client::connect(&options.server, options.api_key.as_deref())
+                .await
+                .map_err(|e| e.to_string())?;
+            let cases = bench_lists::run(&client, &list)
+                .await
+                .map_err(|e| format!("List bench: {e:#}"))?;
+            if output == Output::Table {
+                for case in &cases {
+                    println!("{}", case.summary());
+                    if let Some(error) = &case.first_error {
+                        println!("         first error: {error}");
+                    }
+                }
+            }
+            list_reports.extend(cases);
+            continue;
+        }
         let report = bench::run(target, &options)
             .await
             .map_err(|e| format!("{target:?} bench: {e:#}"))?;
@@ -497,7 +529,7 @@ async fn run_bench(
     match output {
         Output::Json => println!(
             "{}",
-            json!({ "reports": reports, "submit_to_health_ratio": submit_ratio, "pipeline_to_submit_ratio": pipeline_ratio })
+            json!({ "reports": reports, "lists": list_reports, "submit_to_health_ratio": submit_ratio, "pipeline_to_submit_ratio": pipeline_ratio })
         ),
         Output::Table => {
             if let Some(ratio) = submit_ratio {

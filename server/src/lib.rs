@@ -15,6 +15,7 @@ pub mod orders;
 pub mod pipelines;
 pub mod proto_time;
 pub mod security;
+pub mod seed;
 pub mod settings;
 pub mod signals;
 pub mod store;

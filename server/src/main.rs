@@ -6,7 +6,8 @@ use clap::{Parser, Subcommand};
 use tradeplane_server::{
     app,
     config::{Config, FlagOverrides},
-    telemetry,
+    seed::{self, SeedPlan},
+    store, telemetry,
 };
 
 #[derive(Parser)]
@@ -26,6 +27,35 @@ enum Command {
     Serve(ServeArgs),
     /// Prints the effective configuration as TOML and exits.
     Config(ServeArgs),
+    /// Writes finished history (signals, executions, paper orders) into
+    /// the store, for measuring lists at a given size; run it while no
+    /// server uses the data directory.
+    Seed(SeedArgs),
+}
+
+#[derive(clap::Args)]
+struct SeedArgs {
+    /// TOML configuration file [env: TRADEPLANE_CONFIG].
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Data directory [default: ./data].
+    #[arg(long)]
+    data_dir: Option<String>,
+    /// Database URL [default: SQLite in the data directory].
+    #[arg(long)]
+    database_url: Option<String>,
+    /// Signals to write.
+    #[arg(long, default_value_t = 0)]
+    signals: u64,
+    /// Executions to write (execution i is of signal i).
+    #[arg(long, default_value_t = 0)]
+    executions: u64,
+    /// Orders to write (order i is placed by execution i).
+    #[arg(long, default_value_t = 0)]
+    orders: u64,
+    /// The history spans this many days up to now.
+    #[arg(long, default_value_t = 30)]
+    days: u32,
 }
 
 #[derive(clap::Args)]
@@ -74,6 +104,7 @@ fn main() -> ExitCode {
     let (args, print_only) = match cli.command {
         Command::Serve(args) => (args, false),
         Command::Config(args) => (args, true),
+        Command::Seed(args) => return run(seed(args)),
     };
     let config = match args.load() {
         Ok(config) => config,
@@ -94,6 +125,11 @@ fn main() -> ExitCode {
             }
         };
     }
+    run(serve(config))
+}
+
+/// Runs `task` on a new runtime and turns its outcome into the exit code.
+fn run(task: impl std::future::Future<Output = anyhow::Result<()>>) -> ExitCode {
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(runtime) => runtime,
         Err(err) => {
@@ -101,13 +137,43 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(serve(config)) {
+    match runtime.block_on(task) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
             eprintln!("tradeplane: {err:#}");
             ExitCode::FAILURE
         }
     }
+}
+
+async fn seed(args: SeedArgs) -> anyhow::Result<()> {
+    let flags = FlagOverrides {
+        config: args.config,
+        data_dir: args.data_dir,
+        database_url: args.database_url,
+        ..Default::default()
+    };
+    let env: HashMap<String, String> = std::env::vars().collect();
+    let config = Config::load(&flags, &env)?;
+    std::fs::create_dir_all(&config.data_dir)?;
+    let meter = opentelemetry::global::meter("tradeplane-seed");
+    let store = store::open(&config.store_url(), &config.store, &meter).await?;
+    let plan = SeedPlan {
+        signals: args.signals,
+        executions: args.executions,
+        orders: args.orders,
+        days: args.days,
+    };
+    let written = seed::seed(store.clone(), plan, chrono::Utc::now().timestamp_millis()).await;
+    store.close().await;
+    let report = written?;
+    println!(
+        "seeded {} rows in {:.1} s ({:.0} rows/s)",
+        report.rows,
+        report.seconds,
+        report.rows as f64 / report.seconds.max(1e-9)
+    );
+    Ok(())
 }
 
 async fn serve(config: Config) -> anyhow::Result<()> {

@@ -9,7 +9,7 @@ use tradeplane_api::{Execution, ExecutionStatus};
 
 use super::{
     SqliteStore,
-    query::{decode, fetch_bodies, fetch_body, push_equal, push_page, push_statuses},
+    query::{Page, decode, fetch_bodies, fetch_body, push_equal, select_page},
 };
 use crate::store::{Claim, ClaimRules, ExecutionQuery, ExecutionQueue, ExecutionWrite, StoreError};
 
@@ -62,17 +62,17 @@ impl ExecutionQueue for SqliteStore {
     }
 
     async fn list_executions(&self, query: &ExecutionQuery) -> Result<Vec<Execution>, StoreError> {
-        let mut sql = QueryBuilder::<Sqlite>::new("SELECT body FROM executions WHERE 1 = 1");
-        push_equal(&mut sql, "pipeline_id", query.pipeline_id.as_ref());
-        push_equal(&mut sql, "signal_id", query.signal_id.as_ref());
-        push_statuses(&mut sql, &query.statuses);
-        push_page(
-            &mut sql,
-            query.start_ms,
-            query.end_ms,
-            query.before_id.as_deref(),
-            query.limit,
-        );
+        let filters = |sql: &mut QueryBuilder<Sqlite>| {
+            push_equal(sql, "pipeline_id", query.pipeline_id.as_ref());
+            push_equal(sql, "signal_id", query.signal_id.as_ref());
+        };
+        let page = Page {
+            start_ms: query.start_ms,
+            end_ms: query.end_ms,
+            before_id: query.before_id.as_deref(),
+            limit: query.limit,
+        };
+        let sql = select_page("executions", filters, &query.statuses, &page);
         fetch_bodies(sql, &self.readers, "execution").await
     }
 

@@ -8,7 +8,7 @@ use tradeplane_api::Order;
 
 use super::{
     SqliteStore,
-    query::{decode, fetch_bodies, fetch_body, push_equal, push_page, push_statuses},
+    query::{Page, decode, fetch_bodies, fetch_body, push_equal, select_page},
 };
 use crate::store::{AuditRow, OrderInsert, OrderQuery, OrderStore, Snapshot, StoreError};
 
@@ -153,19 +153,19 @@ impl OrderStore for SqliteStore {
     }
 
     async fn list_orders(&self, query: &OrderQuery) -> Result<Vec<Order>, StoreError> {
-        let mut sql = QueryBuilder::<Sqlite>::new("SELECT body FROM orders WHERE 1 = 1");
-        push_equal(&mut sql, "exchange", query.exchange.as_ref());
-        push_equal(&mut sql, "symbol", query.symbol.as_ref());
-        push_statuses(&mut sql, &query.statuses);
-        push_equal(&mut sql, "side", query.side.as_ref());
-        push_equal(&mut sql, "execution_id", query.execution_id.as_ref());
-        push_page(
-            &mut sql,
-            query.start_ms,
-            query.end_ms,
-            query.before_id.as_deref(),
-            query.limit,
-        );
+        let filters = |sql: &mut QueryBuilder<Sqlite>| {
+            push_equal(sql, "exchange", query.exchange.as_ref());
+            push_equal(sql, "symbol", query.symbol.as_ref());
+            push_equal(sql, "side", query.side.as_ref());
+            push_equal(sql, "execution_id", query.execution_id.as_ref());
+        };
+        let page = Page {
+            start_ms: query.start_ms,
+            end_ms: query.end_ms,
+            before_id: query.before_id.as_deref(),
+            limit: query.limit,
+        };
+        let sql = select_page("orders", filters, &query.statuses, &page);
         fetch_bodies(sql, &self.readers, "order").await
     }
 }

@@ -10,39 +10,69 @@ pub fn decode<T: Message + Default>(what: &str, body: &[u8]) -> Result<T, StoreE
     T::decode(body).map_err(|e| StoreError::Corrupt(format!("{what} body: {e}")))
 }
 
-/// `AND status IN (…)`, unless `statuses` is empty.
-pub fn push_statuses(sql: &mut QueryBuilder<Sqlite>, statuses: &[i32]) {
-    if statuses.is_empty() {
-        return;
-    }
-    sql.push(" AND status IN (");
-    let mut list = sql.separated(", ");
-    for status in statuses {
-        list.push_bind(*status);
-    }
-    sql.push(")");
+/// A list's time range (ids are UUIDv7, so a time bound is an id bound),
+/// page cursor and page size.
+pub struct Page<'a> {
+    pub start_ms: Option<i64>,
+    pub end_ms: Option<i64>,
+    pub before_id: Option<&'a str>,
+    pub limit: u32,
 }
 
-/// The time range (ids are UUIDv7, so a time bound is an id bound), the
-/// page cursor, newest first, and the page size.
-pub fn push_page(
-    sql: &mut QueryBuilder<Sqlite>,
-    start_ms: Option<i64>,
-    end_ms: Option<i64>,
-    before_id: Option<&str>,
-    limit: u32,
-) {
-    if let Some(start) = start_ms {
+/// `SELECT body` of one page of `table`, newest first: the rows that pass
+/// `filters` (which appends `AND …` terms) and, unless `statuses` is
+/// empty, have one of them. Each status is a walk of its own
+/// `(status, id)` index, the walks merged: `status IN (…)` would make
+/// SQLite read every row of those statuses and sort them.
+pub fn select_page(
+    table: &'static str,
+    filters: impl Fn(&mut QueryBuilder<Sqlite>),
+    statuses: &[i32],
+    page: &Page<'_>,
+) -> QueryBuilder<Sqlite> {
+    let mut statuses = statuses.to_vec();
+    statuses.sort_unstable();
+    statuses.dedup();
+    let mut sql = QueryBuilder::<Sqlite>::new("");
+    let walk = |sql: &mut QueryBuilder<Sqlite>, status: Option<i32>| {
+        sql.push(format!("SELECT id, body FROM {table} WHERE 1 = 1"));
+        filters(sql);
+        push_equal(sql, "status", status.as_ref());
+        push_page(sql, page);
+    };
+    match statuses.as_slice() {
+        [] => walk(&mut sql, None),
+        [status] => walk(&mut sql, Some(*status)),
+        several => {
+            sql.push("SELECT id, body FROM (");
+            for (i, status) in several.iter().enumerate() {
+                if i > 0 {
+                    sql.push(" UNION ALL ");
+                }
+                sql.push("SELECT * FROM (");
+                walk(&mut sql, Some(*status));
+                sql.push(")");
+            }
+            sql.push(") ORDER BY id DESC LIMIT ")
+                .push_bind(i64::from(page.limit));
+        }
+    }
+    sql
+}
+
+/// The page's id bounds, newest first, and its size.
+fn push_page(sql: &mut QueryBuilder<Sqlite>, page: &Page<'_>) {
+    if let Some(start) = page.start_ms {
         sql.push(" AND id >= ").push_bind(uuid_v7_floor(start));
     }
-    if let Some(end) = end_ms {
+    if let Some(end) = page.end_ms {
         sql.push(" AND id < ").push_bind(uuid_v7_floor(end));
     }
-    if let Some(before) = before_id {
+    if let Some(before) = page.before_id {
         sql.push(" AND id < ").push_bind(before.to_string());
     }
     sql.push(" ORDER BY id DESC LIMIT ")
-        .push_bind(i64::from(limit));
+        .push_bind(i64::from(page.limit));
 }
 
 /// The smallest UUIDv7 text of millisecond `ms`: ids compare as text in

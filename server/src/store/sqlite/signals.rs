@@ -7,7 +7,7 @@ use tradeplane_api::Signal;
 
 use super::{
     SqliteStore, executions,
-    query::{decode, fetch_bodies, fetch_body, push_equal, push_page},
+    query::{Page, decode, fetch_bodies, fetch_body, push_equal, select_page},
     writer::WriteJob,
 };
 use crate::store::{SignalLog, SignalQuery, SignalWrite, SignalWriteResult, StoreError};
@@ -24,18 +24,19 @@ impl SignalLog for SqliteStore {
     }
 
     async fn list_signals(&self, query: &SignalQuery) -> Result<Vec<Signal>, StoreError> {
-        let mut sql = QueryBuilder::<Sqlite>::new("SELECT body FROM signals WHERE 1 = 1");
-        push_equal(&mut sql, "source", query.source.as_ref());
-        push_equal(&mut sql, "symbol", query.symbol.as_ref());
-        push_equal(&mut sql, "strategy", query.strategy.as_ref());
-        push_equal(&mut sql, "outcome", query.outcome.as_ref());
-        push_page(
-            &mut sql,
-            query.start_ms,
-            query.end_ms,
-            query.before_id.as_deref(),
-            query.limit,
-        );
+        let filters = |sql: &mut QueryBuilder<Sqlite>| {
+            push_equal(sql, "source", query.source.as_ref());
+            push_equal(sql, "symbol", query.symbol.as_ref());
+            push_equal(sql, "strategy", query.strategy.as_ref());
+            push_equal(sql, "outcome", query.outcome.as_ref());
+        };
+        let page = Page {
+            start_ms: query.start_ms,
+            end_ms: query.end_ms,
+            before_id: query.before_id.as_deref(),
+            limit: query.limit,
+        };
+        let sql = select_page("signals", filters, &[], &page);
         fetch_bodies(sql, &self.readers, "signal").await
     }
 
