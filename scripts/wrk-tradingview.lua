@@ -1,7 +1,7 @@
 -- wrk script: POSTs TradingView-shaped alert bodies to the webhook, each
 -- unique by a counter in `order_id`, with no `time` and no `request_id`
 -- (what a TradingView alert template usually sends).
---   wrk -t2 -c64 -d10s --latency -s bench/wrk-tradingview.lua \
+--   wrk -t2 -c64 -d10s --latency -s scripts/wrk-tradingview.lua \
 --       http://$HTTP/webhooks/tradingview -- "$(cat $DATA/webhook.secret)"
 -- A second argument `request_id` adds an increasing `request_id` to every
 -- body, as `tpctl bench --target webhook` does (its UUIDv7 ids are time

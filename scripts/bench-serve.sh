@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Starts a release `tradeplane serve` for benchmarks and prints the
 # addresses as shell assignments:
-#   eval "$(bench/serve.sh target/release /tmp/benchdata)"   # sets GRPC HTTP PID
+#   eval "$(scripts/bench-serve.sh target/release /tmp/benchdata)"   # sets GRPC HTTP PID
 # STARTUP_MS is the time from the spawn to the listening line (the ports
 # answer only after the stores are open and open orders reconciled), and
 # RSS_KB the server's resident memory then.

@@ -1,8 +1,8 @@
 """A typical Python webhook bot, for comparison with tradeplane's webhook:
 Flask checks the passphrase and answers, keeping nothing durable.
 
-    gunicorn -w 2 -b 127.0.0.1:8099 --chdir bench flask_webhook:app
-    wrk -t2 -c64 -d10s --latency -s bench/wrk-tradingview.lua \
+    gunicorn -w 2 -b 127.0.0.1:8099 --chdir scripts flask_webhook:app
+    wrk -t2 -c64 -d10s --latency -s scripts/wrk-tradingview.lua \
         http://127.0.0.1:8099/webhooks/tradingview -- bench
 """
 import hmac
