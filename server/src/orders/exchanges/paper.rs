@@ -135,14 +135,7 @@ impl PaperExchange {
         }
         for (ticket, order) in open {
             let locked = book.lock_for(ticket, &self.config);
-            book.resting.insert(
-                ticket.client_order_id.clone(),
-                Resting {
-                    ticket: ticket.clone(),
-                    order: order.clone(),
-                    locked,
-                },
-            );
+            book.rest(ticket, order, locked);
         }
     }
 
@@ -165,6 +158,23 @@ impl PaperExchange {
 impl Book {
     fn balance(&mut self, asset: &str) -> &mut Decimal {
         self.free.entry(asset.to_string()).or_default()
+    }
+
+    /// Puts an open order on the book, holding `locked`.
+    fn rest(
+        &mut self,
+        ticket: &OrderTicket,
+        order: &ExchangeOrder,
+        locked: Option<(String, Decimal)>,
+    ) {
+        self.resting.insert(
+            ticket.client_order_id.clone(),
+            Resting {
+                ticket: ticket.clone(),
+                order: order.clone(),
+                locked,
+            },
+        );
     }
 
     fn finish(&mut self, client_order_id: String, order: ExchangeOrder) {
@@ -427,14 +437,7 @@ impl Exchange for PaperExchange {
             }
         }
         if is_open(order.status) {
-            book.resting.insert(
-                ticket.client_order_id.clone(),
-                Resting {
-                    ticket: ticket.clone(),
-                    order: order.clone(),
-                    locked,
-                },
-            );
+            book.rest(ticket, &order, locked);
         } else {
             book.finish(ticket.client_order_id.clone(), order.clone());
         }
