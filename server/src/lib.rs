@@ -6,10 +6,12 @@
 pub mod api_error;
 pub mod app;
 pub mod audit;
+pub mod codec;
 pub mod config;
 pub mod controls;
 pub mod listing;
 pub mod market;
+pub mod model;
 pub mod observe;
 pub mod orders;
 pub mod pipelines;
@@ -21,3 +23,4 @@ pub mod signals;
 pub mod store;
 pub mod telemetry;
 pub mod webhook;
+mod words;

@@ -3,5 +3,7 @@
 //! instrument into one canonical form, and positions built from fills.
 
 pub mod decimal;
+pub mod instrument;
 pub mod position;
+pub mod side;
 pub mod symbol;
