@@ -7,10 +7,13 @@ use std::collections::BTreeMap;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use rust_decimal::Decimal;
-use tradeplane_api::{OrderType, Side, TimeInForce};
-use tradeplane_server::orders::exchanges::{
-    Exchange, OrderTicket,
-    paper::{PaperConfig, PaperExchange},
+use tradeplane_server::{
+    market::side::Side,
+    model::order::{OrderTicket, OrderType, TimeInForce},
+    orders::exchanges::{
+        Exchange,
+        paper::{PaperConfig, PaperExchange},
+    },
 };
 
 fn paper(c: &mut Criterion) {

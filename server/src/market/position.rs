@@ -1,9 +1,9 @@
 //! A holding of one instrument built from fills: signed quantity, average
 //! cost, the day's realised profit and the time of the last fill.
 
+use super::side::Side;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
-use tradeplane_api::Side;
 
 /// One day in milliseconds: realised profit counts per UTC day.
 pub const DAY_MS: i64 = 86_400_000;
@@ -32,11 +32,7 @@ impl Position {
             self.day = day;
             self.realized = Decimal::ZERO;
         }
-        let signed = if side == Side::Sell {
-            -quantity
-        } else {
-            quantity
-        };
+        let signed = side.signed(quantity);
         let same_direction =
             self.quantity.is_zero() || (self.quantity > Decimal::ZERO) == (signed > Decimal::ZERO);
         if same_direction {

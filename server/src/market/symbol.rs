@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 
-use tradeplane_api::{Instrument, InstrumentKind};
+use super::instrument::{Instrument, InstrumentKind};
 
 /// Quote assets recognized at the end of a concatenated symbol such as
 /// `BTCUSDT`, longest first so that `USDT` wins over `USD`.
@@ -173,7 +173,7 @@ fn instrument(base: &str, quote: &str, kind: InstrumentKind, symbol: String) -> 
         venue: String::new(),
         base: base.to_string(),
         quote: quote.to_string(),
-        kind: kind as i32,
+        kind,
         symbol,
     }
 }
@@ -203,7 +203,7 @@ mod tests {
                 ("BTC", "USDT", "BTC/USDT"),
                 "{raw}"
             );
-            assert_eq!(i.kind, InstrumentKind::Spot as i32);
+            assert_eq!(i.kind, InstrumentKind::Spot);
         }
         assert_eq!(norm("BINANCE:BTCUSDT").venue, "BINANCE");
         assert_eq!(norm("BTC-USD").symbol, "BTC/USD");
@@ -220,14 +220,14 @@ mod tests {
         ] {
             let i = norm(raw);
             assert_eq!(i.symbol, "BTC/USDT:PERP", "{raw}");
-            assert_eq!(i.kind, InstrumentKind::Perpetual as i32, "{raw}");
+            assert_eq!(i.kind, InstrumentKind::Perpetual, "{raw}");
         }
         let nq = norm("CME_MINI:NQ1!");
         assert_eq!(
             (nq.venue.as_str(), nq.base.as_str(), nq.symbol.as_str()),
             ("CME_MINI", "NQ", "NQ1!")
         );
-        assert_eq!(nq.kind, InstrumentKind::Future as i32);
+        assert_eq!(nq.kind, InstrumentKind::Future);
     }
 
     #[test]

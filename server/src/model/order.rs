@@ -126,12 +126,32 @@ pub struct Transition {
     pub note: String,
 }
 
-/// Which pipeline run an order was placed for (empty for manual orders).
+/// Which pipeline run an order was placed for (all empty for manual
+/// orders).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct OrderOrigin {
     pub pipeline_id: String,
     pub execution_id: String,
     pub signal_id: String,
+}
+
+/// What a caller asks to place, before the desk checks it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OrderRequest {
+    /// The caller's idempotency key: the same key is always the same
+    /// order. Empty: none.
+    pub request_id: String,
+    /// The configured exchange name; empty: the paper exchange.
+    pub exchange: String,
+    /// The symbol as the caller spelled it.
+    pub symbol: String,
+    pub side: Side,
+    pub order_type: OrderType,
+    pub time_in_force: TimeInForce,
+    pub quantity: Decimal,
+    pub price: Option<Decimal>,
+    pub stop_price: Option<Decimal>,
+    pub reference_price: Option<Decimal>,
 }
 
 /// An order and everything that happened to it.

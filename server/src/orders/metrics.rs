@@ -4,18 +4,17 @@
 
 use std::time::{Duration, Instant};
 
+use crate::{
+    market::side::Side,
+    model::order::{Order, OrderStatus},
+    observe::SECONDS_BUCKETS,
+    proto_time::now_ms,
+};
 use opentelemetry::{
     KeyValue,
     metrics::{Counter, Histogram, Meter},
 };
 use rust_decimal::{Decimal, prelude::ToPrimitive};
-use tradeplane_api::{Order, OrderStatus, OrderType, ProtoEnum, Side};
-
-use crate::{
-    market::decimal::parse_decimal,
-    observe::SECONDS_BUCKETS,
-    proto_time::{now_ms, timestamp_ms},
-};
 
 /// The order instruments.
 pub struct OrderMetrics {
@@ -80,40 +79,30 @@ impl OrderMetrics {
             1,
             &[
                 exchange.clone(),
-                KeyValue::new("side", Side::word_of(order.side)),
-                KeyValue::new("type", OrderType::word_of(order.r#type)),
-                KeyValue::new("status", OrderStatus::word_of(order.status)),
+                KeyValue::new("side", order.side.word()),
+                KeyValue::new("type", order.order_type.word()),
+                KeyValue::new("status", order.status.word()),
             ],
         );
-        if order.status != OrderStatus::Filled as i32 {
+        if order.status != OrderStatus::Filled {
             return;
         }
         let elapsed = match placed {
             Some(placed) => placed.elapsed().as_secs_f64(),
-            None => {
-                let created = order
-                    .create_time
-                    .as_ref()
-                    .map(timestamp_ms)
-                    .unwrap_or_else(now_ms);
-                (now_ms() - created).max(0) as f64 / 1000.0
-            }
+            None => (now_ms() - order.create_time_ms).max(0) as f64 / 1000.0,
         };
         self.fill_latency
             .record(elapsed, std::slice::from_ref(&exchange));
-        let decimal = |text: &str| parse_decimal(text).ok();
-        let (Some(filled), Some(average)) = (
-            decimal(&order.filled_quantity),
-            decimal(&order.average_fill_price),
-        ) else {
+        let filled = order.filled_quantity;
+        let Some(average) = order.average_fill_price else {
             return;
         };
         if let Some(notional) = (filled * average).to_f64() {
             self.notional
                 .record(notional, std::slice::from_ref(&exchange));
         }
-        if let Some(reference) = decimal(&order.reference_price).filter(|r| !r.is_zero()) {
-            let worse = if order.side == Side::Buy as i32 {
+        if let Some(reference) = order.reference_price.filter(|r| !r.is_zero()) {
+            let worse = if order.side == Side::Buy {
                 average - reference
             } else {
                 reference - average
@@ -122,7 +111,7 @@ impl OrderMetrics {
                 self.slippage.record(bps, std::slice::from_ref(&exchange));
             }
         }
-        if let Some(fee) = decimal(&order.fee_total).and_then(|f| f.to_f64()) {
+        if let Some(fee) = order.fee_total.to_f64() {
             self.fees.add(
                 fee,
                 &[exchange, KeyValue::new("asset", order.fee_asset.clone())],

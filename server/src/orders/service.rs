@@ -6,11 +6,20 @@ use tokio_util::sync::CancellationToken;
 use tonic::{Request, Response, Status};
 use tradeplane_api::{order_service_server::OrderService, *};
 
-use super::desk::OrderDesk;
+use super::{
+    desk::OrderDesk,
+    error::{InvalidReason, PlaceError},
+};
 use crate::controls::breakers::CircuitBreakers;
 use crate::{
     api_error::ApiError,
+    codec::enums::Mirrored,
     listing::{BoxStream, invalid_page_token, next_page, page_size, watch},
+    market::{decimal::parse_decimal, side::Side as OrderSide},
+    model::order::{
+        Order as DomainOrder, OrderRequest, OrderStatus as DomainStatus, OrderType as DomainType,
+        TimeInForce as DomainTimeInForce,
+    },
     proto_time::timestamp_ms,
     security::audit_entry,
     store::OrderQuery,
@@ -41,34 +50,99 @@ impl OrderGrpc {
     }
 }
 
-fn query_of(filter: &OrderFilter) -> OrderQuery {
+fn query_of(filter: &OrderFilter) -> Result<OrderQuery, ApiError> {
     let non_empty = |s: &str| (!s.is_empty()).then(|| s.to_string());
-    OrderQuery {
+    let statuses = filter
+        .statuses
+        .iter()
+        .map(|number| DomainStatus::required(*number, "filter.statuses"))
+        .collect::<Result<_, _>>()
+        .map_err(|err| {
+            ApiError::invalid_field("INVALID_STATUS", "filter.statuses", err.to_string())
+        })?;
+    Ok(OrderQuery {
         exchange: non_empty(&filter.exchange),
         symbol: non_empty(&filter.symbol),
-        statuses: filter.statuses.clone(),
-        side: (filter.side != Side::Unspecified as i32).then_some(filter.side),
+        statuses,
+        side: OrderSide::optional(filter.side, "filter.side")?,
         execution_id: non_empty(&filter.execution_id),
         start_ms: filter.start_time.as_ref().map(timestamp_ms),
         end_ms: filter.end_time.as_ref().map(timestamp_ms),
         ..Default::default()
-    }
+    })
 }
 
-fn matches(query: &OrderQuery, order: &Order) -> bool {
-    let symbol = order
-        .instrument
-        .as_ref()
-        .map(|i| i.symbol.as_str())
-        .unwrap_or_default();
+fn matches(query: &OrderQuery, order: &DomainOrder) -> bool {
     query.exchange.as_ref().is_none_or(|e| *e == order.exchange)
-        && query.symbol.as_ref().is_none_or(|s| s == symbol)
+        && query.symbol.as_ref().is_none_or(|s| s == order.symbol())
         && (query.statuses.is_empty() || query.statuses.contains(&order.status))
         && query.side.is_none_or(|s| s == order.side)
         && query
             .execution_id
             .as_ref()
-            .is_none_or(|e| *e == order.execution_id)
+            .is_none_or(|e| *e == order.origin.execution_id)
+}
+
+/// Reads a PlaceOrder request: every enum known, every decimal exact.
+/// The desk checks the rest (symbol, signs, the prices a type needs).
+fn order_request(request: PlaceOrderRequest) -> Result<OrderRequest, PlaceError> {
+    let side = OrderSide::optional(request.side, "side")
+        .ok()
+        .flatten()
+        .ok_or_else(|| {
+            PlaceError::invalid(
+                InvalidReason::InvalidSide,
+                "side",
+                "choose SIDE_BUY or SIDE_SELL",
+            )
+        })?;
+    let order_type = DomainType::optional(request.r#type, "type")
+        .ok()
+        .flatten()
+        .ok_or_else(|| {
+            PlaceError::invalid(
+                InvalidReason::InvalidType,
+                "type",
+                "choose MARKET, LIMIT, STOP or STOP_LIMIT",
+            )
+        })?;
+    // Unset means good-till-canceled; a number no value has is an error.
+    let time_in_force = DomainTimeInForce::optional(request.time_in_force, "time_in_force")
+        .map_err(|_| {
+            PlaceError::invalid(
+                InvalidReason::InvalidTimeInForce,
+                "time_in_force",
+                "choose GTC, IOC or FOK, or leave it unset for GTC",
+            )
+        })?
+        .unwrap_or(DomainTimeInForce::Gtc);
+    let decimal = |text: &str, field: &'static str| {
+        if text.is_empty() {
+            return Ok(None);
+        }
+        parse_decimal(text)
+            .map(Some)
+            .map_err(|e| PlaceError::invalid(InvalidReason::InvalidDecimal, field, e))
+    };
+    let quantity = decimal(&request.quantity, "quantity")?.ok_or_else(|| {
+        PlaceError::invalid(
+            InvalidReason::MissingQuantity,
+            "quantity",
+            "give the quantity in the base asset",
+        )
+    })?;
+    Ok(OrderRequest {
+        price: decimal(&request.price, "price")?,
+        stop_price: decimal(&request.stop_price, "stop_price")?,
+        reference_price: decimal(&request.reference_price, "reference_price")?,
+        request_id: request.request_id,
+        exchange: request.exchange,
+        symbol: request.symbol,
+        side,
+        order_type,
+        time_in_force,
+        quantity,
+    })
 }
 
 #[tonic::async_trait]
@@ -78,8 +152,11 @@ impl OrderService for OrderGrpc {
         request: Request<PlaceOrderRequest>,
     ) -> Result<Response<PlaceOrderResponse>, Status> {
         let entry = audit_entry(&request, "", "");
-        let order = self.desk.place(request.into_inner(), entry).await?;
-        Ok(Response::new(PlaceOrderResponse { order: Some(order) }))
+        let request = order_request(request.into_inner())?;
+        let order = self.desk.place(request, entry).await?;
+        Ok(Response::new(PlaceOrderResponse {
+            order: Some((&order).into()),
+        }))
     }
 
     async fn cancel_order(
@@ -94,7 +171,9 @@ impl OrderService for OrderGrpc {
             );
         }
         let order = self.desk.cancel(&id, entry).await?;
-        Ok(Response::new(CancelOrderResponse { order: Some(order) }))
+        Ok(Response::new(CancelOrderResponse {
+            order: Some((&order).into()),
+        }))
     }
 
     async fn get_order(
@@ -102,7 +181,9 @@ impl OrderService for OrderGrpc {
         request: Request<GetOrderRequest>,
     ) -> Result<Response<GetOrderResponse>, Status> {
         let order = self.desk.get(&request.into_inner().id).await?;
-        Ok(Response::new(GetOrderResponse { order: Some(order) }))
+        Ok(Response::new(GetOrderResponse {
+            order: Some((&order).into()),
+        }))
     }
 
     async fn list_orders(
@@ -111,7 +192,7 @@ impl OrderService for OrderGrpc {
     ) -> Result<Response<ListOrdersResponse>, Status> {
         let request = request.into_inner();
         let page_size = page_size(request.page_size, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)?;
-        let mut query = query_of(&request.filter.unwrap_or_default());
+        let mut query = query_of(&request.filter.unwrap_or_default())?;
         if !request.page_token.is_empty() {
             let id =
                 uuid::Uuid::parse_str(&request.page_token).map_err(|_| invalid_page_token())?;
@@ -121,7 +202,7 @@ impl OrderService for OrderGrpc {
         let mut orders = self.desk.list(&query).await?;
         let next_page_token = next_page(&mut orders, page_size, |o| o.id.clone());
         Ok(Response::new(ListOrdersResponse {
-            orders,
+            orders: orders.iter().map(Order::from).collect(),
             next_page_token,
         }))
     }
@@ -132,12 +213,12 @@ impl OrderService for OrderGrpc {
         &self,
         request: Request<WatchOrdersRequest>,
     ) -> Result<Response<Self::WatchOrdersStream>, Status> {
-        let query = query_of(&request.into_inner().filter.unwrap_or_default());
+        let query = query_of(&request.into_inner().filter.unwrap_or_default())?;
         Ok(Response::new(watch(
             self.desk.subscribe(),
             move |order| matches(&query, order),
             |order, missed| WatchOrdersResponse {
-                order: Some((*order).clone()),
+                order: Some(Order::from(order.as_ref())),
                 missed,
             },
             self.streams_end.clone(),

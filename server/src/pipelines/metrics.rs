@@ -12,10 +12,10 @@ use opentelemetry::{
     metrics::{Counter, Histogram, Meter},
 };
 use rust_decimal::prelude::ToPrimitive;
-use tradeplane_api::{Execution, ExecutionStatus, Order, ProtoEnum};
+use tradeplane_api::{Execution, ExecutionStatus, ProtoEnum};
 
 use super::Pipelines;
-use crate::{market::decimal::parse_decimal, observe::SECONDS_BUCKETS};
+use crate::{model::order::Order, observe::SECONDS_BUCKETS};
 
 /// The shortest time between two counts of the execution queue.
 const QUEUE_COUNT_EVERY_MS: i64 = 1000;
@@ -149,10 +149,7 @@ impl PipelineMetrics {
 
     /// Fees of an execution's order.
     pub fn fees(&self, pipeline: &str, order: &Order) {
-        if let Some(fee) = parse_decimal(&order.fee_total)
-            .ok()
-            .and_then(|f| f.to_f64())
-        {
+        if let Some(fee) = order.fee_total.to_f64() {
             self.fees.add(
                 fee,
                 &[

@@ -25,8 +25,8 @@ use std::{
 
 use tokio::sync::{Notify, broadcast};
 use tradeplane_api::{
-    AuditOutcome, Execution, ExecutionStatus, ExecutionStep, Instrument, Pipeline, PipelineState,
-    Signal, SignalOutcome,
+    AuditOutcome, Execution, ExecutionStatus, ExecutionStep, Pipeline, PipelineState, Signal,
+    SignalOutcome,
 };
 
 pub use service::PipelineGrpc;
@@ -35,7 +35,7 @@ use spec::{Compiled, compile};
 use crate::{
     api_error::ApiError,
     audit::{AuditEntry, AuditLog, actions},
-    market::{decimal::parse_decimal, symbol::SymbolNormalizer},
+    market::{decimal::parse_decimal, instrument::Instrument, symbol::SymbolNormalizer},
     orders::desk::OrderDesk,
     proto_time::{ms_to_timestamp, now_ms},
     signals::ExecutionPlanner,
@@ -393,7 +393,7 @@ impl Pipelines {
             id,
             source: source.to_string(),
             raw_symbol: symbol.to_string(),
-            instrument: Some(instrument),
+            instrument: Some((&instrument).into()),
             action: action as i32,
             price: price.to_string(),
             quantity: if action == tradeplane_api::SignalAction::TargetPosition {

@@ -1,16 +1,19 @@
 //! The protect step: the stop-loss and take-profit orders of a filled
 //! entry, at a fixed price or an offset from the fill.
 
-use tradeplane_api::{Execution, Order, OrderType, PlaceOrderRequest, ProtoEnum, Side};
+use tradeplane_api::Execution;
 
 use super::{
     Pipelines,
     sizing::BPS,
     spec::{Compiled, Level},
     stop::Stop,
-    worker::{order_request_id, pipeline_audit},
+    worker::{order_request_id, origin_of, pipeline_audit},
 };
-use crate::{market::decimal::parse_decimal, orders::desk::Origin};
+use crate::{
+    market::side::Side,
+    model::order::{Order, OrderRequest, OrderType, TimeInForce},
+};
 
 impl Pipelines {
     /// Places the stop-loss and take-profit of a filled entry.
@@ -28,23 +31,11 @@ impl Pipelines {
         if levels.iter().all(|(_, l)| l.is_none()) {
             return None;
         }
-        let Ok(filled) = parse_decimal(&entry.average_fill_price) else {
+        let Some(filled) = entry.average_fill_price else {
             return Some(Err(Stop::Fail("the entry has no fill price".into())));
         };
-        let entry_side = match Side::known(entry.side, "side") {
-            Ok(side) => side,
-            Err(err) => return Some(Err(Stop::Fail(format!("entry order {}: {err}", entry.id)))),
-        };
-        let symbol = entry
-            .instrument
-            .as_ref()
-            .map(|i| i.symbol.clone())
-            .unwrap_or_default();
-        let exit_side = if entry_side == Side::Buy {
-            Side::Sell
-        } else {
-            Side::Buy
-        };
+        let entry_side = entry.side;
+        let exit_side = entry_side.opposite();
         let mut ids = Vec::new();
         for (name, level) in levels {
             let Some(level) = level else { continue };
@@ -63,39 +54,28 @@ impl Pipelines {
                     }
                 }
             };
-            let (order_type, price_field, stop_field) = if losing {
-                (
-                    OrderType::Stop,
-                    String::new(),
-                    price.normalize().to_string(),
-                )
+            let (order_type, limit, stop) = if losing {
+                (OrderType::Stop, None, Some(price))
             } else {
-                (
-                    OrderType::Limit,
-                    price.normalize().to_string(),
-                    String::new(),
-                )
+                (OrderType::Limit, Some(price), None)
             };
-            let request = PlaceOrderRequest {
+            let request = OrderRequest {
                 request_id: format!("{}:{name}", order_request_id(execution)),
                 exchange: compiled.pipeline.exchange.clone(),
-                symbol: symbol.clone(),
-                side: exit_side as i32,
-                r#type: order_type as i32,
-                quantity: entry.filled_quantity.clone(),
-                price: price_field,
-                stop_price: stop_field,
-                ..Default::default()
+                symbol: entry.symbol().to_string(),
+                side: exit_side,
+                order_type,
+                time_in_force: TimeInForce::Gtc,
+                quantity: entry.filled_quantity,
+                price: limit,
+                stop_price: stop,
+                reference_price: None,
             };
             match self
                 .desk
                 .place_for(
                     request,
-                    Some(Origin {
-                        pipeline_id: &compiled.pipeline.id,
-                        execution_id: &execution.id,
-                        signal_id: &execution.signal_id,
-                    }),
+                    origin_of(compiled, execution),
                     pipeline_audit(compiled, trace_id),
                 )
                 .await

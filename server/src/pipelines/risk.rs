@@ -3,10 +3,9 @@
 
 use std::time::Duration;
 
-use rust_decimal::Decimal;
-use tradeplane_api::{ProtoEnum, Side};
-
 use super::{sizing::Plan, spec::RiskLimits, stop::RiskRule};
+use crate::market::side::Side;
+use rust_decimal::Decimal;
 
 /// What risk knows of the pipeline's recent trading.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]

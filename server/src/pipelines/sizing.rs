@@ -3,15 +3,15 @@
 //! lot and tick, and skipped below its minimums.
 
 use rust_decimal::Decimal;
-use tradeplane_api::{OrderType, ProtoEnum, Side, Signal, SignalAction};
+use tradeplane_api::{ProtoEnum, Signal, SignalAction};
 
 use super::{
     spec::{OrderPlan, SizingRule},
     stop::{SkipReason, Stop},
 };
 use crate::{
-    market::decimal::parse_decimal,
-    market::position::Position,
+    market::{decimal::parse_decimal, position::Position, side::Side},
+    model::order::OrderType,
     orders::exchanges::{InstrumentRules, round_price, round_quantity},
 };
 
@@ -182,7 +182,9 @@ pub fn plan(
 
 #[cfg(test)]
 mod tests {
-    use tradeplane_api::{Instrument, TimeInForce};
+    use tradeplane_api::Instrument;
+
+    use crate::model::order::TimeInForce;
 
     use super::*;
 

@@ -6,13 +6,15 @@ use std::time::Duration;
 
 use rust_decimal::Decimal;
 use tradeplane_api::{
-    ConcurrencyPolicy, OrderType, Pipeline, PipelineState, ProtectiveOrder, Side, Signal,
-    SignalAction, TimeInForce, TradingMode, protective_order, schedule, sizing, trigger,
+    ConcurrencyPolicy, Pipeline, PipelineState, ProtectiveOrder, Signal, SignalAction, TradingMode,
+    protective_order, schedule, sizing, trigger,
 };
 
 use crate::{
     api_error::{ApiError, FieldError},
-    market::decimal::parse_decimal,
+    codec::enums::Mirrored,
+    market::{decimal::parse_decimal, side::Side},
+    model::order::{OrderType, TimeInForce},
 };
 
 /// Longest pipeline name (it is a metric label).
@@ -310,13 +312,15 @@ pub fn compile(mut pipeline: Pipeline) -> Result<Compiled, ApiError> {
     let allowed_sides = rules
         .allowed_sides
         .iter()
-        .filter_map(|s| match Side::try_from(*s) {
-            Ok(side @ (Side::Buy | Side::Sell)) => Some(side),
-            _ => {
-                bad.add("pipeline.risk.allowed_sides", "only SIDE_BUY and SIDE_SELL");
-                None
-            }
-        })
+        .filter_map(
+            |s| match Side::optional(*s, "pipeline.risk.allowed_sides") {
+                Ok(Some(side)) => Some(side),
+                _ => {
+                    bad.add("pipeline.risk.allowed_sides", "only SIDE_BUY and SIDE_SELL");
+                    None
+                }
+            },
+        )
         .collect();
     let risk = RiskLimits {
         max_order_notional: bad.decimal(
@@ -341,10 +345,10 @@ pub fn compile(mut pipeline: Pipeline) -> Result<Compiled, ApiError> {
     let settings = pipeline.order.clone().unwrap_or_default();
     // Unset means MARKET; any other number than MARKET or LIMIT is refused
     // (the MARKET after `bad.add` is never used: the spec is invalid).
-    let order_type = match OrderType::try_from(settings.r#type) {
-        Ok(OrderType::Unspecified) => OrderType::Market,
-        Ok(t @ (OrderType::Market | OrderType::Limit)) => t,
-        Ok(_) | Err(_) => {
+    let order_type = match OrderType::optional(settings.r#type, "pipeline.order.type") {
+        Ok(None) => OrderType::Market,
+        Ok(Some(t @ (OrderType::Market | OrderType::Limit))) => t,
+        Ok(Some(_)) | Err(_) => {
             bad.add(
                 "pipeline.order.type",
                 "pipelines place MARKET or LIMIT orders",
@@ -359,9 +363,9 @@ pub fn compile(mut pipeline: Pipeline) -> Result<Compiled, ApiError> {
             false,
         )
         .unwrap_or_default();
-    let time_in_force = match TimeInForce::try_from(settings.time_in_force) {
-        Ok(TimeInForce::Unspecified) => TimeInForce::Gtc,
-        Ok(t) => t,
+    let time_in_force = match TimeInForce::optional(settings.time_in_force, "time_in_force") {
+        Ok(None) => TimeInForce::Gtc,
+        Ok(Some(t)) => t,
         Err(err) => {
             bad.add(
                 "pipeline.order.time_in_force",

@@ -15,10 +15,7 @@ use opentelemetry_sdk::propagation::TraceContextPropagator;
 use tokio::{sync::watch, task::JoinHandle};
 use tracing::Instrument;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
-use tradeplane_api::{
-    Execution, ExecutionStatus, ExecutionStep, Order, OrderStatus, PlaceOrderRequest, ProtoEnum,
-    Signal,
-};
+use tradeplane_api::{Execution, ExecutionStatus, ExecutionStep, Signal};
 
 use super::{
     Pipelines,
@@ -32,8 +29,9 @@ use crate::{
     api_error::ApiError,
     audit::AuditEntry,
     market::decimal::parse_decimal,
-    orders::desk::{Origin, client_order_id},
-    proto_time::{ms_to_timestamp, now_ms, timestamp_ms},
+    model::order::{Order, OrderOrigin, OrderRequest, OrderStatus},
+    orders::desk::client_order_id,
+    proto_time::{ms_to_timestamp, now_ms},
     store::{Claim, OrderQuery, walk_orders},
 };
 
@@ -66,9 +64,8 @@ impl Pipelines {
         };
         let orders = walk_orders(&*self.store, recent).await?;
         if let Ok(mut book) = self.book.lock() {
-            for order in orders.iter().filter(|o| !o.pipeline_id.is_empty()) {
-                let placed = order.create_time.as_ref().map(timestamp_ms).unwrap_or(0);
-                book.count_order(&order.pipeline_id, placed);
+            for order in orders.iter().filter(|o| !o.origin.pipeline_id.is_empty()) {
+                book.count_order(&order.origin.pipeline_id, order.create_time_ms);
             }
         }
         Ok(())
@@ -214,8 +211,7 @@ impl Pipelines {
             Some(order) => {
                 let summary = format!(
                     "order {} {}, placed before the restart",
-                    order.id,
-                    OrderStatus::word_of(order.status)
+                    order.id, order.status
                 );
                 record(execution, "order", &Ok(summary), Instant::now());
                 order
@@ -226,9 +222,8 @@ impl Pipelines {
             }
         };
         execution.order_ids.push(order.id.clone());
-        execution.fees = order.fee_total.clone();
-        let status = OrderStatus::known(order.status, "status")
-            .map_err(|e| Stop::Fail(format!("order {}: {e}", order.id)))?;
+        execution.fees = order.fee_total.normalize().to_string();
+        let status = order.status;
         match status {
             OrderStatus::Rejected | OrderStatus::Failed => {
                 return Err(Stop::Fail(format!(
@@ -316,7 +311,7 @@ impl Pipelines {
             "order",
             &order
                 .as_ref()
-                .map(|o| format!("order {} {}", o.id, OrderStatus::word_of(o.status))),
+                .map(|o| format!("order {} {}", o.id, o.status)),
             started,
         );
         let order = order?;
@@ -410,29 +405,22 @@ impl Pipelines {
         plan: &Plan,
         trace_id: &str,
     ) -> Result<Order, Stop> {
-        let request = PlaceOrderRequest {
+        let request = OrderRequest {
             request_id: order_request_id(execution),
             exchange: compiled.pipeline.exchange.clone(),
             symbol: plan.symbol.clone(),
-            side: plan.side as i32,
-            r#type: compiled.order.order_type as i32,
-            quantity: plan.quantity.normalize().to_string(),
-            price: plan
-                .limit_price
-                .map(|p| p.normalize().to_string())
-                .unwrap_or_default(),
-            time_in_force: compiled.order.time_in_force as i32,
-            reference_price: plan.price.normalize().to_string(),
-            ..Default::default()
+            side: plan.side,
+            order_type: compiled.order.order_type,
+            time_in_force: compiled.order.time_in_force,
+            quantity: plan.quantity,
+            price: plan.limit_price,
+            stop_price: None,
+            reference_price: Some(plan.price),
         };
         self.desk
             .place_for(
                 request,
-                Some(Origin {
-                    pipeline_id: &compiled.pipeline.id,
-                    execution_id: &execution.id,
-                    signal_id: &execution.signal_id,
-                }),
+                origin_of(compiled, execution),
                 pipeline_audit(compiled, trace_id),
             )
             .await
@@ -450,6 +438,15 @@ struct Ended {
 /// the order desk places it once.
 pub(super) fn order_request_id(execution: &Execution) -> String {
     format!("execution:{}", execution.id)
+}
+
+/// The pipeline run an execution's orders belong to.
+pub(super) fn origin_of(compiled: &Compiled, execution: &Execution) -> OrderOrigin {
+    OrderOrigin {
+        pipeline_id: compiled.pipeline.id.clone(),
+        execution_id: execution.id.clone(),
+        signal_id: execution.signal_id.clone(),
+    }
 }
 
 /// Orders a pipeline places are audited as its own, in the trace of the

@@ -4,13 +4,18 @@
 //! waits, and each filled buy has a sell of the same size and price after
 //! it, so that replaying the fills leaves paper balances as they were.
 
+use rust_decimal::Decimal;
 use tradeplane_api::{
-    Execution, ExecutionStatus, Fill, Instrument, InstrumentKind, Order, OrderStatus,
-    OrderTransition, OrderType, Side, Signal, SignalAction, SignalOutcome, TimeInForce,
+    Execution, ExecutionStatus, Instrument as WireInstrument, InstrumentKind, Signal, SignalAction,
+    SignalOutcome,
 };
 use uuid::{NoContext, Timestamp, Uuid};
 
-use crate::proto_time::ms_to_timestamp;
+use crate::{
+    market::{instrument::Instrument, side::Side},
+    model::order::{Fill, Order, OrderOrigin, OrderStatus, OrderType, TimeInForce, Transition},
+    proto_time::ms_to_timestamp,
+};
 
 /// The exchange seeded orders are on.
 pub const EXCHANGE: &str = "paper";
@@ -85,8 +90,8 @@ fn uuid_v7_at(ms: i64) -> String {
     Uuid::new_v7(at).to_string()
 }
 
-fn instrument(symbol: (&str, &str, &str), venue: &str) -> Instrument {
-    Instrument {
+fn instrument(symbol: (&str, &str, &str), venue: &str) -> WireInstrument {
+    WireInstrument {
         venue: venue.into(),
         base: symbol.0.into(),
         quote: symbol.1.into(),
@@ -185,54 +190,57 @@ pub fn order(slot: &Slot, execution_id: &str) -> Order {
         Fate::Rejected => (OrderStatus::Rejected, "insufficient balance"),
     };
     let filled = matches!(status, OrderStatus::Filled);
-    let at = |offset: i64| Some(ms_to_timestamp(slot.time_ms + offset));
-    let mut transitions = vec![OrderTransition {
-        status: OrderStatus::New as i32,
-        time: at(2),
-        note: String::new(),
-    }];
-    if !matches!(status, OrderStatus::Rejected) {
-        transitions.push(OrderTransition {
-            status: OrderStatus::Submitted as i32,
-            time: at(3),
-            note: String::new(),
-        });
-    }
-    transitions.push(OrderTransition {
-        status: status as i32,
-        time: at(4),
+    let at = |offset: i64| slot.time_ms + offset;
+    let quantity = Decimal::new(1, 3);
+    let price: Decimal = symbol.2.parse().unwrap_or_default();
+    let transition = |status, offset, note: &str| Transition {
+        status,
+        time_ms: at(offset),
         note: note.into(),
-    });
+    };
+    let mut transitions = vec![transition(OrderStatus::New, 2, "")];
+    if !matches!(status, OrderStatus::Rejected) {
+        transitions.push(transition(OrderStatus::Submitted, 3, ""));
+    }
+    transitions.push(transition(status, 4, note));
     Order {
         id: slot.order_id.clone(),
         client_order_id: format!("seed-{}", slot.order_id),
         exchange: EXCHANGE.into(),
         exchange_order_id: format!("paper-seed-{}", slot.index),
-        instrument: Some(instrument(symbol, EXCHANGE)),
-        side: side as i32,
-        r#type: OrderType::Market as i32,
-        time_in_force: TimeInForce::Gtc as i32,
-        quantity: "0.001".into(),
-        status: status as i32,
-        filled_quantity: if filled { "0.001" } else { "0" }.into(),
-        average_fill_price: if filled { symbol.2 } else { "" }.into(),
-        fee_total: "0".into(),
+        instrument: Instrument {
+            venue: EXCHANGE.into(),
+            ..Instrument::spot(symbol.0, symbol.1)
+        },
+        side,
+        order_type: OrderType::Market,
+        time_in_force: TimeInForce::Gtc,
+        quantity,
+        price: None,
+        stop_price: None,
+        reference_price: Some(price),
+        status,
+        filled_quantity: if filled { quantity } else { Decimal::ZERO },
+        average_fill_price: filled.then_some(price),
+        fee_total: Decimal::ZERO,
         fee_asset: symbol.1.into(),
-        reference_price: symbol.2.into(),
-        execution_id: execution_id.into(),
-        signal_id: if execution_id.is_empty() {
-            String::new()
-        } else {
-            slot.signal_id.clone()
+        origin: OrderOrigin {
+            pipeline_id: String::new(),
+            execution_id: execution_id.into(),
+            signal_id: if execution_id.is_empty() {
+                String::new()
+            } else {
+                slot.signal_id.clone()
+            },
         },
         fills: if filled {
             vec![Fill {
                 trade_id: format!("seed-{}", slot.index),
-                quantity: "0.001".into(),
-                price: symbol.2.into(),
-                fee: "0".into(),
+                quantity,
+                price,
+                fee: Decimal::ZERO,
                 fee_asset: symbol.1.into(),
-                time: at(4),
+                time_ms: at(4),
             }]
         } else {
             Vec::new()
@@ -243,8 +251,7 @@ pub fn order(slot: &Slot, execution_id: &str) -> Order {
         } else {
             String::new()
         },
-        create_time: at(2),
-        update_time: at(4),
-        ..Default::default()
+        create_time_ms: at(2),
+        update_time_ms: at(4),
     }
 }

@@ -271,7 +271,7 @@ impl SignalIntake {
 fn fill_valid(signal: &mut Signal, valid: &ValidSignal) {
     let text = |d: Option<Decimal>| d.map(|d| d.normalize().to_string()).unwrap_or_default();
     signal.outcome = SignalOutcome::Accepted as i32;
-    signal.instrument = Some(valid.instrument.clone());
+    signal.instrument = Some((&valid.instrument).into());
     signal.action = valid.action as i32;
     signal.quantity = text(valid.quantity);
     signal.price = text(valid.price);

@@ -6,10 +6,10 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
-use tradeplane_api::{Instrument, SignalAction};
+use tradeplane_api::SignalAction;
 
 use super::config::SignalsConfig;
-use crate::market::{decimal::parse_decimal, symbol::SymbolNormalizer};
+use crate::market::{decimal::parse_decimal, instrument::Instrument, symbol::SymbolNormalizer};
 
 /// A signal as a producer stated it: every value still text.
 #[derive(Debug, Clone, Default, PartialEq)]

@@ -59,6 +59,13 @@ impl From<tradeplane_api::UnknownEnum> for StoreError {
     }
 }
 
+/// A stored body the domain model cannot hold.
+impl From<crate::codec::CodecError> for StoreError {
+    fn from(err: crate::codec::CodecError) -> Self {
+        StoreError::Corrupt(err.to_string())
+    }
+}
+
 impl From<sqlx::Error> for StoreError {
     fn from(err: sqlx::Error) -> Self {
         StoreError::Unavailable(err.to_string())

@@ -1,10 +1,12 @@
 //! Orders: their full record, found by id, client order id or the
 //! PlaceOrder `request_id`.
 
-use async_trait::async_trait;
-use tradeplane_api::Order;
-
 use super::{AuditRow, StoreError};
+use crate::{
+    market::side::Side,
+    model::order::{Order, OrderStatus},
+};
+use async_trait::async_trait;
 
 /// What inserting an order did.
 #[derive(Debug, Clone, PartialEq)]
@@ -19,8 +21,8 @@ pub enum OrderInsert {
 pub struct OrderQuery {
     pub exchange: Option<String>,
     pub symbol: Option<String>,
-    pub statuses: Vec<i32>,
-    pub side: Option<i32>,
+    pub statuses: Vec<OrderStatus>,
+    pub side: Option<Side>,
     pub execution_id: Option<String>,
     pub start_ms: Option<i64>,
     pub end_ms: Option<i64>,

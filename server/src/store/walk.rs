@@ -1,7 +1,7 @@
 //! Walks over every order matching a filter, for rebuilding state at
 //! start-up from open and recent orders (never from the whole history).
 
-use tradeplane_api::Order;
+use crate::model::order::Order;
 
 use super::{OrderQuery, OrderStore, StoreError};
 

@@ -5,16 +5,14 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use rust_decimal::Decimal;
-use serde::{Deserialize, Serialize};
-use tradeplane_api::{Order, Side};
-
-use super::lifecycle::{exchange_view, status_of, symbol_of};
 use crate::{
     market::position::Position,
-    orders::exchanges::{is_open, paper::settlement},
+    model::order::Order,
+    orders::exchanges::paper::settlement,
     store::{OrderQuery, Snapshot, Store, StoreError, walk_orders},
 };
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
 
 /// Scope of the paper exchange's settled balance changes (one row).
 pub(super) const PAPER_SCOPE: &str = "paper.settled";
@@ -66,16 +64,17 @@ impl Ledger {
             "building the ledger from the order history, once"
         );
         for mut order in history {
-            if order.pipeline_id.is_empty() && !order.execution_id.is_empty() {
-                if !owners.contains_key(&order.execution_id) {
+            let origin = &mut order.origin;
+            if origin.pipeline_id.is_empty() && !origin.execution_id.is_empty() {
+                if !owners.contains_key(&origin.execution_id) {
                     let owner = store
-                        .get_execution(&order.execution_id)
+                        .get_execution(&origin.execution_id)
                         .await?
                         .map(|e| e.pipeline_id)
                         .unwrap_or_default();
-                    owners.insert(order.execution_id.clone(), owner);
+                    owners.insert(origin.execution_id.clone(), owner);
                 }
-                order.pipeline_id = owners[&order.execution_id].clone();
+                origin.pipeline_id = owners[&origin.execution_id].clone();
             }
             ledger.book(&order, order.exchange == paper);
         }
@@ -130,7 +129,7 @@ impl Ledger {
     /// Books the fills of `order` not booked yet and returns the snapshots
     /// to save with it. `paper`: the order is on the paper exchange.
     pub fn book(&mut self, order: &Order, paper: bool) -> Vec<Snapshot> {
-        let booked = if status_of(order).is_ok_and(is_open) {
+        let booked = if order.status.is_open() {
             self.booked
                 .insert(order.client_order_id.clone(), order.fills.len())
         } else {
@@ -140,22 +139,12 @@ impl Ledger {
         if order.fills.len() <= booked {
             return Vec::new();
         }
-        let Ok(side) = Side::try_from(order.side) else {
-            tracing::error!(order = %order.id, side = order.side, "fills of an order with an unknown side not booked");
-            return Vec::new();
-        };
-        let mut fills = match exchange_view(order) {
-            Ok(view) => view.fills,
-            Err(err) => {
-                tracing::error!(order = %order.id, error = %err, "fills of an unreadable order not booked");
-                return Vec::new();
-            }
-        };
-        let fills = fills.split_off(booked);
-        let instrument = order.instrument.clone().unwrap_or_default();
+        let side = order.side;
+        let fills = &order.fills[booked..];
+        let instrument = &order.instrument;
         let mut snapshots = Vec::new();
         if paper {
-            for fill in &fills {
+            for fill in fills {
                 for (asset, change) in settlement(side, &instrument.base, &instrument.quote, fill) {
                     *self.paper_settled.entry(asset).or_default() += change;
                 }
@@ -163,10 +152,10 @@ impl Ledger {
             let body = json(&self.paper_settled);
             snapshots.push(self.snapshot(PAPER_SCOPE, "paper", body));
         }
-        if !order.pipeline_id.is_empty() {
-            let key = (order.pipeline_id.clone(), symbol_of(order));
+        if !order.origin.pipeline_id.is_empty() {
+            let key = (order.origin.pipeline_id.clone(), order.symbol().to_string());
             let position = self.positions.entry(key.clone()).or_default();
-            for fill in &fills {
+            for fill in fills {
                 position.apply(side, fill.quantity, fill.price, fill.time_ms);
             }
             let saved = SavedPosition {

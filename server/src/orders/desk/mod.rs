@@ -8,7 +8,6 @@
 //! order life cycle each have their own file.
 
 mod ledger;
-mod lifecycle;
 mod placement;
 mod sync;
 mod ticket;
@@ -21,14 +20,12 @@ use std::{
 
 use rust_decimal::Decimal;
 use tokio::sync::broadcast;
-use tradeplane_api::{Order, OrderStatus};
 
 use super::{
     error::OrderError,
     exchanges::{
         Exchange, ExchangeOrder,
         instrumented::{Instrumented, observe_rate_limits},
-        is_open,
         paper::PaperExchange,
     },
     metrics::OrderMetrics,
@@ -37,14 +34,13 @@ use crate::{
     audit::{AuditEntry, AuditLog},
     controls::{breakers::CircuitBreakers, halt::TradingHalt},
     market::{position::Position, symbol::SymbolNormalizer},
+    model::order::{Order, OrderStatus},
     proto_time::now_ms,
     settings::Settings,
     store::{OrderQuery, Store, StoreError, walk_orders},
 };
 use ledger::Ledger;
-use lifecycle::{apply, exchange_view, readable, status_of, transition};
-pub use placement::{Origin, client_order_id};
-use ticket::ticket_of;
+pub use placement::client_order_id;
 
 /// Buffer of the WatchOrders feed.
 const WATCH_BUFFER: usize = 4096;
@@ -112,25 +108,18 @@ impl OrderDesk {
             );
         }
         observe_rate_limits(exchanges.values().cloned().collect(), meter);
-        let open_statuses = [
-            OrderStatus::New,
-            OrderStatus::Submitted,
-            OrderStatus::PartiallyFilled,
-            OrderStatus::Unknown,
-        ];
         let filter = OrderQuery {
-            statuses: open_statuses.iter().map(|s| *s as i32).collect(),
+            statuses: OrderStatus::OPEN.to_vec(),
             ..Default::default()
         };
-        let mut stored = readable(walk_orders(&*store, filter).await?);
+        let mut stored = walk_orders(&*store, filter).await?;
         // A paper order still NEW never reached the book before the
         // process stopped: it was not placed.
         for order in stored
             .iter_mut()
-            .filter(|o| o.exchange == paper.name() && status_of(o) == Ok(OrderStatus::New))
+            .filter(|o| o.exchange == paper.name() && o.status == OrderStatus::New)
         {
-            transition(
-                order,
+            order.transition(
                 OrderStatus::Failed,
                 "the process stopped before the order reached the exchange",
                 now_ms(),
@@ -138,12 +127,12 @@ impl OrderDesk {
             order.status_reason = "not placed: the process stopped first".into();
             store.update_order(order, &[], Vec::new()).await?;
         }
-        stored.retain(|o| status_of(o).is_ok_and(is_open));
+        stored.retain(|o| o.status.is_open());
         let ledger = Ledger::load(&*store, &stored, paper.name()).await?;
         let resting: Vec<_> = stored
             .iter()
             .filter(|o| o.exchange == paper.name())
-            .filter_map(|o| Some((ticket_of(o).ok()?, exchange_view(o).ok()?)))
+            .map(|o| (o.ticket(), o.exchange_view()))
             .collect();
         paper.restore(ledger.paper_settled(), &resting);
         let open = stored
@@ -253,7 +242,7 @@ impl OrderDesk {
             let Some(mut order) = self.tracked(&client_order_id) else {
                 continue;
             };
-            apply(&mut order, &view, now_ms());
+            order.apply(&view, now_ms());
             if let Err(err) = self.record(&order, None, None).await {
                 tracing::error!(error = %err, order = %order.id, "order change not saved");
             }
@@ -279,7 +268,7 @@ impl OrderDesk {
             self.audit.published(&[entry], &rows);
         }
         if let Ok(mut open) = self.open.lock() {
-            if status_of(order).is_ok_and(is_open) {
+            if order.status.is_open() {
                 open.insert(order.client_order_id.clone(), order.clone());
             } else {
                 open.remove(&order.client_order_id);

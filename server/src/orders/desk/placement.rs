@@ -5,50 +5,39 @@ use std::time::Instant;
 
 use sha2::{Digest, Sha256};
 use tracing::Instrument;
-use tradeplane_api::{AuditOutcome, Order, OrderStatus, PlaceOrderRequest, ProtoEnum};
+use tradeplane_api::{AuditOutcome, ProtoEnum};
 
-use super::{
-    OrderDesk,
-    lifecycle::{apply, status_of, symbol_of, transition},
-    ticket::new_order,
-};
+use super::OrderDesk;
 use crate::{
     audit::{AuditEntry, actions},
     controls::breakers::{Admission, BreakerRecord, setting_key},
+    model::order::{Order, OrderOrigin, OrderRequest, OrderStatus},
     orders::{
         error::{InvalidReason, OrderError, PlaceError},
-        exchanges::{Exchange, ExchangeError, is_open, round_price, round_quantity},
+        exchanges::{Exchange, ExchangeError, round_price, round_quantity},
     },
     proto_time::now_ms,
     settings::Setting,
-    store::{OrderInsert, StoreError},
+    store::OrderInsert,
 };
-
-/// The pipeline execution an order is placed for.
-#[derive(Debug, Clone, Copy)]
-pub struct Origin<'a> {
-    pub pipeline_id: &'a str,
-    pub execution_id: &'a str,
-    pub signal_id: &'a str,
-}
 
 impl OrderDesk {
     /// Places an order. The same `request_id` always yields the same
     /// order: a retry returns it instead of placing a second one.
     pub async fn place(
         &self,
-        request: PlaceOrderRequest,
+        request: OrderRequest,
         audit: AuditEntry,
     ) -> Result<Order, PlaceError> {
-        self.place_for(request, None, audit).await
+        self.place_for(request, OrderOrigin::default(), audit).await
     }
 
     /// Places an order for a pipeline execution: `origin` is the
     /// pipeline, execution and signal the order is linked to.
     pub async fn place_for(
         &self,
-        request: PlaceOrderRequest,
-        origin: Option<Origin<'_>>,
+        request: OrderRequest,
+        origin: OrderOrigin,
         audit: AuditEntry,
     ) -> Result<Order, PlaceError> {
         let span = tracing::info_span!(
@@ -63,8 +52,8 @@ impl OrderDesk {
 
     async fn place_traced(
         &self,
-        request: PlaceOrderRequest,
-        origin: Option<Origin<'_>>,
+        request: OrderRequest,
+        origin: OrderOrigin,
         audit: AuditEntry,
     ) -> Result<Order, PlaceError> {
         // A retry answers with the first order before any check: a halt or
@@ -115,12 +104,7 @@ impl OrderDesk {
         };
         ticket.client_order_id = client_order_id(&request_id);
         let now = now_ms();
-        let mut order = new_order(&ticket, &exchange_name, &request, now);
-        if let Some(origin) = origin {
-            order.pipeline_id = origin.pipeline_id.to_string();
-            order.execution_id = origin.execution_id.to_string();
-            order.signal_id = origin.signal_id.to_string();
-        }
+        let mut order = Order::new(&ticket, &exchange_name, origin, now);
         match self.breakers.admit(&exchange_name, Instant::now(), now) {
             Admission::Refused => {
                 return Err(PlaceError::CircuitOpen {
@@ -175,18 +159,18 @@ impl OrderDesk {
         entry.target = order.id.clone();
         match result {
             Ok(view) => {
-                apply(&mut order, &view, now_ms());
+                order.apply(&view, now_ms());
                 entry.detail = format!(
                     "{} {} {} on {}: {}",
                     ticket.side.word(),
                     ticket.quantity,
                     ticket.symbol,
                     exchange_name,
-                    OrderStatus::word_of(order.status)
+                    order.status
                 );
             }
             Err(ExchangeError::Unknown(message)) => {
-                transition(&mut order, OrderStatus::Unknown, &message, now_ms());
+                order.transition(OrderStatus::Unknown, &message, now_ms());
                 entry.outcome = AuditOutcome::Failure;
                 entry.detail = format!("outcome unknown: {message}");
             }
@@ -196,7 +180,7 @@ impl OrderDesk {
                 } else {
                     OrderStatus::Failed
                 };
-                transition(&mut order, status, &err.to_string(), now_ms());
+                order.transition(status, &err.to_string(), now_ms());
                 order.status_reason = err.to_string();
                 entry.action = actions::ORDER_FAIL;
                 entry.outcome = AuditOutcome::Failure;
@@ -210,8 +194,8 @@ impl OrderDesk {
     /// Cancels an open order.
     pub async fn cancel(&self, id: &str, audit: AuditEntry) -> Result<Order, OrderError> {
         let mut order = self.get(id).await?;
-        let status = status_of(&order).map_err(StoreError::from)?;
-        if !is_open(status) {
+        let status = order.status;
+        if !status.is_open() {
             return Err(OrderError::NotOpen {
                 id: id.to_string(),
                 status: status.word().to_string(),
@@ -219,7 +203,7 @@ impl OrderDesk {
         }
         let exchange = self.exchange(&order.exchange)?.clone();
         let view = exchange
-            .cancel(&order.client_order_id, &symbol_of(&order))
+            .cancel(&order.client_order_id, order.symbol())
             .await
             .map_err(OrderError::Exchange)?;
         {
@@ -227,7 +211,7 @@ impl OrderDesk {
             if let Some(latest) = self.tracked(&order.client_order_id) {
                 order = latest;
             }
-            apply(&mut order, &view, now_ms());
+            order.apply(&view, now_ms());
             let mut entry = audit;
             entry.action = actions::ORDER_CANCEL;
             entry.target = order.id.clone();

@@ -1,15 +1,11 @@
 //! Reconciliation: open or unknown orders on remote exchanges brought up
 //! to what the exchange says.
 
-use tradeplane_api::{Order, OrderStatus};
-
-use super::{
-    OrderDesk,
-    lifecycle::{apply, status_of, symbol_of, transition},
-};
+use super::OrderDesk;
 use crate::{
+    model::order::{Order, OrderStatus},
     orders::exchanges::Exchange,
-    proto_time::{now_ms, timestamp_ms},
+    proto_time::now_ms,
 };
 
 impl OrderDesk {
@@ -40,36 +36,30 @@ impl OrderDesk {
                 tracing::warn!(order = %order.id, exchange = %order.exchange, "open order on an exchange that is not configured; left as it is");
                 continue;
             };
-            let symbol = symbol_of(&order);
-            let found = exchange.fetch(&order.client_order_id, &symbol).await;
+            let found = exchange.fetch(&order.client_order_id, order.symbol()).await;
             let _writing = self.writes.lock().await;
             let Some(mut latest) = self.tracked(&order.client_order_id) else {
                 continue;
             };
-            let status = status_of(&latest);
+            let status = latest.status;
             let now = now_ms();
             match found {
                 Ok(Some(view)) if view.fills.len() >= latest.fills.len() => {
                     let before = (latest.status, latest.fills.len());
-                    apply(&mut latest, &view, now);
+                    latest.apply(&view, now);
                     if before == (latest.status, latest.fills.len()) {
                         continue;
                     }
                 }
                 Ok(Some(_)) => continue,
-                Ok(None) if matches!(status, Ok(OrderStatus::New | OrderStatus::Unknown)) => {
-                    let since = latest.update_time.as_ref().map(timestamp_ms).unwrap_or(0);
+                Ok(None) if matches!(status, OrderStatus::New | OrderStatus::Unknown) => {
+                    let since = latest.update_time_ms;
                     let window =
                         i64::try_from(exchange.acceptance_window().as_millis()).unwrap_or(i64::MAX);
                     if now.saturating_sub(since) < window {
                         continue;
                     }
-                    transition(
-                        &mut latest,
-                        OrderStatus::Failed,
-                        "the exchange has no such order",
-                        now,
-                    );
+                    latest.transition(OrderStatus::Failed, "the exchange has no such order", now);
                     latest.status_reason = "not placed: the exchange has no such order".into();
                 }
                 Ok(None) => {

@@ -5,51 +5,10 @@ pub mod binance;
 pub mod instrumented;
 pub mod paper;
 
+use crate::market::side::Side;
+pub use crate::model::order::{ExchangeOrder, Fill, OrderTicket};
 use async_trait::async_trait;
 use rust_decimal::Decimal;
-use tradeplane_api::{OrderStatus, OrderType, Side, TimeInForce};
-
-/// An order as sent to an exchange.
-#[derive(Debug, Clone, PartialEq)]
-pub struct OrderTicket {
-    /// Our id for the order at the exchange; the same ticket always carries
-    /// the same id, so that the exchange can refuse a duplicate.
-    pub client_order_id: String,
-    /// Canonical symbol, e.g. `BTC/USDT`.
-    pub symbol: String,
-    pub base: String,
-    pub quote: String,
-    pub side: Side,
-    pub order_type: OrderType,
-    pub time_in_force: TimeInForce,
-    pub quantity: Decimal,
-    pub price: Option<Decimal>,
-    pub stop_price: Option<Decimal>,
-    /// The price the order was decided at.
-    pub reference_price: Option<Decimal>,
-}
-
-/// One fill reported by an exchange.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ExchangeFill {
-    pub trade_id: String,
-    pub quantity: Decimal,
-    pub price: Decimal,
-    pub fee: Decimal,
-    pub fee_asset: String,
-    pub time_ms: i64,
-}
-
-/// An order as the exchange sees it.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ExchangeOrder {
-    pub exchange_order_id: String,
-    pub status: OrderStatus,
-    /// Every fill so far.
-    pub fills: Vec<ExchangeFill>,
-    /// Why it was rejected or expired, when it was.
-    pub reason: String,
-}
 
 /// Trading rules of an instrument; quantities and prices are rounded to
 /// them before an order is sent.
@@ -121,17 +80,6 @@ pub trait Exchange: Send + Sync + 'static {
     fn acceptance_window(&self) -> std::time::Duration {
         std::time::Duration::ZERO
     }
-}
-
-/// Whether an order can still change.
-pub fn is_open(status: OrderStatus) -> bool {
-    matches!(
-        status,
-        OrderStatus::New
-            | OrderStatus::Submitted
-            | OrderStatus::PartiallyFilled
-            | OrderStatus::Unknown
-    )
 }
 
 /// Rounds a quantity down to the lot size (never more than asked).

@@ -14,15 +14,16 @@ use std::{
     sync::Mutex,
 };
 
+use crate::{
+    market::side::Side,
+    model::order::{OrderStatus, OrderType, TimeInForce},
+};
 use async_trait::async_trait;
 use rand::{Rng, SeedableRng, rngs::StdRng};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
-use tradeplane_api::{OrderStatus, OrderType, ProtoEnum, Side, TimeInForce};
 
-use super::{
-    Exchange, ExchangeError, ExchangeFill, ExchangeOrder, InstrumentRules, OrderTicket, is_open,
-};
+use super::{Exchange, ExchangeError, ExchangeOrder, Fill, InstrumentRules, OrderTicket};
 
 const BPS: Decimal = Decimal::from_parts(10_000, 0, 0, false, 0);
 /// Finished orders remembered for lookups and duplicate ids.
@@ -218,7 +219,7 @@ impl Book {
         }
     }
 
-    fn settle(&mut self, ticket: &OrderTicket, fill: &ExchangeFill) {
+    fn settle(&mut self, ticket: &OrderTicket, fill: &Fill) {
         for (asset, change) in settlement(ticket.side, &ticket.base, &ticket.quote, fill) {
             *self.balance(&asset) += change;
         }
@@ -235,8 +236,8 @@ impl Book {
         }
     }
 
-    fn fill(&mut self, ticket: &OrderTicket, price: Decimal, config: &PaperConfig) -> ExchangeFill {
-        let fill = ExchangeFill {
+    fn fill(&mut self, ticket: &OrderTicket, price: Decimal, config: &PaperConfig) -> Fill {
+        let fill = Fill {
             trade_id: format!("paper-{}", uuid::Uuid::now_v7().simple()),
             quantity: ticket.quantity,
             price,
@@ -319,12 +320,7 @@ impl Book {
 
 /// What one fill moves in each asset: a buy pays the quote (and the fee,
 /// in the quote) and receives the base; a sell the other way round.
-pub fn settlement(
-    side: Side,
-    base: &str,
-    quote: &str,
-    fill: &ExchangeFill,
-) -> [(String, Decimal); 2] {
+pub fn settlement(side: Side, base: &str, quote: &str, fill: &Fill) -> [(String, Decimal); 2] {
     let notional = fill.quantity * fill.price;
     if side == Side::Buy {
         [
@@ -436,7 +432,7 @@ impl Exchange for PaperExchange {
                 locked = book.lock_for(ticket, &self.config);
             }
         }
-        if is_open(order.status) {
+        if order.status.is_open() {
             book.rest(ticket, &order, locked);
         } else {
             book.finish(ticket.client_order_id.clone(), order.clone());

@@ -1,25 +1,34 @@
 //! Orders: inserts idempotent on `request_id` and client order id,
 //! updates, paging and filters, and the whole-table walk.
 
-use tradeplane_api::{Instrument, Order};
+use rust_decimal::Decimal;
 
 use super::{TestBackend, id_at};
-use crate::store::{AuditRow, OrderInsert, OrderQuery, Snapshot, verify_chain, walk_orders};
+use crate::{
+    market::side::Side,
+    model::order::{Order, OrderOrigin, OrderStatus, OrderTicket, OrderType, TimeInForce},
+    store::{AuditRow, OrderInsert, OrderQuery, Snapshot, verify_chain, walk_orders},
+};
 
-/// An order `id` on `exchange` for `symbol`.
+/// A new buy `id` on `exchange` for `symbol`.
 fn order(id: &str, exchange: &str, symbol: &str) -> Order {
-    Order {
-        id: id.into(),
+    let (base, quote) = symbol.split_once('-').unwrap_or((symbol, ""));
+    let ticket = OrderTicket {
         client_order_id: format!("client-{id}"),
-        exchange: exchange.into(),
-        instrument: Some(Instrument {
-            symbol: symbol.into(),
-            ..Default::default()
-        }),
-        side: 1,
-        status: 1,
-        ..Default::default()
-    }
+        symbol: symbol.into(),
+        base: base.into(),
+        quote: quote.into(),
+        side: Side::Buy,
+        order_type: OrderType::Market,
+        time_in_force: TimeInForce::Gtc,
+        quantity: Decimal::ONE,
+        price: None,
+        stop_price: None,
+        reference_price: None,
+    };
+    let mut order = Order::new(&ticket, exchange, OrderOrigin::default(), 0);
+    order.id = id.into();
+    order
 }
 
 pub async fn orders_are_inserted_once(backend: &impl TestBackend) {
@@ -43,7 +52,7 @@ pub async fn orders_are_inserted_once(backend: &impl TestBackend) {
         "the same client order id finds the first order"
     );
     let mut filled = first.clone();
-    filled.status = 4;
+    filled.status = OrderStatus::Filled;
     store.update_order(&filled, &[], Vec::new()).await.unwrap();
     assert_eq!(store.get_order("o1").await.unwrap(), Some(filled.clone()));
     assert_eq!(store.get_order("o2").await.unwrap(), None);
@@ -65,9 +74,9 @@ pub async fn orders_page_and_filter(backend: &impl TestBackend) {
             if i % 2 == 0 { "paper" } else { "binance" },
             if i < 3 { "BTC-USDT" } else { "ETH-USDT" },
         );
-        placed.side = i32::from(i % 2) + 1;
-        placed.status = i32::from(i % 3) + 1;
-        placed.execution_id = format!("e{}", i / 2);
+        placed.side = Side::ALL[usize::from(i % 2)];
+        placed.status = OrderStatus::ALL[usize::from(i % 3)];
+        placed.origin.execution_id = format!("e{}", i / 2);
         store.insert_order(&placed, None).await.unwrap();
         ids.push(id);
     }
@@ -95,8 +104,8 @@ pub async fn orders_page_and_filter(backend: &impl TestBackend) {
     };
     assert_eq!(page(filtered).await, [ids[2].as_str(), ids[0].as_str()]);
     let filtered = OrderQuery {
-        statuses: vec![2, 3],
-        side: Some(1),
+        statuses: vec![OrderStatus::Submitted, OrderStatus::PartiallyFilled],
+        side: Some(Side::Buy),
         ..all(10)
     };
     assert_eq!(page(filtered).await, [ids[4].as_str(), ids[2].as_str()]);
@@ -147,7 +156,7 @@ pub async fn snapshots_commit_with_orders_and_never_go_back(backend: &impl TestB
         body: format!("{{\"v\":{version}}}"),
     };
     let mut filled = placed.clone();
-    filled.status = 4;
+    filled.status = OrderStatus::Filled;
     let placed_event = AuditRow {
         time_ms: 10,
         actor: "alice".into(),

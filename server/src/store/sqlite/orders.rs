@@ -4,13 +4,17 @@ use async_trait::async_trait;
 use prost::Message;
 use rusqlite::OptionalExtension;
 use sqlx::{QueryBuilder, Sqlite};
-use tradeplane_api::Order;
+use tradeplane_api as pb;
 
 use super::{
     SqliteStore,
     query::{Page, decode, fetch_bodies, fetch_body, push_equal, select_page},
 };
-use crate::store::{AuditRow, OrderInsert, OrderQuery, OrderStore, Snapshot, StoreError};
+use crate::{
+    codec::enums::Mirrored,
+    model::order::Order,
+    store::{AuditRow, OrderInsert, OrderQuery, OrderStore, Snapshot, StoreError},
+};
 
 /// An order's columns, computed on the calling thread.
 struct OrderRow {
@@ -30,15 +34,11 @@ impl OrderRow {
             id: order.id.clone(),
             client_order_id: order.client_order_id.clone(),
             exchange: order.exchange.clone(),
-            symbol: order
-                .instrument
-                .as_ref()
-                .map(|i| i.symbol.clone())
-                .unwrap_or_default(),
-            side: order.side,
-            status: order.status,
-            execution_id: order.execution_id.clone(),
-            body: order.encode_to_vec(),
+            symbol: order.symbol().to_string(),
+            side: order.side.number(),
+            status: order.status.number(),
+            execution_id: order.origin.execution_id.clone(),
+            body: pb::Order::from(order).encode_to_vec(),
         }
     }
 }
@@ -62,7 +62,7 @@ impl OrderStore for SqliteStore {
                 )
                 .optional()?;
             if let Some(body) = existing {
-                return Ok(OrderInsert::Existing(Box::new(decode("order", &body)?)));
+                return Ok(OrderInsert::Existing(Box::new(decode_order(&body)?)));
             }
             tx.execute(
                 "INSERT INTO orders (id, client_order_id, request_id, exchange, symbol, side, status, execution_id, body) \
@@ -140,7 +140,11 @@ impl OrderStore for SqliteStore {
     }
 
     async fn get_order(&self, id: &str) -> Result<Option<Order>, StoreError> {
-        fetch_body(&self.readers, "orders", id, "order").await
+        fetch_body::<pb::Order>(&self.readers, "orders", id, "order")
+            .await?
+            .map(Order::try_from)
+            .transpose()
+            .map_err(StoreError::from)
     }
 
     async fn order_for_request(&self, request_id: &str) -> Result<Option<Order>, StoreError> {
@@ -149,14 +153,14 @@ impl OrderStore for SqliteStore {
                 .bind(request_id)
                 .fetch_optional(&self.readers)
                 .await?;
-        body.map(|body| decode("order", &body)).transpose()
+        body.map(|body| decode_order(&body)).transpose()
     }
 
     async fn list_orders(&self, query: &OrderQuery) -> Result<Vec<Order>, StoreError> {
         let filters = |sql: &mut QueryBuilder<Sqlite>| {
             push_equal(sql, "exchange", query.exchange.as_ref());
             push_equal(sql, "symbol", query.symbol.as_ref());
-            push_equal(sql, "side", query.side.as_ref());
+            push_equal(sql, "side", query.side.map(Mirrored::number).as_ref());
             push_equal(sql, "execution_id", query.execution_id.as_ref());
         };
         let page = Page {
@@ -165,9 +169,19 @@ impl OrderStore for SqliteStore {
             before_id: query.before_id.as_deref(),
             limit: query.limit,
         };
-        let sql = select_page("orders", filters, &query.statuses, &page);
-        fetch_bodies(sql, &self.readers, "order").await
+        let statuses: Vec<i32> = query.statuses.iter().map(|s| s.number()).collect();
+        let sql = select_page("orders", filters, &statuses, &page);
+        fetch_bodies::<pb::Order>(sql, &self.readers, "order")
+            .await?
+            .into_iter()
+            .map(|order| Ok(Order::try_from(order)?))
+            .collect()
     }
+}
+
+/// A stored order body, read through the codec.
+fn decode_order(body: &[u8]) -> Result<Order, StoreError> {
+    Ok(Order::try_from(decode::<pb::Order>("order", body)?)?)
 }
 
 /// Upserts snapshots, each only over an older version.

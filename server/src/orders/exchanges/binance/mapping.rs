@@ -1,8 +1,11 @@
 //! Mapping between tradeplane's orders and Binance's: symbols, order
 //! parameters, and Binance's failures as domain errors.
 
+use crate::{
+    market::side::Side,
+    model::order::{OrderType, TimeInForce},
+};
 use rust_decimal::Decimal;
-use tradeplane_api::{OrderType, Side, TimeInForce};
 
 use super::rest::Failure;
 use crate::orders::exchanges::{ExchangeError, OrderTicket};

@@ -1,10 +1,10 @@
 //! Binance's JSON answers and how they become tradeplane's views.
 
+use crate::model::order::OrderStatus;
 use rust_decimal::Decimal;
 use serde::Deserialize;
-use tradeplane_api::OrderStatus;
 
-use crate::orders::exchanges::{ExchangeFill, ExchangeOrder, InstrumentRules};
+use crate::orders::exchanges::{ExchangeOrder, Fill, InstrumentRules};
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -41,7 +41,7 @@ impl OrderReply {
             fills: self
                 .fills
                 .iter()
-                .map(|f| ExchangeFill {
+                .map(|f| Fill {
                     trade_id: f.trade_id.to_string(),
                     quantity: f.qty,
                     price: f.price,
@@ -77,8 +77,8 @@ pub(super) struct TradeReply {
 }
 
 impl TradeReply {
-    pub(super) fn fill(self) -> ExchangeFill {
-        ExchangeFill {
+    pub(super) fn fill(self) -> Fill {
+        Fill {
             trade_id: self.id.to_string(),
             quantity: self.qty,
             price: self.price,
