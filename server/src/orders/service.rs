@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use tokio_util::sync::CancellationToken;
 use tonic::{Request, Response, Status};
-use tradeplane_api::{order_service_server::OrderService, *};
+use tradeplane_api::{self as pb, order_service_server::OrderService};
 
 use super::{
     desk::OrderDesk,
@@ -15,11 +15,8 @@ use crate::{
     api_error::ApiError,
     codec::enums::Mirrored,
     listing::{BoxStream, invalid_page_token, next_page, page_size, watch},
-    market::{decimal::parse_decimal, side::Side as OrderSide},
-    model::order::{
-        Order as DomainOrder, OrderRequest, OrderStatus as DomainStatus, OrderType as DomainType,
-        TimeInForce as DomainTimeInForce,
-    },
+    market::{decimal::parse_decimal, side::Side},
+    model::order::{Order, OrderRequest, OrderStatus, OrderType, TimeInForce},
     proto_time::timestamp_ms,
     security::audit_entry,
     store::OrderQuery,
@@ -50,12 +47,12 @@ impl OrderGrpc {
     }
 }
 
-fn query_of(filter: &OrderFilter) -> Result<OrderQuery, ApiError> {
+fn query_of(filter: &pb::OrderFilter) -> Result<OrderQuery, ApiError> {
     let non_empty = |s: &str| (!s.is_empty()).then(|| s.to_string());
     let statuses = filter
         .statuses
         .iter()
-        .map(|number| DomainStatus::required(*number, "filter.statuses"))
+        .map(|number| OrderStatus::required(*number, "filter.statuses"))
         .collect::<Result<_, _>>()
         .map_err(|err| {
             ApiError::invalid_field("INVALID_STATUS", "filter.statuses", err.to_string())
@@ -64,7 +61,7 @@ fn query_of(filter: &OrderFilter) -> Result<OrderQuery, ApiError> {
         exchange: non_empty(&filter.exchange),
         symbol: non_empty(&filter.symbol),
         statuses,
-        side: OrderSide::optional(filter.side, "filter.side")?,
+        side: Side::optional(filter.side, "filter.side")?,
         execution_id: non_empty(&filter.execution_id),
         start_ms: filter.start_time.as_ref().map(timestamp_ms),
         end_ms: filter.end_time.as_ref().map(timestamp_ms),
@@ -72,7 +69,7 @@ fn query_of(filter: &OrderFilter) -> Result<OrderQuery, ApiError> {
     })
 }
 
-fn matches(query: &OrderQuery, order: &DomainOrder) -> bool {
+fn matches(query: &OrderQuery, order: &Order) -> bool {
     query.exchange.as_ref().is_none_or(|e| *e == order.exchange)
         && query.symbol.as_ref().is_none_or(|s| s == order.symbol())
         && (query.statuses.is_empty() || query.statuses.contains(&order.status))
@@ -85,8 +82,8 @@ fn matches(query: &OrderQuery, order: &DomainOrder) -> bool {
 
 /// Reads a PlaceOrder request: every enum known, every decimal exact.
 /// The desk checks the rest (symbol, signs, the prices a type needs).
-fn order_request(request: PlaceOrderRequest) -> Result<OrderRequest, PlaceError> {
-    let side = OrderSide::optional(request.side, "side")
+fn order_request(request: pb::PlaceOrderRequest) -> Result<OrderRequest, PlaceError> {
+    let side = Side::optional(request.side, "side")
         .ok()
         .flatten()
         .ok_or_else(|| {
@@ -96,7 +93,7 @@ fn order_request(request: PlaceOrderRequest) -> Result<OrderRequest, PlaceError>
                 "choose SIDE_BUY or SIDE_SELL",
             )
         })?;
-    let order_type = DomainType::optional(request.r#type, "type")
+    let order_type = OrderType::optional(request.r#type, "type")
         .ok()
         .flatten()
         .ok_or_else(|| {
@@ -107,7 +104,7 @@ fn order_request(request: PlaceOrderRequest) -> Result<OrderRequest, PlaceError>
             )
         })?;
     // Unset means good-till-canceled; a number no value has is an error.
-    let time_in_force = DomainTimeInForce::optional(request.time_in_force, "time_in_force")
+    let time_in_force = TimeInForce::optional(request.time_in_force, "time_in_force")
         .map_err(|_| {
             PlaceError::invalid(
                 InvalidReason::InvalidTimeInForce,
@@ -115,7 +112,7 @@ fn order_request(request: PlaceOrderRequest) -> Result<OrderRequest, PlaceError>
                 "choose GTC, IOC or FOK, or leave it unset for GTC",
             )
         })?
-        .unwrap_or(DomainTimeInForce::Gtc);
+        .unwrap_or(TimeInForce::Gtc);
     let decimal = |text: &str, field: &'static str| {
         if text.is_empty() {
             return Ok(None);
@@ -149,20 +146,20 @@ fn order_request(request: PlaceOrderRequest) -> Result<OrderRequest, PlaceError>
 impl OrderService for OrderGrpc {
     async fn place_order(
         &self,
-        request: Request<PlaceOrderRequest>,
-    ) -> Result<Response<PlaceOrderResponse>, Status> {
+        request: Request<pb::PlaceOrderRequest>,
+    ) -> Result<Response<pb::PlaceOrderResponse>, Status> {
         let entry = audit_entry(&request, "", "");
         let request = order_request(request.into_inner())?;
         let order = self.desk.place(request, entry).await?;
-        Ok(Response::new(PlaceOrderResponse {
+        Ok(Response::new(pb::PlaceOrderResponse {
             order: Some((&order).into()),
         }))
     }
 
     async fn cancel_order(
         &self,
-        request: Request<CancelOrderRequest>,
-    ) -> Result<Response<CancelOrderResponse>, Status> {
+        request: Request<pb::CancelOrderRequest>,
+    ) -> Result<Response<pb::CancelOrderResponse>, Status> {
         let entry = audit_entry(&request, "", "");
         let id = request.into_inner().id;
         if id.is_empty() {
@@ -171,25 +168,25 @@ impl OrderService for OrderGrpc {
             );
         }
         let order = self.desk.cancel(&id, entry).await?;
-        Ok(Response::new(CancelOrderResponse {
+        Ok(Response::new(pb::CancelOrderResponse {
             order: Some((&order).into()),
         }))
     }
 
     async fn get_order(
         &self,
-        request: Request<GetOrderRequest>,
-    ) -> Result<Response<GetOrderResponse>, Status> {
+        request: Request<pb::GetOrderRequest>,
+    ) -> Result<Response<pb::GetOrderResponse>, Status> {
         let order = self.desk.get(&request.into_inner().id).await?;
-        Ok(Response::new(GetOrderResponse {
+        Ok(Response::new(pb::GetOrderResponse {
             order: Some((&order).into()),
         }))
     }
 
     async fn list_orders(
         &self,
-        request: Request<ListOrdersRequest>,
-    ) -> Result<Response<ListOrdersResponse>, Status> {
+        request: Request<pb::ListOrdersRequest>,
+    ) -> Result<Response<pb::ListOrdersResponse>, Status> {
         let request = request.into_inner();
         let page_size = page_size(request.page_size, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)?;
         let mut query = query_of(&request.filter.unwrap_or_default())?;
@@ -201,24 +198,24 @@ impl OrderService for OrderGrpc {
         query.limit = page_size + 1;
         let mut orders = self.desk.list(&query).await?;
         let next_page_token = next_page(&mut orders, page_size, |o| o.id.clone());
-        Ok(Response::new(ListOrdersResponse {
-            orders: orders.iter().map(Order::from).collect(),
+        Ok(Response::new(pb::ListOrdersResponse {
+            orders: orders.iter().map(pb::Order::from).collect(),
             next_page_token,
         }))
     }
 
-    type WatchOrdersStream = BoxStream<WatchOrdersResponse>;
+    type WatchOrdersStream = BoxStream<pb::WatchOrdersResponse>;
 
     async fn watch_orders(
         &self,
-        request: Request<WatchOrdersRequest>,
+        request: Request<pb::WatchOrdersRequest>,
     ) -> Result<Response<Self::WatchOrdersStream>, Status> {
         let query = query_of(&request.into_inner().filter.unwrap_or_default())?;
         Ok(Response::new(watch(
             self.desk.subscribe(),
             move |order| matches(&query, order),
-            |order, missed| WatchOrdersResponse {
-                order: Some(Order::from(order.as_ref())),
+            |order, missed| pb::WatchOrdersResponse {
+                order: Some(pb::Order::from(order.as_ref())),
                 missed,
             },
             self.streams_end.clone(),
@@ -227,21 +224,21 @@ impl OrderService for OrderGrpc {
 
     async fn list_exchanges(
         &self,
-        _request: Request<ListExchangesRequest>,
-    ) -> Result<Response<ListExchangesResponse>, Status> {
+        _request: Request<pb::ListExchangesRequest>,
+    ) -> Result<Response<pb::ListExchangesResponse>, Status> {
         let exchanges = self
             .desk
             .exchanges()
             .map(|exchange| {
                 let breaker = self.breakers.state(exchange.name());
                 let (used_weight, weight_limit) = exchange.rate_limit().unwrap_or_default();
-                Exchange {
+                pb::Exchange {
                     name: exchange.name().to_string(),
                     kind: exchange.kind().to_string(),
-                    status: if breaker == CircuitBreakerState::Open {
-                        ExchangeStatus::Down
+                    status: if breaker == pb::CircuitBreakerState::Open {
+                        pb::ExchangeStatus::Down
                     } else {
-                        ExchangeStatus::Up
+                        pb::ExchangeStatus::Up
                     } as i32,
                     breaker_state: breaker as i32,
                     live: exchange.live(),
@@ -250,13 +247,13 @@ impl OrderService for OrderGrpc {
                 }
             })
             .collect();
-        Ok(Response::new(ListExchangesResponse { exchanges }))
+        Ok(Response::new(pb::ListExchangesResponse { exchanges }))
     }
 
     async fn get_balances(
         &self,
-        request: Request<GetBalancesRequest>,
-    ) -> Result<Response<GetBalancesResponse>, Status> {
+        request: Request<pb::GetBalancesRequest>,
+    ) -> Result<Response<pb::GetBalancesResponse>, Status> {
         let name = request.into_inner().exchange;
         let name = if name.is_empty() {
             "paper".to_string()
@@ -272,12 +269,12 @@ impl OrderService for OrderGrpc {
                 message: e.to_string(),
             })?
             .into_iter()
-            .map(|(asset, free, locked)| Balance {
+            .map(|(asset, free, locked)| pb::Balance {
                 asset,
                 free: free.to_string(),
                 locked: locked.to_string(),
             })
             .collect();
-        Ok(Response::new(GetBalancesResponse { balances }))
+        Ok(Response::new(pb::GetBalancesResponse { balances }))
     }
 }
