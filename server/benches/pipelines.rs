@@ -5,9 +5,13 @@
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use tradeplane_api::{
-    Instrument, Pipeline, Signal, SignalAction, SignalMatch, Sizing, Trigger, sizing, trigger,
+    Instrument, InstrumentKind, Pipeline, Signal as WireSignal, SignalAction, SignalMatch,
+    SignalOutcome, Sizing, Trigger, sizing, trigger,
 };
-use tradeplane_server::pipelines::spec::{Compiled, compile};
+use tradeplane_server::{
+    model::signal::Signal,
+    pipelines::spec::{Compiled, compile},
+};
 
 fn pipelines(c: &mut Criterion) {
     let compiled: Vec<Compiled> = (0..100)
@@ -35,17 +39,20 @@ fn pipelines(c: &mut Criterion) {
             .expect("a valid pipeline")
         })
         .collect();
-    let signal = Signal {
+    let signal = Signal::try_from(WireSignal {
         source: "tradingview".into(),
         strategy: "s3".into(),
         action: SignalAction::Buy as i32,
         confidence: "0.7".into(),
+        outcome: SignalOutcome::Accepted as i32,
         instrument: Some(Instrument {
             symbol: "BTC/USDT".into(),
+            kind: InstrumentKind::Spot as i32,
             ..Default::default()
         }),
         ..Default::default()
-    };
+    })
+    .expect("a readable signal");
     let mut group = c.benchmark_group("pipelines");
     group.throughput(Throughput::Elements(1));
     group.bench_function("match_100", |b| {

@@ -6,9 +6,10 @@
 use std::{hint::black_box, sync::Arc, time::Instant};
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use tradeplane_api::Signal;
+use rust_decimal::Decimal;
 use tradeplane_server::{
-    market::symbol::SymbolNormalizer,
+    market::{instrument::Instrument, symbol::SymbolNormalizer},
+    model::signal::{Intent, Signal, SignalAction, SignalOutcome},
     signals::{config::SignalsConfig, validate::validate},
     store::{DedupeKey, SignalWrite, SqliteStore, Store, StoreConfig},
     webhook::tradingview::parse_body,
@@ -106,9 +107,25 @@ fn write() -> SignalWrite {
         source: "bench".into(),
         strategy: "bench".into(),
         raw_symbol: "BINANCE:BTCUSDT".into(),
-        quantity: "0.0015".into(),
-        price: "65000.1".into(),
-        ..Default::default()
+        strategy_order_id: String::new(),
+        comment: String::new(),
+        interval: String::new(),
+        receive_time_ms: 0,
+        tags: Default::default(),
+        trace_id: String::new(),
+        idempotency_key: String::new(),
+        outcome: SignalOutcome::Accepted,
+        intent: Some(Intent {
+            instrument: Instrument::spot("BTC", "USDT"),
+            action: SignalAction::Buy,
+            quantity: Some(Decimal::new(15, 4)),
+            price: Some(Decimal::new(650001, 1)),
+            confidence: None,
+            target_position: None,
+            event_time_ms: None,
+        }),
+        reject_reason: String::new(),
+        field_violations: Vec::new(),
     };
     SignalWrite::new(&signal, Some(dedupe))
 }

@@ -32,6 +32,7 @@ use crate::{
     config::Config,
     controls::breakers::{self, CircuitBreakers},
     market::symbol::SymbolNormalizer,
+    model::signal::{Signal, SignalOutcome},
     orders::OrderGrpc,
     orders::{
         desk::{DeskParts, OrderDesk},
@@ -371,7 +372,7 @@ async fn sync_orders(desk: Arc<OrderDesk>, every: Duration, mut stopped: watch::
 /// Prices of accepted signals reach the paper exchange, so that resting
 /// paper orders fill when the market crosses them.
 async fn feed_signal_prices(
-    mut signals: tokio::sync::broadcast::Receiver<Arc<tradeplane_api::Signal>>,
+    mut signals: tokio::sync::broadcast::Receiver<Arc<Signal>>,
     desk: Arc<OrderDesk>,
     mut stopped: watch::Receiver<bool>,
 ) {
@@ -384,11 +385,10 @@ async fn feed_signal_prices(
             },
             _ = stopped.changed() => return,
         };
-        let accepted = signal.outcome == tradeplane_api::SignalOutcome::Accepted as i32;
-        let price = crate::market::decimal::parse_decimal(&signal.price).ok();
-        if let (true, Some(price), Some(instrument)) = (accepted, price, signal.instrument.as_ref())
+        if let (SignalOutcome::Accepted, Some(intent)) = (signal.outcome, &signal.intent)
+            && let Some(price) = intent.price
         {
-            desk.observe_price(&instrument.symbol, price).await;
+            desk.observe_price(&intent.instrument.symbol, price).await;
         }
     }
 }

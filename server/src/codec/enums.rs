@@ -61,12 +61,17 @@ macro_rules! mirror {
 
 use crate::{
     market::{instrument::InstrumentKind, side::Side},
-    model::order::{OrderStatus, OrderType, TimeInForce},
+    model::{
+        order::{OrderStatus, OrderType, TimeInForce},
+        signal::{SignalAction, SignalOutcome},
+    },
 };
 
 mirror!(Side => Side { Buy, Sell });
 mirror!(InstrumentKind => InstrumentKind { Spot, Perpetual, Future });
 mirror!(OrderType => OrderType { Market, Limit, Stop, StopLimit });
+mirror!(SignalAction => SignalAction { Buy, Sell, Exit, TargetPosition });
+mirror!(SignalOutcome => SignalOutcome { Accepted, Duplicate, Rejected });
 mirror!(TimeInForce => TimeInForce { Gtc, Ioc, Fok });
 mirror!(OrderStatus => OrderStatus {
     New,

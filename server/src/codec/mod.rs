@@ -7,6 +7,7 @@
 pub mod enums;
 pub mod instrument;
 pub mod order;
+pub mod signal;
 
 use rust_decimal::Decimal;
 use tradeplane_api::UnknownEnum;

@@ -3,3 +3,4 @@
 //! services and the store).
 
 pub mod order;
+pub mod signal;

@@ -25,8 +25,7 @@ use std::{
 
 use tokio::sync::{Notify, broadcast};
 use tradeplane_api::{
-    AuditOutcome, Execution, ExecutionStatus, ExecutionStep, Pipeline, PipelineState, Signal,
-    SignalOutcome,
+    AuditOutcome, Execution, ExecutionStatus, ExecutionStep, Pipeline, PipelineState,
 };
 
 pub use service::PipelineGrpc;
@@ -36,6 +35,7 @@ use crate::{
     api_error::ApiError,
     audit::{AuditEntry, AuditLog, actions},
     market::{decimal::parse_decimal, instrument::Instrument, symbol::SymbolNormalizer},
+    model::signal::{Intent, Signal, SignalAction, SignalOutcome},
     orders::desk::OrderDesk,
     proto_time::{ms_to_timestamp, now_ms},
     signals::ExecutionPlanner,
@@ -381,35 +381,40 @@ impl Pipelines {
                 format!("`{action}` is not buy, sell, exit or target_position"),
             )
         })?;
-        for (field, text) in [("price", price), ("quantity", quantity)] {
-            if !text.is_empty() {
-                parse_decimal(text)
-                    .map_err(|e| ApiError::invalid_field("NOT_A_NUMBER", field, e))?;
-            }
-        }
-        let id = uuid::Uuid::now_v7().to_string();
-        let now = ms_to_timestamp(now_ms());
+        let decimal = |text: &str, field: &str| {
+            (!text.is_empty())
+                .then(|| parse_decimal(text))
+                .transpose()
+                .map_err(|e| ApiError::invalid_field("NOT_A_NUMBER", field, e))
+        };
+        let price = decimal(price, "price")?;
+        let quantity = decimal(quantity, "quantity")?;
+        let target = action == SignalAction::TargetPosition;
+        let now = now_ms();
         Ok(Signal {
-            id,
+            id: uuid::Uuid::now_v7().to_string(),
             source: source.to_string(),
+            strategy: String::new(),
             raw_symbol: symbol.to_string(),
-            instrument: Some((&instrument).into()),
-            action: action as i32,
-            price: price.to_string(),
-            quantity: if action == tradeplane_api::SignalAction::TargetPosition {
-                String::new()
-            } else {
-                quantity.to_string()
-            },
-            target_position: if action == tradeplane_api::SignalAction::TargetPosition {
-                quantity.to_string()
-            } else {
-                String::new()
-            },
-            receive_time: Some(now),
-            event_time: Some(now),
-            outcome: SignalOutcome::Accepted as i32,
-            ..Default::default()
+            strategy_order_id: String::new(),
+            comment: String::new(),
+            interval: String::new(),
+            receive_time_ms: now,
+            tags: Default::default(),
+            trace_id: String::new(),
+            idempotency_key: String::new(),
+            outcome: SignalOutcome::Accepted,
+            intent: Some(Intent {
+                instrument,
+                action,
+                quantity: quantity.filter(|_| !target),
+                price,
+                confidence: None,
+                target_position: quantity.filter(|_| target),
+                event_time_ms: Some(now),
+            }),
+            reject_reason: String::new(),
+            field_violations: Vec::new(),
         })
     }
 
@@ -461,7 +466,7 @@ impl ExecutionPlanner for Pipelines {
     /// matches. Called by the intake before the signal is stored, so that
     /// both commit together.
     fn executions_for(&self, signal: &Signal, traceparent: &str) -> Vec<ExecutionWrite> {
-        if signal.outcome != SignalOutcome::Accepted as i32 {
+        if signal.outcome != SignalOutcome::Accepted {
             return Vec::new();
         }
         let index = self.snapshot();

@@ -6,7 +6,6 @@ use std::{collections::HashMap, sync::Arc};
 
 use chrono::{DateTime, Utc};
 use tokio::sync::watch;
-use tradeplane_api::ProtoEnum;
 
 use super::{Pipelines, spec::When};
 

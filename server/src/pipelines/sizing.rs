@@ -3,15 +3,17 @@
 //! lot and tick, and skipped below its minimums.
 
 use rust_decimal::Decimal;
-use tradeplane_api::{ProtoEnum, Signal, SignalAction};
 
 use super::{
     spec::{OrderPlan, SizingRule},
     stop::{SkipReason, Stop},
 };
 use crate::{
-    market::{decimal::parse_decimal, position::Position, side::Side},
-    model::order::OrderType,
+    market::{position::Position, side::Side},
+    model::{
+        order::OrderType,
+        signal::{Intent, SignalAction},
+    },
     orders::exchanges::{InstrumentRules, round_price, round_quantity},
 };
 
@@ -57,20 +59,17 @@ pub struct Market<'a> {
     pub balances: &'a [(String, Decimal, Decimal)],
 }
 
-/// Whether sizing `signal` by `sizing` reads the exchange's balances.
-pub fn needs_balances(sizing: SizingRule, signal: &Signal) -> bool {
+/// Whether sizing `intent` by `sizing` reads the exchange's balances.
+pub fn needs_balances(sizing: SizingRule, intent: &Intent) -> bool {
     matches!(sizing, SizingRule::PercentOfBalance(_))
-        && matches!(
-            SignalAction::try_from(signal.action),
-            Ok(SignalAction::Buy | SignalAction::Sell)
-        )
+        && matches!(intent.action, SignalAction::Buy | SignalAction::Sell)
 }
 
-/// Sizes the order for `signal`.
+/// Sizes the order for a signal's `intent`.
 pub fn plan(
     sizing: SizingRule,
     order: &OrderPlan,
-    signal: &Signal,
+    intent: &Intent,
     market: Market<'_>,
 ) -> Result<Plan, Stop> {
     let Market {
@@ -80,8 +79,7 @@ pub fn plan(
         position,
         balances,
     } = market;
-    let action =
-        SignalAction::known(signal.action, "action").map_err(|e| Stop::Fail(e.to_string()))?;
+    let action = intent.action;
     let (side, quantity) = match action {
         SignalAction::Buy | SignalAction::Sell => {
             let side = if action == SignalAction::Buy {
@@ -92,19 +90,19 @@ pub fn plan(
             let quantity = match sizing {
                 SizingRule::Quantity(q) => q,
                 SizingRule::QuoteAmount(amount) => amount / price,
-                SizingRule::FromSignal => parse_decimal(&signal.quantity).map_err(|_| {
+                SizingRule::FromSignal => intent.quantity.ok_or_else(|| {
                     Stop::Fail("sizing is from_signal, and the signal has no quantity".into())
                 })?,
                 SizingRule::PercentOfBalance(percent) => {
-                    let instrument = signal.instrument.clone().unwrap_or_default();
+                    let instrument = &intent.instrument;
                     let asset = if side == Side::Buy {
-                        instrument.quote
+                        &instrument.quote
                     } else {
-                        instrument.base
+                        &instrument.base
                     };
                     let free = balances
                         .iter()
-                        .find(|(a, _, _)| *a == asset)
+                        .find(|(a, _, _)| a == asset)
                         .map(|(_, free, _)| *free)
                         .unwrap_or_default();
                     let amount = free * percent / Decimal::ONE_HUNDRED;
@@ -132,8 +130,9 @@ pub fn plan(
             (side, position.quantity.abs())
         }
         SignalAction::TargetPosition => {
-            let target = parse_decimal(&signal.target_position)
-                .map_err(|_| Stop::Fail("a target_position signal needs target_position".into()))?;
+            let target = intent.target_position.ok_or_else(|| {
+                Stop::Fail("a target_position signal needs target_position".into())
+            })?;
             let difference = target - position.quantity;
             if difference.is_zero() {
                 return Err(Stop::Skip(
@@ -148,7 +147,6 @@ pub fn plan(
             };
             (side, difference.abs())
         }
-        SignalAction::Unspecified => return Err(Stop::Fail("the signal has no action".into())),
     };
     let quantity = round_quantity(quantity, rules);
     if quantity.is_zero() || quantity < rules.min_quantity || quantity * price < rules.min_notional
@@ -182,9 +180,7 @@ pub fn plan(
 
 #[cfg(test)]
 mod tests {
-    use tradeplane_api::Instrument;
-
-    use crate::model::order::TimeInForce;
+    use crate::{market::instrument::Instrument, model::order::TimeInForce};
 
     use super::*;
 
@@ -211,20 +207,22 @@ mod tests {
         }
     }
 
-    fn signal(action: SignalAction) -> Signal {
-        Signal {
-            action: action as i32,
-            instrument: Some(Instrument {
-                base: "BTC".into(),
-                quote: "USDT".into(),
+    fn signal(action: SignalAction) -> Intent {
+        Intent {
+            instrument: Instrument {
                 symbol: "BINANCE:BTC/USDT".into(),
-                ..Default::default()
-            }),
-            ..Default::default()
+                ..Instrument::spot("BTC", "USDT")
+            },
+            action,
+            quantity: None,
+            price: None,
+            confidence: None,
+            target_position: None,
+            event_time_ms: None,
         }
     }
 
-    fn size(sizing: SizingRule, signal: &Signal, position: Position) -> Result<Plan, Stop> {
+    fn size(sizing: SizingRule, signal: &Intent, position: Position) -> Result<Plan, Stop> {
         let balances = [
             ("USDT".to_string(), d("1000"), d("0")),
             ("BTC".to_string(), d("0.5"), d("0")),
@@ -243,7 +241,7 @@ mod tests {
         )
     }
 
-    fn sized(sizing: SizingRule, signal: &Signal) -> (Side, Decimal) {
+    fn sized(sizing: SizingRule, signal: &Intent) -> (Side, Decimal) {
         let plan = size(sizing, signal, Position::default()).unwrap();
         (plan.side, plan.quantity)
     }
@@ -285,9 +283,9 @@ mod tests {
     #[test]
     fn from_signal_takes_the_signal_quantity_or_fails() {
         let mut buy = signal(SignalAction::Buy);
-        buy.quantity = "0.0456".into();
+        buy.quantity = Some(d("0.0456"));
         assert_eq!(sized(SizingRule::FromSignal, &buy), (Side::Buy, d("0.045")));
-        buy.quantity.clear();
+        buy.quantity = None;
         assert!(matches!(
             size(SizingRule::FromSignal, &buy, Position::default()),
             Err(Stop::Fail(_))
@@ -312,10 +310,10 @@ mod tests {
             Err(Stop::Skip(SkipReason::NoPosition, _))
         ));
         let mut target = signal(SignalAction::TargetPosition);
-        target.target_position = "0.5".into();
+        target.target_position = Some(d("0.5"));
         let more = size(SizingRule::FromSignal, &target, long).unwrap();
         assert_eq!((more.side, more.quantity), (Side::Buy, d("0.2")));
-        target.target_position = "0.3".into();
+        target.target_position = Some(d("0.3"));
         assert!(matches!(
             size(SizingRule::FromSignal, &target, long),
             Err(Stop::Skip(SkipReason::AtTarget, _))

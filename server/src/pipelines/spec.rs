@@ -6,15 +6,18 @@ use std::time::Duration;
 
 use rust_decimal::Decimal;
 use tradeplane_api::{
-    ConcurrencyPolicy, Pipeline, PipelineState, ProtectiveOrder, Signal, SignalAction, TradingMode,
-    protective_order, schedule, sizing, trigger,
+    ConcurrencyPolicy, Pipeline, PipelineState, ProtectiveOrder, TradingMode, protective_order,
+    schedule, sizing, trigger,
 };
 
 use crate::{
     api_error::{ApiError, FieldError},
     codec::enums::Mirrored,
     market::{decimal::parse_decimal, side::Side},
-    model::order::{OrderType, TimeInForce},
+    model::{
+        order::{OrderType, TimeInForce},
+        signal::{Signal, SignalAction},
+    },
 };
 
 /// Longest pipeline name (it is a metric label).
@@ -35,17 +38,18 @@ pub struct Matcher {
 impl Matcher {
     /// Whether `signal` triggers the pipeline.
     pub fn matches(&self, signal: &Signal) -> bool {
-        let symbol = signal
-            .instrument
-            .as_ref()
-            .map(|i| i.symbol.as_str())
-            .unwrap_or_default();
+        let Some(intent) = &signal.intent else {
+            return false;
+        };
         (self.source.is_empty() || self.source == signal.source)
             && (self.strategy.is_empty() || self.strategy == signal.strategy)
-            && (self.actions.is_empty() || self.actions.iter().any(|a| *a as i32 == signal.action))
-            && (self.symbol_glob.is_empty() || glob_match(&self.symbol_glob, symbol))
+            && (self.actions.is_empty() || self.actions.contains(&intent.action))
+            && (self.symbol_glob.is_empty()
+                || glob_match(&self.symbol_glob, &intent.instrument.symbol))
             && self.min_confidence.is_none_or(|min| {
-                parse_decimal(&signal.confidence).is_ok_and(|confidence| confidence >= min)
+                intent
+                    .confidence
+                    .is_some_and(|confidence| confidence >= min)
             })
     }
 }
@@ -269,7 +273,8 @@ pub fn compile(mut pipeline: Pipeline) -> Result<Compiled, ApiError> {
                         time.action
                     ),
                 );
-                SignalAction::Unspecified
+                // Never used: the spec is invalid.
+                SignalAction::Buy
             });
             let trigger = TimeTrigger {
                 when,

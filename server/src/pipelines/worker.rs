@@ -15,7 +15,7 @@ use opentelemetry_sdk::propagation::TraceContextPropagator;
 use tokio::{sync::watch, task::JoinHandle};
 use tracing::Instrument;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
-use tradeplane_api::{Execution, ExecutionStatus, ExecutionStep, Signal};
+use tradeplane_api::{Execution, ExecutionStatus, ExecutionStep};
 
 use super::{
     Pipelines,
@@ -28,8 +28,10 @@ use super::{
 use crate::{
     api_error::ApiError,
     audit::AuditEntry,
-    market::decimal::parse_decimal,
-    model::order::{Order, OrderOrigin, OrderRequest, OrderStatus},
+    model::{
+        order::{Order, OrderOrigin, OrderRequest, OrderStatus},
+        signal::Signal,
+    },
     orders::desk::client_order_id,
     proto_time::{ms_to_timestamp, now_ms},
     store::{Claim, OrderQuery, walk_orders},
@@ -326,22 +328,21 @@ impl Pipelines {
     /// rule needs them) the balances, then sizes with [`sizing::plan`].
     async fn size(&self, compiled: &Compiled, signal: &Signal) -> Result<Plan, Stop> {
         let pipeline = &compiled.pipeline;
-        let symbol = signal
-            .instrument
-            .as_ref()
-            .map(|i| i.symbol.clone())
-            .unwrap_or_default();
+        let Some(intent) = &signal.intent else {
+            return Err(Stop::Fail(format!("signal {} was not accepted", signal.id)));
+        };
+        let symbol = &intent.instrument.symbol;
         let fail = |e: &dyn std::fmt::Display| Stop::Fail(e.to_string());
         let exchange = self
             .desk
             .exchange(&pipeline.exchange)
             .map_err(|e| fail(&e))?
             .clone();
-        let rules = exchange.rules(&symbol).await.map_err(|e| fail(&e))?;
-        let price = match parse_decimal(&signal.price) {
-            Ok(price) => price,
-            Err(_) => exchange
-                .last_price(&symbol)
+        let rules = exchange.rules(symbol).await.map_err(|e| fail(&e))?;
+        let price = match intent.price {
+            Some(price) => price,
+            None => exchange
+                .last_price(symbol)
                 .await
                 .ok()
                 .flatten()
@@ -352,20 +353,20 @@ impl Pipelines {
                     ))
                 })?,
         };
-        let position = self.desk.position(&pipeline.id, &symbol);
-        let balances = if sizing::needs_balances(compiled.sizing, signal) {
+        let position = self.desk.position(&pipeline.id, symbol);
+        let balances = if sizing::needs_balances(compiled.sizing, intent) {
             exchange.balances().await.map_err(|e| fail(&e))?
         } else {
             Vec::new()
         };
         let market = Market {
-            symbol: &symbol,
+            symbol,
             price,
             rules: &rules,
             position,
             balances: &balances,
         };
-        sizing::plan(compiled.sizing, &compiled.order, signal, market)
+        sizing::plan(compiled.sizing, &compiled.order, intent, market)
     }
 
     /// The risk step: [`risk::check_order`], then

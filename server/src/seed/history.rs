@@ -5,15 +5,15 @@
 //! it, so that replaying the fills leaves paper balances as they were.
 
 use rust_decimal::Decimal;
-use tradeplane_api::{
-    Execution, ExecutionStatus, Instrument as WireInstrument, InstrumentKind, Signal, SignalAction,
-    SignalOutcome,
-};
+use tradeplane_api::{Execution, ExecutionStatus};
 use uuid::{NoContext, Timestamp, Uuid};
 
 use crate::{
     market::{instrument::Instrument, side::Side},
-    model::order::{Fill, Order, OrderOrigin, OrderStatus, OrderType, TimeInForce, Transition},
+    model::{
+        order::{Fill, Order, OrderOrigin, OrderStatus, OrderType, TimeInForce, Transition},
+        signal::{Intent, Signal, SignalAction, SignalOutcome},
+    },
     proto_time::ms_to_timestamp,
 };
 
@@ -90,47 +90,48 @@ fn uuid_v7_at(ms: i64) -> String {
     Uuid::new_v7(at).to_string()
 }
 
-fn instrument(symbol: (&str, &str, &str), venue: &str) -> WireInstrument {
-    WireInstrument {
-        venue: venue.into(),
-        base: symbol.0.into(),
-        quote: symbol.1.into(),
-        kind: InstrumentKind::Spot as i32,
-        symbol: format!("{}/{}", symbol.0, symbol.1),
-    }
-}
-
 /// The signal of `slot`: one in ten rejected.
 pub fn signal(slot: &Slot) -> Signal {
     let i = slot.index as usize;
     let symbol = slot.symbol(SYMBOLS.len());
     let rejected = i % 10 == 9;
+    let intent = Intent {
+        instrument: Instrument::spot(symbol.0, symbol.1),
+        action: if i.is_multiple_of(2) {
+            SignalAction::Buy
+        } else {
+            SignalAction::Sell
+        },
+        quantity: Some(Decimal::new(1, 3)),
+        price: symbol.2.parse().ok(),
+        confidence: None,
+        target_position: None,
+        event_time_ms: Some(slot.time_ms),
+    };
     Signal {
         id: slot.signal_id.clone(),
         source: SOURCES[i % SOURCES.len()].into(),
         strategy: STRATEGIES[(i / 2) % STRATEGIES.len()].into(),
         raw_symbol: format!("{}{}", symbol.0, symbol.1),
-        instrument: Some(instrument(symbol, "")),
-        action: if i.is_multiple_of(2) {
-            SignalAction::Buy
-        } else {
-            SignalAction::Sell
-        } as i32,
-        quantity: "0.001".into(),
-        price: symbol.2.into(),
-        event_time: Some(ms_to_timestamp(slot.time_ms)),
-        receive_time: Some(ms_to_timestamp(slot.time_ms)),
+        strategy_order_id: String::new(),
+        comment: String::new(),
+        interval: String::new(),
+        receive_time_ms: slot.time_ms,
+        tags: Default::default(),
+        trace_id: String::new(),
+        idempotency_key: String::new(),
         outcome: if rejected {
             SignalOutcome::Rejected
         } else {
             SignalOutcome::Accepted
-        } as i32,
+        },
+        intent: (!rejected).then_some(intent),
         reject_reason: if rejected {
             "seeded rejection".into()
         } else {
             String::new()
         },
-        ..Default::default()
+        field_violations: Vec::new(),
     }
 }
 

@@ -1,6 +1,5 @@
 //! Idempotency keys of signals.
 
-use chrono::{DateTime, Utc};
 use sha2::{Digest, Sha256};
 
 use super::{
@@ -21,7 +20,7 @@ use crate::store::DedupeKey;
 pub fn dedupe_key(
     config: &SignalsConfig,
     raw: &RawSignal,
-    parsed_event_time: Option<DateTime<Utc>>,
+    event_time_ms: Option<i64>,
     now_ms: i64,
 ) -> DedupeKey {
     let retention = |d: std::time::Duration| now_ms.saturating_add(d.as_millis() as i64);
@@ -82,7 +81,7 @@ pub fn dedupe_key(
             earlier: Some(key(bucket - window)),
         };
     }
-    let event_ms = parsed_event_time.map_or(0, |at| at.timestamp_millis().max(0));
+    let event_ms = event_time_ms.map_or(0, |ms| ms.max(0));
     DedupeKey {
         key: format!("e:{event_ms:015}:{digest}"),
         expires_ms: retention(config.dedupe_retention),
@@ -135,10 +134,10 @@ mod tests {
         assert_eq!((keyed.expires_ms, keyed.earlier), (86_400_000, None));
         let mut timed = tradingview("Long");
         timed.event_time = RawTime::Text("2026-12-02T10:00:00Z".into());
-        let at = DateTime::parse_from_rfc3339("2026-12-02T10:00:00Z")
+        let at = chrono::DateTime::parse_from_rfc3339("2026-12-02T10:00:00Z")
             .unwrap()
-            .with_timezone(&Utc);
-        let key = dedupe_key(&config, &timed, Some(at), 0);
+            .with_timezone(&chrono::Utc);
+        let key = dedupe_key(&config, &timed, Some(at.timestamp_millis()), 0);
         assert!(
             key.key
                 .starts_with(&format!("e:{:015}:", at.timestamp_millis()))

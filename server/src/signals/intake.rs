@@ -12,18 +12,17 @@ use opentelemetry::metrics::Meter;
 use rust_decimal::Decimal;
 use tokio::sync::broadcast;
 use tracing::Instrument;
-use tradeplane_api::{FieldViolation, Signal, SignalOutcome};
 use uuid::Uuid;
 
 use super::{
     config::SignalsConfig,
     dedupe::dedupe_key,
     metrics::{self, SignalMetrics},
-    validate::{RawSignal, RejectReason, ValidSignal, Violation, validate},
+    validate::{RawSignal, RejectReason, Violation, validate},
 };
 use crate::{
     market::symbol::SymbolNormalizer,
-    proto_time::to_timestamp,
+    model::signal::{FieldViolation, Signal, SignalOutcome},
     store::{ExecutionWrite, SignalQuery, SignalWrite, SignalWriteResult, Store, StoreError},
 };
 
@@ -138,6 +137,7 @@ impl SignalIntake {
         let checked = validate(&raw, &self.normalizer, &self.config, now, |symbol| {
             self.last_price(symbol)
         });
+        let now_ms = now.timestamp_millis();
         let mut signal = Signal {
             id: id.to_string(),
             source: raw.source.clone(),
@@ -146,22 +146,25 @@ impl SignalIntake {
             strategy_order_id: raw.order_id.clone(),
             comment: raw.comment.clone(),
             interval: raw.interval.clone(),
-            receive_time: Some(to_timestamp(now)),
+            receive_time_ms: now_ms,
             tags: raw.tags.clone().into_iter().collect(),
             trace_id: trace_id.to_string(),
-            ..Default::default()
+            idempotency_key: String::new(),
+            outcome: SignalOutcome::Accepted,
+            intent: None,
+            reject_reason: String::new(),
+            field_violations: Vec::new(),
         };
         match checked {
-            Ok(valid) => {
-                if let Some(event_time) = valid.event_time {
-                    let age = now.signed_duration_since(event_time);
+            Ok(intent) => {
+                if let Some(event_ms) = intent.event_time_ms {
                     self.metrics
-                        .age(&raw.source, age.num_milliseconds() as f64 / 1000.0);
+                        .age(&raw.source, (now_ms - event_ms) as f64 / 1000.0);
                 }
-                let dedupe =
-                    dedupe_key(&self.config, &raw, valid.event_time, now.timestamp_millis());
+                let dedupe = dedupe_key(&self.config, &raw, intent.event_time_ms, now_ms);
                 signal.idempotency_key = dedupe.key.clone();
-                fill_valid(&mut signal, &valid);
+                let price = intent.price;
+                signal.intent = Some(intent);
                 let mut write = SignalWrite::new(&signal, Some(dedupe));
                 if let Some(planner) = &self.planner {
                     write.executions = planner.executions_for(&signal, traceparent);
@@ -175,7 +178,7 @@ impl SignalIntake {
                             planner.queued();
                         }
                         self.metrics.record(&raw.source, metrics::ACCEPTED, seconds);
-                        if let Some(price) = valid.price {
+                        if let Some(price) = price {
                             self.remember_price(&signal, price);
                         }
                         let signal = Arc::new(signal);
@@ -196,7 +199,7 @@ impl SignalIntake {
                 }
             }
             Err(violations) => {
-                signal.outcome = SignalOutcome::Rejected as i32;
+                signal.outcome = SignalOutcome::Rejected;
                 signal.reject_reason = violations
                     .first()
                     .map(|v| v.reason.as_str())
@@ -262,20 +265,8 @@ impl SignalIntake {
     }
 
     fn remember_price(&self, signal: &Signal, price: Decimal) {
-        if let (Some(instrument), Ok(mut prices)) = (&signal.instrument, self.last_prices.lock()) {
-            prices.insert(instrument.symbol.clone(), price);
+        if let Ok(mut prices) = self.last_prices.lock() {
+            prices.insert(signal.symbol().to_string(), price);
         }
     }
-}
-
-fn fill_valid(signal: &mut Signal, valid: &ValidSignal) {
-    let text = |d: Option<Decimal>| d.map(|d| d.normalize().to_string()).unwrap_or_default();
-    signal.outcome = SignalOutcome::Accepted as i32;
-    signal.instrument = Some((&valid.instrument).into());
-    signal.action = valid.action as i32;
-    signal.quantity = text(valid.quantity);
-    signal.price = text(valid.price);
-    signal.confidence = text(valid.confidence);
-    signal.target_position = text(valid.target_position);
-    signal.event_time = valid.event_time.map(to_timestamp);
 }

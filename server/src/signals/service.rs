@@ -6,9 +6,9 @@ use futures::StreamExt;
 use tokio_util::sync::CancellationToken;
 use tonic::{Request, Response, Status, Streaming};
 use tradeplane_api::{
-    GetSignalRequest, GetSignalResponse, ListSignalsRequest, ListSignalsResponse, Signal,
-    SignalFilter, SignalOutcome, SignalRejection, SubmitSignalRequest, SubmitSignalResponse,
-    SubmitSignalsRequest, SubmitSignalsResponse, WatchSignalsRequest, WatchSignalsResponse,
+    self as pb, GetSignalRequest, GetSignalResponse, ListSignalsRequest, ListSignalsResponse,
+    SignalFilter, SignalRejection, SubmitSignalRequest, SubmitSignalResponse, SubmitSignalsRequest,
+    SubmitSignalsResponse, WatchSignalsRequest, WatchSignalsResponse,
     signal_service_server::SignalService, submit_signals_response,
 };
 
@@ -18,7 +18,9 @@ use super::{
 };
 use crate::{
     api_error::{ApiError, FieldError},
+    codec::enums::Mirrored,
     listing::{BoxStream, invalid_page_token, next_page, page_size, watch},
+    model::signal::{Signal, SignalOutcome},
     observe::CallTrace,
     proto_time::{from_timestamp, timestamp_ms},
     store::SignalQuery,
@@ -119,23 +121,23 @@ async fn submit_one(
         .submit(raw_from_request(request), traceparent)
         .await?;
     Ok(SubmitSignalResponse {
-        signal: Some(submission.signal),
-        outcome: submission.outcome as i32,
+        signal: Some((&submission.signal).into()),
+        outcome: submission.outcome.number(),
     })
 }
 
 /// Whether `signal` passes a List/Watch filter (times only bound Watch when
 /// set; List applies them in the store).
-fn matches(filter: &SignalFilter, symbol: &str, signal: &Signal) -> bool {
-    let instrument_symbol = signal
-        .instrument
-        .as_ref()
-        .map(|i| i.symbol.as_str())
-        .unwrap_or_default();
+fn matches(
+    filter: &SignalFilter,
+    symbol: &str,
+    outcome: Option<SignalOutcome>,
+    signal: &Signal,
+) -> bool {
     (filter.source.is_empty() || filter.source == signal.source)
-        && (symbol.is_empty() || symbol == instrument_symbol)
+        && (symbol.is_empty() || symbol == signal.symbol())
         && (filter.strategy.is_empty() || filter.strategy == signal.strategy)
-        && (filter.outcome == 0 || filter.outcome == signal.outcome)
+        && outcome.is_none_or(|outcome| outcome == signal.outcome)
 }
 
 impl SignalGrpc {
@@ -194,6 +196,7 @@ impl SignalService for SignalGrpc {
                         Ok(submitted) => submit_signals_response::Result::Submitted(submitted),
                         Err(SubmitError::Rejected { signal, violations }) => {
                             let error = rejection_error(&violations, Field::grpc_name);
+                            let signal = pb::Signal::from(signal.as_ref());
                             submit_signals_response::Result::Rejected(SignalRejection {
                                 reason: signal.reject_reason,
                                 message: error.to_string(),
@@ -227,7 +230,7 @@ impl SignalService for SignalGrpc {
         }
         match self.intake.get(&id).await.map_err(ApiError::from)? {
             Some(signal) => Ok(Response::new(GetSignalResponse {
-                signal: Some(signal),
+                signal: Some((&signal).into()),
             })),
             None => Err(ApiError::NotFound { what: "signal", id }.into()),
         }
@@ -251,8 +254,8 @@ impl SignalService for SignalGrpc {
             source: non_empty(&filter.source),
             symbol: non_empty(&symbol),
             strategy: non_empty(&filter.strategy),
-            outcome: (filter.outcome != SignalOutcome::Unspecified as i32)
-                .then_some(filter.outcome),
+            outcome: SignalOutcome::optional(filter.outcome, "filter.outcome")
+                .map_err(ApiError::from)?,
             start_ms: filter.start_time.as_ref().map(timestamp_ms),
             end_ms: filter.end_time.as_ref().map(timestamp_ms),
             before_id,
@@ -261,7 +264,7 @@ impl SignalService for SignalGrpc {
         let mut signals = self.intake.list(&query).await.map_err(ApiError::from)?;
         let next_page_token = next_page(&mut signals, page_size, |s| hex::encode(&s.id));
         Ok(Response::new(ListSignalsResponse {
-            signals,
+            signals: signals.iter().map(pb::Signal::from).collect(),
             next_page_token,
         }))
     }
@@ -274,11 +277,13 @@ impl SignalService for SignalGrpc {
     ) -> Result<Response<Self::WatchSignalsStream>, Status> {
         let filter = request.into_inner().filter.unwrap_or_default();
         let symbol = self.canonical_symbol(&filter);
+        let outcome =
+            SignalOutcome::optional(filter.outcome, "filter.outcome").map_err(ApiError::from)?;
         Ok(Response::new(watch(
             self.intake.subscribe(),
-            move |signal| matches(&filter, &symbol, signal),
+            move |signal| matches(&filter, &symbol, outcome, signal),
             |signal, missed| WatchSignalsResponse {
-                signal: Some((*signal).clone()),
+                signal: Some(pb::Signal::from(signal.as_ref())),
                 missed,
             },
             self.shutdown.clone(),

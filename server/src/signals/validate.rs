@@ -1,15 +1,17 @@
 //! The one signal validator. gRPC requests and TradingView bodies are both
 //! turned into a [`RawSignal`]; this module turns that into a normalized
-//! [`ValidSignal`] or a list of [`Violation`]s from a closed set of reasons.
+//! [`Intent`] or a list of [`Violation`]s from a closed set of reasons.
 
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
-use tradeplane_api::SignalAction;
 
 use super::config::SignalsConfig;
-use crate::market::{decimal::parse_decimal, instrument::Instrument, symbol::SymbolNormalizer};
+use crate::{
+    market::{decimal::parse_decimal, symbol::SymbolNormalizer},
+    model::signal::{Intent, SignalAction},
+};
 
 /// A signal as a producer stated it: every value still text.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -185,18 +187,6 @@ impl Violation {
     }
 }
 
-/// A signal that passed validation, normalized.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ValidSignal {
-    pub instrument: Instrument,
-    pub action: SignalAction,
-    pub quantity: Option<Decimal>,
-    pub price: Option<Decimal>,
-    pub confidence: Option<Decimal>,
-    pub target_position: Option<Decimal>,
-    pub event_time: Option<DateTime<Utc>>,
-}
-
 /// Longest accepted text for free-form fields.
 const MAX_TEXT: usize = 256;
 const MAX_COMMENT: usize = 1024;
@@ -210,7 +200,7 @@ pub fn validate(
     config: &SignalsConfig,
     now: DateTime<Utc>,
     last_price: impl Fn(&str) -> Option<Decimal>,
-) -> Result<ValidSignal, Vec<Violation>> {
+) -> Result<Intent, Vec<Violation>> {
     let mut violations = Vec::new();
     let mut fail = |field, reason, description: String| {
         violations.push(Violation::new(field, reason, description));
@@ -409,14 +399,14 @@ pub fn validate(
     }
 
     match (instrument, action) {
-        (Some(instrument), Some(action)) if violations.is_empty() => Ok(ValidSignal {
+        (Some(instrument), Some(action)) if violations.is_empty() => Ok(Intent {
             instrument,
             action,
             quantity,
             price,
             confidence,
             target_position,
-            event_time,
+            event_time_ms: event_time.map(|at| at.timestamp_millis()),
         }),
         _ => {
             violations.sort_by_key(|v| v.field);
@@ -504,7 +494,7 @@ mod tests {
         }
     }
 
-    fn check(raw: &RawSignal) -> Result<ValidSignal, Vec<Violation>> {
+    fn check(raw: &RawSignal) -> Result<Intent, Vec<Violation>> {
         validate(
             raw,
             &SymbolNormalizer::default(),

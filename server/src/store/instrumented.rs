@@ -9,7 +9,7 @@ use opentelemetry::{
     KeyValue,
     metrics::{Histogram, Meter},
 };
-use tradeplane_api::{Execution, Pipeline, Signal};
+use tradeplane_api::{Execution, Pipeline};
 
 use super::{
     ApiKeyInsert, ApiKeyRow, AuditQuery, AuditRow, AuditStore, Claim, ClaimRules, ExecutionQuery,
@@ -17,7 +17,10 @@ use super::{
     PipelineInsert, PipelineStore, SettingStore, SignalLog, SignalQuery, SignalWrite,
     SignalWriteResult, Snapshot, Store, StoreError,
 };
-use crate::{model::order::Order, observe::SECONDS_BUCKETS};
+use crate::{
+    model::{order::Order, signal::Signal},
+    observe::SECONDS_BUCKETS,
+};
 
 /// `inner`, with every operation metered.
 pub struct Instrumented<S> {

@@ -59,6 +59,13 @@ impl From<tradeplane_api::UnknownEnum> for StoreError {
     }
 }
 
+/// A stored body read as itself cannot fail.
+impl From<std::convert::Infallible> for StoreError {
+    fn from(never: std::convert::Infallible) -> Self {
+        match never {}
+    }
+}
+
 /// A stored body the domain model cannot hold.
 impl From<crate::codec::CodecError> for StoreError {
     fn from(err: crate::codec::CodecError) -> Self {

@@ -1,10 +1,12 @@
 //! The signal log: every signal received, deduplicated on its key, with
 //! the executions it starts created in the same transaction.
 
-use async_trait::async_trait;
-use tradeplane_api::Signal;
-
 use super::{ExecutionWrite, StoreError};
+use crate::{
+    codec::enums::Mirrored,
+    model::signal::{Signal, SignalOutcome},
+};
+use async_trait::async_trait;
 
 /// An idempotency key and how long it is remembered.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -42,13 +44,9 @@ impl SignalWrite {
             id: signal.id.clone(),
             source: signal.source.clone(),
             strategy: signal.strategy.clone(),
-            symbol: signal
-                .instrument
-                .as_ref()
-                .map(|i| i.symbol.clone())
-                .unwrap_or_default(),
-            outcome: signal.outcome,
-            body: prost::Message::encode_to_vec(signal),
+            symbol: signal.symbol().to_string(),
+            outcome: signal.outcome.number(),
+            body: prost::Message::encode_to_vec(&tradeplane_api::Signal::from(signal)),
             dedupe,
             executions: Vec::new(),
         }
@@ -70,7 +68,7 @@ pub struct SignalQuery {
     pub source: Option<String>,
     pub symbol: Option<String>,
     pub strategy: Option<String>,
-    pub outcome: Option<i32>,
+    pub outcome: Option<SignalOutcome>,
     pub start_ms: Option<i64>,
     pub end_ms: Option<i64>,
     /// Only ids strictly below this one (the page cursor).

@@ -23,10 +23,10 @@ use axum::{
     response::{IntoResponse, Response},
 };
 use serde_json::json;
-use tradeplane_api::SignalOutcome;
 
 use crate::{
     api_error::ApiError,
+    model::signal::SignalOutcome,
     observe::CallTrace,
     proto_time::now_ms,
     security::{AddressRefusal, Security, tls::PeerAddr},
@@ -154,13 +154,8 @@ pub async fn tradingview(State(state): State<Arc<WebhookState>>, request: Reques
             } else {
                 (StatusCode::ACCEPTED, "accepted")
             };
-            let symbol = submission
-                .signal
-                .instrument
-                .as_ref()
-                .map(|i| i.symbol.clone())
-                .unwrap_or_default();
-            (status, Json(json!({ "outcome": outcome, "signal_id": submission.signal.id, "symbol": symbol })))
+            let signal = &submission.signal;
+            (status, Json(json!({ "outcome": outcome, "signal_id": signal.id, "symbol": signal.symbol() })))
                 .into_response()
         }
         Err(SubmitError::Rejected { signal, violations }) => {

@@ -1,20 +1,52 @@
 //! The signal log: deduplication under concurrency, expiry, durability,
 //! paging and filters, and executions created with their signal.
 
-use tradeplane_api::{Execution, ExecutionStatus, Instrument, Signal};
+use tradeplane_api::{Execution, ExecutionStatus};
 
 use super::{TestBackend, id_at};
-use crate::store::{
-    DedupeKey, ExecutionQuery, ExecutionWrite, SignalQuery, SignalWrite, SignalWriteResult,
+use crate::{
+    market::instrument::Instrument,
+    model::signal::{Intent, Signal, SignalAction, SignalOutcome},
+    store::{
+        DedupeKey, ExecutionQuery, ExecutionWrite, SignalQuery, SignalWrite, SignalWriteResult,
+    },
 };
+
+/// An accepted buy `id` from `source` for `symbol`.
+fn accepted(id: &str, source: &str, symbol: &str) -> Signal {
+    Signal {
+        id: id.into(),
+        source: source.into(),
+        strategy: String::new(),
+        raw_symbol: symbol.into(),
+        strategy_order_id: String::new(),
+        comment: String::new(),
+        interval: String::new(),
+        receive_time_ms: 0,
+        tags: Default::default(),
+        trace_id: String::new(),
+        idempotency_key: String::new(),
+        outcome: SignalOutcome::Accepted,
+        intent: Some(Intent {
+            instrument: Instrument {
+                symbol: symbol.into(),
+                ..Instrument::spot("BTC", "USDT")
+            },
+            action: SignalAction::Buy,
+            quantity: None,
+            price: None,
+            confidence: None,
+            target_position: None,
+            event_time_ms: None,
+        }),
+        reject_reason: String::new(),
+        field_violations: Vec::new(),
+    }
+}
 
 /// A signal row with `id`, deduplicated on `key` if given.
 pub fn signal(id: &str, key: Option<&str>) -> SignalWrite {
-    let signal = Signal {
-        id: id.into(),
-        source: "grpc".into(),
-        ..Default::default()
-    };
+    let signal = accepted(id, "grpc", "BTC-USDT");
     let dedupe = key.map(|k| DedupeKey {
         key: k.into(),
         expires_ms: i64::MAX,
@@ -121,16 +153,12 @@ pub async fn signals_page_and_filter(backend: &impl TestBackend) {
     let mut ids = Vec::new();
     for i in 0..6u16 {
         let id = id_at(1_000 * u64::from(i + 1), i);
+        let source = if i % 2 == 0 { "grpc" } else { "webhook" };
+        let symbol = if i < 3 { "BTC-USDT" } else { "ETH-USDT" };
         let stored = Signal {
-            id: id.clone(),
-            source: if i % 2 == 0 { "grpc" } else { "webhook" }.into(),
             strategy: format!("s{}", i % 3),
-            outcome: i32::from(i % 2) + 1,
-            instrument: Some(Instrument {
-                symbol: if i < 3 { "BTC-USDT" } else { "ETH-USDT" }.into(),
-                ..Default::default()
-            }),
-            ..Default::default()
+            outcome: SignalOutcome::ALL[usize::from(i % 2)],
+            ..accepted(&id, source, symbol)
         };
         store
             .record_signal(SignalWrite::new(&stored, None))
@@ -167,7 +195,7 @@ pub async fn signals_page_and_filter(backend: &impl TestBackend) {
     };
     assert_eq!(page(filtered).await, [ids[0].as_str()]);
     let filtered = SignalQuery {
-        outcome: Some(2),
+        outcome: Some(SignalOutcome::Duplicate),
         ..all(10)
     };
     assert_eq!(page(filtered).await.len(), 3);

@@ -58,7 +58,7 @@ impl ExecutionQueue for SqliteStore {
     }
 
     async fn get_execution(&self, id: &str) -> Result<Option<Execution>, StoreError> {
-        fetch_body(&self.readers, "executions", id, "execution").await
+        fetch_body::<Execution, _>(&self.readers, "executions", id, "execution").await
     }
 
     async fn list_executions(&self, query: &ExecutionQuery) -> Result<Vec<Execution>, StoreError> {
@@ -73,7 +73,7 @@ impl ExecutionQueue for SqliteStore {
             limit: query.limit,
         };
         let sql = select_page("executions", filters, &query.statuses, &page);
-        fetch_bodies(sql, &self.readers, "execution").await
+        fetch_bodies::<Execution, _>(sql, &self.readers, "execution").await
     }
 
     async fn pending_executions(&self) -> Result<u64, StoreError> {
@@ -94,7 +94,7 @@ pub fn insert_execution(tx: &Connection, write: &ExecutionWrite) -> Result<Execu
             .query_row([request_id], |r| r.get(0))
             .optional()?;
         if let Some(body) = existing {
-            return decode("execution", &body);
+            return decode::<Execution, _>("execution", &body);
         }
     }
     let execution = &write.execution;
@@ -175,7 +175,7 @@ fn claim(
         if busy && !candidate.skip_if_running {
             continue;
         }
-        let mut execution: Execution = decode("execution", &candidate.body)?;
+        let mut execution: Execution = decode::<Execution, _>("execution", &candidate.body)?;
         if busy {
             (rules.skip)(&mut execution, rules.now_ms);
             save(&tx, &execution, 0)?;

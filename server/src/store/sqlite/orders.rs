@@ -62,7 +62,9 @@ impl OrderStore for SqliteStore {
                 )
                 .optional()?;
             if let Some(body) = existing {
-                return Ok(OrderInsert::Existing(Box::new(decode_order(&body)?)));
+                return Ok(OrderInsert::Existing(Box::new(decode::<pb::Order, _>(
+                    "order", &body,
+                )?)));
             }
             tx.execute(
                 "INSERT INTO orders (id, client_order_id, request_id, exchange, symbol, side, status, execution_id, body) \
@@ -140,11 +142,7 @@ impl OrderStore for SqliteStore {
     }
 
     async fn get_order(&self, id: &str) -> Result<Option<Order>, StoreError> {
-        fetch_body::<pb::Order>(&self.readers, "orders", id, "order")
-            .await?
-            .map(Order::try_from)
-            .transpose()
-            .map_err(StoreError::from)
+        fetch_body::<pb::Order, _>(&self.readers, "orders", id, "order").await
     }
 
     async fn order_for_request(&self, request_id: &str) -> Result<Option<Order>, StoreError> {
@@ -153,7 +151,8 @@ impl OrderStore for SqliteStore {
                 .bind(request_id)
                 .fetch_optional(&self.readers)
                 .await?;
-        body.map(|body| decode_order(&body)).transpose()
+        body.map(|body| decode::<pb::Order, _>("order", &body))
+            .transpose()
     }
 
     async fn list_orders(&self, query: &OrderQuery) -> Result<Vec<Order>, StoreError> {
@@ -171,17 +170,8 @@ impl OrderStore for SqliteStore {
         };
         let statuses: Vec<i32> = query.statuses.iter().map(|s| s.number()).collect();
         let sql = select_page("orders", filters, &statuses, &page);
-        fetch_bodies::<pb::Order>(sql, &self.readers, "order")
-            .await?
-            .into_iter()
-            .map(|order| Ok(Order::try_from(order)?))
-            .collect()
+        fetch_bodies::<pb::Order, _>(sql, &self.readers, "order").await
     }
-}
-
-/// A stored order body, read through the codec.
-fn decode_order(body: &[u8]) -> Result<Order, StoreError> {
-    Ok(Order::try_from(decode::<pb::Order>("order", body)?)?)
 }
 
 /// Upserts snapshots, each only over an older version.

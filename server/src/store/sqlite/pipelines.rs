@@ -34,7 +34,7 @@ impl PipelineStore for SqliteStore {
                     )
                     .optional()?;
                 if let Some(body) = existing {
-                    return Ok(PipelineInsert::RequestSeen(Box::new(decode(
+                    return Ok(PipelineInsert::RequestSeen(Box::new(decode::<Pipeline, _>(
                         "pipeline", &body,
                     )?)));
                 }
@@ -102,6 +102,6 @@ impl PipelineStore for SqliteStore {
 
     async fn list_pipelines(&self) -> Result<Vec<Pipeline>, StoreError> {
         let sql = QueryBuilder::<Sqlite>::new("SELECT body FROM pipelines ORDER BY name");
-        fetch_bodies(sql, &self.readers, "pipeline").await
+        fetch_bodies::<Pipeline, _>(sql, &self.readers, "pipeline").await
     }
 }

@@ -5,9 +5,16 @@ use sqlx::{QueryBuilder, Sqlite};
 
 use crate::store::StoreError;
 
-/// Decodes a stored protobuf body; `what` names it in the error.
-pub fn decode<T: Message + Default>(what: &str, body: &[u8]) -> Result<T, StoreError> {
-    T::decode(body).map_err(|e| StoreError::Corrupt(format!("{what} body: {e}")))
+/// Decodes a stored protobuf body `P` and reads it as `M` (its domain
+/// model through the codec, or `P` itself); `what` names it in errors.
+pub fn decode<P, M>(what: &str, body: &[u8]) -> Result<M, StoreError>
+where
+    P: Message + Default,
+    M: TryFrom<P>,
+    StoreError: From<M::Error>,
+{
+    let wire = P::decode(body).map_err(|e| StoreError::Corrupt(format!("{what} body: {e}")))?;
+    Ok(M::try_from(wire)?)
 }
 
 /// A list's time range (ids are UUIDv7, so a time bound is an id bound),
@@ -87,26 +94,36 @@ fn uuid_v7_floor(ms: i64) -> String {
 }
 
 /// Runs a `SELECT body …` built in `sql` and decodes every row.
-pub async fn fetch_bodies<T: Message + Default>(
+pub async fn fetch_bodies<P, M>(
     mut sql: QueryBuilder<Sqlite>,
     readers: &sqlx::SqlitePool,
     what: &str,
-) -> Result<Vec<T>, StoreError> {
+) -> Result<Vec<M>, StoreError>
+where
+    P: Message + Default,
+    M: TryFrom<P>,
+    StoreError: From<M::Error>,
+{
     use sqlx::Row;
     let rows = sql.build().fetch_all(readers).await?;
     rows.iter()
-        .map(|row| decode(what, &row.try_get::<Vec<u8>, _>("body")?))
+        .map(|row| decode::<P, M>(what, &row.try_get::<Vec<u8>, _>("body")?))
         .collect()
 }
 
 /// The body of the row of `table` with `id`, decoded (`what` names it in
 /// errors).
-pub async fn fetch_body<T: Message + Default>(
+pub async fn fetch_body<P, M>(
     readers: &sqlx::SqlitePool,
     table: &'static str,
     id: &str,
     what: &str,
-) -> Result<Option<T>, StoreError> {
+) -> Result<Option<M>, StoreError>
+where
+    P: Message + Default,
+    M: TryFrom<P>,
+    StoreError: From<M::Error>,
+{
     use sqlx::Row;
     let row = sqlx::query(sqlx::AssertSqlSafe(format!(
         "SELECT body FROM {table} WHERE id = ?"
@@ -114,7 +131,7 @@ pub async fn fetch_body<T: Message + Default>(
     .bind(id)
     .fetch_optional(readers)
     .await?;
-    row.map(|row| decode(what, &row.try_get::<Vec<u8>, _>("body")?))
+    row.map(|row| decode::<P, M>(what, &row.try_get::<Vec<u8>, _>("body")?))
         .transpose()
 }
 

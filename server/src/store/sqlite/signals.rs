@@ -3,14 +3,18 @@
 use async_trait::async_trait;
 use rusqlite::OptionalExtension;
 use sqlx::{QueryBuilder, Sqlite};
-use tradeplane_api::Signal;
+use tradeplane_api as pb;
 
 use super::{
     SqliteStore, executions,
     query::{Page, decode, fetch_bodies, fetch_body, push_equal, select_page},
     writer::WriteJob,
 };
-use crate::store::{SignalLog, SignalQuery, SignalWrite, SignalWriteResult, StoreError};
+use crate::{
+    codec::enums::Mirrored,
+    model::signal::Signal,
+    store::{SignalLog, SignalQuery, SignalWrite, SignalWriteResult, StoreError},
+};
 
 #[async_trait]
 impl SignalLog for SqliteStore {
@@ -20,7 +24,7 @@ impl SignalLog for SqliteStore {
     }
 
     async fn get_signal(&self, id: &str) -> Result<Option<Signal>, StoreError> {
-        fetch_body(&self.readers, "signals", id, "signal").await
+        fetch_body::<pb::Signal, _>(&self.readers, "signals", id, "signal").await
     }
 
     async fn list_signals(&self, query: &SignalQuery) -> Result<Vec<Signal>, StoreError> {
@@ -28,7 +32,7 @@ impl SignalLog for SqliteStore {
             push_equal(sql, "source", query.source.as_ref());
             push_equal(sql, "symbol", query.symbol.as_ref());
             push_equal(sql, "strategy", query.strategy.as_ref());
-            push_equal(sql, "outcome", query.outcome.as_ref());
+            push_equal(sql, "outcome", query.outcome.map(Mirrored::number).as_ref());
         };
         let page = Page {
             start_ms: query.start_ms,
@@ -37,7 +41,7 @@ impl SignalLog for SqliteStore {
             limit: query.limit,
         };
         let sql = select_page("signals", filters, &[], &page);
-        fetch_bodies(sql, &self.readers, "signal").await
+        fetch_bodies::<pb::Signal, _>(sql, &self.readers, "signal").await
     }
 
     async fn purge_expired_keys(&self, now_ms: i64) -> Result<u64, StoreError> {
@@ -90,8 +94,11 @@ pub fn write_signals(
                                 "dedupe key points at missing signal {first}"
                             ))
                         })?;
-                    results.push(SignalWriteResult::Duplicate(Box::new(decode(
-                        "signal", &body,
+                    results.push(SignalWriteResult::Duplicate(Box::new(decode::<
+                        pb::Signal,
+                        _,
+                    >(
+                        "signal", &body
                     )?)));
                     continue;
                 }

@@ -1,0 +1,169 @@
+//! Signals on the wire and in the store's bodies.
+
+use tradeplane_api as pb;
+
+use super::{CodecError, enums::Mirrored, millis, optional_decimal, optional_text, timestamp};
+use crate::model::signal::{FieldViolation, Intent, Signal, SignalAction, SignalOutcome};
+
+impl From<&Signal> for pb::Signal {
+    fn from(signal: &Signal) -> Self {
+        let mut wire = pb::Signal {
+            id: signal.id.clone(),
+            source: signal.source.clone(),
+            strategy: signal.strategy.clone(),
+            raw_symbol: signal.raw_symbol.clone(),
+            strategy_order_id: signal.strategy_order_id.clone(),
+            comment: signal.comment.clone(),
+            interval: signal.interval.clone(),
+            receive_time: timestamp(signal.receive_time_ms),
+            tags: signal
+                .tags
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+            outcome: signal.outcome.number(),
+            reject_reason: signal.reject_reason.clone(),
+            field_violations: signal
+                .field_violations
+                .iter()
+                .map(|v| pb::FieldViolation {
+                    field: v.field.clone(),
+                    description: v.description.clone(),
+                    reason: v.reason.clone(),
+                })
+                .collect(),
+            trace_id: signal.trace_id.clone(),
+            idempotency_key: signal.idempotency_key.clone(),
+            ..Default::default()
+        };
+        if let Some(intent) = &signal.intent {
+            wire.instrument = Some((&intent.instrument).into());
+            wire.action = intent.action.number();
+            wire.quantity = optional_text(intent.quantity);
+            wire.price = optional_text(intent.price);
+            wire.confidence = optional_text(intent.confidence);
+            wire.target_position = optional_text(intent.target_position);
+            wire.event_time = intent.event_time_ms.and_then(timestamp);
+        }
+        wire
+    }
+}
+
+impl TryFrom<pb::Signal> for Signal {
+    type Error = CodecError;
+
+    fn try_from(signal: pb::Signal) -> Result<Self, CodecError> {
+        let outcome = SignalOutcome::required(signal.outcome, "outcome")?;
+        let intent = match outcome {
+            SignalOutcome::Rejected => None,
+            SignalOutcome::Accepted | SignalOutcome::Duplicate => Some(Intent {
+                instrument: signal
+                    .instrument
+                    .ok_or(CodecError::Missing {
+                        field: "instrument",
+                    })?
+                    .try_into()?,
+                action: SignalAction::required(signal.action, "action")?,
+                quantity: optional_decimal(&signal.quantity, "quantity")?,
+                price: optional_decimal(&signal.price, "price")?,
+                confidence: optional_decimal(&signal.confidence, "confidence")?,
+                target_position: optional_decimal(&signal.target_position, "target_position")?,
+                event_time_ms: signal.event_time.as_ref().map(|t| millis(Some(t))),
+            }),
+        };
+        Ok(Signal {
+            receive_time_ms: millis(signal.receive_time.as_ref()),
+            tags: signal.tags.into_iter().collect(),
+            field_violations: signal
+                .field_violations
+                .into_iter()
+                .map(|v| FieldViolation {
+                    field: v.field,
+                    description: v.description,
+                    reason: v.reason,
+                })
+                .collect(),
+            id: signal.id,
+            source: signal.source,
+            strategy: signal.strategy,
+            raw_symbol: signal.raw_symbol,
+            strategy_order_id: signal.strategy_order_id,
+            comment: signal.comment,
+            interval: signal.interval,
+            trace_id: signal.trace_id,
+            idempotency_key: signal.idempotency_key,
+            outcome,
+            intent,
+            reject_reason: signal.reject_reason,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use rust_decimal::Decimal;
+
+    use super::*;
+    use crate::market::instrument::Instrument;
+
+    fn accepted() -> Signal {
+        Signal {
+            id: "s".into(),
+            source: "tradingview".into(),
+            strategy: "momentum".into(),
+            raw_symbol: "BTCUSDT".into(),
+            strategy_order_id: "o".into(),
+            comment: String::new(),
+            interval: "5".into(),
+            receive_time_ms: 1_000,
+            tags: [("desk".to_string(), "a".to_string())].into(),
+            trace_id: String::new(),
+            idempotency_key: "k".into(),
+            outcome: SignalOutcome::Accepted,
+            intent: Some(Intent {
+                instrument: Instrument::spot("BTC", "USDT"),
+                action: SignalAction::TargetPosition,
+                quantity: None,
+                price: Some(Decimal::new(650001, 1)),
+                confidence: None,
+                target_position: Some(Decimal::ZERO),
+                event_time_ms: Some(900),
+            }),
+            reject_reason: String::new(),
+            field_violations: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn signals_survive_the_wire() {
+        let signal = accepted();
+        let wire = pb::Signal::from(&signal);
+        assert_eq!(
+            (wire.price.as_str(), wire.target_position.as_str()),
+            ("65000.1", "0")
+        );
+        assert_eq!(Signal::try_from(wire), Ok(signal));
+        let rejected = Signal {
+            outcome: SignalOutcome::Rejected,
+            intent: None,
+            reject_reason: "bad_symbol".into(),
+            field_violations: vec![FieldViolation {
+                field: "symbol".into(),
+                description: "cannot tell base from quote".into(),
+                reason: "bad_symbol".into(),
+            }],
+            ..accepted()
+        };
+        assert_eq!(Signal::try_from(pb::Signal::from(&rejected)), Ok(rejected));
+    }
+
+    #[test]
+    fn an_accepted_signal_without_an_action_is_corrupt() {
+        let mut wire = pb::Signal::from(&accepted());
+        wire.action = 0;
+        assert_eq!(
+            Signal::try_from(wire),
+            Err(CodecError::Missing { field: "action" })
+        );
+    }
+}

@@ -1,0 +1,86 @@
+//! A signal as the domain sees it: who sent it and when, and either what
+//! it asks for ([`Intent`]) or why it was refused.
+
+use std::collections::BTreeMap;
+
+use rust_decimal::Decimal;
+
+use crate::{market::instrument::Instrument, words::word_enum};
+
+word_enum! {
+    /// What a signal asks a pipeline to do.
+    pub enum SignalAction {
+        Buy => "buy",
+        Sell => "sell",
+        /// Close the position.
+        Exit => "exit",
+        /// Trade to the signal's target position.
+        TargetPosition => "target_position",
+    }
+}
+
+word_enum! {
+    /// What intake made of a signal.
+    pub enum SignalOutcome {
+        Accepted => "accepted",
+        /// The same signal was accepted before: the answer is the first.
+        Duplicate => "duplicate",
+        Rejected => "rejected",
+    }
+}
+
+/// What an accepted signal asks for, normalized.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Intent {
+    pub instrument: Instrument,
+    pub action: SignalAction,
+    pub quantity: Option<Decimal>,
+    pub price: Option<Decimal>,
+    pub confidence: Option<Decimal>,
+    pub target_position: Option<Decimal>,
+    /// When the strategy says it happened (ms since the epoch).
+    pub event_time_ms: Option<i64>,
+}
+
+/// One field of a refused signal, and why.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FieldViolation {
+    pub field: String,
+    pub description: String,
+    /// A word of the closed reason set, e.g. `bad_symbol`.
+    pub reason: String,
+}
+
+/// A recorded signal.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Signal {
+    /// UUIDv7; its time is the receive time.
+    pub id: String,
+    pub source: String,
+    pub strategy: String,
+    /// The symbol as sent.
+    pub raw_symbol: String,
+    pub strategy_order_id: String,
+    pub comment: String,
+    pub interval: String,
+    pub receive_time_ms: i64,
+    pub tags: BTreeMap<String, String>,
+    pub trace_id: String,
+    pub idempotency_key: String,
+    pub outcome: SignalOutcome,
+    /// What it asks for; `None` when it was rejected.
+    pub intent: Option<Intent>,
+    /// The first violation's reason, when rejected.
+    pub reject_reason: String,
+    pub field_violations: Vec<FieldViolation>,
+}
+
+impl Signal {
+    /// The canonical symbol of an accepted signal (empty otherwise).
+    pub fn symbol(&self) -> &str {
+        self.intent
+            .as_ref()
+            .map(|i| i.instrument.symbol.as_str())
+            .unwrap_or_default()
+    }
+}
