@@ -61,7 +61,10 @@ macro_rules! mirror {
 
 use crate::{
     market::{instrument::InstrumentKind, side::Side},
-    model::order::{OrderStatus, OrderType, TimeInForce},
+    model::{
+        execution::ExecutionStatus,
+        order::{OrderStatus, OrderType, TimeInForce},
+    },
 };
 
 mirror!(Side => Side { Buy, Sell });
@@ -77,6 +80,14 @@ mirror!(OrderStatus => OrderStatus {
     Rejected,
     Failed,
     Unknown,
+});
+mirror!(ExecutionStatus => ExecutionStatus {
+    Pending,
+    Running,
+    Succeeded,
+    Failed,
+    Skipped,
+    Canceled,
 });
 
 #[cfg(test)]

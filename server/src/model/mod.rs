@@ -2,4 +2,5 @@
 //! Protobuf never appears here; `codec/` converts at the edges (the gRPC
 //! services and the store).
 
+pub mod execution;
 pub mod order;

@@ -1,7 +1,7 @@
 //! The protect step: the stop-loss and take-profit orders of a filled
 //! entry, at a fixed price or an offset from the fill.
 
-use tradeplane_api::{Execution, Order, OrderType, PlaceOrderRequest, ProtoEnum, Side};
+use tradeplane_api::{Order, OrderType, PlaceOrderRequest, ProtoEnum, Side};
 
 use super::{
     Pipelines,
@@ -10,7 +10,7 @@ use super::{
     stop::Stop,
     worker::{order_request_id, pipeline_audit},
 };
-use crate::{market::decimal::parse_decimal, orders::desk::Origin};
+use crate::{market::decimal::parse_decimal, model::execution::Execution, orders::desk::Origin};
 
 impl Pipelines {
     /// Places the stop-loss and take-profit of a filled entry.

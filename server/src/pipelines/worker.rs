@@ -15,10 +15,7 @@ use opentelemetry_sdk::propagation::TraceContextPropagator;
 use tokio::{sync::watch, task::JoinHandle};
 use tracing::Instrument;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
-use tradeplane_api::{
-    Execution, ExecutionStatus, ExecutionStep, Order, OrderStatus, PlaceOrderRequest, ProtoEnum,
-    Signal,
-};
+use tradeplane_api::{Order, OrderStatus, PlaceOrderRequest, ProtoEnum, Signal};
 
 use super::{
     Pipelines,
@@ -31,9 +28,11 @@ use super::{
 use crate::{
     api_error::ApiError,
     audit::AuditEntry,
+    codec::optional_decimal,
     market::decimal::parse_decimal,
+    model::execution::{Execution, ExecutionStatus, ExecutionStep},
     orders::desk::{Origin, client_order_id},
-    proto_time::{ms_to_timestamp, now_ms, timestamp_ms},
+    proto_time::{now_ms, timestamp_ms},
     store::{Claim, OrderQuery, walk_orders},
 };
 
@@ -170,18 +169,18 @@ impl Pipelines {
         match outcome {
             Ok(()) => {}
             Err(Stop::Skip(reason, detail)) => {
-                execution.status = ExecutionStatus::Skipped as i32;
+                execution.status = ExecutionStatus::Skipped;
                 execution.skip_reason = reason.as_str().to_string();
                 if !detail.is_empty() {
                     execution.error = detail;
                 }
             }
             Err(Stop::Fail(error)) => {
-                execution.status = ExecutionStatus::Failed as i32;
+                execution.status = ExecutionStatus::Failed;
                 execution.error = error;
             }
         }
-        execution.end_time = Some(ms_to_timestamp(now));
+        execution.end_time_ms = Some(now);
         Ended {
             execution,
             took: started.elapsed(),
@@ -190,7 +189,7 @@ impl Pipelines {
 
     async fn steps(&self, execution: &mut Execution, trace_id: &str) -> Result<(), Stop> {
         let Some(compiled) = self.snapshot().get(&execution.pipeline_id).cloned() else {
-            execution.status = ExecutionStatus::Canceled as i32;
+            execution.status = ExecutionStatus::Canceled;
             execution.error = "the pipeline was deleted".into();
             return Ok(());
         };
@@ -226,7 +225,8 @@ impl Pipelines {
             }
         };
         execution.order_ids.push(order.id.clone());
-        execution.fees = order.fee_total.clone();
+        execution.fees = optional_decimal(&order.fee_total, "fee_total")
+            .map_err(|e| Stop::Fail(format!("order {}: {e}", order.id)))?;
         let status = OrderStatus::known(order.status, "status")
             .map_err(|e| Stop::Fail(format!("order {}: {e}", order.id)))?;
         match status {
@@ -259,7 +259,7 @@ impl Pipelines {
             }
             _ => {}
         }
-        execution.status = ExecutionStatus::Succeeded as i32;
+        execution.status = ExecutionStatus::Succeeded;
         Ok(())
     }
 
@@ -477,6 +477,6 @@ fn record(
         name: name.to_string(),
         result: result.to_string(),
         detail,
-        duration: prost_types::Duration::try_from(started.elapsed()).ok(),
+        duration: started.elapsed(),
     });
 }

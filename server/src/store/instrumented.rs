@@ -9,7 +9,7 @@ use opentelemetry::{
     KeyValue,
     metrics::{Histogram, Meter},
 };
-use tradeplane_api::{Execution, Order, Pipeline, Signal};
+use tradeplane_api::{Order, Pipeline, Signal};
 
 use super::{
     ApiKeyInsert, ApiKeyRow, AuditQuery, AuditRow, AuditStore, Claim, ClaimRules, ExecutionQuery,
@@ -17,7 +17,7 @@ use super::{
     PipelineInsert, PipelineStore, SettingStore, SignalLog, SignalQuery, SignalWrite,
     SignalWriteResult, Snapshot, Store, StoreError,
 };
-use crate::observe::SECONDS_BUCKETS;
+use crate::{model::execution::Execution, observe::SECONDS_BUCKETS};
 
 /// `inner`, with every operation metered.
 pub struct Instrumented<S> {

@@ -1,11 +1,14 @@
 //! The signal log: deduplication under concurrency, expiry, durability,
 //! paging and filters, and executions created with their signal.
 
-use tradeplane_api::{Execution, ExecutionStatus, Instrument, Signal};
+use tradeplane_api::{Instrument, Signal};
 
 use super::{TestBackend, id_at};
-use crate::store::{
-    DedupeKey, ExecutionQuery, ExecutionWrite, SignalQuery, SignalWrite, SignalWriteResult,
+use crate::{
+    model::execution::Execution,
+    store::{
+        DedupeKey, ExecutionQuery, ExecutionWrite, SignalQuery, SignalWrite, SignalWriteResult,
+    },
 };
 
 /// A signal row with `id`, deduplicated on `key` if given.
@@ -186,13 +189,13 @@ pub async fn signals_page_and_filter(backend: &impl TestBackend) {
 /// A queued execution of `pipeline` for `signal_id`.
 pub fn queued(id: &str, pipeline: &str, signal_id: &str) -> ExecutionWrite {
     ExecutionWrite {
-        execution: Execution {
-            id: id.into(),
-            pipeline_id: pipeline.into(),
-            signal_id: signal_id.into(),
-            status: ExecutionStatus::Pending as i32,
-            ..Default::default()
-        },
+        execution: Execution::pending(
+            id.into(),
+            pipeline.into(),
+            String::new(),
+            signal_id.into(),
+            0,
+        ),
         traceparent: format!("trace-of-{id}"),
         request_id: None,
         skip_if_running: false,
