@@ -190,6 +190,35 @@ async fn a_tradingview_alert_becomes_a_filled_paper_order_through_a_pipeline() {
     assert_eq!(placed.signal_id, execution.signal_id);
     assert_eq!(execution.fees, placed.fee_total);
 
+    // Executions filter by status; a status no value has, or
+    // UNSPECIFIED, is refused rather than matching nothing.
+    let by_status = |statuses: Vec<i32>| {
+        let mut pipelines = client.pipelines();
+        let request = ListExecutionsRequest {
+            filter: Some(ExecutionFilter {
+                pipeline_id: created.id.clone(),
+                statuses,
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        async move { pipelines.list_executions(request).await }
+    };
+    let succeeded = by_status(vec![ExecutionStatus::Succeeded as i32])
+        .await
+        .expect("ListExecutions answers")
+        .into_inner();
+    assert_eq!(succeeded.executions, std::slice::from_ref(&fetched));
+    let failed = by_status(vec![ExecutionStatus::Failed as i32])
+        .await
+        .expect("ListExecutions answers")
+        .into_inner();
+    assert!(failed.executions.is_empty());
+    for statuses in [vec![999], vec![ExecutionStatus::Unspecified as i32]] {
+        let refused = by_status(statuses).await.expect_err("refused");
+        assert_eq!(refused.code(), Code::InvalidArgument, "{refused:?}");
+    }
+
     // A sell alert does not match this pipeline's actions.
     let metrics = server.metrics().await;
     assert!(metrics.contains("tradeplane_pipeline_matches_total{pipeline=\"ema-cross\""));
@@ -1004,6 +1033,8 @@ async fn a_resumed_execution_finds_its_order_instead_of_placing_another() {
     interrupted.steps.truncate(1);
     interrupted.order_ids.clear();
     interrupted.end_time = None;
+    let interrupted = tradeplane_server::model::execution::Execution::try_from(interrupted)
+        .expect("an execution the domain can hold");
     server
         .store()
         .update_execution(&interrupted)

@@ -62,6 +62,7 @@ macro_rules! mirror {
 use crate::{
     market::{instrument::InstrumentKind, side::Side},
     model::{
+        execution::ExecutionStatus,
         order::{OrderStatus, OrderType, TimeInForce},
         signal::{SignalAction, SignalOutcome},
     },
@@ -82,6 +83,14 @@ mirror!(OrderStatus => OrderStatus {
     Rejected,
     Failed,
     Unknown,
+});
+mirror!(ExecutionStatus => ExecutionStatus {
+    Pending,
+    Running,
+    Succeeded,
+    Failed,
+    Skipped,
+    Canceled,
 });
 
 #[cfg(test)]

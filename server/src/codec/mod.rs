@@ -5,6 +5,7 @@
 //! naming the field, never a guess.
 
 pub mod enums;
+pub mod execution;
 pub mod instrument;
 pub mod order;
 pub mod signal;
@@ -23,6 +24,8 @@ pub enum CodecError {
     Missing { field: &'static str },
     #[error("{field}: `{text}` is not a decimal")]
     Decimal { field: &'static str, text: String },
+    #[error("{field} is negative")]
+    Negative { field: &'static str },
 }
 
 /// A required decimal field.

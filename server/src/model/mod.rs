@@ -2,5 +2,6 @@
 //! Protobuf never appears here; `codec/` converts at the edges (the gRPC
 //! services and the store).
 
+pub mod execution;
 pub mod order;
 pub mod signal;

@@ -7,15 +7,19 @@ use std::{
     time::Duration,
 };
 
+use super::Pipelines;
+use crate::{
+    model::{
+        execution::{Execution, ExecutionStatus},
+        order::Order,
+    },
+    observe::SECONDS_BUCKETS,
+};
 use opentelemetry::{
     KeyValue,
     metrics::{Counter, Histogram, Meter},
 };
 use rust_decimal::prelude::ToPrimitive;
-use tradeplane_api::{Execution, ExecutionStatus, ProtoEnum};
-
-use super::Pipelines;
-use crate::{model::order::Order, observe::SECONDS_BUCKETS};
 
 /// The shortest time between two counts of the execution queue.
 const QUEUE_COUNT_EVERY_MS: i64 = 1000;
@@ -111,10 +115,10 @@ impl PipelineMetrics {
     /// An execution ended.
     pub fn finished(&self, execution: &Execution, took: Duration) {
         let pipeline = KeyValue::new("pipeline", execution.pipeline_name.clone());
-        let status = ExecutionStatus::word_of(execution.status);
+        let status = execution.status.word();
         self.executions
             .add(1, &[pipeline.clone(), KeyValue::new("status", status)]);
-        if execution.status == ExecutionStatus::Skipped as i32 {
+        if execution.status == ExecutionStatus::Skipped {
             self.skips.add(
                 1,
                 &[
@@ -127,12 +131,10 @@ impl PipelineMetrics {
             self.duration.record(took.as_secs_f64(), &[pipeline]);
         }
         for step in &execution.steps {
-            if let Some(duration) = step.duration.and_then(|d| Duration::try_from(d).ok()) {
-                self.step_duration.record(
-                    duration.as_secs_f64(),
-                    &[KeyValue::new("step", step.name.clone())],
-                );
-            }
+            self.step_duration.record(
+                step.duration.as_secs_f64(),
+                &[KeyValue::new("step", step.name.clone())],
+            );
         }
     }
 

@@ -24,9 +24,7 @@ use std::{
 };
 
 use tokio::sync::{Notify, broadcast};
-use tradeplane_api::{
-    AuditOutcome, Execution, ExecutionStatus, ExecutionStep, Pipeline, PipelineState,
-};
+use tradeplane_api::{AuditOutcome, Pipeline, PipelineState};
 
 pub use service::PipelineGrpc;
 use spec::{Compiled, compile};
@@ -35,7 +33,10 @@ use crate::{
     api_error::ApiError,
     audit::{AuditEntry, AuditLog, actions},
     market::{decimal::parse_decimal, instrument::Instrument, symbol::SymbolNormalizer},
-    model::signal::{Intent, Signal, SignalAction, SignalOutcome},
+    model::{
+        execution::{Execution, ExecutionStep},
+        signal::{Intent, Signal, SignalAction, SignalOutcome},
+    },
     orders::desk::OrderDesk,
     proto_time::{ms_to_timestamp, now_ms},
     signals::ExecutionPlanner,
@@ -438,23 +439,21 @@ fn new_execution(
     why: &str,
     request_id: Option<String>,
 ) -> ExecutionWrite {
-    let now = now_ms();
+    let mut execution = Execution::pending(
+        uuid::Uuid::now_v7().to_string(),
+        compiled.pipeline.id.clone(),
+        compiled.pipeline.name.clone(),
+        signal.id.clone(),
+        now_ms(),
+    );
+    execution.steps.push(ExecutionStep {
+        name: "match".into(),
+        result: "ok".into(),
+        detail: why.to_string(),
+        duration: std::time::Duration::ZERO,
+    });
     ExecutionWrite {
-        execution: Execution {
-            id: uuid::Uuid::now_v7().to_string(),
-            pipeline_id: compiled.pipeline.id.clone(),
-            pipeline_name: compiled.pipeline.name.clone(),
-            signal_id: signal.id.clone(),
-            status: ExecutionStatus::Pending as i32,
-            steps: vec![ExecutionStep {
-                name: "match".into(),
-                result: "ok".into(),
-                detail: why.to_string(),
-                duration: Some(prost_types::Duration::default()),
-            }],
-            create_time: Some(ms_to_timestamp(now)),
-            ..Default::default()
-        },
+        execution,
         traceparent: traceparent.to_string(),
         request_id,
         skip_if_running: compiled.skip_if_running(),

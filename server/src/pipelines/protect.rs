@@ -1,8 +1,6 @@
 //! The protect step: the stop-loss and take-profit orders of a filled
 //! entry, at a fixed price or an offset from the fill.
 
-use tradeplane_api::Execution;
-
 use super::{
     Pipelines,
     sizing::BPS,
@@ -12,7 +10,10 @@ use super::{
 };
 use crate::{
     market::side::Side,
-    model::order::{Order, OrderRequest, OrderType, TimeInForce},
+    model::{
+        execution::Execution,
+        order::{Order, OrderRequest, OrderType, TimeInForce},
+    },
 };
 
 impl Pipelines {

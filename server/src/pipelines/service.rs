@@ -1,4 +1,5 @@
-//! `tradeplane.v1.PipelineService` over [`Pipelines`].
+//! `tradeplane.v1.PipelineService` over [`Pipelines`]. Executions cross
+//! to and from protobuf here, through the codec.
 
 use std::sync::Arc;
 
@@ -10,7 +11,9 @@ use super::Pipelines;
 use crate::{
     api_error::ApiError,
     audit::actions,
+    codec::enums::Mirrored,
     listing::{BoxStream, invalid_page_token, next_page, page_size, watch},
+    model::execution::{Execution, ExecutionStatus},
     observe::CallTrace,
     proto_time::timestamp_ms,
     security::audit_entry,
@@ -49,16 +52,31 @@ impl PipelineGrpc {
     }
 }
 
-fn execution_query(filter: &ExecutionFilter) -> ExecutionQuery {
+/// The store query of a request's filter; a status no value has, or
+/// UNSPECIFIED, is refused.
+fn execution_query(filter: &ExecutionFilter) -> Result<ExecutionQuery, ApiError> {
     let non_empty = |s: &str| (!s.is_empty()).then(|| s.to_string());
-    ExecutionQuery {
+    let statuses = filter
+        .statuses
+        .iter()
+        .map(|&number| {
+            ExecutionStatus::optional(number, "filter.statuses")?.ok_or_else(|| {
+                ApiError::invalid_field(
+                    "UNSPECIFIED_STATUS",
+                    "filter.statuses",
+                    "UNSPECIFIED is no status; leave statuses empty for every status",
+                )
+            })
+        })
+        .collect::<Result<_, ApiError>>()?;
+    Ok(ExecutionQuery {
         pipeline_id: non_empty(&filter.pipeline_id),
         signal_id: non_empty(&filter.signal_id),
-        statuses: filter.statuses.clone(),
+        statuses,
         start_ms: filter.start_time.as_ref().map(timestamp_ms),
         end_ms: filter.end_time.as_ref().map(timestamp_ms),
         ..Default::default()
-    }
+    })
 }
 
 fn execution_matches(query: &ExecutionQuery, execution: &Execution) -> bool {
@@ -297,7 +315,7 @@ impl PipelineService for PipelineGrpc {
         entry.detail = format!("{} run: execution {}", compiled.pipeline.name, execution.id);
         self.pipelines.audit.record_or_log(entry).await;
         Ok(Response::new(RunPipelineResponse {
-            execution: Some(execution),
+            execution: Some((&execution).into()),
         }))
     }
 
@@ -317,7 +335,7 @@ impl PipelineService for PipelineGrpc {
                 id,
             })?;
         Ok(Response::new(GetExecutionResponse {
-            execution: Some(execution),
+            execution: Some((&execution).into()),
         }))
     }
 
@@ -327,7 +345,7 @@ impl PipelineService for PipelineGrpc {
     ) -> Result<Response<ListExecutionsResponse>, Status> {
         let request = request.into_inner();
         let page_size = page_size(request.page_size, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)?;
-        let mut query = execution_query(&request.filter.unwrap_or_default());
+        let mut query = execution_query(&request.filter.unwrap_or_default())?;
         if !request.page_token.is_empty() {
             let id =
                 uuid::Uuid::parse_str(&request.page_token).map_err(|_| invalid_page_token())?;
@@ -342,7 +360,7 @@ impl PipelineService for PipelineGrpc {
             .map_err(ApiError::from)?;
         let next_page_token = next_page(&mut executions, page_size, |e| e.id.clone());
         Ok(Response::new(ListExecutionsResponse {
-            executions,
+            executions: executions.iter().map(Into::into).collect(),
             next_page_token,
         }))
     }
@@ -353,12 +371,12 @@ impl PipelineService for PipelineGrpc {
         &self,
         request: Request<WatchExecutionsRequest>,
     ) -> Result<Response<Self::WatchExecutionsStream>, Status> {
-        let query = execution_query(&request.into_inner().filter.unwrap_or_default());
+        let query = execution_query(&request.into_inner().filter.unwrap_or_default())?;
         Ok(Response::new(watch(
             self.pipelines.subscribe(),
             move |execution| execution_matches(&query, execution),
             |execution, missed| WatchExecutionsResponse {
-                execution: Some((*execution).clone()),
+                execution: Some((&*execution).into()),
                 missed,
             },
             self.streams_end.clone(),

@@ -15,7 +15,6 @@ use opentelemetry_sdk::propagation::TraceContextPropagator;
 use tokio::{sync::watch, task::JoinHandle};
 use tracing::Instrument;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
-use tradeplane_api::{Execution, ExecutionStatus, ExecutionStep};
 
 use super::{
     Pipelines,
@@ -29,11 +28,12 @@ use crate::{
     api_error::ApiError,
     audit::AuditEntry,
     model::{
+        execution::{Execution, ExecutionStatus, ExecutionStep},
         order::{Order, OrderOrigin, OrderRequest, OrderStatus},
         signal::Signal,
     },
     orders::desk::client_order_id,
-    proto_time::{ms_to_timestamp, now_ms},
+    proto_time::now_ms,
     store::{Claim, OrderQuery, walk_orders},
 };
 
@@ -169,18 +169,18 @@ impl Pipelines {
         match outcome {
             Ok(()) => {}
             Err(Stop::Skip(reason, detail)) => {
-                execution.status = ExecutionStatus::Skipped as i32;
+                execution.status = ExecutionStatus::Skipped;
                 execution.skip_reason = reason.as_str().to_string();
                 if !detail.is_empty() {
                     execution.error = detail;
                 }
             }
             Err(Stop::Fail(error)) => {
-                execution.status = ExecutionStatus::Failed as i32;
+                execution.status = ExecutionStatus::Failed;
                 execution.error = error;
             }
         }
-        execution.end_time = Some(ms_to_timestamp(now));
+        execution.end_time_ms = Some(now);
         Ended {
             execution,
             took: started.elapsed(),
@@ -189,7 +189,7 @@ impl Pipelines {
 
     async fn steps(&self, execution: &mut Execution, trace_id: &str) -> Result<(), Stop> {
         let Some(compiled) = self.snapshot().get(&execution.pipeline_id).cloned() else {
-            execution.status = ExecutionStatus::Canceled as i32;
+            execution.status = ExecutionStatus::Canceled;
             execution.error = "the pipeline was deleted".into();
             return Ok(());
         };
@@ -224,7 +224,7 @@ impl Pipelines {
             }
         };
         execution.order_ids.push(order.id.clone());
-        execution.fees = order.fee_total.normalize().to_string();
+        execution.fees = Some(order.fee_total);
         let status = order.status;
         match status {
             OrderStatus::Rejected | OrderStatus::Failed => {
@@ -256,7 +256,7 @@ impl Pipelines {
             }
             _ => {}
         }
-        execution.status = ExecutionStatus::Succeeded as i32;
+        execution.status = ExecutionStatus::Succeeded;
         Ok(())
     }
 
@@ -475,6 +475,6 @@ fn record(
         name: name.to_string(),
         result: result.to_string(),
         detail,
-        duration: prost_types::Duration::try_from(started.elapsed()).ok(),
+        duration: started.elapsed(),
     });
 }

@@ -5,16 +5,15 @@
 //! it, so that replaying the fills leaves paper balances as they were.
 
 use rust_decimal::Decimal;
-use tradeplane_api::{Execution, ExecutionStatus};
 use uuid::{NoContext, Timestamp, Uuid};
 
 use crate::{
     market::{instrument::Instrument, side::Side},
     model::{
+        execution::{Execution, ExecutionStatus},
         order::{Fill, Order, OrderOrigin, OrderStatus, OrderType, TimeInForce, Transition},
         signal::{Intent, Signal, SignalAction, SignalOutcome},
     },
-    proto_time::ms_to_timestamp,
 };
 
 /// The exchange seeded orders are on.
@@ -150,11 +149,7 @@ pub fn execution(slot: &Slot, pipelines: &[String], with_order: bool) -> Executi
     };
     let placed = with_order && !matches!(slot.fate(), Fate::Skipped);
     Execution {
-        id: slot.execution_id.clone(),
-        pipeline_id: pipelines[pipeline].clone(),
-        pipeline_name: format!("seed-{pipeline}"),
-        signal_id: slot.signal_id.clone(),
-        status: status as i32,
+        status,
         skip_reason: skip_reason.into(),
         error: error.into(),
         order_ids: if placed {
@@ -162,12 +157,17 @@ pub fn execution(slot: &Slot, pipelines: &[String], with_order: bool) -> Executi
         } else {
             Vec::new()
         },
-        fees: "0".into(),
+        fees: Some(Decimal::ZERO),
         attempt: 1,
-        create_time: Some(ms_to_timestamp(slot.time_ms + 1)),
-        start_time: Some(ms_to_timestamp(slot.time_ms + 1)),
-        end_time: Some(ms_to_timestamp(slot.time_ms + 3)),
-        ..Default::default()
+        start_time_ms: Some(slot.time_ms + 1),
+        end_time_ms: Some(slot.time_ms + 3),
+        ..Execution::pending(
+            slot.execution_id.clone(),
+            pipelines[pipeline].clone(),
+            format!("seed-{pipeline}"),
+            slot.signal_id.clone(),
+            slot.time_ms + 1,
+        )
     }
 }
 

@@ -4,9 +4,9 @@
 //! applies them atomically.
 
 use async_trait::async_trait;
-use tradeplane_api::Execution;
 
 use super::StoreError;
+use crate::model::execution::{Execution, ExecutionStatus};
 
 /// An execution to create.
 #[derive(Debug, Clone, PartialEq)]
@@ -37,9 +37,9 @@ pub struct ClaimRules {
     /// How long a started execution's lease lasts.
     pub lease_ms: i64,
     /// The status of executions waiting in the queue.
-    pub queued: i32,
+    pub queued: ExecutionStatus,
     /// The status of executions that hold a lease.
-    pub running: i32,
+    pub running: ExecutionStatus,
     /// Starts a claimed execution (at `now_ms`); it must leave it `running`.
     pub start: fn(&mut Execution, i64),
     /// Ends a queued execution that is not to wait (at `now_ms`).
@@ -65,7 +65,7 @@ pub enum Claim {
 pub struct ExecutionQuery {
     pub pipeline_id: Option<String>,
     pub signal_id: Option<String>,
-    pub statuses: Vec<i32>,
+    pub statuses: Vec<ExecutionStatus>,
     pub start_ms: Option<i64>,
     pub end_ms: Option<i64>,
     /// Only ids strictly below this one (the page cursor).

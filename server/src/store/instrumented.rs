@@ -9,7 +9,7 @@ use opentelemetry::{
     KeyValue,
     metrics::{Histogram, Meter},
 };
-use tradeplane_api::{Execution, Pipeline};
+use tradeplane_api::Pipeline;
 
 use super::{
     ApiKeyInsert, ApiKeyRow, AuditQuery, AuditRow, AuditStore, Claim, ClaimRules, ExecutionQuery,
@@ -18,7 +18,7 @@ use super::{
     SignalWriteResult, Snapshot, Store, StoreError,
 };
 use crate::{
-    model::{order::Order, signal::Signal},
+    model::{execution::Execution, order::Order, signal::Signal},
     observe::SECONDS_BUCKETS,
 };
 

@@ -2,10 +2,11 @@
 //! resume after a lease), idempotent inserts, leases of updated
 //! executions, paging and filters.
 
-use tradeplane_api::{Execution, ExecutionStatus};
-
 use super::{TestBackend, id_at, queued};
-use crate::store::{Claim, ClaimRules, ExecutionQuery, ExecutionWrite};
+use crate::{
+    model::execution::{Execution, ExecutionStatus},
+    store::{Claim, ClaimRules, ExecutionQuery, ExecutionWrite},
+};
 
 const LEASE: i64 = 1_000;
 
@@ -16,14 +17,14 @@ fn rules(now_ms: i64) -> ClaimRules {
     ClaimRules {
         now_ms,
         lease_ms: LEASE,
-        queued: ExecutionStatus::Pending as i32,
-        running: ExecutionStatus::Running as i32,
+        queued: ExecutionStatus::Pending,
+        running: ExecutionStatus::Running,
         start: |execution, _| {
-            execution.status = ExecutionStatus::Running as i32;
+            execution.status = ExecutionStatus::Running;
             execution.attempt += 1;
         },
         skip: |execution, _| {
-            execution.status = ExecutionStatus::Skipped as i32;
+            execution.status = ExecutionStatus::Skipped;
             execution.skip_reason = "already_running".into();
         },
     }
@@ -81,11 +82,7 @@ pub async fn claims_skip_or_queue_behind_a_running_execution_and_resume_expired_
     };
     assert_eq!((execution.id.as_str(), execution.attempt), ("e1", 2));
     let stored = store.get_execution("e2").await.unwrap().unwrap();
-    assert_eq!(
-        stored.status,
-        ExecutionStatus::Skipped as i32,
-        "the skip is saved"
-    );
+    assert_eq!(stored.status, ExecutionStatus::Skipped, "the skip is saved");
 }
 
 pub async fn executions_are_inserted_once_and_page(backend: &impl TestBackend) {
@@ -105,7 +102,7 @@ pub async fn executions_are_inserted_once_and_page(backend: &impl TestBackend) {
     assert_eq!(store.get_execution("other").await.unwrap(), None);
 
     let mut done = store.get_execution(ids[1].as_str()).await.unwrap().unwrap();
-    done.status = ExecutionStatus::Succeeded as i32;
+    done.status = ExecutionStatus::Succeeded;
     store.update_execution(&done).await.unwrap();
     assert_eq!(
         store.get_execution(ids[1].as_str()).await.unwrap(),
@@ -131,7 +128,7 @@ pub async fn executions_are_inserted_once_and_page(backend: &impl TestBackend) {
     assert_eq!(page(next).await, [ids[1].as_str(), ids[0].as_str()]);
     let filtered = ExecutionQuery {
         pipeline_id: Some("p".into()),
-        statuses: vec![ExecutionStatus::Pending as i32],
+        statuses: vec![ExecutionStatus::Pending],
         ..all(10)
     };
     assert_eq!(page(filtered).await, [ids[0].as_str()]);
@@ -159,7 +156,7 @@ pub async fn a_finished_execution_drops_its_lease(backend: &impl TestBackend) {
         Claim::Idle,
         "a running execution keeps its lease when updated"
     );
-    progressed.status = ExecutionStatus::Succeeded as i32;
+    progressed.status = ExecutionStatus::Succeeded;
     let Claim::Run { execution, .. } = store
         .claim_execution(rules(20), Some(progressed.clone()))
         .await

@@ -1,12 +1,13 @@
 //! The signal log: deduplication under concurrency, expiry, durability,
 //! paging and filters, and executions created with their signal.
 
-use tradeplane_api::{Execution, ExecutionStatus};
-
 use super::{TestBackend, id_at};
 use crate::{
     market::instrument::Instrument,
-    model::signal::{Intent, Signal, SignalAction, SignalOutcome},
+    model::{
+        execution::Execution,
+        signal::{Intent, Signal, SignalAction, SignalOutcome},
+    },
     store::{
         DedupeKey, ExecutionQuery, ExecutionWrite, SignalQuery, SignalWrite, SignalWriteResult,
     },
@@ -214,13 +215,13 @@ pub async fn signals_page_and_filter(backend: &impl TestBackend) {
 /// A queued execution of `pipeline` for `signal_id`.
 pub fn queued(id: &str, pipeline: &str, signal_id: &str) -> ExecutionWrite {
     ExecutionWrite {
-        execution: Execution {
-            id: id.into(),
-            pipeline_id: pipeline.into(),
-            signal_id: signal_id.into(),
-            status: ExecutionStatus::Pending as i32,
-            ..Default::default()
-        },
+        execution: Execution::pending(
+            id.into(),
+            pipeline.into(),
+            String::new(),
+            signal_id.into(),
+            0,
+        ),
         traceparent: format!("trace-of-{id}"),
         request_id: None,
         skip_if_running: false,

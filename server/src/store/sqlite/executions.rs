@@ -1,17 +1,22 @@
 //! The execution queue: inserts (idempotent on `request_id`), claims under
-//! the caller's [`ClaimRules`], updates and reads.
+//! the caller's [`ClaimRules`], updates and reads. A row's body is the
+//! protobuf `Execution`, converted by the codec.
 
 use async_trait::async_trait;
 use prost::Message;
 use rusqlite::{Connection, OptionalExtension, params};
 use sqlx::{QueryBuilder, Sqlite};
-use tradeplane_api::{Execution, ExecutionStatus};
+use tradeplane_api as pb;
 
 use super::{
     SqliteStore,
     query::{Page, decode, fetch_bodies, fetch_body, push_equal, select_page},
 };
-use crate::store::{Claim, ClaimRules, ExecutionQuery, ExecutionQueue, ExecutionWrite, StoreError};
+use crate::{
+    codec::enums::Mirrored,
+    model::execution::{Execution, ExecutionStatus},
+    store::{Claim, ClaimRules, ExecutionQuery, ExecutionQueue, ExecutionWrite, StoreError},
+};
 
 /// How many claimable executions one claim looks at.
 const CLAIM_WINDOW: i64 = 64;
@@ -40,7 +45,7 @@ impl ExecutionQueue for SqliteStore {
     async fn update_execution(&self, execution: &Execution) -> Result<(), StoreError> {
         let execution = execution.clone();
         self.run(move |conn| {
-            let running = execution.status == ExecutionStatus::Running as i32;
+            let running = execution.status == ExecutionStatus::Running;
             let lease = if running {
                 conn.query_row(
                     "SELECT lease_until_ms FROM executions WHERE id = ?1",
@@ -58,7 +63,7 @@ impl ExecutionQueue for SqliteStore {
     }
 
     async fn get_execution(&self, id: &str) -> Result<Option<Execution>, StoreError> {
-        fetch_body::<Execution, _>(&self.readers, "executions", id, "execution").await
+        fetch_body::<pb::Execution, _>(&self.readers, "executions", id, "execution").await
     }
 
     async fn list_executions(&self, query: &ExecutionQuery) -> Result<Vec<Execution>, StoreError> {
@@ -72,13 +77,14 @@ impl ExecutionQueue for SqliteStore {
             before_id: query.before_id.as_deref(),
             limit: query.limit,
         };
-        let sql = select_page("executions", filters, &query.statuses, &page);
-        fetch_bodies::<Execution, _>(sql, &self.readers, "execution").await
+        let statuses: Vec<i32> = query.statuses.iter().map(|s| s.number()).collect();
+        let sql = select_page("executions", filters, &statuses, &page);
+        fetch_bodies::<pb::Execution, _>(sql, &self.readers, "execution").await
     }
 
     async fn pending_executions(&self) -> Result<u64, StoreError> {
         let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM executions WHERE status = ?")
-            .bind(ExecutionStatus::Pending as i32)
+            .bind(ExecutionStatus::Pending.number())
             .fetch_one(&self.readers)
             .await?;
         Ok(u64::try_from(count).unwrap_or(0))
@@ -94,7 +100,7 @@ pub fn insert_execution(tx: &Connection, write: &ExecutionWrite) -> Result<Execu
             .query_row([request_id], |r| r.get(0))
             .optional()?;
         if let Some(body) = existing {
-            return decode::<Execution, _>("execution", &body);
+            return decode::<pb::Execution, _>("execution", &body);
         }
     }
     let execution = &write.execution;
@@ -106,11 +112,11 @@ pub fn insert_execution(tx: &Connection, write: &ExecutionWrite) -> Result<Execu
         execution.id,
         execution.pipeline_id,
         execution.signal_id,
-        execution.status,
+        execution.status.number(),
         write.traceparent,
         write.request_id,
         write.skip_if_running,
-        execution.encode_to_vec(),
+        to_body(execution),
     ])?;
     Ok(execution.clone())
 }
@@ -142,7 +148,12 @@ fn claim(
              WHERE status = ?1 OR (status = ?2 AND lease_until_ms < ?3) ORDER BY id LIMIT ?4",
         )?
         .query_map(
-            params![rules.queued, rules.running, rules.now_ms, CLAIM_WINDOW],
+            params![
+                rules.queued.number(),
+                rules.running.number(),
+                rules.now_ms,
+                CLAIM_WINDOW
+            ],
             |r| {
                 Ok(Candidate {
                     id: r.get(0)?,
@@ -157,7 +168,7 @@ fn claim(
         .collect::<Result<_, _>>()?;
     let mut outcome = Claim::Idle;
     for candidate in candidates {
-        let busy: bool = candidate.status == rules.queued
+        let busy: bool = candidate.status == rules.queued.number()
             && tx
                 .prepare_cached(
                     "SELECT EXISTS (SELECT 1 FROM executions WHERE pipeline_id = ?1 AND status = ?2 \
@@ -166,7 +177,7 @@ fn claim(
                 .query_row(
                     params![
                         candidate.pipeline_id,
-                        rules.running,
+                        rules.running.number(),
                         rules.now_ms,
                         candidate.id
                     ],
@@ -175,7 +186,7 @@ fn claim(
         if busy && !candidate.skip_if_running {
             continue;
         }
-        let mut execution: Execution = decode::<Execution, _>("execution", &candidate.body)?;
+        let mut execution: Execution = decode::<pb::Execution, _>("execution", &candidate.body)?;
         if busy {
             (rules.skip)(&mut execution, rules.now_ms);
             save(&tx, &execution, 0)?;
@@ -201,9 +212,90 @@ fn save(conn: &Connection, execution: &Execution, lease_until_ms: i64) -> Result
     )?
     .execute(params![
         execution.id,
-        execution.status,
+        execution.status.number(),
         lease_until_ms,
-        execution.encode_to_vec()
+        to_body(execution)
     ])?;
     Ok(())
+}
+
+/// The stored body of an execution.
+fn to_body(execution: &Execution) -> Vec<u8> {
+    pb::Execution::from(execution).encode_to_vec()
+}
+
+#[cfg(test)]
+mod tests {
+    use rust_decimal::Decimal;
+
+    use super::*;
+    use crate::{proto_time::ms_to_timestamp, store::StoreConfig};
+
+    /// Bodies as they were stored before the domain model (protobuf
+    /// `Execution`s, a step without a duration) read as the model; one
+    /// whose status no value has is corrupt, not guessed.
+    #[tokio::test]
+    async fn stored_protobuf_bodies_read_as_the_model() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("t.db").display());
+        let config = StoreConfig {
+            max_batch: 8,
+            read_connections: 1,
+        };
+        let meter = opentelemetry::global::meter("test");
+        let store = SqliteStore::open(&url, &config, &meter).await.unwrap();
+        let stored = pb::Execution {
+            id: "old".into(),
+            pipeline_id: "p".into(),
+            status: pb::ExecutionStatus::Succeeded as i32,
+            steps: vec![pb::ExecutionStep {
+                name: "match".into(),
+                result: "ok".into(),
+                ..Default::default()
+            }],
+            fees: "0.50".into(),
+            attempt: 1,
+            create_time: Some(ms_to_timestamp(5)),
+            end_time: Some(ms_to_timestamp(9)),
+            ..Default::default()
+        };
+        let broken = pb::Execution {
+            id: "bad".into(),
+            status: 42,
+            ..stored.clone()
+        };
+        store
+            .run(move |conn| {
+                for body in [stored, broken] {
+                    conn.execute(
+                        "INSERT INTO executions (id, pipeline_id, signal_id, status, body) \
+                         VALUES (?1, ?2, '', ?3, ?4)",
+                        params![body.id, body.pipeline_id, body.status, body.encode_to_vec()],
+                    )?;
+                }
+                Ok(())
+            })
+            .await
+            .unwrap();
+
+        let read = store.get_execution("old").await.unwrap().unwrap();
+        assert_eq!(read.status, ExecutionStatus::Succeeded);
+        assert_eq!(read.fees, Some(Decimal::new(5, 1)));
+        assert_eq!(read.steps[0].duration, std::time::Duration::ZERO);
+        assert_eq!(
+            (read.create_time_ms, read.start_time_ms, read.end_time_ms),
+            (5, None, Some(9))
+        );
+        let query = ExecutionQuery {
+            statuses: vec![ExecutionStatus::Succeeded],
+            limit: 10,
+            ..Default::default()
+        };
+        assert_eq!(store.list_executions(&query).await.unwrap(), [read]);
+        let err = store.get_execution("bad").await.unwrap_err();
+        assert!(
+            matches!(&err, StoreError::Corrupt(m) if m.contains("status has no value numbered 42")),
+            "{err}"
+        );
+    }
 }
