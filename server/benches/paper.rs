@@ -9,7 +9,7 @@ use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use rust_decimal::Decimal;
 use tradeplane_server::{
     market::side::Side,
-    model::order::{OrderTicket, OrderType, TimeInForce},
+    model::order::OrderTicket,
     orders::exchanges::{
         Exchange,
         paper::{PaperConfig, PaperExchange},
@@ -25,17 +25,8 @@ fn paper(c: &mut Criterion) {
         ..Default::default()
     });
     let mut ticket = OrderTicket {
-        client_order_id: String::new(),
-        symbol: "BTC/USDT".into(),
-        base: "BTC".into(),
-        quote: "USDT".into(),
-        side: Side::Buy,
-        order_type: OrderType::Market,
-        time_in_force: TimeInForce::Gtc,
-        quantity: Decimal::new(1, 3),
-        price: None,
-        stop_price: None,
         reference_price: Some(Decimal::from(65_000)),
+        ..OrderTicket::market(Side::Buy, "BTC", "USDT", Decimal::new(1, 3))
     };
     let mut n = 0u64;
     let mut group = c.benchmark_group("paper");

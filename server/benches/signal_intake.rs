@@ -9,7 +9,7 @@ use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use rust_decimal::Decimal;
 use tradeplane_server::{
     market::{instrument::Instrument, symbol::SymbolNormalizer},
-    model::signal::{Intent, Signal, SignalAction, SignalOutcome},
+    model::signal::{Intent, Signal, SignalAction},
     signals::{config::SignalsConfig, validate::validate},
     store::{DedupeKey, SignalWrite, SqliteStore, Store, StoreConfig},
     webhook::tradingview::parse_body,
@@ -103,18 +103,8 @@ fn write() -> SignalWrite {
         earlier: None,
     };
     let signal = Signal {
-        id,
-        source: "bench".into(),
         strategy: "bench".into(),
         raw_symbol: "BINANCE:BTCUSDT".into(),
-        strategy_order_id: String::new(),
-        comment: String::new(),
-        interval: String::new(),
-        receive_time_ms: 0,
-        tags: Default::default(),
-        trace_id: String::new(),
-        idempotency_key: String::new(),
-        outcome: SignalOutcome::Accepted,
         intent: Some(Intent {
             instrument: Instrument::spot("BTC", "USDT"),
             action: SignalAction::Buy,
@@ -124,8 +114,7 @@ fn write() -> SignalWrite {
             target_position: None,
             event_time_ms: None,
         }),
-        reject_reason: String::new(),
-        field_violations: Vec::new(),
+        ..Signal::received(id, "bench", 0)
     };
     SignalWrite::new(&signal, Some(dedupe))
 }

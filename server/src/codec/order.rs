@@ -144,16 +144,11 @@ mod tests {
     fn filled_order() -> Order {
         let ticket = OrderTicket {
             client_order_id: "tp-1".into(),
-            symbol: "BTC/USDT".into(),
-            base: "BTC".into(),
-            quote: "USDT".into(),
-            side: Side::Sell,
             order_type: OrderType::Limit,
             time_in_force: TimeInForce::Ioc,
-            quantity: Decimal::new(15, 1),
             price: Some(Decimal::new(60000, 0)),
-            stop_price: None,
             reference_price: Some(Decimal::new(59990, 0)),
+            ..OrderTicket::market(Side::Sell, "BTC", "USDT", Decimal::new(15, 1))
         };
         let origin = OrderOrigin {
             pipeline_id: "p".into(),

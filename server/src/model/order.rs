@@ -95,6 +95,26 @@ pub struct OrderTicket {
     pub reference_price: Option<Decimal>,
 }
 
+impl OrderTicket {
+    /// A good-till-canceled market order for `quantity` of `BASE/QUOTE`;
+    /// set the other fields for other kinds.
+    pub fn market(side: Side, base: &str, quote: &str, quantity: Decimal) -> Self {
+        Self {
+            client_order_id: String::new(),
+            symbol: format!("{base}/{quote}"),
+            base: base.to_string(),
+            quote: quote.to_string(),
+            side,
+            order_type: OrderType::Market,
+            time_in_force: TimeInForce::Gtc,
+            quantity,
+            price: None,
+            stop_price: None,
+            reference_price: None,
+        }
+    }
+}
+
 /// One fill.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Fill {
@@ -329,16 +349,7 @@ mod tests {
     fn ticket() -> OrderTicket {
         OrderTicket {
             client_order_id: "tp-1".into(),
-            symbol: "BTC/USDT".into(),
-            base: "BTC".into(),
-            quote: "USDT".into(),
-            side: Side::Buy,
-            order_type: OrderType::Market,
-            time_in_force: TimeInForce::Gtc,
-            quantity: Decimal::new(2, 0),
-            price: None,
-            stop_price: None,
-            reference_price: None,
+            ..OrderTicket::market(Side::Buy, "BTC", "USDT", Decimal::new(2, 0))
         }
     }
 

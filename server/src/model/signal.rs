@@ -76,6 +76,28 @@ pub struct Signal {
 }
 
 impl Signal {
+    /// A signal received at `receive_time_ms` from `source`, accepted,
+    /// with every text field empty and no intent yet.
+    pub fn received(id: String, source: &str, receive_time_ms: i64) -> Self {
+        Self {
+            id,
+            source: source.to_string(),
+            strategy: String::new(),
+            raw_symbol: String::new(),
+            strategy_order_id: String::new(),
+            comment: String::new(),
+            interval: String::new(),
+            receive_time_ms,
+            tags: BTreeMap::new(),
+            trace_id: String::new(),
+            idempotency_key: String::new(),
+            outcome: SignalOutcome::Accepted,
+            intent: None,
+            reject_reason: String::new(),
+            field_violations: Vec::new(),
+        }
+    }
+
     /// The canonical symbol of an accepted signal (empty otherwise).
     pub fn symbol(&self) -> &str {
         self.intent

@@ -393,18 +393,7 @@ impl Pipelines {
         let target = action == SignalAction::TargetPosition;
         let now = now_ms();
         Ok(Signal {
-            id: uuid::Uuid::now_v7().to_string(),
-            source: source.to_string(),
-            strategy: String::new(),
             raw_symbol: symbol.to_string(),
-            strategy_order_id: String::new(),
-            comment: String::new(),
-            interval: String::new(),
-            receive_time_ms: now,
-            tags: Default::default(),
-            trace_id: String::new(),
-            idempotency_key: String::new(),
-            outcome: SignalOutcome::Accepted,
             intent: Some(Intent {
                 instrument,
                 action,
@@ -414,8 +403,7 @@ impl Pipelines {
                 target_position: quantity.filter(|_| target),
                 event_time_ms: Some(now),
             }),
-            reject_reason: String::new(),
-            field_violations: Vec::new(),
+            ..Signal::received(uuid::Uuid::now_v7().to_string(), source, now)
         })
     }
 

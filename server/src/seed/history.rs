@@ -108,17 +108,8 @@ pub fn signal(slot: &Slot) -> Signal {
         event_time_ms: Some(slot.time_ms),
     };
     Signal {
-        id: slot.signal_id.clone(),
-        source: SOURCES[i % SOURCES.len()].into(),
         strategy: STRATEGIES[(i / 2) % STRATEGIES.len()].into(),
         raw_symbol: format!("{}{}", symbol.0, symbol.1),
-        strategy_order_id: String::new(),
-        comment: String::new(),
-        interval: String::new(),
-        receive_time_ms: slot.time_ms,
-        tags: Default::default(),
-        trace_id: String::new(),
-        idempotency_key: String::new(),
         outcome: if rejected {
             SignalOutcome::Rejected
         } else {
@@ -130,7 +121,11 @@ pub fn signal(slot: &Slot) -> Signal {
         } else {
             String::new()
         },
-        field_violations: Vec::new(),
+        ..Signal::received(
+            slot.signal_id.clone(),
+            SOURCES[i % SOURCES.len()],
+            slot.time_ms,
+        )
     }
 }
 

@@ -139,21 +139,14 @@ impl SignalIntake {
         });
         let now_ms = now.timestamp_millis();
         let mut signal = Signal {
-            id: id.to_string(),
-            source: raw.source.clone(),
             strategy: raw.strategy.clone(),
             raw_symbol: raw.symbol.clone(),
             strategy_order_id: raw.order_id.clone(),
             comment: raw.comment.clone(),
             interval: raw.interval.clone(),
-            receive_time_ms: now_ms,
-            tags: raw.tags.clone().into_iter().collect(),
+            tags: raw.tags.clone(),
             trace_id: trace_id.to_string(),
-            idempotency_key: String::new(),
-            outcome: SignalOutcome::Accepted,
-            intent: None,
-            reject_reason: String::new(),
-            field_violations: Vec::new(),
+            ..Signal::received(id.to_string(), &raw.source, now_ms)
         };
         match checked {
             Ok(intent) => {

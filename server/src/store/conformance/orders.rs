@@ -6,7 +6,7 @@ use rust_decimal::Decimal;
 use super::{TestBackend, id_at};
 use crate::{
     market::side::Side,
-    model::order::{Order, OrderOrigin, OrderStatus, OrderTicket, OrderType, TimeInForce},
+    model::order::{Order, OrderOrigin, OrderStatus, OrderTicket},
     store::{AuditRow, OrderInsert, OrderQuery, Snapshot, verify_chain, walk_orders},
 };
 
@@ -16,15 +16,7 @@ fn order(id: &str, exchange: &str, symbol: &str) -> Order {
     let ticket = OrderTicket {
         client_order_id: format!("client-{id}"),
         symbol: symbol.into(),
-        base: base.into(),
-        quote: quote.into(),
-        side: Side::Buy,
-        order_type: OrderType::Market,
-        time_in_force: TimeInForce::Gtc,
-        quantity: Decimal::ONE,
-        price: None,
-        stop_price: None,
-        reference_price: None,
+        ..OrderTicket::market(Side::Buy, base, quote, Decimal::ONE)
     };
     let mut order = Order::new(&ticket, exchange, OrderOrigin::default(), 0);
     order.id = id.into();

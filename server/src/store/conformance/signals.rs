@@ -16,18 +16,7 @@ use crate::{
 /// An accepted buy `id` from `source` for `symbol`.
 fn accepted(id: &str, source: &str, symbol: &str) -> Signal {
     Signal {
-        id: id.into(),
-        source: source.into(),
-        strategy: String::new(),
         raw_symbol: symbol.into(),
-        strategy_order_id: String::new(),
-        comment: String::new(),
-        interval: String::new(),
-        receive_time_ms: 0,
-        tags: Default::default(),
-        trace_id: String::new(),
-        idempotency_key: String::new(),
-        outcome: SignalOutcome::Accepted,
         intent: Some(Intent {
             instrument: Instrument {
                 symbol: symbol.into(),
@@ -40,8 +29,7 @@ fn accepted(id: &str, source: &str, symbol: &str) -> Signal {
             target_position: None,
             event_time_ms: None,
         }),
-        reject_reason: String::new(),
-        field_violations: Vec::new(),
+        ..Signal::received(id.into(), source, 0)
     }
 }
 

@@ -109,16 +109,11 @@ mod tests {
     fn a_stop_limit_ticket_carries_every_field() {
         let ticket = OrderTicket {
             client_order_id: "tp-1".into(),
-            symbol: "BTC/USDT".into(),
-            base: "BTC".into(),
-            quote: "USDT".into(),
-            side: Side::Sell,
             order_type: OrderType::StopLimit,
             time_in_force: TimeInForce::Ioc,
-            quantity: Decimal::new(150, 3),
             price: Some(Decimal::from(49_000)),
             stop_price: Some(Decimal::from(49_500)),
-            reference_price: None,
+            ..OrderTicket::market(Side::Sell, "BTC", "USDT", Decimal::new(150, 3))
         };
         let params = order_params(&ticket);
         let get = |k: &str| {
