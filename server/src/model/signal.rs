@@ -29,6 +29,21 @@ word_enum! {
     }
 }
 
+impl SignalAction {
+    /// The action a strategy's word names, in any case: the words
+    /// (`buy`, `target_position`, …) and the usual aliases (`long`,
+    /// `short`, `flat`, `close`, `target`).
+    pub fn named(word: &str) -> Option<Self> {
+        match word.trim().to_ascii_lowercase().as_str() {
+            "buy" | "long" => Some(SignalAction::Buy),
+            "sell" | "short" => Some(SignalAction::Sell),
+            "exit" | "flat" | "close" => Some(SignalAction::Exit),
+            "target_position" | "target" => Some(SignalAction::TargetPosition),
+            _ => None,
+        }
+    }
+}
+
 /// What an accepted signal asks for, normalized.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Intent {
@@ -104,5 +119,24 @@ impl Signal {
             .as_ref()
             .map(|i| i.instrument.symbol.as_str())
             .unwrap_or_default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn actions_are_named_by_word_or_alias_in_any_case() {
+        for action in SignalAction::ALL {
+            assert_eq!(SignalAction::named(action.word()), Some(*action));
+        }
+        assert_eq!(SignalAction::named(" Long "), Some(SignalAction::Buy));
+        assert_eq!(SignalAction::named("FLAT"), Some(SignalAction::Exit));
+        assert_eq!(
+            SignalAction::named("target"),
+            Some(SignalAction::TargetPosition)
+        );
+        assert_eq!(SignalAction::named("hold"), None);
     }
 }

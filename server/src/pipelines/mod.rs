@@ -375,7 +375,7 @@ impl Pipelines {
         let instrument = self
             .instrument(symbol)
             .map_err(|e| ApiError::invalid_field("BAD_SYMBOL", "symbol", e))?;
-        let action = spec::action_named(action).ok_or_else(|| {
+        let action = SignalAction::named(action).ok_or_else(|| {
             ApiError::invalid_field(
                 "UNKNOWN_ACTION",
                 "action",

@@ -195,7 +195,7 @@ pub fn compile(mut pipeline: Pipeline) -> Result<Compiled, ApiError> {
                 .actions
                 .iter()
                 .filter_map(|a| {
-                    let action = action_named(a);
+                    let action = SignalAction::named(a);
                     if action.is_none() {
                         bad.add(
                             "pipeline.trigger.signal.actions",
@@ -265,7 +265,7 @@ pub fn compile(mut pipeline: Pipeline) -> Result<Compiled, ApiError> {
                     "a scheduled run needs a symbol",
                 );
             }
-            let action = action_named(&time.action).unwrap_or_else(|| {
+            let action = SignalAction::named(&time.action).unwrap_or_else(|| {
                 bad.add(
                     "pipeline.trigger.schedule.action",
                     format!(
@@ -436,17 +436,6 @@ pub fn parse_cron(text: &str) -> Result<croner::Cron, String> {
     }
     text.parse::<croner::Cron>()
         .map_err(|e| format!("`{text}` is not a valid cron expression: {e}"))
-}
-
-/// `buy`, `sell`, `exit` (or `flat`, `close`), `target_position`.
-pub fn action_named(name: &str) -> Option<SignalAction> {
-    match name.to_ascii_lowercase().as_str() {
-        "buy" | "long" => Some(SignalAction::Buy),
-        "sell" | "short" => Some(SignalAction::Sell),
-        "exit" | "flat" | "close" => Some(SignalAction::Exit),
-        "target_position" | "target" => Some(SignalAction::TargetPosition),
-        _ => None,
-    }
 }
 
 /// `*` matches any run of characters, `?` any one character.

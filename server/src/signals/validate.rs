@@ -250,28 +250,24 @@ pub fn validate(
             .ok()
     };
 
-    let action = match raw.action.trim().to_ascii_lowercase().as_str() {
-        "" => {
-            fail(
-                Field::Action,
-                RejectReason::MissingField,
-                "is required: buy, sell, exit or target".into(),
-            );
-            None
-        }
-        "buy" | "long" => Some(SignalAction::Buy),
-        "sell" | "short" => Some(SignalAction::Sell),
-        "exit" | "flat" | "close" => Some(SignalAction::Exit),
-        "target" => Some(SignalAction::TargetPosition),
-        other => {
-            let shown: String = other.chars().take(32).collect();
+    let action = if raw.action.trim().is_empty() {
+        fail(
+            Field::Action,
+            RejectReason::MissingField,
+            "is required: buy, sell, exit or target".into(),
+        );
+        None
+    } else {
+        let named = SignalAction::named(&raw.action);
+        if named.is_none() {
+            let shown: String = raw.action.trim().chars().take(32).collect();
             fail(
                 Field::Action,
                 RejectReason::UnknownAction,
                 format!("`{shown}` is not one of buy, sell, exit, flat, close, target"),
             );
-            None
         }
+        named
     };
 
     let mut number = |field: Field, text: &str| -> Option<Decimal> {
