@@ -87,7 +87,7 @@ impl PipelineMetrics {
                     return;
                 };
                 let all = pipelines.list();
-                let enabled = all.iter().filter(|c| c.enabled()).count() as u64;
+                let enabled = all.iter().filter(|c| c.enabled).count() as u64;
                 gauge.observe(enabled, &[KeyValue::new("state", "enabled")]);
                 gauge.observe(
                     all.len() as u64 - enabled,

@@ -122,7 +122,7 @@ impl Pipelines {
                 next.remove(id);
             }
             if let Some(compiled) = compiled {
-                next.insert(compiled.pipeline.id.clone(), compiled);
+                next.insert(compiled.id.clone(), compiled);
             }
             *index = Arc::new(next);
         }
@@ -133,7 +133,7 @@ impl Pipelines {
         let index = self.snapshot();
         index
             .get(id_or_name)
-            .or_else(|| index.values().find(|c| c.pipeline.name == id_or_name))
+            .or_else(|| index.values().find(|c| c.name == id_or_name))
             .cloned()
             .ok_or_else(|| ApiError::NotFound {
                 what: "pipeline",
@@ -144,29 +144,27 @@ impl Pipelines {
     /// Every pipeline, by name.
     pub fn list(&self) -> Vec<Arc<Compiled>> {
         let mut all: Vec<_> = self.snapshot().values().cloned().collect();
-        all.sort_by(|a, b| a.pipeline.name.cmp(&b.pipeline.name));
+        all.sort_by(|a, b| a.name.cmp(&b.name));
         all
     }
 
     /// Checks what needs the exchange: that it exists, that the mode
     /// matches it, and that a fixed size can reach the venue's minimums.
     async fn check_venue(&self, compiled: &Compiled) -> Result<(), ApiError> {
-        let pipeline = &compiled.pipeline;
-        let exchange = self.desk.exchange(&pipeline.exchange).map_err(|_| {
+        let exchange = self.desk.exchange(&compiled.exchange).map_err(|_| {
             ApiError::invalid_field(
                 "INVALID_PIPELINE",
-                "pipeline.exchange",
-                format!("no exchange named `{}`", pipeline.exchange),
+                "compiled.exchange",
+                format!("no exchange named `{}`", compiled.exchange),
             )
         })?;
-        let live = pipeline.mode == tradeplane_api::TradingMode::Live as i32;
-        if live != exchange.live() {
+        if compiled.live != exchange.live() {
             return Err(ApiError::invalid_field(
                 "INVALID_PIPELINE",
-                "pipeline.mode",
+                "compiled.mode",
                 format!(
                     "`{}` {} real money; choose mode {}",
-                    pipeline.exchange,
+                    compiled.exchange,
                     if exchange.live() {
                         "trades"
                     } else {
@@ -190,28 +188,28 @@ impl Pipelines {
         let Some(symbol) = symbol else { return Ok(()) };
         let instrument = self
             .instrument(&symbol)
-            .map_err(|e| ApiError::invalid_field("INVALID_PIPELINE", "pipeline.trigger", e))?;
+            .map_err(|e| ApiError::invalid_field("INVALID_PIPELINE", "compiled.trigger", e))?;
         let rules = exchange.rules(&instrument.symbol).await.map_err(|e| {
-            ApiError::invalid_field("INVALID_PIPELINE", "pipeline.trigger", e.to_string())
+            ApiError::invalid_field("INVALID_PIPELINE", "compiled.trigger", e.to_string())
         })?;
         match compiled.sizing {
             spec::SizingRule::QuoteAmount(amount) if amount < rules.min_notional => {
                 Err(ApiError::invalid_field(
                     "INVALID_PIPELINE",
-                    "pipeline.sizing.fixed_quote_amount",
+                    "compiled.sizing.fixed_quote_amount",
                     format!(
                         "{amount} is below {}'s minimum notional of {} on {}",
-                        instrument.symbol, rules.min_notional, pipeline.exchange
+                        instrument.symbol, rules.min_notional, compiled.exchange
                     ),
                 ))
             }
             spec::SizingRule::Quantity(quantity) if quantity < rules.min_quantity => {
                 Err(ApiError::invalid_field(
                     "INVALID_PIPELINE",
-                    "pipeline.sizing.fixed_quantity",
+                    "compiled.sizing.fixed_quantity",
                     format!(
                         "{quantity} is below {}'s minimum quantity of {} on {}",
-                        instrument.symbol, rules.min_quantity, pipeline.exchange
+                        instrument.symbol, rules.min_quantity, compiled.exchange
                     ),
                 ))
             }
@@ -243,15 +241,15 @@ impl Pipelines {
         self.check_venue(&compiled).await?;
         match self
             .store
-            .insert_pipeline(&compiled.pipeline, request_id, self.max_pipelines)
+            .insert_pipeline(&compiled.definition, request_id, self.max_pipelines)
             .await?
         {
             PipelineInsert::Inserted => {}
             PipelineInsert::RequestSeen(first) => return Ok(*first),
-            PipelineInsert::NameTaken => return Err(name_taken(&compiled.pipeline.name)),
+            PipelineInsert::NameTaken => return Err(name_taken(&compiled.name)),
             PipelineInsert::LimitReached => return Err(self.too_many()),
         }
-        let pipeline = compiled.pipeline.clone();
+        let pipeline = compiled.definition.clone();
         self.install(Some(Arc::new(compiled)), None);
         self.audit_change(audit, actions::PIPELINE_CREATE, &pipeline, "created")
             .await;
@@ -281,10 +279,10 @@ impl Pipelines {
         pipeline.update_time = Some(ms_to_timestamp(now_ms()));
         let compiled = compile(pipeline)?;
         self.check_venue(&compiled).await?;
-        if !self.store.update_pipeline(&compiled.pipeline).await? {
-            return Err(name_taken(&compiled.pipeline.name));
+        if !self.store.update_pipeline(&compiled.definition).await? {
+            return Err(name_taken(&compiled.name));
         }
-        let pipeline = compiled.pipeline.clone();
+        let pipeline = compiled.definition.clone();
         self.install(Some(Arc::new(compiled)), None);
         self.audit_change(audit, action, &pipeline, detail).await;
         Ok(pipeline)
@@ -297,7 +295,7 @@ impl Pipelines {
         state: PipelineState,
         audit: AuditEntry,
     ) -> Result<Pipeline, ApiError> {
-        let mut pipeline = self.get(id)?.pipeline.clone();
+        let mut pipeline = self.get(id)?.definition.clone();
         let (action, detail) = if state == PipelineState::Paused {
             (actions::PIPELINE_PAUSE, "paused")
         } else {
@@ -312,7 +310,7 @@ impl Pipelines {
 
     /// Deletes a pipeline; its executions stay for the record.
     pub async fn delete(&self, id: &str, audit: AuditEntry) -> Result<(), ApiError> {
-        let pipeline = self.get(id)?.pipeline.clone();
+        let pipeline = self.get(id)?.definition.clone();
         self.store.delete_pipeline(&pipeline.id).await?;
         self.install(None, Some(&pipeline.id));
         self.audit_change(audit, actions::PIPELINE_DELETE, &pipeline, "deleted")
@@ -429,8 +427,8 @@ fn new_execution(
 ) -> ExecutionWrite {
     let mut execution = Execution::pending(
         uuid::Uuid::now_v7().to_string(),
-        compiled.pipeline.id.clone(),
-        compiled.pipeline.name.clone(),
+        compiled.id.clone(),
+        compiled.name.clone(),
         signal.id.clone(),
         now_ms(),
     );
@@ -444,7 +442,7 @@ fn new_execution(
         execution,
         traceparent: traceparent.to_string(),
         request_id,
-        skip_if_running: compiled.skip_if_running(),
+        skip_if_running: compiled.skip_if_running,
     }
 }
 
@@ -459,9 +457,9 @@ impl ExecutionPlanner for Pipelines {
         let index = self.snapshot();
         index
             .values()
-            .filter(|c| c.enabled() && c.matcher.as_ref().is_some_and(|m| m.matches(signal)))
+            .filter(|c| c.enabled && c.matcher.as_ref().is_some_and(|m| m.matches(signal)))
             .map(|c| {
-                self.metrics.matched(&c.pipeline.name);
+                self.metrics.matched(&c.name);
                 new_execution(c, signal, traceparent, "signal matched", None)
             })
             .collect()

@@ -62,7 +62,7 @@ impl Pipelines {
             };
             let request = OrderRequest {
                 request_id: format!("{}:{name}", order_request_id(execution)),
-                exchange: compiled.pipeline.exchange.clone(),
+                exchange: compiled.exchange.clone(),
                 symbol: entry.symbol().to_string(),
                 side: exit_side,
                 order_type,

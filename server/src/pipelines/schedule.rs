@@ -23,11 +23,11 @@ pub async fn run_schedules(pipelines: Arc<Pipelines>, mut stopped: watch::Receiv
         }
         let now = Utc::now();
         for compiled in pipelines.list() {
-            let Some(schedule) = compiled.schedule.as_ref().filter(|_| compiled.enabled()) else {
+            let Some(schedule) = compiled.schedule.as_ref().filter(|_| compiled.enabled) else {
                 continue;
             };
             // The first run is one period after the schedule is first seen.
-            let id = compiled.pipeline.id.clone();
+            let id = compiled.id.clone();
             let due = match next_run.get(&id) {
                 Some(at) => *at,
                 None => {
@@ -45,7 +45,7 @@ pub async fn run_schedules(pipelines: Arc<Pipelines>, mut stopped: watch::Receiv
                 None => next_run.remove(&id),
             };
             let price = pipelines
-                .latest_price(&compiled.pipeline.exchange, &schedule.symbol)
+                .latest_price(&compiled.exchange, &schedule.symbol)
                 .await;
             let signal = match pipelines.synthetic_signal(
                 "schedule",
@@ -56,7 +56,7 @@ pub async fn run_schedules(pipelines: Arc<Pipelines>, mut stopped: watch::Receiv
             ) {
                 Ok(signal) => signal,
                 Err(err) => {
-                    tracing::warn!(pipeline = %compiled.pipeline.name, error = %err, "schedule cannot build its signal");
+                    tracing::warn!(pipeline = %compiled.name, error = %err, "schedule cannot build its signal");
                     continue;
                 }
             };
@@ -64,7 +64,7 @@ pub async fn run_schedules(pipelines: Arc<Pipelines>, mut stopped: watch::Receiv
                 .trigger(&compiled, signal, "", "schedule fired", None)
                 .await
             {
-                tracing::warn!(pipeline = %compiled.pipeline.name, error = %err, "scheduled run not queued");
+                tracing::warn!(pipeline = %compiled.name, error = %err, "scheduled run not queued");
             }
         }
     }

@@ -166,7 +166,7 @@ impl PipelineService for PipelineGrpc {
         let id = request.into_inner().id;
         let compiled = self.pipelines.get(required_id(&id)?)?;
         Ok(Response::new(GetPipelineResponse {
-            pipeline: Some(compiled.pipeline.clone()),
+            pipeline: Some(compiled.definition.clone()),
         }))
     }
 
@@ -180,7 +180,7 @@ impl PipelineService for PipelineGrpc {
             .pipelines
             .list()
             .into_iter()
-            .map(|c| c.pipeline.clone())
+            .map(|c| c.definition.clone())
             .filter(|p| {
                 (request.state == PipelineState::Unspecified as i32 || p.state == request.state)
                     && (request.exchange.is_empty() || p.exchange == request.exchange)
@@ -210,7 +210,7 @@ impl PipelineService for PipelineGrpc {
         let mut pipeline = self
             .pipelines
             .get(required_id(&changes.id)?)?
-            .pipeline
+            .definition
             .clone();
         let paths = request.update_mask.map(|m| m.paths).unwrap_or_default();
         merge(&mut pipeline, changes, &paths)?;
@@ -311,8 +311,8 @@ impl PipelineService for PipelineGrpc {
             .pipelines
             .trigger(&compiled, signal, &traceparent, "run by hand", request_id)
             .await?;
-        entry.target = compiled.pipeline.id.clone();
-        entry.detail = format!("{} run: execution {}", compiled.pipeline.name, execution.id);
+        entry.target = compiled.id.clone();
+        entry.detail = format!("{} run: execution {}", compiled.name, execution.id);
         self.pipelines.audit.record_or_log(entry).await;
         Ok(Response::new(RunPipelineResponse {
             execution: Some((&execution).into()),

@@ -107,27 +107,30 @@ pub struct OrderPlan {
     pub take_profit: Option<Level>,
 }
 
-/// A valid pipeline, ready to run.
+/// A valid pipeline, ready to run: its identity and every rule typed.
 #[derive(Debug, Clone)]
 pub struct Compiled {
-    pub pipeline: Pipeline,
+    /// UUIDv7.
+    pub id: String,
+    /// Unique; a metric label.
+    pub name: String,
+    /// The configured exchange its orders go to.
+    pub exchange: String,
+    /// Whether it trades real money (mode LIVE).
+    pub live: bool,
+    /// Whether it reacts to triggers (not paused).
+    pub enabled: bool,
+    /// Whether a second trigger skips while one runs (else it queues).
+    pub skip_if_running: bool,
     pub matcher: Option<Matcher>,
     pub schedule: Option<TimeTrigger>,
     pub sizing: SizingRule,
     pub risk: RiskLimits,
     pub order: OrderPlan,
-}
-
-impl Compiled {
-    /// Whether it reacts to triggers.
-    pub fn enabled(&self) -> bool {
-        self.pipeline.state == PipelineState::Enabled as i32
-    }
-
-    /// Whether a second trigger skips while one runs.
-    pub fn skip_if_running(&self) -> bool {
-        self.pipeline.concurrency != ConcurrencyPolicy::Queue as i32
-    }
+    /// The definition as it was written, with defaults filled in: the
+    /// document the store keeps and Get returns, and that updates merge
+    /// into. The domain reads the typed fields above, never this.
+    pub definition: Pipeline,
 }
 
 /// Collects field violations.
@@ -401,7 +404,13 @@ pub fn compile(mut pipeline: Pipeline) -> Result<Compiled, ApiError> {
 
     match (bad.0.is_empty(), sizing) {
         (true, Some(sizing)) => Ok(Compiled {
-            pipeline,
+            id: pipeline.id.clone(),
+            name: pipeline.name.clone(),
+            exchange: pipeline.exchange.clone(),
+            live: pipeline.mode == TradingMode::Live as i32,
+            enabled: pipeline.state == PipelineState::Enabled as i32,
+            skip_if_running: pipeline.concurrency != ConcurrencyPolicy::Queue as i32,
+            definition: pipeline,
             matcher,
             schedule,
             sizing,

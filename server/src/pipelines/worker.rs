@@ -193,7 +193,7 @@ impl Pipelines {
             execution.error = "the pipeline was deleted".into();
             return Ok(());
         };
-        if !compiled.enabled() {
+        if !compiled.enabled {
             return Err(Stop::Skip(SkipReason::Paused, String::new()));
         }
         let signal = match self.store.get_signal(&execution.signal_id).await {
@@ -317,9 +317,9 @@ impl Pipelines {
             started,
         );
         let order = order?;
-        self.metrics.fees(&compiled.pipeline.name, &order);
+        self.metrics.fees(&compiled.name, &order);
         if let Ok(mut book) = self.book.lock() {
-            book.count_order(&compiled.pipeline.id, now_ms());
+            book.count_order(&compiled.id, now_ms());
         }
         Ok(order)
     }
@@ -327,7 +327,6 @@ impl Pipelines {
     /// The sizing step: reads the venue's rules, the price and (when the
     /// rule needs them) the balances, then sizes with [`sizing::plan`].
     async fn size(&self, compiled: &Compiled, signal: &Signal) -> Result<Plan, Stop> {
-        let pipeline = &compiled.pipeline;
         let Some(intent) = &signal.intent else {
             return Err(Stop::Fail(format!("signal {} was not accepted", signal.id)));
         };
@@ -335,7 +334,7 @@ impl Pipelines {
         let fail = |e: &dyn std::fmt::Display| Stop::Fail(e.to_string());
         let exchange = self
             .desk
-            .exchange(&pipeline.exchange)
+            .exchange(&compiled.exchange)
             .map_err(|e| fail(&e))?
             .clone();
         let rules = exchange.rules(symbol).await.map_err(|e| fail(&e))?;
@@ -349,11 +348,11 @@ impl Pipelines {
                 .ok_or_else(|| {
                     Stop::Fail(format!(
                         "no price for {symbol}: the signal has none and {} knows none",
-                        pipeline.exchange
+                        compiled.exchange
                     ))
                 })?,
         };
-        let position = self.desk.position(&pipeline.id, symbol);
+        let position = self.desk.position(&compiled.id, symbol);
         let balances = if sizing::needs_balances(compiled.sizing, intent) {
             exchange.balances().await.map_err(|e| fail(&e))?
         } else {
@@ -372,10 +371,9 @@ impl Pipelines {
     /// The risk step: [`risk::check_order`], then
     /// [`risk::check_history`] against the book.
     fn check_risk(&self, compiled: &Compiled, plan: &Plan) -> Result<(), Stop> {
-        let pipeline = &compiled.pipeline;
         let refused = |refusal| match refusal {
             Refusal::Rule(rule, detail) => {
-                self.metrics.risk_rejected(&pipeline.name, rule.as_str());
+                self.metrics.risk_rejected(&compiled.name, rule.as_str());
                 Stop::Skip(
                     SkipReason::RiskRejected,
                     format!("{}: {detail}", rule.as_str()),
@@ -390,9 +388,9 @@ impl Pipelines {
                 return Err(Stop::Fail("risk book unavailable".into()));
             };
             History {
-                orders_last_minute: book.orders_in_last_minute(&pipeline.id, now),
-                realized_today: self.desk.realized_today(&pipeline.id, now),
-                since_last_fill_ms: self.desk.last_fill_ms(&pipeline.id).map(|last| now - last),
+                orders_last_minute: book.orders_in_last_minute(&compiled.id, now),
+                realized_today: self.desk.realized_today(&compiled.id, now),
+                since_last_fill_ms: self.desk.last_fill_ms(&compiled.id).map(|last| now - last),
             }
         };
         risk::check_history(&compiled.risk, &history).map_err(refused)
@@ -408,7 +406,7 @@ impl Pipelines {
     ) -> Result<Order, Stop> {
         let request = OrderRequest {
             request_id: order_request_id(execution),
-            exchange: compiled.pipeline.exchange.clone(),
+            exchange: compiled.exchange.clone(),
             symbol: plan.symbol.clone(),
             side: plan.side,
             order_type: compiled.order.order_type,
@@ -444,7 +442,7 @@ pub(super) fn order_request_id(execution: &Execution) -> String {
 /// The pipeline run an execution's orders belong to.
 pub(super) fn origin_of(compiled: &Compiled, execution: &Execution) -> OrderOrigin {
     OrderOrigin {
-        pipeline_id: compiled.pipeline.id.clone(),
+        pipeline_id: compiled.id.clone(),
         execution_id: execution.id.clone(),
         signal_id: execution.signal_id.clone(),
     }
@@ -454,7 +452,7 @@ pub(super) fn origin_of(compiled: &Compiled, execution: &Execution) -> OrderOrig
 /// call that started the execution.
 pub(super) fn pipeline_audit(compiled: &Compiled, trace_id: &str) -> AuditEntry {
     AuditEntry {
-        actor: format!("pipeline:{}", compiled.pipeline.name),
+        actor: format!("pipeline:{}", compiled.name),
         trace_id: trace_id.to_string(),
         ..Default::default()
     }
