@@ -154,14 +154,14 @@ impl Pipelines {
         let exchange = self.desk.exchange(&compiled.exchange).map_err(|_| {
             ApiError::invalid_field(
                 "INVALID_PIPELINE",
-                "compiled.exchange",
+                "pipeline.exchange",
                 format!("no exchange named `{}`", compiled.exchange),
             )
         })?;
         if compiled.live != exchange.live() {
             return Err(ApiError::invalid_field(
                 "INVALID_PIPELINE",
-                "compiled.mode",
+                "pipeline.mode",
                 format!(
                     "`{}` {} real money; choose mode {}",
                     compiled.exchange,
@@ -188,15 +188,15 @@ impl Pipelines {
         let Some(symbol) = symbol else { return Ok(()) };
         let instrument = self
             .instrument(&symbol)
-            .map_err(|e| ApiError::invalid_field("INVALID_PIPELINE", "compiled.trigger", e))?;
+            .map_err(|e| ApiError::invalid_field("INVALID_PIPELINE", "pipeline.trigger", e))?;
         let rules = exchange.rules(&instrument.symbol).await.map_err(|e| {
-            ApiError::invalid_field("INVALID_PIPELINE", "compiled.trigger", e.to_string())
+            ApiError::invalid_field("INVALID_PIPELINE", "pipeline.trigger", e.to_string())
         })?;
         match compiled.sizing {
             spec::SizingRule::QuoteAmount(amount) if amount < rules.min_notional => {
                 Err(ApiError::invalid_field(
                     "INVALID_PIPELINE",
-                    "compiled.sizing.fixed_quote_amount",
+                    "pipeline.sizing.fixed_quote_amount",
                     format!(
                         "{amount} is below {}'s minimum notional of {} on {}",
                         instrument.symbol, rules.min_notional, compiled.exchange
@@ -206,7 +206,7 @@ impl Pipelines {
             spec::SizingRule::Quantity(quantity) if quantity < rules.min_quantity => {
                 Err(ApiError::invalid_field(
                     "INVALID_PIPELINE",
-                    "compiled.sizing.fixed_quantity",
+                    "pipeline.sizing.fixed_quantity",
                     format!(
                         "{quantity} is below {}'s minimum quantity of {} on {}",
                         instrument.symbol, rules.min_quantity, compiled.exchange
