@@ -10,7 +10,8 @@ use tonic::Code;
 use tradeplane_api::*;
 use tradeplane_client::Client;
 use tradeplane_e2e::{
-    TestServer, audit_events, balances, dec, error_reason, eventually, get_order,
+    TestServer, audit_events, balances, cancel_order, dec, error_reason, eventually, get_order,
+    list_exchanges, list_orders,
     mock_binance::{API_KEY, API_SECRET, Fault, MockBinance, Route},
     place_order as place, serve_async,
 };
@@ -69,13 +70,8 @@ async fn wait_for_status(client: &Client, id: &str, status: OrderStatus) -> Orde
 }
 
 async fn binance_exchange(client: &Client) -> Exchange {
-    client
-        .orders()
-        .list_exchanges(ListExchangesRequest {})
+    list_exchanges(client)
         .await
-        .expect("ListExchanges answers")
-        .into_inner()
-        .exchanges
         .into_iter()
         .find(|e| e.name == "binance")
         .expect("binance is listed")
@@ -137,17 +133,9 @@ async fn orders_fill_rest_and_cancel_on_the_mock_with_signed_requests() {
     assert_eq!(later.fills[0].price, "49000");
 
     let to_cancel = place(&client, order("l-2", Side::Buy, "0.001", Some("30000"))).await;
-    let canceled = client
-        .orders()
-        .cancel_order(CancelOrderRequest {
-            id: to_cancel.id.clone(),
-            ..Default::default()
-        })
+    let canceled = cancel_order(&client, &to_cancel.id)
         .await
-        .expect("CancelOrder answers")
-        .into_inner()
-        .order
-        .expect("an order");
+        .expect("CancelOrder answers");
     assert_eq!(canceled.status, OrderStatus::Canceled as i32);
     let on_mock = mock.orders();
     assert_eq!(on_mock.last().map(|o| o.status), Some("CANCELED"));
@@ -483,13 +471,7 @@ async fn after_a_crash_reconciliation_brings_an_order_to_its_true_state() {
     let client = Client::connect(&restarted.grpc, Some(&restarted.api_key))
         .await
         .expect("client connects");
-    let orders = client
-        .orders()
-        .list_orders(ListOrdersRequest::default())
-        .await
-        .expect("ListOrders answers")
-        .into_inner()
-        .orders;
+    let orders = list_orders(&client).await;
     assert_eq!(orders.len(), 1);
     let reconciled = &orders[0];
     assert_eq!(

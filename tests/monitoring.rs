@@ -10,12 +10,24 @@ use std::{collections::BTreeSet, process::Command, time::Duration};
 use serde_json::json;
 use tradeplane_api::*;
 use tradeplane_e2e::{
-    PASSPHRASE, TestServer, eventually, external_tool,
+    PASSPHRASE, TestServer, any_signal_pipeline, create_pipeline, eventually, external_tool,
     mock_binance::{Fault, MockBinance, Route},
     webhook_accepts, workspace_root,
 };
 
 const RULES: &str = "monitoring/prometheus/rules/tradeplane.yml";
+
+/// A market buy of 0.001 BTC on the (mock) Binance exchange.
+fn binance_buy() -> PlaceOrderRequest {
+    PlaceOrderRequest {
+        exchange: "binance".into(),
+        symbol: "BTC/USDT".into(),
+        side: Side::Buy as i32,
+        r#type: OrderType::Market as i32,
+        quantity: "0.001".into(),
+        ..Default::default()
+    }
+}
 
 fn promtool(args: &[&str]) {
     let Some(promtool) = external_tool("promtool", "checks the Prometheus config and rules") else {
@@ -207,36 +219,10 @@ async fn exercise(server: &TestServer) {
     .await;
     client
         .orders()
-        .place_order(PlaceOrderRequest {
-            exchange: "binance".into(),
-            symbol: "BTC/USDT".into(),
-            side: Side::Buy as i32,
-            r#type: OrderType::Market as i32,
-            quantity: "0.001".into(),
-            ..Default::default()
-        })
+        .place_order(binance_buy())
         .await
         .expect("PlaceOrder answers");
-    let pipeline = client
-        .pipelines()
-        .create_pipeline(CreatePipelineRequest {
-            pipeline: Some(Pipeline {
-                name: "metrics".into(),
-                trigger: Some(Trigger {
-                    kind: Some(trigger::Kind::Signal(SignalMatch::default())),
-                }),
-                sizing: Some(Sizing {
-                    method: Some(sizing::Method::FixedQuoteAmount("100".into())),
-                }),
-                ..Default::default()
-            }),
-            ..Default::default()
-        })
-        .await
-        .expect("CreatePipeline answers")
-        .into_inner()
-        .pipeline
-        .expect("a pipeline");
+    let pipeline = create_pipeline(&client, any_signal_pipeline("metrics")).await;
     client
         .pipelines()
         .run_pipeline(RunPipelineRequest {
@@ -481,33 +467,23 @@ async fn drive_everything(server: &TestServer, mock: &MockBinance) {
     }
     assert!(limited, "the webhook rate limit refused some");
 
-    let refused = client
-        .pipelines()
-        .create_pipeline(CreatePipelineRequest {
-            pipeline: Some(Pipeline {
-                name: "refused".into(),
-                trigger: Some(Trigger {
-                    kind: Some(trigger::Kind::Signal(SignalMatch {
-                        strategy: "never".into(),
-                        ..Default::default()
-                    })),
-                }),
-                sizing: Some(Sizing {
-                    method: Some(sizing::Method::FixedQuoteAmount("100".into())),
-                }),
-                risk: Some(RiskRules {
-                    max_order_notional: "10".into(),
+    let refused = create_pipeline(
+        &client,
+        Pipeline {
+            trigger: Some(Trigger {
+                kind: Some(trigger::Kind::Signal(SignalMatch {
+                    strategy: "never".into(),
                     ..Default::default()
-                }),
+                })),
+            }),
+            risk: Some(RiskRules {
+                max_order_notional: "10".into(),
                 ..Default::default()
             }),
-            ..Default::default()
-        })
-        .await
-        .expect("CreatePipeline answers")
-        .into_inner()
-        .pipeline
-        .expect("a pipeline");
+            ..any_signal_pipeline("refused")
+        },
+    )
+    .await;
     let run = |id: String| RunPipelineRequest {
         id,
         symbol: "BTC/USDT".into(),
@@ -527,14 +503,7 @@ async fn drive_everything(server: &TestServer, mock: &MockBinance) {
             retry_after_secs: 60,
         },
     );
-    let order = PlaceOrderRequest {
-        exchange: "binance".into(),
-        symbol: "BTC/USDT".into(),
-        side: Side::Buy as i32,
-        r#type: OrderType::Market as i32,
-        quantity: "0.001".into(),
-        ..Default::default()
-    };
+    let order = binance_buy();
     client
         .orders()
         .place_order(order.clone())

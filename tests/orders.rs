@@ -10,8 +10,9 @@ use tonic::Code;
 use tradeplane_api::*;
 use tradeplane_client::Client;
 use tradeplane_e2e::{
-    TestServer, audit_events, bad_request_field, balances as exchange_balances, dec,
-    error_reason as reason, place_order,
+    TestServer, audit_events, bad_request_field, balances as exchange_balances, cancel_order, dec,
+    error_reason as reason, halt_trading, list_exchanges, list_orders, place_order,
+    place_order_refused, refusal, reset_breaker, resume_trading, trip_breaker,
 };
 
 async fn balances(client: &Client) -> std::collections::HashMap<String, (Decimal, Decimal)> {
@@ -29,6 +30,11 @@ fn market_buy(request_id: &str, quantity: &str, reference: &str) -> PlaceOrderRe
         reference_price: reference.into(),
         ..Default::default()
     }
+}
+
+/// A fresh market buy the test expects to be refused: its code and reason.
+async fn refused_buy(client: &Client, request_id: &str) -> (Code, String) {
+    refusal(&place_order_refused(client, market_buy(request_id, "0.01", "65000")).await)
 }
 
 fn limit(request_id: &str, side: Side, quantity: &str, price: &str) -> PlaceOrderRequest {
@@ -196,13 +202,7 @@ async fn a_retried_order_is_placed_once() {
     }
     ids.dedup();
     assert_eq!(ids.len(), 1, "every retry returns the one order");
-    let listed = client
-        .orders()
-        .list_orders(ListOrdersRequest::default())
-        .await
-        .unwrap()
-        .into_inner()
-        .orders;
+    let listed = list_orders(&client).await;
     assert_eq!(listed.len(), 1);
     assert_eq!(
         balances(&client).await["BTC"].0,
@@ -217,80 +217,28 @@ async fn the_halt_and_an_open_breaker_stop_orders_at_the_door() {
     let server = TestServer::start().await;
     let client = server.trader().await;
     let admin = server.client().await;
-    client
-        .security()
-        .halt_trading(HaltTradingRequest::default())
-        .await
-        .unwrap();
-    let halted = client
-        .orders()
-        .place_order(market_buy("during-halt", "0.01", "65000"))
-        .await
-        .unwrap_err();
+    halt_trading(&client).await;
     assert_eq!(
-        (halted.code(), reason(&halted)),
+        refused_buy(&client, "during-halt").await,
         (Code::FailedPrecondition, "TRADING_HALTED".into())
     );
-    admin
-        .security()
-        .resume_trading(ResumeTradingRequest::default())
-        .await
-        .unwrap();
+    resume_trading(&admin).await;
 
-    client
-        .security()
-        .trip_circuit_breaker(TripCircuitBreakerRequest {
-            exchange: "paper".into(),
-            ..Default::default()
-        })
-        .await
-        .unwrap();
-    let open = client
-        .orders()
-        .place_order(market_buy("breaker-open", "0.01", "65000"))
-        .await
-        .unwrap_err();
+    trip_breaker(&client, "paper").await;
     assert_eq!(
-        (open.code(), reason(&open)),
+        refused_buy(&client, "breaker-open").await,
         (Code::Unavailable, "CIRCUIT_OPEN".into())
     );
-    let exchanges = client
-        .orders()
-        .list_exchanges(ListExchangesRequest {})
-        .await
-        .unwrap()
-        .into_inner()
-        .exchanges;
+    let exchanges = list_exchanges(&client).await;
     assert_eq!(exchanges[0].breaker_state, CircuitBreakerState::Open as i32);
     assert_eq!(exchanges[0].status, ExchangeStatus::Down as i32);
     assert!(!exchanges[0].live);
-    admin
-        .security()
-        .reset_circuit_breaker(ResetCircuitBreakerRequest {
-            exchange: "paper".into(),
-            ..Default::default()
-        })
-        .await
-        .unwrap();
+    reset_breaker(&admin, "paper").await;
     assert!(
-        client
-            .orders()
-            .list_orders(ListOrdersRequest::default())
-            .await
-            .unwrap()
-            .into_inner()
-            .orders
-            .is_empty(),
+        list_orders(&client).await.is_empty(),
         "refused orders leave nothing behind"
     );
-    let placed = client
-        .orders()
-        .place_order(market_buy("after", "0.01", "65000"))
-        .await
-        .unwrap()
-        .into_inner()
-        .order
-        .unwrap();
+    let placed = place_order(&client, market_buy("after", "0.01", "65000")).await;
     assert_eq!(placed.status, OrderStatus::Filled as i32);
     server.stop().await;
 }
@@ -304,58 +252,27 @@ async fn a_retry_gets_its_order_back_while_the_halt_or_the_breaker_refuses_new_o
     assert_eq!(first.status, OrderStatus::Filled as i32);
     let same = |order: &Order| (order.id.clone(), order.status, order.fills.len());
 
-    client
-        .security()
-        .halt_trading(HaltTradingRequest::default())
-        .await
-        .unwrap();
+    halt_trading(&client).await;
     let retried = place_order(&client, market_buy("placed-before", "0.01", "65000")).await;
     assert_eq!(
         same(&retried),
         same(&first),
         "the halt does not hide the first order"
     );
-    let fresh = client
-        .orders()
-        .place_order(market_buy("during-halt", "0.01", "65000"))
-        .await
-        .unwrap_err();
     assert_eq!(
-        (fresh.code(), reason(&fresh)),
+        refused_buy(&client, "during-halt").await,
         (Code::FailedPrecondition, "TRADING_HALTED".into())
     );
-    admin
-        .security()
-        .resume_trading(ResumeTradingRequest::default())
-        .await
-        .unwrap();
+    resume_trading(&admin).await;
 
-    client
-        .security()
-        .trip_circuit_breaker(TripCircuitBreakerRequest {
-            exchange: "paper".into(),
-            ..Default::default()
-        })
-        .await
-        .unwrap();
+    trip_breaker(&client, "paper").await;
     let retried = place_order(&client, market_buy("placed-before", "0.01", "65000")).await;
     assert_eq!(same(&retried), same(&first), "nor does an open breaker");
-    let fresh = client
-        .orders()
-        .place_order(market_buy("breaker-open", "0.01", "65000"))
-        .await
-        .unwrap_err();
     assert_eq!(
-        (fresh.code(), reason(&fresh)),
+        refused_buy(&client, "breaker-open").await,
         (Code::Unavailable, "CIRCUIT_OPEN".into())
     );
-    let listed = client
-        .orders()
-        .list_orders(ListOrdersRequest::default())
-        .await
-        .unwrap()
-        .into_inner()
-        .orders;
+    let listed = list_orders(&client).await;
     assert_eq!(listed.len(), 1, "one order for the one request_id");
     server.stop().await;
 }
@@ -396,26 +313,9 @@ async fn resting_limit_orders_fill_when_a_signal_crosses_them_and_survive_restar
         "the bids hold quote plus fee"
     );
 
-    let canceled = client
-        .orders()
-        .cancel_order(CancelOrderRequest {
-            id: other.id.clone(),
-            ..Default::default()
-        })
-        .await
-        .unwrap()
-        .into_inner()
-        .order
-        .unwrap();
+    let canceled = cancel_order(&client, &other.id).await.unwrap();
     assert_eq!(canceled.status, OrderStatus::Canceled as i32);
-    let again = client
-        .orders()
-        .cancel_order(CancelOrderRequest {
-            id: other.id.clone(),
-            ..Default::default()
-        })
-        .await
-        .unwrap_err();
+    let again = cancel_order(&client, &other.id).await.unwrap_err();
     assert_eq!(reason(&again), "ORDER_NOT_OPEN");
 
     // The open bid survives a restart, with its funds still held.

@@ -10,9 +10,10 @@ use tonic::Code;
 use tradeplane_api::*;
 use tradeplane_client::Client;
 use tradeplane_e2e::{
-    PASSPHRASE, TestServer, audit_events, dec, error_reason, eventually, get_order,
+    PASSPHRASE, TestServer, audit_events, create_pipeline as create, dec, error_reason, eventually,
+    get_order,
     mock_binance::{Fault, MockBinance, Route},
-    post_webhook, serve_async, webhook_accepts,
+    post_webhook, serve_async, try_create_pipeline, webhook_accepts,
 };
 
 fn pipeline(name: &str, sizing: sizing::Method) -> Pipeline {
@@ -33,20 +34,6 @@ fn pipeline(name: &str, sizing: sizing::Method) -> Pipeline {
 
 fn quote(amount: &str) -> sizing::Method {
     sizing::Method::FixedQuoteAmount(amount.into())
-}
-
-async fn create(client: &Client, pipeline: Pipeline) -> Pipeline {
-    client
-        .pipelines()
-        .create_pipeline(CreatePipelineRequest {
-            pipeline: Some(pipeline),
-            ..Default::default()
-        })
-        .await
-        .expect("CreatePipeline answers")
-        .into_inner()
-        .pipeline
-        .expect("a pipeline")
 }
 
 /// Runs `pipeline` by hand and waits for the execution to end.
@@ -104,6 +91,55 @@ async fn finished(client: &Client, id: &str) -> Execution {
 
 fn status(execution: &Execution) -> ExecutionStatus {
     ExecutionStatus::try_from(execution.status).expect("a status")
+}
+
+/// Creates `pipeline`, which the test expects to be refused; returns the
+/// refusal.
+async fn create_refused(client: &Client, pipeline: Pipeline) -> tonic::Status {
+    try_create_pipeline(client, pipeline)
+        .await
+        .expect_err("CreatePipeline refuses")
+}
+
+/// The first page of executions matching `filter`.
+async fn executions(client: &Client, filter: ExecutionFilter) -> Vec<Execution> {
+    client
+        .pipelines()
+        .list_executions(ListExecutionsRequest {
+            filter: Some(filter),
+            ..Default::default()
+        })
+        .await
+        .expect("ListExecutions answers")
+        .into_inner()
+        .executions
+}
+
+/// Creates a pipeline named `name` with the risk rules `adjust` sets.
+async fn with_risk(
+    client: &Client,
+    name: &str,
+    sizing: sizing::Method,
+    adjust: impl FnOnce(&mut RiskRules),
+) -> Pipeline {
+    let mut risk = RiskRules::default();
+    adjust(&mut risk);
+    let pipeline = Pipeline {
+        risk: Some(risk),
+        ..pipeline(name, sizing)
+    };
+    create(client, pipeline).await
+}
+
+/// Runs `pipeline` by hand at `price` and asserts that the execution
+/// succeeded.
+async fn succeeds(client: &Client, pipeline: &Pipeline, action: &str, price: &str) {
+    let execution = run(client, pipeline, action, price, "").await;
+    assert_eq!(
+        status(&execution),
+        ExecutionStatus::Succeeded,
+        "{execution:?}"
+    );
 }
 
 #[tokio::test]
@@ -236,10 +272,6 @@ async fn a_tradingview_alert_becomes_a_filled_paper_order_through_a_pipeline() {
 async fn every_risk_rule_rejects_what_it_should_and_passes_the_rest() {
     let server = TestServer::start().await;
     let client = server.client().await;
-    let with_risk = |name: &str, sizing: sizing::Method, risk: RiskRules| Pipeline {
-        risk: Some(risk),
-        ..pipeline(name, sizing)
-    };
     let rejected = |execution: &Execution, rule: &str| {
         assert_eq!(status(execution), ExecutionStatus::Skipped, "{execution:?}");
         assert_eq!(execution.skip_reason, "risk_rejected");
@@ -252,76 +284,38 @@ async fn every_risk_rule_rejects_what_it_should_and_passes_the_rest() {
         assert!(risk.detail.starts_with(rule), "{}", risk.detail);
     };
 
-    let notional = create(
-        &client,
-        with_risk(
-            "notional",
-            quote("1000"),
-            RiskRules {
-                max_order_notional: "500".into(),
-                ..Default::default()
-            },
-        ),
-    )
+    let notional = with_risk(&client, "notional", quote("1000"), |rules| {
+        rules.max_order_notional = "500".into()
+    })
     .await;
     rejected(
         &run(&client, &notional, "buy", "50000", "").await,
         "max_order_notional",
     );
-    let small = create(
-        &client,
-        with_risk(
-            "notional-ok",
-            quote("400"),
-            RiskRules {
-                max_order_notional: "500".into(),
-                ..Default::default()
-            },
-        ),
-    )
+    let small = with_risk(&client, "notional-ok", quote("400"), |rules| {
+        rules.max_order_notional = "500".into()
+    })
     .await;
-    assert_eq!(
-        status(&run(&client, &small, "buy", "50000", "").await),
-        ExecutionStatus::Succeeded
-    );
+    succeeds(&client, &small, "buy", "50000").await;
 
-    let sides = create(
-        &client,
-        with_risk(
-            "long-only",
-            quote("100"),
-            RiskRules {
-                allowed_sides: vec![Side::Buy as i32],
-                ..Default::default()
-            },
-        ),
-    )
+    let sides = with_risk(&client, "long-only", quote("100"), |rules| {
+        rules.allowed_sides = vec![Side::Buy as i32]
+    })
     .await;
     rejected(
         &run(&client, &sides, "sell", "50000", "").await,
         "allowed_sides",
     );
-    assert_eq!(
-        status(&run(&client, &sides, "buy", "50000", "").await),
-        ExecutionStatus::Succeeded
-    );
+    succeeds(&client, &sides, "buy", "50000").await;
 
-    let position = create(
+    let position = with_risk(
         &client,
-        with_risk(
-            "capped",
-            sizing::Method::FixedQuantity("0.01".into()),
-            RiskRules {
-                max_position: "0.015".into(),
-                ..Default::default()
-            },
-        ),
+        "capped",
+        sizing::Method::FixedQuantity("0.01".into()),
+        |rules| rules.max_position = "0.015".into(),
     )
     .await;
-    assert_eq!(
-        status(&run(&client, &position, "buy", "50000", "").await),
-        ExecutionStatus::Succeeded
-    );
+    succeeds(&client, &position, "buy", "50000").await;
     rejected(
         &run(&client, &position, "buy", "50000", "").await,
         "max_position",
@@ -332,73 +326,40 @@ async fn every_risk_rule_rejects_what_it_should_and_passes_the_rest() {
         "reducing the position is always allowed"
     );
 
-    let rate = create(
-        &client,
-        with_risk(
-            "one-a-minute",
-            quote("100"),
-            RiskRules {
-                max_orders_per_minute: 1,
-                ..Default::default()
-            },
-        ),
-    )
+    let rate = with_risk(&client, "one-a-minute", quote("100"), |rules| {
+        rules.max_orders_per_minute = 1
+    })
     .await;
-    assert_eq!(
-        status(&run(&client, &rate, "buy", "50000", "").await),
-        ExecutionStatus::Succeeded
-    );
+    succeeds(&client, &rate, "buy", "50000").await;
     rejected(
         &run(&client, &rate, "buy", "50000", "").await,
         "max_orders_per_minute",
     );
 
-    let quiet = create(
-        &client,
-        with_risk(
-            "quiet",
-            quote("100"),
-            RiskRules {
-                cooldown: Some(prost_types::Duration {
-                    seconds: 60,
-                    nanos: 0,
-                }),
-                ..Default::default()
-            },
-        ),
-    )
+    let quiet = with_risk(&client, "quiet", quote("100"), |rules| {
+        rules.cooldown = Some(prost_types::Duration {
+            seconds: 60,
+            nanos: 0,
+        })
+    })
     .await;
-    assert_eq!(
-        status(&run(&client, &quiet, "buy", "50000", "").await),
-        ExecutionStatus::Succeeded
-    );
+    succeeds(&client, &quiet, "buy", "50000").await;
     let cooling = run(&client, &quiet, "buy", "50000", "").await;
     assert_eq!(
         (status(&cooling), cooling.skip_reason.as_str()),
         (ExecutionStatus::Skipped, "cooldown")
     );
 
-    let losses = create(
+    let losses = with_risk(
         &client,
-        with_risk(
-            "loser",
-            sizing::Method::FixedQuantity("0.1".into()),
-            RiskRules {
-                daily_loss_limit: "500".into(),
-                ..Default::default()
-            },
-        ),
+        "loser",
+        sizing::Method::FixedQuantity("0.1".into()),
+        |rules| rules.daily_loss_limit = "500".into(),
     )
     .await;
-    assert_eq!(
-        status(&run(&client, &losses, "buy", "50000", "").await),
-        ExecutionStatus::Succeeded
-    );
+    succeeds(&client, &losses, "buy", "50000").await;
     // Sold 0.1 about 10% lower: roughly 500 lost, past the limit.
-    assert_eq!(
-        status(&run(&client, &losses, "sell", "44000", "").await),
-        ExecutionStatus::Succeeded
-    );
+    succeeds(&client, &losses, "sell", "44000").await;
     rejected(
         &run(&client, &losses, "buy", "44000", "").await,
         "daily_loss_limit",
@@ -496,62 +457,53 @@ async fn sizing_rounds_to_the_instrument_and_intents_compute_the_difference() {
 async fn pipelines_are_validated_updated_paused_and_audited() {
     let server = TestServer::start().await;
     let client = server.client().await;
-    let bad = client
-        .pipelines()
-        .create_pipeline(CreatePipelineRequest {
-            pipeline: Some(Pipeline {
-                exchange: "nowhere".into(),
-                ..pipeline("bad", quote("100"))
-            }),
-            ..Default::default()
-        })
-        .await
-        .unwrap_err();
+    let bad = create_refused(
+        &client,
+        Pipeline {
+            exchange: "nowhere".into(),
+            ..pipeline("bad", quote("100"))
+        },
+    )
+    .await;
     assert_eq!(bad.code(), Code::InvalidArgument);
     assert!(
         bad.message().contains("pipeline.exchange"),
         "{}",
         bad.message()
     );
-    let unreachable = client
-        .pipelines()
-        .create_pipeline(CreatePipelineRequest {
-            pipeline: Some(Pipeline {
-                trigger: Some(Trigger {
-                    kind: Some(trigger::Kind::Signal(SignalMatch {
-                        symbol_glob: "BTC/USDT".into(),
-                        ..Default::default()
-                    })),
-                }),
-                ..pipeline("dust", quote("1"))
+    let unreachable = create_refused(
+        &client,
+        Pipeline {
+            trigger: Some(Trigger {
+                kind: Some(trigger::Kind::Signal(SignalMatch {
+                    symbol_glob: "BTC/USDT".into(),
+                    ..Default::default()
+                })),
             }),
-            ..Default::default()
-        })
-        .await
-        .unwrap_err();
+            ..pipeline("dust", quote("1"))
+        },
+    )
+    .await;
     assert!(
         unreachable.message().contains("minimum notional"),
         "{}",
         unreachable.message()
     );
 
-    let bad_cron = client
-        .pipelines()
-        .create_pipeline(CreatePipelineRequest {
-            pipeline: Some(Pipeline {
-                trigger: Some(Trigger {
-                    kind: Some(trigger::Kind::Schedule(Schedule {
-                        spec: Some(schedule::Spec::Cron("61 * * * *".into())),
-                        symbol: "BTC/USDT".into(),
-                        action: "buy".into(),
-                    })),
-                }),
-                ..pipeline("bad-cron", quote("100"))
+    let bad_cron = create_refused(
+        &client,
+        Pipeline {
+            trigger: Some(Trigger {
+                kind: Some(trigger::Kind::Schedule(Schedule {
+                    spec: Some(schedule::Spec::Cron("61 * * * *".into())),
+                    symbol: "BTC/USDT".into(),
+                    action: "buy".into(),
+                })),
             }),
-            ..Default::default()
-        })
-        .await
-        .unwrap_err();
+            ..pipeline("bad-cron", quote("100"))
+        },
+    )
+    .await;
     let violations = tonic_types::StatusExt::get_details_bad_request(&bad_cron)
         .expect("BadRequest details")
         .field_violations;
@@ -678,19 +630,12 @@ async fn a_scheduled_pipeline_fires_with_the_latest_price() {
         Duration::from_secs(20),
         Duration::from_millis(100),
         || async {
-            client
-                .pipelines()
-                .list_executions(ListExecutionsRequest {
-                    filter: Some(ExecutionFilter {
-                        pipeline_id: scheduled.id.clone(),
-                        ..Default::default()
-                    }),
-                    ..Default::default()
-                })
+            let filter = ExecutionFilter {
+                pipeline_id: scheduled.id.clone(),
+                ..Default::default()
+            };
+            executions(&client, filter)
                 .await
-                .expect("ListExecutions answers")
-                .into_inner()
-                .executions
                 .pop()
                 .ok_or_else(|| "the schedule never fired".to_string())
         },
@@ -748,13 +693,7 @@ async fn an_execution_queued_before_a_crash_runs_once_after_it() {
         Duration::from_secs(20),
         Duration::from_millis(50),
         || async {
-            let executions = client
-                .pipelines()
-                .list_executions(ListExecutionsRequest::default())
-                .await
-                .expect("ListExecutions answers")
-                .into_inner()
-                .executions;
+            let executions = executions(&client, ExecutionFilter::default()).await;
             assert_eq!(executions.len(), 1, "exactly the one execution");
             if executions[0].status == ExecutionStatus::Succeeded as i32 {
                 Ok(executions[0].clone())

@@ -10,9 +10,10 @@ use prost_types::FileDescriptorSet;
 use tonic::{Code, Status, codec::Streaming, transport::Channel};
 use tonic_types::StatusExt;
 use tradeplane_api::*;
+use tradeplane_client::Client;
 use tradeplane_e2e::{
     ADMIN_KEY, PASSPHRASE, TestServer, audit_events, bad_request_field, binary,
-    error_reason as reason, post_webhook,
+    error_reason as reason, halt_trading, post_webhook, refusal, reset_breaker, resume_trading,
 };
 
 /// Every method of the four tradeplane services: (path, client streaming,
@@ -80,6 +81,95 @@ async fn call_empty(
             Ok(())
         }
     }
+}
+
+/// Lists signals as `client`: a call every role may make, so the answer
+/// says whether the key itself is let in.
+async fn list_as(client: &Client) -> Result<(), Status> {
+    client
+        .signals()
+        .list_signals(ListSignalsRequest::default())
+        .await
+        .map(drop)
+}
+
+/// Creates an API key as `admin`; a refusal comes back as the error.
+async fn create_api_key(
+    admin: &Client,
+    request: CreateApiKeyRequest,
+) -> Result<CreateApiKeyResponse, Status> {
+    admin
+        .security()
+        .create_api_key(request)
+        .await
+        .map(tonic::Response::into_inner)
+}
+
+/// A viewer key named `name`, retried under `request_id` when not empty.
+fn viewer_key(request_id: &str, name: &str) -> CreateApiKeyRequest {
+    CreateApiKeyRequest {
+        request_id: request_id.into(),
+        name: name.into(),
+        role: Role::Viewer as i32,
+        ..Default::default()
+    }
+}
+
+/// Replaces the allowlist of `surface` as `admin`; a refusal comes back as
+/// the error.
+async fn update_allowlist(
+    admin: &Client,
+    surface: Surface,
+    cidrs: &[&str],
+    include_tradingview_preset: bool,
+) -> Result<Allowlist, Status> {
+    admin
+        .security()
+        .update_allowlist(UpdateAllowlistRequest {
+            allowlist: Some(Allowlist {
+                surface: surface as i32,
+                cidrs: cidrs.iter().map(|c| c.to_string()).collect(),
+            }),
+            include_tradingview_preset,
+            ..Default::default()
+        })
+        .await
+        .map(|r| r.into_inner().allowlist.expect("an allowlist"))
+}
+
+/// Every exchange's circuit breaker.
+async fn breakers(admin: &Client) -> Vec<CircuitBreaker> {
+    admin
+        .security()
+        .list_circuit_breakers(ListCircuitBreakersRequest {})
+        .await
+        .expect("ListCircuitBreakers answers")
+        .into_inner()
+        .breakers
+}
+
+/// The audit chain check.
+async fn verify_audit_log(admin: &Client) -> VerifyAuditLogResponse {
+    admin
+        .security()
+        .verify_audit_log(VerifyAuditLogRequest {})
+        .await
+        .expect("VerifyAuditLog answers")
+        .into_inner()
+}
+
+/// One page of three audit events, newest first, from `page_token`.
+async fn audit_page(admin: &Client, page_token: String) -> ListAuditEventsResponse {
+    admin
+        .security()
+        .list_audit_events(ListAuditEventsRequest {
+            page_size: 3,
+            page_token,
+            ..Default::default()
+        })
+        .await
+        .expect("ListAuditEvents answers")
+        .into_inner()
 }
 
 #[tokio::test]
@@ -168,55 +258,42 @@ async fn every_role_gets_exactly_what_the_policy_table_allows() {
 async fn api_keys_are_shown_once_expire_revoke_and_survive_restarts() {
     let server = TestServer::start().await;
     let admin = server.client().await;
-    let created = admin
-        .security()
-        .create_api_key(CreateApiKeyRequest {
-            request_id: "create-bot".into(),
-            name: "bot".into(),
-            role: Role::Viewer as i32,
-            ..Default::default()
-        })
+    let created = create_api_key(&admin, viewer_key("create-bot", "bot"))
         .await
-        .unwrap()
-        .into_inner();
+        .unwrap();
     let token = created.token.clone();
     let key = created.api_key.unwrap();
     assert!(token.starts_with("tpk_") && token.len() == 68);
     assert!(token.starts_with(&key.prefix) && key.prefix.len() == 12);
 
     // A retried create makes no second key and cannot show the token again.
-    let retry = admin
-        .security()
-        .create_api_key(CreateApiKeyRequest {
-            request_id: "create-bot".into(),
-            name: "bot".into(),
-            role: Role::Viewer as i32,
-            ..Default::default()
-        })
+    let retry = create_api_key(&admin, viewer_key("create-bot", "bot"))
         .await
         .unwrap_err();
     assert_eq!(
-        (retry.code(), reason(&retry)),
+        refusal(&retry),
         (Code::AlreadyExists, "ALREADY_EXISTS".into())
     );
-    let bad = admin
-        .security()
-        .create_api_key(CreateApiKeyRequest {
+    let bad = create_api_key(
+        &admin,
+        CreateApiKeyRequest {
             name: "no role".into(),
             ..Default::default()
-        })
-        .await
-        .unwrap_err();
+        },
+    )
+    .await
+    .unwrap_err();
     assert_eq!(bad_request_field(&bad), "name");
-    let unknown_role = admin
-        .security()
-        .create_api_key(CreateApiKeyRequest {
+    let unknown_role = create_api_key(
+        &admin,
+        CreateApiKeyRequest {
             name: "future-bot".into(),
             role: 999,
             ..Default::default()
-        })
-        .await
-        .unwrap_err();
+        },
+    )
+    .await
+    .unwrap_err();
     assert_eq!(
         (unknown_role.code(), bad_request_field(&unknown_role)),
         (Code::InvalidArgument, "role".into()),
@@ -224,10 +301,7 @@ async fn api_keys_are_shown_once_expire_revoke_and_survive_restarts() {
     );
 
     let bot = server.client_with_key(Some(&token)).await;
-    bot.signals()
-        .list_signals(ListSignalsRequest::default())
-        .await
-        .unwrap();
+    list_as(&bot).await.unwrap();
     let listed = admin
         .security()
         .list_api_keys(ListApiKeysRequest::default())
@@ -245,37 +319,28 @@ async fn api_keys_are_shown_once_expire_revoke_and_survive_restarts() {
     let dir = server.stop().await;
     let server = TestServer::start_in(dir, |_| {}).await;
     let bot = server.client_with_key(Some(&token)).await;
-    bot.signals()
-        .list_signals(ListSignalsRequest::default())
-        .await
-        .unwrap();
+    list_as(&bot).await.unwrap();
     let admin = server.client().await;
 
-    let short = admin
-        .security()
-        .create_api_key(CreateApiKeyRequest {
-            name: "short".into(),
-            role: Role::Viewer as i32,
+    let short = create_api_key(
+        &admin,
+        CreateApiKeyRequest {
             ttl: Some(prost_types::Duration {
                 seconds: 1,
                 nanos: 0,
             }),
-            ..Default::default()
-        })
-        .await
-        .unwrap()
-        .into_inner()
-        .token;
+            ..viewer_key("", "short")
+        },
+    )
+    .await
+    .unwrap()
+    .token;
     tokio::time::sleep(Duration::from_millis(1100)).await;
-    let expired = server
-        .client_with_key(Some(&short))
-        .await
-        .signals()
-        .list_signals(ListSignalsRequest::default())
+    let expired = list_as(&server.client_with_key(Some(&short)).await)
         .await
         .unwrap_err();
     assert_eq!(
-        (expired.code(), reason(&expired)),
+        refusal(&expired),
         (Code::Unauthenticated, "EXPIRED_API_KEY".into())
     );
 
@@ -287,13 +352,9 @@ async fn api_keys_are_shown_once_expire_revoke_and_survive_restarts() {
         })
         .await
         .unwrap();
-    let revoked = bot
-        .signals()
-        .list_signals(ListSignalsRequest::default())
-        .await
-        .unwrap_err();
+    let revoked = list_as(&bot).await.unwrap_err();
     assert_eq!(
-        (revoked.code(), reason(&revoked)),
+        refusal(&revoked),
         (Code::Unauthenticated, "INVALID_API_KEY".into())
     );
     let all = admin
@@ -358,18 +419,11 @@ async fn rate_limits_refuse_with_retry_hints_on_both_surfaces() {
 
     let bot = server.client_with_key(Some(&token)).await;
     for _ in 0..3 {
-        bot.signals()
-            .list_signals(ListSignalsRequest::default())
-            .await
-            .unwrap();
+        list_as(&bot).await.unwrap();
     }
-    let limited = bot
-        .signals()
-        .list_signals(ListSignalsRequest::default())
-        .await
-        .unwrap_err();
+    let limited = list_as(&bot).await.unwrap_err();
     assert_eq!(
-        (limited.code(), reason(&limited)),
+        refusal(&limited),
         (Code::ResourceExhausted, "RATE_LIMITED".into())
     );
     let delay = limited
@@ -512,20 +566,8 @@ async fn allowlists_guard_both_surfaces_and_ignore_a_forged_forwarded_for() {
     .await;
     assert_eq!(forged.status(), 403);
     let admin = server.client().await;
-    let updated = admin
-        .security()
-        .update_allowlist(UpdateAllowlistRequest {
-            allowlist: Some(Allowlist {
-                surface: Surface::Webhook as i32,
-                cidrs: vec!["127.0.0.1".into()],
-            }),
-            include_tradingview_preset: true,
-            ..Default::default()
-        })
+    let updated = update_allowlist(&admin, Surface::Webhook, &["127.0.0.1"], true)
         .await
-        .unwrap()
-        .into_inner()
-        .allowlist
         .unwrap();
     assert!(
         updated.cidrs.contains(&"127.0.0.1/32".to_string())
@@ -533,31 +575,15 @@ async fn allowlists_guard_both_surfaces_and_ignore_a_forged_forwarded_for() {
     );
     assert_eq!(webhook_status(&server, PASSPHRASE).await, 202);
 
-    let bad = admin
-        .security()
-        .update_allowlist(UpdateAllowlistRequest {
-            allowlist: Some(Allowlist {
-                surface: Surface::Grpc as i32,
-                cidrs: vec!["10.0.0.0/8".into(), "not-a-cidr".into()],
-            }),
-            ..Default::default()
-        })
+    let bad = update_allowlist(&admin, Surface::Grpc, &["10.0.0.0/8", "not-a-cidr"], false)
         .await
         .unwrap_err();
     assert_eq!(bad_request_field(&bad), "allowlist.cidrs[1]");
-    let lockout = admin
-        .security()
-        .update_allowlist(UpdateAllowlistRequest {
-            allowlist: Some(Allowlist {
-                surface: Surface::Grpc as i32,
-                cidrs: vec!["10.0.0.0/8".into()],
-            }),
-            ..Default::default()
-        })
+    let lockout = update_allowlist(&admin, Surface::Grpc, &["10.0.0.0/8"], false)
         .await
         .unwrap_err();
     assert_eq!(
-        (lockout.code(), reason(&lockout)),
+        refusal(&lockout),
         (Code::FailedPrecondition, "WOULD_LOCK_OUT_CALLER".into())
     );
     server.stop().await;
@@ -568,13 +594,9 @@ async fn allowlists_guard_both_surfaces_and_ignore_a_forged_forwarded_for() {
     })
     .await;
     let client = server.client().await;
-    let denied = client
-        .signals()
-        .list_signals(ListSignalsRequest::default())
-        .await
-        .unwrap_err();
+    let denied = list_as(&client).await.unwrap_err();
     assert_eq!(
-        (denied.code(), reason(&denied)),
+        refusal(&denied),
         (Code::PermissionDenied, "IP_NOT_ALLOWED".into())
     );
     assert_eq!(client.check("readiness").await.unwrap().status, 1);
@@ -655,6 +677,14 @@ async fn a_rotated_webhook_secret_keeps_the_old_one_for_the_grace_window() {
     server.stop().await;
 }
 
+/// Whether the server's halted gauge reads `value`.
+async fn halted_gauge_reads(server: &TestServer, value: u8) -> bool {
+    server
+        .metrics()
+        .await
+        .contains(&format!("tradeplane_trading_halted {value}"))
+}
+
 #[tokio::test]
 async fn halt_and_resume_are_persisted_metered_and_audited() {
     let server = TestServer::start().await;
@@ -687,12 +717,7 @@ async fn halt_and_resume_are_persisted_metered_and_audited() {
         .status
         .unwrap();
     assert!(halted.halted && halted.actor == "desk" && halted.reason == "exchange incident");
-    assert!(
-        server
-            .metrics()
-            .await
-            .contains("tradeplane_trading_halted 1")
-    );
+    assert!(halted_gauge_reads(&server, 1).await);
     let denied = trader
         .security()
         .resume_trading(ResumeTradingRequest::default())
@@ -723,12 +748,7 @@ async fn halt_and_resume_are_persisted_metered_and_audited() {
         .status
         .unwrap();
     assert!(status.halted && status.actor == "desk");
-    assert!(
-        server
-            .metrics()
-            .await
-            .contains("tradeplane_trading_halted 1")
-    );
+    assert!(halted_gauge_reads(&server, 1).await);
     let resumed = admin
         .security()
         .resume_trading(ResumeTradingRequest {
@@ -741,12 +761,7 @@ async fn halt_and_resume_are_persisted_metered_and_audited() {
         .status
         .unwrap();
     assert!(!resumed.halted && resumed.actor == "admin");
-    assert!(
-        server
-            .metrics()
-            .await
-            .contains("tradeplane_trading_halted 0")
-    );
+    assert!(halted_gauge_reads(&server, 0).await);
 
     let events = audit_events(&server.client().await, "trading.").await;
     let summary: Vec<_> = events
@@ -794,14 +809,9 @@ async fn halt_and_resume_are_persisted_metered_and_audited() {
 async fn breakers_are_tripped_and_reset_through_the_admin_api() {
     let server = TestServer::start().await;
     let admin = server.client().await;
-    let listed = admin
-        .security()
-        .list_circuit_breakers(ListCircuitBreakersRequest {})
-        .await
-        .unwrap()
-        .into_inner();
-    assert_eq!(listed.breakers[0].exchange, "paper");
-    assert_eq!(listed.breakers[0].state, CircuitBreakerState::Closed as i32);
+    let listed = breakers(&admin).await;
+    assert_eq!(listed[0].exchange, "paper");
+    assert_eq!(listed[0].state, CircuitBreakerState::Closed as i32);
     let tripped = admin
         .security()
         .trip_circuit_breaker(TripCircuitBreakerRequest {
@@ -835,25 +845,13 @@ async fn breakers_are_tripped_and_reset_through_the_admin_api() {
     let dir = server.stop().await;
     let server = TestServer::start_in(dir, |_| {}).await;
     let admin = server.client().await;
-    let listed = admin
-        .security()
-        .list_circuit_breakers(ListCircuitBreakersRequest {})
-        .await
-        .unwrap()
-        .into_inner();
+    let listed = breakers(&admin).await;
     assert_eq!(
-        listed.breakers[0].state,
+        listed[0].state,
         CircuitBreakerState::Open as i32,
         "a manual trip survives a restart"
     );
-    admin
-        .security()
-        .reset_circuit_breaker(ResetCircuitBreakerRequest {
-            exchange: "paper".into(),
-            ..Default::default()
-        })
-        .await
-        .unwrap();
+    reset_breaker(&admin, "paper").await;
     let actions: Vec<_> = audit_events(&server.client().await, "circuit_breaker.")
         .await
         .into_iter()
@@ -871,11 +869,7 @@ async fn authentication_failures_are_audited_in_aggregate() {
     .await;
     let intruder = server.client_with_key(Some("tpk_guess")).await;
     for _ in 0..50 {
-        intruder
-            .signals()
-            .list_signals(ListSignalsRequest::default())
-            .await
-            .unwrap_err();
+        list_as(&intruder).await.unwrap_err();
     }
     for _ in 0..5 {
         assert_eq!(webhook_status(&server, "wrong").await, 401);
@@ -929,39 +923,14 @@ async fn the_audit_chain_catches_a_row_edited_in_sqlite() {
     for name in ["a", "b", "c"] {
         server.create_key(name, Role::Viewer).await;
     }
-    admin
-        .security()
-        .halt_trading(HaltTradingRequest::default())
-        .await
-        .unwrap();
-    admin
-        .security()
-        .resume_trading(ResumeTradingRequest::default())
-        .await
-        .unwrap();
+    halt_trading(&admin).await;
+    resume_trading(&admin).await;
 
     // Paging, newest first.
-    let first = admin
-        .security()
-        .list_audit_events(ListAuditEventsRequest {
-            page_size: 3,
-            ..Default::default()
-        })
-        .await
-        .unwrap()
-        .into_inner();
+    let first = audit_page(&admin, String::new()).await;
     let sequences: Vec<u64> = first.events.iter().map(|e| e.sequence).collect();
     assert_eq!(sequences, [5, 4, 3]);
-    let second = admin
-        .security()
-        .list_audit_events(ListAuditEventsRequest {
-            page_size: 3,
-            page_token: first.next_page_token,
-            ..Default::default()
-        })
-        .await
-        .unwrap()
-        .into_inner();
+    let second = audit_page(&admin, first.next_page_token).await;
     assert_eq!(
         second.events.iter().map(|e| e.sequence).collect::<Vec<_>>(),
         [2, 1]
@@ -970,12 +939,7 @@ async fn the_audit_chain_catches_a_row_edited_in_sqlite() {
     assert_eq!(second.events[1].previous_hash, "");
     assert_eq!(second.events[0].previous_hash, second.events[1].hash);
 
-    let intact = admin
-        .security()
-        .verify_audit_log(VerifyAuditLogRequest {})
-        .await
-        .unwrap()
-        .into_inner();
+    let intact = verify_audit_log(&admin).await;
     assert!(intact.intact && intact.events_checked == 5, "{intact:?}");
 
     // The table refuses edits; someone with the file drops the guard and
@@ -994,14 +958,7 @@ async fn the_audit_chain_catches_a_row_edited_in_sqlite() {
     drop(db);
 
     let server = TestServer::start_in(dir, |_| {}).await;
-    let broken = server
-        .client()
-        .await
-        .security()
-        .verify_audit_log(VerifyAuditLogRequest {})
-        .await
-        .unwrap()
-        .into_inner();
+    let broken = verify_audit_log(&server.client().await).await;
     assert!(!broken.intact);
     assert_eq!(broken.first_broken_sequence, 2, "{broken:?}");
 
@@ -1106,11 +1063,7 @@ async fn tls_and_mtls_serve_verified_clients_and_refuse_others() {
         .await
         .unwrap();
     assert_eq!(client.check("readiness").await.unwrap().status, 1);
-    client
-        .signals()
-        .list_signals(ListSignalsRequest::default())
-        .await
-        .unwrap();
+    list_as(&client).await.unwrap();
 
     // No client certificate: the handshake fails, nothing is served.
     let without_identity = tradeplane_client::TlsOptions {
@@ -1166,11 +1119,7 @@ async fn tls_and_mtls_serve_verified_clients_and_refuse_others() {
     let client = tradeplane_client::Client::connect_tls(&url, Some(ADMIN_KEY), &without_identity)
         .await
         .unwrap();
-    client
-        .signals()
-        .list_signals(ListSignalsRequest::default())
-        .await
-        .unwrap();
+    list_as(&client).await.unwrap();
     server.stop().await;
 }
 

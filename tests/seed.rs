@@ -7,7 +7,7 @@ use std::{collections::HashMap, process::Command};
 use rust_decimal::Decimal;
 use tradeplane_api::*;
 use tradeplane_client::Client;
-use tradeplane_e2e::{balances, binary, serve_async};
+use tradeplane_e2e::{balances, binary, list_signals_page, serve_async};
 
 /// Seeded rows of each kind.
 const ROWS: &str = "200";
@@ -27,17 +27,7 @@ async fn orders(client: &Client, filter: OrderFilter) -> Vec<Order> {
 }
 
 async fn signals(client: &Client, filter: SignalFilter) -> Vec<Signal> {
-    client
-        .signals()
-        .list_signals(ListSignalsRequest {
-            page_size: 1000,
-            filter: Some(filter),
-            ..Default::default()
-        })
-        .await
-        .expect("ListSignals succeeds")
-        .into_inner()
-        .signals
+    list_signals_page(client, filter, 1000).await
 }
 
 async fn executions(client: &Client, filter: ExecutionFilter) -> Vec<Execution> {

@@ -22,7 +22,10 @@ use serde_json::json;
 use tonic::{Request, Response, Status, transport::server::TcpIncoming};
 use tradeplane_api::*;
 use tradeplane_client::Client;
-use tradeplane_e2e::{PASSPHRASE, Served, eventually, serve_async, webhook_accepts};
+use tradeplane_e2e::{
+    PASSPHRASE, Served, any_signal_pipeline, create_pipeline, eventually, serve_async,
+    webhook_accepts,
+};
 
 /// Spans received, in arrival order.
 #[derive(Clone, Default)]
@@ -117,27 +120,11 @@ async fn start_binary(data_dir: std::path::PathBuf, otlp: SocketAddr, workers: &
     serve_async(&data_dir, &env).await
 }
 
-async fn create_pipeline(served: &Served) {
+async fn create_traced_pipeline(served: &Served) {
     let client = Client::connect(&served.grpc, Some(&served.api_key))
         .await
         .expect("client");
-    client
-        .pipelines()
-        .create_pipeline(CreatePipelineRequest {
-            pipeline: Some(Pipeline {
-                name: "traced".into(),
-                trigger: Some(Trigger {
-                    kind: Some(trigger::Kind::Signal(SignalMatch::default())),
-                }),
-                sizing: Some(Sizing {
-                    method: Some(sizing::Method::FixedQuoteAmount("100".into())),
-                }),
-                ..Default::default()
-            }),
-            ..Default::default()
-        })
-        .await
-        .expect("CreatePipeline answers");
+    create_pipeline(&client, any_signal_pipeline("traced")).await;
 }
 
 async fn alert(served: &Served, trace_id: &str, parent: &str) {
@@ -157,7 +144,7 @@ async fn a_webhook_signal_is_one_trace_from_the_http_span_to_the_exchange_call()
     let (collector, otlp) = Collector::start().await;
     let dir = tempfile::tempdir().expect("temp dir");
     let served = start_binary(dir.path().join("data"), otlp, "2").await;
-    create_pipeline(&served).await;
+    create_traced_pipeline(&served).await;
     let trace_id = "0af7651916cd43dd8448eb211c80319c";
     alert(&served, trace_id, "b7ad6b7169203331").await;
     let spans = collector
@@ -190,7 +177,7 @@ async fn the_execution_keeps_the_trace_across_a_restart() {
     let dir = tempfile::tempdir().expect("temp dir");
     // This node only ingests: the execution waits in the queue.
     let ingest = start_binary(dir.path().join("data"), otlp, "0").await;
-    create_pipeline(&ingest).await;
+    create_traced_pipeline(&ingest).await;
     let trace_id = "5b8efff798038103d269b633813fc60c";
     alert(&ingest, trace_id, "eee19b7ec3c1b174").await;
     let before = collector.trace(trace_id, &[HTTP]).await;

@@ -3,15 +3,22 @@
 //! external-tool rule (skip with a reason, or fail under
 //! `TRADEPLANE_REQUIRE_EXTERNAL=1`).
 
+mod control;
 pub mod mock_binance;
+mod pipelines;
 mod rpc;
 mod wait;
 mod webhook;
 
 pub use self::{
+    control::{
+        cancel_order, halt_trading, list_exchanges, list_orders, place_order_refused,
+        reset_breaker, resume_trading, trip_breaker,
+    },
+    pipelines::{any_signal_pipeline, create_pipeline, try_create_pipeline},
     rpc::{
         audit_events, bad_request_field, balances, dec, error_reason, get_order, list_signals,
-        place_order, submit,
+        list_signals_page, place_order, refusal, submit,
     },
     wait::eventually,
     webhook::{post_webhook, webhook_accepts},

@@ -24,9 +24,20 @@ pub async fn submit(client: &Client, request: SubmitSignalRequest) -> SubmitSign
 
 /// The first page of signals matching `filter`.
 pub async fn list_signals(client: &Client, filter: SignalFilter) -> Vec<Signal> {
+    list_signals_page(client, filter, 0).await
+}
+
+/// The first page of up to `page_size` signals matching `filter` (0: the
+/// server's default size).
+pub async fn list_signals_page(
+    client: &Client,
+    filter: SignalFilter,
+    page_size: i32,
+) -> Vec<Signal> {
     client
         .signals()
         .list_signals(ListSignalsRequest {
+            page_size,
             filter: Some(filter),
             ..Default::default()
         })
@@ -47,6 +58,11 @@ pub fn error_reason(status: &tonic::Status) -> String {
         .get_details_error_info()
         .map(|i| i.reason)
         .unwrap_or_default()
+}
+
+/// The code and `ErrorInfo` reason of a refusal, to compare as a pair.
+pub fn refusal(status: &tonic::Status) -> (tonic::Code, String) {
+    (status.code(), error_reason(status))
 }
 
 /// Free and locked amount per asset on `exchange`.

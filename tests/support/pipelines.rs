@@ -1,0 +1,41 @@
+//! Pipelines through the gRPC API.
+
+use tonic::Status;
+use tradeplane_api::{
+    CreatePipelineRequest, Pipeline, SignalMatch, Sizing, Trigger, sizing, trigger,
+};
+use tradeplane_client::Client;
+
+/// A pipeline named `name` that every signal triggers and that spends 100
+/// of the quote currency a run.
+pub fn any_signal_pipeline(name: &str) -> Pipeline {
+    Pipeline {
+        name: name.into(),
+        trigger: Some(Trigger {
+            kind: Some(trigger::Kind::Signal(SignalMatch::default())),
+        }),
+        sizing: Some(Sizing {
+            method: Some(sizing::Method::FixedQuoteAmount("100".into())),
+        }),
+        ..Default::default()
+    }
+}
+
+/// Creates `pipeline`, which must be accepted; returns it as stored.
+pub async fn create_pipeline(client: &Client, pipeline: Pipeline) -> Pipeline {
+    try_create_pipeline(client, pipeline)
+        .await
+        .expect("CreatePipeline answers")
+}
+
+/// Creates `pipeline`; a refusal comes back as the error.
+pub async fn try_create_pipeline(client: &Client, pipeline: Pipeline) -> Result<Pipeline, Status> {
+    client
+        .pipelines()
+        .create_pipeline(CreatePipelineRequest {
+            pipeline: Some(pipeline),
+            ..Default::default()
+        })
+        .await
+        .map(|reply| reply.into_inner().pipeline.expect("a pipeline"))
+}
