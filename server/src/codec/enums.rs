@@ -63,7 +63,7 @@ use crate::{
     market::{instrument::InstrumentKind, side::Side},
     model::{
         execution::ExecutionStatus,
-        order::{OrderStatus, OrderType, TimeInForce},
+        order::{OrderRole, OrderStatus, OrderType, TimeInForce},
         signal::{SignalAction, SignalOutcome},
     },
 };
@@ -71,6 +71,7 @@ use crate::{
 mirror!(Side => Side { Buy, Sell });
 mirror!(InstrumentKind => InstrumentKind { Spot, Perpetual, Future });
 mirror!(OrderType => OrderType { Market, Limit, Stop, StopLimit });
+mirror!(OrderRole => OrderRole { Entry, Exit, StopLoss, TakeProfit });
 mirror!(SignalAction => SignalAction { Buy, Sell, Exit, TargetPosition });
 mirror!(SignalOutcome => SignalOutcome { Accepted, Duplicate, Rejected });
 mirror!(TimeInForce => TimeInForce { Gtc, Ioc, Fok });

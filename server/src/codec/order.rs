@@ -8,7 +8,9 @@ use super::{
 };
 use crate::{
     market::side::Side,
-    model::order::{Fill, Order, OrderOrigin, OrderStatus, OrderType, TimeInForce, Transition},
+    model::order::{
+        Fill, Order, OrderOrigin, OrderRole, OrderStatus, OrderType, TimeInForce, Transition,
+    },
 };
 
 impl From<&Order> for pb::Order {
@@ -38,6 +40,9 @@ impl From<&Order> for pb::Order {
             execution_id: order.origin.execution_id.clone(),
             signal_id: order.origin.signal_id.clone(),
             pipeline_id: order.origin.pipeline_id.clone(),
+            role: order.origin.role.map_or(0, Mirrored::number),
+            bracket_id: order.origin.bracket_id.clone(),
+            oco_group: order.origin.oco_group.clone(),
             fills: order.fills.iter().map(fill_to_proto).collect(),
             transitions: order
                 .transitions
@@ -123,6 +128,9 @@ impl TryFrom<pb::Order> for Order {
                 pipeline_id: order.pipeline_id,
                 execution_id: order.execution_id,
                 signal_id: order.signal_id,
+                role: OrderRole::optional(order.role, "role")?,
+                bracket_id: order.bracket_id,
+                oco_group: order.oco_group,
             },
             id: order.id,
             client_order_id: order.client_order_id,

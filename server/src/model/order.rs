@@ -75,6 +75,20 @@ impl OrderStatus {
     }
 }
 
+word_enum! {
+    /// What an order is for in a pipeline's trade.
+    pub enum OrderRole {
+        /// Opens or adds to a position.
+        Entry => "entry",
+        /// Reduces, closes or reverses a position.
+        Exit => "exit",
+        /// A protective stop of a bracket.
+        StopLoss => "stop_loss",
+        /// A protective take-profit of a bracket.
+        TakeProfit => "take_profit",
+    }
+}
+
 /// An order as sent to an exchange.
 #[derive(Debug, Clone, PartialEq)]
 pub struct OrderTicket {
@@ -93,6 +107,8 @@ pub struct OrderTicket {
     pub stop_price: Option<Decimal>,
     /// The price the order was decided at.
     pub reference_price: Option<Decimal>,
+    /// The one-cancels-the-other group of a protective leg.
+    pub oco_group: Option<String>,
 }
 
 impl OrderTicket {
@@ -111,6 +127,7 @@ impl OrderTicket {
             price: None,
             stop_price: None,
             reference_price: None,
+            oco_group: None,
         }
     }
 }
@@ -146,13 +163,18 @@ pub struct Transition {
     pub note: String,
 }
 
-/// Which pipeline run an order was placed for (all empty for manual
-/// orders).
+/// Which pipeline run an order was placed for, and what for (all empty
+/// for manual orders).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct OrderOrigin {
     pub pipeline_id: String,
     pub execution_id: String,
     pub signal_id: String,
+    pub role: Option<OrderRole>,
+    /// The entry order whose position a protective leg protects.
+    pub bracket_id: String,
+    /// The one-cancels-the-other group of a protective leg.
+    pub oco_group: String,
 }
 
 /// What a caller asks to place, before the desk checks it.
@@ -254,6 +276,7 @@ impl Order {
             price: self.price,
             stop_price: self.stop_price,
             reference_price: self.reference_price,
+            oco_group: Some(self.origin.oco_group.clone()).filter(|g| !g.is_empty()),
         }
     }
 

@@ -445,6 +445,7 @@ pub(super) fn origin_of(compiled: &Compiled, execution: &Execution) -> OrderOrig
         pipeline_id: compiled.id.clone(),
         execution_id: execution.id.clone(),
         signal_id: execution.signal_id.clone(),
+        ..Default::default()
     }
 }
 

@@ -228,6 +228,7 @@ pub fn order(slot: &Slot, execution_id: &str) -> Order {
             } else {
                 slot.signal_id.clone()
             },
+            ..Default::default()
         },
         fills: if filled {
             vec![Fill {

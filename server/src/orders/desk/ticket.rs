@@ -67,6 +67,7 @@ impl OrderDesk {
             price: request.price,
             stop_price: request.stop_price,
             reference_price: request.reference_price,
+            oco_group: None,
         })
     }
 }

@@ -105,6 +105,21 @@ impl Exchange for Instrumented {
         result
     }
 
+    async fn place_oco(
+        &self,
+        stop: &OrderTicket,
+        target: &OrderTicket,
+    ) -> Result<[ExchangeOrder; 2], ExchangeError> {
+        let started = Instant::now();
+        let result = self
+            .inner
+            .place_oco(stop, target)
+            .instrument(self.span("place_oco"))
+            .await;
+        self.observe("place_oco", started, &result);
+        result
+    }
+
     async fn cancel(
         &self,
         client_order_id: &str,

@@ -53,6 +53,16 @@ pub trait Exchange: Send + Sync + 'static {
     fn live(&self) -> bool;
     /// Places an order.
     async fn place(&self, ticket: &OrderTicket) -> Result<ExchangeOrder, ExchangeError>;
+    /// Places a one-cancels-the-other pair of exit legs with the same
+    /// side, quantity and `oco_group`: `stop` (a stop on the losing side)
+    /// and `target` (a limit on the winning side). The quantity is
+    /// reserved once; when one leg executes the venue cancels the other,
+    /// and canceling one cancels both. Returns the legs, stop first.
+    async fn place_oco(
+        &self,
+        stop: &OrderTicket,
+        target: &OrderTicket,
+    ) -> Result<[ExchangeOrder; 2], ExchangeError>;
     /// Cancels an open order.
     async fn cancel(
         &self,

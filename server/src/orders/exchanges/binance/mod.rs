@@ -79,6 +79,16 @@ impl Exchange for BinanceExchange {
         self.place_order(ticket).await
     }
 
+    async fn place_oco(
+        &self,
+        _stop: &OrderTicket,
+        _target: &OrderTicket,
+    ) -> Result<[ExchangeOrder; 2], ExchangeError> {
+        Err(ExchangeError::Rejected(
+            "OCO orders are not supported on Binance yet".into(),
+        ))
+    }
+
     async fn cancel(
         &self,
         client_order_id: &str,

@@ -9,25 +9,23 @@
 //! [`PaperExchange::restore`] rebuilds the book from that and the open
 //! orders at start-up.
 
-use std::{
-    collections::{BTreeMap, HashMap, VecDeque},
-    sync::Mutex,
-};
+mod book;
+
+use std::{collections::BTreeMap, sync::Mutex};
 
 use crate::{
     market::side::Side,
     model::order::{OrderStatus, OrderType, TimeInForce},
 };
 use async_trait::async_trait;
-use rand::{Rng, SeedableRng, rngs::StdRng};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
-use super::{Exchange, ExchangeError, ExchangeOrder, Fill, InstrumentRules, OrderTicket};
+use super::{Exchange, ExchangeError, ExchangeOrder, InstrumentRules, OrderTicket};
+pub use book::settlement;
+use book::{Book, triggers};
 
 const BPS: Decimal = Decimal::from_parts(10_000, 0, 0, false, 0);
-/// Finished orders remembered for lookups and duplicate ids.
-const REMEMBERED: usize = 10_000;
 
 /// Paper exchange settings.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -66,28 +64,6 @@ impl Default for PaperConfig {
     }
 }
 
-struct Resting {
-    ticket: OrderTicket,
-    order: ExchangeOrder,
-    /// Funds held for the order: (asset, amount).
-    locked: Option<(String, Decimal)>,
-}
-
-struct Book {
-    free: BTreeMap<String, Decimal>,
-    locked: BTreeMap<String, Decimal>,
-    /// Open orders: what a new price can fill.
-    resting: HashMap<String, Resting>,
-    /// Recently finished orders, for lookups and duplicate ids (the
-    /// oldest are forgotten past [`REMEMBERED`]).
-    done: HashMap<String, ExchangeOrder>,
-    done_order: VecDeque<String>,
-    last_price: HashMap<String, Decimal>,
-    rng: StdRng,
-    clock_ms: i64,
-}
-
-/// The paper exchange.
 pub struct PaperExchange {
     config: PaperConfig,
     rules: InstrumentRules,
@@ -103,16 +79,7 @@ impl PaperExchange {
             min_quantity: config.min_quantity,
             min_notional: config.min_notional,
         };
-        let book = Book {
-            free: config.balances.clone(),
-            locked: BTreeMap::new(),
-            resting: HashMap::new(),
-            done: HashMap::new(),
-            done_order: VecDeque::new(),
-            last_price: HashMap::new(),
-            rng: StdRng::seed_from_u64(config.seed),
-            clock_ms: 0,
-        };
+        let book = Book::new(&config);
         Self {
             config,
             rules,
@@ -135,8 +102,13 @@ impl PaperExchange {
             *book.balance(asset) += change;
         }
         for (ticket, order) in open {
-            let locked = book.lock_for(ticket, &self.config);
-            book.rest(ticket, order, locked);
+            match &ticket.oco_group {
+                Some(group) => book.rest_in_group(group, ticket, order, &self.config),
+                None => {
+                    let locked = book.lock_for(ticket, &self.config);
+                    book.rest(ticket, order, locked);
+                }
+            }
         }
     }
 
@@ -153,199 +125,6 @@ impl PaperExchange {
         };
         book.clock_ms = now_ms;
         book.observe(symbol, price, &self.config)
-    }
-}
-
-impl Book {
-    fn balance(&mut self, asset: &str) -> &mut Decimal {
-        self.free.entry(asset.to_string()).or_default()
-    }
-
-    /// Puts an open order on the book, holding `locked`.
-    fn rest(
-        &mut self,
-        ticket: &OrderTicket,
-        order: &ExchangeOrder,
-        locked: Option<(String, Decimal)>,
-    ) {
-        self.resting.insert(
-            ticket.client_order_id.clone(),
-            Resting {
-                ticket: ticket.clone(),
-                order: order.clone(),
-                locked,
-            },
-        );
-    }
-
-    fn finish(&mut self, client_order_id: String, order: ExchangeOrder) {
-        if self.done.insert(client_order_id.clone(), order).is_none() {
-            self.done_order.push_back(client_order_id);
-        }
-        while self.done_order.len() > REMEMBERED {
-            if let Some(oldest) = self.done_order.pop_front() {
-                self.done.remove(&oldest);
-            }
-        }
-    }
-
-    /// Funds a resting order holds: quote for buys (at its limit or stop,
-    /// plus the fee), base for sells.
-    fn lock_for(
-        &mut self,
-        ticket: &OrderTicket,
-        config: &PaperConfig,
-    ) -> Option<(String, Decimal)> {
-        let (asset, amount) = match ticket.side {
-            Side::Buy => {
-                let price = ticket.price.or(ticket.stop_price)?;
-                let notional = ticket.quantity * price;
-                (
-                    ticket.quote.clone(),
-                    notional + notional * config.fee_bps / BPS,
-                )
-            }
-            _ => (ticket.base.clone(), ticket.quantity),
-        };
-        *self.balance(&asset) -= amount;
-        *self.locked.entry(asset.clone()).or_default() += amount;
-        Some((asset, amount))
-    }
-
-    fn unlock(&mut self, locked: Option<(String, Decimal)>) {
-        if let Some((asset, amount)) = locked {
-            *self.balance(&asset) += amount;
-            *self.locked.entry(asset).or_default() -= amount;
-        }
-    }
-
-    fn settle(&mut self, ticket: &OrderTicket, fill: &Fill) {
-        for (asset, change) in settlement(ticket.side, &ticket.base, &ticket.quote, fill) {
-            *self.balance(&asset) += change;
-        }
-    }
-
-    /// Whether the free balance covers filling `ticket` at `price`.
-    fn affordable(&mut self, ticket: &OrderTicket, price: Decimal, config: &PaperConfig) -> bool {
-        match ticket.side {
-            Side::Buy => {
-                let notional = ticket.quantity * price;
-                *self.balance(&ticket.quote) >= notional + notional * config.fee_bps / BPS
-            }
-            _ => *self.balance(&ticket.base) >= ticket.quantity,
-        }
-    }
-
-    fn fill(&mut self, ticket: &OrderTicket, price: Decimal, config: &PaperConfig) -> Fill {
-        let fill = Fill {
-            trade_id: format!("paper-{}", uuid::Uuid::now_v7().simple()),
-            quantity: ticket.quantity,
-            price,
-            fee: (ticket.quantity * price * config.fee_bps / BPS).normalize(),
-            fee_asset: ticket.quote.clone(),
-            time_ms: self.clock_ms,
-        };
-        self.settle(ticket, &fill);
-        fill
-    }
-
-    /// A market fill price: the reference moved against the taker.
-    fn market_price(
-        &mut self,
-        side: Side,
-        reference: Decimal,
-        config: &PaperConfig,
-        tick: Decimal,
-    ) -> Decimal {
-        let max = config.slippage_bps.max(Decimal::ZERO);
-        let draw = if max.is_zero() {
-            Decimal::ZERO
-        } else {
-            let hundredths = (max * Decimal::from(100))
-                .trunc()
-                .to_string()
-                .parse::<u64>()
-                .unwrap_or(0);
-            Decimal::new(self.rng.random_range(0..=hundredths) as i64, 2)
-        };
-        let moved = if side == Side::Buy {
-            reference * (BPS + draw) / BPS
-        } else {
-            reference * (BPS - draw) / BPS
-        };
-        if tick.is_zero() {
-            moved
-        } else {
-            ((moved / tick).round() * tick).normalize()
-        }
-    }
-
-    fn observe(
-        &mut self,
-        symbol: &str,
-        price: Decimal,
-        config: &PaperConfig,
-    ) -> Vec<(String, ExchangeOrder)> {
-        self.last_price.insert(symbol.to_string(), price);
-        let crossed: Vec<String> = self
-            .resting
-            .iter()
-            .filter(|(_, r)| r.ticket.symbol == symbol && triggers(&r.ticket, price))
-            .map(|(id, _)| id.clone())
-            .collect();
-        let mut changed = Vec::new();
-        for id in crossed {
-            let Some(mut resting) = self.resting.remove(&id) else {
-                continue;
-            };
-            self.unlock(resting.locked.take());
-            let fill_price = match resting.ticket.order_type {
-                OrderType::Limit | OrderType::StopLimit => resting.ticket.price.unwrap_or(price),
-                _ => self.market_price(resting.ticket.side, price, config, config.tick_size),
-            };
-            if self.affordable(&resting.ticket, fill_price, config) {
-                let fill = self.fill(&resting.ticket, fill_price, config);
-                resting.order.fills.push(fill);
-                resting.order.status = OrderStatus::Filled;
-            } else {
-                resting.order.status = OrderStatus::Rejected;
-                resting.order.reason = "insufficient balance when triggered".into();
-            }
-            changed.push((id.clone(), resting.order.clone()));
-            self.finish(id, resting.order);
-        }
-        changed
-    }
-}
-
-/// What one fill moves in each asset: a buy pays the quote (and the fee,
-/// in the quote) and receives the base; a sell the other way round.
-pub fn settlement(side: Side, base: &str, quote: &str, fill: &Fill) -> [(String, Decimal); 2] {
-    let notional = fill.quantity * fill.price;
-    if side == Side::Buy {
-        [
-            (quote.to_string(), -(notional + fill.fee)),
-            (base.to_string(), fill.quantity),
-        ]
-    } else {
-        [
-            (base.to_string(), -fill.quantity),
-            (quote.to_string(), notional - fill.fee),
-        ]
-    }
-}
-
-/// Whether `price` makes a resting order execute.
-fn triggers(ticket: &OrderTicket, price: Decimal) -> bool {
-    let buy = ticket.side == Side::Buy;
-    match ticket.order_type {
-        OrderType::Limit => ticket
-            .price
-            .is_some_and(|limit| if buy { price <= limit } else { price >= limit }),
-        OrderType::Stop | OrderType::StopLimit => ticket
-            .stop_price
-            .is_some_and(|stop| if buy { price >= stop } else { price <= stop }),
-        _ => false,
     }
 }
 
@@ -440,6 +219,61 @@ impl Exchange for PaperExchange {
         Ok(order)
     }
 
+    async fn place_oco(
+        &self,
+        stop: &OrderTicket,
+        target: &OrderTicket,
+    ) -> Result<[ExchangeOrder; 2], ExchangeError> {
+        let rejected = |why: &str| Err(ExchangeError::Rejected(why.to_string()));
+        let Some(group) = stop.oco_group.as_deref().filter(|g| !g.is_empty()) else {
+            return rejected("an OCO needs a group id");
+        };
+        if target.oco_group.as_deref() != Some(group)
+            || stop.side != target.side
+            || stop.quantity != target.quantity
+            || stop.symbol != target.symbol
+        {
+            return rejected("the legs of an OCO share group, side, symbol and quantity");
+        }
+        if !matches!(stop.order_type, OrderType::Stop | OrderType::StopLimit)
+            || target.order_type != OrderType::Limit
+        {
+            return rejected("an OCO is a stop and a limit");
+        }
+        let mut book = self
+            .book
+            .lock()
+            .map_err(|_| ExchangeError::Unavailable("paper book poisoned".into()))?;
+        for leg in [stop, target] {
+            let id = &leg.client_order_id;
+            if book.resting.contains_key(id) || book.done.contains_key(id) {
+                return rejected("duplicate client order id");
+            }
+            check_rules(leg, &self.rules, leg.price.or(leg.stop_price))?;
+        }
+        // Like a venue, refuse legs that would execute at once.
+        if let Some(last) = book.last_price.get(&stop.symbol).copied()
+            && (triggers(stop, last) || triggers(target, last))
+        {
+            return rejected("a leg of the OCO would execute at once");
+        }
+        let reserve_at = stop.stop_price.or(stop.price).unwrap_or_default();
+        if !book.affordable(stop, reserve_at, &self.config) {
+            return rejected("insufficient balance");
+        }
+        let legs = [stop, target].map(|leg| {
+            let order = ExchangeOrder {
+                exchange_order_id: format!("P{}", uuid::Uuid::now_v7().simple()),
+                status: OrderStatus::Submitted,
+                fills: Vec::new(),
+                reason: String::new(),
+            };
+            book.rest_in_group(group, leg, &order, &self.config);
+            order
+        });
+        Ok(legs)
+    }
+
     async fn cancel(
         &self,
         client_order_id: &str,
@@ -458,6 +292,10 @@ impl Exchange for PaperExchange {
             });
         };
         book.unlock(resting.locked.take());
+        book.dissolve(
+            resting.ticket.oco_group.as_deref(),
+            "canceled with the other leg of its OCO group",
+        );
         resting.order.status = OrderStatus::Canceled;
         book.finish(client_order_id.to_string(), resting.order.clone());
         Ok(resting.order)

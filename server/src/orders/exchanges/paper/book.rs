@@ -1,0 +1,310 @@
+//! The paper exchange's book: balances, resting orders and their
+//! one-cancels-the-other groups, and how a price fills them.
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+
+use rand::{Rng, SeedableRng, rngs::StdRng};
+use rust_decimal::Decimal;
+
+use super::{BPS, PaperConfig};
+use crate::{
+    market::side::Side,
+    model::order::{ExchangeOrder, Fill, OrderStatus, OrderTicket, OrderType},
+};
+
+/// Finished orders remembered for lookups and duplicate ids.
+const REMEMBERED: usize = 10_000;
+
+/// An open order on the book.
+pub(super) struct Resting {
+    pub ticket: OrderTicket,
+    pub order: ExchangeOrder,
+    /// Funds held for the order alone: (asset, amount).
+    pub locked: Option<(String, Decimal)>,
+}
+
+/// The legs of one one-cancels-the-other group, and the funds they hold
+/// together (reserved once for all of them).
+struct OcoGroup {
+    legs: Vec<String>,
+    locked: Option<(String, Decimal)>,
+}
+
+/// Balances, open orders and recent finished ones.
+pub(super) struct Book {
+    pub free: BTreeMap<String, Decimal>,
+    pub locked: BTreeMap<String, Decimal>,
+    /// Open orders: what a new price can fill.
+    pub resting: HashMap<String, Resting>,
+    groups: HashMap<String, OcoGroup>,
+    /// Recently finished orders, for lookups and duplicate ids (the
+    /// oldest are forgotten past [`REMEMBERED`]).
+    pub done: HashMap<String, ExchangeOrder>,
+    done_order: VecDeque<String>,
+    pub last_price: HashMap<String, Decimal>,
+    rng: StdRng,
+    pub clock_ms: i64,
+}
+
+impl Book {
+    /// A book with the configured starting balances.
+    pub fn new(config: &PaperConfig) -> Self {
+        Self {
+            free: config.balances.clone(),
+            locked: BTreeMap::new(),
+            resting: HashMap::new(),
+            groups: HashMap::new(),
+            done: HashMap::new(),
+            done_order: VecDeque::new(),
+            last_price: HashMap::new(),
+            rng: StdRng::seed_from_u64(config.seed),
+            clock_ms: 0,
+        }
+    }
+
+    /// Rests the legs of an OCO group (or one more leg of it, when the
+    /// book is restored), holding the group's funds once.
+    pub fn rest_in_group(
+        &mut self,
+        group: &str,
+        ticket: &OrderTicket,
+        order: &ExchangeOrder,
+        config: &PaperConfig,
+    ) {
+        if !self.groups.contains_key(group) {
+            let locked = self.lock_for(ticket, config);
+            self.groups.insert(
+                group.to_string(),
+                OcoGroup {
+                    legs: Vec::new(),
+                    locked,
+                },
+            );
+        }
+        if let Some(entry) = self.groups.get_mut(group) {
+            entry.legs.push(ticket.client_order_id.clone());
+        }
+        self.rest(ticket, order, None);
+    }
+
+    /// Ends the OCO group of a leg that executed or was canceled: its
+    /// funds are released and every other leg still resting is canceled
+    /// (and returned).
+    pub fn dissolve(&mut self, group: Option<&str>, why: &str) -> Vec<(String, ExchangeOrder)> {
+        let Some(group) = group.and_then(|g| self.groups.remove(g)) else {
+            return Vec::new();
+        };
+        self.unlock(group.locked);
+        let mut canceled = Vec::new();
+        for leg in group.legs {
+            if let Some(mut resting) = self.resting.remove(&leg) {
+                resting.order.status = OrderStatus::Canceled;
+                resting.order.reason = why.to_string();
+                canceled.push((leg.clone(), resting.order.clone()));
+                self.finish(leg, resting.order);
+            }
+        }
+        canceled
+    }
+
+    pub fn balance(&mut self, asset: &str) -> &mut Decimal {
+        self.free.entry(asset.to_string()).or_default()
+    }
+
+    /// Puts an open order on the book, holding `locked`.
+    pub fn rest(
+        &mut self,
+        ticket: &OrderTicket,
+        order: &ExchangeOrder,
+        locked: Option<(String, Decimal)>,
+    ) {
+        self.resting.insert(
+            ticket.client_order_id.clone(),
+            Resting {
+                ticket: ticket.clone(),
+                order: order.clone(),
+                locked,
+            },
+        );
+    }
+
+    pub fn finish(&mut self, client_order_id: String, order: ExchangeOrder) {
+        if self.done.insert(client_order_id.clone(), order).is_none() {
+            self.done_order.push_back(client_order_id);
+        }
+        while self.done_order.len() > REMEMBERED {
+            if let Some(oldest) = self.done_order.pop_front() {
+                self.done.remove(&oldest);
+            }
+        }
+    }
+
+    /// Funds a resting order holds: quote for buys (at its limit or stop,
+    /// plus the fee), base for sells.
+    pub fn lock_for(
+        &mut self,
+        ticket: &OrderTicket,
+        config: &PaperConfig,
+    ) -> Option<(String, Decimal)> {
+        let (asset, amount) = match ticket.side {
+            Side::Buy => {
+                let price = ticket.price.or(ticket.stop_price)?;
+                let notional = ticket.quantity * price;
+                (
+                    ticket.quote.clone(),
+                    notional + notional * config.fee_bps / BPS,
+                )
+            }
+            _ => (ticket.base.clone(), ticket.quantity),
+        };
+        *self.balance(&asset) -= amount;
+        *self.locked.entry(asset.clone()).or_default() += amount;
+        Some((asset, amount))
+    }
+
+    pub fn unlock(&mut self, locked: Option<(String, Decimal)>) {
+        if let Some((asset, amount)) = locked {
+            *self.balance(&asset) += amount;
+            *self.locked.entry(asset).or_default() -= amount;
+        }
+    }
+
+    fn settle(&mut self, ticket: &OrderTicket, fill: &Fill) {
+        for (asset, change) in settlement(ticket.side, &ticket.base, &ticket.quote, fill) {
+            *self.balance(&asset) += change;
+        }
+    }
+
+    /// Whether the free balance covers filling `ticket` at `price`.
+    pub fn affordable(
+        &mut self,
+        ticket: &OrderTicket,
+        price: Decimal,
+        config: &PaperConfig,
+    ) -> bool {
+        match ticket.side {
+            Side::Buy => {
+                let notional = ticket.quantity * price;
+                *self.balance(&ticket.quote) >= notional + notional * config.fee_bps / BPS
+            }
+            _ => *self.balance(&ticket.base) >= ticket.quantity,
+        }
+    }
+
+    pub fn fill(&mut self, ticket: &OrderTicket, price: Decimal, config: &PaperConfig) -> Fill {
+        let fill = Fill {
+            trade_id: format!("paper-{}", uuid::Uuid::now_v7().simple()),
+            quantity: ticket.quantity,
+            price,
+            fee: (ticket.quantity * price * config.fee_bps / BPS).normalize(),
+            fee_asset: ticket.quote.clone(),
+            time_ms: self.clock_ms,
+        };
+        self.settle(ticket, &fill);
+        fill
+    }
+
+    /// A market fill price: the reference moved against the taker.
+    pub fn market_price(
+        &mut self,
+        side: Side,
+        reference: Decimal,
+        config: &PaperConfig,
+        tick: Decimal,
+    ) -> Decimal {
+        let max = config.slippage_bps.max(Decimal::ZERO);
+        let draw = if max.is_zero() {
+            Decimal::ZERO
+        } else {
+            let hundredths = (max * Decimal::from(100))
+                .trunc()
+                .to_string()
+                .parse::<u64>()
+                .unwrap_or(0);
+            Decimal::new(self.rng.random_range(0..=hundredths) as i64, 2)
+        };
+        let moved = if side == Side::Buy {
+            reference * (BPS + draw) / BPS
+        } else {
+            reference * (BPS - draw) / BPS
+        };
+        if tick.is_zero() {
+            moved
+        } else {
+            ((moved / tick).round() * tick).normalize()
+        }
+    }
+
+    pub fn observe(
+        &mut self,
+        symbol: &str,
+        price: Decimal,
+        config: &PaperConfig,
+    ) -> Vec<(String, ExchangeOrder)> {
+        self.last_price.insert(symbol.to_string(), price);
+        let crossed: Vec<String> = self
+            .resting
+            .iter()
+            .filter(|(_, r)| r.ticket.symbol == symbol && triggers(&r.ticket, price))
+            .map(|(id, _)| id.clone())
+            .collect();
+        let mut changed = Vec::new();
+        for id in crossed {
+            let Some(mut resting) = self.resting.remove(&id) else {
+                continue;
+            };
+            self.unlock(resting.locked.take());
+            let siblings = self.dissolve(
+                resting.ticket.oco_group.as_deref(),
+                "the other leg of its OCO group executed",
+            );
+            let fill_price = match resting.ticket.order_type {
+                OrderType::Limit | OrderType::StopLimit => resting.ticket.price.unwrap_or(price),
+                _ => self.market_price(resting.ticket.side, price, config, config.tick_size),
+            };
+            if self.affordable(&resting.ticket, fill_price, config) {
+                let fill = self.fill(&resting.ticket, fill_price, config);
+                resting.order.fills.push(fill);
+                resting.order.status = OrderStatus::Filled;
+            } else {
+                resting.order.status = OrderStatus::Rejected;
+                resting.order.reason = "insufficient balance when triggered".into();
+            }
+            changed.push((id.clone(), resting.order.clone()));
+            changed.extend(siblings);
+            self.finish(id, resting.order);
+        }
+        changed
+    }
+}
+
+/// What one fill moves in each asset: a buy pays the quote (and the fee,
+/// in the quote) and receives the base; a sell the other way round.
+pub fn settlement(side: Side, base: &str, quote: &str, fill: &Fill) -> [(String, Decimal); 2] {
+    let notional = fill.quantity * fill.price;
+    if side == Side::Buy {
+        [
+            (quote.to_string(), -(notional + fill.fee)),
+            (base.to_string(), fill.quantity),
+        ]
+    } else {
+        [
+            (base.to_string(), -fill.quantity),
+            (quote.to_string(), notional - fill.fee),
+        ]
+    }
+}
+
+/// Whether `price` makes a resting order execute.
+pub(super) fn triggers(ticket: &OrderTicket, price: Decimal) -> bool {
+    let buy = ticket.side == Side::Buy;
+    match ticket.order_type {
+        OrderType::Limit => ticket
+            .price
+            .is_some_and(|limit| if buy { price <= limit } else { price >= limit }),
+        OrderType::Stop | OrderType::StopLimit => ticket
+            .stop_price
+            .is_some_and(|stop| if buy { price >= stop } else { price <= stop }),
+        _ => false,
+    }
+}
