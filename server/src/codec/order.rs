@@ -162,6 +162,9 @@ mod tests {
             pipeline_id: "p".into(),
             execution_id: "e".into(),
             signal_id: "s".into(),
+            role: Some(OrderRole::TakeProfit),
+            bracket_id: "b".into(),
+            oco_group: "g".into(),
         };
         let mut order = Order::new(&ticket, "paper", origin, 1_000);
         order.apply(
