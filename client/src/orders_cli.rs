@@ -85,6 +85,8 @@ fn order_json(order: &Order) -> Value {
         "filled_quantity": order.filled_quantity, "average_fill_price": order.average_fill_price,
         "fee_total": order.fee_total, "fee_asset": order.fee_asset,
         "reference_price": order.reference_price,
+        "role": if order.role == 0 { "" } else { OrderRole::word_of(order.role) },
+        "bracket_id": order.bracket_id, "oco_group": order.oco_group,
         "create_time": time_text(order.create_time.as_ref()),
         "update_time": time_text(order.update_time.as_ref()),
         "fills": order.fills.iter().map(|f| json!({
@@ -98,7 +100,7 @@ fn order_json(order: &Order) -> Value {
     })
 }
 
-const ORDER_COLUMNS: [&str; 9] = [
+const ORDER_COLUMNS: [&str; 11] = [
     "id",
     "create_time",
     "exchange",
@@ -108,6 +110,8 @@ const ORDER_COLUMNS: [&str; 9] = [
     "quantity",
     "status",
     "average_fill_price",
+    "role",
+    "bracket_id",
 ];
 
 fn print_orders(json_output: bool, orders: &[Order], next_page_token: Option<&str>) {

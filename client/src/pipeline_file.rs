@@ -108,6 +108,21 @@ pub struct OrderFile {
     pub time_in_force: String,
     pub stop_loss: Option<LevelFile>,
     pub take_profit: Option<LevelFile>,
+    /// Several take-profits, each for a share of the position.
+    #[serde(default)]
+    pub take_profits: Vec<TakeProfitFile>,
+}
+
+/// A take-profit for `percent` of the position.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TakeProfitFile {
+    #[serde(default, deserialize_with = "optional_decimal_text")]
+    pub offset_bps: Option<String>,
+    #[serde(default, deserialize_with = "optional_decimal_text")]
+    pub price: Option<String>,
+    #[serde(default, deserialize_with = "decimal_text")]
+    pub percent: String,
 }
 
 /// `offset_bps:` or `price:`.
@@ -330,6 +345,17 @@ impl PipelineFile {
                 },
                 stop_loss: level(&order.stop_loss),
                 take_profit: level(&order.take_profit),
+                take_profits: order
+                    .take_profits
+                    .iter()
+                    .map(|target| TakeProfitLevel {
+                        level: level(&Some(LevelFile {
+                            offset_bps: target.offset_bps.clone(),
+                            price: target.price.clone(),
+                        })),
+                        percent: target.percent.clone(),
+                    })
+                    .collect(),
             });
         }
         Ok(pipeline)

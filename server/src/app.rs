@@ -122,6 +122,7 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
                 halt: security.halt.clone(),
                 audit: security.audit.clone(),
                 normalizer: normalizer.clone(),
+                resend_within: config.exchanges.resend_within,
             },
             &meter,
         )

@@ -21,6 +21,8 @@ pub enum InvalidReason {
     MissingPrice,
     MissingStopPrice,
     QuantityBelowLot,
+    UnsupportedInstrument,
+    RequestIdReused,
 }
 
 impl InvalidReason {
@@ -38,6 +40,8 @@ impl InvalidReason {
             InvalidReason::MissingPrice => "MISSING_PRICE",
             InvalidReason::MissingStopPrice => "MISSING_STOP_PRICE",
             InvalidReason::QuantityBelowLot => "QUANTITY_BELOW_LOT",
+            InvalidReason::UnsupportedInstrument => "UNSUPPORTED_INSTRUMENT",
+            InvalidReason::RequestIdReused => "REQUEST_ID_REUSED",
         }
     }
 }

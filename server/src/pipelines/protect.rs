@@ -1,5 +1,10 @@
-//! The protect step: the stop-loss and take-profit orders of a filled
-//! entry, at a fixed price or an offset from the fill.
+//! The protect step: the bracket of a filled entry. Each take-profit is
+//! one-cancels-the-other with a stop for its share of the position, so
+//! that one quantity is reserved once and the stop shrinks as
+//! take-profits execute; a share no take-profit covers gets a stop of its
+//! own. Levels are a fixed price or an offset from the average fill.
+
+use rust_decimal::Decimal;
 
 use super::{
     Pipelines,
@@ -12,79 +17,187 @@ use crate::{
     market::side::Side,
     model::{
         execution::Execution,
-        order::{Order, OrderRequest, OrderType, TimeInForce},
+        order::{Order, OrderRequest, OrderRole, OrderType, TimeInForce},
+    },
+    orders::{
+        desk::{Leg, client_order_id},
+        exchanges::round_quantity,
     },
 };
 
+/// The entry a bracket protects, and how much of its fill.
+pub(super) struct Protected<'a> {
+    pub entry: &'a Order,
+    /// The part of the fill that opened or added to a position.
+    pub quantity: Decimal,
+}
+
 impl Pipelines {
-    /// Places the stop-loss and take-profit of a filled entry.
+    /// Places the bracket of a filled entry; `None` when the pipeline has
+    /// no protective levels or nothing opened. Returns its orders' ids.
     pub(super) async fn protect(
         &self,
         compiled: &Compiled,
         execution: &Execution,
-        entry: &Order,
+        protected: Protected<'_>,
         trace_id: &str,
     ) -> Option<Result<Vec<String>, Stop>> {
-        let levels = [
-            ("stop_loss", compiled.order.stop_loss),
-            ("take_profit", compiled.order.take_profit),
-        ];
-        if levels.iter().all(|(_, l)| l.is_none()) {
+        let plan = &compiled.order;
+        if (plan.stop_loss.is_none() && plan.take_profits.is_empty())
+            || protected.quantity <= Decimal::ZERO
+        {
             return None;
         }
+        Some(
+            self.place_bracket(compiled, execution, protected, trace_id)
+                .await,
+        )
+    }
+
+    async fn place_bracket(
+        &self,
+        compiled: &Compiled,
+        execution: &Execution,
+        Protected { entry, quantity }: Protected<'_>,
+        trace_id: &str,
+    ) -> Result<Vec<String>, Stop> {
+        let fail = |e: &dyn std::fmt::Display| Stop::Fail(e.to_string());
         let Some(filled) = entry.average_fill_price else {
-            return Some(Err(Stop::Fail("the entry has no fill price".into())));
+            return Err(Stop::Fail("the entry has no fill price".into()));
         };
-        let entry_side = entry.side;
-        let exit_side = entry_side.opposite();
+        let rules = self
+            .desk
+            .exchange(&compiled.exchange)
+            .map_err(|e| fail(&e))?
+            .rules(entry.symbol())
+            .await
+            .map_err(|e| fail(&e))?;
+        let legs = Legs {
+            compiled,
+            execution,
+            entry,
+            filled,
+        };
+        let stop_price = compiled
+            .order
+            .stop_loss
+            .map(|level| legs.price(level, true));
+        let shares: Decimal = compiled.order.take_profits.iter().map(|(_, p)| *p).sum();
+        let count = compiled.order.take_profits.len();
+        let mut covered = Decimal::ZERO;
         let mut ids = Vec::new();
-        for (name, level) in levels {
-            let Some(level) = level else { continue };
-            // A stop sits on the losing side of the entry, a target on the
-            // winning side.
-            let losing = name == "stop_loss";
-            let price = match level {
-                Level::Price(price) => price,
-                Level::OffsetBps(bps) => {
-                    let offset = filled * bps / BPS;
-                    let below = (entry_side == Side::Buy) == losing;
-                    if below {
-                        filled - offset
-                    } else {
-                        filled + offset
-                    }
-                }
-            };
-            let (order_type, limit, stop) = if losing {
-                (OrderType::Stop, None, Some(price))
+        let audit = || pipeline_audit(compiled, trace_id);
+        for (index, (level, percent)) in compiled.order.take_profits.iter().enumerate() {
+            // The last share of a full split takes what rounding left.
+            let share = if index + 1 == count && shares == Decimal::ONE_HUNDRED {
+                quantity - covered
             } else {
-                (OrderType::Limit, Some(price), None)
+                round_quantity(quantity * percent / Decimal::ONE_HUNDRED, &rules)
             };
-            let request = OrderRequest {
-                request_id: format!("{}:{name}", order_request_id(execution)),
-                exchange: compiled.exchange.clone(),
-                symbol: entry.symbol().to_string(),
-                side: exit_side,
-                order_type,
-                time_in_force: TimeInForce::Gtc,
-                quantity: entry.filled_quantity,
-                price: limit,
-                stop_price: stop,
-                reference_price: None,
+            if share <= Decimal::ZERO {
+                continue;
+            }
+            covered += share;
+            let target = legs.leg(
+                OrderRole::TakeProfit,
+                index,
+                share,
+                legs.price(*level, false),
+            );
+            let placed = match stop_price {
+                Some(stop) => {
+                    let stop = legs.leg(OrderRole::StopLoss, index, share, stop);
+                    self.desk
+                        .place_oco(
+                            legs.grouped(stop, index),
+                            legs.grouped(target, index),
+                            audit(),
+                        )
+                        .await
+                        .map(|pair| pair.map(|o| o.id).to_vec())
+                }
+                None => self
+                    .desk
+                    .place_for(target.0, target.1, audit())
+                    .await
+                    .map(|o| vec![o.id]),
             };
-            match self
+            ids.extend(placed.map_err(|e| Stop::Fail(format!("take-profit {}: {e}", index + 1)))?);
+        }
+        let uncovered = quantity - covered;
+        if let Some(stop) = stop_price
+            && uncovered > Decimal::ZERO
+        {
+            let (request, origin) = legs.leg(OrderRole::StopLoss, count, uncovered, stop);
+            let order = self
                 .desk
-                .place_for(
-                    request,
-                    origin_of(compiled, execution),
-                    pipeline_audit(compiled, trace_id),
-                )
+                .place_for(request, origin, audit())
                 .await
-            {
-                Ok(order) => ids.push(order.id),
-                Err(err) => return Some(Err(Stop::Fail(format!("{name}: {err}")))),
+                .map_err(|e| Stop::Fail(format!("stop-loss: {e}")))?;
+            ids.push(order.id);
+        }
+        Ok(ids)
+    }
+}
+
+/// Builds the legs of one entry's bracket.
+struct Legs<'a> {
+    compiled: &'a Compiled,
+    execution: &'a Execution,
+    entry: &'a Order,
+    filled: Decimal,
+}
+
+impl Legs<'_> {
+    /// The price of a level: a stop sits on the losing side of the fill,
+    /// a target on the winning side.
+    fn price(&self, level: Level, losing: bool) -> Decimal {
+        match level {
+            Level::Price(price) => price,
+            Level::OffsetBps(bps) => {
+                let offset = self.filled * bps / BPS;
+                if (self.entry.side == Side::Buy) == losing {
+                    self.filled - offset
+                } else {
+                    self.filled + offset
+                }
             }
         }
-        Some(Ok(ids))
+    }
+
+    /// One protective order: a stop for a stop-loss, a limit for a
+    /// take-profit, both closing the entry's side.
+    fn leg(&self, role: OrderRole, index: usize, quantity: Decimal, price: Decimal) -> Leg {
+        let stop = role == OrderRole::StopLoss;
+        let request = OrderRequest {
+            request_id: format!(
+                "{}:{}:{index}",
+                order_request_id(self.execution),
+                role.word()
+            ),
+            exchange: self.compiled.exchange.clone(),
+            symbol: self.entry.symbol().to_string(),
+            side: self.entry.side.opposite(),
+            order_type: if stop {
+                OrderType::Stop
+            } else {
+                OrderType::Limit
+            },
+            time_in_force: TimeInForce::Gtc,
+            quantity,
+            price: (!stop).then_some(price),
+            stop_price: stop.then_some(price),
+            reference_price: None,
+        };
+        let mut origin = origin_of(self.compiled, self.execution);
+        origin.role = Some(role);
+        origin.bracket_id = self.entry.id.clone();
+        (request, origin)
+    }
+
+    /// `leg` as a member of the bracket's OCO group `index`.
+    fn grouped(&self, (request, mut origin): Leg, index: usize) -> Leg {
+        origin.oco_group = client_order_id(&format!("{}:oco:{index}", self.entry.id));
+        (request, origin)
     }
 }

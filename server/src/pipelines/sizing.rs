@@ -35,6 +35,13 @@ pub struct Plan {
 }
 
 impl Plan {
+    /// Whether the order goes against the position (reduces, closes or
+    /// reverses it).
+    pub fn reduces(&self) -> bool {
+        !self.position.quantity.is_zero()
+            && self.position.quantity.is_sign_positive() != (self.side == Side::Buy)
+    }
+
     /// How the sizing step reads in the execution.
     pub fn describe(&self) -> String {
         format!(
@@ -203,7 +210,7 @@ mod tests {
             limit_offset_bps: d("10"),
             time_in_force: TimeInForce::Gtc,
             stop_loss: None,
-            take_profit: None,
+            take_profits: Vec::new(),
         }
     }
 

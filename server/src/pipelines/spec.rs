@@ -104,7 +104,9 @@ pub struct OrderPlan {
     pub limit_offset_bps: Decimal,
     pub time_in_force: TimeInForce,
     pub stop_loss: Option<Level>,
-    pub take_profit: Option<Level>,
+    /// Each take-profit and its share of the position in percent; the
+    /// shares add up to at most 100.
+    pub take_profits: Vec<(Level, Decimal)>,
 }
 
 /// A valid pipeline, ready to run: its identity and every rule typed.
@@ -382,7 +384,7 @@ pub fn compile(mut pipeline: Pipeline) -> Result<Compiled, ApiError> {
             TimeInForce::Gtc
         }
     };
-    let mut level = |field: &str, order: &Option<ProtectiveOrder>| match order
+    let level = |bad: &mut Violations, field: &str, order: &Option<ProtectiveOrder>| match order
         .as_ref()
         .and_then(|o| o.level.as_ref())
     {
@@ -394,12 +396,48 @@ pub fn compile(mut pipeline: Pipeline) -> Result<Compiled, ApiError> {
             .map(Level::Price),
         None => None,
     };
+    let stop_loss = level(&mut bad, "pipeline.order.stop_loss", &settings.stop_loss);
+    let mut take_profits: Vec<(Level, Decimal)> = level(
+        &mut bad,
+        "pipeline.order.take_profit",
+        &settings.take_profit,
+    )
+    .map(|level| (level, Decimal::ONE_HUNDRED))
+    .into_iter()
+    .collect();
+    if !take_profits.is_empty() && !settings.take_profits.is_empty() {
+        bad.add(
+            "pipeline.order.take_profits",
+            "give take_profit or take_profits, not both",
+        );
+    }
+    for (index, target) in settings.take_profits.iter().enumerate() {
+        let field = format!("pipeline.order.take_profits[{index}]");
+        let level = level(
+            &mut bad,
+            &field,
+            &Some(target.level.clone().unwrap_or_default()),
+        );
+        let percent = bad.decimal(&format!("{field}.percent"), &target.percent, true);
+        match (level, percent) {
+            (None, _) => bad.add(&field, "needs offset_bps or price"),
+            (Some(_), None) => bad.add(&format!("{field}.percent"), "is required"),
+            (Some(level), Some(percent)) => take_profits.push((level, percent)),
+        }
+    }
+    let shares: Decimal = take_profits.iter().map(|(_, percent)| *percent).sum();
+    if shares > Decimal::ONE_HUNDRED {
+        bad.add(
+            "pipeline.order.take_profits",
+            format!("the shares add up to {shares}%, more than 100%"),
+        );
+    }
     let order = OrderPlan {
         order_type,
         limit_offset_bps,
         time_in_force,
-        stop_loss: level("pipeline.order.stop_loss", &settings.stop_loss),
-        take_profit: level("pipeline.order.take_profit", &settings.take_profit),
+        stop_loss,
+        take_profits,
     };
 
     match (bad.0.is_empty(), sizing) {

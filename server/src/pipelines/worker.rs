@@ -12,6 +12,7 @@ use std::{
 
 use opentelemetry::propagation::TextMapPropagator;
 use opentelemetry_sdk::propagation::TraceContextPropagator;
+use rust_decimal::Decimal;
 use tokio::{sync::watch, task::JoinHandle};
 use tracing::Instrument;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
@@ -19,6 +20,7 @@ use tracing_opentelemetry::OpenTelemetrySpanExt;
 use super::{
     Pipelines,
     book::MINUTE_MS,
+    protect::Protected,
     risk::{self, History, Refusal},
     sizing::{self, Market, Plan},
     spec::Compiled,
@@ -29,7 +31,7 @@ use crate::{
     audit::AuditEntry,
     model::{
         execution::{Execution, ExecutionStatus, ExecutionStep},
-        order::{Order, OrderOrigin, OrderRequest, OrderStatus},
+        order::{Order, OrderOrigin, OrderRequest, OrderRole, OrderStatus},
         signal::Signal,
     },
     orders::desk::client_order_id,
@@ -208,15 +210,18 @@ impl Pipelines {
         };
 
         // A resumed execution may have placed its order before the crash:
-        // then it carries on from that order, booked and counted already.
-        let order = match self.placed_order(execution).await {
+        // then it carries on from that order, booked and counted already
+        // (the position before it is the position less its fills).
+        let (order, before) = match self.placed_order(execution).await {
             Some(order) => {
                 let summary = format!(
                     "order {} {}, placed before the restart",
                     order.id, order.status
                 );
                 record(execution, "order", &Ok(summary), Instant::now());
-                order
+                let now = self.desk.position(&compiled.id, order.symbol()).quantity;
+                let before = now - order.side.signed(order.filled_quantity);
+                (order, before)
             }
             None => {
                 self.size_check_and_place(&compiled, &signal, execution, trace_id)
@@ -241,7 +246,13 @@ impl Pipelines {
             }
             OrderStatus::Filled => {
                 let started = Instant::now();
-                let protective = self.protect(&compiled, execution, &order, trace_id).await;
+                let protected = Protected {
+                    entry: &order,
+                    quantity: opened(before, &order),
+                };
+                let protective = self
+                    .protect(&compiled, execution, protected, trace_id)
+                    .await;
                 if let Some(result) = protective {
                     record(
                         execution,
@@ -278,16 +289,38 @@ impl Pipelines {
             .find(|o| o.client_order_id == client_order_id)
     }
 
-    /// The sizing, risk and order steps of a fresh attempt.
+    /// The sizing, risk and order steps of a fresh attempt; returns the
+    /// order and the pipeline's position before it.
     async fn size_check_and_place(
         &self,
         compiled: &Compiled,
         signal: &Signal,
         execution: &mut Execution,
         trace_id: &str,
-    ) -> Result<Order, Stop> {
+    ) -> Result<(Order, Decimal), Stop> {
         let started = Instant::now();
-        let plan = self.size(compiled, signal).await;
+        let mut plan = self.size(compiled, signal).await;
+        // An order that reduces the position first cancels the pipeline's
+        // resting orders in the symbol (entries and brackets), then sizes
+        // again on the position that leaves.
+        let reducing = plan.as_ref().ok().filter(|p| p.reduces());
+        if let Some(symbol) = reducing.map(|p| p.symbol.clone()) {
+            let canceled = self
+                .desk
+                .cancel_resting(&compiled.id, &symbol, &pipeline_audit(compiled, trace_id))
+                .await
+                .map_err(|e| Stop::Fail(format!("canceling resting orders: {e}")));
+            record(
+                execution,
+                "cancel",
+                &canceled
+                    .as_ref()
+                    .map(|ids| format!("{} resting orders canceled", ids.len())),
+                started,
+            );
+            canceled?;
+            plan = self.size(compiled, signal).await;
+        }
         record(
             execution,
             "sizing",
@@ -321,7 +354,7 @@ impl Pipelines {
         if let Ok(mut book) = self.book.lock() {
             book.count_order(&compiled.id, now_ms());
         }
-        Ok(order)
+        Ok((order, plan.position.quantity))
     }
 
     /// The sizing step: reads the venue's rules, the price and (when the
@@ -416,14 +449,28 @@ impl Pipelines {
             stop_price: None,
             reference_price: Some(plan.price),
         };
+        let mut origin = origin_of(compiled, execution);
+        origin.role = Some(if plan.reduces() {
+            OrderRole::Exit
+        } else {
+            OrderRole::Entry
+        });
         self.desk
-            .place_for(
-                request,
-                origin_of(compiled, execution),
-                pipeline_audit(compiled, trace_id),
-            )
+            .place_for(request, origin, pipeline_audit(compiled, trace_id))
             .await
             .map_err(Stop::from)
+    }
+}
+
+/// How much of a filled order opened or added to a position, from the
+/// signed position `before` it: all of it when it goes the position's
+/// way, what is left after closing the position when it goes against it.
+fn opened(before: Decimal, order: &Order) -> Decimal {
+    let moved = order.side.signed(order.filled_quantity);
+    if before.is_zero() || before.is_sign_positive() == moved.is_sign_positive() {
+        order.filled_quantity
+    } else {
+        (order.filled_quantity - before.abs()).max(Decimal::ZERO)
     }
 }
 

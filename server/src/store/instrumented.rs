@@ -86,12 +86,11 @@ impl<S: Store> SignalLog for Instrumented<S> {
 
 #[async_trait]
 impl<S: Store> OrderStore for Instrumented<S> {
-    async fn insert_order(
+    async fn insert_orders(
         &self,
-        order: &Order,
-        request_id: Option<&str>,
+        orders: &[(&Order, Option<&str>)],
     ) -> Result<OrderInsert, StoreError> {
-        self.timed("insert_order", self.inner.insert_order(order, request_id))
+        self.timed("insert_orders", self.inner.insert_orders(orders))
             .await
     }
 

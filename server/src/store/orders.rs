@@ -48,13 +48,23 @@ pub struct Snapshot {
 /// Storage of orders.
 #[async_trait]
 pub trait OrderStore: Send + Sync + 'static {
+    /// Stores new orders, each with its optional `request_id`, in one
+    /// transaction (orders placed together, like the legs of an OCO
+    /// group): all of them, or none when one with a given `request_id` or
+    /// client order id exists (then the first such is returned).
+    async fn insert_orders(
+        &self,
+        orders: &[(&Order, Option<&str>)],
+    ) -> Result<OrderInsert, StoreError>;
     /// Stores a new order, unless one with its `request_id` or client
     /// order id exists.
     async fn insert_order(
         &self,
         order: &Order,
         request_id: Option<&str>,
-    ) -> Result<OrderInsert, StoreError>;
+    ) -> Result<OrderInsert, StoreError> {
+        self.insert_orders(&[(order, request_id)]).await
+    }
     /// Saves an order's new state and, in the same transaction, the
     /// snapshots that follow from it and the audit events that report it
     /// (returned chained).

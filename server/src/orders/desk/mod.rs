@@ -7,15 +7,17 @@
 //! cancellation, request checks, reconciliation with exchanges and the
 //! order life cycle each have their own file.
 
+mod cancel;
 mod ledger;
 mod placement;
+mod recovery;
 mod sync;
 mod ticket;
 
 use std::{
     collections::{BTreeMap, HashMap},
     sync::{Arc, Mutex},
-    time::Instant,
+    time::{Duration, Instant},
 };
 
 use rust_decimal::Decimal;
@@ -40,7 +42,7 @@ use crate::{
     store::{OrderQuery, Store, StoreError, walk_orders},
 };
 use ledger::Ledger;
-pub use placement::client_order_id;
+pub use placement::{Leg, client_order_id};
 
 /// Buffer of the WatchOrders feed.
 const WATCH_BUFFER: usize = 4096;
@@ -56,6 +58,9 @@ pub struct OrderDesk {
     /// Saves automatic breaker transitions with their audit events.
     settings: Settings,
     normalizer: Arc<SymbolNormalizer>,
+    /// How old an order the process never sent may be and still be sent
+    /// after a restart.
+    resend_within: Duration,
     /// Open orders by client order id (what price updates and syncs can
     /// change).
     open: Mutex<HashMap<String, Order>>,
@@ -79,13 +84,16 @@ pub struct DeskParts {
     pub audit: Arc<AuditLog>,
     /// The normalizer built from `signals.symbol_map`.
     pub normalizer: Arc<SymbolNormalizer>,
+    /// See `exchanges.resend_within`.
+    pub resend_within: Duration,
 }
 
 impl OrderDesk {
     /// Opens the desk: the paper book and the positions are rebuilt from
     /// the ledger and the open orders (never from the whole history), and
-    /// orders that are open or unknown on other exchanges are brought up
-    /// to date there before this returns (so before new orders flow).
+    /// every order the last run left open is brought to a known state
+    /// before this returns (so before new orders flow): see
+    /// [`OrderDesk::recover`].
     pub async fn open(
         parts: DeskParts,
         meter: &opentelemetry::metrics::Meter,
@@ -98,6 +106,7 @@ impl OrderDesk {
             halt,
             audit,
             normalizer,
+            resend_within,
         } = parts;
         let mut exchanges: BTreeMap<String, Arc<dyn Exchange>> = BTreeMap::new();
         let paper_venue: Arc<dyn Exchange> = paper.clone();
@@ -112,26 +121,13 @@ impl OrderDesk {
             statuses: OrderStatus::OPEN.to_vec(),
             ..Default::default()
         };
-        let mut stored = walk_orders(&*store, filter).await?;
-        // A paper order still NEW never reached the book before the
-        // process stopped: it was not placed.
-        for order in stored
-            .iter_mut()
-            .filter(|o| o.exchange == paper.name() && o.status == OrderStatus::New)
-        {
-            order.transition(
-                OrderStatus::Failed,
-                "the process stopped before the order reached the exchange",
-                now_ms(),
-            );
-            order.status_reason = "not placed: the process stopped first".into();
-            store.update_order(order, &[], Vec::new()).await?;
-        }
-        stored.retain(|o| o.status.is_open());
+        let stored = walk_orders(&*store, filter).await?;
         let ledger = Ledger::load(&*store, &stored, paper.name()).await?;
+        // A paper order still NEW never reached the book: recovery sends
+        // it.
         let resting: Vec<_> = stored
             .iter()
-            .filter(|o| o.exchange == paper.name())
+            .filter(|o| o.exchange == paper.name() && o.status != OrderStatus::New)
             .map(|o| (o.ticket(), o.exchange_view()))
             .collect();
         paper.restore(ledger.paper_settled(), &resting);
@@ -149,16 +145,14 @@ impl OrderDesk {
             halt,
             audit,
             normalizer,
+            resend_within,
             open: Mutex::new(open),
             ledger: Mutex::new(ledger),
             writes: tokio::sync::Mutex::new(()),
             events,
             metrics: OrderMetrics::new(meter),
         };
-        let changed = desk.sync_open_orders().await;
-        if changed > 0 {
-            tracing::info!(changed, "reconciled orders with their exchanges");
-        }
+        desk.recover().await;
         Ok(desk)
     }
 
@@ -246,6 +240,7 @@ impl OrderDesk {
             if let Err(err) = self.record(&order, None, None).await {
                 tracing::error!(error = %err, order = %order.id, "order change not saved");
             }
+            self.close_group(&order).await;
         }
     }
 

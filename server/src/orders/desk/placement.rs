@@ -1,7 +1,9 @@
-//! Placing and canceling orders: the retry's answer, the halt and breaker
-//! checks, the idempotent insert, the exchange call and its audit.
+//! Placing orders: the retry's answer, the halt and breaker checks, the
+//! idempotent insert, the exchange call and its audit. Every placement
+//! runs in a task of its own: once started it reaches a known state,
+//! whatever the caller does (a client that goes away, a deadline).
 
-use std::time::Instant;
+use std::{future::Future, sync::Arc, time::Instant};
 
 use sha2::{Digest, Sha256};
 use tracing::Instrument;
@@ -11,21 +13,32 @@ use super::OrderDesk;
 use crate::{
     audit::{AuditEntry, actions},
     controls::breakers::{Admission, BreakerRecord, setting_key},
-    model::order::{Order, OrderOrigin, OrderRequest, OrderStatus},
+    model::order::{Order, OrderOrigin, OrderRequest, OrderStatus, OrderTicket},
     orders::{
         error::{InvalidReason, OrderError, PlaceError},
-        exchanges::{Exchange, ExchangeError, round_price, round_quantity},
+        exchanges::{Exchange, ExchangeError, ExchangeOrder, round_price, round_quantity},
     },
     proto_time::now_ms,
     settings::Setting,
-    store::OrderInsert,
+    store::{OrderInsert, StoreError},
 };
+
+/// One order of a placement: what is asked, and what it is for.
+pub type Leg = (OrderRequest, OrderOrigin);
+
+/// A checked request, ready to be stored and sent.
+struct Prepared {
+    exchange_name: String,
+    exchange: Arc<dyn Exchange>,
+    ticket: OrderTicket,
+    request_id: String,
+}
 
 impl OrderDesk {
     /// Places an order. The same `request_id` always yields the same
     /// order: a retry returns it instead of placing a second one.
     pub async fn place(
-        &self,
+        self: &Arc<Self>,
         request: OrderRequest,
         audit: AuditEntry,
     ) -> Result<Order, PlaceError> {
@@ -35,7 +48,7 @@ impl OrderDesk {
     /// Places an order for a pipeline execution: `origin` is the
     /// pipeline, execution and signal the order is linked to.
     pub async fn place_for(
-        &self,
+        self: &Arc<Self>,
         request: OrderRequest,
         origin: OrderOrigin,
         audit: AuditEntry,
@@ -45,12 +58,30 @@ impl OrderDesk {
             exchange = %request.exchange,
             symbol = %request.symbol,
         );
-        self.place_traced(request, origin, audit)
-            .instrument(span)
-            .await
+        let desk = self.clone();
+        detached(async move { desk.place_one(request, origin, audit).await }.instrument(span))
+            .await?
     }
 
-    async fn place_traced(
+    /// Places the two legs of a one-cancels-the-other group (see
+    /// [`Exchange::place_oco`]); both origins carry the group id. The legs
+    /// are stored together and sent together, and a retry returns both.
+    pub async fn place_oco(
+        self: &Arc<Self>,
+        stop: Leg,
+        target: Leg,
+        audit: AuditEntry,
+    ) -> Result<[Order; 2], PlaceError> {
+        let span = tracing::info_span!(
+            "order.place_oco",
+            exchange = %stop.0.exchange,
+            symbol = %stop.0.symbol,
+        );
+        let desk = self.clone();
+        detached(async move { desk.place_pair(stop, target, audit).await }.instrument(span)).await?
+    }
+
+    async fn place_one(
         &self,
         request: OrderRequest,
         origin: OrderOrigin,
@@ -58,14 +89,127 @@ impl OrderDesk {
     ) -> Result<Order, PlaceError> {
         // A retry answers with the first order before any check: a halt or
         // an open breaker since then does not undo what was placed.
-        if !request.request_id.is_empty()
-            && let Some(first) = self.store.order_for_request(&request.request_id).await?
-        {
+        if let Some(first) = self.retried(&request.request_id).await? {
             return Ok(first);
         }
         let started = Instant::now();
+        let prepared = self.prepare(&request, &origin).await?;
+        let mut order = Order::new(&prepared.ticket, &prepared.exchange_name, origin, now_ms());
+        self.admit(&prepared.exchange_name).await?;
+        if let Some(first) = self
+            .insert(&prepared.exchange_name, &[(&order, &prepared)])
+            .await?
+        {
+            return Ok(first);
+        }
+        if let Some(reference) = prepared.ticket.reference_price
+            && prepared.exchange_name == self.paper.name()
+        {
+            let changed = self
+                .paper
+                .observe_price(&prepared.ticket.symbol, reference, now_ms());
+            self.apply_changes(changed).await;
+        }
+        let result = prepared.exchange.place(&prepared.ticket).await;
+        self.answered(&prepared.exchange_name, started, &result)
+            .await;
+        let entry = settle(&mut order, result, &prepared.ticket, audit);
+        self.record(&order, Some(started), Some(entry)).await?;
+        Ok(order)
+    }
+
+    async fn place_pair(
+        &self,
+        (stop, stop_origin): Leg,
+        (target, target_origin): Leg,
+        audit: AuditEntry,
+    ) -> Result<[Order; 2], PlaceError> {
+        if let Some(legs) = self.retried_pair(&stop, &target).await? {
+            return Ok(legs);
+        }
+        let started = Instant::now();
+        let stop = self.prepare(&stop, &stop_origin).await?;
+        let target = self.prepare(&target, &target_origin).await?;
+        if stop.exchange_name != target.exchange_name {
+            return Err(PlaceError::invalid(
+                InvalidReason::UnknownExchange,
+                "exchange",
+                "both legs of an OCO group go to one exchange",
+            ));
+        }
+        let now = now_ms();
+        let mut legs = [
+            Order::new(&stop.ticket, &stop.exchange_name, stop_origin, now),
+            Order::new(&target.ticket, &target.exchange_name, target_origin, now),
+        ];
+        self.admit(&stop.exchange_name).await?;
+        if self
+            .insert(
+                &stop.exchange_name,
+                &[(&legs[0], &stop), (&legs[1], &target)],
+            )
+            .await?
+            .is_some()
+        {
+            return self
+                .retried_pair_of(&stop.request_id, &target.request_id)
+                .await;
+        }
+        let result = stop.exchange.place_oco(&stop.ticket, &target.ticket).await;
+        self.answered(&stop.exchange_name, started, &result).await;
+        let results = match result {
+            Ok([stop_view, target_view]) => [Ok(stop_view), Ok(target_view)],
+            Err(err) => [Err(err.clone()), Err(err)],
+        };
+        for ((order, prepared), result) in legs.iter_mut().zip([&stop, &target]).zip(results) {
+            let entry = settle(order, result, &prepared.ticket, audit.clone());
+            self.record(order, Some(started), Some(entry)).await?;
+        }
+        Ok(legs)
+    }
+
+    /// The order a retried `request_id` created, if any.
+    async fn retried(&self, request_id: &str) -> Result<Option<Order>, StoreError> {
+        if request_id.is_empty() {
+            return Ok(None);
+        }
+        self.store.order_for_request(request_id).await
+    }
+
+    /// Both legs of a retried OCO placement, if it was stored.
+    async fn retried_pair(
+        &self,
+        stop: &OrderRequest,
+        target: &OrderRequest,
+    ) -> Result<Option<[Order; 2]>, PlaceError> {
+        if self.retried(&stop.request_id).await?.is_none() {
+            return Ok(None);
+        }
+        self.retried_pair_of(&stop.request_id, &target.request_id)
+            .await
+            .map(Some)
+    }
+
+    async fn retried_pair_of(&self, stop: &str, target: &str) -> Result<[Order; 2], PlaceError> {
+        match (self.retried(stop).await?, self.retried(target).await?) {
+            (Some(stop), Some(target)) => Ok([stop, target]),
+            _ => Err(PlaceError::invalid(
+                InvalidReason::RequestIdReused,
+                "request_id",
+                "an order outside this OCO group already has one of its request ids",
+            )),
+        }
+    }
+
+    /// Checks a request against the exchange and reads it as a ticket
+    /// with its lot and tick applied and its client order id.
+    async fn prepare(
+        &self,
+        request: &OrderRequest,
+        origin: &OrderOrigin,
+    ) -> Result<Prepared, PlaceError> {
         let exchange_name = if request.exchange.is_empty() {
-            "paper".to_string()
+            self.paper.name().to_string()
         } else {
             request.exchange.clone()
         };
@@ -76,7 +220,7 @@ impl OrderDesk {
                 format!("no exchange named `{exchange_name}`"),
             )
         })?;
-        let mut ticket = self.ticket(&request)?;
+        let mut ticket = self.ticket(request)?;
         if self.halt.is_halted() {
             return Err(PlaceError::Halted);
         }
@@ -96,128 +240,86 @@ impl OrderDesk {
         ticket.stop_price = ticket
             .stop_price
             .map(|p| round_price(p, ticket.side, &rules));
-
+        ticket.oco_group = Some(origin.oco_group.clone()).filter(|g| !g.is_empty());
         let request_id = if request.request_id.is_empty() {
             uuid::Uuid::now_v7().to_string()
         } else {
             request.request_id.clone()
         };
         ticket.client_order_id = client_order_id(&request_id);
-        let now = now_ms();
-        let mut order = Order::new(&ticket, &exchange_name, origin, now);
-        match self.breakers.admit(&exchange_name, Instant::now(), now) {
-            Admission::Refused => {
-                return Err(PlaceError::CircuitOpen {
-                    exchange: exchange_name,
-                });
+        Ok(Prepared {
+            exchange_name,
+            exchange,
+            ticket,
+            request_id,
+        })
+    }
+
+    /// Asks the exchange's breaker for a slot.
+    async fn admit(&self, exchange: &str) -> Result<(), PlaceError> {
+        match self.breakers.admit(exchange, Instant::now(), now_ms()) {
+            Admission::Refused => Err(PlaceError::CircuitOpen {
+                exchange: exchange.to_string(),
+            }),
+            Admission::Probe(record) => {
+                self.breaker_changed(exchange, record).await;
+                Ok(())
             }
-            Admission::Probe(record) => self.breaker_changed(&exchange_name, record).await,
-            Admission::Admitted => {}
+            Admission::Admitted => Ok(()),
         }
-        match self.store.insert_order(&order, Some(&request_id)).await {
-            Ok(OrderInsert::Inserted) => {}
+    }
+
+    /// Stores new orders together; an existing one (a retry that raced
+    /// the first attempt) is returned instead, and the breaker slot is
+    /// given back.
+    async fn insert(
+        &self,
+        exchange: &str,
+        orders: &[(&Order, &Prepared)],
+    ) -> Result<Option<Order>, PlaceError> {
+        let rows: Vec<_> = orders
+            .iter()
+            .map(|(order, prepared)| (*order, Some(prepared.request_id.as_str())))
+            .collect();
+        match self.store.insert_orders(&rows).await {
+            Ok(OrderInsert::Inserted) => Ok(None),
             Ok(OrderInsert::Existing(first)) => {
-                self.breakers.abandon(&exchange_name);
-                return Ok(*first);
+                self.breakers.abandon(exchange);
+                Ok(Some(*first))
             }
             Err(err) => {
-                self.breakers.abandon(&exchange_name);
-                return Err(err.into());
+                self.breakers.abandon(exchange);
+                Err(err.into())
             }
         }
+    }
 
-        if let Some(reference) = ticket.reference_price
-            && exchange_name == self.paper.name()
-        {
-            let changed = self.paper.observe_price(&ticket.symbol, reference, now);
-            self.apply_changes(changed).await;
-        }
-        let result = exchange.place(&ticket).await;
-        self.metrics.ack_latency(&exchange_name, started.elapsed());
-        // A rejection is an answer: only silence and errors count against
-        // the exchange.
+    /// Meters an exchange's answer and tells its breaker: a rejection is
+    /// an answer, only silence and errors count against the exchange.
+    pub(super) async fn answered<T>(
+        &self,
+        exchange: &str,
+        started: Instant,
+        result: &Result<T, ExchangeError>,
+    ) {
+        self.metrics.ack_latency(exchange, started.elapsed());
         let answered = !matches!(
             result,
             Err(ExchangeError::Unknown(_)
                 | ExchangeError::Unavailable(_)
                 | ExchangeError::Banned(_))
         );
-        let changed = match &result {
+        let changed = match result {
             Err(ExchangeError::Banned(why)) => {
-                self.breakers
-                    .trip(&exchange_name, why, Instant::now(), now_ms())
+                self.breakers.trip(exchange, why, Instant::now(), now_ms())
             }
             _ => self
                 .breakers
-                .record(&exchange_name, answered, Instant::now(), now_ms()),
+                .record(exchange, answered, Instant::now(), now_ms()),
         };
         if let Some(record) = changed {
-            self.breaker_changed(&exchange_name, record).await;
+            self.breaker_changed(exchange, record).await;
         }
-        let mut entry = audit;
-        entry.action = actions::ORDER_PLACE;
-        entry.target = order.id.clone();
-        match result {
-            Ok(view) => {
-                order.apply(&view, now_ms());
-                entry.detail = format!(
-                    "{} {} {} on {}: {}",
-                    ticket.side.word(),
-                    ticket.quantity,
-                    ticket.symbol,
-                    exchange_name,
-                    order.status
-                );
-            }
-            Err(ExchangeError::Unknown(message)) => {
-                order.transition(OrderStatus::Unknown, &message, now_ms());
-                entry.outcome = AuditOutcome::Failure;
-                entry.detail = format!("outcome unknown: {message}");
-            }
-            Err(err) => {
-                let status = if matches!(err, ExchangeError::Rejected(_)) {
-                    OrderStatus::Rejected
-                } else {
-                    OrderStatus::Failed
-                };
-                order.transition(status, &err.to_string(), now_ms());
-                order.status_reason = err.to_string();
-                entry.action = actions::ORDER_FAIL;
-                entry.outcome = AuditOutcome::Failure;
-                entry.detail = err.to_string();
-            }
-        }
-        self.record(&order, Some(started), Some(entry)).await?;
-        Ok(order)
-    }
-
-    /// Cancels an open order.
-    pub async fn cancel(&self, id: &str, audit: AuditEntry) -> Result<Order, OrderError> {
-        let mut order = self.get(id).await?;
-        let status = order.status;
-        if !status.is_open() {
-            return Err(OrderError::NotOpen {
-                id: id.to_string(),
-                status: status.word().to_string(),
-            });
-        }
-        let exchange = self.exchange(&order.exchange)?.clone();
-        let view = exchange
-            .cancel(&order.client_order_id, order.symbol())
-            .await
-            .map_err(OrderError::Exchange)?;
-        {
-            let _writing = self.writes.lock().await;
-            if let Some(latest) = self.tracked(&order.client_order_id) {
-                order = latest;
-            }
-            order.apply(&view, now_ms());
-            let mut entry = audit;
-            entry.action = actions::ORDER_CANCEL;
-            entry.target = order.id.clone();
-            self.record(&order, None, Some(entry)).await?;
-        }
-        Ok(order)
     }
 
     /// Persists and audits an automatic breaker transition (already in
@@ -237,6 +339,77 @@ impl OrderDesk {
         if let Err(err) = self.settings.change(&setting, record, entry, drop).await {
             tracing::error!(error = %err, exchange, "breaker state not saved");
         }
+    }
+
+    /// Cancels an open order; the cancellation runs to its end even if
+    /// the caller goes away.
+    pub async fn cancel(
+        self: &Arc<Self>,
+        id: &str,
+        audit: AuditEntry,
+    ) -> Result<Order, OrderError> {
+        let desk = self.clone();
+        let id = id.to_string();
+        detached(async move { desk.cancel_now(&id, audit).await }).await?
+    }
+}
+
+/// Brings `order` up to the exchange's answer to its placement; returns
+/// the audit entry that reports it.
+pub(super) fn settle(
+    order: &mut Order,
+    result: Result<ExchangeOrder, ExchangeError>,
+    ticket: &OrderTicket,
+    audit: AuditEntry,
+) -> AuditEntry {
+    let mut entry = audit;
+    entry.action = actions::ORDER_PLACE;
+    entry.target = order.id.clone();
+    match result {
+        Ok(view) => {
+            order.apply(&view, now_ms());
+            entry.detail = format!(
+                "{} {} {} on {}: {}",
+                ticket.side.word(),
+                ticket.quantity,
+                ticket.symbol,
+                order.exchange,
+                order.status
+            );
+        }
+        Err(ExchangeError::Unknown(message)) => {
+            order.transition(OrderStatus::Unknown, &message, now_ms());
+            entry.outcome = AuditOutcome::Failure;
+            entry.detail = format!("outcome unknown: {message}");
+        }
+        Err(err) => {
+            let status = if matches!(err, ExchangeError::Rejected(_)) {
+                OrderStatus::Rejected
+            } else {
+                OrderStatus::Failed
+            };
+            order.transition(status, &err.to_string(), now_ms());
+            order.status_reason = err.to_string();
+            entry.action = actions::ORDER_FAIL;
+            entry.outcome = AuditOutcome::Failure;
+            entry.detail = err.to_string();
+        }
+    }
+    entry
+}
+
+/// Runs `work` in a task of its own and waits for it: dropping the wait
+/// (the caller went away) does not stop the work. A panic in the work
+/// goes on in the caller.
+async fn detached<T: Send + 'static>(
+    work: impl Future<Output = T> + Send + 'static,
+) -> Result<T, StoreError> {
+    match tokio::spawn(work).await {
+        Ok(done) => Ok(done),
+        Err(err) if err.is_panic() => std::panic::resume_unwind(err.into_panic()),
+        Err(err) => Err(StoreError::Unavailable(format!(
+            "the server is stopping: {err}"
+        ))),
     }
 }
 

@@ -17,8 +17,9 @@ impl OrderDesk {
 
     /// Brings every open or unknown order on a remote exchange up to what
     /// the exchange says, by client order id. An order the exchange does
-    /// not have, once it can no longer accept it, was never placed: it
-    /// fails. Returns how many orders changed.
+    /// not have, once it can no longer accept it, was never placed: it is
+    /// sent again (see [`OrderDesk::send_again`]). An OCO leg that ended
+    /// closes its group. Returns how many orders changed.
     pub async fn sync_open_orders(&self) -> usize {
         let pending: Vec<Order> = self
             .open
@@ -31,6 +32,7 @@ impl OrderDesk {
             })
             .unwrap_or_default();
         let mut changed = 0;
+        let mut unsent = Vec::new();
         for order in pending {
             let Some(exchange) = self.exchanges.get(&order.exchange).cloned() else {
                 tracing::warn!(order = %order.id, exchange = %order.exchange, "open order on an exchange that is not configured; left as it is");
@@ -59,8 +61,8 @@ impl OrderDesk {
                     if now.saturating_sub(since) < window {
                         continue;
                     }
-                    latest.transition(OrderStatus::Failed, "the exchange has no such order", now);
-                    latest.status_reason = "not placed: the exchange has no such order".into();
+                    unsent.push(latest);
+                    continue;
                 }
                 Ok(None) => {
                     tracing::warn!(order = %latest.id, "the exchange no longer knows an open order");
@@ -77,7 +79,11 @@ impl OrderDesk {
                     tracing::error!(error = %err, order = %latest.id, "order change not saved")
                 }
             }
+            drop(_writing);
+            self.close_group(&latest).await;
         }
+        changed += unsent.len();
+        self.send_again(unsent).await;
         changed
     }
 }

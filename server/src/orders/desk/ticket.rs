@@ -6,6 +6,7 @@ use rust_decimal::Decimal;
 
 use super::OrderDesk;
 use crate::{
+    market::instrument::InstrumentKind,
     model::order::{OrderRequest, OrderTicket, OrderType},
     orders::error::{InvalidReason, PlaceError},
 };
@@ -23,6 +24,18 @@ impl OrderDesk {
                 InvalidReason::BadSymbol,
                 "symbol",
                 "spot orders need a quote asset, e.g. BTC/USDT",
+            ));
+        }
+        // Every exchange here trades spot: a perpetual or a future would be
+        // filled as if it were spot.
+        if instrument.kind != InstrumentKind::Spot {
+            return Err(PlaceError::invalid(
+                InvalidReason::UnsupportedInstrument,
+                "symbol",
+                format!(
+                    "`{}` is a {} instrument; the configured exchanges trade spot only",
+                    request.symbol, instrument.kind
+                ),
             ));
         }
         let positive = |value: Option<Decimal>, field: &'static str| match value {

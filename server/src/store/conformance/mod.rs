@@ -58,6 +58,7 @@ macro_rules! conformance_suite {
             signals_page_and_filter,
             a_signal_creates_its_executions_only_when_new,
             orders_are_inserted_once,
+            order_groups_are_inserted_whole_or_not_at_all,
             orders_page_and_filter,
             snapshots_commit_with_orders_and_never_go_back,
             claims_skip_or_queue_behind_a_running_execution_and_resume_expired_leases,

@@ -56,6 +56,34 @@ pub async fn orders_are_inserted_once(backend: &impl TestBackend) {
     assert_eq!(store.order_for_request("other").await.unwrap(), None);
 }
 
+pub async fn order_groups_are_inserted_whole_or_not_at_all(backend: &impl TestBackend) {
+    let store = backend.open().await;
+    let stop = order("g1", "paper", "BTC-USDT");
+    let target = order("g2", "paper", "BTC-USDT");
+    assert_eq!(
+        store
+            .insert_orders(&[(&stop, Some("stop")), (&target, Some("target"))])
+            .await
+            .unwrap(),
+        OrderInsert::Inserted
+    );
+    assert_eq!(store.get_order("g2").await.unwrap(), Some(target.clone()));
+    let fresh = order("g3", "paper", "BTC-USDT");
+    assert_eq!(
+        store
+            .insert_orders(&[(&fresh, Some("fresh")), (&target, Some("target"))])
+            .await
+            .unwrap(),
+        OrderInsert::Existing(Box::new(target)),
+        "one existing member stops the whole group"
+    );
+    assert_eq!(
+        store.get_order("g3").await.unwrap(),
+        None,
+        "nothing of a refused group is stored"
+    );
+}
+
 pub async fn orders_page_and_filter(backend: &impl TestBackend) {
     let store = backend.open().await;
     let mut ids = Vec::new();

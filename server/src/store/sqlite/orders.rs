@@ -45,15 +45,17 @@ impl OrderRow {
 
 #[async_trait]
 impl OrderStore for SqliteStore {
-    async fn insert_order(
+    async fn insert_orders(
         &self,
-        order: &Order,
-        request_id: Option<&str>,
+        orders: &[(&Order, Option<&str>)],
     ) -> Result<OrderInsert, StoreError> {
-        let row = OrderRow::new(order);
-        let request_id = request_id.map(str::to_string);
+        let rows: Vec<(OrderRow, Option<String>)> = orders
+            .iter()
+            .map(|(order, request_id)| (OrderRow::new(order), request_id.map(str::to_string)))
+            .collect();
         self.run(move |conn| {
             let tx = conn.savepoint()?;
+            for (row, request_id) in rows {
             let existing: Option<Vec<u8>> = tx
                 .query_row(
                     "SELECT body FROM orders WHERE client_order_id = ?1 OR (?2 IS NOT NULL AND request_id = ?2)",
@@ -81,6 +83,7 @@ impl OrderStore for SqliteStore {
                     row.body
                 ],
             )?;
+            }
             tx.commit()?;
             Ok(OrderInsert::Inserted)
         })

@@ -1,0 +1,282 @@
+//! Brackets end to end on the paper exchange: a filled entry's stop-loss
+//! and take-profits are one-cancels-the-other groups holding the position
+//! once, a take-profit shrinks the stop, and an exit cancels the bracket
+//! before it closes the position.
+
+use std::time::Duration;
+
+use tradeplane_api::*;
+use tradeplane_client::Client;
+use tradeplane_e2e::{
+    TestServer, balances, create_pipeline, dec, eventually, get_order, submit,
+};
+
+const SYMBOL: &str = "BTC/USDT";
+
+/// A pipeline buying 1000 USDT of BTC a run, with a stop 2 % under the
+/// fill and `targets` as (offset in bps, percent of the position).
+fn bracketed(name: &str, targets: &[(&str, &str)]) -> Pipeline {
+    let level = |bps: &str| ProtectiveOrder {
+        level: Some(protective_order::Level::OffsetBps(bps.into())),
+    };
+    Pipeline {
+        name: name.into(),
+        trigger: Some(Trigger {
+            kind: Some(trigger::Kind::Signal(SignalMatch {
+                source: "strategy".into(),
+                ..Default::default()
+            })),
+        }),
+        sizing: Some(Sizing {
+            method: Some(sizing::Method::FixedQuoteAmount("1000".into())),
+        }),
+        order: Some(OrderSettings {
+            stop_loss: Some(level("200")),
+            take_profits: targets
+                .iter()
+                .map(|(bps, percent)| TakeProfitLevel {
+                    level: Some(level(bps)),
+                    percent: percent.to_string(),
+                })
+                .collect(),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}
+
+/// Runs `pipeline` by hand for `action` at `price` and waits for the end.
+async fn run(client: &Client, pipeline: &Pipeline, action: &str, price: &str) -> Execution {
+    let started = client
+        .pipelines()
+        .run_pipeline(RunPipelineRequest {
+            id: pipeline.id.clone(),
+            symbol: SYMBOL.into(),
+            action: action.into(),
+            price: price.into(),
+            ..Default::default()
+        })
+        .await
+        .expect("RunPipeline answers")
+        .into_inner()
+        .execution
+        .expect("an execution");
+    eventually(Duration::from_secs(20), Duration::from_millis(20), || {
+        let mut pipelines = client.pipelines();
+        let id = started.id.clone();
+        async move {
+            let execution = pipelines
+                .get_execution(GetExecutionRequest { id })
+                .await
+                .map_err(|e| e.to_string())?
+                .into_inner()
+                .execution
+                .ok_or("no execution")?;
+            let running = [ExecutionStatus::Pending, ExecutionStatus::Running]
+                .map(|s| s as i32)
+                .contains(&execution.status);
+            if running {
+                Err(format!("still running: {execution:?}"))
+            } else {
+                Ok(execution)
+            }
+        }
+    })
+    .await
+}
+
+/// Moves the market: a signal no pipeline matches carries the price to
+/// the paper exchange.
+async fn market_at(client: &Client, price: &str) {
+    submit(
+        client,
+        SubmitSignalRequest {
+            source: "ticker".into(),
+            symbol: SYMBOL.into(),
+            action: "buy".into(),
+            price: price.into(),
+            ..Default::default()
+        },
+    )
+    .await;
+}
+
+/// Waits until order `id` has `status`, and returns it.
+async fn reaches(client: &Client, id: &str, status: OrderStatus) -> Order {
+    eventually(Duration::from_secs(10), Duration::from_millis(20), || async {
+        let order = get_order(client, id).await;
+        if order.status == status as i32 {
+            Ok(order)
+        } else {
+            Err(format!("order {id} is not {status:?}: {order:?}"))
+        }
+    })
+    .await
+}
+
+/// The orders of an execution, oldest first.
+async fn orders_of(client: &Client, execution: &Execution) -> Vec<Order> {
+    let mut orders = Vec::new();
+    for id in &execution.order_ids {
+        orders.push(get_order(client, id).await);
+    }
+    orders
+}
+
+fn role(order: &Order) -> OrderRole {
+    OrderRole::try_from(order.role).expect("a known role")
+}
+
+#[tokio::test]
+async fn the_take_profit_cancels_the_stop_and_the_stop_cancels_the_take_profit() {
+    let server = TestServer::start().await;
+    let client = server.client().await;
+    let pipeline = create_pipeline(&client, bracketed("bracket", &[("400", "100")])).await;
+    let btc_before = balances(&client, "paper").await["BTC"];
+
+    let execution = run(&client, &pipeline, "buy", "50000").await;
+    assert_eq!(
+        execution.status,
+        ExecutionStatus::Succeeded as i32,
+        "{execution:?}"
+    );
+    let orders = orders_of(&client, &execution).await;
+    let [entry, stop, target] = orders.as_slice() else {
+        panic!("an entry and two legs: {orders:#?}");
+    };
+    assert_eq!(role(entry), OrderRole::Entry);
+    assert_eq!(entry.status, OrderStatus::Filled as i32);
+    let filled = dec(&entry.average_fill_price);
+    let quantity = dec(&entry.filled_quantity);
+    assert_eq!(quantity, dec("0.02"));
+    // Both legs close the whole position, linked to the entry and to each
+    // other; the stop is 2 % under the fill, the target 4 % over it.
+    for (leg, kind) in [(stop, OrderRole::StopLoss), (target, OrderRole::TakeProfit)] {
+        assert_eq!(role(leg), kind);
+        assert_eq!(leg.bracket_id, entry.id);
+        assert_eq!(leg.oco_group, stop.oco_group);
+        assert!(!leg.oco_group.is_empty());
+        assert_eq!(leg.side, Side::Sell as i32);
+        assert_eq!(dec(&leg.quantity), quantity);
+        assert_eq!(leg.status, OrderStatus::Submitted as i32);
+    }
+    // Sell prices round up to the 0.01 tick.
+    let on_tick = |price: rust_decimal::Decimal| (price * dec("100")).ceil() / dec("100");
+    assert_eq!(dec(&stop.stop_price), on_tick(filled * dec("0.98")));
+    assert_eq!(dec(&target.price), on_tick(filled * dec("1.04")));
+    // The position is reserved once for the pair, not once per leg.
+    let (free, locked) = balances(&client, "paper").await["BTC"];
+    assert_eq!(locked, quantity, "one reservation for both legs");
+    assert_eq!(free + locked, btc_before.0 + quantity);
+
+    market_at(&client, "52500").await;
+    reaches(&client, &target.id, OrderStatus::Filled).await;
+    let canceled = reaches(&client, &stop.id, OrderStatus::Canceled).await;
+    assert!(!canceled.status_reason.is_empty(), "{canceled:?}");
+    let (free, locked) = balances(&client, "paper").await["BTC"];
+    assert_eq!((free, locked), btc_before, "the position is sold once");
+
+    // The other way round: the stop executes and the target goes.
+    let execution = run(&client, &pipeline, "buy", "50000").await;
+    let orders = orders_of(&client, &execution).await;
+    let [_, stop, target] = orders.as_slice() else {
+        panic!("an entry and two legs: {orders:#?}");
+    };
+    market_at(&client, "48000").await;
+    reaches(&client, &stop.id, OrderStatus::Filled).await;
+    reaches(&client, &target.id, OrderStatus::Canceled).await;
+    market_at(&client, "55000").await;
+    assert_eq!(
+        get_order(&client, &target.id).await.status,
+        OrderStatus::Canceled as i32,
+        "a canceled target never fills later"
+    );
+    assert_eq!(balances(&client, "paper").await["BTC"].1, dec("0"));
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn each_take_profit_shrinks_the_stop_until_the_position_is_closed() {
+    let server = TestServer::start().await;
+    let client = server.client().await;
+    let pipeline = create_pipeline(
+        &client,
+        bracketed("ladder", &[("200", "50"), ("400", "50")]),
+    )
+    .await;
+    let execution = run(&client, &pipeline, "buy", "50000").await;
+    let orders = orders_of(&client, &execution).await;
+    // Worked by hand: 1000 USDT at 50000 is 0.02 BTC; half of it, 0.01,
+    // goes to each take-profit, each paired with a stop for 0.01.
+    let [_, stop_1, target_1, stop_2, target_2] = orders.as_slice() else {
+        panic!("an entry and two pairs: {orders:#?}");
+    };
+    for leg in [stop_1, target_1, stop_2, target_2] {
+        assert_eq!(dec(&leg.quantity), dec("0.01"), "{leg:?}");
+    }
+    assert_eq!(stop_1.oco_group, target_1.oco_group);
+    assert_eq!(stop_2.oco_group, target_2.oco_group);
+    assert_ne!(stop_1.oco_group, stop_2.oco_group);
+    assert_eq!(balances(&client, "paper").await["BTC"].1, dec("0.02"));
+
+    // The first target executes: its stop goes, and what still protects
+    // the position is a stop for the other half.
+    market_at(&client, "51100").await;
+    reaches(&client, &target_1.id, OrderStatus::Filled).await;
+    reaches(&client, &stop_1.id, OrderStatus::Canceled).await;
+    assert_eq!(
+        get_order(&client, &stop_2.id).await.status,
+        OrderStatus::Submitted as i32
+    );
+    assert_eq!(balances(&client, "paper").await["BTC"].1, dec("0.01"));
+
+    // Then the price falls through the stop: the rest is sold once.
+    market_at(&client, "48000").await;
+    reaches(&client, &stop_2.id, OrderStatus::Filled).await;
+    reaches(&client, &target_2.id, OrderStatus::Canceled).await;
+    assert_eq!(balances(&client, "paper").await["BTC"].1, dec("0"));
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn an_exit_cancels_the_bracket_then_closes_without_protection() {
+    let server = TestServer::start().await;
+    let client = server.client().await;
+    let pipeline = create_pipeline(&client, bracketed("exits", &[("400", "100")])).await;
+    let entry = run(&client, &pipeline, "buy", "50000").await;
+    let legs = orders_of(&client, &entry).await;
+
+    let exit = run(&client, &pipeline, "exit", "50500").await;
+    assert_eq!(exit.status, ExecutionStatus::Succeeded as i32, "{exit:?}");
+    let steps: Vec<_> = exit.steps.iter().map(|s| s.name.as_str()).collect();
+    assert_eq!(steps, ["match", "cancel", "sizing", "risk", "order"]);
+    for leg in &legs[1..] {
+        assert_eq!(
+            get_order(&client, &leg.id).await.status,
+            OrderStatus::Canceled as i32,
+            "{leg:?}"
+        );
+    }
+    // One order: the exit itself, with no bracket of its own.
+    let [close] = orders_of(&client, &exit).await.try_into().expect("one order");
+    assert_eq!(role(&close), OrderRole::Exit);
+    assert_eq!(close.side, Side::Sell as i32);
+    assert_eq!(close.quantity, legs[0].filled_quantity);
+    assert_eq!(close.status, OrderStatus::Filled as i32);
+    let open = client
+        .orders()
+        .list_orders(ListOrdersRequest {
+            filter: Some(OrderFilter {
+                statuses: vec![OrderStatus::Submitted as i32, OrderStatus::New as i32],
+                ..Default::default()
+            }),
+            ..Default::default()
+        })
+        .await
+        .expect("ListOrders answers")
+        .into_inner()
+        .orders;
+    assert!(open.is_empty(), "nothing left resting: {open:#?}");
+    assert_eq!(balances(&client, "paper").await["BTC"].1, dec("0"));
+    server.stop().await;
+}
