@@ -7,9 +7,7 @@ use std::time::Duration;
 
 use tradeplane_api::*;
 use tradeplane_client::Client;
-use tradeplane_e2e::{
-    TestServer, balances, create_pipeline, dec, eventually, get_order, submit,
-};
+use tradeplane_e2e::{TestServer, balances, create_pipeline, dec, eventually, get_order, submit};
 
 const SYMBOL: &str = "BTC/USDT";
 
@@ -103,14 +101,18 @@ async fn market_at(client: &Client, price: &str) {
 
 /// Waits until order `id` has `status`, and returns it.
 async fn reaches(client: &Client, id: &str, status: OrderStatus) -> Order {
-    eventually(Duration::from_secs(10), Duration::from_millis(20), || async {
-        let order = get_order(client, id).await;
-        if order.status == status as i32 {
-            Ok(order)
-        } else {
-            Err(format!("order {id} is not {status:?}: {order:?}"))
-        }
-    })
+    eventually(
+        Duration::from_secs(10),
+        Duration::from_millis(20),
+        || async {
+            let order = get_order(client, id).await;
+            if order.status == status as i32 {
+                Ok(order)
+            } else {
+                Err(format!("order {id} is not {status:?}: {order:?}"))
+            }
+        },
+    )
     .await
 }
 
@@ -258,7 +260,10 @@ async fn an_exit_cancels_the_bracket_then_closes_without_protection() {
         );
     }
     // One order: the exit itself, with no bracket of its own.
-    let [close] = orders_of(&client, &exit).await.try_into().expect("one order");
+    let [close] = orders_of(&client, &exit)
+        .await
+        .try_into()
+        .expect("one order");
     assert_eq!(role(&close), OrderRole::Exit);
     assert_eq!(close.side, Side::Sell as i32);
     assert_eq!(close.quantity, legs[0].filled_quantity);
