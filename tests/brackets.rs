@@ -7,7 +7,9 @@ use std::time::Duration;
 
 use tradeplane_api::*;
 use tradeplane_client::Client;
-use tradeplane_e2e::{TestServer, balances, create_pipeline, dec, eventually, get_order, submit};
+use tradeplane_e2e::{
+    TestServer, balances, create_pipeline, dec, eventually, finished, get_order, submit,
+};
 
 const SYMBOL: &str = "BTC/USDT";
 
@@ -59,28 +61,7 @@ async fn run(client: &Client, pipeline: &Pipeline, action: &str, price: &str) ->
         .into_inner()
         .execution
         .expect("an execution");
-    eventually(Duration::from_secs(20), Duration::from_millis(20), || {
-        let mut pipelines = client.pipelines();
-        let id = started.id.clone();
-        async move {
-            let execution = pipelines
-                .get_execution(GetExecutionRequest { id })
-                .await
-                .map_err(|e| e.to_string())?
-                .into_inner()
-                .execution
-                .ok_or("no execution")?;
-            let running = [ExecutionStatus::Pending, ExecutionStatus::Running]
-                .map(|s| s as i32)
-                .contains(&execution.status);
-            if running {
-                Err(format!("still running: {execution:?}"))
-            } else {
-                Ok(execution)
-            }
-        }
-    })
-    .await
+    finished(client, &started.id).await
 }
 
 /// Moves the market: a signal no pipeline matches carries the price to

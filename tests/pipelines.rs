@@ -11,7 +11,7 @@ use tradeplane_api::*;
 use tradeplane_client::Client;
 use tradeplane_e2e::{
     PASSPHRASE, TestServer, audit_events, create_pipeline as create, dec, error_reason, eventually,
-    get_order,
+    finished, get_order,
     mock_binance::{Fault, MockBinance, Route},
     post_webhook, serve_async, try_create_pipeline, webhook_accepts,
 };
@@ -60,33 +60,6 @@ async fn run(
         .execution
         .expect("an execution");
     finished(client, &started.id).await
-}
-
-async fn finished(client: &Client, id: &str) -> Execution {
-    eventually(
-        Duration::from_secs(20),
-        Duration::from_millis(20),
-        || async {
-            let execution = client
-                .pipelines()
-                .get_execution(GetExecutionRequest { id: id.into() })
-                .await
-                .expect("GetExecution answers")
-                .into_inner()
-                .execution
-                .expect("an execution");
-            let open = [
-                ExecutionStatus::Pending as i32,
-                ExecutionStatus::Running as i32,
-            ];
-            if open.contains(&execution.status) {
-                Err(format!("execution {id} never ended: {execution:?}"))
-            } else {
-                Ok(execution)
-            }
-        },
-    )
-    .await
 }
 
 fn status(execution: &Execution) -> ExecutionStatus {

@@ -1,9 +1,14 @@
 //! Pipelines through the gRPC API.
 
+use std::time::Duration;
+
 use tonic::Status;
 use tradeplane_api::{
-    CreatePipelineRequest, Pipeline, SignalMatch, Sizing, Trigger, sizing, trigger,
+    CreatePipelineRequest, Execution, ExecutionStatus, GetExecutionRequest, Pipeline, SignalMatch,
+    Sizing, Trigger, sizing, trigger,
 };
+
+use crate::eventually;
 use tradeplane_client::Client;
 
 /// A pipeline named `name` that every signal triggers and that spends 100
@@ -38,4 +43,32 @@ pub async fn try_create_pipeline(client: &Client, pipeline: Pipeline) -> Result<
         })
         .await
         .map(|reply| reply.into_inner().pipeline.expect("a pipeline"))
+}
+
+/// Waits until execution `id` has ended, and returns it.
+pub async fn finished(client: &Client, id: &str) -> Execution {
+    eventually(
+        Duration::from_secs(20),
+        Duration::from_millis(20),
+        || async {
+            let execution = client
+                .pipelines()
+                .get_execution(GetExecutionRequest { id: id.into() })
+                .await
+                .expect("GetExecution answers")
+                .into_inner()
+                .execution
+                .expect("an execution");
+            let open = [
+                ExecutionStatus::Pending as i32,
+                ExecutionStatus::Running as i32,
+            ];
+            if open.contains(&execution.status) {
+                Err(format!("execution {id} never ended: {execution:?}"))
+            } else {
+                Ok(execution)
+            }
+        },
+    )
+    .await
 }
