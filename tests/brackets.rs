@@ -8,7 +8,7 @@ use std::time::Duration;
 use tradeplane_api::*;
 use tradeplane_client::Client;
 use tradeplane_e2e::{
-    TestServer, balances, create_pipeline, dec, eventually, finished, get_order, submit,
+    TestServer, balances, create_pipeline, dec, eventually, get_order, run_pipeline, submit,
 };
 
 const SYMBOL: &str = "BTC/USDT";
@@ -47,21 +47,7 @@ fn bracketed(name: &str, targets: &[(&str, &str)]) -> Pipeline {
 
 /// Runs `pipeline` by hand for `action` at `price` and waits for the end.
 async fn run(client: &Client, pipeline: &Pipeline, action: &str, price: &str) -> Execution {
-    let started = client
-        .pipelines()
-        .run_pipeline(RunPipelineRequest {
-            id: pipeline.id.clone(),
-            symbol: SYMBOL.into(),
-            action: action.into(),
-            price: price.into(),
-            ..Default::default()
-        })
-        .await
-        .expect("RunPipeline answers")
-        .into_inner()
-        .execution
-        .expect("an execution");
-    finished(client, &started.id).await
+    run_pipeline(client, pipeline, action, price, "").await
 }
 
 /// Moves the market: a signal no pipeline matches carries the price to

@@ -13,7 +13,7 @@ use tradeplane_e2e::{
     PASSPHRASE, TestServer, audit_events, create_pipeline as create, dec, error_reason, eventually,
     finished, get_order,
     mock_binance::{Fault, MockBinance, Route},
-    post_webhook, serve_async, try_create_pipeline, webhook_accepts,
+    post_webhook, run_pipeline as run, serve_async, try_create_pipeline, webhook_accepts,
 };
 
 fn pipeline(name: &str, sizing: sizing::Method) -> Pipeline {
@@ -34,32 +34,6 @@ fn pipeline(name: &str, sizing: sizing::Method) -> Pipeline {
 
 fn quote(amount: &str) -> sizing::Method {
     sizing::Method::FixedQuoteAmount(amount.into())
-}
-
-/// Runs `pipeline` by hand and waits for the execution to end.
-async fn run(
-    client: &Client,
-    pipeline: &Pipeline,
-    action: &str,
-    price: &str,
-    quantity: &str,
-) -> Execution {
-    let started = client
-        .pipelines()
-        .run_pipeline(RunPipelineRequest {
-            id: pipeline.id.clone(),
-            symbol: "BTC/USDT".into(),
-            action: action.into(),
-            price: price.into(),
-            quantity: quantity.into(),
-            ..Default::default()
-        })
-        .await
-        .expect("RunPipeline answers")
-        .into_inner()
-        .execution
-        .expect("an execution");
-    finished(client, &started.id).await
 }
 
 fn status(execution: &Execution) -> ExecutionStatus {

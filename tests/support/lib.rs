@@ -15,7 +15,9 @@ pub use self::{
         cancel_order, halt_trading, list_exchanges, list_orders, place_order_refused,
         reset_breaker, resume_trading, trip_breaker,
     },
-    pipelines::{any_signal_pipeline, create_pipeline, finished, try_create_pipeline},
+    pipelines::{
+        any_signal_pipeline, create_pipeline, finished, run_pipeline, try_create_pipeline,
+    },
     rpc::{
         audit_events, bad_request_field, balances, dec, error_reason, get_order, list_signals,
         list_signals_page, place_order, refusal, submit,

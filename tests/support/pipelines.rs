@@ -4,8 +4,8 @@ use std::time::Duration;
 
 use tonic::Status;
 use tradeplane_api::{
-    CreatePipelineRequest, Execution, ExecutionStatus, GetExecutionRequest, Pipeline, SignalMatch,
-    Sizing, Trigger, sizing, trigger,
+    CreatePipelineRequest, Execution, ExecutionStatus, GetExecutionRequest, Pipeline,
+    RunPipelineRequest, SignalMatch, Sizing, Trigger, sizing, trigger,
 };
 
 use crate::eventually;
@@ -71,4 +71,30 @@ pub async fn finished(client: &Client, id: &str) -> Execution {
         },
     )
     .await
+}
+
+/// Runs `pipeline` by hand for BTC/USDT and waits for the execution to end.
+pub async fn run_pipeline(
+    client: &Client,
+    pipeline: &Pipeline,
+    action: &str,
+    price: &str,
+    quantity: &str,
+) -> Execution {
+    let started = client
+        .pipelines()
+        .run_pipeline(RunPipelineRequest {
+            id: pipeline.id.clone(),
+            symbol: "BTC/USDT".into(),
+            action: action.into(),
+            price: price.into(),
+            quantity: quantity.into(),
+            ..Default::default()
+        })
+        .await
+        .expect("RunPipeline answers")
+        .into_inner()
+        .execution
+        .expect("an execution");
+    finished(client, &started.id).await
 }
