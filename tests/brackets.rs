@@ -3,15 +3,12 @@
 //! once, a take-profit shrinks the stop, and an exit cancels the bracket
 //! before it closes the position.
 
-use std::time::Duration;
-
 use tradeplane_api::*;
 use tradeplane_client::Client;
 use tradeplane_e2e::{
-    TestServer, balances, create_pipeline, dec, eventually, get_order, run_pipeline, submit,
+    TestServer, balances, create_pipeline, dec, get_order, market_at, order_reaches as reaches,
+    orders_of, resting_orders, role, run_pipeline,
 };
-
-const SYMBOL: &str = "BTC/USDT";
 
 /// A pipeline buying 1000 USDT of BTC a run, with a stop 2 % under the
 /// fill and `targets` as (offset in bps, percent of the position).
@@ -48,52 +45,6 @@ fn bracketed(name: &str, targets: &[(&str, &str)]) -> Pipeline {
 /// Runs `pipeline` by hand for `action` at `price` and waits for the end.
 async fn run(client: &Client, pipeline: &Pipeline, action: &str, price: &str) -> Execution {
     run_pipeline(client, pipeline, action, price, "").await
-}
-
-/// Moves the market: a signal no pipeline matches carries the price to
-/// the paper exchange.
-async fn market_at(client: &Client, price: &str) {
-    submit(
-        client,
-        SubmitSignalRequest {
-            source: "ticker".into(),
-            symbol: SYMBOL.into(),
-            action: "buy".into(),
-            price: price.into(),
-            ..Default::default()
-        },
-    )
-    .await;
-}
-
-/// Waits until order `id` has `status`, and returns it.
-async fn reaches(client: &Client, id: &str, status: OrderStatus) -> Order {
-    eventually(
-        Duration::from_secs(10),
-        Duration::from_millis(20),
-        || async {
-            let order = get_order(client, id).await;
-            if order.status == status as i32 {
-                Ok(order)
-            } else {
-                Err(format!("order {id} is not {status:?}: {order:?}"))
-            }
-        },
-    )
-    .await
-}
-
-/// The orders of an execution, oldest first.
-async fn orders_of(client: &Client, execution: &Execution) -> Vec<Order> {
-    let mut orders = Vec::new();
-    for id in &execution.order_ids {
-        orders.push(get_order(client, id).await);
-    }
-    orders
-}
-
-fn role(order: &Order) -> OrderRole {
-    OrderRole::try_from(order.role).expect("a known role")
 }
 
 #[tokio::test]
@@ -235,19 +186,7 @@ async fn an_exit_cancels_the_bracket_then_closes_without_protection() {
     assert_eq!(close.side, Side::Sell as i32);
     assert_eq!(close.quantity, legs[0].filled_quantity);
     assert_eq!(close.status, OrderStatus::Filled as i32);
-    let open = client
-        .orders()
-        .list_orders(ListOrdersRequest {
-            filter: Some(OrderFilter {
-                statuses: vec![OrderStatus::Submitted as i32, OrderStatus::New as i32],
-                ..Default::default()
-            }),
-            ..Default::default()
-        })
-        .await
-        .expect("ListOrders answers")
-        .into_inner()
-        .orders;
+    let open = resting_orders(&client).await;
     assert!(open.is_empty(), "nothing left resting: {open:#?}");
     assert_eq!(balances(&client, "paper").await["BTC"].1, dec("0"));
     server.stop().await;

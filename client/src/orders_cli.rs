@@ -86,7 +86,7 @@ fn order_json(order: &Order) -> Value {
         "fee_total": order.fee_total, "fee_asset": order.fee_asset,
         "reference_price": order.reference_price,
         "role": if order.role == 0 { "" } else { OrderRole::word_of(order.role) },
-        "bracket_id": order.bracket_id, "oco_group": order.oco_group,
+        "bracket_id": order.bracket_id, "oco_group": order.oco_group, "replaces": order.replaces,
         "create_time": time_text(order.create_time.as_ref()),
         "update_time": time_text(order.update_time.as_ref()),
         "fills": order.fills.iter().map(|f| json!({

@@ -94,6 +94,9 @@ pub struct SizingFile {
     pub percent_of_balance: Option<String>,
     #[serde(default)]
     pub from_signal: bool,
+    /// Percent of equity lost if the stop-loss executes.
+    #[serde(default, deserialize_with = "optional_decimal_text")]
+    pub risk_percent: Option<String>,
 }
 
 /// The order a pipeline places.
@@ -111,6 +114,24 @@ pub struct OrderFile {
     /// Several take-profits, each for a share of the position.
     #[serde(default)]
     pub take_profits: Vec<TakeProfitFile>,
+    /// `offset:` (price units) or `percent:`.
+    pub trailing_stop: Option<TrailingFile>,
+    /// Move the stops to the entry price once a take-profit executes.
+    #[serde(default)]
+    pub breakeven_after_first_take_profit: bool,
+    /// Cancel a LIMIT entry not filled after this long, e.g. `30s`.
+    #[serde(default, with = "humantime_option")]
+    pub cancel_after: Option<Duration>,
+}
+
+/// How far a trailing stop follows the price.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrailingFile {
+    #[serde(default, deserialize_with = "optional_decimal_text")]
+    pub offset: Option<String>,
+    #[serde(default, deserialize_with = "optional_decimal_text")]
+    pub percent: Option<String>,
 }
 
 /// A take-profit for `percent` of the position.
@@ -300,12 +321,13 @@ impl PipelineFile {
                 sizing
                     .from_signal
                     .then_some(sizing::Method::FromSignal(true)),
+                sizing.risk_percent.clone().map(sizing::Method::RiskPercent),
             ];
             let mut chosen = methods.into_iter().flatten();
             let method = chosen.next();
             if method.is_none() || chosen.next().is_some() {
                 return Err(
-                    "sizing: give exactly one of quantity, quote_amount, percent_of_balance, from_signal"
+                    "sizing: give exactly one of quantity, quote_amount, percent_of_balance, from_signal, risk_percent"
                         .into(),
                 );
             }
@@ -356,6 +378,21 @@ impl PipelineFile {
                         percent: target.percent.clone(),
                     })
                     .collect(),
+                trailing_stop: order
+                    .trailing_stop
+                    .as_ref()
+                    .map(|trail| match (&trail.offset, &trail.percent) {
+                        (Some(offset), None) => Ok(TrailingStop {
+                            distance: Some(trailing_stop::Distance::Offset(offset.clone())),
+                        }),
+                        (None, Some(percent)) => Ok(TrailingStop {
+                            distance: Some(trailing_stop::Distance::Percent(percent.clone())),
+                        }),
+                        _ => Err("order.trailing_stop: give exactly one of offset, percent"),
+                    })
+                    .transpose()?,
+                breakeven_after_first_take_profit: order.breakeven_after_first_take_profit,
+                cancel_after: order.cancel_after.map(duration),
             });
         }
         Ok(pipeline)

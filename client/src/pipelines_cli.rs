@@ -94,6 +94,7 @@ fn pipeline_json(p: &Pipeline) -> Value {
         Some(sizing::Method::FixedQuoteAmount(q)) => format!("quote {q}"),
         Some(sizing::Method::PercentOfBalance(q)) => format!("{q}% of balance"),
         Some(sizing::Method::FromSignal(_)) => "from signal".into(),
+        Some(sizing::Method::RiskPercent(q)) => format!("{q}% risk"),
         None => String::new(),
     };
     json!({

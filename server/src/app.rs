@@ -284,6 +284,9 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
             .await
             .map_err(|e| anyhow::anyhow!("cannot start the execution workers: {e}"))?,
     );
+    tasks.push(tokio::spawn(
+        pipelines.clone().keep_brackets(stopped.clone()),
+    ));
     tasks.push(tokio::spawn(pipelines::schedule::run_schedules(
         pipelines,
         stopped.clone(),

@@ -73,6 +73,14 @@ pub struct AuditEntry {
 }
 
 impl AuditEntry {
+    /// An entry for what the server does on its own (no caller).
+    pub fn system() -> Self {
+        Self {
+            actor: "system".into(),
+            ..Default::default()
+        }
+    }
+
     /// The event to append at `time_ms`; the store chains it.
     pub fn row(&self, time_ms: i64) -> AuditRow {
         AuditRow {

@@ -43,6 +43,7 @@ impl From<&Order> for pb::Order {
             role: order.origin.role.map_or(0, Mirrored::number),
             bracket_id: order.origin.bracket_id.clone(),
             oco_group: order.origin.oco_group.clone(),
+            replaces: order.origin.replaces.clone(),
             fills: order.fills.iter().map(fill_to_proto).collect(),
             transitions: order
                 .transitions
@@ -131,6 +132,7 @@ impl TryFrom<pb::Order> for Order {
                 role: OrderRole::optional(order.role, "role")?,
                 bracket_id: order.bracket_id,
                 oco_group: order.oco_group,
+                replaces: order.replaces,
             },
             id: order.id,
             client_order_id: order.client_order_id,
@@ -165,6 +167,7 @@ mod tests {
             role: Some(OrderRole::TakeProfit),
             bracket_id: "b".into(),
             oco_group: "g".into(),
+            replaces: "r".into(),
         };
         let mut order = Order::new(&ticket, "paper", origin, 1_000);
         order.apply(

@@ -175,6 +175,9 @@ pub struct OrderOrigin {
     pub bracket_id: String,
     /// The one-cancels-the-other group of a protective leg.
     pub oco_group: String,
+    /// The order (with its OCO group) this one replaces: canceled before
+    /// this one is sent.
+    pub replaces: String,
 }
 
 /// What a caller asks to place, before the desk checks it.

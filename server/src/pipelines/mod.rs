@@ -8,9 +8,12 @@
 mod book;
 mod claim;
 pub mod config;
+mod keeper;
 mod metrics;
+mod order_plan;
 mod protect;
 mod risk;
+mod risk_sizing;
 pub mod schedule;
 mod service;
 mod sizing;

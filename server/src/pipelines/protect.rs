@@ -43,7 +43,9 @@ impl Pipelines {
         trace_id: &str,
     ) -> Option<Result<Vec<String>, Stop>> {
         let plan = &compiled.order;
-        if (plan.stop_loss.is_none() && plan.take_profits.is_empty())
+        if (plan.stop_loss.is_none()
+            && plan.trailing_stop.is_none()
+            && plan.take_profits.is_empty())
             || protected.quantity <= Decimal::ZERO
         {
             return None;
@@ -78,10 +80,12 @@ impl Pipelines {
             entry,
             filled,
         };
-        let stop_price = compiled
-            .order
-            .stop_loss
-            .map(|level| legs.price(level, true));
+        // A trailing stop without a stop-loss starts its distance away.
+        let stop_price = match (compiled.order.stop_loss, compiled.order.trailing_stop) {
+            (Some(level), _) => Some(legs.price(level, true)),
+            (None, Some(trail)) => Some(legs.away(trail.distance(filled), true)),
+            (None, None) => None,
+        };
         let shares: Decimal = compiled.order.take_profits.iter().map(|(_, p)| *p).sum();
         let count = compiled.order.take_profits.len();
         let mut covered = Decimal::ZERO;
@@ -154,14 +158,16 @@ impl Legs<'_> {
     fn price(&self, level: Level, losing: bool) -> Decimal {
         match level {
             Level::Price(price) => price,
-            Level::OffsetBps(bps) => {
-                let offset = self.filled * bps / BPS;
-                if (self.entry.side == Side::Buy) == losing {
-                    self.filled - offset
-                } else {
-                    self.filled + offset
-                }
-            }
+            Level::OffsetBps(bps) => self.away(self.filled * bps / BPS, losing),
+        }
+    }
+
+    /// The price `offset` from the fill, on the losing or winning side.
+    fn away(&self, offset: Decimal, losing: bool) -> Decimal {
+        if (self.entry.side == Side::Buy) == losing {
+            self.filled - offset
+        } else {
+            self.filled + offset
         }
     }
 

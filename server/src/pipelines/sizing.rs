@@ -5,6 +5,7 @@
 use rust_decimal::Decimal;
 
 use super::{
+    risk_sizing::risked_quantity,
     spec::{OrderPlan, SizingRule},
     stop::{SkipReason, Stop},
 };
@@ -68,8 +69,10 @@ pub struct Market<'a> {
 
 /// Whether sizing `intent` by `sizing` reads the exchange's balances.
 pub fn needs_balances(sizing: SizingRule, intent: &Intent) -> bool {
-    matches!(sizing, SizingRule::PercentOfBalance(_))
-        && matches!(intent.action, SignalAction::Buy | SignalAction::Sell)
+    matches!(
+        sizing,
+        SizingRule::PercentOfBalance(_) | SizingRule::RiskPercent(_)
+    ) && matches!(intent.action, SignalAction::Buy | SignalAction::Sell)
 }
 
 /// Sizes the order for a signal's `intent`.
@@ -118,6 +121,9 @@ pub fn plan(
                     } else {
                         amount
                     }
+                }
+                SizingRule::RiskPercent(percent) => {
+                    risked_quantity(percent, order, &intent.instrument, side, &market)?
                 }
             };
             (side, quantity)
@@ -211,6 +217,9 @@ mod tests {
             time_in_force: TimeInForce::Gtc,
             stop_loss: None,
             take_profits: Vec::new(),
+            trailing_stop: None,
+            breakeven: false,
+            cancel_after: None,
         }
     }
 

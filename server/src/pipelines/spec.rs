@@ -6,18 +6,16 @@ use std::time::Duration;
 
 use rust_decimal::Decimal;
 use tradeplane_api::{
-    ConcurrencyPolicy, Pipeline, PipelineState, ProtectiveOrder, TradingMode, protective_order,
-    schedule, sizing, trigger,
+    ConcurrencyPolicy, Pipeline, PipelineState, TradingMode, schedule, sizing, trigger,
 };
 
+use super::order_plan::compile_order_plan;
+pub use super::order_plan::{Level, OrderPlan, Trail};
 use crate::{
     api_error::{ApiError, FieldError},
     codec::enums::Mirrored,
     market::{decimal::parse_decimal, side::Side},
-    model::{
-        order::{OrderType, TimeInForce},
-        signal::{Signal, SignalAction},
-    },
+    model::signal::{Signal, SignalAction},
 };
 
 /// Longest pipeline name (it is a metric label).
@@ -77,13 +75,8 @@ pub enum SizingRule {
     QuoteAmount(Decimal),
     PercentOfBalance(Decimal),
     FromSignal,
-}
-
-/// A protective level.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub enum Level {
-    OffsetBps(Decimal),
-    Price(Decimal),
+    /// Percent of equity lost if the stop-loss executes.
+    RiskPercent(Decimal),
 }
 
 /// Risk limits; `None` is no limit.
@@ -95,18 +88,6 @@ pub struct RiskLimits {
     pub cooldown: Duration,
     pub daily_loss_limit: Option<Decimal>,
     pub allowed_sides: Vec<Side>,
-}
-
-/// The order a pipeline places.
-#[derive(Debug, Clone, PartialEq)]
-pub struct OrderPlan {
-    pub order_type: OrderType,
-    pub limit_offset_bps: Decimal,
-    pub time_in_force: TimeInForce,
-    pub stop_loss: Option<Level>,
-    /// Each take-profit and its share of the position in percent; the
-    /// shares add up to at most 100.
-    pub take_profits: Vec<(Level, Decimal)>,
 }
 
 /// A valid pipeline, ready to run: its identity and every rule typed.
@@ -137,17 +118,23 @@ pub struct Compiled {
 
 /// Collects field violations.
 #[derive(Default)]
-struct Violations(Vec<FieldError>);
+pub(super) struct Violations(Vec<FieldError>);
 
 impl Violations {
-    fn add(&mut self, field: &str, description: impl Into<String>) {
+    pub(super) fn add(&mut self, field: &str, description: impl Into<String>) {
         self.0.push(FieldError {
             field: field.to_string(),
             description: description.into(),
         });
     }
 
-    fn decimal(&mut self, field: &str, text: &str, positive: bool) -> Option<Decimal> {
+    /// The named fields, in order.
+    #[cfg(test)]
+    pub(super) fn fields(&self) -> Vec<String> {
+        self.0.iter().map(|f| f.field.clone()).collect()
+    }
+
+    pub(super) fn decimal(&mut self, field: &str, text: &str, positive: bool) -> Option<Decimal> {
         if text.is_empty() {
             return None;
         }
@@ -308,11 +295,18 @@ pub fn compile(mut pipeline: Pipeline) -> Result<Compiled, ApiError> {
             }
             percent.map(SizingRule::PercentOfBalance)
         }
+        Some(sizing::Method::RiskPercent(p)) => {
+            let percent = bad.decimal("pipeline.sizing.risk_percent", p, true);
+            if percent.is_some_and(|p| p > Decimal::ONE_HUNDRED) {
+                bad.add("pipeline.sizing.risk_percent", "must be at most 100");
+            }
+            percent.map(SizingRule::RiskPercent)
+        }
         Some(sizing::Method::FromSignal(true)) => Some(SizingRule::FromSignal),
         _ => {
             bad.add(
                 "pipeline.sizing",
-                "choose fixed_quantity, fixed_quote_amount, percent_of_balance or from_signal",
+                "choose fixed_quantity, fixed_quote_amount, percent_of_balance, from_signal or risk_percent",
             );
             None
         }
@@ -352,93 +346,16 @@ pub fn compile(mut pipeline: Pipeline) -> Result<Compiled, ApiError> {
         allowed_sides,
     };
 
-    let settings = pipeline.order.clone().unwrap_or_default();
-    // Unset means MARKET; any other number than MARKET or LIMIT is refused
-    // (the MARKET after `bad.add` is never used: the spec is invalid).
-    let order_type = match OrderType::optional(settings.r#type, "pipeline.order.type") {
-        Ok(None) => OrderType::Market,
-        Ok(Some(t @ (OrderType::Market | OrderType::Limit))) => t,
-        Ok(Some(_)) | Err(_) => {
-            bad.add(
-                "pipeline.order.type",
-                "pipelines place MARKET or LIMIT orders",
-            );
-            OrderType::Market
-        }
-    };
-    let limit_offset_bps = bad
-        .decimal(
-            "pipeline.order.limit_offset_bps",
-            &settings.limit_offset_bps,
-            false,
-        )
-        .unwrap_or_default();
-    let time_in_force = match TimeInForce::optional(settings.time_in_force, "time_in_force") {
-        Ok(None) => TimeInForce::Gtc,
-        Ok(Some(t)) => t,
-        Err(err) => {
-            bad.add(
-                "pipeline.order.time_in_force",
-                format!("{err}; choose GTC, IOC or FOK, or leave it unset for GTC"),
-            );
-            TimeInForce::Gtc
-        }
-    };
-    let level = |bad: &mut Violations, field: &str, order: &Option<ProtectiveOrder>| match order
-        .as_ref()
-        .and_then(|o| o.level.as_ref())
+    let order = compile_order_plan(pipeline.order.clone().unwrap_or_default(), &mut bad);
+    if matches!(sizing, Some(SizingRule::RiskPercent(_)))
+        && order.stop_loss.is_none()
+        && order.trailing_stop.is_none()
     {
-        Some(protective_order::Level::OffsetBps(bps)) => bad
-            .decimal(&format!("{field}.offset_bps"), bps, true)
-            .map(Level::OffsetBps),
-        Some(protective_order::Level::Price(price)) => bad
-            .decimal(&format!("{field}.price"), price, true)
-            .map(Level::Price),
-        None => None,
-    };
-    let stop_loss = level(&mut bad, "pipeline.order.stop_loss", &settings.stop_loss);
-    let mut take_profits: Vec<(Level, Decimal)> = level(
-        &mut bad,
-        "pipeline.order.take_profit",
-        &settings.take_profit,
-    )
-    .map(|level| (level, Decimal::ONE_HUNDRED))
-    .into_iter()
-    .collect();
-    if !take_profits.is_empty() && !settings.take_profits.is_empty() {
         bad.add(
-            "pipeline.order.take_profits",
-            "give take_profit or take_profits, not both",
+            "pipeline.sizing.risk_percent",
+            "risk sizing needs order.stop_loss or order.trailing_stop: the risk is the distance to the stop",
         );
     }
-    for (index, target) in settings.take_profits.iter().enumerate() {
-        let field = format!("pipeline.order.take_profits[{index}]");
-        let level = level(
-            &mut bad,
-            &field,
-            &Some(target.level.clone().unwrap_or_default()),
-        );
-        let percent = bad.decimal(&format!("{field}.percent"), &target.percent, true);
-        match (level, percent) {
-            (None, _) => bad.add(&field, "needs offset_bps or price"),
-            (Some(_), None) => bad.add(&format!("{field}.percent"), "is required"),
-            (Some(level), Some(percent)) => take_profits.push((level, percent)),
-        }
-    }
-    let shares: Decimal = take_profits.iter().map(|(_, percent)| *percent).sum();
-    if shares > Decimal::ONE_HUNDRED {
-        bad.add(
-            "pipeline.order.take_profits",
-            format!("the shares add up to {shares}%, more than 100%"),
-        );
-    }
-    let order = OrderPlan {
-        order_type,
-        limit_offset_bps,
-        time_in_force,
-        stop_loss,
-        take_profits,
-    };
 
     match (bad.0.is_empty(), sizing) {
         (true, Some(sizing)) => Ok(Compiled {

@@ -97,7 +97,7 @@ impl OrderDesk {
 
     /// Cancels an open order, or, when the exchange says it is already
     /// finished, brings it up to what the exchange says.
-    async fn cancel_or_refresh(
+    pub(super) async fn cancel_or_refresh(
         &self,
         order: Order,
         audit: Option<AuditEntry>,

@@ -11,6 +11,7 @@ mod cancel;
 mod ledger;
 mod placement;
 mod recovery;
+mod replace;
 mod sync;
 mod ticket;
 
@@ -227,6 +228,14 @@ impl OrderDesk {
     }
 
     /// The latest state of an open order, by client order id.
+    /// Every open order, as last recorded.
+    pub fn open_orders(&self) -> Vec<Order> {
+        self.open
+            .lock()
+            .map(|open| open.values().cloned().collect())
+            .unwrap_or_default()
+    }
+
     fn tracked(&self, client_order_id: &str) -> Option<Order> {
         self.open.lock().ok()?.get(client_order_id).cloned()
     }

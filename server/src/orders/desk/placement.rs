@@ -27,11 +27,11 @@ use crate::{
 pub type Leg = (OrderRequest, OrderOrigin);
 
 /// A checked request, ready to be stored and sent.
-struct Prepared {
-    exchange_name: String,
-    exchange: Arc<dyn Exchange>,
-    ticket: OrderTicket,
-    request_id: String,
+pub(super) struct Prepared {
+    pub exchange_name: String,
+    pub exchange: Arc<dyn Exchange>,
+    pub ticket: OrderTicket,
+    pub request_id: String,
 }
 
 impl OrderDesk {
@@ -203,7 +203,7 @@ impl OrderDesk {
 
     /// Checks a request against the exchange and reads it as a ticket
     /// with its lot and tick applied and its client order id.
-    async fn prepare(
+    pub(super) async fn prepare(
         &self,
         request: &OrderRequest,
         origin: &OrderOrigin,
@@ -272,7 +272,7 @@ impl OrderDesk {
     /// Stores new orders together; an existing one (a retry that raced
     /// the first attempt) is returned instead, and the breaker slot is
     /// given back.
-    async fn insert(
+    pub(super) async fn insert(
         &self,
         exchange: &str,
         orders: &[(&Order, &Prepared)],
@@ -401,7 +401,7 @@ pub(super) fn settle(
 /// Runs `work` in a task of its own and waits for it: dropping the wait
 /// (the caller went away) does not stop the work. A panic in the work
 /// goes on in the caller.
-async fn detached<T: Send + 'static>(
+pub(super) async fn detached<T: Send + 'static>(
     work: impl Future<Output = T> + Send + 'static,
 ) -> Result<T, StoreError> {
     match tokio::spawn(work).await {

@@ -7,7 +7,7 @@
 
 use std::{collections::BTreeMap, time::Instant};
 
-use super::{OrderDesk, placement::settle};
+use super::{OrderDesk, placement::settle, replace::Retired};
 use crate::{
     audit::AuditEntry,
     model::order::{Order, OrderRole, OrderStatus},
@@ -32,7 +32,7 @@ impl OrderDesk {
                     .collect()
             })
             .unwrap_or_default();
-        self.send_again(unsent).await;
+        self.send_again(unsent, AuditEntry::system()).await;
         let changed = self.sync_open_orders().await;
         if changed > 0 {
             tracing::info!(changed, "reconciled orders with their exchanges");
@@ -42,8 +42,10 @@ impl OrderDesk {
 
     /// Sends again orders their exchange never received, an OCO group's
     /// legs together; an order older than `resend_within` fails instead
-    /// (the market it was decided in is gone).
-    pub(super) async fn send_again(&self, orders: Vec<Order>) {
+    /// (the market it was decided in is gone). Legs that replace an order
+    /// go only once it is canceled untraded (see
+    /// [`OrderDesk::retire_replaced`]).
+    pub(super) async fn send_again(&self, orders: Vec<Order>, audit: AuditEntry) {
         let mut groups: BTreeMap<String, Vec<Order>> = BTreeMap::new();
         for order in orders {
             let key = if order.origin.oco_group.is_empty() {
@@ -59,7 +61,17 @@ impl OrderDesk {
             let result = if legs.iter().any(|o| o.create_time_ms < oldest) {
                 self.give_up(legs).await
             } else {
-                self.resend(legs).await
+                match self.retire_replaced(&legs).await {
+                    Retired::Done => self.resend(legs, audit.clone()).await,
+                    Retired::Traded(traded) => {
+                        self.drop_replacement(legs, &traded).await;
+                        Ok(())
+                    }
+                    Retired::NotYet(why) => {
+                        tracing::warn!(why, "a replacement waits for the order it replaces");
+                        Ok(())
+                    }
+                }
             };
             if let Err(err) = result {
                 tracing::error!(error = %err, "an unsent order's new state was not saved");
@@ -67,7 +79,7 @@ impl OrderDesk {
         }
     }
 
-    async fn resend(&self, mut legs: Vec<Order>) -> Result<(), StoreError> {
+    async fn resend(&self, mut legs: Vec<Order>, audit: AuditEntry) -> Result<(), StoreError> {
         let Some(exchange) = legs
             .first()
             .and_then(|o| self.exchanges.get(&o.exchange))
@@ -93,11 +105,7 @@ impl OrderDesk {
         };
         for ((order, ticket), result) in legs.iter_mut().zip(&tickets).zip(results) {
             self.answered(&order.exchange, started, &result).await;
-            let audit = AuditEntry {
-                actor: "system".into(),
-                ..Default::default()
-            };
-            let entry = settle(order, result, ticket, audit);
+            let entry = settle(order, result, ticket, audit.clone());
             tracing::info!(order = %order.id, status = %order.status, "sent again an order its exchange never received");
             self.record(order, Some(started), Some(entry)).await?;
         }

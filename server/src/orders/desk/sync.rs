@@ -83,7 +83,8 @@ impl OrderDesk {
             self.close_group(&latest).await;
         }
         changed += unsent.len();
-        self.send_again(unsent).await;
+        self.send_again(unsent, crate::audit::AuditEntry::system())
+            .await;
         changed
     }
 }

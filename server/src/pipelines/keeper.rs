@@ -1,0 +1,277 @@
+//! The bracket keeper: what a pipeline's orders need after its execution
+//! ended. A resting limit entry that fills later gets its bracket; one
+//! resting longer than `cancel_after` is canceled (its partial fill
+//! protected); stops move to the entry price once a take-profit executes
+//! (breakeven) and follow the price (trailing stops, emulated from the
+//! exchange's last price). Every order it places has a request id derived
+//! from the order it follows, so a repeat (a restart, a second event)
+//! never places twice.
+
+use std::{sync::Arc, time::Duration};
+
+use rust_decimal::Decimal;
+use tokio::sync::{broadcast::error::RecvError, watch};
+
+use super::{Pipelines, protect::Protected, spec::Compiled, worker::pipeline_audit};
+use crate::{
+    audit::AuditEntry,
+    market::side::Side,
+    model::order::{Order, OrderRequest, OrderRole, OrderStatus},
+    orders::desk::{Leg, client_order_id},
+    proto_time::now_ms,
+    store::{OrderQuery, walk_orders},
+};
+
+/// How often resting orders are checked for cancel-after and trailing.
+const TICK: Duration = Duration::from_millis(500);
+/// How far back start-up looks for filled entries that may lack a bracket.
+const CATCH_UP_MS: i64 = 24 * 60 * 60 * 1000;
+/// A trailing stop moves once the price gained a tenth of its distance:
+/// fewer replacements, a stop at most 10 % of the distance behind.
+const TRAIL_STEP: Decimal = Decimal::from_parts(1, 0, 0, false, 1);
+
+impl Pipelines {
+    /// Keeps brackets until `stopped`: reacts to order changes, and checks
+    /// resting orders every [`TICK`].
+    pub async fn keep_brackets(self: Arc<Self>, mut stopped: watch::Receiver<bool>) {
+        let mut changes = self.desk.subscribe();
+        self.catch_up().await;
+        let mut tick = tokio::time::interval(TICK);
+        loop {
+            tokio::select! {
+                change = changes.recv() => match change {
+                    Ok(order) => self.order_changed(&order).await,
+                    Err(RecvError::Lagged(missed)) => {
+                        tracing::warn!(missed, "the bracket keeper missed order changes; catching up");
+                        self.catch_up().await;
+                    }
+                    Err(RecvError::Closed) => return,
+                },
+                _ = tick.tick() => self.check_resting().await,
+                _ = stopped.changed() => return,
+            }
+        }
+    }
+
+    /// What the last run may have left undone: entries filled without a
+    /// bracket, stops not yet at breakeven.
+    async fn catch_up(&self) {
+        let recent = OrderQuery {
+            start_ms: Some(now_ms() - CATCH_UP_MS),
+            statuses: vec![OrderStatus::Filled, OrderStatus::Canceled],
+            ..Default::default()
+        };
+        match walk_orders(&*self.store, recent).await {
+            Ok(orders) => {
+                for order in orders.iter().filter(|o| !o.filled_quantity.is_zero()) {
+                    self.order_changed(order).await;
+                }
+            }
+            Err(err) => tracing::warn!(error = %err, "bracket keeper cannot read recent orders"),
+        }
+    }
+
+    async fn order_changed(&self, order: &Order) {
+        let Some(compiled) = self.snapshot().get(&order.origin.pipeline_id).cloned() else {
+            return;
+        };
+        let traded = !order.filled_quantity.is_zero();
+        match order.origin.role {
+            Some(OrderRole::Entry) if traded && !order.status.is_open() => {
+                self.protect_later(&compiled, order).await
+            }
+            Some(OrderRole::TakeProfit) if traded && compiled.order.breakeven => {
+                self.move_to_breakeven(&compiled, &order.origin.bracket_id)
+                    .await
+            }
+            _ => {}
+        }
+    }
+
+    /// Brackets an entry that filled after its execution ended, for what
+    /// of it the pipeline still holds.
+    async fn protect_later(&self, compiled: &Compiled, entry: &Order) {
+        let held = self.desk.position(&compiled.id, entry.symbol()).quantity;
+        let same_way = (entry.side == Side::Buy) == held.is_sign_positive();
+        if held.is_zero() || !same_way {
+            return;
+        }
+        let execution = match self.store.get_execution(&entry.origin.execution_id).await {
+            Ok(Some(execution)) => execution,
+            Ok(None) => return,
+            Err(err) => {
+                tracing::warn!(error = %err, entry = %entry.id, "cannot read the entry's execution");
+                return;
+            }
+        };
+        let protected = Protected {
+            entry,
+            quantity: entry.filled_quantity.min(held.abs()),
+        };
+        if let Some(Err(stop)) = self.protect(compiled, &execution, protected, "").await {
+            tracing::warn!(entry = %entry.id, error = ?stop.describe(), "late bracket not placed");
+        }
+    }
+
+    /// Moves every resting stop of the bracket of `entry_id` to the
+    /// entry's average fill price, where that is better than where it is.
+    async fn move_to_breakeven(&self, compiled: &Compiled, entry_id: &str) {
+        let Ok(entry) = self.desk.get(entry_id).await else {
+            return;
+        };
+        let Some(entry_price) = entry.average_fill_price else {
+            return;
+        };
+        for stop in self.resting_stops(|o| o.origin.bracket_id == entry_id) {
+            self.move_stop(compiled, &stop, entry_price, "breakeven")
+                .await;
+        }
+    }
+
+    /// Cancel-after for resting entries; trailing stops follow the price.
+    async fn check_resting(&self) {
+        let now = now_ms();
+        let snapshot = self.snapshot();
+        for order in self.desk.open_orders() {
+            let Some(compiled) = snapshot.get(&order.origin.pipeline_id) else {
+                continue;
+            };
+            match order.origin.role {
+                Some(OrderRole::Entry) => {
+                    let Some(after) = compiled.order.cancel_after else {
+                        continue;
+                    };
+                    let after_ms = i64::try_from(after.as_millis()).unwrap_or(i64::MAX);
+                    if now.saturating_sub(order.create_time_ms) >= after_ms {
+                        self.cancel_stale_entry(compiled, &order, after).await;
+                    }
+                }
+                Some(OrderRole::StopLoss) => self.trail(compiled, &order).await,
+                _ => {}
+            }
+        }
+    }
+
+    async fn cancel_stale_entry(&self, compiled: &Compiled, order: &Order, after: Duration) {
+        let audit = AuditEntry {
+            detail: format!("not filled within cancel_after {after:?}"),
+            ..pipeline_audit(compiled, "")
+        };
+        if let Err(err) = self.desk.cancel(&order.id, audit).await {
+            tracing::warn!(order = %order.id, error = %err, "cancel-after failed; trying again");
+        }
+    }
+
+    /// Moves a trailing stop behind the exchange's last price, once the
+    /// price gained [`TRAIL_STEP`] of the distance on it.
+    async fn trail(&self, compiled: &Compiled, stop: &Order) {
+        let (Some(trail), Some(current)) = (compiled.order.trailing_stop, stop.stop_price) else {
+            return;
+        };
+        let Ok(exchange) = self.desk.exchange(&stop.exchange) else {
+            return;
+        };
+        let Ok(Some(price)) = exchange.last_price(stop.symbol()).await else {
+            return;
+        };
+        let distance = trail.distance(price);
+        let wanted = match stop.side {
+            Side::Sell => price - distance,
+            Side::Buy => price + distance,
+        };
+        if gain(stop.side, current, wanted) >= distance * TRAIL_STEP {
+            self.move_stop(compiled, stop, wanted, "trail").await;
+        }
+    }
+
+    /// The stop's open orders `which` selects.
+    fn resting_stops(&self, which: impl Fn(&Order) -> bool) -> Vec<Order> {
+        self.desk
+            .open_orders()
+            .into_iter()
+            .filter(|o| o.origin.role == Some(OrderRole::StopLoss) && which(o))
+            .collect()
+    }
+
+    /// Replaces `stop` (and the take-profit of its OCO group) by a stop at
+    /// `to`, when that protects more than where it is.
+    async fn move_stop(&self, compiled: &Compiled, stop: &Order, to: Decimal, why: &str) {
+        let Some(current) = stop.stop_price else {
+            return;
+        };
+        if gain(stop.side, current, to) <= Decimal::ZERO {
+            return;
+        }
+        let target = (!stop.origin.oco_group.is_empty())
+            .then(|| {
+                self.desk
+                    .open_orders()
+                    .into_iter()
+                    .find(|o| o.origin.oco_group == stop.origin.oco_group && o.id != stop.id)
+            })
+            .flatten();
+        let request_id = format!("{}:{why}", stop.id);
+        let group = target
+            .as_ref()
+            .map(|_| client_order_id(&format!("{request_id}:group")))
+            .unwrap_or_default();
+        let mut legs = vec![follow(stop, &request_id, &group, Some(to))];
+        if let Some(target) = &target {
+            legs.push(follow(
+                target,
+                &format!("{}:{why}", target.id),
+                &group,
+                None,
+            ));
+        }
+        let audit = AuditEntry {
+            detail: format!("stop {} moved from {current} to {to} ({why})", stop.id),
+            ..pipeline_audit(compiled, "")
+        };
+        if let Err(err) = self.desk.replace(&stop.id, legs, audit).await {
+            tracing::warn!(stop = %stop.id, error = %err, why, "stop not moved");
+        }
+    }
+}
+
+/// How much more a stop at `to` protects than one at `from`: up for a
+/// sell stop (under a long), down for a buy stop.
+fn gain(side: Side, from: Decimal, to: Decimal) -> Decimal {
+    match side {
+        Side::Sell => to - from,
+        Side::Buy => from - to,
+    }
+}
+
+/// A leg like `order` for what is left of it, in OCO `group`, with its
+/// stop at `stop_price` when given.
+fn follow(order: &Order, request_id: &str, group: &str, stop_price: Option<Decimal>) -> Leg {
+    let request = OrderRequest {
+        request_id: request_id.to_string(),
+        exchange: order.exchange.clone(),
+        symbol: order.symbol().to_string(),
+        side: order.side,
+        order_type: order.order_type,
+        time_in_force: order.time_in_force,
+        quantity: order.quantity - order.filled_quantity,
+        price: order.price,
+        stop_price: stop_price.or(order.stop_price),
+        reference_price: None,
+    };
+    let mut origin = order.origin.clone();
+    origin.oco_group = group.to_string();
+    (request, origin)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_stop_gains_toward_the_price_only() {
+        let d = |s: &str| s.parse::<Decimal>().unwrap();
+        assert_eq!(gain(Side::Sell, d("95"), d("98")), d("3"));
+        assert_eq!(gain(Side::Sell, d("95"), d("90")), d("-5"));
+        assert_eq!(gain(Side::Buy, d("105"), d("101")), d("4"));
+    }
+}

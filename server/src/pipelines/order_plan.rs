@@ -1,0 +1,266 @@
+//! The order a pipeline places, checked and compiled: its type, its
+//! bracket (stop-loss, take-profits, trailing stop, breakeven) and how
+//! long a limit entry may rest.
+
+use std::time::Duration;
+
+use rust_decimal::Decimal;
+use tradeplane_api::{
+    OrderSettings, ProtectiveOrder, TrailingStop, protective_order, trailing_stop,
+};
+
+use super::spec::Violations;
+use crate::{
+    codec::enums::Mirrored,
+    model::order::{OrderType, TimeInForce},
+};
+
+/// A protective level.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Level {
+    OffsetBps(Decimal),
+    Price(Decimal),
+}
+
+/// How far a trailing stop stays from the best price since the fill.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Trail {
+    /// In price units.
+    Offset(Decimal),
+    /// In percent of the price.
+    Percent(Decimal),
+}
+
+impl Trail {
+    /// The distance at `price`.
+    pub fn distance(self, price: Decimal) -> Decimal {
+        match self {
+            Trail::Offset(offset) => offset,
+            Trail::Percent(percent) => price * percent / Decimal::ONE_HUNDRED,
+        }
+    }
+}
+
+/// The order a pipeline places.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OrderPlan {
+    pub order_type: OrderType,
+    pub limit_offset_bps: Decimal,
+    pub time_in_force: TimeInForce,
+    pub stop_loss: Option<Level>,
+    /// Each take-profit and its share of the position in percent; the
+    /// shares add up to at most 100.
+    pub take_profits: Vec<(Level, Decimal)>,
+    /// The stop follows the price at this distance.
+    pub trailing_stop: Option<Trail>,
+    /// The stops move to the entry price once a take-profit executes.
+    pub breakeven: bool,
+    /// A resting limit entry is canceled after this long.
+    pub cancel_after: Option<Duration>,
+}
+
+/// Checks `settings` and fills in their defaults; every bad field is
+/// added to `bad`.
+pub(super) fn compile_order_plan(settings: OrderSettings, bad: &mut Violations) -> OrderPlan {
+    // Unset means MARKET; any other number than MARKET or LIMIT is refused
+    // (the MARKET after `bad.add` is never used: the spec is invalid).
+    let order_type = match OrderType::optional(settings.r#type, "pipeline.order.type") {
+        Ok(None) => OrderType::Market,
+        Ok(Some(t @ (OrderType::Market | OrderType::Limit))) => t,
+        Ok(Some(_)) | Err(_) => {
+            bad.add(
+                "pipeline.order.type",
+                "pipelines place MARKET or LIMIT orders",
+            );
+            OrderType::Market
+        }
+    };
+    let limit_offset_bps = bad
+        .decimal(
+            "pipeline.order.limit_offset_bps",
+            &settings.limit_offset_bps,
+            false,
+        )
+        .unwrap_or_default();
+    let time_in_force = match TimeInForce::optional(settings.time_in_force, "time_in_force") {
+        Ok(None) => TimeInForce::Gtc,
+        Ok(Some(t)) => t,
+        Err(err) => {
+            bad.add(
+                "pipeline.order.time_in_force",
+                format!("{err}; choose GTC, IOC or FOK, or leave it unset for GTC"),
+            );
+            TimeInForce::Gtc
+        }
+    };
+    let level = |bad: &mut Violations, field: &str, order: &Option<ProtectiveOrder>| match order
+        .as_ref()
+        .and_then(|o| o.level.as_ref())
+    {
+        Some(protective_order::Level::OffsetBps(bps)) => bad
+            .decimal(&format!("{field}.offset_bps"), bps, true)
+            .map(Level::OffsetBps),
+        Some(protective_order::Level::Price(price)) => bad
+            .decimal(&format!("{field}.price"), price, true)
+            .map(Level::Price),
+        None => None,
+    };
+    let stop_loss = level(bad, "pipeline.order.stop_loss", &settings.stop_loss);
+    let mut take_profits: Vec<(Level, Decimal)> =
+        level(bad, "pipeline.order.take_profit", &settings.take_profit)
+            .map(|level| (level, Decimal::ONE_HUNDRED))
+            .into_iter()
+            .collect();
+    if !take_profits.is_empty() && !settings.take_profits.is_empty() {
+        bad.add(
+            "pipeline.order.take_profits",
+            "give take_profit or take_profits, not both",
+        );
+    }
+    for (index, target) in settings.take_profits.iter().enumerate() {
+        let field = format!("pipeline.order.take_profits[{index}]");
+        let level = level(bad, &field, &Some(target.level.clone().unwrap_or_default()));
+        let percent = bad.decimal(&format!("{field}.percent"), &target.percent, true);
+        match (level, percent) {
+            (None, _) => bad.add(&field, "needs offset_bps or price"),
+            (Some(_), None) => bad.add(&format!("{field}.percent"), "is required"),
+            (Some(level), Some(percent)) => take_profits.push((level, percent)),
+        }
+    }
+    let shares: Decimal = take_profits.iter().map(|(_, percent)| *percent).sum();
+    if shares > Decimal::ONE_HUNDRED {
+        bad.add(
+            "pipeline.order.take_profits",
+            format!("the shares add up to {shares}%, more than 100%"),
+        );
+    }
+    let trailing_stop = trailing(bad, &settings.trailing_stop);
+    let breakeven = settings.breakeven_after_first_take_profit;
+    if breakeven && (take_profits.is_empty() || (stop_loss.is_none() && trailing_stop.is_none())) {
+        bad.add(
+            "pipeline.order.breakeven_after_first_take_profit",
+            "needs a stop (stop_loss or trailing_stop) and a take-profit",
+        );
+    }
+    let cancel_after = settings.cancel_after.map(|d| match Duration::try_from(d) {
+        Ok(after) if !after.is_zero() && order_type == OrderType::Limit => after,
+        Ok(after) if !after.is_zero() => {
+            bad.add(
+                "pipeline.order.cancel_after",
+                "only LIMIT entries rest: set type LIMIT",
+            );
+            after
+        }
+        _ => {
+            bad.add("pipeline.order.cancel_after", "must be a positive duration");
+            Duration::ZERO
+        }
+    });
+    OrderPlan {
+        order_type,
+        limit_offset_bps,
+        time_in_force,
+        stop_loss,
+        take_profits,
+        trailing_stop,
+        breakeven,
+        cancel_after,
+    }
+}
+
+fn trailing(bad: &mut Violations, settings: &Option<TrailingStop>) -> Option<Trail> {
+    let field = "pipeline.order.trailing_stop";
+    match settings.as_ref().map(|t| t.distance.as_ref()) {
+        None => None,
+        Some(None) => {
+            bad.add(field, "give offset or percent");
+            None
+        }
+        Some(Some(trailing_stop::Distance::Offset(offset))) => bad
+            .decimal(&format!("{field}.offset"), offset, true)
+            .map(Trail::Offset),
+        Some(Some(trailing_stop::Distance::Percent(percent))) => {
+            let percent = bad.decimal(&format!("{field}.percent"), percent, true);
+            if percent.is_some_and(|p| p >= Decimal::ONE_HUNDRED) {
+                bad.add(&format!("{field}.percent"), "must be below 100");
+            }
+            percent.map(Trail::Percent)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn violations(settings: OrderSettings) -> Vec<String> {
+        let mut bad = Violations::default();
+        compile_order_plan(settings, &mut bad);
+        bad.fields()
+    }
+
+    #[test]
+    fn brackets_that_cannot_work_are_named() {
+        let trailing = |distance| {
+            Some(TrailingStop {
+                distance: Some(distance),
+            })
+        };
+        let cases = [
+            (
+                OrderSettings {
+                    cancel_after: Some(prost_types::Duration {
+                        seconds: 5,
+                        nanos: 0,
+                    }),
+                    ..Default::default()
+                },
+                "pipeline.order.cancel_after",
+            ),
+            (
+                OrderSettings {
+                    breakeven_after_first_take_profit: true,
+                    ..Default::default()
+                },
+                "pipeline.order.breakeven_after_first_take_profit",
+            ),
+            (
+                OrderSettings {
+                    trailing_stop: trailing(trailing_stop::Distance::Percent("100".into())),
+                    ..Default::default()
+                },
+                "pipeline.order.trailing_stop.percent",
+            ),
+            (
+                OrderSettings {
+                    trailing_stop: trailing(trailing_stop::Distance::Offset("-1".into())),
+                    ..Default::default()
+                },
+                "pipeline.order.trailing_stop.offset",
+            ),
+            (
+                OrderSettings {
+                    trailing_stop: Some(TrailingStop { distance: None }),
+                    ..Default::default()
+                },
+                "pipeline.order.trailing_stop",
+            ),
+        ];
+        for (settings, field) in cases {
+            assert_eq!(violations(settings), [field]);
+        }
+    }
+
+    #[test]
+    fn a_trail_is_a_distance_in_price_or_percent() {
+        let price = Decimal::from(50_000);
+        assert_eq!(
+            Trail::Offset(Decimal::from(150)).distance(price),
+            Decimal::from(150)
+        );
+        assert_eq!(
+            Trail::Percent(Decimal::from(2)).distance(price),
+            Decimal::from(1000)
+        );
+    }
+}

@@ -1,0 +1,274 @@
+//! The bracket keeper end to end on the paper exchange: cancel-after for
+//! resting limit entries, the bracket of an entry that fills after its
+//! execution ended, stops moved to breakeven after the first take-profit,
+//! and trailing stops that follow the price and fire.
+
+use std::time::Duration;
+
+use rust_decimal::Decimal;
+use tradeplane_api::*;
+use tradeplane_client::Client;
+use tradeplane_e2e::{
+    TestServer, all_orders_of, audit_events, balances, create_pipeline, dec, eventually, get_order,
+    market_at, order_reaches, orders_of, resting_orders, role, run_pipeline,
+};
+
+fn offset(bps: &str) -> Option<ProtectiveOrder> {
+    Some(ProtectiveOrder {
+        level: Some(protective_order::Level::OffsetBps(bps.into())),
+    })
+}
+
+/// A pipeline run by hand, buying 1000 USDT of BTC a run with `order`.
+fn pipeline(name: &str, order: OrderSettings) -> Pipeline {
+    Pipeline {
+        name: name.into(),
+        trigger: Some(Trigger {
+            kind: Some(trigger::Kind::Signal(SignalMatch {
+                source: "strategy".into(),
+                ..Default::default()
+            })),
+        }),
+        sizing: Some(Sizing {
+            method: Some(sizing::Method::FixedQuoteAmount("1000".into())),
+        }),
+        order: Some(order),
+        ..Default::default()
+    }
+}
+
+/// A LIMIT buy 1 % under the market (it rests).
+fn resting_limit() -> OrderSettings {
+    OrderSettings {
+        r#type: OrderType::Limit as i32,
+        limit_offset_bps: "-100".into(),
+        ..Default::default()
+    }
+}
+
+/// A sell price rounded up to the paper tick of 0.01.
+fn on_tick(price: Decimal) -> Decimal {
+    (price * dec("100")).ceil() / dec("100")
+}
+
+/// Waits until the execution has an open stop that replaces `old`, and
+/// returns it with its take-profit, if any.
+async fn replacement_of(
+    client: &Client,
+    execution_id: &str,
+    old: &Order,
+) -> (Order, Option<Order>) {
+    eventually(
+        Duration::from_secs(10),
+        Duration::from_millis(20),
+        || async {
+            let orders = all_orders_of(client, execution_id).await;
+            let legs: Vec<Order> = orders
+                .into_iter()
+                .filter(|o| o.replaces == old.id)
+                .collect();
+            let stop = legs
+                .iter()
+                .find(|o| role(o) == OrderRole::StopLoss)
+                .cloned();
+            let target = legs
+                .iter()
+                .find(|o| role(o) == OrderRole::TakeProfit)
+                .cloned();
+            match stop {
+                Some(stop) if stop.status == OrderStatus::Submitted as i32 => Ok((stop, target)),
+                _ => Err(format!("no open stop replaces {}", old.id)),
+            }
+        },
+    )
+    .await
+}
+
+#[tokio::test]
+async fn a_limit_entry_is_canceled_after_cancel_after() {
+    let server = TestServer::start().await;
+    let client = server.client().await;
+    let order = OrderSettings {
+        cancel_after: Some(prost_types::Duration {
+            seconds: 1,
+            nanos: 0,
+        }),
+        ..resting_limit()
+    };
+    let pipeline = create_pipeline(&client, pipeline("patient", order)).await;
+    let execution = run_pipeline(&client, &pipeline, "buy", "50000", "").await;
+    assert_eq!(
+        execution.status,
+        ExecutionStatus::Succeeded as i32,
+        "{execution:?}"
+    );
+    let [entry] = orders_of(&client, &execution)
+        .await
+        .try_into()
+        .expect("one order");
+    // 50000 - 1 % = 49500: under the market, it rests.
+    assert_eq!(dec(&entry.price), dec("49500"));
+    assert_eq!(entry.status, OrderStatus::Submitted as i32);
+
+    order_reaches(&client, &entry.id, OrderStatus::Canceled).await;
+    let cancels = audit_events(&client, "order.cancel").await;
+    assert!(
+        cancels.iter().any(|e| e.target == entry.id
+            && e.actor == "pipeline:patient"
+            && e.detail.contains("cancel_after")),
+        "{cancels:#?}"
+    );
+    // The market crossing the old limit later fills nothing.
+    market_at(&client, "49000").await;
+    assert!(resting_orders(&client).await.is_empty());
+    assert_eq!(get_order(&client, &entry.id).await.filled_quantity, "0");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn an_entry_that_fills_after_its_execution_gets_its_bracket() {
+    let server = TestServer::start().await;
+    let client = server.client().await;
+    let order = OrderSettings {
+        stop_loss: offset("200"),
+        take_profit: offset("400"),
+        ..resting_limit()
+    };
+    let pipeline = create_pipeline(&client, pipeline("late", order)).await;
+    let execution = run_pipeline(&client, &pipeline, "buy", "50000", "").await;
+    let [entry] = orders_of(&client, &execution)
+        .await
+        .try_into()
+        .expect("one order");
+    assert_eq!(entry.status, OrderStatus::Submitted as i32, "it rests");
+
+    // The market falls through the limit: the entry fills at 49500.
+    market_at(&client, "49400").await;
+    let entry = order_reaches(&client, &entry.id, OrderStatus::Filled).await;
+    let (stop, target) = eventually(
+        Duration::from_secs(10),
+        Duration::from_millis(20),
+        || async {
+            let legs: Vec<Order> = all_orders_of(&client, &execution.id)
+                .await
+                .into_iter()
+                .filter(|o| o.bracket_id == entry.id && o.id != entry.id)
+                .collect();
+            match legs.as_slice() {
+                [a, b] => Ok(if role(a) == OrderRole::StopLoss {
+                    (a.clone(), b.clone())
+                } else {
+                    (b.clone(), a.clone())
+                }),
+                _ => Err(format!("no bracket yet: {legs:#?}")),
+            }
+        },
+    )
+    .await;
+    // Worked by hand: 1000 / 50000 = 0.02 BTC; stop 2 % under 49500 is
+    // 48510, target 4 % over it is 51480.
+    assert_eq!(dec(&entry.filled_quantity), dec("0.02"));
+    assert_eq!(
+        (role(&stop), role(&target)),
+        (OrderRole::StopLoss, OrderRole::TakeProfit)
+    );
+    assert_eq!(dec(&stop.stop_price), dec("48510"));
+    assert_eq!(dec(&target.price), dec("51480"));
+    assert_eq!(stop.oco_group, target.oco_group);
+    for leg in [&stop, &target] {
+        assert_eq!(dec(&leg.quantity), dec("0.02"));
+        assert_eq!(leg.status, OrderStatus::Submitted as i32);
+    }
+    assert_eq!(balances(&client, "paper").await["BTC"].1, dec("0.02"));
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn the_stops_move_to_breakeven_after_the_first_take_profit() {
+    let server = TestServer::start().await;
+    let client = server.client().await;
+    let btc_before = balances(&client, "paper").await["BTC"];
+    let level = |bps: &str, percent: &str| TakeProfitLevel {
+        level: offset(bps),
+        percent: percent.into(),
+    };
+    let order = OrderSettings {
+        stop_loss: offset("200"),
+        take_profits: vec![level("200", "50"), level("400", "50")],
+        breakeven_after_first_take_profit: true,
+        ..Default::default()
+    };
+    let pipeline = create_pipeline(&client, pipeline("breakeven", order)).await;
+    let execution = run_pipeline(&client, &pipeline, "buy", "50000", "").await;
+    let orders = orders_of(&client, &execution).await;
+    let [entry, stop_1, target_1, stop_2, target_2] = orders.as_slice() else {
+        panic!("an entry and two pairs: {orders:#?}");
+    };
+    let entry_price = dec(&entry.average_fill_price);
+
+    // The first target executes: its own stop goes with it, and the stop
+    // of the other half moves up to the entry price, paired again with
+    // the same target.
+    market_at(&client, "51100").await;
+    order_reaches(&client, &target_1.id, OrderStatus::Filled).await;
+    order_reaches(&client, &stop_1.id, OrderStatus::Canceled).await;
+    let (moved, target) = replacement_of(&client, &execution.id, stop_2).await;
+    let target = target.expect("the target is paired again");
+    assert_eq!(dec(&moved.stop_price), on_tick(entry_price));
+    assert!(dec(&moved.stop_price) > dec(&stop_2.stop_price));
+    assert_eq!(dec(&moved.quantity), dec("0.01"));
+    assert_eq!(target.price, target_2.price);
+    assert_eq!(moved.oco_group, target.oco_group);
+    assert_ne!(moved.oco_group, stop_2.oco_group);
+    assert_eq!(moved.bracket_id, entry.id);
+    order_reaches(&client, &stop_2.id, OrderStatus::Canceled).await;
+    order_reaches(&client, &target_2.id, OrderStatus::Canceled).await;
+    assert_eq!(balances(&client, "paper").await["BTC"].1, dec("0.01"));
+
+    // The price comes back under the entry: the rest closes at breakeven.
+    market_at(&client, &(entry_price - dec("1")).to_string()).await;
+    order_reaches(&client, &moved.id, OrderStatus::Filled).await;
+    order_reaches(&client, &target.id, OrderStatus::Canceled).await;
+    assert!(resting_orders(&client).await.is_empty());
+    let (free, locked) = balances(&client, "paper").await["BTC"];
+    assert_eq!((free + locked, locked), (btc_before.0, dec("0")));
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_trailing_stop_follows_the_price_up_and_fires() {
+    let server = TestServer::start().await;
+    let client = server.client().await;
+    let order = OrderSettings {
+        trailing_stop: Some(TrailingStop {
+            distance: Some(trailing_stop::Distance::Percent("2".into())),
+        }),
+        ..Default::default()
+    };
+    let pipeline = create_pipeline(&client, pipeline("trailing", order)).await;
+    let execution = run_pipeline(&client, &pipeline, "buy", "50000", "").await;
+    let orders = orders_of(&client, &execution).await;
+    let [entry, first] = orders.as_slice() else {
+        panic!("an entry and its stop: {orders:#?}");
+    };
+    // It starts 2 % under the fill.
+    let filled = dec(&entry.average_fill_price);
+    assert_eq!(dec(&first.stop_price), on_tick(filled * dec("0.98")));
+
+    // 52000 - 2 % = 50960; then 53000 - 2 % = 51940.
+    market_at(&client, "52000").await;
+    let (second, _) = replacement_of(&client, &execution.id, first).await;
+    assert_eq!(dec(&second.stop_price), dec("50960"));
+    order_reaches(&client, &first.id, OrderStatus::Canceled).await;
+    market_at(&client, "53000").await;
+    let (third, _) = replacement_of(&client, &execution.id, &second).await;
+    assert_eq!(dec(&third.stop_price), dec("51940"));
+    assert_eq!(dec(&third.quantity), dec(&entry.filled_quantity));
+
+    // A fall never moves it back; through it, it fires.
+    market_at(&client, "51000").await;
+    order_reaches(&client, &third.id, OrderStatus::Filled).await;
+    assert!(resting_orders(&client).await.is_empty());
+    assert_eq!(balances(&client, "paper").await["BTC"].1, dec("0"));
+    server.stop().await;
+}

@@ -1,0 +1,100 @@
+//! Watching brackets on the paper exchange: moving its market, waiting
+//! for an order's status, and reading an execution's or an entry's legs.
+
+use std::time::Duration;
+
+use tradeplane_api::{
+    Execution, ListOrdersRequest, Order, OrderFilter, OrderRole, OrderStatus, SubmitSignalRequest,
+};
+use tradeplane_client::Client;
+
+use crate::{eventually, get_order, submit};
+
+/// Moves the paper market of BTC/USDT: a signal no pipeline matches
+/// (source `ticker`) carries the price to the paper exchange.
+pub async fn market_at(client: &Client, price: &str) {
+    submit(
+        client,
+        SubmitSignalRequest {
+            source: "ticker".into(),
+            symbol: "BTC/USDT".into(),
+            action: "buy".into(),
+            price: price.into(),
+            ..Default::default()
+        },
+    )
+    .await;
+}
+
+/// Waits until order `id` has `status`, and returns it.
+pub async fn order_reaches(client: &Client, id: &str, status: OrderStatus) -> Order {
+    eventually(
+        Duration::from_secs(10),
+        Duration::from_millis(20),
+        || async {
+            let order = get_order(client, id).await;
+            if order.status == status as i32 {
+                Ok(order)
+            } else {
+                Err(format!("order {id} is not {status:?}: {order:?}"))
+            }
+        },
+    )
+    .await
+}
+
+/// The orders of an execution, as the execution lists them.
+pub async fn orders_of(client: &Client, execution: &Execution) -> Vec<Order> {
+    let mut orders = Vec::new();
+    for id in &execution.order_ids {
+        orders.push(get_order(client, id).await);
+    }
+    orders
+}
+
+/// Every order of an execution (including those placed after it ended),
+/// oldest first.
+pub async fn all_orders_of(client: &Client, execution_id: &str) -> Vec<Order> {
+    let mut orders = client
+        .orders()
+        .list_orders(ListOrdersRequest {
+            filter: Some(OrderFilter {
+                execution_id: execution_id.into(),
+                ..Default::default()
+            }),
+            page_size: 100,
+            ..Default::default()
+        })
+        .await
+        .expect("ListOrders answers")
+        .into_inner()
+        .orders;
+    orders.sort_by(|a, b| a.id.cmp(&b.id));
+    orders
+}
+
+/// Every order still resting (new or submitted).
+pub async fn resting_orders(client: &Client) -> Vec<Order> {
+    client
+        .orders()
+        .list_orders(ListOrdersRequest {
+            filter: Some(OrderFilter {
+                statuses: vec![
+                    OrderStatus::Submitted as i32,
+                    OrderStatus::New as i32,
+                    OrderStatus::PartiallyFilled as i32,
+                ],
+                ..Default::default()
+            }),
+            ..Default::default()
+        })
+        .await
+        .expect("ListOrders answers")
+        .into_inner()
+        .orders
+}
+
+/// An order's role.
+pub fn role(order: &Order) -> OrderRole {
+    OrderRole::try_from(order.role).expect("a known role")
+}
