@@ -725,6 +725,8 @@ async fn the_examples_load_and_tpctl_drives_a_pipeline() {
         "ema-cross.yaml",
         "dca-weekdays.yaml",
         "target-position.json",
+        "bracket-ladder.yaml",
+        "trailing-stop.yaml",
     ] {
         let path = format!("examples/{example}");
         let created = server
