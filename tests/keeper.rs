@@ -154,13 +154,14 @@ async fn an_entry_that_fills_after_its_execution_gets_its_bracket() {
                 .into_iter()
                 .filter(|o| o.bracket_id == entry.id && o.id != entry.id)
                 .collect();
+            let sent = |o: &Order| o.status == OrderStatus::Submitted as i32;
             match legs.as_slice() {
-                [a, b] => Ok(if role(a) == OrderRole::StopLoss {
+                [a, b] if sent(a) && sent(b) => Ok(if role(a) == OrderRole::StopLoss {
                     (a.clone(), b.clone())
                 } else {
                     (b.clone(), a.clone())
                 }),
-                _ => Err(format!("no bracket yet: {legs:#?}")),
+                _ => Err(format!("no bracket resting yet: {legs:#?}")),
             }
         },
     )
@@ -177,7 +178,6 @@ async fn an_entry_that_fills_after_its_execution_gets_its_bracket() {
     assert_eq!(stop.oco_group, target.oco_group);
     for leg in [&stop, &target] {
         assert_eq!(dec(&leg.quantity), dec("0.02"));
-        assert_eq!(leg.status, OrderStatus::Submitted as i32);
     }
     assert_eq!(balances(&client, "paper").await["BTC"].1, dec("0.02"));
     server.stop().await;
@@ -268,6 +268,105 @@ async fn a_trailing_stop_follows_the_price_up_and_fires() {
     // A fall never moves it back; through it, it fires.
     market_at(&client, "51000").await;
     order_reaches(&client, &third.id, OrderStatus::Filled).await;
+    assert!(resting_orders(&client).await.is_empty());
+    assert_eq!(balances(&client, "paper").await["BTC"].1, dec("0"));
+    server.stop().await;
+}
+
+/// Stores, without sending it, a stop at `stop_price` that replaces the
+/// open order `old`: what a crash leaves between deciding a move and
+/// making it. Returns the new order's id.
+async fn stored_replacement(server: &TestServer, old: &Order, stop_price: &str) -> String {
+    use tradeplane_server::model::order::{Order as Row, OrderStatus as Status};
+    let store = server.store();
+    let stored = store
+        .get_order(&old.id)
+        .await
+        .expect("store")
+        .expect("old order");
+    let ticket = stored.ticket();
+    let mut origin = stored.origin.clone();
+    origin.replaces = old.id.clone();
+    origin.oco_group.clear();
+    let mut row = Row::new(&ticket, &stored.exchange, origin, stored.create_time_ms);
+    row.client_order_id = tradeplane_server::orders::desk::client_order_id("test:moved");
+    row.stop_price = Some(dec(stop_price));
+    assert_eq!(row.status, Status::New);
+    store
+        .insert_orders(&[(&row, Some("test:moved"))])
+        .await
+        .expect("stored");
+    row.id
+}
+
+#[tokio::test]
+async fn a_move_cut_short_by_a_restart_finishes_once() {
+    let server = TestServer::start().await;
+    let client = server.client().await;
+    let order = OrderSettings {
+        stop_loss: offset("200"),
+        take_profit: offset("400"),
+        ..Default::default()
+    };
+    let pipeline = create_pipeline(&client, pipeline("cut-short", order)).await;
+    let execution = run_pipeline(&client, &pipeline, "buy", "50000", "").await;
+    let orders = orders_of(&client, &execution).await;
+    let [entry, stop, target] = orders.as_slice() else {
+        panic!("an entry and a pair: {orders:#?}");
+    };
+    let moved = stored_replacement(&server, stop, "49900").await;
+
+    // After the restart the old pair is canceled, then the new stop sent.
+    let server = TestServer::start_in(server.stop().await, |_| {}).await;
+    let client = server.client().await;
+    order_reaches(&client, &stop.id, OrderStatus::Canceled).await;
+    order_reaches(&client, &target.id, OrderStatus::Canceled).await;
+    let moved = order_reaches(&client, &moved, OrderStatus::Submitted).await;
+    assert_eq!(dec(&moved.stop_price), dec("49900"));
+    let resting = resting_orders(&client).await;
+    assert_eq!(
+        resting.len(),
+        1,
+        "one stop protects the position: {resting:#?}"
+    );
+    assert_eq!(
+        balances(&client, "paper").await["BTC"].1,
+        dec(&entry.filled_quantity)
+    );
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_move_whose_old_stop_traded_first_is_never_sent() {
+    let server = TestServer::start().await;
+    let client = server.client().await;
+    let pipeline = create_pipeline(
+        &client,
+        pipeline(
+            "traded-first",
+            OrderSettings {
+                stop_loss: offset("200"),
+                ..Default::default()
+            },
+        ),
+    )
+    .await;
+    let execution = run_pipeline(&client, &pipeline, "buy", "50000", "").await;
+    let orders = orders_of(&client, &execution).await;
+    let [_, stop] = orders.as_slice() else {
+        panic!("an entry and its stop: {orders:#?}");
+    };
+    let moved = stored_replacement(&server, stop, "49900").await;
+    market_at(&client, "48000").await;
+    order_reaches(&client, &stop.id, OrderStatus::Filled).await;
+
+    let server = TestServer::start_in(server.stop().await, |_| {}).await;
+    let client = server.client().await;
+    let dropped = order_reaches(&client, &moved, OrderStatus::Canceled).await;
+    assert!(
+        dropped.status_reason.contains("traded first"),
+        "{dropped:?}"
+    );
     assert!(resting_orders(&client).await.is_empty());
     assert_eq!(balances(&client, "paper").await["BTC"].1, dec("0"));
     server.stop().await;
