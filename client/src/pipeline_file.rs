@@ -21,6 +21,8 @@ pub struct PipelineFile {
     pub sizing: Option<SizingFile>,
     pub order: Option<OrderFile>,
     pub concurrency: Option<String>,
+    /// `warn`, `refuse` or `resync`.
+    pub drift_policy: Option<String>,
 }
 
 /// `signal:` or `schedule:`.
@@ -232,6 +234,7 @@ impl PipelineFile {
             ("sizing", self.sizing.is_some()),
             ("order", self.order.is_some()),
             ("concurrency", self.concurrency.is_some()),
+            ("drift_policy", self.drift_policy.is_some()),
         ]
         .into_iter()
         .filter_map(|(name, set)| set.then_some(name))
@@ -264,6 +267,14 @@ impl PipelineFile {
                 "CONCURRENCY_POLICY_",
                 policy,
                 |n| ConcurrencyPolicy::from_str_name(n).map(|v| v as i32),
+            )?;
+        }
+        if let Some(policy) = &self.drift_policy {
+            pipeline.drift_policy = enum_value(
+                "drift policy (warn, refuse, resync)",
+                "DRIFT_POLICY_",
+                policy,
+                |n| DriftPolicy::from_str_name(n).map(|v| v as i32),
             )?;
         }
         if let Some(trigger) = &self.trigger {

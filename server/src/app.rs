@@ -285,7 +285,9 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
             .map_err(|e| anyhow::anyhow!("cannot start the execution workers: {e}"))?,
     );
     tasks.push(tokio::spawn(
-        pipelines.clone().keep_brackets(stopped.clone()),
+        pipelines
+            .clone()
+            .keep_brackets(config.pipelines.reconcile_every, stopped.clone()),
     ));
     tasks.push(tokio::spawn(pipelines::schedule::run_schedules(
         pipelines,

@@ -46,6 +46,9 @@ pub mod actions {
     pub const ORDER_PLACE: &str = "order.place";
     pub const ORDER_CANCEL: &str = "order.cancel";
     pub const ORDER_FAIL: &str = "order.fail";
+    pub const POSITION_DRIFT: &str = "position.drift";
+    pub const POSITION_DRIFT_RESOLVED: &str = "position.drift_resolved";
+    pub const POSITION_RESYNC: &str = "position.resync";
     pub const PIPELINE_CREATE: &str = "pipeline.create";
     pub const PIPELINE_UPDATE: &str = "pipeline.update";
     pub const PIPELINE_DELETE: &str = "pipeline.delete";

@@ -17,6 +17,10 @@ pub struct PipelinesConfig {
     pub lease: Duration,
     /// Most pipelines (the `pipeline` metric label stays bounded).
     pub max_pipelines: usize,
+    /// How often pipeline positions are checked against their venues'
+    /// balances.
+    #[serde(with = "humantime_serde")]
+    pub reconcile_every: Duration,
 }
 
 impl Default for PipelinesConfig {
@@ -25,6 +29,7 @@ impl Default for PipelinesConfig {
             workers: 16,
             lease: Duration::from_secs(30),
             max_pipelines: 100,
+            reconcile_every: Duration::from_secs(30),
         }
     }
 }

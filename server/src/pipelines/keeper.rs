@@ -33,10 +33,17 @@ const TRAIL_STEP: Decimal = Decimal::from_parts(1, 0, 0, false, 1);
 impl Pipelines {
     /// Keeps brackets until `stopped`: reacts to order changes, and checks
     /// resting orders every [`TICK`].
-    pub async fn keep_brackets(self: Arc<Self>, mut stopped: watch::Receiver<bool>) {
+    /// Positions are reconciled with their venues every
+    /// `reconcile_every`.
+    pub async fn keep_brackets(
+        self: Arc<Self>,
+        reconcile_every: Duration,
+        mut stopped: watch::Receiver<bool>,
+    ) {
         let mut changes = self.desk.subscribe();
         self.catch_up().await;
         let mut tick = tokio::time::interval(TICK);
+        let mut reconcile = tokio::time::interval(reconcile_every);
         loop {
             tokio::select! {
                 change = changes.recv() => match change {
@@ -48,6 +55,7 @@ impl Pipelines {
                     Err(RecvError::Closed) => return,
                 },
                 _ = tick.tick() => self.check_resting().await,
+                _ = reconcile.tick() => self.reconcile_positions().await,
                 _ = stopped.changed() => return,
             }
         }

@@ -7,7 +7,7 @@ use std::{
     time::Duration,
 };
 
-use super::Pipelines;
+use super::{Pipelines, drift::DriftSource};
 use crate::{
     model::{
         execution::{Execution, ExecutionStatus},
@@ -34,6 +34,7 @@ pub struct PipelineMetrics {
     skips: Counter<u64>,
     risk_rejections: Counter<u64>,
     fees: Counter<f64>,
+    drifts: Counter<u64>,
 }
 
 impl PipelineMetrics {
@@ -73,6 +74,10 @@ impl PipelineMetrics {
                 .f64_counter("tradeplane.execution.fees")
                 .with_description("Fees paid by executions, by pipeline and asset")
                 .build(),
+            drifts: meter
+                .u64_counter("tradeplane.position.drifts")
+                .with_description("Position drifts that started, by pipeline and source")
+                .build(),
         }
     }
 
@@ -95,6 +100,30 @@ impl PipelineMetrics {
                 );
             })
             .build();
+        let drifting = pipelines.clone();
+        self.meter
+            .u64_observable_gauge("tradeplane.position.drift")
+            .with_description(
+                "1 while a pipeline's position book disagrees with its venue or its alerts",
+            )
+            .with_callback(move |gauge| {
+                let Some(pipelines) = drifting.upgrade() else {
+                    return;
+                };
+                for compiled in pipelines.list() {
+                    for source in DriftSource::ALL {
+                        let value = u64::from(pipelines.drifting(&compiled.id, *source));
+                        gauge.observe(
+                            value,
+                            &[
+                                KeyValue::new("pipeline", compiled.name.clone()),
+                                KeyValue::new("source", source.word()),
+                            ],
+                        );
+                    }
+                }
+            })
+            .build();
         self.meter
             .u64_observable_gauge("tradeplane.execution.queue.depth")
             .with_description("Executions waiting to be claimed")
@@ -104,6 +133,17 @@ impl PipelineMetrics {
                 }
             })
             .build();
+    }
+
+    /// A drift of `pipeline`'s book from `source` started.
+    pub fn drifted(&self, pipeline: &str, source: &'static str) {
+        self.drifts.add(
+            1,
+            &[
+                KeyValue::new("pipeline", pipeline.to_string()),
+                KeyValue::new("source", source),
+            ],
+        );
     }
 
     /// A signal matched `pipeline`.

@@ -8,6 +8,7 @@
 mod book;
 mod claim;
 pub mod config;
+pub mod drift;
 mod keeper;
 mod metrics;
 mod order_plan;
@@ -67,6 +68,8 @@ pub struct Pipelines {
     queue_depth: std::sync::atomic::AtomicU64,
     /// When the queue was last counted (ms).
     queue_counted_ms: std::sync::atomic::AtomicI64,
+    /// The position drifts in force.
+    drifts: std::sync::Mutex<drift::Drifts>,
 }
 
 impl Pipelines {
@@ -106,6 +109,7 @@ impl Pipelines {
             book: Default::default(),
             queue_depth: Default::default(),
             queue_counted_ms: Default::default(),
+            drifts: Default::default(),
         });
         pipelines.metrics.observe_states(Arc::downgrade(&pipelines));
         Ok(pipelines)

@@ -34,6 +34,7 @@ const UPDATABLE: &[&str] = &[
     "sizing",
     "order",
     "concurrency",
+    "drift_policy",
 ];
 
 /// The gRPC face of the pipelines.
@@ -113,6 +114,7 @@ fn merge(into: &mut Pipeline, from: Pipeline, paths: &[String]) -> Result<(), Ap
             "sizing" => into.sizing = from.sizing.clone(),
             "order" => into.order = from.order.clone(),
             "concurrency" => into.concurrency = from.concurrency,
+            "drift_policy" => into.drift_policy = from.drift_policy,
             other => {
                 return Err(ApiError::invalid_field(
                     "INVALID_FIELD_MASK",

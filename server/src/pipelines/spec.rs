@@ -10,7 +10,10 @@ use tradeplane_api::{
 };
 
 use super::order_plan::compile_order_plan;
-pub use super::order_plan::{Level, OrderPlan, Trail};
+pub use super::{
+    drift::DriftPolicy,
+    order_plan::{Level, OrderPlan, Trail},
+};
 use crate::{
     api_error::{ApiError, FieldError},
     codec::enums::Mirrored,
@@ -110,6 +113,8 @@ pub struct Compiled {
     pub sizing: SizingRule,
     pub risk: RiskLimits,
     pub order: OrderPlan,
+    /// What a drift of its position book does.
+    pub drift: DriftPolicy,
     /// The definition as it was written, with defaults filled in: the
     /// document the store keeps and Get returns, and that updates merge
     /// into. The domain reads the typed fields above, never this.
@@ -180,6 +185,21 @@ pub fn compile(mut pipeline: Pipeline) -> Result<Compiled, ApiError> {
     if pipeline.concurrency == ConcurrencyPolicy::Unspecified as i32 {
         pipeline.concurrency = ConcurrencyPolicy::SkipIfRunning as i32;
     }
+    if pipeline.drift_policy == tradeplane_api::DriftPolicy::Unspecified as i32 {
+        pipeline.drift_policy = tradeplane_api::DriftPolicy::Warn as i32;
+    }
+    let drift = match tradeplane_api::DriftPolicy::try_from(pipeline.drift_policy) {
+        Ok(tradeplane_api::DriftPolicy::Refuse) => DriftPolicy::Refuse,
+        Ok(tradeplane_api::DriftPolicy::Resync) => DriftPolicy::Resync,
+        Ok(_) => DriftPolicy::Warn,
+        Err(_) => {
+            bad.add(
+                "pipeline.drift_policy",
+                "choose DRIFT_POLICY_WARN, _REFUSE or _RESYNC",
+            );
+            DriftPolicy::Warn
+        }
+    };
 
     let (matcher, schedule) = match pipeline.trigger.as_ref().and_then(|t| t.kind.as_ref()) {
         Some(trigger::Kind::Signal(filter)) => {
@@ -371,6 +391,7 @@ pub fn compile(mut pipeline: Pipeline) -> Result<Compiled, ApiError> {
             sizing,
             risk,
             order,
+            drift,
         }),
         _ => Err(invalid(bad.0)),
     }

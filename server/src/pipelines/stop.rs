@@ -22,6 +22,8 @@ pub enum SkipReason {
     Halted,
     /// The exchange's circuit breaker is open.
     CircuitOpen,
+    /// The position book drifted and the pipeline refuses new entries.
+    PositionDrift,
 }
 
 impl SkipReason {
@@ -37,6 +39,7 @@ impl SkipReason {
             SkipReason::Cooldown => "cooldown",
             SkipReason::Halted => "halted",
             SkipReason::CircuitOpen => "circuit_open",
+            SkipReason::PositionDrift => "position_drift",
         }
     }
 }

@@ -328,6 +328,11 @@ impl Pipelines {
             started,
         );
         let plan = plan?;
+        if !plan.reduces()
+            && let Some(drift) = self.refused_for_drift(compiled)
+        {
+            return Err(Stop::Skip(SkipReason::PositionDrift, drift));
+        }
 
         let started = Instant::now();
         let risk = self.check_risk(compiled, &plan);

@@ -193,6 +193,29 @@ impl Ledger {
             .unwrap_or_default()
     }
 
+    /// Every pipeline's position in every symbol it traded.
+    pub fn positions(&self) -> impl Iterator<Item = (&(String, String), &Position)> {
+        self.positions.iter()
+    }
+
+    /// Sets the pipeline's quantity in `symbol` (a resync with its venue)
+    /// and returns the snapshot to save.
+    pub fn set_quantity(&mut self, pipeline_id: &str, symbol: &str, quantity: Decimal) -> Snapshot {
+        let key = (pipeline_id.to_string(), symbol.to_string());
+        let position = self.positions.entry(key).or_default();
+        position.quantity = quantity;
+        if quantity.is_zero() {
+            position.average_cost = Decimal::ZERO;
+        }
+        let saved = SavedPosition {
+            pipeline_id: pipeline_id.to_string(),
+            symbol: symbol.to_string(),
+            position: *position,
+        };
+        let key = format!("{pipeline_id}/{symbol}");
+        self.snapshot(POSITION_SCOPE, &key, json(&saved))
+    }
+
     /// The pipeline's positions in every symbol.
     pub fn positions_of<'a>(&'a self, pipeline_id: &'a str) -> impl Iterator<Item = &'a Position> {
         self.positions

@@ -10,6 +10,7 @@
 mod cancel;
 mod ledger;
 mod placement;
+mod positions;
 mod recovery;
 mod replace;
 mod sync;
@@ -227,7 +228,6 @@ impl OrderDesk {
         self.apply_changes(changed).await;
     }
 
-    /// The latest state of an open order, by client order id.
     /// Every open order, as last recorded.
     pub fn open_orders(&self) -> Vec<Order> {
         self.open
@@ -236,6 +236,7 @@ impl OrderDesk {
             .unwrap_or_default()
     }
 
+    /// The latest state of an open order, by client order id.
     fn tracked(&self, client_order_id: &str) -> Option<Order> {
         self.open.lock().ok()?.get(client_order_id).cloned()
     }

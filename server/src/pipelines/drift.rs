@@ -1,0 +1,216 @@
+//! Position drift: a pipeline's book disagrees with its venue (the venue
+//! holds less of an asset than the pipelines' long positions in it add up
+//! to: something sold it outside them) or with its alerts (the strategy's
+//! `market_position` is not the book's). Each drift is metered and audited
+//! when it starts and when it ends; the pipeline's policy then warns only,
+//! refuses new entries until it ends, or has the book adopt the venue.
+
+use std::collections::{BTreeMap, HashMap};
+
+use rust_decimal::Decimal;
+use tradeplane_api::AuditOutcome;
+
+use super::{Pipelines, spec::Compiled};
+use crate::{
+    audit::{AuditEntry, actions},
+    words::word_enum,
+};
+
+word_enum! {
+    /// What a pipeline does about a drift.
+    pub enum DriftPolicy {
+        Warn => "warn",
+        /// No new entries until the book agrees again.
+        Refuse => "refuse",
+        /// The book adopts the venue's figure.
+        Resync => "resync",
+    }
+}
+
+word_enum! {
+    /// What the book disagrees with.
+    pub enum DriftSource {
+        Venue => "venue",
+        Alert => "alert",
+    }
+}
+
+/// The drifts in force, by pipeline id and source, with their detail.
+pub(super) type Drifts = HashMap<(String, DriftSource), String>;
+
+impl Pipelines {
+    /// Checks every pipeline's long positions against its venue's
+    /// balances, asset by asset, and applies each pipeline's policy.
+    pub(super) async fn reconcile_positions(&self) {
+        let snapshot = self.snapshot();
+        // (exchange, asset) -> [(pipeline, symbol, quantity)]
+        let mut held: BTreeMap<(String, String), Vec<(String, String, Decimal)>> = BTreeMap::new();
+        for (pipeline_id, symbol, position) in self.desk.positions() {
+            let Some(compiled) = snapshot.get(&pipeline_id) else {
+                continue;
+            };
+            if position.quantity <= Decimal::ZERO {
+                continue;
+            }
+            held.entry((compiled.exchange.clone(), base_asset(&symbol).to_string()))
+                .or_default()
+                .push((pipeline_id, symbol, position.quantity));
+        }
+        let mut found = HashMap::new();
+        let mut venues: BTreeMap<String, Vec<(String, Decimal, Decimal)>> = BTreeMap::new();
+        for ((exchange, asset), holders) in held {
+            if !venues.contains_key(&exchange) {
+                let Ok(venue) = self.desk.exchange(&exchange) else {
+                    continue;
+                };
+                match venue.balances().await {
+                    Ok(balances) => venues.insert(exchange.clone(), balances),
+                    Err(err) => {
+                        tracing::warn!(exchange, error = %err, "cannot read balances to reconcile positions");
+                        continue;
+                    }
+                };
+            }
+            let venue_holds: Decimal = venues[&exchange]
+                .iter()
+                .filter(|(a, _, _)| *a == asset)
+                .map(|(_, free, locked)| free + locked)
+                .sum();
+            let booked: Decimal = holders.iter().map(|(_, _, q)| *q).sum();
+            if venue_holds >= booked {
+                continue;
+            }
+            let detail = format!(
+                "the pipelines' book holds {booked} {asset} on {exchange}, the venue {venue_holds}"
+            );
+            for (pipeline_id, symbol, quantity) in holders {
+                let Some(compiled) = snapshot.get(&pipeline_id) else {
+                    continue;
+                };
+                if compiled.drift == DriftPolicy::Resync {
+                    // Each pipeline keeps its share of what the venue holds.
+                    let share = (quantity * venue_holds / booked)
+                        .max(Decimal::ZERO)
+                        .round_dp(8);
+                    self.resync(compiled, &symbol, share, &detail).await;
+                }
+                found.insert(pipeline_id, detail.clone());
+            }
+        }
+        self.settle_drifts(DriftSource::Venue, found).await;
+    }
+
+    async fn resync(&self, compiled: &Compiled, symbol: &str, quantity: Decimal, why: &str) {
+        let audit = AuditEntry {
+            detail: format!("{} {symbol} set to {quantity}: {why}", compiled.name),
+            ..AuditEntry::system()
+        };
+        if let Err(err) = self
+            .desk
+            .resync_position(&compiled.id, symbol, quantity, audit)
+            .await
+        {
+            tracing::error!(pipeline = %compiled.name, error = %err, "position not resynced");
+        }
+    }
+
+    /// The drifts in force from `source`, by pipeline id.
+    fn drifts_of(&self, source: DriftSource) -> HashMap<String, String> {
+        self.drifts
+            .lock()
+            .map(|drifts| {
+                drifts
+                    .iter()
+                    .filter(|((_, s), _)| *s == source)
+                    .map(|((id, _), detail)| (id.clone(), detail.clone()))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// Replaces the drifts from `source` by `now`; meters and audits the
+    /// ones that started and ended.
+    async fn settle_drifts(&self, source: DriftSource, now: HashMap<String, String>) {
+        let before = self.drifts_of(source);
+        if let Ok(mut drifts) = self.drifts.lock() {
+            drifts.retain(|(_, s), _| *s != source);
+            for (id, detail) in &now {
+                drifts.insert((id.clone(), source), detail.clone());
+            }
+        }
+        let snapshot = self.snapshot();
+        let name = |id: &str| snapshot.get(id).map(|c| c.name.clone()).unwrap_or_default();
+        for (id, detail) in now.iter().filter(|(id, _)| !before.contains_key(*id)) {
+            tracing::warn!(pipeline = %name(id), source = source.word(), detail, "position drift");
+            self.metrics.drifted(&name(id), source.word());
+            self.audit_drift(actions::POSITION_DRIFT, &name(id), source, detail)
+                .await;
+        }
+        for (id, detail) in before.iter().filter(|(id, _)| !now.contains_key(*id)) {
+            self.audit_drift(actions::POSITION_DRIFT_RESOLVED, &name(id), source, detail)
+                .await;
+        }
+    }
+
+    async fn audit_drift(
+        &self,
+        action: &'static str,
+        pipeline: &str,
+        source: DriftSource,
+        detail: &str,
+    ) {
+        let outcome = if action == actions::POSITION_DRIFT {
+            AuditOutcome::Failure
+        } else {
+            AuditOutcome::Success
+        };
+        self.audit
+            .record_or_log(AuditEntry {
+                action,
+                target: pipeline.to_string(),
+                outcome,
+                detail: format!("{}: {detail}", source.word()),
+                ..AuditEntry::system()
+            })
+            .await;
+    }
+
+    /// Why `compiled` may not open or add to a position now: a drift in
+    /// force under the `refuse` policy.
+    pub(super) fn refused_for_drift(&self, compiled: &Compiled) -> Option<String> {
+        if compiled.drift != DriftPolicy::Refuse {
+            return None;
+        }
+        let drifts = self.drifts.lock().ok()?;
+        drifts
+            .iter()
+            .find(|((id, _), _)| *id == compiled.id)
+            .map(|((_, source), detail)| format!("{} drift: {detail}", source.word()))
+    }
+
+    /// Whether the pipeline's book drifts from `source` (for the gauge).
+    pub(super) fn drifting(&self, pipeline_id: &str, source: DriftSource) -> bool {
+        self.drifts
+            .lock()
+            .map(|d| d.contains_key(&(pipeline_id.to_string(), source)))
+            .unwrap_or(false)
+    }
+}
+
+/// The base asset of a canonical symbol (`BTC/USDT` -> `BTC`, with or
+/// without a venue prefix).
+fn base_asset(symbol: &str) -> &str {
+    let pair = symbol.rsplit(':').next().unwrap_or(symbol);
+    pair.split('/').next().unwrap_or(pair)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_base_asset_is_read_off_the_symbol() {
+        assert_eq!(base_asset("BTC/USDT"), "BTC");
+        assert_eq!(base_asset("BINANCE:ETH/USDT"), "ETH");
+    }
+}
