@@ -3,47 +3,14 @@
 //! once, a take-profit shrinks the stop, and an exit cancels the bracket
 //! before it closes the position.
 
-use std::time::Duration;
-
 use tradeplane_api::*;
 use tradeplane_client::Client;
 use tradeplane_e2e::{
-    TestServer, balances, create_pipeline, dec, eventually, get_order, run_pipeline, submit,
+    TestServer, balances, bracketed, create_pipeline, dec, get_order, orders_of, reaches, role,
+    run_pipeline, submit,
 };
 
 const SYMBOL: &str = "BTC/USDT";
-
-/// A pipeline buying 1000 USDT of BTC a run, with a stop 2 % under the
-/// fill and `targets` as (offset in bps, percent of the position).
-fn bracketed(name: &str, targets: &[(&str, &str)]) -> Pipeline {
-    let level = |bps: &str| ProtectiveOrder {
-        level: Some(protective_order::Level::OffsetBps(bps.into())),
-    };
-    Pipeline {
-        name: name.into(),
-        trigger: Some(Trigger {
-            kind: Some(trigger::Kind::Signal(SignalMatch {
-                source: "strategy".into(),
-                ..Default::default()
-            })),
-        }),
-        sizing: Some(Sizing {
-            method: Some(sizing::Method::FixedQuoteAmount("1000".into())),
-        }),
-        order: Some(OrderSettings {
-            stop_loss: Some(level("200")),
-            take_profits: targets
-                .iter()
-                .map(|(bps, percent)| TakeProfitLevel {
-                    level: Some(level(bps)),
-                    percent: percent.to_string(),
-                })
-                .collect(),
-            ..Default::default()
-        }),
-        ..Default::default()
-    }
-}
 
 /// Runs `pipeline` by hand for `action` at `price` and waits for the end.
 async fn run(client: &Client, pipeline: &Pipeline, action: &str, price: &str) -> Execution {
@@ -64,36 +31,6 @@ async fn market_at(client: &Client, price: &str) {
         },
     )
     .await;
-}
-
-/// Waits until order `id` has `status`, and returns it.
-async fn reaches(client: &Client, id: &str, status: OrderStatus) -> Order {
-    eventually(
-        Duration::from_secs(10),
-        Duration::from_millis(20),
-        || async {
-            let order = get_order(client, id).await;
-            if order.status == status as i32 {
-                Ok(order)
-            } else {
-                Err(format!("order {id} is not {status:?}: {order:?}"))
-            }
-        },
-    )
-    .await
-}
-
-/// The orders of an execution, oldest first.
-async fn orders_of(client: &Client, execution: &Execution) -> Vec<Order> {
-    let mut orders = Vec::new();
-    for id in &execution.order_ids {
-        orders.push(get_order(client, id).await);
-    }
-    orders
-}
-
-fn role(order: &Order) -> OrderRole {
-    OrderRole::try_from(order.role).expect("a known role")
 }
 
 #[tokio::test]

@@ -3,6 +3,7 @@
 //! external-tool rule (skip with a reason, or fail under
 //! `TRADEPLANE_REQUIRE_EXTERNAL=1`).
 
+mod brackets;
 mod control;
 pub mod mock_binance;
 mod pipelines;
@@ -11,6 +12,7 @@ mod wait;
 mod webhook;
 
 pub use self::{
+    brackets::{bracketed, orders_of, reaches, role},
     control::{
         cancel_order, halt_trading, list_exchanges, list_orders, place_order_refused,
         reset_breaker, resume_trading, trip_breaker,
