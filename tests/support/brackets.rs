@@ -72,4 +72,3 @@ pub async fn orders_of(client: &Client, execution: &Execution) -> Vec<Order> {
 pub fn role(order: &Order) -> OrderRole {
     OrderRole::try_from(order.role).expect("a known role")
 }
-

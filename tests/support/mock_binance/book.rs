@@ -232,7 +232,9 @@ fn execution_price(order: &MockOrder, market: Decimal) -> Option<Decimal> {
     match order.kind.as_str() {
         "LIMIT" | "LIMIT_MAKER" => marketable(order, market).then_some(limit),
         "STOP_LOSS" => triggered(order, market).then_some(market),
-        "STOP_LOSS_LIMIT" => (triggered(order, market) && marketable(order, market)).then_some(limit),
+        "STOP_LOSS_LIMIT" => {
+            (triggered(order, market) && marketable(order, market)).then_some(limit)
+        }
         _ => None,
     }
 }

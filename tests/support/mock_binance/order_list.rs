@@ -80,7 +80,10 @@ pub(super) fn place_list(s: &mut State, p: &HashMap<String, String>, server_time
                 ));
             }
         };
-        if let Some(absent) = needs.iter().find(|n| p.get(**n).is_none_or(String::is_empty)) {
+        if let Some(absent) = needs
+            .iter()
+            .find(|n| p.get(**n).is_none_or(String::is_empty))
+        {
             return Err(missing(absent));
         }
         let client_order_id = p.get(names.client_order_id).cloned().unwrap_or_else(|| {
