@@ -224,3 +224,40 @@ async fn an_exit_cancels_the_order_list_then_sells_the_position() {
     assert_eq!(mock.order_lists().len(), 1, "the exit got no order list");
     server.stop().await;
 }
+
+#[tokio::test]
+async fn binance_refuses_a_list_whose_prices_are_on_the_wrong_side_of_the_market() {
+    let mock = MockBinance::start().await;
+    let server = start(&mock).await;
+    let client = server.client().await;
+    // The take-profit of a long at a fixed 49,500, under the market of
+    // 50,000: a maker-only sell there would trade at once.
+    let mut pipeline = Pipeline {
+        exchange: "binance".into(),
+        ..bracketed("oco-refused", &[("400", "100")])
+    };
+    let order = pipeline.order.as_mut().expect("order settings");
+    order.take_profits[0].level = Some(ProtectiveOrder {
+        level: Some(protective_order::Level::Price("49500".into())),
+    });
+    let pipeline = create_pipeline(&client, pipeline).await;
+
+    let execution = run_pipeline(&client, &pipeline, "buy", "50000", "").await;
+    let orders = orders_of(&client, &execution).await;
+    let [_, stop, target] = orders.as_slice() else {
+        panic!("an entry and two legs: {execution:#?} {orders:#?}");
+    };
+    for leg in [stop, target] {
+        assert_eq!(leg.status, OrderStatus::Rejected as i32, "{leg:?}");
+        assert!(
+            leg.status_reason
+                .contains("The relationship of the prices for the orders is not correct")
+                && leg.status_reason.contains("-2010"),
+            "{}",
+            leg.status_reason
+        );
+        assert_eq!(mock.order(&leg.client_order_id), None);
+    }
+    assert!(mock.order_lists().is_empty());
+    server.stop().await;
+}
