@@ -10,15 +10,18 @@ use tradeplane_api::*;
 use tradeplane_client::Client;
 use tradeplane_e2e::{
     TestServer, bracketed, cancel_order, create_pipeline, dec, get_order,
-    mock_binance::{MockBinance, MockOrderList},
+    mock_binance::{Fault, MockBinance, MockOrderList, Route},
     orders_of, reaches, role, run_pipeline,
 };
 
-/// A server whose `binance` exchange is the mock, synced every 200 ms.
+/// A server whose `binance` exchange is the mock, synced every 200 ms,
+/// with a 1 s `recvWindow` so that unknown outcomes settle fast.
 async fn start(mock: &MockBinance) -> TestServer {
     TestServer::start_with(|config| {
         mock.configure(config);
-        config.exchanges.binance.sync_interval = Duration::from_millis(200);
+        let binance = &mut config.exchanges.binance;
+        binance.recv_window = Duration::from_secs(1);
+        binance.sync_interval = Duration::from_millis(200);
     })
     .await
 }
@@ -259,5 +262,76 @@ async fn binance_refuses_a_list_whose_prices_are_on_the_wrong_side_of_the_market
         assert_eq!(mock.order(&leg.client_order_id), None);
     }
     assert!(mock.order_lists().is_empty());
+    server.stop().await;
+}
+
+/// Runs the pipeline's entry while the mock answers the order list with
+/// `fault`; returns the two legs once the sync has settled them as
+/// resting at Binance.
+async fn enter_through(
+    client: &Client,
+    mock: &MockBinance,
+    pipeline: &Pipeline,
+    fault: Fault,
+) -> [Order; 2] {
+    mock.fail_next(Route::PlaceOrderList, fault);
+    let execution = run_pipeline(client, pipeline, "buy", "50000", "").await;
+    let orders = orders_of(client, &execution).await;
+    let [_, stop, target] = orders.as_slice() else {
+        panic!("an entry and two legs: {execution:#?} {orders:#?}");
+    };
+    [
+        reaches(client, &stop.id, OrderStatus::Submitted).await,
+        reaches(client, &target.id, OrderStatus::Submitted).await,
+    ]
+}
+
+#[tokio::test]
+async fn an_order_list_whose_answer_was_lost_is_found_not_sent_again() {
+    let mock = MockBinance::start().await;
+    let server = start(&mock).await;
+    let client = server.client().await;
+    let pipeline = bracket_on_binance(&client, "oco-lost").await;
+
+    // Binance placed the list, but the answer never came back.
+    let [stop, target] = enter_through(&client, &mock, &pipeline, Fault::LoseAnswer).await;
+    assert_eq!(mock.order_lists().len(), 1, "never sent twice");
+    for leg in [&stop, &target] {
+        assert_eq!(mock.orders_with_client_id(&leg.client_order_id), 1);
+        let statuses: Vec<_> = leg.transitions.iter().map(|t| t.status).collect();
+        assert!(
+            statuses.contains(&(OrderStatus::Unknown as i32)),
+            "the outcome was unknown first: {leg:?}"
+        );
+    }
+    // And the list works: the take-profit executes, the stop expires.
+    mock.set_price("BTCUSDT", dec("52000"));
+    reaches(&client, &target.id, OrderStatus::Filled).await;
+    reaches(&client, &stop.id, OrderStatus::Canceled).await;
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn an_order_list_binance_never_created_is_sent_again_as_one_list() {
+    let mock = MockBinance::start().await;
+    let server = start(&mock).await;
+    let client = server.client().await;
+    let pipeline = bracket_on_binance(&client, "oco-resent").await;
+
+    // A 500 before Binance created anything: the legs are unknown until
+    // Binance can no longer accept the request, then sent again together.
+    let [stop, target] = enter_through(&client, &mock, &pipeline, Fault::ServerError).await;
+    let lists = mock.order_lists();
+    assert_eq!(lists.len(), 1, "one list at Binance: {lists:#?}");
+    for leg in [&stop, &target] {
+        assert_eq!(mock.orders_with_client_id(&leg.client_order_id), 1);
+        let held = mock
+            .order(&leg.client_order_id)
+            .expect("the leg is at Binance");
+        assert_eq!(held.order_list_id, lists[0].order_list_id, "{held:?}");
+    }
+    mock.set_price("BTCUSDT", dec("48000"));
+    reaches(&client, &stop.id, OrderStatus::Filled).await;
+    reaches(&client, &target.id, OrderStatus::Canceled).await;
     server.stop().await;
 }
