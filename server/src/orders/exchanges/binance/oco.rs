@@ -16,7 +16,7 @@ use serde::Deserialize;
 
 use super::{
     BinanceExchange,
-    mapping::{order_error, venue_symbol},
+    mapping::{order_error, read_error, venue_symbol},
     replies::OrderReply,
     rest::Failure,
 };
@@ -110,7 +110,7 @@ impl BinanceExchange {
             let view = self
                 .with_fills(report.order, &stop.symbol)
                 .await
-                .map_err(|f| ExchangeError::Unknown(format!("placed; {}", order_error(f, ""))))?;
+                .map_err(|f| ExchangeError::Unknown(format!("placed; {}", read_error(f))))?;
             if report.client_order_id == stop.client_order_id {
                 stop_view = Some(view);
             } else if report.client_order_id == target.client_order_id {
