@@ -86,7 +86,12 @@ impl OrderDesk {
         }
         let unsent = match self.open.lock() {
             Ok(open) => whole_groups(unsent, &open),
-            Err(_) => Vec::new(),
+            Err(_) => {
+                tracing::error!(
+                    "the open orders are poisoned; unsent orders wait for the next sync"
+                );
+                Vec::new()
+            }
         };
         changed += unsent.len();
         self.send_again(unsent).await;
