@@ -6,41 +6,9 @@
 use tradeplane_api::*;
 use tradeplane_client::Client;
 use tradeplane_e2e::{
-    TestServer, balances, create_pipeline, dec, get_order, market_at, order_reaches as reaches,
-    orders_of, resting_orders, role, run_pipeline,
+    TestServer, balances, bracketed, create_pipeline, dec, get_order, market_at,
+    order_reaches as reaches, orders_of, resting_orders, role, run_pipeline,
 };
-
-/// A pipeline buying 1000 USDT of BTC a run, with a stop 2 % under the
-/// fill and `targets` as (offset in bps, percent of the position).
-fn bracketed(name: &str, targets: &[(&str, &str)]) -> Pipeline {
-    let level = |bps: &str| ProtectiveOrder {
-        level: Some(protective_order::Level::OffsetBps(bps.into())),
-    };
-    Pipeline {
-        name: name.into(),
-        trigger: Some(Trigger {
-            kind: Some(trigger::Kind::Signal(SignalMatch {
-                source: "strategy".into(),
-                ..Default::default()
-            })),
-        }),
-        sizing: Some(Sizing {
-            method: Some(sizing::Method::FixedQuoteAmount("1000".into())),
-        }),
-        order: Some(OrderSettings {
-            stop_loss: Some(level("200")),
-            take_profits: targets
-                .iter()
-                .map(|(bps, percent)| TakeProfitLevel {
-                    level: Some(level(bps)),
-                    percent: percent.to_string(),
-                })
-                .collect(),
-            ..Default::default()
-        }),
-        ..Default::default()
-    }
-}
 
 /// Runs `pipeline` by hand for `action` at `price` and waits for the end.
 async fn run(client: &Client, pipeline: &Pipeline, action: &str, price: &str) -> Execution {

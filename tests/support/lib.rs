@@ -12,7 +12,9 @@ mod wait;
 mod webhook;
 
 pub use self::{
-    brackets::{all_orders_of, market_at, order_reaches, orders_of, resting_orders, role},
+    brackets::{
+        all_orders_of, bracketed, market_at, order_reaches, orders_of, resting_orders, role,
+    },
     control::{
         cancel_order, halt_trading, list_exchanges, list_orders, place_order_refused,
         reset_breaker, resume_trading, trip_breaker,

@@ -16,7 +16,10 @@ use super::{Pipelines, protect::Protected, spec::Compiled, worker::pipeline_audi
 use crate::{
     audit::AuditEntry,
     market::side::Side,
-    model::order::{Order, OrderRequest, OrderRole, OrderStatus},
+    model::{
+        execution::{Execution, ExecutionStatus},
+        order::{Order, OrderRequest, OrderRole, OrderStatus},
+    },
     orders::desk::{Leg, client_order_id},
     proto_time::now_ms,
     store::{OrderQuery, walk_orders},
@@ -41,6 +44,7 @@ impl Pipelines {
         mut stopped: watch::Receiver<bool>,
     ) {
         let mut changes = self.desk.subscribe();
+        let mut executions = self.subscribe();
         self.catch_up().await;
         let mut tick = tokio::time::interval(TICK);
         let mut reconcile = tokio::time::interval(reconcile_every);
@@ -52,6 +56,11 @@ impl Pipelines {
                         tracing::warn!(missed, "the bracket keeper missed order changes; catching up");
                         self.catch_up().await;
                     }
+                    Err(RecvError::Closed) => return,
+                },
+                ended = executions.recv() => match ended {
+                    Ok(execution) => self.execution_ended(&execution).await,
+                    Err(RecvError::Lagged(_)) => self.catch_up().await,
                     Err(RecvError::Closed) => return,
                 },
                 _ = tick.tick() => self.check_resting().await,
@@ -96,8 +105,22 @@ impl Pipelines {
         }
     }
 
+    /// An entry that filled while its execution ran but after the order
+    /// step saw it is bracketed once the execution ends.
+    async fn execution_ended(&self, execution: &Execution) {
+        if execution.status != ExecutionStatus::Succeeded {
+            return;
+        }
+        if let Some(entry_id) = execution.order_ids.first()
+            && let Ok(entry) = self.desk.get(entry_id).await
+        {
+            self.order_changed(&entry).await;
+        }
+    }
+
     /// Brackets an entry that filled after its execution ended, for what
-    /// of it the pipeline still holds.
+    /// of it the pipeline still holds. While the execution runs, its own
+    /// protect step does it.
     async fn protect_later(&self, compiled: &Compiled, entry: &Order) {
         let held = self.desk.position(&compiled.id, entry.symbol()).quantity;
         let same_way = (entry.side == Side::Buy) == held.is_sign_positive();
@@ -105,7 +128,15 @@ impl Pipelines {
             return;
         }
         let execution = match self.store.get_execution(&entry.origin.execution_id).await {
-            Ok(Some(execution)) => execution,
+            Ok(Some(execution))
+                if !matches!(
+                    execution.status,
+                    ExecutionStatus::Pending | ExecutionStatus::Running
+                ) =>
+            {
+                execution
+            }
+            Ok(Some(_)) => return,
             Ok(None) => return,
             Err(err) => {
                 tracing::warn!(error = %err, entry = %entry.id, "cannot read the entry's execution");

@@ -76,7 +76,11 @@ impl OrderDesk {
     /// order traded (the position it protected moved) or could not be
     /// canceled yet (the next sync tries again).
     pub(super) async fn retire_replaced(&self, legs: &[Order]) -> Retired {
-        let Some(old_id) = legs.first().map(|o| o.origin.replaces.clone()) else {
+        let Some(old_id) = legs
+            .first()
+            .map(|o| o.origin.replaces.clone())
+            .filter(|id| !id.is_empty())
+        else {
             return Retired::Done;
         };
         let old = match self.get(&old_id).await {

@@ -1,6 +1,8 @@
 //! Reconciliation: open or unknown orders on remote exchanges brought up
 //! to what the exchange says.
 
+use std::collections::HashMap;
+
 use super::OrderDesk;
 use crate::{
     model::order::{Order, OrderStatus},
@@ -82,9 +84,95 @@ impl OrderDesk {
             drop(_writing);
             self.close_group(&latest).await;
         }
+        let unsent = match self.open.lock() {
+            Ok(open) => whole_groups(unsent, &open),
+            Err(_) => {
+                tracing::error!(
+                    "the open orders are poisoned; unsent orders wait for the next sync"
+                );
+                Vec::new()
+            }
+        };
         changed += unsent.len();
         self.send_again(unsent, crate::audit::AuditEntry::system())
             .await;
         changed
+    }
+}
+
+/// The unsent orders that can be sent now: an OCO leg only together with
+/// every other open leg of its group. Legs whose acceptance windows end
+/// on either side of one sync would otherwise be sent again one by one,
+/// as separate orders each holding the position; they wait for the next
+/// sync instead.
+fn whole_groups(unsent: Vec<Order>, open: &HashMap<String, Order>) -> Vec<Order> {
+    let legs_in = |orders: &mut dyn Iterator<Item = &Order>| {
+        let mut legs: HashMap<String, usize> = HashMap::new();
+        for order in orders.filter(|o| !o.origin.oco_group.is_empty()) {
+            *legs.entry(order.origin.oco_group.clone()).or_default() += 1;
+        }
+        legs
+    };
+    let unsent_legs = legs_in(&mut unsent.iter());
+    let open_legs = legs_in(&mut open.values());
+    unsent
+        .into_iter()
+        .filter(|order| {
+            let group = &order.origin.oco_group;
+            let complete = group.is_empty() || unsent_legs.get(group) == open_legs.get(group);
+            if !complete {
+                tracing::info!(order = %order.id, %group, "an unsent OCO leg waits for the rest of its group");
+            }
+            complete
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use rust_decimal::Decimal;
+
+    use super::*;
+    use crate::{
+        market::side::Side,
+        model::order::{OrderOrigin, OrderTicket},
+    };
+
+    fn order(id: &str, group: &str) -> Order {
+        let ticket = OrderTicket {
+            client_order_id: id.into(),
+            ..OrderTicket::market(Side::Sell, "BTC", "USDT", Decimal::ONE)
+        };
+        let origin = OrderOrigin {
+            oco_group: group.into(),
+            ..Default::default()
+        };
+        Order::new(&ticket, "binance", origin, 0)
+    }
+
+    fn ids(orders: &[Order]) -> Vec<&str> {
+        orders.iter().map(|o| o.client_order_id.as_str()).collect()
+    }
+
+    #[test]
+    fn an_oco_leg_is_sent_again_only_with_its_whole_group() {
+        let open: HashMap<String, Order> = [
+            order("single", ""),
+            order("stop-a", "a"),
+            order("target-a", "a"),
+            order("stop-b", "b"),
+            order("target-b", "b"),
+        ]
+        .into_iter()
+        .map(|o| (o.client_order_id.clone(), o))
+        .collect();
+        let unsent = ["single", "stop-a", "target-a", "stop-b"]
+            .map(|id| open[id].clone())
+            .to_vec();
+        assert_eq!(
+            ids(&whole_groups(unsent, &open)),
+            ["single", "stop-a", "target-a"],
+            "group b waits until both its legs are unsent"
+        );
     }
 }

@@ -9,6 +9,7 @@
 
 mod config;
 mod mapping;
+mod oco;
 mod placement;
 mod replies;
 mod rest;
@@ -81,12 +82,10 @@ impl Exchange for BinanceExchange {
 
     async fn place_oco(
         &self,
-        _stop: &OrderTicket,
-        _target: &OrderTicket,
+        stop: &OrderTicket,
+        target: &OrderTicket,
     ) -> Result<[ExchangeOrder; 2], ExchangeError> {
-        Err(ExchangeError::Rejected(
-            "OCO orders are not supported on Binance yet".into(),
-        ))
+        self.place_order_list(stop, target).await
     }
 
     async fn cancel(

@@ -1,0 +1,259 @@
+//! A mock of Binance's spot REST API on a loopback port, for the tests of
+//! the `binance` connector. It checks API keys, HMAC-SHA256 signatures and
+//! timestamps the way Binance does, keeps orders by client order id
+//! (refusing a duplicate open id with -2010, and, like Binance, accepting
+//! an id again once its order is closed), matches market and marketable
+//! limit orders at a settable price, keeps native OCO order lists (one
+//! leg executing expires the other, canceling one leg cancels the list),
+//! and injects faults into the next requests of a route.
+//!
+//! It speaks plain HTTP/1.1 over its own socket handling, so a fault can
+//! drop a connection or withhold an answer exactly where a real network
+//! would.
+
+mod book;
+mod http;
+mod order_list;
+mod routes;
+
+use std::{
+    collections::{BTreeMap, HashMap, VecDeque},
+    net::SocketAddr,
+    sync::{Arc, Mutex},
+    time::Duration,
+};
+
+use rust_decimal::Decimal;
+use tokio::{net::TcpListener, task::JoinSet};
+
+/// The API key the mock accepts.
+pub const API_KEY: &str = "mock-api-key-0123456789";
+/// The API secret the mock verifies signatures with.
+pub const API_SECRET: &str = "mock-api-secret-9876543210";
+/// Commission per fill: 10 bps of the asset received.
+pub(crate) const COMMISSION: Decimal = Decimal::from_parts(1, 0, 0, false, 3);
+
+/// What a fault does to one request.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Fault {
+    /// Processes the request, then answers only after this long.
+    SlowAnswer(Duration),
+    /// Answers 500 without processing.
+    ServerError,
+    /// Processes the request, then answers 500.
+    ServerErrorAfterProcessing,
+    /// Processes the request, then answers -1007 (backend timeout).
+    BackendTimeout,
+    /// Answers 429 with `Retry-After`, without processing.
+    TooManyRequests { retry_after_secs: u64 },
+    /// Answers 418 with `Retry-After`, without processing.
+    Banned { retry_after_secs: u64 },
+    /// Closes the connection without processing or answering.
+    DropConnection,
+    /// Processes the request, then closes the connection unanswered.
+    LoseAnswer,
+    /// Processes the request and never answers.
+    Hang,
+}
+
+/// Routes faults can target.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Route {
+    /// `POST /api/v3/order`.
+    PlaceOrder,
+    /// `GET /api/v3/order`.
+    QueryOrder,
+    /// `POST /api/v3/orderList/oco`.
+    PlaceOrderList,
+}
+
+/// An order as the mock holds it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MockOrder {
+    pub order_id: i64,
+    pub client_order_id: String,
+    pub symbol: String,
+    pub side: String,
+    pub kind: String,
+    pub quantity: Decimal,
+    pub price: Option<Decimal>,
+    /// The trigger of a `STOP_LOSS` or `STOP_LOSS_LIMIT`.
+    pub stop_price: Option<Decimal>,
+    /// The order list it belongs to; -1 when none.
+    pub order_list_id: i64,
+    pub status: &'static str,
+    pub executed: Decimal,
+    pub quote: Decimal,
+    pub time: i64,
+}
+
+/// An OCO order list as the mock received it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MockOrderList {
+    pub order_list_id: i64,
+    pub list_client_order_id: String,
+    /// Every parameter of the request but its signature, timestamp and
+    /// `recvWindow`.
+    pub params: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone)]
+struct Trade {
+    id: i64,
+    order_id: i64,
+    price: Decimal,
+    qty: Decimal,
+    commission: Decimal,
+    commission_asset: String,
+    time: i64,
+}
+
+struct State {
+    clock_offset_ms: i64,
+    orders: Vec<MockOrder>,
+    order_lists: Vec<MockOrderList>,
+    trades: Vec<Trade>,
+    prices: HashMap<String, Decimal>,
+    balances: BTreeMap<String, Decimal>,
+    faults: HashMap<Route, VecDeque<Fault>>,
+    refused_signatures: u64,
+    weight: u64,
+    next_id: i64,
+}
+
+/// A running mock; it stops when dropped.
+pub struct MockBinance {
+    /// `http://127.0.0.1:<port>`.
+    pub url: String,
+    state: Arc<Mutex<State>>,
+    server: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for MockBinance {
+    fn drop(&mut self) {
+        self.server.abort();
+    }
+}
+
+fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
+
+impl MockBinance {
+    /// Starts on an ephemeral loopback port, with BTCUSDT at 50,000 and an
+    /// account holding 100,000 USDT and 1 BTC.
+    pub async fn start() -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind mock");
+        let addr: SocketAddr = listener.local_addr().expect("mock address");
+        let state = Arc::new(Mutex::new(State {
+            clock_offset_ms: 0,
+            orders: Vec::new(),
+            order_lists: Vec::new(),
+            trades: Vec::new(),
+            prices: HashMap::from([
+                ("BTCUSDT".into(), Decimal::from(50_000)),
+                ("ETHUSDT".into(), Decimal::from(3_000)),
+            ]),
+            balances: BTreeMap::from([
+                ("USDT".into(), Decimal::from(100_000)),
+                ("BTC".into(), Decimal::ONE),
+            ]),
+            faults: HashMap::new(),
+            refused_signatures: 0,
+            weight: 0,
+            next_id: 1,
+        }));
+        let shared = state.clone();
+        let server = tokio::spawn(async move {
+            let mut connections = JoinSet::new();
+            while let Ok((stream, _)) = listener.accept().await {
+                connections.spawn(http::serve_connection(stream, shared.clone()));
+            }
+        });
+        Self {
+            url: format!("http://{addr}"),
+            state,
+            server,
+        }
+    }
+
+    fn with<T>(&self, f: impl FnOnce(&mut State) -> T) -> T {
+        f(&mut self.state.lock().expect("mock state"))
+    }
+
+    /// Points a server configuration's `binance` exchange at this mock.
+    pub fn configure(&self, config: &mut tradeplane_server::config::Config) {
+        let binance = &mut config.exchanges.binance;
+        binance.enabled = true;
+        binance.base_url = self.url.clone();
+        binance.api_key = API_KEY.into();
+        binance.api_secret = API_SECRET.into();
+    }
+
+    /// Sets how far the mock's clock runs ahead of ours (negative: behind).
+    pub fn set_clock_offset(&self, ms: i64) {
+        self.with(|s| s.clock_offset_ms = ms);
+    }
+
+    /// Queues a fault for the next request on `route`.
+    pub fn fail_next(&self, route: Route, fault: Fault) {
+        self.with(|s| s.faults.entry(route).or_default().push_back(fault));
+    }
+
+    /// Moves the market: resting limit orders the price crosses fill,
+    /// stops it reaches trigger, and an order list whose leg executed
+    /// expires its other leg.
+    pub fn set_price(&self, symbol: &str, price: Decimal) {
+        self.with(|s| book::move_market(s, symbol, price));
+    }
+
+    /// Every OCO order list the mock accepted, oldest first.
+    pub fn order_lists(&self) -> Vec<MockOrderList> {
+        self.with(|s| s.order_lists.clone())
+    }
+
+    /// The order the mock holds under `client_order_id` (the latest).
+    pub fn order(&self, client_order_id: &str) -> Option<MockOrder> {
+        self.with(|s| {
+            s.orders
+                .iter()
+                .rev()
+                .find(|o| o.client_order_id == client_order_id)
+                .cloned()
+        })
+    }
+
+    /// Every order the mock ever accepted, oldest first.
+    pub fn orders(&self) -> Vec<MockOrder> {
+        self.with(|s| s.orders.clone())
+    }
+
+    /// Waits until at least `count` orders have reached the mock; fails the
+    /// test after `within`.
+    pub async fn wait_for_orders(&self, count: usize, within: Duration) {
+        crate::eventually(within, Duration::from_millis(20), || async {
+            let seen = self.orders().len();
+            if seen >= count {
+                Ok(())
+            } else {
+                Err(format!("{seen} of {count} orders reached the mock"))
+            }
+        })
+        .await;
+    }
+
+    /// How many orders carry `client_order_id`.
+    pub fn orders_with_client_id(&self, client_order_id: &str) -> usize {
+        self.with(|s| {
+            s.orders
+                .iter()
+                .filter(|o| o.client_order_id == client_order_id)
+                .count()
+        })
+    }
+
+    /// Signed requests refused for a bad key, signature or timestamp.
+    pub fn refused_signatures(&self) -> u64 {
+        self.with(|s| s.refused_signatures)
+    }
+}
