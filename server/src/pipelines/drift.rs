@@ -35,6 +35,9 @@ word_enum! {
     }
 }
 
+/// A pipeline's long position: (pipeline id, symbol, quantity).
+type Holding = (String, String, Decimal);
+
 /// The drifts in force, by pipeline id and source, with their detail.
 pub(super) type Drifts = HashMap<(String, DriftSource), String>;
 
@@ -43,8 +46,7 @@ impl Pipelines {
     /// balances, asset by asset, and applies each pipeline's policy.
     pub(super) async fn reconcile_positions(&self) {
         let snapshot = self.snapshot();
-        // (exchange, asset) -> [(pipeline, symbol, quantity)]
-        let mut held: BTreeMap<(String, String), Vec<(String, String, Decimal)>> = BTreeMap::new();
+        let mut held: BTreeMap<(String, String), Vec<Holding>> = BTreeMap::new();
         for (pipeline_id, symbol, position) in self.desk.positions() {
             let Some(compiled) = snapshot.get(&pipeline_id) else {
                 continue;
