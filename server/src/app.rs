@@ -284,6 +284,10 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
             .await
             .map_err(|e| anyhow::anyhow!("cannot start the execution workers: {e}"))?,
     );
+    tasks.push(tokio::spawn(pipelines::approvals::run_approval_sweep(
+        pipelines.clone(),
+        stopped.clone(),
+    )));
     tasks.push(tokio::spawn(pipelines::schedule::run_schedules(
         pipelines,
         stopped.clone(),

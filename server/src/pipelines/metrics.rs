@@ -10,6 +10,7 @@ use std::{
 use super::Pipelines;
 use crate::{
     model::{
+        approval::ApprovalState,
         execution::{Execution, ExecutionStatus},
         order::Order,
     },
@@ -34,6 +35,7 @@ pub struct PipelineMetrics {
     skips: Counter<u64>,
     risk_rejections: Counter<u64>,
     fees: Counter<f64>,
+    approvals: Counter<u64>,
 }
 
 impl PipelineMetrics {
@@ -72,6 +74,12 @@ impl PipelineMetrics {
             fees: meter
                 .f64_counter("tradeplane.execution.fees")
                 .with_description("Fees paid by executions, by pipeline and asset")
+                .build(),
+            approvals: meter
+                .u64_counter("tradeplane.approvals")
+                .with_description(
+                    "Orders held for approval and their decisions, by pipeline and state",
+                )
                 .build(),
         }
     }
@@ -145,6 +153,18 @@ impl PipelineMetrics {
             &[
                 KeyValue::new("pipeline", pipeline.to_string()),
                 KeyValue::new("rule", rule),
+            ],
+        );
+    }
+
+    /// An order was held for approval (`pending`) or its approval was
+    /// decided (`approved`, `rejected`, `expired`).
+    pub fn approval(&self, pipeline: &str, state: ApprovalState) {
+        self.approvals.add(
+            1,
+            &[
+                KeyValue::new("pipeline", pipeline.to_string()),
+                KeyValue::new("state", state.word()),
             ],
         );
     }

@@ -5,6 +5,7 @@
 //! with a lease and run them: sizing, risk, order, protect (see
 //! [`worker`]).
 
+pub mod approvals;
 mod book;
 mod claim;
 pub mod config;
@@ -34,6 +35,7 @@ use crate::{
     audit::{AuditEntry, AuditLog, actions},
     market::{decimal::parse_decimal, instrument::Instrument, symbol::SymbolNormalizer},
     model::{
+        approval::Approval,
         execution::{Execution, ExecutionStep},
         signal::{Intent, Signal, SignalAction, SignalOutcome},
     },
@@ -58,6 +60,8 @@ pub struct Pipelines {
     /// Wakes the workers when executions are queued.
     queued: Notify,
     changes: broadcast::Sender<Arc<Execution>>,
+    /// Approvals held and decided, for WatchApprovals.
+    approvals: broadcast::Sender<Arc<Approval>>,
     metrics: metrics::PipelineMetrics,
     normalizer: Arc<SymbolNormalizer>,
     book: std::sync::Mutex<book::Book>,
@@ -89,6 +93,7 @@ impl Pipelines {
             }
         }
         let (changes, _) = broadcast::channel(WATCH_BUFFER);
+        let (approvals, _) = broadcast::channel(approvals::APPROVAL_WATCH_BUFFER);
         let index = RwLock::new(Arc::new(index));
         let pipelines = Arc::new(Self {
             metrics: metrics::PipelineMetrics::new(meter),
@@ -99,6 +104,7 @@ impl Pipelines {
             index,
             queued: Notify::new(),
             changes,
+            approvals,
             normalizer,
             book: Default::default(),
             queue_depth: Default::default(),
