@@ -408,7 +408,7 @@ approval: { required: true, expiry: 10m }
         let risk = pipeline.risk.expect("risk");
         assert_eq!(risk.cooldown.map(|d| d.seconds), Some(300));
         assert_eq!(risk.allowed_sides, [Side::Buy as i32, Side::Sell as i32]);
-        let approval = pipeline.approval.clone().expect("approval");
+        let approval = pipeline.approval.expect("approval");
         assert!(approval.required);
         assert_eq!(approval.expiry.map(|d| d.seconds), Some(600));
         assert_eq!(

@@ -327,10 +327,8 @@ impl Pipelines {
                 .decision
                 .as_ref()
                 .is_some_and(|d| now - d.time_ms > INTERRUPTED_AFTER_MS);
-            if interrupted {
-                if let Err(err) = self.settle(&approval, execution, "").await {
-                    tracing::warn!(approval = %approval.id, error = %err, "decided approval not settled");
-                }
+            if interrupted && let Err(err) = self.settle(&approval, execution, "").await {
+                tracing::warn!(approval = %approval.id, error = %err, "decided approval not settled");
             }
         }
     }

@@ -80,7 +80,7 @@ pub async fn approvals_are_held_once_per_execution_and_filter(backend: &impl Tes
     };
     assert_eq!(
         ids(store.list_approvals(&of_p1).await.unwrap()),
-        [first.id.clone()]
+        [first.id.as_str()]
     );
     let due = ApprovalQuery {
         expire_by_ms: Some(6_000),
@@ -88,7 +88,7 @@ pub async fn approvals_are_held_once_per_execution_and_filter(backend: &impl Tes
     };
     assert_eq!(
         ids(store.list_approvals(&due).await.unwrap()),
-        [second.id.clone()]
+        [second.id.as_str()]
     );
     let page = ApprovalQuery {
         before_id: Some(second.id.clone()),
@@ -96,7 +96,7 @@ pub async fn approvals_are_held_once_per_execution_and_filter(backend: &impl Tes
     };
     assert_eq!(
         ids(store.list_approvals(&page).await.unwrap()),
-        [first.id.clone()]
+        [first.id.as_str()]
     );
     assert_eq!(
         store.approval_of_execution("e2").await.unwrap(),
@@ -142,9 +142,7 @@ pub async fn an_approval_is_decided_once_under_concurrent_decisions(backend: &im
         .collect();
     assert_eq!(won.len(), 1, "{outcomes:?}");
     assert!(
-        outcomes
-            .iter()
-            .any(|o| *o == Decided::AlreadyDecided(ApprovalState::Approved)),
+        outcomes.contains(&Decided::AlreadyDecided(ApprovalState::Approved)),
         "{outcomes:?}"
     );
     let stored = one.get_approval(&approval.id).await.unwrap().unwrap();
