@@ -302,11 +302,18 @@ impl Pipelines {
                 actor: SYSTEM_ACTOR.into(),
                 ..Default::default()
             };
-            if let Err(err) = self
+            match self
                 .decide(&approval.id, decision, audit, actions::APPROVAL_EXPIRE)
                 .await
             {
-                tracing::warn!(approval = %approval.id, error = %err, "approval not expired");
+                Ok(_) => {}
+                // Its execution is not waiting yet (a worker resumes it).
+                Err(err @ ApiError::FailedPrecondition { .. }) => {
+                    tracing::debug!(approval = %approval.id, error = %err, "approval not expired yet");
+                }
+                Err(err) => {
+                    tracing::warn!(approval = %approval.id, error = %err, "approval not expired")
+                }
             }
         }
         let waiting = ExecutionQuery {

@@ -3,7 +3,8 @@
 //! the transaction that stores the signal, so an acknowledged signal never
 //! loses its executions. Workers claim executions from the durable queue
 //! with a lease and run them: sizing, risk, order, protect (see
-//! [`worker`]).
+//! [`worker`]). A pipeline that requires approval holds its orders in the
+//! approval queue until an operator decides (see [`approvals`]).
 
 pub mod approvals;
 mod book;
