@@ -325,3 +325,51 @@ async fn tpctl_watches_lists_and_approves() {
     assert_eq!(orders.len(), 1, "{orders:?}");
     assert_eq!(orders[0].status, OrderStatus::Filled as i32);
 }
+
+/// A decision recorded by a process that stopped before placing the order
+/// (written here straight into the store, as that process left it) is
+/// finished by the sweep: the order is placed once and the execution ends.
+#[tokio::test]
+async fn the_sweep_finishes_an_approval_a_stop_cut_short() {
+    use tradeplane_server::{
+        model::approval::{ApprovalState as State, Decision},
+        store::Decided,
+    };
+
+    let mock = MockBinance::start().await;
+    let server = TestServer::start_with(|config| mock.configure(config)).await;
+    let admin = server.client().await;
+    let pipeline = create_pipeline(
+        &admin,
+        held_pipeline("held-cut-short", "binance", Duration::from_secs(600)),
+    )
+    .await;
+    let execution = held_run(&admin, &pipeline).await;
+    let approval = approval_of(&admin, &execution).await;
+    let long_ago = chrono::Utc::now().timestamp_millis() - 600_000;
+    let decided = server
+        .store()
+        .decide_approval(
+            &approval.id,
+            &Decision {
+                state: State::Approved,
+                by: "alice".into(),
+                reason: String::new(),
+                time_ms: long_ago,
+            },
+        )
+        .await
+        .expect("the store decides");
+    assert!(matches!(decided, Decided::Won(_)), "{decided:?}");
+
+    let finished = settled(&admin, &execution.id).await;
+    assert_eq!(
+        status(&finished),
+        ExecutionStatus::Succeeded,
+        "{finished:?}"
+    );
+    assert_eq!(finished.order_ids.len(), 1, "{finished:?}");
+    let sent = mock.orders();
+    assert_eq!(sent.len(), 1, "{sent:?}");
+    assert_eq!(mock.orders_with_client_id(&sent[0].client_order_id), 1);
+}
