@@ -33,9 +33,9 @@ word_enum! {
 /// One step of an execution.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct ExecutionStep {
-    /// `match`, `sizing`, `risk`, `order` or `protect`.
+    /// `match`, `sizing`, `risk`, `order`, `approval` or `protect`.
     pub name: String,
-    /// `ok`, `rejected`, `skipped` or `failed`.
+    /// `ok`, `rejected`, `skipped`, `failed` or `awaiting_approval`.
     pub result: String,
     pub detail: String,
     pub duration: Duration,
