@@ -1,6 +1,7 @@
 //! `tpctl`: the tradeplane command-line client.
 
 mod admin;
+mod approvals_cli;
 mod orders_cli;
 mod pipelines_cli;
 
@@ -82,6 +83,9 @@ enum Command {
     /// Pipelines and their executions.
     #[command(subcommand)]
     Pipeline(pipelines_cli::PipelineCommand),
+    /// Orders waiting for approval: list (--watch), approve, reject.
+    #[command(subcommand)]
+    Approvals(approvals_cli::ApprovalCommand),
     /// The configured exchanges and their breakers.
     Exchanges,
     /// Balances on an exchange.
@@ -407,6 +411,9 @@ async fn run(cli: Cli) -> Result<(), String> {
         }
         Command::Pipeline(command) => {
             pipelines_cli::run(&client, command, output == Output::Json).await?
+        }
+        Command::Approvals(command) => {
+            approvals_cli::run(&client, command, output == Output::Json).await?
         }
         Command::Exchanges => orders_cli::exchanges(&client, output == Output::Json).await?,
         Command::Balances { exchange } => {

@@ -23,6 +23,18 @@ pub struct PipelineFile {
     pub concurrency: Option<String>,
     /// `warn`, `refuse` or `resync`.
     pub drift_policy: Option<String>,
+    pub approval: Option<ApprovalFile>,
+}
+
+/// Whether orders wait for an operator: `{required: true, expiry: 10m}`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApprovalFile {
+    #[serde(default)]
+    pub required: bool,
+    /// How long an order waits; the server's default (1h) when absent.
+    #[serde(default, with = "humantime_option")]
+    pub expiry: Option<Duration>,
 }
 
 /// `signal:` or `schedule:`.
@@ -235,6 +247,7 @@ impl PipelineFile {
             ("order", self.order.is_some()),
             ("concurrency", self.concurrency.is_some()),
             ("drift_policy", self.drift_policy.is_some()),
+            ("approval", self.approval.is_some()),
         ]
         .into_iter()
         .filter_map(|(name, set)| set.then_some(name))
@@ -277,6 +290,10 @@ impl PipelineFile {
                 |n| DriftPolicy::from_str_name(n).map(|v| v as i32),
             )?;
         }
+        pipeline.approval = self.approval.as_ref().map(|a| ApprovalPolicy {
+            required: a.required,
+            expiry: a.expiry.map(duration),
+        });
         if let Some(trigger) = &self.trigger {
             let kind = match (&trigger.signal, &trigger.schedule) {
                 (Some(m), None) => trigger::Kind::Signal(SignalMatch {
@@ -426,6 +443,7 @@ risk: { max_order_notional: 5000, cooldown: 5m, allowed_sides: [buy, sell] }
 sizing: { quote_amount: 1000 }
 order: { type: limit, limit_offset_bps: 5, stop_loss: { offset_bps: 200 } }
 concurrency: queue
+approval: { required: true, expiry: 10m }
 "#,
         )
         .expect("parses");
@@ -438,6 +456,9 @@ concurrency: queue
         let risk = pipeline.risk.expect("risk");
         assert_eq!(risk.cooldown.map(|d| d.seconds), Some(300));
         assert_eq!(risk.allowed_sides, [Side::Buy as i32, Side::Sell as i32]);
+        let approval = pipeline.approval.expect("approval");
+        assert!(approval.required);
+        assert_eq!(approval.expiry.map(|d| d.seconds), Some(600));
         assert_eq!(
             pipeline.order.expect("order").r#type,
             OrderType::Limit as i32
@@ -445,6 +466,7 @@ concurrency: queue
         assert_eq!(
             file.fields().into_iter().collect::<Vec<_>>(),
             [
+                "approval",
                 "concurrency",
                 "exchange",
                 "name",

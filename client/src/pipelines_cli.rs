@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 use tradeplane_api::*;
 use tradeplane_client::{
     Client, describe_status,
-    format::{object_table, print, time_text},
+    format::{object_table, print, rows, time_text},
     pipeline_file::PipelineFile,
 };
 
@@ -104,6 +104,9 @@ fn pipeline_json(p: &Pipeline) -> Value {
         "mode": TradingMode::word_of(p.mode),
         "trigger": trigger, "sizing": sizing,
         "concurrency": ConcurrencyPolicy::word_of(p.concurrency),
+        "approval": p.approval.as_ref().filter(|a| a.required).map(|a| {
+            format!("required, expires after {}s", a.expiry.map(|d| d.seconds).unwrap_or_default())
+        }),
         "update_time": time_text(p.update_time.as_ref()),
     })
 }
@@ -322,20 +325,9 @@ pub async fn run(
                 while let Some(event) = stream.next().await {
                     let event = event.map_err(error)?;
                     let value = execution_json(&event.execution.unwrap_or_default());
-                    if json_output {
-                        println!("{value}");
-                    } else {
-                        let columns: Vec<String> = EXECUTION_COLUMNS
-                            .iter()
-                            .map(|c| {
-                                value[c]
-                                    .as_str()
-                                    .map(str::to_string)
-                                    .unwrap_or_else(|| value[c].to_string())
-                            })
-                            .collect();
-                        println!("{}", columns.join("  "));
-                    }
+                    print(json_output, value.clone(), || {
+                        rows(&[value], &EXECUTION_COLUMNS).concat().join("  ")
+                    });
                 }
                 return Ok(());
             }

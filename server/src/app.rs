@@ -289,6 +289,10 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
             .clone()
             .keep_brackets(config.pipelines.reconcile_every, stopped.clone()),
     ));
+    tasks.push(tokio::spawn(pipelines::approvals::run_approval_sweep(
+        pipelines.clone(),
+        stopped.clone(),
+    )));
     tasks.push(tokio::spawn(pipelines::schedule::run_schedules(
         pipelines,
         stopped.clone(),

@@ -55,6 +55,9 @@ pub mod actions {
     pub const PIPELINE_PAUSE: &str = "pipeline.pause";
     pub const PIPELINE_RESUME: &str = "pipeline.resume";
     pub const PIPELINE_RUN: &str = "pipeline.run";
+    pub const APPROVAL_APPROVE: &str = "approval.approve";
+    pub const APPROVAL_REJECT: &str = "approval.reject";
+    pub const APPROVAL_EXPIRE: &str = "approval.expire";
 }
 
 /// Most events appended in one transaction.

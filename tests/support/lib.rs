@@ -20,7 +20,7 @@ pub use self::{
         reset_breaker, resume_trading, trip_breaker,
     },
     pipelines::{
-        any_signal_pipeline, create_pipeline, finished, run_pipeline, try_create_pipeline,
+        any_signal_pipeline, create_pipeline, finished, run_pipeline, settled, try_create_pipeline,
     },
     rpc::{
         audit_events, bad_request_field, balances, dec, error_reason, get_order, list_signals,

@@ -45,8 +45,34 @@ pub async fn try_create_pipeline(client: &Client, pipeline: Pipeline) -> Result<
         .map(|reply| reply.into_inner().pipeline.expect("a pipeline"))
 }
 
-/// Waits until execution `id` has ended, and returns it.
+/// Waits until execution `id` has ended (or waits for approval), and
+/// returns it.
 pub async fn finished(client: &Client, id: &str) -> Execution {
+    left(
+        client,
+        id,
+        &[ExecutionStatus::Pending, ExecutionStatus::Running],
+    )
+    .await
+}
+
+/// Waits until execution `id` has ended and left the approval queue, and
+/// returns it.
+pub async fn settled(client: &Client, id: &str) -> Execution {
+    left(
+        client,
+        id,
+        &[
+            ExecutionStatus::Pending,
+            ExecutionStatus::Running,
+            ExecutionStatus::AwaitingApproval,
+        ],
+    )
+    .await
+}
+
+/// Waits until execution `id` is in none of the `open` statuses.
+async fn left(client: &Client, id: &str, open: &[ExecutionStatus]) -> Execution {
     eventually(
         Duration::from_secs(20),
         Duration::from_millis(20),
@@ -59,12 +85,8 @@ pub async fn finished(client: &Client, id: &str) -> Execution {
                 .into_inner()
                 .execution
                 .expect("an execution");
-            let open = [
-                ExecutionStatus::Pending as i32,
-                ExecutionStatus::Running as i32,
-            ];
-            if open.contains(&execution.status) {
-                Err(format!("execution {id} never ended: {execution:?}"))
+            if open.iter().any(|s| *s as i32 == execution.status) {
+                Err(format!("execution {id} never left {open:?}: {execution:?}"))
             } else {
                 Ok(execution)
             }

@@ -62,6 +62,7 @@ macro_rules! mirror {
 use crate::{
     market::{instrument::InstrumentKind, side::Side},
     model::{
+        approval::ApprovalState,
         execution::ExecutionStatus,
         order::{OrderRole, OrderStatus, OrderType, TimeInForce},
         signal::{SignalAction, SignalOutcome},
@@ -92,6 +93,13 @@ mirror!(ExecutionStatus => ExecutionStatus {
     Failed,
     Skipped,
     Canceled,
+    AwaitingApproval,
+});
+mirror!(ApprovalState => ApprovalState {
+    Pending,
+    Approved,
+    Rejected,
+    Expired,
 });
 
 #[cfg(test)]

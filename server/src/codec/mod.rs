@@ -4,6 +4,7 @@
 //! a missing required field, a decimal that does not parse) is an error
 //! naming the field, never a guess.
 
+pub mod approval;
 pub mod enums;
 pub mod execution;
 pub mod instrument;

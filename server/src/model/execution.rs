@@ -1,7 +1,8 @@
 //! A pipeline execution as the domain sees it: one run of a pipeline for
 //! one signal, its steps with their results and durations, and the orders
 //! it placed. Its life: pending → running → succeeded | failed | skipped |
-//! canceled.
+//! canceled, or running → awaiting_approval → succeeded | failed |
+//! canceled when its pipeline requires approval.
 
 use std::time::Duration;
 
@@ -20,17 +21,21 @@ word_enum! {
         Failed => "failed",
         /// Ended without ordering, for a reason from a closed set.
         Skipped => "skipped",
-        /// Ended because its pipeline went away.
+        /// Ended because its pipeline went away, or its order was
+        /// rejected or expired in the approval queue.
         Canceled => "canceled",
+        /// Its order waits in the approval queue (no lease: no worker
+        /// holds it).
+        AwaitingApproval => "awaiting_approval",
     }
 }
 
 /// One step of an execution.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct ExecutionStep {
-    /// `match`, `sizing`, `risk`, `order` or `protect`.
+    /// `match`, `sizing`, `risk`, `order`, `approval` or `protect`.
     pub name: String,
-    /// `ok`, `rejected`, `skipped` or `failed`.
+    /// `ok`, `rejected`, `skipped`, `failed` or `awaiting_approval`.
     pub result: String,
     pub detail: String,
     pub duration: Duration,

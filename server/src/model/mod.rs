@@ -2,6 +2,7 @@
 //! Protobuf never appears here; `codec/` converts at the edges (the gRPC
 //! services and the store).
 
+pub mod approval;
 pub mod execution;
 pub mod order;
 pub mod signal;

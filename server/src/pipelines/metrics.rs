@@ -10,6 +10,7 @@ use std::{
 use super::{Pipelines, drift::DriftSource};
 use crate::{
     model::{
+        approval::ApprovalState,
         execution::{Execution, ExecutionStatus},
         order::Order,
     },
@@ -35,6 +36,7 @@ pub struct PipelineMetrics {
     risk_rejections: Counter<u64>,
     fees: Counter<f64>,
     drifts: Counter<u64>,
+    approvals: Counter<u64>,
 }
 
 impl PipelineMetrics {
@@ -77,6 +79,12 @@ impl PipelineMetrics {
             drifts: meter
                 .u64_counter("tradeplane.position.drifts")
                 .with_description("Position drifts that started, by pipeline and source")
+                .build(),
+            approvals: meter
+                .u64_counter("tradeplane.approvals")
+                .with_description(
+                    "Orders held for approval and their decisions, by pipeline and state",
+                )
                 .build(),
         }
     }
@@ -185,6 +193,18 @@ impl PipelineMetrics {
             &[
                 KeyValue::new("pipeline", pipeline.to_string()),
                 KeyValue::new("rule", rule),
+            ],
+        );
+    }
+
+    /// An order was held for approval (`pending`) or its approval was
+    /// decided (`approved`, `rejected`, `expired`).
+    pub fn approval(&self, pipeline: &str, state: ApprovalState) {
+        self.approvals.add(
+            1,
+            &[
+                KeyValue::new("pipeline", pipeline.to_string()),
+                KeyValue::new("state", state.word()),
             ],
         );
     }

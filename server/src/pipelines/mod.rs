@@ -3,8 +3,10 @@
 //! the transaction that stores the signal, so an acknowledged signal never
 //! loses its executions. Workers claim executions from the durable queue
 //! with a lease and run them: sizing, risk, order, protect (see
-//! [`worker`]).
+//! [`worker`]). A pipeline that requires approval holds its orders in the
+//! approval queue until an operator decides (see [`approvals`]).
 
+pub mod approvals;
 mod book;
 mod claim;
 pub mod config;
@@ -38,6 +40,7 @@ use crate::{
     audit::{AuditEntry, AuditLog, actions},
     market::{decimal::parse_decimal, instrument::Instrument, symbol::SymbolNormalizer},
     model::{
+        approval::Approval,
         execution::{Execution, ExecutionStep},
         signal::{Intent, Signal, SignalAction, SignalOutcome},
     },
@@ -62,6 +65,8 @@ pub struct Pipelines {
     /// Wakes the workers when executions are queued.
     queued: Notify,
     changes: broadcast::Sender<Arc<Execution>>,
+    /// Approvals held and decided, for WatchApprovals.
+    approvals: broadcast::Sender<Arc<Approval>>,
     metrics: metrics::PipelineMetrics,
     normalizer: Arc<SymbolNormalizer>,
     book: std::sync::Mutex<book::Book>,
@@ -95,6 +100,7 @@ impl Pipelines {
             }
         }
         let (changes, _) = broadcast::channel(WATCH_BUFFER);
+        let (approvals, _) = broadcast::channel(approvals::APPROVAL_WATCH_BUFFER);
         let index = RwLock::new(Arc::new(index));
         let pipelines = Arc::new(Self {
             metrics: metrics::PipelineMetrics::new(meter),
@@ -105,6 +111,7 @@ impl Pipelines {
             index,
             queued: Notify::new(),
             changes,
+            approvals,
             normalizer,
             book: Default::default(),
             queue_depth: Default::default(),

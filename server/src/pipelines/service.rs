@@ -13,11 +13,14 @@ use crate::{
     audit::actions,
     codec::enums::Mirrored,
     listing::{BoxStream, invalid_page_token, next_page, page_size, watch},
-    model::execution::{Execution, ExecutionStatus},
+    model::{
+        approval::{Approval, ApprovalState},
+        execution::{Execution, ExecutionStatus},
+    },
     observe::CallTrace,
     proto_time::timestamp_ms,
     security::audit_entry,
-    store::ExecutionQuery,
+    store::{ApprovalQuery, ExecutionQuery},
 };
 
 const DEFAULT_PAGE_SIZE: u32 = 100;
@@ -35,6 +38,7 @@ const UPDATABLE: &[&str] = &[
     "order",
     "concurrency",
     "drift_policy",
+    "approval",
 ];
 
 /// The gRPC face of the pipelines.
@@ -115,6 +119,7 @@ fn merge(into: &mut Pipeline, from: Pipeline, paths: &[String]) -> Result<(), Ap
             "order" => into.order = from.order.clone(),
             "concurrency" => into.concurrency = from.concurrency,
             "drift_policy" => into.drift_policy = from.drift_policy,
+            "approval" => into.approval = from.approval,
             other => {
                 return Err(ApiError::invalid_field(
                     "INVALID_FIELD_MASK",
@@ -128,6 +133,46 @@ fn merge(into: &mut Pipeline, from: Pipeline, paths: &[String]) -> Result<(), Ap
         }
     }
     Ok(())
+}
+
+/// The approval states a request names; UNSPECIFIED or a number no
+/// state has is refused.
+fn approval_states(states: &[i32], field: &'static str) -> Result<Vec<ApprovalState>, ApiError> {
+    states
+        .iter()
+        .map(|&number| {
+            ApprovalState::optional(number, field)?.ok_or_else(|| {
+                ApiError::invalid_field(
+                    "UNSPECIFIED_STATE",
+                    field,
+                    "UNSPECIFIED is no state; leave states empty for every state",
+                )
+            })
+        })
+        .collect()
+}
+
+/// An approval and the execution its decision settled, on the wire.
+fn settled(
+    settled: (Approval, Execution),
+) -> (
+    Option<tradeplane_api::Approval>,
+    Option<tradeplane_api::Execution>,
+) {
+    let (approval, execution) = settled;
+    (Some((&approval).into()), Some((&execution).into()))
+}
+
+/// An approval id, required.
+fn required_approval(id: &str) -> Result<&str, ApiError> {
+    if id.is_empty() {
+        return Err(ApiError::invalid_field(
+            "MISSING_ID",
+            "id",
+            "name the approval by id (tpctl approvals list)",
+        ));
+    }
+    Ok(id)
 }
 
 fn required_id(id: &str) -> Result<&str, ApiError> {
@@ -379,6 +424,76 @@ impl PipelineService for PipelineGrpc {
             move |execution| execution_matches(&query, execution),
             |execution, missed| WatchExecutionsResponse {
                 execution: Some((&*execution).into()),
+                missed,
+            },
+            self.streams_end.clone(),
+        )))
+    }
+
+    async fn list_approvals(
+        &self,
+        request: Request<ListApprovalsRequest>,
+    ) -> Result<Response<ListApprovalsResponse>, Status> {
+        let request = request.into_inner();
+        let page_size = page_size(request.page_size, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)?;
+        let mut query = ApprovalQuery {
+            states: approval_states(&request.states, "states")?,
+            pipeline_id: (!request.pipeline_id.is_empty()).then_some(request.pipeline_id),
+            limit: page_size + 1,
+            ..Default::default()
+        };
+        if !request.page_token.is_empty() {
+            let id =
+                uuid::Uuid::parse_str(&request.page_token).map_err(|_| invalid_page_token())?;
+            query.before_id = Some(id.to_string());
+        }
+        let mut approvals = self.pipelines.list_approvals(&query).await?;
+        let next_page_token = next_page(&mut approvals, page_size, |a| a.id.clone());
+        Ok(Response::new(ListApprovalsResponse {
+            approvals: approvals.iter().map(Into::into).collect(),
+            next_page_token,
+        }))
+    }
+
+    async fn approve_order(
+        &self,
+        request: Request<ApproveOrderRequest>,
+    ) -> Result<Response<ApproveOrderResponse>, Status> {
+        let audit = audit_entry(&request, actions::APPROVAL_APPROVE, &request.get_ref().id);
+        let id = required_approval(&request.get_ref().id)?;
+        let (approval, execution) = settled(self.pipelines.approve(id, audit).await?);
+        Ok(Response::new(ApproveOrderResponse {
+            approval,
+            execution,
+        }))
+    }
+
+    async fn reject_order(
+        &self,
+        request: Request<RejectOrderRequest>,
+    ) -> Result<Response<RejectOrderResponse>, Status> {
+        let audit = audit_entry(&request, actions::APPROVAL_REJECT, &request.get_ref().id);
+        let body = request.get_ref();
+        let id = required_approval(&body.id)?;
+        let (approval, execution) = settled(self.pipelines.reject(id, &body.reason, audit).await?);
+        Ok(Response::new(RejectOrderResponse {
+            approval,
+            execution,
+        }))
+    }
+
+    type WatchApprovalsStream = BoxStream<WatchApprovalsResponse>;
+
+    async fn watch_approvals(
+        &self,
+        request: Request<WatchApprovalsRequest>,
+    ) -> Result<Response<Self::WatchApprovalsStream>, Status> {
+        let states = approval_states(&request.into_inner().states, "states")?;
+        Ok(Response::new(watch(
+            self.pipelines.subscribe_approvals(),
+            move |approval| states.is_empty() || states.contains(&approval.state),
+            |approval, missed| WatchApprovalsResponse {
+                approval: Some((&*approval).into()),
                 missed,
             },
             self.streams_end.clone(),

@@ -25,6 +25,8 @@ use crate::{
 const MAX_NAME: usize = 64;
 /// Shortest schedule interval.
 const MIN_INTERVAL: Duration = Duration::from_secs(1);
+/// How long a held order waits when the approval policy names no expiry.
+const DEFAULT_APPROVAL_EXPIRY: Duration = Duration::from_secs(3600);
 
 /// Which signals start a pipeline.
 #[derive(Debug, Clone, PartialEq)]
@@ -115,6 +117,9 @@ pub struct Compiled {
     pub order: OrderPlan,
     /// What a drift of its position book does.
     pub drift: DriftPolicy,
+    /// How long its orders wait in the approval queue; `None`: they are
+    /// sent without approval.
+    pub approval_expiry: Option<Duration>,
     /// The definition as it was written, with defaults filled in: the
     /// document the store keeps and Get returns, and that updates merge
     /// into. The domain reads the typed fields above, never this.
@@ -377,6 +382,22 @@ pub fn compile(mut pipeline: Pipeline) -> Result<Compiled, ApiError> {
         );
     }
 
+    let approval_expiry = match pipeline.approval.as_mut().filter(|a| a.required) {
+        None => None,
+        Some(policy) => {
+            let expiry = policy.expiry.get_or_insert_with(|| {
+                prost_types::Duration::try_from(DEFAULT_APPROVAL_EXPIRY).unwrap_or_default()
+            });
+            match Duration::try_from(*expiry) {
+                Ok(expiry) if !expiry.is_zero() => Some(expiry),
+                _ => {
+                    bad.add("pipeline.approval.expiry", "must be positive");
+                    None
+                }
+            }
+        }
+    };
+
     match (bad.0.is_empty(), sizing) {
         (true, Some(sizing)) => Ok(Compiled {
             id: pipeline.id.clone(),
@@ -392,6 +413,7 @@ pub fn compile(mut pipeline: Pipeline) -> Result<Compiled, ApiError> {
             risk,
             order,
             drift,
+            approval_expiry,
         }),
         _ => Err(invalid(bad.0)),
     }

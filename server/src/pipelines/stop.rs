@@ -74,6 +74,8 @@ pub enum Stop {
     Skip(SkipReason, String),
     /// Failed with this error.
     Fail(String),
+    /// The order waits in the approval queue (the approval's id).
+    AwaitApproval(String),
 }
 
 impl Stop {
@@ -84,6 +86,7 @@ impl Stop {
             Stop::Skip(SkipReason::RiskRejected, detail) => ("rejected", detail.clone()),
             Stop::Skip(reason, detail) => ("skipped", format!("{}: {detail}", reason.as_str())),
             Stop::Fail(error) => ("failed", error.clone()),
+            Stop::AwaitApproval(id) => ("awaiting_approval", format!("held for approval {id}")),
         }
     }
 }

@@ -167,22 +167,7 @@ impl Pipelines {
     async fn run(&self, mut execution: Execution, trace_id: &str) -> Ended {
         let started = Instant::now();
         let outcome = self.steps(&mut execution, trace_id).await;
-        let now = now_ms();
-        match outcome {
-            Ok(()) => {}
-            Err(Stop::Skip(reason, detail)) => {
-                execution.status = ExecutionStatus::Skipped;
-                execution.skip_reason = reason.as_str().to_string();
-                if !detail.is_empty() {
-                    execution.error = detail;
-                }
-            }
-            Err(Stop::Fail(error)) => {
-                execution.status = ExecutionStatus::Failed;
-                execution.error = error;
-            }
-        }
-        execution.end_time_ms = Some(now);
+        conclude(&mut execution, outcome);
         Ended {
             execution,
             took: started.elapsed(),
@@ -228,6 +213,21 @@ impl Pipelines {
                     .await?
             }
         };
+        self.follow_order(&compiled, execution, order, before, trace_id)
+            .await
+    }
+
+    /// What follows a placed order, on a worker or after an approval:
+    /// records it, fails on a refusal, protects a fill, and ends the
+    /// execution SUCCEEDED. `before` is the pipeline's position before it.
+    pub(super) async fn follow_order(
+        &self,
+        compiled: &Compiled,
+        execution: &mut Execution,
+        order: Order,
+        before: Decimal,
+        trace_id: &str,
+    ) -> Result<(), Stop> {
         execution.order_ids.push(order.id.clone());
         execution.fees = Some(order.fee_total);
         let status = order.status;
@@ -250,9 +250,7 @@ impl Pipelines {
                     entry: &order,
                     quantity: opened(before, &order),
                 };
-                let protective = self
-                    .protect(&compiled, execution, protected, trace_id)
-                    .await;
+                let protective = self.protect(compiled, execution, protected, trace_id).await;
                 if let Some(result) = protective {
                     record(
                         execution,
@@ -460,6 +458,9 @@ impl Pipelines {
         } else {
             OrderRole::Entry
         });
+        if let Some(expiry) = compiled.approval_expiry {
+            return Err(self.hold(compiled, request, origin, expiry).await);
+        }
         self.desk
             .place_for(request, origin, pipeline_audit(compiled, trace_id))
             .await
@@ -477,6 +478,30 @@ fn opened(before: Decimal, order: &Order) -> Decimal {
     } else {
         (order.filled_quantity - before.abs()).max(Decimal::ZERO)
     }
+}
+
+/// Ends `execution` with the outcome of its steps: a stop skips or fails
+/// it, and every end but a wait for approval is stamped now.
+pub(super) fn conclude(execution: &mut Execution, outcome: Result<(), Stop>) {
+    match outcome {
+        Ok(()) => {}
+        Err(Stop::Skip(reason, detail)) => {
+            execution.status = ExecutionStatus::Skipped;
+            execution.skip_reason = reason.as_str().to_string();
+            if !detail.is_empty() {
+                execution.error = detail;
+            }
+        }
+        Err(Stop::Fail(error)) => {
+            execution.status = ExecutionStatus::Failed;
+            execution.error = error;
+        }
+        Err(Stop::AwaitApproval(_)) => {
+            execution.status = ExecutionStatus::AwaitingApproval;
+            return;
+        }
+    }
+    execution.end_time_ms = Some(now_ms());
 }
 
 /// An execution a worker has ended, waiting to be saved.
@@ -512,7 +537,7 @@ pub(super) fn pipeline_audit(compiled: &Compiled, trace_id: &str) -> AuditEntry 
 }
 
 /// Appends a step with its outcome and duration.
-fn record(
+pub(super) fn record(
     execution: &mut Execution,
     name: &str,
     outcome: &Result<String, &Stop>,

@@ -48,6 +48,11 @@ pub const POLICY: &[(&str, Role)] = &[
         "tradeplane.v1.PipelineService/WatchExecutions",
         Role::Viewer,
     ),
+    ("tradeplane.v1.PipelineService/ListApprovals", Role::Viewer),
+    // Approving sends an order: the role that may place orders.
+    ("tradeplane.v1.PipelineService/ApproveOrder", Role::Trader),
+    ("tradeplane.v1.PipelineService/RejectOrder", Role::Trader),
+    ("tradeplane.v1.PipelineService/WatchApprovals", Role::Viewer),
     (
         "tradeplane.v1.SecurityAdminService/CreateApiKey",
         Role::Admin,

@@ -12,13 +12,18 @@ use opentelemetry::{
 use tradeplane_api::Pipeline;
 
 use super::{
-    ApiKeyInsert, ApiKeyRow, AuditQuery, AuditRow, AuditStore, Claim, ClaimRules, ExecutionQuery,
-    ExecutionQueue, ExecutionWrite, KeyStore, Lifecycle, OrderInsert, OrderQuery, OrderStore,
-    PipelineInsert, PipelineStore, SettingStore, SignalLog, SignalQuery, SignalWrite,
-    SignalWriteResult, Snapshot, Store, StoreError,
+    ApiKeyInsert, ApiKeyRow, ApprovalQuery, ApprovalStore, AuditQuery, AuditRow, AuditStore, Claim,
+    ClaimRules, Decided, ExecutionQuery, ExecutionQueue, ExecutionWrite, KeyStore, Lifecycle,
+    OrderInsert, OrderQuery, OrderStore, PipelineInsert, PipelineStore, SettingStore, SignalLog,
+    SignalQuery, SignalWrite, SignalWriteResult, Snapshot, Store, StoreError,
 };
 use crate::{
-    model::{execution::Execution, order::Order, signal::Signal},
+    model::{
+        approval::{Approval, Decision},
+        execution::Execution,
+        order::Order,
+        signal::Signal,
+    },
     observe::SECONDS_BUCKETS,
 };
 
@@ -271,5 +276,39 @@ impl<S: Store> Lifecycle for Instrumented<S> {
 
     async fn close(&self) {
         self.inner.close().await;
+    }
+}
+
+#[async_trait]
+impl<S: Store> ApprovalStore for Instrumented<S> {
+    async fn insert_approval(&self, approval: &Approval) -> Result<Approval, StoreError> {
+        self.timed("insert_approval", self.inner.insert_approval(approval))
+            .await
+    }
+
+    async fn get_approval(&self, id: &str) -> Result<Option<Approval>, StoreError> {
+        self.timed("get_approval", self.inner.get_approval(id))
+            .await
+    }
+
+    async fn approval_of_execution(
+        &self,
+        execution_id: &str,
+    ) -> Result<Option<Approval>, StoreError> {
+        self.timed(
+            "approval_of_execution",
+            self.inner.approval_of_execution(execution_id),
+        )
+        .await
+    }
+
+    async fn list_approvals(&self, query: &ApprovalQuery) -> Result<Vec<Approval>, StoreError> {
+        self.timed("list_approvals", self.inner.list_approvals(query))
+            .await
+    }
+
+    async fn decide_approval(&self, id: &str, decision: &Decision) -> Result<Decided, StoreError> {
+        self.timed("decide_approval", self.inner.decide_approval(id, decision))
+            .await
     }
 }

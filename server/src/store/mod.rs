@@ -1,11 +1,12 @@
 //! Durable storage: one small trait per aggregate ([`SignalLog`],
 //! [`OrderStore`], [`ExecutionQueue`], [`AuditStore`], [`KeyStore`],
-//! [`SettingStore`], [`PipelineStore`]) and the [`Store`] that is all of
+//! [`SettingStore`], [`PipelineStore`], [`ApprovalStore`]) and the [`Store`] that is all of
 //! them, so that the SQLite default and a PostgreSQL backend share
 //! semantics. Nothing is acknowledged to a caller before the write that
 //! backs it has committed. Backends hold no business rules: what a claim
 //! does is decided by the caller ([`ClaimRules`]).
 
+mod approvals;
 mod audit;
 pub mod config;
 #[cfg(test)]
@@ -25,6 +26,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use opentelemetry::metrics::Meter;
 
+pub use approvals::{ApprovalQuery, ApprovalStore, Decided};
 pub use audit::{AuditQuery, AuditRow, AuditStore, Verification, chain, chain_hash, verify_chain};
 pub use config::StoreConfig;
 pub use executions::{Claim, ClaimRules, ExecutionQuery, ExecutionQueue, ExecutionWrite};
@@ -103,6 +105,7 @@ pub trait Store:
     + KeyStore
     + SettingStore
     + PipelineStore
+    + ApprovalStore
     + Lifecycle
 {
 }
@@ -115,6 +118,7 @@ impl<T> Store for T where
         + KeyStore
         + SettingStore
         + PipelineStore
+        + ApprovalStore
         + Lifecycle
 {
 }

@@ -4,6 +4,7 @@
 //! all of them as tests for one backend. Nothing here may depend on a
 //! particular backend: only the factory does.
 
+mod approvals;
 mod audit;
 mod executions;
 mod keys;
@@ -13,6 +14,7 @@ mod signals;
 
 use std::sync::Arc;
 
+pub use approvals::*;
 pub use audit::*;
 pub use executions::*;
 pub use keys::*;
@@ -70,6 +72,8 @@ macro_rules! conformance_suite {
             two_writers_form_one_audit_chain,
             a_setting_commits_with_its_audit_events,
             api_keys_insert_replay_revoke_and_use,
+            approvals_are_held_once_per_execution_and_filter,
+            an_approval_is_decided_once_under_concurrent_decisions,
         );
     };
     ($backend:ty; $($check:ident),* $(,)?) => {

@@ -5,6 +5,7 @@
 //! Reads go through an async sqlx pool, which also applies the migrations.
 //! Each aggregate's operations live in a file of their own.
 
+mod approvals;
 mod audit;
 mod executions;
 mod orders;

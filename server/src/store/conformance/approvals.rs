@@ -1,0 +1,163 @@
+//! The approval queue: one approval per execution, filters, and decisions
+//! taken once even when two stores decide at the same moment.
+
+use rust_decimal::Decimal;
+
+use super::{TestBackend, id_at};
+use crate::{
+    market::side::Side,
+    model::{
+        approval::{Approval, ApprovalState, Decision},
+        order::{OrderOrigin, OrderRequest, OrderRole, OrderType, TimeInForce},
+    },
+    store::{ApprovalQuery, Decided},
+};
+
+fn held(id: &str, execution: &str, pipeline: &str, expire_ms: i64) -> Approval {
+    Approval {
+        id: id.into(),
+        execution_id: execution.into(),
+        pipeline_name: format!("{pipeline}-name"),
+        request: OrderRequest {
+            request_id: format!("execution:{execution}"),
+            exchange: "paper".into(),
+            symbol: "BTC/USDT".into(),
+            side: Side::Buy,
+            order_type: OrderType::Market,
+            time_in_force: TimeInForce::Gtc,
+            quantity: Decimal::new(1, 3),
+            price: None,
+            stop_price: None,
+            reference_price: Some(Decimal::new(60000, 0)),
+        },
+        origin: OrderOrigin {
+            pipeline_id: pipeline.into(),
+            execution_id: execution.into(),
+            signal_id: "s".into(),
+            role: Some(OrderRole::Entry),
+            ..Default::default()
+        },
+        state: ApprovalState::Pending,
+        create_time_ms: 1_000,
+        expire_time_ms: expire_ms,
+        decision: None,
+    }
+}
+
+fn decision(state: ApprovalState, by: &str) -> Decision {
+    Decision {
+        state,
+        by: by.into(),
+        reason: format!("{by} says so"),
+        time_ms: 2_000,
+    }
+}
+
+pub async fn approvals_are_held_once_per_execution_and_filter(backend: &impl TestBackend) {
+    let store = backend.open().await;
+    let first = held(&id_at(1_000, 1), "e1", "p1", 10_000);
+    assert_eq!(store.insert_approval(&first).await.unwrap(), first);
+    let again = held(&id_at(1_000, 2), "e1", "p1", 10_000);
+    assert_eq!(
+        store.insert_approval(&again).await.unwrap(),
+        first,
+        "a resumed execution finds its first approval"
+    );
+    let second = held(&id_at(2_000, 1), "e2", "p2", 5_000);
+    store.insert_approval(&second).await.unwrap();
+    let ids = |list: Vec<Approval>| list.into_iter().map(|a| a.id).collect::<Vec<_>>();
+    let all = ApprovalQuery {
+        limit: 10,
+        ..Default::default()
+    };
+    assert_eq!(
+        ids(store.list_approvals(&all).await.unwrap()),
+        [second.id.clone(), first.id.clone()]
+    );
+    let of_p1 = ApprovalQuery {
+        pipeline_id: Some("p1".into()),
+        ..all.clone()
+    };
+    assert_eq!(
+        ids(store.list_approvals(&of_p1).await.unwrap()),
+        [first.id.as_str()]
+    );
+    let due = ApprovalQuery {
+        expire_by_ms: Some(6_000),
+        ..all.clone()
+    };
+    assert_eq!(
+        ids(store.list_approvals(&due).await.unwrap()),
+        [second.id.as_str()]
+    );
+    let page = ApprovalQuery {
+        before_id: Some(second.id.clone()),
+        ..all.clone()
+    };
+    assert_eq!(
+        ids(store.list_approvals(&page).await.unwrap()),
+        [first.id.as_str()]
+    );
+    assert_eq!(
+        store.approval_of_execution("e2").await.unwrap(),
+        Some(second.clone())
+    );
+    assert_eq!(store.get_approval("missing").await.unwrap(), None);
+
+    let rejected = decision(ApprovalState::Rejected, "ops");
+    store.decide_approval(&second.id, &rejected).await.unwrap();
+    let pending = ApprovalQuery {
+        states: vec![ApprovalState::Pending],
+        ..all
+    };
+    assert_eq!(
+        ids(store.list_approvals(&pending).await.unwrap()),
+        [first.id]
+    );
+    let read = store.get_approval(&second.id).await.unwrap().unwrap();
+    assert_eq!(read.state, ApprovalState::Rejected);
+    assert_eq!(read.decision, Some(rejected));
+}
+
+pub async fn an_approval_is_decided_once_under_concurrent_decisions(backend: &impl TestBackend) {
+    let one = backend.open().await;
+    let two = backend.open().await;
+    let approval = held(&id_at(3_000, 1), "e3", "p1", 10_000);
+    one.insert_approval(&approval).await.unwrap();
+    let (alice, bob) = (
+        decision(ApprovalState::Approved, "alice"),
+        decision(ApprovalState::Approved, "bob"),
+    );
+    let (a, b) = tokio::join!(
+        one.decide_approval(&approval.id, &alice),
+        two.decide_approval(&approval.id, &bob),
+    );
+    let outcomes = [a.unwrap(), b.unwrap()];
+    let won: Vec<_> = outcomes
+        .iter()
+        .filter_map(|o| match o {
+            Decided::Won(approval) => Some(approval.clone()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(won.len(), 1, "{outcomes:?}");
+    assert!(
+        outcomes.contains(&Decided::AlreadyDecided(ApprovalState::Approved)),
+        "{outcomes:?}"
+    );
+    let stored = one.get_approval(&approval.id).await.unwrap().unwrap();
+    assert_eq!(stored, *won[0], "the winner's decision is the stored one");
+    assert_eq!(
+        one.decide_approval(&approval.id, &decision(ApprovalState::Expired, "system"))
+            .await
+            .unwrap(),
+        Decided::AlreadyDecided(ApprovalState::Approved),
+        "an expiry after a decision changes nothing"
+    );
+    assert_eq!(
+        one.decide_approval("missing", &decision(ApprovalState::Rejected, "ops"))
+            .await
+            .unwrap(),
+        Decided::NotFound
+    );
+}
