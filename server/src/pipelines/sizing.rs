@@ -64,12 +64,113 @@ pub struct Market<'a> {
     /// The exchange's balances (asset, free, locked); read only when
     /// [`needs_balances`] says so.
     pub balances: &'a [(String, Decimal, Decimal)],
+    /// Whether the market can hold a short position (spot cannot).
+    pub can_short: bool,
 }
 
 /// Whether sizing `intent` by `sizing` reads the exchange's balances.
 pub fn needs_balances(sizing: SizingRule, intent: &Intent) -> bool {
     matches!(sizing, SizingRule::PercentOfBalance(_))
-        && matches!(intent.action, SignalAction::Buy | SignalAction::Sell)
+        && match intent.action {
+            SignalAction::Buy | SignalAction::Sell => intent.target_position.is_none(),
+            SignalAction::Add | SignalAction::Reverse => true,
+            _ => false,
+        }
+}
+
+/// The quantity the pipeline's sizing rule gives an order on `side`.
+fn rule_quantity(
+    sizing: SizingRule,
+    intent: &Intent,
+    side: Side,
+    price: Decimal,
+    balances: &[(String, Decimal, Decimal)],
+) -> Result<Decimal, Stop> {
+    Ok(match sizing {
+        SizingRule::Quantity(q) => q,
+        SizingRule::QuoteAmount(amount) => amount / price,
+        SizingRule::FromSignal => intent.quantity.ok_or_else(|| {
+            Stop::Fail("sizing is from_signal, and the signal has no quantity".into())
+        })?,
+        SizingRule::PercentOfBalance(percent) => {
+            let instrument = &intent.instrument;
+            let asset = if side == Side::Buy {
+                &instrument.quote
+            } else {
+                &instrument.base
+            };
+            let free = balances
+                .iter()
+                .find(|(a, _, _)| a == asset)
+                .map(|(_, free, _)| *free)
+                .unwrap_or_default();
+            let amount = free * percent / Decimal::ONE_HUNDRED;
+            if side == Side::Buy {
+                amount / price
+            } else {
+                amount
+            }
+        }
+    })
+}
+
+/// The side that opened a signed position; `None` when flat.
+fn holding_side(held: Decimal) -> Option<Side> {
+    if held.is_zero() {
+        None
+    } else if held.is_sign_positive() {
+        Some(Side::Buy)
+    } else {
+        Some(Side::Sell)
+    }
+}
+
+/// The order from `held` to `target`; with a `direction`, only an order
+/// on that side (a sell alert never buys).
+fn toward(
+    target: Decimal,
+    held: Decimal,
+    direction: Option<Side>,
+    symbol: &str,
+) -> Result<(Side, Decimal), Stop> {
+    let difference = target - held;
+    let side = holding_side(difference);
+    match (side, direction) {
+        (Some(side), None) => Ok((side, difference.abs())),
+        (Some(side), Some(alert)) if side == alert => Ok((side, difference.abs())),
+        (None, _) => Err(Stop::Skip(
+            SkipReason::AtTarget,
+            format!("already at {target} {symbol}"),
+        )),
+        (Some(_), Some(alert)) => Err(Stop::Skip(
+            SkipReason::AtTarget,
+            format!(
+                "the strategy is at {target} {symbol} and the pipeline at {held}: a {alert} alert cannot get there"
+            ),
+        )),
+    }
+}
+
+/// Where the market cannot short, a sell closes at most the long `held`;
+/// with no long, it is skipped.
+fn without_short(
+    side: Side,
+    quantity: Decimal,
+    held: Decimal,
+    can_short: bool,
+    symbol: &str,
+) -> Result<Decimal, Stop> {
+    let long = held.max(Decimal::ZERO);
+    if can_short || side == Side::Buy || quantity <= long {
+        Ok(quantity)
+    } else if long.is_zero() {
+        Err(Stop::Skip(
+            SkipReason::SpotCannotShort,
+            format!("{symbol} cannot be sold short, and the pipeline holds none to sell"),
+        ))
+    } else {
+        Ok(long)
+    }
 }
 
 /// Sizes the order for a signal's `intent`.
@@ -85,76 +186,81 @@ pub fn plan(
         rules,
         position,
         balances,
+        can_short,
     } = market;
-    let action = intent.action;
-    let (side, quantity) = match action {
+    let held = position.quantity;
+    let rule = |side| rule_quantity(sizing, intent, side, price, balances);
+    let (side, quantity) = match intent.action {
         SignalAction::Buy | SignalAction::Sell => {
-            let side = if action == SignalAction::Buy {
+            let side = if intent.action == SignalAction::Buy {
                 Side::Buy
             } else {
                 Side::Sell
             };
-            let quantity = match sizing {
-                SizingRule::Quantity(q) => q,
-                SizingRule::QuoteAmount(amount) => amount / price,
-                SizingRule::FromSignal => intent.quantity.ok_or_else(|| {
-                    Stop::Fail("sizing is from_signal, and the signal has no quantity".into())
-                })?,
-                SizingRule::PercentOfBalance(percent) => {
-                    let instrument = &intent.instrument;
-                    let asset = if side == Side::Buy {
-                        &instrument.quote
-                    } else {
-                        &instrument.base
-                    };
-                    let free = balances
-                        .iter()
-                        .find(|(a, _, _)| a == asset)
-                        .map(|(_, free, _)| *free)
-                        .unwrap_or_default();
-                    let amount = free * percent / Decimal::ONE_HUNDRED;
-                    if side == Side::Buy {
-                        amount / price
-                    } else {
-                        amount
-                    }
-                }
-            };
-            (side, quantity)
+            match intent.target_position {
+                // A TradingView strategy stated where it is now: follow it,
+                // but only in the alert's direction.
+                Some(target) => toward(target, held, Some(side), symbol)?,
+                None => (side, rule(side)?),
+            }
+        }
+        SignalAction::Add => {
+            let side = holding_side(held).ok_or_else(|| {
+                Stop::Skip(
+                    SkipReason::NoPosition,
+                    format!("add needs a position in {symbol} to add to"),
+                )
+            })?;
+            (side, rule(side)?)
+        }
+        SignalAction::Reverse => {
+            let side = holding_side(held)
+                .ok_or_else(|| {
+                    Stop::Skip(
+                        SkipReason::NoPosition,
+                        format!("reverse needs a position in {symbol} to reverse"),
+                    )
+                })?
+                .opposite();
+            (side, held.abs() + rule(side)?)
         }
         SignalAction::Exit => {
-            if position.quantity.is_zero() {
-                return Err(Stop::Skip(
+            let side = holding_side(held).ok_or_else(|| {
+                Stop::Skip(
                     SkipReason::NoPosition,
                     format!("nothing to close in {symbol}"),
+                )
+            })?;
+            (side.opposite(), held.abs())
+        }
+        SignalAction::CloseLong | SignalAction::CloseShort => {
+            let wanted = if intent.action == SignalAction::CloseLong {
+                Side::Buy
+            } else {
+                Side::Sell
+            };
+            if holding_side(held) != Some(wanted) {
+                return Err(Stop::Skip(
+                    SkipReason::NothingToTrade,
+                    format!("{}: the pipeline holds {held} {symbol}", intent.action),
                 ));
             }
-            let side = if position.quantity > Decimal::ZERO {
-                Side::Sell
-            } else {
-                Side::Buy
-            };
-            (side, position.quantity.abs())
+            (wanted.opposite(), held.abs())
         }
         SignalAction::TargetPosition => {
             let target = intent.target_position.ok_or_else(|| {
                 Stop::Fail("a target_position signal needs target_position".into())
             })?;
-            let difference = target - position.quantity;
-            if difference.is_zero() {
-                return Err(Stop::Skip(
-                    SkipReason::AtTarget,
-                    format!("already at {target} {symbol}"),
-                ));
-            }
-            let side = if difference > Decimal::ZERO {
-                Side::Buy
-            } else {
-                Side::Sell
-            };
-            (side, difference.abs())
+            toward(target, held, None, symbol)?
+        }
+        SignalAction::Cancel => {
+            return Err(Stop::Skip(
+                SkipReason::NothingToTrade,
+                "cancel places no order".into(),
+            ));
         }
     };
+    let quantity = without_short(side, quantity, held, can_short, symbol)?;
     let quantity = round_quantity(quantity, rules);
     if quantity.is_zero() || quantity < rules.min_quantity || quantity * price < rules.min_notional
     {
@@ -225,11 +331,22 @@ mod tests {
             price: None,
             confidence: None,
             target_position: None,
+            strategy_position: None,
             event_time_ms: None,
         }
     }
 
     fn size(sizing: SizingRule, signal: &Intent, position: Position) -> Result<Plan, Stop> {
+        size_on(true, sizing, signal, position)
+    }
+
+    /// Sizes on a market that can (perpetual) or cannot (spot) short.
+    fn size_on(
+        can_short: bool,
+        sizing: SizingRule,
+        signal: &Intent,
+        position: Position,
+    ) -> Result<Plan, Stop> {
         let balances = [
             ("USDT".to_string(), d("1000"), d("0")),
             ("BTC".to_string(), d("0.5"), d("0")),
@@ -244,6 +361,7 @@ mod tests {
                 rules: &rules(),
                 position,
                 balances: &balances,
+                can_short,
             },
         )
     }
@@ -327,6 +445,126 @@ mod tests {
         ));
     }
 
+    fn held(quantity: &str) -> Position {
+        Position {
+            quantity: d(quantity),
+            ..Default::default()
+        }
+    }
+
+    fn skipped(result: Result<Plan, Stop>) -> SkipReason {
+        match result {
+            Err(Stop::Skip(reason, _)) => reason,
+            other => panic!("not skipped: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn add_reverse_and_one_sided_closes() {
+        let fixed = SizingRule::Quantity(d("0.1"));
+        let trade = |action, position: &str| {
+            let plan = size(fixed, &signal(action), held(position)).unwrap();
+            (plan.side, plan.quantity)
+        };
+        assert_eq!(trade(SignalAction::Add, "0.3"), (Side::Buy, d("0.1")));
+        assert_eq!(trade(SignalAction::Add, "-0.3"), (Side::Sell, d("0.1")));
+        // Reverse: close 0.3, open 0.1 the other way.
+        assert_eq!(trade(SignalAction::Reverse, "0.3"), (Side::Sell, d("0.4")));
+        assert_eq!(
+            trade(SignalAction::CloseLong, "0.3"),
+            (Side::Sell, d("0.3"))
+        );
+        assert_eq!(
+            trade(SignalAction::CloseShort, "-0.3"),
+            (Side::Buy, d("0.3"))
+        );
+        let nothing =
+            |action, position: &str| skipped(size(fixed, &signal(action), held(position)));
+        assert_eq!(nothing(SignalAction::Add, "0"), SkipReason::NoPosition);
+        assert_eq!(nothing(SignalAction::Reverse, "0"), SkipReason::NoPosition);
+        assert_eq!(
+            nothing(SignalAction::CloseLong, "-0.3"),
+            SkipReason::NothingToTrade
+        );
+        assert_eq!(
+            nothing(SignalAction::CloseShort, "0.3"),
+            SkipReason::NothingToTrade
+        );
+        assert_eq!(
+            nothing(SignalAction::CloseShort, "0"),
+            SkipReason::NothingToTrade
+        );
+        assert_eq!(
+            nothing(SignalAction::Cancel, "0.3"),
+            SkipReason::NothingToTrade
+        );
+    }
+
+    #[test]
+    fn a_strategy_alert_follows_the_stated_position_in_its_own_direction() {
+        let fixed = SizingRule::Quantity(d("0.1"));
+        let alert = |action, target: &str| Intent {
+            target_position: Some(d(target)),
+            ..signal(action)
+        };
+        let trade = |intent: &Intent, position: &str| {
+            let plan = size(fixed, intent, held(position)).unwrap();
+            (plan.side, plan.quantity)
+        };
+        // Entry to the strategy's size, not the sizing rule's.
+        assert_eq!(
+            trade(&alert(SignalAction::Buy, "0.5"), "0"),
+            (Side::Buy, d("0.5"))
+        );
+        // Partial exit: sell + long 0.2 from 0.5.
+        assert_eq!(
+            trade(&alert(SignalAction::Sell, "0.2"), "0.5"),
+            (Side::Sell, d("0.3"))
+        );
+        // Reversal: sell + short 0.2 from long 0.5.
+        assert_eq!(
+            trade(&alert(SignalAction::Sell, "-0.2"), "0.5"),
+            (Side::Sell, d("0.7"))
+        );
+        // A sell alert never buys, a buy alert never sells.
+        let beyond = |intent: &Intent, position: &str| skipped(size(fixed, intent, held(position)));
+        assert_eq!(
+            beyond(&alert(SignalAction::Sell, "0.2"), "0.1"),
+            SkipReason::AtTarget
+        );
+        assert_eq!(
+            beyond(&alert(SignalAction::Buy, "-0.2"), "0"),
+            SkipReason::AtTarget
+        );
+    }
+
+    #[test]
+    fn spot_closes_the_long_and_never_opens_a_short() {
+        let fixed = SizingRule::Quantity(d("0.1"));
+        let spot = |intent: &Intent, position: &str| size_on(false, fixed, intent, held(position));
+        let reverse = spot(&signal(SignalAction::Reverse), "0.3").unwrap();
+        assert_eq!((reverse.side, reverse.quantity), (Side::Sell, d("0.3")));
+        let short = Intent {
+            target_position: Some(d("-0.2")),
+            ..signal(SignalAction::Sell)
+        };
+        let closing = spot(&short, "0.5").unwrap();
+        assert_eq!((closing.side, closing.quantity), (Side::Sell, d("0.5")));
+        assert_eq!(skipped(spot(&short, "0")), SkipReason::SpotCannotShort);
+        assert_eq!(
+            skipped(spot(&signal(SignalAction::Sell), "0")),
+            SkipReason::SpotCannotShort
+        );
+        let mut target = signal(SignalAction::TargetPosition);
+        target.target_position = Some(d("-1"));
+        assert_eq!(spot(&target, "0.3").unwrap().quantity, d("0.3"));
+        // A sell within the long is untouched.
+        assert_eq!(
+            spot(&signal(SignalAction::Sell), "0.3").unwrap().quantity,
+            d("0.1")
+        );
+    }
+
     #[test]
     fn below_the_lot_or_the_minimum_notional_is_skipped() {
         let buy = signal(SignalAction::Buy);
@@ -341,6 +579,7 @@ mod tests {
                     rules: &rules(),
                     position: Position::default(),
                     balances: &[],
+                    can_short: false,
                 },
             )
         };
@@ -369,6 +608,7 @@ mod tests {
                 rules: &rules(),
                 position: Position::default(),
                 balances: &[],
+                can_short: true,
             },
         );
         // 100.055 - 10 bps = 99.954945, rounded up to the tick for a sell.
