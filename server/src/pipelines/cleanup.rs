@@ -1,6 +1,7 @@
 //! Exits that clean up: which actions cancel the pipeline's resting orders
-//! in the symbol (entries and brackets) before they trade, and the step
-//! that cancels them, also the whole of a `cancel` signal.
+//! in the symbol (entries and brackets) before they trade, the step that
+//! cancels them (also the whole of a `cancel` signal), and which actions
+//! never get a bracket.
 
 use std::time::Instant;
 
@@ -52,6 +53,15 @@ pub(super) fn always_cleans_up(action: SignalAction) -> bool {
     )
 }
 
+/// Whether `action` only ever closes a position (`exit`, `close_long`,
+/// `close_short`): its order never gets protective orders.
+pub(super) fn only_closes(action: SignalAction) -> bool {
+    matches!(
+        action,
+        SignalAction::Exit | SignalAction::CloseLong | SignalAction::CloseShort
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -69,6 +79,23 @@ mod tests {
                 SignalAction::Exit,
                 SignalAction::Cancel,
                 SignalAction::Reverse
+            ]
+        );
+    }
+
+    #[test]
+    fn only_exits_and_one_sided_closes_only_close() {
+        let closing: Vec<_> = SignalAction::ALL
+            .iter()
+            .copied()
+            .filter(|a| only_closes(*a))
+            .collect();
+        assert_eq!(
+            closing,
+            [
+                SignalAction::Exit,
+                SignalAction::CloseLong,
+                SignalAction::CloseShort
             ]
         );
     }

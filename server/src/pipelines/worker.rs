@@ -256,9 +256,19 @@ impl Pipelines {
             }
             OrderStatus::Filled => {
                 let started = Instant::now();
+                // An exit never gets a bracket, whatever the position did
+                // meanwhile; other orders protect only what they opened.
+                let closes = signal
+                    .intent
+                    .as_ref()
+                    .is_some_and(|i| cleanup::only_closes(i.action));
                 let protected = Protected {
                     entry: &order,
-                    quantity: opened(before, &order),
+                    quantity: if closes {
+                        Decimal::ZERO
+                    } else {
+                        opened(before, &order)
+                    },
                 };
                 let protective = self
                     .protect(&compiled, execution, protected, trace_id)
