@@ -144,10 +144,20 @@ pub fn validate(
     let confidence = number(Field::Confidence, &raw.confidence);
     let position_size = number(Field::PositionSize, &raw.position_size);
 
-    // An exit may carry 0 contracts ("close everything").
-    let quantity = match (quantity, action) {
-        (Some(q), Some(SignalAction::Exit)) if q.is_zero() => None,
-        (Some(q), _) if q <= Decimal::ZERO => {
+    // An exit, a one-sided close or a cancel may carry 0 contracts
+    // ("close everything", "nothing to trade").
+    let sizes_nothing = matches!(
+        action,
+        Some(
+            SignalAction::Exit
+                | SignalAction::CloseLong
+                | SignalAction::CloseShort
+                | SignalAction::Cancel
+        )
+    );
+    let quantity = match quantity {
+        Some(q) if sizes_nothing && q.is_zero() => None,
+        Some(q) if q <= Decimal::ZERO => {
             fail(
                 Field::Quantity,
                 RejectReason::NonPositiveQuantity,
@@ -155,7 +165,7 @@ pub fn validate(
             );
             None
         }
-        (Some(q), _) if q > config.max_quantity => {
+        Some(q) if q > config.max_quantity => {
             fail(
                 Field::Quantity,
                 RejectReason::QuantityOutOfRange,
@@ -163,7 +173,7 @@ pub fn validate(
             );
             None
         }
-        (q, _) => q,
+        q => q,
     };
     if let Some(p) = price
         && p <= Decimal::ZERO
@@ -386,9 +396,11 @@ mod tests {
             reasons(&signal),
             vec![(Field::Quantity, RejectReason::QuantityOutOfRange)]
         );
-        let mut exit = raw("BTCUSDT", "flat");
-        exit.quantity = "0".into();
-        assert_eq!(check(&exit).unwrap().quantity, None);
+        for action in ["flat", "close_long", "close_short", "cancel"] {
+            let mut exit = raw("BTCUSDT", action);
+            exit.quantity = "0".into();
+            assert_eq!(check(&exit).unwrap().quantity, None, "{action}");
+        }
     }
 
     #[test]
