@@ -130,6 +130,14 @@ mod tests {
     }
 
     #[test]
+    fn pine_sentiment_is_read() {
+        let parsed =
+            parse_body(br#"{"ticker":"BTCUSDT","action":"sell","sentiment":"flat"}"#).unwrap();
+        assert_eq!(parsed.signal.sentiment, "flat");
+        assert_eq!(parsed.signal.market_position, "");
+    }
+
+    #[test]
     fn bare_numbers_are_exact() {
         let parsed = parse_body(
             br#"{"ticker":"X","action":"buy","price":0.1000000000000000055511151231257827}"#,
