@@ -125,6 +125,17 @@ fn holding_side(held: Decimal) -> Option<Side> {
     }
 }
 
+/// The side of the open position `held`, or a `no_position` skip: `action`
+/// needs a position.
+fn open_side(held: Decimal, action: SignalAction, symbol: &str) -> Result<Side, Stop> {
+    holding_side(held).ok_or_else(|| {
+        Stop::Skip(
+            SkipReason::NoPosition,
+            format!("{action} needs a position in {symbol}, and there is none"),
+        )
+    })
+}
+
 /// The order from `held` to `target`; with a `direction`, only an order
 /// on that side (a sell alert never buys).
 fn toward(
@@ -205,34 +216,17 @@ pub fn plan(
             }
         }
         SignalAction::Add => {
-            let side = holding_side(held).ok_or_else(|| {
-                Stop::Skip(
-                    SkipReason::NoPosition,
-                    format!("add needs a position in {symbol} to add to"),
-                )
-            })?;
+            let side = open_side(held, intent.action, symbol)?;
             (side, rule(side)?)
         }
         SignalAction::Reverse => {
-            let side = holding_side(held)
-                .ok_or_else(|| {
-                    Stop::Skip(
-                        SkipReason::NoPosition,
-                        format!("reverse needs a position in {symbol} to reverse"),
-                    )
-                })?
-                .opposite();
+            let side = open_side(held, intent.action, symbol)?.opposite();
             (side, held.abs() + rule(side)?)
         }
-        SignalAction::Exit => {
-            let side = holding_side(held).ok_or_else(|| {
-                Stop::Skip(
-                    SkipReason::NoPosition,
-                    format!("nothing to close in {symbol}"),
-                )
-            })?;
-            (side.opposite(), held.abs())
-        }
+        SignalAction::Exit => (
+            open_side(held, intent.action, symbol)?.opposite(),
+            held.abs(),
+        ),
         SignalAction::CloseLong | SignalAction::CloseShort => {
             let wanted = if intent.action == SignalAction::CloseLong {
                 Side::Buy
