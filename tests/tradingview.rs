@@ -10,8 +10,8 @@ use serde_json::{Value, json};
 use tradeplane_api::*;
 use tradeplane_client::Client;
 use tradeplane_e2e::{
-    PASSPHRASE, TestServer, any_signal_pipeline, balances, create_pipeline, dec, eventually,
-    finished, get_order, list_signals, post_webhook,
+    PASSPHRASE, TestServer, any_signal_pipeline, bad_request_field, balances, create_pipeline, dec,
+    error_reason, eventually, finished, get_order, list_signals, post_webhook, submit,
 };
 
 /// A pipeline for TradingView alerts buying 1000 USDT of BTC a run when
@@ -448,6 +448,33 @@ async fn contradictions_and_unknown_words_are_refused_naming_the_field() {
     assert_eq!(
         violation(&refused(&server, &moody).await),
         ("sentiment".to_string(), "BAD_POSITION".to_string())
+    );
+    // gRPC speaks the same rules: a flat strategy's sell is an exit, and a
+    // contradiction names its field.
+    let client = server.client().await;
+    let grpc = |action: &str, size: &str| SubmitSignalRequest {
+        symbol: "BTCUSDT".into(),
+        action: action.into(),
+        market_position: "flat".into(),
+        position_size: size.into(),
+        ..Default::default()
+    };
+    let exit = submit(&client, grpc("sell", "0"))
+        .await
+        .signal
+        .expect("a signal");
+    assert_eq!(
+        (exit.action, exit.market_position),
+        (SignalAction::Exit as i32, MarketPosition::Flat as i32)
+    );
+    let status = client
+        .signals()
+        .submit_signal(grpc("sell", "1"))
+        .await
+        .expect_err("a flat strategy holding 1 is refused");
+    assert_eq!(
+        (bad_request_field(&status), error_reason(&status)),
+        ("position_size".to_string(), "POSITION_MISMATCH".to_string())
     );
     let mut torn = strategy_alert("sell", "0.02", "flat", "0");
     torn["sentiment"] = json!("long");
