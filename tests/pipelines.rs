@@ -249,11 +249,12 @@ async fn every_risk_rule_rejects_what_it_should_and_passes_the_rest() {
         rules.allowed_sides = vec![Side::Buy as i32]
     })
     .await;
+    // Spot cannot sell short, so the sell has a long to sell.
+    succeeds(&client, &sides, "buy", "50000").await;
     rejected(
         &run(&client, &sides, "sell", "50000", "").await,
         "allowed_sides",
     );
-    succeeds(&client, &sides, "buy", "50000").await;
 
     let position = with_risk(
         &client,

@@ -2,7 +2,9 @@
 
 use prost_types::Timestamp;
 use serde_json::{Value, json};
-use tradeplane_api::{InstrumentKind, ProtoEnum, Signal, SignalAction, SignalOutcome};
+use tradeplane_api::{
+    InstrumentKind, MarketPosition, ProtoEnum, Signal, SignalAction, SignalOutcome,
+};
 
 /// An RFC 3339 time, or empty.
 pub fn time_text(ts: Option<&Timestamp>) -> String {
@@ -38,6 +40,8 @@ pub fn signal_json(signal: &Signal) -> Value {
         "price": signal.price,
         "confidence": signal.confidence,
         "target_position": signal.target_position,
+        "market_position": MarketPosition::word_of(signal.market_position),
+        "position_size": signal.position_size,
         "strategy_order_id": signal.strategy_order_id,
         "comment": signal.comment,
         "interval": signal.interval,

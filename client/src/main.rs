@@ -129,7 +129,8 @@ enum SignalCommand {
 struct SubmitArgs {
     #[arg(long)]
     symbol: String,
-    /// buy, sell, exit/flat/close, or target.
+    /// buy, sell, exit/flat/close, target, cancel, add, reverse,
+    /// close_long or close_short.
     #[arg(long)]
     action: String,
     #[arg(long, default_value = "", allow_hyphen_values = true)]

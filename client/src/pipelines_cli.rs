@@ -45,7 +45,8 @@ pub enum PipelineCommand {
         id: String,
         #[arg(long, default_value = "")]
         symbol: String,
-        /// buy, sell, exit or target_position.
+        /// buy, sell, exit, target_position, cancel, add, reverse,
+        /// close_long or close_short.
         #[arg(long, default_value = "")]
         action: String,
         #[arg(long, default_value = "")]

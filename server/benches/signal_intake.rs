@@ -112,6 +112,7 @@ fn write() -> SignalWrite {
             price: Some(Decimal::new(650001, 1)),
             confidence: None,
             target_position: None,
+            strategy_position: None,
             event_time_ms: None,
         }),
         ..Signal::received(id, "bench", 0)

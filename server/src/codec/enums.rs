@@ -65,7 +65,7 @@ use crate::{
         approval::ApprovalState,
         execution::ExecutionStatus,
         order::{OrderRole, OrderStatus, OrderType, TimeInForce},
-        signal::{SignalAction, SignalOutcome},
+        signal::{MarketPosition, SignalAction, SignalOutcome},
     },
 };
 
@@ -73,7 +73,18 @@ mirror!(Side => Side { Buy, Sell });
 mirror!(InstrumentKind => InstrumentKind { Spot, Perpetual, Future });
 mirror!(OrderType => OrderType { Market, Limit, Stop, StopLimit });
 mirror!(OrderRole => OrderRole { Entry, Exit, StopLoss, TakeProfit });
-mirror!(SignalAction => SignalAction { Buy, Sell, Exit, TargetPosition });
+mirror!(SignalAction => SignalAction {
+    Buy,
+    Sell,
+    Exit,
+    TargetPosition,
+    Cancel,
+    Add,
+    Reverse,
+    CloseLong,
+    CloseShort,
+});
+mirror!(MarketPosition => MarketPosition { Long, Short, Flat });
 mirror!(SignalOutcome => SignalOutcome { Accepted, Duplicate, Rejected });
 mirror!(TimeInForce => TimeInForce { Gtc, Ioc, Fok });
 mirror!(OrderStatus => OrderStatus {

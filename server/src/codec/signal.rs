@@ -3,7 +3,9 @@
 use tradeplane_api as pb;
 
 use super::{CodecError, enums::Mirrored, millis, optional_decimal, optional_text, timestamp};
-use crate::model::signal::{FieldViolation, Intent, Signal, SignalAction, SignalOutcome};
+use crate::model::signal::{
+    FieldViolation, Intent, MarketPosition, Signal, SignalAction, SignalOutcome, StrategyPosition,
+};
 
 impl From<&Signal> for pb::Signal {
     fn from(signal: &Signal) -> Self {
@@ -44,6 +46,10 @@ impl From<&Signal> for pb::Signal {
             wire.confidence = optional_text(intent.confidence);
             wire.target_position = optional_text(intent.target_position);
             wire.event_time = intent.event_time_ms.and_then(timestamp);
+            if let Some(stated) = &intent.strategy_position {
+                wire.market_position = stated.market_position.number();
+                wire.position_size = optional_text(stated.size);
+            }
         }
         wire
     }
@@ -69,6 +75,17 @@ impl TryFrom<pb::Signal> for Signal {
                 confidence: optional_decimal(&signal.confidence, "confidence")?,
                 target_position: optional_decimal(&signal.target_position, "target_position")?,
                 event_time_ms: signal.event_time.as_ref().map(|t| millis(Some(t))),
+                strategy_position: MarketPosition::optional(
+                    signal.market_position,
+                    "market_position",
+                )?
+                .map(|market_position| {
+                    Ok::<_, CodecError>(StrategyPosition {
+                        market_position,
+                        size: optional_decimal(&signal.position_size, "position_size")?,
+                    })
+                })
+                .transpose()?,
             }),
         };
         Ok(Signal {
@@ -127,6 +144,10 @@ mod tests {
                 price: Some(Decimal::new(650001, 1)),
                 confidence: None,
                 target_position: Some(Decimal::ZERO),
+                strategy_position: Some(StrategyPosition {
+                    market_position: MarketPosition::Flat,
+                    size: Some(Decimal::ZERO),
+                }),
                 event_time_ms: Some(900),
             }),
             reject_reason: String::new(),
@@ -141,6 +162,10 @@ mod tests {
         assert_eq!(
             (wire.price.as_str(), wire.target_position.as_str()),
             ("65000.1", "0")
+        );
+        assert_eq!(
+            (wire.market_position, wire.position_size.as_str()),
+            (pb::MarketPosition::Flat as i32, "0")
         );
         assert_eq!(Signal::try_from(wire), Ok(signal));
         let rejected = Signal {

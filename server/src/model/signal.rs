@@ -16,6 +16,26 @@ word_enum! {
         Exit => "exit",
         /// Trade to the signal's target position.
         TargetPosition => "target_position",
+        /// Cancel the pipeline's resting orders in the symbol; no new order.
+        Cancel => "cancel",
+        /// Add to the open position, in its direction.
+        Add => "add",
+        /// Close the position and open one the other way.
+        Reverse => "reverse",
+        /// Close a long position only.
+        CloseLong => "close_long",
+        /// Close a short position only.
+        CloseShort => "close_short",
+    }
+}
+
+word_enum! {
+    /// The position a strategy says it holds after its order
+    /// (TradingView's `{{strategy.market_position}}`).
+    pub enum MarketPosition {
+        Long => "long",
+        Short => "short",
+        Flat => "flat",
     }
 }
 
@@ -31,15 +51,54 @@ word_enum! {
 
 impl SignalAction {
     /// The action a strategy's word names, in any case: the words
-    /// (`buy`, `target_position`, …) and the usual aliases (`long`,
-    /// `short`, `flat`, `close`, `target`).
+    /// (`buy`, `target_position`, `close_long`, …) and the usual aliases
+    /// (`long`, `short`, `flat`, `close`, `target`).
+    pub fn named(word: &str) -> Option<Self> {
+        let word = word.trim().to_ascii_lowercase();
+        match word.as_str() {
+            "long" => Some(SignalAction::Buy),
+            "short" => Some(SignalAction::Sell),
+            "flat" | "close" => Some(SignalAction::Exit),
+            "target" => Some(SignalAction::TargetPosition),
+            other => Self::from_word(other),
+        }
+    }
+
+    /// Every word and alias [`named`](Self::named) understands, for
+    /// messages.
+    pub const WORDS: &'static str =
+        "buy, sell, exit, flat, close, target, cancel, add, reverse, close_long, close_short";
+}
+
+impl MarketPosition {
+    /// The position a word names, in any case; Pine's sentiment words
+    /// `bullish` and `bearish` mean long and short.
     pub fn named(word: &str) -> Option<Self> {
         match word.trim().to_ascii_lowercase().as_str() {
-            "buy" | "long" => Some(SignalAction::Buy),
-            "sell" | "short" => Some(SignalAction::Sell),
-            "exit" | "flat" | "close" => Some(SignalAction::Exit),
-            "target_position" | "target" => Some(SignalAction::TargetPosition),
-            _ => None,
+            "bullish" => Some(MarketPosition::Long),
+            "bearish" => Some(MarketPosition::Short),
+            other => Self::from_word(other),
+        }
+    }
+}
+
+/// The position a strategy stated with its signal.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct StrategyPosition {
+    pub market_position: MarketPosition,
+    /// `{{strategy.position_size}}` as sent (it may be signed); `None`
+    /// when the strategy sent no size.
+    pub size: Option<Decimal>,
+}
+
+impl StrategyPosition {
+    /// The signed position it states (long > 0, short < 0, flat = 0);
+    /// `None` for long or short without a size.
+    pub fn target(&self) -> Option<Decimal> {
+        match self.market_position {
+            MarketPosition::Flat => Some(Decimal::ZERO),
+            MarketPosition::Long => self.size.map(|s| s.abs()),
+            MarketPosition::Short => self.size.map(|s| -s.abs()),
         }
     }
 }
@@ -53,6 +112,8 @@ pub struct Intent {
     pub price: Option<Decimal>,
     pub confidence: Option<Decimal>,
     pub target_position: Option<Decimal>,
+    /// The position the strategy says it holds after this signal.
+    pub strategy_position: Option<StrategyPosition>,
     /// When the strategy says it happened (ms since the epoch).
     pub event_time_ms: Option<i64>,
 }
@@ -137,6 +198,15 @@ mod tests {
             SignalAction::named("target"),
             Some(SignalAction::TargetPosition)
         );
+        assert_eq!(
+            SignalAction::named("Close_Short"),
+            Some(SignalAction::CloseShort)
+        );
         assert_eq!(SignalAction::named("hold"), None);
+        assert_eq!(
+            MarketPosition::named("Bearish"),
+            Some(MarketPosition::Short)
+        );
+        assert_eq!(MarketPosition::named("sideways"), None);
     }
 }

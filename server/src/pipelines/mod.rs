@@ -9,6 +9,7 @@
 pub mod approvals;
 mod book;
 mod claim;
+mod cleanup;
 pub mod config;
 pub mod drift;
 mod keeper;
@@ -391,7 +392,7 @@ impl Pipelines {
             ApiError::invalid_field(
                 "UNKNOWN_ACTION",
                 "action",
-                format!("`{action}` is not buy, sell, exit or target_position"),
+                format!("`{action}` is not one of {}", SignalAction::WORDS),
             )
         })?;
         let decimal = |text: &str, field: &str| {
@@ -413,6 +414,7 @@ impl Pipelines {
                 price,
                 confidence: None,
                 target_position: quantity.filter(|_| target),
+                strategy_position: None,
                 event_time_ms: Some(now),
             }),
             ..Signal::received(uuid::Uuid::now_v7().to_string(), source, now)

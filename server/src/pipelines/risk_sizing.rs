@@ -106,6 +106,7 @@ mod tests {
             rules: &rules,
             position: Position::default(),
             balances,
+            can_short: false,
         };
         risked_quantity(
             d("1"),

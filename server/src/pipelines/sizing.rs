@@ -65,6 +65,8 @@ pub struct Market<'a> {
     /// The exchange's balances (asset, free, locked); read only when
     /// [`needs_balances`] says so.
     pub balances: &'a [(String, Decimal, Decimal)],
+    /// Whether the market can hold a short position (spot cannot).
+    pub can_short: bool,
 }
 
 /// Whether sizing `intent` by `sizing` reads the exchange's balances.
@@ -72,7 +74,121 @@ pub fn needs_balances(sizing: SizingRule, intent: &Intent) -> bool {
     matches!(
         sizing,
         SizingRule::PercentOfBalance(_) | SizingRule::RiskPercent(_)
-    ) && matches!(intent.action, SignalAction::Buy | SignalAction::Sell)
+    ) && match intent.action {
+        SignalAction::Buy | SignalAction::Sell => intent.target_position.is_none(),
+        SignalAction::Add | SignalAction::Reverse => true,
+        _ => false,
+    }
+}
+
+/// The quantity the pipeline's sizing rule gives an order on `side`.
+fn rule_quantity(
+    sizing: SizingRule,
+    order: &OrderPlan,
+    intent: &Intent,
+    side: Side,
+    market: &Market<'_>,
+) -> Result<Decimal, Stop> {
+    let (price, balances) = (market.price, market.balances);
+    Ok(match sizing {
+        SizingRule::Quantity(q) => q,
+        SizingRule::QuoteAmount(amount) => amount / price,
+        SizingRule::FromSignal => intent.quantity.ok_or_else(|| {
+            Stop::Fail("sizing is from_signal, and the signal has no quantity".into())
+        })?,
+        SizingRule::PercentOfBalance(percent) => {
+            let instrument = &intent.instrument;
+            let asset = if side == Side::Buy {
+                &instrument.quote
+            } else {
+                &instrument.base
+            };
+            let free = balances
+                .iter()
+                .find(|(a, _, _)| a == asset)
+                .map(|(_, free, _)| *free)
+                .unwrap_or_default();
+            let amount = free * percent / Decimal::ONE_HUNDRED;
+            if side == Side::Buy {
+                amount / price
+            } else {
+                amount
+            }
+        }
+        SizingRule::RiskPercent(percent) => {
+            risked_quantity(percent, order, &intent.instrument, side, market)?
+        }
+    })
+}
+
+/// The side that opened a signed position; `None` when flat.
+fn holding_side(held: Decimal) -> Option<Side> {
+    if held.is_zero() {
+        None
+    } else if held.is_sign_positive() {
+        Some(Side::Buy)
+    } else {
+        Some(Side::Sell)
+    }
+}
+
+/// The side of the open position `held`, or a `no_position` skip: `action`
+/// needs a position.
+fn open_side(held: Decimal, action: SignalAction, symbol: &str) -> Result<Side, Stop> {
+    holding_side(held).ok_or_else(|| {
+        Stop::Skip(
+            SkipReason::NoPosition,
+            format!("{action} needs a position in {symbol}, and there is none"),
+        )
+    })
+}
+
+/// The order from `held` to `target`; with a `direction`, only an order
+/// on that side (a sell alert never buys).
+fn toward(
+    target: Decimal,
+    held: Decimal,
+    direction: Option<Side>,
+    symbol: &str,
+) -> Result<(Side, Decimal), Stop> {
+    let difference = target - held;
+    let side = holding_side(difference);
+    match (side, direction) {
+        (Some(side), None) => Ok((side, difference.abs())),
+        (Some(side), Some(alert)) if side == alert => Ok((side, difference.abs())),
+        (None, _) => Err(Stop::Skip(
+            SkipReason::AtTarget,
+            format!("already at {target} {symbol}"),
+        )),
+        (Some(_), Some(alert)) => Err(Stop::Skip(
+            SkipReason::AtTarget,
+            format!(
+                "the strategy is at {target} {symbol} and the pipeline at {held}: a {alert} alert cannot get there"
+            ),
+        )),
+    }
+}
+
+/// Where the market cannot short, a sell closes at most the long `held`;
+/// with no long, it is skipped.
+fn without_short(
+    side: Side,
+    quantity: Decimal,
+    held: Decimal,
+    can_short: bool,
+    symbol: &str,
+) -> Result<Decimal, Stop> {
+    let long = held.max(Decimal::ZERO);
+    if can_short || side == Side::Buy || quantity <= long {
+        Ok(quantity)
+    } else if long.is_zero() {
+        Err(Stop::Skip(
+            SkipReason::SpotCannotShort,
+            format!("{symbol} cannot be sold short, and the pipeline holds none to sell"),
+        ))
+    } else {
+        Ok(long)
+    }
 }
 
 /// Sizes the order for a signal's `intent`.
@@ -87,80 +203,65 @@ pub fn plan(
         price,
         rules,
         position,
-        balances,
+        can_short,
+        ..
     } = market;
-    let action = intent.action;
-    let (side, quantity) = match action {
+    let held = position.quantity;
+    let rule = |side| rule_quantity(sizing, order, intent, side, &market);
+    let (side, quantity) = match intent.action {
         SignalAction::Buy | SignalAction::Sell => {
-            let side = if action == SignalAction::Buy {
+            let side = if intent.action == SignalAction::Buy {
                 Side::Buy
             } else {
                 Side::Sell
             };
-            let quantity = match sizing {
-                SizingRule::Quantity(q) => q,
-                SizingRule::QuoteAmount(amount) => amount / price,
-                SizingRule::FromSignal => intent.quantity.ok_or_else(|| {
-                    Stop::Fail("sizing is from_signal, and the signal has no quantity".into())
-                })?,
-                SizingRule::PercentOfBalance(percent) => {
-                    let instrument = &intent.instrument;
-                    let asset = if side == Side::Buy {
-                        &instrument.quote
-                    } else {
-                        &instrument.base
-                    };
-                    let free = balances
-                        .iter()
-                        .find(|(a, _, _)| a == asset)
-                        .map(|(_, free, _)| *free)
-                        .unwrap_or_default();
-                    let amount = free * percent / Decimal::ONE_HUNDRED;
-                    if side == Side::Buy {
-                        amount / price
-                    } else {
-                        amount
-                    }
-                }
-                SizingRule::RiskPercent(percent) => {
-                    risked_quantity(percent, order, &intent.instrument, side, &market)?
-                }
-            };
-            (side, quantity)
+            match intent.target_position {
+                // A TradingView strategy stated where it is now: follow it,
+                // but only in the alert's direction.
+                Some(target) => toward(target, held, Some(side), symbol)?,
+                None => (side, rule(side)?),
+            }
         }
-        SignalAction::Exit => {
-            if position.quantity.is_zero() {
+        SignalAction::Add => {
+            let side = open_side(held, intent.action, symbol)?;
+            (side, rule(side)?)
+        }
+        SignalAction::Reverse => {
+            let side = open_side(held, intent.action, symbol)?.opposite();
+            (side, held.abs() + rule(side)?)
+        }
+        SignalAction::Exit => (
+            open_side(held, intent.action, symbol)?.opposite(),
+            held.abs(),
+        ),
+        SignalAction::CloseLong | SignalAction::CloseShort => {
+            let wanted = if intent.action == SignalAction::CloseLong {
+                Side::Buy
+            } else {
+                Side::Sell
+            };
+            if holding_side(held) != Some(wanted) {
                 return Err(Stop::Skip(
-                    SkipReason::NoPosition,
-                    format!("nothing to close in {symbol}"),
+                    SkipReason::NothingToTrade,
+                    format!("{}: the pipeline holds {held} {symbol}", intent.action),
                 ));
             }
-            let side = if position.quantity > Decimal::ZERO {
-                Side::Sell
-            } else {
-                Side::Buy
-            };
-            (side, position.quantity.abs())
+            (wanted.opposite(), held.abs())
         }
         SignalAction::TargetPosition => {
             let target = intent.target_position.ok_or_else(|| {
                 Stop::Fail("a target_position signal needs target_position".into())
             })?;
-            let difference = target - position.quantity;
-            if difference.is_zero() {
-                return Err(Stop::Skip(
-                    SkipReason::AtTarget,
-                    format!("already at {target} {symbol}"),
-                ));
-            }
-            let side = if difference > Decimal::ZERO {
-                Side::Buy
-            } else {
-                Side::Sell
-            };
-            (side, difference.abs())
+            toward(target, held, None, symbol)?
+        }
+        SignalAction::Cancel => {
+            return Err(Stop::Skip(
+                SkipReason::NothingToTrade,
+                "cancel places no order".into(),
+            ));
         }
     };
+    let quantity = without_short(side, quantity, held, can_short, symbol)?;
     let quantity = round_quantity(quantity, rules);
     if quantity.is_zero() || quantity < rules.min_quantity || quantity * price < rules.min_notional
     {
@@ -192,195 +293,4 @@ pub fn plan(
 }
 
 #[cfg(test)]
-mod tests {
-    use crate::{market::instrument::Instrument, model::order::TimeInForce};
-
-    use super::*;
-
-    fn d(text: &str) -> Decimal {
-        text.parse().unwrap()
-    }
-
-    fn rules() -> InstrumentRules {
-        InstrumentRules {
-            tick_size: d("0.01"),
-            lot_size: d("0.001"),
-            min_quantity: d("0.001"),
-            min_notional: d("10"),
-        }
-    }
-
-    fn market(order: OrderType) -> OrderPlan {
-        OrderPlan {
-            order_type: order,
-            limit_offset_bps: d("10"),
-            time_in_force: TimeInForce::Gtc,
-            stop_loss: None,
-            take_profits: Vec::new(),
-            trailing_stop: None,
-            breakeven: false,
-            cancel_after: None,
-        }
-    }
-
-    fn signal(action: SignalAction) -> Intent {
-        Intent {
-            instrument: Instrument {
-                symbol: "BINANCE:BTC/USDT".into(),
-                ..Instrument::spot("BTC", "USDT")
-            },
-            action,
-            quantity: None,
-            price: None,
-            confidence: None,
-            target_position: None,
-            event_time_ms: None,
-        }
-    }
-
-    fn size(sizing: SizingRule, signal: &Intent, position: Position) -> Result<Plan, Stop> {
-        let balances = [
-            ("USDT".to_string(), d("1000"), d("0")),
-            ("BTC".to_string(), d("0.5"), d("0")),
-        ];
-        plan(
-            sizing,
-            &market(OrderType::Market),
-            signal,
-            Market {
-                symbol: "BINANCE:BTC/USDT",
-                price: d("50000"),
-                rules: &rules(),
-                position,
-                balances: &balances,
-            },
-        )
-    }
-
-    fn sized(sizing: SizingRule, signal: &Intent) -> (Side, Decimal) {
-        let plan = size(sizing, signal, Position::default()).unwrap();
-        (plan.side, plan.quantity)
-    }
-
-    #[test]
-    fn a_fixed_quantity_stays_and_a_quote_amount_is_divided_by_the_price() {
-        let buy = signal(SignalAction::Buy);
-        assert_eq!(
-            sized(SizingRule::Quantity(d("0.01")), &buy),
-            (Side::Buy, d("0.01"))
-        );
-        // 123 / 50000 = 0.00246, rounded down to the lot.
-        let sell = signal(SignalAction::Sell);
-        assert_eq!(
-            sized(SizingRule::QuoteAmount(d("123")), &sell),
-            (Side::Sell, d("0.002"))
-        );
-    }
-
-    #[test]
-    fn a_percent_of_balance_spends_quote_to_buy_and_base_to_sell() {
-        let percent = SizingRule::PercentOfBalance(d("50"));
-        assert_eq!(
-            sized(percent, &signal(SignalAction::Buy)),
-            (Side::Buy, d("0.01"))
-        );
-        assert_eq!(
-            sized(percent, &signal(SignalAction::Sell)),
-            (Side::Sell, d("0.25"))
-        );
-        assert!(needs_balances(percent, &signal(SignalAction::Buy)));
-        assert!(!needs_balances(percent, &signal(SignalAction::Exit)));
-        assert!(!needs_balances(
-            SizingRule::Quantity(d("1")),
-            &signal(SignalAction::Buy)
-        ));
-    }
-
-    #[test]
-    fn from_signal_takes_the_signal_quantity_or_fails() {
-        let mut buy = signal(SignalAction::Buy);
-        buy.quantity = Some(d("0.0456"));
-        assert_eq!(sized(SizingRule::FromSignal, &buy), (Side::Buy, d("0.045")));
-        buy.quantity = None;
-        assert!(matches!(
-            size(SizingRule::FromSignal, &buy, Position::default()),
-            Err(Stop::Fail(_))
-        ));
-    }
-
-    #[test]
-    fn exits_and_targets_trade_the_difference_to_the_position() {
-        let long = Position {
-            quantity: d("0.3"),
-            ..Default::default()
-        };
-        let exit = size(SizingRule::FromSignal, &signal(SignalAction::Exit), long).unwrap();
-        assert_eq!((exit.side, exit.quantity), (Side::Sell, d("0.3")));
-        let nothing = size(
-            SizingRule::FromSignal,
-            &signal(SignalAction::Exit),
-            Position::default(),
-        );
-        assert!(matches!(
-            nothing,
-            Err(Stop::Skip(SkipReason::NoPosition, _))
-        ));
-        let mut target = signal(SignalAction::TargetPosition);
-        target.target_position = Some(d("0.5"));
-        let more = size(SizingRule::FromSignal, &target, long).unwrap();
-        assert_eq!((more.side, more.quantity), (Side::Buy, d("0.2")));
-        target.target_position = Some(d("0.3"));
-        assert!(matches!(
-            size(SizingRule::FromSignal, &target, long),
-            Err(Stop::Skip(SkipReason::AtTarget, _))
-        ));
-    }
-
-    #[test]
-    fn below_the_lot_or_the_minimum_notional_is_skipped() {
-        let buy = signal(SignalAction::Buy);
-        let at = |quantity: &str, price: &str| {
-            plan(
-                SizingRule::Quantity(d(quantity)),
-                &market(OrderType::Market),
-                &buy,
-                Market {
-                    symbol: "BINANCE:BTC/USDT",
-                    price: d(price),
-                    rules: &rules(),
-                    position: Position::default(),
-                    balances: &[],
-                },
-            )
-        };
-        for (quantity, price) in [("0.0004", "50000"), ("0.001", "5000")] {
-            assert!(
-                matches!(
-                    at(quantity, price),
-                    Err(Stop::Skip(SkipReason::BelowMinNotional, _))
-                ),
-                "{quantity} at {price}"
-            );
-        }
-        assert_eq!(at("0.002", "5000").unwrap().quantity, d("0.002"));
-    }
-
-    #[test]
-    fn limit_prices_sit_off_the_market_on_the_tick() {
-        let sell = signal(SignalAction::Sell);
-        let plan = plan(
-            SizingRule::Quantity(d("1")),
-            &market(OrderType::Limit),
-            &sell,
-            Market {
-                symbol: "BINANCE:BTC/USDT",
-                price: d("100.055"),
-                rules: &rules(),
-                position: Position::default(),
-                balances: &[],
-            },
-        );
-        // 100.055 - 10 bps = 99.954945, rounded up to the tick for a sell.
-        assert_eq!(plan.unwrap().limit_price, Some(d("99.96")));
-    }
-}
+mod tests;

@@ -8,8 +8,14 @@ use crate::orders::error::PlaceError;
 pub enum SkipReason {
     /// The pipeline is paused.
     Paused,
-    /// An exit with nothing to close.
+    /// An exit, `add` or `reverse` with no position to act on.
     NoPosition,
+    /// `close_long` / `close_short` without such a position, or `cancel`
+    /// asked to size an order.
+    NothingToTrade,
+    /// A sell that would open a short on a market that cannot hold one
+    /// (spot), with no long to close.
+    SpotCannotShort,
     /// A target position already reached.
     AtTarget,
     /// The order would be below the venue's minimums.
@@ -33,6 +39,8 @@ impl SkipReason {
         match self {
             SkipReason::Paused => "paused",
             SkipReason::NoPosition => "no_position",
+            SkipReason::NothingToTrade => "nothing_to_trade",
+            SkipReason::SpotCannotShort => "spot_cannot_short",
             SkipReason::AtTarget => "at_target",
             SkipReason::BelowMinNotional => "below_min_notional",
             SkipReason::RiskRejected => "risk_rejected",

@@ -20,6 +20,7 @@ use tracing_opentelemetry::OpenTelemetrySpanExt;
 use super::{
     Pipelines,
     book::MINUTE_MS,
+    cleanup,
     protect::Protected,
     risk::{self, History, Refusal},
     sizing::{self, Market, Plan},
@@ -29,10 +30,11 @@ use super::{
 use crate::{
     api_error::ApiError,
     audit::AuditEntry,
+    market::instrument::InstrumentKind,
     model::{
         execution::{Execution, ExecutionStatus, ExecutionStep},
         order::{Order, OrderOrigin, OrderRequest, OrderRole, OrderStatus},
-        signal::Signal,
+        signal::{Signal, SignalAction},
     },
     orders::desk::client_order_id,
     proto_time::now_ms,
@@ -193,6 +195,14 @@ impl Pipelines {
             }
             Err(err) => return Err(Stop::Fail(err.to_string())),
         };
+        // `cancel` places nothing: canceling again after a restart is
+        // harmless.
+        if signal.intent.as_ref().map(|i| i.action) == Some(SignalAction::Cancel) {
+            self.cancel_resting(&compiled, execution, signal.symbol(), trace_id)
+                .await?;
+            execution.status = ExecutionStatus::Succeeded;
+            return Ok(());
+        }
 
         // A resumed execution may have placed its order before the crash:
         // then it carries on from that order, booked and counted already
@@ -246,9 +256,21 @@ impl Pipelines {
             }
             OrderStatus::Filled => {
                 let started = Instant::now();
+                // An exit never gets a bracket, whatever the position did
+                // meanwhile; other orders protect only what they opened.
+                let closes = match self.store.get_signal(&execution.signal_id).await {
+                    Ok(signal) => signal
+                        .and_then(|s| s.intent)
+                        .is_some_and(|i| cleanup::only_closes(i.action)),
+                    Err(err) => return Err(Stop::Fail(err.to_string())),
+                };
                 let protected = Protected {
                     entry: &order,
-                    quantity: opened(before, &order),
+                    quantity: if closes {
+                        Decimal::ZERO
+                    } else {
+                        opened(before, &order)
+                    },
                 };
                 let protective = self.protect(compiled, execution, protected, trace_id).await;
                 if let Some(result) = protective {
@@ -296,29 +318,17 @@ impl Pipelines {
         execution: &mut Execution,
         trace_id: &str,
     ) -> Result<(Order, Decimal), Stop> {
-        let started = Instant::now();
         let mut plan = self.size(compiled, signal).await;
-        // An order that reduces the position first cancels the pipeline's
-        // resting orders in the symbol (entries and brackets), then sizes
-        // again on the position that leaves.
-        let reducing = plan.as_ref().ok().filter(|p| p.reduces());
-        if let Some(symbol) = reducing.map(|p| p.symbol.clone()) {
-            let canceled = self
-                .desk
-                .cancel_resting(&compiled.id, &symbol, &pipeline_audit(compiled, trace_id))
-                .await
-                .map_err(|e| Stop::Fail(format!("canceling resting orders: {e}")));
-            record(
-                execution,
-                "cancel",
-                &canceled
-                    .as_ref()
-                    .map(|ids| format!("{} resting orders canceled", ids.len())),
-                started,
-            );
-            canceled?;
+        // Exits, reversals and any order that reduces the position first
+        // cancel the pipeline's resting orders in the symbol (entries and
+        // brackets), then size again on the position that leaves.
+        let action = signal.intent.as_ref().map(|i| i.action);
+        if action.is_some_and(cleanup::always_cleans_up) || plan.as_ref().is_ok_and(Plan::reduces) {
+            self.cancel_resting(compiled, execution, signal.symbol(), trace_id)
+                .await?;
             plan = self.size(compiled, signal).await;
         }
+        let started = Instant::now();
         record(
             execution,
             "sizing",
@@ -400,6 +410,7 @@ impl Pipelines {
             rules: &rules,
             position,
             balances: &balances,
+            can_short: intent.instrument.kind != InstrumentKind::Spot,
         };
         sizing::plan(compiled.sizing, &compiled.order, intent, market)
     }

@@ -105,6 +105,7 @@ pub fn signal(slot: &Slot) -> Signal {
         price: symbol.2.parse().ok(),
         confidence: None,
         target_position: None,
+        strategy_position: None,
         event_time_ms: Some(slot.time_ms),
     };
     Signal {

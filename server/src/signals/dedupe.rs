@@ -63,6 +63,10 @@ pub fn dedupe_key(
         part(key);
         part(value);
     }
+    // Only when sent, so that keys of bodies without it stay as they were.
+    if !raw.sentiment.is_empty() {
+        part(&raw.sentiment);
+    }
     let digest = hex::encode(hasher.finalize());
     if event_time.is_empty() {
         // Without an event time a retry and a repeat differ only in

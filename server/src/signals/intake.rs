@@ -18,7 +18,8 @@ use super::{
     config::SignalsConfig,
     dedupe::dedupe_key,
     metrics::{self, SignalMetrics},
-    validate::{RawSignal, RejectReason, Violation, validate},
+    validate::{RawSignal, validate},
+    violation::{RejectReason, Violation},
 };
 use crate::{
     market::symbol::SymbolNormalizer,

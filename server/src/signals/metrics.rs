@@ -6,7 +6,7 @@ use opentelemetry::{
     metrics::{Counter, Histogram, Meter},
 };
 
-use super::validate::RejectReason;
+use super::violation::RejectReason;
 use crate::observe::SECONDS_BUCKETS;
 
 /// The instruments of the signals domain.

@@ -6,7 +6,9 @@ mod dedupe;
 mod intake;
 mod metrics;
 mod service;
+pub mod strategy;
 pub mod validate;
+pub mod violation;
 
 pub use intake::{ExecutionPlanner, SignalIntake, Submission, SubmitError};
 pub use service::{SignalGrpc, rejection_error};

@@ -14,7 +14,8 @@ use tradeplane_api::{
 
 use super::{
     SignalIntake, SubmitError,
-    validate::{Field, RawSignal, RawTime, Violation},
+    validate::{RawSignal, RawTime},
+    violation::{Field, Violation},
 };
 use crate::{
     api_error::{ApiError, FieldError},
@@ -96,6 +97,9 @@ fn raw_from_request(request: SubmitSignalRequest) -> RawSignal {
         confidence: request.confidence,
         market_position: request.market_position,
         position_size: request.position_size,
+        // Pine's sentiment is a TradingView word; gRPC states the position
+        // with market_position.
+        sentiment: String::new(),
         order_id: request.order_id,
         comment: request.comment,
         interval: request.interval,

@@ -7,7 +7,8 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 
-use super::config::SignalsConfig;
+use super::violation::{Field, RejectReason, Violation};
+use super::{config::SignalsConfig, strategy};
 use crate::{
     market::{decimal::parse_decimal, symbol::SymbolNormalizer},
     model::signal::{Intent, SignalAction},
@@ -27,6 +28,8 @@ pub struct RawSignal {
     pub confidence: String,
     pub market_position: String,
     pub position_size: String,
+    /// Pine's alert `sentiment` (`long`, `short`, `flat`); webhook only.
+    pub sentiment: String,
     pub order_id: String,
     pub comment: String,
     pub interval: String,
@@ -43,148 +46,6 @@ pub enum RawTime {
     At(DateTime<Utc>),
     /// Text (TradingView `{{timenow}}`, RFC 3339 or Unix seconds/millis).
     Text(String),
-}
-
-/// Fields a violation can name, in request order. Each surface names them
-/// in its own words.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Field {
-    RequestId,
-    Source,
-    Strategy,
-    Symbol,
-    Exchange,
-    Action,
-    Quantity,
-    Price,
-    Confidence,
-    MarketPosition,
-    PositionSize,
-    OrderId,
-    Comment,
-    Interval,
-    EventTime,
-    Tags,
-    Body,
-}
-
-impl Field {
-    /// The field's name in `SubmitSignalRequest`.
-    pub fn grpc_name(self) -> &'static str {
-        match self {
-            Field::RequestId => "request_id",
-            Field::Source => "source",
-            Field::Strategy => "strategy",
-            Field::Symbol => "symbol",
-            Field::Exchange => "exchange",
-            Field::Action => "action",
-            Field::Quantity => "quantity",
-            Field::Price => "price",
-            Field::Confidence => "confidence",
-            Field::MarketPosition => "market_position",
-            Field::PositionSize => "position_size",
-            Field::OrderId => "order_id",
-            Field::Comment => "comment",
-            Field::Interval => "interval",
-            Field::EventTime => "event_time",
-            Field::Tags => "tags",
-            Field::Body => "body",
-        }
-    }
-
-    /// The field's name in the TradingView message template.
-    pub fn webhook_name(self) -> &'static str {
-        match self {
-            Field::Symbol => "ticker",
-            Field::Quantity => "contracts",
-            Field::EventTime => "time",
-            other => other.grpc_name(),
-        }
-    }
-}
-
-/// Why a signal was rejected: a closed, low-cardinality set (metric label).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum RejectReason {
-    InvalidJson,
-    MissingField,
-    BadSymbol,
-    UnknownAction,
-    NotANumber,
-    NonPositivePrice,
-    NonPositiveQuantity,
-    QuantityOutOfRange,
-    ConfidenceOutOfRange,
-    LowConfidence,
-    BadPosition,
-    BadTimestamp,
-    Stale,
-    FutureTimestamp,
-    PriceDeviation,
-    FieldTooLong,
-}
-
-impl RejectReason {
-    /// Every reason, for pre-registering metric series.
-    pub const ALL: [RejectReason; 16] = [
-        RejectReason::InvalidJson,
-        RejectReason::MissingField,
-        RejectReason::BadSymbol,
-        RejectReason::UnknownAction,
-        RejectReason::NotANumber,
-        RejectReason::NonPositivePrice,
-        RejectReason::NonPositiveQuantity,
-        RejectReason::QuantityOutOfRange,
-        RejectReason::ConfidenceOutOfRange,
-        RejectReason::LowConfidence,
-        RejectReason::BadPosition,
-        RejectReason::BadTimestamp,
-        RejectReason::Stale,
-        RejectReason::FutureTimestamp,
-        RejectReason::PriceDeviation,
-        RejectReason::FieldTooLong,
-    ];
-
-    /// Lowercase label, as in metrics and stored signals.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            RejectReason::InvalidJson => "invalid_json",
-            RejectReason::MissingField => "missing_field",
-            RejectReason::BadSymbol => "bad_symbol",
-            RejectReason::UnknownAction => "unknown_action",
-            RejectReason::NotANumber => "not_a_number",
-            RejectReason::NonPositivePrice => "non_positive_price",
-            RejectReason::NonPositiveQuantity => "non_positive_quantity",
-            RejectReason::QuantityOutOfRange => "quantity_out_of_range",
-            RejectReason::ConfidenceOutOfRange => "confidence_out_of_range",
-            RejectReason::LowConfidence => "low_confidence",
-            RejectReason::BadPosition => "bad_position",
-            RejectReason::BadTimestamp => "bad_timestamp",
-            RejectReason::Stale => "stale",
-            RejectReason::FutureTimestamp => "future_timestamp",
-            RejectReason::PriceDeviation => "price_deviation",
-            RejectReason::FieldTooLong => "field_too_long",
-        }
-    }
-}
-
-/// One thing wrong with a signal.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Violation {
-    pub field: Field,
-    pub reason: RejectReason,
-    pub description: String,
-}
-
-impl Violation {
-    /// Builds a violation.
-    pub fn new(field: Field, reason: RejectReason, description: impl Into<String>) -> Self {
-        Self {
-            field,
-            reason,
-            description: description.into(),
-        }
-    }
 }
 
 /// Longest accepted text for free-form fields.
@@ -254,7 +115,7 @@ pub fn validate(
         fail(
             Field::Action,
             RejectReason::MissingField,
-            "is required: buy, sell, exit or target".into(),
+            format!("is required: one of {}", SignalAction::WORDS),
         );
         None
     } else {
@@ -264,7 +125,7 @@ pub fn validate(
             fail(
                 Field::Action,
                 RejectReason::UnknownAction,
-                format!("`{shown}` is not one of buy, sell, exit, flat, close, target"),
+                format!("`{shown}` is not one of {}", SignalAction::WORDS),
             );
         }
         named
@@ -283,10 +144,20 @@ pub fn validate(
     let confidence = number(Field::Confidence, &raw.confidence);
     let position_size = number(Field::PositionSize, &raw.position_size);
 
-    // An exit may carry 0 contracts ("close everything").
-    let quantity = match (quantity, action) {
-        (Some(q), Some(SignalAction::Exit)) if q.is_zero() => None,
-        (Some(q), _) if q <= Decimal::ZERO => {
+    // An exit, a one-sided close or a cancel may carry 0 contracts
+    // ("close everything", "nothing to trade").
+    let sizes_nothing = matches!(
+        action,
+        Some(
+            SignalAction::Exit
+                | SignalAction::CloseLong
+                | SignalAction::CloseShort
+                | SignalAction::Cancel
+        )
+    );
+    let quantity = match quantity {
+        Some(q) if sizes_nothing && q.is_zero() => None,
+        Some(q) if q <= Decimal::ZERO => {
             fail(
                 Field::Quantity,
                 RejectReason::NonPositiveQuantity,
@@ -294,7 +165,7 @@ pub fn validate(
             );
             None
         }
-        (Some(q), _) if q > config.max_quantity => {
+        Some(q) if q > config.max_quantity => {
             fail(
                 Field::Quantity,
                 RejectReason::QuantityOutOfRange,
@@ -302,7 +173,7 @@ pub fn validate(
             );
             None
         }
-        (q, _) => q,
+        q => q,
     };
     if let Some(p) = price
         && p <= Decimal::ZERO
@@ -329,7 +200,18 @@ pub fn validate(
         }
     }
 
-    let target_position = target_position(raw, position_size, &mut fail);
+    let stated = strategy::stated_position(&raw.market_position, &raw.sentiment, position_size)
+        .map_err(|found| violations_of(found, &mut fail))
+        .ok()
+        .flatten();
+    let (action, target_position) = match action.map(|a| strategy::resolve(a, stated)) {
+        Some(Ok((action, target))) => (Some(action), target),
+        Some(Err(violation)) => {
+            violations_of(vec![violation], &mut fail);
+            (None, None)
+        }
+        None => (None, None),
+    };
     if action == Some(SignalAction::TargetPosition) && target_position.is_none() {
         fail(
             Field::MarketPosition,
@@ -402,6 +284,7 @@ pub fn validate(
             price,
             confidence,
             target_position,
+            strategy_position: stated.map(|s| s.position),
             event_time_ms: event_time.map(|at| at.timestamp_millis()),
         }),
         _ => {
@@ -411,43 +294,10 @@ pub fn validate(
     }
 }
 
-/// `market_position` + `position_size` → signed target (long > 0, short < 0).
-fn target_position(
-    raw: &RawSignal,
-    size: Option<Decimal>,
-    fail: &mut impl FnMut(Field, RejectReason, String),
-) -> Option<Decimal> {
-    let position = raw.market_position.trim().to_ascii_lowercase();
-    match position.as_str() {
-        "" => None,
-        "flat" => Some(Decimal::ZERO),
-        "long" | "short" => {
-            let Some(size) = size else {
-                if raw.position_size.trim().is_empty() {
-                    fail(
-                        Field::PositionSize,
-                        RejectReason::MissingField,
-                        format!("is required with market_position {position}"),
-                    );
-                }
-                return None;
-            };
-            let magnitude = size.abs();
-            Some(if position == "long" {
-                magnitude
-            } else {
-                -magnitude
-            })
-        }
-        other => {
-            let shown: String = other.chars().take(32).collect();
-            fail(
-                Field::MarketPosition,
-                RejectReason::BadPosition,
-                format!("`{shown}` is not long, short or flat"),
-            );
-            None
-        }
+/// Reports each of `found` through `fail`.
+fn violations_of(found: Vec<Violation>, fail: &mut impl FnMut(Field, RejectReason, String)) {
+    for violation in found {
+        fail(violation.field, violation.reason, violation.description);
     }
 }
 
@@ -546,9 +396,11 @@ mod tests {
             reasons(&signal),
             vec![(Field::Quantity, RejectReason::QuantityOutOfRange)]
         );
-        let mut exit = raw("BTCUSDT", "flat");
-        exit.quantity = "0".into();
-        assert_eq!(check(&exit).unwrap().quantity, None);
+        for action in ["flat", "close_long", "close_short", "cancel"] {
+            let mut exit = raw("BTCUSDT", action);
+            exit.quantity = "0".into();
+            assert_eq!(check(&exit).unwrap().quantity, None, "{action}");
+        }
     }
 
     #[test]
@@ -632,7 +484,17 @@ mod tests {
             Some(Decimal::from(-2))
         );
         signal.market_position = "flat".into();
-        assert_eq!(check(&signal).unwrap().target_position, Some(Decimal::ZERO));
+        signal.position_size = "0".into();
+        let flat = check(&signal).unwrap();
+        assert_eq!(
+            (flat.action, flat.target_position),
+            (SignalAction::Exit, Some(Decimal::ZERO))
+        );
+        signal.position_size = "2".into();
+        assert_eq!(
+            reasons(&signal),
+            vec![(Field::PositionSize, RejectReason::PositionMismatch)]
+        );
         signal.market_position = "sideways".into();
         assert_eq!(
             reasons(&signal),

@@ -30,7 +30,7 @@ use crate::{
     observe::CallTrace,
     proto_time::now_ms,
     security::{AddressRefusal, Security, tls::PeerAddr},
-    signals::{SignalIntake, SubmitError, rejection_error, validate::Field},
+    signals::{SignalIntake, SubmitError, rejection_error, violation::Field},
 };
 use auth::{AuthFailure, WebhookAuth};
 

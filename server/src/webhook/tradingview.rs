@@ -22,7 +22,7 @@ pub struct BodyError(pub String);
 /// Parses a webhook body. Accepted keys (aliases in brackets): `passphrase`,
 /// `strategy`, `ticker` [`symbol`], `exchange`, `action`, `contracts`
 /// [`quantity`, `qty`], `price` [`close`], `confidence`, `market_position`,
-/// `position_size`, `order_id`, `comment`, `interval`, `time` [`timenow`],
+/// `position_size`, `sentiment`, `order_id`, `comment`, `interval`, `time` [`timenow`],
 /// `request_id`, `source`, `tags` (an object). Unknown keys are ignored.
 pub fn parse_body(body: &[u8]) -> Result<TradingViewBody, BodyError> {
     let value: Value = serde_json::from_slice(body).map_err(|e| {
@@ -68,6 +68,7 @@ pub fn parse_body(body: &[u8]) -> Result<TradingViewBody, BodyError> {
             confidence: text(&["confidence"])?,
             market_position: text(&["market_position"])?,
             position_size: text(&["position_size"])?,
+            sentiment: text(&["sentiment"])?,
             order_id: text(&["order_id"])?,
             comment: text(&["comment"])?,
             interval: text(&["interval"])?,
@@ -126,6 +127,14 @@ mod tests {
         assert_eq!(s.price, "65000.10");
         assert_eq!(s.source, "tradingview");
         assert_eq!(s.event_time, RawTime::Text("2024-05-01T12:00:00Z".into()));
+    }
+
+    #[test]
+    fn pine_sentiment_is_read() {
+        let parsed =
+            parse_body(br#"{"ticker":"BTCUSDT","action":"sell","sentiment":"flat"}"#).unwrap();
+        assert_eq!(parsed.signal.sentiment, "flat");
+        assert_eq!(parsed.signal.market_position, "");
     }
 
     #[test]

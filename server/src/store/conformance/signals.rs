@@ -27,6 +27,7 @@ fn accepted(id: &str, source: &str, symbol: &str) -> Signal {
             price: None,
             confidence: None,
             target_position: None,
+            strategy_position: None,
             event_time_ms: None,
         }),
         ..Signal::received(id.into(), source, 0)

@@ -1,0 +1,486 @@
+//! TradingView strategy alerts end to end: the exact bodies a Pine
+//! strategy's alert sends (placeholders filled in) posted to the real
+//! webhook, traded by a pipeline with a bracket on the paper exchange
+//! (spot). Each new action, a whole strategy cycle, and the refusals.
+
+use std::time::Duration;
+
+use rust_decimal::Decimal;
+use serde_json::{Value, json};
+use tradeplane_api::*;
+use tradeplane_client::Client;
+use tradeplane_e2e::{
+    PASSPHRASE, TestServer, any_signal_pipeline, bad_request_field, balances, create_pipeline, dec,
+    error_reason, eventually, finished, get_order, list_signals, post_webhook, submit,
+};
+
+/// A pipeline for TradingView alerts buying 1000 USDT of BTC a run when
+/// an alert states no position, with a stop 2 % under the fill and a
+/// take-profit 4 % over it.
+fn bracketed(name: &str) -> Pipeline {
+    let level = |bps: &str| ProtectiveOrder {
+        level: Some(protective_order::Level::OffsetBps(bps.into())),
+    };
+    Pipeline {
+        trigger: Some(Trigger {
+            kind: Some(trigger::Kind::Signal(SignalMatch {
+                source: "tradingview".into(),
+                ..Default::default()
+            })),
+        }),
+        sizing: Some(Sizing {
+            method: Some(sizing::Method::FixedQuoteAmount("1000".into())),
+        }),
+        order: Some(OrderSettings {
+            stop_loss: Some(level("200")),
+            take_profits: vec![TakeProfitLevel {
+                level: Some(level("400")),
+                percent: "100".into(),
+            }],
+            ..Default::default()
+        }),
+        ..any_signal_pipeline(name)
+    }
+}
+
+/// The body of a strategy alert whose message is the README's template,
+/// as TradingView fills it in: `{{strategy.order.action}}`,
+/// `{{strategy.order.contracts}}`, `{{strategy.market_position}}` and
+/// `{{strategy.position_size}}` substituted.
+fn strategy_alert(action: &str, contracts: &str, market_position: &str, size: &str) -> Value {
+    json!({
+        "passphrase": PASSPHRASE,
+        "strategy": "ema-cross",
+        "ticker": "BTCUSDT",
+        "exchange": "BINANCE",
+        "action": action,
+        "contracts": contracts,
+        "price": "50000",
+        "position_size": size,
+        "market_position": market_position,
+        "order_id": format!("{action} to {market_position}"),
+        "comment": "",
+        "interval": "15",
+        "time": chrono::Utc::now().to_rfc3339(),
+    })
+}
+
+/// A plain alert naming an action (no strategy placeholders).
+fn alert(action: &str) -> Value {
+    json!({
+        "passphrase": PASSPHRASE,
+        "ticker": "BTCUSDT",
+        "action": action,
+        "price": "50000",
+        "time": chrono::Utc::now().to_rfc3339(),
+    })
+}
+
+/// Posts `body`, which must be accepted; returns the execution it started
+/// once it has ended.
+async fn deliver(server: &TestServer, client: &Client, body: &Value) -> Execution {
+    let reply = post_webhook(&server.webhook_url(), body.to_string(), &[]).await;
+    assert_eq!(reply.status(), 202, "the webhook accepts {body}");
+    let reply: Value = reply.json().await.expect("a JSON answer");
+    let signal_id = reply["signal_id"]
+        .as_str()
+        .expect("a signal id")
+        .to_string();
+    let started = eventually(
+        Duration::from_secs(10),
+        Duration::from_millis(20),
+        || async {
+            let executions = client
+                .pipelines()
+                .list_executions(ListExecutionsRequest {
+                    filter: Some(ExecutionFilter {
+                        signal_id: signal_id.clone(),
+                        ..Default::default()
+                    }),
+                    ..Default::default()
+                })
+                .await
+                .expect("ListExecutions answers")
+                .into_inner()
+                .executions;
+            match executions.as_slice() {
+                [one] => Ok(one.id.clone()),
+                other => Err(format!("signal {signal_id} started {other:?}")),
+            }
+        },
+    )
+    .await;
+    finished(client, &started).await
+}
+
+/// Posts `body` and returns the webhook's refusal (a 400).
+async fn refused(server: &TestServer, body: &Value) -> Value {
+    let reply = post_webhook(&server.webhook_url(), body.to_string(), &[]).await;
+    assert_eq!(reply.status(), 400, "the webhook refuses {body}");
+    reply.json().await.expect("a JSON answer")
+}
+
+/// The execution's status and skip reason.
+fn ended(execution: &Execution) -> (ExecutionStatus, &str) {
+    let status = ExecutionStatus::try_from(execution.status).expect("a known status");
+    (status, execution.skip_reason.as_str())
+}
+
+/// The execution's orders as (role, side, filled quantity, status).
+async fn orders_of(client: &Client, execution: &Execution) -> Vec<(OrderRole, Side, Decimal)> {
+    let mut orders = Vec::new();
+    for id in &execution.order_ids {
+        let order = get_order(client, id).await;
+        orders.push((
+            OrderRole::try_from(order.role).expect("a known role"),
+            Side::try_from(order.side).expect("a known side"),
+            dec(&order.quantity),
+        ));
+    }
+    orders
+}
+
+/// The names of the execution's steps.
+fn steps(execution: &Execution) -> Vec<&str> {
+    execution.steps.iter().map(|s| s.name.as_str()).collect()
+}
+
+/// The paper account's BTC, free and locked together.
+async fn btc(client: &Client) -> Decimal {
+    let (free, locked) = balances(client, "paper").await["BTC"];
+    free + locked
+}
+
+/// Orders still working on the exchange (new, submitted or part filled).
+async fn resting(client: &Client) -> Vec<Order> {
+    client
+        .orders()
+        .list_orders(ListOrdersRequest {
+            filter: Some(OrderFilter {
+                statuses: vec![
+                    OrderStatus::New as i32,
+                    OrderStatus::Submitted as i32,
+                    OrderStatus::PartiallyFilled as i32,
+                ],
+                ..Default::default()
+            }),
+            ..Default::default()
+        })
+        .await
+        .expect("ListOrders answers")
+        .into_inner()
+        .orders
+}
+
+use ExecutionStatus::{Skipped, Succeeded};
+use OrderRole::{Entry, Exit, StopLoss, TakeProfit};
+use Side::{Buy, Sell};
+
+/// Entry with its bracket: the entry, then the stop and the take-profit
+/// for the same quantity, closing its side.
+fn entry_with_bracket(side: Side, quantity: &str) -> Vec<(OrderRole, Side, Decimal)> {
+    let closing = if side == Buy { Sell } else { Buy };
+    vec![
+        (Entry, side, dec(quantity)),
+        (StopLoss, closing, dec(quantity)),
+        (TakeProfit, closing, dec(quantity)),
+    ]
+}
+
+#[tokio::test]
+async fn a_whole_strategy_cycle_on_spot_ends_flat_with_nothing_resting() {
+    let server = TestServer::start().await;
+    let client = server.client().await;
+    create_pipeline(&client, bracketed("ema-cross")).await;
+    let start = btc(&client).await;
+
+    // Long entry: the strategy's size is followed, and bracketed.
+    let long = deliver(
+        &server,
+        &client,
+        &strategy_alert("buy", "0.03", "long", "0.03"),
+    )
+    .await;
+    assert_eq!(ended(&long), (Succeeded, ""), "{long:?}");
+    assert_eq!(
+        orders_of(&client, &long).await,
+        entry_with_bracket(Buy, "0.03")
+    );
+    assert_eq!(btc(&client).await - start, dec("0.03"));
+
+    // The long closed to flat arrives as sell + flat: an exit that
+    // cancels the bracket first and gets no protection of its own.
+    let flat = deliver(
+        &server,
+        &client,
+        &strategy_alert("sell", "0.03", "flat", "0"),
+    )
+    .await;
+    assert_eq!(ended(&flat), (Succeeded, ""), "{flat:?}");
+    assert_eq!(steps(&flat), ["match", "cancel", "sizing", "risk", "order"]);
+    assert_eq!(orders_of(&client, &flat).await, [(Exit, Sell, dec("0.03"))]);
+    assert_eq!(btc(&client).await, start);
+    assert!(resting(&client).await.is_empty());
+
+    // A short entry: spot cannot short, and there is no long to close.
+    let short = deliver(
+        &server,
+        &client,
+        &strategy_alert("sell", "0.03", "short", "-0.03"),
+    )
+    .await;
+    assert_eq!(ended(&short), (Skipped, "spot_cannot_short"), "{short:?}");
+    assert!(short.order_ids.is_empty());
+
+    // The short closed arrives as buy + flat: nothing to close here.
+    let cover = deliver(
+        &server,
+        &client,
+        &strategy_alert("buy", "0.03", "flat", "0"),
+    )
+    .await;
+    assert_eq!(ended(&cover), (Skipped, "no_position"), "{cover:?}");
+    assert_eq!(btc(&client).await, start);
+
+    // Long again, then a reversal long → short (sell + short with a size):
+    // on spot it closes the long and opens nothing.
+    let again = deliver(
+        &server,
+        &client,
+        &strategy_alert("buy", "0.02", "long", "0.02"),
+    )
+    .await;
+    assert_eq!(
+        orders_of(&client, &again).await,
+        entry_with_bracket(Buy, "0.02")
+    );
+    let reversal = deliver(
+        &server,
+        &client,
+        &strategy_alert("sell", "0.04", "short", "-0.02"),
+    )
+    .await;
+    assert_eq!(ended(&reversal), (Succeeded, ""), "{reversal:?}");
+    assert_eq!(
+        orders_of(&client, &reversal).await,
+        [(Exit, Sell, dec("0.02"))],
+        "only the long is sold, and it gets no bracket"
+    );
+
+    assert_eq!(btc(&client).await, start, "the account holds what it held");
+    let left = resting(&client).await;
+    assert!(left.is_empty(), "nothing left resting: {left:#?}");
+
+    // The stated position is kept with each signal.
+    let signals = list_signals(&client, SignalFilter::default()).await;
+    let exit = signals
+        .iter()
+        .find(|s| s.action == SignalAction::Exit as i32)
+        .expect("the flat alerts were recorded as exits");
+    assert_eq!(
+        (exit.market_position, exit.position_size.as_str()),
+        (MarketPosition::Flat as i32, "0")
+    );
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_partial_exit_reduces_to_the_strategys_size() {
+    let server = TestServer::start().await;
+    let client = server.client().await;
+    create_pipeline(&client, bracketed("partial")).await;
+    let start = btc(&client).await;
+    deliver(
+        &server,
+        &client,
+        &strategy_alert("buy", "0.04", "long", "0.04"),
+    )
+    .await;
+
+    // Pine's strategy.close(qty_percent = 50): sell, still long 0.02.
+    let half = deliver(
+        &server,
+        &client,
+        &strategy_alert("sell", "0.02", "long", "0.02"),
+    )
+    .await;
+    assert_eq!(ended(&half), (Succeeded, ""), "{half:?}");
+    assert_eq!(orders_of(&client, &half).await, [(Exit, Sell, dec("0.02"))]);
+    assert_eq!(btc(&client).await - start, dec("0.02"));
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn each_new_action_trades_what_it_names() {
+    let server = TestServer::start().await;
+    let client = server.client().await;
+    create_pipeline(&client, bracketed("actions")).await;
+    let start = btc(&client).await;
+    let entry = deliver(&server, &client, &alert("buy")).await;
+    assert_eq!(
+        orders_of(&client, &entry).await,
+        entry_with_bracket(Buy, "0.02")
+    );
+
+    // cancel: the bracket goes, the position stays, nothing is placed.
+    let cancel = deliver(&server, &client, &alert("cancel")).await;
+    assert_eq!(ended(&cancel), (Succeeded, ""), "{cancel:?}");
+    assert_eq!(steps(&cancel), ["match", "cancel"]);
+    for leg in &entry.order_ids[1..] {
+        let leg = get_order(&client, leg).await;
+        assert_eq!(leg.status, OrderStatus::Canceled as i32, "{leg:?}");
+    }
+    assert!(cancel.order_ids.is_empty());
+    assert!(resting(&client).await.is_empty());
+    assert_eq!(btc(&client).await - start, dec("0.02"));
+
+    // add: more in the position's direction, bracketed for what it added.
+    let add = deliver(&server, &client, &alert("add")).await;
+    assert_eq!(ended(&add), (Succeeded, ""), "{add:?}");
+    assert_eq!(
+        orders_of(&client, &add).await,
+        entry_with_bracket(Buy, "0.02")
+    );
+    assert_eq!(btc(&client).await - start, dec("0.04"));
+
+    // close_short touches nothing while the pipeline is long.
+    let not_short = deliver(&server, &client, &alert("close_short")).await;
+    assert_eq!(ended(&not_short), (Skipped, "nothing_to_trade"));
+    assert_eq!(resting(&client).await.len(), 2, "the long's bracket stays");
+
+    // close_long: cancels the bracket, sells the whole long, unprotected.
+    let close = deliver(&server, &client, &alert("close_long")).await;
+    assert_eq!(ended(&close), (Succeeded, ""), "{close:?}");
+    assert_eq!(
+        orders_of(&client, &close).await,
+        [(Exit, Sell, dec("0.04"))]
+    );
+    assert_eq!(btc(&client).await, start);
+    let again = deliver(&server, &client, &alert("close_long")).await;
+    assert_eq!(ended(&again), (Skipped, "nothing_to_trade"));
+    let flat_add = deliver(&server, &client, &alert("add")).await;
+    assert_eq!(ended(&flat_add), (Skipped, "no_position"));
+
+    // reverse on spot: the long is closed and no short is opened.
+    deliver(&server, &client, &alert("buy")).await;
+    let reverse = deliver(&server, &client, &alert("reverse")).await;
+    assert_eq!(ended(&reverse), (Succeeded, ""), "{reverse:?}");
+    assert_eq!(
+        orders_of(&client, &reverse).await,
+        [(Exit, Sell, dec("0.02"))]
+    );
+    assert_eq!(btc(&client).await, start);
+
+    // Pine's sentiment flat is an exit.
+    deliver(&server, &client, &alert("buy")).await;
+    let mut flat = alert("sell");
+    flat["sentiment"] = json!("flat");
+    let exit = deliver(&server, &client, &flat).await;
+    assert_eq!(orders_of(&client, &exit).await, [(Exit, Sell, dec("0.02"))]);
+
+    assert_eq!(btc(&client).await, start);
+    let left = resting(&client).await;
+    assert!(left.is_empty(), "nothing left resting: {left:#?}");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn contradictions_and_unknown_words_are_refused_naming_the_field() {
+    let server = TestServer::start().await;
+    // The field as in the template, and the reason as gRPC's ErrorInfo.
+    let violation = |reply: &Value| {
+        let error = &reply["error"];
+        (
+            error["field_violations"][0]["field"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string(),
+            error["reason"].as_str().unwrap_or_default().to_string(),
+        )
+    };
+    let cases = [
+        // Covered down to nothing, yet still short.
+        (
+            strategy_alert("buy", "0.02", "short", "0"),
+            "position_size",
+            "POSITION_MISMATCH",
+        ),
+        (
+            strategy_alert("sell", "0.02", "flat", "0.02"),
+            "position_size",
+            "POSITION_MISMATCH",
+        ),
+        (
+            strategy_alert("buy", "0.02", "long", "-0.02"),
+            "position_size",
+            "POSITION_MISMATCH",
+        ),
+        (
+            strategy_alert("sideways", "0.02", "long", "0.02"),
+            "action",
+            "UNKNOWN_ACTION",
+        ),
+        (
+            strategy_alert("buy", "0.02", "up", "0.02"),
+            "market_position",
+            "BAD_POSITION",
+        ),
+    ];
+    for (body, field, reason) in cases {
+        let reply = refused(&server, &body).await;
+        assert_eq!(
+            violation(&reply),
+            (field.to_string(), reason.to_string()),
+            "{body}"
+        );
+    }
+    let mut exit_long = strategy_alert("buy", "0.02", "long", "0.02");
+    exit_long["action"] = json!("exit");
+    assert_eq!(
+        violation(&refused(&server, &exit_long).await),
+        (
+            "market_position".to_string(),
+            "POSITION_MISMATCH".to_string()
+        )
+    );
+    let mut moody = alert("buy");
+    moody["sentiment"] = json!("euphoric");
+    assert_eq!(
+        violation(&refused(&server, &moody).await),
+        ("sentiment".to_string(), "BAD_POSITION".to_string())
+    );
+    // gRPC speaks the same rules: a flat strategy's sell is an exit, and a
+    // contradiction names its field.
+    let client = server.client().await;
+    let grpc = |action: &str, size: &str| SubmitSignalRequest {
+        symbol: "BTCUSDT".into(),
+        action: action.into(),
+        market_position: "flat".into(),
+        position_size: size.into(),
+        ..Default::default()
+    };
+    let exit = submit(&client, grpc("sell", "0"))
+        .await
+        .signal
+        .expect("a signal");
+    assert_eq!(
+        (exit.action, exit.market_position),
+        (SignalAction::Exit as i32, MarketPosition::Flat as i32)
+    );
+    let status = client
+        .signals()
+        .submit_signal(grpc("sell", "1"))
+        .await
+        .expect_err("a flat strategy holding 1 is refused");
+    assert_eq!(
+        (bad_request_field(&status), error_reason(&status)),
+        ("position_size".to_string(), "POSITION_MISMATCH".to_string())
+    );
+    let mut torn = strategy_alert("sell", "0.02", "flat", "0");
+    torn["sentiment"] = json!("long");
+    assert_eq!(
+        violation(&refused(&server, &torn).await),
+        ("sentiment".to_string(), "POSITION_MISMATCH".to_string())
+    );
+    server.stop().await;
+}
