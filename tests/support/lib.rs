@@ -19,7 +19,7 @@ pub use self::{
         any_signal_pipeline, create_pipeline, finished, run_pipeline, try_create_pipeline,
     },
     rpc::{
-        audit_events, bad_request_field, balances, dec, error_reason, get_order, list_signals,
+        all_executions, all_orders, audit_events, bad_request_field, balances, dec, error_reason, get_order, list_signals,
         list_signals_page, place_order, refusal, submit,
     },
     wait::eventually,
