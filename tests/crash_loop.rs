@@ -25,8 +25,8 @@ use tokio::sync::watch;
 use tradeplane_api::*;
 use tradeplane_client::Client;
 use tradeplane_e2e::{
-    PASSPHRASE, all_executions, all_orders, balances, create_pipeline, dec, eventually,
-    serve_async,
+    PASSPHRASE, all_executions, all_orders, balances, bracketed_pipeline, create_pipeline, dec,
+    eventually, serve_async,
 };
 
 /// Kills, each followed by a restart on the same database.
@@ -83,30 +83,15 @@ fn seed() -> u64 {
 /// closing on `exit`, with a stop 1 % under the fill and a take-profit
 /// 1 % over it; alerts queue rather than skip.
 fn bracketed() -> Pipeline {
-    let level = |bps: &str| ProtectiveOrder {
-        level: Some(protective_order::Level::OffsetBps(bps.into())),
-    };
     Pipeline {
-        name: "crash-loop".into(),
         trigger: Some(Trigger {
             kind: Some(trigger::Kind::Signal(SignalMatch {
                 strategy: STRATEGY.into(),
                 ..Default::default()
             })),
         }),
-        sizing: Some(Sizing {
-            method: Some(sizing::Method::FixedQuoteAmount("100".into())),
-        }),
-        order: Some(OrderSettings {
-            stop_loss: Some(level("100")),
-            take_profits: vec![TakeProfitLevel {
-                level: Some(level("100")),
-                percent: "100".into(),
-            }],
-            ..Default::default()
-        }),
         concurrency: ConcurrencyPolicy::Queue as i32,
-        ..Default::default()
+        ..bracketed_pipeline("crash-loop", "100", "100", &[("100", "100")])
     }
 }
 
@@ -142,7 +127,11 @@ struct Posted {
 /// buys, one in six an exit, at a price walking around 50000. An alert
 /// that got no answer (the server was killed) is posted again, as
 /// TradingView redelivers, until a server acknowledges it.
-async fn post_alerts(mut plan: Plan, url: watch::Receiver<String>, stop: Arc<AtomicBool>) -> Posted {
+async fn post_alerts(
+    mut plan: Plan,
+    url: watch::Receiver<String>,
+    stop: Arc<AtomicBool>,
+) -> Posted {
     let http = reqwest::Client::builder()
         .timeout(Duration::from_secs(5))
         .build()
@@ -337,7 +326,10 @@ async fn violations(client: &Client, acked: &[Acked]) -> Vec<String> {
     }
 
     for Acked { signal_id, body } in acked {
-        let ran = by_signal.get(signal_id.as_str()).cloned().unwrap_or_default();
+        let ran = by_signal
+            .get(signal_id.as_str())
+            .cloned()
+            .unwrap_or_default();
         if ran.len() != 1 {
             let ids: Vec<_> = ran.iter().map(|e| e.id.as_str()).collect();
             found.push(format!(
@@ -396,7 +388,10 @@ async fn violations(client: &Client, acked: &[Acked]) -> Vec<String> {
     // OCO groups: a resting leg with a finished sibling is an orphan.
     let mut groups: BTreeMap<&str, Vec<&Order>> = BTreeMap::new();
     for order in orders.iter().filter(|o| !o.oco_group.is_empty()) {
-        groups.entry(order.oco_group.as_str()).or_default().push(order);
+        groups
+            .entry(order.oco_group.as_str())
+            .or_default()
+            .push(order);
     }
     let mut reserved = Decimal::ZERO;
     for (group, legs) in &groups {
