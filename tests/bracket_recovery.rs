@@ -1,7 +1,9 @@
-//! A restart between recording the two legs of an OCO pair: the pair
-//! went out as one, so the leg still stored as new shares its sibling's
-//! fate (rests in the same group, holding the position once, or is
-//! refused with it) instead of being sent again on its own.
+//! Brackets left half placed. A restart between recording the two legs
+//! of an OCO pair: the pair went out as one, so the leg still stored as
+//! new shares its sibling's fate (rests in the same group, holding the
+//! position once, or is refused with it) instead of being sent again on
+//! its own. A bracket the venue refuses fails its execution with the
+//! refusal, rather than reporting a protected entry.
 
 use std::time::Duration;
 
@@ -134,5 +136,40 @@ async fn a_leg_stored_new_beside_a_refused_sibling_is_refused_with_it_after_a_re
         "nothing rests for the refused pair"
     );
     assert_eq!(entry.status, OrderStatus::Filled as i32);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_refused_bracket_fails_its_execution_with_the_refusal() {
+    let server = TestServer::start().await;
+    let client = server.client().await;
+    // A sell stop at 60000 with the market at 50000 would execute at
+    // once: the venue refuses the pair.
+    let mut pipeline = bracketed_pipeline("refused", "1000", "200", &[("400", "100")]);
+    if let Some(order) = pipeline.order.as_mut() {
+        order.stop_loss = Some(ProtectiveOrder {
+            level: Some(protective_order::Level::Price("60000".into())),
+        });
+    }
+    let pipeline = create_pipeline(&client, pipeline).await;
+    let execution = run_pipeline(&client, &pipeline, "buy", "50000", "").await;
+    assert_eq!(
+        execution.status,
+        ExecutionStatus::Failed as i32,
+        "{execution:?}"
+    );
+    assert!(
+        execution.error.starts_with("take-profit 1: order ")
+            && execution
+                .error
+                .ends_with("rejected: a leg of the OCO would execute at once"),
+        "{}",
+        execution.error
+    );
+    let protect = execution.steps.last().expect("steps");
+    assert_eq!(
+        (protect.name.as_str(), protect.result.as_str()),
+        ("protect", "failed")
+    );
     server.stop().await;
 }
