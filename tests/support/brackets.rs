@@ -4,44 +4,17 @@
 use std::time::Duration;
 
 use tradeplane_api::{
-    Execution, ListOrdersRequest, Order, OrderFilter, OrderRole, OrderSettings, OrderStatus,
-    Pipeline, ProtectiveOrder, SignalMatch, Sizing, SubmitSignalRequest, TakeProfitLevel, Trigger,
-    protective_order, sizing, trigger,
+    Execution, ListOrdersRequest, Order, OrderFilter, OrderRole, OrderStatus, Pipeline,
+    SubmitSignalRequest,
 };
 use tradeplane_client::Client;
 
-use crate::{eventually, get_order, submit};
+use crate::{bracketed_pipeline, eventually, get_order, submit};
 
 /// A pipeline buying 1000 USDT of BTC a run, with a stop 2 % under the
 /// fill and `targets` as (offset in bps, percent of the position).
 pub fn bracketed(name: &str, targets: &[(&str, &str)]) -> Pipeline {
-    let level = |bps: &str| ProtectiveOrder {
-        level: Some(protective_order::Level::OffsetBps(bps.into())),
-    };
-    Pipeline {
-        name: name.into(),
-        trigger: Some(Trigger {
-            kind: Some(trigger::Kind::Signal(SignalMatch {
-                source: "strategy".into(),
-                ..Default::default()
-            })),
-        }),
-        sizing: Some(Sizing {
-            method: Some(sizing::Method::FixedQuoteAmount("1000".into())),
-        }),
-        order: Some(OrderSettings {
-            stop_loss: Some(level("200")),
-            take_profits: targets
-                .iter()
-                .map(|(bps, percent)| TakeProfitLevel {
-                    level: Some(level(bps)),
-                    percent: percent.to_string(),
-                })
-                .collect(),
-            ..Default::default()
-        }),
-        ..Default::default()
-    }
+    bracketed_pipeline(name, "1000", "200", targets)
 }
 
 /// Moves the paper market of BTC/USDT: a signal no pipeline matches

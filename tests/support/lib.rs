@@ -20,11 +20,12 @@ pub use self::{
         reset_breaker, resume_trading, trip_breaker,
     },
     pipelines::{
-        any_signal_pipeline, create_pipeline, finished, run_pipeline, settled, try_create_pipeline,
+        any_signal_pipeline, bracketed_pipeline, create_pipeline, finished, run_pipeline, settled,
+        try_create_pipeline,
     },
     rpc::{
-        audit_events, bad_request_field, balances, dec, error_reason, get_order, list_signals,
-        list_signals_page, place_order, refusal, submit,
+        all_executions, all_orders, audit_events, bad_request_field, balances, dec, error_reason,
+        get_order, list_signals, list_signals_page, place_order, refusal, submit,
     },
     wait::eventually,
     webhook::{post_webhook, webhook_accepts},

@@ -4,8 +4,9 @@ use std::time::Duration;
 
 use tonic::Status;
 use tradeplane_api::{
-    CreatePipelineRequest, Execution, ExecutionStatus, GetExecutionRequest, Pipeline,
-    RunPipelineRequest, SignalMatch, Sizing, Trigger, sizing, trigger,
+    CreatePipelineRequest, Execution, ExecutionStatus, GetExecutionRequest, OrderSettings,
+    Pipeline, ProtectiveOrder, RunPipelineRequest, SignalMatch, Sizing, TakeProfitLevel, Trigger,
+    protective_order, sizing, trigger,
 };
 
 use crate::eventually;
@@ -21,6 +22,45 @@ pub fn any_signal_pipeline(name: &str) -> Pipeline {
         }),
         sizing: Some(Sizing {
             method: Some(sizing::Method::FixedQuoteAmount("100".into())),
+        }),
+        ..Default::default()
+    }
+}
+
+/// A pipeline named `name` that signals of source `strategy` trigger,
+/// spending `quote` of the quote currency a run, with a stop `stop_bps`
+/// from the fill and `targets` as (offset in bps, percent of the
+/// position).
+pub fn bracketed_pipeline(
+    name: &str,
+    quote: &str,
+    stop_bps: &str,
+    targets: &[(&str, &str)],
+) -> Pipeline {
+    let level = |bps: &str| ProtectiveOrder {
+        level: Some(protective_order::Level::OffsetBps(bps.into())),
+    };
+    Pipeline {
+        name: name.into(),
+        trigger: Some(Trigger {
+            kind: Some(trigger::Kind::Signal(SignalMatch {
+                source: "strategy".into(),
+                ..Default::default()
+            })),
+        }),
+        sizing: Some(Sizing {
+            method: Some(sizing::Method::FixedQuoteAmount(quote.into())),
+        }),
+        order: Some(OrderSettings {
+            stop_loss: Some(level(stop_bps)),
+            take_profits: targets
+                .iter()
+                .map(|(bps, percent)| TakeProfitLevel {
+                    level: Some(level(bps)),
+                    percent: percent.to_string(),
+                })
+                .collect(),
+            ..Default::default()
         }),
         ..Default::default()
     }

@@ -6,8 +6,9 @@ use std::collections::HashMap;
 use rust_decimal::Decimal;
 use tonic_types::StatusExt;
 use tradeplane_api::{
-    AuditEvent, AuditFilter, GetBalancesRequest, GetOrderRequest, ListAuditEventsRequest,
-    ListSignalsRequest, Order, PlaceOrderRequest, Signal, SignalFilter, SubmitSignalRequest,
+    AuditEvent, AuditFilter, Execution, ExecutionFilter, GetBalancesRequest, GetOrderRequest,
+    ListAuditEventsRequest, ListExecutionsRequest, ListOrdersRequest, ListSignalsRequest, Order,
+    OrderFilter, PlaceOrderRequest, Signal, SignalFilter, SubmitSignalRequest,
     SubmitSignalResponse,
 };
 use tradeplane_client::Client;
@@ -132,4 +133,50 @@ pub async fn audit_events(client: &Client, action: &str) -> Vec<AuditEvent> {
         .expect("ListAuditEvents answers")
         .into_inner()
         .events
+}
+
+/// Every order matching `filter`, all pages, newest first.
+pub async fn all_orders(client: &Client, filter: OrderFilter) -> Vec<Order> {
+    let mut orders = Vec::new();
+    let mut page_token = String::new();
+    loop {
+        let page = client
+            .orders()
+            .list_orders(ListOrdersRequest {
+                page_size: 1000,
+                page_token,
+                filter: Some(filter.clone()),
+            })
+            .await
+            .expect("ListOrders answers")
+            .into_inner();
+        orders.extend(page.orders);
+        if page.next_page_token.is_empty() {
+            return orders;
+        }
+        page_token = page.next_page_token;
+    }
+}
+
+/// Every execution matching `filter`, all pages, newest first.
+pub async fn all_executions(client: &Client, filter: ExecutionFilter) -> Vec<Execution> {
+    let mut executions = Vec::new();
+    let mut page_token = String::new();
+    loop {
+        let page = client
+            .pipelines()
+            .list_executions(ListExecutionsRequest {
+                page_size: 1000,
+                page_token,
+                filter: Some(filter.clone()),
+            })
+            .await
+            .expect("ListExecutions answers")
+            .into_inner();
+        executions.extend(page.executions);
+        if page.next_page_token.is_empty() {
+            return executions;
+        }
+        page_token = page.next_page_token;
+    }
 }

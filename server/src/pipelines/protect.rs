@@ -17,7 +17,7 @@ use crate::{
     market::side::Side,
     model::{
         execution::Execution,
-        order::{Order, OrderRequest, OrderRole, OrderType, TimeInForce},
+        order::{Order, OrderRequest, OrderRole, OrderStatus, OrderType, TimeInForce},
     },
     orders::{
         desk::{Leg, client_order_id},
@@ -118,14 +118,15 @@ impl Pipelines {
                             audit(),
                         )
                         .await
-                        .map(|pair| pair.map(|o| o.id).to_vec())
+                        .map(Vec::from)
                 }
                 None => self
                     .desk
                     .place_for(target.0, target.1, audit())
                     .await
-                    .map(|o| vec![o.id]),
+                    .map(|o| vec![o]),
             };
+            let placed = placed.map_err(|e| e.to_string()).and_then(accepted);
             ids.extend(placed.map_err(|e| Stop::Fail(format!("take-profit {}: {e}", index + 1)))?);
         }
         let uncovered = quantity - covered;
@@ -133,14 +134,30 @@ impl Pipelines {
             && uncovered > Decimal::ZERO
         {
             let (request, origin) = legs.leg(OrderRole::StopLoss, count, uncovered, stop);
-            let order = self
+            let placed = self
                 .desk
                 .place_for(request, origin, audit())
                 .await
-                .map_err(|e| Stop::Fail(format!("stop-loss: {e}")))?;
-            ids.push(order.id);
+                .map_err(|e| e.to_string())
+                .and_then(|order| accepted(vec![order]));
+            ids.extend(placed.map_err(|e| Stop::Fail(format!("stop-loss: {e}")))?);
         }
         Ok(ids)
+    }
+}
+
+/// The ids of placed protective orders; an order the venue refused
+/// leaves the position unprotected, so its refusal is the error.
+fn accepted(orders: Vec<Order>) -> Result<Vec<String>, String> {
+    match orders
+        .iter()
+        .find(|o| matches!(o.status, OrderStatus::Rejected | OrderStatus::Failed))
+    {
+        Some(refused) if refused.status_reason.is_empty() => {
+            Err(format!("order {} {}", refused.id, refused.status))
+        }
+        Some(refused) => Err(format!("order {}: {}", refused.id, refused.status_reason)),
+        None => Ok(orders.into_iter().map(|o| o.id).collect()),
     }
 }
 

@@ -123,7 +123,9 @@ impl OrderDesk {
             .await
             .map_err(OrderError::Exchange)?;
         let _writing = self.writes.lock().await;
-        let mut latest = self.tracked(&order.client_order_id).unwrap_or(order);
+        let Some(mut latest) = self.tracked(&order.client_order_id) else {
+            return self.ended_meanwhile(&order).await;
+        };
         latest.apply(&view, now_ms());
         let entry = audit.map(|mut entry| {
             entry.action = actions::ORDER_CANCEL;
@@ -143,9 +145,19 @@ impl OrderDesk {
             .map_err(OrderError::Exchange)?
             .ok_or(OrderError::Exchange(ExchangeError::NotFound))?;
         let _writing = self.writes.lock().await;
-        let mut latest = self.tracked(&order.client_order_id).unwrap_or(order);
+        let Some(mut latest) = self.tracked(&order.client_order_id) else {
+            return self.ended_meanwhile(&order).await;
+        };
         latest.apply(&view, now_ms());
         self.record(&latest, None, None).await?;
         Ok(latest)
+    }
+
+    /// An order that another path (a price that filled it, its OCO
+    /// sibling) ended and recorded while this one asked its exchange: the
+    /// stored state is final, and recording it again from the stale copy
+    /// would book its fills twice.
+    async fn ended_meanwhile(&self, order: &Order) -> Result<Order, OrderError> {
+        self.get(&order.id).await
     }
 }

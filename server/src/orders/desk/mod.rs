@@ -243,6 +243,10 @@ impl OrderDesk {
 
     async fn apply_changes(&self, changed: Vec<(String, ExchangeOrder)>) {
         for (client_order_id, view) in changed {
+            // Under the write lock, so that a cancel or a sync that asked
+            // the exchange meanwhile sees this change and does not record
+            // the order again from an older copy.
+            let writing = self.writes.lock().await;
             let Some(mut order) = self.tracked(&client_order_id) else {
                 continue;
             };
@@ -250,6 +254,7 @@ impl OrderDesk {
             if let Err(err) = self.record(&order, None, None).await {
                 tracing::error!(error = %err, order = %order.id, "order change not saved");
             }
+            drop(writing);
             self.close_group(&order).await;
         }
     }

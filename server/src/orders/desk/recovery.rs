@@ -3,7 +3,10 @@
 //! exchange (or the exchange has no trace of it once it can no longer
 //! accept it), so it is sent again with the same client order id, unless
 //! it is too old to trade on; an OCO group with a finished leg loses its
-//! other legs.
+//! other legs. A leg stored as `new` whose sibling got further was placed
+//! with it (the pair goes out as one; the process stopped between
+//! recording the two): it shares its sibling's fate, never going out
+//! alone.
 
 use std::{collections::BTreeMap, time::Instant};
 
@@ -13,7 +16,7 @@ use crate::{
     model::order::{Order, OrderRole, OrderStatus},
     orders::exchanges::{Exchange, ExchangeOrder},
     proto_time::now_ms,
-    store::StoreError,
+    store::{OrderQuery, StoreError},
 };
 
 impl OrderDesk {
@@ -48,6 +51,12 @@ impl OrderDesk {
     pub(super) async fn send_again(&self, orders: Vec<Order>, audit: AuditEntry) {
         let mut groups: BTreeMap<String, Vec<Order>> = BTreeMap::new();
         for order in orders {
+            if let Some(sibling) = self.placed_sibling(&order).await {
+                if let Err(err) = self.follow_sibling(order, &sibling).await {
+                    tracing::error!(error = %err, "an OCO leg's new state was not saved");
+                }
+                continue;
+            }
             let key = if order.origin.oco_group.is_empty() {
                 order.id.clone()
             } else {
@@ -112,6 +121,66 @@ impl OrderDesk {
         Ok(())
     }
 
+    /// An OCO sibling of `order` (stored as new) that got past new: the
+    /// pair reached the exchange.
+    async fn placed_sibling(&self, order: &Order) -> Option<Order> {
+        let group = &order.origin.oco_group;
+        if group.is_empty() {
+            return None;
+        }
+        let query = OrderQuery {
+            execution_id: Some(order.origin.execution_id.clone()),
+            limit: 100,
+            ..Default::default()
+        };
+        match self.store.list_orders(&query).await {
+            Ok(stored) => stored.into_iter().find(|o| {
+                &o.origin.oco_group == group && o.id != order.id && o.status != OrderStatus::New
+            }),
+            Err(err) => {
+                tracing::warn!(order = %order.id, error = %err, "cannot read its OCO group; sent on its own");
+                None
+            }
+        }
+    }
+
+    /// Gives a leg stored as new the fate of its `sibling`, which was
+    /// placed with it: resting with it (on paper, the restored group takes
+    /// it back; a remote venue's copy is found by the sync), refused with
+    /// it, or canceled once the group ended.
+    async fn follow_sibling(&self, mut order: Order, sibling: &Order) -> Result<(), StoreError> {
+        let now = now_ms();
+        match sibling.status {
+            status if status.is_open() => {
+                if order.exchange != self.paper.name() {
+                    return Ok(());
+                }
+                let ticket = order.ticket();
+                let joined = self.paper.join_group(&ticket);
+                let audit = AuditEntry {
+                    actor: "system".into(),
+                    ..Default::default()
+                };
+                let entry = settle(&mut order, joined, &ticket, audit);
+                tracing::info!(order = %order.id, status = %order.status, "an OCO leg placed with its group before the restart rests with it");
+                return self.record(&order, None, Some(entry)).await;
+            }
+            status @ (OrderStatus::Rejected | OrderStatus::Failed) => {
+                order.transition(status, &sibling.status_reason, now);
+                order.status_reason = sibling.status_reason.clone();
+            }
+            _ => {
+                let why = format!(
+                    "canceled with its OCO group: the other leg is {}",
+                    sibling.status
+                );
+                order.transition(OrderStatus::Canceled, &why, now);
+                order.status_reason = why;
+            }
+        }
+        self.record(&order, None, None).await
+    }
+
     async fn give_up(&self, legs: Vec<Order>) -> Result<(), StoreError> {
         for mut order in legs {
             order.transition(
@@ -147,7 +216,7 @@ impl OrderDesk {
                 tracing::info!(order = %leg.id, group, "closing an OCO group that lost a leg");
                 if let Ok(mut stored) = self
                     .store
-                    .list_orders(&crate::store::OrderQuery {
+                    .list_orders(&OrderQuery {
                         execution_id: Some(leg.origin.execution_id.clone()),
                         limit: 100,
                         ..Default::default()

@@ -87,6 +87,11 @@ impl Book {
         self.rest(ticket, order, None);
     }
 
+    /// Whether the OCO group `group` is on the book.
+    pub fn has_group(&self, group: &str) -> bool {
+        self.groups.contains_key(group)
+    }
+
     /// Ends the OCO group of a leg that executed or was canceled: its
     /// funds are released and every other leg still resting is canceled
     /// (and returned).

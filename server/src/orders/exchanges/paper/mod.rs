@@ -112,6 +112,37 @@ impl PaperExchange {
         }
     }
 
+    /// Rests `ticket` as one more leg of its OCO group, which is on the
+    /// book already with its funds held: the leg was placed with the group
+    /// by the run before a restart, which stopped before recording it.
+    pub fn join_group(&self, ticket: &OrderTicket) -> Result<ExchangeOrder, ExchangeError> {
+        let mut book = self
+            .book
+            .lock()
+            .map_err(|_| ExchangeError::Unavailable("paper book poisoned".into()))?;
+        let Some(group) = ticket
+            .oco_group
+            .as_deref()
+            .filter(|group| book.has_group(group))
+        else {
+            return Err(ExchangeError::Rejected(
+                "its OCO group is no longer on the book".into(),
+            ));
+        };
+        let id = &ticket.client_order_id;
+        if book.resting.contains_key(id) || book.done.contains_key(id) {
+            return Err(ExchangeError::Rejected("duplicate client order id".into()));
+        }
+        let order = ExchangeOrder {
+            exchange_order_id: format!("P{}", uuid::Uuid::now_v7().simple()),
+            status: OrderStatus::Submitted,
+            fills: Vec::new(),
+            reason: String::new(),
+        };
+        book.rest_in_group(group, ticket, &order, &self.config);
+        Ok(order)
+    }
+
     /// Feeds a market price: resting orders of `symbol` that it crosses
     /// fill. Returns the orders that changed.
     pub fn observe_price(
