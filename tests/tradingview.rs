@@ -10,8 +10,9 @@ use serde_json::{Value, json};
 use tradeplane_api::*;
 use tradeplane_client::Client;
 use tradeplane_e2e::{
-    PASSPHRASE, TestServer, any_signal_pipeline, bad_request_field, balances, create_pipeline, dec,
-    error_reason, eventually, finished, get_order, list_signals, post_webhook, submit,
+    PASSPHRASE, TestServer, any_signal_pipeline, audit_events, bad_request_field, balances,
+    create_pipeline, dec, error_reason, eventually, finished, get_order, list_signals,
+    post_webhook, submit,
 };
 
 /// A pipeline for TradingView alerts buying 1000 USDT of BTC a run when
@@ -482,5 +483,77 @@ async fn contradictions_and_unknown_words_are_refused_naming_the_field() {
         violation(&refused(&server, &torn).await),
         ("sentiment".to_string(), "POSITION_MISMATCH".to_string())
     );
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_book_that_disagrees_with_the_strategy_is_a_drift_that_refuses_entries() {
+    let server = TestServer::start().await;
+    let client = server.client().await;
+    let mut pipeline = bracketed("follows");
+    pipeline.risk = Some(RiskRules {
+        max_order_notional: "500".into(),
+        ..Default::default()
+    });
+    pipeline.drift_policy = DriftPolicy::Refuse as i32;
+    create_pipeline(&client, pipeline).await;
+    // (The audit filter matches by prefix: `position.drift_resolved` too.)
+    let drifts = || async {
+        let mut events = audit_events(&client, "position.drift").await;
+        events.retain(|e| e.action == "position.drift");
+        events
+    };
+
+    // The strategy went long 0.02 (1000 USDT): the risk rule refuses it,
+    // so the book stays flat while the strategy is long.
+    let refused = deliver(
+        &server,
+        &client,
+        &strategy_alert("buy", "0.02", "long", "0.02"),
+    )
+    .await;
+    assert_eq!(ended(&refused), (ExecutionStatus::Skipped, "risk_rejected"));
+    let started = drifts().await;
+    let [drift] = started.as_slice() else {
+        panic!("one drift: {started:#?}");
+    };
+    assert_eq!(drift.target, "follows");
+    assert!(
+        drift
+            .detail
+            .contains("alert: the strategy is long in BTC/USDT, the pipeline's book holds 0"),
+        "{drift:?}"
+    );
+
+    // `refuse`: no new entry while it lasts.
+    let blocked = deliver(
+        &server,
+        &client,
+        &strategy_alert("buy", "0.005", "long", "0.005"),
+    )
+    .await;
+    assert_eq!(
+        ended(&blocked),
+        (ExecutionStatus::Skipped, "position_drift")
+    );
+
+    // The strategy closes: flat agrees with the book, the drift ends and
+    // entries trade again.
+    deliver(
+        &server,
+        &client,
+        &strategy_alert("sell", "0.005", "flat", "0"),
+    )
+    .await;
+    let resolved = audit_events(&client, "position.drift_resolved").await;
+    assert_eq!(resolved.len(), 1, "{resolved:#?}");
+    let entry = deliver(
+        &server,
+        &client,
+        &strategy_alert("buy", "0.005", "long", "0.005"),
+    )
+    .await;
+    assert_eq!(ended(&entry), (ExecutionStatus::Succeeded, ""), "{entry:?}");
+    assert_eq!(drifts().await.len(), 1, "no new drift");
     server.stop().await;
 }

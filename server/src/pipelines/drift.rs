@@ -5,7 +5,10 @@
 //! when it starts and when it ends; the pipeline's policy then warns only,
 //! refuses new entries until it ends, or has the book adopt the venue.
 
-use std::collections::{BTreeMap, HashMap};
+use std::{
+    cmp::Ordering,
+    collections::{BTreeMap, HashMap},
+};
 
 use rust_decimal::Decimal;
 use tradeplane_api::AuditOutcome;
@@ -13,6 +16,11 @@ use tradeplane_api::AuditOutcome;
 use super::{Pipelines, spec::Compiled};
 use crate::{
     audit::{AuditEntry, actions},
+    market::instrument::InstrumentKind,
+    model::{
+        execution::Execution,
+        signal::{MarketPosition, Signal},
+    },
     words::word_enum,
 };
 
@@ -114,6 +122,56 @@ impl Pipelines {
         {
             tracing::error!(pipeline = %compiled.name, error = %err, "position not resynced");
         }
+    }
+
+    /// Records a drift of the book from an alert's own position (or its
+    /// end, with `None`).
+    pub(super) async fn alert_drift(&self, pipeline_id: &str, detail: Option<String>) {
+        let mut drifts = self.drifts_of(DriftSource::Alert);
+        match detail {
+            Some(detail) => drifts.insert(pipeline_id.to_string(), detail),
+            None => drifts.remove(pipeline_id),
+        };
+        self.settle_drifts(DriftSource::Alert, drifts).await;
+    }
+
+    /// After an execution that ended with the book settled (no order
+    /// resting), compares the book with the position the alert says the
+    /// strategy holds, by direction: flat is zero, long above it, short
+    /// below it (or zero where the market cannot short).
+    pub(super) async fn compare_with_alert(
+        &self,
+        compiled: &Compiled,
+        signal: &Signal,
+        execution: &Execution,
+    ) {
+        let Some(intent) = &signal.intent else { return };
+        let Some(stated) = &intent.strategy_position else {
+            return;
+        };
+        if let Some(id) = execution.order_ids.first()
+            && self.desk.get(id).await.is_ok_and(|o| o.status.is_open())
+        {
+            return;
+        }
+        let can_short = intent.instrument.kind != InstrumentKind::Spot;
+        let expected = match stated.market_position {
+            MarketPosition::Flat => Ordering::Equal,
+            MarketPosition::Long => Ordering::Greater,
+            MarketPosition::Short if can_short => Ordering::Less,
+            MarketPosition::Short => Ordering::Equal,
+        };
+        let held = self
+            .desk
+            .position(&compiled.id, &intent.instrument.symbol)
+            .quantity;
+        let detail = (held.cmp(&Decimal::ZERO) != expected).then(|| {
+            format!(
+                "the strategy is {} in {}, the pipeline's book holds {held}",
+                stated.market_position, intent.instrument.symbol
+            )
+        });
+        self.alert_drift(&compiled.id, detail).await;
     }
 
     /// The drifts in force from `source`, by pipeline id.

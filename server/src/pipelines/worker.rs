@@ -195,10 +195,26 @@ impl Pipelines {
             }
             Err(err) => return Err(Stop::Fail(err.to_string())),
         };
+        let outcome = self.trade(&compiled, &signal, execution, trace_id).await;
+        if matches!(outcome, Ok(()) | Err(Stop::Skip(..))) {
+            self.compare_with_alert(&compiled, &signal, execution).await;
+        }
+        outcome
+    }
+
+    /// The steps after the pipeline and signal are read: cancel, or size,
+    /// check, place and follow the order.
+    async fn trade(
+        &self,
+        compiled: &Compiled,
+        signal: &Signal,
+        execution: &mut Execution,
+        trace_id: &str,
+    ) -> Result<(), Stop> {
         // `cancel` places nothing: canceling again after a restart is
         // harmless.
         if signal.intent.as_ref().map(|i| i.action) == Some(SignalAction::Cancel) {
-            self.cancel_resting(&compiled, execution, signal.symbol(), trace_id)
+            self.cancel_resting(compiled, execution, signal.symbol(), trace_id)
                 .await?;
             execution.status = ExecutionStatus::Succeeded;
             return Ok(());
@@ -219,11 +235,11 @@ impl Pipelines {
                 (order, before)
             }
             None => {
-                self.size_check_and_place(&compiled, &signal, execution, trace_id)
+                self.size_check_and_place(compiled, signal, execution, trace_id)
                     .await?
             }
         };
-        self.follow_order(&compiled, execution, order, before, trace_id)
+        self.follow_order(compiled, execution, order, before, trace_id)
             .await
     }
 
