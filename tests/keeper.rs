@@ -9,8 +9,8 @@ use rust_decimal::Decimal;
 use tradeplane_api::*;
 use tradeplane_client::Client;
 use tradeplane_e2e::{
-    TestServer, all_orders_of, audit_events, balances, create_pipeline, dec, eventually, get_order,
-    market_at, order_reaches, orders_of, resting_orders, role, run_pipeline,
+    TestServer, all_orders_of, audit_events, balances, bracketed, create_pipeline, dec, eventually,
+    get_order, market_at, order_reaches, orders_of, resting_orders, role, run_pipeline, submit,
 };
 
 fn offset(bps: &str) -> Option<ProtectiveOrder> {
@@ -369,5 +369,53 @@ async fn a_move_whose_old_stop_traded_first_is_never_sent() {
     );
     assert!(resting_orders(&client).await.is_empty());
     assert_eq!(balances(&client, "paper").await["BTC"].1, dec("0"));
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_partial_exit_leaves_the_rest_covered_by_a_stop() {
+    let server = TestServer::start_with(|config| {
+        config.pipelines.reconcile_every = Duration::from_millis(200);
+    })
+    .await;
+    let client = server.client().await;
+    let pipeline = create_pipeline(&client, bracketed("partly", &[("400", "100")])).await;
+    let execution = run_pipeline(&client, &pipeline, "buy", "50000", "").await;
+    let entry = orders_of(&client, &execution).await.remove(0);
+
+    // The strategy sells half: its bracket goes, 0.01 BTC stays held.
+    submit(
+        &client,
+        SubmitSignalRequest {
+            source: "strategy".into(),
+            symbol: "BTC/USDT".into(),
+            action: "sell".into(),
+            price: "50000".into(),
+            market_position: "long".into(),
+            position_size: "0.01".into(),
+            ..Default::default()
+        },
+    )
+    .await;
+    // Once its fills settle (10 s), the rest gets a stop 2 % under the
+    // average cost: the entry's fill.
+    let stop = eventually(
+        Duration::from_secs(30),
+        Duration::from_millis(100),
+        || async {
+            match resting_orders(&client).await.as_slice() {
+                [stop] if stop.status == OrderStatus::Submitted as i32 => Ok(stop.clone()),
+                other => Err(format!("not one resting stop: {other:#?}")),
+            }
+        },
+    )
+    .await;
+    assert_eq!(role(&stop), OrderRole::StopLoss);
+    assert_eq!(dec(&stop.quantity), dec("0.01"));
+    assert_eq!(
+        dec(&stop.stop_price),
+        on_tick(dec(&entry.average_fill_price) * dec("0.98"))
+    );
+    assert_eq!(balances(&client, "paper").await["BTC"].1, dec("0.01"));
     server.stop().await;
 }

@@ -64,7 +64,10 @@ impl Pipelines {
                     Err(RecvError::Closed) => return,
                 },
                 _ = tick.tick() => self.check_resting().await,
-                _ = reconcile.tick() => self.reconcile_positions().await,
+                _ = reconcile.tick() => {
+                    self.reconcile_positions().await;
+                    self.check_coverage().await;
+                }
                 _ = stopped.changed() => return,
             }
         }

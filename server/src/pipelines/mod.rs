@@ -11,6 +11,7 @@ mod book;
 mod claim;
 mod cleanup;
 pub mod config;
+mod coverage;
 pub mod drift;
 mod keeper;
 mod metrics;
