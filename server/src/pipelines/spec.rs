@@ -216,7 +216,7 @@ pub fn compile(mut pipeline: Pipeline) -> Result<Compiled, ApiError> {
                     if action.is_none() {
                         bad.add(
                             "pipeline.trigger.signal.actions",
-                            format!("`{a}` is not buy, sell, exit or target_position"),
+                            format!("`{a}` is not an action ({})", SignalAction::WORDS),
                         );
                     }
                     action
@@ -286,8 +286,9 @@ pub fn compile(mut pipeline: Pipeline) -> Result<Compiled, ApiError> {
                 bad.add(
                     "pipeline.trigger.schedule.action",
                     format!(
-                        "`{}` is not buy, sell, exit or target_position",
-                        time.action
+                        "`{}` is not an action ({})",
+                        time.action,
+                        SignalAction::WORDS
                     ),
                 );
                 // Never used: the spec is invalid.
