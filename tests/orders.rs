@@ -10,9 +10,10 @@ use tonic::Code;
 use tradeplane_api::*;
 use tradeplane_client::Client;
 use tradeplane_e2e::{
-    TestServer, audit_events, bad_request_field, balances as exchange_balances, cancel_order, dec,
-    error_reason as reason, halt_trading, list_exchanges, list_orders, place_order,
-    place_order_refused, refusal, reset_breaker, resume_trading, trip_breaker,
+    TestServer, any_signal_pipeline, audit_events, bad_request_field,
+    balances as exchange_balances, cancel_order, create_pipeline, dec, error_reason as reason,
+    finished, halt_trading, list_exchanges, list_orders, place_order, place_order_refused, refusal,
+    reset_breaker, resume_trading, run_pipeline, trip_breaker,
 };
 
 async fn balances(client: &Client) -> std::collections::HashMap<String, (Decimal, Decimal)> {
@@ -467,5 +468,46 @@ async fn place_order_reads_symbols_through_the_configured_symbol_map() {
     );
     let after = balances(&client).await;
     assert_eq!(after["BTC"].0, before["BTC"].0 + dec("0.01"));
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_perpetual_is_refused_by_name_on_spot_venues_by_hand_and_by_pipelines() {
+    let server = TestServer::start().await;
+    let client = server.client().await;
+    let perpetual = PlaceOrderRequest {
+        symbol: "BINANCE:BTCUSDT.P".into(),
+        ..market_buy("perp", "0.01", "65000")
+    };
+    let refused = place_order_refused(&client, perpetual).await;
+    assert_eq!(
+        refusal(&refused),
+        (Code::InvalidArgument, "UNSUPPORTED_INSTRUMENT".to_string())
+    );
+    assert_eq!(bad_request_field(&refused), "symbol");
+
+    // A pipeline whose glob matches the perpetual fails it with the
+    // same reason instead of filling it as spot.
+    let pipeline = create_pipeline(&client, any_signal_pipeline("globbed")).await;
+    let execution = run_pipeline(&client, &pipeline, "buy", "65000", "").await;
+    assert_eq!(execution.status, ExecutionStatus::Succeeded as i32);
+    let perp = client
+        .pipelines()
+        .run_pipeline(RunPipelineRequest {
+            id: pipeline.id.clone(),
+            symbol: "BTCUSDT.P".into(),
+            action: "buy".into(),
+            price: "65000".into(),
+            ..Default::default()
+        })
+        .await
+        .expect("RunPipeline answers")
+        .into_inner()
+        .execution
+        .expect("an execution");
+    let perp = finished(&client, &perp.id).await;
+    assert_eq!(perp.status, ExecutionStatus::Failed as i32, "{perp:?}");
+    assert!(perp.error.contains("spot only"), "{perp:?}");
+    assert!(perp.order_ids.is_empty());
     server.stop().await;
 }
