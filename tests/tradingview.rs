@@ -3,15 +3,13 @@
 //! webhook, traded by a pipeline with a bracket on the paper exchange
 //! (spot). Each new action, a whole strategy cycle, and the refusals.
 
-use std::time::Duration;
-
 use rust_decimal::Decimal;
 use serde_json::{Value, json};
 use tradeplane_api::*;
 use tradeplane_client::Client;
 use tradeplane_e2e::{
     PASSPHRASE, TestServer, any_signal_pipeline, bad_request_field, balances, create_pipeline, dec,
-    error_reason, eventually, finished, get_order, list_signals, post_webhook, submit,
+    deliver, error_reason, get_order, list_signals, post_webhook, refused, submit,
 };
 
 /// A pipeline for TradingView alerts buying 1000 USDT of BTC a run when
@@ -74,50 +72,6 @@ fn alert(action: &str) -> Value {
         "price": "50000",
         "time": chrono::Utc::now().to_rfc3339(),
     })
-}
-
-/// Posts `body`, which must be accepted; returns the execution it started
-/// once it has ended.
-async fn deliver(server: &TestServer, client: &Client, body: &Value) -> Execution {
-    let reply = post_webhook(&server.webhook_url(), body.to_string(), &[]).await;
-    assert_eq!(reply.status(), 202, "the webhook accepts {body}");
-    let reply: Value = reply.json().await.expect("a JSON answer");
-    let signal_id = reply["signal_id"]
-        .as_str()
-        .expect("a signal id")
-        .to_string();
-    let started = eventually(
-        Duration::from_secs(10),
-        Duration::from_millis(20),
-        || async {
-            let executions = client
-                .pipelines()
-                .list_executions(ListExecutionsRequest {
-                    filter: Some(ExecutionFilter {
-                        signal_id: signal_id.clone(),
-                        ..Default::default()
-                    }),
-                    ..Default::default()
-                })
-                .await
-                .expect("ListExecutions answers")
-                .into_inner()
-                .executions;
-            match executions.as_slice() {
-                [one] => Ok(one.id.clone()),
-                other => Err(format!("signal {signal_id} started {other:?}")),
-            }
-        },
-    )
-    .await;
-    finished(client, &started).await
-}
-
-/// Posts `body` and returns the webhook's refusal (a 400).
-async fn refused(server: &TestServer, body: &Value) -> Value {
-    let reply = post_webhook(&server.webhook_url(), body.to_string(), &[]).await;
-    assert_eq!(reply.status(), 400, "the webhook refuses {body}");
-    reply.json().await.expect("a JSON answer")
 }
 
 /// The execution's status and skip reason.

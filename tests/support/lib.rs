@@ -28,7 +28,7 @@ pub use self::{
         get_order, list_signals, list_signals_page, place_order, refusal, submit,
     },
     wait::eventually,
-    webhook::{post_webhook, webhook_accepts},
+    webhook::{deliver, post_webhook, refused, webhook_accepts},
 };
 
 use std::{
