@@ -8,8 +8,8 @@ use serde_json::{Value, json};
 use tradeplane_api::*;
 use tradeplane_client::Client;
 use tradeplane_e2e::{
-    PASSPHRASE, TestServer, any_signal_pipeline, balances, create_pipeline, dec, deliver,
-    get_order, refused,
+    PASSPHRASE, TestServer, any_signal_pipeline, create_pipeline, dec, deliver, orders_of,
+    paper_btc, refused,
 };
 
 /// A pipeline buying a fixed 0.00333 BTC a buy alert, without a bracket.
@@ -37,23 +37,18 @@ fn alert(action: &str, percent: &str) -> Value {
     body
 }
 
-/// The paper account's BTC, free and locked together.
-async fn btc(client: &Client) -> Decimal {
-    let (free, locked) = balances(client, "paper").await["BTC"];
-    free + locked
-}
-
 /// The side and quantity of each of the execution's orders.
 async fn trades(client: &Client, execution: &Execution) -> Vec<(Side, Decimal)> {
-    let mut trades = Vec::new();
-    for id in &execution.order_ids {
-        let order = get_order(client, id).await;
-        trades.push((
-            Side::try_from(order.side).expect("a known side"),
-            dec(&order.quantity),
-        ));
-    }
-    trades
+    orders_of(client, execution)
+        .await
+        .iter()
+        .map(|order| {
+            (
+                Side::try_from(order.side).expect("a known side"),
+                dec(&order.quantity),
+            )
+        })
+        .collect()
 }
 
 #[tokio::test]
@@ -61,20 +56,20 @@ async fn an_exit_by_percent_closes_that_share_rounded_down_to_the_lot() {
     let server = TestServer::start().await;
     let client = server.client().await;
     create_pipeline(&client, fixed("percent")).await;
-    let start = btc(&client).await;
+    let start = paper_btc(&client).await;
     deliver(&server, &client, &alert("buy", "")).await;
-    assert_eq!(btc(&client).await - start, dec("0.00333"));
+    assert_eq!(paper_btc(&client).await - start, dec("0.00333"));
 
     // 50 % of 0.00333 is 0.001665: rounded down to the paper lot of
     // 0.00001, 0.00166 is sold and 0.00167 stays.
     let half = deliver(&server, &client, &alert("exit", "50")).await;
     assert_eq!(trades(&client, &half).await, [(Side::Sell, dec("0.00166"))]);
-    assert_eq!(btc(&client).await - start, dec("0.00167"));
+    assert_eq!(paper_btc(&client).await - start, dec("0.00167"));
 
     // close_long takes a percent too: 100 % closes what is left.
     let rest = deliver(&server, &client, &alert("close_long", "100")).await;
     assert_eq!(trades(&client, &rest).await, [(Side::Sell, dec("0.00167"))]);
-    assert_eq!(btc(&client).await, start);
+    assert_eq!(paper_btc(&client).await, start);
     server.stop().await;
 }
 

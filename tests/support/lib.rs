@@ -25,7 +25,7 @@ pub use self::{
     },
     rpc::{
         all_executions, all_orders, audit_events, bad_request_field, balances, dec, error_reason,
-        get_order, list_signals, list_signals_page, place_order, refusal, submit,
+        get_order, list_signals, list_signals_page, paper_btc, place_order, refusal, submit,
     },
     wait::eventually,
     webhook::{deliver, post_webhook, refused, webhook_accepts},

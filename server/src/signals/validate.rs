@@ -418,7 +418,10 @@ mod tests {
             ..raw("BTCUSDT", action)
         };
         let accepted = check(&exit("exit", "50")).unwrap();
-        assert_eq!(accepted.exit_percent, Some(Decimal::ONE_HUNDRED / Decimal::TWO));
+        assert_eq!(
+            accepted.exit_percent,
+            Some(Decimal::ONE_HUNDRED / Decimal::TWO)
+        );
         assert!(check(&exit("close_long", "100")).is_ok());
         assert!(check(&exit("close_short", "0.5")).is_ok());
         assert_eq!(check(&raw("BTCUSDT", "exit")).unwrap().exit_percent, None);

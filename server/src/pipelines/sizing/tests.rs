@@ -337,9 +337,24 @@ fn an_exit_by_percent_closes_that_share_rounded_down_to_the_lot() {
         (plan.side, plan.quantity)
     };
     // 50 % of 0.5 is 0.25; 33 % of 0.5 is 0.165; 50 % of 0.005 is 0.0025 → 0.002.
-    assert_eq!(share(SignalAction::Exit, "50", "0.5"), (Side::Sell, d("0.25")));
-    assert_eq!(share(SignalAction::Exit, "33", "0.5"), (Side::Sell, d("0.165")));
-    assert_eq!(share(SignalAction::Exit, "50", "0.005"), (Side::Sell, d("0.002")));
-    assert_eq!(share(SignalAction::CloseShort, "25", "-0.4"), (Side::Buy, d("0.1")));
-    assert_eq!(share(SignalAction::CloseLong, "100", "0.3"), (Side::Sell, d("0.3")));
+    assert_eq!(
+        share(SignalAction::Exit, "50", "0.5"),
+        (Side::Sell, d("0.25"))
+    );
+    assert_eq!(
+        share(SignalAction::Exit, "33", "0.5"),
+        (Side::Sell, d("0.165"))
+    );
+    assert_eq!(
+        share(SignalAction::Exit, "50", "0.005"),
+        (Side::Sell, d("0.002"))
+    );
+    assert_eq!(
+        share(SignalAction::CloseShort, "25", "-0.4"),
+        (Side::Buy, d("0.1"))
+    );
+    assert_eq!(
+        share(SignalAction::CloseLong, "100", "0.3"),
+        (Side::Sell, d("0.3"))
+    );
 }
