@@ -9,7 +9,7 @@ use tradeplane_api::*;
 use tradeplane_client::Client;
 use tradeplane_e2e::{
     PASSPHRASE, TestServer, any_signal_pipeline, create_pipeline, dec, deliver, orders_of,
-    paper_btc, refused,
+    paper_btc, refused, submit,
 };
 
 /// A pipeline buying a fixed 0.00333 BTC a buy alert, without a bracket.
@@ -74,7 +74,7 @@ async fn an_exit_by_percent_closes_that_share_rounded_down_to_the_lot() {
 }
 
 #[tokio::test]
-async fn a_percent_out_of_range_or_on_an_entry_is_refused_naming_it() {
+async fn a_bad_percent_is_refused_naming_it_and_a_good_one_is_recorded() {
     let server = TestServer::start().await;
     for body in [
         alert("exit", "0"),
@@ -90,5 +90,19 @@ async fn a_percent_out_of_range_or_on_an_entry_is_refused_naming_it() {
         );
         assert_eq!(error["reason"], "BAD_PERCENT", "{body}: {reply}");
     }
+    // Over gRPC the field is `exit_percent`, and the recorded signal keeps it.
+    let client = server.client().await;
+    let accepted = submit(
+        &client,
+        SubmitSignalRequest {
+            symbol: "BTCUSDT".into(),
+            action: "close_short".into(),
+            exit_percent: "25".into(),
+            ..Default::default()
+        },
+    )
+    .await;
+    let signal = accepted.signal.expect("the recorded signal");
+    assert_eq!(signal.exit_percent, "25");
     server.stop().await;
 }
