@@ -3,16 +3,13 @@
 //! webhook, traded by a pipeline with a bracket on the paper exchange
 //! (spot). Each new action, a whole strategy cycle, and the refusals.
 
-use std::time::Duration;
-
 use rust_decimal::Decimal;
 use serde_json::{Value, json};
 use tradeplane_api::*;
 use tradeplane_client::Client;
 use tradeplane_e2e::{
-    PASSPHRASE, TestServer, any_signal_pipeline, audit_events, bad_request_field, balances,
-    create_pipeline, dec, error_reason, eventually, finished, get_order, list_signals,
-    post_webhook, submit,
+    PASSPHRASE, TestServer, any_signal_pipeline, audit_events, bad_request_field, create_pipeline,
+    dec, deliver, error_reason, get_order, list_signals, paper_btc, refused, submit,
 };
 
 /// A pipeline for TradingView alerts buying 1000 USDT of BTC a run when
@@ -77,50 +74,6 @@ fn alert(action: &str) -> Value {
     })
 }
 
-/// Posts `body`, which must be accepted; returns the execution it started
-/// once it has ended.
-async fn deliver(server: &TestServer, client: &Client, body: &Value) -> Execution {
-    let reply = post_webhook(&server.webhook_url(), body.to_string(), &[]).await;
-    assert_eq!(reply.status(), 202, "the webhook accepts {body}");
-    let reply: Value = reply.json().await.expect("a JSON answer");
-    let signal_id = reply["signal_id"]
-        .as_str()
-        .expect("a signal id")
-        .to_string();
-    let started = eventually(
-        Duration::from_secs(10),
-        Duration::from_millis(20),
-        || async {
-            let executions = client
-                .pipelines()
-                .list_executions(ListExecutionsRequest {
-                    filter: Some(ExecutionFilter {
-                        signal_id: signal_id.clone(),
-                        ..Default::default()
-                    }),
-                    ..Default::default()
-                })
-                .await
-                .expect("ListExecutions answers")
-                .into_inner()
-                .executions;
-            match executions.as_slice() {
-                [one] => Ok(one.id.clone()),
-                other => Err(format!("signal {signal_id} started {other:?}")),
-            }
-        },
-    )
-    .await;
-    finished(client, &started).await
-}
-
-/// Posts `body` and returns the webhook's refusal (a 400).
-async fn refused(server: &TestServer, body: &Value) -> Value {
-    let reply = post_webhook(&server.webhook_url(), body.to_string(), &[]).await;
-    assert_eq!(reply.status(), 400, "the webhook refuses {body}");
-    reply.json().await.expect("a JSON answer")
-}
-
 /// The execution's status and skip reason.
 fn ended(execution: &Execution) -> (ExecutionStatus, &str) {
     let status = ExecutionStatus::try_from(execution.status).expect("a known status");
@@ -144,12 +97,6 @@ async fn orders_of(client: &Client, execution: &Execution) -> Vec<(OrderRole, Si
 /// The names of the execution's steps.
 fn steps(execution: &Execution) -> Vec<&str> {
     execution.steps.iter().map(|s| s.name.as_str()).collect()
-}
-
-/// The paper account's BTC, free and locked together.
-async fn btc(client: &Client) -> Decimal {
-    let (free, locked) = balances(client, "paper").await["BTC"];
-    free + locked
 }
 
 /// Orders still working on the exchange (new, submitted or part filled).
@@ -193,7 +140,7 @@ async fn a_whole_strategy_cycle_on_spot_ends_flat_with_nothing_resting() {
     let server = TestServer::start().await;
     let client = server.client().await;
     create_pipeline(&client, bracketed("ema-cross")).await;
-    let start = btc(&client).await;
+    let start = paper_btc(&client).await;
 
     // Long entry: the strategy's size is followed, and bracketed.
     let long = deliver(
@@ -207,7 +154,7 @@ async fn a_whole_strategy_cycle_on_spot_ends_flat_with_nothing_resting() {
         orders_of(&client, &long).await,
         entry_with_bracket(Buy, "0.03")
     );
-    assert_eq!(btc(&client).await - start, dec("0.03"));
+    assert_eq!(paper_btc(&client).await - start, dec("0.03"));
 
     // The long closed to flat arrives as sell + flat: an exit that
     // cancels the bracket first and gets no protection of its own.
@@ -220,7 +167,7 @@ async fn a_whole_strategy_cycle_on_spot_ends_flat_with_nothing_resting() {
     assert_eq!(ended(&flat), (Succeeded, ""), "{flat:?}");
     assert_eq!(steps(&flat), ["match", "cancel", "sizing", "risk", "order"]);
     assert_eq!(orders_of(&client, &flat).await, [(Exit, Sell, dec("0.03"))]);
-    assert_eq!(btc(&client).await, start);
+    assert_eq!(paper_btc(&client).await, start);
     assert!(resting(&client).await.is_empty());
 
     // A short entry: spot cannot short, and there is no long to close.
@@ -241,7 +188,7 @@ async fn a_whole_strategy_cycle_on_spot_ends_flat_with_nothing_resting() {
     )
     .await;
     assert_eq!(ended(&cover), (Skipped, "no_position"), "{cover:?}");
-    assert_eq!(btc(&client).await, start);
+    assert_eq!(paper_btc(&client).await, start);
 
     // Long again, then a reversal long → short (sell + short with a size):
     // on spot it closes the long and opens nothing.
@@ -268,7 +215,11 @@ async fn a_whole_strategy_cycle_on_spot_ends_flat_with_nothing_resting() {
         "only the long is sold, and it gets no bracket"
     );
 
-    assert_eq!(btc(&client).await, start, "the account holds what it held");
+    assert_eq!(
+        paper_btc(&client).await,
+        start,
+        "the account holds what it held"
+    );
     let left = resting(&client).await;
     assert!(left.is_empty(), "nothing left resting: {left:#?}");
 
@@ -290,7 +241,7 @@ async fn a_partial_exit_reduces_to_the_strategys_size() {
     let server = TestServer::start().await;
     let client = server.client().await;
     create_pipeline(&client, bracketed("partial")).await;
-    let start = btc(&client).await;
+    let start = paper_btc(&client).await;
     deliver(
         &server,
         &client,
@@ -307,7 +258,7 @@ async fn a_partial_exit_reduces_to_the_strategys_size() {
     .await;
     assert_eq!(ended(&half), (Succeeded, ""), "{half:?}");
     assert_eq!(orders_of(&client, &half).await, [(Exit, Sell, dec("0.02"))]);
-    assert_eq!(btc(&client).await - start, dec("0.02"));
+    assert_eq!(paper_btc(&client).await - start, dec("0.02"));
     server.stop().await;
 }
 
@@ -316,7 +267,7 @@ async fn each_new_action_trades_what_it_names() {
     let server = TestServer::start().await;
     let client = server.client().await;
     create_pipeline(&client, bracketed("actions")).await;
-    let start = btc(&client).await;
+    let start = paper_btc(&client).await;
     let entry = deliver(&server, &client, &alert("buy")).await;
     assert_eq!(
         orders_of(&client, &entry).await,
@@ -333,7 +284,7 @@ async fn each_new_action_trades_what_it_names() {
     }
     assert!(cancel.order_ids.is_empty());
     assert!(resting(&client).await.is_empty());
-    assert_eq!(btc(&client).await - start, dec("0.02"));
+    assert_eq!(paper_btc(&client).await - start, dec("0.02"));
 
     // add: more in the position's direction, bracketed for what it added.
     let add = deliver(&server, &client, &alert("add")).await;
@@ -342,7 +293,7 @@ async fn each_new_action_trades_what_it_names() {
         orders_of(&client, &add).await,
         entry_with_bracket(Buy, "0.02")
     );
-    assert_eq!(btc(&client).await - start, dec("0.04"));
+    assert_eq!(paper_btc(&client).await - start, dec("0.04"));
 
     // close_short touches nothing while the pipeline is long.
     let not_short = deliver(&server, &client, &alert("close_short")).await;
@@ -356,7 +307,7 @@ async fn each_new_action_trades_what_it_names() {
         orders_of(&client, &close).await,
         [(Exit, Sell, dec("0.04"))]
     );
-    assert_eq!(btc(&client).await, start);
+    assert_eq!(paper_btc(&client).await, start);
     let again = deliver(&server, &client, &alert("close_long")).await;
     assert_eq!(ended(&again), (Skipped, "nothing_to_trade"));
     let flat_add = deliver(&server, &client, &alert("add")).await;
@@ -370,7 +321,7 @@ async fn each_new_action_trades_what_it_names() {
         orders_of(&client, &reverse).await,
         [(Exit, Sell, dec("0.02"))]
     );
-    assert_eq!(btc(&client).await, start);
+    assert_eq!(paper_btc(&client).await, start);
 
     // Pine's sentiment flat is an exit.
     deliver(&server, &client, &alert("buy")).await;
@@ -379,7 +330,7 @@ async fn each_new_action_trades_what_it_names() {
     let exit = deliver(&server, &client, &flat).await;
     assert_eq!(orders_of(&client, &exit).await, [(Exit, Sell, dec("0.02"))]);
 
-    assert_eq!(btc(&client).await, start);
+    assert_eq!(paper_btc(&client).await, start);
     let left = resting(&client).await;
     assert!(left.is_empty(), "nothing left resting: {left:#?}");
     server.stop().await;

@@ -42,6 +42,7 @@ pub fn signal_json(signal: &Signal) -> Value {
         "target_position": signal.target_position,
         "market_position": MarketPosition::word_of(signal.market_position),
         "position_size": signal.position_size,
+        "exit_percent": signal.exit_percent,
         "strategy_order_id": signal.strategy_order_id,
         "comment": signal.comment,
         "interval": signal.interval,

@@ -149,6 +149,10 @@ struct SubmitArgs {
     market_position: String,
     #[arg(long, default_value = "", allow_hyphen_values = true)]
     position_size: String,
+    /// For exit, close_long and close_short: the percent of the position
+    /// to close, in (0, 100].
+    #[arg(long, default_value = "")]
+    exit_percent: String,
     #[arg(long, default_value = "")]
     order_id: String,
     #[arg(long, default_value = "")]
@@ -314,6 +318,7 @@ async fn run(cli: Cli) -> Result<(), String> {
                 confidence: args.confidence,
                 market_position: args.market_position,
                 position_size: args.position_size,
+                exit_percent: args.exit_percent,
                 order_id: args.order_id,
                 comment: args.comment,
                 tags,

@@ -114,6 +114,7 @@ fn write() -> SignalWrite {
             target_position: None,
             strategy_position: None,
             event_time_ms: None,
+            exit_percent: None,
         }),
         ..Signal::received(id, "bench", 0)
     };

@@ -25,10 +25,10 @@ pub use self::{
     },
     rpc::{
         all_executions, all_orders, audit_events, bad_request_field, balances, dec, error_reason,
-        get_order, list_signals, list_signals_page, place_order, refusal, submit,
+        get_order, list_signals, list_signals_page, paper_btc, place_order, refusal, submit,
     },
     wait::eventually,
-    webhook::{post_webhook, webhook_accepts},
+    webhook::{deliver, post_webhook, refused, webhook_accepts},
 };
 
 use std::{

@@ -82,6 +82,12 @@ pub async fn balances(client: &Client, exchange: &str) -> HashMap<String, (Decim
         .collect()
 }
 
+/// The paper account's BTC, free and locked together.
+pub async fn paper_btc(client: &Client) -> Decimal {
+    let (free, locked) = balances(client, "paper").await["BTC"];
+    free + locked
+}
+
 /// One order, which must exist.
 pub async fn get_order(client: &Client, id: &str) -> Order {
     client

@@ -1,7 +1,13 @@
 //! Posting to the TradingView webhook over real HTTP.
 
+use std::time::Duration;
+
 use reqwest::{Body, Response};
 use serde_json::Value;
+use tradeplane_api::{Execution, ExecutionFilter, ListExecutionsRequest};
+use tradeplane_client::Client;
+
+use crate::{TestServer, eventually, finished};
 
 /// The webhook's path on the HTTP port.
 pub(crate) const WEBHOOK_PATH: &str = "/webhooks/tradingview";
@@ -26,4 +32,48 @@ pub async fn post_webhook(url: &str, body: impl Into<Body>, headers: &[(&str, &s
 pub async fn webhook_accepts(url: &str, alert: &Value, headers: &[(&str, &str)]) {
     let reply = post_webhook(url, alert.to_string(), headers).await;
     assert_eq!(reply.status(), 202, "the webhook acknowledges the alert");
+}
+
+/// Posts `body`, which must be accepted; returns the execution it started
+/// once it has ended.
+pub async fn deliver(server: &TestServer, client: &Client, body: &Value) -> Execution {
+    let reply = post_webhook(&server.webhook_url(), body.to_string(), &[]).await;
+    assert_eq!(reply.status(), 202, "the webhook accepts {body}");
+    let reply: Value = reply.json().await.expect("a JSON answer");
+    let signal_id = reply["signal_id"]
+        .as_str()
+        .expect("a signal id")
+        .to_string();
+    let started = eventually(
+        Duration::from_secs(10),
+        Duration::from_millis(20),
+        || async {
+            let executions = client
+                .pipelines()
+                .list_executions(ListExecutionsRequest {
+                    filter: Some(ExecutionFilter {
+                        signal_id: signal_id.clone(),
+                        ..Default::default()
+                    }),
+                    ..Default::default()
+                })
+                .await
+                .expect("ListExecutions answers")
+                .into_inner()
+                .executions;
+            match executions.as_slice() {
+                [one] => Ok(one.id.clone()),
+                other => Err(format!("signal {signal_id} started {other:?}")),
+            }
+        },
+    )
+    .await;
+    finished(client, &started).await
+}
+
+/// Posts `body` and returns the webhook's refusal (a 400).
+pub async fn refused(server: &TestServer, body: &Value) -> Value {
+    let reply = post_webhook(&server.webhook_url(), body.to_string(), &[]).await;
+    assert_eq!(reply.status(), 400, "the webhook refuses {body}");
+    reply.json().await.expect("a JSON answer")
 }

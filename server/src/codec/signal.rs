@@ -46,6 +46,7 @@ impl From<&Signal> for pb::Signal {
             wire.confidence = optional_text(intent.confidence);
             wire.target_position = optional_text(intent.target_position);
             wire.event_time = intent.event_time_ms.and_then(timestamp);
+            wire.exit_percent = optional_text(intent.exit_percent);
             if let Some(stated) = &intent.strategy_position {
                 wire.market_position = stated.market_position.number();
                 wire.position_size = optional_text(stated.size);
@@ -75,6 +76,7 @@ impl TryFrom<pb::Signal> for Signal {
                 confidence: optional_decimal(&signal.confidence, "confidence")?,
                 target_position: optional_decimal(&signal.target_position, "target_position")?,
                 event_time_ms: signal.event_time.as_ref().map(|t| millis(Some(t))),
+                exit_percent: optional_decimal(&signal.exit_percent, "exit_percent")?,
                 strategy_position: MarketPosition::optional(
                     signal.market_position,
                     "market_position",
@@ -149,6 +151,7 @@ mod tests {
                     size: Some(Decimal::ZERO),
                 }),
                 event_time_ms: Some(900),
+                exit_percent: Some(Decimal::new(50, 0)),
             }),
             reject_reason: String::new(),
             field_violations: Vec::new(),

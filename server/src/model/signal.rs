@@ -116,6 +116,9 @@ pub struct Intent {
     pub strategy_position: Option<StrategyPosition>,
     /// When the strategy says it happened (ms since the epoch).
     pub event_time_ms: Option<i64>,
+    /// For exit, close_long and close_short: the share of the position to
+    /// close, in (0, 100]; `None` closes all of it.
+    pub exit_percent: Option<Decimal>,
 }
 
 /// One field of a refused signal, and why.

@@ -417,6 +417,7 @@ impl Pipelines {
                 target_position: quantity.filter(|_| target),
                 strategy_position: None,
                 event_time_ms: Some(now),
+                exit_percent: None,
             }),
             ..Signal::received(uuid::Uuid::now_v7().to_string(), source, now)
         })

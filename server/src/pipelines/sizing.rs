@@ -169,6 +169,15 @@ fn toward(
     }
 }
 
+/// The part of the position `held` a closing `intent` closes: its exit
+/// percent of it, or all of it (rounded down to the lot later).
+fn closing_share(held: Decimal, intent: &Intent) -> Decimal {
+    match intent.exit_percent {
+        Some(percent) => held.abs() * percent / Decimal::ONE_HUNDRED,
+        None => held.abs(),
+    }
+}
+
 /// Where the market cannot short, a sell closes at most the long `held`;
 /// with no long, it is skipped.
 fn without_short(
@@ -232,7 +241,7 @@ pub fn plan(
         }
         SignalAction::Exit => (
             open_side(held, intent.action, symbol)?.opposite(),
-            held.abs(),
+            closing_share(held, intent),
         ),
         SignalAction::CloseLong | SignalAction::CloseShort => {
             let wanted = if intent.action == SignalAction::CloseLong {
@@ -246,7 +255,7 @@ pub fn plan(
                     format!("{}: the pipeline holds {held} {symbol}", intent.action),
                 ));
             }
-            (wanted.opposite(), held.abs())
+            (wanted.opposite(), closing_share(held, intent))
         }
         SignalAction::TargetPosition => {
             let target = intent.target_position.ok_or_else(|| {

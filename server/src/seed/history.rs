@@ -107,6 +107,7 @@ pub fn signal(slot: &Slot) -> Signal {
         target_position: None,
         strategy_position: None,
         event_time_ms: Some(slot.time_ms),
+        exit_percent: None,
     };
     Signal {
         strategy: STRATEGIES[(i / 2) % STRATEGIES.len()].into(),

@@ -67,6 +67,9 @@ pub fn dedupe_key(
     if !raw.sentiment.is_empty() {
         part(&raw.sentiment);
     }
+    if !raw.exit_percent.is_empty() {
+        part(&raw.exit_percent);
+    }
     let digest = hex::encode(hasher.finalize());
     if event_time.is_empty() {
         // Without an event time a retry and a repeat differ only in

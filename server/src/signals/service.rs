@@ -97,6 +97,7 @@ fn raw_from_request(request: SubmitSignalRequest) -> RawSignal {
         confidence: request.confidence,
         market_position: request.market_position,
         position_size: request.position_size,
+        exit_percent: request.exit_percent,
         // Pine's sentiment is a TradingView word; gRPC states the position
         // with market_position.
         sentiment: String::new(),

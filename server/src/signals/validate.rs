@@ -30,6 +30,9 @@ pub struct RawSignal {
     pub position_size: String,
     /// Pine's alert `sentiment` (`long`, `short`, `flat`); webhook only.
     pub sentiment: String,
+    /// The share of the position an exit closes (`percent` in the
+    /// TradingView body).
+    pub exit_percent: String,
     pub order_id: String,
     pub comment: String,
     pub interval: String,
@@ -143,6 +146,7 @@ pub fn validate(
     let price = number(Field::Price, &raw.price);
     let confidence = number(Field::Confidence, &raw.confidence);
     let position_size = number(Field::PositionSize, &raw.position_size);
+    let exit_percent = number(Field::ExitPercent, &raw.exit_percent);
 
     // An exit, a one-sided close or a cancel may carry 0 contracts
     // ("close everything", "nothing to trade").
@@ -220,6 +224,12 @@ pub fn validate(
         );
     }
 
+    if let (Some(percent), Some(action)) = (exit_percent, action)
+        && let Err(why) = check_exit_percent(percent, action)
+    {
+        fail(Field::ExitPercent, RejectReason::BadPercent, why);
+    }
+
     let event_time = match &raw.event_time {
         RawTime::Absent => None,
         RawTime::At(at) => Some(*at),
@@ -286,12 +296,30 @@ pub fn validate(
             target_position,
             strategy_position: stated.map(|s| s.position),
             event_time_ms: event_time.map(|at| at.timestamp_millis()),
+            exit_percent,
         }),
         _ => {
             violations.sort_by_key(|v| v.field);
             Err(violations)
         }
     }
+}
+
+/// An exit percent is a share of the position in (0, 100], and only an
+/// action that closes a position takes one.
+fn check_exit_percent(percent: Decimal, action: SignalAction) -> Result<(), String> {
+    if !matches!(
+        action,
+        SignalAction::Exit | SignalAction::CloseLong | SignalAction::CloseShort
+    ) {
+        return Err(format!(
+            "only exit, close_long and close_short close a percent of the position, not {action}"
+        ));
+    }
+    if percent <= Decimal::ZERO || percent > Decimal::ONE_HUNDRED {
+        return Err(format!("must be above 0 and at most 100, got {percent}"));
+    }
+    Ok(())
 }
 
 /// Reports each of `found` through `fail`.
@@ -381,6 +409,32 @@ mod tests {
         assert!(got.contains(&(Field::Price, RejectReason::NonPositivePrice)));
         assert!(got.contains(&(Field::Quantity, RejectReason::NotANumber)));
         assert!(got.contains(&(Field::Confidence, RejectReason::ConfidenceOutOfRange)));
+    }
+
+    #[test]
+    fn exit_percent_is_a_share_of_a_closing_action() {
+        let exit = |action: &str, percent: &str| RawSignal {
+            exit_percent: percent.into(),
+            ..raw("BTCUSDT", action)
+        };
+        let accepted = check(&exit("exit", "50")).unwrap();
+        assert_eq!(
+            accepted.exit_percent,
+            Some(Decimal::ONE_HUNDRED / Decimal::TWO)
+        );
+        assert!(check(&exit("close_long", "100")).is_ok());
+        assert!(check(&exit("close_short", "0.5")).is_ok());
+        assert_eq!(check(&raw("BTCUSDT", "exit")).unwrap().exit_percent, None);
+        let bad = vec![(Field::ExitPercent, RejectReason::BadPercent)];
+        for percent in ["0", "-5", "100.01", "250"] {
+            assert_eq!(reasons(&exit("exit", percent)), bad, "{percent}");
+        }
+        assert_eq!(reasons(&exit("buy", "50")), bad);
+        assert_eq!(
+            reasons(&exit("exit", "half")),
+            vec![(Field::ExitPercent, RejectReason::NotANumber)]
+        );
+        assert_eq!(Field::ExitPercent.webhook_name(), "percent");
     }
 
     #[test]

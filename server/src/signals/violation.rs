@@ -17,6 +17,7 @@ pub enum Field {
     MarketPosition,
     PositionSize,
     Sentiment,
+    ExitPercent,
     OrderId,
     Comment,
     Interval,
@@ -41,6 +42,7 @@ impl Field {
             Field::MarketPosition => "market_position",
             Field::PositionSize => "position_size",
             Field::Sentiment => "sentiment",
+            Field::ExitPercent => "exit_percent",
             Field::OrderId => "order_id",
             Field::Comment => "comment",
             Field::Interval => "interval",
@@ -56,6 +58,7 @@ impl Field {
             Field::Symbol => "ticker",
             Field::Quantity => "contracts",
             Field::EventTime => "time",
+            Field::ExitPercent => "percent",
             other => other.grpc_name(),
         }
     }
@@ -81,11 +84,13 @@ pub enum RejectReason {
     FutureTimestamp,
     PriceDeviation,
     FieldTooLong,
+    /// An exit percent outside (0, 100], or on an action that closes nothing.
+    BadPercent,
 }
 
 impl RejectReason {
     /// Every reason, for pre-registering metric series.
-    pub const ALL: [RejectReason; 17] = [
+    pub const ALL: [RejectReason; 18] = [
         RejectReason::InvalidJson,
         RejectReason::MissingField,
         RejectReason::BadSymbol,
@@ -103,6 +108,7 @@ impl RejectReason {
         RejectReason::FutureTimestamp,
         RejectReason::PriceDeviation,
         RejectReason::FieldTooLong,
+        RejectReason::BadPercent,
     ];
 
     /// Lowercase label, as in metrics and stored signals.
@@ -125,6 +131,7 @@ impl RejectReason {
             RejectReason::FutureTimestamp => "future_timestamp",
             RejectReason::PriceDeviation => "price_deviation",
             RejectReason::FieldTooLong => "field_too_long",
+            RejectReason::BadPercent => "bad_percent",
         }
     }
 }

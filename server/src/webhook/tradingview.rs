@@ -22,7 +22,7 @@ pub struct BodyError(pub String);
 /// Parses a webhook body. Accepted keys (aliases in brackets): `passphrase`,
 /// `strategy`, `ticker` [`symbol`], `exchange`, `action`, `contracts`
 /// [`quantity`, `qty`], `price` [`close`], `confidence`, `market_position`,
-/// `position_size`, `sentiment`, `order_id`, `comment`, `interval`, `time` [`timenow`],
+/// `position_size`, `percent` [`exit_percent`], `sentiment`, `order_id`, `comment`, `interval`, `time` [`timenow`],
 /// `request_id`, `source`, `tags` (an object). Unknown keys are ignored.
 pub fn parse_body(body: &[u8]) -> Result<TradingViewBody, BodyError> {
     let value: Value = serde_json::from_slice(body).map_err(|e| {
@@ -68,6 +68,7 @@ pub fn parse_body(body: &[u8]) -> Result<TradingViewBody, BodyError> {
             confidence: text(&["confidence"])?,
             market_position: text(&["market_position"])?,
             position_size: text(&["position_size"])?,
+            exit_percent: text(&["percent", "exit_percent"])?,
             sentiment: text(&["sentiment"])?,
             order_id: text(&["order_id"])?,
             comment: text(&["comment"])?,

@@ -43,6 +43,7 @@ fn signal(action: SignalAction) -> Intent {
         target_position: None,
         strategy_position: None,
         event_time_ms: None,
+        exit_percent: None,
     }
 }
 
@@ -322,4 +323,38 @@ fn limit_prices_sit_off_the_market_on_the_tick() {
     );
     // 100.055 - 10 bps = 99.954945, rounded up to the tick for a sell.
     assert_eq!(plan.unwrap().limit_price, Some(d("99.96")));
+}
+
+#[test]
+fn an_exit_by_percent_closes_that_share_rounded_down_to_the_lot() {
+    let fixed = SizingRule::Quantity(d("0.1"));
+    let share = |action, percent: &str, position: &str| {
+        let intent = Intent {
+            exit_percent: Some(d(percent)),
+            ..signal(action)
+        };
+        let plan = size(fixed, &intent, held(position)).unwrap();
+        (plan.side, plan.quantity)
+    };
+    // 50 % of 0.5 is 0.25; 33 % of 0.5 is 0.165; 50 % of 0.005 is 0.0025 → 0.002.
+    assert_eq!(
+        share(SignalAction::Exit, "50", "0.5"),
+        (Side::Sell, d("0.25"))
+    );
+    assert_eq!(
+        share(SignalAction::Exit, "33", "0.5"),
+        (Side::Sell, d("0.165"))
+    );
+    assert_eq!(
+        share(SignalAction::Exit, "50", "0.005"),
+        (Side::Sell, d("0.002"))
+    );
+    assert_eq!(
+        share(SignalAction::CloseShort, "25", "-0.4"),
+        (Side::Buy, d("0.1"))
+    );
+    assert_eq!(
+        share(SignalAction::CloseLong, "100", "0.3"),
+        (Side::Sell, d("0.3"))
+    );
 }

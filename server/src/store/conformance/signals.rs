@@ -29,6 +29,7 @@ fn accepted(id: &str, source: &str, symbol: &str) -> Signal {
             target_position: None,
             strategy_position: None,
             event_time_ms: None,
+            exit_percent: None,
         }),
         ..Signal::received(id.into(), source, 0)
     }
