@@ -9,7 +9,7 @@ use std::time::Duration;
 use tradeplane_api::*;
 use tradeplane_client::Client;
 use tradeplane_e2e::{
-    TestServer, bracketed, cancel_order, create_pipeline, dec, get_order,
+    TestServer, all_orders_of, bracketed, cancel_order, create_pipeline, dec, get_order,
     mock_binance::{Fault, MockBinance, MockOrderList, Route},
     order_reaches as reaches, orders_of, role, run_pipeline,
 };
@@ -245,8 +245,16 @@ async fn binance_refuses_a_list_whose_prices_are_on_the_wrong_side_of_the_market
     });
     let pipeline = create_pipeline(&client, pipeline).await;
 
+    // A refused bracket fails the execution with the refusal: the entry
+    // is not protected.
     let execution = run_pipeline(&client, &pipeline, "buy", "50000", "").await;
-    let orders = orders_of(&client, &execution).await;
+    assert_eq!(
+        execution.status,
+        ExecutionStatus::Failed as i32,
+        "{execution:?}"
+    );
+    assert!(execution.error.contains("-2010"), "{execution:?}");
+    let orders = all_orders_of(&client, &execution.id).await;
     let [_, stop, target] = orders.as_slice() else {
         panic!("an entry and two legs: {execution:#?} {orders:#?}");
     };

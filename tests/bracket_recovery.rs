@@ -5,13 +5,11 @@
 //! its own. A bracket the venue refuses fails its execution with the
 //! refusal, rather than reporting a protected entry.
 
-use std::time::Duration;
-
 use tradeplane_api::*;
 use tradeplane_client::Client;
 use tradeplane_e2e::{
-    TestServer, balances, bracketed_pipeline, create_pipeline, dec, eventually, get_order,
-    run_pipeline, submit,
+    TestServer, balances, bracketed_pipeline, create_pipeline, dec, get_order,
+    order_reaches as reaches, run_pipeline, submit,
 };
 use tradeplane_server::model::order::{Order as StoredOrder, OrderStatus as StoredStatus};
 
@@ -51,23 +49,6 @@ async fn store_as(server: &TestServer, leg: &Order, status: StoredStatus, reason
         .update_order(&stored, &[], Vec::new())
         .await
         .expect("saved");
-}
-
-/// Waits until order `id` has `status`, and returns it.
-async fn reaches(client: &Client, id: &str, status: OrderStatus) -> Order {
-    eventually(
-        Duration::from_secs(10),
-        Duration::from_millis(20),
-        || async {
-            let order = get_order(client, id).await;
-            if order.status == status as i32 {
-                Ok(order)
-            } else {
-                Err(format!("order {id} is not {status:?}: {order:?}"))
-            }
-        },
-    )
-    .await
 }
 
 #[tokio::test]

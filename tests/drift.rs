@@ -10,23 +10,14 @@ use tradeplane_api::*;
 use tradeplane_client::Client;
 use tradeplane_e2e::{
     TestServer, create_pipeline, dec, eventually, orders_of, place_order, run_pipeline,
+    strategy_pipeline,
 };
 
 /// A pipeline buying 1000 USDT of BTC a run (0.02 BTC at 50 000).
 fn holding(name: &str, policy: DriftPolicy) -> Pipeline {
     Pipeline {
-        name: name.into(),
-        trigger: Some(Trigger {
-            kind: Some(trigger::Kind::Signal(SignalMatch {
-                source: "strategy".into(),
-                ..Default::default()
-            })),
-        }),
-        sizing: Some(Sizing {
-            method: Some(sizing::Method::FixedQuoteAmount("1000".into())),
-        }),
         drift_policy: policy as i32,
-        ..Default::default()
+        ..strategy_pipeline(name, sizing::Method::FixedQuoteAmount("1000".into()))
     }
 }
 

@@ -10,7 +10,8 @@ use tradeplane_api::*;
 use tradeplane_client::Client;
 use tradeplane_e2e::{
     TestServer, all_orders_of, audit_events, balances, bracketed, create_pipeline, dec, eventually,
-    get_order, market_at, order_reaches, orders_of, resting_orders, role, run_pipeline, submit,
+    get_order, market_at, order_reaches, orders_of, resting_orders, role, run_pipeline,
+    strategy_pipeline, submit,
 };
 
 fn offset(bps: &str) -> Option<ProtectiveOrder> {
@@ -22,18 +23,8 @@ fn offset(bps: &str) -> Option<ProtectiveOrder> {
 /// A pipeline run by hand, buying 1000 USDT of BTC a run with `order`.
 fn pipeline(name: &str, order: OrderSettings) -> Pipeline {
     Pipeline {
-        name: name.into(),
-        trigger: Some(Trigger {
-            kind: Some(trigger::Kind::Signal(SignalMatch {
-                source: "strategy".into(),
-                ..Default::default()
-            })),
-        }),
-        sizing: Some(Sizing {
-            method: Some(sizing::Method::FixedQuoteAmount("1000".into())),
-        }),
         order: Some(order),
-        ..Default::default()
+        ..strategy_pipeline(name, sizing::Method::FixedQuoteAmount("1000".into()))
     }
 }
 

@@ -5,28 +5,18 @@
 use tradeplane_api::*;
 use tradeplane_e2e::{
     TestServer, bad_request_field, create_pipeline, dec, orders_of, run_pipeline,
-    try_create_pipeline,
+    strategy_pipeline, try_create_pipeline,
 };
 
 fn risking(name: &str, percent: &str, stop_loss: protective_order::Level) -> Pipeline {
     Pipeline {
-        name: name.into(),
-        trigger: Some(Trigger {
-            kind: Some(trigger::Kind::Signal(SignalMatch {
-                source: "strategy".into(),
-                ..Default::default()
-            })),
-        }),
-        sizing: Some(Sizing {
-            method: Some(sizing::Method::RiskPercent(percent.into())),
-        }),
         order: Some(OrderSettings {
             stop_loss: Some(ProtectiveOrder {
                 level: Some(stop_loss),
             }),
             ..Default::default()
         }),
-        ..Default::default()
+        ..strategy_pipeline(name, sizing::Method::RiskPercent(percent.into()))
     }
 }
 

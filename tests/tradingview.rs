@@ -9,7 +9,8 @@ use tradeplane_api::*;
 use tradeplane_client::Client;
 use tradeplane_e2e::{
     PASSPHRASE, TestServer, any_signal_pipeline, audit_events, bad_request_field, create_pipeline,
-    dec, deliver, error_reason, get_order, list_signals, paper_btc, refused, submit,
+    dec, deliver, error_reason, get_order, list_signals, paper_btc, refused, resting_orders,
+    submit,
 };
 
 /// A pipeline for TradingView alerts buying 1000 USDT of BTC a run when
@@ -99,27 +100,6 @@ fn steps(execution: &Execution) -> Vec<&str> {
     execution.steps.iter().map(|s| s.name.as_str()).collect()
 }
 
-/// Orders still working on the exchange (new, submitted or part filled).
-async fn resting(client: &Client) -> Vec<Order> {
-    client
-        .orders()
-        .list_orders(ListOrdersRequest {
-            filter: Some(OrderFilter {
-                statuses: vec![
-                    OrderStatus::New as i32,
-                    OrderStatus::Submitted as i32,
-                    OrderStatus::PartiallyFilled as i32,
-                ],
-                ..Default::default()
-            }),
-            ..Default::default()
-        })
-        .await
-        .expect("ListOrders answers")
-        .into_inner()
-        .orders
-}
-
 use ExecutionStatus::{Skipped, Succeeded};
 use OrderRole::{Entry, Exit, StopLoss, TakeProfit};
 use Side::{Buy, Sell};
@@ -168,7 +148,7 @@ async fn a_whole_strategy_cycle_on_spot_ends_flat_with_nothing_resting() {
     assert_eq!(steps(&flat), ["match", "cancel", "sizing", "risk", "order"]);
     assert_eq!(orders_of(&client, &flat).await, [(Exit, Sell, dec("0.03"))]);
     assert_eq!(paper_btc(&client).await, start);
-    assert!(resting(&client).await.is_empty());
+    assert!(resting_orders(&client).await.is_empty());
 
     // A short entry: spot cannot short, and there is no long to close.
     let short = deliver(
@@ -220,7 +200,7 @@ async fn a_whole_strategy_cycle_on_spot_ends_flat_with_nothing_resting() {
         start,
         "the account holds what it held"
     );
-    let left = resting(&client).await;
+    let left = resting_orders(&client).await;
     assert!(left.is_empty(), "nothing left resting: {left:#?}");
 
     // The stated position is kept with each signal.
@@ -283,7 +263,7 @@ async fn each_new_action_trades_what_it_names() {
         assert_eq!(leg.status, OrderStatus::Canceled as i32, "{leg:?}");
     }
     assert!(cancel.order_ids.is_empty());
-    assert!(resting(&client).await.is_empty());
+    assert!(resting_orders(&client).await.is_empty());
     assert_eq!(paper_btc(&client).await - start, dec("0.02"));
 
     // add: more in the position's direction, bracketed for what it added.
@@ -298,7 +278,11 @@ async fn each_new_action_trades_what_it_names() {
     // close_short touches nothing while the pipeline is long.
     let not_short = deliver(&server, &client, &alert("close_short")).await;
     assert_eq!(ended(&not_short), (Skipped, "nothing_to_trade"));
-    assert_eq!(resting(&client).await.len(), 2, "the long's bracket stays");
+    assert_eq!(
+        resting_orders(&client).await.len(),
+        2,
+        "the long's bracket stays"
+    );
 
     // close_long: cancels the bracket, sells the whole long, unprotected.
     let close = deliver(&server, &client, &alert("close_long")).await;
@@ -331,7 +315,7 @@ async fn each_new_action_trades_what_it_names() {
     assert_eq!(orders_of(&client, &exit).await, [(Exit, Sell, dec("0.02"))]);
 
     assert_eq!(paper_btc(&client).await, start);
-    let left = resting(&client).await;
+    let left = resting_orders(&client).await;
     assert!(left.is_empty(), "nothing left resting: {left:#?}");
     server.stop().await;
 }

@@ -36,7 +36,7 @@ pub async fn market_at(client: &Client, price: &str) {
 /// Waits until order `id` has `status`, and returns it.
 pub async fn order_reaches(client: &Client, id: &str, status: OrderStatus) -> Order {
     eventually(
-        Duration::from_secs(10),
+        Duration::from_secs(30),
         Duration::from_millis(20),
         || async {
             let order = get_order(client, id).await;

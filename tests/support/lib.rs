@@ -21,7 +21,7 @@ pub use self::{
     },
     pipelines::{
         any_signal_pipeline, bracketed_pipeline, create_pipeline, finished, run_pipeline, settled,
-        try_create_pipeline,
+        strategy_pipeline, try_create_pipeline,
     },
     rpc::{
         all_executions, all_orders, audit_events, bad_request_field, balances, dec, error_reason,

@@ -27,10 +27,28 @@ pub fn any_signal_pipeline(name: &str) -> Pipeline {
     }
 }
 
-/// A pipeline named `name` that signals of source `strategy` trigger,
-/// spending `quote` of the quote currency a run, with a stop `stop_bps`
-/// from the fill and `targets` as (offset in bps, percent of the
-/// position).
+/// A pipeline named `name` that signals of source `strategy` trigger
+/// (a signal from any other source moves the market without running it),
+/// sized by `method`.
+pub fn strategy_pipeline(name: &str, method: sizing::Method) -> Pipeline {
+    Pipeline {
+        name: name.into(),
+        trigger: Some(Trigger {
+            kind: Some(trigger::Kind::Signal(SignalMatch {
+                source: "strategy".into(),
+                ..Default::default()
+            })),
+        }),
+        sizing: Some(Sizing {
+            method: Some(method),
+        }),
+        ..Default::default()
+    }
+}
+
+/// A [`strategy_pipeline`] spending `quote` of the quote currency a run,
+/// with a stop `stop_bps` from the fill and `targets` as (offset in bps,
+/// percent of the position).
 pub fn bracketed_pipeline(
     name: &str,
     quote: &str,
@@ -41,16 +59,6 @@ pub fn bracketed_pipeline(
         level: Some(protective_order::Level::OffsetBps(bps.into())),
     };
     Pipeline {
-        name: name.into(),
-        trigger: Some(Trigger {
-            kind: Some(trigger::Kind::Signal(SignalMatch {
-                source: "strategy".into(),
-                ..Default::default()
-            })),
-        }),
-        sizing: Some(Sizing {
-            method: Some(sizing::Method::FixedQuoteAmount(quote.into())),
-        }),
         order: Some(OrderSettings {
             stop_loss: Some(level(stop_bps)),
             take_profits: targets
@@ -62,7 +70,7 @@ pub fn bracketed_pipeline(
                 .collect(),
             ..Default::default()
         }),
-        ..Default::default()
+        ..strategy_pipeline(name, sizing::Method::FixedQuoteAmount(quote.into()))
     }
 }
 

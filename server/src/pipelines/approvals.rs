@@ -20,7 +20,7 @@ use super::{
     Pipelines,
     spec::Compiled,
     stop::Stop,
-    worker::{conclude, pipeline_audit, record},
+    worker::{conclude, pipeline_audit},
 };
 use crate::{
     api_error::ApiError,
@@ -262,19 +262,7 @@ impl Pipelines {
             )
             .await
             .map_err(Stop::from);
-        record(
-            execution,
-            "order",
-            &order
-                .as_ref()
-                .map(|o| format!("order {} {}", o.id, o.status)),
-            started,
-        );
-        let order = order?;
-        self.metrics.fees(&compiled.name, &order);
-        if let Ok(mut book) = self.book.lock() {
-            book.count_order(&compiled.id, now_ms());
-        }
+        let order = self.placed(&compiled, execution, order, started)?;
         self.follow_order(&compiled, execution, order, before, trace_id)
             .await
     }

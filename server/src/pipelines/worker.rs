@@ -370,6 +370,19 @@ impl Pipelines {
 
         let started = Instant::now();
         let order = self.order(compiled, execution, &plan, trace_id).await;
+        let order = self.placed(compiled, execution, order, started)?;
+        Ok((order, plan.position.quantity))
+    }
+
+    /// Records the order step of a placement that started at `started`,
+    /// and counts a placed order's fees and rate.
+    pub(super) fn placed(
+        &self,
+        compiled: &Compiled,
+        execution: &mut Execution,
+        order: Result<Order, Stop>,
+        started: Instant,
+    ) -> Result<Order, Stop> {
         record(
             execution,
             "order",
@@ -383,7 +396,7 @@ impl Pipelines {
         if let Ok(mut book) = self.book.lock() {
             book.count_order(&compiled.id, now_ms());
         }
-        Ok((order, plan.position.quantity))
+        Ok(order)
     }
 
     /// The sizing step: reads the venue's rules, the price and (when the

@@ -121,11 +121,12 @@ impl OrderDesk {
         Ok(())
     }
 
-    /// An OCO sibling of `order` (stored as new) that got past new: the
-    /// pair reached the exchange.
+    /// For a leg stored as new, an OCO sibling the exchange answered for
+    /// (not new, not unknown): the pair reached it. Legs whose outcome is
+    /// unknown are sent again together instead.
     async fn placed_sibling(&self, order: &Order) -> Option<Order> {
         let group = &order.origin.oco_group;
-        if group.is_empty() {
+        if group.is_empty() || order.status != OrderStatus::New {
             return None;
         }
         let query = OrderQuery {
@@ -135,7 +136,9 @@ impl OrderDesk {
         };
         match self.store.list_orders(&query).await {
             Ok(stored) => stored.into_iter().find(|o| {
-                &o.origin.oco_group == group && o.id != order.id && o.status != OrderStatus::New
+                &o.origin.oco_group == group
+                    && o.id != order.id
+                    && !matches!(o.status, OrderStatus::New | OrderStatus::Unknown)
             }),
             Err(err) => {
                 tracing::warn!(order = %order.id, error = %err, "cannot read its OCO group; sent on its own");
