@@ -7,7 +7,7 @@
 //! from the order it follows, so a repeat (a restart, a second event)
 //! never places twice.
 
-use std::{sync::Arc, time::Duration};
+use std::{collections::BTreeSet, sync::Arc, time::Duration};
 
 use rust_decimal::Decimal;
 use tokio::sync::{broadcast::error::RecvError, watch};
@@ -18,17 +18,15 @@ use crate::{
     market::side::Side,
     model::{
         execution::{Execution, ExecutionStatus},
-        order::{Order, OrderRequest, OrderRole, OrderStatus},
+        order::{Order, OrderRequest, OrderRole},
     },
     orders::desk::{Leg, client_order_id},
     proto_time::now_ms,
-    store::{OrderQuery, walk_orders},
+    store::OrderQuery,
 };
 
 /// How often resting orders are checked for cancel-after and trailing.
 const TICK: Duration = Duration::from_millis(500);
-/// How far back start-up looks for filled entries that may lack a bracket.
-const CATCH_UP_MS: i64 = 24 * 60 * 60 * 1000;
 /// A trailing stop moves once the price gained a tenth of its distance:
 /// fewer replacements, a stop at most 10 % of the distance behind.
 const TRAIL_STEP: Decimal = Decimal::from_parts(1, 0, 0, false, 1);
@@ -73,21 +71,45 @@ impl Pipelines {
         }
     }
 
-    /// What the last run may have left undone: entries filled without a
-    /// bracket, stops not yet at breakeven.
+    /// What missed order changes (the last run's end, a lagging feed) may
+    /// have left undone, read from the open orders only: a stop whose
+    /// bracket had a take-profit execute moves to breakeven. An entry that
+    /// filled unseen is left to coverage.
     async fn catch_up(&self) {
-        let recent = OrderQuery {
-            start_ms: Some(now_ms() - CATCH_UP_MS),
-            statuses: vec![OrderStatus::Filled, OrderStatus::Canceled],
-            ..Default::default()
-        };
-        match walk_orders(&*self.store, recent).await {
-            Ok(orders) => {
-                for order in orders.iter().filter(|o| !o.filled_quantity.is_zero()) {
-                    self.order_changed(order).await;
-                }
+        let snapshot = self.snapshot();
+        let brackets: BTreeSet<(String, String, String)> = self
+            .resting_stops(|o| !o.origin.bracket_id.is_empty())
+            .into_iter()
+            .filter(|o| {
+                snapshot
+                    .get(&o.origin.pipeline_id)
+                    .is_some_and(|c| c.order.breakeven)
+            })
+            .map(|o| {
+                (
+                    o.origin.pipeline_id,
+                    o.origin.execution_id,
+                    o.origin.bracket_id,
+                )
+            })
+            .collect();
+        for (pipeline_id, execution_id, bracket_id) in brackets {
+            let query = OrderQuery {
+                execution_id: Some(execution_id),
+                limit: 1000,
+                ..Default::default()
+            };
+            let Ok(orders) = self.store.list_orders(&query).await else {
+                continue;
+            };
+            let target_traded = orders.iter().any(|o| {
+                o.origin.role == Some(OrderRole::TakeProfit)
+                    && o.origin.bracket_id == bracket_id
+                    && !o.filled_quantity.is_zero()
+            });
+            if target_traded && let Some(compiled) = snapshot.get(&pipeline_id) {
+                self.move_to_breakeven(compiled, &bracket_id).await;
             }
-            Err(err) => tracing::warn!(error = %err, "bracket keeper cannot read recent orders"),
         }
     }
 
