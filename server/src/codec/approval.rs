@@ -43,6 +43,8 @@ fn request_from_proto(request: pb::PlaceOrderRequest) -> Result<OrderRequest, Co
         price: optional_decimal(&request.price, "order.price")?,
         stop_price: optional_decimal(&request.stop_price, "order.stop_price")?,
         reference_price: optional_decimal(&request.reference_price, "order.reference_price")?,
+        // Held orders are entries and exits, which never trail.
+        trailing_delta_bips: None,
         request_id: request.request_id,
         exchange: request.exchange,
         symbol: request.symbol,

@@ -44,6 +44,7 @@ impl From<&Order> for pb::Order {
             bracket_id: order.origin.bracket_id.clone(),
             oco_group: order.origin.oco_group.clone(),
             replaces: order.origin.replaces.clone(),
+            trailing_delta_bips: order.trailing_delta_bips.unwrap_or(0),
             fills: order.fills.iter().map(fill_to_proto).collect(),
             transitions: order
                 .transitions
@@ -112,6 +113,7 @@ impl TryFrom<pb::Order> for Order {
             price: optional_decimal(&order.price, "price")?,
             stop_price: optional_decimal(&order.stop_price, "stop_price")?,
             reference_price: optional_decimal(&order.reference_price, "reference_price")?,
+            trailing_delta_bips: Some(order.trailing_delta_bips).filter(|bips| *bips > 0),
             status: OrderStatus::required(order.status, "status")?,
             filled_quantity: optional_decimal(&order.filled_quantity, "filled_quantity")?
                 .unwrap_or_default(),
@@ -158,6 +160,7 @@ mod tests {
             time_in_force: TimeInForce::Ioc,
             price: Some(Decimal::new(60000, 0)),
             reference_price: Some(Decimal::new(59990, 0)),
+            trailing_delta_bips: Some(200),
             ..OrderTicket::market(Side::Sell, "BTC", "USDT", Decimal::new(15, 1))
         };
         let origin = OrderOrigin {

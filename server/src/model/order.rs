@@ -109,6 +109,10 @@ pub struct OrderTicket {
     pub reference_price: Option<Decimal>,
     /// The one-cancels-the-other group of a protective leg.
     pub oco_group: Option<String>,
+    /// A stop the venue trails natively: it triggers once the price
+    /// retraces this many basis points from its best since placement
+    /// (Binance's `trailingDelta`). `None`: a fixed stop.
+    pub trailing_delta_bips: Option<u32>,
 }
 
 impl OrderTicket {
@@ -128,6 +132,7 @@ impl OrderTicket {
             stop_price: None,
             reference_price: None,
             oco_group: None,
+            trailing_delta_bips: None,
         }
     }
 }
@@ -197,6 +202,9 @@ pub struct OrderRequest {
     pub price: Option<Decimal>,
     pub stop_price: Option<Decimal>,
     pub reference_price: Option<Decimal>,
+    /// A stop the venue trails natively, in basis points (see
+    /// [`OrderTicket::trailing_delta_bips`]).
+    pub trailing_delta_bips: Option<u32>,
 }
 
 /// An order and everything that happened to it.
@@ -216,6 +224,9 @@ pub struct Order {
     pub price: Option<Decimal>,
     pub stop_price: Option<Decimal>,
     pub reference_price: Option<Decimal>,
+    /// A stop the venue trails natively, in basis points (see
+    /// [`OrderTicket::trailing_delta_bips`]).
+    pub trailing_delta_bips: Option<u32>,
     pub status: OrderStatus,
     pub filled_quantity: Decimal,
     pub average_fill_price: Option<Decimal>,
@@ -249,6 +260,7 @@ impl Order {
             price: ticket.price.map(|p| p.normalize()),
             stop_price: ticket.stop_price.map(|p| p.normalize()),
             reference_price: ticket.reference_price.map(|p| p.normalize()),
+            trailing_delta_bips: ticket.trailing_delta_bips,
             status: OrderStatus::New,
             filled_quantity: Decimal::ZERO,
             average_fill_price: None,
@@ -280,6 +292,7 @@ impl Order {
             stop_price: self.stop_price,
             reference_price: self.reference_price,
             oco_group: Some(self.origin.oco_group.clone()).filter(|g| !g.is_empty()),
+            trailing_delta_bips: self.trailing_delta_bips,
         }
     }
 

@@ -23,6 +23,8 @@ pub enum InvalidReason {
     QuantityBelowLot,
     UnsupportedInstrument,
     RequestIdReused,
+    /// A trailing delta on an order or a venue that cannot trail it.
+    UnsupportedTrailingDelta,
 }
 
 impl InvalidReason {
@@ -42,6 +44,7 @@ impl InvalidReason {
             InvalidReason::QuantityBelowLot => "QUANTITY_BELOW_LOT",
             InvalidReason::UnsupportedInstrument => "UNSUPPORTED_INSTRUMENT",
             InvalidReason::RequestIdReused => "REQUEST_ID_REUSED",
+            InvalidReason::UnsupportedTrailingDelta => "UNSUPPORTED_TRAILING_DELTA",
         }
     }
 }

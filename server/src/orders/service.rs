@@ -132,6 +132,8 @@ fn order_request(request: pb::PlaceOrderRequest) -> Result<OrderRequest, PlaceEr
         price: decimal(&request.price, "price")?,
         stop_price: decimal(&request.stop_price, "stop_price")?,
         reference_price: decimal(&request.reference_price, "reference_price")?,
+        // PlaceOrder has no trailing delta: pipelines' brackets set it.
+        trailing_delta_bips: None,
         request_id: request.request_id,
         exchange: request.exchange,
         symbol: request.symbol,

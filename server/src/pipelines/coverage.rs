@@ -113,6 +113,8 @@ impl Pipelines {
             price: None,
             stop_price: Some(stop_price),
             reference_price: None,
+            // The keeper trails this stop (emulated), whatever the venue.
+            trailing_delta_bips: None,
         };
         let origin = OrderOrigin {
             pipeline_id: compiled.id.clone(),

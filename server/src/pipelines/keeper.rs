@@ -3,7 +3,7 @@
 //! resting longer than `cancel_after` is canceled (its partial fill
 //! protected); stops move to the entry price once a take-profit executes
 //! (breakeven) and follow the price (trailing stops, emulated from the
-//! exchange's last price). Every order it places has a request id derived
+//! exchange's last price, unless the venue trails them natively). Every order it places has a request id derived
 //! from the order it follows, so a repeat (a restart, a second event)
 //! never places twice.
 
@@ -229,6 +229,10 @@ impl Pipelines {
     /// Moves a trailing stop behind the exchange's last price, once the
     /// price gained [`TRAIL_STEP`] of the distance on it.
     async fn trail(&self, compiled: &Compiled, stop: &Order) {
+        // A stop with a trailing delta is trailed by its venue.
+        if stop.trailing_delta_bips.is_some() {
+            return;
+        }
         let (Some(trail), Some(current)) = (compiled.order.trailing_stop, stop.stop_price) else {
             return;
         };
@@ -321,6 +325,7 @@ fn follow(order: &Order, request_id: &str, group: &str, stop_price: Option<Decim
         price: order.price,
         stop_price: stop_price.or(order.stop_price),
         reference_price: None,
+        trailing_delta_bips: order.trailing_delta_bips,
     };
     let mut origin = order.origin.clone();
     origin.oco_group = group.to_string();

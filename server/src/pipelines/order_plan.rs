@@ -2,7 +2,7 @@
 //! bracket (stop-loss, take-profits, trailing stop, breakeven) and how
 //! long a limit entry may rest.
 
-use std::time::Duration;
+use std::{ops::RangeInclusive, time::Duration};
 
 use rust_decimal::Decimal;
 use tradeplane_api::{
@@ -57,6 +57,28 @@ pub struct OrderPlan {
     pub breakeven: bool,
     /// A resting limit entry is canceled after this long.
     pub cancel_after: Option<Duration>,
+}
+
+impl OrderPlan {
+    /// The trailing delta, in basis points, by which a venue that trails
+    /// stops natively within `venue_range` trails this plan's stop; `None`
+    /// when the keeper emulates the trail instead. Only a percent trail in
+    /// whole basis points within the range goes native, and only alone: a
+    /// fixed stop-loss or a breakeven move would change a stop the venue
+    /// trails, which it cannot combine.
+    pub fn native_trailing_bips(&self, venue_range: Option<RangeInclusive<u32>>) -> Option<u32> {
+        let (Some(Trail::Percent(percent)), None, false) =
+            (self.trailing_stop, self.stop_loss, self.breakeven)
+        else {
+            return None;
+        };
+        let bips = percent * Decimal::ONE_HUNDRED;
+        if !bips.fract().is_zero() {
+            return None;
+        }
+        let bips = u32::try_from(bips).ok()?;
+        venue_range?.contains(&bips).then_some(bips)
+    }
 }
 
 /// Checks `settings` and fills in their defaults; every bad field is
@@ -248,6 +270,47 @@ mod tests {
         ];
         for (settings, field) in cases {
             assert_eq!(violations(settings), [field]);
+        }
+    }
+
+    #[test]
+    fn only_a_lone_percent_trail_in_the_venue_range_goes_native() {
+        let plan = |trail, stop_loss, breakeven| OrderPlan {
+            order_type: OrderType::Market,
+            limit_offset_bps: Decimal::ZERO,
+            time_in_force: TimeInForce::Gtc,
+            stop_loss,
+            take_profits: Vec::new(),
+            trailing_stop: Some(trail),
+            breakeven,
+            cancel_after: None,
+        };
+        let binance = || Some(10..=2000);
+        let percent = |text: &str| Trail::Percent(text.parse().expect("decimal"));
+        // 2 % is 200 basis points.
+        assert_eq!(
+            plan(percent("2"), None, false).native_trailing_bips(binance()),
+            Some(200)
+        );
+        assert_eq!(
+            plan(percent("0.1"), None, false).native_trailing_bips(binance()),
+            Some(10)
+        );
+        for emulated in [
+            plan(percent("2"), None, false).native_trailing_bips(None),
+            plan(percent("0.05"), None, false).native_trailing_bips(binance()),
+            plan(percent("25"), None, false).native_trailing_bips(binance()),
+            plan(percent("1.234"), None, false).native_trailing_bips(binance()),
+            plan(Trail::Offset(Decimal::from(100)), None, false).native_trailing_bips(binance()),
+            plan(
+                percent("2"),
+                Some(Level::OffsetBps(Decimal::from(100))),
+                false,
+            )
+            .native_trailing_bips(binance()),
+            plan(percent("2"), None, true).native_trailing_bips(binance()),
+        ] {
+            assert_eq!(emulated, None);
         }
     }
 

@@ -2,7 +2,9 @@
 //! one-cancels-the-other with a stop for its share of the position, so
 //! that one quantity is reserved once and the stop shrinks as
 //! take-profits execute; a share no take-profit covers gets a stop of its
-//! own. Levels are a fixed price or an offset from the average fill.
+//! own. Levels are a fixed price or an offset from the average fill. A
+//! percent trailing stop goes to a venue that trails natively as a stop
+//! with its trailing delta (see `OrderPlan::native_trailing_bips`).
 
 use rust_decimal::Decimal;
 
@@ -67,10 +69,11 @@ impl Pipelines {
         let Some(filled) = entry.average_fill_price else {
             return Err(Stop::Fail("the entry has no fill price".into()));
         };
-        let rules = self
+        let exchange = self
             .desk
             .exchange(&compiled.exchange)
-            .map_err(|e| fail(&e))?
+            .map_err(|e| fail(&e))?;
+        let rules = exchange
             .rules(entry.symbol())
             .await
             .map_err(|e| fail(&e))?;
@@ -79,6 +82,9 @@ impl Pipelines {
             execution,
             entry,
             filled,
+            trailing_delta_bips: compiled
+                .order
+                .native_trailing_bips(exchange.native_trailing()),
         };
         // A trailing stop without a stop-loss starts its distance away.
         let stop_price = match (compiled.order.stop_loss, compiled.order.trailing_stop) {
@@ -167,6 +173,8 @@ struct Legs<'a> {
     execution: &'a Execution,
     entry: &'a Order,
     filled: Decimal,
+    /// The venue trails the stops natively by this many basis points.
+    trailing_delta_bips: Option<u32>,
 }
 
 impl Legs<'_> {
@@ -189,9 +197,11 @@ impl Legs<'_> {
     }
 
     /// One protective order: a stop for a stop-loss, a limit for a
-    /// take-profit, both closing the entry's side.
+    /// take-profit, both closing the entry's side. A stop the venue trails
+    /// natively has no trigger price: it trails from the fill on.
     fn leg(&self, role: OrderRole, index: usize, quantity: Decimal, price: Decimal) -> Leg {
         let stop = role == OrderRole::StopLoss;
+        let trailing_delta_bips = self.trailing_delta_bips.filter(|_| stop);
         let request = OrderRequest {
             request_id: format!(
                 "{}:{}:{index}",
@@ -209,8 +219,9 @@ impl Legs<'_> {
             time_in_force: TimeInForce::Gtc,
             quantity,
             price: (!stop).then_some(price),
-            stop_price: stop.then_some(price),
+            stop_price: (stop && trailing_delta_bips.is_none()).then_some(price),
             reference_price: None,
+            trailing_delta_bips,
         };
         let mut origin = origin_of(self.compiled, self.execution);
         origin.role = Some(role);

@@ -491,6 +491,7 @@ impl Pipelines {
             price: plan.limit_price,
             stop_price: None,
             reference_price: Some(plan.price),
+            trailing_delta_bips: None,
         };
         let mut origin = origin_of(compiled, execution);
         origin.role = Some(if plan.reduces() {

@@ -217,6 +217,7 @@ pub fn order(slot: &Slot, execution_id: &str) -> Order {
         price: None,
         stop_price: None,
         reference_price: Some(price),
+        trailing_delta_bips: None,
         status,
         filled_quantity: if filled { quantity } else { Decimal::ZERO },
         average_fill_price: filled.then_some(price),

@@ -221,6 +221,15 @@ impl OrderDesk {
             )
         })?;
         let mut ticket = self.ticket(request)?;
+        if let Some(bips) = ticket.trailing_delta_bips
+            && !exchange.native_trailing().is_some_and(|range| range.contains(&bips))
+        {
+            return Err(PlaceError::invalid(
+                InvalidReason::UnsupportedTrailingDelta,
+                "trailing_delta_bips",
+                format!("`{exchange_name}` does not trail a stop by {bips} basis points natively"),
+            ));
+        }
         if self.halt.is_halted() {
             return Err(PlaceError::Halted);
         }

@@ -1,6 +1,6 @@
 //! An order request checked and read as a ticket: the symbol through the
 //! configured normalizer, every amount positive, the prices each order
-//! type needs.
+//! type needs, a trailing delta only on a stop.
 
 use rust_decimal::Decimal;
 
@@ -59,9 +59,16 @@ impl OrderDesk {
                 "limit orders need a limit price",
             ));
         }
-        if matches!(order_type, OrderType::Stop | OrderType::StopLimit)
-            && request.stop_price.is_none()
-        {
+        let stop = matches!(order_type, OrderType::Stop | OrderType::StopLimit);
+        if request.trailing_delta_bips.is_some() && !stop {
+            return Err(PlaceError::invalid(
+                InvalidReason::UnsupportedTrailingDelta,
+                "trailing_delta_bips",
+                "only stop and stop-limit orders trail",
+            ));
+        }
+        // A trailing stop triggers from its delta: a stop price is optional.
+        if stop && request.stop_price.is_none() && request.trailing_delta_bips.is_none() {
             return Err(PlaceError::invalid(
                 InvalidReason::MissingStopPrice,
                 "stop_price",
@@ -81,6 +88,7 @@ impl OrderDesk {
             stop_price: request.stop_price,
             reference_price: request.reference_price,
             oco_group: None,
+            trailing_delta_bips: request.trailing_delta_bips,
         })
     }
 }

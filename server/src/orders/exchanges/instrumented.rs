@@ -187,6 +187,10 @@ impl Exchange for Instrumented {
         self.inner.rate_limit()
     }
 
+    fn native_trailing(&self) -> Option<std::ops::RangeInclusive<u32>> {
+        self.inner.native_trailing()
+    }
+
     fn acceptance_window(&self) -> Duration {
         self.inner.acceptance_window()
     }

@@ -9,6 +9,7 @@ use crate::market::side::Side;
 pub use crate::model::order::{ExchangeOrder, Fill, OrderTicket};
 use async_trait::async_trait;
 use rust_decimal::Decimal;
+use std::ops::RangeInclusive;
 
 /// Trading rules of an instrument; quantities and prices are rounded to
 /// them before an order is sent.
@@ -83,6 +84,12 @@ pub trait Exchange: Send + Sync + 'static {
     async fn last_price(&self, symbol: &str) -> Result<Option<Decimal>, ExchangeError>;
     /// Request weight used in the venue's current window, and its cap.
     fn rate_limit(&self) -> Option<(u64, u64)> {
+        None
+    }
+    /// The trailing distances, in basis points, that the venue trails a
+    /// stop by natively (see [`OrderTicket::trailing_delta_bips`]);
+    /// `None` when it has no native trailing stop and trailing is emulated.
+    fn native_trailing(&self) -> Option<RangeInclusive<u32>> {
         None
     }
     /// How long after it was sent an order request may still be accepted:

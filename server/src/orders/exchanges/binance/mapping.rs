@@ -6,9 +6,14 @@ use crate::{
     model::order::{OrderType, TimeInForce},
 };
 use rust_decimal::Decimal;
+use std::ops::RangeInclusive;
 
 use super::rest::Failure;
 use crate::orders::exchanges::{ExchangeError, OrderTicket};
+
+/// The `trailingDelta` range, in basis points, of Binance's
+/// `TRAILING_DELTA` filter on most spot symbols.
+pub(super) const TRAILING_DELTA_BIPS: RangeInclusive<u32> = 10..=2000;
 
 /// `BTC/USDT` → `BTCUSDT`.
 pub(super) fn venue_symbol(symbol: &str) -> String {
@@ -48,8 +53,13 @@ pub(super) fn order_params(ticket: &OrderTicket) -> Vec<(&'static str, String)> 
     if let Some(price) = ticket.price {
         params.push(("price", decimal(price)));
     }
+    // A trailing stop sent without `stopPrice` trails from the next trade
+    // on; with one, it would only start trailing once the price reached it.
     if let Some(stop) = ticket.stop_price {
         params.push(("stopPrice", decimal(stop)));
+    }
+    if let Some(bips) = ticket.trailing_delta_bips {
+        params.push(("trailingDelta", bips.to_string()));
     }
     params
 }
@@ -129,5 +139,21 @@ mod tests {
         assert_eq!(get("quantity"), Some("0.15"));
         assert_eq!(get("stopPrice"), Some("49500"));
         assert_eq!(get("newClientOrderId"), Some("tp-1"));
+        assert_eq!(get("trailingDelta"), None);
+    }
+
+    #[test]
+    fn a_trailing_stop_carries_its_delta_and_no_trigger() {
+        let ticket = OrderTicket {
+            client_order_id: "tp-2".into(),
+            order_type: OrderType::Stop,
+            trailing_delta_bips: Some(200),
+            ..OrderTicket::market(Side::Sell, "BTC", "USDT", Decimal::new(150, 3))
+        };
+        let params = order_params(&ticket);
+        let names: Vec<&str> = params.iter().map(|(n, _)| *n).collect();
+        assert!(params.contains(&("trailingDelta", "200".to_string())));
+        assert!(params.contains(&("type", "STOP_LOSS".to_string())));
+        assert!(!names.contains(&"stopPrice"), "{names:?}");
     }
 }

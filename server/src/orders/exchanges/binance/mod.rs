@@ -26,7 +26,7 @@ use rust_decimal::Decimal;
 
 pub use self::config::{BinanceConfig, MAINNET_URL, TESTNET_URL};
 use self::{
-    mapping::{order_error, read_error, venue_symbol},
+    mapping::{TRAILING_DELTA_BIPS, order_error, read_error, venue_symbol},
     placement::SETTLE_MARGIN,
     replies::{AccountReply, ExchangeInfoReply, OrderReply, TickerReply},
     rest::{Failure, Rest},
@@ -74,6 +74,10 @@ impl Exchange for BinanceExchange {
 
     fn live(&self) -> bool {
         self.live
+    }
+
+    fn native_trailing(&self) -> Option<std::ops::RangeInclusive<u32>> {
+        Some(TRAILING_DELTA_BIPS)
     }
 
     async fn place(&self, ticket: &OrderTicket) -> Result<ExchangeOrder, ExchangeError> {

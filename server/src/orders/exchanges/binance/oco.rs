@@ -35,6 +35,7 @@ struct LegParams {
     client_order_id: &'static str,
     price: &'static str,
     stop_price: &'static str,
+    trailing_delta: &'static str,
     time_in_force: &'static str,
 }
 
@@ -44,6 +45,7 @@ const ABOVE: LegParams = LegParams {
     client_order_id: "aboveClientOrderId",
     price: "abovePrice",
     stop_price: "aboveStopPrice",
+    trailing_delta: "aboveTrailingDelta",
     time_in_force: "aboveTimeInForce",
 };
 
@@ -53,6 +55,7 @@ const BELOW: LegParams = LegParams {
     client_order_id: "belowClientOrderId",
     price: "belowPrice",
     stop_price: "belowStopPrice",
+    trailing_delta: "belowTrailingDelta",
     time_in_force: "belowTimeInForce",
 };
 
@@ -163,9 +166,11 @@ fn oco_params(
             "the legs of an order list share one symbol, side and quantity".into(),
         ));
     }
-    let stop_price = stop.stop_price.ok_or_else(|| {
-        ExchangeError::Rejected("the stop leg of an order list needs a stop price".into())
-    })?;
+    if stop.stop_price.is_none() && stop.trailing_delta_bips.is_none() {
+        return Err(ExchangeError::Rejected(
+            "the stop leg of an order list needs a stop price or a trailing delta".into(),
+        ));
+    }
     let target_price = target.price.ok_or_else(|| {
         ExchangeError::Rejected("the take-profit leg of an order list needs a limit price".into())
     })?;
@@ -210,7 +215,13 @@ fn oco_params(
     params.push((target_at.price, decimal(target_price)));
     params.push((stop_at.kind, stop_type.into()));
     params.push((stop_at.client_order_id, stop.client_order_id.clone()));
-    params.push((stop_at.stop_price, decimal(stop_price)));
+    // A trailing leg without a stop price trails from the next trade on.
+    if let Some(trigger) = stop.stop_price {
+        params.push((stop_at.stop_price, decimal(trigger)));
+    }
+    if let Some(bips) = stop.trailing_delta_bips {
+        params.push((stop_at.trailing_delta, bips.to_string()));
+    }
     if let Some(limit) = stop_limit {
         params.push((stop_at.price, decimal(limit)));
         params.push((stop_at.time_in_force, "GTC".into()));
@@ -292,6 +303,31 @@ mod tests {
         ] {
             assert_eq!(value(&params, name), Some(expected), "{name}");
         }
+    }
+
+    #[test]
+    fn a_trailing_stop_leg_trails_by_its_delta_from_the_next_trade() {
+        let stop = OrderTicket {
+            trailing_delta_bips: Some(200),
+            ..leg(OrderType::Stop, "tp-stop")
+        };
+        let target = OrderTicket {
+            price: Some(Decimal::from(52_000)),
+            ..leg(OrderType::Limit, "tp-target")
+        };
+        let params = oco_params(&stop, &target).expect("valid legs");
+        assert_eq!(value(&params, "belowType"), Some("STOP_LOSS"));
+        assert_eq!(value(&params, "belowTrailingDelta"), Some("200"));
+        assert_eq!(value(&params, "belowStopPrice"), None);
+        assert_eq!(value(&params, "aboveTrailingDelta"), None);
+        let untriggered = OrderTicket {
+            trailing_delta_bips: None,
+            ..stop
+        };
+        assert!(matches!(
+            oco_params(&untriggered, &target),
+            Err(ExchangeError::Rejected(_))
+        ));
     }
 
     #[test]
