@@ -128,6 +128,7 @@ mod tests {
                 price: Some(Decimal::new(60000, 0)),
                 stop_price: None,
                 reference_price: Some(Decimal::new(60010, 0)),
+                trailing_delta_bips: None,
             },
             origin: OrderOrigin {
                 pipeline_id: "p".into(),

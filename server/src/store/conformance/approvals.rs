@@ -29,6 +29,7 @@ fn held(id: &str, execution: &str, pipeline: &str, expire_ms: i64) -> Approval {
             price: None,
             stop_price: None,
             reference_price: Some(Decimal::new(60000, 0)),
+            trailing_delta_bips: None,
         },
         origin: OrderOrigin {
             pipeline_id: pipeline.into(),
