@@ -4,27 +4,13 @@
 //! sync brings both into tradeplane; canceling one leg cancels the list;
 //! an exit cancels the bracket before it closes the position.
 
-use std::time::Duration;
-
 use tradeplane_api::*;
 use tradeplane_client::Client;
 use tradeplane_e2e::{
-    TestServer, all_orders_of, bracketed, cancel_order, create_pipeline, dec, get_order,
+    all_orders_of, bracketed, cancel_order, create_pipeline, dec, get_order,
     mock_binance::{Fault, MockBinance, MockOrderList, Route},
-    order_reaches as reaches, orders_of, role, run_pipeline,
+    order_reaches as reaches, orders_of, role, run_pipeline, start_on_mock_binance as start,
 };
-
-/// A server whose `binance` exchange is the mock, synced every 200 ms,
-/// with a 1 s `recvWindow` so that unknown outcomes settle fast.
-async fn start(mock: &MockBinance) -> TestServer {
-    TestServer::start_with(|config| {
-        mock.configure(config);
-        let binance = &mut config.exchanges.binance;
-        binance.recv_window = Duration::from_secs(1);
-        binance.sync_interval = Duration::from_millis(200);
-    })
-    .await
-}
 
 /// A pipeline on Binance buying 1000 USDT of BTC a run, with a stop 2 %
 /// under the fill and a take-profit for the whole position 4 % over it.

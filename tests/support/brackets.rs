@@ -1,5 +1,6 @@
 //! Watching brackets on the paper exchange: moving its market, waiting
-//! for an order's status, and reading an execution's or an entry's legs.
+//! for an order's status, and reading an execution's or an entry's legs;
+//! a server trading on the mock Binance.
 
 use std::time::Duration;
 
@@ -9,12 +10,24 @@ use tradeplane_api::{
 };
 use tradeplane_client::Client;
 
-use crate::{bracketed_pipeline, eventually, get_order, submit};
+use crate::{TestServer, bracketed_pipeline, eventually, get_order, mock_binance::MockBinance, submit};
 
 /// A pipeline buying 1000 USDT of BTC a run, with a stop 2 % under the
 /// fill and `targets` as (offset in bps, percent of the position).
 pub fn bracketed(name: &str, targets: &[(&str, &str)]) -> Pipeline {
     bracketed_pipeline(name, "1000", "200", targets)
+}
+
+/// A server whose `binance` exchange is `mock`, synced every 200 ms,
+/// with a 1 s `recvWindow` so that unknown outcomes settle fast.
+pub async fn start_on_mock_binance(mock: &MockBinance) -> TestServer {
+    TestServer::start_with(|config| {
+        mock.configure(config);
+        let binance = &mut config.exchanges.binance;
+        binance.recv_window = Duration::from_secs(1);
+        binance.sync_interval = Duration::from_millis(200);
+    })
+    .await
 }
 
 /// Moves the paper market of BTC/USDT: a signal no pipeline matches

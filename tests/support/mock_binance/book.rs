@@ -11,6 +11,7 @@ use super::{
     http::{Answer, answer, error},
     now_ms,
     order_list::expire_siblings,
+    trailing,
 };
 
 /// Whether an order can still execute.
@@ -80,6 +81,7 @@ pub(super) struct NewOrder {
     pub(super) quantity: Decimal,
     pub(super) price: Option<Decimal>,
     pub(super) stop_price: Option<Decimal>,
+    pub(super) trailing_delta: Option<u32>,
     pub(super) order_list_id: i64,
 }
 
@@ -138,6 +140,11 @@ pub(super) fn check(s: &State, order: &NewOrder, market: Decimal) -> Result<(), 
 pub(super) fn open(s: &mut State, order: NewOrder, time: i64) -> usize {
     let order_id = s.next_id;
     s.next_id += 1;
+    let trail_best = trailing::starting_best(
+        order.trailing_delta,
+        order.stop_price,
+        s.prices.get(&order.symbol).copied(),
+    );
     s.orders.push(MockOrder {
         order_id,
         client_order_id: order.client_order_id,
@@ -147,6 +154,8 @@ pub(super) fn open(s: &mut State, order: NewOrder, time: i64) -> usize {
         quantity: order.quantity,
         price: order.price,
         stop_price: order.stop_price,
+        trailing_delta: order.trailing_delta,
+        trail_best,
         order_list_id: order.order_list_id,
         status: "NEW",
         executed: Decimal::ZERO,
@@ -170,14 +179,20 @@ pub(super) fn place(s: &mut State, p: &HashMap<String, String>, server_time: i64
     let Some(quantity) = decimal_param(p, "quantity") else {
         return missing("quantity");
     };
+    let kind = text("type");
+    let trailing_delta = match trailing::trailing_delta(p, "trailingDelta", &kind) {
+        Ok(delta) => delta,
+        Err(refusal) => return refusal,
+    };
     let order = NewOrder {
         client_order_id,
         symbol,
         side: text("side"),
-        kind: text("type"),
+        kind,
         quantity,
         price: decimal_param(p, "price"),
         stop_price: decimal_param(p, "stopPrice"),
+        trailing_delta,
         order_list_id: -1,
     };
     if let Err(refusal) = check(s, &order, market) {
@@ -207,6 +222,7 @@ pub(super) fn place(s: &mut State, p: &HashMap<String, String>, server_time: i64
 /// others.
 pub(super) fn move_market(s: &mut State, symbol: &str, price: Decimal) {
     s.prices.insert(symbol.to_string(), price);
+    trailing::follow(s, symbol, price);
     let due: Vec<(usize, Decimal)> = s
         .orders
         .iter()
@@ -242,6 +258,9 @@ fn execution_price(order: &MockOrder, market: Decimal) -> Option<Decimal> {
 /// Whether the market reached a stop's trigger: at or under it for a
 /// sell, at or over it for a buy.
 fn triggered(order: &MockOrder, market: Decimal) -> bool {
+    if order.trailing_delta.is_some() {
+        return trailing::triggered(order, market);
+    }
     match (order.side.as_str(), order.stop_price) {
         (_, None) => false,
         ("BUY", Some(stop)) => market >= stop,
@@ -251,7 +270,7 @@ fn triggered(order: &MockOrder, market: Decimal) -> bool {
 
 /// An order as Binance reports it.
 pub(super) fn order_json(order: &MockOrder, fills: &[Value]) -> Value {
-    json!({
+    let mut reported = json!({
         "symbol": order.symbol,
         "orderId": order.order_id,
         "orderListId": order.order_list_id,
@@ -267,5 +286,9 @@ pub(super) fn order_json(order: &MockOrder, fills: &[Value]) -> Value {
         "type": order.kind,
         "side": order.side,
         "fills": fills,
-    })
+    });
+    if let Some(bips) = order.trailing_delta {
+        reported["trailingDelta"] = json!(bips);
+    }
+    reported
 }

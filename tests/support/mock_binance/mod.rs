@@ -5,7 +5,7 @@
 //! an id again once its order is closed), matches market and marketable
 //! limit orders at a settable price, keeps native OCO order lists (one
 //! leg executing expires the other, canceling one leg cancels the list),
-//! and injects faults into the next requests of a route.
+//! trails stops sent with a `trailingDelta`, and injects faults into the next requests of a route.
 //!
 //! It speaks plain HTTP/1.1 over its own socket handling, so a fault can
 //! drop a connection or withhold an answer exactly where a real network
@@ -15,6 +15,7 @@ mod book;
 mod http;
 mod order_list;
 mod routes;
+mod trailing;
 
 use std::{
     collections::{BTreeMap, HashMap, VecDeque},
@@ -79,6 +80,11 @@ pub struct MockOrder {
     pub price: Option<Decimal>,
     /// The trigger of a `STOP_LOSS` or `STOP_LOSS_LIMIT`.
     pub stop_price: Option<Decimal>,
+    /// The `trailingDelta` of a trailing stop, in basis points.
+    pub trailing_delta: Option<u32>,
+    /// The best price a trailing stop has seen since it started trailing;
+    /// `None` until it does.
+    pub trail_best: Option<Decimal>,
     /// The order list it belongs to; -1 when none.
     pub order_list_id: i64,
     pub status: &'static str,
@@ -201,7 +207,8 @@ impl MockBinance {
     }
 
     /// Moves the market: resting limit orders the price crosses fill,
-    /// stops it reaches trigger, and an order list whose leg executed
+    /// stops it reaches trigger, trailing stops follow it (or trigger once
+    /// it retraced their delta), and an order list whose leg executed
     /// expires its other leg.
     pub fn set_price(&self, symbol: &str, price: Decimal) {
         self.with(|s| book::move_market(s, symbol, price));

@@ -1,7 +1,8 @@
 //! Native OCO order lists (`POST /api/v3/orderList/oco`) checked the way
 //! Binance checks them: one `LIMIT_MAKER` leg and one `STOP_LOSS` or
 //! `STOP_LOSS_LIMIT` leg, each on its side of the last price, one
-//! quantity for both. When one leg executes the other expires; canceling
+//! quantity for both. The stop leg has a stop price, a trailing delta, or
+//! both (see `trailing`). When one leg executes the other expires; canceling
 //! one leg cancels the list.
 
 use std::collections::HashMap;
@@ -12,6 +13,7 @@ use super::{
     MockOrderList, State,
     book::{NewOrder, check, decimal_param, duplicate, is_open, missing, open, order_json},
     http::{Answer, answer, error},
+    trailing::trailing_delta,
 };
 
 /// The parameters of one leg, by its position.
@@ -20,6 +22,7 @@ struct LegNames {
     client_order_id: &'static str,
     price: &'static str,
     stop_price: &'static str,
+    trailing_delta: &'static str,
     time_in_force: &'static str,
 }
 
@@ -28,6 +31,7 @@ const ABOVE: LegNames = LegNames {
     client_order_id: "aboveClientOrderId",
     price: "abovePrice",
     stop_price: "aboveStopPrice",
+    trailing_delta: "aboveTrailingDelta",
     time_in_force: "aboveTimeInForce",
 };
 
@@ -36,6 +40,7 @@ const BELOW: LegNames = LegNames {
     client_order_id: "belowClientOrderId",
     price: "belowPrice",
     stop_price: "belowStopPrice",
+    trailing_delta: "belowTrailingDelta",
     time_in_force: "belowTimeInForce",
 };
 
@@ -68,6 +73,7 @@ pub(super) fn place_list(s: &mut State, p: &HashMap<String, String>, server_time
     let mut next_id = s.next_id;
     let mut leg = |names: &LegNames| -> Result<NewOrder, Answer> {
         let kind = text(names.kind);
+        let trailing_delta = trailing_delta(p, names.trailing_delta, &kind)?;
         let needs: &[&str] = match kind.as_str() {
             "LIMIT_MAKER" => &[names.price],
             "STOP_LOSS" => &[names.stop_price],
@@ -80,8 +86,10 @@ pub(super) fn place_list(s: &mut State, p: &HashMap<String, String>, server_time
                 ));
             }
         };
+        // A trailing stop needs no stop price.
         if let Some(absent) = needs
             .iter()
+            .filter(|n| trailing_delta.is_none() || **n != names.stop_price)
             .find(|n| p.get(**n).is_none_or(String::is_empty))
         {
             return Err(missing(absent));
@@ -98,6 +106,7 @@ pub(super) fn place_list(s: &mut State, p: &HashMap<String, String>, server_time
             quantity,
             price: decimal_param(p, names.price),
             stop_price: decimal_param(p, names.stop_price),
+            trailing_delta,
             order_list_id: 0,
         })
     };
@@ -112,13 +121,14 @@ pub(super) fn place_list(s: &mut State, p: &HashMap<String, String>, server_time
             &format!("Data sent for parameter '{}' is not valid.", limit_leg.kind),
         );
     }
-    let (Some(limit_price), Some(trigger)) = (limit.price, stop.stop_price) else {
+    let Some(limit_price) = limit.price else {
         return missing(limit_leg.price);
     };
+    // A trailing leg without a stop price has no trigger to check.
     let in_order = if side == "SELL" {
-        limit_price > market && market > trigger
+        limit_price > market && stop.stop_price.is_none_or(|trigger| market > trigger)
     } else {
-        limit_price < market && market < trigger
+        limit_price < market && stop.stop_price.is_none_or(|trigger| market < trigger)
     };
     if !in_order {
         return error(
