@@ -11,7 +11,7 @@ use tradeplane_api::*;
 use tradeplane_client::Client;
 use tradeplane_e2e::{
     all_orders_of, create_pipeline, dec, eventually, get_order,
-    mock_binance::{MockBinance, MockOrderList},
+    mock_binance::{Fault, MockBinance, MockOrderList, Route},
     order_reaches as reaches, orders_of, role, run_pipeline, start_on_mock_binance,
     strategy_pipeline,
 };
@@ -153,6 +153,42 @@ async fn binance_trails_the_stop_of_the_order_list_and_fires_it() {
     assert_eq!(mock.orders().len(), 3, "{:#?}", mock.orders());
     assert_eq!(mock.order_lists().len(), 1);
     assert_flat(&client, &pipeline, "50900").await;
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn an_order_list_sent_again_by_the_sync_keeps_its_trailing_delta() {
+    let mock = MockBinance::start().await;
+    let server = start_on_mock_binance(&mock).await;
+    let client = server.client().await;
+    let pipeline =
+        trailing_on_binance(&client, "native-trail-resent", two_percent(), Some("500")).await;
+
+    // A 500 before Binance created the list: its legs are unknown until
+    // Binance can no longer accept the request; then the sync sends them
+    // again, from the stored orders.
+    mock.fail_next(Route::PlaceOrderList, Fault::ServerError);
+    let (_, orders) = enter(&client, &pipeline).await;
+    let [_, stop, target] = orders.as_slice() else {
+        panic!("an entry and two legs: {orders:#?}");
+    };
+    let stop = reaches(&client, &stop.id, OrderStatus::Submitted).await;
+    reaches(&client, &target.id, OrderStatus::Submitted).await;
+    let lists = mock.order_lists();
+    let [list]: [MockOrderList; 1] = lists.try_into().expect("one list at Binance");
+    assert_eq!(
+        list.params.get("belowTrailingDelta").map(String::as_str),
+        Some("200"),
+        "{list:#?}"
+    );
+    assert_eq!(list.params.get("belowStopPrice"), None);
+    assert_eq!(stop.trailing_delta_bips, 200);
+
+    // Trailing from 50,000: it fires at 50,000 × 0.98 = 49,000.
+    mock.set_price("BTCUSDT", dec("49000"));
+    let filled = reaches(&client, &stop.id, OrderStatus::Filled).await;
+    assert_eq!(filled.fills[0].price, "49000");
+    reaches(&client, &target.id, OrderStatus::Canceled).await;
     server.stop().await;
 }
 

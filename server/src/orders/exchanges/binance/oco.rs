@@ -2,8 +2,9 @@
 //!
 //! A bracket closing a long sells: the take-profit is the `above` leg (a
 //! `LIMIT_MAKER` over the market) and the stop the `below` leg (a
-//! `STOP_LOSS` or `STOP_LOSS_LIMIT` under it). A bracket closing a short
-//! buys, and the legs swap places. Each leg carries the desk's client
+//! `STOP_LOSS` or `STOP_LOSS_LIMIT` under it, or trailing the price by its
+//! `belowTrailingDelta`). A bracket closing a short buys, and the legs
+//! swap places. Each leg carries the desk's client
 //! order id, so that a sync or a lookup finds it like any other order.
 //!
 //! An order list whose outcome is unknown is never sent again here: the
