@@ -238,10 +238,7 @@ async fn an_offset_trailing_stop_stays_emulated_on_binance() {
     // A fixed stop 1,000 under the fill, which Binance does not trail.
     assert_eq!(stop.trailing_delta_bips, 0);
     assert_eq!(dec(&stop.stop_price), dec("49000"));
-    assert_eq!(
-        mock.order_lists()[0].params.get("belowTrailingDelta"),
-        None
-    );
+    assert_eq!(mock.order_lists()[0].params.get("belowTrailingDelta"), None);
 
     // The keeper follows the market: at 52,000 the stop goes to 51,000 in
     // a new order list that replaces the first.
@@ -289,7 +286,9 @@ async fn binance_refuses_a_trailing_delta_out_of_range_or_on_a_limit() {
     };
     // Binance's TRAILING_DELTA filter: 10 to 2000 basis points.
     for bips in [5, 2001] {
-        let refused = binance.place(&stop("tp-out-of-range", TicketType::Stop, bips)).await;
+        let refused = binance
+            .place(&stop("tp-out-of-range", TicketType::Stop, bips))
+            .await;
         assert_eq!(
             refused,
             Err(ExchangeError::Rejected(
@@ -298,7 +297,9 @@ async fn binance_refuses_a_trailing_delta_out_of_range_or_on_a_limit() {
             "{bips} bips"
         );
     }
-    let refused = binance.place(&stop("tp-limit", TicketType::Limit, 200)).await;
+    let refused = binance
+        .place(&stop("tp-limit", TicketType::Limit, 200))
+        .await;
     assert_eq!(
         refused,
         Err(ExchangeError::Rejected(
@@ -310,7 +311,10 @@ async fn binance_refuses_a_trailing_delta_out_of_range_or_on_a_limit() {
         .place(&stop("tp-in-range", TicketType::Stop, 2000))
         .await
         .expect("2000 bips is in range");
-    assert_eq!(placed.status, tradeplane_server::model::order::OrderStatus::Submitted);
+    assert_eq!(
+        placed.status,
+        tradeplane_server::model::order::OrderStatus::Submitted
+    );
     let held = mock.order("tp-in-range").expect("at the mock");
     assert_eq!(held.trailing_delta, Some(2000));
 }

@@ -10,7 +10,9 @@ use tradeplane_api::{
 };
 use tradeplane_client::Client;
 
-use crate::{TestServer, bracketed_pipeline, eventually, get_order, mock_binance::MockBinance, submit};
+use crate::{
+    TestServer, bracketed_pipeline, eventually, get_order, mock_binance::MockBinance, submit,
+};
 
 /// A pipeline buying 1000 USDT of BTC a run, with a stop 2 % under the
 /// fill and `targets` as (offset in bps, percent of the position).

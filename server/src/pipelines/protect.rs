@@ -73,10 +73,7 @@ impl Pipelines {
             .desk
             .exchange(&compiled.exchange)
             .map_err(|e| fail(&e))?;
-        let rules = exchange
-            .rules(entry.symbol())
-            .await
-            .map_err(|e| fail(&e))?;
+        let rules = exchange.rules(entry.symbol()).await.map_err(|e| fail(&e))?;
         let legs = Legs {
             compiled,
             execution,

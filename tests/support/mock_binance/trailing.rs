@@ -42,7 +42,9 @@ pub(super) fn trailing_delta(
         return Err(error(
             400,
             -1100,
-            &format!("Illegal characters found in parameter '{name}'; legal range is '^[0-9]{{1,20}}$'."),
+            &format!(
+                "Illegal characters found in parameter '{name}'; legal range is '^[0-9]{{1,20}}$'."
+            ),
         ));
     };
     if !DELTA_BIPS.contains(&bips) {

@@ -222,7 +222,9 @@ impl OrderDesk {
         })?;
         let mut ticket = self.ticket(request)?;
         if let Some(bips) = ticket.trailing_delta_bips
-            && !exchange.native_trailing().is_some_and(|range| range.contains(&bips))
+            && !exchange
+                .native_trailing()
+                .is_some_and(|range| range.contains(&bips))
         {
             return Err(PlaceError::invalid(
                 InvalidReason::UnsupportedTrailingDelta,
