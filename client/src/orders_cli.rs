@@ -80,6 +80,7 @@ fn order_json(order: &Order) -> Value {
         "side": Side::word_of(order.side),
         "type": OrderType::word_of(order.r#type),
         "quantity": order.quantity, "price": order.price, "stop_price": order.stop_price,
+        "trailing_delta_bips": order.trailing_delta_bips,
         "status": OrderStatus::word_of(order.status),
         "status_reason": order.status_reason,
         "filled_quantity": order.filled_quantity, "average_fill_price": order.average_fill_price,

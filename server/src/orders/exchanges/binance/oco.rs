@@ -321,6 +321,19 @@ mod tests {
         assert_eq!(value(&params, "belowTrailingDelta"), Some("200"));
         assert_eq!(value(&params, "belowStopPrice"), None);
         assert_eq!(value(&params, "aboveTrailingDelta"), None);
+        // Closing a short, the trailing stop is the leg above.
+        let buy = |leg: &OrderTicket, price| OrderTicket {
+            side: Side::Buy,
+            price,
+            ..leg.clone()
+        };
+        let params = oco_params(
+            &buy(&stop, None),
+            &buy(&target, Some(Decimal::from(48_000))),
+        )
+        .expect("valid legs");
+        assert_eq!(value(&params, "aboveTrailingDelta"), Some("200"));
+        assert_eq!(value(&params, "aboveStopPrice"), None);
         let untriggered = OrderTicket {
             trailing_delta_bips: None,
             ..stop
