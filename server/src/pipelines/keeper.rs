@@ -3,9 +3,9 @@
 //! resting longer than `cancel_after` is canceled (its partial fill
 //! protected); stops move to the entry price once a take-profit executes
 //! (breakeven) and follow the price (trailing stops, emulated from the
-//! exchange's last price, unless the venue trails them natively). Every order it places has a request id derived
-//! from the order it follows, so a repeat (a restart, a second event)
-//! never places twice.
+//! exchange's last price, unless the venue trails them natively). Every
+//! order it places has a request id derived from the order it follows, so
+//! a repeat (a restart, a second event) never places twice.
 
 use std::{collections::BTreeSet, sync::Arc, time::Duration};
 
