@@ -3,7 +3,8 @@
 //! resting longer than `cancel_after` is canceled (its partial fill
 //! protected); stops move to the entry price once a take-profit executes
 //! (breakeven) and follow the price (trailing stops, emulated from the
-//! exchange's last price). Every order it places has a request id derived
+//! exchange's last price); a take-profit that executed in part resizes
+//! its bracket (see `resize.rs`). Every order it places has a request id derived
 //! from the order it follows, so a repeat (a restart, a second event)
 //! never places twice.
 
@@ -18,7 +19,7 @@ use crate::{
     market::side::Side,
     model::{
         execution::{Execution, ExecutionStatus},
-        order::{Order, OrderRequest, OrderRole},
+        order::{Order, OrderRequest, OrderRole, OrderStatus},
     },
     orders::desk::{Leg, client_order_id},
     proto_time::now_ms,
@@ -72,11 +73,19 @@ impl Pipelines {
     }
 
     /// What missed order changes (the last run's end, a lagging feed) may
-    /// have left undone, read from the open orders only: a stop whose
+    /// have left undone, read from the open orders only: a take-profit
+    /// that executed in part gets its bracket resized, and a stop whose
     /// bracket had a take-profit execute moves to breakeven. An entry that
     /// filled unseen is left to coverage.
     async fn catch_up(&self) {
         let snapshot = self.snapshot();
+        for target in self.desk.open_orders() {
+            if target.status == OrderStatus::PartiallyFilled
+                && let Some(compiled) = snapshot.get(&target.origin.pipeline_id)
+            {
+                self.resize_after_partial_target(compiled, &target).await;
+            }
+        }
         let brackets: BTreeSet<(String, String, String)> = self
             .resting_stops(|o| !o.origin.bracket_id.is_empty())
             .into_iter()
@@ -122,9 +131,12 @@ impl Pipelines {
             Some(OrderRole::Entry) if traded && !order.status.is_open() => {
                 self.protect_later(&compiled, order).await
             }
-            Some(OrderRole::TakeProfit) if traded && compiled.order.breakeven => {
-                self.move_to_breakeven(&compiled, &order.origin.bracket_id)
-                    .await
+            Some(OrderRole::TakeProfit) if traded => {
+                self.resize_after_partial_target(&compiled, order).await;
+                if compiled.order.breakeven {
+                    self.move_to_breakeven(&compiled, &order.origin.bracket_id)
+                        .await
+                }
             }
             _ => {}
         }
@@ -309,7 +321,12 @@ fn gain(side: Side, from: Decimal, to: Decimal) -> Decimal {
 
 /// A leg like `order` for what is left of it, in OCO `group`, with its
 /// stop at `stop_price` when given.
-fn follow(order: &Order, request_id: &str, group: &str, stop_price: Option<Decimal>) -> Leg {
+pub(super) fn follow(
+    order: &Order,
+    request_id: &str,
+    group: &str,
+    stop_price: Option<Decimal>,
+) -> Leg {
     let request = OrderRequest {
         request_id: request_id.to_string(),
         exchange: order.exchange.clone(),

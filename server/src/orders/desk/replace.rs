@@ -6,6 +6,8 @@
 
 use std::sync::Arc;
 
+use rust_decimal::Decimal;
+
 use super::{OrderDesk, placement::Leg};
 use crate::{
     audit::AuditEntry,
@@ -72,9 +74,10 @@ impl OrderDesk {
     }
 
     /// Before `legs` that replace an order are sent: cancels that order
-    /// and its OCO group. Whether the legs may go: not when a replaced
-    /// order traded (the position it protected moved) or could not be
-    /// canceled yet (the next sync tries again).
+    /// and its OCO group. Whether the legs may go: not when the replaced
+    /// orders traded more than the legs leave room for (the position they
+    /// protected moved; see [`traded_beyond`]) or could not be canceled
+    /// yet (the next sync tries again).
     pub(super) async fn retire_replaced(&self, legs: &[Order]) -> Retired {
         let Some(old_id) = legs
             .first()
@@ -104,6 +107,7 @@ impl OrderDesk {
                     .filter(|o| o.origin.oco_group == old.origin.oco_group && o.id != old.id),
             );
         }
+        let mut retired = Vec::with_capacity(members.len());
         for member in members {
             let member = match self.tracked(&member.client_order_id) {
                 Some(open) => match self.cancel_or_refresh(open, None).await {
@@ -115,11 +119,13 @@ impl OrderDesk {
             if member.status.is_open() {
                 return Retired::NotYet(format!("order {} is still {}", member.id, member.status));
             }
-            if !member.filled_quantity.is_zero() {
-                return Retired::Traded(member.id);
-            }
+            retired.push(member);
         }
-        Retired::Done
+        let needed = legs.iter().map(|o| o.quantity).max().unwrap_or_default();
+        match traded_beyond(&retired, needed) {
+            Some(traded) => Retired::Traded(traded),
+            None => Retired::Done,
+        }
     }
 
     /// Ends legs that must never be sent: what they replace traded first.
@@ -135,6 +141,24 @@ impl OrderDesk {
     }
 }
 
+/// The id of a retired order that traded, when the retired group traded
+/// more than replacement legs for `needed` leave room for. The legs of a
+/// group each hold the group's one share: a replacement for `needed` may
+/// go only if the group's fills and `needed` together stay within that
+/// share (a moved stop needs no fill at all; the remainder of a take-profit
+/// that executed in part needs no more fill than it accounts for).
+fn traded_beyond(retired: &[Order], needed: Decimal) -> Option<String> {
+    let share = retired.iter().map(|o| o.quantity).max()?;
+    let traded: Decimal = retired.iter().map(|o| o.filled_quantity).sum();
+    if traded + needed <= share {
+        return None;
+    }
+    retired
+        .iter()
+        .find(|o| !o.filled_quantity.is_zero())
+        .map(|o| o.id.clone())
+}
+
 /// What became of the orders a replacement replaces.
 pub(super) enum Retired {
     /// All ended untraded: the replacement may go.
@@ -143,4 +167,41 @@ pub(super) enum Retired {
     Traded(String),
     /// One is still open: try again later.
     NotYet(String),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{
+        market::side::Side,
+        model::order::{OrderOrigin, OrderTicket},
+    };
+
+    fn leg(quantity: &str, filled: &str) -> Order {
+        let ticket = OrderTicket::market(Side::Sell, "BTC", "USDT", quantity.parse().unwrap());
+        let mut order = Order::new(&ticket, "binance", OrderOrigin::default(), 0);
+        order.filled_quantity = filled.parse().unwrap();
+        order
+    }
+
+    #[test]
+    fn a_replacement_may_cover_only_what_its_group_did_not_trade() {
+        let d = |s: &str| s.parse::<Decimal>().unwrap();
+        // A stop moved with its untraded take-profit: the whole share.
+        assert_eq!(
+            traded_beyond(&[leg("0.02", "0"), leg("0.02", "0")], d("0.02")),
+            None
+        );
+        // The take-profit sold 0.008 of 0.02: a group for 0.012 may go.
+        let partial = [leg("0.02", "0"), leg("0.02", "0.008")];
+        assert_eq!(traded_beyond(&partial, d("0.012")), None);
+        assert_eq!(
+            traded_beyond(&partial, d("0.02")),
+            Some(partial[1].id.clone()),
+            "a move of the whole share after a fill"
+        );
+        // It sold more before it was canceled: 0.012 is too much.
+        let more = [leg("0.02", "0"), leg("0.02", "0.01")];
+        assert_eq!(traded_beyond(&more, d("0.012")), Some(more[1].id.clone()));
+    }
 }
