@@ -1,8 +1,8 @@
 //! Native OCO order lists (`POST /api/v3/orderList/oco`) checked the way
 //! Binance checks them: one `LIMIT_MAKER` leg and one `STOP_LOSS` or
 //! `STOP_LOSS_LIMIT` leg, each on its side of the last price, one
-//! quantity for both. When one leg executes the other expires; canceling
-//! one leg cancels the list.
+//! quantity for both. When one leg executes, even in part, the other
+//! expires; canceling one leg cancels the list.
 
 use std::collections::HashMap;
 
@@ -154,6 +154,8 @@ pub(super) fn place_list(s: &mut State, p: &HashMap<String, String>, server_time
             .filter(|(k, _)| !TRANSPORT.contains(&k.as_str()))
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect(),
+        list_status_type: "EXEC_STARTED",
+        list_order_status: "EXECUTING",
     });
     // Binance reports the stop first, then the limit maker.
     let indexes = [stop, limit].map(|order| {
@@ -193,7 +195,27 @@ pub(super) fn place_list(s: &mut State, p: &HashMap<String, String>, server_time
     )
 }
 
-/// After the order at `index` executed: the other legs of its list expire.
+/// `list` with its status now: executing while one of its legs is open,
+/// all done after.
+pub(super) fn with_status(s: &State, list: &MockOrderList) -> MockOrderList {
+    let executing = s
+        .orders
+        .iter()
+        .any(|o| o.order_list_id == list.order_list_id && is_open(o.status));
+    let (list_status_type, list_order_status) = if executing {
+        ("EXEC_STARTED", "EXECUTING")
+    } else {
+        ("ALL_DONE", "ALL_DONE")
+    };
+    MockOrderList {
+        list_status_type,
+        list_order_status,
+        ..list.clone()
+    }
+}
+
+/// After the order at `index` executed (in part or whole): the other legs
+/// of its list expire.
 pub(super) fn expire_siblings(s: &mut State, index: usize) {
     finish_list(s, index, "EXPIRED");
 }

@@ -69,8 +69,9 @@ impl OrderDesk {
     /// one-cancels-the-other, and the safety net when the venue did it
     /// and the report was lost. A leg that executed in part is the one the
     /// group executes, as on Binance (its first fill expires the others):
-    /// it stays when an untraded leg ends, and the bracket keeper resizes
-    /// its protection.
+    /// when an untraded leg ends, its siblings are first brought up to
+    /// date, and one that executed in part stays (the bracket keeper
+    /// resizes its protection).
     pub(super) async fn close_group(&self, order: &Order) {
         let group = &order.origin.oco_group;
         if group.is_empty() || order.status.is_open() {
@@ -83,12 +84,18 @@ impl OrderDesk {
             .map(|open| {
                 open.values()
                     .filter(|o| &o.origin.oco_group == group && o.id != order.id)
-                    .filter(|o| !(untraded && o.status == OrderStatus::PartiallyFilled))
                     .cloned()
                     .collect()
             })
             .unwrap_or_default();
         for sibling in siblings {
+            let sibling = match untraded {
+                true => self.refresh(sibling.clone()).await.unwrap_or(sibling),
+                false => sibling,
+            };
+            if !sibling.status.is_open() || (untraded && !sibling.filled_quantity.is_zero()) {
+                continue;
+            }
             let audit = AuditEntry {
                 actor: "system".into(),
                 detail: format!("the other leg of OCO group {group} is {}", order.status),
