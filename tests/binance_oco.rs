@@ -386,12 +386,13 @@ async fn resized(
         || async {
             let orders = all_orders_of(client, &entry.execution_id).await;
             let fresh: Vec<Order> = orders
-                .into_iter()
+                .iter()
                 .filter(|o| o.replaces == target.id && o.status == OrderStatus::Submitted as i32)
+                .cloned()
                 .collect();
             match fresh.len() {
                 2 => Ok(fresh),
-                _ => Err(format!("no resized bracket yet: {fresh:#?}")),
+                _ => Err(format!("no resized bracket yet: {orders:#?}")),
             }
         },
     )

@@ -226,15 +226,17 @@ pub(super) fn cancel_list(s: &mut State, index: usize) {
     finish_list(s, index, "CANCELED");
 }
 
+/// Ends the other open legs of the list of the order at `index` with
+/// `status`.
 fn finish_list(s: &mut State, index: usize, status: &'static str) {
-    let list = s.orders[index].order_list_id;
+    let (list, own_id) = (s.orders[index].order_list_id, s.orders[index].order_id);
     if list < 0 {
         return;
     }
     for order in s
         .orders
         .iter_mut()
-        .filter(|o| o.order_list_id == list && is_open(o.status))
+        .filter(|o| o.order_list_id == list && o.order_id != own_id && is_open(o.status))
     {
         order.status = status;
     }

@@ -114,7 +114,12 @@ impl OrderDesk {
                     Ok(done) => done,
                     Err(err) => return Retired::NotYet(err.to_string()),
                 },
-                None => member,
+                // Ended meanwhile (a sync or a price): its stored state
+                // is newer than the copy read above.
+                None => match self.get(&member.id).await {
+                    Ok(stored) => stored,
+                    Err(err) => return Retired::NotYet(err.to_string()),
+                },
             };
             if member.status.is_open() {
                 return Retired::NotYet(format!("order {} is still {}", member.id, member.status));
