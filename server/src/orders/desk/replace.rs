@@ -1,8 +1,10 @@
 //! Replacing a resting order (a stop moved to breakeven, a trailing stop
-//! following the price): the new legs are stored first, each naming the
-//! order it replaces; sending them cancels that order (and its OCO group)
-//! first, and never happens if it traded. A restart between the two finds
-//! the new legs unsent and finishes the job through the same path.
+//! following the price, the bracket of a take-profit that executed in
+//! part): the new legs are stored first, each naming the order it
+//! replaces; sending them cancels that order (and its OCO group) first,
+//! and never happens if the group traded more than the new legs account
+//! for. A restart between the two finds the new legs unsent and finishes
+//! the job through the same path.
 
 use std::sync::Arc;
 
@@ -56,6 +58,13 @@ impl OrderDesk {
         if fresh {
             tracing::info!(old = old_id, "replacing an order");
             let orders: Vec<Order> = prepared.iter().map(|(o, _)| o.clone()).collect();
+            // Tracked while unsent, so that the sync sends them once what
+            // they replace is retired, if that cannot happen now.
+            if let Ok(mut open) = self.open.lock() {
+                for order in &orders {
+                    open.insert(order.client_order_id.clone(), order.clone());
+                }
+            }
             self.send_again(orders, audit).await;
         }
         let mut placed = Vec::with_capacity(prepared.len());
