@@ -73,19 +73,13 @@ impl Pipelines {
     }
 
     /// What missed order changes (the last run's end, a lagging feed) may
-    /// have left undone, read from the open orders only: a take-profit
-    /// that executed in part gets its bracket resized, and a stop whose
+    /// have left undone, read from the open orders only: a stop whose
     /// bracket had a take-profit execute moves to breakeven. An entry that
-    /// filled unseen is left to coverage.
+    /// filled unseen is left to coverage; a take-profit that executed in
+    /// part unseen is resized by the first tick (see
+    /// [`Pipelines::check_resting`]).
     async fn catch_up(&self) {
         let snapshot = self.snapshot();
-        for target in self.desk.open_orders() {
-            if target.status == OrderStatus::PartiallyFilled
-                && let Some(compiled) = snapshot.get(&target.origin.pipeline_id)
-            {
-                self.resize_after_partial_target(compiled, &target).await;
-            }
-        }
         let brackets: BTreeSet<(String, String, String)> = self
             .resting_stops(|o| !o.origin.bracket_id.is_empty())
             .into_iter()
@@ -204,7 +198,9 @@ impl Pipelines {
         }
     }
 
-    /// Cancel-after for resting entries; trailing stops follow the price.
+    /// Cancel-after for resting entries; trailing stops follow the price;
+    /// a take-profit that executed in part gets its bracket resized once
+    /// the price allows it.
     async fn check_resting(&self) {
         let now = now_ms();
         let snapshot = self.snapshot();
@@ -223,6 +219,9 @@ impl Pipelines {
                     }
                 }
                 Some(OrderRole::StopLoss) => self.trail(compiled, &order).await,
+                Some(OrderRole::TakeProfit) if order.status == OrderStatus::PartiallyFilled => {
+                    self.resize_after_partial_target(compiled, &order).await
+                }
                 _ => {}
             }
         }

@@ -11,6 +11,7 @@ use rust_decimal::Decimal;
 use super::{Pipelines, keeper::follow, spec::Compiled, worker::pipeline_audit};
 use crate::{
     audit::AuditEntry,
+    market::side::Side,
     model::order::{Order, OrderRole, OrderStatus},
     orders::{
         desk::client_order_id,
@@ -23,8 +24,10 @@ impl Pipelines {
     /// Resizes the bracket of `target`, a take-profit that executed in
     /// part, unless its stop already holds no more than the remainder or
     /// the remainder is below the venue's minimums (then the take-profit's
-    /// remainder is left alone). Idempotent: the new legs' request ids
-    /// name the take-profit and how much of it had filled.
+    /// remainder is left alone). While the market is not between the two
+    /// legs it waits (the keeper's tick asks again). Idempotent: the new
+    /// legs' request ids name the take-profit and how much of it had
+    /// filled.
     pub(super) async fn resize_after_partial_target(&self, compiled: &Compiled, target: &Order) {
         if target.origin.role != Some(OrderRole::TakeProfit)
             || target.status != OrderStatus::PartiallyFilled
@@ -35,24 +38,33 @@ impl Pipelines {
         let Some(stop) = self.stop_of(target).await else {
             return;
         };
-        let rules = match self.desk.exchange(&target.exchange) {
-            Ok(exchange) => match exchange.rules(target.symbol()).await {
-                Ok(rules) => rules,
-                Err(err) => {
-                    tracing::warn!(target = %target.id, error = %err, "cannot read the lot; the bracket is resized later");
-                    return;
-                }
-            },
+        if stop.status.is_open() && stop.quantity <= target.quantity - target.filled_quantity {
+            return;
+        }
+        let exchange = match self.desk.exchange(&target.exchange) {
+            Ok(exchange) => exchange,
             Err(err) => {
                 tracing::warn!(target = %target.id, error = %err, "take-profit on an unknown exchange");
                 return;
             }
         };
+        let (rules, market) = match (
+            exchange.rules(target.symbol()).await,
+            exchange.last_price(target.symbol()).await,
+        ) {
+            (Ok(rules), Ok(Some(market))) => (rules, market),
+            (Err(err), _) | (_, Err(err)) => {
+                tracing::warn!(target = %target.id, error = %err, "cannot read the lot or the price; the bracket is resized later");
+                return;
+            }
+            (Ok(_), Ok(None)) => return,
+        };
         let Some(remaining) = remaining_quantity(target, &rules) else {
-            tracing::info!(target = %target.id, "the take-profit's remainder is below the venue's minimums; left as it is");
+            tracing::debug!(target = %target.id, "the take-profit's remainder is below the venue's minimums; left as it is");
             return;
         };
-        if stop.status.is_open() && stop.quantity - stop.filled_quantity <= remaining {
+        if !between_legs(market, &stop, target) {
+            tracing::debug!(target = %target.id, %market, "a new OCO group would execute at once; the bracket is resized once the price leaves its legs");
             return;
         }
         let filled = target.filled_quantity.normalize();
@@ -95,6 +107,20 @@ impl Pipelines {
     }
 }
 
+/// Whether `market` lies strictly between the stop and the take-profit,
+/// so that a venue accepts them as a new OCO group (neither would execute
+/// at once): right after a partial take-profit the market sits at its
+/// price.
+fn between_legs(market: Decimal, stop: &Order, target: &Order) -> bool {
+    let (Some(trigger), Some(limit)) = (stop.stop_price, target.price) else {
+        return false;
+    };
+    match target.side {
+        Side::Sell => trigger < market && market < limit,
+        Side::Buy => limit < market && market < trigger,
+    }
+}
+
 /// What of a take-profit is left to protect, rounded down to the lot;
 /// `None` when that is below the venue's minimum quantity or notional
 /// (at the take-profit's price).
@@ -110,10 +136,7 @@ fn remaining_quantity(target: &Order, rules: &InstrumentRules) -> Option<Decimal
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{
-        market::side::Side,
-        model::order::{OrderOrigin, OrderTicket, OrderType},
-    };
+    use crate::model::order::{OrderOrigin, OrderTicket, OrderType};
 
     fn d(text: &str) -> Decimal {
         text.parse().expect("a decimal")
@@ -151,6 +174,19 @@ mod tests {
             remaining_quantity(&target("0.0200037", "0.008"), &rules()),
             Some(d("0.012"))
         );
+    }
+
+    #[test]
+    fn a_new_group_waits_until_the_market_is_between_its_legs() {
+        let stop = Order {
+            stop_price: Some(d("49000")),
+            ..target("0.02", "0")
+        };
+        let take_profit = target("0.02", "0.008");
+        assert!(between_legs(d("50000"), &stop, &take_profit));
+        // At the take-profit's price (where it just traded), or at the stop.
+        assert!(!between_legs(d("52000"), &stop, &take_profit));
+        assert!(!between_legs(d("49000"), &stop, &take_profit));
     }
 
     #[test]
