@@ -4,9 +4,9 @@
 //! protected); stops move to the entry price once a take-profit executes
 //! (breakeven) and follow the price (trailing stops, emulated from the
 //! exchange's last price); a take-profit that executed in part resizes
-//! its bracket (see `resize.rs`). Every order it places has a request id derived
-//! from the order it follows, so a repeat (a restart, a second event)
-//! never places twice.
+//! its bracket (see `resize.rs`). Every order it places has a request id
+//! derived from the order it follows, so a repeat (a restart, a second
+//! event) never places twice.
 
 use std::{collections::BTreeSet, sync::Arc, time::Duration};
 
@@ -76,8 +76,7 @@ impl Pipelines {
     /// have left undone, read from the open orders only: a stop whose
     /// bracket had a take-profit execute moves to breakeven. An entry that
     /// filled unseen is left to coverage; a take-profit that executed in
-    /// part unseen is resized by the first tick (see
-    /// [`Pipelines::check_resting`]).
+    /// part unseen is resized by the first tick (`check_resting`).
     async fn catch_up(&self) {
         let snapshot = self.snapshot();
         let brackets: BTreeSet<(String, String, String)> = self
