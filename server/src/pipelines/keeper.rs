@@ -184,7 +184,7 @@ impl Pipelines {
 
     /// Moves every resting stop of the bracket of `entry_id` to the
     /// entry's average fill price, where that is better than where it is.
-    async fn move_to_breakeven(&self, compiled: &Compiled, entry_id: &str) {
+    pub(super) async fn move_to_breakeven(&self, compiled: &Compiled, entry_id: &str) {
         let Ok(entry) = self.desk.get(entry_id).await else {
             return;
         };

@@ -82,8 +82,15 @@ impl Pipelines {
             ),
             ..pipeline_audit(compiled, "")
         };
-        if let Err(err) = self.desk.replace(&target.id, legs.to_vec(), audit).await {
-            tracing::warn!(target = %target.id, error = %err, "bracket not resized");
+        match self.desk.replace(&target.id, legs.to_vec(), audit).await {
+            // A resize that waited for the price missed the take-profit's
+            // breakeven move: the new stop makes it.
+            Ok(_) if compiled.order.breakeven => {
+                self.move_to_breakeven(compiled, &target.origin.bracket_id)
+                    .await
+            }
+            Ok(_) => {}
+            Err(err) => tracing::warn!(target = %target.id, error = %err, "bracket not resized"),
         }
     }
 
