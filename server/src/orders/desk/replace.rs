@@ -175,9 +175,10 @@ fn traded_beyond(retired: &[Order], needed: Decimal) -> Option<String> {
 
 /// What became of the orders a replacement replaces.
 pub(super) enum Retired {
-    /// All ended untraded: the replacement may go.
+    /// All ended, leaving room for the replacement: it may go.
     Done,
-    /// One traded: the replacement must not go.
+    /// They traded more than the replacement accounts for (one that
+    /// traded): it must not go.
     Traded(String),
     /// One is still open: try again later.
     NotYet(String),
