@@ -2,14 +2,20 @@
 //! places a filled entry's stop-loss and take-profit as one native OCO
 //! order list. When one leg executes, Binance expires the other and the
 //! sync brings both into tradeplane; canceling one leg cancels the list;
-//! an exit cancels the bracket before it closes the position.
+//! an exit cancels the bracket before it closes the position. A partial
+//! take-profit expires the stop at Binance, and tradeplane resizes the
+//! bracket to what is left.
+
+use std::time::Duration;
 
 use tradeplane_api::*;
 use tradeplane_client::Client;
 use tradeplane_e2e::{
-    all_orders_of, bracketed, cancel_order, create_pipeline, dec, get_order,
+    all_orders_of, audit_events, bracketed, cancel_order, create_pipeline, dec, eventually,
+    get_order,
     mock_binance::{Fault, MockBinance, MockOrderList, Route},
-    order_reaches as reaches, orders_of, role, run_pipeline, start_on_mock_binance as start,
+    order_reaches as reaches, orders_of, restart_on_mock_binance as restart, resting_orders, role,
+    run_pipeline, start_on_mock_binance as start,
 };
 
 /// A pipeline on Binance buying 1000 USDT of BTC a run, with a stop 2 %
@@ -327,5 +333,175 @@ async fn an_order_list_binance_never_created_is_sent_again_as_one_list() {
     mock.set_price("BTCUSDT", dec("48000"));
     reaches(&client, &stop.id, OrderStatus::Filled).await;
     reaches(&client, &target.id, OrderStatus::Canceled).await;
+    server.stop().await;
+}
+
+/// Fills 40 % of the take-profit at Binance: 0.008 of 0.02 sold at
+/// 52,000. Like Binance, the mock expires the stop on that first fill,
+/// and the list executes on with the take-profit's remainder.
+fn fill_two_fifths(mock: &MockBinance, stop: &Order, target: &Order) {
+    mock.fill_part(&target.client_order_id, dec("0.008"));
+    let held = |leg: &Order| mock.order(&leg.client_order_id).expect("at Binance");
+    assert_eq!(held(target).status, "PARTIALLY_FILLED");
+    assert_eq!(held(target).executed, dec("0.008"));
+    assert_eq!(held(stop).status, "EXPIRED");
+    let list = mock.order_lists().pop().expect("the bracket's list");
+    assert_eq!(
+        (list.list_status_type, list.list_order_status),
+        ("EXEC_STARTED", "EXECUTING")
+    );
+}
+
+/// Waits for the bracket of `entry` to be resized after `target` executed
+/// 0.008 of 0.02, and checks it: the take-profit's remainder is canceled
+/// (its fill kept), the expired stop is canceled, and one new order list
+/// protects the 0.02 - 0.008 = 0.012 left, at the same stop (49,000) and
+/// take-profit (52,000). Returns the new stop and take-profit.
+async fn resized(
+    client: &Client,
+    mock: &MockBinance,
+    entry: &Order,
+    [stop, target]: [&Order; 2],
+) -> [Order; 2] {
+    let mut fresh = eventually(
+        Duration::from_secs(30),
+        Duration::from_millis(20),
+        || async {
+            let orders = all_orders_of(client, &entry.execution_id).await;
+            let fresh: Vec<Order> = orders
+                .iter()
+                .filter(|o| o.replaces == target.id && o.status == OrderStatus::Submitted as i32)
+                .cloned()
+                .collect();
+            match fresh.len() {
+                2 => Ok(fresh),
+                _ => Err(format!("no resized bracket yet: {orders:#?}")),
+            }
+        },
+    )
+    .await;
+    fresh.sort_by_key(|o| role(o) != OrderRole::StopLoss);
+    let [new_stop, new_target]: [Order; 2] = fresh.try_into().expect("a stop and a take-profit");
+
+    let old_target = reaches(client, &target.id, OrderStatus::Canceled).await;
+    assert_eq!(
+        dec(&old_target.filled_quantity),
+        dec("0.008"),
+        "{old_target:?}"
+    );
+    assert_eq!(old_target.fills.len(), 1);
+    assert_eq!(old_target.fills[0].price, "52000");
+    let old_stop = reaches(client, &stop.id, OrderStatus::Canceled).await;
+    assert_eq!(old_stop.status_reason, "expired at Binance", "{old_stop:?}");
+    assert_eq!(dec(&old_stop.filled_quantity), dec("0"));
+
+    assert_eq!(role(&new_stop), OrderRole::StopLoss);
+    assert_eq!(role(&new_target), OrderRole::TakeProfit);
+    for leg in [&new_stop, &new_target] {
+        assert_eq!(dec(&leg.quantity), dec("0.012"), "{leg:?}");
+        assert_eq!(leg.oco_group, new_stop.oco_group);
+        assert_eq!(leg.bracket_id, entry.id);
+    }
+    assert_ne!(new_stop.oco_group, stop.oco_group);
+    assert_eq!(new_stop.stop_price, "49000");
+    assert_eq!(new_target.price, "52000");
+
+    // Binance got exactly one new list, for the remainder; the first one
+    // is done (its take-profit's remainder canceled).
+    let lists = mock.order_lists();
+    let [first, second] = lists.as_slice() else {
+        panic!("the bracket's list and one resized list: {lists:#?}");
+    };
+    assert_eq!(first.list_order_status, "ALL_DONE");
+    assert_eq!(
+        mock.order(&target.client_order_id).map(|o| o.status),
+        Some("CANCELED")
+    );
+    let param = |name: &str| second.params.get(name).map(String::as_str);
+    for (name, expected) in [
+        ("side", "SELL"),
+        ("quantity", "0.012"),
+        ("listClientOrderId", new_stop.oco_group.as_str()),
+        ("aboveClientOrderId", new_target.client_order_id.as_str()),
+        ("abovePrice", "52000"),
+        ("belowClientOrderId", new_stop.client_order_id.as_str()),
+        ("belowStopPrice", "49000"),
+    ] {
+        assert_eq!(param(name), Some(expected), "{name} of {second:#?}");
+    }
+    assert_eq!(second.list_order_status, "EXECUTING");
+
+    // The resize is audited with its reason.
+    let placed = audit_events(client, "order.place").await;
+    let audited = placed
+        .iter()
+        .find(|e| e.target == new_stop.id)
+        .expect("the new stop's placement is audited");
+    assert!(
+        audited
+            .detail
+            .contains(&format!("take-profit {} executed 0.008 of 0.02", target.id))
+            && audited.detail.contains("(resize)"),
+        "{audited:?}"
+    );
+    [new_stop, new_target]
+}
+
+#[tokio::test]
+async fn a_partial_take_profit_resizes_the_stop() {
+    let mock = MockBinance::start().await;
+    let server = start(&mock).await;
+    let client = server.client().await;
+    let pipeline = bracket_on_binance(&client, "oco-partial").await;
+    let [entry, stop, target] = enter(&client, &mock, &pipeline).await;
+
+    fill_two_fifths(&mock, &stop, &target);
+    let [new_stop, new_target] = resized(&client, &mock, &entry, [&stop, &target]).await;
+
+    // The market falls through the stop: the rest of the position is
+    // sold, and Binance expires the take-profit's remainder.
+    mock.set_price("BTCUSDT", dec("48900"));
+    let sold = reaches(&client, &new_stop.id, OrderStatus::Filled).await;
+    assert_eq!(dec(&sold.filled_quantity), dec("0.012"));
+    assert_eq!(sold.fills[0].price, "48900");
+    let expired = reaches(&client, &new_target.id, OrderStatus::Canceled).await;
+    assert_eq!(dec(&expired.filled_quantity), dec("0"), "{expired:?}");
+
+    // Flat: 0.008 + 0.012 sold of the 0.02 bought, nothing left resting
+    // here or at Binance, and nothing placed twice.
+    assert_eq!(
+        dec("0.008") + dec(&sold.filled_quantity),
+        dec(&entry.filled_quantity)
+    );
+    assert_eq!(resting_orders(&client).await, Vec::new());
+    let open_at_binance: Vec<_> = mock
+        .orders()
+        .into_iter()
+        .filter(|o| matches!(o.status, "NEW" | "PARTIALLY_FILLED"))
+        .collect();
+    assert_eq!(open_at_binance, Vec::new());
+    assert_eq!(mock.order_lists().len(), 2);
+    for leg in [&new_stop, &new_target] {
+        assert_eq!(mock.orders_with_client_id(&leg.client_order_id), 1);
+    }
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_partial_take_profit_while_the_server_is_down_is_resized_at_restart() {
+    let mock = MockBinance::start().await;
+    let server = start(&mock).await;
+    let client = server.client().await;
+    let pipeline = bracket_on_binance(&client, "oco-partial-restart").await;
+    let [entry, stop, target] = enter(&client, &mock, &pipeline).await;
+
+    let data_dir = server.stop().await;
+    fill_two_fifths(&mock, &stop, &target);
+    let server = restart(&mock, data_dir).await;
+    let client = server.client().await;
+    let [new_stop, new_target] = resized(&client, &mock, &entry, [&stop, &target]).await;
+    for leg in [&new_stop, &new_target] {
+        assert_eq!(mock.orders_with_client_id(&leg.client_order_id), 1);
+    }
     server.stop().await;
 }

@@ -1,13 +1,13 @@
 //! Brackets end to end on the paper exchange: a filled entry's stop-loss
 //! and take-profits are one-cancels-the-other groups holding the position
-//! once, a take-profit shrinks the stop, and an exit cancels the bracket
-//! before it closes the position.
+//! once, a take-profit shrinks the stop, a partial take-profit resizes
+//! it, and an exit cancels the bracket before it closes the position.
 
 use tradeplane_api::*;
 use tradeplane_client::Client;
 use tradeplane_e2e::{
-    TestServer, balances, bracketed, create_pipeline, dec, get_order, market_at,
-    order_reaches as reaches, orders_of, resting_orders, role, run_pipeline,
+    TestServer, all_orders_of, balances, bracketed, create_pipeline, dec, eventually, get_order,
+    market_at, order_reaches as reaches, orders_of, resting_orders, role, run_pipeline,
 };
 
 /// Runs `pipeline` by hand for `action` at `price` and waits for the end.
@@ -157,5 +157,77 @@ async fn an_exit_cancels_the_bracket_then_closes_without_protection() {
     let open = resting_orders(&client).await;
     assert!(open.is_empty(), "nothing left resting: {open:#?}");
     assert_eq!(balances(&client, "paper").await["BTC"].1, dec("0"));
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_partial_take_profit_resizes_the_stop_on_paper_too() {
+    // A price update fills at most 0.008 of a resting limit.
+    let server = TestServer::start_with(|config| {
+        config.exchanges.paper.max_fill_quantity = Some(dec("0.008"));
+    })
+    .await;
+    let client = server.client().await;
+    let pipeline = create_pipeline(&client, bracketed("partial", &[("400", "100")])).await;
+    let btc_before = balances(&client, "paper").await["BTC"];
+    let execution = run(&client, &pipeline, "buy", "50000").await;
+    let orders = orders_of(&client, &execution).await;
+    let [entry, stop, target] = orders.as_slice() else {
+        panic!("an entry and two legs: {orders:#?}");
+    };
+    assert_eq!(dec(&entry.filled_quantity), dec("0.02"));
+
+    // The take-profit sells 0.008 of 0.02 (40 %); its first fill cancels
+    // the stop, as Binance expires it.
+    market_at(&client, "52500").await;
+    let partial = reaches(&client, &target.id, OrderStatus::PartiallyFilled).await;
+    assert_eq!(dec(&partial.filled_quantity), dec("0.008"));
+    reaches(&client, &stop.id, OrderStatus::Canceled).await;
+    // The market sits over the take-profit: a new group would execute at
+    // once, so the resize waits for the price to come back between them.
+    market_at(&client, "51000").await;
+    let fresh = eventually(
+        std::time::Duration::from_secs(30),
+        std::time::Duration::from_millis(20),
+        || async {
+            let fresh: Vec<Order> = all_orders_of(&client, &execution.id)
+                .await
+                .into_iter()
+                .filter(|o| o.replaces == target.id && o.status == OrderStatus::Submitted as i32)
+                .collect();
+            match fresh.len() {
+                2 => Ok(fresh),
+                _ => Err(format!("no resized bracket yet: {fresh:#?}")),
+            }
+        },
+    )
+    .await;
+    let old_target = reaches(&client, &target.id, OrderStatus::Canceled).await;
+    assert_eq!(dec(&old_target.filled_quantity), dec("0.008"));
+    // 0.02 - 0.008 = 0.012 left, at the same stop and take-profit prices,
+    // reserved once.
+    let new_stop = fresh.iter().find(|o| role(o) == OrderRole::StopLoss);
+    let new_target = fresh.iter().find(|o| role(o) == OrderRole::TakeProfit);
+    let (Some(new_stop), Some(new_target)) = (new_stop, new_target) else {
+        panic!("a stop and a take-profit: {fresh:#?}");
+    };
+    for leg in [new_stop, new_target] {
+        assert_eq!(dec(&leg.quantity), dec("0.012"), "{leg:?}");
+        assert_eq!(leg.oco_group, new_stop.oco_group);
+    }
+    assert_eq!(new_stop.stop_price, stop.stop_price);
+    assert_eq!(new_target.price, target.price);
+    let (_, locked) = balances(&client, "paper").await["BTC"];
+    assert_eq!(locked, dec("0.012"), "one reservation for the new group");
+
+    // The stop sells the rest (a triggered stop fills whole); the
+    // take-profit's remainder is canceled; flat, nothing resting.
+    market_at(&client, "48000").await;
+    let sold = reaches(&client, &new_stop.id, OrderStatus::Filled).await;
+    assert_eq!(dec(&sold.filled_quantity), dec("0.012"));
+    reaches(&client, &new_target.id, OrderStatus::Canceled).await;
+    assert_eq!(resting_orders(&client).await, Vec::new());
+    let (free, locked) = balances(&client, "paper").await["BTC"];
+    assert_eq!((free, locked), btc_before, "the position is sold once");
     server.stop().await;
 }

@@ -389,13 +389,19 @@ async fn a_partial_exit_leaves_the_rest_covered_by_a_stop() {
     )
     .await;
     // Once its fills settle (10 s), the rest gets a stop 2 % under the
-    // average cost: the entry's fill.
+    // average cost: the entry's fill. (The bracket's stop for 0.02 may be
+    // seen alone for a moment, between the exit's two cancels.)
     let stop = eventually(
         Duration::from_secs(30),
         Duration::from_millis(100),
         || async {
             match resting_orders(&client).await.as_slice() {
-                [stop] if stop.status == OrderStatus::Submitted as i32 => Ok(stop.clone()),
+                [stop]
+                    if stop.status == OrderStatus::Submitted as i32
+                        && stop.execution_id != execution.id =>
+                {
+                    Ok(stop.clone())
+                }
                 other => Err(format!("not one resting stop: {other:#?}")),
             }
         },
@@ -408,5 +414,69 @@ async fn a_partial_exit_leaves_the_rest_covered_by_a_stop() {
         on_tick(dec(&entry.average_fill_price) * dec("0.98"))
     );
     assert_eq!(balances(&client, "paper").await["BTC"].1, dec("0.01"));
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_partial_take_profit_resized_later_still_moves_the_stop_to_breakeven() {
+    // A price update fills at most 0.008 of a resting limit.
+    let server = TestServer::start_with(|config| {
+        config.exchanges.paper.max_fill_quantity = Some(dec("0.008"));
+    })
+    .await;
+    let client = server.client().await;
+    let order = OrderSettings {
+        stop_loss: offset("200"),
+        take_profits: vec![TakeProfitLevel {
+            level: offset("400"),
+            percent: "100".into(),
+        }],
+        breakeven_after_first_take_profit: true,
+        ..Default::default()
+    };
+    let pipeline = create_pipeline(&client, pipeline("partial-breakeven", order)).await;
+    let execution = run_pipeline(&client, &pipeline, "buy", "50000", "").await;
+    let orders = orders_of(&client, &execution).await;
+    let [entry, stop, target] = orders.as_slice() else {
+        panic!("an entry and a pair: {orders:#?}");
+    };
+    let entry_price = dec(&entry.average_fill_price);
+
+    // 0.008 of 0.02 sells at the take-profit, which cancels the stop; the
+    // resize waits while the market sits over the take-profit.
+    market_at(&client, "52500").await;
+    order_reaches(&client, &target.id, OrderStatus::PartiallyFilled).await;
+    order_reaches(&client, &stop.id, OrderStatus::Canceled).await;
+    market_at(&client, "51000").await;
+
+    // The resized stop (for 0.012, at the old price) then moves to the
+    // entry price, paired with the take-profit's remainder.
+    let resized = eventually(
+        Duration::from_secs(10),
+        Duration::from_millis(20),
+        || async {
+            all_orders_of(&client, &execution.id)
+                .await
+                .into_iter()
+                .find(|o| o.replaces == target.id && role(o) == OrderRole::StopLoss)
+                .ok_or_else(|| format!("no stop replaces {}", target.id))
+        },
+    )
+    .await;
+    assert_eq!(dec(&resized.quantity), dec("0.012"));
+    assert_eq!(resized.stop_price, stop.stop_price);
+    let (moved, remainder) = replacement_of(&client, &execution.id, &resized).await;
+    let remainder = remainder.expect("the take-profit is paired again");
+    assert_eq!(dec(&moved.stop_price), on_tick(entry_price));
+    assert_eq!(dec(&moved.quantity), dec("0.012"));
+    assert_eq!(dec(&remainder.quantity), dec("0.012"));
+    assert_eq!(remainder.price, target.price);
+    assert_eq!(balances(&client, "paper").await["BTC"].1, dec("0.012"));
+
+    // Under the entry, the rest closes at breakeven.
+    market_at(&client, &(entry_price - dec("1")).to_string()).await;
+    order_reaches(&client, &moved.id, OrderStatus::Filled).await;
+    order_reaches(&client, &remainder.id, OrderStatus::Canceled).await;
+    assert!(resting_orders(&client).await.is_empty());
     server.stop().await;
 }

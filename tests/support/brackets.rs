@@ -23,7 +23,15 @@ pub fn bracketed(name: &str, targets: &[(&str, &str)]) -> Pipeline {
 /// A server whose `binance` exchange is `mock`, synced every 200 ms,
 /// with a 1 s `recvWindow` so that unknown outcomes settle fast.
 pub async fn start_on_mock_binance(mock: &MockBinance) -> TestServer {
-    TestServer::start_with(|config| {
+    restart_on_mock_binance(mock, tempfile::tempdir().expect("temp dir")).await
+}
+
+/// A server like [`start_on_mock_binance`]'s on an existing data directory.
+pub async fn restart_on_mock_binance(
+    mock: &MockBinance,
+    data_dir: tempfile::TempDir,
+) -> TestServer {
+    TestServer::start_in(data_dir, |config| {
         mock.configure(config);
         let binance = &mut config.exchanges.binance;
         binance.recv_window = Duration::from_secs(1);

@@ -13,8 +13,8 @@ mod webhook;
 
 pub use self::{
     brackets::{
-        all_orders_of, bracketed, market_at, order_reaches, orders_of, resting_orders, role,
-        start_on_mock_binance,
+        all_orders_of, bracketed, market_at, order_reaches, orders_of, restart_on_mock_binance,
+        resting_orders, role, start_on_mock_binance,
     },
     control::{
         cancel_order, halt_trading, list_exchanges, list_orders, place_order_refused,

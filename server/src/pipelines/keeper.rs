@@ -3,9 +3,11 @@
 //! resting longer than `cancel_after` is canceled (its partial fill
 //! protected); stops move to the entry price once a take-profit executes
 //! (breakeven) and follow the price (trailing stops, emulated from the
-//! exchange's last price, unless the venue trails them natively). Every
-//! order it places has a request id derived from the order it follows, so
-//! a repeat (a restart, a second event) never places twice.
+//! exchange's last price, unless the venue trails them natively); a
+//! take-profit that executed in part resizes its bracket (see
+//! `resize.rs`). Every order it places has a request id derived from the
+//! order it follows, so a repeat (a restart, a second event) never places
+//! twice.
 
 use std::{collections::BTreeSet, sync::Arc, time::Duration};
 
@@ -18,7 +20,7 @@ use crate::{
     market::side::Side,
     model::{
         execution::{Execution, ExecutionStatus},
-        order::{Order, OrderRequest, OrderRole},
+        order::{Order, OrderRequest, OrderRole, OrderStatus},
     },
     orders::desk::{Leg, client_order_id},
     proto_time::now_ms,
@@ -74,7 +76,8 @@ impl Pipelines {
     /// What missed order changes (the last run's end, a lagging feed) may
     /// have left undone, read from the open orders only: a stop whose
     /// bracket had a take-profit execute moves to breakeven. An entry that
-    /// filled unseen is left to coverage.
+    /// filled unseen is left to coverage; a take-profit that executed in
+    /// part unseen is resized by the first tick (`check_resting`).
     async fn catch_up(&self) {
         let snapshot = self.snapshot();
         let brackets: BTreeSet<(String, String, String)> = self
@@ -122,9 +125,12 @@ impl Pipelines {
             Some(OrderRole::Entry) if traded && !order.status.is_open() => {
                 self.protect_later(&compiled, order).await
             }
-            Some(OrderRole::TakeProfit) if traded && compiled.order.breakeven => {
-                self.move_to_breakeven(&compiled, &order.origin.bracket_id)
-                    .await
+            Some(OrderRole::TakeProfit) if traded => {
+                self.resize_after_partial_target(&compiled, order).await;
+                if compiled.order.breakeven {
+                    self.move_to_breakeven(&compiled, &order.origin.bracket_id)
+                        .await
+                }
             }
             _ => {}
         }
@@ -179,7 +185,7 @@ impl Pipelines {
 
     /// Moves every resting stop of the bracket of `entry_id` to the
     /// entry's average fill price, where that is better than where it is.
-    async fn move_to_breakeven(&self, compiled: &Compiled, entry_id: &str) {
+    pub(super) async fn move_to_breakeven(&self, compiled: &Compiled, entry_id: &str) {
         let Ok(entry) = self.desk.get(entry_id).await else {
             return;
         };
@@ -192,7 +198,9 @@ impl Pipelines {
         }
     }
 
-    /// Cancel-after for resting entries; trailing stops follow the price.
+    /// Cancel-after for resting entries; trailing stops follow the price;
+    /// a take-profit that executed in part gets its bracket resized once
+    /// the price allows it.
     async fn check_resting(&self) {
         let now = now_ms();
         let snapshot = self.snapshot();
@@ -211,6 +219,9 @@ impl Pipelines {
                     }
                 }
                 Some(OrderRole::StopLoss) => self.trail(compiled, &order).await,
+                Some(OrderRole::TakeProfit) if order.status == OrderStatus::PartiallyFilled => {
+                    self.resize_after_partial_target(compiled, &order).await
+                }
                 _ => {}
             }
         }
@@ -313,7 +324,12 @@ fn gain(side: Side, from: Decimal, to: Decimal) -> Decimal {
 
 /// A leg like `order` for what is left of it, in OCO `group`, with its
 /// stop at `stop_price` when given.
-fn follow(order: &Order, request_id: &str, group: &str, stop_price: Option<Decimal>) -> Leg {
+pub(super) fn follow(
+    order: &Order,
+    request_id: &str,
+    group: &str,
+    stop_price: Option<Decimal>,
+) -> Leg {
     let request = OrderRequest {
         request_id: request_id.to_string(),
         exchange: order.exchange.clone(),

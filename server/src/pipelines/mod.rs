@@ -17,6 +17,7 @@ mod keeper;
 mod metrics;
 mod order_plan;
 mod protect;
+mod resize;
 mod risk;
 mod risk_sizing;
 pub mod schedule;

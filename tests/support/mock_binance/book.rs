@@ -31,11 +31,18 @@ pub(super) fn marketable(order: &MockOrder, market: Decimal) -> bool {
 /// Fills the rest of an order at `price`, with Binance's commission in
 /// the asset received.
 pub(super) fn fill(state: &mut State, index: usize, price: Decimal) {
+    let rest = state.orders[index].quantity - state.orders[index].executed;
+    fill_part(state, index, price, rest);
+}
+
+/// Fills `qty` of an order (at most its rest) at `price`: it is then
+/// `FILLED`, or `PARTIALLY_FILLED` while some of it is left.
+pub(super) fn fill_part(state: &mut State, index: usize, price: Decimal, qty: Decimal) {
     let time = now_ms() + state.clock_offset_ms;
     let id = state.next_id;
     state.next_id += 1;
     let order = &mut state.orders[index];
-    let qty = order.quantity - order.executed;
+    let qty = qty.min(order.quantity - order.executed);
     let base = order.symbol.trim_end_matches("USDT").to_string();
     let notional = qty * price;
     let (commission, asset, gained, spent) = if order.side == "BUY" {
@@ -57,7 +64,11 @@ pub(super) fn fill(state: &mut State, index: usize, price: Decimal) {
     };
     order.executed += qty;
     order.quote += notional;
-    order.status = "FILLED";
+    order.status = if order.executed == order.quantity {
+        "FILLED"
+    } else {
+        "PARTIALLY_FILLED"
+    };
     let trade = Trade {
         id,
         order_id: order.order_id,

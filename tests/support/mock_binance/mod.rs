@@ -3,9 +3,11 @@
 //! timestamps the way Binance does, keeps orders by client order id
 //! (refusing a duplicate open id with -2010, and, like Binance, accepting
 //! an id again once its order is closed), matches market and marketable
-//! limit orders at a settable price, keeps native OCO order lists (one
-//! leg executing expires the other, canceling one leg cancels the list),
-//! trails stops sent with a `trailingDelta`, and injects faults into the next requests of a route.
+//! limit orders at a settable price (or part of a resting order on
+//! demand), keeps native OCO order lists (one leg's first execution, even
+//! a partial one, expires the other; canceling one leg cancels the list),
+//! trails stops sent with a `trailingDelta`, and injects faults into the
+//! next requests of a route.
 //!
 //! It speaks plain HTTP/1.1 over its own socket handling, so a fault can
 //! drop a connection or withhold an answer exactly where a real network
@@ -101,6 +103,11 @@ pub struct MockOrderList {
     /// Every parameter of the request but its signature, timestamp and
     /// `recvWindow`.
     pub params: BTreeMap<String, String>,
+    /// Binance's `listStatusType`: `EXEC_STARTED` while a leg is open,
+    /// then `ALL_DONE`.
+    pub list_status_type: &'static str,
+    /// Binance's `listOrderStatus`: `EXECUTING`, then `ALL_DONE`.
+    pub list_order_status: &'static str,
 }
 
 #[derive(Debug, Clone)]
@@ -214,9 +221,34 @@ impl MockBinance {
         self.with(|s| book::move_market(s, symbol, price));
     }
 
-    /// Every OCO order list the mock accepted, oldest first.
+    /// Every OCO order list the mock accepted, oldest first, with its
+    /// status now.
     pub fn order_lists(&self) -> Vec<MockOrderList> {
-        self.with(|s| s.order_lists.clone())
+        self.with(|s| {
+            s.order_lists
+                .iter()
+                .map(|list| order_list::with_status(s, list))
+                .collect()
+        })
+    }
+
+    /// Fills `qty` of the open order `client_order_id` at its limit price
+    /// (a resting take-profit trading in part), leaving it
+    /// `PARTIALLY_FILLED` while some is left. Like Binance, the first
+    /// execution of an order list's leg expires the other legs.
+    pub fn fill_part(&self, client_order_id: &str, qty: Decimal) {
+        self.with(|s| {
+            let index = s
+                .orders
+                .iter()
+                .rposition(|o| o.client_order_id == client_order_id && book::is_open(o.status))
+                .unwrap_or_else(|| panic!("no open order {client_order_id} at the mock"));
+            let price = s.orders[index]
+                .price
+                .unwrap_or_else(|| panic!("order {client_order_id} has no limit price"));
+            book::fill_part(s, index, price, qty);
+            order_list::expire_siblings(s, index);
+        });
     }
 
     /// The order the mock holds under `client_order_id` (the latest).

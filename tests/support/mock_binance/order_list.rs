@@ -2,8 +2,8 @@
 //! Binance checks them: one `LIMIT_MAKER` leg and one `STOP_LOSS` or
 //! `STOP_LOSS_LIMIT` leg, each on its side of the last price, one
 //! quantity for both. The stop leg has a stop price, a trailing delta, or
-//! both (see `trailing`). When one leg executes the other expires; canceling
-//! one leg cancels the list.
+//! both (see `trailing`). When one leg executes, even in part, the other
+//! expires; canceling one leg cancels the list.
 
 use std::collections::HashMap;
 
@@ -164,6 +164,8 @@ pub(super) fn place_list(s: &mut State, p: &HashMap<String, String>, server_time
             .filter(|(k, _)| !TRANSPORT.contains(&k.as_str()))
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect(),
+        list_status_type: "EXEC_STARTED",
+        list_order_status: "EXECUTING",
     });
     // Binance reports the stop first, then the limit maker.
     let indexes = [stop, limit].map(|order| {
@@ -203,7 +205,27 @@ pub(super) fn place_list(s: &mut State, p: &HashMap<String, String>, server_time
     )
 }
 
-/// After the order at `index` executed: the other legs of its list expire.
+/// `list` with its status now: executing while one of its legs is open,
+/// all done after.
+pub(super) fn with_status(s: &State, list: &MockOrderList) -> MockOrderList {
+    let executing = s
+        .orders
+        .iter()
+        .any(|o| o.order_list_id == list.order_list_id && is_open(o.status));
+    let (list_status_type, list_order_status) = if executing {
+        ("EXEC_STARTED", "EXECUTING")
+    } else {
+        ("ALL_DONE", "ALL_DONE")
+    };
+    MockOrderList {
+        list_status_type,
+        list_order_status,
+        ..list.clone()
+    }
+}
+
+/// After the order at `index` executed (in part or whole): the other legs
+/// of its list expire.
 pub(super) fn expire_siblings(s: &mut State, index: usize) {
     finish_list(s, index, "EXPIRED");
 }
@@ -214,15 +236,17 @@ pub(super) fn cancel_list(s: &mut State, index: usize) {
     finish_list(s, index, "CANCELED");
 }
 
+/// Ends the other open legs of the list of the order at `index` with
+/// `status`.
 fn finish_list(s: &mut State, index: usize, status: &'static str) {
-    let list = s.orders[index].order_list_id;
+    let (list, own_id) = (s.orders[index].order_list_id, s.orders[index].order_id);
     if list < 0 {
         return;
     }
     for order in s
         .orders
         .iter_mut()
-        .filter(|o| o.order_list_id == list && is_open(o.status))
+        .filter(|o| o.order_list_id == list && o.order_id != own_id && is_open(o.status))
     {
         order.status = status;
     }

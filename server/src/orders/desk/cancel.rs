@@ -4,7 +4,7 @@
 use super::OrderDesk;
 use crate::{
     audit::{AuditEntry, actions},
-    model::order::Order,
+    model::order::{Order, OrderStatus},
     orders::{error::OrderError, exchanges::ExchangeError},
     proto_time::now_ms,
 };
@@ -56,7 +56,7 @@ impl OrderDesk {
                 continue;
             };
             let order = self.cancel_or_refresh(order, Some(audit.clone())).await?;
-            if order.status == crate::model::order::OrderStatus::Canceled {
+            if order.status == OrderStatus::Canceled {
                 canceled.push(order.id.clone());
             }
             self.close_group(&order).await;
@@ -67,12 +67,17 @@ impl OrderDesk {
     /// Cancels the open legs left in the OCO group of `order` once it is
     /// done (it executed, or was canceled): the emulation of a venue's
     /// one-cancels-the-other, and the safety net when the venue did it
-    /// and the report was lost.
+    /// and the report was lost. A leg that executed in part is the one the
+    /// group executes, as on Binance (its first fill expires the others):
+    /// when an untraded leg ends, its siblings are first brought up to
+    /// date, and one that executed in part stays (the bracket keeper
+    /// resizes its protection).
     pub(super) async fn close_group(&self, order: &Order) {
         let group = &order.origin.oco_group;
         if group.is_empty() || order.status.is_open() {
             return;
         }
+        let untraded = order.filled_quantity.is_zero();
         let siblings: Vec<Order> = self
             .open
             .lock()
@@ -84,6 +89,13 @@ impl OrderDesk {
             })
             .unwrap_or_default();
         for sibling in siblings {
+            let sibling = match untraded {
+                true => self.refresh(sibling.clone()).await.unwrap_or(sibling),
+                false => sibling,
+            };
+            if !sibling.status.is_open() || (untraded && !sibling.filled_quantity.is_zero()) {
+                continue;
+            }
             let audit = AuditEntry {
                 actor: "system".into(),
                 detail: format!("the other leg of OCO group {group} is {}", order.status),

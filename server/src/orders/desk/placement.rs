@@ -366,7 +366,8 @@ impl OrderDesk {
 }
 
 /// Brings `order` up to the exchange's answer to its placement; returns
-/// the audit entry that reports it.
+/// the audit entry that reports it, after the reason `audit` gave for the
+/// placement (if any).
 pub(super) fn settle(
     order: &mut Order,
     result: Result<ExchangeOrder, ExchangeError>,
@@ -374,6 +375,7 @@ pub(super) fn settle(
     audit: AuditEntry,
 ) -> AuditEntry {
     let mut entry = audit;
+    let why = std::mem::take(&mut entry.detail);
     entry.action = actions::ORDER_PLACE;
     entry.target = order.id.clone();
     match result {
@@ -405,6 +407,9 @@ pub(super) fn settle(
             entry.outcome = AuditOutcome::Failure;
             entry.detail = err.to_string();
         }
+    }
+    if !why.is_empty() {
+        entry.detail = format!("{}; {why}", entry.detail);
     }
     entry
 }

@@ -1,10 +1,14 @@
 //! Replacing a resting order (a stop moved to breakeven, a trailing stop
-//! following the price): the new legs are stored first, each naming the
-//! order it replaces; sending them cancels that order (and its OCO group)
-//! first, and never happens if it traded. A restart between the two finds
-//! the new legs unsent and finishes the job through the same path.
+//! following the price, the bracket of a take-profit that executed in
+//! part): the new legs are stored first, each naming the order it
+//! replaces; sending them cancels that order (and its OCO group) first,
+//! and never happens if the group traded more than the new legs account
+//! for. A restart between the two finds the new legs unsent and finishes
+//! the job through the same path.
 
 use std::sync::Arc;
+
+use rust_decimal::Decimal;
 
 use super::{OrderDesk, placement::Leg};
 use crate::{
@@ -54,6 +58,13 @@ impl OrderDesk {
         if fresh {
             tracing::info!(old = old_id, "replacing an order");
             let orders: Vec<Order> = prepared.iter().map(|(o, _)| o.clone()).collect();
+            // Tracked while unsent, so that the sync sends them once what
+            // they replace is retired, if that cannot happen now.
+            if let Ok(mut open) = self.open.lock() {
+                for order in &orders {
+                    open.insert(order.client_order_id.clone(), order.clone());
+                }
+            }
             self.send_again(orders, audit).await;
         }
         let mut placed = Vec::with_capacity(prepared.len());
@@ -72,9 +83,10 @@ impl OrderDesk {
     }
 
     /// Before `legs` that replace an order are sent: cancels that order
-    /// and its OCO group. Whether the legs may go: not when a replaced
-    /// order traded (the position it protected moved) or could not be
-    /// canceled yet (the next sync tries again).
+    /// and its OCO group. Whether the legs may go: not when the replaced
+    /// orders traded more than the legs leave room for (the position they
+    /// protected moved; see [`traded_beyond`]) or could not be canceled
+    /// yet (the next sync tries again).
     pub(super) async fn retire_replaced(&self, legs: &[Order]) -> Retired {
         let Some(old_id) = legs
             .first()
@@ -104,22 +116,30 @@ impl OrderDesk {
                     .filter(|o| o.origin.oco_group == old.origin.oco_group && o.id != old.id),
             );
         }
+        let mut retired = Vec::with_capacity(members.len());
         for member in members {
             let member = match self.tracked(&member.client_order_id) {
                 Some(open) => match self.cancel_or_refresh(open, None).await {
                     Ok(done) => done,
                     Err(err) => return Retired::NotYet(err.to_string()),
                 },
-                None => member,
+                // Ended meanwhile (a sync or a price): its stored state
+                // is newer than the copy read above.
+                None => match self.get(&member.id).await {
+                    Ok(stored) => stored,
+                    Err(err) => return Retired::NotYet(err.to_string()),
+                },
             };
             if member.status.is_open() {
                 return Retired::NotYet(format!("order {} is still {}", member.id, member.status));
             }
-            if !member.filled_quantity.is_zero() {
-                return Retired::Traded(member.id);
-            }
+            retired.push(member);
         }
-        Retired::Done
+        let needed = legs.iter().map(|o| o.quantity).max().unwrap_or_default();
+        match traded_beyond(&retired, needed) {
+            Some(traded) => Retired::Traded(traded),
+            None => Retired::Done,
+        }
     }
 
     /// Ends legs that must never be sent: what they replace traded first.
@@ -135,12 +155,68 @@ impl OrderDesk {
     }
 }
 
+/// The id of a retired order that traded, when the retired group traded
+/// more than replacement legs for `needed` leave room for. The legs of a
+/// group each hold the group's one share: a replacement for `needed` may
+/// go only if the group's fills and `needed` together stay within that
+/// share (a moved stop needs no fill at all; the remainder of a take-profit
+/// that executed in part needs no more fill than it accounts for).
+fn traded_beyond(retired: &[Order], needed: Decimal) -> Option<String> {
+    let share = retired.iter().map(|o| o.quantity).max()?;
+    let traded: Decimal = retired.iter().map(|o| o.filled_quantity).sum();
+    if traded + needed <= share {
+        return None;
+    }
+    retired
+        .iter()
+        .find(|o| !o.filled_quantity.is_zero())
+        .map(|o| o.id.clone())
+}
+
 /// What became of the orders a replacement replaces.
 pub(super) enum Retired {
-    /// All ended untraded: the replacement may go.
+    /// All ended, leaving room for the replacement: it may go.
     Done,
-    /// One traded: the replacement must not go.
+    /// They traded more than the replacement accounts for (one that
+    /// traded): it must not go.
     Traded(String),
     /// One is still open: try again later.
     NotYet(String),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{
+        market::side::Side,
+        model::order::{OrderOrigin, OrderTicket},
+    };
+
+    fn leg(quantity: &str, filled: &str) -> Order {
+        let ticket = OrderTicket::market(Side::Sell, "BTC", "USDT", quantity.parse().unwrap());
+        let mut order = Order::new(&ticket, "binance", OrderOrigin::default(), 0);
+        order.filled_quantity = filled.parse().unwrap();
+        order
+    }
+
+    #[test]
+    fn a_replacement_may_cover_only_what_its_group_did_not_trade() {
+        let d = |s: &str| s.parse::<Decimal>().unwrap();
+        // A stop moved with its untraded take-profit: the whole share.
+        assert_eq!(
+            traded_beyond(&[leg("0.02", "0"), leg("0.02", "0")], d("0.02")),
+            None
+        );
+        // The take-profit sold 0.008 of 0.02: a group for 0.012 may go.
+        let partial = [leg("0.02", "0"), leg("0.02", "0.008")];
+        assert_eq!(traded_beyond(&partial, d("0.012")), None);
+        assert_eq!(
+            traded_beyond(&partial, d("0.02")),
+            Some(partial[1].id.clone()),
+            "a move of the whole share after a fill"
+        );
+        // It sold more before it was canceled: 0.012 is too much.
+        let more = [leg("0.02", "0"), leg("0.02", "0.01")];
+        assert_eq!(traded_beyond(&more, d("0.012")), Some(more[1].id.clone()));
+    }
 }

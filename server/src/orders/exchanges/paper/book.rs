@@ -180,28 +180,37 @@ impl Book {
         }
     }
 
-    /// Whether the free balance covers filling `ticket` at `price`.
+    /// Whether the free balance covers filling `quantity` of `ticket` at
+    /// `price`.
     pub fn affordable(
         &mut self,
         ticket: &OrderTicket,
+        quantity: Decimal,
         price: Decimal,
         config: &PaperConfig,
     ) -> bool {
         match ticket.side {
             Side::Buy => {
-                let notional = ticket.quantity * price;
+                let notional = quantity * price;
                 *self.balance(&ticket.quote) >= notional + notional * config.fee_bps / BPS
             }
-            _ => *self.balance(&ticket.base) >= ticket.quantity,
+            _ => *self.balance(&ticket.base) >= quantity,
         }
     }
 
-    pub fn fill(&mut self, ticket: &OrderTicket, price: Decimal, config: &PaperConfig) -> Fill {
+    /// Fills `quantity` of `ticket` at `price`, moving the balances.
+    pub fn fill(
+        &mut self,
+        ticket: &OrderTicket,
+        quantity: Decimal,
+        price: Decimal,
+        config: &PaperConfig,
+    ) -> Fill {
         let fill = Fill {
             trade_id: format!("paper-{}", uuid::Uuid::now_v7().simple()),
-            quantity: ticket.quantity,
+            quantity,
             price,
-            fee: (ticket.quantity * price * config.fee_bps / BPS).normalize(),
+            fee: (quantity * price * config.fee_bps / BPS).normalize(),
             fee_asset: ticket.quote.clone(),
             time_ms: self.clock_ms,
         };
@@ -263,13 +272,36 @@ impl Book {
                 resting.ticket.oco_group.as_deref(),
                 "the other leg of its OCO group executed",
             );
-            let fill_price = match resting.ticket.order_type {
-                OrderType::Limit | OrderType::StopLimit => resting.ticket.price.unwrap_or(price),
-                _ => self.market_price(resting.ticket.side, price, config, config.tick_size),
+            let at_limit = matches!(
+                resting.ticket.order_type,
+                OrderType::Limit | OrderType::StopLimit
+            );
+            let fill_price = match at_limit {
+                true => resting.ticket.price.unwrap_or(price),
+                false => self.market_price(resting.ticket.side, price, config, config.tick_size),
             };
-            if self.affordable(&resting.ticket, fill_price, config) {
-                let fill = self.fill(&resting.ticket, fill_price, config);
+            let filled: Decimal = resting.order.fills.iter().map(|f| f.quantity).sum();
+            let left = resting.ticket.quantity - filled;
+            let quantity = match config.max_fill_quantity {
+                Some(most) if at_limit => left.min(most),
+                _ => left,
+            };
+            if self.affordable(&resting.ticket, quantity, fill_price, config) {
+                let fill = self.fill(&resting.ticket, quantity, fill_price, config);
                 resting.order.fills.push(fill);
+                if quantity < left {
+                    // The rest keeps resting, holding its own funds.
+                    resting.order.status = OrderStatus::PartiallyFilled;
+                    let rest = OrderTicket {
+                        quantity: left - quantity,
+                        ..resting.ticket.clone()
+                    };
+                    resting.locked = self.lock_for(&rest, config);
+                    changed.push((id.clone(), resting.order.clone()));
+                    changed.extend(siblings);
+                    self.resting.insert(id, resting);
+                    continue;
+                }
                 resting.order.status = OrderStatus::Filled;
             } else {
                 resting.order.status = OrderStatus::Rejected;

@@ -44,6 +44,11 @@ pub struct PaperConfig {
     pub lot_size: Decimal,
     pub min_quantity: Decimal,
     pub min_notional: Decimal,
+    /// The most of a resting limit order one price update fills (the
+    /// rest keeps resting, as on a venue whose book is thin); unset:
+    /// whole orders. Like Binance, an OCO leg's first fill, whole or in
+    /// part, cancels the other legs.
+    pub max_fill_quantity: Option<Decimal>,
 }
 
 impl Default for PaperConfig {
@@ -60,6 +65,7 @@ impl Default for PaperConfig {
             lot_size: Decimal::new(1, 5),
             min_quantity: Decimal::new(1, 5),
             min_notional: Decimal::from(5),
+            max_fill_quantity: None,
         }
     }
 }
@@ -102,10 +108,19 @@ impl PaperExchange {
             *book.balance(asset) += change;
         }
         for (ticket, order) in open {
+            // An order that executed in part holds funds for its rest
+            // alone: its first fill ended its OCO group.
+            let filled: Decimal = order.fills.iter().map(|f| f.quantity).sum();
             match &ticket.oco_group {
-                Some(group) => book.rest_in_group(group, ticket, order, &self.config),
-                None => {
-                    let locked = book.lock_for(ticket, &self.config);
+                Some(group) if filled.is_zero() => {
+                    book.rest_in_group(group, ticket, order, &self.config)
+                }
+                _ => {
+                    let rest = OrderTicket {
+                        quantity: ticket.quantity - filled,
+                        ..ticket.clone()
+                    };
+                    let locked = book.lock_for(&rest, &self.config);
                     book.rest(ticket, order, locked);
                 }
             }
@@ -221,10 +236,10 @@ impl Exchange for PaperExchange {
                 } else {
                     price
                 };
-                if !book.affordable(ticket, price, &self.config) {
+                if !book.affordable(ticket, ticket.quantity, price, &self.config) {
                     return Err(ExchangeError::Rejected("insufficient balance".into()));
                 }
-                let fill = book.fill(ticket, price, &self.config);
+                let fill = book.fill(ticket, ticket.quantity, price, &self.config);
                 order.fills.push(fill);
                 order.status = OrderStatus::Filled;
             }
@@ -236,7 +251,7 @@ impl Exchange for PaperExchange {
             }
             None => {
                 let price = ticket.price.or(ticket.stop_price).unwrap_or_default();
-                if !book.affordable(ticket, price, &self.config) {
+                if !book.affordable(ticket, ticket.quantity, price, &self.config) {
                     return Err(ExchangeError::Rejected("insufficient balance".into()));
                 }
                 locked = book.lock_for(ticket, &self.config);
@@ -289,7 +304,7 @@ impl Exchange for PaperExchange {
             return rejected("a leg of the OCO would execute at once");
         }
         let reserve_at = stop.stop_price.or(stop.price).unwrap_or_default();
-        if !book.affordable(stop, reserve_at, &self.config) {
+        if !book.affordable(stop, stop.quantity, reserve_at, &self.config) {
             return rejected("insufficient balance");
         }
         let legs = [stop, target].map(|leg| {
