@@ -4,6 +4,7 @@ use sha2::{Digest, Sha256};
 
 use super::{
     config::SignalsConfig,
+    overrides::RawOverrides,
     validate::{RawSignal, RawTime},
 };
 use crate::store::DedupeKey;
@@ -69,6 +70,11 @@ pub fn dedupe_key(
     }
     if !raw.exit_percent.is_empty() {
         part(&raw.exit_percent);
+    }
+    if raw.overrides != RawOverrides::default() {
+        for text in raw.overrides.texts() {
+            part(text);
+        }
     }
     let digest = hex::encode(hasher.finalize());
     if event_time.is_empty() {

@@ -44,6 +44,7 @@ fn signal(action: SignalAction) -> Intent {
         strategy_position: None,
         event_time_ms: None,
         exit_percent: None,
+        overrides: Overrides::default(),
     }
 }
 
