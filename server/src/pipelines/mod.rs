@@ -16,6 +16,7 @@ pub mod drift;
 mod keeper;
 mod metrics;
 mod order_plan;
+mod overrides;
 mod protect;
 mod risk;
 mod risk_sizing;
