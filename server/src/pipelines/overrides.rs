@@ -10,7 +10,10 @@ use super::{
     spec::{Compiled, Level, OrderPlan, SizingRule},
     stop::{SkipReason, Stop},
 };
-use crate::model::signal::{Intent, Overrides, Signal, SignalAction};
+use crate::{
+    market::side::Side,
+    model::signal::{Intent, Overrides, Signal, SignalAction},
+};
 
 /// Whether `intent`'s quantity replaces the pipeline's sizing rule: on a
 /// buy, sell or add that does not follow a position the strategy stated.
@@ -21,6 +24,27 @@ pub(super) fn quantity_overrides(intent: &Intent) -> bool {
             intent.action,
             SignalAction::Buy | SignalAction::Sell | SignalAction::Add
         )
+}
+
+/// Checks that an alert's stop-loss and take-profit sit on their sides of
+/// an entry on `side` at `entry` (intake cannot tell the side of an add or
+/// a reverse, nor the price of an alert that sent none).
+pub(super) fn check_levels(overrides: &Overrides, side: Side, entry: Decimal) -> Result<(), Stop> {
+    let buys = side == Side::Buy;
+    for (name, level, below) in [
+        ("stop_loss", overrides.stop_loss, buys),
+        ("take_profit", overrides.take_profit, !buys),
+    ] {
+        let Some(level) = level else { continue };
+        if (below && level >= entry) || (!below && level <= entry) {
+            let where_ = if below { "below" } else { "above" };
+            return Err(Stop::Fail(format!(
+                "the alert's {name} {level} is not {where_} the {} entry at {entry}",
+                side.word()
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// The alert fields of `intent` that change what `compiled` would do: its

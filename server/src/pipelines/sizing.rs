@@ -5,7 +5,7 @@
 use rust_decimal::Decimal;
 
 use super::{
-    overrides::quantity_overrides,
+    overrides::{check_levels, quantity_overrides},
     risk_sizing::risked_quantity,
     spec::{OrderPlan, SizingRule},
     stop::{SkipReason, Stop},
@@ -300,6 +300,7 @@ pub fn plan(
         });
         round_price(raw, side, rules)
     });
+    check_levels(&intent.overrides, side, limit_price.unwrap_or(price))?;
     Ok(Plan {
         symbol: symbol.to_string(),
         side,

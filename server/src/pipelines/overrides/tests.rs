@@ -5,9 +5,13 @@ use tradeplane_api::{Pipeline, SignalMatch, Trigger, sizing, trigger};
 
 use super::*;
 use crate::{
-    market::instrument::Instrument,
-    model::{order::OrderType, signal::Signal},
-    pipelines::spec::{Trail, compile},
+    market::{instrument::Instrument, position::Position},
+    model::order::OrderType,
+    orders::exchanges::InstrumentRules,
+    pipelines::{
+        sizing::{Market, plan},
+        spec::{Trail, compile},
+    },
 };
 
 fn d(text: &str) -> Decimal {
@@ -159,5 +163,62 @@ fn a_forbidding_pipeline_skips_naming_every_override() {
             &alert(SignalAction::Buy, Some("0.5"), stop_and_target())
         ),
         None
+    );
+}
+
+#[test]
+fn risk_sizing_measures_the_risk_to_the_alerts_stop() {
+    let mut compiled = fixed(false);
+    compiled.sizing = SizingRule::RiskPercent(d("1"));
+    let signal = alert(
+        SignalAction::Buy,
+        None,
+        Overrides {
+            stop_loss: Some(d("49000")),
+            ..Overrides::default()
+        },
+    );
+    let quantity = |compiled: &Compiled| {
+        let intent = signal.intent.as_ref().unwrap();
+        let rules = InstrumentRules {
+            tick_size: d("0.01"),
+            lot_size: d("0.0001"),
+            min_quantity: d("0.0001"),
+            min_notional: d("10"),
+        };
+        let balances = [("USDT".to_string(), d("10000"), Decimal::ZERO)];
+        let market = Market {
+            symbol: "BTC/USDT",
+            price: d("50000"),
+            rules: &rules,
+            position: Position::default(),
+            balances: &balances,
+            can_short: false,
+        };
+        plan(compiled.sizing, &compiled.order, intent, market)
+            .unwrap()
+            .quantity
+    };
+    // 1 % of 10000 USDT is 100: the pipeline's stop 1 % (500) under 50000
+    // sizes 0.2 BTC; the alert's stop at 49000, 1000 under, sizes 0.1.
+    assert_eq!(quantity(&compiled), d("0.2"));
+    assert_eq!(quantity(&applied(&compiled, &signal).unwrap()), d("0.1"));
+}
+
+#[test]
+fn levels_sit_on_their_side_of_the_entry() {
+    let levels = stop_and_target();
+    assert_eq!(check_levels(&levels, Side::Buy, d("50000")), Ok(()));
+    // The same levels for a sell (an add to a short, say) are upside down.
+    assert_eq!(
+        check_levels(&levels, Side::Sell, d("50000")),
+        Err(Stop::Fail(
+            "the alert's stop_loss 49000 is not above the sell entry at 50000".into()
+        ))
+    );
+    assert!(check_levels(&levels, Side::Buy, d("48000")).is_err());
+    assert_eq!(
+        check_levels(&Overrides::default(), Side::Sell, d("1")),
+        Ok(())
     );
 }
