@@ -185,10 +185,10 @@ async fn a_stop_and_target_override_replace_the_pipelines_bracket() {
     let orders = orders_of(&client, &execution).await;
     let entry = orders.first().expect("the entry");
     assert_eq!(entry.status, OrderStatus::Filled as i32, "{execution:?}");
-    // Worked by hand: 1000 USDT / 50000 = 0.02 BTC filled at 50000. The
-    // pipeline would place a stop at 49000 and targets at 51000 and 52000
-    // for 0.01 each; the alert's stop is 48500 and its one target 52500,
-    // for all 0.02.
+    // Worked by hand: 1000 USDT / 50000 = 0.02 BTC. The pipeline would
+    // place a stop 2 % under the fill (about 49000) and targets 2 % and 4 %
+    // over it (about 51000 and 52000) for 0.01 each; the alert's stop is
+    // 48500 and its one target 52500, for all 0.02.
     assert_eq!(dec(&entry.filled_quantity), dec("0.02"));
     assert_eq!(
         bracket_of(&client, &execution.id, entry).await,
@@ -419,6 +419,62 @@ async fn a_bad_override_is_refused_naming_it_and_a_good_one_is_recorded() {
             overrides.stop_loss.as_str()
         ),
         (OrderType::Limit as i32, "49500", "49000")
+    );
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn an_approved_entry_gets_the_alerts_bracket() {
+    let server = TestServer::start().await;
+    let client = server.client().await;
+    let held = Pipeline {
+        approval: Some(ApprovalPolicy {
+            required: true,
+            expiry: None,
+        }),
+        ..bracketed("held", &[("400", "100")])
+    };
+    let pipeline = create_pipeline(&client, held).await;
+    let waiting = deliver(
+        &server,
+        &client,
+        &strategy("buy", json!({"stop_loss": "48000", "take_profit": "53000"})),
+    )
+    .await;
+    assert_eq!(
+        waiting.status,
+        ExecutionStatus::AwaitingApproval as i32,
+        "{waiting:?}"
+    );
+    let approvals = client
+        .pipelines()
+        .list_approvals(ListApprovalsRequest {
+            pipeline_id: pipeline.id.clone(),
+            ..Default::default()
+        })
+        .await
+        .expect("ListApprovals answers")
+        .into_inner()
+        .approvals;
+    let [approval] = approvals.try_into().expect("one approval");
+    let approved = client
+        .pipelines()
+        .approve_order(ApproveOrderRequest { id: approval.id })
+        .await
+        .expect("ApproveOrder answers")
+        .into_inner()
+        .execution
+        .expect("the execution");
+    let orders = orders_of(&client, &approved).await;
+    let entry = orders.first().expect("the entry");
+    // 1000 / 50000 = 0.02 BTC; the pipeline's stop and target would sit
+    // 2 % and 4 % from the fill, about 49000 and 52000.
+    assert_eq!(
+        bracket_of(&client, &approved.id, entry).await,
+        [
+            (OrderRole::StopLoss, dec("48000"), dec("0.02")),
+            (OrderRole::TakeProfit, dec("53000"), dec("0.02")),
+        ]
     );
     server.stop().await;
 }
