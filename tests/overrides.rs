@@ -420,6 +420,31 @@ async fn a_bad_override_is_refused_naming_it_and_a_good_one_is_recorded() {
         ),
         (OrderType::Limit as i32, "49500", "49000")
     );
+    // tpctl sends them with flags and shows them.
+    let shown = server
+        .tpctl(&[
+            "signal",
+            "submit",
+            "--symbol",
+            "BTCUSDT",
+            "--action",
+            "sell",
+            "--price",
+            "50000",
+            "--take-profit",
+            "48000",
+            "--order-type",
+            "market",
+            "-o",
+            "json",
+        ])
+        .await;
+    let shown: Value = serde_json::from_str(&shown).expect("JSON");
+    assert_eq!(shown["outcome"], "accepted", "{shown}");
+    assert_eq!(
+        shown["signal"]["overrides"],
+        json!({"order_type": "market", "limit_price": "", "stop_loss": "", "take_profit": "48000"})
+    );
     server.stop().await;
 }
 
