@@ -138,6 +138,23 @@ mod tests {
     }
 
     #[test]
+    fn overrides_are_part_of_the_content() {
+        let config = SignalsConfig::default();
+        let plain = tradingview("Long");
+        let stopped = RawSignal {
+            overrides: RawOverrides {
+                stop_loss: "49000".into(),
+                ..Default::default()
+            },
+            ..tradingview("Long")
+        };
+        assert_ne!(
+            dedupe_key(&config, &plain, None, 0).key,
+            dedupe_key(&config, &stopped, None, 0).key
+        );
+    }
+
+    #[test]
     fn request_ids_and_event_times_key_for_the_retention() {
         let config = SignalsConfig::default();
         let mut raw = tradingview("Long");

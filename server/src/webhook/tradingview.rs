@@ -141,6 +141,24 @@ mod tests {
     }
 
     #[test]
+    fn overrides_are_read_at_the_top_level() {
+        let parsed = parse_body(
+            br#"{"ticker":"BTCUSDT","action":"buy","order_type":"limit","limit_price":49500,
+                "stop_loss":"49000","take_profit":52000.5}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            parsed.signal.overrides,
+            RawOverrides {
+                order_type: "limit".into(),
+                limit_price: "49500".into(),
+                stop_loss: "49000".into(),
+                take_profit: "52000.5".into(),
+            }
+        );
+    }
+
+    #[test]
     fn pine_sentiment_is_read() {
         let parsed =
             parse_body(br#"{"ticker":"BTCUSDT","action":"sell","sentiment":"flat"}"#).unwrap();
