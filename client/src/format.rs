@@ -3,7 +3,7 @@
 use prost_types::Timestamp;
 use serde_json::{Value, json};
 use tradeplane_api::{
-    InstrumentKind, MarketPosition, ProtoEnum, Signal, SignalAction, SignalOutcome,
+    InstrumentKind, MarketPosition, OrderType, ProtoEnum, Signal, SignalAction, SignalOutcome,
 };
 
 /// An RFC 3339 time, or empty.
@@ -43,6 +43,12 @@ pub fn signal_json(signal: &Signal) -> Value {
         "market_position": MarketPosition::word_of(signal.market_position),
         "position_size": signal.position_size,
         "exit_percent": signal.exit_percent,
+        "overrides": signal.overrides.as_ref().map(|o| json!({
+            "order_type": OrderType::word_of(o.order_type),
+            "limit_price": o.limit_price,
+            "stop_loss": o.stop_loss,
+            "take_profit": o.take_profit,
+        })),
         "strategy_order_id": signal.strategy_order_id,
         "comment": signal.comment,
         "interval": signal.interval,

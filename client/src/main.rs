@@ -3,6 +3,7 @@
 mod admin;
 mod approvals_cli;
 mod orders_cli;
+mod overrides_cli;
 mod pipelines_cli;
 
 use std::{collections::HashMap, path::PathBuf, process::ExitCode, time::Duration};
@@ -153,6 +154,8 @@ struct SubmitArgs {
     /// to close, in (0, 100].
     #[arg(long, default_value = "")]
     exit_percent: String,
+    #[command(flatten)]
+    overrides: overrides_cli::OverrideArgs,
     #[arg(long, default_value = "")]
     order_id: String,
     #[arg(long, default_value = "")]
@@ -319,6 +322,7 @@ async fn run(cli: Cli) -> Result<(), String> {
                 market_position: args.market_position,
                 position_size: args.position_size,
                 exit_percent: args.exit_percent,
+                overrides: args.overrides.to_proto(),
                 order_id: args.order_id,
                 comment: args.comment,
                 tags,

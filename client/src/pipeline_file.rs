@@ -23,6 +23,10 @@ pub struct PipelineFile {
     pub concurrency: Option<String>,
     /// `warn`, `refuse` or `resync`.
     pub drift_policy: Option<String>,
+    /// `true`: alerts that carry overrides (order type, limit price,
+    /// stop-loss, take-profit, or a quantity the sizing does not take) are
+    /// skipped.
+    pub forbid_overrides: Option<bool>,
     pub approval: Option<ApprovalFile>,
 }
 
@@ -247,6 +251,7 @@ impl PipelineFile {
             ("order", self.order.is_some()),
             ("concurrency", self.concurrency.is_some()),
             ("drift_policy", self.drift_policy.is_some()),
+            ("forbid_overrides", self.forbid_overrides.is_some()),
             ("approval", self.approval.is_some()),
         ]
         .into_iter()
@@ -261,6 +266,7 @@ impl PipelineFile {
             name: word(&self.name),
             exchange: word(&self.exchange),
             account: word(&self.account),
+            forbid_overrides: self.forbid_overrides.unwrap_or_default(),
             ..Default::default()
         };
         if let Some(state) = &self.state {
@@ -443,12 +449,14 @@ risk: { max_order_notional: 5000, cooldown: 5m, allowed_sides: [buy, sell] }
 sizing: { quote_amount: 1000 }
 order: { type: limit, limit_offset_bps: 5, stop_loss: { offset_bps: 200 } }
 concurrency: queue
+forbid_overrides: true
 approval: { required: true, expiry: 10m }
 "#,
         )
         .expect("parses");
         let pipeline = file.to_proto().expect("converts");
         assert_eq!(pipeline.concurrency, ConcurrencyPolicy::Queue as i32);
+        assert!(pipeline.forbid_overrides);
         assert_eq!(
             pipeline.sizing.and_then(|s| s.method),
             Some(sizing::Method::FixedQuoteAmount("1000".into()))
@@ -469,6 +477,7 @@ approval: { required: true, expiry: 10m }
                 "approval",
                 "concurrency",
                 "exchange",
+                "forbid_overrides",
                 "name",
                 "order",
                 "risk",

@@ -9,7 +9,7 @@ use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use rust_decimal::Decimal;
 use tradeplane_server::{
     market::{instrument::Instrument, symbol::SymbolNormalizer},
-    model::signal::{Intent, Signal, SignalAction},
+    model::signal::{Intent, Overrides, Signal, SignalAction},
     signals::{config::SignalsConfig, validate::validate},
     store::{DedupeKey, SignalWrite, SqliteStore, Store, StoreConfig},
     webhook::tradingview::parse_body,
@@ -115,6 +115,7 @@ fn write() -> SignalWrite {
             strategy_position: None,
             event_time_ms: None,
             exit_percent: None,
+            overrides: Overrides::default(),
         }),
         ..Signal::received(id, "bench", 0)
     };

@@ -3,8 +3,12 @@
 use tradeplane_api as pb;
 
 use super::{CodecError, enums::Mirrored, millis, optional_decimal, optional_text, timestamp};
-use crate::model::signal::{
-    FieldViolation, Intent, MarketPosition, Signal, SignalAction, SignalOutcome, StrategyPosition,
+use crate::model::{
+    order::OrderType,
+    signal::{
+        FieldViolation, Intent, MarketPosition, Overrides, Signal, SignalAction, SignalOutcome,
+        StrategyPosition,
+    },
 };
 
 impl From<&Signal> for pb::Signal {
@@ -47,6 +51,8 @@ impl From<&Signal> for pb::Signal {
             wire.target_position = optional_text(intent.target_position);
             wire.event_time = intent.event_time_ms.and_then(timestamp);
             wire.exit_percent = optional_text(intent.exit_percent);
+            wire.overrides =
+                (intent.overrides != Overrides::default()).then(|| (&intent.overrides).into());
             if let Some(stated) = &intent.strategy_position {
                 wire.market_position = stated.market_position.number();
                 wire.position_size = optional_text(stated.size);
@@ -77,6 +83,11 @@ impl TryFrom<pb::Signal> for Signal {
                 target_position: optional_decimal(&signal.target_position, "target_position")?,
                 event_time_ms: signal.event_time.as_ref().map(|t| millis(Some(t))),
                 exit_percent: optional_decimal(&signal.exit_percent, "exit_percent")?,
+                overrides: signal
+                    .overrides
+                    .map(Overrides::try_from)
+                    .transpose()?
+                    .unwrap_or_default(),
                 strategy_position: MarketPosition::optional(
                     signal.market_position,
                     "market_position",
@@ -118,6 +129,33 @@ impl TryFrom<pb::Signal> for Signal {
     }
 }
 
+impl From<&Overrides> for pb::AlertOverrides {
+    fn from(overrides: &Overrides) -> Self {
+        pb::AlertOverrides {
+            order_type: overrides
+                .order_type
+                .map(Mirrored::number)
+                .unwrap_or_default(),
+            limit_price: optional_text(overrides.limit_price),
+            stop_loss: optional_text(overrides.stop_loss),
+            take_profit: optional_text(overrides.take_profit),
+        }
+    }
+}
+
+impl TryFrom<pb::AlertOverrides> for Overrides {
+    type Error = CodecError;
+
+    fn try_from(wire: pb::AlertOverrides) -> Result<Self, CodecError> {
+        Ok(Overrides {
+            order_type: OrderType::optional(wire.order_type, "overrides.order_type")?,
+            limit_price: optional_decimal(&wire.limit_price, "overrides.limit_price")?,
+            stop_loss: optional_decimal(&wire.stop_loss, "overrides.stop_loss")?,
+            take_profit: optional_decimal(&wire.take_profit, "overrides.take_profit")?,
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use rust_decimal::Decimal;
@@ -152,6 +190,12 @@ mod tests {
                 }),
                 event_time_ms: Some(900),
                 exit_percent: Some(Decimal::new(50, 0)),
+                overrides: Overrides {
+                    order_type: Some(OrderType::Limit),
+                    limit_price: Some(Decimal::new(64000, 0)),
+                    stop_loss: Some(Decimal::new(63000, 0)),
+                    take_profit: None,
+                },
             }),
             reject_reason: String::new(),
             field_violations: Vec::new(),
@@ -169,6 +213,11 @@ mod tests {
         assert_eq!(
             (wire.market_position, wire.position_size.as_str()),
             (pb::MarketPosition::Flat as i32, "0")
+        );
+        let overrides = wire.overrides.clone().unwrap_or_default();
+        assert_eq!(
+            (overrides.order_type, overrides.limit_price.as_str()),
+            (pb::OrderType::Limit as i32, "64000")
         );
         assert_eq!(Signal::try_from(wire), Ok(signal));
         let rejected = Signal {

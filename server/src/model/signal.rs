@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use rust_decimal::Decimal;
 
-use crate::{market::instrument::Instrument, words::word_enum};
+use crate::{market::instrument::Instrument, model::order::OrderType, words::word_enum};
 
 word_enum! {
     /// What a signal asks a pipeline to do.
@@ -119,6 +119,39 @@ pub struct Intent {
     /// For exit, close_long and close_short: the share of the position to
     /// close, in (0, 100]; `None` closes all of it.
     pub exit_percent: Option<Decimal>,
+    /// What the alert overrides of the pipeline's order.
+    pub overrides: Overrides,
+}
+
+/// What an alert overrides of its pipeline's order (entry actions only).
+/// Intake checks them: prices are positive, a limit order type comes with
+/// a limit price and a limit price with a limit order type.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Overrides {
+    /// Market or limit, instead of the pipeline's order type.
+    pub order_type: Option<OrderType>,
+    /// The entry's limit price.
+    pub limit_price: Option<Decimal>,
+    /// The stop-loss price, instead of the pipeline's stop and trailing stop.
+    pub stop_loss: Option<Decimal>,
+    /// One take-profit price for the whole quantity, instead of the
+    /// pipeline's take-profits.
+    pub take_profit: Option<Decimal>,
+}
+
+impl Overrides {
+    /// The alert field names of the overrides it carries, in field order.
+    pub fn fields(&self) -> Vec<&'static str> {
+        [
+            ("order_type", self.order_type.is_some()),
+            ("limit_price", self.limit_price.is_some()),
+            ("stop_loss", self.stop_loss.is_some()),
+            ("take_profit", self.take_profit.is_some()),
+        ]
+        .into_iter()
+        .filter_map(|(name, set)| set.then_some(name))
+        .collect()
+    }
 }
 
 /// One field of a refused signal, and why.

@@ -248,6 +248,8 @@ impl Pipelines {
             execution.error = "the pipeline was deleted".into();
             return Ok(());
         };
+        // The bracket follows the alert's overrides, as the held order did.
+        let compiled = self.as_signal_runs(&compiled, &execution.signal_id).await;
         let started = Instant::now();
         let before = self
             .desk

@@ -178,6 +178,7 @@ impl Pipelines {
             entry,
             quantity: entry.filled_quantity.min(held.abs()),
         };
+        let compiled = &self.as_signal_runs(compiled, &execution.signal_id).await;
         if let Some(Err(stop)) = self.protect(compiled, &execution, protected, "").await {
             tracing::warn!(entry = %entry.id, error = ?stop.describe(), "late bracket not placed");
         }
@@ -258,7 +259,9 @@ impl Pipelines {
             Side::Sell => price - distance,
             Side::Buy => price + distance,
         };
-        if gain(stop.side, current, wanted) >= distance * TRAIL_STEP {
+        if gain(stop.side, current, wanted) >= distance * TRAIL_STEP
+            && self.may_trail(&stop.origin.signal_id).await
+        {
             self.move_stop(compiled, stop, wanted, "trail").await;
         }
     }

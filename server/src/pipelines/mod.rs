@@ -16,6 +16,7 @@ pub mod drift;
 mod keeper;
 mod metrics;
 mod order_plan;
+mod overrides;
 mod protect;
 mod resize;
 mod risk;
@@ -45,7 +46,7 @@ use crate::{
     model::{
         approval::Approval,
         execution::{Execution, ExecutionStep},
-        signal::{Intent, Signal, SignalAction, SignalOutcome},
+        signal::{Intent, Overrides, Signal, SignalAction, SignalOutcome},
     },
     orders::desk::OrderDesk,
     proto_time::{ms_to_timestamp, now_ms},
@@ -419,6 +420,7 @@ impl Pipelines {
                 strategy_position: None,
                 event_time_ms: Some(now),
                 exit_percent: None,
+                overrides: Overrides::default(),
             }),
             ..Signal::received(uuid::Uuid::now_v7().to_string(), source, now)
         })

@@ -38,6 +38,7 @@ const UPDATABLE: &[&str] = &[
     "order",
     "concurrency",
     "drift_policy",
+    "forbid_overrides",
     "approval",
 ];
 
@@ -119,6 +120,7 @@ fn merge(into: &mut Pipeline, from: Pipeline, paths: &[String]) -> Result<(), Ap
             "order" => into.order = from.order.clone(),
             "concurrency" => into.concurrency = from.concurrency,
             "drift_policy" => into.drift_policy = from.drift_policy,
+            "forbid_overrides" => into.forbid_overrides = from.forbid_overrides,
             "approval" => into.approval = from.approval,
             other => {
                 return Err(ApiError::invalid_field(

@@ -5,6 +5,7 @@
 use rust_decimal::Decimal;
 
 use super::{
+    overrides::{check_levels, quantity_overrides},
     risk_sizing::risked_quantity,
     spec::{OrderPlan, SizingRule},
     stop::{SkipReason, Stop},
@@ -217,6 +218,11 @@ pub fn plan(
     } = market;
     let held = position.quantity;
     let rule = |side| rule_quantity(sizing, order, intent, side, &market);
+    // An entry's own quantity overrides the rule.
+    let entry = |side| match intent.quantity.filter(|_| quantity_overrides(intent)) {
+        Some(quantity) => Ok(quantity),
+        None => rule(side),
+    };
     let (side, quantity) = match intent.action {
         SignalAction::Buy | SignalAction::Sell => {
             let side = if intent.action == SignalAction::Buy {
@@ -228,12 +234,12 @@ pub fn plan(
                 // A TradingView strategy stated where it is now: follow it,
                 // but only in the alert's direction.
                 Some(target) => toward(target, held, Some(side), symbol)?,
-                None => (side, rule(side)?),
+                None => (side, entry(side)?),
             }
         }
         SignalAction::Add => {
             let side = open_side(held, intent.action, symbol)?;
-            (side, rule(side)?)
+            (side, entry(side)?)
         }
         SignalAction::Reverse => {
             let side = open_side(held, intent.action, symbol)?.opposite();
@@ -282,15 +288,19 @@ pub fn plan(
             ),
         ));
     }
+    // An alert's own limit price, or the pipeline's offset from the price.
     let limit_price = (order.order_type == OrderType::Limit).then(|| {
-        let offset = price * order.limit_offset_bps / BPS;
-        let raw = if side == Side::Buy {
-            price + offset
-        } else {
-            price - offset
-        };
+        let raw = intent.overrides.limit_price.unwrap_or_else(|| {
+            let offset = price * order.limit_offset_bps / BPS;
+            if side == Side::Buy {
+                price + offset
+            } else {
+                price - offset
+            }
+        });
         round_price(raw, side, rules)
     });
+    check_levels(&intent.overrides, side, limit_price.unwrap_or(price))?;
     Ok(Plan {
         symbol: symbol.to_string(),
         side,

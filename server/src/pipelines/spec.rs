@@ -117,6 +117,9 @@ pub struct Compiled {
     pub order: OrderPlan,
     /// What a drift of its position book does.
     pub drift: DriftPolicy,
+    /// Whether a signal carrying alert overrides is skipped instead of
+    /// changing the pipeline's order.
+    pub forbid_overrides: bool,
     /// How long its orders wait in the approval queue; `None`: they are
     /// sent without approval.
     pub approval_expiry: Option<Duration>,
@@ -407,6 +410,7 @@ pub fn compile(mut pipeline: Pipeline) -> Result<Compiled, ApiError> {
             live: pipeline.mode == TradingMode::Live as i32,
             enabled: pipeline.state == PipelineState::Enabled as i32,
             skip_if_running: pipeline.concurrency != ConcurrencyPolicy::Queue as i32,
+            forbid_overrides: pipeline.forbid_overrides,
             definition: pipeline,
             matcher,
             schedule,

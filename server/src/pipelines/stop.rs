@@ -30,6 +30,8 @@ pub enum SkipReason {
     CircuitOpen,
     /// The position book drifted and the pipeline refuses new entries.
     PositionDrift,
+    /// The pipeline forbids alert overrides, and the signal carries some.
+    OverridesForbidden,
 }
 
 impl SkipReason {
@@ -48,6 +50,7 @@ impl SkipReason {
             SkipReason::Halted => "halted",
             SkipReason::CircuitOpen => "circuit_open",
             SkipReason::PositionDrift => "position_drift",
+            SkipReason::OverridesForbidden => "overrides_forbidden",
         }
     }
 }

@@ -20,7 +20,7 @@ use tracing_opentelemetry::OpenTelemetrySpanExt;
 use super::{
     Pipelines,
     book::MINUTE_MS,
-    cleanup,
+    cleanup, overrides,
     protect::Protected,
     risk::{self, History, Refusal},
     sizing::{self, Market, Plan},
@@ -220,6 +220,8 @@ impl Pipelines {
             return Ok(());
         }
 
+        // The alert's overrides change the pipeline's order for this trade.
+        let compiled = &overrides::applied(compiled, signal)?;
         // A resumed execution may have placed its order before the crash:
         // then it carries on from that order, booked and counted already
         // (the position before it is the position less its fills).

@@ -12,7 +12,7 @@ use crate::{
     model::{
         execution::{Execution, ExecutionStatus},
         order::{Fill, Order, OrderOrigin, OrderStatus, OrderType, TimeInForce, Transition},
-        signal::{Intent, Signal, SignalAction, SignalOutcome},
+        signal::{Intent, Overrides, Signal, SignalAction, SignalOutcome},
     },
 };
 
@@ -108,6 +108,7 @@ pub fn signal(slot: &Slot) -> Signal {
         strategy_position: None,
         event_time_ms: Some(slot.time_ms),
         exit_percent: None,
+        overrides: Overrides::default(),
     };
     Signal {
         strategy: STRATEGIES[(i / 2) % STRATEGIES.len()].into(),

@@ -4,6 +4,7 @@ use sha2::{Digest, Sha256};
 
 use super::{
     config::SignalsConfig,
+    overrides::RawOverrides,
     validate::{RawSignal, RawTime},
 };
 use crate::store::DedupeKey;
@@ -70,6 +71,11 @@ pub fn dedupe_key(
     if !raw.exit_percent.is_empty() {
         part(&raw.exit_percent);
     }
+    if raw.overrides != RawOverrides::default() {
+        for text in raw.overrides.texts() {
+            part(text);
+        }
+    }
     let digest = hex::encode(hasher.finalize());
     if event_time.is_empty() {
         // Without an event time a retry and a repeat differ only in
@@ -129,6 +135,23 @@ mod tests {
         let other = dedupe_key(&config, &tradingview("Short"), None, 119_999);
         assert_ne!(other.key, first.key, "the order id is part of the content");
         assert!(first.key < retry.key, "later keys sort after earlier ones");
+    }
+
+    #[test]
+    fn overrides_are_part_of_the_content() {
+        let config = SignalsConfig::default();
+        let plain = tradingview("Long");
+        let stopped = RawSignal {
+            overrides: RawOverrides {
+                stop_loss: "49000".into(),
+                ..Default::default()
+            },
+            ..tradingview("Long")
+        };
+        assert_ne!(
+            dedupe_key(&config, &plain, None, 0).key,
+            dedupe_key(&config, &stopped, None, 0).key
+        );
     }
 
     #[test]

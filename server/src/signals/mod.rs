@@ -5,6 +5,7 @@ pub mod config;
 mod dedupe;
 mod intake;
 mod metrics;
+pub mod overrides;
 mod service;
 pub mod strategy;
 pub mod validate;

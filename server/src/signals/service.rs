@@ -14,6 +14,7 @@ use tradeplane_api::{
 
 use super::{
     SignalIntake, SubmitError,
+    overrides::RawOverrides,
     validate::{RawSignal, RawTime},
     violation::{Field, Violation},
 };
@@ -21,7 +22,10 @@ use crate::{
     api_error::{ApiError, FieldError},
     codec::enums::Mirrored,
     listing::{BoxStream, invalid_page_token, next_page, page_size, watch},
-    model::signal::{Signal, SignalOutcome},
+    model::{
+        order::OrderType,
+        signal::{Signal, SignalOutcome},
+    },
     observe::CallTrace,
     proto_time::{from_timestamp, timestamp_ms},
     store::SignalQuery,
@@ -98,6 +102,7 @@ fn raw_from_request(request: SubmitSignalRequest) -> RawSignal {
         market_position: request.market_position,
         position_size: request.position_size,
         exit_percent: request.exit_percent,
+        overrides: request.overrides.map(raw_overrides).unwrap_or_default(),
         // Pine's sentiment is a TradingView word; gRPC states the position
         // with market_position.
         sentiment: String::new(),
@@ -106,6 +111,22 @@ fn raw_from_request(request: SubmitSignalRequest) -> RawSignal {
         interval: request.interval,
         event_time,
         tags: request.tags.into_iter().collect(),
+    }
+}
+
+/// The request's overrides as text: the order type by its word (an
+/// unknown number as the number, which validation refuses by name).
+fn raw_overrides(wire: pb::AlertOverrides) -> RawOverrides {
+    let order_type = match OrderType::optional(wire.order_type, "overrides.order_type") {
+        Ok(Some(kind)) => kind.word().to_string(),
+        Ok(None) => String::new(),
+        Err(_) => wire.order_type.to_string(),
+    };
+    RawOverrides {
+        order_type,
+        limit_price: wire.limit_price,
+        stop_loss: wire.stop_loss,
+        take_profit: wire.take_profit,
     }
 }
 

@@ -8,7 +8,11 @@ use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 
 use super::violation::{Field, RejectReason, Violation};
-use super::{config::SignalsConfig, strategy};
+use super::{
+    config::SignalsConfig,
+    overrides::{self, RawOverrides},
+    strategy,
+};
 use crate::{
     market::{decimal::parse_decimal, symbol::SymbolNormalizer},
     model::signal::{Intent, SignalAction},
@@ -33,6 +37,8 @@ pub struct RawSignal {
     /// The share of the position an exit closes (`percent` in the
     /// TradingView body).
     pub exit_percent: String,
+    /// Overrides of the pipeline's order (entry actions only).
+    pub overrides: RawOverrides,
     pub order_id: String,
     pub comment: String,
     pub interval: String,
@@ -229,6 +235,7 @@ pub fn validate(
     {
         fail(Field::ExitPercent, RejectReason::BadPercent, why);
     }
+    let overrides = overrides::check(&raw.overrides, action, price, &mut fail);
 
     let event_time = match &raw.event_time {
         RawTime::Absent => None,
@@ -297,6 +304,7 @@ pub fn validate(
             strategy_position: stated.map(|s| s.position),
             event_time_ms: event_time.map(|at| at.timestamp_millis()),
             exit_percent,
+            overrides,
         }),
         _ => {
             violations.sort_by_key(|v| v.field);

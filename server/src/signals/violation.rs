@@ -18,6 +18,10 @@ pub enum Field {
     PositionSize,
     Sentiment,
     ExitPercent,
+    OrderType,
+    LimitPrice,
+    StopLoss,
+    TakeProfit,
     OrderId,
     Comment,
     Interval,
@@ -43,6 +47,10 @@ impl Field {
             Field::PositionSize => "position_size",
             Field::Sentiment => "sentiment",
             Field::ExitPercent => "exit_percent",
+            Field::OrderType => "overrides.order_type",
+            Field::LimitPrice => "overrides.limit_price",
+            Field::StopLoss => "overrides.stop_loss",
+            Field::TakeProfit => "overrides.take_profit",
             Field::OrderId => "order_id",
             Field::Comment => "comment",
             Field::Interval => "interval",
@@ -59,6 +67,10 @@ impl Field {
             Field::Quantity => "contracts",
             Field::EventTime => "time",
             Field::ExitPercent => "percent",
+            Field::OrderType => "order_type",
+            Field::LimitPrice => "limit_price",
+            Field::StopLoss => "stop_loss",
+            Field::TakeProfit => "take_profit",
             other => other.grpc_name(),
         }
     }
@@ -86,11 +98,16 @@ pub enum RejectReason {
     FieldTooLong,
     /// An exit percent outside (0, 100], or on an action that closes nothing.
     BadPercent,
+    /// An alert override that contradicts the alert: on an action that
+    /// opens nothing, a limit price without a limit order type (or the
+    /// other way), an unknown order type, or a stop or target on the wrong
+    /// side of the alert's price.
+    BadOverride,
 }
 
 impl RejectReason {
     /// Every reason, for pre-registering metric series.
-    pub const ALL: [RejectReason; 18] = [
+    pub const ALL: [RejectReason; 19] = [
         RejectReason::InvalidJson,
         RejectReason::MissingField,
         RejectReason::BadSymbol,
@@ -109,6 +126,7 @@ impl RejectReason {
         RejectReason::PriceDeviation,
         RejectReason::FieldTooLong,
         RejectReason::BadPercent,
+        RejectReason::BadOverride,
     ];
 
     /// Lowercase label, as in metrics and stored signals.
@@ -132,6 +150,7 @@ impl RejectReason {
             RejectReason::PriceDeviation => "price_deviation",
             RejectReason::FieldTooLong => "field_too_long",
             RejectReason::BadPercent => "bad_percent",
+            RejectReason::BadOverride => "bad_override",
         }
     }
 }

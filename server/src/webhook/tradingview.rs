@@ -5,7 +5,10 @@ use std::collections::BTreeMap;
 
 use serde_json::{Map, Value};
 
-use crate::signals::validate::{RawSignal, RawTime};
+use crate::signals::{
+    overrides::RawOverrides,
+    validate::{RawSignal, RawTime},
+};
 
 /// What a webhook body carries: the shared secret and the signal.
 #[derive(Debug, Clone, PartialEq)]
@@ -22,7 +25,8 @@ pub struct BodyError(pub String);
 /// Parses a webhook body. Accepted keys (aliases in brackets): `passphrase`,
 /// `strategy`, `ticker` [`symbol`], `exchange`, `action`, `contracts`
 /// [`quantity`, `qty`], `price` [`close`], `confidence`, `market_position`,
-/// `position_size`, `percent` [`exit_percent`], `sentiment`, `order_id`, `comment`, `interval`, `time` [`timenow`],
+/// `position_size`, `percent` [`exit_percent`], `order_type`, `limit_price`, `stop_loss`,
+/// `take_profit`, `sentiment`, `order_id`, `comment`, `interval`, `time` [`timenow`],
 /// `request_id`, `source`, `tags` (an object). Unknown keys are ignored.
 pub fn parse_body(body: &[u8]) -> Result<TradingViewBody, BodyError> {
     let value: Value = serde_json::from_slice(body).map_err(|e| {
@@ -69,6 +73,12 @@ pub fn parse_body(body: &[u8]) -> Result<TradingViewBody, BodyError> {
             market_position: text(&["market_position"])?,
             position_size: text(&["position_size"])?,
             exit_percent: text(&["percent", "exit_percent"])?,
+            overrides: RawOverrides {
+                order_type: text(&["order_type"])?,
+                limit_price: text(&["limit_price"])?,
+                stop_loss: text(&["stop_loss"])?,
+                take_profit: text(&["take_profit"])?,
+            },
             sentiment: text(&["sentiment"])?,
             order_id: text(&["order_id"])?,
             comment: text(&["comment"])?,
@@ -128,6 +138,24 @@ mod tests {
         assert_eq!(s.price, "65000.10");
         assert_eq!(s.source, "tradingview");
         assert_eq!(s.event_time, RawTime::Text("2024-05-01T12:00:00Z".into()));
+    }
+
+    #[test]
+    fn overrides_are_read_at_the_top_level() {
+        let parsed = parse_body(
+            br#"{"ticker":"BTCUSDT","action":"buy","order_type":"limit","limit_price":49500,
+                "stop_loss":"49000","take_profit":52000.5}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            parsed.signal.overrides,
+            RawOverrides {
+                order_type: "limit".into(),
+                limit_price: "49500".into(),
+                stop_loss: "49000".into(),
+                take_profit: "52000.5".into(),
+            }
+        );
     }
 
     #[test]

@@ -1,6 +1,9 @@
 //! The sizing step's cases, one action and market at a time.
 
-use crate::{market::instrument::Instrument, model::order::TimeInForce};
+use crate::{
+    market::instrument::Instrument,
+    model::{order::TimeInForce, signal::Overrides},
+};
 
 use super::*;
 
@@ -44,6 +47,7 @@ fn signal(action: SignalAction) -> Intent {
         strategy_position: None,
         event_time_ms: None,
         exit_percent: None,
+        overrides: Overrides::default(),
     }
 }
 
@@ -357,4 +361,69 @@ fn an_exit_by_percent_closes_that_share_rounded_down_to_the_lot() {
         share(SignalAction::CloseLong, "100", "0.3"),
         (Side::Sell, d("0.3"))
     );
+}
+
+#[test]
+fn an_entry_quantity_overrides_the_rule_but_not_a_reverse_or_a_stated_position() {
+    let fixed = SizingRule::Quantity(d("0.1"));
+    let with = |action, quantity: &str| Intent {
+        quantity: Some(d(quantity)),
+        ..signal(action)
+    };
+    // Rounded down to the lot like any other quantity.
+    assert_eq!(
+        sized(fixed, &with(SignalAction::Buy, "0.0456")),
+        (Side::Buy, d("0.045"))
+    );
+    assert_eq!(
+        sized(fixed, &with(SignalAction::Sell, "0.3")),
+        (Side::Sell, d("0.3"))
+    );
+    let add = size(fixed, &with(SignalAction::Add, "0.02"), held("0.5")).unwrap();
+    assert_eq!((add.side, add.quantity), (Side::Buy, d("0.02")));
+    // A reverse closes the position and opens the rule's quantity.
+    let reverse = size(fixed, &with(SignalAction::Reverse, "0.02"), held("0.5")).unwrap();
+    assert_eq!((reverse.side, reverse.quantity), (Side::Sell, d("0.6")));
+    // A buy that follows the strategy's stated position trades to it.
+    let stated = Intent {
+        target_position: Some(d("0.2")),
+        ..with(SignalAction::Buy, "0.0456")
+    };
+    assert_eq!(sized(fixed, &stated), (Side::Buy, d("0.2")));
+    // Still refused below the minimum notional: 0.0001 × 50000 = 5 < 10.
+    assert!(matches!(
+        size(
+            fixed,
+            &with(SignalAction::Buy, "0.0001"),
+            Position::default()
+        ),
+        Err(Stop::Skip(SkipReason::BelowMinNotional, _))
+    ));
+}
+
+#[test]
+fn an_alert_limit_price_replaces_the_offset_on_the_tick() {
+    let buy = Intent {
+        overrides: Overrides {
+            order_type: Some(OrderType::Limit),
+            limit_price: Some(d("49000.017")),
+            ..Overrides::default()
+        },
+        ..signal(SignalAction::Buy)
+    };
+    let plan = plan(
+        SizingRule::Quantity(d("0.01")),
+        &market(OrderType::Limit),
+        &buy,
+        Market {
+            symbol: "BINANCE:BTC/USDT",
+            price: d("50000"),
+            rules: &rules(),
+            position: Position::default(),
+            balances: &[],
+            can_short: false,
+        },
+    );
+    // Rounded down to the tick for a buy.
+    assert_eq!(plan.unwrap().limit_price, Some(d("49000.01")));
 }

@@ -6,7 +6,7 @@ use crate::{
     market::instrument::Instrument,
     model::{
         execution::Execution,
-        signal::{Intent, Signal, SignalAction, SignalOutcome},
+        signal::{Intent, Overrides, Signal, SignalAction, SignalOutcome},
     },
     store::{
         DedupeKey, ExecutionQuery, ExecutionWrite, SignalQuery, SignalWrite, SignalWriteResult,
@@ -30,6 +30,7 @@ fn accepted(id: &str, source: &str, symbol: &str) -> Signal {
             strategy_position: None,
             event_time_ms: None,
             exit_percent: None,
+            overrides: Overrides::default(),
         }),
         ..Signal::received(id.into(), source, 0)
     }
