@@ -15,7 +15,7 @@ use tradeplane_client::Client;
 use tradeplane_e2e::{
     PASSPHRASE, TestServer, all_orders_of, any_signal_pipeline, bad_request_field, bracketed,
     create_pipeline, dec, deliver, eventually, market_at, order_reaches, orders_of, paper_btc,
-    refused, role, submit,
+    post_webhook, refused, role, submit,
 };
 
 /// A pipeline buying a fixed 0.00333 BTC a buy alert, without a bracket.
@@ -360,11 +360,6 @@ async fn a_bad_override_is_refused_naming_it_and_a_good_one_is_recorded() {
             "BAD_OVERRIDE",
         ),
         (
-            with("exit", json!({"stop_loss": "49000"})),
-            "stop_loss",
-            "BAD_OVERRIDE",
-        ),
-        (
             with("buy", json!({"take_profit": "-5"})),
             "take_profit",
             "NON_POSITIVE_PRICE",
@@ -378,6 +373,15 @@ async fn a_bad_override_is_refused_naming_it_and_a_good_one_is_recorded() {
         );
         assert_eq!(error["reason"], reason, "{body}: {reply}");
     }
+    // One template serves entries and exits: an exit carrying the entry's
+    // stop is taken, its overrides ignored.
+    let exit = with("exit", json!({"stop_loss": "49000", "order_type": "limit"}));
+    let reply = post_webhook(&server.webhook_url(), exit.to_string(), &[]).await;
+    assert_eq!(
+        reply.status(),
+        202,
+        "an exit is never refused for its overrides"
+    );
     // Over gRPC the fields are under `overrides`, and the recorded signal
     // keeps them.
     let client = server.client().await;

@@ -1,6 +1,9 @@
 //! Alert overrides at intake: an entry alert may set its own order type,
 //! limit price, stop-loss and take-profit. Each is checked against the
 //! alert itself here; the pipeline decides later whether it takes them.
+//! An exit, a cancel or a target position ignores them: a TradingView
+//! strategy sends one message template for entries and exits, and
+//! refusing its exits would leave positions open.
 
 use rust_decimal::Decimal;
 
@@ -44,6 +47,15 @@ pub(super) fn check(
     price: Option<Decimal>,
     fail: &mut impl FnMut(Field, RejectReason, String),
 ) -> Overrides {
+    let entry = |action| {
+        matches!(
+            action,
+            SignalAction::Buy | SignalAction::Sell | SignalAction::Add | SignalAction::Reverse
+        )
+    };
+    if action.is_some_and(|action| !entry(action)) {
+        return Overrides::default();
+    }
     let mut price_of = |field: Field, text: &str| -> Option<Decimal> {
         if text.trim().is_empty() {
             return None;
@@ -98,26 +110,6 @@ pub(super) fn check(
     let Some(action) = action else {
         return overrides;
     };
-    if !matches!(
-        action,
-        SignalAction::Buy | SignalAction::Sell | SignalAction::Add | SignalAction::Reverse
-    ) {
-        for (field, set) in [
-            (Field::OrderType, !raw.order_type.trim().is_empty()),
-            (Field::LimitPrice, limit_price.is_some()),
-            (Field::StopLoss, stop_loss.is_some()),
-            (Field::TakeProfit, take_profit.is_some()),
-        ] {
-            if set {
-                fail(
-                    field,
-                    RejectReason::BadOverride,
-                    format!("only entries (buy, sell, add, reverse) take overrides, not {action}"),
-                );
-            }
-        }
-        return overrides;
-    }
     // The side of an add or a reverse depends on the pipeline's position,
     // which intake does not know.
     let buys = match action {
@@ -288,7 +280,7 @@ mod tests {
     }
 
     #[test]
-    fn only_entries_take_overrides() {
+    fn exits_ignore_overrides_instead_of_being_refused() {
         for action in [
             SignalAction::Exit,
             SignalAction::Cancel,
@@ -297,12 +289,8 @@ mod tests {
             SignalAction::TargetPosition,
         ] {
             assert_eq!(
-                checked(&raw("limit", "49500", "49000", ""), action),
-                Err(vec![
-                    (Field::OrderType, RejectReason::BadOverride),
-                    (Field::LimitPrice, RejectReason::BadOverride),
-                    (Field::StopLoss, RejectReason::BadOverride),
-                ]),
+                checked(&raw("limit", "abc", "49000", ""), action),
+                Ok(Overrides::default()),
                 "{action}"
             );
         }
