@@ -11,8 +11,7 @@ use tonic::{Code, Status};
 use tonic_types::{ErrorDetails, StatusExt};
 use tradeplane_api::UnknownEnum;
 
-/// The `ErrorInfo.domain` of every tradeplane error.
-pub const ERROR_DOMAIN: &str = "tradeplane";
+pub use tradeplane_api::codec::ERROR_DOMAIN;
 
 /// One bad field of a request.
 #[derive(Debug, Clone, PartialEq)]
@@ -213,16 +212,34 @@ impl IntoResponse for ApiError {
 
 impl From<ApiError> for Status {
     fn from(err: ApiError) -> Self {
-        let mut details = ErrorDetails::with_error_info(err.reason(), ERROR_DOMAIN, err.metadata());
+        // The message and details travel in headers: a request's echoed
+        // input must not make them too long to send.
+        let metadata: HashMap<String, String> = err
+            .metadata()
+            .into_iter()
+            .map(|(key, value)| (key, clip(&value)))
+            .collect();
+        let mut details = ErrorDetails::with_error_info(err.reason(), ERROR_DOMAIN, metadata);
         if let ApiError::InvalidArgument { fields, .. } = &err {
             for field in fields {
-                details.add_bad_request_violation(field.field.clone(), field.description.clone());
+                details.add_bad_request_violation(clip(&field.field), clip(&field.description));
             }
         }
         if let ApiError::RateLimited { retry_after, .. } = &err {
             details.set_retry_info(Some(*retry_after));
         }
-        Status::with_error_details(err.code(), err.to_string(), details)
+        Status::with_error_details(err.code(), clip(&err.to_string()), details)
+    }
+}
+
+/// The most characters of a text an error answer carries.
+const ANSWER_TEXT: usize = 512;
+
+/// `text`, cut to [`ANSWER_TEXT`] characters (marked with `…`).
+fn clip(text: &str) -> String {
+    match text.char_indices().nth(ANSWER_TEXT) {
+        None => text.to_string(),
+        Some((end, _)) => format!("{}…", &text[..end]),
     }
 }
 
