@@ -21,7 +21,14 @@ use tonic::{
 };
 use tonic_health::pb::{HealthCheckRequest, health_check_response::ServingStatus};
 use tonic_types::StatusExt;
-use tradeplane_e2e::{ADMIN_KEY, TestServer};
+use tradeplane_api::{
+    CreateApiKeyRequest, OrderSettings, OrderType, PlaceOrderRequest, RiskRules, Role, Schedule,
+    Side, SignalFilter, SubmitSignalRequest, Trigger, schedule, trigger,
+};
+use tradeplane_e2e::{
+    ADMIN_KEY, TestServer, any_signal_pipeline, bad_request_field, error_reason, list_signals,
+    place_order_refused, try_create_pipeline,
+};
 
 /// How long a streaming answer may stay silent before the call counts as
 /// accepted (a watch waiting for events).
@@ -289,4 +296,99 @@ impl Decoder for RawCodec {
     fn decode(&mut self, src: &mut DecodeBuf<'_>) -> Result<Option<Bytes>, Status> {
         Ok(Some(src.copy_to_bytes(src.remaining())))
     }
+}
+
+#[tokio::test]
+async fn each_class_of_hostile_input_is_refused_by_name() {
+    let server = TestServer::start().await;
+    let client = server.client().await;
+    let channel = Channel::from_shared(server.grpc_url())
+        .expect("valid url")
+        .connect()
+        .await
+        .expect("connect");
+    let pool = DescriptorPool::decode(tradeplane_api::FILE_DESCRIPTOR_SET).expect("descriptor set");
+    let submit = pool
+        .get_service_by_name("tradeplane.v1.SignalService")
+        .and_then(|s| s.methods().find(|m| m.name() == "SubmitSignal"))
+        .expect("SubmitSignal");
+
+    // Undecodable: the sender's error, metered as such.
+    let wire_type_7 = Bytes::from_static(&[0x0f, 0x00]);
+    let status = call(&channel, &submit, wire_type_7).await.expect_err("refused");
+    assert_eq!(status.code(), Code::InvalidArgument, "{status:?}");
+    assert_eq!(error_reason(&status), "MALFORMED_REQUEST");
+    let metrics = server.metrics().await;
+    assert!(
+        metrics.contains(r#"rpc_method="tradeplane.v1.SignalService/SubmitSignal",rpc_response_status_code="INVALID_ARGUMENT""#),
+        "a client error in the metrics"
+    );
+
+    // Over a size limit: refused by field, nothing stored.
+    let request = SubmitSignalRequest {
+        request_id: "r".repeat(1 << 20),
+        symbol: "BTCUSDT".into(),
+        action: "buy".into(),
+        ..Default::default()
+    };
+    let status = client.signals().submit_signal(request).await.expect_err("refused");
+    assert_eq!(
+        (error_reason(&status), bad_request_field(&status)),
+        ("FIELD_LIMIT".to_string(), "request_id".to_string())
+    );
+    assert!(list_signals(&client, SignalFilter::default()).await.is_empty(), "nothing stored");
+
+    // Out-of-range durations and unknown enums, by field.
+    let mut negative_cooldown = any_signal_pipeline("negative-cooldown");
+    negative_cooldown.risk = Some(RiskRules {
+        cooldown: Some(prost_types::Duration { seconds: -1, nanos: 0 }),
+        ..Default::default()
+    });
+    let mut endless_interval = any_signal_pipeline("endless-interval");
+    endless_interval.trigger = Some(Trigger {
+        kind: Some(trigger::Kind::Schedule(Schedule {
+            spec: Some(schedule::Spec::Interval(prost_types::Duration {
+                seconds: i64::MAX,
+                nanos: 2_000_000_000,
+            })),
+            symbol: "BTCUSDT".into(),
+            action: "buy".into(),
+        })),
+    });
+    let mut unknown_type = any_signal_pipeline("unknown-type");
+    unknown_type.order = Some(OrderSettings {
+        r#type: 999,
+        ..Default::default()
+    });
+    for (pipeline, field) in [
+        (negative_cooldown, "pipeline.risk.cooldown"),
+        (endless_interval, "pipeline.trigger.schedule.interval"),
+        (unknown_type, "pipeline.order.type"),
+    ] {
+        let status = try_create_pipeline(&client, pipeline).await.expect_err("refused");
+        assert_eq!(status.code(), Code::InvalidArgument, "{status:?}");
+        assert_eq!(bad_request_field(&status), field);
+    }
+    let ttl_past_9999 = CreateApiKeyRequest {
+        name: "forever".into(),
+        role: Role::Viewer as i32,
+        ttl: Some(prost_types::Duration { seconds: 300_000_000_000, nanos: 0 }),
+        ..Default::default()
+    };
+    let status = client.security().create_api_key(ttl_past_9999).await.expect_err("refused");
+    assert_eq!(bad_request_field(&status), "ttl");
+    let status = place_order_refused(
+        &client,
+        PlaceOrderRequest {
+            exchange: "paper".into(),
+            symbol: "BTC/USDT".into(),
+            side: Side::Buy as i32,
+            r#type: OrderType::Market as i32,
+            quantity: "0.01".into(),
+            time_in_force: 999,
+            ..Default::default()
+        },
+    )
+    .await;
+    assert_eq!(bad_request_field(&status), "time_in_force");
 }
