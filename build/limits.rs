@@ -35,7 +35,10 @@ pub fn limits(pool: &DescriptorPool) -> Result<String, String> {
         }
         for oneof in message.oneofs() {
             if oneof.is_synthetic() {
-                return Err(format!("{}: proto3 optional fields have no limits check yet", message.full_name()));
+                return Err(format!(
+                    "{}: proto3 optional fields have no limits check yet",
+                    message.full_name()
+                ));
             }
             let enum_path = format!("{}::{}", module_path(&message), camel(oneof.name()));
             let mut arms = String::new();
@@ -139,7 +142,9 @@ impl Options {
         };
         match field.kind() {
             _ if check.is_empty() => String::new(),
-            Kind::Message(_) => format!("        if let Some(value) = &self.{name} {{ {check} }}\n"),
+            Kind::Message(_) => {
+                format!("        if let Some(value) = &self.{name} {{ {check} }}\n")
+            }
             _ => format!("        {check}\n"),
         }
     }

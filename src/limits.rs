@@ -30,7 +30,10 @@ pub fn join(at: &str, name: &str) -> String {
 pub fn text(text: &str, max: usize, at: &str, name: &str, out: &mut Violations) {
     // Bytes bound characters from above: most texts need no count.
     if text.len() > max && text.chars().count() > max {
-        out.push((join(at, name), format!("must hold at most {max} characters")));
+        out.push((
+            join(at, name),
+            format!("must hold at most {max} characters"),
+        ));
     }
 }
 

@@ -63,12 +63,21 @@ async fn no_rpc_answers_hostile_input_with_an_internal_error() {
         }
     }
     assert!(calls > 300, "the corpus covers every RPC ({calls} calls)");
-    assert!(failures.is_empty(), "{} bad answers:\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} bad answers:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
 
-    for method in pool.services().flat_map(|s| s.methods().collect::<Vec<_>>()) {
+    for method in pool
+        .services()
+        .flat_map(|s| s.methods().collect::<Vec<_>>())
+    {
         if method.name().starts_with("List") {
             let reply = call(&channel, &method, Bytes::new()).await;
-            let answer = reply.unwrap_or_else(|s| panic!("{} fails afterwards: {s:?}", method.name()));
+            let answer =
+                reply.unwrap_or_else(|s| panic!("{} fails afterwards: {s:?}", method.name()));
             if let Some(bytes) = answer {
                 let message = DynamicMessage::decode(method.output(), bytes).expect("decodes");
                 if let Some(bad) = invalid_well_known(&message) {
@@ -94,12 +103,23 @@ fn corpus(input: &MessageDescriptor) -> Vec<(&'static str, Bytes)> {
         ("empty", Bytes::new()),
         ("blank", encode(filled(input, Extreme::Blank, DEPTH))),
         ("largest", encode(filled(input, Extreme::Largest, DEPTH))),
-        ("out of range", encode(filled(input, Extreme::OutOfRange, DEPTH))),
+        (
+            "out of range",
+            encode(filled(input, Extreme::OutOfRange, DEPTH)),
+        ),
         // Field 1 as a string of invalid UTF-8 (every request's field 1 is
         // a string, a message or a number; each must be refused cleanly).
-        ("invalid utf-8", Bytes::from_static(&[0x0a, 0x02, 0xff, 0xfe])),
+        (
+            "invalid utf-8",
+            Bytes::from_static(&[0x0a, 0x02, 0xff, 0xfe]),
+        ),
         ("truncated length", Bytes::from_static(&[0x0a, 0x7f, b'a'])),
-        ("11-byte varint", Bytes::from_static(&[0x08, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01])),
+        (
+            "11-byte varint",
+            Bytes::from_static(&[
+                0x08, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01,
+            ]),
+        ),
         ("wire type 7", Bytes::from_static(&[0x0f, 0x00])),
         ("tag 0", Bytes::from_static(&[0x00, 0x00])),
     ]
@@ -139,7 +159,11 @@ fn filled(descriptor: &MessageDescriptor, extreme: Extreme, depth: usize) -> Dyn
         let value = if field.is_map() {
             map_value(&field, extreme, depth)
         } else if field.is_list() {
-            let items = if matches!(extreme, Extreme::Blank) { 1 } else { MANY / 4 };
+            let items = if matches!(extreme, Extreme::Blank) {
+                1
+            } else {
+                MANY / 4
+            };
             Value::List(vec![scalar(&field, extreme, depth); items])
         } else {
             scalar(&field, extreme, depth)
@@ -173,11 +197,18 @@ fn scalar(field: &FieldDescriptor, extreme: Extreme, depth: usize) -> Value {
         _ if matches!(extreme, Extreme::Blank) => Value::default_value(&field.kind()),
         Kind::String if largest => Value::String("x".repeat(LONG_STRING)),
         Kind::String => Value::String("-1e999999".into()),
-        Kind::Bytes => Value::Bytes(Bytes::from(vec![0xff; if largest { LONG_STRING } else { 1 }])),
+        Kind::Bytes => Value::Bytes(Bytes::from(vec![
+            0xff;
+            if largest { LONG_STRING } else { 1 }
+        ])),
         Kind::Bool => Value::Bool(true),
         Kind::Enum(_) => Value::EnumNumber(if largest { i32::MAX } else { 999 }),
-        Kind::Int32 | Kind::Sint32 | Kind::Sfixed32 => Value::I32(if largest { i32::MAX } else { i32::MIN }),
-        Kind::Int64 | Kind::Sint64 | Kind::Sfixed64 => Value::I64(if largest { i64::MAX } else { i64::MIN }),
+        Kind::Int32 | Kind::Sint32 | Kind::Sfixed32 => {
+            Value::I32(if largest { i32::MAX } else { i32::MIN })
+        }
+        Kind::Int64 | Kind::Sint64 | Kind::Sfixed64 => {
+            Value::I64(if largest { i64::MAX } else { i64::MIN })
+        }
         Kind::Uint32 | Kind::Fixed32 => Value::U32(u32::MAX),
         Kind::Uint64 | Kind::Fixed64 => Value::U64(u64::MAX),
         Kind::Float => Value::F32(if largest { f32::MAX } else { f32::NAN }),
@@ -193,7 +224,9 @@ async fn call(
     body: Bytes,
 ) -> Result<Option<Bytes>, Status> {
     let mut grpc = tonic::client::Grpc::new(channel.clone());
-    grpc.ready().await.map_err(|e| Status::unavailable(e.to_string()))?;
+    grpc.ready()
+        .await
+        .map_err(|e| Status::unavailable(e.to_string()))?;
     let path = format!("/{}/{}", method.parent_service().full_name(), method.name());
     let path = http::uri::PathAndQuery::try_from(path).expect("valid path");
     let mut request = Request::new(futures::stream::iter([body]));
@@ -213,14 +246,17 @@ fn check(answer: Result<Option<Bytes>, Status>) -> Result<(), String> {
         Code::Internal | Code::Unknown => Err(format!("{status:?}")),
         Code::InvalidArgument => {
             let details = status.get_error_details();
-            let names_field = details
-                .bad_request()
-                .is_some_and(|b| !b.field_violations.is_empty() && b.field_violations.iter().all(|v| !v.field.is_empty()));
+            let names_field = details.bad_request().is_some_and(|b| {
+                !b.field_violations.is_empty()
+                    && b.field_violations.iter().all(|v| !v.field.is_empty())
+            });
             let names_reason = details.error_info().is_some_and(|i| !i.reason.is_empty());
             if names_field || names_reason {
                 Ok(())
             } else {
-                Err(format!("INVALID_ARGUMENT naming no field and no reason: {status:?}"))
+                Err(format!(
+                    "INVALID_ARGUMENT naming no field and no reason: {status:?}"
+                ))
             }
         }
         _ => Ok(()),
@@ -234,11 +270,16 @@ fn invalid_well_known(message: &DynamicMessage) -> Option<String> {
     const YEAR_1: i64 = -62_135_596_800;
     const YEAR_10000: i64 = 253_402_300_800;
     const TEN_THOUSAND_YEARS: i64 = 315_576_000_000;
-    let number = |name: &str| message.get_field_by_name(name).and_then(|v| v.as_i64().or(v.as_i32().map(i64::from)));
+    let number = |name: &str| {
+        message
+            .get_field_by_name(name)
+            .and_then(|v| v.as_i64().or(v.as_i32().map(i64::from)))
+    };
     match prost_reflect::ReflectMessage::descriptor(message).full_name() {
         "google.protobuf.Timestamp" => {
             let (seconds, nanos) = (number("seconds")?, number("nanos")?);
-            let valid = (YEAR_1..YEAR_10000).contains(&seconds) && (0..1_000_000_000).contains(&nanos);
+            let valid =
+                (YEAR_1..YEAR_10000).contains(&seconds) && (0..1_000_000_000).contains(&nanos);
             return (!valid).then(|| format!("Timestamp {seconds}s {nanos}ns"));
         }
         "google.protobuf.Duration" => {
@@ -315,7 +356,9 @@ async fn each_class_of_hostile_input_is_refused_by_name() {
 
     // Undecodable: the sender's error, metered as such.
     let wire_type_7 = Bytes::from_static(&[0x0f, 0x00]);
-    let status = call(&channel, &submit, wire_type_7).await.expect_err("refused");
+    let status = call(&channel, &submit, wire_type_7)
+        .await
+        .expect_err("refused");
     assert_eq!(status.code(), Code::InvalidArgument, "{status:?}");
     assert_eq!(error_reason(&status), "MALFORMED_REQUEST");
     let metrics = server.metrics().await;
@@ -331,17 +374,29 @@ async fn each_class_of_hostile_input_is_refused_by_name() {
         action: "buy".into(),
         ..Default::default()
     };
-    let status = client.signals().submit_signal(request).await.expect_err("refused");
+    let status = client
+        .signals()
+        .submit_signal(request)
+        .await
+        .expect_err("refused");
     assert_eq!(
         (error_reason(&status), bad_request_field(&status)),
         ("FIELD_LIMIT".to_string(), "request_id".to_string())
     );
-    assert!(list_signals(&client, SignalFilter::default()).await.is_empty(), "nothing stored");
+    assert!(
+        list_signals(&client, SignalFilter::default())
+            .await
+            .is_empty(),
+        "nothing stored"
+    );
 
     // Out-of-range durations and unknown enums, by field.
     let mut negative_cooldown = any_signal_pipeline("negative-cooldown");
     negative_cooldown.risk = Some(RiskRules {
-        cooldown: Some(prost_types::Duration { seconds: -1, nanos: 0 }),
+        cooldown: Some(prost_types::Duration {
+            seconds: -1,
+            nanos: 0,
+        }),
         ..Default::default()
     });
     let mut endless_interval = any_signal_pipeline("endless-interval");
@@ -365,17 +420,26 @@ async fn each_class_of_hostile_input_is_refused_by_name() {
         (endless_interval, "pipeline.trigger.schedule.interval"),
         (unknown_type, "pipeline.order.type"),
     ] {
-        let status = try_create_pipeline(&client, pipeline).await.expect_err("refused");
+        let status = try_create_pipeline(&client, pipeline)
+            .await
+            .expect_err("refused");
         assert_eq!(status.code(), Code::InvalidArgument, "{status:?}");
         assert_eq!(bad_request_field(&status), field);
     }
     let ttl_past_9999 = CreateApiKeyRequest {
         name: "forever".into(),
         role: Role::Viewer as i32,
-        ttl: Some(prost_types::Duration { seconds: 300_000_000_000, nanos: 0 }),
+        ttl: Some(prost_types::Duration {
+            seconds: 300_000_000_000,
+            nanos: 0,
+        }),
         ..Default::default()
     };
-    let status = client.security().create_api_key(ttl_past_9999).await.expect_err("refused");
+    let status = client
+        .security()
+        .create_api_key(ttl_past_9999)
+        .await
+        .expect_err("refused");
     assert_eq!(bad_request_field(&status), "ttl");
     let status = place_order_refused(
         &client,

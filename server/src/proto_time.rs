@@ -59,8 +59,10 @@ pub fn checked_duration(duration: &prost_types::Duration) -> Result<Duration, &'
     if duration.nanos.unsigned_abs() >= NANOS_PER_SECOND.unsigned_abs() {
         return Err("nanos must lie in -999999999..=999999999");
     }
-    let (Ok(seconds), Ok(nanos)) = (u64::try_from(duration.seconds), u32::try_from(duration.nanos))
-    else {
+    let (Ok(seconds), Ok(nanos)) = (
+        u64::try_from(duration.seconds),
+        u32::try_from(duration.nanos),
+    ) else {
         return Err("must not be negative");
     };
     Ok(Duration::new(seconds, nanos))
@@ -105,10 +107,16 @@ mod tests {
 
     #[test]
     fn a_duration_is_checked_before_it_is_converted() {
-        assert_eq!(checked_duration(&duration(1, 500)), Ok(Duration::new(1, 500)));
+        assert_eq!(
+            checked_duration(&duration(1, 500)),
+            Ok(Duration::new(1, 500))
+        );
         assert!(checked_duration(&duration(-1, 0)).is_err());
         assert!(checked_duration(&duration(0, -1)).is_err());
-        assert!(checked_duration(&duration(i64::MIN, 0)).is_err(), "no overflow");
+        assert!(
+            checked_duration(&duration(i64::MIN, 0)).is_err(),
+            "no overflow"
+        );
         assert!(checked_duration(&duration(i64::MAX, i32::MAX)).is_err());
         assert!(checked_duration(&duration(0, 2_000_000_000)).is_err());
         assert!(checked_duration(&duration(MAX_DURATION_SECONDS, 0)).is_ok());
@@ -124,6 +132,9 @@ mod tests {
         assert!(at(0, -1).is_err());
         assert!(at(0, 1_000_000_000).is_err());
         assert!(fits_after(0, Duration::from_secs(3600)));
-        assert!(!fits_after(0, Duration::from_secs(MAX_DURATION_SECONDS as u64)));
+        assert!(!fits_after(
+            0,
+            Duration::from_secs(MAX_DURATION_SECONDS as u64)
+        ));
     }
 }

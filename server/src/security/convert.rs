@@ -22,7 +22,11 @@ pub fn non_empty(value: &str) -> Option<String> {
 pub fn duration_field(value: &prost_types::Duration, field: &str) -> Result<Duration, ApiError> {
     match checked_duration(value) {
         Ok(duration) if !duration.is_zero() => Ok(duration),
-        Ok(_) => Err(ApiError::invalid_field("INVALID_DURATION", field, "must be positive")),
+        Ok(_) => Err(ApiError::invalid_field(
+            "INVALID_DURATION",
+            field,
+            "must be positive",
+        )),
         Err(why) => Err(ApiError::invalid_field("INVALID_DURATION", field, why)),
     }
 }
