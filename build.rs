@@ -1,6 +1,10 @@
 //! Compiles `proto/` with protox (no system `protoc`), generates the tonic
 //! services, writes the encoded descriptor set that server reflection
-//! serves, and the lowercase word of every enum value.
+//! serves, the lowercase word of every enum value, and the size limits of
+//! every request.
+
+#[path = "build/limits.rs"]
+mod limits;
 
 use std::{env, fmt::Write, fs, io, path::PathBuf};
 
@@ -28,9 +32,15 @@ fn main() -> io::Result<()> {
         compiler.encode_file_descriptor_set(),
     )?;
     fs::write(out_dir.join("enum_words.rs"), enum_words(&compiler)?)?;
+    fs::write(
+        out_dir.join("limits.rs"),
+        limits::limits(&compiler.descriptor_pool()).map_err(io::Error::other)?,
+    )?;
+    println!("cargo:rerun-if-changed=build");
 
     tonic_prost_build::configure()
         .emit_rerun_if_changed(false)
+        .codec_path("crate::codec::ApiCodec")
         .compile_fds(compiler.file_descriptor_set())
 }
 

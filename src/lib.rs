@@ -14,6 +14,8 @@ pub const FILE_DESCRIPTOR_SET: &[u8] =
 
 pub use v1::*;
 
+pub mod codec;
 mod enums;
+pub mod limits;
 
 pub use enums::{ProtoEnum, UnknownEnum};

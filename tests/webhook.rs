@@ -278,3 +278,30 @@ async fn only_a_store_outage_gives_a_503() {
     assert_eq!(ready.status(), StatusCode::SERVICE_UNAVAILABLE);
     server.stop().await;
 }
+
+#[tokio::test]
+async fn a_malformed_chunk_is_a_bad_request_not_a_large_one() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let server = TestServer::start().await;
+    let mut stream = tokio::net::TcpStream::connect(server.http_addr)
+        .await
+        .expect("connect");
+    let request = "POST /webhooks/tradingview HTTP/1.1\r\nHost: tradeplane\r\n\
+                   Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n\
+                   zz\r\n{}\r\n0\r\n\r\n";
+    stream.write_all(request.as_bytes()).await.expect("write");
+    let mut answer = Vec::new();
+    let _ = tokio::time::timeout(
+        std::time::Duration::from_secs(10),
+        stream.read_to_end(&mut answer),
+    )
+    .await;
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
+    assert!(answer.contains("MALFORMED_BODY"), "{answer}");
+    assert!(
+        list_signals(&server.client().await, SignalFilter::default())
+            .await
+            .is_empty()
+    );
+}

@@ -11,8 +11,7 @@ use tonic::{Code, Status};
 use tonic_types::{ErrorDetails, StatusExt};
 use tradeplane_api::UnknownEnum;
 
-/// The `ErrorInfo.domain` of every tradeplane error.
-pub const ERROR_DOMAIN: &str = "tradeplane";
+pub use tradeplane_api::codec::ERROR_DOMAIN;
 
 /// One bad field of a request.
 #[derive(Debug, Clone, PartialEq)]
@@ -51,6 +50,10 @@ pub enum ApiError {
         scope: &'static str,
         retry_after: std::time::Duration,
     },
+    /// More requests in flight than the surface takes at once: shed at
+    /// once, to be retried after `retry_after`.
+    #[error("the server is at its limit of requests in flight; retry in {retry_after:?}")]
+    Overloaded { retry_after: std::time::Duration },
     /// The request is valid but the system is not in a state to do it.
     #[error("{message}")]
     FailedPrecondition {
@@ -107,7 +110,7 @@ impl ApiError {
             ApiError::NotFound { .. } => Code::NotFound,
             ApiError::Unauthenticated { .. } => Code::Unauthenticated,
             ApiError::PermissionDenied { .. } => Code::PermissionDenied,
-            ApiError::RateLimited { .. } => Code::ResourceExhausted,
+            ApiError::RateLimited { .. } | ApiError::Overloaded { .. } => Code::ResourceExhausted,
             ApiError::FailedPrecondition { .. } => Code::FailedPrecondition,
             ApiError::AlreadyExists { .. } => Code::AlreadyExists,
             ApiError::PayloadTooLarge { .. } => Code::ResourceExhausted,
@@ -125,12 +128,23 @@ impl ApiError {
             ApiError::Unauthenticated { .. } => http::StatusCode::UNAUTHORIZED,
             ApiError::PermissionDenied { .. } => http::StatusCode::FORBIDDEN,
             ApiError::RateLimited { .. } => http::StatusCode::TOO_MANY_REQUESTS,
+            ApiError::Overloaded { .. } => http::StatusCode::SERVICE_UNAVAILABLE,
             ApiError::FailedPrecondition { .. } => http::StatusCode::CONFLICT,
             ApiError::AlreadyExists { .. } => http::StatusCode::CONFLICT,
             ApiError::PayloadTooLarge { .. } => http::StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType { .. } => http::StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::Unavailable { .. } => http::StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => http::StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// When to try again, for errors that pass.
+    fn retry_after(&self) -> Option<std::time::Duration> {
+        match self {
+            ApiError::RateLimited { retry_after, .. } | ApiError::Overloaded { retry_after } => {
+                Some(*retry_after)
+            }
+            _ => None,
         }
     }
 
@@ -143,6 +157,7 @@ impl ApiError {
             | ApiError::PermissionDenied { reason, .. }
             | ApiError::FailedPrecondition { reason, .. } => (*reason).into(),
             ApiError::RateLimited { .. } => "RATE_LIMITED".into(),
+            ApiError::Overloaded { .. } => "OVERLOADED".into(),
             ApiError::AlreadyExists { .. } => "ALREADY_EXISTS".into(),
             ApiError::PayloadTooLarge { .. } => "BODY_TOO_LARGE".into(),
             ApiError::UnsupportedMediaType { .. } => "UNSUPPORTED_MEDIA_TYPE".into(),
@@ -195,7 +210,7 @@ impl ApiError {
         let mut body = extra;
         body.insert("error".into(), serde_json::Value::Object(error));
         let mut response = (self.http_status(), Json(body)).into_response();
-        if let ApiError::RateLimited { retry_after, .. } = self {
+        if let Some(retry_after) = self.retry_after() {
             let seconds = retry_after.as_secs_f64().ceil().max(1.0) as u64;
             response
                 .headers_mut()
@@ -213,16 +228,34 @@ impl IntoResponse for ApiError {
 
 impl From<ApiError> for Status {
     fn from(err: ApiError) -> Self {
-        let mut details = ErrorDetails::with_error_info(err.reason(), ERROR_DOMAIN, err.metadata());
+        // The message and details travel in headers: a request's echoed
+        // input must not make them too long to send.
+        let metadata: HashMap<String, String> = err
+            .metadata()
+            .into_iter()
+            .map(|(key, value)| (key, clip(&value)))
+            .collect();
+        let mut details = ErrorDetails::with_error_info(err.reason(), ERROR_DOMAIN, metadata);
         if let ApiError::InvalidArgument { fields, .. } = &err {
             for field in fields {
-                details.add_bad_request_violation(field.field.clone(), field.description.clone());
+                details.add_bad_request_violation(clip(&field.field), clip(&field.description));
             }
         }
-        if let ApiError::RateLimited { retry_after, .. } = &err {
-            details.set_retry_info(Some(*retry_after));
+        if let Some(retry_after) = err.retry_after() {
+            details.set_retry_info(Some(retry_after));
         }
-        Status::with_error_details(err.code(), err.to_string(), details)
+        Status::with_error_details(err.code(), clip(&err.to_string()), details)
+    }
+}
+
+/// The most characters of a text an error answer carries.
+const ANSWER_TEXT: usize = 512;
+
+/// `text`, cut to [`ANSWER_TEXT`] characters (marked with `…`).
+fn clip(text: &str) -> String {
+    match text.char_indices().nth(ANSWER_TEXT) {
+        None => text.to_string(),
+        Some((end, _)) => format!("{}…", &text[..end]),
     }
 }
 

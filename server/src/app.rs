@@ -31,6 +31,7 @@ use tradeplane_api::{
 use crate::{
     config::Config,
     controls::breakers::{self, CircuitBreakers},
+    edge::{http_serve, shed::ShedLayer},
     market::symbol::SymbolNormalizer,
     model::signal::{Signal, SignalOutcome},
     orders::OrderGrpc,
@@ -42,7 +43,7 @@ use crate::{
     security::SecurityAdminGrpc,
     security::{
         AuthLayer, Security,
-        tls::{self, HttpListener, PeerAddr},
+        tls::{self, HttpListener},
     },
     settings::Setting,
     signals::{SignalGrpc, SignalIntake},
@@ -200,6 +201,7 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
     }
     let grpc = grpc
         .layer(TelemetryLayer::grpc(&meter))
+        .layer(ShedLayer::grpc(config.limits.grpc_max_in_flight, &meter))
         .layer(AuthLayer::new(security.clone()))
         .add_service(health_service)
         .add_optional_service(reflection_v1)
@@ -244,12 +246,12 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
                 .route("/readyz", get(readyz))
                 .with_state(http_state),
         )
+        .layer(ShedLayer::http(config.limits.http_max_in_flight, &meter))
         .layer(TelemetryLayer::http(&meter));
-    let http = axum::serve(
-        HttpListener::new(http_listener, &config.tls)?,
-        router.into_make_service_with_connect_info::<PeerAddr>(),
-    )
-    .with_graceful_shutdown(wait_for_stop(stopped.clone()));
+    let http_listener = HttpListener::new(http_listener, &config.tls)?;
+    let limits = config.limits.clone();
+    let http_meter = meter.clone();
+    let http_stop = wait_for_stop(stopped.clone());
 
     let mut tasks = Vec::new();
     tasks.push(tokio::spawn(async move {
@@ -258,9 +260,7 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
         }
     }));
     tasks.push(tokio::spawn(async move {
-        if let Err(err) = http.await {
-            tracing::error!(error = %err, "HTTP server failed");
-        }
+        http_serve::serve(http_listener, router, &limits, &http_meter, http_stop).await;
     }));
     if desk.has_remote_exchanges() {
         tasks.push(tokio::spawn(sync_orders(

@@ -46,6 +46,7 @@ pub struct Config {
     pub tls: crate::security::tls::TlsConfig,
     pub exchanges: ExchangesConfig,
     pub pipelines: PipelinesConfig,
+    pub limits: crate::edge::EdgeConfig,
 }
 
 impl Default for Config {
@@ -66,6 +67,7 @@ impl Default for Config {
             tls: Default::default(),
             exchanges: Default::default(),
             pipelines: Default::default(),
+            limits: Default::default(),
         }
     }
 }
@@ -220,6 +222,9 @@ impl Config {
                 .map_err(|err| invalid("database_url", err.to_string()))?;
         }
         if let Err((key, message)) = self.tls.validate() {
+            return Err(invalid(key, message));
+        }
+        if let Err((key, message)) = self.limits.validate() {
             return Err(invalid(key, message));
         }
         if let Err((key, message)) = self.exchanges.binance.validate() {

@@ -17,7 +17,7 @@ use crate::{
     listing::{BoxStream, invalid_page_token, next_page, page_size, watch},
     market::{decimal::parse_decimal, side::Side},
     model::order::{Order, OrderRequest, OrderStatus, OrderType, TimeInForce},
-    proto_time::timestamp_ms,
+    proto_time::filter_time,
     security::audit_entry,
     store::OrderQuery,
 };
@@ -63,8 +63,8 @@ fn query_of(filter: &pb::OrderFilter) -> Result<OrderQuery, ApiError> {
         statuses,
         side: Side::optional(filter.side, "filter.side")?,
         execution_id: non_empty(&filter.execution_id),
-        start_ms: filter.start_time.as_ref().map(timestamp_ms),
-        end_ms: filter.end_time.as_ref().map(timestamp_ms),
+        start_ms: filter_time(filter.start_time.as_ref(), "filter.start_time")?,
+        end_ms: filter_time(filter.end_time.as_ref(), "filter.end_time")?,
         ..Default::default()
     })
 }

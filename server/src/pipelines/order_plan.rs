@@ -13,6 +13,7 @@ use super::spec::Violations;
 use crate::{
     codec::enums::Mirrored,
     model::order::{OrderType, TimeInForce},
+    proto_time::checked_duration,
 };
 
 /// A protective level.
@@ -164,7 +165,7 @@ pub(super) fn compile_order_plan(settings: OrderSettings, bad: &mut Violations) 
             "needs a stop (stop_loss or trailing_stop) and a take-profit",
         );
     }
-    let cancel_after = settings.cancel_after.map(|d| match Duration::try_from(d) {
+    let cancel_after = settings.cancel_after.map(|d| match checked_duration(&d) {
         Ok(after) if !after.is_zero() && order_type == OrderType::Limit => after,
         Ok(after) if !after.is_zero() => {
             bad.add(

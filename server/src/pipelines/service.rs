@@ -18,7 +18,7 @@ use crate::{
         execution::{Execution, ExecutionStatus},
     },
     observe::CallTrace,
-    proto_time::timestamp_ms,
+    proto_time::filter_time,
     security::audit_entry,
     store::{ApprovalQuery, ExecutionQuery},
 };
@@ -79,8 +79,8 @@ fn execution_query(filter: &ExecutionFilter) -> Result<ExecutionQuery, ApiError>
         pipeline_id: non_empty(&filter.pipeline_id),
         signal_id: non_empty(&filter.signal_id),
         statuses,
-        start_ms: filter.start_time.as_ref().map(timestamp_ms),
-        end_ms: filter.end_time.as_ref().map(timestamp_ms),
+        start_ms: filter_time(filter.start_time.as_ref(), "filter.start_time")?,
+        end_ms: filter_time(filter.end_time.as_ref(), "filter.end_time")?,
         ..Default::default()
     })
 }

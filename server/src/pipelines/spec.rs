@@ -19,6 +19,7 @@ use crate::{
     codec::enums::Mirrored,
     market::{decimal::parse_decimal, side::Side},
     model::signal::{Signal, SignalAction},
+    proto_time::checked_duration,
 };
 
 /// Longest pipeline name (it is a metric label).
@@ -258,9 +259,13 @@ pub fn compile(mut pipeline: Pipeline) -> Result<Compiled, ApiError> {
         Some(trigger::Kind::Schedule(time)) => {
             let when = match &time.spec {
                 Some(schedule::Spec::Interval(interval)) => {
-                    let every = Duration::try_from(*interval).unwrap_or_default();
+                    let field = "pipeline.trigger.schedule.interval";
+                    let every = checked_duration(interval).unwrap_or_else(|why| {
+                        bad.add(field, why);
+                        MIN_INTERVAL
+                    });
                     if every < MIN_INTERVAL {
-                        bad.add("pipeline.trigger.schedule.interval", "must be at least 1s");
+                        bad.add(field, "must be at least 1s");
                     }
                     When::Every(every)
                 }
@@ -365,7 +370,12 @@ pub fn compile(mut pipeline: Pipeline) -> Result<Compiled, ApiError> {
         max_orders_per_minute: rules.max_orders_per_minute,
         cooldown: rules
             .cooldown
-            .and_then(|d| Duration::try_from(d).ok())
+            .map(|d| {
+                checked_duration(&d).unwrap_or_else(|why| {
+                    bad.add("pipeline.risk.cooldown", why);
+                    Duration::ZERO
+                })
+            })
             .unwrap_or_default(),
         daily_loss_limit: bad.decimal(
             "pipeline.risk.daily_loss_limit",
@@ -392,10 +402,14 @@ pub fn compile(mut pipeline: Pipeline) -> Result<Compiled, ApiError> {
             let expiry = policy.expiry.get_or_insert_with(|| {
                 prost_types::Duration::try_from(DEFAULT_APPROVAL_EXPIRY).unwrap_or_default()
             });
-            match Duration::try_from(*expiry) {
+            match checked_duration(expiry) {
                 Ok(expiry) if !expiry.is_zero() => Some(expiry),
-                _ => {
+                Ok(_) => {
                     bad.add("pipeline.approval.expiry", "must be positive");
+                    None
+                }
+                Err(why) => {
+                    bad.add("pipeline.approval.expiry", why);
                     None
                 }
             }

@@ -9,7 +9,7 @@ use tradeplane_api::*;
 use super::rate_limit::{Limit, Limits};
 use crate::{
     api_error::{ApiError, FieldError},
-    proto_time::timestamp_ms,
+    proto_time::{checked_duration, filter_time, timestamp_ms},
     store::AuditQuery,
 };
 
@@ -20,10 +20,15 @@ pub fn non_empty(value: &str) -> Option<String> {
 
 /// A positive duration from the request field `field`.
 pub fn duration_field(value: &prost_types::Duration, field: &str) -> Result<Duration, ApiError> {
-    Duration::try_from(*value)
-        .ok()
-        .filter(|d| !d.is_zero())
-        .ok_or_else(|| ApiError::invalid_field("INVALID_DURATION", field, "must be positive"))
+    match checked_duration(value) {
+        Ok(duration) if !duration.is_zero() => Ok(duration),
+        Ok(_) => Err(ApiError::invalid_field(
+            "INVALID_DURATION",
+            field,
+            "must be positive",
+        )),
+        Err(why) => Err(ApiError::invalid_field("INVALID_DURATION", field, why)),
+    }
 }
 
 /// The limit given in `field`, validated; `current` when none is given.
@@ -100,15 +105,16 @@ pub fn parse_cidrs(cidrs: &[String], field: &str) -> Result<Vec<IpNet>, ApiError
 }
 
 /// The store query of an audit filter (without its page).
-pub fn audit_query(filter: &AuditFilter) -> AuditQuery {
-    AuditQuery {
+pub fn audit_query(filter: &AuditFilter) -> Result<AuditQuery, ApiError> {
+    AuditOutcome::known(filter.outcome, "filter.outcome")?;
+    Ok(AuditQuery {
         actor: non_empty(&filter.actor),
         action_prefix: non_empty(&filter.action),
         outcome: (filter.outcome != AuditOutcome::Unspecified as i32).then_some(filter.outcome),
-        start_ms: filter.start_time.as_ref().map(timestamp_ms),
-        end_ms: filter.end_time.as_ref().map(timestamp_ms),
+        start_ms: filter_time(filter.start_time.as_ref(), "filter.start_time")?,
+        end_ms: filter_time(filter.end_time.as_ref(), "filter.end_time")?,
         ..Default::default()
-    }
+    })
 }
 
 /// Whether a live event passes the filter `filter`.

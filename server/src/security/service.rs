@@ -30,7 +30,7 @@ use crate::{
         halt::HaltState,
     },
     listing::{BoxStream, invalid_page_token, next_page, page_size, watch},
-    proto_time::now_ms,
+    proto_time::{fits_after, now_ms},
     settings::Setting,
 };
 
@@ -80,6 +80,14 @@ impl SecurityAdminService for SecurityAdminGrpc {
             .as_ref()
             .map(|ttl| duration_field(ttl, "ttl"))
             .transpose()?;
+        if ttl.is_some_and(|ttl| !fits_after(now_ms(), ttl)) {
+            return Err(ApiError::invalid_field(
+                "INVALID_DURATION",
+                "ttl",
+                "must end before the year 10000",
+            )
+            .into());
+        }
         let new = NewKey {
             name: body.name.clone(),
             role,
@@ -426,7 +434,7 @@ impl SecurityAdminService for SecurityAdminGrpc {
     ) -> Result<Response<ListAuditEventsResponse>, Status> {
         let request = request.into_inner();
         let page_size = page_size(request.page_size, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)?;
-        let mut query = audit_query(&request.filter.unwrap_or_default());
+        let mut query = audit_query(&request.filter.unwrap_or_default())?;
         if !request.page_token.is_empty() {
             query.before_sequence = Some(
                 request
@@ -457,7 +465,7 @@ impl SecurityAdminService for SecurityAdminGrpc {
         &self,
         request: Request<WatchAuditEventsRequest>,
     ) -> Result<Response<Self::WatchAuditEventsStream>, Status> {
-        let filter = audit_query(&request.into_inner().filter.unwrap_or_default());
+        let filter = audit_query(&request.into_inner().filter.unwrap_or_default())?;
         Ok(Response::new(watch(
             self.security.audit.subscribe(),
             move |event| audit_matches(&filter, event),

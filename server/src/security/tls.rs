@@ -9,10 +9,7 @@ use std::{
     time::Duration,
 };
 
-use axum::{
-    extract::connect_info::Connected,
-    serve::{IncomingStream, Listener},
-};
+use axum::serve::Listener;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer, pem::PemObject};
 use serde::{Deserialize, Serialize};
 use tokio::{
@@ -189,9 +186,3 @@ impl Listener for HttpListener {
 /// `ConnectInfo<PeerAddr>`).
 #[derive(Debug, Clone, Copy)]
 pub struct PeerAddr(pub SocketAddr);
-
-impl Connected<IncomingStream<'_, HttpListener>> for PeerAddr {
-    fn connect_info(stream: IncomingStream<'_, HttpListener>) -> Self {
-        PeerAddr(*stream.remote_addr())
-    }
-}

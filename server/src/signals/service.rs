@@ -27,7 +27,7 @@ use crate::{
         signal::{Signal, SignalOutcome},
     },
     observe::CallTrace,
-    proto_time::{from_timestamp, timestamp_ms},
+    proto_time::{checked_timestamp_ms, filter_time, from_timestamp},
     store::SignalQuery,
 };
 
@@ -84,7 +84,7 @@ fn raw_from_request(request: SubmitSignalRequest) -> RawSignal {
     };
     let event_time = match request.event_time.as_ref() {
         None => RawTime::Absent,
-        Some(ts) => match from_timestamp(ts) {
+        Some(ts) => match checked_timestamp_ms(ts).ok().and(from_timestamp(ts)) {
             Some(at) => RawTime::At(at),
             None => RawTime::Text(format!("{}s{}ns", ts.seconds, ts.nanos)),
         },
@@ -282,8 +282,8 @@ impl SignalService for SignalGrpc {
             strategy: non_empty(&filter.strategy),
             outcome: SignalOutcome::optional(filter.outcome, "filter.outcome")
                 .map_err(ApiError::from)?,
-            start_ms: filter.start_time.as_ref().map(timestamp_ms),
-            end_ms: filter.end_time.as_ref().map(timestamp_ms),
+            start_ms: filter_time(filter.start_time.as_ref(), "filter.start_time")?,
+            end_ms: filter_time(filter.end_time.as_ref(), "filter.end_time")?,
             before_id,
             limit: page_size + 1,
         };

@@ -116,11 +116,26 @@ pub async fn tradingview(State(state): State<Arc<WebhookState>>, request: Reques
         }
         .into_response();
     }
-    let Ok(body) = to_bytes(body, state.body_limit).await else {
-        return ApiError::PayloadTooLarge {
-            limit: state.body_limit,
+    let body = match to_bytes(body, state.body_limit).await {
+        Ok(body) => body,
+        Err(err)
+            if std::error::Error::source(&err)
+                .is_some_and(|e| e.is::<http_body_util::LengthLimitError>()) =>
+        {
+            return ApiError::PayloadTooLarge {
+                limit: state.body_limit,
+            }
+            .into_response();
         }
-        .into_response();
+        // Broken framing (a malformed chunk size, a body cut short).
+        Err(_) => {
+            return ApiError::InvalidArgument {
+                reason: "MALFORMED_BODY".into(),
+                message: "the request body is not valid HTTP framing".into(),
+                fields: Vec::new(),
+            }
+            .into_response();
+        }
     };
     let signed = match state.auth.check_signature(&parts.headers, &body) {
         Ok(signed) => signed,
