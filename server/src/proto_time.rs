@@ -68,6 +68,23 @@ pub fn checked_duration(duration: &prost_types::Duration) -> Result<Duration, &'
     Ok(Duration::new(seconds, nanos))
 }
 
+/// Clamps a stored duration into what [`checked_duration`] accepts (a
+/// negative one to zero); whether it changed it.
+pub fn clamp_duration(duration: &mut prost_types::Duration) -> bool {
+    if checked_duration(duration).is_ok() {
+        return false;
+    }
+    *duration = if duration.seconds < 0 || duration.nanos < 0 {
+        prost_types::Duration::default()
+    } else {
+        prost_types::Duration {
+            seconds: duration.seconds.min(MAX_DURATION_SECONDS),
+            nanos: duration.nanos.min(NANOS_PER_SECOND - 1),
+        }
+    };
+    true
+}
+
 /// The latest instant `ms` plus `duration` may reach and still be a valid
 /// Timestamp (for expiry times built from a request's duration).
 pub fn fits_after(ms: i64, duration: Duration) -> bool {
@@ -84,8 +101,14 @@ pub fn timestamp_ms(ts: &Timestamp) -> i64 {
         .saturating_add(i64::from(ts.nanos / 1_000_000))
 }
 
-/// A protobuf timestamp for milliseconds since the Unix epoch.
+/// A protobuf timestamp for milliseconds since the Unix epoch, clamped
+/// into 0001–9999 (a time stored before requests were checked must not
+/// make an answer that proto3-JSON clients cannot read).
 pub fn ms_to_timestamp(ms: i64) -> Timestamp {
+    let ms = ms.clamp(
+        TIMESTAMP_SECONDS.start * 1000,
+        TIMESTAMP_SECONDS.end * 1000 - 1,
+    );
     Timestamp {
         seconds: ms.div_euclid(1000),
         nanos: (ms.rem_euclid(1000) * 1_000_000) as i32,
@@ -120,6 +143,13 @@ mod tests {
         assert!(checked_duration(&duration(i64::MAX, i32::MAX)).is_err());
         assert!(checked_duration(&duration(0, 2_000_000_000)).is_err());
         assert!(checked_duration(&duration(MAX_DURATION_SECONDS, 0)).is_ok());
+        let mut endless = duration(i64::MAX, 2_000_000_000);
+        assert!(clamp_duration(&mut endless));
+        assert_eq!(endless, duration(MAX_DURATION_SECONDS, 999_999_999));
+        let mut negative = duration(-1, 0);
+        assert!(clamp_duration(&mut negative));
+        assert_eq!(negative, duration(0, 0));
+        assert!(!clamp_duration(&mut duration(5, 0)));
     }
 
     #[test]
@@ -132,6 +162,8 @@ mod tests {
         assert!(at(0, -1).is_err());
         assert!(at(0, 1_000_000_000).is_err());
         assert!(fits_after(0, Duration::from_secs(3600)));
+        let far = ms_to_timestamp(i64::MAX);
+        assert!(checked_timestamp_ms(&far).is_ok(), "clamped: {far:?}");
         assert!(!fits_after(
             0,
             Duration::from_secs(MAX_DURATION_SECONDS as u64)

@@ -18,6 +18,7 @@ mod metrics;
 mod order_plan;
 mod overrides;
 mod protect;
+mod repair;
 mod resize;
 mod risk;
 mod risk_sizing;
@@ -92,8 +93,13 @@ impl Pipelines {
         meter: &opentelemetry::metrics::Meter,
     ) -> Result<Arc<Self>, ApiError> {
         let mut index = BTreeMap::new();
-        for pipeline in store.list_pipelines().await? {
+        for mut pipeline in store.list_pipelines().await? {
             let id = pipeline.id.clone();
+            let repaired = repair::clamp_durations(&mut pipeline);
+            if !repaired.is_empty() {
+                tracing::warn!(pipeline = %id, fields = ?repaired, "stored durations out of range clamped");
+                store.update_pipeline(&pipeline).await?;
+            }
             match compile(pipeline) {
                 Ok(compiled) => {
                     index.insert(id, Arc::new(compiled));
