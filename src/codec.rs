@@ -7,10 +7,11 @@
 
 use std::collections::HashMap;
 
+use bytes::{Buf, BufMut, Bytes};
 use prost::Message;
 use tonic::{
     Code, Status,
-    codec::{BufferSettings, Codec, DecodeBuf, Decoder},
+    codec::{BufferSettings, Codec, DecodeBuf, Decoder, EncodeBuf, Encoder},
 };
 use tonic_prost::{ProstCodec, ProstDecoder, ProstEncoder};
 use tonic_types::{ErrorDetails, StatusExt};
@@ -102,4 +103,67 @@ pub fn malformed(why: &str) -> Status {
         format!("the request is not a valid protobuf message: {why}"),
         details,
     )
+}
+
+/// Calls the RPC at `path` (`/package.Service/Method`) over `channel` with
+/// `body` as its one request message and `authorization: Bearer <key>`;
+/// the answers, as bytes. For tools that call any RPC with bytes they made.
+pub async fn call_raw(
+    channel: tonic::transport::Channel,
+    path: &str,
+    key: &str,
+    body: Bytes,
+) -> Result<tonic::Streaming<Bytes>, Status> {
+    let path = tonic::codegen::http::uri::PathAndQuery::try_from(path)
+        .map_err(|e| Status::invalid_argument(format!("`{path}` is not an RPC path: {e}")))?;
+    let bearer = format!("Bearer {key}")
+        .parse()
+        .map_err(|_| Status::invalid_argument("the key is not ASCII"))?;
+    let mut grpc = tonic::client::Grpc::new(channel);
+    grpc.ready()
+        .await
+        .map_err(|e| Status::unavailable(e.to_string()))?;
+    let mut request = tonic::Request::new(tokio_stream::once(body));
+    request.metadata_mut().insert("authorization", bearer);
+    Ok(grpc.streaming(request, path, RawCodec).await?.into_inner())
+}
+
+/// A codec that sends and receives message bytes as they are: for tools
+/// that call any RPC by path with bytes they made (the hostile-input test,
+/// the fuzzer).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RawCodec;
+
+impl Codec for RawCodec {
+    type Encode = Bytes;
+    type Decode = Bytes;
+    type Encoder = RawCodec;
+    type Decoder = RawCodec;
+
+    fn encoder(&mut self) -> Self::Encoder {
+        RawCodec
+    }
+
+    fn decoder(&mut self) -> Self::Decoder {
+        RawCodec
+    }
+}
+
+impl Encoder for RawCodec {
+    type Item = Bytes;
+    type Error = Status;
+
+    fn encode(&mut self, item: Bytes, dst: &mut EncodeBuf<'_>) -> Result<(), Status> {
+        dst.put(item);
+        Ok(())
+    }
+}
+
+impl Decoder for RawCodec {
+    type Item = Bytes;
+    type Error = Status;
+
+    fn decode(&mut self, src: &mut DecodeBuf<'_>) -> Result<Option<Bytes>, Status> {
+        Ok(Some(src.copy_to_bytes(src.remaining())))
+    }
 }

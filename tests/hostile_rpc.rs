@@ -7,23 +7,18 @@
 
 use std::time::Duration;
 
-use bytes::{Buf, BufMut, Bytes};
+use bytes::Bytes;
 use prost::Message;
 use prost_reflect::{
     DescriptorPool, DynamicMessage, FieldDescriptor, Kind, MapKey, MessageDescriptor,
     MethodDescriptor, Value,
 };
-use tonic::{
-    Code, Request, Status,
-    codec::{Codec, DecodeBuf, Decoder, EncodeBuf, Encoder},
-    metadata::MetadataValue,
-    transport::Channel,
-};
+use tonic::{Code, Status, transport::Channel};
 use tonic_health::pb::{HealthCheckRequest, health_check_response::ServingStatus};
 use tonic_types::StatusExt;
 use tradeplane_api::{
     CreateApiKeyRequest, OrderSettings, OrderType, PlaceOrderRequest, RiskRules, Role, Schedule,
-    Side, SignalFilter, SubmitSignalRequest, Trigger, schedule, trigger,
+    Side, SignalFilter, SubmitSignalRequest, Trigger, codec::call_raw, schedule, trigger,
 };
 use tradeplane_e2e::{
     ADMIN_KEY, TestServer, any_signal_pipeline, bad_request_field, error_reason, list_signals,
@@ -223,16 +218,8 @@ async fn call(
     method: &MethodDescriptor,
     body: Bytes,
 ) -> Result<Option<Bytes>, Status> {
-    let mut grpc = tonic::client::Grpc::new(channel.clone());
-    grpc.ready()
-        .await
-        .map_err(|e| Status::unavailable(e.to_string()))?;
     let path = format!("/{}/{}", method.parent_service().full_name(), method.name());
-    let path = http::uri::PathAndQuery::try_from(path).expect("valid path");
-    let mut request = Request::new(futures::stream::iter([body]));
-    let bearer = MetadataValue::try_from(format!("Bearer {ADMIN_KEY}")).expect("ascii");
-    request.metadata_mut().insert("authorization", bearer);
-    let mut stream = grpc.streaming(request, path, RawCodec).await?.into_inner();
+    let mut stream = call_raw(channel.clone(), &path, ADMIN_KEY, body).await?;
     match tokio::time::timeout(SILENT_STREAM, stream.message()).await {
         Ok(answer) => answer,
         Err(_) => Ok(None),
@@ -298,44 +285,6 @@ fn invalid_in(value: &Value) -> Option<String> {
         Value::List(items) => items.iter().find_map(invalid_in),
         Value::Map(entries) => entries.values().find_map(invalid_in),
         _ => None,
-    }
-}
-
-/// A codec that sends and receives message bytes as they are.
-#[derive(Default)]
-struct RawCodec;
-
-impl Codec for RawCodec {
-    type Encode = Bytes;
-    type Decode = Bytes;
-    type Encoder = RawCodec;
-    type Decoder = RawCodec;
-
-    fn encoder(&mut self) -> Self::Encoder {
-        RawCodec
-    }
-
-    fn decoder(&mut self) -> Self::Decoder {
-        RawCodec
-    }
-}
-
-impl Encoder for RawCodec {
-    type Item = Bytes;
-    type Error = Status;
-
-    fn encode(&mut self, item: Bytes, dst: &mut EncodeBuf<'_>) -> Result<(), Status> {
-        dst.put(item);
-        Ok(())
-    }
-}
-
-impl Decoder for RawCodec {
-    type Item = Bytes;
-    type Error = Status;
-
-    fn decode(&mut self, src: &mut DecodeBuf<'_>) -> Result<Option<Bytes>, Status> {
-        Ok(Some(src.copy_to_bytes(src.remaining())))
     }
 }
 

@@ -21,7 +21,10 @@ async fn rows_out_of_range_are_repaired_and_never_poison_a_list() {
         .create_api_key(CreateApiKeyRequest {
             name: "old-bot".into(),
             role: Role::Viewer as i32,
-            ttl: Some(prost_types::Duration { seconds: 3600, nanos: 0 }),
+            ttl: Some(prost_types::Duration {
+                seconds: 3600,
+                nanos: 0,
+            }),
             ..Default::default()
         })
         .await
@@ -41,10 +44,17 @@ async fn rows_out_of_range_are_repaired_and_never_poison_a_list() {
     )
     .expect("update key");
     let body: Vec<u8> = db
-        .query_row("SELECT body FROM pipelines WHERE id = ?1", [&pipeline.id], |r| r.get(0))
+        .query_row(
+            "SELECT body FROM pipelines WHERE id = ?1",
+            [&pipeline.id],
+            |r| r.get(0),
+        )
         .expect("a pipeline row");
     let mut stored = Pipeline::decode(body.as_slice()).expect("decodes");
-    stored.risk.get_or_insert_default().cooldown = Some(prost_types::Duration { seconds: -1, nanos: 0 });
+    stored.risk.get_or_insert_default().cooldown = Some(prost_types::Duration {
+        seconds: -1,
+        nanos: 0,
+    });
     db.execute(
         "UPDATE pipelines SET body = ?1 WHERE id = ?2",
         rusqlite::params![stored.encode_to_vec(), pipeline.id],
@@ -63,9 +73,15 @@ async fn rows_out_of_range_are_repaired_and_never_poison_a_list() {
         .expect("the key list answers")
         .into_inner()
         .api_keys;
-    let old = keys.iter().find(|k| k.id == key.id).expect("the old key is listed");
+    let old = keys
+        .iter()
+        .find(|k| k.id == key.id)
+        .expect("the old key is listed");
     let expire = old.expire_time.expect("an expiry");
-    assert_eq!(expire.seconds * 1000 + i64::from(expire.nanos / 1_000_000), END_OF_9999_MS);
+    assert_eq!(
+        expire.seconds * 1000 + i64::from(expire.nanos / 1_000_000),
+        END_OF_9999_MS
+    );
 
     let pipelines = client
         .pipelines()
@@ -74,15 +90,34 @@ async fn rows_out_of_range_are_repaired_and_never_poison_a_list() {
         .expect("the pipeline list answers")
         .into_inner()
         .pipelines;
-    let listed = pipelines.iter().find(|p| p.id == pipeline.id).expect("still loaded");
-    let cooldown = listed.risk.as_ref().and_then(|r| r.cooldown).expect("a cooldown");
-    assert_eq!((cooldown.seconds, cooldown.nanos), (0, 0), "clamped to zero");
+    let listed = pipelines
+        .iter()
+        .find(|p| p.id == pipeline.id)
+        .expect("still loaded");
+    let cooldown = listed
+        .risk
+        .as_ref()
+        .and_then(|r| r.cooldown)
+        .expect("a cooldown");
+    assert_eq!(
+        (cooldown.seconds, cooldown.nanos),
+        (0, 0),
+        "clamped to zero"
+    );
 
     let data_dir = server.stop().await;
     let db = rusqlite::Connection::open(data_dir.path().join("tradeplane.db")).expect("open");
     let body: Vec<u8> = db
-        .query_row("SELECT body FROM pipelines WHERE id = ?1", [&pipeline.id], |r| r.get(0))
+        .query_row(
+            "SELECT body FROM pipelines WHERE id = ?1",
+            [&pipeline.id],
+            |r| r.get(0),
+        )
         .expect("a pipeline row");
     let repaired = Pipeline::decode(body.as_slice()).expect("decodes");
-    assert_eq!(repaired.risk.and_then(|r| r.cooldown).map(|c| c.seconds), Some(0), "repaired in the store");
+    assert_eq!(
+        repaired.risk.and_then(|r| r.cooldown).map(|c| c.seconds),
+        Some(0),
+        "repaired in the store"
+    );
 }

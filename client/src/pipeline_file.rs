@@ -223,18 +223,32 @@ fn duration(d: Duration) -> prost_types::Duration {
     }
 }
 
+/// How a pipeline file is written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FileFormat {
+    Json,
+    Yaml,
+}
+
 impl PipelineFile {
     /// Reads a `.json`, `.yaml` or `.yml` file.
     pub fn read(path: &Path) -> Result<Self, String> {
         let text = std::fs::read_to_string(path)
             .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-        let json = path.extension().is_some_and(|e| e == "json");
-        let parsed = if json {
-            serde_json::from_str(&text).map_err(|e| e.to_string())
+        let format = if path.extension().is_some_and(|e| e == "json") {
+            FileFormat::Json
         } else {
-            serde_yaml_ng::from_str(&text).map_err(|e| e.to_string())
+            FileFormat::Yaml
         };
-        parsed.map_err(|e| format!("{}: {e}", path.display()))
+        Self::parse(&text, format).map_err(|e| format!("{}: {e}", path.display()))
+    }
+
+    /// Parses the text of a pipeline file.
+    pub fn parse(text: &str, format: FileFormat) -> Result<Self, String> {
+        match format {
+            FileFormat::Json => serde_json::from_str(text).map_err(|e| e.to_string()),
+            FileFormat::Yaml => serde_yaml_ng::from_str(text).map_err(|e| e.to_string()),
+        }
     }
 
     /// The top-level fields the file sets (UpdatePipeline's mask).

@@ -22,7 +22,10 @@ pub(super) fn clamp_durations(pipeline: &mut Pipeline) -> Vec<&'static str> {
     );
     fix(
         "order.cancel_after",
-        pipeline.order.as_mut().and_then(|o| o.cancel_after.as_mut()),
+        pipeline
+            .order
+            .as_mut()
+            .and_then(|o| o.cancel_after.as_mut()),
     );
     fix(
         "approval.expiry",
@@ -49,7 +52,10 @@ mod tests {
     fn out_of_range_durations_are_clamped_and_named() {
         let mut pipeline = Pipeline {
             risk: Some(RiskRules {
-                cooldown: Some(prost_types::Duration { seconds: -1, nanos: 0 }),
+                cooldown: Some(prost_types::Duration {
+                    seconds: -1,
+                    nanos: 0,
+                }),
                 ..Default::default()
             }),
             trigger: Some(Trigger {
@@ -67,6 +73,10 @@ mod tests {
             clamp_durations(&mut pipeline),
             ["risk.cooldown", "trigger.schedule.interval"]
         );
-        assert_eq!(clamp_durations(&mut pipeline), Vec::<&str>::new(), "valid now");
+        assert_eq!(
+            clamp_durations(&mut pipeline),
+            Vec::<&str>::new(),
+            "valid now"
+        );
     }
 }
