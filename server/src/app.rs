@@ -31,7 +31,7 @@ use tradeplane_api::{
 use crate::{
     config::Config,
     controls::breakers::{self, CircuitBreakers},
-    edge::{http_serve, shed::ShedLayer},
+    edge::{grpc_incoming, http_serve, malformed::MalformedLayer, shed::ShedLayer},
     market::symbol::SymbolNormalizer,
     model::signal::{Signal, SignalOutcome},
     orders::OrderGrpc,
@@ -56,6 +56,8 @@ use crate::{
 pub const READINESS_SERVICE: &str = "readiness";
 /// How often expired idempotency keys are purged.
 const PURGE_INTERVAL: Duration = Duration::from_secs(60);
+/// How often a gRPC connection is pinged, and how long the answer may take.
+const GRPC_KEEP_ALIVE: Duration = Duration::from_secs(20);
 
 /// A running server. Drop does not stop it: call [`RunningServer::shutdown`].
 pub struct RunningServer {
@@ -200,8 +202,12 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
         grpc = grpc.tls_config(tls)?;
     }
     let grpc = grpc
+        // Dead peers are found and their connections closed.
+        .http2_keepalive_interval(Some(GRPC_KEEP_ALIVE))
+        .http2_keepalive_timeout(Some(GRPC_KEEP_ALIVE))
         .layer(TelemetryLayer::grpc(&meter))
         .layer(ShedLayer::grpc(config.limits.grpc_max_in_flight, &meter))
+        .layer(MalformedLayer)
         .layer(AuthLayer::new(security.clone()))
         .add_service(health_service)
         .add_optional_service(reflection_v1)
@@ -227,7 +233,11 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
         .serve_with_incoming_shutdown(
             // Without TCP_NODELAY, Nagle's algorithm and delayed ACKs add
             // ~40 ms to some responses.
-            TcpIncoming::from(grpc_listener).with_nodelay(Some(true)),
+            grpc_incoming::limited(
+                TcpIncoming::from(grpc_listener).with_nodelay(Some(true)),
+                &config.limits,
+                &meter,
+            ),
             wait_for_stop(stopped.clone()),
         );
 

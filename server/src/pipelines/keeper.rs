@@ -267,6 +267,29 @@ impl Pipelines {
     }
 
     /// The stop's open orders `which` selects.
+    /// The orders of `order`'s OCO group, open or ended, as stored
+    /// (none when it has no group or the store cannot be read).
+    pub(super) async fn oco_group_of(&self, order: &Order) -> Vec<Order> {
+        if order.origin.oco_group.is_empty() {
+            return Vec::new();
+        }
+        let query = OrderQuery {
+            execution_id: Some(order.origin.execution_id.clone()),
+            limit: 1000,
+            ..Default::default()
+        };
+        match self.store.list_orders(&query).await {
+            Ok(orders) => orders
+                .into_iter()
+                .filter(|o| o.origin.oco_group == order.origin.oco_group)
+                .collect(),
+            Err(err) => {
+                tracing::warn!(order = %order.id, error = %err, "cannot read the order's OCO group");
+                Vec::new()
+            }
+        }
+    }
+
     fn resting_stops(&self, which: impl Fn(&Order) -> bool) -> Vec<Order> {
         self.desk
             .open_orders()
@@ -284,14 +307,19 @@ impl Pipelines {
         if gain(stop.side, current, to) <= Decimal::ZERO {
             return;
         }
-        let target = (!stop.origin.oco_group.is_empty())
-            .then(|| {
-                self.desk
-                    .open_orders()
-                    .into_iter()
-                    .find(|o| o.origin.oco_group == stop.origin.oco_group && o.id != stop.id)
-            })
-            .flatten();
+        let partners: Vec<Order> = self
+            .oco_group_of(stop)
+            .await
+            .into_iter()
+            .filter(|o| o.id != stop.id)
+            .collect();
+        // A group whose take-profit traded is closed (all of it traded) or
+        // resized (part of it), and its stop with it: moving the stop now
+        // would size it for what was sold.
+        if partners.iter().any(|o| !o.filled_quantity.is_zero()) {
+            return;
+        }
+        let target = partners.into_iter().find(|o| o.status.is_open());
         let request_id = format!("{}:{why}", stop.id);
         let group = target
             .as_ref()

@@ -17,7 +17,6 @@ use crate::{
         desk::client_order_id,
         exchanges::{InstrumentRules, round_quantity},
     },
-    store::OrderQuery,
 };
 
 impl Pipelines {
@@ -35,7 +34,12 @@ impl Pipelines {
         {
             return;
         }
-        let Some(stop) = self.stop_of(target).await else {
+        let Some(stop) = self
+            .oco_group_of(target)
+            .await
+            .into_iter()
+            .find(|o| o.origin.role == Some(OrderRole::StopLoss))
+        else {
             return;
         };
         if stop.status.is_open() && stop.quantity <= target.quantity - target.filled_quantity {
@@ -91,25 +95,6 @@ impl Pipelines {
             }
             Ok(_) => {}
             Err(err) => tracing::warn!(target = %target.id, error = %err, "bracket not resized"),
-        }
-    }
-
-    /// The stop of the take-profit's OCO group, open or ended.
-    async fn stop_of(&self, target: &Order) -> Option<Order> {
-        let query = OrderQuery {
-            execution_id: Some(target.origin.execution_id.clone()),
-            limit: 1000,
-            ..Default::default()
-        };
-        match self.store.list_orders(&query).await {
-            Ok(orders) => orders.into_iter().find(|o| {
-                o.origin.role == Some(OrderRole::StopLoss)
-                    && o.origin.oco_group == target.origin.oco_group
-            }),
-            Err(err) => {
-                tracing::warn!(target = %target.id, error = %err, "cannot read the take-profit's group");
-                None
-            }
         }
     }
 }
