@@ -5,6 +5,7 @@
 
 mod brackets;
 mod control;
+pub mod hostile;
 pub mod mock_binance;
 mod pipelines;
 mod rpc;
