@@ -25,11 +25,16 @@ pub fn join(at: &str, name: &str) -> String {
     }
 }
 
+/// Whether `text` holds more than `max` characters.
+pub fn exceeds(text: &str, max: usize) -> bool {
+    // Bytes bound characters from above: most texts need no count.
+    text.len() > max && text.chars().count() > max
+}
+
 /// Checks that field `name` of the message at `at`, `text`, holds at
 /// most `max` characters.
 pub fn text(text: &str, max: usize, at: &str, name: &str, out: &mut Violations) {
-    // Bytes bound characters from above: most texts need no count.
-    if text.len() > max && text.chars().count() > max {
+    if exceeds(text, max) {
         out.push((
             join(at, name),
             format!("must hold at most {max} characters"),

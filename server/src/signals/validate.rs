@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
+use tradeplane_api::limits::exceeds;
 
 use super::violation::{Field, RejectReason, Violation};
 use super::{
@@ -57,7 +58,8 @@ pub enum RawTime {
     Text(String),
 }
 
-/// Longest accepted text for free-form fields.
+/// Longest accepted text for free-form fields, in characters (as the
+/// proto's limits count them).
 const MAX_TEXT: usize = 256;
 const MAX_COMMENT: usize = 1024;
 const MAX_TAGS: usize = 32;
@@ -85,11 +87,11 @@ pub fn validate(
         (Field::Comment, &raw.comment, MAX_COMMENT),
         (Field::Interval, &raw.interval, 32),
     ] {
-        if text.len() > limit {
+        if exceeds(text, limit) {
             fail(
                 field,
                 RejectReason::FieldTooLong,
-                format!("longer than {limit} bytes"),
+                format!("longer than {limit} characters"),
             );
         }
     }
@@ -97,12 +99,14 @@ pub fn validate(
         || raw
             .tags
             .iter()
-            .any(|(k, v)| k.len() > 64 || v.len() > MAX_TEXT)
+            .any(|(k, v)| exceeds(k, 64) || exceeds(v, MAX_TEXT))
     {
         fail(
             Field::Tags,
             RejectReason::FieldTooLong,
-            format!("at most {MAX_TAGS} tags, keys up to 64 and values up to {MAX_TEXT} bytes"),
+            format!(
+                "at most {MAX_TAGS} tags, keys up to 64 and values up to {MAX_TEXT} characters"
+            ),
         );
     }
 
@@ -417,6 +421,19 @@ mod tests {
         assert!(got.contains(&(Field::Price, RejectReason::NonPositivePrice)));
         assert!(got.contains(&(Field::Quantity, RejectReason::NotANumber)));
         assert!(got.contains(&(Field::Confidence, RejectReason::ConfidenceOutOfRange)));
+    }
+
+    #[test]
+    fn text_limits_count_characters_as_the_proto_documents() {
+        let mut signal = raw("BTCUSDT", "buy");
+        // 1,024 two-byte characters: 2,048 bytes, within the limit.
+        signal.comment = "é".repeat(MAX_COMMENT);
+        assert!(check(&signal).is_ok());
+        signal.comment.push('é');
+        assert_eq!(
+            reasons(&signal),
+            vec![(Field::Comment, RejectReason::FieldTooLong)]
+        );
     }
 
     #[test]
