@@ -1107,6 +1107,41 @@ async fn tls_and_mtls_serve_verified_clients_and_refuse_others() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(String::from_utf8_lossy(&out.stdout).starts_with("trading"));
+    // A host:port address is plaintext unless --tls: to a TLS port that
+    // fails with a hint, and --tls speaks TLS.
+    let host_port = server.grpc_addr.to_string();
+    let tpctl_to = |tls: bool| {
+        let mut command = tokio::process::Command::new(binary("tpctl"));
+        command
+            .args([
+                "--server",
+                &host_port,
+                "--api-key",
+                ADMIN_KEY,
+                "admin",
+                "status",
+            ])
+            .arg("--ca-cert")
+            .arg(path("ca.pem"))
+            .arg("--client-cert")
+            .arg(path("client.pem"))
+            .arg("--client-key")
+            .arg(path("client.key"));
+        if tls {
+            command.arg("--tls");
+        }
+        command.output()
+    };
+    let out = tpctl_to(false).await.unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "plaintext to a TLS port fails");
+    assert!(err.contains("https:// address or --tls"), "{err}");
+    let out = tpctl_to(true).await.unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     server.stop().await;
 
     // TLS without a client CA accepts clients that only trust the server.

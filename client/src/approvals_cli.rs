@@ -2,12 +2,13 @@
 //! `list` (with `--watch` to stream them as they are held and decided),
 //! `approve ID` and `reject ID --reason R`.
 
+use crate::cli_error::CliError;
 use clap::Subcommand;
 use futures::StreamExt;
 use serde_json::{Value, json};
 use tradeplane_api::*;
 use tradeplane_client::{
-    Client, describe_status,
+    Client,
     format::{object_table, print, rows, time_text},
 };
 
@@ -107,9 +108,8 @@ pub async fn run(
     client: &Client,
     command: ApprovalCommand,
     json_output: bool,
-) -> Result<(), String> {
+) -> Result<(), CliError> {
     let mut pipelines = client.pipelines();
-    let error = |status: tonic::Status| describe_status(&status);
     match command {
         ApprovalCommand::List {
             state,
@@ -124,11 +124,10 @@ pub async fn run(
                 .watch_approvals(WatchApprovalsRequest {
                     states: states(&state)?,
                 })
-                .await
-                .map_err(error)?
+                .await?
                 .into_inner();
             while let Some(event) = stream.next().await {
-                let value = approval_json(&event.map_err(error)?.approval.unwrap_or_default());
+                let value = approval_json(&event?.approval.unwrap_or_default());
                 print(json_output, value.clone(), || {
                     rows(&[value], &APPROVAL_COLUMNS).concat().join("  ")
                 });
@@ -147,8 +146,7 @@ pub async fn run(
                     pipeline_id: pipeline,
                     ..Default::default()
                 })
-                .await
-                .map_err(error)?
+                .await?
                 .into_inner()
                 .approvals;
             let values: Vec<Value> = approvals.iter().map(approval_json).collect();
@@ -159,16 +157,14 @@ pub async fn run(
         ApprovalCommand::Approve { id } => {
             let answer = pipelines
                 .approve_order(ApproveOrderRequest { id })
-                .await
-                .map_err(error)?
+                .await?
                 .into_inner();
             print_decided(json_output, answer.approval, answer.execution);
         }
         ApprovalCommand::Reject { id, reason } => {
             let answer = pipelines
                 .reject_order(RejectOrderRequest { id, reason })
-                .await
-                .map_err(error)?
+                .await?
                 .into_inner();
             print_decided(json_output, answer.approval, answer.execution);
         }

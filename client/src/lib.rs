@@ -60,6 +60,28 @@ pub struct TlsOptions {
     pub identity: Option<(Vec<u8>, Vec<u8>)>,
 }
 
+/// How to reach a server.
+#[derive(Debug, Clone)]
+pub struct ConnectOptions {
+    pub tls: TlsOptions,
+    /// How long connecting may take.
+    pub connect_timeout: Duration,
+    /// How long a call may wait for its answer; `None` waits as long as
+    /// it takes. A stream's answer is its first message head, so a watch
+    /// is not cut.
+    pub call_timeout: Option<Duration>,
+}
+
+impl Default for ConnectOptions {
+    fn default() -> Self {
+        Self {
+            tls: TlsOptions::default(),
+            connect_timeout: Duration::from_secs(5),
+            call_timeout: None,
+        }
+    }
+}
+
 /// Failure to connect.
 #[derive(Debug, thiserror::Error)]
 pub enum ConnectError {
@@ -83,10 +105,27 @@ impl Client {
         api_key: Option<&str>,
         tls: &TlsOptions,
     ) -> Result<Self, ConnectError> {
+        let options = ConnectOptions {
+            tls: tls.clone(),
+            ..Default::default()
+        };
+        Self::connect_with(server, api_key, &options).await
+    }
+
+    /// Connects to `server` (a URL, see [`server_url`]) as `options` say.
+    pub async fn connect_with(
+        server: &str,
+        api_key: Option<&str>,
+        options: &ConnectOptions,
+    ) -> Result<Self, ConnectError> {
+        let tls = &options.tls;
         let mut endpoint = Endpoint::from_shared(server.to_string())
-            .map_err(|e| ConnectError::Address(server.to_string(), e.to_string()))?
-            .connect_timeout(Duration::from_secs(5))
+            .map_err(|e| ConnectError::Address(server.to_string(), error_chain(&e)))?
+            .connect_timeout(options.connect_timeout)
             .tcp_nodelay(true);
+        if let Some(timeout) = options.call_timeout {
+            endpoint = endpoint.timeout(timeout);
+        }
         if server.starts_with("https://") {
             let mut config = match &tls.ca_cert {
                 Some(ca) => ClientTlsConfig::new().ca_certificate(Certificate::from_pem(ca)),
@@ -212,12 +251,73 @@ pub fn describe_status(status: &Status) -> String {
     text
 }
 
+/// The URL of a server given as grpcurl takes it: `host:port` (plaintext,
+/// or TLS when `tls` is `Some(true)`), or a full `http://` / `https://`
+/// URL, which must agree with `tls` when that is given.
+pub fn server_url(address: &str, tls: Option<bool>) -> Result<String, ConnectError> {
+    let refuse = |why: &str| Err(ConnectError::Address(address.to_string(), why.to_string()));
+    match (address.split_once("://"), tls) {
+        (None, _) if address.is_empty() => refuse("it is empty"),
+        (None, Some(true)) => Ok(format!("https://{address}")),
+        (None, _) => Ok(format!("http://{address}")),
+        (Some(("http", _)), Some(true)) => refuse("--tls needs an https:// address or none"),
+        (Some(("https", _)), Some(false)) => refuse("--plaintext needs an http:// address or none"),
+        (Some(("http" | "https", _)), _) => Ok(address.to_string()),
+        (Some((scheme, _)), _) => {
+            refuse(&format!("the scheme `{scheme}` is neither http nor https"))
+        }
+    }
+}
+
+/// An error and its causes on one line, each said once (transport errors
+/// often repeat their cause's text).
 fn error_chain(err: &dyn std::error::Error) -> String {
-    let mut text = err.to_string();
+    let mut parts = vec![err.to_string()];
     let mut source = err.source();
     while let Some(cause) = source {
-        text.push_str(&format!(": {cause}"));
+        let text = cause.to_string();
+        if !parts.iter().any(|part| part.contains(&text)) {
+            parts.push(text);
+        }
         source = cause.source();
     }
-    text
+    parts.join(": ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn addresses_take_the_forms_grpcurl_takes() {
+        let url = |address: &str, tls| server_url(address, tls).map_err(|e| e.to_string());
+        assert_eq!(
+            url("127.0.0.1:50051", None).unwrap(),
+            "http://127.0.0.1:50051"
+        );
+        assert_eq!(
+            url("localhost:50051", Some(false)).unwrap(),
+            "http://localhost:50051"
+        );
+        assert_eq!(
+            url("tp.example:443", Some(true)).unwrap(),
+            "https://tp.example:443"
+        );
+        assert_eq!(
+            url("https://tp.example", None).unwrap(),
+            "https://tp.example"
+        );
+        assert!(
+            url("http://tp.example", Some(true))
+                .unwrap_err()
+                .contains("--tls")
+        );
+        assert!(
+            url("https://tp.example", Some(false))
+                .unwrap_err()
+                .contains("--plaintext")
+        );
+        assert!(url("ftp://tp.example", None).unwrap_err().contains("`ftp`"));
+        assert!(url("", None).unwrap_err().contains("empty"));
+    }
 }

@@ -2,6 +2,7 @@
 
 mod admin;
 mod approvals_cli;
+mod cli_error;
 mod orders_cli;
 mod overrides_cli;
 mod pipelines_cli;
@@ -11,25 +12,43 @@ use std::{collections::HashMap, path::PathBuf, process::ExitCode, time::Duration
 use clap::{Parser, Subcommand, ValueEnum};
 use futures::StreamExt;
 use serde_json::json;
-use tonic::Status;
 use tradeplane_api::{
     GetSignalRequest, ListSignalsRequest, ProtoEnum, SignalFilter, SignalOutcome,
     SubmitSignalRequest, WatchSignalsRequest,
 };
 use tradeplane_client::{
-    Client, TlsOptions,
+    Client, ConnectOptions, TlsOptions,
     bench::{self, BenchOptions, Target},
     bench_lists::{self, ListOptions},
-    describe_status,
     format::{SIGNAL_COLUMNS, signal_json, signal_row, table},
 };
 
+use crate::cli_error::{CliError, EXIT_CODES};
+
 #[derive(Parser)]
-#[command(name = "tpctl", version, about = "Command-line client for tradeplane")]
+#[command(
+    name = "tpctl",
+    version,
+    about = "Command-line client for tradeplane",
+    after_help = EXIT_CODES
+)]
 struct Cli {
-    /// gRPC server address.
+    /// gRPC server address: `host:port` (as grpcurl takes it), or an
+    /// `http://` or `https://` URL.
     #[arg(long, global = true, env = "TRADEPLANE_SERVER")]
     server: Option<String>,
+    /// Speak plaintext HTTP/2 (the default for a `host:port` address).
+    #[arg(long, global = true, conflicts_with = "tls")]
+    plaintext: bool,
+    /// Speak TLS (a `host:port` address becomes `https://host:port`).
+    #[arg(long, global = true)]
+    tls: bool,
+    /// How long one call may wait for its answer (watches are not cut).
+    #[arg(long, global = true, default_value = "30s", value_parser = humantime::parse_duration)]
+    timeout: Duration,
+    /// How long connecting to the server may take.
+    #[arg(long, global = true, default_value = "5s", value_parser = humantime::parse_duration)]
+    connect_timeout: Duration,
     /// API key; else TRADEPLANE_API_KEY, else `api_key` in the config file.
     #[arg(long, global = true)]
     api_key: Option<String>,
@@ -234,7 +253,7 @@ struct FileConfig {
     api_key: Option<String>,
 }
 
-const DEFAULT_SERVER: &str = "http://127.0.0.1:50051";
+const DEFAULT_SERVER: &str = "127.0.0.1:50051";
 
 fn load_file_config(path: Option<&PathBuf>) -> Result<FileConfig, String> {
     let (path, explicit) = match path {
@@ -261,21 +280,29 @@ fn load_file_config(path: Option<&PathBuf>) -> Result<FileConfig, String> {
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
+    let plaintext = !cli.tls;
     match run(cli).await {
         Ok(()) => ExitCode::SUCCESS,
-        Err(message) => {
-            eprintln!("error: {message}");
-            ExitCode::FAILURE
+        Err(err) => {
+            eprintln!("error: {}", err.describe(plaintext));
+            err.exit_code()
         }
     }
 }
 
-async fn run(cli: Cli) -> Result<(), String> {
+async fn run(cli: Cli) -> Result<(), CliError> {
     let file = load_file_config(cli.config.as_ref())?;
-    let server = cli
+    let tls_mode = match (cli.tls, cli.plaintext) {
+        (true, _) => Some(true),
+        (_, true) => Some(false),
+        _ => None,
+    };
+    let address = cli
         .server
         .or(file.server)
         .unwrap_or_else(|| DEFAULT_SERVER.to_string());
+    let server = tradeplane_client::server_url(&address, tls_mode)
+        .map_err(|e| CliError::Usage(e.to_string()))?;
     let api_key = cli
         .api_key
         .or_else(|| std::env::var("TRADEPLANE_API_KEY").ok())
@@ -294,13 +321,17 @@ async fn run(cli: Cli) -> Result<(), String> {
             _ => None,
         },
     };
-    let client = Client::connect_tls(&server, api_key.as_deref(), &tls)
+    let options = ConnectOptions {
+        tls,
+        connect_timeout: cli.connect_timeout,
+        call_timeout: Some(cli.timeout),
+    };
+    let client = Client::connect_with(&server, api_key.as_deref(), &options)
         .await
         .map_err(|e| e.to_string())?;
-    let status_error = |status: Status| describe_status(&status);
     match cli.command {
         Command::Health { service } => {
-            let response = client.check(&service).await.map_err(status_error)?;
+            let response = client.check(&service).await?;
             let status = response.status().as_str_name();
             match output {
                 Output::Json => println!("{}", json!({ "service": service, "status": status })),
@@ -328,10 +359,7 @@ async fn run(cli: Cli) -> Result<(), String> {
                 tags,
                 ..Default::default()
             };
-            let response = client
-                .submit_signal(request, 3)
-                .await
-                .map_err(status_error)?;
+            let response = client.submit_signal(request, 3).await?;
             let outcome = SignalOutcome::word_of(response.outcome);
             let signal = response.signal.unwrap_or_default();
             match output {
@@ -343,11 +371,7 @@ async fn run(cli: Cli) -> Result<(), String> {
             }
         }
         Command::Signal(SignalCommand::Get { id }) => {
-            let response = client
-                .signals()
-                .get_signal(GetSignalRequest { id })
-                .await
-                .map_err(status_error)?;
+            let response = client.signals().get_signal(GetSignalRequest { id }).await?;
             let signal = response.into_inner().signal.unwrap_or_default();
             match output {
                 Output::Json => println!("{}", signal_json(&signal)),
@@ -364,12 +388,7 @@ async fn run(cli: Cli) -> Result<(), String> {
                 page_token,
                 filter: Some(filter.into_filter()),
             };
-            let response = client
-                .signals()
-                .list_signals(request)
-                .await
-                .map_err(status_error)?
-                .into_inner();
+            let response = client.signals().list_signals(request).await?.into_inner();
             match output {
                 Output::Json => {
                     let signals: Vec<_> = response.signals.iter().map(signal_json).collect();
@@ -391,17 +410,12 @@ async fn run(cli: Cli) -> Result<(), String> {
             let request = WatchSignalsRequest {
                 filter: Some(filter.into_filter()),
             };
-            let mut stream = client
-                .signals()
-                .watch_signals(request)
-                .await
-                .map_err(status_error)?
-                .into_inner();
+            let mut stream = client.signals().watch_signals(request).await?.into_inner();
             if output == Output::Table {
                 println!("{}", table(&SIGNAL_COLUMNS, &[]));
             }
             while let Some(event) = stream.next().await {
-                let event = event.map_err(status_error)?;
+                let event = event?;
                 if event.missed > 0 {
                     eprintln!(
                         "(missed {} signals: this watcher fell behind)",
@@ -466,7 +480,7 @@ async fn run_bench(
     server: String,
     api_key: Option<String>,
     output: Output,
-) -> Result<(), String> {
+) -> Result<(), CliError> {
     let passphrase = match (args.passphrase, args.passphrase_file) {
         (Some(passphrase), _) => passphrase,
         (None, Some(path)) => std::fs::read_to_string(&path)

@@ -1,11 +1,12 @@
 //! `tpctl order …`, `tpctl exchanges` and `tpctl balances`.
 
+use crate::cli_error::CliError;
 use clap::{Args, Subcommand, ValueEnum};
 use futures::StreamExt;
 use serde_json::{Value, json};
 use tradeplane_api::*;
 use tradeplane_client::{
-    Client, describe_status,
+    Client,
     format::{object_table, print, time_text},
 };
 
@@ -122,9 +123,12 @@ fn print_orders(json_output: bool, orders: &[Order], next_page_token: Option<&st
 }
 
 /// Runs an order command.
-pub async fn run(client: &Client, command: OrderCommand, json_output: bool) -> Result<(), String> {
+pub async fn run(
+    client: &Client,
+    command: OrderCommand,
+    json_output: bool,
+) -> Result<(), CliError> {
     let mut orders = client.orders();
-    let error = |status: tonic::Status| describe_status(&status);
     match command {
         OrderCommand::Place(args) => {
             let request = PlaceOrderRequest {
@@ -153,8 +157,7 @@ pub async fn run(client: &Client, command: OrderCommand, json_output: bool) -> R
             };
             let order = orders
                 .place_order(request)
-                .await
-                .map_err(error)?
+                .await?
                 .into_inner()
                 .order
                 .unwrap_or_default();
@@ -166,8 +169,7 @@ pub async fn run(client: &Client, command: OrderCommand, json_output: bool) -> R
                     id,
                     ..Default::default()
                 })
-                .await
-                .map_err(error)?
+                .await?
                 .into_inner()
                 .order
                 .unwrap_or_default();
@@ -176,8 +178,7 @@ pub async fn run(client: &Client, command: OrderCommand, json_output: bool) -> R
         OrderCommand::Get { id } => {
             let order = orders
                 .get_order(GetOrderRequest { id })
-                .await
-                .map_err(error)?
+                .await?
                 .into_inner()
                 .order
                 .unwrap_or_default();
@@ -199,8 +200,7 @@ pub async fn run(client: &Client, command: OrderCommand, json_output: bool) -> R
                         ..Default::default()
                     }),
                 })
-                .await
-                .map_err(error)?
+                .await?
                 .into_inner();
             print_orders(
                 json_output,
@@ -211,11 +211,10 @@ pub async fn run(client: &Client, command: OrderCommand, json_output: bool) -> R
         OrderCommand::Watch => {
             let mut stream = orders
                 .watch_orders(WatchOrdersRequest::default())
-                .await
-                .map_err(error)?
+                .await?
                 .into_inner();
             while let Some(item) = stream.next().await {
-                let item = item.map_err(error)?;
+                let item = item?;
                 if item.missed > 0 {
                     eprintln!("({} changes missed: this watcher fell behind)", item.missed);
                 }
@@ -257,12 +256,11 @@ fn print_one(json_output: bool, order: &Order) {
 }
 
 /// `tpctl exchanges`.
-pub async fn exchanges(client: &Client, json_output: bool) -> Result<(), String> {
+pub async fn exchanges(client: &Client, json_output: bool) -> Result<(), CliError> {
     let exchanges = client
         .orders()
         .list_exchanges(ListExchangesRequest {})
-        .await
-        .map_err(|s| describe_status(&s))?
+        .await?
         .into_inner()
         .exchanges;
     let values: Vec<Value> = exchanges
@@ -286,12 +284,15 @@ pub async fn exchanges(client: &Client, json_output: bool) -> Result<(), String>
 }
 
 /// `tpctl balances`.
-pub async fn balances(client: &Client, exchange: String, json_output: bool) -> Result<(), String> {
+pub async fn balances(
+    client: &Client,
+    exchange: String,
+    json_output: bool,
+) -> Result<(), CliError> {
     let balances = client
         .orders()
         .get_balances(GetBalancesRequest { exchange })
-        .await
-        .map_err(|s| describe_status(&s))?
+        .await?
         .into_inner()
         .balances;
     let values: Vec<Value> = balances

@@ -1,6 +1,7 @@
 //! `tpctl pipeline …`: create and update from a file, get, list, pause,
 //! resume, delete, run, and the executions (with `--watch`).
 
+use crate::cli_error::CliError;
 use std::path::PathBuf;
 
 use clap::Subcommand;
@@ -8,7 +9,7 @@ use futures::StreamExt;
 use serde_json::{Value, json};
 use tradeplane_api::*;
 use tradeplane_client::{
-    Client, describe_status,
+    Client,
     format::{object_table, print, rows, time_text},
     pipeline_file::PipelineFile,
 };
@@ -163,9 +164,8 @@ pub async fn run(
     client: &Client,
     command: PipelineCommand,
     json_output: bool,
-) -> Result<(), String> {
+) -> Result<(), CliError> {
     let mut pipelines = client.pipelines();
-    let error = |status: tonic::Status| describe_status(&status);
     // Commands that answer with one pipeline yield it; the others print
     // their own answer and return.
     let pipeline = match command {
@@ -176,16 +176,14 @@ pub async fn run(
                     request_id,
                     pipeline: Some(pipeline),
                 })
-                .await
-                .map_err(error)?
+                .await?
                 .into_inner()
                 .pipeline
         }
         PipelineCommand::Get { id } => {
             pipelines
                 .get_pipeline(GetPipelineRequest { id })
-                .await
-                .map_err(error)?
+                .await?
                 .into_inner()
                 .pipeline
         }
@@ -194,8 +192,7 @@ pub async fn run(
             let mut pipeline = file.to_proto()?;
             pipeline.id = pipelines
                 .get_pipeline(GetPipelineRequest { id })
-                .await
-                .map_err(error)?
+                .await?
                 .into_inner()
                 .pipeline
                 .unwrap_or_default()
@@ -207,8 +204,7 @@ pub async fn run(
                     update_mask: Some(prost_types::FieldMask { paths }),
                     ..Default::default()
                 })
-                .await
-                .map_err(error)?
+                .await?
                 .into_inner()
                 .pipeline
         }
@@ -218,8 +214,7 @@ pub async fn run(
                     id,
                     ..Default::default()
                 })
-                .await
-                .map_err(error)?
+                .await?
                 .into_inner()
                 .pipeline
         }
@@ -229,8 +224,7 @@ pub async fn run(
                     id,
                     ..Default::default()
                 })
-                .await
-                .map_err(error)?
+                .await?
                 .into_inner()
                 .pipeline
         }
@@ -244,8 +238,7 @@ pub async fn run(
                         page_token,
                         ..Default::default()
                     })
-                    .await
-                    .map_err(error)?
+                    .await?
                     .into_inner();
                 all.extend(page.pipelines.iter().map(pipeline_json));
                 if page.next_page_token.is_empty() {
@@ -264,8 +257,7 @@ pub async fn run(
                     id: id.clone(),
                     ..Default::default()
                 })
-                .await
-                .map_err(error)?;
+                .await?;
             print(json_output, json!({ "deleted": id }), || {
                 format!("deleted {id}")
             });
@@ -287,8 +279,7 @@ pub async fn run(
                     price,
                     quantity,
                 })
-                .await
-                .map_err(error)?
+                .await?
                 .into_inner()
                 .execution
                 .unwrap_or_default();
@@ -298,8 +289,7 @@ pub async fn run(
         PipelineCommand::Execution { id } => {
             let execution = pipelines
                 .get_execution(GetExecutionRequest { id })
-                .await
-                .map_err(error)?
+                .await?
                 .into_inner()
                 .execution
                 .unwrap_or_default();
@@ -320,11 +310,10 @@ pub async fn run(
                     .watch_executions(WatchExecutionsRequest {
                         filter: Some(filter),
                     })
-                    .await
-                    .map_err(error)?
+                    .await?
                     .into_inner();
                 while let Some(event) = stream.next().await {
-                    let event = event.map_err(error)?;
+                    let event = event?;
                     let value = execution_json(&event.execution.unwrap_or_default());
                     print(json_output, value.clone(), || {
                         rows(&[value], &EXECUTION_COLUMNS).concat().join("  ")
@@ -338,8 +327,7 @@ pub async fn run(
                     filter: Some(filter),
                     ..Default::default()
                 })
-                .await
-                .map_err(error)?
+                .await?
                 .into_inner()
                 .executions;
             let values: Vec<Value> = executions.iter().map(execution_json).collect();

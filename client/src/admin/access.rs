@@ -8,7 +8,7 @@ use tradeplane_client::{
     format::{object_table, print, time_text},
 };
 
-use super::status_error;
+use crate::cli_error::CliError;
 
 /// `tpctl admin limits …`.
 #[derive(Subcommand)]
@@ -79,11 +79,10 @@ fn limits_json(limits: &RateLimits) -> Value {
 /// The rate limits in force.
 async fn current_limits(
     admin: &mut security_admin_service_client::SecurityAdminServiceClient<AuthChannel>,
-) -> Result<RateLimits, String> {
+) -> Result<RateLimits, CliError> {
     Ok(admin
         .get_rate_limits(GetRateLimitsRequest {})
-        .await
-        .map_err(status_error)?
+        .await?
         .into_inner()
         .limits
         .unwrap_or_default())
@@ -94,7 +93,7 @@ pub(super) async fn run_limits(
     client: &Client,
     command: LimitsCommand,
     json_output: bool,
-) -> Result<(), String> {
+) -> Result<(), CliError> {
     let mut admin = client.security();
     match command {
         LimitsCommand::Get => {
@@ -124,8 +123,7 @@ pub(super) async fn run_limits(
                     limits: Some(limits),
                     ..Default::default()
                 })
-                .await
-                .map_err(status_error)?
+                .await?
                 .into_inner()
                 .limits
                 .unwrap_or_default();
@@ -135,8 +133,7 @@ pub(super) async fn run_limits(
         LimitsCommand::Top { limit } => {
             let clients: Vec<Value> = admin
                 .list_rate_limited(ListRateLimitedRequest { limit })
-                .await
-                .map_err(status_error)?
+                .await?
                 .into_inner()
                 .clients
                 .iter()
@@ -158,7 +155,7 @@ pub(super) async fn run_allowlist(
     client: &Client,
     command: AllowlistCommand,
     json_output: bool,
-) -> Result<(), String> {
+) -> Result<(), CliError> {
     let mut admin = client.security();
     let list = match command {
         AllowlistCommand::Get { surface } => admin
@@ -182,8 +179,7 @@ pub(super) async fn run_allowlist(
             })
             .await
             .map(|r| r.into_inner().allowlist),
-    }
-    .map_err(status_error)?
+    }?
     .unwrap_or_default();
     print_allowlist(json_output, &list);
     Ok(())

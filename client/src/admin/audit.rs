@@ -9,7 +9,7 @@ use tradeplane_client::{
     format::{object_table, print, rows, time_text},
 };
 
-use super::status_error;
+use crate::cli_error::CliError;
 
 /// `tpctl admin audit …`.
 #[derive(Subcommand)]
@@ -48,7 +48,7 @@ pub(super) async fn run(
     client: &Client,
     command: AuditCommand,
     json_output: bool,
-) -> Result<(), String> {
+) -> Result<(), CliError> {
     let mut admin = client.security();
     match command {
         AuditCommand::List {
@@ -66,8 +66,7 @@ pub(super) async fn run(
                     }),
                     ..Default::default()
                 })
-                .await
-                .map_err(status_error)?
+                .await?
                 .into_inner()
                 .events
                 .iter()
@@ -97,11 +96,10 @@ pub(super) async fn run(
                         ..Default::default()
                     }),
                 })
-                .await
-                .map_err(status_error)?
+                .await?
                 .into_inner();
             while let Some(item) = stream.next().await {
-                let item = item.map_err(status_error)?;
+                let item = item?;
                 if item.missed > 0 {
                     eprintln!("({} events missed: this watcher fell behind)", item.missed);
                 }
@@ -124,8 +122,7 @@ pub(super) async fn run(
         AuditCommand::Verify => {
             let result = admin
                 .verify_audit_log(VerifyAuditLogRequest {})
-                .await
-                .map_err(status_error)?
+                .await?
                 .into_inner();
             print(
                 json_output,
@@ -148,7 +145,8 @@ pub(super) async fn run(
                 return Err(format!(
                     "the audit log is broken at sequence {}",
                     result.first_broken_sequence
-                ));
+                )
+                .into());
             }
         }
     }

@@ -11,7 +11,7 @@ use tradeplane_client::{
     format::{object_table, print, time_text},
 };
 
-use super::status_error;
+use crate::cli_error::CliError;
 
 /// `tpctl admin key …`.
 #[derive(Subcommand)]
@@ -73,7 +73,7 @@ pub(super) async fn run(
     client: &Client,
     command: KeyCommand,
     json_output: bool,
-) -> Result<(), String> {
+) -> Result<(), CliError> {
     let mut admin = client.security();
     match command {
         KeyCommand::Create {
@@ -89,8 +89,7 @@ pub(super) async fn run(
                     role: Role::from(role) as i32,
                     ttl: ttl.and_then(|t| prost_types::Duration::try_from(t).ok()),
                 })
-                .await
-                .map_err(status_error)?
+                .await?
                 .into_inner();
             let key = response.api_key.unwrap_or_default();
             print(
@@ -111,8 +110,7 @@ pub(super) async fn run(
                     page_size: 1000,
                     ..Default::default()
                 })
-                .await
-                .map_err(status_error)?
+                .await?
                 .into_inner()
                 .api_keys
                 .iter()
@@ -139,8 +137,7 @@ pub(super) async fn run(
                     id,
                     ..Default::default()
                 })
-                .await
-                .map_err(status_error)?
+                .await?
                 .into_inner()
                 .api_key
                 .unwrap_or_default();
@@ -158,15 +155,14 @@ pub(super) async fn rotate_webhook_secret(
     grace: Duration,
     request_id: String,
     json_output: bool,
-) -> Result<(), String> {
+) -> Result<(), CliError> {
     let mut admin = client.security();
     let response = admin
         .rotate_webhook_secret(RotateWebhookSecretRequest {
             request_id,
             grace: prost_types::Duration::try_from(grace).ok(),
         })
-        .await
-        .map_err(status_error)?
+        .await?
         .into_inner();
     let until = time_text(response.previous_expire_time.as_ref());
     print(

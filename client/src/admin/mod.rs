@@ -8,8 +8,9 @@ mod trading;
 use std::time::Duration;
 
 use clap::Subcommand;
-use tonic::Status;
-use tradeplane_client::{Client, describe_status};
+use tradeplane_client::Client;
+
+use crate::cli_error::CliError;
 
 use self::trading::TradingChange;
 pub use self::{
@@ -58,12 +59,12 @@ pub enum AdminCommand {
     Audit(AuditCommand),
 }
 
-pub(super) fn status_error(status: Status) -> String {
-    describe_status(&status)
-}
-
 /// Runs one admin command; `Err` is the message to print.
-pub async fn run(client: &Client, command: AdminCommand, json_output: bool) -> Result<(), String> {
+pub async fn run(
+    client: &Client,
+    command: AdminCommand,
+    json_output: bool,
+) -> Result<(), CliError> {
     match command {
         AdminCommand::Key(command) => keys::run(client, command, json_output).await,
         AdminCommand::Limits(command) => access::run_limits(client, command, json_output).await,

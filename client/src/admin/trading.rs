@@ -9,7 +9,7 @@ use tradeplane_client::{
     format::{object_table, print, time_text},
 };
 
-use super::status_error;
+use crate::cli_error::CliError;
 
 /// `tpctl admin breaker …`.
 #[derive(Subcommand)]
@@ -48,7 +48,7 @@ pub(super) async fn run_breaker(
     client: &Client,
     command: BreakerCommand,
     json_output: bool,
-) -> Result<(), String> {
+) -> Result<(), CliError> {
     let mut admin = client.security();
     let breakers = match command {
         BreakerCommand::List => admin
@@ -70,8 +70,7 @@ pub(super) async fn run_breaker(
             })
             .await
             .map(|r| r.into_inner().breaker.into_iter().collect()),
-    }
-    .map_err(status_error)?;
+    }?;
     let values: Vec<Value> = breakers.iter().map(breaker_json).collect();
     print(json_output, json!({ "breakers": values }), || {
         object_table(
@@ -103,7 +102,7 @@ pub(super) async fn run_trading(
     client: &Client,
     change: TradingChange,
     json_output: bool,
-) -> Result<(), String> {
+) -> Result<(), CliError> {
     let mut admin = client.security();
     let status = match change {
         TradingChange::Halt(reason) => admin
@@ -124,8 +123,7 @@ pub(super) async fn run_trading(
             .get_trading_status(GetTradingStatusRequest {})
             .await
             .map(|r| r.into_inner().status),
-    }
-    .map_err(status_error)?
+    }?
     .unwrap_or_default();
     print_trading(json_output, &status);
     Ok(())

@@ -1,0 +1,123 @@
+//! tpctl as scripts use it: grpcurl's address forms, exit codes of
+//! 64 + the gRPC code, timeouts, and errors that say what to do.
+
+use std::{process::Output, time::Duration};
+
+use tokio::net::TcpListener;
+use tradeplane_e2e::{ADMIN_KEY, TestServer, binary};
+
+/// Runs tpctl with `args` (no key from the environment or a config file).
+async fn tpctl(args: &[&str]) -> Output {
+    let home = tempfile::tempdir().expect("a home");
+    tokio::process::Command::new(binary("tpctl"))
+        .args(args)
+        .env_remove("TRADEPLANE_API_KEY")
+        .env_remove("TRADEPLANE_SERVER")
+        .env("HOME", home.path())
+        .output()
+        .await
+        .expect("tpctl runs")
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+#[tokio::test]
+async fn addresses_exit_codes_and_hints_follow_grpcurl() {
+    let server = TestServer::start().await;
+    let host_port = server.grpc_addr.to_string();
+
+    // host:port, as grpcurl takes it.
+    let out = tpctl(&["--server", &host_port, "health"]).await;
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "SERVING");
+    let out = tpctl(&["--server", &host_port, "--plaintext", "health"]).await;
+    assert!(out.status.success(), "{}", stderr(&out));
+
+    // No key: UNAUTHENTICATED is 64 + 16, and the user is told what to set.
+    let out = tpctl(&["--server", &host_port, "signal", "list"]).await;
+    assert_eq!(out.status.code(), Some(80), "{}", stderr(&out));
+    assert!(stderr(&out).contains("set TRADEPLANE_API_KEY or pass --api-key"));
+
+    // NOT_FOUND is 64 + 5; INVALID_ARGUMENT 64 + 3.
+    let missing = "01900000-0000-7000-8000-000000000000";
+    let keyed = ["--server", &host_port, "--api-key", ADMIN_KEY];
+    let out = tpctl(&[&keyed[..], &["signal", "get", missing]].concat()).await;
+    assert_eq!(out.status.code(), Some(69), "{}", stderr(&out));
+    let out = tpctl(
+        &[
+            &keyed[..],
+            &["signal", "submit", "--symbol", "", "--action", "buy"],
+        ]
+        .concat(),
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(67), "{}", stderr(&out));
+
+    // Usage errors are 2, and a bad address is one, said once.
+    let out = tpctl(&["--server", &host_port, "--tls", "--plaintext", "health"]).await;
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    let out = tpctl(&[
+        "--server",
+        &format!("http://{host_port}"),
+        "--tls",
+        "health",
+    ])
+    .await;
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("--tls needs an https:// address"),
+        "{}",
+        stderr(&out)
+    );
+    let out = tpctl(&["--server", "ftp://example", "health"]).await;
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(!stderr(&out).contains("cannot connect"), "{}", stderr(&out));
+
+    // Nothing listening: a connection failure, exit 1, said once.
+    let closed = {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        listener.local_addr().expect("address").to_string()
+    };
+    let out = tpctl(&["--server", &closed, "health"]).await;
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let message = stderr(&out);
+    assert!(message.contains("cannot connect"), "{message}");
+    let repeated = message.split(": ").collect::<Vec<_>>();
+    assert!(
+        repeated.windows(2).all(|pair| pair[0] != pair[1]),
+        "a cause said twice: {message}"
+    );
+
+    // The exit codes are documented.
+    let out = tpctl(&["--help"]).await;
+    let help = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        help.contains("64 + n") && help.contains("80 UNAUTHENTICATED"),
+        "{help}"
+    );
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_call_without_an_answer_ends_at_the_timeout_with_deadline_exceeded() {
+    // A port that accepts connections and never answers.
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let address = listener.local_addr().expect("address").to_string();
+    let held = tokio::spawn(async move {
+        let mut connections = Vec::new();
+        while let Ok((stream, _)) = listener.accept().await {
+            connections.push(stream);
+        }
+    });
+    let out = tokio::time::timeout(
+        Duration::from_secs(30),
+        tpctl(&["--server", &address, "--timeout", "1s", "health"]),
+    )
+    .await
+    .expect("tpctl gives up by itself");
+    assert_eq!(out.status.code(), Some(68), "{}", stderr(&out));
+    assert!(stderr(&out).contains("--timeout"), "{}", stderr(&out));
+    held.abort();
+}
