@@ -252,6 +252,70 @@ fn a_signal_acknowledged_before_sigterm_is_there_after_restart() {
 }
 
 #[test]
+fn every_change_and_failure_is_one_log_line_with_its_trace() {
+    let dir = tempfile::tempdir().unwrap();
+    let served = serve(dir.path(), &[("TRADEPLANE_LOG__FORMAT", "json")]);
+    let (ok, _, err) = tpctl(
+        &served,
+        &["signal", "submit", "--symbol", "BTCUSDT", "--action", "buy"],
+    );
+    assert!(ok, "{err}");
+    let (ok, _, _) = tpctl(
+        &served,
+        &["signal", "get", "01900000-0000-7000-8000-000000000000"],
+    );
+    assert!(!ok);
+    let (ok, _, _) = tpctl(&served, &["signal", "list"]);
+    assert!(ok);
+    terminate(served);
+
+    let log = std::fs::read_to_string(dir.path().with_extension("log")).unwrap();
+    let requests: Vec<Value> = log
+        .lines()
+        .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+        .filter(|event| event["target"] == "tradeplane::request")
+        .collect();
+    let line_of = |method: &str| {
+        requests
+            .iter()
+            .find(|event| event["fields"]["method"] == method)
+            .unwrap_or_else(|| panic!("no line for {method} in {requests:#?}"))
+    };
+    let submit = line_of("tradeplane.v1.SignalService/SubmitSignal");
+    assert_eq!(submit["level"], "INFO");
+    assert_eq!(submit["fields"]["outcome"], "OK");
+    assert!(
+        submit["fields"]["latency_ms"].as_f64().is_some(),
+        "{submit}"
+    );
+    assert_eq!(
+        submit["fields"]["trace_id"].as_str().unwrap().len(),
+        32,
+        "{submit}"
+    );
+    assert_eq!(
+        submit["fields"]["span_id"].as_str().unwrap().len(),
+        16,
+        "{submit}"
+    );
+    // A failed read is logged; a read that succeeds is debug, not shown.
+    assert_eq!(
+        line_of("tradeplane.v1.SignalService/GetSignal")["fields"]["outcome"],
+        "NOT_FOUND"
+    );
+    assert!(
+        requests
+            .iter()
+            .all(|event| event["fields"]["method"] != "tradeplane.v1.SignalService/ListSignals"),
+        "a successful read is not logged at info"
+    );
+    assert!(
+        !log.contains('\u{1b}'),
+        "no ANSI codes when stderr is a file"
+    );
+}
+
+#[test]
 fn bad_configuration_fails_at_start_naming_the_key() {
     let dir = tempfile::tempdir().unwrap();
     let out = Command::new(binary("tradeplane"))

@@ -61,8 +61,45 @@ async fn health_follows_the_kubernetes_convention() {
         .unwrap()
         .unwrap();
     assert_eq!(next.status(), ServingStatus::NotServing);
-    drop(watch);
+    // Then the watch ends, instead of holding shutdown open.
+    let end = tokio::time::timeout(Duration::from_secs(5), watch.next())
+        .await
+        .expect("the watch ends at shutdown");
+    match end {
+        None => {}
+        Some(Err(status)) => assert_eq!(status.code(), Code::Unavailable, "{status:?}"),
+        Some(Ok(update)) => panic!("a watch update after NOT_SERVING: {update:?}"),
+    }
     stopping.await.unwrap();
+}
+
+#[tokio::test]
+async fn during_the_drain_delay_readyz_answers_503_before_the_ports_close() {
+    let server = TestServer::start_with(|config| {
+        config.drain_delay = Duration::from_secs(3);
+    })
+    .await;
+    let readyz = server.http_url("/readyz");
+    assert_eq!(reqwest::get(&readyz).await.unwrap().status(), 200);
+    let stopping = tokio::spawn(server.stop());
+    let status = tradeplane_e2e::eventually(
+        Duration::from_secs(2),
+        Duration::from_millis(20),
+        || async {
+            match reqwest::get(&readyz).await {
+                Ok(reply) if reply.status() == 503 => Ok(reply.text().await.unwrap_or_default()),
+                Ok(reply) => Err(format!("still {}", reply.status())),
+                Err(err) => Err(format!("refused: {err}")),
+            }
+        },
+    )
+    .await;
+    assert_eq!(status, "shutting down\n");
+    stopping.await.unwrap();
+    assert!(
+        reqwest::get(&readyz).await.is_err(),
+        "closed after the delay"
+    );
 }
 
 #[tokio::test]
@@ -119,6 +156,45 @@ async fn reflection_lists_every_service_in_both_versions() {
         response.message_response,
         Some(v1alpha::server_reflection_response::MessageResponse::FileDescriptorResponse(ref f)) if !f.file_descriptor_proto.is_empty()
     ));
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn reflection_describes_the_error_details_errors_carry() {
+    let server = TestServer::start().await;
+    let channel = tonic::transport::Channel::from_shared(server.grpc_url())
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let mut client = v1::server_reflection_client::ServerReflectionClient::new(channel);
+    for symbol in [
+        "google.rpc.ErrorInfo",
+        "google.rpc.BadRequest",
+        "google.rpc.RetryInfo",
+        "google.rpc.Status",
+    ] {
+        let request = v1::ServerReflectionRequest {
+            host: String::new(),
+            message_request: Some(
+                v1::server_reflection_request::MessageRequest::FileContainingSymbol(symbol.into()),
+            ),
+        };
+        let mut responses = client
+            .server_reflection_info(futures::stream::iter([request]))
+            .await
+            .unwrap()
+            .into_inner();
+        let response = responses.next().await.unwrap().unwrap();
+        assert!(
+            matches!(
+                response.message_response,
+                Some(v1::server_reflection_response::MessageResponse::FileDescriptorResponse(ref f))
+                    if !f.file_descriptor_proto.is_empty()
+            ),
+            "{symbol}: {response:?}"
+        );
+    }
     server.stop().await;
 }
 

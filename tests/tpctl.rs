@@ -121,3 +121,16 @@ async fn a_call_without_an_answer_ends_at_the_timeout_with_deadline_exceeded() {
     assert!(stderr(&out).contains("--timeout"), "{}", stderr(&out));
     held.abort();
 }
+
+#[tokio::test]
+async fn a_config_file_with_an_unknown_key_is_refused_naming_the_known_ones() {
+    let dir = tempfile::tempdir().expect("a directory");
+    let config = dir.path().join("tpctl.toml");
+    std::fs::write(&config, "sever = \"127.0.0.1:50051\"\n").expect("write");
+    let config = config.to_string_lossy().into_owned();
+    let out = tpctl(&["--config", &config, "health"]).await;
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let message = stderr(&out);
+    assert!(message.contains("unknown field `sever`"), "{message}");
+    assert!(message.contains("`server`"), "{message}");
+}

@@ -2,8 +2,9 @@
 //! collector served in the test (opentelemetry-proto's TraceService over
 //! tonic). A webhook signal that triggers a pipeline is one trace from the
 //! HTTP span to the exchange call; the trace survives a restart between
-//! the acknowledgement and the execution; and a client's `traceparent`
-//! parents the server span.
+//! the acknowledgement and the execution; a client's `traceparent`
+//! parents the server span; and `OTEL_SERVICE_NAME` and
+//! `OTEL_RESOURCE_ATTRIBUTES` name the service in spans and `target_info`.
 
 use std::{
     net::SocketAddr,
@@ -16,6 +17,7 @@ use opentelemetry_proto::tonic::{
         ExportTraceServiceRequest, ExportTraceServiceResponse,
         trace_service_server::{TraceService, TraceServiceServer},
     },
+    common::v1::any_value,
     trace::v1::Span,
 };
 use serde_json::json;
@@ -27,10 +29,12 @@ use tradeplane_e2e::{
     webhook_accepts,
 };
 
-/// Spans received, in arrival order.
+/// Spans received, in arrival order, and the service names of the
+/// resources that sent them.
 #[derive(Clone, Default)]
 struct Collector {
     spans: Arc<Mutex<Vec<Span>>>,
+    services: Arc<Mutex<Vec<String>>>,
 }
 
 #[tonic::async_trait]
@@ -39,9 +43,18 @@ impl TraceService for Collector {
         &self,
         request: Request<ExportTraceServiceRequest>,
     ) -> Result<Response<ExportTraceServiceResponse>, Status> {
-        let spans = request
-            .into_inner()
-            .resource_spans
+        let resource_spans = request.into_inner().resource_spans;
+        let services = resource_spans
+            .iter()
+            .filter_map(|r| r.resource.as_ref())
+            .flat_map(|r| &r.attributes)
+            .filter(|a| a.key == "service.name")
+            .filter_map(|a| match a.value.as_ref()?.value.as_ref()? {
+                any_value::Value::StringValue(name) => Some(name.clone()),
+                _ => None,
+            });
+        self.services.lock().expect("services").extend(services);
+        let spans = resource_spans
             .into_iter()
             .flat_map(|r| r.scope_spans)
             .flat_map(|s| s.spans);
@@ -110,13 +123,23 @@ fn parented(spans: &[Span], child: &str, parent: &str) {
 }
 
 async fn start_binary(data_dir: std::path::PathBuf, otlp: SocketAddr, workers: &str) -> Served {
+    start_binary_with(data_dir, otlp, workers, &[]).await
+}
+
+async fn start_binary_with(
+    data_dir: std::path::PathBuf,
+    otlp: SocketAddr,
+    workers: &str,
+    extra: &[(&str, &str)],
+) -> Served {
     let endpoint = format!("http://{otlp}");
-    let env = [
+    let mut env = vec![
         ("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint.as_str()),
         ("OTEL_BSP_SCHEDULE_DELAY", "100"),
         ("TRADEPLANE_WEBHOOK_PASSPHRASE", PASSPHRASE),
         ("TRADEPLANE_PIPELINES__WORKERS", workers),
     ];
+    env.extend_from_slice(extra);
     serve_async(&data_dir, &env).await
 }
 
@@ -228,5 +251,65 @@ async fn a_grpc_clients_traceparent_parents_the_server_span() {
         "00f067aa0ba902b7"
     );
     parented(&spans, "signal.submit", name);
+    let services = collector.services.lock().expect("services").clone();
+    assert!(services.iter().all(|s| s == "tradeplane"), "{services:?}");
+    served.kill();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_standard_resource_variables_name_the_service_in_spans_and_target_info() {
+    let (collector, otlp) = Collector::start().await;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let served = start_binary_with(
+        dir.path().join("data"),
+        otlp,
+        "2",
+        &[
+            ("OTEL_SERVICE_NAME", "tradeplane-east"),
+            ("OTEL_RESOURCE_ATTRIBUTES", "deployment.environment=staging"),
+        ],
+    )
+    .await;
+    let client = Client::connect(&served.grpc, Some(&served.api_key))
+        .await
+        .expect("client");
+    let trace_id = "5bf92f3577b34da6a3ce929d0e0e4736";
+    let mut request = Request::new(SubmitSignalRequest {
+        symbol: "BTCUSDT".into(),
+        action: "buy".into(),
+        ..Default::default()
+    });
+    request.metadata_mut().insert(
+        "traceparent",
+        format!("00-{trace_id}-00f067aa0ba902b7-01")
+            .parse()
+            .expect("metadata"),
+    );
+    client
+        .signals()
+        .submit_signal(request)
+        .await
+        .expect("SubmitSignal answers");
+    collector.trace(trace_id, &["signal.submit"]).await;
+    let services = collector.services.lock().expect("services").clone();
+    assert!(
+        !services.is_empty() && services.iter().all(|s| s == "tradeplane-east"),
+        "{services:?}"
+    );
+    let metrics = reqwest::get(format!("{}/metrics", served.http))
+        .await
+        .expect("scrape")
+        .text()
+        .await
+        .expect("text");
+    let target_info = metrics
+        .lines()
+        .find(|line| line.starts_with("target_info{"))
+        .unwrap_or_else(|| panic!("no target_info in {metrics}"));
+    assert!(
+        target_info.contains(r#"service_name="tradeplane-east""#)
+            && target_info.contains(r#"deployment_environment="staging""#),
+        "{target_info}"
+    );
     served.kill();
 }

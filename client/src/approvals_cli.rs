@@ -23,16 +23,23 @@ pub enum ApprovalCommand {
         /// Only this pipeline's (id).
         #[arg(long, default_value = "")]
         pipeline: String,
+        /// Stream approvals as they are held and decided, until Ctrl-C (not with --pipeline).
         #[arg(long)]
         watch: bool,
+        /// Most approvals to list (the server caps it at 1000; unused with --watch).
         #[arg(long, default_value_t = 50)]
         limit: i32,
     },
     /// Places a held order and finishes its execution.
-    Approve { id: String },
+    Approve {
+        /// Approval id, as `approvals list` prints it.
+        id: String,
+    },
     /// Refuses a held order; its execution ends CANCELED.
     Reject {
+        /// Approval id, as `approvals list` prints it.
         id: String,
+        /// Why the order is refused; kept on the approval and its execution.
         #[arg(long)]
         reason: String,
     },

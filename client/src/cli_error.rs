@@ -75,7 +75,7 @@ impl CliError {
         let hint = match status.code() {
             Code::Unauthenticated => Some("set TRADEPLANE_API_KEY or pass --api-key"),
             Code::PermissionDenied => Some("this API key's role may not do this"),
-            Code::Cancelled | Code::Unavailable | Code::Unknown
+            Code::Cancelled | Code::Unavailable | Code::Unknown | Code::Internal
                 if plaintext && transport_failure(status) =>
             {
                 Some("if the server uses TLS, give an https:// address or --tls")

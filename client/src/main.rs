@@ -91,6 +91,8 @@ enum Output {
 enum Command {
     /// Checks server health (`""` = process, `readiness`, or a service name).
     Health {
+        /// Empty for the whole process, `readiness`, or a gRPC service name
+        /// such as tradeplane.v1.OrderService.
         #[arg(long, default_value = "")]
         service: String,
     },
@@ -110,6 +112,7 @@ enum Command {
     Exchanges,
     /// Balances on an exchange.
     Balances {
+        /// Exchange name from the server's configuration (see `tpctl exchanges`).
         #[arg(long, default_value = "paper")]
         exchange: String,
     },
@@ -127,7 +130,10 @@ enum SignalCommand {
     /// Submits one signal.
     Submit(Box<SubmitArgs>),
     /// Shows one signal.
-    Get { id: String },
+    Get {
+        /// Signal id, as `signal list` or `signal submit` prints it.
+        id: String,
+    },
     /// Lists signals, newest first.
     List {
         #[command(flatten)]
@@ -135,6 +141,7 @@ enum SignalCommand {
         /// Most signals to show.
         #[arg(long, default_value_t = 20)]
         limit: i32,
+        /// Continue from this token, printed after the previous page as `next page:`.
         #[arg(long, default_value = "")]
         page_token: String,
     },
@@ -147,26 +154,37 @@ enum SignalCommand {
 
 #[derive(clap::Args)]
 struct SubmitArgs {
+    /// Symbol in any common spelling: BINANCE:BTCUSDT, BTCUSDT, BTC/USDT, BTCUSDT.P, NQ1!.
     #[arg(long)]
     symbol: String,
     /// buy, sell, exit/flat/close, target, cancel, add, reverse,
     /// close_long or close_short.
     #[arg(long)]
     action: String,
+    /// Quantity (decimal > 0); on buy, sell or add without --market-position it
+    /// replaces the pipeline's sizing.
     #[arg(long, default_value = "", allow_hyphen_values = true)]
     quantity: String,
+    /// The strategy's reference price (decimal > 0).
     #[arg(long, default_value = "", allow_hyphen_values = true)]
     price: String,
+    /// Strategy or alert name.
     #[arg(long, default_value = "")]
     strategy: String,
+    /// Producer name, e.g. my-bot; the server records "grpc" when empty.
     #[arg(long, default_value = "")]
     source: String,
+    /// Venue, e.g. BINANCE, for a symbol given without one.
     #[arg(long, default_value = "")]
     exchange: String,
+    /// Confidence in [0, 1]; below the server's minimum the signal is rejected.
     #[arg(long, default_value = "")]
     confidence: String,
+    /// long, short or flat: the strategy's position after this signal.
     #[arg(long, default_value = "")]
     market_position: String,
+    /// The strategy's position size after this signal (decimal); with
+    /// --market-position it sets the target position.
     #[arg(long, default_value = "", allow_hyphen_values = true)]
     position_size: String,
     /// For exit, close_long and close_short: the percent of the position
@@ -175,8 +193,10 @@ struct SubmitArgs {
     exit_percent: String,
     #[command(flatten)]
     overrides: overrides_cli::OverrideArgs,
+    /// The strategy's own order id (TradingView's {{strategy.order.id}}).
     #[arg(long, default_value = "")]
     order_id: String,
+    /// Free text, at most 1024 characters.
     #[arg(long, default_value = "")]
     comment: String,
     /// Idempotency key; generated when empty (and reused by retries).
@@ -189,10 +209,13 @@ struct SubmitArgs {
 
 #[derive(clap::Args)]
 struct FilterArgs {
+    /// Only signals from this producer, e.g. tradingview or grpc.
     #[arg(long, default_value = "")]
     source: String,
+    /// Only signals in this symbol, in any spelling (BTCUSDT matches BTC/USDT).
     #[arg(long, default_value = "")]
     symbol: String,
+    /// Only signals of this strategy or alert name.
     #[arg(long, default_value = "")]
     strategy: String,
     /// accepted or rejected.
@@ -247,7 +270,9 @@ struct BenchArgs {
     page_size: i32,
 }
 
+/// `tpctl.toml`: unknown keys are refused, naming the known ones.
 #[derive(Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 struct FileConfig {
     server: Option<String>,
     api_key: Option<String>,
@@ -572,4 +597,32 @@ async fn run_bench(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::*;
+
+    /// Every option and argument of `command` and its subcommands that
+    /// has no help text, by path.
+    fn without_help(command: &clap::Command, path: &str, out: &mut Vec<String>) {
+        for arg in command.get_arguments() {
+            let builtin = matches!(arg.get_id().as_str(), "help" | "version");
+            if !builtin && arg.get_help().is_none() && arg.get_long_help().is_none() {
+                out.push(format!("{path} --{}", arg.get_id()));
+            }
+        }
+        for sub in command.get_subcommands() {
+            without_help(sub, &format!("{path} {}", sub.get_name()), out);
+        }
+    }
+
+    #[test]
+    fn every_option_has_help_text() {
+        let mut missing = Vec::new();
+        without_help(&Cli::command(), "tpctl", &mut missing);
+        assert!(missing.is_empty(), "no help text:\n{}", missing.join("\n"));
+    }
 }

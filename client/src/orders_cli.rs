@@ -16,17 +16,27 @@ pub enum OrderCommand {
     /// Places an order; `--request-id` makes a retry return the same order.
     Place(PlaceArgs),
     /// Cancels an open order.
-    Cancel { id: String },
+    Cancel {
+        /// Order id, as `order list` or `order place` prints it.
+        id: String,
+    },
     /// One order, with its fills and transitions.
-    Get { id: String },
+    Get {
+        /// Order id, as `order list` or `order place` prints it.
+        id: String,
+    },
     /// Orders, newest first.
     List {
+        /// Only orders on this exchange, e.g. paper or binance.
         #[arg(long, default_value = "")]
         exchange: String,
+        /// Only orders in this symbol, in canonical form, e.g. BTC/USDT.
         #[arg(long, default_value = "")]
         symbol: String,
+        /// Most orders to show (the server caps a page at 1000).
         #[arg(long, default_value_t = 50)]
         limit: i32,
+        /// Continue from this token: the previous page's next_page_token (in -o json).
         #[arg(long, default_value = "")]
         page_token: String,
     },
@@ -36,21 +46,29 @@ pub enum OrderCommand {
 
 #[derive(Args)]
 pub struct PlaceArgs {
+    /// Symbol to trade, in any common spelling, e.g. BTCUSDT or BTC/USDT.
     #[arg(long)]
     symbol: String,
+    /// Whether to buy or sell the base asset.
     #[arg(long, value_enum)]
     side: SideArg,
+    /// market, limit, stop or stop-limit; limit and stop-limit need --price,
+    /// stop and stop-limit need --stop-price.
     #[arg(long, value_enum, default_value = "market")]
     r#type: TypeArg,
+    /// Quantity in the base asset (decimal), e.g. 0.01 for BTCUSDT.
     #[arg(long)]
     quantity: String,
+    /// Limit price, for limit and stop-limit orders.
     #[arg(long, default_value = "")]
     price: String,
+    /// Trigger price, for stop and stop-limit orders.
     #[arg(long, default_value = "")]
     stop_price: String,
     /// The current price (the paper exchange fills market orders at it).
     #[arg(long, default_value = "")]
     reference_price: String,
+    /// Exchange name from the server's configuration (see `tpctl exchanges`).
     #[arg(long, default_value = "paper")]
     exchange: String,
     /// Idempotency key; generated when absent.

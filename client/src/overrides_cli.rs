@@ -10,6 +10,7 @@ pub struct OverrideArgs {
     /// The entry's order type; limit needs --limit-price.
     #[arg(long, value_enum)]
     order_type: Option<OverrideType>,
+    /// The entry's limit price (decimal > 0); needs --order-type limit.
     #[arg(long, default_value = "")]
     limit_price: String,
     /// The stop-loss price, instead of the pipeline's stop.

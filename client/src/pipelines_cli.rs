@@ -19,6 +19,7 @@ use tradeplane_client::{
 pub enum PipelineCommand {
     /// Creates a pipeline from a YAML or JSON file.
     Create {
+        /// Pipeline file: JSON if it ends in .json, else YAML (see examples/).
         #[arg(short = 'f', long = "file")]
         file: PathBuf,
         /// Idempotency key: a retry returns the first pipeline.
@@ -26,30 +27,47 @@ pub enum PipelineCommand {
         request_id: String,
     },
     /// One pipeline, by id or name.
-    Get { id: String },
+    Get {
+        /// Pipeline id or name.
+        id: String,
+    },
     /// Every pipeline.
     List,
     /// Changes the fields the file sets; the others stay.
     Update {
+        /// Pipeline id or name.
         id: String,
+        /// YAML or JSON pipeline file (JSON if it ends in .json) with the fields to change.
         #[arg(short = 'f', long = "file")]
         file: PathBuf,
     },
     /// Stops reacting to triggers.
-    Pause { id: String },
+    Pause {
+        /// Pipeline id or name.
+        id: String,
+    },
     /// Reacts to triggers again.
-    Resume { id: String },
+    Resume {
+        /// Pipeline id or name.
+        id: String,
+    },
     /// Deletes a pipeline (its executions stay).
-    Delete { id: String },
+    Delete {
+        /// Pipeline id or name.
+        id: String,
+    },
     /// Runs a pipeline now with a synthetic signal.
     Run {
+        /// Pipeline id or name.
         id: String,
+        /// The signal's symbol; required unless the pipeline runs on a schedule.
         #[arg(long, default_value = "")]
         symbol: String,
         /// buy, sell, exit, target_position, cancel, add, reverse,
         /// close_long or close_short.
         #[arg(long, default_value = "")]
         action: String,
+        /// The signal's reference price (decimal).
         #[arg(long, default_value = "")]
         price: String,
         /// The quantity, or the target position for target_position.
@@ -61,13 +79,18 @@ pub enum PipelineCommand {
         /// Only this pipeline's (id).
         #[arg(long, default_value = "")]
         pipeline: String,
+        /// Stream executions as they start and change, until Ctrl-C, instead of listing.
         #[arg(long)]
         watch: bool,
+        /// Most executions to list (the server caps it at 1000; unused with --watch).
         #[arg(long, default_value_t = 50)]
         limit: i32,
     },
     /// One execution with its steps.
-    Execution { id: String },
+    Execution {
+        /// Execution id, as `pipeline executions` or `pipeline run` prints it.
+        id: String,
+    },
 }
 
 fn pipeline_json(p: &Pipeline) -> Value {

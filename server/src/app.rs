@@ -31,7 +31,10 @@ use tradeplane_api::{
 use crate::{
     config::Config,
     controls::breakers::{self, CircuitBreakers},
-    edge::{grpc_incoming, http_serve, malformed::MalformedLayer, shed::ShedLayer},
+    edge::{
+        grpc_incoming, http_serve, malformed::MalformedLayer, shed::ShedLayer,
+        watch_end::EndWatchesLayer,
+    },
     market::symbol::SymbolNormalizer,
     model::signal::{Signal, SignalOutcome},
     orders::OrderGrpc,
@@ -74,6 +77,7 @@ pub struct RunningServer {
     security: Arc<Security>,
     telemetry: Arc<Telemetry>,
     drain_timeout: Duration,
+    drain_delay: Duration,
 }
 
 struct HttpState {
@@ -190,6 +194,9 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
             tonic_reflection::server::Builder::configure()
                 .register_encoded_file_descriptor_set(tradeplane_api::FILE_DESCRIPTOR_SET)
                 .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+                // The error details every error carries, so that dynamic
+                // clients (grpcurl) decode them.
+                .register_encoded_file_descriptor_set(tonic_types::pb::FILE_DESCRIPTOR_SET)
         };
         (builder().build_v1(), builder().build_v1alpha())
     });
@@ -208,6 +215,7 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
         .layer(TelemetryLayer::grpc(&meter))
         .layer(ShedLayer::grpc(config.limits.grpc_max_in_flight, &meter))
         .layer(MalformedLayer)
+        .layer(EndWatchesLayer::new(streams_end.clone()))
         .layer(AuthLayer::new(security.clone()))
         .add_service(health_service)
         .add_optional_service(reflection_v1)
@@ -321,6 +329,7 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
         security,
         telemetry,
         drain_timeout: config.shutdown_timeout,
+        drain_delay: config.drain_delay,
     })
 }
 
@@ -338,6 +347,7 @@ impl RunningServer {
         self.health
             .set_service_status(READINESS_SERVICE, ServingStatus::NotServing)
             .await;
+        tokio::time::sleep(self.drain_delay).await;
         let _ = self.stop.send(true);
         self.streams_end.cancel();
         let drain = futures::future::join_all(self.tasks.iter_mut());

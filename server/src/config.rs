@@ -37,6 +37,11 @@ pub struct Config {
     /// How long shutdown waits for in-flight calls and streams.
     #[serde(with = "humantime_serde")]
     pub shutdown_timeout: Duration,
+    /// How long the listeners stay open after shutdown begins, answering
+    /// `/readyz` 503 and readiness NOT_SERVING, so that a load balancer
+    /// stops sending before connections are refused.
+    #[serde(with = "humantime_serde")]
+    pub drain_delay: Duration,
     pub log: LogConfig,
     pub telemetry: TelemetryConfig,
     pub webhook: WebhookConfig,
@@ -58,6 +63,7 @@ impl Default for Config {
             database_url: String::new(),
             reflection: true,
             shutdown_timeout: Duration::from_secs(10),
+            drain_delay: Duration::ZERO,
             log: LogConfig::default(),
             telemetry: TelemetryConfig::default(),
             webhook: WebhookConfig::default(),

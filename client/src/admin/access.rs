@@ -17,17 +17,22 @@ pub enum LimitsCommand {
     Get,
     /// Changes limits; a rate of 0 disables a limit.
     Set {
+        /// Sustained gRPC calls per second per API key; 0 turns the limit off.
         #[arg(long)]
         key_rate: Option<f64>,
+        /// Calls per API key allowed in one burst above the rate (the bucket size).
         #[arg(long)]
         key_burst: Option<u32>,
+        /// Sustained webhook requests per second per client address; 0 turns it off.
         #[arg(long)]
         ip_rate: Option<f64>,
+        /// Requests per client address allowed in one burst above the rate.
         #[arg(long)]
         ip_burst: Option<u32>,
     },
     /// The most rate-limited clients.
     Top {
+        /// How many clients to show, most rejected first.
         #[arg(long, default_value_t = 10)]
         limit: i32,
     },
@@ -54,13 +59,16 @@ impl From<SurfaceArg> for Surface {
 pub enum AllowlistCommand {
     /// Shows a surface's allowlist (empty: every address).
     Get {
+        /// webhook (the HTTP webhook) or grpc (the gRPC API).
         #[arg(value_enum)]
         surface: SurfaceArg,
     },
     /// Replaces a surface's allowlist; no CIDRs allows every address.
     Set {
+        /// webhook (the HTTP webhook) or grpc (the gRPC API).
         #[arg(value_enum)]
         surface: SurfaceArg,
+        /// Networks to allow, e.g. 203.0.113.0/24, or single addresses.
         cidrs: Vec<String>,
         /// Adds TradingView's webhook addresses.
         #[arg(long)]

@@ -16,16 +16,19 @@ use crate::cli_error::CliError;
 pub enum AuditCommand {
     /// Lists events, newest first.
     List {
+        /// Only events by this actor (an API key's name), matched exactly.
         #[arg(long, default_value = "")]
         actor: String,
         /// Action prefix, e.g. `trading.` or `api_key.create`.
         #[arg(long, default_value = "")]
         action: String,
+        /// Most events to show (the server caps it at 1000).
         #[arg(long, default_value_t = 50)]
         limit: i32,
     },
     /// Streams new events as they are recorded.
     Watch {
+        /// Only actions starting with this prefix, e.g. `trading.` or `api_key.create`.
         #[arg(long, default_value = "")]
         action: String,
     },

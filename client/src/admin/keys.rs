@@ -18,13 +18,18 @@ use crate::cli_error::CliError;
 pub enum KeyCommand {
     /// Creates a key and prints its token (shown only this once).
     Create {
+        /// Key name, unique among active keys; the audit log names it as the actor.
         #[arg(long)]
         name: String,
+        /// viewer (read only), submitter (+ signals), trader (+ orders, pipelines,
+        /// breaker trips, halts) or admin (everything).
         #[arg(long, value_enum)]
         role: RoleArg,
         /// Lifetime, e.g. `90d`; none means no expiry.
         #[arg(long, value_parser = humantime::parse_duration)]
         ttl: Option<Duration>,
+        /// Idempotency key: a repeat with the same id fails (ALREADY_EXISTS) instead of
+        /// creating a second key.
         #[arg(long, default_value = "")]
         request_id: String,
     },
@@ -35,7 +40,10 @@ pub enum KeyCommand {
         all: bool,
     },
     /// Revokes a key at once.
-    Revoke { id: String },
+    Revoke {
+        /// Key id, as `admin key list` prints it.
+        id: String,
+    },
 }
 
 /// A role as a command-line word.

@@ -34,8 +34,11 @@ pub enum AdminCommand {
     Allowlist(AllowlistCommand),
     /// Replaces the webhook passphrase; the old one works for `--grace`.
     RotateWebhookSecret {
+        /// How long the old passphrase keeps working, e.g. 30m or 2h (at most 7d).
         #[arg(long, value_parser = humantime::parse_duration, default_value = "1h")]
         grace: Duration,
+        /// Idempotency key: a repeat with the same id fails (ALREADY_EXISTS) instead of
+        /// rotating again.
         #[arg(long, default_value = "")]
         request_id: String,
     },
@@ -44,11 +47,13 @@ pub enum AdminCommand {
     Breaker(BreakerCommand),
     /// Halts trading: no order leaves the process until `resume`.
     Halt {
+        /// Why trading stops; shown by `admin status` and kept in the audit log.
         #[arg(long, default_value = "")]
         reason: String,
     },
     /// Resumes trading after a halt.
     Resume {
+        /// Why trading resumes; shown by `admin status` and kept in the audit log.
         #[arg(long, default_value = "")]
         reason: String,
     },

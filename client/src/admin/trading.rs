@@ -18,12 +18,17 @@ pub enum BreakerCommand {
     List,
     /// Opens an exchange's breaker: its orders fail fast.
     Trip {
+        /// Exchange name, as `tpctl exchanges` lists it.
         exchange: String,
+        /// Why; recorded as "manual trip: REASON" on the breaker and in the audit log.
         #[arg(long, default_value = "")]
         reason: String,
     },
     /// Closes an exchange's breaker.
-    Reset { exchange: String },
+    Reset {
+        /// Exchange name, as `tpctl exchanges` lists it.
+        exchange: String,
+    },
 }
 
 fn breaker_json(breaker: &CircuitBreaker) -> Value {

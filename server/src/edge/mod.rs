@@ -6,6 +6,7 @@ pub mod grpc_incoming;
 pub mod http_serve;
 pub mod malformed;
 pub mod shed;
+pub mod watch_end;
 
 use std::time::Duration;
 

@@ -1,7 +1,8 @@
 //! The one tower layer that wraps every gRPC service and every HTTP route:
 //! a span per call (parented on an incoming W3C `traceparent`), an in-flight
 //! gauge, and the OpenTelemetry semantic-convention duration histogram
-//! (`rpc.server.call.duration` / `http.server.request.duration`). A gRPC
+//! (`rpc.server.call.duration` / `http.server.request.duration`), and a
+//! log line per request (`request_log.rs`). A gRPC
 //! status is read from the response headers (trailers-only responses) or,
 //! when the body ends, from the trailers.
 
@@ -26,6 +27,7 @@ use tower::{Layer, Service};
 use tracing::Span;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
+use super::request_log::RequestLine;
 use crate::observe::{CallTrace, SECONDS_BUCKETS};
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -174,6 +176,7 @@ struct CallRecord {
     started: Instant,
     span: Span,
     outcome: Outcome,
+    line: RequestLine,
 }
 
 impl CallRecord {
@@ -181,7 +184,7 @@ impl CallRecord {
         let parent = instruments
             .propagator
             .extract(&HeaderExtractor(request.headers()));
-        let (span, attributes) = match instruments.protocol {
+        let (span, attributes, named) = match instruments.protocol {
             Protocol::Grpc => {
                 let method = request.uri().path().trim_start_matches('/').to_string();
                 let span = tracing::info_span!(
@@ -197,8 +200,9 @@ impl CallRecord {
                     span,
                     vec![
                         KeyValue::new("rpc.system.name", "grpc"),
-                        KeyValue::new("rpc.method", method),
+                        KeyValue::new("rpc.method", method.clone()),
                     ],
+                    (method, None),
                 )
             }
             Protocol::Http => {
@@ -220,19 +224,21 @@ impl CallRecord {
                 (
                     span,
                     vec![
-                        KeyValue::new("http.request.method", method),
-                        KeyValue::new("http.route", route),
+                        KeyValue::new("http.request.method", method.clone()),
+                        KeyValue::new("http.route", route.clone()),
                     ],
+                    (method, Some(route)),
                 )
             }
         };
         let _ = span.set_parent(parent);
-        let (trace_id, traceparent) = {
+        let (trace_id, span_id, traceparent) = {
             let context = span.context();
             let span_context = context.span().span_context().clone();
             if span_context.is_valid() {
                 (
                     span_context.trace_id().to_string(),
+                    span_context.span_id().to_string(),
                     format!(
                         "00-{}-{}-{:02x}",
                         span_context.trace_id(),
@@ -241,8 +247,12 @@ impl CallRecord {
                     ),
                 )
             } else {
-                (String::new(), String::new())
+                (String::new(), String::new(), String::new())
             }
+        };
+        let line = match named {
+            (method, None) => RequestLine::grpc(&method, &trace_id, &span_id),
+            (method, Some(route)) => RequestLine::http(&method, &route, &trace_id, &span_id),
         };
         if !trace_id.is_empty() {
             span.record("trace_id", trace_id.as_str());
@@ -258,6 +268,7 @@ impl CallRecord {
             started: Instant::now(),
             span,
             outcome: Outcome::Pending,
+            line,
         }
     }
 
@@ -290,7 +301,7 @@ impl Drop for CallRecord {
         // The gauge was raised with the call's attributes before any status
         // was known; lower it with the same ones.
         self.instruments.active.add(-1, &attributes);
-        match &self.outcome {
+        let (outcome, failed) = match &self.outcome {
             Outcome::Grpc(code) => {
                 let name = grpc_code_name(*code);
                 self.span.record("rpc.response.status_code", name);
@@ -298,6 +309,7 @@ impl Drop for CallRecord {
                 if *code != 0 {
                     attributes.push(KeyValue::new("error.type", name));
                 }
+                (name.to_string(), *code != 0)
             }
             Outcome::Http(code) => {
                 self.span.record("http.response.status_code", *code);
@@ -305,13 +317,19 @@ impl Drop for CallRecord {
                 if *code >= 500 {
                     attributes.push(KeyValue::new("error.type", code.to_string()));
                 }
+                (code.to_string(), *code >= 400)
             }
-            Outcome::Failed(kind) => attributes.push(KeyValue::new("error.type", kind.clone())),
-            Outcome::Pending => {}
-        }
+            Outcome::Failed(kind) => {
+                attributes.push(KeyValue::new("error.type", kind.clone()));
+                (kind.clone(), true)
+            }
+            Outcome::Pending => ("UNKNOWN".to_string(), true),
+        };
+        let latency = self.started.elapsed();
         self.instruments
             .duration
-            .record(self.started.elapsed().as_secs_f64(), &attributes);
+            .record(latency.as_secs_f64(), &attributes);
+        self.line.write(&outcome, failed, latency);
     }
 }
 

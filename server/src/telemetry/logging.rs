@@ -1,9 +1,11 @@
 //! Process-wide tracing set-up: JSON or pretty logs that carry the trace id,
 //! and OTLP trace export when `OTEL_EXPORTER_OTLP_ENDPOINT` is set.
 
+use std::io::IsTerminal;
+
 use opentelemetry::trace::TracerProvider as _;
 use opentelemetry_otlp::WithExportConfig;
-use opentelemetry_sdk::{Resource, propagation::TraceContextPropagator, trace::SdkTracerProvider};
+use opentelemetry_sdk::{propagation::TraceContextPropagator, trace::SdkTracerProvider};
 use tracing_subscriber::{
     EnvFilter, Layer,
     filter::{FilterExt, filter_fn},
@@ -41,7 +43,7 @@ pub fn init_tracing(
     let sampler = sampler_from_env(|name| std::env::var(name).ok())?;
     let mut builder = SdkTracerProvider::builder()
         .with_sampler(sampler)
-        .with_resource(Resource::builder().with_service_name("tradeplane").build());
+        .with_resource(super::resource());
     if let Ok(endpoint) = std::env::var("OTEL_EXPORTER_OTLP_ENDPOINT") {
         let exporter = opentelemetry_otlp::SpanExporter::builder()
             .with_tonic()
@@ -85,6 +87,7 @@ pub fn init_tracing(
             .with(
                 tracing_subscriber::fmt::layer()
                     .compact()
+                    .with_ansi(std::io::stderr().is_terminal())
                     .with_writer(std::io::stderr)
                     .with_filter(log_filter),
             )

@@ -6,6 +6,7 @@
 pub mod config;
 mod layer;
 mod logging;
+mod request_log;
 mod sampler;
 
 use opentelemetry::{
@@ -18,6 +19,21 @@ use prometheus::{Encoder, TextEncoder};
 pub use layer::TelemetryLayer;
 pub use logging::{TracingGuard, init_tracing};
 pub use sampler::sampler_from_env;
+
+/// What the process is, for spans and `target_info`: the standard
+/// `OTEL_SERVICE_NAME` and `OTEL_RESOURCE_ATTRIBUTES`, with the service
+/// named `tradeplane` when neither names it.
+pub fn resource() -> Resource {
+    let detected = Resource::builder().build();
+    let named = detected
+        .get(&opentelemetry::Key::from_static_str("service.name"))
+        .is_some_and(|name| !name.as_str().starts_with("unknown_service"));
+    if named {
+        detected
+    } else {
+        Resource::builder().with_service_name("tradeplane").build()
+    }
+}
 
 /// The server's metric pipeline: one meter provider per server instance,
 /// exporting into its own registry.
@@ -38,12 +54,11 @@ impl Telemetry {
         ))?;
         let exporter = opentelemetry_prometheus::exporter()
             .with_registry(registry.clone())
-            .without_target_info()
             .scope_info_enabled(false)
             .build()?;
         let provider = SdkMeterProvider::builder()
             .with_reader(exporter)
-            .with_resource(Resource::builder().with_service_name("tradeplane").build())
+            .with_resource(resource())
             .build();
         let meter = if metrics {
             provider.meter("tradeplane")
