@@ -4,7 +4,9 @@
 use std::{process::Output, time::Duration};
 
 use tokio::net::TcpListener;
-use tradeplane_e2e::{ADMIN_KEY, TestServer, binary};
+use tradeplane_e2e::{
+    ADMIN_KEY, TestServer, any_signal_pipeline, binary, create_pipeline, run_pipeline,
+};
 
 /// Runs tpctl with `args` (no key from the environment or a config file).
 async fn tpctl(args: &[&str]) -> Output {
@@ -133,4 +135,44 @@ async fn a_config_file_with_an_unknown_key_is_refused_naming_the_known_ones() {
     let message = stderr(&out);
     assert!(message.contains("unknown field `sever`"), "{message}");
     assert!(message.contains("`server`"), "{message}");
+}
+
+#[tokio::test]
+async fn a_pipeline_is_named_by_its_name_or_its_id() {
+    let server = TestServer::start().await;
+    let client = server.client().await;
+    let pipeline = create_pipeline(&client, any_signal_pipeline("by-name")).await;
+    let execution = run_pipeline(&client, &pipeline, "buy", "50000", "0.001").await;
+    let host_port = server.grpc_addr.to_string();
+    let executions_of = |pipeline: String| {
+        let host_port = host_port.clone();
+        async move {
+            tpctl(&[
+                "--server",
+                &host_port,
+                "--api-key",
+                ADMIN_KEY,
+                "pipeline",
+                "executions",
+                "--pipeline",
+                &pipeline,
+                "-o",
+                "json",
+            ])
+            .await
+        }
+    };
+    for name_or_id in [pipeline.name.clone(), pipeline.id.clone()] {
+        let out = executions_of(name_or_id.clone()).await;
+        assert!(out.status.success(), "{}", stderr(&out));
+        let listed: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON output");
+        assert_eq!(
+            listed["executions"][0]["id"],
+            execution.id.as_str(),
+            "{name_or_id}: {listed}"
+        );
+    }
+    let out = executions_of("no-such-pipeline".into()).await;
+    assert_eq!(out.status.code(), Some(69), "{}", stderr(&out));
+    server.stop().await;
 }

@@ -76,7 +76,7 @@ pub enum PipelineCommand {
     },
     /// Executions, newest first; `--watch` streams them as they change.
     Executions {
-        /// Only this pipeline's (id).
+        /// Only this pipeline's (its name or id).
         #[arg(long, default_value = "")]
         pipeline: String,
         /// Stream executions as they start and change, until Ctrl-C, instead of listing.
@@ -324,8 +324,21 @@ pub async fn run(
             watch,
             limit,
         } => {
+            // A name is resolved to its id; an unknown one is NOT_FOUND,
+            // not an empty list.
+            let pipeline_id = if pipeline.is_empty() {
+                pipeline
+            } else {
+                pipelines
+                    .get_pipeline(GetPipelineRequest { id: pipeline })
+                    .await?
+                    .into_inner()
+                    .pipeline
+                    .map(|p| p.id)
+                    .unwrap_or_default()
+            };
             let filter = ExecutionFilter {
-                pipeline_id: pipeline,
+                pipeline_id,
                 ..Default::default()
             };
             if watch {
