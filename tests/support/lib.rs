@@ -194,8 +194,7 @@ impl TestServer {
 }
 
 /// A program the test needs from outside the Rust toolchain. `None` means
-/// skip (with the reason printed); under `TRADEPLANE_REQUIRE_EXTERNAL=1` a
-/// missing program fails the test instead.
+/// skip (see [`missing`]).
 pub fn external_tool(name: &str, why: &str) -> Option<PathBuf> {
     let found = std::env::var_os("PATH")
         .into_iter()
@@ -203,13 +202,9 @@ pub fn external_tool(name: &str, why: &str) -> Option<PathBuf> {
         .map(|dir| dir.join(name))
         .find(|path| path.is_file());
     if found.is_none() {
-        if std::env::var("TRADEPLANE_REQUIRE_EXTERNAL").is_ok_and(|v| v == "1") {
-            panic!(
-                "`{name}` is required ({why}) and TRADEPLANE_REQUIRE_EXTERNAL=1, but it is not on PATH"
-            );
-        }
-        eprintln!(
-            "SKIPPED: `{name}` is not on PATH ({why}); set it up as .ci/run does to run this test"
+        missing(
+            &format!("`{name}` is not on PATH ({why})"),
+            "set it up as .ci/run does to run this test",
         );
     }
     found
@@ -225,15 +220,35 @@ pub fn python_with_module(module: &str, why: &str) -> Option<PathBuf> {
     if ok {
         return Some(python);
     }
-    if std::env::var("TRADEPLANE_REQUIRE_EXTERNAL").is_ok_and(|v| v == "1") {
-        panic!(
-            "python module `{module}` is required ({why}) and TRADEPLANE_REQUIRE_EXTERNAL=1, but it is missing"
-        );
-    }
-    eprintln!(
-        "SKIPPED: python module `{module}` is missing ({why}); pip install it as .ci/run does"
+    missing(
+        &format!("python module `{module}` is missing ({why})"),
+        "pip install it as .ci/run does",
     );
     None
+}
+
+/// Something outside the toolchain is missing: under
+/// `TRADEPLANE_REQUIRE_EXTERNAL=1` the test fails; otherwise it is skipped,
+/// with the reason printed (`cargo test -- --show-output` shows it) and
+/// appended to the file `TRADEPLANE_SKIP_LOG` names, if any (`.ci/run`
+/// lists them in its summary).
+fn missing(what: &str, fix: &str) {
+    if std::env::var("TRADEPLANE_REQUIRE_EXTERNAL").is_ok_and(|v| v == "1") {
+        panic!("{what}, and TRADEPLANE_REQUIRE_EXTERNAL=1 requires it");
+    }
+    let line = format!("SKIPPED: {what}; {fix}");
+    eprintln!("{line}");
+    if let Some(path) = std::env::var_os("TRADEPLANE_SKIP_LOG") {
+        use std::io::Write;
+        let appended = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .and_then(|mut file| writeln!(file, "{line}"));
+        if let Err(err) = appended {
+            eprintln!("cannot append to TRADEPLANE_SKIP_LOG: {err}");
+        }
+    }
 }
 
 /// The workspace root (where `proto/` and `target/` live).
