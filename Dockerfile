@@ -13,5 +13,9 @@ COPY --from=build /src/target/release/tradeplane /src/target/release/tpctl /usr/
 USER tradeplane
 VOLUME /data
 EXPOSE 50051 8080
+# Ready: the store is open and shutdown has not begun (health is open to
+# every caller, so no key is needed). Kubernetes: the README's probes.
+HEALTHCHECK --interval=10s --timeout=3s --start-period=10s \
+    CMD ["tpctl", "--server", "127.0.0.1:50051", "--timeout", "2s", "health", "--service", "readiness"]
 ENTRYPOINT ["tradeplane"]
 CMD ["serve", "--grpc-listen", "0.0.0.0:50051", "--http-listen", "0.0.0.0:8080", "--data-dir", "/data"]

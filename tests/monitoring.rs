@@ -375,6 +375,101 @@ fn every_panel_has_a_unit_and_every_dashboard_its_variables() {
     }
 }
 
+#[test]
+fn alarm_stats_turn_red_and_the_build_panel_shows_the_version() {
+    let mut alarms = 0;
+    for (name, dashboard) in dashboards() {
+        for panel in dashboard["panels"].as_array().expect("panels") {
+            let title = panel["title"].as_str().unwrap_or_default();
+            if panel["type"] == "stat" && matches!(title, "Trading halted" | "Open breakers") {
+                alarms += 1;
+                let steps = &panel["fieldConfig"]["defaults"]["thresholds"]["steps"];
+                assert_eq!(steps[0]["color"], "green", "{name}: `{title}`");
+                assert_eq!(steps[1]["color"], "red", "{name}: `{title}`");
+                assert_eq!(steps[1]["value"], 1, "{name}: `{title}`");
+                assert_eq!(
+                    panel["options"]["colorMode"], "background",
+                    "{name}: `{title}`"
+                );
+            }
+            if title == "Build" {
+                assert_eq!(
+                    panel["options"]["textMode"], "name",
+                    "{name}: the version, not 1"
+                );
+            }
+            if title.contains("notional") {
+                let unit = panel["fieldConfig"]["defaults"]["unit"]
+                    .as_str()
+                    .unwrap_or_default();
+                assert!(
+                    unit.starts_with("currency"),
+                    "{name}: `{title}` is money: {unit}"
+                );
+            }
+        }
+    }
+    assert_eq!(alarms, 3, "halted (twice) and open breakers");
+}
+
+/// `docker compose` (the plugin) or `docker-compose`, whichever is here.
+fn compose() -> Option<Vec<String>> {
+    let plugin = Command::new("docker")
+        .args(["compose", "version"])
+        .output()
+        .is_ok_and(|out| out.status.success());
+    if plugin {
+        return Some(vec!["docker".into(), "compose".into()]);
+    }
+    let standalone = external_tool("docker-compose", "validates monitoring/docker-compose.yml")?;
+    Some(vec![standalone.to_string_lossy().into_owned()])
+}
+
+#[test]
+fn the_compose_file_validates_and_publishes_only_the_webhook_beyond_loopback() {
+    let Some(compose) = compose() else {
+        return;
+    };
+    let config = |password: Option<&str>| {
+        let mut command = Command::new(&compose[0]);
+        command
+            .args(&compose[1..])
+            .args(["config", "-q"])
+            .current_dir(workspace_root().join("monitoring"))
+            .env_remove("GRAFANA_ADMIN_PASSWORD");
+        if let Some(password) = password {
+            command.env("GRAFANA_ADMIN_PASSWORD", password);
+        }
+        command.output().expect("compose runs")
+    };
+    let valid = config(Some("a-real-secret"));
+    assert!(
+        valid.status.success(),
+        "{}",
+        String::from_utf8_lossy(&valid.stderr)
+    );
+    let without = config(None);
+    assert!(
+        !without.status.success(),
+        "Grafana's password must be given"
+    );
+    assert!(String::from_utf8_lossy(&without.stderr).contains("GRAFANA_ADMIN_PASSWORD"));
+
+    let text = std::fs::read_to_string(workspace_root().join("monitoring/docker-compose.yml"))
+        .expect("compose file");
+    let file: serde_yaml_ng::Value = serde_yaml_ng::from_str(&text).expect("YAML");
+    let services = file["services"].as_mapping().expect("services");
+    for (name, service) in services {
+        for port in service["ports"].as_sequence().into_iter().flatten() {
+            let port = port.as_str().expect("short port syntax");
+            assert!(
+                port.starts_with("127.0.0.1:") || port == "8080:8080",
+                "{name:?} publishes {port} beyond loopback"
+            );
+        }
+    }
+}
+
 /// Whether a metric family is named by one of `names` (a histogram by its
 /// bucket, count or sum).
 fn covered(family: &str, names: &BTreeSet<String>) -> bool {

@@ -80,6 +80,9 @@ async fn during_the_drain_delay_readyz_answers_503_before_the_ports_close() {
     })
     .await;
     let readyz = server.http_url("/readyz");
+    let grpc = server.grpc_addr.to_string();
+    // Built now (the first call builds it), not while the delay runs.
+    let tpctl = tradeplane_e2e::binary("tpctl");
     assert_eq!(reqwest::get(&readyz).await.unwrap().status(), 200);
     let stopping = tokio::spawn(server.stop());
     let status = tradeplane_e2e::eventually(
@@ -95,6 +98,19 @@ async fn during_the_drain_delay_readyz_answers_503_before_the_ports_close() {
     )
     .await;
     assert_eq!(status, "shutting down\n");
+    // A probe such as Docker's HEALTHCHECK sees it in tpctl's exit code.
+    let probe = tokio::process::Command::new(&tpctl)
+        .args(["--server", &grpc, "health", "--service", "readiness"])
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&probe.stdout).trim(),
+        "NOT_SERVING",
+        "{}",
+        String::from_utf8_lossy(&probe.stderr)
+    );
+    assert_eq!(probe.status.code(), Some(1));
     stopping.await.unwrap();
     assert!(
         reqwest::get(&readyz).await.is_err(),

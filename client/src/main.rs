@@ -12,6 +12,7 @@ use std::{collections::HashMap, path::PathBuf, process::ExitCode, time::Duration
 use clap::{Parser, Subcommand, ValueEnum};
 use futures::StreamExt;
 use serde_json::json;
+use tonic_health::pb::health_check_response::ServingStatus;
 use tradeplane_api::{
     GetSignalRequest, ListSignalsRequest, ProtoEnum, SignalFilter, SignalOutcome,
     SubmitSignalRequest, WatchSignalsRequest,
@@ -89,7 +90,8 @@ enum Output {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Checks server health (`""` = process, `readiness`, or a service name).
+    /// Checks server health (`""` = process, `readiness`, or a service name);
+    /// exits 1 unless SERVING.
     Health {
         /// Empty for the whole process, `readiness`, or a gRPC service name
         /// such as tradeplane.v1.OrderService.
@@ -361,6 +363,10 @@ async fn run(cli: Cli) -> Result<(), CliError> {
             match output {
                 Output::Json => println!("{}", json!({ "service": service, "status": status })),
                 Output::Table => println!("{status}"),
+            }
+            // A probe (Docker's HEALTHCHECK, a script) reads the exit code.
+            if response.status() != ServingStatus::Serving {
+                return Err(format!("`{service}` is {status}").into());
             }
         }
         Command::Signal(SignalCommand::Submit(args)) => {

@@ -123,6 +123,8 @@ const ENV_ALIASES: &[(&str, &str)] = &[
         "TRADEPLANE_BINANCE_API_SECRET",
         "exchanges.binance.api_secret",
     ),
+    ("TRADEPLANE_SHUTDOWN_TIMEOUT", "shutdown_timeout"),
+    ("TRADEPLANE_DRAIN_DELAY", "drain_delay"),
     ("TRADEPLANE_LOG_FORMAT", "log.format"),
     ("TRADEPLANE_LOG_LEVEL", "log.level"),
 ];
@@ -457,6 +459,20 @@ mod tests {
         )
         .unwrap();
         assert_eq!(config.signals.max_quantity, rust_decimal::Decimal::from(5));
+    }
+
+    #[test]
+    fn top_level_durations_have_short_environment_names() {
+        let config = Config::load(
+            &FlagOverrides::default(),
+            &env(&[
+                ("TRADEPLANE_DRAIN_DELAY", "5s"),
+                ("TRADEPLANE_SHUTDOWN_TIMEOUT", "30s"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(config.drain_delay, Duration::from_secs(5));
+        assert_eq!(config.shutdown_timeout, Duration::from_secs(30));
     }
 
     #[test]
