@@ -267,6 +267,37 @@ fn every_change_and_failure_is_one_log_line_with_its_trace() {
     assert!(!ok);
     let (ok, _, _) = tpctl(&served, &["signal", "list"]);
     assert!(ok);
+    // Money and security events: an order, a halt, a refused key.
+    let (ok, _, err) = tpctl(
+        &served,
+        &[
+            "order",
+            "place",
+            "--symbol",
+            "BTCUSDT",
+            "--side",
+            "buy",
+            "--quantity",
+            "0.001",
+            "--reference-price",
+            "50000",
+        ],
+    );
+    assert!(ok, "{err}");
+    let (ok, _, err) = tpctl(&served, &["admin", "halt", "--reason", "log test"]);
+    assert!(ok, "{err}");
+    let refused = Command::new(binary("tpctl"))
+        .args([
+            "--server",
+            &served.grpc,
+            "--api-key",
+            "tpk_wrong",
+            "signal",
+            "list",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(refused.status.code(), Some(80));
     terminate(served);
 
     let log = std::fs::read_to_string(dir.path().with_extension("log")).unwrap();
@@ -306,8 +337,30 @@ fn every_change_and_failure_is_one_log_line_with_its_trace() {
     assert!(
         requests
             .iter()
-            .all(|event| event["fields"]["method"] != "tradeplane.v1.SignalService/ListSignals"),
+            .filter(|event| event["fields"]["method"] == "tradeplane.v1.SignalService/ListSignals")
+            .all(|event| event["fields"]["outcome"] != "OK"),
         "a successful read is not logged at info"
+    );
+    let events: Vec<Value> = log
+        .lines()
+        .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+        .collect();
+    let logged = |target: &str, field: &str, value: &str| {
+        events
+            .iter()
+            .any(|e| e["target"] == target && e["fields"][field] == value)
+    };
+    assert!(
+        logged("tradeplane::order", "status", "filled"),
+        "the fill is logged"
+    );
+    assert!(
+        logged("tradeplane::audit", "action", "trading.halt"),
+        "the halt is logged"
+    );
+    assert!(
+        logged("tradeplane::audit", "action", "auth.failure"),
+        "the refused key is logged (aggregated)"
     );
     assert!(
         !log.contains('\u{1b}'),

@@ -122,6 +122,18 @@ impl Publisher {
                 KeyValue::new("outcome", outcome_label(entry.outcome)),
             ],
         );
+        // Security and money events reach the log as well as the chain.
+        tracing::info!(
+            target: "tradeplane::audit",
+            action = entry.action,
+            actor = %entry.actor,
+            subject = %entry.target,
+            outcome = outcome_label(entry.outcome),
+            source_address = %entry.source_address,
+            trace_id = %entry.trace_id,
+            detail = %entry.detail,
+            "audit event"
+        );
         let event = to_proto(row);
         let _ = self.events.send(event.clone());
         event

@@ -285,6 +285,18 @@ impl OrderDesk {
             }
         }
         self.metrics.observe(order, placed);
+        tracing::info!(
+            target: "tradeplane::order",
+            order = %order.id,
+            exchange = %order.exchange,
+            symbol = %order.symbol(),
+            side = %order.side,
+            status = %order.status,
+            quantity = %order.quantity,
+            filled = %order.filled_quantity,
+            pipeline = %order.origin.pipeline_id,
+            "order recorded"
+        );
         let _ = self.events.send(Arc::new(order.clone()));
         Ok(())
     }
