@@ -89,7 +89,11 @@ fn the_five_minute_tour() {
     let (ok, out, err) = tpctl(&served, &["signal", "list"]);
     assert!(ok, "{err}");
     assert!(
-        out.contains("BTC/USDT") && out.contains("tradingview") && out.contains("accepted"),
+        out.contains("BTC/USDT")
+            && out.contains("tradingview")
+            && out.contains("accepted")
+            && out.contains("STRATEGY")
+            && out.contains("tour"),
         "{out}"
     );
     let (ok, out, _) = tpctl(&served, &["signal", "list", "-o", "json"]);

@@ -65,8 +65,8 @@ pub fn signal_json(signal: &Signal) -> Value {
 }
 
 /// Column headers of [`signal_row`].
-pub const SIGNAL_COLUMNS: [&str; 8] = [
-    "ID", "RECEIVED", "SOURCE", "SYMBOL", "ACTION", "QTY", "PRICE", "OUTCOME",
+pub const SIGNAL_COLUMNS: [&str; 9] = [
+    "ID", "RECEIVED", "SOURCE", "STRATEGY", "SYMBOL", "ACTION", "QTY", "PRICE", "OUTCOME",
 ];
 
 /// A signal as one table row.
@@ -84,6 +84,7 @@ pub fn signal_row(signal: &Signal) -> Vec<String> {
         signal.id.clone(),
         time_text(signal.receive_time.as_ref()),
         signal.source.clone(),
+        signal.strategy.clone(),
         symbol,
         SignalAction::word_of(signal.action).to_string(),
         signal.quantity.clone(),
