@@ -214,13 +214,7 @@ async fn an_overloaded_grpc_port_answers_at_once_and_health_stays_serving() {
     assert_eq!(refused.code(), Code::ResourceExhausted, "{refused:?}");
     assert_eq!(error_reason(&refused), "OVERLOADED");
     assert!(refused.get_details_retry_info().is_some(), "RetryInfo");
-    let mut health = tonic_health::pb::health_client::HealthClient::new(
-        tonic::transport::Channel::from_shared(server.grpc_url())
-            .expect("url")
-            .connect()
-            .await
-            .expect("connect"),
-    );
+    let mut health = tonic_health::pb::health_client::HealthClient::new(server.channel().await);
     let status = health
         .check(HealthCheckRequest::default())
         .await

@@ -6,7 +6,7 @@
 
 use bytes::Bytes;
 use prost_reflect::{DescriptorPool, DynamicMessage, Value};
-use tonic::{Code, transport::Channel};
+use tonic::Code;
 use tonic_health::pb::{HealthCheckRequest, health_check_response::ServingStatus};
 use tradeplane_api::{
     CreateApiKeyRequest, OrderSettings, OrderType, PlaceOrderRequest, RiskRules, Role, Schedule,
@@ -20,11 +20,7 @@ use tradeplane_e2e::{
 #[tokio::test]
 async fn no_rpc_answers_hostile_input_with_an_internal_error() {
     let server = TestServer::start().await;
-    let channel = Channel::from_shared(server.grpc_url())
-        .expect("valid url")
-        .connect()
-        .await
-        .expect("connect");
+    let channel = server.channel().await;
     let (calls, failures) = hostile::walk(&channel, 1).await;
     assert!(calls > 300, "the corpus covers every RPC ({calls} calls)");
     assert!(
@@ -103,11 +99,7 @@ fn invalid_in(value: &Value) -> Option<String> {
 async fn each_class_of_hostile_input_is_refused_by_name() {
     let server = TestServer::start().await;
     let client = server.client().await;
-    let channel = Channel::from_shared(server.grpc_url())
-        .expect("valid url")
-        .connect()
-        .await
-        .expect("connect");
+    let channel = server.channel().await;
     let pool = DescriptorPool::decode(tradeplane_api::FILE_DESCRIPTOR_SET).expect("descriptor set");
     let submit = pool
         .get_service_by_name("tradeplane.v1.SignalService")

@@ -187,11 +187,7 @@ async fn every_role_gets_exactly_what_the_policy_table_allows() {
         let token = server.create_key(role.as_str_name(), role).await;
         keys.push((Some(token), role, role.as_str_name()));
     }
-    let channel = Channel::from_shared(server.grpc_url())
-        .unwrap()
-        .connect()
-        .await
-        .unwrap();
+    let channel = server.channel().await;
     let methods = contract_methods();
     assert!(methods.len() >= 40, "{methods:?}");
     let mut cells = 0;

@@ -121,11 +121,7 @@ async fn during_the_drain_delay_readyz_answers_503_before_the_ports_close() {
 #[tokio::test]
 async fn reflection_lists_every_service_in_both_versions() {
     let server = TestServer::start().await;
-    let channel = tonic::transport::Channel::from_shared(server.grpc_url())
-        .unwrap()
-        .connect()
-        .await
-        .unwrap();
+    let channel = server.channel().await;
 
     let request = v1::ServerReflectionRequest {
         host: String::new(),
@@ -178,11 +174,7 @@ async fn reflection_lists_every_service_in_both_versions() {
 #[tokio::test]
 async fn reflection_describes_the_error_details_errors_carry() {
     let server = TestServer::start().await;
-    let channel = tonic::transport::Channel::from_shared(server.grpc_url())
-        .unwrap()
-        .connect()
-        .await
-        .unwrap();
+    let channel = server.channel().await;
     let mut client = v1::server_reflection_client::ServerReflectionClient::new(channel);
     for symbol in [
         "google.rpc.ErrorInfo",
@@ -217,11 +209,7 @@ async fn reflection_describes_the_error_details_errors_carry() {
 #[tokio::test]
 async fn reflection_can_be_turned_off() {
     let server = TestServer::start_with(|c| c.reflection = false).await;
-    let channel = tonic::transport::Channel::from_shared(server.grpc_url())
-        .unwrap()
-        .connect()
-        .await
-        .unwrap();
+    let channel = server.channel().await;
     let mut client = v1::server_reflection_client::ServerReflectionClient::new(channel);
     let request = v1::ServerReflectionRequest {
         host: String::new(),

@@ -143,6 +143,30 @@ async fn start_binary_with(
     serve_async(&data_dir, &env).await
 }
 
+/// Submits a signal over gRPC as part of trace `trace_id` (its parent
+/// span is `00f067aa0ba902b7`).
+async fn submit_with_traceparent(served: &Served, trace_id: &str) {
+    let client = Client::connect(&served.grpc, Some(&served.api_key))
+        .await
+        .expect("client");
+    let mut request = Request::new(SubmitSignalRequest {
+        symbol: "BTCUSDT".into(),
+        action: "buy".into(),
+        ..Default::default()
+    });
+    request.metadata_mut().insert(
+        "traceparent",
+        format!("00-{trace_id}-00f067aa0ba902b7-01")
+            .parse()
+            .expect("metadata"),
+    );
+    client
+        .signals()
+        .submit_signal(request)
+        .await
+        .expect("SubmitSignal answers");
+}
+
 async fn create_traced_pipeline(served: &Served) {
     let client = Client::connect(&served.grpc, Some(&served.api_key))
         .await
@@ -224,26 +248,8 @@ async fn a_grpc_clients_traceparent_parents_the_server_span() {
     let (collector, otlp) = Collector::start().await;
     let dir = tempfile::tempdir().expect("temp dir");
     let served = start_binary(dir.path().join("data"), otlp, "2").await;
-    let client = Client::connect(&served.grpc, Some(&served.api_key))
-        .await
-        .expect("client");
     let trace_id = "4bf92f3577b34da6a3ce929d0e0e4736";
-    let mut request = Request::new(SubmitSignalRequest {
-        symbol: "BTCUSDT".into(),
-        action: "buy".into(),
-        ..Default::default()
-    });
-    request.metadata_mut().insert(
-        "traceparent",
-        format!("00-{trace_id}-00f067aa0ba902b7-01")
-            .parse()
-            .expect("metadata"),
-    );
-    client
-        .signals()
-        .submit_signal(request)
-        .await
-        .expect("SubmitSignal answers");
+    submit_with_traceparent(&served, trace_id).await;
     let name = "tradeplane.v1.SignalService/SubmitSignal";
     let spans = collector.trace(trace_id, &[name, "signal.submit"]).await;
     assert_eq!(
@@ -270,26 +276,8 @@ async fn the_standard_resource_variables_name_the_service_in_spans_and_target_in
         ],
     )
     .await;
-    let client = Client::connect(&served.grpc, Some(&served.api_key))
-        .await
-        .expect("client");
     let trace_id = "5bf92f3577b34da6a3ce929d0e0e4736";
-    let mut request = Request::new(SubmitSignalRequest {
-        symbol: "BTCUSDT".into(),
-        action: "buy".into(),
-        ..Default::default()
-    });
-    request.metadata_mut().insert(
-        "traceparent",
-        format!("00-{trace_id}-00f067aa0ba902b7-01")
-            .parse()
-            .expect("metadata"),
-    );
-    client
-        .signals()
-        .submit_signal(request)
-        .await
-        .expect("SubmitSignal answers");
+    submit_with_traceparent(&served, trace_id).await;
     collector.trace(trace_id, &["signal.submit"]).await;
     let services = collector.services.lock().expect("services").clone();
     assert!(

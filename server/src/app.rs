@@ -22,6 +22,7 @@ use tokio::{net::TcpListener, sync::watch, task::JoinHandle};
 use tokio_util::sync::CancellationToken;
 use tonic::transport::server::TcpIncoming;
 use tonic_health::{ServingStatus, server::HealthReporter};
+use tower::util::MapResponseLayer;
 use tradeplane_api::{
     order_service_server::OrderServiceServer, pipeline_service_server::PipelineServiceServer,
     security_admin_service_server::SecurityAdminServiceServer,
@@ -31,10 +32,7 @@ use tradeplane_api::{
 use crate::{
     config::Config,
     controls::breakers::{self, CircuitBreakers},
-    edge::{
-        grpc_incoming, http_serve, malformed::MalformedLayer, shed::ShedLayer,
-        watch_end::EndWatchesLayer,
-    },
+    edge::{grpc_incoming, http_serve, malformed, shed::ShedLayer, watch_end::EndWatchesLayer},
     market::symbol::SymbolNormalizer,
     model::signal::{Signal, SignalOutcome},
     orders::OrderGrpc,
@@ -214,7 +212,7 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
         .http2_keepalive_timeout(Some(GRPC_KEEP_ALIVE))
         .layer(TelemetryLayer::grpc(&meter))
         .layer(ShedLayer::grpc(config.limits.grpc_max_in_flight, &meter))
-        .layer(MalformedLayer)
+        .layer(MapResponseLayer::new(malformed::rescue))
         .layer(EndWatchesLayer::new(streams_end.clone()))
         .layer(AuthLayer::new(security.clone()))
         .add_service(health_service)

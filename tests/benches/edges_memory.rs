@@ -14,7 +14,6 @@ use std::{
 };
 
 use tokio::{io::AsyncWriteExt, net::TcpStream};
-use tonic::transport::Channel;
 use tradeplane_e2e::{TestServer, hostile};
 
 /// Walks of the whole hostile corpus.
@@ -68,11 +67,7 @@ async fn main() {
         return;
     };
     let server = TestServer::start().await;
-    let channel = Channel::from_shared(server.grpc_url())
-        .expect("valid url")
-        .connect()
-        .await
-        .expect("connect");
+    let channel = server.channel().await;
     // Warm-up: one walk, so that lazily built state is in the baseline.
     hostile::walk(&channel, 1).await;
     let before = resident_mib().unwrap_or_default();

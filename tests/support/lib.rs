@@ -161,6 +161,16 @@ impl TestServer {
         format!("http://{}", self.grpc_addr)
     }
 
+    /// A plain channel to the gRPC port (no key), for raw or generated
+    /// clients.
+    pub async fn channel(&self) -> tonic::transport::Channel {
+        tonic::transport::Channel::from_shared(self.grpc_url())
+            .expect("a valid URL")
+            .connect()
+            .await
+            .expect("connects")
+    }
+
     /// A URL on the HTTP port.
     pub fn http_url(&self, path: &str) -> String {
         format!("http://{}{path}", self.http_addr)
