@@ -429,6 +429,16 @@ async fn tpctl_places_lists_and_shows_balances() {
         listed.starts_with("ID") && listed.lines().count() == 3,
         "{listed}"
     );
+    let header = listed.lines().next().unwrap_or_default();
+    for column in [
+        "PRICE",
+        "STOP_PRICE",
+        "FILLED_QUANTITY",
+        "BRACKET_ID",
+        "OCO_GROUP",
+    ] {
+        assert!(header.split_whitespace().any(|c| c == column), "{header}");
+    }
     let balances = server.tpctl(&["balances"]).await;
     assert!(
         balances.contains("BTC") && balances.contains("0.5"),

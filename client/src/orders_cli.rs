@@ -120,7 +120,7 @@ fn order_json(order: &Order) -> Value {
     })
 }
 
-const ORDER_COLUMNS: [&str; 11] = [
+const ORDER_COLUMNS: [&str; 15] = [
     "id",
     "create_time",
     "exchange",
@@ -128,10 +128,14 @@ const ORDER_COLUMNS: [&str; 11] = [
     "side",
     "type",
     "quantity",
+    "price",
+    "stop_price",
     "status",
+    "filled_quantity",
     "average_fill_price",
     "role",
     "bracket_id",
+    "oco_group",
 ];
 
 fn print_orders(json_output: bool, orders: &[Order], next_page_token: Option<&str>) {
