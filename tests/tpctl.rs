@@ -176,3 +176,28 @@ async fn a_pipeline_is_named_by_its_name_or_its_id() {
     assert_eq!(out.status.code(), Some(69), "{}", stderr(&out));
     server.stop().await;
 }
+
+#[tokio::test]
+async fn quiet_prints_ids_and_yaml_says_what_json_says() {
+    let server = TestServer::start().await;
+    let host_port = server.grpc_addr.to_string();
+    let keyed = ["--server", host_port.as_str(), "--api-key", ADMIN_KEY];
+    let submit = [
+        "signal", "submit", "--symbol", "BTCUSDT", "--action", "buy", "-q",
+    ];
+    let out = tpctl(&[&keyed[..], &submit[..]].concat()).await;
+    assert!(out.status.success(), "{}", stderr(&out));
+    let id = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    assert_eq!(id.len(), 36, "only the id: {id:?}");
+
+    let out = tpctl(&[&keyed[..], &["signal", "list", "--quiet"]].concat()).await;
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), id);
+
+    let json = tpctl(&[&keyed[..], &["signal", "get", &id, "-o", "json"]].concat()).await;
+    let yaml = tpctl(&[&keyed[..], &["signal", "get", &id, "-o", "yaml"]].concat()).await;
+    assert!(yaml.status.success(), "{}", stderr(&yaml));
+    let from_json: serde_json::Value = serde_json::from_slice(&json.stdout).expect("JSON");
+    let from_yaml: serde_json::Value = serde_yaml_ng::from_slice(&yaml.stdout).expect("YAML");
+    assert_eq!(from_json, from_yaml);
+    server.stop().await;
+}

@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 use tradeplane_api::*;
 use tradeplane_client::{
     Client,
-    format::{object_table, print, rows, time_text},
+    format::{Output, object_table, print, rows, time_text},
 };
 
 /// Approval commands.
@@ -87,7 +87,7 @@ fn states(words: &[String]) -> Result<Vec<i32>, String> {
 }
 
 /// A decided approval and the execution it finished, as one answer.
-fn print_decided(json_output: bool, approval: Option<Approval>, execution: Option<Execution>) {
+fn print_decided(output: Output, approval: Option<Approval>, execution: Option<Execution>) {
     let approval = approval_json(&approval.unwrap_or_default());
     let execution = execution.unwrap_or_default();
     let value = json!({
@@ -99,7 +99,7 @@ fn print_decided(json_output: bool, approval: Option<Approval>, execution: Optio
             "order_ids": execution.order_ids,
         },
     });
-    print(json_output, value.clone(), || {
+    print(output, value.clone(), || {
         format!(
             "{}\nexecution {} {} {}",
             object_table(std::slice::from_ref(&approval), &APPROVAL_COLUMNS),
@@ -114,7 +114,7 @@ fn print_decided(json_output: bool, approval: Option<Approval>, execution: Optio
 pub async fn run(
     client: &Client,
     command: ApprovalCommand,
-    json_output: bool,
+    output: Output,
 ) -> Result<(), CliError> {
     let mut pipelines = client.pipelines();
     match command {
@@ -135,7 +135,7 @@ pub async fn run(
                 .into_inner();
             while let Some(event) = stream.next().await {
                 let value = approval_json(&event?.approval.unwrap_or_default());
-                print(json_output, value.clone(), || {
+                print(output, value.clone(), || {
                     rows(&[value], &APPROVAL_COLUMNS).concat().join("  ")
                 });
             }
@@ -157,7 +157,7 @@ pub async fn run(
                 .into_inner()
                 .approvals;
             let values: Vec<Value> = approvals.iter().map(approval_json).collect();
-            print(json_output, json!({ "approvals": values }), || {
+            print(output, json!({ "approvals": values }), || {
                 object_table(&values, &APPROVAL_COLUMNS)
             });
         }
@@ -166,14 +166,14 @@ pub async fn run(
                 .approve_order(ApproveOrderRequest { id })
                 .await?
                 .into_inner();
-            print_decided(json_output, answer.approval, answer.execution);
+            print_decided(output, answer.approval, answer.execution);
         }
         ApprovalCommand::Reject { id, reason } => {
             let answer = pipelines
                 .reject_order(RejectOrderRequest { id, reason })
                 .await?
                 .into_inner();
-            print_decided(json_output, answer.approval, answer.execution);
+            print_decided(output, answer.approval, answer.execution);
         }
     }
     Ok(())

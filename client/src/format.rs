@@ -140,11 +140,51 @@ pub fn object_table(values: &[Value], columns: &[&str]) -> String {
     table(&headers, &rows(values, columns))
 }
 
-/// Prints `value` as one JSON line, or `text()` for people.
-pub fn print(json_output: bool, value: Value, text: impl FnOnce() -> String) {
-    if json_output {
-        println!("{value}");
-    } else {
-        println!("{}", text());
+/// How a command prints what it got.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Output {
+    /// Aligned columns, for people.
+    Table,
+    /// One JSON value per result (per event for watches).
+    Json,
+    /// YAML, one document per result.
+    Yaml,
+    /// Only the ids of what was shown, one a line (`-q`).
+    Quiet,
+}
+
+/// Prints `value` as `output` says; `text` is the table form.
+pub fn print(output: Output, value: Value, text: impl FnOnce() -> String) {
+    match output {
+        Output::Table => println!("{}", text()),
+        Output::Json => println!("{value}"),
+        Output::Yaml => match serde_yaml_ng::to_string(&value) {
+            Ok(yaml) => print!("---\n{yaml}"),
+            Err(err) => eprintln!("error: cannot print YAML: {err}"),
+        },
+        Output::Quiet => {
+            for id in ids(&value) {
+                println!("{id}");
+            }
+        }
     }
+}
+
+/// The ids in a result: its own `id`, else those of the objects it
+/// holds (a list's items, a submitted signal).
+fn ids(value: &Value) -> Vec<String> {
+    if let Some(id) = value.get("id").and_then(Value::as_str) {
+        return vec![id.to_string()];
+    }
+    let Some(fields) = value.as_object() else {
+        return Vec::new();
+    };
+    fields
+        .values()
+        .flat_map(|field| match field {
+            Value::Array(items) => items.iter().flat_map(ids).collect(),
+            Value::Object(_) => ids(field),
+            _ => Vec::new(),
+        })
+        .collect()
 }

@@ -21,7 +21,7 @@ use tradeplane_client::{
     Client, ConnectOptions, TlsOptions,
     bench::{self, BenchOptions, Target},
     bench_lists::{self, ListOptions},
-    format::{SIGNAL_COLUMNS, signal_json, signal_row, table},
+    format::{Output, SIGNAL_COLUMNS, print, signal_json, signal_row, table},
 };
 
 use crate::cli_error::{CliError, EXIT_CODES};
@@ -78,14 +78,11 @@ struct Cli {
     /// Output format.
     #[arg(long, short, global = true, value_enum, default_value_t = Output::Table)]
     output: Output,
+    /// Print only the ids of what a command shows, one a line (`-o quiet`).
+    #[arg(long, short, global = true, conflicts_with = "output")]
+    quiet: bool,
     #[command(subcommand)]
     command: Command,
-}
-
-#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
-enum Output {
-    Table,
-    Json,
 }
 
 #[derive(Subcommand)]
@@ -334,7 +331,7 @@ async fn run(cli: Cli) -> Result<(), CliError> {
         .api_key
         .or_else(|| std::env::var("TRADEPLANE_API_KEY").ok())
         .or(file.api_key);
-    let output = cli.output;
+    let output = if cli.quiet { Output::Quiet } else { cli.output };
     if let Command::Bench(args) = cli.command {
         return run_bench(args, server, api_key, output).await;
     }
@@ -360,10 +357,11 @@ async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Health { service } => {
             let response = client.check(&service).await?;
             let status = response.status().as_str_name();
-            match output {
-                Output::Json => println!("{}", json!({ "service": service, "status": status })),
-                Output::Table => println!("{status}"),
-            }
+            print(
+                output,
+                json!({ "service": service, "status": status }),
+                || status.to_string(),
+            );
             // A probe (Docker's HEALTHCHECK, a script) reads the exit code.
             if response.status() != ServingStatus::Serving {
                 return Err(format!("`{service}` is {status}").into());
@@ -393,21 +391,15 @@ async fn run(cli: Cli) -> Result<(), CliError> {
             let response = client.submit_signal(request, 3).await?;
             let outcome = SignalOutcome::word_of(response.outcome);
             let signal = response.signal.unwrap_or_default();
-            match output {
-                Output::Json => println!(
-                    "{}",
-                    json!({ "outcome": outcome, "signal": signal_json(&signal) })
-                ),
-                Output::Table => println!("{outcome} {}", signal.id),
-            }
+            let value = json!({ "outcome": outcome, "signal": signal_json(&signal) });
+            print(output, value, || format!("{outcome} {}", signal.id));
         }
         Command::Signal(SignalCommand::Get { id }) => {
             let response = client.signals().get_signal(GetSignalRequest { id }).await?;
             let signal = response.into_inner().signal.unwrap_or_default();
-            match output {
-                Output::Json => println!("{}", signal_json(&signal)),
-                Output::Table => println!("{}", table(&SIGNAL_COLUMNS, &[signal_row(&signal)])),
-            }
+            print(output, signal_json(&signal), || {
+                table(&SIGNAL_COLUMNS, &[signal_row(&signal)])
+            });
         }
         Command::Signal(SignalCommand::List {
             filter,
@@ -420,22 +412,19 @@ async fn run(cli: Cli) -> Result<(), CliError> {
                 filter: Some(filter.into_filter()),
             };
             let response = client.signals().list_signals(request).await?.into_inner();
-            match output {
-                Output::Json => {
-                    let signals: Vec<_> = response.signals.iter().map(signal_json).collect();
-                    println!(
-                        "{}",
-                        json!({ "signals": signals, "next_page_token": response.next_page_token })
-                    );
+            let signals: Vec<_> = response.signals.iter().map(signal_json).collect();
+            let value = json!({ "signals": signals, "next_page_token": response.next_page_token });
+            print(output, value, || {
+                let rows: Vec<_> = response.signals.iter().map(signal_row).collect();
+                let mut text = table(&SIGNAL_COLUMNS, &rows);
+                if !response.next_page_token.is_empty() {
+                    text.push_str(&format!(
+                        "\nnext page: --page-token {}",
+                        response.next_page_token
+                    ));
                 }
-                Output::Table => {
-                    let rows: Vec<_> = response.signals.iter().map(signal_row).collect();
-                    println!("{}", table(&SIGNAL_COLUMNS, &rows));
-                    if !response.next_page_token.is_empty() {
-                        println!("next page: --page-token {}", response.next_page_token);
-                    }
-                }
-            }
+                text
+            });
         }
         Command::Signal(SignalCommand::Watch { filter }) => {
             let request = WatchSignalsRequest {
@@ -454,26 +443,17 @@ async fn run(cli: Cli) -> Result<(), CliError> {
                     );
                 }
                 let signal = event.signal.unwrap_or_default();
-                match output {
-                    Output::Json => println!("{}", signal_json(&signal)),
-                    Output::Table => println!("{}", signal_row(&signal).join("  ")),
-                }
+                print(output, signal_json(&signal), || {
+                    signal_row(&signal).join("  ")
+                });
             }
         }
-        Command::Admin(command) => admin::run(&client, command, output == Output::Json).await?,
-        Command::Order(command) => {
-            orders_cli::run(&client, command, output == Output::Json).await?
-        }
-        Command::Pipeline(command) => {
-            pipelines_cli::run(&client, command, output == Output::Json).await?
-        }
-        Command::Approvals(command) => {
-            approvals_cli::run(&client, command, output == Output::Json).await?
-        }
-        Command::Exchanges => orders_cli::exchanges(&client, output == Output::Json).await?,
-        Command::Balances { exchange } => {
-            orders_cli::balances(&client, exchange, output == Output::Json).await?
-        }
+        Command::Admin(command) => admin::run(&client, command, output).await?,
+        Command::Order(command) => orders_cli::run(&client, command, output).await?,
+        Command::Pipeline(command) => pipelines_cli::run(&client, command, output).await?,
+        Command::Approvals(command) => approvals_cli::run(&client, command, output).await?,
+        Command::Exchanges => orders_cli::exchanges(&client, output).await?,
+        Command::Balances { exchange } => orders_cli::balances(&client, exchange, output).await?,
         Command::Bench(_) => unreachable!("handled above"),
     }
     Ok(())
@@ -589,9 +569,10 @@ async fn run_bench(
     let submit_ratio = ratio(Target::Submit, Target::Health);
     let pipeline_ratio = ratio(Target::Pipeline, Target::Submit);
     match output {
-        Output::Json => println!(
-            "{}",
-            json!({ "reports": reports, "lists": list_reports, "submit_to_health_ratio": submit_ratio, "pipeline_to_submit_ratio": pipeline_ratio })
+        Output::Json | Output::Yaml | Output::Quiet => print(
+            output,
+            json!({ "reports": reports, "lists": list_reports, "submit_to_health_ratio": submit_ratio, "pipeline_to_submit_ratio": pipeline_ratio }),
+            String::new,
         ),
         Output::Table => {
             if let Some(ratio) = submit_ratio {

@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 use tradeplane_api::*;
 use tradeplane_client::{
     Client,
-    format::{object_table, print, time_text},
+    format::{Output, object_table, print, time_text},
 };
 
 /// Order commands.
@@ -138,18 +138,14 @@ const ORDER_COLUMNS: [&str; 15] = [
     "oco_group",
 ];
 
-fn print_orders(json_output: bool, orders: &[Order], next_page_token: Option<&str>) {
+fn print_orders(output: Output, orders: &[Order], next_page_token: Option<&str>) {
     let values: Vec<Value> = orders.iter().map(order_json).collect();
     let json = json!({ "orders": values, "next_page_token": next_page_token.unwrap_or_default() });
-    print(json_output, json, || object_table(&values, &ORDER_COLUMNS));
+    print(output, json, || object_table(&values, &ORDER_COLUMNS));
 }
 
 /// Runs an order command.
-pub async fn run(
-    client: &Client,
-    command: OrderCommand,
-    json_output: bool,
-) -> Result<(), CliError> {
+pub async fn run(client: &Client, command: OrderCommand, output: Output) -> Result<(), CliError> {
     let mut orders = client.orders();
     match command {
         OrderCommand::Place(args) => {
@@ -183,7 +179,7 @@ pub async fn run(
                 .into_inner()
                 .order
                 .unwrap_or_default();
-            print_one(json_output, &order);
+            print_one(output, &order);
         }
         OrderCommand::Cancel { id } => {
             let order = orders
@@ -195,7 +191,7 @@ pub async fn run(
                 .into_inner()
                 .order
                 .unwrap_or_default();
-            print_one(json_output, &order);
+            print_one(output, &order);
         }
         OrderCommand::Get { id } => {
             let order = orders
@@ -204,7 +200,7 @@ pub async fn run(
                 .into_inner()
                 .order
                 .unwrap_or_default();
-            print_one(json_output, &order);
+            print_one(output, &order);
         }
         OrderCommand::List {
             exchange,
@@ -224,11 +220,7 @@ pub async fn run(
                 })
                 .await?
                 .into_inner();
-            print_orders(
-                json_output,
-                &response.orders,
-                Some(&response.next_page_token),
-            );
+            print_orders(output, &response.orders, Some(&response.next_page_token));
         }
         OrderCommand::Watch => {
             let mut stream = orders
@@ -241,7 +233,7 @@ pub async fn run(
                     eprintln!("({} changes missed: this watcher fell behind)", item.missed);
                 }
                 if let Some(order) = item.order {
-                    print_one(json_output, &order);
+                    print_one(output, &order);
                 }
             }
         }
@@ -249,11 +241,9 @@ pub async fn run(
     Ok(())
 }
 
-fn print_one(json_output: bool, order: &Order) {
+fn print_one(output: Output, order: &Order) {
     let value = order_json(order);
-    if json_output {
-        println!("{value}");
-    } else {
+    print(output, value.clone(), || {
         let mut line = format!(
             "{} {} {} {} {} {}: {}",
             value["id"].as_str().unwrap_or_default(),
@@ -273,12 +263,12 @@ fn print_one(json_output: bool, order: &Order) {
         if !order.status_reason.is_empty() {
             line.push_str(&format!(" ({})", order.status_reason));
         }
-        println!("{line}");
-    }
+        line
+    });
 }
 
 /// `tpctl exchanges`.
-pub async fn exchanges(client: &Client, json_output: bool) -> Result<(), CliError> {
+pub async fn exchanges(client: &Client, output: Output) -> Result<(), CliError> {
     let exchanges = client
         .orders()
         .list_exchanges(ListExchangesRequest {})
@@ -296,7 +286,7 @@ pub async fn exchanges(client: &Client, json_output: bool) -> Result<(), CliErro
             })
         })
         .collect();
-    print(json_output, json!({ "exchanges": values }), || {
+    print(output, json!({ "exchanges": values }), || {
         object_table(
             &values,
             &["name", "kind", "live", "status", "breaker_state", "weight"],
@@ -306,11 +296,7 @@ pub async fn exchanges(client: &Client, json_output: bool) -> Result<(), CliErro
 }
 
 /// `tpctl balances`.
-pub async fn balances(
-    client: &Client,
-    exchange: String,
-    json_output: bool,
-) -> Result<(), CliError> {
+pub async fn balances(client: &Client, exchange: String, output: Output) -> Result<(), CliError> {
     let balances = client
         .orders()
         .get_balances(GetBalancesRequest { exchange })
@@ -321,7 +307,7 @@ pub async fn balances(
         .iter()
         .map(|b| json!({ "asset": b.asset, "free": b.free, "locked": b.locked }))
         .collect();
-    print(json_output, json!({ "balances": values }), || {
+    print(output, json!({ "balances": values }), || {
         object_table(&values, &["asset", "free", "locked"])
     });
     Ok(())

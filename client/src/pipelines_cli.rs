@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 use tradeplane_api::*;
 use tradeplane_client::{
     Client,
-    format::{object_table, print, rows, time_text},
+    format::{Output, object_table, print, rows, time_text},
     pipeline_file::PipelineFile,
 };
 
@@ -163,16 +163,16 @@ const EXECUTION_COLUMNS: [&str; 6] = [
     "error",
 ];
 
-fn print_pipeline(json_output: bool, pipeline: &Pipeline) {
+fn print_pipeline(output: Output, pipeline: &Pipeline) {
     let value = pipeline_json(pipeline);
-    print(json_output, value.clone(), || {
+    print(output, value.clone(), || {
         object_table(&[value], &PIPELINE_COLUMNS)
     });
 }
 
-fn print_execution(json_output: bool, execution: &Execution) {
+fn print_execution(output: Output, execution: &Execution) {
     let value = execution_json(execution);
-    print(json_output, value.clone(), || {
+    print(output, value.clone(), || {
         let steps: Vec<Value> = value["steps"].as_array().cloned().unwrap_or_default();
         format!(
             "{}\n{}",
@@ -186,7 +186,7 @@ fn print_execution(json_output: bool, execution: &Execution) {
 pub async fn run(
     client: &Client,
     command: PipelineCommand,
-    json_output: bool,
+    output: Output,
 ) -> Result<(), CliError> {
     let mut pipelines = client.pipelines();
     // Commands that answer with one pipeline yield it; the others print
@@ -269,7 +269,7 @@ pub async fn run(
                 }
                 page_token = page.next_page_token;
             }
-            print(json_output, json!({ "pipelines": all }), || {
+            print(output, json!({ "pipelines": all }), || {
                 object_table(&all, &PIPELINE_COLUMNS)
             });
             return Ok(());
@@ -281,9 +281,7 @@ pub async fn run(
                     ..Default::default()
                 })
                 .await?;
-            print(json_output, json!({ "deleted": id }), || {
-                format!("deleted {id}")
-            });
+            print(output, json!({ "deleted": id }), || format!("deleted {id}"));
             return Ok(());
         }
         PipelineCommand::Run {
@@ -306,7 +304,7 @@ pub async fn run(
                 .into_inner()
                 .execution
                 .unwrap_or_default();
-            print_execution(json_output, &execution);
+            print_execution(output, &execution);
             return Ok(());
         }
         PipelineCommand::Execution { id } => {
@@ -316,7 +314,7 @@ pub async fn run(
                 .into_inner()
                 .execution
                 .unwrap_or_default();
-            print_execution(json_output, &execution);
+            print_execution(output, &execution);
             return Ok(());
         }
         PipelineCommand::Executions {
@@ -351,7 +349,7 @@ pub async fn run(
                 while let Some(event) = stream.next().await {
                     let event = event?;
                     let value = execution_json(&event.execution.unwrap_or_default());
-                    print(json_output, value.clone(), || {
+                    print(output, value.clone(), || {
                         rows(&[value], &EXECUTION_COLUMNS).concat().join("  ")
                     });
                 }
@@ -367,12 +365,12 @@ pub async fn run(
                 .into_inner()
                 .executions;
             let values: Vec<Value> = executions.iter().map(execution_json).collect();
-            print(json_output, json!({ "executions": values }), || {
+            print(output, json!({ "executions": values }), || {
                 object_table(&values, &EXECUTION_COLUMNS)
             });
             return Ok(());
         }
     };
-    print_pipeline(json_output, &pipeline.unwrap_or_default());
+    print_pipeline(output, &pipeline.unwrap_or_default());
     Ok(())
 }

@@ -5,7 +5,7 @@ use serde_json::{Value, json};
 use tradeplane_api::*;
 use tradeplane_client::{
     AuthChannel, Client,
-    format::{object_table, print, time_text},
+    format::{Output, object_table, print, time_text},
 };
 
 use crate::cli_error::CliError;
@@ -100,13 +100,13 @@ async fn current_limits(
 pub(super) async fn run_limits(
     client: &Client,
     command: LimitsCommand,
-    json_output: bool,
+    output: Output,
 ) -> Result<(), CliError> {
     let mut admin = client.security();
     match command {
         LimitsCommand::Get => {
             let value = limits_json(&current_limits(&mut admin).await?);
-            print(json_output, value.clone(), || value.to_string());
+            print(output, value.clone(), || value.to_string());
         }
         LimitsCommand::Set {
             key_rate,
@@ -136,7 +136,7 @@ pub(super) async fn run_limits(
                 .limits
                 .unwrap_or_default();
             let value = limits_json(&limits);
-            print(json_output, value.clone(), || value.to_string());
+            print(output, value.clone(), || value.to_string());
         }
         LimitsCommand::Top { limit } => {
             let clients: Vec<Value> = admin
@@ -150,7 +150,7 @@ pub(super) async fn run_limits(
                            "last_time": time_text(c.last_time.as_ref())})
                 })
                 .collect();
-            print(json_output, json!({ "clients": clients }), || {
+            print(output, json!({ "clients": clients }), || {
                 object_table(&clients, &["scope", "client", "rejected", "last_time"])
             });
         }
@@ -162,7 +162,7 @@ pub(super) async fn run_limits(
 pub(super) async fn run_allowlist(
     client: &Client,
     command: AllowlistCommand,
-    json_output: bool,
+    output: Output,
 ) -> Result<(), CliError> {
     let mut admin = client.security();
     let list = match command {
@@ -189,12 +189,12 @@ pub(super) async fn run_allowlist(
             .map(|r| r.into_inner().allowlist),
     }?
     .unwrap_or_default();
-    print_allowlist(json_output, &list);
+    print_allowlist(output, &list);
     Ok(())
 }
 
-fn print_allowlist(json_output: bool, list: &Allowlist) {
-    print(json_output, json!({ "cidrs": list.cidrs }), || {
+fn print_allowlist(output: Output, list: &Allowlist) {
+    print(output, json!({ "cidrs": list.cidrs }), || {
         if list.cidrs.is_empty() {
             "(empty: every address is allowed)".into()
         } else {

@@ -6,7 +6,7 @@ use serde_json::{Value, json};
 use tradeplane_api::*;
 use tradeplane_client::{
     Client,
-    format::{object_table, print, rows, time_text},
+    format::{Output, object_table, print, rows, time_text},
 };
 
 use crate::cli_error::CliError;
@@ -50,7 +50,7 @@ fn audit_json(event: &AuditEvent) -> Value {
 pub(super) async fn run(
     client: &Client,
     command: AuditCommand,
-    json_output: bool,
+    output: Output,
 ) -> Result<(), CliError> {
     let mut admin = client.security();
     match command {
@@ -75,7 +75,7 @@ pub(super) async fn run(
                 .iter()
                 .map(audit_json)
                 .collect();
-            print(json_output, json!({ "events": events }), || {
+            print(output, json!({ "events": events }), || {
                 object_table(
                     &events,
                     &[
@@ -108,7 +108,7 @@ pub(super) async fn run(
                 }
                 if let Some(event) = item.event {
                     let value = audit_json(&event);
-                    print(json_output, value.clone(), || {
+                    print(output, value.clone(), || {
                         rows(
                             &[value],
                             &[
@@ -128,7 +128,7 @@ pub(super) async fn run(
                 .await?
                 .into_inner();
             print(
-                json_output,
+                output,
                 json!({
                     "intact": result.intact, "events_checked": result.events_checked,
                     "first_broken_sequence": result.first_broken_sequence, "detail": result.detail,

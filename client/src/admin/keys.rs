@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 use tradeplane_api::*;
 use tradeplane_client::{
     Client,
-    format::{object_table, print, time_text},
+    format::{Output, object_table, print, time_text},
 };
 
 use crate::cli_error::CliError;
@@ -80,7 +80,7 @@ fn key_json(key: &ApiKey) -> Value {
 pub(super) async fn run(
     client: &Client,
     command: KeyCommand,
-    json_output: bool,
+    output: Output,
 ) -> Result<(), CliError> {
     let mut admin = client.security();
     match command {
@@ -101,7 +101,7 @@ pub(super) async fn run(
                 .into_inner();
             let key = response.api_key.unwrap_or_default();
             print(
-                json_output,
+                output,
                 json!({ "api_key": key_json(&key), "token": response.token }),
                 || {
                     format!(
@@ -124,7 +124,7 @@ pub(super) async fn run(
                 .iter()
                 .map(key_json)
                 .collect();
-            print(json_output, json!({ "api_keys": keys }), || {
+            print(output, json!({ "api_keys": keys }), || {
                 object_table(
                     &keys,
                     &[
@@ -149,7 +149,7 @@ pub(super) async fn run(
                 .into_inner()
                 .api_key
                 .unwrap_or_default();
-            print(json_output, key_json(&key), || {
+            print(output, key_json(&key), || {
                 format!("revoked {} `{}`", key.id, key.name)
             });
         }
@@ -162,7 +162,7 @@ pub(super) async fn rotate_webhook_secret(
     client: &Client,
     grace: Duration,
     request_id: String,
-    json_output: bool,
+    output: Output,
 ) -> Result<(), CliError> {
     let mut admin = client.security();
     let response = admin
@@ -174,7 +174,7 @@ pub(super) async fn rotate_webhook_secret(
         .into_inner();
     let until = time_text(response.previous_expire_time.as_ref());
     print(
-        json_output,
+        output,
         json!({ "secret": response.secret, "previous_expire_time": until }),
         || {
             format!(

@@ -8,7 +8,7 @@ mod trading;
 use std::time::Duration;
 
 use clap::Subcommand;
-use tradeplane_client::Client;
+use tradeplane_client::{Client, format::Output};
 
 use crate::cli_error::CliError;
 
@@ -65,30 +65,22 @@ pub enum AdminCommand {
 }
 
 /// Runs one admin command; `Err` is the message to print.
-pub async fn run(
-    client: &Client,
-    command: AdminCommand,
-    json_output: bool,
-) -> Result<(), CliError> {
+pub async fn run(client: &Client, command: AdminCommand, output: Output) -> Result<(), CliError> {
     match command {
-        AdminCommand::Key(command) => keys::run(client, command, json_output).await,
-        AdminCommand::Limits(command) => access::run_limits(client, command, json_output).await,
-        AdminCommand::Allowlist(command) => {
-            access::run_allowlist(client, command, json_output).await
-        }
+        AdminCommand::Key(command) => keys::run(client, command, output).await,
+        AdminCommand::Limits(command) => access::run_limits(client, command, output).await,
+        AdminCommand::Allowlist(command) => access::run_allowlist(client, command, output).await,
         AdminCommand::RotateWebhookSecret { grace, request_id } => {
-            keys::rotate_webhook_secret(client, grace, request_id, json_output).await
+            keys::rotate_webhook_secret(client, grace, request_id, output).await
         }
-        AdminCommand::Breaker(command) => trading::run_breaker(client, command, json_output).await,
+        AdminCommand::Breaker(command) => trading::run_breaker(client, command, output).await,
         AdminCommand::Halt { reason } => {
-            trading::run_trading(client, TradingChange::Halt(reason), json_output).await
+            trading::run_trading(client, TradingChange::Halt(reason), output).await
         }
         AdminCommand::Resume { reason } => {
-            trading::run_trading(client, TradingChange::Resume(reason), json_output).await
+            trading::run_trading(client, TradingChange::Resume(reason), output).await
         }
-        AdminCommand::Status => {
-            trading::run_trading(client, TradingChange::Status, json_output).await
-        }
-        AdminCommand::Audit(command) => audit::run(client, command, json_output).await,
+        AdminCommand::Status => trading::run_trading(client, TradingChange::Status, output).await,
+        AdminCommand::Audit(command) => audit::run(client, command, output).await,
     }
 }

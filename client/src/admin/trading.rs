@@ -6,7 +6,7 @@ use serde_json::{Value, json};
 use tradeplane_api::*;
 use tradeplane_client::{
     Client,
-    format::{object_table, print, time_text},
+    format::{Output, object_table, print, time_text},
 };
 
 use crate::cli_error::CliError;
@@ -52,7 +52,7 @@ fn trading_json(status: &TradingStatus) -> Value {
 pub(super) async fn run_breaker(
     client: &Client,
     command: BreakerCommand,
-    json_output: bool,
+    output: Output,
 ) -> Result<(), CliError> {
     let mut admin = client.security();
     let breakers = match command {
@@ -77,7 +77,7 @@ pub(super) async fn run_breaker(
             .map(|r| r.into_inner().breaker.into_iter().collect()),
     }?;
     let values: Vec<Value> = breakers.iter().map(breaker_json).collect();
-    print(json_output, json!({ "breakers": values }), || {
+    print(output, json!({ "breakers": values }), || {
         object_table(
             &values,
             &[
@@ -106,7 +106,7 @@ pub(super) enum TradingChange {
 pub(super) async fn run_trading(
     client: &Client,
     change: TradingChange,
-    json_output: bool,
+    output: Output,
 ) -> Result<(), CliError> {
     let mut admin = client.security();
     let status = match change {
@@ -130,13 +130,13 @@ pub(super) async fn run_trading(
             .map(|r| r.into_inner().status),
     }?
     .unwrap_or_default();
-    print_trading(json_output, &status);
+    print_trading(output, &status);
     Ok(())
 }
 
-fn print_trading(json_output: bool, status: &TradingStatus) {
+fn print_trading(output: Output, status: &TradingStatus) {
     let value = trading_json(status);
-    print(json_output, value, || {
+    print(output, value, || {
         let state = if status.halted { "HALTED" } else { "trading" };
         format!(
             "{state} (since {} by {}: {})",
