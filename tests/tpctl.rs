@@ -178,7 +178,7 @@ async fn a_pipeline_is_named_by_its_name_or_its_id() {
 }
 
 #[tokio::test]
-async fn quiet_prints_ids_and_yaml_says_what_json_says() {
+async fn quiet_prints_ids_yaml_says_what_json_says_and_tables_are_tables() {
     let server = TestServer::start().await;
     let host_port = server.grpc_addr.to_string();
     let keyed = ["--server", host_port.as_str(), "--api-key", ADMIN_KEY];
@@ -199,5 +199,13 @@ async fn quiet_prints_ids_and_yaml_says_what_json_says() {
     let from_json: serde_json::Value = serde_json::from_slice(&json.stdout).expect("JSON");
     let from_yaml: serde_json::Value = serde_yaml_ng::from_slice(&yaml.stdout).expect("YAML");
     assert_eq!(from_json, from_yaml);
+
+    // Table mode prints tables, also for the rate limits.
+    let out = tpctl(&[&keyed[..], &["admin", "limits", "get"]].concat()).await;
+    let limits = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        limits.starts_with("SCOPE") && limits.contains("per_api_key"),
+        "{limits}"
+    );
     server.stop().await;
 }

@@ -5,7 +5,7 @@ use serde_json::{Value, json};
 use tradeplane_api::*;
 use tradeplane_client::{
     AuthChannel, Client,
-    format::{Output, object_table, print, time_text},
+    format::{Output, object_table, print, table, time_text},
 };
 
 use crate::cli_error::CliError;
@@ -84,6 +84,25 @@ fn limits_json(limits: &RateLimits) -> Value {
     json!({ "per_api_key": one(&limits.per_api_key), "per_client_ip": one(&limits.per_client_ip) })
 }
 
+/// The rate limits as a table: one row per scope (0 = unlimited).
+fn limits_table(limits: &RateLimits) -> String {
+    let row = |scope: &str, limit: &Option<RateLimit>| {
+        let limit = limit.clone().unwrap_or_default();
+        vec![
+            scope.to_string(),
+            limit.rate_per_second.to_string(),
+            limit.burst.to_string(),
+        ]
+    };
+    table(
+        &["SCOPE", "RATE_PER_SECOND", "BURST"],
+        &[
+            row("per_api_key", &limits.per_api_key),
+            row("per_client_ip", &limits.per_client_ip),
+        ],
+    )
+}
+
 /// The rate limits in force.
 async fn current_limits(
     admin: &mut security_admin_service_client::SecurityAdminServiceClient<AuthChannel>,
@@ -105,8 +124,8 @@ pub(super) async fn run_limits(
     let mut admin = client.security();
     match command {
         LimitsCommand::Get => {
-            let value = limits_json(&current_limits(&mut admin).await?);
-            print(output, value.clone(), || value.to_string());
+            let limits = current_limits(&mut admin).await?;
+            print(output, limits_json(&limits), || limits_table(&limits));
         }
         LimitsCommand::Set {
             key_rate,
@@ -135,8 +154,7 @@ pub(super) async fn run_limits(
                 .into_inner()
                 .limits
                 .unwrap_or_default();
-            let value = limits_json(&limits);
-            print(output, value.clone(), || value.to_string());
+            print(output, limits_json(&limits), || limits_table(&limits));
         }
         LimitsCommand::Top { limit } => {
             let clients: Vec<Value> = admin
