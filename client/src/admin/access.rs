@@ -86,8 +86,8 @@ fn limits_json(limits: &RateLimits) -> Value {
 
 /// The rate limits as a table: one row per scope (0 = unlimited).
 fn limits_table(limits: &RateLimits) -> String {
-    let row = |scope: &str, limit: &Option<RateLimit>| {
-        let limit = limit.clone().unwrap_or_default();
+    let row = |scope: &str, limit: Option<RateLimit>| {
+        let limit = limit.unwrap_or_default();
         vec![
             scope.to_string(),
             limit.rate_per_second.to_string(),
@@ -97,8 +97,8 @@ fn limits_table(limits: &RateLimits) -> String {
     table(
         &["SCOPE", "RATE_PER_SECOND", "BURST"],
         &[
-            row("per_api_key", &limits.per_api_key),
-            row("per_client_ip", &limits.per_client_ip),
+            row("per_api_key", limits.per_api_key),
+            row("per_client_ip", limits.per_client_ip),
         ],
     )
 }
