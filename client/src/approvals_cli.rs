@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 use tradeplane_api::*;
 use tradeplane_client::{
     Client,
-    format::{Output, object_table, print, rows, time_text},
+    format::{Output, StreamTable, object_table, print, rows, time_text},
 };
 
 /// Approval commands.
@@ -133,10 +133,11 @@ pub async fn run(
                 })
                 .await?
                 .into_inner();
+            let mut lines = StreamTable::new(&APPROVAL_COLUMNS);
             while let Some(event) = stream.next().await {
                 let value = approval_json(&event?.approval.unwrap_or_default());
                 print(output, value.clone(), || {
-                    rows(&[value], &APPROVAL_COLUMNS).concat().join("  ")
+                    lines.line(rows(&[value], &APPROVAL_COLUMNS).concat())
                 });
             }
         }

@@ -101,19 +101,58 @@ pub fn table(headers: &[&str], rows: &[Vec<String>]) -> String {
             *width = (*width).max(cell.chars().count());
         }
     }
-    let line = |cells: Vec<String>| {
-        cells
-            .iter()
-            .zip(&widths)
-            .map(|(cell, width)| format!("{cell:<width$}"))
-            .collect::<Vec<_>>()
-            .join("  ")
-            .trim_end()
-            .to_string()
-    };
-    let mut out = vec![line(headers.iter().map(|h| h.to_string()).collect())];
-    out.extend(rows.iter().map(|row| line(row.clone())));
+    let mut out = vec![padded(headers, &widths)];
+    out.extend(rows.iter().map(|row| padded(row, &widths)));
     out.join("\n")
+}
+
+/// One line of `cells`, each padded to its width.
+fn padded(cells: &[impl AsRef<str>], widths: &[usize]) -> String {
+    cells
+        .iter()
+        .zip(widths)
+        .map(|(cell, width)| format!("{:<width$}", cell.as_ref()))
+        .collect::<Vec<_>>()
+        .join("  ")
+        .trim_end()
+        .to_string()
+}
+
+/// Rows printed as they arrive (a watch), lined up under one header. The
+/// header comes with the first row; each column is as wide as its header
+/// or that row's cell, whichever is wider.
+pub struct StreamTable {
+    headers: Vec<String>,
+    widths: Option<Vec<usize>>,
+}
+
+impl StreamTable {
+    /// A stream of rows with `columns` (upper-cased for the header).
+    pub fn new(columns: &[&str]) -> Self {
+        Self {
+            headers: columns.iter().map(|c| c.to_uppercase()).collect(),
+            widths: None,
+        }
+    }
+
+    /// The next row as text, after the header the first time.
+    pub fn line(&mut self, cells: Vec<String>) -> String {
+        let first = self.widths.is_none();
+        let headers = &self.headers;
+        let widths = self.widths.get_or_insert_with(|| {
+            headers
+                .iter()
+                .zip(&cells)
+                .map(|(header, cell)| header.len().max(cell.chars().count()))
+                .collect()
+        });
+        let row = padded(&cells, widths);
+        if first {
+            format!("{}\n{row}", padded(headers, widths))
+        } else {
+            row
+        }
+    }
 }
 
 /// The `columns` of JSON objects as table cells.
@@ -187,4 +226,23 @@ fn ids(value: &Value) -> Vec<String> {
             _ => Vec::new(),
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn streamed_rows_line_up_under_one_header() {
+        let mut lines = StreamTable::new(&["id", "status"]);
+        let first = lines.line(vec!["0190-aaaa".into(), "filled".into()]);
+        let second = lines.line(vec!["0190-bbbb".into(), "canceled".into()]);
+        let mut first = first.lines();
+        let header = first.next().expect("a header");
+        let row = first.next().expect("a row");
+        assert_eq!(header, "ID         STATUS");
+        assert_eq!(row.find("filled"), header.find("STATUS"));
+        assert_eq!(second.find("canceled"), header.find("STATUS"));
+        assert!(!second.contains("ID"), "one header only");
+    }
 }

@@ -21,7 +21,7 @@ use tradeplane_client::{
     Client, ConnectOptions, TlsOptions,
     bench::{self, BenchOptions, Target},
     bench_lists::{self, ListOptions},
-    format::{Output, SIGNAL_COLUMNS, print, signal_json, signal_row, table},
+    format::{Output, SIGNAL_COLUMNS, StreamTable, print, signal_json, signal_row, table},
 };
 
 use crate::cli_error::{CliError, EXIT_CODES};
@@ -431,9 +431,7 @@ async fn run(cli: Cli) -> Result<(), CliError> {
                 filter: Some(filter.into_filter()),
             };
             let mut stream = client.signals().watch_signals(request).await?.into_inner();
-            if output == Output::Table {
-                println!("{}", table(&SIGNAL_COLUMNS, &[]));
-            }
+            let mut lines = StreamTable::new(&SIGNAL_COLUMNS);
             while let Some(event) = stream.next().await {
                 let event = event?;
                 if event.missed > 0 {
@@ -444,7 +442,7 @@ async fn run(cli: Cli) -> Result<(), CliError> {
                 }
                 let signal = event.signal.unwrap_or_default();
                 print(output, signal_json(&signal), || {
-                    signal_row(&signal).join("  ")
+                    lines.line(signal_row(&signal))
                 });
             }
         }

@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 use tradeplane_api::*;
 use tradeplane_client::{
     Client,
-    format::{Output, object_table, print, rows, time_text},
+    format::{Output, StreamTable, object_table, print, rows, time_text},
     pipeline_file::PipelineFile,
 };
 
@@ -346,11 +346,12 @@ pub async fn run(
                     })
                     .await?
                     .into_inner();
+                let mut lines = StreamTable::new(&EXECUTION_COLUMNS);
                 while let Some(event) = stream.next().await {
                     let event = event?;
                     let value = execution_json(&event.execution.unwrap_or_default());
                     print(output, value.clone(), || {
-                        rows(&[value], &EXECUTION_COLUMNS).concat().join("  ")
+                        lines.line(rows(&[value], &EXECUTION_COLUMNS).concat())
                     });
                 }
                 return Ok(());

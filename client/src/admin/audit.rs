@@ -6,7 +6,7 @@ use serde_json::{Value, json};
 use tradeplane_api::*;
 use tradeplane_client::{
     Client,
-    format::{Output, object_table, print, rows, time_text},
+    format::{Output, StreamTable, object_table, print, rows, time_text},
 };
 
 use crate::cli_error::CliError;
@@ -101,6 +101,10 @@ pub(super) async fn run(
                 })
                 .await?
                 .into_inner();
+            const COLUMNS: [&str; 7] = [
+                "sequence", "time", "actor", "action", "target", "outcome", "detail",
+            ];
+            let mut lines = StreamTable::new(&COLUMNS);
             while let Some(item) = stream.next().await {
                 let item = item?;
                 if item.missed > 0 {
@@ -109,15 +113,7 @@ pub(super) async fn run(
                 if let Some(event) = item.event {
                     let value = audit_json(&event);
                     print(output, value.clone(), || {
-                        rows(
-                            &[value],
-                            &[
-                                "sequence", "time", "actor", "action", "target", "outcome",
-                                "detail",
-                            ],
-                        )
-                        .concat()
-                        .join("  ")
+                        lines.line(rows(&[value], &COLUMNS).concat())
                     });
                 }
             }
