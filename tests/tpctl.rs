@@ -209,3 +209,22 @@ async fn quiet_prints_ids_yaml_says_what_json_says_and_tables_are_tables() {
     );
     server.stop().await;
 }
+
+#[tokio::test]
+async fn completions_come_for_bash_zsh_and_fish_without_a_server() {
+    for (shell, marker) in [
+        ("bash", "_tpctl()"),
+        ("zsh", "#compdef tpctl"),
+        ("fish", "complete -c tpctl"),
+    ] {
+        let out = tpctl(&["completion", shell]).await;
+        assert!(out.status.success(), "{shell}: {}", stderr(&out));
+        let script = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            script.contains(marker),
+            "{shell}: {}",
+            &script[..script.len().min(200)]
+        );
+        assert!(script.contains("pipeline"), "{shell} completes subcommands");
+    }
+}

@@ -122,6 +122,12 @@ enum Command {
     /// Load-generates against the running service and prints throughput and
     /// latency percentiles.
     Bench(BenchArgs),
+    /// Prints a shell completion script, e.g.
+    /// `tpctl completion bash > /etc/bash_completion.d/tpctl`.
+    Completion {
+        /// The shell to complete in.
+        shell: clap_complete::Shell,
+    },
 }
 
 #[derive(Subcommand)]
@@ -304,6 +310,14 @@ fn load_file_config(path: Option<&PathBuf>) -> Result<FileConfig, String> {
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let Command::Completion { shell } = cli.command {
+        let mut command = <Cli as clap::CommandFactory>::command();
+        let mut script = Vec::new();
+        clap_complete::generate(shell, &mut command, "tpctl", &mut script);
+        // A closed pipe (`| head`) is the reader's choice, not a failure.
+        let _ = std::io::Write::write_all(&mut std::io::stdout(), &script);
+        return ExitCode::SUCCESS;
+    }
     let plaintext = !cli.tls;
     match run(cli).await {
         Ok(()) => ExitCode::SUCCESS,
@@ -452,7 +466,7 @@ async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Approvals(command) => approvals_cli::run(&client, command, output).await?,
         Command::Exchanges => orders_cli::exchanges(&client, output).await?,
         Command::Balances { exchange } => orders_cli::balances(&client, exchange, output).await?,
-        Command::Bench(_) => unreachable!("handled above"),
+        Command::Bench(_) | Command::Completion { .. } => unreachable!("handled above"),
     }
     Ok(())
 }
