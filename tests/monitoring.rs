@@ -174,6 +174,14 @@ fn metric_names(expr: &str) -> BTreeSet<String> {
             '}' => braces -= 1,
             '(' if LABEL_LISTS.contains(&previous.as_str()) => label_list += 1,
             ')' if label_list > 0 => label_list -= 1,
+            // A number or a duration (`offset 1h`): never a name.
+            c if c.is_ascii_digit() => {
+                while i < chars.len() && (chars[i].is_ascii_alphanumeric() || chars[i] == '.') {
+                    i += 1;
+                }
+                previous.clear();
+                continue;
+            }
             c if c.is_ascii_alphabetic() || c == '_' || c == ':' => {
                 let start = i;
                 while i < chars.len()
@@ -285,7 +293,7 @@ async fn every_metric_a_rule_names_is_exposed_by_the_server() {
 #[test]
 fn metric_names_are_read_out_of_expressions() {
     let names = metric_names(
-        r#"sum by (le) (rate(http_server_request_duration_seconds_bucket{http_route="/x"}[5m])) / tradeplane:rpc_errors:ratio5m > on () tradeplane_pipelines{state="enabled"}"#,
+        r#"sum by (le) (rate(http_server_request_duration_seconds_bucket{http_route="/x"}[5m])) / tradeplane:rpc_errors:ratio5m > on () tradeplane_pipelines{state="enabled"} offset 1h > 1e3"#,
     );
     assert_eq!(
         names.into_iter().collect::<Vec<_>>(),

@@ -11,7 +11,7 @@ use std::{
 };
 
 use futures::{Stream, StreamExt};
-use opentelemetry::{KeyValue, metrics::Meter};
+use opentelemetry::metrics::Meter;
 use tokio::{
     io::{AsyncRead, AsyncWrite, ReadBuf},
     net::TcpStream,
@@ -30,7 +30,7 @@ pub fn limited(
 ) -> impl Stream<Item = io::Result<LimitedConnection>> + Send + use<> {
     let permits = Arc::new(Semaphore::new(limits.grpc_max_connections));
     let handshake_timeout = limits.grpc_handshake_timeout;
-    let refused = super::refused_connections(meter);
+    let (refused, surface) = super::refused_connections(meter, "grpc");
     incoming.filter_map(move |accepted| {
         let answer = match accepted {
             Err(err) => Some(Err(err)),
@@ -41,7 +41,7 @@ pub fn limited(
                     first_byte_deadline: Some(Box::pin(tokio::time::sleep(handshake_timeout))),
                 })),
                 Err(_) => {
-                    refused.add(1, &[KeyValue::new("surface", "grpc")]);
+                    refused.add(1, &surface);
                     None
                 }
             },

@@ -21,7 +21,7 @@ use hyper_util::{
     server::conn::auto,
     service::TowerToHyperService,
 };
-use opentelemetry::{KeyValue, metrics::Meter};
+use opentelemetry::metrics::Meter;
 use tokio::{
     io::AsyncWriteExt,
     sync::{Semaphore, watch},
@@ -52,7 +52,7 @@ pub async fn serve(
     stop: impl Future<Output = ()>,
 ) {
     let connections = Arc::new(Semaphore::new(limits.http_max_connections));
-    let refused = super::refused_connections(meter);
+    let (refused, surface) = super::refused_connections(meter, "http");
     let mut builder = auto::Builder::new(TokioExecutor::new());
     builder
         .http1()
@@ -70,7 +70,7 @@ pub async fn serve(
             () = &mut stop => break,
         };
         let Ok(permit) = connections.clone().try_acquire_owned() else {
-            refused.add(1, &[KeyValue::new("surface", "http")]);
+            refused.add(1, &surface);
             tokio::spawn(turn_away(io));
             continue;
         };

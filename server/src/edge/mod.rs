@@ -10,7 +10,10 @@ pub mod watch_end;
 
 use std::time::Duration;
 
-use opentelemetry::metrics::{Counter, Meter};
+use opentelemetry::{
+    KeyValue,
+    metrics::{Counter, Meter},
+};
 use serde::{Deserialize, Serialize};
 
 /// Limits of the gRPC and HTTP ports (`[limits]`).
@@ -82,10 +85,14 @@ impl EdgeConfig {
     }
 }
 
-/// Connections closed as soon as they were accepted, by `surface`.
-fn refused_connections(meter: &Meter) -> Counter<u64> {
-    meter
+/// Connections closed as soon as they were accepted on `surface`'s port
+/// (exposed from the start, at zero).
+fn refused_connections(meter: &Meter, surface: &'static str) -> (Counter<u64>, [KeyValue; 1]) {
+    let counter = meter
         .u64_counter("tradeplane.overload.refused_connections")
         .with_description("Connections closed at once because the port had its limit open")
-        .build()
+        .build();
+    let attributes = [KeyValue::new("surface", surface)];
+    counter.add(0, &attributes);
+    (counter, attributes)
 }

@@ -80,15 +80,18 @@ impl<B> ShedLayer<B> {
         answer: fn(ApiError) -> http::Response<B>,
         meter: &Meter,
     ) -> Self {
+        let shed = meter
+            .u64_counter("tradeplane.overload.shed")
+            .with_description("Requests answered at once because the surface was at its limit of requests in flight")
+            .build();
+        // Exposed from the start, so that rates and alerts see a zero.
+        shed.add(0, &[KeyValue::new("surface", surface)]);
         Self {
             permits: Arc::new(Semaphore::new(max_in_flight)),
             surface,
             exempt,
             answer,
-            shed: meter
-                .u64_counter("tradeplane.overload.shed")
-                .with_description("Requests answered at once because the surface was at its limit of requests in flight")
-                .build(),
+            shed,
             _body: PhantomData,
         }
     }
