@@ -194,18 +194,34 @@ pub enum Output {
 
 /// Prints `value` as `output` says; `text` is the table form.
 pub fn print(output: Output, value: Value, text: impl FnOnce() -> String) {
-    match output {
-        Output::Table => println!("{}", text()),
-        Output::Json => println!("{value}"),
+    let out = match output {
+        Output::Table => text() + "\n",
+        Output::Json => format!("{value}\n"),
         Output::Yaml => match serde_yaml_ng::to_string(&value) {
-            Ok(yaml) => print!("---\n{yaml}"),
-            Err(err) => eprintln!("error: cannot print YAML: {err}"),
-        },
-        Output::Quiet => {
-            for id in ids(&value) {
-                println!("{id}");
+            Ok(yaml) => format!("---\n{yaml}"),
+            Err(err) => {
+                eprintln!("error: cannot print YAML: {err}");
+                return;
             }
+        },
+        Output::Quiet => ids(&value).iter().map(|id| format!("{id}\n")).collect(),
+    };
+    write_out(&out);
+}
+
+/// Writes `text` to stdout. A reader that went away (`| head`) ends the
+/// program quietly, as a closed pipe does for other command-line tools.
+pub fn write_out(text: &str) {
+    use std::io::Write;
+    let mut stdout = std::io::stdout().lock();
+    if let Err(err) = stdout
+        .write_all(text.as_bytes())
+        .and_then(|()| stdout.flush())
+    {
+        if err.kind() == std::io::ErrorKind::BrokenPipe {
+            std::process::exit(0);
         }
+        eprintln!("error: cannot write the output: {err}");
     }
 }
 

@@ -21,7 +21,9 @@ use tradeplane_client::{
     Client, ConnectOptions, TlsOptions,
     bench::{self, BenchOptions, Target},
     bench_lists::{self, ListOptions},
-    format::{Output, SIGNAL_COLUMNS, StreamTable, print, signal_json, signal_row, table},
+    format::{
+        Output, SIGNAL_COLUMNS, StreamTable, print, signal_json, signal_row, table, write_out,
+    },
 };
 
 use crate::cli_error::{CliError, EXIT_CODES};
@@ -314,8 +316,7 @@ async fn main() -> ExitCode {
         let mut command = <Cli as clap::CommandFactory>::command();
         let mut script = Vec::new();
         clap_complete::generate(shell, &mut command, "tpctl", &mut script);
-        // A closed pipe (`| head`) is the reader's choice, not a failure.
-        let _ = std::io::Write::write_all(&mut std::io::stdout(), &script);
+        write_out(&String::from_utf8_lossy(&script));
         return ExitCode::SUCCESS;
     }
     let plaintext = !cli.tls;
