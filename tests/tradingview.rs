@@ -8,9 +8,9 @@ use serde_json::{Value, json};
 use tradeplane_api::*;
 use tradeplane_client::Client;
 use tradeplane_e2e::{
-    PASSPHRASE, TestServer, any_signal_pipeline, audit_events, bad_request_field, create_pipeline,
-    dec, deliver, error_reason, get_order, list_signals, paper_btc, refused, resting_orders,
-    submit,
+    PASSPHRASE, TestServer, all_orders_of, any_signal_pipeline, audit_events, bad_request_field,
+    create_pipeline, dec, deliver, error_reason, get_order, list_signals, paper_btc, refused,
+    resting_orders, submit,
 };
 
 /// A pipeline for TradingView alerts buying 1000 USDT of BTC a run when
@@ -481,6 +481,53 @@ async fn contradictions_and_unknown_words_are_refused_naming_the_field() {
         violation(&refused(&server, &torn).await),
         ("sentiment".to_string(), "POSITION_MISMATCH".to_string())
     );
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn resync_sells_a_long_the_strategy_says_it_closed() {
+    let server = TestServer::start().await;
+    let client = server.client().await;
+    let mut pipeline = bracketed("resyncs");
+    pipeline.drift_policy = DriftPolicy::Resync as i32;
+    create_pipeline(&client, pipeline).await;
+    let start = paper_btc(&client).await;
+    let long = deliver(
+        &server,
+        &client,
+        &strategy_alert("buy", "0.01", "long", "0.01"),
+    )
+    .await;
+    assert_eq!(
+        orders_of(&client, &long).await,
+        entry_with_bracket(Buy, "0.01")
+    );
+
+    // The strategy's exit alert never arrived; its next alert says flat.
+    let cancel = deliver(&server, &client, &strategy_alert("cancel", "", "flat", "0")).await;
+    assert_eq!(ended(&cancel), (Succeeded, ""), "{cancel:?}");
+    let sold: Vec<_> = all_orders_of(&client, &cancel.id)
+        .await
+        .into_iter()
+        .filter(|o| o.role == Exit as i32)
+        .collect();
+    let [sold] = sold.as_slice() else {
+        panic!("one exit, sold by the resync: {sold:#?}");
+    };
+    assert_eq!(
+        (Side::try_from(sold.side), dec(&sold.filled_quantity)),
+        (Ok(Sell), dec("0.01"))
+    );
+    assert_eq!(paper_btc(&client).await, start, "flat, as the strategy is");
+    assert!(
+        resting_orders(&client).await.is_empty(),
+        "the bracket went first"
+    );
+
+    // The same alert again (a redelivery) sells nothing more.
+    let again = deliver(&server, &client, &strategy_alert("cancel", "", "flat", "0")).await;
+    assert!(all_orders_of(&client, &again.id).await.is_empty());
+    assert_eq!(paper_btc(&client).await, start);
     server.stop().await;
 }
 

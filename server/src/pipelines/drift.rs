@@ -3,7 +3,8 @@
 //! to: something sold it outside them) or with its alerts (the strategy's
 //! `market_position` is not the book's). Each drift is metered and audited
 //! when it starts and when it ends; the pipeline's policy then warns only,
-//! refuses new entries until it ends, or has the book adopt the venue.
+//! refuses new entries until it ends, or resyncs: the book adopts the
+//! venue, and a long the strategy says it closed is sold.
 
 use std::{
     cmp::Ordering,
@@ -13,12 +14,17 @@ use std::{
 use rust_decimal::Decimal;
 use tradeplane_api::AuditOutcome;
 
-use super::{Pipelines, spec::Compiled};
+use super::{
+    Pipelines,
+    spec::Compiled,
+    worker::{origin_of, pipeline_audit},
+};
 use crate::{
     audit::{AuditEntry, actions},
-    market::instrument::InstrumentKind,
+    market::{instrument::InstrumentKind, side::Side},
     model::{
         execution::Execution,
+        order::{OrderOrigin, OrderRequest, OrderRole, OrderType, TimeInForce},
         signal::{MarketPosition, Signal},
     },
     words::word_enum,
@@ -161,10 +167,16 @@ impl Pipelines {
             MarketPosition::Short if can_short => Ordering::Less,
             MarketPosition::Short => Ordering::Equal,
         };
-        let held = self
-            .desk
-            .position(&compiled.id, &intent.instrument.symbol)
-            .quantity;
+        let symbol = &intent.instrument.symbol;
+        let mut held = self.desk.position(&compiled.id, symbol).quantity;
+        if compiled.drift == DriftPolicy::Resync
+            && expected == Ordering::Equal
+            && held > Decimal::ZERO
+        {
+            self.close_as_the_strategy_did(compiled, execution, symbol, held, intent.price)
+                .await;
+            held = self.desk.position(&compiled.id, symbol).quantity;
+        }
         let detail = (held.cmp(&Decimal::ZERO) != expected).then(|| {
             format!(
                 "the strategy is {} in {}, the pipeline's book holds {held}",
@@ -172,6 +184,56 @@ impl Pipelines {
             )
         });
         self.alert_drift(&compiled.id, detail).await;
+    }
+
+    /// `resync` when the strategy is flat and the book still holds a long
+    /// (an exit alert went missing): the pipeline's resting orders in the
+    /// symbol are canceled and the long is sold, as the exit would have
+    /// done, once per execution (the request id names it). A strategy that
+    /// holds what the book does not is left as a drift: its sizes are in
+    /// its own units, so the book is never opened from them.
+    async fn close_as_the_strategy_did(
+        &self,
+        compiled: &Compiled,
+        execution: &Execution,
+        symbol: &str,
+        held: Decimal,
+        reference_price: Option<Decimal>,
+    ) {
+        let audit = || AuditEntry {
+            detail: format!(
+                "the strategy is flat in {symbol}: the book's {held} is sold (drift_policy resync)"
+            ),
+            ..pipeline_audit(compiled, "")
+        };
+        if let Err(err) = self
+            .desk
+            .cancel_resting(&compiled.id, symbol, &audit())
+            .await
+        {
+            tracing::warn!(pipeline = %compiled.name, error = %err, "resting orders not canceled; the long is not closed");
+            return;
+        }
+        let request = OrderRequest {
+            request_id: format!("{}:alert-resync", execution.id),
+            exchange: compiled.exchange.clone(),
+            symbol: symbol.to_string(),
+            side: Side::Sell,
+            order_type: OrderType::Market,
+            time_in_force: TimeInForce::Gtc,
+            quantity: held,
+            price: None,
+            stop_price: None,
+            reference_price,
+            trailing_delta_bips: None,
+        };
+        let origin = OrderOrigin {
+            role: Some(OrderRole::Exit),
+            ..origin_of(compiled, execution)
+        };
+        if let Err(err) = self.desk.place_for(request, origin, audit()).await {
+            tracing::warn!(pipeline = %compiled.name, error = %err, "the long the strategy closed is not sold");
+        }
     }
 
     /// The drifts in force from `source`, by pipeline id.
