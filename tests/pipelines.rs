@@ -779,6 +779,18 @@ async fn the_examples_load_and_tpctl_drives_a_pipeline() {
         shown.contains("sizing") && shown.contains("risk") && shown.contains("protect"),
         "{shown}"
     );
+    // `-o json` gives the whole pipeline, its risk and order settings too.
+    let whole = server
+        .tpctl(&["pipeline", "get", "ema-cross", "-o", "json"])
+        .await;
+    let whole: serde_json::Value = serde_json::from_str(&whole).expect("json");
+    assert_eq!(whole["risk"]["max_position"], "0.5", "{whole}");
+    assert_eq!(whole["risk"]["cooldown_seconds"], 60, "{whole}");
+    assert_eq!(whole["order"]["stop_loss"]["offset_bps"], "200", "{whole}");
+    assert_eq!(
+        whole["order"]["take_profit"]["offset_bps"], "400",
+        "{whole}"
+    );
 
     let paused = server
         .tpctl(&["pipeline", "pause", "ema-cross", "-o", "json"])

@@ -93,6 +93,56 @@ pub enum PipelineCommand {
     },
 }
 
+/// A duration as whole seconds (the file's `1m` is 60).
+fn seconds(d: Option<&prost_types::Duration>) -> Option<i64> {
+    d.map(|d| d.seconds)
+}
+
+/// A protective level: an offset in basis points or a price.
+fn level_json(level: Option<&ProtectiveOrder>) -> Value {
+    match level.and_then(|l| l.level.as_ref()) {
+        Some(protective_order::Level::OffsetBps(bps)) => json!({ "offset_bps": bps }),
+        Some(protective_order::Level::Price(price)) => json!({ "price": price }),
+        None => Value::Null,
+    }
+}
+
+/// The risk rules, every field (empty: no limit).
+fn risk_json(r: &RiskRules) -> Value {
+    json!({
+        "max_order_notional": r.max_order_notional, "max_position": r.max_position,
+        "max_orders_per_minute": r.max_orders_per_minute,
+        "cooldown_seconds": seconds(r.cooldown.as_ref()),
+        "daily_loss_limit": r.daily_loss_limit,
+        "allowed_sides": r.allowed_sides.iter().map(|s| Side::word_of(*s)).collect::<Vec<_>>(),
+    })
+}
+
+/// The order settings, every field.
+fn order_settings_json(o: &OrderSettings) -> Value {
+    let trailing = o
+        .trailing_stop
+        .as_ref()
+        .and_then(|t| t.distance.as_ref())
+        .map(|d| match d {
+            trailing_stop::Distance::Offset(offset) => json!({ "offset": offset }),
+            trailing_stop::Distance::Percent(percent) => json!({ "percent": percent }),
+        });
+    json!({
+        "type": OrderType::word_of(o.r#type),
+        "limit_offset_bps": o.limit_offset_bps,
+        "time_in_force": TimeInForce::word_of(o.time_in_force),
+        "stop_loss": level_json(o.stop_loss.as_ref()),
+        "take_profit": level_json(o.take_profit.as_ref()),
+        "take_profits": o.take_profits.iter().map(|t| json!({
+            "level": level_json(t.level.as_ref()), "percent": t.percent,
+        })).collect::<Vec<_>>(),
+        "trailing_stop": trailing,
+        "breakeven_after_first_take_profit": o.breakeven_after_first_take_profit,
+        "cancel_after_seconds": seconds(o.cancel_after.as_ref()),
+    })
+}
+
 fn pipeline_json(p: &Pipeline) -> Value {
     let trigger = match p.trigger.as_ref().and_then(|t| t.kind.as_ref()) {
         Some(trigger::Kind::Signal(m)) => format!(
@@ -129,6 +179,11 @@ fn pipeline_json(p: &Pipeline) -> Value {
         "mode": TradingMode::word_of(p.mode),
         "trigger": trigger, "sizing": sizing,
         "concurrency": ConcurrencyPolicy::word_of(p.concurrency),
+        "account": p.account,
+        "risk": p.risk.as_ref().map(risk_json),
+        "order": p.order.as_ref().map(order_settings_json),
+        "drift_policy": DriftPolicy::word_of(p.drift_policy),
+        "forbid_overrides": p.forbid_overrides,
         "approval": p.approval.as_ref().filter(|a| a.required).map(|a| {
             format!("required, expires after {}s", a.expiry.map(|d| d.seconds).unwrap_or_default())
         }),
