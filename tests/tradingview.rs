@@ -1,7 +1,8 @@
 //! TradingView strategy alerts end to end: the exact bodies a Pine
 //! strategy's alert sends (placeholders filled in) posted to the real
 //! webhook, traded by a pipeline with a bracket on the paper exchange
-//! (spot). Each new action, a whole strategy cycle, and the refusals.
+//! (spot). Each new action, a whole strategy cycle (through the README's
+//! own `examples/ema-cross.yaml`), and the refusals.
 
 use rust_decimal::Decimal;
 use serde_json::{Value, json};
@@ -40,6 +41,18 @@ fn bracketed(name: &str) -> Pipeline {
         }),
         ..any_signal_pipeline(name)
     }
+}
+
+/// `examples/ema-cross.yaml`, the pipeline the README loads, with its
+/// one-minute cooldown lifted (these tests are faster than a minute).
+fn readme_example() -> Pipeline {
+    let path = tradeplane_e2e::workspace_root().join("examples/ema-cross.yaml");
+    let file = tradeplane_client::pipeline_file::PipelineFile::read(&path).expect("the example");
+    let mut pipeline = file.to_proto().expect("a pipeline");
+    if let Some(risk) = pipeline.risk.as_mut() {
+        risk.cooldown = None;
+    }
+    pipeline
 }
 
 /// The body of a strategy alert whose message is the README's template,
@@ -116,73 +129,10 @@ fn entry_with_bracket(side: Side, quantity: &str) -> Vec<(OrderRole, Side, Decim
 }
 
 #[tokio::test]
-async fn the_readme_example_follows_a_strategy_through_long_flat_and_a_reversal() {
-    let server = TestServer::start().await;
-    let client = server.client().await;
-    // `examples/ema-cross.yaml` as the README loads it, with its one-minute
-    // cooldown lifted: this test is faster than a minute.
-    let path = tradeplane_e2e::workspace_root().join("examples/ema-cross.yaml");
-    let file = tradeplane_client::pipeline_file::PipelineFile::read(&path).expect("the example");
-    let mut pipeline = file.to_proto().expect("a pipeline");
-    if let Some(risk) = pipeline.risk.as_mut() {
-        risk.cooldown = None;
-    }
-    create_pipeline(&client, pipeline).await;
-    let start = paper_btc(&client).await;
-
-    let long = deliver(
-        &server,
-        &client,
-        &strategy_alert("buy", "0.01", "long", "0.01"),
-    )
-    .await;
-    assert_eq!(
-        orders_of(&client, &long).await,
-        entry_with_bracket(Buy, "0.01")
-    );
-    let flat = deliver(
-        &server,
-        &client,
-        &strategy_alert("sell", "0.01", "flat", "0"),
-    )
-    .await;
-    assert_eq!(orders_of(&client, &flat).await, [(Exit, Sell, dec("0.01"))]);
-    assert!(resting_orders(&client).await.is_empty());
-
-    let again = deliver(
-        &server,
-        &client,
-        &strategy_alert("buy", "0.02", "long", "0.02"),
-    )
-    .await;
-    assert_eq!(
-        orders_of(&client, &again).await,
-        entry_with_bracket(Buy, "0.02")
-    );
-    // A reversal (sell + short with a size) closes the long on spot.
-    let reversal = deliver(
-        &server,
-        &client,
-        &strategy_alert("sell", "0.04", "short", "-0.02"),
-    )
-    .await;
-    assert_eq!(ended(&reversal), (Succeeded, ""), "{reversal:?}");
-    assert_eq!(
-        orders_of(&client, &reversal).await,
-        [(Exit, Sell, dec("0.02"))]
-    );
-
-    assert_eq!(paper_btc(&client).await, start, "flat again");
-    let left = resting_orders(&client).await;
-    assert!(left.is_empty(), "nothing left resting: {left:#?}");
-    server.stop().await;
-}
-
-#[tokio::test]
 async fn a_whole_strategy_cycle_on_spot_ends_flat_with_nothing_resting() {
     let server = TestServer::start().await;
     let client = server.client().await;
-    create_pipeline(&client, bracketed("ema-cross")).await;
+    create_pipeline(&client, readme_example()).await;
     let start = paper_btc(&client).await;
 
     // Long entry: the strategy's size is followed, and bracketed.
