@@ -3,6 +3,7 @@
 mod admin;
 mod approvals_cli;
 mod cli_error;
+mod config_file;
 mod orders_cli;
 mod overrides_cli;
 mod pipelines_cli;
@@ -26,7 +27,10 @@ use tradeplane_client::{
     },
 };
 
-use crate::cli_error::{CliError, EXIT_CODES};
+use crate::{
+    cli_error::{CliError, EXIT_CODES},
+    config_file::{DEFAULT_SERVER, load_file_config},
+};
 
 #[derive(Parser)]
 #[command(
@@ -275,38 +279,6 @@ struct BenchArgs {
     /// Page size the list target asks for.
     #[arg(long, default_value_t = 50)]
     page_size: i32,
-}
-
-/// `tpctl.toml`: unknown keys are refused, naming the known ones.
-#[derive(Default, serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-struct FileConfig {
-    server: Option<String>,
-    api_key: Option<String>,
-}
-
-const DEFAULT_SERVER: &str = "127.0.0.1:50051";
-
-fn load_file_config(path: Option<&PathBuf>) -> Result<FileConfig, String> {
-    let (path, explicit) = match path {
-        Some(path) => (path.clone(), true),
-        None => match std::env::var_os("HOME") {
-            Some(home) => (
-                PathBuf::from(home).join(".config/tradeplane/tpctl.toml"),
-                false,
-            ),
-            None => return Ok(FileConfig::default()),
-        },
-    };
-    match std::fs::read_to_string(&path) {
-        Ok(text) => {
-            toml::from_str(&text).map_err(|e| format!("config file {}: {e}", path.display()))
-        }
-        Err(err) if !explicit && err.kind() == std::io::ErrorKind::NotFound => {
-            Ok(FileConfig::default())
-        }
-        Err(err) => Err(format!("config file {}: {err}", path.display())),
-    }
 }
 
 #[tokio::main]

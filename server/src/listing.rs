@@ -10,7 +10,7 @@ use tokio_stream::wrappers::{BroadcastStream, errors::BroadcastStreamRecvError};
 use tokio_util::sync::CancellationToken;
 use tonic::Status;
 
-use crate::api_error::ApiError;
+use crate::{api_error::ApiError, proto_time::checked_timestamp_ms};
 
 /// A server-streaming response body.
 pub type BoxStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send>>;
@@ -77,4 +77,16 @@ where
         std::future::ready(response)
     });
     Box::pin(stream.take_until(end.cancelled_owned()))
+}
+
+/// The time filter `field` of a list request, checked.
+pub fn filter_time(
+    ts: Option<&prost_types::Timestamp>,
+    field: &str,
+) -> Result<Option<i64>, ApiError> {
+    ts.map(|ts| {
+        checked_timestamp_ms(ts)
+            .map_err(|why| ApiError::invalid_field("INVALID_TIMESTAMP", field, why))
+    })
+    .transpose()
 }

@@ -7,8 +7,6 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use prost_types::Timestamp;
 
-use crate::api_error::ApiError;
-
 /// 0001-01-01T00:00:00Z and 10000-01-01T00:00:00Z, in Unix seconds: a
 /// Timestamp lies in between.
 const TIMESTAMP_SECONDS: std::ops::Range<i64> = -62_135_596_800..253_402_300_800;
@@ -39,15 +37,6 @@ pub fn checked_timestamp_ms(ts: &Timestamp) -> Result<i64, &'static str> {
         return Err("nanos must lie in 0..=999999999");
     }
     Ok(timestamp_ms(ts))
-}
-
-/// The time filter `field` of a list request, checked.
-pub fn filter_time(ts: Option<&Timestamp>, field: &str) -> Result<Option<i64>, ApiError> {
-    ts.map(|ts| {
-        checked_timestamp_ms(ts)
-            .map_err(|why| ApiError::invalid_field("INVALID_TIMESTAMP", field, why))
-    })
-    .transpose()
 }
 
 /// A request's duration, which must not be negative, or why it is not a

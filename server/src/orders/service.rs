@@ -14,10 +14,10 @@ use crate::controls::breakers::CircuitBreakers;
 use crate::{
     api_error::ApiError,
     codec::enums::Mirrored,
+    listing::filter_time,
     listing::{BoxStream, invalid_page_token, next_page, page_size, watch},
     market::{decimal::parse_decimal, side::Side},
     model::order::{Order, OrderRequest, OrderStatus, OrderType, TimeInForce},
-    proto_time::filter_time,
     security::audit_entry,
     store::OrderQuery,
 };

@@ -12,13 +12,13 @@ use crate::{
     api_error::ApiError,
     audit::actions,
     codec::enums::Mirrored,
+    listing::filter_time,
     listing::{BoxStream, invalid_page_token, next_page, page_size, watch},
     model::{
         approval::{Approval, ApprovalState},
         execution::{Execution, ExecutionStatus},
     },
     observe::CallTrace,
-    proto_time::filter_time,
     security::audit_entry,
     store::{ApprovalQuery, ExecutionQuery},
 };

@@ -9,7 +9,8 @@ use tradeplane_api::*;
 use super::rate_limit::{Limit, Limits};
 use crate::{
     api_error::{ApiError, FieldError},
-    proto_time::{checked_duration, filter_time, timestamp_ms},
+    listing::filter_time,
+    proto_time::{checked_duration, timestamp_ms},
     store::AuditQuery,
 };
 

@@ -21,13 +21,14 @@ use super::{
 use crate::{
     api_error::{ApiError, FieldError},
     codec::enums::Mirrored,
+    listing::filter_time,
     listing::{BoxStream, invalid_page_token, next_page, page_size, watch},
     model::{
         order::OrderType,
         signal::{Signal, SignalOutcome},
     },
     observe::CallTrace,
-    proto_time::{checked_timestamp_ms, filter_time, from_timestamp},
+    proto_time::{checked_timestamp_ms, from_timestamp},
     store::SignalQuery,
 };
 
