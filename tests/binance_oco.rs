@@ -18,6 +18,14 @@ use tradeplane_e2e::{
     run_pipeline, start_on_mock_binance as start,
 };
 
+/// What a run's 0.02 BTC buy leaves in the account: Binance takes its
+/// 0.1 % fee in the BTC bought (0.00002). The account holds no BTC of its
+/// own, so every leg and exit must sell exactly this, no more.
+const HELD: &str = "0.01998";
+
+/// What is left of [`HELD`] once 0.008 of it sold.
+const LEFT: &str = "0.01198";
+
 /// A pipeline on Binance buying 1000 USDT of BTC a run, with a stop 2 %
 /// under the fill and a take-profit for the whole position 4 % over it.
 async fn bracket_on_binance(client: &Client, name: &str) -> Pipeline {
@@ -68,7 +76,7 @@ async fn enter(client: &Client, mock: &MockBinance, pipeline: &Pipeline) -> [Ord
     for (name, expected) in [
         ("symbol", "BTCUSDT"),
         ("side", "SELL"),
-        ("quantity", "0.02"),
+        ("quantity", HELD),
         ("listClientOrderId", stop.oco_group.as_str()),
         ("aboveType", "LIMIT_MAKER"),
         ("aboveClientOrderId", target.client_order_id.as_str()),
@@ -92,7 +100,7 @@ async fn enter(client: &Client, mock: &MockBinance, pipeline: &Pipeline) -> [Ord
 
 #[tokio::test]
 async fn the_take_profit_fills_and_binance_expires_the_stop() {
-    let mock = MockBinance::start().await;
+    let mock = MockBinance::start_without("BTC").await;
     let server = start(&mock).await;
     let client = server.client().await;
     let pipeline = bracket_on_binance(&client, "oco-target").await;
@@ -121,7 +129,7 @@ async fn the_take_profit_fills_and_binance_expires_the_stop() {
 
 #[tokio::test]
 async fn the_stop_fills_and_binance_expires_the_take_profit() {
-    let mock = MockBinance::start().await;
+    let mock = MockBinance::start_without("BTC").await;
     let server = start(&mock).await;
     let client = server.client().await;
     let pipeline = bracket_on_binance(&client, "oco-stop").await;
@@ -131,7 +139,8 @@ async fn the_stop_fills_and_binance_expires_the_take_profit() {
     mock.set_price("BTCUSDT", dec("48900"));
     let filled = reaches(&client, &stop.id, OrderStatus::Filled).await;
     assert_eq!(filled.fills[0].price, "48900");
-    assert_eq!(dec(&filled.filled_quantity), dec("0.02"));
+    assert_eq!(dec(&filled.filled_quantity), dec(HELD));
+    assert_eq!(mock.balance("BTC"), dec("0"), "the account is flat");
     reaches(&client, &target.id, OrderStatus::Canceled).await;
     assert_eq!(
         mock.order(&target.client_order_id).map(|o| o.status),
@@ -148,7 +157,7 @@ async fn the_stop_fills_and_binance_expires_the_take_profit() {
 
 #[tokio::test]
 async fn canceling_one_leg_cancels_both() {
-    let mock = MockBinance::start().await;
+    let mock = MockBinance::start_without("BTC").await;
     let server = start(&mock).await;
     let client = server.trader().await;
     let pipeline = bracket_on_binance(&client, "oco-cancel").await;
@@ -181,11 +190,11 @@ async fn canceling_one_leg_cancels_both() {
 
 #[tokio::test]
 async fn an_exit_cancels_the_order_list_then_sells_the_position() {
-    let mock = MockBinance::start().await;
+    let mock = MockBinance::start_without("BTC").await;
     let server = start(&mock).await;
     let client = server.client().await;
     let pipeline = bracket_on_binance(&client, "oco-exit").await;
-    let [entry, stop, target] = enter(&client, &mock, &pipeline).await;
+    let [_, stop, target] = enter(&client, &mock, &pipeline).await;
 
     mock.set_price("BTCUSDT", dec("50500"));
     let exit = run_pipeline(&client, &pipeline, "exit", "50500", "").await;
@@ -210,19 +219,20 @@ async fn an_exit_cancels_the_order_list_then_sells_the_position() {
         .expect("one order");
     assert_eq!(role(&close), OrderRole::Exit);
     assert_eq!(close.side, Side::Sell as i32);
-    assert_eq!(close.quantity, entry.filled_quantity);
+    assert_eq!(dec(&close.quantity), dec(HELD), "bought less the fee");
     assert_eq!(close.status, OrderStatus::Filled as i32, "{close:?}");
     let sold = mock
         .order(&close.client_order_id)
         .expect("the exit reached Binance");
     assert_eq!((sold.kind.as_str(), sold.status), ("MARKET", "FILLED"));
+    assert_eq!(mock.balance("BTC"), dec("0"), "the account is flat");
     assert_eq!(mock.order_lists().len(), 1, "the exit got no order list");
     server.stop().await;
 }
 
 #[tokio::test]
 async fn binance_refuses_a_list_whose_prices_are_on_the_wrong_side_of_the_market() {
-    let mock = MockBinance::start().await;
+    let mock = MockBinance::start_without("BTC").await;
     let server = start(&mock).await;
     let client = server.client().await;
     // The take-profit of a long at a fixed 49,500, under the market of
@@ -288,7 +298,7 @@ async fn enter_through(
 
 #[tokio::test]
 async fn an_order_list_whose_answer_was_lost_is_found_not_sent_again() {
-    let mock = MockBinance::start().await;
+    let mock = MockBinance::start_without("BTC").await;
     let server = start(&mock).await;
     let client = server.client().await;
     let pipeline = bracket_on_binance(&client, "oco-lost").await;
@@ -313,7 +323,7 @@ async fn an_order_list_whose_answer_was_lost_is_found_not_sent_again() {
 
 #[tokio::test]
 async fn an_order_list_binance_never_created_is_sent_again_as_one_list() {
-    let mock = MockBinance::start().await;
+    let mock = MockBinance::start_without("BTC").await;
     let server = start(&mock).await;
     let client = server.client().await;
     let pipeline = bracket_on_binance(&client, "oco-resent").await;
@@ -336,7 +346,7 @@ async fn an_order_list_binance_never_created_is_sent_again_as_one_list() {
     server.stop().await;
 }
 
-/// Fills 40 % of the take-profit at Binance: 0.008 of 0.02 sold at
+/// Fills 40 % of the take-profit at Binance: 0.008 of HELD sold at
 /// 52,000. Like Binance, the mock expires the stop on that first fill,
 /// and the list executes on with the take-profit's remainder.
 fn fill_two_fifths(mock: &MockBinance, stop: &Order, target: &Order) {
@@ -353,9 +363,9 @@ fn fill_two_fifths(mock: &MockBinance, stop: &Order, target: &Order) {
 }
 
 /// Waits for the bracket of `entry` to be resized after `target` executed
-/// 0.008 of 0.02, and checks it: the take-profit's remainder is canceled
+/// 0.008 of HELD, and checks it: the take-profit's remainder is canceled
 /// (its fill kept), the expired stop is canceled, and one new order list
-/// protects the 0.02 - 0.008 = 0.012 left, at the same stop (49,000) and
+/// protects the HELD - 0.008 = LEFT, at the same stop (49,000) and
 /// take-profit (52,000). Returns the new stop and take-profit.
 async fn resized(
     client: &Client,
@@ -398,7 +408,7 @@ async fn resized(
     assert_eq!(role(&new_stop), OrderRole::StopLoss);
     assert_eq!(role(&new_target), OrderRole::TakeProfit);
     for leg in [&new_stop, &new_target] {
-        assert_eq!(dec(&leg.quantity), dec("0.012"), "{leg:?}");
+        assert_eq!(dec(&leg.quantity), dec(LEFT), "{leg:?}");
         assert_eq!(leg.oco_group, new_stop.oco_group);
         assert_eq!(leg.bracket_id, entry.id);
     }
@@ -420,7 +430,7 @@ async fn resized(
     let param = |name: &str| second.params.get(name).map(String::as_str);
     for (name, expected) in [
         ("side", "SELL"),
-        ("quantity", "0.012"),
+        ("quantity", LEFT),
         ("listClientOrderId", new_stop.oco_group.as_str()),
         ("aboveClientOrderId", new_target.client_order_id.as_str()),
         ("abovePrice", "52000"),
@@ -438,10 +448,10 @@ async fn resized(
         .find(|e| e.target == new_stop.id)
         .expect("the new stop's placement is audited");
     assert!(
-        audited
-            .detail
-            .contains(&format!("take-profit {} executed 0.008 of 0.02", target.id))
-            && audited.detail.contains("(resize)"),
+        audited.detail.contains(&format!(
+            "take-profit {} executed 0.008 of {HELD}",
+            target.id
+        )) && audited.detail.contains("(resize)"),
         "{audited:?}"
     );
     [new_stop, new_target]
@@ -449,7 +459,7 @@ async fn resized(
 
 #[tokio::test]
 async fn a_partial_take_profit_resizes_the_stop() {
-    let mock = MockBinance::start().await;
+    let mock = MockBinance::start_without("BTC").await;
     let server = start(&mock).await;
     let client = server.client().await;
     let pipeline = bracket_on_binance(&client, "oco-partial").await;
@@ -462,17 +472,15 @@ async fn a_partial_take_profit_resizes_the_stop() {
     // sold, and Binance expires the take-profit's remainder.
     mock.set_price("BTCUSDT", dec("48900"));
     let sold = reaches(&client, &new_stop.id, OrderStatus::Filled).await;
-    assert_eq!(dec(&sold.filled_quantity), dec("0.012"));
+    assert_eq!(dec(&sold.filled_quantity), dec(LEFT));
     assert_eq!(sold.fills[0].price, "48900");
     let expired = reaches(&client, &new_target.id, OrderStatus::Canceled).await;
     assert_eq!(dec(&expired.filled_quantity), dec("0"), "{expired:?}");
 
-    // Flat: 0.008 + 0.012 sold of the 0.02 bought, nothing left resting
+    // Flat: 0.008 + LEFT sold of the HELD bought, nothing left resting
     // here or at Binance, and nothing placed twice.
-    assert_eq!(
-        dec("0.008") + dec(&sold.filled_quantity),
-        dec(&entry.filled_quantity)
-    );
+    assert_eq!(dec("0.008") + dec(&sold.filled_quantity), dec(HELD));
+    assert_eq!(mock.balance("BTC"), dec("0"), "the account is flat");
     assert_eq!(resting_orders(&client).await, Vec::new());
     let open_at_binance: Vec<_> = mock
         .orders()
@@ -489,7 +497,7 @@ async fn a_partial_take_profit_resizes_the_stop() {
 
 #[tokio::test]
 async fn a_partial_take_profit_while_the_server_is_down_is_resized_at_restart() {
-    let mock = MockBinance::start().await;
+    let mock = MockBinance::start_without("BTC").await;
     let server = start(&mock).await;
     let client = server.client().await;
     let pipeline = bracket_on_binance(&client, "oco-partial-restart").await;

@@ -149,6 +149,24 @@ pub struct Fill {
     pub time_ms: i64,
 }
 
+impl Fill {
+    /// How much of `base` the fill moved, fees included: a venue that
+    /// takes its fee in the asset bought (Binance does, without BNB) hands
+    /// over less than the fill's quantity, and one that takes it in the
+    /// asset sold takes more.
+    pub fn base_moved(&self, side: Side, base: &str) -> Decimal {
+        let fee = if self.fee_asset == base {
+            self.fee
+        } else {
+            Decimal::ZERO
+        };
+        match side {
+            Side::Buy => self.quantity - fee,
+            Side::Sell => self.quantity + fee,
+        }
+    }
+}
+
 /// An order as the exchange sees it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ExchangeOrder {
@@ -304,6 +322,15 @@ impl Order {
             fills: self.fills.clone(),
             reason: self.status_reason.clone(),
         }
+    }
+
+    /// How much of its base asset the order's fills moved, fees in that
+    /// asset included: what a buy added to the account, what a sell took.
+    pub fn base_moved(&self) -> Decimal {
+        self.fills
+            .iter()
+            .map(|fill| fill.base_moved(self.side, &self.instrument.base))
+            .sum()
     }
 
     /// The canonical symbol.

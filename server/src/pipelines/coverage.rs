@@ -48,6 +48,7 @@ impl Pipelines {
             if in_flight || now.saturating_sub(position.last_fill_ms) < SETTLE_MS {
                 continue;
             }
+            let position = self.held(compiled, &symbol).await;
             if position.quantity.is_zero() {
                 for orphan in mine {
                     self.cancel_orphan(compiled, orphan).await;

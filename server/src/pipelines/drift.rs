@@ -168,14 +168,14 @@ impl Pipelines {
             MarketPosition::Short => Ordering::Equal,
         };
         let symbol = &intent.instrument.symbol;
-        let mut held = self.desk.position(&compiled.id, symbol).quantity;
+        let mut held = self.held(compiled, symbol).await.quantity;
         if compiled.drift == DriftPolicy::Resync
             && expected == Ordering::Equal
             && held > Decimal::ZERO
         {
             self.close_as_the_strategy_did(compiled, execution, symbol, held, intent.price)
                 .await;
-            held = self.desk.position(&compiled.id, symbol).quantity;
+            held = self.held(compiled, symbol).await.quantity;
         }
         let detail = (held.cmp(&Decimal::ZERO) != expected).then(|| {
             format!(

@@ -153,7 +153,7 @@ impl Pipelines {
     /// of it the pipeline still holds. While the execution runs, its own
     /// protect step does it.
     async fn protect_later(&self, compiled: &Compiled, entry: &Order) {
-        let held = self.desk.position(&compiled.id, entry.symbol()).quantity;
+        let held = self.held(compiled, entry.symbol()).await.quantity;
         let same_way = (entry.side == Side::Buy) == held.is_sign_positive();
         if held.is_zero() || !same_way {
             return;
@@ -176,7 +176,7 @@ impl Pipelines {
         };
         let protected = Protected {
             entry,
-            quantity: entry.filled_quantity.min(held.abs()),
+            quantity: entry.base_moved().min(held.abs()),
         };
         let compiled = &self.as_signal_runs(compiled, &execution.signal_id).await;
         if let Some(Err(stop)) = self.protect(compiled, &execution, protected, "").await {

@@ -13,6 +13,7 @@ mod cleanup;
 pub mod config;
 mod coverage;
 pub mod drift;
+mod holdings;
 mod keeper;
 mod metrics;
 mod order_plan;

@@ -16,7 +16,7 @@ use crate::{
         order::OrderType,
         signal::{Intent, SignalAction},
     },
-    orders::exchanges::{InstrumentRules, round_price, round_quantity},
+    orders::exchanges::{InstrumentRules, round_price, round_quantity, tradable_position},
 };
 
 /// One basis point is 1/10 000.
@@ -216,7 +216,9 @@ pub fn plan(
         can_short,
         ..
     } = market;
-    let held = position.quantity;
+    // Dust below the lot is no position: it can be neither sold nor
+    // protected.
+    let held = tradable_position(position.quantity, rules);
     let rule = |side| rule_quantity(sizing, order, intent, side, &market);
     // An entry's own quantity overrides the rule.
     let entry = |side| match intent.quantity.filter(|_| quantity_overrides(intent)) {

@@ -30,7 +30,7 @@ use super::{
 use crate::{
     api_error::ApiError,
     audit::AuditEntry,
-    market::instrument::InstrumentKind,
+    market::{instrument::InstrumentKind, side::Side},
     model::{
         execution::{Execution, ExecutionStatus, ExecutionStep},
         order::{Order, OrderOrigin, OrderRequest, OrderRole, OrderStatus},
@@ -233,7 +233,7 @@ impl Pipelines {
                 );
                 record(execution, "order", &Ok(summary), Instant::now());
                 let now = self.desk.position(&compiled.id, order.symbol()).quantity;
-                let before = now - order.side.signed(order.filled_quantity);
+                let before = now - order.side.signed(order.base_moved());
                 (order, before)
             }
             None => {
@@ -512,14 +512,15 @@ impl Pipelines {
 }
 
 /// How much of a filled order opened or added to a position, from the
-/// signed position `before` it: all of it when it goes the position's
-/// way, what is left after closing the position when it goes against it.
+/// signed position `before` it: all it moved (less a fee in the asset it
+/// bought) when it goes the position's way, what is left after closing
+/// the position when it goes against it.
 fn opened(before: Decimal, order: &Order) -> Decimal {
-    let moved = order.side.signed(order.filled_quantity);
-    if before.is_zero() || before.is_sign_positive() == moved.is_sign_positive() {
-        order.filled_quantity
+    let moved = order.base_moved();
+    if before.is_zero() || before.is_sign_positive() == (order.side == Side::Buy) {
+        moved
     } else {
-        (order.filled_quantity - before.abs()).max(Decimal::ZERO)
+        (moved - before.abs()).max(Decimal::ZERO)
     }
 }
 

@@ -137,7 +137,7 @@ pub(super) fn check(s: &State, order: &NewOrder, market: Decimal) -> Result<(), 
     } else {
         (order.symbol.trim_end_matches("USDT").to_string(), quantity)
     };
-    if s.balances.get(&asset).copied().unwrap_or_default() < needed {
+    if free(s, &asset) < needed {
         return Err(error(
             400,
             -2010,
@@ -145,6 +145,37 @@ pub(super) fn check(s: &State, order: &NewOrder, market: Decimal) -> Result<(), 
         ));
     }
     Ok(())
+}
+
+/// What the account holds of `asset` that no open order holds.
+pub(super) fn free(s: &State, asset: &str) -> Decimal {
+    s.balances.get(asset).copied().unwrap_or_default() - locked(s, asset)
+}
+
+/// What open orders hold of `asset`, as at Binance: a buy its quote at its
+/// limit (or trigger, or the market), a sell its base; the legs of an
+/// order list hold one quantity between them.
+pub(super) fn locked(s: &State, asset: &str) -> Decimal {
+    let mut lists: HashMap<i64, Decimal> = HashMap::new();
+    let mut alone = Decimal::ZERO;
+    for order in s.orders.iter().filter(|o| is_open(o.status)) {
+        let rest = order.quantity - order.executed;
+        let held = match order.side.as_str() {
+            "BUY" if asset == "USDT" => {
+                let market = s.prices.get(&order.symbol).copied().unwrap_or_default();
+                rest * order.price.or(order.stop_price).unwrap_or(market)
+            }
+            "SELL" if order.symbol.strip_suffix("USDT") == Some(asset) => rest,
+            _ => continue,
+        };
+        if order.order_list_id < 0 {
+            alone += held;
+        } else {
+            let list = lists.entry(order.order_list_id).or_default();
+            *list = (*list).max(held);
+        }
+    }
+    alone + lists.values().copied().sum::<Decimal>()
 }
 
 /// Adds a checked order to the book; returns its index.

@@ -190,6 +190,15 @@ impl MockBinance {
         }
     }
 
+    /// Starts like [`MockBinance::start`], with an account that holds
+    /// none of `asset`: it sells only what it bought, net of the fee
+    /// Binance takes in the asset bought.
+    pub async fn start_without(asset: &str) -> Self {
+        let mock = Self::start().await;
+        mock.set_balance(asset, Decimal::ZERO);
+        mock
+    }
+
     fn with<T>(&self, f: impl FnOnce(&mut State) -> T) -> T {
         f(&mut self.state.lock().expect("mock state"))
     }
@@ -211,6 +220,16 @@ impl MockBinance {
     /// Queues a fault for the next request on `route`.
     pub fn fail_next(&self, route: Route, fault: Fault) {
         self.with(|s| s.faults.entry(route).or_default().push_back(fault));
+    }
+
+    /// Sets what the account holds of `asset`.
+    pub fn set_balance(&self, asset: &str, amount: Decimal) {
+        self.with(|s| s.balances.insert(asset.to_string(), amount));
+    }
+
+    /// What the account holds of `asset`, locked by open orders or not.
+    pub fn balance(&self, asset: &str) -> Decimal {
+        self.with(|s| s.balances.get(asset).copied().unwrap_or_default())
     }
 
     /// Moves the market: resting limit orders the price crosses fill,

@@ -9,7 +9,7 @@ use sha2::Sha256;
 
 use super::{
     API_KEY, API_SECRET, State,
-    book::{is_open, order_json, place},
+    book::{free, is_open, locked, order_json, place},
     http::{Answer, Request, answer, error, params},
     now_ms,
     order_list::{cancel_list, place_list},
@@ -75,8 +75,11 @@ pub(super) fn route_request(s: &mut State, request: &Request) -> Answer {
                 ("GET", "/api/v3/account") => {
                     let balances: Vec<Value> = s
                         .balances
-                        .iter()
-                        .map(|(asset, free)| json!({"asset": asset, "free": free.to_string(), "locked": "0"}))
+                        .keys()
+                        .map(|asset| {
+                            let (available, held) = (free(s, asset), locked(s, asset));
+                            json!({"asset": asset, "free": available.to_string(), "locked": held.to_string()})
+                        })
                         .collect();
                     answer(200, json!({"balances": balances}))
                 }

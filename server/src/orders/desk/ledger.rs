@@ -156,7 +156,13 @@ impl Ledger {
             let key = (order.origin.pipeline_id.clone(), order.symbol().to_string());
             let position = self.positions.entry(key.clone()).or_default();
             for fill in fills {
-                position.apply(side, fill.quantity, fill.price, fill.time_ms);
+                // The position holds what the account holds: a fee taken in
+                // the base asset is paid for at the fill's notional.
+                let moved = fill.base_moved(side, &instrument.base);
+                if moved > Decimal::ZERO {
+                    let price = (fill.price * fill.quantity / moved).round_dp(12);
+                    position.apply(side, moved, price, fill.time_ms);
+                }
             }
             let saved = SavedPosition {
                 pipeline_id: key.0,

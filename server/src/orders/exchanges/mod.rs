@@ -107,6 +107,18 @@ pub fn round_quantity(quantity: Decimal, rules: &InstrumentRules) -> Decimal {
     (quantity / rules.lot_size).floor() * rules.lot_size
 }
 
+/// The part of a signed position the venue can trade: its size rounded
+/// down to the lot. What is left below the lot (dust from fees taken in
+/// the asset bought) is no position: zero reads flat.
+pub fn tradable_position(quantity: Decimal, rules: &InstrumentRules) -> Decimal {
+    let size = round_quantity(quantity.abs(), rules);
+    if quantity.is_sign_negative() {
+        -size
+    } else {
+        size
+    }
+}
+
 /// Rounds a price to the tick: down for buys, up for sells, so that the
 /// rounded limit is never worse for us than the one asked.
 pub fn round_price(price: Decimal, side: Side, rules: &InstrumentRules) -> Decimal {
@@ -138,6 +150,12 @@ mod tests {
             round_quantity(Decimal::new(123456, 5), &rules),
             Decimal::new(12345, 4)
         );
+        assert_eq!(
+            tradable_position(Decimal::new(-123456, 5), &rules),
+            Decimal::new(-12345, 4),
+            "a short rounds toward flat"
+        );
+        assert!(tradable_position(Decimal::new(9, 5), &rules).is_zero());
         assert_eq!(
             round_price(Decimal::new(100005, 3), Side::Buy, &rules),
             Decimal::new(10000, 2)

@@ -1,0 +1,82 @@
+//! Binance takes its fee in the asset bought (without BNB): a buy of
+//! 0.0123 BTC leaves 0.0122877 in the account. The pipeline's book holds
+//! what the account holds, so an exit sells what is there (down to the
+//! lot), the dust under the lot reads flat, and the venue never looks short
+//! of the book. The mock's account holds no BTC of its own and, like
+//! Binance, refuses a sell beyond its free balance.
+
+use std::time::Duration;
+
+use tradeplane_api::*;
+use tradeplane_e2e::{
+    TestServer, audit_events, create_pipeline, dec, mock_binance::MockBinance, orders_of,
+    run_pipeline, strategy_pipeline,
+};
+
+/// The Binance mock's lot: 0.00001 BTC.
+const BOUGHT: &str = "0.0123";
+/// 0.0123 less the 0.1 % fee in BTC (0.0000123).
+const HELD: &str = "0.0122877";
+/// What an exit can sell of it: down to the lot.
+const SOLD: &str = "0.01228";
+/// What stays: under the lot, it can be neither sold nor protected.
+const DUST: &str = "0.0000077";
+
+/// A server trading on the mock, reconciling positions every 100 ms.
+async fn start(mock: &MockBinance) -> TestServer {
+    TestServer::start_with(|config| {
+        mock.configure(config);
+        config.exchanges.binance.sync_interval = Duration::from_millis(200);
+        config.pipelines.reconcile_every = Duration::from_millis(100);
+    })
+    .await
+}
+
+#[tokio::test]
+async fn a_round_trip_sells_what_the_fee_left_and_reads_flat_after() {
+    let mock = MockBinance::start_without("BTC").await;
+    let server = start(&mock).await;
+    let client = server.client().await;
+    let pipeline = create_pipeline(
+        &client,
+        Pipeline {
+            exchange: "binance".into(),
+            // Refuse: a book that looked longer than the venue would skip
+            // the next entry.
+            drift_policy: DriftPolicy::Refuse as i32,
+            ..strategy_pipeline("fees", sizing::Method::FixedQuantity(BOUGHT.into()))
+        },
+    )
+    .await;
+
+    let entry = run_pipeline(&client, &pipeline, "buy", "50000", "").await;
+    assert_eq!(entry.status, ExecutionStatus::Succeeded as i32, "{entry:?}");
+    assert_eq!(mock.balance("BTC"), dec(HELD));
+    // Reconciliation rounds go by: the book agrees with the venue.
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    assert_eq!(audit_events(&client, "position.drift").await, Vec::new());
+
+    let exit = run_pipeline(&client, &pipeline, "exit", "50000", "").await;
+    assert_eq!(exit.status, ExecutionStatus::Succeeded as i32, "{exit:?}");
+    let [sell] = orders_of(&client, &exit)
+        .await
+        .try_into()
+        .expect("one order");
+    assert_eq!(sell.status, OrderStatus::Filled as i32, "{sell:?}");
+    assert_eq!(dec(&sell.filled_quantity), dec(SOLD));
+    assert_eq!(mock.balance("BTC"), dec(DUST));
+
+    // The dust is no position: a second exit has nothing to sell, and a
+    // new entry is not refused for a drift.
+    let again = run_pipeline(&client, &pipeline, "exit", "50000", "").await;
+    assert_eq!(
+        (again.status, again.skip_reason.as_str()),
+        (ExecutionStatus::Skipped as i32, "no_position"),
+        "{again:?}"
+    );
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    let next = run_pipeline(&client, &pipeline, "buy", "50000", "").await;
+    assert_eq!(next.status, ExecutionStatus::Succeeded as i32, "{next:?}");
+    assert_eq!(audit_events(&client, "position.drift").await, Vec::new());
+    server.stop().await;
+}
