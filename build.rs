@@ -38,10 +38,14 @@ fn main() -> io::Result<()> {
     )?;
     println!("cargo:rerun-if-changed=build");
 
+    // Type names (`prost::Name`), so that a client can find a message's
+    // descriptor and print it as canonical proto3 JSON.
+    let mut config = tonic_prost_build::Config::new();
+    config.enable_type_names();
     tonic_prost_build::configure()
         .emit_rerun_if_changed(false)
         .codec_path("crate::codec::ApiCodec")
-        .compile_fds(compiler.file_descriptor_set())
+        .compile_fds_with_config(compiler.file_descriptor_set(), config)
 }
 
 /// `impl ProtoEnum` for every top-level enum of `tradeplane.v1`: each value's

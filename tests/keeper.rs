@@ -1,7 +1,9 @@
 //! The bracket keeper end to end on the paper exchange: cancel-after for
 //! resting limit entries, the bracket of an entry that fills after its
 //! execution ended, stops moved to breakeven after the first take-profit,
-//! and trailing stops that follow the price and fire.
+//! trailing stops that follow the price and fire, and coverage, which
+//! puts a stop under a position left without one (and meters one it
+//! cannot).
 
 use std::time::Duration;
 
@@ -9,9 +11,9 @@ use rust_decimal::Decimal;
 use tradeplane_api::*;
 use tradeplane_client::Client;
 use tradeplane_e2e::{
-    TestServer, all_orders_of, audit_events, balances, bracketed, create_pipeline, dec, eventually,
-    get_order, market_at, order_reaches, orders_of, resting_orders, role, run_pipeline,
-    strategy_pipeline, submit,
+    TestServer, all_orders_of, audit_events, balances, bracketed, cancel_order, create_pipeline,
+    dec, eventually, get_order, halt_trading, market_at, order_reaches, orders_of, resting_orders,
+    resume_trading, role, run_pipeline, strategy_pipeline, submit,
 };
 
 fn offset(bps: &str) -> Option<ProtectiveOrder> {
@@ -478,5 +480,68 @@ async fn a_partial_take_profit_resized_later_still_moves_the_stop_to_breakeven()
     order_reaches(&client, &moved.id, OrderStatus::Filled).await;
     order_reaches(&client, &remainder.id, OrderStatus::Canceled).await;
     assert!(resting_orders(&client).await.is_empty());
+    server.stop().await;
+}
+
+/// What `tradeplane_position_unprotected` reads for `pipeline`.
+async fn unprotected(server: &TestServer, pipeline: &str) -> Option<String> {
+    let exposition = server.metrics().await;
+    let series = format!("pipeline=\"{pipeline}\"");
+    exposition
+        .lines()
+        .find(|l| l.starts_with("tradeplane_position_unprotected{") && l.contains(&series))
+        .and_then(|l| l.rsplit(' ').next())
+        .map(str::to_string)
+}
+
+#[tokio::test]
+async fn a_position_coverage_cannot_protect_is_metered_until_it_can() {
+    // Coverage runs with the reconciliation.
+    let server = TestServer::start_with(|config| {
+        config.pipelines.reconcile_every = Duration::from_millis(200);
+    })
+    .await;
+    let client = server.client().await;
+    let pipeline = create_pipeline(&client, bracketed("bare", &[("400", "100")])).await;
+    run_pipeline(&client, &pipeline, "buy", "50000", "").await;
+    assert_eq!(unprotected(&server, "bare").await.as_deref(), Some("0"));
+
+    // The bracket is canceled by hand while trading is halted: coverage
+    // (once the fills settle, 10 s) cannot place a stop, and says so.
+    halt_trading(&client).await;
+    let [stop, _target]: [Order; 2] = resting_orders(&client)
+        .await
+        .try_into()
+        .expect("the bracket's two legs");
+    cancel_order(&client, &stop.id).await.expect("canceled");
+    eventually(
+        Duration::from_secs(30),
+        Duration::from_millis(200),
+        || async {
+            match unprotected(&server, "bare").await.as_deref() {
+                Some("1") => Ok(()),
+                other => Err(format!("unprotected reads {other:?}")),
+            }
+        },
+    )
+    .await;
+    assert_eq!(resting_orders(&client).await, Vec::new());
+
+    // Trading resumes: coverage places the stop, and the gauge goes back.
+    resume_trading(&client).await;
+    eventually(
+        Duration::from_secs(30),
+        Duration::from_millis(200),
+        || async {
+            match unprotected(&server, "bare").await.as_deref() {
+                Some("0") => Ok(()),
+                other => Err(format!("unprotected reads {other:?}")),
+            }
+        },
+    )
+    .await;
+    let [stop]: [Order; 1] = resting_orders(&client).await.try_into().expect("one stop");
+    assert_eq!(role(&stop), OrderRole::StopLoss);
+    assert_eq!(dec(&stop.quantity), dec("0.02"));
     server.stop().await;
 }

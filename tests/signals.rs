@@ -111,6 +111,16 @@ async fn bad_input_is_rejected_field_by_field_and_recorded() {
     assert_eq!(listed.len(), 1);
     assert_eq!(listed[0].reject_reason, "bad_symbol");
     assert_eq!(listed[0].field_violations.len(), 4);
+    // What arrived is kept as sent, and tpctl shows it.
+    assert_eq!(
+        (listed[0].raw_symbol.as_str(), listed[0].raw_action.as_str()),
+        ("NOT A SYMBOL", "hodl")
+    );
+    let table = server
+        .tpctl(&["signal", "list", "--outcome", "rejected"])
+        .await;
+    let row = table.lines().nth(1).expect("a row under the header");
+    assert!(row.contains(" hodl "), "{table}");
     server.stop().await;
 }
 

@@ -10,6 +10,7 @@ use tradeplane_api::*;
 use tradeplane_client::{
     Client,
     format::{Output, StreamTable, object_table, print, rows, time_text},
+    proto_json::ProtoMessage,
 };
 
 /// Approval commands.
@@ -87,9 +88,14 @@ fn states(words: &[String]) -> Result<Vec<i32>, String> {
 }
 
 /// A decided approval and the execution it finished, as one answer.
-fn print_decided(output: Output, approval: Option<Approval>, execution: Option<Execution>) {
-    let approval = approval_json(&approval.unwrap_or_default());
-    let execution = execution.unwrap_or_default();
+fn print_decided(
+    output: Output,
+    answer: &impl ProtoMessage,
+    approval: Option<&Approval>,
+    execution: Option<&Execution>,
+) {
+    let approval = approval_json(&approval.cloned().unwrap_or_default());
+    let execution = execution.cloned().unwrap_or_default();
     let value = json!({
         "approval": approval,
         "execution": {
@@ -99,7 +105,7 @@ fn print_decided(output: Output, approval: Option<Approval>, execution: Option<E
             "order_ids": execution.order_ids,
         },
     });
-    print(output, value.clone(), || {
+    print(output, answer, value.clone(), || {
         format!(
             "{}\nexecution {} {} {}",
             object_table(std::slice::from_ref(&approval), &APPROVAL_COLUMNS),
@@ -135,8 +141,9 @@ pub async fn run(
                 .into_inner();
             let mut lines = StreamTable::new(&APPROVAL_COLUMNS);
             while let Some(event) = stream.next().await {
-                let value = approval_json(&event?.approval.unwrap_or_default());
-                print(output, value.clone(), || {
+                let event = event?;
+                let value = approval_json(&event.approval.clone().unwrap_or_default());
+                print(output, &event, value.clone(), || {
                     lines.line(rows(&[value], &APPROVAL_COLUMNS).concat())
                 });
             }
@@ -147,7 +154,7 @@ pub async fn run(
             limit,
             ..
         } => {
-            let approvals = pipelines
+            let response = pipelines
                 .list_approvals(ListApprovalsRequest {
                     page_size: limit,
                     states: states(&state)?,
@@ -155,10 +162,9 @@ pub async fn run(
                     ..Default::default()
                 })
                 .await?
-                .into_inner()
-                .approvals;
-            let values: Vec<Value> = approvals.iter().map(approval_json).collect();
-            print(output, json!({ "approvals": values }), || {
+                .into_inner();
+            let values: Vec<Value> = response.approvals.iter().map(approval_json).collect();
+            print(output, &response, json!({ "approvals": values }), || {
                 object_table(&values, &APPROVAL_COLUMNS)
             });
         }
@@ -167,14 +173,24 @@ pub async fn run(
                 .approve_order(ApproveOrderRequest { id })
                 .await?
                 .into_inner();
-            print_decided(output, answer.approval, answer.execution);
+            print_decided(
+                output,
+                &answer,
+                answer.approval.as_ref(),
+                answer.execution.as_ref(),
+            );
         }
         ApprovalCommand::Reject { id, reason } => {
             let answer = pipelines
                 .reject_order(RejectOrderRequest { id, reason })
                 .await?
                 .into_inner();
-            print_decided(output, answer.approval, answer.execution);
+            print_decided(
+                output,
+                &answer,
+                answer.approval.as_ref(),
+                answer.execution.as_ref(),
+            );
         }
     }
     Ok(())

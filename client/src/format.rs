@@ -2,6 +2,8 @@
 
 use prost_types::Timestamp;
 use serde_json::{Value, json};
+
+use crate::proto_json::{ProtoMessage, proto_json};
 use tradeplane_api::{
     InstrumentKind, MarketPosition, OrderType, ProtoEnum, Signal, SignalAction, SignalOutcome,
 };
@@ -34,6 +36,7 @@ pub fn signal_json(signal: &Signal) -> Value {
         "source": signal.source,
         "strategy": signal.strategy,
         "raw_symbol": signal.raw_symbol,
+        "raw_action": signal.raw_action,
         "instrument": instrument,
         "action": SignalAction::word_of(signal.action),
         "quantity": signal.quantity,
@@ -86,11 +89,22 @@ pub fn signal_row(signal: &Signal) -> Vec<String> {
         signal.source.clone(),
         signal.strategy.clone(),
         symbol,
-        SignalAction::word_of(signal.action).to_string(),
+        action_text(signal),
         signal.quantity.clone(),
         signal.price.clone(),
         outcome,
     ]
+}
+
+/// The signal's action: its word, or as sent when it was not one (a
+/// rejected `hodl` reads `hodl`, not `unspecified`).
+fn action_text(signal: &Signal) -> String {
+    match SignalAction::try_from(signal.action) {
+        Ok(SignalAction::Unspecified) | Err(_) if !signal.raw_action.is_empty() => {
+            signal.raw_action.clone()
+        }
+        _ => SignalAction::word_of(signal.action).to_string(),
+    }
 }
 
 /// Left-aligned columns separated by two spaces.
@@ -186,17 +200,38 @@ pub enum Output {
     Table,
     /// One JSON value per result (per event for watches).
     Json,
+    /// The response message in canonical proto3 JSON, as grpcurl prints
+    /// it: one object per response (per event for watches).
+    ProtoJson,
     /// YAML, one document per result.
     Yaml,
     /// Only the ids of what was shown, one a line (`-q`).
     Quiet,
 }
 
-/// Prints `value` as `output` says; `text` is the table form.
-pub fn print(output: Output, value: Value, text: impl FnOnce() -> String) {
+/// Prints the response `message` as `output` says: `value` is its JSON
+/// form for people and scripts, `text` its table form.
+pub fn print(
+    output: Output,
+    message: &impl ProtoMessage,
+    value: Value,
+    text: impl FnOnce() -> String,
+) {
+    if output != Output::ProtoJson {
+        return print_value(output, value, text);
+    }
+    match proto_json(message) {
+        Ok(json) => write_out(&format!("{json}\n")),
+        Err(err) => eprintln!("error: cannot print proto JSON: {err}"),
+    }
+}
+
+/// Prints `value`, a result that is no API response, as `output` says
+/// (proto JSON is plain JSON); `text` is its table form.
+pub fn print_value(output: Output, value: Value, text: impl FnOnce() -> String) {
     let out = match output {
         Output::Table => text() + "\n",
-        Output::Json => format!("{value}\n"),
+        Output::Json | Output::ProtoJson => format!("{value}\n"),
         Output::Yaml => match serde_yaml_ng::to_string(&value) {
             Ok(yaml) => format!("---\n{yaml}"),
             Err(err) => {

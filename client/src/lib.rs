@@ -6,6 +6,7 @@ pub mod bench;
 pub mod bench_lists;
 pub mod format;
 pub mod pipeline_file;
+pub mod proto_json;
 
 use std::time::Duration;
 

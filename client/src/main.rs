@@ -23,7 +23,8 @@ use tradeplane_client::{
     bench::{self, BenchOptions, Target},
     bench_lists::{self, ListOptions},
     format::{
-        Output, SIGNAL_COLUMNS, StreamTable, print, signal_json, signal_row, table, write_out,
+        Output, SIGNAL_COLUMNS, StreamTable, print, print_value, signal_json, signal_row, table,
+        write_out,
     },
 };
 
@@ -344,7 +345,8 @@ async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Health { service } => {
             let response = client.check(&service).await?;
             let status = response.status().as_str_name();
-            print(
+            // tonic-health's messages carry no type names: plain JSON.
+            print_value(
                 output,
                 json!({ "service": service, "status": status }),
                 || status.to_string(),
@@ -377,14 +379,17 @@ async fn run(cli: Cli) -> Result<(), CliError> {
             };
             let response = client.submit_signal(request, 3).await?;
             let outcome = SignalOutcome::word_of(response.outcome);
-            let signal = response.signal.unwrap_or_default();
+            let signal = response.signal.clone().unwrap_or_default();
             let value = json!({ "outcome": outcome, "signal": signal_json(&signal) });
-            print(output, value, || format!("{outcome} {}", signal.id));
+            print(output, &response, value, || {
+                format!("{outcome} {}", signal.id)
+            });
         }
         Command::Signal(SignalCommand::Get { id }) => {
             let response = client.signals().get_signal(GetSignalRequest { id }).await?;
-            let signal = response.into_inner().signal.unwrap_or_default();
-            print(output, signal_json(&signal), || {
+            let response = response.into_inner();
+            let signal = response.signal.clone().unwrap_or_default();
+            print(output, &response, signal_json(&signal), || {
                 table(&SIGNAL_COLUMNS, &[signal_row(&signal)])
             });
         }
@@ -401,7 +406,7 @@ async fn run(cli: Cli) -> Result<(), CliError> {
             let response = client.signals().list_signals(request).await?.into_inner();
             let signals: Vec<_> = response.signals.iter().map(signal_json).collect();
             let value = json!({ "signals": signals, "next_page_token": response.next_page_token });
-            print(output, value, || {
+            print(output, &response, value, || {
                 let rows: Vec<_> = response.signals.iter().map(signal_row).collect();
                 let mut text = table(&SIGNAL_COLUMNS, &rows);
                 if !response.next_page_token.is_empty() {
@@ -427,8 +432,8 @@ async fn run(cli: Cli) -> Result<(), CliError> {
                         event.missed
                     );
                 }
-                let signal = event.signal.unwrap_or_default();
-                print(output, signal_json(&signal), || {
+                let signal = event.signal.clone().unwrap_or_default();
+                print(output, &event, signal_json(&signal), || {
                     lines.line(signal_row(&signal))
                 });
             }
@@ -554,7 +559,7 @@ async fn run_bench(
     let submit_ratio = ratio(Target::Submit, Target::Health);
     let pipeline_ratio = ratio(Target::Pipeline, Target::Submit);
     match output {
-        Output::Json | Output::Yaml | Output::Quiet => print(
+        Output::Json | Output::ProtoJson | Output::Yaml | Output::Quiet => print_value(
             output,
             json!({ "reports": reports, "lists": list_reports, "submit_to_health_ratio": submit_ratio, "pipeline_to_submit_ratio": pipeline_ratio }),
             String::new,

@@ -8,6 +8,7 @@ use tradeplane_api::*;
 use tradeplane_client::{
     Client,
     format::{Output, object_table, print, time_text},
+    proto_json::ProtoMessage,
 };
 
 /// Order commands.
@@ -138,10 +139,12 @@ const ORDER_COLUMNS: [&str; 15] = [
     "oco_group",
 ];
 
-fn print_orders(output: Output, orders: &[Order], next_page_token: Option<&str>) {
-    let values: Vec<Value> = orders.iter().map(order_json).collect();
-    let json = json!({ "orders": values, "next_page_token": next_page_token.unwrap_or_default() });
-    print(output, json, || object_table(&values, &ORDER_COLUMNS));
+fn print_orders(output: Output, response: &ListOrdersResponse) {
+    let values: Vec<Value> = response.orders.iter().map(order_json).collect();
+    let json = json!({ "orders": values, "next_page_token": response.next_page_token });
+    print(output, response, json, || {
+        object_table(&values, &ORDER_COLUMNS)
+    });
 }
 
 /// Runs an order command.
@@ -173,34 +176,22 @@ pub async fn run(client: &Client, command: OrderCommand, output: Output) -> Resu
                 reference_price: args.reference_price,
                 ..Default::default()
             };
-            let order = orders
-                .place_order(request)
-                .await?
-                .into_inner()
-                .order
-                .unwrap_or_default();
-            print_one(output, &order);
+            let response = orders.place_order(request).await?.into_inner();
+            print_one(output, &response, response.order.as_ref());
         }
         OrderCommand::Cancel { id } => {
-            let order = orders
+            let response = orders
                 .cancel_order(CancelOrderRequest {
                     id,
                     ..Default::default()
                 })
                 .await?
-                .into_inner()
-                .order
-                .unwrap_or_default();
-            print_one(output, &order);
+                .into_inner();
+            print_one(output, &response, response.order.as_ref());
         }
         OrderCommand::Get { id } => {
-            let order = orders
-                .get_order(GetOrderRequest { id })
-                .await?
-                .into_inner()
-                .order
-                .unwrap_or_default();
-            print_one(output, &order);
+            let response = orders.get_order(GetOrderRequest { id }).await?.into_inner();
+            print_one(output, &response, response.order.as_ref());
         }
         OrderCommand::List {
             exchange,
@@ -220,7 +211,7 @@ pub async fn run(client: &Client, command: OrderCommand, output: Output) -> Resu
                 })
                 .await?
                 .into_inner();
-            print_orders(output, &response.orders, Some(&response.next_page_token));
+            print_orders(output, &response);
         }
         OrderCommand::Watch => {
             let mut stream = orders
@@ -232,8 +223,8 @@ pub async fn run(client: &Client, command: OrderCommand, output: Output) -> Resu
                 if item.missed > 0 {
                     eprintln!("({} changes missed: this watcher fell behind)", item.missed);
                 }
-                if let Some(order) = item.order {
-                    print_one(output, &order);
+                if item.order.is_some() {
+                    print_one(output, &item, item.order.as_ref());
                 }
             }
         }
@@ -241,9 +232,11 @@ pub async fn run(client: &Client, command: OrderCommand, output: Output) -> Resu
     Ok(())
 }
 
-fn print_one(output: Output, order: &Order) {
-    let value = order_json(order);
-    print(output, value.clone(), || {
+/// Prints the order of `response` (one answer or event).
+fn print_one(output: Output, response: &impl ProtoMessage, order: Option<&Order>) {
+    let order = order.cloned().unwrap_or_default();
+    let value = order_json(&order);
+    print(output, response, value.clone(), || {
         let mut line = format!(
             "{} {} {} {} {} {}: {}",
             value["id"].as_str().unwrap_or_default(),
@@ -269,13 +262,13 @@ fn print_one(output: Output, order: &Order) {
 
 /// `tpctl exchanges`.
 pub async fn exchanges(client: &Client, output: Output) -> Result<(), CliError> {
-    let exchanges = client
+    let response = client
         .orders()
         .list_exchanges(ListExchangesRequest {})
         .await?
-        .into_inner()
-        .exchanges;
-    let values: Vec<Value> = exchanges
+        .into_inner();
+    let values: Vec<Value> = response
+        .exchanges
         .iter()
         .map(|e| {
             json!({
@@ -286,7 +279,7 @@ pub async fn exchanges(client: &Client, output: Output) -> Result<(), CliError> 
             })
         })
         .collect();
-    print(output, json!({ "exchanges": values }), || {
+    print(output, &response, json!({ "exchanges": values }), || {
         object_table(
             &values,
             &["name", "kind", "live", "status", "breaker_state", "weight"],
@@ -297,17 +290,17 @@ pub async fn exchanges(client: &Client, output: Output) -> Result<(), CliError> 
 
 /// `tpctl balances`.
 pub async fn balances(client: &Client, exchange: String, output: Output) -> Result<(), CliError> {
-    let balances = client
+    let response = client
         .orders()
         .get_balances(GetBalancesRequest { exchange })
         .await?
-        .into_inner()
-        .balances;
-    let values: Vec<Value> = balances
+        .into_inner();
+    let values: Vec<Value> = response
+        .balances
         .iter()
         .map(|b| json!({ "asset": b.asset, "free": b.free, "locked": b.locked }))
         .collect();
-    print(output, json!({ "balances": values }), || {
+    print(output, &response, json!({ "balances": values }), || {
         object_table(&values, &["asset", "free", "locked"])
     });
     Ok(())

@@ -218,16 +218,24 @@ const EXECUTION_COLUMNS: [&str; 6] = [
     "error",
 ];
 
-fn print_pipeline(output: Output, pipeline: &Pipeline) {
-    let value = pipeline_json(pipeline);
-    print(output, value.clone(), || {
+/// Prints a pipeline answer (every one carries just the pipeline).
+fn print_pipeline(output: Output, pipeline: Pipeline) {
+    let value = pipeline_json(&pipeline);
+    let answer = GetPipelineResponse {
+        pipeline: Some(pipeline),
+    };
+    print(output, &answer, value.clone(), || {
         object_table(&[value], &PIPELINE_COLUMNS)
     });
 }
 
-fn print_execution(output: Output, execution: &Execution) {
-    let value = execution_json(execution);
-    print(output, value.clone(), || {
+/// Prints an execution answer (every one carries just the execution).
+fn print_execution(output: Output, execution: Execution) {
+    let value = execution_json(&execution);
+    let answer = GetExecutionResponse {
+        execution: Some(execution),
+    };
+    print(output, &answer, value.clone(), || {
         let steps: Vec<Value> = value["steps"].as_array().cloned().unwrap_or_default();
         format!(
             "{}\n{}",
@@ -318,25 +326,33 @@ pub async fn run(
                     })
                     .await?
                     .into_inner();
-                all.extend(page.pipelines.iter().map(pipeline_json));
+                all.extend(page.pipelines);
                 if page.next_page_token.is_empty() {
                     break;
                 }
                 page_token = page.next_page_token;
             }
-            print(output, json!({ "pipelines": all }), || {
-                object_table(&all, &PIPELINE_COLUMNS)
+            let values: Vec<Value> = all.iter().map(pipeline_json).collect();
+            let answer = ListPipelinesResponse {
+                pipelines: all,
+                ..Default::default()
+            };
+            print(output, &answer, json!({ "pipelines": values }), || {
+                object_table(&values, &PIPELINE_COLUMNS)
             });
             return Ok(());
         }
         PipelineCommand::Delete { id } => {
-            pipelines
+            let answer = pipelines
                 .delete_pipeline(DeletePipelineRequest {
                     id: id.clone(),
                     ..Default::default()
                 })
-                .await?;
-            print(output, json!({ "deleted": id }), || format!("deleted {id}"));
+                .await?
+                .into_inner();
+            print(output, &answer, json!({ "deleted": id }), || {
+                format!("deleted {id}")
+            });
             return Ok(());
         }
         PipelineCommand::Run {
@@ -359,7 +375,7 @@ pub async fn run(
                 .into_inner()
                 .execution
                 .unwrap_or_default();
-            print_execution(output, &execution);
+            print_execution(output, execution);
             return Ok(());
         }
         PipelineCommand::Execution { id } => {
@@ -369,7 +385,7 @@ pub async fn run(
                 .into_inner()
                 .execution
                 .unwrap_or_default();
-            print_execution(output, &execution);
+            print_execution(output, execution);
             return Ok(());
         }
         PipelineCommand::Executions {
@@ -404,29 +420,28 @@ pub async fn run(
                 let mut lines = StreamTable::new(&EXECUTION_COLUMNS);
                 while let Some(event) = stream.next().await {
                     let event = event?;
-                    let value = execution_json(&event.execution.unwrap_or_default());
-                    print(output, value.clone(), || {
+                    let value = execution_json(&event.execution.clone().unwrap_or_default());
+                    print(output, &event, value.clone(), || {
                         lines.line(rows(&[value], &EXECUTION_COLUMNS).concat())
                     });
                 }
                 return Ok(());
             }
-            let executions = pipelines
+            let response = pipelines
                 .list_executions(ListExecutionsRequest {
                     page_size: limit,
                     filter: Some(filter),
                     ..Default::default()
                 })
                 .await?
-                .into_inner()
-                .executions;
-            let values: Vec<Value> = executions.iter().map(execution_json).collect();
-            print(output, json!({ "executions": values }), || {
+                .into_inner();
+            let values: Vec<Value> = response.executions.iter().map(execution_json).collect();
+            print(output, &response, json!({ "executions": values }), || {
                 object_table(&values, &EXECUTION_COLUMNS)
             });
             return Ok(());
         }
     };
-    print_pipeline(output, &pipeline.unwrap_or_default());
+    print_pipeline(output, pipeline.unwrap_or_default());
     Ok(())
 }

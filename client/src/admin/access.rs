@@ -125,7 +125,7 @@ pub(super) async fn run_limits(
     match command {
         LimitsCommand::Get => {
             let limits = current_limits(&mut admin).await?;
-            print(output, limits_json(&limits), || limits_table(&limits));
+            print_limits(output, limits);
         }
         LimitsCommand::Set {
             key_rate,
@@ -154,13 +154,14 @@ pub(super) async fn run_limits(
                 .into_inner()
                 .limits
                 .unwrap_or_default();
-            print(output, limits_json(&limits), || limits_table(&limits));
+            print_limits(output, limits);
         }
         LimitsCommand::Top { limit } => {
-            let clients: Vec<Value> = admin
+            let response = admin
                 .list_rate_limited(ListRateLimitedRequest { limit })
                 .await?
-                .into_inner()
+                .into_inner();
+            let clients: Vec<Value> = response
                 .clients
                 .iter()
                 .map(|c| {
@@ -168,7 +169,7 @@ pub(super) async fn run_limits(
                            "last_time": time_text(c.last_time.as_ref())})
                 })
                 .collect();
-            print(output, json!({ "clients": clients }), || {
+            print(output, &response, json!({ "clients": clients }), || {
                 object_table(&clients, &["scope", "client", "rejected", "last_time"])
             });
         }
@@ -207,12 +208,27 @@ pub(super) async fn run_allowlist(
             .map(|r| r.into_inner().allowlist),
     }?
     .unwrap_or_default();
-    print_allowlist(output, &list);
+    print_allowlist(output, list);
     Ok(())
 }
 
-fn print_allowlist(output: Output, list: &Allowlist) {
-    print(output, json!({ "cidrs": list.cidrs }), || {
+/// Prints the rate limits (get and update answer with the same shape).
+fn print_limits(output: Output, limits: RateLimits) {
+    let value = limits_json(&limits);
+    let text = limits_table(&limits);
+    let answer = GetRateLimitsResponse {
+        limits: Some(limits),
+    };
+    print(output, &answer, value, || text);
+}
+
+/// Prints an allowlist (get and update answer with the same shape).
+fn print_allowlist(output: Output, list: Allowlist) {
+    let value = json!({ "cidrs": list.cidrs });
+    let answer = GetAllowlistResponse {
+        allowlist: Some(list.clone()),
+    };
+    print(output, &answer, value, || {
         if list.cidrs.is_empty() {
             "(empty: every address is allowed)".into()
         } else {

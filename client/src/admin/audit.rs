@@ -59,7 +59,7 @@ pub(super) async fn run(
             action,
             limit,
         } => {
-            let events: Vec<Value> = admin
+            let response = admin
                 .list_audit_events(ListAuditEventsRequest {
                     page_size: limit,
                     filter: Some(AuditFilter {
@@ -70,12 +70,9 @@ pub(super) async fn run(
                     ..Default::default()
                 })
                 .await?
-                .into_inner()
-                .events
-                .iter()
-                .map(audit_json)
-                .collect();
-            print(output, json!({ "events": events }), || {
+                .into_inner();
+            let events: Vec<Value> = response.events.iter().map(audit_json).collect();
+            print(output, &response, json!({ "events": events }), || {
                 object_table(
                     &events,
                     &[
@@ -110,9 +107,9 @@ pub(super) async fn run(
                 if item.missed > 0 {
                     eprintln!("({} events missed: this watcher fell behind)", item.missed);
                 }
-                if let Some(event) = item.event {
-                    let value = audit_json(&event);
-                    print(output, value.clone(), || {
+                if let Some(event) = &item.event {
+                    let value = audit_json(event);
+                    print(output, &item, value.clone(), || {
                         lines.line(rows(&[value], &COLUMNS).concat())
                     });
                 }
@@ -125,6 +122,7 @@ pub(super) async fn run(
                 .into_inner();
             print(
                 output,
+                &result,
                 json!({
                     "intact": result.intact, "events_checked": result.events_checked,
                     "first_broken_sequence": result.first_broken_sequence, "detail": result.detail,

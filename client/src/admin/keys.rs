@@ -99,9 +99,10 @@ pub(super) async fn run(
                 })
                 .await?
                 .into_inner();
-            let key = response.api_key.unwrap_or_default();
+            let key = response.api_key.clone().unwrap_or_default();
             print(
                 output,
+                &response,
                 json!({ "api_key": key_json(&key), "token": response.token }),
                 || {
                     format!(
@@ -112,19 +113,16 @@ pub(super) async fn run(
             );
         }
         KeyCommand::List { all } => {
-            let keys: Vec<Value> = admin
+            let response = admin
                 .list_api_keys(ListApiKeysRequest {
                     include_revoked: all,
                     page_size: 1000,
                     ..Default::default()
                 })
                 .await?
-                .into_inner()
-                .api_keys
-                .iter()
-                .map(key_json)
-                .collect();
-            print(output, json!({ "api_keys": keys }), || {
+                .into_inner();
+            let keys: Vec<Value> = response.api_keys.iter().map(key_json).collect();
+            print(output, &response, json!({ "api_keys": keys }), || {
                 object_table(
                     &keys,
                     &[
@@ -140,16 +138,15 @@ pub(super) async fn run(
             });
         }
         KeyCommand::Revoke { id } => {
-            let key = admin
+            let response = admin
                 .revoke_api_key(RevokeApiKeyRequest {
                     id,
                     ..Default::default()
                 })
                 .await?
-                .into_inner()
-                .api_key
-                .unwrap_or_default();
-            print(output, key_json(&key), || {
+                .into_inner();
+            let key = response.api_key.clone().unwrap_or_default();
+            print(output, &response, key_json(&key), || {
                 format!("revoked {} `{}`", key.id, key.name)
             });
         }
@@ -175,6 +172,7 @@ pub(super) async fn rotate_webhook_secret(
     let until = time_text(response.previous_expire_time.as_ref());
     print(
         output,
+        &response,
         json!({ "secret": response.secret, "previous_expire_time": until }),
         || {
             format!(

@@ -77,7 +77,8 @@ pub(super) async fn run_breaker(
             .map(|r| r.into_inner().breaker.into_iter().collect()),
     }?;
     let values: Vec<Value> = breakers.iter().map(breaker_json).collect();
-    print(output, json!({ "breakers": values }), || {
+    let answer = ListCircuitBreakersResponse { breakers };
+    print(output, &answer, json!({ "breakers": values }), || {
         object_table(
             &values,
             &[
@@ -130,13 +131,17 @@ pub(super) async fn run_trading(
             .map(|r| r.into_inner().status),
     }?
     .unwrap_or_default();
-    print_trading(output, &status);
+    print_trading(output, status);
     Ok(())
 }
 
-fn print_trading(output: Output, status: &TradingStatus) {
-    let value = trading_json(status);
-    print(output, value, || {
+/// Prints the trading switch (every trading answer has this shape).
+fn print_trading(output: Output, status: TradingStatus) {
+    let value = trading_json(&status);
+    let answer = GetTradingStatusResponse {
+        status: Some(status.clone()),
+    };
+    print(output, &answer, value, || {
         let state = if status.halted { "HALTED" } else { "trading" };
         format!(
             "{state} (since {} by {}: {})",

@@ -172,6 +172,8 @@ pub struct Signal {
     pub strategy: String,
     /// The symbol as sent.
     pub raw_symbol: String,
+    /// The action as sent.
+    pub raw_action: String,
     pub strategy_order_id: String,
     pub comment: String,
     pub interval: String,
@@ -196,6 +198,7 @@ impl Signal {
             source: source.to_string(),
             strategy: String::new(),
             raw_symbol: String::new(),
+            raw_action: String::new(),
             strategy_order_id: String::new(),
             comment: String::new(),
             interval: String::new(),

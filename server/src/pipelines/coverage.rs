@@ -4,6 +4,8 @@
 //! after a partial take-profit, a restart cut a bracket short), and a
 //! flat pipeline leaves no protective order resting.
 
+use std::collections::BTreeSet;
+
 use rust_decimal::Decimal;
 
 use super::{
@@ -24,13 +26,26 @@ use crate::{
 /// execution's own protect step, or the keeper's late bracket, comes first.
 const SETTLE_MS: i64 = 10_000;
 
+/// Positions no resting stop covers after coverage tried: (pipeline id,
+/// symbol).
+pub(super) type Uncovered = BTreeSet<(String, String)>;
+
 impl Pipelines {
+    /// The positions the last coverage check could not protect.
+    pub(super) fn uncovered_positions(&self) -> Uncovered {
+        self.uncovered
+            .lock()
+            .map(|uncovered| uncovered.clone())
+            .unwrap_or_default()
+    }
+
     /// Covers every settled position of a pipeline with a stop, and
     /// cancels the protective orders of every settled flat one.
     pub(super) async fn check_coverage(&self) {
         let now = now_ms();
         let snapshot = self.snapshot();
         let open = self.desk.open_orders();
+        let mut uncovered_now = Uncovered::new();
         for (pipeline_id, symbol, position) in self.desk.positions() {
             let Some(compiled) = snapshot.get(&pipeline_id) else {
                 continue;
@@ -61,9 +76,14 @@ impl Pipelines {
                 .map(|o| o.quantity - o.filled_quantity)
                 .sum();
             let uncovered = position.quantity.abs() - covered;
-            if uncovered > Decimal::ZERO {
-                self.cover(compiled, &symbol, &position, uncovered).await;
+            if uncovered > Decimal::ZERO
+                && !self.cover(compiled, &symbol, &position, uncovered).await
+            {
+                uncovered_now.insert((pipeline_id, symbol));
             }
+        }
+        if let Ok(mut uncovered) = self.uncovered.lock() {
+            *uncovered = uncovered_now;
         }
     }
 
@@ -78,21 +98,22 @@ impl Pipelines {
     }
 
     /// Places a stop for `quantity` of the position, at the pipeline's
-    /// stop level from its average cost.
+    /// stop level from its average cost. Returns whether the position is
+    /// covered now (or needs no stop: dust, or no stop settings).
     async fn cover(
         &self,
         compiled: &Compiled,
         symbol: &str,
         position: &Position,
         quantity: Decimal,
-    ) {
+    ) -> bool {
         let cost = position.average_cost;
         let long = position.quantity > Decimal::ZERO;
         let distance = match (compiled.order.stop_loss, compiled.order.trailing_stop) {
             (Some(Level::Price(price)), _) => (cost - price).abs(),
             (Some(Level::OffsetBps(bps)), _) => cost * bps / BPS,
             (None, Some(trail)) => trail.distance(cost),
-            (None, None) => return,
+            (None, None) => return true,
         };
         let stop_price = if long {
             cost - distance
@@ -128,15 +149,17 @@ impl Pipelines {
         };
         match self.desk.place_for(request, origin, audit).await {
             Ok(stop) => {
-                tracing::info!(pipeline = %compiled.name, stop = %stop.id, "covered a position with no stop")
+                tracing::info!(pipeline = %compiled.name, stop = %stop.id, "covered a position with no stop");
+                true
             }
             // Dust under the lot cannot be covered.
             Err(PlaceError::Invalid {
                 reason: InvalidReason::QuantityBelowLot,
                 ..
-            }) => {}
+            }) => true,
             Err(err) => {
-                tracing::warn!(pipeline = %compiled.name, error = %err, "position not covered")
+                tracing::warn!(pipeline = %compiled.name, error = %err, "position not covered");
+                false
             }
         }
     }

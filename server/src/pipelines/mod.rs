@@ -7,6 +7,7 @@
 //! approval queue until an operator decides (see [`approvals`]).
 
 pub mod approvals;
+mod at_risk;
 mod book;
 mod claim;
 mod cleanup;
@@ -81,6 +82,8 @@ pub struct Pipelines {
     queue_counted_ms: std::sync::atomic::AtomicI64,
     /// The position drifts in force.
     drifts: std::sync::Mutex<drift::Drifts>,
+    /// Positions coverage could not protect: (pipeline id, symbol).
+    uncovered: std::sync::Mutex<coverage::Uncovered>,
 }
 
 impl Pipelines {
@@ -128,8 +131,10 @@ impl Pipelines {
             queue_depth: Default::default(),
             queue_counted_ms: Default::default(),
             drifts: Default::default(),
+            uncovered: Default::default(),
         });
         pipelines.metrics.observe_states(Arc::downgrade(&pipelines));
+        at_risk::observe(meter, Arc::downgrade(&pipelines));
         Ok(pipelines)
     }
 
@@ -398,6 +403,7 @@ impl Pipelines {
         let instrument = self
             .instrument(symbol)
             .map_err(|e| ApiError::invalid_field("BAD_SYMBOL", "symbol", e))?;
+        let raw_action = action.to_string();
         let action = SignalAction::named(action).ok_or_else(|| {
             ApiError::invalid_field(
                 "UNKNOWN_ACTION",
@@ -417,6 +423,7 @@ impl Pipelines {
         let now = now_ms();
         Ok(Signal {
             raw_symbol: symbol.to_string(),
+            raw_action,
             intent: Some(Intent {
                 instrument,
                 action,

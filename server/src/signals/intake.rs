@@ -142,6 +142,7 @@ impl SignalIntake {
         let mut signal = Signal {
             strategy: raw.strategy.clone(),
             raw_symbol: raw.symbol.clone(),
+            raw_action: raw.action.clone(),
             strategy_order_id: raw.order_id.clone(),
             comment: raw.comment.clone(),
             interval: raw.interval.clone(),
