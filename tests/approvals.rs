@@ -305,8 +305,18 @@ async fn tpctl_watches_lists_and_approves() {
     let approval = approval_of(&admin, &execution).await;
     assert_eq!(watched["id"], approval.id.as_str());
 
+    // By the pipeline's name, as every tpctl command takes it.
     let listed = server
-        .tpctl(&["approvals", "list", "--state", "pending", "-o", "json"])
+        .tpctl(&[
+            "approvals",
+            "list",
+            "--state",
+            "pending",
+            "--pipeline",
+            "held-paper",
+            "-o",
+            "json",
+        ])
         .await;
     let listed: serde_json::Value = serde_json::from_str(&listed).expect("JSON");
     assert!(

@@ -21,7 +21,7 @@ pub enum ApprovalCommand {
         /// Only these states (pending, approved, rejected, expired).
         #[arg(long, value_delimiter = ',')]
         state: Vec<String>,
-        /// Only this pipeline's (id).
+        /// Only this pipeline's (name or id).
         #[arg(long, default_value = "")]
         pipeline: String,
         /// Stream approvals as they are held and decided, until Ctrl-C (not with --pipeline).
@@ -158,7 +158,7 @@ pub async fn run(
                 .list_approvals(ListApprovalsRequest {
                     page_size: limit,
                     states: states(&state)?,
-                    pipeline_id: pipeline,
+                    pipeline_id: client.pipeline_id(pipeline).await?,
                     ..Default::default()
                 })
                 .await?

@@ -19,8 +19,8 @@ use tonic::{
 use tonic_health::pb::{HealthCheckRequest, HealthCheckResponse, health_client::HealthClient};
 use tonic_types::StatusExt;
 use tradeplane_api::{
-    SubmitSignalRequest, SubmitSignalResponse, order_service_client::OrderServiceClient,
-    pipeline_service_client::PipelineServiceClient,
+    GetPipelineRequest, SubmitSignalRequest, SubmitSignalResponse,
+    order_service_client::OrderServiceClient, pipeline_service_client::PipelineServiceClient,
     security_admin_service_client::SecurityAdminServiceClient,
     signal_service_client::SignalServiceClient,
 };
@@ -189,6 +189,18 @@ impl Client {
             service: service.to_string(),
         };
         Ok(self.health().check(request).await?.into_inner())
+    }
+
+    /// The id of the pipeline named `name_or_id` (a name or an id); empty
+    /// stays empty (no filter). An unknown one is NOT_FOUND, so a filter
+    /// on it is never silently empty.
+    pub async fn pipeline_id(&self, name_or_id: String) -> Result<String, Status> {
+        if name_or_id.is_empty() {
+            return Ok(name_or_id);
+        }
+        let request = GetPipelineRequest { id: name_or_id };
+        let answer = self.pipelines().get_pipeline(request).await?.into_inner();
+        Ok(answer.pipeline.map(|p| p.id).unwrap_or_default())
     }
 
     /// Submits a signal, retrying transient failures. A `request_id` is set

@@ -393,19 +393,7 @@ pub async fn run(
             watch,
             limit,
         } => {
-            // A name is resolved to its id; an unknown one is NOT_FOUND,
-            // not an empty list.
-            let pipeline_id = if pipeline.is_empty() {
-                pipeline
-            } else {
-                pipelines
-                    .get_pipeline(GetPipelineRequest { id: pipeline })
-                    .await?
-                    .into_inner()
-                    .pipeline
-                    .map(|p| p.id)
-                    .unwrap_or_default()
-            };
+            let pipeline_id = client.pipeline_id(pipeline).await?;
             let filter = ExecutionFilter {
                 pipeline_id,
                 ..Default::default()
