@@ -193,6 +193,17 @@ async fn two_operators_approving_at_once_place_the_order_once() {
             .contains(r#"tradeplane_approvals_total{pipeline="held-binance",state="approved"} 1"#),
         "{metrics}"
     );
+    // One execution, counted once: when the decision ended it, not also
+    // when it began to wait.
+    let counted: Vec<&str> = metrics
+        .lines()
+        .filter(|l| l.starts_with("tradeplane_executions_total{") && l.contains("held-binance"))
+        .collect();
+    assert_eq!(
+        counted,
+        [r#"tradeplane_executions_total{pipeline="held-binance",status="succeeded"} 1"#],
+        "{metrics}"
+    );
 }
 
 /// A rejected order never reaches the exchange and its execution ends

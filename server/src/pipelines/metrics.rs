@@ -160,8 +160,13 @@ impl PipelineMetrics {
             .add(1, &[KeyValue::new("pipeline", pipeline.to_string())]);
     }
 
-    /// An execution ended.
+    /// An execution ended. One that waits for approval has not: it is
+    /// counted once, when the decision ends it (its wait is metered by
+    /// `tradeplane_approvals_total{state="pending"}`).
     pub fn finished(&self, execution: &Execution, took: Duration) {
+        if execution.status == ExecutionStatus::AwaitingApproval {
+            return;
+        }
         let pipeline = KeyValue::new("pipeline", execution.pipeline_name.clone());
         let status = execution.status.word();
         self.executions
