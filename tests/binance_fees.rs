@@ -24,7 +24,12 @@ const DUST: &str = "0.0000077";
 
 /// A server trading on the mock, reconciling positions every 100 ms.
 async fn start(mock: &MockBinance) -> TestServer {
-    TestServer::start_with(|config| {
+    start_in(mock, tempfile::tempdir().expect("a data directory")).await
+}
+
+/// [`start`] on an existing data directory.
+async fn start_in(mock: &MockBinance, data_dir: tempfile::TempDir) -> TestServer {
+    TestServer::start_in(data_dir, |config| {
         mock.configure(config);
         config.exchanges.binance.sync_interval = Duration::from_millis(200);
         config.pipelines.reconcile_every = Duration::from_millis(100);
@@ -32,13 +37,10 @@ async fn start(mock: &MockBinance) -> TestServer {
     .await
 }
 
-#[tokio::test]
-async fn a_round_trip_sells_what_the_fee_left_and_reads_flat_after() {
-    let mock = MockBinance::start_without("BTC").await;
-    let server = start(&mock).await;
-    let client = server.client().await;
-    let pipeline = create_pipeline(
-        &client,
+/// The fees pipeline: BOUGHT a run on Binance, refusing entries on a drift.
+async fn fees_pipeline(client: &tradeplane_client::Client) -> Pipeline {
+    create_pipeline(
+        client,
         Pipeline {
             exchange: "binance".into(),
             // Refuse: a book that looked longer than the venue would skip
@@ -47,7 +49,15 @@ async fn a_round_trip_sells_what_the_fee_left_and_reads_flat_after() {
             ..strategy_pipeline("fees", sizing::Method::FixedQuantity(BOUGHT.into()))
         },
     )
-    .await;
+    .await
+}
+
+#[tokio::test]
+async fn a_round_trip_sells_what_the_fee_left_and_reads_flat_after() {
+    let mock = MockBinance::start_without("BTC").await;
+    let server = start(&mock).await;
+    let client = server.client().await;
+    let pipeline = fees_pipeline(&client).await;
 
     let entry = run_pipeline(&client, &pipeline, "buy", "50000", "").await;
     assert_eq!(entry.status, ExecutionStatus::Succeeded as i32, "{entry:?}");
@@ -78,5 +88,48 @@ async fn a_round_trip_sells_what_the_fee_left_and_reads_flat_after() {
     let next = run_pipeline(&client, &pipeline, "buy", "50000", "").await;
     assert_eq!(next.status, ExecutionStatus::Succeeded as i32, "{next:?}");
     assert_eq!(audit_events(&client, "position.drift").await, Vec::new());
+    server.stop().await;
+}
+
+/// A database whose ledger an earlier version built, booking the buy
+/// gross (0.0123 where the account holds 0.0122877), is rebuilt from the
+/// order history once (migration 0009): the exit then sells what the
+/// account holds, and no drift is reported.
+#[tokio::test]
+async fn a_ledger_booked_gross_before_the_upgrade_is_rebuilt_net() {
+    let mock = MockBinance::start_without("BTC").await;
+    let server = start(&mock).await;
+    let client = server.client().await;
+    let pipeline = fees_pipeline(&client).await;
+    let entry = run_pipeline(&client, &pipeline, "buy", "50000", "").await;
+    assert_eq!(entry.status, ExecutionStatus::Succeeded as i32, "{entry:?}");
+    let data_dir = server.stop().await;
+
+    // What the earlier version left: the position booked gross, and the
+    // migration that rebuilds the ledger not applied yet.
+    let db = rusqlite::Connection::open(data_dir.path().join("tradeplane.db")).expect("the db");
+    let gross = db
+        .execute(
+            "UPDATE snapshots SET body = replace(body, ?1, ?2) WHERE scope = 'pipeline.position'",
+            [format!("\"{HELD}\""), format!("\"{BOUGHT}\"")],
+        )
+        .expect("booked gross");
+    assert_eq!(gross, 1, "one position row");
+    db.execute("DELETE FROM _sqlx_migrations WHERE version = 9", [])
+        .expect("before the migration");
+    drop(db);
+
+    let server = start_in(&mock, data_dir).await;
+    let client = server.client().await;
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    assert_eq!(audit_events(&client, "position.drift").await, Vec::new());
+    let exit = run_pipeline(&client, &pipeline, "exit", "50000", "").await;
+    let [sell] = orders_of(&client, &exit)
+        .await
+        .try_into()
+        .expect("one order");
+    assert_eq!(sell.status, OrderStatus::Filled as i32, "{sell:?}");
+    assert_eq!(dec(&sell.filled_quantity), dec(SOLD));
+    assert_eq!(mock.balance("BTC"), dec(DUST));
     server.stop().await;
 }
