@@ -37,10 +37,14 @@ async fn start_in(mock: &MockBinance, data_dir: tempfile::TempDir) -> TestServer
     .await
 }
 
-/// The fees pipeline: BOUGHT a run on Binance, refusing entries on a drift.
-async fn fees_pipeline(client: &tradeplane_client::Client) -> Pipeline {
-    create_pipeline(
-        client,
+/// A server on a mock account holding no BTC, with the fees pipeline
+/// (BOUGHT a run on Binance, refusing entries on a drift) after one buy.
+async fn bought() -> (MockBinance, TestServer, Pipeline) {
+    let mock = MockBinance::start_without("BTC").await;
+    let server = start(&mock).await;
+    let client = server.client().await;
+    let pipeline = create_pipeline(
+        &client,
         Pipeline {
             exchange: "binance".into(),
             // Refuse: a book that looked longer than the venue would skip
@@ -49,32 +53,40 @@ async fn fees_pipeline(client: &tradeplane_client::Client) -> Pipeline {
             ..strategy_pipeline("fees", sizing::Method::FixedQuantity(BOUGHT.into()))
         },
     )
-    .await
-}
-
-#[tokio::test]
-async fn a_round_trip_sells_what_the_fee_left_and_reads_flat_after() {
-    let mock = MockBinance::start_without("BTC").await;
-    let server = start(&mock).await;
-    let client = server.client().await;
-    let pipeline = fees_pipeline(&client).await;
-
+    .await;
     let entry = run_pipeline(&client, &pipeline, "buy", "50000", "").await;
     assert_eq!(entry.status, ExecutionStatus::Succeeded as i32, "{entry:?}");
     assert_eq!(mock.balance("BTC"), dec(HELD));
-    // Reconciliation rounds go by: the book agrees with the venue.
-    tokio::time::sleep(Duration::from_millis(600)).await;
-    assert_eq!(audit_events(&client, "position.drift").await, Vec::new());
+    (mock, server, pipeline)
+}
 
-    let exit = run_pipeline(&client, &pipeline, "exit", "50000", "").await;
+/// Lets reconciliation rounds go by and checks the book agreed with the
+/// venue (no drift), then exits: the sell is what the account holds down
+/// to the lot, and the dust stays.
+async fn exits_with_no_drift(
+    mock: &MockBinance,
+    client: &tradeplane_client::Client,
+    pipeline: &Pipeline,
+) {
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    assert_eq!(audit_events(client, "position.drift").await, Vec::new());
+    let exit = run_pipeline(client, pipeline, "exit", "50000", "").await;
     assert_eq!(exit.status, ExecutionStatus::Succeeded as i32, "{exit:?}");
-    let [sell] = orders_of(&client, &exit)
+    let [sell] = orders_of(client, &exit)
         .await
         .try_into()
         .expect("one order");
     assert_eq!(sell.status, OrderStatus::Filled as i32, "{sell:?}");
     assert_eq!(dec(&sell.filled_quantity), dec(SOLD));
     assert_eq!(mock.balance("BTC"), dec(DUST));
+}
+
+#[tokio::test]
+async fn a_round_trip_sells_what_the_fee_left_and_reads_flat_after() {
+    let (mock, server, pipeline) = bought().await;
+    let client = server.client().await;
+    // Reconciliation rounds go by: the book agrees with the venue.
+    exits_with_no_drift(&mock, &client, &pipeline).await;
 
     // The dust is no position: a second exit has nothing to sell, and a
     // new entry is not refused for a drift.
@@ -97,12 +109,7 @@ async fn a_round_trip_sells_what_the_fee_left_and_reads_flat_after() {
 /// account holds, and no drift is reported.
 #[tokio::test]
 async fn a_ledger_booked_gross_before_the_upgrade_is_rebuilt_net() {
-    let mock = MockBinance::start_without("BTC").await;
-    let server = start(&mock).await;
-    let client = server.client().await;
-    let pipeline = fees_pipeline(&client).await;
-    let entry = run_pipeline(&client, &pipeline, "buy", "50000", "").await;
-    assert_eq!(entry.status, ExecutionStatus::Succeeded as i32, "{entry:?}");
+    let (mock, server, pipeline) = bought().await;
     let data_dir = server.stop().await;
 
     // What the earlier version left: the position booked gross, and the
@@ -121,15 +128,6 @@ async fn a_ledger_booked_gross_before_the_upgrade_is_rebuilt_net() {
 
     let server = start_in(&mock, data_dir).await;
     let client = server.client().await;
-    tokio::time::sleep(Duration::from_millis(600)).await;
-    assert_eq!(audit_events(&client, "position.drift").await, Vec::new());
-    let exit = run_pipeline(&client, &pipeline, "exit", "50000", "").await;
-    let [sell] = orders_of(&client, &exit)
-        .await
-        .try_into()
-        .expect("one order");
-    assert_eq!(sell.status, OrderStatus::Filled as i32, "{sell:?}");
-    assert_eq!(dec(&sell.filled_quantity), dec(SOLD));
-    assert_eq!(mock.balance("BTC"), dec(DUST));
+    exits_with_no_drift(&mock, &client, &pipeline).await;
     server.stop().await;
 }

@@ -483,15 +483,28 @@ async fn a_partial_take_profit_resized_later_still_moves_the_stop_to_breakeven()
     server.stop().await;
 }
 
-/// What `tradeplane_position_unprotected` reads for `pipeline`.
-async fn unprotected(server: &TestServer, pipeline: &str) -> Option<String> {
-    let exposition = server.metrics().await;
+/// Waits until `tradeplane_position_unprotected` reads `value` for
+/// `pipeline`; fails the test after 30 s.
+async fn unprotected_reads(server: &TestServer, pipeline: &str, value: &str) {
     let series = format!("pipeline=\"{pipeline}\"");
-    exposition
-        .lines()
-        .find(|l| l.starts_with("tradeplane_position_unprotected{") && l.contains(&series))
-        .and_then(|l| l.rsplit(' ').next())
-        .map(str::to_string)
+    eventually(
+        Duration::from_secs(30),
+        Duration::from_millis(200),
+        || async {
+            let exposition = server.metrics().await;
+            let read = exposition
+                .lines()
+                .find(|l| l.starts_with("tradeplane_position_unprotected{") && l.contains(&series))
+                .and_then(|l| l.rsplit(' ').next())
+                .map(str::to_string);
+            if read.as_deref() == Some(value) {
+                Ok(())
+            } else {
+                Err(format!("{pipeline}: unprotected reads {read:?}"))
+            }
+        },
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -504,7 +517,7 @@ async fn a_position_coverage_cannot_protect_is_metered_until_it_can() {
     let client = server.client().await;
     let pipeline = create_pipeline(&client, bracketed("bare", &[("400", "100")])).await;
     run_pipeline(&client, &pipeline, "buy", "50000", "").await;
-    assert_eq!(unprotected(&server, "bare").await.as_deref(), Some("0"));
+    unprotected_reads(&server, "bare", "0").await;
 
     // The bracket is canceled by hand while trading is halted: coverage
     // (once the fills settle, 10 s) cannot place a stop, and says so.
@@ -514,32 +527,12 @@ async fn a_position_coverage_cannot_protect_is_metered_until_it_can() {
         .try_into()
         .expect("the bracket's two legs");
     cancel_order(&client, &stop.id).await.expect("canceled");
-    eventually(
-        Duration::from_secs(30),
-        Duration::from_millis(200),
-        || async {
-            match unprotected(&server, "bare").await.as_deref() {
-                Some("1") => Ok(()),
-                other => Err(format!("unprotected reads {other:?}")),
-            }
-        },
-    )
-    .await;
+    unprotected_reads(&server, "bare", "1").await;
     assert_eq!(resting_orders(&client).await, Vec::new());
 
     // Trading resumes: coverage places the stop, and the gauge goes back.
     resume_trading(&client).await;
-    eventually(
-        Duration::from_secs(30),
-        Duration::from_millis(200),
-        || async {
-            match unprotected(&server, "bare").await.as_deref() {
-                Some("0") => Ok(()),
-                other => Err(format!("unprotected reads {other:?}")),
-            }
-        },
-    )
-    .await;
+    unprotected_reads(&server, "bare", "0").await;
     let [stop]: [Order; 1] = resting_orders(&client).await.try_into().expect("one stop");
     assert_eq!(role(&stop), OrderRole::StopLoss);
     assert_eq!(dec(&stop.quantity), dec("0.02"));

@@ -8,7 +8,10 @@
 
 use std::{collections::BTreeMap, sync::Weak};
 
-use opentelemetry::{KeyValue, metrics::Meter};
+use opentelemetry::{
+    KeyValue,
+    metrics::{AsyncInstrument, Meter},
+};
 use rust_decimal::{Decimal, prelude::ToPrimitive};
 
 use super::Pipelines;
@@ -16,16 +19,12 @@ use crate::{model::order::OrderStatus, proto_time::now_ms};
 
 /// Registers the gauges; each reads `pipelines` while it lives.
 pub(super) fn observe(meter: &Meter, pipelines: Weak<Pipelines>) {
-    let weak = pipelines.clone();
     meter
         .u64_observable_gauge("tradeplane.orders.open")
         .with_description(
             "Orders not final yet, by exchange and status (unknown: sent, outcome not known)",
         )
-        .with_callback(move |gauge| {
-            let Some(pipelines) = weak.upgrade() else {
-                return;
-            };
+        .with_callback(reading(&pipelines, |pipelines, gauge| {
             let mut counts: BTreeMap<(String, &str), u64> = BTreeMap::new();
             for exchange in pipelines.desk.exchanges() {
                 for status in OrderStatus::OPEN {
@@ -46,30 +45,22 @@ pub(super) fn observe(meter: &Meter, pipelines: Weak<Pipelines>) {
                     ],
                 );
             }
-        })
+        }))
         .build();
-    let weak = pipelines.clone();
     meter
         .u64_observable_gauge("tradeplane.exchange.live")
         .with_description("1 for a venue that trades real money (or its testnet), 0 for paper")
-        .with_callback(move |gauge| {
-            let Some(pipelines) = weak.upgrade() else {
-                return;
-            };
+        .with_callback(reading(&pipelines, |pipelines, gauge| {
             for exchange in pipelines.desk.exchanges() {
                 let exchange_name = KeyValue::new("exchange", exchange.name().to_string());
                 gauge.observe(u64::from(exchange.live()), &[exchange_name]);
             }
-        })
+        }))
         .build();
-    let weak = pipelines.clone();
     meter
         .f64_observable_gauge("tradeplane.position.exposure")
         .with_description("Open positions at their average cost, in their quote currency, by pipeline and exchange")
-        .with_callback(move |gauge| {
-            let Some(pipelines) = weak.upgrade() else {
-                return;
-            };
+        .with_callback(reading(&pipelines, |pipelines, gauge| {
             let snapshot = pipelines.snapshot();
             let mut exposure: BTreeMap<&str, Decimal> = snapshot
                 .keys()
@@ -90,55 +81,57 @@ pub(super) fn observe(meter: &Meter, pipelines: Weak<Pipelines>) {
                     ],
                 );
             }
-        })
+        }))
         .build();
-    let weak = pipelines.clone();
     meter
         .u64_observable_gauge("tradeplane.position.unprotected")
         .with_description("Positions a pipeline's stop settings should protect that no resting stop covers (coverage could not place one)")
-        .with_callback(move |gauge| {
-            let Some(pipelines) = weak.upgrade() else {
-                return;
-            };
+        .with_callback(reading(&pipelines, |pipelines, gauge| {
             let uncovered = pipelines.uncovered_positions();
             for compiled in pipelines.snapshot().values() {
                 let count = uncovered.iter().filter(|(id, _)| *id == compiled.id).count();
                 let pipeline = KeyValue::new("pipeline", compiled.name.clone());
                 gauge.observe(count as u64, &[pipeline]);
             }
-        })
+        }))
         .build();
-    let weak = pipelines.clone();
     meter
         .f64_observable_gauge("tradeplane.pipeline.realized_pnl")
         .with_description("Profit (negative: loss) realised today (UTC), by pipeline")
-        .with_callback(move |gauge| {
-            let Some(pipelines) = weak.upgrade() else {
-                return;
-            };
+        .with_callback(reading(&pipelines, |pipelines, gauge| {
             let now = now_ms();
             for compiled in pipelines.snapshot().values() {
                 let realized = pipelines.desk.realized_today(&compiled.id, now);
                 let pipeline = KeyValue::new("pipeline", compiled.name.clone());
                 gauge.observe(realized.to_f64().unwrap_or_default(), &[pipeline]);
             }
-        })
+        }))
         .build();
     meter
         .f64_observable_gauge("tradeplane.pipeline.daily_loss_limit")
         .with_description(
             "The loss a pipeline may realise in a day before it stops entering, where it has one",
         )
-        .with_callback(move |gauge| {
-            let Some(pipelines) = pipelines.upgrade() else {
-                return;
-            };
+        .with_callback(reading(&pipelines, |pipelines, gauge| {
             for compiled in pipelines.snapshot().values() {
                 if let Some(limit) = compiled.risk.daily_loss_limit {
                     let pipeline = KeyValue::new("pipeline", compiled.name.clone());
                     gauge.observe(limit.to_f64().unwrap_or_default(), &[pipeline]);
                 }
             }
-        })
+        }))
         .build();
+}
+
+/// A gauge callback that reads the pipelines while they live.
+fn reading<T>(
+    pipelines: &Weak<Pipelines>,
+    read: impl Fn(&Pipelines, &dyn AsyncInstrument<T>) + Send + Sync + 'static,
+) -> impl Fn(&dyn AsyncInstrument<T>) + Send + Sync + 'static {
+    let pipelines = pipelines.clone();
+    move |gauge| {
+        if let Some(pipelines) = pipelines.upgrade() {
+            read(&pipelines, gauge);
+        }
+    }
 }
