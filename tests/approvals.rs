@@ -401,3 +401,55 @@ async fn the_sweep_finishes_an_approval_a_stop_cut_short() {
     assert_eq!(sent.len(), 1, "{sent:?}");
     assert_eq!(mock.orders_with_client_id(&sent[0].client_order_id), 1);
 }
+
+/// An approval whose execution ended without it (a run resumed after a
+/// crash stopped before holding its order again) can place nothing:
+/// deciding it says so, and it expires instead of staying pending for
+/// good. Nothing reaches the exchange.
+#[tokio::test]
+async fn an_approval_whose_execution_ended_without_it_is_void() {
+    let server = TestServer::start().await;
+    let admin = server.client().await;
+    let pipeline = create_pipeline(
+        &admin,
+        held_pipeline("held-void", "paper", Duration::from_secs(600)),
+    )
+    .await;
+    let execution = held_run(&admin, &pipeline).await;
+    let approval = approval_of(&admin, &execution).await;
+
+    // What the resumed run left: the execution ended, skipped.
+    let store = server.store();
+    let mut ended = store
+        .get_execution(&execution.id)
+        .await
+        .expect("the store answers")
+        .expect("the execution");
+    ended.status = tradeplane_server::model::execution::ExecutionStatus::Skipped;
+    ended.skip_reason = "cooldown".into();
+    store.update_execution(&ended).await.expect("saved");
+
+    let refused = approve(&admin, &approval.id).await.unwrap_err();
+    assert_eq!(refused.code(), Code::FailedPrecondition, "{refused:?}");
+    assert_eq!(error_reason(&refused), "EXECUTION_ENDED");
+    assert!(refused.message().contains("ended skipped"), "{refused:?}");
+    let voided = approval_of(&admin, &execution).await;
+    assert_eq!(voided.state, ApprovalState::Expired as i32, "{voided:?}");
+    assert_eq!(voided.decided_by, "system", "{voided:?}");
+    let again = approve(&admin, &approval.id).await.unwrap_err();
+    assert_eq!(error_reason(&again), "APPROVAL_DECIDED");
+    assert!(
+        list_orders(&admin)
+            .await
+            .iter()
+            .all(|o| o.execution_id != execution.id),
+        "nothing placed"
+    );
+    let expired = audit_events(&admin, "approval.expire").await;
+    assert!(
+        expired
+            .iter()
+            .any(|e| e.target == approval.id && e.actor == "system"),
+        "{expired:?}"
+    );
+}

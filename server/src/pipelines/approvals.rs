@@ -160,6 +160,23 @@ impl Pipelines {
                 id: held.execution_id.clone(),
             })?;
         if held.state == ApprovalState::Pending
+            && !matches!(
+                execution.status,
+                ExecutionStatus::AwaitingApproval
+                    | ExecutionStatus::Pending
+                    | ExecutionStatus::Running
+            )
+        {
+            let voided = self.void(held, &execution, audit.trace_id.clone()).await;
+            // The expiry sweep's attempt is the void itself.
+            if action != actions::APPROVAL_EXPIRE {
+                audit.outcome = AuditOutcome::Failure;
+                audit.detail = voided.to_string();
+                self.audit.record_or_log(audit).await;
+            }
+            return Err(voided);
+        }
+        if held.state == ApprovalState::Pending
             && execution.status != ExecutionStatus::AwaitingApproval
         {
             return Err(ApiError::FailedPrecondition {
@@ -196,6 +213,43 @@ impl Pipelines {
         let _ = self.approvals.send(Arc::new(decided.clone()));
         let execution = self.settle(&decided, execution, &trace_id).await?;
         Ok((decided, execution))
+    }
+
+    /// Voids a pending approval whose execution ended without it (a run
+    /// resumed after a crash stopped before holding its order again): it
+    /// can place nothing, so it expires, audited by the system, and the
+    /// decider is told why.
+    async fn void(&self, held: Approval, execution: &Execution, trace_id: String) -> ApiError {
+        let why = format!(
+            "execution {} ended {} before a decision",
+            execution.id,
+            execution.status.word()
+        );
+        let decision = Decision {
+            state: ApprovalState::Expired,
+            by: SYSTEM_ACTOR.into(),
+            reason: why.clone(),
+            time_ms: now_ms(),
+        };
+        if let Ok(Decided::Won(voided)) = self.store.decide_approval(&held.id, &decision).await {
+            self.audit
+                .record_or_log(AuditEntry {
+                    actor: SYSTEM_ACTOR.into(),
+                    action: actions::APPROVAL_EXPIRE,
+                    target: held.id.clone(),
+                    outcome: AuditOutcome::Success,
+                    detail: why.clone(),
+                    trace_id,
+                    ..Default::default()
+                })
+                .await;
+            self.metrics.approval(&voided.pipeline_name, voided.state);
+            let _ = self.approvals.send(Arc::new(*voided));
+        }
+        ApiError::FailedPrecondition {
+            reason: "EXECUTION_ENDED",
+            message: format!("{why}: approval {} is void", held.id),
+        }
     }
 
     /// Finishes the execution of a decided approval: approved places the
