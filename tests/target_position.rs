@@ -6,29 +6,12 @@
 //! `market_position` and `position_size` sets the position directly.
 
 use rust_decimal::Decimal;
-use serde_json::{Value, json};
+use serde_json::json;
 use tradeplane_api::*;
 use tradeplane_client::{Client, pipeline_file::PipelineFile};
-use tradeplane_e2e::{PASSPHRASE, TestServer, balances, create_pipeline, dec, deliver, get_order};
-
-/// The README's template as TradingView fills it in for ETHUSDT at 3000.
-fn template(action: &str, contracts: &str, market_position: &str, size: &str) -> Value {
-    json!({
-        "passphrase": PASSPHRASE,
-        "strategy": "eth-swing",
-        "ticker": "ETHUSDT",
-        "exchange": "BINANCE",
-        "action": action,
-        "contracts": contracts,
-        "price": "3000",
-        "position_size": size,
-        "market_position": market_position,
-        "order_id": format!("{action} to {market_position}"),
-        "comment": "",
-        "interval": "60",
-        "time": chrono::Utc::now().to_rfc3339(),
-    })
-}
+use tradeplane_e2e::{
+    PASSPHRASE, TestServer, balances, create_pipeline, dec, deliver, get_order, template_alert,
+};
 
 /// The paper account's ETH, free and locked.
 async fn paper_eth(client: &Client) -> Decimal {
@@ -78,7 +61,13 @@ async fn the_example_holds_what_the_strategy_says_it_holds() {
         (("sell", "1.5", "flat", "0"), (Side::Sell, "1.5"), "0"),
     ];
     for ((action, contracts, market_position, size), (side, quantity), held) in steps {
-        let body = template(action, contracts, market_position, size);
+        let body = template_alert(
+            ("ETHUSDT", "3000"),
+            action,
+            contracts,
+            market_position,
+            size,
+        );
         let execution = deliver(&server, &client, &body).await;
         assert_eq!(
             traded(&client, &execution).await,

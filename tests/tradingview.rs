@@ -11,7 +11,7 @@ use tradeplane_client::Client;
 use tradeplane_e2e::{
     PASSPHRASE, TestServer, all_orders_of, any_signal_pipeline, audit_events, bad_request_field,
     create_pipeline, dec, deliver, error_reason, get_order, list_signals, paper_btc, refused,
-    resting_orders, submit,
+    resting_orders, submit, template_alert,
 };
 
 /// A pipeline for TradingView alerts buying 1000 USDT of BTC a run when
@@ -55,26 +55,15 @@ fn readme_example() -> Pipeline {
     pipeline
 }
 
-/// The body of a strategy alert whose message is the README's template,
-/// as TradingView fills it in: `{{strategy.order.action}}`,
-/// `{{strategy.order.contracts}}`, `{{strategy.market_position}}` and
-/// `{{strategy.position_size}}` substituted.
+/// The README's template as TradingView fills it in for BTCUSDT at 50000.
 fn strategy_alert(action: &str, contracts: &str, market_position: &str, size: &str) -> Value {
-    json!({
-        "passphrase": PASSPHRASE,
-        "strategy": "ema-cross",
-        "ticker": "BTCUSDT",
-        "exchange": "BINANCE",
-        "action": action,
-        "contracts": contracts,
-        "price": "50000",
-        "position_size": size,
-        "market_position": market_position,
-        "order_id": format!("{action} to {market_position}"),
-        "comment": "",
-        "interval": "15",
-        "time": chrono::Utc::now().to_rfc3339(),
-    })
+    template_alert(
+        ("BTCUSDT", "50000"),
+        action,
+        contracts,
+        market_position,
+        size,
+    )
 }
 
 /// A plain alert naming an action (no strategy placeholders).

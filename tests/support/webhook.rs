@@ -3,11 +3,11 @@
 use std::time::Duration;
 
 use reqwest::{Body, Response};
-use serde_json::Value;
+use serde_json::{Value, json};
 use tradeplane_api::{Execution, ExecutionFilter, ListExecutionsRequest};
 use tradeplane_client::Client;
 
-use crate::{TestServer, eventually, finished};
+use crate::{PASSPHRASE, TestServer, eventually, finished};
 
 /// The webhook's path on the HTTP port.
 pub(crate) const WEBHOOK_PATH: &str = "/webhooks/tradingview";
@@ -26,6 +26,35 @@ pub async fn post_webhook(url: &str, body: impl Into<Body>, headers: &[(&str, &s
         request = request.header(*name, *value);
     }
     request.send().await.expect("webhook call")
+}
+
+/// The body of a strategy alert whose message is the README's template,
+/// as TradingView fills it in for `ticker` at `price`:
+/// `{{strategy.order.action}}`, `{{strategy.order.contracts}}`,
+/// `{{strategy.market_position}}` and `{{strategy.position_size}}`
+/// substituted.
+pub fn template_alert(
+    (ticker, price): (&str, &str),
+    action: &str,
+    contracts: &str,
+    market_position: &str,
+    size: &str,
+) -> Value {
+    json!({
+        "passphrase": PASSPHRASE,
+        "strategy": "ema-cross",
+        "ticker": ticker,
+        "exchange": "BINANCE",
+        "action": action,
+        "contracts": contracts,
+        "price": price,
+        "position_size": size,
+        "market_position": market_position,
+        "order_id": format!("{action} to {market_position}"),
+        "comment": "",
+        "interval": "15",
+        "time": chrono::Utc::now().to_rfc3339(),
+    })
 }
 
 /// POSTs a JSON alert and fails the test unless it is acknowledged (202).
