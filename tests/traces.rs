@@ -113,6 +113,14 @@ fn named<'a>(spans: &'a [Span], name: &str) -> &'a Span {
         .unwrap_or_else(|| panic!("no `{name}` span"))
 }
 
+/// The value of `span`'s attribute `key`, if it has one.
+fn attribute(span: &Span, key: &str) -> Option<any_value::Value> {
+    span.attributes
+        .iter()
+        .find(|attribute| attribute.key == key)
+        .and_then(|attribute| attribute.value.clone()?.value)
+}
+
 /// Asserts that `child`'s parent is `parent`.
 fn parented(spans: &[Span], child: &str, parent: &str) {
     assert_eq!(
@@ -211,6 +219,18 @@ async fn a_webhook_signal_is_one_trace_from_the_http_span_to_the_exchange_call()
         "b7ad6b7169203331",
         "the caller's traceparent parents the HTTP span"
     );
+    let http = named(&spans, HTTP);
+    assert_eq!(
+        attribute(http, "http.response.status_code"),
+        Some(any_value::Value::IntValue(202)),
+        "{http:?}"
+    );
+    assert_eq!(
+        attribute(http, "http.route"),
+        Some(any_value::Value::StringValue(
+            "/webhooks/tradingview".into()
+        ))
+    );
     parented(&spans, "signal.submit", HTTP);
     parented(&spans, "execution", HTTP);
     parented(&spans, "order.place", "execution");
@@ -255,6 +275,10 @@ async fn a_grpc_clients_traceparent_parents_the_server_span() {
     assert_eq!(
         hex::encode(&named(&spans, name).parent_span_id),
         "00f067aa0ba902b7"
+    );
+    assert_eq!(
+        attribute(named(&spans, name), "rpc.response.status_code"),
+        Some(any_value::Value::StringValue("OK".into()))
     );
     parented(&spans, "signal.submit", name);
     let services = collector.services.lock().expect("services").clone();

@@ -193,7 +193,6 @@ impl CallRecord {
                     otel.kind = "server",
                     rpc.system.name = "grpc",
                     rpc.method = %method,
-                    rpc.response.status_code = tracing::field::Empty,
                     trace_id = tracing::field::Empty,
                 );
                 (
@@ -218,7 +217,6 @@ impl CallRecord {
                     otel.kind = "server",
                     http.request.method = %method,
                     http.route = %route,
-                    http.response.status_code = tracing::field::Empty,
                     trace_id = tracing::field::Empty,
                 );
                 (
@@ -304,7 +302,7 @@ impl Drop for CallRecord {
         let (outcome, failed) = match &self.outcome {
             Outcome::Grpc(code) => {
                 let name = grpc_code_name(*code);
-                self.span.record("rpc.response.status_code", name);
+                self.span.set_attribute("rpc.response.status_code", name);
                 attributes.push(KeyValue::new("rpc.response.status_code", name));
                 if *code != 0 {
                     attributes.push(KeyValue::new("error.type", name));
@@ -312,7 +310,8 @@ impl Drop for CallRecord {
                 (name.to_string(), *code != 0)
             }
             Outcome::Http(code) => {
-                self.span.record("http.response.status_code", *code);
+                self.span
+                    .set_attribute("http.response.status_code", i64::from(*code));
                 attributes.push(KeyValue::new("http.response.status_code", i64::from(*code)));
                 if *code >= 500 {
                     attributes.push(KeyValue::new("error.type", code.to_string()));

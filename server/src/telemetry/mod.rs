@@ -5,6 +5,7 @@
 
 pub mod config;
 mod layer;
+mod log_fields;
 mod logging;
 mod request_log;
 mod sampler;
@@ -17,7 +18,7 @@ use opentelemetry_sdk::{Resource, metrics::SdkMeterProvider};
 use prometheus::{Encoder, TextEncoder};
 
 pub use layer::TelemetryLayer;
-pub use logging::{TracingGuard, init_tracing};
+pub use logging::{TracingGuard, init_tracing, subscriber};
 pub use sampler::sampler_from_env;
 
 /// What the process is, for spans and `target_info`: the standard
