@@ -25,6 +25,7 @@ fn auth(c: &mut Criterion) {
         let config = StoreConfig {
             max_batch: 64,
             read_connections: 1,
+            ..StoreConfig::default()
         };
         let store = store::open(&url, &config, &meter)
             .await

@@ -59,6 +59,7 @@ fn group_commit(c: &mut Criterion) {
                 &StoreConfig {
                     max_batch: 512,
                     read_connections: 2,
+                    ..StoreConfig::default()
                 },
                 &meter,
             ))

@@ -41,6 +41,7 @@ use crate::{
         exchanges::{Exchange, binance::BinanceExchange, paper::PaperExchange},
     },
     pipelines::{self, PipelineGrpc, Pipelines},
+    replication,
     security::SecurityAdminGrpc,
     security::{
         AuthLayer, Security,
@@ -310,9 +311,17 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
         stopped.clone(),
     )));
     tasks.push(tokio::spawn(pipelines::schedule::run_schedules(
-        pipelines,
+        pipelines.clone(),
         stopped.clone(),
     )));
+    // Replicas share a PostgreSQL database; SQLite has one process.
+    if store::Backend::of(&config.store_url())? == store::Backend::Postgres {
+        tasks.push(tokio::spawn(replication::follow(
+            security.clone(),
+            pipelines,
+            stopped.clone(),
+        )));
+    }
     tasks.push(tokio::spawn(purge_expired_keys(store.clone(), stopped)));
 
     Ok(RunningServer {

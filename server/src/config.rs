@@ -211,6 +211,15 @@ impl Config {
                 "must be at least 1".into(),
             ));
         }
+        if self.store.pool_size == 0 {
+            return Err(invalid("store.pool_size", "must be at least 1".into()));
+        }
+        if self.store.statement_timeout.is_zero() {
+            return Err(invalid(
+                "store.statement_timeout",
+                "must be longer than 0s".into(),
+            ));
+        }
         if self.webhook.body_limit_bytes < 256 {
             return Err(invalid(
                 "webhook.body_limit_bytes",
@@ -302,6 +311,7 @@ impl Config {
         copy.security.admin_key = hide(&self.security.admin_key);
         copy.exchanges.binance.api_key = hide(&self.exchanges.binance.api_key);
         copy.exchanges.binance.api_secret = hide(&self.exchanges.binance.api_secret);
+        copy.database_url = redact_password(&self.database_url);
         copy
     }
 
@@ -313,6 +323,19 @@ impl Config {
         } else {
             self.database_url.clone()
         }
+    }
+}
+
+/// `url` with the password it carries (`postgres://user:secret@host/db`)
+/// replaced by `<redacted>`.
+fn redact_password(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut parsed) if parsed.password().is_some() => {
+            // A URL with a password has a host, so this cannot fail.
+            let _ = parsed.set_password(Some("<redacted>"));
+            parsed.to_string()
+        }
+        _ => url.to_string(),
     }
 }
 
@@ -407,6 +430,29 @@ mod tests {
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect()
+    }
+
+    #[test]
+    fn a_postgres_url_is_accepted_and_printed_without_its_password() {
+        let url = "postgres://trader:s3cret@db.internal:5432/tradeplane";
+        let config = Config::load(
+            &FlagOverrides::default(),
+            &env(&[("TRADEPLANE_DATABASE_URL", url)]),
+        )
+        .unwrap();
+        assert_eq!(config.store_url(), url);
+        let printed = toml::to_string(&config.redacted()).unwrap();
+        assert!(!printed.contains("s3cret"), "{printed}");
+        assert!(
+            printed.contains("postgres://trader:%3Credacted%3E@db.internal:5432/tradeplane"),
+            "{printed}"
+        );
+        let err = Config::load(
+            &FlagOverrides::default(),
+            &env(&[("TRADEPLANE_DATABASE_URL", "mysql://db/tradeplane")]),
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("database_url"), "{err}");
     }
 
     #[test]

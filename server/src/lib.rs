@@ -17,6 +17,7 @@ pub mod observe;
 pub mod orders;
 pub mod pipelines;
 pub mod proto_time;
+pub mod replication;
 pub mod security;
 pub mod seed;
 pub mod settings;

@@ -8,6 +8,7 @@ mod control;
 pub mod hostile;
 pub mod mock_binance;
 mod pipelines;
+mod postgres;
 mod rpc;
 mod wait;
 mod webhook;
@@ -25,6 +26,7 @@ pub use self::{
         any_signal_pipeline, bracketed_pipeline, create_pipeline, finished, run_pipeline, settled,
         strategy_pipeline, try_create_pipeline,
     },
+    postgres::fresh_postgres_database,
     rpc::{
         all_executions, all_orders, audit_events, bad_request_field, balances, dec, error_reason,
         get_order, list_signals, list_signals_page, paper_btc, place_order, refusal, submit,
@@ -242,7 +244,7 @@ pub fn python_with_module(module: &str, why: &str) -> Option<PathBuf> {
 /// with the reason printed (`cargo test -- --show-output` shows it) and
 /// appended to the file `TRADEPLANE_SKIP_LOG` names, if any (`.ci/run`
 /// lists them in its summary).
-fn missing(what: &str, fix: &str) {
+pub(crate) fn missing(what: &str, fix: &str) {
     if std::env::var("TRADEPLANE_REQUIRE_EXTERNAL").is_ok_and(|v| v == "1") {
         panic!("{what}, and TRADEPLANE_REQUIRE_EXTERNAL=1 requires it");
     }

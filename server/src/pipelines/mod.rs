@@ -16,6 +16,7 @@ mod coverage;
 pub mod drift;
 mod holdings;
 mod keeper;
+mod lease;
 mod metrics;
 mod order_plan;
 mod overrides;
@@ -68,7 +69,7 @@ pub struct Pipelines {
     max_pipelines: usize,
     /// Every pipeline by id; replaced whole on each change, so matching
     /// takes one read lock and never touches the store.
-    index: RwLock<Arc<BTreeMap<String, Arc<Compiled>>>>,
+    index: RwLock<Arc<Index>>,
     /// Wakes the workers when executions are queued.
     queued: Notify,
     changes: broadcast::Sender<Arc<Execution>>,
@@ -96,22 +97,17 @@ impl Pipelines {
         max_pipelines: usize,
         meter: &opentelemetry::metrics::Meter,
     ) -> Result<Arc<Self>, ApiError> {
-        let mut index = BTreeMap::new();
-        for mut pipeline in store.list_pipelines().await? {
-            let id = pipeline.id.clone();
-            let repaired = repair::clamp_durations(&mut pipeline);
+        let mut stored = store.list_pipelines().await?;
+        for pipeline in &mut stored {
+            let repaired = repair::clamp_durations(pipeline);
             if !repaired.is_empty() {
-                tracing::warn!(pipeline = %id, fields = ?repaired, "stored durations out of range clamped");
-                store.update_pipeline(&pipeline).await?;
+                tracing::warn!(pipeline = %pipeline.id, fields = ?repaired, "stored durations out of range clamped");
+                store.update_pipeline(pipeline).await?;
             }
-            match compile(pipeline) {
-                Ok(compiled) => {
-                    index.insert(id, Arc::new(compiled));
-                }
-                Err(err) => {
-                    tracing::error!(pipeline = %id, error = %err, "stored pipeline no longer valid; not loaded")
-                }
-            }
+        }
+        let (index, invalid) = compiled_index(stored);
+        for (id, err) in invalid {
+            tracing::error!(pipeline = %id, error = %err, "stored pipeline no longer valid; not loaded");
         }
         let (changes, _) = broadcast::channel(WATCH_BUFFER);
         let (approvals, _) = broadcast::channel(approvals::APPROVAL_WATCH_BUFFER);
@@ -143,6 +139,18 @@ impl Pipelines {
             .read()
             .map(|index| index.clone())
             .unwrap_or_default()
+    }
+
+    /// Reads every pipeline again and replaces the matching index, so that
+    /// pipelines created, changed, paused or deleted through another
+    /// replica apply here.
+    pub async fn reload(&self) -> Result<(), ApiError> {
+        // One that no longer compiles was reported at start.
+        let (index, _invalid) = compiled_index(self.store.list_pipelines().await?);
+        if let Ok(mut current) = self.index.write() {
+            *current = Arc::new(index);
+        }
+        Ok(())
     }
 
     fn install(&self, compiled: Option<Arc<Compiled>>, remove: Option<&str>) {
@@ -504,4 +512,24 @@ impl ExecutionPlanner for Pipelines {
     fn queued(&self) {
         self.queued.notify_waiters();
     }
+}
+
+/// Compiled pipelines by id: what signals are matched against.
+type Index = BTreeMap<String, Arc<Compiled>>;
+
+/// The matching index of `pipelines`, and those that no longer compile
+/// (left out), with why.
+fn compiled_index(pipelines: Vec<Pipeline>) -> (Index, Vec<(String, String)>) {
+    let mut index = BTreeMap::new();
+    let mut invalid = Vec::new();
+    for pipeline in pipelines {
+        let id = pipeline.id.clone();
+        match compile(pipeline) {
+            Ok(compiled) => {
+                index.insert(id, Arc::new(compiled));
+            }
+            Err(err) => invalid.push((id, err.to_string())),
+        }
+    }
+    (index, invalid)
 }

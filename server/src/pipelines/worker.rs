@@ -5,17 +5,12 @@
 //! placing a second one.
 
 use std::{
-    collections::HashMap,
     sync::Arc,
     time::{Duration, Instant},
 };
 
-use opentelemetry::propagation::TextMapPropagator;
-use opentelemetry_sdk::propagation::TraceContextPropagator;
 use rust_decimal::Decimal;
 use tokio::{sync::watch, task::JoinHandle};
-use tracing::Instrument;
-use tracing_opentelemetry::OpenTelemetrySpanExt;
 
 use super::{
     Pipelines,
@@ -109,23 +104,7 @@ impl Pipelines {
                     execution,
                     traceparent,
                 }) => {
-                    let span = tracing::info_span!(
-                        "execution",
-                        otel.name = "execution",
-                        execution = %execution.id,
-                        pipeline = %execution.pipeline_name,
-                    );
-                    // The execution continues the trace of the call that
-                    // queued it, even after a restart.
-                    let carrier = HashMap::from([("traceparent".to_string(), traceparent.clone())]);
-                    let parent = TraceContextPropagator::new().extract(&carrier);
-                    let _ = span.set_parent(parent);
-                    let trace_id = traceparent
-                        .split('-')
-                        .nth(1)
-                        .unwrap_or_default()
-                        .to_string();
-                    ended = Some(self.run(*execution, &trace_id).instrument(span).await);
+                    ended = Some(self.run_leased(*execution, &traceparent, lease_ms).await);
                     continue;
                 }
                 Ok(Claim::Skipped(execution)) => {
@@ -166,7 +145,7 @@ impl Pipelines {
 
     /// Runs one claimed execution to its end and returns its result, to
     /// be saved with the next claim.
-    async fn run(&self, mut execution: Execution, trace_id: &str) -> Ended {
+    pub(super) async fn run(&self, mut execution: Execution, trace_id: &str) -> Ended {
         let started = Instant::now();
         let outcome = self.steps(&mut execution, trace_id).await;
         conclude(&mut execution, outcome);
@@ -549,7 +528,7 @@ pub(super) fn conclude(execution: &mut Execution, outcome: Result<(), Stop>) {
 }
 
 /// An execution a worker has ended, waiting to be saved.
-struct Ended {
+pub(super) struct Ended {
     execution: Execution,
     took: Duration,
 }

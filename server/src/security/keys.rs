@@ -4,7 +4,7 @@
 //! back in batches.
 
 use std::{
-    collections::HashMap,
+    collections::{HashMap, HashSet},
     path::Path,
     sync::{
         Arc, RwLock,
@@ -92,6 +92,32 @@ impl ApiKeys {
             keys.activate(&row);
         }
         Ok(keys)
+    }
+
+    /// Reads the keys again: keys created elsewhere (another replica)
+    /// become usable here, revoked or deleted ones stop working. A key
+    /// already active keeps its last-use bookkeeping.
+    pub async fn reload(&self) -> Result<(), StoreError> {
+        let rows = self.store.list_api_keys().await?;
+        let live: HashSet<&[u8]> = rows
+            .iter()
+            .filter(|row| row.revoked_ms.is_none())
+            .map(|row| row.token_hash.as_slice())
+            .collect();
+        if let Ok(mut active) = self.active.write() {
+            active.retain(|hash, _| live.contains(hash.as_slice()));
+        }
+        for row in rows.iter().filter(|row| row.revoked_ms.is_none()) {
+            let known = <[u8; 32]>::try_from(row.token_hash.as_slice()).is_ok_and(|hash| {
+                self.active
+                    .read()
+                    .is_ok_and(|active| active.contains_key(&hash))
+            });
+            if !known {
+                self.activate(row);
+            }
+        }
+        Ok(())
     }
 
     fn activate(&self, row: &ApiKeyRow) {

@@ -95,6 +95,30 @@ pub enum AddressRefusal {
 }
 
 impl Security {
+    /// Applies what the database holds now: the API keys, the halt, rate
+    /// limits, allowlists and a rotated webhook passphrase. With several
+    /// replicas on one database, this is how a change made through one of
+    /// them reaches the others.
+    pub async fn reload(&self) -> Result<(), crate::store::StoreError> {
+        self.keys.reload().await?;
+        let store = &*self.store;
+        if let Some(state) = halt_setting().load(store).await? {
+            self.halt.apply(state);
+        }
+        if let Some(limits) = rate_limits_setting().load(store).await? {
+            self.limiter.set_limits(limits);
+        }
+        for surface in [Surface::Webhook, Surface::Grpc] {
+            if let Some(nets) = allowlist_setting(surface).load(store).await? {
+                self.allowlists.set(surface, nets);
+            }
+        }
+        if let Some(state) = webhook_secret_setting().load(store).await? {
+            self.webhook_secret.install(state);
+        }
+        Ok(())
+    }
+
     /// Loads keys and run-time settings, creates the bootstrap admin key
     /// and the webhook passphrase on first start, and starts the audit log.
     pub async fn open(

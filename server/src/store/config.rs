@@ -1,5 +1,7 @@
 //! Storage tuning.
 
+use std::time::Duration;
+
 use serde::{Deserialize, Serialize};
 
 /// Storage tuning.
@@ -8,8 +10,14 @@ use serde::{Deserialize, Serialize};
 pub struct StoreConfig {
     /// Most writes committed in one transaction (group commit).
     pub max_batch: usize,
-    /// Read connections.
+    /// Read connections (SQLite).
     pub read_connections: u32,
+    /// Connections in the pool (PostgreSQL): reads and writes share them.
+    pub pool_size: u32,
+    /// How long one statement may run before PostgreSQL cancels it (and
+    /// the call answers UNAVAILABLE).
+    #[serde(with = "humantime_serde")]
+    pub statement_timeout: Duration,
 }
 
 impl Default for StoreConfig {
@@ -17,6 +25,8 @@ impl Default for StoreConfig {
         Self {
             max_batch: 512,
             read_connections: 4,
+            pool_size: 16,
+            statement_timeout: Duration::from_secs(5),
         }
     }
 }

@@ -90,6 +90,9 @@ pub trait ExecutionQueue: Send + Sync + 'static {
     ) -> Result<Claim, StoreError>;
     /// Saves an execution's new state (a finished one drops its lease).
     async fn update_execution(&self, execution: &Execution) -> Result<(), StoreError>;
+    /// Extends the lease of execution `id` to `until_ms` (its worker is
+    /// alive: the heartbeat); false when it holds no lease (it ended).
+    async fn renew_lease(&self, id: &str, until_ms: i64) -> Result<bool, StoreError>;
     /// One execution by id.
     async fn get_execution(&self, id: &str) -> Result<Option<Execution>, StoreError>;
     /// Executions matching `query`, newest first.

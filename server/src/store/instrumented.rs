@@ -163,6 +163,11 @@ impl<S: Store> ExecutionQueue for Instrumented<S> {
             .await
     }
 
+    async fn renew_lease(&self, id: &str, until_ms: i64) -> Result<bool, StoreError> {
+        self.timed("renew_lease", self.inner.renew_lease(id, until_ms))
+            .await
+    }
+
     async fn get_execution(&self, id: &str) -> Result<Option<Execution>, StoreError> {
         self.timed("get_execution", self.inner.get_execution(id))
             .await

@@ -9,13 +9,17 @@
 mod approvals;
 mod audit;
 pub mod config;
-#[cfg(test)]
-mod conformance;
+#[cfg(any(test, feature = "conformance"))]
+pub mod conformance;
 mod executions;
 mod instrumented;
 mod keys;
+mod lists;
 mod orders;
 mod pipelines;
+mod postgres;
+mod query;
+mod rows;
 mod settings;
 mod signals;
 mod sqlite;
@@ -34,6 +38,7 @@ pub use instrumented::Instrumented;
 pub use keys::{ApiKeyInsert, ApiKeyRow, KeyStore};
 pub use orders::{OrderInsert, OrderQuery, OrderStore, Snapshot};
 pub use pipelines::{PipelineInsert, PipelineStore};
+pub use postgres::PostgresStore;
 pub use settings::SettingStore;
 pub use signals::{DedupeKey, SignalLog, SignalQuery, SignalWrite, SignalWriteResult};
 pub use sqlite::SqliteStore;
@@ -47,7 +52,7 @@ pub enum StoreError {
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),
     /// The database URL names a backend this build does not have.
-    #[error("unsupported database URL scheme `{0}`: this build supports sqlite:")]
+    #[error("unsupported database URL scheme `{0}`: this build supports sqlite: and postgres:")]
     UnsupportedScheme(String),
     /// A value could not be encoded for storing.
     #[error("value cannot be stored: {0}")]
@@ -127,14 +132,17 @@ impl<T> Store for T where
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
     Sqlite,
+    Postgres,
 }
 
 impl Backend {
-    /// The backend `url` names by its scheme (`sqlite:…`).
+    /// The backend `url` names by its scheme (`sqlite:…`, `postgres:…` or
+    /// `postgresql:…`).
     pub fn of(url: &str) -> Result<Self, StoreError> {
         let scheme = url.split_once(':').map_or(url, |(scheme, _)| scheme);
         match scheme {
             "sqlite" => Ok(Backend::Sqlite),
+            "postgres" | "postgresql" => Ok(Backend::Postgres),
             other => Err(StoreError::UnsupportedScheme(other.to_string())),
         }
     }
@@ -146,8 +154,14 @@ pub async fn open(
     config: &StoreConfig,
     meter: &Meter,
 ) -> Result<Arc<dyn Store>, StoreError> {
-    let store = match Backend::of(url)? {
-        Backend::Sqlite => SqliteStore::open(url, config, meter).await?,
-    };
-    Ok(Arc::new(Instrumented::new(store, meter)))
+    Ok(match Backend::of(url)? {
+        Backend::Sqlite => Arc::new(Instrumented::new(
+            SqliteStore::open(url, config, meter).await?,
+            meter,
+        )),
+        Backend::Postgres => Arc::new(Instrumented::new(
+            PostgresStore::open(url, config).await?,
+            meter,
+        )),
+    })
 }

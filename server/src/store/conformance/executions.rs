@@ -1,6 +1,9 @@
 //! The execution queue: claims under caller-given rules (skip, queue,
 //! resume after a lease), idempotent inserts, leases of updated
-//! executions, paging and filters.
+//! executions, paging and filters, and claims and inserts that replicas
+//! make at once.
+
+use std::time::Duration;
 
 use super::{TestBackend, id_at, queued};
 use crate::{
@@ -169,5 +172,134 @@ pub async fn a_finished_execution_drops_its_lease(backend: &impl TestBackend) {
         store.get_execution("a").await.unwrap(),
         Some(progressed),
         "the finished execution was saved with the claim"
+    );
+}
+
+/// A renewed lease keeps a running execution from being resumed after
+/// its first lease would have run out; an ended one has none to renew.
+pub async fn a_renewed_lease_keeps_the_execution(backend: &impl TestBackend) {
+    let store = backend.open().await;
+    store.insert_execution(queued("a", "p", "")).await.unwrap();
+    let Claim::Run { execution, .. } = store.claim_execution(rules(0), None).await.unwrap() else {
+        panic!("a runs")
+    };
+    assert!(store.renew_lease("a", 3 * LEASE).await.unwrap());
+    assert_eq!(
+        store.claim_execution(rules(2 * LEASE), None).await.unwrap(),
+        Claim::Idle,
+        "the renewed lease has not run out"
+    );
+    let Claim::Run {
+        execution: resumed, ..
+    } = store
+        .claim_execution(rules(3 * LEASE + 1), None)
+        .await
+        .unwrap()
+    else {
+        panic!("a lease that is no longer renewed runs out")
+    };
+    assert_eq!(resumed.id, execution.id);
+    let mut ended = *resumed;
+    ended.status = ExecutionStatus::Succeeded;
+    store.update_execution(&ended).await.unwrap();
+    assert!(
+        !store.renew_lease("a", 10 * LEASE).await.unwrap(),
+        "an ended execution holds no lease"
+    );
+    assert!(!store.renew_lease("missing", 10 * LEASE).await.unwrap());
+}
+
+/// Replicas (two stores on one database, two workers each) that claim at
+/// once, each finishing its execution with its next claim, never take one
+/// execution twice, nor run two executions of one pipeline at once.
+pub async fn replicas_never_run_two_executions_of_one_pipeline_at_once(backend: &impl TestBackend) {
+    let replicas = [backend.open().await, backend.open().await];
+    let mut ids = Vec::new();
+    for i in 0..24u16 {
+        let id = id_at(1_000 + u64::from(i), i);
+        let write = queued(&id, &format!("p{}", i % 3), "");
+        replicas[0].insert_execution(write).await.unwrap();
+        ids.push(id);
+    }
+    // A worker's failure ends the check (and aborts the others, which
+    // would wait behind its execution forever).
+    let mut workers = tokio::task::JoinSet::new();
+    for store in replicas.iter().chain(&replicas) {
+        let store = store.clone();
+        workers.spawn(async move {
+            let mut ran = Vec::new();
+            let mut held: Option<Execution> = None;
+            loop {
+                let finished = held.take().map(|mut execution| {
+                    execution.status = ExecutionStatus::Succeeded;
+                    execution
+                });
+                match store.claim_execution(rules(0), finished).await.unwrap() {
+                    Claim::Run { execution, .. } => {
+                        let running = ExecutionQuery {
+                            pipeline_id: Some(execution.pipeline_id.clone()),
+                            statuses: vec![ExecutionStatus::Running],
+                            limit: 10,
+                            ..Default::default()
+                        };
+                        let running = store.list_executions(&running).await.unwrap();
+                        assert_eq!(
+                            running.iter().map(|e| e.id.as_str()).collect::<Vec<_>>(),
+                            [execution.id.as_str()],
+                            "one execution of a pipeline runs at a time"
+                        );
+                        ran.push(execution.id.clone());
+                        held = Some(*execution);
+                    }
+                    Claim::Skipped(execution) => panic!("{} is not to skip", execution.id),
+                    Claim::Idle if store.pending_executions().await.unwrap() == 0 => {
+                        return ran;
+                    }
+                    Claim::Idle => tokio::time::sleep(Duration::from_millis(1)).await,
+                }
+            }
+        });
+    }
+    let mut ran = Vec::new();
+    while let Some(worker) = workers.join_next().await {
+        ran.extend(worker.unwrap());
+    }
+    ran.sort();
+    assert_eq!(ran, ids, "every execution ran once");
+    for id in &ids {
+        let stored = replicas[1].get_execution(id).await.unwrap().unwrap();
+        assert_eq!(
+            (stored.status, stored.attempt),
+            (ExecutionStatus::Succeeded, 1)
+        );
+    }
+}
+
+/// Replicas that receive one run request at once create one execution,
+/// and every one of them answers with it.
+pub async fn concurrent_runs_of_one_request_insert_one_execution(backend: &impl TestBackend) {
+    let replicas = [backend.open().await, backend.open().await];
+    let mut tasks = Vec::new();
+    for i in 0..20u16 {
+        let store = replicas[usize::from(i % 2)].clone();
+        let mut write = queued(&id_at(1_000, i), "p", "");
+        write.request_id = Some("run".into());
+        tasks.push(tokio::spawn(async move {
+            store.insert_execution(write).await.unwrap().id
+        }));
+    }
+    let mut answers = Vec::new();
+    for task in tasks {
+        answers.push(task.await.unwrap());
+    }
+    let query = ExecutionQuery {
+        limit: 100,
+        ..Default::default()
+    };
+    let stored = replicas[0].list_executions(&query).await.unwrap();
+    assert_eq!(stored.len(), 1, "one execution per request");
+    assert!(
+        answers.iter().all(|id| *id == stored[0].id),
+        "every replica answers with the first"
     );
 }

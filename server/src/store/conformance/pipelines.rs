@@ -84,3 +84,30 @@ pub async fn a_replay_is_answered_before_the_pipeline_limit(backend: &impl TestB
     );
     assert_eq!(store.list_pipelines().await.unwrap().len(), 1);
 }
+
+pub async fn the_pipeline_limit_holds_across_replicas(backend: &impl TestBackend) {
+    const LIMIT: usize = 5;
+    let replicas = [backend.open().await, backend.open().await];
+    let mut tasks = Vec::new();
+    for (r, store) in replicas.iter().enumerate() {
+        for i in 0..2 * LIMIT {
+            let store = store.clone();
+            tasks.push(tokio::spawn(async move {
+                let name = format!("replica-{r}-{i}");
+                store
+                    .insert_pipeline(&pipeline(&name, &name), Some(&name), LIMIT)
+                    .await
+                    .unwrap()
+            }));
+        }
+    }
+    let mut inserted = 0;
+    for task in tasks {
+        match task.await.unwrap() {
+            PipelineInsert::Inserted => inserted += 1,
+            refused => assert_eq!(refused, PipelineInsert::LimitReached),
+        }
+    }
+    assert_eq!(inserted, LIMIT);
+    assert_eq!(replicas[1].list_pipelines().await.unwrap().len(), LIMIT);
+}

@@ -2,20 +2,20 @@
 //! held (pending); the decision is in its columns, written by one
 //! conditional `UPDATE … WHERE state = 'pending'`.
 
+use crate::store::lists;
+use crate::store::rows::{approval_row, approval_state};
 use async_trait::async_trait;
 use prost::Message;
 use rusqlite::{OptionalExtension, params};
-use sqlx::{QueryBuilder, Row, Sqlite, sqlite::SqliteRow};
+use sqlx::Sqlite;
 use tradeplane_api as pb;
 
-use super::{SqliteStore, query::decode};
+use super::SqliteStore;
+use crate::store::query::decode;
 use crate::{
     model::approval::{Approval, ApprovalState, Decision},
     store::{ApprovalQuery, ApprovalStore, Decided, StoreError},
 };
-
-/// The columns a read needs.
-const COLUMNS: &str = "SELECT body, state, decided_by, reason, decide_ms FROM approvals";
 
 #[async_trait]
 impl ApprovalStore for SqliteStore {
@@ -52,51 +52,22 @@ impl ApprovalStore for SqliteStore {
     }
 
     async fn get_approval(&self, id: &str) -> Result<Option<Approval>, StoreError> {
-        let row = sqlx::query(sqlx::AssertSqlSafe(format!("{COLUMNS} WHERE id = ?")))
-            .bind(id)
-            .fetch_optional(&self.readers)
-            .await?;
-        row.as_ref().map(read).transpose()
+        self.approval_where("id", id).await
     }
 
     async fn approval_of_execution(
         &self,
         execution_id: &str,
     ) -> Result<Option<Approval>, StoreError> {
-        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "{COLUMNS} WHERE execution_id = ?"
-        )))
-        .bind(execution_id)
-        .fetch_optional(&self.readers)
-        .await?;
-        row.as_ref().map(read).transpose()
+        self.approval_where("execution_id", execution_id).await
     }
 
     async fn list_approvals(&self, query: &ApprovalQuery) -> Result<Vec<Approval>, StoreError> {
-        let mut sql = QueryBuilder::<Sqlite>::new(COLUMNS);
-        sql.push(" WHERE 1 = 1");
-        if !query.states.is_empty() {
-            sql.push(" AND state IN (");
-            let mut states = sql.separated(", ");
-            for state in &query.states {
-                states.push_bind(state.word());
-            }
-            sql.push(")");
-        }
-        if let Some(pipeline_id) = &query.pipeline_id {
-            sql.push(" AND pipeline_id = ")
-                .push_bind(pipeline_id.clone());
-        }
-        if let Some(expire_by) = query.expire_by_ms {
-            sql.push(" AND expire_ms <= ").push_bind(expire_by);
-        }
-        if let Some(before) = &query.before_id {
-            sql.push(" AND id < ").push_bind(before.clone());
-        }
-        sql.push(" ORDER BY id DESC LIMIT ")
-            .push_bind(i64::from(query.limit));
-        let rows = sql.build().fetch_all(&self.readers).await?;
-        rows.iter().map(read).collect()
+        let rows = lists::approvals::<Sqlite>(query)
+            .build()
+            .fetch_all(&self.readers)
+            .await?;
+        rows.iter().map(approval_row).collect()
     }
 
     async fn decide_approval(&self, id: &str, decision: &Decision) -> Result<Decided, StoreError> {
@@ -126,7 +97,7 @@ impl ApprovalStore for SqliteStore {
                 return Ok(Decided::NotFound);
             };
             if decided == 0 {
-                return Ok(Decided::AlreadyDecided(state_named(&state)?));
+                return Ok(Decided::AlreadyDecided(approval_state(&state)?));
             }
             let mut approval: Approval = decode::<pb::Approval, _>("approval", &body)?;
             approval.state = decision.state;
@@ -137,25 +108,17 @@ impl ApprovalStore for SqliteStore {
     }
 }
 
-/// The state stored as `word`; a word no state has is corrupt data.
-fn state_named(word: &str) -> Result<ApprovalState, StoreError> {
-    ApprovalState::from_word(word)
-        .ok_or_else(|| StoreError::Corrupt(format!("approval state `{word}`")))
-}
-
-/// An approval from its row: the held body, with the decision columns.
-fn read(row: &SqliteRow) -> Result<Approval, StoreError> {
-    let body: Vec<u8> = row.try_get("body")?;
-    let mut approval: Approval = decode::<pb::Approval, _>("approval", &body)?;
-    let state = state_named(&row.try_get::<String, _>("state")?)?;
-    if state != ApprovalState::Pending {
-        approval.state = state;
-        approval.decision = Some(Decision {
-            state,
-            by: row.try_get("decided_by")?,
-            reason: row.try_get("reason")?,
-            time_ms: row.try_get("decide_ms")?,
-        });
+impl SqliteStore {
+    /// The approval whose `column` is `value`.
+    async fn approval_where(
+        &self,
+        column: &'static str,
+        value: &str,
+    ) -> Result<Option<Approval>, StoreError> {
+        let row = lists::approval_where::<Sqlite>(column, value)
+            .build()
+            .fetch_optional(&self.readers)
+            .await?;
+        row.as_ref().map(approval_row).transpose()
     }
-    Ok(approval)
 }

@@ -1,9 +1,11 @@
 //! The audit log: appends that extend the chain inside their own
 //! transaction, and reads.
 
+use crate::store::lists;
+use crate::store::rows::audit_row;
 use async_trait::async_trait;
 use rusqlite::OptionalExtension;
-use sqlx::{QueryBuilder, Row, Sqlite};
+use sqlx::Sqlite;
 
 use super::SqliteStore;
 use crate::store::{AuditQuery, AuditRow, AuditStore, StoreError, chain};
@@ -24,34 +26,11 @@ impl AuditStore for SqliteStore {
     }
 
     async fn list_audit(&self, query: &AuditQuery) -> Result<Vec<AuditRow>, StoreError> {
-        let mut sql = QueryBuilder::<Sqlite>::new(format!(
-            "SELECT {AUDIT_COLUMNS} FROM audit_events WHERE 1 = 1"
-        ));
-        if let Some(actor) = &query.actor {
-            sql.push(" AND actor = ").push_bind(actor.clone());
-        }
-        if let Some(prefix) = &query.action_prefix {
-            sql.push(" AND substr(action, 1, length(")
-                .push_bind(prefix.clone())
-                .push(")) = ")
-                .push_bind(prefix.clone());
-        }
-        if let Some(outcome) = query.outcome {
-            sql.push(" AND outcome = ").push_bind(outcome);
-        }
-        if let Some(start) = query.start_ms {
-            sql.push(" AND time_ms >= ").push_bind(start);
-        }
-        if let Some(end) = query.end_ms {
-            sql.push(" AND time_ms < ").push_bind(end);
-        }
-        if let Some(before) = query.before_sequence {
-            sql.push(" AND sequence < ").push_bind(before);
-        }
-        sql.push(" ORDER BY sequence DESC LIMIT ")
-            .push_bind(i64::from(query.limit));
-        let rows = sql.build().fetch_all(&self.readers).await?;
-        rows.iter().map(audit_from_sqlx).collect()
+        let rows = lists::audit::<Sqlite>(AUDIT_COLUMNS, query)
+            .build()
+            .fetch_all(&self.readers)
+            .await?;
+        rows.iter().map(audit_row).collect()
     }
 
     async fn audit_after(&self, sequence: i64, limit: u32) -> Result<Vec<AuditRow>, StoreError> {
@@ -62,7 +41,7 @@ impl AuditStore for SqliteStore {
         .bind(i64::from(limit))
         .fetch_all(&self.readers)
         .await?;
-        rows.iter().map(audit_from_sqlx).collect()
+        rows.iter().map(audit_row).collect()
     }
 }
 
@@ -97,20 +76,4 @@ pub fn append(
         ])?;
     }
     Ok(events)
-}
-
-fn audit_from_sqlx(row: &sqlx::sqlite::SqliteRow) -> Result<AuditRow, StoreError> {
-    Ok(AuditRow {
-        sequence: row.try_get(0)?,
-        time_ms: row.try_get(1)?,
-        actor: row.try_get(2)?,
-        source_address: row.try_get(3)?,
-        action: row.try_get(4)?,
-        target: row.try_get(5)?,
-        outcome: row.try_get(6)?,
-        detail: row.try_get(7)?,
-        trace_id: row.try_get(8)?,
-        previous_hash: row.try_get(9)?,
-        hash: row.try_get(10)?,
-    })
 }

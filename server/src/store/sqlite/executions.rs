@@ -2,16 +2,15 @@
 //! the caller's [`ClaimRules`], updates and reads. A row's body is the
 //! protobuf `Execution`, converted by the codec.
 
+use crate::store::lists;
 use async_trait::async_trait;
 use prost::Message;
 use rusqlite::{Connection, OptionalExtension, params};
-use sqlx::{QueryBuilder, Sqlite};
+use sqlx::Sqlite;
 use tradeplane_api as pb;
 
-use super::{
-    SqliteStore,
-    query::{Page, decode, fetch_bodies, fetch_body, push_equal, select_page},
-};
+use super::SqliteStore;
+use crate::store::query::{decode, fetch_bodies, fetch_body};
 use crate::{
     codec::enums::Mirrored,
     model::execution::{Execution, ExecutionStatus},
@@ -62,24 +61,29 @@ impl ExecutionQueue for SqliteStore {
         .await
     }
 
+    async fn renew_lease(&self, id: &str, until_ms: i64) -> Result<bool, StoreError> {
+        let id = id.to_string();
+        self.run(move |conn| {
+            let renewed = conn.execute(
+                "UPDATE executions SET lease_until_ms = ?2 WHERE id = ?1 AND lease_until_ms > 0",
+                params![id, until_ms],
+            )?;
+            Ok(renewed == 1)
+        })
+        .await
+    }
+
     async fn get_execution(&self, id: &str) -> Result<Option<Execution>, StoreError> {
-        fetch_body::<pb::Execution, _>(&self.readers, "executions", id, "execution").await
+        fetch_body::<_, pb::Execution, _>(&self.readers, "executions", id, "execution").await
     }
 
     async fn list_executions(&self, query: &ExecutionQuery) -> Result<Vec<Execution>, StoreError> {
-        let filters = |sql: &mut QueryBuilder<Sqlite>| {
-            push_equal(sql, "pipeline_id", query.pipeline_id.as_ref());
-            push_equal(sql, "signal_id", query.signal_id.as_ref());
-        };
-        let page = Page {
-            start_ms: query.start_ms,
-            end_ms: query.end_ms,
-            before_id: query.before_id.as_deref(),
-            limit: query.limit,
-        };
-        let statuses: Vec<i32> = query.statuses.iter().map(|s| s.number()).collect();
-        let sql = select_page("executions", filters, &statuses, &page);
-        fetch_bodies::<pb::Execution, _>(sql, &self.readers, "execution").await
+        fetch_bodies::<_, pb::Execution, _>(
+            lists::executions::<Sqlite>(query),
+            &self.readers,
+            "execution",
+        )
+        .await
     }
 
     async fn pending_executions(&self) -> Result<u64, StoreError> {
@@ -241,6 +245,7 @@ mod tests {
         let config = StoreConfig {
             max_batch: 8,
             read_connections: 1,
+            ..StoreConfig::default()
         };
         let meter = opentelemetry::global::meter("test");
         let store = SqliteStore::open(&url, &config, &meter).await.unwrap();

@@ -10,7 +10,6 @@ mod audit;
 mod executions;
 mod orders;
 mod pipelines;
-mod query;
 mod security;
 mod signals;
 #[cfg(test)]

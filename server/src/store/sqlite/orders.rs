@@ -1,15 +1,14 @@
 //! Orders: idempotent insert, updates and reads.
 
+use crate::store::lists;
 use async_trait::async_trait;
 use prost::Message;
 use rusqlite::OptionalExtension;
-use sqlx::{QueryBuilder, Sqlite};
+use sqlx::Sqlite;
 use tradeplane_api as pb;
 
-use super::{
-    SqliteStore,
-    query::{Page, decode, fetch_bodies, fetch_body, push_equal, select_page},
-};
+use super::SqliteStore;
+use crate::store::query::{decode, fetch_bodies, fetch_body};
 use crate::{
     codec::enums::Mirrored,
     model::order::Order,
@@ -145,7 +144,7 @@ impl OrderStore for SqliteStore {
     }
 
     async fn get_order(&self, id: &str) -> Result<Option<Order>, StoreError> {
-        fetch_body::<pb::Order, _>(&self.readers, "orders", id, "order").await
+        fetch_body::<_, pb::Order, _>(&self.readers, "orders", id, "order").await
     }
 
     async fn order_for_request(&self, request_id: &str) -> Result<Option<Order>, StoreError> {
@@ -159,21 +158,8 @@ impl OrderStore for SqliteStore {
     }
 
     async fn list_orders(&self, query: &OrderQuery) -> Result<Vec<Order>, StoreError> {
-        let filters = |sql: &mut QueryBuilder<Sqlite>| {
-            push_equal(sql, "exchange", query.exchange.as_ref());
-            push_equal(sql, "symbol", query.symbol.as_ref());
-            push_equal(sql, "side", query.side.map(Mirrored::number).as_ref());
-            push_equal(sql, "execution_id", query.execution_id.as_ref());
-        };
-        let page = Page {
-            start_ms: query.start_ms,
-            end_ms: query.end_ms,
-            before_id: query.before_id.as_deref(),
-            limit: query.limit,
-        };
-        let statuses: Vec<i32> = query.statuses.iter().map(|s| s.number()).collect();
-        let sql = select_page("orders", filters, &statuses, &page);
-        fetch_bodies::<pb::Order, _>(sql, &self.readers, "order").await
+        fetch_bodies::<_, pb::Order, _>(lists::orders::<Sqlite>(query), &self.readers, "order")
+            .await
     }
 }
 

@@ -7,10 +7,8 @@ use rusqlite::{OptionalExtension, params};
 use sqlx::{QueryBuilder, Sqlite};
 use tradeplane_api::Pipeline;
 
-use super::{
-    SqliteStore,
-    query::{decode, fetch_bodies},
-};
+use super::SqliteStore;
+use crate::store::query::{decode, fetch_bodies};
 use crate::store::{PipelineInsert, PipelineStore, StoreError};
 
 #[async_trait]
@@ -102,6 +100,6 @@ impl PipelineStore for SqliteStore {
 
     async fn list_pipelines(&self) -> Result<Vec<Pipeline>, StoreError> {
         let sql = QueryBuilder::<Sqlite>::new("SELECT body FROM pipelines ORDER BY name");
-        fetch_bodies::<Pipeline, _>(sql, &self.readers, "pipeline").await
+        fetch_bodies::<_, Pipeline, _>(sql, &self.readers, "pipeline").await
     }
 }

@@ -1,6 +1,7 @@
 //! API keys and run-time settings (each setting written with its audit
 //! events in one transaction).
 
+use crate::store::rows::api_key_row;
 use async_trait::async_trait;
 use rusqlite::OptionalExtension;
 use sqlx::Row;
@@ -55,7 +56,7 @@ impl KeyStore for SqliteStore {
         )))
         .fetch_all(&self.readers)
         .await?;
-        rows.iter().map(api_key_from_sqlx).collect()
+        rows.iter().map(api_key_row).collect()
     }
 
     async fn revoke_api_key(&self, id: &str, at_ms: i64) -> Result<Option<ApiKeyRow>, StoreError> {
@@ -137,20 +138,5 @@ fn api_key_from_rusqlite(row: &rusqlite::Row<'_>) -> rusqlite::Result<ApiKeyRow>
         last_used_ms: row.get(7)?,
         revoked_ms: row.get(8)?,
         request_id: row.get(9)?,
-    })
-}
-
-fn api_key_from_sqlx(row: &sqlx::sqlite::SqliteRow) -> Result<ApiKeyRow, StoreError> {
-    Ok(ApiKeyRow {
-        id: row.try_get(0)?,
-        name: row.try_get(1)?,
-        role: row.try_get(2)?,
-        prefix: row.try_get(3)?,
-        token_hash: row.try_get(4)?,
-        create_ms: row.try_get(5)?,
-        expire_ms: row.try_get(6)?,
-        last_used_ms: row.try_get(7)?,
-        revoked_ms: row.try_get(8)?,
-        request_id: row.try_get(9)?,
     })
 }

@@ -1,17 +1,14 @@
 //! Signals: the group-committed batch write with deduplication, and reads.
 
+use crate::store::lists;
 use async_trait::async_trait;
 use rusqlite::OptionalExtension;
-use sqlx::{QueryBuilder, Sqlite};
+use sqlx::Sqlite;
 use tradeplane_api as pb;
 
-use super::{
-    SqliteStore, executions,
-    query::{Page, decode, fetch_bodies, fetch_body, push_equal, select_page},
-    writer::WriteJob,
-};
+use super::{SqliteStore, executions, writer::WriteJob};
+use crate::store::query::{decode, fetch_bodies, fetch_body};
 use crate::{
-    codec::enums::Mirrored,
     model::signal::Signal,
     store::{SignalLog, SignalQuery, SignalWrite, SignalWriteResult, StoreError},
 };
@@ -24,24 +21,12 @@ impl SignalLog for SqliteStore {
     }
 
     async fn get_signal(&self, id: &str) -> Result<Option<Signal>, StoreError> {
-        fetch_body::<pb::Signal, _>(&self.readers, "signals", id, "signal").await
+        fetch_body::<_, pb::Signal, _>(&self.readers, "signals", id, "signal").await
     }
 
     async fn list_signals(&self, query: &SignalQuery) -> Result<Vec<Signal>, StoreError> {
-        let filters = |sql: &mut QueryBuilder<Sqlite>| {
-            push_equal(sql, "source", query.source.as_ref());
-            push_equal(sql, "symbol", query.symbol.as_ref());
-            push_equal(sql, "strategy", query.strategy.as_ref());
-            push_equal(sql, "outcome", query.outcome.map(Mirrored::number).as_ref());
-        };
-        let page = Page {
-            start_ms: query.start_ms,
-            end_ms: query.end_ms,
-            before_id: query.before_id.as_deref(),
-            limit: query.limit,
-        };
-        let sql = select_page("signals", filters, &[], &page);
-        fetch_bodies::<pb::Signal, _>(sql, &self.readers, "signal").await
+        fetch_bodies::<_, pb::Signal, _>(lists::signals::<Sqlite>(query), &self.readers, "signal")
+            .await
     }
 
     async fn purge_expired_keys(&self, now_ms: i64) -> Result<u64, StoreError> {

@@ -12,10 +12,10 @@ struct SqliteBackend {
 }
 
 impl TestBackend for SqliteBackend {
-    async fn create() -> Self {
-        Self {
+    async fn create() -> Option<Self> {
+        Some(Self {
             dir: tempfile::tempdir().unwrap(),
-        }
+        })
     }
 
     async fn open(&self) -> Arc<dyn Store> {
@@ -24,9 +24,10 @@ impl TestBackend for SqliteBackend {
         let config = StoreConfig {
             max_batch: 64,
             read_connections: 2,
+            ..StoreConfig::default()
         };
         Arc::new(SqliteStore::open(&url, &config, &meter).await.unwrap())
     }
 }
 
-crate::store::conformance::conformance_suite!(SqliteBackend);
+crate::conformance_suite!(SqliteBackend);

@@ -1,7 +1,10 @@
-//! Helpers shared by the readers: filters, pages and body decoding.
+//! What every SQL backend's readers share: filters and pages built for
+//! any sqlx database, and the decoding of stored protobuf bodies.
 
 use prost::Message;
-use sqlx::{QueryBuilder, Sqlite};
+use sqlx::{
+    ColumnIndex, Database, Decode, Encode, Executor, IntoArguments, Pool, QueryBuilder, Row, Type,
+};
 
 use crate::store::StoreError;
 
@@ -30,18 +33,25 @@ pub struct Page<'a> {
 /// `filters` (which appends `AND …` terms) and, unless `statuses` is
 /// empty, have one of them. Each status is a walk of its own
 /// `(status, id)` index, the walks merged: `status IN (…)` would make
-/// SQLite read every row of those statuses and sort them.
-pub fn select_page(
+/// the database read every row of those statuses and sort them.
+pub fn select_page<DB>(
     table: &'static str,
-    filters: impl Fn(&mut QueryBuilder<Sqlite>),
+    filters: impl Fn(&mut QueryBuilder<DB>),
     statuses: &[i32],
     page: &Page<'_>,
-) -> QueryBuilder<Sqlite> {
+) -> QueryBuilder<DB>
+where
+    DB: Database,
+    DB::Arguments: Default,
+    i64: for<'q> Encode<'q, DB> + Type<DB>,
+    i32: for<'q> Encode<'q, DB> + Type<DB>,
+    String: for<'q> Encode<'q, DB> + Type<DB>,
+{
     let mut statuses = statuses.to_vec();
     statuses.sort_unstable();
     statuses.dedup();
-    let mut sql = QueryBuilder::<Sqlite>::new("");
-    let walk = |sql: &mut QueryBuilder<Sqlite>, status: Option<i32>| {
+    let mut sql = QueryBuilder::<DB>::new("");
+    let walk = |sql: &mut QueryBuilder<DB>, status: Option<i32>| {
         sql.push(format!("SELECT id, body FROM {table} WHERE 1 = 1"));
         filters(sql);
         push_equal(sql, "status", status.as_ref());
@@ -58,9 +68,9 @@ pub fn select_page(
                 }
                 sql.push("SELECT * FROM (");
                 walk(&mut sql, Some(*status));
-                sql.push(")");
+                sql.push(format!(") AS walk{i}"));
             }
-            sql.push(") ORDER BY id DESC LIMIT ")
+            sql.push(") AS walks ORDER BY id DESC LIMIT ")
                 .push_bind(i64::from(page.limit));
         }
     }
@@ -68,7 +78,12 @@ pub fn select_page(
 }
 
 /// The page's id bounds, newest first, and its size.
-fn push_page(sql: &mut QueryBuilder<Sqlite>, page: &Page<'_>) {
+fn push_page<DB>(sql: &mut QueryBuilder<DB>, page: &Page<'_>)
+where
+    DB: Database,
+    i64: for<'q> Encode<'q, DB> + Type<DB>,
+    String: for<'q> Encode<'q, DB> + Type<DB>,
+{
     if let Some(start) = page.start_ms {
         sql.push(" AND id >= ").push_bind(uuid_v7_floor(start));
     }
@@ -93,19 +108,35 @@ fn uuid_v7_floor(ms: i64) -> String {
     )
 }
 
-/// Runs a `SELECT body …` built in `sql` and decodes every row.
-pub async fn fetch_bodies<P, M>(
-    mut sql: QueryBuilder<Sqlite>,
-    readers: &sqlx::SqlitePool,
+/// `AND column = value`, when a value is given.
+pub fn push_equal<DB, T>(sql: &mut QueryBuilder<DB>, column: &str, value: Option<&T>)
+where
+    DB: Database,
+    T: Clone + for<'q> Encode<'q, DB> + Type<DB>,
+{
+    if let Some(value) = value {
+        sql.push(format!(" AND {column} = "))
+            .push_bind(value.clone());
+    }
+}
+
+/// Runs a `SELECT body …` built in `sql` on `pool` and decodes every row.
+pub async fn fetch_bodies<DB, P, M>(
+    mut sql: QueryBuilder<DB>,
+    pool: &Pool<DB>,
     what: &str,
 ) -> Result<Vec<M>, StoreError>
 where
+    DB: Database,
+    for<'c> &'c Pool<DB>: Executor<'c, Database = DB>,
+    for<'q> DB::Arguments: IntoArguments<DB>,
+    Vec<u8>: for<'r> Decode<'r, DB> + Type<DB>,
+    for<'s> &'s str: ColumnIndex<DB::Row>,
     P: Message + Default,
     M: TryFrom<P>,
     StoreError: From<M::Error>,
 {
-    use sqlx::Row;
-    let rows = sql.build().fetch_all(readers).await?;
+    let rows = sql.build().fetch_all(pool).await?;
     rows.iter()
         .map(|row| decode::<P, M>(what, &row.try_get::<Vec<u8>, _>("body")?))
         .collect()
@@ -113,35 +144,26 @@ where
 
 /// The body of the row of `table` with `id`, decoded (`what` names it in
 /// errors).
-pub async fn fetch_body<P, M>(
-    readers: &sqlx::SqlitePool,
+pub async fn fetch_body<DB, P, M>(
+    pool: &Pool<DB>,
     table: &'static str,
     id: &str,
     what: &str,
 ) -> Result<Option<M>, StoreError>
 where
+    DB: Database,
+    DB::Arguments: Default,
+    for<'c> &'c Pool<DB>: Executor<'c, Database = DB>,
+    for<'q> DB::Arguments: IntoArguments<DB>,
+    Vec<u8>: for<'r> Decode<'r, DB> + Type<DB>,
+    String: for<'q> Encode<'q, DB> + Type<DB>,
+    for<'s> &'s str: ColumnIndex<DB::Row>,
     P: Message + Default,
     M: TryFrom<P>,
     StoreError: From<M::Error>,
 {
-    use sqlx::Row;
-    let row = sqlx::query(sqlx::AssertSqlSafe(format!(
-        "SELECT body FROM {table} WHERE id = ?"
-    )))
-    .bind(id)
-    .fetch_optional(readers)
-    .await?;
-    row.map(|row| decode::<P, M>(what, &row.try_get::<Vec<u8>, _>("body")?))
-        .transpose()
-}
-
-/// `AND column = value`, when a value is given.
-pub fn push_equal<T>(sql: &mut QueryBuilder<Sqlite>, column: &str, value: Option<&T>)
-where
-    T: Clone + sqlx::Encode<'static, Sqlite> + sqlx::Type<Sqlite> + Send + 'static,
-{
-    if let Some(value) = value {
-        sql.push(format!(" AND {column} = "))
-            .push_bind(value.clone());
-    }
+    let mut sql = QueryBuilder::<DB>::new(format!("SELECT body FROM {table} WHERE id = "));
+    sql.push_bind(id.to_string());
+    let mut bodies = fetch_bodies::<DB, P, M>(sql, pool, what).await?;
+    Ok(bodies.pop())
 }

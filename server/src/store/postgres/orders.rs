@@ -1,0 +1,168 @@
+//! Orders: inserts that are idempotent across replicas, updates that
+//! commit with their snapshots and audit events, and reads.
+//!
+//! An insert never checks before it writes: `ON CONFLICT DO NOTHING` lets
+//! the unique constraints on `client_order_id` and `request_id` decide,
+//! and when one of them refuses a member of the group (because another
+//! replica committed it first, waiting for that commit if need be), the
+//! group is rolled back and the order that holds the key is returned.
+
+use crate::store::lists;
+use async_trait::async_trait;
+use prost::Message;
+use sqlx::{PgConnection, Postgres};
+use tradeplane_api as pb;
+
+use super::PostgresStore;
+use crate::{
+    codec::enums::Mirrored,
+    model::order::Order,
+    store::{
+        AuditRow, OrderInsert, OrderQuery, OrderStore, Snapshot, StoreError,
+        query::{decode, fetch_bodies, fetch_body},
+    },
+};
+
+#[async_trait]
+impl OrderStore for PostgresStore {
+    async fn insert_orders(
+        &self,
+        orders: &[(&Order, Option<&str>)],
+    ) -> Result<OrderInsert, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        for &(order, request_id) in orders {
+            let inserted = sqlx::query(
+                "INSERT INTO orders (id, client_order_id, request_id, exchange, symbol, side, \
+                 status, execution_id, body) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
+                 ON CONFLICT DO NOTHING",
+            )
+            .bind(&order.id)
+            .bind(&order.client_order_id)
+            .bind(request_id)
+            .bind(&order.exchange)
+            .bind(order.symbol())
+            .bind(order.side.number())
+            .bind(order.status.number())
+            .bind(&order.origin.execution_id)
+            .bind(pb::Order::from(order).encode_to_vec())
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            if inserted == 0 {
+                // Each statement reads the latest commits, so the
+                // conflicting order, committed or earlier in this group,
+                // is visible here.
+                let existing = holder_of(&mut tx, order, request_id).await?;
+                tx.rollback().await?;
+                return Ok(OrderInsert::Existing(Box::new(existing)));
+            }
+        }
+        tx.commit().await?;
+        Ok(OrderInsert::Inserted)
+    }
+
+    async fn update_order(
+        &self,
+        order: &Order,
+        snapshots: &[Snapshot],
+        audit: Vec<AuditRow>,
+    ) -> Result<Vec<AuditRow>, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("UPDATE orders SET status = $2, body = $3 WHERE id = $1")
+            .bind(&order.id)
+            .bind(order.status.number())
+            .bind(pb::Order::from(order).encode_to_vec())
+            .execute(&mut *tx)
+            .await?;
+        save_snapshots(&mut tx, snapshots).await?;
+        let audit = super::audit::append(&mut tx, audit).await?;
+        tx.commit().await?;
+        Ok(audit)
+    }
+
+    async fn save_snapshots(&self, snapshots: &[Snapshot]) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        save_snapshots(&mut tx, snapshots).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn snapshots(&self, scope: &str) -> Result<Vec<Snapshot>, StoreError> {
+        let rows: Vec<(String, i64, String)> =
+            sqlx::query_as("SELECT key, version, body FROM snapshots WHERE scope = $1")
+                .bind(scope)
+                .fetch_all(&self.pool)
+                .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(key, version, body)| Snapshot {
+                scope: scope.to_string(),
+                key,
+                version,
+                body,
+            })
+            .collect())
+    }
+
+    async fn get_order(&self, id: &str) -> Result<Option<Order>, StoreError> {
+        fetch_body::<_, pb::Order, _>(&self.pool, "orders", id, "order").await
+    }
+
+    async fn order_for_request(&self, request_id: &str) -> Result<Option<Order>, StoreError> {
+        let body: Option<Vec<u8>> =
+            sqlx::query_scalar("SELECT body FROM orders WHERE request_id = $1")
+                .bind(request_id)
+                .fetch_optional(&self.pool)
+                .await?;
+        body.map(|body| decode::<pb::Order, _>("order", &body))
+            .transpose()
+    }
+
+    async fn list_orders(&self, query: &OrderQuery) -> Result<Vec<Order>, StoreError> {
+        fetch_bodies::<_, pb::Order, _>(lists::orders::<Postgres>(query), &self.pool, "order").await
+    }
+}
+
+/// The first stored order that holds `order`'s client order id or
+/// `request_id`: the one an insert of `order` conflicted with.
+async fn holder_of(
+    tx: &mut PgConnection,
+    order: &Order,
+    request_id: Option<&str>,
+) -> Result<Order, StoreError> {
+    let body: Option<Vec<u8>> = sqlx::query_scalar(
+        "SELECT body FROM orders WHERE client_order_id = $1 OR request_id = $2 \
+         ORDER BY id LIMIT 1",
+    )
+    .bind(&order.client_order_id)
+    .bind(request_id)
+    .fetch_optional(&mut *tx)
+    .await?;
+    let body = body.ok_or_else(|| {
+        StoreError::Unavailable(format!(
+            "order {} conflicts with a stored order by id only",
+            order.id
+        ))
+    })?;
+    decode::<pb::Order, _>("order", &body)
+}
+
+/// Upserts snapshots inside the caller's transaction, each only over an
+/// older version: the row lock the upsert takes makes concurrent writers
+/// of one snapshot compare versions one after the other.
+async fn save_snapshots(tx: &mut PgConnection, snapshots: &[Snapshot]) -> Result<(), StoreError> {
+    for snapshot in snapshots {
+        sqlx::query(
+            "INSERT INTO snapshots (scope, key, version, body) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (scope, key) DO UPDATE SET version = excluded.version, \
+             body = excluded.body WHERE excluded.version > snapshots.version",
+        )
+        .bind(&snapshot.scope)
+        .bind(&snapshot.key)
+        .bind(snapshot.version)
+        .bind(&snapshot.body)
+        .execute(&mut *tx)
+        .await?;
+    }
+    Ok(())
+}
