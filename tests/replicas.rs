@@ -51,15 +51,43 @@ async fn replica(
     serve_async(data_dir, &env).await
 }
 
+/// Creates `pipeline` through `one` and waits until `other` matches
+/// signals against it (replicas re-read the pipelines every second).
+async fn create_on_both(one: &Client, other: &Client, pipeline: Pipeline) {
+    let name = pipeline.name.clone();
+    create_pipeline(one, pipeline).await;
+    eventually(
+        Duration::from_secs(10),
+        Duration::from_millis(50),
+        || async {
+            let listed = other
+                .pipelines()
+                .list_pipelines(ListPipelinesRequest::default())
+                .await
+                .expect("ListPipelines answers")
+                .into_inner()
+                .pipelines;
+            if listed.iter().any(|p| p.name == name) {
+                Ok(())
+            } else {
+                Err(format!("the other replica does not know `{name}` yet"))
+            }
+        },
+    )
+    .await;
+}
+
 async fn admin(served: &Served) -> Client {
     Client::connect(&served.grpc, Some(&served.api_key))
         .await
         .expect("client connects")
 }
 
+/// A pipeline on mock Binance whose executions wait for each other.
 fn on_binance(name: &str) -> Pipeline {
     Pipeline {
         exchange: "binance".into(),
+        concurrency: ConcurrencyPolicy::Queue as i32,
         sizing: Some(Sizing {
             method: Some(sizing::Method::FixedQuantity("0.001".into())),
         }),
@@ -87,7 +115,7 @@ async fn a_retry_that_reaches_both_replicas_is_one_signal_and_one_order() {
     let dir = tempfile::tempdir().expect("temp dir");
     let [a, b] = two_replicas(&url, &mock, dir.path()).await;
     let (to_a, to_b) = (admin(&a).await, admin(&b).await);
-    create_pipeline(&to_a, on_binance("replicated")).await;
+    create_on_both(&to_a, &to_b, on_binance("replicated")).await;
 
     // TradingView resends after a timeout; a load balancer sends the two
     // copies to different replicas, at the same moment.
@@ -125,7 +153,7 @@ async fn a_pipelines_executions_never_overlap_across_replicas_and_audit_is_one_c
     let dir = tempfile::tempdir().expect("temp dir");
     let [a, b] = two_replicas(&url, &mock, dir.path()).await;
     let (to_a, to_b) = (admin(&a).await, admin(&b).await);
-    create_pipeline(&to_a, on_binance("one-at-a-time")).await;
+    create_on_both(&to_a, &to_b, on_binance("one-at-a-time")).await;
 
     // Slow venue answers keep each execution running for a while, so that
     // two replicas claiming the pipeline at once would overlap.
