@@ -3,7 +3,9 @@
 //! alert is documented in the runbook; a real Prometheus scrapes the real
 //! server under traffic and answers every dashboard query with data, and
 //! fires the breaker and halt alerts; and dashboards, rules and the
-//! server's metrics name the same metrics.
+//! server's metrics name the same metrics. The replicas' dashboard and the
+//! metrics of PostgreSQL only need a real database: `monitoring_replicas.rs`
+//! proves them against two replicas.
 
 use std::{collections::BTreeSet, process::Command, time::Duration};
 
@@ -12,10 +14,12 @@ use tradeplane_api::*;
 use tradeplane_e2e::{
     PASSPHRASE, TestServer, any_signal_pipeline, create_pipeline, eventually, external_tool,
     mock_binance::{Fault, MockBinance, Route},
+    prometheus::{
+        Prometheus, REPLICAS_DASHBOARD, RULES, covered, dashboards, exposed_names, metric_names,
+        panel_queries, postgres_only, rule_list,
+    },
     webhook_accepts, workspace_root,
 };
-
-const RULES: &str = "monitoring/prometheus/rules/tradeplane.yml";
 
 /// A market buy of 0.001 BTC on the (mock) Binance exchange.
 fn binance_buy() -> PlaceOrderRequest {
@@ -71,15 +75,6 @@ fn rules() -> serde_json::Value {
     serde_yaml_ng::from_str(&text).expect("rules are YAML")
 }
 
-fn rule_list(rules: &serde_json::Value) -> Vec<serde_json::Value> {
-    rules["groups"]
-        .as_array()
-        .expect("groups")
-        .iter()
-        .flat_map(|g| g["rules"].as_array().cloned().unwrap_or_default())
-        .collect()
-}
-
 #[test]
 fn every_alert_has_a_severity_a_text_and_a_runbook_section() {
     let runbook =
@@ -120,97 +115,6 @@ fn every_alert_has_a_severity_a_text_and_a_runbook_section() {
             "{name}: no `## {name}` in the runbook"
         );
     }
-}
-
-/// The metric names a PromQL expression uses: identifiers outside label
-/// matchers (`{…}`), label lists (`by (…)`, `on (…)`, …) and strings,
-/// that are not functions, keywords or recording-rule names (with `:`).
-fn metric_names(expr: &str) -> BTreeSet<String> {
-    const KEYWORDS: [&str; 17] = [
-        "and",
-        "or",
-        "unless",
-        "bool",
-        "offset",
-        "sum",
-        "min",
-        "max",
-        "avg",
-        "count",
-        "group",
-        "stddev",
-        "stdvar",
-        "topk",
-        "bottomk",
-        "quantile",
-        "count_values",
-    ];
-    const LABEL_LISTS: [&str; 6] = [
-        "by",
-        "without",
-        "on",
-        "ignoring",
-        "group_left",
-        "group_right",
-    ];
-    let mut names = BTreeSet::new();
-    let chars: Vec<char> = expr.chars().collect();
-    let (mut i, mut braces, mut label_list, mut previous) = (0, 0, 0, String::new());
-    while i < chars.len() {
-        let c = chars[i];
-        match c {
-            '"' => {
-                i += 1;
-                while i < chars.len() && chars[i] != '"' {
-                    i += 1 + usize::from(chars[i] == '\\');
-                }
-            }
-            '[' => {
-                while i < chars.len() && chars[i] != ']' {
-                    i += 1;
-                }
-            }
-            '{' => braces += 1,
-            '}' => braces -= 1,
-            '(' if LABEL_LISTS.contains(&previous.as_str()) => label_list += 1,
-            ')' if label_list > 0 => label_list -= 1,
-            // A number or a duration (`offset 1h`): never a name.
-            c if c.is_ascii_digit() => {
-                while i < chars.len() && (chars[i].is_ascii_alphanumeric() || chars[i] == '.') {
-                    i += 1;
-                }
-                previous.clear();
-                continue;
-            }
-            c if c.is_ascii_alphabetic() || c == '_' || c == ':' => {
-                let start = i;
-                while i < chars.len()
-                    && (chars[i].is_ascii_alphanumeric() || chars[i] == '_' || chars[i] == ':')
-                {
-                    i += 1;
-                }
-                let token: String = chars[start..i].iter().collect();
-                let next = chars[i..].iter().find(|c| !c.is_whitespace());
-                let is_metric = braces == 0
-                    && label_list == 0
-                    && next != Some(&'(')
-                    && !token.contains(':')
-                    && !LABEL_LISTS.contains(&token.as_str())
-                    && !KEYWORDS.contains(&token.as_str());
-                if is_metric {
-                    names.insert(token.clone());
-                }
-                previous = token;
-                continue;
-            }
-            _ => {}
-        }
-        if !c.is_whitespace() {
-            previous.clear();
-        }
-        i += 1;
-    }
-    names
 }
 
 /// Traffic that makes the server expose every metric the rules use.
@@ -265,12 +169,7 @@ async fn every_metric_a_rule_names_is_exposed_by_the_server() {
     let mock = MockBinance::start().await;
     let server = TestServer::start_with(|config| mock.configure(config)).await;
     exercise(&server).await;
-    let exposition = server.metrics().await;
-    let exposed: BTreeSet<&str> = exposition
-        .lines()
-        .filter(|l| !l.starts_with('#'))
-        .filter_map(|l| l.split(['{', ' ']).next())
-        .collect();
+    let exposed = exposed_names(&server.metrics().await);
     let rules = rules();
     let named: BTreeSet<String> = rule_list(&rules)
         .iter()
@@ -278,10 +177,11 @@ async fn every_metric_a_rule_names_is_exposed_by_the_server() {
         .flat_map(metric_names)
         .collect();
     assert!(named.len() > 10, "{named:?}");
-    // `up` comes from Prometheus itself.
+    // `up` comes from Prometheus itself; a server on SQLite has no pool
+    // and hears no other replica (`monitoring_replicas.rs` proves those).
     let missing: Vec<_> = named
         .iter()
-        .filter(|n| *n != "up" && !exposed.contains(n.as_str()))
+        .filter(|n| *n != "up" && !exposed.contains(*n) && !postgres_only(n))
         .collect();
     assert!(
         missing.is_empty(),
@@ -302,42 +202,6 @@ fn metric_names_are_read_out_of_expressions() {
             "tradeplane_pipelines"
         ]
     );
-}
-
-fn dashboards() -> Vec<(String, serde_json::Value)> {
-    let dir = workspace_root().join("monitoring/grafana/dashboards");
-    let mut all: Vec<_> = std::fs::read_dir(&dir)
-        .expect("dashboards folder")
-        .map(|entry| entry.expect("entry").path())
-        .filter(|path| path.extension().is_some_and(|e| e == "json"))
-        .map(|path| {
-            let text = std::fs::read_to_string(&path).expect("dashboard");
-            let name = path
-                .file_name()
-                .unwrap_or_default()
-                .to_string_lossy()
-                .to_string();
-            (name, serde_json::from_str(&text).expect("dashboard JSON"))
-        })
-        .collect();
-    all.sort_by(|a, b| a.0.cmp(&b.0));
-    assert_eq!(all.len(), 3, "overview, pipeline and security");
-    all
-}
-
-/// Every (dashboard, panel title, expr) of every dashboard.
-fn panel_queries() -> Vec<(String, String, String)> {
-    let mut queries = Vec::new();
-    for (name, dashboard) in dashboards() {
-        for panel in dashboard["panels"].as_array().expect("panels") {
-            for target in panel["targets"].as_array().cloned().unwrap_or_default() {
-                let expr = target["expr"].as_str().expect("expr").to_string();
-                let title = panel["title"].as_str().unwrap_or_default().to_string();
-                queries.push((name.clone(), title, expr));
-            }
-        }
-    }
-    queries
 }
 
 #[test]
@@ -489,46 +353,6 @@ fn the_compose_file_validates_and_publishes_only_the_webhook_beyond_loopback() {
     }
 }
 
-/// Whether a metric family is named by one of `names` (a histogram by its
-/// bucket, count or sum).
-fn covered(family: &str, names: &BTreeSet<String>) -> bool {
-    ["", "_bucket", "_count", "_sum"].iter().any(|suffix| {
-        names.contains(&format!(
-            "{}{suffix}",
-            family
-                .trim_end_matches("_bucket")
-                .trim_end_matches("_count")
-                .trim_end_matches("_sum")
-        ))
-    })
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
-}
-
-/// Prometheus's HTTP API.
-struct Prometheus {
-    base: String,
-    http: reqwest::Client,
-}
-
-impl Prometheus {
-    async fn get(&self, path: &str, params: &[(&str, &str)]) -> serde_json::Value {
-        let url =
-            url::Url::parse_with_params(&format!("{}{path}", self.base), params).expect("a URL");
-        let reply = self.http.get(url).send().await.expect("Prometheus answers");
-        reply.json().await.expect("JSON")
-    }
-
-    async fn query(&self, expr: &str) -> serde_json::Value {
-        self.get("/api/v1/query", &[("query", expr)]).await
-    }
-}
-
 /// Traffic that touches every metric: signals accepted, duplicate and
 /// rejected on both surfaces, a late-dated signal, an authentication
 /// failure, webhook rate limiting, pipelines that fill, skip and are
@@ -658,139 +482,39 @@ async fn a_real_prometheus_answers_every_dashboard_query_and_fires_the_alerts() 
     })
     .await;
 
-    let dir = tempfile::tempdir().expect("temp dir");
-    let port = free_port();
-    let rules_path = workspace_root().join(RULES);
-    let config = format!(
-        "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nrule_files:\n  - {}\nscrape_configs:\n  - job_name: tradeplane\n    static_configs:\n      - targets: [\"{}\"]\n",
-        rules_path.display(),
-        server.http_addr
-    );
-    let config_path = dir.path().join("prometheus.yml");
-    std::fs::write(&config_path, config).expect("config");
-    let _prometheus = tokio::process::Command::new(binary)
-        .arg(format!("--config.file={}", config_path.display()))
-        .arg(format!(
-            "--storage.tsdb.path={}",
-            dir.path().join("data").display()
-        ))
-        .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("prometheus starts");
-    let prometheus = Prometheus {
-        base: format!("http://127.0.0.1:{port}"),
-        http: reqwest::Client::new(),
-    };
+    let prometheus = Prometheus::start(&binary, &[server.http_addr.to_string()]);
 
     drive_everything(&server, &mock).await;
 
     // Let Prometheus scrape the whole story a few times.
-    eventually(
-        Duration::from_secs(30),
-        Duration::from_millis(250),
-        || async {
-            let up = prometheus.query("up{job=\"tradeplane\"} == 1").await;
-            let scraped = prometheus
-                .query("count_over_time(tradeplane_build_info[1m]) >= 5")
-                .await;
-            if up["data"]["result"]
-                .as_array()
-                .is_some_and(|r| !r.is_empty())
-                && scraped["data"]["result"]
-                    .as_array()
-                    .is_some_and(|r| !r.is_empty())
-            {
-                Ok(())
-            } else {
-                Err("Prometheus never scraped the server".to_string())
-            }
-        },
-    )
-    .await;
+    prometheus.wait_for_scrapes(1, 5).await;
 
-    let mut empty = Vec::new();
-    for (dashboard, title, expr) in panel_queries() {
-        let expr = expr
-            .replace("$__rate_interval", "1m")
-            .replace("$instance", ".*")
-            .replace("$exchange", ".*")
-            .replace("$pipeline", ".*");
-        let answer = prometheus.query(&expr).await;
-        assert_eq!(
-            answer["status"], "success",
-            "{dashboard}: `{title}`: {expr}: {answer}"
-        );
-        let has_data = answer["data"]["result"]
-            .as_array()
-            .is_some_and(|r| !r.is_empty());
-        let expected_empty = EXPECTED_EMPTY.iter().any(|(t, _)| *t == title);
-        if !has_data && !expected_empty {
-            empty.push(format!("{dashboard}: `{title}`: {expr}"));
-        }
-    }
+    // The replicas' dashboard needs PostgreSQL: `monitoring_replicas.rs`
+    // proves it.
+    let queries: Vec<_> = panel_queries()
+        .into_iter()
+        .filter(|(dashboard, _, _)| dashboard != REPLICAS_DASHBOARD)
+        .collect();
+    let empty = prometheus
+        .panels_without_data(&queries, EXPECTED_EMPTY)
+        .await;
     assert!(
         empty.is_empty(),
         "panels without data:\n{}",
         empty.join("\n")
     );
 
-    for (dashboard, value) in dashboards() {
-        for variable in value["templating"]["list"].as_array().expect("variables") {
-            let Some(query) = variable["definition"].as_str() else {
-                continue;
-            };
-            let inner = query
-                .trim_start_matches("label_values(")
-                .trim_end_matches(')');
-            let (metric, label) = inner.split_once(',').expect("label_values(metric, label)");
-            let values = prometheus
-                .get(
-                    &format!("/api/v1/label/{}/values", label.trim()),
-                    &[("match[]", metric.trim())],
-                )
-                .await;
-            assert!(
-                values["data"].as_array().is_some_and(|v| !v.is_empty()),
-                "{dashboard}: variable `{query}` has no values"
-            );
-        }
-    }
+    prometheus.assert_variables_have_values(&dashboards()).await;
 
-    let rule_groups = prometheus.get("/api/v1/rules", &[]).await;
-    let rule_states: Vec<_> = rule_groups["data"]["groups"]
-        .as_array()
-        .expect("groups")
-        .iter()
-        .flat_map(|g| g["rules"].as_array().cloned().unwrap_or_default())
-        .collect();
-    assert_eq!(
-        rule_states.len(),
-        rule_list(&rules()).len(),
-        "every rule is loaded"
-    );
-    for rule in &rule_states {
-        assert_eq!(
-            rule["health"], "ok",
-            "{}: {}",
-            rule["name"], rule["lastError"]
-        );
-    }
+    prometheus
+        .assert_rules_healthy(rule_list(&rules()).len())
+        .await;
 
     eventually(
         Duration::from_secs(30),
         Duration::from_millis(250),
         || async {
-            let alerts = prometheus.get("/api/v1/alerts", &[]).await;
-            let firing: BTreeSet<String> = alerts["data"]["alerts"]
-                .as_array()
-                .expect("alerts")
-                .iter()
-                .filter(|a| a["state"] == "firing")
-                .filter_map(|a| a["labels"]["alertname"].as_str().map(str::to_string))
-                .collect();
+            let firing = prometheus.firing().await;
             if firing.contains("TradeplaneCircuitBreakerOpen")
                 && firing.contains("TradeplaneTradingHalted")
             {
@@ -802,14 +526,10 @@ async fn a_real_prometheus_answers_every_dashboard_query_and_fires_the_alerts() 
     )
     .await;
 
-    // Dashboards, rules and the server name the same metrics.
-    let exposition = server.metrics().await;
-    let exposed: BTreeSet<String> = exposition
-        .lines()
-        .filter(|l| !l.starts_with('#'))
-        .filter_map(|l| l.split(['{', ' ']).next())
-        .map(str::to_string)
-        .collect();
+    // Dashboards, rules and the server name the same metrics (every
+    // dashboard's, the replicas' too; but the metrics of PostgreSQL only
+    // cannot be exposed here).
+    let exposed = exposed_names(&server.metrics().await);
     let mut named: BTreeSet<String> = panel_queries()
         .iter()
         .flat_map(|(_, _, e)| metric_names(e))
@@ -829,6 +549,7 @@ async fn a_real_prometheus_answers_every_dashboard_query_and_fires_the_alerts() 
         .iter()
         // Prometheus's own series.
         .filter(|n| !["up", "ALERTS"].contains(&n.as_str()) && !exposed.contains(*n))
+        .filter(|n| !postgres_only(n))
         .collect();
     assert!(unknown.is_empty(), "named but not exposed: {unknown:?}");
     server.stop().await;

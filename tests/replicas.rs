@@ -2,109 +2,22 @@
 //! trading on one venue (mock Binance on loopback), as they would behind a
 //! load balancer: a TradingView retry that reaches two replicas is one
 //! signal and one order, a pipeline's executions never overlap whichever
-//! replica runs them, and the audit log is one chain.
+//! replica runs them, its risk limits hold across them, changes made on
+//! one hold on the others (through the database's notices alone), and the
+//! audit log is one chain.
 
 use std::time::Duration;
 
-use serde_json::json;
 use tradeplane_api::*;
 use tradeplane_client::Client;
 use tradeplane_e2e::{
-    PASSPHRASE, Served, all_executions, any_signal_pipeline, create_pipeline, eventually,
-    fresh_postgres_database, halt_trading, list_signals,
-    mock_binance::{API_KEY, API_SECRET, Fault, MockBinance, Route},
-    post_webhook, serve_async, settled,
+    Served, all_executions, create_pipeline, eventually, fresh_postgres_database, halt_trading,
+    list_signals,
+    mock_binance::{Fault, MockBinance, Route},
+    post_webhook,
+    replicas::{admin, alert, audit_verifies, create_on_all, on_binance, replica, replicas},
+    reset_breaker, settled, trip_breaker,
 };
-
-/// Two replicas on the database `url`, both trading on `mock`; `dir`
-/// holds their data directories. They share the webhook passphrase and,
-/// through the database, the admin key the first one created.
-async fn two_replicas(url: &str, mock: &MockBinance, dir: &std::path::Path) -> [Served; 2] {
-    let first = replica(url, mock, &dir.join("a"), None).await;
-    let second = replica(url, mock, &dir.join("b"), Some(&first.api_key)).await;
-    [first, second]
-}
-
-/// A replica on the database `url` with its data in `data_dir`, trading on
-/// `mock`, with a 2 s lease; it joins replicas already running when given
-/// their admin key.
-async fn replica(
-    url: &str,
-    mock: &MockBinance,
-    data_dir: &std::path::Path,
-    admin_key: Option<&str>,
-) -> Served {
-    let env = [
-        ("TRADEPLANE_DATABASE_URL", url),
-        ("TRADEPLANE_WEBHOOK_PASSPHRASE", PASSPHRASE),
-        ("TRADEPLANE_PIPELINES__LEASE", "2s"),
-        ("TRADEPLANE_PIPELINES__WORKERS", "4"),
-        ("TRADEPLANE_EXCHANGES__BINANCE__ENABLED", "true"),
-        ("TRADEPLANE_EXCHANGES__BINANCE__BASE_URL", mock.url.as_str()),
-        ("TRADEPLANE_BINANCE_API_KEY", API_KEY),
-        ("TRADEPLANE_BINANCE_API_SECRET", API_SECRET),
-    ];
-    if let Some(key) = admin_key {
-        std::fs::create_dir_all(data_dir).expect("a data directory");
-        std::fs::write(data_dir.join("admin.key"), key).expect("the admin key");
-    }
-    serve_async(data_dir, &env).await
-}
-
-/// Creates `pipeline` through `one` and waits until `other` matches
-/// signals against it (replicas re-read the pipelines every second).
-async fn create_on_both(one: &Client, other: &Client, pipeline: Pipeline) {
-    let name = pipeline.name.clone();
-    create_pipeline(one, pipeline).await;
-    eventually(
-        Duration::from_secs(10),
-        Duration::from_millis(50),
-        || async {
-            let listed = other
-                .pipelines()
-                .list_pipelines(ListPipelinesRequest::default())
-                .await
-                .expect("ListPipelines answers")
-                .into_inner()
-                .pipelines;
-            if listed.iter().any(|p| p.name == name) {
-                Ok(())
-            } else {
-                Err(format!("the other replica does not know `{name}` yet"))
-            }
-        },
-    )
-    .await;
-}
-
-async fn admin(served: &Served) -> Client {
-    Client::connect(&served.grpc, Some(&served.api_key))
-        .await
-        .expect("client connects")
-}
-
-/// A pipeline on mock Binance whose executions wait for each other.
-fn on_binance(name: &str) -> Pipeline {
-    Pipeline {
-        exchange: "binance".into(),
-        concurrency: ConcurrencyPolicy::Queue as i32,
-        sizing: Some(Sizing {
-            method: Some(sizing::Method::FixedQuantity("0.001".into())),
-        }),
-        ..any_signal_pipeline(name)
-    }
-}
-
-fn alert(order_id: &str) -> serde_json::Value {
-    json!({
-        "passphrase": PASSPHRASE,
-        "ticker": "BTCUSDT",
-        "action": "buy",
-        "price": "50000",
-        "order_id": order_id,
-        "time": chrono::Utc::now().to_rfc3339(),
-    })
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_retry_that_reaches_both_replicas_is_one_signal_and_one_order() {
@@ -113,9 +26,9 @@ async fn a_retry_that_reaches_both_replicas_is_one_signal_and_one_order() {
     };
     let mock = MockBinance::start().await;
     let dir = tempfile::tempdir().expect("temp dir");
-    let [a, b] = two_replicas(&url, &mock, dir.path()).await;
+    let [a, b] = two(replicas(&url, &mock, dir.path(), 2).await);
     let (to_a, to_b) = (admin(&a).await, admin(&b).await);
-    create_on_both(&to_a, &to_b, on_binance("replicated")).await;
+    create_on_all(&to_a, &[&to_b], on_binance("replicated")).await;
 
     // TradingView resends after a timeout; a load balancer sends the two
     // copies to different replicas, at the same moment.
@@ -151,9 +64,9 @@ async fn a_pipelines_executions_never_overlap_across_replicas_and_audit_is_one_c
     };
     let mock = MockBinance::start().await;
     let dir = tempfile::tempdir().expect("temp dir");
-    let [a, b] = two_replicas(&url, &mock, dir.path()).await;
+    let [a, b] = two(replicas(&url, &mock, dir.path(), 2).await);
     let (to_a, to_b) = (admin(&a).await, admin(&b).await);
-    create_on_both(&to_a, &to_b, on_binance("one-at-a-time")).await;
+    create_on_all(&to_a, &[&to_b], on_binance("one-at-a-time")).await;
 
     // Slow venue answers keep each execution running for a while, so that
     // two replicas claiming the pipeline at once would overlap.
@@ -212,16 +125,7 @@ async fn a_pipelines_executions_never_overlap_across_replicas_and_audit_is_one_c
     // Both replicas wrote audit events (the pipeline, the orders); the
     // chain verifies from either.
     for client in [&to_a, &to_b] {
-        let verified = client
-            .security()
-            .verify_audit_log(VerifyAuditLogRequest {})
-            .await
-            .expect("VerifyAuditLog answers")
-            .into_inner();
-        assert!(
-            verified.intact && verified.events_checked > 0,
-            "{verified:?}"
-        );
+        assert!(audit_verifies(client).await, "the audit chain verifies");
     }
     a.kill();
     b.kill();
@@ -234,7 +138,7 @@ async fn another_replica_takes_over_the_execution_of_one_that_died_without_a_sec
     };
     let mock = MockBinance::start().await;
     let dir = tempfile::tempdir().expect("temp dir");
-    let dying = replica(&url, &mock, &dir.path().join("a"), None).await;
+    let dying = replica(&url, &mock, dir.path().join("a")).await;
     let client = admin(&dying).await;
     create_pipeline(&client, on_binance("failover")).await;
     // The venue takes the order and never answers: the replica dies with
@@ -250,10 +154,9 @@ async fn another_replica_takes_over_the_execution_of_one_that_died_without_a_sec
     mock.wait_for_orders(1, Duration::from_secs(20)).await;
     let executions = all_executions(&client, ExecutionFilter::default()).await;
     let id = executions[0].id.clone();
-    let key = dying.api_key.clone();
     dying.kill();
 
-    let survivor = replica(&url, &mock, &dir.path().join("b"), Some(&key)).await;
+    let survivor = replica(&url, &mock, dir.path().join("b")).await;
     let execution = settled(&admin(&survivor).await, &id).await;
     assert_eq!(
         execution.status(),
@@ -267,6 +170,29 @@ async fn another_replica_takes_over_the_execution_of_one_that_died_without_a_sec
         "the order the dead replica sent, found, not sent again"
     );
     survivor.kill();
+}
+
+/// The two replicas of `all`.
+fn two(all: Vec<Served>) -> [Served; 2] {
+    let Ok(two) = <[Served; 2]>::try_from(all) else {
+        panic!("two replicas were asked for");
+    };
+    two
+}
+
+/// The state of `exchange`'s breaker as `client`'s replica has it.
+async fn breaker_on(client: &Client, exchange: &str) -> CircuitBreakerState {
+    client
+        .security()
+        .list_circuit_breakers(ListCircuitBreakersRequest {})
+        .await
+        .expect("ListCircuitBreakers answers")
+        .into_inner()
+        .breakers
+        .into_iter()
+        .find(|b| b.exchange == exchange)
+        .expect("the exchange's breaker")
+        .state()
 }
 
 /// Whether `token` opens `replica` (a read any role may make).
@@ -288,10 +214,12 @@ async fn a_change_made_through_one_replica_holds_on_the_other() {
     };
     let mock = MockBinance::start().await;
     let dir = tempfile::tempdir().expect("temp dir");
-    let [a, b] = two_replicas(&url, &mock, dir.path()).await;
+    let [a, b] = two(replicas(&url, &mock, dir.path(), 2).await);
     let (to_a, to_b) = (admin(&a).await, admin(&b).await);
-    let within = Duration::from_secs(10);
-    let every = Duration::from_millis(100);
+    // The replicas re-read shared state only once an hour: what holds
+    // within these seconds, the database's notices carried.
+    let within = Duration::from_secs(5);
+    let every = Duration::from_millis(20);
 
     // A pipeline created through A matches alerts that reach B.
     create_pipeline(&to_a, on_binance("made-on-a")).await;
@@ -347,7 +275,33 @@ async fn a_change_made_through_one_replica_holds_on_the_other() {
     })
     .await;
 
-    // The halt set through A stops trading on B.
+    // A breaker tripped through A is open on B; reset through A, closed.
+    for (change, state) in [
+        (true, CircuitBreakerState::Open),
+        (false, CircuitBreakerState::Closed),
+    ] {
+        if change {
+            trip_breaker(&to_a, "binance").await;
+        } else {
+            reset_breaker(&to_a, "binance").await;
+        }
+        eventually(within, every, || async {
+            let on_b = breaker_on(&to_b, "binance").await;
+            if on_b == state {
+                Ok(())
+            } else {
+                Err(format!("B's breaker is {on_b:?}, not {state:?}"))
+            }
+        })
+        .await;
+    }
+
+    // The halt set through A stops orders placed through B.
+    for execution in all_executions(&to_b, ExecutionFilter::default()).await {
+        settled(&to_b, &execution.id).await;
+    }
+    let orders_before = mock.orders().len();
+    let halted_at = std::time::Instant::now();
     halt_trading(&to_a).await;
     eventually(within, every, || async {
         let status = to_b
@@ -363,6 +317,243 @@ async fn a_change_made_through_one_replica_holds_on_the_other() {
         } else {
             Err("B is not halted yet".to_string())
         }
+    })
+    .await;
+    println!("B halted {:?} after A was", halted_at.elapsed());
+    let reply = post_webhook(&b.webhook_url(), alert("after the halt").to_string(), &[]).await;
+    assert_eq!(reply.status(), 202);
+    let executions = all_executions(&to_b, ExecutionFilter::default()).await;
+    let last = settled(&to_b, &executions[0].id).await;
+    assert_ne!(last.status(), ExecutionStatus::Succeeded, "{last:#?}");
+    assert_eq!(
+        mock.orders().len(),
+        orders_before,
+        "no order after the halt"
+    );
+    a.kill();
+    b.kill();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_risk_limit_holds_for_a_burst_spread_over_three_replicas() {
+    let Some(url) = fresh_postgres_database("three replicas on one database").await else {
+        return;
+    };
+    let mock = MockBinance::start().await;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let all = replicas(&url, &mock, dir.path(), 3).await;
+    let mut clients = Vec::new();
+    for served in &all {
+        clients.push(admin(served).await);
+    }
+    let mut pipeline = on_binance("five-a-minute");
+    pipeline.risk = Some(RiskRules {
+        max_orders_per_minute: 5,
+        ..Default::default()
+    });
+    create_on_all(&clients[0], &[&clients[1], &clients[2]], pipeline).await;
+
+    // Twelve alerts at once, four through each replica.
+    const ALERTS: usize = 12;
+    let replies = futures::future::join_all((0..ALERTS).map(|n| {
+        let url = all[n % all.len()].webhook_url();
+        async move { post_webhook(&url, alert(&format!("burst-{n}")).to_string(), &[]).await }
+    }))
+    .await;
+    assert!(replies.iter().all(|r| r.status() == 202));
+    let executions = eventually(
+        Duration::from_secs(60),
+        Duration::from_millis(100),
+        || async {
+            let all = all_executions(&clients[1], ExecutionFilter::default()).await;
+            let ended = all.iter().filter(|e| e.end_time.is_some()).count();
+            if all.len() == ALERTS && ended == ALERTS {
+                Ok(all)
+            } else {
+                Err(format!("{ended} of {ALERTS} ended: {all:#?}"))
+            }
+        },
+    )
+    .await;
+    let succeeded = executions
+        .iter()
+        .filter(|e| e.status() == ExecutionStatus::Succeeded)
+        .count();
+    assert_eq!(succeeded, 5, "{executions:#?}");
+    assert_eq!(
+        mock.orders().len(),
+        5,
+        "exactly the limit reached the venue"
+    );
+    for served in all {
+        served.kill();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rate_limits_are_shared_among_the_live_replicas() {
+    let Some(url) = fresh_postgres_database("two replicas on one database").await else {
+        return;
+    };
+    let mock = MockBinance::start().await;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let [a, b] = two(replicas(&url, &mock, dir.path(), 2).await);
+    let (to_a, to_b) = (admin(&a).await, admin(&b).await);
+    // Ten webhooks per address, hardly refilled: five on each replica.
+    let limits = RateLimits {
+        per_api_key: Some(RateLimit {
+            rate_per_second: 0.0,
+            burst: 0,
+        }),
+        per_client_ip: Some(RateLimit {
+            rate_per_second: 0.001,
+            burst: 10,
+        }),
+    };
+    to_a.security()
+        .update_rate_limits(UpdateRateLimitsRequest {
+            limits: Some(limits),
+            ..Default::default()
+        })
+        .await
+        .expect("UpdateRateLimits answers");
+    eventually(
+        Duration::from_secs(5),
+        Duration::from_millis(20),
+        || async {
+            let on_b = to_b
+                .security()
+                .get_rate_limits(GetRateLimitsRequest {})
+                .await
+                .expect("GetRateLimits answers")
+                .into_inner()
+                .limits;
+            if on_b == Some(limits) {
+                Ok(())
+            } else {
+                Err(format!("B has {on_b:?}"))
+            }
+        },
+    )
+    .await;
+    // B counts the replicas in the same reload that applied the limits.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    let mut admitted = 0;
+    for n in 0..16 {
+        let replica = if n % 2 == 0 { &a } else { &b };
+        let reply = post_webhook(
+            &replica.webhook_url(),
+            alert(&format!("limited-{n}")).to_string(),
+            &[],
+        )
+        .await;
+        match reply.status().as_u16() {
+            202 => admitted += 1,
+            429 => {}
+            other => panic!("webhook answered {other}"),
+        }
+    }
+    assert_eq!(
+        admitted, 10,
+        "the two replicas together admit the burst once"
+    );
+    a.kill();
+    b.kill();
+}
+
+/// The next message of `stream` that `wanted` accepts, within 10 s.
+async fn next_where<T>(
+    stream: &mut tonic::Streaming<T>,
+    what: &str,
+    wanted: impl Fn(&T) -> bool,
+) -> T {
+    let found = tokio::time::timeout(Duration::from_secs(10), async {
+        while let Some(item) = stream.message().await.expect("the stream reads") {
+            if wanted(&item) {
+                return Some(item);
+            }
+        }
+        None
+    })
+    .await;
+    match found {
+        Ok(Some(item)) => item,
+        Ok(None) => panic!("the stream ended before {what}"),
+        Err(_) => panic!("no {what} within 10 s"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn watch_streams_show_changes_made_through_another_replica() {
+    let Some(url) = fresh_postgres_database("two replicas on one database").await else {
+        return;
+    };
+    let mock = MockBinance::start().await;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let [a, b] = two(replicas(&url, &mock, dir.path(), 2).await);
+    let (to_a, to_b) = (admin(&a).await, admin(&b).await);
+    let mut signals = to_b
+        .signals()
+        .watch_signals(WatchSignalsRequest::default())
+        .await
+        .expect("WatchSignals answers")
+        .into_inner();
+    let mut executions = to_b
+        .pipelines()
+        .watch_executions(WatchExecutionsRequest::default())
+        .await
+        .expect("WatchExecutions answers")
+        .into_inner();
+    let mut orders = to_b
+        .orders()
+        .watch_orders(WatchOrdersRequest::default())
+        .await
+        .expect("WatchOrders answers")
+        .into_inner();
+    let mut audit = to_b
+        .security()
+        .watch_audit_events(WatchAuditEventsRequest::default())
+        .await
+        .expect("WatchAuditEvents answers")
+        .into_inner();
+
+    // Made through A: a pipeline (audited), an alert it matches (a signal
+    // and its execution, recorded by A), and an order placed directly.
+    create_on_all(&to_a, &[&to_b], on_binance("watched")).await;
+    next_where(&mut audit, "the pipeline's audit event", |e| {
+        e.event
+            .as_ref()
+            .is_some_and(|e| e.action == "pipeline.create")
+    })
+    .await;
+    let reply = post_webhook(&a.webhook_url(), alert("watched").to_string(), &[]).await;
+    assert_eq!(reply.status(), 202);
+    let signal = next_where(&mut signals, "the alert's signal", |s| s.signal.is_some()).await;
+    let signal_id = signal.signal.expect("a signal").id;
+    next_where(&mut executions, "the signal's execution", |e| {
+        e.execution
+            .as_ref()
+            .is_some_and(|e| e.signal_id == signal_id)
+    })
+    .await;
+    let placed = to_a
+        .orders()
+        .place_order(PlaceOrderRequest {
+            exchange: "binance".into(),
+            symbol: "BTC/USDT".into(),
+            side: Side::Buy as i32,
+            r#type: OrderType::Market as i32,
+            quantity: "0.001".into(),
+            ..Default::default()
+        })
+        .await
+        .expect("PlaceOrder answers")
+        .into_inner()
+        .order
+        .expect("an order");
+    next_where(&mut orders, "the order placed through A", |o| {
+        o.order.as_ref().is_some_and(|o| o.id == placed.id)
     })
     .await;
     a.kill();

@@ -329,6 +329,10 @@ async fn phase(
                         let client = &clients[worker % clients.len()];
                         let mut signal = bench_signal(request_id);
                         signal.strategy = format!("bench-{}", (worker + sent * 7) % pipelines);
+                        // The pipeline sizes it (a signal's own quantity
+                        // would override the 10 USDT and fall below the
+                        // paper exchange's minimum notional).
+                        signal.quantity.clear();
                         match client.signals().submit_signal(signal).await {
                             Ok(reply) => {
                                 let id = reply.into_inner().signal.map(|s| s.id).unwrap_or_default();

@@ -234,7 +234,7 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
         )))
         .add_service(SecurityAdminServiceServer::new(SecurityAdminGrpc::new(
             security.clone(),
-            breakers,
+            breakers.clone(),
             streams_end.clone(),
         )))
         .serve_with_incoming_shutdown(
@@ -288,19 +288,14 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
     }
     tasks.push(tokio::spawn(feed_signal_prices(
         intake.subscribe(),
-        desk,
+        desk.clone(),
         stopped.clone(),
     )));
-    tasks.extend(
-        pipelines
-            .start_workers(
-                config.pipelines.workers,
-                config.pipelines.lease,
-                stopped.clone(),
-            )
-            .await
-            .map_err(|e| anyhow::anyhow!("cannot start the execution workers: {e}"))?,
-    );
+    tasks.extend(pipelines.start_workers(
+        config.pipelines.workers,
+        config.pipelines.lease,
+        stopped.clone(),
+    ));
     tasks.push(tokio::spawn(
         pipelines
             .clone()
@@ -315,12 +310,23 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
         stopped.clone(),
     )));
     // Replicas share a PostgreSQL database; SQLite has one process.
-    if store::Backend::of(&config.store_url())? == store::Backend::Postgres {
-        tasks.push(tokio::spawn(replication::follow(
-            security.clone(),
+    if let Some(mut feed) = store.changes() {
+        // Listening before start-up returns (and the ports are announced):
+        // no change another replica makes after that is missed.
+        feed.listen()
+            .await
+            .map_err(|e| anyhow::anyhow!("cannot listen for the other replicas' changes: {e}"))?;
+        let shared = replication::Shared {
+            security: security.clone(),
             pipelines,
-            stopped.clone(),
-        )));
+            breakers,
+            intake: intake.clone(),
+            desk: desk.clone(),
+            audit: security.audit.clone(),
+            store: store.clone(),
+        };
+        let follower = replication::Follower::new(shared, feed, config.store.reload_every, &meter);
+        tasks.push(tokio::spawn(follower.follow(stopped.clone())));
     }
     tasks.push(tokio::spawn(purge_expired_keys(store.clone(), stopped)));
 

@@ -24,6 +24,7 @@ use tokio::sync::{broadcast, mpsc, oneshot};
 use tradeplane_api::{AuditEvent, AuditOutcome};
 
 use crate::{
+    listing::{Feed, Relay},
     proto_time::{ms_to_timestamp, now_ms},
     store::{AuditRow, AuditStore, StoreError, verify_chain},
 };
@@ -152,6 +153,7 @@ pub struct AuditLog {
     store: Arc<dyn AuditStore>,
     queue: mpsc::Sender<Pending>,
     publisher: Publisher,
+    relayed: Relay<AuditEvent>,
     failures: Mutex<HashMap<(&'static str, &'static str, String), FailureCount>>,
 }
 
@@ -174,6 +176,7 @@ impl AuditLog {
             store: store.clone(),
             queue,
             publisher: publisher.clone(),
+            relayed: Relay::new(1024),
             failures: Mutex::new(HashMap::new()),
         });
         tokio::spawn(append_events(store, pending, publisher));
@@ -279,6 +282,16 @@ impl AuditLog {
     /// A live feed of recorded events.
     pub fn subscribe(&self) -> broadcast::Receiver<AuditEvent> {
         self.publisher.events.subscribe()
+    }
+
+    /// What WatchAuditEvents reads: events recorded here and relayed ones.
+    pub fn watch_feed(&self) -> Feed<AuditEvent> {
+        self.relayed.feed_with(self.publisher.events.subscribe())
+    }
+
+    /// Events other replicas recorded, for watch streams.
+    pub fn relay(&self) -> &Relay<AuditEvent> {
+        &self.relayed
     }
 
     /// Walks the whole chain from the first event.

@@ -220,6 +220,12 @@ impl Config {
                 "must be longer than 0s".into(),
             ));
         }
+        if self.store.reload_every.is_zero() {
+            return Err(invalid(
+                "store.reload_every",
+                "must be longer than 0s".into(),
+            ));
+        }
         if self.webhook.body_limit_bytes < 256 {
             return Err(invalid(
                 "webhook.body_limit_bytes",

@@ -48,10 +48,56 @@ pub fn next_page<T>(items: &mut Vec<T>, page_size: u32, token: impl Fn(&T) -> St
     items.last().map(token).unwrap_or_default()
 }
 
+/// What a watch stream reads: this replica's changes, and those other
+/// replicas made (relayed from the database's notices).
+pub struct Feed<T> {
+    local: broadcast::Receiver<T>,
+    relayed: broadcast::Receiver<T>,
+}
+
+impl<T: Clone> Feed<T> {
+    /// A feed of this replica's changes alone.
+    pub fn local(local: broadcast::Receiver<T>) -> Self {
+        Self {
+            local,
+            relayed: broadcast::channel(1).1,
+        }
+    }
+}
+
+/// Changes other replicas made, for watch streams only: this replica's
+/// own consumers (the keeper, the price feed) never see them.
+pub struct Relay<T>(broadcast::Sender<T>);
+
+impl<T: Clone> Relay<T> {
+    /// A relay that holds up to `capacity` items for a slow stream.
+    pub fn new(capacity: usize) -> Self {
+        Self(broadcast::channel(capacity).0)
+    }
+
+    /// Whether a watch stream is open to see a relayed item.
+    pub fn is_watched(&self) -> bool {
+        self.0.receiver_count() > 0
+    }
+
+    /// Hands `item` to the open watch streams.
+    pub fn send(&self, item: T) {
+        let _ = self.0.send(item);
+    }
+
+    /// A watch stream's feed: `local` and this relay.
+    pub fn feed_with(&self, local: broadcast::Receiver<T>) -> Feed<T> {
+        Feed {
+            local,
+            relayed: self.0.subscribe(),
+        }
+    }
+}
+
 /// A live stream of the items of `feed` that `keep` accepts, each turned
 /// into a response by `respond(item, missed)`; it ends with `end`.
 pub fn watch<T, R>(
-    feed: broadcast::Receiver<T>,
+    feed: Feed<T>,
     keep: impl Fn(&T) -> bool + Send + 'static,
     respond: impl Fn(T, u64) -> R + Send + 'static,
     end: CancellationToken,
@@ -61,7 +107,11 @@ where
     R: Send + 'static,
 {
     let mut missed = 0u64;
-    let stream = BroadcastStream::new(feed).filter_map(move |item| {
+    let items = futures::stream::select(
+        BroadcastStream::new(feed.local),
+        BroadcastStream::new(feed.relayed),
+    );
+    let stream = items.filter_map(move |item| {
         let response = match item {
             Ok(item) if keep(&item) => {
                 let response = respond(item, missed);

@@ -9,7 +9,10 @@ pub mod hostile;
 pub mod mock_binance;
 mod pipelines;
 mod postgres;
+pub mod prometheus;
+pub mod replicas;
 mod rpc;
+pub mod tcp_proxy;
 mod wait;
 mod webhook;
 

@@ -409,7 +409,8 @@ impl CircuitBreakers {
         Some(open)
     }
 
-    fn record_of(&self, exchange: &str) -> Option<BreakerRecord> {
+    /// `exchange`'s breaker as it stands here.
+    pub fn record_of(&self, exchange: &str) -> Option<BreakerRecord> {
         self.breakers.read().ok()?.get(exchange).cloned()
     }
 

@@ -214,7 +214,7 @@ impl OrderService for OrderGrpc {
     ) -> Result<Response<Self::WatchOrdersStream>, Status> {
         let query = query_of(&request.into_inner().filter.unwrap_or_default())?;
         Ok(Response::new(watch(
-            self.desk.subscribe(),
+            self.desk.watch_feed(),
             move |order| matches(&query, order),
             |order, missed| pb::WatchOrdersResponse {
                 order: Some(pb::Order::from(order.as_ref())),

@@ -29,6 +29,7 @@ const QUEUE_COUNT_EVERY_MS: i64 = 1000;
 pub struct PipelineMetrics {
     meter: Meter,
     matches: Counter<u64>,
+    claims: Counter<u64>,
     executions: Counter<u64>,
     duration: Histogram<f64>,
     step_duration: Histogram<f64>,
@@ -42,11 +43,18 @@ pub struct PipelineMetrics {
 impl PipelineMetrics {
     /// Registers the instruments.
     pub fn new(meter: &Meter) -> Self {
-        Self {
+        let metrics = Self {
             meter: meter.clone(),
             matches: meter
                 .u64_counter("tradeplane.pipeline.matches")
                 .with_description("Signals that matched a pipeline")
+                .build(),
+            claims: meter
+                .u64_counter("tradeplane.execution.claims")
+                .with_description(
+                    "Executions this replica's workers claimed: first runs, and ones \
+                     resumed after their lease ran out",
+                )
                 .build(),
             executions: meter
                 .u64_counter("tradeplane.executions")
@@ -86,7 +94,13 @@ impl PipelineMetrics {
                     "Orders held for approval and their decisions, by pipeline and state",
                 )
                 .build(),
+        };
+        // Both kinds exist from the start, so a replica that never took
+        // over an execution shows 0 takeovers rather than nothing.
+        for kind in ["first", "resumed"] {
+            metrics.claims.add(0, &[KeyValue::new("kind", kind)]);
         }
+        metrics
     }
 
     /// Gauges read at scrape time: pipelines by state, and queue depth.
@@ -158,6 +172,17 @@ impl PipelineMetrics {
     pub fn matched(&self, pipeline: &str) {
         self.matches
             .add(1, &[KeyValue::new("pipeline", pipeline.to_string())]);
+    }
+
+    /// A worker claimed `execution` (after its lease ran out, if this is
+    /// not its first attempt).
+    pub fn claimed(&self, execution: &Execution) {
+        let kind = if execution.attempt > 1 {
+            "resumed"
+        } else {
+            "first"
+        };
+        self.claims.add(1, &[KeyValue::new("kind", kind)]);
     }
 
     /// An execution ended. One that waits for approval has not: it is

@@ -8,7 +8,6 @@
 
 pub mod approvals;
 mod at_risk;
-mod book;
 mod claim;
 mod cleanup;
 pub mod config;
@@ -46,6 +45,7 @@ use spec::{Compiled, compile};
 use crate::{
     api_error::ApiError,
     audit::{AuditEntry, AuditLog, actions},
+    listing::{Feed, Relay},
     market::{decimal::parse_decimal, instrument::Instrument, symbol::SymbolNormalizer},
     model::{
         approval::Approval,
@@ -73,11 +73,11 @@ pub struct Pipelines {
     /// Wakes the workers when executions are queued.
     queued: Notify,
     changes: broadcast::Sender<Arc<Execution>>,
+    relayed: Relay<Arc<Execution>>,
     /// Approvals held and decided, for WatchApprovals.
     approvals: broadcast::Sender<Arc<Approval>>,
     metrics: metrics::PipelineMetrics,
     normalizer: Arc<SymbolNormalizer>,
-    book: std::sync::Mutex<book::Book>,
     queue_depth: std::sync::atomic::AtomicU64,
     /// When the queue was last counted (ms).
     queue_counted_ms: std::sync::atomic::AtomicI64,
@@ -121,9 +121,9 @@ impl Pipelines {
             index,
             queued: Notify::new(),
             changes,
+            relayed: Relay::new(WATCH_BUFFER),
             approvals,
             normalizer,
-            book: Default::default(),
             queue_depth: Default::default(),
             queue_counted_ms: Default::default(),
             drifts: Default::default(),
@@ -451,6 +451,16 @@ impl Pipelines {
     /// A live feed of execution changes.
     pub fn subscribe(&self) -> broadcast::Receiver<Arc<Execution>> {
         self.changes.subscribe()
+    }
+
+    /// What WatchExecutions reads: changes made here and relayed ones.
+    pub fn watch_feed(&self) -> Feed<Arc<Execution>> {
+        self.relayed.feed_with(self.changes.subscribe())
+    }
+
+    /// Execution changes other replicas made, for watch streams.
+    pub fn relay(&self) -> &Relay<Arc<Execution>> {
+        &self.relayed
     }
 }
 

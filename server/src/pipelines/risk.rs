@@ -11,7 +11,7 @@ use rust_decimal::Decimal;
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct History {
     /// Orders placed in the last minute.
-    pub orders_last_minute: usize,
+    pub orders_last_minute: u64,
     /// Realised profit (negative: loss) today.
     pub realized_today: Decimal,
     /// Milliseconds since the last fill, if there was one.
@@ -65,7 +65,7 @@ pub fn check_order(limits: &RiskLimits, plan: &Plan) -> Result<(), Refusal> {
 /// The order rate, daily loss and cooldown, from the pipeline's history.
 pub fn check_history(limits: &RiskLimits, history: &History) -> Result<(), Refusal> {
     let recent = history.orders_last_minute;
-    if limits.max_orders_per_minute > 0 && recent >= limits.max_orders_per_minute as usize {
+    if limits.max_orders_per_minute > 0 && recent >= u64::from(limits.max_orders_per_minute) {
         return Err(Refusal::Rule(
             RiskRule::MaxOrdersPerMinute,
             format!("{recent} orders in the last minute"),

@@ -13,7 +13,7 @@ use crate::{
     audit::actions,
     codec::enums::Mirrored,
     listing::filter_time,
-    listing::{BoxStream, invalid_page_token, next_page, page_size, watch},
+    listing::{BoxStream, Feed, invalid_page_token, next_page, page_size, watch},
     model::{
         approval::{Approval, ApprovalState},
         execution::{Execution, ExecutionStatus},
@@ -422,7 +422,7 @@ impl PipelineService for PipelineGrpc {
     ) -> Result<Response<Self::WatchExecutionsStream>, Status> {
         let query = execution_query(&request.into_inner().filter.unwrap_or_default())?;
         Ok(Response::new(watch(
-            self.pipelines.subscribe(),
+            self.pipelines.watch_feed(),
             move |execution| execution_matches(&query, execution),
             |execution, missed| WatchExecutionsResponse {
                 execution: Some((&*execution).into()),
@@ -492,7 +492,7 @@ impl PipelineService for PipelineGrpc {
     ) -> Result<Response<Self::WatchApprovalsStream>, Status> {
         let states = approval_states(&request.into_inner().states, "states")?;
         Ok(Response::new(watch(
-            self.pipelines.subscribe_approvals(),
+            Feed::local(self.pipelines.subscribe_approvals()),
             move |approval| states.is_empty() || states.contains(&approval.state),
             |approval, missed| WatchApprovalsResponse {
                 approval: Some((&*approval).into()),

@@ -13,9 +13,7 @@ use rust_decimal::Decimal;
 use tokio::{sync::watch, task::JoinHandle};
 
 use super::{
-    Pipelines,
-    book::MINUTE_MS,
-    cleanup, overrides,
+    Pipelines, cleanup, overrides,
     protect::Protected,
     risk::{self, History, Refusal},
     sizing::{self, Market, Plan},
@@ -23,7 +21,6 @@ use super::{
     stop::{SkipReason, Stop},
 };
 use crate::{
-    api_error::ApiError,
     audit::AuditEntry,
     market::{instrument::InstrumentKind, side::Side},
     model::{
@@ -33,43 +30,27 @@ use crate::{
     },
     orders::desk::client_order_id,
     proto_time::now_ms,
-    store::{Claim, OrderQuery, walk_orders},
+    store::{Claim, OrderQuery},
 };
 
 /// How often idle workers look for executions whose lease expired.
 const IDLE_POLL: Duration = Duration::from_millis(250);
 
 impl Pipelines {
-    /// Rebuilds the book from the last minute of orders, then starts
-    /// `workers` workers until `stopped`.
-    pub async fn start_workers(
+    /// Starts `workers` workers, which run until `stopped`.
+    pub fn start_workers(
         self: &Arc<Self>,
         workers: usize,
         lease: Duration,
         stopped: watch::Receiver<bool>,
-    ) -> Result<Vec<JoinHandle<()>>, ApiError> {
-        self.rebuild_book().await?;
-        Ok((0..workers)
+    ) -> Vec<JoinHandle<()>> {
+        (0..workers)
             .map(|_| {
                 let pipelines = self.clone();
                 let stopped = stopped.clone();
                 tokio::spawn(async move { pipelines.work(lease, stopped).await })
             })
-            .collect())
-    }
-
-    async fn rebuild_book(&self) -> Result<(), ApiError> {
-        let recent = OrderQuery {
-            start_ms: Some(now_ms() - MINUTE_MS),
-            ..Default::default()
-        };
-        let orders = walk_orders(&*self.store, recent).await?;
-        if let Ok(mut book) = self.book.lock() {
-            for order in orders.iter().filter(|o| !o.origin.pipeline_id.is_empty()) {
-                book.count_order(&order.origin.pipeline_id, order.create_time_ms);
-            }
-        }
-        Ok(())
+            .collect()
     }
 
     /// Claims and runs executions until `stopped`. Each result is saved
@@ -104,6 +85,7 @@ impl Pipelines {
                     execution,
                     traceparent,
                 }) => {
+                    self.metrics.claimed(&execution);
                     ended = Some(self.run_leased(*execution, &traceparent, lease_ms).await);
                     continue;
                 }
@@ -340,7 +322,7 @@ impl Pipelines {
         }
 
         let started = Instant::now();
-        let risk = self.check_risk(compiled, &plan);
+        let risk = self.check_risk(compiled, &plan).await;
         record(
             execution,
             "risk",
@@ -374,9 +356,6 @@ impl Pipelines {
         );
         let order = order?;
         self.metrics.fees(&compiled.name, &order);
-        if let Ok(mut book) = self.book.lock() {
-            book.count_order(&compiled.id, now_ms());
-        }
         Ok(order)
     }
 
@@ -426,8 +405,10 @@ impl Pipelines {
     }
 
     /// The risk step: [`risk::check_order`], then
-    /// [`risk::check_history`] against the book.
-    fn check_risk(&self, compiled: &Compiled, plan: &Plan) -> Result<(), Stop> {
+    /// [`risk::check_history`] against the pipeline's stored orders (its
+    /// executions run one at a time on whichever replica, so the count is
+    /// exact) and the desk's fills.
+    async fn check_risk(&self, compiled: &Compiled, plan: &Plan) -> Result<(), Stop> {
         let refused = |refusal| match refusal {
             Refusal::Rule(rule, detail) => {
                 self.metrics.risk_rejected(&compiled.name, rule.as_str());
@@ -440,15 +421,15 @@ impl Pipelines {
         };
         risk::check_order(&compiled.risk, plan).map_err(&refused)?;
         let now = now_ms();
-        let history = {
-            let Ok(mut book) = self.book.lock() else {
-                return Err(Stop::Fail("risk book unavailable".into()));
-            };
-            History {
-                orders_last_minute: book.orders_in_last_minute(&compiled.id, now),
-                realized_today: self.desk.realized_today(&compiled.id, now),
-                since_last_fill_ms: self.desk.last_fill_ms(&compiled.id).map(|last| now - last),
-            }
+        let orders_last_minute = self
+            .store
+            .count_pipeline_orders(&compiled.id, now - MINUTE_MS, ENTRY_REQUEST_PREFIX)
+            .await
+            .map_err(|err| Stop::Fail(format!("cannot count recent orders: {err}")))?;
+        let history = History {
+            orders_last_minute,
+            realized_today: self.desk.realized_today(&compiled.id, now),
+            since_last_fill_ms: self.desk.last_fill_ms(&compiled.id).map(|last| now - last),
         };
         risk::check_history(&compiled.risk, &history).map_err(refused)
     }
@@ -536,8 +517,13 @@ pub(super) struct Ended {
 /// The request id of an execution's order: the same on every attempt, so
 /// the order desk places it once.
 pub(super) fn order_request_id(execution: &Execution) -> String {
-    format!("execution:{}", execution.id)
+    format!("{ENTRY_REQUEST_PREFIX}{}", execution.id)
 }
+
+/// What an execution's own order's request id starts with (its id follows).
+const ENTRY_REQUEST_PREFIX: &str = "execution:";
+/// The window of the orders-per-minute rule.
+const MINUTE_MS: i64 = 60_000;
 
 /// The pipeline run an execution's orders belong to.
 pub(super) fn origin_of(compiled: &Compiled, execution: &Execution) -> OrderOrigin {

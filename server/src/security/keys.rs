@@ -318,10 +318,23 @@ impl ApiKeys {
             .any(|row| row.token_hash == hash);
         if !known {
             let row = new_row(&token, BOOTSTRAP_KEY_NAME, Role::Admin, now_ms, None, None);
-            self.store.insert_api_key(row.clone()).await?;
-            self.activate(&row);
-            tracing::info!(file = %key_file.display(), "bootstrap admin key installed");
+            match self.store.insert_api_key(row.clone()).await {
+                Ok(_) => {
+                    tracing::info!(file = %key_file.display(), "bootstrap admin key installed");
+                }
+                // Replicas that start together with one configured key:
+                // the first to insert it wins, the others read it.
+                Err(err) => {
+                    let installed = self.store.list_api_keys().await?;
+                    if !installed.iter().any(|row| row.token_hash == hash) {
+                        return Err(err.into());
+                    }
+                }
+            }
         }
+        // Another replica may have installed it since this one loaded its
+        // keys.
+        self.reload().await?;
         Ok(())
     }
 

@@ -58,6 +58,14 @@ impl Default for Limits {
 }
 
 impl Limit {
+    /// One of `replicas` equal shares of this limit (a burst of at least 1).
+    fn share(self, replicas: u32) -> Self {
+        Self {
+            rate_per_second: self.rate_per_second / f64::from(replicas.max(1)),
+            burst: (self.burst / replicas.max(1)).max(1),
+        }
+    }
+
     /// Checks the values an operator gave.
     pub fn validate(&self) -> Result<(), String> {
         if !self.rate_per_second.is_finite() || self.rate_per_second < 0.0 {
@@ -116,6 +124,8 @@ pub struct Offender {
 /// The rate limiter.
 pub struct RateLimiter {
     limits: RwLock<Limits>,
+    /// The replicas that share the limits (each enforces its share).
+    replicas: std::sync::atomic::AtomicU32,
     shards: Vec<Mutex<HashMap<Client, Bucket>>>,
     hasher: std::collections::hash_map::RandomState,
     offenders: Mutex<HashMap<Client, Offender>>,
@@ -126,6 +136,7 @@ impl RateLimiter {
     pub fn new(limits: Limits) -> Self {
         Self {
             limits: RwLock::new(limits),
+            replicas: std::sync::atomic::AtomicU32::new(1),
             shards: (0..SHARDS)
                 .map(|_| Mutex::new(HashMap::with_capacity(SHARD_CAPACITY)))
                 .collect(),
@@ -146,13 +157,21 @@ impl RateLimiter {
         }
     }
 
+    /// Enforces `1 / replicas` of every limit here: the replicas behind
+    /// one balancer together admit about the configured rate.
+    pub fn share_among(&self, replicas: u32) {
+        self.replicas
+            .store(replicas.max(1), std::sync::atomic::Ordering::Relaxed);
+    }
+
     /// Takes one token from `client`'s bucket, or says how long until one
     /// is available.
     pub fn check(&self, client: &Client, now: Instant, now_ms: i64) -> Result<(), Duration> {
-        let limit = match client {
+        let configured = match client {
             Client::ApiKey { .. } => self.limits().per_api_key,
             Client::ClientIp(_) => self.limits().per_client_ip,
         };
+        let limit = configured.share(self.replicas.load(std::sync::atomic::Ordering::Relaxed));
         if limit.rate_per_second <= 0.0 {
             return Ok(());
         }
@@ -255,6 +274,28 @@ mod tests {
 
     fn ip(n: u32) -> Client {
         Client::ClientIp(IpAddr::from(n.to_be_bytes()))
+    }
+
+    #[test]
+    fn replicas_each_enforce_their_share() {
+        let limiter = RateLimiter::new(Limits {
+            per_client_ip: Limit {
+                rate_per_second: 10.0,
+                burst: 4,
+            },
+            ..Default::default()
+        });
+        limiter.share_among(2);
+        let start = Instant::now();
+        for _ in 0..2 {
+            assert!(limiter.check(&ip(1), start, 0).is_ok());
+        }
+        let wait = limiter.check(&ip(1), start, 0).unwrap_err();
+        assert!(
+            wait > Duration::from_millis(190) && wait <= Duration::from_millis(200),
+            "half the burst, refilled at half the rate: {wait:?}"
+        );
+        assert_eq!(limiter.limits().per_client_ip.burst, 4, "as configured");
     }
 
     #[test]

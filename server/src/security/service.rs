@@ -467,7 +467,7 @@ impl SecurityAdminService for SecurityAdminGrpc {
     ) -> Result<Response<Self::WatchAuditEventsStream>, Status> {
         let filter = audit_query(&request.into_inner().filter.unwrap_or_default())?;
         Ok(Response::new(watch(
-            self.security.audit.subscribe(),
+            self.security.audit.watch_feed(),
             move |event| audit_matches(&filter, event),
             |event, missed| WatchAuditEventsResponse {
                 event: Some(event),

@@ -22,6 +22,7 @@ use super::{
     violation::{RejectReason, Violation},
 };
 use crate::{
+    listing::{Feed, Relay},
     market::symbol::SymbolNormalizer,
     model::signal::{FieldViolation, Signal, SignalOutcome},
     store::{ExecutionWrite, SignalQuery, SignalWrite, SignalWriteResult, Store, StoreError},
@@ -67,6 +68,7 @@ pub struct SignalIntake {
     store: Arc<dyn Store>,
     metrics: SignalMetrics,
     recorded: broadcast::Sender<Arc<Signal>>,
+    relayed: Relay<Arc<Signal>>,
     last_prices: Mutex<HashMap<String, Decimal>>,
     planner: Option<Arc<dyn ExecutionPlanner>>,
 }
@@ -88,6 +90,7 @@ impl SignalIntake {
             store,
             metrics,
             recorded,
+            relayed: Relay::new(WATCH_BUFFER),
             last_prices: Mutex::new(HashMap::new()),
             planner: None,
         }
@@ -243,6 +246,16 @@ impl SignalIntake {
     /// Live feed of recorded signals; a lagging receiver skips ahead.
     pub fn subscribe(&self) -> broadcast::Receiver<Arc<Signal>> {
         self.recorded.subscribe()
+    }
+
+    /// What WatchSignals reads: signals recorded here and relayed ones.
+    pub fn watch_feed(&self) -> Feed<Arc<Signal>> {
+        self.relayed.feed_with(self.recorded.subscribe())
+    }
+
+    /// Signals other replicas recorded, for watch streams.
+    pub fn relay(&self) -> &Relay<Arc<Signal>> {
+        &self.relayed
     }
 
     /// One recorded signal.

@@ -307,7 +307,7 @@ impl SignalService for SignalGrpc {
         let outcome =
             SignalOutcome::optional(filter.outcome, "filter.outcome").map_err(ApiError::from)?;
         Ok(Response::new(watch(
-            self.intake.subscribe(),
+            self.intake.watch_feed(),
             move |signal| matches(&filter, &symbol, outcome, signal),
             |signal, missed| WatchSignalsResponse {
                 signal: Some(pb::Signal::from(signal.as_ref())),

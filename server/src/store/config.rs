@@ -18,6 +18,11 @@ pub struct StoreConfig {
     /// the call answers UNAVAILABLE).
     #[serde(with = "humantime_serde")]
     pub statement_timeout: Duration,
+    /// How often a replica on a shared database reads the shared state
+    /// again although no change was announced (the safety net for a lost
+    /// notice).
+    #[serde(with = "humantime_serde")]
+    pub reload_every: Duration,
 }
 
 impl Default for StoreConfig {
@@ -27,6 +32,7 @@ impl Default for StoreConfig {
             read_connections: 4,
             pool_size: 16,
             statement_timeout: Duration::from_secs(5),
+            reload_every: Duration::from_secs(1),
         }
     }
 }

@@ -137,6 +137,20 @@ impl<S: Store> OrderStore for Instrumented<S> {
         self.timed("list_orders", self.inner.list_orders(query))
             .await
     }
+
+    async fn count_pipeline_orders(
+        &self,
+        pipeline_id: &str,
+        since_ms: i64,
+        request_prefix: &str,
+    ) -> Result<u64, StoreError> {
+        self.timed(
+            "count_pipeline_orders",
+            self.inner
+                .count_pipeline_orders(pipeline_id, since_ms, request_prefix),
+        )
+        .await
+    }
 }
 
 #[async_trait]
@@ -281,6 +295,10 @@ impl<S: Store> Lifecycle for Instrumented<S> {
 
     async fn close(&self) {
         self.inner.close().await;
+    }
+
+    fn changes(&self) -> Option<super::ChangeFeed> {
+        self.inner.changes()
     }
 }
 

@@ -5,9 +5,32 @@ use sqlx::{Database, Encode, QueryBuilder, Type};
 
 use super::{
     ApprovalQuery, AuditQuery, ExecutionQuery, OrderQuery, SignalQuery,
-    query::{Page, push_equal, select_page},
+    query::{Page, push_equal, select_page, uuid_v7_floor},
 };
 use crate::codec::enums::Mirrored;
+
+/// `SELECT count(*)` of the orders the executions of `pipeline_id` placed
+/// since `since_ms` under their own request id, `request_prefix` followed
+/// by the execution's id.
+pub fn pipeline_orders_since<DB>(
+    pipeline_id: &str,
+    since_ms: i64,
+    request_prefix: &str,
+) -> QueryBuilder<DB>
+where
+    DB: Database,
+    DB::Arguments: Default,
+    String: for<'q> Encode<'q, DB> + Type<DB>,
+{
+    let mut sql = QueryBuilder::<DB>::new("SELECT count(*) FROM orders WHERE pipeline_id = ");
+    sql.push_bind(pipeline_id.to_string())
+        .push(" AND id >= ")
+        .push_bind(uuid_v7_floor(since_ms))
+        .push(" AND request_id = ")
+        .push_bind(request_prefix.to_string())
+        .push(" || execution_id");
+    sql
+}
 
 /// `SELECT id, body` of one page of orders.
 pub fn orders<DB>(query: &OrderQuery) -> QueryBuilder<DB>

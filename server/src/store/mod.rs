@@ -38,7 +38,7 @@ pub use instrumented::Instrumented;
 pub use keys::{ApiKeyInsert, ApiKeyRow, KeyStore};
 pub use orders::{OrderInsert, OrderQuery, OrderStore, Snapshot};
 pub use pipelines::{PipelineInsert, PipelineStore};
-pub use postgres::PostgresStore;
+pub use postgres::{Change, ChangeFeed, PostgresStore, Table};
 pub use settings::SettingStore;
 pub use signals::{DedupeKey, SignalLog, SignalQuery, SignalWrite, SignalWriteResult};
 pub use sqlite::SqliteStore;
@@ -99,6 +99,9 @@ pub trait Lifecycle: Send + Sync + 'static {
     async fn ping(&self) -> Result<(), StoreError>;
     /// Finishes queued writes and closes.
     async fn close(&self);
+    /// What other processes sharing the store change, for a backend that
+    /// several replicas share (`None`: this process is the only writer).
+    fn changes(&self) -> Option<ChangeFeed>;
 }
 
 /// Every aggregate's storage: what callers that need several hold.
@@ -160,7 +163,7 @@ pub async fn open(
             meter,
         )),
         Backend::Postgres => Arc::new(Instrumented::new(
-            PostgresStore::open(url, config).await?,
+            PostgresStore::open(url, config, meter).await?,
             meter,
         )),
     })

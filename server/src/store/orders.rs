@@ -84,4 +84,13 @@ pub trait OrderStore: Send + Sync + 'static {
     async fn order_for_request(&self, request_id: &str) -> Result<Option<Order>, StoreError>;
     /// Orders matching `query`, newest first.
     async fn list_orders(&self, query: &OrderQuery) -> Result<Vec<Order>, StoreError>;
+    /// How many orders the executions of `pipeline_id` placed since
+    /// `since_ms` under their own request id (`request_prefix` followed by
+    /// the execution's id): not the protective orders placed for them.
+    async fn count_pipeline_orders(
+        &self,
+        pipeline_id: &str,
+        since_ms: i64,
+        request_prefix: &str,
+    ) -> Result<u64, StoreError>;
 }

@@ -99,7 +99,7 @@ where
 
 /// The smallest UUIDv7 text of millisecond `ms`: ids compare as text in
 /// time order, so a time bound is an id bound.
-fn uuid_v7_floor(ms: i64) -> String {
+pub fn uuid_v7_floor(ms: i64) -> String {
     let ms = ms.clamp(0, (1 << 48) - 1) as u64;
     format!(
         "{:08x}-{:04x}-0000-0000-000000000000",

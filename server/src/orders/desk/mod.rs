@@ -37,6 +37,7 @@ use super::{
 use crate::{
     audit::{AuditEntry, AuditLog},
     controls::{breakers::CircuitBreakers, halt::TradingHalt},
+    listing::{Feed, Relay},
     market::{position::Position, symbol::SymbolNormalizer},
     model::order::{Order, OrderStatus},
     proto_time::now_ms,
@@ -72,6 +73,7 @@ pub struct OrderDesk {
     /// and saved, so that a sync and a cancel cannot overwrite each other.
     writes: tokio::sync::Mutex<()>,
     events: broadcast::Sender<Arc<Order>>,
+    relayed: Relay<Arc<Order>>,
     metrics: OrderMetrics,
 }
 
@@ -152,6 +154,7 @@ impl OrderDesk {
             ledger: Mutex::new(ledger),
             writes: tokio::sync::Mutex::new(()),
             events,
+            relayed: Relay::new(WATCH_BUFFER),
             metrics: OrderMetrics::new(meter),
         };
         desk.recover().await;
@@ -175,6 +178,16 @@ impl OrderDesk {
     /// A live feed of order changes.
     pub fn subscribe(&self) -> broadcast::Receiver<Arc<Order>> {
         self.events.subscribe()
+    }
+
+    /// What WatchOrders reads: changes made here and relayed ones.
+    pub fn watch_feed(&self) -> Feed<Arc<Order>> {
+        self.relayed.feed_with(self.events.subscribe())
+    }
+
+    /// Order changes other replicas made, for watch streams.
+    pub fn relay(&self) -> &Relay<Arc<Order>> {
+        &self.relayed
     }
 
     /// One order.

@@ -168,12 +168,17 @@ impl OrderDesk {
         Ok(legs)
     }
 
-    /// The order a retried `request_id` created, if any.
+    /// The order a retried `request_id` created, if any; one still open
+    /// that another process placed is adopted (see [`OrderDesk::adopt`]).
     async fn retried(&self, request_id: &str) -> Result<Option<Order>, StoreError> {
         if request_id.is_empty() {
             return Ok(None);
         }
-        self.store.order_for_request(request_id).await
+        let first = self.store.order_for_request(request_id).await?;
+        if let Some(order) = &first {
+            self.adopt(order);
+        }
+        Ok(first)
     }
 
     /// Both legs of a retried OCO placement, if it was stored.

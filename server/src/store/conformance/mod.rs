@@ -66,6 +66,7 @@ macro_rules! conformance_suite {
             orders_are_inserted_once,
             order_groups_are_inserted_whole_or_not_at_all,
             orders_page_and_filter,
+            a_pipelines_recent_orders_are_counted,
             snapshots_commit_with_orders_and_never_go_back,
             claims_skip_or_queue_behind_a_running_execution_and_resume_expired_leases,
             executions_are_inserted_once_and_page,

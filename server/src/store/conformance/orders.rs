@@ -23,6 +23,59 @@ fn order(id: &str, exchange: &str, symbol: &str) -> Order {
     order
 }
 
+/// An order of execution `execution` of `pipeline`, placed at `ms`.
+fn placed_by(pipeline: &str, execution: &str, ms: u64, n: u16) -> Order {
+    let mut placed = order(&id_at(ms, n), "paper", "BTC-USDT");
+    placed.client_order_id = format!("client-{execution}-{n}");
+    placed.origin.pipeline_id = pipeline.into();
+    placed.origin.execution_id = execution.into();
+    placed
+}
+
+pub async fn a_pipelines_recent_orders_are_counted(backend: &impl TestBackend) {
+    let store = backend.open().await;
+    let now = 1_700_000_060_000;
+    let own = |execution: &str| format!("execution:{execution}");
+    let orders = [
+        // Before the window.
+        (placed_by("p", "e1", now - 61_000, 1), own("e1")),
+        // Inside it: e2's and e4's own orders, and a protective order.
+        (placed_by("p", "e2", now - 30_000, 2), own("e2")),
+        (placed_by("p", "e4", now - 1_000, 3), own("e4")),
+        (placed_by("p", "e4", now - 1_000, 4), "stop:e4".to_string()),
+        // Another pipeline's.
+        (placed_by("q", "e3", now - 1_000, 5), own("e3")),
+    ];
+    for (placed, request) in &orders {
+        assert_eq!(
+            store.insert_order(placed, Some(request)).await.unwrap(),
+            OrderInsert::Inserted
+        );
+    }
+    let since = (now - 60_000) as i64;
+    assert_eq!(
+        store
+            .count_pipeline_orders("p", since, "execution:")
+            .await
+            .unwrap(),
+        2
+    );
+    assert_eq!(
+        store
+            .count_pipeline_orders("q", since, "execution:")
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(
+        store
+            .count_pipeline_orders("none", since, "execution:")
+            .await
+            .unwrap(),
+        0
+    );
+}
+
 pub async fn orders_are_inserted_once(backend: &impl TestBackend) {
     let store = backend.open().await;
     let first = order("o1", "paper", "BTC-USDT");

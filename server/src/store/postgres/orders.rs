@@ -33,8 +33,8 @@ impl OrderStore for PostgresStore {
         for &(order, request_id) in orders {
             let inserted = sqlx::query(
                 "INSERT INTO orders (id, client_order_id, request_id, exchange, symbol, side, \
-                 status, execution_id, body) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
-                 ON CONFLICT DO NOTHING",
+                 status, execution_id, pipeline_id, body) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT DO NOTHING",
             )
             .bind(&order.id)
             .bind(&order.client_order_id)
@@ -44,6 +44,7 @@ impl OrderStore for PostgresStore {
             .bind(order.side.number())
             .bind(order.status.number())
             .bind(&order.origin.execution_id)
+            .bind(&order.origin.pipeline_id)
             .bind(pb::Order::from(order).encode_to_vec())
             .execute(&mut *tx)
             .await?
@@ -120,6 +121,20 @@ impl OrderStore for PostgresStore {
 
     async fn list_orders(&self, query: &OrderQuery) -> Result<Vec<Order>, StoreError> {
         fetch_bodies::<_, pb::Order, _>(lists::orders::<Postgres>(query), &self.pool, "order").await
+    }
+
+    async fn count_pipeline_orders(
+        &self,
+        pipeline_id: &str,
+        since_ms: i64,
+        request_prefix: &str,
+    ) -> Result<u64, StoreError> {
+        let count: i64 =
+            lists::pipeline_orders_since::<Postgres>(pipeline_id, since_ms, request_prefix)
+                .build_query_scalar()
+                .fetch_one(&self.pool)
+                .await?;
+        Ok(count.max(0) as u64)
     }
 }
 

@@ -10,7 +10,9 @@
 //! once record one signal, and the second answers with it, and so does a
 //! replica whose `earlier` key another is writing right now. The dedupe
 //! row and its signal commit together, so a key found alive always has
-//! its signal.
+//! its signal. The lock, the check and both inserts run in the database as
+//! one function call (`migrations/postgres/0005_record_signal.sql`): a
+//! signal that starts no execution is one round trip.
 
 use async_trait::async_trait;
 use sha2::{Digest, Sha256};
@@ -29,8 +31,17 @@ use crate::{
 #[async_trait]
 impl SignalLog for PostgresStore {
     async fn record_signal(&self, write: SignalWrite) -> Result<SignalWriteResult, StoreError> {
+        if write.executions.is_empty() {
+            let mut conn = self.pool.acquire().await?;
+            return record(&mut conn, &write).await;
+        }
         let mut tx = self.pool.begin().await?;
         let result = record(&mut tx, &write).await?;
+        if result == SignalWriteResult::Inserted {
+            for execution in &write.executions {
+                insert_execution(&mut tx, execution).await?;
+            }
+        }
         tx.commit().await?;
         Ok(result)
     }
@@ -53,21 +64,17 @@ impl SignalLog for PostgresStore {
     }
 }
 
-/// Records `write` on `tx`, with its key and executions, unless a key of
-/// it is alive: then answers with that key's signal and writes nothing.
+/// Records `write` (not its executions) with its key, on `conn`, unless a
+/// key of it is alive: then answers with that key's signal and writes
+/// nothing.
 async fn record(
-    tx: &mut PgConnection,
+    conn: &mut PgConnection,
     write: &SignalWrite,
 ) -> Result<SignalWriteResult, StoreError> {
-    if let Some(dedupe) = &write.dedupe {
-        lock_keys(tx, dedupe).await?;
-        if let Some(first) = first_signal(tx, dedupe).await? {
-            return Ok(SignalWriteResult::Duplicate(Box::new(first)));
-        }
-    }
-    sqlx::query(
-        "INSERT INTO signals (id, source, strategy, symbol, outcome, body) \
-         VALUES ($1, $2, $3, $4, $5, $6)",
+    let dedupe = write.dedupe.as_ref();
+    let first: Option<(String, Option<Vec<u8>>)> = sqlx::query_as(
+        "SELECT first_id, first_body FROM tradeplane_record_signal(\
+         $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
     )
     .bind(&write.id)
     .bind(&write.source)
@@ -75,46 +82,33 @@ async fn record(
     .bind(&write.symbol)
     .bind(write.outcome)
     .bind(&write.body)
-    .execute(&mut *tx)
+    .bind(dedupe.map(|d| d.key.as_str()))
+    .bind(dedupe.and_then(|d| d.earlier.as_deref()))
+    .bind(dedupe.map_or(0, |d| d.expires_ms))
+    .bind(chrono::Utc::now().timestamp_millis())
+    .bind(dedupe.map(key_locks).unwrap_or_default())
+    .fetch_optional(&mut *conn)
     .await?;
-    if let Some(dedupe) = &write.dedupe {
-        // Under the key's lock no live row has it: one that does is
-        // expired, and is replaced.
-        sqlx::query(
-            "INSERT INTO signal_dedupe (key, signal_id, expires_ms) VALUES ($1, $2, $3) \
-             ON CONFLICT (key) DO UPDATE \
-             SET signal_id = excluded.signal_id, expires_ms = excluded.expires_ms",
-        )
-        .bind(&dedupe.key)
-        .bind(&write.id)
-        .bind(dedupe.expires_ms)
-        .execute(&mut *tx)
-        .await?;
-    }
-    for execution in &write.executions {
-        insert_execution(tx, execution).await?;
-    }
-    Ok(SignalWriteResult::Inserted)
+    let Some((signal_id, body)) = first else {
+        return Ok(SignalWriteResult::Inserted);
+    };
+    let body = body.ok_or_else(|| {
+        StoreError::Corrupt(format!("dedupe key points at missing signal {signal_id}"))
+    })?;
+    let first = decode::<pb::Signal, _>("signal", &body)?;
+    Ok(SignalWriteResult::Duplicate(Box::new(first)))
 }
 
-/// Takes the advisory locks of `dedupe`'s keys until `tx` ends, one
-/// statement each (so that each waits before the next), in the order of
-/// their lock ids: writers whose keys overlap never wait on each other in
-/// a cycle.
-async fn lock_keys(tx: &mut PgConnection, dedupe: &DedupeKey) -> Result<(), StoreError> {
+/// The advisory lock ids of `dedupe`'s keys (its own and the earlier one),
+/// sorted, so that every writer takes them in one order.
+fn key_locks(dedupe: &DedupeKey) -> Vec<i64> {
     let mut locks: Vec<i64> = std::iter::once(&dedupe.key)
         .chain(&dedupe.earlier)
         .map(|key| key_lock(key))
         .collect();
     locks.sort_unstable();
     locks.dedup();
-    for lock in locks {
-        sqlx::query("SELECT pg_advisory_xact_lock($1)")
-            .bind(lock)
-            .execute(&mut *tx)
-            .await?;
-    }
-    Ok(())
+    locks
 }
 
 /// The advisory lock id of an idempotency key: the first eight bytes of
@@ -124,31 +118,4 @@ fn key_lock(key: &str) -> i64 {
         .iter()
         .take(8)
         .fold(0, |id, byte| id << 8 | i64::from(*byte))
-}
-
-/// The signal of `dedupe`'s key if it is alive, or else of its earlier
-/// key if that is.
-async fn first_signal(
-    tx: &mut PgConnection,
-    dedupe: &DedupeKey,
-) -> Result<Option<Signal>, StoreError> {
-    let now_ms = chrono::Utc::now().timestamp_millis();
-    let found: Option<(String, Option<Vec<u8>>)> = sqlx::query_as(
-        "SELECT d.signal_id, s.body FROM signal_dedupe AS d \
-         LEFT JOIN signals AS s ON s.id = d.signal_id \
-         WHERE (d.key = $1 OR d.key = $2) AND d.expires_ms > $3 \
-         ORDER BY d.key = $1 DESC LIMIT 1",
-    )
-    .bind(&dedupe.key)
-    .bind(dedupe.earlier.as_deref())
-    .bind(now_ms)
-    .fetch_optional(&mut *tx)
-    .await?;
-    let Some((signal_id, body)) = found else {
-        return Ok(None);
-    };
-    let body = body.ok_or_else(|| {
-        StoreError::Corrupt(format!("dedupe key points at missing signal {signal_id}"))
-    })?;
-    decode::<pb::Signal, _>("signal", &body).map(Some)
 }

@@ -112,4 +112,9 @@ impl Lifecycle for SqliteStore {
         }
         self.readers.close().await;
     }
+
+    /// One process writes a SQLite database: there is no one to follow.
+    fn changes(&self) -> Option<super::ChangeFeed> {
+        None
+    }
 }

@@ -24,6 +24,7 @@ struct OrderRow {
     side: i32,
     status: i32,
     execution_id: String,
+    pipeline_id: String,
     body: Vec<u8>,
 }
 
@@ -37,6 +38,7 @@ impl OrderRow {
             side: order.side.number(),
             status: order.status.number(),
             execution_id: order.origin.execution_id.clone(),
+            pipeline_id: order.origin.pipeline_id.clone(),
             body: pb::Order::from(order).encode_to_vec(),
         }
     }
@@ -68,8 +70,8 @@ impl OrderStore for SqliteStore {
                 )?)));
             }
             tx.execute(
-                "INSERT INTO orders (id, client_order_id, request_id, exchange, symbol, side, status, execution_id, body) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                "INSERT INTO orders (id, client_order_id, request_id, exchange, symbol, side, status, execution_id, pipeline_id, body) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
                 rusqlite::params![
                     row.id,
                     row.client_order_id,
@@ -79,6 +81,7 @@ impl OrderStore for SqliteStore {
                     row.side,
                     row.status,
                     row.execution_id,
+                    row.pipeline_id,
                     row.body
                 ],
             )?;
@@ -160,6 +163,20 @@ impl OrderStore for SqliteStore {
     async fn list_orders(&self, query: &OrderQuery) -> Result<Vec<Order>, StoreError> {
         fetch_bodies::<_, pb::Order, _>(lists::orders::<Sqlite>(query), &self.readers, "order")
             .await
+    }
+
+    async fn count_pipeline_orders(
+        &self,
+        pipeline_id: &str,
+        since_ms: i64,
+        request_prefix: &str,
+    ) -> Result<u64, StoreError> {
+        let count: i64 =
+            lists::pipeline_orders_since::<Sqlite>(pipeline_id, since_ms, request_prefix)
+                .build_query_scalar()
+                .fetch_one(&self.readers)
+                .await?;
+        Ok(count.max(0) as u64)
     }
 }
 
