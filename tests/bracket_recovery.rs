@@ -5,13 +5,18 @@
 //! its own. A bracket the venue refuses fails its execution with the
 //! refusal, rather than reporting a protected entry.
 
+use std::sync::Arc;
 use tradeplane_api::*;
 use tradeplane_client::Client;
 use tradeplane_e2e::{
     TestServer, balances, bracketed_pipeline, create_pipeline, dec, get_order,
     order_reaches as reaches, run_pipeline, submit,
 };
-use tradeplane_server::model::order::{Order as StoredOrder, OrderStatus as StoredStatus};
+
+use tradeplane_server::{
+    model::order::{Order as StoredOrder, OrderStatus as StoredStatus},
+    store::{Bookkeeping, StoreError, TotalKey},
+};
 
 /// Runs a bracketed entry at 50000 and returns its entry, stop and
 /// target.
@@ -34,6 +39,24 @@ async fn bracketed_entry(client: &Client) -> [Order; 3] {
     orders.try_into().expect("an entry and two legs")
 }
 
+/// Books nothing: the legs rewritten here have no fills.
+struct NoFills;
+
+impl Bookkeeping for NoFills {
+    fn totals(&self, _: &StoredOrder) -> Vec<TotalKey> {
+        Vec::new()
+    }
+
+    fn book(
+        &self,
+        _: &StoredOrder,
+        _: usize,
+        _: Vec<Option<String>>,
+    ) -> Result<Vec<String>, StoreError> {
+        Ok(Vec::new())
+    }
+}
+
 /// Stores `leg` as `status`, as a kill before its placement was recorded
 /// (`New`) or after a refusal (`Rejected`) leaves it.
 async fn store_as(server: &TestServer, leg: &Order, status: StoredStatus, reason: &str) {
@@ -46,7 +69,7 @@ async fn store_as(server: &TestServer, leg: &Order, status: StoredStatus, reason
     }
     server
         .store()
-        .update_order(&stored, &[], Vec::new())
+        .update_order(&stored, Arc::new(NoFills), Vec::new())
         .await
         .expect("saved");
 }

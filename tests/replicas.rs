@@ -15,19 +15,26 @@ use tradeplane_e2e::{
     list_signals,
     mock_binance::{Fault, MockBinance, Route},
     post_webhook,
-    replicas::{admin, alert, audit_verifies, create_on_all, on_binance, replica, replicas},
+    replicas::{
+        Pair, admin, alert, audit_verifies, create_on_all, next_where, on_binance, pair, replica,
+        replicas,
+    },
     reset_breaker, settled, trip_breaker,
 };
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_retry_that_reaches_both_replicas_is_one_signal_and_one_order() {
-    let Some(url) = fresh_postgres_database("two replicas on one database").await else {
+    let Some(Pair {
+        mock,
+        dir: _dir,
+        a,
+        b,
+        to_a,
+        to_b,
+    }) = pair("two replicas on one database").await
+    else {
         return;
     };
-    let mock = MockBinance::start().await;
-    let dir = tempfile::tempdir().expect("temp dir");
-    let [a, b] = two(replicas(&url, &mock, dir.path(), 2).await);
-    let (to_a, to_b) = (admin(&a).await, admin(&b).await);
     create_on_all(&to_a, &[&to_b], on_binance("replicated")).await;
 
     // TradingView resends after a timeout; a load balancer sends the two
@@ -59,13 +66,17 @@ async fn a_retry_that_reaches_both_replicas_is_one_signal_and_one_order() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_pipelines_executions_never_overlap_across_replicas_and_audit_is_one_chain() {
-    let Some(url) = fresh_postgres_database("two replicas on one database").await else {
+    let Some(Pair {
+        mock,
+        dir: _dir,
+        a,
+        b,
+        to_a,
+        to_b,
+    }) = pair("two replicas on one database").await
+    else {
         return;
     };
-    let mock = MockBinance::start().await;
-    let dir = tempfile::tempdir().expect("temp dir");
-    let [a, b] = two(replicas(&url, &mock, dir.path(), 2).await);
-    let (to_a, to_b) = (admin(&a).await, admin(&b).await);
     create_on_all(&to_a, &[&to_b], on_binance("one-at-a-time")).await;
 
     // Slow venue answers keep each execution running for a while, so that
@@ -172,14 +183,6 @@ async fn another_replica_takes_over_the_execution_of_one_that_died_without_a_sec
     survivor.kill();
 }
 
-/// The two replicas of `all`.
-fn two(all: Vec<Served>) -> [Served; 2] {
-    let Ok(two) = <[Served; 2]>::try_from(all) else {
-        panic!("two replicas were asked for");
-    };
-    two
-}
-
 /// The state of `exchange`'s breaker as `client`'s replica has it.
 async fn breaker_on(client: &Client, exchange: &str) -> CircuitBreakerState {
     client
@@ -209,13 +212,17 @@ async fn opens(replica: &Served, token: &str) -> bool {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_change_made_through_one_replica_holds_on_the_other() {
-    let Some(url) = fresh_postgres_database("two replicas on one database").await else {
+    let Some(Pair {
+        mock,
+        dir: _dir,
+        a,
+        b,
+        to_a,
+        to_b,
+    }) = pair("two replicas on one database").await
+    else {
         return;
     };
-    let mock = MockBinance::start().await;
-    let dir = tempfile::tempdir().expect("temp dir");
-    let [a, b] = two(replicas(&url, &mock, dir.path(), 2).await);
-    let (to_a, to_b) = (admin(&a).await, admin(&b).await);
     // The replicas re-read shared state only once an hour: what holds
     // within these seconds, the database's notices carried.
     let within = Duration::from_secs(5);
@@ -392,13 +399,17 @@ async fn a_risk_limit_holds_for_a_burst_spread_over_three_replicas() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rate_limits_are_shared_among_the_live_replicas() {
-    let Some(url) = fresh_postgres_database("two replicas on one database").await else {
+    let Some(Pair {
+        mock: _mock,
+        dir: _dir,
+        a,
+        b,
+        to_a,
+        to_b,
+    }) = pair("two replicas on one database").await
+    else {
         return;
     };
-    let mock = MockBinance::start().await;
-    let dir = tempfile::tempdir().expect("temp dir");
-    let [a, b] = two(replicas(&url, &mock, dir.path(), 2).await);
-    let (to_a, to_b) = (admin(&a).await, admin(&b).await);
     // Ten webhooks per address, hardly refilled: five on each replica.
     let limits = RateLimits {
         per_api_key: Some(RateLimit {
@@ -462,37 +473,19 @@ async fn rate_limits_are_shared_among_the_live_replicas() {
     b.kill();
 }
 
-/// The next message of `stream` that `wanted` accepts, within 10 s.
-async fn next_where<T>(
-    stream: &mut tonic::Streaming<T>,
-    what: &str,
-    wanted: impl Fn(&T) -> bool,
-) -> T {
-    let found = tokio::time::timeout(Duration::from_secs(10), async {
-        while let Some(item) = stream.message().await.expect("the stream reads") {
-            if wanted(&item) {
-                return Some(item);
-            }
-        }
-        None
-    })
-    .await;
-    match found {
-        Ok(Some(item)) => item,
-        Ok(None) => panic!("the stream ended before {what}"),
-        Err(_) => panic!("no {what} within 10 s"),
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn watch_streams_show_changes_made_through_another_replica() {
-    let Some(url) = fresh_postgres_database("two replicas on one database").await else {
+    let Some(Pair {
+        mock: _mock,
+        dir: _dir,
+        a,
+        b,
+        to_a,
+        to_b,
+    }) = pair("two replicas on one database").await
+    else {
         return;
     };
-    let mock = MockBinance::start().await;
-    let dir = tempfile::tempdir().expect("temp dir");
-    let [a, b] = two(replicas(&url, &mock, dir.path(), 2).await);
-    let (to_a, to_b) = (admin(&a).await, admin(&b).await);
     let mut signals = to_b
         .signals()
         .watch_signals(WatchSignalsRequest::default())

@@ -32,6 +32,7 @@ use tradeplane_api::{
 use crate::{
     config::Config,
     controls::breakers::{self, CircuitBreakers},
+    duty::{self, Duty},
     edge::{grpc_incoming, http_serve, malformed, shed::ShedLayer, watch_end::EndWatchesLayer},
     market::symbol::SymbolNormalizer,
     model::signal::{Signal, SignalOutcome},
@@ -271,6 +272,12 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
     let http_stop = wait_for_stop(stopped.clone());
 
     let mut tasks = Vec::new();
+    // One replica at a time runs the upkeep: the sync, the keeper's
+    // checks and the approval sweep ask whether this one is on duty.
+    let (duty, election) = duty::elect(&*store, &meter);
+    if let Some(election) = election {
+        tasks.push(tokio::spawn(election.run(stopped.clone())));
+    }
     tasks.push(tokio::spawn(async move {
         if let Err(err) = grpc.await {
             tracing::error!(error = %err, "gRPC server failed");
@@ -283,6 +290,7 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
         tasks.push(tokio::spawn(sync_orders(
             desk.clone(),
             config.exchanges.binance.sync_interval,
+            duty.clone(),
             stopped.clone(),
         )));
     }
@@ -296,13 +304,14 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
         config.pipelines.lease,
         stopped.clone(),
     ));
-    tasks.push(tokio::spawn(
-        pipelines
-            .clone()
-            .keep_brackets(config.pipelines.reconcile_every, stopped.clone()),
-    ));
+    tasks.push(tokio::spawn(pipelines.clone().keep_brackets(
+        config.pipelines.reconcile_every,
+        duty.clone(),
+        stopped.clone(),
+    )));
     tasks.push(tokio::spawn(pipelines::approvals::run_approval_sweep(
         pipelines.clone(),
+        duty,
         stopped.clone(),
     )));
     tasks.push(tokio::spawn(pipelines::schedule::run_schedules(
@@ -398,9 +407,15 @@ async fn open_breakers(
     Ok(CircuitBreakers::new(exchanges, config, meter))
 }
 
-/// Keeps orders on remote exchanges up to date: fills of resting orders,
-/// and orders whose placement outcome was unknown.
-async fn sync_orders(desk: Arc<OrderDesk>, every: Duration, mut stopped: watch::Receiver<bool>) {
+/// Keeps orders on remote exchanges up to date while this replica is on
+/// `duty`: fills of resting orders, and orders whose placement outcome was
+/// unknown.
+async fn sync_orders(
+    desk: Arc<OrderDesk>,
+    every: Duration,
+    duty: Duty,
+    mut stopped: watch::Receiver<bool>,
+) {
     let mut ticks = tokio::time::interval(every);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -408,7 +423,9 @@ async fn sync_orders(desk: Arc<OrderDesk>, every: Duration, mut stopped: watch::
             _ = ticks.tick() => {}
             _ = stopped.changed() => return,
         }
-        desk.sync_open_orders().await;
+        if duty.is_on() {
+            desk.sync_open_orders().await;
+        }
     }
 }
 

@@ -9,6 +9,7 @@ pub mod audit;
 pub mod codec;
 pub mod config;
 pub mod controls;
+pub mod duty;
 pub mod edge;
 pub mod listing;
 pub mod market;

@@ -55,16 +55,6 @@ pub struct Feed<T> {
     relayed: broadcast::Receiver<T>,
 }
 
-impl<T: Clone> Feed<T> {
-    /// A feed of this replica's changes alone.
-    pub fn local(local: broadcast::Receiver<T>) -> Self {
-        Self {
-            local,
-            relayed: broadcast::channel(1).1,
-        }
-    }
-}
-
 /// Changes other replicas made, for watch streams only: this replica's
 /// own consumers (the keeper, the price feed) never see them.
 pub struct Relay<T>(broadcast::Sender<T>);

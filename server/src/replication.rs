@@ -6,9 +6,9 @@
 //! force; on newly queued executions it wakes its workers. As a safety net
 //! for lost notices it also reads everything every `store.reload_every`
 //! (1 s). Each reload also counts the live replicas, among which the rate
-//! limits are shared. Signals, orders, executions and audit events another
-//! replica recorded are read and shown on this replica's open watch
-//! streams.
+//! limits are shared. Signals, orders, executions, audit events and
+//! approvals another replica recorded are read and shown on this
+//! replica's open watch streams.
 
 use std::{future::Future, sync::Arc, time::Duration};
 
@@ -77,7 +77,14 @@ impl Follower {
                 _ = ticker.tick() => self.reload().await,
                 change = self.feed.next() => match change {
                     Ok(Change::Queued) => self.shared.pipelines.queued(),
-                    Ok(Change::Row { table, key }) => self.relay(table, &key).await,
+                    Ok(Change::Row { table, key }) => {
+                        if table == Table::Orders
+                            && let Err(err) = self.shared.desk.changed_elsewhere(&key).await
+                        {
+                            tracing::warn!(error = %err, order = key, "cannot follow another replica's paper order");
+                        }
+                        self.relay(table, &key).await;
+                    }
                     Ok(Change::Shared { sent_ms, .. }) => {
                         let lag_ms = (now_ms() - sent_ms).max(0);
                         self.lag.record(lag_ms as f64 / 1000.0, &[]);
@@ -108,6 +115,9 @@ impl Follower {
         if let Err(err) = self.follow_breakers().await {
             tracing::warn!(error = %err, "cannot read the shared breakers");
         }
+        if let Err(err) = self.shared.desk.follow_paper().await {
+            tracing::warn!(error = %err, "cannot read the shared paper book");
+        }
         match self.feed.live_replicas().await {
             Ok(live) => self.shared.security.limiter.share_among(live),
             Err(err) => tracing::warn!(error = %err, "cannot count the live replicas"),
@@ -135,6 +145,14 @@ impl Follower {
                     Ok(store.audit_after(sequence - 1, 1).await?.pop())
                 };
                 relay_row(shared.audit.relay(), event, |row| to_proto(&row)).await
+            }
+            Table::Approvals => {
+                relay_row(
+                    shared.pipelines.approval_relay(),
+                    store.get_approval(key),
+                    Arc::new,
+                )
+                .await
             }
         };
         if let Err(err) = relayed {

@@ -392,3 +392,13 @@ impl Served {
         let _ = self.child.wait();
     }
 }
+
+/// A test that ends, or fails, leaves no server behind.
+impl Drop for Served {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}

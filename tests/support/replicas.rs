@@ -62,11 +62,11 @@ pub async fn admin(served: &Served) -> Client {
         .expect("client connects")
 }
 
-/// Creates `pipeline` through `one` and waits until every one of `others`
-/// knows it.
-pub async fn create_on_all(one: &Client, others: &[&Client], pipeline: Pipeline) {
+/// Creates `pipeline` through `one`, waits until every one of `others`
+/// knows it, and returns it as created.
+pub async fn create_on_all(one: &Client, others: &[&Client], pipeline: Pipeline) -> Pipeline {
     let name = pipeline.name.clone();
-    create_pipeline(one, pipeline).await;
+    let created = create_pipeline(one, pipeline).await;
     for other in others {
         eventually(
             Duration::from_secs(10),
@@ -88,6 +88,7 @@ pub async fn create_on_all(one: &Client, others: &[&Client], pipeline: Pipeline)
         )
         .await;
     }
+    created
 }
 
 /// A pipeline on mock Binance that buys 0.001 BTC per signal and whose
@@ -136,4 +137,64 @@ pub async fn audit_verifies(client: &Client) -> bool {
         .expect("VerifyAuditLog answers")
         .into_inner();
     verified.intact && verified.events_checked > 0
+}
+
+/// The two replicas of `all`.
+pub fn two(all: Vec<Served>) -> [Served; 2] {
+    let Ok(two) = <[Served; 2]>::try_from(all) else {
+        panic!("two replicas were asked for");
+    };
+    two
+}
+
+/// The next message of `stream` that `wanted` accepts, within 10 s.
+pub async fn next_where<T>(
+    stream: &mut tonic::Streaming<T>,
+    what: &str,
+    wanted: impl Fn(&T) -> bool,
+) -> T {
+    let found = tokio::time::timeout(Duration::from_secs(10), async {
+        while let Some(item) = stream.message().await.expect("the stream reads") {
+            if wanted(&item) {
+                return Some(item);
+            }
+        }
+        None
+    })
+    .await;
+    match found {
+        Ok(Some(item)) => item,
+        Ok(None) => panic!("the stream ended before {what}"),
+        Err(_) => panic!("no {what} within 10 s"),
+    }
+}
+
+/// Two replicas on a fresh database, trading on a fresh mock Binance, with
+/// an admin client of each (see [`replicas`]).
+pub struct Pair {
+    pub mock: MockBinance,
+    /// Holds the replicas' data directories.
+    pub dir: tempfile::TempDir,
+    pub a: Served,
+    pub b: Served,
+    pub to_a: Client,
+    pub to_b: Client,
+}
+
+/// [`Pair`] for a test of `what`; `None` (the reason printed) where this
+/// machine has no PostgreSQL.
+pub async fn pair(what: &str) -> Option<Pair> {
+    let url = crate::fresh_postgres_database(what).await?;
+    let mock = MockBinance::start().await;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let [a, b] = two(replicas(&url, &mock, dir.path(), 2).await);
+    let (to_a, to_b) = (admin(&a).await, admin(&b).await);
+    Some(Pair {
+        mock,
+        dir,
+        a,
+        b,
+        to_a,
+        to_b,
+    })
 }

@@ -338,6 +338,16 @@ impl Order {
         &self.instrument.symbol
     }
 
+    /// Whether this copy of the order is behind `stored`, the copy in the
+    /// store: it has fewer fills, or as many while the stored one has
+    /// ended. Saving it would take back what another writer (another
+    /// replica, or a sync that asked the exchange later) already saved,
+    /// or book one fill twice.
+    pub fn is_behind(&self, stored: &Order) -> bool {
+        self.fills.len() < stored.fills.len()
+            || (self.fills.len() == stored.fills.len() && !stored.status.is_open())
+    }
+
     /// Moves the order to `status`, if its life cycle allows it; returns
     /// whether it moved. A move the life cycle forbids (a late report
     /// about a finished order) is logged and ignored.

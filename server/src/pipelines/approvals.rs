@@ -13,7 +13,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use tokio::sync::{broadcast, watch};
+use tokio::sync::watch;
 use tradeplane_api::AuditOutcome;
 
 use super::{
@@ -25,6 +25,8 @@ use super::{
 use crate::{
     api_error::ApiError,
     audit::{AuditEntry, actions},
+    duty::Duty,
+    listing::{Feed, Relay},
     model::{
         approval::{Approval, ApprovalState, Decision, SYSTEM_ACTOR},
         execution::{Execution, ExecutionStatus, ExecutionStep},
@@ -90,9 +92,15 @@ impl Pipelines {
         Ok(self.store.list_approvals(query).await?)
     }
 
-    /// A live feed of approvals held and decided.
-    pub fn subscribe_approvals(&self) -> broadcast::Receiver<Arc<Approval>> {
-        self.approvals.subscribe()
+    /// What WatchApprovals reads: approvals held and decided here, and
+    /// relayed ones.
+    pub fn approval_feed(&self) -> Feed<Arc<Approval>> {
+        self.approvals_relayed.feed_with(self.approvals.subscribe())
+    }
+
+    /// Approvals other replicas held or decided, for watch streams.
+    pub fn approval_relay(&self) -> &Relay<Arc<Approval>> {
+        &self.approvals_relayed
     }
 
     /// Approves a pending approval for the operator in `audit`: places its
@@ -308,6 +316,8 @@ impl Pipelines {
         let before = self
             .desk
             .position(&compiled.id, &approval.request.symbol)
+            .await
+            .map_err(super::stop::unread_position)?
             .quantity;
         let order = self
             .desk
@@ -386,15 +396,21 @@ impl Pipelines {
 }
 
 /// Expires and finishes approvals (see [`Pipelines::sweep_approvals`])
-/// until `stopped`.
-pub async fn run_approval_sweep(pipelines: Arc<Pipelines>, mut stopped: watch::Receiver<bool>) {
+/// while this replica is on `duty`, until `stopped`.
+pub async fn run_approval_sweep(
+    pipelines: Arc<Pipelines>,
+    duty: Duty,
+    mut stopped: watch::Receiver<bool>,
+) {
     let mut ticks = tokio::time::interval(SWEEP_EVERY);
     loop {
         tokio::select! {
             _ = ticks.tick() => {}
             _ = stopped.changed() => return,
         }
-        pipelines.sweep_approvals(now_ms()).await;
+        if duty.is_on() {
+            pipelines.sweep_approvals(now_ms()).await;
+        }
     }
 }
 

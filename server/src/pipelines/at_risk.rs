@@ -1,5 +1,6 @@
 //! The gauges that answer "is money at risk right now?", read at scrape
-//! time from memory: open orders per venue and status (unknown: sent, the
+//! time from memory (the desk's view of the store, read every keeper
+//! tick): open orders per venue and status (unknown: sent, the
 //! outcome not known yet), which venues are live, each pipeline's open
 //! exposure, positions coverage could not protect, and the day's realised
 //! profit against the daily loss limit. Venues come from the configuration
@@ -31,9 +32,9 @@ pub(super) fn observe(meter: &Meter, pipelines: Weak<Pipelines>) {
                     counts.insert((exchange.name().to_string(), status.word()), 0);
                 }
             }
-            for order in pipelines.desk.open_orders() {
+            for order in &pipelines.desk.view().open {
                 *counts
-                    .entry((order.exchange, order.status.word()))
+                    .entry((order.exchange.clone(), order.status.word()))
                     .or_default() += 1;
             }
             for ((exchange, status), count) in counts {
@@ -66,7 +67,8 @@ pub(super) fn observe(meter: &Meter, pipelines: Weak<Pipelines>) {
                 .keys()
                 .map(|id| (id.as_str(), Decimal::ZERO))
                 .collect();
-            for (id, _, position) in pipelines.desk.positions() {
+            let view = pipelines.desk.view();
+            for (id, _, position) in &view.positions {
                 if let Some(total) = exposure.get_mut(id.as_str()) {
                     *total += position.quantity.abs() * position.average_cost;
                 }
@@ -100,8 +102,14 @@ pub(super) fn observe(meter: &Meter, pipelines: Weak<Pipelines>) {
         .with_description("Profit (negative: loss) realised today (UTC), by pipeline")
         .with_callback(reading(&pipelines, |pipelines, gauge| {
             let now = now_ms();
+            let view = pipelines.desk.view();
             for compiled in pipelines.snapshot().values() {
-                let realized = pipelines.desk.realized_today(&compiled.id, now);
+                let realized: Decimal = view
+                    .positions
+                    .iter()
+                    .filter(|(id, _, _)| *id == compiled.id)
+                    .map(|(_, _, position)| position.realized_on(now))
+                    .sum();
                 let pipeline = KeyValue::new("pipeline", compiled.name.clone());
                 gauge.observe(realized.to_f64().unwrap_or_default(), &[pipeline]);
             }

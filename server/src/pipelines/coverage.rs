@@ -44,9 +44,15 @@ impl Pipelines {
     pub(super) async fn check_coverage(&self) {
         let now = now_ms();
         let snapshot = self.snapshot();
-        let open = self.desk.open_orders();
+        let (open, positions) = match (self.desk.open_orders().await, self.desk.positions().await) {
+            (Ok(open), Ok(positions)) => (open, positions),
+            (Err(err), _) | (_, Err(err)) => {
+                tracing::warn!(error = %err, "cannot read the positions and open orders to check coverage; next round");
+                return;
+            }
+        };
         let mut uncovered_now = Uncovered::new();
-        for (pipeline_id, symbol, position) in self.desk.positions() {
+        for (pipeline_id, symbol, position) in positions {
             let Some(compiled) = snapshot.get(&pipeline_id) else {
                 continue;
             };
@@ -63,7 +69,13 @@ impl Pipelines {
             if in_flight || now.saturating_sub(position.last_fill_ms) < SETTLE_MS {
                 continue;
             }
-            let position = self.held(compiled, &symbol).await;
+            let position = match self.held(compiled, &symbol).await {
+                Ok(position) => position,
+                Err(err) => {
+                    tracing::warn!(pipeline = %compiled.name, error = %err, "cannot read the position to cover; next round");
+                    continue;
+                }
+            };
             if position.quantity.is_zero() {
                 for orphan in mine {
                     self.cancel_orphan(compiled, orphan).await;

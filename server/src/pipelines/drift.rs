@@ -27,6 +27,7 @@ use crate::{
         order::{OrderOrigin, OrderRequest, OrderRole, OrderType, TimeInForce},
         signal::{MarketPosition, Signal},
     },
+    store::StoreError,
     words::word_enum,
 };
 
@@ -61,7 +62,14 @@ impl Pipelines {
     pub(super) async fn reconcile_positions(&self) {
         let snapshot = self.snapshot();
         let mut held: BTreeMap<(String, String), Vec<Holding>> = BTreeMap::new();
-        for (pipeline_id, symbol, position) in self.desk.positions() {
+        let positions = match self.desk.positions().await {
+            Ok(positions) => positions,
+            Err(err) => {
+                tracing::warn!(error = %err, "cannot read the positions to reconcile; next round");
+                return;
+            }
+        };
+        for (pipeline_id, symbol, position) in positions {
             let Some(compiled) = snapshot.get(&pipeline_id) else {
                 continue;
             };
@@ -168,15 +176,30 @@ impl Pipelines {
             MarketPosition::Short => Ordering::Equal,
         };
         let symbol = &intent.instrument.symbol;
-        let mut held = self.held(compiled, symbol).await.quantity;
+        let unread = |err: StoreError| {
+            tracing::warn!(pipeline = %compiled.name, error = %err, "cannot read the position to compare with the strategy's");
+        };
+        let Ok(mut held) = self.held(compiled, symbol).await.map_err(unread) else {
+            return;
+        };
         if compiled.drift == DriftPolicy::Resync
             && expected == Ordering::Equal
-            && held > Decimal::ZERO
+            && held.quantity > Decimal::ZERO
         {
-            self.close_as_the_strategy_did(compiled, execution, symbol, held, intent.price)
-                .await;
-            held = self.held(compiled, symbol).await.quantity;
+            self.close_as_the_strategy_did(
+                compiled,
+                execution,
+                symbol,
+                held.quantity,
+                intent.price,
+            )
+            .await;
+            let Ok(after) = self.held(compiled, symbol).await.map_err(unread) else {
+                return;
+            };
+            held = after;
         }
+        let held = held.quantity;
         let detail = (held.cmp(&Decimal::ZERO) != expected).then(|| {
             format!(
                 "the strategy is {} in {}, the pipeline's book holds {held}",

@@ -17,6 +17,7 @@ use tokio::sync::{broadcast::error::RecvError, watch};
 use super::{Pipelines, protect::Protected, spec::Compiled, worker::pipeline_audit};
 use crate::{
     audit::AuditEntry,
+    duty::Duty,
     market::side::Side,
     model::{
         execution::{Execution, ExecutionStatus},
@@ -34,13 +35,14 @@ const TICK: Duration = Duration::from_millis(500);
 const TRAIL_STEP: Decimal = Decimal::from_parts(1, 0, 0, false, 1);
 
 impl Pipelines {
-    /// Keeps brackets until `stopped`: reacts to order changes, and checks
-    /// resting orders every [`TICK`].
-    /// Positions are reconciled with their venues every
-    /// `reconcile_every`.
+    /// Keeps brackets until `stopped`: reacts to this replica's order
+    /// changes and ended executions; while it is on `duty`, checks resting
+    /// orders every [`TICK`] and reconciles positions with their venues
+    /// every `reconcile_every`.
     pub async fn keep_brackets(
         self: Arc<Self>,
         reconcile_every: Duration,
+        duty: Duty,
         mut stopped: watch::Receiver<bool>,
     ) {
         let mut changes = self.desk.subscribe();
@@ -63,11 +65,18 @@ impl Pipelines {
                     Err(RecvError::Lagged(_)) => self.catch_up().await,
                     Err(RecvError::Closed) => return,
                 },
-                _ = tick.tick() => self.check_resting().await,
-                _ = reconcile.tick() => {
+                _ = tick.tick() => {
+                    if let Err(err) = self.desk.refresh_view().await {
+                        tracing::warn!(error = %err, "cannot read the positions and open orders for the gauges");
+                    }
+                    if duty.is_on() {
+                        self.check_resting().await;
+                    }
+                }
+                _ = reconcile.tick() => if duty.is_on() {
                     self.reconcile_positions().await;
                     self.check_coverage().await;
-                }
+                },
                 _ = stopped.changed() => return,
             }
         }
@@ -82,6 +91,7 @@ impl Pipelines {
         let snapshot = self.snapshot();
         let brackets: BTreeSet<(String, String, String)> = self
             .resting_stops(|o| !o.origin.bracket_id.is_empty())
+            .await
             .into_iter()
             .filter(|o| {
                 snapshot
@@ -153,7 +163,13 @@ impl Pipelines {
     /// of it the pipeline still holds. While the execution runs, its own
     /// protect step does it.
     async fn protect_later(&self, compiled: &Compiled, entry: &Order) {
-        let held = self.held(compiled, entry.symbol()).await.quantity;
+        let held = match self.held(compiled, entry.symbol()).await {
+            Ok(position) => position.quantity,
+            Err(err) => {
+                tracing::warn!(order = %entry.id, error = %err, "cannot read the position to bracket a late fill; the coverage check will");
+                return;
+            }
+        };
         let same_way = (entry.side == Side::Buy) == held.is_sign_positive();
         if held.is_zero() || !same_way {
             return;
@@ -193,7 +209,10 @@ impl Pipelines {
         let Some(entry_price) = entry.average_fill_price else {
             return;
         };
-        for stop in self.resting_stops(|o| o.origin.bracket_id == entry_id) {
+        for stop in self
+            .resting_stops(|o| o.origin.bracket_id == entry_id)
+            .await
+        {
             self.move_stop(compiled, &stop, entry_price, "breakeven")
                 .await;
         }
@@ -205,7 +224,14 @@ impl Pipelines {
     async fn check_resting(&self) {
         let now = now_ms();
         let snapshot = self.snapshot();
-        for order in self.desk.open_orders() {
+        let open = match self.desk.open_orders().await {
+            Ok(open) => open,
+            Err(err) => {
+                tracing::warn!(error = %err, "cannot read the open orders to check; next tick");
+                return;
+            }
+        };
+        for order in open {
             let Some(compiled) = snapshot.get(&order.origin.pipeline_id) else {
                 continue;
             };
@@ -290,12 +316,17 @@ impl Pipelines {
         }
     }
 
-    fn resting_stops(&self, which: impl Fn(&Order) -> bool) -> Vec<Order> {
-        self.desk
-            .open_orders()
-            .into_iter()
-            .filter(|o| o.origin.role == Some(OrderRole::StopLoss) && which(o))
-            .collect()
+    async fn resting_stops(&self, which: impl Fn(&Order) -> bool) -> Vec<Order> {
+        match self.desk.open_orders().await {
+            Ok(open) => open
+                .into_iter()
+                .filter(|o| o.origin.role == Some(OrderRole::StopLoss) && which(o))
+                .collect(),
+            Err(err) => {
+                tracing::warn!(error = %err, "cannot read the resting stops");
+                Vec::new()
+            }
+        }
     }
 
     /// Replaces `stop` (and the take-profit of its OCO group) by a stop at

@@ -76,6 +76,8 @@ pub struct Pipelines {
     relayed: Relay<Arc<Execution>>,
     /// Approvals held and decided, for WatchApprovals.
     approvals: broadcast::Sender<Arc<Approval>>,
+    /// Approvals other replicas held or decided, for WatchApprovals.
+    approvals_relayed: Relay<Arc<Approval>>,
     metrics: metrics::PipelineMetrics,
     normalizer: Arc<SymbolNormalizer>,
     queue_depth: std::sync::atomic::AtomicU64,
@@ -123,6 +125,7 @@ impl Pipelines {
             changes,
             relayed: Relay::new(WATCH_BUFFER),
             approvals,
+            approvals_relayed: Relay::new(approvals::APPROVAL_WATCH_BUFFER),
             normalizer,
             queue_depth: Default::default(),
             queue_counted_ms: Default::default(),

@@ -13,7 +13,7 @@ use crate::{
     audit::actions,
     codec::enums::Mirrored,
     listing::filter_time,
-    listing::{BoxStream, Feed, invalid_page_token, next_page, page_size, watch},
+    listing::{BoxStream, invalid_page_token, next_page, page_size, watch},
     model::{
         approval::{Approval, ApprovalState},
         execution::{Execution, ExecutionStatus},
@@ -492,7 +492,7 @@ impl PipelineService for PipelineGrpc {
     ) -> Result<Response<Self::WatchApprovalsStream>, Status> {
         let states = approval_states(&request.into_inner().states, "states")?;
         Ok(Response::new(watch(
-            Feed::local(self.pipelines.subscribe_approvals()),
+            self.pipelines.approval_feed(),
             move |approval| states.is_empty() || states.contains(&approval.state),
             |approval, missed| WatchApprovalsResponse {
                 approval: Some((&*approval).into()),

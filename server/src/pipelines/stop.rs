@@ -1,7 +1,7 @@
 //! How a step ends an execution early: skipped (with a typed reason) or
 //! failed.
 
-use crate::orders::error::PlaceError;
+use crate::{orders::error::PlaceError, store::StoreError};
 
 /// Why an execution was skipped (its `skip_reason`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -100,6 +100,11 @@ impl Stop {
             Stop::AwaitApproval(id) => ("awaiting_approval", format!("held for approval {id}")),
         }
     }
+}
+
+/// The stop of a step that could not read the pipeline's position.
+pub(super) fn unread_position(err: StoreError) -> Stop {
+    Stop::Fail(format!("cannot read the pipeline's position: {err}"))
 }
 
 impl From<PlaceError> for Stop {

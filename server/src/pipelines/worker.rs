@@ -18,7 +18,7 @@ use super::{
     risk::{self, History, Refusal},
     sizing::{self, Market, Plan},
     spec::Compiled,
-    stop::{SkipReason, Stop},
+    stop::{SkipReason, Stop, unread_position},
 };
 use crate::{
     audit::AuditEntry,
@@ -193,7 +193,12 @@ impl Pipelines {
                     order.id, order.status
                 );
                 record(execution, "order", &Ok(summary), Instant::now());
-                let now = self.desk.position(&compiled.id, order.symbol()).quantity;
+                let now = self
+                    .desk
+                    .position(&compiled.id, order.symbol())
+                    .await
+                    .map_err(unread_position)?
+                    .quantity;
                 let before = now - order.side.signed(order.base_moved());
                 (order, before)
             }
@@ -387,7 +392,11 @@ impl Pipelines {
                     ))
                 })?,
         };
-        let position = self.desk.position(&compiled.id, symbol);
+        let position = self
+            .desk
+            .position(&compiled.id, symbol)
+            .await
+            .map_err(unread_position)?;
         let balances = if sizing::needs_balances(compiled.sizing, intent) {
             exchange.balances().await.map_err(|e| fail(&e))?
         } else {
@@ -426,10 +435,15 @@ impl Pipelines {
             .count_pipeline_orders(&compiled.id, now - MINUTE_MS, ENTRY_REQUEST_PREFIX)
             .await
             .map_err(|err| Stop::Fail(format!("cannot count recent orders: {err}")))?;
+        let (realized_today, last_fill) = self
+            .desk
+            .pipeline_history(&compiled.id, now)
+            .await
+            .map_err(unread_position)?;
         let history = History {
             orders_last_minute,
-            realized_today: self.desk.realized_today(&compiled.id, now),
-            since_last_fill_ms: self.desk.last_fill_ms(&compiled.id).map(|last| now - last),
+            realized_today,
+            since_last_fill_ms: last_fill.map(|last| now - last),
         };
         risk::check_history(&compiled.risk, &history).map_err(refused)
     }

@@ -2,7 +2,7 @@
 //! duration, labelled by operation and outcome
 //! (`tradeplane.store.operation.duration`).
 
-use std::{future::Future, time::Instant};
+use std::{future::Future, sync::Arc, time::Instant};
 
 use async_trait::async_trait;
 use opentelemetry::{
@@ -12,10 +12,11 @@ use opentelemetry::{
 use tradeplane_api::Pipeline;
 
 use super::{
-    ApiKeyInsert, ApiKeyRow, ApprovalQuery, ApprovalStore, AuditQuery, AuditRow, AuditStore, Claim,
-    ClaimRules, Decided, ExecutionQuery, ExecutionQueue, ExecutionWrite, KeyStore, Lifecycle,
-    OrderInsert, OrderQuery, OrderStore, PipelineInsert, PipelineStore, SettingStore, SignalLog,
-    SignalQuery, SignalWrite, SignalWriteResult, Snapshot, Store, StoreError,
+    Adjustment, ApiKeyInsert, ApiKeyRow, ApprovalQuery, ApprovalStore, AuditQuery, AuditRow,
+    AuditStore, Bookkeeping, Claim, ClaimRules, Decided, ExecutionQuery, ExecutionQueue,
+    ExecutionWrite, KeyStore, Lifecycle, OrderInsert, OrderQuery, OrderStore, OrderUpdate,
+    PipelineInsert, PipelineStore, SettingStore, SignalLog, SignalQuery, SignalWrite,
+    SignalWriteResult, Snapshot, Store, StoreError,
 };
 use crate::{
     model::{
@@ -102,12 +103,22 @@ impl<S: Store> OrderStore for Instrumented<S> {
     async fn update_order(
         &self,
         order: &Order,
-        snapshots: &[Snapshot],
+        books: Arc<dyn Bookkeeping>,
         audit: Vec<AuditRow>,
-    ) -> Result<Vec<AuditRow>, StoreError> {
+    ) -> Result<OrderUpdate, StoreError> {
+        self.timed("update_order", self.inner.update_order(order, books, audit))
+            .await
+    }
+
+    async fn adjust_total(
+        &self,
+        scope: &str,
+        key: &str,
+        adjustment: Adjustment,
+    ) -> Result<(), StoreError> {
         self.timed(
-            "update_order",
-            self.inner.update_order(order, snapshots, audit),
+            "adjust_total",
+            self.inner.adjust_total(scope, key, adjustment),
         )
         .await
     }
@@ -117,8 +128,9 @@ impl<S: Store> OrderStore for Instrumented<S> {
             .await
     }
 
-    async fn snapshots(&self, scope: &str) -> Result<Vec<Snapshot>, StoreError> {
-        self.timed("snapshots", self.inner.snapshots(scope)).await
+    async fn snapshots(&self, scope: &str, key_prefix: &str) -> Result<Vec<Snapshot>, StoreError> {
+        self.timed("snapshots", self.inner.snapshots(scope, key_prefix))
+            .await
     }
 
     async fn get_order(&self, id: &str) -> Result<Option<Order>, StoreError> {

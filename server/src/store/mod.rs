@@ -36,9 +36,11 @@ pub use config::StoreConfig;
 pub use executions::{Claim, ClaimRules, ExecutionQuery, ExecutionQueue, ExecutionWrite};
 pub use instrumented::Instrumented;
 pub use keys::{ApiKeyInsert, ApiKeyRow, KeyStore};
-pub use orders::{OrderInsert, OrderQuery, OrderStore, Snapshot};
+pub use orders::{
+    Adjustment, Bookkeeping, OrderInsert, OrderQuery, OrderStore, OrderUpdate, Snapshot, TotalKey,
+};
 pub use pipelines::{PipelineInsert, PipelineStore};
-pub use postgres::{Change, ChangeFeed, PostgresStore, Table};
+pub use postgres::{Change, ChangeFeed, DutyLock, PostgresStore, Table};
 pub use settings::SettingStore;
 pub use signals::{DedupeKey, SignalLog, SignalQuery, SignalWrite, SignalWriteResult};
 pub use sqlite::SqliteStore;
@@ -102,6 +104,13 @@ pub trait Lifecycle: Send + Sync + 'static {
     /// What other processes sharing the store change, for a backend that
     /// several replicas share (`None`: this process is the only writer).
     fn changes(&self) -> Option<ChangeFeed>;
+    /// The lock that puts one of the processes sharing the store on duty
+    /// (the upkeep only one of them should run); `None`: this process is
+    /// the only one, and always on duty. A store is shared exactly when it
+    /// has a change feed, which makes the lock.
+    fn duty_lock(&self) -> Option<DutyLock> {
+        self.changes().map(|feed| feed.duty_lock())
+    }
 }
 
 /// Every aggregate's storage: what callers that need several hold.

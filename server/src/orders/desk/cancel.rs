@@ -39,20 +39,16 @@ impl OrderDesk {
         audit: &AuditEntry,
     ) -> Result<Vec<String>, OrderError> {
         let resting: Vec<Order> = self
-            .open
-            .lock()
-            .map(|open| {
-                open.values()
-                    .filter(|o| o.origin.pipeline_id == pipeline_id && o.symbol() == symbol)
-                    .cloned()
-                    .collect()
-            })
-            .unwrap_or_default();
+            .open_orders()
+            .await?
+            .into_iter()
+            .filter(|o| o.origin.pipeline_id == pipeline_id && o.symbol() == symbol)
+            .collect();
         let mut canceled = Vec::new();
         for order in resting {
             // An earlier cancel in this loop may have ended it (its OCO
             // sibling).
-            let Some(order) = self.tracked(&order.client_order_id) else {
+            let Some(order) = self.latest_open(&order).await? else {
                 continue;
             };
             let order = self.cancel_or_refresh(order, Some(audit.clone())).await?;
@@ -78,16 +74,16 @@ impl OrderDesk {
             return;
         }
         let untraded = order.filled_quantity.is_zero();
-        let siblings: Vec<Order> = self
-            .open
-            .lock()
-            .map(|open| {
-                open.values()
-                    .filter(|o| &o.origin.oco_group == group && o.id != order.id)
-                    .cloned()
-                    .collect()
-            })
-            .unwrap_or_default();
+        let siblings: Vec<Order> = match self.open_orders().await {
+            Ok(open) => open
+                .into_iter()
+                .filter(|o| &o.origin.oco_group == group && o.id != order.id)
+                .collect(),
+            Err(err) => {
+                tracing::warn!(order = %order.id, error = %err, "cannot read the OCO group's other legs; the next sync closes it");
+                return;
+            }
+        };
         for sibling in siblings {
             let sibling = match untraded {
                 true => self.refresh(sibling.clone()).await.unwrap_or(sibling),
@@ -135,7 +131,7 @@ impl OrderDesk {
             .await
             .map_err(OrderError::Exchange)?;
         let _writing = self.writes.lock().await;
-        let Some(mut latest) = self.tracked(&order.client_order_id) else {
+        let Some(mut latest) = self.latest_open(&order).await? else {
             return self.ended_meanwhile(&order).await;
         };
         latest.apply(&view, now_ms());
@@ -157,7 +153,7 @@ impl OrderDesk {
             .map_err(OrderError::Exchange)?
             .ok_or(OrderError::Exchange(ExchangeError::NotFound))?;
         let _writing = self.writes.lock().await;
-        let Some(mut latest) = self.tracked(&order.client_order_id) else {
+        let Some(mut latest) = self.latest_open(&order).await? else {
             return self.ended_meanwhile(&order).await;
         };
         latest.apply(&view, now_ms());
@@ -166,9 +162,8 @@ impl OrderDesk {
     }
 
     /// An order that another path (a price that filled it, its OCO
-    /// sibling) ended and recorded while this one asked its exchange: the
-    /// stored state is final, and recording it again from the stale copy
-    /// would book its fills twice.
+    /// sibling, another replica) ended and recorded while this one asked
+    /// its exchange: the stored state is final.
     async fn ended_meanwhile(&self, order: &Order) -> Result<Order, OrderError> {
         self.get(&order.id).await
     }

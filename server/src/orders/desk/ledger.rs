@@ -1,29 +1,34 @@
-//! The desk's running totals, kept as each order change is recorded: what
-//! paper fills have moved in each asset, and every pipeline's positions.
-//! They are saved as snapshots in the same write as the order change that
-//! moved them, so start-up reads a few rows instead of every order.
+//! The desk's running totals, kept in the store: what paper fills have
+//! moved in each asset, and every pipeline's position in each symbol. The
+//! store books an order change's new fills into them inside the write that
+//! saves the change (see [`Bookkeeping`]), so that replicas sharing one
+//! database book one after the other and every fill is booked once; every
+//! reader reads them from there.
 
 use std::collections::{BTreeMap, HashMap};
+
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize, de::DeserializeOwned};
 
 use crate::{
     market::position::Position,
     model::order::Order,
     orders::exchanges::paper::settlement,
-    store::{OrderQuery, Snapshot, Store, StoreError, walk_orders},
+    store::{Bookkeeping, OrderQuery, Snapshot, Store, StoreError, TotalKey, walk_orders},
 };
-use rust_decimal::Decimal;
-use serde::{Deserialize, Serialize};
 
 /// Scope of the paper exchange's settled balance changes (one row).
-pub(super) const PAPER_SCOPE: &str = "paper.settled";
+const PAPER_SCOPE: &str = "paper.settled";
+/// Key of that row.
+const PAPER_KEY: &str = "paper";
 /// Scope of pipeline positions (one row per pipeline and symbol).
-pub(super) const POSITION_SCOPE: &str = "pipeline.position";
-/// Scope of the row that says whether the ledger was built from the
-/// order history yet (databases made before it existed were not).
+const POSITION_SCOPE: &str = "pipeline.position";
+/// Scope of the row that says whether the totals were built from the
+/// order history yet (databases made before they existed were not).
 const BUILT_SCOPE: &str = "ledger";
 
 /// A position as it is saved.
-#[derive(Serialize, Deserialize)]
+#[derive(Serialize, Deserialize, Default)]
 struct SavedPosition {
     pipeline_id: String,
     symbol: String,
@@ -31,32 +36,83 @@ struct SavedPosition {
     position: Position,
 }
 
-/// Running totals over every recorded fill.
-#[derive(Default)]
+/// What paper fills have added to (negative: taken from) each asset.
+pub(super) type Settled = BTreeMap<String, Decimal>;
+
+/// Books fills into the totals; `paper` names the paper exchange.
 pub(super) struct Ledger {
-    /// The version of the last snapshot made.
-    version: i64,
-    /// What paper fills have added to (negative: taken from) each asset.
-    paper_settled: BTreeMap<String, Decimal>,
-    /// Positions by pipeline id and symbol.
-    positions: HashMap<(String, String), Position>,
-    /// Fills already booked, per open order (by client order id).
-    booked: HashMap<String, usize>,
+    paper: String,
+}
+
+impl Bookkeeping for Ledger {
+    fn totals(&self, order: &Order) -> Vec<TotalKey> {
+        let mut totals = Vec::with_capacity(2);
+        if order.exchange == self.paper {
+            totals.push((PAPER_SCOPE.to_string(), PAPER_KEY.to_string()));
+        }
+        if !order.origin.pipeline_id.is_empty() {
+            let key = position_key(&order.origin.pipeline_id, order.symbol());
+            totals.push((POSITION_SCOPE.to_string(), key));
+        }
+        totals
+    }
+
+    fn book(
+        &self,
+        order: &Order,
+        booked: usize,
+        current: Vec<Option<String>>,
+    ) -> Result<Vec<String>, StoreError> {
+        let fills = order.fills.get(booked..).unwrap_or_default();
+        let (side, instrument) = (order.side, &order.instrument);
+        let mut current = current.into_iter();
+        let mut booked = Vec::with_capacity(2);
+        if order.exchange == self.paper {
+            let mut settled: Settled = parse(current.next().flatten(), "paper balances")?;
+            for fill in fills {
+                for (asset, change) in settlement(side, &instrument.base, &instrument.quote, fill) {
+                    *settled.entry(asset).or_default() += change;
+                }
+            }
+            booked.push(json(&settled));
+        }
+        if !order.origin.pipeline_id.is_empty() {
+            let mut saved: SavedPosition = parse(current.next().flatten(), "position")?;
+            saved.pipeline_id = order.origin.pipeline_id.clone();
+            saved.symbol = order.symbol().to_string();
+            for fill in fills {
+                // The position holds what the account holds: a fee taken in
+                // the base asset is paid for at the fill's notional.
+                let moved = fill.base_moved(side, &instrument.base);
+                if moved > Decimal::ZERO {
+                    let price = (fill.price * fill.quantity / moved).round_dp(12);
+                    saved.position.apply(side, moved, price, fill.time_ms);
+                }
+            }
+            booked.push(json(&saved));
+        }
+        Ok(booked)
+    }
 }
 
 impl Ledger {
-    /// Loads the ledger: from its snapshots, or, the first time on a
-    /// database that has orders from before the ledger, by booking every
-    /// stored order once and saving the result. `open` are the open
-    /// orders; `paper` names the paper exchange.
-    pub async fn load(store: &dyn Store, open: &[Order], paper: &str) -> Result<Self, StoreError> {
-        let built = store.snapshots(BUILT_SCOPE).await?;
-        if built.iter().all(|s| s.version > 0) {
-            let paper = store.snapshots(PAPER_SCOPE).await?;
-            let positions = store.snapshots(POSITION_SCOPE).await?;
-            return Self::restore(paper, positions, open);
+    /// The ledger of a desk whose paper exchange is named `paper`. The
+    /// first time on a database that has orders from before the totals
+    /// existed, it books every stored order once and saves the result.
+    pub async fn open(store: &dyn Store, paper: &str) -> Result<Self, StoreError> {
+        let ledger = Self {
+            paper: paper.to_string(),
+        };
+        let built = store.snapshots(BUILT_SCOPE, "").await?;
+        if built.iter().any(|s| s.version <= 0) {
+            ledger.build(store).await?;
         }
-        let mut ledger = Self::default();
+        Ok(ledger)
+    }
+
+    /// Books the whole order history into fresh totals and saves them.
+    async fn build(&self, store: &dyn Store) -> Result<(), StoreError> {
+        let mut totals: HashMap<TotalKey, String> = HashMap::new();
         let mut owners: HashMap<String, String> = HashMap::new();
         let history = walk_orders(store, OrderQuery::default()).await?;
         tracing::info!(
@@ -76,158 +132,87 @@ impl Ledger {
                 }
                 origin.pipeline_id = owners[&origin.execution_id].clone();
             }
-            ledger.book(&order, order.exchange == paper);
+            let keys = self.totals(&order);
+            let current = keys.iter().map(|key| totals.remove(key)).collect();
+            let bodies = self.book(&order, 0, current)?;
+            totals.extend(keys.into_iter().zip(bodies));
         }
-        let paper = json(&ledger.paper_settled);
-        let mut snapshots = vec![ledger.snapshot(PAPER_SCOPE, "paper", paper)];
-        let positions: Vec<_> = ledger.positions.clone().into_iter().collect();
-        for ((pipeline_id, symbol), position) in positions {
-            let key = format!("{pipeline_id}/{symbol}");
-            let saved = SavedPosition {
-                pipeline_id,
-                symbol,
-                position,
-            };
-            snapshots.push(ledger.snapshot(POSITION_SCOPE, &key, json(&saved)));
-        }
-        snapshots.push(ledger.snapshot(BUILT_SCOPE, "built", json(&true)));
-        store.save_snapshots(&snapshots).await?;
-        Ok(ledger)
-    }
-
-    /// The ledger as saved, with the fills of the still-open `open` orders
-    /// counted as booked.
-    fn restore(
-        paper: Vec<Snapshot>,
-        positions: Vec<Snapshot>,
-        open: &[Order],
-    ) -> Result<Self, StoreError> {
-        let mut ledger = Self::default();
-        let corrupt = |what: &str, e: serde_json::Error| {
-            StoreError::Corrupt(format!("saved {what} cannot be read: {e}"))
-        };
-        for snapshot in paper {
-            ledger.version = ledger.version.max(snapshot.version);
-            ledger.paper_settled =
-                serde_json::from_str(&snapshot.body).map_err(|e| corrupt("paper balances", e))?;
-        }
-        for snapshot in positions {
-            ledger.version = ledger.version.max(snapshot.version);
-            let saved: SavedPosition =
-                serde_json::from_str(&snapshot.body).map_err(|e| corrupt("position", e))?;
-            ledger
-                .positions
-                .insert((saved.pipeline_id, saved.symbol), saved.position);
-        }
-        ledger.booked = open
-            .iter()
-            .map(|o| (o.client_order_id.clone(), o.fills.len()))
-            .collect();
-        Ok(ledger)
-    }
-
-    /// Books the fills of `order` not booked yet and returns the snapshots
-    /// to save with it. `paper`: the order is on the paper exchange.
-    pub fn book(&mut self, order: &Order, paper: bool) -> Vec<Snapshot> {
-        let booked = if order.status.is_open() {
-            self.booked
-                .insert(order.client_order_id.clone(), order.fills.len())
-        } else {
-            self.booked.remove(&order.client_order_id)
-        }
-        .unwrap_or(0);
-        if order.fills.len() <= booked {
-            return Vec::new();
-        }
-        let side = order.side;
-        let fills = &order.fills[booked..];
-        let instrument = &order.instrument;
-        let mut snapshots = Vec::new();
-        if paper {
-            for fill in fills {
-                for (asset, change) in settlement(side, &instrument.base, &instrument.quote, fill) {
-                    *self.paper_settled.entry(asset).or_default() += change;
-                }
-            }
-            let body = json(&self.paper_settled);
-            snapshots.push(self.snapshot(PAPER_SCOPE, "paper", body));
-        }
-        if !order.origin.pipeline_id.is_empty() {
-            let key = (order.origin.pipeline_id.clone(), order.symbol().to_string());
-            let position = self.positions.entry(key.clone()).or_default();
-            for fill in fills {
-                // The position holds what the account holds: a fee taken in
-                // the base asset is paid for at the fill's notional.
-                let moved = fill.base_moved(side, &instrument.base);
-                if moved > Decimal::ZERO {
-                    let price = (fill.price * fill.quantity / moved).round_dp(12);
-                    position.apply(side, moved, price, fill.time_ms);
-                }
-            }
-            let saved = SavedPosition {
-                pipeline_id: key.0,
-                symbol: key.1,
-                position: *position,
-            };
-            let key = format!("{}/{}", saved.pipeline_id, saved.symbol);
-            snapshots.push(self.snapshot(POSITION_SCOPE, &key, json(&saved)));
-        }
-        snapshots
-    }
-
-    /// A snapshot with the next version.
-    fn snapshot(&mut self, scope: &str, key: &str, body: String) -> Snapshot {
-        self.version += 1;
-        Snapshot {
-            scope: scope.to_string(),
-            key: key.to_string(),
-            version: self.version,
+        let snapshot = |(scope, key), body| Snapshot {
+            scope,
+            key,
+            version: 1,
             body,
-        }
-    }
-
-    /// What paper fills have moved in each asset.
-    pub fn paper_settled(&self) -> &BTreeMap<String, Decimal> {
-        &self.paper_settled
-    }
-
-    /// The pipeline's position in `symbol`.
-    pub fn position(&self, pipeline_id: &str, symbol: &str) -> Position {
-        self.positions
-            .get(&(pipeline_id.to_string(), symbol.to_string()))
-            .copied()
-            .unwrap_or_default()
-    }
-
-    /// Every pipeline's position in every symbol it traded.
-    pub fn positions(&self) -> impl Iterator<Item = (&(String, String), &Position)> {
-        self.positions.iter()
-    }
-
-    /// Sets the pipeline's quantity in `symbol` (a resync with its venue)
-    /// and returns the snapshot to save.
-    pub fn set_quantity(&mut self, pipeline_id: &str, symbol: &str, quantity: Decimal) -> Snapshot {
-        let key = (pipeline_id.to_string(), symbol.to_string());
-        let position = self.positions.entry(key).or_default();
-        position.quantity = quantity;
-        if quantity.is_zero() {
-            position.average_cost = Decimal::ZERO;
-        }
-        let saved = SavedPosition {
-            pipeline_id: pipeline_id.to_string(),
-            symbol: symbol.to_string(),
-            position: *position,
         };
-        let key = format!("{pipeline_id}/{symbol}");
-        self.snapshot(POSITION_SCOPE, &key, json(&saved))
+        let mut snapshots: Vec<_> = totals.into_iter().map(|(k, b)| snapshot(k, b)).collect();
+        let built = (BUILT_SCOPE.to_string(), "built".to_string());
+        snapshots.push(snapshot(built, json(&true)));
+        store.save_snapshots(&snapshots).await
     }
+}
 
-    /// The pipeline's positions in every symbol.
-    pub fn positions_of<'a>(&'a self, pipeline_id: &'a str) -> impl Iterator<Item = &'a Position> {
-        self.positions
-            .iter()
-            .filter(move |((p, _), _)| p == pipeline_id)
-            .map(|(_, position)| position)
+/// What paper fills have moved in each asset.
+pub(super) async fn paper_settled(store: &dyn Store) -> Result<Settled, StoreError> {
+    let saved = store.snapshots(PAPER_SCOPE, PAPER_KEY).await?;
+    match saved.into_iter().find(|s| s.key == PAPER_KEY) {
+        Some(snapshot) => parse(Some(snapshot.body), "paper balances"),
+        None => Ok(Settled::new()),
+    }
+}
+
+/// The positions of `pipeline_id` (every pipeline's: empty), as
+/// (pipeline id, symbol, position).
+pub(super) async fn positions(
+    store: &dyn Store,
+    pipeline_id: &str,
+) -> Result<Vec<(String, String, Position)>, StoreError> {
+    let prefix = if pipeline_id.is_empty() {
+        String::new()
+    } else {
+        position_key(pipeline_id, "")
+    };
+    let mut positions = Vec::new();
+    for snapshot in store.snapshots(POSITION_SCOPE, &prefix).await? {
+        let saved: SavedPosition = parse(Some(snapshot.body), "position")?;
+        if pipeline_id.is_empty() || saved.pipeline_id == pipeline_id {
+            positions.push((saved.pipeline_id, saved.symbol, saved.position));
+        }
+    }
+    Ok(positions)
+}
+
+/// Sets the pipeline's quantity in `symbol` (a resync with its venue).
+pub(super) async fn set_quantity(
+    store: &dyn Store,
+    pipeline_id: &str,
+    symbol: &str,
+    quantity: Decimal,
+) -> Result<(), StoreError> {
+    let (pipeline, symbol_name) = (pipeline_id.to_string(), symbol.to_string());
+    let adjustment = Box::new(move |current: Option<&str>| {
+        let mut saved: SavedPosition = parse(current.map(str::to_string), "position")?;
+        saved.pipeline_id = pipeline;
+        saved.symbol = symbol_name;
+        saved.position.quantity = quantity;
+        if quantity.is_zero() {
+            saved.position.average_cost = Decimal::ZERO;
+        }
+        Ok(json(&saved))
+    });
+    let key = position_key(pipeline_id, symbol);
+    store.adjust_total(POSITION_SCOPE, &key, adjustment).await
+}
+
+/// The key of a pipeline's position in `symbol`.
+fn position_key(pipeline_id: &str, symbol: &str) -> String {
+    format!("{pipeline_id}/{symbol}")
+}
+
+/// A saved total (`None`: none yet, the default).
+fn parse<T: DeserializeOwned + Default>(body: Option<String>, what: &str) -> Result<T, StoreError> {
+    match body {
+        Some(body) => serde_json::from_str(&body)
+            .map_err(|e| StoreError::Corrupt(format!("saved {what} cannot be read: {e}"))),
+        None => Ok(T::default()),
     }
 }
 

@@ -9,12 +9,14 @@
 
 mod cancel;
 mod ledger;
+mod paper_follow;
 mod placement;
 mod positions;
 mod recovery;
 mod replace;
 mod sync;
 mod ticket;
+mod view;
 
 use std::{
     collections::{BTreeMap, HashMap},
@@ -42,10 +44,11 @@ use crate::{
     model::order::{Order, OrderStatus},
     proto_time::now_ms,
     settings::Settings,
-    store::{OrderQuery, Store, StoreError, walk_orders},
+    store::{OrderQuery, OrderUpdate, Store, StoreError, walk_orders},
 };
 use ledger::Ledger;
 pub use placement::{Leg, client_order_id};
+pub use view::DeskView;
 
 /// Buffer of the WatchOrders feed.
 const WATCH_BUFFER: usize = 4096;
@@ -67,8 +70,12 @@ pub struct OrderDesk {
     /// Open orders by client order id (what price updates and syncs can
     /// change).
     open: Mutex<HashMap<String, Order>>,
-    /// Paper balances and pipeline positions, from every recorded fill.
-    ledger: Mutex<Ledger>,
+    /// Books fills into the paper balances and pipeline positions.
+    ledger: Arc<Ledger>,
+    /// What the gauges show.
+    view: view::SharedView,
+    /// This replica's paper operations in flight.
+    paper_ops: paper_follow::PaperOps,
     /// Held while an open order's new state from an exchange is applied
     /// and saved, so that a sync and a cancel cannot overwrite each other.
     writes: tokio::sync::Mutex<()>,
@@ -126,15 +133,14 @@ impl OrderDesk {
             ..Default::default()
         };
         let stored = walk_orders(&*store, filter).await?;
-        let ledger = Ledger::load(&*store, &stored, paper.name()).await?;
-        // A paper order still NEW never reached the book: recovery sends
-        // it.
-        let resting: Vec<_> = stored
+        let ledger = Ledger::open(&*store, paper.name()).await?;
+        let on_paper: Vec<_> = stored
             .iter()
-            .filter(|o| o.exchange == paper.name() && o.status != OrderStatus::New)
-            .map(|o| (o.ticket(), o.exchange_view()))
+            .filter(|o| o.exchange == paper.name())
+            .cloned()
             .collect();
-        paper.restore(ledger.paper_settled(), &resting);
+        let settled = ledger::paper_settled(&*store).await?;
+        paper.restore(&settled, &paper_follow::resting(&on_paper), || true);
         let open = stored
             .into_iter()
             .map(|o| (o.client_order_id.clone(), o))
@@ -151,7 +157,9 @@ impl OrderDesk {
             normalizer,
             resend_within,
             open: Mutex::new(open),
-            ledger: Mutex::new(ledger),
+            ledger: Arc::new(ledger),
+            view: Default::default(),
+            paper_ops: Default::default(),
             writes: tokio::sync::Mutex::new(()),
             events,
             relayed: Relay::new(WATCH_BUFFER),
@@ -204,52 +212,60 @@ impl OrderDesk {
     }
 
     /// The pipeline's position in `symbol`, from every fill of its orders.
-    pub fn position(&self, pipeline_id: &str, symbol: &str) -> Position {
-        self.ledger
-            .lock()
-            .map(|ledger| ledger.position(pipeline_id, symbol))
-            .unwrap_or_default()
+    pub async fn position(&self, pipeline_id: &str, symbol: &str) -> Result<Position, StoreError> {
+        Ok(ledger::positions(&*self.store, pipeline_id)
+            .await?
+            .into_iter()
+            .find(|(_, held, _)| held == symbol)
+            .map(|(_, _, position)| position)
+            .unwrap_or_default())
     }
 
-    /// The pipeline's realised profit (negative: loss) on the day of `now`.
-    pub fn realized_today(&self, pipeline_id: &str, now: i64) -> Decimal {
-        self.ledger
-            .lock()
-            .map(|ledger| {
-                ledger
-                    .positions_of(pipeline_id)
-                    .map(|p| p.realized_on(now))
-                    .sum()
-            })
-            .unwrap_or_default()
-    }
-
-    /// When the pipeline's last fill happened.
-    pub fn last_fill_ms(&self, pipeline_id: &str) -> Option<i64> {
-        self.ledger.lock().ok().and_then(|ledger| {
-            ledger
-                .positions_of(pipeline_id)
-                .map(|p| p.last_fill_ms)
-                .filter(|ms| *ms > 0)
-                .max()
-        })
+    /// The pipeline's realised profit (negative: loss) on the day of
+    /// `now`, and when its last fill happened (if it has one).
+    pub async fn pipeline_history(
+        &self,
+        pipeline_id: &str,
+        now: i64,
+    ) -> Result<(Decimal, Option<i64>), StoreError> {
+        let positions = ledger::positions(&*self.store, pipeline_id).await?;
+        let realized = positions.iter().map(|(_, _, p)| p.realized_on(now)).sum();
+        let last_fill = positions
+            .iter()
+            .map(|(_, _, p)| p.last_fill_ms)
+            .filter(|ms| *ms > 0)
+            .max();
+        Ok((realized, last_fill))
     }
 
     /// Feeds a market price to the paper exchange (from a signal).
     pub async fn observe_price(&self, symbol: &str, price: Decimal) {
+        let _op = self.paper_ops.begin();
         let changed = self.paper.observe_price(symbol, price, now_ms());
         self.apply_changes(changed).await;
     }
 
-    /// Every open order, as last recorded.
-    pub fn open_orders(&self) -> Vec<Order> {
-        self.open
-            .lock()
-            .map(|open| open.values().cloned().collect())
-            .unwrap_or_default()
+    /// Every open order, on any replica, as stored.
+    pub async fn open_orders(&self) -> Result<Vec<Order>, StoreError> {
+        let filter = OrderQuery {
+            statuses: OrderStatus::OPEN.to_vec(),
+            ..Default::default()
+        };
+        walk_orders(&*self.store, filter).await
     }
 
-    /// The latest state of an open order, by client order id.
+    /// The stored state of `order`, if it is still open (another writer
+    /// may have ended it).
+    async fn latest_open(&self, order: &Order) -> Result<Option<Order>, StoreError> {
+        Ok(self
+            .store
+            .get_order(&order.id)
+            .await?
+            .filter(|latest| latest.status.is_open()))
+    }
+
+    /// The latest state of an open order this desk placed or follows, by
+    /// client order id.
     fn tracked(&self, client_order_id: &str) -> Option<Order> {
         self.open.lock().ok()?.get(client_order_id).cloned()
     }
@@ -273,30 +289,33 @@ impl OrderDesk {
     }
 
     /// Persists, tracks, meters and publishes an order's new state, with
-    /// the ledger's snapshots of its new fills and the audit event that
-    /// reports it (if any) in the same write.
+    /// its new fills booked and the audit event that reports it (if any)
+    /// in the same write, and returns the order as stored. When the stored
+    /// order is ahead of this copy (another writer saved a later state),
+    /// nothing is saved and the stored order is tracked and returned.
     async fn record(
         &self,
         order: &Order,
         placed: Option<Instant>,
         audit: Option<AuditEntry>,
-    ) -> Result<(), StoreError> {
-        let snapshots = match self.ledger.lock() {
-            Ok(mut ledger) => ledger.book(order, order.exchange == self.paper.name()),
-            Err(_) => return Err(StoreError::Unavailable("the ledger is poisoned".into())),
-        };
+    ) -> Result<Order, StoreError> {
         let rows = audit.iter().map(|entry| entry.row(now_ms())).collect();
-        let rows = self.store.update_order(order, &snapshots, rows).await?;
+        let rows = match self
+            .store
+            .update_order(order, self.ledger.clone(), rows)
+            .await?
+        {
+            OrderUpdate::Saved(rows) => rows,
+            OrderUpdate::Behind(stored) => {
+                tracing::info!(order = %order.id, status = %stored.status, "another writer saved a later state of this order first; keeping it");
+                self.track(&stored);
+                return Ok(*stored);
+            }
+        };
         if let Some(entry) = audit {
             self.audit.published(&[entry], &rows);
         }
-        if let Ok(mut open) = self.open.lock() {
-            if order.status.is_open() {
-                open.insert(order.client_order_id.clone(), order.clone());
-            } else {
-                open.remove(&order.client_order_id);
-            }
-        }
+        self.track(order);
         self.metrics.observe(order, placed);
         tracing::info!(
             target: "tradeplane::order",
@@ -311,6 +330,17 @@ impl OrderDesk {
             "order recorded"
         );
         let _ = self.events.send(Arc::new(order.clone()));
-        Ok(())
+        Ok(order.clone())
+    }
+
+    /// Keeps an open order's latest state (and forgets an ended one).
+    fn track(&self, order: &Order) {
+        if let Ok(mut open) = self.open.lock() {
+            if order.status.is_open() {
+                open.insert(order.client_order_id.clone(), order.clone());
+            } else {
+                open.remove(&order.client_order_id);
+            }
+        }
     }
 }

@@ -59,8 +59,11 @@ impl OrderDesk {
             symbol = %request.symbol,
         );
         let desk = self.clone();
-        detached(async move { desk.place_one(request, origin, audit).await }.instrument(span))
-            .await?
+        let placing = async move {
+            let _op = desk.paper_ops.begin();
+            desk.place_one(request, origin, audit).await
+        };
+        detached(placing.instrument(span)).await?
     }
 
     /// Places the two legs of a one-cancels-the-other group (see
@@ -168,17 +171,14 @@ impl OrderDesk {
         Ok(legs)
     }
 
-    /// The order a retried `request_id` created, if any; one still open
-    /// that another process placed is adopted (see [`OrderDesk::adopt`]).
+    /// The order a retried `request_id` created, if any. (One still open
+    /// that another process placed is followed by the sync, which reads
+    /// every open order from the store.)
     async fn retried(&self, request_id: &str) -> Result<Option<Order>, StoreError> {
         if request_id.is_empty() {
             return Ok(None);
         }
-        let first = self.store.order_for_request(request_id).await?;
-        if let Some(order) = &first {
-            self.adopt(order);
-        }
-        Ok(first)
+        self.store.order_for_request(request_id).await
     }
 
     /// Both legs of a retried OCO placement, if it was stored.
@@ -366,7 +366,11 @@ impl OrderDesk {
     ) -> Result<Order, OrderError> {
         let desk = self.clone();
         let id = id.to_string();
-        detached(async move { desk.cancel_now(&id, audit).await }).await?
+        detached(async move {
+            let _op = desk.paper_ops.begin();
+            desk.cancel_now(&id, audit).await
+        })
+        .await?
     }
 }
 

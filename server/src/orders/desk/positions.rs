@@ -4,7 +4,7 @@
 use rust_decimal::Decimal;
 use tradeplane_api::AuditOutcome;
 
-use super::OrderDesk;
+use super::{OrderDesk, ledger};
 use crate::{
     audit::{AuditEntry, actions},
     market::position::Position,
@@ -14,18 +14,8 @@ use crate::{
 impl OrderDesk {
     /// Every pipeline's position in every symbol: (pipeline id, symbol,
     /// position).
-    pub fn positions(&self) -> Vec<(String, String, Position)> {
-        self.ledger
-            .lock()
-            .map(|ledger| {
-                ledger
-                    .positions()
-                    .map(|((pipeline, symbol), position)| {
-                        (pipeline.clone(), symbol.clone(), *position)
-                    })
-                    .collect()
-            })
-            .unwrap_or_default()
+    pub async fn positions(&self) -> Result<Vec<(String, String, Position)>, StoreError> {
+        ledger::positions(&*self.store, "").await
     }
 
     /// Sets the pipeline's booked quantity in `symbol` to what its venue
@@ -37,11 +27,7 @@ impl OrderDesk {
         quantity: Decimal,
         audit: AuditEntry,
     ) -> Result<(), StoreError> {
-        let snapshot = match self.ledger.lock() {
-            Ok(mut ledger) => ledger.set_quantity(pipeline_id, symbol, quantity),
-            Err(_) => return Err(StoreError::Unavailable("the ledger is poisoned".into())),
-        };
-        self.store.save_snapshots(&[snapshot]).await?;
+        ledger::set_quantity(&*self.store, pipeline_id, symbol, quantity).await?;
         self.audit
             .record_or_log(AuditEntry {
                 action: actions::POSITION_RESYNC,

@@ -43,25 +43,6 @@ impl OrderDesk {
         self.close_broken_groups().await;
     }
 
-    /// Takes over an open order on a remote exchange that another process
-    /// placed and no longer follows (a replica that died, whose execution
-    /// this one resumed): from now on this desk's sync reconciles it, and
-    /// sends it again once its exchange can no longer have taken it. An
-    /// order this process is placing right now is adopted harmlessly: its
-    /// answer is recorded over it, and the sync leaves a `new` order alone
-    /// within its exchange's acceptance window. (The paper exchange is per
-    /// process: its orders are not adopted.)
-    pub(super) fn adopt(&self, order: &Order) {
-        let remote = order.exchange != self.paper.name();
-        if !remote || !order.status.is_open() || self.tracked(&order.client_order_id).is_some() {
-            return;
-        }
-        tracing::info!(order = %order.id, status = %order.status, "adopted an open order another process placed");
-        if let Ok(mut open) = self.open.lock() {
-            open.insert(order.client_order_id.clone(), order.clone());
-        }
-    }
-
     /// Sends again orders their exchange never received, an OCO group's
     /// legs together; an order older than `resend_within` fails instead
     /// (the market it was decided in is gone). Legs that replace an order
@@ -185,7 +166,7 @@ impl OrderDesk {
                 };
                 let entry = settle(&mut order, joined, &ticket, audit);
                 tracing::info!(order = %order.id, status = %order.status, "an OCO leg placed with its group before the restart rests with it");
-                return self.record(&order, None, Some(entry)).await;
+                return self.record(&order, None, Some(entry)).await.map(drop);
             }
             status @ (OrderStatus::Rejected | OrderStatus::Failed) => {
                 order.transition(status, &sibling.status_reason, now);
@@ -200,7 +181,7 @@ impl OrderDesk {
                 order.status_reason = why;
             }
         }
-        self.record(&order, None, None).await
+        self.record(&order, None, None).await.map(drop)
     }
 
     async fn give_up(&self, legs: Vec<Order>) -> Result<(), StoreError> {

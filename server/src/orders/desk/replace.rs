@@ -32,8 +32,11 @@ impl OrderDesk {
     ) -> Result<Vec<Order>, PlaceError> {
         let desk = self.clone();
         let old_id = old_id.to_string();
-        super::placement::detached(async move { desk.replace_now(&old_id, legs, audit).await })
-            .await?
+        super::placement::detached(async move {
+            let _op = desk.paper_ops.begin();
+            desk.replace_now(&old_id, legs, audit).await
+        })
+        .await?
     }
 
     async fn replace_now(
@@ -118,7 +121,11 @@ impl OrderDesk {
         }
         let mut retired = Vec::with_capacity(members.len());
         for member in members {
-            let member = match self.tracked(&member.client_order_id) {
+            let latest = match self.latest_open(&member).await {
+                Ok(latest) => latest,
+                Err(err) => return Retired::NotYet(err.to_string()),
+            };
+            let member = match latest {
                 Some(open) => match self.cancel_or_refresh(open, None).await {
                     Ok(done) => done,
                     Err(err) => return Retired::NotYet(err.to_string()),

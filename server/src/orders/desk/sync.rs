@@ -17,33 +17,50 @@ impl OrderDesk {
         self.exchanges.keys().any(|name| name != self.paper.name())
     }
 
-    /// Brings every open or unknown order on a remote exchange up to what
-    /// the exchange says, by client order id. An order the exchange does
-    /// not have, once it can no longer accept it, was never placed: it is
-    /// sent again (see [`OrderDesk::send_again`]). An OCO leg that ended
-    /// closes its group. Returns how many orders changed.
+    /// Brings every open or unknown order on a remote exchange, as stored
+    /// (whichever replica placed it), up to what the exchange says, by
+    /// client order id. An order the exchange does not have, once it can
+    /// no longer accept it, was never placed: it is sent again (see
+    /// [`OrderDesk::send_again`]). An order still `new` that this desk does
+    /// not follow is being placed (here, or by another replica), and is
+    /// left to its placement while its exchange may still accept it. An
+    /// OCO leg that ended closes its group. Returns how many orders
+    /// changed.
     pub async fn sync_open_orders(&self) -> usize {
-        let pending: Vec<Order> = self
-            .open
-            .lock()
-            .map(|open| {
-                open.values()
-                    .filter(|o| o.exchange != self.paper.name())
-                    .cloned()
-                    .collect()
-            })
-            .unwrap_or_default();
+        let pending: Vec<Order> = match self.open_orders().await {
+            Ok(open) => open
+                .into_iter()
+                .filter(|o| o.exchange != self.paper.name())
+                .collect(),
+            Err(err) => {
+                tracing::warn!(error = %err, "cannot read the open orders to sync; the next sync tries again");
+                return 0;
+            }
+        };
         let mut changed = 0;
         let mut unsent = Vec::new();
-        for order in pending {
+        for order in &pending {
             let Some(exchange) = self.exchanges.get(&order.exchange).cloned() else {
                 tracing::warn!(order = %order.id, exchange = %order.exchange, "open order on an exchange that is not configured; left as it is");
                 continue;
             };
+            if order.status == OrderStatus::New
+                && self.tracked(&order.client_order_id).is_none()
+                && may_still_accept(&*exchange, order, now_ms())
+            {
+                continue;
+            }
             let found = exchange.fetch(&order.client_order_id, order.symbol()).await;
             let _writing = self.writes.lock().await;
-            let Some(mut latest) = self.tracked(&order.client_order_id) else {
-                continue;
+            // The latest copy: another writer (a cancel, another replica)
+            // may have changed the order while the exchange answered.
+            let mut latest = match self.store.get_order(&order.id).await {
+                Ok(Some(latest)) if latest.status.is_open() => latest,
+                Ok(_) => continue,
+                Err(err) => {
+                    tracing::warn!(order = %order.id, error = %err, "cannot read an order to sync; the next sync tries again");
+                    continue;
+                }
             };
             let status = latest.status;
             let now = now_ms();
@@ -57,13 +74,9 @@ impl OrderDesk {
                 }
                 Ok(Some(_)) => continue,
                 Ok(None) if matches!(status, OrderStatus::New | OrderStatus::Unknown) => {
-                    let since = latest.update_time_ms;
-                    let window =
-                        i64::try_from(exchange.acceptance_window().as_millis()).unwrap_or(i64::MAX);
-                    if now.saturating_sub(since) < window {
-                        continue;
+                    if !may_still_accept(&*exchange, &latest, now) {
+                        unsent.push(latest);
                     }
-                    unsent.push(latest);
                     continue;
                 }
                 Ok(None) => {
@@ -76,7 +89,7 @@ impl OrderDesk {
                 }
             }
             match self.record(&latest, None, None).await {
-                Ok(()) => changed += 1,
+                Ok(_) => changed += 1,
                 Err(err) => {
                     tracing::error!(error = %err, order = %latest.id, "order change not saved")
                 }
@@ -84,15 +97,7 @@ impl OrderDesk {
             drop(_writing);
             self.close_group(&latest).await;
         }
-        let unsent = match self.open.lock() {
-            Ok(open) => whole_groups(unsent, &open),
-            Err(_) => {
-                tracing::error!(
-                    "the open orders are poisoned; unsent orders wait for the next sync"
-                );
-                Vec::new()
-            }
-        };
+        let unsent = whole_groups(unsent, &pending);
         changed += unsent.len();
         self.send_again(unsent, crate::audit::AuditEntry::system())
             .await;
@@ -100,12 +105,19 @@ impl OrderDesk {
     }
 }
 
+/// Whether `exchange` may still accept the placement of `order` (as of
+/// its last change) at `now`: until then, not finding it proves nothing.
+fn may_still_accept(exchange: &dyn Exchange, order: &Order, now: i64) -> bool {
+    let window = i64::try_from(exchange.acceptance_window().as_millis()).unwrap_or(i64::MAX);
+    now.saturating_sub(order.update_time_ms) < window
+}
+
 /// The unsent orders that can be sent now: an OCO leg only together with
 /// every other open leg of its group. Legs whose acceptance windows end
 /// on either side of one sync would otherwise be sent again one by one,
 /// as separate orders each holding the position; they wait for the next
 /// sync instead.
-fn whole_groups(unsent: Vec<Order>, open: &HashMap<String, Order>) -> Vec<Order> {
+fn whole_groups(unsent: Vec<Order>, open: &[Order]) -> Vec<Order> {
     let legs_in = |orders: &mut dyn Iterator<Item = &Order>| {
         let mut legs: HashMap<String, usize> = HashMap::new();
         for order in orders.filter(|o| !o.origin.oco_group.is_empty()) {
@@ -114,7 +126,7 @@ fn whole_groups(unsent: Vec<Order>, open: &HashMap<String, Order>) -> Vec<Order>
         legs
     };
     let unsent_legs = legs_in(&mut unsent.iter());
-    let open_legs = legs_in(&mut open.values());
+    let open_legs = legs_in(&mut open.iter());
     unsent
         .into_iter()
         .filter(|order| {
@@ -156,19 +168,14 @@ mod tests {
 
     #[test]
     fn an_oco_leg_is_sent_again_only_with_its_whole_group() {
-        let open: HashMap<String, Order> = [
+        let open = [
             order("single", ""),
             order("stop-a", "a"),
             order("target-a", "a"),
             order("stop-b", "b"),
             order("target-b", "b"),
-        ]
-        .into_iter()
-        .map(|o| (o.client_order_id.clone(), o))
-        .collect();
-        let unsent = ["single", "stop-a", "target-a", "stop-b"]
-            .map(|id| open[id].clone())
-            .to_vec();
+        ];
+        let unsent = open[..4].to_vec();
         assert_eq!(
             ids(&whole_groups(unsent, &open)),
             ["single", "stop-a", "target-a"],

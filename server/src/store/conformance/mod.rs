@@ -11,6 +11,7 @@ mod keys;
 mod orders;
 mod pipelines;
 mod signals;
+mod totals;
 
 use std::sync::Arc;
 
@@ -21,6 +22,7 @@ pub use keys::*;
 pub use orders::*;
 pub use pipelines::*;
 pub use signals::*;
+pub use totals::*;
 
 use super::Store;
 
@@ -67,7 +69,9 @@ macro_rules! conformance_suite {
             order_groups_are_inserted_whole_or_not_at_all,
             orders_page_and_filter,
             a_pipelines_recent_orders_are_counted,
-            snapshots_commit_with_orders_and_never_go_back,
+            fills_are_booked_once_and_a_stale_copy_is_refused,
+            concurrent_writers_book_a_fill_once,
+            totals_adjust_in_place_and_snapshots_never_go_back,
             claims_skip_or_queue_behind_a_running_execution_and_resume_expired_leases,
             executions_are_inserted_once_and_page,
             a_finished_execution_drops_its_lease,

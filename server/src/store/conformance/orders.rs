@@ -1,17 +1,19 @@
 //! Orders: inserts idempotent on `request_id` and client order id,
 //! updates, paging and filters, and the whole-table walk.
 
+use std::sync::Arc;
+
 use rust_decimal::Decimal;
 
 use super::{TestBackend, id_at};
 use crate::{
     market::side::Side,
     model::order::{Order, OrderOrigin, OrderStatus, OrderTicket},
-    store::{AuditRow, OrderInsert, OrderQuery, Snapshot, verify_chain, walk_orders},
+    store::{Bookkeeping, OrderInsert, OrderQuery, StoreError, TotalKey, walk_orders},
 };
 
 /// A new buy `id` on `exchange` for `symbol`.
-fn order(id: &str, exchange: &str, symbol: &str) -> Order {
+pub(super) fn order(id: &str, exchange: &str, symbol: &str) -> Order {
     let (base, quote) = symbol.split_once('-').unwrap_or((symbol, ""));
     let ticket = OrderTicket {
         client_order_id: format!("client-{id}"),
@@ -98,7 +100,10 @@ pub async fn orders_are_inserted_once(backend: &impl TestBackend) {
     );
     let mut filled = first.clone();
     filled.status = OrderStatus::Filled;
-    store.update_order(&filled, &[], Vec::new()).await.unwrap();
+    store
+        .update_order(&filled, Arc::new(NoTotals), Vec::new())
+        .await
+        .unwrap();
     assert_eq!(store.get_order("o1").await.unwrap(), Some(filled.clone()));
     assert_eq!(store.get_order("o2").await.unwrap(), None);
     assert_eq!(
@@ -216,53 +221,15 @@ pub async fn orders_page_and_filter(backend: &impl TestBackend) {
     );
 }
 
-/// Snapshots and audit events commit with their order change, and only
-/// a higher version replaces a stored snapshot.
-pub async fn snapshots_commit_with_orders_and_never_go_back(backend: &impl TestBackend) {
-    let store = backend.open().await;
-    let placed = order("o1", "paper", "BTC-USDT");
-    store.insert_order(&placed, None).await.unwrap();
-    let snapshot = |key: &str, version: i64| Snapshot {
-        scope: "position".into(),
-        key: key.into(),
-        version,
-        body: format!("{{\"v\":{version}}}"),
-    };
-    let mut filled = placed.clone();
-    filled.status = OrderStatus::Filled;
-    let placed_event = AuditRow {
-        time_ms: 10,
-        actor: "alice".into(),
-        action: "order.place".into(),
-        target: "o1".into(),
-        outcome: 1,
-        ..Default::default()
-    };
-    let chained = store
-        .update_order(
-            &filled,
-            &[snapshot("a", 2), snapshot("b", 1)],
-            vec![placed_event],
-        )
-        .await
-        .unwrap();
-    assert_eq!(chained.len(), 1);
-    assert_eq!(chained[0].sequence, 1, "chained in the order's write");
-    let verified = verify_chain(&*store).await.unwrap();
-    assert_eq!((verified.events_checked, verified.first_broken), (1, None));
-    store
-        .update_order(&filled, &[snapshot("a", 1)], Vec::new())
-        .await
-        .unwrap();
-    let mut stored = store.snapshots("position").await.unwrap();
-    stored.sort_by(|x, y| x.key.cmp(&y.key));
-    assert_eq!(
-        stored,
-        vec![snapshot("a", 2), snapshot("b", 1)],
-        "an older version does not replace a newer one"
-    );
-    assert!(store.snapshots("paper").await.unwrap().is_empty());
-    let reopened = backend.open().await;
-    assert_eq!(reopened.snapshots("position").await.unwrap().len(), 2);
-    assert_eq!(reopened.get_order("o1").await.unwrap(), Some(filled));
+/// Books nothing.
+struct NoTotals;
+
+impl Bookkeeping for NoTotals {
+    fn totals(&self, _: &Order) -> Vec<TotalKey> {
+        Vec::new()
+    }
+
+    fn book(&self, _: &Order, _: usize, _: Vec<Option<String>>) -> Result<Vec<String>, StoreError> {
+        Ok(Vec::new())
+    }
 }

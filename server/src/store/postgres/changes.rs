@@ -2,14 +2,18 @@
 //! it: triggers (`migrations/postgres/0002_notify.sql`, `0003_…`) notify
 //! `tradeplane_shared` when keys, settings or pipelines change,
 //! `tradeplane_queued` when executions are queued, and `tradeplane_rows`
-//! with each new or changed signal, order, execution and audit event. The
-//! feed listens on a connection of its own, outside the store's pool.
+//! with each new or changed signal, order, execution, audit event and
+//! approval (`0006_notify_approvals.sql`). The feed listens on a
+//! connection of its own, outside the store's pool.
+
+use std::time::Duration;
 
 use sqlx::{
     PgPool,
     postgres::{PgListener, PgNotification},
 };
 
+use super::duty::DutyLock;
 use crate::store::StoreError;
 
 /// What every replica's connections are named after (`tradeplane/<id>`).
@@ -43,6 +47,7 @@ pub enum Table {
     Orders,
     Executions,
     AuditEvents,
+    Approvals,
 }
 
 impl Table {
@@ -52,6 +57,7 @@ impl Table {
             "orders" => Some(Table::Orders),
             "executions" => Some(Table::Executions),
             "audit_events" => Some(Table::AuditEvents),
+            "approvals" => Some(Table::Approvals),
             _ => None,
         }
     }
@@ -66,19 +72,29 @@ pub struct ChangeFeed {
     queries: PgPool,
     /// This replica's connections' name: rows it changed are not news.
     own_name: String,
+    /// How long the duty lock's connection may take to answer.
+    timeout: Duration,
     listener: Option<PgListener>,
 }
 
 impl ChangeFeed {
     /// A feed that listens over `pool` (one connection, made lazily) and
-    /// queries over `queries`.
-    pub(super) fn new(pool: PgPool, queries: PgPool, own_name: String) -> Self {
+    /// queries over `queries`; its duty lock's statements take up to
+    /// `timeout`.
+    pub(super) fn new(pool: PgPool, queries: PgPool, own_name: String, timeout: Duration) -> Self {
         Self {
             pool,
             queries,
             own_name,
+            timeout,
             listener: None,
         }
+    }
+
+    /// A claim to the lock that puts one of the replicas on duty, on a
+    /// connection of its own named like the feed's.
+    pub fn duty_lock(&self) -> DutyLock {
+        DutyLock::new((*self.pool.connect_options()).clone(), self.timeout)
     }
 
     /// How many replicas are connected to the database now: each names
@@ -204,6 +220,13 @@ mod tests {
             })
         );
         assert_eq!(parsed(ROWS, "orders 0190-ab tradeplane/me"), None);
+        assert_eq!(
+            parsed(ROWS, "approvals 0190-cd tradeplane/other"),
+            Some(Change::Row {
+                table: Table::Approvals,
+                key: "0190-cd".into()
+            })
+        );
         assert_eq!(
             parsed(ROWS, "ledgers 1 tradeplane/other"),
             Some(Change::Missed)

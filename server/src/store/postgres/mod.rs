@@ -11,13 +11,15 @@
 mod approvals;
 mod audit;
 mod changes;
+mod duty;
 mod executions;
 mod orders;
 mod pipelines;
 mod security;
+mod signal_batch;
 mod signals;
 
-use std::str::FromStr;
+use std::{str::FromStr, time::Duration};
 
 use async_trait::async_trait;
 use opentelemetry::{KeyValue, metrics::Meter};
@@ -28,6 +30,7 @@ use sqlx::{
 
 use super::{Lifecycle, StoreConfig, StoreError};
 pub use changes::{Change, ChangeFeed, Table};
+pub use duty::DutyLock;
 
 /// PostgreSQL store over a bounded connection pool.
 pub struct PostgresStore {
@@ -36,6 +39,10 @@ pub struct PostgresStore {
     feed_pool: PgPool,
     /// This process's connections' name, `tradeplane/<replica id>`.
     name: String,
+    /// How long a statement may take.
+    statement_timeout: Duration,
+    /// Records signals in groups.
+    signals: signal_batch::SignalBatcher,
 }
 
 impl PostgresStore {
@@ -65,9 +72,11 @@ impl PostgresStore {
             .map_err(|e| StoreError::Unavailable(format!("migration failed: {e}")))?;
         meter_pool(&pool, config.pool_size, meter);
         Ok(Self {
+            signals: signal_batch::SignalBatcher::start(pool.clone()),
             pool,
             feed_pool,
             name,
+            statement_timeout: config.statement_timeout,
         })
     }
 }
@@ -113,6 +122,7 @@ impl Lifecycle for PostgresStore {
             self.feed_pool.clone(),
             self.pool.clone(),
             self.name.clone(),
+            self.statement_timeout,
         ))
     }
 }

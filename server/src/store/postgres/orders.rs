@@ -11,6 +11,7 @@ use crate::store::lists;
 use async_trait::async_trait;
 use prost::Message;
 use sqlx::{PgConnection, Postgres};
+use std::{collections::HashMap, sync::Arc};
 use tradeplane_api as pb;
 
 use super::PostgresStore;
@@ -18,7 +19,9 @@ use crate::{
     codec::enums::Mirrored,
     model::order::Order,
     store::{
-        AuditRow, OrderInsert, OrderQuery, OrderStore, Snapshot, StoreError,
+        Adjustment, AuditRow, Bookkeeping, OrderInsert, OrderQuery, OrderStore, OrderUpdate,
+        Snapshot, StoreError, TotalKey,
+        orders::{booked_fills, snapshot_rows},
         query::{decode, fetch_bodies, fetch_body},
     },
 };
@@ -65,20 +68,64 @@ impl OrderStore for PostgresStore {
     async fn update_order(
         &self,
         order: &Order,
-        snapshots: &[Snapshot],
+        books: Arc<dyn Bookkeeping>,
         audit: Vec<AuditRow>,
-    ) -> Result<Vec<AuditRow>, StoreError> {
+    ) -> Result<OrderUpdate, StoreError> {
         let mut tx = self.pool.begin().await?;
+        // The row lock orders this write after any other of this order's.
+        let stored: Option<Vec<u8>> =
+            sqlx::query_scalar("SELECT body FROM orders WHERE id = $1 FOR UPDATE")
+                .bind(&order.id)
+                .fetch_optional(&mut *tx)
+                .await?;
+        let stored = stored
+            .map(|body| decode::<pb::Order, _>("order", &body))
+            .transpose()?;
+        let booked = match booked_fills(order, stored) {
+            Ok(booked) => booked,
+            Err(ahead) => return Ok(OrderUpdate::Behind(ahead)),
+        };
+        if order.fills.len() > booked {
+            let totals = books.totals(order);
+            // Locked in one order by every writer: no deadlock.
+            let mut locking: Vec<&TotalKey> = totals.iter().collect();
+            locking.sort();
+            let mut locked = HashMap::new();
+            for total in locking {
+                locked.insert(total, lock_total(&mut tx, &total.0, &total.1).await?);
+            }
+            let current = totals
+                .iter()
+                .map(|total| locked.remove(total).flatten())
+                .collect();
+            let bodies = books.book(order, booked, current)?;
+            for ((scope, key), body) in totals.iter().zip(bodies) {
+                write_total(&mut tx, scope, key, &body).await?;
+            }
+        }
         sqlx::query("UPDATE orders SET status = $2, body = $3 WHERE id = $1")
             .bind(&order.id)
             .bind(order.status.number())
             .bind(pb::Order::from(order).encode_to_vec())
             .execute(&mut *tx)
             .await?;
-        save_snapshots(&mut tx, snapshots).await?;
         let audit = super::audit::append(&mut tx, audit).await?;
         tx.commit().await?;
-        Ok(audit)
+        Ok(OrderUpdate::Saved(audit))
+    }
+
+    async fn adjust_total(
+        &self,
+        scope: &str,
+        key: &str,
+        adjustment: Adjustment,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let current = lock_total(&mut tx, scope, key).await?;
+        let body = adjustment(current.as_deref())?;
+        write_total(&mut tx, scope, key, &body).await?;
+        tx.commit().await?;
+        Ok(())
     }
 
     async fn save_snapshots(&self, snapshots: &[Snapshot]) -> Result<(), StoreError> {
@@ -88,21 +135,15 @@ impl OrderStore for PostgresStore {
         Ok(())
     }
 
-    async fn snapshots(&self, scope: &str) -> Result<Vec<Snapshot>, StoreError> {
-        let rows: Vec<(String, i64, String)> =
-            sqlx::query_as("SELECT key, version, body FROM snapshots WHERE scope = $1")
-                .bind(scope)
-                .fetch_all(&self.pool)
-                .await?;
-        Ok(rows
-            .into_iter()
-            .map(|(key, version, body)| Snapshot {
-                scope: scope.to_string(),
-                key,
-                version,
-                body,
-            })
-            .collect())
+    async fn snapshots(&self, scope: &str, key_prefix: &str) -> Result<Vec<Snapshot>, StoreError> {
+        let rows: Vec<(String, i64, String)> = sqlx::query_as(
+            "SELECT key, version, body FROM snapshots WHERE scope = $1 AND starts_with(key, $2)",
+        )
+        .bind(scope)
+        .bind(key_prefix)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(snapshot_rows(scope, rows))
     }
 
     async fn get_order(&self, id: &str) -> Result<Option<Order>, StoreError> {
@@ -179,5 +220,47 @@ async fn save_snapshots(tx: &mut PgConnection, snapshots: &[Snapshot]) -> Result
         .execute(&mut *tx)
         .await?;
     }
+    Ok(())
+}
+
+/// Locks a running total for the rest of the transaction (creating its
+/// row, empty, if it has none yet) and returns its body (`None`: none yet).
+async fn lock_total(
+    tx: &mut PgConnection,
+    scope: &str,
+    key: &str,
+) -> Result<Option<String>, StoreError> {
+    sqlx::query(
+        "INSERT INTO snapshots (scope, key, version, body) VALUES ($1, $2, 0, '') \
+         ON CONFLICT (scope, key) DO NOTHING",
+    )
+    .bind(scope)
+    .bind(key)
+    .execute(&mut *tx)
+    .await?;
+    let body: String =
+        sqlx::query_scalar("SELECT body FROM snapshots WHERE scope = $1 AND key = $2 FOR UPDATE")
+            .bind(scope)
+            .bind(key)
+            .fetch_one(&mut *tx)
+            .await?;
+    Ok(Some(body).filter(|body| !body.is_empty()))
+}
+
+/// Saves a locked running total's new body as its next version.
+async fn write_total(
+    tx: &mut PgConnection,
+    scope: &str,
+    key: &str,
+    body: &str,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "UPDATE snapshots SET version = version + 1, body = $3 WHERE scope = $1 AND key = $2",
+    )
+    .bind(scope)
+    .bind(key)
+    .bind(body)
+    .execute(&mut *tx)
+    .await?;
     Ok(())
 }

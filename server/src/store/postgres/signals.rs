@@ -11,39 +11,28 @@
 //! replica whose `earlier` key another is writing right now. The dedupe
 //! row and its signal commit together, so a key found alive always has
 //! its signal. The lock, the check and both inserts run in the database as
-//! one function call (`migrations/postgres/0005_record_signal.sql`): a
-//! signal that starts no execution is one round trip.
+//! one function call (`migrations/postgres/0005_record_signal.sql`), and
+//! the signals that arrive together are recorded by one call and one
+//! commit (`signal_batch.rs`).
 
 use async_trait::async_trait;
 use sha2::{Digest, Sha256};
-use sqlx::{PgConnection, Postgres};
+use sqlx::Postgres;
 use tradeplane_api as pb;
 
-use super::{PostgresStore, executions::insert_execution};
+use super::PostgresStore;
 use crate::{
     model::signal::Signal,
     store::{
         DedupeKey, SignalLog, SignalQuery, SignalWrite, SignalWriteResult, StoreError, lists,
-        query::{decode, fetch_bodies, fetch_body},
+        query::{fetch_bodies, fetch_body},
     },
 };
 
 #[async_trait]
 impl SignalLog for PostgresStore {
     async fn record_signal(&self, write: SignalWrite) -> Result<SignalWriteResult, StoreError> {
-        if write.executions.is_empty() {
-            let mut conn = self.pool.acquire().await?;
-            return record(&mut conn, &write).await;
-        }
-        let mut tx = self.pool.begin().await?;
-        let result = record(&mut tx, &write).await?;
-        if result == SignalWriteResult::Inserted {
-            for execution in &write.executions {
-                insert_execution(&mut tx, execution).await?;
-            }
-        }
-        tx.commit().await?;
-        Ok(result)
+        self.signals.record(write).await
     }
 
     async fn get_signal(&self, id: &str) -> Result<Option<Signal>, StoreError> {
@@ -64,44 +53,9 @@ impl SignalLog for PostgresStore {
     }
 }
 
-/// Records `write` (not its executions) with its key, on `conn`, unless a
-/// key of it is alive: then answers with that key's signal and writes
-/// nothing.
-async fn record(
-    conn: &mut PgConnection,
-    write: &SignalWrite,
-) -> Result<SignalWriteResult, StoreError> {
-    let dedupe = write.dedupe.as_ref();
-    let first: Option<(String, Option<Vec<u8>>)> = sqlx::query_as(
-        "SELECT first_id, first_body FROM tradeplane_record_signal(\
-         $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
-    )
-    .bind(&write.id)
-    .bind(&write.source)
-    .bind(&write.strategy)
-    .bind(&write.symbol)
-    .bind(write.outcome)
-    .bind(&write.body)
-    .bind(dedupe.map(|d| d.key.as_str()))
-    .bind(dedupe.and_then(|d| d.earlier.as_deref()))
-    .bind(dedupe.map_or(0, |d| d.expires_ms))
-    .bind(chrono::Utc::now().timestamp_millis())
-    .bind(dedupe.map(key_locks).unwrap_or_default())
-    .fetch_optional(&mut *conn)
-    .await?;
-    let Some((signal_id, body)) = first else {
-        return Ok(SignalWriteResult::Inserted);
-    };
-    let body = body.ok_or_else(|| {
-        StoreError::Corrupt(format!("dedupe key points at missing signal {signal_id}"))
-    })?;
-    let first = decode::<pb::Signal, _>("signal", &body)?;
-    Ok(SignalWriteResult::Duplicate(Box::new(first)))
-}
-
 /// The advisory lock ids of `dedupe`'s keys (its own and the earlier one),
 /// sorted, so that every writer takes them in one order.
-fn key_locks(dedupe: &DedupeKey) -> Vec<i64> {
+pub(super) fn key_locks(dedupe: &DedupeKey) -> Vec<i64> {
     let mut locks: Vec<i64> = std::iter::once(&dedupe.key)
         .chain(&dedupe.earlier)
         .map(|key| key_lock(key))

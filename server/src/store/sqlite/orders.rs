@@ -5,6 +5,7 @@ use async_trait::async_trait;
 use prost::Message;
 use rusqlite::OptionalExtension;
 use sqlx::Sqlite;
+use std::sync::Arc;
 use tradeplane_api as pb;
 
 use super::SqliteStore;
@@ -12,7 +13,11 @@ use crate::store::query::{decode, fetch_bodies, fetch_body};
 use crate::{
     codec::enums::Mirrored,
     model::order::Order,
-    store::{AuditRow, OrderInsert, OrderQuery, OrderStore, Snapshot, StoreError},
+    store::{
+        Adjustment, AuditRow, Bookkeeping, OrderInsert, OrderQuery, OrderStore, OrderUpdate,
+        Snapshot, StoreError,
+        orders::{booked_fills, snapshot_rows},
+    },
 };
 
 /// An order's columns, computed on the calling thread.
@@ -95,25 +100,65 @@ impl OrderStore for SqliteStore {
     async fn update_order(
         &self,
         order: &Order,
-        snapshots: &[Snapshot],
+        books: Arc<dyn Bookkeeping>,
         audit: Vec<AuditRow>,
-    ) -> Result<Vec<AuditRow>, StoreError> {
+    ) -> Result<OrderUpdate, StoreError> {
         let row = OrderRow::new(order);
-        let snapshots = snapshots.to_vec();
+        let order = order.clone();
         self.run(move |conn| {
             let tx = conn.savepoint()?;
+            let stored: Option<Vec<u8>> = tx
+                .query_row("SELECT body FROM orders WHERE id = ?1", [&row.id], |r| {
+                    r.get(0)
+                })
+                .optional()?;
+            let stored = stored
+                .map(|body| decode::<pb::Order, _>("order", &body))
+                .transpose()?;
+            let booked = match booked_fills(&order, stored) {
+                Ok(booked) => booked,
+                Err(ahead) => return Ok(OrderUpdate::Behind(ahead)),
+            };
+            if order.fills.len() > booked {
+                let totals = books.totals(&order);
+                let mut current = Vec::with_capacity(totals.len());
+                for (scope, key) in &totals {
+                    current.push(read_total(&tx, scope, key)?.map(|(_, body)| body));
+                }
+                let bodies = books.book(&order, booked, current)?;
+                for ((scope, key), body) in totals.iter().zip(bodies) {
+                    write_total(&tx, scope, key, &body)?;
+                }
+            }
             tx.execute(
                 "UPDATE orders SET status = ?2, body = ?3 WHERE id = ?1",
                 rusqlite::params![row.id, row.status, row.body],
             )?;
-            save_snapshots(&tx, &snapshots)?;
             let audit = if audit.is_empty() {
                 audit
             } else {
                 super::audit::append(&tx, audit)?
             };
             tx.commit()?;
-            Ok(audit)
+            Ok(OrderUpdate::Saved(audit))
+        })
+        .await
+    }
+
+    async fn adjust_total(
+        &self,
+        scope: &str,
+        key: &str,
+        adjustment: Adjustment,
+    ) -> Result<(), StoreError> {
+        let (scope, key) = (scope.to_string(), key.to_string());
+        self.run(move |conn| {
+            let tx = conn.savepoint()?;
+            let current = read_total(&tx, &scope, &key)?;
+            let body = adjustment(current.as_ref().map(|(_, body)| body.as_str()))?;
+            write_total(&tx, &scope, &key, &body)?;
+            tx.commit()?;
+            Ok(())
         })
         .await
     }
@@ -129,21 +174,16 @@ impl OrderStore for SqliteStore {
         .await
     }
 
-    async fn snapshots(&self, scope: &str) -> Result<Vec<Snapshot>, StoreError> {
-        let rows: Vec<(String, i64, String)> =
-            sqlx::query_as("SELECT key, version, body FROM snapshots WHERE scope = ?")
-                .bind(scope)
-                .fetch_all(&self.readers)
-                .await?;
-        Ok(rows
-            .into_iter()
-            .map(|(key, version, body)| Snapshot {
-                scope: scope.to_string(),
-                key,
-                version,
-                body,
-            })
-            .collect())
+    async fn snapshots(&self, scope: &str, key_prefix: &str) -> Result<Vec<Snapshot>, StoreError> {
+        let rows: Vec<(String, i64, String)> = sqlx::query_as(
+            "SELECT key, version, body FROM snapshots \
+             WHERE scope = ?1 AND substr(key, 1, length(?2)) = ?2",
+        )
+        .bind(scope)
+        .bind(key_prefix)
+        .fetch_all(&self.readers)
+        .await?;
+        Ok(snapshot_rows(scope, rows))
     }
 
     async fn get_order(&self, id: &str) -> Result<Option<Order>, StoreError> {
@@ -190,5 +230,35 @@ fn save_snapshots(conn: &rusqlite::Connection, snapshots: &[Snapshot]) -> Result
             rusqlite::params![snapshot.scope, snapshot.key, snapshot.version, snapshot.body],
         )?;
     }
+    Ok(())
+}
+
+/// A running total's version and body, if it has been saved.
+fn read_total(
+    conn: &rusqlite::Connection,
+    scope: &str,
+    key: &str,
+) -> Result<Option<(i64, String)>, StoreError> {
+    Ok(conn
+        .query_row(
+            "SELECT version, body FROM snapshots WHERE scope = ?1 AND key = ?2",
+            [scope, key],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()?)
+}
+
+/// Saves a running total's new body as its next version.
+fn write_total(
+    conn: &rusqlite::Connection,
+    scope: &str,
+    key: &str,
+    body: &str,
+) -> Result<(), StoreError> {
+    conn.execute(
+        "INSERT INTO snapshots (scope, key, version, body) VALUES (?1, ?2, 1, ?3) \
+         ON CONFLICT (scope, key) DO UPDATE SET version = snapshots.version + 1, body = excluded.body",
+        [scope, key, body],
+    )?;
     Ok(())
 }

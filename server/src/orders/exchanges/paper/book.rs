@@ -62,6 +62,15 @@ impl Book {
         }
     }
 
+    /// Back to the configured balances with nothing resting (prices seen,
+    /// finished orders and the slippage draws carry on).
+    pub fn clear(&mut self, config: &PaperConfig) {
+        self.free = config.balances.clone();
+        self.locked.clear();
+        self.resting.clear();
+        self.groups.clear();
+    }
+
     /// Rests the legs of an OCO group (or one more leg of it, when the
     /// book is restored), holding the group's funds once.
     pub fn rest_in_group(

@@ -93,17 +93,24 @@ impl PaperExchange {
         }
     }
 
-    /// Rebuilds the book: `settled` is what recorded fills have moved in
-    /// each asset (added to the configured balances), and the `open`
-    /// orders rest again, holding their funds.
+    /// Rebuilds the book afresh: `settled` is what recorded fills have
+    /// moved in each asset (added to the configured balances), and the
+    /// `open` orders rest again, holding their funds. `commit` is asked
+    /// under the book's lock, before anything changes: the book is rebuilt
+    /// only if it answers true. Returns whether it was.
     pub fn restore(
         &self,
         settled: &BTreeMap<String, Decimal>,
         open: &[(OrderTicket, ExchangeOrder)],
-    ) {
+        commit: impl FnOnce() -> bool,
+    ) -> bool {
         let Ok(mut book) = self.book.lock() else {
-            return;
+            return false;
         };
+        if !commit() {
+            return false;
+        }
+        book.clear(&self.config);
         for (asset, change) in settled {
             *book.balance(asset) += change;
         }
@@ -125,6 +132,7 @@ impl PaperExchange {
                 }
             }
         }
+        true
     }
 
     /// Rests `ticket` as one more leg of its OCO group, which is on the
