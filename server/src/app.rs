@@ -334,6 +334,7 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
             audit: security.audit.clone(),
             store: store.clone(),
         };
+        tasks.push(tokio::spawn(desk.clone().follow_paper(stopped.clone())));
         let follower = replication::Follower::new(shared, feed, config.store.reload_every, &meter);
         tasks.push(tokio::spawn(follower.follow(stopped.clone())));
     }

@@ -78,10 +78,8 @@ impl Follower {
                 change = self.feed.next() => match change {
                     Ok(Change::Queued) => self.shared.pipelines.queued(),
                     Ok(Change::Row { table, key }) => {
-                        if table == Table::Orders
-                            && let Err(err) = self.shared.desk.changed_elsewhere(&key).await
-                        {
-                            tracing::warn!(error = %err, order = key, "cannot follow another replica's paper order");
+                        if table == Table::Orders {
+                            self.shared.desk.changed_elsewhere();
                         }
                         self.relay(table, &key).await;
                     }
@@ -115,9 +113,7 @@ impl Follower {
         if let Err(err) = self.follow_breakers().await {
             tracing::warn!(error = %err, "cannot read the shared breakers");
         }
-        if let Err(err) = self.shared.desk.follow_paper().await {
-            tracing::warn!(error = %err, "cannot read the shared paper book");
-        }
+        self.shared.desk.changed_elsewhere();
         match self.feed.live_replicas().await {
             Ok(live) => self.shared.security.limiter.share_among(live),
             Err(err) => tracing::warn!(error = %err, "cannot count the live replicas"),

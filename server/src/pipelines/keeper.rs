@@ -65,14 +65,13 @@ impl Pipelines {
                     Err(RecvError::Lagged(_)) => self.catch_up().await,
                     Err(RecvError::Closed) => return,
                 },
-                _ = tick.tick() => {
-                    if let Err(err) = self.desk.refresh_view().await {
-                        tracing::warn!(error = %err, "cannot read the positions and open orders for the gauges");
+                _ = tick.tick() => match self.desk.refresh_view().await {
+                    Ok(view) if duty.is_on() => self.check_resting(&view.open).await,
+                    Ok(_) => {}
+                    Err(err) => {
+                        tracing::warn!(error = %err, "cannot read the positions and open orders; next tick");
                     }
-                    if duty.is_on() {
-                        self.check_resting().await;
-                    }
-                }
+                },
                 _ = reconcile.tick() => if duty.is_on() {
                     self.reconcile_positions().await;
                     self.check_coverage().await;
@@ -221,16 +220,9 @@ impl Pipelines {
     /// Cancel-after for resting entries; trailing stops follow the price;
     /// a take-profit that executed in part gets its bracket resized once
     /// the price allows it.
-    async fn check_resting(&self) {
+    async fn check_resting(&self, open: &[Order]) {
         let now = now_ms();
         let snapshot = self.snapshot();
-        let open = match self.desk.open_orders().await {
-            Ok(open) => open,
-            Err(err) => {
-                tracing::warn!(error = %err, "cannot read the open orders to check; next tick");
-                return;
-            }
-        };
         for order in open {
             let Some(compiled) = snapshot.get(&order.origin.pipeline_id) else {
                 continue;
@@ -242,12 +234,12 @@ impl Pipelines {
                     };
                     let after_ms = i64::try_from(after.as_millis()).unwrap_or(i64::MAX);
                     if now.saturating_sub(order.create_time_ms) >= after_ms {
-                        self.cancel_stale_entry(compiled, &order, after).await;
+                        self.cancel_stale_entry(compiled, order, after).await;
                     }
                 }
-                Some(OrderRole::StopLoss) => self.trail(compiled, &order).await,
+                Some(OrderRole::StopLoss) => self.trail(compiled, order).await,
                 Some(OrderRole::TakeProfit) if order.status == OrderStatus::PartiallyFilled => {
-                    self.resize_after_partial_target(compiled, &order).await
+                    self.resize_after_partial_target(compiled, order).await
                 }
                 _ => {}
             }

@@ -17,10 +17,14 @@ use crate::{
     store::{Bookkeeping, OrderQuery, Snapshot, Store, StoreError, TotalKey, walk_orders},
 };
 
-/// Scope of the paper exchange's settled balance changes (one row).
+/// Scope of the paper exchange's settled balance changes: what fills moved
+/// in each asset, summed over [`PAPER_SHARDS`] rows (and the one row
+/// `paper` of databases from before the shards). Every paper fill books
+/// into one of them, by its order's id: writers on several replicas then
+/// wait on one another's row locks a sixteenth as often.
 const PAPER_SCOPE: &str = "paper.settled";
-/// Key of that row.
-const PAPER_KEY: &str = "paper";
+/// How many rows the paper balances are booked over.
+const PAPER_SHARDS: u32 = 16;
 /// Scope of pipeline positions (one row per pipeline and symbol).
 const POSITION_SCOPE: &str = "pipeline.position";
 /// Scope of the row that says whether the totals were built from the
@@ -48,7 +52,7 @@ impl Bookkeeping for Ledger {
     fn totals(&self, order: &Order) -> Vec<TotalKey> {
         let mut totals = Vec::with_capacity(2);
         if order.exchange == self.paper {
-            totals.push((PAPER_SCOPE.to_string(), PAPER_KEY.to_string()));
+            totals.push((PAPER_SCOPE.to_string(), paper_shard(&order.id)));
         }
         if !order.origin.pipeline_id.is_empty() {
             let key = position_key(&order.origin.pipeline_id, order.symbol());
@@ -152,11 +156,22 @@ impl Ledger {
 
 /// What paper fills have moved in each asset.
 pub(super) async fn paper_settled(store: &dyn Store) -> Result<Settled, StoreError> {
-    let saved = store.snapshots(PAPER_SCOPE, PAPER_KEY).await?;
-    match saved.into_iter().find(|s| s.key == PAPER_KEY) {
-        Some(snapshot) => parse(Some(snapshot.body), "paper balances"),
-        None => Ok(Settled::new()),
+    let mut settled = Settled::new();
+    for shard in store.snapshots(PAPER_SCOPE, "").await? {
+        let moved: Settled = parse(Some(shard.body), "paper balances")?;
+        for (asset, change) in moved {
+            *settled.entry(asset).or_default() += change;
+        }
     }
+    Ok(settled)
+}
+
+/// The row of the paper balances that the fills of order `id` book into.
+fn paper_shard(id: &str) -> String {
+    let hash = id.bytes().fold(0u32, |hash, byte| {
+        hash.wrapping_mul(31).wrapping_add(u32::from(byte))
+    });
+    format!("shard-{:02}", hash % PAPER_SHARDS)
 }
 
 /// The positions of `pipeline_id` (every pipeline's: empty), as

@@ -76,6 +76,8 @@ pub struct OrderDesk {
     view: view::SharedView,
     /// This replica's paper operations in flight.
     paper_ops: paper_follow::PaperOps,
+    /// Wakes the paper book's rebuild: another replica changed an order.
+    paper_changed: tokio::sync::Notify,
     /// Held while an open order's new state from an exchange is applied
     /// and saved, so that a sync and a cancel cannot overwrite each other.
     writes: tokio::sync::Mutex<()>,
@@ -160,6 +162,7 @@ impl OrderDesk {
             ledger: Arc::new(ledger),
             view: Default::default(),
             paper_ops: Default::default(),
+            paper_changed: Default::default(),
             writes: tokio::sync::Mutex::new(()),
             events,
             relayed: Relay::new(WATCH_BUFFER),

@@ -10,8 +10,15 @@
 //! done to the book and not recorded yet: it is made only while none is in
 //! flight and none started since the store was read.
 
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::time::Duration;
+use std::{
+    sync::{
+        Arc,
+        atomic::{AtomicU64, AtomicUsize, Ordering},
+    },
+    time::Duration,
+};
+
+use tokio::sync::watch;
 
 use super::{OrderDesk, ledger};
 use crate::{
@@ -24,6 +31,9 @@ use crate::{
 /// until the next change or reload.
 const ATTEMPTS: usize = 25;
 const PAUSE: Duration = Duration::from_millis(20);
+/// The least time between two rebuilds: under load, changes heard
+/// meanwhile wait for one rebuild instead of each making one.
+const GAP: Duration = Duration::from_millis(200);
 
 /// Counts this replica's paper operations.
 #[derive(Default)]
@@ -53,18 +63,34 @@ impl Drop for PaperOp<'_> {
 }
 
 impl OrderDesk {
-    /// Another replica changed order `id`: a paper order's change is
-    /// followed (see [`OrderDesk::follow_paper`]).
-    pub async fn changed_elsewhere(&self, id: &str) -> Result<(), StoreError> {
-        match self.store.get_order(id).await? {
-            Some(order) if order.exchange == self.paper.name() => self.follow_paper().await,
-            _ => Ok(()),
+    /// Another replica changed an order (or may have): the paper book is
+    /// rebuilt by [`OrderDesk::follow_paper`], once for any number of
+    /// changes heard meanwhile.
+    pub fn changed_elsewhere(&self) {
+        self.paper_changed.notify_one();
+    }
+
+    /// Rebuilds the paper book after changes other replicas made, until
+    /// `stopped`.
+    pub async fn follow_paper(self: Arc<Self>, mut stopped: watch::Receiver<bool>) {
+        loop {
+            tokio::select! {
+                _ = self.paper_changed.notified() => {}
+                _ = stopped.changed() => return,
+            }
+            if let Err(err) = self.rebuild_paper().await {
+                tracing::warn!(error = %err, "cannot read the shared paper book; the next change tries again");
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(GAP) => {}
+                _ = stopped.changed() => return,
+            }
         }
     }
 
     /// Rebuilds the paper book and the tracked paper orders from the
     /// store, once no paper operation of this replica is in flight.
-    pub async fn follow_paper(&self) -> Result<(), StoreError> {
+    async fn rebuild_paper(&self) -> Result<(), StoreError> {
         for _ in 0..ATTEMPTS {
             let started = self.paper_ops.started.load(Ordering::SeqCst);
             if self.paper_ops.active.load(Ordering::SeqCst) == 0 {
@@ -90,7 +116,7 @@ impl OrderDesk {
             }
             tokio::time::sleep(PAUSE).await;
         }
-        tracing::warn!(
+        tracing::info!(
             "the paper book stayed busy; it follows the other replicas at the next change"
         );
         Ok(())

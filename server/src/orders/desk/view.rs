@@ -19,16 +19,17 @@ pub struct DeskView {
 pub(super) type SharedView = Mutex<Arc<DeskView>>;
 
 impl OrderDesk {
-    /// Reads the positions and open orders again for [`OrderDesk::view`].
-    pub async fn refresh_view(&self) -> Result<(), StoreError> {
-        let view = DeskView {
+    /// Reads the positions and open orders again for [`OrderDesk::view`],
+    /// and answers them.
+    pub async fn refresh_view(&self) -> Result<Arc<DeskView>, StoreError> {
+        let view = Arc::new(DeskView {
             positions: self.positions().await?,
             open: self.open_orders().await?,
-        };
+        });
         if let Ok(mut shown) = self.view.lock() {
-            *shown = Arc::new(view);
+            *shown = view.clone();
         }
-        Ok(())
+        Ok(view)
     }
 
     /// The positions and open orders as last read.

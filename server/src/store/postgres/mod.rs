@@ -41,8 +41,9 @@ pub struct PostgresStore {
     name: String,
     /// How long a statement may take.
     statement_timeout: Duration,
-    /// Records signals in groups.
+    /// Records signals in groups, on `writers_pool`.
     signals: signal_batch::SignalBatcher,
+    writers_pool: PgPool,
 }
 
 impl PostgresStore {
@@ -61,6 +62,11 @@ impl PostgresStore {
             .max_connections(1)
             .acquire_timeout(config.statement_timeout)
             .connect_lazy_with(options.clone());
+        let writers_pool = PgPoolOptions::new()
+            .max_connections(signal_batch::WRITERS)
+            .acquire_timeout(config.statement_timeout)
+            .test_before_acquire(false)
+            .connect_lazy_with(options.clone());
         let pool = PgPoolOptions::new()
             .max_connections(config.pool_size)
             .acquire_timeout(config.statement_timeout)
@@ -72,7 +78,8 @@ impl PostgresStore {
             .map_err(|e| StoreError::Unavailable(format!("migration failed: {e}")))?;
         meter_pool(&pool, config.pool_size, meter);
         Ok(Self {
-            signals: signal_batch::SignalBatcher::start(pool.clone()),
+            signals: signal_batch::SignalBatcher::start(writers_pool.clone()),
+            writers_pool,
             pool,
             feed_pool,
             name,
@@ -114,6 +121,7 @@ impl Lifecycle for PostgresStore {
 
     async fn close(&self) {
         self.feed_pool.close().await;
+        self.writers_pool.close().await;
         self.pool.close().await;
     }
 

@@ -225,25 +225,20 @@ async fn save_snapshots(tx: &mut PgConnection, snapshots: &[Snapshot]) -> Result
 
 /// Locks a running total for the rest of the transaction (creating its
 /// row, empty, if it has none yet) and returns its body (`None`: none yet).
+/// One statement: the upsert's no-op update takes the row's lock.
 async fn lock_total(
     tx: &mut PgConnection,
     scope: &str,
     key: &str,
 ) -> Result<Option<String>, StoreError> {
-    sqlx::query(
-        "INSERT INTO snapshots (scope, key, version, body) VALUES ($1, $2, 0, '') \
-         ON CONFLICT (scope, key) DO NOTHING",
+    let body: String = sqlx::query_scalar(
+        "INSERT INTO snapshots AS s (scope, key, version, body) VALUES ($1, $2, 0, '') \
+         ON CONFLICT (scope, key) DO UPDATE SET version = s.version RETURNING s.body",
     )
     .bind(scope)
     .bind(key)
-    .execute(&mut *tx)
+    .fetch_one(&mut *tx)
     .await?;
-    let body: String =
-        sqlx::query_scalar("SELECT body FROM snapshots WHERE scope = $1 AND key = $2 FOR UPDATE")
-            .bind(scope)
-            .bind(key)
-            .fetch_one(&mut *tx)
-            .await?;
     Ok(Some(body).filter(|body| !body.is_empty()))
 }
 

@@ -8,11 +8,13 @@
 //!
 //! A group that fails as a whole (a statement timeout, the database going
 //! away) is written again signal by signal, so that one signal's failure
-//! is its own.
+//! is its own. The writers have a pool of their own, [`WRITERS`]
+//! connections that are not pinged each time they are taken (a broken one
+//! fails its group, which is answered UNAVAILABLE, and is dropped).
 
 use std::sync::Arc;
 
-use sqlx::{PgConnection, PgPool};
+use sqlx::{Connection, PgConnection, PgPool};
 use tokio::sync::{Mutex, mpsc, oneshot};
 use tradeplane_api as pb;
 
@@ -22,7 +24,7 @@ use crate::store::{SignalWrite, SignalWriteResult, StoreError, query::decode};
 /// The most signals one call records.
 const MAX_GROUP: usize = 256;
 /// Writers: while one group is in the database, the next gathers.
-const WRITERS: usize = 2;
+pub(super) const WRITERS: u32 = 2;
 /// Signals that may wait for a writer.
 const QUEUE: usize = 4096;
 
@@ -38,7 +40,8 @@ pub(super) struct SignalBatcher {
 }
 
 impl SignalBatcher {
-    /// Starts the writers on `pool`; they stop when the batcher is dropped.
+    /// Starts the writers on `pool` (of [`WRITERS`] connections); they stop
+    /// when the batcher is dropped.
     pub fn start(pool: PgPool) -> Self {
         let (jobs, queue) = mpsc::channel(QUEUE);
         let queue = Arc::new(Mutex::new(queue));
@@ -101,11 +104,11 @@ async fn write_group(
     pool: &PgPool,
     writes: &[&SignalWrite],
 ) -> Result<Vec<SignalWriteResult>, StoreError> {
+    let mut conn = pool.acquire().await?;
     if writes.iter().all(|w| w.executions.is_empty()) {
-        let mut conn = pool.acquire().await?;
         return record_group(&mut conn, writes).await;
     }
-    let mut tx = pool.begin().await?;
+    let mut tx = conn.begin().await?;
     let results = record_group(&mut tx, writes).await?;
     for (write, result) in writes.iter().zip(&results) {
         if *result == SignalWriteResult::Inserted {
