@@ -4,21 +4,27 @@
 //! orders the other placed, and when it is SIGKILLed the survivor takes
 //! duty over within seconds and syncs the dead replica's orders. The lock
 //! itself: one store holds it at a time, and loses it with its
-//! connection. And a WatchApprovals stream shows the approvals held and
-//! decided through another replica.
+//! connection. What stopped replicas left half placed is settled by the
+//! replica on duty, once no replica can still be placing it; a replica
+//! that starts off duty leaves it alone. And a WatchApprovals stream shows
+//! the approvals held and decided through another replica.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use rust_decimal::Decimal;
 use sqlx::Connection;
 use tradeplane_api::*;
 use tradeplane_client::Client;
 use tradeplane_e2e::{
-    Served, eventually, fresh_postgres_database, get_order,
-    replicas::{Pair, admin, create_on_all, next_where, on_binance, pair},
+    Served, balances, dec, eventually, fresh_postgres_database, get_order,
+    replicas::{Pair, admin, create_on_all, next_where, on_binance, pair, replica},
     run_pipeline,
 };
-use tradeplane_server::store::{self, StoreConfig};
+use tradeplane_server::{
+    market::side::Side as StoredSide,
+    model::order::{Order as StoredOrder, OrderOrigin, OrderTicket},
+    store::{self, StoreConfig},
+};
 
 /// How long the survivor may take to be on duty after a kill: the lock is
 /// tried every second.
@@ -157,6 +163,7 @@ async fn one_replica_at_a_time_syncs_orders_and_the_survivor_takes_over() {
         b,
         to_a: _to_a,
         to_b: _to_b,
+        ..
     }) = pair("two replicas on one database").await
     else {
         return;
@@ -193,6 +200,116 @@ async fn one_replica_at_a_time_syncs_orders_and_the_survivor_takes_over() {
     other.kill();
 }
 
+/// Paper's acceptance window: a paper order stored as new for longer was
+/// never placed.
+const PAPER_WINDOW: Duration = Duration::from_secs(10);
+
+/// Stores a paper market buy of 0.001 BTC as `new`, last changed `age`
+/// ago, as a replica leaves it between storing an order and recording
+/// its placement: stopped there, or still placing it. Returns its id.
+async fn leave_new_paper_buy(url: &str, age: Duration) -> String {
+    let store = store::open(
+        url,
+        &StoreConfig::default(),
+        &opentelemetry::global::meter("test"),
+    )
+    .await
+    .expect("a store");
+    let mut ticket = OrderTicket::market(StoredSide::Buy, "BTC", "USDT", dec("0.001"));
+    ticket.client_order_id = format!("left{}", uuid::Uuid::now_v7().simple());
+    ticket.reference_price = Some(dec("50000"));
+    let changed = chrono::Utc::now().timestamp_millis()
+        - i64::try_from(age.as_millis()).expect("a short age");
+    let order = StoredOrder::new(&ticket, "paper", OrderOrigin::default(), changed);
+    store.insert_order(&order, None).await.expect("stored");
+    store.close().await;
+    order.id
+}
+
+/// The BTC a filled paper buy added to the balance: its fill, less a fee
+/// taken in BTC.
+fn bought(order: &Order) -> Decimal {
+    assert_eq!(order.status(), OrderStatus::Filled, "{order:#?}");
+    assert_eq!(order.fills.len(), 1, "filled once: {order:#?}");
+    let fee = if order.fee_asset == "BTC" {
+        dec(&order.fee_total)
+    } else {
+        Decimal::ZERO
+    };
+    dec(&order.filled_quantity) - fee
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn orders_left_new_are_settled_by_the_replica_on_duty_once_none_can_still_be_placing_them() {
+    let Some(Pair {
+        url,
+        mock,
+        dir,
+        a,
+        b,
+        to_a,
+        to_b,
+    }) = pair("orders left half placed on two replicas").await
+    else {
+        return;
+    };
+    let a_on_duty = the_one_on_duty(&a, &b).await;
+    let (duty, other, to_duty, other_dir) = if a_on_duty {
+        (a, b, to_a, dir.path().join("r1"))
+    } else {
+        (b, a, to_b, dir.path().join("r0"))
+    };
+    let btc = |balances: std::collections::HashMap<String, (Decimal, Decimal)>| {
+        balances.get("BTC").map_or(Decimal::ZERO, |(free, _)| *free)
+    };
+    let before = btc(balances(&to_duty, "paper").await);
+
+    // One left by a replica that stopped past paper's acceptance window,
+    // one a replica may still be placing. The replica off duty restarts:
+    // settling either is not its job.
+    let left = leave_new_paper_buy(&url, PAPER_WINDOW + Duration::from_secs(1)).await;
+    let placing = leave_new_paper_buy(&url, Duration::ZERO).await;
+    let placing_since = Instant::now();
+    other.kill();
+    let other = replica(&url, &mock, &other_dir).await;
+
+    // The replica on duty sends the stale one (once); the one that may
+    // still be placed stays as it is, through the restart.
+    filled(&to_duty, &left).await;
+    let still = get_order(&to_duty, &placing).await;
+    assert!(
+        placing_since.elapsed() < PAPER_WINDOW,
+        "the restart took longer than paper's acceptance window; the test cannot tell"
+    );
+    assert_eq!(
+        still.status(),
+        OrderStatus::New,
+        "an order another replica may still be placing was sent: {still:#?}"
+    );
+
+    // Once no replica can still be placing it, the replica on duty sends it.
+    eventually(
+        PAPER_WINDOW + Duration::from_secs(10),
+        Duration::from_millis(200),
+        || async {
+            match get_order(&to_duty, &placing).await.status() {
+                OrderStatus::Filled => Ok(()),
+                status => Err(format!("the order left new is {status:?}")),
+            }
+        },
+    )
+    .await;
+    let added =
+        bought(&get_order(&to_duty, &left).await) + bought(&get_order(&to_duty, &placing).await);
+    assert_eq!(
+        btc(balances(&to_duty, "paper").await) - before,
+        added,
+        "each order bought once"
+    );
+    duty.kill();
+    other.kill();
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn watch_approvals_shows_approvals_held_and_decided_through_another_replica() {
     let Some(Pair {
@@ -202,6 +319,7 @@ async fn watch_approvals_shows_approvals_held_and_decided_through_another_replic
         b,
         to_a,
         to_b,
+        ..
     }) = pair("two replicas on one database").await
     else {
         return;

@@ -78,6 +78,7 @@ async fn the_paper_exchange_is_one_book_whose_resting_orders_fill_once() {
         b: _b,
         to_a,
         to_b,
+        ..
     }) = pair("paper on two replicas").await
     else {
         return;
@@ -177,6 +178,7 @@ async fn a_position_built_on_two_replicas_is_closed_whole_from_either() {
         b: _b,
         to_a,
         to_b,
+        ..
     }) = pair("positions on two replicas").await
     else {
         return;

@@ -31,6 +31,7 @@ async fn a_retry_that_reaches_both_replicas_is_one_signal_and_one_order() {
         b,
         to_a,
         to_b,
+        ..
     }) = pair("two replicas on one database").await
     else {
         return;
@@ -73,6 +74,7 @@ async fn a_pipelines_executions_never_overlap_across_replicas_and_audit_is_one_c
         b,
         to_a,
         to_b,
+        ..
     }) = pair("two replicas on one database").await
     else {
         return;
@@ -219,6 +221,7 @@ async fn a_change_made_through_one_replica_holds_on_the_other() {
         b,
         to_a,
         to_b,
+        ..
     }) = pair("two replicas on one database").await
     else {
         return;
@@ -406,6 +409,7 @@ async fn rate_limits_are_shared_among_the_live_replicas() {
         b,
         to_a,
         to_b,
+        ..
     }) = pair("two replicas on one database").await
     else {
         return;
@@ -482,6 +486,7 @@ async fn watch_streams_show_changes_made_through_another_replica() {
         b,
         to_a,
         to_b,
+        ..
     }) = pair("two replicas on one database").await
     else {
         return;

@@ -136,6 +136,19 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
         .await
         .map_err(|e| anyhow::anyhow!("cannot open the order desk: {e}"))?,
     );
+    // One replica at a time runs the upkeep: the sync, the keeper's
+    // checks and the approval sweep ask whether this one is on duty. What
+    // stopped processes left open is settled before new orders flow, here
+    // only by the replica on duty: the others may still be placing it.
+    let (duty, mut election) = duty::elect(&*store, &meter);
+    match election.as_mut() {
+        None => desk.recover().await,
+        Some(election) => {
+            if election.try_now().await {
+                desk.take_over().await;
+            }
+        }
+    }
     let pipelines = Pipelines::open(
         store.clone(),
         desk.clone(),
@@ -272,9 +285,6 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
     let http_stop = wait_for_stop(stopped.clone());
 
     let mut tasks = Vec::new();
-    // One replica at a time runs the upkeep: the sync, the keeper's
-    // checks and the approval sweep ask whether this one is on duty.
-    let (duty, election) = duty::elect(&*store, &meter);
     if let Some(election) = election {
         tasks.push(tokio::spawn(election.run(stopped.clone())));
     }
@@ -286,14 +296,12 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
     tasks.push(tokio::spawn(async move {
         http_serve::serve(http_listener, router, &limits, &http_meter, http_stop).await;
     }));
-    if desk.has_remote_exchanges() {
-        tasks.push(tokio::spawn(sync_orders(
-            desk.clone(),
-            config.exchanges.binance.sync_interval,
-            duty.clone(),
-            stopped.clone(),
-        )));
-    }
+    tasks.push(tokio::spawn(sync_orders(
+        desk.clone(),
+        config.exchanges.binance.sync_interval,
+        duty.clone(),
+        stopped.clone(),
+    )));
     tasks.push(tokio::spawn(feed_signal_prices(
         intake.subscribe(),
         desk.clone(),
@@ -408,25 +416,34 @@ async fn open_breakers(
     Ok(CircuitBreakers::new(exchanges, config, meter))
 }
 
-/// Keeps orders on remote exchanges up to date while this replica is on
-/// `duty`: fills of resting orders, and orders whose placement outcome was
-/// unknown.
+/// Keeps open orders up to date with their exchanges while this replica
+/// is on `duty` (fills of resting orders, and orders whose placement
+/// outcome was unknown), and settles what stopped replicas left open
+/// whenever it takes the duty over.
 async fn sync_orders(
     desk: Arc<OrderDesk>,
     every: Duration,
     duty: Duty,
     mut stopped: watch::Receiver<bool>,
 ) {
-    let mut ticks = tokio::time::interval(every);
+    // Start-up settled what was left open if this replica was on duty.
+    let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut was_on = duty.is_on();
     loop {
         tokio::select! {
             _ = ticks.tick() => {}
             _ = stopped.changed() => return,
         }
-        if duty.is_on() {
-            desk.sync_open_orders().await;
+        let on = duty.is_on();
+        match (was_on, on) {
+            (false, true) => desk.take_over().await,
+            (true, true) => {
+                desk.sync_open_orders().await;
+            }
+            _ => {}
         }
+        was_on = on;
     }
 }
 

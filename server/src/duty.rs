@@ -58,6 +58,19 @@ pub fn elect(store: &dyn Lifecycle, meter: &Meter) -> (Duty, Option<Election>) {
 }
 
 impl Election {
+    /// Tries for the lock (or checks the held one) once, and answers
+    /// whether this replica is on duty now.
+    pub async fn try_now(&mut self) -> bool {
+        let held = self.lock.hold().await.unwrap_or_else(|err| {
+            tracing::warn!(error = %err, "cannot hold the duty lock; off duty until the database answers");
+            false
+        });
+        if self.on.send_replace(held) != held {
+            tracing::info!(on_duty = held, "this replica's duty changed");
+        }
+        held
+    }
+
     /// Tries for the lock every [`TRY_EVERY`] until `stopped`, then gives
     /// it up, so that another replica takes over at once.
     pub async fn run(mut self, mut stopped: watch::Receiver<bool>) {
@@ -68,13 +81,7 @@ impl Election {
                 _ = ticks.tick() => {}
                 _ = stopped.changed() => break,
             }
-            let held = self.lock.hold().await.unwrap_or_else(|err| {
-                tracing::warn!(error = %err, "cannot hold the duty lock; off duty until the database answers");
-                false
-            });
-            if self.on.send_replace(held) != held {
-                tracing::info!(on_duty = held, "this replica's duty changed");
-            }
+            self.try_now().await;
         }
         self.on.send_replace(false);
         self.lock.release().await;

@@ -172,6 +172,8 @@ pub async fn next_where<T>(
 /// Two replicas on a fresh database, trading on a fresh mock Binance, with
 /// an admin client of each (see [`replicas`]).
 pub struct Pair {
+    /// The database both use.
+    pub url: String,
     pub mock: MockBinance,
     /// Holds the replicas' data directories.
     pub dir: tempfile::TempDir,
@@ -190,6 +192,7 @@ pub async fn pair(what: &str) -> Option<Pair> {
     let [a, b] = two(replicas(&url, &mock, dir.path(), 2).await);
     let (to_a, to_b) = (admin(&a).await, admin(&b).await);
     Some(Pair {
+        url,
         mock,
         dir,
         a,

@@ -102,11 +102,11 @@ pub struct DeskParts {
 }
 
 impl OrderDesk {
-    /// Opens the desk: the paper book and the positions are rebuilt from
-    /// the ledger and the open orders (never from the whole history), and
-    /// every order the last run left open is brought to a known state
-    /// before this returns (so before new orders flow): see
-    /// [`OrderDesk::recover`].
+    /// Opens the desk: the paper book is rebuilt from the booked balances
+    /// and the open orders (never from the whole history). What the last
+    /// run left open is settled by [`OrderDesk::recover`] (a process alone
+    /// on its store) or [`OrderDesk::take_over`] (the replica on duty),
+    /// before new orders flow.
     pub async fn open(
         parts: DeskParts,
         meter: &opentelemetry::metrics::Meter,
@@ -148,7 +148,7 @@ impl OrderDesk {
             .map(|o| (o.client_order_id.clone(), o))
             .collect();
         let (events, _) = broadcast::channel(WATCH_BUFFER);
-        let desk = Self {
+        Ok(Self {
             settings: Settings::new(store.clone(), audit.clone()),
             store,
             exchanges,
@@ -167,9 +167,7 @@ impl OrderDesk {
             events,
             relayed: Relay::new(WATCH_BUFFER),
             metrics: OrderMetrics::new(meter),
-        };
-        desk.recover().await;
-        Ok(desk)
+        })
     }
 
     /// The configured exchanges.

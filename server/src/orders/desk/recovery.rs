@@ -1,5 +1,5 @@
-//! Recovery: what the last run left open is brought to a known state
-//! before new orders flow. An order stored as `new` never reached its
+//! Recovery: what the last run (or a replica that stopped) left open is
+//! brought to a known state. An order stored as `new` never reached its
 //! exchange (or the exchange has no trace of it once it can no longer
 //! accept it), so it is sent again with the same client order id, unless
 //! it is too old to trade on; an OCO group with a finished leg loses its
@@ -20,22 +20,32 @@ use crate::{
 };
 
 impl OrderDesk {
-    /// Settles what the last run left open: paper orders it never sent
-    /// are sent again, orders on other exchanges are brought up to date
-    /// (and sent again when the exchange never got them), and OCO groups
-    /// with a finished leg are closed.
-    pub(super) async fn recover(&self) {
-        let unsent: Vec<Order> = self
-            .open
-            .lock()
-            .map(|open| {
-                open.values()
-                    .filter(|o| o.exchange == self.paper.name() && o.status == OrderStatus::New)
-                    .cloned()
-                    .collect()
-            })
-            .unwrap_or_default();
+    /// Settles what the last run left open, for a process alone on its
+    /// store (so nothing else is placing an order): paper orders it never
+    /// sent are sent again, then [`OrderDesk::take_over`] brings the rest
+    /// to a known state.
+    pub async fn recover(&self) {
+        let unsent = match self.open_orders().await {
+            Ok(open) => open
+                .into_iter()
+                .filter(|o| o.exchange == self.paper.name() && o.status == OrderStatus::New)
+                .collect(),
+            Err(err) => {
+                tracing::error!(error = %err, "cannot read the open orders to recover; the sync tries again");
+                Vec::new()
+            }
+        };
         self.send_again(unsent, AuditEntry::system()).await;
+        self.take_over().await;
+    }
+
+    /// Settles what stopped processes left open, for the replica that
+    /// takes over the upkeep of its store: open orders are brought up to
+    /// what their exchanges say (and sent again when an exchange never got
+    /// them, once it can no longer accept them: until then another replica
+    /// may still be placing them; see [`OrderDesk::sync_open_orders`]), and
+    /// OCO groups with a finished leg are closed.
+    pub async fn take_over(&self) {
         let changed = self.sync_open_orders().await;
         if changed > 0 {
             tracing::info!(changed, "reconciled orders with their exchanges");
@@ -202,14 +212,19 @@ impl OrderDesk {
     /// Closes every OCO group that has lost a leg (it executed or was
     /// canceled while the process was down, or just before it stopped).
     async fn close_broken_groups(&self) {
-        let mut members: BTreeMap<String, Vec<Order>> = BTreeMap::new();
-        if let Ok(open) = self.open.lock() {
-            for order in open.values().filter(|o| !o.origin.oco_group.is_empty()) {
-                members
-                    .entry(order.origin.oco_group.clone())
-                    .or_default()
-                    .push(order.clone());
+        let open = match self.open_orders().await {
+            Ok(open) => open,
+            Err(err) => {
+                tracing::warn!(error = %err, "cannot read the open orders to close broken OCO groups");
+                return;
             }
+        };
+        let mut members: BTreeMap<String, Vec<Order>> = BTreeMap::new();
+        for order in open.into_iter().filter(|o| !o.origin.oco_group.is_empty()) {
+            members
+                .entry(order.origin.oco_group.clone())
+                .or_default()
+                .push(order);
         }
         for (group, legs) in members {
             if legs.len() > 1 {

@@ -17,9 +17,9 @@ impl OrderDesk {
         self.exchanges.keys().any(|name| name != self.paper.name())
     }
 
-    /// Brings every open or unknown order on a remote exchange, as stored
-    /// (whichever replica placed it), up to what the exchange says, by
-    /// client order id. An order the exchange does not have, once it can
+    /// Brings every open or unknown order on a remote exchange, and every
+    /// paper order still `new`, as stored (whichever replica placed it), up
+    /// to what the exchange says, by client order id. An order the exchange does not have, once it can
     /// no longer accept it, was never placed: it is sent again (see
     /// [`OrderDesk::send_again`]). An order still `new` that this desk does
     /// not follow is being placed (here, or by another replica), and is
@@ -30,7 +30,7 @@ impl OrderDesk {
         let pending: Vec<Order> = match self.open_orders().await {
             Ok(open) => open
                 .into_iter()
-                .filter(|o| o.exchange != self.paper.name())
+                .filter(|o| o.exchange != self.paper.name() || o.status == OrderStatus::New)
                 .collect(),
             Err(err) => {
                 tracing::warn!(error = %err, "cannot read the open orders to sync; the next sync tries again");

@@ -85,10 +85,24 @@ impl DutyLock {
     /// Gives the lock up (for a stop): the connection closes, and another
     /// replica can take the lock at once.
     pub async fn release(&mut self) {
-        self.held = false;
-        if let Some(connection) = self.connection.take()
-            && let Err(err) = connection.close().await
+        let held = std::mem::take(&mut self.held);
+        let Some(mut connection) = self.connection.take() else {
+            return;
+        };
+        // Unlocked before the connection closes: the server ends a closed
+        // session (and frees its locks) a moment after the close returns.
+        if held
+            && let Err(err) = within(
+                self.timeout,
+                sqlx::query("SELECT pg_advisory_unlock($1)")
+                    .bind(DUTY_KEY)
+                    .execute(&mut connection),
+            )
+            .await
         {
+            tracing::debug!(error = %err, "the duty lock was not unlocked; it goes with its connection");
+        }
+        if let Err(err) = connection.close().await {
             tracing::debug!(error = %err, "the duty lock's connection did not close cleanly");
         }
     }

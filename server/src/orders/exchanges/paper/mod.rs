@@ -25,6 +25,8 @@ use super::{Exchange, ExchangeError, ExchangeOrder, InstrumentRules, OrderTicket
 pub use book::settlement;
 use book::{Book, triggers};
 
+/// See [`PaperExchange::acceptance_window`].
+const PAPER_ACCEPTANCE_WINDOW: std::time::Duration = std::time::Duration::from_secs(10);
 const BPS: Decimal = Decimal::from_parts(10_000, 0, 0, false, 0);
 
 /// Paper exchange settings.
@@ -194,6 +196,13 @@ impl Exchange for PaperExchange {
 
     fn live(&self) -> bool {
         false
+    }
+
+    /// A paper order is answered in-process; what can keep it `new` in the
+    /// store is the write of its outcome, which the store's statement
+    /// timeout (5 s by default) bounds.
+    fn acceptance_window(&self) -> std::time::Duration {
+        PAPER_ACCEPTANCE_WINDOW
     }
 
     async fn place(&self, ticket: &OrderTicket) -> Result<ExchangeOrder, ExchangeError> {
