@@ -77,11 +77,13 @@ impl Follower {
                 _ = ticker.tick() => self.reload().await,
                 change = self.feed.next() => match change {
                     Ok(Change::Queued) => self.shared.pipelines.queued(),
-                    Ok(Change::Row { table, key }) => {
+                    Ok(Change::Row { table, keys }) => {
                         if table == Table::Orders {
                             self.shared.desk.changed_elsewhere();
                         }
-                        self.relay(table, &key).await;
+                        for key in &keys {
+                            self.relay(table, key).await;
+                        }
                     }
                     Ok(Change::Shared { sent_ms, .. }) => {
                         let lag_ms = (now_ms() - sent_ms).max(0);

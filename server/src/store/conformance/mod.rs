@@ -60,6 +60,7 @@ macro_rules! conformance_suite {
         $crate::conformance_suite!(
             $backend;
             concurrent_duplicates_resolve_to_the_first,
+            a_burst_over_a_few_keys_keeps_the_first_of_each,
             expired_keys_are_forgotten,
             an_earlier_bucket_key_marks_a_duplicate_while_it_lives,
             writes_survive_reopening,

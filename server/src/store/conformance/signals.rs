@@ -83,6 +83,38 @@ pub async fn concurrent_duplicates_resolve_to_the_first(backend: &impl TestBacke
     );
 }
 
+/// A burst over a few keys: the writers group signals, so a signal and
+/// its duplicates often share a group, and are answered as well as those
+/// that come in later groups.
+pub async fn a_burst_over_a_few_keys_keeps_the_first_of_each(backend: &impl TestBackend) {
+    const KEYS: usize = 6;
+    let store = backend.open().await;
+    let mut tasks = Vec::new();
+    for i in 0..60 {
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move {
+            let (id, key) = (format!("burst-{i:03}"), format!("key-{}", i % KEYS));
+            let result = store.record_signal(signal(&id, Some(&key))).await.unwrap();
+            (id, key, result)
+        }));
+    }
+    let mut firsts = std::collections::HashMap::new();
+    let mut answered = Vec::new();
+    for task in tasks {
+        match task.await.unwrap() {
+            (id, key, SignalWriteResult::Inserted) => {
+                assert!(firsts.insert(key, id).is_none(), "one write wins each key");
+            }
+            (_, key, SignalWriteResult::Duplicate(first)) => answered.push((key, first.id)),
+        }
+    }
+    assert_eq!(firsts.len(), KEYS);
+    for (key, first) in answered {
+        assert_eq!(firsts[&key], first, "a duplicate of {key} is answered with its first");
+    }
+    assert_eq!(store.list_signals(&all(100)).await.unwrap().len(), KEYS);
+}
+
 pub async fn expired_keys_are_forgotten(backend: &impl TestBackend) {
     let store = backend.open().await;
     let mut first = signal("a", Some("k"));

@@ -3,7 +3,8 @@
 //! `tradeplane_shared` when keys, settings or pipelines change,
 //! `tradeplane_queued` when executions are queued, and `tradeplane_rows`
 //! with each new or changed signal, order, execution, audit event and
-//! approval (`0006_notify_approvals.sql`). The feed listens on a
+//! approval (`0006_notify_approvals.sql`; the signals a group at a time,
+//! `0008_announce_signals_in_groups.sql`). The feed listens on a
 //! connection of its own, outside the store's pool.
 
 use std::time::Duration;
@@ -34,8 +35,8 @@ pub enum Change {
     Shared { table: String, sent_ms: i64 },
     /// Executions were queued.
     Queued,
-    /// Another replica recorded or changed the row `key` of `table`.
-    Row { table: Table, key: String },
+    /// Another replica recorded or changed the rows `keys` of `table`.
+    Row { table: Table, keys: Vec<String> },
     /// The feed (re)connected: what was announced meanwhile is unknown.
     Missed,
 }
@@ -164,9 +165,9 @@ fn parse(channel: &str, payload: &str, own_name: &str) -> Option<Change> {
             words.next(),
         ) {
             (_, _, Some(origin)) if origin == own_name => None,
-            (Some(table), Some(key), Some(_)) => Some(Change::Row {
+            (Some(table), Some(keys), Some(_)) => Some(Change::Row {
                 table,
-                key: key.to_string(),
+                keys: keys.split(',').map(str::to_string).collect(),
             }),
             _ => Some(Change::Missed),
         };
@@ -216,7 +217,7 @@ mod tests {
             parsed(ROWS, "orders 0190-ab tradeplane/other"),
             Some(Change::Row {
                 table: Table::Orders,
-                key: "0190-ab".into()
+                keys: vec!["0190-ab".into()]
             })
         );
         assert_eq!(parsed(ROWS, "orders 0190-ab tradeplane/me"), None);
@@ -224,7 +225,14 @@ mod tests {
             parsed(ROWS, "approvals 0190-cd tradeplane/other"),
             Some(Change::Row {
                 table: Table::Approvals,
-                key: "0190-cd".into()
+                keys: vec!["0190-cd".into()]
+            })
+        );
+        assert_eq!(
+            parsed(ROWS, "signals 0190-ef,0190-f0 tradeplane/other"),
+            Some(Change::Row {
+                table: Table::Signals,
+                keys: vec!["0190-ef".into(), "0190-f0".into()]
             })
         );
         assert_eq!(
