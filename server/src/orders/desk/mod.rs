@@ -136,12 +136,7 @@ impl OrderDesk {
         };
         let stored = walk_orders(&*store, filter).await?;
         let ledger = Ledger::open(&*store, paper.name()).await?;
-        let on_paper: Vec<_> = stored
-            .iter()
-            .filter(|o| o.exchange == paper.name())
-            .cloned()
-            .collect();
-        let settled = ledger::paper_settled(&*store).await?;
+        let (settled, on_paper) = paper_follow::stored_paper(&*store, paper.name()).await?;
         paper.restore(&settled, &paper_follow::resting(&on_paper), || true);
         let open = stored
             .into_iter()

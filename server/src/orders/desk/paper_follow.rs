@@ -24,7 +24,7 @@ use super::{OrderDesk, ledger};
 use crate::{
     model::order::{Order, OrderStatus, OrderTicket},
     orders::exchanges::{Exchange, ExchangeOrder},
-    store::{OrderQuery, StoreError, walk_orders},
+    store::{OrderQuery, Store, StoreError, walk_orders},
 };
 
 /// How often a rebuild waits for operations in flight before it gives up
@@ -94,13 +94,7 @@ impl OrderDesk {
         for _ in 0..ATTEMPTS {
             let started = self.paper_ops.started.load(Ordering::SeqCst);
             if self.paper_ops.active.load(Ordering::SeqCst) == 0 {
-                let settled = ledger::paper_settled(&*self.store).await?;
-                let filter = OrderQuery {
-                    exchange: Some(self.paper.name().to_string()),
-                    statuses: OrderStatus::OPEN.to_vec(),
-                    ..Default::default()
-                };
-                let open = walk_orders(&*self.store, filter).await?;
+                let (settled, open) = stored_paper(&*self.store, self.paper.name()).await?;
                 let resting = resting(&open);
                 let quiet = || {
                     let quiet = self.paper_ops.active.load(Ordering::SeqCst) == 0
@@ -131,6 +125,21 @@ impl OrderDesk {
             tracked.extend(open.into_iter().map(|o| (o.client_order_id.clone(), o)));
         }
     }
+}
+
+/// The paper book as `store` has it: the balances the fills on `paper`
+/// moved, and its open orders.
+pub(super) async fn stored_paper(
+    store: &dyn Store,
+    paper: &str,
+) -> Result<(ledger::Settled, Vec<Order>), StoreError> {
+    let settled = ledger::paper_settled(store).await?;
+    let filter = OrderQuery {
+        exchange: Some(paper.to_string()),
+        statuses: OrderStatus::OPEN.to_vec(),
+        ..Default::default()
+    };
+    Ok((settled, walk_orders(store, filter).await?))
 }
 
 /// What rests on the paper book of `open` paper orders: those past `new`

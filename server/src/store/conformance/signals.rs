@@ -110,7 +110,10 @@ pub async fn a_burst_over_a_few_keys_keeps_the_first_of_each(backend: &impl Test
     }
     assert_eq!(firsts.len(), KEYS);
     for (key, first) in answered {
-        assert_eq!(firsts[&key], first, "a duplicate of {key} is answered with its first");
+        assert_eq!(
+            firsts[&key], first,
+            "a duplicate of {key} is answered with its first"
+        );
     }
     assert_eq!(store.list_signals(&all(100)).await.unwrap().len(), KEYS);
 }
