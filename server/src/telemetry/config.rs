@@ -7,7 +7,8 @@ use serde::{Deserialize, Serialize};
 #[serde(deny_unknown_fields, default)]
 pub struct LogConfig {
     pub format: LogFormat,
-    /// An `EnvFilter` directive such as `info` or `tradeplane_server=debug`.
+    /// A level, or levels by target, such as `info` or
+    /// `info,tradeplane_server=debug` (`tracing_subscriber`'s `Targets`).
     pub level: String,
 }
 
