@@ -1,5 +1,7 @@
 //! The telemetry switches, on the real binary: metrics off leaves only the
-//! process metrics on `/metrics`, spans off stores no trace id, and a bad
+//! process metrics on `/metrics`, spans off stores no trace id (on, with
+//! nothing to export spans to, a call still continues its client's trace
+//! or starts its own), and a bad
 //! `OTEL_TRACES_SAMPLER` fails the start naming the variable.
 
 use std::process::Command;
@@ -9,25 +11,27 @@ use tradeplane_api::*;
 use tradeplane_client::Client;
 use tradeplane_e2e::{PASSPHRASE, Served, binary, serve_async};
 
-/// A TradingView alert with a client `traceparent`; returns the signal id.
-async fn alert(served: &Served) -> String {
+/// The trace id of [`CLIENT_TRACEPARENT`].
+const CLIENT_TRACE: &str = "0af7651916cd43dd8448eb211c80319c";
+const CLIENT_TRACEPARENT: &str = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
+
+/// A TradingView alert `order_id`, in the client's trace when `traceparent`
+/// is given; returns the signal id.
+async fn alert(served: &Served, order_id: &str, traceparent: Option<&str>) -> String {
     let body = json!({
         "passphrase": PASSPHRASE,
         "ticker": "BTCUSDT",
         "action": "buy",
         "price": "100",
-        "order_id": "switches-1",
+        "order_id": order_id,
     });
-    let response = reqwest::Client::new()
+    let mut request = reqwest::Client::new()
         .post(format!("{}/webhooks/tradingview", served.http))
-        .header(
-            "traceparent",
-            "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
-        )
-        .json(&body)
-        .send()
-        .await
-        .expect("webhook answers");
+        .json(&body);
+    if let Some(traceparent) = traceparent {
+        request = request.header("traceparent", traceparent);
+    }
+    let response = request.send().await.expect("webhook answers");
     assert_eq!(response.status(), 202);
     let answer: serde_json::Value = response.json().await.expect("json body");
     answer["signal_id"]
@@ -68,7 +72,7 @@ async fn metrics_and_spans_switch_off() {
         ("TRADEPLANE_TELEMETRY__SPANS", "false"),
     ];
     let served = serve_async(&dir.path().join("off"), &env).await;
-    let id = alert(&served).await;
+    let id = alert(&served, "switches-1", Some(CLIENT_TRACEPARENT)).await;
     let signal = stored_signal(&served, &id).await;
     assert_eq!(signal.trace_id, "", "no span, so no trace id is stored");
     let text = metrics_text(&served).await;
@@ -76,12 +80,22 @@ async fn metrics_and_spans_switch_off() {
     assert!(!text.contains("tradeplane_"), "{text}");
     served.kill();
 
-    // The same alert with the defaults: metered, and in the client's trace.
+    // The same alert with the defaults (spans on, no exporter): metered,
+    // and in the client's trace; without one, in a trace of its own.
     let env = [("TRADEPLANE_WEBHOOK_PASSPHRASE", PASSPHRASE)];
     let served = serve_async(&dir.path().join("on"), &env).await;
-    let id = alert(&served).await;
+    let id = alert(&served, "switches-1", Some(CLIENT_TRACEPARENT)).await;
     let signal = stored_signal(&served, &id).await;
-    assert_eq!(signal.trace_id, "0af7651916cd43dd8448eb211c80319c");
+    assert_eq!(signal.trace_id, CLIENT_TRACE);
+    let id = alert(&served, "switches-2", None).await;
+    let own = stored_signal(&served, &id).await.trace_id;
+    assert!(
+        own.len() == 32
+            && own.chars().all(|c| c.is_ascii_hexdigit())
+            && own.chars().any(|c| c != '0')
+            && own != CLIENT_TRACE,
+        "a trace of its own: `{own}`"
+    );
     let text = metrics_text(&served).await;
     assert!(text.contains("tradeplane_signals_total"), "{text}");
     served.kill();

@@ -62,7 +62,7 @@ fn call_cost(c: &mut Criterion) {
         let dispatch = tracing::Dispatch::new(subscriber);
         let router = Router::new()
             .route("/webhooks/tradingview", post(webhook))
-            .layer(TelemetryLayer::http(telemetry.meter()));
+            .layer(TelemetryLayer::http(telemetry.meter(), spans));
         let call = || {
             let router = router.clone();
             async move {

@@ -225,7 +225,7 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
         // Dead peers are found and their connections closed.
         .http2_keepalive_interval(Some(GRPC_KEEP_ALIVE))
         .http2_keepalive_timeout(Some(GRPC_KEEP_ALIVE))
-        .layer(TelemetryLayer::grpc(&meter))
+        .layer(TelemetryLayer::grpc(&meter, config.telemetry.spans))
         .layer(ShedLayer::grpc(config.limits.grpc_max_in_flight, &meter))
         .layer(MapResponseLayer::new(malformed::rescue))
         .layer(EndWatchesLayer::new(streams_end.clone()))
@@ -278,7 +278,7 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
                 .with_state(http_state),
         )
         .layer(ShedLayer::http(config.limits.http_max_in_flight, &meter))
-        .layer(TelemetryLayer::http(&meter));
+        .layer(TelemetryLayer::http(&meter, config.telemetry.spans));
     let http_listener = HttpListener::new(http_listener, &config.tls)?;
     let limits = config.limits.clone();
     let http_meter = meter.clone();

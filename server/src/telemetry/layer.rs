@@ -17,10 +17,11 @@ use axum::extract::MatchedPath;
 use http::{HeaderMap, Request, Response};
 use http_body::{Body, Frame, SizeHint};
 use opentelemetry::{
-    KeyValue,
+    Context as OtelContext, KeyValue,
+    global::BoxedTracer,
     metrics::{Histogram, Meter, UpDownCounter},
     propagation::{Extractor, TextMapPropagator},
-    trace::TraceContextExt,
+    trace::{Span as _, SpanBuilder, SpanContext, SpanKind, TraceContextExt, Tracer},
 };
 use opentelemetry_sdk::propagation::TraceContextPropagator;
 use tower::{Layer, Service};
@@ -41,6 +42,9 @@ struct Instruments {
     duration: Histogram<f64>,
     active: UpDownCounter<i64>,
     propagator: TraceContextPropagator,
+    /// The process's tracer while spans are on, for the call's ids when
+    /// they are not exported (see [`call_span_context`]).
+    tracer: Option<BoxedTracer>,
 }
 
 /// Meters and traces every call of the service it wraps.
@@ -50,20 +54,22 @@ pub struct TelemetryLayer {
 }
 
 impl TelemetryLayer {
-    /// The layer for tonic services.
-    pub fn grpc(meter: &Meter) -> Self {
+    /// The layer for tonic services; `spans`: `telemetry.spans`.
+    pub fn grpc(meter: &Meter, spans: bool) -> Self {
         Self::new(
             meter,
+            spans,
             Protocol::Grpc,
             "rpc.server.call.duration",
             "rpc.server.active_requests",
         )
     }
 
-    /// The layer for the axum HTTP routes.
-    pub fn http(meter: &Meter) -> Self {
+    /// The layer for the axum HTTP routes; `spans`: `telemetry.spans`.
+    pub fn http(meter: &Meter, spans: bool) -> Self {
         Self::new(
             meter,
+            spans,
             Protocol::Http,
             "http.server.request.duration",
             "http.server.active_requests",
@@ -72,6 +78,7 @@ impl TelemetryLayer {
 
     fn new(
         meter: &Meter,
+        spans: bool,
         protocol: Protocol,
         duration: &'static str,
         active: &'static str,
@@ -89,6 +96,7 @@ impl TelemetryLayer {
                 .with_description("Calls in flight")
                 .build(),
             propagator: TraceContextPropagator::new(),
+            tracer: spans.then(|| opentelemetry::global::tracer("tradeplane")),
         };
         Self {
             instruments: Arc::new(instruments),
@@ -156,6 +164,31 @@ where
                 }
             }
         })
+    }
+}
+
+/// The call's span context, continuing `parent`: the exported span's when
+/// spans go to an exporter; when they do not (spans are then tracing's
+/// own, for the log lines), one that `tracer` (the SDK's sampler and id
+/// generator) makes for the call alone, which costs a fraction of
+/// building a span through `tracing-opentelemetry`; none when spans are
+/// off.
+fn call_span_context(
+    span: &Span,
+    parent: OtelContext,
+    tracer: Option<&BoxedTracer>,
+) -> SpanContext {
+    let _ = span.set_parent(parent.clone());
+    let bridged = span.context().span().span_context().clone();
+    match tracer {
+        Some(tracer) if !bridged.is_valid() => tracer
+            .build_with_context(
+                SpanBuilder::from_name("call").with_kind(SpanKind::Server),
+                &parent,
+            )
+            .span_context()
+            .clone(),
+        _ => bridged,
     }
 }
 
@@ -229,10 +262,8 @@ impl CallRecord {
                 )
             }
         };
-        let _ = span.set_parent(parent);
+        let span_context = call_span_context(&span, parent, instruments.tracer.as_ref());
         let (trace_id, span_id, traceparent) = {
-            let context = span.context();
-            let span_context = context.span().span_context().clone();
             if span_context.is_valid() {
                 (
                     span_context.trace_id().to_string(),

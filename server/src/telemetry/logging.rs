@@ -46,10 +46,11 @@ pub fn init_tracing(
 }
 
 /// The tracing subscriber the server runs with, writing log lines to
-/// `writer`. With `telemetry.spans` on, spans get OpenTelemetry ids (so
-/// logs and stored signals carry a trace id), are sampled as
-/// `OTEL_TRACES_SAMPLER` says, and leave the process only when
-/// `OTEL_EXPORTER_OTLP_ENDPOINT` is set. With it off, no span is created.
+/// `writer`. With `telemetry.spans` on, calls get OpenTelemetry ids (so
+/// logs and stored signals carry a trace id), sampled as
+/// `OTEL_TRACES_SAMPLER` says; spans leave the process, through
+/// `tracing-opentelemetry`, only when `OTEL_EXPORTER_OTLP_ENDPOINT` is
+/// set. With it off, no span is created.
 pub fn subscriber<W>(
     config: &LogConfig,
     telemetry: &TelemetryConfig,
@@ -62,7 +63,9 @@ where
     let mut builder = SdkTracerProvider::builder()
         .with_sampler(sampler)
         .with_resource(super::resource());
-    if let Ok(endpoint) = std::env::var("OTEL_EXPORTER_OTLP_ENDPOINT") {
+    let endpoint = std::env::var("OTEL_EXPORTER_OTLP_ENDPOINT").ok();
+    let exporting = endpoint.is_some();
+    if let Some(endpoint) = endpoint {
         let exporter = opentelemetry_otlp::SpanExporter::builder()
             .with_tonic()
             .with_endpoint(endpoint)
@@ -98,7 +101,10 @@ where
         .map_err(|e| anyhow::anyhow!("invalid configuration key `log.level`: {e}"))?;
     let span_filter = LevelFilter::INFO;
     let spans = telemetry.spans;
-    let otel = spans.then(|| otel.with_filter(span_filter));
+    // Spans go through OpenTelemetry only when they leave the process;
+    // otherwise a call's ids come from the SDK at the edge
+    // (`layer.rs`), and spans stay tracing's own.
+    let otel = (spans && exporting).then(|| otel.with_filter(span_filter));
     let log_filter = log_filter.and(filter_fn(move |meta| spans || meta.is_event()));
     let log = match config.format {
         LogFormat::Json => tracing_subscriber::fmt::layer()
