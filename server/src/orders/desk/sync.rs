@@ -11,12 +11,6 @@ use crate::{
 };
 
 impl OrderDesk {
-    /// Whether any exchange keeps orders outside this process (and so
-    /// needs [`OrderDesk::sync_open_orders`] now and then).
-    pub fn has_remote_exchanges(&self) -> bool {
-        self.exchanges.keys().any(|name| name != self.paper.name())
-    }
-
     /// Brings every open or unknown order on a remote exchange, and every
     /// paper order still `new`, as stored (whichever replica placed it), up
     /// to what the exchange says, by client order id. An order the exchange does not have, once it can
