@@ -4,7 +4,7 @@
 //! `tradeplane_queued` when executions are queued, and `tradeplane_rows`
 //! with each new or changed signal, order, execution, audit event and
 //! approval (`0006_notify_approvals.sql`; the signals a group at a time,
-//! `0008_announce_signals_in_groups.sql`). The feed listens on a
+//! `0007_record_signals.sql`). The feed listens on a
 //! connection of its own, outside the store's pool.
 
 use std::time::Duration;

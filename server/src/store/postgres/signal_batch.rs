@@ -1,9 +1,9 @@
 //! Signals written in groups, as the SQLite writer does: each writer task
 //! takes every signal that is waiting (up to [`MAX_GROUP`]) and records
-//! them with one call of `tradeplane_record_signals` (defined by
-//! `migrations/postgres/0007_record_signals.sql`, redefined by 0008), in
-//! one transaction with the executions they start, and answers each
-//! caller once it has committed. Under load a round trip and a commit carry many signals
+//! them with one call of `tradeplane_record_signals`
+//! (`migrations/postgres/0007_record_signals.sql`), in one transaction
+//! with the executions they start, and answers each caller once it has
+//! committed. Under load a round trip and a commit carry many signals
 //! instead of one each; alone, a signal is still one round trip.
 //!
 //! A group that fails as a whole (a statement timeout, the database going
