@@ -4,9 +4,11 @@
 //! `TRADEPLANE_REQUIRE_EXTERNAL=1`).
 
 mod brackets;
+pub mod conformance;
 mod control;
 pub mod hostile;
 pub mod mock_binance;
+pub mod mock_venue;
 mod pipelines;
 mod postgres;
 pub mod prometheus;

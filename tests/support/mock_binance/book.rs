@@ -6,12 +6,10 @@ use std::{collections::HashMap, str::FromStr};
 use rust_decimal::Decimal;
 use serde_json::{Value, json};
 
+use crate::mock_venue::{Answer, answer};
+
 use super::{
-    COMMISSION, MockOrder, State, Trade,
-    http::{Answer, answer, error},
-    now_ms,
-    order_list::expire_siblings,
-    trailing,
+    COMMISSION, MockOrder, State, Trade, error, now_ms, order_list::expire_siblings, trailing,
 };
 
 /// Whether an order can still execute.

@@ -8,26 +8,24 @@
 //! a partial one, expires the other; canceling one leg cancels the list),
 //! trails stops sent with a `trailingDelta`, and injects faults into the
 //! next requests of a route.
-//!
-//! It speaks plain HTTP/1.1 over its own socket handling, so a fault can
-//! drop a connection or withhold an answer exactly where a real network
-//! would.
+//! The HTTP and the faults are the shared core's, `mock_venue`.
 
 mod book;
-mod http;
 mod order_list;
 mod routes;
 mod trailing;
 
 use std::{
-    collections::{BTreeMap, HashMap, VecDeque},
-    net::SocketAddr,
+    collections::{BTreeMap, HashMap},
     sync::{Arc, Mutex},
     time::Duration,
 };
 
 use rust_decimal::Decimal;
-use tokio::{net::TcpListener, task::JoinSet};
+use serde_json::json;
+
+use crate::mock_venue::{Answer, Faults, Request, Server, Trouble, Venue, answer, retry_after};
+pub use crate::mock_venue::{Fault, Route};
 
 /// The API key the mock accepts.
 pub const API_KEY: &str = "mock-api-key-0123456789";
@@ -35,40 +33,6 @@ pub const API_KEY: &str = "mock-api-key-0123456789";
 pub const API_SECRET: &str = "mock-api-secret-9876543210";
 /// Commission per fill: 10 bps of the asset received.
 pub(crate) const COMMISSION: Decimal = Decimal::from_parts(1, 0, 0, false, 3);
-
-/// What a fault does to one request.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub enum Fault {
-    /// Processes the request, then answers only after this long.
-    SlowAnswer(Duration),
-    /// Answers 500 without processing.
-    ServerError,
-    /// Processes the request, then answers 500.
-    ServerErrorAfterProcessing,
-    /// Processes the request, then answers -1007 (backend timeout).
-    BackendTimeout,
-    /// Answers 429 with `Retry-After`, without processing.
-    TooManyRequests { retry_after_secs: u64 },
-    /// Answers 418 with `Retry-After`, without processing.
-    Banned { retry_after_secs: u64 },
-    /// Closes the connection without processing or answering.
-    DropConnection,
-    /// Processes the request, then closes the connection unanswered.
-    LoseAnswer,
-    /// Processes the request and never answers.
-    Hang,
-}
-
-/// Routes faults can target.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Route {
-    /// `POST /api/v3/order`.
-    PlaceOrder,
-    /// `GET /api/v3/order`.
-    QueryOrder,
-    /// `POST /api/v3/orderList/oco`.
-    PlaceOrderList,
-}
 
 /// An order as the mock holds it.
 #[derive(Debug, Clone, PartialEq)]
@@ -128,7 +92,7 @@ struct State {
     trades: Vec<Trade>,
     prices: HashMap<String, Decimal>,
     balances: BTreeMap<String, Decimal>,
-    faults: HashMap<Route, VecDeque<Fault>>,
+    faults: Faults,
     refused_signatures: u64,
     weight: u64,
     next_id: i64,
@@ -139,12 +103,58 @@ pub struct MockBinance {
     /// `http://127.0.0.1:<port>`.
     pub url: String,
     state: Arc<Mutex<State>>,
-    server: tokio::task::JoinHandle<()>,
+    _server: Server,
 }
 
-impl Drop for MockBinance {
-    fn drop(&mut self) {
-        self.server.abort();
+/// Binance's error body.
+pub(crate) fn error(status: u16, code: i64, msg: &str) -> Answer {
+    answer(status, json!({"code": code, "msg": msg}))
+}
+
+impl Venue for State {
+    fn route(&self, request: &Request) -> Option<Route> {
+        match (request.method.as_str(), request.path.as_str()) {
+            ("POST", "/api/v3/order") => Some(Route::PlaceOrder),
+            ("GET", "/api/v3/order") => Some(Route::QueryOrder),
+            ("DELETE", "/api/v3/order") => Some(Route::CancelOrder),
+            ("POST", "/api/v3/orderList/oco") => Some(Route::PlaceOrderList),
+            _ => None,
+        }
+    }
+
+    fn handle(&mut self, request: &Request) -> Answer {
+        routes::route_request(self, request)
+    }
+
+    fn trouble(&self, trouble: Trouble) -> Answer {
+        match trouble {
+            Trouble::Internal => error(500, -1000, "An unknown error occurred"),
+            Trouble::BackendTimeout => error(
+                503,
+                -1007,
+                "Timeout waiting for response from backend server. Send status unknown; execution status unknown.",
+            ),
+            Trouble::Throttled(secs) => retry_after(
+                error(
+                    429,
+                    -1003,
+                    "Too many requests; current limit is 6000 request weight per 1 MINUTE.",
+                ),
+                secs,
+            ),
+            Trouble::Banned(secs) => {
+                retry_after(error(418, -1003, "Way too many requests; IP banned."), secs)
+            }
+        }
+    }
+
+    fn answer_headers(&mut self) -> Vec<(&'static str, String)> {
+        self.weight += 1;
+        vec![("X-MBX-USED-WEIGHT-1M", self.weight.to_string())]
+    }
+
+    fn faults(&mut self) -> &mut Faults {
+        &mut self.faults
     }
 }
 
@@ -156,8 +166,6 @@ impl MockBinance {
     /// Starts on an ephemeral loopback port, with BTCUSDT at 50,000 and an
     /// account holding 100,000 USDT and 1 BTC.
     pub async fn start() -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind mock");
-        let addr: SocketAddr = listener.local_addr().expect("mock address");
         let state = Arc::new(Mutex::new(State {
             clock_offset_ms: 0,
             orders: Vec::new(),
@@ -171,22 +179,16 @@ impl MockBinance {
                 ("USDT".into(), Decimal::from(100_000)),
                 ("BTC".into(), Decimal::ONE),
             ]),
-            faults: HashMap::new(),
+            faults: Faults::default(),
             refused_signatures: 0,
             weight: 0,
             next_id: 1,
         }));
-        let shared = state.clone();
-        let server = tokio::spawn(async move {
-            let mut connections = JoinSet::new();
-            while let Ok((stream, _)) = listener.accept().await {
-                connections.spawn(http::serve_connection(stream, shared.clone()));
-            }
-        });
+        let server = Server::start(state.clone()).await;
         Self {
-            url: format!("http://{addr}"),
+            url: server.url.clone(),
             state,
-            server,
+            _server: server,
         }
     }
 
@@ -219,7 +221,7 @@ impl MockBinance {
 
     /// Queues a fault for the next request on `route`.
     pub fn fail_next(&self, route: Route, fault: Fault) {
-        self.with(|s| s.faults.entry(route).or_default().push_back(fault));
+        self.with(|s| s.faults.push(route, fault));
     }
 
     /// Sets what the account holds of `asset`.

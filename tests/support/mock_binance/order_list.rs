@@ -9,10 +9,12 @@ use std::collections::HashMap;
 
 use serde_json::{Value, json};
 
+use crate::mock_venue::{Answer, answer};
+
 use super::{
     MockOrderList, State,
     book::{NewOrder, check, decimal_param, duplicate, is_open, missing, open, order_json},
-    http::{Answer, answer, error},
+    error,
     trailing::trailing_delta,
 };
 

@@ -7,11 +7,12 @@ use hmac::{Hmac, Mac};
 use serde_json::{Value, json};
 use sha2::Sha256;
 
+use crate::mock_venue::{Answer, Request, answer, params};
+
 use super::{
     API_KEY, API_SECRET, State,
     book::{free, is_open, locked, order_json, place},
-    http::{Answer, Request, answer, error, params},
-    now_ms,
+    error, now_ms,
     order_list::{cancel_list, place_list},
 };
 
@@ -92,7 +93,7 @@ pub(super) fn route_request(s: &mut State, request: &Request) -> Answer {
 /// Binance's checks of a signed request: key, signature over the exact
 /// query text before `&signature=`, and the timestamp window.
 fn verify(request: &Request, p: &HashMap<String, String>, server_time: i64) -> Result<(), Answer> {
-    if request.api_key.as_deref() != Some(API_KEY) {
+    if request.header("x-mbx-apikey") != Some(API_KEY) {
         return Err(error(
             401,
             -2015,

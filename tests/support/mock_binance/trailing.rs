@@ -10,11 +10,8 @@ use std::{collections::HashMap, ops::RangeInclusive};
 
 use rust_decimal::Decimal;
 
-use super::{
-    MockOrder, State,
-    book::is_open,
-    http::{Answer, error},
-};
+use super::{MockOrder, State, book::is_open, error};
+use crate::mock_venue::Answer;
 
 /// The mock symbols' `TRAILING_DELTA` filter, as on most Binance symbols.
 pub(super) const DELTA_BIPS: RangeInclusive<u32> = 10..=2000;
