@@ -8,6 +8,7 @@ pub mod conformance;
 mod control;
 pub mod hostile;
 pub mod mock_binance;
+pub mod mock_binance_futures;
 pub mod mock_venue;
 mod pipelines;
 mod postgres;

@@ -26,6 +26,7 @@ use serde_json::json;
 
 use crate::mock_venue::{Answer, Faults, Request, Server, Trouble, Venue, answer, retry_after};
 pub use crate::mock_venue::{Fault, Route};
+pub(crate) use routes::verify;
 
 /// The API key the mock accepts.
 pub const API_KEY: &str = "mock-api-key-0123456789";
@@ -111,6 +112,29 @@ pub(crate) fn error(status: u16, code: i64, msg: &str) -> Answer {
     answer(status, json!({"code": code, "msg": msg}))
 }
 
+/// Binance's answers to trouble, spot and futures alike.
+pub(crate) fn trouble_answer(trouble: Trouble) -> Answer {
+    match trouble {
+        Trouble::Internal => error(500, -1000, "An unknown error occurred"),
+        Trouble::BackendTimeout => error(
+            503,
+            -1007,
+            "Timeout waiting for response from backend server. Send status unknown; execution status unknown.",
+        ),
+        Trouble::Throttled(secs) => retry_after(
+            error(
+                429,
+                -1003,
+                "Too many requests; current limit is 6000 request weight per 1 MINUTE.",
+            ),
+            secs,
+        ),
+        Trouble::Banned(secs) => {
+            retry_after(error(418, -1003, "Way too many requests; IP banned."), secs)
+        }
+    }
+}
+
 impl Venue for State {
     fn route(&self, request: &Request) -> Option<Route> {
         match (request.method.as_str(), request.path.as_str()) {
@@ -127,25 +151,7 @@ impl Venue for State {
     }
 
     fn trouble(&self, trouble: Trouble) -> Answer {
-        match trouble {
-            Trouble::Internal => error(500, -1000, "An unknown error occurred"),
-            Trouble::BackendTimeout => error(
-                503,
-                -1007,
-                "Timeout waiting for response from backend server. Send status unknown; execution status unknown.",
-            ),
-            Trouble::Throttled(secs) => retry_after(
-                error(
-                    429,
-                    -1003,
-                    "Too many requests; current limit is 6000 request weight per 1 MINUTE.",
-                ),
-                secs,
-            ),
-            Trouble::Banned(secs) => {
-                retry_after(error(418, -1003, "Way too many requests; IP banned."), secs)
-            }
-        }
+        trouble_answer(trouble)
     }
 
     fn answer_headers(&mut self) -> Vec<(&'static str, String)> {

@@ -90,9 +90,14 @@ pub(super) fn route_request(s: &mut State, request: &Request) -> Answer {
     }
 }
 
-/// Binance's checks of a signed request: key, signature over the exact
-/// query text before `&signature=`, and the timestamp window.
-fn verify(request: &Request, p: &HashMap<String, String>, server_time: i64) -> Result<(), Answer> {
+/// Binance's checks of a signed request (spot and futures alike): key,
+/// signature over the exact query text before `&signature=`, and the
+/// timestamp window.
+pub(crate) fn verify(
+    request: &Request,
+    p: &HashMap<String, String>,
+    server_time: i64,
+) -> Result<(), Answer> {
     if request.header("x-mbx-apikey") != Some(API_KEY) {
         return Err(error(
             401,
