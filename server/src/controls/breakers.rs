@@ -1,5 +1,6 @@
-//! One circuit breaker per exchange. An open breaker makes orders to that
-//! exchange fail fast.
+//! One circuit breaker per exchange account, keyed by
+//! [`account::key`]. An open breaker makes orders to that account fail
+//! fast.
 //!
 //! Closed → open after `consecutive_failures` failures in a row, or when
 //! at least `min_requests` calls in `window` failed at `failure_ratio` or
@@ -21,7 +22,7 @@ use opentelemetry::{
 use serde::{Deserialize, Serialize};
 use tradeplane_api::{CircuitBreaker, CircuitBreakerState, ProtoEnum};
 
-use crate::{api_error::ApiError, proto_time::ms_to_timestamp};
+use crate::{api_error::ApiError, market::account, proto_time::ms_to_timestamp};
 
 /// A breaker's persisted state.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -141,7 +142,8 @@ impl CircuitBreakers {
                         gauge.observe(
                             u64::from(record.state == state),
                             &[
-                                KeyValue::new("exchange", exchange.clone()),
+                                KeyValue::new("exchange", account::split(exchange).0.to_string()),
+                                KeyValue::new("account", account::split(exchange).1.to_string()),
                                 KeyValue::new("state", state.word()),
                             ],
                         );
@@ -419,7 +421,8 @@ impl CircuitBreakers {
         self.transitions.add(
             1,
             &[
-                KeyValue::new("exchange", exchange.to_string()),
+                KeyValue::new("exchange", account::split(exchange).0.to_string()),
+                KeyValue::new("account", account::split(exchange).1.to_string()),
                 KeyValue::new("state", state.word()),
             ],
         );
@@ -444,9 +447,11 @@ fn closed(now_ms: i64) -> BreakerRecord {
     }
 }
 
-fn to_proto(exchange: &str, record: &BreakerRecord) -> CircuitBreaker {
+fn to_proto(key: &str, record: &BreakerRecord) -> CircuitBreaker {
+    let (exchange, account) = account::split(key);
     CircuitBreaker {
         exchange: exchange.to_string(),
+        account: account.to_string(),
         state: record.state as i32,
         consecutive_failures: record.consecutive_failures,
         change_time: (record.change_ms > 0).then(|| ms_to_timestamp(record.change_ms)),

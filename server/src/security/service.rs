@@ -30,6 +30,7 @@ use crate::{
         halt::HaltState,
     },
     listing::{BoxStream, invalid_page_token, next_page, page_size, watch},
+    market::account,
     proto_time::{fits_after, now_ms},
     settings::Setting,
 };
@@ -367,7 +368,7 @@ impl SecurityAdminService for SecurityAdminGrpc {
         let breaker = self
             .set_breaker(
                 &request,
-                &body.exchange,
+                &account::key(&body.exchange, &body.account),
                 CircuitBreakerState::Open,
                 &reason,
                 actions::BREAKER_TRIP,
@@ -382,11 +383,12 @@ impl SecurityAdminService for SecurityAdminGrpc {
         &self,
         request: Request<ResetCircuitBreakerRequest>,
     ) -> Result<Response<ResetCircuitBreakerResponse>, Status> {
-        let exchange = request.get_ref().exchange.clone();
+        let body = request.get_ref();
+        let key = account::key(&body.exchange, &body.account);
         let breaker = self
             .set_breaker(
                 &request,
-                &exchange,
+                &key,
                 CircuitBreakerState::Closed,
                 "manual reset",
                 actions::BREAKER_RESET,
@@ -496,6 +498,8 @@ impl SecurityAdminService for SecurityAdminGrpc {
 }
 
 impl SecurityAdminGrpc {
+    /// Moves the breaker of the account keyed `exchange` (see
+    /// [`account::key`]) to `state`.
     async fn set_breaker<T>(
         &self,
         request: &Request<T>,
