@@ -14,9 +14,9 @@ use tradeplane_api::*;
 use tradeplane_client::Client;
 use tradeplane_e2e::{
     PASSPHRASE, TestServer, audit_events, bad_request_field, binary, create_pipeline, dec,
-    eventually, finished, get_order, list_exchanges,
+    deliver_to, list_exchanges,
     mock_binance::{API_KEY, MockBinance},
-    post_webhook, serve_async, strategy_pipeline, try_create_pipeline,
+    orders_of, serve_async, strategy_pipeline, try_create_pipeline,
 };
 
 /// Account name, API key, API secret, and the size its pipeline buys.
@@ -72,8 +72,8 @@ fn pipeline_on_tradingview(mut pipeline: Pipeline) -> Pipeline {
     pipeline
 }
 
-/// Posts one TradingView buy alert and returns every execution it
-/// started, once each has ended, by pipeline name.
+/// Posts one TradingView buy alert and returns the execution it started
+/// for each account, once each has ended, by pipeline name.
 async fn alert(server: &TestServer, client: &Client) -> Vec<Execution> {
     let body = json!({
         "passphrase": PASSPHRASE,
@@ -83,44 +83,7 @@ async fn alert(server: &TestServer, client: &Client) -> Vec<Execution> {
         "price": "50000",
         "time": chrono::Utc::now().to_rfc3339(),
     });
-    let reply = post_webhook(&server.webhook_url(), body.to_string(), &[]).await;
-    assert_eq!(reply.status(), 202, "the webhook accepts the alert");
-    let reply: serde_json::Value = reply.json().await.expect("a JSON answer");
-    let signal_id = reply["signal_id"]
-        .as_str()
-        .expect("a signal id")
-        .to_string();
-    let started = eventually(
-        Duration::from_secs(10),
-        Duration::from_millis(20),
-        || async {
-            let executions = client
-                .pipelines()
-                .list_executions(ListExecutionsRequest {
-                    filter: Some(ExecutionFilter {
-                        signal_id: signal_id.clone(),
-                        ..Default::default()
-                    }),
-                    ..Default::default()
-                })
-                .await
-                .expect("ListExecutions answers")
-                .into_inner()
-                .executions;
-            if executions.len() == ACCOUNTS.len() {
-                Ok(executions)
-            } else {
-                Err(format!("signal {signal_id} started {executions:?}"))
-            }
-        },
-    )
-    .await;
-    let mut ended = Vec::new();
-    for execution in started {
-        ended.push(finished(client, &execution.id).await);
-    }
-    ended.sort_by(|a, b| a.pipeline_name.cmp(&b.pipeline_name));
-    ended
+    deliver_to(server, client, &body, ACCOUNTS.len()).await
 }
 
 /// The one order of a succeeded execution, checked against the mock: on
@@ -132,10 +95,10 @@ async fn placed(client: &Client, mock: &MockBinance, execution: &Execution, acco
         ExecutionStatus::Succeeded as i32,
         "{execution:?}"
     );
-    let [id] = execution.order_ids.as_slice() else {
-        panic!("one order: {execution:?}");
-    };
-    let order = get_order(client, id).await;
+    let [order] = orders_of(client, execution)
+        .await
+        .try_into()
+        .expect("one order");
     assert_eq!(order.account, name, "{order:?}");
     assert_eq!(order.exchange, "binance");
     assert_eq!(dec(&order.quantity), dec(size));
@@ -267,15 +230,7 @@ async fn an_unknown_account_is_refused_naming_the_field() {
 
     let refused = client
         .orders()
-        .place_order(PlaceOrderRequest {
-            exchange: "binance".into(),
-            account: "nobody".into(),
-            symbol: "BTC/USDT".into(),
-            side: Side::Buy as i32,
-            r#type: OrderType::Market as i32,
-            quantity: "0.001".into(),
-            ..Default::default()
-        })
+        .place_order(buy_on("nobody"))
         .await
         .expect_err("an unknown account is refused");
     assert_eq!(bad_request_field(&refused), "account");
@@ -290,6 +245,19 @@ async fn an_unknown_account_is_refused_naming_the_field() {
     assert_eq!(bad_request_field(&refused), "account");
     assert!(mock.orders().is_empty());
     server.stop().await;
+}
+
+/// A market buy of 0.001 BTC on `account` at Binance.
+fn buy_on(account: &str) -> PlaceOrderRequest {
+    PlaceOrderRequest {
+        exchange: "binance".into(),
+        account: account.into(),
+        symbol: "BTC/USDT".into(),
+        side: Side::Buy as i32,
+        r#type: OrderType::Market as i32,
+        quantity: "0.001".into(),
+        ..Default::default()
+    }
 }
 
 /// Writes `text` to a new file with `mode`; returns its path.
@@ -366,13 +334,7 @@ async fn named_account_credentials_never_reach_logs_metrics_or_audit() {
             .orders()
             .place_order(PlaceOrderRequest {
                 request_id: format!("creds-{account}"),
-                exchange: "binance".into(),
-                account: account.into(),
-                symbol: "BTC/USDT".into(),
-                side: Side::Buy as i32,
-                r#type: OrderType::Market as i32,
-                quantity: "0.001".into(),
-                ..Default::default()
+                ..buy_on(account)
             })
             .await
             .expect("PlaceOrder answers")

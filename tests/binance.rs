@@ -169,7 +169,11 @@ async fn orders_fill_rest_and_cancel_on_the_mock_with_signed_requests() {
     assert_eq!(exchange.breaker_state, CircuitBreakerState::Closed as i32);
 
     let metrics = server.metrics().await;
-    assert!(metrics.contains("tradeplane_exchange_rate_limit_used{exchange=\"binance\""));
+    assert!(
+        metrics.contains(
+            "tradeplane_exchange_rate_limit_used{account=\"default\",exchange=\"binance\""
+        )
+    );
     assert!(metrics.contains("endpoint=\"place\",exchange=\"binance\",outcome=\"ok\""));
     assert!(!metrics.contains(API_KEY) && !metrics.contains(API_SECRET));
     server.stop().await;

@@ -139,14 +139,7 @@ impl CircuitBreakers {
                 };
                 for (exchange, record) in breakers.iter() {
                     for state in STATES {
-                        gauge.observe(
-                            u64::from(record.state == state),
-                            &[
-                                KeyValue::new("exchange", account::split(exchange).0.to_string()),
-                                KeyValue::new("account", account::split(exchange).1.to_string()),
-                                KeyValue::new("state", state.word()),
-                            ],
-                        );
+                        gauge.observe(u64::from(record.state == state), &labels(exchange, state));
                     }
                 }
             })
@@ -418,14 +411,7 @@ impl CircuitBreakers {
 
     /// Counts a transition of `exchange`'s breaker into `state`.
     fn count_transition(&self, exchange: &str, state: CircuitBreakerState) {
-        self.transitions.add(
-            1,
-            &[
-                KeyValue::new("exchange", account::split(exchange).0.to_string()),
-                KeyValue::new("account", account::split(exchange).1.to_string()),
-                KeyValue::new("state", state.word()),
-            ],
-        );
+        self.transitions.add(1, &labels(exchange, state));
     }
 
     /// Puts an automatic transition in force (the live state is already
@@ -445,6 +431,17 @@ fn closed(now_ms: i64) -> BreakerRecord {
         change_ms: now_ms,
         reason: String::new(),
     }
+}
+
+/// The labels of a breaker's metrics: its key's exchange and account
+/// (see [`account::key`]), and `state`.
+fn labels(key: &str, state: CircuitBreakerState) -> [KeyValue; 3] {
+    let (exchange, account) = account::split(key);
+    [
+        KeyValue::new("exchange", exchange.to_string()),
+        KeyValue::new("account", account.to_string()),
+        KeyValue::new("state", state.word()),
+    ]
 }
 
 fn to_proto(key: &str, record: &BreakerRecord) -> CircuitBreaker {

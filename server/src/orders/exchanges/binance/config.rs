@@ -275,6 +275,14 @@ mod tests {
         }
     }
 
+    fn account(api_key: &str, api_secret: &str) -> BinanceAccount {
+        BinanceAccount {
+            api_key: api_key.into(),
+            api_secret: api_secret.into(),
+            ..Default::default()
+        }
+    }
+
     #[test]
     fn mainnet_needs_an_explicit_setting() {
         assert!(config("", false).validate().is_ok());
@@ -295,14 +303,7 @@ mod tests {
     #[test]
     fn named_accounts_inherit_the_section_and_go_live_only_when_told() {
         let mut base = config("", true);
-        base.accounts.insert(
-            "copy_a".into(),
-            BinanceAccount {
-                api_key: "ka".into(),
-                api_secret: "sa".into(),
-                ..Default::default()
-            },
-        );
+        base.accounts.insert("copy_a".into(), account("ka", "sa"));
         let accounts = base.accounts_in_force();
         let names: Vec<_> = accounts.iter().map(|(name, _)| name.as_str()).collect();
         assert_eq!(names, ["default", "copy_a"]);
@@ -339,5 +340,15 @@ mod tests {
             matches!(refused, Err((ref key, ref m)) if key == "exchanges.binance.accounts.nokey.api_key" && m.contains("ACCOUNTS__NOKEY__API_KEY")),
             "{refused:?}"
         );
+    }
+
+    #[test]
+    fn every_accounts_credentials_are_redacted() {
+        let mut base = config("", false);
+        base.accounts.insert("copy_a".into(), account("ka", "sa"));
+        let shown = format!("{:?}", base.redacted(|_| "<redacted>".into()));
+        for secret in ["\"key\"", "\"secret\"", "\"ka\"", "\"sa\""] {
+            assert!(!shown.contains(secret), "{shown}");
+        }
     }
 }
