@@ -227,6 +227,31 @@ async fn an_unknown_account_is_refused_naming_the_field() {
     assert_eq!(refused.code(), tonic::Code::InvalidArgument);
     assert_eq!(bad_request_field(&refused), "pipeline.account");
     assert!(refused.message().contains("nobody"), "{refused:?}");
+    let known = create_pipeline(
+        &client,
+        Pipeline {
+            exchange: "binance".into(),
+            account: "copy_a".into(),
+            ..strategy_pipeline("known", sizing::Method::FixedQuantity("0.001".into()))
+        },
+    )
+    .await;
+    let refused = client
+        .pipelines()
+        .update_pipeline(UpdatePipelineRequest {
+            pipeline: Some(Pipeline {
+                id: known.id,
+                account: "nobody".into(),
+                ..Default::default()
+            }),
+            update_mask: Some(prost_types::FieldMask {
+                paths: vec!["account".into()],
+            }),
+            ..Default::default()
+        })
+        .await
+        .expect_err("moving to an unknown account is refused");
+    assert_eq!(bad_request_field(&refused), "pipeline.account");
 
     let refused = client
         .orders()
