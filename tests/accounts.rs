@@ -52,24 +52,20 @@ async fn copy_pipelines(client: &Client) {
         let pipeline = Pipeline {
             exchange: "binance".into(),
             account: name.into(),
+            trigger: Some(Trigger {
+                kind: Some(trigger::Kind::Signal(SignalMatch {
+                    source: "tradingview".into(),
+                    ..Default::default()
+                })),
+            }),
             ..strategy_pipeline(
                 &name.replace('_', "-"),
                 sizing::Method::FixedQuantity(size.into()),
             )
         };
-        let stored = create_pipeline(client, pipeline_on_tradingview(pipeline)).await;
+        let stored = create_pipeline(client, pipeline).await;
         assert_eq!(stored.account, name);
     }
-}
-
-fn pipeline_on_tradingview(mut pipeline: Pipeline) -> Pipeline {
-    pipeline.trigger = Some(Trigger {
-        kind: Some(trigger::Kind::Signal(SignalMatch {
-            source: "tradingview".into(),
-            ..Default::default()
-        })),
-    });
-    pipeline
 }
 
 /// Posts one TradingView buy alert and returns the execution it started

@@ -368,7 +368,7 @@ impl SecurityAdminService for SecurityAdminGrpc {
         let breaker = self
             .set_breaker(
                 &request,
-                &account::key(&body.exchange, &body.account),
+                (&body.exchange, &body.account),
                 CircuitBreakerState::Open,
                 &reason,
                 actions::BREAKER_TRIP,
@@ -384,11 +384,10 @@ impl SecurityAdminService for SecurityAdminGrpc {
         request: Request<ResetCircuitBreakerRequest>,
     ) -> Result<Response<ResetCircuitBreakerResponse>, Status> {
         let body = request.get_ref();
-        let key = account::key(&body.exchange, &body.account);
         let breaker = self
             .set_breaker(
                 &request,
-                &key,
+                (&body.exchange, &body.account),
                 CircuitBreakerState::Closed,
                 "manual reset",
                 actions::BREAKER_RESET,
@@ -498,12 +497,12 @@ impl SecurityAdminService for SecurityAdminGrpc {
 }
 
 impl SecurityAdminGrpc {
-    /// Moves the breaker of the account keyed `exchange` (see
-    /// [`account::key`]) to `state`.
+    /// Moves the breaker of `account` (empty: `default`) at `exchange`
+    /// to `state`.
     async fn set_breaker<T>(
         &self,
         request: &Request<T>,
-        exchange: &str,
+        (exchange, account): (&str, &str),
         state: CircuitBreakerState,
         reason: &str,
         action: &'static str,
@@ -515,6 +514,8 @@ impl SecurityAdminGrpc {
                 "name the exchange, e.g. `paper`",
             ));
         }
+        let key = account::key(exchange, account);
+        let exchange = key.as_str();
         let record = self
             .breakers
             .transition(exchange, state, reason, now_ms())?;
