@@ -98,7 +98,11 @@ async fn fills_take_commission_in_the_asset_bought_and_weight_is_tracked() {
     assert_eq!(exchange.breaker_state, CircuitBreakerState::Closed as i32);
 
     let metrics = server.metrics().await;
-    assert!(metrics.contains("tradeplane_exchange_rate_limit_used{exchange=\"binance\""));
+    assert!(
+        metrics.contains(
+            "tradeplane_exchange_rate_limit_used{account=\"default\",exchange=\"binance\""
+        )
+    );
     assert!(metrics.contains("endpoint=\"place\",exchange=\"binance\",outcome=\"ok\""));
     assert!(!metrics.contains(API_KEY) && !metrics.contains(API_SECRET));
     server.stop().await;

@@ -277,7 +277,7 @@ async fn binance_refuses_a_trailing_delta_out_of_range_or_on_a_limit() {
     let mock = MockBinance::start().await;
     let mut config = tradeplane_server::config::Config::default();
     mock.configure(&mut config);
-    let binance = BinanceExchange::new(&config.exchanges.binance).expect("a connector");
+    let binance = BinanceExchange::new("default", &config.exchanges.binance).expect("a connector");
     let stop = |id: &str, order_type, bips| OrderTicket {
         client_order_id: id.into(),
         order_type,

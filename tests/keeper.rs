@@ -281,7 +281,12 @@ async fn stored_replacement(server: &TestServer, old: &Order, stop_price: &str) 
     let mut origin = stored.origin.clone();
     origin.replaces = old.id.clone();
     origin.oco_group.clear();
-    let mut row = Row::new(&ticket, &stored.exchange, origin, stored.create_time_ms);
+    let mut row = Row::new(
+        &ticket,
+        (&stored.exchange, &stored.account),
+        origin,
+        stored.create_time_ms,
+    );
     row.client_order_id = tradeplane_server::orders::desk::client_order_id("test:moved");
     row.stop_price = Some(dec(stop_price));
     assert_eq!(row.status, Status::New);

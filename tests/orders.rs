@@ -103,11 +103,11 @@ async fn a_market_order_fills_on_paper_with_slippage_fees_and_balances() {
     );
     assert!(metrics.contains("tradeplane_order_slippage_count"));
     assert!(
-        metrics.contains(r#"tradeplane_exchange_requests_total{endpoint="place",exchange="paper",outcome="ok"} 1"#),
+        metrics.contains(r#"tradeplane_exchange_requests_total{account="default",endpoint="place",exchange="paper",outcome="ok"} 1"#),
         "{metrics}"
     );
     assert!(metrics.contains(
-        r#"tradeplane_exchange_request_duration_seconds_count{endpoint="place",exchange="paper"} 1"#
+        r#"tradeplane_exchange_request_duration_seconds_count{account="default",endpoint="place",exchange="paper"} 1"#
     ));
     let audit = audit_events(&server.client().await, "order.").await;
     assert_eq!(audit.len(), 1);

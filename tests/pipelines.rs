@@ -689,6 +689,7 @@ async fn positions_and_balances_survive_a_crash() {
             .orders()
             .get_balances(GetBalancesRequest {
                 exchange: "paper".into(),
+                ..Default::default()
             })
             .await
             .expect("GetBalances answers")

@@ -220,7 +220,12 @@ async fn leave_new_paper_buy(url: &str, age: Duration) -> String {
     ticket.reference_price = Some(dec("50000"));
     let changed = chrono::Utc::now().timestamp_millis()
         - i64::try_from(age.as_millis()).expect("a short age");
-    let order = StoredOrder::new(&ticket, "paper", OrderOrigin::default(), changed);
+    let order = StoredOrder::new(
+        &ticket,
+        ("paper", "default"),
+        OrderOrigin::default(),
+        changed,
+    );
     store.insert_order(&order, None).await.expect("stored");
     store.close().await;
     order.id

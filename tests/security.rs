@@ -831,12 +831,9 @@ async fn breakers_are_tripped_and_reset_through_the_admin_api() {
         .await
         .unwrap_err();
     assert_eq!(unknown.code(), Code::NotFound);
-    assert!(
-        server
-            .metrics()
-            .await
-            .contains(r#"tradeplane_circuit_breaker_state{exchange="paper",state="open"} 1"#)
-    );
+    assert!(server.metrics().await.contains(
+        r#"tradeplane_circuit_breaker_state{account="default",exchange="paper",state="open"} 1"#
+    ));
 
     let dir = server.stop().await;
     let server = TestServer::start_in(dir, |_| {}).await;

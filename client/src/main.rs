@@ -114,13 +114,16 @@ enum Command {
     /// Orders waiting for approval: list (--watch), approve, reject.
     #[command(subcommand)]
     Approvals(approvals_cli::ApprovalCommand),
-    /// The configured exchanges and their breakers.
+    /// The configured exchange accounts, their breakers and rate-limit use.
     Exchanges,
-    /// Balances on an exchange.
+    /// Balances of an account on an exchange.
     Balances {
         /// Exchange name from the server's configuration (see `tpctl exchanges`).
         #[arg(long, default_value = "paper")]
         exchange: String,
+        /// Account at the exchange (see `tpctl exchanges`).
+        #[arg(long, default_value = "default")]
+        account: String,
     },
     /// Security administration: keys, limits, allowlists, the webhook
     /// secret, breakers, the trading halt and the audit log.
@@ -443,7 +446,9 @@ async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Pipeline(command) => pipelines_cli::run(&client, command, output).await?,
         Command::Approvals(command) => approvals_cli::run(&client, command, output).await?,
         Command::Exchanges => orders_cli::exchanges(&client, output).await?,
-        Command::Balances { exchange } => orders_cli::balances(&client, exchange, output).await?,
+        Command::Balances { exchange, account } => {
+            orders_cli::balances(&client, exchange, account, output).await?
+        }
         Command::Bench(_) | Command::Completion { .. } => unreachable!("handled above"),
     }
     Ok(())

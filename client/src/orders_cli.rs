@@ -72,6 +72,9 @@ pub struct PlaceArgs {
     /// Exchange name from the server's configuration (see `tpctl exchanges`).
     #[arg(long, default_value = "paper")]
     exchange: String,
+    /// Account at the exchange (see `tpctl exchanges`).
+    #[arg(long, default_value = "default")]
+    account: String,
     /// Idempotency key; generated when absent.
     #[arg(long, default_value = "")]
     request_id: String,
@@ -95,6 +98,7 @@ pub enum TypeArg {
 fn order_json(order: &Order) -> Value {
     json!({
         "id": order.id, "client_order_id": order.client_order_id, "exchange": order.exchange,
+        "account": order.account,
         "exchange_order_id": order.exchange_order_id,
         "symbol": order.instrument.as_ref().map(|i| i.symbol.clone()).unwrap_or_default(),
         "side": Side::word_of(order.side),
@@ -159,6 +163,7 @@ pub async fn run(client: &Client, command: OrderCommand, output: Output) -> Resu
                     args.request_id
                 },
                 exchange: args.exchange,
+                account: args.account,
                 symbol: args.symbol,
                 side: match args.side {
                     SideArg::Buy => Side::Buy,
@@ -272,7 +277,7 @@ pub async fn exchanges(client: &Client, output: Output) -> Result<(), CliError> 
         .iter()
         .map(|e| {
             json!({
-                "name": e.name, "kind": e.kind, "live": e.live,
+                "name": e.name, "account": e.account, "kind": e.kind, "live": e.live,
                 "status": ExchangeStatus::word_of(e.status),
                 "breaker_state": CircuitBreakerState::word_of(e.breaker_state),
                 "weight": if e.weight_limit > 0 { format!("{}/{}", e.used_weight, e.weight_limit) } else { String::new() },
@@ -282,17 +287,30 @@ pub async fn exchanges(client: &Client, output: Output) -> Result<(), CliError> 
     print(output, &response, json!({ "exchanges": values }), || {
         object_table(
             &values,
-            &["name", "kind", "live", "status", "breaker_state", "weight"],
+            &[
+                "name",
+                "account",
+                "kind",
+                "live",
+                "status",
+                "breaker_state",
+                "weight",
+            ],
         )
     });
     Ok(())
 }
 
-/// `tpctl balances`.
-pub async fn balances(client: &Client, exchange: String, output: Output) -> Result<(), CliError> {
+/// `tpctl balances`: what `account` at `exchange` holds.
+pub async fn balances(
+    client: &Client,
+    exchange: String,
+    account: String,
+    output: Output,
+) -> Result<(), CliError> {
     let response = client
         .orders()
-        .get_balances(GetBalancesRequest { exchange })
+        .get_balances(GetBalancesRequest { exchange, account })
         .await?
         .into_inner();
     let values: Vec<Value> = response

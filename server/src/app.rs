@@ -34,7 +34,7 @@ use crate::{
     controls::breakers::{self, CircuitBreakers},
     duty::{self, Duty},
     edge::{grpc_incoming, http_serve, malformed, shed::ShedLayer, watch_end::EndWatchesLayer},
-    market::symbol::SymbolNormalizer,
+    market::{account, symbol::SymbolNormalizer},
     model::signal::{Signal, SignalOutcome},
     orders::OrderGrpc,
     orders::{
@@ -106,9 +106,10 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
     .await?;
     let paper = Arc::new(PaperExchange::new(config.exchanges.paper.clone()));
     let mut venues: Vec<Arc<dyn Exchange>> = Vec::new();
-    if config.exchanges.binance.enabled {
-        let binance = BinanceExchange::new(&config.exchanges.binance)
-            .map_err(|e| anyhow::anyhow!("invalid configuration key `exchanges.binance`: {e}"))?;
+    for (name, settings) in config.exchanges.binance.accounts_in_force() {
+        let binance = BinanceExchange::new(&name, &settings).map_err(|e| {
+            anyhow::anyhow!("invalid configuration of the binance account `{name}`: {e}")
+        })?;
         venues.push(Arc::new(binance));
     }
     // One normalizer for every surface, so a mapped spelling means the
@@ -117,8 +118,9 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
         SymbolNormalizer::new(&config.signals.symbol_map)
             .map_err(|e| anyhow::anyhow!("invalid configuration key `signals.symbol_map`: {e}"))?,
     );
-    let names = std::iter::once(paper.name()).chain(venues.iter().map(|v| v.name()));
-    let breakers = Arc::new(open_breakers(&*store, names, config.exchanges.breaker, &meter).await?);
+    let keys = std::iter::once(paper.name().to_string())
+        .chain(venues.iter().map(|v| account::key(v.name(), v.account())));
+    let breakers = Arc::new(open_breakers(&*store, keys, config.exchanges.breaker, &meter).await?);
     let desk = Arc::new(
         OrderDesk::open(
             DeskParts {
@@ -399,19 +401,19 @@ impl RunningServer {
     }
 }
 
-/// Every exchange's breaker, as last persisted.
+/// Every exchange account's breaker, by key, as last persisted.
 async fn open_breakers(
     store: &dyn SettingStore,
-    names: impl Iterator<Item = &str>,
+    keys: impl Iterator<Item = String>,
     config: breakers::BreakerConfig,
     meter: &opentelemetry::metrics::Meter,
 ) -> Result<CircuitBreakers, StoreError> {
     let mut exchanges = std::collections::BTreeMap::new();
-    for exchange in names {
-        let stored = Setting::new(breakers::setting_key(exchange))
+    for key in keys {
+        let stored = Setting::new(breakers::setting_key(&key))
             .load(store)
             .await?;
-        exchanges.insert(exchange.to_string(), stored);
+        exchanges.insert(key, stored);
     }
     Ok(CircuitBreakers::new(exchanges, config, meter))
 }

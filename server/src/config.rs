@@ -182,8 +182,8 @@ impl Config {
             }
         }
 
-        let config: Config =
-            serde_path_to_error::deserialize(toml::Value::Table(table)).map_err(|err| {
+        let mut config: Config = serde_path_to_error::deserialize(toml::Value::Table(table))
+            .map_err(|err| {
                 let key = err.path().to_string();
                 let origin = origin_of(&origins, &key);
                 ConfigError::Invalid {
@@ -192,6 +192,14 @@ impl Config {
                     message: err.into_inner().to_string(),
                 }
             })?;
+        if let Err((key, message)) = config.exchanges.binance.load_credentials() {
+            let origin = origin_of(&origins, &key);
+            return Err(ConfigError::Invalid {
+                key,
+                origin,
+                message,
+            });
+        }
         config.validate(&origins)?;
         Ok(config)
     }
@@ -251,7 +259,7 @@ impl Config {
             return Err(invalid(key, message));
         }
         if let Err((key, message)) = self.exchanges.binance.validate() {
-            return Err(invalid(key, message));
+            return Err(invalid(&key, message));
         }
         for (key, limit) in [
             (
@@ -315,8 +323,7 @@ impl Config {
         copy.webhook.passphrase = hide(&self.webhook.passphrase);
         copy.webhook.hmac_secret = hide(&self.webhook.hmac_secret);
         copy.security.admin_key = hide(&self.security.admin_key);
-        copy.exchanges.binance.api_key = hide(&self.exchanges.binance.api_key);
-        copy.exchanges.binance.api_secret = hide(&self.exchanges.binance.api_secret);
+        copy.exchanges.binance = self.exchanges.binance.redacted(hide);
         copy.database_url = redact_password(&self.database_url);
         copy
     }

@@ -163,7 +163,7 @@ impl Follower {
     async fn follow_breakers(&self) -> Result<(), StoreError> {
         let breakers = &self.shared.breakers;
         for breaker in breakers.list() {
-            let exchange = breaker.exchange;
+            let exchange = crate::market::account::key(&breaker.exchange, &breaker.account);
             let Some(stored) = Setting::<BreakerRecord>::new(breakers::setting_key(&exchange))
                 .load(&*self.shared.store)
                 .await?

@@ -38,7 +38,7 @@ pub use self::{
         get_order, list_signals, list_signals_page, paper_btc, place_order, refusal, submit,
     },
     wait::eventually,
-    webhook::{deliver, post_webhook, refused, template_alert, webhook_accepts},
+    webhook::{deliver, deliver_to, post_webhook, refused, template_alert, webhook_accepts},
 };
 
 use std::{

@@ -217,6 +217,7 @@ pub fn substituted(expr: &str) -> String {
     expr.replace("$__rate_interval", "1m")
         .replace("$instance", ".*")
         .replace("$exchange", ".*")
+        .replace("$account", ".*")
         .replace("$pipeline", ".*")
 }
 

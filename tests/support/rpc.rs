@@ -72,6 +72,7 @@ pub async fn balances(client: &Client, exchange: &str) -> HashMap<String, (Decim
         .orders()
         .get_balances(GetBalancesRequest {
             exchange: exchange.into(),
+            ..Default::default()
         })
         .await
         .expect("GetBalances succeeds")

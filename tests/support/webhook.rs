@@ -66,6 +66,22 @@ pub async fn webhook_accepts(url: &str, alert: &Value, headers: &[(&str, &str)])
 /// Posts `body`, which must be accepted; returns the execution it started
 /// once it has ended.
 pub async fn deliver(server: &TestServer, client: &Client, body: &Value) -> Execution {
+    let [one] = deliver_to(server, client, body, 1)
+        .await
+        .try_into()
+        .expect("one execution");
+    one
+}
+
+/// Posts `body`, which must be accepted and start `count` executions (one
+/// per matching pipeline); returns them once each has ended, by pipeline
+/// name.
+pub async fn deliver_to(
+    server: &TestServer,
+    client: &Client,
+    body: &Value,
+    count: usize,
+) -> Vec<Execution> {
     let reply = post_webhook(&server.webhook_url(), body.to_string(), &[]).await;
     assert_eq!(reply.status(), 202, "the webhook accepts {body}");
     let reply: Value = reply.json().await.expect("a JSON answer");
@@ -90,14 +106,20 @@ pub async fn deliver(server: &TestServer, client: &Client, body: &Value) -> Exec
                 .expect("ListExecutions answers")
                 .into_inner()
                 .executions;
-            match executions.as_slice() {
-                [one] => Ok(one.id.clone()),
-                other => Err(format!("signal {signal_id} started {other:?}")),
+            if executions.len() == count {
+                Ok(executions)
+            } else {
+                Err(format!("signal {signal_id} started {executions:?}"))
             }
         },
     )
     .await;
-    finished(client, &started).await
+    let mut ended = Vec::with_capacity(count);
+    for execution in started {
+        ended.push(finished(client, &execution.id).await);
+    }
+    ended.sort_by(|a, b| a.pipeline_name.cmp(&b.pipeline_name));
+    ended
 }
 
 /// Posts `body` and returns the webhook's refusal (a 400).

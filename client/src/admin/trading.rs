@@ -20,6 +20,9 @@ pub enum BreakerCommand {
     Trip {
         /// Exchange name, as `tpctl exchanges` lists it.
         exchange: String,
+        /// Account at the exchange, as `tpctl exchanges` lists it.
+        #[arg(long, default_value = "default")]
+        account: String,
         /// Why; recorded as "manual trip: REASON" on the breaker and in the audit log.
         #[arg(long, default_value = "")]
         reason: String,
@@ -28,12 +31,16 @@ pub enum BreakerCommand {
     Reset {
         /// Exchange name, as `tpctl exchanges` lists it.
         exchange: String,
+        /// Account at the exchange, as `tpctl exchanges` lists it.
+        #[arg(long, default_value = "default")]
+        account: String,
     },
 }
 
 fn breaker_json(breaker: &CircuitBreaker) -> Value {
     json!({
         "exchange": breaker.exchange,
+        "account": breaker.account,
         "state": CircuitBreakerState::word_of(breaker.state),
         "consecutive_failures": breaker.consecutive_failures,
         "change_time": time_text(breaker.change_time.as_ref()),
@@ -60,17 +67,23 @@ pub(super) async fn run_breaker(
             .list_circuit_breakers(ListCircuitBreakersRequest {})
             .await
             .map(|r| r.into_inner().breakers),
-        BreakerCommand::Trip { exchange, reason } => admin
+        BreakerCommand::Trip {
+            exchange,
+            account,
+            reason,
+        } => admin
             .trip_circuit_breaker(TripCircuitBreakerRequest {
                 exchange,
+                account,
                 reason,
                 ..Default::default()
             })
             .await
             .map(|r| r.into_inner().breaker.into_iter().collect()),
-        BreakerCommand::Reset { exchange } => admin
+        BreakerCommand::Reset { exchange, account } => admin
             .reset_circuit_breaker(ResetCircuitBreakerRequest {
                 exchange,
+                account,
                 ..Default::default()
             })
             .await
@@ -83,6 +96,7 @@ pub(super) async fn run_breaker(
             &values,
             &[
                 "exchange",
+                "account",
                 "state",
                 "consecutive_failures",
                 "change_time",

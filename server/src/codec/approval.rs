@@ -21,6 +21,7 @@ impl From<&OrderRequest> for pb::PlaceOrderRequest {
         pb::PlaceOrderRequest {
             request_id: request.request_id.clone(),
             exchange: request.exchange.clone(),
+            account: request.account.clone(),
             symbol: request.symbol.clone(),
             side: request.side.number(),
             r#type: request.order_type.number(),
@@ -47,6 +48,7 @@ fn request_from_proto(request: pb::PlaceOrderRequest) -> Result<OrderRequest, Co
         trailing_delta_bips: None,
         request_id: request.request_id,
         exchange: request.exchange,
+        account: request.account,
         symbol: request.symbol,
     })
 }
@@ -120,6 +122,7 @@ mod tests {
             request: OrderRequest {
                 request_id: "execution:e".into(),
                 exchange: "paper".into(),
+                account: "default".into(),
                 symbol: "BTC/USDT".into(),
                 side: Side::Buy,
                 order_type: OrderType::Limit,

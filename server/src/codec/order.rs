@@ -7,7 +7,7 @@ use super::{
     timestamp,
 };
 use crate::{
-    market::side::Side,
+    market::{account, side::Side},
     model::order::{
         Fill, Order, OrderOrigin, OrderRole, OrderStatus, OrderType, TimeInForce, Transition,
     },
@@ -19,6 +19,7 @@ impl From<&Order> for pb::Order {
             id: order.id.clone(),
             client_order_id: order.client_order_id.clone(),
             exchange: order.exchange.clone(),
+            account: order.account.clone(),
             exchange_order_id: order.exchange_order_id.clone(),
             instrument: Some((&order.instrument).into()),
             side: order.side.number(),
@@ -139,6 +140,9 @@ impl TryFrom<pb::Order> for Order {
             id: order.id,
             client_order_id: order.client_order_id,
             exchange: order.exchange,
+            // Orders stored before accounts existed are the default
+            // account's.
+            account: account::or_default(&order.account).to_string(),
             exchange_order_id: order.exchange_order_id,
             fee_asset: order.fee_asset,
             status_reason: order.status_reason,
@@ -172,7 +176,7 @@ mod tests {
             oco_group: "g".into(),
             replaces: "r".into(),
         };
-        let mut order = Order::new(&ticket, "paper", origin, 1_000);
+        let mut order = Order::new(&ticket, ("binance", "copy_a"), origin, 1_000);
         order.apply(
             &ExchangeOrder {
                 exchange_order_id: "x".into(),

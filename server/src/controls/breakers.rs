@@ -1,5 +1,6 @@
-//! One circuit breaker per exchange. An open breaker makes orders to that
-//! exchange fail fast.
+//! One circuit breaker per exchange account, keyed by
+//! [`account::key`]. An open breaker makes orders to that account fail
+//! fast.
 //!
 //! Closed → open after `consecutive_failures` failures in a row, or when
 //! at least `min_requests` calls in `window` failed at `failure_ratio` or
@@ -21,7 +22,7 @@ use opentelemetry::{
 use serde::{Deserialize, Serialize};
 use tradeplane_api::{CircuitBreaker, CircuitBreakerState, ProtoEnum};
 
-use crate::{api_error::ApiError, proto_time::ms_to_timestamp};
+use crate::{api_error::ApiError, market::account, proto_time::ms_to_timestamp};
 
 /// A breaker's persisted state.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -138,13 +139,7 @@ impl CircuitBreakers {
                 };
                 for (exchange, record) in breakers.iter() {
                     for state in STATES {
-                        gauge.observe(
-                            u64::from(record.state == state),
-                            &[
-                                KeyValue::new("exchange", exchange.clone()),
-                                KeyValue::new("state", state.word()),
-                            ],
-                        );
+                        gauge.observe(u64::from(record.state == state), &labels(exchange, state));
                     }
                 }
             })
@@ -416,13 +411,7 @@ impl CircuitBreakers {
 
     /// Counts a transition of `exchange`'s breaker into `state`.
     fn count_transition(&self, exchange: &str, state: CircuitBreakerState) {
-        self.transitions.add(
-            1,
-            &[
-                KeyValue::new("exchange", exchange.to_string()),
-                KeyValue::new("state", state.word()),
-            ],
-        );
+        self.transitions.add(1, &labels(exchange, state));
     }
 
     /// Puts an automatic transition in force (the live state is already
@@ -444,9 +433,22 @@ fn closed(now_ms: i64) -> BreakerRecord {
     }
 }
 
-fn to_proto(exchange: &str, record: &BreakerRecord) -> CircuitBreaker {
+/// The labels of a breaker's metrics: its key's exchange and account
+/// (see [`account::key`]), and `state`.
+fn labels(key: &str, state: CircuitBreakerState) -> [KeyValue; 3] {
+    let (exchange, account) = account::split(key);
+    [
+        KeyValue::new("exchange", exchange.to_string()),
+        KeyValue::new("account", account.to_string()),
+        KeyValue::new("state", state.word()),
+    ]
+}
+
+fn to_proto(key: &str, record: &BreakerRecord) -> CircuitBreaker {
+    let (exchange, account) = account::split(key);
     CircuitBreaker {
         exchange: exchange.to_string(),
+        account: account.to_string(),
         state: record.state as i32,
         consecutive_failures: record.consecutive_failures,
         change_time: (record.change_ms > 0).then(|| ms_to_timestamp(record.change_ms)),

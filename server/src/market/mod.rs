@@ -2,6 +2,7 @@
 //! strings, the symbol normalizer that turns the many spellings of an
 //! instrument into one canonical form, and positions built from fills.
 
+pub mod account;
 pub mod decimal;
 pub mod instrument;
 pub mod position;

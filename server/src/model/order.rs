@@ -211,6 +211,8 @@ pub struct OrderRequest {
     pub request_id: String,
     /// The configured exchange name; empty: the paper exchange.
     pub exchange: String,
+    /// The account at the exchange; empty: `default`.
+    pub account: String,
     /// The symbol as the caller spelled it.
     pub symbol: String,
     pub side: Side,
@@ -233,6 +235,8 @@ pub struct Order {
     pub client_order_id: String,
     /// The configured exchange name.
     pub exchange: String,
+    /// The account at the exchange that holds the order.
+    pub account: String,
     pub exchange_order_id: String,
     pub instrument: Instrument,
     pub side: Side,
@@ -260,12 +264,19 @@ pub struct Order {
 }
 
 impl Order {
-    /// A new order for `ticket` on `exchange`, in status `new`.
-    pub fn new(ticket: &OrderTicket, exchange: &str, origin: OrderOrigin, now: i64) -> Self {
+    /// A new order for `ticket` on `exchange` and `account`, in status
+    /// `new`.
+    pub fn new(
+        ticket: &OrderTicket,
+        (exchange, account): (&str, &str),
+        origin: OrderOrigin,
+        now: i64,
+    ) -> Self {
         let mut order = Self {
             id: uuid::Uuid::now_v7().to_string(),
             client_order_id: ticket.client_order_id.clone(),
             exchange: exchange.to_string(),
+            account: account.to_string(),
             exchange_order_id: String::new(),
             instrument: Instrument {
                 symbol: ticket.symbol.clone(),
@@ -442,7 +453,7 @@ mod tests {
 
     #[test]
     fn reports_move_an_order_forward_and_total_its_fills() {
-        let mut order = Order::new(&ticket(), "paper", OrderOrigin::default(), 10);
+        let mut order = Order::new(&ticket(), ("paper", "default"), OrderOrigin::default(), 10);
         assert_eq!(order.status, OrderStatus::New);
         let mut view = ExchangeOrder {
             exchange_order_id: "x1".into(),
@@ -469,7 +480,7 @@ mod tests {
 
     #[test]
     fn a_finished_order_never_changes_status_again() {
-        let mut order = Order::new(&ticket(), "paper", OrderOrigin::default(), 0);
+        let mut order = Order::new(&ticket(), ("paper", "default"), OrderOrigin::default(), 0);
         assert!(order.transition(OrderStatus::Canceled, "by the user", 1));
         assert!(!order.transition(OrderStatus::Filled, "late report", 2));
         assert!(!order.transition(OrderStatus::New, "", 3));

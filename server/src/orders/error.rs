@@ -11,6 +11,7 @@ use crate::{api_error::ApiError, store::StoreError};
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum InvalidReason {
     UnknownExchange,
+    UnknownAccount,
     BadSymbol,
     InvalidSide,
     InvalidType,
@@ -32,6 +33,7 @@ impl InvalidReason {
     pub fn as_str(self) -> &'static str {
         match self {
             InvalidReason::UnknownExchange => "UNKNOWN_EXCHANGE",
+            InvalidReason::UnknownAccount => "UNKNOWN_ACCOUNT",
             InvalidReason::BadSymbol => "BAD_SYMBOL",
             InvalidReason::InvalidSide => "INVALID_SIDE",
             InvalidReason::InvalidType => "INVALID_TYPE",
@@ -115,6 +117,8 @@ pub enum OrderError {
     NotFound { id: String },
     /// No exchange with this name.
     NoExchange { name: String },
+    /// The exchange has no account with this name.
+    NoAccount { exchange: String, account: String },
     /// The order is closed (`status` is its lowercase status word).
     NotOpen { id: String, status: String },
     /// The exchange refused or could not be reached.
@@ -135,6 +139,11 @@ impl OrderError {
                 what: "exchange",
                 id: name.clone(),
             },
+            OrderError::NoAccount { exchange, account } => ApiError::invalid_field(
+                InvalidReason::UnknownAccount.as_str(),
+                "account",
+                format!("`{exchange}` has no account named `{account}`"),
+            ),
             OrderError::NotOpen { id, status } => ApiError::FailedPrecondition {
                 reason: "ORDER_NOT_OPEN",
                 message: format!("order `{id}` is {status} and cannot be canceled"),

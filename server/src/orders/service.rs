@@ -16,7 +16,7 @@ use crate::{
     codec::enums::Mirrored,
     listing::filter_time,
     listing::{BoxStream, invalid_page_token, next_page, page_size, watch},
-    market::{decimal::parse_decimal, side::Side},
+    market::{account, decimal::parse_decimal, side::Side},
     model::order::{Order, OrderRequest, OrderStatus, OrderType, TimeInForce},
     security::audit_entry,
     store::OrderQuery,
@@ -136,6 +136,7 @@ fn order_request(request: pb::PlaceOrderRequest) -> Result<OrderRequest, PlaceEr
         trailing_delta_bips: None,
         request_id: request.request_id,
         exchange: request.exchange,
+        account: request.account,
         symbol: request.symbol,
         side,
         order_type,
@@ -232,10 +233,13 @@ impl OrderService for OrderGrpc {
             .desk
             .exchanges()
             .map(|exchange| {
-                let breaker = self.breakers.state(exchange.name());
+                let breaker = self
+                    .breakers
+                    .state(&account::key(exchange.name(), exchange.account()));
                 let (used_weight, weight_limit) = exchange.rate_limit().unwrap_or_default();
                 pb::Exchange {
                     name: exchange.name().to_string(),
+                    account: exchange.account().to_string(),
                     kind: exchange.kind().to_string(),
                     status: if breaker == pb::CircuitBreakerState::Open {
                         pb::ExchangeStatus::Down
@@ -256,13 +260,13 @@ impl OrderService for OrderGrpc {
         &self,
         request: Request<pb::GetBalancesRequest>,
     ) -> Result<Response<pb::GetBalancesResponse>, Status> {
-        let name = request.into_inner().exchange;
-        let name = if name.is_empty() {
-            "paper".to_string()
+        let request = request.into_inner();
+        let name = if request.exchange.is_empty() {
+            "paper"
         } else {
-            name
+            &request.exchange
         };
-        let exchange = self.desk.exchange(&name)?;
+        let exchange = self.desk.exchange(name, &request.account)?;
         let balances = exchange
             .balances()
             .await

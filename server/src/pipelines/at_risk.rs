@@ -16,7 +16,9 @@ use opentelemetry::{
 use rust_decimal::{Decimal, prelude::ToPrimitive};
 
 use super::Pipelines;
-use crate::{model::order::OrderStatus, proto_time::now_ms};
+use crate::{
+    model::order::OrderStatus, orders::exchanges::instrumented::labels, proto_time::now_ms,
+};
 
 /// Registers the gauges; each reads `pipelines` while it lives.
 pub(super) fn observe(meter: &Meter, pipelines: Weak<Pipelines>) {
@@ -50,11 +52,12 @@ pub(super) fn observe(meter: &Meter, pipelines: Weak<Pipelines>) {
         .build();
     meter
         .u64_observable_gauge("tradeplane.exchange.live")
-        .with_description("1 for a venue that trades real money (or its testnet), 0 for paper")
+        .with_description(
+            "1 for an exchange account that trades real money, 0 for a testnet or paper",
+        )
         .with_callback(reading(&pipelines, |pipelines, gauge| {
             for exchange in pipelines.desk.exchanges() {
-                let exchange_name = KeyValue::new("exchange", exchange.name().to_string());
-                gauge.observe(u64::from(exchange.live()), &[exchange_name]);
+                gauge.observe(u64::from(exchange.live()), &labels(&**exchange));
             }
         }))
         .build();

@@ -139,6 +139,7 @@ impl Pipelines {
                 compiled.id, position.last_fill_ms
             ),
             exchange: compiled.exchange.clone(),
+            account: compiled.account.clone(),
             symbol: symbol.to_string(),
             side: if long { Side::Sell } else { Side::Buy },
             order_type: OrderType::Stop,

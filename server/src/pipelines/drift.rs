@@ -21,7 +21,7 @@ use super::{
 };
 use crate::{
     audit::{AuditEntry, actions},
-    market::{instrument::InstrumentKind, side::Side},
+    market::{account, instrument::InstrumentKind, side::Side},
     model::{
         execution::Execution,
         order::{OrderOrigin, OrderRequest, OrderRole, OrderType, TimeInForce},
@@ -76,7 +76,8 @@ impl Pipelines {
             if position.quantity <= Decimal::ZERO {
                 continue;
             }
-            held.entry((compiled.exchange.clone(), base_asset(&symbol).to_string()))
+            let venue = account::key(&compiled.exchange, &compiled.account);
+            held.entry((venue, base_asset(&symbol).to_string()))
                 .or_default()
                 .push((pipeline_id, symbol, position.quantity));
         }
@@ -84,7 +85,8 @@ impl Pipelines {
         let mut venues: BTreeMap<String, Vec<(String, Decimal, Decimal)>> = BTreeMap::new();
         for ((exchange, asset), holders) in held {
             if !venues.contains_key(&exchange) {
-                let Ok(venue) = self.desk.exchange(&exchange) else {
+                let (name, held_by) = account::split(&exchange);
+                let Ok(venue) = self.desk.exchange(name, held_by) else {
                     continue;
                 };
                 match venue.balances().await {
@@ -240,6 +242,7 @@ impl Pipelines {
         let request = OrderRequest {
             request_id: format!("{}:alert-resync", execution.id),
             exchange: compiled.exchange.clone(),
+            account: compiled.account.clone(),
             symbol: symbol.to_string(),
             side: Side::Sell,
             order_type: OrderType::Market,

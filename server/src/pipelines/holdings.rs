@@ -16,7 +16,7 @@ impl Pipelines {
         symbol: &str,
     ) -> Result<Position, StoreError> {
         let mut position = self.desk.position(&compiled.id, symbol).await?;
-        let rules = match self.desk.exchange(&compiled.exchange) {
+        let rules = match self.desk.exchange(&compiled.exchange, &compiled.account) {
             Ok(exchange) => exchange.rules(symbol).await.map_err(|e| e.to_string()),
             Err(err) => Err(err.to_string()),
         };

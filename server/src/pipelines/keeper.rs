@@ -266,7 +266,7 @@ impl Pipelines {
         let (Some(trail), Some(current)) = (compiled.order.trailing_stop, stop.stop_price) else {
             return;
         };
-        let Ok(exchange) = self.desk.exchange(&stop.exchange) else {
+        let Ok(exchange) = self.desk.exchange(&stop.exchange, &stop.account) else {
             return;
         };
         let Ok(Some(price)) = exchange.last_price(stop.symbol()).await else {
@@ -387,6 +387,7 @@ pub(super) fn follow(
     let request = OrderRequest {
         request_id: request_id.to_string(),
         exchange: order.exchange.clone(),
+        account: order.account.clone(),
         symbol: order.symbol().to_string(),
         side: order.side,
         order_type: order.order_type,

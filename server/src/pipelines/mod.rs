@@ -52,7 +52,7 @@ use crate::{
         execution::{Execution, ExecutionStep},
         signal::{Intent, Overrides, Signal, SignalAction, SignalOutcome},
     },
-    orders::desk::OrderDesk,
+    orders::{desk::OrderDesk, error::OrderError},
     proto_time::{ms_to_timestamp, now_ms},
     signals::ExecutionPlanner,
     store::{ExecutionWrite, PipelineInsert, SignalWrite, SignalWriteResult, Store},
@@ -192,13 +192,23 @@ impl Pipelines {
     /// Checks what needs the exchange: that it exists, that the mode
     /// matches it, and that a fixed size can reach the venue's minimums.
     async fn check_venue(&self, compiled: &Compiled) -> Result<(), ApiError> {
-        let exchange = self.desk.exchange(&compiled.exchange).map_err(|_| {
-            ApiError::invalid_field(
-                "INVALID_PIPELINE",
-                "pipeline.exchange",
-                format!("no exchange named `{}`", compiled.exchange),
-            )
-        })?;
+        let exchange = match self.desk.exchange(&compiled.exchange, &compiled.account) {
+            Ok(exchange) => exchange,
+            Err(OrderError::NoAccount { exchange, account }) => {
+                return Err(ApiError::invalid_field(
+                    "INVALID_PIPELINE",
+                    "pipeline.account",
+                    format!("`{exchange}` has no account named `{account}`"),
+                ));
+            }
+            Err(_) => {
+                return Err(ApiError::invalid_field(
+                    "INVALID_PIPELINE",
+                    "pipeline.exchange",
+                    format!("no exchange named `{}`", compiled.exchange),
+                ));
+            }
+        };
         if compiled.live != exchange.live() {
             return Err(ApiError::invalid_field(
                 "INVALID_PIPELINE",

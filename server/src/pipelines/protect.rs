@@ -71,7 +71,7 @@ impl Pipelines {
         };
         let exchange = self
             .desk
-            .exchange(&compiled.exchange)
+            .exchange(&compiled.exchange, &compiled.account)
             .map_err(|e| fail(&e))?;
         let rules = exchange.rules(entry.symbol()).await.map_err(|e| fail(&e))?;
         let legs = Legs {
@@ -206,6 +206,7 @@ impl Legs<'_> {
                 role.word()
             ),
             exchange: self.compiled.exchange.clone(),
+            account: self.compiled.account.clone(),
             symbol: self.entry.symbol().to_string(),
             side: self.entry.side.opposite(),
             order_type: if stop {

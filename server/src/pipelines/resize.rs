@@ -45,7 +45,7 @@ impl Pipelines {
         if stop.status.is_open() && stop.quantity <= target.quantity - target.filled_quantity {
             return;
         }
-        let exchange = match self.desk.exchange(&target.exchange) {
+        let exchange = match self.desk.exchange(&target.exchange, &target.account) {
             Ok(exchange) => exchange,
             Err(err) => {
                 tracing::warn!(target = %target.id, error = %err, "take-profit on an unknown exchange");
@@ -140,7 +140,7 @@ mod tests {
             price: Some(d("52000")),
             ..OrderTicket::market(Side::Sell, "BTC", "USDT", d(quantity))
         };
-        let mut order = Order::new(&ticket, "binance", OrderOrigin::default(), 0);
+        let mut order = Order::new(&ticket, ("binance", "default"), OrderOrigin::default(), 0);
         order.filled_quantity = d(filled);
         order
     }

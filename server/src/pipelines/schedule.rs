@@ -45,7 +45,7 @@ pub async fn run_schedules(pipelines: Arc<Pipelines>, mut stopped: watch::Receiv
                 None => next_run.remove(&id),
             };
             let price = pipelines
-                .latest_price(&compiled.exchange, &schedule.symbol)
+                .latest_price(&compiled.exchange, &compiled.account, &schedule.symbol)
                 .await;
             let signal = match pipelines.synthetic_signal(
                 "schedule",
@@ -71,13 +71,13 @@ pub async fn run_schedules(pipelines: Arc<Pipelines>, mut stopped: watch::Receiv
 }
 
 impl Pipelines {
-    /// The latest price `exchange` knows for `symbol`, as text (empty when
-    /// it knows none).
-    pub async fn latest_price(&self, exchange: &str, symbol: &str) -> String {
+    /// The latest price `exchange` (as `account`) knows for `symbol`, as
+    /// text (empty when it knows none).
+    pub async fn latest_price(&self, exchange: &str, account: &str, symbol: &str) -> String {
         let Ok(instrument) = self.instrument(symbol) else {
             return String::new();
         };
-        let Ok(exchange) = self.desk.exchange(exchange) else {
+        let Ok(exchange) = self.desk.exchange(exchange, account) else {
             return String::new();
         };
         match exchange.last_price(&instrument.symbol).await {

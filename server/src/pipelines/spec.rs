@@ -17,7 +17,7 @@ pub use super::{
 use crate::{
     api_error::{ApiError, FieldError},
     codec::enums::Mirrored,
-    market::{decimal::parse_decimal, side::Side},
+    market::{account::DEFAULT_ACCOUNT, decimal::parse_decimal, side::Side},
     model::signal::{Signal, SignalAction},
     proto_time::checked_duration,
 };
@@ -105,6 +105,8 @@ pub struct Compiled {
     pub name: String,
     /// The configured exchange its orders go to.
     pub exchange: String,
+    /// The account at the exchange its orders go to.
+    pub account: String,
     /// Whether it trades real money (mode LIVE).
     pub live: bool,
     /// Whether it reacts to triggers (not paused).
@@ -190,6 +192,9 @@ pub fn compile(mut pipeline: Pipeline) -> Result<Compiled, ApiError> {
     }
     if pipeline.exchange.is_empty() {
         pipeline.exchange = "paper".into();
+    }
+    if pipeline.account.is_empty() {
+        pipeline.account = DEFAULT_ACCOUNT.into();
     }
     if pipeline.concurrency == ConcurrencyPolicy::Unspecified as i32 {
         pipeline.concurrency = ConcurrencyPolicy::SkipIfRunning as i32;
@@ -421,6 +426,7 @@ pub fn compile(mut pipeline: Pipeline) -> Result<Compiled, ApiError> {
             id: pipeline.id.clone(),
             name: pipeline.name.clone(),
             exchange: pipeline.exchange.clone(),
+            account: pipeline.account.clone(),
             live: pipeline.mode == TradingMode::Live as i32,
             enabled: pipeline.state == PipelineState::Enabled as i32,
             skip_if_running: pipeline.concurrency != ConcurrencyPolicy::Queue as i32,

@@ -374,7 +374,7 @@ impl Pipelines {
         let fail = |e: &dyn std::fmt::Display| Stop::Fail(e.to_string());
         let exchange = self
             .desk
-            .exchange(&compiled.exchange)
+            .exchange(&compiled.exchange, &compiled.account)
             .map_err(|e| fail(&e))?
             .clone();
         let rules = exchange.rules(symbol).await.map_err(|e| fail(&e))?;
@@ -459,6 +459,7 @@ impl Pipelines {
         let request = OrderRequest {
             request_id: order_request_id(execution),
             exchange: compiled.exchange.clone(),
+            account: compiled.account.clone(),
             symbol: plan.symbol.clone(),
             side: plan.side,
             order_type: compiled.order.order_type,

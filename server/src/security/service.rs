@@ -30,6 +30,7 @@ use crate::{
         halt::HaltState,
     },
     listing::{BoxStream, invalid_page_token, next_page, page_size, watch},
+    market::account,
     proto_time::{fits_after, now_ms},
     settings::Setting,
 };
@@ -367,7 +368,7 @@ impl SecurityAdminService for SecurityAdminGrpc {
         let breaker = self
             .set_breaker(
                 &request,
-                &body.exchange,
+                (&body.exchange, &body.account),
                 CircuitBreakerState::Open,
                 &reason,
                 actions::BREAKER_TRIP,
@@ -382,11 +383,11 @@ impl SecurityAdminService for SecurityAdminGrpc {
         &self,
         request: Request<ResetCircuitBreakerRequest>,
     ) -> Result<Response<ResetCircuitBreakerResponse>, Status> {
-        let exchange = request.get_ref().exchange.clone();
+        let body = request.get_ref();
         let breaker = self
             .set_breaker(
                 &request,
-                &exchange,
+                (&body.exchange, &body.account),
                 CircuitBreakerState::Closed,
                 "manual reset",
                 actions::BREAKER_RESET,
@@ -496,10 +497,12 @@ impl SecurityAdminService for SecurityAdminGrpc {
 }
 
 impl SecurityAdminGrpc {
+    /// Moves the breaker of `account` (empty: `default`) at `exchange`
+    /// to `state`.
     async fn set_breaker<T>(
         &self,
         request: &Request<T>,
-        exchange: &str,
+        (exchange, account): (&str, &str),
         state: CircuitBreakerState,
         reason: &str,
         action: &'static str,
@@ -511,6 +514,8 @@ impl SecurityAdminGrpc {
                 "name the exchange, e.g. `paper`",
             ));
         }
+        let key = account::key(exchange, account);
+        let exchange = key.as_str();
         let record = self
             .breakers
             .transition(exchange, state, reason, now_ms())?;

@@ -206,6 +206,7 @@ pub fn order(slot: &Slot, execution_id: &str) -> Order {
         id: slot.order_id.clone(),
         client_order_id: format!("seed-{}", slot.order_id),
         exchange: EXCHANGE.into(),
+        account: crate::market::account::DEFAULT_ACCOUNT.into(),
         exchange_order_id: format!("paper-seed-{}", slot.index),
         instrument: Instrument {
             venue: EXCHANGE.into(),

@@ -7,8 +7,10 @@
 //! demand), keeps native OCO order lists (one leg's first execution, even
 //! a partial one, expires the other; canceling one leg cancels the list),
 //! trails stops sent with a `trailingDelta`, and injects faults into the
-//! next requests of a route.
-//! The HTTP and the faults are the shared core's, `mock_venue`.
+//! next requests of a route. It accepts [`API_KEY`], and more key/secret
+//! pairs on demand (several accounts at one venue; they share its book
+//! and balances), and remembers which key placed each order. The HTTP and
+//! the faults are the shared core's, `mock_venue`.
 
 mod book;
 mod order_list;
@@ -94,6 +96,10 @@ struct State {
     prices: HashMap<String, Decimal>,
     balances: BTreeMap<String, Decimal>,
     faults: Faults,
+    /// Accepted API keys and their secrets.
+    keys: Vec<(String, String)>,
+    /// The API key that sent each `newClientOrderId`.
+    placed_by: HashMap<String, String>,
     refused_signatures: u64,
     weight: u64,
     next_id: i64,
@@ -186,6 +192,8 @@ impl MockBinance {
                 ("BTC".into(), Decimal::ONE),
             ]),
             faults: Faults::default(),
+            keys: vec![(API_KEY.into(), API_SECRET.into())],
+            placed_by: HashMap::new(),
             refused_signatures: 0,
             weight: 0,
             next_id: 1,
@@ -218,6 +226,37 @@ impl MockBinance {
         binance.base_url = self.url.clone();
         binance.api_key = API_KEY.into();
         binance.api_secret = API_SECRET.into();
+    }
+
+    /// Adds the account `name` to a server configuration's `binance`
+    /// exchange, with this mock accepting `api_key` signed by `api_secret`.
+    pub fn configure_account(
+        &self,
+        config: &mut tradeplane_server::config::Config,
+        name: &str,
+        (api_key, api_secret): (&str, &str),
+    ) {
+        self.accept_key(api_key, api_secret);
+        let binance = &mut config.exchanges.binance;
+        binance.base_url = self.url.clone();
+        binance.accounts.insert(
+            name.to_string(),
+            tradeplane_server::orders::exchanges::binance::BinanceAccount {
+                api_key: api_key.into(),
+                api_secret: api_secret.into(),
+                ..Default::default()
+            },
+        );
+    }
+
+    /// Accepts requests with `api_key`, signed with `api_secret`.
+    pub fn accept_key(&self, api_key: &str, api_secret: &str) {
+        self.with(|s| s.keys.push((api_key.into(), api_secret.into())));
+    }
+
+    /// The API key that sent the order `client_order_id`.
+    pub fn placed_by(&self, client_order_id: &str) -> Option<String> {
+        self.with(|s| s.placed_by.get(client_order_id).cloned())
     }
 
     /// Sets how far the mock's clock runs ahead of ours (negative: behind).

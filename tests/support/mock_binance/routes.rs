@@ -10,7 +10,7 @@ use sha2::Sha256;
 use crate::mock_venue::{Answer, Request, answer, params};
 
 use super::{
-    API_KEY, API_SECRET, State,
+    State,
     book::{free, is_open, locked, order_json, place},
     error, now_ms,
     order_list::{cancel_list, place_list},
@@ -31,9 +31,16 @@ pub(super) fn route_request(s: &mut State, request: &Request) -> Answer {
             }
         }
         (method, path) => {
-            if let Err(refusal) = verify(request, &p, server_time) {
-                s.refused_signatures += 1;
-                return refusal;
+            match verify(request, &p, server_time, &s.keys) {
+                Ok(key) => {
+                    if let Some(id) = p.get("newClientOrderId") {
+                        s.placed_by.insert(id.clone(), key);
+                    }
+                }
+                Err(refusal) => {
+                    s.refused_signatures += 1;
+                    return refusal;
+                }
             }
             match (method, path) {
                 ("POST", "/api/v3/order") => place(s, &p, server_time),
@@ -90,21 +97,25 @@ pub(super) fn route_request(s: &mut State, request: &Request) -> Answer {
     }
 }
 
-/// Binance's checks of a signed request (spot and futures alike): key,
-/// signature over the exact query text before `&signature=`, and the
-/// timestamp window.
+/// Binance's checks of a signed request (spot and futures alike): key
+/// (one of `keys`), signature with that key's secret over the exact query
+/// text before `&signature=`, and the timestamp window. Returns the key.
 pub(crate) fn verify(
     request: &Request,
     p: &HashMap<String, String>,
     server_time: i64,
-) -> Result<(), Answer> {
-    if request.header("x-mbx-apikey") != Some(API_KEY) {
+    keys: &[(String, String)],
+) -> Result<String, Answer> {
+    let Some((api_key, api_secret)) = keys
+        .iter()
+        .find(|(key, _)| request.header("x-mbx-apikey") == Some(key.as_str()))
+    else {
         return Err(error(
             401,
             -2015,
             "Invalid API-key, IP, or permissions for action.",
         ));
-    }
+    };
     let Some((payload, signature)) = request.query.rsplit_once("&signature=") else {
         return Err(error(
             400,
@@ -112,7 +123,7 @@ pub(crate) fn verify(
             "Mandatory parameter 'signature' was not sent, was empty/null, or malformed.",
         ));
     };
-    let mut mac = Hmac::<Sha256>::new_from_slice(API_SECRET.as_bytes()).expect("hmac key");
+    let mut mac = Hmac::<Sha256>::new_from_slice(api_secret.as_bytes()).expect("hmac key");
     mac.update(payload.as_bytes());
     let expected = hex::encode(mac.finalize().into_bytes());
     if expected != signature {
@@ -153,7 +164,7 @@ pub(crate) fn verify(
             "Timestamp for this request is outside of the recvWindow.",
         ));
     }
-    Ok(())
+    Ok(api_key.clone())
 }
 
 /// The order a request names, by client order id or order id.

@@ -84,6 +84,8 @@ struct State {
     leverage: HashMap<String, u32>,
     isolated: HashMap<String, bool>,
     hedge_mode: bool,
+    /// Accepted API keys and their secrets.
+    keys: Vec<(String, String)>,
     faults: Faults,
     refused_signatures: u64,
     weight: u64,
@@ -144,6 +146,7 @@ impl MockBinanceFutures {
             leverage: HashMap::new(),
             isolated: HashMap::new(),
             hedge_mode: false,
+            keys: vec![(API_KEY.into(), API_SECRET.into())],
             faults: Faults::default(),
             refused_signatures: 0,
             weight: 0,

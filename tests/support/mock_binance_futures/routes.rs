@@ -42,7 +42,7 @@ pub(super) fn route_request(s: &mut State, request: &Request) -> Answer {
             None => error(400, -1121, "Invalid symbol."),
         },
         (method, path) => {
-            if let Err(refusal) = verify(request, &p, server_time) {
+            if let Err(refusal) = verify(request, &p, server_time, &s.keys) {
                 s.refused_signatures += 1;
                 return refusal;
             }

@@ -125,7 +125,7 @@ impl OrderDesk {
         order: Order,
         audit: Option<AuditEntry>,
     ) -> Result<Order, OrderError> {
-        let exchange = self.exchange(&order.exchange)?.clone();
+        let exchange = self.exchange_of(&order)?.clone();
         let view = exchange
             .cancel(&order.client_order_id, order.symbol())
             .await
@@ -146,7 +146,7 @@ impl OrderDesk {
 
     /// Brings one order up to what its exchange says now.
     async fn refresh(&self, order: Order) -> Result<Order, OrderError> {
-        let exchange = self.exchange(&order.exchange)?.clone();
+        let exchange = self.exchange_of(&order)?.clone();
         let view = exchange
             .fetch(&order.client_order_id, order.symbol())
             .await

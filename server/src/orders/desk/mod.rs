@@ -40,7 +40,7 @@ use crate::{
     audit::{AuditEntry, AuditLog},
     controls::{breakers::CircuitBreakers, halt::TradingHalt},
     listing::{Feed, Relay},
-    market::{position::Position, symbol::SymbolNormalizer},
+    market::{account, position::Position, symbol::SymbolNormalizer},
     model::order::{Order, OrderStatus},
     proto_time::now_ms,
     settings::Settings,
@@ -125,7 +125,7 @@ impl OrderDesk {
         let paper_venue: Arc<dyn Exchange> = paper.clone();
         for venue in std::iter::once(paper_venue).chain(venues) {
             exchanges.insert(
-                venue.name().to_string(),
+                account::key(venue.name(), venue.account()),
                 Arc::new(Instrumented::new(venue, meter)),
             );
         }
@@ -165,18 +165,32 @@ impl OrderDesk {
         })
     }
 
-    /// The configured exchanges.
+    /// The configured exchanges, one per account.
     pub fn exchanges(&self) -> impl Iterator<Item = &Arc<dyn Exchange>> {
         self.exchanges.values()
     }
 
-    /// The exchange named `name`.
-    pub fn exchange(&self, name: &str) -> Result<&Arc<dyn Exchange>, OrderError> {
-        self.exchanges
-            .get(name)
-            .ok_or_else(|| OrderError::NoExchange {
+    /// The exchange named `name`, as its account `account` (empty:
+    /// `default`).
+    pub fn exchange(&self, name: &str, account: &str) -> Result<&Arc<dyn Exchange>, OrderError> {
+        if let Some(exchange) = self.exchanges.get(&account::key(name, account)) {
+            return Ok(exchange);
+        }
+        if self.exchanges.values().any(|e| e.name() == name) {
+            Err(OrderError::NoAccount {
+                exchange: name.to_string(),
+                account: account::or_default(account).to_string(),
+            })
+        } else {
+            Err(OrderError::NoExchange {
                 name: name.to_string(),
             })
+        }
+    }
+
+    /// The exchange account that holds `order`.
+    fn exchange_of(&self, order: &Order) -> Result<&Arc<dyn Exchange>, OrderError> {
+        self.exchange(&order.exchange, &order.account)
     }
 
     /// A live feed of order changes.
@@ -317,6 +331,7 @@ impl OrderDesk {
             target: "tradeplane::order",
             order = %order.id,
             exchange = %order.exchange,
+            account = %order.account,
             symbol = %order.symbol(),
             side = %order.side,
             status = %order.status,

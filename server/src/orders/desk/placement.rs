@@ -13,6 +13,7 @@ use super::OrderDesk;
 use crate::{
     audit::{AuditEntry, actions},
     controls::breakers::{Admission, BreakerRecord, setting_key},
+    market::account,
     model::order::{Order, OrderOrigin, OrderRequest, OrderStatus, OrderTicket},
     orders::{
         error::{InvalidReason, OrderError, PlaceError},
@@ -28,10 +29,18 @@ pub type Leg = (OrderRequest, OrderOrigin);
 
 /// A checked request, ready to be stored and sent.
 pub(super) struct Prepared {
-    pub exchange_name: String,
+    /// The account's key (see [`account::key`]): what its breaker goes by.
+    pub key: String,
     pub exchange: Arc<dyn Exchange>,
     pub ticket: OrderTicket,
     pub request_id: String,
+}
+
+impl Prepared {
+    /// The exchange and account the order goes to.
+    pub fn venue(&self) -> (&str, &str) {
+        (self.exchange.name(), self.exchange.account())
+    }
 }
 
 impl OrderDesk {
@@ -56,6 +65,7 @@ impl OrderDesk {
         let span = tracing::info_span!(
             "order.place",
             exchange = %request.exchange,
+            account = %request.account,
             symbol = %request.symbol,
         );
         let desk = self.clone();
@@ -97,16 +107,13 @@ impl OrderDesk {
         }
         let started = Instant::now();
         let prepared = self.prepare(&request, &origin).await?;
-        let mut order = Order::new(&prepared.ticket, &prepared.exchange_name, origin, now_ms());
-        self.admit(&prepared.exchange_name).await?;
-        if let Some(first) = self
-            .insert(&prepared.exchange_name, &[(&order, &prepared)])
-            .await?
-        {
+        let mut order = Order::new(&prepared.ticket, prepared.venue(), origin, now_ms());
+        self.admit(&prepared.key).await?;
+        if let Some(first) = self.insert(&prepared.key, &[(&order, &prepared)]).await? {
             return Ok(first);
         }
         if let Some(reference) = prepared.ticket.reference_price
-            && prepared.exchange_name == self.paper.name()
+            && prepared.key == self.paper.name()
         {
             let changed = self
                 .paper
@@ -114,8 +121,7 @@ impl OrderDesk {
             self.apply_changes(changed).await;
         }
         let result = prepared.exchange.place(&prepared.ticket).await;
-        self.answered(&prepared.exchange_name, started, &result)
-            .await;
+        self.answered(&prepared.key, started, &result).await;
         let entry = settle(&mut order, result, &prepared.ticket, audit);
         self.record(&order, Some(started), Some(entry)).await?;
         Ok(order)
@@ -133,24 +139,21 @@ impl OrderDesk {
         let started = Instant::now();
         let stop = self.prepare(&stop, &stop_origin).await?;
         let target = self.prepare(&target, &target_origin).await?;
-        if stop.exchange_name != target.exchange_name {
+        if stop.key != target.key {
             return Err(PlaceError::invalid(
                 InvalidReason::UnknownExchange,
                 "exchange",
-                "both legs of an OCO group go to one exchange",
+                "both legs of an OCO group go to one exchange account",
             ));
         }
         let now = now_ms();
         let mut legs = [
-            Order::new(&stop.ticket, &stop.exchange_name, stop_origin, now),
-            Order::new(&target.ticket, &target.exchange_name, target_origin, now),
+            Order::new(&stop.ticket, stop.venue(), stop_origin, now),
+            Order::new(&target.ticket, target.venue(), target_origin, now),
         ];
-        self.admit(&stop.exchange_name).await?;
+        self.admit(&stop.key).await?;
         if self
-            .insert(
-                &stop.exchange_name,
-                &[(&legs[0], &stop), (&legs[1], &target)],
-            )
+            .insert(&stop.key, &[(&legs[0], &stop), (&legs[1], &target)])
             .await?
             .is_some()
         {
@@ -159,7 +162,7 @@ impl OrderDesk {
                 .await;
         }
         let result = stop.exchange.place_oco(&stop.ticket, &target.ticket).await;
-        self.answered(&stop.exchange_name, started, &result).await;
+        self.answered(&stop.key, started, &result).await;
         let results = match result {
             Ok([stop_view, target_view]) => [Ok(stop_view), Ok(target_view)],
             Err(err) => [Err(err.clone()), Err(err)],
@@ -214,17 +217,28 @@ impl OrderDesk {
         origin: &OrderOrigin,
     ) -> Result<Prepared, PlaceError> {
         let exchange_name = if request.exchange.is_empty() {
-            self.paper.name().to_string()
+            self.paper.name()
         } else {
-            request.exchange.clone()
+            &request.exchange
         };
-        let exchange = self.exchanges.get(&exchange_name).cloned().ok_or_else(|| {
-            PlaceError::invalid(
-                InvalidReason::UnknownExchange,
-                "exchange",
-                format!("no exchange named `{exchange_name}`"),
-            )
-        })?;
+        let exchange = match self.exchange(exchange_name, &request.account) {
+            Ok(exchange) => exchange.clone(),
+            Err(OrderError::NoAccount { exchange, account }) => {
+                return Err(PlaceError::invalid(
+                    InvalidReason::UnknownAccount,
+                    "account",
+                    format!("`{exchange}` has no account named `{account}`"),
+                ));
+            }
+            Err(_) => {
+                return Err(PlaceError::invalid(
+                    InvalidReason::UnknownExchange,
+                    "exchange",
+                    format!("no exchange named `{exchange_name}`"),
+                ));
+            }
+        };
+        let key = account::key(exchange.name(), exchange.account());
         let mut ticket = self.ticket(request)?;
         if let Some(bips) = ticket.trailing_delta_bips
             && !exchange
@@ -264,7 +278,7 @@ impl OrderDesk {
         };
         ticket.client_order_id = client_order_id(&request_id);
         Ok(Prepared {
-            exchange_name,
+            key,
             exchange,
             ticket,
             request_id,
@@ -318,7 +332,8 @@ impl OrderDesk {
         started: Instant,
         result: &Result<T, ExchangeError>,
     ) {
-        self.metrics.ack_latency(exchange, started.elapsed());
+        self.metrics
+            .ack_latency(account::split(exchange).0, started.elapsed());
         let answered = !matches!(
             result,
             Err(ExchangeError::Unknown(_)

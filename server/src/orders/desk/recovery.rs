@@ -13,6 +13,7 @@ use std::{collections::BTreeMap, time::Instant};
 use super::{OrderDesk, placement::settle, replace::Retired};
 use crate::{
     audit::AuditEntry,
+    market::account::key,
     model::order::{Order, OrderRole, OrderStatus},
     orders::exchanges::{Exchange, ExchangeOrder},
     proto_time::now_ms,
@@ -99,11 +100,7 @@ impl OrderDesk {
     }
 
     async fn resend(&self, mut legs: Vec<Order>, audit: AuditEntry) -> Result<(), StoreError> {
-        let Some(exchange) = legs
-            .first()
-            .and_then(|o| self.exchanges.get(&o.exchange))
-            .cloned()
-        else {
+        let Some(exchange) = legs.first().and_then(|o| self.exchange_of(o).ok()).cloned() else {
             return Ok(());
         };
         legs.sort_by_key(|o| o.origin.role != Some(OrderRole::StopLoss));
@@ -123,7 +120,8 @@ impl OrderDesk {
             }
         };
         for ((order, ticket), result) in legs.iter_mut().zip(&tickets).zip(results) {
-            self.answered(&order.exchange, started, &result).await;
+            self.answered(&key(&order.exchange, &order.account), started, &result)
+                .await;
             let entry = settle(order, result, ticket, audit.clone());
             tracing::info!(order = %order.id, status = %order.status, "sent again an order its exchange never received");
             self.record(order, Some(started), Some(entry)).await?;

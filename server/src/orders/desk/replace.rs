@@ -49,13 +49,13 @@ impl OrderDesk {
         for (request, mut origin) in legs {
             origin.replaces = old_id.to_string();
             let ready = self.prepare(&request, &origin).await?;
-            let order = Order::new(&ready.ticket, &ready.exchange_name, origin, now_ms());
+            let order = Order::new(&ready.ticket, ready.venue(), origin, now_ms());
             prepared.push((order, ready));
         }
         let Some((_, first)) = prepared.first() else {
             return Ok(Vec::new());
         };
-        let exchange = first.exchange_name.clone();
+        let exchange = first.key.clone();
         let rows: Vec<_> = prepared.iter().map(|(o, p)| (o, p)).collect();
         let fresh = self.insert(&exchange, &rows).await?.is_none();
         if fresh {
@@ -201,7 +201,7 @@ mod tests {
 
     fn leg(quantity: &str, filled: &str) -> Order {
         let ticket = OrderTicket::market(Side::Sell, "BTC", "USDT", quantity.parse().unwrap());
-        let mut order = Order::new(&ticket, "binance", OrderOrigin::default(), 0);
+        let mut order = Order::new(&ticket, ("binance", "default"), OrderOrigin::default(), 0);
         order.filled_quantity = filled.parse().unwrap();
         order
     }

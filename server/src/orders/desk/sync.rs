@@ -34,8 +34,8 @@ impl OrderDesk {
         let mut changed = 0;
         let mut unsent = Vec::new();
         for order in &pending {
-            let Some(exchange) = self.exchanges.get(&order.exchange).cloned() else {
-                tracing::warn!(order = %order.id, exchange = %order.exchange, "open order on an exchange that is not configured; left as it is");
+            let Ok(exchange) = self.exchange_of(order).cloned() else {
+                tracing::warn!(order = %order.id, exchange = %order.exchange, account = %order.account, "open order on an exchange account that is not configured; left as it is");
                 continue;
             };
             if order.status == OrderStatus::New
@@ -153,7 +153,7 @@ mod tests {
             oco_group: group.into(),
             ..Default::default()
         };
-        Order::new(&ticket, "binance", origin, 0)
+        Order::new(&ticket, ("binance", "default"), origin, 0)
     }
 
     fn ids(orders: &[Order]) -> Vec<&str> {

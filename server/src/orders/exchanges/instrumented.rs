@@ -1,5 +1,5 @@
 //! The one wrapper every connector goes through: requests by exchange,
-//! endpoint and outcome (the error class), their durations, and the
+//! account, endpoint and outcome (the error class), their durations, and the
 //! venue's rate-limit use.
 
 use std::{
@@ -50,6 +50,7 @@ impl Instrumented {
             otel.name = %format!("exchange {endpoint}"),
             otel.kind = "client",
             exchange = %self.inner.name(),
+            account = %self.inner.account(),
             endpoint,
         )
     }
@@ -69,14 +70,21 @@ impl Instrumented {
             Err(ExchangeError::NotFound) => "not_found",
             Err(ExchangeError::UnknownSymbol(_)) => "unknown_symbol",
         };
-        let exchange = KeyValue::new("exchange", self.inner.name().to_string());
+        let [exchange, account] = labels(&*self.inner);
         let endpoint = KeyValue::new("endpoint", endpoint);
         self.duration.record(
             started.elapsed().as_secs_f64(),
-            &[exchange.clone(), endpoint.clone()],
+            &[exchange.clone(), account.clone(), endpoint.clone()],
         );
-        self.requests
-            .add(1, &[exchange, endpoint, KeyValue::new("outcome", outcome)]);
+        self.requests.add(
+            1,
+            &[
+                exchange,
+                account,
+                endpoint,
+                KeyValue::new("outcome", outcome),
+            ],
+        );
     }
 }
 
@@ -84,6 +92,10 @@ impl Instrumented {
 impl Exchange for Instrumented {
     fn name(&self) -> &str {
         self.inner.name()
+    }
+
+    fn account(&self) -> &str {
+        self.inner.account()
     }
 
     fn kind(&self) -> &'static str {
@@ -196,6 +208,15 @@ impl Exchange for Instrumented {
     }
 }
 
+/// The `exchange` and `account` labels of a connector's metrics (both
+/// bounded by the configuration).
+pub fn labels(exchange: &dyn Exchange) -> [KeyValue; 2] {
+    [
+        KeyValue::new("exchange", exchange.name().to_string()),
+        KeyValue::new("account", exchange.account().to_string()),
+    ]
+}
+
 /// Gauges of each exchange's request-weight use and cap, read at scrape
 /// time.
 pub fn observe_rate_limits(exchanges: Vec<Arc<dyn Exchange>>, meter: &Meter) {
@@ -206,10 +227,7 @@ pub fn observe_rate_limits(exchanges: Vec<Arc<dyn Exchange>>, meter: &Meter) {
         .with_callback(move |gauge| {
             for exchange in &used {
                 if let Some((used, _)) = exchange.rate_limit() {
-                    gauge.observe(
-                        used,
-                        &[KeyValue::new("exchange", exchange.name().to_string())],
-                    );
+                    gauge.observe(used, &labels(&**exchange));
                 }
             }
         })
@@ -220,10 +238,7 @@ pub fn observe_rate_limits(exchanges: Vec<Arc<dyn Exchange>>, meter: &Meter) {
         .with_callback(move |gauge| {
             for exchange in &exchanges {
                 if let Some((_, limit)) = exchange.rate_limit() {
-                    gauge.observe(
-                        limit,
-                        &[KeyValue::new("exchange", exchange.name().to_string())],
-                    );
+                    gauge.observe(limit, &labels(&**exchange));
                 }
             }
         })

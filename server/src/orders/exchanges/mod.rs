@@ -48,6 +48,10 @@ pub enum ExchangeError {
 pub trait Exchange: Send + Sync + 'static {
     /// The configured name, e.g. `paper`.
     fn name(&self) -> &str;
+    /// The account at the venue (see [`crate::market::account`]).
+    fn account(&self) -> &str {
+        crate::market::account::DEFAULT_ACCOUNT
+    }
     /// The connector kind: `paper` or `binance`.
     fn kind(&self) -> &'static str;
     /// Whether orders move real money.

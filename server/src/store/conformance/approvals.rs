@@ -21,6 +21,7 @@ fn held(id: &str, execution: &str, pipeline: &str, expire_ms: i64) -> Approval {
         request: OrderRequest {
             request_id: format!("execution:{execution}"),
             exchange: "paper".into(),
+            account: "default".into(),
             symbol: "BTC/USDT".into(),
             side: Side::Buy,
             order_type: OrderType::Market,

@@ -20,7 +20,7 @@ pub(super) fn order(id: &str, exchange: &str, symbol: &str) -> Order {
         symbol: symbol.into(),
         ..OrderTicket::market(Side::Buy, base, quote, Decimal::ONE)
     };
-    let mut order = Order::new(&ticket, exchange, OrderOrigin::default(), 0);
+    let mut order = Order::new(&ticket, (exchange, "default"), OrderOrigin::default(), 0);
     order.id = id.into();
     order
 }
@@ -80,7 +80,11 @@ pub async fn a_pipelines_recent_orders_are_counted(backend: &impl TestBackend) {
 
 pub async fn orders_are_inserted_once(backend: &impl TestBackend) {
     let store = backend.open().await;
-    let first = order("o1", "paper", "BTC-USDT");
+    // A named account is kept with the order, like every other field.
+    let first = Order {
+        account: "copy_a".into(),
+        ..order("o1", "binance", "BTC-USDT")
+    };
     assert_eq!(
         store.insert_order(&first, Some("req")).await.unwrap(),
         OrderInsert::Inserted

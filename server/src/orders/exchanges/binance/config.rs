@@ -1,8 +1,14 @@
-//! The Binance connector's settings and their checks.
+//! The Binance connector's settings and their checks. The section
+//! `[exchanges.binance]` is the account `default`; each
+//! `[exchanges.binance.accounts.<name>]` adds an account with its own
+//! credentials and `live` flag, and the section's other settings.
 
-use std::time::Duration;
+use std::{collections::BTreeMap, time::Duration};
 
 use serde::{Deserialize, Serialize};
+
+use super::credentials;
+use crate::market::account::{DEFAULT_ACCOUNT, check_name};
 
 /// The Binance spot testnet, the default.
 pub const TESTNET_URL: &str = "https://testnet.binance.vision";
@@ -24,6 +30,9 @@ pub struct BinanceConfig {
     pub api_key: String,
     /// API secret (`TRADEPLANE_BINANCE_API_SECRET`).
     pub api_secret: String,
+    /// A TOML file with `api_key` and `api_secret` (mode 0600), read at
+    /// start instead of the two keys.
+    pub credentials_file: String,
     /// `recvWindow` of signed requests.
     #[serde(with = "humantime_serde")]
     pub recv_window: Duration,
@@ -40,6 +49,27 @@ pub struct BinanceConfig {
     /// How long instrument rules from `exchangeInfo` are reused.
     #[serde(with = "humantime_serde")]
     pub rules_ttl: Duration,
+    /// More accounts, by name.
+    pub accounts: BTreeMap<String, BinanceAccount>,
+}
+
+/// A named Binance account: its own credentials and `live` flag; the
+/// other settings come from `[exchanges.binance]`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BinanceAccount {
+    /// API key (`TRADEPLANE_EXCHANGES__BINANCE__ACCOUNTS__<NAME>__API_KEY`).
+    pub api_key: String,
+    /// API secret (`TRADEPLANE_EXCHANGES__BINANCE__ACCOUNTS__<NAME>__API_SECRET`).
+    pub api_secret: String,
+    /// As [`BinanceConfig::credentials_file`].
+    pub credentials_file: String,
+    /// Must be set to trade real money with this account; without it the
+    /// account uses the testnet.
+    pub live: bool,
+    /// REST base URL; empty: the section's `base_url`, else the testnet
+    /// (or Binance itself with `live = true`).
+    pub base_url: String,
 }
 
 impl Default for BinanceConfig {
@@ -50,11 +80,13 @@ impl Default for BinanceConfig {
             mainnet: false,
             api_key: String::new(),
             api_secret: String::new(),
+            credentials_file: String::new(),
             recv_window: Duration::from_secs(5),
             request_timeout: Duration::from_secs(10),
             max_retry_wait: Duration::from_secs(5),
             sync_interval: Duration::from_secs(5),
             rules_ttl: Duration::from_secs(3600),
+            accounts: BTreeMap::new(),
         }
     }
 }
@@ -69,50 +101,162 @@ impl BinanceConfig {
         }
     }
 
+    /// Every account to connect, by name, each with the whole settings of
+    /// its connection: `default` when `enabled`, then the named ones.
+    pub fn accounts_in_force(&self) -> Vec<(String, BinanceConfig)> {
+        let base = BinanceConfig {
+            credentials_file: String::new(),
+            accounts: BTreeMap::new(),
+            ..self.clone()
+        };
+        let named = self.accounts.iter().map(|(name, account)| {
+            let base_url = if account.base_url.is_empty() {
+                base.base_url.clone()
+            } else {
+                account.base_url.clone()
+            };
+            let connection = BinanceConfig {
+                enabled: true,
+                base_url,
+                mainnet: account.live,
+                api_key: account.api_key.clone(),
+                api_secret: account.api_secret.clone(),
+                ..base.clone()
+            };
+            (name.clone(), connection)
+        });
+        self.enabled
+            .then(|| (DEFAULT_ACCOUNT.to_string(), base.clone()))
+            .into_iter()
+            .chain(named)
+            .collect()
+    }
+
+    /// Reads every `credentials_file` into its account's key and secret.
+    pub fn load_credentials(&mut self) -> Result<(), (String, String)> {
+        let section = section_key(DEFAULT_ACCOUNT);
+        if let Some((key, secret)) = credentials::load(
+            &section,
+            &self.credentials_file,
+            (&self.api_key, &self.api_secret),
+        )? {
+            (self.api_key, self.api_secret) = (key, secret);
+        }
+        for (name, account) in &mut self.accounts {
+            if let Some((key, secret)) = credentials::load(
+                &section_key(name),
+                &account.credentials_file,
+                (&account.api_key, &account.api_secret),
+            )? {
+                (account.api_key, account.api_secret) = (key, secret);
+            }
+        }
+        Ok(())
+    }
+
+    /// A copy with every key and secret passed through `hide`.
+    pub fn redacted(&self, hide: impl Fn(&str) -> String) -> Self {
+        let mut copy = self.clone();
+        copy.api_key = hide(&self.api_key);
+        copy.api_secret = hide(&self.api_secret);
+        for account in copy.accounts.values_mut() {
+            account.api_key = hide(&account.api_key);
+            account.api_secret = hide(&account.api_secret);
+        }
+        copy
+    }
+
     /// Checks the settings; the error names the key.
-    pub fn validate(&self) -> Result<(), (&'static str, String)> {
-        if !self.enabled {
+    pub fn validate(&self) -> Result<(), (String, String)> {
+        for name in self.accounts.keys() {
+            let refused = if name == DEFAULT_ACCOUNT {
+                Err("`default` is the [exchanges.binance] section itself".to_string())
+            } else {
+                check_name(name)
+            };
+            refused.map_err(|message| (section_key(name), message))?;
+        }
+        let connections = self.accounts_in_force();
+        if connections.is_empty() {
             return Ok(());
         }
-        if self.api_key.is_empty() || self.api_secret.is_empty() {
-            return Err((
-                "exchanges.binance.api_key",
-                "set api_key and api_secret (or TRADEPLANE_BINANCE_API_KEY and \
-                 TRADEPLANE_BINANCE_API_SECRET)"
-                    .into(),
-            ));
+        self.validate_shared()?;
+        for (name, connection) in &connections {
+            connection.validate_connection(name)?;
         }
-        let url = url::Url::parse(self.effective_base_url())
-            .map_err(|e| ("exchanges.binance.base_url", format!("not a URL: {e}")))?;
-        let host = url.host_str().unwrap_or_default();
-        let loopback = matches!(host, "localhost" | "127.0.0.1" | "[::1]");
-        if url.scheme() != "https" && !loopback {
-            return Err((
-                "exchanges.binance.base_url",
-                "must be https:// (plain http only on loopback)".into(),
-            ));
-        }
-        if !self.mainnet && !loopback && host != "testnet.binance.vision" {
-            return Err((
-                "exchanges.binance.base_url",
-                format!(
-                    "`{host}` is not the testnet; set exchanges.binance.mainnet = true to trade real money"
-                ),
-            ));
-        }
+        Ok(())
+    }
+
+    /// The checks of what every account shares.
+    fn validate_shared(&self) -> Result<(), (String, String)> {
         if self.recv_window.is_zero() || self.recv_window > Duration::from_secs(60) {
             return Err((
-                "exchanges.binance.recv_window",
+                "exchanges.binance.recv_window".into(),
                 "must be above 0 and at most 60s".into(),
             ));
         }
         if self.request_timeout.is_zero() || self.sync_interval.is_zero() {
             return Err((
-                "exchanges.binance.request_timeout",
+                "exchanges.binance.request_timeout".into(),
                 "request_timeout and sync_interval must be positive".into(),
             ));
         }
         Ok(())
+    }
+
+    /// The checks of one account's connection: credentials, and a base
+    /// URL that moves real money only with the account's live flag.
+    fn validate_connection(&self, account: &str) -> Result<(), (String, String)> {
+        let section = section_key(account);
+        let live_key = if account == DEFAULT_ACCOUNT {
+            "mainnet"
+        } else {
+            "live"
+        };
+        if self.api_key.is_empty() || self.api_secret.is_empty() {
+            let env = if account == DEFAULT_ACCOUNT {
+                "TRADEPLANE_BINANCE_API_KEY and TRADEPLANE_BINANCE_API_SECRET".to_string()
+            } else {
+                let upper = account.to_uppercase();
+                format!(
+                    "TRADEPLANE_EXCHANGES__BINANCE__ACCOUNTS__{upper}__API_KEY and \
+                     TRADEPLANE_EXCHANGES__BINANCE__ACCOUNTS__{upper}__API_SECRET"
+                )
+            };
+            return Err((
+                format!("{section}.api_key"),
+                format!("set api_key and api_secret, or credentials_file, or {env}"),
+            ));
+        }
+        let url_key = format!("{section}.base_url");
+        let url = url::Url::parse(self.effective_base_url())
+            .map_err(|e| (url_key.clone(), format!("not a URL: {e}")))?;
+        let host = url.host_str().unwrap_or_default();
+        let loopback = matches!(host, "localhost" | "127.0.0.1" | "[::1]");
+        if url.scheme() != "https" && !loopback {
+            return Err((
+                url_key,
+                "must be https:// (plain http only on loopback)".into(),
+            ));
+        }
+        if !self.mainnet && !loopback && host != "testnet.binance.vision" {
+            return Err((
+                url_key,
+                format!(
+                    "`{host}` is not the testnet; set {section}.{live_key} = true to trade real money"
+                ),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// The configuration section of `account`.
+fn section_key(account: &str) -> String {
+    if account == DEFAULT_ACCOUNT {
+        "exchanges.binance".into()
+    } else {
+        format!("exchanges.binance.accounts.{account}")
     }
 }
 
@@ -131,6 +275,14 @@ mod tests {
         }
     }
 
+    fn account(api_key: &str, api_secret: &str) -> BinanceAccount {
+        BinanceAccount {
+            api_key: api_key.into(),
+            api_secret: api_secret.into(),
+            ..Default::default()
+        }
+    }
+
     #[test]
     fn mainnet_needs_an_explicit_setting() {
         assert!(config("", false).validate().is_ok());
@@ -139,12 +291,64 @@ mod tests {
         assert!(config("http://127.0.0.1:9", false).validate().is_ok());
         let refused = config(MAINNET_URL, false).validate();
         assert!(
-            matches!(refused, Err(("exchanges.binance.base_url", ref m)) if m.contains("mainnet = true"))
+            matches!(refused, Err((ref key, ref m)) if key == "exchanges.binance.base_url" && m.contains("mainnet = true"))
         );
         assert!(config(MAINNET_URL, true).validate().is_ok());
         assert!(
             config("http://example.com", true).validate().is_err(),
             "plain http off loopback"
         );
+    }
+
+    #[test]
+    fn named_accounts_inherit_the_section_and_go_live_only_when_told() {
+        let mut base = config("", true);
+        base.accounts.insert("copy_a".into(), account("ka", "sa"));
+        let accounts = base.accounts_in_force();
+        let names: Vec<_> = accounts.iter().map(|(name, _)| name.as_str()).collect();
+        assert_eq!(names, ["default", "copy_a"]);
+        let copy_a = &accounts[1].1;
+        assert_eq!(
+            copy_a.effective_base_url(),
+            TESTNET_URL,
+            "testnet unless live"
+        );
+        assert_eq!(copy_a.api_key, "ka");
+        assert_eq!(copy_a.recv_window, base.recv_window);
+
+        base.base_url = MAINNET_URL.into();
+        let refused = base.validate();
+        assert!(
+            matches!(refused, Err((ref key, ref m)) if key == "exchanges.binance.accounts.copy_a.base_url" && m.contains("accounts.copy_a.live = true")),
+            "{refused:?}"
+        );
+        if let Some(account) = base.accounts.get_mut("copy_a") {
+            account.live = true;
+        }
+        assert!(base.validate().is_ok());
+
+        base.accounts
+            .insert("Bad-Name".into(), BinanceAccount::default());
+        assert!(
+            matches!(base.validate(), Err((ref key, _)) if key == "exchanges.binance.accounts.Bad-Name")
+        );
+        base.accounts.clear();
+        base.accounts
+            .insert("nokey".into(), BinanceAccount::default());
+        let refused = base.validate();
+        assert!(
+            matches!(refused, Err((ref key, ref m)) if key == "exchanges.binance.accounts.nokey.api_key" && m.contains("ACCOUNTS__NOKEY__API_KEY")),
+            "{refused:?}"
+        );
+    }
+
+    #[test]
+    fn every_accounts_credentials_are_redacted() {
+        let mut base = config("", false);
+        base.accounts.insert("copy_a".into(), account("ka", "sa"));
+        let shown = format!("{:?}", base.redacted(|_| "<redacted>".into()));
+        for secret in ["\"key\"", "\"secret\"", "\"ka\"", "\"sa\""] {
+            assert!(!shown.contains(secret), "{shown}");
+        }
     }
 }

@@ -8,6 +8,7 @@
 //! is it sent again, with the same client order id.
 
 mod config;
+mod credentials;
 mod mapping;
 mod oco;
 mod placement;
@@ -24,7 +25,7 @@ use async_trait::async_trait;
 use http::Method;
 use rust_decimal::Decimal;
 
-pub use self::config::{BinanceConfig, MAINNET_URL, TESTNET_URL};
+pub use self::config::{BinanceAccount, BinanceConfig, MAINNET_URL, TESTNET_URL};
 use self::{
     mapping::{TRAILING_DELTA_BIPS, order_error, read_error, venue_symbol},
     placement::SETTLE_MARGIN,
@@ -35,6 +36,7 @@ use super::{Exchange, ExchangeError, ExchangeOrder, InstrumentRules, OrderTicket
 
 /// The Binance spot connector.
 pub struct BinanceExchange {
+    account: String,
     rest: Rest,
     live: bool,
     max_retry_wait: Duration,
@@ -43,10 +45,12 @@ pub struct BinanceExchange {
 }
 
 impl BinanceExchange {
-    /// A connector for the configured account. Nothing is sent until the
+    /// A connector for `account`, configured by `config` (one of
+    /// [`BinanceConfig::accounts_in_force`]). Nothing is sent until the
     /// first call.
-    pub fn new(config: &BinanceConfig) -> Result<Self, String> {
+    pub fn new(account: &str, config: &BinanceConfig) -> Result<Self, String> {
         Ok(Self {
+            account: account.to_string(),
             rest: Rest::new(
                 config.effective_base_url(),
                 &config.api_key,
@@ -66,6 +70,10 @@ impl BinanceExchange {
 impl Exchange for BinanceExchange {
     fn name(&self) -> &str {
         "binance"
+    }
+
+    fn account(&self) -> &str {
+        &self.account
     }
 
     fn kind(&self) -> &'static str {

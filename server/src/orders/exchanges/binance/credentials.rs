@@ -1,0 +1,113 @@
+//! API credentials read from a file: a TOML file with `api_key` and
+//! `api_secret` that only its owner may read (mode 0600 or stricter).
+
+use std::path::Path;
+
+use serde::Deserialize;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CredentialsFile {
+    api_key: String,
+    api_secret: String,
+}
+
+/// The key and secret in the `credentials_file` of the configuration
+/// section `section`, if one is set; errors name the key. Setting both a
+/// file and a key or secret is refused: one source per account.
+pub fn load(
+    section: &str,
+    file: &str,
+    (api_key, api_secret): (&str, &str),
+) -> Result<Option<(String, String)>, (String, String)> {
+    if file.is_empty() {
+        return Ok(None);
+    }
+    let key = format!("{section}.credentials_file");
+    if !api_key.is_empty() || !api_secret.is_empty() {
+        return Err((
+            key,
+            "set either credentials_file or api_key and api_secret, not both".into(),
+        ));
+    }
+    read(Path::new(file))
+        .map(Some)
+        .map_err(|message| (key, message))
+}
+
+fn read(path: &Path) -> Result<(String, String), String> {
+    let shown = path.display();
+    let metadata = std::fs::metadata(path).map_err(|e| format!("cannot read `{shown}`: {e}"))?;
+    private(&metadata).map_err(|mode| {
+        format!("`{shown}` is readable by group or others (mode {mode:o}); make it 0600")
+    })?;
+    let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read `{shown}`: {e}"))?;
+    // The parser's message may quote the file, secrets included: it is
+    // not passed on.
+    let parsed: CredentialsFile = toml::from_str(&text)
+        .map_err(|_| format!("`{shown}` is not a TOML file with just api_key and api_secret"))?;
+    if parsed.api_key.is_empty() || parsed.api_secret.is_empty() {
+        return Err(format!("`{shown}` has an empty api_key or api_secret"));
+    }
+    Ok((parsed.api_key, parsed.api_secret))
+}
+
+/// `Err(mode)` when group or others may read or write the file.
+#[cfg(unix)]
+fn private(metadata: &std::fs::Metadata) -> Result<(), u32> {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = metadata.permissions().mode() & 0o777;
+    if mode & 0o077 == 0 { Ok(()) } else { Err(mode) }
+}
+
+/// Other systems have no mode bits to check.
+#[cfg(not(unix))]
+fn private(_: &std::fs::Metadata) -> Result<(), u32> {
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn file_with(mode: u32, text: &str) -> (tempfile::TempDir, String) {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("binance.toml");
+        std::fs::write(&path, text).expect("write");
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).expect("chmod");
+        }
+        let shown = path.display().to_string();
+        (dir, shown)
+    }
+
+    #[test]
+    fn a_private_file_is_read_and_an_open_one_refused() {
+        let text = "api_key = \"k1\"\napi_secret = \"s1\"\n";
+        let (_dir, path) = file_with(0o600, text);
+        let section = "exchanges.binance.accounts.a";
+        assert_eq!(
+            load(section, &path, ("", "")),
+            Ok(Some(("k1".into(), "s1".into())))
+        );
+        let both = load(section, &path, ("k", ""));
+        assert!(matches!(both, Err((ref key, _)) if key.ends_with("a.credentials_file")));
+        if cfg!(unix) {
+            let (_open, path) = file_with(0o640, text);
+            let refused = load(section, &path, ("", ""));
+            assert!(
+                matches!(refused, Err((ref key, ref m)) if key == "exchanges.binance.accounts.a.credentials_file" && m.contains("640")),
+                "{refused:?}"
+            );
+        }
+        let (_bad, path) = file_with(0o600, "api_key = \"k1\"\n");
+        let refused = load(section, &path, ("", ""));
+        assert!(
+            matches!(refused, Err((_, ref m)) if !m.contains("k1")),
+            "{refused:?}"
+        );
+        assert_eq!(load(section, "", ("k", "s")), Ok(None));
+    }
+}
