@@ -122,6 +122,13 @@ enum Command {
         #[arg(long, default_value = "paper")]
         exchange: String,
     },
+    /// Open perpetual positions on an exchange, with margin, profit and
+    /// liquidation price.
+    Positions {
+        /// Exchange name from the server's configuration (see `tpctl exchanges`).
+        #[arg(long, default_value = "paper")]
+        exchange: String,
+    },
     /// Security administration: keys, limits, allowlists, the webhook
     /// secret, breakers, the trading halt and the audit log.
     #[command(subcommand)]
@@ -444,6 +451,7 @@ async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Approvals(command) => approvals_cli::run(&client, command, output).await?,
         Command::Exchanges => orders_cli::exchanges(&client, output).await?,
         Command::Balances { exchange } => orders_cli::balances(&client, exchange, output).await?,
+        Command::Positions { exchange } => orders_cli::positions(&client, exchange, output).await?,
         Command::Bench(_) | Command::Completion { .. } => unreachable!("handled above"),
     }
     Ok(())

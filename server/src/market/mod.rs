@@ -4,6 +4,7 @@
 
 pub mod decimal;
 pub mod instrument;
+pub mod margin;
 pub mod position;
 pub mod side;
 pub mod symbol;
