@@ -16,7 +16,7 @@ use crate::{
         exchanges::{Exchange, paper::Observed},
     },
     proto_time::now_ms,
-    store::StoreError,
+    store::{OrderInsert, StoreError},
 };
 
 impl OrderDesk {
@@ -115,7 +115,10 @@ impl OrderDesk {
                 ..view.clone()
             };
             let mut order = Order::new(&part, self.paper.name(), origin, now_ms());
-            self.store.insert_orders(&[(&order, None)]).await?;
+            // Another replica that saw the price first stored it.
+            if let OrderInsert::Existing(_) = self.store.insert_orders(&[(&order, None)]).await? {
+                continue;
+            }
             order.apply(&part_view, now_ms());
             let audit = AuditEntry {
                 action: actions::ORDER_PLACE,

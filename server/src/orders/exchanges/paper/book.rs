@@ -385,12 +385,12 @@ impl Book {
             changed.extend(siblings);
             self.finish(id, resting.order);
         }
-        let (liquidated, canceled) = self.liquidate(symbol, config);
-        changed.extend(canceled);
-        Observed {
+        let mut observed = Observed {
             changed,
-            liquidated,
-        }
+            liquidated: Vec::new(),
+        };
+        self.liquidate(symbol, config, &mut observed);
+        observed
     }
 }
 

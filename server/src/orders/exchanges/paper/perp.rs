@@ -9,10 +9,15 @@
 
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 
-use super::{BPS, PaperConfig, book::Book};
+use super::{
+    BPS, PaperConfig,
+    book::{Book, Observed},
+};
 use crate::{
     market::{
+        instrument::InstrumentKind,
         margin::{self, Leverage, MarginMode},
         position::Position,
         side::Side,
@@ -76,6 +81,22 @@ pub fn perp_settlement(perp: &mut PaperPerp, quote: &str, side: Side, fill: &Fil
         Decimal::ZERO
     };
     realized - fee
+}
+
+/// The client order id of the liquidation of `position`: the same
+/// position state always gets the same id, so that two replicas that both
+/// see the price store one liquidation.
+fn liquidation_id(symbol: &str, position: &Position) -> String {
+    let state = format!(
+        "{symbol}:{}:{}:{}",
+        position.quantity.normalize(),
+        position.average_cost.normalize(),
+        position.last_fill_ms
+    );
+    format!(
+        "liq-{}",
+        &hex::encode(Sha256::digest(state.as_bytes()))[..30]
+    )
 }
 
 impl Book {
@@ -194,24 +215,17 @@ impl Book {
             .collect()
     }
 
-    /// Liquidates, at `mark`, what the price of `symbol` leaves at its
+    /// Liquidates, at its mark, what the price of `symbol` leaves at its
     /// maintenance margin: the symbol's isolated position, or every cross
-    /// position in its quote. Returns the liquidations (new orders) and
-    /// the reduce-only orders they canceled.
-    pub fn liquidate(
-        &mut self,
-        symbol: &str,
-        config: &PaperConfig,
-    ) -> (
-        Vec<(OrderTicket, ExchangeOrder)>,
-        Vec<(String, ExchangeOrder)>,
-    ) {
+    /// position in its quote. The liquidations (new orders) and the
+    /// reduce-only orders they cancel go into `observed`.
+    pub fn liquidate(&mut self, symbol: &str, config: &PaperConfig, observed: &mut Observed) {
         let Some(perp) = self
             .perps
             .get(symbol)
             .filter(|p| !p.position.quantity.is_zero())
         else {
-            return (Vec::new(), Vec::new());
+            return;
         };
         let quote = perp.quote.clone();
         let doomed: Vec<String> = match perp.setting().mode {
@@ -237,13 +251,12 @@ impl Book {
                 }
             }
         };
-        let mut liquidated = Vec::new();
-        let mut canceled = Vec::new();
         for symbol in doomed {
-            liquidated.push(self.close_at_mark(&symbol, config));
-            canceled.extend(self.cancel_reduce_only(&symbol));
+            let liquidation = self.close_at_mark(&symbol, config);
+            observed.liquidated.push(liquidation);
+            let canceled = self.cancel_reduce_only(&symbol);
+            observed.changed.extend(canceled);
         }
-        (liquidated, canceled)
     }
 
     /// The symbol, if its isolated position's equity is at its
@@ -280,10 +293,10 @@ impl Book {
             Side::Buy
         };
         let ticket = OrderTicket {
-            client_order_id: format!("liq-{}", uuid::Uuid::now_v7().simple()),
+            client_order_id: liquidation_id(symbol, &perp.position),
             symbol: symbol.to_string(),
             reference_price: Some(mark),
-            kind: crate::market::instrument::InstrumentKind::Perpetual,
+            kind: InstrumentKind::Perpetual,
             reduce_only: true,
             ..OrderTicket::market(side, &base, &quote, held.abs())
         };
