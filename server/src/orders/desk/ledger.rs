@@ -86,7 +86,8 @@ impl Bookkeeping for Ledger {
             if is_perpetual(order) {
                 let mut perp: PaperPerp = parse(current.next().flatten(), "perpetual")?;
                 for fill in fills {
-                    let change = perp_settlement(&mut perp, &instrument.quote, side, fill);
+                    let assets = (instrument.base.as_str(), instrument.quote.as_str());
+                    let change = perp_settlement(&mut perp, assets, side, fill);
                     *settled.entry(instrument.quote.clone()).or_default() += change;
                 }
                 booked.push(json(&settled));

@@ -113,8 +113,7 @@ pub trait Exchange: Send + Sync + 'static {
     /// the symbol, or a leverage its margin cannot carry. Venues without
     /// perpetuals keep this default, which refuses with
     /// `unsupported_instrument`.
-    async fn set_leverage(&self, symbol: &str, leverage: Leverage) -> Result<(), ExchangeError> {
-        let _ = leverage;
+    async fn set_leverage(&self, symbol: &str, _leverage: Leverage) -> Result<(), ExchangeError> {
         Err(ExchangeError::Rejected(format!(
             "unsupported_instrument: `{}` trades spot only, it has no leverage for {symbol}",
             self.name()

@@ -30,6 +30,8 @@ use crate::{
 /// the desk's ledger saves it.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct PaperPerp {
+    /// The asset the contract is on.
+    pub base: String,
     /// The asset margin and profit are in.
     pub quote: String,
     /// Signed quantity and average entry.
@@ -55,9 +57,15 @@ impl PaperPerp {
     }
 }
 
-/// Books one fill of a perpetual into `perp`; returns what it moves in
-/// the quote balance: the profit it realised less its fee.
-pub fn perp_settlement(perp: &mut PaperPerp, quote: &str, side: Side, fill: &Fill) -> Decimal {
+/// Books one fill of a perpetual on `(base, quote)` into `perp`; returns
+/// what it moves in the quote balance: the profit it realised less its
+/// fee.
+pub fn perp_settlement(
+    perp: &mut PaperPerp,
+    (base, quote): (&str, &str),
+    side: Side,
+    fill: &Fill,
+) -> Decimal {
     let held = perp.position.quantity;
     let closes = !held.is_zero() && held.is_sign_positive() != (side == Side::Buy);
     let realized = if closes {
@@ -71,6 +79,7 @@ pub fn perp_settlement(perp: &mut PaperPerp, quote: &str, side: Side, fill: &Fil
     } else {
         Decimal::ZERO
     };
+    perp.base = base.to_string();
     perp.quote = quote.to_string();
     perp.realized += realized;
     perp.position
@@ -151,9 +160,17 @@ impl Book {
         Ok(())
     }
 
-    /// Sets a symbol's leverage; refuses a margin mode change while a
-    /// position is open, and a leverage whose margin is not available.
+    /// Sets a symbol's leverage; refuses one out of range, a margin mode
+    /// change while a position is open, and a leverage whose margin is
+    /// not available.
     pub fn set_leverage(&mut self, symbol: &str, leverage: Leverage) -> Result<(), String> {
+        if !(1..=margin::MAX_LEVERAGE).contains(&leverage.leverage) {
+            return Err(format!(
+                "leverage {} is out of range: 1 to {}",
+                leverage.leverage,
+                margin::MAX_LEVERAGE
+            ));
+        }
         let perp = self.perp(symbol);
         let before = perp.leverage;
         if perp.setting() == leverage {
@@ -180,7 +197,8 @@ impl Book {
     /// Books a perpetual fill into the position and the wallet.
     pub fn settle_perp(&mut self, ticket: &OrderTicket, fill: &Fill) {
         let mut perp = self.perps.remove(&ticket.symbol).unwrap_or_default();
-        let change = perp_settlement(&mut perp, &ticket.quote, ticket.side, fill);
+        let assets = (ticket.base.as_str(), ticket.quote.as_str());
+        let change = perp_settlement(&mut perp, assets, ticket.side, fill);
         self.perps.insert(ticket.symbol.clone(), perp);
         *self.balance(&ticket.quote) += change;
     }
@@ -283,10 +301,6 @@ impl Book {
         let mark = self.mark(symbol);
         let perp = self.perp(symbol).clone();
         let held = perp.position.quantity;
-        let (base, quote) = symbol
-            .split_once('/')
-            .map(|(base, _)| (base.to_string(), perp.quote.clone()))
-            .unwrap_or_default();
         let side = if held.is_sign_positive() {
             Side::Sell
         } else {
@@ -298,7 +312,7 @@ impl Book {
             reference_price: Some(mark),
             kind: InstrumentKind::Perpetual,
             reduce_only: true,
-            ..OrderTicket::market(side, &base, &quote, held.abs())
+            ..OrderTicket::market(side, &perp.base, &perp.quote, held.abs())
         };
         let fill = self.fill(&ticket, held.abs(), mark, config);
         let order = ExchangeOrder {

@@ -278,8 +278,9 @@ proptest! {
         };
         let (side, direction) = if long { (Side::Buy, Decimal::ONE) } else { (Side::Sell, -Decimal::ONE) };
         let mut perp = PaperPerp::default();
-        let moved = perp_settlement(&mut perp, "USDT", side, &fill(open))
-            + perp_settlement(&mut perp, "USDT", side.opposite(), &fill(close));
+        let assets = ("BTC", "USDT");
+        let moved = perp_settlement(&mut perp, assets, side, &fill(open))
+            + perp_settlement(&mut perp, assets, side.opposite(), &fill(close));
         prop_assert_eq!(moved, (close - open) * quantity * direction - fee - fee);
         prop_assert!(perp.position.quantity.is_zero());
         prop_assert_eq!(perp.realized, (close - open) * quantity * direction);
