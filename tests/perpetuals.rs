@@ -198,6 +198,43 @@ async fn a_sell_with_no_position_opens_a_short_that_an_exit_buys_back() {
 }
 
 #[tokio::test]
+async fn a_position_and_its_leverage_survive_a_restart() {
+    let server = exact_paper().await;
+    let client = server.client().await;
+    create_pipeline(&client, futures_example()).await;
+    succeeded(&deliver(&server, &client, &alert("sell", "50000")).await);
+    let before = positions(&client).await;
+    assert_eq!(before.len(), 1, "{before:?}");
+
+    let data_dir = server.stop().await;
+    let server = TestServer::start_in(data_dir, |config| {
+        config.exchanges.paper.slippage_bps = dec("0");
+    })
+    .await;
+    let client = server.client().await;
+    // The mark is the last price seen: a restart has seen none yet.
+    let unmarked: Vec<Position> = before
+        .into_iter()
+        .map(|p| Position {
+            mark_price: String::new(),
+            ..p
+        })
+        .collect();
+    assert_eq!(
+        positions(&client).await,
+        unmarked,
+        "rebuilt from the ledger"
+    );
+    let exit = deliver(&server, &client, &alert("exit", "50000")).await;
+    succeeded(&exit);
+    assert_eq!(
+        legs(&client, &exit).await,
+        [(Exit, Buy, "0.04 @ ".into(), true)]
+    );
+    assert!(positions(&client).await.is_empty());
+}
+
+#[tokio::test]
 async fn a_leveraged_long_is_liquidated_when_the_price_moves_through_its_liquidation_price() {
     let server = exact_paper().await;
     let client = server.client().await;
