@@ -12,7 +12,7 @@ use tradeplane_api::*;
 use tradeplane_client::Client;
 use tradeplane_e2e::{
     PASSPHRASE, TestServer, bad_request_field, create_pipeline, dec, deliver, error_reason,
-    eventually, get_order, mock_binance::MockBinance, place_order, resting_orders,
+    eventually, get_order, list_orders, mock_binance::MockBinance, place_order, resting_orders,
     start_on_mock_binance, submit, try_create_pipeline,
 };
 
@@ -256,14 +256,8 @@ async fn a_leveraged_long_is_liquidated_when_the_price_moves_through_its_liquida
         Duration::from_secs(10),
         Duration::from_millis(20),
         || async {
-            let orders = client
-                .orders()
-                .list_orders(ListOrdersRequest::default())
+            list_orders(&client)
                 .await
-                .expect("ListOrders answers")
-                .into_inner()
-                .orders;
-            orders
                 .into_iter()
                 .find(|o| o.status_reason.starts_with("liquidated"))
                 .ok_or_else(|| "no liquidation yet".to_string())
