@@ -12,8 +12,8 @@ use tradeplane_client::Client;
 use tradeplane_e2e::{
     TestServer, any_signal_pipeline, audit_events, bad_request_field,
     balances as exchange_balances, cancel_order, create_pipeline, dec, error_reason as reason,
-    finished, halt_trading, list_exchanges, list_orders, place_order, place_order_refused, refusal,
-    reset_breaker, resume_trading, run_pipeline, trip_breaker,
+    finished, get_order, halt_trading, list_exchanges, list_orders, paper_btc, place_order,
+    place_order_refused, refusal, reset_breaker, resume_trading, trip_breaker,
 };
 
 async fn balances(client: &Client) -> std::collections::HashMap<String, (Decimal, Decimal)> {
@@ -482,25 +482,24 @@ async fn place_order_reads_symbols_through_the_configured_symbol_map() {
 }
 
 #[tokio::test]
-async fn a_perpetual_is_refused_by_name_on_spot_venues_by_hand_and_by_pipelines() {
+async fn a_perpetual_trades_as_a_perpetual_on_paper_by_hand_and_by_pipelines() {
     let server = TestServer::start().await;
     let client = server.client().await;
+    let btc = paper_btc(&client).await;
     let perpetual = PlaceOrderRequest {
         symbol: "BINANCE:BTCUSDT.P".into(),
         ..market_buy("perp", "0.01", "65000")
     };
-    let refused = place_order_refused(&client, perpetual).await;
-    assert_eq!(
-        refusal(&refused),
-        (Code::InvalidArgument, "UNSUPPORTED_INSTRUMENT".to_string())
-    );
-    assert_eq!(bad_request_field(&refused), "symbol");
+    let placed = place_order(&client, perpetual).await;
+    assert_eq!(placed.status, OrderStatus::Filled as i32, "{placed:?}");
+    let instrument = placed.instrument.expect("an instrument");
+    assert_eq!(instrument.symbol, "BTC/USDT:PERP");
+    assert_eq!(instrument.kind, InstrumentKind::Perpetual as i32);
+    assert_eq!(paper_btc(&client).await, btc, "no BTC bought: a position");
 
-    // A pipeline whose glob matches the perpetual fails it with the
-    // same reason instead of filling it as spot.
+    // A pipeline whose glob matches the perpetual trades it as one too,
+    // never as spot.
     let pipeline = create_pipeline(&client, any_signal_pipeline("globbed")).await;
-    let execution = run_pipeline(&client, &pipeline, "buy", "65000", "").await;
-    assert_eq!(execution.status, ExecutionStatus::Succeeded as i32);
     let perp = client
         .pipelines()
         .run_pipeline(RunPipelineRequest {
@@ -516,8 +515,10 @@ async fn a_perpetual_is_refused_by_name_on_spot_venues_by_hand_and_by_pipelines(
         .execution
         .expect("an execution");
     let perp = finished(&client, &perp.id).await;
-    assert_eq!(perp.status, ExecutionStatus::Failed as i32, "{perp:?}");
-    assert!(perp.error.contains("spot only"), "{perp:?}");
-    assert!(perp.order_ids.is_empty());
+    assert_eq!(perp.status, ExecutionStatus::Succeeded as i32, "{perp:?}");
+    let order = get_order(&client, &perp.order_ids[0]).await;
+    let kind = order.instrument.map(|i| i.kind);
+    assert_eq!(kind, Some(InstrumentKind::Perpetual as i32));
+    assert_eq!(paper_btc(&client).await, btc);
     server.stop().await;
 }

@@ -729,6 +729,7 @@ async fn the_examples_load_and_tpctl_drives_a_pipeline() {
         "target-position.json",
         "bracket-ladder.yaml",
         "trailing-stop.yaml",
+        "perp-futures.yaml",
     ] {
         let path = format!("examples/{example}");
         let created = server

@@ -125,6 +125,16 @@ enum Command {
         #[arg(long, default_value = "default")]
         account: String,
     },
+    /// Open perpetual positions on an exchange, with margin, profit and
+    /// liquidation price.
+    Positions {
+        /// Exchange name from the server's configuration (see `tpctl exchanges`).
+        #[arg(long, default_value = "paper")]
+        exchange: String,
+        /// Account at the exchange (see `tpctl exchanges`).
+        #[arg(long, default_value = "default")]
+        account: String,
+    },
     /// Security administration: keys, limits, allowlists, the webhook
     /// secret, breakers, the trading halt and the audit log.
     #[command(subcommand)]
@@ -448,6 +458,9 @@ async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Exchanges => orders_cli::exchanges(&client, output).await?,
         Command::Balances { exchange, account } => {
             orders_cli::balances(&client, exchange, account, output).await?
+        }
+        Command::Positions { exchange, account } => {
+            orders_cli::positions(&client, exchange, account, output).await?
         }
         Command::Bench(_) | Command::Completion { .. } => unreachable!("handled above"),
     }

@@ -78,6 +78,10 @@ pub struct PlaceArgs {
     /// Idempotency key; generated when absent.
     #[arg(long, default_value = "")]
     request_id: String,
+    /// Perpetuals: only reduce the position (refused if it would increase
+    /// or flip it).
+    #[arg(long)]
+    reduce_only: bool,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -105,6 +109,7 @@ fn order_json(order: &Order) -> Value {
         "type": OrderType::word_of(order.r#type),
         "quantity": order.quantity, "price": order.price, "stop_price": order.stop_price,
         "trailing_delta_bips": order.trailing_delta_bips,
+        "reduce_only": order.reduce_only,
         "status": OrderStatus::word_of(order.status),
         "status_reason": order.status_reason,
         "filled_quantity": order.filled_quantity, "average_fill_price": order.average_fill_price,
@@ -125,7 +130,7 @@ fn order_json(order: &Order) -> Value {
     })
 }
 
-const ORDER_COLUMNS: [&str; 15] = [
+const ORDER_COLUMNS: [&str; 16] = [
     "id",
     "create_time",
     "exchange",
@@ -139,6 +144,7 @@ const ORDER_COLUMNS: [&str; 15] = [
     "filled_quantity",
     "average_fill_price",
     "role",
+    "reduce_only",
     "bracket_id",
     "oco_group",
 ];
@@ -179,6 +185,7 @@ pub async fn run(client: &Client, command: OrderCommand, output: Output) -> Resu
                 price: args.price,
                 stop_price: args.stop_price,
                 reference_price: args.reference_price,
+                reduce_only: args.reduce_only,
                 ..Default::default()
             };
             let response = orders.place_order(request).await?.into_inner();
@@ -320,6 +327,51 @@ pub async fn balances(
         .collect();
     print(output, &response, json!({ "balances": values }), || {
         object_table(&values, &["asset", "free", "locked"])
+    });
+    Ok(())
+}
+
+/// `tpctl positions`.
+pub async fn positions(
+    client: &Client,
+    exchange: String,
+    account: String,
+    output: Output,
+) -> Result<(), CliError> {
+    let response = client
+        .orders()
+        .get_positions(GetPositionsRequest { exchange, account })
+        .await?
+        .into_inner();
+    let values: Vec<Value> = response
+        .positions
+        .iter()
+        .map(|p| {
+            json!({
+                "symbol": p.symbol, "quantity": p.quantity, "entry_price": p.entry_price,
+                "mark_price": p.mark_price, "unrealized_pnl": p.unrealized_pnl,
+                "realized_pnl": p.realized_pnl, "leverage": p.leverage,
+                "margin_mode": if p.margin_mode == 0 { "" } else { MarginMode::word_of(p.margin_mode) },
+                "margin": p.margin, "liquidation_price": p.liquidation_price,
+            })
+        })
+        .collect();
+    print(output, &response, json!({ "positions": values }), || {
+        object_table(
+            &values,
+            &[
+                "symbol",
+                "quantity",
+                "entry_price",
+                "mark_price",
+                "unrealized_pnl",
+                "realized_pnl",
+                "leverage",
+                "margin_mode",
+                "margin",
+                "liquidation_price",
+            ],
+        )
     });
     Ok(())
 }

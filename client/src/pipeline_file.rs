@@ -140,6 +140,12 @@ pub struct OrderFile {
     /// Cancel a LIMIT entry not filled after this long, e.g. `30s`.
     #[serde(default, with = "humantime_option")]
     pub cancel_after: Option<Duration>,
+    /// Perpetuals: the leverage, 1 to 125 (with `margin_mode`).
+    #[serde(default)]
+    pub leverage: u32,
+    /// Perpetuals: `isolated` or `cross` (with `leverage`).
+    #[serde(default)]
+    pub margin_mode: String,
 }
 
 /// How far a trailing stop follows the price.
@@ -441,6 +447,17 @@ impl PipelineFile {
                     .transpose()?,
                 breakeven_after_first_take_profit: order.breakeven_after_first_take_profit,
                 cancel_after: order.cancel_after.map(duration),
+                leverage: order.leverage,
+                margin_mode: if order.margin_mode.is_empty() {
+                    0
+                } else {
+                    enum_value(
+                        "margin mode (isolated, cross)",
+                        "MARGIN_MODE_",
+                        &order.margin_mode,
+                        |n| MarginMode::from_str_name(n).map(|v| v as i32),
+                    )?
+                },
             });
         }
         Ok(pipeline)

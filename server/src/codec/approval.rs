@@ -30,6 +30,7 @@ impl From<&OrderRequest> for pb::PlaceOrderRequest {
             stop_price: optional_text(request.stop_price),
             time_in_force: request.time_in_force.number(),
             reference_price: optional_text(request.reference_price),
+            reduce_only: request.reduce_only,
         }
     }
 }
@@ -46,6 +47,7 @@ fn request_from_proto(request: pb::PlaceOrderRequest) -> Result<OrderRequest, Co
         reference_price: optional_decimal(&request.reference_price, "order.reference_price")?,
         // Held orders are entries and exits, which never trail.
         trailing_delta_bips: None,
+        reduce_only: request.reduce_only,
         request_id: request.request_id,
         exchange: request.exchange,
         account: request.account,
@@ -132,6 +134,7 @@ mod tests {
                 stop_price: None,
                 reference_price: Some(Decimal::new(60010, 0)),
                 trailing_delta_bips: None,
+                reduce_only: true,
             },
             origin: OrderOrigin {
                 pipeline_id: "p".into(),

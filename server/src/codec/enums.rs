@@ -60,7 +60,7 @@ macro_rules! mirror {
 }
 
 use crate::{
-    market::{instrument::InstrumentKind, side::Side},
+    market::{instrument::InstrumentKind, margin::MarginMode, side::Side},
     model::{
         approval::ApprovalState,
         execution::ExecutionStatus,
@@ -71,6 +71,7 @@ use crate::{
 
 mirror!(Side => Side { Buy, Sell });
 mirror!(InstrumentKind => InstrumentKind { Spot, Perpetual, Future });
+mirror!(MarginMode => MarginMode { Isolated, Cross });
 mirror!(OrderType => OrderType { Market, Limit, Stop, StopLimit });
 mirror!(OrderRole => OrderRole { Entry, Exit, StopLoss, TakeProfit });
 mirror!(SignalAction => SignalAction {

@@ -46,6 +46,7 @@ impl From<&Order> for pb::Order {
             oco_group: order.origin.oco_group.clone(),
             replaces: order.origin.replaces.clone(),
             trailing_delta_bips: order.trailing_delta_bips.unwrap_or(0),
+            reduce_only: order.reduce_only,
             fills: order.fills.iter().map(fill_to_proto).collect(),
             transitions: order
                 .transitions
@@ -115,6 +116,7 @@ impl TryFrom<pb::Order> for Order {
             stop_price: optional_decimal(&order.stop_price, "stop_price")?,
             reference_price: optional_decimal(&order.reference_price, "reference_price")?,
             trailing_delta_bips: Some(order.trailing_delta_bips).filter(|bips| *bips > 0),
+            reduce_only: order.reduce_only,
             status: OrderStatus::required(order.status, "status")?,
             filled_quantity: optional_decimal(&order.filled_quantity, "filled_quantity")?
                 .unwrap_or_default(),
@@ -165,6 +167,9 @@ mod tests {
             price: Some(Decimal::new(60000, 0)),
             reference_price: Some(Decimal::new(59990, 0)),
             trailing_delta_bips: Some(200),
+            symbol: "BTC/USDT:PERP".into(),
+            kind: crate::market::instrument::InstrumentKind::Perpetual,
+            reduce_only: true,
             ..OrderTicket::market(Side::Sell, "BTC", "USDT", Decimal::new(15, 1))
         };
         let origin = OrderOrigin {

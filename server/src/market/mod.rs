@@ -5,6 +5,7 @@
 pub mod account;
 pub mod decimal;
 pub mod instrument;
+pub mod margin;
 pub mod position;
 pub mod side;
 pub mod symbol;

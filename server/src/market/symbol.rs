@@ -99,6 +99,11 @@ pub fn parse_canonical(text: &str) -> Result<Instrument, String> {
     Ok(instrument)
 }
 
+/// Whether a canonical symbol (`BTC/USDT:PERP`) names a perpetual.
+pub fn is_perpetual(canonical: &str) -> bool {
+    parse_canonical(canonical).is_ok_and(|i| i.kind == InstrumentKind::Perpetual)
+}
+
 fn parse_pair(symbol: &str) -> Result<Instrument, String> {
     // Continuous futures: NQ1!, ES2!.
     if let Some(root) = symbol.strip_suffix('!') {

@@ -5,7 +5,10 @@
 use rust_decimal::Decimal;
 
 use crate::{
-    market::{instrument::Instrument, side::Side},
+    market::{
+        instrument::{Instrument, InstrumentKind},
+        side::Side,
+    },
     words::word_enum,
 };
 
@@ -113,9 +116,21 @@ pub struct OrderTicket {
     /// retraces this many basis points from its best since placement
     /// (Binance's `trailingDelta`). `None`: a fixed stop.
     pub trailing_delta_bips: Option<u32>,
+    /// What the symbol is: spot, or a perpetual (signed positions,
+    /// leverage, margin in the quote asset).
+    pub kind: InstrumentKind,
+    /// The order may only reduce the position in `symbol`: a venue
+    /// refuses (or, resting, cancels) what would increase or flip it.
+    /// Exits and protective orders of perpetual positions are.
+    pub reduce_only: bool,
 }
 
 impl OrderTicket {
+    /// Whether the order trades a perpetual.
+    pub fn is_perpetual(&self) -> bool {
+        self.kind == InstrumentKind::Perpetual
+    }
+
     /// A good-till-canceled market order for `quantity` of `BASE/QUOTE`;
     /// set the other fields for other kinds.
     pub fn market(side: Side, base: &str, quote: &str, quantity: Decimal) -> Self {
@@ -133,6 +148,8 @@ impl OrderTicket {
             reference_price: None,
             oco_group: None,
             trailing_delta_bips: None,
+            kind: InstrumentKind::Spot,
+            reduce_only: false,
         }
     }
 }
@@ -225,6 +242,8 @@ pub struct OrderRequest {
     /// A stop the venue trails natively, in basis points (see
     /// [`OrderTicket::trailing_delta_bips`]).
     pub trailing_delta_bips: Option<u32>,
+    /// See [`OrderTicket::reduce_only`].
+    pub reduce_only: bool,
 }
 
 /// An order and everything that happened to it.
@@ -249,6 +268,8 @@ pub struct Order {
     /// A stop the venue trails natively, in basis points (see
     /// [`OrderTicket::trailing_delta_bips`]).
     pub trailing_delta_bips: Option<u32>,
+    /// See [`OrderTicket::reduce_only`].
+    pub reduce_only: bool,
     pub status: OrderStatus,
     pub filled_quantity: Decimal,
     pub average_fill_price: Option<Decimal>,
@@ -280,6 +301,7 @@ impl Order {
             exchange_order_id: String::new(),
             instrument: Instrument {
                 symbol: ticket.symbol.clone(),
+                kind: ticket.kind,
                 ..Instrument::spot(&ticket.base, &ticket.quote)
             },
             side: ticket.side,
@@ -290,6 +312,7 @@ impl Order {
             stop_price: ticket.stop_price.map(|p| p.normalize()),
             reference_price: ticket.reference_price.map(|p| p.normalize()),
             trailing_delta_bips: ticket.trailing_delta_bips,
+            reduce_only: ticket.reduce_only,
             status: OrderStatus::New,
             filled_quantity: Decimal::ZERO,
             average_fill_price: None,
@@ -322,6 +345,8 @@ impl Order {
             reference_price: self.reference_price,
             oco_group: Some(self.origin.oco_group.clone()).filter(|g| !g.is_empty()),
             trailing_delta_bips: self.trailing_delta_bips,
+            kind: self.instrument.kind,
+            reduce_only: self.reduce_only,
         }
     }
 

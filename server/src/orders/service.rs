@@ -9,6 +9,7 @@ use tradeplane_api::{self as pb, order_service_server::OrderService};
 use super::{
     desk::OrderDesk,
     error::{InvalidReason, PlaceError},
+    exchanges::PerpPosition,
 };
 use crate::controls::breakers::CircuitBreakers;
 use crate::{
@@ -134,6 +135,7 @@ fn order_request(request: pb::PlaceOrderRequest) -> Result<OrderRequest, PlaceEr
         reference_price: decimal(&request.reference_price, "reference_price")?,
         // PlaceOrder has no trailing delta: pipelines' brackets set it.
         trailing_delta_bips: None,
+        reduce_only: request.reduce_only,
         request_id: request.request_id,
         exchange: request.exchange,
         account: request.account,
@@ -282,5 +284,52 @@ impl OrderService for OrderGrpc {
             })
             .collect();
         Ok(Response::new(pb::GetBalancesResponse { balances }))
+    }
+
+    async fn get_positions(
+        &self,
+        request: Request<pb::GetPositionsRequest>,
+    ) -> Result<Response<pb::GetPositionsResponse>, Status> {
+        let request = request.into_inner();
+        let name = if request.exchange.is_empty() {
+            "paper"
+        } else {
+            &request.exchange
+        };
+        let positions = self
+            .desk
+            .exchange(name, &request.account)?
+            .positions()
+            .await
+            .map_err(|e| ApiError::Unavailable {
+                reason: "EXCHANGE_UNAVAILABLE",
+                message: e.to_string(),
+            })?
+            .iter()
+            .map(position_to_proto)
+            .collect();
+        Ok(Response::new(pb::GetPositionsResponse { positions }))
+    }
+}
+
+/// A venue's perpetual position on the wire.
+fn position_to_proto(position: &PerpPosition) -> pb::Position {
+    pb::Position {
+        symbol: position.symbol.clone(),
+        quantity: position.quantity.to_string(),
+        entry_price: position.entry_price.to_string(),
+        mark_price: position
+            .mark_price
+            .map(|p| p.to_string())
+            .unwrap_or_default(),
+        unrealized_pnl: position.unrealized.to_string(),
+        realized_pnl: position.realized.to_string(),
+        leverage: position.leverage.leverage,
+        margin_mode: position.leverage.mode.number(),
+        margin: position.margin.to_string(),
+        liquidation_price: position
+            .liquidation_price
+            .map(|p| p.to_string())
+            .unwrap_or_default(),
     }
 }

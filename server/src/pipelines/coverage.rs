@@ -16,7 +16,7 @@ use super::{
 };
 use crate::{
     audit::AuditEntry,
-    market::{position::Position, side::Side},
+    market::{position::Position, side::Side, symbol::is_perpetual},
     model::order::{Order, OrderOrigin, OrderRequest, OrderRole, OrderType, TimeInForce},
     orders::error::{InvalidReason, PlaceError},
     proto_time::now_ms,
@@ -150,6 +150,7 @@ impl Pipelines {
             reference_price: None,
             // The keeper trails this stop (emulated), whatever the venue.
             trailing_delta_bips: None,
+            reduce_only: is_perpetual(symbol),
         };
         let origin = OrderOrigin {
             pipeline_id: compiled.id.clone(),

@@ -21,7 +21,7 @@ use super::{
 };
 use crate::{
     audit::{AuditEntry, actions},
-    market::{account, instrument::InstrumentKind, side::Side},
+    market::{account, instrument::InstrumentKind, side::Side, symbol::is_perpetual},
     model::{
         execution::Execution,
         order::{OrderOrigin, OrderRequest, OrderRole, OrderType, TimeInForce},
@@ -73,7 +73,9 @@ impl Pipelines {
             let Some(compiled) = snapshot.get(&pipeline_id) else {
                 continue;
             };
-            if position.quantity <= Decimal::ZERO {
+            // A perpetual holds no base asset: its positions are not
+            // compared with balances.
+            if position.quantity <= Decimal::ZERO || is_perpetual(&symbol) {
                 continue;
             }
             let venue = account::key(&compiled.exchange, &compiled.account);
@@ -252,6 +254,7 @@ impl Pipelines {
             stop_price: None,
             reference_price,
             trailing_delta_bips: None,
+            reduce_only: is_perpetual(symbol),
         };
         let origin = OrderOrigin {
             role: Some(OrderRole::Exit),

@@ -397,6 +397,7 @@ pub(super) fn follow(
         stop_price: stop_price.or(order.stop_price),
         reference_price: None,
         trailing_delta_bips: order.trailing_delta_bips,
+        reduce_only: order.reduce_only,
     };
     let mut origin = order.origin.clone();
     origin.oco_group = group.to_string();

@@ -240,6 +240,16 @@ impl Pipelines {
         let instrument = self
             .instrument(&symbol)
             .map_err(|e| ApiError::invalid_field("INVALID_PIPELINE", "pipeline.trigger", e))?;
+        if !exchange.instrument_kinds().contains(&instrument.kind) {
+            return Err(ApiError::invalid_field(
+                "INVALID_PIPELINE",
+                "pipeline.trigger",
+                format!(
+                    "unsupported_instrument: {} is a {} instrument, and `{}` does not trade {}s",
+                    instrument.symbol, instrument.kind, compiled.exchange, instrument.kind
+                ),
+            ));
+        }
         let rules = exchange.rules(&instrument.symbol).await.map_err(|e| {
             ApiError::invalid_field("INVALID_PIPELINE", "pipeline.trigger", e.to_string())
         })?;

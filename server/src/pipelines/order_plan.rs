@@ -1,6 +1,6 @@
 //! The order a pipeline places, checked and compiled: its type, its
-//! bracket (stop-loss, take-profits, trailing stop, breakeven) and how
-//! long a limit entry may rest.
+//! bracket (stop-loss, take-profits, trailing stop, breakeven), how long
+//! a limit entry may rest, and the leverage of a perpetual.
 
 use std::{ops::RangeInclusive, time::Duration};
 
@@ -12,6 +12,7 @@ use tradeplane_api::{
 use super::spec::Violations;
 use crate::{
     codec::enums::Mirrored,
+    market::margin::{Leverage, MAX_LEVERAGE, MarginMode},
     model::order::{OrderType, TimeInForce},
     proto_time::checked_duration,
 };
@@ -58,6 +59,9 @@ pub struct OrderPlan {
     pub breakeven: bool,
     /// A resting limit entry is canceled after this long.
     pub cancel_after: Option<Duration>,
+    /// Perpetuals: the leverage set on the exchange before the first
+    /// order in a symbol; `None`: the venue's as it is.
+    pub leverage: Option<Leverage>,
 }
 
 impl OrderPlan {
@@ -179,6 +183,7 @@ pub(super) fn compile_order_plan(settings: OrderSettings, bad: &mut Violations) 
             Duration::ZERO
         }
     });
+    let leverage = leverage(bad, settings.leverage, settings.margin_mode);
     OrderPlan {
         order_type,
         limit_offset_bps,
@@ -188,6 +193,38 @@ pub(super) fn compile_order_plan(settings: OrderSettings, bad: &mut Violations) 
         trailing_stop,
         breakeven,
         cancel_after,
+        leverage,
+    }
+}
+
+/// The leverage and margin mode, given together or not at all.
+fn leverage(bad: &mut Violations, leverage: u32, mode: i32) -> Option<Leverage> {
+    let field = "pipeline.order.margin_mode";
+    let mode = match MarginMode::optional(mode, field) {
+        Ok(mode) => mode,
+        Err(err) => {
+            bad.add(field, format!("{err}; choose ISOLATED or CROSS"));
+            return None;
+        }
+    };
+    match (leverage, mode) {
+        (0, None) => None,
+        (0, Some(_)) => {
+            bad.add("pipeline.order.leverage", "is required with margin_mode");
+            None
+        }
+        (_, None) => {
+            bad.add(field, "is required with a leverage: ISOLATED or CROSS");
+            None
+        }
+        (leverage, Some(_)) if leverage > MAX_LEVERAGE => {
+            bad.add(
+                "pipeline.order.leverage",
+                format!("{leverage} is out of range: 1 to {MAX_LEVERAGE}"),
+            );
+            None
+        }
+        (leverage, Some(mode)) => Some(Leverage { leverage, mode }),
     }
 }
 
@@ -275,6 +312,35 @@ mod tests {
     }
 
     #[test]
+    fn leverage_comes_with_a_margin_mode_within_range() {
+        let settings = |leverage, margin_mode| OrderSettings {
+            leverage,
+            margin_mode,
+            ..Default::default()
+        };
+        let cross = tradeplane_api::MarginMode::Cross as i32;
+        for (leverage, mode, field) in [
+            (126, cross, "pipeline.order.leverage"),
+            (0, cross, "pipeline.order.leverage"),
+            (10, 0, "pipeline.order.margin_mode"),
+            (10, 7, "pipeline.order.margin_mode"),
+        ] {
+            assert_eq!(violations(settings(leverage, mode)), [field]);
+        }
+        let mut bad = Violations::default();
+        let plan = compile_order_plan(settings(125, cross), &mut bad);
+        assert!(bad.fields().is_empty());
+        assert_eq!(
+            plan.leverage,
+            Some(Leverage {
+                leverage: 125,
+                mode: MarginMode::Cross
+            })
+        );
+        assert_eq!(compile_order_plan(settings(0, 0), &mut bad).leverage, None);
+    }
+
+    #[test]
     fn only_a_lone_percent_trail_in_the_venue_range_goes_native() {
         let plan = |trail, stop_loss, breakeven| OrderPlan {
             order_type: OrderType::Market,
@@ -285,6 +351,7 @@ mod tests {
             trailing_stop: Some(trail),
             breakeven,
             cancel_after: None,
+            leverage: None,
         };
         let binance = || Some(10..=2000);
         let percent = |text: &str| Trail::Percent(text.parse().expect("decimal"));

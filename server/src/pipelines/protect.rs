@@ -16,7 +16,7 @@ use super::{
     worker::{order_request_id, origin_of, pipeline_audit},
 };
 use crate::{
-    market::side::Side,
+    market::{instrument::InstrumentKind, side::Side},
     model::{
         execution::Execution,
         order::{Order, OrderRequest, OrderRole, OrderStatus, OrderType, TimeInForce},
@@ -220,6 +220,8 @@ impl Legs<'_> {
             stop_price: (stop && trailing_delta_bips.is_none()).then_some(price),
             reference_price: None,
             trailing_delta_bips,
+            // A perpetual's protective orders only ever close it.
+            reduce_only: self.entry.instrument.kind == InstrumentKind::Perpetual,
         };
         let mut origin = origin_of(self.compiled, self.execution);
         origin.role = Some(role);

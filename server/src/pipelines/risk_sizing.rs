@@ -86,6 +86,7 @@ mod tests {
             trailing_stop,
             breakeven: false,
             cancel_after: None,
+            leverage: None,
         }
     }
 

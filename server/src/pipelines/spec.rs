@@ -234,11 +234,12 @@ pub fn compile(mut pipeline: Pipeline) -> Result<Compiled, ApiError> {
             if !filter
                 .symbol_glob
                 .chars()
-                .all(|c| c.is_ascii_alphanumeric() || "/*?._-!".contains(c))
+                // `:` for perpetuals: BTC/USDT:PERP.
+                .all(|c| c.is_ascii_alphanumeric() || "/*?._-!:".contains(c))
             {
                 bad.add(
                     "pipeline.trigger.signal.symbol_glob",
-                    "use a canonical symbol with * and ?, e.g. BTC/*",
+                    "use a canonical symbol with * and ?, e.g. BTC/* or BTC/USDT:PERP",
                 );
             }
             let min_confidence = bad.decimal(

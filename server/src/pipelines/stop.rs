@@ -32,6 +32,9 @@ pub enum SkipReason {
     PositionDrift,
     /// The pipeline forbids alert overrides, and the signal carries some.
     OverridesForbidden,
+    /// The pipeline's exchange does not trade the signal's kind of
+    /// instrument (a perpetual on a spot venue).
+    UnsupportedInstrument,
 }
 
 impl SkipReason {
@@ -51,6 +54,7 @@ impl SkipReason {
             SkipReason::CircuitOpen => "circuit_open",
             SkipReason::PositionDrift => "position_drift",
             SkipReason::OverridesForbidden => "overrides_forbidden",
+            SkipReason::UnsupportedInstrument => "unsupported_instrument",
         }
     }
 }

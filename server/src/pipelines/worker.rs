@@ -22,7 +22,7 @@ use super::{
 };
 use crate::{
     audit::AuditEntry,
-    market::{instrument::InstrumentKind, side::Side},
+    market::{instrument::InstrumentKind, side::Side, symbol::is_perpetual},
     model::{
         execution::{Execution, ExecutionStatus, ExecutionStep},
         order::{Order, OrderOrigin, OrderRequest, OrderRole, OrderStatus},
@@ -377,6 +377,16 @@ impl Pipelines {
             .exchange(&compiled.exchange, &compiled.account)
             .map_err(|e| fail(&e))?
             .clone();
+        let kind = intent.instrument.kind;
+        if !exchange.instrument_kinds().contains(&kind) {
+            return Err(Stop::Skip(
+                SkipReason::UnsupportedInstrument,
+                format!(
+                    "{symbol} is a {kind} instrument, and `{}` does not trade {kind}s",
+                    compiled.exchange
+                ),
+            ));
+        }
         let rules = exchange.rules(symbol).await.map_err(|e| fail(&e))?;
         let price = match intent.price {
             Some(price) => price,
@@ -456,6 +466,16 @@ impl Pipelines {
         plan: &Plan,
         trace_id: &str,
     ) -> Result<Order, Stop> {
+        let perpetual = is_perpetual(&plan.symbol);
+        if let Some(leverage) = compiled.order.leverage.filter(|_| perpetual) {
+            self.desk
+                .set_leverage(
+                    (&compiled.exchange, &compiled.account),
+                    &plan.symbol,
+                    leverage,
+                )
+                .await?;
+        }
         let request = OrderRequest {
             request_id: order_request_id(execution),
             exchange: compiled.exchange.clone(),
@@ -469,6 +489,10 @@ impl Pipelines {
             stop_price: None,
             reference_price: Some(plan.price),
             trailing_delta_bips: None,
+            // A perpetual's exit only ever closes: it may not flip it.
+            reduce_only: perpetual
+                && plan.reduces()
+                && plan.quantity <= plan.position.quantity.abs(),
         };
         let mut origin = origin_of(compiled, execution);
         origin.role = Some(if plan.reduces() {

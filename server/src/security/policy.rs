@@ -34,6 +34,7 @@ pub const POLICY: &[(&str, Role)] = &[
     ("tradeplane.v1.OrderService/WatchOrders", Role::Viewer),
     ("tradeplane.v1.OrderService/ListExchanges", Role::Viewer),
     ("tradeplane.v1.OrderService/GetBalances", Role::Viewer),
+    ("tradeplane.v1.OrderService/GetPositions", Role::Viewer),
     ("tradeplane.v1.PipelineService/CreatePipeline", Role::Trader),
     ("tradeplane.v1.PipelineService/GetPipeline", Role::Viewer),
     ("tradeplane.v1.PipelineService/ListPipelines", Role::Viewer),

@@ -220,6 +220,7 @@ pub fn order(slot: &Slot, execution_id: &str) -> Order {
         stop_price: None,
         reference_price: Some(price),
         trailing_delta_bips: None,
+        reduce_only: false,
         status,
         filled_quantity: if filled { quantity } else { Decimal::ZERO },
         average_fill_price: filled.then_some(price),

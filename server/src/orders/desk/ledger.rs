@@ -11,9 +11,9 @@ use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
 
 use crate::{
-    market::position::Position,
+    market::{instrument::InstrumentKind, margin::Leverage, position::Position},
     model::order::Order,
-    orders::exchanges::paper::settlement,
+    orders::exchanges::paper::{PaperPerp, perp_settlement, settlement},
     store::{Bookkeeping, OrderQuery, Snapshot, Store, StoreError, TotalKey, walk_orders},
 };
 
@@ -25,6 +25,10 @@ use crate::{
 const PAPER_SCOPE: &str = "paper.settled";
 /// How many rows the paper balances are booked over.
 const PAPER_SHARDS: u32 = 16;
+/// Scope of the paper exchange's perpetuals (one row per symbol: the
+/// position and its leverage). Unsharded: a perpetual fill realises
+/// profit from the position before it.
+const PERP_SCOPE: &str = "paper.perp";
 /// Scope of pipeline positions (one row per pipeline and symbol).
 const POSITION_SCOPE: &str = "pipeline.position";
 /// Scope of the row that says whether the totals were built from the
@@ -43,6 +47,9 @@ struct SavedPosition {
 /// What paper fills have added to (negative: taken from) each asset.
 pub(super) type Settled = BTreeMap<String, Decimal>;
 
+/// The paper exchange's perpetuals, by symbol.
+pub(super) type Perps = BTreeMap<String, PaperPerp>;
+
 /// Books fills into the totals; `paper` names the paper exchange.
 pub(super) struct Ledger {
     paper: String,
@@ -50,9 +57,12 @@ pub(super) struct Ledger {
 
 impl Bookkeeping for Ledger {
     fn totals(&self, order: &Order) -> Vec<TotalKey> {
-        let mut totals = Vec::with_capacity(2);
+        let mut totals = Vec::with_capacity(3);
         if order.exchange == self.paper {
             totals.push((PAPER_SCOPE.to_string(), paper_shard(&order.id)));
+            if is_perpetual(order) {
+                totals.push((PERP_SCOPE.to_string(), order.symbol().to_string()));
+            }
         }
         if !order.origin.pipeline_id.is_empty() {
             let key = position_key(&order.origin.pipeline_id, order.symbol());
@@ -70,15 +80,28 @@ impl Bookkeeping for Ledger {
         let fills = order.fills.get(booked..).unwrap_or_default();
         let (side, instrument) = (order.side, &order.instrument);
         let mut current = current.into_iter();
-        let mut booked = Vec::with_capacity(2);
+        let mut booked = Vec::with_capacity(3);
         if order.exchange == self.paper {
             let mut settled: Settled = parse(current.next().flatten(), "paper balances")?;
-            for fill in fills {
-                for (asset, change) in settlement(side, &instrument.base, &instrument.quote, fill) {
-                    *settled.entry(asset).or_default() += change;
+            if is_perpetual(order) {
+                let mut perp: PaperPerp = parse(current.next().flatten(), "perpetual")?;
+                for fill in fills {
+                    let assets = (instrument.base.as_str(), instrument.quote.as_str());
+                    let change = perp_settlement(&mut perp, assets, side, fill);
+                    *settled.entry(instrument.quote.clone()).or_default() += change;
                 }
+                booked.push(json(&settled));
+                booked.push(json(&perp));
+            } else {
+                for fill in fills {
+                    for (asset, change) in
+                        settlement(side, &instrument.base, &instrument.quote, fill)
+                    {
+                        *settled.entry(asset).or_default() += change;
+                    }
+                }
+                booked.push(json(&settled));
             }
-            booked.push(json(&settled));
         }
         if !order.origin.pipeline_id.is_empty() {
             let mut saved: SavedPosition = parse(current.next().flatten(), "position")?;
@@ -164,6 +187,35 @@ pub(super) async fn paper_settled(store: &dyn Store) -> Result<Settled, StoreErr
         }
     }
     Ok(settled)
+}
+
+/// The paper exchange's perpetuals, by symbol.
+pub(super) async fn paper_perps(store: &dyn Store) -> Result<Perps, StoreError> {
+    let mut perps = Perps::new();
+    for row in store.snapshots(PERP_SCOPE, "").await? {
+        perps.insert(row.key, parse(Some(row.body), "perpetual")?);
+    }
+    Ok(perps)
+}
+
+/// Saves the leverage of a paper perpetual (what the paper exchange
+/// restores with its position).
+pub(super) async fn set_paper_leverage(
+    store: &dyn Store,
+    symbol: &str,
+    leverage: Leverage,
+) -> Result<(), StoreError> {
+    let adjustment = Box::new(move |current: Option<&str>| {
+        let mut perp: PaperPerp = parse(current.map(str::to_string), "perpetual")?;
+        perp.leverage = Some(leverage);
+        Ok(json(&perp))
+    });
+    store.adjust_total(PERP_SCOPE, symbol, adjustment).await
+}
+
+/// Whether `order` trades a perpetual.
+fn is_perpetual(order: &Order) -> bool {
+    order.instrument.kind == InstrumentKind::Perpetual
 }
 
 /// The row of the paper balances that the fills of order `id` book into.

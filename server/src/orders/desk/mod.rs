@@ -10,6 +10,7 @@
 mod cancel;
 mod ledger;
 mod paper_follow;
+mod perps;
 mod placement;
 mod positions;
 mod recovery;
@@ -40,7 +41,7 @@ use crate::{
     audit::{AuditEntry, AuditLog},
     controls::{breakers::CircuitBreakers, halt::TradingHalt},
     listing::{Feed, Relay},
-    market::{account, position::Position, symbol::SymbolNormalizer},
+    market::{account, margin::Leverage, position::Position, symbol::SymbolNormalizer},
     model::order::{Order, OrderStatus},
     proto_time::now_ms,
     settings::Settings,
@@ -78,6 +79,8 @@ pub struct OrderDesk {
     paper_ops: paper_follow::PaperOps,
     /// Wakes the paper book's rebuild: another replica changed an order.
     paper_changed: tokio::sync::Notify,
+    /// The leverage settings made on venues, by exchange and symbol.
+    leverage_set: Mutex<std::collections::HashSet<(String, String, Leverage)>>,
     /// Held while an open order's new state from an exchange is applied
     /// and saved, so that a sync and a cancel cannot overwrite each other.
     writes: tokio::sync::Mutex<()>,
@@ -136,8 +139,8 @@ impl OrderDesk {
         };
         let stored = walk_orders(&*store, filter).await?;
         let ledger = Ledger::open(&*store, paper.name()).await?;
-        let (settled, on_paper) = paper_follow::stored_paper(&*store, paper.name()).await?;
-        paper.restore(&settled, &paper_follow::resting(&on_paper), || true);
+        let (settled, perps, on_paper) = paper_follow::stored_paper(&*store, paper.name()).await?;
+        paper.restore(&settled, &perps, &paper_follow::resting(&on_paper), || true);
         let open = stored
             .into_iter()
             .map(|o| (o.client_order_id.clone(), o))
@@ -158,6 +161,7 @@ impl OrderDesk {
             view: Default::default(),
             paper_ops: Default::default(),
             paper_changed: Default::default(),
+            leverage_set: Mutex::default(),
             writes: tokio::sync::Mutex::new(()),
             events,
             relayed: Relay::new(WATCH_BUFFER),
@@ -251,8 +255,8 @@ impl OrderDesk {
     /// Feeds a market price to the paper exchange (from a signal).
     pub async fn observe_price(&self, symbol: &str, price: Decimal) {
         let _op = self.paper_ops.begin();
-        let changed = self.paper.observe_price(symbol, price, now_ms());
-        self.apply_changes(changed).await;
+        let observed = self.paper.observe_price(symbol, price, now_ms());
+        self.follow_price(observed).await;
     }
 
     /// Every open order, on any replica, as stored.

@@ -94,7 +94,7 @@ impl OrderDesk {
         for _ in 0..ATTEMPTS {
             let started = self.paper_ops.started.load(Ordering::SeqCst);
             if self.paper_ops.active.load(Ordering::SeqCst) == 0 {
-                let (settled, open) = stored_paper(&*self.store, self.paper.name()).await?;
+                let (settled, perps, open) = stored_paper(&*self.store, self.paper.name()).await?;
                 let resting = resting(&open);
                 let quiet = || {
                     let quiet = self.paper_ops.active.load(Ordering::SeqCst) == 0
@@ -104,7 +104,7 @@ impl OrderDesk {
                     }
                     quiet
                 };
-                if self.paper.restore(&settled, &resting, quiet) {
+                if self.paper.restore(&settled, &perps, &resting, quiet) {
                     return Ok(());
                 }
             }
@@ -128,18 +128,19 @@ impl OrderDesk {
 }
 
 /// The paper book as `store` has it: the balances the fills on `paper`
-/// moved, and its open orders.
+/// moved, its perpetuals, and its open orders.
 pub(super) async fn stored_paper(
     store: &dyn Store,
     paper: &str,
-) -> Result<(ledger::Settled, Vec<Order>), StoreError> {
+) -> Result<(ledger::Settled, ledger::Perps, Vec<Order>), StoreError> {
     let settled = ledger::paper_settled(store).await?;
+    let perps = ledger::paper_perps(store).await?;
     let filter = OrderQuery {
         exchange: Some(paper.to_string()),
         statuses: OrderStatus::OPEN.to_vec(),
         ..Default::default()
     };
-    Ok((settled, walk_orders(store, filter).await?))
+    Ok((settled, perps, walk_orders(store, filter).await?))
 }
 
 /// What rests on the paper book of `open` paper orders: those past `new`

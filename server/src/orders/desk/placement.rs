@@ -115,10 +115,10 @@ impl OrderDesk {
         if let Some(reference) = prepared.ticket.reference_price
             && prepared.key == self.paper.name()
         {
-            let changed = self
+            let observed = self
                 .paper
                 .observe_price(&prepared.ticket.symbol, reference, now_ms());
-            self.apply_changes(changed).await;
+            self.follow_price(observed).await;
         }
         let result = prepared.exchange.place(&prepared.ticket).await;
         self.answered(&prepared.key, started, &result).await;
@@ -240,6 +240,16 @@ impl OrderDesk {
         };
         let key = account::key(exchange.name(), exchange.account());
         let mut ticket = self.ticket(request)?;
+        if !exchange.instrument_kinds().contains(&ticket.kind) {
+            return Err(PlaceError::invalid(
+                InvalidReason::UnsupportedInstrument,
+                "symbol",
+                format!(
+                    "`{}` is a {} instrument, and `{exchange_name}` does not trade {}s",
+                    request.symbol, ticket.kind, ticket.kind
+                ),
+            ));
+        }
         if let Some(bips) = ticket.trailing_delta_bips
             && !exchange
                 .native_trailing()

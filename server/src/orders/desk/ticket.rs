@@ -1,6 +1,7 @@
 //! An order request checked and read as a ticket: the symbol through the
 //! configured normalizer, every amount positive, the prices each order
-//! type needs, a trailing delta only on a stop.
+//! type needs, a trailing delta only on a stop, reduce-only only on a
+//! perpetual.
 
 use rust_decimal::Decimal;
 
@@ -26,15 +27,25 @@ impl OrderDesk {
                 "spot orders need a quote asset, e.g. BTC/USDT",
             ));
         }
-        // Every exchange here trades spot: a perpetual or a future would be
-        // filled as if it were spot.
-        if instrument.kind != InstrumentKind::Spot {
+        // Futures with an expiry trade nowhere here; which venue trades
+        // spot or perpetuals is checked against the exchange.
+        if instrument.kind == InstrumentKind::Future {
             return Err(PlaceError::invalid(
                 InvalidReason::UnsupportedInstrument,
                 "symbol",
                 format!(
-                    "`{}` is a {} instrument; the configured exchanges trade spot only",
+                    "`{}` is a {} instrument; the configured exchanges trade spot and perpetuals",
                     request.symbol, instrument.kind
+                ),
+            ));
+        }
+        if request.reduce_only && instrument.kind != InstrumentKind::Perpetual {
+            return Err(PlaceError::invalid(
+                InvalidReason::UnsupportedInstrument,
+                "reduce_only",
+                format!(
+                    "only perpetual orders reduce a position; `{}` is spot",
+                    request.symbol
                 ),
             ));
         }
@@ -89,6 +100,8 @@ impl OrderDesk {
             reference_price: request.reference_price,
             oco_group: None,
             trailing_delta_bips: request.trailing_delta_bips,
+            kind: instrument.kind,
+            reduce_only: request.reduce_only,
         })
     }
 }

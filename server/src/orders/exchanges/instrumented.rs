@@ -15,8 +15,11 @@ use opentelemetry::{
 use rust_decimal::Decimal;
 use tracing::Instrument;
 
-use super::{Exchange, ExchangeError, ExchangeOrder, InstrumentRules, OrderTicket};
-use crate::observe::SECONDS_BUCKETS;
+use super::{Exchange, ExchangeError, ExchangeOrder, InstrumentRules, OrderTicket, PerpPosition};
+use crate::{
+    market::{instrument::InstrumentKind, margin::Leverage},
+    observe::SECONDS_BUCKETS,
+};
 
 /// A connector with metrics.
 pub struct Instrumented {
@@ -192,6 +195,32 @@ impl Exchange for Instrumented {
             .instrument(self.span("last_price"))
             .await;
         self.observe("last_price", started, &result);
+        result
+    }
+
+    fn instrument_kinds(&self) -> &'static [InstrumentKind] {
+        self.inner.instrument_kinds()
+    }
+
+    async fn set_leverage(&self, symbol: &str, leverage: Leverage) -> Result<(), ExchangeError> {
+        let started = Instant::now();
+        let result = self
+            .inner
+            .set_leverage(symbol, leverage)
+            .instrument(self.span("set_leverage"))
+            .await;
+        self.observe("set_leverage", started, &result);
+        result
+    }
+
+    async fn positions(&self) -> Result<Vec<PerpPosition>, ExchangeError> {
+        let started = Instant::now();
+        let result = self
+            .inner
+            .positions()
+            .instrument(self.span("positions"))
+            .await;
+        self.observe("positions", started, &result);
         result
     }
 

@@ -5,7 +5,7 @@ pub mod binance;
 pub mod instrumented;
 pub mod paper;
 
-use crate::market::side::Side;
+use crate::market::{instrument::InstrumentKind, margin::Leverage, side::Side};
 pub use crate::model::order::{ExchangeOrder, Fill, OrderTicket};
 use async_trait::async_trait;
 use rust_decimal::Decimal;
@@ -19,6 +19,25 @@ pub struct InstrumentRules {
     pub lot_size: Decimal,
     pub min_quantity: Decimal,
     pub min_notional: Decimal,
+}
+
+/// An open perpetual position of a venue account.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PerpPosition {
+    /// Canonical symbol, e.g. `BTC/USDT:PERP`.
+    pub symbol: String,
+    /// Signed: long > 0, short < 0.
+    pub quantity: Decimal,
+    pub entry_price: Decimal,
+    /// The price the position is valued at; `None` before any.
+    pub mark_price: Option<Decimal>,
+    pub unrealized: Decimal,
+    /// Profit realised in the symbol so far (fees apart).
+    pub realized: Decimal,
+    pub leverage: Leverage,
+    /// Initial margin the position holds, in the quote asset.
+    pub margin: Decimal,
+    pub liquidation_price: Option<Decimal>,
 }
 
 /// What can go wrong at an exchange.
@@ -86,6 +105,28 @@ pub trait Exchange: Send + Sync + 'static {
     async fn rules(&self, symbol: &str) -> Result<InstrumentRules, ExchangeError>;
     /// The last traded price, where the venue has one.
     async fn last_price(&self, symbol: &str) -> Result<Option<Decimal>, ExchangeError>;
+    /// The kinds of instrument the venue trades; the desk refuses an
+    /// order for any other kind before it is sent.
+    fn instrument_kinds(&self) -> &'static [InstrumentKind] {
+        &[InstrumentKind::Spot]
+    }
+    /// Sets how the account margins `symbol`'s perpetual positions. The
+    /// desk calls it before a pipeline's first order in the symbol (and
+    /// again after a restart); the same setting again changes nothing. A
+    /// venue refuses a margin mode change while it holds a position in
+    /// the symbol, or a leverage its margin cannot carry. Venues without
+    /// perpetuals keep this default, which refuses with
+    /// `unsupported_instrument`.
+    async fn set_leverage(&self, symbol: &str, _leverage: Leverage) -> Result<(), ExchangeError> {
+        Err(ExchangeError::Rejected(format!(
+            "unsupported_instrument: `{}` trades spot only, it has no leverage for {symbol}",
+            self.name()
+        )))
+    }
+    /// The account's open perpetual positions; none on a spot venue.
+    async fn positions(&self) -> Result<Vec<PerpPosition>, ExchangeError> {
+        Ok(Vec::new())
+    }
     /// Request weight used in the venue's current window, and its cap.
     fn rate_limit(&self) -> Option<(u64, u64)> {
         None

@@ -30,6 +30,7 @@ fn market(order: OrderType) -> OrderPlan {
         trailing_stop: None,
         breakeven: false,
         cancel_after: None,
+        leverage: None,
     }
 }
 

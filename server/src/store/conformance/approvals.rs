@@ -31,6 +31,8 @@ fn held(id: &str, execution: &str, pipeline: &str, expire_ms: i64) -> Approval {
             stop_price: None,
             reference_price: Some(Decimal::new(60000, 0)),
             trailing_delta_bips: None,
+            // Every field of a held order comes back.
+            reduce_only: true,
         },
         origin: OrderOrigin {
             pipeline_id: pipeline.into(),

@@ -67,6 +67,7 @@ macro_rules! conformance_suite {
             signals_page_and_filter,
             a_signal_creates_its_executions_only_when_new,
             orders_are_inserted_once,
+            a_perpetuals_reduce_only_order_keeps_its_kind,
             order_groups_are_inserted_whole_or_not_at_all,
             orders_page_and_filter,
             a_pipelines_recent_orders_are_counted,

@@ -7,7 +7,7 @@ use rust_decimal::Decimal;
 
 use super::{TestBackend, id_at};
 use crate::{
-    market::side::Side,
+    market::{instrument::InstrumentKind, side::Side},
     model::order::{Order, OrderOrigin, OrderStatus, OrderTicket},
     store::{Bookkeeping, OrderInsert, OrderQuery, StoreError, TotalKey, walk_orders},
 };
@@ -116,6 +116,23 @@ pub async fn orders_are_inserted_once(backend: &impl TestBackend) {
         "the request_id finds the order it created"
     );
     assert_eq!(store.order_for_request("other").await.unwrap(), None);
+}
+
+pub async fn a_perpetuals_reduce_only_order_keeps_its_kind(backend: &impl TestBackend) {
+    let store = backend.open().await;
+    let ticket = OrderTicket {
+        client_order_id: "client-perp".into(),
+        symbol: "BTC/USDT:PERP".into(),
+        kind: InstrumentKind::Perpetual,
+        reduce_only: true,
+        ..OrderTicket::market(Side::Sell, "BTC", "USDT", Decimal::ONE)
+    };
+    let mut perp = Order::new(&ticket, ("paper", "default"), OrderOrigin::default(), 0);
+    perp.id = "perp".into();
+    store.insert_order(&perp, None).await.unwrap();
+    let stored = store.get_order("perp").await.unwrap().expect("stored");
+    assert_eq!(stored, perp);
+    assert_eq!(stored.ticket(), ticket, "the ticket it was sent as");
 }
 
 pub async fn order_groups_are_inserted_whole_or_not_at_all(backend: &impl TestBackend) {

@@ -10,6 +10,12 @@ fn pipeline(id: &str, name: &str) -> Pipeline {
         id: id.into(),
         name: name.into(),
         exchange: "paper".into(),
+        // Kept whole, a perpetual's leverage and margin mode included.
+        order: Some(tradeplane_api::OrderSettings {
+            leverage: 20,
+            margin_mode: tradeplane_api::MarginMode::Cross as i32,
+            ..Default::default()
+        }),
         ..Default::default()
     }
 }

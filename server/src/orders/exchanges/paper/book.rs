@@ -6,9 +6,9 @@ use std::collections::{BTreeMap, HashMap, VecDeque};
 use rand::{Rng, SeedableRng, rngs::StdRng};
 use rust_decimal::Decimal;
 
-use super::{BPS, PaperConfig};
+use super::{BPS, PaperConfig, perp::PaperPerp};
 use crate::{
-    market::side::Side,
+    market::{margin::Leverage, side::Side},
     model::order::{ExchangeOrder, Fill, OrderStatus, OrderTicket, OrderType},
 };
 
@@ -30,6 +30,15 @@ struct OcoGroup {
     locked: Option<(String, Decimal)>,
 }
 
+/// What a price did on the book.
+#[derive(Debug, Default)]
+pub struct Observed {
+    /// Orders that filled or were canceled, by client order id.
+    pub changed: Vec<(String, ExchangeOrder)>,
+    /// Liquidations: orders the venue placed and filled itself.
+    pub liquidated: Vec<(OrderTicket, ExchangeOrder)>,
+}
+
 /// Balances, open orders and recent finished ones.
 pub(super) struct Book {
     pub free: BTreeMap<String, Decimal>,
@@ -42,6 +51,8 @@ pub(super) struct Book {
     pub done: HashMap<String, ExchangeOrder>,
     done_order: VecDeque<String>,
     pub last_price: HashMap<String, Decimal>,
+    /// Perpetual positions and settings, by symbol.
+    pub perps: BTreeMap<String, PaperPerp>,
     rng: StdRng,
     pub clock_ms: i64,
 }
@@ -57,6 +68,7 @@ impl Book {
             done: HashMap::new(),
             done_order: VecDeque::new(),
             last_price: HashMap::new(),
+            perps: BTreeMap::new(),
             rng: StdRng::seed_from_u64(config.seed),
             clock_ms: 0,
         }
@@ -69,6 +81,7 @@ impl Book {
         self.locked.clear();
         self.resting.clear();
         self.groups.clear();
+        self.perps.clear();
     }
 
     /// Rests the legs of an OCO group (or one more leg of it, when the
@@ -121,6 +134,28 @@ impl Book {
         canceled
     }
 
+    /// Cancels a resting order (and the rest of its OCO group) with the
+    /// reason `why`; returns the orders canceled, it first (none if it was
+    /// not resting).
+    pub fn cancel_resting(&mut self, id: &str, why: &str) -> Vec<(String, ExchangeOrder)> {
+        let Some(mut resting) = self.resting.remove(id) else {
+            return Vec::new();
+        };
+        self.unlock(resting.locked.take());
+        let siblings = self.dissolve(
+            resting.ticket.oco_group.as_deref(),
+            "canceled with the other leg of its OCO group",
+        );
+        resting.order.status = OrderStatus::Canceled;
+        if !why.is_empty() {
+            resting.order.reason = why.to_string();
+        }
+        self.finish(id.to_string(), resting.order.clone());
+        let mut canceled = vec![(id.to_string(), resting.order)];
+        canceled.extend(siblings);
+        canceled
+    }
+
     pub fn balance(&mut self, asset: &str) -> &mut Decimal {
         self.free.entry(asset.to_string()).or_default()
     }
@@ -154,13 +189,27 @@ impl Book {
     }
 
     /// Funds a resting order holds: quote for buys (at its limit or stop,
-    /// plus the fee), base for sells.
+    /// plus the fee), base for sells; for a perpetual, the margin and fee
+    /// of what it would open (nothing when reduce-only).
     pub fn lock_for(
         &mut self,
         ticket: &OrderTicket,
         config: &PaperConfig,
     ) -> Option<(String, Decimal)> {
         let (asset, amount) = match ticket.side {
+            _ if ticket.reduce_only => return None,
+            _ if ticket.is_perpetual() => {
+                let price = ticket.price.or(ticket.stop_price)?;
+                let notional = ticket.quantity * price;
+                let leverage = self.perps.get(&ticket.symbol).map(PaperPerp::setting);
+                let margin = leverage
+                    .unwrap_or(Leverage::DEFAULT)
+                    .initial_margin(notional);
+                (
+                    ticket.quote.clone(),
+                    margin + notional * config.fee_bps / BPS,
+                )
+            }
             Side::Buy => {
                 let price = ticket.price.or(ticket.stop_price)?;
                 let notional = ticket.quantity * price;
@@ -184,6 +233,9 @@ impl Book {
     }
 
     fn settle(&mut self, ticket: &OrderTicket, fill: &Fill) {
+        if ticket.is_perpetual() {
+            return self.settle_perp(ticket, fill);
+        }
         for (asset, change) in settlement(ticket.side, &ticket.base, &ticket.quote, fill) {
             *self.balance(&asset) += change;
         }
@@ -198,10 +250,13 @@ impl Book {
         price: Decimal,
         config: &PaperConfig,
     ) -> bool {
+        if ticket.is_perpetual() {
+            return self.perp_affordable(ticket, quantity, price, config);
+        }
         match ticket.side {
             Side::Buy => {
                 let notional = quantity * price;
-                *self.balance(&ticket.quote) >= notional + notional * config.fee_bps / BPS
+                self.available(&ticket.quote) >= notional + notional * config.fee_bps / BPS
             }
             _ => *self.balance(&ticket.base) >= quantity,
         }
@@ -258,12 +313,9 @@ impl Book {
         }
     }
 
-    pub fn observe(
-        &mut self,
-        symbol: &str,
-        price: Decimal,
-        config: &PaperConfig,
-    ) -> Vec<(String, ExchangeOrder)> {
+    /// Feeds a price: resting orders it crosses execute, then positions
+    /// it leaves at their maintenance margin are liquidated.
+    pub fn observe(&mut self, symbol: &str, price: Decimal, config: &PaperConfig) -> Observed {
         self.last_price.insert(symbol.to_string(), price);
         let crossed: Vec<String> = self
             .resting
@@ -295,7 +347,20 @@ impl Book {
                 Some(most) if at_limit => left.min(most),
                 _ => left,
             };
-            if self.affordable(&resting.ticket, quantity, fill_price, config) {
+            // A reduce-only order fills at most the position; what is
+            // left beyond it is canceled.
+            let reducible = self.reducible(&resting.ticket);
+            let beyond = resting.ticket.reduce_only && quantity > reducible;
+            let quantity = if beyond { reducible } else { quantity };
+            if beyond {
+                if !quantity.is_zero() {
+                    let fill = self.fill(&resting.ticket, quantity, fill_price, config);
+                    resting.order.fills.push(fill);
+                }
+                resting.order.status = OrderStatus::Canceled;
+                resting.order.reason =
+                    "reduce_only: canceled beyond the position left to reduce".into();
+            } else if self.affordable(&resting.ticket, quantity, fill_price, config) {
                 let fill = self.fill(&resting.ticket, quantity, fill_price, config);
                 resting.order.fills.push(fill);
                 if quantity < left {
@@ -320,7 +385,12 @@ impl Book {
             changed.extend(siblings);
             self.finish(id, resting.order);
         }
-        changed
+        let mut observed = Observed {
+            changed,
+            liquidated: Vec::new(),
+        };
+        self.liquidate(symbol, config, &mut observed);
+        observed
     }
 }
 

@@ -10,20 +10,22 @@
 //! orders at start-up.
 
 mod book;
+mod perp;
 
 use std::{collections::BTreeMap, sync::Mutex};
 
 use crate::{
-    market::side::Side,
+    market::{instrument::InstrumentKind, margin::Leverage, side::Side},
     model::order::{OrderStatus, OrderType, TimeInForce},
 };
 use async_trait::async_trait;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
-use super::{Exchange, ExchangeError, ExchangeOrder, InstrumentRules, OrderTicket};
-pub use book::settlement;
+use super::{Exchange, ExchangeError, ExchangeOrder, InstrumentRules, OrderTicket, PerpPosition};
 use book::{Book, triggers};
+pub use book::{Observed, settlement};
+pub use perp::{PaperPerp, perp_settlement};
 
 /// See [`PaperExchange::acceptance_window`].
 const PAPER_ACCEPTANCE_WINDOW: std::time::Duration = std::time::Duration::from_secs(10);
@@ -79,6 +81,11 @@ pub struct PaperExchange {
 }
 
 impl PaperExchange {
+    /// The book, locked.
+    fn lock_book(&self) -> Result<std::sync::MutexGuard<'_, Book>, ExchangeError> {
+        self.book.lock().map_err(poisoned)
+    }
+
     /// A paper exchange with the configured starting balances.
     pub fn new(config: PaperConfig) -> Self {
         let rules = InstrumentRules {
@@ -96,13 +103,15 @@ impl PaperExchange {
     }
 
     /// Rebuilds the book afresh: `settled` is what recorded fills have
-    /// moved in each asset (added to the configured balances), and the
-    /// `open` orders rest again, holding their funds. `commit` is asked
+    /// moved in each asset (added to the configured balances), `perps`
+    /// the perpetual positions and settings by symbol, and the `open`
+    /// orders rest again, holding their funds. `commit` is asked
     /// under the book's lock, before anything changes: the book is rebuilt
     /// only if it answers true. Returns whether it was.
     pub fn restore(
         &self,
         settled: &BTreeMap<String, Decimal>,
+        perps: &BTreeMap<String, PaperPerp>,
         open: &[(OrderTicket, ExchangeOrder)],
         commit: impl FnOnce() -> bool,
     ) -> bool {
@@ -116,6 +125,7 @@ impl PaperExchange {
         for (asset, change) in settled {
             *book.balance(asset) += change;
         }
+        book.perps = perps.clone();
         for (ticket, order) in open {
             // An order that executed in part holds funds for its rest
             // alone: its first fill ended its OCO group.
@@ -141,10 +151,7 @@ impl PaperExchange {
     /// book already with its funds held: the leg was placed with the group
     /// by the run before a restart, which stopped before recording it.
     pub fn join_group(&self, ticket: &OrderTicket) -> Result<ExchangeOrder, ExchangeError> {
-        let mut book = self
-            .book
-            .lock()
-            .map_err(|_| ExchangeError::Unavailable("paper book poisoned".into()))?;
+        let mut book = self.lock_book()?;
         let Some(group) = ticket
             .oco_group
             .as_deref()
@@ -169,15 +176,11 @@ impl PaperExchange {
     }
 
     /// Feeds a market price: resting orders of `symbol` that it crosses
-    /// fill. Returns the orders that changed.
-    pub fn observe_price(
-        &self,
-        symbol: &str,
-        price: Decimal,
-        now_ms: i64,
-    ) -> Vec<(String, ExchangeOrder)> {
+    /// fill, and positions it leaves at their maintenance margin are
+    /// liquidated.
+    pub fn observe_price(&self, symbol: &str, price: Decimal, now_ms: i64) -> Observed {
         let Ok(mut book) = self.book.lock() else {
-            return Vec::new();
+            return Observed::default();
         };
         book.clock_ms = now_ms;
         book.observe(symbol, price, &self.config)
@@ -207,15 +210,14 @@ impl Exchange for PaperExchange {
 
     async fn place(&self, ticket: &OrderTicket) -> Result<ExchangeOrder, ExchangeError> {
         let rules = self.rules;
-        let mut book = self
-            .book
-            .lock()
-            .map_err(|_| ExchangeError::Unavailable("paper book poisoned".into()))?;
+        let mut book = self.lock_book()?;
         if book.resting.contains_key(&ticket.client_order_id)
             || book.done.contains_key(&ticket.client_order_id)
         {
             return Err(ExchangeError::Rejected("duplicate client order id".into()));
         }
+        book.check_reduce_only(ticket)
+            .map_err(ExchangeError::Rejected)?;
         book.clock_ms = chrono::Utc::now().timestamp_millis();
         // The order's reference price is the market for this order; the
         // desk has already fed it to the book (so resting orders saw it).
@@ -303,10 +305,7 @@ impl Exchange for PaperExchange {
         {
             return rejected("an OCO is a stop and a limit");
         }
-        let mut book = self
-            .book
-            .lock()
-            .map_err(|_| ExchangeError::Unavailable("paper book poisoned".into()))?;
+        let mut book = self.lock_book()?;
         for leg in [stop, target] {
             let id = &leg.client_order_id;
             if book.resting.contains_key(id) || book.done.contains_key(id) {
@@ -320,6 +319,8 @@ impl Exchange for PaperExchange {
         {
             return rejected("a leg of the OCO would execute at once");
         }
+        book.check_reduce_only(stop)
+            .map_err(ExchangeError::Rejected)?;
         let reserve_at = stop.stop_price.or(stop.price).unwrap_or_default();
         if !book.affordable(stop, stop.quantity, reserve_at, &self.config) {
             return rejected("insufficient balance");
@@ -342,26 +343,16 @@ impl Exchange for PaperExchange {
         client_order_id: &str,
         _symbol: &str,
     ) -> Result<ExchangeOrder, ExchangeError> {
-        let mut book = self
-            .book
-            .lock()
-            .map_err(|_| ExchangeError::Unavailable("paper book poisoned".into()))?;
-        let Some(mut resting) = book.resting.remove(client_order_id) else {
-            return Err(match book.done.get(client_order_id) {
+        let mut book = self.lock_book()?;
+        match book.cancel_resting(client_order_id, "").into_iter().next() {
+            Some((_, order)) => Ok(order),
+            None => Err(match book.done.get(client_order_id) {
                 Some(order) => {
                     ExchangeError::Rejected(format!("order is already {}", order.status.word()))
                 }
                 None => ExchangeError::NotFound,
-            });
-        };
-        book.unlock(resting.locked.take());
-        book.dissolve(
-            resting.ticket.oco_group.as_deref(),
-            "canceled with the other leg of its OCO group",
-        );
-        resting.order.status = OrderStatus::Canceled;
-        book.finish(client_order_id.to_string(), resting.order.clone());
-        Ok(resting.order)
+            }),
+        }
     }
 
     async fn fetch(
@@ -369,10 +360,7 @@ impl Exchange for PaperExchange {
         client_order_id: &str,
         _symbol: &str,
     ) -> Result<Option<ExchangeOrder>, ExchangeError> {
-        let book = self
-            .book
-            .lock()
-            .map_err(|_| ExchangeError::Unavailable("paper book poisoned".into()))?;
+        let book = self.lock_book()?;
         Ok(book
             .resting
             .get(client_order_id)
@@ -381,10 +369,7 @@ impl Exchange for PaperExchange {
     }
 
     async fn balances(&self) -> Result<Vec<(String, Decimal, Decimal)>, ExchangeError> {
-        let book = self
-            .book
-            .lock()
-            .map_err(|_| ExchangeError::Unavailable("paper book poisoned".into()))?;
+        let mut book = self.lock_book()?;
         let mut assets: Vec<String> = book
             .free
             .keys()
@@ -393,24 +378,32 @@ impl Exchange for PaperExchange {
             .collect();
         assets.sort();
         assets.dedup();
+        // What perpetual positions hold as margin (or lose, cross) counts
+        // as locked.
         Ok(assets
             .into_iter()
             .map(|asset| {
-                let free = book
-                    .free
-                    .get(&asset)
-                    .copied()
-                    .unwrap_or_default()
-                    .normalize();
-                let locked = book
-                    .locked
-                    .get(&asset)
-                    .copied()
-                    .unwrap_or_default()
-                    .normalize();
-                (asset, free, locked)
+                let wallet = *book.balance(&asset);
+                let free = book.available(&asset);
+                let locked = book.locked.get(&asset).copied().unwrap_or_default();
+                let locked = locked + wallet - free;
+                (asset, free.normalize(), locked.normalize())
             })
             .collect())
+    }
+
+    fn instrument_kinds(&self) -> &'static [InstrumentKind] {
+        &[InstrumentKind::Spot, InstrumentKind::Perpetual]
+    }
+
+    async fn set_leverage(&self, symbol: &str, leverage: Leverage) -> Result<(), ExchangeError> {
+        self.lock_book()?
+            .set_leverage(symbol, leverage)
+            .map_err(ExchangeError::Rejected)
+    }
+
+    async fn positions(&self) -> Result<Vec<PerpPosition>, ExchangeError> {
+        Ok(self.lock_book()?.perp_positions())
     }
 
     async fn rules(&self, _symbol: &str) -> Result<InstrumentRules, ExchangeError> {
@@ -418,12 +411,14 @@ impl Exchange for PaperExchange {
     }
 
     async fn last_price(&self, symbol: &str) -> Result<Option<Decimal>, ExchangeError> {
-        let book = self
-            .book
-            .lock()
-            .map_err(|_| ExchangeError::Unavailable("paper book poisoned".into()))?;
+        let book = self.lock_book()?;
         Ok(book.last_price.get(symbol).copied())
     }
+}
+
+/// The error of a poisoned book lock.
+fn poisoned<T>(_: T) -> ExchangeError {
+    ExchangeError::Unavailable("paper book poisoned".into())
 }
 
 /// The venue-side checks: lot and tick multiples, minimum quantity and
