@@ -40,7 +40,7 @@ async fn start(mock: &MockBinance, secret_of: impl Fn(&Account) -> &'static str)
                 configured.api_secret = secret_of(account).into();
             }
         }
-        config.exchanges.binance.sync_interval = Duration::from_millis(200);
+        config.exchanges.sync_interval = Duration::from_millis(200);
     })
     .await
 }

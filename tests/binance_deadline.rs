@@ -26,7 +26,7 @@ async fn start(mock: &MockBinance) -> TestServer {
         let binance = &mut config.exchanges.binance;
         binance.request_timeout = Duration::from_secs(5);
         binance.recv_window = Duration::from_secs(1);
-        binance.sync_interval = Duration::from_millis(200);
+        config.exchanges.sync_interval = Duration::from_millis(200);
     })
     .await
 }

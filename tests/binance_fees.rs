@@ -31,7 +31,7 @@ async fn start(mock: &MockBinance) -> TestServer {
 async fn start_in(mock: &MockBinance, data_dir: tempfile::TempDir) -> TestServer {
     TestServer::start_in(data_dir, |config| {
         mock.configure(config);
-        config.exchanges.binance.sync_interval = Duration::from_millis(200);
+        config.exchanges.sync_interval = Duration::from_millis(200);
         config.pipelines.reconcile_every = Duration::from_millis(100);
     })
     .await

@@ -18,7 +18,10 @@ use tradeplane_e2e::{
 use tradeplane_server::{
     market::side::Side as TicketSide,
     model::order::{OrderTicket, OrderType as TicketType},
-    orders::exchanges::{Exchange, ExchangeError, binance::BinanceExchange},
+    orders::exchanges::{
+        Exchange, ExchangeError,
+        binance::{BinanceExchange, Market},
+    },
 };
 
 /// A pipeline on Binance buying 1000 USDT of BTC a run (0.02 BTC at the
@@ -277,7 +280,8 @@ async fn binance_refuses_a_trailing_delta_out_of_range_or_on_a_limit() {
     let mock = MockBinance::start().await;
     let mut config = tradeplane_server::config::Config::default();
     mock.configure(&mut config);
-    let binance = BinanceExchange::new("default", &config.exchanges.binance).expect("a connector");
+    let binance = BinanceExchange::new(Market::Spot, "default", &config.exchanges.binance)
+        .expect("a connector");
     let stop = |id: &str, order_type, bips| OrderTicket {
         client_order_id: id.into(),
         order_type,

@@ -7,22 +7,20 @@
 
 use std::time::Duration;
 
-use serde_json::{Value, json};
+use serde_json::Value;
 use tradeplane_api::*;
 use tradeplane_client::Client;
 use tradeplane_e2e::{
-    PASSPHRASE, TestServer, bad_request_field, create_pipeline, dec, deliver, error_reason,
-    eventually, get_order, list_orders, mock_binance::MockBinance, place_order, resting_orders,
-    start_on_mock_binance, submit, try_create_pipeline,
+    TestServer, bad_request_field, create_pipeline, dec, deliver, error_reason, eventually,
+    example_pipeline, get_order, list_orders, mock_binance::MockBinance, place_order,
+    resting_orders, start_on_mock_binance, submit, try_create_pipeline,
 };
 
 const PERP: &str = "BTC/USDT:PERP";
 
 /// `examples/perp-futures.yaml` as the README loads it.
 fn futures_example() -> Pipeline {
-    let path = tradeplane_e2e::workspace_root().join("examples/perp-futures.yaml");
-    let file = tradeplane_client::pipeline_file::PipelineFile::read(&path).expect("the example");
-    file.to_proto().expect("a pipeline")
+    example_pipeline("perp-futures.yaml")
 }
 
 /// A server whose paper market fills at the price asked (no slippage).
@@ -33,17 +31,7 @@ async fn exact_paper() -> TestServer {
     .await
 }
 
-/// A TradingView alert for the perpetual `BTCUSDT.P`.
-fn alert(action: &str, price: &str) -> Value {
-    json!({
-        "passphrase": PASSPHRASE,
-        "ticker": "BTCUSDT.P",
-        "exchange": "BINANCE",
-        "action": action,
-        "price": price,
-        "time": chrono::Utc::now().to_rfc3339(),
-    })
-}
+use tradeplane_e2e::perpetual_alert as alert;
 
 /// Moves the paper market of the perpetual: a signal no pipeline matches.
 async fn perp_market_at(client: &Client, price: &str) {

@@ -8,7 +8,7 @@
 use rust_decimal::Decimal;
 use serde_json::json;
 use tradeplane_api::*;
-use tradeplane_client::{Client, pipeline_file::PipelineFile};
+use tradeplane_client::Client;
 use tradeplane_e2e::{
     PASSPHRASE, TestServer, balances, create_pipeline, dec, deliver, get_order, template_alert,
 };
@@ -43,11 +43,7 @@ async fn traded(client: &Client, execution: &Execution) -> (Side, Decimal) {
 async fn the_example_holds_what_the_strategy_says_it_holds() {
     let server = TestServer::start().await;
     let client = server.client().await;
-    let path = tradeplane_e2e::workspace_root().join("examples/target-position.json");
-    let pipeline = PipelineFile::read(&path)
-        .expect("the example")
-        .to_proto()
-        .expect("a pipeline");
+    let pipeline = tradeplane_e2e::example_pipeline("target-position.json");
     create_pipeline(&client, pipeline).await;
     let start = paper_eth(&client).await;
 

@@ -46,9 +46,7 @@ fn bracketed(name: &str) -> Pipeline {
 /// `examples/ema-cross.yaml`, the pipeline the README loads, with its
 /// one-minute cooldown lifted (these tests are faster than a minute).
 fn readme_example() -> Pipeline {
-    let path = tradeplane_e2e::workspace_root().join("examples/ema-cross.yaml");
-    let file = tradeplane_client::pipeline_file::PipelineFile::read(&path).expect("the example");
-    let mut pipeline = file.to_proto().expect("a pipeline");
+    let mut pipeline = tradeplane_e2e::example_pipeline("ema-cross.yaml");
     if let Some(risk) = pipeline.risk.as_mut() {
         risk.cooldown = None;
     }

@@ -106,11 +106,16 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
     .await?;
     let paper = Arc::new(PaperExchange::new(config.exchanges.paper.clone()));
     let mut venues: Vec<Arc<dyn Exchange>> = Vec::new();
-    for (name, settings) in config.exchanges.binance.accounts_in_force() {
-        let binance = BinanceExchange::new(&name, &settings).map_err(|e| {
-            anyhow::anyhow!("invalid configuration of the binance account `{name}`: {e}")
-        })?;
-        venues.push(Arc::new(binance));
+    for (market, section) in config.exchanges.binance_markets() {
+        for (name, settings) in section.accounts_in_force() {
+            let binance = BinanceExchange::new(market, &name, &settings).map_err(|e| {
+                anyhow::anyhow!(
+                    "invalid configuration of the {} account `{name}`: {e}",
+                    market.name()
+                )
+            })?;
+            venues.push(Arc::new(binance));
+        }
     }
     // One normalizer for every surface, so a mapped spelling means the
     // same instrument in signals, PlaceOrder and RunPipeline.
@@ -300,7 +305,7 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
     }));
     tasks.push(tokio::spawn(sync_orders(
         desk.clone(),
-        config.exchanges.binance.sync_interval,
+        config.exchanges.sync_interval,
         duty.clone(),
         stopped.clone(),
     )));

@@ -192,7 +192,7 @@ impl Config {
                     message: err.into_inner().to_string(),
                 }
             })?;
-        if let Err((key, message)) = config.exchanges.binance.load_credentials() {
+        if let Err((key, message)) = config.exchanges.load_credentials() {
             let origin = origin_of(&origins, &key);
             return Err(ConfigError::Invalid {
                 key,
@@ -258,7 +258,7 @@ impl Config {
         if let Err((key, message)) = self.limits.validate() {
             return Err(invalid(key, message));
         }
-        if let Err((key, message)) = self.exchanges.binance.validate() {
+        if let Err((key, message)) = self.exchanges.validate() {
             return Err(invalid(&key, message));
         }
         for (key, limit) in [
@@ -324,6 +324,7 @@ impl Config {
         copy.webhook.hmac_secret = hide(&self.webhook.hmac_secret);
         copy.security.admin_key = hide(&self.security.admin_key);
         copy.exchanges.binance = self.exchanges.binance.redacted(hide);
+        copy.exchanges.binance_usdm = self.exchanges.binance_usdm.redacted(hide);
         copy.database_url = redact_password(&self.database_url);
         copy
     }

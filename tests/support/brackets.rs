@@ -33,9 +33,8 @@ pub async fn restart_on_mock_binance(
 ) -> TestServer {
     TestServer::start_in(data_dir, |config| {
         mock.configure(config);
-        let binance = &mut config.exchanges.binance;
-        binance.recv_window = Duration::from_secs(1);
-        binance.sync_interval = Duration::from_millis(200);
+        config.exchanges.binance.recv_window = Duration::from_secs(1);
+        config.exchanges.sync_interval = Duration::from_millis(200);
     })
     .await
 }

@@ -29,8 +29,8 @@ pub use self::{
         reset_breaker, resume_trading, trip_breaker,
     },
     pipelines::{
-        any_signal_pipeline, bracketed_pipeline, create_pipeline, finished, run_pipeline, settled,
-        strategy_pipeline, try_create_pipeline,
+        any_signal_pipeline, bracketed_pipeline, create_pipeline, example_pipeline, finished,
+        run_pipeline, run_pipeline_on, settled, strategy_pipeline, try_create_pipeline,
     },
     postgres::fresh_postgres_database,
     rpc::{
@@ -38,7 +38,10 @@ pub use self::{
         get_order, list_signals, list_signals_page, paper_btc, place_order, refusal, submit,
     },
     wait::eventually,
-    webhook::{deliver, deliver_to, post_webhook, refused, template_alert, webhook_accepts},
+    webhook::{
+        deliver, deliver_to, perpetual_alert, post_webhook, refused, template_alert,
+        webhook_accepts,
+    },
 };
 
 use std::{

@@ -151,11 +151,22 @@ pub async fn run_pipeline(
     price: &str,
     quantity: &str,
 ) -> Execution {
+    run_pipeline_on(client, pipeline, ("BTC/USDT", action), price, quantity).await
+}
+
+/// Runs `pipeline` by hand for `symbol` and waits for the execution to end.
+pub async fn run_pipeline_on(
+    client: &Client,
+    pipeline: &Pipeline,
+    (symbol, action): (&str, &str),
+    price: &str,
+    quantity: &str,
+) -> Execution {
     let started = client
         .pipelines()
         .run_pipeline(RunPipelineRequest {
             id: pipeline.id.clone(),
-            symbol: "BTC/USDT".into(),
+            symbol: symbol.into(),
             action: action.into(),
             price: price.into(),
             quantity: quantity.into(),
@@ -167,4 +178,13 @@ pub async fn run_pipeline(
         .execution
         .expect("an execution");
     finished(client, &started.id).await
+}
+
+/// `examples/<file>`, as `tpctl pipeline create -f` reads it.
+pub fn example_pipeline(file: &str) -> Pipeline {
+    let path = crate::workspace_root().join("examples").join(file);
+    tradeplane_client::pipeline_file::PipelineFile::read(&path)
+        .unwrap_or_else(|e| panic!("examples/{file}: {e}"))
+        .to_proto()
+        .unwrap_or_else(|e| panic!("examples/{file} as a pipeline: {e}"))
 }

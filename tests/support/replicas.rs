@@ -45,7 +45,7 @@ pub async fn replica(url: &str, mock: &MockBinance, data_dir: impl AsRef<Path>) 
         // An order a dead replica may have sent is known, one way or the
         // other, soon: the venue takes it within a second or never.
         ("TRADEPLANE_EXCHANGES__BINANCE__RECV_WINDOW", "1s"),
-        ("TRADEPLANE_EXCHANGES__BINANCE__SYNC_INTERVAL", "500ms"),
+        ("TRADEPLANE_EXCHANGES__SYNC_INTERVAL", "500ms"),
         ("TRADEPLANE_BINANCE_API_KEY", API_KEY),
         ("TRADEPLANE_BINANCE_API_SECRET", API_SECRET),
     ];

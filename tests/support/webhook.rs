@@ -128,3 +128,15 @@ pub async fn refused(server: &TestServer, body: &Value) -> Value {
     assert_eq!(reply.status(), 400, "the webhook refuses {body}");
     reply.json().await.expect("a JSON answer")
 }
+
+/// A TradingView alert for the perpetual `BTCUSDT.P`.
+pub fn perpetual_alert(action: &str, price: &str) -> Value {
+    serde_json::json!({
+        "passphrase": crate::PASSPHRASE,
+        "ticker": "BTCUSDT.P",
+        "exchange": "BINANCE",
+        "action": action,
+        "price": price,
+        "time": chrono::Utc::now().to_rfc3339(),
+    })
+}

@@ -369,6 +369,19 @@ impl Order {
             .sum()
     }
 
+    /// How much of the filled order opened or added to a position, from
+    /// the signed position `before` it: all it moved (less a fee in the
+    /// asset it bought) when it goes the position's way, what is left
+    /// after closing the position when it goes against it.
+    pub fn opened_from(&self, before: Decimal) -> Decimal {
+        let moved = self.base_moved();
+        if before.is_zero() || before.is_sign_positive() == (self.side == Side::Buy) {
+            moved
+        } else {
+            (moved - before.abs()).max(Decimal::ZERO)
+        }
+    }
+
     /// The canonical symbol.
     pub fn symbol(&self) -> &str {
         &self.instrument.symbol

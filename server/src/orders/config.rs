@@ -4,6 +4,8 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use crate::orders::exchanges::binance::{BinanceConfig, Market};
+
 /// Exchange connectors.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -13,10 +15,16 @@ pub struct ExchangesConfig {
     /// older ones fail.
     #[serde(with = "humantime_serde")]
     pub resend_within: Duration,
+    /// How often the replica on duty brings open orders up to date with
+    /// their venues (and sends what was stored but never sent).
+    #[serde(with = "humantime_serde")]
+    pub sync_interval: Duration,
     /// The embedded paper exchange.
     pub paper: crate::orders::exchanges::paper::PaperConfig,
     /// Binance spot (off unless `enabled`).
-    pub binance: crate::orders::exchanges::binance::BinanceConfig,
+    pub binance: BinanceConfig,
+    /// Binance USDⓈ-M futures (off unless `enabled`).
+    pub binance_usdm: BinanceConfig,
     /// Every exchange's circuit breaker.
     pub breaker: crate::controls::breakers::BreakerConfig,
 }
@@ -25,9 +33,38 @@ impl Default for ExchangesConfig {
     fn default() -> Self {
         Self {
             resend_within: Duration::from_secs(120),
+            sync_interval: Duration::from_secs(5),
             paper: Default::default(),
             binance: Default::default(),
+            binance_usdm: Default::default(),
             breaker: Default::default(),
         }
+    }
+}
+
+impl ExchangesConfig {
+    /// The Binance sections, each with its market.
+    pub fn binance_markets(&self) -> [(Market, &BinanceConfig); 2] {
+        [
+            (Market::Spot, &self.binance),
+            (Market::UsdM, &self.binance_usdm),
+        ]
+    }
+
+    /// Reads every Binance account's `credentials_file`.
+    pub fn load_credentials(&mut self) -> Result<(), (String, String)> {
+        self.binance.load_credentials(Market::Spot)?;
+        self.binance_usdm.load_credentials(Market::UsdM)
+    }
+
+    /// Checks the settings; the error names the key.
+    pub fn validate(&self) -> Result<(), (String, String)> {
+        if self.sync_interval.is_zero() {
+            return Err(("exchanges.sync_interval".into(), "must be positive".into()));
+        }
+        for (market, section) in self.binance_markets() {
+            section.validate(market)?;
+        }
+        Ok(())
     }
 }

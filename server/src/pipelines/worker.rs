@@ -22,7 +22,7 @@ use super::{
 };
 use crate::{
     audit::AuditEntry,
-    market::{instrument::InstrumentKind, side::Side, symbol::is_perpetual},
+    market::{instrument::InstrumentKind, symbol::is_perpetual},
     model::{
         execution::{Execution, ExecutionStatus, ExecutionStep},
         order::{Order, OrderOrigin, OrderRequest, OrderRole, OrderStatus},
@@ -253,7 +253,7 @@ impl Pipelines {
                     quantity: if closes {
                         Decimal::ZERO
                     } else {
-                        opened(before, &order)
+                        order.opened_from(before)
                     },
                 };
                 let protective = self.protect(compiled, execution, protected, trace_id).await;
@@ -468,12 +468,9 @@ impl Pipelines {
     ) -> Result<Order, Stop> {
         let perpetual = is_perpetual(&plan.symbol);
         if let Some(leverage) = compiled.order.leverage.filter(|_| perpetual) {
+            let venue = (compiled.exchange.as_str(), compiled.account.as_str());
             self.desk
-                .set_leverage(
-                    (&compiled.exchange, &compiled.account),
-                    &plan.symbol,
-                    leverage,
-                )
+                .set_leverage(venue, &plan.symbol, leverage)
                 .await?;
         }
         let request = OrderRequest {
@@ -507,19 +504,6 @@ impl Pipelines {
             .place_for(request, origin, pipeline_audit(compiled, trace_id))
             .await
             .map_err(Stop::from)
-    }
-}
-
-/// How much of a filled order opened or added to a position, from the
-/// signed position `before` it: all it moved (less a fee in the asset it
-/// bought) when it goes the position's way, what is left after closing
-/// the position when it goes against it.
-fn opened(before: Decimal, order: &Order) -> Decimal {
-    let moved = order.base_moved();
-    if before.is_zero() || before.is_sign_positive() == (order.side == Side::Buy) {
-        moved
-    } else {
-        (moved - before.abs()).max(Decimal::ZERO)
     }
 }
 

@@ -9,7 +9,7 @@ use tradeplane_client::Client;
 use super::VenueUnderTest;
 use crate::{
     TestServer, bracketed, cancel_order, create_pipeline, dec, error_reason, get_order,
-    list_exchanges, order_reaches, orders_of, place_order, role, run_pipeline,
+    list_exchanges, order_reaches, orders_of, place_order, role, run_pipeline_on,
 };
 
 /// A server trading on `venue`.
@@ -25,7 +25,8 @@ pub async fn trading<V: VenueUnderTest>() -> (V, TestServer, Client) {
     (venue, server, client)
 }
 
-/// A BTC/USDT order on `V`: a limit when `price` is given, else a market.
+/// An order for `V::SYMBOL` on `V`: a limit when `price` is given, else a
+/// market.
 pub fn order_on<V: VenueUnderTest>(
     request_id: &str,
     side: Side,
@@ -35,7 +36,7 @@ pub fn order_on<V: VenueUnderTest>(
     PlaceOrderRequest {
         request_id: request_id.into(),
         exchange: V::EXCHANGE.into(),
-        symbol: "BTC/USDT".into(),
+        symbol: V::SYMBOL.into(),
         side: side as i32,
         r#type: if price.is_some() {
             OrderType::Limit
@@ -175,7 +176,7 @@ pub async fn refuses_what_its_rules_refuse<V: VenueUnderTest>() {
         "{}",
         small.status_reason
     );
-    let big = place_order(&client, order_on::<V>("s-2", Side::Buy, "10", None)).await;
+    let big = place_order(&client, order_on::<V>("s-2", Side::Buy, "100", None)).await;
     assert_eq!(big.status, OrderStatus::Rejected as i32, "{big:?}");
     assert!(
         big.status_reason.to_lowercase().contains("insufficient"),
@@ -207,7 +208,7 @@ pub async fn a_bracket_is_one_linked_group<V: VenueUnderTest>() {
         },
     )
     .await;
-    let execution = run_pipeline(&client, &pipeline, "buy", "50000", "").await;
+    let execution = run_pipeline_on(&client, &pipeline, (V::SYMBOL, "buy"), "50000", "").await;
     assert_eq!(
         execution.status,
         ExecutionStatus::Succeeded as i32,

@@ -8,9 +8,10 @@
 //! [`mocked_venue_conformance!`] for the behaviour plus the fault matrix,
 //! signatures, the clock and reconciliation after a crash.
 //!
-//! Every venue lists BTC/USDT at 50,000 with a 0.01 tick, a 0.00001 lot
-//! and a minimum notional of 5, in an account holding 100,000 USDT and
-//! 1 BTC, so that the same figures hold everywhere.
+//! Every venue lists BTC/USDT (or its perpetual) at 50,000 with a 0.01
+//! tick, a 0.00001 lot and a minimum notional of 5, in an account holding
+//! 100,000 USDT (and 1 BTC on spot), so that the same figures hold
+//! everywhere.
 
 mod behaviour;
 mod faults;
@@ -28,12 +29,16 @@ pub trait VenueUnderTest: Sized {
     const EXCHANGE: &'static str;
     /// The connector kind `ListExchanges` reports.
     const KIND: &'static str;
+    /// The instrument the suite trades: the spot pair, or the perpetual
+    /// on a venue that trades perpetuals only.
+    const SYMBOL: &'static str = "BTC/USDT";
     /// Starts the venue with the market and account above.
     fn start() -> impl Future<Output = Self>;
     /// Points a server configuration at the venue, with short timeouts,
     /// receive window and sync interval so that faults settle fast.
     fn configure(&self, config: &mut Config);
-    /// Moves the BTC/USDT market: resting orders it crosses fill.
+    /// Moves the market of [`VenueUnderTest::SYMBOL`]: resting orders it
+    /// crosses fill.
     fn move_market(&self, client: &Client, price: &str) -> impl Future<Output = ()>;
 }
 

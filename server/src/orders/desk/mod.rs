@@ -8,6 +8,7 @@
 //! order life cycle each have their own file.
 
 mod cancel;
+mod in_flight;
 mod ledger;
 mod paper_follow;
 mod perps;
@@ -77,6 +78,8 @@ pub struct OrderDesk {
     view: view::SharedView,
     /// This replica's paper operations in flight.
     paper_ops: paper_follow::PaperOps,
+    /// This process's placements under way, which the sync leaves alone.
+    in_flight: in_flight::InFlight,
     /// Wakes the paper book's rebuild: another replica changed an order.
     paper_changed: tokio::sync::Notify,
     /// The leverage settings made on venues, by exchange and symbol.
@@ -160,6 +163,7 @@ impl OrderDesk {
             ledger: Arc::new(ledger),
             view: Default::default(),
             paper_ops: Default::default(),
+            in_flight: Default::default(),
             paper_changed: Default::default(),
             leverage_set: Mutex::default(),
             writes: tokio::sync::Mutex::new(()),

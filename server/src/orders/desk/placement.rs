@@ -109,6 +109,7 @@ impl OrderDesk {
         let prepared = self.prepare(&request, &origin).await?;
         let mut order = Order::new(&prepared.ticket, prepared.venue(), origin, now_ms());
         self.admit(&prepared.key).await?;
+        let _sending = self.in_flight.begin([order.client_order_id.clone()]);
         if let Some(first) = self.insert(&prepared.key, &[(&order, &prepared)]).await? {
             return Ok(first);
         }
@@ -152,6 +153,9 @@ impl OrderDesk {
             Order::new(&target.ticket, target.venue(), target_origin, now),
         ];
         self.admit(&stop.key).await?;
+        let _sending = self
+            .in_flight
+            .begin(legs.iter().map(|o| o.client_order_id.clone()));
         if self
             .insert(&stop.key, &[(&legs[0], &stop), (&legs[1], &target)])
             .await?

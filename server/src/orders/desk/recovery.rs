@@ -104,6 +104,9 @@ impl OrderDesk {
             return Ok(());
         };
         legs.sort_by_key(|o| o.origin.role != Some(OrderRole::StopLoss));
+        let _sending = self
+            .in_flight
+            .begin(legs.iter().map(|o| o.client_order_id.clone()));
         let started = Instant::now();
         let tickets: Vec<_> = legs.iter().map(Order::ticket).collect();
         let results: Vec<Result<ExchangeOrder, _>> = match tickets.as_slice() {

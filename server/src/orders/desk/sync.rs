@@ -13,7 +13,8 @@ use crate::{
 impl OrderDesk {
     /// Brings every open or unknown order on a remote exchange, and every
     /// paper order still `new`, as stored (whichever replica placed it), up
-    /// to what the exchange says, by client order id. An order the exchange does not have, once it can
+    /// to what the exchange says, by client order id; an order this
+    /// process is placing is left to its placement. An order the exchange does not have, once it can
     /// no longer accept it, was never placed: it is sent again (see
     /// [`OrderDesk::send_again`]). An order still `new` that this desk does
     /// not follow is being placed (here, or by another replica), and is
@@ -34,6 +35,9 @@ impl OrderDesk {
         let mut changed = 0;
         let mut unsent = Vec::new();
         for order in &pending {
+            if self.in_flight.contains(&order.client_order_id) {
+                continue;
+            }
             let Ok(exchange) = self.exchange_of(order).cloned() else {
                 tracing::warn!(order = %order.id, exchange = %order.exchange, account = %order.account, "open order on an exchange account that is not configured; left as it is");
                 continue;

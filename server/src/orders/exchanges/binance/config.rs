@@ -1,19 +1,16 @@
-//! The Binance connector's settings and their checks. The section
-//! `[exchanges.binance]` is the account `default`; each
-//! `[exchanges.binance.accounts.<name>]` adds an account with its own
+//! The Binance connector's settings and their checks, one section per
+//! market: `[exchanges.binance]` (spot) and `[exchanges.binance_usdm]`
+//! (USDⓈ-M futures). A section is the account `default`; each
+//! `[exchanges.<section>.accounts.<name>]` adds an account with its own
 //! credentials and `live` flag, and the section's other settings.
 
 use std::{collections::BTreeMap, time::Duration};
 
 use serde::{Deserialize, Serialize};
 
-use super::credentials;
+use super::{credentials, market::Market};
 use crate::market::account::{DEFAULT_ACCOUNT, check_name};
 
-/// The Binance spot testnet, the default.
-pub const TESTNET_URL: &str = "https://testnet.binance.vision";
-/// Binance spot, where orders move real money.
-pub const MAINNET_URL: &str = "https://api.binance.com";
 /// Binance connector settings.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -43,12 +40,12 @@ pub struct BinanceConfig {
     /// trying again; a longer one fails the order.
     #[serde(with = "humantime_serde")]
     pub max_retry_wait: Duration,
-    /// How often open orders are brought up to date.
-    #[serde(with = "humantime_serde")]
-    pub sync_interval: Duration,
     /// How long instrument rules from `exchangeInfo` are reused.
     #[serde(with = "humantime_serde")]
     pub rules_ttl: Duration,
+    /// USDⓈ-M only: trade in hedge mode, a long and a short position per
+    /// symbol (`positionSide`); off, one-way mode. Refused for spot.
+    pub hedge_mode: bool,
     /// More accounts, by name.
     pub accounts: BTreeMap<String, BinanceAccount>,
 }
@@ -84,20 +81,20 @@ impl Default for BinanceConfig {
             recv_window: Duration::from_secs(5),
             request_timeout: Duration::from_secs(10),
             max_retry_wait: Duration::from_secs(5),
-            sync_interval: Duration::from_secs(5),
             rules_ttl: Duration::from_secs(3600),
+            hedge_mode: false,
             accounts: BTreeMap::new(),
         }
     }
 }
 
 impl BinanceConfig {
-    /// The base URL in force.
-    pub fn effective_base_url(&self) -> &str {
+    /// The base URL in force on `market`.
+    pub fn effective_base_url(&self, market: Market) -> &str {
         match (self.base_url.is_empty(), self.mainnet) {
             (false, _) => &self.base_url,
-            (true, false) => TESTNET_URL,
-            (true, true) => MAINNET_URL,
+            (true, false) => market.testnet_url(),
+            (true, true) => market.mainnet_url(),
         }
     }
 
@@ -133,8 +130,8 @@ impl BinanceConfig {
     }
 
     /// Reads every `credentials_file` into its account's key and secret.
-    pub fn load_credentials(&mut self) -> Result<(), (String, String)> {
-        let section = section_key(DEFAULT_ACCOUNT);
+    pub fn load_credentials(&mut self, market: Market) -> Result<(), (String, String)> {
+        let section = section_key(market, DEFAULT_ACCOUNT);
         if let Some((key, secret)) = credentials::load(
             &section,
             &self.credentials_file,
@@ -144,7 +141,7 @@ impl BinanceConfig {
         }
         for (name, account) in &mut self.accounts {
             if let Some((key, secret)) = credentials::load(
-                &section_key(name),
+                &section_key(market, name),
                 &account.credentials_file,
                 (&account.api_key, &account.api_secret),
             )? {
@@ -166,39 +163,49 @@ impl BinanceConfig {
         copy
     }
 
-    /// Checks the settings; the error names the key.
-    pub fn validate(&self) -> Result<(), (String, String)> {
+    /// Checks the settings of `market`'s section; the error names the
+    /// key.
+    pub fn validate(&self, market: Market) -> Result<(), (String, String)> {
+        let section = market.name();
+        if self.hedge_mode && market == Market::Spot {
+            return Err((
+                format!("exchanges.{section}.hedge_mode"),
+                "spot has no positions to hedge; it is for [exchanges.binance_usdm]".into(),
+            ));
+        }
         for name in self.accounts.keys() {
             let refused = if name == DEFAULT_ACCOUNT {
-                Err("`default` is the [exchanges.binance] section itself".to_string())
+                Err(format!(
+                    "`default` is the [exchanges.{section}] section itself"
+                ))
             } else {
                 check_name(name)
             };
-            refused.map_err(|message| (section_key(name), message))?;
+            refused.map_err(|message| (section_key(market, name), message))?;
         }
         let connections = self.accounts_in_force();
         if connections.is_empty() {
             return Ok(());
         }
-        self.validate_shared()?;
+        self.validate_shared(section)?;
         for (name, connection) in &connections {
-            connection.validate_connection(name)?;
+            connection.validate_connection(market, name)?;
         }
         Ok(())
     }
 
     /// The checks of what every account shares.
-    fn validate_shared(&self) -> Result<(), (String, String)> {
+    fn validate_shared(&self, section: &str) -> Result<(), (String, String)> {
         if self.recv_window.is_zero() || self.recv_window > Duration::from_secs(60) {
             return Err((
-                "exchanges.binance.recv_window".into(),
+                format!("exchanges.{section}.recv_window"),
                 "must be above 0 and at most 60s".into(),
             ));
         }
-        if self.request_timeout.is_zero() || self.sync_interval.is_zero() {
+        if self.request_timeout.is_zero() {
             return Err((
-                "exchanges.binance.request_timeout".into(),
-                "request_timeout and sync_interval must be positive".into(),
+                format!("exchanges.{section}.request_timeout"),
+                "must be positive".into(),
             ));
         }
         Ok(())
@@ -206,22 +213,23 @@ impl BinanceConfig {
 
     /// The checks of one account's connection: credentials, and a base
     /// URL that moves real money only with the account's live flag.
-    fn validate_connection(&self, account: &str) -> Result<(), (String, String)> {
-        let section = section_key(account);
+    fn validate_connection(&self, market: Market, account: &str) -> Result<(), (String, String)> {
+        let section = section_key(market, account);
         let live_key = if account == DEFAULT_ACCOUNT {
             "mainnet"
         } else {
             "live"
         };
         if self.api_key.is_empty() || self.api_secret.is_empty() {
-            let env = if account == DEFAULT_ACCOUNT {
-                "TRADEPLANE_BINANCE_API_KEY and TRADEPLANE_BINANCE_API_SECRET".to_string()
-            } else {
-                let upper = account.to_uppercase();
-                format!(
-                    "TRADEPLANE_EXCHANGES__BINANCE__ACCOUNTS__{upper}__API_KEY and \
-                     TRADEPLANE_EXCHANGES__BINANCE__ACCOUNTS__{upper}__API_SECRET"
-                )
+            let env = match (market, account) {
+                (Market::Spot, DEFAULT_ACCOUNT) => {
+                    "TRADEPLANE_BINANCE_API_KEY and TRADEPLANE_BINANCE_API_SECRET".to_string()
+                }
+                _ => {
+                    let prefix =
+                        format!("TRADEPLANE_{}", section.replace('.', "__")).to_uppercase();
+                    format!("{prefix}__API_KEY and {prefix}__API_SECRET")
+                }
             };
             return Err((
                 format!("{section}.api_key"),
@@ -229,7 +237,7 @@ impl BinanceConfig {
             ));
         }
         let url_key = format!("{section}.base_url");
-        let url = url::Url::parse(self.effective_base_url())
+        let url = url::Url::parse(self.effective_base_url(market))
             .map_err(|e| (url_key.clone(), format!("not a URL: {e}")))?;
         let host = url.host_str().unwrap_or_default();
         let loopback = matches!(host, "localhost" | "127.0.0.1" | "[::1]");
@@ -239,7 +247,11 @@ impl BinanceConfig {
                 "must be https:// (plain http only on loopback)".into(),
             ));
         }
-        if !self.mainnet && !loopback && host != "testnet.binance.vision" {
+        let testnet = url::Url::parse(market.testnet_url())
+            .ok()
+            .and_then(|u| u.host_str().map(str::to_string))
+            .unwrap_or_default();
+        if !self.mainnet && !loopback && host != testnet {
             return Err((
                 url_key,
                 format!(
@@ -251,12 +263,13 @@ impl BinanceConfig {
     }
 }
 
-/// The configuration section of `account`.
-fn section_key(account: &str) -> String {
+/// The configuration section of `account` on `market`.
+fn section_key(market: Market, account: &str) -> String {
+    let section = market.name();
     if account == DEFAULT_ACCOUNT {
-        "exchanges.binance".into()
+        format!("exchanges.{section}")
     } else {
-        format!("exchanges.binance.accounts.{account}")
+        format!("exchanges.{section}.accounts.{account}")
     }
 }
 
@@ -285,18 +298,64 @@ mod tests {
 
     #[test]
     fn mainnet_needs_an_explicit_setting() {
-        assert!(config("", false).validate().is_ok());
-        assert_eq!(config("", false).effective_base_url(), TESTNET_URL);
-        assert_eq!(config("", true).effective_base_url(), MAINNET_URL);
-        assert!(config("http://127.0.0.1:9", false).validate().is_ok());
-        let refused = config(MAINNET_URL, false).validate();
+        assert!(config("", false).validate(Market::Spot).is_ok());
+        assert_eq!(
+            config("", false).effective_base_url(Market::Spot),
+            Market::Spot.testnet_url()
+        );
+        assert_eq!(
+            config("", true).effective_base_url(Market::Spot),
+            Market::Spot.mainnet_url()
+        );
+        assert!(
+            config("http://127.0.0.1:9", false)
+                .validate(Market::Spot)
+                .is_ok()
+        );
+        let refused = config(Market::Spot.mainnet_url(), false).validate(Market::Spot);
         assert!(
             matches!(refused, Err((ref key, ref m)) if key == "exchanges.binance.base_url" && m.contains("mainnet = true"))
         );
-        assert!(config(MAINNET_URL, true).validate().is_ok());
         assert!(
-            config("http://example.com", true).validate().is_err(),
+            config(Market::Spot.mainnet_url(), true)
+                .validate(Market::Spot)
+                .is_ok()
+        );
+        assert!(
+            config("http://example.com", true)
+                .validate(Market::Spot)
+                .is_err(),
             "plain http off loopback"
+        );
+    }
+
+    #[test]
+    fn futures_has_its_own_testnet_and_alone_may_hedge() {
+        let futures = config("", false);
+        assert_eq!(
+            futures.effective_base_url(Market::UsdM),
+            "https://testnet.binancefuture.com"
+        );
+        assert!(futures.validate(Market::UsdM).is_ok());
+        let refused = config(Market::UsdM.mainnet_url(), false).validate(Market::UsdM);
+        assert!(
+            matches!(refused, Err((ref key, ref m)) if key == "exchanges.binance_usdm.base_url" && m.contains("binance_usdm.mainnet = true")),
+            "{refused:?}"
+        );
+        let hedged = BinanceConfig {
+            hedge_mode: true,
+            ..config("", false)
+        };
+        assert!(hedged.validate(Market::UsdM).is_ok());
+        assert!(
+            matches!(hedged.validate(Market::Spot), Err((ref key, _)) if key == "exchanges.binance.hedge_mode")
+        );
+        let keyless = BinanceConfig {
+            api_key: String::new(),
+            ..config("", false)
+        };
+        assert!(
+            matches!(keyless.validate(Market::UsdM), Err((_, ref m)) if m.contains("TRADEPLANE_EXCHANGES__BINANCE_USDM__API_KEY"))
         );
     }
 
@@ -309,15 +368,15 @@ mod tests {
         assert_eq!(names, ["default", "copy_a"]);
         let copy_a = &accounts[1].1;
         assert_eq!(
-            copy_a.effective_base_url(),
-            TESTNET_URL,
+            copy_a.effective_base_url(Market::Spot),
+            Market::Spot.testnet_url(),
             "testnet unless live"
         );
         assert_eq!(copy_a.api_key, "ka");
         assert_eq!(copy_a.recv_window, base.recv_window);
 
-        base.base_url = MAINNET_URL.into();
-        let refused = base.validate();
+        base.base_url = Market::Spot.mainnet_url().into();
+        let refused = base.validate(Market::Spot);
         assert!(
             matches!(refused, Err((ref key, ref m)) if key == "exchanges.binance.accounts.copy_a.base_url" && m.contains("accounts.copy_a.live = true")),
             "{refused:?}"
@@ -325,17 +384,17 @@ mod tests {
         if let Some(account) = base.accounts.get_mut("copy_a") {
             account.live = true;
         }
-        assert!(base.validate().is_ok());
+        assert!(base.validate(Market::Spot).is_ok());
 
         base.accounts
             .insert("Bad-Name".into(), BinanceAccount::default());
         assert!(
-            matches!(base.validate(), Err((ref key, _)) if key == "exchanges.binance.accounts.Bad-Name")
+            matches!(base.validate(Market::Spot), Err((ref key, _)) if key == "exchanges.binance.accounts.Bad-Name")
         );
         base.accounts.clear();
         base.accounts
             .insert("nokey".into(), BinanceAccount::default());
-        let refused = base.validate();
+        let refused = base.validate(Market::Spot);
         assert!(
             matches!(refused, Err((ref key, ref m)) if key == "exchanges.binance.accounts.nokey.api_key" && m.contains("ACCOUNTS__NOKEY__API_KEY")),
             "{refused:?}"

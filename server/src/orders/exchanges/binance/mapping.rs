@@ -8,56 +8,96 @@ use crate::{
 use rust_decimal::Decimal;
 use std::ops::RangeInclusive;
 
-use super::rest::Failure;
+use super::{futures::futures_params, market::Market, rest::Failure};
 use crate::orders::exchanges::{ExchangeError, OrderTicket};
 
 /// The `trailingDelta` range, in basis points, of Binance's
 /// `TRAILING_DELTA` filter on most spot symbols.
 pub(super) const TRAILING_DELTA_BIPS: RangeInclusive<u32> = 10..=2000;
 
-/// `BTC/USDT` → `BTCUSDT`.
+/// `BTC/USDT` → `BTCUSDT`; the perpetual `BTC/USDT:PERP` → `BTCUSDT`
+/// too (its market says which).
 pub(super) fn venue_symbol(symbol: &str) -> String {
-    symbol.replace('/', "")
+    symbol.split(':').next().unwrap_or(symbol).replace('/', "")
+}
+
+/// A decimal as Binance reads it.
+pub(super) fn decimal(value: Decimal) -> String {
+    value.normalize().to_string()
+}
+
+/// Binance's word for a side.
+pub(super) fn side_word(side: Side) -> &'static str {
+    if side == Side::Sell { "SELL" } else { "BUY" }
+}
+
+/// Binance's word for a time in force.
+pub(super) fn time_in_force_word(time_in_force: TimeInForce) -> &'static str {
+    match time_in_force {
+        TimeInForce::Gtc => "GTC",
+        TimeInForce::Ioc => "IOC",
+        TimeInForce::Fok => "FOK",
+    }
+}
+
+/// A ticket as the query parameters of an order on `market` (`hedge`:
+/// USDⓈ-M in hedge mode). A ticket the market cannot carry is refused.
+pub(super) fn order_params(
+    ticket: &OrderTicket,
+    market: Market,
+    hedge: bool,
+) -> Result<Vec<(&'static str, String)>, ExchangeError> {
+    if !market.instrument_kinds().contains(&ticket.kind) {
+        return Err(ExchangeError::Rejected(format!(
+            "unsupported_instrument: `{}` does not trade {} ({})",
+            market.name(),
+            ticket.kind.word(),
+            ticket.symbol
+        )));
+    }
+    match market {
+        Market::Spot => Ok(spot_params(ticket)),
+        Market::UsdM => futures_params(ticket, hedge),
+    }
+}
+
+/// What every order says on both markets: the symbol, side, `kind`,
+/// quantity and client order id, its time in force, limit and trigger.
+/// (A spot trailing stop goes without `stopPrice`: with one, it would only
+/// start trailing once the price reached it.)
+pub(super) fn order_basics(ticket: &OrderTicket, kind: &str) -> Vec<(&'static str, String)> {
+    let mut params = vec![
+        ("symbol", venue_symbol(&ticket.symbol)),
+        ("side", side_word(ticket.side).to_string()),
+        ("type", kind.to_string()),
+        ("quantity", decimal(ticket.quantity)),
+        ("newClientOrderId", ticket.client_order_id.clone()),
+    ];
+    if matches!(ticket.order_type, OrderType::Limit | OrderType::StopLimit) {
+        params.push((
+            "timeInForce",
+            time_in_force_word(ticket.time_in_force).into(),
+        ));
+    }
+    if let Some(price) = ticket.price {
+        params.push(("price", decimal(price)));
+    }
+    if let Some(stop) = ticket.stop_price {
+        params.push(("stopPrice", decimal(stop)));
+    }
+    params
 }
 
 /// A ticket as the query parameters of `POST /api/v3/order`.
-pub(super) fn order_params(ticket: &OrderTicket) -> Vec<(&'static str, String)> {
-    let decimal = |d: Decimal| d.normalize().to_string();
-    let side = if ticket.side == Side::Sell {
-        "SELL"
-    } else {
-        "BUY"
-    };
+fn spot_params(ticket: &OrderTicket) -> Vec<(&'static str, String)> {
     let kind = match ticket.order_type {
         OrderType::Limit => "LIMIT",
         OrderType::Stop => "STOP_LOSS",
         OrderType::StopLimit => "STOP_LOSS_LIMIT",
         _ => "MARKET",
     };
-    let mut params = vec![
-        ("symbol", venue_symbol(&ticket.symbol)),
-        ("side", side.to_string()),
-        ("type", kind.to_string()),
-        ("quantity", decimal(ticket.quantity)),
-        ("newClientOrderId", ticket.client_order_id.clone()),
-        ("newOrderRespType", "FULL".to_string()),
-    ];
-    if matches!(ticket.order_type, OrderType::Limit | OrderType::StopLimit) {
-        let tif = match ticket.time_in_force {
-            TimeInForce::Ioc => "IOC",
-            TimeInForce::Fok => "FOK",
-            _ => "GTC",
-        };
-        params.push(("timeInForce", tif.to_string()));
-    }
-    if let Some(price) = ticket.price {
-        params.push(("price", decimal(price)));
-    }
-    // A trailing stop sent without `stopPrice` trails from the next trade
-    // on; with one, it would only start trailing once the price reached it.
-    if let Some(stop) = ticket.stop_price {
-        params.push(("stopPrice", decimal(stop)));
-    }
+    let mut params = order_basics(ticket, kind);
+    params.push(("newOrderRespType", "FULL".to_string()));
     if let Some(bips) = ticket.trailing_delta_bips {
         params.push(("trailingDelta", bips.to_string()));
     }
@@ -93,7 +133,7 @@ pub(super) fn order_error(failure: Failure, symbol: &str) -> ExchangeError {
             message,
         } => ExchangeError::Rejected(format!(
             "Binance refused the API key or signature ({code}: {message}); check \
-             exchanges.binance.api_key and api_secret"
+             the account's api_key and api_secret"
         )),
         Failure::Refused {
             code: -1021,
@@ -125,7 +165,7 @@ mod tests {
             stop_price: Some(Decimal::from(49_500)),
             ..OrderTicket::market(Side::Sell, "BTC", "USDT", Decimal::new(150, 3))
         };
-        let params = order_params(&ticket);
+        let params = spot_params(&ticket);
         let get = |k: &str| {
             params
                 .iter()
@@ -150,7 +190,7 @@ mod tests {
             trailing_delta_bips: Some(200),
             ..OrderTicket::market(Side::Sell, "BTC", "USDT", Decimal::new(150, 3))
         };
-        let params = order_params(&ticket);
+        let params = spot_params(&ticket);
         let names: Vec<&str> = params.iter().map(|(n, _)| *n).collect();
         assert!(params.contains(&("trailingDelta", "200".to_string())));
         assert!(params.contains(&("type", "STOP_LOSS".to_string())));

@@ -1,4 +1,6 @@
-//! `binance`: Binance spot over its signed REST API.
+//! `binance` and `binance_usdm`: Binance spot and USDⓈ-M futures over
+//! their signed REST APIs, one connector for both markets (see
+//! [`Market`]).
 //!
 //! The rule it is built around: an order request whose outcome is unknown
 //! (a timeout, a dropped connection, a 5xx, -1007) is never sent again
@@ -9,7 +11,9 @@
 
 mod config;
 mod credentials;
+mod futures;
 mod mapping;
+mod market;
 mod oco;
 mod placement;
 mod replies;
@@ -17,7 +21,7 @@ mod rest;
 
 use std::{
     collections::HashMap,
-    sync::Mutex,
+    sync::{Mutex, atomic::AtomicBool},
     time::{Duration, Instant},
 };
 
@@ -25,40 +29,52 @@ use async_trait::async_trait;
 use http::Method;
 use rust_decimal::Decimal;
 
-pub use self::config::{BinanceAccount, BinanceConfig, MAINNET_URL, TESTNET_URL};
+pub use self::{
+    config::{BinanceAccount, BinanceConfig},
+    market::Market,
+};
 use self::{
     mapping::{TRAILING_DELTA_BIPS, order_error, read_error, venue_symbol},
     placement::SETTLE_MARGIN,
     replies::{AccountReply, ExchangeInfoReply, OrderReply, TickerReply},
     rest::{Failure, Rest},
 };
-use super::{Exchange, ExchangeError, ExchangeOrder, InstrumentRules, OrderTicket};
+use super::{Exchange, ExchangeError, ExchangeOrder, InstrumentRules, OrderTicket, PerpPosition};
+use crate::market::{instrument::InstrumentKind, margin::Leverage};
 
-/// The Binance spot connector.
+/// A Binance connector, for one account on one market.
 pub struct BinanceExchange {
+    market: Market,
     account: String,
     rest: Rest,
     live: bool,
+    /// USDⓈ-M: hedge mode (`positionSide`) rather than one-way.
+    hedge_mode: bool,
+    /// USDⓈ-M: whether the account's position mode is set as configured.
+    position_mode_set: AtomicBool,
     max_retry_wait: Duration,
     rules_ttl: Duration,
     rules: Mutex<HashMap<String, (Instant, InstrumentRules)>>,
 }
 
 impl BinanceExchange {
-    /// A connector for `account`, configured by `config` (one of
-    /// [`BinanceConfig::accounts_in_force`]). Nothing is sent until the
+    /// A connector for `account` on `market`, configured by `config` (one
+    /// of [`BinanceConfig::accounts_in_force`]). Nothing is sent until the
     /// first call.
-    pub fn new(account: &str, config: &BinanceConfig) -> Result<Self, String> {
+    pub fn new(market: Market, account: &str, config: &BinanceConfig) -> Result<Self, String> {
         Ok(Self {
+            market,
             account: account.to_string(),
             rest: Rest::new(
-                config.effective_base_url(),
+                (config.effective_base_url(market), market.paths().time),
                 &config.api_key,
                 &config.api_secret,
                 config.recv_window,
                 config.request_timeout,
             )?,
             live: config.mainnet,
+            hedge_mode: config.hedge_mode,
+            position_mode_set: AtomicBool::new(false),
             max_retry_wait: config.max_retry_wait,
             rules_ttl: config.rules_ttl,
             rules: Mutex::new(HashMap::new()),
@@ -69,7 +85,7 @@ impl BinanceExchange {
 #[async_trait]
 impl Exchange for BinanceExchange {
     fn name(&self) -> &str {
-        "binance"
+        self.market.name()
     }
 
     fn account(&self) -> &str {
@@ -77,18 +93,27 @@ impl Exchange for BinanceExchange {
     }
 
     fn kind(&self) -> &'static str {
-        "binance"
+        self.market.name()
     }
 
     fn live(&self) -> bool {
         self.live
     }
 
+    /// Spot trails natively (`trailingDelta`); on USDⓈ-M the keeper
+    /// emulates trails.
     fn native_trailing(&self) -> Option<std::ops::RangeInclusive<u32>> {
-        Some(TRAILING_DELTA_BIPS)
+        (self.market == Market::Spot).then_some(TRAILING_DELTA_BIPS)
+    }
+
+    fn instrument_kinds(&self) -> &'static [InstrumentKind] {
+        self.market.instrument_kinds()
     }
 
     async fn place(&self, ticket: &OrderTicket) -> Result<ExchangeOrder, ExchangeError> {
+        if self.market == Market::UsdM {
+            self.ensure_position_mode().await?;
+        }
         self.place_order(ticket).await
     }
 
@@ -97,7 +122,26 @@ impl Exchange for BinanceExchange {
         stop: &OrderTicket,
         target: &OrderTicket,
     ) -> Result<[ExchangeOrder; 2], ExchangeError> {
-        self.place_order_list(stop, target).await
+        match self.market {
+            Market::Spot => self.place_order_list(stop, target).await,
+            Market::UsdM => self.place_legs(stop, target).await,
+        }
+    }
+
+    async fn set_leverage(&self, symbol: &str, leverage: Leverage) -> Result<(), ExchangeError> {
+        match self.market {
+            Market::Spot => Err(ExchangeError::Rejected(format!(
+                "unsupported_instrument: `binance` trades spot only, it has no leverage for {symbol}"
+            ))),
+            Market::UsdM => self.set_futures_leverage(symbol, leverage).await,
+        }
+    }
+
+    async fn positions(&self) -> Result<Vec<PerpPosition>, ExchangeError> {
+        match self.market {
+            Market::Spot => Ok(Vec::new()),
+            Market::UsdM => self.futures_positions().await,
+        }
     }
 
     async fn cancel(
@@ -109,7 +153,7 @@ impl Exchange for BinanceExchange {
             .rest
             .signed::<OrderReply>(
                 Method::DELETE,
-                "/api/v3/order",
+                self.market.paths().order,
                 &[
                     ("symbol", venue_symbol(symbol)),
                     ("origClientOrderId", client_order_id.to_string()),
@@ -136,7 +180,7 @@ impl Exchange for BinanceExchange {
             .rest
             .signed::<OrderReply>(
                 Method::GET,
-                "/api/v3/order",
+                self.market.paths().order,
                 &[
                     ("symbol", venue_symbol(symbol)),
                     ("origClientOrderId", client_order_id.to_string()),
@@ -155,6 +199,9 @@ impl Exchange for BinanceExchange {
     }
 
     async fn balances(&self) -> Result<Vec<(String, Decimal, Decimal)>, ExchangeError> {
+        if self.market == Market::UsdM {
+            return self.futures_balances().await;
+        }
         let (_, result) = self
             .rest
             .signed::<AccountReply>(
@@ -181,9 +228,15 @@ impl Exchange for BinanceExchange {
         {
             return Ok(rules);
         }
+        let venue = venue_symbol(symbol);
+        // Spot answers for the symbol asked; USDⓈ-M lists every contract.
+        let query = match self.market {
+            Market::Spot => vec![("symbol", venue.clone())],
+            Market::UsdM => Vec::new(),
+        };
         let info: ExchangeInfoReply = self
             .rest
-            .public("/api/v3/exchangeInfo", &[("symbol", venue_symbol(symbol))])
+            .public(self.market.paths().exchange_info, &query)
             .await
             .map_err(|f| order_error(f, symbol))?;
         if let Some(limit) = info
@@ -197,7 +250,7 @@ impl Exchange for BinanceExchange {
         let listed = info
             .symbols
             .into_iter()
-            .next()
+            .find(|listed| listed.symbol == venue)
             .ok_or_else(|| ExchangeError::UnknownSymbol(symbol.to_string()))?;
         if listed.status != "TRADING" {
             return Err(ExchangeError::Rejected(format!(
@@ -215,7 +268,10 @@ impl Exchange for BinanceExchange {
     async fn last_price(&self, symbol: &str) -> Result<Option<Decimal>, ExchangeError> {
         let ticker: TickerReply = self
             .rest
-            .public("/api/v3/ticker/price", &[("symbol", venue_symbol(symbol))])
+            .public(
+                self.market.paths().ticker,
+                &[("symbol", venue_symbol(symbol))],
+            )
             .await
             .map_err(|f| order_error(f, symbol))?;
         Ok(Some(ticker.price))

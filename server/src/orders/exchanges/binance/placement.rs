@@ -30,13 +30,13 @@ impl BinanceExchange {
         &self,
         ticket: &OrderTicket,
     ) -> Result<ExchangeOrder, ExchangeError> {
-        let params = order_params(ticket);
+        let params = order_params(ticket, self.market, self.hedge_mode)?;
         let mut sends = 0;
         loop {
             sends += 1;
             let (timestamp, result) = self
                 .rest
-                .signed::<OrderReply>(Method::POST, "/api/v3/order", &params)
+                .signed::<OrderReply>(Method::POST, self.market.paths().order, &params)
                 .await;
             let failure = match result {
                 // Placed: if its trades cannot be read now, the desk marks
@@ -64,10 +64,10 @@ impl BinanceExchange {
                         )));
                     }
                 }
-                Failure::Refused {
-                    code: -2010,
-                    message,
-                } if message.contains("Duplicate") => {
+                // Spot's -2010 "Duplicate order sent", USDⓈ-M's -4116.
+                Failure::Refused { code, message }
+                    if (code == -2010 && message.contains("Duplicate")) || code == -4116 =>
+                {
                     // An open order already has this client order id: it
                     // is this order, placed by an earlier attempt.
                     return match self.fetch(&ticket.client_order_id, &ticket.symbol).await {
@@ -132,7 +132,7 @@ impl BinanceExchange {
                 .rest
                 .signed::<Vec<TradeReply>>(
                     Method::GET,
-                    "/api/v3/myTrades",
+                    self.market.paths().trades,
                     &[
                         ("symbol", venue_symbol(symbol)),
                         ("orderId", reply.order_id.to_string()),

@@ -124,8 +124,12 @@ pub(super) struct RateLimitReply {
 }
 
 #[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub(super) struct SymbolReply {
+    pub(super) symbol: String,
     pub(super) status: String,
+    pub(super) base_asset: String,
+    pub(super) quote_asset: String,
     filters: Vec<FilterReply>,
 }
 
@@ -167,8 +171,12 @@ enum FilterReply {
     },
     #[serde(rename = "NOTIONAL", rename_all = "camelCase")]
     Notional { min_notional: Decimal },
+    /// Spot's older filter calls it `minNotional`, USDⓈ-M's `notional`.
     #[serde(rename = "MIN_NOTIONAL", rename_all = "camelCase")]
-    MinNotional { min_notional: Decimal },
+    MinNotional {
+        #[serde(alias = "notional")]
+        min_notional: Decimal,
+    },
     #[serde(other)]
     Other,
 }
@@ -180,7 +188,7 @@ mod tests {
     #[test]
     fn filters_become_rules() {
         let info: ExchangeInfoReply = serde_json::from_str(
-            r#"{"rateLimits":[],"symbols":[{"symbol":"BTCUSDT","status":"TRADING","filters":[
+            r#"{"rateLimits":[],"symbols":[{"symbol":"BTCUSDT","status":"TRADING","baseAsset":"BTC","quoteAsset":"USDT","filters":[
                 {"filterType":"PRICE_FILTER","minPrice":"0.01","maxPrice":"1000000","tickSize":"0.01"},
                 {"filterType":"LOT_SIZE","minQty":"0.00001","maxQty":"9000","stepSize":"0.00001"},
                 {"filterType":"ICEBERG_PARTS","limit":10},

@@ -1,6 +1,6 @@
 //! Binance's REST API as a transport: HMAC-SHA256 signatures over the query
 //! string, `timestamp` on the server's clock (the offset is learned from
-//! `/api/v3/time`), the request weight Binance reports, and the back-off a
+//! the market's time endpoint), the request weight Binance reports, and the back-off a
 //! 429 or 418 asks for. Every answer is classified as a [`Failure`] the
 //! connector can act on: the one thing it must never confuse is "not sent"
 //! with "sent, outcome unknown".
@@ -78,6 +78,8 @@ pub struct Rest {
     http: Client<HttpsConnector<HttpConnector>, Empty<Bytes>>,
     timeout: Duration,
     base_url: String,
+    /// The market's server-time endpoint.
+    time_path: &'static str,
     api_key: HeaderValue,
     mac: Hmac<Sha256>,
     recv_window_ms: i64,
@@ -89,9 +91,10 @@ pub struct Rest {
 }
 
 impl Rest {
-    /// A client of `base_url` with the account's key and secret.
+    /// A client of `base_url` with the account's key and secret, learning
+    /// Binance's clock from `time_path`.
     pub fn new(
-        base_url: &str,
+        (base_url, time_path): (&str, &'static str),
         api_key: &str,
         api_secret: &str,
         recv_window: Duration,
@@ -117,6 +120,7 @@ impl Rest {
             http,
             timeout,
             base_url: base_url.trim_end_matches('/').to_string(),
+            time_path,
             api_key,
             mac,
             recv_window_ms: i64::try_from(recv_window.as_millis()).unwrap_or(60_000),
@@ -225,7 +229,7 @@ impl Rest {
     /// was stamped halfway through the round trip.
     pub async fn sync_clock(&self) -> Result<(), Failure> {
         let sent = now_ms();
-        let time: ServerTime = self.public("/api/v3/time", &[]).await?;
+        let time: ServerTime = self.public(self.time_path, &[]).await?;
         let received = now_ms();
         let offset_ms = time.server_time - (sent + received) / 2;
         if let Ok(mut clock) = self.clock.lock() {
