@@ -17,6 +17,8 @@ pub struct ExchangesConfig {
     pub paper: crate::orders::exchanges::paper::PaperConfig,
     /// Binance spot (off unless `enabled`).
     pub binance: crate::orders::exchanges::binance::BinanceConfig,
+    /// OKX spot and perpetual swaps (off unless `enabled`).
+    pub okx: crate::orders::exchanges::okx::OkxConfig,
     /// Every exchange's circuit breaker.
     pub breaker: crate::controls::breakers::BreakerConfig,
 }
@@ -27,6 +29,7 @@ impl Default for ExchangesConfig {
             resend_within: Duration::from_secs(120),
             paper: Default::default(),
             binance: Default::default(),
+            okx: Default::default(),
             breaker: Default::default(),
         }
     }

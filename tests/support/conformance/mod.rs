@@ -14,6 +14,7 @@
 
 mod behaviour;
 mod faults;
+mod okx;
 mod venues;
 
 use tradeplane_client::Client;
