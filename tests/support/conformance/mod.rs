@@ -29,6 +29,11 @@ pub trait VenueUnderTest: Sized {
     const EXCHANGE: &'static str;
     /// The connector kind `ListExchanges` reports.
     const KIND: &'static str;
+    /// Whether the connector places a spot bracket's legs as one native
+    /// one-cancels-the-other group; one that cannot must refuse the
+    /// bracket by name (`unsupported_oco`) rather than lock the base
+    /// asset twice.
+    const SPOT_BRACKETS: bool = true;
     /// Starts the venue with the market and account above.
     fn start() -> impl Future<Output = Self>;
     /// Points a server configuration at the venue, with short timeouts,
