@@ -5,8 +5,7 @@ use rust_decimal::Decimal;
 use serde_json::{Value, json};
 
 use super::{
-    CONTRACT_VALUE, MockAlgo, MockOrder, State, Trade, error, now_ms, ok, refused,
-    routes::decimal,
+    CONTRACT_VALUE, MockAlgo, MockOrder, State, Trade, error, now_ms, ok, refused, routes::decimal,
 };
 use crate::mock_venue::Answer;
 
@@ -26,7 +25,11 @@ fn is_swap(inst_id: &str) -> bool {
 
 /// Base units of a size.
 fn base(inst_id: &str, size: Decimal) -> Decimal {
-    if is_swap(inst_id) { size * CONTRACT_VALUE } else { size }
+    if is_swap(inst_id) {
+        size * CONTRACT_VALUE
+    } else {
+        size
+    }
 }
 
 /// An order as `GET /api/v5/trade/order` shows it.
@@ -70,14 +73,22 @@ pub(super) fn place(s: &mut State, body: &Value) -> Answer {
     let Some(&market) = s.prices.get(&inst_id) else {
         return refused("51001", "Instrument ID does not exist.");
     };
-    let valid_id = (1..=32).contains(&cl_ord_id.len()) && cl_ord_id.bytes().all(|b| b.is_ascii_alphanumeric());
+    let valid_id =
+        (1..=32).contains(&cl_ord_id.len()) && cl_ord_id.bytes().all(|b| b.is_ascii_alphanumeric());
     let Some(size) = decimal(body, "sz").filter(|sz| *sz > Decimal::ZERO) else {
         return refused("51000", "Parameter sz error");
     };
-    if !valid_id || !matches!(side.as_str(), "buy" | "sell") || !matches!(ord_type.as_str(), "market" | "limit" | "ioc" | "fok") {
+    if !valid_id
+        || !matches!(side.as_str(), "buy" | "sell")
+        || !matches!(ord_type.as_str(), "market" | "limit" | "ioc" | "fok")
+    {
         return refused("51000", "Parameter clOrdId, side or ordType error");
     }
-    let td_ok = if is_swap(&inst_id) { matches!(td_mode.as_str(), "isolated" | "cross") } else { td_mode == "cash" };
+    let td_ok = if is_swap(&inst_id) {
+        matches!(td_mode.as_str(), "isolated" | "cross")
+    } else {
+        td_mode == "cash"
+    };
     if !td_ok {
         return refused("51000", "Parameter tdMode error");
     }
@@ -85,14 +96,31 @@ pub(super) fn place(s: &mut State, body: &Value) -> Answer {
     if ord_type != "market" && price.is_none() {
         return refused("51000", "Parameter px error");
     }
-    let lot = if is_swap(&inst_id) { Decimal::new(1, 2) } else { Decimal::new(1, 5) };
+    let lot = if is_swap(&inst_id) {
+        Decimal::new(1, 2)
+    } else {
+        Decimal::new(1, 5)
+    };
     // A spot market buy without `tgtCcy=base_ccy` is sized in USDT.
-    let quote_sized = !is_swap(&inst_id) && ord_type == "market" && side == "buy" && field("tgtCcy") != "base_ccy";
-    let size = if quote_sized { (size / market).round_dp(5) } else { size };
+    let quote_sized = !is_swap(&inst_id)
+        && ord_type == "market"
+        && side == "buy"
+        && field("tgtCcy") != "base_ccy";
+    let size = if quote_sized {
+        (size / market).round_dp(5)
+    } else {
+        size
+    };
     if !(size % lot).is_zero() {
-        return refused("51121", "Order quantity must be a multiple of the lot size.");
+        return refused(
+            "51121",
+            "Order quantity must be a multiple of the lot size.",
+        );
     }
-    if s.orders.iter().any(|o| o.cl_ord_id == cl_ord_id && is_open(o.state)) {
+    if s.orders
+        .iter()
+        .any(|o| o.cl_ord_id == cl_ord_id && is_open(o.state))
+    {
         return refused("51016", "Duplicated clOrdId");
     }
     let reduce_only = body["reduceOnly"].as_bool().unwrap_or(false);
@@ -121,30 +149,61 @@ pub(super) fn place(s: &mut State, body: &Value) -> Answer {
     } else if matches!(ord_type.as_str(), "ioc" | "fok") {
         s.orders[index].state = "canceled";
     }
-    ok(vec![json!({"ordId": ord_id, "clOrdId": cl_ord_id, "tag": "", "sCode": "0", "sMsg": "Order placed"})])
+    ok(vec![
+        json!({"ordId": ord_id, "clOrdId": cl_ord_id, "tag": "", "sCode": "0", "sMsg": "Order placed"}),
+    ])
 }
 
 /// OKX's refusals for money: the minimum order, the balance, and
 /// reduce-only orders that would not reduce.
-fn check_funds(s: &State, inst_id: &str, side: &str, size: Decimal, at: Decimal, reduce_only: bool) -> Option<Answer> {
+fn check_funds(
+    s: &State,
+    inst_id: &str,
+    side: &str,
+    size: Decimal,
+    at: Decimal,
+    reduce_only: bool,
+) -> Option<Answer> {
     if is_swap(inst_id) {
-        let held = s.positions.get(inst_id).map(|p| p.contracts).unwrap_or_default();
+        let held = s
+            .positions
+            .get(inst_id)
+            .map(|p| p.contracts)
+            .unwrap_or_default();
         let reduces = (side == "sell" && held >= size) || (side == "buy" && -held >= size);
         if reduce_only && !reduces {
-            return Some(refused("51169", "Order failed because you don't have any positions in this direction for this contract to reduce or close."));
+            return Some(refused(
+                "51169",
+                "Order failed because you don't have any positions in this direction for this contract to reduce or close.",
+            ));
         }
         let lever = s.leverage.get(inst_id).map_or(1, |(l, _)| *l);
         let margin = base(inst_id, size) * at / Decimal::from(lever);
         if !reduce_only && margin > available(s, "USDT") {
-            return Some(refused("51008", "Order failed. Insufficient USDT margin in account"));
+            return Some(refused(
+                "51008",
+                "Order failed. Insufficient USDT margin in account",
+            ));
         }
         return None;
     }
     if size * at < MIN_NOTIONAL {
-        return Some(refused("51020", "Your order should meet or exceed the minimum order amount."));
+        return Some(refused(
+            "51020",
+            "Your order should meet or exceed the minimum order amount.",
+        ));
     }
-    let (ccy, needed) = if side == "buy" { ("USDT", size * at) } else { ("BTC", size) };
-    (needed > available(s, ccy)).then(|| refused("51008", &format!("Order failed. Insufficient {ccy} balance in account.")))
+    let (ccy, needed) = if side == "buy" {
+        ("USDT", size * at)
+    } else {
+        ("BTC", size)
+    };
+    (needed > available(s, ccy)).then(|| {
+        refused(
+            "51008",
+            &format!("Order failed. Insufficient {ccy} balance in account."),
+        )
+    })
 }
 
 fn marketable(o: &MockOrder, market: Decimal) -> bool {
@@ -178,7 +237,16 @@ fn fill(s: &mut State, index: usize, price: Decimal) {
     };
     let id = s.next_id;
     s.next_id += 1;
-    s.trades.push(Trade { id, ord_id: o.ord_id.clone(), inst_id: o.inst_id.clone(), price, size, fee, fee_ccy: fee_ccy.into(), time });
+    s.trades.push(Trade {
+        id,
+        ord_id: o.ord_id.clone(),
+        inst_id: o.inst_id.clone(),
+        price,
+        size,
+        fee,
+        fee_ccy: fee_ccy.into(),
+        time,
+    });
     let order = &mut s.orders[index];
     order.filled = order.size;
     order.state = "filled";
@@ -195,7 +263,14 @@ fn book_position(s: &mut State, inst_id: &str, contracts: Decimal, price: Decima
     } else {
         contracts.abs().min(held.abs())
     };
-    let realized = closed * CONTRACT_VALUE * (price - p.entry) * if held.is_sign_positive() { Decimal::ONE } else { -Decimal::ONE };
+    let realized = closed
+        * CONTRACT_VALUE
+        * (price - p.entry)
+        * if held.is_sign_positive() {
+            Decimal::ONE
+        } else {
+            -Decimal::ONE
+        };
     p.entry = if after.is_zero() {
         Decimal::ZERO
     } else if closed.is_zero() {
@@ -213,14 +288,24 @@ fn book_position(s: &mut State, inst_id: &str, contracts: Decimal, price: Decima
 pub(super) fn cancel(s: &mut State, body: &Value) -> Answer {
     let id = body["clOrdId"].as_str().unwrap_or_default();
     let inst_id = body["instId"].as_str().unwrap_or_default();
-    let Some(order) = s.orders.iter_mut().rev().find(|o| o.cl_ord_id == id && o.inst_id == inst_id) else {
+    let Some(order) = s
+        .orders
+        .iter_mut()
+        .rev()
+        .find(|o| o.cl_ord_id == id && o.inst_id == inst_id)
+    else {
         return refused("51603", "Order does not exist");
     };
     if !is_open(order.state) {
-        return refused("51400", "Order cancellation failed as the order has been filled, canceled or does not exist.");
+        return refused(
+            "51400",
+            "Order cancellation failed as the order has been filled, canceled or does not exist.",
+        );
     }
     order.state = "canceled";
-    ok(vec![json!({"ordId": order.ord_id, "clOrdId": id, "sCode": "0", "sMsg": ""})])
+    ok(vec![
+        json!({"ordId": order.ord_id, "clOrdId": id, "sCode": "0", "sMsg": ""}),
+    ])
 }
 
 /// `POST /api/v5/trade/order-algo`: conditional stops only.
@@ -233,7 +318,10 @@ pub(super) fn place_algo(s: &mut State, body: &Value) -> Answer {
     let (Some(size), Some(trigger)) = (decimal(body, "sz"), decimal(body, "slTriggerPx")) else {
         return refused("51000", "Parameter sz or slTriggerPx error");
     };
-    if s.algos.iter().any(|a| a.algo_cl_ord_id == id && a.state == "live") {
+    if s.algos
+        .iter()
+        .any(|a| a.algo_cl_ord_id == id && a.state == "live")
+    {
         return refused("51016", "Duplicated clOrdId");
     }
     let algo_id = format!("a{}", s.next_id);
@@ -250,7 +338,9 @@ pub(super) fn place_algo(s: &mut State, body: &Value) -> Answer {
         state: "live",
         ord_id: String::new(),
     });
-    ok(vec![json!({"algoId": algo_id, "algoClOrdId": id, "sCode": "0", "sMsg": ""})])
+    ok(vec![
+        json!({"algoId": algo_id, "algoClOrdId": id, "sCode": "0", "sMsg": ""}),
+    ])
 }
 
 /// `POST /api/v5/trade/cancel-algos`.
@@ -266,7 +356,12 @@ pub(super) fn cancel_algos(s: &mut State, body: &Value) -> Answer {
                 algo.state = "canceled";
                 data.push(json!({"algoId": id, "sCode": "0", "sMsg": ""}));
             }
-            _ => return refused("51400", "Cancellation failed as the order does not exist or is done."),
+            _ => {
+                return refused(
+                    "51400",
+                    "Cancellation failed as the order does not exist or is done.",
+                );
+            }
         }
     }
     ok(data)
@@ -285,13 +380,21 @@ pub(super) fn move_market(s: &mut State, inst_id: &str, price: Decimal) {
     }
     for index in 0..s.algos.len() {
         let a = s.algos[index].clone();
-        let reached = if a.side == "sell" { price <= a.trigger } else { price >= a.trigger };
+        let reached = if a.side == "sell" {
+            price <= a.trigger
+        } else {
+            price >= a.trigger
+        };
         if a.inst_id != inst_id || a.state != "live" || !reached {
             continue;
         }
         let ord_id = s.next_id.to_string();
         s.next_id += 1;
-        let held = s.positions.get(inst_id).map(|p| p.contracts).unwrap_or_default();
+        let held = s
+            .positions
+            .get(inst_id)
+            .map(|p| p.contracts)
+            .unwrap_or_default();
         let reduces = (a.side == "sell" && held >= a.size) || (a.side == "buy" && -held >= a.size);
         s.orders.push(MockOrder {
             ord_id: ord_id.clone(),

@@ -155,9 +155,7 @@ impl Venue for State {
                 "50004",
                 "API endpoint request timeout (does not mean that the request was successful or failed, please check the request result)",
             ),
-            Trouble::Throttled(secs) => {
-                retry_after(error(429, "50011", "Too Many Requests"), secs)
-            }
+            Trouble::Throttled(secs) => retry_after(error(429, "50011", "Too Many Requests"), secs),
             Trouble::Banned(secs) => retry_after(error(403, "403", "Forbidden"), secs),
         }
     }
@@ -230,7 +228,13 @@ impl MockOkx {
 
     /// The latest order under `cl_ord_id` (as OKX holds it, prefix-less).
     pub fn order(&self, cl_ord_id: &str) -> Option<MockOrder> {
-        self.with(|s| s.orders.iter().rev().find(|o| o.cl_ord_id == cl_ord_id).cloned())
+        self.with(|s| {
+            s.orders
+                .iter()
+                .rev()
+                .find(|o| o.cl_ord_id == cl_ord_id)
+                .cloned()
+        })
     }
 
     /// Every order the mock ever accepted, oldest first.
@@ -267,5 +271,7 @@ impl MockOkx {
 
 /// The `clOrdId` OKX holds for a desk client order id: `tp-` dropped.
 pub fn venue_client_id(client_order_id: &str) -> &str {
-    client_order_id.strip_prefix("tp-").unwrap_or(client_order_id)
+    client_order_id
+        .strip_prefix("tp-")
+        .unwrap_or(client_order_id)
 }

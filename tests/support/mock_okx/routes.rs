@@ -8,7 +8,9 @@ use rust_decimal::Decimal;
 use serde_json::{Value, json};
 use sha2::Sha256;
 
-use super::{API_KEY, API_SECRET, CONTRACT_VALUE, PASSPHRASE, State, book, error, now_ms, ok, refused};
+use super::{
+    API_KEY, API_SECRET, CONTRACT_VALUE, PASSPHRASE, State, book, error, now_ms, ok, refused,
+};
 use crate::mock_venue::{Answer, Request, params};
 
 /// How far OKX lets a request's timestamp be from its clock.
@@ -73,8 +75,10 @@ pub(super) fn route_request(s: &mut State, request: &Request) -> Answer {
         ("GET", "/api/v5/trade/order-algo") => {
             let id = p.get("algoClOrdId");
             match s.algos.iter().rev().find(|a| Some(&a.algo_cl_ord_id) == id) {
-                Some(algo) => ok(vec![json!({"algoId": algo.algo_id, "algoClOrdId": algo.algo_cl_ord_id,
-                    "instId": algo.inst_id, "state": algo.state, "ordId": algo.ord_id})]),
+                Some(algo) => ok(vec![
+                    json!({"algoId": algo.algo_id, "algoClOrdId": algo.algo_cl_ord_id,
+                    "instId": algo.inst_id, "state": algo.state, "ordId": algo.ord_id}),
+                ]),
                 None => error(200, "51603", "Order does not exist"),
             }
         }
@@ -101,15 +105,29 @@ pub(super) fn route_request(s: &mut State, request: &Request) -> Answer {
 fn verify(request: &Request, now: i64) -> Result<(), Answer> {
     let header = |name: &str| request.header(name).unwrap_or_default();
     if request.header("x-simulated-trading") != Some("1") {
-        return Err(error(401, "50101", "APIKey does not match current environment."));
+        return Err(error(
+            401,
+            "50101",
+            "APIKey does not match current environment.",
+        ));
     }
     match header("ok-access-key") {
-        "" => return Err(error(401, "50103", "Request header OK-ACCESS-KEY cannot be empty.")),
+        "" => {
+            return Err(error(
+                401,
+                "50103",
+                "Request header OK-ACCESS-KEY cannot be empty.",
+            ));
+        }
         API_KEY => {}
         _ => return Err(error(401, "50111", "Invalid OK-ACCESS-KEY.")),
     }
     if header("ok-access-passphrase") != PASSPHRASE {
-        return Err(error(401, "50105", "Request header OK-ACCESS-PASSPHRASE incorrect."));
+        return Err(error(
+            401,
+            "50105",
+            "Request header OK-ACCESS-PASSPHRASE incorrect.",
+        ));
     }
     let stamp = header("ok-access-timestamp");
     let Ok(time) = chrono::DateTime::parse_from_rfc3339(stamp) else {
@@ -118,10 +136,11 @@ fn verify(request: &Request, now: i64) -> Result<(), Answer> {
     if (time.timestamp_millis() - now).abs() > TIMESTAMP_TOLERANCE_MS {
         return Err(error(401, "50102", "Timestamp request expired."));
     }
-    if let Some(expires) = request.header("exptime") {
-        if expires.parse::<i64>().map_or(true, |at| now > at) {
-            return Err(error(400, "50102", "Request timeout."));
-        }
+    let expired = request
+        .header("exptime")
+        .is_some_and(|at| at.parse::<i64>().map_or(true, |at| now > at));
+    if expired {
+        return Err(error(400, "50102", "Request timeout."));
     }
     let path = if request.query.is_empty() {
         request.path.clone()
@@ -140,11 +159,15 @@ fn verify(request: &Request, now: i64) -> Result<(), Answer> {
 /// The instruments the mock lists.
 fn instruments(inst_id: &str) -> Answer {
     match inst_id {
-        "BTC-USDT" => ok(vec![json!({"instId": "BTC-USDT", "instType": "SPOT", "state": "live",
-            "tickSz": "0.01", "lotSz": "0.00001", "minSz": "0.00001", "ctVal": ""})]),
-        "BTC-USDT-SWAP" => ok(vec![json!({"instId": "BTC-USDT-SWAP", "instType": "SWAP", "state": "live",
+        "BTC-USDT" => ok(vec![
+            json!({"instId": "BTC-USDT", "instType": "SPOT", "state": "live",
+            "tickSz": "0.01", "lotSz": "0.00001", "minSz": "0.00001", "ctVal": ""}),
+        ]),
+        "BTC-USDT-SWAP" => ok(vec![
+            json!({"instId": "BTC-USDT-SWAP", "instType": "SWAP", "state": "live",
             "tickSz": "0.1", "lotSz": "0.01", "minSz": "0.01", "ctVal": CONTRACT_VALUE.to_string(),
-            "ctValCcy": "BTC", "settleCcy": "USDT"})]),
+            "ctValCcy": "BTC", "settleCcy": "USDT"}),
+        ]),
         _ => ok(Vec::new()),
     }
 }
@@ -159,12 +182,20 @@ fn set_leverage(s: &mut State, body: &Value) -> Answer {
     if !inst_id.ends_with("-SWAP") {
         return error(400, "51000", "Parameter instId error");
     }
-    let open = s.positions.get(&inst_id).is_some_and(|p| !p.contracts.is_zero());
+    let open = s
+        .positions
+        .get(&inst_id)
+        .is_some_and(|p| !p.contracts.is_zero());
     if open && s.leverage.get(&inst_id).is_some_and(|(_, m)| *m != mode) {
-        return refused("59000", "Settings failed. Close any open positions or orders before modifying settings.");
+        return refused(
+            "59000",
+            "Settings failed. Close any open positions or orders before modifying settings.",
+        );
     }
     s.leverage.insert(inst_id.clone(), (lever, mode.clone()));
-    ok(vec![json!({"instId": inst_id, "lever": lever.to_string(), "mgnMode": mode, "posSide": ""})])
+    ok(vec![
+        json!({"instId": inst_id, "lever": lever.to_string(), "mgnMode": mode, "posSide": ""}),
+    ])
 }
 
 /// A decimal field of a request body, sent as a string.

@@ -2,8 +2,8 @@
 //! implements, and the types orders cross it with.
 
 pub mod binance;
-pub mod okx;
 pub mod instrumented;
+pub mod okx;
 pub mod paper;
 
 use crate::market::{instrument::InstrumentKind, margin::Leverage, side::Side};

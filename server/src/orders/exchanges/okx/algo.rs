@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 
 use super::{
     OkxExchange,
-    mapping::{Instrument, order_body, order_error, venue_client_id},
+    mapping::{Instrument, lookup_id, order_body, order_error, venue_client_id},
     replies::OrderReply,
     rest::Failure,
 };
@@ -125,25 +125,18 @@ impl OkxExchange {
             .signed::<Value>(Method::POST, "/api/v5/trade/cancel-algos", &[], Some(&body))
             .await;
         match result {
-            Ok(_) | Err(Failure::Refused { code: 51400..=51402, .. }) => Ok(()),
+            Ok(_)
+            | Err(Failure::Refused {
+                code: 51400..=51402,
+                ..
+            }) => Ok(()),
             Err(failure) => Err(order_error(failure, "")),
         }
     }
 
     async fn algo(&self, client_order_id: &str) -> Result<Option<AlgoReply>, Failure> {
-        let id = venue_client_id(client_order_id).map_err(|e| Failure::Refused {
-            code: 0,
-            message: e.to_string(),
-        })?;
-        let (_, result) = self
-            .rest
-            .signed::<AlgoReply>(Method::GET, ALGO_PATH, &[("algoClOrdId", id)], None)
-            .await;
-        match result {
-            Ok(algos) => Ok(algos.into_iter().next()),
-            Err(Failure::Refused { code: 51603, .. }) => Ok(None),
-            Err(failure) => Err(failure),
-        }
+        self.lookup(ALGO_PATH, &[("algoClOrdId", lookup_id(client_order_id)?)])
+            .await
     }
 
     /// A triggered stop as the order it placed.
@@ -164,10 +157,9 @@ impl OkxExchange {
                 None,
             )
             .await;
-        let order = result?
-            .into_iter()
-            .next()
-            .ok_or_else(|| Failure::NoAnswer("OKX does not show a triggered stop's order".into()))?;
+        let order = result?.into_iter().next().ok_or_else(|| {
+            Failure::NoAnswer("OKX does not show a triggered stop's order".into())
+        })?;
         let mut view = self.with_fills(order, instrument).await?;
         view.exchange_order_id = algo.algo_id.clone();
         Ok(view)

@@ -305,7 +305,14 @@ mod tests {
         assert!(!accounts[1].1.live, "an account is live only when told");
         assert_eq!(accounts[1].1.passphrase, "pa");
         let shown = format!("{:?}", base.redacted(|_| "<redacted>".into()));
-        for secret in ["\"key\"", "\"secret\"", "\"phrase\"", "\"ka\"", "\"sa\"", "\"pa\""] {
+        for secret in [
+            "\"key\"",
+            "\"secret\"",
+            "\"phrase\"",
+            "\"ka\"",
+            "\"sa\"",
+            "\"pa\"",
+        ] {
             assert!(!shown.contains(secret), "{shown}");
         }
         base.accounts.insert("Bad".into(), OkxAccount::default());

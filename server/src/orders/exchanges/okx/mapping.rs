@@ -39,7 +39,8 @@ pub(super) fn venue_symbol(symbol: &str) -> Result<(&'static str, String), Excha
 /// one is sent as it is; anything else is refused, so that two orders
 /// never share an id at OKX.
 pub(super) fn venue_client_id(client_order_id: &str) -> Result<String, ExchangeError> {
-    let hex32 = |s: &str| s.len() == 32 && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
+    let hex32 =
+        |s: &str| s.len() == 32 && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
     if let Some(digest) = client_order_id.strip_prefix("tp-").filter(|d| hex32(d)) {
         return Ok(digest.to_string());
     }
@@ -54,6 +55,14 @@ pub(super) fn venue_client_id(client_order_id: &str) -> Result<String, ExchangeE
              and digits, or tp- and 32 hex digits)"
         )))
     }
+}
+
+/// [`venue_client_id`] for a lookup: an id OKX cannot hold is refused.
+pub(super) fn lookup_id(client_order_id: &str) -> Result<String, Failure> {
+    venue_client_id(client_order_id).map_err(|e| Failure::Refused {
+        code: 0,
+        message: e.to_string(),
+    })
 }
 
 /// An instrument as OKX lists it.
@@ -71,7 +80,10 @@ pub(super) struct Instrument {
 
 impl Instrument {
     /// The instrument of a listing.
-    pub(super) fn from_reply(inst_type: &'static str, reply: InstrumentReply) -> Result<Self, String> {
+    pub(super) fn from_reply(
+        inst_type: &'static str,
+        reply: InstrumentReply,
+    ) -> Result<Self, String> {
         let contract_value = match (inst_type, reply.ct_val) {
             ("SPOT", _) => Decimal::ONE,
             (_, Some(value)) if value > Decimal::ZERO => value,
@@ -163,9 +175,9 @@ pub(super) fn order_body(
         body["tgtCcy"] = json!("base_ccy");
     }
     if ticket.order_type == OrderType::Limit {
-        let price = ticket.price.ok_or_else(|| {
-            ExchangeError::Rejected("price: a limit order needs a price".into())
-        })?;
+        let price = ticket
+            .price
+            .ok_or_else(|| ExchangeError::Rejected("price: a limit order needs a price".into()))?;
         body["px"] = json!(decimal(price));
     }
     if ticket.reduce_only {
@@ -258,7 +270,10 @@ mod tests {
         let swap = swap();
         assert_eq!(swap.venue_size(Decimal::new(5, 3)), Ok(Decimal::new(5, 1)));
         assert_eq!(swap.base_quantity(Decimal::new(5, 1)), Decimal::new(5, 3));
-        assert!(swap.venue_size(Decimal::new(5, 5)).is_err(), "not whole lots");
+        assert!(
+            swap.venue_size(Decimal::new(5, 5)).is_err(),
+            "not whole lots"
+        );
         assert_eq!(swap.rules().lot_size, Decimal::new(1, 4));
     }
 
@@ -276,6 +291,9 @@ mod tests {
         assert_eq!(body["reduceOnly"], true);
         assert_eq!(body["sz"], "1");
         assert_eq!(body["side"], "sell");
-        assert!(order_body(&ticket, &swap(), None).is_err(), "no silent margin mode");
+        assert!(
+            order_body(&ticket, &swap(), None).is_err(),
+            "no silent margin mode"
+        );
     }
 }

@@ -30,14 +30,14 @@ use serde_json::json;
 
 pub use self::config::{BASE_URL, OkxAccount, OkxConfig};
 use self::{
-    mapping::{Instrument, KINDS, order_error, read_error, venue_client_id, venue_symbol},
+    mapping::{
+        Instrument, KINDS, lookup_id, order_error, read_error, venue_client_id, venue_symbol,
+    },
     placement::SETTLE_MARGIN,
     replies::{BalanceReply, InstrumentReply, OrderReply, PositionReply, TickerReply},
     rest::{Credentials, Failure, Rest},
 };
-use super::{
-    Exchange, ExchangeError, ExchangeOrder, InstrumentRules, OrderTicket, PerpPosition,
-};
+use super::{Exchange, ExchangeError, ExchangeOrder, InstrumentRules, OrderTicket, PerpPosition};
 use crate::market::{
     instrument::InstrumentKind,
     margin::{Leverage, MarginMode},
@@ -114,7 +114,8 @@ impl OkxExchange {
                 listed.state
             )));
         }
-        let instrument = Instrument::from_reply(inst_type, listed).map_err(ExchangeError::Unavailable)?;
+        let instrument =
+            Instrument::from_reply(inst_type, listed).map_err(ExchangeError::Unavailable)?;
         if let Ok(mut cache) = self.instruments.lock() {
             cache.insert(symbol.to_string(), (Instant::now(), instrument.clone()));
         }
@@ -132,22 +133,29 @@ impl OkxExchange {
         client_order_id: &str,
         instrument: &Instrument,
     ) -> Result<Option<ExchangeOrder>, Failure> {
-        let id = venue_client_id(client_order_id)
-            .map_err(|e| Failure::Refused { code: 0, message: e.to_string() })?;
-        let (_, result) = self
-            .rest
-            .signed::<OrderReply>(
-                Method::GET,
-                "/api/v5/trade/order",
-                &[("instId", instrument.inst_id.clone()), ("clOrdId", id)],
-                None,
-            )
-            .await;
+        let params = [
+            ("instId", instrument.inst_id.clone()),
+            ("clOrdId", lookup_id(client_order_id)?),
+        ];
+        match self
+            .lookup::<OrderReply>("/api/v5/trade/order", &params)
+            .await?
+        {
+            Some(order) => self.with_fills(order, instrument).await.map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// The first item a signed GET answers; `None` when OKX has none
+    /// (51603).
+    async fn lookup<T: serde::de::DeserializeOwned>(
+        &self,
+        path: &str,
+        params: &[(&str, String)],
+    ) -> Result<Option<T>, Failure> {
+        let (_, result) = self.rest.signed::<T>(Method::GET, path, params, None).await;
         match result {
-            Ok(orders) => match orders.into_iter().next() {
-                Some(order) => self.with_fills(order, instrument).await.map(Some),
-                None => Ok(None),
-            },
+            Ok(items) => Ok(items.into_iter().next()),
             Err(Failure::Refused { code: 51603, .. }) => Ok(None),
             Err(failure) => Err(failure),
         }
@@ -231,7 +239,12 @@ impl Exchange for OkxExchange {
         });
         let (_, result) = self
             .rest
-            .signed::<serde_json::Value>(Method::POST, "/api/v5/trade/cancel-order", &[], Some(&body))
+            .signed::<serde_json::Value>(
+                Method::POST,
+                "/api/v5/trade/cancel-order",
+                &[],
+                Some(&body),
+            )
             .await;
         match result {
             Ok(_) => {}
@@ -240,7 +253,10 @@ impl Exchange for OkxExchange {
                 self.cancel_algo(client_order_id, &instrument).await?;
             }
             // 51400-51402: nothing open to cancel; the lookup tells why.
-            Err(Failure::Refused { code: 51400..=51402, .. }) => {}
+            Err(Failure::Refused {
+                code: 51400..=51402,
+                ..
+            }) => {}
             Err(failure) => return Err(order_error(failure, symbol)),
         }
         self.fetch(client_order_id, symbol)
@@ -254,7 +270,11 @@ impl Exchange for OkxExchange {
         symbol: &str,
     ) -> Result<Option<ExchangeOrder>, ExchangeError> {
         let instrument = self.instrument(symbol).await?;
-        match self.fetch_order(client_order_id, &instrument).await.map_err(read_error)? {
+        match self
+            .fetch_order(client_order_id, &instrument)
+            .await
+            .map_err(read_error)?
+        {
             Some(order) => Ok(Some(order)),
             None if instrument.inst_type == "SWAP" => self
                 .fetch_algo(client_order_id, &instrument)
@@ -305,7 +325,12 @@ impl Exchange for OkxExchange {
         });
         let (_, result) = self
             .rest
-            .signed::<serde_json::Value>(Method::POST, "/api/v5/account/set-leverage", &[], Some(&body))
+            .signed::<serde_json::Value>(
+                Method::POST,
+                "/api/v5/account/set-leverage",
+                &[],
+                Some(&body),
+            )
             .await;
         result.map_err(|f| order_error(f, symbol))?;
         if let Ok(mut modes) = self.margin_modes.lock() {

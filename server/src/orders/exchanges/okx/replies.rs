@@ -46,7 +46,8 @@ impl OrderReply {
 
     /// Whether anything of it has been filled.
     pub(super) fn has_fills(&self) -> bool {
-        self.acc_fill_sz.is_some_and(|filled| filled > Decimal::ZERO)
+        self.acc_fill_sz
+            .is_some_and(|filled| filled > Decimal::ZERO)
     }
 
     /// The view, with the fills read separately.
@@ -158,7 +159,11 @@ pub(super) struct PositionReply {
 
 impl PositionReply {
     /// The position under `symbol`, sized in base units.
-    pub(super) fn view(self, symbol: &str, instrument: &Instrument) -> Result<PerpPosition, String> {
+    pub(super) fn view(
+        self,
+        symbol: &str,
+        instrument: &Instrument,
+    ) -> Result<PerpPosition, String> {
         let contracts = match self.pos_side.as_str() {
             "net" | "long" => self.pos,
             "short" => -self.pos.abs(),

@@ -286,7 +286,8 @@ impl Rest {
             let stamp = iso_timestamp(timestamp);
             let mut mac = self.mac.clone();
             mac.update(format!("{stamp}{method}{path}{body}").as_bytes());
-            let sign = base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes());
+            let sign =
+                base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes());
             request = request
                 .header("OK-ACCESS-KEY", self.api_key.clone())
                 .header("OK-ACCESS-SIGN", sign)
@@ -307,9 +308,10 @@ impl Rest {
                 }
             })?;
             let (head, body) = response.into_parts();
-            let body = body.collect().await.map_err(|err| {
-                Failure::NoAnswer(format!("the connection to OKX failed: {err}"))
-            })?;
+            let body = body
+                .collect()
+                .await
+                .map_err(|err| Failure::NoAnswer(format!("the connection to OKX failed: {err}")))?;
             Ok::<_, Failure>((head.status, body.to_bytes()))
         };
         let (status, body) = tokio::time::timeout(self.timeout, exchange)
@@ -324,10 +326,16 @@ impl Rest {
     }
 
     /// An answer as `data`, or the failure it reports.
-    fn classify<T: DeserializeOwned>(&self, status: StatusCode, body: &[u8]) -> Result<Vec<T>, Failure> {
+    fn classify<T: DeserializeOwned>(
+        &self,
+        status: StatusCode,
+        body: &[u8],
+    ) -> Result<Vec<T>, Failure> {
         if status == StatusCode::FORBIDDEN {
             self.back_off(Duration::from_secs(60));
-            return Err(Failure::Banned("OKX refused this address (HTTP 403)".into()));
+            return Err(Failure::Banned(
+                "OKX refused this address (HTTP 403)".into(),
+            ));
         }
         let Ok(envelope) = serde_json::from_slice::<Envelope>(body) else {
             return Err(if status.is_success() || status.is_server_error() {
@@ -364,13 +372,15 @@ impl Rest {
                     retry_after: WINDOW,
                 })
             }
-            50100 => Err(Failure::Banned(format!("OKX froze the API key (50100: {message})"))),
+            50100 => Err(Failure::Banned(format!(
+                "OKX froze the API key (50100: {message})"
+            ))),
             50001 | 50004 | 50013 | 50026 => {
                 Err(Failure::NoAnswer(format!("OKX {code}: {message}")))
             }
-            _ if status.is_server_error() => {
-                Err(Failure::NoAnswer(format!("OKX {code} (HTTP {status}): {message}")))
-            }
+            _ if status.is_server_error() => Err(Failure::NoAnswer(format!(
+                "OKX {code} (HTTP {status}): {message}"
+            ))),
             _ => Err(Failure::Refused { code, message }),
         }
     }
