@@ -39,7 +39,7 @@ use crate::{
     orders::OrderGrpc,
     orders::{
         desk::{DeskParts, OrderDesk},
-        exchanges::{Exchange, binance::BinanceExchange, paper::PaperExchange},
+        exchanges::{Exchange, binance::BinanceExchange, okx::OkxExchange, paper::PaperExchange},
     },
     pipelines::{self, PipelineGrpc, Pipelines},
     replication,
@@ -116,6 +116,12 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
             })?;
             venues.push(Arc::new(binance));
         }
+    }
+    for (name, settings) in config.exchanges.okx.accounts_in_force() {
+        let okx = OkxExchange::new(&name, &settings).map_err(|e| {
+            anyhow::anyhow!("invalid configuration of the okx account `{name}`: {e}")
+        })?;
+        venues.push(Arc::new(okx));
     }
     // One normalizer for every surface, so a mapped spelling means the
     // same instrument in signals, PlaceOrder and RunPipeline.

@@ -325,6 +325,7 @@ impl Config {
         copy.security.admin_key = hide(&self.security.admin_key);
         copy.exchanges.binance = self.exchanges.binance.redacted(hide);
         copy.exchanges.binance_usdm = self.exchanges.binance_usdm.redacted(hide);
+        copy.exchanges.okx = self.exchanges.okx.redacted(hide);
         copy.database_url = redact_password(&self.database_url);
         copy
     }

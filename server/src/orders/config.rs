@@ -25,6 +25,8 @@ pub struct ExchangesConfig {
     pub binance: BinanceConfig,
     /// Binance USDⓈ-M futures (off unless `enabled`).
     pub binance_usdm: BinanceConfig,
+    /// OKX spot and perpetual swaps (off unless `enabled`).
+    pub okx: crate::orders::exchanges::okx::OkxConfig,
     /// Every exchange's circuit breaker.
     pub breaker: crate::controls::breakers::BreakerConfig,
 }
@@ -37,6 +39,7 @@ impl Default for ExchangesConfig {
             paper: Default::default(),
             binance: Default::default(),
             binance_usdm: Default::default(),
+            okx: Default::default(),
             breaker: Default::default(),
         }
     }
@@ -54,7 +57,8 @@ impl ExchangesConfig {
     /// Reads every Binance account's `credentials_file`.
     pub fn load_credentials(&mut self) -> Result<(), (String, String)> {
         self.binance.load_credentials(Market::Spot)?;
-        self.binance_usdm.load_credentials(Market::UsdM)
+        self.binance_usdm.load_credentials(Market::UsdM)?;
+        self.okx.load_credentials()
     }
 
     /// Checks the settings; the error names the key.
@@ -65,6 +69,6 @@ impl ExchangesConfig {
         for (market, section) in self.binance_markets() {
             section.validate(market)?;
         }
-        Ok(())
+        self.okx.validate()
     }
 }

@@ -15,6 +15,7 @@
 
 mod behaviour;
 mod faults;
+mod okx;
 mod venues;
 
 use tradeplane_client::Client;
@@ -32,6 +33,11 @@ pub trait VenueUnderTest: Sized {
     /// The instrument the suite trades: the spot pair, or the perpetual
     /// on a venue that trades perpetuals only.
     const SYMBOL: &'static str = "BTC/USDT";
+    /// Whether the connector places a spot bracket's legs as one native
+    /// one-cancels-the-other group; one that cannot must refuse the
+    /// bracket by name (`unsupported_oco`) rather than lock the base
+    /// asset twice.
+    const SPOT_BRACKETS: bool = true;
     /// Starts the venue with the market and account above.
     fn start() -> impl Future<Output = Self>;
     /// Points a server configuration at the venue, with short timeouts,

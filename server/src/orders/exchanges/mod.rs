@@ -3,6 +3,7 @@
 
 pub mod binance;
 pub mod instrumented;
+pub mod okx;
 pub mod paper;
 
 use crate::market::{instrument::InstrumentKind, margin::Leverage, side::Side};

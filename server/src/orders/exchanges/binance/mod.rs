@@ -10,7 +10,7 @@
 //! is it sent again, with the same client order id.
 
 mod config;
-mod credentials;
+pub(crate) mod credentials;
 mod futures;
 mod mapping;
 mod market;

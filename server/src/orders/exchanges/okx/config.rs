@@ -1,0 +1,323 @@
+//! The OKX connector's settings and their checks. The section
+//! `[exchanges.okx]` is the account `default`; each
+//! `[exchanges.okx.accounts.<name>]` adds an account with its own
+//! credentials and `live` flag, and the section's other settings.
+
+use std::{collections::BTreeMap, time::Duration};
+
+use serde::{Deserialize, Serialize};
+
+use crate::{
+    market::account::{DEFAULT_ACCOUNT, check_name},
+    orders::exchanges::binance::credentials,
+};
+
+/// OKX's REST API, demo trading and live alike: demo trading is the
+/// same host with the header `x-simulated-trading: 1`.
+pub const BASE_URL: &str = "https://www.okx.com";
+
+/// OKX connector settings.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct OkxConfig {
+    /// Connects the `okx` exchange.
+    pub enabled: bool,
+    /// REST base URL; empty means [`BASE_URL`].
+    pub base_url: String,
+    /// Must be set to trade real money: without it every request asks
+    /// for demo trading, and a base URL other than OKX's or a loopback
+    /// address is refused.
+    pub live: bool,
+    /// API key (`TRADEPLANE_EXCHANGES__OKX__API_KEY`).
+    pub api_key: String,
+    /// API secret (`TRADEPLANE_EXCHANGES__OKX__API_SECRET`).
+    pub api_secret: String,
+    /// The passphrase set when the key was made
+    /// (`TRADEPLANE_EXCHANGES__OKX__PASSPHRASE`).
+    pub passphrase: String,
+    /// A TOML file with `api_key` and `api_secret` (mode 0600), read at
+    /// start instead of the two keys; the passphrase stays a setting.
+    pub credentials_file: String,
+    /// How long after it was signed OKX may still accept a request (sent
+    /// as `expTime`): an order not found once this has passed was never
+    /// placed.
+    #[serde(with = "humantime_serde")]
+    pub recv_window: Duration,
+    /// Longest wait for one HTTP answer.
+    #[serde(with = "humantime_serde")]
+    pub request_timeout: Duration,
+    /// Longest rate-limit wait a placement waits out before trying again.
+    #[serde(with = "humantime_serde")]
+    pub max_retry_wait: Duration,
+    /// How long instruments from `/api/v5/public/instruments` are reused.
+    #[serde(with = "humantime_serde")]
+    pub rules_ttl: Duration,
+    /// More accounts, by name.
+    pub accounts: BTreeMap<String, OkxAccount>,
+}
+
+/// A named OKX account: its own credentials and `live` flag; the other
+/// settings come from `[exchanges.okx]`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct OkxAccount {
+    /// API key (`TRADEPLANE_EXCHANGES__OKX__ACCOUNTS__<NAME>__API_KEY`).
+    pub api_key: String,
+    /// API secret (`..._API_SECRET`).
+    pub api_secret: String,
+    /// Passphrase (`..._PASSPHRASE`).
+    pub passphrase: String,
+    /// As [`OkxConfig::credentials_file`].
+    pub credentials_file: String,
+    /// Must be set to trade real money with this account.
+    pub live: bool,
+    /// REST base URL; empty: the section's.
+    pub base_url: String,
+}
+
+impl Default for OkxConfig {
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            base_url: String::new(),
+            live: false,
+            api_key: String::new(),
+            api_secret: String::new(),
+            passphrase: String::new(),
+            credentials_file: String::new(),
+            recv_window: Duration::from_secs(5),
+            request_timeout: Duration::from_secs(10),
+            max_retry_wait: Duration::from_secs(5),
+            rules_ttl: Duration::from_secs(3600),
+            accounts: BTreeMap::new(),
+        }
+    }
+}
+
+impl OkxConfig {
+    /// The base URL in force.
+    pub fn effective_base_url(&self) -> &str {
+        if self.base_url.is_empty() {
+            BASE_URL
+        } else {
+            &self.base_url
+        }
+    }
+
+    /// Every account to connect, by name, each with the whole settings of
+    /// its connection: `default` when `enabled`, then the named ones.
+    pub fn accounts_in_force(&self) -> Vec<(String, OkxConfig)> {
+        let base = OkxConfig {
+            credentials_file: String::new(),
+            accounts: BTreeMap::new(),
+            ..self.clone()
+        };
+        let named = self.accounts.iter().map(|(name, account)| {
+            let base_url = if account.base_url.is_empty() {
+                base.base_url.clone()
+            } else {
+                account.base_url.clone()
+            };
+            let connection = OkxConfig {
+                enabled: true,
+                base_url,
+                live: account.live,
+                api_key: account.api_key.clone(),
+                api_secret: account.api_secret.clone(),
+                passphrase: account.passphrase.clone(),
+                ..base.clone()
+            };
+            (name.clone(), connection)
+        });
+        self.enabled
+            .then(|| (DEFAULT_ACCOUNT.to_string(), base.clone()))
+            .into_iter()
+            .chain(named)
+            .collect()
+    }
+
+    /// Reads every `credentials_file` into its account's key and secret.
+    pub fn load_credentials(&mut self) -> Result<(), (String, String)> {
+        let section = section_key(DEFAULT_ACCOUNT);
+        if let Some((key, secret)) = credentials::load(
+            &section,
+            &self.credentials_file,
+            (&self.api_key, &self.api_secret),
+        )? {
+            (self.api_key, self.api_secret) = (key, secret);
+        }
+        for (name, account) in &mut self.accounts {
+            if let Some((key, secret)) = credentials::load(
+                &section_key(name),
+                &account.credentials_file,
+                (&account.api_key, &account.api_secret),
+            )? {
+                (account.api_key, account.api_secret) = (key, secret);
+            }
+        }
+        Ok(())
+    }
+
+    /// A copy with every key, secret and passphrase passed through `hide`.
+    pub fn redacted(&self, hide: impl Fn(&str) -> String) -> Self {
+        let mut copy = self.clone();
+        copy.api_key = hide(&self.api_key);
+        copy.api_secret = hide(&self.api_secret);
+        copy.passphrase = hide(&self.passphrase);
+        for account in copy.accounts.values_mut() {
+            account.api_key = hide(&account.api_key);
+            account.api_secret = hide(&account.api_secret);
+            account.passphrase = hide(&account.passphrase);
+        }
+        copy
+    }
+
+    /// Checks the settings; the error names the key.
+    pub fn validate(&self) -> Result<(), (String, String)> {
+        for name in self.accounts.keys() {
+            let refused = if name == DEFAULT_ACCOUNT {
+                Err("`default` is the [exchanges.okx] section itself".to_string())
+            } else {
+                check_name(name)
+            };
+            refused.map_err(|message| (section_key(name), message))?;
+        }
+        let connections = self.accounts_in_force();
+        if connections.is_empty() {
+            return Ok(());
+        }
+        if self.recv_window.is_zero() || self.recv_window > Duration::from_secs(30) {
+            return Err((
+                "exchanges.okx.recv_window".into(),
+                "must be above 0 and at most 30s (OKX refuses older requests)".into(),
+            ));
+        }
+        if self.request_timeout.is_zero() {
+            return Err((
+                "exchanges.okx.request_timeout".into(),
+                "must be positive".into(),
+            ));
+        }
+        for (name, connection) in &connections {
+            connection.validate_connection(name)?;
+        }
+        Ok(())
+    }
+
+    /// The checks of one account's connection: credentials, and a base
+    /// URL that moves real money only with the account's live flag.
+    fn validate_connection(&self, account: &str) -> Result<(), (String, String)> {
+        let section = section_key(account);
+        if self.api_key.is_empty() || self.api_secret.is_empty() || self.passphrase.is_empty() {
+            let env = format!("TRADEPLANE_{}__", section.replace('.', "__").to_uppercase());
+            return Err((
+                format!("{section}.api_key"),
+                format!(
+                    "set api_key, api_secret and passphrase (or credentials_file and \
+                     passphrase), or {env}API_KEY, {env}API_SECRET and {env}PASSPHRASE"
+                ),
+            ));
+        }
+        let url_key = format!("{section}.base_url");
+        let url = url::Url::parse(self.effective_base_url())
+            .map_err(|e| (url_key.clone(), format!("not a URL: {e}")))?;
+        let host = url.host_str().unwrap_or_default();
+        let loopback = matches!(host, "localhost" | "127.0.0.1" | "[::1]");
+        if url.scheme() != "https" && !loopback {
+            return Err((
+                url_key,
+                "must be https:// (plain http only on loopback)".into(),
+            ));
+        }
+        let demo_host = matches!(host, "www.okx.com" | "okx.com" | "aws.okx.com");
+        if !self.live && !loopback && !demo_host {
+            return Err((
+                url_key,
+                format!(
+                    "`{host}` is not OKX's demo trading; set {section}.live = true to trade real money"
+                ),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// The configuration section of `account`.
+fn section_key(account: &str) -> String {
+    if account == DEFAULT_ACCOUNT {
+        "exchanges.okx".into()
+    } else {
+        format!("exchanges.okx.accounts.{account}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(base_url: &str, live: bool) -> OkxConfig {
+        OkxConfig {
+            enabled: true,
+            base_url: base_url.into(),
+            live,
+            api_key: "key".into(),
+            api_secret: "secret".into(),
+            passphrase: "phrase".into(),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn demo_unless_live_and_no_stranger_hosts() {
+        assert!(config("", false).validate().is_ok());
+        assert_eq!(config("", false).effective_base_url(), BASE_URL);
+        assert!(config("http://127.0.0.1:9", false).validate().is_ok());
+        let refused = config("https://okx.example.com", false).validate();
+        assert!(
+            matches!(refused, Err((ref key, ref m)) if key == "exchanges.okx.base_url" && m.contains("exchanges.okx.live = true")),
+            "{refused:?}"
+        );
+        assert!(config("https://okx.example.com", true).validate().is_ok());
+        assert!(config("http://example.com", true).validate().is_err());
+        let mut no_phrase = config("", false);
+        no_phrase.passphrase.clear();
+        let refused = no_phrase.validate();
+        assert!(
+            matches!(refused, Err((ref key, ref m)) if key == "exchanges.okx.api_key" && m.contains("TRADEPLANE_EXCHANGES__OKX__PASSPHRASE")),
+            "{refused:?}"
+        );
+    }
+
+    #[test]
+    fn named_accounts_inherit_and_are_redacted() {
+        let mut base = config("", true);
+        base.accounts.insert(
+            "copy_a".into(),
+            OkxAccount {
+                api_key: "ka".into(),
+                api_secret: "sa".into(),
+                passphrase: "pa".into(),
+                ..Default::default()
+            },
+        );
+        let accounts = base.accounts_in_force();
+        assert_eq!(accounts.len(), 2);
+        assert!(!accounts[1].1.live, "an account is live only when told");
+        assert_eq!(accounts[1].1.passphrase, "pa");
+        let shown = format!("{:?}", base.redacted(|_| "<redacted>".into()));
+        for secret in [
+            "\"key\"",
+            "\"secret\"",
+            "\"phrase\"",
+            "\"ka\"",
+            "\"sa\"",
+            "\"pa\"",
+        ] {
+            assert!(!shown.contains(secret), "{shown}");
+        }
+        base.accounts.insert("Bad".into(), OkxAccount::default());
+        assert!(
+            matches!(base.validate(), Err((ref key, _)) if key == "exchanges.okx.accounts.Bad")
+        );
+    }
+}

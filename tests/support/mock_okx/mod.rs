@@ -1,0 +1,277 @@
+//! A mock of OKX's v5 REST API on a loopback port, for the tests of the
+//! `okx` connector. It checks the key, passphrase, `OK-ACCESS-SIGN`
+//! (base64 HMAC-SHA256 of timestamp, method, path with query and body),
+//! the timestamp and `expTime` the way OKX does, and that every request
+//! asks for demo trading (`x-simulated-trading: 1`); keeps orders by
+//! `clOrdId` (51016 for a duplicate open id), spot `BTC-USDT` and the
+//! perpetual swap `BTC-USDT-SWAP` (sizes in contracts of 0.01 BTC) at a
+//! settable price, balances, leverage and margin mode per swap, net-mode
+//! positions, reduce-only orders and conditional (stop) algo orders; and
+//! injects faults into the next requests of a route, on the shared core
+//! `mock_venue`.
+
+mod book;
+mod routes;
+
+use std::{
+    collections::{BTreeMap, HashMap},
+    sync::{Arc, Mutex},
+};
+
+use rust_decimal::Decimal;
+use serde_json::{Value, json};
+
+use crate::mock_venue::{Answer, Faults, Request, Server, Trouble, Venue, answer, retry_after};
+pub use crate::mock_venue::{Fault, Route};
+
+/// The API key the mock accepts.
+pub const API_KEY: &str = "okx-mock-key-0123456789";
+/// The secret the mock verifies signatures with.
+pub const API_SECRET: &str = "okx-mock-secret-9876543210";
+/// The passphrase the key was made with.
+pub const PASSPHRASE: &str = "okx-mock-passphrase-246";
+/// Base units per contract of a swap.
+pub const CONTRACT_VALUE: Decimal = Decimal::from_parts(1, 0, 0, false, 2);
+
+/// An order as the mock holds it; sizes in OKX's unit (contracts for
+/// swaps).
+#[derive(Debug, Clone, PartialEq)]
+pub struct MockOrder {
+    pub ord_id: String,
+    pub cl_ord_id: String,
+    pub inst_id: String,
+    pub side: String,
+    pub ord_type: String,
+    pub td_mode: String,
+    pub size: Decimal,
+    pub price: Option<Decimal>,
+    pub reduce_only: bool,
+    /// `live`, `partially_filled`, `filled` or `canceled`.
+    pub state: &'static str,
+    pub filled: Decimal,
+}
+
+/// A conditional (stop) algo order.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MockAlgo {
+    pub algo_id: String,
+    pub algo_cl_ord_id: String,
+    pub inst_id: String,
+    pub side: String,
+    pub td_mode: String,
+    pub size: Decimal,
+    pub trigger: Decimal,
+    pub reduce_only: bool,
+    /// `live`, `effective` or `canceled`.
+    pub state: &'static str,
+    /// The order it placed when it triggered.
+    pub ord_id: String,
+}
+
+#[derive(Debug, Clone)]
+struct Trade {
+    id: u64,
+    ord_id: String,
+    inst_id: String,
+    price: Decimal,
+    size: Decimal,
+    fee: Decimal,
+    fee_ccy: String,
+    time: i64,
+}
+
+/// A net-mode position of a swap, in contracts (signed).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct MockPosition {
+    pub contracts: Decimal,
+    pub entry: Decimal,
+}
+
+struct State {
+    clock_offset_ms: i64,
+    orders: Vec<MockOrder>,
+    algos: Vec<MockAlgo>,
+    trades: Vec<Trade>,
+    prices: HashMap<String, Decimal>,
+    balances: BTreeMap<String, Decimal>,
+    /// Leverage and margin mode per swap, as last set.
+    leverage: HashMap<String, (u32, String)>,
+    positions: HashMap<String, MockPosition>,
+    faults: Faults,
+    refused_signatures: u64,
+    next_id: u64,
+}
+
+/// A running mock; it stops when dropped.
+pub struct MockOkx {
+    /// `http://127.0.0.1:<port>`.
+    pub url: String,
+    state: Arc<Mutex<State>>,
+    _server: Server,
+}
+
+/// OKX's envelope around `data`.
+fn ok(data: Vec<Value>) -> Answer {
+    answer(200, json!({"code": "0", "msg": "", "data": data}))
+}
+
+/// OKX's refusal of a whole request.
+fn error(status: u16, code: &str, msg: &str) -> Answer {
+    answer(status, json!({"code": code, "msg": msg, "data": []}))
+}
+
+/// OKX's refusal of one order: HTTP 200, `code` 1, the reason per order.
+fn refused(code: &str, msg: &str) -> Answer {
+    answer(
+        200,
+        json!({"code": "1", "msg": "Operation failed.", "data": [{"ordId": "", "clOrdId": "", "sCode": code, "sMsg": msg}]}),
+    )
+}
+
+fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
+
+impl Venue for State {
+    fn route(&self, request: &Request) -> Option<Route> {
+        match (request.method.as_str(), request.path.as_str()) {
+            ("POST", "/api/v5/trade/order") => Some(Route::PlaceOrder),
+            ("GET", "/api/v5/trade/order") => Some(Route::QueryOrder),
+            ("POST", "/api/v5/trade/cancel-order") => Some(Route::CancelOrder),
+            ("POST", "/api/v5/trade/order-algo") => Some(Route::PlaceOrderList),
+            _ => None,
+        }
+    }
+
+    fn handle(&mut self, request: &Request) -> Answer {
+        routes::route_request(self, request)
+    }
+
+    fn trouble(&self, trouble: Trouble) -> Answer {
+        match trouble {
+            Trouble::Internal => error(500, "50026", "System error. Try again later"),
+            Trouble::BackendTimeout => error(
+                400,
+                "50004",
+                "API endpoint request timeout (does not mean that the request was successful or failed, please check the request result)",
+            ),
+            Trouble::Throttled(secs) => retry_after(error(429, "50011", "Too Many Requests"), secs),
+            Trouble::Banned(secs) => retry_after(error(403, "403", "Forbidden"), secs),
+        }
+    }
+
+    fn faults(&mut self) -> &mut Faults {
+        &mut self.faults
+    }
+}
+
+impl MockOkx {
+    /// Starts on an ephemeral loopback port, with BTC at 50,000 (spot and
+    /// swap) and an account holding 100,000 USDT and 1 BTC.
+    pub async fn start() -> Self {
+        let state = Arc::new(Mutex::new(State {
+            clock_offset_ms: 0,
+            orders: Vec::new(),
+            algos: Vec::new(),
+            trades: Vec::new(),
+            prices: HashMap::from([
+                ("BTC-USDT".into(), Decimal::from(50_000)),
+                ("BTC-USDT-SWAP".into(), Decimal::from(50_000)),
+            ]),
+            balances: BTreeMap::from([
+                ("USDT".into(), Decimal::from(100_000)),
+                ("BTC".into(), Decimal::ONE),
+            ]),
+            leverage: HashMap::new(),
+            positions: HashMap::new(),
+            faults: Faults::default(),
+            refused_signatures: 0,
+            next_id: 1,
+        }));
+        let server = Server::start(state.clone()).await;
+        Self {
+            url: server.url.clone(),
+            state,
+            _server: server,
+        }
+    }
+
+    fn with<T>(&self, f: impl FnOnce(&mut State) -> T) -> T {
+        f(&mut self.state.lock().expect("mock state"))
+    }
+
+    /// Points a server configuration's `okx` exchange at this mock.
+    pub fn configure(&self, config: &mut tradeplane_server::config::Config) {
+        let okx = &mut config.exchanges.okx;
+        okx.enabled = true;
+        okx.base_url = self.url.clone();
+        okx.api_key = API_KEY.into();
+        okx.api_secret = API_SECRET.into();
+        okx.passphrase = PASSPHRASE.into();
+    }
+
+    /// Sets how far the mock's clock runs ahead of ours (negative: behind).
+    pub fn set_clock_offset(&self, ms: i64) {
+        self.with(|s| s.clock_offset_ms = ms);
+    }
+
+    /// Queues a fault for the next request on `route`.
+    pub fn fail_next(&self, route: Route, fault: Fault) {
+        self.with(|s| s.faults.push(route, fault));
+    }
+
+    /// Moves the market of `inst_id`: resting orders it crosses fill and
+    /// stops it reaches trigger.
+    pub fn set_price(&self, inst_id: &str, price: Decimal) {
+        self.with(|s| book::move_market(s, inst_id, price));
+    }
+
+    /// The latest order under `cl_ord_id` (as OKX holds it, prefix-less).
+    pub fn order(&self, cl_ord_id: &str) -> Option<MockOrder> {
+        self.with(|s| {
+            s.orders
+                .iter()
+                .rev()
+                .find(|o| o.cl_ord_id == cl_ord_id)
+                .cloned()
+        })
+    }
+
+    /// Every order the mock ever accepted, oldest first.
+    pub fn orders(&self) -> Vec<MockOrder> {
+        self.with(|s| s.orders.clone())
+    }
+
+    /// Every algo order the mock ever accepted, oldest first.
+    pub fn algos(&self) -> Vec<MockAlgo> {
+        self.with(|s| s.algos.clone())
+    }
+
+    /// How many orders carry `cl_ord_id`.
+    pub fn orders_with_client_id(&self, cl_ord_id: &str) -> usize {
+        self.with(|s| s.orders.iter().filter(|o| o.cl_ord_id == cl_ord_id).count())
+    }
+
+    /// The leverage and margin mode last set for `inst_id`.
+    pub fn leverage(&self, inst_id: &str) -> Option<(u32, String)> {
+        self.with(|s| s.leverage.get(inst_id).cloned())
+    }
+
+    /// The net position in `inst_id`, in contracts.
+    pub fn position(&self, inst_id: &str) -> MockPosition {
+        self.with(|s| s.positions.get(inst_id).cloned().unwrap_or_default())
+    }
+
+    /// Signed requests refused for a bad key, passphrase, signature,
+    /// timestamp or environment.
+    pub fn refused_signatures(&self) -> u64 {
+        self.with(|s| s.refused_signatures)
+    }
+}
+
+/// The `clOrdId` OKX holds for a desk client order id: `tp-` dropped.
+pub fn venue_client_id(client_order_id: &str) -> &str {
+    client_order_id
+        .strip_prefix("tp-")
+        .unwrap_or(client_order_id)
+}
