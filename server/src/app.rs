@@ -39,7 +39,9 @@ use crate::{
     orders::OrderGrpc,
     orders::{
         desk::{DeskParts, OrderDesk},
-        exchanges::{Exchange, binance::BinanceExchange, paper::PaperExchange},
+        exchanges::{
+            Exchange, binance::BinanceExchange, bybit::BybitExchange, paper::PaperExchange,
+        },
     },
     pipelines::{self, PipelineGrpc, Pipelines},
     replication,
@@ -111,6 +113,13 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
             anyhow::anyhow!("invalid configuration of the binance account `{name}`: {e}")
         })?;
         venues.push(Arc::new(binance));
+    }
+    let bybit = &config.exchanges.bybit;
+    for (name, connection) in bybit.accounts_in_force() {
+        let venue = BybitExchange::new(&name, &connection, bybit).map_err(|e| {
+            anyhow::anyhow!("invalid configuration of the bybit account `{name}`: {e}")
+        })?;
+        venues.push(Arc::new(venue));
     }
     // One normalizer for every surface, so a mapped spelling means the
     // same instrument in signals, PlaceOrder and RunPipeline.
@@ -300,7 +309,7 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
     }));
     tasks.push(tokio::spawn(sync_orders(
         desk.clone(),
-        config.exchanges.binance.sync_interval,
+        sync_interval(&config),
         duty.clone(),
         stopped.clone(),
     )));
@@ -422,6 +431,19 @@ async fn open_breakers(
 /// is on `duty` (fills of resting orders, and orders whose placement
 /// outcome was unknown), and settles what stopped replicas left open
 /// whenever it takes the duty over.
+/// How often open orders are synced: the shortest interval of the
+/// remote venues in use (Binance's when none is).
+fn sync_interval(config: &Config) -> Duration {
+    let exchanges = &config.exchanges;
+    let bybit_on = !exchanges.bybit.accounts_in_force().is_empty();
+    let binance = exchanges.binance.sync_interval;
+    if bybit_on {
+        binance.min(exchanges.bybit.sync_interval)
+    } else {
+        binance
+    }
+}
+
 async fn sync_orders(
     desk: Arc<OrderDesk>,
     every: Duration,

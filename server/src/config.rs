@@ -192,7 +192,12 @@ impl Config {
                     message: err.into_inner().to_string(),
                 }
             })?;
-        if let Err((key, message)) = config.exchanges.binance.load_credentials() {
+        let loaded = config
+            .exchanges
+            .binance
+            .load_credentials()
+            .and_then(|()| config.exchanges.bybit.load_credentials());
+        if let Err((key, message)) = loaded {
             let origin = origin_of(&origins, &key);
             return Err(ConfigError::Invalid {
                 key,
@@ -261,6 +266,9 @@ impl Config {
         if let Err((key, message)) = self.exchanges.binance.validate() {
             return Err(invalid(&key, message));
         }
+        if let Err((key, message)) = self.exchanges.bybit.validate() {
+            return Err(invalid(&key, message));
+        }
         for (key, limit) in [
             (
                 "security.rate_limits.per_api_key",
@@ -324,6 +332,7 @@ impl Config {
         copy.webhook.hmac_secret = hide(&self.webhook.hmac_secret);
         copy.security.admin_key = hide(&self.security.admin_key);
         copy.exchanges.binance = self.exchanges.binance.redacted(hide);
+        copy.exchanges.bybit = self.exchanges.bybit.redacted(hide);
         copy.database_url = redact_password(&self.database_url);
         copy
     }

@@ -17,6 +17,8 @@ pub struct ExchangesConfig {
     pub paper: crate::orders::exchanges::paper::PaperConfig,
     /// Binance spot (off unless `enabled`).
     pub binance: crate::orders::exchanges::binance::BinanceConfig,
+    /// Bybit spot and USDT perpetuals (off unless `enabled`).
+    pub bybit: crate::orders::exchanges::bybit::BybitConfig,
     /// Every exchange's circuit breaker.
     pub breaker: crate::controls::breakers::BreakerConfig,
 }
@@ -27,6 +29,7 @@ impl Default for ExchangesConfig {
             resend_within: Duration::from_secs(120),
             paper: Default::default(),
             binance: Default::default(),
+            bybit: Default::default(),
             breaker: Default::default(),
         }
     }

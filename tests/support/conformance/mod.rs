@@ -13,6 +13,7 @@
 //! 1 BTC, so that the same figures hold everywhere.
 
 mod behaviour;
+mod bybit;
 mod faults;
 mod venues;
 
@@ -28,6 +29,10 @@ pub trait VenueUnderTest: Sized {
     const EXCHANGE: &'static str;
     /// The connector kind `ListExchanges` reports.
     const KIND: &'static str;
+    /// Whether the venue has a native one-cancels-the-other order for
+    /// spot. Without one, a spot bracket must be refused by name (two
+    /// plain legs would each lock the same base asset), never emulated.
+    const NATIVE_SPOT_OCO: bool = true;
     /// Starts the venue with the market and account above.
     fn start() -> impl Future<Output = Self>;
     /// Points a server configuration at the venue, with short timeouts,

@@ -8,7 +8,7 @@
 //! is it sent again, with the same client order id.
 
 mod config;
-mod credentials;
+pub(crate) mod credentials;
 mod mapping;
 mod oco;
 mod placement;
