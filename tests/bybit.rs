@@ -10,7 +10,8 @@ use serde_json::{Value, json};
 use tradeplane_api::*;
 use tradeplane_client::Client;
 use tradeplane_e2e::{
-    PASSPHRASE, TestServer, create_pipeline, dec, deliver, get_order, mock_bybit::MockBybit,
+    PASSPHRASE, TestServer, create_pipeline, dec, deliver, get_order,
+    mock_bybit::{API_KEY, API_SECRET, MockBybit, RATE_LIMIT},
     resting_orders,
 };
 
@@ -150,6 +151,22 @@ async fn a_long_opens_at_the_pipelines_leverage_with_reduce_only_protection_and_
     for leg in [&stop, &target] {
         let now = mock.order(&leg.order_link_id).expect("still known");
         assert_eq!(now.status, "Cancelled", "{now:?}");
+    }
+    // Bybit's X-Bapi-Limit reaches the rate-limit gauge; the credentials
+    // reach no metric.
+    let metrics = server.metrics().await;
+    let gauge = metrics.lines().find(|l| {
+        l.starts_with("tradeplane_exchange_rate_limit_limit") && l.contains("exchange=\"bybit\"")
+    });
+    assert!(
+        gauge.is_some_and(|l| l.ends_with(&format!(" {RATE_LIMIT}"))),
+        "{gauge:?}"
+    );
+    for secret in [API_KEY, API_SECRET] {
+        assert!(
+            !metrics.contains(secret),
+            "a credential reached the metrics"
+        );
     }
     server.stop().await;
 }
