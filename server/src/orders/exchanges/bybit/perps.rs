@@ -144,7 +144,12 @@ impl BybitExchange {
                         p.leverage, p.symbol
                     ))
                 })?;
-            let base = p.symbol.strip_suffix("USDT").unwrap_or(&p.symbol);
+            let base = p.symbol.strip_suffix("USDT").ok_or_else(|| {
+                ExchangeError::Unavailable(format!(
+                    "Bybit listed `{}` among USDT-settled positions",
+                    p.symbol
+                ))
+            })?;
             positions.push(PerpPosition {
                 symbol: format!("{base}/USDT:PERP"),
                 quantity,

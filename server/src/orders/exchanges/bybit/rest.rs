@@ -86,6 +86,8 @@ pub struct Rest {
     timeout: Duration,
     base_url: String,
     api_key: String,
+    /// The key as its header, marked sensitive so that it is never shown.
+    key_header: HeaderValue,
     mac: Hmac<Sha256>,
     recv_window_ms: i64,
     clock: Mutex<Clock>,
@@ -113,8 +115,9 @@ impl Rest {
             .https_or_http()
             .enable_http1()
             .wrap_connector(connect);
-        HeaderValue::from_str(api_key)
+        let mut key_header = HeaderValue::from_str(api_key)
             .map_err(|_| "the API key has characters a header cannot carry".to_string())?;
+        key_header.set_sensitive(true);
         let mac = Hmac::<Sha256>::new_from_slice(api_secret.as_bytes())
             .map_err(|e| format!("unusable API secret: {e}"))?;
         Ok(Self {
@@ -122,6 +125,7 @@ impl Rest {
             timeout,
             base_url: base_url.trim_end_matches('/').to_string(),
             api_key: api_key.to_string(),
+            key_header,
             mac,
             recv_window_ms: i64::try_from(recv_window.as_millis()).unwrap_or(5_000),
             clock: Mutex::new(Clock {
@@ -296,11 +300,8 @@ impl Rest {
             request = request.header(http::header::CONTENT_TYPE, "application/json");
         }
         if let Some((timestamp, sign)) = signature {
-            let mut key =
-                HeaderValue::from_str(&self.api_key).unwrap_or(HeaderValue::from_static(""));
-            key.set_sensitive(true);
             request = request
-                .header("X-BAPI-API-KEY", key)
+                .header("X-BAPI-API-KEY", self.key_header.clone())
                 .header("X-BAPI-TIMESTAMP", timestamp.to_string())
                 .header("X-BAPI-RECV-WINDOW", self.recv_window_ms.to_string())
                 .header("X-BAPI-SIGN", sign);
