@@ -4,15 +4,21 @@
 //! `linear`), long and short: the leverage and margin mode set at the
 //! venue before the entry, the position opened there, the stop-loss and
 //! take-profit reduce-only conditional and limit orders, and an exit that
-//! cancels them and closes the position flat.
+//! cancels them and closes the position flat. And what the conformance
+//! kit cannot tell on Bybit (which refuses a reused `orderLinkId`, so a
+//! blind resend would be refused rather than doubled): an order whose
+//! answer was lost is looked up, not sent again.
 
 use serde_json::{Value, json};
 use tradeplane_api::*;
 use tradeplane_client::Client;
 use tradeplane_e2e::{
-    PASSPHRASE, TestServer, create_pipeline, dec, deliver, get_order,
+    PASSPHRASE, TestServer,
+    conformance::order_on,
+    create_pipeline, dec, deliver, get_order,
     mock_bybit::{API_KEY, API_SECRET, MockBybit, RATE_LIMIT},
-    resting_orders,
+    mock_venue::{Fault, Route},
+    place_order, resting_orders,
 };
 
 /// `examples/perp-futures.yaml`, moved to Bybit.
@@ -198,5 +204,29 @@ async fn a_sell_with_no_position_opens_a_short_that_an_exit_buys_back() {
     );
     assert_eq!(mock.position("BTCUSDT"), None, "flat at the venue");
     assert!(resting_orders(&client).await.is_empty());
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn an_order_whose_answer_was_lost_is_looked_up_and_never_sent_again() {
+    let (mock, server, client) = on_mock_bybit().await;
+    for (name, fault) in [
+        ("lost", Fault::LoseAnswer),
+        ("timeout", Fault::BackendTimeout),
+    ] {
+        let before = mock.create_requests();
+        mock.fail_next(Route::PlaceOrder, fault);
+        let placed = place_order(&client, order_on::<MockBybit>(name, Buy, "0.001", None)).await;
+        assert_eq!(
+            placed.status,
+            OrderStatus::Filled as i32,
+            "{name}: {placed:?}"
+        );
+        assert_eq!(
+            mock.create_requests() - before,
+            1,
+            "{name}: sent once, then looked up"
+        );
+    }
     server.stop().await;
 }

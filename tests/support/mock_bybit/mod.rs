@@ -83,6 +83,8 @@ struct State {
     leverage: HashMap<String, (u32, i64)>,
     faults: Faults,
     refused_signatures: u64,
+    /// Signed `/v5/order/create` requests received, duplicates included.
+    create_requests: u64,
     requests: u64,
     next_id: u64,
 }
@@ -172,6 +174,7 @@ impl MockBybit {
             leverage: HashMap::new(),
             faults: Faults::default(),
             refused_signatures: 0,
+            create_requests: 0,
             requests: 0,
             next_id: 1,
         }));
@@ -256,6 +259,11 @@ impl MockBybit {
                 .filter(|o| o.order_link_id == order_link_id)
                 .count()
         })
+    }
+
+    /// Order requests received (accepted, refused or duplicate).
+    pub fn create_requests(&self) -> u64 {
+        self.with(|s| s.create_requests)
     }
 
     /// Signed requests refused for a bad key, signature or timestamp.

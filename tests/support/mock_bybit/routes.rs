@@ -68,7 +68,10 @@ pub(super) fn route_request(s: &mut State, request: &Request) -> Answer {
             .to_string()
     };
     match (request.method.as_str(), request.path.as_str()) {
-        ("POST", "/v5/order/create") => book::place(s, &body),
+        ("POST", "/v5/order/create") => {
+            s.create_requests += 1;
+            book::place(s, &body)
+        }
         ("POST", "/v5/order/cancel") => book::cancel(s, &field("category"), &field("orderLinkId")),
         ("GET", "/v5/order/realtime") => orders(s, &get("category"), &get("orderLinkId"), true),
         ("GET", "/v5/order/history") => orders(s, &get("category"), &get("orderLinkId"), false),
