@@ -39,7 +39,10 @@ use crate::{
     orders::OrderGrpc,
     orders::{
         desk::{DeskParts, OrderDesk},
-        exchanges::{Exchange, binance::BinanceExchange, okx::OkxExchange, paper::PaperExchange},
+        exchanges::{
+            Exchange, binance::BinanceExchange, bybit::BybitExchange, okx::OkxExchange,
+            paper::PaperExchange,
+        },
     },
     pipelines::{self, PipelineGrpc, Pipelines},
     replication,
@@ -122,6 +125,13 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
             anyhow::anyhow!("invalid configuration of the okx account `{name}`: {e}")
         })?;
         venues.push(Arc::new(okx));
+    }
+    let bybit = &config.exchanges.bybit;
+    for (name, connection) in bybit.accounts_in_force() {
+        let venue = BybitExchange::new(&name, &connection, bybit).map_err(|e| {
+            anyhow::anyhow!("invalid configuration of the bybit account `{name}`: {e}")
+        })?;
+        venues.push(Arc::new(venue));
     }
     // One normalizer for every surface, so a mapped spelling means the
     // same instrument in signals, PlaceOrder and RunPipeline.

@@ -9,6 +9,7 @@ mod control;
 pub mod hostile;
 pub mod mock_binance;
 pub mod mock_binance_futures;
+pub mod mock_bybit;
 pub mod mock_okx;
 pub mod mock_venue;
 mod pipelines;

@@ -27,6 +27,8 @@ pub struct ExchangesConfig {
     pub binance_usdm: BinanceConfig,
     /// OKX spot and perpetual swaps (off unless `enabled`).
     pub okx: crate::orders::exchanges::okx::OkxConfig,
+    /// Bybit spot and USDT perpetuals (off unless `enabled`).
+    pub bybit: crate::orders::exchanges::bybit::BybitConfig,
     /// Every exchange's circuit breaker.
     pub breaker: crate::controls::breakers::BreakerConfig,
 }
@@ -40,6 +42,7 @@ impl Default for ExchangesConfig {
             binance: Default::default(),
             binance_usdm: Default::default(),
             okx: Default::default(),
+            bybit: Default::default(),
             breaker: Default::default(),
         }
     }
@@ -54,11 +57,12 @@ impl ExchangesConfig {
         ]
     }
 
-    /// Reads every Binance account's `credentials_file`.
+    /// Reads every account's `credentials_file`.
     pub fn load_credentials(&mut self) -> Result<(), (String, String)> {
         self.binance.load_credentials(Market::Spot)?;
         self.binance_usdm.load_credentials(Market::UsdM)?;
-        self.okx.load_credentials()
+        self.okx.load_credentials()?;
+        self.bybit.load_credentials()
     }
 
     /// Checks the settings; the error names the key.
@@ -69,6 +73,7 @@ impl ExchangesConfig {
         for (market, section) in self.binance_markets() {
             section.validate(market)?;
         }
-        self.okx.validate()
+        self.okx.validate()?;
+        self.bybit.validate()
     }
 }

@@ -195,7 +195,8 @@ pub async fn refuses_what_its_rules_refuse<V: VenueUnderTest>() {
 
 /// A filled entry's stop-loss and take-profit are one group: when the
 /// take-profit fills, the stop is canceled, and a later fall sells
-/// nothing more.
+/// nothing more. A venue without a native spot OCO refuses the bracket by
+/// name instead.
 pub async fn a_bracket_is_one_linked_group<V: VenueUnderTest>() {
     let venue = V::start().await;
     let server = serve(&venue).await;
@@ -210,8 +211,17 @@ pub async fn a_bracket_is_one_linked_group<V: VenueUnderTest>() {
     .await;
     let execution = run_pipeline_on(&client, &pipeline, (V::SYMBOL, "buy"), "50000", "").await;
     if !V::SPOT_BRACKETS {
-        assert_eq!(execution.status, ExecutionStatus::Failed as i32);
+        // No native OCO on spot: the bracket is refused by name, and
+        // neither leg is left working at the venue.
+        assert_eq!(
+            execution.status,
+            ExecutionStatus::Failed as i32,
+            "{execution:?}"
+        );
         assert!(execution.error.contains("unsupported_oco"), "{execution:?}");
+        for leg in orders_of(&client, &execution).await.iter().skip(1) {
+            assert_eq!(leg.status, OrderStatus::Rejected as i32, "{leg:?}");
+        }
         server.stop().await;
         return;
     }

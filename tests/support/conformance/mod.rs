@@ -14,6 +14,7 @@
 //! everywhere.
 
 mod behaviour;
+mod bybit;
 mod faults;
 mod okx;
 mod venues;

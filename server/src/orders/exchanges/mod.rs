@@ -2,6 +2,7 @@
 //! implements, and the types orders cross it with.
 
 pub mod binance;
+pub mod bybit;
 pub mod instrumented;
 pub mod okx;
 pub mod paper;
