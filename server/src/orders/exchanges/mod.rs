@@ -3,6 +3,7 @@
 
 pub mod binance;
 pub mod bybit;
+pub mod exactly_once;
 pub mod instrumented;
 pub mod okx;
 pub mod paper;

@@ -35,11 +35,13 @@ pub use self::{
 };
 use self::{
     mapping::{TRAILING_DELTA_BIPS, order_error, read_error, venue_symbol},
-    placement::SETTLE_MARGIN,
     replies::{AccountReply, ExchangeInfoReply, OrderReply, TickerReply},
     rest::{Failure, Rest},
 };
-use super::{Exchange, ExchangeError, ExchangeOrder, InstrumentRules, OrderTicket, PerpPosition};
+use super::{
+    Exchange, ExchangeError, ExchangeOrder, InstrumentRules, OrderTicket, PerpPosition,
+    exactly_once::SETTLE_MARGIN,
+};
 use crate::market::{instrument::InstrumentKind, margin::Leverage};
 
 /// A Binance connector, for one account on one market.

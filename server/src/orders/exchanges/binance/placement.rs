@@ -1,123 +1,52 @@
-//! Placement with lookup: an order whose outcome is unknown is looked up
-//! by its client order id before it is ever sent again.
+//! Placement on Binance: its side of [`place_exactly_once`], and order
+//! replies completed with their trades.
 
-use std::time::Duration;
-
+use async_trait::async_trait;
 use http::Method;
 use rust_decimal::Decimal;
 
 use super::{
     BinanceExchange,
-    mapping::{order_error, order_params, read_error, venue_symbol},
+    mapping::{order_error, order_params, venue_symbol},
     replies::{OrderReply, TradeReply},
     rest::Failure,
 };
-use crate::orders::exchanges::{Exchange, ExchangeError, ExchangeOrder, OrderTicket};
-
-/// Beyond `recvWindow`, the slack allowed for clock uncertainty and for
-/// the matching engine to finish a request the gateway accepted.
-pub(super) const SETTLE_MARGIN: Duration = Duration::from_secs(2);
-/// Times one order is sent at most (each only after the last is known not
-/// to have been placed, or was refused unseen).
-const MAX_SENDS: u32 = 3;
-/// Lookups of an order whose placement outcome is unknown.
-const MAX_LOOKUPS: u32 = 5;
+use crate::orders::exchanges::{
+    Exchange, ExchangeError, ExchangeOrder, OrderTicket,
+    exactly_once::{LookUp, Sent, place_exactly_once},
+};
 
 impl BinanceExchange {
     /// Places an order, looking up any whose outcome is unknown before
-    /// sending it again (see the module doc of `binance`).
+    /// sending it again (see [`place_exactly_once`]).
     pub(super) async fn place_order(
         &self,
         ticket: &OrderTicket,
     ) -> Result<ExchangeOrder, ExchangeError> {
         let params = order_params(ticket, self.market, self.hedge_mode)?;
-        let mut sends = 0;
-        loop {
-            sends += 1;
+        place_exactly_once(self, ticket, || async {
             let (timestamp, result) = self
                 .rest
                 .signed::<OrderReply>(Method::POST, self.market.paths().order, &params)
                 .await;
-            let failure = match result {
-                // Placed: if its trades cannot be read now, the desk marks
-                // it unknown and the next sync completes it.
-                Ok(reply) => {
-                    return self
-                        .with_fills(reply, &ticket.symbol)
-                        .await
-                        .map_err(|f| ExchangeError::Unknown(format!("placed; {}", read_error(f))));
-                }
-                Err(failure) => failure,
-            };
-            match failure {
-                Failure::NoAnswer(why) => {
-                    tracing::warn!(client_order_id = %ticket.client_order_id, %why, "order outcome unknown; looking it up");
-                    if let Some(order) = self
-                        .settle(&ticket.client_order_id, &ticket.symbol, timestamp)
-                        .await?
-                    {
-                        return Ok(order);
-                    }
-                    if sends >= MAX_SENDS {
-                        return Err(ExchangeError::Unavailable(format!(
-                            "not placed after {sends} attempts: {why}"
-                        )));
-                    }
-                }
+            let sent = match result {
+                // Placed: without its trades now, the lookup reads them.
+                Ok(reply) => Sent::Placed(self.with_fills(reply, &ticket.symbol).await.ok()),
+                Err(Failure::NoAnswer(why)) => Sent::Unknown(why),
                 // Spot's -2010 "Duplicate order sent", USDⓈ-M's -4116.
-                Failure::Refused { code, message }
+                Err(Failure::Refused { code, message })
                     if (code == -2010 && message.contains("Duplicate")) || code == -4116 =>
                 {
-                    // An open order already has this client order id: it
-                    // is this order, placed by an earlier attempt.
-                    return match self.fetch(&ticket.client_order_id, &ticket.symbol).await {
-                        Ok(Some(order)) => Ok(order),
-                        Ok(None) => Err(ExchangeError::Unknown(message)),
-                        Err(err) => Err(ExchangeError::Unknown(err.to_string())),
-                    };
+                    Sent::Duplicate(message)
                 }
-                Failure::RateLimited { retry_after }
-                    if retry_after <= self.max_retry_wait && sends < MAX_SENDS =>
-                {
-                    tokio::time::sleep(retry_after).await;
+                Err(failure @ Failure::RateLimited { retry_after }) => {
+                    Sent::Throttled(retry_after, order_error(failure, &ticket.symbol))
                 }
-                other => return Err(order_error(other, &ticket.symbol)),
-            }
-        }
-    }
-
-    /// Looks up an order whose placement outcome is unknown. `None` means
-    /// it was not placed and cannot be placed by that request any more.
-    async fn settle(
-        &self,
-        client_order_id: &str,
-        symbol: &str,
-        sent_timestamp: i64,
-    ) -> Result<Option<ExchangeOrder>, ExchangeError> {
-        let final_after = sent_timestamp
-            + self.rest.recv_window_ms()
-            + i64::try_from(SETTLE_MARGIN.as_millis()).unwrap_or(2000);
-        let mut last_error = String::new();
-        for attempt in 0..MAX_LOOKUPS {
-            match self.fetch(client_order_id, symbol).await {
-                Ok(Some(order)) => return Ok(Some(order)),
-                Ok(None) => {
-                    let now = self.rest.server_now_ms();
-                    if now >= final_after {
-                        return Ok(None);
-                    }
-                    let wait = u64::try_from(final_after - now).unwrap_or(0);
-                    tokio::time::sleep(Duration::from_millis(wait)).await;
-                }
-                Err(err) => {
-                    last_error = err.to_string();
-                    tokio::time::sleep(Duration::from_millis(200 << attempt)).await;
-                }
-            }
-        }
-        Err(ExchangeError::Unknown(format!(
-            "sent, but no lookup could tell whether Binance placed it: {last_error}"
-        )))
+                Err(other) => Sent::Failed(order_error(other, &ticket.symbol)),
+            };
+            (timestamp, sent)
+        })
+        .await
     }
 
     /// Brings an order reply up to a full view, with its trades.
@@ -142,5 +71,28 @@ impl BinanceExchange {
             view.fills = trades?.into_iter().map(TradeReply::fill).collect();
         }
         Ok(view)
+    }
+}
+
+#[async_trait]
+impl LookUp for BinanceExchange {
+    fn venue(&self) -> &str {
+        "Binance"
+    }
+
+    async fn look_up(&self, ticket: &OrderTicket) -> Result<Option<ExchangeOrder>, ExchangeError> {
+        self.fetch(&ticket.client_order_id, &ticket.symbol).await
+    }
+
+    fn venue_now_ms(&self) -> i64 {
+        self.rest.server_now_ms()
+    }
+
+    fn window_ms(&self) -> i64 {
+        self.rest.recv_window_ms()
+    }
+
+    fn max_retry_wait(&self) -> std::time::Duration {
+        self.max_retry_wait
     }
 }

@@ -27,11 +27,13 @@ use serde_json::{Value, json};
 pub use self::config::{BybitAccount, BybitConfig, DEMO_URL, LIVE_URL, TESTNET_URL};
 use self::{
     mapping::{category, market_params, order_error, read_error, venue_symbol},
-    placement::SETTLE_MARGIN,
     replies::{InstrumentReply, Listed, TickerReply, WalletReply},
     rest::{Failure, Rest},
 };
-use super::{Exchange, ExchangeError, ExchangeOrder, InstrumentRules, OrderTicket, PerpPosition};
+use super::{
+    Exchange, ExchangeError, ExchangeOrder, InstrumentRules, OrderTicket, PerpPosition,
+    exactly_once::SETTLE_MARGIN,
+};
 use crate::market::{instrument::InstrumentKind, margin::Leverage};
 
 /// The Bybit connector of one account.

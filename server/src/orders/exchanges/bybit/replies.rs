@@ -16,13 +16,6 @@ pub(super) struct Listed<T> {
     pub(super) list: Vec<T>,
 }
 
-/// The answer to `/v5/order/create`.
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub(super) struct Created {
-    pub(super) order_id: String,
-}
-
 /// An order from `/v5/order/realtime` or `/v5/order/history`.
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]

@@ -33,11 +33,13 @@ use self::{
     mapping::{
         Instrument, KINDS, lookup_id, order_error, read_error, venue_client_id, venue_symbol,
     },
-    placement::SETTLE_MARGIN,
     replies::{BalanceReply, InstrumentReply, OrderReply, PositionReply, TickerReply},
     rest::{Credentials, Failure, Rest},
 };
-use super::{Exchange, ExchangeError, ExchangeOrder, InstrumentRules, OrderTicket, PerpPosition};
+use super::{
+    Exchange, ExchangeError, ExchangeOrder, InstrumentRules, OrderTicket, PerpPosition,
+    exactly_once::SETTLE_MARGIN,
+};
 use crate::market::{
     instrument::InstrumentKind,
     margin::{Leverage, MarginMode},
