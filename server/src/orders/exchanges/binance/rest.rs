@@ -6,31 +6,24 @@
 //! with "sent, outcome unknown".
 
 use std::{
-    sync::{
-        Mutex,
-        atomic::{AtomicU64, Ordering},
-    },
-    time::{Duration, Instant},
+    sync::atomic::{AtomicU64, Ordering},
+    time::Duration,
 };
 
 use bytes::Bytes;
 use hmac::{Hmac, Mac};
 use http::{HeaderValue, Method, Request, StatusCode};
 use http_body_util::{BodyExt, Empty};
-use hyper_rustls::HttpsConnector;
-use hyper_util::{
-    client::legacy::{Client, connect::HttpConnector},
-    rt::TokioExecutor,
-};
 use serde::{Deserialize, de::DeserializeOwned};
 use sha2::Sha256;
 
-use crate::proto_time::now_ms;
+use crate::{
+    orders::exchanges::transport::{
+        Backoff, HttpsClient, USER_AGENT, VenueClock, https_client, secret_header,
+    },
+    proto_time::now_ms,
+};
 
-/// Sent with every request.
-const USER_AGENT: &str = concat!("tradeplane/", env!("CARGO_PKG_VERSION"));
-/// How long a learned clock offset is trusted.
-const CLOCK_TTL: Duration = Duration::from_secs(600);
 /// The wait a 429 or 418 implies when it carries no `Retry-After`.
 const DEFAULT_RETRY_AFTER: Duration = Duration::from_secs(1);
 /// Binance's default request-weight cap per minute, until `exchangeInfo`
@@ -68,14 +61,9 @@ struct ServerTime {
     server_time: i64,
 }
 
-struct Clock {
-    offset_ms: i64,
-    synced_at: Option<Instant>,
-}
-
 /// A signed-REST client for one Binance account.
 pub struct Rest {
-    http: Client<HttpsConnector<HttpConnector>, Empty<Bytes>>,
+    http: HttpsClient<Empty<Bytes>>,
     timeout: Duration,
     base_url: String,
     /// The market's server-time endpoint.
@@ -83,11 +71,11 @@ pub struct Rest {
     api_key: HeaderValue,
     mac: Hmac<Sha256>,
     recv_window_ms: i64,
-    clock: Mutex<Clock>,
+    clock: VenueClock,
     used_weight: AtomicU64,
     weight_limit: AtomicU64,
-    /// No request leaves before this instant (after a 429 or 418).
-    blocked_until: Mutex<Option<Instant>>,
+    /// No request leaves while it holds (after a 429 or 418).
+    backoff: Backoff,
 }
 
 impl Rest {
@@ -100,37 +88,21 @@ impl Rest {
         recv_window: Duration,
         timeout: Duration,
     ) -> Result<Self, String> {
-        let mut connect = HttpConnector::new();
-        connect.enforce_http(false);
-        connect.set_nodelay(true);
-        connect.set_connect_timeout(Some(timeout.min(Duration::from_secs(5))));
-        let https = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_provider_and_webpki_roots(rustls::crypto::ring::default_provider())
-            .map_err(|e| format!("cannot set up TLS: {e}"))?
-            .https_or_http()
-            .enable_http1()
-            .wrap_connector(connect);
-        let http = Client::builder(TokioExecutor::new()).build(https);
-        let mut api_key = HeaderValue::from_str(api_key)
-            .map_err(|_| "the API key has characters a header cannot carry".to_string())?;
-        api_key.set_sensitive(true);
+        let api_key = secret_header(api_key, "API key")?;
         let mac = Hmac::<Sha256>::new_from_slice(api_secret.as_bytes())
             .map_err(|e| format!("unusable API secret: {e}"))?;
         Ok(Self {
-            http,
+            http: https_client(timeout)?,
             timeout,
             base_url: base_url.trim_end_matches('/').to_string(),
             time_path,
             api_key,
             mac,
             recv_window_ms: i64::try_from(recv_window.as_millis()).unwrap_or(60_000),
-            clock: Mutex::new(Clock {
-                offset_ms: 0,
-                synced_at: None,
-            }),
+            clock: VenueClock::default(),
             used_weight: AtomicU64::new(0),
             weight_limit: AtomicU64::new(DEFAULT_WEIGHT_LIMIT),
-            blocked_until: Mutex::new(None),
+            backoff: Backoff::default(),
         })
     }
 
@@ -149,7 +121,7 @@ impl Rest {
 
     /// Now, on Binance's clock as far as we know it.
     pub fn server_now_ms(&self) -> i64 {
-        now_ms() + self.clock.lock().map(|c| c.offset_ms).unwrap_or(0)
+        self.clock.now_ms()
     }
 
     /// The `recvWindow` every signed request carries.
@@ -214,12 +186,7 @@ impl Rest {
     }
 
     async fn ensure_clock(&self) -> Result<(), Failure> {
-        let fresh = self
-            .clock
-            .lock()
-            .map(|c| c.synced_at.is_some_and(|at| at.elapsed() < CLOCK_TTL))
-            .unwrap_or(false);
-        if fresh {
+        if self.clock.is_fresh() {
             return Ok(());
         }
         self.sync_clock().await
@@ -231,14 +198,8 @@ impl Rest {
         let sent = now_ms();
         let time: ServerTime = self.public(self.time_path, &[]).await?;
         let received = now_ms();
-        let offset_ms = time.server_time - (sent + received) / 2;
-        if let Ok(mut clock) = self.clock.lock() {
-            if clock.synced_at.is_none() || (clock.offset_ms - offset_ms).abs() > 1000 {
-                tracing::info!(offset_ms, "learned Binance's clock offset");
-            }
-            clock.offset_ms = offset_ms;
-            clock.synced_at = Some(Instant::now());
-        }
+        self.clock
+            .learn("Binance", time.server_time, sent, received);
         Ok(())
     }
 
@@ -248,11 +209,8 @@ impl Rest {
         url: String,
         signed: bool,
     ) -> Result<T, Failure> {
-        if let Some(wait) = self.backing_off() {
-            return Err(Failure::NotSent(format!(
-                "backing off for another {} as Binance asked",
-                humantime::format_duration(round_up_to_seconds(wait))
-            )));
+        if let Some(why) = self.backoff.refusal("Binance") {
+            return Err(Failure::NotSent(why));
         }
         let mut request = Request::builder()
             .method(method)
@@ -308,11 +266,11 @@ impl Rest {
         let error: Option<ErrorBody> = serde_json::from_slice(&body).ok();
         match status {
             StatusCode::TOO_MANY_REQUESTS => {
-                self.back_off(retry_after);
+                self.backoff.hold(retry_after);
                 Err(Failure::RateLimited { retry_after })
             }
             StatusCode::IM_A_TEAPOT => {
-                self.back_off(retry_after);
+                self.backoff.hold(retry_after);
                 Err(Failure::Banned { retry_after })
             }
             _ => match error {
@@ -334,24 +292,6 @@ impl Rest {
             },
         }
     }
-
-    fn backing_off(&self) -> Option<Duration> {
-        let until = (*self.blocked_until.lock().ok()?)?;
-        until.checked_duration_since(Instant::now())
-    }
-
-    fn back_off(&self, wait: Duration) {
-        if let Ok(mut until) = self.blocked_until.lock() {
-            let candidate = Instant::now() + wait;
-            if until.is_none_or(|u| u < candidate) {
-                *until = Some(candidate);
-            }
-        }
-    }
-}
-
-fn round_up_to_seconds(wait: Duration) -> Duration {
-    Duration::from_secs(wait.as_secs() + u64::from(wait.subsec_nanos() > 0))
 }
 
 /// `application/x-www-form-urlencoded` query text, in the given order (the

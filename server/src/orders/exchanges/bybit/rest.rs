@@ -8,31 +8,25 @@
 //! here except a request Bybit refused unseen for its timestamp (10002).
 
 use std::{
-    sync::{
-        Mutex,
-        atomic::{AtomicU64, Ordering},
-    },
-    time::{Duration, Instant},
+    sync::atomic::{AtomicU64, Ordering},
+    time::Duration,
 };
 
 use bytes::Bytes;
 use hmac::{Hmac, Mac};
 use http::{HeaderMap, HeaderValue, Method, Request, StatusCode};
 use http_body_util::{BodyExt, Full};
-use hyper_rustls::HttpsConnector;
-use hyper_util::{
-    client::legacy::{Client, connect::HttpConnector},
-    rt::TokioExecutor,
-};
 use serde::{Deserialize, de::DeserializeOwned};
 use serde_json::Value;
 use sha2::Sha256;
 
-use crate::proto_time::now_ms;
+use crate::{
+    orders::exchanges::transport::{
+        Backoff, HttpsClient, USER_AGENT, VenueClock, https_client, secret_header,
+    },
+    proto_time::now_ms,
+};
 
-const USER_AGENT: &str = concat!("tradeplane/", env!("CARGO_PKG_VERSION"));
-/// How long a learned clock offset is trusted.
-const CLOCK_TTL: Duration = Duration::from_secs(600);
 /// The wait after a 10006 that carries no reset time.
 const DEFAULT_THROTTLE: Duration = Duration::from_secs(1);
 /// Bybit's IP ban after an HTTP 403 lasts 10 minutes unless told otherwise.
@@ -68,11 +62,6 @@ struct Envelope {
     time: i64,
 }
 
-struct Clock {
-    offset_ms: i64,
-    synced_at: Option<Instant>,
-}
-
 /// What a request carries: a query string (GET) or a JSON body (POST).
 #[derive(Clone)]
 enum Payload {
@@ -82,7 +71,7 @@ enum Payload {
 
 /// A signed-REST client for one Bybit account.
 pub struct Rest {
-    http: Client<HttpsConnector<HttpConnector>, Full<Bytes>>,
+    http: HttpsClient<Full<Bytes>>,
     timeout: Duration,
     base_url: String,
     api_key: String,
@@ -90,10 +79,10 @@ pub struct Rest {
     key_header: HeaderValue,
     mac: Hmac<Sha256>,
     recv_window_ms: i64,
-    clock: Mutex<Clock>,
+    clock: VenueClock,
     used: AtomicU64,
     limit: AtomicU64,
-    blocked_until: Mutex<Option<Instant>>,
+    backoff: Backoff,
 }
 
 impl Rest {
@@ -105,36 +94,21 @@ impl Rest {
         recv_window: Duration,
         timeout: Duration,
     ) -> Result<Self, String> {
-        let mut connect = HttpConnector::new();
-        connect.enforce_http(false);
-        connect.set_nodelay(true);
-        connect.set_connect_timeout(Some(timeout.min(Duration::from_secs(5))));
-        let https = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_provider_and_webpki_roots(rustls::crypto::ring::default_provider())
-            .map_err(|e| format!("cannot set up TLS: {e}"))?
-            .https_or_http()
-            .enable_http1()
-            .wrap_connector(connect);
-        let mut key_header = HeaderValue::from_str(api_key)
-            .map_err(|_| "the API key has characters a header cannot carry".to_string())?;
-        key_header.set_sensitive(true);
+        let key_header = secret_header(api_key, "API key")?;
         let mac = Hmac::<Sha256>::new_from_slice(api_secret.as_bytes())
             .map_err(|e| format!("unusable API secret: {e}"))?;
         Ok(Self {
-            http: Client::builder(TokioExecutor::new()).build(https),
+            http: https_client(timeout)?,
             timeout,
             base_url: base_url.trim_end_matches('/').to_string(),
             api_key: api_key.to_string(),
             key_header,
             mac,
             recv_window_ms: i64::try_from(recv_window.as_millis()).unwrap_or(5_000),
-            clock: Mutex::new(Clock {
-                offset_ms: 0,
-                synced_at: None,
-            }),
+            clock: VenueClock::default(),
             used: AtomicU64::new(0),
             limit: AtomicU64::new(DEFAULT_LIMIT),
-            blocked_until: Mutex::new(None),
+            backoff: Backoff::default(),
         })
     }
 
@@ -148,7 +122,7 @@ impl Rest {
 
     /// Now, on Bybit's clock as far as we know it.
     pub fn server_now_ms(&self) -> i64 {
-        now_ms() + self.clock.lock().map(|c| c.offset_ms).unwrap_or(0)
+        self.clock.now_ms()
     }
 
     /// The `X-BAPI-RECV-WINDOW` every signed request carries.
@@ -232,12 +206,7 @@ impl Rest {
     }
 
     async fn ensure_clock(&self) -> Result<(), Failure> {
-        let fresh = self
-            .clock
-            .lock()
-            .map(|c| c.synced_at.is_some_and(|at| at.elapsed() < CLOCK_TTL))
-            .unwrap_or(false);
-        if fresh {
+        if self.clock.is_fresh() {
             Ok(())
         } else {
             self.sync_clock().await
@@ -258,14 +227,7 @@ impl Rest {
             .await;
         result?;
         let received = now_ms();
-        let offset_ms = time - (sent + received) / 2;
-        if let Ok(mut clock) = self.clock.lock() {
-            if clock.synced_at.is_none() || (clock.offset_ms - offset_ms).abs() > 1000 {
-                tracing::info!(offset_ms, "learned Bybit's clock offset");
-            }
-            clock.offset_ms = offset_ms;
-            clock.synced_at = Some(Instant::now());
-        }
+        self.clock.learn("Bybit", time, sent, received);
         Ok(())
     }
 
@@ -278,11 +240,7 @@ impl Rest {
         payload: Payload,
         signature: Option<(i64, String)>,
     ) -> (i64, Result<Value, Failure>) {
-        if let Some(wait) = self.backing_off() {
-            let why = format!(
-                "backing off for another {}s as Bybit asked",
-                wait.as_secs() + 1
-            );
+        if let Some(why) = self.backoff.refusal("Bybit") {
             return (0, Err(Failure::NotSent(why)));
         }
         let (uri, body) = match payload {
@@ -358,13 +316,13 @@ impl Rest {
                     u64::try_from(i64::try_from(reset).ok()? - self.server_now_ms()).ok()
                 })
                 .map_or(DEFAULT_THROTTLE, Duration::from_millis);
-            self.back_off(wait);
+            self.backoff.hold(wait);
             Failure::RateLimited { retry_after: wait }
         };
         let banned = || {
             let wait =
                 header_number(headers, "retry-after").map_or(DEFAULT_BAN, Duration::from_secs);
-            self.back_off(wait);
+            self.backoff.hold(wait);
             Failure::Banned { retry_after: wait }
         };
         match (status, envelope) {
@@ -401,20 +359,6 @@ impl Rest {
             self.limit.store(limit, Ordering::Relaxed);
             self.used
                 .store(limit.saturating_sub(left), Ordering::Relaxed);
-        }
-    }
-
-    fn backing_off(&self) -> Option<Duration> {
-        let until = (*self.blocked_until.lock().ok()?)?;
-        until.checked_duration_since(Instant::now())
-    }
-
-    fn back_off(&self, wait: Duration) {
-        if let Ok(mut until) = self.blocked_until.lock() {
-            let candidate = Instant::now() + wait;
-            if until.is_none_or(|u| u < candidate) {
-                *until = Some(candidate);
-            }
         }
     }
 }

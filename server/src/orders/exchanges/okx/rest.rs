@@ -15,19 +15,16 @@ use bytes::Bytes;
 use hmac::{Hmac, Mac};
 use http::{HeaderValue, Method, Request, StatusCode};
 use http_body_util::{BodyExt, Full};
-use hyper_rustls::HttpsConnector;
-use hyper_util::{
-    client::legacy::{Client, connect::HttpConnector},
-    rt::TokioExecutor,
-};
 use serde::{Deserialize, de::DeserializeOwned};
 use sha2::Sha256;
 
-use crate::proto_time::now_ms;
+use crate::{
+    orders::exchanges::transport::{
+        Backoff, HttpsClient, USER_AGENT, VenueClock, https_client, secret_header,
+    },
+    proto_time::now_ms,
+};
 
-const USER_AGENT: &str = concat!("tradeplane/", env!("CARGO_PKG_VERSION"));
-/// How long a learned clock offset is trusted.
-const CLOCK_TTL: Duration = Duration::from_secs(600);
 /// OKX's rate-limit window: limits are counted per 2 seconds.
 const WINDOW: Duration = Duration::from_secs(2);
 /// Requests per window of the tightest limit an order takes (placing,
@@ -78,11 +75,6 @@ struct ServerTime {
     ts: String,
 }
 
-struct Clock {
-    offset_ms: i64,
-    synced_at: Option<Instant>,
-}
-
 struct Usage {
     window_start: Instant,
     used: u64,
@@ -99,7 +91,7 @@ pub struct Credentials<'a> {
 
 /// A signed-REST client for one OKX account.
 pub struct Rest {
-    http: Client<HttpsConnector<HttpConnector>, Full<Bytes>>,
+    http: HttpsClient<Full<Bytes>>,
     timeout: Duration,
     base_url: String,
     api_key: HeaderValue,
@@ -107,9 +99,9 @@ pub struct Rest {
     mac: Hmac<Sha256>,
     demo: bool,
     recv_window_ms: i64,
-    clock: Mutex<Clock>,
+    clock: VenueClock,
     usage: Mutex<Usage>,
-    blocked_until: Mutex<Option<Instant>>,
+    backoff: Backoff,
 }
 
 impl Rest {
@@ -120,41 +112,22 @@ impl Rest {
         recv_window: Duration,
         timeout: Duration,
     ) -> Result<Self, String> {
-        let mut connect = HttpConnector::new();
-        connect.enforce_http(false);
-        connect.set_nodelay(true);
-        connect.set_connect_timeout(Some(timeout.min(Duration::from_secs(5))));
-        let https = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_provider_and_webpki_roots(rustls::crypto::ring::default_provider())
-            .map_err(|e| format!("cannot set up TLS: {e}"))?
-            .https_or_http()
-            .enable_http1()
-            .wrap_connector(connect);
-        let sensitive = |value: &str, what: &str| {
-            let mut header = HeaderValue::from_str(value)
-                .map_err(|_| format!("the {what} has characters a header cannot carry"))?;
-            header.set_sensitive(true);
-            Ok::<_, String>(header)
-        };
         Ok(Self {
-            http: Client::builder(TokioExecutor::new()).build(https),
+            http: https_client(timeout)?,
             timeout,
             base_url: base_url.trim_end_matches('/').to_string(),
-            api_key: sensitive(credentials.api_key, "API key")?,
-            passphrase: sensitive(credentials.passphrase, "passphrase")?,
+            api_key: secret_header(credentials.api_key, "API key")?,
+            passphrase: secret_header(credentials.passphrase, "passphrase")?,
             mac: Hmac::<Sha256>::new_from_slice(credentials.api_secret.as_bytes())
                 .map_err(|e| format!("unusable API secret: {e}"))?,
             demo: !credentials.live,
             recv_window_ms: i64::try_from(recv_window.as_millis()).unwrap_or(5_000),
-            clock: Mutex::new(Clock {
-                offset_ms: 0,
-                synced_at: None,
-            }),
+            clock: VenueClock::default(),
             usage: Mutex::new(Usage {
                 window_start: Instant::now(),
                 used: 0,
             }),
-            blocked_until: Mutex::new(None),
+            backoff: Backoff::default(),
         })
     }
 
@@ -176,7 +149,7 @@ impl Rest {
 
     /// Now, on OKX's clock as far as we know it.
     pub fn server_now_ms(&self) -> i64 {
-        now_ms() + self.clock.lock().map(|c| c.offset_ms).unwrap_or(0)
+        self.clock.now_ms()
     }
 
     /// How long after signing OKX may accept a request (`expTime`).
@@ -228,12 +201,7 @@ impl Rest {
     }
 
     async fn ensure_clock(&self) -> Result<(), Failure> {
-        let fresh = self
-            .clock
-            .lock()
-            .map(|c| c.synced_at.is_some_and(|at| at.elapsed() < CLOCK_TTL))
-            .unwrap_or(false);
-        if fresh {
+        if self.clock.is_fresh() {
             return Ok(());
         }
         self.sync_clock().await
@@ -249,14 +217,7 @@ impl Rest {
             .first()
             .and_then(|t| t.ts.parse().ok())
             .ok_or_else(|| Failure::NoAnswer("OKX's server time is unreadable".into()))?;
-        let offset_ms = server - (sent + received) / 2;
-        if let Ok(mut clock) = self.clock.lock() {
-            if clock.synced_at.is_none() || (clock.offset_ms - offset_ms).abs() > 1000 {
-                tracing::info!(offset_ms, "learned OKX's clock offset");
-            }
-            clock.offset_ms = offset_ms;
-            clock.synced_at = Some(Instant::now());
-        }
+        self.clock.learn("OKX", server, sent, received);
         Ok(())
     }
 
@@ -268,11 +229,8 @@ impl Rest {
         body: String,
         timestamp: Option<i64>,
     ) -> Result<Vec<T>, Failure> {
-        if let Some(wait) = self.backing_off() {
-            return Err(Failure::NotSent(format!(
-                "backing off for another {}ms as OKX asked",
-                wait.as_millis()
-            )));
+        if let Some(why) = self.backoff.refusal("OKX") {
+            return Err(Failure::NotSent(why));
         }
         let mut request = Request::builder()
             .method(method.clone())
@@ -332,7 +290,7 @@ impl Rest {
         body: &[u8],
     ) -> Result<Vec<T>, Failure> {
         if status == StatusCode::FORBIDDEN {
-            self.back_off(Duration::from_secs(60));
+            self.backoff.hold(Duration::from_secs(60));
             return Err(Failure::Banned(
                 "OKX refused this address (HTTP 403)".into(),
             ));
@@ -367,7 +325,7 @@ impl Rest {
         };
         match code {
             50011 | 50061 => {
-                self.back_off(WINDOW);
+                self.backoff.hold(WINDOW);
                 Err(Failure::RateLimited {
                     retry_after: WINDOW,
                 })
@@ -392,20 +350,6 @@ impl Rest {
                 usage.used = 0;
             }
             usage.used += 1;
-        }
-    }
-
-    fn backing_off(&self) -> Option<Duration> {
-        let until = (*self.blocked_until.lock().ok()?)?;
-        until.checked_duration_since(Instant::now())
-    }
-
-    fn back_off(&self, wait: Duration) {
-        if let Ok(mut until) = self.blocked_until.lock() {
-            let candidate = Instant::now() + wait;
-            if until.is_none_or(|u| u < candidate) {
-                *until = Some(candidate);
-            }
         }
     }
 }
