@@ -7,6 +7,7 @@ pub mod exactly_once;
 pub mod instrumented;
 pub mod okx;
 pub mod paper;
+pub mod sections;
 pub mod transport;
 
 use crate::market::{instrument::InstrumentKind, margin::Leverage, side::Side};

@@ -9,7 +9,10 @@ use std::{collections::BTreeMap, time::Duration};
 use serde::{Deserialize, Serialize};
 
 use super::{credentials, market::Market};
-use crate::market::account::{DEFAULT_ACCOUNT, check_name};
+use crate::{
+    market::account::DEFAULT_ACCOUNT,
+    orders::exchanges::sections::{self, check_account_names, check_base_url, check_timing},
+};
 
 /// Binance connector settings.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -173,40 +176,18 @@ impl BinanceConfig {
                 "spot has no positions to hedge; it is for [exchanges.binance_usdm]".into(),
             ));
         }
-        for name in self.accounts.keys() {
-            let refused = if name == DEFAULT_ACCOUNT {
-                Err(format!(
-                    "`default` is the [exchanges.{section}] section itself"
-                ))
-            } else {
-                check_name(name)
-            };
-            refused.map_err(|message| (section_key(market, name), message))?;
-        }
+        check_account_names(section, self.accounts.keys())?;
         let connections = self.accounts_in_force();
         if connections.is_empty() {
             return Ok(());
         }
-        self.validate_shared(section)?;
+        check_timing(
+            section,
+            (self.recv_window, Duration::from_secs(60)),
+            self.request_timeout,
+        )?;
         for (name, connection) in &connections {
             connection.validate_connection(market, name)?;
-        }
-        Ok(())
-    }
-
-    /// The checks of what every account shares.
-    fn validate_shared(&self, section: &str) -> Result<(), (String, String)> {
-        if self.recv_window.is_zero() || self.recv_window > Duration::from_secs(60) {
-            return Err((
-                format!("exchanges.{section}.recv_window"),
-                "must be above 0 and at most 60s".into(),
-            ));
-        }
-        if self.request_timeout.is_zero() {
-            return Err((
-                format!("exchanges.{section}.request_timeout"),
-                "must be positive".into(),
-            ));
         }
         Ok(())
     }
@@ -236,41 +217,19 @@ impl BinanceConfig {
                 format!("set api_key and api_secret, or credentials_file, or {env}"),
             ));
         }
-        let url_key = format!("{section}.base_url");
-        let url = url::Url::parse(self.effective_base_url(market))
-            .map_err(|e| (url_key.clone(), format!("not a URL: {e}")))?;
-        let host = url.host_str().unwrap_or_default();
-        let loopback = matches!(host, "localhost" | "127.0.0.1" | "[::1]");
-        if url.scheme() != "https" && !loopback {
-            return Err((
-                url_key,
-                "must be https:// (plain http only on loopback)".into(),
-            ));
-        }
-        let testnet = url::Url::parse(market.testnet_url())
-            .ok()
-            .and_then(|u| u.host_str().map(str::to_string))
-            .unwrap_or_default();
-        if !self.mainnet && !loopback && host != testnet {
-            return Err((
-                url_key,
-                format!(
-                    "`{host}` is not the testnet; set {section}.{live_key} = true to trade real money"
-                ),
-            ));
-        }
-        Ok(())
+        let testnet = market.testnet_url().trim_start_matches("https://");
+        check_base_url(
+            &section,
+            self.effective_base_url(market),
+            (self.mainnet, live_key),
+            &[testnet],
+        )
     }
 }
 
 /// The configuration section of `account` on `market`.
 fn section_key(market: Market, account: &str) -> String {
-    let section = market.name();
-    if account == DEFAULT_ACCOUNT {
-        format!("exchanges.{section}")
-    } else {
-        format!("exchanges.{section}.accounts.{account}")
-    }
+    sections::section_key(market.name(), account)
 }
 
 #[cfg(test)]

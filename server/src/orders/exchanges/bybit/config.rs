@@ -10,8 +10,9 @@ use std::{collections::BTreeMap, time::Duration};
 use serde::{Deserialize, Serialize};
 
 use crate::{
-    market::account::{DEFAULT_ACCOUNT, check_name},
+    market::account::DEFAULT_ACCOUNT,
     orders::exchanges::binance::credentials,
+    orders::exchanges::sections::{self, check_account_names, check_base_url, check_timing},
 };
 
 /// Bybit's testnet, the default.
@@ -133,26 +134,12 @@ impl BybitAccount {
                 format!("set api_key and api_secret, or credentials_file, or {env}"),
             ));
         }
-        let url_key = format!("{section}.base_url");
-        let url = url::Url::parse(self.effective_base_url())
-            .map_err(|e| (url_key.clone(), format!("not a URL: {e}")))?;
-        let host = url.host_str().unwrap_or_default();
-        let loopback = matches!(host, "localhost" | "127.0.0.1" | "[::1]");
-        if url.scheme() != "https" && !loopback {
-            return Err((
-                url_key,
-                "must be https:// (plain http only on loopback)".into(),
-            ));
-        }
-        if !self.live && !loopback && !PRACTICE_HOSTS.contains(&host) {
-            return Err((
-                url_key,
-                format!(
-                    "`{host}` is not Bybit's testnet or demo; set {section}.live = true to trade real money"
-                ),
-            ));
-        }
-        Ok(())
+        check_base_url(
+            section,
+            self.effective_base_url(),
+            (self.live, "live"),
+            &PRACTICE_HOSTS,
+        )
     }
 }
 
@@ -211,30 +198,16 @@ impl BybitConfig {
 
     /// Checks the settings; the error names the key.
     pub fn validate(&self) -> Result<(), (String, String)> {
-        for name in self.accounts.keys() {
-            let refused = if name == DEFAULT_ACCOUNT {
-                Err("`default` is the [exchanges.bybit] section itself".to_string())
-            } else {
-                check_name(name)
-            };
-            refused.map_err(|message| (section_key(name), message))?;
-        }
+        check_account_names("bybit", self.accounts.keys())?;
         let connections = self.accounts_in_force();
         if connections.is_empty() {
             return Ok(());
         }
-        if self.recv_window.is_zero() || self.recv_window > Duration::from_secs(60) {
-            return Err((
-                "exchanges.bybit.recv_window".into(),
-                "must be above 0 and at most 60s".into(),
-            ));
-        }
-        if self.request_timeout.is_zero() {
-            return Err((
-                "exchanges.bybit.request_timeout".into(),
-                "must be positive".into(),
-            ));
-        }
+        check_timing(
+            "bybit",
+            (self.recv_window, Duration::from_secs(60)),
+            self.request_timeout,
+        )?;
         for (name, account) in &connections {
             account.check(&section_key(name))?;
         }
@@ -244,11 +217,7 @@ impl BybitConfig {
 
 /// The configuration section of `account`.
 fn section_key(account: &str) -> String {
-    if account == DEFAULT_ACCOUNT {
-        "exchanges.bybit".into()
-    } else {
-        format!("exchanges.bybit.accounts.{account}")
-    }
+    sections::section_key("bybit", account)
 }
 
 #[cfg(test)]

@@ -8,8 +8,9 @@ use std::{collections::BTreeMap, time::Duration};
 use serde::{Deserialize, Serialize};
 
 use crate::{
-    market::account::{DEFAULT_ACCOUNT, check_name},
+    market::account::DEFAULT_ACCOUNT,
     orders::exchanges::binance::credentials,
+    orders::exchanges::sections::{self, check_account_names, check_base_url, check_timing},
 };
 
 /// OKX's REST API, demo trading and live alike: demo trading is the
@@ -174,30 +175,17 @@ impl OkxConfig {
 
     /// Checks the settings; the error names the key.
     pub fn validate(&self) -> Result<(), (String, String)> {
-        for name in self.accounts.keys() {
-            let refused = if name == DEFAULT_ACCOUNT {
-                Err("`default` is the [exchanges.okx] section itself".to_string())
-            } else {
-                check_name(name)
-            };
-            refused.map_err(|message| (section_key(name), message))?;
-        }
+        check_account_names("okx", self.accounts.keys())?;
         let connections = self.accounts_in_force();
         if connections.is_empty() {
             return Ok(());
         }
-        if self.recv_window.is_zero() || self.recv_window > Duration::from_secs(30) {
-            return Err((
-                "exchanges.okx.recv_window".into(),
-                "must be above 0 and at most 30s (OKX refuses older requests)".into(),
-            ));
-        }
-        if self.request_timeout.is_zero() {
-            return Err((
-                "exchanges.okx.request_timeout".into(),
-                "must be positive".into(),
-            ));
-        }
+        // OKX refuses requests older than 30 s.
+        check_timing(
+            "okx",
+            (self.recv_window, Duration::from_secs(30)),
+            self.request_timeout,
+        )?;
         for (name, connection) in &connections {
             connection.validate_connection(name)?;
         }
@@ -218,37 +206,19 @@ impl OkxConfig {
                 ),
             ));
         }
-        let url_key = format!("{section}.base_url");
-        let url = url::Url::parse(self.effective_base_url())
-            .map_err(|e| (url_key.clone(), format!("not a URL: {e}")))?;
-        let host = url.host_str().unwrap_or_default();
-        let loopback = matches!(host, "localhost" | "127.0.0.1" | "[::1]");
-        if url.scheme() != "https" && !loopback {
-            return Err((
-                url_key,
-                "must be https:// (plain http only on loopback)".into(),
-            ));
-        }
-        let demo_host = matches!(host, "www.okx.com" | "okx.com" | "aws.okx.com");
-        if !self.live && !loopback && !demo_host {
-            return Err((
-                url_key,
-                format!(
-                    "`{host}` is not OKX's demo trading; set {section}.live = true to trade real money"
-                ),
-            ));
-        }
-        Ok(())
+        // Demo trading is OKX's own hosts with `x-simulated-trading: 1`.
+        check_base_url(
+            &section,
+            self.effective_base_url(),
+            (self.live, "live"),
+            &["www.okx.com", "okx.com", "aws.okx.com"],
+        )
     }
 }
 
 /// The configuration section of `account`.
 fn section_key(account: &str) -> String {
-    if account == DEFAULT_ACCOUNT {
-        "exchanges.okx".into()
-    } else {
-        format!("exchanges.okx.accounts.{account}")
-    }
+    sections::section_key("okx", account)
 }
 
 #[cfg(test)]
