@@ -65,12 +65,13 @@ pub fn check_timing(
 
 /// Checks the base URL of the account at `account_section`: https (plain
 /// http only on loopback), and, unless `live` (the value of the key
-/// `live_key`), one of the venue's `practice_hosts` or loopback.
+/// `live_key`), loopback or one of the venue's `practice_hosts`, which the
+/// error calls `practice` (e.g. "Bybit's testnet or demo").
 pub fn check_base_url(
     account_section: &str,
     url: &str,
     (live, live_key): (bool, &str),
-    practice_hosts: &[&str],
+    (practice_hosts, practice): (&[&str], &str),
 ) -> Result<(), Refusal> {
     let url_key = format!("{account_section}.base_url");
     let url = url::Url::parse(url).map_err(|e| (url_key.clone(), format!("not a URL: {e}")))?;
@@ -86,7 +87,7 @@ pub fn check_base_url(
         return Err((
             url_key,
             format!(
-                "`{host}` is not the venue's testnet or demo; set {account_section}.{live_key} = true to trade real money"
+                "`{host}` is not {practice}; set {account_section}.{live_key} = true to trade real money"
             ),
         ));
     }

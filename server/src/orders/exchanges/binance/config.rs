@@ -222,7 +222,7 @@ impl BinanceConfig {
             &section,
             self.effective_base_url(market),
             (self.mainnet, live_key),
-            &[testnet],
+            (&[testnet], "the testnet"),
         )
     }
 }

@@ -138,7 +138,7 @@ impl BybitAccount {
             section,
             self.effective_base_url(),
             (self.live, "live"),
-            &PRACTICE_HOSTS,
+            (&PRACTICE_HOSTS, "Bybit's testnet or demo"),
         )
     }
 }

@@ -211,7 +211,10 @@ impl OkxConfig {
             &section,
             self.effective_base_url(),
             (self.live, "live"),
-            &["www.okx.com", "okx.com", "aws.okx.com"],
+            (
+                &["www.okx.com", "okx.com", "aws.okx.com"],
+                "OKX's demo trading",
+            ),
         )
     }
 }
