@@ -106,7 +106,10 @@ fn the_readme_runs_as_written() {
     let served = serve(&dir.path().join("data"), &[]);
     let http = served.http.trim_start_matches("http://").to_string();
 
-    let mut script = String::from("set -euo pipefail\n");
+    // The trap stops what the README started in the background however the
+    // script ends: a failing command must fail the test, not leave a server
+    // holding the script's output open.
+    let mut script = String::from("set -euo pipefail\ntrap 'kill $(jobs -p) 2> /dev/null || true' EXIT\n");
     for block in blocks(&readme) {
         match &block.skip {
             Some(why) => println!("README line {}: not run: {why}", block.line),
@@ -117,7 +120,6 @@ fn the_readme_runs_as_written() {
             }
         }
     }
-    script.push_str("kill $(jobs -p) 2> /dev/null || true\n");
 
     let bin_dir = tpctl.parent().expect("target/debug");
     let path = format!(

@@ -5,6 +5,7 @@ pub mod binance;
 pub mod bybit;
 pub mod exactly_once;
 pub mod instrumented;
+pub mod listings;
 pub mod okx;
 pub mod paper;
 pub mod sections;

@@ -19,11 +19,7 @@ mod placement;
 mod replies;
 mod rest;
 
-use std::{
-    collections::HashMap,
-    sync::{Mutex, atomic::AtomicBool},
-    time::{Duration, Instant},
-};
+use std::{sync::atomic::AtomicBool, time::Duration};
 
 use async_trait::async_trait;
 use http::Method;
@@ -40,7 +36,7 @@ use self::{
 };
 use super::{
     Exchange, ExchangeError, ExchangeOrder, InstrumentRules, OrderTicket, PerpPosition,
-    exactly_once::SETTLE_MARGIN,
+    exactly_once::SETTLE_MARGIN, listings::Listings,
 };
 use crate::market::{instrument::InstrumentKind, margin::Leverage};
 
@@ -55,8 +51,7 @@ pub struct BinanceExchange {
     /// USDⓈ-M: whether the account's position mode is set as configured.
     position_mode_set: AtomicBool,
     max_retry_wait: Duration,
-    rules_ttl: Duration,
-    rules: Mutex<HashMap<String, (Instant, InstrumentRules)>>,
+    rules: Listings<InstrumentRules>,
 }
 
 impl BinanceExchange {
@@ -78,8 +73,7 @@ impl BinanceExchange {
             hedge_mode: config.hedge_mode,
             position_mode_set: AtomicBool::new(false),
             max_retry_wait: config.max_retry_wait,
-            rules_ttl: config.rules_ttl,
-            rules: Mutex::new(HashMap::new()),
+            rules: Listings::new(config.rules_ttl),
         })
     }
 }
@@ -221,13 +215,7 @@ impl Exchange for BinanceExchange {
     }
 
     async fn rules(&self, symbol: &str) -> Result<InstrumentRules, ExchangeError> {
-        if let Some((_, rules)) = self
-            .rules
-            .lock()
-            .ok()
-            .and_then(|cache| cache.get(symbol).copied())
-            .filter(|(at, _)| at.elapsed() < self.rules_ttl)
-        {
+        if let Some(rules) = self.rules.fresh(symbol) {
             return Ok(rules);
         }
         let venue = venue_symbol(symbol);
@@ -261,9 +249,7 @@ impl Exchange for BinanceExchange {
             )));
         }
         let rules = listed.rules();
-        if let Ok(mut cache) = self.rules.lock() {
-            cache.insert(symbol.to_string(), (Instant::now(), rules));
-        }
+        self.rules.keep(symbol, rules);
         Ok(rules)
     }
 

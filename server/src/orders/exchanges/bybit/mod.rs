@@ -14,11 +14,7 @@ mod placement;
 mod replies;
 mod rest;
 
-use std::{
-    collections::HashMap,
-    sync::Mutex,
-    time::{Duration, Instant},
-};
+use std::time::Duration;
 
 use async_trait::async_trait;
 use rust_decimal::Decimal;
@@ -32,7 +28,7 @@ use self::{
 };
 use super::{
     Exchange, ExchangeError, ExchangeOrder, InstrumentRules, OrderTicket, PerpPosition,
-    exactly_once::SETTLE_MARGIN,
+    exactly_once::SETTLE_MARGIN, listings::Listings,
 };
 use crate::market::{instrument::InstrumentKind, margin::Leverage};
 
@@ -42,8 +38,7 @@ pub struct BybitExchange {
     rest: Rest,
     live: bool,
     max_retry_wait: Duration,
-    rules_ttl: Duration,
-    rules: Mutex<HashMap<String, (Instant, InstrumentRules)>>,
+    rules: Listings<InstrumentRules>,
 }
 
 impl BybitExchange {
@@ -66,8 +61,7 @@ impl BybitExchange {
             )?,
             live: connection.live,
             max_retry_wait: config.max_retry_wait,
-            rules_ttl: config.rules_ttl,
-            rules: Mutex::new(HashMap::new()),
+            rules: Listings::new(config.rules_ttl),
         })
     }
 
@@ -172,13 +166,7 @@ impl Exchange for BybitExchange {
     }
 
     async fn rules(&self, symbol: &str) -> Result<InstrumentRules, ExchangeError> {
-        if let Some((_, rules)) = self
-            .rules
-            .lock()
-            .ok()
-            .and_then(|cache| cache.get(symbol).copied())
-            .filter(|(at, _)| at.elapsed() < self.rules_ttl)
-        {
+        if let Some(rules) = self.rules.fresh(symbol) {
             return Ok(rules);
         }
         let listed: Listed<InstrumentReply> = self
@@ -200,9 +188,7 @@ impl Exchange for BybitExchange {
             )));
         }
         let rules = instrument.rules().map_err(ExchangeError::Unavailable)?;
-        if let Ok(mut cache) = self.rules.lock() {
-            cache.insert(symbol.to_string(), (Instant::now(), rules));
-        }
+        self.rules.keep(symbol, rules);
         Ok(rules)
     }
 

@@ -20,7 +20,7 @@ mod rest;
 use std::{
     collections::HashMap,
     sync::Mutex,
-    time::{Duration, Instant},
+    time::Duration,
 };
 
 use async_trait::async_trait;
@@ -38,7 +38,7 @@ use self::{
 };
 use super::{
     Exchange, ExchangeError, ExchangeOrder, InstrumentRules, OrderTicket, PerpPosition,
-    exactly_once::SETTLE_MARGIN,
+    exactly_once::SETTLE_MARGIN, listings::Listings,
 };
 use crate::market::{
     instrument::InstrumentKind,
@@ -51,8 +51,7 @@ pub struct OkxExchange {
     rest: Rest,
     live: bool,
     max_retry_wait: Duration,
-    rules_ttl: Duration,
-    instruments: Mutex<HashMap<String, (Instant, Instrument)>>,
+    instruments: Listings<Instrument>,
     /// The margin mode last set per perpetual symbol (OKX takes it with
     /// every order as `tdMode`).
     margin_modes: Mutex<HashMap<String, MarginMode>>,
@@ -79,8 +78,7 @@ impl OkxExchange {
             )?,
             live: config.live,
             max_retry_wait: config.max_retry_wait,
-            rules_ttl: config.rules_ttl,
-            instruments: Mutex::new(HashMap::new()),
+            instruments: Listings::new(config.rules_ttl),
             margin_modes: Mutex::new(HashMap::new()),
         })
     }
@@ -88,13 +86,7 @@ impl OkxExchange {
     /// The instrument behind a canonical symbol, from the cache while it
     /// is fresh.
     async fn instrument(&self, symbol: &str) -> Result<Instrument, ExchangeError> {
-        if let Some((_, instrument)) = self
-            .instruments
-            .lock()
-            .ok()
-            .and_then(|cache| cache.get(symbol).cloned())
-            .filter(|(at, _)| at.elapsed() < self.rules_ttl)
-        {
+        if let Some(instrument) = self.instruments.fresh(symbol) {
             return Ok(instrument);
         }
         let (inst_type, inst_id) = venue_symbol(symbol)?;
@@ -118,9 +110,7 @@ impl OkxExchange {
         }
         let instrument =
             Instrument::from_reply(inst_type, listed).map_err(ExchangeError::Unavailable)?;
-        if let Ok(mut cache) = self.instruments.lock() {
-            cache.insert(symbol.to_string(), (Instant::now(), instrument.clone()));
-        }
+        self.instruments.keep(symbol, instrument.clone());
         Ok(instrument)
     }
 
