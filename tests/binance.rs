@@ -140,7 +140,7 @@ async fn the_breaker_opens_half_opens_and_closes_as_configured() {
     let first = place(&client, order("a", Side::Buy, "0.001", None)).await;
     assert_eq!(first.status, OrderStatus::Failed as i32);
     assert!(
-        first.status_reason.contains("429"),
+        first.status_reason.contains("rate limited by Binance"),
         "{}",
         first.status_reason
     );

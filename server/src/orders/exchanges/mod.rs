@@ -4,6 +4,7 @@
 pub mod binance;
 pub mod bybit;
 pub mod exactly_once;
+pub mod failure;
 pub mod instrumented;
 pub mod listings;
 pub mod okx;

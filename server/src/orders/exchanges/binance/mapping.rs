@@ -107,48 +107,26 @@ fn spot_params(ticket: &OrderTicket) -> Vec<(&'static str, String)> {
 /// A failed read: nothing changed at Binance, so it is unavailable or
 /// refused, never unknown.
 pub(super) fn read_error(failure: Failure) -> ExchangeError {
-    match failure {
-        Failure::NoAnswer(why) | Failure::NotSent(why) => ExchangeError::Unavailable(why),
-        other => order_error(other, ""),
-    }
+    failure.into_read_error(|other| order_error(other, ""))
 }
 
 /// Binance's refusals as domain errors.
 pub(super) fn order_error(failure: Failure, symbol: &str) -> ExchangeError {
-    match failure {
-        Failure::NotSent(why) => ExchangeError::Unavailable(why),
-        Failure::NoAnswer(why) => ExchangeError::Unknown(why),
-        Failure::RateLimited { retry_after } => ExchangeError::Unavailable(format!(
-            "rate limited by Binance (429); retry after {}",
-            humantime::format_duration(retry_after)
-        )),
-        Failure::Banned { retry_after } => ExchangeError::Banned(format!(
-            "Binance banned this address (418) for {}",
-            humantime::format_duration(retry_after)
-        )),
-        Failure::Refused { code: -1121, .. } => ExchangeError::UnknownSymbol(symbol.to_string()),
-        Failure::Refused { code: -2013, .. } => ExchangeError::NotFound,
-        Failure::Refused {
-            code: code @ (-1022 | -2014 | -2015),
-            message,
-        } => ExchangeError::Rejected(format!(
+    failure.into_error("Binance", |code, message| match code {
+        -1121 => ExchangeError::UnknownSymbol(symbol.to_string()),
+        -2013 => ExchangeError::NotFound,
+        -1022 | -2014 | -2015 => ExchangeError::Rejected(format!(
             "Binance refused the API key or signature ({code}: {message}); check \
              the account's api_key and api_secret"
         )),
-        Failure::Refused {
-            code: -1021,
-            message,
-        } => ExchangeError::Unavailable(format!(
+        -1021 => ExchangeError::Unavailable(format!(
             "our clock is too far from Binance's even after re-syncing (-1021: {message})"
         )),
-        Failure::Refused {
-            code: code @ (-1003 | -1015),
-            message,
-        } => ExchangeError::Unavailable(format!("Binance rate limit ({code}): {message}")),
-        Failure::Refused { code, message } => {
-            ExchangeError::Rejected(format!("{message} (Binance {code})"))
+        -1003 | -1015 => {
+            ExchangeError::Unavailable(format!("Binance rate limit ({code}): {message}"))
         }
-    }
+        _ => ExchangeError::Rejected(format!("{message} (Binance {code})")),
+    })
 }
 
 #[cfg(test)]

@@ -32,17 +32,13 @@ impl BinanceExchange {
             let sent = match result {
                 // Placed: without its trades now, the lookup reads them.
                 Ok(reply) => Sent::Placed(self.with_fills(reply, &ticket.symbol).await.ok()),
-                Err(Failure::NoAnswer(why)) => Sent::Unknown(why),
                 // Spot's -2010 "Duplicate order sent", USDⓈ-M's -4116.
-                Err(Failure::Refused { code, message })
-                    if (code == -2010 && message.contains("Duplicate")) || code == -4116 =>
-                {
-                    Sent::Duplicate(message)
-                }
-                Err(failure @ Failure::RateLimited { retry_after }) => {
-                    Sent::Throttled(retry_after, order_error(failure, &ticket.symbol))
-                }
-                Err(other) => Sent::Failed(order_error(other, &ticket.symbol)),
+                Err(failure) => failure.into_sent(
+                    |code, message| {
+                        (code == -2010 && message.contains("Duplicate")) || code == -4116
+                    },
+                    |other| order_error(other, &ticket.symbol),
+                ),
             };
             (timestamp, sent)
         })

@@ -17,6 +17,8 @@ use http_body_util::{BodyExt, Empty};
 use serde::{Deserialize, de::DeserializeOwned};
 use sha2::Sha256;
 
+/// The failures this transport classifies its answers into.
+pub use crate::orders::exchanges::failure::Failure;
 use crate::{
     orders::exchanges::transport::{
         Backoff, HttpsClient, USER_AGENT, VenueClock, https_client, secret_header,
@@ -29,24 +31,6 @@ const DEFAULT_RETRY_AFTER: Duration = Duration::from_secs(1);
 /// Binance's default request-weight cap per minute, until `exchangeInfo`
 /// says otherwise.
 pub const DEFAULT_WEIGHT_LIMIT: u64 = 6000;
-
-/// Why a request did not produce an answer we can use.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Failure {
-    /// The request never reached Binance: the connection failed, or we are
-    /// still backing off. Nothing happened there.
-    NotSent(String),
-    /// The request may have reached Binance, but no usable answer came
-    /// back (timeout, dropped connection, 5xx, -1007): the outcome is
-    /// unknown.
-    NoAnswer(String),
-    /// 429: Binance did not process the request; retry after the wait.
-    RateLimited { retry_after: Duration },
-    /// 418: this address is banned for the wait.
-    Banned { retry_after: Duration },
-    /// Binance refused the request with an error code.
-    Refused { code: i64, message: String },
-}
 
 /// Binance's error body.
 #[derive(Deserialize)]
@@ -271,7 +255,10 @@ impl Rest {
             }
             StatusCode::IM_A_TEAPOT => {
                 self.backoff.hold(retry_after);
-                Err(Failure::Banned { retry_after })
+                Err(Failure::Banned(format!(
+                    "Binance banned this address (418) for {}",
+                    humantime::format_duration(retry_after)
+                )))
             }
             _ => match error {
                 // -1007: the backend timed out; the request may still run.

@@ -100,32 +100,12 @@ pub(super) fn order_body(ticket: &OrderTicket) -> Result<Value, ExchangeError> {
 /// A failed read: nothing changed at Bybit, so it is unavailable or
 /// refused, never unknown.
 pub(super) fn read_error(failure: Failure) -> ExchangeError {
-    match failure {
-        Failure::NoAnswer(why) | Failure::NotSent(why) => ExchangeError::Unavailable(why),
-        other => order_error(other, ""),
-    }
+    failure.into_read_error(|other| order_error(other, ""))
 }
 
 /// Bybit's failures as domain errors.
 pub(super) fn order_error(failure: Failure, symbol: &str) -> ExchangeError {
-    let (code, message) = match failure {
-        Failure::NotSent(why) => return ExchangeError::Unavailable(why),
-        Failure::NoAnswer(why) => return ExchangeError::Unknown(why),
-        Failure::RateLimited { retry_after } => {
-            return ExchangeError::Unavailable(format!(
-                "rate limited by Bybit; retry after {}",
-                humantime::format_duration(retry_after)
-            ));
-        }
-        Failure::Banned { retry_after } => {
-            return ExchangeError::Banned(format!(
-                "Bybit banned this address for {}",
-                humantime::format_duration(retry_after)
-            ));
-        }
-        Failure::Refused { code, message } => (code, message),
-    };
-    match code {
+    failure.into_error("Bybit", |code, message| match code {
         10029 | 170121 => ExchangeError::UnknownSymbol(symbol.to_string()),
         110001 | 170213 => ExchangeError::NotFound,
         10003 | 10004 | 10005 | 10007 | 10010 | 33004 => ExchangeError::Rejected(format!(
@@ -142,7 +122,7 @@ pub(super) fn order_error(failure: Failure, symbol: &str) -> ExchangeError {
             "below the minimum notional: {message} (Bybit {code})"
         )),
         _ => ExchangeError::Rejected(format!("{message} (Bybit {code})")),
-    }
+    })
 }
 
 #[cfg(test)]

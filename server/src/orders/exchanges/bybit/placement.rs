@@ -31,16 +31,11 @@ impl BybitExchange {
                 .await;
             let sent = match result {
                 Ok(_) => Sent::Placed(None),
-                Err(Failure::NoAnswer(why)) => Sent::Unknown(why),
                 // A duplicate orderLinkId: an earlier attempt placed it.
-                Err(Failure::Refused {
-                    code: 110072 | 170141,
-                    message,
-                }) => Sent::Duplicate(message),
-                Err(failure @ Failure::RateLimited { retry_after }) => {
-                    Sent::Throttled(retry_after, order_error(failure, &ticket.symbol))
-                }
-                Err(other) => Sent::Failed(order_error(other, &ticket.symbol)),
+                Err(failure) => failure.into_sent(
+                    |code, _| matches!(code, 110072 | 170141),
+                    |other| order_error(other, &ticket.symbol),
+                ),
             };
             (timestamp, sent)
         })

@@ -20,6 +20,8 @@ use serde::{Deserialize, de::DeserializeOwned};
 use serde_json::Value;
 use sha2::Sha256;
 
+/// The failures this transport classifies its answers into.
+pub use crate::orders::exchanges::failure::Failure;
 use crate::{
     orders::exchanges::transport::{
         Backoff, HttpsClient, USER_AGENT, VenueClock, https_client, secret_header,
@@ -33,22 +35,6 @@ const DEFAULT_THROTTLE: Duration = Duration::from_secs(1);
 const DEFAULT_BAN: Duration = Duration::from_secs(600);
 /// Bybit's documented default per-endpoint cap, until a header says.
 const DEFAULT_LIMIT: u64 = 10;
-
-/// Why a request did not produce an answer we can use.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Failure {
-    /// The request never reached Bybit (connect failure, or backing off).
-    NotSent(String),
-    /// The request may have reached Bybit but no usable answer came back
-    /// (timeout, dropped connection, 5xx, 10000, 10016): outcome unknown.
-    NoAnswer(String),
-    /// 10006 / 10018 / HTTP 429: not processed; retry after the wait.
-    RateLimited { retry_after: Duration },
-    /// HTTP 403 or 10009: this address is banned for the wait.
-    Banned { retry_after: Duration },
-    /// Bybit refused the request with a `retCode`.
-    Refused { code: i64, message: String },
-}
 
 /// Bybit's answer envelope.
 #[derive(Deserialize)]
@@ -323,7 +309,10 @@ impl Rest {
             let wait =
                 header_number(headers, "retry-after").map_or(DEFAULT_BAN, Duration::from_secs);
             self.backoff.hold(wait);
-            Failure::Banned { retry_after: wait }
+            Failure::Banned(format!(
+                "Bybit banned this address for {}",
+                humantime::format_duration(wait)
+            ))
         };
         match (status, envelope) {
             (StatusCode::FORBIDDEN, _) => Err(banned()),

@@ -192,24 +192,12 @@ pub(super) const KINDS: &[InstrumentKind] = &[InstrumentKind::Spot, InstrumentKi
 /// A failed read: nothing changed at OKX, so it is unavailable or
 /// refused, never unknown.
 pub(super) fn read_error(failure: Failure) -> ExchangeError {
-    match failure {
-        Failure::NoAnswer(why) | Failure::NotSent(why) => ExchangeError::Unavailable(why),
-        other => order_error(other, ""),
-    }
+    failure.into_read_error(|other| order_error(other, ""))
 }
 
 /// OKX's refusals as domain errors.
 pub(super) fn order_error(failure: Failure, symbol: &str) -> ExchangeError {
-    match failure {
-        Failure::NotSent(why) => ExchangeError::Unavailable(why),
-        Failure::NoAnswer(why) => ExchangeError::Unknown(why),
-        Failure::RateLimited { retry_after } => ExchangeError::Unavailable(format!(
-            "rate limited by OKX (50011); retry after {}ms",
-            retry_after.as_millis()
-        )),
-        Failure::Banned(why) => ExchangeError::Banned(why),
-        Failure::Refused { code, message } => refusal(code, message, symbol),
-    }
+    failure.into_error("OKX", |code, message| refusal(code, message, symbol))
 }
 
 fn refusal(code: i64, message: String, symbol: &str) -> ExchangeError {

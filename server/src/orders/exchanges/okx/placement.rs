@@ -6,7 +6,7 @@ use async_trait::async_trait;
 use http::Method;
 use serde_json::Value;
 
-use super::{OkxExchange, mapping::order_error, rest::Failure};
+use super::{OkxExchange, mapping::order_error};
 use crate::orders::exchanges::{
     Exchange, ExchangeError, ExchangeOrder, OrderTicket,
     exactly_once::{LookUp, Sent, place_exactly_once},
@@ -31,15 +31,10 @@ impl OkxExchange {
                 .await;
             let sent = match result {
                 Ok(_) => Sent::Placed(None),
-                Err(Failure::NoAnswer(why)) => Sent::Unknown(why),
-                Err(Failure::Refused {
-                    code: DUPLICATE_CLIENT_ID,
-                    message,
-                }) => Sent::Duplicate(message),
-                Err(failure @ Failure::RateLimited { retry_after }) => {
-                    Sent::Throttled(retry_after, order_error(failure, &ticket.symbol))
-                }
-                Err(other) => Sent::Failed(order_error(other, &ticket.symbol)),
+                Err(failure) => failure.into_sent(
+                    |code, _| code == DUPLICATE_CLIENT_ID,
+                    |other| order_error(other, &ticket.symbol),
+                ),
             };
             (timestamp, sent)
         })

@@ -18,6 +18,8 @@ use http_body_util::{BodyExt, Full};
 use serde::{Deserialize, de::DeserializeOwned};
 use sha2::Sha256;
 
+/// The failures this transport classifies its answers into.
+pub use crate::orders::exchanges::failure::Failure;
 use crate::{
     orders::exchanges::transport::{
         Backoff, HttpsClient, USER_AGENT, VenueClock, https_client, secret_header,
@@ -31,24 +33,6 @@ const WINDOW: Duration = Duration::from_secs(2);
 /// 60 per 2 s per instrument); OKX sends no usage headers, so use is
 /// counted here.
 pub const REQUESTS_PER_WINDOW: u64 = 60;
-
-/// Why a request did not produce an answer we can use.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Failure {
-    /// The request never reached OKX: nothing happened there.
-    NotSent(String),
-    /// The request may have reached OKX but no usable answer came back
-    /// (timeout, dropped connection, 5xx, 50004 endpoint timeout, 50013
-    /// system busy): the outcome is unknown.
-    NoAnswer(String),
-    /// 50011 (HTTP 429): OKX did not process the request.
-    RateLimited { retry_after: Duration },
-    /// HTTP 403 at OKX's gateway or 50100 (API frozen): stop sending.
-    Banned(String),
-    /// OKX refused the request (the envelope's `code` or the order's
-    /// `sCode`).
-    Refused { code: i64, message: String },
-}
 
 /// OKX's answer envelope.
 #[derive(Deserialize)]
