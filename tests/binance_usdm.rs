@@ -46,8 +46,9 @@ async fn run(server: &TestServer, client: &Client, action: &str) -> Execution {
     execution
 }
 
-/// The execution's orders as Binance holds them: (type, side, quantity,
-/// trigger or limit, reduce-only, position side).
+/// The execution's orders as Binance holds them: (type and side, quantity
+/// (`close` for a close-position order) and trigger or limit, position
+/// side, reduce-only).
 fn at_binance(mock: &MockBinanceFutures, orders: &[Order]) -> Vec<(String, String, String, bool)> {
     orders
         .iter()
@@ -56,9 +57,14 @@ fn at_binance(mock: &MockBinanceFutures, orders: &[Order]) -> Vec<(String, Strin
                 .order(&order.client_order_id)
                 .unwrap_or_else(|| panic!("{} is at Binance", order.client_order_id));
             let price = held.stop_price.or(held.price).unwrap_or_default();
+            let size = if held.close_position {
+                "close".to_string()
+            } else {
+                held.quantity.normalize().to_string()
+            };
             (
                 format!("{} {}", held.kind, held.side),
-                format!("{} @ {price}", held.quantity.normalize()),
+                format!("{size} @ {price}"),
                 held.position_side,
                 held.reduce_only,
             )
@@ -101,7 +107,7 @@ async fn a_long_and_a_short_open_at_the_pipelines_leverage_with_reduce_only_prot
         at_binance(&mock, &orders_of(&client, &long).await),
         [
             row("MARKET BUY", "0.04 @ 0", "BOTH", false),
-            row("STOP_MARKET SELL", "0.04 @ 48500", "BOTH", true),
+            row("STOP_MARKET SELL", "close @ 48500", "BOTH", false),
             row("LIMIT SELL", "0.04 @ 53000", "BOTH", true),
         ]
     );
@@ -128,7 +134,7 @@ async fn a_long_and_a_short_open_at_the_pipelines_leverage_with_reduce_only_prot
         at_binance(&mock, &orders_of(&client, &short).await),
         [
             row("MARKET SELL", "0.04 @ 0", "BOTH", false),
-            row("STOP_MARKET BUY", "0.04 @ 51500", "BOTH", true),
+            row("STOP_MARKET BUY", "close @ 51500", "BOTH", false),
             row("LIMIT BUY", "0.04 @ 47000", "BOTH", true),
         ]
     );
@@ -178,7 +184,7 @@ async fn hedge_mode_trades_by_position_side_without_reduce_only() {
         at_binance(&mock, &orders_of(&client, &long).await),
         [
             row("MARKET BUY", "0.04 @ 0", "LONG", false),
-            row("STOP_MARKET SELL", "0.04 @ 48500", "LONG", true),
+            row("STOP_MARKET SELL", "close @ 48500", "LONG", true),
             row("LIMIT SELL", "0.04 @ 53000", "LONG", true),
         ]
     );

@@ -5,11 +5,16 @@
 //! hedge mode) with their leverage and margin type, checks initial margin,
 //! refuses a reduce-only order that would not reduce, triggers
 //! `STOP_MARKET`, `TAKE_PROFIT_MARKET` and `TRAILING_STOP_MARKET` at the
-//! mark price, and, like Binance, expires a position's reduce-only and
+//! mark price (trailing from its activation price), holds Binance's rules
+//! for `closePosition`, keeps an income history of realized profit and
+//! fees, and, like Binance, expires a position's reduce-only and
 //! close-position orders once it is flat.
 
 mod book;
+mod close_position;
+mod income;
 mod routes;
+mod trailing;
 
 use std::{
     collections::HashMap,
@@ -43,7 +48,9 @@ pub struct FuturesOrder {
     pub stop_price: Option<Decimal>,
     /// A trailing stop's callback rate, in percent.
     pub callback_rate: Option<Decimal>,
-    /// The best mark a trailing stop has seen.
+    /// Where a trailing stop starts trailing; `None`: at once.
+    pub activation_price: Option<Decimal>,
+    /// The best mark a trailing stop has seen since it started trailing.
     pub trail_best: Option<Decimal>,
     pub reduce_only: bool,
     pub close_position: bool,
