@@ -3,14 +3,18 @@
 //! than the book. Every policy meters it, audits it (seen on
 //! WatchAuditEvents) and, for `refuse`, blocks new entries until the venue
 //! holds enough again, or, for `resync`, has the book adopt the venue.
+//! Perpetuals, on paper and on Binance USDⓈ-M (its mock): the venue's
+//! signed position changed outside the pipeline is a drift the same way,
+//! and `resync` has the book adopt the venue's signed figure.
 
 use std::time::Duration;
 
 use tradeplane_api::*;
 use tradeplane_client::Client;
 use tradeplane_e2e::{
-    TestServer, create_pipeline, dec, eventually, orders_of, place_order, run_pipeline,
-    strategy_pipeline,
+    TestServer, conformance::VenueUnderTest, create_pipeline, dec, deliver, eventually,
+    example_pipeline, mock_binance_futures::MockBinanceFutures, orders_of, perpetual_alert,
+    place_order, run_pipeline, strategy_pipeline,
 };
 
 /// A pipeline buying 1000 USDT of BTC a run (0.02 BTC at 50 000).
@@ -201,5 +205,176 @@ async fn resync_has_the_book_adopt_what_the_venue_holds() {
         .try_into()
         .expect("one order");
     assert_eq!(dec(&close.filled_quantity), dec("0.01"));
+    server.stop().await;
+}
+
+/// `examples/perp-futures.yaml` (0.04 BTC a trade at 50,000) as `name` on
+/// `exchange`, under `policy`.
+fn perpetual(name: &str, exchange: &str, policy: DriftPolicy) -> Pipeline {
+    Pipeline {
+        name: name.into(),
+        exchange: exchange.into(),
+        drift_policy: policy as i32,
+        ..example_pipeline("perp-futures.yaml")
+    }
+}
+
+/// Delivers a `BTCUSDT.P` alert; the execution succeeds.
+async fn alert(server: &TestServer, client: &Client, action: &str) -> Execution {
+    let execution = deliver(server, client, &perpetual_alert(action, "50000")).await;
+    assert_eq!(
+        execution.status,
+        ExecutionStatus::Succeeded as i32,
+        "{action}: {execution:?}"
+    );
+    execution
+}
+
+/// A market order on the paper perpetual outside every pipeline.
+async fn perpetual_by_hand(client: &Client, side: Side, quantity: &str) {
+    let order = place_order(
+        client,
+        PlaceOrderRequest {
+            exchange: "paper".into(),
+            symbol: "BTC/USDT:PERP".into(),
+            side: side as i32,
+            r#type: OrderType::Market as i32,
+            quantity: quantity.into(),
+            reference_price: "50000".into(),
+            ..Default::default()
+        },
+    )
+    .await;
+    assert_eq!(order.status, OrderStatus::Filled as i32, "{order:?}");
+}
+
+#[tokio::test]
+async fn a_paper_perpetual_changed_outside_the_pipeline_is_refused_until_it_matches_again() {
+    let server = reconciling().await;
+    let client = server.client().await;
+    let mut watch = watch_positions(&client).await;
+    create_pipeline(&client, perpetual("perp-refusing", "paper", DriftPolicy::Refuse)).await;
+    alert(&server, &client, "buy").await;
+    gauge_reads(&server, "perp-refusing", 0).await;
+
+    // Someone sells 0.01 of the long on the venue: 0.03 there, 0.04 booked.
+    perpetual_by_hand(&client, Side::Sell, "0.01").await;
+    let drift = next_event(&mut watch).await;
+    assert_eq!(
+        (drift.action.as_str(), drift.target.as_str()),
+        ("position.drift", "perp-refusing")
+    );
+    assert!(
+        drift
+            .detail
+            .contains("holds 0.04 BTC/USDT:PERP on paper, the venue 0.03"),
+        "{drift:?}"
+    );
+    gauge_reads(&server, "perp-refusing", 1).await;
+    let refused = deliver(&server, &client, &perpetual_alert("buy", "50000")).await;
+    assert_eq!(refused.skip_reason, "position_drift", "{refused:?}");
+
+    // More than the book on the venue is a drift too, until it matches.
+    perpetual_by_hand(&client, Side::Buy, "0.02").await;
+    perpetual_by_hand(&client, Side::Sell, "0.01").await;
+    assert_eq!(
+        next_event(&mut watch).await.action,
+        "position.drift_resolved"
+    );
+    gauge_reads(&server, "perp-refusing", 0).await;
+    alert(&server, &client, "buy").await;
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn resync_has_a_paper_short_adopt_the_venues_signed_position() {
+    let server = reconciling().await;
+    let client = server.client().await;
+    let mut watch = watch_positions(&client).await;
+    create_pipeline(&client, perpetual("perp-resyncing", "paper", DriftPolicy::Resync)).await;
+    alert(&server, &client, "sell").await;
+    // Someone buys back 0.01 of the short: -0.03 at the venue.
+    perpetual_by_hand(&client, Side::Buy, "0.01").await;
+
+    let resync = next_event(&mut watch).await;
+    assert_eq!(resync.action, "position.resync", "{resync:?}");
+    assert!(resync.detail.contains("set to -0.03"), "{resync:?}");
+    assert_eq!(next_event(&mut watch).await.action, "position.drift");
+    assert_eq!(
+        next_event(&mut watch).await.action,
+        "position.drift_resolved"
+    );
+    let exit = alert(&server, &client, "exit").await;
+    let [close] = orders_of(&client, &exit)
+        .await
+        .try_into()
+        .expect("one order");
+    assert_eq!(close.side, Side::Buy as i32);
+    assert_eq!(dec(&close.filled_quantity), dec("0.03"));
+    server.stop().await;
+}
+
+/// A server on the Binance USDⓈ-M mock that reconciles every 100 ms.
+async fn reconciling_on(mock: &MockBinanceFutures) -> TestServer {
+    TestServer::start_with(|config| {
+        mock.configure(config);
+        config.pipelines.reconcile_every = Duration::from_millis(100);
+    })
+    .await
+}
+
+#[tokio::test]
+async fn a_binance_usdm_position_changed_at_binance_is_a_drift_that_warns() {
+    let mock = MockBinanceFutures::start().await;
+    let server = reconciling_on(&mock).await;
+    let client = server.client().await;
+    let mut watch = watch_positions(&client).await;
+    create_pipeline(&client, perpetual("usdm-warned", "binance_usdm", DriftPolicy::Warn)).await;
+    alert(&server, &client, "buy").await;
+    gauge_reads(&server, "usdm-warned", 0).await;
+
+    mock.trade_outside("BTCUSDT", "SELL", dec("0.05"));
+    let drift = next_event(&mut watch).await;
+    assert_eq!(drift.action, "position.drift", "{drift:?}");
+    assert!(
+        drift
+            .detail
+            .contains("holds 0.04 BTC/USDT:PERP on binance_usdm, the venue -0.01"),
+        "{drift:?}"
+    );
+    gauge_reads(&server, "usdm-warned", 1).await;
+
+    mock.trade_outside("BTCUSDT", "BUY", dec("0.05"));
+    assert_eq!(
+        next_event(&mut watch).await.action,
+        "position.drift_resolved"
+    );
+    gauge_reads(&server, "usdm-warned", 0).await;
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn resync_has_the_book_adopt_binances_signed_position() {
+    let mock = MockBinanceFutures::start().await;
+    let server = reconciling_on(&mock).await;
+    let client = server.client().await;
+    let mut watch = watch_positions(&client).await;
+    create_pipeline(
+        &client,
+        perpetual("usdm-resyncing", "binance_usdm", DriftPolicy::Resync),
+    )
+    .await;
+    alert(&server, &client, "buy").await;
+    mock.trade_outside("BTCUSDT", "BUY", dec("0.02"));
+
+    let resync = next_event(&mut watch).await;
+    assert!(resync.detail.contains("set to 0.06"), "{resync:?}");
+    assert_eq!(next_event(&mut watch).await.action, "position.drift");
+    assert_eq!(
+        next_event(&mut watch).await.action,
+        "position.drift_resolved"
+    );
+    alert(&server, &client, "exit").await;
+    assert!(mock.position("BTCUSDT").amount.is_zero(), "the exit sold 0.06");
     server.stop().await;
 }

@@ -187,6 +187,39 @@ impl MockBinanceFutures {
         self.with(|s| book::move_mark(s, symbol, price));
     }
 
+    /// Trades `quantity` of `symbol` at the mark on the one-way position,
+    /// as someone would outside tradeplane (Binance's web page, say).
+    pub fn trade_outside(&self, symbol: &str, side: &str, quantity: Decimal) {
+        self.with(|s| {
+            let mark = s.marks.get(symbol).copied().unwrap_or_default();
+            let time = routes::now_ms() + s.clock_offset_ms;
+            let order = FuturesOrder {
+                order_id: s.next_id,
+                client_order_id: format!("web_{}", s.next_id),
+                symbol: symbol.to_string(),
+                side: side.to_string(),
+                position_side: "BOTH".into(),
+                kind: "MARKET".into(),
+                quantity,
+                price: None,
+                stop_price: None,
+                callback_rate: None,
+                activation_price: None,
+                trail_best: None,
+                reduce_only: false,
+                close_position: false,
+                status: "NEW",
+                executed: Decimal::ZERO,
+                average_price: Decimal::ZERO,
+                time,
+            };
+            s.next_id += 1;
+            s.orders.push(order);
+            let index = s.orders.len() - 1;
+            book::fill(s, index, mark, time);
+        });
+    }
+
     /// Sets the USDT wallet.
     pub fn set_wallet(&self, usdt: Decimal) {
         self.with(|s| s.wallet = usdt);
