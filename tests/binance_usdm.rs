@@ -11,9 +11,9 @@ use tradeplane_client::Client;
 use tradeplane_e2e::{
     TestServer,
     conformance::VenueUnderTest,
-    create_pipeline, dec, deliver, example_pipeline,
+    create_pipeline, dec, deliver_ok, example_pipeline,
     mock_binance_futures::{FuturesOrder, MockBinanceFutures},
-    order_reaches, orders_of, perpetual_alert as alert, resting_orders,
+    order_reaches, orders_of, perpetual_alert as alert, positions_on, resting_orders,
 };
 
 /// A server on the mock, with `examples/perp-futures.yaml` (5x isolated,
@@ -37,13 +37,7 @@ async fn futures_pipeline_on(mock: &MockBinanceFutures, hedge: bool) -> (TestSer
 }
 
 async fn run(server: &TestServer, client: &Client, action: &str) -> Execution {
-    let execution = deliver(server, client, &alert(action, "50000")).await;
-    assert_eq!(
-        execution.status,
-        ExecutionStatus::Succeeded as i32,
-        "{action}: {execution:?}"
-    );
-    execution
+    deliver_ok(server, client, &alert(action, "50000")).await
 }
 
 /// The execution's orders as Binance holds them: (type and side, quantity
@@ -73,16 +67,7 @@ fn at_binance(mock: &MockBinanceFutures, orders: &[Order]) -> Vec<(String, Strin
 }
 
 async fn positions(client: &Client) -> Vec<Position> {
-    client
-        .orders()
-        .get_positions(GetPositionsRequest {
-            exchange: "binance_usdm".into(),
-            ..Default::default()
-        })
-        .await
-        .expect("GetPositions answers")
-        .into_inner()
-        .positions
+    positions_on(client, "binance_usdm").await
 }
 
 fn row(

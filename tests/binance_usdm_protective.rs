@@ -7,13 +7,10 @@
 //! keeps in its income history reaches `GetPositions`.
 
 use tradeplane_api::*;
-use tradeplane_client::Client;
 use tradeplane_e2e::{
-    TestServer,
-    conformance::VenueUnderTest,
-    create_pipeline, dec, deliver, example_pipeline,
-    mock_binance_futures::MockBinanceFutures,
-    order_reaches, orders_of, perpetual_alert as alert, place_order,
+    TestServer, conformance::VenueUnderTest, create_pipeline, dec, deliver_ok, example_pipeline,
+    mock_binance_futures::MockBinanceFutures, order_reaches, orders_of, perpetual_alert as alert,
+    place_order, positions_on,
 };
 use tradeplane_server::{
     market::{instrument::InstrumentKind, side::Side as TicketSide},
@@ -43,6 +40,14 @@ fn ticket(id: &str, side: TicketSide, order_type: TicketType) -> OrderTicket {
     }
 }
 
+/// Opens a 0.04 long under `id` at the mock's mark.
+async fn enter(binance: &BinanceExchange, id: &str) {
+    binance
+        .place(&ticket(id, TicketSide::Buy, TicketType::Market))
+        .await
+        .expect("the entry");
+}
+
 /// A reduce-only triggered exit of a long at `trigger`.
 fn exit_at(id: &str, trigger: &str) -> OrderTicket {
     OrderTicket {
@@ -67,8 +72,7 @@ async fn a_percent_trailing_stop_is_trailed_by_binance_at_the_mark() {
         distance: Some(trailing_stop::Distance::Percent("2".into())),
     });
     create_pipeline(&client, pipeline).await;
-    let long = deliver(&server, &client, &alert("buy", "50000")).await;
-    assert_eq!(long.status, ExecutionStatus::Succeeded as i32, "{long:?}");
+    let long = deliver_ok(&server, &client, &alert("buy", "50000")).await;
     let [_, stop, target]: [Order; 3] = orders_of(&client, &long)
         .await
         .try_into()
@@ -84,7 +88,10 @@ async fn a_percent_trailing_stop_is_trailed_by_binance_at_the_mark() {
     // The mark climbs to 52,000, then retraces 2 % (to 50,960) and more.
     mock.set_price("BTCUSDT", dec("52000"));
     mock.set_price("BTCUSDT", dec("51000"));
-    assert_eq!(mock.order(&stop.client_order_id).map(|o| o.status), Some("NEW"));
+    assert_eq!(
+        mock.order(&stop.client_order_id).map(|o| o.status),
+        Some("NEW")
+    );
     mock.set_price("BTCUSDT", dec("50900"));
     let stopped = order_reaches(&client, &stop.id, OrderStatus::Filled).await;
     assert_eq!(dec(&stopped.filled_quantity), dec("0.04"));
@@ -97,10 +104,7 @@ async fn a_percent_trailing_stop_is_trailed_by_binance_at_the_mark() {
 async fn a_bracket_for_the_whole_position_closes_it_by_close_position_at_a_take_profit() {
     let mock = MockBinanceFutures::start().await;
     let binance = connector(&mock);
-    binance
-        .place(&ticket("tp-entry", TicketSide::Buy, TicketType::Market))
-        .await
-        .expect("the entry");
+    enter(&binance, "tp-entry").await;
     assert_eq!(mock.position("BTCUSDT").amount, dec("0.04"));
     let [stop, target] = binance
         .place_oco(&exit_at("tp-stop", "48500"), &exit_at("tp-target", "53000"))
@@ -115,7 +119,10 @@ async fn a_bracket_for_the_whole_position_closes_it_by_close_position_at_a_take_
         mock.order("tp-target").expect("target"),
     );
     assert_eq!(
-        [(stop.kind.as_str(), stop.close_position), (target.kind.as_str(), target.close_position)],
+        [
+            (stop.kind.as_str(), stop.close_position),
+            (target.kind.as_str(), target.close_position)
+        ],
         [("STOP_MARKET", true), ("TAKE_PROFIT_MARKET", true)]
     );
     // Something else adds to the position before the take-profit: a
@@ -134,10 +141,7 @@ async fn a_bracket_for_the_whole_position_closes_it_by_close_position_at_a_take_
     assert_eq!(mock.order("tp-stop").map(|o| o.status), Some("EXPIRED"));
 
     // A bracket for part of a position keeps its quantities.
-    binance
-        .place(&ticket("tp-entry-2", TicketSide::Buy, TicketType::Market))
-        .await
-        .expect("the entry");
+    enter(&binance, "tp-entry-2").await;
     let half = |id: &str, trigger: &str| OrderTicket {
         quantity: dec("0.02"),
         ..exit_at(id, trigger)
@@ -157,10 +161,7 @@ async fn a_bracket_for_the_whole_position_closes_it_by_close_position_at_a_take_
 async fn binance_refuses_a_callback_rate_off_its_range_or_step() {
     let mock = MockBinanceFutures::start().await;
     let binance = connector(&mock);
-    binance
-        .place(&ticket("tp-entry", TicketSide::Buy, TicketType::Market))
-        .await
-        .expect("the entry");
+    enter(&binance, "tp-entry").await;
     let trailing = |id: &str, bips| OrderTicket {
         trailing_delta_bips: Some(bips),
         reduce_only: true,
@@ -176,7 +177,12 @@ async fn binance_refuses_a_callback_rate_off_its_range_or_step() {
             "{bips} bips"
         );
     }
-    assert_eq!(mock.orders().len(), 1, "only the entry: {:#?}", mock.orders());
+    assert_eq!(
+        mock.orders().len(),
+        1,
+        "only the entry: {:#?}",
+        mock.orders()
+    );
     // An activation price: it trails only once the mark reaches it.
     let activated = OrderTicket {
         stop_price: Some(dec("51000")),
@@ -209,7 +215,7 @@ async fn the_realized_profit_comes_from_binances_income_history() {
     mock.set_price("BTCUSDT", dec("51000"));
     let sold = place_order(&client, by_hand(Side::Sell, "0.01", true)).await;
     assert_eq!(sold.status, OrderStatus::Filled as i32, "{sold:?}");
-    let positions = positions(&client).await;
+    let positions = positions_on(&client, "binance_usdm").await;
     let [held] = positions.as_slice() else {
         panic!("one position: {positions:?}");
     };
@@ -217,17 +223,4 @@ async fn the_realized_profit_comes_from_binances_income_history() {
     // 0.01 sold 1,000 over the entry; the fees are income of their own.
     assert_eq!(dec(&held.realized_pnl), dec("10"));
     server.stop().await;
-}
-
-async fn positions(client: &Client) -> Vec<Position> {
-    client
-        .orders()
-        .get_positions(GetPositionsRequest {
-            exchange: "binance_usdm".into(),
-            ..Default::default()
-        })
-        .await
-        .expect("GetPositions answers")
-        .into_inner()
-        .positions
 }

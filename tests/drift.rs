@@ -12,7 +12,7 @@ use std::time::Duration;
 use tradeplane_api::*;
 use tradeplane_client::Client;
 use tradeplane_e2e::{
-    TestServer, conformance::VenueUnderTest, create_pipeline, dec, deliver, eventually,
+    TestServer, conformance::VenueUnderTest, create_pipeline, dec, deliver, deliver_ok, eventually,
     example_pipeline, mock_binance_futures::MockBinanceFutures, orders_of, perpetual_alert,
     place_order, run_pipeline, strategy_pipeline,
 };
@@ -35,11 +35,16 @@ async fn reconciling() -> TestServer {
 
 /// A market order on paper outside every pipeline.
 async fn by_hand(client: &Client, side: Side, quantity: &str) {
+    by_hand_in(client, "BTC/USDT", side, quantity).await;
+}
+
+/// A market order in `symbol` on paper outside every pipeline.
+async fn by_hand_in(client: &Client, symbol: &str, side: Side, quantity: &str) {
     let order = place_order(
         client,
         PlaceOrderRequest {
             exchange: "paper".into(),
-            symbol: "BTC/USDT".into(),
+            symbol: symbol.into(),
             side: side as i32,
             r#type: OrderType::Market as i32,
             quantity: quantity.into(),
@@ -99,6 +104,21 @@ fn strip_scope(line: &str) -> String {
     format!("{name}{{{}}}{value}", kept.join(","))
 }
 
+/// Waits for the next audit event: the drift of `pipeline` starting,
+/// with a detail that contains `detail`.
+async fn drift_starts(
+    watch: &mut tonic::Streaming<WatchAuditEventsResponse>,
+    pipeline: &str,
+    detail: &str,
+) {
+    let drift = next_event(watch).await;
+    assert_eq!(
+        (drift.action.as_str(), drift.target.as_str()),
+        ("position.drift", pipeline)
+    );
+    assert!(drift.detail.contains(detail), "{drift:?}");
+}
+
 async fn watch_positions(client: &Client) -> tonic::Streaming<WatchAuditEventsResponse> {
     client
         .security()
@@ -124,17 +144,12 @@ async fn a_drift_is_metered_and_audited_when_it_starts_and_ends() {
 
     // 1 BTC to start + 0.02 bought - 1.01 sold by hand = 0.01 < 0.02.
     by_hand(&client, Side::Sell, "1.01").await;
-    let drift = next_event(&mut watch).await;
-    assert_eq!(
-        (drift.action.as_str(), drift.target.as_str()),
-        ("position.drift", "warned")
-    );
-    assert!(
-        drift
-            .detail
-            .contains("holds 0.02 BTC on paper, the venue 0.01"),
-        "{drift:?}"
-    );
+    drift_starts(
+        &mut watch,
+        "warned",
+        "holds 0.02 BTC on paper, the venue 0.01",
+    )
+    .await;
     gauge_reads(&server, "warned", 1).await;
     // `warn` trades on.
     let entry = run_pipeline(&client, &pipeline, "buy", "50000", "").await;
@@ -221,31 +236,7 @@ fn perpetual(name: &str, exchange: &str, policy: DriftPolicy) -> Pipeline {
 
 /// Delivers a `BTCUSDT.P` alert; the execution succeeds.
 async fn alert(server: &TestServer, client: &Client, action: &str) -> Execution {
-    let execution = deliver(server, client, &perpetual_alert(action, "50000")).await;
-    assert_eq!(
-        execution.status,
-        ExecutionStatus::Succeeded as i32,
-        "{action}: {execution:?}"
-    );
-    execution
-}
-
-/// A market order on the paper perpetual outside every pipeline.
-async fn perpetual_by_hand(client: &Client, side: Side, quantity: &str) {
-    let order = place_order(
-        client,
-        PlaceOrderRequest {
-            exchange: "paper".into(),
-            symbol: "BTC/USDT:PERP".into(),
-            side: side as i32,
-            r#type: OrderType::Market as i32,
-            quantity: quantity.into(),
-            reference_price: "50000".into(),
-            ..Default::default()
-        },
-    )
-    .await;
-    assert_eq!(order.status, OrderStatus::Filled as i32, "{order:?}");
+    deliver_ok(server, client, &perpetual_alert(action, "50000")).await
 }
 
 #[tokio::test]
@@ -253,30 +244,25 @@ async fn a_paper_perpetual_changed_outside_the_pipeline_is_refused_until_it_matc
     let server = reconciling().await;
     let client = server.client().await;
     let mut watch = watch_positions(&client).await;
-    create_pipeline(&client, perpetual("perp-refusing", "paper", DriftPolicy::Refuse)).await;
+    create_pipeline(
+        &client,
+        perpetual("perp-refusing", "paper", DriftPolicy::Refuse),
+    )
+    .await;
     alert(&server, &client, "buy").await;
     gauge_reads(&server, "perp-refusing", 0).await;
 
     // Someone sells 0.01 of the long on the venue: 0.03 there, 0.04 booked.
-    perpetual_by_hand(&client, Side::Sell, "0.01").await;
-    let drift = next_event(&mut watch).await;
-    assert_eq!(
-        (drift.action.as_str(), drift.target.as_str()),
-        ("position.drift", "perp-refusing")
-    );
-    assert!(
-        drift
-            .detail
-            .contains("holds 0.04 BTC/USDT:PERP on paper, the venue 0.03"),
-        "{drift:?}"
-    );
+    by_hand_in(&client, "BTC/USDT:PERP", Side::Sell, "0.01").await;
+    let detail = "holds 0.04 BTC/USDT:PERP on paper, the venue 0.03";
+    drift_starts(&mut watch, "perp-refusing", detail).await;
     gauge_reads(&server, "perp-refusing", 1).await;
     let refused = deliver(&server, &client, &perpetual_alert("buy", "50000")).await;
     assert_eq!(refused.skip_reason, "position_drift", "{refused:?}");
 
     // More than the book on the venue is a drift too, until it matches.
-    perpetual_by_hand(&client, Side::Buy, "0.02").await;
-    perpetual_by_hand(&client, Side::Sell, "0.01").await;
+    by_hand_in(&client, "BTC/USDT:PERP", Side::Buy, "0.02").await;
+    by_hand_in(&client, "BTC/USDT:PERP", Side::Sell, "0.01").await;
     assert_eq!(
         next_event(&mut watch).await.action,
         "position.drift_resolved"
@@ -291,10 +277,14 @@ async fn resync_has_a_paper_short_adopt_the_venues_signed_position() {
     let server = reconciling().await;
     let client = server.client().await;
     let mut watch = watch_positions(&client).await;
-    create_pipeline(&client, perpetual("perp-resyncing", "paper", DriftPolicy::Resync)).await;
+    create_pipeline(
+        &client,
+        perpetual("perp-resyncing", "paper", DriftPolicy::Resync),
+    )
+    .await;
     alert(&server, &client, "sell").await;
     // Someone buys back 0.01 of the short: -0.03 at the venue.
-    perpetual_by_hand(&client, Side::Buy, "0.01").await;
+    by_hand_in(&client, "BTC/USDT:PERP", Side::Buy, "0.01").await;
 
     let resync = next_event(&mut watch).await;
     assert_eq!(resync.action, "position.resync", "{resync:?}");
@@ -329,19 +319,17 @@ async fn a_binance_usdm_position_changed_at_binance_is_a_drift_that_warns() {
     let server = reconciling_on(&mock).await;
     let client = server.client().await;
     let mut watch = watch_positions(&client).await;
-    create_pipeline(&client, perpetual("usdm-warned", "binance_usdm", DriftPolicy::Warn)).await;
+    create_pipeline(
+        &client,
+        perpetual("usdm-warned", "binance_usdm", DriftPolicy::Warn),
+    )
+    .await;
     alert(&server, &client, "buy").await;
     gauge_reads(&server, "usdm-warned", 0).await;
 
     mock.trade_outside("BTCUSDT", "SELL", dec("0.05"));
-    let drift = next_event(&mut watch).await;
-    assert_eq!(drift.action, "position.drift", "{drift:?}");
-    assert!(
-        drift
-            .detail
-            .contains("holds 0.04 BTC/USDT:PERP on binance_usdm, the venue -0.01"),
-        "{drift:?}"
-    );
+    let detail = "holds 0.04 BTC/USDT:PERP on binance_usdm, the venue -0.01";
+    drift_starts(&mut watch, "usdm-warned", detail).await;
     gauge_reads(&server, "usdm-warned", 1).await;
 
     mock.trade_outside("BTCUSDT", "BUY", dec("0.05"));
@@ -375,6 +363,9 @@ async fn resync_has_the_book_adopt_binances_signed_position() {
         "position.drift_resolved"
     );
     alert(&server, &client, "exit").await;
-    assert!(mock.position("BTCUSDT").amount.is_zero(), "the exit sold 0.06");
+    assert!(
+        mock.position("BTCUSDT").amount.is_zero(),
+        "the exit sold 0.06"
+    );
     server.stop().await;
 }

@@ -23,8 +23,7 @@ use super::{
 use crate::{
     audit::{AuditEntry, actions},
     market::{
-        account, instrument::InstrumentKind, position::Position, side::Side,
-        symbol::is_perpetual,
+        account, instrument::InstrumentKind, position::Position, side::Side, symbol::is_perpetual,
     },
     model::{
         execution::Execution,
@@ -65,8 +64,7 @@ impl Pipelines {
     /// holdings against balances, perpetuals against the venue's
     /// positions) and applies each pipeline's policy.
     pub(super) async fn reconcile_positions(&self) {
-        let (positions, open) = match (self.desk.positions().await, self.desk.open_orders().await)
-        {
+        let (positions, open) = match (self.desk.positions().await, self.desk.open_orders().await) {
             (Ok(positions), Ok(open)) => (positions, open),
             (Err(err), _) | (_, Err(err)) => {
                 tracing::warn!(error = %err, "cannot read the positions to reconcile; next round");
@@ -75,10 +73,7 @@ impl Pipelines {
         };
         let before = self.drifts_of(DriftSource::Venue);
         let mut found = self.reconcile_holdings(&positions).await;
-        found.extend(
-            self.reconcile_perpetuals(&positions, &open, &before)
-                .await,
-        );
+        found.extend(self.reconcile_perpetuals(&positions, &open, &before).await);
         self.settle_drifts(DriftSource::Venue, found).await;
     }
 
@@ -152,7 +147,13 @@ impl Pipelines {
 
     /// Sets the pipeline's book in `symbol` to `quantity`, audited with
     /// `why`.
-    pub(super) async fn resync(&self, compiled: &Compiled, symbol: &str, quantity: Decimal, why: &str) {
+    pub(super) async fn resync(
+        &self,
+        compiled: &Compiled,
+        symbol: &str,
+        quantity: Decimal,
+        why: &str,
+    ) {
         let audit = AuditEntry {
             detail: format!("{} {symbol} set to {quantity}: {why}", compiled.name),
             ..AuditEntry::system()

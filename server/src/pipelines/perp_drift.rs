@@ -50,10 +50,7 @@ impl Pipelines {
         let mut found = HashMap::new();
         let mut venues: HashMap<String, Option<HashMap<String, Decimal>>> = HashMap::new();
         for ((venue, symbol), holders) in books {
-            if holders
-                .iter()
-                .any(|(id, _)| trading(open, id, &symbol))
-            {
+            if holders.iter().any(|(id, _)| trading(open, id, &symbol)) {
                 keep_drifts(&mut found, before, &holders);
                 continue;
             }

@@ -12,8 +12,9 @@ use crate::{
 };
 
 use super::{
-    FuturesOrder, State, close_position, income, trailing,
+    FuturesOrder, State,
     book::{available, check, decimal_param, execution_price, fill, is_open, margin_settings},
+    close_position, income, trailing,
 };
 
 /// Milliseconds since the epoch on our clock.

@@ -39,7 +39,7 @@ pub struct NativeTrailing {
 impl NativeTrailing {
     /// Whether the venue trails a stop by `bips` natively.
     pub fn fits(&self, bips: u32) -> bool {
-        self.bips.contains(&bips) && bips % self.step.max(1) == 0
+        self.bips.contains(&bips) && bips.is_multiple_of(self.step.max(1))
     }
 }
 

@@ -242,7 +242,10 @@ impl BinanceExchange {
 
     /// How much the ticket's position holds at Binance (its side's in
     /// hedge mode), unsigned, from `positionRisk`.
-    pub(super) async fn position_held(&self, ticket: &OrderTicket) -> Result<Decimal, ExchangeError> {
+    pub(super) async fn position_held(
+        &self,
+        ticket: &OrderTicket,
+    ) -> Result<Decimal, ExchangeError> {
         let venue = venue_symbol(&ticket.symbol);
         let side = if self.hedge_mode {
             position_side(ticket)

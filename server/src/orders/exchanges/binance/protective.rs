@@ -112,9 +112,17 @@ mod tests {
             .expect("params");
         assert_eq!(get(&stop, "type"), Some("STOP_MARKET"));
         assert_eq!(get(&stop, "closePosition"), Some("true"));
-        assert_eq!((get(&stop, "quantity"), get(&stop, "reduceOnly")), (None, None));
-        let target = leg_params(&ticket(OrderType::Stop, None), Leg::TakeProfit, false, whole)
-            .expect("params");
+        assert_eq!(
+            (get(&stop, "quantity"), get(&stop, "reduceOnly")),
+            (None, None)
+        );
+        let target = leg_params(
+            &ticket(OrderType::Stop, None),
+            Leg::TakeProfit,
+            false,
+            whole,
+        )
+        .expect("params");
         assert_eq!(get(&target, "type"), Some("TAKE_PROFIT_MARKET"));
         assert_eq!(get(&target, "workingType"), Some("MARK_PRICE"));
 
@@ -133,8 +141,13 @@ mod tests {
     #[test]
     fn limits_and_trailing_stops_never_close_the_position_by_flag() {
         let whole = Decimal::new(4, 2);
-        let limit = leg_params(&ticket(OrderType::Limit, None), Leg::TakeProfit, false, whole)
-            .expect("params");
+        let limit = leg_params(
+            &ticket(OrderType::Limit, None),
+            Leg::TakeProfit,
+            false,
+            whole,
+        )
+        .expect("params");
         assert_eq!(get(&limit, "type"), Some("LIMIT"));
         assert_eq!(get(&limit, "closePosition"), None);
         let trailing = leg_params(
