@@ -119,6 +119,19 @@ async fn drift_starts(
     assert!(drift.detail.contains(detail), "{drift:?}");
 }
 
+/// Waits for a resync of the book to `quantity`, the drift it answers,
+/// and, on the next pass, its end.
+async fn resynced_to(watch: &mut tonic::Streaming<WatchAuditEventsResponse>, quantity: &str) {
+    let resync = next_event(watch).await;
+    assert_eq!(resync.action, "position.resync", "{resync:?}");
+    assert!(
+        resync.detail.contains(&format!("set to {quantity}")),
+        "{resync:?}"
+    );
+    assert_eq!(next_event(watch).await.action, "position.drift");
+    assert_eq!(next_event(watch).await.action, "position.drift_resolved");
+}
+
 async fn watch_positions(client: &Client) -> tonic::Streaming<WatchAuditEventsResponse> {
     client
         .security()
@@ -202,15 +215,8 @@ async fn resync_has_the_book_adopt_what_the_venue_holds() {
     run_pipeline(&client, &pipeline, "buy", "50000", "").await;
     by_hand(&client, Side::Sell, "1.01").await;
 
-    let resync = next_event(&mut watch).await;
-    assert_eq!(resync.action, "position.resync", "{resync:?}");
-    assert!(resync.detail.contains("set to 0.01"), "{resync:?}");
-    assert_eq!(next_event(&mut watch).await.action, "position.drift");
     // Next pass: the book agrees with the venue.
-    assert_eq!(
-        next_event(&mut watch).await.action,
-        "position.drift_resolved"
-    );
+    resynced_to(&mut watch, "0.01").await;
 
     // The exit sells what the book now holds: the venue's 0.01.
     let exit = run_pipeline(&client, &pipeline, "exit", "50000", "").await;
@@ -286,14 +292,7 @@ async fn resync_has_a_paper_short_adopt_the_venues_signed_position() {
     // Someone buys back 0.01 of the short: -0.03 at the venue.
     by_hand_in(&client, "BTC/USDT:PERP", Side::Buy, "0.01").await;
 
-    let resync = next_event(&mut watch).await;
-    assert_eq!(resync.action, "position.resync", "{resync:?}");
-    assert!(resync.detail.contains("set to -0.03"), "{resync:?}");
-    assert_eq!(next_event(&mut watch).await.action, "position.drift");
-    assert_eq!(
-        next_event(&mut watch).await.action,
-        "position.drift_resolved"
-    );
+    resynced_to(&mut watch, "-0.03").await;
     let exit = alert(&server, &client, "exit").await;
     let [close] = orders_of(&client, &exit)
         .await
@@ -304,27 +303,35 @@ async fn resync_has_a_paper_short_adopt_the_venues_signed_position() {
     server.stop().await;
 }
 
-/// A server on the Binance USDⓈ-M mock that reconciles every 100 ms.
-async fn reconciling_on(mock: &MockBinanceFutures) -> TestServer {
-    TestServer::start_with(|config| {
+/// The Binance USDⓈ-M mock, a server on it that reconciles every
+/// 100 ms, its client watching position events, and `name` under
+/// `policy` holding a 0.04 long there.
+async fn long_on_binance_usdm(
+    name: &str,
+    policy: DriftPolicy,
+) -> (
+    MockBinanceFutures,
+    TestServer,
+    Client,
+    tonic::Streaming<WatchAuditEventsResponse>,
+) {
+    let mock = MockBinanceFutures::start().await;
+    let server = TestServer::start_with(|config| {
         mock.configure(config);
         config.pipelines.reconcile_every = Duration::from_millis(100);
     })
-    .await
+    .await;
+    let client = server.client().await;
+    let watch = watch_positions(&client).await;
+    create_pipeline(&client, perpetual(name, "binance_usdm", policy)).await;
+    alert(&server, &client, "buy").await;
+    (mock, server, client, watch)
 }
 
 #[tokio::test]
 async fn a_binance_usdm_position_changed_at_binance_is_a_drift_that_warns() {
-    let mock = MockBinanceFutures::start().await;
-    let server = reconciling_on(&mock).await;
-    let client = server.client().await;
-    let mut watch = watch_positions(&client).await;
-    create_pipeline(
-        &client,
-        perpetual("usdm-warned", "binance_usdm", DriftPolicy::Warn),
-    )
-    .await;
-    alert(&server, &client, "buy").await;
+    let (mock, server, _client, mut watch) =
+        long_on_binance_usdm("usdm-warned", DriftPolicy::Warn).await;
     gauge_reads(&server, "usdm-warned", 0).await;
 
     mock.trade_outside("BTCUSDT", "SELL", dec("0.05"));
@@ -343,25 +350,10 @@ async fn a_binance_usdm_position_changed_at_binance_is_a_drift_that_warns() {
 
 #[tokio::test]
 async fn resync_has_the_book_adopt_binances_signed_position() {
-    let mock = MockBinanceFutures::start().await;
-    let server = reconciling_on(&mock).await;
-    let client = server.client().await;
-    let mut watch = watch_positions(&client).await;
-    create_pipeline(
-        &client,
-        perpetual("usdm-resyncing", "binance_usdm", DriftPolicy::Resync),
-    )
-    .await;
-    alert(&server, &client, "buy").await;
+    let (mock, server, client, mut watch) =
+        long_on_binance_usdm("usdm-resyncing", DriftPolicy::Resync).await;
     mock.trade_outside("BTCUSDT", "BUY", dec("0.02"));
-
-    let resync = next_event(&mut watch).await;
-    assert!(resync.detail.contains("set to 0.06"), "{resync:?}");
-    assert_eq!(next_event(&mut watch).await.action, "position.drift");
-    assert_eq!(
-        next_event(&mut watch).await.action,
-        "position.drift_resolved"
-    );
+    resynced_to(&mut watch, "0.06").await;
     alert(&server, &client, "exit").await;
     assert!(
         mock.position("BTCUSDT").amount.is_zero(),
