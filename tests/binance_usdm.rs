@@ -11,9 +11,9 @@ use tradeplane_client::Client;
 use tradeplane_e2e::{
     TestServer,
     conformance::VenueUnderTest,
-    create_pipeline, dec, deliver, example_pipeline,
+    create_pipeline, dec, deliver_ok, example_pipeline,
     mock_binance_futures::{FuturesOrder, MockBinanceFutures},
-    order_reaches, orders_of, perpetual_alert as alert, resting_orders,
+    order_reaches, orders_of, perpetual_alert as alert, positions_on, resting_orders,
 };
 
 /// A server on the mock, with `examples/perp-futures.yaml` (5x isolated,
@@ -37,17 +37,12 @@ async fn futures_pipeline_on(mock: &MockBinanceFutures, hedge: bool) -> (TestSer
 }
 
 async fn run(server: &TestServer, client: &Client, action: &str) -> Execution {
-    let execution = deliver(server, client, &alert(action, "50000")).await;
-    assert_eq!(
-        execution.status,
-        ExecutionStatus::Succeeded as i32,
-        "{action}: {execution:?}"
-    );
-    execution
+    deliver_ok(server, client, &alert(action, "50000")).await
 }
 
-/// The execution's orders as Binance holds them: (type, side, quantity,
-/// trigger or limit, reduce-only, position side).
+/// The execution's orders as Binance holds them: (type and side, quantity
+/// (`close` for a close-position order) and trigger or limit, position
+/// side, reduce-only).
 fn at_binance(mock: &MockBinanceFutures, orders: &[Order]) -> Vec<(String, String, String, bool)> {
     orders
         .iter()
@@ -56,9 +51,14 @@ fn at_binance(mock: &MockBinanceFutures, orders: &[Order]) -> Vec<(String, Strin
                 .order(&order.client_order_id)
                 .unwrap_or_else(|| panic!("{} is at Binance", order.client_order_id));
             let price = held.stop_price.or(held.price).unwrap_or_default();
+            let size = if held.close_position {
+                "close".to_string()
+            } else {
+                held.quantity.normalize().to_string()
+            };
             (
                 format!("{} {}", held.kind, held.side),
-                format!("{} @ {price}", held.quantity.normalize()),
+                format!("{size} @ {price}"),
                 held.position_side,
                 held.reduce_only,
             )
@@ -67,16 +67,7 @@ fn at_binance(mock: &MockBinanceFutures, orders: &[Order]) -> Vec<(String, Strin
 }
 
 async fn positions(client: &Client) -> Vec<Position> {
-    client
-        .orders()
-        .get_positions(GetPositionsRequest {
-            exchange: "binance_usdm".into(),
-            ..Default::default()
-        })
-        .await
-        .expect("GetPositions answers")
-        .into_inner()
-        .positions
+    positions_on(client, "binance_usdm").await
 }
 
 fn row(
@@ -101,7 +92,7 @@ async fn a_long_and_a_short_open_at_the_pipelines_leverage_with_reduce_only_prot
         at_binance(&mock, &orders_of(&client, &long).await),
         [
             row("MARKET BUY", "0.04 @ 0", "BOTH", false),
-            row("STOP_MARKET SELL", "0.04 @ 48500", "BOTH", true),
+            row("STOP_MARKET SELL", "close @ 48500", "BOTH", false),
             row("LIMIT SELL", "0.04 @ 53000", "BOTH", true),
         ]
     );
@@ -128,7 +119,7 @@ async fn a_long_and_a_short_open_at_the_pipelines_leverage_with_reduce_only_prot
         at_binance(&mock, &orders_of(&client, &short).await),
         [
             row("MARKET SELL", "0.04 @ 0", "BOTH", false),
-            row("STOP_MARKET BUY", "0.04 @ 51500", "BOTH", true),
+            row("STOP_MARKET BUY", "close @ 51500", "BOTH", false),
             row("LIMIT BUY", "0.04 @ 47000", "BOTH", true),
         ]
     );
@@ -178,7 +169,7 @@ async fn hedge_mode_trades_by_position_side_without_reduce_only() {
         at_binance(&mock, &orders_of(&client, &long).await),
         [
             row("MARKET BUY", "0.04 @ 0", "LONG", false),
-            row("STOP_MARKET SELL", "0.04 @ 48500", "LONG", true),
+            row("STOP_MARKET SELL", "close @ 48500", "LONG", true),
             row("LIMIT SELL", "0.04 @ 53000", "LONG", true),
         ]
     );

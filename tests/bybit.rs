@@ -7,7 +7,8 @@
 //! cancels them and closes the position flat. And what the conformance
 //! kit cannot tell on Bybit (which refuses a reused `orderLinkId`, so a
 //! blind resend would be refused rather than doubled): an order whose
-//! answer was lost is looked up, not sent again.
+//! answer was lost is looked up, not sent again. In hedge mode the orders
+//! name their side of the position by `positionIdx`.
 
 use serde_json::{Value, json};
 use tradeplane_api::*;
@@ -62,8 +63,18 @@ async fn legs(client: &Client, execution: &Execution) -> Vec<(OrderRole, Side, S
 }
 
 async fn on_mock_bybit() -> (MockBybit, TestServer, Client) {
+    on_mock_bybit_in(false).await
+}
+
+/// The mock, and a server trading the futures pipeline on it, in hedge
+/// mode or one-way.
+async fn on_mock_bybit_in(hedge: bool) -> (MockBybit, TestServer, Client) {
     let mock = MockBybit::start().await;
-    let server = TestServer::start_with(|config| mock.configure(config)).await;
+    let server = TestServer::start_with(|config| {
+        mock.configure(config);
+        config.exchanges.bybit.hedge_mode = hedge;
+    })
+    .await;
     let client = server.client().await;
     create_pipeline(&client, futures_on_bybit()).await;
     (mock, server, client)
@@ -174,6 +185,52 @@ async fn a_long_opens_at_the_pipelines_leverage_with_reduce_only_protection_and_
             "a credential reached the metrics"
         );
     }
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn hedge_mode_trades_each_side_by_its_position_idx() {
+    let (mock, server, client) = on_mock_bybit_in(true).await;
+    let long = deliver(&server, &client, &alert("buy", "50000")).await;
+    succeeded(&long);
+    assert!(
+        mock.hedged("BTCUSDT"),
+        "set with the leverage, before the entry"
+    );
+    let mut idx = Vec::new();
+    for id in &long.order_ids {
+        idx.push(at_venue(&mock, &client, id).await.position_idx);
+    }
+    // The entry opens the long side (1); its stop and target reduce it.
+    assert_eq!(idx, [1, 1, 1]);
+    assert_eq!(
+        mock.position_on("BTCUSDT", 1).map(|p| p.size),
+        Some(dec("0.04"))
+    );
+    assert_eq!(mock.position("BTCUSDT"), None, "no one-way position");
+    let exit = deliver(&server, &client, &alert("exit", "50000")).await;
+    succeeded(&exit);
+    assert_eq!(
+        at_venue(&mock, &client, &exit.order_ids[0])
+            .await
+            .position_idx,
+        1
+    );
+    assert_eq!(mock.position_on("BTCUSDT", 1), None, "flat again");
+
+    let short = deliver(&server, &client, &alert("sell", "50000")).await;
+    succeeded(&short);
+    assert_eq!(
+        at_venue(&mock, &client, &short.order_ids[0])
+            .await
+            .position_idx,
+        2,
+        "a short is the other side"
+    );
+    assert_eq!(
+        mock.position_on("BTCUSDT", 2).map(|p| p.size),
+        Some(dec("-0.04"))
+    );
     server.stop().await;
 }
 

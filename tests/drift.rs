@@ -3,14 +3,18 @@
 //! than the book. Every policy meters it, audits it (seen on
 //! WatchAuditEvents) and, for `refuse`, blocks new entries until the venue
 //! holds enough again, or, for `resync`, has the book adopt the venue.
+//! Perpetuals, on paper and on Binance USDⓈ-M (its mock): the venue's
+//! signed position changed outside the pipeline is a drift the same way,
+//! and `resync` has the book adopt the venue's signed figure.
 
 use std::time::Duration;
 
 use tradeplane_api::*;
 use tradeplane_client::Client;
 use tradeplane_e2e::{
-    TestServer, create_pipeline, dec, eventually, orders_of, place_order, run_pipeline,
-    strategy_pipeline,
+    TestServer, conformance::VenueUnderTest, create_pipeline, dec, deliver, deliver_ok, eventually,
+    example_pipeline, mock_binance_futures::MockBinanceFutures, orders_of, perpetual_alert,
+    place_order, run_pipeline, strategy_pipeline,
 };
 
 /// A pipeline buying 1000 USDT of BTC a run (0.02 BTC at 50 000).
@@ -31,11 +35,16 @@ async fn reconciling() -> TestServer {
 
 /// A market order on paper outside every pipeline.
 async fn by_hand(client: &Client, side: Side, quantity: &str) {
+    by_hand_in(client, "BTC/USDT", side, quantity).await;
+}
+
+/// A market order in `symbol` on paper outside every pipeline.
+async fn by_hand_in(client: &Client, symbol: &str, side: Side, quantity: &str) {
     let order = place_order(
         client,
         PlaceOrderRequest {
             exchange: "paper".into(),
-            symbol: "BTC/USDT".into(),
+            symbol: symbol.into(),
             side: side as i32,
             r#type: OrderType::Market as i32,
             quantity: quantity.into(),
@@ -95,6 +104,34 @@ fn strip_scope(line: &str) -> String {
     format!("{name}{{{}}}{value}", kept.join(","))
 }
 
+/// Waits for the next audit event: the drift of `pipeline` starting,
+/// with a detail that contains `detail`.
+async fn drift_starts(
+    watch: &mut tonic::Streaming<WatchAuditEventsResponse>,
+    pipeline: &str,
+    detail: &str,
+) {
+    let drift = next_event(watch).await;
+    assert_eq!(
+        (drift.action.as_str(), drift.target.as_str()),
+        ("position.drift", pipeline)
+    );
+    assert!(drift.detail.contains(detail), "{drift:?}");
+}
+
+/// Waits for a resync of the book to `quantity`, the drift it answers,
+/// and, on the next pass, its end.
+async fn resynced_to(watch: &mut tonic::Streaming<WatchAuditEventsResponse>, quantity: &str) {
+    let resync = next_event(watch).await;
+    assert_eq!(resync.action, "position.resync", "{resync:?}");
+    assert!(
+        resync.detail.contains(&format!("set to {quantity}")),
+        "{resync:?}"
+    );
+    assert_eq!(next_event(watch).await.action, "position.drift");
+    assert_eq!(next_event(watch).await.action, "position.drift_resolved");
+}
+
 async fn watch_positions(client: &Client) -> tonic::Streaming<WatchAuditEventsResponse> {
     client
         .security()
@@ -120,17 +157,12 @@ async fn a_drift_is_metered_and_audited_when_it_starts_and_ends() {
 
     // 1 BTC to start + 0.02 bought - 1.01 sold by hand = 0.01 < 0.02.
     by_hand(&client, Side::Sell, "1.01").await;
-    let drift = next_event(&mut watch).await;
-    assert_eq!(
-        (drift.action.as_str(), drift.target.as_str()),
-        ("position.drift", "warned")
-    );
-    assert!(
-        drift
-            .detail
-            .contains("holds 0.02 BTC on paper, the venue 0.01"),
-        "{drift:?}"
-    );
+    drift_starts(
+        &mut watch,
+        "warned",
+        "holds 0.02 BTC on paper, the venue 0.01",
+    )
+    .await;
     gauge_reads(&server, "warned", 1).await;
     // `warn` trades on.
     let entry = run_pipeline(&client, &pipeline, "buy", "50000", "").await;
@@ -183,15 +215,8 @@ async fn resync_has_the_book_adopt_what_the_venue_holds() {
     run_pipeline(&client, &pipeline, "buy", "50000", "").await;
     by_hand(&client, Side::Sell, "1.01").await;
 
-    let resync = next_event(&mut watch).await;
-    assert_eq!(resync.action, "position.resync", "{resync:?}");
-    assert!(resync.detail.contains("set to 0.01"), "{resync:?}");
-    assert_eq!(next_event(&mut watch).await.action, "position.drift");
     // Next pass: the book agrees with the venue.
-    assert_eq!(
-        next_event(&mut watch).await.action,
-        "position.drift_resolved"
-    );
+    resynced_to(&mut watch, "0.01").await;
 
     // The exit sells what the book now holds: the venue's 0.01.
     let exit = run_pipeline(&client, &pipeline, "exit", "50000", "").await;
@@ -201,5 +226,138 @@ async fn resync_has_the_book_adopt_what_the_venue_holds() {
         .try_into()
         .expect("one order");
     assert_eq!(dec(&close.filled_quantity), dec("0.01"));
+    server.stop().await;
+}
+
+/// `examples/perp-futures.yaml` (0.04 BTC a trade at 50,000) as `name` on
+/// `exchange`, under `policy`.
+fn perpetual(name: &str, exchange: &str, policy: DriftPolicy) -> Pipeline {
+    Pipeline {
+        name: name.into(),
+        exchange: exchange.into(),
+        drift_policy: policy as i32,
+        ..example_pipeline("perp-futures.yaml")
+    }
+}
+
+/// Delivers a `BTCUSDT.P` alert; the execution succeeds.
+async fn alert(server: &TestServer, client: &Client, action: &str) -> Execution {
+    deliver_ok(server, client, &perpetual_alert(action, "50000")).await
+}
+
+#[tokio::test]
+async fn a_paper_perpetual_changed_outside_the_pipeline_is_refused_until_it_matches_again() {
+    let server = reconciling().await;
+    let client = server.client().await;
+    let mut watch = watch_positions(&client).await;
+    create_pipeline(
+        &client,
+        perpetual("perp-refusing", "paper", DriftPolicy::Refuse),
+    )
+    .await;
+    alert(&server, &client, "buy").await;
+    gauge_reads(&server, "perp-refusing", 0).await;
+
+    // Someone sells 0.01 of the long on the venue: 0.03 there, 0.04 booked.
+    by_hand_in(&client, "BTC/USDT:PERP", Side::Sell, "0.01").await;
+    let detail = "holds 0.04 BTC/USDT:PERP on paper, the venue 0.03";
+    drift_starts(&mut watch, "perp-refusing", detail).await;
+    gauge_reads(&server, "perp-refusing", 1).await;
+    let refused = deliver(&server, &client, &perpetual_alert("buy", "50000")).await;
+    assert_eq!(refused.skip_reason, "position_drift", "{refused:?}");
+
+    // More than the book on the venue is a drift too, until it matches.
+    by_hand_in(&client, "BTC/USDT:PERP", Side::Buy, "0.02").await;
+    by_hand_in(&client, "BTC/USDT:PERP", Side::Sell, "0.01").await;
+    assert_eq!(
+        next_event(&mut watch).await.action,
+        "position.drift_resolved"
+    );
+    gauge_reads(&server, "perp-refusing", 0).await;
+    alert(&server, &client, "buy").await;
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn resync_has_a_paper_short_adopt_the_venues_signed_position() {
+    let server = reconciling().await;
+    let client = server.client().await;
+    let mut watch = watch_positions(&client).await;
+    create_pipeline(
+        &client,
+        perpetual("perp-resyncing", "paper", DriftPolicy::Resync),
+    )
+    .await;
+    alert(&server, &client, "sell").await;
+    // Someone buys back 0.01 of the short: -0.03 at the venue.
+    by_hand_in(&client, "BTC/USDT:PERP", Side::Buy, "0.01").await;
+
+    resynced_to(&mut watch, "-0.03").await;
+    let exit = alert(&server, &client, "exit").await;
+    let [close] = orders_of(&client, &exit)
+        .await
+        .try_into()
+        .expect("one order");
+    assert_eq!(close.side, Side::Buy as i32);
+    assert_eq!(dec(&close.filled_quantity), dec("0.03"));
+    server.stop().await;
+}
+
+/// The Binance USDⓈ-M mock, a server on it that reconciles every
+/// 100 ms, its client watching position events, and `name` under
+/// `policy` holding a 0.04 long there.
+async fn long_on_binance_usdm(
+    name: &str,
+    policy: DriftPolicy,
+) -> (
+    MockBinanceFutures,
+    TestServer,
+    Client,
+    tonic::Streaming<WatchAuditEventsResponse>,
+) {
+    let mock = MockBinanceFutures::start().await;
+    let server = TestServer::start_with(|config| {
+        mock.configure(config);
+        config.pipelines.reconcile_every = Duration::from_millis(100);
+    })
+    .await;
+    let client = server.client().await;
+    let watch = watch_positions(&client).await;
+    create_pipeline(&client, perpetual(name, "binance_usdm", policy)).await;
+    alert(&server, &client, "buy").await;
+    (mock, server, client, watch)
+}
+
+#[tokio::test]
+async fn a_binance_usdm_position_changed_at_binance_is_a_drift_that_warns() {
+    let (mock, server, _client, mut watch) =
+        long_on_binance_usdm("usdm-warned", DriftPolicy::Warn).await;
+    gauge_reads(&server, "usdm-warned", 0).await;
+
+    mock.trade_outside("BTCUSDT", "SELL", dec("0.05"));
+    let detail = "holds 0.04 BTC/USDT:PERP on binance_usdm, the venue -0.01";
+    drift_starts(&mut watch, "usdm-warned", detail).await;
+    gauge_reads(&server, "usdm-warned", 1).await;
+
+    mock.trade_outside("BTCUSDT", "BUY", dec("0.05"));
+    assert_eq!(
+        next_event(&mut watch).await.action,
+        "position.drift_resolved"
+    );
+    gauge_reads(&server, "usdm-warned", 0).await;
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn resync_has_the_book_adopt_binances_signed_position() {
+    let (mock, server, client, mut watch) =
+        long_on_binance_usdm("usdm-resyncing", DriftPolicy::Resync).await;
+    mock.trade_outside("BTCUSDT", "BUY", dec("0.02"));
+    resynced_to(&mut watch, "0.06").await;
+    alert(&server, &client, "exit").await;
+    assert!(
+        mock.position("BTCUSDT").amount.is_zero(),
+        "the exit sold 0.06"
+    );
     server.stop().await;
 }

@@ -37,11 +37,12 @@ pub use self::{
     postgres::fresh_postgres_database,
     rpc::{
         all_executions, all_orders, audit_events, bad_request_field, balances, dec, error_reason,
-        get_order, list_signals, list_signals_page, paper_btc, place_order, refusal, submit,
+        get_order, list_signals, list_signals_page, paper_btc, place_order, positions_on, refusal,
+        submit,
     },
     wait::eventually,
     webhook::{
-        deliver, deliver_to, perpetual_alert, post_webhook, refused, template_alert,
+        deliver, deliver_ok, deliver_to, perpetual_alert, post_webhook, refused, template_alert,
         webhook_accepts,
     },
 };

@@ -7,9 +7,9 @@ use rust_decimal::Decimal;
 use tonic_types::StatusExt;
 use tradeplane_api::{
     AuditEvent, AuditFilter, Execution, ExecutionFilter, GetBalancesRequest, GetOrderRequest,
-    ListAuditEventsRequest, ListExecutionsRequest, ListOrdersRequest, ListSignalsRequest, Order,
-    OrderFilter, PlaceOrderRequest, Signal, SignalFilter, SubmitSignalRequest,
-    SubmitSignalResponse,
+    GetPositionsRequest, ListAuditEventsRequest, ListExecutionsRequest, ListOrdersRequest,
+    ListSignalsRequest, Order, OrderFilter, PlaceOrderRequest, Position, Signal, SignalFilter,
+    SubmitSignalRequest, SubmitSignalResponse,
 };
 use tradeplane_client::Client;
 
@@ -99,6 +99,20 @@ pub async fn get_order(client: &Client, id: &str) -> Order {
         .into_inner()
         .order
         .expect("an order")
+}
+
+/// The open positions `GetPositions` lists for `exchange`.
+pub async fn positions_on(client: &Client, exchange: &str) -> Vec<Position> {
+    client
+        .orders()
+        .get_positions(GetPositionsRequest {
+            exchange: exchange.into(),
+            ..Default::default()
+        })
+        .await
+        .expect("GetPositions answers")
+        .into_inner()
+        .positions
 }
 
 /// Places an order, which must be accepted.

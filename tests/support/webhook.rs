@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use reqwest::{Body, Response};
 use serde_json::{Value, json};
-use tradeplane_api::{Execution, ExecutionFilter, ListExecutionsRequest};
+use tradeplane_api::{Execution, ExecutionFilter, ExecutionStatus, ListExecutionsRequest};
 use tradeplane_client::Client;
 
 use crate::{PASSPHRASE, TestServer, eventually, finished};
@@ -71,6 +71,18 @@ pub async fn deliver(server: &TestServer, client: &Client, body: &Value) -> Exec
         .try_into()
         .expect("one execution");
     one
+}
+
+/// Posts `body`, which must be accepted and start one execution that
+/// succeeds; returns it.
+pub async fn deliver_ok(server: &TestServer, client: &Client, body: &Value) -> Execution {
+    let execution = deliver(server, client, body).await;
+    assert_eq!(
+        execution.status,
+        ExecutionStatus::Succeeded as i32,
+        "{body}: {execution:?}"
+    );
+    execution
 }
 
 /// Posts `body`, which must be accepted and start `count` executions (one

@@ -1,6 +1,7 @@
 //! Position drift: a pipeline's book disagrees with its venue (the venue
 //! holds less of an asset than the pipelines' long positions in it add up
-//! to: something sold it outside them) or with its alerts (the strategy's
+//! to: something sold it outside them; for perpetuals, see
+//! `perp_drift.rs`) or with its alerts (the strategy's
 //! `market_position` is not the book's). Each drift is metered and audited
 //! when it starts and when it ends; the pipeline's policy then warns only,
 //! refuses new entries until it ends, or resyncs: the book adopts the
@@ -21,7 +22,9 @@ use super::{
 };
 use crate::{
     audit::{AuditEntry, actions},
-    market::{account, instrument::InstrumentKind, side::Side, symbol::is_perpetual},
+    market::{
+        account, instrument::InstrumentKind, position::Position, side::Side, symbol::is_perpetual,
+    },
     model::{
         execution::Execution,
         order::{OrderOrigin, OrderRequest, OrderRole, OrderType, TimeInForce},
@@ -57,31 +60,45 @@ type Holding = (String, String, Decimal);
 pub(super) type Drifts = HashMap<(String, DriftSource), String>;
 
 impl Pipelines {
-    /// Checks every pipeline's long positions against its venue's
-    /// balances, asset by asset, and applies each pipeline's policy.
+    /// Checks every pipeline's positions against its venue (spot
+    /// holdings against balances, perpetuals against the venue's
+    /// positions) and applies each pipeline's policy.
     pub(super) async fn reconcile_positions(&self) {
-        let snapshot = self.snapshot();
-        let mut held: BTreeMap<(String, String), Vec<Holding>> = BTreeMap::new();
-        let positions = match self.desk.positions().await {
-            Ok(positions) => positions,
-            Err(err) => {
+        let (positions, open) = match (self.desk.positions().await, self.desk.open_orders().await) {
+            (Ok(positions), Ok(open)) => (positions, open),
+            (Err(err), _) | (_, Err(err)) => {
                 tracing::warn!(error = %err, "cannot read the positions to reconcile; next round");
                 return;
             }
         };
+        let before = self.drifts_of(DriftSource::Venue);
+        let mut found = self.reconcile_holdings(&positions).await;
+        found.extend(self.reconcile_perpetuals(&positions, &open, &before).await);
+        self.settle_drifts(DriftSource::Venue, found).await;
+    }
+
+    /// Compares the pipelines' long spot positions with their venues'
+    /// balances, asset by asset, and applies each pipeline's policy;
+    /// returns the drifts found, by pipeline id.
+    async fn reconcile_holdings(
+        &self,
+        positions: &[(String, String, Position)],
+    ) -> HashMap<String, String> {
+        let snapshot = self.snapshot();
+        let mut held: BTreeMap<(String, String), Vec<Holding>> = BTreeMap::new();
         for (pipeline_id, symbol, position) in positions {
-            let Some(compiled) = snapshot.get(&pipeline_id) else {
+            let Some(compiled) = snapshot.get(pipeline_id) else {
                 continue;
             };
-            // A perpetual holds no base asset: its positions are not
-            // compared with balances.
-            if position.quantity <= Decimal::ZERO || is_perpetual(&symbol) {
+            // A perpetual holds no base asset: its positions are compared
+            // with the venue's positions instead.
+            if position.quantity <= Decimal::ZERO || is_perpetual(symbol) {
                 continue;
             }
             let venue = account::key(&compiled.exchange, &compiled.account);
-            held.entry((venue, base_asset(&symbol).to_string()))
+            held.entry((venue, base_asset(symbol).to_string()))
                 .or_default()
-                .push((pipeline_id, symbol, position.quantity));
+                .push((pipeline_id.clone(), symbol.clone(), position.quantity));
         }
         let mut found = HashMap::new();
         let mut venues: BTreeMap<String, Vec<(String, Decimal, Decimal)>> = BTreeMap::new();
@@ -125,10 +142,18 @@ impl Pipelines {
                 found.insert(pipeline_id, detail.clone());
             }
         }
-        self.settle_drifts(DriftSource::Venue, found).await;
+        found
     }
 
-    async fn resync(&self, compiled: &Compiled, symbol: &str, quantity: Decimal, why: &str) {
+    /// Sets the pipeline's book in `symbol` to `quantity`, audited with
+    /// `why`.
+    pub(super) async fn resync(
+        &self,
+        compiled: &Compiled,
+        symbol: &str,
+        quantity: Decimal,
+        why: &str,
+    ) {
         let audit = AuditEntry {
             detail: format!("{} {symbol} set to {quantity}: {why}", compiled.name),
             ..AuditEntry::system()

@@ -19,6 +19,7 @@ mod lease;
 mod metrics;
 mod order_plan;
 mod overrides;
+mod perp_drift;
 mod protect;
 mod repair;
 mod resize;

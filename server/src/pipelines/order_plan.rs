@@ -2,7 +2,7 @@
 //! bracket (stop-loss, take-profits, trailing stop, breakeven), how long
 //! a limit entry may rest, and the leverage of a perpetual.
 
-use std::{ops::RangeInclusive, time::Duration};
+use std::time::Duration;
 
 use rust_decimal::Decimal;
 use tradeplane_api::{
@@ -14,6 +14,7 @@ use crate::{
     codec::enums::Mirrored,
     market::margin::{Leverage, MAX_LEVERAGE, MarginMode},
     model::order::{OrderType, TimeInForce},
+    orders::exchanges::NativeTrailing,
     proto_time::checked_duration,
 };
 
@@ -66,12 +67,12 @@ pub struct OrderPlan {
 
 impl OrderPlan {
     /// The trailing delta, in basis points, by which a venue that trails
-    /// stops natively within `venue_range` trails this plan's stop; `None`
+    /// stops natively as `venue` says trails this plan's stop; `None`
     /// when the keeper emulates the trail instead. Only a percent trail in
-    /// whole basis points within the range goes native, and only alone: a
+    /// whole basis points that the venue takes goes native, and only alone: a
     /// fixed stop-loss or a breakeven move would change a stop the venue
     /// trails, which it cannot combine.
-    pub fn native_trailing_bips(&self, venue_range: Option<RangeInclusive<u32>>) -> Option<u32> {
+    pub fn native_trailing_bips(&self, venue: Option<NativeTrailing>) -> Option<u32> {
         let (Some(Trail::Percent(percent)), None, false) =
             (self.trailing_stop, self.stop_loss, self.breakeven)
         else {
@@ -82,7 +83,7 @@ impl OrderPlan {
             return None;
         }
         let bips = u32::try_from(bips).ok()?;
-        venue_range?.contains(&bips).then_some(bips)
+        venue?.fits(bips).then_some(bips)
     }
 }
 
@@ -353,7 +354,18 @@ mod tests {
             cancel_after: None,
             leverage: None,
         };
-        let binance = || Some(10..=2000);
+        let binance = || {
+            Some(NativeTrailing {
+                bips: 10..=2000,
+                step: 1,
+            })
+        };
+        let usdm = || {
+            Some(NativeTrailing {
+                bips: 10..=1000,
+                step: 10,
+            })
+        };
         let percent = |text: &str| Trail::Percent(text.parse().expect("decimal"));
         // 2 % is 200 basis points.
         assert_eq!(
@@ -363,6 +375,10 @@ mod tests {
         assert_eq!(
             plan(percent("0.1"), None, false).native_trailing_bips(binance()),
             Some(10)
+        );
+        assert_eq!(
+            plan(percent("1.3"), None, false).native_trailing_bips(usdm()),
+            Some(130)
         );
         for emulated in [
             plan(percent("2"), None, false).native_trailing_bips(None),
@@ -377,6 +393,9 @@ mod tests {
             )
             .native_trailing_bips(binance()),
             plan(percent("2"), None, true).native_trailing_bips(binance()),
+            // USDⓈ-M's callback rate goes by tenths of a percent, to 10 %.
+            plan(percent("1.25"), None, false).native_trailing_bips(usdm()),
+            plan(percent("12"), None, false).native_trailing_bips(usdm()),
         ] {
             assert_eq!(emulated, None);
         }

@@ -190,24 +190,11 @@ pub(super) fn move_mark(s: &mut State, symbol: &str, mark: Decimal) {
         if order.symbol != symbol || !is_open(order.status) {
             continue;
         }
-        follow_trail(order, mark);
+        super::trailing::follow(order, mark);
         if let Some(at) = execution_price(order, mark) {
             fill(s, index, at, time);
         }
     }
-}
-
-/// A trailing stop's best mark follows the market its way.
-fn follow_trail(order: &mut FuturesOrder, mark: Decimal) {
-    if order.callback_rate.is_none() {
-        return;
-    }
-    let best = order.trail_best.unwrap_or(mark);
-    order.trail_best = Some(if order.side == "SELL" {
-        best.max(mark)
-    } else {
-        best.min(mark)
-    });
 }
 
 /// The price an open order executes at with the mark at `mark`, if it
@@ -235,16 +222,7 @@ pub(super) fn execution_price(order: &FuturesOrder, mark: Decimal) -> Option<Dec
             let hit = if selling { mark >= stop } else { mark <= stop };
             hit.then_some(mark)
         }
-        "TRAILING_STOP_MARKET" => {
-            let best = order.trail_best?;
-            let retrace = best * order.callback_rate? / Decimal::ONE_HUNDRED;
-            let hit = if selling {
-                mark <= best - retrace
-            } else {
-                mark >= best + retrace
-            };
-            hit.then_some(mark)
-        }
+        "TRAILING_STOP_MARKET" => super::trailing::triggered(order, mark),
         _ => None,
     }
 }

@@ -5,11 +5,16 @@
 //! hedge mode) with their leverage and margin type, checks initial margin,
 //! refuses a reduce-only order that would not reduce, triggers
 //! `STOP_MARKET`, `TAKE_PROFIT_MARKET` and `TRAILING_STOP_MARKET` at the
-//! mark price, and, like Binance, expires a position's reduce-only and
+//! mark price (trailing from its activation price), holds Binance's rules
+//! for `closePosition`, keeps an income history of realized profit and
+//! fees, and, like Binance, expires a position's reduce-only and
 //! close-position orders once it is flat.
 
 mod book;
+mod close_position;
+mod income;
 mod routes;
+mod trailing;
 
 use std::{
     collections::HashMap,
@@ -43,7 +48,9 @@ pub struct FuturesOrder {
     pub stop_price: Option<Decimal>,
     /// A trailing stop's callback rate, in percent.
     pub callback_rate: Option<Decimal>,
-    /// The best mark a trailing stop has seen.
+    /// Where a trailing stop starts trailing; `None`: at once.
+    pub activation_price: Option<Decimal>,
+    /// The best mark a trailing stop has seen since it started trailing.
     pub trail_best: Option<Decimal>,
     pub reduce_only: bool,
     pub close_position: bool,
@@ -178,6 +185,39 @@ impl MockBinanceFutures {
     /// reaches (or trailing stops that retraced their callback) trigger.
     pub fn set_price(&self, symbol: &str, price: Decimal) {
         self.with(|s| book::move_mark(s, symbol, price));
+    }
+
+    /// Trades `quantity` of `symbol` at the mark on the one-way position,
+    /// as someone would outside tradeplane (Binance's web page, say).
+    pub fn trade_outside(&self, symbol: &str, side: &str, quantity: Decimal) {
+        self.with(|s| {
+            let mark = s.marks.get(symbol).copied().unwrap_or_default();
+            let time = routes::now_ms() + s.clock_offset_ms;
+            let order = FuturesOrder {
+                order_id: s.next_id,
+                client_order_id: format!("web_{}", s.next_id),
+                symbol: symbol.to_string(),
+                side: side.to_string(),
+                position_side: "BOTH".into(),
+                kind: "MARKET".into(),
+                quantity,
+                price: None,
+                stop_price: None,
+                callback_rate: None,
+                activation_price: None,
+                trail_best: None,
+                reduce_only: false,
+                close_position: false,
+                status: "NEW",
+                executed: Decimal::ZERO,
+                average_price: Decimal::ZERO,
+                time,
+            };
+            s.next_id += 1;
+            s.orders.push(order);
+            let index = s.orders.len() - 1;
+            book::fill(s, index, mark, time);
+        });
     }
 
     /// Sets the USDT wallet.

@@ -14,6 +14,7 @@ use crate::{
 use super::{
     FuturesOrder, State,
     book::{available, check, decimal_param, execution_price, fill, is_open, margin_settings},
+    close_position, income, trailing,
 };
 
 /// Milliseconds since the epoch on our clock.
@@ -102,7 +103,8 @@ fn signed(
             json!([{"asset": "USDT", "balance": s.wallet.to_string(),
                 "availableBalance": available(s).to_string()}]),
         ),
-        ("GET", "/fapi/v2/positionRisk") => position_risk(s),
+        ("GET", "/fapi/v2/positionRisk") => position_risk(s, p.get("symbol")),
+        ("GET", "/fapi/v1/income") => income::income(s, p),
         ("POST", "/fapi/v1/leverage") => {
             let symbol = p.get("symbol").cloned().unwrap_or_default();
             match p.get("leverage").and_then(|l| l.parse::<u32>().ok()) {
@@ -163,6 +165,9 @@ fn place(s: &mut State, p: &HashMap<String, String>, server_time: i64) -> Answer
             "Order's position side does not match user's setting.",
         );
     }
+    if let Err(refusal) = close_position::check(p).and_then(|()| trailing::check(p)) {
+        return refusal;
+    }
     let reduce_only = text("reduceOnly") == "true";
     if s.hedge_mode && reduce_only {
         return error(400, -1106, "Parameter 'reduceonly' sent when not required.");
@@ -196,7 +201,9 @@ fn place(s: &mut State, p: &HashMap<String, String>, server_time: i64) -> Answer
         price: decimal_param(p, "price"),
         stop_price: decimal_param(p, "stopPrice"),
         callback_rate: decimal_param(p, "callbackRate"),
-        trail_best: decimal_param(p, "callbackRate").map(|_| mark),
+        activation_price: decimal_param(p, "activationPrice"),
+        trail_best: decimal_param(p, "callbackRate")
+            .and_then(|_| trailing::start(decimal_param(p, "activationPrice"), mark)),
         reduce_only: reduce_only || reduces_by_side,
         close_position,
         status: "NEW",
@@ -260,15 +267,17 @@ fn order_json(order: &FuturesOrder) -> Value {
         "reduceOnly": order.reduce_only,
         "closePosition": order.close_position,
         "priceRate": order.callback_rate.map(|r| r.to_string()),
+        "activatePrice": order.activation_price.map(|p| p.to_string()),
         "workingType": "MARK_PRICE",
         "updateTime": order.time,
     })
 }
 
-fn position_risk(s: &State) -> Answer {
+fn position_risk(s: &State, symbol: Option<&String>) -> Answer {
     let rows: Vec<Value> = s
         .positions
         .iter()
+        .filter(|((held, _), _)| symbol.is_none_or(|wanted| wanted == held))
         .map(|((symbol, side), p)| {
             let mark = s.marks.get(symbol).copied().unwrap_or_default();
             let (leverage, isolated) = margin_settings(s, symbol);

@@ -1,11 +1,12 @@
 //! The mock's matching: placing (with Bybit's refusals), filling at the
 //! market, resting limits and conditional orders until the price crosses
-//! them, the spot wallet and one-way perpetual positions.
+//! them, the spot wallet and perpetual positions (one-way, or per side in
+//! hedge mode).
 
 use rust_decimal::{Decimal, prelude::Signed};
 use serde_json::{Value, json};
 
-use super::{Execution, MockOrder, State, error, now_ms, routes::ok};
+use super::{Execution, MockOrder, State, error, now_ms, position_mode, routes::ok};
 use crate::mock_venue::Answer;
 
 /// Fee per fill: 10 bps (spot: of the asset received; linear: of the
@@ -59,7 +60,7 @@ fn margin_held(s: &State, coin: &str) -> Decimal {
     }
     s.positions
         .iter()
-        .map(|(symbol, p)| p.size.abs() * p.entry / Decimal::from(leverage_of(s, symbol)))
+        .map(|((symbol, _), p)| p.size.abs() * p.entry / Decimal::from(leverage_of(s, symbol)))
         .sum()
 }
 
@@ -127,6 +128,11 @@ pub(super) fn place(s: &mut State, body: &Value) -> Answer {
         return error(200, code, msg);
     }
     let signed = if side == "Buy" { qty } else { -qty };
+    let position_idx =
+        match position_mode::position_idx(s, body, (spot, &symbol), (side == "Buy", reduce_only)) {
+            Ok(idx) => idx,
+            Err(refusal) => return refusal,
+        };
     if spot {
         let (coin, needed) = if side == "Buy" {
             ("USDT", notional)
@@ -137,7 +143,7 @@ pub(super) fn place(s: &mut State, body: &Value) -> Answer {
             return error(200, 170131, "Insufficient balance.");
         }
     } else if reduce_only {
-        if !reduces(s, &symbol, signed) {
+        if !reduces(s, (&symbol, position_idx), signed) {
             return error(200, 110017, "Reduce-only rule not satisfied");
         }
     } else if free(s, "USDT") < notional / Decimal::from(leverage_of(s, &symbol)) {
@@ -155,6 +161,7 @@ pub(super) fn place(s: &mut State, body: &Value) -> Answer {
         price,
         trigger,
         reduce_only,
+        position_idx,
         status: if trigger.is_some() {
             "Untriggered"
         } else {
@@ -222,12 +229,13 @@ fn try_fill(s: &mut State, index: usize, market: Decimal) {
     let qty = order.qty - order.executed;
     if order.category == "linear" {
         let signed = if buy { qty } else { -qty };
-        if order.reduce_only && !reduces(s, &order.symbol, signed) {
+        let position = (order.symbol.as_str(), order.position_idx);
+        if order.reduce_only && !reduces(s, position, signed) {
             // Bybit cancels a reduce-only order the position no longer allows.
             s.orders[index].status = "Cancelled";
             return;
         }
-        fill_linear(s, &order.symbol, signed, market);
+        fill_linear(s, position, signed, market);
     } else {
         fill_spot(s, buy, qty, market);
     }
@@ -255,8 +263,11 @@ fn try_fill(s: &mut State, index: usize, market: Decimal) {
 }
 
 /// Whether trading the signed `quantity` only reduces the position.
-fn reduces(s: &State, symbol: &str, quantity: Decimal) -> bool {
-    let held = s.positions.get(symbol).map_or(Decimal::ZERO, |p| p.size);
+fn reduces(s: &State, (symbol, idx): (&str, i64), quantity: Decimal) -> bool {
+    let held = s
+        .positions
+        .get(&(symbol.to_string(), idx))
+        .map_or(Decimal::ZERO, |p| p.size);
     !held.is_zero() && held.signum() != quantity.signum() && quantity.abs() <= held.abs()
 }
 
@@ -274,9 +285,9 @@ fn fill_spot(s: &mut State, buy: bool, qty: Decimal, price: Decimal) {
     }
 }
 
-fn fill_linear(s: &mut State, symbol: &str, signed: Decimal, price: Decimal) {
+fn fill_linear(s: &mut State, (symbol, idx): (&str, i64), signed: Decimal, price: Decimal) {
     add(s, "USDT", -(signed.abs() * price * FEE));
-    let position = s.positions.entry(symbol.to_string()).or_default();
+    let position = s.positions.entry((symbol.to_string(), idx)).or_default();
     let size = position.size;
     if size.is_zero() || size.signum() == signed.signum() {
         let total = size + signed;
@@ -301,7 +312,7 @@ pub(super) fn positions_json(s: &State) -> Vec<Value> {
     s.positions
         .iter()
         .filter(|(_, p)| !p.size.is_zero())
-        .map(|(symbol, p)| {
+        .map(|((symbol, idx), p)| {
             let mark = s.prices.get(symbol).copied().unwrap_or(p.entry);
             let (leverage, mode) = s.leverage.get(symbol).copied().unwrap_or((1, 0));
             json!({
@@ -310,7 +321,7 @@ pub(super) fn positions_json(s: &State) -> Vec<Value> {
                 "markPrice": mark.to_string(), "unrealisedPnl": (p.size * (mark - p.entry)).to_string(),
                 "cumRealisedPnl": p.realized.to_string(), "leverage": leverage.to_string(),
                 "positionIM": (p.size.abs() * p.entry / Decimal::from(leverage.max(1))).to_string(),
-                "liqPrice": "", "tradeMode": mode, "positionIdx": 0,
+                "liqPrice": "", "tradeMode": mode, "positionIdx": idx,
             })
         })
         .collect()
@@ -346,7 +357,10 @@ pub(super) fn set_leverage(s: &mut State, switch_mode: bool, body: &Value) -> An
         if mode == old_mode {
             return error(200, 110026, "Cross/isolated margin mode is not modified");
         }
-        if s.positions.get(&symbol).is_some_and(|p| !p.size.is_zero()) {
+        if s.positions
+            .iter()
+            .any(|((held, _), p)| *held == symbol && !p.size.is_zero())
+        {
             return error(
                 200,
                 110027,

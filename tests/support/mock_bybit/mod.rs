@@ -11,10 +11,11 @@
 //! HTTP and the faults are the shared core's, `mock_venue`.
 
 mod book;
+mod position_mode;
 mod routes;
 
 use std::{
-    collections::{BTreeMap, HashMap},
+    collections::{BTreeMap, HashMap, HashSet},
     sync::{Arc, Mutex},
 };
 
@@ -47,12 +48,14 @@ pub struct MockOrder {
     /// The trigger of a conditional order.
     pub trigger: Option<Decimal>,
     pub reduce_only: bool,
+    /// The position it trades: 0 one-way, 1 the long side, 2 the short.
+    pub position_idx: i64,
     /// Bybit's `orderStatus`.
     pub status: &'static str,
     pub executed: Decimal,
 }
 
-/// A one-way perpetual position.
+/// A perpetual position (one-way, or one side in hedge mode).
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct MockPosition {
     /// Signed: long > 0.
@@ -78,7 +81,10 @@ struct State {
     executions: Vec<Execution>,
     prices: HashMap<String, Decimal>,
     balances: BTreeMap<String, Decimal>,
-    positions: HashMap<String, MockPosition>,
+    /// By symbol and `positionIdx`.
+    positions: HashMap<(String, i64), MockPosition>,
+    /// Linear symbols in hedge mode.
+    hedged: HashSet<String>,
     /// Leverage and `tradeMode` (0 cross, 1 isolated) per linear symbol.
     leverage: HashMap<String, (u32, i64)>,
     faults: Faults,
@@ -171,6 +177,7 @@ impl MockBybit {
                 ("BTC".into(), Decimal::ONE),
             ]),
             positions: HashMap::new(),
+            hedged: HashSet::new(),
             leverage: HashMap::new(),
             faults: Faults::default(),
             refused_signatures: 0,
@@ -220,14 +227,25 @@ impl MockBybit {
         self.with(|s| s.balances.get(coin).copied().unwrap_or_default())
     }
 
-    /// The linear position in `symbol`, if any is open.
+    /// The one-way linear position in `symbol`, if any is open.
     pub fn position(&self, symbol: &str) -> Option<MockPosition> {
+        self.position_on(symbol, 0)
+    }
+
+    /// The linear position in `symbol` at `position_idx` (0 one-way, 1
+    /// the long side, 2 the short), if any is open.
+    pub fn position_on(&self, symbol: &str, position_idx: i64) -> Option<MockPosition> {
         self.with(|s| {
             s.positions
-                .get(symbol)
+                .get(&(symbol.to_string(), position_idx))
                 .copied()
                 .filter(|p| !p.size.is_zero())
         })
+    }
+
+    /// Whether the linear `symbol` is in hedge mode.
+    pub fn hedged(&self, symbol: &str) -> bool {
+        self.with(|s| s.hedged.contains(symbol))
     }
 
     /// The leverage and `tradeMode` set for the linear `symbol`.

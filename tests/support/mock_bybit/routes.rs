@@ -6,7 +6,7 @@ use hmac::{Hmac, Mac};
 use serde_json::{Value, json};
 use sha2::Sha256;
 
-use super::{API_KEY, API_SECRET, State, book, error, now_ms};
+use super::{API_KEY, API_SECRET, State, book, error, now_ms, position_mode};
 use crate::mock_venue::{Answer, Request, answer, params};
 
 /// A `retCode` 0 answer.
@@ -107,10 +107,7 @@ pub(super) fn route_request(s: &mut State, request: &Request) -> Answer {
         ("GET", "/v5/position/list") => {
             ok(json!({"category": "linear", "list": book::positions_json(s)}))
         }
-        ("POST", "/v5/position/switch-mode") => match body.get("mode").and_then(Value::as_i64) {
-            Some(0) => error(200, 110025, "Position mode is not modified"),
-            _ => error(200, 10001, "params error: only one-way mode (0) is mocked"),
-        },
+        ("POST", "/v5/position/switch-mode") => position_mode::switch_mode(s, &body),
         ("POST", "/v5/position/switch-isolated") | ("POST", "/v5/position/set-leverage") => {
             book::set_leverage(s, request.path.ends_with("switch-isolated"), &body)
         }

@@ -257,7 +257,7 @@ impl OrderDesk {
         if let Some(bips) = ticket.trailing_delta_bips
             && !exchange
                 .native_trailing()
-                .is_some_and(|range| range.contains(&bips))
+                .is_some_and(|trailing| trailing.fits(bips))
         {
             return Err(PlaceError::invalid(
                 InvalidReason::UnsupportedTrailingDelta,

@@ -228,7 +228,7 @@ impl Exchange for Instrumented {
         self.inner.rate_limit()
     }
 
-    fn native_trailing(&self) -> Option<std::ops::RangeInclusive<u32>> {
+    fn native_trailing(&self) -> Option<super::NativeTrailing> {
         self.inner.native_trailing()
     }
 

@@ -28,6 +28,22 @@ pub struct InstrumentRules {
     pub min_notional: Decimal,
 }
 
+/// The trailing distances, in basis points, a venue trails a stop by
+/// natively: a range, in steps (Binance spot's `trailingDelta` takes any
+/// whole basis point, USDⓈ-M's `callbackRate` tenths of a percent).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NativeTrailing {
+    pub bips: RangeInclusive<u32>,
+    pub step: u32,
+}
+
+impl NativeTrailing {
+    /// Whether the venue trails a stop by `bips` natively.
+    pub fn fits(&self, bips: u32) -> bool {
+        self.bips.contains(&bips) && bips.is_multiple_of(self.step.max(1))
+    }
+}
+
 /// An open perpetual position of a venue account.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PerpPosition {
@@ -138,10 +154,10 @@ pub trait Exchange: Send + Sync + 'static {
     fn rate_limit(&self) -> Option<(u64, u64)> {
         None
     }
-    /// The trailing distances, in basis points, that the venue trails a
-    /// stop by natively (see [`OrderTicket::trailing_delta_bips`]);
-    /// `None` when it has no native trailing stop and trailing is emulated.
-    fn native_trailing(&self) -> Option<RangeInclusive<u32>> {
+    /// The trailing distances that the venue trails a stop by natively
+    /// (see [`OrderTicket::trailing_delta_bips`]); `None` when it has no
+    /// native trailing stop and trailing is emulated.
+    fn native_trailing(&self) -> Option<NativeTrailing> {
         None
     }
     /// How long after it was sent an order request may still be accepted:

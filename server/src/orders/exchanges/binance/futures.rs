@@ -1,9 +1,9 @@
 //! What is USDⓈ-M's own: order parameters (`reduceOnly`, or
-//! `positionSide` in hedge mode; stops triggered at the mark price), the
-//! position mode, leverage and margin type, the wallet, positions from
-//! `positionRisk`, and brackets as two reduce-only orders (the market has
-//! no order lists; the desk cancels the leg left once the other is done,
-//! and Binance expires reduce-only orders once the position is flat).
+//! `positionSide` in hedge mode; stops triggered at the mark price,
+//! trailing stops as `TRAILING_STOP_MARKET`), the position mode, leverage
+//! and margin type, the wallet, and positions from `positionRisk` with
+//! their realized profit from the income history. Brackets are in
+//! `protective.rs`.
 
 use std::{collections::HashMap, sync::atomic::Ordering};
 
@@ -13,7 +13,7 @@ use serde::{Deserialize, de::IgnoredAny};
 
 use super::{
     BinanceExchange,
-    mapping::{order_basics, order_error, read_error, venue_symbol},
+    mapping::{decimal, order_basics, order_error, read_error, venue_symbol},
     replies::ExchangeInfoReply,
     rest::Failure,
 };
@@ -23,7 +23,7 @@ use crate::{
         side::Side,
     },
     model::order::OrderType,
-    orders::exchanges::{Exchange, ExchangeError, ExchangeOrder, OrderTicket, PerpPosition},
+    orders::exchanges::{ExchangeError, OrderTicket, PerpPosition},
 };
 
 /// "No need to change margin type."
@@ -31,34 +31,62 @@ const MARGIN_TYPE_UNCHANGED: i64 = -4046;
 /// "No need to change position side."
 const POSITION_MODE_UNCHANGED: i64 = -4059;
 
-/// A ticket as the query parameters of `POST /fapi/v1/order`.
+/// A ticket as the query parameters of `POST /fapi/v1/order`. Stops
+/// trigger at the mark price; a trailing stop is a `TRAILING_STOP_MARKET`
+/// whose `callbackRate` is the ticket's delta in percent, and whose stop
+/// price, if it has one, is its `activationPrice` (it trails from there).
 pub(super) fn futures_params(
     ticket: &OrderTicket,
     hedge: bool,
 ) -> Result<Vec<(&'static str, String)>, ExchangeError> {
-    if ticket.trailing_delta_bips.is_some() {
-        return Err(ExchangeError::Rejected(
-            "binance_usdm trails no stop natively; the keeper trails it".into(),
-        ));
-    }
-    let kind = match ticket.order_type {
-        OrderType::Market => "MARKET",
-        OrderType::Limit => "LIMIT",
-        OrderType::Stop => "STOP_MARKET",
-        OrderType::StopLimit => "STOP",
+    let kind = match (ticket.order_type, ticket.trailing_delta_bips) {
+        (OrderType::Stop, Some(_)) => "TRAILING_STOP_MARKET",
+        (_, Some(_)) => {
+            return Err(ExchangeError::Rejected(
+                "binance_usdm trails stop orders only, not limits".into(),
+            ));
+        }
+        (OrderType::Market, None) => "MARKET",
+        (OrderType::Limit, None) => "LIMIT",
+        (OrderType::Stop, None) => "STOP_MARKET",
+        (OrderType::StopLimit, None) => "STOP",
     };
     let mut params = order_basics(ticket, kind);
-    if ticket.stop_price.is_some() {
+    if let Some(bips) = ticket.trailing_delta_bips {
+        for (name, _) in params.iter_mut().filter(|(name, _)| *name == "stopPrice") {
+            *name = "activationPrice";
+        }
+        params.push(("callbackRate", decimal(Decimal::new(bips.into(), 2))));
+    }
+    if ticket.stop_price.is_some() || ticket.trailing_delta_bips.is_some() {
         params.push(("workingType", "MARK_PRICE".into()));
     }
     if hedge {
-        // In hedge mode the side of the position says what reduces it.
-        let long = (ticket.side == Side::Buy) != ticket.reduce_only;
-        params.push(("positionSide", if long { "LONG" } else { "SHORT" }.into()));
+        params.push(("positionSide", position_side(ticket).into()));
     } else if ticket.reduce_only {
         params.push(("reduceOnly", "true".into()));
     }
     Ok(params)
+}
+
+/// The hedge-mode position a ticket trades: the side of the position
+/// says what reduces it (`LONG` for a buy that opens or a sell that
+/// reduces).
+pub(super) fn position_side(ticket: &OrderTicket) -> &'static str {
+    if (ticket.side == Side::Buy) != ticket.reduce_only {
+        "LONG"
+    } else {
+        "SHORT"
+    }
+}
+
+/// One row of `GET /fapi/v1/income`.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct IncomeReply {
+    symbol: String,
+    income_type: String,
+    income: Decimal,
 }
 
 #[derive(Deserialize)]
@@ -73,6 +101,8 @@ struct BalanceReply {
 #[serde(rename_all = "camelCase")]
 struct PositionReply {
     symbol: String,
+    /// `BOTH` in one-way mode, `LONG` or `SHORT` in hedge mode.
+    position_side: String,
     position_amt: Decimal,
     entry_price: Decimal,
     mark_price: Decimal,
@@ -157,27 +187,6 @@ impl BinanceExchange {
         result.map(|_| ()).map_err(|f| order_error(f, symbol))
     }
 
-    /// Places a bracket's legs as two reduce-only orders, the stop first.
-    /// If the take-profit cannot be placed, the stop is canceled, so that
-    /// no half bracket stays.
-    pub(super) async fn place_legs(
-        &self,
-        stop: &OrderTicket,
-        target: &OrderTicket,
-    ) -> Result<[ExchangeOrder; 2], ExchangeError> {
-        let stop_leg = self.place(stop).await?;
-        match self.place(target).await {
-            Ok(target_leg) => Ok([stop_leg, target_leg]),
-            Err(err) => {
-                if let Err(cancel) = self.cancel(&stop.client_order_id, &stop.symbol).await {
-                    tracing::warn!(error = %cancel, client_order_id = %stop.client_order_id,
-                        "the stop of a half-placed bracket is left for the sync to settle");
-                }
-                Err(err)
-            }
-        }
-    }
-
     /// The USDⓈ-M wallet per asset: what is available, and the rest
     /// (margin held by positions and orders) as locked.
     pub(super) async fn futures_balances(
@@ -218,18 +227,81 @@ impl BinanceExchange {
             .rest
             .signed::<Vec<PositionReply>>(Method::GET, "/fapi/v2/positionRisk", &[])
             .await;
+        let mut realized = self.realized_by_symbol().await?;
         result
             .map_err(read_error)?
             .into_iter()
             .filter(|p| !p.position_amt.is_zero())
-            .map(|p| position(p, &canonical))
+            .map(|p| {
+                // In hedge mode the symbol's profit goes to its first side.
+                let realized = realized.remove(&p.symbol).unwrap_or_default();
+                position(p, realized, &canonical)
+            })
             .collect()
+    }
+
+    /// How much the ticket's position holds at Binance (its side's in
+    /// hedge mode), unsigned, from `positionRisk`.
+    pub(super) async fn position_held(
+        &self,
+        ticket: &OrderTicket,
+    ) -> Result<Decimal, ExchangeError> {
+        let venue = venue_symbol(&ticket.symbol);
+        let side = if self.hedge_mode {
+            position_side(ticket)
+        } else {
+            "BOTH"
+        };
+        let (_, result) = self
+            .rest
+            .signed::<Vec<PositionReply>>(
+                Method::GET,
+                "/fapi/v2/positionRisk",
+                &[("symbol", venue.clone())],
+            )
+            .await;
+        Ok(result
+            .map_err(read_error)?
+            .into_iter()
+            .filter(|p| p.symbol == venue && p.position_side == side)
+            .map(|p| p.position_amt.abs())
+            .sum())
+    }
+
+    /// The profit realized per venue symbol, fees apart, from Binance's
+    /// income history (`positionRisk` has none): one request for every
+    /// symbol, where the fills' `realizedPnl` would take one per symbol
+    /// and fill. Binance answers for the last 7 days, up to 1,000 rows.
+    async fn realized_by_symbol(&self) -> Result<HashMap<String, Decimal>, ExchangeError> {
+        let (_, result) = self
+            .rest
+            .signed::<Vec<IncomeReply>>(
+                Method::GET,
+                "/fapi/v1/income",
+                &[
+                    ("incomeType", "REALIZED_PNL".into()),
+                    ("limit", "1000".into()),
+                ],
+            )
+            .await;
+        let mut realized: HashMap<String, Decimal> = HashMap::new();
+        for row in result.map_err(read_error)? {
+            if row.income_type != "REALIZED_PNL" {
+                return Err(ExchangeError::Unavailable(format!(
+                    "Binance answered a request for realized profit with {} income",
+                    row.income_type
+                )));
+            }
+            *realized.entry(row.symbol).or_default() += row.income;
+        }
+        Ok(realized)
     }
 }
 
 /// One `positionRisk` row as a position.
 fn position(
     reply: PositionReply,
+    realized: Decimal,
     canonical: &HashMap<String, String>,
 ) -> Result<PerpPosition, ExchangeError> {
     let unfamiliar = |what: &str| {
@@ -260,7 +332,7 @@ fn position(
         entry_price: reply.entry_price,
         mark_price: Some(reply.mark_price),
         unrealized: reply.un_realized_profit,
-        realized: Decimal::ZERO,
+        realized,
         leverage: Leverage { leverage, mode },
         margin,
         liquidation_price: Some(reply.liquidation_price).filter(|p| !p.is_zero()),

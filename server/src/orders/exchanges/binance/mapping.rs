@@ -6,14 +6,9 @@ use crate::{
     model::order::{OrderType, TimeInForce},
 };
 use rust_decimal::Decimal;
-use std::ops::RangeInclusive;
 
 use super::{futures::futures_params, market::Market, rest::Failure};
 use crate::orders::exchanges::{ExchangeError, OrderTicket};
-
-/// The `trailingDelta` range, in basis points, of Binance's
-/// `TRAILING_DELTA` filter on most spot symbols.
-pub(super) const TRAILING_DELTA_BIPS: RangeInclusive<u32> = 10..=2000;
 
 /// `BTC/USDT` → `BTCUSDT`; the perpetual `BTC/USDT:PERP` → `BTCUSDT`
 /// too (its market says which).

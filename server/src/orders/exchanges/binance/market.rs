@@ -3,7 +3,7 @@
 //! exactly-once placement are the same; the paths, the defaults, the
 //! order parameters and what each trades differ.
 
-use crate::market::instrument::InstrumentKind;
+use crate::{market::instrument::InstrumentKind, orders::exchanges::NativeTrailing};
 
 /// A Binance market.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -70,6 +70,23 @@ impl Market {
         match self {
             Market::Spot => &[InstrumentKind::Spot],
             Market::UsdM => &[InstrumentKind::Perpetual],
+        }
+    }
+
+    /// The trailing stops the market takes: spot's `trailingDelta` (its
+    /// `TRAILING_DELTA` filter on most symbols: 0.1 % to 20 %, any whole
+    /// basis point), USDⓈ-M's `callbackRate` (0.1 % to 10 %, in steps of
+    /// 0.1 %).
+    pub fn native_trailing(self) -> NativeTrailing {
+        match self {
+            Market::Spot => NativeTrailing {
+                bips: 10..=2000,
+                step: 1,
+            },
+            Market::UsdM => NativeTrailing {
+                bips: 10..=1000,
+                step: 10,
+            },
         }
     }
 

@@ -16,6 +16,7 @@ mod mapping;
 mod market;
 mod oco;
 mod placement;
+mod protective;
 mod replies;
 mod rest;
 
@@ -30,13 +31,13 @@ pub use self::{
     market::Market,
 };
 use self::{
-    mapping::{TRAILING_DELTA_BIPS, order_error, read_error, venue_symbol},
+    mapping::{order_error, read_error, venue_symbol},
     replies::{AccountReply, ExchangeInfoReply, OrderReply, TickerReply},
     rest::{Failure, Rest},
 };
 use super::{
-    Exchange, ExchangeError, ExchangeOrder, InstrumentRules, OrderTicket, PerpPosition,
-    exactly_once::SETTLE_MARGIN, listings::Listings,
+    Exchange, ExchangeError, ExchangeOrder, InstrumentRules, NativeTrailing, OrderTicket,
+    PerpPosition, exactly_once::SETTLE_MARGIN, listings::Listings,
 };
 use crate::market::{instrument::InstrumentKind, margin::Leverage};
 
@@ -96,10 +97,10 @@ impl Exchange for BinanceExchange {
         self.live
     }
 
-    /// Spot trails natively (`trailingDelta`); on USDⓈ-M the keeper
-    /// emulates trails.
-    fn native_trailing(&self) -> Option<std::ops::RangeInclusive<u32>> {
-        (self.market == Market::Spot).then_some(TRAILING_DELTA_BIPS)
+    /// Both markets trail natively: spot with `trailingDelta`, USDⓈ-M
+    /// with `TRAILING_STOP_MARKET`'s `callbackRate`.
+    fn native_trailing(&self) -> Option<NativeTrailing> {
+        Some(self.market.native_trailing())
     }
 
     fn instrument_kinds(&self) -> &'static [InstrumentKind] {

@@ -24,6 +24,15 @@ impl BinanceExchange {
         ticket: &OrderTicket,
     ) -> Result<ExchangeOrder, ExchangeError> {
         let params = order_params(ticket, self.market, self.hedge_mode)?;
+        self.place_with(ticket, params).await
+    }
+
+    /// Places `ticket` sent as `params`, exactly once.
+    pub(super) async fn place_with(
+        &self,
+        ticket: &OrderTicket,
+        params: Vec<(&'static str, String)>,
+    ) -> Result<ExchangeOrder, ExchangeError> {
         place_exactly_once(self, ticket, || async {
             let (timestamp, result) = self
                 .rest

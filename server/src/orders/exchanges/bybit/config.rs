@@ -73,6 +73,10 @@ pub struct BybitConfig {
     /// How long instrument rules are reused.
     #[serde(with = "humantime_serde")]
     pub rules_ttl: Duration,
+    /// Linear perpetuals in hedge mode (a long and a short side per
+    /// symbol, `positionIdx` 1 and 2); off, one-way (`positionIdx` 0).
+    /// Spot has no positions: its orders never carry a `positionIdx`.
+    pub hedge_mode: bool,
     /// More accounts, by name.
     pub accounts: BTreeMap<String, BybitAccount>,
 }
@@ -90,6 +94,7 @@ impl Default for BybitConfig {
             request_timeout: Duration::from_secs(10),
             max_retry_wait: Duration::from_secs(5),
             rules_ttl: Duration::from_secs(3600),
+            hedge_mode: false,
             accounts: BTreeMap::new(),
         }
     }

@@ -38,10 +38,11 @@ pub(super) fn market_params(symbol: &str) -> Vec<(&'static str, String)> {
     ]
 }
 
-/// A ticket as the JSON body of `POST /v5/order/create`. A trailing stop
-/// is refused: Bybit trails only positions (by a price distance), so the
-/// connector offers none and the desk emulates trailing.
-pub(super) fn order_body(ticket: &OrderTicket) -> Result<Value, ExchangeError> {
+/// A ticket as the JSON body of `POST /v5/order/create` (`hedge`: linear
+/// perpetuals in hedge mode). A trailing stop is refused: Bybit trails
+/// only positions (by a price distance), so the connector offers none and
+/// the desk emulates trailing.
+pub(super) fn order_body(ticket: &OrderTicket, hedge: bool) -> Result<Value, ExchangeError> {
     if ticket.trailing_delta_bips.is_some() {
         return Err(ExchangeError::Rejected(
             "unsupported_order: Bybit has no native trailing stop order".into(),
@@ -94,7 +95,21 @@ pub(super) fn order_body(ticket: &OrderTicket) -> Result<Value, ExchangeError> {
         }
         body["reduceOnly"] = json!(true);
     }
+    if !spot {
+        body["positionIdx"] = json!(position_idx(ticket, hedge));
+    }
     Ok(body)
+}
+
+/// The linear position a ticket trades: 0 in one-way mode; in hedge mode
+/// 1 (the long side) for a buy that opens or a sell that reduces, 2 (the
+/// short side) otherwise.
+fn position_idx(ticket: &OrderTicket, hedge: bool) -> u8 {
+    match (hedge, (ticket.side == Side::Buy) != ticket.reduce_only) {
+        (false, _) => 0,
+        (true, true) => 1,
+        (true, false) => 2,
+    }
 }
 
 /// A failed read: nothing changed at Bybit, so it is unavailable or
@@ -141,7 +156,7 @@ mod tests {
             reduce_only: true,
             ..OrderTicket::market(Side::Sell, "BTC", "USDT", Decimal::new(40, 3))
         };
-        let body = order_body(&ticket).expect("a body");
+        let body = order_body(&ticket, false).expect("a body");
         assert_eq!(body["category"], "linear");
         assert_eq!(body["symbol"], "BTCUSDT");
         assert_eq!(body["orderType"], "Market");
@@ -153,9 +168,42 @@ mod tests {
     }
 
     #[test]
+    fn hedge_mode_names_the_side_of_the_position_and_one_way_mode_none() {
+        let perp = |side, reduce_only| OrderTicket {
+            symbol: "BTC/USDT:PERP".into(),
+            kind: InstrumentKind::Perpetual,
+            reduce_only,
+            ..OrderTicket::market(side, "BTC", "USDT", Decimal::new(40, 3))
+        };
+        let idx = |ticket: &OrderTicket, hedge| {
+            order_body(ticket, hedge).expect("a body")["positionIdx"].clone()
+        };
+        assert_eq!(
+            idx(&perp(Side::Buy, false), true),
+            1,
+            "a buy opens the long"
+        );
+        assert_eq!(idx(&perp(Side::Sell, true), true), 1, "a sell reduces it");
+        assert_eq!(
+            idx(&perp(Side::Sell, false), true),
+            2,
+            "a sell opens the short"
+        );
+        assert_eq!(idx(&perp(Side::Buy, true), true), 2, "a buy reduces it");
+        assert_eq!(idx(&perp(Side::Buy, false), false), 0);
+        let spot = OrderTicket::market(Side::Buy, "BTC", "USDT", Decimal::new(1, 2));
+        assert!(
+            order_body(&spot, true)
+                .expect("a body")
+                .get("positionIdx")
+                .is_none()
+        );
+    }
+
+    #[test]
     fn a_spot_market_buy_counts_in_the_base_coin() {
         let ticket = OrderTicket::market(Side::Buy, "BTC", "USDT", Decimal::new(1, 2));
-        let body = order_body(&ticket).expect("a body");
+        let body = order_body(&ticket, false).expect("a body");
         assert_eq!(body["category"], "spot");
         assert_eq!(body["marketUnit"], "baseCoin");
         assert!(body.get("reduceOnly").is_none());

@@ -37,6 +37,8 @@ pub struct BybitExchange {
     account: String,
     rest: Rest,
     live: bool,
+    /// Linear perpetuals in hedge mode (`positionIdx` 1 and 2).
+    hedge_mode: bool,
     max_retry_wait: Duration,
     rules: Listings<InstrumentRules>,
 }
@@ -60,6 +62,7 @@ impl BybitExchange {
                 config.request_timeout,
             )?,
             live: connection.live,
+            hedge_mode: config.hedge_mode,
             max_retry_wait: config.max_retry_wait,
             rules: Listings::new(config.rules_ttl),
         })

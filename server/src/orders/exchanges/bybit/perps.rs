@@ -54,7 +54,8 @@ impl BybitExchange {
         }
     }
 
-    /// One-way position mode, then the margin mode with the leverage,
+    /// The position mode (one-way, or hedge as configured), then the
+    /// margin mode with the leverage,
     /// then the leverage itself (a change of leverage alone does not go
     /// through `switch-isolated`).
     pub(super) async fn apply_leverage(
@@ -69,7 +70,9 @@ impl BybitExchange {
         }
         let venue = venue_symbol(symbol);
         let times = leverage.leverage.to_string();
-        let mode = json!({"category": "linear", "symbol": venue, "mode": 0});
+        // Bybit's modes: 0 one-way ("merged single"), 3 hedge ("both sides").
+        let position_mode = if self.hedge_mode { 3 } else { 0 };
+        let mode = json!({"category": "linear", "symbol": venue, "mode": position_mode});
         self.post_setting("/v5/position/switch-mode", &mode, MODE_UNCHANGED, symbol)
             .await?;
         let trade_mode = match leverage.mode {

@@ -23,7 +23,7 @@ impl BybitExchange {
         &self,
         ticket: &OrderTicket,
     ) -> Result<ExchangeOrder, ExchangeError> {
-        let body = order_body(ticket)?;
+        let body = order_body(ticket, self.hedge_mode)?;
         place_exactly_once(self, ticket, || async {
             let (timestamp, result) = self
                 .rest
