@@ -119,16 +119,16 @@ async fn drift_starts(
     assert!(drift.detail.contains(detail), "{drift:?}");
 }
 
-/// Waits for a resync of the book to `quantity`, the drift it answers,
-/// and, on the next pass, its end.
+/// Waits for the drift, then, once the next pass found the same figures,
+/// the resync of the book to `quantity` it answers, and the drift's end.
 async fn resynced_to(watch: &mut tonic::Streaming<WatchAuditEventsResponse>, quantity: &str) {
+    assert_eq!(next_event(watch).await.action, "position.drift");
     let resync = next_event(watch).await;
     assert_eq!(resync.action, "position.resync", "{resync:?}");
     assert!(
         resync.detail.contains(&format!("set to {quantity}")),
         "{resync:?}"
     );
-    assert_eq!(next_event(watch).await.action, "position.drift");
     assert_eq!(next_event(watch).await.action, "position.drift_resolved");
 }
 

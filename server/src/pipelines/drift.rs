@@ -40,7 +40,8 @@ word_enum! {
         Warn => "warn",
         /// No new entries until the book agrees again.
         Refuse => "refuse",
-        /// The book adopts the venue's figure.
+        /// The book adopts the venue's figure once the same drift is
+        /// found two rounds in a row (see [`confirmed`]).
         Resync => "resync",
     }
 }
@@ -72,7 +73,7 @@ impl Pipelines {
             }
         };
         let before = self.drifts_of(DriftSource::Venue);
-        let mut found = self.reconcile_holdings(&positions).await;
+        let mut found = self.reconcile_holdings(&positions, &before).await;
         found.extend(self.reconcile_perpetuals(&positions, &open, &before).await);
         self.settle_drifts(DriftSource::Venue, found).await;
     }
@@ -83,6 +84,7 @@ impl Pipelines {
     async fn reconcile_holdings(
         &self,
         positions: &[(String, String, Position)],
+        before: &HashMap<String, String>,
     ) -> HashMap<String, String> {
         let snapshot = self.snapshot();
         let mut held: BTreeMap<(String, String), Vec<Holding>> = BTreeMap::new();
@@ -132,7 +134,7 @@ impl Pipelines {
                 let Some(compiled) = snapshot.get(&pipeline_id) else {
                     continue;
                 };
-                if compiled.drift == DriftPolicy::Resync {
+                if confirmed(compiled, before, &pipeline_id, &detail) {
                     // Each pipeline keeps its share of what the venue holds.
                     let share = (quantity * venue_holds / booked)
                         .max(Decimal::ZERO)
@@ -378,6 +380,21 @@ impl Pipelines {
 fn base_asset(symbol: &str) -> &str {
     let pair = symbol.rsplit(':').next().unwrap_or(symbol);
     pair.split('/').next().unwrap_or(pair)
+}
+
+/// Whether a venue drift is one a `resync` pipeline acts on: the same
+/// figures found the round before too. A protective order that filled at
+/// the venue just before a round is not yet in the book (the order sync
+/// books it within seconds), so a drift seen once may be that fill on its
+/// way; adopting the venue's figure then, and booking the fill after,
+/// would count the fill twice.
+pub(super) fn confirmed(
+    compiled: &Compiled,
+    before: &HashMap<String, String>,
+    pipeline_id: &str,
+    detail: &str,
+) -> bool {
+    compiled.drift == DriftPolicy::Resync && before.get(pipeline_id).is_some_and(|d| d == detail)
 }
 
 #[cfg(test)]

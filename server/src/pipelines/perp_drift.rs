@@ -12,7 +12,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use rust_decimal::Decimal;
 
-use super::{Pipelines, drift::DriftPolicy, spec::Compiled};
+use super::{Pipelines, drift::confirmed, spec::Compiled};
 use crate::{
     market::{account, position::Position, symbol::is_perpetual},
     model::order::{Order, OrderRole},
@@ -74,7 +74,7 @@ impl Pipelines {
                 let Some(compiled) = snapshot.get(&pipeline_id) else {
                     continue;
                 };
-                if compiled.drift == DriftPolicy::Resync {
+                if confirmed(compiled, before, &pipeline_id, &detail) {
                     self.adopt_share(compiled, &symbol, (quantity, booked, at_venue), &detail)
                         .await;
                 }
