@@ -70,7 +70,7 @@ use crate::{
 };
 
 mirror!(Side => Side { Buy, Sell });
-mirror!(InstrumentKind => InstrumentKind { Spot, Perpetual, Future });
+mirror!(InstrumentKind => InstrumentKind { Spot, Perpetual, Future, Equity });
 mirror!(MarginMode => MarginMode { Isolated, Cross });
 mirror!(OrderType => OrderType { Market, Limit, Stop, StopLimit });
 mirror!(OrderRole => OrderRole { Entry, Exit, StopLoss, TakeProfit });
