@@ -146,6 +146,10 @@ pub struct OrderFile {
     /// Perpetuals: `isolated` or `cross` (with `leverage`).
     #[serde(default)]
     pub margin_mode: String,
+    /// Stocks: `refuse` (the default) or `queue` an order while the
+    /// market is closed.
+    #[serde(default)]
+    pub outside_market_hours: String,
 }
 
 /// How far a trailing stop follows the price.
@@ -456,6 +460,16 @@ impl PipelineFile {
                         "MARGIN_MODE_",
                         &order.margin_mode,
                         |n| MarginMode::from_str_name(n).map(|v| v as i32),
+                    )?
+                },
+                outside_market_hours: if order.outside_market_hours.is_empty() {
+                    0
+                } else {
+                    enum_value(
+                        "outside market hours (refuse, queue)",
+                        "OUTSIDE_MARKET_HOURS_",
+                        &order.outside_market_hours,
+                        |n| OutsideMarketHours::from_str_name(n).map(|v| v as i32),
                     )?
                 },
             });

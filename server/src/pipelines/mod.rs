@@ -16,6 +16,7 @@ pub mod drift;
 mod holdings;
 mod keeper;
 mod lease;
+mod market_hours;
 mod metrics;
 mod order_plan;
 mod overrides;

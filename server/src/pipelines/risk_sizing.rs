@@ -67,6 +67,7 @@ mod tests {
     use super::*;
     use crate::{
         market::position::Position,
+        market::hours::OutsideMarketHours,
         model::order::{OrderType, TimeInForce},
         orders::exchanges::InstrumentRules,
         pipelines::spec::Trail,
@@ -87,6 +88,7 @@ mod tests {
             breakeven: false,
             cancel_after: None,
             leverage: None,
+            outside_market_hours: OutsideMarketHours::Refuse,
         }
     }
 
