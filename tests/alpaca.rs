@@ -112,7 +112,8 @@ async fn a_stock_alert_fills_with_one_oco_bracket_and_an_exit_sells() {
 
 #[tokio::test]
 async fn a_signal_while_the_market_is_closed_is_refused_by_name() {
-    let (mock, server, client) = on_mock_alpaca(with_outside_hours(OutsideMarketHours::Refuse)).await;
+    let (mock, server, client) =
+        on_mock_alpaca(with_outside_hours(OutsideMarketHours::Refuse)).await;
     mock.close_market();
     let refused = deliver(&server, &client, &alert("NASDAQ:AAPL", "buy")).await;
     status(&refused, ExecutionStatus::Skipped);
@@ -124,14 +125,18 @@ async fn a_signal_while_the_market_is_closed_is_refused_by_name() {
 
 #[tokio::test]
 async fn a_queued_signal_waits_for_the_open_and_fills() {
-    let (mock, server, client) = on_mock_alpaca(with_outside_hours(OutsideMarketHours::Queue)).await;
+    let (mock, server, client) =
+        on_mock_alpaca(with_outside_hours(OutsideMarketHours::Queue)).await;
     mock.close_market();
     let queued = deliver(&server, &client, &alert("NASDAQ:AAPL", "buy")).await;
     status(&queued, ExecutionStatus::Succeeded);
     let entry = get_order(&client, &queued.order_ids[0]).await;
     assert_eq!(entry.status, OrderStatus::Submitted as i32, "{entry:?}");
     let held = mock.order(&entry.client_order_id).expect("at Alpaca");
-    assert_eq!((held.status, held.time_in_force.as_str()), ("accepted", "day"));
+    assert_eq!(
+        (held.status, held.time_in_force.as_str()),
+        ("accepted", "day")
+    );
 
     mock.open_market();
     let filled = order_reaches(&client, &entry.id, OrderStatus::Filled).await;

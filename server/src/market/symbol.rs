@@ -16,8 +16,17 @@ const KNOWN_QUOTES: &[&str] = &[
 /// Stock exchanges as TradingView's `{{exchange}}` names them: a ticker
 /// on one of them is a US equity quoted in USD.
 const STOCK_EXCHANGES: &[&str] = &[
-    "NASDAQ", "NYSE", "AMEX", "ARCA", "BATS", "NYSEARCA", "NYSEAMERICAN", "NYSEMKT", "CBOE",
-    "IEX", "OTC",
+    "NASDAQ",
+    "NYSE",
+    "AMEX",
+    "ARCA",
+    "BATS",
+    "NYSEARCA",
+    "NYSEAMERICAN",
+    "NYSEMKT",
+    "CBOE",
+    "IEX",
+    "OTC",
 ];
 /// The quote currency of every equity.
 const EQUITY_QUOTE: &str = "USD";
@@ -56,11 +65,16 @@ impl SymbolNormalizer {
         self.normalize_with(raw, venue_hint, false)
     }
 
-    /// Normalizes a symbol sent to a broker that trades stocks only: there
-    /// a bare ticker such as `AAPL` (an equity's canonical symbol) is a US
-    /// equity too, while a crypto pair still reads as one.
-    pub fn normalize_at_stock_broker(&self, raw: &str) -> Result<Instrument, String> {
-        self.normalize_with(raw, "", true)
+    /// Normalizes a symbol for a venue that trades `venue_kinds`: at a
+    /// broker that trades stocks only, a bare ticker such as `AAPL` (an
+    /// equity's canonical symbol) is a US equity too, while a crypto pair
+    /// still reads as one.
+    pub fn normalize_for_venue(
+        &self,
+        raw: &str,
+        venue_kinds: &[InstrumentKind],
+    ) -> Result<Instrument, String> {
+        self.normalize_with(raw, "", venue_kinds == [InstrumentKind::Equity])
     }
 
     fn normalize_with(
@@ -325,16 +339,35 @@ mod tests {
         }
         assert_eq!(n.normalize("NASDAQ:AAPL", "").unwrap().venue, "NASDAQ");
         let class = n.normalize("BRK.B", "NYSE").unwrap();
-        assert_eq!((class.symbol.as_str(), class.kind), ("BRK.B", InstrumentKind::Equity));
-        for raw in ["NASDAQ:AA$PL", "NYSE:BRK.B.C", "NYSE:TOOLONGTICKER", "NYSE:1AB"] {
+        assert_eq!(
+            (class.symbol.as_str(), class.kind),
+            ("BRK.B", InstrumentKind::Equity)
+        );
+        for raw in [
+            "NASDAQ:AA$PL",
+            "NYSE:BRK.B.C",
+            "NYSE:TOOLONGTICKER",
+            "NYSE:1AB",
+        ] {
             assert!(n.normalize(raw, "").is_err(), "{raw:?} should be refused");
         }
         // Without a stock exchange a bare ticker is no instrument, unless
         // the venue trades stocks only; crypto pairs stay crypto there.
         assert!(n.normalize("AAPL", "").is_err());
-        let at_broker = n.normalize_at_stock_broker("AAPL").unwrap();
-        assert_eq!((at_broker.symbol.as_str(), at_broker.kind), ("AAPL", InstrumentKind::Equity));
-        assert_eq!(n.normalize_at_stock_broker("BTC/USDT").unwrap().kind, InstrumentKind::Spot);
+        let stocks = [InstrumentKind::Equity];
+        let at_broker = n.normalize_for_venue("AAPL", &stocks).unwrap();
+        assert_eq!(
+            (at_broker.symbol.as_str(), at_broker.kind),
+            ("AAPL", InstrumentKind::Equity)
+        );
+        assert_eq!(
+            n.normalize_for_venue("BTC/USDT", &stocks).unwrap().kind,
+            InstrumentKind::Spot
+        );
+        assert!(
+            n.normalize_for_venue("AAPL", &[InstrumentKind::Spot])
+                .is_err()
+        );
     }
 
     #[test]

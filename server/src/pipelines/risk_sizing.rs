@@ -66,8 +66,8 @@ fn stop_distance(order: &OrderPlan, side: Side, price: Decimal) -> Result<Decima
 mod tests {
     use super::*;
     use crate::{
-        market::position::Position,
         market::hours::OutsideMarketHours,
+        market::position::Position,
         model::order::{OrderType, TimeInForce},
         orders::exchanges::InstrumentRules,
         pipelines::spec::Trail,

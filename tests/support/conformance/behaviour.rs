@@ -100,7 +100,10 @@ pub async fn a_resting_order_fills_when_the_market_crosses_it<V: VenueUnderTest>
     venue.move_market(&client, &at::<V>("48900")).await;
     let filled = order_reaches(&client, &resting.id, OrderStatus::Filled).await;
     assert_eq!(filled.fills.len(), 1, "{filled:?}");
-    assert!(dec(&filled.fills[0].price) <= dec(&at::<V>("49000")), "{filled:?}");
+    assert!(
+        dec(&filled.fills[0].price) <= dec(&at::<V>("49000")),
+        "{filled:?}"
+    );
     assert_eq!(dec(&filled.fills[0].quantity), dec("0.001"));
     server.stop().await;
 }
@@ -151,7 +154,11 @@ pub async fn rounds_to_the_instruments_rules<V: VenueUnderTest>() {
         order_on::<V>("r-2", Side::Buy, "0.001", Some("40000.004")),
     )
     .await;
-    assert_eq!(dec(&buy.price), dec(&at::<V>("40000")), "a buy limit rounds down");
+    assert_eq!(
+        dec(&buy.price),
+        dec(&at::<V>("40000")),
+        "a buy limit rounds down"
+    );
     let sell = place_order(
         &client,
         order_on::<V>("r-3", Side::Sell, "0.001", Some("60000.004")),
@@ -213,8 +220,14 @@ pub async fn a_bracket_is_one_linked_group<V: VenueUnderTest>() {
         },
     )
     .await;
-    let execution =
-        run_pipeline_on(&client, &pipeline, (V::SYMBOL, "buy"), &at::<V>("50000"), "").await;
+    let execution = run_pipeline_on(
+        &client,
+        &pipeline,
+        (V::SYMBOL, "buy"),
+        &at::<V>("50000"),
+        "",
+    )
+    .await;
     if !V::SPOT_BRACKETS {
         // No native OCO on spot: the bracket is refused by name, and
         // neither leg is left working at the venue.

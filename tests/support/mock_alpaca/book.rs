@@ -77,7 +77,12 @@ pub(super) fn place(s: &mut State, body: &Value) -> Answer {
             .unwrap_or_default()
             .to_string()
     };
-    let (symbol, side, kind, tif) = (text("symbol"), text("side"), text("type"), text("time_in_force"));
+    let (symbol, side, kind, tif) = (
+        text("symbol"),
+        text("side"),
+        text("type"),
+        text("time_in_force"),
+    );
     let client_order_id = text("client_order_id");
     let order_class = match text("order_class").as_str() {
         "" | "simple" => "simple",
@@ -87,7 +92,10 @@ pub(super) fn place(s: &mut State, body: &Value) -> Answer {
     if client_order_id.is_empty() || !matches!(side.as_str(), "buy" | "sell") {
         return error(422, 40010001, "client_order_id and side are required");
     }
-    if s.orders.iter().any(|o| o.client_order_id == client_order_id) {
+    if s.orders
+        .iter()
+        .any(|o| o.client_order_id == client_order_id)
+    {
         return error(422, 40010001, "client_order_id must be unique");
     }
     let Some(asset) = s.assets.get(&symbol).copied() else {
@@ -99,10 +107,20 @@ pub(super) fn place(s: &mut State, body: &Value) -> Answer {
     };
     let (mut limit, mut stop) = (decimal(body, "limit_price"), decimal(body, "stop_price"));
     if order_class == "oco" {
-        limit = body.pointer("/take_profit/limit_price").and_then(Value::as_str).and_then(|p| p.parse().ok());
-        stop = body.pointer("/stop_loss/stop_price").and_then(Value::as_str).and_then(|p| p.parse().ok());
+        limit = body
+            .pointer("/take_profit/limit_price")
+            .and_then(Value::as_str)
+            .and_then(|p| p.parse().ok());
+        stop = body
+            .pointer("/stop_loss/stop_price")
+            .and_then(Value::as_str)
+            .and_then(|p| p.parse().ok());
         if kind != "limit" || limit.is_none() || stop.is_none() || !qty.fract().is_zero() {
-            return error(422, 40010001, "an oco order is a limit with take_profit.limit_price and stop_loss.stop_price, in whole shares");
+            return error(
+                422,
+                40010001,
+                "an oco order is a limit with take_profit.limit_price and stop_loss.stop_price, in whole shares",
+            );
         }
     }
     let needs = match kind.as_str() {
@@ -113,7 +131,11 @@ pub(super) fn place(s: &mut State, body: &Value) -> Answer {
         _ => return error(422, 40010001, "invalid order type"),
     };
     if order_class == "simple" && needs != (limit.is_some(), stop.is_some()) {
-        return error(422, 40010001, "limit_price or stop_price does not fit the order type");
+        return error(
+            422,
+            40010001,
+            "limit_price or stop_price does not fit the order type",
+        );
     }
     if !matches!(tif.as_str(), "day" | "gtc" | "ioc" | "fok" | "opg" | "cls") {
         return error(422, 40010001, "invalid time_in_force");
@@ -139,7 +161,13 @@ pub(super) fn place(s: &mut State, body: &Value) -> Answer {
     let held = s.shares.get(&symbol).copied().unwrap_or_default();
     let available = held - reserved_shares(s, &symbol);
     if side == "sell" && qty > available {
-        return error(403, 40310000, &format!("insufficient qty available for order (requested: {qty}, available: {available})"));
+        return error(
+            403,
+            40310000,
+            &format!(
+                "insufficient qty available for order (requested: {qty}, available: {available})"
+            ),
+        );
     }
     let status = if s.open { "new" } else { "accepted" };
     let mut order = MockOrder {
@@ -234,9 +262,8 @@ fn try_fill(s: &mut State, index: usize) {
     }
     let market = last(s, &order.symbol);
     let buy = order.side == "buy";
-    let crosses = |limit: Option<Decimal>| {
-        limit.is_none_or(|l| if buy { market <= l } else { market >= l })
-    };
+    let crosses =
+        |limit: Option<Decimal>| limit.is_none_or(|l| if buy { market <= l } else { market >= l });
     let triggered = order
         .stop
         .is_none_or(|stop| if buy { market >= stop } else { market <= stop });

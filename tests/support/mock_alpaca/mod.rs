@@ -132,7 +132,9 @@ impl Venue for State {
             Trouble::Throttled(secs) => {
                 let mut refused = error(429, 42910000, "rate limit exceeded");
                 let reset = now_ms() / 1000 + i64::try_from(secs).unwrap_or(0);
-                refused.headers.push(("X-RateLimit-Reset", reset.to_string()));
+                refused
+                    .headers
+                    .push(("X-RateLimit-Reset", reset.to_string()));
                 refused
             }
             // Alpaca has no IP ban; its stop-sending answer is an account

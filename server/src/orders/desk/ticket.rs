@@ -20,12 +20,10 @@ impl OrderDesk {
         request: &OrderRequest,
         kinds: &[InstrumentKind],
     ) -> Result<OrderTicket, PlaceError> {
-        let instrument = if kinds == [InstrumentKind::Equity] {
-            self.normalizer.normalize_at_stock_broker(&request.symbol)
-        } else {
-            self.normalizer.normalize(&request.symbol, "")
-        };
-        let instrument = instrument.map_err(|e| PlaceError::invalid(InvalidReason::BadSymbol, "symbol", e))?;
+        let instrument = self
+            .normalizer
+            .normalize_for_venue(&request.symbol, kinds)
+            .map_err(|e| PlaceError::invalid(InvalidReason::BadSymbol, "symbol", e))?;
         if instrument.quote.is_empty() {
             return Err(PlaceError::invalid(
                 InvalidReason::BadSymbol,

@@ -135,8 +135,13 @@ impl AlpacaAccount {
         }
         let practice = (PRACTICE_HOSTS.as_slice(), "Alpaca's paper trading");
         check_base_url(section, self.trading_url(), (self.live, "live"), practice)?;
-        check_base_url(section, self.market_data_url(), (self.live, "live"), practice)
-            .map_err(|(_, message)| (format!("{section}.data_url"), message))
+        check_base_url(
+            section,
+            self.market_data_url(),
+            (self.live, "live"),
+            practice,
+        )
+        .map_err(|(_, message)| (format!("{section}.data_url"), message))
     }
 }
 
@@ -252,7 +257,10 @@ mod tests {
     #[test]
     fn real_money_needs_live_per_account() {
         assert!(enabled("", false).validate().is_ok());
-        assert_eq!(enabled("", false).default_account().trading_url(), PAPER_URL);
+        assert_eq!(
+            enabled("", false).default_account().trading_url(),
+            PAPER_URL
+        );
         assert_eq!(enabled("", true).default_account().trading_url(), LIVE_URL);
         assert!(enabled("http://127.0.0.1:9", false).validate().is_ok());
         let refused = enabled(LIVE_URL, false).validate();
@@ -276,7 +284,8 @@ mod tests {
             matches!(refused, Err((ref k, _)) if k == "exchanges.alpaca.accounts.copy_a.base_url"),
             "{refused:?}"
         );
-        base.accounts.insert("nokey".into(), AlpacaAccount::default());
+        base.accounts
+            .insert("nokey".into(), AlpacaAccount::default());
         base.accounts.remove("copy_a");
         let refused = base.validate();
         assert!(
@@ -284,6 +293,9 @@ mod tests {
             "{refused:?}"
         );
         let shown = format!("{:?}", base.redacted(|_| "<redacted>".into()));
-        assert!(!shown.contains("\"key\"") && !shown.contains("\"secret\""), "{shown}");
+        assert!(
+            !shown.contains("\"key\"") && !shown.contains("\"secret\""),
+            "{shown}"
+        );
     }
 }

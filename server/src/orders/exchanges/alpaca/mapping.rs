@@ -186,7 +186,10 @@ mod tests {
     fn fractions_go_only_on_day_market_or_limit_orders() {
         let body = order_body(&aapl(Side::Buy, "0.5")).expect("a body");
         assert_eq!(body["time_in_force"], "day");
-        assert_eq!((body["qty"].as_str(), body["type"].as_str()), (Some("0.5"), Some("market")));
+        assert_eq!(
+            (body["qty"].as_str(), body["type"].as_str()),
+            (Some("0.5"), Some("market"))
+        );
         let limit = OrderTicket {
             order_type: OrderType::Limit,
             price: Some(Decimal::from(190)),
@@ -199,7 +202,10 @@ mod tests {
             ..aapl(Side::Sell, "0.5")
         };
         let refused = order_body(&stop);
-        assert!(matches!(refused, Err(ExchangeError::Rejected(ref m)) if m.starts_with("unsupported_order")), "{refused:?}");
+        assert!(
+            matches!(refused, Err(ExchangeError::Rejected(ref m)) if m.starts_with("unsupported_order")),
+            "{refused:?}"
+        );
     }
 
     #[test]
@@ -221,8 +227,20 @@ mod tests {
         assert_eq!(body["client_order_id"], "tp-t_tp-s");
         assert_eq!(body["take_profit"]["limit_price"], "210");
         assert_eq!(body["stop_loss"]["stop_price"], "180");
-        let fractional = OrderTicket { quantity: Decimal::new(25, 1), ..stop };
-        let refused = oco_body(&fractional, &OrderTicket { quantity: Decimal::new(25, 1), ..target });
-        assert!(matches!(refused, Err(ExchangeError::Rejected(ref m)) if m.starts_with("unsupported_oco")), "{refused:?}");
+        let fractional = OrderTicket {
+            quantity: Decimal::new(25, 1),
+            ..stop
+        };
+        let refused = oco_body(
+            &fractional,
+            &OrderTicket {
+                quantity: Decimal::new(25, 1),
+                ..target
+            },
+        );
+        assert!(
+            matches!(refused, Err(ExchangeError::Rejected(ref m)) if m.starts_with("unsupported_oco")),
+            "{refused:?}"
+        );
     }
 }

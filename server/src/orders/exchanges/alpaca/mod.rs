@@ -187,7 +187,11 @@ impl Exchange for AlpacaExchange {
 
     async fn last_price(&self, symbol: &str) -> Result<Option<Decimal>, ExchangeError> {
         let path = format!("/v2/stocks/{symbol}/trades/latest");
-        match self.rest.get::<LatestTradeReply>(Api::Data, &path, &[]).await {
+        match self
+            .rest
+            .get::<LatestTradeReply>(Api::Data, &path, &[])
+            .await
+        {
             Ok(latest) => Ok(Some(latest.trade.price)),
             Err(Failure::NotFound(_)) => Ok(None),
             Err(failure) => Err(read_error(failure)),

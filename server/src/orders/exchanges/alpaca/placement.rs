@@ -54,7 +54,9 @@ impl AlpacaExchange {
             .lookup(&stop.client_order_id, &stop.symbol)
             .await
             .map_err(|e| ExchangeError::Unknown(format!("placed; {}", read_error(e))))?
-            .ok_or_else(|| ExchangeError::Unknown("Alpaca does not show the stop leg yet".into()))?;
+            .ok_or_else(|| {
+                ExchangeError::Unknown("Alpaca does not show the stop leg yet".into())
+            })?;
         Ok([stop_view, target_view])
     }
 

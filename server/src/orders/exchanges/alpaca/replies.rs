@@ -37,10 +37,15 @@ impl OrderReply {
     pub(super) fn status(&self) -> Result<(OrderStatus, &'static str), String> {
         Ok(match self.status.as_str() {
             // Received, routed, or held until the market opens.
-            "new" | "accepted" | "pending_new" | "accepted_for_bidding" | "held" | "calculated"
-            | "pending_cancel" | "pending_replace" | "suspended" => {
-                (self.working(), "")
-            }
+            "new"
+            | "accepted"
+            | "pending_new"
+            | "accepted_for_bidding"
+            | "held"
+            | "calculated"
+            | "pending_cancel"
+            | "pending_replace"
+            | "suspended" => (self.working(), ""),
             "partially_filled" => (OrderStatus::PartiallyFilled, ""),
             "filled" => (OrderStatus::Filled, ""),
             // A day order's session ended, partly filled: it fills no more.
@@ -50,7 +55,11 @@ impl OrderReply {
             "replaced" => (OrderStatus::Canceled, "replaced at Alpaca"),
             "stopped" => (self.working(), ""),
             "rejected" => (OrderStatus::Rejected, "rejected by Alpaca"),
-            other => return Err(format!("Alpaca reported the unfamiliar order status `{other}`")),
+            other => {
+                return Err(format!(
+                    "Alpaca reported the unfamiliar order status `{other}`"
+                ));
+            }
         })
     }
 
@@ -238,10 +247,17 @@ mod tests {
             ("replaced", "0", OrderStatus::Canceled),
             ("rejected", "0", OrderStatus::Rejected),
         ] {
-            assert_eq!(order(status, filled).status().map(|s| s.0), Ok(expected), "{status}");
+            assert_eq!(
+                order(status, filled).status().map(|s| s.0),
+                Ok(expected),
+                "{status}"
+            );
         }
         let unfamiliar = order("frozen", "0").status();
-        assert!(matches!(unfamiliar, Err(ref m) if m.contains("frozen")), "{unfamiliar:?}");
+        assert!(
+            matches!(unfamiliar, Err(ref m) if m.contains("frozen")),
+            "{unfamiliar:?}"
+        );
     }
 
     #[test]
@@ -253,13 +269,19 @@ mod tests {
         let rules = asset.rules(Some(Decimal::from(190)));
         assert_eq!((rules.tick_size, rules.lot_size), (TICK, FRACTION_STEP));
         assert_eq!(rules.min_notional, Decimal::ONE);
-        assert_eq!(asset.rules(Some(Decimal::new(5, 1))).tick_size, SUB_DOLLAR_TICK);
+        assert_eq!(
+            asset.rules(Some(Decimal::new(5, 1))).tick_size,
+            SUB_DOLLAR_TICK
+        );
         let whole: AssetReply = serde_json::from_value(serde_json::json!({
             "symbol": "XYZ", "status": "active", "tradable": true, "fractionable": false,
             "price_increment": "0.05",
         }))
         .expect("parses");
         let rules = whole.rules(None);
-        assert_eq!((rules.tick_size, rules.lot_size), (Decimal::new(5, 2), Decimal::ONE));
+        assert_eq!(
+            (rules.tick_size, rules.lot_size),
+            (Decimal::new(5, 2), Decimal::ONE)
+        );
     }
 }

@@ -6,20 +6,18 @@
 //! [`Failure`]; "not sent" is never confused with "sent, outcome
 //! unknown", and nothing is ever sent again here.
 
-use std::{
-    sync::atomic::{AtomicU64, Ordering},
-    time::Duration,
-};
+use std::time::Duration;
 
 use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, Method, Request, StatusCode};
-use http_body_util::{BodyExt, Full};
+use http_body_util::Full;
 use serde::{Deserialize, de::DeserializeOwned};
 use serde_json::Value;
 
 use crate::{
     orders::exchanges::transport::{
-        Backoff, HttpsClient, USER_AGENT, https_client, secret_header,
+        Backoff, HttpsClient, RequestBudget, USER_AGENT, Unanswered, exchange, header_number,
+        https_client, secret_header,
     },
     proto_time::now_ms,
 };
@@ -42,7 +40,10 @@ pub enum Failure {
     /// HTTP 429: not processed; retry after the wait.
     RateLimited { retry_after: Duration },
     /// HTTP 403 for an account whose trading is blocked: stop sending.
-    Blocked { retry_after: Duration, message: String },
+    Blocked {
+        retry_after: Duration,
+        message: String,
+    },
     /// HTTP 404: no such order, asset or position.
     NotFound(String),
     /// Alpaca refused the request: its HTTP status, code and message.
@@ -79,8 +80,7 @@ pub struct Rest {
     data_url: String,
     key_id: HeaderValue,
     secret_key: HeaderValue,
-    used: AtomicU64,
-    limit: AtomicU64,
+    budget: RequestBudget,
     backoff: Backoff,
 }
 
@@ -99,18 +99,14 @@ impl Rest {
             data_url: data_url.trim_end_matches('/').to_string(),
             key_id: secret_header(key_id, "API key id")?,
             secret_key: secret_header(secret_key, "API secret key")?,
-            used: AtomicU64::new(0),
-            limit: AtomicU64::new(DEFAULT_LIMIT),
+            budget: RequestBudget::new(DEFAULT_LIMIT),
             backoff: Backoff::default(),
         })
     }
 
     /// Requests used in the current rate-limit window, and its cap.
     pub fn usage(&self) -> (u64, u64) {
-        (
-            self.used.load(Ordering::Relaxed),
-            self.limit.load(Ordering::Relaxed),
-        )
+        self.budget.usage()
     }
 
     /// A GET of `path` with `params`, read as `T`.
@@ -174,33 +170,25 @@ impl Rest {
         let request = request
             .body(Full::new(Bytes::from(body.unwrap_or_default())))
             .map_err(|e| Failure::NotSent(format!("cannot build the request: {e}")))?;
-        let exchange = async {
-            let response = self.http.request(request).await.map_err(|err| {
-                if err.is_connect() {
-                    Failure::NotSent(format!("cannot connect to Alpaca: {err}"))
-                } else {
-                    Failure::NoAnswer(format!("the connection to Alpaca failed: {err}"))
-                }
-            })?;
-            let (head, body) = response.into_parts();
-            let body = body.collect().await.map_err(|err| {
-                Failure::NoAnswer(format!("the connection to Alpaca failed: {err}"))
-            })?;
-            Ok::<_, Failure>((head, body.to_bytes()))
-        };
-        let (head, body) = tokio::time::timeout(self.timeout, exchange)
+        let (head, body) = exchange(&self.http, request, self.timeout, "Alpaca")
             .await
-            .map_err(|_| {
-                Failure::NoAnswer(format!(
-                    "no answer from Alpaca within {}",
-                    humantime::format_duration(self.timeout)
-                ))
-            })??;
-        self.note_usage(&head.headers);
+            .map_err(|lost| match lost {
+                Unanswered::NotSent(why) => Failure::NotSent(why),
+                Unanswered::NoAnswer(why) => Failure::NoAnswer(why),
+            })?;
+        self.budget.note(
+            &head.headers,
+            ("x-ratelimit-limit", "x-ratelimit-remaining"),
+        );
         self.classify(head.status, &head.headers, &body)
     }
 
-    fn classify(&self, status: StatusCode, headers: &HeaderMap, body: &[u8]) -> Result<Value, Failure> {
+    fn classify(
+        &self,
+        status: StatusCode,
+        headers: &HeaderMap,
+        body: &[u8],
+    ) -> Result<Value, Failure> {
         if status.is_success() {
             if body.is_empty() {
                 return Ok(Value::Null);
@@ -245,16 +233,6 @@ impl Rest {
             }),
         }
     }
-
-    fn note_usage(&self, headers: &HeaderMap) {
-        let limit = header_number(headers, "x-ratelimit-limit");
-        let left = header_number(headers, "x-ratelimit-remaining");
-        if let (Some(limit), Some(left)) = (limit, left) {
-            self.limit.store(limit, Ordering::Relaxed);
-            self.used
-                .store(limit.saturating_sub(left), Ordering::Relaxed);
-        }
-    }
 }
 
 /// A 2xx answer's body as `T`; one that does not read is an answer we
@@ -262,8 +240,4 @@ impl Rest {
 fn decode<T: DeserializeOwned>(body: Value) -> Result<T, Failure> {
     serde_json::from_value(body)
         .map_err(|e| Failure::NoAnswer(format!("unreadable answer from Alpaca: {e}")))
-}
-
-fn header_number(headers: &HeaderMap, name: &str) -> Option<u64> {
-    headers.get(name)?.to_str().ok()?.trim().parse().ok()
 }
