@@ -387,7 +387,7 @@ impl Pipelines {
                 ),
             ));
         }
-        market_hours::check(&*exchange, symbol, compiled.order.outside_market_hours).await?;
+        market_hours::check(&*exchange, &intent.instrument, &compiled.order).await?;
         let rules = exchange.rules(symbol).await.map_err(|e| fail(&e))?;
         let price = match intent.price {
             Some(price) => price,

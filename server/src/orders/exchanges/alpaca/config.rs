@@ -243,58 +243,58 @@ fn section_key(account: &str) -> String {
 mod tests {
     use super::*;
 
-    fn enabled(base_url: &str, live: bool) -> AlpacaConfig {
-        AlpacaConfig {
+    #[test]
+    fn real_money_needs_live_per_account() {
+        let section = |base_url: &str, live| AlpacaConfig {
             enabled: true,
             api_key: "key".into(),
             api_secret: "secret".into(),
             live,
             base_url: base_url.into(),
             ..Default::default()
-        }
-    }
-
-    #[test]
-    fn real_money_needs_live_per_account() {
-        assert!(enabled("", false).validate().is_ok());
+        };
         assert_eq!(
-            enabled("", false).default_account().trading_url(),
+            section("", false).default_account().trading_url(),
             PAPER_URL
         );
-        assert_eq!(enabled("", true).default_account().trading_url(), LIVE_URL);
-        assert!(enabled("http://127.0.0.1:9", false).validate().is_ok());
-        let refused = enabled(LIVE_URL, false).validate();
+        assert_eq!(section("", true).default_account().trading_url(), LIVE_URL);
+        for (url, live, refused_key) in [
+            ("", false, None),
+            ("http://127.0.0.1:9", false, None),
+            (LIVE_URL, true, None),
+            (LIVE_URL, false, Some("exchanges.alpaca.base_url")),
+        ] {
+            let checked = section(url, live).validate();
+            assert_eq!(
+                checked.as_ref().err().map(|(k, _)| k.as_str()),
+                refused_key,
+                "{url}"
+            );
+        }
+        // A named account inherits the section's URLs but not its `live`,
+        // and names its own keys in the environment.
+        let mut shared = section(LIVE_URL, true);
+        let named = AlpacaAccount {
+            api_secret: "named".into(),
+            ..Default::default()
+        };
+        shared.accounts.insert("copy_a".into(), named);
+        let refused = shared.validate();
         assert!(
-            matches!(refused, Err((ref k, ref m)) if k == "exchanges.alpaca.base_url" && m.contains("exchanges.alpaca.live = true")),
+            matches!(refused, Err((ref k, ref m)) if k == "exchanges.alpaca.accounts.copy_a.api_key" && m.contains("TRADEPLANE_EXCHANGES__ALPACA__ACCOUNTS__COPY_A__API_KEY")),
             "{refused:?}"
         );
-        assert!(enabled(LIVE_URL, true).validate().is_ok());
-
-        let mut base = enabled(LIVE_URL, true);
-        base.accounts.insert(
-            "copy_a".into(),
-            AlpacaAccount {
-                api_key: "ka".into(),
-                api_secret: "sa".into(),
-                ..Default::default()
-            },
-        );
-        let refused = base.validate();
+        if let Some(account) = shared.accounts.get_mut("copy_a") {
+            account.api_key = "named".into();
+        }
+        let refused = shared.validate();
         assert!(
             matches!(refused, Err((ref k, _)) if k == "exchanges.alpaca.accounts.copy_a.base_url"),
             "{refused:?}"
         );
-        base.accounts
-            .insert("nokey".into(), AlpacaAccount::default());
-        base.accounts.remove("copy_a");
-        let refused = base.validate();
+        let shown = format!("{:?}", shared.redacted(|_| "<redacted>".into()));
         assert!(
-            matches!(refused, Err((ref k, ref m)) if k == "exchanges.alpaca.accounts.nokey.api_key" && m.contains("TRADEPLANE_EXCHANGES__ALPACA__ACCOUNTS__NOKEY__API_KEY")),
-            "{refused:?}"
-        );
-        let shown = format!("{:?}", base.redacted(|_| "<redacted>".into()));
-        assert!(
-            !shown.contains("\"key\"") && !shown.contains("\"secret\""),
+            !shown.contains("\"key\"") && !shown.contains("\"named\""),
             "{shown}"
         );
     }
