@@ -146,6 +146,10 @@ pub struct OrderFile {
     /// Perpetuals: `isolated` or `cross` (with `leverage`).
     #[serde(default)]
     pub margin_mode: String,
+    /// Stocks: `refuse` (the default) or `queue` an order while the
+    /// market is closed.
+    #[serde(default)]
+    pub outside_market_hours: String,
 }
 
 /// How far a trailing stop follows the price.
@@ -220,6 +224,20 @@ fn enum_value(
 ) -> Result<i32, String> {
     let name = format!("{prefix}{}", word.to_uppercase().replace('-', "_"));
     from(&name).ok_or_else(|| format!("`{word}` is not a {kind}"))
+}
+
+/// As [`enum_value`], with an empty word meaning unset (0).
+fn optional_enum_value(
+    kind: &str,
+    prefix: &str,
+    word: &str,
+    from: impl Fn(&str) -> Option<i32>,
+) -> Result<i32, String> {
+    if word.is_empty() {
+        Ok(0)
+    } else {
+        enum_value(kind, prefix, word, from)
+    }
 }
 
 fn duration(d: Duration) -> prost_types::Duration {
@@ -398,27 +416,19 @@ impl PipelineFile {
                 })
             };
             pipeline.order = Some(OrderSettings {
-                r#type: if order.order_type.is_empty() {
-                    0
-                } else {
-                    enum_value(
-                        "order type (market, limit)",
-                        "ORDER_TYPE_",
-                        &order.order_type,
-                        |n| OrderType::from_str_name(n).map(|v| v as i32),
-                    )?
-                },
+                r#type: optional_enum_value(
+                    "order type (market, limit)",
+                    "ORDER_TYPE_",
+                    &order.order_type,
+                    |n| OrderType::from_str_name(n).map(|v| v as i32),
+                )?,
                 limit_offset_bps: order.limit_offset_bps.clone(),
-                time_in_force: if order.time_in_force.is_empty() {
-                    0
-                } else {
-                    enum_value(
-                        "time in force (gtc, ioc, fok)",
-                        "TIME_IN_FORCE_",
-                        &order.time_in_force,
-                        |n| TimeInForce::from_str_name(n).map(|v| v as i32),
-                    )?
-                },
+                time_in_force: optional_enum_value(
+                    "time in force (gtc, ioc, fok)",
+                    "TIME_IN_FORCE_",
+                    &order.time_in_force,
+                    |n| TimeInForce::from_str_name(n).map(|v| v as i32),
+                )?,
                 stop_loss: level(&order.stop_loss),
                 take_profit: level(&order.take_profit),
                 take_profits: order
@@ -448,16 +458,18 @@ impl PipelineFile {
                 breakeven_after_first_take_profit: order.breakeven_after_first_take_profit,
                 cancel_after: order.cancel_after.map(duration),
                 leverage: order.leverage,
-                margin_mode: if order.margin_mode.is_empty() {
-                    0
-                } else {
-                    enum_value(
-                        "margin mode (isolated, cross)",
-                        "MARGIN_MODE_",
-                        &order.margin_mode,
-                        |n| MarginMode::from_str_name(n).map(|v| v as i32),
-                    )?
-                },
+                margin_mode: optional_enum_value(
+                    "margin mode (isolated, cross)",
+                    "MARGIN_MODE_",
+                    &order.margin_mode,
+                    |n| MarginMode::from_str_name(n).map(|v| v as i32),
+                )?,
+                outside_market_hours: optional_enum_value(
+                    "outside market hours (refuse, queue)",
+                    "OUTSIDE_MARKET_HOURS_",
+                    &order.outside_market_hours,
+                    |n| OutsideMarketHours::from_str_name(n).map(|v| v as i32),
+                )?,
             });
         }
         Ok(pipeline)

@@ -40,8 +40,8 @@ use crate::{
     orders::{
         desk::{DeskParts, OrderDesk},
         exchanges::{
-            Exchange, binance::BinanceExchange, bybit::BybitExchange, okx::OkxExchange,
-            paper::PaperExchange,
+            Exchange, alpaca::AlpacaExchange, binance::BinanceExchange, bybit::BybitExchange,
+            okx::OkxExchange, paper::PaperExchange,
         },
     },
     pipelines::{self, PipelineGrpc, Pipelines},
@@ -130,6 +130,13 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
     for (name, connection) in bybit.accounts_in_force() {
         let venue = BybitExchange::new(&name, &connection, bybit).map_err(|e| {
             anyhow::anyhow!("invalid configuration of the bybit account `{name}`: {e}")
+        })?;
+        venues.push(Arc::new(venue));
+    }
+    let alpaca = &config.exchanges.alpaca;
+    for (name, connection) in alpaca.accounts_in_force() {
+        let venue = AlpacaExchange::new(&name, &connection, alpaca).map_err(|e| {
+            anyhow::anyhow!("invalid configuration of the alpaca account `{name}`: {e}")
         })?;
         venues.push(Arc::new(venue));
     }

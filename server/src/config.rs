@@ -327,6 +327,7 @@ impl Config {
         copy.exchanges.binance_usdm = self.exchanges.binance_usdm.redacted(hide);
         copy.exchanges.okx = self.exchanges.okx.redacted(hide);
         copy.exchanges.bybit = self.exchanges.bybit.redacted(hide);
+        copy.exchanges.alpaca = self.exchanges.alpaca.redacted(hide);
         copy.database_url = redact_password(&self.database_url);
         copy
     }

@@ -7,6 +7,7 @@ mod brackets;
 pub mod conformance;
 mod control;
 pub mod hostile;
+pub mod mock_alpaca;
 pub mod mock_binance;
 pub mod mock_binance_futures;
 pub mod mock_bybit;

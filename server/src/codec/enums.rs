@@ -60,7 +60,9 @@ macro_rules! mirror {
 }
 
 use crate::{
-    market::{instrument::InstrumentKind, margin::MarginMode, side::Side},
+    market::{
+        hours::OutsideMarketHours, instrument::InstrumentKind, margin::MarginMode, side::Side,
+    },
     model::{
         approval::ApprovalState,
         execution::ExecutionStatus,
@@ -70,8 +72,9 @@ use crate::{
 };
 
 mirror!(Side => Side { Buy, Sell });
-mirror!(InstrumentKind => InstrumentKind { Spot, Perpetual, Future });
+mirror!(InstrumentKind => InstrumentKind { Spot, Perpetual, Future, Equity });
 mirror!(MarginMode => MarginMode { Isolated, Cross });
+mirror!(OutsideMarketHours => OutsideMarketHours { Refuse, Queue });
 mirror!(OrderType => OrderType { Market, Limit, Stop, StopLimit });
 mirror!(OrderRole => OrderRole { Entry, Exit, StopLoss, TakeProfit });
 mirror!(SignalAction => SignalAction {

@@ -8,6 +8,8 @@ word_enum! {
         Spot => "spot",
         Perpetual => "perpetual",
         Future => "future",
+        /// A listed stock, quoted in USD.
+        Equity => "equity",
     }
 }
 
@@ -21,7 +23,7 @@ pub struct Instrument {
     /// Empty for continuous futures such as `NQ1!`.
     pub quote: String,
     pub kind: InstrumentKind,
-    /// Canonical symbol: `BTC/USDT`, `BTC/USDT:PERP`, `NQ1!`.
+    /// Canonical symbol: `BTC/USDT`, `BTC/USDT:PERP`, `NQ1!`, `AAPL`.
     pub symbol: String,
 }
 

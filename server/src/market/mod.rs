@@ -4,6 +4,7 @@
 
 pub mod account;
 pub mod decimal;
+pub mod hours;
 pub mod instrument;
 pub mod margin;
 pub mod position;

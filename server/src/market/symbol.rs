@@ -1,6 +1,6 @@
 //! Symbol normalization: every common spelling of an instrument
-//! (`BINANCE:BTCUSDT`, `BTCUSDT.P`, `BTC/USDT`, `BTC-USD`, `btcusdt`, `NQ1!`)
-//! becomes one canonical [`Instrument`].
+//! (`BINANCE:BTCUSDT`, `BTCUSDT.P`, `BTC/USDT`, `BTC-USD`, `btcusdt`, `NQ1!`,
+//! `NASDAQ:AAPL`) becomes one canonical [`Instrument`].
 
 use std::collections::HashMap;
 
@@ -13,6 +13,25 @@ const KNOWN_QUOTES: &[&str] = &[
     "AUD", "DAI", "BTC", "ETH", "BNB",
 ];
 
+/// Stock exchanges as TradingView's `{{exchange}}` names them: a ticker
+/// on one of them is a US equity quoted in USD.
+const STOCK_EXCHANGES: &[&str] = &[
+    "NASDAQ",
+    "NYSE",
+    "AMEX",
+    "ARCA",
+    "BATS",
+    "NYSEARCA",
+    "NYSEAMERICAN",
+    "NYSEMKT",
+    "CBOE",
+    "IEX",
+    "OTC",
+];
+/// The quote currency of every equity.
+const EQUITY_QUOTE: &str = "USD";
+/// Longest accepted stock ticker, share class included (`BRK.B`).
+const MAX_TICKER_LEN: usize = 10;
 /// Longest accepted raw symbol.
 const MAX_SYMBOL_LEN: usize = 64;
 /// Longest accepted asset code.
@@ -39,8 +58,31 @@ impl SymbolNormalizer {
     }
 
     /// Normalizes `raw`; `venue_hint` (TradingView's `{{exchange}}`) is used
-    /// when the symbol carries no `VENUE:` prefix.
+    /// when the symbol carries no `VENUE:` prefix. A ticker on a stock
+    /// exchange (`NASDAQ:AAPL`, or `AAPL` with the hint `NASDAQ`) is an
+    /// equity.
     pub fn normalize(&self, raw: &str, venue_hint: &str) -> Result<Instrument, String> {
+        self.normalize_with(raw, venue_hint, false)
+    }
+
+    /// Normalizes a symbol for a venue that trades `venue_kinds`: at a
+    /// broker that trades stocks only, a bare ticker such as `AAPL` (an
+    /// equity's canonical symbol) is a US equity too, while a crypto pair
+    /// still reads as one.
+    pub fn normalize_for_venue(
+        &self,
+        raw: &str,
+        venue_kinds: &[InstrumentKind],
+    ) -> Result<Instrument, String> {
+        self.normalize_with(raw, "", venue_kinds == [InstrumentKind::Equity])
+    }
+
+    fn normalize_with(
+        &self,
+        raw: &str,
+        venue_hint: &str,
+        bare_ticker_is_stock: bool,
+    ) -> Result<Instrument, String> {
         let raw = raw.trim();
         if raw.is_empty() {
             return Err("symbol is empty".into());
@@ -72,6 +114,10 @@ impl SymbolNormalizer {
             .or_else(|| self.overrides.get(rest))
         {
             Some(mapped) => mapped.clone(),
+            None if STOCK_EXCHANGES.contains(&venue.as_str()) => parse_ticker(rest)?,
+            None if bare_ticker_is_stock && venue.is_empty() && is_ticker(rest) => {
+                parse_ticker(rest)?
+            }
             None => parse_pair(rest)?,
         };
         if instrument.venue.is_empty() {
@@ -162,6 +208,34 @@ fn parse_pair(symbol: &str) -> Result<Instrument, String> {
     Ok(instrument(base, quote, kind, canonical))
 }
 
+/// A stock ticker (`AAPL`, `BRK.B`) as an equity quoted in USD.
+fn parse_ticker(ticker: &str) -> Result<Instrument, String> {
+    if !is_ticker(ticker) {
+        return Err(format!(
+            "`{ticker}` is not a stock ticker such as AAPL or BRK.B"
+        ));
+    }
+    Ok(instrument(
+        ticker,
+        EQUITY_QUOTE,
+        InstrumentKind::Equity,
+        ticker.to_string(),
+    ))
+}
+
+/// Letters and digits, at most [`MAX_TICKER_LEN`], with at most one `.`
+/// before a share class.
+fn is_ticker(text: &str) -> bool {
+    let mut parts = text.split('.');
+    let root = parts.next().unwrap_or_default();
+    let class = parts.next();
+    text.len() <= MAX_TICKER_LEN
+        && parts.next().is_none()
+        && root.bytes().next().is_some_and(|b| b.is_ascii_alphabetic())
+        && is_code(root)
+        && class.is_none_or(is_code)
+}
+
 fn split_concatenated(pair: &str) -> Option<(&str, &str)> {
     KNOWN_QUOTES.iter().find_map(|quote| {
         let base = pair.strip_suffix(quote)?;
@@ -242,6 +316,57 @@ mod tests {
         assert_eq!(
             n.normalize("COINBASE:BTCUSD", "binance").unwrap().venue,
             "COINBASE"
+        );
+    }
+
+    #[test]
+    fn a_ticker_on_a_stock_exchange_is_an_equity() {
+        let n = SymbolNormalizer::default();
+        for (raw, hint) in [
+            ("NASDAQ:AAPL", ""),
+            ("nasdaq:aapl", ""),
+            ("AAPL", "NASDAQ"),
+            ("AAPL", "nyse"),
+            ("NYSEARCA:AAPL", "BINANCE"),
+        ] {
+            let i = n.normalize(raw, hint).unwrap();
+            assert_eq!(
+                (i.base.as_str(), i.quote.as_str(), i.symbol.as_str()),
+                ("AAPL", "USD", "AAPL"),
+                "{raw} on {hint}"
+            );
+            assert_eq!(i.kind, InstrumentKind::Equity, "{raw}");
+        }
+        assert_eq!(n.normalize("NASDAQ:AAPL", "").unwrap().venue, "NASDAQ");
+        let class = n.normalize("BRK.B", "NYSE").unwrap();
+        assert_eq!(
+            (class.symbol.as_str(), class.kind),
+            ("BRK.B", InstrumentKind::Equity)
+        );
+        for raw in [
+            "NASDAQ:AA$PL",
+            "NYSE:BRK.B.C",
+            "NYSE:TOOLONGTICKER",
+            "NYSE:1AB",
+        ] {
+            assert!(n.normalize(raw, "").is_err(), "{raw:?} should be refused");
+        }
+        // Without a stock exchange a bare ticker is no instrument, unless
+        // the venue trades stocks only; crypto pairs stay crypto there.
+        assert!(n.normalize("AAPL", "").is_err());
+        let stocks = [InstrumentKind::Equity];
+        let at_broker = n.normalize_for_venue("AAPL", &stocks).unwrap();
+        assert_eq!(
+            (at_broker.symbol.as_str(), at_broker.kind),
+            ("AAPL", InstrumentKind::Equity)
+        );
+        assert_eq!(
+            n.normalize_for_venue("BTC/USDT", &stocks).unwrap().kind,
+            InstrumentKind::Spot
+        );
+        assert!(
+            n.normalize_for_venue("AAPL", &[InstrumentKind::Spot])
+                .is_err()
         );
     }
 

@@ -29,6 +29,8 @@ pub struct ExchangesConfig {
     pub okx: crate::orders::exchanges::okx::OkxConfig,
     /// Bybit spot and USDT perpetuals (off unless `enabled`).
     pub bybit: crate::orders::exchanges::bybit::BybitConfig,
+    /// Alpaca US equities (off unless `enabled`).
+    pub alpaca: crate::orders::exchanges::alpaca::AlpacaConfig,
     /// Every exchange's circuit breaker.
     pub breaker: crate::controls::breakers::BreakerConfig,
 }
@@ -43,6 +45,7 @@ impl Default for ExchangesConfig {
             binance_usdm: Default::default(),
             okx: Default::default(),
             bybit: Default::default(),
+            alpaca: Default::default(),
             breaker: Default::default(),
         }
     }
@@ -62,7 +65,8 @@ impl ExchangesConfig {
         self.binance.load_credentials(Market::Spot)?;
         self.binance_usdm.load_credentials(Market::UsdM)?;
         self.okx.load_credentials()?;
-        self.bybit.load_credentials()
+        self.bybit.load_credentials()?;
+        self.alpaca.load_credentials()
     }
 
     /// Checks the settings; the error names the key.
@@ -74,6 +78,7 @@ impl ExchangesConfig {
             section.validate(market)?;
         }
         self.okx.validate()?;
-        self.bybit.validate()
+        self.bybit.validate()?;
+        self.alpaca.validate()
     }
 }

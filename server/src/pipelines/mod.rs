@@ -16,6 +16,7 @@ pub mod drift;
 mod holdings;
 mod keeper;
 mod lease;
+mod market_hours;
 mod metrics;
 mod order_plan;
 mod overrides;
@@ -239,7 +240,8 @@ impl Pipelines {
             });
         let Some(symbol) = symbol else { return Ok(()) };
         let instrument = self
-            .instrument(&symbol)
+            .normalizer
+            .normalize_for_venue(&symbol, exchange.instrument_kinds())
             .map_err(|e| ApiError::invalid_field("INVALID_PIPELINE", "pipeline.trigger", e))?;
         if !exchange.instrument_kinds().contains(&instrument.kind) {
             return Err(ApiError::invalid_field(

@@ -12,7 +12,10 @@ use tradeplane_api::{
 use super::spec::Violations;
 use crate::{
     codec::enums::Mirrored,
-    market::margin::{Leverage, MAX_LEVERAGE, MarginMode},
+    market::{
+        hours::OutsideMarketHours,
+        margin::{Leverage, MAX_LEVERAGE, MarginMode},
+    },
     model::order::{OrderType, TimeInForce},
     orders::exchanges::NativeTrailing,
     proto_time::checked_duration,
@@ -63,6 +66,8 @@ pub struct OrderPlan {
     /// Perpetuals: the leverage set on the exchange before the first
     /// order in a symbol; `None`: the venue's as it is.
     pub leverage: Option<Leverage>,
+    /// Stocks: what an order does while its market is closed.
+    pub outside_market_hours: OutsideMarketHours,
 }
 
 impl OrderPlan {
@@ -185,6 +190,15 @@ pub(super) fn compile_order_plan(settings: OrderSettings, bad: &mut Violations) 
         }
     });
     let leverage = leverage(bad, settings.leverage, settings.margin_mode);
+    let hours_field = "pipeline.order.outside_market_hours";
+    let outside_market_hours =
+        match OutsideMarketHours::optional(settings.outside_market_hours, hours_field) {
+            Ok(rule) => rule.unwrap_or(OutsideMarketHours::Refuse),
+            Err(err) => {
+                bad.add(hours_field, format!("{err}; choose REFUSE or QUEUE"));
+                OutsideMarketHours::Refuse
+            }
+        };
     OrderPlan {
         order_type,
         limit_offset_bps,
@@ -195,6 +209,7 @@ pub(super) fn compile_order_plan(settings: OrderSettings, bad: &mut Violations) 
         breakeven,
         cancel_after,
         leverage,
+        outside_market_hours,
     }
 }
 
@@ -353,6 +368,7 @@ mod tests {
             breakeven,
             cancel_after: None,
             leverage: None,
+            outside_market_hours: OutsideMarketHours::Refuse,
         };
         let binance = || {
             Some(NativeTrailing {

@@ -66,6 +66,7 @@ fn stop_distance(order: &OrderPlan, side: Side, price: Decimal) -> Result<Decima
 mod tests {
     use super::*;
     use crate::{
+        market::hours::OutsideMarketHours,
         market::position::Position,
         model::order::{OrderType, TimeInForce},
         orders::exchanges::InstrumentRules,
@@ -87,6 +88,7 @@ mod tests {
             breakeven: false,
             cancel_after: None,
             leverage: None,
+            outside_market_hours: OutsideMarketHours::Refuse,
         }
     }
 

@@ -35,6 +35,9 @@ pub enum SkipReason {
     /// The pipeline's exchange does not trade the signal's kind of
     /// instrument (a perpetual on a spot venue).
     UnsupportedInstrument,
+    /// The instrument's market is closed and the pipeline refuses orders
+    /// outside market hours.
+    MarketClosed,
 }
 
 impl SkipReason {
@@ -55,6 +58,7 @@ impl SkipReason {
             SkipReason::PositionDrift => "position_drift",
             SkipReason::OverridesForbidden => "overrides_forbidden",
             SkipReason::UnsupportedInstrument => "unsupported_instrument",
+            SkipReason::MarketClosed => "market_closed",
         }
     }
 }

@@ -13,7 +13,7 @@ use rust_decimal::Decimal;
 use tokio::{sync::watch, task::JoinHandle};
 
 use super::{
-    Pipelines, cleanup, overrides,
+    Pipelines, cleanup, market_hours, overrides,
     protect::Protected,
     risk::{self, History, Refusal},
     sizing::{self, Market, Plan},
@@ -387,6 +387,7 @@ impl Pipelines {
                 ),
             ));
         }
+        market_hours::check(&*exchange, &intent.instrument, &compiled.order).await?;
         let rules = exchange.rules(symbol).await.map_err(|e| fail(&e))?;
         let price = match intent.price {
             Some(price) => price,

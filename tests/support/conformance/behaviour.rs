@@ -6,7 +6,7 @@ use tonic::Code;
 use tradeplane_api::*;
 use tradeplane_client::Client;
 
-use super::VenueUnderTest;
+use super::{VenueUnderTest, price as at};
 use crate::{
     TestServer, bracketed, cancel_order, create_pipeline, dec, error_reason, get_order,
     list_exchanges, order_reaches, orders_of, place_order, role, run_pipeline_on,
@@ -25,8 +25,8 @@ pub async fn trading<V: VenueUnderTest>() -> (V, TestServer, Client) {
     (venue, server, client)
 }
 
-/// An order for `V::SYMBOL` on `V`: a limit when `price` is given, else a
-/// market.
+/// An order for `V::SYMBOL` on `V`: a limit when `price` (written for
+/// the suite's market at 50,000, see [`at`]) is given, else a market.
 pub fn order_on<V: VenueUnderTest>(
     request_id: &str,
     side: Side,
@@ -44,8 +44,8 @@ pub fn order_on<V: VenueUnderTest>(
             OrderType::Market
         } as i32,
         quantity: quantity.into(),
-        price: price.unwrap_or_default().into(),
-        reference_price: "50000".into(),
+        price: price.map(at::<V>).unwrap_or_default(),
+        reference_price: at::<V>("50000"),
         ..Default::default()
     }
 }
@@ -97,10 +97,13 @@ pub async fn a_resting_order_fills_when_the_market_crosses_it<V: VenueUnderTest>
     )
     .await;
     assert_eq!(resting.status, OrderStatus::Submitted as i32, "{resting:?}");
-    venue.move_market(&client, "48900").await;
+    venue.move_market(&client, &at::<V>("48900")).await;
     let filled = order_reaches(&client, &resting.id, OrderStatus::Filled).await;
     assert_eq!(filled.fills.len(), 1, "{filled:?}");
-    assert!(dec(&filled.fills[0].price) <= dec("49000"), "{filled:?}");
+    assert!(
+        dec(&filled.fills[0].price) <= dec(&at::<V>("49000")),
+        "{filled:?}"
+    );
     assert_eq!(dec(&filled.fills[0].quantity), dec("0.001"));
     server.stop().await;
 }
@@ -131,7 +134,7 @@ pub async fn cancels_a_resting_order<V: VenueUnderTest>() {
         .expect_err("a canceled order cannot be canceled");
     assert_eq!(again.code(), Code::FailedPrecondition, "{again:?}");
     // The market falling through its price no longer fills it.
-    venue.move_market(&client, "29000").await;
+    venue.move_market(&client, &at::<V>("29000")).await;
     assert_eq!(
         get_order(&client, &resting.id).await.status,
         OrderStatus::Canceled as i32
@@ -151,13 +154,21 @@ pub async fn rounds_to_the_instruments_rules<V: VenueUnderTest>() {
         order_on::<V>("r-2", Side::Buy, "0.001", Some("40000.004")),
     )
     .await;
-    assert_eq!(dec(&buy.price), dec("40000"), "a buy limit rounds down");
+    assert_eq!(
+        dec(&buy.price),
+        dec(&at::<V>("40000")),
+        "a buy limit rounds down"
+    );
     let sell = place_order(
         &client,
         order_on::<V>("r-3", Side::Sell, "0.001", Some("60000.004")),
     )
     .await;
-    assert_eq!(dec(&sell.price), dec("60000.01"), "a sell limit rounds up");
+    assert_eq!(
+        dec(&sell.price),
+        dec(&at::<V>("60000")) + dec("0.01"),
+        "a sell limit rounds up"
+    );
     for resting in [&buy, &sell] {
         assert_eq!(resting.status, OrderStatus::Submitted as i32, "{resting:?}");
     }
@@ -209,7 +220,14 @@ pub async fn a_bracket_is_one_linked_group<V: VenueUnderTest>() {
         },
     )
     .await;
-    let execution = run_pipeline_on(&client, &pipeline, (V::SYMBOL, "buy"), "50000", "").await;
+    let execution = run_pipeline_on(
+        &client,
+        &pipeline,
+        (V::SYMBOL, "buy"),
+        &at::<V>("50000"),
+        "",
+    )
+    .await;
     if !V::SPOT_BRACKETS {
         // No native OCO on spot: the bracket is refused by name, and
         // neither leg is left working at the venue.
@@ -245,12 +263,12 @@ pub async fn a_bracket_is_one_linked_group<V: VenueUnderTest>() {
         assert!(dec(&leg.quantity) > dec("0"), "{leg:?}");
     }
 
-    venue.move_market(&client, "53000").await;
+    venue.move_market(&client, &at::<V>("53000")).await;
     let taken = order_reaches(&client, &target.id, OrderStatus::Filled).await;
     assert_eq!(dec(&taken.filled_quantity), dec(&target.quantity));
     let stopped = order_reaches(&client, &stop.id, OrderStatus::Canceled).await;
     assert!(dec(&stopped.filled_quantity).is_zero(), "{stopped:?}");
-    venue.move_market(&client, "47000").await;
+    venue.move_market(&client, &at::<V>("47000")).await;
     let after = get_order(&client, &stop.id).await;
     assert_eq!(after.status, OrderStatus::Canceled as i32, "{after:?}");
     assert!(dec(&after.filled_quantity).is_zero());

@@ -9,7 +9,7 @@ use tonic::Code;
 use tradeplane_api::*;
 use tradeplane_client::Client;
 
-use super::{MockedVenue, order_on, serve, trading};
+use super::{MockedVenue, order_on, price, serve, trading};
 use crate::{
     TestServer, audit_events, error_reason, list_exchanges, list_orders,
     mock_venue::{Fault, Route},
@@ -128,11 +128,14 @@ pub async fn a_ban_stops_orders_at_once<V: MockedVenue>() {
         .expect_err("the breaker is open");
     assert_eq!(error_reason(&refused), "CIRCUIT_OPEN");
     assert_eq!(venue.order_count(), 0);
-    // The paper exchange has its own breaker and trades on.
+    // The paper exchange has its own breaker and trades on (BTC/USDT,
+    // whatever the venue's market).
     let paper = place_order(
         &client,
         PlaceOrderRequest {
             exchange: "paper".into(),
+            symbol: "BTC/USDT".into(),
+            reference_price: "50000".into(),
             ..order_on::<V>("paper", Side::Buy, "0.001", None)
         },
     )
@@ -231,7 +234,7 @@ pub async fn a_crash_mid_placement_is_reconciled_at_restart<V: MockedVenue>() {
         in_flight.await.expect("task").is_err(),
         "the caller saw the crash"
     );
-    venue.move_market(&client, "48000").await;
+    venue.move_market(&client, &price::<V>("48000")).await;
 
     let restarted = serve_async(&data_dir, &env).await;
     let client = Client::connect(&restarted.grpc, Some(&restarted.api_key))

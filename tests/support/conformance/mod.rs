@@ -8,11 +8,14 @@
 //! [`mocked_venue_conformance!`] for the behaviour plus the fault matrix,
 //! signatures, the clock and reconciliation after a crash.
 //!
-//! Every venue lists BTC/USDT (or its perpetual) at 50,000 with a 0.01
-//! tick, a 0.00001 lot and a minimum notional of 5, in an account holding
-//! 100,000 USDT (and 1 BTC on spot), so that the same figures hold
-//! everywhere.
+//! Every crypto venue lists BTC/USDT (or its perpetual) at 50,000 with a
+//! 0.01 tick, a 0.00001 lot and a minimum notional of 5, in an account
+//! holding 100,000 USDT (and 1 BTC on spot), so that the same figures hold
+//! everywhere. A venue whose market starts at another price (a stock)
+//! says so in [`VenueUnderTest::MARKET_PRICE`]: the suite's prices,
+//! written for 50,000, scale with it ([`price`]), its quantities do not.
 
+mod alpaca;
 mod behaviour;
 mod bybit;
 mod faults;
@@ -34,7 +37,11 @@ pub trait VenueUnderTest: Sized {
     /// The instrument the suite trades: the spot pair, or the perpetual
     /// on a venue that trades perpetuals only.
     const SYMBOL: &'static str = "BTC/USDT";
-    /// Whether the connector places a spot bracket's legs as one native
+    /// The price [`VenueUnderTest::SYMBOL`]'s market starts at, in its
+    /// quote asset: 50,000 for BTC/USDT.
+    const MARKET_PRICE: &'static str = "50000";
+    /// Whether the connector places a spot bracket's legs (the suite's
+    /// bracket holds a fraction of a unit) as one native
     /// one-cancels-the-other group; one that cannot must refuse the
     /// bracket by name (`unsupported_oco`) rather than lock the base
     /// asset twice.
@@ -59,7 +66,11 @@ pub trait MockedVenue: VenueUnderTest {
     fn order_count(&self) -> usize;
     /// Whether the venue's latest order under `client_order_id` is open.
     fn open_at_venue(&self, client_order_id: &str) -> bool;
-    /// Sets how far the venue's clock runs ahead of ours, in ms.
+    /// Sets how far the venue's clock runs ahead of ours, in ms. A venue
+    /// that stamps no request (Alpaca authenticates with a bare key pair)
+    /// refuses none for it: its mock only offsets the time its clock
+    /// endpoint reports, and `learns_the_venues_clock` then shows that
+    /// orders fill and nothing is refused whatever the offset.
     fn set_clock_offset(&self, ms: i64);
     /// Signed requests the venue refused (bad key, signature or time).
     fn refused_signatures(&self) -> u64;
@@ -71,6 +82,13 @@ pub trait MockedVenue: VenueUnderTest {
     fn env(&self) -> Vec<(String, String)>;
     /// Credentials that must never reach a log, a metric or the audit.
     fn secrets(&self) -> Vec<String>;
+}
+
+/// `figure`, a price written for the suite's BTC/USDT market at 50,000,
+/// in `V`'s market: scaled by `V::MARKET_PRICE / 50000`.
+pub fn price<V: VenueUnderTest>(figure: &str) -> String {
+    let scale = crate::dec(V::MARKET_PRICE) / crate::dec("50000");
+    (crate::dec(figure) * scale).normalize().to_string()
 }
 
 /// Runs the behaviour suite against a venue: one test per behaviour.

@@ -243,7 +243,7 @@ impl OrderDesk {
             }
         };
         let key = account::key(exchange.name(), exchange.account());
-        let mut ticket = self.ticket(request)?;
+        let mut ticket = self.ticket(request, exchange.instrument_kinds())?;
         if !exchange.instrument_kinds().contains(&ticket.kind) {
             return Err(PlaceError::invalid(
                 InvalidReason::UnsupportedInstrument,

@@ -1,5 +1,5 @@
 //! An order request checked and read as a ticket: the symbol through the
-//! configured normalizer, every amount positive, the prices each order
+//! configured normalizer (a bare ticker is a stock at a stock broker), every amount positive, the prices each order
 //! type needs, a trailing delta only on a stop, reduce-only only on a
 //! perpetual.
 
@@ -13,12 +13,16 @@ use crate::{
 };
 
 impl OrderDesk {
-    /// Checks a request and reads it as a ticket; the client order id is
-    /// filled in later.
-    pub(super) fn ticket(&self, request: &OrderRequest) -> Result<OrderTicket, PlaceError> {
+    /// Checks a request for a venue trading `kinds` and reads it as a
+    /// ticket; the client order id is filled in later.
+    pub(super) fn ticket(
+        &self,
+        request: &OrderRequest,
+        kinds: &[InstrumentKind],
+    ) -> Result<OrderTicket, PlaceError> {
         let instrument = self
             .normalizer
-            .normalize(&request.symbol, "")
+            .normalize_for_venue(&request.symbol, kinds)
             .map_err(|e| PlaceError::invalid(InvalidReason::BadSymbol, "symbol", e))?;
         if instrument.quote.is_empty() {
             return Err(PlaceError::invalid(
@@ -34,7 +38,7 @@ impl OrderDesk {
                 InvalidReason::UnsupportedInstrument,
                 "symbol",
                 format!(
-                    "`{}` is a {} instrument; the configured exchanges trade spot and perpetuals",
+                    "`{}` is a {} instrument; the configured exchanges trade spot, perpetuals and equities",
                     request.symbol, instrument.kind
                 ),
             ));
@@ -44,8 +48,8 @@ impl OrderDesk {
                 InvalidReason::UnsupportedInstrument,
                 "reduce_only",
                 format!(
-                    "only perpetual orders reduce a position; `{}` is spot",
-                    request.symbol
+                    "only perpetual orders reduce a position; `{}` is {}",
+                    request.symbol, instrument.kind
                 ),
             ));
         }

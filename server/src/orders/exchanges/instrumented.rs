@@ -15,7 +15,9 @@ use opentelemetry::{
 use rust_decimal::Decimal;
 use tracing::Instrument;
 
-use super::{Exchange, ExchangeError, ExchangeOrder, InstrumentRules, OrderTicket, PerpPosition};
+use super::{
+    Exchange, ExchangeError, ExchangeOrder, InstrumentRules, MarketHours, OrderTicket, PerpPosition,
+};
 use crate::{
     market::{instrument::InstrumentKind, margin::Leverage},
     observe::SECONDS_BUCKETS,
@@ -234,6 +236,17 @@ impl Exchange for Instrumented {
 
     fn acceptance_window(&self) -> Duration {
         self.inner.acceptance_window()
+    }
+
+    async fn market_hours(&self, symbol: &str) -> Result<MarketHours, ExchangeError> {
+        let started = Instant::now();
+        let result = self
+            .inner
+            .market_hours(symbol)
+            .instrument(self.span("market_hours"))
+            .await;
+        self.observe("market_hours", started, &result);
+        result
     }
 }
 

@@ -1,6 +1,7 @@
 //! The exchange layer: one [`Exchange`] trait that every connector
 //! implements, and the types orders cross it with.
 
+pub mod alpaca;
 pub mod binance;
 pub mod bybit;
 pub mod exactly_once;
@@ -61,6 +62,17 @@ pub struct PerpPosition {
     /// Initial margin the position holds, in the quote asset.
     pub margin: Decimal,
     pub liquidation_price: Option<Decimal>,
+}
+
+/// Whether a venue's market for an instrument is open now.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum MarketHours {
+    /// It trades around the clock (crypto venues).
+    AlwaysOpen,
+    /// Open until the next close (ms since the epoch).
+    Open { next_close_ms: i64 },
+    /// Closed until the next open (ms since the epoch).
+    Closed { next_open_ms: i64 },
 }
 
 /// What can go wrong at an exchange.
@@ -159,6 +171,11 @@ pub trait Exchange: Send + Sync + 'static {
     /// native trailing stop and trailing is emulated.
     fn native_trailing(&self) -> Option<NativeTrailing> {
         None
+    }
+    /// Whether the market of `symbol` is open now. Venues that trade
+    /// around the clock keep this default.
+    async fn market_hours(&self, _symbol: &str) -> Result<MarketHours, ExchangeError> {
+        Ok(MarketHours::AlwaysOpen)
     }
     /// How long after it was sent an order request may still be accepted:
     /// an order not found once this has passed was never placed.

@@ -1,14 +1,20 @@
 //! What every signed-REST connector's transport shares: the HTTPS client
-//! (hyper, which never sends a request again by itself), secrets as
-//! headers that are never shown, the venue's clock as an offset from
-//! ours, and the back-off a venue asks for after throttling or a ban.
+//! (hyper, which never sends a request again by itself) and one exchange
+//! of a request for its answer, secrets as headers that are never shown,
+//! the venue's clock as an offset from ours, the request budget a venue
+//! reports, and the back-off a venue asks for after throttling or a ban.
 
 use std::{
-    sync::Mutex,
+    sync::{
+        Mutex,
+        atomic::{AtomicU64, Ordering},
+    },
     time::{Duration, Instant},
 };
 
-use http::HeaderValue;
+use bytes::Bytes;
+use http::{HeaderMap, HeaderValue, Request, response::Parts};
+use http_body_util::BodyExt;
 use hyper_rustls::HttpsConnector;
 use hyper_util::{
     client::legacy::{Client, connect::HttpConnector},
@@ -43,6 +49,93 @@ where
         .enable_http1()
         .wrap_connector(connect);
     Ok(Client::builder(TokioExecutor::new()).build(https))
+}
+
+/// Why one request has no answer to read.
+#[derive(Debug)]
+pub enum Unanswered {
+    /// No connection was made: the venue never saw the request.
+    NotSent(String),
+    /// The request may have reached the venue (timeout, dropped
+    /// connection, body cut short): its outcome is unknown.
+    NoAnswer(String),
+}
+
+/// Sends `request` once and reads the whole answer within `timeout`;
+/// `venue` names the venue in the reasons.
+pub async fn exchange<B>(
+    http: &HttpsClient<B>,
+    request: Request<B>,
+    timeout: Duration,
+    venue: &str,
+) -> Result<(Parts, Bytes), Unanswered>
+where
+    B: hyper::body::Body + Send + Unpin + 'static,
+    B::Data: Send,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let lost = |err: &dyn std::fmt::Display| {
+        Unanswered::NoAnswer(format!("the connection to {venue} failed: {err}"))
+    };
+    let answer = async {
+        let response = http.request(request).await.map_err(|err| {
+            if err.is_connect() {
+                Unanswered::NotSent(format!("cannot connect to {venue}: {err}"))
+            } else {
+                lost(&err)
+            }
+        })?;
+        let (head, body) = response.into_parts();
+        let body = body.collect().await.map_err(|err| lost(&err))?;
+        Ok((head, body.to_bytes()))
+    };
+    tokio::time::timeout(timeout, answer).await.map_err(|_| {
+        Unanswered::NoAnswer(format!(
+            "no answer from {venue} within {}",
+            humantime::format_duration(timeout)
+        ))
+    })?
+}
+
+/// A header's value as a whole number.
+pub fn header_number(headers: &HeaderMap, name: &str) -> Option<u64> {
+    headers.get(name)?.to_str().ok()?.trim().parse().ok()
+}
+
+/// The requests a venue says were used in its current window, and its cap.
+pub struct RequestBudget {
+    used: AtomicU64,
+    limit: AtomicU64,
+}
+
+impl RequestBudget {
+    /// Nothing used of `limit`, until the venue says otherwise.
+    pub fn new(limit: u64) -> Self {
+        Self {
+            used: AtomicU64::new(0),
+            limit: AtomicU64::new(limit),
+        }
+    }
+
+    /// Requests used, and the cap.
+    pub fn usage(&self) -> (u64, u64) {
+        (
+            self.used.load(Ordering::Relaxed),
+            self.limit.load(Ordering::Relaxed),
+        )
+    }
+
+    /// Learns the cap and what is left of it from the headers named
+    /// `limit` and `remaining`, when an answer carries both.
+    pub fn note(&self, headers: &HeaderMap, (limit, remaining): (&str, &str)) {
+        let limit = header_number(headers, limit);
+        let left = header_number(headers, remaining);
+        if let (Some(limit), Some(left)) = (limit, left) {
+            self.limit.store(limit, Ordering::Relaxed);
+            self.used
+                .store(limit.saturating_sub(left), Ordering::Relaxed);
+        }
+    }
 }
 
 /// `value` as a header marked sensitive, so that it is never shown;

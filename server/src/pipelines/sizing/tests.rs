@@ -1,7 +1,7 @@
 //! The sizing step's cases, one action and market at a time.
 
 use crate::{
-    market::instrument::Instrument,
+    market::{hours::OutsideMarketHours, instrument::Instrument},
     model::{order::TimeInForce, signal::Overrides},
 };
 
@@ -31,6 +31,7 @@ fn market(order: OrderType) -> OrderPlan {
         breakeven: false,
         cancel_after: None,
         leverage: None,
+        outside_market_hours: OutsideMarketHours::Refuse,
     }
 }
 

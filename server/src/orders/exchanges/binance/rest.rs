@@ -13,7 +13,7 @@ use std::{
 use bytes::Bytes;
 use hmac::{Hmac, Mac};
 use http::{HeaderValue, Method, Request, StatusCode};
-use http_body_util::{BodyExt, Empty};
+use http_body_util::Empty;
 use serde::{Deserialize, de::DeserializeOwned};
 use sha2::Sha256;
 
@@ -21,7 +21,8 @@ use sha2::Sha256;
 pub use crate::orders::exchanges::failure::Failure;
 use crate::{
     orders::exchanges::transport::{
-        Backoff, HttpsClient, USER_AGENT, VenueClock, https_client, secret_header,
+        Backoff, HttpsClient, USER_AGENT, Unanswered, VenueClock, exchange, https_client,
+        secret_header,
     },
     proto_time::now_ms,
 };
@@ -206,28 +207,12 @@ impl Rest {
         let request = request
             .body(Empty::new())
             .map_err(|e| Failure::NotSent(format!("cannot build the request: {e}")))?;
-        let exchange = async {
-            let response = self.http.request(request).await.map_err(|err| {
-                if err.is_connect() {
-                    Failure::NotSent(format!("cannot connect to Binance: {err}"))
-                } else {
-                    Failure::NoAnswer(format!("the connection to Binance failed: {err}"))
-                }
-            })?;
-            let (head, body) = response.into_parts();
-            let body = body.collect().await.map_err(|err| {
-                Failure::NoAnswer(format!("the connection to Binance failed: {err}"))
-            })?;
-            Ok::<_, Failure>((head, body.to_bytes()))
-        };
-        let (head, body) = tokio::time::timeout(self.timeout, exchange)
+        let (head, body) = exchange(&self.http, request, self.timeout, "Binance")
             .await
-            .map_err(|_| {
-                Failure::NoAnswer(format!(
-                    "no answer from Binance within {}",
-                    humantime::format_duration(self.timeout)
-                ))
-            })??;
+            .map_err(|lost| match lost {
+                Unanswered::NotSent(why) => Failure::NotSent(why),
+                Unanswered::NoAnswer(why) => Failure::NoAnswer(why),
+            })?;
         let status = head.status;
         if let Some(used) = head
             .headers

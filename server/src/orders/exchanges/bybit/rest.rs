@@ -7,15 +7,12 @@
 //! never confused with "sent, outcome unknown". Nothing is ever sent again
 //! here except a request Bybit refused unseen for its timestamp (10002).
 
-use std::{
-    sync::atomic::{AtomicU64, Ordering},
-    time::Duration,
-};
+use std::time::Duration;
 
 use bytes::Bytes;
 use hmac::{Hmac, Mac};
 use http::{HeaderMap, HeaderValue, Method, Request, StatusCode};
-use http_body_util::{BodyExt, Full};
+use http_body_util::Full;
 use serde::{Deserialize, de::DeserializeOwned};
 use serde_json::Value;
 use sha2::Sha256;
@@ -24,7 +21,8 @@ use sha2::Sha256;
 pub use crate::orders::exchanges::failure::Failure;
 use crate::{
     orders::exchanges::transport::{
-        Backoff, HttpsClient, USER_AGENT, VenueClock, https_client, secret_header,
+        Backoff, HttpsClient, RequestBudget, USER_AGENT, Unanswered, VenueClock, exchange,
+        header_number, https_client, secret_header,
     },
     proto_time::now_ms,
 };
@@ -66,8 +64,7 @@ pub struct Rest {
     mac: Hmac<Sha256>,
     recv_window_ms: i64,
     clock: VenueClock,
-    used: AtomicU64,
-    limit: AtomicU64,
+    budget: RequestBudget,
     backoff: Backoff,
 }
 
@@ -92,18 +89,14 @@ impl Rest {
             mac,
             recv_window_ms: i64::try_from(recv_window.as_millis()).unwrap_or(5_000),
             clock: VenueClock::default(),
-            used: AtomicU64::new(0),
-            limit: AtomicU64::new(DEFAULT_LIMIT),
+            budget: RequestBudget::new(DEFAULT_LIMIT),
             backoff: Backoff::default(),
         })
     }
 
     /// Requests used in the current rate-limit window, and its cap.
     pub fn usage(&self) -> (u64, u64) {
-        (
-            self.used.load(Ordering::Relaxed),
-            self.limit.load(Ordering::Relaxed),
-        )
+        self.budget.usage()
     }
 
     /// Now, on Bybit's clock as far as we know it.
@@ -259,32 +252,13 @@ impl Rest {
                 );
             }
         };
-        let exchange = async {
-            let response = self.http.request(request).await.map_err(|err| {
-                if err.is_connect() {
-                    Failure::NotSent(format!("cannot connect to Bybit: {err}"))
-                } else {
-                    Failure::NoAnswer(format!("the connection to Bybit failed: {err}"))
-                }
-            })?;
-            let (head, body) = response.into_parts();
-            let body = body.collect().await.map_err(|err| {
-                Failure::NoAnswer(format!("the connection to Bybit failed: {err}"))
-            })?;
-            Ok::<_, Failure>((head, body.to_bytes()))
+        let (head, body) = match exchange(&self.http, request, self.timeout, "Bybit").await {
+            Ok(answer) => answer,
+            Err(Unanswered::NotSent(why)) => return (0, Err(Failure::NotSent(why))),
+            Err(Unanswered::NoAnswer(why)) => return (0, Err(Failure::NoAnswer(why))),
         };
-        let (head, body) = match tokio::time::timeout(self.timeout, exchange).await {
-            Ok(Ok(answer)) => answer,
-            Ok(Err(failure)) => return (0, Err(failure)),
-            Err(_) => {
-                let why = format!(
-                    "no answer from Bybit within {}",
-                    humantime::format_duration(self.timeout)
-                );
-                return (0, Err(Failure::NoAnswer(why)));
-            }
-        };
-        self.note_usage(&head.headers);
+        self.budget
+            .note(&head.headers, ("x-bapi-limit", "x-bapi-limit-status"));
         let envelope: Option<Envelope> = serde_json::from_slice(&body).ok();
         let time = envelope.as_ref().map_or(0, |e| e.time);
         (time, self.classify(head.status, &head.headers, envelope))
@@ -340,16 +314,6 @@ impl Rest {
             },
         }
     }
-
-    fn note_usage(&self, headers: &HeaderMap) {
-        let limit = header_number(headers, "x-bapi-limit");
-        let left = header_number(headers, "x-bapi-limit-status");
-        if let (Some(limit), Some(left)) = (limit, left) {
-            self.limit.store(limit, Ordering::Relaxed);
-            self.used
-                .store(limit.saturating_sub(left), Ordering::Relaxed);
-        }
-    }
 }
 
 /// A `retCode` 0 answer's `result` as `T`; one that does not read is an
@@ -357,10 +321,6 @@ impl Rest {
 fn decode<T: DeserializeOwned>(result: Value) -> Result<T, Failure> {
     serde_json::from_value(result)
         .map_err(|e| Failure::NoAnswer(format!("unreadable answer from Bybit: {e}")))
-}
-
-fn header_number(headers: &HeaderMap, name: &str) -> Option<u64> {
-    headers.get(name)?.to_str().ok()?.trim().parse().ok()
 }
 
 /// Query text in the given order (the signature covers the exact text).

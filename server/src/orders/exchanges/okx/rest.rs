@@ -14,7 +14,7 @@ use base64::Engine;
 use bytes::Bytes;
 use hmac::{Hmac, Mac};
 use http::{HeaderValue, Method, Request, StatusCode};
-use http_body_util::{BodyExt, Full};
+use http_body_util::Full;
 use serde::{Deserialize, de::DeserializeOwned};
 use sha2::Sha256;
 
@@ -22,7 +22,8 @@ use sha2::Sha256;
 pub use crate::orders::exchanges::failure::Failure;
 use crate::{
     orders::exchanges::transport::{
-        Backoff, HttpsClient, USER_AGENT, VenueClock, https_client, secret_header,
+        Backoff, HttpsClient, USER_AGENT, Unanswered, VenueClock, exchange, https_client,
+        secret_header,
     },
     proto_time::now_ms,
 };
@@ -241,29 +242,13 @@ impl Rest {
             .body(Full::new(Bytes::from(body)))
             .map_err(|e| Failure::NotSent(format!("cannot build the request: {e}")))?;
         self.count_request();
-        let exchange = async {
-            let response = self.http.request(request).await.map_err(|err| {
-                if err.is_connect() {
-                    Failure::NotSent(format!("cannot connect to OKX: {err}"))
-                } else {
-                    Failure::NoAnswer(format!("the connection to OKX failed: {err}"))
-                }
-            })?;
-            let (head, body) = response.into_parts();
-            let body = body
-                .collect()
-                .await
-                .map_err(|err| Failure::NoAnswer(format!("the connection to OKX failed: {err}")))?;
-            Ok::<_, Failure>((head.status, body.to_bytes()))
-        };
-        let (status, body) = tokio::time::timeout(self.timeout, exchange)
+        let (head, body) = exchange(&self.http, request, self.timeout, "OKX")
             .await
-            .map_err(|_| {
-                Failure::NoAnswer(format!(
-                    "no answer from OKX within {}",
-                    humantime::format_duration(self.timeout)
-                ))
-            })??;
+            .map_err(|lost| match lost {
+                Unanswered::NotSent(why) => Failure::NotSent(why),
+                Unanswered::NoAnswer(why) => Failure::NoAnswer(why),
+            })?;
+        let status = head.status;
         self.classify(status, &body)
     }
 
