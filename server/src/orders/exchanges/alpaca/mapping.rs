@@ -122,51 +122,29 @@ pub(super) fn oco_body(stop: &OrderTicket, target: &OrderTicket) -> Result<Value
 /// A failed read: nothing changed at Alpaca, so it is unavailable or
 /// refused, never unknown.
 pub(super) fn read_error(failure: Failure) -> ExchangeError {
-    match failure {
-        Failure::NoAnswer(why) | Failure::NotSent(why) => ExchangeError::Unavailable(why),
-        other => order_error(other),
-    }
+    failure.into_read_error(order_error)
 }
 
-/// Alpaca's failures as domain errors.
+/// Alpaca's refusals, by HTTP status, as domain errors.
 pub(super) fn order_error(failure: Failure) -> ExchangeError {
-    match failure {
-        Failure::NotSent(why) => ExchangeError::Unavailable(why),
-        Failure::NoAnswer(why) => ExchangeError::Unknown(why),
-        Failure::RateLimited { retry_after } => ExchangeError::Unavailable(format!(
-            "rate limited by Alpaca; retry after {}",
-            humantime::format_duration(retry_after)
-        )),
-        Failure::Blocked {
-            retry_after,
-            message,
-        } => ExchangeError::Banned(format!(
-            "Alpaca blocked trading on this account ({message}); not sending for {}",
-            humantime::format_duration(retry_after)
-        )),
-        Failure::NotFound(_) => ExchangeError::NotFound,
-        Failure::Refused {
-            status: 401,
-            code,
-            message,
-        } => ExchangeError::Rejected(format!(
-            "Alpaca refused the API key pair (401 {code}: {message}); check \
+    failure.into_error("Alpaca", |status, message| match status {
+        NOT_FOUND => ExchangeError::NotFound,
+        401 => ExchangeError::Rejected(format!(
+            "Alpaca refused the API key pair (401: {message}); check \
              exchanges.alpaca.api_key and api_secret"
         )),
-        Failure::Refused {
-            status: 403,
-            code,
-            message,
-        } if message.to_lowercase().contains("buying power") => ExchangeError::Rejected(format!(
-            "insufficient buying power: {message} (Alpaca 403 {code})"
-        )),
-        Failure::Refused {
-            status,
-            code,
-            message,
-        } => ExchangeError::Rejected(format!("{message} (Alpaca {status} {code})")),
-    }
+        403 if message.to_lowercase().contains("buying power") => {
+            ExchangeError::Rejected(format!("insufficient buying power: {message} (Alpaca 403)"))
+        }
+        _ => ExchangeError::Rejected(format!("{message} (Alpaca {status})")),
+    })
 }
+
+/// The HTTP status of Alpaca's "no such order, asset or position".
+pub(super) const NOT_FOUND: i64 = 404;
+/// The HTTP status of a request Alpaca could not process, such as a
+/// cancel of an order no longer open.
+pub(super) const UNPROCESSABLE: i64 = 422;
 
 #[cfg(test)]
 mod tests {

@@ -25,7 +25,7 @@ use rust_decimal::Decimal;
 
 pub use self::config::{AlpacaAccount, AlpacaConfig, DATA_URL, LIVE_URL, PAPER_URL};
 use self::{
-    mapping::{order_error, read_error},
+    mapping::{NOT_FOUND, UNPROCESSABLE, order_error, read_error},
     replies::{AccountReply, AssetReply, ClockReply, LatestTradeReply, PositionReply},
     rest::{Api, Failure, Rest},
 };
@@ -115,7 +115,11 @@ impl Exchange for AlpacaExchange {
         match self.rest.delete(&path).await {
             // 422: no longer cancelable (filled or canceled); the lookup
             // tells which.
-            Ok(()) | Err(Failure::Refused { status: 422, .. } | Failure::NotFound(_)) => {}
+            Ok(())
+            | Err(Failure::Refused {
+                code: UNPROCESSABLE | NOT_FOUND,
+                ..
+            }) => {}
             Err(failure) => return Err(order_error(failure)),
         }
         self.fetch(client_order_id, symbol)
@@ -168,7 +172,9 @@ impl Exchange for AlpacaExchange {
             .await
         {
             Ok(asset) => asset,
-            Err(Failure::NotFound(_)) => return Err(ExchangeError::UnknownSymbol(symbol.into())),
+            Err(Failure::Refused {
+                code: NOT_FOUND, ..
+            }) => return Err(ExchangeError::UnknownSymbol(symbol.into())),
             Err(failure) => return Err(read_error(failure)),
         };
         if asset.symbol != symbol {
@@ -193,7 +199,9 @@ impl Exchange for AlpacaExchange {
             .await
         {
             Ok(latest) => Ok(Some(latest.trade.price)),
-            Err(Failure::NotFound(_)) => Ok(None),
+            Err(Failure::Refused {
+                code: NOT_FOUND, ..
+            }) => Ok(None),
             Err(failure) => Err(read_error(failure)),
         }
     }

@@ -8,7 +8,9 @@ use rust_decimal::Decimal;
 
 use super::{
     AlpacaExchange,
-    mapping::{DUPLICATE_ID, oco_body, order_body, order_error, read_error},
+    mapping::{
+        DUPLICATE_ID, NOT_FOUND, UNPROCESSABLE, oco_body, order_body, order_error, read_error,
+    },
     replies::{FillReply, OrderReply},
     rest::{Api, Failure},
 };
@@ -74,7 +76,9 @@ impl AlpacaExchange {
             .await
         {
             Ok(reply) => Some(reply),
-            Err(Failure::NotFound(_)) => self.pair_leg(client_order_id, symbol).await?,
+            Err(Failure::Refused {
+                code: NOT_FOUND, ..
+            }) => self.pair_leg(client_order_id, symbol).await?,
             Err(failure) => return Err(failure),
         };
         match reply {
@@ -158,16 +162,10 @@ fn sent(result: Result<OrderReply, Failure>) -> Sent {
             Err(_) => Sent::Placed(None),
         },
         Ok(_) => Sent::Placed(None),
-        Err(Failure::NoAnswer(why)) => Sent::Unknown(why),
-        Err(Failure::Refused {
-            status: 422,
-            message,
-            ..
-        }) if message.contains(DUPLICATE_ID) => Sent::Duplicate(message),
-        Err(failure @ Failure::RateLimited { retry_after }) => {
-            Sent::Throttled(retry_after, order_error(failure))
-        }
-        Err(other) => Sent::Failed(order_error(other)),
+        Err(failure) => failure.into_sent(
+            |status, message| status == UNPROCESSABLE && message.contains(DUPLICATE_ID),
+            order_error,
+        ),
     }
 }
 

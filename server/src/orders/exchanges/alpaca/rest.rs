@@ -29,30 +29,9 @@ const DEFAULT_BLOCK: Duration = Duration::from_secs(600);
 /// Alpaca's documented cap per minute, until a header says.
 const DEFAULT_LIMIT: u64 = 200;
 
-/// Why a request did not produce an answer we can use.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Failure {
-    /// The request never reached Alpaca (connect failure, or backing off).
-    NotSent(String),
-    /// The request may have reached Alpaca but no usable answer came back
-    /// (timeout, dropped connection, 5xx, unreadable body): outcome unknown.
-    NoAnswer(String),
-    /// HTTP 429: not processed; retry after the wait.
-    RateLimited { retry_after: Duration },
-    /// HTTP 403 for an account whose trading is blocked: stop sending.
-    Blocked {
-        retry_after: Duration,
-        message: String,
-    },
-    /// HTTP 404: no such order, asset or position.
-    NotFound(String),
-    /// Alpaca refused the request: its HTTP status, code and message.
-    Refused {
-        status: u16,
-        code: i64,
-        message: String,
-    },
-}
+/// The failures this transport classifies its answers into: an HTTP
+/// status Alpaca refused with is [`Failure::Refused`]'s `code`.
+pub use crate::orders::exchanges::failure::Failure;
 
 /// Alpaca's error body.
 #[derive(Deserialize)]
@@ -216,19 +195,17 @@ impl Rest {
                 let wait = header_number(headers, "retry-after")
                     .map_or(DEFAULT_BLOCK, Duration::from_secs);
                 self.backoff.hold(wait);
-                Err(Failure::Blocked {
-                    retry_after: wait,
-                    message,
-                })
+                Err(Failure::Banned(format!(
+                    "Alpaca blocked trading on this account ({message}); not sending for {}",
+                    humantime::format_duration(wait)
+                )))
             }
-            StatusCode::NOT_FOUND => Err(Failure::NotFound(message)),
             _ => Err(Failure::Refused {
-                status: status.as_u16(),
-                code,
-                message: if message.is_empty() {
-                    format!("HTTP {status} from Alpaca")
-                } else {
-                    message
+                code: i64::from(status.as_u16()),
+                message: match (message.is_empty(), code) {
+                    (true, _) => format!("HTTP {status} from Alpaca"),
+                    (false, 0) => message,
+                    (false, code) => format!("{message} (Alpaca code {code})"),
                 },
             }),
         }
