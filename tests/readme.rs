@@ -109,7 +109,8 @@ fn the_readme_runs_as_written() {
     // The trap stops what the README started in the background however the
     // script ends: a failing command must fail the test, not leave a server
     // holding the script's output open.
-    let mut script = String::from("set -euo pipefail\ntrap 'kill $(jobs -p) 2> /dev/null || true' EXIT\n");
+    let mut script =
+        String::from("set -euo pipefail\ntrap 'kill $(jobs -p) 2> /dev/null || true' EXIT\n");
     for block in blocks(&readme) {
         match &block.skip {
             Some(why) => println!("README line {}: not run: {why}", block.line),

@@ -17,11 +17,7 @@ mod placement;
 mod replies;
 mod rest;
 
-use std::{
-    collections::HashMap,
-    sync::Mutex,
-    time::Duration,
-};
+use std::{collections::HashMap, sync::Mutex, time::Duration};
 
 use async_trait::async_trait;
 use http::Method;
