@@ -40,20 +40,21 @@ pub(super) fn order_json(o: &MockOrder) -> Value {
         "accFillSz": o.filled.to_string(), "reduceOnly": o.reduce_only.to_string()})
 }
 
-/// What open spot orders lock of `ccy`.
+/// What open spot orders and live `oco` groups lock of `ccy`.
 pub(super) fn frozen(s: &State, ccy: &str) -> Decimal {
-    s.orders
-        .iter()
-        .filter(|o| is_open(o.state) && !is_swap(&o.inst_id))
-        .map(|o| {
-            let rest = o.size - o.filled;
-            match (o.side.as_str(), ccy) {
-                ("buy", "USDT") => rest * o.price.unwrap_or_default(),
-                ("sell", "BTC") => rest,
-                _ => Decimal::ZERO,
-            }
-        })
-        .sum()
+    super::oco::reserved(s, ccy)
+        + s.orders
+            .iter()
+            .filter(|o| is_open(o.state) && !is_swap(&o.inst_id))
+            .map(|o| {
+                let rest = o.size - o.filled;
+                match (o.side.as_str(), ccy) {
+                    ("buy", "USDT") => rest * o.price.unwrap_or_default(),
+                    ("sell", "BTC") => rest,
+                    _ => Decimal::ZERO,
+                }
+            })
+            .sum::<Decimal>()
 }
 
 fn available(s: &State, ccy: &str) -> Decimal {
@@ -312,6 +313,9 @@ pub(super) fn cancel(s: &mut State, body: &Value) -> Answer {
 pub(super) fn place_algo(s: &mut State, body: &Value) -> Answer {
     let field = |name: &str| body[name].as_str().unwrap_or_default().to_string();
     let id = field("algoClOrdId");
+    if field("ordType") == "oco" {
+        return super::oco::place(s, body);
+    }
     if field("ordType") != "conditional" || field("slOrdPx") != "-1" {
         return refused("51000", "Parameter ordType or slOrdPx error");
     }
@@ -330,12 +334,15 @@ pub(super) fn place_algo(s: &mut State, body: &Value) -> Answer {
         algo_id: algo_id.clone(),
         algo_cl_ord_id: id.clone(),
         inst_id: field("instId"),
+        ord_type: "conditional",
         side: field("side"),
         td_mode: field("tdMode"),
         size,
         trigger,
+        take_profit: None,
         reduce_only: body["reduceOnly"].as_bool().unwrap_or(false),
         state: "live",
+        actual_side: "",
         ord_id: String::new(),
     });
     ok(vec![
@@ -380,14 +387,12 @@ pub(super) fn move_market(s: &mut State, inst_id: &str, price: Decimal) {
     }
     for index in 0..s.algos.len() {
         let a = s.algos[index].clone();
-        let reached = if a.side == "sell" {
-            price <= a.trigger
-        } else {
-            price >= a.trigger
-        };
-        if a.inst_id != inst_id || a.state != "live" || !reached {
+        if a.inst_id != inst_id || a.state != "live" {
             continue;
         }
+        let Some((actual_side, limit)) = super::oco::reached(&a, price) else {
+            continue;
+        };
         let ord_id = s.next_id.to_string();
         s.next_id += 1;
         let held = s
@@ -401,10 +406,10 @@ pub(super) fn move_market(s: &mut State, inst_id: &str, price: Decimal) {
             cl_ord_id: String::new(),
             inst_id: a.inst_id.clone(),
             side: a.side.clone(),
-            ord_type: "market".into(),
+            ord_type: if limit.is_some() { "limit" } else { "market" }.into(),
             td_mode: a.td_mode.clone(),
             size: a.size,
-            price: None,
+            price: limit,
             reduce_only: a.reduce_only,
             state: "canceled",
             filled: Decimal::ZERO,
@@ -412,9 +417,12 @@ pub(super) fn move_market(s: &mut State, inst_id: &str, price: Decimal) {
         let placed = s.orders.len() - 1;
         if reduces || !a.reduce_only {
             s.orders[placed].state = "live";
-            fill(s, placed, price);
+            if marketable(&s.orders[placed], price) {
+                fill(s, placed, limit.unwrap_or(price));
+            }
         }
         s.algos[index].state = "effective";
+        s.algos[index].actual_side = actual_side;
         s.algos[index].ord_id = ord_id;
     }
 }

@@ -6,11 +6,13 @@
 //! `clOrdId` (51016 for a duplicate open id), spot `BTC-USDT` and the
 //! perpetual swap `BTC-USDT-SWAP` (sizes in contracts of 0.01 BTC) at a
 //! settable price, balances, leverage and margin mode per swap, net-mode
-//! positions, reduce-only orders and conditional (stop) algo orders; and
+//! positions, reduce-only orders, conditional (stop) algo orders and spot
+//! `oco` algo orders (the base reserved once for both legs); and
 //! injects faults into the next requests of a route, on the shared core
 //! `mock_venue`.
 
 mod book;
+mod oco;
 mod routes;
 
 use std::{
@@ -51,19 +53,27 @@ pub struct MockOrder {
     pub filled: Decimal,
 }
 
-/// A conditional (stop) algo order.
+/// An algo order: a conditional stop, or a spot `oco` of a stop and a
+/// take-profit.
 #[derive(Debug, Clone, PartialEq)]
 pub struct MockAlgo {
     pub algo_id: String,
     pub algo_cl_ord_id: String,
     pub inst_id: String,
+    /// `conditional` or `oco`.
+    pub ord_type: &'static str,
     pub side: String,
     pub td_mode: String,
     pub size: Decimal,
+    /// The stop's trigger (`slTriggerPx`).
     pub trigger: Decimal,
+    /// An `oco`'s take-profit trigger and limit (`tpTriggerPx`, `tpOrdPx`).
+    pub take_profit: Option<(Decimal, Decimal)>,
     pub reduce_only: bool,
     /// `live`, `effective` or `canceled`.
     pub state: &'static str,
+    /// Which leg triggered: `sl`, `tp`, or empty before.
+    pub actual_side: &'static str,
     /// The order it placed when it triggered.
     pub ord_id: String,
 }
@@ -245,6 +255,11 @@ impl MockOkx {
     /// Every algo order the mock ever accepted, oldest first.
     pub fn algos(&self) -> Vec<MockAlgo> {
         self.with(|s| s.algos.clone())
+    }
+
+    /// What open orders and live `oco` groups lock of `ccy`.
+    pub fn frozen(&self, ccy: &str) -> Decimal {
+        self.with(|s| book::frozen(s, ccy))
     }
 
     /// How many orders carry `cl_ord_id`.

@@ -77,7 +77,8 @@ pub(super) fn route_request(s: &mut State, request: &Request) -> Answer {
             match s.algos.iter().rev().find(|a| Some(&a.algo_cl_ord_id) == id) {
                 Some(algo) => ok(vec![
                     json!({"algoId": algo.algo_id, "algoClOrdId": algo.algo_cl_ord_id,
-                    "instId": algo.inst_id, "state": algo.state, "ordId": algo.ord_id}),
+                    "instId": algo.inst_id, "ordType": algo.ord_type, "state": algo.state,
+                    "actualSide": algo.actual_side, "ordId": algo.ord_id}),
                 ]),
                 None => error(200, "51603", "Order does not exist"),
             }

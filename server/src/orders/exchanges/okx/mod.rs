@@ -13,6 +13,7 @@
 mod algo;
 mod config;
 mod mapping;
+mod oco;
 mod placement;
 mod replies;
 mod rest;
@@ -108,6 +109,19 @@ impl OkxExchange {
             Instrument::from_reply(inst_type, listed).map_err(ExchangeError::Unavailable)?;
         self.instruments.keep(symbol, instrument.clone());
         Ok(instrument)
+    }
+
+    /// The `oco` group a spot leg was sent in, with its instrument;
+    /// `None` for any other order.
+    async fn spot_group<'t>(
+        &self,
+        ticket: &'t OrderTicket,
+    ) -> Result<Option<(&'t str, Instrument)>, ExchangeError> {
+        let Some(group) = ticket.oco_group.as_deref() else {
+            return Ok(None);
+        };
+        let instrument = self.instrument(&ticket.symbol).await?;
+        Ok((instrument.inst_type != "SWAP").then_some((group, instrument)))
     }
 
     /// The margin mode set for `symbol`, if any.
@@ -264,11 +278,28 @@ impl Exchange for OkxExchange {
             .map_err(read_error)?
         {
             Some(order) => Ok(Some(order)),
-            None if instrument.inst_type == "SWAP" => self
+            // A swap's stop leg, or a spot `oco` group, is an algo order.
+            None => self
                 .fetch_algo(client_order_id, &instrument)
                 .await
                 .map_err(read_error),
-            None => Ok(None),
+        }
+    }
+
+    async fn fetch_sent(
+        &self,
+        ticket: &OrderTicket,
+    ) -> Result<Option<ExchangeOrder>, ExchangeError> {
+        match self.spot_group(ticket).await? {
+            Some((group, instrument)) => self.fetch_oco_leg(ticket, group, &instrument).await,
+            None => self.fetch(&ticket.client_order_id, &ticket.symbol).await,
+        }
+    }
+
+    async fn cancel_sent(&self, ticket: &OrderTicket) -> Result<ExchangeOrder, ExchangeError> {
+        match self.spot_group(ticket).await? {
+            Some((group, instrument)) => self.cancel_oco_leg(ticket, group, &instrument).await,
+            None => self.cancel(&ticket.client_order_id, &ticket.symbol).await,
         }
     }
 
