@@ -48,6 +48,8 @@ pub struct MockOrder {
     pub size: Decimal,
     pub price: Option<Decimal>,
     pub reduce_only: bool,
+    /// `long` or `short` in long/short position mode, else empty.
+    pub pos_side: String,
     /// `live`, `partially_filled`, `filled` or `canceled`.
     pub state: &'static str,
     pub filled: Decimal,
@@ -70,6 +72,8 @@ pub struct MockAlgo {
     /// An `oco`'s take-profit trigger and limit (`tpTriggerPx`, `tpOrdPx`).
     pub take_profit: Option<(Decimal, Decimal)>,
     pub reduce_only: bool,
+    /// `long` or `short` in long/short position mode, else empty.
+    pub pos_side: String,
     /// `live`, `effective` or `canceled`.
     pub state: &'static str,
     /// Which leg triggered: `sl`, `tp`, or empty before.
@@ -90,7 +94,8 @@ struct Trade {
     time: i64,
 }
 
-/// A net-mode position of a swap, in contracts (signed).
+/// A position of a swap, in contracts (signed: a short below zero); one
+/// per swap in net mode, one per swap and side in long/short mode.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct MockPosition {
     pub contracts: Decimal,
@@ -106,7 +111,10 @@ struct State {
     balances: BTreeMap<String, Decimal>,
     /// Leverage and margin mode per swap, as last set.
     leverage: HashMap<String, (u32, String)>,
+    /// By [`position_key`].
     positions: HashMap<String, MockPosition>,
+    /// The account's `posMode` is `long_short_mode` (else `net_mode`).
+    long_short: bool,
     faults: Faults,
     refused_signatures: u64,
     next_id: u64,
@@ -194,6 +202,7 @@ impl MockOkx {
             ]),
             leverage: HashMap::new(),
             positions: HashMap::new(),
+            long_short: false,
             faults: Faults::default(),
             refused_signatures: 0,
             next_id: 1,
@@ -277,6 +286,23 @@ impl MockOkx {
         self.with(|s| s.positions.get(inst_id).cloned().unwrap_or_default())
     }
 
+    /// Puts the account in long/short position mode: swap orders must
+    /// then carry `posSide` and no `reduceOnly`.
+    pub fn set_long_short_mode(&self) {
+        self.with(|s| s.long_short = true);
+    }
+
+    /// The position in `inst_id` on `pos_side` (`long` or `short`) in
+    /// long/short mode, in contracts.
+    pub fn position_on(&self, inst_id: &str, pos_side: &str) -> MockPosition {
+        self.with(|s| {
+            s.positions
+                .get(&position_key(inst_id, pos_side))
+                .cloned()
+                .unwrap_or_default()
+        })
+    }
+
     /// Signed requests refused for a bad key, passphrase, signature,
     /// timestamp or environment.
     pub fn refused_signatures(&self) -> u64 {
@@ -289,4 +315,14 @@ pub fn venue_client_id(client_order_id: &str) -> &str {
     client_order_id
         .strip_prefix("tp-")
         .unwrap_or(client_order_id)
+}
+
+/// Where the mock keeps the position an order on `inst_id` with
+/// `pos_side` trades: the swap in net mode, the swap and side otherwise.
+fn position_key(inst_id: &str, pos_side: &str) -> String {
+    if pos_side.is_empty() {
+        inst_id.to_string()
+    } else {
+        format!("{inst_id}:{pos_side}")
+    }
 }

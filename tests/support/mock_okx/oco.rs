@@ -78,6 +78,7 @@ pub(super) fn place(s: &mut State, body: &Value) -> Answer {
         trigger: stop,
         take_profit: Some((tp_trigger, tp_price)),
         reduce_only: false,
+        pos_side: String::new(),
         state: "live",
         actual_side: "",
         ord_id: String::new(),

@@ -183,6 +183,11 @@ fn set_leverage(s: &mut State, body: &Value) -> Answer {
     if !inst_id.ends_with("-SWAP") {
         return error(400, "51000", "Parameter instId error");
     }
+    // In long/short mode an isolated leverage is set per side.
+    let pos_side = body["posSide"].as_str().unwrap_or_default();
+    if s.long_short && mode == "isolated" && !matches!(pos_side, "long" | "short") {
+        return error(400, "51000", "Parameter posSide error");
+    }
     let open = s
         .positions
         .get(&inst_id)

@@ -60,8 +60,12 @@ impl OkxExchange {
             reduce_only: true,
             ..target.clone()
         };
-        let stop_body = stop_body(&stop, &instrument, mode)?;
-        let target_body = order_body(&target, &instrument, mode)?;
+        let stop_body = self.positioned(stop_body(&stop, &instrument, mode)?, &stop, &instrument);
+        let target_body = self.positioned(
+            order_body(&target, &instrument, mode)?,
+            &target,
+            &instrument,
+        );
         let stop_view = self.place_with_lookup(&stop, ALGO_PATH, &stop_body).await?;
         match self
             .place_with_lookup(&target, "/api/v5/trade/order", &target_body)

@@ -50,6 +50,11 @@ pub struct OkxConfig {
     /// Longest rate-limit wait a placement waits out before trying again.
     #[serde(with = "humantime_serde")]
     pub max_retry_wait: Duration,
+    /// The account trades swaps in long/short position mode (OKX's
+    /// `posMode` `long_short_mode`): every swap order carries `posSide`
+    /// (`long` or `short`, from its side and whether it reduces) instead
+    /// of `reduceOnly`. Spot orders never carry it.
+    pub long_short_mode: bool,
     /// How long instruments from `/api/v5/public/instruments` are reused.
     #[serde(with = "humantime_serde")]
     pub rules_ttl: Duration,
@@ -90,6 +95,7 @@ impl Default for OkxConfig {
             request_timeout: Duration::from_secs(10),
             max_retry_wait: Duration::from_secs(5),
             rules_ttl: Duration::from_secs(3600),
+            long_short_mode: false,
             accounts: BTreeMap::new(),
         }
     }

@@ -23,7 +23,7 @@ use std::{collections::HashMap, sync::Mutex, time::Duration};
 use async_trait::async_trait;
 use http::Method;
 use rust_decimal::Decimal;
-use serde_json::json;
+use serde_json::{Value, json};
 
 pub use self::config::{BASE_URL, OkxAccount, OkxConfig};
 use self::{
@@ -52,6 +52,8 @@ pub struct OkxExchange {
     /// The margin mode last set per perpetual symbol (OKX takes it with
     /// every order as `tdMode`).
     margin_modes: Mutex<HashMap<String, MarginMode>>,
+    /// Swaps trade in long/short position mode (`posSide`).
+    long_short_mode: bool,
 }
 
 impl OkxExchange {
@@ -77,6 +79,7 @@ impl OkxExchange {
             max_retry_wait: config.max_retry_wait,
             instruments: Listings::new(config.rules_ttl),
             margin_modes: Mutex::new(HashMap::new()),
+            long_short_mode: config.long_short_mode,
         })
     }
 
@@ -122,6 +125,14 @@ impl OkxExchange {
         };
         let instrument = self.instrument(&ticket.symbol).await?;
         Ok((instrument.inst_type != "SWAP").then_some((group, instrument)))
+    }
+
+    /// `body` for `ticket`, in the account's position mode.
+    fn positioned(&self, mut body: Value, ticket: &OrderTicket, instrument: &Instrument) -> Value {
+        if self.long_short_mode {
+            mapping::in_long_short_mode(&mut body, ticket, instrument);
+        }
+        body
     }
 
     /// The margin mode set for `symbol`, if any.
@@ -217,6 +228,7 @@ impl Exchange for OkxExchange {
     async fn place(&self, ticket: &OrderTicket) -> Result<ExchangeOrder, ExchangeError> {
         let instrument = self.instrument(&ticket.symbol).await?;
         let body = mapping::order_body(ticket, &instrument, self.margin_mode(&ticket.symbol))?;
+        let body = self.positioned(body, ticket, &instrument);
         self.place_with_lookup(ticket, "/api/v5/trade/order", &body)
             .await
     }
@@ -337,21 +349,31 @@ impl Exchange for OkxExchange {
                 "unsupported_instrument: {symbol} is spot, it has no leverage"
             )));
         }
-        let body = json!({
-            "instId": instrument.inst_id,
-            "lever": leverage.leverage.to_string(),
-            "mgnMode": leverage.mode.word(),
-        });
-        let (_, result) = self
-            .rest
-            .signed::<serde_json::Value>(
-                Method::POST,
-                "/api/v5/account/set-leverage",
-                &[],
-                Some(&body),
-            )
-            .await;
-        result.map_err(|f| order_error(f, symbol))?;
+        // In long/short mode an isolated leverage is set per side.
+        let sides: &[&str] = match (self.long_short_mode, leverage.mode) {
+            (true, MarginMode::Isolated) => &["long", "short"],
+            _ => &[""],
+        };
+        for side in sides {
+            let mut body = json!({
+                "instId": instrument.inst_id,
+                "lever": leverage.leverage.to_string(),
+                "mgnMode": leverage.mode.word(),
+            });
+            if !side.is_empty() {
+                body["posSide"] = json!(side);
+            }
+            let (_, result) = self
+                .rest
+                .signed::<Value>(
+                    Method::POST,
+                    "/api/v5/account/set-leverage",
+                    &[],
+                    Some(&body),
+                )
+                .await;
+            result.map_err(|f| order_error(f, symbol))?;
+        }
         if let Ok(mut modes) = self.margin_modes.lock() {
             modes.insert(symbol.to_string(), leverage.mode);
         }
