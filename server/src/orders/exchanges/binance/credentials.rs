@@ -6,13 +6,15 @@ use std::path::Path;
 
 use serde::Deserialize;
 
-#[derive(Deserialize)]
+/// What a credentials file holds.
+#[derive(Debug, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct CredentialsFile {
-    api_key: String,
-    api_secret: String,
+pub struct CredentialsFile {
+    pub api_key: String,
+    pub api_secret: String,
+    /// Only for a venue that signs with one.
     #[serde(default)]
-    passphrase: Option<String>,
+    pub passphrase: Option<String>,
 }
 
 /// The key and secret in the `credentials_file` of the configuration
@@ -39,25 +41,25 @@ pub fn load(
 
 /// Like [`load`], for a venue that also signs with a passphrase (OKX):
 /// the file may hold it too, and then replaces the section's, which must
-/// be empty. Returns the key, the secret and the file's passphrase.
+/// be empty.
 pub fn load_with_passphrase(
     section: &str,
     file: &str,
     (api_key, api_secret, passphrase): (&str, &str, &str),
-) -> Result<Option<(String, String, Option<String>)>, (String, String)> {
+) -> Result<Option<CredentialsFile>, (String, String)> {
     let Some(parsed) = load_file(section, file, (api_key, api_secret))? else {
         return Ok(None);
     };
-    match parsed.passphrase {
+    match parsed.passphrase.as_deref() {
         Some(_) if !passphrase.is_empty() => Err((
             format!("{section}.credentials_file"),
             "set the passphrase in either credentials_file or passphrase, not both".into(),
         )),
-        Some(ref p) if p.is_empty() => Err((
+        Some("") => Err((
             format!("{section}.credentials_file"),
             format!("`{file}` has an empty passphrase"),
         )),
-        from_file => Ok(Some((parsed.api_key, parsed.api_secret, from_file))),
+        _ => Ok(Some(parsed)),
     }
 }
 
@@ -165,7 +167,11 @@ mod tests {
         let section = "exchanges.okx";
         assert_eq!(
             load_with_passphrase(section, &path, ("", "", "")),
-            Ok(Some(("k1".into(), "s1".into(), Some("p1".into()))))
+            Ok(Some(CredentialsFile {
+                api_key: "k1".into(),
+                api_secret: "s1".into(),
+                passphrase: Some("p1".into())
+            }))
         );
         let both = load_with_passphrase(section, &path, ("", "", "p0"));
         assert!(matches!(both, Err((ref key, _)) if key == "exchanges.okx.credentials_file"));
@@ -177,7 +183,11 @@ mod tests {
         let (_two, path) = file_with(0o600, "api_key = \"k1\"\napi_secret = \"s1\"\n");
         assert_eq!(
             load_with_passphrase(section, &path, ("", "", "p0")),
-            Ok(Some(("k1".into(), "s1".into(), None)))
+            Ok(Some(CredentialsFile {
+                api_key: "k1".into(),
+                api_secret: "s1".into(),
+                passphrase: None
+            }))
         );
     }
 }

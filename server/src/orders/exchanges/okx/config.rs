@@ -236,9 +236,9 @@ fn load_into(
     (key, secret, passphrase): (&mut String, &mut String, &mut String),
 ) -> Result<(), (String, String)> {
     let loaded = credentials::load_with_passphrase(section, file, (key, secret, passphrase))?;
-    if let Some((api_key, api_secret, from_file)) = loaded {
-        (*key, *secret) = (api_key, api_secret);
-        if let Some(from_file) = from_file {
+    if let Some(file) = loaded {
+        (*key, *secret) = (file.api_key, file.api_secret);
+        if let Some(from_file) = file.passphrase {
             *passphrase = from_file;
         }
     }
