@@ -1,5 +1,5 @@
-//! OKX in long/short position mode (`long_short_mode = true`), through
-//! the real server and an OKX mock in that mode, which refuses a swap
+//! OKX in long/short position mode (`long_short_mode = true`, or read
+//! from the account's `posMode`), through the real server and an OKX mock in that mode, which refuses a swap
 //! order without `posSide` or with `reduceOnly`, and a spot order with
 //! `posSide`: the futures pipeline's long and short each trade their own
 //! side, protected and closed by `posSide`, and end flat; spot orders
@@ -26,12 +26,23 @@ async fn run(server: &TestServer, client: &tradeplane_client::Client, action: &s
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn each_side_trades_its_own_position_by_pos_side() {
+async fn each_side_trades_its_own_position_by_pos_side_when_configured() {
+    each_side_by_pos_side(true).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_side_trades_its_own_position_by_pos_side_read_from_the_account() {
+    each_side_by_pos_side(false).await;
+}
+
+/// The futures pipeline's long and short on an account in long/short
+/// mode, `configured` as such or not.
+async fn each_side_by_pos_side(configured: bool) {
     let okx = MockOkx::start().await;
     okx.set_long_short_mode();
     let server = TestServer::start_with(|config| {
         VenueUnderTest::configure(&okx, config);
-        config.exchanges.okx.long_short_mode = true;
+        config.exchanges.okx.long_short_mode = configured;
     })
     .await;
     let client = server.client().await;

@@ -98,6 +98,9 @@ pub(super) fn route_request(s: &mut State, request: &Request) -> Answer {
         }
         ("POST", "/api/v5/account/set-leverage") => set_leverage(s, &body),
         ("GET", "/api/v5/account/positions") => ok(book::positions_json(s)),
+        ("GET", "/api/v5/account/config") => ok(vec![json!({
+            "posMode": if s.long_short { "long_short_mode" } else { "net_mode" },
+        })]),
         _ => error(404, "50000", "Not found"),
     }
 }

@@ -53,7 +53,8 @@ pub struct OkxConfig {
     /// The account trades swaps in long/short position mode (OKX's
     /// `posMode` `long_short_mode`): every swap order carries `posSide`
     /// (`long` or `short`, from its side and whether it reduces) instead
-    /// of `reduceOnly`. Spot orders never carry it.
+    /// of `reduceOnly`. Spot orders never carry it. Unset, the mode is
+    /// read from `GET /api/v5/account/config` before the first leverage.
     pub long_short_mode: bool,
     /// How long instruments from `/api/v5/public/instruments` are reused.
     #[serde(with = "humantime_serde")]

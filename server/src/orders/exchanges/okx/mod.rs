@@ -18,7 +18,14 @@ mod placement;
 mod replies;
 mod rest;
 
-use std::{collections::HashMap, sync::Mutex, time::Duration};
+use std::{
+    collections::HashMap,
+    sync::{
+        Mutex,
+        atomic::{AtomicBool, Ordering},
+    },
+    time::Duration,
+};
 
 use async_trait::async_trait;
 use http::Method;
@@ -30,7 +37,9 @@ use self::{
     mapping::{
         Instrument, KINDS, lookup_id, order_error, read_error, venue_client_id, venue_symbol,
     },
-    replies::{BalanceReply, InstrumentReply, OrderReply, PositionReply, TickerReply},
+    replies::{
+        AccountConfigReply, BalanceReply, InstrumentReply, OrderReply, PositionReply, TickerReply,
+    },
     rest::{Credentials, Failure, Rest},
 };
 use super::{
@@ -52,8 +61,9 @@ pub struct OkxExchange {
     /// The margin mode last set per perpetual symbol (OKX takes it with
     /// every order as `tdMode`).
     margin_modes: Mutex<HashMap<String, MarginMode>>,
-    /// Swaps trade in long/short position mode (`posSide`).
-    long_short_mode: bool,
+    /// Swaps trade in long/short position mode (`posSide`): configured,
+    /// or read from the account before the first leverage is set.
+    long_short_mode: AtomicBool,
 }
 
 impl OkxExchange {
@@ -79,7 +89,7 @@ impl OkxExchange {
             max_retry_wait: config.max_retry_wait,
             instruments: Listings::new(config.rules_ttl),
             margin_modes: Mutex::new(HashMap::new()),
-            long_short_mode: config.long_short_mode,
+            long_short_mode: AtomicBool::new(config.long_short_mode),
         })
     }
 
@@ -129,10 +139,39 @@ impl OkxExchange {
 
     /// `body` for `ticket`, in the account's position mode.
     fn positioned(&self, mut body: Value, ticket: &OrderTicket, instrument: &Instrument) -> Value {
-        if self.long_short_mode {
+        if self.long_short_mode.load(Ordering::Relaxed) {
             mapping::in_long_short_mode(&mut body, ticket, instrument);
         }
         body
+    }
+
+    /// Whether the account trades swaps in long/short mode: as configured,
+    /// else as `GET /api/v5/account/config` says (`posMode`), kept for
+    /// every later order.
+    async fn read_position_mode(&self, symbol: &str) -> Result<bool, ExchangeError> {
+        if self.long_short_mode.load(Ordering::Relaxed) {
+            return Ok(true);
+        }
+        let (_, result) = self
+            .rest
+            .signed::<AccountConfigReply>(Method::GET, "/api/v5/account/config", &[], None)
+            .await;
+        let config = result
+            .map_err(|f| order_error(f, symbol))?
+            .into_iter()
+            .next()
+            .ok_or_else(|| ExchangeError::Unavailable("OKX sent no account config".into()))?;
+        let long_short = match config.pos_mode.as_str() {
+            "long_short_mode" => true,
+            "net_mode" => false,
+            other => {
+                return Err(ExchangeError::Unavailable(format!(
+                    "OKX reported the unfamiliar posMode `{other}`"
+                )));
+            }
+        };
+        self.long_short_mode.store(long_short, Ordering::Relaxed);
+        Ok(long_short)
     }
 
     /// The margin mode set for `symbol`, if any.
@@ -350,7 +389,8 @@ impl Exchange for OkxExchange {
             )));
         }
         // In long/short mode an isolated leverage is set per side.
-        let sides: &[&str] = match (self.long_short_mode, leverage.mode) {
+        let long_short = self.read_position_mode(symbol).await?;
+        let sides: &[&str] = match (long_short, leverage.mode) {
             (true, MarginMode::Isolated) => &["long", "short"],
             _ => &[""],
         };
