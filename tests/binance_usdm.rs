@@ -1,10 +1,9 @@
 //! Binance USDⓈ-M futures end to end: TradingView `BTCUSDT.P` alerts
 //! through `examples/perp-futures.yaml` pointed at `binance_usdm` (the
-//! mock in `support/mock_binance_futures`). The leverage and margin type
-//! are set at Binance before the entry, the protective orders are
-//! reduce-only at Binance, a long and a short end flat, a stop triggered
-//! at the mark closes the position and Binance expires the take-profit,
-//! and hedge mode trades by `positionSide`.
+//! mock in `support/mock_binance_futures`), beyond what the kit's
+//! perpetual checks (tests/conformance_binance_usdm.rs) cover: a stop
+//! triggered at the mark closes the position and Binance expires the
+//! take-profit, and hedge mode trades by `positionSide`.
 
 use tradeplane_api::*;
 use tradeplane_client::Client;
@@ -13,7 +12,7 @@ use tradeplane_e2e::{
     conformance::VenueUnderTest,
     create_pipeline, dec, deliver_ok, example_pipeline,
     mock_binance_futures::{FuturesOrder, MockBinanceFutures},
-    order_reaches, orders_of, perpetual_alert as alert, positions_on, resting_orders,
+    order_reaches, orders_of, perpetual_alert as alert,
 };
 
 /// A server on the mock, with `examples/perp-futures.yaml` (5x isolated,
@@ -66,10 +65,6 @@ fn at_binance(mock: &MockBinanceFutures, orders: &[Order]) -> Vec<(String, Strin
         .collect()
 }
 
-async fn positions(client: &Client) -> Vec<Position> {
-    positions_on(client, "binance_usdm").await
-}
-
 fn row(
     kind: &str,
     size: &str,
@@ -77,56 +72,6 @@ fn row(
     reduce: bool,
 ) -> (String, String, String, bool) {
     (kind.into(), size.into(), position_side.into(), reduce)
-}
-
-#[tokio::test]
-async fn a_long_and_a_short_open_at_the_pipelines_leverage_with_reduce_only_protection_and_end_flat()
- {
-    let mock = MockBinanceFutures::start().await;
-    let (server, client) = futures_pipeline_on(&mock, false).await;
-
-    let long = run(&server, &client, "buy").await;
-    assert_eq!(mock.margin_settings("BTCUSDT"), (5, true), "5x isolated");
-    assert_eq!(mock.position("BTCUSDT").amount, dec("0.04"));
-    assert_eq!(
-        at_binance(&mock, &orders_of(&client, &long).await),
-        [
-            row("MARKET BUY", "0.04 @ 0", "BOTH", false),
-            row("STOP_MARKET SELL", "close @ 48500", "BOTH", false),
-            row("LIMIT SELL", "0.04 @ 53000", "BOTH", true),
-        ]
-    );
-    let [held] = positions(&client).await.try_into().expect("one position");
-    assert_eq!(held.symbol, "BTC/USDT:PERP");
-    assert_eq!(dec(&held.quantity), dec("0.04"));
-    assert_eq!(
-        (held.leverage, held.margin_mode),
-        (5, MarginMode::Isolated as i32)
-    );
-
-    let exit = run(&server, &client, "exit").await;
-    assert_eq!(
-        at_binance(&mock, &orders_of(&client, &exit).await),
-        [row("MARKET SELL", "0.04 @ 0", "BOTH", true)]
-    );
-    assert!(mock.position("BTCUSDT").amount.is_zero(), "flat at Binance");
-    assert!(positions(&client).await.is_empty());
-    assert!(resting_orders(&client).await.is_empty(), "the bracket went");
-
-    let short = run(&server, &client, "sell").await;
-    assert_eq!(mock.position("BTCUSDT").amount, dec("-0.04"));
-    assert_eq!(
-        at_binance(&mock, &orders_of(&client, &short).await),
-        [
-            row("MARKET SELL", "0.04 @ 0", "BOTH", false),
-            row("STOP_MARKET BUY", "close @ 51500", "BOTH", false),
-            row("LIMIT BUY", "0.04 @ 47000", "BOTH", true),
-        ]
-    );
-    run(&server, &client, "exit").await;
-    assert!(mock.position("BTCUSDT").amount.is_zero(), "flat again");
-    assert!(resting_orders(&client).await.is_empty());
-    server.stop().await;
 }
 
 #[tokio::test]

@@ -20,6 +20,7 @@ mod behaviour;
 mod bybit;
 mod faults;
 mod okx;
+mod perps;
 mod venues;
 
 use tradeplane_client::Client;
@@ -135,5 +136,22 @@ macro_rules! conformance_tests {
                 $crate::conformance::$check::<$venue>().await;
             }
         )+
+    };
+}
+
+pub use self::perps::*;
+
+/// Runs the perpetual checks against a venue that trades
+/// [`PERP`](perps::PERP): one test per check.
+#[macro_export]
+macro_rules! perp_venue_conformance {
+    ($venue:ty) => {
+        $crate::conformance_tests!(
+            $venue:
+            a_long_is_protected_reduce_only_in_one_group_and_exits_flat,
+            a_short_sells_then_exits_flat,
+            a_reduce_only_exit_bigger_than_the_position_never_flips_it,
+            leverage_is_set_at_the_venue_before_the_first_order
+        );
     };
 }

@@ -15,9 +15,6 @@ use crate::{
 impl VenueUnderTest for MockOkx {
     const EXCHANGE: &'static str = "okx";
     const KIND: &'static str = "okx";
-    // OKX's spot one-cancels-the-other is an `oco` algo order the
-    // connector does not send yet: it refuses spot brackets by name.
-    const SPOT_BRACKETS: bool = false;
 
     async fn start() -> Self {
         MockOkx::start().await

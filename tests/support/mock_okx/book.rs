@@ -5,7 +5,8 @@ use rust_decimal::Decimal;
 use serde_json::{Value, json};
 
 use super::{
-    CONTRACT_VALUE, MockAlgo, MockOrder, State, Trade, error, now_ms, ok, refused, routes::decimal,
+    CONTRACT_VALUE, MockAlgo, MockOrder, State, Trade, error, now_ms, ok, position_key, refused,
+    routes::decimal,
 };
 use crate::mock_venue::Answer;
 
@@ -40,20 +41,21 @@ pub(super) fn order_json(o: &MockOrder) -> Value {
         "accFillSz": o.filled.to_string(), "reduceOnly": o.reduce_only.to_string()})
 }
 
-/// What open spot orders lock of `ccy`.
+/// What open spot orders and live `oco` groups lock of `ccy`.
 pub(super) fn frozen(s: &State, ccy: &str) -> Decimal {
-    s.orders
-        .iter()
-        .filter(|o| is_open(o.state) && !is_swap(&o.inst_id))
-        .map(|o| {
-            let rest = o.size - o.filled;
-            match (o.side.as_str(), ccy) {
-                ("buy", "USDT") => rest * o.price.unwrap_or_default(),
-                ("sell", "BTC") => rest,
-                _ => Decimal::ZERO,
-            }
-        })
-        .sum()
+    super::oco::reserved(s, ccy)
+        + s.orders
+            .iter()
+            .filter(|o| is_open(o.state) && !is_swap(&o.inst_id))
+            .map(|o| {
+                let rest = o.size - o.filled;
+                match (o.side.as_str(), ccy) {
+                    ("buy", "USDT") => rest * o.price.unwrap_or_default(),
+                    ("sell", "BTC") => rest,
+                    _ => Decimal::ZERO,
+                }
+            })
+            .sum::<Decimal>()
 }
 
 fn available(s: &State, ccy: &str) -> Decimal {
@@ -123,9 +125,15 @@ pub(super) fn place(s: &mut State, body: &Value) -> Answer {
     {
         return refused("51016", "Duplicated clOrdId");
     }
+    let pos_side = match position_side(s, &inst_id, body) {
+        Ok(pos_side) => pos_side,
+        Err(refusal) => return refusal,
+    };
     let reduce_only = body["reduceOnly"].as_bool().unwrap_or(false);
     let at = price.unwrap_or(market);
-    if let Some(refusal) = check_funds(s, &inst_id, &side, size, at, reduce_only) {
+    let key = position_key(&inst_id, &pos_side);
+    let closing = closes(&side, &pos_side) || reduce_only;
+    if let Some(refusal) = check_funds(s, (&inst_id, &key), &side, size, at, closing) {
         return refusal;
     }
     let ord_id = s.next_id.to_string();
@@ -140,6 +148,7 @@ pub(super) fn place(s: &mut State, body: &Value) -> Answer {
         size,
         price,
         reduce_only,
+        pos_side,
         state: "live",
         filled: Decimal::ZERO,
     });
@@ -154,11 +163,38 @@ pub(super) fn place(s: &mut State, body: &Value) -> Answer {
     ])
 }
 
+/// The `posSide` of an order or algo order, checked the way OKX does: in
+/// long/short mode a swap order names `long` or `short` and takes no
+/// `reduceOnly`; in net mode, and on spot, it names none.
+pub(super) fn position_side(s: &State, inst_id: &str, body: &Value) -> Result<String, Answer> {
+    let pos_side = body["posSide"].as_str().unwrap_or_default();
+    let reduce_only = !body["reduceOnly"].is_null();
+    let fits = match (is_swap(inst_id), s.long_short) {
+        (true, true) => matches!(pos_side, "long" | "short") && !reduce_only,
+        (true, false) => matches!(pos_side, "" | "net"),
+        (false, _) => pos_side.is_empty(),
+    };
+    if !fits {
+        return Err(refused("51000", "Parameter posSide or reduceOnly error"));
+    }
+    Ok(if s.long_short && is_swap(inst_id) {
+        pos_side.to_string()
+    } else {
+        String::new()
+    })
+}
+
+/// Whether `side` closes the long/short position `pos_side`.
+fn closes(side: &str, pos_side: &str) -> bool {
+    matches!((side, pos_side), ("sell", "long") | ("buy", "short"))
+}
+
 /// OKX's refusals for money: the minimum order, the balance, and
-/// reduce-only orders that would not reduce.
+/// reduce-only (or closing) orders that would not reduce the position
+/// kept under `key`.
 fn check_funds(
     s: &State,
-    inst_id: &str,
+    (inst_id, key): (&str, &str),
     side: &str,
     size: Decimal,
     at: Decimal,
@@ -167,7 +203,7 @@ fn check_funds(
     if is_swap(inst_id) {
         let held = s
             .positions
-            .get(inst_id)
+            .get(key)
             .map(|p| p.contracts)
             .unwrap_or_default();
         let reduces = (side == "sell" && held >= size) || (side == "buy" && -held >= size);
@@ -223,7 +259,8 @@ fn fill(s: &mut State, index: usize, price: Decimal) {
     let notional = qty * price;
     let buy = o.side == "buy";
     let (fee, fee_ccy) = if is_swap(&o.inst_id) {
-        let realized = book_position(s, &o.inst_id, if buy { size } else { -size }, price);
+        let key = position_key(&o.inst_id, &o.pos_side);
+        let realized = book_position(s, &key, if buy { size } else { -size }, price);
         *s.balances.entry("USDT".into()).or_default() += realized - notional * FEE;
         (notional * FEE, "USDT")
     } else if buy {
@@ -252,10 +289,10 @@ fn fill(s: &mut State, index: usize, price: Decimal) {
     order.state = "filled";
 }
 
-/// Moves a net position by `contracts` at `price`; returns the profit
-/// realised in USDT.
-fn book_position(s: &mut State, inst_id: &str, contracts: Decimal, price: Decimal) -> Decimal {
-    let p = s.positions.entry(inst_id.to_string()).or_default();
+/// Moves the position under `key` by `contracts` at `price`; returns the
+/// profit realised in USDT.
+fn book_position(s: &mut State, key: &str, contracts: Decimal, price: Decimal) -> Decimal {
+    let p = s.positions.entry(key.to_string()).or_default();
     let held = p.contracts;
     let after = held + contracts;
     let closed = if held.is_zero() || held.is_sign_positive() == contracts.is_sign_positive() {
@@ -312,6 +349,9 @@ pub(super) fn cancel(s: &mut State, body: &Value) -> Answer {
 pub(super) fn place_algo(s: &mut State, body: &Value) -> Answer {
     let field = |name: &str| body[name].as_str().unwrap_or_default().to_string();
     let id = field("algoClOrdId");
+    if field("ordType") == "oco" {
+        return super::oco::place(s, body);
+    }
     if field("ordType") != "conditional" || field("slOrdPx") != "-1" {
         return refused("51000", "Parameter ordType or slOrdPx error");
     }
@@ -324,18 +364,26 @@ pub(super) fn place_algo(s: &mut State, body: &Value) -> Answer {
     {
         return refused("51016", "Duplicated clOrdId");
     }
+    let pos_side = match position_side(s, &field("instId"), body) {
+        Ok(pos_side) => pos_side,
+        Err(refusal) => return refusal,
+    };
     let algo_id = format!("a{}", s.next_id);
     s.next_id += 1;
     s.algos.push(MockAlgo {
         algo_id: algo_id.clone(),
         algo_cl_ord_id: id.clone(),
         inst_id: field("instId"),
+        ord_type: "conditional",
+        pos_side,
         side: field("side"),
         td_mode: field("tdMode"),
         size,
         trigger,
+        take_profit: None,
         reduce_only: body["reduceOnly"].as_bool().unwrap_or(false),
         state: "live",
+        actual_side: "",
         ord_id: String::new(),
     });
     ok(vec![
@@ -380,41 +428,44 @@ pub(super) fn move_market(s: &mut State, inst_id: &str, price: Decimal) {
     }
     for index in 0..s.algos.len() {
         let a = s.algos[index].clone();
-        let reached = if a.side == "sell" {
-            price <= a.trigger
-        } else {
-            price >= a.trigger
-        };
-        if a.inst_id != inst_id || a.state != "live" || !reached {
+        if a.inst_id != inst_id || a.state != "live" {
             continue;
         }
+        let Some((actual_side, limit)) = super::oco::reached(&a, price) else {
+            continue;
+        };
         let ord_id = s.next_id.to_string();
         s.next_id += 1;
         let held = s
             .positions
-            .get(inst_id)
+            .get(&position_key(inst_id, &a.pos_side))
             .map(|p| p.contracts)
             .unwrap_or_default();
         let reduces = (a.side == "sell" && held >= a.size) || (a.side == "buy" && -held >= a.size);
+        let reduce_only = a.reduce_only || closes(&a.side, &a.pos_side);
         s.orders.push(MockOrder {
             ord_id: ord_id.clone(),
             cl_ord_id: String::new(),
             inst_id: a.inst_id.clone(),
             side: a.side.clone(),
-            ord_type: "market".into(),
+            ord_type: if limit.is_some() { "limit" } else { "market" }.into(),
             td_mode: a.td_mode.clone(),
             size: a.size,
-            price: None,
+            price: limit,
             reduce_only: a.reduce_only,
+            pos_side: a.pos_side.clone(),
             state: "canceled",
             filled: Decimal::ZERO,
         });
         let placed = s.orders.len() - 1;
-        if reduces || !a.reduce_only {
+        if reduces || !reduce_only {
             s.orders[placed].state = "live";
-            fill(s, placed, price);
+            if marketable(&s.orders[placed], price) {
+                fill(s, placed, limit.unwrap_or(price));
+            }
         }
         s.algos[index].state = "effective";
+        s.algos[index].actual_side = actual_side;
         s.algos[index].ord_id = ord_id;
     }
 }
@@ -424,12 +475,13 @@ pub(super) fn positions_json(s: &State) -> Vec<Value> {
     s.positions
         .iter()
         .filter(|(_, p)| !p.contracts.is_zero())
-        .map(|(inst_id, p)| {
+        .map(|(key, p)| {
+            let (inst_id, pos_side) = key.split_once(':').unwrap_or((key.as_str(), "net"));
             let (lever, mode) = s.leverage.get(inst_id).cloned().unwrap_or((1, "cross".into()));
             let mark = s.prices.get(inst_id).copied().unwrap_or(p.entry);
             let qty = base(inst_id, p.contracts);
             let margin = (qty.abs() * p.entry / Decimal::from(lever)).round_dp(8);
-            json!({"instId": inst_id, "instType": "SWAP", "pos": p.contracts.to_string(), "posSide": "net",
+            json!({"instId": inst_id, "instType": "SWAP", "pos": p.contracts.to_string(), "posSide": pos_side,
                 "mgnMode": mode, "avgPx": p.entry.to_string(), "markPx": mark.to_string(),
                 "upl": (qty * (mark - p.entry)).to_string(), "realizedPnl": "0", "lever": lever.to_string(),
                 "imr": margin.to_string(), "margin": margin.to_string(), "liqPx": ""})

@@ -6,11 +6,13 @@
 //! `clOrdId` (51016 for a duplicate open id), spot `BTC-USDT` and the
 //! perpetual swap `BTC-USDT-SWAP` (sizes in contracts of 0.01 BTC) at a
 //! settable price, balances, leverage and margin mode per swap, net-mode
-//! positions, reduce-only orders and conditional (stop) algo orders; and
+//! positions, reduce-only orders, conditional (stop) algo orders and spot
+//! `oco` algo orders (the base reserved once for both legs); and
 //! injects faults into the next requests of a route, on the shared core
 //! `mock_venue`.
 
 mod book;
+mod oco;
 mod routes;
 
 use std::{
@@ -46,24 +48,36 @@ pub struct MockOrder {
     pub size: Decimal,
     pub price: Option<Decimal>,
     pub reduce_only: bool,
+    /// `long` or `short` in long/short position mode, else empty.
+    pub pos_side: String,
     /// `live`, `partially_filled`, `filled` or `canceled`.
     pub state: &'static str,
     pub filled: Decimal,
 }
 
-/// A conditional (stop) algo order.
+/// An algo order: a conditional stop, or a spot `oco` of a stop and a
+/// take-profit.
 #[derive(Debug, Clone, PartialEq)]
 pub struct MockAlgo {
     pub algo_id: String,
     pub algo_cl_ord_id: String,
     pub inst_id: String,
+    /// `conditional` or `oco`.
+    pub ord_type: &'static str,
     pub side: String,
     pub td_mode: String,
     pub size: Decimal,
+    /// The stop's trigger (`slTriggerPx`).
     pub trigger: Decimal,
+    /// An `oco`'s take-profit trigger and limit (`tpTriggerPx`, `tpOrdPx`).
+    pub take_profit: Option<(Decimal, Decimal)>,
     pub reduce_only: bool,
+    /// `long` or `short` in long/short position mode, else empty.
+    pub pos_side: String,
     /// `live`, `effective` or `canceled`.
     pub state: &'static str,
+    /// Which leg triggered: `sl`, `tp`, or empty before.
+    pub actual_side: &'static str,
     /// The order it placed when it triggered.
     pub ord_id: String,
 }
@@ -80,7 +94,8 @@ struct Trade {
     time: i64,
 }
 
-/// A net-mode position of a swap, in contracts (signed).
+/// A position of a swap, in contracts (signed: a short below zero); one
+/// per swap in net mode, one per swap and side in long/short mode.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct MockPosition {
     pub contracts: Decimal,
@@ -96,7 +111,10 @@ struct State {
     balances: BTreeMap<String, Decimal>,
     /// Leverage and margin mode per swap, as last set.
     leverage: HashMap<String, (u32, String)>,
+    /// By [`position_key`].
     positions: HashMap<String, MockPosition>,
+    /// The account's `posMode` is `long_short_mode` (else `net_mode`).
+    long_short: bool,
     faults: Faults,
     refused_signatures: u64,
     next_id: u64,
@@ -184,6 +202,7 @@ impl MockOkx {
             ]),
             leverage: HashMap::new(),
             positions: HashMap::new(),
+            long_short: false,
             faults: Faults::default(),
             refused_signatures: 0,
             next_id: 1,
@@ -247,6 +266,11 @@ impl MockOkx {
         self.with(|s| s.algos.clone())
     }
 
+    /// What open orders and live `oco` groups lock of `ccy`.
+    pub fn frozen(&self, ccy: &str) -> Decimal {
+        self.with(|s| book::frozen(s, ccy))
+    }
+
     /// How many orders carry `cl_ord_id`.
     pub fn orders_with_client_id(&self, cl_ord_id: &str) -> usize {
         self.with(|s| s.orders.iter().filter(|o| o.cl_ord_id == cl_ord_id).count())
@@ -262,6 +286,23 @@ impl MockOkx {
         self.with(|s| s.positions.get(inst_id).cloned().unwrap_or_default())
     }
 
+    /// Puts the account in long/short position mode: swap orders must
+    /// then carry `posSide` and no `reduceOnly`.
+    pub fn set_long_short_mode(&self) {
+        self.with(|s| s.long_short = true);
+    }
+
+    /// The position in `inst_id` on `pos_side` (`long` or `short`) in
+    /// long/short mode, in contracts.
+    pub fn position_on(&self, inst_id: &str, pos_side: &str) -> MockPosition {
+        self.with(|s| {
+            s.positions
+                .get(&position_key(inst_id, pos_side))
+                .cloned()
+                .unwrap_or_default()
+        })
+    }
+
     /// Signed requests refused for a bad key, passphrase, signature,
     /// timestamp or environment.
     pub fn refused_signatures(&self) -> u64 {
@@ -274,4 +315,14 @@ pub fn venue_client_id(client_order_id: &str) -> &str {
     client_order_id
         .strip_prefix("tp-")
         .unwrap_or(client_order_id)
+}
+
+/// Where the mock keeps the position an order on `inst_id` with
+/// `pos_side` trades: the swap in net mode, the swap and side otherwise.
+fn position_key(inst_id: &str, pos_side: &str) -> String {
+    if pos_side.is_empty() {
+        inst_id.to_string()
+    } else {
+        format!("{inst_id}:{pos_side}")
+    }
 }

@@ -77,7 +77,8 @@ pub(super) fn route_request(s: &mut State, request: &Request) -> Answer {
             match s.algos.iter().rev().find(|a| Some(&a.algo_cl_ord_id) == id) {
                 Some(algo) => ok(vec![
                     json!({"algoId": algo.algo_id, "algoClOrdId": algo.algo_cl_ord_id,
-                    "instId": algo.inst_id, "state": algo.state, "ordId": algo.ord_id}),
+                    "instId": algo.inst_id, "ordType": algo.ord_type, "state": algo.state,
+                    "actualSide": algo.actual_side, "ordId": algo.ord_id}),
                 ]),
                 None => error(200, "51603", "Order does not exist"),
             }
@@ -97,6 +98,9 @@ pub(super) fn route_request(s: &mut State, request: &Request) -> Answer {
         }
         ("POST", "/api/v5/account/set-leverage") => set_leverage(s, &body),
         ("GET", "/api/v5/account/positions") => ok(book::positions_json(s)),
+        ("GET", "/api/v5/account/config") => ok(vec![json!({
+            "posMode": if s.long_short { "long_short_mode" } else { "net_mode" },
+        })]),
         _ => error(404, "50000", "Not found"),
     }
 }
@@ -181,6 +185,11 @@ fn set_leverage(s: &mut State, body: &Value) -> Answer {
     };
     if !inst_id.ends_with("-SWAP") {
         return error(400, "51000", "Parameter instId error");
+    }
+    // In long/short mode an isolated leverage is set per side.
+    let pos_side = body["posSide"].as_str().unwrap_or_default();
+    if s.long_short && mode == "isolated" && !matches!(pos_side, "long" | "short") {
+        return error(400, "51000", "Parameter posSide error");
     }
     let open = s
         .positions

@@ -48,6 +48,28 @@ pub enum Fault {
 }
 
 impl Fault {
+    /// The conformance kit's fault matrix, by name: every fault that
+    /// must end with exactly one order at the venue (a ban and a hang are
+    /// checked on their own).
+    pub fn matrix() -> [(&'static str, Fault); 9] {
+        [
+            ("slow", Fault::SlowAnswer(Duration::from_secs(3))),
+            ("500", Fault::ServerError),
+            ("500-after", Fault::ServerErrorAfterProcessing),
+            ("backend-timeout", Fault::BackendTimeout),
+            (
+                "429",
+                Fault::TooManyRequests {
+                    retry_after_secs: 1,
+                },
+            ),
+            ("dropped", Fault::DropConnection),
+            ("reset", Fault::ResetConnection),
+            ("lost-answer", Fault::LoseAnswer),
+            ("truncated", Fault::TruncatedBody),
+        ]
+    }
+
     /// Whether the venue acts on the request before the fault strikes.
     pub fn processes(self) -> bool {
         !matches!(

@@ -127,7 +127,7 @@ impl OrderDesk {
     ) -> Result<Order, OrderError> {
         let exchange = self.exchange_of(&order)?.clone();
         let view = exchange
-            .cancel(&order.client_order_id, order.symbol())
+            .cancel_sent(&order.ticket())
             .await
             .map_err(OrderError::Exchange)?;
         let _writing = self.writes.lock().await;
@@ -148,7 +148,7 @@ impl OrderDesk {
     async fn refresh(&self, order: Order) -> Result<Order, OrderError> {
         let exchange = self.exchange_of(&order)?.clone();
         let view = exchange
-            .fetch(&order.client_order_id, order.symbol())
+            .fetch_sent(&order.ticket())
             .await
             .map_err(OrderError::Exchange)?
             .ok_or(OrderError::Exchange(ExchangeError::NotFound))?;

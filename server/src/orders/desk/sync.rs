@@ -48,7 +48,7 @@ impl OrderDesk {
             {
                 continue;
             }
-            let found = exchange.fetch(&order.client_order_id, order.symbol()).await;
+            let found = exchange.fetch_sent(&order.ticket()).await;
             let _writing = self.writes.lock().await;
             // The latest copy: another writer (a cancel, another replica)
             // may have changed the order while the exchange answered.

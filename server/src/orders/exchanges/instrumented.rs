@@ -167,6 +167,31 @@ impl Exchange for Instrumented {
         result
     }
 
+    async fn fetch_sent(
+        &self,
+        ticket: &OrderTicket,
+    ) -> Result<Option<ExchangeOrder>, ExchangeError> {
+        let started = Instant::now();
+        let result = self
+            .inner
+            .fetch_sent(ticket)
+            .instrument(self.span("fetch"))
+            .await;
+        self.observe("fetch", started, &result);
+        result
+    }
+
+    async fn cancel_sent(&self, ticket: &OrderTicket) -> Result<ExchangeOrder, ExchangeError> {
+        let started = Instant::now();
+        let result = self
+            .inner
+            .cancel_sent(ticket)
+            .instrument(self.span("cancel"))
+            .await;
+        self.observe("cancel", started, &result);
+        result
+    }
+
     async fn balances(&self) -> Result<Vec<(String, Decimal, Decimal)>, ExchangeError> {
         let started = Instant::now();
         let result = self

@@ -134,6 +134,20 @@ pub trait Exchange: Send + Sync + 'static {
         client_order_id: &str,
         symbol: &str,
     ) -> Result<Option<ExchangeOrder>, ExchangeError>;
+    /// Looks an order up as it was sent: by default by its client order
+    /// id; a venue whose native OCO group is one order under the group's
+    /// id (OKX's spot `oco` algo) finds a leg through its group.
+    async fn fetch_sent(
+        &self,
+        ticket: &OrderTicket,
+    ) -> Result<Option<ExchangeOrder>, ExchangeError> {
+        self.fetch(&ticket.client_order_id, &ticket.symbol).await
+    }
+    /// Cancels an open order as it was sent (see
+    /// [`Exchange::fetch_sent`]); by default by its client order id.
+    async fn cancel_sent(&self, ticket: &OrderTicket) -> Result<ExchangeOrder, ExchangeError> {
+        self.cancel(&ticket.client_order_id, &ticket.symbol).await
+    }
     /// Free and locked amount per asset.
     async fn balances(&self) -> Result<Vec<(String, Decimal, Decimal)>, ExchangeError>;
     /// The instrument's trading rules.

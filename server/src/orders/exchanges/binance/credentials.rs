@@ -1,15 +1,20 @@
 //! API credentials read from a file: a TOML file with `api_key` and
-//! `api_secret` that only its owner may read (mode 0600 or stricter).
+//! `api_secret` (and, for a venue that signs with one, `passphrase`) that
+//! only its owner may read (mode 0600 or stricter).
 
 use std::path::Path;
 
 use serde::Deserialize;
 
-#[derive(Deserialize)]
+/// What a credentials file holds.
+#[derive(Debug, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct CredentialsFile {
-    api_key: String,
-    api_secret: String,
+pub struct CredentialsFile {
+    pub api_key: String,
+    pub api_secret: String,
+    /// Only for a venue that signs with one.
+    #[serde(default)]
+    pub passphrase: Option<String>,
 }
 
 /// The key and secret in the `credentials_file` of the configuration
@@ -20,6 +25,49 @@ pub fn load(
     file: &str,
     (api_key, api_secret): (&str, &str),
 ) -> Result<Option<(String, String)>, (String, String)> {
+    let loaded = load_file(section, file, (api_key, api_secret))?;
+    match loaded {
+        Some(CredentialsFile {
+            passphrase: Some(_),
+            ..
+        }) => Err((
+            format!("{section}.credentials_file"),
+            format!("`{file}` holds a passphrase, which this venue does not use"),
+        )),
+        Some(parsed) => Ok(Some((parsed.api_key, parsed.api_secret))),
+        None => Ok(None),
+    }
+}
+
+/// Like [`load`], for a venue that also signs with a passphrase (OKX):
+/// the file may hold it too, and then replaces the section's, which must
+/// be empty.
+pub fn load_with_passphrase(
+    section: &str,
+    file: &str,
+    (api_key, api_secret, passphrase): (&str, &str, &str),
+) -> Result<Option<CredentialsFile>, (String, String)> {
+    let Some(parsed) = load_file(section, file, (api_key, api_secret))? else {
+        return Ok(None);
+    };
+    match parsed.passphrase.as_deref() {
+        Some(_) if !passphrase.is_empty() => Err((
+            format!("{section}.credentials_file"),
+            "set the passphrase in either credentials_file or passphrase, not both".into(),
+        )),
+        Some("") => Err((
+            format!("{section}.credentials_file"),
+            format!("`{file}` has an empty passphrase"),
+        )),
+        _ => Ok(Some(parsed)),
+    }
+}
+
+fn load_file(
+    section: &str,
+    file: &str,
+    (api_key, api_secret): (&str, &str),
+) -> Result<Option<CredentialsFile>, (String, String)> {
     if file.is_empty() {
         return Ok(None);
     }
@@ -35,7 +83,7 @@ pub fn load(
         .map_err(|message| (key, message))
 }
 
-fn read(path: &Path) -> Result<(String, String), String> {
+fn read(path: &Path) -> Result<CredentialsFile, String> {
     let shown = path.display();
     let metadata = std::fs::metadata(path).map_err(|e| format!("cannot read `{shown}`: {e}"))?;
     private(&metadata).map_err(|mode| {
@@ -44,12 +92,13 @@ fn read(path: &Path) -> Result<(String, String), String> {
     let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read `{shown}`: {e}"))?;
     // The parser's message may quote the file, secrets included: it is
     // not passed on.
-    let parsed: CredentialsFile = toml::from_str(&text)
-        .map_err(|_| format!("`{shown}` is not a TOML file with just api_key and api_secret"))?;
+    let parsed: CredentialsFile = toml::from_str(&text).map_err(|_| {
+        format!("`{shown}` is not a TOML file with just api_key and api_secret (and passphrase)")
+    })?;
     if parsed.api_key.is_empty() || parsed.api_secret.is_empty() {
         return Err(format!("`{shown}` has an empty api_key or api_secret"));
     }
-    Ok((parsed.api_key, parsed.api_secret))
+    Ok(parsed)
 }
 
 /// `Err(mode)` when group or others may read or write the file.
@@ -109,5 +158,36 @@ mod tests {
             "{refused:?}"
         );
         assert_eq!(load(section, "", ("k", "s")), Ok(None));
+    }
+
+    #[test]
+    fn a_passphrase_comes_from_the_file_only_where_the_venue_signs_with_one() {
+        let text = "api_key = \"k1\"\napi_secret = \"s1\"\npassphrase = \"p1\"\n";
+        let (_dir, path) = file_with(0o600, text);
+        let section = "exchanges.okx";
+        assert_eq!(
+            load_with_passphrase(section, &path, ("", "", "")),
+            Ok(Some(CredentialsFile {
+                api_key: "k1".into(),
+                api_secret: "s1".into(),
+                passphrase: Some("p1".into())
+            }))
+        );
+        let both = load_with_passphrase(section, &path, ("", "", "p0"));
+        assert!(matches!(both, Err((ref key, _)) if key == "exchanges.okx.credentials_file"));
+        let refused = load("exchanges.binance", &path, ("", ""));
+        assert!(
+            matches!(refused, Err((_, ref m)) if m.contains("passphrase") && !m.contains("p1")),
+            "{refused:?}"
+        );
+        let (_two, path) = file_with(0o600, "api_key = \"k1\"\napi_secret = \"s1\"\n");
+        assert_eq!(
+            load_with_passphrase(section, &path, ("", "", "p0")),
+            Ok(Some(CredentialsFile {
+                api_key: "k1".into(),
+                api_secret: "s1".into(),
+                passphrase: None
+            }))
+        );
     }
 }

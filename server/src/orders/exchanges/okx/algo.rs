@@ -24,17 +24,20 @@ use crate::{
 };
 
 /// Where algo orders are placed and looked up.
-const ALGO_PATH: &str = "/api/v5/trade/order-algo";
+pub(super) const ALGO_PATH: &str = "/api/v5/trade/order-algo";
 
 /// One algo order of `GET /api/v5/trade/order-algo`.
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct AlgoReply {
-    algo_id: String,
-    state: String,
+pub(super) struct AlgoReply {
+    pub(super) algo_id: String,
+    pub(super) state: String,
     /// The order it placed when it triggered; empty before.
     #[serde(default)]
-    ord_id: String,
+    pub(super) ord_id: String,
+    /// Which leg of an `oco` triggered (`tp` or `sl`); empty before.
+    #[serde(default)]
+    pub(super) actual_side: String,
 }
 
 impl OkxExchange {
@@ -46,11 +49,7 @@ impl OkxExchange {
     ) -> Result<[ExchangeOrder; 2], ExchangeError> {
         let instrument = self.instrument(&stop.symbol).await?;
         if instrument.inst_type != "SWAP" {
-            return Err(ExchangeError::Rejected(
-                "unsupported_oco: OKX spot brackets need its `oco` algo order, which this \
-                 connector does not send; two separate legs would lock the same base twice"
-                    .into(),
-            ));
+            return self.place_spot_oco(stop, target, &instrument).await;
         }
         let mode = self.margin_mode(&stop.symbol);
         let stop = OrderTicket {
@@ -61,8 +60,12 @@ impl OkxExchange {
             reduce_only: true,
             ..target.clone()
         };
-        let stop_body = stop_body(&stop, &instrument, mode)?;
-        let target_body = order_body(&target, &instrument, mode)?;
+        let stop_body = self.positioned(stop_body(&stop, &instrument, mode)?, &stop, &instrument);
+        let target_body = self.positioned(
+            order_body(&target, &instrument, mode)?,
+            &target,
+            &instrument,
+        );
         let stop_view = self.place_with_lookup(&stop, ALGO_PATH, &stop_body).await?;
         match self
             .place_with_lookup(&target, "/api/v5/trade/order", &target_body)
@@ -134,13 +137,13 @@ impl OkxExchange {
         }
     }
 
-    async fn algo(&self, client_order_id: &str) -> Result<Option<AlgoReply>, Failure> {
+    pub(super) async fn algo(&self, client_order_id: &str) -> Result<Option<AlgoReply>, Failure> {
         self.lookup(ALGO_PATH, &[("algoClOrdId", lookup_id(client_order_id)?)])
             .await
     }
 
     /// A triggered stop as the order it placed.
-    async fn triggered(
+    pub(super) async fn triggered(
         &self,
         algo: &AlgoReply,
         instrument: &Instrument,
@@ -173,19 +176,8 @@ fn stop_body(
     instrument: &Instrument,
     margin: Option<crate::market::margin::MarginMode>,
 ) -> Result<Value, ExchangeError> {
-    let trigger = ticket.stop_price.ok_or_else(|| {
-        ExchangeError::Rejected("stop_price: a stop leg needs a trigger price".into())
-    })?;
     let decimal = |d: Decimal| d.normalize().to_string();
-    let order_price = match (ticket.order_type, ticket.price) {
-        (OrderType::StopLimit, Some(price)) => decimal(price),
-        (OrderType::Stop, _) => "-1".to_string(),
-        _ => {
-            return Err(ExchangeError::Rejected(
-                "price: a stop-limit leg needs a limit price".into(),
-            ));
-        }
-    };
+    let (trigger, order_price) = stop_prices(ticket)?;
     let mode = margin.ok_or_else(|| {
         ExchangeError::Rejected(format!(
             "no margin mode is known for {}: set its leverage first",
@@ -203,4 +195,22 @@ fn stop_body(
         "algoClOrdId": venue_client_id(&ticket.client_order_id)?,
         "reduceOnly": true,
     }))
+}
+
+/// A stop leg's trigger and OKX's order price for it: `-1` (a market at
+/// the trigger) for a stop, its limit for a stop-limit.
+pub(super) fn stop_prices(ticket: &OrderTicket) -> Result<(Decimal, String), ExchangeError> {
+    let trigger = ticket.stop_price.ok_or_else(|| {
+        ExchangeError::Rejected("stop_price: a stop leg needs a trigger price".into())
+    })?;
+    let order_price = match (ticket.order_type, ticket.price) {
+        (OrderType::StopLimit, Some(price)) => price.normalize().to_string(),
+        (OrderType::Stop, _) => "-1".to_string(),
+        _ => {
+            return Err(ExchangeError::Rejected(
+                "price: a stop-limit leg needs a limit price".into(),
+            ));
+        }
+    };
+    Ok((trigger, order_price))
 }

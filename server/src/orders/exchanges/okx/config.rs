@@ -36,8 +36,8 @@ pub struct OkxConfig {
     /// The passphrase set when the key was made
     /// (`TRADEPLANE_EXCHANGES__OKX__PASSPHRASE`).
     pub passphrase: String,
-    /// A TOML file with `api_key` and `api_secret` (mode 0600), read at
-    /// start instead of the two keys; the passphrase stays a setting.
+    /// A TOML file with `api_key`, `api_secret` and, unless set here,
+    /// `passphrase` (mode 0600), read at start instead of them.
     pub credentials_file: String,
     /// How long after it was signed OKX may still accept a request (sent
     /// as `expTime`): an order not found once this has passed was never
@@ -50,6 +50,12 @@ pub struct OkxConfig {
     /// Longest rate-limit wait a placement waits out before trying again.
     #[serde(with = "humantime_serde")]
     pub max_retry_wait: Duration,
+    /// The account trades swaps in long/short position mode (OKX's
+    /// `posMode` `long_short_mode`): every swap order carries `posSide`
+    /// (`long` or `short`, from its side and whether it reduces) instead
+    /// of `reduceOnly`. Spot orders never carry it. Unset, the mode is
+    /// read from `GET /api/v5/account/config` before the first leverage.
+    pub long_short_mode: bool,
     /// How long instruments from `/api/v5/public/instruments` are reused.
     #[serde(with = "humantime_serde")]
     pub rules_ttl: Duration,
@@ -90,6 +96,7 @@ impl Default for OkxConfig {
             request_timeout: Duration::from_secs(10),
             max_retry_wait: Duration::from_secs(5),
             rules_ttl: Duration::from_secs(3600),
+            long_short_mode: false,
             accounts: BTreeMap::new(),
         }
     }
@@ -137,24 +144,28 @@ impl OkxConfig {
             .collect()
     }
 
-    /// Reads every `credentials_file` into its account's key and secret.
+    /// Reads every `credentials_file` into its account's key and secret,
+    /// and its passphrase when the file holds one.
     pub fn load_credentials(&mut self) -> Result<(), (String, String)> {
-        let section = section_key(DEFAULT_ACCOUNT);
-        if let Some((key, secret)) = credentials::load(
-            &section,
+        load_into(
+            &section_key(DEFAULT_ACCOUNT),
             &self.credentials_file,
-            (&self.api_key, &self.api_secret),
-        )? {
-            (self.api_key, self.api_secret) = (key, secret);
-        }
+            (
+                &mut self.api_key,
+                &mut self.api_secret,
+                &mut self.passphrase,
+            ),
+        )?;
         for (name, account) in &mut self.accounts {
-            if let Some((key, secret)) = credentials::load(
+            load_into(
                 &section_key(name),
                 &account.credentials_file,
-                (&account.api_key, &account.api_secret),
-            )? {
-                (account.api_key, account.api_secret) = (key, secret);
-            }
+                (
+                    &mut account.api_key,
+                    &mut account.api_secret,
+                    &mut account.passphrase,
+                ),
+            )?;
         }
         Ok(())
     }
@@ -201,8 +212,8 @@ impl OkxConfig {
             return Err((
                 format!("{section}.api_key"),
                 format!(
-                    "set api_key, api_secret and passphrase (or credentials_file and \
-                     passphrase), or {env}API_KEY, {env}API_SECRET and {env}PASSPHRASE"
+                    "set api_key, api_secret and passphrase (or a credentials_file with \
+                     them), or {env}API_KEY, {env}API_SECRET and {env}PASSPHRASE"
                 ),
             ));
         }
@@ -217,6 +228,22 @@ impl OkxConfig {
             ),
         )
     }
+}
+
+/// Reads `file`, if set, into an account's key, secret and passphrase.
+fn load_into(
+    section: &str,
+    file: &str,
+    (key, secret, passphrase): (&mut String, &mut String, &mut String),
+) -> Result<(), (String, String)> {
+    let loaded = credentials::load_with_passphrase(section, file, (key, secret, passphrase))?;
+    if let Some(file) = loaded {
+        (*key, *secret) = (file.api_key, file.api_secret);
+        if let Some(from_file) = file.passphrase {
+            *passphrase = from_file;
+        }
+    }
+    Ok(())
 }
 
 /// The configuration section of `account`.

@@ -186,6 +186,22 @@ pub(super) fn order_body(
     Ok(body)
 }
 
+/// Puts a swap order (or algo order) `body` in long/short position mode:
+/// `posSide` says which position it trades (a reduce-only sell closes the
+/// long, a plain sell opens or adds to the short), and `reduceOnly`,
+/// which OKX takes in net mode only, goes. Spot bodies are left as they
+/// are.
+pub(super) fn in_long_short_mode(body: &mut Value, ticket: &OrderTicket, instrument: &Instrument) {
+    if instrument.inst_type != "SWAP" {
+        return;
+    }
+    let long = (ticket.side == Side::Buy) != ticket.reduce_only;
+    body["posSide"] = json!(if long { "long" } else { "short" });
+    if let Some(fields) = body.as_object_mut() {
+        fields.remove("reduceOnly");
+    }
+}
+
 /// The instrument kinds of OKX's instrument types.
 pub(super) const KINDS: &[InstrumentKind] = &[InstrumentKind::Spot, InstrumentKind::Perpetual];
 

@@ -13,23 +13,33 @@
 mod algo;
 mod config;
 mod mapping;
+mod oco;
 mod placement;
 mod replies;
 mod rest;
 
-use std::{collections::HashMap, sync::Mutex, time::Duration};
+use std::{
+    collections::HashMap,
+    sync::{
+        Mutex,
+        atomic::{AtomicBool, Ordering},
+    },
+    time::Duration,
+};
 
 use async_trait::async_trait;
 use http::Method;
 use rust_decimal::Decimal;
-use serde_json::json;
+use serde_json::{Value, json};
 
 pub use self::config::{BASE_URL, OkxAccount, OkxConfig};
 use self::{
     mapping::{
         Instrument, KINDS, lookup_id, order_error, read_error, venue_client_id, venue_symbol,
     },
-    replies::{BalanceReply, InstrumentReply, OrderReply, PositionReply, TickerReply},
+    replies::{
+        AccountConfigReply, BalanceReply, InstrumentReply, OrderReply, PositionReply, TickerReply,
+    },
     rest::{Credentials, Failure, Rest},
 };
 use super::{
@@ -51,6 +61,9 @@ pub struct OkxExchange {
     /// The margin mode last set per perpetual symbol (OKX takes it with
     /// every order as `tdMode`).
     margin_modes: Mutex<HashMap<String, MarginMode>>,
+    /// Swaps trade in long/short position mode (`posSide`): configured,
+    /// or read from the account before the first leverage is set.
+    long_short_mode: AtomicBool,
 }
 
 impl OkxExchange {
@@ -76,6 +89,7 @@ impl OkxExchange {
             max_retry_wait: config.max_retry_wait,
             instruments: Listings::new(config.rules_ttl),
             margin_modes: Mutex::new(HashMap::new()),
+            long_short_mode: AtomicBool::new(config.long_short_mode),
         })
     }
 
@@ -108,6 +122,56 @@ impl OkxExchange {
             Instrument::from_reply(inst_type, listed).map_err(ExchangeError::Unavailable)?;
         self.instruments.keep(symbol, instrument.clone());
         Ok(instrument)
+    }
+
+    /// The `oco` group a spot leg was sent in, with its instrument;
+    /// `None` for any other order.
+    async fn spot_group<'t>(
+        &self,
+        ticket: &'t OrderTicket,
+    ) -> Result<Option<(&'t str, Instrument)>, ExchangeError> {
+        let Some(group) = ticket.oco_group.as_deref() else {
+            return Ok(None);
+        };
+        let instrument = self.instrument(&ticket.symbol).await?;
+        Ok((instrument.inst_type != "SWAP").then_some((group, instrument)))
+    }
+
+    /// `body` for `ticket`, in the account's position mode.
+    fn positioned(&self, mut body: Value, ticket: &OrderTicket, instrument: &Instrument) -> Value {
+        if self.long_short_mode.load(Ordering::Relaxed) {
+            mapping::in_long_short_mode(&mut body, ticket, instrument);
+        }
+        body
+    }
+
+    /// Whether the account trades swaps in long/short mode: as configured,
+    /// else as `GET /api/v5/account/config` says (`posMode`), kept for
+    /// every later order.
+    async fn read_position_mode(&self, symbol: &str) -> Result<bool, ExchangeError> {
+        if self.long_short_mode.load(Ordering::Relaxed) {
+            return Ok(true);
+        }
+        let (_, result) = self
+            .rest
+            .signed::<AccountConfigReply>(Method::GET, "/api/v5/account/config", &[], None)
+            .await;
+        let config = result
+            .map_err(|f| order_error(f, symbol))?
+            .into_iter()
+            .next()
+            .ok_or_else(|| ExchangeError::Unavailable("OKX sent no account config".into()))?;
+        let long_short = match config.pos_mode.as_str() {
+            "long_short_mode" => true,
+            "net_mode" => false,
+            other => {
+                return Err(ExchangeError::Unavailable(format!(
+                    "OKX reported the unfamiliar posMode `{other}`"
+                )));
+            }
+        };
+        self.long_short_mode.store(long_short, Ordering::Relaxed);
+        Ok(long_short)
     }
 
     /// The margin mode set for `symbol`, if any.
@@ -203,6 +267,7 @@ impl Exchange for OkxExchange {
     async fn place(&self, ticket: &OrderTicket) -> Result<ExchangeOrder, ExchangeError> {
         let instrument = self.instrument(&ticket.symbol).await?;
         let body = mapping::order_body(ticket, &instrument, self.margin_mode(&ticket.symbol))?;
+        let body = self.positioned(body, ticket, &instrument);
         self.place_with_lookup(ticket, "/api/v5/trade/order", &body)
             .await
     }
@@ -264,11 +329,28 @@ impl Exchange for OkxExchange {
             .map_err(read_error)?
         {
             Some(order) => Ok(Some(order)),
-            None if instrument.inst_type == "SWAP" => self
+            // A swap's stop leg, or a spot `oco` group, is an algo order.
+            None => self
                 .fetch_algo(client_order_id, &instrument)
                 .await
                 .map_err(read_error),
-            None => Ok(None),
+        }
+    }
+
+    async fn fetch_sent(
+        &self,
+        ticket: &OrderTicket,
+    ) -> Result<Option<ExchangeOrder>, ExchangeError> {
+        match self.spot_group(ticket).await? {
+            Some((group, instrument)) => self.fetch_oco_leg(ticket, group, &instrument).await,
+            None => self.fetch(&ticket.client_order_id, &ticket.symbol).await,
+        }
+    }
+
+    async fn cancel_sent(&self, ticket: &OrderTicket) -> Result<ExchangeOrder, ExchangeError> {
+        match self.spot_group(ticket).await? {
+            Some((group, instrument)) => self.cancel_oco_leg(ticket, group, &instrument).await,
+            None => self.cancel(&ticket.client_order_id, &ticket.symbol).await,
         }
     }
 
@@ -306,21 +388,32 @@ impl Exchange for OkxExchange {
                 "unsupported_instrument: {symbol} is spot, it has no leverage"
             )));
         }
-        let body = json!({
-            "instId": instrument.inst_id,
-            "lever": leverage.leverage.to_string(),
-            "mgnMode": leverage.mode.word(),
-        });
-        let (_, result) = self
-            .rest
-            .signed::<serde_json::Value>(
-                Method::POST,
-                "/api/v5/account/set-leverage",
-                &[],
-                Some(&body),
-            )
-            .await;
-        result.map_err(|f| order_error(f, symbol))?;
+        // In long/short mode an isolated leverage is set per side.
+        let long_short = self.read_position_mode(symbol).await?;
+        let sides: &[&str] = match (long_short, leverage.mode) {
+            (true, MarginMode::Isolated) => &["long", "short"],
+            _ => &[""],
+        };
+        for side in sides {
+            let mut body = json!({
+                "instId": instrument.inst_id,
+                "lever": leverage.leverage.to_string(),
+                "mgnMode": leverage.mode.word(),
+            });
+            if !side.is_empty() {
+                body["posSide"] = json!(side);
+            }
+            let (_, result) = self
+                .rest
+                .signed::<Value>(
+                    Method::POST,
+                    "/api/v5/account/set-leverage",
+                    &[],
+                    Some(&body),
+                )
+                .await;
+            result.map_err(|f| order_error(f, symbol))?;
+        }
         if let Ok(mut modes) = self.margin_modes.lock() {
             modes.insert(symbol.to_string(), leverage.mode);
         }

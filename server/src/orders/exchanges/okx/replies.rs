@@ -130,6 +130,14 @@ pub(super) struct TickerReply {
     pub(super) last: Decimal,
 }
 
+/// `GET /api/v5/account/config`: the account's position mode.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct AccountConfigReply {
+    /// `net_mode` or `long_short_mode`.
+    pub(super) pos_mode: String,
+}
+
 /// One position of `GET /api/v5/account/positions`.
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
