@@ -73,7 +73,9 @@ impl PerpVenue for MockBinanceFutures {
 
     async fn at_venue(&self, _client: &Client, order: &Order) -> Option<AtVenue> {
         self.order(&order.client_order_id).map(|o| AtVenue {
-            reduce_only: o.reduce_only,
+            // A leg for the whole position goes as `closePosition`, which
+            // Binance lets only reduce the position.
+            reduce_only: o.reduce_only || o.close_position,
             open: matches!(o.status, "NEW" | "PARTIALLY_FILLED"),
             price: o.stop_price.or(o.price),
         })
