@@ -20,23 +20,7 @@ use crate::{
 /// the venue holds it once, and a retry is the same order.
 pub async fn every_fault_ends_with_exactly_one_order<V: MockedVenue>() {
     let (venue, server, client) = trading::<V>().await;
-    let faults = [
-        ("slow", Fault::SlowAnswer(Duration::from_secs(3))),
-        ("500", Fault::ServerError),
-        ("500-after", Fault::ServerErrorAfterProcessing),
-        ("backend-timeout", Fault::BackendTimeout),
-        (
-            "429",
-            Fault::TooManyRequests {
-                retry_after_secs: 1,
-            },
-        ),
-        ("dropped", Fault::DropConnection),
-        ("reset", Fault::ResetConnection),
-        ("lost-answer", Fault::LoseAnswer),
-        ("truncated", Fault::TruncatedBody),
-    ];
-    for (name, fault) in faults {
+    for (name, fault) in Fault::matrix() {
         venue.fail_next(Route::PlaceOrder, fault);
         let placed = place_order(&client, order_on::<V>(name, Side::Buy, "0.001", None)).await;
         assert_eq!(
@@ -54,7 +38,7 @@ pub async fn every_fault_ends_with_exactly_one_order<V: MockedVenue>() {
         assert_eq!(retried.id, placed.id, "{name}: a retry is the same order");
         assert_eq!(venue.orders_with_client_id(&placed.client_order_id), 1);
     }
-    assert_eq!(venue.order_count(), faults.len());
+    assert_eq!(venue.order_count(), Fault::matrix().len());
 
     // A cancel whose answer is lost still ends canceled, once.
     let resting = place_order(
