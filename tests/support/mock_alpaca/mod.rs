@@ -15,15 +15,12 @@
 mod book;
 mod routes;
 
-use std::{
-    collections::HashMap,
-    sync::{Arc, Mutex},
-};
+use std::collections::HashMap;
 
 use rust_decimal::Decimal;
 use serde_json::json;
 
-use crate::mock_venue::{Answer, Faults, Request, Server, Trouble, Venue, answer, retry_after};
+use crate::mock_venue::{Answer, Faults, Mock, Request, Trouble, Venue, answer, retry_after};
 pub use crate::mock_venue::{Fault, Route};
 
 /// The API key id the mock accepts.
@@ -76,7 +73,8 @@ struct Execution {
     time: i64,
 }
 
-struct State {
+/// The venue behind [`MockAlpaca`].
+pub struct State {
     open: bool,
     /// How far the venue's clock runs ahead of ours, in ms.
     clock_offset_ms: i64,
@@ -92,12 +90,7 @@ struct State {
 }
 
 /// A running mock; it stops when dropped.
-pub struct MockAlpaca {
-    /// `http://127.0.0.1:<port>`, for the trading and the data API alike.
-    pub url: String,
-    state: Arc<Mutex<State>>,
-    _server: Server,
-}
+pub type MockAlpaca = Mock<State>;
 
 /// Alpaca's error body.
 pub(crate) fn error(status: u16, code: i64, message: &str) -> Answer {
@@ -160,6 +153,10 @@ impl Venue for State {
     }
 }
 
+// The clock offset moves the time `/v2/clock` reports; Alpaca stamps no
+// request, so nothing is refused by it.
+crate::mock_state!(State, MockOrder, client_order_id);
+
 impl MockAlpaca {
     /// Starts on an ephemeral loopback port with the market open, AAPL
     /// (fractionable, in steps of 0.00001) at 2,000 (the conformance
@@ -170,7 +167,7 @@ impl MockAlpaca {
             fractionable,
             price: Decimal::from(price),
         };
-        let state = Arc::new(Mutex::new(State {
+        Mock::serve(State {
             open: true,
             clock_offset_ms: 0,
             orders: Vec::new(),
@@ -185,17 +182,8 @@ impl MockAlpaca {
             refused_signatures: 0,
             requests: 0,
             next_id: 1,
-        }));
-        let server = Server::start(state.clone()).await;
-        Self {
-            url: server.url.clone(),
-            state,
-            _server: server,
-        }
-    }
-
-    fn with<T>(&self, f: impl FnOnce(&mut State) -> T) -> T {
-        f(&mut self.state.lock().expect("mock state"))
+        })
+        .await
     }
 
     /// Points a server configuration's `alpaca` exchange at this mock.
@@ -206,17 +194,6 @@ impl MockAlpaca {
         alpaca.data_url = self.url.clone();
         alpaca.api_key = API_KEY.into();
         alpaca.api_secret = API_SECRET.into();
-    }
-
-    /// Sets how far the mock's clock (the time `/v2/clock` reports) runs
-    /// ahead of ours; Alpaca stamps no request, so nothing refuses by it.
-    pub fn set_clock_offset(&self, ms: i64) {
-        self.with(|s| s.clock_offset_ms = ms);
-    }
-
-    /// Queues a fault for the next request on `route`.
-    pub fn fail_next(&self, route: Route, fault: Fault) {
-        self.with(|s| s.faults.push(route, fault));
     }
 
     /// Moves the last trade of `symbol`: while the market is open, resting
@@ -238,40 +215,8 @@ impl MockAlpaca {
         self.with(|s| s.open = false);
     }
 
-    /// The latest order under `client_order_id`.
-    pub fn order(&self, client_order_id: &str) -> Option<MockOrder> {
-        self.with(|s| {
-            s.orders
-                .iter()
-                .rev()
-                .find(|o| o.client_order_id == client_order_id)
-                .cloned()
-        })
-    }
-
-    /// Every order the mock ever accepted (OCO legs included), oldest
-    /// first.
-    pub fn orders(&self) -> Vec<MockOrder> {
-        self.with(|s| s.orders.clone())
-    }
-
-    /// How many orders carry `client_order_id`.
-    pub fn orders_with_client_id(&self, client_order_id: &str) -> usize {
-        self.with(|s| {
-            s.orders
-                .iter()
-                .filter(|o| o.client_order_id == client_order_id)
-                .count()
-        })
-    }
-
     /// The shares of `symbol` the account holds.
     pub fn shares(&self, symbol: &str) -> Decimal {
         self.with(|s| s.shares.get(symbol).copied().unwrap_or_default())
-    }
-
-    /// Requests refused for a wrong key pair.
-    pub fn refused_signatures(&self) -> u64 {
-        self.with(|s| s.refused_signatures)
     }
 }

@@ -19,14 +19,13 @@ mod trailing;
 
 use std::{
     collections::{BTreeMap, HashMap},
-    sync::{Arc, Mutex},
     time::Duration,
 };
 
 use rust_decimal::Decimal;
 use serde_json::json;
 
-use crate::mock_venue::{Answer, Faults, Request, Server, Trouble, Venue, answer, retry_after};
+use crate::mock_venue::{Answer, Faults, Mock, Request, Trouble, Venue, answer, retry_after};
 pub use crate::mock_venue::{Fault, Route};
 pub(crate) use routes::verify;
 
@@ -88,7 +87,8 @@ struct Trade {
     time: i64,
 }
 
-struct State {
+/// The venue behind [`MockBinance`].
+pub struct State {
     clock_offset_ms: i64,
     orders: Vec<MockOrder>,
     order_lists: Vec<MockOrderList>,
@@ -106,12 +106,7 @@ struct State {
 }
 
 /// A running mock; it stops when dropped.
-pub struct MockBinance {
-    /// `http://127.0.0.1:<port>`.
-    pub url: String,
-    state: Arc<Mutex<State>>,
-    _server: Server,
-}
+pub type MockBinance = Mock<State>;
 
 /// Binance's error body.
 pub(crate) fn error(status: u16, code: i64, msg: &str) -> Answer {
@@ -170,6 +165,8 @@ impl Venue for State {
     }
 }
 
+crate::mock_state!(State, MockOrder, client_order_id);
+
 fn now_ms() -> i64 {
     chrono::Utc::now().timestamp_millis()
 }
@@ -178,7 +175,7 @@ impl MockBinance {
     /// Starts on an ephemeral loopback port, with BTCUSDT at 50,000 and an
     /// account holding 100,000 USDT and 1 BTC.
     pub async fn start() -> Self {
-        let state = Arc::new(Mutex::new(State {
+        Mock::serve(State {
             clock_offset_ms: 0,
             orders: Vec::new(),
             order_lists: Vec::new(),
@@ -197,13 +194,8 @@ impl MockBinance {
             refused_signatures: 0,
             weight: 0,
             next_id: 1,
-        }));
-        let server = Server::start(state.clone()).await;
-        Self {
-            url: server.url.clone(),
-            state,
-            _server: server,
-        }
+        })
+        .await
     }
 
     /// Starts like [`MockBinance::start`], with an account that holds
@@ -213,10 +205,6 @@ impl MockBinance {
         let mock = Self::start().await;
         mock.set_balance(asset, Decimal::ZERO);
         mock
-    }
-
-    fn with<T>(&self, f: impl FnOnce(&mut State) -> T) -> T {
-        f(&mut self.state.lock().expect("mock state"))
     }
 
     /// Points a server configuration's `binance` exchange at this mock.
@@ -257,16 +245,6 @@ impl MockBinance {
     /// The API key that sent the order `client_order_id`.
     pub fn placed_by(&self, client_order_id: &str) -> Option<String> {
         self.with(|s| s.placed_by.get(client_order_id).cloned())
-    }
-
-    /// Sets how far the mock's clock runs ahead of ours (negative: behind).
-    pub fn set_clock_offset(&self, ms: i64) {
-        self.with(|s| s.clock_offset_ms = ms);
-    }
-
-    /// Queues a fault for the next request on `route`.
-    pub fn fail_next(&self, route: Route, fault: Fault) {
-        self.with(|s| s.faults.push(route, fault));
     }
 
     /// Sets what the account holds of `asset`.
@@ -317,22 +295,6 @@ impl MockBinance {
         });
     }
 
-    /// The order the mock holds under `client_order_id` (the latest).
-    pub fn order(&self, client_order_id: &str) -> Option<MockOrder> {
-        self.with(|s| {
-            s.orders
-                .iter()
-                .rev()
-                .find(|o| o.client_order_id == client_order_id)
-                .cloned()
-        })
-    }
-
-    /// Every order the mock ever accepted, oldest first.
-    pub fn orders(&self) -> Vec<MockOrder> {
-        self.with(|s| s.orders.clone())
-    }
-
     /// Waits until at least `count` orders have reached the mock; fails the
     /// test after `within`.
     pub async fn wait_for_orders(&self, count: usize, within: Duration) {
@@ -345,20 +307,5 @@ impl MockBinance {
             }
         })
         .await;
-    }
-
-    /// How many orders carry `client_order_id`.
-    pub fn orders_with_client_id(&self, client_order_id: &str) -> usize {
-        self.with(|s| {
-            s.orders
-                .iter()
-                .filter(|o| o.client_order_id == client_order_id)
-                .count()
-        })
-    }
-
-    /// Signed requests refused for a bad key, signature or timestamp.
-    pub fn refused_signatures(&self) -> u64 {
-        self.with(|s| s.refused_signatures)
     }
 }

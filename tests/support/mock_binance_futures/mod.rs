@@ -16,17 +16,14 @@ mod income;
 mod routes;
 mod trailing;
 
-use std::{
-    collections::HashMap,
-    sync::{Arc, Mutex},
-};
+use std::collections::HashMap;
 
 use rust_decimal::Decimal;
 
 pub use crate::mock_binance::{API_KEY, API_SECRET};
 use crate::{
     mock_binance::trouble_answer,
-    mock_venue::{Answer, Fault, Faults, Request, Route, Server, Trouble, Venue},
+    mock_venue::{Answer, Faults, Mock, Request, Route, Trouble, Venue},
 };
 
 /// Commission per fill: 4 bps of the notional, in USDT (taker).
@@ -80,7 +77,8 @@ struct Trade {
     time: i64,
 }
 
-struct State {
+/// The venue behind [`MockBinanceFutures`].
+pub struct State {
     clock_offset_ms: i64,
     orders: Vec<FuturesOrder>,
     trades: Vec<Trade>,
@@ -100,12 +98,7 @@ struct State {
 }
 
 /// A running mock; it stops when dropped.
-pub struct MockBinanceFutures {
-    /// `http://127.0.0.1:<port>`.
-    pub url: String,
-    state: Arc<Mutex<State>>,
-    _server: Server,
-}
+pub type MockBinanceFutures = Mock<State>;
 
 impl Venue for State {
     fn route(&self, request: &Request) -> Option<Route> {
@@ -135,12 +128,14 @@ impl Venue for State {
     }
 }
 
+crate::mock_state!(State, FuturesOrder, client_order_id);
+
 impl MockBinanceFutures {
     /// Starts on an ephemeral loopback port, with the BTCUSDT and ETHUSDT
     /// perpetuals marked at 50,000 and 3,000, a wallet of 100,000 USDT, no
     /// position, one-way mode, cross margin and 20× leverage.
     pub async fn start() -> Self {
-        let state = Arc::new(Mutex::new(State {
+        Mock::serve(State {
             clock_offset_ms: 0,
             orders: Vec::new(),
             trades: Vec::new(),
@@ -158,27 +153,8 @@ impl MockBinanceFutures {
             refused_signatures: 0,
             weight: 0,
             next_id: 1,
-        }));
-        let server = Server::start(state.clone()).await;
-        Self {
-            url: server.url.clone(),
-            state,
-            _server: server,
-        }
-    }
-
-    fn with<T>(&self, f: impl FnOnce(&mut State) -> T) -> T {
-        f(&mut self.state.lock().expect("mock state"))
-    }
-
-    /// Sets how far the mock's clock runs ahead of ours (negative: behind).
-    pub fn set_clock_offset(&self, ms: i64) {
-        self.with(|s| s.clock_offset_ms = ms);
-    }
-
-    /// Queues a fault for the next request on `route`.
-    pub fn fail_next(&self, route: Route, fault: Fault) {
-        self.with(|s| s.faults.push(route, fault));
+        })
+        .await
     }
 
     /// Moves the mark price: resting limits it crosses fill, and stops it
@@ -253,36 +229,5 @@ impl MockBinanceFutures {
     /// Whether the account is in hedge mode.
     pub fn hedge_mode(&self) -> bool {
         self.with(|s| s.hedge_mode)
-    }
-
-    /// The latest order under `client_order_id`.
-    pub fn order(&self, client_order_id: &str) -> Option<FuturesOrder> {
-        self.with(|s| {
-            s.orders
-                .iter()
-                .rev()
-                .find(|o| o.client_order_id == client_order_id)
-                .cloned()
-        })
-    }
-
-    /// Every order the mock ever accepted, oldest first.
-    pub fn orders(&self) -> Vec<FuturesOrder> {
-        self.with(|s| s.orders.clone())
-    }
-
-    /// How many orders carry `client_order_id`.
-    pub fn orders_with_client_id(&self, client_order_id: &str) -> usize {
-        self.with(|s| {
-            s.orders
-                .iter()
-                .filter(|o| o.client_order_id == client_order_id)
-                .count()
-        })
-    }
-
-    /// Signed requests refused for a bad key, signature or timestamp.
-    pub fn refused_signatures(&self) -> u64 {
-        self.with(|s| s.refused_signatures)
     }
 }

@@ -14,15 +14,12 @@ mod book;
 mod position_mode;
 mod routes;
 
-use std::{
-    collections::{BTreeMap, HashMap, HashSet},
-    sync::{Arc, Mutex},
-};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use rust_decimal::Decimal;
 use serde_json::json;
 
-use crate::mock_venue::{Answer, Faults, Request, Server, Trouble, Venue, answer};
+use crate::mock_venue::{Answer, Faults, Mock, Request, Trouble, Venue, answer};
 pub use crate::mock_venue::{Fault, Route};
 
 /// The API key the mock accepts.
@@ -75,7 +72,8 @@ struct Execution {
     time: i64,
 }
 
-struct State {
+/// The venue behind [`MockBybit`].
+pub struct State {
     clock_offset_ms: i64,
     orders: Vec<MockOrder>,
     executions: Vec<Execution>,
@@ -96,12 +94,7 @@ struct State {
 }
 
 /// A running mock; it stops when dropped.
-pub struct MockBybit {
-    /// `http://127.0.0.1:<port>`.
-    pub url: String,
-    state: Arc<Mutex<State>>,
-    _server: Server,
-}
+pub type MockBybit = Mock<State>;
 
 /// Bybit's answer envelope for an error.
 pub(crate) fn error(status: u16, code: i64, msg: &str) -> Answer {
@@ -162,12 +155,14 @@ impl Venue for State {
     }
 }
 
+crate::mock_state!(State, MockOrder, order_link_id);
+
 impl MockBybit {
     /// Starts on an ephemeral loopback port, with BTCUSDT (spot and
     /// linear) at 50,000 and a unified account holding 100,000 USDT and
     /// 1 BTC.
     pub async fn start() -> Self {
-        let state = Arc::new(Mutex::new(State {
+        Mock::serve(State {
             clock_offset_ms: 0,
             orders: Vec::new(),
             executions: Vec::new(),
@@ -184,17 +179,8 @@ impl MockBybit {
             create_requests: 0,
             requests: 0,
             next_id: 1,
-        }));
-        let server = Server::start(state.clone()).await;
-        Self {
-            url: server.url.clone(),
-            state,
-            _server: server,
-        }
-    }
-
-    fn with<T>(&self, f: impl FnOnce(&mut State) -> T) -> T {
-        f(&mut self.state.lock().expect("mock state"))
+        })
+        .await
     }
 
     /// Points a server configuration's `bybit` exchange at this mock.
@@ -204,16 +190,6 @@ impl MockBybit {
         bybit.base_url = self.url.clone();
         bybit.api_key = API_KEY.into();
         bybit.api_secret = API_SECRET.into();
-    }
-
-    /// Sets how far the mock's clock runs ahead of ours (negative: behind).
-    pub fn set_clock_offset(&self, ms: i64) {
-        self.with(|s| s.clock_offset_ms = ms);
-    }
-
-    /// Queues a fault for the next request on `route`.
-    pub fn fail_next(&self, route: Route, fault: Fault) {
-        self.with(|s| s.faults.push(route, fault));
     }
 
     /// Moves the market of `symbol` (spot and linear alike): resting
@@ -253,39 +229,8 @@ impl MockBybit {
         self.with(|s| s.leverage.get(symbol).copied())
     }
 
-    /// The latest order under `order_link_id`.
-    pub fn order(&self, order_link_id: &str) -> Option<MockOrder> {
-        self.with(|s| {
-            s.orders
-                .iter()
-                .rev()
-                .find(|o| o.order_link_id == order_link_id)
-                .cloned()
-        })
-    }
-
-    /// Every order the mock ever accepted, oldest first.
-    pub fn orders(&self) -> Vec<MockOrder> {
-        self.with(|s| s.orders.clone())
-    }
-
-    /// How many orders carry `order_link_id`.
-    pub fn orders_with_client_id(&self, order_link_id: &str) -> usize {
-        self.with(|s| {
-            s.orders
-                .iter()
-                .filter(|o| o.order_link_id == order_link_id)
-                .count()
-        })
-    }
-
     /// Order requests received (accepted, refused or duplicate).
     pub fn create_requests(&self) -> u64 {
         self.with(|s| s.create_requests)
-    }
-
-    /// Signed requests refused for a bad key, signature or timestamp.
-    pub fn refused_signatures(&self) -> u64 {
-        self.with(|s| s.refused_signatures)
     }
 }

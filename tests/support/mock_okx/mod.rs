@@ -15,15 +15,12 @@ mod book;
 mod oco;
 mod routes;
 
-use std::{
-    collections::{BTreeMap, HashMap},
-    sync::{Arc, Mutex},
-};
+use std::collections::{BTreeMap, HashMap};
 
 use rust_decimal::Decimal;
 use serde_json::{Value, json};
 
-use crate::mock_venue::{Answer, Faults, Request, Server, Trouble, Venue, answer, retry_after};
+use crate::mock_venue::{Answer, Faults, Mock, Request, Trouble, Venue, answer, retry_after};
 pub use crate::mock_venue::{Fault, Route};
 
 /// The API key the mock accepts.
@@ -102,7 +99,8 @@ pub struct MockPosition {
     pub entry: Decimal,
 }
 
-struct State {
+/// The venue behind [`MockOkx`].
+pub struct State {
     clock_offset_ms: i64,
     orders: Vec<MockOrder>,
     algos: Vec<MockAlgo>,
@@ -121,12 +119,7 @@ struct State {
 }
 
 /// A running mock; it stops when dropped.
-pub struct MockOkx {
-    /// `http://127.0.0.1:<port>`.
-    pub url: String,
-    state: Arc<Mutex<State>>,
-    _server: Server,
-}
+pub type MockOkx = Mock<State>;
 
 /// OKX's envelope around `data`.
 fn ok(data: Vec<Value>) -> Answer {
@@ -183,11 +176,13 @@ impl Venue for State {
     }
 }
 
+crate::mock_state!(State, MockOrder, cl_ord_id);
+
 impl MockOkx {
     /// Starts on an ephemeral loopback port, with BTC at 50,000 (spot and
     /// swap) and an account holding 100,000 USDT and 1 BTC.
     pub async fn start() -> Self {
-        let state = Arc::new(Mutex::new(State {
+        Mock::serve(State {
             clock_offset_ms: 0,
             orders: Vec::new(),
             algos: Vec::new(),
@@ -206,17 +201,8 @@ impl MockOkx {
             faults: Faults::default(),
             refused_signatures: 0,
             next_id: 1,
-        }));
-        let server = Server::start(state.clone()).await;
-        Self {
-            url: server.url.clone(),
-            state,
-            _server: server,
-        }
-    }
-
-    fn with<T>(&self, f: impl FnOnce(&mut State) -> T) -> T {
-        f(&mut self.state.lock().expect("mock state"))
+        })
+        .await
     }
 
     /// Points a server configuration's `okx` exchange at this mock.
@@ -229,36 +215,10 @@ impl MockOkx {
         okx.passphrase = PASSPHRASE.into();
     }
 
-    /// Sets how far the mock's clock runs ahead of ours (negative: behind).
-    pub fn set_clock_offset(&self, ms: i64) {
-        self.with(|s| s.clock_offset_ms = ms);
-    }
-
-    /// Queues a fault for the next request on `route`.
-    pub fn fail_next(&self, route: Route, fault: Fault) {
-        self.with(|s| s.faults.push(route, fault));
-    }
-
     /// Moves the market of `inst_id`: resting orders it crosses fill and
     /// stops it reaches trigger.
     pub fn set_price(&self, inst_id: &str, price: Decimal) {
         self.with(|s| book::move_market(s, inst_id, price));
-    }
-
-    /// The latest order under `cl_ord_id` (as OKX holds it, prefix-less).
-    pub fn order(&self, cl_ord_id: &str) -> Option<MockOrder> {
-        self.with(|s| {
-            s.orders
-                .iter()
-                .rev()
-                .find(|o| o.cl_ord_id == cl_ord_id)
-                .cloned()
-        })
-    }
-
-    /// Every order the mock ever accepted, oldest first.
-    pub fn orders(&self) -> Vec<MockOrder> {
-        self.with(|s| s.orders.clone())
     }
 
     /// Every algo order the mock ever accepted, oldest first.
@@ -269,11 +229,6 @@ impl MockOkx {
     /// What open orders and live `oco` groups lock of `ccy`.
     pub fn frozen(&self, ccy: &str) -> Decimal {
         self.with(|s| book::frozen(s, ccy))
-    }
-
-    /// How many orders carry `cl_ord_id`.
-    pub fn orders_with_client_id(&self, cl_ord_id: &str) -> usize {
-        self.with(|s| s.orders.iter().filter(|o| o.cl_ord_id == cl_ord_id).count())
     }
 
     /// The leverage and margin mode last set for `inst_id`.
@@ -301,12 +256,6 @@ impl MockOkx {
                 .cloned()
                 .unwrap_or_default()
         })
-    }
-
-    /// Signed requests refused for a bad key, passphrase, signature,
-    /// timestamp or environment.
-    pub fn refused_signatures(&self) -> u64 {
-        self.with(|s| s.refused_signatures)
     }
 }
 

@@ -6,6 +6,7 @@
 //! error codes.
 
 mod http;
+mod mock;
 
 use std::{
     collections::{HashMap, VecDeque},
@@ -14,6 +15,7 @@ use std::{
     time::Duration,
 };
 
+pub use self::mock::{Mock, MockState};
 use serde_json::Value;
 use tokio::{net::TcpListener, task::JoinSet};
 
