@@ -1,7 +1,6 @@
 //! Alpaca (US equities) in the conformance kit, through its mock on the
 //! shared fault core: the suite trades AAPL at 2,000 (its prices scaled
-//! from 50,000); the suite's bracket, half a share, is refused by name,
-//! as Alpaca takes OCO orders in whole shares only.
+//! from 50,000); its bracket, one whole share, is one native OCO order.
 
 use std::time::Duration;
 
@@ -20,7 +19,6 @@ impl VenueUnderTest for MockAlpaca {
     const KIND: &'static str = "alpaca";
     const SYMBOL: &'static str = "NASDAQ:AAPL";
     const MARKET_PRICE: &'static str = "2000";
-    const SPOT_BRACKETS: bool = false;
 
     async fn start() -> Self {
         MockAlpaca::start().await

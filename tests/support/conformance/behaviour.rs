@@ -8,7 +8,7 @@ use tradeplane_client::Client;
 
 use super::{VenueUnderTest, price as at};
 use crate::{
-    TestServer, bracketed, cancel_order, create_pipeline, dec, error_reason, get_order,
+    TestServer, bracketed_pipeline, cancel_order, create_pipeline, dec, error_reason, get_order,
     list_exchanges, order_reaches, orders_of, place_order, role, run_pipeline_on,
 };
 
@@ -216,7 +216,14 @@ pub async fn a_bracket_is_one_linked_group<V: VenueUnderTest>() {
         &client,
         Pipeline {
             exchange: V::EXCHANGE.into(),
-            ..bracketed("conformance-bracket", &[("400", "100")])
+            // Worth one unit at the market: a whole share on a venue that
+            // takes OCO orders in whole shares only.
+            ..bracketed_pipeline(
+                "conformance-bracket",
+                &at::<V>("50000"),
+                "200",
+                &[("400", "100")],
+            )
         },
     )
     .await;
