@@ -150,6 +150,10 @@ pub struct OrderFile {
     /// market is closed.
     #[serde(default)]
     pub outside_market_hours: String,
+    /// The venue attaches the stop-loss and take-profit to the entry
+    /// (Alpaca, OKX, Bybit linear).
+    #[serde(default)]
+    pub attach_exits: bool,
 }
 
 /// How far a trailing stop follows the price.
@@ -470,6 +474,7 @@ impl PipelineFile {
                     &order.outside_market_hours,
                     |n| OutsideMarketHours::from_str_name(n).map(|v| v as i32),
                 )?,
+                attach_exits: order.attach_exits,
             });
         }
         Ok(pipeline)

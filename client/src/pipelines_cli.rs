@@ -139,6 +139,7 @@ fn order_settings_json(o: &OrderSettings) -> Value {
         })).collect::<Vec<_>>(),
         "trailing_stop": trailing,
         "breakeven_after_first_take_profit": o.breakeven_after_first_take_profit,
+        "attach_exits": o.attach_exits,
         "cancel_after_seconds": seconds(o.cancel_after.as_ref()),
     })
 }

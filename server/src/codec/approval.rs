@@ -11,7 +11,7 @@ use crate::{
     market::side::Side,
     model::{
         approval::{Approval, ApprovalState, Decision},
-        order::{OrderOrigin, OrderRequest, OrderRole, OrderType, TimeInForce},
+        order::{Attachment, OrderOrigin, OrderRequest, OrderRole, OrderType, TimeInForce},
     },
     proto_time::ms_to_timestamp,
 };
@@ -52,6 +52,8 @@ fn request_from_proto(request: pb::PlaceOrderRequest) -> Result<OrderRequest, Co
         exchange: request.exchange,
         account: request.account,
         symbol: request.symbol,
+        // Exits travel beside the request, in the approval.
+        attachment: None,
     })
 }
 
@@ -66,6 +68,8 @@ impl From<&Approval> for pb::Approval {
             signal_id: approval.origin.signal_id.clone(),
             state: approval.state.number(),
             order: Some((&approval.request).into()),
+            attached_exits: Attachment::exits(&approval.request.attachment)
+                .map(super::order::exits_to_proto),
             role: approval.origin.role.map_or(0, Mirrored::number),
             create_time: timestamp(approval.create_time_ms),
             expire_time: timestamp(approval.expire_time_ms),
@@ -90,8 +94,14 @@ impl TryFrom<pb::Approval> for Approval {
         let request = approval
             .order
             .ok_or(CodecError::Missing { field: "order" })?;
+        let mut request = request_from_proto(request)?;
+        request.attachment = approval
+            .attached_exits
+            .map(super::order::exits_from_proto)
+            .transpose()?
+            .map(Attachment::Exits);
         Ok(Approval {
-            request: request_from_proto(request)?,
+            request,
             origin: OrderOrigin {
                 pipeline_id: approval.pipeline_id,
                 execution_id: approval.execution_id.clone(),
@@ -135,6 +145,7 @@ mod tests {
                 reference_price: Some(Decimal::new(60010, 0)),
                 trailing_delta_bips: None,
                 reduce_only: true,
+                attachment: None,
             },
             origin: OrderOrigin {
                 pipeline_id: "p".into(),

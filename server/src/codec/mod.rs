@@ -27,6 +27,8 @@ pub enum CodecError {
     Decimal { field: &'static str, text: String },
     #[error("{field} is negative")]
     Negative { field: &'static str },
+    #[error("{field}: {reason}")]
+    Invalid { field: &'static str, reason: String },
 }
 
 /// A required decimal field.

@@ -9,7 +9,8 @@ use super::{
 use crate::{
     market::{account, side::Side},
     model::order::{
-        Fill, Order, OrderOrigin, OrderRole, OrderStatus, OrderType, TimeInForce, Transition,
+        AttachedExits, Attachment, Fill, Order, OrderOrigin, OrderRole, OrderStatus, OrderType,
+        TimeInForce, Transition,
     },
 };
 
@@ -47,6 +48,10 @@ impl From<&Order> for pb::Order {
             replaces: order.origin.replaces.clone(),
             trailing_delta_bips: order.trailing_delta_bips.unwrap_or(0),
             reduce_only: order.reduce_only,
+            attached_exits: Attachment::exits(&order.attachment).map(exits_to_proto),
+            attached_to: Attachment::entry(&order.attachment)
+                .unwrap_or_default()
+                .to_string(),
             fills: order.fills.iter().map(fill_to_proto).collect(),
             transitions: order
                 .transitions
@@ -86,6 +91,41 @@ fn fill_from_proto(fill: pb::Fill) -> Result<Fill, CodecError> {
     })
 }
 
+/// The exits an entry carries, on the wire.
+pub(super) fn exits_to_proto(exits: &AttachedExits) -> pb::AttachedExits {
+    pb::AttachedExits {
+        group: exits.group.clone(),
+        stop_price: decimal_text(exits.stop_price),
+        target_price: decimal_text(exits.target_price),
+    }
+}
+
+/// The exits an entry carries, read back; both prices are required.
+pub(super) fn exits_from_proto(exits: pb::AttachedExits) -> Result<AttachedExits, CodecError> {
+    Ok(AttachedExits {
+        stop_price: decimal(&exits.stop_price, "attached_exits.stop_price")?,
+        target_price: decimal(&exits.target_price, "attached_exits.target_price")?,
+        group: exits.group,
+    })
+}
+
+/// An order's attachment: exits it carries, or the entry it is an exit
+/// of; never both.
+fn attachment_from_proto(
+    exits: Option<pb::AttachedExits>,
+    attached_to: &str,
+) -> Result<Option<Attachment>, CodecError> {
+    match (exits, attached_to) {
+        (None, "") => Ok(None),
+        (None, entry) => Ok(Some(Attachment::ExitOf(entry.to_string()))),
+        (Some(exits), "") => Ok(Some(Attachment::Exits(exits_from_proto(exits)?))),
+        (Some(_), _) => Err(CodecError::Invalid {
+            field: "attached_to",
+            reason: "an entry that carries exits is not itself an attached exit".into(),
+        }),
+    }
+}
+
 impl TryFrom<pb::Order> for Order {
     type Error = CodecError;
 
@@ -117,6 +157,7 @@ impl TryFrom<pb::Order> for Order {
             reference_price: optional_decimal(&order.reference_price, "reference_price")?,
             trailing_delta_bips: Some(order.trailing_delta_bips).filter(|bips| *bips > 0),
             reduce_only: order.reduce_only,
+            attachment: attachment_from_proto(order.attached_exits, &order.attached_to)?,
             status: OrderStatus::required(order.status, "status")?,
             filled_quantity: optional_decimal(&order.filled_quantity, "filled_quantity")?
                 .unwrap_or_default(),

@@ -3,6 +3,7 @@
 //! services and the store).
 
 pub mod approval;
+pub mod attachment;
 pub mod execution;
 pub mod order;
 pub mod signal;

@@ -4,6 +4,7 @@
 
 use rust_decimal::Decimal;
 
+pub use super::attachment::{AttachedExits, Attachment};
 use crate::{
     market::{
         instrument::{Instrument, InstrumentKind},
@@ -123,6 +124,9 @@ pub struct OrderTicket {
     /// refuses (or, resting, cancels) what would increase or flip it.
     /// Exits and protective orders of perpetual positions are.
     pub reduce_only: bool,
+    /// Exits the venue attaches to the order, or the entry it attached
+    /// this exit to (see [`Attachment`]).
+    pub attachment: Option<Attachment>,
 }
 
 impl OrderTicket {
@@ -150,6 +154,7 @@ impl OrderTicket {
             trailing_delta_bips: None,
             kind: InstrumentKind::Spot,
             reduce_only: false,
+            attachment: None,
         }
     }
 }
@@ -244,6 +249,8 @@ pub struct OrderRequest {
     pub trailing_delta_bips: Option<u32>,
     /// See [`OrderTicket::reduce_only`].
     pub reduce_only: bool,
+    /// See [`OrderTicket::attachment`].
+    pub attachment: Option<Attachment>,
 }
 
 /// An order and everything that happened to it.
@@ -270,6 +277,8 @@ pub struct Order {
     pub trailing_delta_bips: Option<u32>,
     /// See [`OrderTicket::reduce_only`].
     pub reduce_only: bool,
+    /// See [`OrderTicket::attachment`].
+    pub attachment: Option<Attachment>,
     pub status: OrderStatus,
     pub filled_quantity: Decimal,
     pub average_fill_price: Option<Decimal>,
@@ -313,6 +322,7 @@ impl Order {
             reference_price: ticket.reference_price.map(|p| p.normalize()),
             trailing_delta_bips: ticket.trailing_delta_bips,
             reduce_only: ticket.reduce_only,
+            attachment: ticket.attachment.clone(),
             status: OrderStatus::New,
             filled_quantity: Decimal::ZERO,
             average_fill_price: None,
@@ -347,6 +357,7 @@ impl Order {
             trailing_delta_bips: self.trailing_delta_bips,
             kind: self.instrument.kind,
             reduce_only: self.reduce_only,
+            attachment: self.attachment.clone(),
         }
     }
 

@@ -26,6 +26,8 @@ pub enum InvalidReason {
     RequestIdReused,
     /// A trailing delta on an order or a venue that cannot trail it.
     UnsupportedTrailingDelta,
+    /// Exits attached to an entry at a venue that does not attach them.
+    UnsupportedAttachedExits,
 }
 
 impl InvalidReason {
@@ -47,6 +49,7 @@ impl InvalidReason {
             InvalidReason::UnsupportedInstrument => "UNSUPPORTED_INSTRUMENT",
             InvalidReason::RequestIdReused => "REQUEST_ID_REUSED",
             InvalidReason::UnsupportedTrailingDelta => "UNSUPPORTED_TRAILING_DELTA",
+            InvalidReason::UnsupportedAttachedExits => "UNSUPPORTED_ATTACHED_EXITS",
         }
     }
 }

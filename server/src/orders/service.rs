@@ -144,6 +144,7 @@ fn order_request(request: pb::PlaceOrderRequest) -> Result<OrderRequest, PlaceEr
         order_type,
         time_in_force,
         quantity,
+        attachment: None,
     })
 }
 

@@ -151,6 +151,7 @@ impl Pipelines {
             // The keeper trails this stop (emulated), whatever the venue.
             trailing_delta_bips: None,
             reduce_only: is_perpetual(symbol),
+            attachment: None,
         };
         let origin = OrderOrigin {
             pipeline_id: compiled.id.clone(),

@@ -282,6 +282,7 @@ impl Pipelines {
             reference_price,
             trailing_delta_bips: None,
             reduce_only: is_perpetual(symbol),
+            attachment: None,
         };
         let origin = OrderOrigin {
             role: Some(OrderRole::Exit),

@@ -398,6 +398,7 @@ pub(super) fn follow(
         reference_price: None,
         trailing_delta_bips: order.trailing_delta_bips,
         reduce_only: order.reduce_only,
+        attachment: None,
     };
     let mut origin = order.origin.clone();
     origin.oco_group = group.to_string();

@@ -227,6 +227,21 @@ impl Pipelines {
                 ),
             ));
         }
+        if compiled.order.attach_exits
+            && !exchange
+                .instrument_kinds()
+                .iter()
+                .any(|kind| exchange.attaches_exits(*kind))
+        {
+            return Err(ApiError::invalid_field(
+                "INVALID_PIPELINE",
+                "pipeline.order.attach_exits",
+                format!(
+                    "`{}` does not attach exits to an entry; leave attach_exits off to place the bracket after the fill",
+                    compiled.exchange
+                ),
+            ));
+        }
         let symbol = compiled
             .schedule
             .as_ref()

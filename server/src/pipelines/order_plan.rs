@@ -68,6 +68,8 @@ pub struct OrderPlan {
     pub leverage: Option<Leverage>,
     /// Stocks: what an order does while its market is closed.
     pub outside_market_hours: OutsideMarketHours,
+    /// The venue attaches the stop-loss and take-profit to the entry.
+    pub attach_exits: bool,
 }
 
 impl OrderPlan {
@@ -199,6 +201,19 @@ pub(super) fn compile_order_plan(settings: OrderSettings, bad: &mut Violations) 
                 OutsideMarketHours::Refuse
             }
         };
+    let attach_exits = settings.attach_exits;
+    if attach_exits
+        && (stop_loss.is_none()
+            || take_profits.len() != 1
+            || shares != Decimal::ONE_HUNDRED
+            || trailing_stop.is_some()
+            || breakeven)
+    {
+        bad.add(
+            "pipeline.order.attach_exits",
+            "needs a stop_loss and one take_profit for the whole position, without trailing_stop or breakeven",
+        );
+    }
     OrderPlan {
         order_type,
         limit_offset_bps,
@@ -210,6 +225,7 @@ pub(super) fn compile_order_plan(settings: OrderSettings, bad: &mut Violations) 
         cancel_after,
         leverage,
         outside_market_hours,
+        attach_exits,
     }
 }
 
@@ -369,6 +385,7 @@ mod tests {
             cancel_after: None,
             leverage: None,
             outside_market_hours: OutsideMarketHours::Refuse,
+            attach_exits: false,
         };
         let binance = || {
             Some(NativeTrailing {

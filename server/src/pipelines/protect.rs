@@ -10,7 +10,8 @@ use rust_decimal::Decimal;
 
 use super::{
     Pipelines,
-    sizing::BPS,
+    order_plan::OrderPlan,
+    sizing::{BPS, Plan},
     spec::{Compiled, Level},
     stop::Stop,
     worker::{order_request_id, origin_of, pipeline_audit},
@@ -19,7 +20,10 @@ use crate::{
     market::{instrument::InstrumentKind, side::Side},
     model::{
         execution::Execution,
-        order::{Order, OrderRequest, OrderRole, OrderStatus, OrderType, TimeInForce},
+        order::{
+            AttachedExits, Attachment, Order, OrderRequest, OrderRole, OrderStatus, OrderType,
+            TimeInForce,
+        },
     },
     orders::{
         desk::{Leg, client_order_id},
@@ -79,12 +83,14 @@ impl Pipelines {
             execution,
             entry,
             filled,
+            attached: Attachment::exits(&entry.attachment),
             trailing_delta_bips: compiled
                 .order
                 .native_trailing_bips(exchange.native_trailing()),
         };
         // A trailing stop without a stop-loss starts its distance away.
         let stop_price = match (compiled.order.stop_loss, compiled.order.trailing_stop) {
+            _ if legs.attached.is_some() => legs.attached.map(|exits| exits.stop_price),
             (Some(level), _) => Some(legs.price(level, true)),
             (None, Some(trail)) => Some(legs.away(trail.distance(filled), true)),
             (None, None) => None,
@@ -105,12 +111,11 @@ impl Pipelines {
                 continue;
             }
             covered += share;
-            let target = legs.leg(
-                OrderRole::TakeProfit,
-                index,
-                share,
-                legs.price(*level, false),
-            );
+            let target_price = match legs.attached {
+                Some(exits) => exits.target_price,
+                None => legs.price(*level, false),
+            };
+            let target = legs.leg(OrderRole::TakeProfit, index, share, target_price);
             let placed = match stop_price {
                 Some(stop) => {
                     let stop = legs.leg(OrderRole::StopLoss, index, share, stop);
@@ -170,6 +175,9 @@ struct Legs<'a> {
     execution: &'a Execution,
     entry: &'a Order,
     filled: Decimal,
+    /// The exits the venue attached to the entry: the legs are those,
+    /// adopted rather than placed.
+    attached: Option<&'a AttachedExits>,
     /// The venue trails the stops natively by this many basis points.
     trailing_delta_bips: Option<u32>,
 }
@@ -178,19 +186,12 @@ impl Legs<'_> {
     /// The price of a level: a stop sits on the losing side of the fill,
     /// a target on the winning side.
     fn price(&self, level: Level, losing: bool) -> Decimal {
-        match level {
-            Level::Price(price) => price,
-            Level::OffsetBps(bps) => self.away(self.filled * bps / BPS, losing),
-        }
+        level_price(level, self.entry.side, self.filled, losing)
     }
 
     /// The price `offset` from the fill, on the losing or winning side.
     fn away(&self, offset: Decimal, losing: bool) -> Decimal {
-        if (self.entry.side == Side::Buy) == losing {
-            self.filled - offset
-        } else {
-            self.filled + offset
-        }
+        away(self.entry.side, self.filled, offset, losing)
     }
 
     /// One protective order: a stop for a stop-loss, a limit for a
@@ -222,6 +223,9 @@ impl Legs<'_> {
             trailing_delta_bips,
             // A perpetual's protective orders only ever close it.
             reduce_only: self.entry.instrument.kind == InstrumentKind::Perpetual,
+            attachment: self
+                .attached
+                .map(|_| Attachment::ExitOf(self.entry.client_order_id.clone())),
         };
         let mut origin = origin_of(self.compiled, self.execution);
         origin.role = Some(role);
@@ -231,7 +235,50 @@ impl Legs<'_> {
 
     /// `leg` as a member of the bracket's OCO group `index`.
     fn grouped(&self, (request, mut origin): Leg, index: usize) -> Leg {
-        origin.oco_group = client_order_id(&format!("{}:oco:{index}", self.entry.id));
+        origin.oco_group = match self.attached {
+            Some(exits) => exits.group.clone(),
+            None => client_order_id(&format!("{}:oco:{index}", self.entry.id)),
+        };
         (request, origin)
     }
+}
+
+/// The price of a protective level for an entry on `side` at `from`: a
+/// stop sits on the losing side, a target on the winning side.
+fn level_price(level: Level, side: Side, from: Decimal, losing: bool) -> Decimal {
+    match level {
+        Level::Price(price) => price,
+        Level::OffsetBps(bps) => away(side, from, from * bps / BPS, losing),
+    }
+}
+
+/// The price `offset` from `from`, on the losing or winning side of an
+/// entry on `side`.
+fn away(side: Side, from: Decimal, offset: Decimal, losing: bool) -> Decimal {
+    if (side == Side::Buy) == losing {
+        from - offset
+    } else {
+        from + offset
+    }
+}
+
+/// The exits the entry `planned` under `request_id` carries to a venue
+/// that attaches them, priced from its limit or reference price; `None`
+/// unless the plan attaches its exits (a stop-loss and one take-profit,
+/// see `OrderPlan::attach_exits`) and the order opens a position.
+pub(super) fn attachment(plan: &OrderPlan, planned: &Plan, request_id: &str) -> Option<Attachment> {
+    let (true, false, Some(stop), [(target, _)]) = (
+        plan.attach_exits,
+        planned.reduces(),
+        plan.stop_loss,
+        plan.take_profits.as_slice(),
+    ) else {
+        return None;
+    };
+    let from = planned.limit_price.unwrap_or(planned.price);
+    Some(Attachment::Exits(AttachedExits {
+        group: client_order_id(&format!("{request_id}:oco:0")),
+        stop_price: level_price(stop, planned.side, from, true),
+        target_price: level_price(*target, planned.side, from, false),
+    }))
 }

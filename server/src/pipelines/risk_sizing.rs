@@ -89,6 +89,7 @@ mod tests {
             cancel_after: None,
             leverage: None,
             outside_market_hours: OutsideMarketHours::Refuse,
+            attach_exits: false,
         }
     }
 

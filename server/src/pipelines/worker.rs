@@ -14,7 +14,7 @@ use tokio::{sync::watch, task::JoinHandle};
 
 use super::{
     Pipelines, cleanup, market_hours, overrides,
-    protect::Protected,
+    protect::{self, Protected},
     risk::{self, History, Refusal},
     sizing::{self, Market, Plan},
     spec::Compiled,
@@ -474,8 +474,10 @@ impl Pipelines {
                 .set_leverage(venue, &plan.symbol, leverage)
                 .await?;
         }
+        let request_id = order_request_id(execution);
+        let attachment = protect::attachment(&compiled.order, plan, &request_id);
         let request = OrderRequest {
-            request_id: order_request_id(execution),
+            request_id,
             exchange: compiled.exchange.clone(),
             account: compiled.account.clone(),
             symbol: plan.symbol.clone(),
@@ -491,6 +493,7 @@ impl Pipelines {
             reduce_only: perpetual
                 && plan.reduces()
                 && plan.quantity <= plan.position.quantity.abs(),
+            attachment,
         };
         let mut origin = origin_of(compiled, execution);
         origin.role = Some(if plan.reduces() {

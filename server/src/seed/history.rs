@@ -256,5 +256,6 @@ pub fn order(slot: &Slot, execution_id: &str) -> Order {
         },
         create_time_ms: at(2),
         update_time_ms: at(4),
+        attachment: None,
     }
 }

@@ -14,7 +14,7 @@ use crate::{
     audit::{AuditEntry, actions},
     controls::breakers::{Admission, BreakerRecord, setting_key},
     market::account,
-    model::order::{Order, OrderOrigin, OrderRequest, OrderStatus, OrderTicket},
+    model::order::{Attachment, Order, OrderOrigin, OrderRequest, OrderStatus, OrderTicket},
     orders::{
         error::{InvalidReason, OrderError, PlaceError},
         exchanges::{Exchange, ExchangeError, ExchangeOrder, round_price, round_quantity},
@@ -265,6 +265,16 @@ impl OrderDesk {
                 format!("`{exchange_name}` does not trail a stop by {bips} basis points natively"),
             ));
         }
+        if ticket.attachment.is_some() && !exchange.attaches_exits(ticket.kind) {
+            return Err(PlaceError::invalid(
+                InvalidReason::UnsupportedAttachedExits,
+                "attach_exits",
+                format!(
+                    "`{exchange_name}` does not attach exits to an entry in a {}",
+                    ticket.kind
+                ),
+            ));
+        }
         if self.halt.is_halted() {
             return Err(PlaceError::Halted);
         }
@@ -284,6 +294,11 @@ impl OrderDesk {
         ticket.stop_price = ticket
             .stop_price
             .map(|p| round_price(p, ticket.side, &rules));
+        if let Some(Attachment::Exits(exits)) = &mut ticket.attachment {
+            let exit = ticket.side.opposite();
+            exits.stop_price = round_price(exits.stop_price, exit, &rules);
+            exits.target_price = round_price(exits.target_price, exit, &rules);
+        }
         ticket.oco_group = Some(origin.oco_group.clone()).filter(|g| !g.is_empty());
         let request_id = if request.request_id.is_empty() {
             uuid::Uuid::now_v7().to_string()

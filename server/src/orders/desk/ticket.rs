@@ -106,6 +106,7 @@ impl OrderDesk {
             trailing_delta_bips: request.trailing_delta_bips,
             kind: instrument.kind,
             reduce_only: request.reduce_only,
+            attachment: request.attachment.clone(),
         })
     }
 }

@@ -263,6 +263,10 @@ impl Exchange for Instrumented {
         self.inner.acceptance_window()
     }
 
+    fn attaches_exits(&self, kind: InstrumentKind) -> bool {
+        self.inner.attaches_exits(kind)
+    }
+
     async fn market_hours(&self, symbol: &str) -> Result<MarketHours, ExchangeError> {
         let started = Instant::now();
         let result = self

@@ -14,7 +14,7 @@ pub mod sections;
 pub mod transport;
 
 use crate::market::{instrument::InstrumentKind, margin::Leverage, side::Side};
-pub use crate::model::order::{ExchangeOrder, Fill, OrderTicket};
+pub use crate::model::order::{Attachment, ExchangeOrder, Fill, OrderTicket};
 use async_trait::async_trait;
 use rust_decimal::Decimal;
 use std::ops::RangeInclusive;
@@ -190,6 +190,16 @@ pub trait Exchange: Send + Sync + 'static {
     /// around the clock keep this default.
     async fn market_hours(&self, _symbol: &str) -> Result<MarketHours, ExchangeError> {
         Ok(MarketHours::AlwaysOpen)
+    }
+    /// Whether the venue attaches a stop and a target to an entry in a
+    /// `kind` instrument and links them when it fills (see
+    /// [`Attachment`]): `place` then sends an entry's exits with it, and
+    /// `place_oco`, `fetch_sent` and `cancel_sent` find an attached exit
+    /// through its entry instead of placing one. An entry with exits
+    /// that a venue does not attach is refused by the desk before it is
+    /// sent.
+    fn attaches_exits(&self, _kind: InstrumentKind) -> bool {
+        false
     }
     /// How long after it was sent an order request may still be accepted:
     /// an order not found once this has passed was never placed.

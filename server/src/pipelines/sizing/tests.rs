@@ -32,6 +32,7 @@ fn market(order: OrderType) -> OrderPlan {
         cancel_after: None,
         leverage: None,
         outside_market_hours: OutsideMarketHours::Refuse,
+        attach_exits: false,
     }
 }
 

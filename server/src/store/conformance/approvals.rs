@@ -33,6 +33,7 @@ fn held(id: &str, execution: &str, pipeline: &str, expire_ms: i64) -> Approval {
             trailing_delta_bips: None,
             // Every field of a held order comes back.
             reduce_only: true,
+            attachment: None,
         },
         origin: OrderOrigin {
             pipeline_id: pipeline.into(),
