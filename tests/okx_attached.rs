@@ -99,7 +99,8 @@ async fn a_spot_entry_carries_its_exits_and_its_legs_are_the_oco_okx_attached() 
     );
     assert_eq!(algo.algo_cl_ord_id, venue_client_id(&stop.oco_group));
     assert_eq!(algo.attached_to, sent.cl_ord_id);
-    assert_eq!(algo.size, sent.size);
+    assert_eq!(algo.size, sent.size, "OKX sizes it at the whole fill");
+    assert_eq!(dec(&stop.quantity), algo.size, "the legs mirror it");
     assert_eq!(stop.exchange_order_id, algo.algo_id);
     assert_eq!(target.exchange_order_id, algo.algo_id);
     assert_eq!(okx.frozen("BTC"), algo.size, "the base is reserved once");
