@@ -10,7 +10,7 @@
 use tradeplane_api::*;
 use tradeplane_client::Client;
 use tradeplane_e2e::{
-    TestServer, bracketed,
+    TestServer, bracketed, cancel_order,
     conformance::serve,
     create_pipeline, dec, deliver, example_pipeline,
     mock_okx::{Fault, MockAlgo, MockOkx, Route, venue_client_id},
@@ -108,6 +108,7 @@ async fn a_spot_entry_carries_its_exits_and_its_legs_are_the_oco_okx_attached() 
     okx.set_price(SPOT, dec("52100"));
     let target = order_reaches(&client, &target.id, OrderStatus::Filled).await;
     let stop = order_reaches(&client, &stop.id, OrderStatus::Canceled).await;
+    assert!(dec(&stop.filled_quantity).is_zero(), "{stop:?}");
     assert_eq!(
         dec(&target.filled_quantity),
         algo.size,
@@ -124,17 +125,9 @@ async fn canceling_one_attached_leg_cancels_both_at_okx() {
     let (server, client, orders) = spot_buy(&okx, None).await;
     let [_, stop, target] = legs(orders);
     order_reaches(&client, &target.id, OrderStatus::Submitted).await;
-    let canceled = client
-        .orders()
-        .cancel_order(CancelOrderRequest {
-            id: stop.id.clone(),
-            ..Default::default()
-        })
+    let canceled = cancel_order(&client, &stop.id)
         .await
-        .expect("the cancel is answered")
-        .into_inner()
-        .order
-        .expect("the leg");
+        .expect("the cancel is answered");
     assert_eq!(
         canceled.status,
         OrderStatus::Canceled as i32,
@@ -163,23 +156,35 @@ async fn a_take_profit_under_the_market_is_refused_by_okx_with_the_entry() {
     server.stop().await;
 }
 
+/// A spot buy with attached exits and `fault` on `route`, once both legs
+/// work here: exactly one algo order at OKX, live under the group, and
+/// nothing else sent; returns the server and the entry and its stop.
+async fn settled_after(
+    okx: &MockOkx,
+    route: Route,
+    (name, fault): (&str, Fault),
+) -> (TestServer, [Order; 2]) {
+    let (server, client, orders) = spot_buy(okx, Some((route, fault))).await;
+    let [entry, stop, target] = legs(orders);
+    let stop = order_reaches(&client, &stop.id, OrderStatus::Submitted).await;
+    order_reaches(&client, &target.id, OrderStatus::Submitted).await;
+    let held = algos_in(okx, &stop.oco_group);
+    assert_eq!(held.len(), 1, "{name}: {held:?}");
+    assert_eq!((held[0].state, okx.algos().len()), ("live", 1), "{name}");
+    (server, [entry, stop])
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_fault_on_the_algo_lookup_while_adopting_settles_with_one_algo_order() {
     for (name, fault) in Fault::matrix() {
         let okx = MockOkx::start().await;
-        let (server, client, orders) = spot_buy(&okx, Some((Route::QueryOrderList, fault))).await;
-        let [_, stop, target] = legs(orders);
-        let stop = order_reaches(&client, &stop.id, OrderStatus::Submitted).await;
-        order_reaches(&client, &target.id, OrderStatus::Submitted).await;
+        let (server, [_, stop]) = settled_after(&okx, Route::QueryOrderList, (name, fault)).await;
         let unknown = OrderStatus::Unknown as i32;
         assert!(
             stop.transitions.iter().any(|t| t.status == unknown),
             "{name}: the adoption was left unknown first: {:?}",
             stop.transitions
         );
-        let held = algos_in(&okx, &stop.oco_group);
-        assert_eq!(held.len(), 1, "{name}: {held:?}");
-        assert_eq!((held[0].state, okx.algos().len()), ("live", 1), "{name}");
         server.stop().await;
     }
 }
@@ -188,21 +193,15 @@ async fn every_fault_on_the_algo_lookup_while_adopting_settles_with_one_algo_ord
 async fn every_fault_on_the_entry_places_its_exits_exactly_once() {
     for (name, fault) in Fault::matrix() {
         let okx = MockOkx::start().await;
-        let (server, client, orders) = spot_buy(&okx, Some((Route::PlaceOrder, fault))).await;
-        let [entry, stop, target] = legs(orders);
-        order_reaches(&client, &stop.id, OrderStatus::Submitted).await;
-        order_reaches(&client, &target.id, OrderStatus::Submitted).await;
+        let (server, [entry, _]) = settled_after(&okx, Route::PlaceOrder, (name, fault)).await;
         assert_eq!(
             okx.orders_with_client_id(venue_client_id(&entry.client_order_id)),
             1,
             "{name}: one entry"
         );
-        assert_eq!(algos_in(&okx, &stop.oco_group).len(), 1, "{name}");
-        assert_eq!(okx.algos().len(), 1, "{name}: nothing else was sent");
         server.stop().await;
     }
 }
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_swap_long_carries_reduce_only_exits_that_end_with_the_position() {
     let okx = MockOkx::start().await;
