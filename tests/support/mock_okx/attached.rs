@@ -4,7 +4,8 @@
 //! places them as one `oco` algo order under that id, on the other side
 //! and for the order's size (closing only the position on a swap); the
 //! base it sells is reserved once, and the position closing by any other
-//! order cancels it.
+//! order cancels it. (OKX also places them for the filled part of an order
+//! canceled partly filled; the mock fills an order whole, so never does.)
 
 use rust_decimal::Decimal;
 
