@@ -94,7 +94,7 @@ async fn a_stock_alert_fills_with_one_oco_bracket_and_an_exit_sells() {
     let leg = mock
         .orders()
         .into_iter()
-        .find(|o| Some(&o.id) == parent.leg.as_ref())
+        .find(|o| parent.legs.contains(&o.id))
         .expect("the stop leg");
     assert_eq!((leg.kind.as_str(), leg.stop), ("stop", Some(dec("1940"))));
     for order in [&stop, &target] {

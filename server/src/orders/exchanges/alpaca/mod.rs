@@ -7,8 +7,10 @@
 //! is looked up by its `client_order_id` first; Alpaca refuses a second
 //! order under the same id, so a later send cannot place it twice.
 //! Alpaca's market clock (`/v2/clock`) tells the desk when the market is
-//! closed.
+//! closed. An entry with exits goes as one bracket order whose legs
+//! are adopted, never sent (see `bracket`).
 
+mod bracket;
 mod config;
 mod mapping;
 mod placement;
@@ -30,7 +32,7 @@ use self::{
     rest::{Api, Failure, Rest},
 };
 use super::{
-    Exchange, ExchangeError, ExchangeOrder, InstrumentRules, MarketHours, OrderTicket,
+    Attachment, Exchange, ExchangeError, ExchangeOrder, InstrumentRules, MarketHours, OrderTicket,
     exactly_once::SETTLE_MARGIN, listings::Listings,
 };
 use crate::market::instrument::InstrumentKind;
@@ -72,6 +74,22 @@ impl AlpacaExchange {
     }
 }
 
+impl AlpacaExchange {
+    /// Cancels the order with Alpaca's `id`. One no longer cancelable
+    /// (422: filled or canceled) or gone (404) is left to the lookup that
+    /// follows, which tells which.
+    async fn delete_order(&self, id: &str) -> Result<(), ExchangeError> {
+        match self.rest.delete(&format!("/v2/orders/{id}")).await {
+            Ok(())
+            | Err(Failure::Refused {
+                code: UNPROCESSABLE | NOT_FOUND,
+                ..
+            }) => Ok(()),
+            Err(failure) => Err(order_error(failure)),
+        }
+    }
+}
+
 #[async_trait]
 impl Exchange for AlpacaExchange {
     fn name(&self) -> &str {
@@ -99,7 +117,10 @@ impl Exchange for AlpacaExchange {
         stop: &OrderTicket,
         target: &OrderTicket,
     ) -> Result<[ExchangeOrder; 2], ExchangeError> {
-        self.place_pair(stop, target).await
+        match Attachment::entry(&stop.attachment) {
+            Some(entry) => self.adopt_bracket(entry).await,
+            None => self.place_pair(stop, target).await,
+        }
     }
 
     async fn cancel(
@@ -111,20 +132,27 @@ impl Exchange for AlpacaExchange {
             .fetch(client_order_id, symbol)
             .await?
             .ok_or(ExchangeError::NotFound)?;
-        let path = format!("/v2/orders/{}", order.exchange_order_id);
-        match self.rest.delete(&path).await {
-            // 422: no longer cancelable (filled or canceled); the lookup
-            // tells which.
-            Ok(())
-            | Err(Failure::Refused {
-                code: UNPROCESSABLE | NOT_FOUND,
-                ..
-            }) => {}
-            Err(failure) => return Err(order_error(failure)),
-        }
+        self.delete_order(&order.exchange_order_id).await?;
         self.fetch(client_order_id, symbol)
             .await?
             .ok_or(ExchangeError::NotFound)
+    }
+
+    async fn fetch_sent(
+        &self,
+        ticket: &OrderTicket,
+    ) -> Result<Option<ExchangeOrder>, ExchangeError> {
+        match Attachment::entry(&ticket.attachment) {
+            Some(entry) => self.fetch_leg(ticket, entry).await,
+            None => self.fetch(&ticket.client_order_id, &ticket.symbol).await,
+        }
+    }
+
+    async fn cancel_sent(&self, ticket: &OrderTicket) -> Result<ExchangeOrder, ExchangeError> {
+        match Attachment::entry(&ticket.attachment) {
+            Some(entry) => self.cancel_leg(ticket, entry).await,
+            None => self.cancel(&ticket.client_order_id, &ticket.symbol).await,
+        }
     }
 
     async fn fetch(
@@ -208,6 +236,11 @@ impl Exchange for AlpacaExchange {
 
     fn instrument_kinds(&self) -> &'static [InstrumentKind] {
         &[InstrumentKind::Equity]
+    }
+
+    /// Stocks: an entry's stop and target go as one bracket order.
+    fn attaches_exits(&self, kind: InstrumentKind) -> bool {
+        kind == InstrumentKind::Equity
     }
 
     fn rate_limit(&self) -> Option<(u64, u64)> {
