@@ -9,26 +9,17 @@
 //! market is refused by Alpaca; and a 5xx reading the legs leaves them
 //! unknown until the next sync finds the one bracket.
 
-use std::time::Duration;
-
-use serde_json::{Value, json};
 use tradeplane_api::*;
 use tradeplane_client::Client;
 use tradeplane_e2e::{
-    PASSPHRASE, TestServer, create_pipeline, dec, deliver, example_pipeline,
-    mock_alpaca::{MockAlpaca, MockOrder},
+    TestServer, dec, deliver, example_pipeline,
+    mock_alpaca::{MockAlpaca, MockOrder, on_mock_alpaca, stock_alert},
     order_reaches, orders_of, resting_orders,
 };
 
-fn alert(action: &str) -> Value {
-    json!({
-        "passphrase": PASSPHRASE,
-        "ticker": "NASDAQ:AAPL",
-        "exchange": "NASDAQ",
-        "action": action,
-        "price": "2000",
-        "time": chrono::Utc::now().to_rfc3339(),
-    })
+/// A TradingView alert for NASDAQ:AAPL at 2,000.
+fn alert(action: &str) -> serde_json::Value {
+    stock_alert("NASDAQ:AAPL", action)
 }
 
 /// The example pipeline with its exits attached to the entry, as
@@ -39,19 +30,6 @@ fn attached(adjust: impl FnOnce(&mut OrderSettings)) -> Pipeline {
     order.attach_exits = true;
     adjust(order);
     pipeline
-}
-
-async fn on_mock_alpaca(pipeline: Pipeline) -> (MockAlpaca, TestServer, Client) {
-    let mock = MockAlpaca::start().await;
-    let server = TestServer::start_with(|config| {
-        mock.configure(config);
-        config.exchanges.alpaca.clock_ttl = Duration::from_millis(1);
-        config.exchanges.sync_interval = Duration::from_millis(200);
-    })
-    .await;
-    let client = server.client().await;
-    create_pipeline(&client, pipeline).await;
-    (mock, server, client)
 }
 
 /// The orders sent to the mock (every order but the legs Alpaca made).
@@ -115,6 +93,17 @@ async fn bought(mock: &MockAlpaca, server: &TestServer, client: &Client) -> [Ord
     [entry, stop, target]
 }
 
+/// A buy whose execution fails, naming `why`.
+async fn refused(server: &TestServer, client: &Client, why: &str) {
+    let execution = deliver(server, client, &alert("buy")).await;
+    assert_eq!(
+        execution.status,
+        ExecutionStatus::Failed as i32,
+        "{execution:?}"
+    );
+    assert!(execution.error.contains(why), "{execution:?}");
+}
+
 #[tokio::test]
 async fn a_stock_alert_goes_as_one_bracket_and_the_target_cancels_the_stop() {
     let (mock, server, client) = on_mock_alpaca(attached(|_| {})).await;
@@ -166,13 +155,7 @@ async fn a_fractional_bracket_is_refused_by_name_before_it_is_sent() {
         method: Some(sizing::Method::FixedQuantity("0.5".into())),
     });
     let (mock, server, client) = on_mock_alpaca(pipeline).await;
-    let execution = deliver(&server, &client, &alert("buy")).await;
-    assert_eq!(
-        execution.status,
-        ExecutionStatus::Failed as i32,
-        "{execution:?}"
-    );
-    assert!(execution.error.contains("unsupported_oco"), "{execution:?}");
+    refused(&server, &client, "unsupported_oco").await;
     assert!(mock.orders().is_empty(), "nothing reached Alpaca");
     server.stop().await;
 }
@@ -185,18 +168,7 @@ async fn alpaca_refuses_a_bracket_whose_stop_is_above_the_market() {
         });
     });
     let (mock, server, client) = on_mock_alpaca(pipeline).await;
-    let execution = deliver(&server, &client, &alert("buy")).await;
-    assert_eq!(
-        execution.status,
-        ExecutionStatus::Failed as i32,
-        "{execution:?}"
-    );
-    assert!(
-        execution
-            .error
-            .contains("stop_loss.stop_price must be below"),
-        "{execution:?}"
-    );
+    refused(&server, &client, "stop_loss.stop_price must be below").await;
     assert!(mock.orders().is_empty(), "Alpaca kept nothing");
     assert_eq!(mock.shares("AAPL"), dec("10"));
     server.stop().await;

@@ -17,12 +17,14 @@
 mod book;
 mod bracket;
 mod routes;
+mod server;
 
 use std::collections::HashMap;
 
 use rust_decimal::Decimal;
 use serde_json::json;
 
+pub use self::server::{on_mock_alpaca, stock_alert};
 use crate::mock_venue::{Answer, Faults, Mock, Request, Trouble, Venue, answer, retry_after};
 pub use crate::mock_venue::{Fault, Route};
 

@@ -91,24 +91,6 @@ impl AlpacaExchange {
         self.with_fills(&reply).await.map(Some).map_err(read_error)
     }
 
-    /// Cancels the bracket leg `leg` of the entry under `entry` by its
-    /// Alpaca id; Alpaca cancels its sibling with it, so canceling the
-    /// second answers its canceled state.
-    pub(super) async fn cancel_leg(
-        &self,
-        leg: &OrderTicket,
-        entry: &str,
-    ) -> Result<ExchangeOrder, ExchangeError> {
-        let order = self
-            .fetch_leg(leg, entry)
-            .await?
-            .ok_or(ExchangeError::NotFound)?;
-        self.delete_order(&order.exchange_order_id).await?;
-        self.fetch_leg(leg, entry)
-            .await?
-            .ok_or(ExchangeError::NotFound)
-    }
-
     /// The legs of the bracket entry under `entry`, stop then target;
     /// `None` if Alpaca has no such order or it holds no legs.
     async fn bracket(&self, entry: &str) -> Result<Option<[OrderReply; 2]>, Failure> {

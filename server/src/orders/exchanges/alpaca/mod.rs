@@ -75,18 +75,26 @@ impl AlpacaExchange {
 }
 
 impl AlpacaExchange {
-    /// Cancels the order with Alpaca's `id`. One no longer cancelable
-    /// (422: filled or canceled) or gone (404) is left to the lookup that
-    /// follows, which tells which.
-    async fn delete_order(&self, id: &str) -> Result<(), ExchangeError> {
-        match self.rest.delete(&format!("/v2/orders/{id}")).await {
+    /// Cancels the order `find` looks up by its Alpaca id, and answers
+    /// how `find` then finds it. One no longer cancelable (422: filled or
+    /// canceled, as a bracket leg whose sibling was canceled) or gone
+    /// (404) is left to that lookup, which tells which.
+    async fn cancel_found<F, Found>(&self, find: F) -> Result<ExchangeOrder, ExchangeError>
+    where
+        F: Fn() -> Found,
+        Found: std::future::Future<Output = Result<Option<ExchangeOrder>, ExchangeError>>,
+    {
+        let order = find().await?.ok_or(ExchangeError::NotFound)?;
+        let path = format!("/v2/orders/{}", order.exchange_order_id);
+        match self.rest.delete(&path).await {
             Ok(())
             | Err(Failure::Refused {
                 code: UNPROCESSABLE | NOT_FOUND,
                 ..
-            }) => Ok(()),
-            Err(failure) => Err(order_error(failure)),
+            }) => {}
+            Err(failure) => return Err(order_error(failure)),
         }
+        find().await?.ok_or(ExchangeError::NotFound)
     }
 }
 
@@ -128,14 +136,8 @@ impl Exchange for AlpacaExchange {
         client_order_id: &str,
         symbol: &str,
     ) -> Result<ExchangeOrder, ExchangeError> {
-        let order = self
-            .fetch(client_order_id, symbol)
-            .await?
-            .ok_or(ExchangeError::NotFound)?;
-        self.delete_order(&order.exchange_order_id).await?;
-        self.fetch(client_order_id, symbol)
-            .await?
-            .ok_or(ExchangeError::NotFound)
+        self.cancel_found(|| self.fetch(client_order_id, symbol))
+            .await
     }
 
     async fn fetch_sent(
@@ -150,7 +152,7 @@ impl Exchange for AlpacaExchange {
 
     async fn cancel_sent(&self, ticket: &OrderTicket) -> Result<ExchangeOrder, ExchangeError> {
         match Attachment::entry(&ticket.attachment) {
-            Some(entry) => self.cancel_leg(ticket, entry).await,
+            Some(entry) => self.cancel_found(|| self.fetch_leg(ticket, entry)).await,
             None => self.cancel(&ticket.client_order_id, &ticket.symbol).await,
         }
     }
