@@ -6,41 +6,12 @@
 //! as `market_closed` (the default) or, queued, held by Alpaca until the
 //! open and then filled.
 
-use std::time::Duration;
-
-use serde_json::{Value, json};
 use tradeplane_api::*;
-use tradeplane_client::Client;
 use tradeplane_e2e::{
-    PASSPHRASE, TestServer, create_pipeline, dec, deliver, example_pipeline, get_order,
-    mock_alpaca::MockAlpaca, order_reaches, resting_orders,
+    dec, deliver, example_pipeline, get_order,
+    mock_alpaca::{on_mock_alpaca, stock_alert as alert},
+    order_reaches, resting_orders,
 };
-
-fn alert(ticker: &str, action: &str) -> Value {
-    json!({
-        "passphrase": PASSPHRASE,
-        "ticker": ticker,
-        "exchange": "NASDAQ",
-        "action": action,
-        "price": "2000",
-        "time": chrono::Utc::now().to_rfc3339(),
-    })
-}
-
-/// A server on the mock (its market clock read afresh every time) with
-/// `pipeline`.
-async fn on_mock_alpaca(pipeline: Pipeline) -> (MockAlpaca, TestServer, Client) {
-    let mock = MockAlpaca::start().await;
-    let server = TestServer::start_with(|config| {
-        mock.configure(config);
-        config.exchanges.alpaca.clock_ttl = Duration::from_millis(1);
-        config.exchanges.sync_interval = Duration::from_millis(200);
-    })
-    .await;
-    let client = server.client().await;
-    create_pipeline(&client, pipeline).await;
-    (mock, server, client)
-}
 
 fn with_outside_hours(rule: OutsideMarketHours) -> Pipeline {
     let mut pipeline = example_pipeline("alpaca-equities.yaml");
@@ -94,7 +65,7 @@ async fn a_stock_alert_fills_with_one_oco_bracket_and_an_exit_sells() {
     let leg = mock
         .orders()
         .into_iter()
-        .find(|o| Some(&o.id) == parent.leg.as_ref())
+        .find(|o| parent.legs.contains(&o.id))
         .expect("the stop leg");
     assert_eq!((leg.kind.as_str(), leg.stop), ("stop", Some(dec("1940"))));
     for order in [&stop, &target] {

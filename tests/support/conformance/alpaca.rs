@@ -1,13 +1,14 @@
 //! Alpaca (US equities) in the conformance kit, through its mock on the
 //! shared fault core: the suite trades AAPL at 2,000 (its prices scaled
-//! from 50,000); its bracket, one whole share, is one native OCO order.
+//! from 50,000); its bracket, one whole share, is one native OCO order,
+//! and its attached exits one bracket order.
 
 use std::time::Duration;
 
 use tradeplane_client::Client;
 use tradeplane_server::config::Config;
 
-use super::{MockedVenue, VenueUnderTest};
+use super::{Attached, MockedVenue, VenueUnderTest};
 use crate::{
     dec,
     mock_alpaca::{API_KEY, API_SECRET, MockAlpaca},
@@ -19,6 +20,7 @@ impl VenueUnderTest for MockAlpaca {
     const KIND: &'static str = "alpaca";
     const SYMBOL: &'static str = "NASDAQ:AAPL";
     const MARKET_PRICE: &'static str = "2000";
+    const ATTACHED_EXITS: Attached = Attached::Yes;
 
     async fn start() -> Self {
         MockAlpaca::start().await

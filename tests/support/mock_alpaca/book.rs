@@ -1,28 +1,38 @@
 //! The mock's matching: placing (with Alpaca's refusals), filling at the
 //! last trade while the market is open, resting limits and stops until
-//! the price crosses them, OCO pairs, the cash and the shares.
+//! the price crosses them, OCO pairs, brackets (see `bracket`), the cash
+//! and the shares.
 
 use rust_decimal::Decimal;
 use serde_json::{Value, json};
 
-use super::{Execution, MockOrder, State, error, now_ms, routes::rfc3339};
+use super::{Execution, MockOrder, State, bracket, error, now_ms, routes::rfc3339};
 use crate::mock_venue::{Answer, answer};
 
 /// The step fractional quantities trade in.
 const STEP: Decimal = Decimal::from_parts(1, 0, 0, false, 5);
 
-/// Whether an order in `status` can still fill.
-fn is_open(status: &str) -> bool {
-    matches!(status, "new" | "accepted" | "partially_filled")
+/// Whether an order in `status` can still fill (a bracket's leg `held`
+/// until its entry fills).
+pub(super) fn is_open(status: &str) -> bool {
+    matches!(status, "new" | "accepted" | "partially_filled" | "held")
 }
 
-/// An order as Alpaca's order endpoints show it, an OCO parent with its
-/// stop leg.
-pub(super) fn order_json(s: &State, o: &MockOrder) -> Value {
-    let leg = o
-        .leg
-        .as_ref()
-        .and_then(|id| s.orders.iter().find(|l| &l.id == id));
+/// Whether an open order holds cash or shares: not a leg held for its
+/// entry.
+fn is_working(status: &str) -> bool {
+    is_open(status) && status != "held"
+}
+
+/// An order as Alpaca's order endpoints show it; `nested`, a parent with
+/// its legs (an OCO's stop leg, a bracket's take-profit and stop-loss).
+pub(super) fn order_json(s: &State, o: &MockOrder, nested: bool) -> Value {
+    let legs: Vec<Value> = s
+        .orders
+        .iter()
+        .filter(|l| o.legs.contains(&l.id))
+        .map(|l| order_json(s, l, false))
+        .collect();
     let average = s
         .executions
         .iter()
@@ -35,7 +45,7 @@ pub(super) fn order_json(s: &State, o: &MockOrder) -> Value {
         "order_type": o.kind, "side": o.side, "time_in_force": o.time_in_force,
         "limit_price": o.limit.map(|p| p.to_string()), "stop_price": o.stop.map(|p| p.to_string()),
         "status": o.status, "created_at": rfc3339(now_ms()),
-        "legs": leg.map(|l| vec![order_json(s, l)]),
+        "legs": (nested && !legs.is_empty()).then_some(legs),
     })
 }
 
@@ -43,11 +53,17 @@ fn decimal(body: &Value, name: &str) -> Option<Decimal> {
     body.get(name)?.as_str()?.parse().ok()
 }
 
+/// The decimal at a JSON `pointer` of the body, such as
+/// `/take_profit/limit_price`.
+pub(super) fn price_at(body: &Value, pointer: &str) -> Option<Decimal> {
+    body.pointer(pointer)?.as_str()?.parse().ok()
+}
+
 /// Cash held by open buy orders.
 pub(super) fn reserved_cash(s: &State) -> Decimal {
     s.orders
         .iter()
-        .filter(|o| o.side == "buy" && o.parent.is_none() && is_open(o.status))
+        .filter(|o| o.side == "buy" && o.parent.is_none() && is_working(o.status))
         .map(|o| {
             let price = o.limit.or(o.stop).unwrap_or_else(|| last(s, &o.symbol));
             (o.qty - o.filled) * price
@@ -55,12 +71,14 @@ pub(super) fn reserved_cash(s: &State) -> Decimal {
         .sum()
 }
 
-/// Shares of `symbol` held by open sell orders (an OCO pair once).
+/// Shares of `symbol` held by open sell orders (an OCO pair or a
+/// bracket's legs once: its take-profit leg holds them).
 pub(super) fn reserved_shares(s: &State, symbol: &str) -> Decimal {
     s.orders
         .iter()
-        .filter(|o| o.side == "sell" && o.symbol == symbol && o.parent.is_none())
-        .filter(|o| is_open(o.status))
+        .filter(|o| o.side == "sell" && o.symbol == symbol)
+        .filter(|o| o.parent.is_none() || (o.order_class == "bracket" && o.kind == "limit"))
+        .filter(|o| is_working(o.status))
         .map(|o| o.qty - o.filled)
         .sum()
 }
@@ -87,6 +105,7 @@ pub(super) fn place(s: &mut State, body: &Value) -> Answer {
     let order_class = match text("order_class").as_str() {
         "" | "simple" => "simple",
         "oco" => "oco",
+        "bracket" => "bracket",
         other => return error(422, 40010001, &format!("order_class {other} is not mocked")),
     };
     if client_order_id.is_empty() || !matches!(side.as_str(), "buy" | "sell") {
@@ -107,14 +126,8 @@ pub(super) fn place(s: &mut State, body: &Value) -> Answer {
     };
     let (mut limit, mut stop) = (decimal(body, "limit_price"), decimal(body, "stop_price"));
     if order_class == "oco" {
-        limit = body
-            .pointer("/take_profit/limit_price")
-            .and_then(Value::as_str)
-            .and_then(|p| p.parse().ok());
-        stop = body
-            .pointer("/stop_loss/stop_price")
-            .and_then(Value::as_str)
-            .and_then(|p| p.parse().ok());
+        limit = price_at(body, "/take_profit/limit_price");
+        stop = price_at(body, "/stop_loss/stop_price");
         if kind != "limit" || limit.is_none() || stop.is_none() || !qty.fract().is_zero() {
             return error(
                 422,
@@ -130,7 +143,7 @@ pub(super) fn place(s: &mut State, body: &Value) -> Answer {
         "stop_limit" => (true, true),
         _ => return error(422, 40010001, "invalid order type"),
     };
-    if order_class == "simple" && needs != (limit.is_some(), stop.is_some()) {
+    if order_class != "oco" && needs != (limit.is_some(), stop.is_some()) {
         return error(
             422,
             40010001,
@@ -141,6 +154,15 @@ pub(super) fn place(s: &mut State, body: &Value) -> Answer {
         return error(422, 40010001, "invalid time_in_force");
     }
     let notional = qty * limit.or(stop).unwrap_or(asset.price);
+    let exits = if order_class == "bracket" {
+        let base = limit.or(stop).unwrap_or(asset.price);
+        match bracket::check(body, &side, &tif, qty, base) {
+            Ok(exits) => Some(exits),
+            Err(refused) => return refused,
+        }
+    } else {
+        None
+    };
     if !qty.fract().is_zero() {
         let refusal = if !asset.fractionable {
             Some(format!("asset \"{symbol}\" is not fractionable"))
@@ -183,7 +205,7 @@ pub(super) fn place(s: &mut State, body: &Value) -> Answer {
         order_class: order_class.into(),
         status,
         filled: Decimal::ZERO,
-        leg: None,
+        legs: Vec::new(),
         parent: None,
     };
     s.next_id += 1;
@@ -198,16 +220,20 @@ pub(super) fn place(s: &mut State, body: &Value) -> Answer {
             ..order.clone()
         };
         s.next_id += 1;
-        order.leg = Some(leg.id.clone());
+        order.legs = vec![leg.id.clone()];
         s.orders.push(leg);
     }
     s.orders.push(order.clone());
+    if let Some(exits) = exits {
+        bracket::add_legs(s, &order, exits);
+    }
     work_all(s);
     let placed = s.orders.iter().find(|o| o.id == order.id).unwrap_or(&order);
-    answer(200, order_json(s, placed))
+    answer(200, order_json(s, placed, true))
 }
 
-/// `DELETE /v2/orders/{id}`: an OCO parent or leg cancels the pair.
+/// `DELETE /v2/orders/{id}`: an OCO parent or leg cancels the pair, a
+/// bracket's leg its sibling, an open bracket entry its legs.
 pub(super) fn cancel(s: &mut State, id: &str) -> Answer {
     let Some(index) = s.orders.iter().position(|o| o.id == id) else {
         return error(404, 40410000, "order not found");
@@ -219,12 +245,14 @@ pub(super) fn cancel(s: &mut State, id: &str) -> Answer {
     answer(200, json!({}))
 }
 
-/// Sets the order at `index` and its OCO partner, if still open, to
-/// `status`.
+/// Sets the order at `index` and its linked orders (its legs, its
+/// parent, its sibling legs), those still open, to `status`.
 fn close_pair(s: &mut State, index: usize, status: &'static str) {
     let order = s.orders[index].clone();
     for o in &mut s.orders {
-        let partner = order.leg.as_ref() == Some(&o.id) || order.parent.as_ref() == Some(&o.id);
+        let partner = order.legs.contains(&o.id)
+            || order.parent.as_ref() == Some(&o.id)
+            || (order.parent.is_some() && o.parent == order.parent);
         if (o.id == order.id || partner) && is_open(o.status) {
             o.status = status;
         }
@@ -257,7 +285,7 @@ pub(super) fn work_all(s: &mut State) {
 /// Fills the order at `index` if the last trade reaches it.
 fn try_fill(s: &mut State, index: usize) {
     let order = s.orders[index].clone();
-    if !is_open(order.status) {
+    if !is_working(order.status) {
         return;
     }
     let market = last(s, &order.symbol);
@@ -289,7 +317,11 @@ fn try_fill(s: &mut State, index: usize) {
         time,
     });
     s.next_id += 1;
-    close_pair(s, index, "canceled");
+    if order.order_class == "bracket" && order.parent.is_none() {
+        bracket::activate(s, &order.id);
+    } else {
+        close_pair(s, index, "canceled");
+    }
     s.orders[index].status = "filled";
     s.orders[index].filled = order.qty;
 }

@@ -7,19 +7,24 @@
 //! assets are fractionable and refuses fractions where Alpaca does;
 //! matches market and marketable limit orders at a price the test moves,
 //! rests limits and stops until the price crosses them, takes OCO orders
-//! (a take-profit limit with its stop leg); has a market clock the test
+//! (a take-profit limit with its stop leg) and bracket orders (an entry
+//! whose take-profit and stop-loss legs are held until it fills, then
+//! one-cancels-the-other); has a market clock the test
 //! opens and closes (orders sent while closed are `accepted` and held
 //! until the open); and answers the shared core's trouble in Alpaca's
 //! words. The HTTP and the faults are the shared core's, `mock_venue`.
 
 mod book;
+mod bracket;
 mod routes;
+mod server;
 
 use std::collections::HashMap;
 
 use rust_decimal::Decimal;
 use serde_json::json;
 
+pub use self::server::{on_mock_alpaca, stock_alert};
 use crate::mock_venue::{Answer, Faults, Mock, Request, Trouble, Venue, answer, retry_after};
 pub use crate::mock_venue::{Fault, Route};
 
@@ -44,14 +49,15 @@ pub struct MockOrder {
     pub qty: Decimal,
     pub limit: Option<Decimal>,
     pub stop: Option<Decimal>,
-    /// `simple` or `oco`.
+    /// `simple`, `oco` or `bracket`.
     pub order_class: String,
     /// Alpaca's status.
     pub status: &'static str,
     pub filled: Decimal,
-    /// The stop leg of an OCO parent.
-    pub leg: Option<String>,
-    /// The OCO parent of a leg.
+    /// The legs of a parent: an OCO's stop leg, a bracket's take-profit
+    /// and stop-loss legs.
+    pub legs: Vec<String>,
+    /// The OCO or bracket parent of a leg.
     pub parent: Option<String>,
 }
 
@@ -87,6 +93,8 @@ pub struct State {
     refused_signatures: u64,
     requests: u64,
     next_id: u64,
+    /// Nested order lookups still to answer with a 500.
+    failing_nested_lookups: u32,
 }
 
 /// A running mock; it stops when dropped.
@@ -109,12 +117,17 @@ impl Venue for State {
             }
             ("POST", "/v2/orders") => Some(Route::PlaceOrder),
             ("GET", "/v2/orders:by_client_order_id") => Some(Route::QueryOrder),
+            ("GET", path) if path.starts_with("/v2/orders/") => Some(Route::QueryOrder),
             ("DELETE", path) if path.starts_with("/v2/orders/") => Some(Route::CancelOrder),
             _ => None,
         }
     }
 
     fn handle(&mut self, request: &Request) -> Answer {
+        if self.failing_nested_lookups > 0 && routes::is_nested_lookup(request) {
+            self.failing_nested_lookups -= 1;
+            return self.trouble(Trouble::Internal);
+        }
         routes::route_request(self, request)
     }
 
@@ -182,6 +195,7 @@ impl MockAlpaca {
             refused_signatures: 0,
             requests: 0,
             next_id: 1,
+            failing_nested_lookups: 0,
         })
         .await
     }
@@ -213,6 +227,13 @@ impl MockAlpaca {
     /// Closes the market: orders are accepted and held until it opens.
     pub fn close_market(&self) {
         self.with(|s| s.open = false);
+    }
+
+    /// Answers the next nested order lookup (`GET /v2/orders/{id}?nested=true`,
+    /// how a bracket's legs are read) with a 500, whatever other lookups
+    /// come first.
+    pub fn fail_next_nested_lookup(&self) {
+        self.with(|s| s.failing_nested_lookups += 1);
     }
 
     /// The shares of `symbol` the account holds.

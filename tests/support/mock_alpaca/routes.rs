@@ -17,6 +17,13 @@ pub(super) fn rfc3339(ms: i64) -> String {
         .unwrap_or_default()
 }
 
+/// Whether `request` reads one order by its Alpaca id with its legs.
+pub(super) fn is_nested_lookup(request: &Request) -> bool {
+    request.method == "GET"
+        && request.path.starts_with("/v2/orders/")
+        && params(&request.query).get("nested").map(String::as_str) == Some("true")
+}
+
 /// Answers one request that no fault stopped.
 pub(super) fn route_request(s: &mut State, request: &Request) -> Answer {
     let header = |name: &str| request.header(name).unwrap_or_default();
@@ -26,6 +33,7 @@ pub(super) fn route_request(s: &mut State, request: &Request) -> Answer {
     }
     let p = params(&request.query);
     let get = |name: &str| p.get(name).cloned().unwrap_or_default();
+    let nested = get("nested") == "true";
     let path = request.path.as_str();
     match (request.method.as_str(), path) {
         ("GET", "/v2/clock") => {
@@ -70,7 +78,7 @@ pub(super) fn route_request(s: &mut State, request: &Request) -> Answer {
         ("GET", "/v2/orders:by_client_order_id") => {
             let id = get("client_order_id");
             match s.orders.iter().rev().find(|o| o.client_order_id == id) {
-                Some(order) => answer(200, book::order_json(s, order)),
+                Some(order) => answer(200, book::order_json(s, order, nested)),
                 None => error(404, 40410000, "order not found"),
             }
         }
@@ -80,9 +88,16 @@ pub(super) fn route_request(s: &mut State, request: &Request) -> Answer {
                 .iter()
                 .rev()
                 .filter(|o| o.parent.is_none() && o.symbol == get("symbols"))
-                .map(|o| book::order_json(s, o))
+                .map(|o| book::order_json(s, o, nested))
                 .collect();
             answer(200, json!(list))
+        }
+        ("GET", _) if path.starts_with("/v2/orders/") => {
+            let id = path.trim_start_matches("/v2/orders/");
+            match s.orders.iter().find(|o| o.id == id) {
+                Some(order) => answer(200, book::order_json(s, order, nested)),
+                None => error(404, 40410000, "order not found"),
+            }
         }
         ("DELETE", _) if path.starts_with("/v2/orders/") => {
             book::cancel(s, path.trim_start_matches("/v2/orders/"))

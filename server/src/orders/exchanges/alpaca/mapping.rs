@@ -23,8 +23,8 @@ pub(super) fn pair_id(stop: &OrderTicket, target: &OrderTicket) -> String {
     format!("{}_{}", target.client_order_id, stop.client_order_id)
 }
 
-/// `AAPL` (an equity's canonical symbol is Alpaca's).
-fn decimal(d: Decimal) -> String {
+/// A decimal as Alpaca reads it, without trailing zeros.
+pub(super) fn decimal(d: Decimal) -> String {
     d.normalize().to_string()
 }
 

@@ -7,8 +7,10 @@
 //! is looked up by its `client_order_id` first; Alpaca refuses a second
 //! order under the same id, so a later send cannot place it twice.
 //! Alpaca's market clock (`/v2/clock`) tells the desk when the market is
-//! closed.
+//! closed. An entry with exits goes as one bracket order whose legs
+//! are adopted, never sent (see `bracket`).
 
+mod bracket;
 mod config;
 mod mapping;
 mod placement;
@@ -30,7 +32,7 @@ use self::{
     rest::{Api, Failure, Rest},
 };
 use super::{
-    Exchange, ExchangeError, ExchangeOrder, InstrumentRules, MarketHours, OrderTicket,
+    Attachment, Exchange, ExchangeError, ExchangeOrder, InstrumentRules, MarketHours, OrderTicket,
     exactly_once::SETTLE_MARGIN, listings::Listings,
 };
 use crate::market::instrument::InstrumentKind;
@@ -72,6 +74,30 @@ impl AlpacaExchange {
     }
 }
 
+impl AlpacaExchange {
+    /// Cancels the order `find` looks up by its Alpaca id, and answers
+    /// how `find` then finds it. One no longer cancelable (422: filled or
+    /// canceled, as a bracket leg whose sibling was canceled) or gone
+    /// (404) is left to that lookup, which tells which.
+    async fn cancel_found<F, Found>(&self, find: F) -> Result<ExchangeOrder, ExchangeError>
+    where
+        F: Fn() -> Found,
+        Found: std::future::Future<Output = Result<Option<ExchangeOrder>, ExchangeError>>,
+    {
+        let order = find().await?.ok_or(ExchangeError::NotFound)?;
+        let path = format!("/v2/orders/{}", order.exchange_order_id);
+        match self.rest.delete(&path).await {
+            Ok(())
+            | Err(Failure::Refused {
+                code: UNPROCESSABLE | NOT_FOUND,
+                ..
+            }) => {}
+            Err(failure) => return Err(order_error(failure)),
+        }
+        find().await?.ok_or(ExchangeError::NotFound)
+    }
+}
+
 #[async_trait]
 impl Exchange for AlpacaExchange {
     fn name(&self) -> &str {
@@ -99,7 +125,10 @@ impl Exchange for AlpacaExchange {
         stop: &OrderTicket,
         target: &OrderTicket,
     ) -> Result<[ExchangeOrder; 2], ExchangeError> {
-        self.place_pair(stop, target).await
+        match Attachment::entry(&stop.attachment) {
+            Some(entry) => self.adopt_bracket(entry).await,
+            None => self.place_pair(stop, target).await,
+        }
     }
 
     async fn cancel(
@@ -107,24 +136,25 @@ impl Exchange for AlpacaExchange {
         client_order_id: &str,
         symbol: &str,
     ) -> Result<ExchangeOrder, ExchangeError> {
-        let order = self
-            .fetch(client_order_id, symbol)
-            .await?
-            .ok_or(ExchangeError::NotFound)?;
-        let path = format!("/v2/orders/{}", order.exchange_order_id);
-        match self.rest.delete(&path).await {
-            // 422: no longer cancelable (filled or canceled); the lookup
-            // tells which.
-            Ok(())
-            | Err(Failure::Refused {
-                code: UNPROCESSABLE | NOT_FOUND,
-                ..
-            }) => {}
-            Err(failure) => return Err(order_error(failure)),
+        self.cancel_found(|| self.fetch(client_order_id, symbol))
+            .await
+    }
+
+    async fn fetch_sent(
+        &self,
+        ticket: &OrderTicket,
+    ) -> Result<Option<ExchangeOrder>, ExchangeError> {
+        match Attachment::entry(&ticket.attachment) {
+            Some(entry) => self.fetch_leg(ticket, entry).await,
+            None => self.fetch(&ticket.client_order_id, &ticket.symbol).await,
         }
-        self.fetch(client_order_id, symbol)
-            .await?
-            .ok_or(ExchangeError::NotFound)
+    }
+
+    async fn cancel_sent(&self, ticket: &OrderTicket) -> Result<ExchangeOrder, ExchangeError> {
+        match Attachment::entry(&ticket.attachment) {
+            Some(entry) => self.cancel_found(|| self.fetch_leg(ticket, entry)).await,
+            None => self.cancel(&ticket.client_order_id, &ticket.symbol).await,
+        }
     }
 
     async fn fetch(
@@ -208,6 +238,11 @@ impl Exchange for AlpacaExchange {
 
     fn instrument_kinds(&self) -> &'static [InstrumentKind] {
         &[InstrumentKind::Equity]
+    }
+
+    /// Stocks: an entry's stop and target go as one bracket order.
+    fn attaches_exits(&self, kind: InstrumentKind) -> bool {
+        kind == InstrumentKind::Equity
     }
 
     fn rate_limit(&self) -> Option<(u64, u64)> {

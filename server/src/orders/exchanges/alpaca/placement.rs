@@ -8,6 +8,7 @@ use rust_decimal::Decimal;
 
 use super::{
     AlpacaExchange,
+    bracket::bracket_body,
     mapping::{
         DUPLICATE_ID, NOT_FOUND, UNPROCESSABLE, oco_body, order_body, order_error, read_error,
     },
@@ -16,7 +17,7 @@ use super::{
 };
 use crate::{
     orders::exchanges::{
-        ExchangeError, ExchangeOrder, Fill, OrderTicket,
+        Attachment, ExchangeError, ExchangeOrder, Fill, OrderTicket,
         exactly_once::{LookUp, Sent, place_exactly_once},
     },
     proto_time::now_ms,
@@ -28,12 +29,16 @@ const PAIR_SCAN: &str = "500";
 const MAX_FILL_PAGES: usize = 10;
 
 impl AlpacaExchange {
-    /// Places an order exactly once (see [`place_exactly_once`]).
+    /// Places an order exactly once (see [`place_exactly_once`]); an
+    /// entry with exits goes as one bracket order.
     pub(super) async fn place_order(
         &self,
         ticket: &OrderTicket,
     ) -> Result<ExchangeOrder, ExchangeError> {
-        let body = order_body(ticket)?;
+        let body = match Attachment::exits(&ticket.attachment) {
+            Some(exits) => bracket_body(ticket, exits)?,
+            None => order_body(ticket)?,
+        };
         place_exactly_once(self, ticket, || async {
             (now_ms(), sent(self.rest.post("/v2/orders", &body).await))
         })
@@ -116,7 +121,7 @@ impl AlpacaExchange {
 
     /// The order's view with its fills from `/v2/account/activities/FILL`,
     /// newest first until they add up to what Alpaca says has filled.
-    async fn with_fills(&self, reply: &OrderReply) -> Result<ExchangeOrder, Failure> {
+    pub(super) async fn with_fills(&self, reply: &OrderReply) -> Result<ExchangeOrder, Failure> {
         let mut fills: Vec<Fill> = Vec::new();
         let mut found = Decimal::ZERO;
         let mut page_token = String::new();

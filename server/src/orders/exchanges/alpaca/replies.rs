@@ -20,12 +20,16 @@ const TICK: Decimal = Decimal::from_parts(1, 0, 0, false, 2);
 const SUB_DOLLAR_TICK: Decimal = Decimal::from_parts(1, 0, 0, false, 4);
 
 /// An order of `/v2/orders`; a one-cancels-the-other parent (the
-/// take-profit limit) carries its stop leg in `legs`.
+/// take-profit limit) carries its stop leg in `legs`, a bracket's entry
+/// its take-profit and stop-loss legs (when looked up nested).
 #[derive(Debug, Deserialize)]
 pub(super) struct OrderReply {
     pub(super) id: String,
     pub(super) client_order_id: String,
     pub(super) status: String,
+    /// `market`, `limit`, `stop`, `stop_limit` or `trailing_stop`.
+    #[serde(rename = "type", default)]
+    pub(super) kind: String,
     #[serde(deserialize_with = "decimal_or_zero", default)]
     pub(super) filled_qty: Decimal,
     #[serde(default)]
