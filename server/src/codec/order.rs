@@ -253,6 +253,28 @@ mod tests {
     }
 
     #[test]
+    fn attachments_survive_the_wire() {
+        let mut entry = filled_order();
+        entry.attachment = Some(Attachment::Exits(AttachedExits {
+            group: "g".into(),
+            stop_price: Decimal::new(58000, 0),
+            target_price: Decimal::new(64000, 0),
+        }));
+        assert_eq!(Order::try_from(pb::Order::from(&entry)), Ok(entry));
+        let mut leg = filled_order();
+        leg.attachment = Some(Attachment::ExitOf("tp-entry".into()));
+        assert_eq!(Order::try_from(pb::Order::from(&leg)), Ok(leg.clone()));
+        let mut both = pb::Order::from(&leg);
+        both.attached_exits = Some(pb::AttachedExits::default());
+        assert!(
+            Order::try_from(both)
+                .unwrap_err()
+                .to_string()
+                .starts_with("attached_to:")
+        );
+    }
+
+    #[test]
     fn unknown_numbers_and_bad_decimals_are_named() {
         let mut wire = pb::Order::from(&filled_order());
         wire.side = 999;

@@ -337,6 +337,17 @@ mod tests {
                 },
                 "pipeline.order.trailing_stop",
             ),
+            (
+                // Attached exits need a stop and a target for it all.
+                OrderSettings {
+                    attach_exits: true,
+                    stop_loss: Some(ProtectiveOrder {
+                        level: Some(protective_order::Level::OffsetBps("200".into())),
+                    }),
+                    ..Default::default()
+                },
+                "pipeline.order.attach_exits",
+            ),
         ];
         for (settings, field) in cases {
             assert_eq!(violations(settings), [field]);

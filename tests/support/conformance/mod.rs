@@ -16,6 +16,7 @@
 //! written for 50,000, scale with it ([`price`]), its quantities do not.
 
 mod alpaca;
+mod attached;
 mod behaviour;
 mod bybit;
 mod faults;
@@ -26,7 +27,7 @@ mod venues;
 use tradeplane_client::Client;
 use tradeplane_server::config::Config;
 
-pub use self::{behaviour::*, faults::*, venues::Paper};
+pub use self::{attached::*, behaviour::*, faults::*, venues::Paper};
 use crate::mock_venue::{Fault, Route};
 
 /// A venue the suite trades on through the server.
@@ -47,6 +48,9 @@ pub trait VenueUnderTest: Sized {
     /// bracket by name (`unsupported_oco`) rather than lock the base
     /// asset twice.
     const SPOT_BRACKETS: bool = true;
+    /// What the venue does with exits attached to an entry
+    /// (`order.attach_exits`).
+    const ATTACHED_EXITS: Attached = Attached::No;
     /// Starts the venue with the market and account above.
     fn start() -> impl Future<Output = Self>;
     /// Points a server configuration at the venue, with short timeouts,
@@ -122,6 +126,21 @@ macro_rules! mocked_venue_conformance {
             learns_the_venues_clock,
             a_crash_mid_placement_is_reconciled_at_restart,
             credentials_never_reach_logs_metrics_or_audit
+        );
+        $crate::attached_exits_conformance!($venue);
+    };
+}
+
+/// Runs the attached-exits checks against a mocked venue (part of
+/// [`mocked_venue_conformance!`]; on its own for a venue's perpetual
+/// market).
+#[macro_export]
+macro_rules! attached_exits_conformance {
+    ($venue:ty) => {
+        $crate::conformance_tests!(
+            $venue:
+            attached_exits_are_adopted_and_linked,
+            an_exit_cancels_attached_exits_first
         );
     };
 }
