@@ -180,10 +180,18 @@ fn instruments(category: &str, symbol: &str) -> Answer {
 }
 
 /// Orders, newest first, under `orderLinkId` if given, else in `symbol`
-/// if given: open ones for `realtime`, closed ones for `history`.
+/// if given, created since `startTime` if given: open ones for
+/// `realtime`, closed ones for `history`.
 fn orders(s: &State, p: &HashMap<String, String>, open: bool) -> Answer {
     let get = |name: &str| p.get(name).map(String::as_str).unwrap_or_default();
     let (category, link, symbol) = (get("category"), get("orderLinkId"), get("symbol"));
+    let since = match get("startTime") {
+        "" => i64::MIN,
+        text => match text.parse::<i64>() {
+            Ok(since) => since,
+            Err(_) => return error(200, 10001, "params error: startTime"),
+        },
+    };
     let list: Vec<Value> = s
         .orders
         .iter()
@@ -195,6 +203,7 @@ fn orders(s: &State, p: &HashMap<String, String>, open: bool) -> Answer {
             (link, _) => o.order_link_id == link,
         })
         .filter(|o| book::is_open(o.status) == open)
+        .filter(|o| o.created >= since)
         .map(book::order_json)
         .collect();
     ok(json!({"category": category, "list": list}))

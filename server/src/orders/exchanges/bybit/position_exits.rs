@@ -216,8 +216,9 @@ impl BybitExchange {
     }
 
     /// The close Bybit placed when the leg triggered: the first order in
-    /// the symbol's history with the leg's `stopOrderType`, side and
-    /// position since the entry filled, with its fills; `None` if none.
+    /// the symbol's history since the entry filled (`startTime`) with the
+    /// leg's `stopOrderType`, side and position, with its fills; `None`
+    /// if none.
     async fn triggered(&self, leg: &Leg<'_>) -> Result<Option<ExchangeOrder>, ExchangeError> {
         let symbol = &leg.ticket.symbol;
         let entry = self.lookup(leg.entry, symbol).await.map_err(read_error)?;
@@ -226,6 +227,7 @@ impl BybitExchange {
             return Ok(None);
         };
         let mut params = market_params(symbol);
+        params.push(("startTime", filled_at.to_string()));
         params.push(("limit", "50".to_string()));
         let (_, result) = self
             .rest
@@ -236,18 +238,18 @@ impl BybitExchange {
         } else {
             "Buy"
         };
-        // Newest first: the last match is the first trigger.
+        // Newest first: from the end, the first match is the first trigger.
         let Some(close) = result
             .map_err(read_error)?
             .list
             .into_iter()
-            .filter(|o| {
+            .rev()
+            .find(|o| {
                 o.stop_order_type == leg.stop_order_type
                     && o.side == side
                     && o.position_idx == leg.idx
                     && o.created_time >= filled_at
             })
-            .last()
         else {
             return Ok(None);
         };
