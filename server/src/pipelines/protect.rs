@@ -88,6 +88,12 @@ impl Pipelines {
                 .order
                 .native_trailing_bips(exchange.native_trailing()),
         };
+        // A venue sizes the exits it attaches at the entry's whole fill
+        // (OKX: its filled size, the fee in the base asset included).
+        let quantity = match legs.attached {
+            Some(_) => entry.filled_quantity,
+            None => quantity,
+        };
         // A trailing stop without a stop-loss starts its distance away.
         let stop_price = match (compiled.order.stop_loss, compiled.order.trailing_stop) {
             _ if legs.attached.is_some() => legs.attached.map(|exits| exits.stop_price),

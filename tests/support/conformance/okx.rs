@@ -5,7 +5,7 @@ use std::time::Duration;
 use tradeplane_client::Client;
 use tradeplane_server::config::Config;
 
-use super::{MockedVenue, VenueUnderTest};
+use super::{Attached, MockedVenue, VenueUnderTest};
 use crate::{
     dec,
     mock_okx::{API_KEY, API_SECRET, MockOkx, PASSPHRASE, venue_client_id},
@@ -15,6 +15,7 @@ use crate::{
 impl VenueUnderTest for MockOkx {
     const EXCHANGE: &'static str = "okx";
     const KIND: &'static str = "okx";
+    const ATTACHED_EXITS: Attached = Attached::Yes;
 
     async fn start() -> Self {
         MockOkx::start().await

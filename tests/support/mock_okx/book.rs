@@ -35,7 +35,15 @@ fn base(inst_id: &str, size: Decimal) -> Decimal {
 
 /// An order as `GET /api/v5/trade/order` shows it.
 pub(super) fn order_json(o: &MockOrder) -> Value {
-    json!({"instId": o.inst_id, "ordId": o.ord_id, "clOrdId": o.cl_ord_id,
+    let attached: Vec<Value> = o
+        .attached
+        .iter()
+        .map(|a| {
+            json!({"attachAlgoClOrdId": a.algo_cl_ord_id, "tpTriggerPx": a.take_profit.0.to_string(),
+                "tpOrdPx": a.take_profit.1.to_string(), "slTriggerPx": a.stop.to_string(), "slOrdPx": "-1"})
+        })
+        .collect();
+    json!({"attachAlgoOrds": attached,"instId": o.inst_id, "ordId": o.ord_id, "clOrdId": o.cl_ord_id,
         "px": o.price.map(|p| p.to_string()).unwrap_or_default(), "sz": o.size.to_string(),
         "ordType": o.ord_type, "side": o.side, "tdMode": o.td_mode, "state": o.state,
         "accFillSz": o.filled.to_string(), "reduceOnly": o.reduce_only.to_string()})
@@ -131,6 +139,10 @@ pub(super) fn place(s: &mut State, body: &Value) -> Answer {
     };
     let reduce_only = body["reduceOnly"].as_bool().unwrap_or(false);
     let at = price.unwrap_or(market);
+    let attached = match super::attached::read(body, &side, at) {
+        Ok(attached) => attached,
+        Err(refusal) => return refusal,
+    };
     let key = position_key(&inst_id, &pos_side);
     let closing = closes(&side, &pos_side) || reduce_only;
     if let Some(refusal) = check_funds(s, (&inst_id, &key), &side, size, at, closing) {
@@ -151,6 +163,7 @@ pub(super) fn place(s: &mut State, body: &Value) -> Answer {
         pos_side,
         state: "live",
         filled: Decimal::ZERO,
+        attached,
     });
     let index = s.orders.len() - 1;
     if marketable(&s.orders[index], market) {
@@ -287,6 +300,7 @@ fn fill(s: &mut State, index: usize, price: Decimal) {
     let order = &mut s.orders[index];
     order.filled = order.size;
     order.state = "filled";
+    super::attached::filled(s, index);
 }
 
 /// Moves the position under `key` by `contracts` at `price`; returns the
@@ -385,6 +399,7 @@ pub(super) fn place_algo(s: &mut State, body: &Value) -> Answer {
         state: "live",
         actual_side: "",
         ord_id: String::new(),
+        attached_to: String::new(),
     });
     ok(vec![
         json!({"algoId": algo_id, "algoClOrdId": id, "sCode": "0", "sMsg": ""}),
@@ -456,6 +471,7 @@ pub(super) fn move_market(s: &mut State, inst_id: &str, price: Decimal) {
             pos_side: a.pos_side.clone(),
             state: "canceled",
             filled: Decimal::ZERO,
+            attached: None,
         });
         let placed = s.orders.len() - 1;
         if reduces || !reduce_only {

@@ -6,11 +6,13 @@
 //! `clOrdId` (51016 for a duplicate open id), spot `BTC-USDT` and the
 //! perpetual swap `BTC-USDT-SWAP` (sizes in contracts of 0.01 BTC) at a
 //! settable price, balances, leverage and margin mode per swap, net-mode
-//! positions, reduce-only orders, conditional (stop) algo orders and spot
-//! `oco` algo orders (the base reserved once for both legs); and
+//! positions, reduce-only orders, conditional (stop) algo orders, spot
+//! `oco` algo orders (the base reserved once for both legs) and the TP/SL
+//! an order attaches (`attachAlgoOrds`, an `oco` once it fills); and
 //! injects faults into the next requests of a route, on the shared core
 //! `mock_venue`.
 
+mod attached;
 mod book;
 mod oco;
 mod routes;
@@ -20,6 +22,7 @@ use std::collections::{BTreeMap, HashMap};
 use rust_decimal::Decimal;
 use serde_json::{Value, json};
 
+pub use self::attached::MockAttached;
 use crate::mock_venue::{Answer, Faults, Mock, Request, Trouble, Venue, answer, retry_after};
 pub use crate::mock_venue::{Fault, Route};
 
@@ -50,6 +53,8 @@ pub struct MockOrder {
     /// `live`, `partially_filled`, `filled` or `canceled`.
     pub state: &'static str,
     pub filled: Decimal,
+    /// The TP/SL it carries (`attachAlgoOrds`), placed when it fills.
+    pub attached: Option<MockAttached>,
 }
 
 /// An algo order: a conditional stop, or a spot `oco` of a stop and a
@@ -77,6 +82,8 @@ pub struct MockAlgo {
     pub actual_side: &'static str,
     /// The order it placed when it triggered.
     pub ord_id: String,
+    /// The `clOrdId` of the order whose attached TP/SL it is, else empty.
+    pub attached_to: String,
 }
 
 #[derive(Debug, Clone)]
@@ -150,6 +157,7 @@ impl Venue for State {
             ("GET", "/api/v5/trade/order") => Some(Route::QueryOrder),
             ("POST", "/api/v5/trade/cancel-order") => Some(Route::CancelOrder),
             ("POST", "/api/v5/trade/order-algo") => Some(Route::PlaceOrderList),
+            ("GET", "/api/v5/trade/order-algo") => Some(Route::QueryOrderList),
             _ => None,
         }
     }

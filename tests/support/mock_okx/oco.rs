@@ -82,6 +82,7 @@ pub(super) fn place(s: &mut State, body: &Value) -> Answer {
         state: "live",
         actual_side: "",
         ord_id: String::new(),
+        attached_to: String::new(),
     });
     ok(vec![
         json!({"algoId": algo_id, "algoClOrdId": id, "sCode": "0", "sMsg": ""}),
@@ -93,7 +94,7 @@ pub(super) fn place(s: &mut State, body: &Value) -> Answer {
 pub(super) fn reserved(s: &State, ccy: &str) -> Decimal {
     s.algos
         .iter()
-        .filter(|a| a.ord_type == "oco" && a.state == "live")
+        .filter(|a| a.ord_type == "oco" && a.state == "live" && !a.inst_id.ends_with("-SWAP"))
         .map(|a| match (a.side.as_str(), ccy, a.take_profit) {
             ("sell", "BTC", _) => a.size,
             ("buy", "USDT", Some((_, tp))) => a.size * a.trigger.max(tp),

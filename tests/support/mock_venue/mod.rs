@@ -94,6 +94,8 @@ pub enum Route {
     QueryOrder,
     /// Places a one-cancels-the-other list.
     PlaceOrderList,
+    /// Looks a one-cancels-the-other list up.
+    QueryOrderList,
     /// Cancels one order.
     CancelOrder,
 }

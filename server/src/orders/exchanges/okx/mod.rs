@@ -11,6 +11,7 @@
 //! the same `clOrdId`.
 
 mod algo;
+mod attached;
 mod config;
 mod mapping;
 mod oco;
@@ -43,7 +44,7 @@ use self::{
     rest::{Credentials, Failure, Rest},
 };
 use super::{
-    Exchange, ExchangeError, ExchangeOrder, InstrumentRules, OrderTicket, PerpPosition,
+    Attachment, Exchange, ExchangeError, ExchangeOrder, InstrumentRules, OrderTicket, PerpPosition,
     exactly_once::SETTLE_MARGIN, listings::Listings,
 };
 use crate::market::{
@@ -124,9 +125,10 @@ impl OkxExchange {
         Ok(instrument)
     }
 
-    /// The `oco` group a spot leg was sent in, with its instrument;
-    /// `None` for any other order.
-    async fn spot_group<'t>(
+    /// The group a leg is found and canceled through, with its
+    /// instrument: a spot `oco` group, or the algo order OKX attached to
+    /// an entry; `None` for any other order.
+    async fn linked_group<'t>(
         &self,
         ticket: &'t OrderTicket,
     ) -> Result<Option<(&'t str, Instrument)>, ExchangeError> {
@@ -134,7 +136,9 @@ impl OkxExchange {
             return Ok(None);
         };
         let instrument = self.instrument(&ticket.symbol).await?;
-        Ok((instrument.inst_type != "SWAP").then_some((group, instrument)))
+        let linked =
+            instrument.inst_type != "SWAP" || Attachment::entry(&ticket.attachment).is_some();
+        Ok(linked.then_some((group, instrument)))
     }
 
     /// `body` for `ticket`, in the account's position mode.
@@ -264,9 +268,17 @@ impl Exchange for OkxExchange {
         KINDS
     }
 
+    /// Spot and swap entries carry their TP/SL as `attachAlgoOrds`.
+    fn attaches_exits(&self, kind: InstrumentKind) -> bool {
+        KINDS.contains(&kind)
+    }
+
     async fn place(&self, ticket: &OrderTicket) -> Result<ExchangeOrder, ExchangeError> {
         let instrument = self.instrument(&ticket.symbol).await?;
-        let body = mapping::order_body(ticket, &instrument, self.margin_mode(&ticket.symbol))?;
+        let mut body = mapping::order_body(ticket, &instrument, self.margin_mode(&ticket.symbol))?;
+        if let Some(exits) = Attachment::exits(&ticket.attachment) {
+            body["attachAlgoOrds"] = attached::attach_algo_orders(exits)?;
+        }
         let body = self.positioned(body, ticket, &instrument);
         self.place_with_lookup(ticket, "/api/v5/trade/order", &body)
             .await
@@ -277,7 +289,10 @@ impl Exchange for OkxExchange {
         stop: &OrderTicket,
         target: &OrderTicket,
     ) -> Result<[ExchangeOrder; 2], ExchangeError> {
-        self.place_bracket(stop, target).await
+        match Attachment::entry(&stop.attachment) {
+            Some(entry) => self.adopt_attached(stop, target, entry).await,
+            None => self.place_bracket(stop, target).await,
+        }
     }
 
     async fn cancel(
@@ -341,14 +356,14 @@ impl Exchange for OkxExchange {
         &self,
         ticket: &OrderTicket,
     ) -> Result<Option<ExchangeOrder>, ExchangeError> {
-        match self.spot_group(ticket).await? {
+        match self.linked_group(ticket).await? {
             Some((group, instrument)) => self.fetch_oco_leg(ticket, group, &instrument).await,
             None => self.fetch(&ticket.client_order_id, &ticket.symbol).await,
         }
     }
 
     async fn cancel_sent(&self, ticket: &OrderTicket) -> Result<ExchangeOrder, ExchangeError> {
-        match self.spot_group(ticket).await? {
+        match self.linked_group(ticket).await? {
             Some((group, instrument)) => self.cancel_oco_leg(ticket, group, &instrument).await,
             None => self.cancel(&ticket.client_order_id, &ticket.symbol).await,
         }

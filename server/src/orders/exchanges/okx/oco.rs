@@ -15,7 +15,7 @@ use serde_json::{Value, json};
 
 use super::{
     OkxExchange,
-    algo::{ALGO_PATH, stop_prices},
+    algo::{ALGO_PATH, AlgoReply, stop_prices},
     mapping::{Instrument, read_error, venue_client_id},
     rest::Failure,
 };
@@ -57,37 +57,46 @@ impl OkxExchange {
         let Some(algo) = self.algo(group).await.map_err(read_error)? else {
             return Ok(None);
         };
+        self.oco_leg(&algo, leg, instrument)
+            .await
+            .map(Some)
+            .map_err(read_error)
+    }
+
+    /// One leg of the `oco` algo order `algo`: live, it works; canceled,
+    /// it is; effective, it is the order OKX placed if its side
+    /// triggered, else canceled.
+    pub(super) async fn oco_leg(
+        &self,
+        algo: &AlgoReply,
+        leg: &OrderTicket,
+        instrument: &Instrument,
+    ) -> Result<ExchangeOrder, Failure> {
         let status = match algo.state.as_str() {
             "live" | "pause" | "partially_effective" => OrderStatus::Submitted,
             "canceled" => OrderStatus::Canceled,
             "order_failed" => OrderStatus::Rejected,
             "effective" => match (algo.actual_side.as_str(), is_stop(leg)) {
-                ("sl", true) | ("tp", false) => {
-                    return self
-                        .triggered(&algo, instrument)
-                        .await
-                        .map(Some)
-                        .map_err(read_error);
-                }
+                ("sl", true) | ("tp", false) => return self.triggered(algo, instrument).await,
                 ("sl" | "tp", _) => OrderStatus::Canceled,
                 (other, _) => {
-                    return Err(read_error(Failure::NoAnswer(format!(
+                    return Err(Failure::NoAnswer(format!(
                         "OKX reported the unfamiliar oco side `{other}`"
-                    ))));
+                    )));
                 }
             },
             other => {
-                return Err(read_error(Failure::NoAnswer(format!(
+                return Err(Failure::NoAnswer(format!(
                     "OKX reported the unfamiliar algo order state `{other}`"
-                ))));
+                )));
             }
         };
-        Ok(Some(ExchangeOrder {
-            exchange_order_id: algo.algo_id,
+        Ok(ExchangeOrder {
+            exchange_order_id: algo.algo_id.clone(),
             status,
             fills: Vec::new(),
             reason: String::new(),
-        }))
+        })
     }
 
     /// Cancels a leg of a spot `oco` group: the whole group, as OKX has
