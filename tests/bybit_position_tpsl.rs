@@ -146,23 +146,40 @@ async fn hedge_mode_sets_each_sides_tpsl_and_a_triggered_target_closes_its_side(
 async fn a_fault_on_trading_stop_settles_without_a_resend() {
     let mock = MockBybit::start().await;
     let (server, client) = attached_on(&mock, false).await;
-    let long = deliver_ok(&server, &client, &alert("buy", "50000")).await;
-    let (_, [stop, target]) = entry_and_legs(&client, &long).await;
-    let sent = mock.create_requests();
-
-    // Bybit clears the TP/SL but the answer is a 500: the exit fails.
-    mock.fail_next(Route::CancelOrder, Fault::ServerErrorAfterProcessing);
-    let exit = deliver(&server, &client, &alert("exit", "50000")).await;
-    assert_eq!(exit.status, ExecutionStatus::Failed as i32, "{exit:?}");
-    let position = mock.position("BTCUSDT").expect("still long");
-    assert_eq!(position.tpsl, TpSl::default(), "cleared at Bybit");
-    for leg in [&stop, &target] {
-        order_reaches(&client, &leg.id, OrderStatus::Canceled).await;
+    // A 500 before Bybit cleared the TP/SL, then one after.
+    for (fault, cleared) in [
+        (Fault::ServerError, false),
+        (Fault::ServerErrorAfterProcessing, true),
+    ] {
+        let long = deliver_ok(&server, &client, &alert("buy", "50000")).await;
+        let (_, [stop, target]) = entry_and_legs(&client, &long).await;
+        let sent = mock.create_requests();
+        mock.fail_next(Route::CancelOrder, fault);
+        let exit = deliver(&server, &client, &alert("exit", "50000")).await;
+        assert_eq!(
+            exit.status,
+            ExecutionStatus::Failed as i32,
+            "{fault:?}: {exit:?}"
+        );
+        assert_eq!(mock.create_requests(), sent, "{fault:?}: no close was sent");
+        let position = mock.position("BTCUSDT").expect("still long");
+        if cleared {
+            assert_eq!(position.tpsl, TpSl::default(), "cleared at Bybit");
+            // The sync finds both legs gone from the position.
+            for leg in [&stop, &target] {
+                order_reaches(&client, &leg.id, OrderStatus::Canceled).await;
+            }
+        } else {
+            assert_eq!(position.tpsl, tpsl("53000", "48500"), "still protected");
+        }
+        // The next exit clears what is left and closes the position.
+        deliver_ok(&server, &client, &alert("exit", "50000")).await;
+        assert_eq!(mock.position("BTCUSDT"), None, "{fault:?}: flat");
+        for leg in [&stop, &target] {
+            order_reaches(&client, &leg.id, OrderStatus::Canceled).await;
+        }
     }
-    assert_eq!(mock.create_requests(), sent, "nothing was placed meanwhile");
-
-    deliver_ok(&server, &client, &alert("exit", "50000")).await;
-    assert_eq!(mock.position("BTCUSDT"), None, "flat");
+    assert!(mock.triggered_closes().is_empty());
     server.stop().await;
 }
 
