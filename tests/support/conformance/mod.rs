@@ -27,6 +27,7 @@ mod venues;
 use tradeplane_client::Client;
 use tradeplane_server::config::Config;
 
+pub use self::bybit::BybitLinear;
 pub use self::{attached::*, behaviour::*, faults::*, venues::Paper};
 use crate::mock_venue::{Fault, Route};
 

@@ -6,7 +6,7 @@
 use rust_decimal::{Decimal, prelude::Signed};
 use serde_json::{Value, json};
 
-use super::{Execution, MockOrder, State, error, now_ms, position_mode, routes::ok};
+use super::{Execution, MockOrder, State, TpSl, error, now_ms, position_mode, routes::ok, tpsl};
 use crate::mock_venue::Answer;
 
 /// Fee per fill: 10 bps (spot: of the asset received; linear: of the
@@ -29,7 +29,10 @@ pub(super) fn order_json(o: &MockOrder) -> Value {
         "triggerPrice": o.trigger.map(|p| p.to_string()).unwrap_or_default(),
         "cumExecQty": o.executed.to_string(), "reduceOnly": o.reduce_only,
         "orderType": if o.price.is_some() { "Limit" } else { "Market" },
-        "rejectReason": "EC_NoError", "createdTime": now_ms().to_string(),
+        "rejectReason": "EC_NoError", "createdTime": o.created.to_string(),
+        "stopOrderType": o.stop_order_type, "positionIdx": o.position_idx,
+        "takeProfit": o.tpsl.take_profit.map(|p| p.to_string()).unwrap_or_default(),
+        "stopLoss": o.tpsl.stop_loss.map(|p| p.to_string()).unwrap_or_default(),
     })
 }
 
@@ -127,6 +130,10 @@ pub(super) fn place(s: &mut State, body: &Value) -> Answer {
         };
         return error(200, code, msg);
     }
+    let carried = match tpsl::carried(body, spot, side == "Buy", reference) {
+        Ok(carried) => carried,
+        Err(refusal) => return refusal,
+    };
     let signed = if side == "Buy" { qty } else { -qty };
     let position_idx =
         match position_mode::position_idx(s, body, (spot, &symbol), (side == "Buy", reduce_only)) {
@@ -149,8 +156,7 @@ pub(super) fn place(s: &mut State, body: &Value) -> Answer {
     } else if free(s, "USDT") < notional / Decimal::from(leverage_of(s, &symbol)) {
         return error(200, 110007, "ab not enough for new order");
     }
-    let order_id = format!("{}", 1_000_000 + s.next_id);
-    s.next_id += 1;
+    let order_id = next_order_id(s);
     s.orders.push(MockOrder {
         order_id: order_id.clone(),
         order_link_id: link.clone(),
@@ -168,10 +174,20 @@ pub(super) fn place(s: &mut State, body: &Value) -> Answer {
             "New"
         },
         executed: Decimal::ZERO,
+        tpsl: carried,
+        stop_order_type: "",
+        created: now_ms(),
     });
     let index = s.orders.len() - 1;
     try_fill(s, index, market);
     ok(json!({"orderId": order_id, "orderLinkId": link}))
+}
+
+/// A fresh Bybit `orderId`.
+pub(super) fn next_order_id(s: &mut State) -> String {
+    let id = format!("{}", 1_000_000 + s.next_id);
+    s.next_id += 1;
+    id
 }
 
 /// `POST /v5/order/cancel`.
@@ -199,10 +215,11 @@ pub(super) fn move_market(s: &mut State, symbol: &str, price: Decimal) {
             try_fill(s, index, price);
         }
     }
+    tpsl::trigger(s, symbol, price);
 }
 
 /// Triggers and fills the order at `index` if `market` reaches it.
-fn try_fill(s: &mut State, index: usize, market: Decimal) {
+pub(super) fn try_fill(s: &mut State, index: usize, market: Decimal) {
     let order = s.orders[index].clone();
     let buy = order.side == "Buy";
     if let Some(trigger) = order.trigger.filter(|_| order.status == "Untriggered") {
@@ -236,6 +253,9 @@ fn try_fill(s: &mut State, index: usize, market: Decimal) {
             return;
         }
         fill_linear(s, position, signed, market);
+        if order.tpsl != TpSl::default() {
+            tpsl::set_on(s, position, order.tpsl);
+        }
     } else {
         fill_spot(s, buy, qty, market);
     }
@@ -304,14 +324,19 @@ fn fill_linear(s: &mut State, (symbol, idx): (&str, i64), signed: Decimal, price
     } else if position.size.signum() != size.signum() {
         position.entry = price;
     }
+    if position.size.signum() != size.signum() {
+        // Closed or flipped: Bybit cancels the position's TP/SL with it.
+        position.tpsl = TpSl::default();
+    }
     add(s, "USDT", pnl);
 }
 
-/// Open positions as `/v5/position/list` shows them.
-pub(super) fn positions_json(s: &State) -> Vec<Value> {
+/// Open positions as `/v5/position/list` shows them
+/// (all of them, or `symbol`'s).
+pub(super) fn positions_json(s: &State, symbol: &str) -> Vec<Value> {
     s.positions
         .iter()
-        .filter(|(_, p)| !p.size.is_zero())
+        .filter(|((held, _), p)| !p.size.is_zero() && (symbol.is_empty() || held == symbol))
         .map(|((symbol, idx), p)| {
             let mark = s.prices.get(symbol).copied().unwrap_or(p.entry);
             let (leverage, mode) = s.leverage.get(symbol).copied().unwrap_or((1, 0));
@@ -321,7 +346,9 @@ pub(super) fn positions_json(s: &State) -> Vec<Value> {
                 "markPrice": mark.to_string(), "unrealisedPnl": (p.size * (mark - p.entry)).to_string(),
                 "cumRealisedPnl": p.realized.to_string(), "leverage": leverage.to_string(),
                 "positionIM": (p.size.abs() * p.entry / Decimal::from(leverage.max(1))).to_string(),
-                "liqPrice": "", "tradeMode": mode, "positionIdx": idx,
+                "liqPrice": "", "tradeMode": mode, "positionIdx": idx, "tpslMode": "Full",
+                "takeProfit": p.tpsl.take_profit.map(|p| p.to_string()).unwrap_or_default(),
+                "stopLoss": p.tpsl.stop_loss.map(|p| p.to_string()).unwrap_or_default(),
             })
         })
         .collect()

@@ -7,12 +7,15 @@
 //! settable price, rests limits and conditional orders until the price
 //! crosses them, keeps a spot wallet and one-way perpetual positions with
 //! leverage and margin mode, refuses reduce-only orders that would grow a
-//! position, and answers the shared core's trouble in Bybit's words. The
-//! HTTP and the faults are the shared core's, `mock_venue`.
+//! position, keeps a position's TP/SL (carried by its entry, triggered by
+//! the price, cleared by `trading-stop`), and answers the shared core's
+//! trouble in Bybit's words. The HTTP and the faults are the shared
+//! core's, `mock_venue`.
 
 mod book;
 mod position_mode;
 mod routes;
+mod tpsl;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
@@ -50,6 +53,20 @@ pub struct MockOrder {
     /// Bybit's `orderStatus`.
     pub status: &'static str,
     pub executed: Decimal,
+    /// The TP/SL an entry carries to its position (`tpslMode` Full).
+    pub tpsl: TpSl,
+    /// `TakeProfit` / `StopLoss` for the close of a triggered TP/SL; empty
+    /// otherwise.
+    pub stop_order_type: &'static str,
+    /// When it was created (ms).
+    pub created: i64,
+}
+
+/// A take-profit and a stop-loss for a whole position.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct TpSl {
+    pub take_profit: Option<Decimal>,
+    pub stop_loss: Option<Decimal>,
 }
 
 /// A perpetual position (one-way, or one side in hedge mode).
@@ -59,6 +76,8 @@ pub struct MockPosition {
     pub size: Decimal,
     pub entry: Decimal,
     pub realized: Decimal,
+    /// The TP/SL set on the position.
+    pub tpsl: TpSl,
 }
 
 #[derive(Debug, Clone)]
@@ -113,7 +132,8 @@ impl Venue for State {
         match request.path.as_str() {
             "/v5/order/create" => Some(Route::PlaceOrder),
             "/v5/order/realtime" | "/v5/order/history" => Some(Route::QueryOrder),
-            "/v5/order/cancel" => Some(Route::CancelOrder),
+            // Clearing a position's TP/SL cancels its attached exits.
+            "/v5/order/cancel" | "/v5/position/trading-stop" => Some(Route::CancelOrder),
             _ => None,
         }
     }
@@ -227,6 +247,18 @@ impl MockBybit {
     /// The leverage and `tradeMode` set for the linear `symbol`.
     pub fn leverage(&self, symbol: &str) -> Option<(u32, i64)> {
         self.with(|s| s.leverage.get(symbol).copied())
+    }
+
+    /// The closes Bybit placed when a position's TP/SL triggered, oldest
+    /// first.
+    pub fn triggered_closes(&self) -> Vec<MockOrder> {
+        self.with(|s| {
+            s.orders
+                .iter()
+                .filter(|o| !o.stop_order_type.is_empty())
+                .cloned()
+                .collect()
+        })
     }
 
     /// Order requests received (accepted, refused or duplicate).

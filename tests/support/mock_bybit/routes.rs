@@ -2,11 +2,13 @@
 //! order and position routes behind Bybit's key, signature and timestamp
 //! checks.
 
+use std::collections::HashMap;
+
 use hmac::{Hmac, Mac};
 use serde_json::{Value, json};
 use sha2::Sha256;
 
-use super::{API_KEY, API_SECRET, State, book, error, now_ms, position_mode};
+use super::{API_KEY, API_SECRET, State, book, error, now_ms, position_mode, tpsl};
 use crate::mock_venue::{Answer, Request, answer, params};
 
 /// A `retCode` 0 answer.
@@ -73,8 +75,8 @@ pub(super) fn route_request(s: &mut State, request: &Request) -> Answer {
             book::place(s, &body)
         }
         ("POST", "/v5/order/cancel") => book::cancel(s, &field("category"), &field("orderLinkId")),
-        ("GET", "/v5/order/realtime") => orders(s, &get("category"), &get("orderLinkId"), true),
-        ("GET", "/v5/order/history") => orders(s, &get("category"), &get("orderLinkId"), false),
+        ("GET", "/v5/order/realtime") => orders(s, &p, true),
+        ("GET", "/v5/order/history") => orders(s, &p, false),
         ("GET", "/v5/execution/list") => {
             let list: Vec<Value> = s
                 .executions
@@ -105,8 +107,9 @@ pub(super) fn route_request(s: &mut State, request: &Request) -> Answer {
             ok(json!({"list": [{"accountType": "UNIFIED", "coin": coins}]}))
         }
         ("GET", "/v5/position/list") => {
-            ok(json!({"category": "linear", "list": book::positions_json(s)}))
+            ok(json!({"category": "linear", "list": book::positions_json(s, &get("symbol"))}))
         }
+        ("POST", "/v5/position/trading-stop") => tpsl::trading_stop(s, &body),
         ("POST", "/v5/position/switch-mode") => position_mode::switch_mode(s, &body),
         ("POST", "/v5/position/switch-isolated") | ("POST", "/v5/position/set-leverage") => {
             book::set_leverage(s, request.path.ends_with("switch-isolated"), &body)
@@ -176,15 +179,31 @@ fn instruments(category: &str, symbol: &str) -> Answer {
     }]}))
 }
 
-/// Orders under `order_link_id`: open ones for `realtime`, closed ones
-/// for `history`.
-fn orders(s: &State, category: &str, order_link_id: &str, open: bool) -> Answer {
+/// Orders, newest first, under `orderLinkId` if given, else in `symbol`
+/// if given, created since `startTime` if given: open ones for
+/// `realtime`, closed ones for `history`.
+fn orders(s: &State, p: &HashMap<String, String>, open: bool) -> Answer {
+    let get = |name: &str| p.get(name).map(String::as_str).unwrap_or_default();
+    let (category, link, symbol) = (get("category"), get("orderLinkId"), get("symbol"));
+    let since = match get("startTime") {
+        "" => i64::MIN,
+        text => match text.parse::<i64>() {
+            Ok(since) => since,
+            Err(_) => return error(200, 10001, "params error: startTime"),
+        },
+    };
     let list: Vec<Value> = s
         .orders
         .iter()
         .rev()
-        .filter(|o| o.category == category && o.order_link_id == order_link_id)
+        .filter(|o| o.category == category)
+        .filter(|o| match (link, symbol) {
+            ("", "") => true,
+            ("", symbol) => o.symbol == symbol,
+            (link, _) => o.order_link_id == link,
+        })
         .filter(|o| book::is_open(o.status) == open)
+        .filter(|o| o.created >= since)
         .map(book::order_json)
         .collect();
     ok(json!({"category": category, "list": list}))

@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 use super::rest::Failure;
 use crate::{
     market::side::Side,
-    model::order::{OrderType, TimeInForce},
+    model::order::{Attachment, OrderType, TimeInForce},
     orders::exchanges::{ExchangeError, OrderTicket},
 };
 
@@ -41,7 +41,9 @@ pub(super) fn market_params(symbol: &str) -> Vec<(&'static str, String)> {
 /// A ticket as the JSON body of `POST /v5/order/create` (`hedge`: linear
 /// perpetuals in hedge mode). A trailing stop is refused: Bybit trails
 /// only positions (by a price distance), so the connector offers none and
-/// the desk emulates trailing.
+/// the desk emulates trailing. An entry's attached exits go with it as
+/// the whole position's TP/SL (`tpslMode` Full), triggered by the last
+/// price; Bybit sets them on the position when the entry fills.
 pub(super) fn order_body(ticket: &OrderTicket, hedge: bool) -> Result<Value, ExchangeError> {
     if ticket.trailing_delta_bips.is_some() {
         return Err(ExchangeError::Rejected(
@@ -95,6 +97,19 @@ pub(super) fn order_body(ticket: &OrderTicket, hedge: bool) -> Result<Value, Exc
         }
         body["reduceOnly"] = json!(true);
     }
+    if let Some(exits) = Attachment::exits(&ticket.attachment) {
+        if spot {
+            return Err(ExchangeError::Rejected(
+                "unsupported_order: Bybit sets TP/SL on linear perpetual positions, not spot"
+                    .into(),
+            ));
+        }
+        body["takeProfit"] = json!(decimal(exits.target_price));
+        body["stopLoss"] = json!(decimal(exits.stop_price));
+        body["tpslMode"] = json!("Full");
+        body["tpTriggerBy"] = json!("LastPrice");
+        body["slTriggerBy"] = json!("LastPrice");
+    }
     if !spot {
         body["positionIdx"] = json!(position_idx(ticket, hedge));
     }
@@ -104,7 +119,7 @@ pub(super) fn order_body(ticket: &OrderTicket, hedge: bool) -> Result<Value, Exc
 /// The linear position a ticket trades: 0 in one-way mode; in hedge mode
 /// 1 (the long side) for a buy that opens or a sell that reduces, 2 (the
 /// short side) otherwise.
-fn position_idx(ticket: &OrderTicket, hedge: bool) -> u8 {
+pub(super) fn position_idx(ticket: &OrderTicket, hedge: bool) -> u8 {
     match (hedge, (ticket.side == Side::Buy) != ticket.reduce_only) {
         (false, _) => 0,
         (true, true) => 1,
@@ -198,6 +213,35 @@ mod tests {
                 .get("positionIdx")
                 .is_none()
         );
+    }
+
+    #[test]
+    fn an_entry_carries_its_exits_as_the_positions_full_tp_sl() {
+        let entry = OrderTicket {
+            symbol: "BTC/USDT:PERP".into(),
+            kind: InstrumentKind::Perpetual,
+            attachment: Some(Attachment::Exits(crate::model::order::AttachedExits {
+                group: "g-1".into(),
+                stop_price: Decimal::from(48_500),
+                target_price: Decimal::new(530_001, 1),
+            })),
+            ..OrderTicket::market(Side::Buy, "BTC", "USDT", Decimal::new(40, 3))
+        };
+        let body = order_body(&entry, true).expect("a body");
+        assert_eq!(body["takeProfit"], "53000.1");
+        assert_eq!(body["stopLoss"], "48500");
+        assert_eq!(body["tpslMode"], "Full");
+        assert_eq!(body["tpTriggerBy"], "LastPrice");
+        assert_eq!(body["positionIdx"], 1, "the long side in hedge mode");
+        let spot = OrderTicket {
+            symbol: "BTC/USDT".into(),
+            kind: InstrumentKind::Spot,
+            ..entry
+        };
+        assert!(matches!(
+            order_body(&spot, false),
+            Err(ExchangeError::Rejected(_))
+        ));
     }
 
     #[test]

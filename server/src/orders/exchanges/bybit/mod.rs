@@ -6,11 +6,15 @@
 //! again blindly: it is looked up by its `orderLinkId` first, and "no such
 //! order" only counts once Bybit can no longer accept the request (its
 //! timestamp plus the receive window has passed on Bybit's clock).
+//!
+//! On linear perpetuals an entry can carry its exits as the position's
+//! TP/SL (see `position_exits`).
 
 mod config;
 mod mapping;
 mod perps;
 mod placement;
+mod position_exits;
 mod replies;
 mod rest;
 
@@ -27,7 +31,7 @@ use self::{
     rest::{Failure, Rest},
 };
 use super::{
-    Exchange, ExchangeError, ExchangeOrder, InstrumentRules, OrderTicket, PerpPosition,
+    Attachment, Exchange, ExchangeError, ExchangeOrder, InstrumentRules, OrderTicket, PerpPosition,
     exactly_once::SETTLE_MARGIN, listings::Listings,
 };
 use crate::market::{instrument::InstrumentKind, margin::Leverage};
@@ -113,7 +117,10 @@ impl Exchange for BybitExchange {
         stop: &OrderTicket,
         target: &OrderTicket,
     ) -> Result<[ExchangeOrder; 2], ExchangeError> {
-        self.place_pair(stop, target).await
+        match Attachment::entry(&stop.attachment) {
+            Some(entry) => self.adopt_exits(entry, stop, target).await,
+            None => self.place_pair(stop, target).await,
+        }
     }
 
     async fn cancel(
@@ -149,6 +156,23 @@ impl Exchange for BybitExchange {
         self.lookup(client_order_id, symbol)
             .await
             .map_err(read_error)
+    }
+
+    async fn fetch_sent(
+        &self,
+        ticket: &OrderTicket,
+    ) -> Result<Option<ExchangeOrder>, ExchangeError> {
+        match Attachment::entry(&ticket.attachment) {
+            Some(entry) => self.fetch_exit(entry, ticket).await.map(Some),
+            None => self.fetch(&ticket.client_order_id, &ticket.symbol).await,
+        }
+    }
+
+    async fn cancel_sent(&self, ticket: &OrderTicket) -> Result<ExchangeOrder, ExchangeError> {
+        match Attachment::entry(&ticket.attachment) {
+            Some(entry) => self.cancel_exit(entry, ticket).await,
+            None => self.cancel(&ticket.client_order_id, &ticket.symbol).await,
+        }
     }
 
     async fn balances(&self) -> Result<Vec<(String, Decimal, Decimal)>, ExchangeError> {
@@ -206,6 +230,11 @@ impl Exchange for BybitExchange {
 
     fn instrument_kinds(&self) -> &'static [InstrumentKind] {
         &[InstrumentKind::Spot, InstrumentKind::Perpetual]
+    }
+
+    /// Linear perpetuals: the exits become the position's TP/SL.
+    fn attaches_exits(&self, kind: InstrumentKind) -> bool {
+        kind == InstrumentKind::Perpetual
     }
 
     async fn set_leverage(&self, symbol: &str, leverage: Leverage) -> Result<(), ExchangeError> {

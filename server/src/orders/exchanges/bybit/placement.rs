@@ -61,7 +61,11 @@ impl BybitExchange {
     }
 
     /// The order's view with its fills from `/v5/execution/list`.
-    async fn with_fills(&self, reply: OrderReply, symbol: &str) -> Result<ExchangeOrder, Failure> {
+    pub(super) async fn with_fills(
+        &self,
+        reply: OrderReply,
+        symbol: &str,
+    ) -> Result<ExchangeOrder, Failure> {
         let mut view = reply.view();
         if reply.cum_exec_qty <= Decimal::ZERO {
             return Ok(view);

@@ -26,6 +26,17 @@ pub(super) struct OrderReply {
     pub(super) cum_exec_qty: Decimal,
     #[serde(default)]
     pub(super) reject_reason: String,
+    /// `Buy` or `Sell`.
+    #[serde(default)]
+    pub(super) side: String,
+    /// What made a conditional order: `TakeProfit` / `StopLoss` for the
+    /// close Bybit places when a position's TP/SL triggers.
+    #[serde(default)]
+    pub(super) stop_order_type: String,
+    #[serde(default)]
+    pub(super) position_idx: i64,
+    #[serde(default, deserialize_with = "number_text")]
+    pub(super) created_time: i64,
 }
 
 impl OrderReply {
@@ -188,6 +199,14 @@ pub(super) struct PositionReply {
     #[serde(deserialize_with = "optional_decimal")]
     pub(super) liq_price: Option<Decimal>,
     pub(super) trade_mode: i64,
+    /// 0 one-way; in hedge mode 1 the long side, 2 the short.
+    #[serde(default)]
+    pub(super) position_idx: i64,
+    /// The position's TP/SL; `""` or `0` when none is set.
+    #[serde(default, deserialize_with = "optional_decimal")]
+    pub(super) take_profit: Option<Decimal>,
+    #[serde(default, deserialize_with = "optional_decimal")]
+    pub(super) stop_loss: Option<Decimal>,
 }
 
 /// A decimal sent as text, `""` for none.
