@@ -8,7 +8,10 @@ use tonic::Code;
 use tradeplane_api::*;
 use tradeplane_client::Client;
 
-use super::{MockedVenue, VenueUnderTest, price as at, serve};
+use super::{
+    MockedVenue, VenueUnderTest, bracket_of, buy_at_the_market, price as at, serve,
+    the_target_executes_and_the_stop_goes,
+};
 use crate::{
     TestServer, bracketed_pipeline, create_pipeline, dec, order_reaches, orders_of, role,
     run_pipeline_on, try_create_pipeline,
@@ -64,29 +67,8 @@ async fn long_with_attached_exits<V: MockedVenue>(
     let server = serve(venue).await;
     let client = server.client().await;
     let pipeline = create_pipeline(&client, attached_pipeline::<V>()).await;
-    let execution = run_pipeline_on(
-        &client,
-        &pipeline,
-        (V::SYMBOL, "buy"),
-        &at::<V>("50000"),
-        "",
-    )
-    .await;
-    assert_eq!(
-        execution.status,
-        ExecutionStatus::Succeeded as i32,
-        "{execution:?}"
-    );
-    let [entry, stop, target]: [Order; 3] = orders_of(&client, &execution)
-        .await
-        .try_into()
-        .expect("an entry and two legs");
-    assert_eq!(role(&entry), OrderRole::Entry);
-    assert_eq!(entry.status, OrderStatus::Filled as i32, "{entry:?}");
-    assert_eq!(role(&stop), OrderRole::StopLoss);
-    assert_eq!(role(&target), OrderRole::TakeProfit);
-    assert!(!stop.oco_group.is_empty());
-    assert_eq!(stop.oco_group, target.oco_group, "one group");
+    let execution = buy_at_the_market::<V>(&client, &pipeline).await;
+    let [entry, stop, target] = bracket_of(&client, &execution).await;
     // Priced from the signal's price, as the entry carried them.
     assert_eq!(dec(&stop.stop_price), dec(&at::<V>("49000")), "{stop:?}");
     assert_eq!(dec(&target.price), dec(&at::<V>("52000")), "{target:?}");
@@ -130,14 +112,7 @@ pub async fn attached_exits_are_adopted_and_linked<V: MockedVenue>() {
             let server = serve(&venue).await;
             let client = server.client().await;
             let pipeline = create_pipeline(&client, attached_pipeline::<V>()).await;
-            let execution = run_pipeline_on(
-                &client,
-                &pipeline,
-                (V::SYMBOL, "buy"),
-                &at::<V>("50000"),
-                "",
-            )
-            .await;
+            let execution = buy_at_the_market::<V>(&client, &pipeline).await;
             assert_eq!(
                 execution.status,
                 ExecutionStatus::Failed as i32,
@@ -149,14 +124,7 @@ pub async fn attached_exits_are_adopted_and_linked<V: MockedVenue>() {
         }
         Attached::Yes => {
             let (server, client, _, [_, stop, target]) = long_with_attached_exits(&venue).await;
-            venue.move_market(&client, &at::<V>("53000")).await;
-            let taken = order_reaches(&client, &target.id, OrderStatus::Filled).await;
-            assert_eq!(dec(&taken.filled_quantity), dec(&target.quantity));
-            let stopped = order_reaches(&client, &stop.id, OrderStatus::Canceled).await;
-            assert!(dec(&stopped.filled_quantity).is_zero(), "{stopped:?}");
-            venue.move_market(&client, &at::<V>("47000")).await;
-            let after = order_reaches(&client, &stop.id, OrderStatus::Canceled).await;
-            assert!(dec(&after.filled_quantity).is_zero(), "{after:?}");
+            the_target_executes_and_the_stop_goes(&venue, &client, [&stop, &target]).await;
             server.stop().await;
         }
     }

@@ -204,6 +204,35 @@ pub async fn refuses_what_its_rules_refuse<V: VenueUnderTest>() {
     server.stop().await;
 }
 
+/// Runs `pipeline` for a buy of `V::SYMBOL` at the market.
+pub async fn buy_at_the_market<V: VenueUnderTest>(
+    client: &Client,
+    pipeline: &Pipeline,
+) -> Execution {
+    run_pipeline_on(client, pipeline, (V::SYMBOL, "buy"), &at::<V>("50000"), "").await
+}
+
+/// The orders of a bracketed entry's `execution`, which succeeded: the
+/// entry, filled, then its stop and target, in one OCO group.
+pub async fn bracket_of(client: &Client, execution: &Execution) -> [Order; 3] {
+    assert_eq!(
+        execution.status,
+        ExecutionStatus::Succeeded as i32,
+        "{execution:?}"
+    );
+    let [entry, stop, target]: [Order; 3] = orders_of(client, execution)
+        .await
+        .try_into()
+        .expect("an entry and two legs");
+    assert_eq!(role(&entry), OrderRole::Entry);
+    assert_eq!(entry.status, OrderStatus::Filled as i32, "{entry:?}");
+    assert_eq!(role(&stop), OrderRole::StopLoss);
+    assert_eq!(role(&target), OrderRole::TakeProfit);
+    assert!(!stop.oco_group.is_empty());
+    assert_eq!(stop.oco_group, target.oco_group, "one group");
+    [entry, stop, target]
+}
+
 /// A filled entry's stop-loss and take-profit are one group: when the
 /// take-profit fills, the stop is canceled, and a later fall sells
 /// nothing more. A venue without a native spot OCO refuses the bracket by
@@ -227,14 +256,7 @@ pub async fn a_bracket_is_one_linked_group<V: VenueUnderTest>() {
         },
     )
     .await;
-    let execution = run_pipeline_on(
-        &client,
-        &pipeline,
-        (V::SYMBOL, "buy"),
-        &at::<V>("50000"),
-        "",
-    )
-    .await;
+    let execution = buy_at_the_market::<V>(&client, &pipeline).await;
     if !V::SPOT_BRACKETS {
         // No native OCO on spot: the bracket is refused by name, and
         // neither leg is left working at the venue.
@@ -250,34 +272,30 @@ pub async fn a_bracket_is_one_linked_group<V: VenueUnderTest>() {
         server.stop().await;
         return;
     }
-    assert_eq!(
-        execution.status,
-        ExecutionStatus::Succeeded as i32,
-        "{execution:?}"
-    );
-    let [entry, stop, target]: [Order; 3] = orders_of(&client, &execution)
-        .await
-        .try_into()
-        .expect("an entry and two legs");
-    assert_eq!(role(&entry), OrderRole::Entry);
-    assert_eq!(entry.status, OrderStatus::Filled as i32, "{entry:?}");
-    assert_eq!(role(&stop), OrderRole::StopLoss);
-    assert_eq!(role(&target), OrderRole::TakeProfit);
-    assert!(!stop.oco_group.is_empty());
-    assert_eq!(stop.oco_group, target.oco_group, "one group");
+    let [_, stop, target] = bracket_of(&client, &execution).await;
     for leg in [&stop, &target] {
         assert_eq!(leg.exchange, V::EXCHANGE);
         assert!(dec(&leg.quantity) > dec("0"), "{leg:?}");
     }
 
-    venue.move_market(&client, &at::<V>("53000")).await;
-    let taken = order_reaches(&client, &target.id, OrderStatus::Filled).await;
+    the_target_executes_and_the_stop_goes(&venue, &client, [&stop, &target]).await;
+    server.stop().await;
+}
+
+/// Moves the market through a bracket's target: the target fills, its
+/// stop is canceled, and a later fall through the stop sells nothing.
+pub async fn the_target_executes_and_the_stop_goes<V: VenueUnderTest>(
+    venue: &V,
+    client: &Client,
+    [stop, target]: [&Order; 2],
+) {
+    venue.move_market(client, &at::<V>("53000")).await;
+    let taken = order_reaches(client, &target.id, OrderStatus::Filled).await;
     assert_eq!(dec(&taken.filled_quantity), dec(&target.quantity));
-    let stopped = order_reaches(&client, &stop.id, OrderStatus::Canceled).await;
+    let stopped = order_reaches(client, &stop.id, OrderStatus::Canceled).await;
     assert!(dec(&stopped.filled_quantity).is_zero(), "{stopped:?}");
-    venue.move_market(&client, &at::<V>("47000")).await;
-    let after = get_order(&client, &stop.id).await;
+    venue.move_market(client, &at::<V>("47000")).await;
+    let after = get_order(client, &stop.id).await;
     assert_eq!(after.status, OrderStatus::Canceled as i32, "{after:?}");
     assert!(dec(&after.filled_quantity).is_zero());
-    server.stop().await;
 }
