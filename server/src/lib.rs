@@ -14,6 +14,7 @@ pub mod edge;
 pub mod listing;
 pub mod market;
 pub mod model;
+pub mod notify;
 pub mod observe;
 pub mod orders;
 pub mod pipelines;

@@ -11,6 +11,7 @@ pub mod mock_alpaca;
 pub mod mock_binance;
 pub mod mock_binance_futures;
 pub mod mock_bybit;
+pub mod mock_notify;
 pub mod mock_okx;
 pub mod mock_venue;
 mod pipelines;

@@ -16,6 +16,7 @@ mod instrumented;
 mod keys;
 mod lists;
 mod orders;
+mod outbox;
 mod pipelines;
 mod postgres;
 mod query;
@@ -39,6 +40,7 @@ pub use keys::{ApiKeyInsert, ApiKeyRow, KeyStore};
 pub use orders::{
     Adjustment, Bookkeeping, OrderInsert, OrderQuery, OrderStore, OrderUpdate, Snapshot, TotalKey,
 };
+pub use outbox::{Delivery, DeliveryState, NewDelivery, OutboxDepth, OutboxStore, Settlement};
 pub use pipelines::{PipelineInsert, PipelineStore};
 pub use postgres::{Change, ChangeFeed, DutyLock, PostgresStore, Table};
 pub use settings::SettingStore;

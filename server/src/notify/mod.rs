@@ -1,0 +1,6 @@
+//! Notifications: traders subscribe channels (Telegram, Discord, Slack,
+//! e-mail, signed outbound webhooks) to events, and each event is
+//! delivered once per subscription, with retries, off the order path.
+
+pub mod channel;
+pub mod channels;

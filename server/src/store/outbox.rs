@@ -1,0 +1,118 @@
+//! The notification outbox. Every change a trader hears about is
+//! reported by an audit event written in the change's own transaction;
+//! the audit chain is the outbox's log. A dispatcher reads the chain
+//! after its cursor and turns each event into one delivery per matching
+//! subscription, advancing the cursor in the same transaction, so that
+//! an event is never lost, never reported for a change that did not
+//! commit, and never queued twice for one subscription, whichever
+//! replica reads it. Deliveries are then claimed under a lease, sent,
+//! and settled: delivered, retried later, or dead.
+
+use async_trait::async_trait;
+
+use super::StoreError;
+
+/// A delivery to queue: one audit event (by its sequence) for one
+/// subscription (by name), with the message rendered for it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewDelivery {
+    pub sequence: i64,
+    pub subscription: String,
+    /// The rendered message (JSON), sent as it is on every attempt.
+    pub body: String,
+    pub created_ms: i64,
+}
+
+/// Where a delivery stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeliveryState {
+    /// Waiting for its (next) attempt.
+    Pending,
+    Delivered,
+    /// Refused for good, or out of attempts: kept for an operator.
+    Dead,
+}
+
+/// A queued delivery.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Delivery {
+    pub sequence: i64,
+    pub subscription: String,
+    pub body: String,
+    pub state: DeliveryState,
+    /// Attempts made so far.
+    pub attempts: u32,
+    /// Not before this (ms since the epoch).
+    pub next_attempt_ms: i64,
+    /// Why the last attempt failed; empty if none did.
+    pub last_error: String,
+    pub created_ms: i64,
+}
+
+/// How an attempt ended.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Settlement {
+    Delivered,
+    /// Try again at `next_attempt_ms`.
+    Retry {
+        next_attempt_ms: i64,
+        error: String,
+    },
+    /// Give up: refused for good, or out of attempts.
+    Dead {
+        error: String,
+    },
+}
+
+/// How deep the outbox is.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct OutboxDepth {
+    /// Deliveries waiting.
+    pub pending: u64,
+    /// When the oldest waiting one was queued (ms); `None` when none is.
+    pub oldest_pending_ms: Option<i64>,
+    /// Dead letters kept.
+    pub dead: u64,
+}
+
+/// Storage of the notification outbox.
+#[async_trait]
+pub trait OutboxStore: Send + Sync + 'static {
+    /// The sequence of the last audit event turned into deliveries (0
+    /// before any).
+    async fn outbox_cursor(&self) -> Result<i64, StoreError>;
+    /// Queues `deliveries` and moves the cursor to `through` (never
+    /// back) in one transaction. A delivery already queued for its
+    /// sequence and subscription is kept as it is: queuing is idempotent.
+    async fn queue_deliveries(
+        &self,
+        through: i64,
+        deliveries: &[NewDelivery],
+    ) -> Result<(), StoreError>;
+    /// Claims up to `limit` pending deliveries due at `now_ms` that no
+    /// one holds, oldest first, and holds them until `lease_until_ms`:
+    /// of several replicas claiming at once, each delivery goes to one.
+    async fn claim_deliveries(
+        &self,
+        now_ms: i64,
+        lease_until_ms: i64,
+        limit: u32,
+    ) -> Result<Vec<Delivery>, StoreError>;
+    /// Records how an attempt at a claimed delivery ended (the attempt
+    /// counted, the lease released). A delivery no longer pending is
+    /// left as it is.
+    async fn settle_delivery(
+        &self,
+        sequence: i64,
+        subscription: &str,
+        settlement: &Settlement,
+    ) -> Result<(), StoreError>;
+    /// Deliveries of one state, newest first, at most `limit`.
+    async fn list_deliveries(
+        &self,
+        state: DeliveryState,
+        limit: u32,
+    ) -> Result<Vec<Delivery>, StoreError>;
+    /// How deep the outbox is.
+    async fn outbox_depth(&self) -> Result<OutboxDepth, StoreError>;
+}

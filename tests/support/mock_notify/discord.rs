@@ -1,0 +1,1 @@
+//! PLACEHOLDER: the mock discord receiver (a helper session builds it).

@@ -1,0 +1,1 @@
+//! PLACEHOLDER: the mock slack receiver (a helper session builds it).

@@ -1,0 +1,1 @@
+//! PLACEHOLDER: the mock smtp receiver (a helper session builds it).

@@ -1,0 +1,1 @@
+//! PLACEHOLDER: the mock telegram receiver (a helper session builds it).

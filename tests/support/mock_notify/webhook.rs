@@ -1,0 +1,1 @@
+//! PLACEHOLDER: the mock webhook receiver (a helper session builds it).
