@@ -20,6 +20,10 @@ pub(super) async fn serve_connection<V: Venue>(mut stream: TcpStream, venue: Arc
         let Some(request) = read_request(&mut stream).await else {
             return;
         };
+        let hold = venue.lock().expect("mock state").hold(&request);
+        if let Some((wake, at_most)) = hold {
+            let _ = tokio::time::timeout(at_most, wake.notified()).await;
+        }
         let (answer, fault) = handle(&venue, &request);
         match fault {
             Some(Fault::DropConnection | Fault::LoseAnswer) => return,

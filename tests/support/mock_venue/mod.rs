@@ -17,7 +17,7 @@ use std::{
 
 pub use self::mock::{Mock, MockState};
 use serde_json::Value;
-use tokio::{net::TcpListener, task::JoinSet};
+use tokio::{net::TcpListener, sync::Notify, task::JoinSet};
 
 /// What a fault does to one request.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -98,6 +98,8 @@ pub enum Route {
     QueryOrderList,
     /// Cancels one order.
     CancelOrder,
+    /// Delivers one notification (a notification receiver's only route).
+    Deliver,
 }
 
 /// The error answers a venue gives in its own words.
@@ -172,6 +174,11 @@ pub trait Venue: Send + 'static {
     }
     /// The faults queued per route.
     fn faults(&mut self) -> &mut Faults;
+    /// A long poll: when the venue has nothing to answer `request` with
+    /// yet, what wakes it, and the longest it waits before answering.
+    fn hold(&mut self, _request: &Request) -> Option<(Arc<Notify>, Duration)> {
+        None
+    }
 }
 
 /// Faults queued for the next requests of each route.
