@@ -37,7 +37,8 @@ fn filled(id: &str) -> Message {
 
 /// The channel for `url` and `secret`, opened from its TOML section.
 fn channel(url: &str, secret: &str) -> std::sync::Arc<dyn Channel> {
-    let section = format!("type = \"webhook\"\nurl = \"{url}/hooks/s3cr3t-path\"\nsecret = \"{secret}\"\n");
+    let section =
+        format!("type = \"webhook\"\nurl = \"{url}/hooks/s3cr3t-path\"\nsecret = \"{secret}\"\n");
     let config: ChannelConfig = toml::from_str(&section).expect("a webhook section");
     config.open().expect("the channel opens")
 }
@@ -74,18 +75,21 @@ async fn the_same_event_twice_is_one_delivery_to_an_idempotent_receiver() {
     assert_eq!(mock.duplicates(), 1);
 }
 
-/// The README's Python block under `### Outbound webhooks`, verbatim.
-fn readme_snippet() -> String {
+/// The first `language` block of the README's `### Outbound webhooks`
+/// section, verbatim.
+fn readme_block(language: &str) -> String {
     let readme = std::fs::read_to_string(workspace_root().join("README.md")).expect("README");
-    let section = readme
+    let (_, section) = readme
         .split_once("\n### Outbound webhooks\n")
-        .expect("the Outbound webhooks section")
-        .1;
-    let block = section
-        .split_once("```python\n")
-        .expect("a python block in the section")
-        .1;
-    block.split_once("```").expect("the block ends").0.to_string()
+        .expect("the Outbound webhooks section");
+    let (_, block) = section
+        .split_once(&format!("```{language}\n"))
+        .unwrap_or_else(|| panic!("a {language} block in the section"));
+    block
+        .split_once("```")
+        .expect("the block ends")
+        .0
+        .to_string()
 }
 
 #[tokio::test]
@@ -101,7 +105,7 @@ async fn the_readme_snippet_verifies_a_real_delivery_and_refuses_a_tampered_one(
     let delivery = mock.orders().remove(0);
 
     let dir = tempfile::tempdir().expect("temp dir");
-    std::fs::write(dir.path().join("readme_verify.py"), readme_snippet()).expect("write");
+    std::fs::write(dir.path().join("readme_verify.py"), readme_block("python")).expect("write");
     let tampered = delivery.body.replace("0.015", "0.150");
     assert_ne!(tampered, delivery.body);
     let input = serde_json::json!({
@@ -127,7 +131,9 @@ async fn the_readme_snippet_verifies_a_real_delivery_and_refuses_a_tampered_one(
     {
         use std::io::Write;
         let mut stdin = child.stdin.take().expect("stdin");
-        stdin.write_all(input.to_string().as_bytes()).expect("input");
+        stdin
+            .write_all(input.to_string().as_bytes())
+            .expect("input");
     }
     let out = child.wait_with_output().expect("python3 ends");
     let stderr = String::from_utf8_lossy(&out.stderr);
@@ -141,7 +147,10 @@ async fn a_5xx_is_a_retry_and_a_429_wait_is_honoured_before_sending_again() {
     let webhook = channel(&mock.url, SECRET);
     mock.fail_next(Route::PlaceOrder, Fault::ServerError);
     match webhook.send(&filled("evt-1")).await {
-        Err(SendError::Retry { after: None, reason }) => assert!(reason.contains("500")),
+        Err(SendError::Retry {
+            after: None,
+            reason,
+        }) => assert!(reason.contains("500")),
         other => panic!("a 500 must be retried: {other:?}"),
     }
     mock.fail_next(
@@ -178,7 +187,10 @@ async fn a_wrong_secret_is_permanent_and_the_error_names_only_the_host() {
     let Err(SendError::Permanent(reason)) = webhook.send(&filled("evt-1")).await else {
         panic!("a 401 is permanent");
     };
-    assert_eq!(reason, format!("{} answered 401 Unauthorized", host(&mock.url)));
+    assert_eq!(
+        reason,
+        format!("{} answered 401 Unauthorized", host(&mock.url))
+    );
     assert_eq!(mock.refused_signatures(), 1);
     assert!(mock.orders().is_empty());
 }
@@ -194,7 +206,10 @@ async fn a_timestamp_outside_the_receivers_tolerance_is_refused() {
     ));
     assert_eq!(mock.refused_signatures(), 1);
     mock.set_clock_offset((TOLERANCE_SECS - 60) * 1000);
-    webhook.send(&filled("evt-1")).await.expect("within tolerance");
+    webhook
+        .send(&filled("evt-1"))
+        .await
+        .expect("within tolerance");
 }
 
 #[tokio::test]
@@ -244,16 +259,6 @@ fn a_config_it_cannot_use_is_named_and_secrets_are_never_shown() {
 
 #[test]
 fn the_readme_example_section_opens() {
-    let readme = std::fs::read_to_string(workspace_root().join("README.md")).expect("README");
-    let section = readme
-        .split_once("\n### Outbound webhooks\n")
-        .expect("the section")
-        .1;
-    let example = section
-        .split_once("```toml\n")
-        .and_then(|(_, rest)| rest.split_once("```"))
-        .expect("a toml block")
-        .0;
-    let config: ChannelConfig = toml::from_str(example).expect("the example parses");
+    let config: ChannelConfig = toml::from_str(&readme_block("toml")).expect("the example parses");
     config.open().expect("the example opens");
 }

@@ -52,7 +52,9 @@ impl Mail {
 
     /// The body, after the blank line that ends the headers.
     pub fn body(&self) -> &str {
-        self.data.split_once("\r\n\r\n").map_or("", |(_, body)| body)
+        self.data
+            .split_once("\r\n\r\n")
+            .map_or("", |(_, body)| body)
     }
 }
 
@@ -172,10 +174,10 @@ async fn session(mut stream: TcpStream, acceptor: TlsAcceptor, state: Arc<Mutex<
     if stream.write_all(b"220 mock ESMTP\r\n").await.is_err() {
         return;
     }
-    if let Some(plain) = converse(stream, false, &state).await {
-        if let Ok(tls) = acceptor.accept(plain).await {
-            converse(tls, true, &state).await;
-        }
+    if let Some(plain) = converse(stream, false, &state).await
+        && let Ok(tls) = acceptor.accept(plain).await
+    {
+        converse(tls, true, &state).await;
     }
 }
 
@@ -204,7 +206,9 @@ async fn converse<S: AsyncRead + AsyncWrite + Unpin>(
             "EHLO" if tls => "250-mock\r\n250-AUTH PLAIN LOGIN\r\n250 8BITMIME".to_string(),
             "EHLO" => "250-mock\r\n250-STARTTLS\r\n250 8BITMIME".to_string(),
             "STARTTLS" if !tls => {
-                io.write_all(b"220 2.0.0 ready to start TLS\r\n").await.ok()?;
+                io.write_all(b"220 2.0.0 ready to start TLS\r\n")
+                    .await
+                    .ok()?;
                 return Some(io.into_inner());
             }
             "AUTH" | "MAIL" if !tls => {

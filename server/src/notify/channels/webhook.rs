@@ -76,8 +76,7 @@ pub struct Webhook {
 impl Webhook {
     /// The channel for `config`.
     pub fn new(config: &WebhookConfig) -> Result<Self, String> {
-        let url = Url::parse(&config.url)
-            .map_err(|_| "webhook url: not a URL".to_string())?;
+        let url = Url::parse(&config.url).map_err(|_| "webhook url: not a URL".to_string())?;
         let host = host_of(&url);
         let loopback = url.host().is_some_and(|host| match host {
             url::Host::Domain(name) => name == "localhost",
@@ -178,9 +177,10 @@ impl Channel for Webhook {
         let (head, _) = exchange(&self.http, request, TIMEOUT, &self.host)
             .await
             .map_err(|unanswered| match unanswered {
-                Unanswered::NotSent(reason) | Unanswered::NoAnswer(reason) => {
-                    SendError::Retry { after: None, reason }
-                }
+                Unanswered::NotSent(reason) | Unanswered::NoAnswer(reason) => SendError::Retry {
+                    after: None,
+                    reason,
+                },
             })?;
         let status = head.status;
         if status.is_success() {
