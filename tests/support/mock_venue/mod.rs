@@ -132,7 +132,8 @@ impl Request {
     }
 }
 
-/// An HTTP answer with a JSON body.
+/// An HTTP answer with a JSON body (a JSON string is sent as plain text,
+/// as receivers that answer in words do).
 pub struct Answer {
     pub status: u16,
     pub body: Value,
