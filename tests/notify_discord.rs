@@ -6,7 +6,10 @@
 use std::{sync::Arc, time::Duration};
 
 use serde_json::json;
-use tradeplane_e2e::mock_notify::discord::{Failure, MockDiscord, WEBHOOK_ID, WEBHOOK_TOKEN};
+use tradeplane_e2e::{
+    mock_notify::discord::{Failure, MockDiscord, WEBHOOK_ID, WEBHOOK_TOKEN},
+    mock_venue::{Fault, Route},
+};
 use tradeplane_server::notify::{
     channel::{Channel, Message, SendError, Severity},
     channels::{ChannelConfig, discord::DiscordConfig},
@@ -106,7 +109,7 @@ async fn text_over_discords_limits_is_cut_with_an_ellipsis() {
 async fn a_429_hands_back_discords_retry_after_and_the_next_send_waits_it_out() {
     let mock = MockDiscord::start().await;
     let discord = channel(&mock);
-    mock.fail_next(
+    mock.fail_requests(
         1,
         Failure::RateLimited {
             retry_after: 0.35,
@@ -135,7 +138,7 @@ async fn a_429_hands_back_discords_retry_after_and_the_next_send_waits_it_out() 
 async fn a_long_global_429_is_handed_back_without_sending_until_it_is_over() {
     let mock = MockDiscord::start().await;
     let discord = channel(&mock);
-    mock.fail_next(
+    mock.fail_requests(
         1,
         Failure::RateLimited {
             retry_after: 30.5,
@@ -189,7 +192,7 @@ async fn failures_are_sorted_into_worth_another_try_and_never() {
     let mock = MockDiscord::start().await;
     let discord = channel(&mock);
 
-    mock.fail_next(2, Failure::ServerError);
+    mock.fail_requests(2, Failure::ServerError);
     for _ in 0..2 {
         let failed = discord.send(&filled(1)).await;
         assert!(
@@ -197,7 +200,7 @@ async fn failures_are_sorted_into_worth_another_try_and_never() {
             "{failed:?}"
         );
     }
-    mock.drop_next_connection();
+    mock.fail_next(Route::PlaceOrder, Fault::DropConnection);
     let dropped = discord.send(&filled(1)).await;
     assert!(
         matches!(dropped, Err(SendError::Retry { .. })),

@@ -132,7 +132,7 @@ async fn slacks_text_errors_are_permanent_and_name_no_secret() {
 async fn a_5xx_is_worth_another_try_and_the_message_arrives_once_it_recovers() {
     let mock = MockSlack::start().await;
     let slack = channel(&mock);
-    mock.fail_next(3, Failure::ServerError);
+    mock.fail_requests(3, Failure::ServerError);
     for _ in 0..3 {
         let failed = slack.send(&drift()).await;
         assert!(
@@ -148,7 +148,7 @@ async fn a_5xx_is_worth_another_try_and_the_message_arrives_once_it_recovers() {
 async fn a_429_hands_back_retry_after_and_the_next_send_waits_it_out() {
     let mock = MockSlack::start().await;
     let slack = channel(&mock);
-    mock.fail_next(
+    mock.fail_requests(
         1,
         Failure::RateLimited {
             retry_after_secs: 1,
@@ -166,7 +166,7 @@ async fn a_429_hands_back_retry_after_and_the_next_send_waits_it_out() {
     assert_eq!(mock.messages().len(), 1);
     assert_eq!(mock.early_requests(), 0, "sent before Retry-After was over");
 
-    mock.fail_next(
+    mock.fail_requests(
         1,
         Failure::RateLimited {
             retry_after_secs: 60,

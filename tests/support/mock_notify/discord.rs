@@ -5,17 +5,19 @@
 //! per-webhook bucket (`X-RateLimit-*` headers on every answer, and a 429
 //! with a JSON `retry_after` to a request sent into a spent bucket or
 //! before a 429's wait is over, counted as early); records the messages;
-//! and fails the next requests on demand.
+//! and fails the next requests on demand (5xx, 429, or any fault of the
+//! core on `Route::PlaceOrder`).
 
 use std::{
     collections::VecDeque,
-    sync::{Arc, Mutex},
     time::{Duration, Instant},
 };
 
 use serde_json::{Value, json};
 
-use crate::mock_venue::{Answer, Fault, Faults, Request, Route, Server, Trouble, Venue, answer};
+use crate::mock_venue::{
+    Answer, Faults, Inbox, Mock, Receiver, Request, Route, Trouble, Venue, answer,
+};
 
 /// The webhook's id, in its URL.
 pub const WEBHOOK_ID: &str = "1180000000000000042";
@@ -34,51 +36,31 @@ pub enum Failure {
 
 /// The webhook's state: what it received and what it will do next.
 pub struct DiscordState {
-    messages: Vec<Value>,
-    refusals: Vec<String>,
+    inbox: Inbox,
     failures: VecDeque<Failure>,
     bucket_limit: u32,
     bucket_window: Duration,
     window_start: Instant,
     used: u32,
-    blocked_until: Option<Instant>,
-    early: u32,
     faults: Faults,
 }
 
 /// A mock Discord webhook on a loopback port; it stops when dropped.
-pub struct MockDiscord {
-    /// `http://127.0.0.1:<port>`: the channel's `base_url`.
-    pub url: String,
-    state: Arc<Mutex<DiscordState>>,
-    _server: Server,
-}
+pub type MockDiscord = Mock<DiscordState>;
 
 impl MockDiscord {
     /// A webhook whose bucket allows 5 requests every 2 s, as Discord's do.
     pub async fn start() -> Self {
-        let state = Arc::new(Mutex::new(DiscordState {
-            messages: Vec::new(),
-            refusals: Vec::new(),
+        Self::serve(DiscordState {
+            inbox: Inbox::default(),
             failures: VecDeque::new(),
             bucket_limit: 5,
             bucket_window: Duration::from_secs(2),
             window_start: Instant::now(),
             used: 0,
-            blocked_until: None,
-            early: 0,
             faults: Faults::default(),
-        }));
-        let server = Server::start(state.clone()).await;
-        Self {
-            url: server.url.clone(),
-            state,
-            _server: server,
-        }
-    }
-
-    fn with<T>(&self, f: impl FnOnce(&mut DiscordState) -> T) -> T {
-        f(&mut self.state.lock().expect("mock state"))
+        })
+        .await
     }
 
     /// The webhook's full URL, token and all.
@@ -97,28 +79,8 @@ impl MockDiscord {
     }
 
     /// Fails the next `count` requests with `failure`.
-    pub fn fail_next(&self, count: usize, failure: Failure) {
+    pub fn fail_requests(&self, count: usize, failure: Failure) {
         self.with(|s| s.failures.extend(std::iter::repeat_n(failure, count)));
-    }
-
-    /// Closes the connection of the next request unanswered.
-    pub fn drop_next_connection(&self) {
-        self.with(|s| s.faults.push(Route::PlaceOrder, Fault::DropConnection));
-    }
-
-    /// The bodies of the messages delivered, oldest first.
-    pub fn messages(&self) -> Vec<Value> {
-        self.with(|s| s.messages.clone())
-    }
-
-    /// Why requests were refused as malformed, oldest first.
-    pub fn refusals(&self) -> Vec<String> {
-        self.with(|s| s.refusals.clone())
-    }
-
-    /// Requests sent into a spent bucket or before a 429's wait was over.
-    pub fn early_requests(&self) -> u32 {
-        self.with(|s| s.early)
     }
 }
 
@@ -126,16 +88,15 @@ impl DiscordState {
     /// The 429 for a request before `until`, or `None` when it may pass
     /// the gate (it is then counted in the bucket).
     fn gate(&mut self, now: Instant) -> Option<Answer> {
-        if let Some(until) = self.blocked_until.filter(|until| *until > now) {
-            self.early += 1;
-            return Some(too_many(until - now, false));
+        if let Some(left) = self.inbox.early(now) {
+            return Some(too_many(left, false));
         }
         if now >= self.window_start + self.bucket_window {
             self.window_start = now;
             self.used = 0;
         }
         if self.used >= self.bucket_limit {
-            self.early += 1;
+            self.inbox.count_early();
             let left = (self.window_start + self.bucket_window).saturating_duration_since(now);
             return Some(too_many(left, false));
         }
@@ -170,7 +131,7 @@ impl DiscordState {
                     global,
                 } => {
                     let wait = Duration::from_secs_f64(retry_after);
-                    self.blocked_until = Some(Instant::now() + wait);
+                    self.inbox.hold(wait);
                     too_many(wait, global)
                 }
             };
@@ -182,7 +143,7 @@ impl DiscordState {
             .header("content-type")
             .is_some_and(|t| t.starts_with("application/json"))
         {
-            self.refusals.push("not JSON".into());
+            self.inbox.refuse("not JSON".into());
             return error(400, 50006, "Cannot send an empty message");
         }
         let body: Value = match serde_json::from_str(&request.body) {
@@ -192,11 +153,11 @@ impl DiscordState {
         if let Err(why) = check_shape(&body) {
             return self.refuse(why);
         }
-        self.messages.push(body.clone());
+        self.inbox.take(body.clone());
         answer(
             200,
             json!({
-                "id": (1_200_000_000_000_000_000u64 + self.messages.len() as u64).to_string(),
+                "id": (1_200_000_000_000_000_000u64 + self.inbox.taken() as u64).to_string(),
                 "webhook_id": WEBHOOK_ID,
                 "content": body["content"],
                 "embeds": body["embeds"],
@@ -205,7 +166,7 @@ impl DiscordState {
     }
 
     fn refuse(&mut self, why: String) -> Answer {
-        self.refusals.push(why.clone());
+        self.inbox.refuse(why.clone());
         answer(
             400,
             json!({"code": 50035, "message": "Invalid Form Body", "errors": {"_errors": [why]}}),
@@ -223,7 +184,7 @@ fn check_shape(body: &Value) -> Result<(), String> {
         return Err("allowed_mentions must parse nothing".into());
     }
     let embeds = body["embeds"].as_array().cloned().unwrap_or_default();
-    if content.is_empty() && embeds.is_empty() || embeds.len() > 10 {
+    if (content.is_empty() && embeds.is_empty()) || embeds.len() > 10 {
         return Err("no content and no embeds, or over 10 embeds".into());
     }
     for embed in &embeds {
@@ -234,7 +195,7 @@ fn check_shape(body: &Value) -> Result<(), String> {
         if title.chars().count() > 256 || description.chars().count() > 4096 {
             return Err("an embed over its limits".into());
         }
-        if !embed["color"].as_u64().is_some_and(|c| c <= 0xFF_FFFF) {
+        if embed["color"].as_u64().is_none_or(|c| c > 0xFF_FFFF) {
             return Err("an embed colour that is not an RGB integer".into());
         }
         let stamp = embed["timestamp"].as_str().unwrap_or_default();
@@ -268,6 +229,12 @@ fn too_many(wait: Duration, global: bool) -> Answer {
 /// Discord's error body.
 fn error(status: u16, code: u32, message: &str) -> Answer {
     answer(status, json!({"code": code, "message": message}))
+}
+
+impl Receiver for DiscordState {
+    fn inbox(&mut self) -> &mut Inbox {
+        &mut self.inbox
+    }
 }
 
 impl Venue for DiscordState {

@@ -5,15 +5,12 @@
 //! `channel_is_archived`...); records the messages; and fails the next
 //! requests on demand.
 
-use std::{
-    sync::{Arc, Mutex},
-    time::{Duration, Instant},
-};
+use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
 use crate::mock_venue::{
-    Answer, Faults, Request, Route, Server, Trouble, Venue, answer, retry_after,
+    Answer, Faults, Inbox, Mock, Receiver, Request, Route, Trouble, Venue, answer, retry_after,
 };
 
 /// The webhook's path below the base URL; its last segment is the secret.
@@ -32,37 +29,19 @@ pub enum Failure {
 /// The webhook's state: what it received and what it will do next.
 #[derive(Default)]
 pub struct SlackState {
-    messages: Vec<Value>,
-    refusals: Vec<String>,
+    inbox: Inbox,
     failures: Vec<Failure>,
     archived: bool,
-    blocked_until: Option<Instant>,
-    early: u32,
     faults: Faults,
 }
 
 /// A mock Slack webhook on a loopback port; it stops when dropped.
-pub struct MockSlack {
-    /// `http://127.0.0.1:<port>`: the channel's `base_url`.
-    pub url: String,
-    state: Arc<Mutex<SlackState>>,
-    _server: Server,
-}
+pub type MockSlack = Mock<SlackState>;
 
 impl MockSlack {
     /// A webhook that takes every well-formed message.
     pub async fn start() -> Self {
-        let state = Arc::new(Mutex::new(SlackState::default()));
-        let server = Server::start(state.clone()).await;
-        Self {
-            url: server.url.clone(),
-            state,
-            _server: server,
-        }
-    }
-
-    fn with<T>(&self, f: impl FnOnce(&mut SlackState) -> T) -> T {
-        f(&mut self.state.lock().expect("mock state"))
+        Self::serve(SlackState::default()).await
     }
 
     /// The webhook's full URL, secret and all.
@@ -71,7 +50,7 @@ impl MockSlack {
     }
 
     /// Fails the next `count` requests with `failure`.
-    pub fn fail_next(&self, count: usize, failure: Failure) {
+    pub fn fail_requests(&self, count: usize, failure: Failure) {
         self.with(|s| s.failures.extend(std::iter::repeat_n(failure, count)));
     }
 
@@ -79,26 +58,11 @@ impl MockSlack {
     pub fn archive_channel(&self) {
         self.with(|s| s.archived = true);
     }
-
-    /// The bodies of the messages delivered, oldest first.
-    pub fn messages(&self) -> Vec<Value> {
-        self.with(|s| s.messages.clone())
-    }
-
-    /// Why requests were refused as malformed, oldest first.
-    pub fn refusals(&self) -> Vec<String> {
-        self.with(|s| s.refusals.clone())
-    }
-
-    /// Requests sent before a 429's `Retry-After` was over.
-    pub fn early_requests(&self) -> u32 {
-        self.with(|s| s.early)
-    }
 }
 
 impl SlackState {
     fn refuse(&mut self, error: &'static str, why: String) -> Answer {
-        self.refusals.push(why);
+        self.inbox.refuse(why);
         answer(400, Value::from(error))
     }
 }
@@ -145,6 +109,12 @@ fn check_shape(body: &Value) -> Result<(), String> {
     }
 }
 
+impl Receiver for SlackState {
+    fn inbox(&mut self) -> &mut Inbox {
+        &mut self.inbox
+    }
+}
+
 impl Venue for SlackState {
     fn route(&self, _request: &Request) -> Option<Route> {
         Some(Route::PlaceOrder)
@@ -164,16 +134,14 @@ impl Venue for SlackState {
             return answer(405, Value::from("invalid_method"));
         }
         let now = Instant::now();
-        if let Some(until) = self.blocked_until.filter(|until| *until > now) {
-            self.early += 1;
-            let left = until - now;
+        if let Some(left) = self.inbox.early(now) {
             return self.trouble(Trouble::Throttled(left.as_secs() + 1));
         }
         if !self.failures.is_empty() {
             return match self.failures.remove(0) {
                 Failure::ServerError => self.trouble(Trouble::Internal),
                 Failure::RateLimited { retry_after_secs } => {
-                    self.blocked_until = Some(now + Duration::from_secs(retry_after_secs));
+                    self.inbox.hold(Duration::from_secs(retry_after_secs));
                     self.trouble(Trouble::Throttled(retry_after_secs))
                 }
             };
@@ -194,7 +162,7 @@ impl Venue for SlackState {
         if let Err(why) = check_shape(&body) {
             return self.refuse("invalid_blocks", why);
         }
-        self.messages.push(body);
+        self.inbox.take(body);
         answer(200, Value::from("ok"))
     }
 

@@ -6,6 +6,7 @@
 //! error codes.
 
 mod http;
+mod inbox;
 mod mock;
 
 use std::{
@@ -15,7 +16,10 @@ use std::{
     time::Duration,
 };
 
-pub use self::mock::{Mock, MockState};
+pub use self::{
+    inbox::{Inbox, Receiver},
+    mock::{Mock, MockState},
+};
 use serde_json::Value;
 use tokio::{net::TcpListener, task::JoinSet};
 
