@@ -7,6 +7,7 @@ use std::{
     time::Duration,
 };
 
+use serde_json::Value;
 use tokio::{
     io::{AsyncReadExt, AsyncWriteExt},
     net::TcpStream,
@@ -40,9 +41,12 @@ pub(super) async fn serve_connection<V: Venue>(mut stream: TcpStream, venue: Arc
             _ => {}
         }
         let extra = venue.lock().expect("mock state").answer_headers();
-        let body = answer.body.to_string();
+        let (content_type, body) = match &answer.body {
+            Value::String(text) => ("text/plain; charset=utf-8", text.clone()),
+            json => ("application/json", json.to_string()),
+        };
         let mut head = format!(
-            "HTTP/1.1 {} Mock\r\nContent-Type: application/json\r\nContent-Length: {}\r\n",
+            "HTTP/1.1 {} Mock\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\n",
             answer.status,
             body.len()
         );

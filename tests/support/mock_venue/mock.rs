@@ -1,6 +1,7 @@
 //! A mock venue running on the fault core, and what every mock offers its
-//! tests alike: its orders by client order id, queued faults, its clock
-//! and the signatures it refused. A mock names its handle
+//! tests alike: queued faults and, for a venue that takes orders
+//! ([`MockState`]), its orders by client order id, its clock and the
+//! signatures it refused. A mock names its handle
 //! `pub type MockX = Mock<State>` and adds only its own accessors.
 
 use std::sync::{Arc, Mutex};
@@ -30,7 +31,7 @@ pub struct Mock<S> {
     _server: Server,
 }
 
-impl<S: MockState> Mock<S> {
+impl<S: Venue> Mock<S> {
     /// Serves `state` on a new loopback port.
     pub async fn serve(state: S) -> Self {
         let state = Arc::new(Mutex::new(state));
@@ -47,15 +48,17 @@ impl<S: MockState> Mock<S> {
         f(&mut self.state.lock().expect("mock state"))
     }
 
+    /// Queues a fault for the next request on `route`.
+    pub fn fail_next(&self, route: Route, fault: Fault) {
+        self.with(|s| s.faults().push(route, fault));
+    }
+}
+
+impl<S: MockState> Mock<S> {
     /// Sets how far the venue's clock runs ahead of ours (negative:
     /// behind).
     pub fn set_clock_offset(&self, ms: i64) {
         self.with(|s| *s.clock_offset_ms() = ms);
-    }
-
-    /// Queues a fault for the next request on `route`.
-    pub fn fail_next(&self, route: Route, fault: Fault) {
-        self.with(|s| s.faults().push(route, fault));
     }
 
     /// The latest order under `client_order_id`.

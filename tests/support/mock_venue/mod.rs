@@ -6,6 +6,7 @@
 //! error codes.
 
 mod http;
+mod inbox;
 mod mock;
 
 use std::{
@@ -15,7 +16,10 @@ use std::{
     time::Duration,
 };
 
-pub use self::mock::{Mock, MockState};
+pub use self::{
+    inbox::{Inbox, Receiver},
+    mock::{Mock, MockState},
+};
 use serde_json::Value;
 use tokio::{net::TcpListener, sync::Notify, task::JoinSet};
 
@@ -134,7 +138,8 @@ impl Request {
     }
 }
 
-/// An HTTP answer with a JSON body.
+/// An HTTP answer with a JSON body (a JSON string is sent as plain text,
+/// as receivers that answer in words do).
 pub struct Answer {
     pub status: u16,
     pub body: Value,

@@ -207,6 +207,20 @@ impl Backoff {
         }
     }
 
+    /// Waits out what is left of the wait when that is at most `limit`;
+    /// a longer wait is not waited for, and what is left of it is the
+    /// error.
+    pub async fn wait_within(&self, limit: Duration) -> Result<(), Duration> {
+        match self.remaining() {
+            Some(wait) if wait > limit => Err(wait),
+            Some(wait) => {
+                tokio::time::sleep(wait).await;
+                Ok(())
+            }
+            None => Ok(()),
+        }
+    }
+
     /// Why nothing is sent now, if the wait is on: "backing off for
     /// another 3s as `venue` asked".
     pub fn refusal(&self, venue: &str) -> Option<String> {
