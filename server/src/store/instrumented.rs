@@ -13,10 +13,11 @@ use tradeplane_api::Pipeline;
 
 use super::{
     Adjustment, ApiKeyInsert, ApiKeyRow, ApprovalQuery, ApprovalStore, AuditQuery, AuditRow,
-    AuditStore, Bookkeeping, Claim, ClaimRules, Decided, ExecutionQuery, ExecutionQueue,
-    ExecutionWrite, KeyStore, Lifecycle, OrderInsert, OrderQuery, OrderStore, OrderUpdate,
-    PipelineInsert, PipelineStore, SettingStore, SignalLog, SignalQuery, SignalWrite,
-    SignalWriteResult, Snapshot, Store, StoreError,
+    AuditStore, Bookkeeping, Claim, ClaimRules, Decided, Delivery, DeliveryState, ExecutionQuery,
+    ExecutionQueue, ExecutionWrite, KeyStore, Lifecycle, NewDelivery, OrderInsert, OrderQuery,
+    OrderStore, OrderUpdate, OutboxDepth, OutboxStore, PipelineInsert, PipelineStore, SettingStore,
+    Settlement, SignalLog, SignalQuery, SignalWrite, SignalWriteResult, Snapshot, Store,
+    StoreError,
 };
 use crate::{
     model::{
@@ -345,5 +346,65 @@ impl<S: Store> ApprovalStore for Instrumented<S> {
     async fn decide_approval(&self, id: &str, decision: &Decision) -> Result<Decided, StoreError> {
         self.timed("decide_approval", self.inner.decide_approval(id, decision))
             .await
+    }
+}
+
+#[async_trait]
+impl<S: Store> OutboxStore for Instrumented<S> {
+    async fn outbox_cursor(&self) -> Result<i64, StoreError> {
+        self.timed("outbox_cursor", self.inner.outbox_cursor())
+            .await
+    }
+
+    async fn queue_deliveries(
+        &self,
+        through: i64,
+        deliveries: &[NewDelivery],
+    ) -> Result<(), StoreError> {
+        self.timed(
+            "queue_deliveries",
+            self.inner.queue_deliveries(through, deliveries),
+        )
+        .await
+    }
+
+    async fn claim_deliveries(
+        &self,
+        now_ms: i64,
+        lease_until_ms: i64,
+        limit: u32,
+    ) -> Result<Vec<Delivery>, StoreError> {
+        self.timed(
+            "claim_deliveries",
+            self.inner.claim_deliveries(now_ms, lease_until_ms, limit),
+        )
+        .await
+    }
+
+    async fn settle_delivery(
+        &self,
+        sequence: i64,
+        subscription: &str,
+        settlement: &Settlement,
+    ) -> Result<(), StoreError> {
+        self.timed(
+            "settle_delivery",
+            self.inner
+                .settle_delivery(sequence, subscription, settlement),
+        )
+        .await
+    }
+
+    async fn list_deliveries(
+        &self,
+        state: DeliveryState,
+        limit: u32,
+    ) -> Result<Vec<Delivery>, StoreError> {
+        self.timed("list_deliveries", self.inner.list_deliveries(state, limit))
+            .await
+    }
+
+    async fn outbox_depth(&self) -> Result<OutboxDepth, StoreError> {
+        self.timed("outbox_depth", self.inner.outbox_depth()).await
     }
 }

@@ -1,7 +1,8 @@
 //! Durable storage: one small trait per aggregate ([`SignalLog`],
 //! [`OrderStore`], [`ExecutionQueue`], [`AuditStore`], [`KeyStore`],
-//! [`SettingStore`], [`PipelineStore`], [`ApprovalStore`]) and the [`Store`] that is all of
-//! them, so that the SQLite default and a PostgreSQL backend share
+//! [`SettingStore`], [`PipelineStore`], [`ApprovalStore`],
+//! [`OutboxStore`]) and the [`Store`] that is all of them, so that the
+//! SQLite default and a PostgreSQL backend share
 //! semantics. Nothing is acknowledged to a caller before the write that
 //! backs it has committed. Backends hold no business rules: what a claim
 //! does is decided by the caller ([`ClaimRules`]).
@@ -11,6 +12,7 @@ mod audit;
 pub mod config;
 #[cfg(any(test, feature = "conformance"))]
 pub mod conformance;
+mod deliveries;
 mod executions;
 mod instrumented;
 mod keys;
@@ -125,6 +127,7 @@ pub trait Store:
     + SettingStore
     + PipelineStore
     + ApprovalStore
+    + OutboxStore
     + Lifecycle
 {
 }
@@ -138,6 +141,7 @@ impl<T> Store for T where
         + SettingStore
         + PipelineStore
         + ApprovalStore
+        + OutboxStore
         + Lifecycle
 {
 }

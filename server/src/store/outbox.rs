@@ -11,6 +11,7 @@
 use async_trait::async_trait;
 
 use super::StoreError;
+use crate::words::word_enum;
 
 /// A delivery to queue: one audit event (by its sequence) for one
 /// subscription (by name), with the message rendered for it.
@@ -23,14 +24,15 @@ pub struct NewDelivery {
     pub created_ms: i64,
 }
 
-/// Where a delivery stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum DeliveryState {
-    /// Waiting for its (next) attempt.
-    Pending,
-    Delivered,
-    /// Refused for good, or out of attempts: kept for an operator.
-    Dead,
+word_enum! {
+    /// Where a delivery stands.
+    pub enum DeliveryState {
+        /// Waiting for its (next) attempt.
+        Pending => "pending",
+        Delivered => "delivered",
+        /// Refused for good, or out of attempts: kept for an operator.
+        Dead => "dead",
+    }
 }
 
 /// A queued delivery.

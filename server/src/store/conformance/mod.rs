@@ -9,6 +9,7 @@ mod audit;
 mod executions;
 mod keys;
 mod orders;
+mod outbox;
 mod pipelines;
 mod signals;
 mod totals;
@@ -20,6 +21,7 @@ pub use audit::*;
 pub use executions::*;
 pub use keys::*;
 pub use orders::*;
+pub use outbox::*;
 pub use pipelines::*;
 pub use signals::*;
 pub use totals::*;
@@ -89,6 +91,10 @@ macro_rules! conformance_suite {
             api_keys_insert_replay_revoke_and_use,
             approvals_are_held_once_per_execution_and_filter,
             an_approval_is_decided_once_under_concurrent_decisions,
+            deliveries_are_queued_once_and_the_cursor_never_goes_back,
+            claims_lease_due_deliveries_oldest_first_until_the_lease_ends,
+            two_claimers_split_the_work,
+            settlements_count_attempts_release_leases_and_keep_dead_letters,
         );
     };
     ($backend:ty; $($check:ident),* $(,)?) => {

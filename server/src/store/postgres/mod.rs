@@ -14,6 +14,7 @@ mod changes;
 mod duty;
 mod executions;
 mod orders;
+mod outbox;
 mod pipelines;
 mod security;
 mod signal_batch;

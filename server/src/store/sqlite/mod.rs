@@ -9,6 +9,7 @@ mod approvals;
 mod audit;
 mod executions;
 mod orders;
+mod outbox;
 mod pipelines;
 mod security;
 mod signals;
