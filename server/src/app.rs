@@ -36,6 +36,7 @@ use crate::{
     edge::{grpc_incoming, http_serve, malformed, shed::ShedLayer, watch_end::EndWatchesLayer},
     market::{account, symbol::SymbolNormalizer},
     model::signal::{Signal, SignalOutcome},
+    notify::dispatcher::Dispatcher,
     orders::OrderGrpc,
     orders::{
         desk::{DeskParts, OrderDesk},
@@ -193,6 +194,8 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
         SignalIntake::new(config.signals.clone(), normalizer, store.clone(), &meter)
             .with_planner(pipelines.clone()),
     );
+    let notifications = Dispatcher::new(&config.notify, store.clone(), &meter)
+        .map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))?;
     let webhook_auth = WebhookAuth::new(
         &config.webhook.hmac_secret,
         config.webhook.trust_forwarded_for,
@@ -375,6 +378,9 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
         tasks.push(tokio::spawn(desk.clone().follow_paper(stopped.clone())));
         let follower = replication::Follower::new(shared, feed, config.store.reload_every, &meter);
         tasks.push(tokio::spawn(follower.follow(stopped.clone())));
+    }
+    if let Some(notifications) = notifications {
+        tasks.push(tokio::spawn(notifications.run(stopped.clone())));
     }
     tasks.push(tokio::spawn(purge_expired_keys(store.clone(), stopped)));
 

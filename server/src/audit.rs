@@ -47,6 +47,13 @@ pub mod actions {
     pub const ORDER_PLACE: &str = "order.place";
     pub const ORDER_CANCEL: &str = "order.cancel";
     pub const ORDER_FAIL: &str = "order.fail";
+    /// An order filled, in whole or in part, after it was placed.
+    pub const ORDER_FILL: &str = "order.fill";
+    pub const EXECUTION_FAIL: &str = "execution.fail";
+    /// An execution skipped; the detail starts with the skip reason.
+    pub const EXECUTION_SKIP: &str = "execution.skip";
+    /// An order held for an operator's approval.
+    pub const APPROVAL_HOLD: &str = "approval.hold";
     pub const POSITION_DRIFT: &str = "position.drift";
     pub const POSITION_DRIFT_RESOLVED: &str = "position.drift_resolved";
     pub const POSITION_RESYNC: &str = "position.resync";

@@ -52,6 +52,7 @@ pub struct Config {
     pub exchanges: ExchangesConfig,
     pub pipelines: PipelinesConfig,
     pub limits: crate::edge::EdgeConfig,
+    pub notify: crate::notify::config::NotifyConfig,
 }
 
 impl Default for Config {
@@ -74,6 +75,7 @@ impl Default for Config {
             exchanges: Default::default(),
             pipelines: Default::default(),
             limits: Default::default(),
+            notify: Default::default(),
         }
     }
 }

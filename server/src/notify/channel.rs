@@ -4,9 +4,11 @@
 use std::time::Duration;
 
 use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
 
 /// How much an event matters to a trader.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Severity {
     Info,
     Warning,
@@ -24,8 +26,8 @@ impl Severity {
     }
 }
 
-/// One event rendered for one subscription.
-#[derive(Debug, Clone, PartialEq)]
+/// One event rendered for one subscription; queued as JSON.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Message {
     /// The event's id: the idempotency key a receiver de-duplicates by
     /// (an outbound webhook's `webhook-id`).
@@ -45,7 +47,7 @@ pub struct Message {
 }
 
 /// A button under a message: its label and what tapping it sends back.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Button {
     pub label: String,
     /// Telegram's `callback_data`, at most 64 bytes, e.g. `approve:<id>`.

@@ -4,4 +4,9 @@
 
 pub mod channel;
 pub mod channels;
+pub mod config;
+pub mod dispatcher;
+pub mod event;
+pub mod metrics;
+pub mod subscription;
 pub mod webhook_post;

@@ -79,6 +79,14 @@ impl Pipelines {
                 if held.id == approval.id {
                     self.metrics
                         .approval(&compiled.name, ApprovalState::Pending);
+                    self.audit
+                        .record_or_log(AuditEntry {
+                            action: actions::APPROVAL_HOLD,
+                            target: held.id.clone(),
+                            detail: held_order(&held),
+                            ..AuditEntry::system()
+                        })
+                        .await;
                     let _ = self.approvals.send(Arc::new(held.clone()));
                 }
                 Stop::AwaitApproval(held.id)
@@ -293,6 +301,7 @@ impl Pipelines {
         conclude(&mut execution, outcome);
         self.store.update_execution(&execution).await?;
         self.metrics.finished(&execution, started.elapsed());
+        self.report_end(&execution).await;
         let _ = self.changes.send(Arc::new(execution.clone()));
         Ok(execution)
     }
@@ -442,5 +451,23 @@ fn describe(approval: &Approval) -> String {
         request.side.word(),
         request.quantity,
         request.symbol
+    )
+}
+
+/// The order an approval holds, in a few words.
+fn held_order(approval: &Approval) -> String {
+    let request = &approval.request;
+    format!(
+        "{}: {} {} {} on {}, expires in {}s",
+        approval.pipeline_name,
+        request.side.word(),
+        request.quantity.normalize(),
+        request.symbol,
+        if request.exchange.is_empty() {
+            "paper"
+        } else {
+            &request.exchange
+        },
+        (approval.expire_time_ms - approval.create_time_ms) / 1000
     )
 }

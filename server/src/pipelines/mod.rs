@@ -23,6 +23,7 @@ mod overrides;
 mod perp_drift;
 mod protect;
 mod repair;
+mod report;
 mod resize;
 mod risk;
 mod risk_sizing;

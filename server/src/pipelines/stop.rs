@@ -93,6 +93,9 @@ pub enum Stop {
     Skip(SkipReason, String),
     /// Failed with this error.
     Fail(String),
+    /// The store could not be reached: the steps run again once it
+    /// answers (they are idempotent), and fail only if it stays away.
+    Unavailable(String),
     /// The order waits in the approval queue (the approval's id).
     AwaitApproval(String),
 }
@@ -104,7 +107,7 @@ impl Stop {
         match self {
             Stop::Skip(SkipReason::RiskRejected, detail) => ("rejected", detail.clone()),
             Stop::Skip(reason, detail) => ("skipped", format!("{}: {detail}", reason.as_str())),
-            Stop::Fail(error) => ("failed", error.clone()),
+            Stop::Fail(error) | Stop::Unavailable(error) => ("failed", error.clone()),
             Stop::AwaitApproval(id) => ("awaiting_approval", format!("held for approval {id}")),
         }
     }
@@ -112,7 +115,16 @@ impl Stop {
 
 /// The stop of a step that could not read the pipeline's position.
 pub(super) fn unread_position(err: StoreError) -> Stop {
-    Stop::Fail(format!("cannot read the pipeline's position: {err}"))
+    unreachable_store(err, "cannot read the pipeline's position")
+}
+
+/// The stop of a step the store failed, saying what it was doing: an
+/// unreachable store is waited for, anything else fails.
+pub(super) fn unreachable_store(err: StoreError, doing: &str) -> Stop {
+    match err {
+        StoreError::Unavailable(_) => Stop::Unavailable(format!("{doing}: {err}")),
+        _ => Stop::Fail(format!("{doing}: {err}")),
+    }
 }
 
 impl From<PlaceError> for Stop {
@@ -122,6 +134,7 @@ impl From<PlaceError> for Stop {
         match err {
             PlaceError::Halted => Stop::Skip(SkipReason::Halted, err.to_string()),
             PlaceError::CircuitOpen { .. } => Stop::Skip(SkipReason::CircuitOpen, err.to_string()),
+            PlaceError::Store(err) => unreachable_store(err, "cannot record the order"),
             _ => Stop::Fail(err.to_string()),
         }
     }

@@ -18,7 +18,7 @@ use super::{
     risk::{self, History, Refusal},
     sizing::{self, Market, Plan},
     spec::Compiled,
-    stop::{SkipReason, Stop, unread_position},
+    stop::{SkipReason, Stop, unreachable_store, unread_position},
 };
 use crate::{
     audit::AuditEntry,
@@ -73,7 +73,7 @@ impl Pipelines {
                 )
                 .await;
             match (&claimed, ending) {
-                (Ok(_), Some(saved)) => self.announce(saved),
+                (Ok(_), Some(saved)) => self.announce(saved).await,
                 // Tried again with the next claim; should the store stay
                 // down, the lease runs out and another worker resumes it
                 // (the order request id keeps that from ordering twice).
@@ -90,8 +90,11 @@ impl Pipelines {
                     continue;
                 }
                 Ok(Claim::Skipped(execution)) => {
-                    self.metrics.finished(&execution, Duration::ZERO);
-                    let _ = self.changes.send(Arc::new(*execution));
+                    self.announce(Ended {
+                        execution: *execution,
+                        took: Duration::ZERO,
+                    })
+                    .await;
                     continue;
                 }
                 Ok(Claim::Idle) => self.count_queue().await,
@@ -112,32 +115,25 @@ impl Pipelines {
     async fn save_alone(&self, ended: Option<Ended>) {
         let Some(ended) = ended else { return };
         match self.store.update_execution(&ended.execution).await {
-            Ok(()) => self.announce(ended),
+            Ok(()) => self.announce(ended).await,
             Err(err) => {
                 tracing::error!(error = %err, execution = %ended.execution.id, "execution result not saved")
             }
         }
     }
 
-    /// Meters and publishes a saved result.
-    fn announce(&self, ended: Ended) {
+    /// Meters, reports and publishes a saved result.
+    async fn announce(&self, ended: Ended) {
         self.metrics.finished(&ended.execution, ended.took);
+        self.report_end(&ended.execution).await;
         let _ = self.changes.send(Arc::new(ended.execution));
     }
 
-    /// Runs one claimed execution to its end and returns its result, to
-    /// be saved with the next claim.
-    pub(super) async fn run(&self, mut execution: Execution, trace_id: &str) -> Ended {
-        let started = Instant::now();
-        let outcome = self.steps(&mut execution, trace_id).await;
-        conclude(&mut execution, outcome);
-        Ended {
-            execution,
-            took: started.elapsed(),
-        }
-    }
-
-    async fn steps(&self, execution: &mut Execution, trace_id: &str) -> Result<(), Stop> {
+    pub(super) async fn steps(
+        &self,
+        execution: &mut Execution,
+        trace_id: &str,
+    ) -> Result<(), Stop> {
         let Some(compiled) = self.snapshot().get(&execution.pipeline_id).cloned() else {
             execution.status = ExecutionStatus::Canceled;
             execution.error = "the pipeline was deleted".into();
@@ -154,7 +150,7 @@ impl Pipelines {
                     execution.signal_id
                 )));
             }
-            Err(err) => return Err(Stop::Fail(err.to_string())),
+            Err(err) => return Err(unreachable_store(err, "cannot read the signal")),
         };
         let outcome = self.trade(&compiled, &signal, execution, trace_id).await;
         if matches!(outcome, Ok(()) | Err(Stop::Skip(..))) {
@@ -445,7 +441,7 @@ impl Pipelines {
             .store
             .count_pipeline_orders(&compiled.id, now - MINUTE_MS, ENTRY_REQUEST_PREFIX)
             .await
-            .map_err(|err| Stop::Fail(format!("cannot count recent orders: {err}")))?;
+            .map_err(|err| unreachable_store(err, "cannot count recent orders"))?;
         let (realized_today, last_fill) = self
             .desk
             .pipeline_history(&compiled.id, now)
@@ -523,7 +519,7 @@ pub(super) fn conclude(execution: &mut Execution, outcome: Result<(), Stop>) {
                 execution.error = detail;
             }
         }
-        Err(Stop::Fail(error)) => {
+        Err(Stop::Fail(error) | Stop::Unavailable(error)) => {
             execution.status = ExecutionStatus::Failed;
             execution.error = error;
         }
@@ -537,8 +533,8 @@ pub(super) fn conclude(execution: &mut Execution, outcome: Result<(), Stop>) {
 
 /// An execution a worker has ended, waiting to be saved.
 pub(super) struct Ended {
-    execution: Execution,
-    took: Duration,
+    pub(super) execution: Execution,
+    pub(super) took: Duration,
 }
 
 /// The request id of an execution's order: the same on every attempt, so

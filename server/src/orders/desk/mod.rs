@@ -39,7 +39,7 @@ use super::{
     metrics::OrderMetrics,
 };
 use crate::{
-    audit::{AuditEntry, AuditLog},
+    audit::{AuditEntry, AuditLog, actions},
     controls::{breakers::CircuitBreakers, halt::TradingHalt},
     listing::{Feed, Relay},
     market::{account, margin::Leverage, position::Position, symbol::SymbolNormalizer},
@@ -317,6 +317,12 @@ impl OrderDesk {
         placed: Option<Instant>,
         audit: Option<AuditEntry>,
     ) -> Result<Order, StoreError> {
+        // A placement's own event reports what it found filled.
+        let fills = match &audit {
+            Some(entry) if entry.action == actions::ORDER_PLACE => None,
+            _ => self.fill_report(order),
+        };
+        let audit: Vec<AuditEntry> = audit.into_iter().chain(fills).collect();
         let rows = audit.iter().map(|entry| entry.row(now_ms())).collect();
         let rows = match self
             .store
@@ -330,9 +336,7 @@ impl OrderDesk {
                 return Ok(*stored);
             }
         };
-        if let Some(entry) = audit {
-            self.audit.published(&[entry], &rows);
-        }
+        self.audit.published(&audit, &rows);
         self.track(order);
         self.metrics.observe(order, placed);
         tracing::info!(
@@ -350,6 +354,26 @@ impl OrderDesk {
         );
         let _ = self.events.send(Arc::new(order.clone()));
         Ok(order.clone())
+    }
+
+    /// The audit event that reports fills `order` has beyond the copy
+    /// last recorded here, so that subscribers hear about them (a fill
+    /// found at placement is reported by the placement's own event).
+    fn fill_report(&self, order: &Order) -> Option<AuditEntry> {
+        let before = self.tracked(&order.client_order_id)?;
+        (order.fills.len() > before.fills.len()).then(|| AuditEntry {
+            action: actions::ORDER_FILL,
+            target: order.id.clone(),
+            detail: format!(
+                "{} {} {} on {}: {}",
+                order.side.word(),
+                order.filled_quantity.normalize(),
+                order.instrument.symbol,
+                order.exchange,
+                order.status
+            ),
+            ..AuditEntry::system()
+        })
     }
 
     /// Keeps an open order's latest state (and forgets an ended one).

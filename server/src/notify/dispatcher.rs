@@ -1,0 +1,268 @@
+//! The dispatcher: turns new audit events into deliveries, one per
+//! matching subscription, and sends the deliveries that are due, with
+//! retries, exponential back-off and dead letters. It runs beside the
+//! order path and only reads what that path committed, so a slow or
+//! failing channel never slows an order.
+
+use std::{collections::HashMap, sync::Arc, time::Duration};
+
+use opentelemetry::metrics::Meter;
+use tokio::sync::watch;
+
+use super::{
+    channel::{Message, SendError},
+    config::NotifyConfig,
+    event::describe,
+    metrics::NotifyMetrics,
+    subscription::Subscription,
+};
+use crate::{
+    proto_time::now_ms,
+    store::{AuditRow, Delivery, NewDelivery, Settlement, Store, StoreError},
+};
+
+/// Audit events read per round.
+const EVENTS_PER_ROUND: u32 = 256;
+/// Deliveries claimed per round.
+const DELIVERIES_PER_ROUND: u32 = 32;
+
+/// Delivers notifications from the outbox.
+pub struct Dispatcher {
+    store: Arc<dyn Store>,
+    subscriptions: HashMap<String, Subscription>,
+    config: NotifyConfig,
+    metrics: NotifyMetrics,
+}
+
+impl Dispatcher {
+    /// The dispatcher for `config`'s subscriptions; `None` when there is
+    /// none. A subscription that cannot work is named.
+    pub fn new(
+        config: &NotifyConfig,
+        store: Arc<dyn Store>,
+        meter: &Meter,
+    ) -> Result<Option<Arc<Self>>, String> {
+        if config.subscriptions.is_empty() {
+            return Ok(None);
+        }
+        let mut subscriptions = HashMap::new();
+        for section in &config.subscriptions {
+            let subscription = Subscription::open(section)?;
+            if subscriptions
+                .insert(subscription.name.clone(), subscription)
+                .is_some()
+            {
+                return Err(format!(
+                    "notify.subscriptions: the name `{}` is used twice",
+                    section.name
+                ));
+            }
+        }
+        Ok(Some(Arc::new(Self {
+            store,
+            subscriptions,
+            config: config.clone(),
+            metrics: NotifyMetrics::new(meter),
+        })))
+    }
+
+    /// Runs rounds until `stopped`; a round that fails is logged and the
+    /// next one tries again.
+    pub async fn run(self: Arc<Self>, mut stopped: watch::Receiver<bool>) {
+        while !*stopped.borrow() {
+            if let Err(err) = self.round().await {
+                tracing::warn!(error = %err, "notification round failed; trying again");
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(self.config.poll_interval) => {}
+                _ = stopped.changed() => {}
+            }
+        }
+    }
+
+    /// One round: queues what new events call for, sends what is due,
+    /// and notes the outbox's depth.
+    pub async fn round(&self) -> Result<(), StoreError> {
+        while self.queue_new_events().await? {}
+        let due = self
+            .store
+            .claim_deliveries(
+                now_ms(),
+                now_ms() + self.config.lease.as_millis() as i64,
+                DELIVERIES_PER_ROUND,
+            )
+            .await?;
+        futures::future::join_all(due.into_iter().map(|delivery| self.attempt(delivery)))
+            .await
+            .into_iter()
+            .collect::<Result<(), _>>()?;
+        self.metrics.observe(self.store.outbox_depth().await?);
+        Ok(())
+    }
+
+    /// Reads the audit events after the cursor and queues their
+    /// deliveries, moving the cursor with them; returns whether there
+    /// were any.
+    async fn queue_new_events(&self) -> Result<bool, StoreError> {
+        let cursor = self.store.outbox_cursor().await?;
+        let rows = self.store.audit_after(cursor, EVENTS_PER_ROUND).await?;
+        let Some(through) = rows.last().map(|row| row.sequence) else {
+            return Ok(false);
+        };
+        let pipelines = self.pipeline_names(&rows).await?;
+        let mut deliveries = Vec::new();
+        for row in &rows {
+            let order = match row.action.starts_with("order.") {
+                true => self.store.get_order(&row.target).await?,
+                false => None,
+            };
+            let Some(mut event) = describe(row, order.as_ref(), &pipelines) else {
+                continue;
+            };
+            if let Some(id) = self.owner(row).await? {
+                event.pipeline = pipelines.get(&id).cloned().unwrap_or_else(|| id.clone());
+                event.pipeline_id = id;
+            }
+            for subscription in self.subscriptions.values() {
+                if !subscription.matches(&event) {
+                    continue;
+                }
+                let body = serde_json::to_string(&subscription.render(&event))
+                    .map_err(|e| StoreError::Unencodable(e.to_string()))?;
+                deliveries.push(NewDelivery {
+                    sequence: event.sequence,
+                    subscription: subscription.name.clone(),
+                    body,
+                    created_ms: now_ms(),
+                });
+            }
+        }
+        self.store.queue_deliveries(through, &deliveries).await?;
+        Ok(true)
+    }
+
+    /// The pipeline an execution's or an approval's event is of.
+    async fn owner(&self, row: &AuditRow) -> Result<Option<String>, StoreError> {
+        Ok(match row.action.split('.').next() {
+            Some("execution") => self
+                .store
+                .get_execution(&row.target)
+                .await?
+                .map(|execution| execution.pipeline_id),
+            Some("approval") => self
+                .store
+                .get_approval(&row.target)
+                .await?
+                .map(|approval| approval.origin.pipeline_id),
+            _ => None,
+        })
+    }
+
+    /// Pipeline names by id, read only when `rows` hold an event of a
+    /// pipeline's order, execution or approval.
+    async fn pipeline_names(
+        &self,
+        rows: &[AuditRow],
+    ) -> Result<HashMap<String, String>, StoreError> {
+        let of_pipeline = |row: &&AuditRow| {
+            ["order.", "execution.", "approval."]
+                .iter()
+                .any(|prefix| row.action.starts_with(prefix))
+        };
+        if !rows.iter().any(|row| of_pipeline(&row)) {
+            return Ok(HashMap::new());
+        }
+        Ok(self
+            .store
+            .list_pipelines()
+            .await?
+            .into_iter()
+            .map(|pipeline| (pipeline.id, pipeline.name))
+            .collect())
+    }
+
+    /// Sends one claimed delivery and records how it went.
+    async fn attempt(&self, delivery: Delivery) -> Result<(), StoreError> {
+        let (channel, settlement) = match self.subscriptions.get(&delivery.subscription) {
+            None => (
+                "none",
+                Settlement::Dead {
+                    error: format!("no subscription named `{}` any more", delivery.subscription),
+                },
+            ),
+            Some(subscription) => (
+                subscription.channel.kind(),
+                match serde_json::from_str::<Message>(&delivery.body) {
+                    Err(err) => Settlement::Dead {
+                        error: format!("the queued message cannot be read: {err}"),
+                    },
+                    Ok(message) => {
+                        self.settle(&delivery, subscription.channel.send(&message).await)
+                    }
+                },
+            ),
+        };
+        let outcome = match settlement {
+            Settlement::Delivered => "delivered",
+            Settlement::Retry { .. } => "retry",
+            Settlement::Dead { .. } => "dead",
+        };
+        self.metrics.attempted(channel, outcome);
+        if let Settlement::Retry { error, .. } | Settlement::Dead { error } = &settlement {
+            tracing::warn!(subscription = %delivery.subscription, sequence = delivery.sequence, outcome, %error, "notification not delivered");
+        }
+        self.store
+            .settle_delivery(delivery.sequence, &delivery.subscription, &settlement)
+            .await
+    }
+
+    /// What an attempt's result means for the delivery: a retry waits
+    /// the longer of what the receiver asked and the back-off, and the
+    /// last attempt allowed is a dead letter.
+    fn settle(&self, delivery: &Delivery, sent: Result<(), SendError>) -> Settlement {
+        match sent {
+            Ok(()) => Settlement::Delivered,
+            Err(SendError::Permanent(error)) => Settlement::Dead { error },
+            Err(SendError::Retry { reason, .. })
+                if delivery.attempts + 1 >= self.config.max_attempts =>
+            {
+                Settlement::Dead {
+                    error: format!("{reason} (after {} attempts)", delivery.attempts + 1),
+                }
+            }
+            Err(SendError::Retry { after, reason }) => {
+                let wait = backoff(
+                    self.config.retry_base,
+                    self.config.retry_max,
+                    delivery.attempts,
+                )
+                .max(after.unwrap_or_default());
+                Settlement::Retry {
+                    next_attempt_ms: now_ms() + wait.as_millis() as i64,
+                    error: reason,
+                }
+            }
+        }
+    }
+}
+
+/// The wait after `attempts` failed attempts: `base` doubled each time,
+/// at most `max`.
+fn backoff(base: Duration, max: Duration, attempts: u32) -> Duration {
+    base.saturating_mul(2u32.saturating_pow(attempts.min(20)))
+        .min(max)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_up_to_the_cap() {
+        let base = Duration::from_secs(1);
+        let max = Duration::from_secs(60);
+        let waits: Vec<_> = (0..8).map(|n| backoff(base, max, n).as_secs()).collect();
+        assert_eq!(waits, [1, 2, 4, 8, 16, 32, 60, 60]);
+        assert_eq!(backoff(base, max, u32::MAX), max);
+    }
+}
