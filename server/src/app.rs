@@ -36,7 +36,7 @@ use crate::{
     edge::{grpc_incoming, http_serve, malformed, shed::ShedLayer, watch_end::EndWatchesLayer},
     market::{account, symbol::SymbolNormalizer},
     model::signal::{Signal, SignalOutcome},
-    notify::dispatcher::Dispatcher,
+    notify::{dispatcher::Dispatcher, telegram_commands::TelegramCommands},
     orders::OrderGrpc,
     orders::{
         desk::{DeskParts, OrderDesk},
@@ -359,6 +359,7 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
         pipelines.clone(),
         stopped.clone(),
     )));
+    let pipelines_for_commands = pipelines.clone();
     // Replicas share a PostgreSQL database; SQLite has one process.
     if let Some(mut feed) = store.changes() {
         // Listening before start-up returns (and the ports are announced):
@@ -381,6 +382,11 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
     }
     if let Some(notifications) = notifications {
         tasks.push(tokio::spawn(notifications.run(stopped.clone())));
+    }
+    if let Some(commands) = &config.notify.telegram_commands {
+        let bot = TelegramCommands::new(commands, security.clone(), pipelines_for_commands)
+            .map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))?;
+        tasks.push(tokio::spawn(bot.run(stopped.clone())));
     }
     tasks.push(tokio::spawn(purge_expired_keys(store.clone(), stopped)));
 

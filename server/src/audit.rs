@@ -54,6 +54,8 @@ pub mod actions {
     pub const EXECUTION_SKIP: &str = "execution.skip";
     /// An order held for an operator's approval.
     pub const APPROVAL_HOLD: &str = "approval.hold";
+    /// A Telegram chat refused a command or a button.
+    pub const TELEGRAM_REFUSED: &str = "telegram.refused";
     pub const POSITION_DRIFT: &str = "position.drift";
     pub const POSITION_DRIFT_RESOLVED: &str = "position.drift_resolved";
     pub const POSITION_RESYNC: &str = "position.resync";

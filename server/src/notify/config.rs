@@ -5,13 +5,18 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize, Serializer, ser::SerializeStruct};
 
-use super::{channel::Severity, channels::ChannelConfig, event::EventKind};
+use super::{
+    channel::Severity, channels::ChannelConfig, event::EventKind,
+    telegram_commands::TelegramCommandsConfig,
+};
 
 /// Notifications: `[[notify.subscriptions]]` and the delivery settings.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct NotifyConfig {
     pub subscriptions: Vec<SubscriptionConfig>,
+    /// A bot that takes commands from the chats it allows.
+    pub telegram_commands: Option<TelegramCommandsConfig>,
     /// How often the outbox is read for new events and due deliveries.
     #[serde(with = "humantime_serde")]
     pub poll_interval: Duration,
@@ -33,6 +38,7 @@ impl Default for NotifyConfig {
     fn default() -> Self {
         Self {
             subscriptions: Vec::new(),
+            telegram_commands: None,
             poll_interval: Duration::from_millis(500),
             retry_base: Duration::from_secs(1),
             retry_max: Duration::from_secs(300),

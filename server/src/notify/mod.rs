@@ -9,4 +9,5 @@ pub mod dispatcher;
 pub mod event;
 pub mod metrics;
 pub mod subscription;
+pub mod telegram_commands;
 pub mod webhook_post;

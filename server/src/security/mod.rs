@@ -40,7 +40,7 @@ use crate::{
     observe::CallTrace,
     proto_time::now_ms,
     settings::{Setting, Settings},
-    store::Store,
+    store::{Store, StoreError},
 };
 use allowlist::{Allowlists, surface_name};
 use config::{SecurityConfig, WebhookConfig};
@@ -95,6 +95,34 @@ pub enum AddressRefusal {
 }
 
 impl Security {
+    /// Halts (or resumes) trading for the caller `entry` names, saving
+    /// the flag and its audit event (`entry`, with the reason as detail)
+    /// in one write; a flag already so changes nothing.
+    pub async fn set_halt(
+        &self,
+        halted: bool,
+        reason: String,
+        mut entry: AuditEntry,
+    ) -> Result<HaltState, StoreError> {
+        let current = self.halt.state();
+        if current.halted == halted {
+            return Ok(current);
+        }
+        let state = HaltState {
+            halted,
+            reason: reason.clone(),
+            actor: entry.actor.clone(),
+            change_ms: now_ms(),
+        };
+        entry.detail = reason;
+        self.settings
+            .change(&halt_setting(), state.clone(), entry, |state| {
+                self.halt.apply(state)
+            })
+            .await?;
+        Ok(state)
+    }
+
     /// Applies what the database holds now: the API keys, the halt, rate
     /// limits, allowlists and a rotated webhook passphrase. With several
     /// replicas on one database, this is how a change made through one of

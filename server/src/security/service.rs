@@ -17,7 +17,6 @@ use super::{
         audit_matches, audit_query, duration_field, limit_from_proto, limits_to_proto, non_empty,
         parse_cidrs, surface_of,
     },
-    halt_setting,
     keys::NewKey,
     rate_limit::Limits,
     rate_limits_setting, webhook_secret_setting,
@@ -25,10 +24,7 @@ use super::{
 use crate::{
     api_error::ApiError,
     audit::{self, AuditEntry, actions},
-    controls::{
-        breakers::{self, CircuitBreakers},
-        halt::HaltState,
-    },
+    controls::breakers::{self, CircuitBreakers},
     listing::{BoxStream, invalid_page_token, next_page, page_size, watch},
     market::account,
     proto_time::{fits_after, now_ms},
@@ -537,34 +533,12 @@ impl SecurityAdminGrpc {
         halted: bool,
         reason: String,
     ) -> Result<TradingStatus, ApiError> {
-        let current = self.security.halt.state();
-        if current.halted == halted {
-            return Ok(current.into());
-        }
-        let actor = request
-            .extensions()
-            .get::<super::Caller>()
-            .map(|c| c.name.clone())
-            .unwrap_or_default();
-        let state = HaltState {
-            halted,
-            reason: reason.clone(),
-            actor,
-            change_ms: now_ms(),
-        };
         let action = if halted {
             actions::TRADING_HALT
         } else {
             actions::TRADING_RESUME
         };
-        let mut entry = audit_entry(request, action, "trading");
-        entry.detail = reason;
-        self.security
-            .settings
-            .change(&halt_setting(), state.clone(), entry, |state| {
-                self.security.halt.apply(state)
-            })
-            .await?;
-        Ok(state.into())
+        let entry = audit_entry(request, action, "trading");
+        Ok(self.security.set_halt(halted, reason, entry).await?.into())
     }
 }
