@@ -10,7 +10,7 @@ use tradeplane_api::*;
 use tradeplane_e2e::{
     TestServer, conformance::VenueUnderTest, create_pipeline, dec, deliver_ok, example_pipeline,
     mock_binance_futures::MockBinanceFutures, order_reaches, orders_of, perpetual_alert as alert,
-    place_order, positions_on,
+    place_order, positions_on, try_create_pipeline,
 };
 use tradeplane_server::{
     market::{instrument::InstrumentKind, side::Side as TicketSide},
@@ -97,6 +97,61 @@ async fn a_percent_trailing_stop_is_trailed_by_binance_at_the_mark() {
     assert_eq!(dec(&stopped.filled_quantity), dec("0.04"));
     assert!(mock.position("BTCUSDT").amount.is_zero(), "flat at Binance");
     order_reaches(&client, &target.id, OrderStatus::Canceled).await;
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_pipelines_take_profit_at_the_market_is_a_take_profit_market_order() {
+    let mock = MockBinanceFutures::start().await;
+    let server = TestServer::start_with(|config| mock.configure(config)).await;
+    let client = server.client().await;
+    let mut pipeline = example_pipeline("perp-futures.yaml");
+    pipeline
+        .order
+        .as_mut()
+        .expect("order settings")
+        .take_profit_at_market = true;
+    // Only a venue with triggered take-profits takes it.
+    let refused = try_create_pipeline(&client, pipeline.clone())
+        .await
+        .expect_err("paper has no triggered take-profit");
+    assert!(
+        refused
+            .message()
+            .contains("pipeline.order.take_profit_at_market"),
+        "{refused:?}"
+    );
+    create_pipeline(
+        &client,
+        Pipeline {
+            exchange: "binance_usdm".into(),
+            ..pipeline
+        },
+    )
+    .await;
+    let long = deliver_ok(&server, &client, &alert("buy", "50000")).await;
+    let [_, stop, target]: [Order; 3] = orders_of(&client, &long)
+        .await
+        .try_into()
+        .expect("an entry and two legs");
+    assert_eq!(target.r#type, OrderType::Stop as i32, "{target:?}");
+    assert_eq!(dec(&target.stop_price), dec("53000"), "{target:?}");
+    let held = mock.order(&target.client_order_id).expect("at Binance");
+    assert_eq!(
+        (held.kind.as_str(), held.close_position),
+        ("TAKE_PROFIT_MARKET", true)
+    );
+    mock.set_price("BTCUSDT", dec("52900"));
+    assert_eq!(
+        mock.order(&target.client_order_id).map(|o| o.status),
+        Some("NEW"),
+        "it waits for its level"
+    );
+    mock.set_price("BTCUSDT", dec("53100"));
+    let taken = order_reaches(&client, &target.id, OrderStatus::Filled).await;
+    assert_eq!(dec(&taken.filled_quantity), dec("0.04"));
+    order_reaches(&client, &stop.id, OrderStatus::Canceled).await;
+    assert!(mock.position("BTCUSDT").amount.is_zero(), "flat at Binance");
     server.stop().await;
 }
 

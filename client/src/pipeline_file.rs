@@ -154,6 +154,10 @@ pub struct OrderFile {
     /// (Alpaca, OKX, Bybit linear).
     #[serde(default)]
     pub attach_exits: bool,
+    /// Take-profits trigger at their level and close at the market
+    /// (Binance USDⓈ-M).
+    #[serde(default)]
+    pub take_profit_at_market: bool,
 }
 
 /// How far a trailing stop follows the price.
@@ -475,6 +479,7 @@ impl PipelineFile {
                     |n| OutsideMarketHours::from_str_name(n).map(|v| v as i32),
                 )?,
                 attach_exits: order.attach_exits,
+                take_profit_at_market: order.take_profit_at_market,
             });
         }
         Ok(pipeline)

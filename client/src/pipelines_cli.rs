@@ -140,6 +140,7 @@ fn order_settings_json(o: &OrderSettings) -> Value {
         "trailing_stop": trailing,
         "breakeven_after_first_take_profit": o.breakeven_after_first_take_profit,
         "attach_exits": o.attach_exits,
+        "take_profit_at_market": o.take_profit_at_market,
         "cancel_after_seconds": seconds(o.cancel_after.as_ref()),
     })
 }

@@ -243,6 +243,16 @@ impl Pipelines {
                 ),
             ));
         }
+        if compiled.order.take_profit_at_market && !exchange.triggers_take_profits() {
+            return Err(ApiError::invalid_field(
+                "INVALID_PIPELINE",
+                "pipeline.order.take_profit_at_market",
+                format!(
+                    "`{}` has no take-profit that triggers at the market; leave it off for a resting limit",
+                    compiled.exchange
+                ),
+            ));
+        }
         let symbol = compiled
             .schedule
             .as_ref()

@@ -70,6 +70,8 @@ pub struct OrderPlan {
     pub outside_market_hours: OutsideMarketHours,
     /// The venue attaches the stop-loss and take-profit to the entry.
     pub attach_exits: bool,
+    /// Take-profits trigger at their level and close at the market.
+    pub take_profit_at_market: bool,
 }
 
 impl OrderPlan {
@@ -214,6 +216,13 @@ pub(super) fn compile_order_plan(settings: OrderSettings, bad: &mut Violations) 
             "needs a stop_loss and one take_profit for the whole position, without trailing_stop or breakeven",
         );
     }
+    let take_profit_at_market = settings.take_profit_at_market;
+    if take_profit_at_market && (take_profits.is_empty() || attach_exits) {
+        bad.add(
+            "pipeline.order.take_profit_at_market",
+            "needs a take_profit, and no attach_exits (the venue prices attached exits itself)",
+        );
+    }
     OrderPlan {
         order_type,
         limit_offset_bps,
@@ -226,6 +235,7 @@ pub(super) fn compile_order_plan(settings: OrderSettings, bad: &mut Violations) 
         leverage,
         outside_market_hours,
         attach_exits,
+        take_profit_at_market,
     }
 }
 
@@ -397,6 +407,7 @@ mod tests {
             leverage: None,
             outside_market_hours: OutsideMarketHours::Refuse,
             attach_exits: false,
+            take_profit_at_market: false,
         };
         let binance = || {
             Some(NativeTrailing {

@@ -206,6 +206,8 @@ impl Legs<'_> {
     fn leg(&self, role: OrderRole, index: usize, quantity: Decimal, price: Decimal) -> Leg {
         let stop = role == OrderRole::StopLoss;
         let trailing_delta_bips = self.trailing_delta_bips.filter(|_| stop);
+        // A take-profit at the market triggers at its level, as a stop.
+        let triggered = stop || self.compiled.order.take_profit_at_market;
         let request = OrderRequest {
             request_id: format!(
                 "{}:{}:{index}",
@@ -216,15 +218,15 @@ impl Legs<'_> {
             account: self.compiled.account.clone(),
             symbol: self.entry.symbol().to_string(),
             side: self.entry.side.opposite(),
-            order_type: if stop {
+            order_type: if triggered {
                 OrderType::Stop
             } else {
                 OrderType::Limit
             },
             time_in_force: TimeInForce::Gtc,
             quantity,
-            price: (!stop).then_some(price),
-            stop_price: (stop && trailing_delta_bips.is_none()).then_some(price),
+            price: (!triggered).then_some(price),
+            stop_price: (triggered && trailing_delta_bips.is_none()).then_some(price),
             reference_price: None,
             trailing_delta_bips,
             // A perpetual's protective orders only ever close it.

@@ -90,6 +90,7 @@ mod tests {
             leverage: None,
             outside_market_hours: OutsideMarketHours::Refuse,
             attach_exits: false,
+            take_profit_at_market: false,
         }
     }
 

@@ -267,6 +267,10 @@ impl Exchange for Instrumented {
         self.inner.attaches_exits(kind)
     }
 
+    fn triggers_take_profits(&self) -> bool {
+        self.inner.triggers_take_profits()
+    }
+
     async fn market_hours(&self, symbol: &str) -> Result<MarketHours, ExchangeError> {
         let started = Instant::now();
         let result = self

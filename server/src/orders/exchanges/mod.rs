@@ -201,6 +201,13 @@ pub trait Exchange: Send + Sync + 'static {
     fn attaches_exits(&self, _kind: InstrumentKind) -> bool {
         false
     }
+    /// Whether the venue takes a take-profit that triggers at its level
+    /// and closes at the market (a stop ticket on the winning side, sent
+    /// as Binance USDⓈ-M's `TAKE_PROFIT_MARKET`); the pipelines refuse
+    /// `take_profit_at_market` elsewhere.
+    fn triggers_take_profits(&self) -> bool {
+        false
+    }
     /// How long after it was sent an order request may still be accepted:
     /// an order not found once this has passed was never placed.
     fn acceptance_window(&self) -> std::time::Duration {

@@ -33,6 +33,7 @@ fn market(order: OrderType) -> OrderPlan {
         leverage: None,
         outside_market_hours: OutsideMarketHours::Refuse,
         attach_exits: false,
+        take_profit_at_market: false,
     }
 }
 

@@ -107,6 +107,11 @@ impl Exchange for BinanceExchange {
         self.market.instrument_kinds()
     }
 
+    /// USDⓈ-M sends a triggered take-profit as `TAKE_PROFIT_MARKET`.
+    fn triggers_take_profits(&self) -> bool {
+        self.market == Market::UsdM
+    }
+
     async fn place(&self, ticket: &OrderTicket) -> Result<ExchangeOrder, ExchangeError> {
         if self.market == Market::UsdM {
             self.ensure_position_mode().await?;
