@@ -9,7 +9,7 @@ use std::time::Duration;
 use tradeplane_api::*;
 use tradeplane_client::Client;
 use tradeplane_e2e::{
-    TestServer, audit_events, create_pipeline, eventually,
+    TestServer, all_orders, audit_events, create_pipeline, eventually,
     mock_notify::telegram::{BOT_TOKEN, CHAT_ID, MockTelegram},
     run_pipeline,
 };
@@ -197,13 +197,7 @@ async fn an_approval_tapped_twice_approves_once() {
         .collect();
     assert_eq!(won.len(), 1, "{approvals:?}");
     assert_eq!(won[0].actor, format!("telegram:{CHAT_ID}"));
-    let orders = client
-        .orders()
-        .list_orders(ListOrdersRequest::default())
-        .await
-        .expect("ListOrders answers")
-        .into_inner()
-        .orders;
+    let orders = all_orders(&client, OrderFilter::default()).await;
     assert_eq!(orders.len(), 1, "one order: {orders:?}");
     server.stop().await;
 }
