@@ -2,14 +2,15 @@
 //! for updates. `/halt` from an allowed chat halts trading, audited as
 //! that chat; from a chat not allowed it is refused and the refusal is
 //! audited; an approval's message carries Approve / Reject buttons, and a
-//! tap approves once however often it comes.
+//! tap approves once however often it comes; `/positions`, `/orders` and
+//! `/pnl` read the book.
 
 use std::time::Duration;
 
 use tradeplane_api::*;
 use tradeplane_client::Client;
 use tradeplane_e2e::{
-    TestServer, all_orders, audit_events, create_pipeline, eventually,
+    TestServer, all_orders, any_signal_pipeline, audit_events, create_pipeline, eventually,
     mock_notify::telegram::{BOT_TOKEN, CHAT_ID, MockTelegram},
     run_pipeline,
 };
@@ -54,6 +55,16 @@ async fn server_obeying(telegram: &MockTelegram, role: ChatRole) -> TestServer {
         }];
     })
     .await
+}
+
+/// A pipeline named `name` that any signal runs, trading 0.001 BTC.
+fn thousandth(name: &str) -> Pipeline {
+    Pipeline {
+        sizing: Some(Sizing {
+            method: Some(sizing::Method::FixedQuantity("0.001".into())),
+        }),
+        ..any_signal_pipeline(name)
+    }
 }
 
 async fn halted(client: &Client) -> bool {
@@ -135,18 +146,11 @@ async fn an_approval_tapped_twice_approves_once() {
     let pipeline = create_pipeline(
         &client,
         Pipeline {
-            name: "held".into(),
-            trigger: Some(Trigger {
-                kind: Some(trigger::Kind::Signal(SignalMatch::default())),
-            }),
-            sizing: Some(Sizing {
-                method: Some(sizing::Method::FixedQuantity("0.001".into())),
-            }),
             approval: Some(ApprovalPolicy {
                 required: true,
                 expiry: prost_types::Duration::try_from(Duration::from_secs(600)).ok(),
             }),
-            ..Default::default()
+            ..thousandth("held")
         },
     )
     .await;
@@ -199,5 +203,29 @@ async fn an_approval_tapped_twice_approves_once() {
     assert_eq!(won[0].actor, format!("telegram:{CHAT_ID}"));
     let orders = all_orders(&client, OrderFilter::default()).await;
     assert_eq!(orders.len(), 1, "one order: {orders:?}");
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_viewer_reads_the_positions_the_orders_and_the_profit() {
+    let telegram = MockTelegram::serve().await;
+    let server = server_obeying(&telegram, ChatRole::Viewer).await;
+    let client = server.client().await;
+    let pipeline = create_pipeline(&client, thousandth("swing")).await;
+    let bought = run_pipeline(&client, &pipeline, "buy", "50000", "").await;
+    assert_eq!(
+        bought.status,
+        ExecutionStatus::Succeeded as i32,
+        "{bought:?}"
+    );
+    telegram.push_message(CHAT_ID, USER, "/positions");
+    bot_said(&telegram, "swing BTC/USDT: 0.001 at 500").await;
+    telegram.push_message(CHAT_ID, USER, "/orders");
+    bot_said(&telegram, "No open orders.").await;
+    let sold = run_pipeline(&client, &pipeline, "sell", "51000", "").await;
+    assert_eq!(sold.status, ExecutionStatus::Succeeded as i32, "{sold:?}");
+    telegram.push_message(CHAT_ID, USER, "/pnl");
+    bot_said(&telegram, "Realised today: ").await;
+    bot_said(&telegram, "\nswing: ").await;
     server.stop().await;
 }

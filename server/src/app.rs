@@ -384,8 +384,13 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
         tasks.push(tokio::spawn(notifications.run(stopped.clone())));
     }
     if let Some(commands) = &config.notify.telegram_commands {
-        let bot = TelegramCommands::new(commands, security.clone(), pipelines_for_commands)
-            .map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))?;
+        let bot = TelegramCommands::new(
+            commands,
+            security.clone(),
+            pipelines_for_commands,
+            desk.clone(),
+        )
+        .map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))?;
         tasks.push(tokio::spawn(bot.run(stopped.clone())));
     }
     tasks.push(tokio::spawn(purge_expired_keys(store.clone(), stopped)));

@@ -10,4 +10,5 @@ pub mod event;
 pub mod metrics;
 pub mod subscription;
 pub mod telegram_commands;
+mod telegram_reports;
 pub mod webhook_post;

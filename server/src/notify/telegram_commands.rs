@@ -1,6 +1,7 @@
 //! Telegram commands: the bot reads its updates by long polling
 //! (`getUpdates`) and answers the chats it allows, each with a role:
-//! `/status` (any role), `/halt [reason]` (trader), `/resume` (admin), and
+//! `/status`, `/positions`, `/orders` and `/pnl` (any role), `/halt
+//! [reason]` (trader), `/resume` (admin), and
 //! the Approve / Reject buttons under an approval's message (trader),
 //! which go through the approval path, audited as `telegram:<chat id>`,
 //! and decide an approval once however often they are tapped. A chat not
@@ -19,10 +20,14 @@ use tradeplane_api::AuditOutcome;
 use super::{
     channel::{Channel, Message, Severity},
     channels::telegram::{Telegram, TelegramConfig},
+    telegram_reports,
 };
 use crate::{
     audit::{AuditEntry, actions},
-    orders::exchanges::transport::{HttpsClient, USER_AGENT, exchange, https_client},
+    orders::{
+        desk::OrderDesk,
+        exchanges::transport::{HttpsClient, USER_AGENT, exchange, https_client},
+    },
     pipelines::Pipelines,
     security::Security,
 };
@@ -91,6 +96,7 @@ pub struct TelegramCommands {
     roles: HashMap<i64, ChatRole>,
     security: Arc<Security>,
     pipelines: Arc<Pipelines>,
+    desk: Arc<OrderDesk>,
 }
 
 /// One update, as far as it is read.
@@ -126,6 +132,7 @@ impl TelegramCommands {
         config: &TelegramCommandsConfig,
         security: Arc<Security>,
         pipelines: Arc<Pipelines>,
+        desk: Arc<OrderDesk>,
     ) -> Result<Self, String> {
         // The reply channel checks the token and URL.
         Telegram::new(&reply_config(config, 0))
@@ -136,6 +143,7 @@ impl TelegramCommands {
             config: config.clone(),
             security,
             pipelines,
+            desk,
         })
     }
 
@@ -230,10 +238,13 @@ impl TelegramCommands {
         // `/halt@my_bot` in a group names the bot.
         let word = word.split('@').next().unwrap_or_default();
         let needs = match word {
-            "/status" => ChatRole::Viewer,
+            "/status" | "/positions" | "/orders" | "/pnl" => ChatRole::Viewer,
             "/halt" => ChatRole::Trader,
             "/resume" => ChatRole::Admin,
-            _ => return "Commands: /status, /halt [reason], /resume".into(),
+            _ => {
+                return "Commands: /status, /positions, /orders, /pnl, /halt [reason], /resume"
+                    .into();
+            }
         };
         if let Err(refusal) = self.allowed(chat, needs, word).await {
             return refusal;
@@ -250,6 +261,9 @@ impl TelegramCommands {
                 }
             ),
             "/status" => "Trading is running.".into(),
+            "/positions" => telegram_reports::positions(&self.desk, &self.pipelines).await,
+            "/orders" => telegram_reports::orders(&self.desk).await,
+            "/pnl" => telegram_reports::pnl(&self.desk, &self.pipelines).await,
             _ => {
                 let halted = word == "/halt";
                 let reason = match rest.trim() {
