@@ -14,6 +14,7 @@ use tradeplane_api::*;
 use tradeplane_e2e::{
     PASSPHRASE, TestServer, any_signal_pipeline, create_pipeline, eventually, external_tool,
     mock_binance::{Fault, MockBinance, Route},
+    mock_notify::{WEBHOOK_SECRET, subscription, webhook::MockWebhook, webhook_to},
     prometheus::{
         Prometheus, REPLICAS_DASHBOARD, RULES, covered, dashboards, exposed_names, metric_names,
         panel_queries, postgres_only, rule_list,
@@ -117,6 +118,13 @@ fn every_alert_has_a_severity_a_text_and_a_runbook_section() {
     }
 }
 
+/// Subscribes `receiver` to every event, so that notifications are
+/// delivered and their metrics exposed.
+fn tell(config: &mut tradeplane_server::config::Config, receiver: &MockWebhook) {
+    config.notify.subscriptions = vec![subscription("all", webhook_to(receiver), &[])];
+    config.notify.poll_interval = Duration::from_millis(50);
+}
+
 /// Traffic that makes the server expose every metric the rules use.
 async fn exercise(server: &TestServer) {
     let client = server.client().await;
@@ -150,14 +158,13 @@ async fn exercise(server: &TestServer) {
         Duration::from_secs(10),
         Duration::from_millis(50),
         || async {
-            if server
-                .metrics()
-                .await
-                .contains("tradeplane_executions_total")
-            {
-                Ok(())
-            } else {
+            let metrics = server.metrics().await;
+            if !metrics.contains("tradeplane_executions_total") {
                 Err("no execution ended".to_string())
+            } else if !metrics.contains("tradeplane_notify_deliveries_total") {
+                Err("no notification delivered".to_string())
+            } else {
+                Ok(())
             }
         },
     )
@@ -167,7 +174,12 @@ async fn exercise(server: &TestServer) {
 #[tokio::test]
 async fn every_metric_a_rule_names_is_exposed_by_the_server() {
     let mock = MockBinance::start().await;
-    let server = TestServer::start_with(|config| mock.configure(config)).await;
+    let receiver = MockWebhook::start(WEBHOOK_SECRET).await;
+    let server = TestServer::start_with(|config| {
+        mock.configure(config);
+        tell(config, &receiver);
+    })
+    .await;
     exercise(&server).await;
     let exposed = exposed_names(&server.metrics().await);
     let rules = rules();
@@ -475,8 +487,10 @@ async fn a_real_prometheus_answers_every_dashboard_query_and_fires_the_alerts() 
         return;
     };
     let mock = MockBinance::start().await;
+    let receiver = MockWebhook::start(WEBHOOK_SECRET).await;
     let server = TestServer::start_with(|config| {
         mock.configure(config);
+        tell(config, &receiver);
         config.security.rate_limits.per_client_ip.rate_per_second = 0.1;
         config.security.rate_limits.per_client_ip.burst = 20;
     })

@@ -12,11 +12,14 @@ use tradeplane_e2e::{
     PASSPHRASE, TestServer, any_signal_pipeline, create_pipeline, deliver_ok, eventually,
     halt_trading,
     mock_notify::{
+        WEBHOOK_SECRET,
         discord::MockDiscord,
         slack::MockSlack,
         smtp::MockSmtp,
+        subscription,
         telegram::{BOT_TOKEN, CHAT_ID, MockTelegram},
         webhook::MockWebhook,
+        webhook_to,
     },
     mock_venue::{Fault, Route},
     orders_of, serve_async, template_alert,
@@ -25,36 +28,12 @@ use tradeplane_server::{
     notify::{
         channels::{
             ChannelConfig, discord::DiscordConfig, email::EmailConfig, slack::SlackConfig,
-            telegram::TelegramConfig, webhook::WebhookConfig,
+            telegram::TelegramConfig,
         },
         config::SubscriptionConfig,
     },
     store::{DeliveryState, Store},
 };
-
-/// The signing secret the receivers share with the server.
-const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
-
-/// A subscription of `events` (empty: all) sent to `channel`.
-fn subscription(name: &str, channel: ChannelConfig, events: &[&str]) -> SubscriptionConfig {
-    SubscriptionConfig {
-        name: name.into(),
-        channel,
-        events: events.iter().map(|e| e.to_string()).collect(),
-        pipelines: Vec::new(),
-        accounts: Vec::new(),
-        min_severity: String::new(),
-        template: "{title}: {text}".into(),
-    }
-}
-
-/// The outbound webhook to `receiver`.
-fn webhook(receiver: &MockWebhook) -> ChannelConfig {
-    ChannelConfig::Webhook(WebhookConfig {
-        url: receiver.url.clone(),
-        secret: SECRET.into(),
-    })
-}
 
 /// A server telling `subscriptions`, retrying fast.
 async fn server_telling(subscriptions: Vec<SubscriptionConfig>) -> TestServer {
@@ -118,14 +97,14 @@ fn received(receiver: &MockWebhook, kind: &str) -> Vec<Value> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_fill_is_told_once_on_each_subscribed_channel_with_its_text() {
-    let receiver = MockWebhook::start(SECRET).await;
+    let receiver = MockWebhook::start(WEBHOOK_SECRET).await;
     let telegram = MockTelegram::serve().await;
     let discord = MockDiscord::start().await;
     let slack = MockSlack::start().await;
     let smtp = MockSmtp::start("alerts", "mail-password").await;
     let fills = ["order_filled"];
     let server = server_telling(vec![
-        subscription("hook", webhook(&receiver), &fills),
+        subscription("hook", webhook_to(&receiver), &fills),
         subscription(
             "telegram",
             ChannelConfig::Telegram(TelegramConfig {
@@ -190,13 +169,13 @@ async fn a_fill_is_told_once_on_each_subscribed_channel_with_its_text() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_channel_that_fails_five_times_then_recovers_gets_the_message_once() {
-    let receiver = MockWebhook::start(SECRET).await;
+    let receiver = MockWebhook::start(WEBHOOK_SECRET).await;
     for _ in 0..5 {
         receiver.fail_next(Route::PlaceOrder, Fault::ServerError);
     }
     let server = server_telling(vec![subscription(
         "fills",
-        webhook(&receiver),
+        webhook_to(&receiver),
         &["order_filled"],
     )])
     .await;
@@ -215,11 +194,11 @@ async fn a_channel_that_fails_five_times_then_recovers_gets_the_message_once() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn each_subscription_hears_only_its_events() {
-    let fills = MockWebhook::start(SECRET).await;
-    let halts = MockWebhook::start(SECRET).await;
+    let fills = MockWebhook::start(WEBHOOK_SECRET).await;
+    let halts = MockWebhook::start(WEBHOOK_SECRET).await;
     let server = server_telling(vec![
-        subscription("fills", webhook(&fills), &["order_filled"]),
-        subscription("halts", webhook(&halts), &["halt_set", "halt_cleared"]),
+        subscription("fills", webhook_to(&fills), &["order_filled"]),
+        subscription("halts", webhook_to(&halts), &["halt_set", "halt_cleared"]),
     ])
     .await;
     buy(&server).await;
@@ -253,7 +232,7 @@ async fn each_subscription_hears_only_its_events() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_9_mid_delivery_loses_nothing_and_delivers_nothing_twice() {
-    let receiver = MockWebhook::start(SECRET).await;
+    let receiver = MockWebhook::start(WEBHOOK_SECRET).await;
     // The first delivery reaches the receiver, which takes it and never
     // answers: the server is killed while it waits.
     receiver.fail_next(Route::PlaceOrder, Fault::Hang);
@@ -264,7 +243,7 @@ async fn kill_9_mid_delivery_loses_nothing_and_delivers_nothing_twice() {
         format!(
             "[notify]\npoll_interval = \"50ms\"\nretry_base = \"20ms\"\nlease = \"1s\"\n\
              [[notify.subscriptions]]\nname = \"fills\"\nevents = [\"order_filled\"]\n\
-             channel = {{ type = \"webhook\", url = \"{}\", secret = \"{SECRET}\" }}\n",
+             channel = {{ type = \"webhook\", url = \"{}\", secret = \"{WEBHOOK_SECRET}\" }}\n",
             receiver.url
         ),
     )
