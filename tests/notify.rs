@@ -231,6 +231,54 @@ async fn each_subscription_hears_only_its_events() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hanging_channel_holds_up_only_its_own_deliveries() {
+    let hanging = MockWebhook::start(WEBHOOK_SECRET).await;
+    hanging.fail_next(Route::PlaceOrder, Fault::Hang);
+    let fast = MockWebhook::start(WEBHOOK_SECRET).await;
+    let server = server_telling(vec![
+        subscription("hanging", webhook_to(&hanging), &["order_filled"]),
+        subscription("fast", webhook_to(&fast), &["order_filled", "halt_set"]),
+    ])
+    .await;
+    buy(&server).await;
+    eventually(
+        Duration::from_secs(20),
+        Duration::from_millis(20),
+        || async {
+            match hanging.orders().len() {
+                0 => Err("the fill has not reached the hanging receiver".to_string()),
+                _ => Ok(()),
+            }
+        },
+    )
+    .await;
+    halt_trading(&server.client().await).await;
+    eventually(
+        Duration::from_secs(20),
+        Duration::from_millis(20),
+        || async {
+            match received(&fast, "halt_set").len() {
+                1 => Ok(()),
+                n => Err(format!("{n} halt messages")),
+            }
+        },
+    )
+    .await;
+    let waiting = server
+        .store()
+        .list_deliveries(DeliveryState::Pending, 10)
+        .await
+        .expect("the outbox reads");
+    assert!(
+        waiting
+            .iter()
+            .any(|d| d.subscription == "hanging" && d.attempts == 0),
+        "the halt came while the hanging attempt was still under way: {waiting:?}"
+    );
+    assert_eq!(received(&fast, "order_filled").len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_9_mid_delivery_loses_nothing_and_delivers_nothing_twice() {
     let receiver = MockWebhook::start(WEBHOOK_SECRET).await;
     // The first delivery reaches the receiver, which takes it and never

@@ -2,12 +2,13 @@
 //! matching subscription, and sends the deliveries that are due, with
 //! retries, exponential back-off and dead letters. It runs beside the
 //! order path and only reads what that path committed, so a slow or
-//! failing channel never slows an order.
+//! failing channel never slows an order. Each attempt is a task of its
+//! own, so a slow channel holds up only its own deliveries.
 
 use std::{collections::HashMap, sync::Arc, time::Duration};
 
 use opentelemetry::metrics::Meter;
-use tokio::sync::watch;
+use tokio::{sync::watch, task::JoinSet};
 
 use super::{
     channel::{Message, SendError},
@@ -23,8 +24,8 @@ use crate::{
 
 /// Audit events read per round.
 const EVENTS_PER_ROUND: u32 = 256;
-/// Deliveries claimed per round.
-const DELIVERIES_PER_ROUND: u32 = 32;
+/// The most attempts under way at once.
+const MAX_IN_FLIGHT: usize = 64;
 
 /// Delivers notifications from the outbox.
 pub struct Dispatcher {
@@ -67,35 +68,51 @@ impl Dispatcher {
     }
 
     /// Runs rounds until `stopped`; a round that fails is logged and the
-    /// next one tries again.
+    /// next one tries again. On stop it lets the attempts under way end
+    /// (each is bounded by its channel's timeout): one cut short would
+    /// be sent again once its lease ran out.
     pub async fn run(self: Arc<Self>, mut stopped: watch::Receiver<bool>) {
+        let mut sending = JoinSet::new();
         while !*stopped.borrow() {
-            if let Err(err) = self.round().await {
+            if let Err(err) = self.round(&mut sending).await {
                 tracing::warn!(error = %err, "notification round failed; trying again");
             }
             tokio::select! {
                 _ = tokio::time::sleep(self.config.poll_interval) => {}
                 _ = stopped.changed() => {}
             }
+            while let Some(ended) = sending.try_join_next() {
+                log_attempt(ended);
+            }
+        }
+        while let Some(ended) = sending.join_next().await {
+            log_attempt(ended);
         }
     }
 
-    /// One round: queues what new events call for, sends what is due,
-    /// and notes the outbox's depth.
-    pub async fn round(&self) -> Result<(), StoreError> {
+    /// One round: queues what new events call for, starts an attempt at
+    /// each due delivery (as many as `sending` has room for), and notes
+    /// the outbox's depth.
+    async fn round(
+        self: &Arc<Self>,
+        sending: &mut JoinSet<Result<(), StoreError>>,
+    ) -> Result<(), StoreError> {
         while self.queue_new_events().await? {}
-        let due = self
-            .store
-            .claim_deliveries(
-                now_ms(),
-                now_ms() + self.config.lease.as_millis() as i64,
-                DELIVERIES_PER_ROUND,
-            )
-            .await?;
-        futures::future::join_all(due.into_iter().map(|delivery| self.attempt(delivery)))
-            .await
-            .into_iter()
-            .collect::<Result<(), _>>()?;
+        let room = MAX_IN_FLIGHT.saturating_sub(sending.len());
+        if room > 0 {
+            let due = self
+                .store
+                .claim_deliveries(
+                    now_ms(),
+                    now_ms() + self.config.lease.as_millis() as i64,
+                    room as u32,
+                )
+                .await?;
+            for delivery in due {
+                let dispatcher = self.clone();
+                sending.spawn(async move { dispatcher.attempt(delivery).await });
+            }
+        }
         self.metrics.observe(self.store.outbox_depth().await?);
         Ok(())
     }
@@ -211,9 +228,10 @@ impl Dispatcher {
         if let Settlement::Retry { error, .. } | Settlement::Dead { error } = &settlement {
             tracing::warn!(subscription = %delivery.subscription, sequence = delivery.sequence, outcome, %error, "notification not delivered");
         }
-        self.store
-            .settle_delivery(delivery.sequence, &delivery.subscription, &settlement)
-            .await
+        if !self.store.settle_delivery(&delivery, &settlement).await? {
+            tracing::warn!(subscription = %delivery.subscription, sequence = delivery.sequence, "the delivery's lease ran out during the attempt; another holder settles it");
+        }
+        Ok(())
     }
 
     /// What an attempt's result means for the delivery: a retry waits
@@ -243,6 +261,16 @@ impl Dispatcher {
                 }
             }
         }
+    }
+}
+
+/// Logs an attempt that could not be recorded; its delivery is claimed
+/// again once its lease runs out.
+fn log_attempt(ended: Result<Result<(), StoreError>, tokio::task::JoinError>) {
+    match ended {
+        Ok(Ok(())) => {}
+        Ok(Err(err)) => tracing::warn!(error = %err, "a notification attempt was not recorded"),
+        Err(err) => tracing::error!(error = %err, "a notification attempt panicked"),
     }
 }
 

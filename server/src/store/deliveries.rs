@@ -9,8 +9,8 @@ use sqlx::{
 use super::{Delivery, DeliveryState, OutboxDepth, Settlement, StoreError};
 
 /// The columns [`StoredDelivery`] is read from, in its field order.
-pub const DELIVERY_COLUMNS: &str =
-    "sequence, subscription, body, state, attempts, next_attempt_ms, last_error, created_ms";
+pub const DELIVERY_COLUMNS: &str = "sequence, subscription, body, state, attempts, next_attempt_ms, last_error, created_ms, \
+     lease_until_ms";
 
 /// Leases the oldest pending deliveries that are due and that no one
 /// holds, and returns them (in no particular order). Binds `$1` pending,
@@ -29,13 +29,14 @@ pub fn claim_sql(lock: &str) -> String {
     )
 }
 
-/// Records an attempt at a pending delivery: the attempt counted, the
-/// lease released. Binds `$1`…`$3` what [`settled`] gives, `$4` the
-/// sequence, `$5` the subscription and `$6` pending, in that order.
+/// Records an attempt at a pending delivery still held by the claim that
+/// settles it: the attempt counted, the lease released. Binds `$1`…`$3`
+/// what [`settled`] gives, `$4` the sequence, `$5` the subscription, `$6`
+/// pending and `$7` the claim's lease end, in that order.
 pub const SETTLE_SQL: &str = "UPDATE outbox_deliveries SET state = $1, attempts = attempts + 1, \
      lease_until_ms = 0, next_attempt_ms = COALESCE($2, next_attempt_ms), \
      last_error = COALESCE($3, last_error) \
-     WHERE sequence = $4 AND subscription = $5 AND state = $6";
+     WHERE sequence = $4 AND subscription = $5 AND state = $6 AND lease_until_ms = $7";
 
 /// A delivery's row as the database holds it.
 pub struct StoredDelivery {
@@ -47,6 +48,7 @@ pub struct StoredDelivery {
     pub next_attempt_ms: i64,
     pub last_error: String,
     pub created_ms: i64,
+    pub lease_until_ms: i64,
 }
 
 impl StoredDelivery {
@@ -66,6 +68,7 @@ impl StoredDelivery {
             next_attempt_ms: self.next_attempt_ms,
             last_error: self.last_error,
             created_ms: self.created_ms,
+            lease_until_ms: self.lease_until_ms,
         })
     }
 }
@@ -88,6 +91,7 @@ where
         next_attempt_ms: row.try_get("next_attempt_ms")?,
         last_error: row.try_get("last_error")?,
         created_ms: row.try_get("created_ms")?,
+        lease_until_ms: row.try_get("lease_until_ms")?,
     }
     .into_delivery()
 }

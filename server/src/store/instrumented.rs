@@ -383,14 +383,12 @@ impl<S: Store> OutboxStore for Instrumented<S> {
 
     async fn settle_delivery(
         &self,
-        sequence: i64,
-        subscription: &str,
+        claimed: &Delivery,
         settlement: &Settlement,
-    ) -> Result<(), StoreError> {
+    ) -> Result<bool, StoreError> {
         self.timed(
             "settle_delivery",
-            self.inner
-                .settle_delivery(sequence, subscription, settlement),
+            self.inner.settle_delivery(claimed, settlement),
         )
         .await
     }

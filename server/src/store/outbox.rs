@@ -49,6 +49,11 @@ pub struct Delivery {
     /// Why the last attempt failed; empty if none did.
     pub last_error: String,
     pub created_ms: i64,
+    /// The end of the lease the delivery is held under (ms); 0 when no
+    /// one holds it. A settlement names it, so a holder whose lease ran
+    /// out (and which another process may have claimed since) settles
+    /// nothing.
+    pub lease_until_ms: i64,
 }
 
 /// How an attempt ended.
@@ -100,15 +105,15 @@ pub trait OutboxStore: Send + Sync + 'static {
         lease_until_ms: i64,
         limit: u32,
     ) -> Result<Vec<Delivery>, StoreError>;
-    /// Records how an attempt at a claimed delivery ended (the attempt
-    /// counted, the lease released). A delivery no longer pending is
-    /// left as it is.
+    /// Records how an attempt at `claimed` ended (the attempt counted,
+    /// the lease released), if the claim's lease still holds it; false
+    /// (and nothing changed) when the delivery is no longer pending or
+    /// its lease ran out and was claimed again.
     async fn settle_delivery(
         &self,
-        sequence: i64,
-        subscription: &str,
+        claimed: &Delivery,
         settlement: &Settlement,
-    ) -> Result<(), StoreError>;
+    ) -> Result<bool, StoreError>;
     /// Deliveries of one state, newest first, at most `limit`.
     async fn list_deliveries(
         &self,

@@ -95,6 +95,7 @@ macro_rules! conformance_suite {
             claims_lease_due_deliveries_oldest_first_until_the_lease_ends,
             two_claimers_split_the_work,
             settlements_count_attempts_release_leases_and_keep_dead_letters,
+            a_holder_whose_lease_ran_out_settles_nothing,
         );
     };
     ($backend:ty; $($check:ident),* $(,)?) => {

@@ -29,6 +29,15 @@ fn pending(queued: &NewDelivery) -> Delivery {
         next_attempt_ms: queued.created_ms,
         last_error: String::new(),
         created_ms: queued.created_ms,
+        lease_until_ms: 0,
+    }
+}
+
+/// `queued` claimed under a lease until `lease_until_ms`.
+fn held(queued: &NewDelivery, lease_until_ms: i64) -> Delivery {
+    Delivery {
+        lease_until_ms,
+        ..pending(queued)
     }
 }
 
@@ -112,11 +121,11 @@ pub async fn claims_lease_due_deliveries_oldest_first_until_the_lease_ends(
     ];
     store.queue_deliveries(3, &queued).await.unwrap();
     let claimed = store.claim_deliveries(1_000, 2_000, 2).await.unwrap();
-    assert_eq!(claimed, [pending(&queued[2]), pending(&queued[1])]);
+    assert_eq!(claimed, [held(&queued[2], 2_000), held(&queued[1], 2_000)]);
     let claimed = store.claim_deliveries(1_500, 3_000, 10).await.unwrap();
     assert_eq!(
         claimed,
-        [pending(&queued[0])],
+        [held(&queued[0], 3_000)],
         "held ones and undue ones wait"
     );
     assert_eq!(
@@ -187,27 +196,23 @@ pub async fn settlements_count_attempts_release_leases_and_keep_dead_letters(
         new(3, "tg", 1_200),
     ];
     store.queue_deliveries(3, &queued).await.unwrap();
-    assert_eq!(
-        store
-            .claim_deliveries(1_200, 9_000, 10)
-            .await
-            .unwrap()
-            .len(),
-        3
-    );
+    let claimed = store.claim_deliveries(1_200, 9_000, 10).await.unwrap();
+    assert_eq!(claimed.len(), 3);
     let retry = Settlement::Retry {
         next_attempt_ms: 1_500,
         error: "HTTP 503".into(),
     };
-    store.settle_delivery(1, "tg", &retry).await.unwrap();
-    store
-        .settle_delivery(2, "tg", &Settlement::Delivered)
-        .await
-        .unwrap();
     let dead = Settlement::Dead {
         error: "HTTP 403: bot was blocked".into(),
     };
-    store.settle_delivery(3, "tg", &dead).await.unwrap();
+    assert!(store.settle_delivery(&claimed[0], &retry).await.unwrap());
+    assert!(
+        store
+            .settle_delivery(&claimed[1], &Settlement::Delivered)
+            .await
+            .unwrap()
+    );
+    assert!(store.settle_delivery(&claimed[2], &dead).await.unwrap());
 
     assert_eq!(
         store.claim_deliveries(1_499, 9_000, 10).await.unwrap(),
@@ -220,23 +225,35 @@ pub async fn settlements_count_attempts_release_leases_and_keep_dead_letters(
         last_error: "HTTP 503".into(),
         ..pending(&queued[0])
     };
+    let reclaimed = store.claim_deliveries(1_500, 9_000, 10).await.unwrap();
     assert_eq!(
-        store.claim_deliveries(1_500, 9_000, 10).await.unwrap(),
-        std::slice::from_ref(&retried),
+        reclaimed,
+        [Delivery {
+            lease_until_ms: 9_000,
+            ..retried.clone()
+        }],
         "its lease was released: claimed again before the first lease ends"
     );
-    store
-        .settle_delivery(1, "tg", &Settlement::Delivered)
-        .await
-        .unwrap();
+    assert!(
+        store
+            .settle_delivery(&reclaimed[0], &Settlement::Delivered)
+            .await
+            .unwrap()
+    );
 
     // Settled deliveries are no longer pending: nothing changes them.
-    store.settle_delivery(2, "tg", &retry).await.unwrap();
-    store
-        .settle_delivery(3, "tg", &Settlement::Delivered)
-        .await
-        .unwrap();
-    store.settle_delivery(9, "tg", &retry).await.unwrap();
+    assert!(!store.settle_delivery(&claimed[1], &retry).await.unwrap());
+    assert!(
+        !store
+            .settle_delivery(&claimed[2], &Settlement::Delivered)
+            .await
+            .unwrap()
+    );
+    let never_queued = Delivery {
+        sequence: 9,
+        ..claimed[0].clone()
+    };
+    assert!(!store.settle_delivery(&never_queued, &retry).await.unwrap());
 
     let delivered = store
         .list_deliveries(DeliveryState::Delivered, 10)
@@ -281,5 +298,39 @@ pub async fn settlements_count_attempts_release_leases_and_keep_dead_letters(
             oldest_pending_ms: None,
             dead: 1,
         }
+    );
+}
+
+pub async fn a_holder_whose_lease_ran_out_settles_nothing(backend: &impl TestBackend) {
+    let store = backend.open().await;
+    store
+        .queue_deliveries(1, &[new(1, "tg", 1_000)])
+        .await
+        .unwrap();
+    let stale = store.claim_deliveries(1_000, 2_000, 10).await.unwrap();
+    // The first holder stalls past its lease; another claims the delivery.
+    let fresh = store.claim_deliveries(2_001, 5_000, 10).await.unwrap();
+    assert_eq!(keys(&fresh), [(1, "tg")]);
+    let dead = Settlement::Dead {
+        error: "HTTP 403".into(),
+    };
+    assert!(
+        !store.settle_delivery(&stale[0], &dead).await.unwrap(),
+        "the stale holder's word does not count"
+    );
+    assert_eq!(store.outbox_depth().await.unwrap().pending, 1);
+    assert!(
+        store
+            .settle_delivery(&fresh[0], &Settlement::Delivered)
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        store
+            .list_deliveries(DeliveryState::Delivered, 10)
+            .await
+            .unwrap()
+            .len(),
+        1
     );
 }

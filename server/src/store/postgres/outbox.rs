@@ -81,21 +81,21 @@ impl OutboxStore for PostgresStore {
 
     async fn settle_delivery(
         &self,
-        sequence: i64,
-        subscription: &str,
+        claimed: &Delivery,
         settlement: &Settlement,
-    ) -> Result<(), StoreError> {
+    ) -> Result<bool, StoreError> {
         let (state, next_attempt_ms, error) = settled(settlement);
-        sqlx::query(SETTLE_SQL)
+        let settled = sqlx::query(SETTLE_SQL)
             .bind(state.word())
             .bind(next_attempt_ms)
             .bind(error)
-            .bind(sequence)
-            .bind(subscription)
+            .bind(claimed.sequence)
+            .bind(&claimed.subscription)
             .bind(DeliveryState::Pending.word())
+            .bind(claimed.lease_until_ms)
             .execute(&self.pool)
             .await?;
-        Ok(())
+        Ok(settled.rows_affected() == 1)
     }
 
     async fn list_deliveries(

@@ -76,6 +76,7 @@ impl OutboxStore for SqliteStore {
                             next_attempt_ms: row.get(5)?,
                             last_error: row.get(6)?,
                             created_ms: row.get(7)?,
+                            lease_until_ms: row.get(8)?,
                         })
                     },
                 )?
@@ -92,15 +93,18 @@ impl OutboxStore for SqliteStore {
 
     async fn settle_delivery(
         &self,
-        sequence: i64,
-        subscription: &str,
+        claimed: &Delivery,
         settlement: &Settlement,
-    ) -> Result<(), StoreError> {
-        let subscription = subscription.to_string();
+    ) -> Result<bool, StoreError> {
+        let (sequence, subscription, lease) = (
+            claimed.sequence,
+            claimed.subscription.clone(),
+            claimed.lease_until_ms,
+        );
         let (state, next_attempt_ms, error) = settled(settlement);
         let error = error.map(str::to_string);
         self.run(move |conn| {
-            conn.execute(
+            let settled = conn.execute(
                 SETTLE_SQL,
                 params![
                     state.word(),
@@ -109,9 +113,10 @@ impl OutboxStore for SqliteStore {
                     sequence,
                     subscription,
                     DeliveryState::Pending.word(),
+                    lease,
                 ],
             )?;
-            Ok(())
+            Ok(settled == 1)
         })
         .await
     }
