@@ -8,16 +8,18 @@
 use std::time::Duration;
 
 use tradeplane_api::*;
-use tradeplane_client::Client;
 use tradeplane_e2e::{
     TestServer, all_orders, any_signal_pipeline, audit_events, create_pipeline, eventually,
-    mock_notify::telegram::{BOT_TOKEN, CHAT_ID, MockTelegram},
-    run_pipeline,
+    mock_notify::{
+        telegram::{BOT_TOKEN, CHAT_ID, MockTelegram},
+        telegram_commands::{bot_said, commands_config},
+    },
+    run_pipeline, trading_halted,
 };
 use tradeplane_server::notify::{
     channels::{ChannelConfig, telegram::TelegramConfig},
     config::SubscriptionConfig,
-    telegram_commands::{AllowedChat, ChatRole, TelegramCommandsConfig},
+    telegram_commands::ChatRole,
 };
 
 /// A chat the bot does not know.
@@ -29,16 +31,10 @@ const USER: i64 = 99;
 /// approvals waiting.
 async fn server_obeying(telegram: &MockTelegram, role: ChatRole) -> TestServer {
     let base_url = telegram.url.clone();
+    let commands = commands_config(telegram, role);
     TestServer::start_with(|config| {
         config.notify.poll_interval = Duration::from_millis(50);
-        config.notify.telegram_commands = Some(TelegramCommandsConfig {
-            base_url: base_url.clone(),
-            bot_token: BOT_TOKEN.into(),
-            chats: vec![AllowedChat {
-                chat_id: CHAT_ID,
-                role,
-            }],
-        });
+        config.notify.telegram_commands = Some(commands);
         config.notify.subscriptions = vec![SubscriptionConfig {
             name: "desk".into(),
             channel: ChannelConfig::Telegram(TelegramConfig {
@@ -67,36 +63,6 @@ fn thousandth(name: &str) -> Pipeline {
     }
 }
 
-async fn halted(client: &Client) -> bool {
-    client
-        .security()
-        .get_trading_status(GetTradingStatusRequest {})
-        .await
-        .expect("GetTradingStatus answers")
-        .into_inner()
-        .status
-        .is_some_and(|status| status.halted)
-}
-
-/// Waits until the mock bot has sent a message whose shown text
-/// contains `part`.
-async fn bot_said(telegram: &MockTelegram, part: &str) {
-    eventually(
-        Duration::from_secs(20),
-        Duration::from_millis(50),
-        || async {
-            match telegram.messages().iter().any(|m| m.shown.contains(part)) {
-                true => Ok(()),
-                false => Err(format!(
-                    "the bot never said {part:?}: {:?}",
-                    telegram.messages()
-                )),
-            }
-        },
-    )
-    .await
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn halt_from_an_allowed_chat_halts_and_a_stranger_is_refused_and_audited() {
     let telegram = MockTelegram::serve().await;
@@ -106,14 +72,14 @@ async fn halt_from_an_allowed_chat_halts_and_a_stranger_is_refused_and_audited()
 
     telegram.push_message(STRANGER, USER, "/halt");
     bot_said(&telegram, "Refused: this chat may not command tradeplane").await;
-    assert!(!halted(&client).await, "a stranger cannot halt");
+    assert!(!trading_halted(&client).await, "a stranger cannot halt");
     let refused = audit_events(&client, "telegram.refused").await;
     assert_eq!(refused.len(), 1, "{refused:?}");
     assert_eq!(refused[0].actor, format!("telegram:{STRANGER}"));
 
     telegram.push_message(CHAT_ID, USER, "/halt fat finger on BTC");
     bot_said(&telegram, "Trading halted.").await;
-    assert!(halted(&client).await);
+    assert!(trading_halted(&client).await);
     let halts = audit_events(&client, "trading.halt").await;
     assert_eq!(halts.len(), 1, "{halts:?}");
     assert_eq!(halts[0].actor, format!("telegram:{CHAT_ID}"));
@@ -123,7 +89,7 @@ async fn halt_from_an_allowed_chat_halts_and_a_stranger_is_refused_and_audited()
     bot_said(&telegram, "Trading is halted").await;
     telegram.push_message(CHAT_ID, USER, "/resume");
     bot_said(&telegram, "Trading resumed.").await;
-    assert!(!halted(&client).await);
+    assert!(!trading_halted(&client).await);
     server.stop().await;
 }
 
@@ -134,7 +100,7 @@ async fn a_viewer_may_not_halt() {
     let client = server.client().await;
     telegram.push_message(CHAT_ID, USER, "/halt");
     bot_said(&telegram, "Refused: /halt needs the Trader role").await;
-    assert!(!halted(&client).await);
+    assert!(!trading_halted(&client).await);
     server.stop().await;
 }
 

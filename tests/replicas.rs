@@ -19,7 +19,7 @@ use tradeplane_e2e::{
         Pair, admin, alert, audit_verifies, create_on_all, next_where, on_binance, pair, replica,
         replicas,
     },
-    reset_breaker, settled, trip_breaker,
+    reset_breaker, settled, trading_halted, trip_breaker,
 };
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -314,15 +314,7 @@ async fn a_change_made_through_one_replica_holds_on_the_other() {
     let halted_at = std::time::Instant::now();
     halt_trading(&to_a).await;
     eventually(within, every, || async {
-        let status = to_b
-            .security()
-            .get_trading_status(GetTradingStatusRequest {})
-            .await
-            .expect("GetTradingStatus answers")
-            .into_inner()
-            .status
-            .expect("a status");
-        if status.halted {
+        if trading_halted(&to_b).await {
             Ok(())
         } else {
             Err("B is not halted yet".to_string())

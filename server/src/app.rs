@@ -196,6 +196,15 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
     );
     let notifications = Dispatcher::new(&config.notify, store.clone(), &meter)
         .map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))?;
+    let (telegram_bot, telegram_inbox) = match &config.notify.telegram_commands {
+        Some(commands) => {
+            let (bot, inbox) =
+                TelegramCommands::new(commands, security.clone(), pipelines.clone(), desk.clone())
+                    .map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))?;
+            (Some(bot), inbox)
+        }
+        None => (None, None),
+    };
     let webhook_auth = WebhookAuth::new(
         &config.webhook.hmac_secret,
         config.webhook.trust_forwarded_for,
@@ -303,6 +312,11 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
     let router = Router::new()
         .route("/webhooks/tradingview", post(webhook::tradingview))
         .with_state(webhook_state)
+        .merge(webhook::telegram::router(
+            telegram_inbox,
+            config.webhook.trust_forwarded_for,
+            security.clone(),
+        ))
         .merge(
             Router::new()
                 .route("/metrics", get(metrics))
@@ -359,7 +373,6 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
         pipelines.clone(),
         stopped.clone(),
     )));
-    let pipelines_for_commands = pipelines.clone();
     // Replicas share a PostgreSQL database; SQLite has one process.
     if let Some(mut feed) = store.changes() {
         // Listening before start-up returns (and the ports are announced):
@@ -383,14 +396,7 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
     if let Some(notifications) = notifications {
         tasks.push(tokio::spawn(notifications.run(stopped.clone())));
     }
-    if let Some(commands) = &config.notify.telegram_commands {
-        let bot = TelegramCommands::new(
-            commands,
-            security.clone(),
-            pipelines_for_commands,
-            desk.clone(),
-        )
-        .map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))?;
+    if let Some(bot) = telegram_bot {
         tasks.push(tokio::spawn(bot.run(stopped.clone())));
     }
     tasks.push(tokio::spawn(purge_expired_keys(store.clone(), stopped)));

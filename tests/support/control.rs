@@ -2,9 +2,9 @@
 
 use tonic::Status;
 use tradeplane_api::{
-    CancelOrderRequest, Exchange, HaltTradingRequest, ListExchangesRequest, ListOrdersRequest,
-    Order, PlaceOrderRequest, ResetCircuitBreakerRequest, ResumeTradingRequest,
-    TripCircuitBreakerRequest,
+    CancelOrderRequest, Exchange, GetTradingStatusRequest, HaltTradingRequest,
+    ListExchangesRequest, ListOrdersRequest, Order, PlaceOrderRequest, ResetCircuitBreakerRequest,
+    ResumeTradingRequest, TripCircuitBreakerRequest,
 };
 use tradeplane_client::Client;
 
@@ -15,6 +15,18 @@ pub async fn halt_trading(client: &Client) {
         .halt_trading(HaltTradingRequest::default())
         .await
         .expect("HaltTrading answers");
+}
+
+/// Whether trading is halted; the call must succeed.
+pub async fn trading_halted(client: &Client) -> bool {
+    client
+        .security()
+        .get_trading_status(GetTradingStatusRequest {})
+        .await
+        .expect("GetTradingStatus answers")
+        .into_inner()
+        .status
+        .is_some_and(|status| status.halted)
 }
 
 /// Resumes trading; the call must succeed.

@@ -30,7 +30,7 @@ pub use self::{
     },
     control::{
         cancel_order, halt_trading, list_exchanges, list_orders, place_order_refused,
-        reset_breaker, resume_trading, trip_breaker,
+        reset_breaker, resume_trading, trading_halted, trip_breaker,
     },
     pipelines::{
         any_signal_pipeline, bracketed_pipeline, create_pipeline, example_pipeline, finished,

@@ -1,41 +1,26 @@
-//! Telegram commands: the bot reads its updates by long polling
-//! (`getUpdates`) and answers the chats it allows, each with a role:
-//! `/status`, `/positions`, `/orders` and `/pnl` (any role), `/halt
-//! [reason]` (trader), `/resume` (admin), and
-//! the Approve / Reject buttons under an approval's message (trader),
-//! which go through the approval path, audited as `telegram:<chat id>`,
-//! and decide an approval once however often they are tapped. A chat not
-//! allowed is refused, and the refusal is audited.
+//! Telegram commands: the bot and the chats it obeys, each with a role
+//! (`[notify.telegram_commands]`). Updates come by long polling
+//! (`getUpdates`, [`super::telegram_poll`]) or, with `updates =
+//! "webhook"`, by Telegram's POSTs to a route of the HTTP port
+//! ([`super::telegram_webhook`]); either way each is answered by
+//! [`super::telegram_updates`].
 
-use std::{collections::HashMap, sync::Arc, time::Duration};
+use std::{net::IpAddr, sync::Arc};
 
-use bytes::Bytes;
-use http::{Method, Request, header};
-use http_body_util::Full;
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
-use tokio::sync::watch;
-use tradeplane_api::AuditOutcome;
+use serde_json::json;
+use tokio::sync::{mpsc, watch};
 
 use super::{
-    channel::{Channel, Message, Severity},
-    channels::telegram::{Telegram, TelegramConfig},
-    telegram_reports,
+    telegram_api::BotApi,
+    telegram_poll,
+    telegram_updates::{Update, UpdateHandler},
+    telegram_webhook::{self, TelegramInbox},
 };
-use crate::{
-    audit::{AuditEntry, actions},
-    orders::{
-        desk::OrderDesk,
-        exchanges::transport::{HttpsClient, USER_AGENT, exchange, https_client},
-    },
-    pipelines::Pipelines,
-    security::Security,
-};
+use crate::{orders::desk::OrderDesk, pipelines::Pipelines, security::Security};
 
-/// How long a `getUpdates` long poll waits for an update.
-const POLL_SECONDS: u64 = 25;
-/// The pause after a failed poll.
-const POLL_PAUSE: Duration = Duration::from_secs(2);
+/// The most characters Telegram takes in a webhook's secret token.
+const MOST_SECRET_CHARS: usize = 256;
 
 /// What a chat may do, in rising order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
@@ -66,17 +51,46 @@ pub struct TelegramCommandsConfig {
     /// The bot's token: a secret.
     pub bot_token: String,
     pub chats: Vec<AllowedChat>,
+    /// How updates come: by polling (the default) or by webhook.
+    #[serde(default)]
+    pub updates: UpdatesMode,
+    /// With `updates = "webhook"`: the public HTTPS URL Telegram POSTs
+    /// updates to (this server's `/telegram/updates`).
+    #[serde(default)]
+    pub webhook_url: String,
+    /// With `updates = "webhook"`: the token Telegram sends back in
+    /// `X-Telegram-Bot-Api-Secret-Token`; a secret.
+    #[serde(default)]
+    pub webhook_secret: String,
+}
+
+/// How the bot's updates come.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum UpdatesMode {
+    /// Long polling `getUpdates`.
+    #[default]
+    Polling,
+    /// Telegram POSTs them to `webhook_url`.
+    Webhook,
 }
 
 fn default_base_url() -> String {
     "https://api.telegram.org".into()
 }
 
-/// Written with the token redacted.
+/// Written with the token and the webhook's secret redacted.
 impl Serialize for TelegramCommandsConfig {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        json!({ "base_url": self.base_url, "bot_token": "<redacted>", "chats": self.chats })
-            .serialize(serializer)
+        json!({
+            "base_url": self.base_url,
+            "bot_token": "<redacted>",
+            "chats": self.chats,
+            "updates": self.updates,
+            "webhook_url": self.webhook_url,
+            "webhook_secret": if self.webhook_secret.is_empty() { "" } else { "<redacted>" },
+        })
+        .serialize(serializer)
     }
 }
 
@@ -85,298 +99,198 @@ impl std::fmt::Debug for TelegramCommandsConfig {
         f.debug_struct("TelegramCommandsConfig")
             .field("base_url", &self.base_url)
             .field("chats", &self.chats)
+            .field("updates", &self.updates)
+            .field("webhook_url", &self.webhook_url)
             .finish_non_exhaustive()
+    }
+}
+
+impl TelegramCommandsConfig {
+    /// Checks the webhook's settings; a bad one is named.
+    fn check_updates(&self) -> Result<(), String> {
+        let key = |name: &str| format!("notify.telegram_commands.{name}");
+        if self.updates == UpdatesMode::Polling {
+            let stray = [
+                ("webhook_url", &self.webhook_url),
+                ("webhook_secret", &self.webhook_secret),
+            ]
+            .into_iter()
+            .find(|(_, value)| !value.is_empty());
+            return match stray {
+                None => Ok(()),
+                Some((name, _)) => Err(format!(
+                    "{}: set only with updates = \"webhook\"",
+                    key(name)
+                )),
+            };
+        }
+        let url = url::Url::parse(&self.webhook_url)
+            .map_err(|e| format!("{}: not a URL ({e})", key("webhook_url")))?;
+        let loopback = match url.host() {
+            Some(url::Host::Ipv4(ip)) => IpAddr::V4(ip).is_loopback(),
+            Some(url::Host::Ipv6(ip)) => IpAddr::V6(ip).is_loopback(),
+            Some(url::Host::Domain(name)) => name == "localhost",
+            None => false,
+        };
+        match url.scheme() {
+            "https" => {}
+            "http" if loopback => {}
+            _ => return Err(format!("{}: must be an https:// URL", key("webhook_url"))),
+        }
+        let chars = self.webhook_secret.chars().count();
+        let allowed = |c: char| c.is_ascii_alphanumeric() || c == '_' || c == '-';
+        if !(1..=MOST_SECRET_CHARS).contains(&chars) || !self.webhook_secret.chars().all(allowed) {
+            return Err(format!(
+                "{}: 1 to {MOST_SECRET_CHARS} characters of A-Z, a-z, 0-9, _ and -",
+                key("webhook_secret")
+            ));
+        }
+        Ok(())
     }
 }
 
 /// The bot that takes commands.
 pub struct TelegramCommands {
-    config: TelegramCommandsConfig,
-    http: HttpsClient<Full<Bytes>>,
-    roles: HashMap<i64, ChatRole>,
-    security: Arc<Security>,
-    pipelines: Arc<Pipelines>,
-    desk: Arc<OrderDesk>,
+    api: Arc<BotApi>,
+    handler: UpdateHandler,
+    source: Source,
 }
 
-/// One update, as far as it is read.
-#[derive(Debug, Deserialize)]
-struct Update {
-    update_id: i64,
-    message: Option<TextMessage>,
-    callback_query: Option<Tap>,
-}
-
-#[derive(Debug, Deserialize)]
-struct TextMessage {
-    chat: Chat,
-    text: Option<String>,
-}
-
-#[derive(Debug, Deserialize)]
-struct Chat {
-    id: i64,
-}
-
-/// A tap on a button.
-#[derive(Debug, Deserialize)]
-struct Tap {
-    id: String,
-    message: Option<TextMessage>,
-    data: Option<String>,
+/// Where the updates come from.
+enum Source {
+    Polling,
+    /// The route's queue, once `setWebhook` told Telegram where to POST.
+    Webhook {
+        url: String,
+        secret: String,
+        queue: mpsc::Receiver<Update>,
+    },
 }
 
 impl TelegramCommands {
-    /// The bot for `config`; a bad token or URL is named.
+    /// The bot for `config`, and in webhook mode the inbox the HTTP route
+    /// hands Telegram's updates to; a bad setting is named.
     pub fn new(
         config: &TelegramCommandsConfig,
         security: Arc<Security>,
         pipelines: Arc<Pipelines>,
         desk: Arc<OrderDesk>,
-    ) -> Result<Self, String> {
-        // The reply channel checks the token and URL.
-        Telegram::new(&reply_config(config, 0))
-            .map_err(|e| format!("notify.telegram_commands: {e}"))?;
-        Ok(Self {
-            roles: config.chats.iter().map(|c| (c.chat_id, c.role)).collect(),
-            http: https_client(Duration::from_secs(POLL_SECONDS + 10))?,
-            config: config.clone(),
-            security,
-            pipelines,
-            desk,
-        })
+    ) -> Result<(Self, Option<TelegramInbox>), String> {
+        config.check_updates()?;
+        let api = Arc::new(BotApi::new(&config.base_url, &config.bot_token)?);
+        let handler = UpdateHandler::new(config, api.clone(), security, pipelines, desk)?;
+        let (source, inbox) = match config.updates {
+            UpdatesMode::Polling => (Source::Polling, None),
+            UpdatesMode::Webhook => {
+                let (inbox, queue) = TelegramInbox::new(&config.webhook_secret);
+                let source = Source::Webhook {
+                    url: config.webhook_url.clone(),
+                    secret: config.webhook_secret.clone(),
+                    queue,
+                };
+                (source, Some(inbox))
+            }
+        };
+        Ok((
+            Self {
+                api,
+                handler,
+                source,
+            },
+            inbox,
+        ))
     }
 
-    /// Polls for updates and answers them until `stopped`. An update is
-    /// confirmed (by the next poll's offset) once it was handled.
-    pub async fn run(self, mut stopped: watch::Receiver<bool>) {
-        let mut offset = 0;
-        while !*stopped.borrow() {
-            tokio::select! {
-                polled = self.poll(offset) => match polled {
-                    Ok(updates) => {
-                        for update in updates {
-                            offset = offset.max(update.update_id + 1);
-                            self.handle(update).await;
-                        }
-                    }
-                    Err(err) => {
-                        tracing::warn!(error = %err, "telegram commands: cannot read updates");
-                        tokio::time::sleep(POLL_PAUSE).await;
-                    }
-                },
-                _ = stopped.changed() => {}
+    /// Reads updates and answers them until `stopped`.
+    pub async fn run(self, stopped: watch::Receiver<bool>) {
+        match self.source {
+            Source::Polling => telegram_poll::run(&self.api, &self.handler, stopped).await,
+            Source::Webhook { url, secret, queue } => {
+                let hook = telegram_webhook::Hook {
+                    url: &url,
+                    secret: &secret,
+                };
+                telegram_webhook::run(&self.api, &hook, &self.handler, queue, stopped).await;
             }
         }
     }
+}
 
-    async fn poll(&self, offset: i64) -> Result<Vec<Update>, String> {
-        let answer = self
-            .call(
-                "getUpdates",
-                json!({ "offset": offset, "timeout": POLL_SECONDS, "allowed_updates": ["message", "callback_query"] }),
-            )
-            .await?;
-        serde_json::from_value(answer).map_err(|e| format!("unreadable updates: {e}"))
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn webhook(url: &str, secret: &str) -> TelegramCommandsConfig {
+        TelegramCommandsConfig {
+            base_url: default_base_url(),
+            bot_token: "123:abc".into(),
+            chats: Vec::new(),
+            updates: UpdatesMode::Webhook,
+            webhook_url: url.into(),
+            webhook_secret: secret.into(),
+        }
     }
 
-    /// Calls the Bot API method `method`; returns its `result`.
-    async fn call(&self, method: &str, body: Value) -> Result<Value, String> {
-        let url = format!(
-            "{}/bot{}/{method}",
-            self.config.base_url.trim_end_matches('/'),
-            self.config.bot_token
+    #[test]
+    fn webhook_settings_are_checked_by_name() {
+        let fine = webhook("https://bot.example.com/telegram/updates", "s3cret_-X");
+        assert_eq!(fine.check_updates(), Ok(()));
+        for url in [
+            "http://127.0.0.1:8080/telegram/updates",
+            "http://[::1]/t",
+            "http://localhost/t",
+        ] {
+            assert_eq!(webhook(url, "s").check_updates(), Ok(()), "{url}");
+        }
+        let named = |config: TelegramCommandsConfig, key: &str| {
+            let err = config.check_updates().expect_err("refused");
+            assert!(
+                err.starts_with(&format!("notify.telegram_commands.{key}:")),
+                "{err}"
+            );
+        };
+        named(webhook("http://bot.example.com/t", "s"), "webhook_url");
+        named(webhook("not a url", "s"), "webhook_url");
+        named(webhook("", "s"), "webhook_url");
+        named(webhook("https://bot.example.com/t", ""), "webhook_secret");
+        named(
+            webhook("https://bot.example.com/t", "has space"),
+            "webhook_secret",
         );
-        let request = Request::builder()
-            .method(Method::POST)
-            .uri(url)
-            .header(header::CONTENT_TYPE, "application/json")
-            .header(header::USER_AGENT, USER_AGENT)
-            .body(Full::new(Bytes::from(body.to_string())))
-            .map_err(|_| format!("cannot build the {method} request"))?;
-        let timeout = Duration::from_secs(POLL_SECONDS + 10);
-        let (head, body) = exchange(&self.http, request, timeout, "telegram")
-            .await
-            .map_err(|_| format!("telegram did not answer {method}"))?;
-        let answer: Value =
-            serde_json::from_slice(&body).map_err(|_| format!("{method}: not JSON"))?;
-        match answer["ok"].as_bool() {
-            Some(true) => Ok(answer["result"].clone()),
-            _ => Err(format!(
-                "{method}: {} {}",
-                head.status,
-                answer["description"].as_str().unwrap_or_default()
-            )),
-        }
-    }
-
-    async fn handle(&self, update: Update) {
-        if let Some(message) = update.message {
-            let text = message.text.unwrap_or_default();
-            let reply = self.command(message.chat.id, text.trim()).await;
-            self.reply(message.chat.id, &reply).await;
-        } else if let Some(tap) = update.callback_query {
-            let chat = tap.message.as_ref().map_or(0, |m| m.chat.id);
-            let answer = self
-                .tap(chat, tap.data.as_deref().unwrap_or_default())
-                .await;
-            if let Err(err) = self
-                .call(
-                    "answerCallbackQuery",
-                    json!({ "callback_query_id": tap.id, "text": answer }),
-                )
-                .await
-            {
-                tracing::warn!(error = %err, "telegram commands: cannot answer a tap");
-            }
-        }
-    }
-
-    /// The answer to `text` from `chat`.
-    async fn command(&self, chat: i64, text: &str) -> String {
-        let (word, rest) = text.split_once(' ').unwrap_or((text, ""));
-        // `/halt@my_bot` in a group names the bot.
-        let word = word.split('@').next().unwrap_or_default();
-        let needs = match word {
-            "/status" | "/positions" | "/orders" | "/pnl" => ChatRole::Viewer,
-            "/halt" => ChatRole::Trader,
-            "/resume" => ChatRole::Admin,
-            _ => {
-                return "Commands: /status, /positions, /orders, /pnl, /halt [reason], /resume"
-                    .into();
-            }
+        named(
+            webhook("https://bot.example.com/t", &"x".repeat(257)),
+            "webhook_secret",
+        );
+        assert_eq!(
+            webhook("https://bot.example.com/t", &"x".repeat(256)).check_updates(),
+            Ok(())
+        );
+        let polling = TelegramCommandsConfig {
+            updates: UpdatesMode::Polling,
+            ..fine
         };
-        if let Err(refusal) = self.allowed(chat, needs, word).await {
-            return refusal;
-        }
-        let halt = self.security.halt.state();
-        match word {
-            "/status" if halt.halted => format!(
-                "Trading is halted (by {}: {}).",
-                halt.actor,
-                if halt.reason.is_empty() {
-                    "no reason given"
-                } else {
-                    &halt.reason
-                }
-            ),
-            "/status" => "Trading is running.".into(),
-            "/positions" => telegram_reports::positions(&self.desk, &self.pipelines).await,
-            "/orders" => telegram_reports::orders(&self.desk).await,
-            "/pnl" => telegram_reports::pnl(&self.desk, &self.pipelines).await,
-            _ => {
-                let halted = word == "/halt";
-                let reason = match rest.trim() {
-                    "" if halted => "halted from Telegram".to_string(),
-                    reason => reason.to_string(),
-                };
-                let action = if halted {
-                    actions::TRADING_HALT
-                } else {
-                    actions::TRADING_RESUME
-                };
-                match self
-                    .security
-                    .set_halt(halted, reason, entry(chat, action, "trading"))
-                    .await
-                {
-                    Ok(_) if halted => "Trading halted.".into(),
-                    Ok(_) => "Trading resumed.".into(),
-                    Err(err) => format!("Not done: {err}"),
-                }
-            }
-        }
+        named(polling, "webhook_url");
     }
 
-    /// The answer to a tap carrying `data` in `chat`.
-    async fn tap(&self, chat: i64, data: &str) -> String {
-        let Some((verb, id)) = data.split_once(':') else {
-            return "Unknown button.".into();
-        };
-        if let Err(refusal) = self.allowed(chat, ChatRole::Trader, verb).await {
-            return refusal;
-        }
-        let decided = match verb {
-            "approve" => {
-                self.pipelines
-                    .approve(id, entry(chat, actions::APPROVAL_APPROVE, id))
-                    .await
-            }
-            "reject" => {
-                self.pipelines
-                    .reject(
-                        id,
-                        "rejected from Telegram",
-                        entry(chat, actions::APPROVAL_REJECT, id),
-                    )
-                    .await
-            }
-            _ => return "Unknown button.".into(),
-        };
-        match decided {
-            Ok(_) if verb == "approve" => "Approved: the order is placed.".into(),
-            Ok(_) => "Rejected.".into(),
-            Err(err) => format!("Not done: {err}"),
-        }
+    #[test]
+    fn an_unknown_way_of_updates_is_named() {
+        let written = "bot_token = \"1:a\"\nchats = []\nupdates = \"push\"\n";
+        let err = toml::from_str::<TelegramCommandsConfig>(written)
+            .expect_err("refused")
+            .to_string();
+        assert!(err.contains("updates") && err.contains("`push`"), "{err}");
     }
 
-    /// Whether `chat` may do what needs `role`; a refusal is audited and
-    /// returned as the answer.
-    async fn allowed(&self, chat: i64, role: ChatRole, what: &str) -> Result<(), String> {
-        match self.roles.get(&chat) {
-            Some(has) if *has >= role => Ok(()),
-            has => {
-                let why = match has {
-                    Some(_) => format!("{what} needs the {role:?} role"),
-                    None => "this chat may not command tradeplane".to_string(),
-                };
-                let mut refused = entry(chat, actions::TELEGRAM_REFUSED, "telegram");
-                refused.outcome = AuditOutcome::Failure;
-                refused.detail = format!("{what}: {why}");
-                self.security.audit.record_or_log(refused).await;
-                Err(format!("Refused: {why}."))
-            }
+    #[test]
+    fn the_secrets_are_redacted() {
+        let config = webhook("https://bot.example.com/t", "very-secret");
+        let written = serde_json::to_string(&config).expect("serializes");
+        let debugged = format!("{config:?}");
+        for shown in [written, debugged] {
+            assert!(
+                !shown.contains("very-secret") && !shown.contains("123:abc"),
+                "{shown}"
+            );
         }
-    }
-
-    async fn reply(&self, chat: i64, text: &str) {
-        let sent = match Telegram::new(&reply_config(&self.config, chat)) {
-            Ok(channel) => channel
-                .send(&Message {
-                    id: String::new(),
-                    kind: "command".into(),
-                    severity: Severity::Info,
-                    title: "tradeplane".into(),
-                    text: text.to_string(),
-                    time_ms: crate::proto_time::now_ms(),
-                    buttons: Vec::new(),
-                })
-                .await
-                .map_err(|e| e.to_string()),
-            Err(err) => Err(err),
-        };
-        if let Err(err) = sent {
-            tracing::warn!(error = %err, chat, "telegram commands: cannot reply");
-        }
-    }
-}
-
-/// The audit entry of what `chat` did.
-fn entry(chat: i64, action: &'static str, target: &str) -> AuditEntry {
-    AuditEntry {
-        actor: format!("telegram:{chat}"),
-        action,
-        target: target.to_string(),
-        ..Default::default()
-    }
-}
-
-/// A channel that replies to `chat` through the commands' bot.
-fn reply_config(config: &TelegramCommandsConfig, chat: i64) -> TelegramConfig {
-    TelegramConfig {
-        base_url: config.base_url.clone(),
-        bot_token: config.bot_token.clone(),
-        chat_id: chat.to_string(),
-        parse_mode: Default::default(),
     }
 }

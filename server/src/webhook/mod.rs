@@ -6,8 +6,12 @@
 //! authentication, 413 too large, 415 wrong content type, 429 rate limited
 //! (with Retry-After), 503 only when the store is down. A payload that was
 //! understood never gets a 5xx otherwise.
+//!
+//! `POST /telegram/updates` ([`telegram`]) takes the Telegram bot's
+//! updates when it is set to receive them by webhook.
 
 pub mod auth;
+pub mod telegram;
 pub mod tradingview;
 
 use std::{
@@ -17,9 +21,9 @@ use std::{
 
 use axum::{
     Json,
-    body::to_bytes,
+    body::{Body, Bytes, to_bytes},
     extract::{ConnectInfo, Request, State},
-    http::{HeaderMap, StatusCode, header},
+    http::{HeaderMap, StatusCode, header, request::Parts},
     response::{IntoResponse, Response},
 };
 use serde_json::json;
@@ -70,6 +74,33 @@ impl WebhookState {
     }
 }
 
+/// The peer's address, as the HTTP server recorded it.
+fn peer_addr(parts: &Parts) -> SocketAddr {
+    parts
+        .extensions
+        .get::<ConnectInfo<PeerAddr>>()
+        .map(|c| c.0.0)
+        .unwrap_or_else(|| SocketAddr::from(([0, 0, 0, 0], 0)))
+}
+
+/// The body, at most `limit` bytes of it: 413 when longer, 400 when its
+/// framing is broken (a malformed chunk size, a body cut short).
+async fn read_body(body: Body, limit: usize) -> Result<Bytes, ApiError> {
+    to_bytes(body, limit).await.map_err(|err| {
+        if std::error::Error::source(&err)
+            .is_some_and(|e| e.is::<http_body_util::LengthLimitError>())
+        {
+            ApiError::PayloadTooLarge { limit }
+        } else {
+            ApiError::InvalidArgument {
+                reason: "MALFORMED_BODY".into(),
+                message: "the request body is not valid HTTP framing".into(),
+                fields: Vec::new(),
+            }
+        }
+    })
+}
+
 fn is_accepted_content_type(headers: &HeaderMap) -> bool {
     headers
         .get(header::CONTENT_TYPE)
@@ -87,11 +118,7 @@ fn is_accepted_content_type(headers: &HeaderMap) -> bool {
 /// The TradingView webhook handler.
 pub async fn tradingview(State(state): State<Arc<WebhookState>>, request: Request) -> Response {
     let (parts, body) = request.into_parts();
-    let peer = parts
-        .extensions
-        .get::<ConnectInfo<PeerAddr>>()
-        .map(|c| c.0.0)
-        .unwrap_or_else(|| SocketAddr::from(([0, 0, 0, 0], 0)));
+    let peer = peer_addr(&parts);
     let traceparent = parts
         .extensions
         .get::<CallTrace>()
@@ -116,26 +143,9 @@ pub async fn tradingview(State(state): State<Arc<WebhookState>>, request: Reques
         }
         .into_response();
     }
-    let body = match to_bytes(body, state.body_limit).await {
+    let body = match read_body(body, state.body_limit).await {
         Ok(body) => body,
-        Err(err)
-            if std::error::Error::source(&err)
-                .is_some_and(|e| e.is::<http_body_util::LengthLimitError>()) =>
-        {
-            return ApiError::PayloadTooLarge {
-                limit: state.body_limit,
-            }
-            .into_response();
-        }
-        // Broken framing (a malformed chunk size, a body cut short).
-        Err(_) => {
-            return ApiError::InvalidArgument {
-                reason: "MALFORMED_BODY".into(),
-                message: "the request body is not valid HTTP framing".into(),
-                fields: Vec::new(),
-            }
-            .into_response();
-        }
+        Err(refused) => return refused.into_response(),
     };
     let signed = match state.auth.check_signature(&parts.headers, &body) {
         Ok(signed) => signed,

@@ -5,6 +5,8 @@ pub mod discord;
 pub mod slack;
 pub mod smtp;
 pub mod telegram;
+pub mod telegram_commands;
+mod telegram_markup;
 pub mod webhook;
 
 use tradeplane_server::notify::{

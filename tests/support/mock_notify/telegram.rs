@@ -5,9 +5,12 @@
 //! refuses a send that breaks Telegram's bot limits (one message a second
 //! per chat, thirty a second in all) with a 429 and `retry_after`, and
 //! records what it accepted. It also serves `getUpdates` (a long poll on
-//! the updates a test queues: messages and button taps) and
-//! `answerCallbackQuery`, for the tests of Telegram commands. The HTTP and
-//! the faults (on `sendMessage` only) are the shared core's, `mock_venue`.
+//! the updates a test queues: messages and button taps),
+//! `answerCallbackQuery`, and `setWebhook` (checked and
+//! recorded; while a webhook is set `getUpdates` is answered 409
+//! Conflict, as Telegram does), for the tests of Telegram commands. The
+//! HTTP and the faults (on `sendMessage` only) are the shared core's,
+//! `mock_venue`.
 
 use std::{
     collections::{HashMap, HashSet, VecDeque},
@@ -18,6 +21,7 @@ use std::{
 use serde_json::{Value, json};
 use tokio::sync::Notify;
 
+use super::telegram_markup::{keyboard, shown_html};
 pub use crate::mock_venue::Fault;
 use crate::mock_venue::{Answer, Faults, Request, Route, Server, Trouble, Venue, answer, params};
 
@@ -53,6 +57,14 @@ pub struct CallbackAnswer {
     pub show_alert: bool,
 }
 
+/// The webhook a `setWebhook` set.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WebhookSet {
+    pub url: String,
+    pub secret_token: Option<String>,
+    pub allowed_updates: Vec<String>,
+}
+
 /// What the mock holds.
 struct State {
     chats: HashSet<String>,
@@ -65,6 +77,9 @@ struct State {
     /// Button taps not answered yet.
     open_callbacks: HashSet<String>,
     answers: Vec<CallbackAnswer>,
+    webhook: Option<WebhookSet>,
+    /// `getUpdates` calls answered 409 for the webhook.
+    conflicts: u64,
     /// Wakes a waiting `getUpdates` when an update is queued.
     wake: Arc<Notify>,
     /// When each chat last got a message.
@@ -96,6 +111,8 @@ impl MockTelegram {
             next_update_id: 1,
             open_callbacks: HashSet::new(),
             answers: Vec::new(),
+            webhook: None,
+            conflicts: 0,
             wake: Arc::new(Notify::new()),
             last_sent: HashMap::new(),
             recent: VecDeque::new(),
@@ -162,24 +179,42 @@ impl MockTelegram {
         self.with(|s| s.answers.clone())
     }
 
+    /// The webhook set, if any.
+    pub fn webhook(&self) -> Option<WebhookSet> {
+        self.with(|s| s.webhook.clone())
+    }
+
+    /// Sets a webhook as another program would have.
+    pub fn install_webhook(&self, url: &str, secret_token: &str) {
+        self.with(|s| {
+            s.webhook = Some(WebhookSet {
+                url: url.into(),
+                secret_token: Some(secret_token.into()),
+                allowed_updates: Vec::new(),
+            })
+        });
+    }
+
+    /// How many `getUpdates` calls were answered 409 for the webhook.
+    pub fn conflicts(&self) -> u64 {
+        self.with(|s| s.conflicts)
+    }
+
     /// Queues a text message from user `from` in `chat` (a command such
     /// as `/halt`); returns its update id.
     pub fn push_message(&self, chat: i64, from: i64, text: &str) -> i64 {
         self.with(|s| {
-            let id = s.next_update_id;
-            s.push_update(json!({
-                "update_id": id,
-                "message": {
-                    "message_id": id,
-                    "date": unix_now(),
-                    "chat": { "id": chat, "type": chat_type(chat) },
-                    "from": { "id": from, "is_bot": false, "first_name": "Trader" },
-                    "text": text,
-                    "entities": command_entity(text),
-                },
-            }));
+            let update = s.message_update(chat, from, text);
+            let id = update["update_id"].as_i64().unwrap_or_default();
+            s.push_update(update);
             id
         })
+    }
+
+    /// The update of a text message from user `from` in `chat`, as
+    /// Telegram POSTs it to a webhook (with the next update id).
+    pub fn message_update(&self, chat: i64, from: i64, text: &str) -> Value {
+        self.with(|s| s.message_update(chat, from, text))
     }
 
     /// Queues a tap by user `from` in `chat` on a button carrying `data`
@@ -187,6 +222,7 @@ impl MockTelegram {
     pub fn push_callback(&self, chat: i64, from: i64, message_id: i64, data: &str) -> String {
         self.with(|s| {
             let id = s.next_update_id;
+            s.next_update_id += 1;
             let query_id = format!("cbq-{id}");
             s.open_callbacks.insert(query_id.clone());
             s.push_update(json!({
@@ -210,9 +246,68 @@ impl MockTelegram {
 
 impl State {
     fn push_update(&mut self, update: Value) {
-        self.next_update_id += 1;
         self.updates.push_back(update);
         self.wake.notify_one();
+    }
+
+    fn message_update(&mut self, chat: i64, from: i64, text: &str) -> Value {
+        let id = self.next_update_id;
+        self.next_update_id += 1;
+        json!({
+            "update_id": id,
+            "message": {
+                "message_id": id,
+                "date": unix_now(),
+                "chat": { "id": chat, "type": chat_type(chat) },
+                "from": { "id": from, "is_bot": false, "first_name": "Trader" },
+                "text": text,
+                "entities": command_entity(text),
+            },
+        })
+    }
+
+    /// `setWebhook`, checked as Telegram checks it: an HTTPS URL on a
+    /// port it posts to, a secret token of 1 to 256 characters of
+    /// `A-Z a-z 0-9 _ -`.
+    fn set_webhook(&mut self, request: &Request) -> Answer {
+        let args = arguments(request);
+        let url = args["url"].as_str().unwrap_or_default();
+        let Ok(parsed) = url::Url::parse(url) else {
+            return bad_request("bad webhook: Failed to resolve host: Name or service not known");
+        };
+        if parsed.scheme() != "https" {
+            return bad_request("bad webhook: An HTTPS URL must be provided for webhook");
+        }
+        if !matches!(parsed.port_or_known_default(), Some(80 | 88 | 443 | 8443)) {
+            return bad_request(
+                "bad webhook: Webhook can be set up only on ports 80, 88, 443 or 8443",
+            );
+        }
+        let secret_token = args["secret_token"].as_str().map(str::to_string);
+        let allowed = |c: char| c.is_ascii_alphanumeric() || c == '_' || c == '-';
+        if secret_token
+            .as_deref()
+            .is_some_and(|t| !(1..=256).contains(&t.len()) || !t.chars().all(allowed))
+        {
+            return bad_request("secret token contains unallowed characters");
+        }
+        let allowed_updates = match &args["allowed_updates"] {
+            Value::Null => Vec::new(),
+            Value::Array(kinds) if kinds.iter().all(Value::is_string) => kinds
+                .iter()
+                .filter_map(|k| k.as_str().map(str::to_string))
+                .collect(),
+            _ => return bad_request("can't parse allowed updates JSON object"),
+        };
+        self.webhook = Some(WebhookSet {
+            url: url.to_string(),
+            secret_token,
+            allowed_updates,
+        });
+        answer(
+            200,
+            json!({ "ok": true, "result": true, "description": "Webhook was set" }),
+        )
     }
 
     /// Drops the updates an offset confirms; the rest, up to `limit`.
@@ -352,6 +447,13 @@ impl Venue for State {
         };
         match (request.method.as_str(), method) {
             ("POST", "sendMessage") => self.send_message(request),
+            ("GET" | "POST", "getUpdates") if self.webhook.is_some() => {
+                self.conflicts += 1;
+                refusal(
+                    409,
+                    "Conflict: can't use getUpdates method while webhook is active; use deleteWebhook to delete the webhook first",
+                )
+            }
             ("GET" | "POST", "getUpdates") => {
                 self.polls += 1;
                 let args = arguments(request);
@@ -360,6 +462,7 @@ impl Venue for State {
                 answer(200, json!({ "ok": true, "result": updates }))
             }
             ("GET" | "POST", "answerCallbackQuery") => self.answer_callback(request),
+            ("GET" | "POST", "setWebhook") => self.set_webhook(request),
             _ => refusal(404, "Not Found"),
         }
     }
@@ -379,7 +482,7 @@ impl Venue for State {
     /// A `getUpdates` with a `timeout` and nothing to return waits for an
     /// update, at most that long.
     fn hold(&mut self, request: &Request) -> Option<(Arc<Notify>, Duration)> {
-        if !request.path.ends_with("/getUpdates") {
+        if !request.path.ends_with("/getUpdates") || self.webhook.is_some() {
             return None;
         }
         let args = arguments(request);
@@ -432,105 +535,6 @@ fn throttled(secs: u64) -> Answer {
             "parameters": { "retry_after": secs },
         }),
     )
-}
-
-/// The inline keyboard of a `reply_markup`, checked as Telegram does.
-fn keyboard(markup: &Value) -> Result<Vec<Vec<(String, String)>>, &'static str> {
-    if markup.is_null() {
-        return Ok(Vec::new());
-    }
-    let rows = markup["inline_keyboard"]
-        .as_array()
-        .ok_or("field \"inline_keyboard\" of the InlineKeyboardMarkup must be an Array")?;
-    rows.iter()
-        .map(|row| {
-            row.as_array()
-                .ok_or("a keyboard row must be an Array")?
-                .iter()
-                .map(|button| {
-                    let text = button["text"].as_str().filter(|t| !t.is_empty());
-                    let data = button["callback_data"]
-                        .as_str()
-                        .filter(|d| (1..=64).contains(&d.len()));
-                    match (text, data) {
-                        (Some(text), Some(data)) => Ok((text.to_string(), data.to_string())),
-                        (None, _) => Err("text buttons are unallowed in the inline keyboard"),
-                        (_, None) => Err("BUTTON_DATA_INVALID"),
-                    }
-                })
-                .collect()
-        })
-        .collect()
-}
-
-/// The tags Telegram's HTML parse mode knows.
-const TAGS: [&str; 14] = [
-    "b",
-    "strong",
-    "i",
-    "em",
-    "u",
-    "ins",
-    "s",
-    "strike",
-    "del",
-    "a",
-    "code",
-    "pre",
-    "tg-spoiler",
-    "blockquote",
-];
-
-/// The text an HTML message shows, or why Telegram cannot parse it: every
-/// `<`, `>` and `&` outside a known tag or entity must be escaped, and
-/// tags must close in order.
-fn shown_html(text: &str) -> Result<String, String> {
-    let mut shown = String::new();
-    let mut open: Vec<String> = Vec::new();
-    let mut rest = text;
-    while let Some(c) = rest.chars().next() {
-        match c {
-            '<' => {
-                let end = rest.find('>').ok_or("unclosed start tag")?;
-                let tag = &rest[1..end];
-                let (closing, name) = match tag.strip_prefix('/') {
-                    Some(name) => (true, name),
-                    None => (false, tag.split(' ').next().unwrap_or_default()),
-                };
-                if !TAGS.contains(&name) {
-                    return Err(format!("unsupported start tag \"{name}\""));
-                }
-                if !closing {
-                    open.push(name.to_string());
-                } else if open.pop().as_deref() != Some(name) {
-                    return Err(format!("unmatched end tag \"{name}\""));
-                }
-                rest = &rest[end + 1..];
-            }
-            '&' => {
-                let end = rest.find(';').ok_or("unsupported HTML entity")?;
-                shown.push(match &rest[1..end] {
-                    "lt" => '<',
-                    "gt" => '>',
-                    "amp" => '&',
-                    "quot" => '"',
-                    _ => return Err("unsupported HTML entity".into()),
-                });
-                rest = &rest[end + 1..];
-            }
-            '>' => return Err("unexpected end tag".into()),
-            _ => {
-                shown.push(c);
-                rest = &rest[c.len_utf8()..];
-            }
-        }
-    }
-    match open.pop() {
-        Some(name) => Err(format!(
-            "can't find end tag corresponding to start tag \"{name}\""
-        )),
-        None => Ok(shown),
-    }
 }
 
 /// A `bot_command` entity when `text` starts with `/`.
