@@ -4,11 +4,24 @@
 
 use tradeplane_api::AuditOutcome;
 
+use super::Pipelines;
 use crate::{
     audit::{AuditEntry, actions},
     model::execution::{Execution, ExecutionStatus},
-    store::AuditRow,
+    proto_time::now_ms,
+    store::{AuditRow, StoreError},
 };
+
+impl Pipelines {
+    /// Saves `execution` and, in the same write, the audit events that
+    /// report its end (see [`end_events`]), then feeds them.
+    pub(super) async fn save_end(&self, execution: &Execution) -> Result<(), StoreError> {
+        let report = end_events(execution, now_ms());
+        let stored = self.store.update_execution(execution, report).await?;
+        self.audit.published(&stored);
+        Ok(())
+    }
+}
 
 /// The audit events, at `time_ms`, that report `execution`'s end: one
 /// when it failed or was skipped, none otherwise. The store appends them

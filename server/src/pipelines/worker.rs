@@ -31,7 +31,7 @@ use crate::{
     },
     orders::desk::client_order_id,
     proto_time::now_ms,
-    store::{Claim, OrderQuery, StoreError},
+    store::{Claim, OrderQuery},
 };
 
 /// How often idle workers look for executions whose lease expired.
@@ -130,15 +130,6 @@ impl Pipelines {
                 tracing::error!(error = %err, execution = %ended.execution.id, "execution result not saved")
             }
         }
-    }
-
-    /// Saves `execution` and, in the same write, the audit events that
-    /// report its end (see [`end_events`]), then feeds them.
-    pub(super) async fn save_end(&self, execution: &Execution) -> Result<(), StoreError> {
-        let report = end_events(execution, now_ms());
-        let stored = self.store.update_execution(execution, report).await?;
-        self.audit.published(&stored);
-        Ok(())
     }
 
     /// Meters and publishes a saved result (its events are fed already).
