@@ -427,7 +427,10 @@ async fn an_approval_whose_execution_ended_without_it_is_void() {
         .expect("the execution");
     ended.status = tradeplane_server::model::execution::ExecutionStatus::Skipped;
     ended.skip_reason = "cooldown".into();
-    store.update_execution(&ended).await.expect("saved");
+    store
+        .update_execution(&ended, Vec::new())
+        .await
+        .expect("saved");
 
     let refused = approve(&admin, &approval.id).await.unwrap_err();
     assert_eq!(refused.code(), Code::FailedPrecondition, "{refused:?}");

@@ -940,7 +940,7 @@ async fn a_resumed_execution_finds_its_order_instead_of_placing_another() {
         .expect("an execution the domain can hold");
     server
         .store()
-        .update_execution(&interrupted)
+        .update_execution(&interrupted, Vec::new())
         .await
         .expect("saved");
 

@@ -123,25 +123,26 @@ struct Publisher {
 }
 
 impl Publisher {
-    /// Publishes `row`, the stored form of `entry`.
-    fn publish(&self, entry: &AuditEntry, row: &AuditRow) -> AuditEvent {
+    /// Counts, logs and feeds `row`, a stored event.
+    fn publish(&self, row: &AuditRow) -> AuditEvent {
+        let outcome = AuditOutcome::try_from(row.outcome).map_or("unknown", outcome_label);
         self.counter.add(
             1,
             &[
-                KeyValue::new("action", entry.action),
-                KeyValue::new("outcome", outcome_label(entry.outcome)),
+                KeyValue::new("action", row.action.clone()),
+                KeyValue::new("outcome", outcome),
             ],
         );
         // Security and money events reach the log as well as the chain.
         tracing::info!(
             target: "tradeplane::audit",
-            action = entry.action,
-            actor = %entry.actor,
-            subject = %entry.target,
-            outcome = outcome_label(entry.outcome),
-            source_address = %entry.source_address,
-            trace_id = %entry.trace_id,
-            detail = %entry.detail,
+            action = %row.action,
+            actor = %row.actor,
+            subject = %row.target,
+            outcome,
+            source_address = %row.source_address,
+            trace_id = %row.trace_id,
+            detail = %row.detail,
             "audit event"
         );
         let event = to_proto(row);
@@ -278,14 +279,11 @@ impl AuditLog {
         }
     }
 
-    /// Counts and feeds `entries`, which were stored as `rows` with
-    /// another write (a setting's change); returns them as recorded.
-    pub fn published(&self, entries: &[AuditEntry], rows: &[AuditRow]) -> Vec<AuditEvent> {
-        entries
-            .iter()
-            .zip(rows)
-            .map(|(entry, row)| self.publisher.publish(entry, row))
-            .collect()
+    /// Counts and feeds `rows`, events stored with another write (an
+    /// order's or a setting's change, an execution's end, a held order);
+    /// returns them as recorded.
+    pub fn published(&self, rows: &[AuditRow]) -> Vec<AuditEvent> {
+        rows.iter().map(|row| self.publisher.publish(row)).collect()
     }
 
     /// A live feed of recorded events.
@@ -338,8 +336,8 @@ async fn append_events(
         let rows = batch.iter().map(|(entry, _)| entry.row(time_ms)).collect();
         match store.append_audit(rows).await {
             Ok(stored) => {
-                for ((entry, reply), row) in batch.drain(..).zip(stored) {
-                    let _ = reply.send(Ok(publisher.publish(&entry, &row)));
+                for ((_, reply), row) in batch.drain(..).zip(stored) {
+                    let _ = reply.send(Ok(publisher.publish(&row)));
                 }
             }
             Err(err) => {

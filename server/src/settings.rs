@@ -71,7 +71,7 @@ impl Settings {
             .store
             .put_setting(&setting.key, json, vec![entry.row(now_ms())])
             .await?;
-        self.audit.published(std::slice::from_ref(&entry), &rows);
+        self.audit.published(&rows);
         Ok(apply(value))
     }
 }

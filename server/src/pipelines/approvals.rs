@@ -1,12 +1,12 @@
 //! The approval queue of pipelines that require approval. The worker's
-//! order step holds the order here ([`Pipelines::hold`]) and the execution
-//! ends AWAITING_APPROVAL. An operator's decision is taken once by the
-//! store's conditional write; approving then places the held order (its
-//! request id is the execution's order request id, so the desk places it
-//! once) and finishes the execution through the worker's own
-//! [`Pipelines::follow_order`]. Rejecting or expiring cancels it. The
-//! sweep ([`run_approval_sweep`]) expires what nobody decided and finishes
-//! decisions a crash interrupted.
+//! order step holds the order here ([`Pipelines::hold`]), audited in the
+//! same write, and the execution ends AWAITING_APPROVAL. An operator's
+//! decision is taken once by the store's conditional write; approving
+//! then places the held order (its request id is the execution's order
+//! request id, so the desk places it once) and finishes the execution
+//! through the worker's own [`Pipelines::follow_order`]. Rejecting or
+//! expiring cancels it. The sweep ([`run_approval_sweep`]) expires what
+//! nobody decided and finishes decisions a crash interrupted.
 
 use std::{
     sync::Arc,
@@ -33,7 +33,7 @@ use crate::{
         order::{OrderOrigin, OrderRequest},
     },
     proto_time::now_ms,
-    store::{ApprovalQuery, Decided, ExecutionQuery},
+    store::{ApprovalInsert, ApprovalQuery, Decided, ExecutionQuery},
 };
 
 /// Buffer of the WatchApprovals feed.
@@ -74,23 +74,26 @@ impl Pipelines {
                 .saturating_add(i64::try_from(expiry.as_millis()).unwrap_or(i64::MAX)),
             decision: None,
         };
-        match self.store.insert_approval(&approval).await {
-            Ok(held) => {
-                if held.id == approval.id {
-                    self.metrics
-                        .approval(&compiled.name, ApprovalState::Pending);
-                    self.audit
-                        .record_or_log(AuditEntry {
-                            action: actions::APPROVAL_HOLD,
-                            target: held.id.clone(),
-                            detail: held_order(&held),
-                            ..AuditEntry::system()
-                        })
-                        .await;
-                    let _ = self.approvals.send(Arc::new(held.clone()));
-                }
-                Stop::AwaitApproval(held.id)
+        let report = AuditEntry {
+            action: actions::APPROVAL_HOLD,
+            target: approval.id.clone(),
+            detail: held_order(&approval),
+            ..AuditEntry::system()
+        };
+        match self
+            .store
+            .insert_approval(&approval, vec![report.row(now)])
+            .await
+        {
+            Ok(ApprovalInsert::Inserted(stored)) => {
+                self.metrics
+                    .approval(&compiled.name, ApprovalState::Pending);
+                self.audit.published(&stored);
+                let id = approval.id.clone();
+                let _ = self.approvals.send(Arc::new(approval));
+                Stop::AwaitApproval(id)
             }
+            Ok(ApprovalInsert::Existing(held)) => Stop::AwaitApproval(held.id),
             Err(err) => Stop::Fail(format!("cannot hold the order for approval: {err}")),
         }
     }
@@ -299,9 +302,8 @@ impl Pipelines {
             _ => return Ok(execution),
         };
         conclude(&mut execution, outcome);
-        self.store.update_execution(&execution).await?;
+        self.save_end(&execution).await?;
         self.metrics.finished(&execution, started.elapsed());
-        self.report_end(&execution).await;
         let _ = self.changes.send(Arc::new(execution.clone()));
         Ok(execution)
     }

@@ -2,9 +2,10 @@
 //! take and what taking one does. The store applies these rules
 //! atomically; it does not know them.
 
+use super::report::end_events;
 use crate::{
     model::execution::{Execution, ExecutionStatus},
-    store::ClaimRules,
+    store::{AuditRow, ClaimRules},
 };
 
 /// Why a queued execution was skipped: its pipeline was running another
@@ -33,11 +34,13 @@ fn start(execution: &mut Execution, now_ms: i64) {
     execution.start_time_ms.get_or_insert(now_ms);
 }
 
-/// A queued execution whose pipeline is busy ends SKIPPED.
-fn skip(execution: &mut Execution, now_ms: i64) {
+/// A queued execution whose pipeline is busy ends SKIPPED, reported like
+/// any other skip.
+fn skip(execution: &mut Execution, now_ms: i64) -> Vec<AuditRow> {
     execution.status = ExecutionStatus::Skipped;
     execution.skip_reason = ALREADY_RUNNING.into();
     execution.end_time_ms = Some(now_ms);
+    end_events(execution, now_ms)
 }
 
 #[cfg(test)]
@@ -65,10 +68,26 @@ mod tests {
     fn a_skip_ends_the_execution_as_already_running() {
         let rules = rules(5_000, 1_000);
         let mut execution = pending();
-        (rules.skip)(&mut execution, rules.now_ms);
+        let events = (rules.skip)(&mut execution, rules.now_ms);
         assert_eq!(execution.status, ExecutionStatus::Skipped);
         assert_eq!(execution.skip_reason, ALREADY_RUNNING);
         assert_eq!(execution.end_time_ms, Some(5_000));
         assert_eq!(execution.attempt, 0);
+        let events: Vec<_> = events
+            .iter()
+            .map(|e| {
+                (
+                    e.action.as_str(),
+                    e.target.as_str(),
+                    e.detail.as_str(),
+                    e.time_ms,
+                )
+            })
+            .collect();
+        assert_eq!(
+            events,
+            [("execution.skip", "e", ALREADY_RUNNING, 5_000)],
+            "the skip is reported with it"
+        );
     }
 }

@@ -15,6 +15,7 @@ use tokio::{sync::watch, task::JoinHandle};
 use super::{
     Pipelines, cleanup, market_hours, overrides,
     protect::{self, Protected},
+    report::end_events,
     risk::{self, History, Refusal},
     sizing::{self, Market, Plan},
     spec::Compiled,
@@ -65,22 +66,31 @@ impl Pipelines {
             }
             let queued = self.queued.notified();
             let ending = ended.take();
+            let now = now_ms();
+            let report = ending
+                .as_ref()
+                .map(|e| end_events(&e.execution, now))
+                .unwrap_or_default();
             let claimed = self
                 .store
                 .claim_execution(
-                    super::claim::rules(now_ms(), lease_ms),
+                    super::claim::rules(now, lease_ms),
                     ending.as_ref().map(|e| e.execution.clone()),
+                    report,
                 )
                 .await;
+            if let Ok(claimed) = &claimed {
+                self.audit.published(&claimed.audit);
+            }
             match (&claimed, ending) {
-                (Ok(_), Some(saved)) => self.announce(saved).await,
+                (Ok(_), Some(saved)) => self.announce(saved),
                 // Tried again with the next claim; should the store stay
                 // down, the lease runs out and another worker resumes it
                 // (the order request id keeps that from ordering twice).
                 (Err(_), unsaved) => ended = unsaved,
                 (Ok(_), None) => {}
             }
-            match claimed {
+            match claimed.map(|claimed| claimed.claim) {
                 Ok(Claim::Run {
                     execution,
                     traceparent,
@@ -93,8 +103,7 @@ impl Pipelines {
                     self.announce(Ended {
                         execution: *execution,
                         took: Duration::ZERO,
-                    })
-                    .await;
+                    });
                     continue;
                 }
                 Ok(Claim::Idle) => self.count_queue().await,
@@ -111,21 +120,21 @@ impl Pipelines {
         }
     }
 
-    /// Saves an ended execution without a claim (the worker is stopping).
+    /// Saves an ended execution, with the events that report its end,
+    /// without a claim (the worker is stopping).
     async fn save_alone(&self, ended: Option<Ended>) {
         let Some(ended) = ended else { return };
-        match self.store.update_execution(&ended.execution).await {
-            Ok(()) => self.announce(ended).await,
+        match self.save_end(&ended.execution).await {
+            Ok(()) => self.announce(ended),
             Err(err) => {
                 tracing::error!(error = %err, execution = %ended.execution.id, "execution result not saved")
             }
         }
     }
 
-    /// Meters, reports and publishes a saved result.
-    async fn announce(&self, ended: Ended) {
+    /// Meters and publishes a saved result (its events are fed already).
+    fn announce(&self, ended: Ended) {
         self.metrics.finished(&ended.execution, ended.took);
-        self.report_end(&ended.execution).await;
         let _ = self.changes.send(Arc::new(ended.execution));
     }
 

@@ -4,7 +4,7 @@
 
 use async_trait::async_trait;
 
-use super::StoreError;
+use super::{AuditRow, StoreError};
 use crate::model::approval::{Approval, ApprovalState, Decision};
 
 /// Filter and page for listing approvals, newest first.
@@ -18,6 +18,16 @@ pub struct ApprovalQuery {
     /// Only ids strictly below this one (the page cursor).
     pub before_id: Option<String>,
     pub limit: u32,
+}
+
+/// What holding an order did.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ApprovalInsert {
+    /// Held, with the audit events that report it (chained).
+    Inserted(Vec<AuditRow>),
+    /// The execution already holds this approval (a resumed execution):
+    /// nothing was written.
+    Existing(Box<Approval>),
 }
 
 /// What deciding an approval did.
@@ -34,9 +44,15 @@ pub enum Decided {
 /// Storage of the approval queue.
 #[async_trait]
 pub trait ApprovalStore: Send + Sync + 'static {
-    /// Holds an order; an execution that already holds one (a resumed
-    /// execution) gets the first approval back instead.
-    async fn insert_approval(&self, approval: &Approval) -> Result<Approval, StoreError>;
+    /// Holds an order and, in the same transaction, appends the audit
+    /// events that report it; an execution that already holds one (a
+    /// resumed execution) gets the first approval back instead, and no
+    /// event is appended.
+    async fn insert_approval(
+        &self,
+        approval: &Approval,
+        audit: Vec<AuditRow>,
+    ) -> Result<ApprovalInsert, StoreError>;
     /// One approval by id.
     async fn get_approval(&self, id: &str) -> Result<Option<Approval>, StoreError>;
     /// The approval an execution holds.

@@ -5,7 +5,7 @@
 
 use async_trait::async_trait;
 
-use super::StoreError;
+use super::{AuditRow, StoreError};
 use crate::model::execution::{Execution, ExecutionStatus};
 
 /// An execution to create.
@@ -28,8 +28,9 @@ pub struct ExecutionWrite {
 /// `running` with a lease that ended before `now_ms` (its worker died).
 /// A queued one whose pipeline has another execution `running` under a
 /// live lease is passed over, or, if it was written with
-/// `skip_if_running`, given to `skip` and saved without a lease. Any other
-/// is given to `start` and saved with a lease until `now_ms + lease_ms`.
+/// `skip_if_running`, given to `skip` and saved without a lease, with the
+/// audit events `skip` returns. Any other is given to `start` and saved
+/// with a lease until `now_ms + lease_ms`.
 #[derive(Debug, Clone, Copy)]
 pub struct ClaimRules {
     /// The claim's clock.
@@ -42,8 +43,9 @@ pub struct ClaimRules {
     pub running: ExecutionStatus,
     /// Starts a claimed execution (at `now_ms`); it must leave it `running`.
     pub start: fn(&mut Execution, i64),
-    /// Ends a queued execution that is not to wait (at `now_ms`).
-    pub skip: fn(&mut Execution, i64),
+    /// Ends a queued execution that is not to wait (at `now_ms`); returns
+    /// the audit events that report it, appended with it.
+    pub skip: fn(&mut Execution, i64) -> Vec<AuditRow>,
 }
 
 /// What claiming work from the execution queue found.
@@ -58,6 +60,15 @@ pub enum Claim {
     Skipped(Box<Execution>),
     /// Nothing to do.
     Idle,
+}
+
+/// What a claim did: what it found, and the audit events it appended in
+/// its transaction (chained): those that report the finished execution,
+/// then those that report a skipped one.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Claimed {
+    pub claim: Claim,
+    pub audit: Vec<AuditRow>,
 }
 
 /// Filter and page for listing executions, newest first.
@@ -80,16 +91,24 @@ pub trait ExecutionQueue: Send + Sync + 'static {
     /// repeated `request_id` returns the first execution instead.
     async fn insert_execution(&self, write: ExecutionWrite) -> Result<Execution, StoreError>;
     /// Saves `finished` (an execution the caller has ended: it drops its
-    /// lease), then claims the oldest runnable execution under `rules`, in
-    /// one transaction: a worker's result and its next claim are one
-    /// durable write.
+    /// lease) with `audit`, the events that report it, then claims the
+    /// oldest runnable execution under `rules`, in one transaction: a
+    /// worker's result, its events and its next claim are one durable
+    /// write.
     async fn claim_execution(
         &self,
         rules: ClaimRules,
         finished: Option<Execution>,
-    ) -> Result<Claim, StoreError>;
-    /// Saves an execution's new state (a finished one drops its lease).
-    async fn update_execution(&self, execution: &Execution) -> Result<(), StoreError>;
+        audit: Vec<AuditRow>,
+    ) -> Result<Claimed, StoreError>;
+    /// Saves an execution's new state (a finished one drops its lease)
+    /// and, in the same transaction, appends the audit events that report
+    /// it; returns them as stored (chained).
+    async fn update_execution(
+        &self,
+        execution: &Execution,
+        audit: Vec<AuditRow>,
+    ) -> Result<Vec<AuditRow>, StoreError>;
     /// Extends the lease of execution `id` to `until_ms` (its worker is
     /// alive: the heartbeat); false when it holds no lease (it ended).
     async fn renew_lease(&self, id: &str, until_ms: i64) -> Result<bool, StoreError>;

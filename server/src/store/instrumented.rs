@@ -12,12 +12,12 @@ use opentelemetry::{
 use tradeplane_api::Pipeline;
 
 use super::{
-    Adjustment, ApiKeyInsert, ApiKeyRow, ApprovalQuery, ApprovalStore, AuditQuery, AuditRow,
-    AuditStore, Bookkeeping, Claim, ClaimRules, Decided, Delivery, DeliveryState, ExecutionQuery,
-    ExecutionQueue, ExecutionWrite, KeyStore, Lifecycle, NewDelivery, OrderInsert, OrderQuery,
-    OrderStore, OrderUpdate, OutboxDepth, OutboxStore, PipelineInsert, PipelineStore, SettingStore,
-    Settlement, SignalLog, SignalQuery, SignalWrite, SignalWriteResult, Snapshot, Store,
-    StoreError,
+    Adjustment, ApiKeyInsert, ApiKeyRow, ApprovalInsert, ApprovalQuery, ApprovalStore, AuditQuery,
+    AuditRow, AuditStore, Bookkeeping, ClaimRules, Claimed, Decided, Delivery, DeliveryState,
+    ExecutionQuery, ExecutionQueue, ExecutionWrite, KeyStore, Lifecycle, NewDelivery, OrderInsert,
+    OrderQuery, OrderStore, OrderUpdate, OutboxDepth, OutboxStore, PipelineInsert, PipelineStore,
+    SettingStore, Settlement, SignalLog, SignalQuery, SignalWrite, SignalWriteResult, Snapshot,
+    Store, StoreError,
 };
 use crate::{
     model::{
@@ -177,17 +177,25 @@ impl<S: Store> ExecutionQueue for Instrumented<S> {
         &self,
         rules: ClaimRules,
         finished: Option<Execution>,
-    ) -> Result<Claim, StoreError> {
+        audit: Vec<AuditRow>,
+    ) -> Result<Claimed, StoreError> {
         self.timed(
             "claim_execution",
-            self.inner.claim_execution(rules, finished),
+            self.inner.claim_execution(rules, finished, audit),
         )
         .await
     }
 
-    async fn update_execution(&self, execution: &Execution) -> Result<(), StoreError> {
-        self.timed("update_execution", self.inner.update_execution(execution))
-            .await
+    async fn update_execution(
+        &self,
+        execution: &Execution,
+        audit: Vec<AuditRow>,
+    ) -> Result<Vec<AuditRow>, StoreError> {
+        self.timed(
+            "update_execution",
+            self.inner.update_execution(execution, audit),
+        )
+        .await
     }
 
     async fn renew_lease(&self, id: &str, until_ms: i64) -> Result<bool, StoreError> {
@@ -317,9 +325,16 @@ impl<S: Store> Lifecycle for Instrumented<S> {
 
 #[async_trait]
 impl<S: Store> ApprovalStore for Instrumented<S> {
-    async fn insert_approval(&self, approval: &Approval) -> Result<Approval, StoreError> {
-        self.timed("insert_approval", self.inner.insert_approval(approval))
-            .await
+    async fn insert_approval(
+        &self,
+        approval: &Approval,
+        audit: Vec<AuditRow>,
+    ) -> Result<ApprovalInsert, StoreError> {
+        self.timed(
+            "insert_approval",
+            self.inner.insert_approval(approval, audit),
+        )
+        .await
     }
 
     async fn get_approval(&self, id: &str) -> Result<Option<Approval>, StoreError> {

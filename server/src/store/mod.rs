@@ -33,10 +33,10 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use opentelemetry::metrics::Meter;
 
-pub use approvals::{ApprovalQuery, ApprovalStore, Decided};
+pub use approvals::{ApprovalInsert, ApprovalQuery, ApprovalStore, Decided};
 pub use audit::{AuditQuery, AuditRow, AuditStore, Verification, chain, chain_hash, verify_chain};
 pub use config::StoreConfig;
-pub use executions::{Claim, ClaimRules, ExecutionQuery, ExecutionQueue, ExecutionWrite};
+pub use executions::{Claim, ClaimRules, Claimed, ExecutionQuery, ExecutionQueue, ExecutionWrite};
 pub use instrumented::Instrumented;
 pub use keys::{ApiKeyInsert, ApiKeyRow, KeyStore};
 pub use orders::{

@@ -322,8 +322,12 @@ impl OrderDesk {
             Some(entry) if entry.action == actions::ORDER_PLACE => None,
             _ => self.fill_report(order),
         };
-        let audit: Vec<AuditEntry> = audit.into_iter().chain(fills).collect();
-        let rows = audit.iter().map(|entry| entry.row(now_ms())).collect();
+        let time_ms = now_ms();
+        let rows = audit
+            .into_iter()
+            .chain(fills)
+            .map(|entry| entry.row(time_ms))
+            .collect();
         let rows = match self
             .store
             .update_order(order, self.ledger.clone(), rows)
@@ -336,7 +340,7 @@ impl OrderDesk {
                 return Ok(*stored);
             }
         };
-        self.audit.published(&audit, &rows);
+        self.audit.published(&rows);
         self.track(order);
         self.metrics.observe(order, placed);
         tracing::info!(

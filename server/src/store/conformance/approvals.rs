@@ -1,16 +1,18 @@
-//! The approval queue: one approval per execution, filters, and decisions
-//! taken once even when two stores decide at the same moment.
+//! The approval queue: one approval per execution, held with its audit
+//! event (a replay appends none, even when two stores hold at once),
+//! filters, and decisions taken once even when two stores decide at the
+//! same moment.
 
 use rust_decimal::Decimal;
 
-use super::{TestBackend, id_at};
+use super::{TestBackend, event, id_at};
 use crate::{
     market::side::Side,
     model::{
         approval::{Approval, ApprovalState, Decision},
         order::{OrderOrigin, OrderRequest, OrderRole, OrderType, TimeInForce},
     },
-    store::{ApprovalQuery, Decided},
+    store::{ApprovalInsert, ApprovalQuery, AuditQuery, AuditRow, Decided, Store, verify_chain},
 };
 
 fn held(id: &str, execution: &str, pipeline: &str, expire_ms: i64) -> Approval {
@@ -49,6 +51,25 @@ fn held(id: &str, execution: &str, pipeline: &str, expire_ms: i64) -> Approval {
     }
 }
 
+/// The unchained event that reports holding `approval`.
+fn hold_event(approval: &Approval) -> Vec<AuditRow> {
+    vec![AuditRow {
+        target: approval.id.clone(),
+        ..event("system", "approval.hold", 1, approval.create_time_ms)
+    }]
+}
+
+/// The targets of the stored approval.hold events, newest first.
+async fn holds_reported(store: &dyn Store) -> Vec<String> {
+    let holds = AuditQuery {
+        action_prefix: Some("approval.hold".into()),
+        limit: 100,
+        ..Default::default()
+    };
+    let events = store.list_audit(&holds).await.unwrap();
+    events.into_iter().map(|e| e.target).collect()
+}
+
 fn decision(state: ApprovalState, by: &str) -> Decision {
     Decision {
         state,
@@ -61,15 +82,41 @@ fn decision(state: ApprovalState, by: &str) -> Decision {
 pub async fn approvals_are_held_once_per_execution_and_filter(backend: &impl TestBackend) {
     let store = backend.open().await;
     let first = held(&id_at(1_000, 1), "e1", "p1", 10_000);
-    assert_eq!(store.insert_approval(&first).await.unwrap(), first);
+    let ApprovalInsert::Inserted(reported) = store
+        .insert_approval(&first, hold_event(&first))
+        .await
+        .unwrap()
+    else {
+        panic!("the first approval of e1 is held")
+    };
+    assert_eq!(
+        (
+            reported.len(),
+            reported[0].sequence,
+            reported[0].target.as_str()
+        ),
+        (1, 1, first.id.as_str()),
+        "held with its event, chained"
+    );
     let again = held(&id_at(1_000, 2), "e1", "p1", 10_000);
     assert_eq!(
-        store.insert_approval(&again).await.unwrap(),
-        first,
+        store
+            .insert_approval(&again, hold_event(&again))
+            .await
+            .unwrap(),
+        ApprovalInsert::Existing(Box::new(first.clone())),
         "a resumed execution finds its first approval"
     );
+    assert_eq!(
+        holds_reported(&*store).await,
+        [first.id.as_str()],
+        "a replay reports nothing"
+    );
     let second = held(&id_at(2_000, 1), "e2", "p2", 5_000);
-    store.insert_approval(&second).await.unwrap();
+    store
+        .insert_approval(&second, hold_event(&second))
+        .await
+        .unwrap();
     let ids = |list: Vec<Approval>| list.into_iter().map(|a| a.id).collect::<Vec<_>>();
     let all = ApprovalQuery {
         limit: 10,
@@ -128,7 +175,7 @@ pub async fn an_approval_is_decided_once_under_concurrent_decisions(backend: &im
     let one = backend.open().await;
     let two = backend.open().await;
     let approval = held(&id_at(3_000, 1), "e3", "p1", 10_000);
-    one.insert_approval(&approval).await.unwrap();
+    one.insert_approval(&approval, Vec::new()).await.unwrap();
     let (alice, bob) = (
         decision(ApprovalState::Approved, "alice"),
         decision(ApprovalState::Approved, "bob"),
@@ -165,4 +212,43 @@ pub async fn an_approval_is_decided_once_under_concurrent_decisions(backend: &im
             .unwrap(),
         Decided::NotFound
     );
+}
+
+/// Stores that hold an order for one execution at once keep one approval
+/// and append one event, for it: the others find it and append none.
+pub async fn a_held_order_is_audited_once_under_concurrent_holds(backend: &impl TestBackend) {
+    let replicas = [backend.open().await, backend.open().await];
+    let mut holds = tokio::task::JoinSet::new();
+    for n in 0..10u16 {
+        let store = replicas[usize::from(n % 2)].clone();
+        let approval = held(&id_at(4_000, n), "e4", "p1", 10_000);
+        holds.spawn(async move {
+            let report = hold_event(&approval);
+            store.insert_approval(&approval, report).await.unwrap()
+        });
+    }
+    let mut inserted = 0;
+    let mut found = Vec::new();
+    while let Some(hold) = holds.join_next().await {
+        match hold.unwrap() {
+            ApprovalInsert::Inserted(events) => {
+                assert_eq!(events.len(), 1);
+                inserted += 1;
+            }
+            ApprovalInsert::Existing(approval) => found.push(approval.id),
+        }
+    }
+    assert_eq!(inserted, 1, "one hold wins");
+    let winner = replicas[1]
+        .approval_of_execution("e4")
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(found.iter().all(|id| *id == winner.id), "{found:?}");
+    assert_eq!(
+        holds_reported(&*replicas[0]).await,
+        [winner.id],
+        "only the winner is reported"
+    );
+    assert_eq!(verify_chain(&*replicas[0]).await.unwrap().events_checked, 1);
 }

@@ -6,7 +6,7 @@ use super::TestBackend;
 use crate::store::{AuditQuery, AuditRow, verify_chain};
 
 /// An unchained event.
-fn event(actor: &str, action: &str, outcome: i32, time_ms: i64) -> AuditRow {
+pub(super) fn event(actor: &str, action: &str, outcome: i32, time_ms: i64) -> AuditRow {
     AuditRow {
         time_ms,
         actor: actor.into(),

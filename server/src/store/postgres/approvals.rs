@@ -1,7 +1,8 @@
 //! The approval queue. A row's body is the protobuf `Approval` as it was
 //! held (pending); the decision is in its columns. Both writes are single
 //! statements that the database arbitrates between replicas: the unique
-//! `execution_id` keeps one approval per execution, and a decision is one
+//! `execution_id` keeps one approval per execution (the insert appends its
+//! audit events in its transaction only when it wins), and a decision is one
 //! `UPDATE … WHERE state = 'pending'`, which a concurrent decision waits
 //! behind and then no longer matches.
 
@@ -15,12 +16,17 @@ use tradeplane_api as pb;
 use super::PostgresStore;
 use crate::{
     model::approval::{Approval, ApprovalState, Decision},
-    store::{ApprovalQuery, ApprovalStore, Decided, StoreError},
+    store::{ApprovalInsert, ApprovalQuery, ApprovalStore, AuditRow, Decided, StoreError},
 };
 
 #[async_trait]
 impl ApprovalStore for PostgresStore {
-    async fn insert_approval(&self, approval: &Approval) -> Result<Approval, StoreError> {
+    async fn insert_approval(
+        &self,
+        approval: &Approval,
+        audit: Vec<AuditRow>,
+    ) -> Result<ApprovalInsert, StoreError> {
+        let mut tx = self.pool.begin().await?;
         let inserted = sqlx::query(
             "INSERT INTO approvals (id, execution_id, pipeline_id, state, expire_ms, body) \
              VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (execution_id) DO NOTHING",
@@ -31,22 +37,27 @@ impl ApprovalStore for PostgresStore {
         .bind(approval.state.word())
         .bind(approval.expire_time_ms)
         .bind(pb::Approval::from(approval).encode_to_vec())
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await?
         .rows_affected();
         if inserted == 1 {
-            return Ok(approval.clone());
+            let audit = super::audit::append(&mut tx, audit).await?;
+            tx.commit().await?;
+            return Ok(ApprovalInsert::Inserted(audit));
         }
+        tx.rollback().await?;
         // The conflicting approval has committed (the insert waited for
         // it), so this later statement sees it.
-        self.approval_of_execution(&approval.execution_id)
+        let held = self
+            .approval_of_execution(&approval.execution_id)
             .await?
             .ok_or_else(|| {
                 StoreError::Unavailable(format!(
                     "the approval of execution {} conflicted but cannot be read",
                     approval.execution_id
                 ))
-            })
+            })?;
+        Ok(ApprovalInsert::Existing(Box::new(held)))
     }
 
     async fn get_approval(&self, id: &str) -> Result<Option<Approval>, StoreError> {

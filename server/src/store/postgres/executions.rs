@@ -4,7 +4,8 @@
 //! protobuf `Execution`, converted by the codec.
 //!
 //! A claim is one transaction that saves the finished execution, then
-//! walks the oldest claimable executions. For each candidate it first
+//! walks the oldest claimable executions, and appends the audit events
+//! that report the finished or skipped execution last. For each candidate it first
 //! tries its pipeline's transaction-scoped advisory lock: a pipeline whose
 //! lock another transaction holds is being claimed right now, so its
 //! candidates are passed over. Under the lock it takes the row with
@@ -24,7 +25,8 @@ use crate::{
     codec::enums::Mirrored,
     model::execution::{Execution, ExecutionStatus},
     store::{
-        Claim, ClaimRules, ExecutionQuery, ExecutionQueue, ExecutionWrite, StoreError, lists,
+        AuditRow, Claim, ClaimRules, Claimed, ExecutionQuery, ExecutionQueue, ExecutionWrite,
+        StoreError, lists,
         query::{decode, fetch_bodies, fetch_body},
     },
 };
@@ -54,19 +56,30 @@ impl ExecutionQueue for PostgresStore {
         &self,
         rules: ClaimRules,
         finished: Option<Execution>,
-    ) -> Result<Claim, StoreError> {
+        mut audit: Vec<AuditRow>,
+    ) -> Result<Claimed, StoreError> {
         let mut tx = self.pool.begin().await?;
         if let Some(finished) = &finished {
             save(&mut *tx, finished, Some(0)).await?;
         }
-        let claim = claim(&mut tx, &rules).await?;
+        let (claim, skip_audit) = claim(&mut tx, &rules).await?;
+        audit.extend(skip_audit);
+        let audit = super::audit::append(&mut tx, audit).await?;
         tx.commit().await?;
-        Ok(claim)
+        Ok(Claimed { claim, audit })
     }
 
-    async fn update_execution(&self, execution: &Execution) -> Result<(), StoreError> {
+    async fn update_execution(
+        &self,
+        execution: &Execution,
+        audit: Vec<AuditRow>,
+    ) -> Result<Vec<AuditRow>, StoreError> {
         let lease = (execution.status != ExecutionStatus::Running).then_some(0);
-        save(&self.pool, execution, lease).await
+        let mut tx = self.pool.begin().await?;
+        save(&mut *tx, execution, lease).await?;
+        let audit = super::audit::append(&mut tx, audit).await?;
+        tx.commit().await?;
+        Ok(audit)
     }
 
     async fn renew_lease(&self, id: &str, until_ms: i64) -> Result<bool, StoreError> {
@@ -149,8 +162,12 @@ struct Locked {
     busy: bool,
 }
 
-/// Claims the oldest claimable execution under `rules` on `tx`.
-async fn claim(tx: &mut PgConnection, rules: &ClaimRules) -> Result<Claim, StoreError> {
+/// Claims the oldest claimable execution under `rules` on `tx`, with the
+/// audit events that report a skip.
+async fn claim(
+    tx: &mut PgConnection,
+    rules: &ClaimRules,
+) -> Result<(Claim, Vec<AuditRow>), StoreError> {
     // Queued executions of busy pipelines that are not to be skipped would
     // only be passed over: leave them out of the window.
     let window: Vec<(String, String)> = sqlx::query_as(AssertSqlSafe(format!(
@@ -173,20 +190,21 @@ async fn claim(tx: &mut PgConnection, rules: &ClaimRules) -> Result<Claim, Store
         }
         let mut execution: Execution = decode::<pb::Execution, _>("execution", &candidate.body)?;
         return Ok(if candidate.busy {
-            (rules.skip)(&mut execution, rules.now_ms);
+            let audit = (rules.skip)(&mut execution, rules.now_ms);
             save(&mut *tx, &execution, Some(0)).await?;
-            Claim::Skipped(Box::new(execution))
+            (Claim::Skipped(Box::new(execution)), audit)
         } else {
             (rules.start)(&mut execution, rules.now_ms);
             let lease = rules.now_ms.saturating_add(rules.lease_ms);
             save(&mut *tx, &execution, Some(lease)).await?;
-            Claim::Run {
+            let run = Claim::Run {
                 execution: Box::new(execution),
                 traceparent: candidate.traceparent,
-            }
+            };
+            (run, Vec::new())
         });
     }
-    Ok(Claim::Idle)
+    Ok((Claim::Idle, Vec::new()))
 }
 
 /// Takes the lock of `pipeline_id`, then execution `id`'s row if it is

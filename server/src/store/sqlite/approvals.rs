@@ -14,12 +14,16 @@ use super::SqliteStore;
 use crate::store::query::decode;
 use crate::{
     model::approval::{Approval, ApprovalState, Decision},
-    store::{ApprovalQuery, ApprovalStore, Decided, StoreError},
+    store::{ApprovalInsert, ApprovalQuery, ApprovalStore, AuditRow, Decided, StoreError},
 };
 
 #[async_trait]
 impl ApprovalStore for SqliteStore {
-    async fn insert_approval(&self, approval: &Approval) -> Result<Approval, StoreError> {
+    async fn insert_approval(
+        &self,
+        approval: &Approval,
+        audit: Vec<AuditRow>,
+    ) -> Result<ApprovalInsert, StoreError> {
         let approval = approval.clone();
         self.run(move |conn| {
             let tx = conn.savepoint()?;
@@ -31,7 +35,8 @@ impl ApprovalStore for SqliteStore {
                 )
                 .optional()?;
             if let Some(body) = existing {
-                return decode::<pb::Approval, _>("approval", &body);
+                let held = decode::<pb::Approval, _>("approval", &body)?;
+                return Ok(ApprovalInsert::Existing(Box::new(held)));
             }
             tx.execute(
                 "INSERT INTO approvals (id, execution_id, pipeline_id, state, expire_ms, body) \
@@ -45,8 +50,9 @@ impl ApprovalStore for SqliteStore {
                     pb::Approval::from(&approval).encode_to_vec(),
                 ],
             )?;
+            let audit = super::audit::append(&tx, audit)?;
             tx.commit()?;
-            Ok(approval)
+            Ok(ApprovalInsert::Inserted(audit))
         })
         .await
     }

@@ -52,6 +52,9 @@ pub fn append(
     tx: &rusqlite::Connection,
     mut events: Vec<AuditRow>,
 ) -> Result<Vec<AuditRow>, StoreError> {
+    if events.is_empty() {
+        return Ok(events);
+    }
     let last: Option<(i64, String)> = tx
         .prepare_cached("SELECT sequence, hash FROM audit_events ORDER BY sequence DESC LIMIT 1")?
         .query_row([], |r| Ok((r.get(0)?, r.get(1)?)))

@@ -14,7 +14,10 @@ use crate::store::query::{decode, fetch_bodies, fetch_body};
 use crate::{
     codec::enums::Mirrored,
     model::execution::{Execution, ExecutionStatus},
-    store::{Claim, ClaimRules, ExecutionQuery, ExecutionQueue, ExecutionWrite, StoreError},
+    store::{
+        AuditRow, Claim, ClaimRules, Claimed, ExecutionQuery, ExecutionQueue, ExecutionWrite,
+        StoreError,
+    },
 };
 
 /// How many claimable executions one claim looks at.
@@ -36,17 +39,23 @@ impl ExecutionQueue for SqliteStore {
         &self,
         rules: ClaimRules,
         finished: Option<Execution>,
-    ) -> Result<Claim, StoreError> {
-        self.run(move |conn| claim(conn, &rules, finished.as_ref()))
+        audit: Vec<AuditRow>,
+    ) -> Result<Claimed, StoreError> {
+        self.run(move |conn| claim(conn, &rules, finished.as_ref(), audit))
             .await
     }
 
-    async fn update_execution(&self, execution: &Execution) -> Result<(), StoreError> {
+    async fn update_execution(
+        &self,
+        execution: &Execution,
+        audit: Vec<AuditRow>,
+    ) -> Result<Vec<AuditRow>, StoreError> {
         let execution = execution.clone();
         self.run(move |conn| {
+            let tx = conn.savepoint()?;
             let running = execution.status == ExecutionStatus::Running;
             let lease = if running {
-                conn.query_row(
+                tx.query_row(
                     "SELECT lease_until_ms FROM executions WHERE id = ?1",
                     [&execution.id],
                     |r| r.get(0),
@@ -56,7 +65,10 @@ impl ExecutionQueue for SqliteStore {
             } else {
                 0
             };
-            save(conn, &execution, lease)
+            save(&tx, &execution, lease)?;
+            let audit = super::audit::append(&tx, audit)?;
+            tx.commit()?;
+            Ok(audit)
         })
         .await
     }
@@ -136,12 +148,13 @@ struct Candidate {
 }
 
 /// Saves `finished` and claims the oldest claimable execution under
-/// `rules`, in one savepoint.
+/// `rules`, in one savepoint with `audit` and the skip's events.
 fn claim(
     conn: &mut Connection,
     rules: &ClaimRules,
     finished: Option<&Execution>,
-) -> Result<Claim, StoreError> {
+    mut audit: Vec<AuditRow>,
+) -> Result<Claimed, StoreError> {
     let tx = conn.savepoint()?;
     if let Some(finished) = finished {
         save(&tx, finished, 0)?;
@@ -192,7 +205,7 @@ fn claim(
         }
         let mut execution: Execution = decode::<pb::Execution, _>("execution", &candidate.body)?;
         if busy {
-            (rules.skip)(&mut execution, rules.now_ms);
+            audit.extend((rules.skip)(&mut execution, rules.now_ms));
             save(&tx, &execution, 0)?;
             outcome = Claim::Skipped(Box::new(execution));
         } else {
@@ -205,8 +218,12 @@ fn claim(
         }
         break;
     }
+    let audit = super::audit::append(&tx, audit)?;
     tx.commit()?;
-    Ok(outcome)
+    Ok(Claimed {
+        claim: outcome,
+        audit,
+    })
 }
 
 /// Saves an execution with its lease.

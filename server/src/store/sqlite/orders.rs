@@ -134,11 +134,7 @@ impl OrderStore for SqliteStore {
                 "UPDATE orders SET status = ?2, body = ?3 WHERE id = ?1",
                 rusqlite::params![row.id, row.status, row.body],
             )?;
-            let audit = if audit.is_empty() {
-                audit
-            } else {
-                super::audit::append(&tx, audit)?
-            };
+            let audit = super::audit::append(&tx, audit)?;
             tx.commit()?;
             Ok(OrderUpdate::Saved(audit))
         })
