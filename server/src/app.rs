@@ -36,7 +36,9 @@ use crate::{
     edge::{grpc_incoming, http_serve, malformed, shed::ShedLayer, watch_end::EndWatchesLayer},
     market::{account, symbol::SymbolNormalizer},
     model::signal::{Signal, SignalOutcome},
-    notify::{dispatcher::Dispatcher, telegram_commands::TelegramCommands},
+    notify::{
+        daily_summary::DailySummary, dispatcher::Dispatcher, telegram_commands::TelegramCommands,
+    },
     orders::OrderGrpc,
     orders::{
         desk::{DeskParts, OrderDesk},
@@ -382,6 +384,19 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
     }
     if let Some(notifications) = notifications {
         tasks.push(tokio::spawn(notifications.run(stopped.clone())));
+    }
+    if let Some(section) = &config.notify.daily_summary {
+        let summary = DailySummary::new(
+            section,
+            store.clone(),
+            desk.clone(),
+            pipelines_for_commands.clone(),
+            security.audit.clone(),
+        );
+        // A window ended while no replica ran is reported before start-up
+        // returns.
+        let next = summary.catch_up().await;
+        tasks.push(tokio::spawn(summary.run(next, stopped.clone())));
     }
     if let Some(commands) = &config.notify.telegram_commands {
         let bot = TelegramCommands::new(
