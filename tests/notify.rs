@@ -5,7 +5,6 @@
 
 use std::time::Duration;
 
-use serde_json::Value;
 use tradeplane_api::*;
 use tradeplane_client::Client;
 use tradeplane_e2e::{
@@ -85,16 +84,6 @@ async fn outbox_settled(store: &dyn Store) -> usize {
     .await
 }
 
-/// The messages `receiver` accepted of `kind`.
-fn received(receiver: &MockWebhook, kind: &str) -> Vec<Value> {
-    receiver
-        .orders()
-        .into_iter()
-        .map(|delivery| delivery.json)
-        .filter(|json| json["type"] == kind)
-        .collect()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_fill_is_told_once_on_each_subscribed_channel_with_its_text() {
     let receiver = MockWebhook::start(WEBHOOK_SECRET).await;
@@ -149,7 +138,7 @@ async fn a_fill_is_told_once_on_each_subscribed_channel_with_its_text() {
     .await;
     let told = buy(&server).await;
     assert_eq!(outbox_settled(&*server.store()).await, 5);
-    let fills = received(&receiver, "order_filled");
+    let fills = receiver.received("order_filled");
     assert_eq!(fills.len(), 1, "{fills:?}");
     assert_eq!(fills[0]["data"]["text"], told.as_str(), "{fills:?}");
     assert_eq!(receiver.orders().len(), 1, "only what it subscribed to");
@@ -181,7 +170,7 @@ async fn a_channel_that_fails_five_times_then_recovers_gets_the_message_once() {
     .await;
     buy(&server).await;
     assert_eq!(outbox_settled(&*server.store()).await, 1);
-    assert_eq!(received(&receiver, "order_filled").len(), 1);
+    assert_eq!(receiver.received("order_filled").len(), 1);
     assert_eq!(receiver.duplicates(), 0);
     let delivered = server
         .store()
@@ -208,7 +197,7 @@ async fn each_subscription_hears_only_its_events() {
         Duration::from_secs(20),
         Duration::from_millis(50),
         || async {
-            match received(&halts, "halt_set").len() {
+            match halts.received("halt_set").len() {
                 1 => Ok(()),
                 n => Err(format!("{n} halt messages")),
             }
@@ -216,10 +205,10 @@ async fn each_subscription_hears_only_its_events() {
     )
     .await;
     outbox_settled(&*server.store()).await;
-    assert_eq!(received(&fills, "order_filled").len(), 1);
+    assert_eq!(fills.received("order_filled").len(), 1);
     assert_eq!(fills.orders().len(), 1, "no halt for the fills");
     assert_eq!(halts.orders().len(), 1, "no fill for the halts");
-    let halt = &received(&halts, "halt_set")[0];
+    let halt = &halts.received("halt_set")[0];
     assert!(
         halt["data"]["title"]
             .as_str()
@@ -335,5 +324,5 @@ async fn kill_9_mid_delivery_loses_nothing_and_delivers_nothing_twice() {
         },
     )
     .await;
-    assert_eq!(received(&receiver, "order_filled").len(), 1);
+    assert_eq!(receiver.received("order_filled").len(), 1);
 }

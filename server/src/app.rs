@@ -36,7 +36,9 @@ use crate::{
     edge::{grpc_incoming, http_serve, malformed, shed::ShedLayer, watch_end::EndWatchesLayer},
     market::{account, symbol::SymbolNormalizer},
     model::signal::{Signal, SignalOutcome},
-    notify::{dispatcher::Dispatcher, telegram_commands::TelegramCommands},
+    notify::{
+        daily_summary::DailySummary, dispatcher::Dispatcher, telegram_commands::TelegramCommands,
+    },
     orders::OrderGrpc,
     orders::{
         desk::{DeskParts, OrderDesk},
@@ -196,6 +198,15 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
     );
     let notifications = Dispatcher::new(&config.notify, store.clone(), &meter)
         .map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))?;
+    let daily_summary = config.notify.daily_summary.as_ref().map(|section| {
+        DailySummary::new(
+            section,
+            store.clone(),
+            desk.clone(),
+            pipelines.clone(),
+            security.audit.clone(),
+        )
+    });
     let (telegram_bot, telegram_inbox) = match &config.notify.telegram_commands {
         Some(commands) => {
             let (bot, inbox) =
@@ -395,6 +406,12 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
     }
     if let Some(notifications) = notifications {
         tasks.push(tokio::spawn(notifications.run(stopped.clone())));
+    }
+    if let Some(summary) = daily_summary {
+        // A window ended while no replica ran is reported before start-up
+        // returns.
+        let next = summary.catch_up().await;
+        tasks.push(tokio::spawn(summary.run(next, stopped.clone())));
     }
     if let Some(bot) = telegram_bot {
         tasks.push(tokio::spawn(bot.run(stopped.clone())));

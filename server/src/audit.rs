@@ -68,6 +68,8 @@ pub mod actions {
     pub const APPROVAL_APPROVE: &str = "approval.approve";
     pub const APPROVAL_REJECT: &str = "approval.reject";
     pub const APPROVAL_EXPIRE: &str = "approval.expire";
+    /// The daily P&L summary of the window its target names.
+    pub const REPORT_DAILY_PNL: &str = "report.daily_pnl";
 }
 
 /// Most events appended in one transaction.

@@ -6,8 +6,8 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize, Serializer, ser::SerializeStruct};
 
 use super::{
-    channel::Severity, channels::ChannelConfig, event::EventKind,
-    telegram_commands::TelegramCommandsConfig,
+    channel::Severity, channels::ChannelConfig, daily_summary::DailySummaryConfig,
+    event::EventKind, telegram_commands::TelegramCommandsConfig,
 };
 
 /// Notifications: `[[notify.subscriptions]]` and the delivery settings.
@@ -17,6 +17,8 @@ pub struct NotifyConfig {
     pub subscriptions: Vec<SubscriptionConfig>,
     /// A bot that takes commands from the chats it allows.
     pub telegram_commands: Option<TelegramCommandsConfig>,
+    /// The daily P&L summary's time; none: no summary.
+    pub daily_summary: Option<DailySummaryConfig>,
     /// How often the outbox is read for new events and due deliveries.
     #[serde(with = "humantime_serde")]
     pub poll_interval: Duration,
@@ -39,6 +41,7 @@ impl Default for NotifyConfig {
         Self {
             subscriptions: Vec::new(),
             telegram_commands: None,
+            daily_summary: None,
             poll_interval: Duration::from_millis(500),
             retry_base: Duration::from_secs(1),
             retry_max: Duration::from_secs(300),

@@ -4,7 +4,10 @@
 
 use std::collections::HashMap;
 
-use super::channel::{Button, Severity};
+use super::{
+    channel::{Button, Severity},
+    daily_pnl::DailyPnl,
+};
 use crate::{
     audit::actions,
     model::order::{Order, OrderRole, OrderStatus},
@@ -36,6 +39,8 @@ word_enum! {
         ApprovalExpired => "approval_expired",
         ApiKeyCreated => "api_key_created",
         ApiKeyRevoked => "api_key_revoked",
+        /// The daily P&L summary.
+        DailyPnl => "daily_pnl",
     }
 }
 
@@ -48,7 +53,7 @@ impl EventKind {
             OrderRejected | OrderFailed | ProtectiveTriggered | ExecutionFailed | RiskRefused
             | DriftDetected | ApprovalPending | ApiKeyRevoked => Severity::Warning,
             OrderFilled | OrderPartiallyFilled | ExecutionSkipped | BreakerClosed | HaltCleared
-            | ApprovalApproved | ApprovalRejected | ApprovalExpired | ApiKeyCreated => {
+            | ApprovalApproved | ApprovalRejected | ApprovalExpired | ApiKeyCreated | DailyPnl => {
                 Severity::Info
             }
         }
@@ -166,6 +171,14 @@ pub fn describe(
             format!("API key revoked by {}", row.actor),
             row.detail.clone(),
         ),
+        actions::REPORT_DAILY_PNL => match DailyPnl::read(&row.detail) {
+            Some(figures) => (EventKind::DailyPnl, figures.title(), figures.text()),
+            None => (
+                EventKind::DailyPnl,
+                format!("Daily P&L {}", row.target),
+                row.detail.clone(),
+            ),
+        },
         _ => return None,
     };
     // A drift names its pipeline.

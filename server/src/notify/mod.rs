@@ -5,6 +5,8 @@
 pub mod channel;
 pub mod channels;
 pub mod config;
+mod daily_pnl;
+pub mod daily_summary;
 pub mod dispatcher;
 pub mod event;
 pub mod metrics;

@@ -11,7 +11,7 @@ use crate::{orders::desk::OrderDesk, pipelines::Pipelines, proto_time::now_ms};
 const MOST_LINES: usize = 20;
 
 /// Pipeline names by id.
-fn names(pipelines: &Pipelines) -> HashMap<String, String> {
+pub(super) fn names(pipelines: &Pipelines) -> HashMap<String, String> {
     pipelines
         .list()
         .iter()
@@ -20,7 +20,7 @@ fn names(pipelines: &Pipelines) -> HashMap<String, String> {
 }
 
 /// The name of pipeline `id`, or its id.
-fn name_of(names: &HashMap<String, String>, id: &str) -> String {
+pub(super) fn name_of(names: &HashMap<String, String>, id: &str) -> String {
     names.get(id).cloned().unwrap_or_else(|| id.to_string())
 }
 

@@ -46,6 +46,12 @@ pub trait AuditStore: Send + Sync + 'static {
     /// `previous_hash` and `hash` are assigned there ([`chain`]), after
     /// the last stored event; returns the events as stored.
     async fn append_audit(&self, events: Vec<AuditRow>) -> Result<Vec<AuditRow>, StoreError>;
+    /// Appends `event` as [`AuditStore::append_audit`] does, unless an
+    /// event of its action and target is stored: the check and the append
+    /// are one transaction, so that of any number of processes trying,
+    /// one appends. Returns the event as stored, or `None` when it was
+    /// there already.
+    async fn append_audit_once(&self, event: AuditRow) -> Result<Option<AuditRow>, StoreError>;
     /// Audit events matching `query`, newest first.
     async fn list_audit(&self, query: &AuditQuery) -> Result<Vec<AuditRow>, StoreError>;
     /// Up to `limit` audit events after `sequence`, oldest first (for

@@ -226,6 +226,11 @@ impl<S: Store> AuditStore for Instrumented<S> {
             .await
     }
 
+    async fn append_audit_once(&self, event: AuditRow) -> Result<Option<AuditRow>, StoreError> {
+        self.timed("append_audit_once", self.inner.append_audit_once(event))
+            .await
+    }
+
     async fn list_audit(&self, query: &AuditQuery) -> Result<Vec<AuditRow>, StoreError> {
         self.timed("list_audit", self.inner.list_audit(query)).await
     }

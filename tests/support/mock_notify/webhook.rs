@@ -64,6 +64,15 @@ impl MockWebhook {
     pub fn duplicates(&self) -> u64 {
         self.with(|s| s.duplicates)
     }
+
+    /// The bodies of the deliveries accepted whose `type` is `kind`.
+    pub fn received(&self, kind: &str) -> Vec<Value> {
+        self.orders()
+            .into_iter()
+            .map(|delivery| delivery.json)
+            .filter(|json| json["type"] == kind)
+            .collect()
+    }
 }
 
 impl WebhookReceiver {

@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize, de::DeserializeOwned};
 
 use crate::{
     market::{instrument::InstrumentKind, margin::Leverage, position::Position},
-    model::order::Order,
+    model::order::{Fill, Order},
     orders::exchanges::paper::{PaperPerp, perp_settlement, settlement},
     store::{Bookkeeping, OrderQuery, Snapshot, Store, StoreError, TotalKey, walk_orders},
 };
@@ -108,13 +108,7 @@ impl Bookkeeping for Ledger {
             saved.pipeline_id = order.origin.pipeline_id.clone();
             saved.symbol = order.symbol().to_string();
             for fill in fills {
-                // The position holds what the account holds: a fee taken in
-                // the base asset is paid for at the fill's notional.
-                let moved = fill.base_moved(side, &instrument.base);
-                if moved > Decimal::ZERO {
-                    let price = (fill.price * fill.quantity / moved).round_dp(12);
-                    saved.position.apply(side, moved, price, fill.time_ms);
-                }
+                book_fill(&mut saved.position, order, fill);
             }
             booked.push(json(&saved));
         }
@@ -196,6 +190,17 @@ pub(super) async fn paper_perps(store: &dyn Store) -> Result<Perps, StoreError> 
         perps.insert(row.key, parse(Some(row.body), "perpetual")?);
     }
     Ok(perps)
+}
+
+/// Books one of `order`'s fills into a position of its pipeline.
+pub(super) fn book_fill(position: &mut Position, order: &Order, fill: &Fill) {
+    // The position holds what the account holds: a fee taken in the base
+    // asset is paid for at the fill's notional.
+    let moved = fill.base_moved(order.side, &order.instrument.base);
+    if moved > Decimal::ZERO {
+        let price = (fill.price * fill.quantity / moved).round_dp(12);
+        position.apply(order.side, moved, price, fill.time_ms);
+    }
 }
 
 /// Saves the leverage of a paper perpetual (what the paper exchange

@@ -19,6 +19,7 @@ mod replace;
 mod sync;
 mod ticket;
 mod view;
+mod window;
 
 use std::{
     collections::{BTreeMap, HashMap},
@@ -51,6 +52,7 @@ use crate::{
 use ledger::Ledger;
 pub use placement::{Leg, client_order_id};
 pub use view::DeskView;
+pub use window::{Held, Traded, WindowBook};
 
 /// Buffer of the WatchOrders feed.
 const WATCH_BUFFER: usize = 4096;

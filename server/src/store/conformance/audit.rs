@@ -1,6 +1,6 @@
 //! The audit log and settings: the chain assigned on append, listing,
-//! walking, two writers on one database, and settings written atomically
-//! with their events.
+//! walking, two writers on one database, appends made once per action
+//! and target, and settings written atomically with their events.
 
 use super::TestBackend;
 use crate::store::{AuditQuery, AuditRow, verify_chain};
@@ -103,6 +103,63 @@ pub async fn two_writers_form_one_audit_chain(backend: &impl TestBackend) {
     let verification = verify_chain(&*writers[0]).await.unwrap();
     assert_eq!(verification.first_broken, None, "one chain");
     assert_eq!(verification.events_checked, 2 * (5 + 15 * 2));
+}
+
+pub async fn an_event_is_appended_once_per_action_and_target(backend: &impl TestBackend) {
+    let writers = [backend.open().await, backend.open().await];
+    writers[0]
+        .append_audit(vec![event("system", "x", 1, 1)])
+        .await
+        .unwrap();
+    let report = |target: &str| AuditRow {
+        target: target.into(),
+        ..event("system", "report.daily_pnl", 1, 2)
+    };
+    let tries = writers.iter().flat_map(|store| {
+        (0..4).map(|_| {
+            let (store, row) = (store.clone(), report("day-1"));
+            tokio::spawn(async move { store.append_audit_once(row).await.unwrap() })
+        })
+    });
+    let mut appended = Vec::new();
+    for task in tries.collect::<Vec<_>>() {
+        appended.extend(task.await.unwrap());
+    }
+    assert_eq!(
+        appended.len(),
+        1,
+        "one of the writers appends: {appended:?}"
+    );
+    assert_eq!(
+        appended[0].sequence, 2,
+        "chained after the log's last event"
+    );
+    assert_eq!(
+        writers[1].append_audit_once(report("day-1")).await.unwrap(),
+        None,
+        "a later try finds it"
+    );
+    let next = writers[1].append_audit_once(report("day-2")).await.unwrap();
+    assert_eq!(
+        next.map(|row| row.sequence),
+        Some(3),
+        "another target appends"
+    );
+    let listed = writers[0]
+        .list_audit(&AuditQuery {
+            action_prefix: Some("report.".into()),
+            limit: 10,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(listed.len(), 2, "{listed:?}");
+    assert_eq!(listed[1], appended[0], "stored as returned");
+    let verification = verify_chain(&*writers[0]).await.unwrap();
+    assert_eq!(
+        (verification.events_checked, verification.first_broken),
+        (3, None)
+    );
 }
 
 pub async fn a_setting_commits_with_its_audit_events(backend: &impl TestBackend) {

@@ -88,6 +88,7 @@ macro_rules! conformance_suite {
             the_pipeline_limit_holds_across_replicas,
             audit_events_chain_list_and_walk,
             two_writers_form_one_audit_chain,
+            an_event_is_appended_once_per_action_and_target,
             a_setting_commits_with_its_audit_events,
             api_keys_insert_replay_revoke_and_use,
             approvals_are_held_once_per_execution_and_filter,

@@ -26,6 +26,26 @@ impl AuditStore for PostgresStore {
         Ok(events)
     }
 
+    async fn append_audit_once(&self, event: AuditRow) -> Result<Option<AuditRow>, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        // Under the chain's lock every earlier append has committed, and
+        // no other can start before this transaction ends.
+        lock_chain(&mut tx).await?;
+        let stored: Option<i64> = sqlx::query_scalar(
+            "SELECT sequence FROM audit_events WHERE action = $1 AND target = $2 LIMIT 1",
+        )
+        .bind(&event.action)
+        .bind(&event.target)
+        .fetch_optional(&mut *tx)
+        .await?;
+        if stored.is_some() {
+            return Ok(None);
+        }
+        let appended = append_locked(&mut tx, vec![event]).await?;
+        tx.commit().await?;
+        Ok(appended.into_iter().next())
+    }
+
     async fn list_audit(&self, query: &AuditQuery) -> Result<Vec<AuditRow>, StoreError> {
         let rows = lists::audit::<Postgres>(AUDIT_COLUMNS, query)
             .build()
@@ -53,15 +73,29 @@ impl AuditStore for PostgresStore {
 /// take the same place in the chain.
 pub(super) async fn append(
     tx: &mut PgConnection,
-    mut events: Vec<AuditRow>,
+    events: Vec<AuditRow>,
 ) -> Result<Vec<AuditRow>, StoreError> {
     if events.is_empty() {
         return Ok(events);
     }
+    lock_chain(tx).await?;
+    append_locked(tx, events).await
+}
+
+/// Takes the chain's lock until the caller's transaction ends.
+async fn lock_chain(tx: &mut PgConnection) -> Result<(), StoreError> {
     sqlx::query("SELECT pg_advisory_xact_lock($1)")
         .bind(AUDIT_CHAIN_LOCK)
         .execute(&mut *tx)
         .await?;
+    Ok(())
+}
+
+/// [`append`], under the chain's lock the caller's transaction holds.
+async fn append_locked(
+    tx: &mut PgConnection,
+    mut events: Vec<AuditRow>,
+) -> Result<Vec<AuditRow>, StoreError> {
     let last: Option<(i64, String)> =
         sqlx::query_as("SELECT sequence, hash FROM audit_events ORDER BY sequence DESC LIMIT 1")
             .fetch_optional(&mut *tx)

@@ -25,6 +25,27 @@ impl AuditStore for SqliteStore {
         .await
     }
 
+    async fn append_audit_once(&self, event: AuditRow) -> Result<Option<AuditRow>, StoreError> {
+        self.run(move |conn| {
+            // The writer's transaction holds the write lock: no other
+            // writer appends between the check and the append.
+            let tx = conn.savepoint()?;
+            let stored: Option<i64> = tx
+                .prepare_cached(
+                    "SELECT sequence FROM audit_events WHERE action = ?1 AND target = ?2 LIMIT 1",
+                )?
+                .query_row([&event.action, &event.target], |r| r.get(0))
+                .optional()?;
+            if stored.is_some() {
+                return Ok(None);
+            }
+            let appended = append(&tx, vec![event])?;
+            tx.commit()?;
+            Ok(appended.into_iter().next())
+        })
+        .await
+    }
+
     async fn list_audit(&self, query: &AuditQuery) -> Result<Vec<AuditRow>, StoreError> {
         let rows = lists::audit::<Sqlite>(AUDIT_COLUMNS, query)
             .build()
