@@ -385,10 +385,11 @@ async fn the_sweep_finishes_an_approval_a_stop_cut_short() {
                 reason: String::new(),
                 time_ms: long_ago,
             },
+            Vec::new(),
         )
         .await
         .expect("the store decides");
-    assert!(matches!(decided, Decided::Won(_)), "{decided:?}");
+    assert!(matches!(decided, Decided::Won(..)), "{decided:?}");
 
     let finished = settled(&admin, &execution.id).await;
     assert_eq!(

@@ -196,7 +196,7 @@ impl DailySummary {
             ..AuditEntry::system()
         };
         if let Some(row) = self.store.append_audit_once(entry.row(now_ms())).await? {
-            self.audit.published(&[entry], &[row]);
+            self.audit.published(&[row]);
         }
         Ok(())
     }

@@ -207,8 +207,18 @@ impl Pipelines {
                 ),
             });
         }
-        let decided = match self.store.decide_approval(id, &decision).await? {
-            Decided::Won(approval) => *approval,
+        audit.outcome = AuditOutcome::Success;
+        audit.detail = describe(&Approval {
+            state: decision.state,
+            decision: Some(decision.clone()),
+            ..held.clone()
+        });
+        let report = vec![audit.row(decision.time_ms)];
+        let decided = match self.store.decide_approval(id, &decision, report).await? {
+            Decided::Won(approval, stored) => {
+                self.audit.published(&stored);
+                *approval
+            }
             Decided::AlreadyDecided(state) => {
                 audit.outcome = AuditOutcome::Failure;
                 audit.detail = format!(
@@ -224,10 +234,7 @@ impl Pipelines {
             }
             Decided::NotFound => return Err(not_found()),
         };
-        audit.outcome = AuditOutcome::Success;
-        audit.detail = describe(&decided);
-        let trace_id = audit.trace_id.clone();
-        self.audit.record_or_log(audit).await;
+        let trace_id = audit.trace_id;
         self.metrics.approval(&decided.pipeline_name, decided.state);
         let _ = self.approvals.send(Arc::new(decided.clone()));
         let execution = self.settle(&decided, execution, &trace_id).await?;
@@ -250,18 +257,22 @@ impl Pipelines {
             reason: why.clone(),
             time_ms: now_ms(),
         };
-        if let Ok(Decided::Won(voided)) = self.store.decide_approval(&held.id, &decision).await {
-            self.audit
-                .record_or_log(AuditEntry {
-                    actor: SYSTEM_ACTOR.into(),
-                    action: actions::APPROVAL_EXPIRE,
-                    target: held.id.clone(),
-                    outcome: AuditOutcome::Success,
-                    detail: why.clone(),
-                    trace_id,
-                    ..Default::default()
-                })
-                .await;
+        let report = AuditEntry {
+            actor: SYSTEM_ACTOR.into(),
+            action: actions::APPROVAL_EXPIRE,
+            target: held.id.clone(),
+            outcome: AuditOutcome::Success,
+            detail: why.clone(),
+            trace_id,
+            ..Default::default()
+        };
+        let report = vec![report.row(decision.time_ms)];
+        if let Ok(Decided::Won(voided, stored)) = self
+            .store
+            .decide_approval(&held.id, &decision, report)
+            .await
+        {
+            self.audit.published(&stored);
             self.metrics.approval(&voided.pipeline_name, voided.state);
             let _ = self.approvals.send(Arc::new(*voided));
         }

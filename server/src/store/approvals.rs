@@ -33,8 +33,9 @@ pub enum ApprovalInsert {
 /// What deciding an approval did.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Decided {
-    /// This decision was recorded; the approval as it now is.
-    Won(Box<Approval>),
+    /// This decision was recorded; the approval as it now is, and the
+    /// audit events appended with it (chained).
+    Won(Box<Approval>, Vec<AuditRow>),
     /// Someone decided first: the approval is already in this state.
     AlreadyDecided(ApprovalState),
     /// No approval has that id.
@@ -63,6 +64,13 @@ pub trait ApprovalStore: Send + Sync + 'static {
     /// Approvals matching `query`, newest first.
     async fn list_approvals(&self, query: &ApprovalQuery) -> Result<Vec<Approval>, StoreError>;
     /// Records `decision` on approval `id` if, and only if, it is still
-    /// pending: one conditional write.
-    async fn decide_approval(&self, id: &str, decision: &Decision) -> Result<Decided, StoreError>;
+    /// pending (one conditional write), and with it, in the same
+    /// transaction, appends the audit events that report it; a decision
+    /// that loses appends none.
+    async fn decide_approval(
+        &self,
+        id: &str,
+        decision: &Decision,
+        audit: Vec<AuditRow>,
+    ) -> Result<Decided, StoreError>;
 }

@@ -363,8 +363,16 @@ impl<S: Store> ApprovalStore for Instrumented<S> {
             .await
     }
 
-    async fn decide_approval(&self, id: &str, decision: &Decision) -> Result<Decided, StoreError> {
-        self.timed("decide_approval", self.inner.decide_approval(id, decision))
+    async fn decide_approval(
+        &self,
+        id: &str,
+        decision: &Decision,
+        audit: Vec<AuditRow>,
+    ) -> Result<Decided, StoreError> {
+        self.timed(
+            "decide_approval",
+            self.inner.decide_approval(id, decision, audit),
+        )
             .await
     }
 }

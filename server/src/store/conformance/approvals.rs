@@ -59,15 +59,31 @@ fn hold_event(approval: &Approval) -> Vec<AuditRow> {
     }]
 }
 
+/// The event that reports `by`'s decision on `approval`.
+fn decision_event(approval: &Approval, by: &str) -> Vec<AuditRow> {
+    vec![AuditRow {
+        target: approval.id.clone(),
+        ..event(by, "approval.approve", 1, approval.create_time_ms + 1)
+    }]
+}
+
 /// The targets of the stored approval.hold events, newest first.
 async fn holds_reported(store: &dyn Store) -> Vec<String> {
+    reported(store, "approval.hold")
+        .await
+        .into_iter()
+        .map(|e| e.target)
+        .collect()
+}
+
+/// The stored events of `action`, newest first.
+async fn reported(store: &dyn Store, action: &str) -> Vec<AuditRow> {
     let holds = AuditQuery {
-        action_prefix: Some("approval.hold".into()),
+        action_prefix: Some(action.into()),
         limit: 100,
         ..Default::default()
     };
-    let events = store.list_audit(&holds).await.unwrap();
-    events.into_iter().map(|e| e.target).collect()
+    store.list_audit(&holds).await.unwrap()
 }
 
 fn decision(state: ApprovalState, by: &str) -> Decision {
@@ -157,7 +173,10 @@ pub async fn approvals_are_held_once_per_execution_and_filter(backend: &impl Tes
     assert_eq!(store.get_approval("missing").await.unwrap(), None);
 
     let rejected = decision(ApprovalState::Rejected, "ops");
-    store.decide_approval(&second.id, &rejected).await.unwrap();
+    store
+        .decide_approval(&second.id, &rejected, Vec::new())
+        .await
+        .unwrap();
     let pending = ApprovalQuery {
         states: vec![ApprovalState::Pending],
         ..all
@@ -181,36 +200,53 @@ pub async fn an_approval_is_decided_once_under_concurrent_decisions(backend: &im
         decision(ApprovalState::Approved, "bob"),
     );
     let (a, b) = tokio::join!(
-        one.decide_approval(&approval.id, &alice),
-        two.decide_approval(&approval.id, &bob),
+        one.decide_approval(&approval.id, &alice, decision_event(&approval, "alice")),
+        two.decide_approval(&approval.id, &bob, decision_event(&approval, "bob")),
     );
     let outcomes = [a.unwrap(), b.unwrap()];
     let won: Vec<_> = outcomes
         .iter()
         .filter_map(|o| match o {
-            Decided::Won(approval) => Some(approval.clone()),
+            Decided::Won(approval, audit) => Some((approval.clone(), audit.clone())),
             _ => None,
         })
         .collect();
     assert_eq!(won.len(), 1, "{outcomes:?}");
+    let (won, audit) = &won[0];
+    let reported = reported(&*one, "approval.approve").await;
+    assert_eq!(&reported, audit, "the winner's event alone, stored with it");
+    assert_eq!(reported[0].actor, won.decision.as_ref().unwrap().by);
     assert!(
         outcomes.contains(&Decided::AlreadyDecided(ApprovalState::Approved)),
         "{outcomes:?}"
     );
     let stored = one.get_approval(&approval.id).await.unwrap().unwrap();
-    assert_eq!(stored, *won[0], "the winner's decision is the stored one");
+    assert_eq!(stored, **won, "the winner's decision is the stored one");
     assert_eq!(
-        one.decide_approval(&approval.id, &decision(ApprovalState::Expired, "system"))
-            .await
-            .unwrap(),
+        one.decide_approval(
+            &approval.id,
+            &decision(ApprovalState::Expired, "system"),
+            decision_event(&approval, "system"),
+        )
+        .await
+        .unwrap(),
         Decided::AlreadyDecided(ApprovalState::Approved),
         "an expiry after a decision changes nothing"
     );
     assert_eq!(
-        one.decide_approval("missing", &decision(ApprovalState::Rejected, "ops"))
-            .await
-            .unwrap(),
+        one.decide_approval(
+            "missing",
+            &decision(ApprovalState::Rejected, "ops"),
+            decision_event(&approval, "ops"),
+        )
+        .await
+        .unwrap(),
         Decided::NotFound
+    );
+    assert_eq!(
+        reported(&*one, "approval.").await.len(),
+        1,
+        "decisions that lost appended nothing"
     );
 }
 

@@ -79,7 +79,13 @@ impl ApprovalStore for PostgresStore {
         rows.iter().map(approval_row).collect()
     }
 
-    async fn decide_approval(&self, id: &str, decision: &Decision) -> Result<Decided, StoreError> {
+    async fn decide_approval(
+        &self,
+        id: &str,
+        decision: &Decision,
+        audit: Vec<AuditRow>,
+    ) -> Result<Decided, StoreError> {
+        let mut tx = self.pool.begin().await?;
         let won = sqlx::query(sqlx::AssertSqlSafe(format!(
             "UPDATE approvals SET state = $2, decided_by = $3, reason = $4, decide_ms = $5 \
              WHERE id = $1 AND state = $6 RETURNING {APPROVAL_COLUMNS}"
@@ -90,11 +96,15 @@ impl ApprovalStore for PostgresStore {
         .bind(&decision.reason)
         .bind(decision.time_ms)
         .bind(ApprovalState::Pending.word())
-        .fetch_optional(&self.pool)
+        .fetch_optional(&mut *tx)
         .await?;
         if let Some(row) = won {
-            return Ok(Decided::Won(Box::new(approval_row(&row)?)));
+            let approval = approval_row(&row)?;
+            let audit = super::audit::append(&mut tx, audit).await?;
+            tx.commit().await?;
+            return Ok(Decided::Won(Box::new(approval), audit));
         }
+        tx.rollback().await?;
         // Not pending, or not there: a decided approval never changes
         // again, so this later read sees the decision that came first.
         let state: Option<String> = sqlx::query_scalar("SELECT state FROM approvals WHERE id = $1")

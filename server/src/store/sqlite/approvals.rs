@@ -76,11 +76,17 @@ impl ApprovalStore for SqliteStore {
         rows.iter().map(approval_row).collect()
     }
 
-    async fn decide_approval(&self, id: &str, decision: &Decision) -> Result<Decided, StoreError> {
+    async fn decide_approval(
+        &self,
+        id: &str,
+        decision: &Decision,
+        audit: Vec<AuditRow>,
+    ) -> Result<Decided, StoreError> {
         let id = id.to_string();
         let decision = decision.clone();
         self.run(move |conn| {
-            let decided = conn.execute(
+            let tx = conn.savepoint()?;
+            let decided = tx.execute(
                 "UPDATE approvals SET state = ?2, decided_by = ?3, reason = ?4, decide_ms = ?5 \
                  WHERE id = ?1 AND state = ?6",
                 params![
@@ -92,7 +98,7 @@ impl ApprovalStore for SqliteStore {
                     ApprovalState::Pending.word(),
                 ],
             )?;
-            let body: Option<(Vec<u8>, String)> = conn
+            let body: Option<(Vec<u8>, String)> = tx
                 .query_row(
                     "SELECT body, state FROM approvals WHERE id = ?1",
                     [&id],
@@ -108,7 +114,9 @@ impl ApprovalStore for SqliteStore {
             let mut approval: Approval = decode::<pb::Approval, _>("approval", &body)?;
             approval.state = decision.state;
             approval.decision = Some(decision);
-            Ok(Decided::Won(Box::new(approval)))
+            let audit = super::audit::append(&tx, audit)?;
+            tx.commit()?;
+            Ok(Decided::Won(Box::new(approval), audit))
         })
         .await
     }
