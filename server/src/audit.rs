@@ -68,6 +68,8 @@ pub mod actions {
     pub const APPROVAL_APPROVE: &str = "approval.approve";
     pub const APPROVAL_REJECT: &str = "approval.reject";
     pub const APPROVAL_EXPIRE: &str = "approval.expire";
+    pub const NOTIFY_SUBSCRIPTION_CREATE: &str = "notify.subscription.create";
+    pub const NOTIFY_SUBSCRIPTION_DELETE: &str = "notify.subscription.delete";
 }
 
 /// Most events appended in one transaction.
