@@ -5,6 +5,7 @@
 pub mod bench;
 pub mod bench_lists;
 pub mod format;
+pub mod notify_file;
 pub mod pipeline_file;
 pub mod proto_json;
 
@@ -20,6 +21,7 @@ use tonic_health::pb::{HealthCheckRequest, HealthCheckResponse, health_client::H
 use tonic_types::StatusExt;
 use tradeplane_api::{
     GetPipelineRequest, SubmitSignalRequest, SubmitSignalResponse,
+    notification_service_client::NotificationServiceClient,
     order_service_client::OrderServiceClient, pipeline_service_client::PipelineServiceClient,
     security_admin_service_client::SecurityAdminServiceClient,
     signal_service_client::SignalServiceClient,
@@ -175,6 +177,11 @@ impl Client {
     /// `tradeplane.v1.SecurityAdminService`.
     pub fn security(&self) -> SecurityAdminServiceClient<AuthChannel> {
         SecurityAdminServiceClient::with_interceptor(self.channel.clone(), self.auth.clone())
+    }
+
+    /// `tradeplane.v1.NotificationService`.
+    pub fn notifications(&self) -> NotificationServiceClient<AuthChannel> {
+        NotificationServiceClient::with_interceptor(self.channel.clone(), self.auth.clone())
     }
 
     /// The standard health service.

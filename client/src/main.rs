@@ -4,6 +4,7 @@ mod admin;
 mod approvals_cli;
 mod cli_error;
 mod config_file;
+mod notify_cli;
 mod orders_cli;
 mod overrides_cli;
 mod pipelines_cli;
@@ -114,6 +115,9 @@ enum Command {
     /// Orders waiting for approval: list (--watch), approve, reject.
     #[command(subcommand)]
     Approvals(approvals_cli::ApprovalCommand),
+    /// Notification subscriptions and their deliveries.
+    #[command(subcommand)]
+    Notify(notify_cli::NotifyCommand),
     /// The configured exchange accounts, their breakers and rate-limit use.
     Exchanges,
     /// Balances of an account on an exchange.
@@ -455,6 +459,7 @@ async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Order(command) => orders_cli::run(&client, command, output).await?,
         Command::Pipeline(command) => pipelines_cli::run(&client, command, output).await?,
         Command::Approvals(command) => approvals_cli::run(&client, command, output).await?,
+        Command::Notify(command) => notify_cli::run(&client, command, output).await?,
         Command::Exchanges => orders_cli::exchanges(&client, output).await?,
         Command::Balances { exchange, account } => {
             orders_cli::balances(&client, exchange, account, output).await?

@@ -15,7 +15,7 @@ pub trait ProtoMessage: Message + Name {}
 impl<M: Message + Name> ProtoMessage for M {}
 
 /// The descriptors of every tradeplane message, decoded once.
-fn pool() -> Result<&'static DescriptorPool, String> {
+pub(crate) fn pool() -> Result<&'static DescriptorPool, String> {
     static POOL: OnceLock<Result<DescriptorPool, String>> = OnceLock::new();
     POOL.get_or_init(|| {
         DescriptorPool::decode(tradeplane_api::FILE_DESCRIPTOR_SET).map_err(|e| e.to_string())

@@ -24,6 +24,7 @@ use tonic::transport::server::TcpIncoming;
 use tonic_health::{ServingStatus, server::HealthReporter};
 use tower::util::MapResponseLayer;
 use tradeplane_api::{
+    notification_service_server::NotificationServiceServer,
     order_service_server::OrderServiceServer, pipeline_service_server::PipelineServiceServer,
     security_admin_service_server::SecurityAdminServiceServer,
     signal_service_server::SignalServiceServer,
@@ -37,7 +38,9 @@ use crate::{
     market::{account, symbol::SymbolNormalizer},
     model::signal::{Signal, SignalOutcome},
     notify::{
-        daily_summary::DailySummary, dispatcher::Dispatcher, telegram_commands::TelegramCommands,
+        daily_summary::DailySummary, dispatcher::Dispatcher, registry::Registry,
+        service::NotificationGrpc, subscriptions::Subscriptions,
+        telegram_commands::TelegramCommands,
     },
     orders::OrderGrpc,
     orders::{
@@ -196,8 +199,18 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
         SignalIntake::new(config.signals.clone(), normalizer, store.clone(), &meter)
             .with_planner(pipelines.clone()),
     );
-    let notifications = Dispatcher::new(&config.notify, store.clone(), &meter)
+    let subscriptions = Registry::open(&config.notify, store.clone())
         .map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))?;
+    let notifications =
+        Dispatcher::new(&config.notify, subscriptions.clone(), store.clone(), &meter);
+    let notification_grpc = NotificationGrpc::new(
+        Arc::new(Subscriptions::new(
+            subscriptions,
+            store.clone(),
+            security.audit.clone(),
+        )),
+        store.clone(),
+    );
     let daily_summary = config.notify.daily_summary.as_ref().map(|section| {
         DailySummary::new(
             section,
@@ -237,6 +250,9 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
         .await;
     health
         .set_serving::<SecurityAdminServiceServer<SecurityAdminGrpc>>()
+        .await;
+    health
+        .set_serving::<NotificationServiceServer<NotificationGrpc>>()
         .await;
     store.ping().await?;
     health
@@ -304,6 +320,7 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
             breakers.clone(),
             streams_end.clone(),
         )))
+        .add_service(NotificationServiceServer::new(notification_grpc))
         .serve_with_incoming_shutdown(
             // Without TCP_NODELAY, Nagle's algorithm and delayed ACKs add
             // ~40 ms to some responses.
@@ -404,9 +421,7 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
         let follower = replication::Follower::new(shared, feed, config.store.reload_every, &meter);
         tasks.push(tokio::spawn(follower.follow(stopped.clone())));
     }
-    if let Some(notifications) = notifications {
-        tasks.push(tokio::spawn(notifications.run(stopped.clone())));
-    }
+    tasks.push(tokio::spawn(notifications.run(stopped.clone())));
     if let Some(summary) = daily_summary {
         // A window ended while no replica ran is reported before start-up
         // returns.

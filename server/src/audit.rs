@@ -70,6 +70,8 @@ pub mod actions {
     pub const APPROVAL_EXPIRE: &str = "approval.expire";
     /// The daily P&L summary of the window its target names.
     pub const REPORT_DAILY_PNL: &str = "report.daily_pnl";
+    pub const NOTIFY_SUBSCRIPTION_CREATE: &str = "notify.subscription.create";
+    pub const NOTIFY_SUBSCRIPTION_DELETE: &str = "notify.subscription.delete";
 }
 
 /// Most events appended in one transaction.

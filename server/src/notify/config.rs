@@ -6,8 +6,8 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize, Serializer, ser::SerializeStruct};
 
 use super::{
-    channel::Severity, channels::ChannelConfig, daily_summary::DailySummaryConfig,
-    event::EventKind, telegram_commands::TelegramCommandsConfig,
+    channels::ChannelConfig, daily_summary::DailySummaryConfig,
+    telegram_commands::TelegramCommandsConfig,
 };
 
 /// Notifications: `[[notify.subscriptions]]` and the delivery settings.
@@ -91,35 +91,5 @@ impl Serialize for SubscriptionConfig {
         fields.serialize_field("min_severity", &self.min_severity)?;
         fields.serialize_field("template", &self.template)?;
         fields.end()
-    }
-}
-
-impl SubscriptionConfig {
-    /// The event kinds heard, checked; an unknown one is named.
-    pub fn kinds(&self) -> Result<Vec<EventKind>, String> {
-        self.events
-            .iter()
-            .map(|word| {
-                EventKind::from_word(word).ok_or_else(|| {
-                    format!(
-                        "notify.subscriptions[{}].events: unknown event kind `{word}`",
-                        self.name
-                    )
-                })
-            })
-            .collect()
-    }
-
-    /// The least severity heard, checked.
-    pub fn severity(&self) -> Result<Severity, String> {
-        match self.min_severity.as_str() {
-            "" | "info" => Ok(Severity::Info),
-            "warning" => Ok(Severity::Warning),
-            "critical" => Ok(Severity::Critical),
-            other => Err(format!(
-                "notify.subscriptions[{}].min_severity: `{other}` is not info, warning or critical",
-                self.name
-            )),
-        }
     }
 }

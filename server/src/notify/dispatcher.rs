@@ -15,7 +15,7 @@ use super::{
     config::NotifyConfig,
     event::describe,
     metrics::NotifyMetrics,
-    subscription::Subscription,
+    registry::Registry,
 };
 use crate::{
     proto_time::now_ms,
@@ -30,41 +30,26 @@ const MAX_IN_FLIGHT: usize = 64;
 /// Delivers notifications from the outbox.
 pub struct Dispatcher {
     store: Arc<dyn Store>,
-    subscriptions: HashMap<String, Subscription>,
+    subscriptions: Arc<Registry>,
     config: NotifyConfig,
     metrics: NotifyMetrics,
 }
 
 impl Dispatcher {
-    /// The dispatcher for `config`'s subscriptions; `None` when there is
-    /// none. A subscription that cannot work is named.
+    /// The dispatcher of `subscriptions`; it runs (cheaply) even while
+    /// there is none, so that one created later is served.
     pub fn new(
         config: &NotifyConfig,
+        subscriptions: Arc<Registry>,
         store: Arc<dyn Store>,
         meter: &Meter,
-    ) -> Result<Option<Arc<Self>>, String> {
-        if config.subscriptions.is_empty() {
-            return Ok(None);
-        }
-        let mut subscriptions = HashMap::new();
-        for section in &config.subscriptions {
-            let subscription = Subscription::open(section)?;
-            if subscriptions
-                .insert(subscription.name.clone(), subscription)
-                .is_some()
-            {
-                return Err(format!(
-                    "notify.subscriptions: the name `{}` is used twice",
-                    section.name
-                ));
-            }
-        }
-        Ok(Some(Arc::new(Self {
+    ) -> Arc<Self> {
+        Arc::new(Self {
             store,
             subscriptions,
             config: config.clone(),
             metrics: NotifyMetrics::new(meter),
-        })))
+        })
     }
 
     /// Runs rounds until `stopped`; a round that fails is logged and the
@@ -126,6 +111,11 @@ impl Dispatcher {
         let Some(through) = rows.last().map(|row| row.sequence) else {
             return Ok(false);
         };
+        let subscriptions = self.subscriptions.current().await?;
+        if subscriptions.is_empty() {
+            self.store.queue_deliveries(through, &[]).await?;
+            return Ok(true);
+        }
         let pipelines = self.pipeline_names(&rows).await?;
         let mut deliveries = Vec::new();
         for row in &rows {
@@ -140,7 +130,7 @@ impl Dispatcher {
                 event.pipeline = pipelines.get(&id).cloned().unwrap_or_else(|| id.clone());
                 event.pipeline_id = id;
             }
-            for subscription in self.subscriptions.values() {
+            for subscription in subscriptions.values() {
                 if !subscription.matches(&event) {
                     continue;
                 }
@@ -200,7 +190,8 @@ impl Dispatcher {
 
     /// Sends one claimed delivery and records how it went.
     async fn attempt(&self, delivery: Delivery) -> Result<(), StoreError> {
-        let (channel, settlement) = match self.subscriptions.get(&delivery.subscription) {
+        let subscriptions = self.subscriptions.current().await?;
+        let (channel, settlement) = match subscriptions.get(&delivery.subscription) {
             None => (
                 "none",
                 Settlement::Dead {

@@ -9,6 +9,25 @@ use super::{
     event::{Event, EventKind},
 };
 
+/// What is wrong with a subscription entry: the field (within the
+/// entry, e.g. `channel.telegram.chat_id` or `events[0]`; empty for the
+/// entry as a whole) and why.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("notify.subscriptions[{name}]{}: {description}", dotted(field))]
+pub struct Invalid {
+    /// The entry's name.
+    pub name: String,
+    pub field: String,
+    pub description: String,
+}
+
+fn dotted(field: &str) -> String {
+    match field {
+        "" => String::new(),
+        field => format!(".{field}"),
+    }
+}
+
 /// A subscription ready to match and render events.
 pub struct Subscription {
     pub name: String,
@@ -22,21 +41,59 @@ pub struct Subscription {
 
 impl Subscription {
     /// Checks `config` and opens its channel; what is wrong is named.
-    pub fn open(config: &SubscriptionConfig) -> Result<Self, String> {
+    pub fn open(config: &SubscriptionConfig) -> Result<Self, Invalid> {
+        let invalid = |field: &str, description: String| Invalid {
+            name: config.name.clone(),
+            field: field.to_string(),
+            description,
+        };
         if config.name.trim().is_empty() {
-            return Err("notify.subscriptions: every subscription needs a name".into());
+            return Err(invalid("name", "every subscription needs a name".into()));
         }
-        let channel = config
-            .channel
-            .open()
-            .map_err(|e| format!("notify.subscriptions[{}].channel: {e}", config.name))?;
+        let kinds = config
+            .events
+            .iter()
+            .enumerate()
+            .map(|(i, word)| {
+                EventKind::from_word(word).ok_or_else(|| {
+                    invalid(
+                        &format!("events[{i}]"),
+                        format!("unknown event kind `{word}`"),
+                    )
+                })
+            })
+            .collect::<Result<_, _>>()?;
+        let min_severity = match config.min_severity.as_str() {
+            "" | "info" => Severity::Info,
+            "warning" => Severity::Warning,
+            "critical" => Severity::Critical,
+            other => {
+                return Err(invalid(
+                    "min_severity",
+                    format!("`{other}` is not info, warning or critical"),
+                ));
+            }
+        };
+        let kind = config.channel.kind();
+        let channel = config.channel.open().map_err(|error| {
+            // Channels name the field they refuse as `<kind> <field>: why`.
+            let named = error
+                .strip_prefix(kind)
+                .and_then(|rest| rest.strip_prefix(' '))
+                .and_then(|rest| rest.split_once(": "))
+                .filter(|(field, _)| field.bytes().all(|b| b.is_ascii_lowercase() || b == b'_'));
+            match named {
+                Some((field, why)) => invalid(&format!("channel.{kind}.{field}"), why.to_string()),
+                None => invalid(&format!("channel.{kind}"), error),
+            }
+        })?;
         Ok(Self {
             name: config.name.clone(),
             channel,
-            kinds: config.kinds()?,
+            kinds,
             pipelines: config.pipelines.clone(),
             accounts: config.accounts.clone(),
-            min_severity: config.severity()?,
+            min_severity,
             template: config.template.clone(),
         })
     }
@@ -155,9 +212,20 @@ mod tests {
                 "name = \"desk\"\nchannel = {{ type = \"slack\", webhook_url = \"https://hooks.slack.com/services/T/B/x\" }}\n{section}"
             ))
             .expect("a subscription section");
-            Subscription::open(&config).err().unwrap_or_default()
+            Subscription::open(&config)
+                .err()
+                .map(|e| (e.field.clone(), e.to_string()))
         };
-        assert!(open("events = [\"order_fild\"]").contains("unknown event kind `order_fild`"));
-        assert!(open("min_severity = \"loud\"").contains("min_severity"));
+        assert_eq!(
+            open("events = [\"order_filled\", \"order_fild\"]"),
+            Some((
+                "events[1]".into(),
+                "notify.subscriptions[desk].events[1]: unknown event kind `order_fild`".into()
+            ))
+        );
+        assert_eq!(
+            open("min_severity = \"loud\"").map(|(field, _)| field),
+            Some("min_severity".into())
+        );
     }
 }

@@ -20,7 +20,7 @@ const OPEN_SERVICES: [&str; 3] = [
     "grpc.reflection.v1alpha.ServerReflection",
 ];
 
-/// Every RPC of the four tradeplane services and its least role.
+/// Every RPC of the tradeplane services and its least role.
 pub const POLICY: &[(&str, Role)] = &[
     ("tradeplane.v1.SignalService/SubmitSignal", Role::Submitter),
     ("tradeplane.v1.SignalService/SubmitSignals", Role::Submitter),
@@ -125,6 +125,32 @@ pub const POLICY: &[(&str, Role)] = &[
     ),
     (
         "tradeplane.v1.SecurityAdminService/VerifyAuditLog",
+        Role::Admin,
+    ),
+    // Subscriptions show chat ids and e-mail addresses: traders read them;
+    // only an admin adds or removes a channel, or sends through one.
+    (
+        "tradeplane.v1.NotificationService/CreateSubscription",
+        Role::Admin,
+    ),
+    (
+        "tradeplane.v1.NotificationService/GetSubscription",
+        Role::Trader,
+    ),
+    (
+        "tradeplane.v1.NotificationService/ListSubscriptions",
+        Role::Trader,
+    ),
+    (
+        "tradeplane.v1.NotificationService/DeleteSubscription",
+        Role::Admin,
+    ),
+    (
+        "tradeplane.v1.NotificationService/ListDeliveries",
+        Role::Trader,
+    ),
+    (
+        "tradeplane.v1.NotificationService/TestSubscription",
         Role::Admin,
     ),
 ];

@@ -1,12 +1,12 @@
 //! The outbox's rows and reads, built once for every SQL backend: a
-//! delivery as stored, how a settlement is written, the list of one
-//! state and the depth.
+//! delivery as stored, how a settlement is written, the listing and the
+//! depth.
 
 use sqlx::{
     ColumnIndex, Database, Decode, Encode, Executor, IntoArguments, Pool, QueryBuilder, Row, Type,
 };
 
-use super::{Delivery, DeliveryState, OutboxDepth, Settlement, StoreError};
+use super::{Delivery, DeliveryQuery, DeliveryState, OutboxDepth, Settlement, StoreError};
 
 /// The columns [`StoredDelivery`] is read from, in its field order.
 pub const DELIVERY_COLUMNS: &str = "sequence, subscription, body, state, attempts, next_attempt_ms, last_error, created_ms, \
@@ -130,12 +130,11 @@ where
     )
 }
 
-/// Deliveries in `state`, newest (highest sequence) first, at most
-/// `limit`.
-pub async fn list_deliveries<DB>(
+/// The deliveries `query` names: one state, newest (highest sequence)
+/// first, then by subscription, after the page cursor.
+pub async fn query_deliveries<DB>(
     pool: &Pool<DB>,
-    state: DeliveryState,
-    limit: u32,
+    query: &DeliveryQuery,
 ) -> Result<Vec<Delivery>, StoreError>
 where
     DB: Database,
@@ -150,9 +149,22 @@ where
     let mut sql = QueryBuilder::<DB>::new(format!(
         "SELECT {DELIVERY_COLUMNS} FROM outbox_deliveries WHERE state = "
     ));
-    sql.push_bind(state.word().to_string())
-        .push(" ORDER BY sequence DESC, subscription LIMIT ")
-        .push_bind(i64::from(limit));
+    sql.push_bind(query.state.word().to_string());
+    if let Some(subscription) = &query.subscription {
+        sql.push(" AND subscription = ")
+            .push_bind(subscription.clone());
+    }
+    if let Some((sequence, subscription)) = &query.after {
+        sql.push(" AND (sequence < ")
+            .push_bind(*sequence)
+            .push(" OR (sequence = ")
+            .push_bind(*sequence)
+            .push(" AND subscription > ")
+            .push_bind(subscription.clone())
+            .push("))");
+    }
+    sql.push(" ORDER BY sequence DESC, subscription LIMIT ")
+        .push_bind(i64::from(query.limit));
     let rows = sql.build().fetch_all(pool).await?;
     rows.iter().map(delivery_row).collect()
 }

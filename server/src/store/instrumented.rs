@@ -9,15 +9,15 @@ use opentelemetry::{
     KeyValue,
     metrics::{Histogram, Meter},
 };
-use tradeplane_api::Pipeline;
+use tradeplane_api::{Pipeline, Subscription};
 
 use super::{
     Adjustment, ApiKeyInsert, ApiKeyRow, ApprovalInsert, ApprovalQuery, ApprovalStore, AuditQuery,
-    AuditRow, AuditStore, Bookkeeping, ClaimRules, Claimed, Decided, Delivery, DeliveryState,
+    AuditRow, AuditStore, Bookkeeping, ClaimRules, Claimed, Decided, Delivery, DeliveryQuery,
     ExecutionQuery, ExecutionQueue, ExecutionWrite, KeyStore, Lifecycle, NewDelivery, OrderInsert,
     OrderQuery, OrderStore, OrderUpdate, OutboxDepth, OutboxStore, PipelineInsert, PipelineStore,
     SettingStore, Settlement, SignalLog, SignalQuery, SignalWrite, SignalWriteResult, Snapshot,
-    Store, StoreError,
+    Store, StoreError, SubscriptionInsert, SubscriptionStore,
 };
 use crate::{
     model::{
@@ -373,7 +373,7 @@ impl<S: Store> ApprovalStore for Instrumented<S> {
             "decide_approval",
             self.inner.decide_approval(id, decision, audit),
         )
-            .await
+        .await
     }
 }
 
@@ -421,16 +421,46 @@ impl<S: Store> OutboxStore for Instrumented<S> {
         .await
     }
 
-    async fn list_deliveries(
-        &self,
-        state: DeliveryState,
-        limit: u32,
-    ) -> Result<Vec<Delivery>, StoreError> {
-        self.timed("list_deliveries", self.inner.list_deliveries(state, limit))
+    async fn query_deliveries(&self, query: &DeliveryQuery) -> Result<Vec<Delivery>, StoreError> {
+        self.timed("query_deliveries", self.inner.query_deliveries(query))
             .await
     }
 
     async fn outbox_depth(&self) -> Result<OutboxDepth, StoreError> {
         self.timed("outbox_depth", self.inner.outbox_depth()).await
+    }
+}
+
+#[async_trait]
+impl<S: Store> SubscriptionStore for Instrumented<S> {
+    async fn insert_subscription(
+        &self,
+        subscription: &Subscription,
+        request_id: Option<&str>,
+        audit: Vec<AuditRow>,
+    ) -> Result<SubscriptionInsert, StoreError> {
+        self.timed(
+            "insert_subscription",
+            self.inner
+                .insert_subscription(subscription, request_id, audit),
+        )
+        .await
+    }
+
+    async fn delete_subscription(
+        &self,
+        name: &str,
+        audit: Vec<AuditRow>,
+    ) -> Result<Option<Vec<AuditRow>>, StoreError> {
+        self.timed(
+            "delete_subscription",
+            self.inner.delete_subscription(name, audit),
+        )
+        .await
+    }
+
+    async fn list_subscriptions(&self) -> Result<Vec<Subscription>, StoreError> {
+        self.timed("list_subscriptions", self.inner.list_subscriptions())
+            .await
     }
 }

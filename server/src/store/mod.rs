@@ -1,7 +1,7 @@
 //! Durable storage: one small trait per aggregate ([`SignalLog`],
 //! [`OrderStore`], [`ExecutionQueue`], [`AuditStore`], [`KeyStore`],
 //! [`SettingStore`], [`PipelineStore`], [`ApprovalStore`],
-//! [`OutboxStore`]) and the [`Store`] that is all of them, so that the
+//! [`OutboxStore`], [`SubscriptionStore`]) and the [`Store`] that is all of them, so that the
 //! SQLite default and a PostgreSQL backend share
 //! semantics. Nothing is acknowledged to a caller before the write that
 //! backs it has committed. Backends hold no business rules: what a claim
@@ -26,6 +26,7 @@ mod rows;
 mod settings;
 mod signals;
 mod sqlite;
+mod subscriptions;
 mod walk;
 
 use std::sync::Arc;
@@ -42,12 +43,15 @@ pub use keys::{ApiKeyInsert, ApiKeyRow, KeyStore};
 pub use orders::{
     Adjustment, Bookkeeping, OrderInsert, OrderQuery, OrderStore, OrderUpdate, Snapshot, TotalKey,
 };
-pub use outbox::{Delivery, DeliveryState, NewDelivery, OutboxDepth, OutboxStore, Settlement};
+pub use outbox::{
+    Delivery, DeliveryQuery, DeliveryState, NewDelivery, OutboxDepth, OutboxStore, Settlement,
+};
 pub use pipelines::{PipelineInsert, PipelineStore};
 pub use postgres::{Change, ChangeFeed, DutyLock, PostgresStore, Table};
 pub use settings::SettingStore;
 pub use signals::{DedupeKey, SignalLog, SignalQuery, SignalWrite, SignalWriteResult};
 pub use sqlite::SqliteStore;
+pub use subscriptions::{SubscriptionInsert, SubscriptionStore};
 pub use walk::walk_orders;
 
 /// A storage failure. Callers map it to UNAVAILABLE / HTTP 503.
@@ -128,6 +132,7 @@ pub trait Store:
     + PipelineStore
     + ApprovalStore
     + OutboxStore
+    + SubscriptionStore
     + Lifecycle
 {
 }
@@ -142,6 +147,7 @@ impl<T> Store for T where
         + PipelineStore
         + ApprovalStore
         + OutboxStore
+        + SubscriptionStore
         + Lifecycle
 {
 }

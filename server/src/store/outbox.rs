@@ -71,6 +71,19 @@ pub enum Settlement {
     },
 }
 
+/// Which deliveries to list: one state, newest (highest sequence) first,
+/// then by subscription.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DeliveryQuery {
+    pub state: DeliveryState,
+    /// Only this subscription's.
+    pub subscription: Option<String>,
+    /// Only those after this `(sequence, subscription)` in the listing's
+    /// order (the page cursor).
+    pub after: Option<(i64, String)>,
+    pub limit: u32,
+}
+
 /// How deep the outbox is.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct OutboxDepth {
@@ -119,7 +132,17 @@ pub trait OutboxStore: Send + Sync + 'static {
         &self,
         state: DeliveryState,
         limit: u32,
-    ) -> Result<Vec<Delivery>, StoreError>;
+    ) -> Result<Vec<Delivery>, StoreError> {
+        self.query_deliveries(&DeliveryQuery {
+            state,
+            subscription: None,
+            after: None,
+            limit,
+        })
+        .await
+    }
+    /// The deliveries `query` names, in its order.
+    async fn query_deliveries(&self, query: &DeliveryQuery) -> Result<Vec<Delivery>, StoreError>;
     /// How deep the outbox is.
     async fn outbox_depth(&self) -> Result<OutboxDepth, StoreError>;
 }

@@ -37,6 +37,18 @@ impl ChannelConfig {
         })
     }
 
+    /// The channel's `type`: `telegram`, `discord`, `slack`, `email` or
+    /// `webhook`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            ChannelConfig::Telegram(_) => "telegram",
+            ChannelConfig::Discord(_) => "discord",
+            ChannelConfig::Slack(_) => "slack",
+            ChannelConfig::Email(_) => "email",
+            ChannelConfig::Webhook(_) => "webhook",
+        }
+    }
+
     /// The configuration as it may be shown: secrets redacted.
     pub fn redacted(&self) -> serde_json::Value {
         match self {

@@ -12,6 +12,7 @@ mod orders;
 mod outbox;
 mod pipelines;
 mod signals;
+mod subscriptions;
 mod totals;
 
 use std::sync::Arc;
@@ -24,6 +25,7 @@ pub use orders::*;
 pub use outbox::*;
 pub use pipelines::*;
 pub use signals::*;
+pub use subscriptions::*;
 pub use totals::*;
 
 use super::Store;
@@ -99,6 +101,8 @@ macro_rules! conformance_suite {
             two_claimers_split_the_work,
             settlements_count_attempts_release_leases_and_keep_dead_letters,
             a_holder_whose_lease_ran_out_settles_nothing,
+            subscriptions_are_unique_by_name_and_request_and_audited,
+            deliveries_list_by_subscription_newest_first_in_pages,
         );
     };
     ($backend:ty; $($check:ident),* $(,)?) => {

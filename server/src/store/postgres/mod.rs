@@ -19,6 +19,7 @@ mod pipelines;
 mod security;
 mod signal_batch;
 mod signals;
+mod subscriptions;
 
 use std::{str::FromStr, time::Duration};
 

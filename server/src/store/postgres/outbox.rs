@@ -12,7 +12,8 @@ use sqlx::{AssertSqlSafe, Postgres};
 
 use super::PostgresStore;
 use crate::store::{
-    Delivery, DeliveryState, NewDelivery, OutboxDepth, OutboxStore, Settlement, StoreError,
+    Delivery, DeliveryQuery, DeliveryState, NewDelivery, OutboxDepth, OutboxStore, Settlement,
+    StoreError,
     deliveries::{self, SETTLE_SQL, claim_sql, delivery_row, settled},
 };
 
@@ -98,12 +99,8 @@ impl OutboxStore for PostgresStore {
         Ok(settled.rows_affected() == 1)
     }
 
-    async fn list_deliveries(
-        &self,
-        state: DeliveryState,
-        limit: u32,
-    ) -> Result<Vec<Delivery>, StoreError> {
-        deliveries::list_deliveries::<Postgres>(&self.pool, state, limit).await
+    async fn query_deliveries(&self, query: &DeliveryQuery) -> Result<Vec<Delivery>, StoreError> {
+        deliveries::query_deliveries::<Postgres>(&self.pool, query).await
     }
 
     async fn outbox_depth(&self) -> Result<OutboxDepth, StoreError> {

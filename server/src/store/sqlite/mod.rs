@@ -13,6 +13,7 @@ mod outbox;
 mod pipelines;
 mod security;
 mod signals;
+mod subscriptions;
 #[cfg(test)]
 mod tests;
 mod writer;

@@ -9,7 +9,8 @@ use sqlx::Sqlite;
 
 use super::SqliteStore;
 use crate::store::{
-    Delivery, DeliveryState, NewDelivery, OutboxDepth, OutboxStore, Settlement, StoreError,
+    Delivery, DeliveryQuery, DeliveryState, NewDelivery, OutboxDepth, OutboxStore, Settlement,
+    StoreError,
     deliveries::{self, SETTLE_SQL, StoredDelivery, claim_sql, settled},
 };
 
@@ -121,12 +122,8 @@ impl OutboxStore for SqliteStore {
         .await
     }
 
-    async fn list_deliveries(
-        &self,
-        state: DeliveryState,
-        limit: u32,
-    ) -> Result<Vec<Delivery>, StoreError> {
-        deliveries::list_deliveries::<Sqlite>(&self.readers, state, limit).await
+    async fn query_deliveries(&self, query: &DeliveryQuery) -> Result<Vec<Delivery>, StoreError> {
+        deliveries::query_deliveries::<Sqlite>(&self.readers, query).await
     }
 
     async fn outbox_depth(&self) -> Result<OutboxDepth, StoreError> {
