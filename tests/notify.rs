@@ -246,7 +246,7 @@ async fn a_hanging_channel_holds_up_only_its_own_deliveries() {
         Duration::from_secs(20),
         Duration::from_millis(20),
         || async {
-            match received(&fast, "halt_set").len() {
+            match fast.received("halt_set").len() {
                 1 => Ok(()),
                 n => Err(format!("{n} halt messages")),
             }
@@ -264,7 +264,7 @@ async fn a_hanging_channel_holds_up_only_its_own_deliveries() {
             .any(|d| d.subscription == "hanging" && d.attempts == 0),
         "the halt came while the hanging attempt was still under way: {waiting:?}"
     );
-    assert_eq!(received(&fast, "order_filled").len(), 1);
+    assert_eq!(fast.received("order_filled").len(), 1);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -213,9 +213,9 @@ pub async fn an_approval_is_decided_once_under_concurrent_decisions(backend: &im
         .collect();
     assert_eq!(won.len(), 1, "{outcomes:?}");
     let (won, audit) = &won[0];
-    let reported = reported(&*one, "approval.approve").await;
-    assert_eq!(&reported, audit, "the winner's event alone, stored with it");
-    assert_eq!(reported[0].actor, won.decision.as_ref().unwrap().by);
+    let approvals = reported(&*one, "approval.approve").await;
+    assert_eq!(&approvals, audit, "the winner's event alone, stored with it");
+    assert_eq!(approvals[0].actor, won.decision.as_ref().unwrap().by);
     assert!(
         outcomes.contains(&Decided::AlreadyDecided(ApprovalState::Approved)),
         "{outcomes:?}"
