@@ -214,7 +214,10 @@ pub async fn an_approval_is_decided_once_under_concurrent_decisions(backend: &im
     assert_eq!(won.len(), 1, "{outcomes:?}");
     let (won, audit) = &won[0];
     let approvals = reported(&*one, "approval.approve").await;
-    assert_eq!(&approvals, audit, "the winner's event alone, stored with it");
+    assert_eq!(
+        &approvals, audit,
+        "the winner's event alone, stored with it"
+    );
     assert_eq!(approvals[0].actor, won.decision.as_ref().unwrap().by);
     assert!(
         outcomes.contains(&Decided::AlreadyDecided(ApprovalState::Approved)),
