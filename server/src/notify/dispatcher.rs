@@ -59,11 +59,19 @@ impl Dispatcher {
     pub async fn run(self: Arc<Self>, mut stopped: watch::Receiver<bool>) {
         let mut sending = JoinSet::new();
         while !*stopped.borrow() {
-            if let Err(err) = self.round(&mut sending).await {
-                tracing::warn!(error = %err, "notification round failed; trying again");
-            }
+            let pause = match self.round(&mut sending).await {
+                // More may be due: go on at once.
+                Ok(Round::Full) => Duration::ZERO,
+                Ok(Round::Caught) => self.config.poll_interval,
+                Err(err) => {
+                    tracing::warn!(error = %err, "notification round failed; trying again");
+                    self.config.poll_interval
+                }
+            };
+            // An attempt that ends makes room: the next round may claim.
             tokio::select! {
-                _ = tokio::time::sleep(self.config.poll_interval) => {}
+                _ = tokio::time::sleep(pause) => {}
+                Some(ended) = sending.join_next(), if !sending.is_empty() => log_attempt(ended),
                 _ = stopped.changed() => {}
             }
             while let Some(ended) = sending.try_join_next() {
@@ -75,16 +83,21 @@ impl Dispatcher {
         }
     }
 
-    /// One round: queues what new events call for, starts an attempt at
-    /// each due delivery (as many as `sending` has room for), and notes
-    /// the outbox's depth.
+    /// One round: queues what a batch of new events calls for, starts an
+    /// attempt at each due delivery (as many as `sending` has room for,
+    /// once at least half of it is free, so that claims come in batches),
+    /// and notes the outbox's depth. Queuing and sending take turns, so a
+    /// burst of events does not hold up the deliveries already queued.
     async fn round(
         self: &Arc<Self>,
         sending: &mut JoinSet<Result<(), StoreError>>,
-    ) -> Result<(), StoreError> {
-        while self.queue_new_events().await? {}
+    ) -> Result<Round, StoreError> {
+        let mut round = match self.queue_new_events().await? {
+            true => Round::Full,
+            false => Round::Caught,
+        };
         let room = MAX_IN_FLIGHT.saturating_sub(sending.len());
-        if room > 0 {
+        if room >= MAX_IN_FLIGHT / 2 {
             let due = self
                 .store
                 .claim_deliveries(
@@ -93,35 +106,47 @@ impl Dispatcher {
                     room as u32,
                 )
                 .await?;
+            if due.len() == room {
+                round = Round::Full;
+            }
             for delivery in due {
                 let dispatcher = self.clone();
                 sending.spawn(async move { dispatcher.attempt(delivery).await });
             }
         }
         self.metrics.observe(self.store.outbox_depth().await?);
-        Ok(())
+        Ok(round)
     }
 
-    /// Reads the audit events after the cursor and queues their
-    /// deliveries, moving the cursor with them; returns whether there
-    /// were any.
+    /// Reads a batch of the audit events after the cursor and queues
+    /// their deliveries, moving the cursor with them; returns whether the
+    /// batch was full (more may wait).
     async fn queue_new_events(&self) -> Result<bool, StoreError> {
         let cursor = self.store.outbox_cursor().await?;
         let rows = self.store.audit_after(cursor, EVENTS_PER_ROUND).await?;
         let Some(through) = rows.last().map(|row| row.sequence) else {
             return Ok(false);
         };
+        let full = rows.len() == EVENTS_PER_ROUND as usize;
         let subscriptions = self.subscriptions.current().await?;
         if subscriptions.is_empty() {
             self.store.queue_deliveries(through, &[]).await?;
-            return Ok(true);
+            return Ok(full);
         }
         let pipelines = self.pipeline_names(&rows).await?;
+        // An order's events (placed, filled) are read with it once.
+        let mut orders = HashMap::new();
         let mut deliveries = Vec::new();
         for row in &rows {
             let order = match row.action.starts_with("order.") {
-                true => self.store.get_order(&row.target).await?,
-                false => None,
+                true => match orders.get(&row.target) {
+                    Some(order) => order,
+                    None => {
+                        let order = self.store.get_order(&row.target).await?;
+                        orders.entry(row.target.clone()).or_insert(order)
+                    }
+                },
+                false => &None,
             };
             let Some(mut event) = describe(row, order.as_ref(), &pipelines) else {
                 continue;
@@ -145,7 +170,7 @@ impl Dispatcher {
             }
         }
         self.store.queue_deliveries(through, &deliveries).await?;
-        Ok(true)
+        Ok(full)
     }
 
     /// The pipeline an execution's or an approval's event is of.
@@ -253,6 +278,14 @@ impl Dispatcher {
             }
         }
     }
+}
+
+/// How a round left the outbox.
+enum Round {
+    /// It claimed as many deliveries as it had room for: more may be due.
+    Full,
+    /// It claimed every due delivery, or had too little room to claim.
+    Caught,
 }
 
 /// Logs an attempt that could not be recorded; its delivery is claimed
