@@ -8,6 +8,7 @@ use std::{hint::black_box, net::IpAddr, time::Instant};
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use tradeplane_server::{
+    audit::AuditEntry,
     security::{
         keys::{ApiKeys, NewKey},
         policy,
@@ -31,7 +32,7 @@ fn auth(c: &mut Criterion) {
             .await
             .expect("the store opens");
         let keys = ApiKeys::load(store).await.expect("keys load");
-        let (_, token) = keys
+        let (_, token, _) = keys
             .create(
                 NewKey {
                     name: "bench".into(),
@@ -40,6 +41,7 @@ fn auth(c: &mut Criterion) {
                     request_id: None,
                 },
                 0,
+                AuditEntry::system(),
             )
             .await
             .expect("a key");

@@ -18,8 +18,9 @@ use tradeplane_api::{ApiKey, ProtoEnum, Role};
 
 use crate::{
     api_error::ApiError,
+    audit::AuditEntry,
     proto_time::ms_to_timestamp,
-    store::{ApiKeyInsert, ApiKeyRow, KeyStore, StoreError},
+    store::{ApiKeyInsert, ApiKeyRow, AuditRow, KeyStore, StoreError},
 };
 
 /// Every token starts with this, so a leaked one is easy to recognise.
@@ -174,8 +175,15 @@ impl ApiKeys {
         })
     }
 
-    /// Creates a key; the token is returned here and never again.
-    pub async fn create(&self, new: NewKey, now_ms: i64) -> Result<(ApiKey, String), ApiError> {
+    /// Creates a key and, in the same write, the audit event `report`
+    /// (its target and detail filled in here); the token is returned here
+    /// and never again, with the stored event.
+    pub async fn create(
+        &self,
+        new: NewKey,
+        now_ms: i64,
+        mut report: AuditEntry,
+    ) -> Result<(ApiKey, String, Vec<AuditRow>), ApiError> {
         validate_name(&new.name)?;
         if new.role == Role::Unspecified {
             return Err(ApiError::invalid_field(
@@ -216,10 +224,20 @@ impl ApiKeys {
             expire_ms,
             new.request_id,
         );
-        match self.store.insert_api_key(row.clone()).await? {
-            ApiKeyInsert::Inserted => {
+        report.target = row.id.clone();
+        report.detail = format!(
+            "name={} role={}",
+            row.name,
+            super::policy::role_name(new.role)
+        );
+        match self
+            .store
+            .insert_api_key(row.clone(), vec![report.row(now_ms)])
+            .await?
+        {
+            ApiKeyInsert::Inserted(audit) => {
                 self.activate(&row);
-                Ok((to_proto(&row), token))
+                Ok((to_proto(&row), token, audit))
             }
             ApiKeyInsert::RequestSeen(first) => Err(ApiError::AlreadyExists {
                 what: "api key",
@@ -249,11 +267,29 @@ impl ApiKeys {
             .collect())
     }
 
-    /// Revokes a key at once, in memory and durably.
-    pub async fn revoke(&self, id: &str, now_ms: i64) -> Result<ApiKey, ApiError> {
-        let row = self
+    /// Revokes a key at once, in memory and durably, with the audit event
+    /// `report` (its detail filled in here) in the same write; a key
+    /// revoked before gets no second event.
+    pub async fn revoke(
+        &self,
+        id: &str,
+        now_ms: i64,
+        mut report: AuditEntry,
+    ) -> Result<(ApiKey, Vec<AuditRow>), ApiError> {
+        report.target = id.to_string();
+        // Revoking is rare: the key's name for the event is read first.
+        if let Some(key) = self
             .store
-            .revoke_api_key(id, now_ms)
+            .list_api_keys()
+            .await?
+            .into_iter()
+            .find(|row| row.id == id)
+        {
+            report.detail = format!("name={}", key.name);
+        }
+        let (row, audit) = self
+            .store
+            .revoke_api_key(id, now_ms, vec![report.row(now_ms)])
             .await?
             .ok_or_else(|| ApiError::NotFound {
                 what: "api key",
@@ -262,7 +298,7 @@ impl ApiKeys {
         if let Ok(mut active) = self.active.write() {
             active.retain(|_, key| key.id != id);
         }
-        Ok(to_proto(&row))
+        Ok((to_proto(&row), audit))
     }
 
     /// Writes last-used times that changed since the previous flush.
@@ -318,7 +354,7 @@ impl ApiKeys {
             .any(|row| row.token_hash == hash);
         if !known {
             let row = new_row(&token, BOOTSTRAP_KEY_NAME, Role::Admin, now_ms, None, None);
-            match self.store.insert_api_key(row.clone()).await {
+            match self.store.insert_api_key(row.clone(), Vec::new()).await {
                 Ok(_) => {
                     tracing::info!(file = %key_file.display(), "bootstrap admin key installed");
                 }

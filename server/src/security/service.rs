@@ -23,7 +23,7 @@ use super::{
 };
 use crate::{
     api_error::ApiError,
-    audit::{self, AuditEntry, actions},
+    audit::{self, actions},
     controls::breakers::{self, CircuitBreakers},
     listing::{BoxStream, invalid_page_token, next_page, page_size, watch},
     market::account,
@@ -57,11 +57,6 @@ impl SecurityAdminGrpc {
             streams_end,
         }
     }
-
-    async fn audit(&self, entry: AuditEntry) -> Result<(), ApiError> {
-        self.security.audit.record(entry).await?;
-        Ok(())
-    }
 }
 
 #[tonic::async_trait]
@@ -91,14 +86,9 @@ impl SecurityAdminService for SecurityAdminGrpc {
             ttl,
             request_id: non_empty(&body.request_id),
         };
-        let (api_key, token) = self.security.keys.create(new, now_ms()).await?;
-        let mut entry = audit_entry(&request, actions::API_KEY_CREATE, api_key.id.clone());
-        entry.detail = format!(
-            "name={} role={}",
-            api_key.name,
-            super::policy::role_name(role)
-        );
-        self.audit(entry).await?;
+        let report = audit_entry(&request, actions::API_KEY_CREATE, String::new());
+        let (api_key, token, audit) = self.security.keys.create(new, now_ms(), report).await?;
+        self.security.audit.published(&audit);
         Ok(Response::new(CreateApiKeyResponse {
             api_key: Some(api_key),
             token,
@@ -139,10 +129,9 @@ impl SecurityAdminService for SecurityAdminGrpc {
                 ApiError::invalid_field("MISSING_ID", "id", "name the key to revoke").into(),
             );
         }
-        let api_key = self.security.keys.revoke(&id, now_ms()).await?;
-        let mut entry = audit_entry(&request, actions::API_KEY_REVOKE, id);
-        entry.detail = format!("name={}", api_key.name);
-        self.audit(entry).await?;
+        let report = audit_entry(&request, actions::API_KEY_REVOKE, id.clone());
+        let (api_key, audit) = self.security.keys.revoke(&id, now_ms(), report).await?;
+        self.security.audit.published(&audit);
         Ok(Response::new(RevokeApiKeyResponse {
             api_key: Some(api_key),
         }))

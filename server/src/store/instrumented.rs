@@ -243,8 +243,12 @@ impl<S: Store> AuditStore for Instrumented<S> {
 
 #[async_trait]
 impl<S: Store> KeyStore for Instrumented<S> {
-    async fn insert_api_key(&self, key: ApiKeyRow) -> Result<ApiKeyInsert, StoreError> {
-        self.timed("insert_api_key", self.inner.insert_api_key(key))
+    async fn insert_api_key(
+        &self,
+        key: ApiKeyRow,
+        audit: Vec<AuditRow>,
+    ) -> Result<ApiKeyInsert, StoreError> {
+        self.timed("insert_api_key", self.inner.insert_api_key(key, audit))
             .await
     }
 
@@ -253,9 +257,17 @@ impl<S: Store> KeyStore for Instrumented<S> {
             .await
     }
 
-    async fn revoke_api_key(&self, id: &str, at_ms: i64) -> Result<Option<ApiKeyRow>, StoreError> {
-        self.timed("revoke_api_key", self.inner.revoke_api_key(id, at_ms))
-            .await
+    async fn revoke_api_key(
+        &self,
+        id: &str,
+        at_ms: i64,
+        audit: Vec<AuditRow>,
+    ) -> Result<Option<(ApiKeyRow, Vec<AuditRow>)>, StoreError> {
+        self.timed(
+            "revoke_api_key",
+            self.inner.revoke_api_key(id, at_ms, audit),
+        )
+        .await
     }
 
     async fn record_key_use(&self, used: Vec<(String, i64)>) -> Result<(), StoreError> {

@@ -2,7 +2,7 @@
 
 use async_trait::async_trait;
 
-use super::StoreError;
+use super::{AuditRow, StoreError};
 
 /// An API key as stored: metadata and the SHA-256 of the token, never the
 /// token itself.
@@ -25,7 +25,8 @@ pub struct ApiKeyRow {
 /// What inserting an API key did.
 #[derive(Debug, Clone, PartialEq)]
 pub enum ApiKeyInsert {
-    Inserted,
+    /// Stored, with the audit events that report it (chained).
+    Inserted(Vec<AuditRow>),
     /// A key was already created for this `request_id`: here it is.
     RequestSeen(Box<ApiKeyRow>),
 }
@@ -33,12 +34,26 @@ pub enum ApiKeyInsert {
 /// Storage of API keys.
 #[async_trait]
 pub trait KeyStore: Send + Sync + 'static {
-    /// Stores a new API key, unless its `request_id` was seen before.
-    async fn insert_api_key(&self, key: ApiKeyRow) -> Result<ApiKeyInsert, StoreError>;
+    /// Stores a new API key and, in the same transaction, appends the
+    /// audit events that report it, unless its `request_id` was seen
+    /// before (then nothing is written).
+    async fn insert_api_key(
+        &self,
+        key: ApiKeyRow,
+        audit: Vec<AuditRow>,
+    ) -> Result<ApiKeyInsert, StoreError>;
     /// Every API key, revoked ones included, by id.
     async fn list_api_keys(&self) -> Result<Vec<ApiKeyRow>, StoreError>;
-    /// Marks a key revoked (once); `None` when there is no such key.
-    async fn revoke_api_key(&self, id: &str, at_ms: i64) -> Result<Option<ApiKeyRow>, StoreError>;
+    /// Marks a key revoked (once) and, in the same transaction, appends
+    /// the audit events that report it; the key as it now is, with the
+    /// events appended (none when it was revoked before), or `None` when
+    /// there is no such key.
+    async fn revoke_api_key(
+        &self,
+        id: &str,
+        at_ms: i64,
+        audit: Vec<AuditRow>,
+    ) -> Result<Option<(ApiKeyRow, Vec<AuditRow>)>, StoreError>;
     /// Saves last-used times: `(key id, time)` pairs.
     async fn record_key_use(&self, used: Vec<(String, i64)>) -> Result<(), StoreError>;
 }

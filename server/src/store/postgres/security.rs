@@ -19,7 +19,12 @@ impl KeyStore for PostgresStore {
     /// same `request_id` is waited for, so a replay, even one racing the
     /// first request on another replica, finds the key stored first; a
     /// conflict on the id or token alone is an error.
-    async fn insert_api_key(&self, key: ApiKeyRow) -> Result<ApiKeyInsert, StoreError> {
+    async fn insert_api_key(
+        &self,
+        key: ApiKeyRow,
+        audit: Vec<AuditRow>,
+    ) -> Result<ApiKeyInsert, StoreError> {
+        let mut tx = self.pool.begin().await?;
         let inserted = sqlx::query(sqlx::AssertSqlSafe(format!(
             "INSERT INTO api_keys ({API_KEY_COLUMNS}) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT DO NOTHING"
@@ -34,12 +39,15 @@ impl KeyStore for PostgresStore {
         .bind(key.last_used_ms)
         .bind(key.revoked_ms)
         .bind(&key.request_id)
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await?
         .rows_affected();
         if inserted > 0 {
-            return Ok(ApiKeyInsert::Inserted);
+            let audit = super::audit::append(&mut tx, audit).await?;
+            tx.commit().await?;
+            return Ok(ApiKeyInsert::Inserted(audit));
         }
+        tx.rollback().await?;
         let first = sqlx::query(sqlx::AssertSqlSafe(format!(
             "SELECT {API_KEY_COLUMNS} FROM api_keys WHERE request_id = $1"
         )))
@@ -66,16 +74,38 @@ impl KeyStore for PostgresStore {
     }
 
     /// One statement: the row lock makes the first revocation win.
-    async fn revoke_api_key(&self, id: &str, at_ms: i64) -> Result<Option<ApiKeyRow>, StoreError> {
-        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "UPDATE api_keys SET revoked_ms = COALESCE(revoked_ms, $2) WHERE id = $1 \
+    async fn revoke_api_key(
+        &self,
+        id: &str,
+        at_ms: i64,
+        audit: Vec<AuditRow>,
+    ) -> Result<Option<(ApiKeyRow, Vec<AuditRow>)>, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let revoked = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "UPDATE api_keys SET revoked_ms = $2 WHERE id = $1 AND revoked_ms IS NULL \
              RETURNING {API_KEY_COLUMNS}"
         )))
         .bind(id)
         .bind(at_ms)
+        .fetch_optional(&mut *tx)
+        .await?;
+        if let Some(row) = revoked {
+            let key = api_key_row(&row)?;
+            let audit = super::audit::append(&mut tx, audit).await?;
+            tx.commit().await?;
+            return Ok(Some((key, audit)));
+        }
+        tx.rollback().await?;
+        // Revoked before (a revocation never changes again), or not there.
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {API_KEY_COLUMNS} FROM api_keys WHERE id = $1"
+        )))
+        .bind(id)
         .fetch_optional(&self.pool)
         .await?;
-        row.as_ref().map(api_key_row).transpose()
+        row.as_ref()
+            .map(|row| api_key_row(row).map(|key| (key, Vec::new())))
+            .transpose()
     }
 
     /// One statement for the batch: each key keeps the latest of its stored

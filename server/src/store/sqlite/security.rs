@@ -14,7 +14,11 @@ const API_KEY_COLUMNS: &str = "id, name, role, prefix, token_hash, create_ms, ex
 
 #[async_trait]
 impl KeyStore for SqliteStore {
-    async fn insert_api_key(&self, key: ApiKeyRow) -> Result<ApiKeyInsert, StoreError> {
+    async fn insert_api_key(
+        &self,
+        key: ApiKeyRow,
+        audit: Vec<AuditRow>,
+    ) -> Result<ApiKeyInsert, StoreError> {
         self.run(move |conn| {
             let tx = conn.savepoint()?;
             if let Some(request_id) = &key.request_id {
@@ -44,8 +48,9 @@ impl KeyStore for SqliteStore {
                     key.request_id,
                 ],
             )?;
+            let audit = super::audit::append(&tx, audit)?;
             tx.commit()?;
-            Ok(ApiKeyInsert::Inserted)
+            Ok(ApiKeyInsert::Inserted(audit))
         })
         .await
     }
@@ -59,20 +64,32 @@ impl KeyStore for SqliteStore {
         rows.iter().map(api_key_row).collect()
     }
 
-    async fn revoke_api_key(&self, id: &str, at_ms: i64) -> Result<Option<ApiKeyRow>, StoreError> {
+    async fn revoke_api_key(
+        &self,
+        id: &str,
+        at_ms: i64,
+        audit: Vec<AuditRow>,
+    ) -> Result<Option<(ApiKeyRow, Vec<AuditRow>)>, StoreError> {
         let id = id.to_string();
         self.run(move |conn| {
-            conn.execute(
+            let tx = conn.savepoint()?;
+            let revoked = tx.execute(
                 "UPDATE api_keys SET revoked_ms = ?2 WHERE id = ?1 AND revoked_ms IS NULL",
                 rusqlite::params![id, at_ms],
             )?;
-            Ok(conn
+            let key = tx
                 .query_row(
                     &format!("SELECT {API_KEY_COLUMNS} FROM api_keys WHERE id = ?1"),
                     [&id],
                     api_key_from_rusqlite,
                 )
-                .optional()?)
+                .optional()?;
+            let audit = match revoked {
+                0 => Vec::new(),
+                _ => super::audit::append(&tx, audit)?,
+            };
+            tx.commit()?;
+            Ok(key.map(|key| (key, audit)))
         })
         .await
     }
