@@ -43,7 +43,7 @@ async fn server_obeying(telegram: &MockTelegram, role: ChatRole) -> TestServer {
                 chat_id: CHAT_ID.to_string(),
                 parse_mode: Default::default(),
             }),
-            events: vec!["approval_pending".into()],
+            events: vec!["approval_pending".into(), "approval_approved".into()],
             pipelines: Vec::new(),
             accounts: Vec::new(),
             min_severity: String::new(),
@@ -169,6 +169,26 @@ async fn an_approval_tapped_twice_approves_once() {
     assert_eq!(won[0].actor, format!("telegram:{CHAT_ID}"));
     let orders = all_orders(&client, OrderFilter::default()).await;
     assert_eq!(orders.len(), 1, "one order: {orders:?}");
+    // The chat hears of the approval once: the second tap, refused, is
+    // audited but changed nothing, so it is no event.
+    bot_said(&telegram, "Approved by telegram:").await;
+    eventually(
+        Duration::from_secs(20),
+        Duration::from_millis(50),
+        || async {
+            match server.store().outbox_depth().await {
+                Ok(depth) if depth.pending == 0 => Ok(()),
+                other => Err(format!("the outbox: {other:?}")),
+            }
+        },
+    )
+    .await;
+    let told = telegram
+        .messages()
+        .into_iter()
+        .filter(|m| m.shown.contains("Approved by telegram:"))
+        .count();
+    assert_eq!(told, 1, "{:?}", telegram.messages());
     server.stop().await;
 }
 

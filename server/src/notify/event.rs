@@ -4,6 +4,8 @@
 
 use std::collections::HashMap;
 
+use tradeplane_api::AuditOutcome;
+
 use super::{
     channel::{Button, Severity},
     daily_pnl::DailyPnl,
@@ -87,6 +89,16 @@ pub fn describe(
     order: Option<&Order>,
     pipelines: &HashMap<String, String>,
 ) -> Option<Event> {
+    // A decision that did not take (the approval was decided before, or
+    // void) is audited, but it changed nothing: no event.
+    let decision = [
+        actions::APPROVAL_APPROVE,
+        actions::APPROVAL_REJECT,
+        actions::APPROVAL_EXPIRE,
+    ];
+    if decision.contains(&row.action.as_str()) && row.outcome != AuditOutcome::Success as i32 {
+        return None;
+    }
     let (kind, title, text) = match row.action.as_str() {
         actions::ORDER_PLACE | actions::ORDER_FILL | actions::ORDER_FAIL => {
             return order.and_then(|order| of_order(row, order, pipelines));
