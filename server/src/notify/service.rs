@@ -49,16 +49,20 @@ fn required_name(name: &str) -> Result<&str, ApiError> {
     Ok(name)
 }
 
-/// The store's state of a request's; UNSPECIFIED is refused.
-fn delivery_state(number: i32) -> Result<store::DeliveryState, ApiError> {
-    let state = DeliveryState::known(number, "state")?;
-    store::DeliveryState::from_word(state.word()).ok_or_else(|| {
-        ApiError::invalid_field(
-            "MISSING_STATE",
-            "state",
-            "choose pending, delivered or dead",
-        )
-    })
+/// The store's state a request names; UNSPECIFIED: every state.
+fn delivery_state(number: i32) -> Result<Option<store::DeliveryState>, ApiError> {
+    match DeliveryState::known(number, "state")? {
+        DeliveryState::Unspecified => Ok(None),
+        state => store::DeliveryState::from_word(state.word())
+            .map(Some)
+            .ok_or_else(|| {
+                ApiError::invalid_field(
+                    "UNKNOWN_STATE",
+                    "state",
+                    "choose pending, delivered or dead",
+                )
+            }),
+    }
 }
 
 /// The page cursor `<sequence>/<subscription>` of a delivery.

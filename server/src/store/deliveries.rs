@@ -130,8 +130,8 @@ where
     )
 }
 
-/// The deliveries `query` names: one state, newest (highest sequence)
-/// first, then by subscription, after the page cursor.
+/// The deliveries `query` names: of its state (or all), newest (highest
+/// sequence) first, then by subscription, after the page cursor.
 pub async fn query_deliveries<DB>(
     pool: &Pool<DB>,
     query: &DeliveryQuery,
@@ -147,9 +147,12 @@ where
     String: for<'q> Encode<'q, DB> + for<'r> Decode<'r, DB> + Type<DB>,
 {
     let mut sql = QueryBuilder::<DB>::new(format!(
-        "SELECT {DELIVERY_COLUMNS} FROM outbox_deliveries WHERE state = "
+        "SELECT {DELIVERY_COLUMNS} FROM outbox_deliveries WHERE 1 = 1"
     ));
-    sql.push_bind(query.state.word().to_string());
+    if let Some(state) = query.state {
+        sql.push(" AND state = ")
+            .push_bind(state.word().to_string());
+    }
     if let Some(subscription) = &query.subscription {
         sql.push(" AND subscription = ")
             .push_bind(subscription.clone());

@@ -75,7 +75,8 @@ pub enum Settlement {
 /// then by subscription.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DeliveryQuery {
-    pub state: DeliveryState,
+    /// Only those in this state; `None`: every state.
+    pub state: Option<DeliveryState>,
     /// Only this subscription's.
     pub subscription: Option<String>,
     /// Only those after this `(sequence, subscription)` in the listing's
@@ -134,7 +135,7 @@ pub trait OutboxStore: Send + Sync + 'static {
         limit: u32,
     ) -> Result<Vec<Delivery>, StoreError> {
         self.query_deliveries(&DeliveryQuery {
-            state,
+            state: Some(state),
             subscription: None,
             after: None,
             limit,

@@ -150,7 +150,7 @@ pub async fn deliveries_list_by_subscription_newest_first_in_pages(backend: &imp
         }
     };
     let pending = DeliveryQuery {
-        state: DeliveryState::Pending,
+        state: Some(DeliveryState::Pending),
         subscription: None,
         after: None,
         limit: 2,
@@ -179,11 +179,27 @@ pub async fn deliveries_list_by_subscription_newest_first_in_pages(backend: &imp
     );
     assert!(
         keys(DeliveryQuery {
-            state: DeliveryState::Dead,
+            state: Some(DeliveryState::Dead),
+            limit: 10,
+            ..pending.clone()
+        })
+        .await
+        .is_empty()
+    );
+    assert_eq!(
+        keys(DeliveryQuery {
+            state: None,
+            limit: 10,
+            ..pending.clone()
+        })
+        .await
+        .len(),
+        keys(DeliveryQuery {
             limit: 10,
             ..pending
         })
         .await
-        .is_empty()
+        .len(),
+        "every state: here, all are pending"
     );
 }
