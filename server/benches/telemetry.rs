@@ -19,22 +19,22 @@ use tracing::Instrument;
 use tradeplane_server::{
     observe::CallTrace,
     telemetry::{
-        self, Telemetry, TelemetryLayer,
+        self, CallTracing, Telemetry, TelemetryLayer,
         config::{LogConfig, TelemetryConfig},
     },
 };
 
 /// The webhook's shape: read the call's trace, open the intake's span, await.
 async fn webhook(request: Request) -> &'static str {
-    let traceparent = request
+    let trace = request
         .extensions()
         .get::<CallTrace>()
-        .map(|trace| trace.traceparent.clone())
+        .cloned()
         .unwrap_or_default();
     let span = tracing::info_span!("signal.submit", source = %"tradingview");
     async move {
         tokio::task::yield_now().await;
-        std::hint::black_box(traceparent);
+        std::hint::black_box(trace.traceparent());
     }
     .instrument(span)
     .await;
@@ -62,7 +62,10 @@ fn call_cost(c: &mut Criterion) {
         let dispatch = tracing::Dispatch::new(subscriber);
         let router = Router::new()
             .route("/webhooks/tradingview", post(webhook))
-            .layer(TelemetryLayer::http(telemetry.meter(), spans));
+            .layer(TelemetryLayer::http(
+                telemetry.meter(),
+                CallTracing::from_env(spans).expect("the tracing"),
+            ));
         let call = || {
             let router = router.clone();
             async move {

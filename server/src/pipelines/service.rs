@@ -322,10 +322,10 @@ impl PipelineService for PipelineGrpc {
         request: Request<RunPipelineRequest>,
     ) -> Result<Response<RunPipelineResponse>, Status> {
         let mut entry = audit_entry(&request, actions::PIPELINE_RUN, "");
-        let traceparent = request
+        let trace = request
             .extensions()
             .get::<CallTrace>()
-            .map(|t| t.traceparent.clone())
+            .cloned()
             .unwrap_or_default();
         let request = request.into_inner();
         let compiled = self.pipelines.get(required_id(&request.id)?)?;
@@ -358,7 +358,13 @@ impl PipelineService for PipelineGrpc {
         let request_id = (!request.request_id.is_empty()).then(|| request.request_id.clone());
         let execution = self
             .pipelines
-            .trigger(&compiled, signal, &traceparent, "run by hand", request_id)
+            .trigger(
+                &compiled,
+                signal,
+                trace.traceparent(),
+                "run by hand",
+                request_id,
+            )
             .await?;
         entry.target = compiled.id.clone();
         entry.detail = format!("{} run: execution {}", compiled.name, execution.id);

@@ -346,7 +346,7 @@ pub fn audit_entry<T>(
         trace_id: request
             .extensions()
             .get::<CallTrace>()
-            .map(|t| t.trace_id.clone())
+            .map(|t| t.trace_id().to_string())
             .unwrap_or_default(),
     }
 }

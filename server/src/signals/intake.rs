@@ -17,7 +17,7 @@ use uuid::Uuid;
 use super::{
     config::SignalsConfig,
     dedupe::dedupe_key,
-    metrics::{self, SignalMetrics},
+    metrics::{Outcome, SignalMetrics},
     validate::{RawSignal, validate},
     violation::{RejectReason, Violation},
 };
@@ -175,7 +175,7 @@ impl SignalIntake {
                         if let (true, Some(planner)) = (queued, &self.planner) {
                             planner.queued();
                         }
-                        self.metrics.record(&raw.source, metrics::ACCEPTED, seconds);
+                        self.metrics.record(&raw.source, Outcome::Accepted, seconds);
                         if let Some(price) = price {
                             self.remember_price(&signal, price);
                         }
@@ -188,7 +188,7 @@ impl SignalIntake {
                     }
                     SignalWriteResult::Duplicate(first) => {
                         self.metrics
-                            .record(&raw.source, metrics::DUPLICATE, seconds);
+                            .record(&raw.source, Outcome::Duplicate, seconds);
                         Ok(Submission {
                             signal: *first,
                             outcome: SignalOutcome::Duplicate,
@@ -224,7 +224,7 @@ impl SignalIntake {
                 }
                 self.metrics.record(
                     &raw.source,
-                    metrics::REJECTED,
+                    Outcome::Rejected,
                     started.elapsed().as_secs_f64(),
                 );
                 self.metrics
@@ -239,7 +239,7 @@ impl SignalIntake {
 
     /// Counts a body that could not even be read as a signal (bad JSON).
     pub fn count_unreadable(&self, source: &str) {
-        self.metrics.record(source, metrics::REJECTED, 0.0);
+        self.metrics.record(source, Outcome::Rejected, 0.0);
         self.metrics.rejected(source, [RejectReason::InvalidJson]);
     }
 

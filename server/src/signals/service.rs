@@ -131,11 +131,11 @@ fn raw_overrides(wire: pb::AlertOverrides) -> RawOverrides {
     }
 }
 
-fn traceparent<T>(request: &Request<T>) -> String {
+fn call_trace<T>(request: &Request<T>) -> CallTrace {
     request
         .extensions()
         .get::<CallTrace>()
-        .map(|t| t.traceparent.clone())
+        .cloned()
         .unwrap_or_default()
 }
 
@@ -186,8 +186,8 @@ impl SignalService for SignalGrpc {
         &self,
         request: Request<SubmitSignalRequest>,
     ) -> Result<Response<SubmitSignalResponse>, Status> {
-        let traceparent = traceparent(&request);
-        match submit_one(&self.intake, request.into_inner(), &traceparent).await {
+        let trace = call_trace(&request);
+        match submit_one(&self.intake, request.into_inner(), trace.traceparent()).await {
             Ok(response) => Ok(Response::new(response)),
             Err(SubmitError::Rejected { violations, .. }) => {
                 Err(rejection_error(&violations, Field::grpc_name).into())
@@ -202,14 +202,14 @@ impl SignalService for SignalGrpc {
         &self,
         request: Request<Streaming<SubmitSignalsRequest>>,
     ) -> Result<Response<Self::SubmitSignalsStream>, Status> {
-        let traceparent = traceparent(&request);
+        let trace = call_trace(&request);
         let intake = self.intake.clone();
         let results = request
             .into_inner()
             .enumerate()
             .map(move |(index, item)| {
                 let intake = intake.clone();
-                let traceparent = traceparent.clone();
+                let trace = trace.clone();
                 async move {
                     let index = index as u64;
                     let signal = item?.signal.ok_or_else(|| {
@@ -219,7 +219,7 @@ impl SignalService for SignalGrpc {
                             "is required",
                         ))
                     })?;
-                    let result = match submit_one(&intake, signal, &traceparent).await {
+                    let result = match submit_one(&intake, signal, trace.traceparent()).await {
                         Ok(submitted) => submit_signals_response::Result::Submitted(submitted),
                         Err(SubmitError::Rejected { signal, violations }) => {
                             let error = rejection_error(&violations, Field::grpc_name);

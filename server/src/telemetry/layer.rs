@@ -14,21 +14,24 @@ use std::{
 };
 
 use axum::extract::MatchedPath;
-use http::{HeaderMap, Request, Response};
+use http::{HeaderMap, Request, Response, StatusCode};
 use http_body::{Body, Frame, SizeHint};
 use opentelemetry::{
-    Context as OtelContext, KeyValue,
-    global::BoxedTracer,
-    metrics::{Histogram, Meter, UpDownCounter},
+    KeyValue, Value,
+    metrics::Meter,
     propagation::{Extractor, TextMapPropagator},
-    trace::{Span as _, SpanBuilder, SpanContext, SpanKind, TraceContextExt, Tracer},
+    trace::{SpanContext, TraceContextExt},
 };
 use opentelemetry_sdk::propagation::TraceContextPropagator;
 use tower::{Layer, Service};
 use tracing::Span;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
-use super::request_log::RequestLine;
+use super::{
+    call_ids::CallTracing,
+    call_names::{CallMeters, CallName, CallNames, method_name},
+    request_log::RequestLine,
+};
 use crate::observe::{CallTrace, SECONDS_BUCKETS};
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -39,12 +42,10 @@ enum Protocol {
 
 struct Instruments {
     protocol: Protocol,
-    duration: Histogram<f64>,
-    active: UpDownCounter<i64>,
+    meters: CallMeters,
     propagator: TraceContextPropagator,
-    /// The process's tracer while spans are on, for the call's ids when
-    /// they are not exported (see [`call_span_context`]).
-    tracer: Option<BoxedTracer>,
+    tracing: CallTracing,
+    names: CallNames,
 }
 
 /// Meters and traces every call of the service it wraps.
@@ -54,22 +55,22 @@ pub struct TelemetryLayer {
 }
 
 impl TelemetryLayer {
-    /// The layer for tonic services; `spans`: `telemetry.spans`.
-    pub fn grpc(meter: &Meter, spans: bool) -> Self {
+    /// The layer for tonic services.
+    pub fn grpc(meter: &Meter, tracing: CallTracing) -> Self {
         Self::new(
             meter,
-            spans,
+            tracing,
             Protocol::Grpc,
             "rpc.server.call.duration",
             "rpc.server.active_requests",
         )
     }
 
-    /// The layer for the axum HTTP routes; `spans`: `telemetry.spans`.
-    pub fn http(meter: &Meter, spans: bool) -> Self {
+    /// The layer for the axum HTTP routes.
+    pub fn http(meter: &Meter, tracing: CallTracing) -> Self {
         Self::new(
             meter,
-            spans,
+            tracing,
             Protocol::Http,
             "http.server.request.duration",
             "http.server.active_requests",
@@ -78,25 +79,28 @@ impl TelemetryLayer {
 
     fn new(
         meter: &Meter,
-        spans: bool,
+        tracing: CallTracing,
         protocol: Protocol,
         duration: &'static str,
         active: &'static str,
     ) -> Self {
         let instruments = Instruments {
             protocol,
-            duration: meter
-                .f64_histogram(duration)
-                .with_unit("s")
-                .with_description("Duration of server calls")
-                .with_boundaries(SECONDS_BUCKETS.to_vec())
-                .build(),
-            active: meter
-                .i64_up_down_counter(active)
-                .with_description("Calls in flight")
-                .build(),
+            meters: CallMeters {
+                duration: meter
+                    .f64_histogram(duration)
+                    .with_unit("s")
+                    .with_description("Duration of server calls")
+                    .with_boundaries(SECONDS_BUCKETS.to_vec())
+                    .build(),
+                active: meter
+                    .i64_up_down_counter(active)
+                    .with_description("Calls in flight")
+                    .build(),
+            },
             propagator: TraceContextPropagator::new(),
-            tracer: spans.then(|| opentelemetry::global::tracer("tradeplane")),
+            tracing,
+            names: CallNames::default(),
         };
         Self {
             instruments: Arc::new(instruments),
@@ -139,8 +143,7 @@ where
     }
 
     fn call(&mut self, mut request: Request<ReqBody>) -> Self::Future {
-        let record = CallRecord::start(self.instruments.clone(), &mut request);
-        let span = record.span.clone();
+        let (record, span) = CallRecord::start(self.instruments.clone(), &mut request);
         let future = self.inner.call(request);
         Box::pin(async move {
             match tracing::Instrument::instrument(future, span).await {
@@ -158,7 +161,7 @@ where
                 }
                 Err(err) => {
                     let mut record = record;
-                    record.outcome = Outcome::Failed("transport".into());
+                    record.outcome = Outcome::Failed("transport");
                     drop(record);
                     Err(err)
                 }
@@ -167,143 +170,103 @@ where
     }
 }
 
-/// The call's span context, continuing `parent`: the exported span's when
-/// spans go to an exporter; when they do not (spans are then tracing's
-/// own, for the log lines), one that `tracer` (the SDK's sampler and id
-/// generator) makes for the call alone, which costs a fraction of
-/// building a span through `tracing-opentelemetry`; none when spans are
-/// off.
-fn call_span_context(
-    span: &Span,
-    parent: OtelContext,
-    tracer: Option<&BoxedTracer>,
-) -> SpanContext {
-    let _ = span.set_parent(parent.clone());
-    let bridged = span.context().span().span_context().clone();
-    match tracer {
-        Some(tracer) if !bridged.is_valid() => tracer
-            .build_with_context(
-                SpanBuilder::from_name("call").with_kind(SpanKind::Server),
-                &parent,
-            )
-            .span_context()
-            .clone(),
-        _ => bridged,
-    }
-}
-
 /// How a call ended, as far as is known.
 enum Outcome {
     /// gRPC: body still streaming, status comes in trailers.
     Pending,
     Grpc(i32),
-    Http(u16),
-    Failed(String),
+    Http(StatusCode),
+    Failed(&'static str),
 }
 
 /// Accumulates one call's attributes and records it exactly once (when the
 /// response body ends or is dropped).
 struct CallRecord {
     instruments: Arc<Instruments>,
-    attributes: Vec<KeyValue>,
     started: Instant,
-    span: Span,
+    /// The call's span while spans are exported (it gets the status).
+    exported: Option<Span>,
     outcome: Outcome,
     line: RequestLine,
 }
 
 impl CallRecord {
-    fn start<B>(instruments: Arc<Instruments>, request: &mut Request<B>) -> Self {
-        let parent = instruments
-            .propagator
-            .extract(&HeaderExtractor(request.headers()));
-        let (span, attributes, named) = match instruments.protocol {
+    /// Starts the record of `request` and opens its span, which the
+    /// handler runs in. The call's trace goes into the request's
+    /// extensions.
+    fn start<B>(instruments: Arc<Instruments>, request: &mut Request<B>) -> (Self, Span) {
+        let call = match instruments.protocol {
             Protocol::Grpc => {
-                let method = request.uri().path().trim_start_matches('/').to_string();
-                let span = tracing::info_span!(
-                    "grpc",
-                    otel.name = %method,
-                    otel.kind = "server",
-                    rpc.system.name = "grpc",
-                    rpc.method = %method,
-                    trace_id = tracing::field::Empty,
-                );
-                (
-                    span,
-                    vec![
-                        KeyValue::new("rpc.system.name", "grpc"),
-                        KeyValue::new("rpc.method", method.clone()),
-                    ],
-                    (method, None),
-                )
+                let path = request.uri().path().trim_start_matches('/');
+                instruments
+                    .names
+                    .get(path, "POST", || CallName::grpc(path, &instruments.meters))
             }
             Protocol::Http => {
                 let route = request
                     .extensions()
                     .get::<MatchedPath>()
-                    .map(|p| p.as_str().to_string())
-                    .unwrap_or_else(|| "unmatched".into());
-                let method = request.method().as_str().to_string();
-                let span = tracing::info_span!(
-                    "http",
-                    otel.name = %format!("{method} {route}"),
-                    otel.kind = "server",
-                    http.request.method = %method,
-                    http.route = %route,
-                    trace_id = tracing::field::Empty,
-                );
-                (
-                    span,
-                    vec![
-                        KeyValue::new("http.request.method", method.clone()),
-                        KeyValue::new("http.route", route.clone()),
-                    ],
-                    (method, Some(route)),
-                )
+                    .map_or("unmatched", MatchedPath::as_str);
+                let method = method_name(request.method());
+                instruments.names.get(route, method, || {
+                    CallName::http(method, route, &instruments.meters)
+                })
             }
         };
-        let span_context = call_span_context(&span, parent, instruments.tracer.as_ref());
-        let (trace_id, span_id, traceparent) = {
-            if span_context.is_valid() {
-                (
-                    span_context.trace_id().to_string(),
-                    span_context.span_id().to_string(),
-                    format!(
-                        "00-{}-{}-{:02x}",
-                        span_context.trace_id(),
-                        span_context.span_id(),
-                        span_context.trace_flags().to_u8()
-                    ),
-                )
-            } else {
-                (String::new(), String::new(), String::new())
+        let parent = || {
+            instruments
+                .propagator
+                .extract(&HeaderExtractor(request.headers()))
+        };
+        // Without an exporter the ids are known before the span is made,
+        // and go into it at once; an exported span makes its own.
+        let local = match &instruments.tracing {
+            CallTracing::Local(ids) => Some(trace_of(&ids.start(&parent(), &call.name))),
+            CallTracing::Off | CallTracing::Exported => None,
+        };
+        let trace_id = local.as_ref().map(CallTrace::trace_id);
+        let span = match instruments.protocol {
+            Protocol::Grpc => tracing::info_span!(
+                "grpc",
+                otel.name = %call.name,
+                otel.kind = "server",
+                rpc.system.name = "grpc",
+                rpc.method = %call.target(),
+                trace_id,
+            ),
+            Protocol::Http => tracing::info_span!(
+                "http",
+                otel.name = %call.name,
+                otel.kind = "server",
+                http.request.method = call.method,
+                http.route = %call.target(),
+                trace_id,
+            ),
+        };
+        let (trace, exported) = match (&instruments.tracing, local) {
+            (CallTracing::Exported, _) => {
+                let _ = span.set_parent(parent());
+                let trace = trace_of(span.context().span().span_context());
+                span.record("trace_id", trace.trace_id());
+                (trace, Some(span.clone()))
             }
+            (_, local) => (local.unwrap_or_default(), None),
         };
-        let line = match named {
-            (method, None) => RequestLine::grpc(&method, &trace_id, &span_id),
-            (method, Some(route)) => RequestLine::http(&method, &route, &trace_id, &span_id),
-        };
-        if !trace_id.is_empty() {
-            span.record("trace_id", trace_id.as_str());
-        }
-        request.extensions_mut().insert(CallTrace {
-            trace_id,
-            traceparent,
-        });
-        instruments.active.add(1, &attributes);
-        Self {
+        request.extensions_mut().insert(trace.clone());
+        call.active.add(1);
+        let record = Self {
             instruments,
-            attributes,
             started: Instant::now(),
-            span,
+            exported,
             outcome: Outcome::Pending,
-            line,
-        }
+            line: RequestLine { call, trace },
+        };
+        (record, span)
     }
 
-    fn status_from_headers(&mut self, headers: &HeaderMap, status: http::StatusCode) {
+    fn status_from_headers(&mut self, headers: &HeaderMap, status: StatusCode) {
         self.outcome = match self.instruments.protocol {
-            Protocol::Http => Outcome::Http(status.as_u16()),
+            Protocol::Http => Outcome::Http(status),
             Protocol::Grpc => grpc_status(headers).map_or(Outcome::Pending, Outcome::Grpc),
         };
     }
@@ -326,40 +289,59 @@ impl CallRecord {
 impl Drop for CallRecord {
     fn drop(&mut self) {
         self.ended_early(true);
-        let mut attributes = std::mem::take(&mut self.attributes);
-        // The gauge was raised with the call's attributes before any status
-        // was known; lower it with the same ones.
-        self.instruments.active.add(-1, &attributes);
-        let (outcome, failed) = match &self.outcome {
+        let call = &self.line.call;
+        call.active.add(-1);
+        let latency = self.started.elapsed();
+        // What the log line says, the status attribute, whether the call
+        // failed, and its `error.type`.
+        let (outcome, status, failed, error) = match &self.outcome {
             Outcome::Grpc(code) => {
                 let name = grpc_code_name(*code);
-                self.span.set_attribute("rpc.response.status_code", name);
-                attributes.push(KeyValue::new("rpc.response.status_code", name));
-                if *code != 0 {
-                    attributes.push(KeyValue::new("error.type", name));
-                }
-                (name.to_string(), *code != 0)
+                let status = KeyValue::new("rpc.response.status_code", name);
+                let error = (*code != 0).then_some(Value::from(name));
+                (name, Some(status), *code != 0, error)
             }
             Outcome::Http(code) => {
-                self.span
-                    .set_attribute("http.response.status_code", i64::from(*code));
-                attributes.push(KeyValue::new("http.response.status_code", i64::from(*code)));
-                if *code >= 500 {
-                    attributes.push(KeyValue::new("error.type", code.to_string()));
-                }
-                (code.to_string(), *code >= 400)
+                let status = KeyValue::new("http.response.status_code", i64::from(code.as_u16()));
+                let error = code
+                    .is_server_error()
+                    .then(|| Value::from(code.as_str().to_string()));
+                (code.as_str(), Some(status), code.as_u16() >= 400, error)
             }
-            Outcome::Failed(kind) => {
-                attributes.push(KeyValue::new("error.type", kind.clone()));
-                (kind.clone(), true)
-            }
-            Outcome::Pending => ("UNKNOWN".to_string(), true),
+            Outcome::Failed(kind) => (*kind, None, true, Some(Value::from(*kind))),
+            Outcome::Pending => ("UNKNOWN", None, true, None),
         };
-        let latency = self.started.elapsed();
-        self.instruments
-            .duration
-            .record(latency.as_secs_f64(), &attributes);
-        self.line.write(&outcome, failed, latency);
+        if let (Some(span), Some(status)) = (&self.exported, &status) {
+            span.set_attribute(status.key.clone(), status.value.clone());
+        }
+        let seconds = latency.as_secs_f64();
+        let duration = &self.instruments.meters.duration;
+        let succeeded =
+            !failed && !matches!(self.outcome, Outcome::Http(code) if !code.is_success());
+        let recorded = match &status {
+            Some(status) if succeeded => call.record_success(status, duration, seconds),
+            _ => false,
+        };
+        if !recorded {
+            let mut attributes = call.attributes.to_vec();
+            attributes.extend(status);
+            attributes.extend(error.map(|value| KeyValue::new("error.type", value)));
+            duration.record(seconds, &attributes);
+        }
+        self.line.write(outcome, failed, latency);
+    }
+}
+
+/// The trace of a call whose span has `context` (none if it is invalid).
+fn trace_of(context: &SpanContext) -> CallTrace {
+    if context.is_valid() {
+        CallTrace::new(
+            context.trace_id().to_bytes(),
+            context.span_id().to_bytes(),
+            context.trace_flags().to_u8(),
+        )
+    } else {
+        CallTrace::default()
     }
 }
 
@@ -394,7 +376,7 @@ impl<B: Body> Body for MeteredBody<B> {
                 if let Some(mut record) = this.record.take()
                     && matches!(record.outcome, Outcome::Pending)
                 {
-                    record.outcome = Outcome::Failed("body".into());
+                    record.outcome = Outcome::Failed("body");
                 }
             }
             Poll::Ready(None) => {

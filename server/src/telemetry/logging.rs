@@ -63,7 +63,7 @@ where
     let mut builder = SdkTracerProvider::builder()
         .with_sampler(sampler)
         .with_resource(super::resource());
-    let endpoint = std::env::var("OTEL_EXPORTER_OTLP_ENDPOINT").ok();
+    let endpoint = super::otlp_endpoint();
     let exporting = endpoint.is_some();
     if let Some(endpoint) = endpoint {
         let exporter = opentelemetry_otlp::SpanExporter::builder()

@@ -3,6 +3,8 @@
 //! trace id, OTLP traces when `OTEL_EXPORTER_OTLP_ENDPOINT` is set, and the
 //! one tower layer that meters and traces every call.
 
+mod call_ids;
+mod call_names;
 pub mod config;
 mod layer;
 mod log_fields;
@@ -17,9 +19,15 @@ use opentelemetry::{
 use opentelemetry_sdk::{Resource, metrics::SdkMeterProvider};
 use prometheus::{Encoder, TextEncoder};
 
+pub use call_ids::{CallTracing, LocalIds};
 pub use layer::TelemetryLayer;
 pub use logging::{TracingGuard, init_tracing, subscriber};
 pub use sampler::sampler_from_env;
+
+/// Where spans are exported to: `OTEL_EXPORTER_OTLP_ENDPOINT`, if set.
+fn otlp_endpoint() -> Option<String> {
+    std::env::var("OTEL_EXPORTER_OTLP_ENDPOINT").ok()
+}
 
 /// What the process is, for spans and `target_info`: the standard
 /// `OTEL_SERVICE_NAME` and `OTEL_RESOURCE_ATTRIBUTES`, with the service

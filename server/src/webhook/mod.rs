@@ -119,10 +119,10 @@ fn is_accepted_content_type(headers: &HeaderMap) -> bool {
 pub async fn tradingview(State(state): State<Arc<WebhookState>>, request: Request) -> Response {
     let (parts, body) = request.into_parts();
     let peer = peer_addr(&parts);
-    let traceparent = parts
+    let trace = parts
         .extensions
         .get::<CallTrace>()
-        .map(|t| t.traceparent.clone())
+        .cloned()
         .unwrap_or_default();
 
     let ip = state.auth.client_ip(peer, &parts.headers);
@@ -172,7 +172,11 @@ pub async fn tradingview(State(state): State<Arc<WebhookState>>, request: Reques
         return state.refuse(refusal.into(), ip);
     }
 
-    match state.intake.submit(parsed.signal, &traceparent).await {
+    match state
+        .intake
+        .submit(parsed.signal, trace.traceparent())
+        .await
+    {
         Ok(submission) => {
             let (status, outcome) = if submission.outcome == SignalOutcome::Duplicate {
                 (StatusCode::OK, "duplicate")
