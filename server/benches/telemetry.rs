@@ -19,7 +19,7 @@ use tracing::Instrument;
 use tradeplane_server::{
     observe::CallTrace,
     telemetry::{
-        self, CallTracing, Telemetry, TelemetryLayer,
+        self, Telemetry, TelemetryLayer,
         config::{LogConfig, TelemetryConfig},
     },
 };
@@ -62,10 +62,7 @@ fn call_cost(c: &mut Criterion) {
         let dispatch = tracing::Dispatch::new(subscriber);
         let router = Router::new()
             .route("/webhooks/tradingview", post(webhook))
-            .layer(TelemetryLayer::http(
-                telemetry.meter(),
-                CallTracing::from_env(spans).expect("the tracing"),
-            ));
+            .layer(TelemetryLayer::http(telemetry.meter(), spans).expect("the layer"));
         let call = || {
             let router = router.clone();
             async move {

@@ -60,7 +60,7 @@ use crate::{
     settings::Setting,
     signals::{SignalGrpc, SignalIntake},
     store::{self, SettingStore, Store, StoreError},
-    telemetry::{CallTracing, Telemetry, TelemetryLayer},
+    telemetry::{Telemetry, TelemetryLayer},
     webhook::{self, WebhookState, auth::WebhookAuth},
 };
 
@@ -286,7 +286,6 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
         Some((v1, v1alpha)) => (Some(v1?), Some(v1alpha?)),
         None => (None, None),
     };
-    let call_tracing = CallTracing::from_env(config.telemetry.spans)?;
     let mut grpc = tonic::transport::Server::builder();
     if let Some(tls) = tls::grpc_tls(&config.tls)? {
         grpc = grpc.tls_config(tls)?;
@@ -295,7 +294,7 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
         // Dead peers are found and their connections closed.
         .http2_keepalive_interval(Some(GRPC_KEEP_ALIVE))
         .http2_keepalive_timeout(Some(GRPC_KEEP_ALIVE))
-        .layer(TelemetryLayer::grpc(&meter, call_tracing.clone()))
+        .layer(TelemetryLayer::grpc(&meter, config.telemetry.spans)?)
         .layer(ShedLayer::grpc(config.limits.grpc_max_in_flight, &meter))
         .layer(MapResponseLayer::new(malformed::rescue))
         .layer(EndWatchesLayer::new(streams_end.clone()))
@@ -354,7 +353,7 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
                 .with_state(http_state),
         )
         .layer(ShedLayer::http(config.limits.http_max_in_flight, &meter))
-        .layer(TelemetryLayer::http(&meter, call_tracing));
+        .layer(TelemetryLayer::http(&meter, config.telemetry.spans)?);
     let http_listener = HttpListener::new(http_listener, &config.tls)?;
     let limits = config.limits.clone();
     let http_meter = meter.clone();

@@ -18,7 +18,7 @@ use super::{otlp_endpoint, sampler::sampler_from_env};
 
 /// How the telemetry layer gets each call's trace ids.
 #[derive(Clone, Debug)]
-pub enum CallTracing {
+pub(super) enum CallTracing {
     /// `telemetry.spans` is off: calls have no trace ids.
     Off,
     /// Spans stay in the process: ids from the sampler and id generator.
@@ -30,7 +30,7 @@ pub enum CallTracing {
 impl CallTracing {
     /// The tracing `telemetry.spans` and the OpenTelemetry environment ask
     /// for; a bad sampler variable is an error naming it.
-    pub fn from_env(spans: bool) -> anyhow::Result<Self> {
+    pub(super) fn from_env(spans: bool) -> anyhow::Result<Self> {
         if !spans {
             return Ok(Self::Off);
         }
@@ -46,7 +46,7 @@ impl CallTracing {
 
 /// The SDK's sampler and id generator, without a span.
 #[derive(Clone, Debug)]
-pub struct LocalIds {
+pub(super) struct LocalIds {
     sampler: Sampler,
     ids: RandomIdGenerator,
 }

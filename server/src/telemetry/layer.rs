@@ -55,22 +55,23 @@ pub struct TelemetryLayer {
 }
 
 impl TelemetryLayer {
-    /// The layer for tonic services.
-    pub fn grpc(meter: &Meter, tracing: CallTracing) -> Self {
+    /// The layer for tonic services; `spans`: `telemetry.spans`. A bad
+    /// `OTEL_TRACES_SAMPLER` is an error naming it.
+    pub fn grpc(meter: &Meter, spans: bool) -> anyhow::Result<Self> {
         Self::new(
             meter,
-            tracing,
+            spans,
             Protocol::Grpc,
             "rpc.server.call.duration",
             "rpc.server.active_requests",
         )
     }
 
-    /// The layer for the axum HTTP routes.
-    pub fn http(meter: &Meter, tracing: CallTracing) -> Self {
+    /// The layer for the axum HTTP routes; `spans`: `telemetry.spans`.
+    pub fn http(meter: &Meter, spans: bool) -> anyhow::Result<Self> {
         Self::new(
             meter,
-            tracing,
+            spans,
             Protocol::Http,
             "http.server.request.duration",
             "http.server.active_requests",
@@ -79,11 +80,11 @@ impl TelemetryLayer {
 
     fn new(
         meter: &Meter,
-        tracing: CallTracing,
+        spans: bool,
         protocol: Protocol,
         duration: &'static str,
         active: &'static str,
-    ) -> Self {
+    ) -> anyhow::Result<Self> {
         let instruments = Instruments {
             protocol,
             meters: CallMeters {
@@ -99,12 +100,12 @@ impl TelemetryLayer {
                     .build(),
             },
             propagator: TraceContextPropagator::new(),
-            tracing,
+            tracing: CallTracing::from_env(spans)?,
             names: CallNames::default(),
         };
-        Self {
+        Ok(Self {
             instruments: Arc::new(instruments),
-        }
+        })
     }
 }
 

@@ -19,7 +19,6 @@ use opentelemetry::{
 use opentelemetry_sdk::{Resource, metrics::SdkMeterProvider};
 use prometheus::{Encoder, TextEncoder};
 
-pub use call_ids::{CallTracing, LocalIds};
 pub use layer::TelemetryLayer;
 pub use logging::{TracingGuard, init_tracing, subscriber};
 pub use sampler::sampler_from_env;
