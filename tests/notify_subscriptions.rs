@@ -225,6 +225,10 @@ async fn bad_input_names_its_field_and_names_are_unique_across_config_and_api() 
             .await
             .expect_err("the name is taken");
         assert_eq!(status.code(), Code::AlreadyExists, "{taken}: {status:?}");
+        assert_eq!(
+            status.message(),
+            format!("a subscription named `{taken}` already exists")
+        );
     }
     let status = client
         .notifications()

@@ -458,6 +458,15 @@ async fn pipelines_are_validated_updated_paused_and_audited() {
     assert_eq!(violations[0].field, "pipeline.trigger.schedule.cron");
 
     let created = create(&client, pipeline("editable", quote("100"))).await;
+    let taken = create_refused(&client, pipeline("editable", quote("50"))).await;
+    assert_eq!(
+        (taken.code(), error_reason(&taken), taken.message()),
+        (
+            Code::AlreadyExists,
+            "ALREADY_EXISTS".into(),
+            "a pipeline named `editable` already exists"
+        )
+    );
     let updated = client
         .pipelines()
         .update_pipeline(UpdatePipelineRequest {

@@ -63,6 +63,9 @@ pub enum ApiError {
     /// A retried create whose first attempt already succeeded.
     #[error("{what} `{id}` was already created for this request_id")]
     AlreadyExists { what: &'static str, id: String },
+    /// A create whose name another live resource of its kind already has.
+    #[error("a {what} named `{name}` already exists")]
+    NameTaken { what: &'static str, name: String },
     /// A request body over the size limit.
     #[error("the body is larger than {limit} bytes")]
     PayloadTooLarge { limit: usize },
@@ -103,6 +106,14 @@ impl ApiError {
         }
     }
 
+    /// ALREADY_EXISTS for a `what` whose `name` is in use.
+    pub fn name_taken(what: &'static str, name: &str) -> Self {
+        ApiError::NameTaken {
+            what,
+            name: name.to_string(),
+        }
+    }
+
     /// The gRPC code.
     pub fn code(&self) -> Code {
         match self {
@@ -112,7 +123,7 @@ impl ApiError {
             ApiError::PermissionDenied { .. } => Code::PermissionDenied,
             ApiError::RateLimited { .. } | ApiError::Overloaded { .. } => Code::ResourceExhausted,
             ApiError::FailedPrecondition { .. } => Code::FailedPrecondition,
-            ApiError::AlreadyExists { .. } => Code::AlreadyExists,
+            ApiError::AlreadyExists { .. } | ApiError::NameTaken { .. } => Code::AlreadyExists,
             ApiError::PayloadTooLarge { .. } => Code::ResourceExhausted,
             ApiError::UnsupportedMediaType { .. } => Code::InvalidArgument,
             ApiError::Unavailable { .. } => Code::Unavailable,
@@ -130,7 +141,9 @@ impl ApiError {
             ApiError::RateLimited { .. } => http::StatusCode::TOO_MANY_REQUESTS,
             ApiError::Overloaded { .. } => http::StatusCode::SERVICE_UNAVAILABLE,
             ApiError::FailedPrecondition { .. } => http::StatusCode::CONFLICT,
-            ApiError::AlreadyExists { .. } => http::StatusCode::CONFLICT,
+            ApiError::AlreadyExists { .. } | ApiError::NameTaken { .. } => {
+                http::StatusCode::CONFLICT
+            }
             ApiError::PayloadTooLarge { .. } => http::StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType { .. } => http::StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::Unavailable { .. } => http::StatusCode::SERVICE_UNAVAILABLE,
@@ -158,7 +171,7 @@ impl ApiError {
             | ApiError::FailedPrecondition { reason, .. } => (*reason).into(),
             ApiError::RateLimited { .. } => "RATE_LIMITED".into(),
             ApiError::Overloaded { .. } => "OVERLOADED".into(),
-            ApiError::AlreadyExists { .. } => "ALREADY_EXISTS".into(),
+            ApiError::AlreadyExists { .. } | ApiError::NameTaken { .. } => "ALREADY_EXISTS".into(),
             ApiError::PayloadTooLarge { .. } => "BODY_TOO_LARGE".into(),
             ApiError::UnsupportedMediaType { .. } => "UNSUPPORTED_MEDIA_TYPE".into(),
             ApiError::Unavailable { reason, .. } => (*reason).into(),
@@ -178,6 +191,10 @@ impl ApiError {
                     ("id".to_string(), id.clone()),
                 ])
             }
+            ApiError::NameTaken { what, name } => HashMap::from([
+                ("resource".to_string(), (*what).to_string()),
+                ("name".to_string(), name.clone()),
+            ]),
             ApiError::RateLimited { scope, .. } => {
                 HashMap::from([("scope".to_string(), (*scope).to_string())])
             }

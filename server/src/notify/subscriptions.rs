@@ -66,7 +66,7 @@ impl Subscriptions {
         let config = wire::config_of(&requested).map_err(refused)?;
         Subscription::open(&config).map_err(refused)?;
         if self.registry.configured(&config.name).is_some() {
-            return Err(name_taken(&config.name));
+            return Err(ApiError::name_taken("subscription", &config.name));
         }
         requested.source = SubscriptionSource::Api as i32;
         requested.create_time = Some(ms_to_timestamp(now_ms()));
@@ -84,7 +84,9 @@ impl Subscriptions {
                 requested
             }
             SubscriptionInsert::RequestSeen(first) => *first,
-            SubscriptionInsert::NameTaken => return Err(name_taken(&config.name)),
+            SubscriptionInsert::NameTaken => {
+                return Err(ApiError::name_taken("subscription", &config.name));
+            }
         };
         Ok(shown_stored(&stored)?)
     }
@@ -162,13 +164,6 @@ impl Subscriptions {
             buttons: Vec::new(),
         };
         Ok(subscription.channel.send(&message).await)
-    }
-}
-
-fn name_taken(name: &str) -> ApiError {
-    ApiError::AlreadyExists {
-        what: "subscription named",
-        id: name.to_string(),
     }
 }
 

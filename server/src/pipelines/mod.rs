@@ -336,7 +336,9 @@ impl Pipelines {
         {
             PipelineInsert::Inserted => {}
             PipelineInsert::RequestSeen(first) => return Ok(*first),
-            PipelineInsert::NameTaken => return Err(name_taken(&compiled.name)),
+            PipelineInsert::NameTaken => {
+                return Err(ApiError::name_taken("pipeline", &compiled.name));
+            }
             PipelineInsert::LimitReached => return Err(self.too_many()),
         }
         let pipeline = compiled.definition.clone();
@@ -370,7 +372,7 @@ impl Pipelines {
         let compiled = compile(pipeline)?;
         self.check_venue(&compiled).await?;
         if !self.store.update_pipeline(&compiled.definition).await? {
-            return Err(name_taken(&compiled.name));
+            return Err(ApiError::name_taken("pipeline", &compiled.name));
         }
         let pipeline = compiled.definition.clone();
         self.install(Some(Arc::new(compiled)), None);
@@ -513,13 +515,6 @@ impl Pipelines {
     /// Execution changes other replicas made, for watch streams.
     pub fn relay(&self) -> &Relay<Arc<Execution>> {
         &self.relayed
-    }
-}
-
-fn name_taken(name: &str) -> ApiError {
-    ApiError::AlreadyExists {
-        what: "pipeline named",
-        id: name.to_string(),
     }
 }
 
