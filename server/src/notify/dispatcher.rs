@@ -5,7 +5,11 @@
 //! failing channel never slows an order. Each attempt is a task of its
 //! own, so a slow channel holds up only its own deliveries.
 
-use std::{collections::HashMap, sync::Arc, time::Duration};
+use std::{
+    collections::HashMap,
+    sync::Arc,
+    time::{Duration, Instant},
+};
 
 use opentelemetry::metrics::Meter;
 use tokio::{sync::watch, task::JoinSet};
@@ -58,8 +62,15 @@ impl Dispatcher {
     /// be sent again once its lease ran out.
     pub async fn run(self: Arc<Self>, mut stopped: watch::Receiver<bool>) {
         let mut sending = JoinSet::new();
+        let mut depth_read: Option<Instant> = None;
         while !*stopped.borrow() {
-            let pause = match self.round(&mut sending).await {
+            // The depth is a COUNT over the outbox: read it at most once a
+            // poll interval, however fast busy rounds follow each other.
+            let read_depth = depth_read.is_none_or(|at| at.elapsed() >= self.config.poll_interval);
+            if read_depth {
+                depth_read = Some(Instant::now());
+            }
+            let pause = match self.round(&mut sending, read_depth).await {
                 // More may be due: go on at once.
                 Ok(Round::Full) => Duration::ZERO,
                 Ok(Round::Caught) => self.config.poll_interval,
@@ -86,11 +97,13 @@ impl Dispatcher {
     /// One round: queues what a batch of new events calls for, starts an
     /// attempt at each due delivery (as many as `sending` has room for,
     /// once at least half of it is free, so that claims come in batches),
-    /// and notes the outbox's depth. Queuing and sending take turns, so a
-    /// burst of events does not hold up the deliveries already queued.
+    /// and notes the outbox's depth if `read_depth`. Queuing and sending
+    /// take turns, so a burst of events does not hold up the deliveries
+    /// already queued.
     async fn round(
         self: &Arc<Self>,
         sending: &mut JoinSet<Result<(), StoreError>>,
+        read_depth: bool,
     ) -> Result<Round, StoreError> {
         let mut round = match self.queue_new_events().await? {
             true => Round::Full,
@@ -114,7 +127,9 @@ impl Dispatcher {
                 sending.spawn(async move { dispatcher.attempt(delivery).await });
             }
         }
-        self.metrics.observe(self.store.outbox_depth().await?);
+        if read_depth {
+            self.metrics.observe(self.store.outbox_depth().await?);
+        }
         Ok(round)
     }
 
